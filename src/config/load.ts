@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { ZodIssue } from 'zod';
+import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
+import { configSchema, type Config, type ConfigInput, type ServiceKind } from './schema.js';
+
+/** `nodes.2.services.0` → `nodes[2].services[0]`: the way a person points at a YAML key. */
+export function formatKey(p: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const part of p) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out === '' ? '(top level)' : out;
+}
+
+function issueToError(issue: ZodIssue): ConfigError {
+  if (issue.code === 'unrecognized_keys') {
+    const base = formatKey(issue.path);
+    const keys = issue.keys.join(', ');
+    return new ConfigError(base === '(top level)' ? keys : `${base}.${keys}`, 'unknown key (check the spelling)');
+  }
+  return new ConfigError(formatKey(issue.path), issue.message);
+}
+
+/** Defaults, then the schema, then cross-field rules; the first problem found is thrown. */
+export function parseConfig(input: unknown): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const first = result.error.issues[0];
+    throw first ? issueToError(first) : new ConfigError('(top level)', 'invalid');
+  }
+  checkCrossFieldRules(result.data);
+  return result.data;
+}
+
+const REQUIRED: readonly ServiceKind[] = ['mariadb', 'redis', 'app', 'lb'];
+
+function checkCrossFieldRules(c: Config): void {
+  const names = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  c.nodes.forEach((n, i) => {
+    const prev = names.get(n.name);
+    if (prev !== undefined) throw new ConfigError(`nodes[${i}].name`, `"${n.name}" is already the name of nodes[${prev}]`);
+    names.set(n.name, i);
+    if (n.address !== undefined) {
+      if (c.substrate === 'local' && !n.address.startsWith('127.')) {
+        throw new ConfigError(`nodes[${i}].address`, 'the local substrate needs a loopback address (127.x.y.z)');
+      }
+      const other = addresses.get(n.address);
+      if (other !== undefined) throw new ConfigError(`nodes[${i}].address`, `${n.address} is already used by nodes[${other}]`);
+      addresses.set(n.address, i);
+    }
+    const seen = new Set<string>();
+    n.services.forEach((s, j) => {
+      if (seen.has(s)) throw new ConfigError(`nodes[${i}].services[${j}]`, `"${s}" is listed twice on this node`);
+      seen.add(s);
+    });
+  });
+  if (c.nodes.length > 250) throw new ConfigError('nodes', 'at most 250 nodes fit in one address base');
+  const count = (k: ServiceKind): number => c.nodes.filter((n) => n.services.includes(k)).length;
+  for (const k of REQUIRED) {
+    if (count(k) === 0) throw new ConfigError('nodes', `no node carries "${k}"; the cluster needs at least one`);
+  }
+  const sentinels = count('sentinel');
+  if (sentinels > 0 && c.redis.quorum > sentinels) {
+    throw new ConfigError('redis.quorum', `is ${c.redis.quorum} but only ${sentinels} node(s) run a sentinel`);
+  }
+  if (c.database.mode === 'galera') {
+    throw new ConfigError('database.mode', 'galera is not available yet (it comes with the database tier); use "replication"');
+  }
+  if (c.lb.healthTimeoutMs >= c.lb.healthIntervalMs) {
+    throw new ConfigError('lb.healthTimeoutMs', `must be below lb.healthIntervalMs (${c.lb.healthIntervalMs})`);
+  }
+  if (c.supervisor.restartBackoffMinMs > c.supervisor.restartBackoffMaxMs) {
+    throw new ConfigError('supervisor.restartBackoffMinMs', 'must not exceed supervisor.restartBackoffMaxMs');
+  }
+}
+
+export function parseConfigYaml(text: string): Config {
+  let doc: unknown;
+  try {
+    doc = YAML.parse(text, { prettyErrors: false });
+  } catch (e) {
+    const err = e as { message?: string; linePos?: Array<{ line: number; col: number }> };
+    const pos = err.linePos?.[0];
+    const where = pos ? `line ${pos.line}, column ${pos.col}` : '(file)';
+    throw new ConfigError(where, `not valid YAML: ${(err.message ?? String(e)).split('\n')[0]}`);
+  }
+  return parseConfig(doc);
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new HastackError(ErrorCode.CONFIG_NOT_FOUND, `cannot read ${file}; run "hastack init" to write one`);
+  }
+  return parseConfigYaml(text);
+}
+
+export function renderConfigYaml(input: ConfigInput): string {
+  const header =
+    '# hastack cluster definition. Passwords are not kept here: `hastack up` generates them\n' +
+    '# once into .hastack/<cluster>/secrets.json (mode 0600).\n';
+  return header + YAML.stringify(input);
+}
+
+export const DEFAULT_CONFIG_FILE = 'hastack.yaml';
+
+export function configDirOf(file: string): string {
+  return path.dirname(path.resolve(file));
+}

@@ -1,0 +1,60 @@
+import type { ConfigInput } from './schema.js';
+
+export const PRESET_NAMES = ['ideal', 'simple'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/**
+ * `ideal`: the seed's "ideal architecture": every tier on its own nodes, nothing single.
+ * Sentinels sit on the app nodes so that losing any one node (even the Redis master's) leaves
+ * two of three Sentinels, a majority, able to fail over.
+ * The database is primary + replica until the Galera tier lands (issue 7).
+ */
+function ideal(): ConfigInput {
+  return {
+    cluster: 'hastack',
+    preset: 'ideal',
+    nodes: [
+      { name: 'lb1', services: ['lb', 'dns'] },
+      { name: 'lb2', services: ['lb', 'dns'] },
+      { name: 'app1', services: ['app', 'sentinel'] },
+      { name: 'app2', services: ['app', 'sentinel'] },
+      { name: 'app3', services: ['app', 'sentinel'] },
+      { name: 'worker1', services: ['worker'] },
+      { name: 'worker2', services: ['worker'] },
+      { name: 'cache1', services: ['memcached'] },
+      { name: 'cache2', services: ['memcached'] },
+      { name: 'redis1', services: ['redis'] },
+      { name: 'redis2', services: ['redis'] },
+      { name: 'db1', services: ['mariadb'] },
+      { name: 'db2', services: ['mariadb'] },
+    ],
+    database: { mode: 'replication' },
+  };
+}
+
+/**
+ * `simple`: the seed's "what we do": a primary server and a standby, each carrying every
+ * service. With two Sentinels a lost server leaves no majority, so Redis does not fail over by
+ * itself: moving to the standby is the crash plan's job, run by the operator (issue 8).
+ */
+function simple(): ConfigInput {
+  const all = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+  return {
+    cluster: 'hastack',
+    preset: 'simple',
+    nodes: [
+      { name: 'primary', services: [...all] },
+      { name: 'standby', services: [...all] },
+    ],
+    database: { mode: 'replication' },
+    redis: { quorum: 2 },
+  };
+}
+
+export function preset(name: PresetName): ConfigInput {
+  return name === 'ideal' ? ideal() : simple();
+}
+
+export function isPresetName(s: string): s is PresetName {
+  return (PRESET_NAMES as readonly string[]).includes(s);
+}

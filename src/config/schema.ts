@@ -1,0 +1,131 @@
+import { z } from 'zod';
+
+/** Every kind of service a node can carry. Engines are Debian programs; the rest are ours. */
+export const SERVICE_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+export type ServiceKind = (typeof SERVICE_KINDS)[number];
+
+/** Each service's usual port; every node has its own address, so they never collide. */
+export const DEFAULT_PORTS: Readonly<Record<ServiceKind, number>> = {
+  mariadb: 3306,
+  redis: 6379,
+  sentinel: 26379,
+  memcached: 11211,
+  app: 8000,
+  // Workers have no traffic port of their own; this one serves only /healthz for the supervisor.
+  worker: 8100,
+  lb: 8080,
+  // 53 needs privileges and collides with the host's resolver; 5353 is the usual unprivileged choice.
+  dns: 5353,
+};
+
+const nodeName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
+
+const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
+
+export const nodeSchema = z
+  .object({
+    name: nodeName,
+    /** Optional; the local substrate assigns `addressBase.N` in node order when absent. */
+    address: ipv4.optional(),
+    services: z.array(z.enum(SERVICE_KINDS)).min(1, 'a node needs at least one service'),
+  })
+  .strict();
+
+const portsSchema = z
+  .object(Object.fromEntries(SERVICE_KINDS.map((k) => [k, z.number().int().min(1).max(65535).optional()])) as {
+    [K in ServiceKind]: z.ZodOptional<z.ZodNumber>;
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    cluster: nodeName.default('hastack'),
+    /** Which preset this file started from; informational. */
+    preset: z.enum(['ideal', 'simple', 'custom']).default('custom'),
+    substrate: z.enum(['local']).default('local'),
+    /** The first three octets of the loopback addresses the local substrate hands out. */
+    addressBase: z
+      .string()
+      .regex(/^127\.\d{1,3}\.\d{1,3}$/, 'must be three octets inside 127.0.0.0/8, like 127.0.10')
+      .default('127.0.10'),
+    /** The name clients resolve through hastack's DNS to reach the load balancers. */
+    serviceName: z
+      .string()
+      .regex(/^[a-z0-9.-]+$/, 'must be a DNS name')
+      .default('erp.hastack.test'),
+    app: z
+      .object({
+        /** The application module (a file exporting `defineApp(...)` as default), relative to this file. */
+        module: z.string().min(1).default('examples/erp'),
+      })
+      .strict()
+      .default({}),
+    nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
+    ports: portsSchema.default({}),
+    database: z
+      .object({
+        mode: z.enum(['replication', 'galera']).default('replication'),
+        name: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier').default('app'),
+        /** Semi-sync AFTER_SYNC: a commit is acknowledged only once a replica has it. */
+        semiSync: z.boolean().default(true),
+        /** How long the primary waits for a replica's ack before falling back to async (ms). */
+        semiSyncTimeoutMs: z.number().int().min(100).default(10_000),
+        bufferPoolMb: z.number().int().min(16).default(64),
+      })
+      .strict()
+      .default({}),
+    redis: z
+      .object({
+        masterName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('hastack'),
+        quorum: z.number().int().min(1).default(2),
+        // 1.5 s: on a LAN a healthy master answers PING in well under a millisecond, so 1.5 s of
+        // silence is a dead or frozen process, and it stays above a GC or fsync stall.
+        downAfterMs: z.number().int().min(200).default(1500),
+        failoverTimeoutMs: z.number().int().min(1000).default(10_000),
+        maxmemoryMb: z.number().int().min(8).default(128),
+      })
+      .strict()
+      .default({}),
+    memcached: z
+      .object({ memoryMb: z.number().int().min(8).default(64) })
+      .strict()
+      .default({}),
+    lb: z
+      .object({
+        policy: z.enum(['round-robin', 'least-connections', 'p2c']).default('round-robin'),
+        healthIntervalMs: z.number().int().min(100).default(1000),
+        healthTimeoutMs: z.number().int().min(50).default(500),
+        fall: z.number().int().min(1).default(2),
+        rise: z.number().int().min(1).default(2),
+        retries: z.number().int().min(0).max(10).default(2),
+      })
+      .strict()
+      .default({}),
+    dns: z
+      .object({
+        // Short, so a client moves off a dead load balancer within a couple of seconds.
+        ttlS: z.number().int().min(0).max(3600).default(2),
+      })
+      .strict()
+      .default({}),
+    supervisor: z
+      .object({
+        /** Bounded wait for one service to turn healthy at start. */
+        healthTimeoutMs: z.number().int().min(1000).default(60_000),
+        restartBackoffMinMs: z.number().int().min(10).default(200),
+        restartBackoffMaxMs: z.number().int().min(100).default(5_000),
+        /** Where the controller serves its status API. */
+        adminPort: z.number().int().min(1).max(65535).default(9090),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** The config as written in hastack.yaml (before defaults). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The config after defaults (not yet cross-checked or resolved into a topology). */
+export type Config = z.output<typeof configSchema>;
+export type NodeConfig = z.output<typeof nodeSchema>;

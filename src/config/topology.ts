@@ -1,0 +1,86 @@
+import path from 'node:path';
+import type { Config, ServiceKind } from './schema.js';
+import { DEFAULT_PORTS } from './schema.js';
+
+/** One service placed on one node, with everything needed to start or reach it. */
+export interface ServiceInstance {
+  readonly node: string;
+  readonly kind: ServiceKind;
+  readonly address: string;
+  readonly port: number;
+  /** `.hastack/<cluster>/<node>/<service>/`: data, rendered config and log of this service. */
+  readonly dir: string;
+  /** `<node>/<service>`, unique in the cluster. */
+  readonly id: string;
+}
+
+export interface NodeInstance {
+  readonly name: string;
+  readonly address: string;
+  readonly services: readonly ServiceKind[];
+}
+
+/**
+ * The resolved cluster: config plus addresses, ports, directories and initial roles.
+ * Every process of the cluster reads the same one (written to `topology.json` by `up`).
+ */
+export interface Topology {
+  readonly cluster: string;
+  readonly config: Config;
+  /** Absolute path of `.hastack/<cluster>`. */
+  readonly stateDir: string;
+  /** Absolute path of the app module as given in the config (resolved against the config file). */
+  readonly appModule: string;
+  readonly nodes: readonly NodeInstance[];
+  readonly services: readonly ServiceInstance[];
+  /** The MariaDB node started as primary (the first with `mariadb`); later failovers may move it. */
+  readonly initialDbPrimary: string;
+  /** The Redis node started as master (the first with `redis`); Sentinel may move it later. */
+  readonly initialRedisMaster: string;
+}
+
+export function nodeAddress(addressBase: string, index: number): string {
+  // .1, .2, ...: one address per node in the order of the config file.
+  return `${addressBase}.${index + 1}`;
+}
+
+export function resolveTopology(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
+  const stateDir = path.resolve(opts.stateRoot, config.cluster);
+  const nodes: NodeInstance[] = config.nodes.map((n, i) => ({
+    name: n.name,
+    address: n.address ?? nodeAddress(config.addressBase, i),
+    services: [...n.services],
+  }));
+  const services: ServiceInstance[] = [];
+  for (const n of nodes) {
+    for (const kind of n.services) {
+      services.push({
+        node: n.name,
+        kind,
+        address: n.address,
+        port: config.ports[kind] ?? DEFAULT_PORTS[kind],
+        dir: path.join(stateDir, n.name, kind),
+        id: `${n.name}/${kind}`,
+      });
+    }
+  }
+  const firstWith = (kind: ServiceKind): string => services.find((s) => s.kind === kind)?.node ?? '';
+  return {
+    cluster: config.cluster,
+    config,
+    stateDir,
+    appModule: path.resolve(opts.configDir, config.app.module),
+    nodes,
+    services,
+    initialDbPrimary: firstWith('mariadb'),
+    initialRedisMaster: firstWith('redis'),
+  };
+}
+
+export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[] {
+  return topo.services.filter((s) => s.kind === kind);
+}
+
+export function findService(topo: Topology, node: string, kind: ServiceKind): ServiceInstance | undefined {
+  return topo.services.find((s) => s.node === node && s.kind === kind);
+}

@@ -1,0 +1,74 @@
+/**
+ * One root error class for everything hastack throws on purpose.
+ *
+ * Callers branch on `code` (stable, listed in ErrorCode) or on the class, never on the message.
+ * The message says what happened and what to do about it, because an operator reads it at 3 a.m.
+ */
+export const ErrorCode = {
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  CONFIG_NOT_FOUND: 'CONFIG_NOT_FOUND',
+  ENGINE_MISSING: 'ENGINE_MISSING',
+  ENGINE_START_FAILED: 'ENGINE_START_FAILED',
+  HEALTH_TIMEOUT: 'HEALTH_TIMEOUT',
+  PORT_IN_USE: 'PORT_IN_USE',
+  CLUSTER_RUNNING: 'CLUSTER_RUNNING',
+  CLUSTER_NOT_RUNNING: 'CLUSTER_NOT_RUNNING',
+  SETUP_FAILED: 'SETUP_FAILED',
+  DB_UNAVAILABLE: 'DB_UNAVAILABLE',
+  REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
+  QUEUE_NOT_DURABLE: 'QUEUE_NOT_DURABLE',
+  APP_INVALID: 'APP_INVALID',
+  BAD_REQUEST: 'BAD_REQUEST',
+  NOT_FOUND: 'NOT_FOUND',
+  UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  TIMEOUT: 'TIMEOUT',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class HastackError extends Error {
+  readonly code: ErrorCode;
+  /** Extra facts for logs and JSON output (never secrets). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HastackError';
+    this.code = code;
+    this.details = options?.details ?? {};
+  }
+}
+
+/** Bad configuration: names the key (dotted path) and the reason, in one line. */
+export class ConfigError extends HastackError {
+  readonly key: string;
+  constructor(key: string, reason: string) {
+    super(ErrorCode.CONFIG_INVALID, `${key}: ${reason}`, { details: { key } });
+    this.name = 'ConfigError';
+    this.key = key;
+  }
+}
+
+/** An engine process that would not start or become healthy; carries the tail of its log. */
+export class EngineStartError extends HastackError {
+  readonly logTail: string;
+  constructor(what: string, reason: string, logTail: string, logFile: string) {
+    super(
+      ErrorCode.ENGINE_START_FAILED,
+      `${what} did not start: ${reason}. Its log is ${logFile}; last lines:\n${logTail}`,
+      { details: { what, logFile } },
+    );
+    this.name = 'EngineStartError';
+    this.logTail = logTail;
+  }
+}
+
+export function isHastackError(e: unknown): e is HastackError {
+  return e instanceof HastackError;
+}
+
+/** A short, single-line description of any thrown value, for logs. */
+export function describeError(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
