@@ -45,6 +45,9 @@ function checkCrossFieldRules(c: Config): void {
       if (c.substrate === 'local' && !n.address.startsWith('127.')) {
         throw new ConfigError(`nodes[${i}].address`, 'the local substrate needs a loopback address (127.x.y.z)');
       }
+      if (n.address === `${c.addressBase}.254`) {
+        throw new ConfigError(`nodes[${i}].address`, `${n.address} is reserved for the supervisor's admin API`);
+      }
       const other = addresses.get(n.address);
       if (other !== undefined) throw new ConfigError(`nodes[${i}].address`, `${n.address} is already used by nodes[${other}]`);
       addresses.set(n.address, i);

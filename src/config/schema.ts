@@ -116,7 +116,7 @@ export const configSchema = z
         healthTimeoutMs: z.number().int().min(1000).default(60_000),
         restartBackoffMinMs: z.number().int().min(10).default(200),
         restartBackoffMaxMs: z.number().int().min(100).default(5_000),
-        /** Where the controller serves its status API. */
+        /** The supervisor's admin API (status, fault injection) listens on `<addressBase>.254:<adminPort>`. */
         adminPort: z.number().int().min(1).max(65535).default(9090),
       })
       .strict()

@@ -37,6 +37,8 @@ export interface Topology {
   readonly initialDbPrimary: string;
   /** The Redis node started as master (the first with `redis`); Sentinel may move it later. */
   readonly initialRedisMaster: string;
+  /** Where the supervisor's admin API listens (never a node's address: .254 is outside them). */
+  readonly admin: { readonly address: string; readonly port: number };
 }
 
 export function nodeAddress(addressBase: string, index: number): string {
@@ -74,6 +76,7 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     services,
     initialDbPrimary: firstWith('mariadb'),
     initialRedisMaster: firstWith('redis'),
+    admin: { address: `${config.addressBase}.254`, port: config.supervisor.adminPort },
   };
 }
 

@@ -1,0 +1,40 @@
+// The app tier's public API. Applications use the contract (defineApp, HttpError, respond and
+// the types); the supervisor uses startAppServer and runMigrations; the worker tier uses
+// loadApp, openAppRuntime and startMigrationRunner to run the same app's jobs.
+export { defineApp, HttpError, respond, isHttpResponse, isAppDefinition, isDuplicateKeyError, checkRouteUrl, HTTP_METHODS, RESERVED_PATHS } from './contract.js';
+export type {
+  AppSpec,
+  AppDefinition,
+  AppContext,
+  AppRequest,
+  AppLogger,
+  AppQueue,
+  EnqueueOptions,
+  HttpMethod,
+  HttpResponse,
+  JobContext,
+  JobHandler,
+  JobInfo,
+  JsonValue,
+  Migration,
+  Route,
+  RouteHandler,
+  Schedule,
+  SessionStore,
+  Cache,
+  Db,
+  DbTx,
+  QueryOptions,
+  Row,
+  SqlValue,
+  TransactionOptions,
+  WriteResult,
+} from './contract.js';
+export { startAppServer } from './host.js';
+export type { AppServerOptions } from './host.js';
+export { runMigrations, applyMigrations, startMigrationRunner, MIGRATION_LOCK } from './migrate.js';
+export type { MigrationResult, MigrationRunner } from './migrate.js';
+export { loadApp, loadAppModule } from './load.js';
+export { resolveAppModulePath } from './module-path.js';
+export { openAppRuntime, queueNameOf, appLogger } from './runtime.js';
+export type { AppRuntime } from './runtime.js';

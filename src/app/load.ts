@@ -1,0 +1,31 @@
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Topology } from '../config/index.js';
+import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
+import { isAppDefinition, type AppDefinition } from './contract.js';
+import { findPackageRoot, resolveAppModulePath } from './module-path.js';
+
+/** This package's root: the app host runs from `<root>/dist/src/app/`. */
+export function packageRoot(): string {
+  return findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+}
+
+/** Imports the app module and checks that its default export was made by `defineApp`. */
+export async function loadAppModule(modulePath: string): Promise<AppDefinition> {
+  const file = resolveAppModulePath(modulePath, packageRoot());
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (e) {
+    throw new HastackError(ErrorCode.APP_INVALID, `app module ${file} failed to load: ${describeError(e)}`, { cause: e });
+  }
+  if (!isAppDefinition(mod.default)) {
+    throw new HastackError(ErrorCode.APP_INVALID, `app module ${file} must default-export defineApp({ ... }) from hastack's app contract`);
+  }
+  return mod.default;
+}
+
+/** The cluster's app (`topo.appModule`). */
+export function loadApp(topo: Topology): Promise<AppDefinition> {
+  return loadAppModule(topo.appModule);
+}

@@ -1,0 +1,83 @@
+import type { ServiceContext } from '../engines/types.js';
+import { closeAll } from '../shared/lifecycle.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { createCacheClient, type CacheClient } from '../clients/cache/index.js';
+import { createDbClient, type DbClient } from '../clients/db/index.js';
+import { createRedisHandle, JobQueue, type RedisHandle } from '../clients/redis/index.js';
+import type { AppContext, AppDefinition, AppLogger, AppQueue, JsonValue, SessionStore } from './contract.js';
+import { redisSessionStore } from './session.js';
+
+/** Everything an app needs at run time in one process (app server or worker), built once. */
+export interface AppRuntime {
+  readonly app: AppDefinition;
+  readonly node: string;
+  readonly db: DbClient;
+  readonly cache: CacheClient;
+  readonly redis: RedisHandle;
+  readonly queue: JobQueue;
+  /** An AppContext whose `log` is `log` (a child logger with the request or job id). */
+  context(log: Logger): AppContext;
+  close(): Promise<void>;
+}
+
+/** pino's `(fields, msg)` order turned into the contract's `(msg, fields)`. */
+export function appLogger(l: Logger): AppLogger {
+  return {
+    debug: (msg, fields) => l.debug(fields ?? {}, msg),
+    info: (msg, fields) => l.info(fields ?? {}, msg),
+    warn: (msg, fields) => l.warn(fields ?? {}, msg),
+    error: (msg, fields) => l.error(fields ?? {}, msg),
+  };
+}
+
+/**
+ * How long an enqueue may wait for a Redis master: Sentinel needs `down-after` to notice a dead
+ * master, then ~1 s to elect, promote and for clients to reconnect (ENGINE-NOTES: 2.2-2.5 s at
+ * 1 s down-after). Twice down-after plus 2 s covers that with margin (5 s at the default 1.5 s)
+ * and stays well inside the request timeout.
+ */
+export function enqueueTimeoutMs(ctx: ServiceContext): number {
+  return 2 * ctx.topo.config.redis.downAfterMs + 2_000;
+}
+
+/** The BullMQ queue of an app (keys `hastack:<app>:...`). */
+export function queueNameOf(app: AppDefinition): string {
+  return app.name;
+}
+
+export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Logger, role: 'app' | 'worker'): AppRuntime {
+  const node = ctx.svc.node;
+  const db = createDbClient(ctx.topo, ctx.secrets, log.child({ client: 'db' }));
+  const cache = createCacheClient(ctx.topo, { log: log.child({ client: 'cache' }) });
+  const redis = createRedisHandle(ctx.topo, ctx.secrets, `hastack-${role}-${node}`, log.child({ client: 'redis' }));
+  const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log });
+  const appCache = cache.withPrefix(`${app.name}:`);
+  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx));
+  const appQueue: AppQueue = {
+    add: (name: string, data?: JsonValue, opts?) => {
+      // A typo in a job name would otherwise sit in Redis forever, failing on every worker.
+      if (!Object.hasOwn(app.jobs, name)) {
+        return Promise.reject(new HastackError(ErrorCode.APP_INVALID, `no job named "${name}" in app ${app.name} (jobs: ${Object.keys(app.jobs).join(', ')})`));
+      }
+      return queue.add(name, data ?? null, opts);
+    },
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    node,
+    db,
+    cache,
+    redis,
+    queue,
+    context: (l: Logger): AppContext => ({ app: app.name, node, db, cache: appCache, queue: appQueue, session, log: appLogger(l) }),
+    close: () =>
+      (closed ??= closeAll([
+        () => queue.close(),
+        () => redis.close(),
+        () => cache.close(),
+        () => db.close(),
+      ])),
+  };
+}

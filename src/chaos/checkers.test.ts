@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkAvailability, checkInvariants, checkJobs, checkRun, checkWrites, longestGapMs, recoveryMs } from './checkers.js';
+import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
+import { isRead, isWrite, type History, type Operation } from './history.js';
+
+// Hand-made histories, named after the situation they show.
+function op(p: Partial<Operation> & Pick<Operation, 'kind' | 'start' | 'end' | 'ok'>): Operation {
+  return { client: 0, attempts: 1, ...p };
+}
+function write(key: string, orderId: number, start: number, end: number, ok = true): Operation {
+  return op({ kind: 'create-order', key, orderId: ok ? orderId : undefined, start, end, ok });
+}
+function read(start: number, end: number, ok = true): Operation {
+  return op({ kind: 'read-item', start, end, ok });
+}
+function history(ops: Operation[], fault?: [number, number], durationMs = 10_000): History {
+  return { startedAt: '2026-01-01T00:00:00Z', durationMs, ops, faults: fault ? [{ description: 'kill app1', injectedAt: fault[0], healedAt: fault[1] }] : [] };
+}
+function order(id: number, key: string, status = 'confirmed'): FinalOrder {
+  return { id, idempotencyKey: key, customer: key, status };
+}
+function stock(sku: string, onHand: number, ledgerSum = onHand, minRunningBalance = 0): FinalStock {
+  return { sku, onHand, ledgerSum, minRunningBalance };
+}
+function state(orders: FinalOrder[], jobRuns: Array<[number, number]> = orders.map((o) => [o.id, 1]), st: FinalStock[] = [stock('A', 5)]): FinalState {
+  return { orders, stock: st, jobRuns: new Map(jobRuns) };
+}
+
+const cleanRun = (): History => history([write('chaos-1', 1, 0, 50), read(60, 70), write('chaos-2', 2, 100, 150), read(9_900, 9_950)], [5_000, 6_000]);
+
+describe('availability', () => {
+  it('counts ok and failed, overall and during the fault', () => {
+    const h = history([read(0, 10), read(5_100, 5_200, false), read(5_300, 5_400), read(9_000, 9_100)], [5_000, 6_000]);
+    const a = checkAvailability(h);
+    assert.equal(a.requests, 4);
+    assert.equal(a.failed, 1);
+    assert.equal(a.availability, 0.75);
+    assert.equal(a.availabilityDuringFault, 0.5);
+  });
+});
+
+describe('gaps and recovery', () => {
+  it('a write outage shows as the longest write gap, reads unaffected', () => {
+    const ops = [write('chaos-1', 1, 0, 100), write('chaos-2', 2, 200, 2_000, false), write('chaos-3', 3, 2_500, 3_100), read(0, 10), read(1_000, 1_010), read(2_000, 2_010), read(3_000, 3_010)];
+    const h = history(ops, [150, 400], 3_200);
+    assert.equal(longestGapMs(h, isWrite), 3_000);
+    assert.equal(longestGapMs(h, isRead), 990);
+    assert.equal(recoveryMs(h, isWrite), 3_100 - 150);
+  });
+
+  it('the gap to the end of the run counts (writes that never came back)', () => {
+    const h = history([write('chaos-1', 1, 0, 100), write('chaos-2', 2, 200, 300, false)], [150, 400], 10_000);
+    assert.equal(longestGapMs(h, isWrite), 9_900);
+    assert.equal(recoveryMs(h, isWrite), null);
+  });
+
+  it('no fault, no recovery figure', () => {
+    assert.equal(recoveryMs(history([read(0, 1)]), isRead), null);
+  });
+});
+
+describe('writes', () => {
+  it('a clean run loses nothing and stores nothing twice', () => {
+    const w = checkWrites(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')]));
+    assert.deepEqual([w.ackedWrites, w.lostWrites, w.duplicateWrites], [2, 0, 0]);
+  });
+
+  it('an acknowledged order missing afterwards is a lost write', () => {
+    const w = checkWrites(cleanRun(), state([order(1, 'chaos-1')]));
+    assert.equal(w.lostWrites, 1);
+    assert.deepEqual(w.lostKeys, ['chaos-2']);
+  });
+
+  it('an unacknowledged order that is missing is not lost', () => {
+    const h = history([write('chaos-1', 1, 0, 50), write('chaos-2', 2, 60, 90, false)]);
+    assert.equal(checkWrites(h, state([order(1, 'chaos-1')])).lostWrites, 0);
+  });
+
+  it('one key stored twice is a duplicate, also when the app dropped the key', () => {
+    const dupByKey = checkWrites(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2'), order(3, 'chaos-2')]));
+    assert.deepEqual(dupByKey.duplicateKeys, ['chaos-2']);
+    const noKey: FinalOrder[] = [order(1, 'chaos-1'), { id: 2, idempotencyKey: null, customer: 'chaos-2', status: 'pending' }, { id: 3, idempotencyKey: null, customer: 'chaos-2', status: 'pending' }];
+    assert.equal(checkWrites(cleanRun(), state(noKey)).duplicateWrites, 1);
+  });
+});
+
+describe('invariants', () => {
+  it('hold when on-hand equals the ledger and never went negative', () => {
+    assert.equal(checkInvariants(state([], [], [stock('A', 3), stock('B', 0)])).invariantsOk, true);
+  });
+  it('break on a ledger mismatch or a negative balance', () => {
+    const r = checkInvariants(state([], [], [stock('A', 3, 4), stock('B', 0, 0, -1)]));
+    assert.equal(r.invariantsOk, false);
+    assert.equal(r.violations.length, 2);
+  });
+});
+
+describe('jobs', () => {
+  it('a job never run for an acknowledged order is lost', () => {
+    const j = checkJobs(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2', 'pending')], [[1, 1]]));
+    assert.equal(j.jobsAcked, 2);
+    assert.equal(j.jobsLost, 1);
+    assert.deepEqual(j.lostOrderIds, [2]);
+  });
+  it('a job run twice is reported as duplicated', () => {
+    const j = checkJobs(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')], [[1, 1], [2, 2]]));
+    assert.equal(j.jobsDuplicated, 1);
+    assert.equal(j.jobsLost, 0);
+  });
+});
+
+describe('the whole check', () => {
+  it('a clean run breaks no promise and fills every report field', () => {
+    const r = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')]));
+    assert.deepEqual(r.broken, []);
+    for (const [k, v] of Object.entries(r.report)) assert.notEqual(v, undefined, k);
+  });
+  it('a lost write breaks a promise', () => {
+    const r = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1')]));
+    assert.equal(r.broken.length, 1);
+    assert.match(r.broken[0] ?? '', /lost/);
+  });
+});

@@ -1,0 +1,193 @@
+import type { FinalState } from './final-state.js';
+import { isRead, isWrite, type FaultWindow, type History, type Operation } from './history.js';
+
+export interface AvailabilityResult {
+  readonly requests: number;
+  readonly ok: number;
+  readonly failed: number;
+  /** ok / requests over the whole run (1 when there were no requests). */
+  readonly availability: number;
+  /** ok / requests among operations that overlapped a fault window. */
+  readonly availabilityDuringFault: number;
+}
+
+export function checkAvailability(h: History): AvailabilityResult {
+  const ok = h.ops.filter((o) => o.ok).length;
+  const during = h.ops.filter((o) => h.faults.some((f) => overlaps(o, f)));
+  const duringOk = during.filter((o) => o.ok).length;
+  return {
+    requests: h.ops.length,
+    ok,
+    failed: h.ops.length - ok,
+    availability: ratio(ok, h.ops.length),
+    availabilityDuringFault: ratio(duringOk, during.length),
+  };
+}
+
+function ratio(a: number, b: number): number {
+  return b === 0 ? 1 : a / b;
+}
+
+function overlaps(o: Operation, f: FaultWindow): boolean {
+  return o.start <= f.healedAt && o.end >= f.injectedAt;
+}
+
+/**
+ * The longest stretch of the run (ms) in which no operation of the kind succeeded, measured
+ * between successful completions, and from the run's start and to its end.
+ */
+export function longestGapMs(h: History, pick: (o: Operation) => boolean): number {
+  const ends = h.ops.filter((o) => o.ok && pick(o)).map((o) => o.end).sort((a, b) => a - b);
+  let prev = 0;
+  let longest = 0;
+  for (const t of ends) {
+    longest = Math.max(longest, t - prev);
+    prev = t;
+  }
+  return Math.max(longest, h.durationMs - prev);
+}
+
+/**
+ * Fault injected → first success on the affected path (the end of the first successful
+ * operation that started after the injection), for the first fault. Null when there was no fault,
+ * or nothing on that path succeeded afterwards.
+ */
+export function recoveryMs(h: History, pick: (o: Operation) => boolean): number | null {
+  const f = h.faults[0];
+  if (!f) return null;
+  const firstOk = h.ops
+    .filter((o) => o.ok && pick(o) && o.start >= f.injectedAt)
+    .reduce<number | null>((m, o) => (m === null || o.end < m ? o.end : m), null);
+  return firstOk === null ? null : firstOk - f.injectedAt;
+}
+
+export interface WriteCheck {
+  /** Orders the service acknowledged (distinct keys with a successful create). */
+  readonly ackedWrites: number;
+  /** Acknowledged keys with no order in the database afterwards: must be 0. */
+  readonly lostWrites: number;
+  readonly lostKeys: string[];
+  /** Keys stored as more than one order: must be 0. */
+  readonly duplicateWrites: number;
+  readonly duplicateKeys: string[];
+}
+
+export function checkWrites(h: History, s: FinalState): WriteCheck {
+  const acked = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.key !== undefined).map((o) => o.key as string));
+  // An order belongs to its idempotency key or, as a backstop against an app that drops the key,
+  // to the customer field, which the workload fills with the same key.
+  const count = new Map<string, number>();
+  for (const o of s.orders) {
+    const key = o.idempotencyKey ?? o.customer;
+    count.set(key, (count.get(key) ?? 0) + 1);
+  }
+  const lostKeys = [...acked].filter((k) => !count.has(k)).sort();
+  const duplicateKeys = [...count].filter(([, n]) => n > 1).map(([k]) => k).sort();
+  return { ackedWrites: acked.size, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
+}
+
+export interface InvariantCheck {
+  readonly invariantsOk: boolean;
+  readonly violations: string[];
+}
+
+/** ERP invariants: stock on hand equals the sum of its ledger, and never went negative. */
+export function checkInvariants(s: FinalState): InvariantCheck {
+  const violations: string[] = [];
+  for (const x of s.stock) {
+    if (x.onHand !== x.ledgerSum) violations.push(`${x.sku}: stock_on_hand ${x.onHand} ≠ ledger sum ${x.ledgerSum}`);
+    if (x.onHand < 0) violations.push(`${x.sku}: stock_on_hand is negative (${x.onHand})`);
+    if (x.minRunningBalance < 0) violations.push(`${x.sku}: the ledger's running balance went to ${x.minRunningBalance}`);
+  }
+  return { invariantsOk: violations.length === 0, violations };
+}
+
+export interface JobCheck {
+  /** Jobs acknowledged to the client: every acknowledged order enqueued one confirm job. */
+  readonly jobsAcked: number;
+  /** Acknowledged orders still pending after the grace period, never processed: must be 0. */
+  readonly jobsLost: number;
+  readonly lostOrderIds: number[];
+  /** Orders whose confirm job ran more than once (reported; the job is idempotent). */
+  readonly jobsDuplicated: number;
+}
+
+export function checkJobs(h: History, s: FinalState): JobCheck {
+  const ackedIds = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.orderId !== undefined).map((o) => o.orderId as number));
+  const byId = new Map(s.orders.map((o) => [o.id, o]));
+  const lostOrderIds = [...ackedIds].filter((id) => {
+    const o = byId.get(id);
+    return o !== undefined && o.status === 'pending' && (s.jobRuns.get(id) ?? 0) === 0;
+  });
+  const jobsDuplicated = [...s.jobRuns.values()].filter((n) => n > 1).length;
+  return { jobsAcked: ackedIds.size, jobsLost: lostOrderIds.length, lostOrderIds: lostOrderIds.sort((a, b) => a - b), jobsDuplicated };
+}
+
+/** The report's fields (the `--json` contract of `hastack chaos run`). */
+export interface ChaosReport {
+  readonly scenario: string;
+  readonly durationS: number;
+  readonly requests: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly availability: number;
+  readonly longestWriteGapMs: number;
+  readonly longestReadGapMs: number;
+  readonly recoveryMs: number | null;
+  readonly ackedWrites: number;
+  readonly lostWrites: number;
+  readonly duplicateWrites: number;
+  readonly invariantsOk: boolean;
+  readonly jobsAcked: number;
+  readonly jobsLost: number;
+  readonly jobsDuplicated: number;
+}
+
+export interface CheckedRun {
+  readonly report: ChaosReport;
+  readonly availabilityDuringFault: number;
+  readonly lostKeys: string[];
+  readonly duplicateKeys: string[];
+  readonly violations: string[];
+  readonly lostOrderIds: number[];
+  /** The promises this run broke (a lost write, a duplicate, a lost job, a broken invariant). */
+  readonly broken: string[];
+}
+
+export function checkRun(scenario: string, affected: (o: Operation) => boolean, h: History, s: FinalState): CheckedRun {
+  const a = checkAvailability(h);
+  const w = checkWrites(h, s);
+  const inv = checkInvariants(s);
+  const j = checkJobs(h, s);
+  const broken: string[] = [];
+  if (w.lostWrites > 0) broken.push(`${w.lostWrites} acknowledged order(s) lost`);
+  if (w.duplicateWrites > 0) broken.push(`${w.duplicateWrites} order(s) stored twice for one key`);
+  if (!inv.invariantsOk) broken.push(`ERP invariants broken: ${inv.violations.join('; ')}`);
+  if (j.jobsLost > 0) broken.push(`${j.jobsLost} acknowledged job(s) never processed`);
+  return {
+    report: {
+      scenario,
+      durationS: Math.round(h.durationMs / 100) / 10,
+      requests: a.requests,
+      ok: a.ok,
+      failed: a.failed,
+      availability: Math.round(a.availability * 100_000) / 100_000,
+      longestWriteGapMs: longestGapMs(h, isWrite),
+      longestReadGapMs: longestGapMs(h, isRead),
+      recoveryMs: recoveryMs(h, affected),
+      ackedWrites: w.ackedWrites,
+      lostWrites: w.lostWrites,
+      duplicateWrites: w.duplicateWrites,
+      invariantsOk: inv.invariantsOk,
+      jobsAcked: j.jobsAcked,
+      jobsLost: j.jobsLost,
+      jobsDuplicated: j.jobsDuplicated,
+    },
+    availabilityDuringFault: a.availabilityDuringFault,
+    lostKeys: w.lostKeys,
+    duplicateKeys: w.duplicateKeys,
+    violations: inv.violations,
+    lostOrderIds: j.lostOrderIds,
+    broken,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The workload's record: every operation a client attempted, with when it started and ended
+ * (ms since the run began), how it came out, and the idempotency key of a write. Checkers read
+ * only this and the cluster's final state, so they are pure and tested on hand-made histories.
+ */
+export type OpKind = 'create-order' | 'read-order' | 'read-item';
+
+export interface Operation {
+  readonly client: number;
+  readonly kind: OpKind;
+  readonly start: number;
+  readonly end: number;
+  readonly ok: boolean;
+  /** The Idempotency-Key of a create-order (one per logical order, reused across its retries). */
+  readonly key?: string;
+  /** The order id the service acknowledged (create-order) or read (read-order). */
+  readonly orderId?: number;
+  /** HTTP attempts the client made for this operation (1 = no retry). */
+  readonly attempts: number;
+  /** Why it failed: an HTTP status or an error code. */
+  readonly error?: string;
+}
+
+export interface FaultWindow {
+  readonly description: string;
+  /** ms since the run began */
+  readonly injectedAt: number;
+  readonly healedAt: number;
+}
+
+export interface History {
+  readonly startedAt: string;
+  readonly durationMs: number;
+  readonly ops: readonly Operation[];
+  readonly faults: readonly FaultWindow[];
+}
+
+export function isWrite(op: Operation): boolean {
+  return op.kind === 'create-order';
+}
+
+export function isRead(op: Operation): boolean {
+  return op.kind === 'read-order' || op.kind === 'read-item';
+}

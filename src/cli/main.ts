@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError, HastackError, describeError, ErrorCode } from '../shared/errors.js';
+
+// Every command imports its module when it runs: the service processes (`_service dns`, say)
+// then load only their own tier, not the supervisor, the engine drivers and their clients.
+const commands = () => import('./commands.js');
+const doctor = () => import('./doctor.js');
+const upModule = () => import('./up.js');
+
+/** Exit codes: 0 ok, 1 failure, 2 bad config or usage, 3 missing engines. */
+function exitCodeOf(e: unknown): number {
+  if (e instanceof ConfigError) return 2;
+  if (e instanceof HastackError && e.code === ErrorCode.ENGINE_MISSING) return 3;
+  return 1;
+}
+
+const program = new Command();
+program
+  .name(process.env.HASTACK_INVOKED_AS ?? 'hastack')
+  .description('The seed\'s high-availability web architecture, run with real engines: DNS, load balancers, app servers, workers, memcached, Redis + Sentinel, MariaDB')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+const configOpts = (c: Command): Command =>
+  c
+    .option('-f, --file <path>', 'cluster definition (default: ./hastack.yaml, or the ideal preset when absent)')
+    .option('--preset <name>', 'use a preset instead of a file: ideal or simple')
+    .option('--state-root <dir>', 'where cluster state lives (default: .hastack beside the config)');
+
+program
+  .command('init')
+  .description('write hastack.yaml from a preset')
+  .addOption(new Option('--preset <name>', 'ideal or simple').default('ideal'))
+  .option('-f, --file <path>', 'file to write', 'hastack.yaml')
+  .option('--force', 'overwrite an existing file')
+  .action(async (o: { preset: string; file: string; force?: boolean }) => (await commands()).init(o));
+
+configOpts(program.command('up'))
+  .description('start the cluster in dependency order and wait until every service is healthy')
+  .option('-d, --detach', 'run the supervisor in the background and return once healthy')
+  .option('--no-install', 'do not install missing engines with apt-get; print the command instead')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; detach?: boolean; install: boolean }) => (await upModule()).up(o));
+
+configOpts(program.command('down'))
+  .description('stop every service in reverse order; leaves no process behind')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string }) => (await commands()).down(o));
+
+configOpts(program.command('status'))
+  .description('probe every service now: role, health, pid, address (exit 1 if any is unhealthy)')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {
+    if (!(await (await commands()).status(o))) process.exitCode = 1;
+  });
+
+configOpts(program.command('logs'))
+  .description('show the logs of a node (every service) or of one service on it')
+  .argument('<node>')
+  .argument('[service]')
+  .option('-n, --lines <n>', 'lines per file', (v) => Number.parseInt(v, 10), 40)
+  .option('--follow', 'keep printing new lines')
+  .action(async (node: string, service: string | undefined, o: { file?: string; preset?: string; stateRoot?: string; lines: number; follow?: boolean }) =>
+    (await commands()).logs(node, service, o),
+  );
+
+program
+  .command('doctor')
+  .description('check that every engine hastack runs is installed, and print the install command if not')
+  .action(async () => {
+    const { doctorReport, printDoctor } = await doctor();
+    const r = doctorReport();
+    printDoctor(r);
+    if (!r.ok) process.exitCode = 3;
+  });
+
+program
+  .command('setup')
+  .description('install the missing engines with apt-get (root, Debian/Ubuntu)')
+  .option('--dry-run', 'print the command without running it')
+  .action(async (o: { dryRun?: boolean }) => (await doctor()).setupEngines({ dryRun: o.dryRun ?? false }));
+
+// Internal entry points: the supervisor and the processes it runs.
+program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
+program
+  .command('_service', { hidden: true })
+  .argument('<kind>')
+  .requiredOption('--state <dir>')
+  .requiredOption('--node <name>')
+  .action(async (kind: string, o: { state: string; node: string }) => (await import('./service.js')).runService(kind, o.state, o.node));
+program
+  .command('_migrate', { hidden: true })
+  .requiredOption('--state <dir>')
+  .action(async (o: { state: string }) => (await import('./service.js')).runMigrate(o.state));
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`hastack: bad config: ${e.message}\n`);
+  } else {
+    process.stderr.write(`hastack: ${describeError(e)}\n`);
+  }
+  process.exit(exitCodeOf(e));
+});

@@ -1,0 +1,148 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readTopology, servicesOf, type Topology } from '../config/index.js';
+import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
+import { tailFile } from '../shared/files.js';
+import { sleep } from '../shared/retry.js';
+import { loadConfigSource, type ConfigOptions } from './config-source.js';
+import { doctorReport, installCommand, setupEngines } from './doctor.js';
+import { invokedAs, progressPrinter } from './output.js';
+
+export interface UpOptions extends ConfigOptions {
+  readonly detach?: boolean;
+  readonly install?: boolean;
+}
+
+/** Bound on a detached start as seen from the CLI: every service has its own bounded health wait. */
+const DETACHED_START_TIMEOUT_MS = 10 * 60_000;
+
+function ensureEngines(install: boolean): void {
+  const r = doctorReport();
+  if (r.ok) return;
+  const canInstall = install && os.userInfo().uid === 0 && fs.existsSync('/usr/bin/apt-get');
+  if (!canInstall) {
+    throw new HastackError(
+      ErrorCode.ENGINE_MISSING,
+      `missing engines: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`,
+    );
+  }
+  setupEngines({ dryRun: false });
+}
+
+export async function up(opts: UpOptions): Promise<void> {
+  const t0 = Date.now();
+  const src = loadConfigSource(opts);
+  ensureEngines(opts.install ?? true);
+  const topo = prepareCluster(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  const print = progressPrinter(t0);
+  process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
+  await ensureNotRunning(topo, print);
+  if (opts.detach) {
+    await upDetached(topo, print);
+    printWhereToLook(topo, t0, true);
+    return;
+  }
+  const cluster = await openCluster(topo, print);
+  let stopRequested = false;
+  const onSignal = (): void => {
+    if (stopRequested) return;
+    stopRequested = true;
+    process.stdout.write('\nstopping the cluster (reverse order); wait for it\n');
+    void cluster.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await cluster.start();
+  } catch (e) {
+    if (stopRequested) return;
+    process.stderr.write(`hastack: start failed (what had started was stopped): ${describeError(e)}\n`);
+    process.exit(1);
+  }
+  printWhereToLook(topo, t0, false);
+  // The supervisor keeps running in this process until Ctrl-C or `hastack down`.
+}
+
+/** Runs the supervisor as a detached process and follows its events until the cluster is ready. */
+async function upDetached(topo: Topology, print: (e: ClusterEvent) => void): Promise<void> {
+  let offset = eventsSize(topo.stateDir);
+  const logFile = path.join(topo.stateDir, 'supervisor.log');
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [CLI_MAIN, '_supervise', '--state', topo.stateDir], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  fs.closeSync(fd);
+  child.unref();
+  let exitCode: number | null | undefined;
+  child.once('exit', (code) => (exitCode = code ?? 1));
+  const deadline = Date.now() + DETACHED_START_TIMEOUT_MS;
+  for (;;) {
+    const r = readEventsFrom(topo.stateDir, offset);
+    offset = r.offset;
+    for (const e of r.events) {
+      print(e);
+      if (e.type === 'cluster.ready') return;
+      if (e.type === 'cluster.failed') {
+        // Wait (bounded) for the supervisor to stop what it started, so nothing outlives `up`.
+        const stopDeadline = Date.now() + 120_000;
+        while (exitCode === undefined && Date.now() < stopDeadline) {
+          const more = readEventsFrom(topo.stateDir, offset);
+          offset = more.offset;
+          more.events.forEach(print);
+          await sleep(200);
+        }
+        throw new HastackError(ErrorCode.ENGINE_START_FAILED, `start failed: ${e.message}\nthe supervisor stopped what it had started; its log: ${logFile}`);
+      }
+    }
+    if (exitCode !== undefined) {
+      throw new HastackError(ErrorCode.ENGINE_START_FAILED, `the supervisor exited (code ${exitCode}) before the cluster was ready; last lines of ${logFile}:\n${tailFile(logFile, 15)}`);
+    }
+    if (Date.now() > deadline) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `cluster not ready after ${DETACHED_START_TIMEOUT_MS / 1000} s; see ${logFile}`);
+    await sleep(200);
+  }
+}
+
+function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
+  const me = invokedAs();
+  const lbs = servicesOf(topo, 'lb');
+  const dns = servicesOf(topo, 'dns');
+  const first = lbs[0];
+  const url = first ? `http://${first.address}:${first.port}/` : '(no load balancer)';
+  const lines = [
+    '',
+    `cluster "${topo.cluster}" is up: ${topo.nodes.length} nodes, ${topo.services.length} services, healthy in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    `  app, through the load balancers:  ${lbs.map((l) => `http://${l.address}:${l.port}/`).join('  ')}`,
+  ];
+  if (dns.length > 0) {
+    const d = dns[0];
+    lines.push(`  DNS name ${topo.config.serviceName} served by ${dns.map((s) => `${s.address}:${s.port}`).join(', ')}  (dig @${d?.address} -p ${d?.port} ${topo.config.serviceName})`);
+  }
+  lines.push(
+    `  try:     curl ${url}api/items`,
+    `  status:  ${me} status          logs: ${me} logs NODE [SERVICE]   events: ${path.join(topo.stateDir, 'events.jsonl')}`,
+    detached ? `  stop:    ${me} down` : `  stop:    Ctrl-C here, or ${me} down from another terminal`,
+    '',
+  );
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** `_supervise`: the detached supervisor process. Exits 0 after a requested stop, 1 on failure. */
+export async function supervise(stateDir: string): Promise<void> {
+  const topo = readTopology(stateDir);
+  const cluster = await openCluster(topo);
+  const stop = (): void => void cluster.stop().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGHUP', () => undefined); // the terminal that ran `up --detach` may close
+  try {
+    await cluster.start();
+  } catch (e) {
+    process.stderr.write(`start failed: ${describeError(e)}\n`);
+    process.exit(1);
+  }
+}

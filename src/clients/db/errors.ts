@@ -1,0 +1,69 @@
+/**
+ * How a MariaDB/mysql2 error affects retrying. Pure, so it is tested without a server.
+ *
+ * - connection: the connection is gone or unusable (the server died, restarted, was killed, or
+ *   did not answer in time). What the statement did is unknown unless it was never sent.
+ * - read-only: the server refused a write because it is read-only (a replica, or a demoted
+ *   primary): nothing was applied; find the primary again.
+ * - deadlock: InnoDB rolled the transaction back; running it again is the documented remedy.
+ * - other: an error of the statement itself (syntax, duplicate key, constraint): not retried.
+ */
+export type DbErrorKind = 'connection' | 'read-only' | 'deadlock' | 'other';
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_CON_COUNT_ERROR',
+  'ER_NET_READ_ERROR',
+  'ER_NET_READ_INTERRUPTED',
+  'ER_NET_ERROR_ON_WRITE',
+  // Galera node not (yet) in the primary component: it refuses statements until synced.
+  'ER_UNKNOWN_COM_ERROR',
+]);
+
+// Server error numbers for the same conditions, for errors that carry only `errno`.
+const CONNECTION_ERRNOS = new Set([1040, 1047, 1053, 1152, 1158, 1159, 1160, 1161, 1927, 2002, 2003, 2006, 2013]);
+// 1290: --read-only prevents the statement; 1836: running in read-only mode.
+const READ_ONLY_ERRNOS = new Set([1290, 1836]);
+// 1213: deadlock; 1205: lock wait timeout (we roll back the whole transaction before retrying).
+const DEADLOCK_ERRNOS = new Set([1213, 1205]);
+
+interface ErrorFacts {
+  code?: unknown;
+  errno?: unknown;
+  fatal?: unknown;
+}
+
+export function classifyDbError(e: unknown): DbErrorKind {
+  if (typeof e !== 'object' || e === null) return 'other';
+  const { code, errno, fatal } = e as ErrorFacts;
+  if (typeof errno === 'number' && READ_ONLY_ERRNOS.has(errno)) return 'read-only';
+  if (code === 'ER_OPTION_PREVENTS_STATEMENT' || code === 'ER_READ_ONLY_MODE') return 'read-only';
+  if (typeof errno === 'number' && DEADLOCK_ERRNOS.has(errno)) return 'deadlock';
+  if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT') return 'deadlock';
+  if (fatal === true) return 'connection';
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return 'connection';
+  if (typeof errno === 'number' && CONNECTION_ERRNOS.has(errno)) return 'connection';
+  return 'other';
+}
+
+/** True for a duplicate key on a PRIMARY or UNIQUE key (ER_DUP_ENTRY, 1062). */
+export function isDuplicateKeyError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const { code, errno } = e as ErrorFacts;
+  return code === 'ER_DUP_ENTRY' || errno === 1062;
+}
+
+/** Statements that only read, and so are safe to run again by default. */
+export function isReadOnlySql(sql: string): boolean {
+  return /^\s*(\(\s*)?(select|show|describe|desc|explain|with)\b/i.test(sql) && !/\bfor\s+update\b/i.test(sql);
+}

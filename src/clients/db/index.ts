@@ -1,0 +1,31 @@
+import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
+import type { Logger } from '../../shared/log.js';
+import { DbClient, type DbClientOptions } from './client.js';
+
+export { DbClient } from './client.js';
+export type { DbClientOptions, DbNode, DbSession, DbPing } from './client.js';
+export { choosePrimary } from './discovery.js';
+export type { NodeProbe, PrimaryChoice } from './discovery.js';
+export { classifyDbError, isDuplicateKeyError, isReadOnlySql } from './errors.js';
+export type { DbErrorKind } from './errors.js';
+export type { Db, DbTx, QueryOptions, Row, SqlValue, TransactionOptions, WriteResult } from './types.js';
+
+/** The MariaDB user the engine driver creates for applications. */
+export const DB_APP_USER = 'hastack';
+
+/** A client over every mariadb service of the topology, as the app user, on the app database. */
+export function createDbClient(
+  topo: Topology,
+  secrets: Secrets,
+  log: Logger,
+  opts: Omit<DbClientOptions, 'user' | 'password' | 'database' | 'log'> = {},
+): DbClient {
+  const nodes = servicesOf(topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
+  return new DbClient(nodes, {
+    ...opts,
+    user: DB_APP_USER,
+    password: secrets.dbAppPassword,
+    database: topo.config.database.name,
+    log,
+  });
+}

@@ -1,0 +1,139 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { describeError, ErrorCode, HastackError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { withDeadline } from './deadline.js';
+import type { RedisHandle } from './handle.js';
+import { logGate } from './log-gate.js';
+
+/**
+ * BullMQ key prefix: every queue key is `hastack:<queue>:...`. (BullMQ forbids ':' in queue
+ * names, so "hastack:<app>" is spelled as prefix + name.)
+ */
+export const QUEUE_PREFIX = 'hastack';
+
+export interface EnqueueOptions {
+  /**
+   * Idempotent enqueue: while a job with this id exists (waiting, active, or kept after it
+   * finished), adding it again returns the existing job. Not all digits, no ':' (BullMQ rules).
+   */
+  readonly jobId?: string;
+  readonly delayMs?: number;
+  readonly attempts?: number;
+  /**
+   * Wait (up to 200 ms) until a Redis replica has the job, else reject with QUEUE_NOT_DURABLE.
+   * Off by default: with no replica left after a failover every durable enqueue would fail.
+   */
+  readonly durable?: boolean;
+}
+
+export interface EnqueueResult {
+  readonly id: string;
+}
+
+/** Defaults every job gets unless the caller overrides them. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  // 5 attempts, 1 s doubling (1+2+4+8 s): outlives a database or Redis failover (seconds) while
+  // a job that is truly broken fails within ~15 s and is kept for inspection.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  // Keep finished jobs an hour (up to 10k) so an enqueue repeated with the same jobId within
+  // that hour is recognised and not run again.
+  removeOnComplete: { age: 3_600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3_600 },
+};
+
+// Rejected by BullMQ (custom ids may not look like integers; ':' is reserved), checked up front
+// so the caller gets one clear error instead of a failed Lua script.
+function checkJobId(id: string): void {
+  if (id === '' || /^\d+$/.test(id) || id.includes(':') || id.length > 200) {
+    throw new HastackError(
+      ErrorCode.APP_INVALID,
+      `jobId "${id}" is not allowed: use 1-200 characters, not only digits, no ':' (for example "confirm-42")`,
+    );
+  }
+}
+
+/**
+ * A BullMQ queue over a RedisHandle's client. When the handle replaced a stuck client, the next
+ * `add` rebuilds the BullMQ Queue on the new one. Every `add` is bounded by `timeoutMs`: past it
+ * the caller gets REDIS_UNAVAILABLE (the add may still happen later; with a jobId that is
+ * harmless).
+ */
+export class JobQueue {
+  private queue: Queue | undefined;
+  private boundTo: Redis | undefined;
+  private closed = false;
+  private readonly errorGate = logGate();
+
+  constructor(
+    private readonly handle: RedisHandle,
+    readonly name: string,
+    private readonly opts: { readonly timeoutMs: number; readonly log: Logger },
+  ) {
+    if (name === '' || name.includes(':')) {
+      throw new HastackError(ErrorCode.APP_INVALID, `queue name "${name}" must be non-empty and without ':'`);
+    }
+  }
+
+  async add(jobName: string, data: unknown, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    if (this.closed) throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `queue ${this.name} is closed (the process is shutting down)`);
+    if (opts.jobId !== undefined) checkJobId(opts.jobId);
+    const q = this.bull();
+    const jobOpts: JobsOptions = {
+      ...(opts.jobId === undefined ? {} : { jobId: opts.jobId }),
+      ...(opts.delayMs === undefined ? {} : { delay: opts.delayMs }),
+      ...(opts.attempts === undefined ? {} : { attempts: opts.attempts }),
+    };
+    const job = await withDeadline(
+      q.add(jobName, data, jobOpts),
+      this.opts.timeoutMs,
+      () =>
+        new HastackError(
+          ErrorCode.REDIS_UNAVAILABLE,
+          `could not enqueue ${jobName} within ${this.opts.timeoutMs} ms: no Redis master reachable (failover in progress or Redis down)`,
+        ),
+    ).catch((e: unknown) => {
+      if (e instanceof HastackError) throw e;
+      throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `could not enqueue ${jobName}: ${describeError(e)}`, { cause: e });
+    });
+    const id = job.id ?? opts.jobId ?? '';
+    if (opts.durable) await this.waitForReplica(jobName, id);
+    return { id };
+  }
+
+  /** The BullMQ Queue bound to the handle's current client (for job schedulers). */
+  bull(): Queue {
+    const c = this.handle.client;
+    if (this.queue && this.boundTo === c) return this.queue;
+    const old = this.queue;
+    const q = new Queue(this.name, { connection: c, prefix: QUEUE_PREFIX, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+    q.on('error', (e: Error) => {
+      if (this.errorGate(describeError(e))) this.opts.log.warn({ queue: this.name, err: describeError(e) }, 'queue error (reconnecting)');
+    });
+    this.queue = q;
+    this.boundTo = c;
+    if (old) void old.close().catch(() => undefined);
+    return q;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // The connection is the handle's (shared): closing the Queue does not close it.
+    await this.queue?.close().catch(() => undefined);
+  }
+
+  private async waitForReplica(jobName: string, id: string): Promise<void> {
+    // WAIT applies to the writes of this connection, which is the one BullMQ just used.
+    // 200 ms: a connected replica acks within a millisecond or two on a LAN.
+    const acked = await this.handle.client.wait(1, 200).catch(() => 0);
+    if (acked < 1) {
+      throw new HastackError(
+        ErrorCode.QUEUE_NOT_DURABLE,
+        `job ${jobName} (${id}) is on the Redis master but no replica confirmed it within 200 ms; it may be lost if the master fails now`,
+        { details: { jobId: id } },
+      );
+    }
+  }
+}

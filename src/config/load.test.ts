@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../shared/errors.js';
+import { parseConfig, parseConfigYaml, renderConfigYaml } from './load.js';
+import { PRESET_NAMES, preset } from './presets.js';
+
+function keyOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected ConfigError, got ${String(e)}`);
+    return e.key;
+  }
+  assert.fail('expected the config to be rejected');
+}
+
+const minimal = (): Record<string, unknown> => ({
+  nodes: [
+    { name: 'a', services: ['lb', 'app', 'mariadb', 'redis'] },
+  ],
+});
+
+describe('config presets', () => {
+  for (const name of PRESET_NAMES) {
+    it(`${name} parses and round-trips through YAML`, () => {
+      const c = parseConfig(preset(name));
+      assert.equal(c.preset, name);
+      const again = parseConfigYaml(renderConfigYaml(preset(name)));
+      assert.deepEqual(again, c);
+    });
+  }
+
+  it('ideal has the seed\'s tiers: 2 lb+dns, 3 app, 2 workers, 2 memcached, 2 redis, 3 sentinels, 2 db', () => {
+    const c = parseConfig(preset('ideal'));
+    const count = (k: string): number => c.nodes.filter((n) => (n.services as string[]).includes(k)).length;
+    assert.deepEqual(
+      ['lb', 'dns', 'app', 'worker', 'memcached', 'redis', 'sentinel', 'mariadb'].map(count),
+      [2, 2, 3, 2, 2, 2, 3, 2],
+    );
+  });
+
+  it('simple is two servers carrying every service', () => {
+    const c = parseConfig(preset('simple'));
+    assert.equal(c.nodes.length, 2);
+    for (const n of c.nodes) assert.equal(n.services.length, 8);
+  });
+});
+
+describe('config validation names the key', () => {
+  it('accepts a minimal cluster and fills defaults', () => {
+    const c = parseConfig(minimal());
+    assert.equal(c.cluster, 'hastack');
+    assert.equal(c.redis.quorum, 2);
+    assert.equal(c.database.mode, 'replication');
+  });
+
+  it('unknown service', () => {
+    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'redsi'] }] })), 'nodes[0].services[1]');
+  });
+
+  it('unknown key, top level and nested', () => {
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), colour: 'blue' })), 'colour');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), redis: { qorum: 2 } })), 'redis.qorum');
+  });
+
+  it('wrong type', () => {
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })), 'lb.retries');
+  });
+
+  it('duplicate node names and addresses', () => {
+    const dup = { nodes: [...(minimal().nodes as object[]), { name: 'a', services: ['app'] }] };
+    assert.equal(keyOf(() => parseConfig(dup)), 'nodes[1].name');
+    const addr = {
+      nodes: [
+        { name: 'a', address: '127.0.9.1', services: ['lb', 'app', 'mariadb', 'redis'] },
+        { name: 'b', address: '127.0.9.1', services: ['app'] },
+      ],
+    };
+    assert.equal(keyOf(() => parseConfig(addr)), 'nodes[1].address');
+  });
+
+  it('a non-loopback address on the local substrate', () => {
+    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', address: '10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] }] })), 'nodes[0].address');
+  });
+
+  it('a missing required tier', () => {
+    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }] })), 'nodes');
+  });
+
+  it('quorum larger than the sentinels', () => {
+    const c = { nodes: [{ name: 'a', services: ['lb', 'app', 'mariadb', 'redis', 'sentinel'] }], redis: { quorum: 2 } };
+    assert.equal(keyOf(() => parseConfig(c)), 'redis.quorum');
+  });
+
+  it('cross-field: health timeout must be below the interval', () => {
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { healthIntervalMs: 500, healthTimeoutMs: 800 } })), 'lb.healthTimeoutMs');
+  });
+
+  it('broken YAML names the line', () => {
+    const key = keyOf(() => parseConfigYaml('nodes:\n  - name: a\n   services: [lb\n'));
+    assert.match(key, /^line \d+/);
+  });
+});

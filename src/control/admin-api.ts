@@ -1,0 +1,107 @@
+import http from 'node:http';
+import { z } from 'zod';
+import type { Secrets, Topology } from '../config/index.js';
+import { HastackError, describeError } from '../shared/errors.js';
+import type { Closeable } from '../shared/lifecycle.js';
+import { clusterStatus } from './status.js';
+import type { Supervisor } from './supervisor.js';
+
+/**
+ * The supervisor's admin API on `<addressBase>.254:<adminPort>`: the status of the cluster and
+ * fault injection for `hastack chaos`, which must go through the supervisor because the
+ * supervisor owns the processes (a node killed by a fault must stay down, not be restarted).
+ * Loopback only, like every address of the local substrate.
+ */
+export const faultRequestSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('kill-node'), node: z.string() }).strict(),
+  z.object({ action: z.literal('heal-node'), node: z.string() }).strict(),
+  z.object({ action: z.literal('pause-node'), node: z.string() }).strict(),
+  z.object({ action: z.literal('resume-node'), node: z.string() }).strict(),
+  z.object({ action: z.literal('kill-service'), node: z.string(), service: z.string() }).strict(),
+]);
+export type FaultRequest = z.infer<typeof faultRequestSchema>;
+
+/** Bodies are a few hundred bytes; anything bigger is a mistake, not a fault request. */
+const MAX_BODY = 16 * 1024;
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new Error('body too large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+async function applyFault(sup: Supervisor, f: FaultRequest): Promise<unknown> {
+  switch (f.action) {
+    case 'kill-node':
+      return { pids: sup.killNode(f.node) };
+    case 'heal-node':
+      await sup.healNode(f.node);
+      return {};
+    case 'pause-node':
+      return { pids: sup.pauseNode(f.node) };
+    case 'resume-node':
+      return { pids: sup.resumeNode(f.node) };
+    case 'kill-service':
+      return { pid: sup.killService(f.node, f.service) ?? null };
+  }
+}
+
+export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor): Promise<Closeable> {
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      try {
+        if (req.method === 'GET' && req.url === '/v1/status') {
+          return send(res, 200, await clusterStatus(topo, secrets));
+        }
+        if (req.method === 'POST' && req.url === '/v1/faults') {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(await readBody(req));
+          } catch {
+            return send(res, 400, { error: { code: 'BAD_REQUEST', message: 'the body must be JSON' } });
+          }
+          const f = faultRequestSchema.safeParse(parsed);
+          if (!f.success) {
+            const issue = f.error.issues[0];
+            return send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
+          }
+          return send(res, 200, { ok: true, ...(await applyFault(sup, f.data)) as object });
+        }
+        send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET /v1/status or POST /v1/faults' } });
+      } catch (e) {
+        const code = e instanceof HastackError ? e.code : 'INTERNAL';
+        send(res, code === 'NOT_FOUND' ? 404 : 500, { error: { code, message: describeError(e) } });
+      }
+    })();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(topo.admin.port, topo.admin.address, () => {
+      server.off('error', reject);
+      let closed: Promise<void> | undefined;
+      resolve({
+        close: () =>
+          (closed ??= new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections();
+          })),
+      });
+    });
+  });
+}

@@ -1,0 +1,26 @@
+import { request } from 'undici';
+import type { Topology } from '../config/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import type { FaultRequest } from './admin-api.js';
+
+/** Asks the running supervisor to inject or heal a fault. Bounded: a fault request answers fast. */
+export async function requestFault(topo: Topology, f: FaultRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const url = `http://${topo.admin.address}:${topo.admin.port}/v1/faults`;
+  let res;
+  try {
+    res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(f),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+  } catch (e) {
+    throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `cannot reach the supervisor at ${url} (${describeError(e)}); is the cluster up ("hastack status")?`);
+  }
+  const body = (await res.body.json()) as Record<string, unknown> & { error?: { code?: string; message?: string } };
+  if (res.statusCode !== 200) {
+    throw new HastackError(res.statusCode === 404 ? ErrorCode.NOT_FOUND : ErrorCode.INTERNAL, `fault ${f.action} refused: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
+  }
+  return body;
+}

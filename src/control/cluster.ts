@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import {
+  loadOrCreateSecrets,
+  readSecrets,
+  resolveTopology,
+  writeTopology,
+  type Config,
+  type Topology,
+} from '../config/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
+import { startAdminApi } from './admin-api.js';
+import { Supervisor } from './supervisor.js';
+import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
+import { sleep } from '../shared/retry.js';
+import { LocalSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
+import { readRunState, removeRunState, type RunState } from './run-state.js';
+
+/** Resolves the config, writes `topology.json` and creates the secrets on first use. */
+export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
+  const topo = resolveTopology(config, opts);
+  fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
+  loadOrCreateSecrets(topo.stateDir);
+  writeTopology(topo);
+  return topo;
+}
+
+export function substrateFor(_topo: Topology): Substrate {
+  return new LocalSubstrate();
+}
+
+/** A recorded pid is ours only if it is alive and started when we recorded it (pids get reused). */
+function isOurs(substrate: Substrate, pid: number, startedAtIso: string): boolean {
+  if (!substrate.isAlive(pid)) return false;
+  const started = processStartTime(pid);
+  // 5 s of slack: the record is written right after spawn, and /proc's clock has 10 ms ticks.
+  return started === undefined || Math.abs(started - Date.parse(startedAtIso)) < 5_000;
+}
+
+export function supervisorAlive(substrate: Substrate, run: RunState | undefined): boolean {
+  return run !== undefined && run.supervisorPid !== process.pid && isOurs(substrate, run.supervisorPid, run.startedAt);
+}
+
+/** Pids of run.json that are still ours and alive. */
+export function leftoverPids(substrate: Substrate, run: RunState | undefined): Array<{ id: string; pid: number }> {
+  if (!run) return [];
+  return Object.entries(run.services)
+    .filter(([, s]) => isOurs(substrate, s.pid, s.startedAt))
+    .map(([id, s]) => ({ id, pid: s.pid }));
+}
+
+/**
+ * Kills processes left by a supervisor that died (SIGTERM, then SIGKILL after `graceMs`).
+ * Safe to re-run: pids already gone or reused by someone else are skipped.
+ */
+export async function killLeftovers(stateDir: string, substrate: Substrate, graceMs: number, onEvent?: (e: ClusterEvent) => void): Promise<number> {
+  const left = leftoverPids(substrate, readRunState(stateDir));
+  for (const l of left) {
+    onEvent?.(appendEvent(stateDir, { type: 'step', message: `stopping leftover ${l.id} (pid ${l.pid})` }));
+    substrate.signal(l.pid, 'SIGTERM');
+  }
+  const deadline = Date.now() + graceMs;
+  while (left.some((l) => substrate.isAlive(l.pid)) && Date.now() < deadline) await sleep(100);
+  for (const l of left) if (substrate.isAlive(l.pid)) substrate.signal(l.pid, 'SIGKILL');
+  return left.length;
+}
+
+/**
+ * `hastack down`: asks the supervisor to stop the cluster (it stops services in reverse order)
+ * and follows its events; if the supervisor is gone, stops what it left behind directly.
+ */
+export async function stopCluster(
+  topo: Topology,
+  opts: { onEvent?: (e: ClusterEvent) => void; timeoutMs?: number } = {},
+): Promise<{ wasRunning: boolean }> {
+  const substrate = substrateFor(topo);
+  const run = readRunState(topo.stateDir);
+  if (!run) return { wasRunning: false };
+  let offset = eventsSize(topo.stateDir);
+  if (supervisorAlive(substrate, run)) {
+    substrate.signal(run.supervisorPid, 'SIGTERM');
+    // Bounded by the sum of the longest stop graces, so a stuck supervisor cannot hang `down`.
+    const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+    while (substrate.isAlive(run.supervisorPid) && Date.now() < deadline) {
+      const r = readEventsFrom(topo.stateDir, offset);
+      offset = r.offset;
+      for (const e of r.events) opts.onEvent?.(e);
+      await sleep(200);
+    }
+    const r = readEventsFrom(topo.stateDir, offset);
+    for (const e of r.events) opts.onEvent?.(e);
+    if (substrate.isAlive(run.supervisorPid)) substrate.signal(run.supervisorPid, 'SIGKILL');
+  }
+  await killLeftovers(topo.stateDir, substrate, 10_000, opts.onEvent);
+  removeRunState(topo.stateDir);
+  return { wasRunning: true };
+}
+
+/** Refuses to start a second supervisor for a running cluster; cleans up after a dead one. */
+export async function ensureNotRunning(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<void> {
+  const substrate = substrateFor(topo);
+  const run = readRunState(topo.stateDir);
+  if (supervisorAlive(substrate, run)) {
+    throw new HastackError(
+      ErrorCode.CLUSTER_RUNNING,
+      `cluster ${topo.cluster} is already running (supervisor pid ${run?.supervisorPid}); see "hastack status", or stop it with "hastack down"`,
+    );
+  }
+  const n = await killLeftovers(topo.stateDir, substrate, 10_000, onEvent);
+  if (n > 0) onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `stopped ${n} process(es) left by a supervisor that died` }));
+  removeRunState(topo.stateDir);
+}
+
+export interface RunningCluster {
+  readonly supervisor: Supervisor;
+  /** Starts every service in order; on failure stops what started and rethrows. */
+  start(): Promise<void>;
+  /** Stops the cluster and the admin API. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The supervisor and its admin API, as `up` (foreground) and `_supervise` (detached) run them. */
+export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<RunningCluster> {
+  const secrets = readSecrets(topo.stateDir);
+  const supervisor = new Supervisor({ topo, secrets, substrate: substrateFor(topo), ...(onEvent ? { onEvent } : {}) });
+  let admin: Closeable;
+  try {
+    admin = await startAdminApi(topo, secrets, supervisor);
+  } catch (e) {
+    throw new HastackError(
+      ErrorCode.PORT_IN_USE,
+      `cannot listen on ${topo.admin.address}:${topo.admin.port} for the admin API (${describeError(e)}); set supervisor.adminPort to a free port`,
+    );
+  }
+  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close()]));
+  return {
+    supervisor,
+    stop,
+    async start() {
+      try {
+        await supervisor.start();
+      } catch (e) {
+        await stop();
+        throw e;
+      }
+    },
+  };
+}

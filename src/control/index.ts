@@ -1,0 +1,14 @@
+export { Supervisor, logFileOf } from './supervisor.js';
+export type { SupervisorOptions } from './supervisor.js';
+export type { RunningCluster } from './cluster.js';
+export { requestFault } from './admin-client.js';
+export type { FaultRequest } from './admin-api.js';
+export { openCluster, prepareCluster, stopCluster, ensureNotRunning, substrateFor, supervisorAlive, leftoverPids, killLeftovers } from './cluster.js';
+export { clusterStatus } from './status.js';
+export type { ClusterStatus, ServiceStatus } from './status.js';
+export { readRunState } from './run-state.js';
+export type { RunState } from './run-state.js';
+export { startPlan, stopPlan, STOP_ORDER } from './plan.js';
+export type { StartStep } from './plan.js';
+export { CLI_MAIN } from './our-drivers.js';
+export { driverFor } from './drivers.js';

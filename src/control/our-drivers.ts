@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import type { ServiceKind } from '../config/index.js';
+import { resolveService } from '../dns/index.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../engines/types.js';
+import { describeError } from '../shared/errors.js';
+
+/** The compiled CLI entry; our own tiers run as `node main.js _service KIND ...`. */
+export const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+function serviceCommand(ctx: ServiceContext): ProcessSpec {
+  return {
+    command: process.execPath,
+    args: [CLI_MAIN, '_service', ctx.svc.kind, '--state', ctx.topo.stateDir, '--node', ctx.svc.node],
+  };
+}
+
+/** GET `path` on the service; healthy on 200. The body's `status` (if any) becomes the detail. */
+async function httpProbe(ctx: ServiceContext, urlPath: string, timeoutMs: number): Promise<ProbeResult> {
+  const role = ctx.svc.kind;
+  try {
+    const res = await request(`http://${ctx.svc.address}:${ctx.svc.port}${urlPath}`, {
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.body.text();
+    let detail: string | undefined;
+    try {
+      const body = JSON.parse(text) as { status?: unknown };
+      if (typeof body.status === 'string') detail = body.status;
+    } catch {
+      // not JSON: no detail
+    }
+    return res.statusCode === 200
+      ? { healthy: true, role, ...(detail !== undefined ? { detail } : {}) }
+      : { healthy: false, role, detail: `HTTP ${res.statusCode}${detail ? ` (${detail})` : ''}` };
+  } catch (e) {
+    return { healthy: false, role, detail: describeError(e) };
+  }
+}
+
+async function noPrepare(ctx: ServiceContext): Promise<void> {
+  fs.mkdirSync(ctx.svc.dir, { recursive: true });
+}
+
+const appDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  probe: (ctx, t) => httpProbe(ctx, '/healthz', t),
+};
+
+const workerDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  probe: (ctx, t) => httpProbe(ctx, '/healthz', t),
+};
+
+const lbDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  // `/-/` is the load balancer's own path space; everything else is proxied to the app.
+  probe: (ctx, t) => httpProbe(ctx, '/-/healthz', t),
+};
+
+const dnsDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  async probe(ctx, timeoutMs): Promise<ProbeResult> {
+    try {
+      const answer = await resolveService(
+        [{ address: ctx.svc.address, port: ctx.svc.port }],
+        ctx.topo.config.serviceName,
+        timeoutMs,
+      );
+      return answer.addresses.length > 0
+        ? { healthy: true, role: 'dns', detail: `${ctx.topo.config.serviceName} → ${answer.addresses.join(', ')}` }
+        : { healthy: false, role: 'dns', detail: 'empty answer' };
+    } catch (e) {
+      return { healthy: false, role: 'dns', detail: describeError(e) };
+    }
+  },
+};
+
+export const ourDrivers: Readonly<Record<Extract<ServiceKind, 'app' | 'worker' | 'lb' | 'dns'>, ServiceDriver>> = {
+  app: appDriver,
+  worker: workerDriver,
+  lb: lbDriver,
+  dns: dnsDriver,
+};

@@ -1,0 +1,360 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { mariadbStartOrder, waitSentinelsReady } from '../engines/index.js';
+import type { ProbeResult, ServiceContext, ServiceDriver } from '../engines/types.js';
+import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { appendEvent, type ClusterEvent } from '../shared/events.js';
+import { tailFile } from '../shared/files.js';
+import { backoffMs, sleep } from '../shared/retry.js';
+import type { RunningProcess, Substrate } from '../substrate/index.js';
+import { driverFor } from './drivers.js';
+import { CLI_MAIN } from './our-drivers.js';
+import { startPlan, stopGraceMs, stopPlan } from './plan.js';
+import { writeRunState, type RunState } from './run-state.js';
+
+interface Managed {
+  readonly svc: ServiceInstance;
+  readonly driver: ServiceDriver;
+  readonly ctx: ServiceContext;
+  proc?: RunningProcess;
+  startedAt: number;
+  restarts: number;
+  /** Restart attempts since the service last stayed up for STABLE_MS; drives the backoff. */
+  attempt: number;
+  /** `starting`: an exit fails `up`; `running`: an exit is restarted; `stopped`: left alone. */
+  phase: 'starting' | 'running' | 'stopped';
+  restartTimer?: NodeJS.Timeout;
+}
+
+export interface SupervisorOptions {
+  readonly topo: Topology;
+  readonly secrets: Secrets;
+  readonly substrate: Substrate;
+  /** Called for every event as it is appended to the event log (progress display). */
+  readonly onEvent?: (e: ClusterEvent) => void;
+}
+
+/** A service that stayed up this long is considered stable: its backoff starts over. */
+const STABLE_MS = 30_000;
+/** Health probe timeout: loopback answers in microseconds; a second means the process is stuck. */
+const PROBE_TIMEOUT_MS = 1_000;
+const PROBE_INTERVAL_MS = 150;
+/** Migrations of a fresh ERP take well under a second; 2 minutes bounds a big user migration. */
+const MIGRATE_TIMEOUT_MS = 120_000;
+const LOG_TAIL_LINES = 15;
+
+export function logFileOf(svc: ServiceInstance): string {
+  return path.join(svc.dir, 'service.log');
+}
+
+/**
+ * Owns the cluster's processes: starts them in dependency order, waits (bounded) for each to be
+ * healthy, restarts a crashed one with capped backoff, and stops them in reverse order.
+ * Drivers know the engines; the supervisor knows only processes, health and order.
+ */
+export class Supervisor {
+  private readonly managed = new Map<string, Managed>();
+  private readonly startedAt = new Date().toISOString();
+  private state: RunState['state'] = 'starting';
+  /** Nodes a fault took down: their services stay down (no restart) until healed. */
+  private readonly downNodes = new Set<string>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    const asRoot = os.userInfo().uid === 0;
+    for (const svc of opts.topo.services) {
+      this.managed.set(svc.id, {
+        svc,
+        driver: driverFor(svc.kind),
+        ctx: { topo: opts.topo, secrets: opts.secrets, svc, asRoot },
+        startedAt: 0,
+        restarts: 0,
+        attempt: 0,
+        phase: 'stopped',
+      });
+    }
+  }
+
+  private event(e: Omit<ClusterEvent, 'ts'>): void {
+    const full = appendEvent(this.opts.topo.stateDir, e);
+    this.opts.onEvent?.(full);
+  }
+
+  private saveRunState(): void {
+    const services: Record<string, RunState['services'][string]> = {};
+    for (const [id, m] of this.managed) {
+      if (m.proc && m.phase !== 'stopped') {
+        services[id] = { pid: m.proc.pid, startedAt: new Date(m.startedAt).toISOString(), restarts: m.restarts };
+      }
+    }
+    writeRunState(this.opts.topo.stateDir, {
+      supervisorPid: process.pid,
+      state: this.state,
+      startedAt: this.startedAt,
+      services,
+    });
+  }
+
+  /** Brings the whole cluster up; throws (leaving what started running) if a step fails. */
+  async start(): Promise<void> {
+    const topo = this.opts.topo;
+    this.event({ type: 'cluster.starting', message: `starting cluster ${topo.cluster} (${topo.services.length} services)` });
+    this.saveRunState();
+    try {
+      for (const step of startPlan(topo, mariadbStartOrder(topo)[0]?.node)) {
+        if (this.stopping) throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, 'start interrupted by a stop request');
+        if (step.type === 'start') {
+          await Promise.all(step.services.map((svc) => this.startOne(this.get(svc.id))));
+        } else if (step.type === 'sentinels-ready') {
+          this.event({ type: 'step', message: 'waiting for the sentinels to discover the replica and each other' });
+          await waitSentinelsReady(topo, this.opts.secrets, 30_000);
+        } else {
+          await this.migrate();
+        }
+      }
+    } catch (e) {
+      this.state = 'failed';
+      this.saveRunState();
+      this.event({ type: 'cluster.failed', message: describeError(e) });
+      throw e;
+    }
+    this.state = 'ready';
+    this.saveRunState();
+    this.event({ type: 'cluster.ready', message: `cluster ${topo.cluster} is healthy` });
+  }
+
+  private get(id: string): Managed {
+    const m = this.managed.get(id);
+    if (!m) throw new HastackError(ErrorCode.INTERNAL, `unknown service ${id}`);
+    return m;
+  }
+
+  private spawn(m: Managed): RunningProcess {
+    const proc = this.opts.substrate.spawn(m.svc, m.driver.command(m.ctx), logFileOf(m.svc));
+    m.proc = proc;
+    m.startedAt = Date.now();
+    this.saveRunState();
+    void proc.exited.then((info) => this.onExit(m, proc, info.code, info.signal));
+    return proc;
+  }
+
+  private logTail(m: Managed): string {
+    const files = [logFileOf(m.svc), ...(m.driver.logFiles?.(m.ctx) ?? [])];
+    return files
+      .map((f) => [f, tailFile(f, LOG_TAIL_LINES)] as const)
+      .filter(([, t]) => t !== '')
+      .map(([f, t]) => `--- ${f}\n${t}`)
+      .join('\n');
+  }
+
+  private async startOne(m: Managed): Promise<void> {
+    const { svc } = m;
+    m.phase = 'starting';
+    this.event({ type: 'service.starting', message: `starting ${svc.id} on ${svc.address}:${svc.port}`, node: svc.node, service: svc.kind });
+    try {
+      await m.driver.prepare(m.ctx);
+    } catch (e) {
+      throw new EngineStartError(svc.id, `preparing it failed: ${describeError(e)}`, this.logTail(m), logFileOf(svc));
+    }
+    const proc = this.spawn(m);
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    const deadline = Date.now() + this.opts.topo.config.supervisor.healthTimeoutMs;
+    let last: ProbeResult | undefined;
+    for (;;) {
+      if (exited) throw new EngineStartError(svc.id, 'the process exited during start', this.logTail(m), logFileOf(svc));
+      last = await m.driver.probe(m.ctx, PROBE_TIMEOUT_MS);
+      if (last.healthy) break;
+      if (Date.now() > deadline) {
+        throw new EngineStartError(
+          svc.id,
+          `not healthy after ${this.opts.topo.config.supervisor.healthTimeoutMs} ms (${last.detail ?? 'no detail'})`,
+          this.logTail(m),
+          logFileOf(svc),
+        );
+      }
+      await sleep(PROBE_INTERVAL_MS);
+    }
+    if (m.driver.afterHealthy) {
+      try {
+        await m.driver.afterHealthy(m.ctx);
+      } catch (e) {
+        throw new EngineStartError(svc.id, `wiring it into the cluster failed: ${describeError(e)}`, this.logTail(m), logFileOf(svc));
+      }
+    }
+    m.phase = 'running';
+    this.event({
+      type: 'service.healthy',
+      message: `${svc.id} healthy (${last.role}${last.detail ? `, ${last.detail}` : ''})`,
+      node: svc.node,
+      service: svc.kind,
+      data: { pid: proc.pid, role: last.role },
+    });
+  }
+
+  private onExit(m: Managed, proc: RunningProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (m.proc !== proc || m.phase !== 'running' || this.stopping) return;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (this.downNodes.has(m.svc.node)) {
+      this.saveRunState();
+      this.event({ type: 'service.exited', message: `${m.svc.id} (pid ${proc.pid}) exited with ${how}; node ${m.svc.node} is down, not restarting`, node: m.svc.node, service: m.svc.kind });
+      return;
+    }
+    if (Date.now() - m.startedAt > STABLE_MS) m.attempt = 0;
+    const cfg = this.opts.topo.config.supervisor;
+    const delay = backoffMs(m.attempt, cfg.restartBackoffMinMs, cfg.restartBackoffMaxMs);
+    m.attempt += 1;
+    this.event({
+      type: 'service.exited',
+      message: `${m.svc.id} (pid ${proc.pid}) exited with ${how}; restarting in ${delay} ms`,
+      node: m.svc.node,
+      service: m.svc.kind,
+      data: { pid: proc.pid, code, signal, delayMs: delay },
+    });
+    m.restartTimer = setTimeout(() => void this.restart(m), delay);
+  }
+
+  private async restart(m: Managed): Promise<void> {
+    m.restartTimer = undefined;
+    if (this.stopping || m.phase !== 'running' || this.downNodes.has(m.svc.node)) return;
+    m.restarts += 1;
+    try {
+      await m.driver.prepare(m.ctx);
+      const proc = this.spawn(m);
+      this.event({ type: 'service.restarting', message: `restarted ${m.svc.id} as pid ${proc.pid}`, node: m.svc.node, service: m.svc.kind, data: { pid: proc.pid } });
+    } catch (e) {
+      // Preparing failed (disk full, say): try again later rather than give up on the service.
+      this.event({ type: 'service.exited', message: `restarting ${m.svc.id} failed: ${describeError(e)}`, node: m.svc.node, service: m.svc.kind });
+      const cfg = this.opts.topo.config.supervisor;
+      m.restartTimer = setTimeout(() => void this.restart(m), backoffMs(m.attempt++, cfg.restartBackoffMinMs, cfg.restartBackoffMaxMs));
+    }
+  }
+
+  private servicesOn(node: string): Managed[] {
+    const list = [...this.managed.values()].filter((m) => m.svc.node === node);
+    if (list.length === 0) throw new HastackError(ErrorCode.NOT_FOUND, `no node "${node}" in cluster ${this.opts.topo.cluster}`);
+    return list;
+  }
+
+  private livePid(m: Managed): number | undefined {
+    const pid = m.proc?.pid;
+    return pid !== undefined && this.opts.substrate.isAlive(pid) ? pid : undefined;
+  }
+
+  /**
+   * Fault: SIGKILL every process of a node, as if the machine lost power. The node stays down
+   * (the supervisor does not restart its services) until `healNode`.
+   */
+  killNode(node: string): number[] {
+    const list = this.servicesOn(node);
+    this.downNodes.add(node);
+    const pids: number[] = [];
+    for (const m of list) {
+      if (m.restartTimer) clearTimeout(m.restartTimer);
+      const pid = this.livePid(m);
+      if (pid !== undefined) {
+        this.opts.substrate.signal(pid, 'SIGKILL');
+        pids.push(pid);
+      }
+    }
+    this.event({ type: 'fault.injected', message: `node ${node} killed (SIGKILL to ${pids.length} process(es)); it stays down until healed`, node, data: { pids } });
+    return pids;
+  }
+
+  /** Fault: SIGKILL one service; the supervisor restarts it as it would after any crash. */
+  killService(node: string, kind: string): number | undefined {
+    const m = this.servicesOn(node).find((x) => x.svc.kind === kind);
+    if (!m) throw new HastackError(ErrorCode.NOT_FOUND, `node ${node} has no ${kind} service`);
+    const pid = this.livePid(m);
+    if (pid !== undefined) this.opts.substrate.signal(pid, 'SIGKILL');
+    this.event({ type: 'fault.injected', message: `${m.svc.id} killed (pid ${pid ?? '-'})`, node, service: kind, data: { pid } });
+    return pid;
+  }
+
+  /** Fault: freeze every process of a node (SIGSTOP), a gray failure; `resumeNode` thaws it. */
+  pauseNode(node: string): number[] {
+    const pids = this.servicesOn(node).flatMap((m) => this.livePid(m) ?? []);
+    for (const pid of pids) this.opts.substrate.signal(pid, 'SIGSTOP');
+    this.event({ type: 'fault.injected', message: `node ${node} paused (SIGSTOP to ${pids.length} process(es))`, node, data: { pids } });
+    return pids;
+  }
+
+  resumeNode(node: string): number[] {
+    const pids = this.servicesOn(node).flatMap((m) => this.livePid(m) ?? []);
+    for (const pid of pids) this.opts.substrate.signal(pid, 'SIGCONT');
+    this.event({ type: 'fault.healed', message: `node ${node} resumed (SIGCONT to ${pids.length} process(es))`, node, data: { pids } });
+    return pids;
+  }
+
+  /** Brings a killed node back: restarts each of its services that is not running. */
+  async healNode(node: string): Promise<void> {
+    const list = this.servicesOn(node);
+    this.downNodes.delete(node);
+    for (const m of list) {
+      if (this.livePid(m) === undefined && m.phase === 'running') {
+        m.attempt = 0;
+        await this.restart(m);
+      }
+    }
+    this.event({ type: 'fault.healed', message: `node ${node} healed: its services are starting again`, node });
+  }
+
+  private async migrate(): Promise<void> {
+    const topo = this.opts.topo;
+    this.event({ type: 'step', message: 'running the app\'s migrations' });
+    const logFile = path.join(topo.stateDir, 'migrate.log');
+    const fake: ServiceInstance = { node: '-', kind: 'app', address: '127.0.0.1', port: 0, dir: topo.stateDir, id: 'migrate' };
+    const proc = this.opts.substrate.spawn(fake, { command: process.execPath, args: [CLI_MAIN, '_migrate', '--state', topo.stateDir] }, logFile);
+    const timer = setTimeout(() => this.opts.substrate.signal(proc.pid, 'SIGKILL'), MIGRATE_TIMEOUT_MS);
+    const info = await proc.exited.finally(() => clearTimeout(timer));
+    if (info.code !== 0) {
+      throw new EngineStartError('migrations', `exited with ${info.signal ?? `code ${info.code}`}`, tailFile(logFile, LOG_TAIL_LINES), logFile);
+    }
+    this.event({ type: 'step', message: 'migrations done' });
+  }
+
+  /** Stops everything in reverse dependency order (SIGTERM, then SIGKILL after a grace). Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.state = 'stopping';
+    this.saveRunState();
+    this.event({ type: 'cluster.stopping', message: `stopping cluster ${this.opts.topo.cluster}` });
+    for (const m of this.managed.values()) if (m.restartTimer) clearTimeout(m.restartTimer);
+    for (const group of stopPlan(this.opts.topo)) {
+      await Promise.all(group.map((svc) => this.stopOne(this.get(svc.id))));
+    }
+    this.saveRunState();
+    this.event({ type: 'cluster.stopped', message: `cluster ${this.opts.topo.cluster} stopped` });
+  }
+
+  private async stopOne(m: Managed): Promise<void> {
+    const proc = m.proc;
+    m.phase = 'stopped';
+    if (!proc || !this.opts.substrate.isAlive(proc.pid)) return;
+    const { substrate } = this.opts;
+    substrate.signal(proc.pid, 'SIGTERM');
+    const grace = stopGraceMs(m.svc.kind);
+    const timer = new AbortController();
+    const killed = await Promise.race([
+      proc.exited.then(() => false),
+      sleep(grace, timer.signal).then(() => true, () => false),
+    ]);
+    timer.abort(); // so a pending grace timer does not keep the supervisor alive after the exit
+    if (killed) {
+      substrate.signal(proc.pid, 'SIGKILL');
+      await proc.exited;
+    }
+    this.saveRunState();
+    this.event({
+      type: 'service.stopped',
+      message: `${m.svc.id} stopped${killed ? ` (killed after ${grace} ms grace)` : ''}`,
+      node: m.svc.node,
+      service: m.svc.kind,
+    });
+  }
+}

@@ -1,0 +1,103 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+/** One program (or library) hastack needs from a Debian package, and how to ask its version. */
+export interface EngineBinary {
+  /** The file looked up in PATH, /usr/sbin and /usr/bin (or the absolute candidates in `paths`). */
+  readonly binary: string;
+  readonly package: string;
+  /** What hastack uses it for, for `hastack doctor`. */
+  readonly purpose: string;
+  /**
+   * Arguments that make the program print its version. Absent: ask dpkg for the package version
+   * instead (a library, or a program whose version flag has side effects).
+   */
+  readonly versionArgs?: readonly string[];
+  /** For a library, the absolute places it may be. */
+  readonly paths?: readonly string[];
+  /** False for what only some configurations need (Galera, rsync). */
+  readonly required: boolean;
+}
+
+export const ENGINE_BINARIES: readonly EngineBinary[] = [
+  { binary: 'redis-server', package: 'redis-server', purpose: 'broker (Redis)', versionArgs: ['--version'], required: true },
+  // A separate Debian package from redis-server (a symlink to the same program once installed).
+  { binary: 'redis-sentinel', package: 'redis-sentinel', purpose: 'broker failover (Sentinel)', versionArgs: ['--version'], required: true },
+  { binary: 'memcached', package: 'memcached', purpose: 'cache', versionArgs: ['-V'], required: true },
+  { binary: 'mariadbd', package: 'mariadb-server', purpose: 'database', versionArgs: ['--version'], required: true },
+  // No --version: given one, mariadb-install-db goes looking at the default /var/lib/mysql.
+  { binary: 'mariadb-install-db', package: 'mariadb-server', purpose: 'creates a database node\'s datadir', required: true },
+  { binary: 'mariadb', package: 'mariadb-client', purpose: 'operator shell into a database node', versionArgs: ['--version'], required: false },
+  { binary: 'mariabackup', package: 'mariadb-backup', purpose: 'backups, replica rebuilds, Galera state transfer', versionArgs: ['--version'], required: true },
+  {
+    binary: 'libgalera_smm.so',
+    package: 'galera-4',
+    purpose: 'database.mode: galera',
+    paths: ['/usr/lib/galera/libgalera_smm.so', '/usr/lib/libgalera_smm.so', '/usr/lib/x86_64-linux-gnu/galera/libgalera_smm.so'],
+    required: false,
+  },
+  { binary: 'rsync', package: 'rsync', purpose: 'crash plan file copies', versionArgs: ['--version'], required: false },
+];
+
+export interface EngineCheck {
+  readonly binary: string;
+  readonly package: string;
+  readonly purpose: string;
+  readonly required: boolean;
+  readonly found: boolean;
+  readonly path?: string;
+  readonly version?: string;
+}
+
+/** The dotted version number in a program's version banner (first one found). Pure. */
+export function parseVersion(text: string): string | undefined {
+  // "Redis server v=7.0.15 ...", "memcached 1.6.18", "mariadbd  Ver 10.11.19-MariaDB...",
+  // "mariabackup based on MariaDB server 10.11.19-MariaDB", "rsync  version 3.2.7".
+  // mariadb's client banner says "Ver 15.1 Distrib 10.11.19": the Distrib number is the one that matters.
+  const distrib = /Distrib\s+(\d+\.\d+(?:\.\d+)?)/.exec(text);
+  if (distrib?.[1]) return distrib[1];
+  const m = /(?:^|[^\d.])(\d+\.\d+(?:\.\d+)?)/.exec(text);
+  return m?.[1];
+}
+
+const SEARCH_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+function findBinary(b: EngineBinary): string | undefined {
+  if (b.paths) return b.paths.find((p) => fs.existsSync(p));
+  // Daemons live in /usr/sbin, which a non-root PATH often lacks.
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...SEARCH_DIRS];
+  for (const d of dirs) {
+    const p = path.join(d, b.binary);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+// A version banner prints in milliseconds; 5 s only stops a wedged program from hanging `doctor`.
+const VERSION_TIMEOUT_MS = 5000;
+
+function readVersion(b: EngineBinary, file: string): string | undefined {
+  const r = b.versionArgs
+    ? spawnSync(file, [...b.versionArgs], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS })
+    : spawnSync('dpkg-query', ['-W', '-f=${Version}', b.package], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS });
+  if (r.error) return undefined;
+  // mariabackup prints its banner on stderr.
+  return parseVersion(`${r.stdout ?? ''}\n${r.stderr ?? ''}`);
+}
+
+/** Looks for every engine program and reads its version (for `hastack doctor`). */
+export function checkEngines(): EngineCheck[] {
+  return ENGINE_BINARIES.map((b) => {
+    const found = findBinary(b);
+    const base = { binary: b.binary, package: b.package, purpose: b.purpose, required: b.required };
+    if (!found) return { ...base, found: false };
+    const version = readVersion(b, found);
+    return { ...base, found: true, path: found, ...(version ? { version } : {}) };
+  });
+}

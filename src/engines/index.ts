@@ -1,0 +1,58 @@
+/**
+ * The engine drivers: Redis, Sentinel, memcached and MariaDB as real child processes. Each driver
+ * renders its engine's config, names its command line, probes it, and wires it into the cluster
+ * (ServiceDriver in ./types.ts); the admin operations below are what the control, failover and
+ * status code may call. Nothing else in src/engines is public.
+ */
+import type { ServiceKind } from '../config/index.js';
+import { mariadbDriver } from './mariadb.js';
+import { memcachedDriver } from './memcached.js';
+import { redisDriver } from './redis.js';
+import { sentinelDriver } from './sentinel.js';
+import type { ServiceDriver } from './types.js';
+
+export type { ProcessSpec, ServiceContext, ProbeResult, ServiceDriver } from './types.js';
+
+export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf } from './redis.js';
+export type { RedisRole, RedisConfParams } from './redis.js';
+
+export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, waitSentinelsReady, renderSentinelConf } from './sentinel.js';
+export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
+
+export { memcachedDriver, memcachedVersion } from './memcached.js';
+
+export {
+  mariadbDriver,
+  adminConnection,
+  closeConnection,
+  readGtidPosition,
+  readReadOnly,
+  replicationStatus,
+  semiSyncStatus,
+  setReplicaOf,
+  recordDbRole,
+  readDbState,
+  mariadbStartOrder,
+  dbRoleOf,
+  mariadbPaths,
+  renderMyCnf,
+  DB_USERS,
+} from './mariadb.js';
+export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';
+
+export { ENGINE_BINARIES, checkEngines } from './binaries.js';
+export type { EngineBinary, EngineCheck } from './binaries.js';
+
+/** The engine kinds hastack runs as Debian programs (the others are hastack's own processes). */
+export type EngineKind = Extract<ServiceKind, 'mariadb' | 'redis' | 'sentinel' | 'memcached'>;
+
+export const engineDrivers: Readonly<Record<EngineKind, ServiceDriver>> = {
+  mariadb: mariadbDriver,
+  redis: redisDriver,
+  sentinel: sentinelDriver,
+  memcached: memcachedDriver,
+};
+
+export function isEngineKind(kind: ServiceKind): kind is EngineKind {
+  return kind in engineDrivers;
+}

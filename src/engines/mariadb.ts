@@ -1,0 +1,835 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
+import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { servicesOf } from '../config/index.js';
+import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { waitFor } from '../shared/retry.js';
+import { tailFile } from '../shared/files.js';
+import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
+
+/*
+ * MariaDB in `replication` mode: one writable primary, read-only replicas, GTID, semi-sync
+ * AFTER_SYNC. Which node is primary is not the topology's business after the first start: each
+ * node keeps its role in `<svc.dir>/hastack-db.json`, and my.cnf (rendered on every start) follows
+ * that file. So a restarted node comes back in the role it last had, and whoever changes roles (the
+ * failover manager, `setReplicaOf`) records the change with `recordDbRole`.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+export interface MariadbPaths {
+  readonly conf: string;
+  readonly dataDir: string;
+  readonly socket: string;
+  readonly pidFile: string;
+  readonly tmpDir: string;
+  readonly errorLog: string;
+  readonly installLog: string;
+  readonly stateFile: string;
+}
+
+export function mariadbPaths(svc: ServiceInstance): MariadbPaths {
+  return {
+    conf: path.join(svc.dir, 'my.cnf'),
+    dataDir: path.join(svc.dir, 'data'),
+    socket: path.join(svc.dir, 'mysqld.sock'),
+    pidFile: path.join(svc.dir, 'mysqld.pid'),
+    tmpDir: path.join(svc.dir, 'tmp'),
+    errorLog: path.join(svc.dir, 'mariadb.err'),
+    installLog: path.join(svc.dir, 'install-db.log'),
+    stateFile: path.join(svc.dir, 'hastack-db.json'),
+  };
+}
+
+/**
+ * server_id from the node's position in the config (1-based): unique in the cluster and stable as
+ * long as nodes are appended to hastack.yaml rather than reordered. Replication needs it unique;
+ * GTIDs carry it, which is how `0-1-42` tells that db1 wrote transaction 42.
+ */
+export function serverIdOf(topo: Topology, node: string): number {
+  const i = topo.nodes.findIndex((n) => n.name === node);
+  if (i < 0) throw new HastackError(ErrorCode.INTERNAL, `node ${node} is not in the topology`);
+  return i + 1;
+}
+
+export interface MyCnfParams {
+  readonly id: string;
+  readonly asRoot: boolean;
+  readonly paths: MariadbPaths;
+  readonly address: string;
+  readonly port: number;
+  readonly serverId: number;
+  readonly bufferPoolMb: number;
+  readonly role: DbRole;
+  /** config.database.semiSync */
+  readonly semiSync: boolean;
+  /** Turn the primary side of semi-sync on at boot (see `semiSyncAtBoot`). */
+  readonly semiSyncMasterAtBoot: boolean;
+  readonly semiSyncTimeoutMs: number;
+}
+
+/** my.cnf for one node. Pure; rendered on every start (the file is ours, nothing rewrites it). */
+export function renderMyCnf(p: MyCnfParams): string {
+  const { paths } = p;
+  const lines = [
+    `# Rendered by hastack on every start of ${p.id}; edits here are overwritten.`,
+    `# Role at this start: ${p.role} (from ${path.basename(paths.stateFile)}).`,
+    '[mysqld]',
+    // mariadbd refuses to run as root unless told to (ENGINE-NOTES).
+    ...(p.asRoot ? ['user=root'] : []),
+    `datadir=${paths.dataDir}`,
+    // Every instance its own socket, pid file and tmpdir: several servers share this machine.
+    `socket=${paths.socket}`,
+    `pid-file=${paths.pidFile}`,
+    `tmpdir=${paths.tmpDir}`,
+    `log-error=${paths.errorLog}`,
+    `bind-address=${p.address}`,
+    `port=${p.port}`,
+    // Grants use addresses; no resolver in the connection path (and no DNS stall on connect).
+    'skip-name-resolve',
+    'character-set-server=utf8mb4',
+    'collation-server=utf8mb4_unicode_ci',
+    '',
+    '# Replication: GTID, row-based, every node binlogs (so any replica can become primary)',
+    `server_id=${p.serverId}`,
+    // Connections between nodes leave from 127.0.0.1 on loopback; report our own address instead
+    // so SHOW SLAVE HOSTS on the primary names the replica's node.
+    `report_host=${p.address}`,
+    `report_port=${p.port}`,
+    'log_bin=mysql-bin',
+    'log_bin_index=mysql-bin.index',
+    'relay_log=relay-bin',
+    'relay_log_index=relay-bin.index',
+    'binlog_format=ROW',
+    'log_slave_updates=1',
+    // Strict mode turns a diverged replica into an error instead of silently different data.
+    'gtid_strict_mode=1',
+    'gtid_domain_id=0',
+    // Rotate at 64 MB and keep 3 days: enough for a replica down over a weekend to catch up by GTID;
+    // beyond that it is rebuilt from a backup.
+    'max_binlog_size=64M',
+    'binlog_expire_logs_seconds=259200',
+    // Heartbeats every slave_net_timeout/2 = 2.5 s: a replica notices a frozen primary in 5 s
+    // instead of the default 60 s, and reconnects at once (MASTER_CONNECT_RETRY=1).
+    'slave_net_timeout=5',
+    // Only the primary takes writes. Users with ALL ON *.* or SUPER ignore this (ENGINE-NOTES), which
+    // is why the app user has privileges on its database only.
+    `read_only=${p.role === 'primary' ? 0 : 1}`,
+    '',
+    '# Durability: a commit is on disk (redo log and binlog) before it is acknowledged',
+    'innodb_flush_log_at_trx_commit=1',
+    'sync_binlog=1',
+  ];
+  if (p.semiSync) {
+    lines.push(
+      '',
+      '# Semi-sync AFTER_SYNC: the primary acknowledges a commit only once a replica has it.',
+      'rpl_semi_sync_master_wait_point=AFTER_SYNC',
+      `rpl_semi_sync_master_timeout=${p.semiSyncTimeoutMs}`,
+      // Off at the very first boot: on with no replica attached yet, the primary stalls every
+      // commit for the timeout and then silently falls back to async (ENGINE-NOTES). It is turned
+      // on at runtime once a replica is attached, and at boot from then on.
+      `rpl_semi_sync_master_enabled=${p.semiSyncMasterAtBoot ? 1 : 0}`,
+      // On every node, primary included: a primary demoted later must acknowledge as a replica.
+      'rpl_semi_sync_slave_enabled=1',
+    );
+  }
+  lines.push(
+    '',
+    '# Memory and disk: many servers share this machine',
+    `innodb_buffer_pool_size=${p.bufferPoolMb}M`,
+    // 16 MB redo (default 96 MB): small test and demo datasets; raise for heavy write loads.
+    'innodb_log_file_size=16M',
+    // The system tables are Aria/MyISAM and tiny; the 128 MB defaults are address space for nothing.
+    'aria_pagecache_buffer_size=8M',
+    'key_buffer_size=8M',
+    'performance_schema=OFF',
+    '',
+    '[client]',
+    // `mariadb --defaults-file=<this file> -uroot -p` reaches this server; there is no default socket.
+    `socket=${paths.socket}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Role state
+
+export type DbRole = 'primary' | 'replica';
+
+/** What `<svc.dir>/hastack-db.json` holds. */
+export interface DbNodeState {
+  readonly role: DbRole;
+  /** True once `afterHealthy` completed on this node: no longer its very first boot. */
+  readonly wired: boolean;
+}
+
+export function readDbState(svc: ServiceInstance): DbNodeState | undefined {
+  try {
+    const v = JSON.parse(fs.readFileSync(mariadbPaths(svc).stateFile, 'utf8')) as Partial<DbNodeState>;
+    if (v.role !== 'primary' && v.role !== 'replica') return undefined;
+    return { role: v.role, wired: v.wired === true };
+  } catch {
+    return undefined;
+  }
+}
+
+function writeDbState(svc: ServiceInstance, s: DbNodeState): void {
+  fs.mkdirSync(svc.dir, { recursive: true, mode: 0o700 });
+  writeFileAtomic(mariadbPaths(svc).stateFile, JSON.stringify({ ...s, updatedAt: new Date().toISOString() }, null, 2) + '\n');
+}
+
+/**
+ * Records the role this node must have at its next start (read_only, semi-sync). Works while the
+ * server is down: to fence a dead old primary before promoting another node, record 'replica' on
+ * it first, so that a restart does not bring back a second writable primary.
+ */
+export function recordDbRole(ctx: ServiceContext, role: DbRole): void {
+  const prev = readDbState(ctx.svc);
+  writeDbState(ctx.svc, { role, wired: prev?.wired ?? false });
+}
+
+/**
+ * Semi-sync on at boot only on a primary that has been wired before and has replicas in the
+ * topology: its replicas reconnect within about a second (MASTER_CONNECT_RETRY=1), and until then
+ * a commit waits for them rather than being acknowledged with no copy elsewhere. At the very first
+ * boot (no replica yet) it stays off, and with no replica in the topology at all it would only stall.
+ */
+export function semiSyncAtBoot(topo: Topology, state: DbNodeState): boolean {
+  return topo.config.database.semiSync && state.role === 'primary' && state.wired && servicesOf(topo, 'mariadb').length > 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections and queries
+
+// A healthy server on loopback answers in milliseconds; 5 s tolerates a 2-core machine busy with
+// a test storm, and still reports a frozen (SIGSTOPped) server within a few seconds.
+const ADMIN_TIMEOUT_MS = 5000;
+// end() sends COM_QUIT so the server does not log an aborted connection; a frozen server never
+// answers, so after 1 s the socket is destroyed instead.
+const CLOSE_TIMEOUT_MS = 1000;
+
+/** Users hastack creates. The app and replication users get no global write privilege. */
+export const DB_USERS = { app: 'hastack', repl: 'repl', admin: 'hastack_admin' } as const;
+
+async function openConnection(opts: ConnectionOptions, timeoutMs: number, what: string): Promise<Connection> {
+  const p = mysql.createConnection({ ...opts, connectTimeout: timeoutMs, multipleStatements: false });
+  const conn = await withTimeout(p, timeoutMs, what, () => {
+    // Connected after all, too late: close it rather than leak it.
+    p.then((c) => c.destroy()).catch(() => undefined);
+  });
+  // A connection that dies between queries emits 'error'; unheard, that would crash the process.
+  conn.on('error', () => undefined);
+  return conn;
+}
+
+export async function closeConnection(conn: Connection): Promise<void> {
+  try {
+    await withTimeout(conn.end(), CLOSE_TIMEOUT_MS, 'closing a MariaDB connection');
+  } catch {
+    conn.destroy();
+  }
+}
+
+function errno(e: unknown): number | undefined {
+  const n = (e as { errno?: unknown }).errno;
+  return typeof n === 'number' ? n : undefined;
+}
+
+// ER_ACCESS_DENIED_ERROR
+const ACCESS_DENIED = 1045;
+
+/** An error the server sent (it is up), as opposed to a socket error (ECONNREFUSED has errno -111). */
+function isServerError(e: unknown): boolean {
+  const n = errno(e);
+  return n !== undefined && n > 0 && typeof (e as { sqlState?: unknown }).sqlState === 'string';
+}
+
+/**
+ * A root connection over this node's unix socket (the caller closes it, see `closeConnection`).
+ * Uses the cluster's root password, and falls back to the empty password that
+ * mariadb-install-db leaves on a brand-new server until `afterHealthy` sets the real one.
+ */
+export async function adminConnection(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<Connection> {
+  const { socket } = mariadbPaths(ctx.svc);
+  const base: ConnectionOptions = { socketPath: socket, user: 'root' };
+  const what = `mariadb ${ctx.svc.id} (socket ${socket})`;
+  try {
+    return await openConnection({ ...base, password: ctx.secrets.dbRootPassword }, timeoutMs, what);
+  } catch (e) {
+    if (errno(e) !== ACCESS_DENIED) throw e;
+    try {
+      return await openConnection({ ...base, password: '' }, timeoutMs, what);
+    } catch {
+      throw e;
+    }
+  }
+}
+
+/** Runs `fn` on a fresh connection, bounded by `timeoutMs` overall, and always closes it. */
+async function withConnection<T>(open: () => Promise<Connection>, timeoutMs: number, what: string, fn: (c: Connection) => Promise<T>): Promise<T> {
+  const conn = await open();
+  let timedOut = false;
+  try {
+    return await withTimeout(fn(conn), timeoutMs, what, () => {
+      timedOut = true;
+    });
+  } finally {
+    if (timedOut) conn.destroy();
+    else await closeConnection(conn);
+  }
+}
+
+function withAdmin<T>(ctx: ServiceContext, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
+  return withConnection(() => adminConnection(ctx, timeoutMs), timeoutMs, `mariadb ${ctx.svc.id}`, fn);
+}
+
+/** The controller's way into another node: TCP as hastack_admin (exists once the primary is wired). */
+function withRemoteAdmin<T>(secrets: Secrets, svc: ServiceInstance, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
+  const opts: ConnectionOptions = { host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword };
+  const what = `mariadb ${svc.id} (${hostPort(svc.address, svc.port)})`;
+  return withConnection(() => openConnection(opts, timeoutMs, what), timeoutMs, what, fn);
+}
+
+async function rows(c: Connection, sql: string, values: unknown[] = [], timeoutMs = ADMIN_TIMEOUT_MS): Promise<RowDataPacket[]> {
+  const [r] = await c.query<RowDataPacket[]>({ sql, values, timeout: timeoutMs });
+  return r;
+}
+
+async function run(c: Connection, sql: string, values: unknown[] = [], timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+  await c.query({ sql, values, timeout: timeoutMs });
+}
+
+async function statusVars(c: Connection, like: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const r of await rows(c, 'SHOW GLOBAL STATUS LIKE ?', [like])) out[String(r['Variable_name'])] = String(r['Value']);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin reads
+
+export interface GtidPosition {
+  /** @@gtid_current_pos: the last transaction this node has, written here or replicated. */
+  readonly currentPos: string;
+  /** @@gtid_binlog_pos: the last transaction in this node's binlog. */
+  readonly binlogPos: string;
+  /** @@gtid_slave_pos: the last transaction the replication SQL thread applied. */
+  readonly slavePos: string;
+}
+
+export async function readGtidPosition(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<GtidPosition> {
+  return withAdmin(ctx, timeoutMs, async (c) => {
+    const [r] = await rows(c, 'SELECT @@gtid_current_pos AS cur, @@gtid_binlog_pos AS bin, @@gtid_slave_pos AS slave');
+    return { currentPos: String(r?.['cur'] ?? ''), binlogPos: String(r?.['bin'] ?? ''), slavePos: String(r?.['slave'] ?? '') };
+  });
+}
+
+export async function readReadOnly(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<boolean> {
+  return withAdmin(ctx, timeoutMs, async (c) => {
+    const [r] = await rows(c, 'SELECT @@read_only AS ro');
+    return Number(r?.['ro']) === 1;
+  });
+}
+
+export type ThreadState = 'running' | 'connecting' | 'stopped';
+
+/** SHOW SLAVE STATUS, parsed. `configured: false` when this node replicates from nobody. */
+export interface DbReplicationStatus {
+  readonly configured: boolean;
+  readonly masterHost: string;
+  readonly masterPort: number;
+  readonly ioThread: ThreadState;
+  readonly sqlThread: ThreadState;
+  /** null while the IO thread is not connected (MariaDB's NULL), not "0 s behind". */
+  readonly secondsBehindMaster: number | null;
+  /** Received from the primary (Gtid_IO_Pos). */
+  readonly gtidIoPos: string;
+  readonly lastIoErrno: number;
+  readonly lastIoError: string;
+  readonly lastSqlErrno: number;
+  readonly lastSqlError: string;
+  readonly sqlState: string;
+}
+
+function threadState(v: unknown): ThreadState {
+  const s = String(v ?? '');
+  if (s === 'Yes') return 'running';
+  if (s === 'Connecting' || s === 'Preparing') return 'connecting';
+  return 'stopped';
+}
+
+/** Parses one row of SHOW SLAVE STATUS (or its absence). Pure. */
+export function parseSlaveStatus(row: Readonly<Record<string, unknown>> | undefined): DbReplicationStatus {
+  const host = String(row?.['Master_Host'] ?? '');
+  const sbm = row?.['Seconds_Behind_Master'];
+  return {
+    configured: host !== '',
+    masterHost: host,
+    masterPort: Number(row?.['Master_Port'] ?? 0),
+    ioThread: threadState(row?.['Slave_IO_Running']),
+    sqlThread: threadState(row?.['Slave_SQL_Running']),
+    secondsBehindMaster: sbm === null || sbm === undefined || sbm === '' ? null : Number(sbm),
+    gtidIoPos: String(row?.['Gtid_IO_Pos'] ?? ''),
+    lastIoErrno: Number(row?.['Last_IO_Errno'] ?? 0),
+    lastIoError: String(row?.['Last_IO_Error'] ?? ''),
+    lastSqlErrno: Number(row?.['Last_SQL_Errno'] ?? 0),
+    lastSqlError: String(row?.['Last_SQL_Error'] ?? ''),
+    sqlState: String(row?.['Slave_SQL_Running_State'] ?? ''),
+  };
+}
+
+/** One line about a replica, for `hastack status`. Pure. */
+export function describeReplication(s: DbReplicationStatus, gtidPos: string): string {
+  if (!s.configured) return 'read-only, replicating from nobody (fenced, or waiting to be pointed at a primary)';
+  const parts = [`replica of ${hostPort(s.masterHost, s.masterPort)}`, `io ${s.ioThread}`, `sql ${s.sqlThread}`];
+  parts.push(s.secondsBehindMaster === null ? 'lag unknown' : `${s.secondsBehindMaster} s behind`);
+  parts.push(`gtid ${gtidPos || 'empty'}`);
+  if (s.lastIoErrno !== 0) parts.push(`io error ${s.lastIoErrno}: ${s.lastIoError}`);
+  if (s.lastSqlErrno !== 0) parts.push(`sql error ${s.lastSqlErrno}: ${s.lastSqlError}`);
+  return parts.join(', ');
+}
+
+/** Primary if writable and replicating from nobody; anything else is treated as a replica. Pure. */
+export function dbRoleOf(readOnly: boolean, s: DbReplicationStatus): DbRole {
+  return !readOnly && !s.configured ? 'primary' : 'replica';
+}
+
+async function slaveStatusOn(c: Connection): Promise<DbReplicationStatus> {
+  return parseSlaveStatus((await rows(c, 'SHOW SLAVE STATUS'))[0]);
+}
+
+export async function replicationStatus(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<DbReplicationStatus> {
+  return withAdmin(ctx, timeoutMs, slaveStatusOn);
+}
+
+/** The primary side of semi-sync on one node. */
+export interface SemiSyncStatus {
+  /** @@rpl_semi_sync_master_enabled */
+  readonly enabled: boolean;
+  /** Rpl_semi_sync_master_status: commits currently wait for a replica's ack. */
+  readonly active: boolean;
+  /** Rpl_semi_sync_master_clients: replicas connected with semi-sync. */
+  readonly clients: number;
+  /** Commits acknowledged by a replica / acknowledged after a timeout without one. */
+  readonly yesTx: number;
+  readonly noTx: number;
+  /** Rpl_semi_sync_slave_status: this node, as a replica, acknowledges to its primary. */
+  readonly replicaActive: boolean;
+}
+
+async function semiSyncOn(c: Connection): Promise<SemiSyncStatus> {
+  const [v] = await rows(c, 'SELECT @@rpl_semi_sync_master_enabled AS en');
+  const s = await statusVars(c, 'Rpl_semi_sync_%');
+  return {
+    enabled: Number(v?.['en']) === 1,
+    active: s['Rpl_semi_sync_master_status'] === 'ON',
+    clients: Number(s['Rpl_semi_sync_master_clients'] ?? 0),
+    yesTx: Number(s['Rpl_semi_sync_master_yes_tx'] ?? 0),
+    noTx: Number(s['Rpl_semi_sync_master_no_tx'] ?? 0),
+    replicaActive: s['Rpl_semi_sync_slave_status'] === 'ON',
+  };
+}
+
+export async function semiSyncStatus(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<SemiSyncStatus> {
+  return withAdmin(ctx, timeoutMs, semiSyncOn);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin writes
+
+/**
+ * Makes this node a read-only replica of `primary` (GTID, semi-sync acknowledging) and records the
+ * role for its next start. Returns once the threads were started; `afterHealthy` and the failover
+ * manager check that they run. A node that was itself a primary continues from its own last
+ * transaction: strict GTID mode then refuses to connect (error 1236) if it has transactions the
+ * new primary lacks, and such a node must be rebuilt from a backup.
+ */
+export async function setReplicaOf(ctx: ServiceContext, primary: ServiceInstance, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+  if (primary.kind !== 'mariadb' || primary.id === ctx.svc.id) {
+    throw new HastackError(ErrorCode.BAD_REQUEST, `cannot make ${ctx.svc.id} a replica of ${primary.id}: pick another mariadb service`);
+  }
+  // Recorded first: if we crash half-way, the next start is read-only, the safe side.
+  recordDbRole(ctx, 'replica');
+  await withAdmin(ctx, timeoutMs, async (c) => {
+    // Read-only before anything else, so no client write lands while the role changes.
+    await run(c, 'SET GLOBAL read_only=1');
+    await run(c, 'STOP SLAVE');
+    const [g] = await rows(c, 'SELECT @@gtid_current_pos AS cur, @@gtid_slave_pos AS slave');
+    const cur = String(g?.['cur'] ?? '');
+    if (cur !== String(g?.['slave'] ?? '')) {
+      // Its newest transactions were written here as primary and live only in its binlog; without
+      // this it would ask the new primary for them again (slave_pos) and apply them twice.
+      await run(c, 'SET GLOBAL gtid_slave_pos = ?', [cur]);
+    }
+    await run(
+      c,
+      // MASTER_CONNECT_RETRY=1: after the primary restarts, the replica is back within a second,
+      // which is what lets semi-sync resume instead of stalling commits.
+      "CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+      [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
+    );
+    await run(c, 'START SLAVE');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bootstrap (afterHealthy)
+
+/** An account host the server matches under skip-name-resolve: localhost, an address or a pattern of one. Pure. */
+export function isAddressHost(host: string): boolean {
+  return host === 'localhost' || host.includes(':') || /^[\d.%_/]+$/.test(host);
+}
+
+/** Root on every usable host entry gets the cluster password; the rest go. Never binlogged. */
+async function secureLocalAccounts(c: Connection, rootPassword: string): Promise<void> {
+  // Per node: replicating these would put a local GTID on a replica and break strict mode.
+  await run(c, 'SET SESSION sql_log_bin=0');
+  try {
+    for (const r of await rows(c, "SELECT User AS u, Host AS h FROM mysql.user WHERE User IN ('root', '')")) {
+      const user = String(r['u']);
+      const host = String(r['h']);
+      // root@127.0.0.1 matters: on loopback every local TCP client arrives from 127.0.0.1.
+      if (user === 'root' && isAddressHost(host)) await run(c, 'ALTER USER ?@? IDENTIFIED BY ?', [user, host, rootPassword]);
+      // Anonymous users, and root@<machine name> that mariadb-install-db adds: with
+      // skip-name-resolve the server ignores name entries, and ALTER USER on one fails (ER_CANNOT_USER).
+      else await run(c, 'DROP USER ?@?', [user, host]);
+    }
+  } finally {
+    await run(c, 'SET SESSION sql_log_bin=1');
+  }
+}
+
+async function hasGlobalPrivilege(c: Connection, user: string, privilege: string): Promise<boolean> {
+  const r = await rows(c, 'SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = ?', [`'${user}'@'%'`, privilege]);
+  return r.length > 0;
+}
+
+async function ensureUser(c: Connection, user: string, password: string, writeMs: number): Promise<void> {
+  const r = await rows(c, "SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user]);
+  if (r.length === 0) await run(c, "CREATE USER ?@'%' IDENTIFIED BY ?", [user, password], writeMs);
+}
+
+/**
+ * Creates the database and users on the primary. Binlogged, so the replicas get them too. Writes
+ * only what is missing: at a later `up` the primary boots with semi-sync on before its replicas
+ * start, and any write there would wait the semi-sync timeout.
+ */
+async function bootstrapPrimary(c: Connection, topo: Topology, secrets: Secrets): Promise<void> {
+  const db = topo.config.database.name;
+  // A binlogged write may wait up to the semi-sync timeout for a replica that is not up yet.
+  const writeMs = topo.config.database.semiSyncTimeoutMs + ADMIN_TIMEOUT_MS;
+  const write = (sql: string, values: unknown[]): Promise<void> => run(c, sql, values, writeMs);
+  const schema = await rows(c, 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [db]);
+  if (schema.length === 0) await write('CREATE DATABASE IF NOT EXISTS ?? CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci', [db]);
+
+  // The app user: everything on its database, nothing global, so read_only applies to it.
+  await ensureUser(c, DB_USERS.app, secrets.dbAppPassword, writeMs);
+  const appGrant = await rows(
+    c,
+    "SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ? AND PRIVILEGE_TYPE = 'INSERT'",
+    [`'${DB_USERS.app}'@'%'`, db],
+  );
+  if (appGrant.length === 0) await write("GRANT ALL PRIVILEGES ON ??.* TO ?@'%'", [db, DB_USERS.app]);
+
+  // Replication: read the binlog (REPLICATION SLAVE) and see positions (REPLICATION CLIENT, called
+  // BINLOG MONITOR since 10.5). Semi-sync needs nothing more: the replica asks for it on connect.
+  await ensureUser(c, DB_USERS.repl, secrets.dbReplPassword, writeMs);
+  if (!(await hasGlobalPrivilege(c, DB_USERS.repl, 'REPLICATION SLAVE'))) {
+    await write("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'", [DB_USERS.repl]);
+  }
+
+  // The controller's TCP account (root is socket-only per node): failover, status, backups.
+  await ensureUser(c, DB_USERS.admin, secrets.dbRootPassword, writeMs);
+  if (!(await hasGlobalPrivilege(c, DB_USERS.admin, 'SUPER'))) {
+    await write("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [DB_USERS.admin]);
+  }
+}
+
+// Probing the other nodes when deciding a new node's role: a live server answers in ms on loopback.
+const PEER_TIMEOUT_MS = 1500;
+
+/** The other mariadb services that answer as writable primaries (over TCP as hastack_admin). */
+async function writablePeers(ctx: ServiceContext): Promise<ServiceInstance[]> {
+  const peers = servicesOf(ctx.topo, 'mariadb').filter((s) => s.id !== ctx.svc.id);
+  const answers = await Promise.all(
+    peers.map((s) =>
+      withRemoteAdmin(ctx.secrets, s, PEER_TIMEOUT_MS, async (c) => {
+        const [r] = await rows(c, 'SELECT @@read_only AS ro');
+        return dbRoleOf(Number(r?.['ro']) === 1, await slaveStatusOn(c)) === 'primary' ? s : undefined;
+      }).catch(() => undefined),
+    ),
+  );
+  return answers.filter((s): s is ServiceInstance => s !== undefined);
+}
+
+/**
+ * The role of a node that has no state file yet (its first start): the topology's initial primary,
+ * unless another node already answers as a writable primary (a node re-created after a failover
+ * must not come up as a second primary).
+ */
+async function initialRole(ctx: ServiceContext): Promise<DbRole> {
+  if (ctx.svc.node !== ctx.topo.initialDbPrimary) return 'replica';
+  return (await writablePeers(ctx)).length > 0 ? 'replica' : 'primary';
+}
+
+// A replica on loopback connects and catches up with a bootstrap-sized binlog in about a second;
+// 30 s bounds catching up on a larger backlog without hanging `up`.
+const REPLICA_START_TIMEOUT_MS = 30_000;
+// The semi-sync handshake happens when the IO thread connects: seen within a few hundred ms.
+const SEMI_SYNC_TIMEOUT_MS = 5000;
+
+function replicationErrorHint(errnoValue: number): string {
+  // 1236: the primary's binlog lacks what the replica asks for (purged, or the replica diverged).
+  if (errnoValue === 1236) return 'the primary no longer has the transactions this replica needs, or this node has transactions the primary lacks; rebuild it from a backup of the primary';
+  if (errnoValue === 1045) return 'the replication user was refused; check that the primary was wired (its afterHealthy ran) with the same secrets.json';
+  return 'read the error above and the mariadb.err of both nodes';
+}
+
+async function waitReplicaRunning(ctx: ServiceContext): Promise<DbReplicationStatus> {
+  let last: DbReplicationStatus | undefined;
+  const ok = await waitFor(
+    async () => {
+      const s = await replicationStatus(ctx);
+      last = s;
+      if (s.ioThread === 'running' && s.sqlThread === 'running') return s;
+      // A stopped thread with an error will not recover by waiting.
+      if (s.ioThread === 'stopped' && s.lastIoErrno !== 0) return s;
+      if (s.sqlThread === 'stopped' && s.lastSqlErrno !== 0) return s;
+      return undefined;
+    },
+    // 200 ms: the IO thread connects within a few hundred ms on loopback.
+    { timeoutMs: REPLICA_START_TIMEOUT_MS, intervalMs: 200 },
+  );
+  const s = ok ?? last;
+  if (!s || s.ioThread !== 'running' || s.sqlThread !== 'running') {
+    const err = s?.lastSqlErrno ? s.lastSqlErrno : s?.lastIoErrno ?? 0;
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${ctx.svc.id} does not replicate: ${s ? describeReplication(s, '') : 'no status'}; ${replicationErrorHint(err)}`,
+      { details: { node: ctx.svc.node } },
+    );
+  }
+  return s;
+}
+
+function primaryServiceAt(topo: Topology, host: string, port: number): ServiceInstance | undefined {
+  return servicesOf(topo, 'mariadb').find((s) => s.address === host && s.port === port);
+}
+
+/**
+ * Turns semi-sync on at the primary once this replica is attached, and checks that it took:
+ * enabled before a replica is attached, the primary stalls then silently falls back (ENGINE-NOTES).
+ */
+async function enableSemiSync(ctx: ServiceContext, primary: ServiceInstance): Promise<SemiSyncStatus> {
+  await withRemoteAdmin(ctx.secrets, primary, ADMIN_TIMEOUT_MS, (c) => run(c, 'SET GLOBAL rpl_semi_sync_master_enabled=1'));
+  const check = async (): Promise<SemiSyncStatus | undefined> => {
+    const m = await withRemoteAdmin(ctx.secrets, primary, ADMIN_TIMEOUT_MS, semiSyncOn);
+    const mine = await semiSyncStatus(ctx);
+    return m.active && m.clients >= 1 && mine.replicaActive ? m : undefined;
+  };
+  // 100 ms polls: the handshake is immediate when the IO thread is already connected.
+  let ok = await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS / 2, intervalMs: 100 });
+  if (!ok) {
+    // The replica only asks for semi-sync when its IO thread connects: reconnect it once.
+    await withAdmin(ctx, ADMIN_TIMEOUT_MS, async (c) => {
+      await run(c, 'STOP SLAVE IO_THREAD');
+      await run(c, 'START SLAVE IO_THREAD');
+    });
+    ok = await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS, intervalMs: 100 });
+  }
+  if (!ok) {
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `semi-sync did not turn on between primary ${primary.id} and replica ${ctx.svc.id}: commits would be acknowledged with no copy on a replica; ` +
+        `check rpl_semi_sync_* in both my.cnf files and their mariadb.err, or set database.semiSync: false to run asynchronously`,
+    );
+  }
+  return ok;
+}
+
+/** True when the server at `svc` answers at all (a MySQL error is an answer; a refused connection is not). */
+async function serverAnswers(secrets: Secrets, svc: ServiceInstance): Promise<boolean> {
+  try {
+    await withRemoteAdmin(secrets, svc, PEER_TIMEOUT_MS, (c) => run(c, 'SELECT 1'));
+    return true;
+  } catch (e) {
+    return isServerError(e);
+  }
+}
+
+/**
+ * Wires a replica: points it at the writable primary if it replicates from nobody, waits until both
+ * threads run, then turns semi-sync on at the primary. A replica already configured for a primary
+ * that is not running (a later `up` after a failover, where the topology's initial primary, now a
+ * replica, starts first) is left to reconnect by itself (MASTER_CONNECT_RETRY=1): the primary turns
+ * semi-sync on at its own boot, and waiting here would block `up` before the primary starts.
+ */
+async function attachReplica(ctx: ServiceContext): Promise<void> {
+  let status = await replicationStatus(ctx);
+  if (!status.configured) {
+    const primaries = await writablePeers(ctx);
+    if (primaries.length !== 1) {
+      const names = primaries.map((p) => p.id).join(', ');
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        primaries.length === 0
+          ? `${ctx.svc.id} is a replica but no writable primary answers among the other mariadb nodes; start the primary first (its afterHealthy creates the ${DB_USERS.admin} account this needs)`
+          : `${ctx.svc.id} found several writable primaries (${names}); fence all but one (read_only=1) before starting replicas`,
+      );
+    }
+    await setReplicaOf(ctx, primaries[0] as ServiceInstance);
+  } else {
+    const configured = primaryServiceAt(ctx.topo, status.masterHost, status.masterPort);
+    if (!configured) {
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `${ctx.svc.id} replicates from ${hostPort(status.masterHost, status.masterPort)}, which is no mariadb service of this cluster; point it at one with setReplicaOf`,
+      );
+    }
+    if (!(await serverAnswers(ctx.secrets, configured))) return;
+    if (status.ioThread === 'stopped' && status.sqlThread === 'stopped' && status.lastIoErrno === 0 && status.lastSqlErrno === 0) {
+      // Configured but stopped without an error (someone ran STOP SLAVE): resume.
+      await withAdmin(ctx, ADMIN_TIMEOUT_MS, (c) => run(c, 'START SLAVE'));
+    }
+  }
+  status = await waitReplicaRunning(ctx);
+  if (!ctx.topo.config.database.semiSync) return;
+  const primary = primaryServiceAt(ctx.topo, status.masterHost, status.masterPort);
+  if (primary) await enableSemiSync(ctx, primary);
+}
+
+/**
+ * The mariadb services in the order `up` should start them: the node whose state file records
+ * it as primary first (after a failover that is no longer the topology's initial primary), then
+ * the others in topology order. Reads the state files, so it is meant for the local substrate.
+ */
+export function mariadbStartOrder(topo: Topology): ServiceInstance[] {
+  const all = servicesOf(topo, 'mariadb');
+  const recorded = all.filter((s) => readDbState(s)?.role === 'primary');
+  const first = recorded.length === 1 ? recorded[0] : all.find((s) => s.node === topo.initialDbPrimary);
+  return first ? [first, ...all.filter((s) => s !== first)] : all;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver
+
+// mariadb-install-db takes under a second here; 120 s bounds a pathological disk, not a normal one.
+const INSTALL_TIMEOUT_MS = 120_000;
+
+async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): Promise<void> {
+  // Installed beside and renamed into place: an interrupted install leaves `data.installing-*`
+  // (removed on the next prepare), never a half-made datadir that a later start would trust.
+  const tmp = `${paths.dataDir}.installing-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  // --defaults-file must come first (ENGINE-NOTES); --datadir after it overrides the file's.
+  const args = [
+    `--defaults-file=${paths.conf}`,
+    `--datadir=${tmp}`,
+    // Root gets a password-less login until afterHealthy sets the cluster's root password: the
+    // `socket` method would tie root to the OS user, which differs between root and non-root runs.
+    // (A password cannot be set at install: the bootstrap runs with grant tables off.)
+    '--auth-root-authentication-method=normal',
+    '--skip-test-db',
+    ...(ctx.asRoot ? ['--user=root'] : []),
+  ];
+  fs.appendFileSync(paths.installLog, `--- ${new Date().toISOString()} mariadb-install-db ${args.join(' ')}\n`);
+  const code = await runToCompletion('mariadb-install-db', args, { logFile: paths.installLog, timeoutMs: INSTALL_TIMEOUT_MS });
+  if (code !== 0) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // The installer prints generic advice; the reason is in the server's error log.
+    const tail = `${tailFile(paths.installLog, 8)}\n--- ${paths.errorLog}:\n${tailFile(paths.errorLog, 12) || '(empty)'}`;
+    throw new EngineStartError(`mariadb-install-db for ${ctx.svc.id}`, `exit code ${code}`, tail, paths.installLog);
+  }
+  fs.renameSync(tmp, paths.dataDir);
+}
+
+export const mariadbDriver: ServiceDriver = {
+  async prepare(ctx) {
+    const { topo, svc } = ctx;
+    const paths = mariadbPaths(svc);
+    checkSocketPath(paths.socket);
+    fs.mkdirSync(paths.tmpDir, { recursive: true, mode: 0o700 });
+    for (const f of fs.readdirSync(svc.dir)) {
+      if (f.startsWith('data.installing-')) fs.rmSync(path.join(svc.dir, f), { recursive: true, force: true });
+    }
+    let state = readDbState(svc);
+    if (!state) {
+      state = { role: await initialRole(ctx), wired: false };
+      writeDbState(svc, state);
+    }
+    const db = topo.config.database;
+    writeFileAtomic(
+      paths.conf,
+      renderMyCnf({
+        id: svc.id,
+        asRoot: ctx.asRoot,
+        paths,
+        address: svc.address,
+        port: svc.port,
+        serverId: serverIdOf(topo, svc.node),
+        bufferPoolMb: db.bufferPoolMb,
+        role: state.role,
+        semiSync: db.semiSync,
+        semiSyncMasterAtBoot: semiSyncAtBoot(topo, state),
+        semiSyncTimeoutMs: db.semiSyncTimeoutMs,
+      }),
+      // Readable by the server when it runs as another user than hastack (no secrets in it).
+      0o644,
+    );
+    if (!fs.existsSync(paths.dataDir)) await installDatadir(ctx, paths);
+  },
+
+  command(ctx): ProcessSpec {
+    // --defaults-file must be the first argument, or mariadbd ignores it (ENGINE-NOTES).
+    return { command: 'mariadbd', args: [`--defaults-file=${mariadbPaths(ctx.svc).conf}`], cwd: ctx.svc.dir };
+  },
+
+  /**
+   * Healthy = the server answers queries over its socket. A replica whose primary is gone, or whose
+   * replication stopped on an error, is still healthy (the detail says what is wrong): restarting
+   * it would not fix replication, and it is the candidate the failover manager needs alive.
+   */
+  async probe(ctx, timeoutMs): Promise<ProbeResult> {
+    try {
+      return await withAdmin(ctx, timeoutMs, async (c) => {
+        const [v] = await rows(c, 'SELECT @@read_only AS ro, @@gtid_current_pos AS pos');
+        const readOnly = Number(v?.['ro']) === 1;
+        const pos = String(v?.['pos'] ?? '');
+        const slave = await slaveStatusOn(c);
+        if (dbRoleOf(readOnly, slave) === 'primary') {
+          const ss = await semiSyncOn(c);
+          const semi = ss.enabled ? `semi-sync ${ss.active ? 'on' : 'FALLEN BACK to async'}, ${ss.clients} semi-sync replica(s)` : 'semi-sync off';
+          return { healthy: true, role: 'primary', detail: `writable, gtid ${pos || 'empty'}, ${semi}` };
+        }
+        const detail = describeReplication(slave, pos) + (readOnly ? '' : ' (WRITABLE although it replicates: set read_only=1)');
+        return { healthy: true, role: 'replica', detail };
+      });
+    } catch (e) {
+      return { healthy: false, role: 'mariadb', detail: describeError(e) };
+    }
+  },
+
+  async afterHealthy(ctx) {
+    const state = readDbState(ctx.svc) ?? { role: await initialRole(ctx), wired: false };
+    await withAdmin(ctx, ADMIN_TIMEOUT_MS, (c) => secureLocalAccounts(c, ctx.secrets.dbRootPassword));
+    if (state.role === 'primary') {
+      // Up to 7 writes, each of which may wait the semi-sync timeout (see bootstrapPrimary).
+      const budget = 7 * (ctx.topo.config.database.semiSyncTimeoutMs + ADMIN_TIMEOUT_MS);
+      await withAdmin(ctx, budget, (c) => bootstrapPrimary(c, ctx.topo, ctx.secrets));
+    } else {
+      await attachReplica(ctx);
+    }
+    writeDbState(ctx.svc, { role: readDbState(ctx.svc)?.role ?? state.role, wired: true });
+  },
+
+  logFiles(ctx) {
+    const p = mariadbPaths(ctx.svc);
+    return [p.errorLog, p.installLog];
+  },
+};

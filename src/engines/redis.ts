@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ServiceInstance } from '../config/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { waitFor } from '../shared/retry.js';
+import { hostPort, writeFileAtomic } from './common.js';
+import { withRedis } from './redis-client.js';
+import { askSentinelsForMaster, confQuote, initialRedisMasterAddress, type RedisAddress } from './sentinel.js';
+import type { ProbeResult, ServiceContext, ServiceDriver } from './types.js';
+
+export interface RedisConfParams {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly maxmemoryMb: number;
+  readonly password: string;
+  /** Absent on the master. */
+  readonly replicaOf?: RedisAddress;
+}
+
+/**
+ * redis.conf as hastack writes it the first time. Afterwards Redis owns the file: Sentinel changes
+ * `replicaof` in it through CONFIG REWRITE on failover, so it is never rendered again.
+ */
+export function renderRedisConf(p: RedisConfParams): string {
+  const lines = [
+    `# Written by hastack for ${p.id} on its first start. Redis rewrites this file (CONFIG REWRITE,`,
+    '# for example when Sentinel moves the master); hastack never renders it again while it exists.',
+    `bind ${p.address}`,
+    `port ${p.port}`,
+    // Outgoing connections (to the master) otherwise leave from 127.0.0.1 on loopback, the master
+    // lists the replica as 127.0.0.1:6379, and Sentinel would look for it there.
+    `bind-source-addr ${p.address}`,
+    `replica-announce-ip ${p.address}`,
+    // Bound to one node address and password-protected; protected mode would only refuse peers.
+    'protected-mode no',
+    'daemonize no',
+    // stdout: the supervisor appends it to service.log.
+    'logfile ""',
+    `dir ${confQuote(p.dataDir)}`,
+    // The append-only file is the persistence: at most ~1 s of writes lost on a crash of the whole
+    // node; a write acknowledged by WAIT is on a replica as well.
+    'appendonly yes',
+    'appendfsync everysec',
+    // No RDB snapshots besides the ones replication makes: AOF already covers restarts.
+    'save ""',
+    `maxmemory ${p.maxmemoryMb}mb`,
+    // A queue must never lose jobs to eviction: refuse writes when full instead.
+    'maxmemory-policy noeviction',
+    `requirepass ${confQuote(p.password)}`,
+    `masterauth ${confQuote(p.password)}`,
+    // The default 5 s delay batches replicas into one transfer; with one or two small replicas it
+    // only makes a (re)joining replica, and so WAIT-acknowledged writes, wait 5 s longer.
+    'repl-diskless-sync-delay 0',
+  ];
+  if (p.replicaOf) lines.push(`replicaof ${p.replicaOf.host} ${p.replicaOf.port}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** The `replicaof` a config file names, or null when it names none (a master). */
+export function replicaOfInConf(text: string): RedisAddress | null {
+  let found: RedisAddress | null = null;
+  for (const line of text.split('\n')) {
+    const m = /^\s*(?:replicaof|slaveof)\s+(\S+)\s+(\d+)\s*$/i.exec(line);
+    if (m && m[1] !== undefined && m[2] !== undefined) found = { host: m[1], port: Number(m[2]) };
+  }
+  return found;
+}
+
+/** The same config text with its `replicaof`/`slaveof` lines replaced by one for `master` (or none). */
+export function withReplicaOf(text: string, master: RedisAddress | null): string {
+  const kept = text.split('\n').filter((l) => !/^\s*(?:replicaof|slaveof)\s/i.test(l));
+  while (kept.length > 0 && kept[kept.length - 1] === '') kept.pop();
+  if (master) kept.push(`replicaof ${master.host} ${master.port}`);
+  kept.push('');
+  return kept.join('\n');
+}
+
+/** What ROLE says, parsed. */
+export type RedisRole =
+  | { readonly role: 'master'; readonly offset: number; readonly replicas: ReadonlyArray<{ host: string; port: number; offset: number }> }
+  | {
+      readonly role: 'replica';
+      readonly master: RedisAddress;
+      /** `connect`, `connecting`, `sync` or `connected` (only the last means the link is up). */
+      readonly linkState: string;
+      readonly linkUp: boolean;
+      readonly offset: number;
+    };
+
+/** Parses the reply of ROLE (Redis ≥ 2.8.12) on a data node. */
+export function parseRedisRole(reply: unknown): RedisRole {
+  if (!Array.isArray(reply) || reply.length === 0) {
+    throw new HastackError(ErrorCode.INTERNAL, `unexpected ROLE reply: ${JSON.stringify(reply)}`);
+  }
+  const kind = String(reply[0]);
+  if (kind === 'master') {
+    const list = Array.isArray(reply[2]) ? (reply[2] as unknown[]) : [];
+    const replicas = list.filter(Array.isArray).map((r) => {
+      const a = r as unknown[];
+      return { host: String(a[0]), port: Number(a[1]), offset: Number(a[2]) };
+    });
+    return { role: 'master', offset: Number(reply[1]), replicas };
+  }
+  if (kind === 'slave' || kind === 'replica') {
+    const linkState = String(reply[3]);
+    return {
+      role: 'replica',
+      master: { host: String(reply[1]), port: Number(reply[2]) },
+      linkState,
+      linkUp: linkState === 'connected',
+      offset: Number(reply[4]),
+    };
+  }
+  throw new HastackError(ErrorCode.INTERNAL, `ROLE says "${kind}": this is not a Redis data node (a sentinel on the redis port?)`);
+}
+
+/** One line for `hastack status`. */
+export function describeRedisRole(r: RedisRole): string {
+  if (r.role === 'master') {
+    if (r.replicas.length === 0) return 'no replica connected';
+    const list = r.replicas.map((x) => `${hostPort(x.host, x.port)} lag ${Math.max(0, r.offset - x.offset)} B`).join(', ');
+    return `${r.replicas.length} replica(s): ${list}`;
+  }
+  const m = hostPort(r.master.host, r.master.port);
+  return r.linkUp ? `replica of ${m}, link up` : `replica of ${m}, link down (${r.linkState})`;
+}
+
+export function redisConfFile(svc: ServiceInstance): string {
+  return path.join(svc.dir, 'redis.conf');
+}
+
+// A Redis on loopback answers ROLE in well under a millisecond; 1 s is only reached by a frozen one.
+const ADMIN_TIMEOUT_MS = 1000;
+
+function target(ctx: ServiceContext): { host: string; port: number; password: string } {
+  return { host: ctx.svc.address, port: ctx.svc.port, password: ctx.secrets.redisPassword };
+}
+
+/** This node's replication role (ROLE). Throws when it does not answer in time. */
+export async function redisRole(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<RedisRole> {
+  return withRedis(target(ctx), timeoutMs, async (r) => parseRedisRole(await r.role()));
+}
+
+/**
+ * Makes this node a replica of `host:port` and saves that in its redis.conf (CONFIG REWRITE), so a
+ * restart keeps the new role. With Sentinel running, prefer letting Sentinel do this.
+ */
+export async function redisReplicaOf(ctx: ServiceContext, host: string, port: number, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+  await withRedis(target(ctx), timeoutMs, async (r) => {
+    await r.call('REPLICAOF', host, String(port));
+    await r.call('CONFIG', 'REWRITE');
+  });
+}
+
+/** Makes this node a master (REPLICAOF NO ONE) and saves that in its redis.conf. For the crash plan. */
+export async function redisPromote(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+  await withRedis(target(ctx), timeoutMs, async (r) => {
+    await r.call('REPLICAOF', 'NO', 'ONE');
+    await r.call('CONFIG', 'REWRITE');
+  });
+}
+
+function sameAddr(a: RedisAddress | null | undefined, b: RedisAddress | null | undefined): boolean {
+  return !!a && !!b && a.host === b.host && a.port === b.port;
+}
+
+// A replica of a live master on loopback links up in well under a second (diskless sync, delay 0);
+// 15 s leaves room for a few hundred MB of data on a busy 2-core machine.
+const LINK_UP_TIMEOUT_MS = 15_000;
+
+export const redisDriver: ServiceDriver = {
+  async prepare(ctx) {
+    const { topo, secrets, svc } = ctx;
+    const dataDir = path.join(svc.dir, 'data');
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = redisConfFile(svc);
+    // Where do the Sentinels say the master is (newest epoch, at least a quorum answering)?
+    // Undefined when they are not running, as at a first `up`, where Redis starts before them.
+    const consensus = await askSentinelsForMaster(topo, secrets);
+    const self: RedisAddress = { host: svc.address, port: svc.port };
+    if (fs.existsSync(file)) {
+      // Keep the file Redis and Sentinel maintain, with one exception: a node that was master
+      // before a failover it did not see (it was down) still has no `replicaof` line and would come
+      // back as a second master with old data until Sentinel demotes it. When the Sentinels name
+      // the master, start with the `replicaof` they imply instead.
+      if (!consensus) return;
+      const text = fs.readFileSync(file, 'utf8');
+      const want = sameAddr(consensus, self) ? null : consensus;
+      const have = replicaOfInConf(text);
+      if (!sameAddr(want, have) && !(want === null && have === null)) writeFileAtomic(file, withReplicaOf(text, want));
+      return;
+    }
+    const master = consensus ?? initialRedisMasterAddress(topo);
+    const text = renderRedisConf({
+      id: svc.id,
+      address: svc.address,
+      port: svc.port,
+      dataDir,
+      maxmemoryMb: topo.config.redis.maxmemoryMb,
+      password: secrets.redisPassword,
+      ...(sameAddr(master, self) ? {} : { replicaOf: master }),
+    });
+    writeFileAtomic(file, text);
+  },
+
+  command(ctx) {
+    return { command: 'redis-server', args: [redisConfFile(ctx.svc)], cwd: ctx.svc.dir };
+  },
+
+  /**
+   * Healthy = the server answers an authenticated ROLE. A replica whose link to its master is down
+   * is still healthy (detail "link down"): the probe drives restarts, and restarting a replica
+   * because its master died cannot bring the master back, but would take away the very replica
+   * Sentinel is about to promote. Whether a replica is in sync is for `afterHealthy` (at `up`) and
+   * for `hastack status` (the detail) to tell.
+   */
+  async probe(ctx, timeoutMs): Promise<ProbeResult> {
+    try {
+      const role = await redisRole(ctx, timeoutMs);
+      return { healthy: true, role: role.role, detail: describeRedisRole(role) };
+    } catch (e) {
+      const msg = describeError(e);
+      if (/LOADING/.test(msg)) return { healthy: false, role: 'redis', detail: 'loading its data from disk' };
+      if (/WRONGPASS|NOAUTH|invalid password/i.test(msg)) {
+        return { healthy: false, role: 'redis', detail: 'authentication failed: redis.conf and secrets.json disagree on the password' };
+      }
+      return { healthy: false, role: 'redis', detail: msg };
+    }
+  },
+
+  /**
+   * At `up`, a replica whose master is alive should be in sync before the next service starts, so
+   * that the Sentinels find a promotable replica and WAIT-acknowledged writes work from the start.
+   * When the master does not answer (for example after a failover, the node named in this
+   * replica's file starts later), this returns at once: Sentinel reconfigures the replica.
+   */
+  async afterHealthy(ctx) {
+    const role = await redisRole(ctx);
+    if (role.role === 'master' || role.linkUp) return;
+    const masterAlive = await withRedis(
+      { host: role.master.host, port: role.master.port, password: ctx.secrets.redisPassword },
+      ADMIN_TIMEOUT_MS,
+      async (r) => (await r.ping()) === 'PONG',
+    ).catch(() => false);
+    if (!masterAlive) return;
+    const up = await waitFor(
+      async () => {
+        const r = await redisRole(ctx);
+        return r.role === 'master' || r.linkUp ? true : undefined;
+      },
+      // 100 ms: a link comes up within a few hundred ms on loopback; polling costs one ROLE.
+      { timeoutMs: LINK_UP_TIMEOUT_MS, intervalMs: 100 },
+    );
+    if (!up) {
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `${ctx.svc.id} could not sync with its master ${hostPort(role.master.host, role.master.port)} within ${LINK_UP_TIMEOUT_MS} ms ` +
+          `although the master answers; read ${path.join(ctx.svc.dir, 'service.log')} (a "masterauth" mismatch or a full disk are the usual causes)`,
+      );
+    }
+  },
+};

@@ -1,0 +1,102 @@
+/**
+ * The health of one backend as the load balancer sees it: a pure state machine fed by active
+ * probes (GET /readyz) and by the outcome of proxied requests (passive checks). No timers, no I/O.
+ *
+ * - `up`: takes traffic (unless ejected, below).
+ * - `down`: `fall` probes in a row failed; needs `rise` good probes in a row to be `up` again.
+ * - `draining`: /readyz answered 503, the backend's own way of saying "no new requests". Believed
+ *   at once (no `fall` count: the backend told us itself, it is not a guess), and like `down` it
+ *   needs `rise` good probes to come back.
+ * Passive ejection: `ejectAfter` proxied requests in a row that failed at the transport level
+ * (refused, reset, timed out) eject the backend even while probes still pass; the next good
+ * probe readmits it. This reacts at request rate, far faster than the probe interval, which is
+ * what keeps a freshly killed backend from costing a retry on every request until probes notice.
+ *
+ * Starting state: `up`, and the prober probes at once. Starting `down` would refuse every request
+ * for `rise` × interval after a load balancer (re)starts, even with every backend fine; starting
+ * `up` risks at most a few failed attempts on a dead backend, which retries and passive ejection
+ * absorb, and the immediate first probe settles it within one probe timeout.
+ */
+
+export const BACKEND_STATES = ['up', 'down', 'draining'] as const;
+export type BackendState = (typeof BACKEND_STATES)[number];
+
+/** `ok`: /readyz 2xx. `draining`: /readyz 503. `fail`: anything else, an error, or no answer in time. */
+export type ProbeOutcome = 'ok' | 'draining' | 'fail';
+
+export interface HealthThresholds {
+  /** Consecutive failed probes that take an `up` backend `down`. */
+  readonly fall: number;
+  /** Consecutive good probes that bring a `down` or `draining` backend back `up`. */
+  readonly rise: number;
+  /** Consecutive failed proxied requests that eject a backend until its next good probe. */
+  readonly ejectAfter: number;
+}
+
+export class BackendHealth {
+  private current: BackendState = 'up';
+  private isEjected = false;
+  private goodProbes = 0;
+  private badProbes = 0;
+  private failedRequests = 0;
+
+  constructor(private readonly t: HealthThresholds) {}
+
+  get state(): BackendState {
+    return this.current;
+  }
+
+  get ejected(): boolean {
+    return this.isEjected;
+  }
+
+  /** May new requests go to this backend? */
+  get eligible(): boolean {
+    return this.current === 'up' && !this.isEjected;
+  }
+
+  /** Feeds one probe result; returns true when `state`, `ejected` or `eligible` changed. */
+  observeProbe(outcome: ProbeOutcome): boolean {
+    const before = this.snapshot();
+    switch (outcome) {
+      case 'ok':
+        this.badProbes = 0;
+        this.goodProbes += 1;
+        // A good probe is "the next successful health check" that ends a passive ejection.
+        this.isEjected = false;
+        this.failedRequests = 0;
+        if (this.current !== 'up' && this.goodProbes >= this.t.rise) this.current = 'up';
+        break;
+      case 'draining':
+        this.goodProbes = 0;
+        this.badProbes = 0;
+        this.current = 'draining';
+        break;
+      case 'fail':
+        this.goodProbes = 0;
+        this.badProbes += 1;
+        if (this.current !== 'down' && this.badProbes >= this.t.fall) this.current = 'down';
+        break;
+    }
+    return before !== this.snapshot();
+  }
+
+  /** A proxied request got response headers: the transport works. Cheap on the hot path. */
+  observeRequestSuccess(): void {
+    this.failedRequests = 0;
+  }
+
+  /** A proxied request failed at the transport level; returns true when this ejected the backend. */
+  observeRequestFailure(): boolean {
+    this.failedRequests += 1;
+    if (!this.isEjected && this.failedRequests >= this.t.ejectAfter) {
+      this.isEjected = true;
+      return true;
+    }
+    return false;
+  }
+
+  private snapshot(): string {
+    return `${this.current}/${this.isEjected}`;
+  }
+}

@@ -1,0 +1,98 @@
+import { Agent } from 'undici';
+import { describeError } from '../shared/errors.js';
+import type { Backend, BackendSet } from './backends.js';
+import type { ProbeOutcome } from './health-state.js';
+
+/**
+ * Active health checks: `GET /readyz` on every backend every `intervalMs`, each bounded by
+ * `timeoutMs`, results fed to the backend set. 2xx is ok, 503 is draining, anything else fails.
+ *
+ * Each probe uses a fresh connection (`reset: true`), as HAProxy's checks do: it then tests what
+ * a new request needs (the listener accepts, the process answers), not just that one old
+ * keep-alive socket still works. At 1 probe/s per backend the extra handshakes cost nothing.
+ * Probes of one backend never overlap: the next is scheduled when the previous has finished,
+ * and the config guarantees timeout < interval.
+ */
+
+export interface ProbeSettings {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Path probed on each backend (the app contract's readiness endpoint). */
+  readonly path: string;
+}
+
+export interface ProbeResultDetail {
+  readonly outcome: ProbeOutcome;
+  /** `HTTP 200`, `HTTP 503`, or the error, for logs. */
+  readonly detail: string;
+}
+
+export async function probeBackend(agent: Agent, origin: string, path: string, timeoutMs: number, stop: AbortSignal): Promise<ProbeResultDetail> {
+  try {
+    const res = await agent.request({
+      origin,
+      path,
+      method: 'GET',
+      reset: true,
+      headers: { 'user-agent': 'hastack-lb-health' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
+    });
+    // Read the (small) body so the connection is released cleanly.
+    await res.body.dump();
+    const detail = `HTTP ${res.statusCode}`;
+    if (res.statusCode >= 200 && res.statusCode < 300) return { outcome: 'ok', detail };
+    if (res.statusCode === 503) return { outcome: 'draining', detail };
+    return { outcome: 'fail', detail };
+  } catch (e) {
+    return { outcome: 'fail', detail: describeError(e) };
+  }
+}
+
+export class HealthProber {
+  private readonly agent = new Agent();
+  private readonly stopper = new AbortController();
+  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(
+    private readonly set: BackendSet,
+    private readonly settings: ProbeSettings,
+  ) {}
+
+  /** Probes every backend at once, then every interval. */
+  start(): void {
+    for (const b of this.set.all) this.schedule(b, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.running]);
+    await this.agent.close().catch(() => undefined);
+  }
+
+  private schedule(b: Backend, delayMs: number): void {
+    if (this.stopper.signal.aborted) return;
+    const t = setTimeout(() => {
+      this.timers.delete(b);
+      const p = this.probe(b);
+      this.running.add(p);
+      void p.finally(() => {
+        this.running.delete(p);
+        this.schedule(b, this.settings.intervalMs);
+      });
+    }, delayMs);
+    // The HTTP server keeps the process alive; a probe timer alone must not.
+    t.unref();
+    this.timers.set(b, t);
+  }
+
+  private async probe(b: Backend): Promise<void> {
+    const r = await probeBackend(this.agent, b.origin, this.settings.path, this.settings.timeoutMs, this.stopper.signal);
+    if (this.stopper.signal.aborted) return;
+    this.set.observeProbe(b, r.outcome, r.detail);
+  }
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyUpstreamError, createRetryPolicy, isIdempotentMethod } from './retry.js';
+
+function err(code: string): Error {
+  return Object.assign(new Error(code), { code });
+}
+
+describe('classifyUpstreamError', () => {
+  it('sorts undici and socket errors by what they imply about the request', () => {
+    assert.equal(classifyUpstreamError(err('ECONNREFUSED')), 'connect');
+    assert.equal(classifyUpstreamError(err('UND_ERR_CONNECT_TIMEOUT')), 'connect');
+    assert.equal(classifyUpstreamError(err('UND_ERR_SOCKET')), 'reset');
+    assert.equal(classifyUpstreamError(err('ECONNRESET')), 'reset');
+    assert.equal(classifyUpstreamError(err('UND_ERR_HEADERS_TIMEOUT')), 'timeout');
+    assert.equal(classifyUpstreamError(new Error('no code')), 'other');
+    assert.equal(classifyUpstreamError('a string'), 'other');
+  });
+
+  it('looks at the cause when the error itself has no code', () => {
+    assert.equal(classifyUpstreamError(new Error('wrapped', { cause: err('ECONNREFUSED') })), 'connect');
+  });
+});
+
+describe('isIdempotentMethod', () => {
+  it('knows the RFC 9110 idempotent methods', () => {
+    for (const m of ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']) assert.equal(isIdempotentMethod(m), true, m);
+    for (const m of ['POST', 'PATCH', 'CONNECT']) assert.equal(isIdempotentMethod(m), false, m);
+  });
+});
+
+describe('default retry policy', () => {
+  const policy = createRetryPolicy({ retries: 2, deadlineMs: 10_000 });
+  const post = { method: 'POST', hasIdempotencyKey: false };
+  const keyedPost = { method: 'POST', hasIdempotencyKey: true };
+  const get = { method: 'GET', hasIdempotencyKey: false };
+
+  it('retries a request that never reached a backend, whatever its method', () => {
+    assert.equal(policy.mayRetry('connect', post, 1, 0), true);
+    assert.equal(policy.mayRetry('connect', get, 1, 0), true);
+  });
+
+  it('retries a reset only for idempotent or keyed requests', () => {
+    assert.equal(policy.mayRetry('reset', get, 1, 0), true);
+    assert.equal(policy.mayRetry('reset', keyedPost, 1, 0), true);
+    assert.equal(policy.mayRetry('reset', post, 1, 0), false);
+  });
+
+  it('never retries timeouts or other failures', () => {
+    assert.equal(policy.mayRetry('timeout', get, 1, 0), false);
+    assert.equal(policy.mayRetry('other', get, 1, 0), false);
+  });
+
+  it('stops after `retries` extra attempts or past the deadline', () => {
+    assert.equal(policy.mayRetry('connect', get, 2, 0), true);
+    assert.equal(policy.mayRetry('connect', get, 3, 0), false);
+    assert.equal(policy.mayRetry('connect', get, 1, 10_000), false);
+  });
+});

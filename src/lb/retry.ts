@@ -1,0 +1,106 @@
+/**
+ * When a proxied request that failed may be sent again, to another backend.
+ *
+ * Only failures where no response byte came back are candidates (once the response has started
+ * streaming to the client there is nothing to take back). Among those:
+ * - `connect`: the connection to the backend was never made (refused, connect timeout,
+ *   unreachable), so the backend never saw the request. Retrying cannot run anything twice, and
+ *   is allowed for every method. This is HAProxy's `retry-on conn-failure` + `redispatch`, and it
+ *   is what lets a POST survive a backend that died a moment before the load balancer noticed.
+ * - `reset`: the connection broke after the request was (maybe) sent and before response headers
+ *   arrived. The backend may have acted on it, so it is retried only when running it twice is
+ *   harmless: an idempotent method (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, PUT, DELETE) or a request
+ *   carrying an `Idempotency-Key` (the app deduplicates on it).
+ * - `timeout` (no response headers in time) and `other` (a malformed response, say) are never
+ *   retried: the backend may still be working on the request, and a slow request sent to every
+ *   backend in turn would take them all down (a retry storm).
+ * Every retry is bounded twice: by `retries` (attempts after the first) and by a deadline counted
+ * from when the request arrived, so a request never wanders for longer than a user waits.
+ */
+
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'other';
+
+// Connection never established: the request never left the load balancer.
+const CONNECT_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'EADDRNOTAVAIL',
+]);
+
+// Established connection broken before response headers: the request may have been processed.
+const RESET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+function codeOf(e: unknown): string | undefined {
+  if (typeof e !== 'object' || e === null) return undefined;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // Node wraps some socket errors; the cause carries the errno code.
+  const cause = (e as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== e ? codeOf(cause) : undefined;
+}
+
+export function classifyUpstreamError(e: unknown): FailureKind {
+  const code = codeOf(e);
+  if (code === undefined) return 'other';
+  if (CONNECT_CODES.has(code)) return 'connect';
+  if (RESET_CODES.has(code)) return 'reset';
+  if (TIMEOUT_CODES.has(code)) return 'timeout';
+  return 'other';
+}
+
+/** RFC 9110 §9.2.2 idempotent methods (TRACE left out: nobody should proxy it). */
+export function isIdempotentMethod(method: string): boolean {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'OPTIONS':
+    case 'PUT':
+    case 'DELETE':
+      return true;
+    default:
+      return false;
+  }
+}
+
+export interface RetryRequestFacts {
+  readonly method: string;
+  readonly hasIdempotencyKey: boolean;
+}
+
+export interface RetryPolicy {
+  /**
+   * May a request that failed with `kind` before any response byte be sent to another backend?
+   * `attempt` counts attempts made so far (1 after the first failed); `elapsedMs` is the time
+   * since the request arrived.
+   */
+  mayRetry(kind: FailureKind, req: RetryRequestFacts, attempt: number, elapsedMs: number): boolean;
+}
+
+export interface RetryLimits {
+  /** Attempts after the first (config `lb.retries`). */
+  readonly retries: number;
+  /** No new attempt starts this long after the request arrived. */
+  readonly deadlineMs: number;
+}
+
+/**
+ * 10 s: past that a person has given up on the page, and an automated client has usually timed
+ * out and sent its own retry, so another attempt by us only adds load.
+ */
+export const DEFAULT_RETRY_DEADLINE_MS = 10_000;
+
+export function createRetryPolicy(limits: RetryLimits): RetryPolicy {
+  return {
+    mayRetry(kind, req, attempt, elapsedMs) {
+      if (attempt > limits.retries || elapsedMs >= limits.deadlineMs) return false;
+      if (kind === 'connect') return true;
+      if (kind === 'reset') return isIdempotentMethod(req.method) || req.hasIdempotencyKey;
+      return false;
+    },
+  };
+}

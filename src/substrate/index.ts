@@ -1,0 +1,2 @@
+export { LocalSubstrate, processCommandLine, processStartTime } from './local.js';
+export type { Substrate, RunningProcess, ExitInfo } from './types.js';

@@ -1,0 +1,2 @@
+export { startWorker } from './worker.js';
+export type { WorkerOptions } from './worker.js';

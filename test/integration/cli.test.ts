@@ -1,0 +1,45 @@
+/** The CLI's promises about bad input: no engines needed. */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runCli, tempDir } from '../helpers/cli.js';
+
+const dir = tempDir('cli');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('hastack CLI', () => {
+  it('a bad config exits 2 with one line naming the key', async () => {
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, 'nodes:\n  - name: a\n    services: [lb, app, mariadb, redsi]\n');
+    const res = await runCli(['up', '--no-install', '-f', file], { cwd: dir });
+    assert.equal(res.code, 2);
+    const lines = res.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, res.stderr);
+    assert.match(lines[0] ?? '', /nodes\[0\]\.services\[3\]/);
+  });
+
+  it('an unknown key is named too', async () => {
+    const file = path.join(dir, 'typo.yaml');
+    fs.writeFileSync(file, 'nodes:\n  - name: a\n    services: [lb, app, mariadb, redis]\nredis:\n  qorum: 2\n');
+    const res = await runCli(['status', '-f', file], { cwd: dir });
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /redis\.qorum/);
+  });
+
+  it('init writes a config that up accepts, and refuses to overwrite it', async () => {
+    const file = path.join(dir, 'init.yaml');
+    const first = await runCli(['init', '--preset', 'simple', '-f', file], { cwd: dir });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(fs.readFileSync(file, 'utf8'), /preset: simple/);
+    const second = await runCli(['init', '-f', file], { cwd: dir });
+    assert.notEqual(second.code, 0);
+    assert.match(second.stderr, /--force/);
+  });
+
+  it('status of a cluster that never ran says to run up', async () => {
+    const res = await runCli(['status', '--preset', 'simple', '--state-root', path.join(dir, 'none')], { cwd: dir });
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /hastack up/);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * The walking skeleton end to end: `up` brings the ideal preset up on loopback with real engines;
+ * an order goes DNS → load balancer → app → MariaDB, a worker confirms it through Redis;
+ * `status --json` shows every service healthy; `down` leaves no process behind.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import YAML from 'yaml';
+import { preset } from '../../src/config/index.js';
+import { resolveService } from '../../src/dns/index.js';
+import { REPO_ROOT, pidAlive, runCli, tempDir } from '../helpers/cli.js';
+
+// Its own address range, so a cluster a developer left running on 127.0.10.x does not collide.
+const BASE = '127.0.20';
+const dir = tempDir('cluster');
+const configFile = path.join(dir, 'hastack.yaml');
+
+interface StatusJson {
+  cluster: string;
+  services: Array<{ node: string; service: string; address: string; port: number; pid: number | null; role: string; healthy: boolean }>;
+}
+
+async function json(method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await request(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+}
+
+describe('hastack up / status / down (ideal preset, real engines)', { timeout: 300_000 }, () => {
+  let pids: number[] = [];
+  let upOutput = '';
+
+  before(async () => {
+    const cfg = { ...preset('ideal'), cluster: 'itest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } };
+    fs.writeFileSync(configFile, YAML.stringify(cfg));
+    const res = await runCli(['up', '--detach', '--no-install', '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
+    upOutput = res.stdout + res.stderr;
+    assert.equal(res.code, 0, `up failed:\n${upOutput}`);
+  });
+
+  after(async () => {
+    // Always stop, even when an assertion failed, and make sure nothing is left.
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
+    for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints where to look', () => {
+    assert.match(upOutput, /is up: 13 nodes, 18 services/);
+    assert.match(upOutput, new RegExp(`http://${BASE.replaceAll('.', '\\.')}\\.1:8080/`));
+  });
+
+  it('status --json lists every service of the preset healthy, with pid and address', async () => {
+    const res = await runCli(['status', '--json', '-f', configFile], { cwd: dir });
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    const s = JSON.parse(res.stdout) as StatusJson;
+    assert.equal(s.cluster, 'itest');
+    assert.equal(s.services.length, 18);
+    for (const x of s.services) {
+      assert.equal(x.healthy, true, `${x.node}/${x.service} unhealthy`);
+      assert.ok(typeof x.pid === 'number' && x.pid > 0, `${x.node}/${x.service} has no pid`);
+      assert.ok(x.address.startsWith(`${BASE}.`));
+    }
+    const role = (node: string, service: string): string | undefined => s.services.find((x) => x.node === node && x.service === service)?.role;
+    assert.equal(role('db1', 'mariadb'), 'primary');
+    assert.equal(role('db2', 'mariadb'), 'replica');
+    assert.equal(role('redis1', 'redis'), 'master');
+    assert.equal(role('redis2', 'redis'), 'replica');
+    assert.equal(role('app1', 'sentinel'), 'sentinel');
+    pids = s.services.map((x) => x.pid ?? 0);
+  });
+
+  it('an order goes DNS → load balancer → app → database, and a worker confirms it', async () => {
+    const dns = await resolveService([{ address: `${BASE}.1`, port: 5353 }, { address: `${BASE}.2`, port: 5353 }], 'erp.hastack.test', 2_000);
+    assert.deepEqual([...dns.addresses].sort(), [`${BASE}.1`, `${BASE}.2`]);
+    const lb = `http://${dns.addresses[0]}:8080`;
+
+    const items = await json('GET', `${lb}/api/items`);
+    assert.equal(items.status, 200);
+    const list = items.body.items as Array<{ sku: string }>;
+    assert.ok(list.length > 0, 'the ERP has seeded items');
+    const sku = list[0]?.sku ?? '';
+
+    const order = { customer: 'ACME', lines: [{ sku, qty: 1 }] };
+    const created = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = (created.body.order as { id: number } | undefined)?.id ?? (created.body.id as number);
+    assert.ok(id, `no order id in ${JSON.stringify(created.body)}`);
+
+    // Same key again: the same order back, never a second one.
+    const again = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1' });
+    assert.equal(again.status, 200);
+    const againId = (again.body.order as { id: number } | undefined)?.id ?? (again.body.id as number);
+    assert.equal(againId, id);
+
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'confirmed'; i++) {
+      const got = await json('GET', `${lb}/api/orders/${id}`);
+      assert.equal(got.status, 200);
+      status = String((got.body.order as { status?: string } | undefined)?.status ?? got.body.status);
+      if (status !== 'confirmed') await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(status, 'confirmed', 'a worker confirmed the order within 20 s');
+  });
+
+  it('down stops every process of the cluster', async () => {
+    assert.ok(pids.length > 0);
+    const res = await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    const alive = pids.filter(pidAlive);
+    assert.deepEqual(alive, [], `still running after down: ${alive.join(', ')}`);
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * The Redis client through a real Sentinel failover: master + replica + 3 Sentinels (quorum 2,
+ * down-after 1 s), started by this test as plain processes. While jobs are being enqueued the
+ * master is SIGKILLed; the client must follow Sentinel to the promoted replica, and every job
+ * whose durable enqueue was acknowledged must be on the new master.
+ *
+ * Namespace: addresses 127.0.60.11-15, state in a fresh temp directory; every process started
+ * here is killed by its PID in `after`.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+process.env.HASTACK_LOG_LEVEL ??= 'warn';
+
+import { Redis } from 'ioredis';
+import { loadOrCreateSecrets, parseConfig, resolveTopology, type Topology } from '../../src/config/index.js';
+import { createLogger } from '../../src/shared/log.js';
+import { sleep, waitFor } from '../../src/shared/retry.js';
+import { isHastackError } from '../../src/shared/errors.js';
+import { createRedisHandle, JobQueue, QUEUE_PREFIX } from '../../src/clients/redis/index.js';
+
+const BASE = '127.0.60';
+const MASTER = `${BASE}.11`;
+const REPLICA = `${BASE}.12`;
+const SENTINELS = [`${BASE}.13`, `${BASE}.14`, `${BASE}.15`];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-redisfo-'));
+const log = createLogger('redisfo');
+
+const config = parseConfig({
+  cluster: 'redisfo',
+  addressBase: BASE,
+  redis: { quorum: 2, downAfterMs: 1000 },
+  nodes: [
+    { name: 'r1', address: MASTER, services: ['redis'] },
+    { name: 'r2', address: REPLICA, services: ['redis'] },
+    { name: 's1', address: SENTINELS[0], services: ['sentinel'] },
+    { name: 's2', address: SENTINELS[1], services: ['sentinel'] },
+    { name: 's3', address: SENTINELS[2], services: ['sentinel'] },
+    // Required by the config schema; not started here.
+    { name: 'rest', address: `${BASE}.16`, services: ['mariadb', 'app', 'lb'] },
+  ],
+});
+const topo: Topology = resolveTopology(config, { stateRoot: tmp, configDir: tmp });
+const secrets = loadOrCreateSecrets(topo.stateDir);
+const NAME = topo.config.redis.masterName;
+
+const pids = new Map<string, number>();
+
+function spawnEngine(name: string, command: string, args: readonly string[]): void {
+  const out = fs.openSync(path.join(tmp, `${name}.log`), 'a');
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  child.unref();
+  assert.ok(child.pid);
+  pids.set(name, child.pid);
+}
+
+function kill(name: string): void {
+  const pid = pids.get(name);
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
+  pids.delete(name);
+}
+
+function startRedis(name: string, address: string, replicaOf?: string): void {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  spawnEngine(name, 'redis-server', [
+    '--bind', address, '--port', '6379', '--dir', dir, '--save', '', '--appendonly', 'no',
+    '--requirepass', secrets.redisPassword, '--masterauth', secrets.redisPassword,
+    // On loopback, connections would leave from 127.0.0.1: announce and send from our own address.
+    '--replica-announce-ip', address, '--bind-source-addr', address, '--protected-mode', 'no',
+    ...(replicaOf ? ['--replicaof', replicaOf, '6379'] : []),
+  ]);
+}
+
+function startSentinel(i: number, address: string): void {
+  const dir = path.join(tmp, `s${i}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const conf = path.join(dir, 'sentinel.conf');
+  fs.writeFileSync(
+    conf,
+    [
+      'port 26379',
+      `bind ${address}`,
+      `bind-source-addr ${address}`,
+      `sentinel announce-ip ${address}`,
+      'sentinel announce-port 26379',
+      `dir ${dir}`,
+      'protected-mode no',
+      `requirepass "${secrets.sentinelPassword}"`,
+      `sentinel monitor ${NAME} ${MASTER} 6379 2`,
+      `sentinel auth-pass ${NAME} "${secrets.redisPassword}"`,
+      `sentinel down-after-milliseconds ${NAME} 1000`,
+      `sentinel failover-timeout ${NAME} 5000`,
+      `sentinel sentinel-pass "${secrets.sentinelPassword}"`,
+      '',
+    ].join('\n'),
+  );
+  spawnEngine(`s${i}`, 'redis-sentinel', [conf]);
+}
+
+async function sentinelView(address: string): Promise<{ replicas: number; sentinels: number } | undefined> {
+  const c = new Redis({ host: address, port: 26379, password: secrets.sentinelPassword, lazyConnect: true, retryStrategy: () => null });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    const replicas = (await c.call('SENTINEL', 'REPLICAS', NAME)) as unknown[];
+    const sentinels = (await c.call('SENTINEL', 'SENTINELS', NAME)) as unknown[];
+    return { replicas: replicas.length, sentinels: sentinels.length };
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
+before(async () => {
+  startRedis('r1', MASTER);
+  startRedis('r2', REPLICA, MASTER);
+  SENTINELS.forEach((a, i) => startSentinel(i + 1, a));
+  // ENGINE-NOTES: Sentinels need 5-10 s to find the replica and each other.
+  const ready = await waitFor(
+    async () => {
+      const views = await Promise.all(SENTINELS.map(sentinelView));
+      return views.every((v) => v !== undefined && v.replicas >= 1 && v.sentinels >= 2) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+  assert.ok(ready, 'sentinels see the replica and each other');
+});
+
+after(async () => {
+  for (const name of [...pids.keys()]) kill(name);
+  await sleep(200);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('redis client through a Sentinel failover', () => {
+  it('follows the promoted replica and keeps every durably acknowledged job', async () => {
+    const handle = createRedisHandle(topo, secrets, 'failover-test', log);
+    // 2 × down-after + 2 s, as the app runtime computes it.
+    const queue = new JobQueue(handle, 'fo', { timeoutMs: 4_000, log });
+    const acked: string[] = [];
+    const outcomes: Array<{ at: number; kind: string }> = [];
+    let killedAt = 0;
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) {
+        const jobId = `job-${i}`;
+        try {
+          await queue.add('x', { i }, { jobId, durable: true });
+          acked.push(jobId);
+          outcomes.push({ at: Date.now(), kind: 'acked' });
+        } catch (e) {
+          outcomes.push({ at: Date.now(), kind: isHastackError(e) ? e.code : String(e) });
+        }
+        await sleep(20);
+      }
+    })();
+    try {
+      await waitFor(async () => (acked.length >= 20 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+      killedAt = Date.now();
+      kill('r1');
+      // The promoted master has no replica left, so durable enqueues then end QUEUE_NOT_DURABLE:
+      // that still proves the new master takes writes.
+      const resumed = await waitFor(
+        async () => (outcomes.some((o) => o.at > killedAt && (o.kind === 'acked' || o.kind === 'QUEUE_NOT_DURABLE')) ? true : undefined),
+        { timeoutMs: 15_000, intervalMs: 50 },
+      );
+      assert.ok(resumed, `writes resumed after the kill: ${JSON.stringify(outcomes.filter((o) => o.at > killedAt).slice(0, 5))}`);
+      const first = outcomes.find((o) => o.at > killedAt && (o.kind === 'acked' || o.kind === 'QUEUE_NOT_DURABLE'));
+      log.warn({ writeGapMs: (first?.at ?? 0) - killedAt }, 'redis failover: first write on the new master');
+    } finally {
+      stop = true;
+      await writer;
+    }
+    const role = (await handle.client.call('ROLE')) as unknown[];
+    assert.equal(role[0], 'master');
+    const direct = new Redis({ host: REPLICA, port: 6379, password: secrets.redisPassword });
+    direct.on('error', () => undefined);
+    try {
+      const missing: string[] = [];
+      for (const id of acked) if ((await direct.exists(`${QUEUE_PREFIX}:fo:${id}`)) !== 1) missing.push(id);
+      assert.deepEqual(missing, [], 'every durably acknowledged job survived the failover');
+    } finally {
+      direct.disconnect();
+      await queue.close();
+      await handle.close();
+    }
+    assert.equal(handle.replaced, 0);
+  });
+});
