@@ -58,6 +58,8 @@ export default defineApp({
   jobs: {
     'confirm-order': async (data, ctx) => {
       const { orderId } = parseConfirmJob(data);
+      // Counted before the work, on its own: a run that then fails still ran (and will re-run).
+      await ctx.db.execute('INSERT INTO job_runs (order_id, runs) VALUES (?, 1) ON DUPLICATE KEY UPDATE runs = runs + 1', [orderId], { idempotent: false });
       const outcome = await confirmOrder(ctx, orderId);
       ctx.log.info('order confirmation', { orderId, outcome });
     },

@@ -75,4 +75,15 @@ export const migrations: readonly Migration[] = [
         ('RARE-COIN', 3, 'opening', NULL, UTC_TIMESTAMP(3))`,
     ],
   },
+  {
+    id: '003-job-runs',
+    // How many times the confirm job ran for each order: the chaos checker reports a job that
+    // never ran for an acknowledged order (lost) or ran twice (duplicated) from this table.
+    sql: [
+      `CREATE TABLE IF NOT EXISTS job_runs (
+        order_id BIGINT NOT NULL PRIMARY KEY,
+        runs INT NOT NULL
+      ) ENGINE=InnoDB`,
+    ],
+  },
 ];

@@ -105,9 +105,14 @@ export function checkInvariants(s: FinalState): InvariantCheck {
 export interface JobCheck {
   /** Jobs acknowledged to the client: every acknowledged order enqueued one confirm job. */
   readonly jobsAcked: number;
-  /** Acknowledged orders still pending after the grace period, never processed: must be 0. */
+  /**
+   * Acknowledged orders whose confirm job never ran: must be 0. Counted even when the app's own
+   * sweep later confirmed the order, because the queue lost the job all the same.
+   */
   readonly jobsLost: number;
   readonly lostOrderIds: number[];
+  /** Acknowledged orders still pending at the end (the job lost and nothing else finished it). */
+  readonly ordersStillPending: number;
   /** Orders whose confirm job ran more than once (reported; the job is idempotent). */
   readonly jobsDuplicated: number;
 }
@@ -115,12 +120,11 @@ export interface JobCheck {
 export function checkJobs(h: History, s: FinalState): JobCheck {
   const ackedIds = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.orderId !== undefined).map((o) => o.orderId as number));
   const byId = new Map(s.orders.map((o) => [o.id, o]));
-  const lostOrderIds = [...ackedIds].filter((id) => {
-    const o = byId.get(id);
-    return o !== undefined && o.status === 'pending' && (s.jobRuns.get(id) ?? 0) === 0;
-  });
+  const stored = [...ackedIds].filter((id) => byId.has(id)); // a lost order is a lost write, not a lost job
+  const lostOrderIds = stored.filter((id) => (s.jobRuns.get(id) ?? 0) === 0).sort((a, b) => a - b);
+  const ordersStillPending = stored.filter((id) => byId.get(id)?.status === 'pending').length;
   const jobsDuplicated = [...s.jobRuns.values()].filter((n) => n > 1).length;
-  return { jobsAcked: ackedIds.size, jobsLost: lostOrderIds.length, lostOrderIds: lostOrderIds.sort((a, b) => a - b), jobsDuplicated };
+  return { jobsAcked: ackedIds.size, jobsLost: lostOrderIds.length, lostOrderIds, ordersStillPending, jobsDuplicated };
 }
 
 /** The report's fields (the `--json` contract of `hastack chaos run`). */
@@ -150,6 +154,7 @@ export interface CheckedRun {
   readonly duplicateKeys: string[];
   readonly violations: string[];
   readonly lostOrderIds: number[];
+  readonly ordersStillPending: number;
   /** The promises this run broke (a lost write, a duplicate, a lost job, a broken invariant). */
   readonly broken: string[];
 }
@@ -164,6 +169,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   if (w.duplicateWrites > 0) broken.push(`${w.duplicateWrites} order(s) stored twice for one key`);
   if (!inv.invariantsOk) broken.push(`ERP invariants broken: ${inv.violations.join('; ')}`);
   if (j.jobsLost > 0) broken.push(`${j.jobsLost} acknowledged job(s) never processed`);
+  if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged order(s) still pending after the grace period`);
   return {
     report: {
       scenario,
@@ -188,6 +194,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
     duplicateKeys: w.duplicateKeys,
     violations: inv.violations,
     lostOrderIds: j.lostOrderIds,
+    ordersStillPending: j.ordersStillPending,
     broken,
   };
 }

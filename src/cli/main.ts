@@ -79,6 +79,25 @@ program
   .option('--dry-run', 'print the command without running it')
   .action(async (o: { dryRun?: boolean }) => (await doctor()).setupEngines({ dryRun: o.dryRun ?? false }));
 
+const chaos = program.command('chaos').description('fault-injection runs that measure the three promises: available, no data lost, reads scale');
+chaos
+  .command('list')
+  .description('list the scenarios')
+  .action(async () => (await import('./chaos.js')).chaosList());
+configOpts(chaos.command('run'))
+  .description('run a workload against the running cluster, inject the scenario\'s fault, heal it, check the history (exit 1 if a promise broke)')
+  .argument('<scenario>')
+  .option('--duration <s>', 'seconds of workload', (v) => Number(v), 30)
+  .option('--seed <n>', 'seed for the operation mix and random targets', (v) => Number(v), 1)
+  .option('--clients <n>', 'concurrent clients', (v) => Number(v), 8)
+  .option('--json <file>', 'write the report as JSON')
+  .option('--html <file>', 'write a self-contained HTML report with a timeline chart')
+  .option('--up', 'bring the scenario\'s preset up first and down after')
+  .option('--min-availability <ratio>', 'also fail when availability is below this (0..1)', (v) => Number(v))
+  .action(async (name: string, o: Parameters<typeof import('./chaos.js').chaosRun>[1]) => {
+    process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
+  });
+
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program

@@ -37,8 +37,9 @@ const MAX_STALLED_COUNT = 3;
 const WATCHDOG_MS = 5_000;
 
 /**
- * Holds the current BullMQ Worker and replaces it if its Redis client ended by itself (ioredis
- * once got stuck at "Connection is closed"; BullMQ repairs its blocking client but not this one).
+ * Holds the current BullMQ Worker and replaces it if its Redis client ended by itself (an ioredis
+ * race during Sentinel failovers ends clients with "Connection is closed.", see
+ * clients/redis/options.ts; BullMQ reconnects its blocking client but not this one).
  */
 class WorkerSlot {
   private worker: Worker;

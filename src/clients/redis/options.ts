@@ -44,8 +44,12 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
       sentinelCommandTimeout: 500,
       // All Sentinels unreachable: try the list again after 100 ms doubling to 1 s.
       sentinelRetryStrategy: (times: number) => backoffMs(times - 1, 100, 1_000),
-      // Subscribe to +switch-master on the Sentinels and reconnect at once on a failover
-      // instead of waiting for the old connection to break.
+      // Subscribe to +switch-master on the Sentinels and reconnect at once on a failover: without
+      // it a client of a frozen or cut-off master (whose TCP connection does not break) waits
+      // until that master comes back and answers READONLY. Known ioredis 5.11 race, seen in
+      // test/integration/redis-failover.test.ts (about 1 run in 8): when the master died and the
+      // client is already reconnecting, the old detector's +switch-master aborts that attempt and
+      // the client ends ("Connection is closed."). RedisHandle and the worker repair exactly that.
       failoverDetector: true,
     };
   }

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ClusterStatus, ServiceStatus } from '../control/index.js';
+import { ConfigError, HastackError } from '../shared/errors.js';
+import { resolveTarget } from './faults.js';
+import { seededRandom } from './random.js';
+
+function svc(node: string, service: string, role = service, healthy = true): ServiceStatus {
+  return { node, service, address: '127.0.0.1', port: 1, pid: 1, role, healthy, restarts: 0 };
+}
+const afterRedisFailover: ClusterStatus = {
+  cluster: 'c',
+  supervisorPid: 1,
+  state: 'ready',
+  services: [svc('lb1', 'lb'), svc('lb2', 'lb'), svc('redis1', 'redis', 'replica'), svc('redis2', 'redis', 'master'), svc('db1', 'mariadb', 'primary'), svc('db2', 'mariadb', 'replica', false)],
+};
+
+describe('fault targets', () => {
+  const r = seededRandom(1);
+  it('a role resolves to the node playing it now, not the one that started as it', () => {
+    assert.equal(resolveTarget('role:redis-master', afterRedisFailover, r), 'redis2');
+    assert.equal(resolveTarget('role:db-primary', afterRedisFailover, r), 'db1');
+  });
+  it('an unhealthy node is not a target', () => {
+    assert.throws(() => resolveTarget('role:db-replica', afterRedisFailover, r), HastackError);
+  });
+  it('two faults of one scenario never pick the same node', () => {
+    const first = resolveTarget('role:lb', afterRedisFailover, r);
+    const second = resolveTarget('role:lb', afterRedisFailover, r, new Set([first]));
+    assert.notEqual(first, second);
+  });
+  it('the same seed picks the same random node', () => {
+    assert.equal(resolveTarget('random', afterRedisFailover, seededRandom(7)), resolveTarget('random', afterRedisFailover, seededRandom(7)));
+  });
+  it('an unknown node or role names the problem', () => {
+    assert.throws(() => resolveTarget('db9', afterRedisFailover, r), ConfigError);
+    assert.throws(() => resolveTarget('role:toaster', afterRedisFailover, r), /unknown role/);
+  });
+});

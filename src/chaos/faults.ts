@@ -1,0 +1,79 @@
+import type { Secrets, Topology } from '../config/index.js';
+import { clusterStatus, requestFault, type ClusterStatus } from '../control/index.js';
+import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
+import { pick } from './random.js';
+import type { FaultSpec } from './scenarios.js';
+
+/** `role:<role>` → the service kind and, for engines with a role, the role the probe reports. */
+const ROLES: Readonly<Record<string, { service: string; role?: string }>> = {
+  lb: { service: 'lb' },
+  app: { service: 'app' },
+  worker: { service: 'worker' },
+  memcached: { service: 'memcached' },
+  'redis-master': { service: 'redis', role: 'master' },
+  'redis-replica': { service: 'redis', role: 'replica' },
+  'db-primary': { service: 'mariadb', role: 'primary' },
+  'db-replica': { service: 'mariadb', role: 'replica' },
+};
+
+export const TARGET_ROLES = Object.keys(ROLES);
+
+/**
+ * Picks the node a fault hits: a node name as given, a node playing a role right now (asked of
+ * the live cluster, since a failover moves roles), or any node, chosen with the seeded random.
+ */
+export function resolveTarget(target: string, status: ClusterStatus, random: () => number, exclude: ReadonlySet<string> = new Set()): string {
+  const nodes = [...new Set(status.services.map((s) => s.node))].filter((n) => !exclude.has(n));
+  if (target === 'random') {
+    const n = pick(nodes, random);
+    if (!n) throw new HastackError(ErrorCode.NOT_FOUND, 'no node left to pick at random');
+    return n;
+  }
+  if (!target.startsWith('role:')) {
+    if (!nodes.includes(target)) throw new ConfigError('target', `no node "${target}" in cluster ${status.cluster}; nodes: ${nodes.join(', ')}`);
+    return target;
+  }
+  const want = ROLES[target.slice(5)];
+  if (!want) throw new ConfigError('target', `unknown role "${target}"; use one of ${TARGET_ROLES.map((r) => `role:${r}`).join(', ')}`);
+  const candidates = status.services
+    .filter((s) => s.service === want.service && (want.role === undefined || s.role === want.role) && s.healthy && !exclude.has(s.node))
+    .map((s) => s.node);
+  const n = pick([...new Set(candidates)].sort(), random);
+  if (!n) throw new HastackError(ErrorCode.NOT_FOUND, `no healthy node is ${target} right now; see "hastack status"`);
+  return n;
+}
+
+export interface InjectedFault {
+  readonly spec: FaultSpec;
+  readonly node: string;
+  readonly description: string;
+}
+
+export async function injectFaults(topo: Topology, secrets: Secrets, specs: readonly FaultSpec[], random: () => number): Promise<InjectedFault[]> {
+  const status = await clusterStatus(topo, secrets);
+  const chosen = new Set<string>();
+  const plan = specs.map((spec) => {
+    const node = resolveTarget(spec.target, status, random, chosen);
+    chosen.add(node);
+    return { spec, node };
+  });
+  const done: InjectedFault[] = [];
+  for (const { spec, node } of plan) {
+    if (spec.action === 'kill-service') {
+      if (!spec.service) throw new ConfigError('service', 'kill-service needs a service');
+      await requestFault(topo, { action: 'kill-service', node, service: spec.service });
+      done.push({ spec, node, description: `kill -9 ${node}/${spec.service}` });
+    } else {
+      await requestFault(topo, { action: spec.action, node });
+      done.push({ spec, node, description: `${spec.action === 'kill-node' ? 'kill -9 node' : 'SIGSTOP node'} ${node} (${spec.target})` });
+    }
+  }
+  return done;
+}
+
+export async function healFaults(topo: Topology, faults: readonly InjectedFault[]): Promise<void> {
+  for (const f of faults) {
+    if (f.spec.action === 'kill-node') await requestFault(topo, { action: 'heal-node', node: f.node });
+    if (f.spec.action === 'pause-node') await requestFault(topo, { action: 'resume-node', node: f.node });
+  }
+}

@@ -1,0 +1,112 @@
+import type { ChaosResult } from './run.js';
+import type { History } from './history.js';
+
+const BUCKET_MS = 100;
+
+/** Successes and failures per 100 ms bucket (by completion time), for the timeline chart. */
+export function timeline(h: History): Array<{ ok: number; failed: number }> {
+  const n = Math.ceil(h.durationMs / BUCKET_MS) + 1;
+  const buckets = Array.from({ length: n }, () => ({ ok: 0, failed: 0 }));
+  for (const o of h.ops) {
+    const b = buckets[Math.min(n - 1, Math.floor(o.end / BUCKET_MS))];
+    if (b) (o.ok ? b.ok++ : b.failed++);
+  }
+  return buckets;
+}
+
+/** The `--json` document: the issue's report fields first, then the details behind them. */
+export function reportJson(r: ChaosResult, expectedFailure?: string): Record<string, unknown> {
+  return {
+    ...r.checked.report,
+    availabilityDuringFault: r.checked.availabilityDuringFault,
+    promisesBroken: r.checked.broken,
+    expectedFailure: expectedFailure ?? null,
+    faults: r.history.faults,
+    healthyAfter: r.healthyAfter,
+    unhealthyAfter: r.unhealthyAfter,
+    lostKeys: r.checked.lostKeys.slice(0, 50),
+    duplicateKeys: r.checked.duplicateKeys.slice(0, 50),
+    invariantViolations: r.checked.violations,
+    lostJobOrderIds: r.checked.lostOrderIds.slice(0, 50),
+    ordersStillPending: r.checked.ordersStillPending,
+    failuresByError: failuresByError(r.history),
+  };
+}
+
+function failuresByError(h: History): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of h.ops) if (!o.ok) out[`${o.kind}: ${o.error ?? 'unknown'}`] = (out[`${o.kind}: ${o.error ?? 'unknown'}`] ?? 0) + 1;
+  return out;
+}
+
+export function reportText(r: ChaosResult, expectedFailure?: string): string {
+  const x = r.checked.report;
+  const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
+  const lines = [
+    `scenario ${x.scenario}  (${x.durationS} s)`,
+    ...r.history.faults.map((f) => `  fault          ${f.description}: ${(f.injectedAt / 1000).toFixed(1)} s → healed ${(f.healedAt / 1000).toFixed(1)} s`),
+    `  requests       ${x.requests} (${x.ok} ok, ${x.failed} failed)`,
+    `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault`,
+    `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
+    `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
+    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated`,
+    `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
+    `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
+    `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
+  ];
+  const errors = Object.entries(failuresByError(r.history)).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  if (errors.length > 0) lines.push(`  failures       ${errors.map(([e, n]) => `${n}× ${e}`).join('; ')}`);
+  if (r.checked.broken.length === 0) lines.push('  verdict        every promise kept');
+  else lines.push(`  verdict        PROMISE BROKEN: ${r.checked.broken.join('; ')}${expectedFailure ? `  (expected until ${expectedFailure})` : ''}`);
+  return lines.join('\n');
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
+}
+
+/** A self-contained page: summary table and an SVG timeline (no scripts, no external files). */
+export function reportHtml(r: ChaosResult, expectedFailure?: string): string {
+  const buckets = timeline(r.history);
+  const max = Math.max(1, ...buckets.map((b) => Math.max(b.ok, b.failed)));
+  const W = 960;
+  const H = 240;
+  const mid = H * 0.62;
+  const bw = W / buckets.length;
+  const y = (v: number, room: number): number => (v / max) * room;
+  const bars = buckets
+    .map((b, i) => {
+      const x = (i * bw).toFixed(1);
+      const ok = b.ok > 0 ? `<rect x="${x}" y="${(mid - y(b.ok, mid - 10)).toFixed(1)}" width="${Math.max(bw - 0.5, 0.5).toFixed(1)}" height="${y(b.ok, mid - 10).toFixed(1)}" fill="#2e9d5b"/>` : '';
+      const bad = b.failed > 0 ? `<rect x="${x}" y="${mid}" width="${Math.max(bw - 0.5, 0.5).toFixed(1)}" height="${y(b.failed, H - mid - 20).toFixed(1)}" fill="#d0463b"/>` : '';
+      return ok + bad;
+    })
+    .join('');
+  const xOf = (ms: number): number => (ms / r.history.durationMs) * W;
+  const marks = r.history.faults
+    .map(
+      (f) =>
+        `<rect x="${xOf(f.injectedAt).toFixed(1)}" y="0" width="${(xOf(f.healedAt) - xOf(f.injectedAt)).toFixed(1)}" height="${H}" fill="#f4b400" opacity="0.15"/>` +
+        `<line x1="${xOf(f.injectedAt).toFixed(1)}" x2="${xOf(f.injectedAt).toFixed(1)}" y1="0" y2="${H}" stroke="#b00" stroke-width="2"/>` +
+        `<text x="${(xOf(f.injectedAt) + 4).toFixed(1)}" y="14" font-size="12">fault</text>` +
+        `<line x1="${xOf(f.healedAt).toFixed(1)}" x2="${xOf(f.healedAt).toFixed(1)}" y1="0" y2="${H}" stroke="#06c" stroke-width="2"/>` +
+        `<text x="${(xOf(f.healedAt) + 4).toFixed(1)}" y="28" font-size="12">heal</text>`,
+    )
+    .join('');
+  const seconds = Array.from({ length: Math.floor(r.history.durationMs / 5000) + 1 }, (_, i) => i * 5)
+    .map((s) => `<text x="${xOf(s * 1000).toFixed(1)}" y="${H - 4}" font-size="11" fill="#555">${s}s</text>`)
+    .join('');
+  const rows = Object.entries(reportJson(r, expectedFailure))
+    .filter(([, v]) => typeof v !== 'object' || v === null)
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`)
+    .join('');
+  const verdict = r.checked.broken.length === 0 ? '<p class="ok">Every promise kept.</p>' : `<p class="bad">Promise broken: ${esc(r.checked.broken.join('; '))}${expectedFailure ? ` (expected until ${esc(expectedFailure)})` : ''}</p>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>hastack chaos: ${esc(r.checked.report.scenario)}</title>
+<style>body{font:14px system-ui,sans-serif;margin:1.5rem;max-width:1000px}svg{width:100%;height:auto;border:1px solid #ddd}th{text-align:left;padding-right:1rem;font-weight:600}.ok{color:#1b7a3e}.bad{color:#b3261e;font-weight:600}</style>
+</head><body><h1>Chaos run: ${esc(r.checked.report.scenario)}</h1>${verdict}
+<p>${esc(r.history.faults.map((f) => f.description).join('; ') || 'no fault')}. Successes (green, up) and failures (red, down) per 100 ms.</p>
+<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="timeline">${marks}${bars}<line x1="0" x2="${W}" y1="${mid}" y2="${mid}" stroke="#999"/>${seconds}</svg>
+<table>${rows}</table></body></html>
+`;
+}

@@ -1,0 +1,96 @@
+import { performance } from 'node:perf_hooks';
+import type { Secrets, Topology } from '../config/index.js';
+import { clusterStatus } from '../control/index.js';
+import { describeError } from '../shared/errors.js';
+import { sleep, waitFor } from '../shared/retry.js';
+import { checkRun, type CheckedRun } from './checkers.js';
+import { countPending, readFinalState } from './final-read.js';
+import { healFaults, injectFaults, type InjectedFault } from './faults.js';
+import type { FaultWindow, History } from './history.js';
+import { seededRandom } from './random.js';
+import { affectedOps, faultSchedule, type Scenario } from './scenarios.js';
+import { fetchSkus, runWorkload } from './workload.js';
+
+export interface ChaosRunOptions {
+  readonly topo: Topology;
+  readonly secrets: Secrets;
+  readonly scenario: Scenario;
+  readonly durationS: number;
+  readonly seed: number;
+  readonly clients: number;
+  readonly onProgress?: (line: string) => void;
+}
+
+export interface ChaosResult {
+  readonly checked: CheckedRun;
+  readonly history: History;
+  readonly faults: readonly InjectedFault[];
+  /** Every service healthy again after the heal (bounded wait). */
+  readonly healthyAfter: boolean;
+  readonly unhealthyAfter: string[];
+}
+
+/** After the run, jobs get this long to drain (the ERP's sweep runs every 10 s). */
+const JOB_GRACE_MS = 30_000;
+/** And the cluster this long to be whole again, so the next scenario starts from healthy. */
+const HEALTH_GRACE_MS = 60_000;
+
+/**
+ * One fault-injection run: workload → fault at a quarter of the run → heal → workload until the
+ * end → grace period for jobs → read the final state → check the history against it.
+ */
+export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
+  const say = o.onProgress ?? (() => undefined);
+  const runId = `${Date.now().toString(36)}s${o.seed}`;
+  const keyPrefix = `chaos-${runId}-`;
+  const durationMs = o.durationS * 1000;
+  const skus = await fetchSkus(o.topo);
+  const t0 = performance.now();
+  const clock = (): number => Math.round(performance.now() - t0);
+  const startedAt = new Date().toISOString();
+  say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed})`);
+  const workload = runWorkload({ topo: o.topo, clients: o.clients, durationMs, seed: o.seed, runId, clock }, skus);
+
+  const schedule = faultSchedule(o.scenario, durationMs);
+  const windows: FaultWindow[] = [];
+  let injected: InjectedFault[] = [];
+  let faultError: unknown;
+  if (schedule) {
+    await sleep(Math.max(0, schedule.injectAt - clock()));
+    const injectedAt = clock();
+    try {
+      injected = await injectFaults(o.topo, o.secrets, o.scenario.faults, seededRandom(o.seed));
+      say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${injected.map((f) => f.description).join(' + ')}`);
+      await sleep(Math.max(0, schedule.healAt - clock()));
+    } catch (e) {
+      faultError = e;
+    } finally {
+      await healFaults(o.topo, injected).catch((e: unknown) => (faultError ??= e));
+    }
+    const healedAt = clock();
+    say(`[${(healedAt / 1000).toFixed(1)} s] healed`);
+    windows.push({ description: injected.map((f) => f.description).join(' + ') || 'fault (failed to inject)', injectedAt, healedAt });
+  }
+  const ops = await workload;
+  if (faultError !== undefined) throw faultError;
+  const history: History = { startedAt, durationMs: Math.max(durationMs, clock()), ops, faults: windows };
+  say(`workload done: ${ops.length} operations; waiting up to ${JOB_GRACE_MS / 1000} s for jobs`);
+
+  await waitFor(async () => ((await countPending(o.topo, o.secrets, keyPrefix)) === 0 ? true : undefined), { timeoutMs: JOB_GRACE_MS, intervalMs: 500 });
+  const final = await readFinalState(o.topo, o.secrets, keyPrefix);
+  const checked = checkRun(o.scenario.name, affectedOps(o.scenario), history, final);
+
+  let unhealthyAfter: string[] = [];
+  const healthy = await waitFor(
+    async () => {
+      const s = await clusterStatus(o.topo, o.secrets);
+      unhealthyAfter = s.services.filter((x) => !x.healthy).map((x) => `${x.node}/${x.service}`);
+      return unhealthyAfter.length === 0 ? true : undefined;
+    },
+    { timeoutMs: HEALTH_GRACE_MS, intervalMs: 1_000 },
+  ).catch((e: unknown) => {
+    unhealthyAfter = [describeError(e)];
+    return undefined;
+  });
+  return { checked, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter };
+}

@@ -1,0 +1,223 @@
+import { Agent, request } from 'undici';
+import { servicesOf, type Topology } from '../config/index.js';
+import { describeError } from '../shared/errors.js';
+import { sleep } from '../shared/retry.js';
+import type { OpKind, Operation } from './history.js';
+import { pick, seededRandom } from './random.js';
+import { ServiceResolver } from './resolver.js';
+
+export interface WorkloadOptions {
+  readonly topo: Topology;
+  /** Concurrent clients (bounded; default 8). */
+  readonly clients: number;
+  /** The workload stops starting operations after this many ms. */
+  readonly durationMs: number;
+  readonly seed: number;
+  /** Prefix of every idempotency key, unique per run, so runs never collide. */
+  readonly runId: string;
+  /** Run-relative clock (ms); the fault schedule uses the same one. */
+  readonly clock: () => number;
+}
+
+/** Load-balancer port: every lb of the topology uses the same one. */
+function lbPort(topo: Topology): number {
+  return servicesOf(topo, 'lb')[0]?.port ?? 8080;
+}
+
+// Per attempt: a client gives up on one load balancer after 5 s (a user would click again).
+const ATTEMPT_TIMEOUT_MS = 5_000;
+// Per operation: writes retry with the same key for up to 20 s, long enough to ride through a
+// database or Redis failover, short enough that a user would still be waiting.
+const WRITE_DEADLINE_MS = 20_000;
+const WRITE_MAX_ATTEMPTS = 8;
+// Reads: a real client retries a GET once or twice, on another load balancer.
+const READ_MAX_ATTEMPTS = 3;
+/** Pause between a client's operations, so 8 clients make a steady load rather than a flood. */
+const THINK_MS = 10;
+/** Hard cap on operations per client: every load loop is bounded in count as well as time. */
+const MAX_OPS_PER_CLIENT = 20_000;
+
+interface AttemptResult {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** Statuses a client retries: the request was not served (or might not have been). */
+function retryable(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
+}
+
+class Client {
+  private readonly random: () => number;
+  private readonly agent = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
+  private n = 0;
+  private lbIndex: number;
+  private readonly acked: number[] = [];
+  readonly ops: Operation[] = [];
+
+  constructor(
+    private readonly id: number,
+    private readonly opts: WorkloadOptions,
+    private readonly resolver: ServiceResolver,
+    private readonly skus: readonly string[],
+  ) {
+    this.random = seededRandom(opts.seed * 1000 + id);
+    this.lbIndex = id;
+  }
+
+  async run(): Promise<void> {
+    try {
+      while (this.opts.clock() < this.opts.durationMs && this.ops.length < MAX_OPS_PER_CLIENT) {
+        const r = this.random();
+        if (r < 0.35) await this.createOrder();
+        else if (r < 0.6 && this.acked.length > 0) await this.readOrder();
+        else await this.readItem();
+        await sleep(THINK_MS);
+      }
+    } finally {
+      await this.agent.close();
+    }
+  }
+
+  /** One HTTP attempt on the next load balancer (round robin over the DNS answer). */
+  private async attempt(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AttemptResult> {
+    const addresses = await this.resolver.resolve();
+    const address = addresses[this.lbIndex++ % addresses.length];
+    const res = await request(`http://${address}:${lbPort(this.opts.topo)}${path}`, {
+      method,
+      dispatcher: this.agent,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: ATTEMPT_TIMEOUT_MS,
+      bodyTimeout: ATTEMPT_TIMEOUT_MS,
+      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+    });
+    const text = await res.body.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.statusCode, body: parsed };
+  }
+
+  /**
+   * Runs attempts until one succeeds, a non-retryable answer comes, or the budget is spent.
+   * Connection errors and 5xx are retried (on the next load balancer) with capped backoff.
+   */
+  private async withRetries(
+    kind: OpKind,
+    maxAttempts: number,
+    deadlineMs: number,
+    send: () => Promise<AttemptResult>,
+    accept: (r: AttemptResult) => { ok: boolean; orderId?: number; error?: string },
+    key?: string,
+  ): Promise<Operation> {
+    const start = this.opts.clock();
+    let attempts = 0;
+    let error = '';
+    for (;;) {
+      attempts++;
+      try {
+        const r = await send();
+        const verdict = accept(r);
+        if (verdict.ok || !retryable(r.status)) {
+          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, error: verdict.error });
+        }
+        error = `HTTP ${r.status}`;
+      } catch (e) {
+        error = describeError(e).slice(0, 120);
+        if (attempts % 2 === 0) this.resolver.invalidate();
+      }
+      const elapsed = this.opts.clock() - start;
+      if (attempts >= maxAttempts || elapsed >= deadlineMs) {
+        return this.record({ kind, start, attempts, ok: false, key, error });
+      }
+      await sleep(Math.min(2_000, 100 * 2 ** (attempts - 1)));
+    }
+  }
+
+  private record(o: { kind: OpKind; start: number; attempts: number; ok: boolean; key?: string; orderId?: number; error?: string }): Operation {
+    const op: Operation = {
+      client: this.id,
+      kind: o.kind,
+      start: o.start,
+      end: this.opts.clock(),
+      ok: o.ok,
+      attempts: o.attempts,
+      ...(o.key !== undefined ? { key: o.key } : {}),
+      ...(o.orderId !== undefined ? { orderId: o.orderId } : {}),
+      ...(o.error !== undefined && !o.ok ? { error: o.error } : {}),
+    };
+    this.ops.push(op);
+    return op;
+  }
+
+  private async createOrder(): Promise<void> {
+    // One key per logical order, reused on every retry; the customer field carries it too so a
+    // checker can find duplicates even if an app ignored the key.
+    const key = `chaos-${this.opts.runId}-${this.id}-${this.n++}`;
+    const sku = pick(this.skus, this.random) ?? 'SPROCKET';
+    const body = { customer: key, lines: [{ sku, qty: 1 }] };
+    const op = await this.withRetries(
+      'create-order',
+      WRITE_MAX_ATTEMPTS,
+      WRITE_DEADLINE_MS,
+      () => this.attempt('POST', '/api/orders', body, { 'idempotency-key': key }),
+      (r) => {
+        const id = (r.body as { id?: unknown } | undefined)?.id;
+        return (r.status === 201 || r.status === 200) && typeof id === 'number' ? { ok: true, orderId: id } : { ok: false, error: `HTTP ${r.status}` };
+      },
+      key,
+    );
+    if (op.ok && op.orderId !== undefined) this.acked.push(op.orderId);
+  }
+
+  private async readOrder(): Promise<void> {
+    const id = pick(this.acked, this.random) ?? 0;
+    await this.withRetries(
+      'read-order',
+      READ_MAX_ATTEMPTS,
+      ATTEMPT_TIMEOUT_MS * READ_MAX_ATTEMPTS,
+      () => this.attempt('GET', `/api/orders/${id}`),
+      // A 404 for an order this client was told exists is a failed read (a stale replica).
+      (r) => (r.status === 200 && (r.body as { id?: unknown } | undefined)?.id === id ? { ok: true, orderId: id } : { ok: false, error: `HTTP ${r.status}` }),
+    );
+  }
+
+  private async readItem(): Promise<void> {
+    const sku = pick(this.skus, this.random) ?? 'SPROCKET';
+    await this.withRetries(
+      'read-item',
+      READ_MAX_ATTEMPTS,
+      ATTEMPT_TIMEOUT_MS * READ_MAX_ATTEMPTS,
+      () => this.attempt('GET', `/api/items/${encodeURIComponent(sku)}`),
+      (r) => (r.status === 200 ? { ok: true } : { ok: false, error: `HTTP ${r.status}` }),
+    );
+  }
+}
+
+export function resolverFor(topo: Topology): ServiceResolver {
+  const servers = servicesOf(topo, 'dns').map((s) => ({ address: s.address, port: s.port }));
+  return new ServiceResolver(servers, topo.config.serviceName);
+}
+
+/** The items to order, read once through the service before the run starts. */
+export async function fetchSkus(topo: Topology): Promise<string[]> {
+  const resolver = resolverFor(topo);
+  const [address] = await resolver.resolve();
+  const res = await request(`http://${address}:${lbPort(topo)}/api/items`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+  const body = (await res.body.json()) as { items?: Array<{ sku: string; stockOnHand?: number }> };
+  // Plenty-of-stock items only: the low-stock one exists to test rejections, not to be the load.
+  const skus = (body.items ?? []).filter((i) => (i.stockOnHand ?? 0) >= 100).map((i) => i.sku);
+  return skus.length > 0 ? skus : (body.items ?? []).map((i) => i.sku);
+}
+
+/** Runs every client until the duration ends; returns all recorded operations. */
+export async function runWorkload(opts: WorkloadOptions, skus: readonly string[]): Promise<Operation[]> {
+  const resolver = resolverFor(opts.topo);
+  const clients = Array.from({ length: opts.clients }, (_, i) => new Client(i, opts, resolver, skus));
+  await Promise.all(clients.map((c) => c.run()));
+  return clients.flatMap((c) => c.ops).sort((a, b) => a.start - b.start);
+}

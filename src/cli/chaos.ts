@@ -1,0 +1,53 @@
+import fs from 'node:fs';
+import { readSecrets } from '../config/index.js';
+import { SCENARIOS, findScenario, reportHtml, reportJson, reportText, runChaos } from '../chaos/index.js';
+import { ConfigError } from '../shared/errors.js';
+import { loadRunningTopology, type ConfigOptions } from './config-source.js';
+import { down } from './commands.js';
+import { table } from './output.js';
+import { up } from './up.js';
+
+export function chaosList(): void {
+  const rows = [['SCENARIO', 'PRESET', 'WHAT IT DOES'], ...SCENARIOS.map((s) => [s.name, s.preset, s.description + (s.expectedFailure ? ` [expected to break a promise until ${s.expectedFailure}]` : '')])];
+  process.stdout.write(table(rows) + '\n');
+}
+
+export interface ChaosRunCliOptions extends ConfigOptions {
+  readonly duration: number;
+  readonly seed: number;
+  readonly clients: number;
+  readonly json?: string;
+  readonly html?: string;
+  readonly up?: boolean;
+  readonly minAvailability?: number;
+}
+
+/** Returns the exit code: 1 when a promise was broken (or availability fell below the option). */
+export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<number> {
+  const scenario = findScenario(name);
+  if (!scenario) throw new ConfigError('scenario', `unknown scenario "${name}"; "hastack chaos list" lists them`);
+  if (!(o.duration >= 5 && o.duration <= 3600)) throw new ConfigError('--duration', 'must be between 5 and 3600 seconds');
+  if (!(o.clients >= 1 && o.clients <= 64)) throw new ConfigError('--clients', 'must be between 1 and 64');
+  const cfg: ConfigOptions = { ...o, ...(o.up && !o.preset && !o.file && scenario.preset !== 'any' ? { preset: scenario.preset } : {}) };
+  if (o.up) await up({ ...cfg, detach: true });
+  try {
+    const topo = loadRunningTopology(cfg);
+    const result = await runChaos({
+      topo,
+      secrets: readSecrets(topo.stateDir),
+      scenario,
+      durationS: o.duration,
+      seed: o.seed,
+      clients: o.clients,
+      onProgress: (l) => process.stdout.write(`${l}\n`),
+    });
+    process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);
+    if (o.json) fs.writeFileSync(o.json, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');
+    if (o.html) fs.writeFileSync(o.html, reportHtml(result, scenario.expectedFailure));
+    const belowThreshold = o.minAvailability !== undefined && result.checked.report.availability < o.minAvailability;
+    if (belowThreshold) process.stdout.write(`availability ${result.checked.report.availability} is below --min-availability ${o.minAvailability}\n`);
+    return result.checked.broken.length > 0 || belowThreshold ? 1 : 0;
+  } finally {
+    if (o.up) await down(cfg);
+  }
+}
