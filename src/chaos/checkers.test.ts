@@ -55,6 +55,18 @@ describe('gaps and recovery', () => {
     assert.equal(recoveryMs(h, isWrite), null);
   });
 
+  it('a request that finished just after the kill does not count as recovery', () => {
+    const ops = [write('chaos-1', 1, 0, 900), write('chaos-2', 2, 1_001, 1_040), write('chaos-3', 3, 1_050, 6_000), write('chaos-4', 4, 6_010, 6_100)];
+    const h = history(ops, [1_000, 5_000], 7_000);
+    assert.equal(recoveryMs(h, isWrite), 5_000);
+  });
+
+  it('without an outage, recovery is the worst pause in the fault window', () => {
+    const ops = [write('chaos-1', 1, 0, 900), write('chaos-2', 2, 950, 1_200), write('chaos-3', 3, 1_210, 1_500), write('chaos-4', 4, 1_600, 1_750)];
+    const h = history(ops, [1_000, 2_000], 4_200);
+    assert.equal(recoveryMs(h, isWrite), 300);
+  });
+
   it('no fault, no recovery figure', () => {
     assert.equal(recoveryMs(history([read(0, 1)]), isRead), null);
   });

@@ -47,18 +47,33 @@ export function longestGapMs(h: History, pick: (o: Operation) => boolean): numbe
   return Math.max(longest, h.durationMs - prev);
 }
 
+/** A stretch without success longer than this is an outage a user notices. */
+const OUTAGE_MS = 1_000;
+
 /**
- * Fault injected → first success on the affected path (the end of the first successful
- * operation that started after the injection), for the first fault. Null when there was no fault,
+ * Fault injected → the affected path working again, for the first fault: the end of the last
+ * outage (a gap between successes on that path longer than OUTAGE_MS) that overlaps the fault
+ * window. Measured on gaps, not on "the first success after the fault", because a request in
+ * flight when the kill landed can still succeed a moment after it. With no outage, the figure is
+ * the longest gap in the window (the worst pause the fault caused). Null when there was no fault,
  * or nothing on that path succeeded afterwards.
  */
 export function recoveryMs(h: History, pick: (o: Operation) => boolean): number | null {
   const f = h.faults[0];
   if (!f) return null;
-  const firstOk = h.ops
-    .filter((o) => o.ok && pick(o) && o.start >= f.injectedAt)
-    .reduce<number | null>((m, o) => (m === null || o.end < m ? o.end : m), null);
-  return firstOk === null ? null : firstOk - f.injectedAt;
+  const ends = h.ops.filter((o) => o.ok && pick(o)).map((o) => o.end).sort((a, b) => a - b);
+  if (!ends.some((t) => t >= f.injectedAt)) return null;
+  let lastOutageEnd: number | undefined;
+  let longestInWindow = 0;
+  let prev = 0;
+  for (const t of ends) {
+    if (t >= f.injectedAt && prev <= f.healedAt) {
+      longestInWindow = Math.max(longestInWindow, t - Math.max(prev, f.injectedAt));
+      if (t - prev > OUTAGE_MS) lastOutageEnd = t;
+    }
+    prev = t;
+  }
+  return lastOutageEnd !== undefined ? lastOutageEnd - f.injectedAt : longestInWindow;
 }
 
 export interface WriteCheck {
@@ -123,7 +138,8 @@ export function checkJobs(h: History, s: FinalState): JobCheck {
   const stored = [...ackedIds].filter((id) => byId.has(id)); // a lost order is a lost write, not a lost job
   const lostOrderIds = stored.filter((id) => (s.jobRuns.get(id) ?? 0) === 0).sort((a, b) => a - b);
   const ordersStillPending = stored.filter((id) => byId.get(id)?.status === 'pending').length;
-  const jobsDuplicated = [...s.jobRuns.values()].filter((n) => n > 1).length;
+  // Only this run's orders: the table holds every run's jobs.
+  const jobsDuplicated = s.orders.filter((o) => (s.jobRuns.get(o.id) ?? 0) > 1).length;
   return { jobsAcked: ackedIds.size, jobsLost: lostOrderIds.length, lostOrderIds, ordersStillPending, jobsDuplicated };
 }
 

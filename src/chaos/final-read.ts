@@ -1,6 +1,13 @@
 import { createDbClient } from '../clients/db/index.js';
 import type { Secrets, Topology } from '../config/index.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/log.js';
+
+/** Quiet: the chaos report is the output; the client's routine "primary found" lines are noise here. */
+function quietLog(): Logger {
+  const log = createLogger('chaos-final-read');
+  log.level = 'warn';
+  return log;
+}
 import type { FinalState, FinalStock } from './final-state.js';
 
 /**
@@ -8,7 +15,7 @@ import type { FinalState, FinalStock } from './final-state.js';
  * a broken app cannot hide what it failed to store). Orders are those of this run's keys.
  */
 export async function readFinalState(topo: Topology, secrets: Secrets, keyPrefix: string): Promise<FinalState> {
-  const db = createDbClient(topo, secrets, createLogger('chaos-final-read'));
+  const db = createDbClient(topo, secrets, quietLog());
   try {
     const orders = await db.query<{ id: number | string; idempotency_key: string | null; customer: string; status: string }>(
       'SELECT id, idempotency_key, customer, status FROM sales_orders WHERE customer LIKE ? OR idempotency_key LIKE ?',
@@ -29,7 +36,10 @@ export async function readFinalState(topo: Topology, secrets: Secrets, keyPrefix
       ledgerSum: running.get(i.sku)?.sum ?? 0,
       minRunningBalance: running.get(i.sku)?.min ?? 0,
     }));
-    const runs = await db.query<{ order_id: number | string; runs: number }>('SELECT order_id, runs FROM job_runs');
+    const runs = await db.query<{ order_id: number | string; runs: number }>(
+      'SELECT j.order_id, j.runs FROM job_runs j JOIN sales_orders o ON o.id = j.order_id WHERE o.customer LIKE ? OR o.idempotency_key LIKE ?',
+      [`${keyPrefix}%`, `${keyPrefix}%`],
+    );
     return {
       orders: orders.map((o) => ({ id: Number(o.id), idempotencyKey: o.idempotency_key, customer: o.customer, status: o.status })),
       stock,
@@ -42,7 +52,7 @@ export async function readFinalState(topo: Topology, secrets: Secrets, keyPrefix
 
 /** Orders of this run still pending: the grace period waits for this to reach zero (bounded). */
 export async function countPending(topo: Topology, secrets: Secrets, keyPrefix: string): Promise<number> {
-  const db = createDbClient(topo, secrets, createLogger('chaos-final-read'));
+  const db = createDbClient(topo, secrets, quietLog());
   try {
     const rows = await db.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM sales_orders WHERE status = 'pending' AND customer LIKE ?", [`${keyPrefix}%`]);
     return Number(rows[0]?.n ?? 0);

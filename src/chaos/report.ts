@@ -9,7 +9,9 @@ export function timeline(h: History): Array<{ ok: number; failed: number }> {
   const buckets = Array.from({ length: n }, () => ({ ok: 0, failed: 0 }));
   for (const o of h.ops) {
     const b = buckets[Math.min(n - 1, Math.floor(o.end / BUCKET_MS))];
-    if (b) (o.ok ? b.ok++ : b.failed++);
+    if (!b) continue;
+    if (o.ok) b.ok++;
+    else b.failed++;
   }
   return buckets;
 }

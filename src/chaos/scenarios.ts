@@ -35,15 +35,24 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: 'app', description: 'kill -9 one app-server node: the load balancers route around it', preset: 'ideal', faults: [{ target: 'role:app', action: 'kill-node' }], holdS: 10, affected: 'any' },
   { name: 'worker', description: 'kill -9 one worker node while jobs run: its jobs are re-run by the other', preset: 'ideal', faults: [{ target: 'role:worker', action: 'kill-node' }], holdS: 10, affected: 'write' },
   { name: 'memcached', description: 'kill -9 one memcached node: a miss, never an error', preset: 'ideal', faults: [{ target: 'role:memcached', action: 'kill-node' }], holdS: 10, affected: 'read' },
-  { name: 'redis-master', description: 'kill -9 the Redis master node: Sentinel promotes the replica, enqueues follow', preset: 'ideal', faults: [{ target: 'role:redis-master', action: 'kill-node' }], holdS: 10, affected: 'write' },
+  {
+    name: 'redis-master',
+    description: 'kill -9 the Redis master node: Sentinel promotes the replica, enqueues follow',
+    preset: 'ideal',
+    faults: [{ target: 'role:redis-master', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'write',
+    // Replication to the Redis replica is asynchronous: jobs acknowledged just before the kill
+    // can be missing on the promoted replica (measured: 3 of 2553 in a 20 s run).
+    expectedFailure: 'issue 6 (durable enqueue: WAIT for a replica before acknowledging)',
+  },
   {
     name: 'db-primary',
-    description: 'kill -9 the MariaDB primary node: writes wait for it (no database failover yet)',
+    description: 'kill -9 the MariaDB primary node: writes wait for it (no database failover yet: issue 7)',
     preset: 'ideal',
     faults: [{ target: 'role:db-primary', action: 'kill-node' }],
     holdS: 10,
     affected: 'write',
-    expectedFailure: 'issue 7 (database tier: failover)',
   },
   { name: 'db-replica', description: 'kill -9 the MariaDB replica node: semi-sync must not stall writes for long', preset: 'ideal', faults: [{ target: 'role:db-replica', action: 'kill-node' }], holdS: 10, affected: 'write' },
   {
