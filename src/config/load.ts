@@ -81,12 +81,13 @@ function checkCrossFieldRules(c: Config): void {
 export function parseConfigYaml(text: string): Config {
   let doc: unknown;
   try {
-    doc = YAML.parse(text, { prettyErrors: false });
+    doc = YAML.parse(text);
   } catch (e) {
     const err = e as { message?: string; linePos?: Array<{ line: number; col: number }> };
     const pos = err.linePos?.[0];
     const where = pos ? `line ${pos.line}, column ${pos.col}` : '(file)';
-    throw new ConfigError(where, `not valid YAML: ${(err.message ?? String(e)).split('\n')[0]}`);
+    const reason = (err.message ?? String(e)).split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '');
+    throw new ConfigError(where, `not valid YAML: ${reason}`);
   }
   return parseConfig(doc);
 }
