@@ -66,7 +66,12 @@ const SEARCH_DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 function findBinary(b: EngineBinary): string | undefined {
   if (b.paths) return b.paths.find((p) => fs.existsSync(p));
   // Daemons live in /usr/sbin, which a non-root PATH often lacks.
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...SEARCH_DIRS];
+  // HASTACK_ENGINE_SEARCH_PATH replaces the search (tests use it to play a machine without engines).
+  const override = process.env.HASTACK_ENGINE_SEARCH_PATH;
+  const dirs =
+    override !== undefined
+      ? override.split(path.delimiter).filter((d) => d !== '')
+      : [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...SEARCH_DIRS];
   for (const d of dirs) {
     const p = path.join(d, b.binary);
     try {

@@ -37,6 +37,17 @@ describe('hastack CLI', () => {
     assert.match(second.stderr, /--force/);
   });
 
+  it('missing engines lead to the exact install command (doctor exits 3, up refuses with it)', async () => {
+    const env = { HASTACK_ENGINE_SEARCH_PATH: path.join(dir, 'no-engines-here') };
+    const doctor = await runCli(['doctor'], { cwd: dir, env });
+    assert.equal(doctor.code, 3);
+    assert.match(doctor.stdout, /redis-server\s+redis-server\s+MISSING/);
+    assert.match(doctor.stdout, /apt-get install -y --no-install-recommends .*redis-server.*mariadb-server/);
+    const up = await runCli(['up', '--no-install', '--preset', 'simple', '--state-root', path.join(dir, 'never')], { cwd: dir, env });
+    assert.equal(up.code, 3);
+    assert.match(up.stderr, /missing engines: .*redis-server[\s\S]*apt-get install/);
+  });
+
   it('status of a cluster that never ran says to run up', async () => {
     const res = await runCli(['status', '--preset', 'simple', '--state-root', path.join(dir, 'none')], { cwd: dir });
     assert.equal(res.code, 1);
