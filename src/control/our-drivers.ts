@@ -45,24 +45,10 @@ async function noPrepare(ctx: ServiceContext): Promise<void> {
   fs.mkdirSync(ctx.svc.dir, { recursive: true });
 }
 
-const appDriver: ServiceDriver = {
-  prepare: noPrepare,
-  command: serviceCommand,
-  probe: (ctx, t) => httpProbe(ctx, '/healthz', t),
-};
-
-const workerDriver: ServiceDriver = {
-  prepare: noPrepare,
-  command: serviceCommand,
-  probe: (ctx, t) => httpProbe(ctx, '/healthz', t),
-};
-
-const lbDriver: ServiceDriver = {
-  prepare: noPrepare,
-  command: serviceCommand,
-  // `/-/` is the load balancer's own path space; everything else is proxied to the app.
-  probe: (ctx, t) => httpProbe(ctx, '/-/healthz', t),
-};
+/** One of our HTTP tiers: run as `_service KIND`, healthy when `healthPath` answers 200. */
+function httpDriver(healthPath: string): ServiceDriver {
+  return { prepare: noPrepare, command: serviceCommand, probe: (ctx, t) => httpProbe(ctx, healthPath, t) };
+}
 
 const dnsDriver: ServiceDriver = {
   prepare: noPrepare,
@@ -84,8 +70,9 @@ const dnsDriver: ServiceDriver = {
 };
 
 export const ourDrivers: Readonly<Record<Extract<ServiceKind, 'app' | 'worker' | 'lb' | 'dns'>, ServiceDriver>> = {
-  app: appDriver,
-  worker: workerDriver,
-  lb: lbDriver,
+  app: httpDriver('/healthz'),
+  worker: httpDriver('/healthz'),
+  // `/-/` is the load balancer's own path space; everything else is proxied to the app.
+  lb: httpDriver('/-/healthz'),
   dns: dnsDriver,
 };

@@ -111,6 +111,24 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.equal(status, 'confirmed', 'a worker confirmed the order within 20 s');
   });
 
+  it('the supervisor restarts a crashed process (kill -9) and counts the restart', async () => {
+    const before = await runCli(['status', '--json', '-f', configFile], { cwd: dir });
+    const app2 = (JSON.parse(before.stdout) as StatusJson).services.find((x) => x.node === 'app2' && x.service === 'app');
+    assert.ok(app2?.pid);
+    process.kill(app2.pid, 'SIGKILL');
+    let after: StatusJson['services'][number] | undefined;
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const res = await runCli(['status', '--json', '-f', configFile], { cwd: dir });
+      after = (JSON.parse(res.stdout) as StatusJson & { services: Array<{ restarts: number }> }).services.find((x) => x.node === 'app2' && x.service === 'app');
+      if (after?.healthy && after.pid !== app2.pid) break;
+    }
+    assert.ok(after?.healthy, 'app2 healthy again');
+    assert.notEqual(after?.pid, app2.pid);
+    assert.equal((after as unknown as { restarts: number }).restarts, 1);
+    pids.push(after?.pid ?? 0);
+  });
+
   it('down stops every process of the cluster', async () => {
     assert.ok(pids.length > 0);
     const res = await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
