@@ -11,7 +11,8 @@ import { parseConfirmJob, parseIdempotencyKey, parseOrderId, parseOrderInput, pa
  *   GET  /                    {app, node}
  *   GET  /api/items           {items, cached}          cache-aside, 5 s
  *   GET  /api/items/:sku      {item, cached} | 404
- *   POST /api/orders          201 order | 200 the same order again (same Idempotency-Key) | 400 | 409
+ *   POST /api/orders          201 order | 200 the same order again (same Idempotency-Key) | 400 | 409;
+ *                             the body adds confirmation: queued | deferred | none
  *   GET  /api/orders/:id      order | 404
  *   GET  /api/stock           {items: [{sku, stockOnHand, ledgerSum, consistent}], consistent, orders}
  */
@@ -37,10 +38,14 @@ export default defineApp({
         const key = parseIdempotencyKey(req.headers['idempotency-key']);
         const input = parseOrderInput(req.body);
         const { order, created } = await createOrder(ctx, input, key);
-        // Also on a replay of a still-pending order: the first enqueue may have been lost,
-        // and the jobId makes a duplicate a no-op.
-        if (order.status === 'pending') await enqueueConfirmation(ctx, order.id);
-        return created ? respond(201, order, { location: `/api/orders/${order.id}` }) : respond(200, order);
+        // The order is committed in MariaDB: that is what this answer acknowledges. Its
+        // confirmation job is reported as "queued" only when the enqueue was durable (on a Redis
+        // replica too); otherwise "deferred": the sweep schedule confirms it within ~20 s. Also
+        // on a replay of a still-pending order (the first enqueue may have failed; the jobId
+        // makes a duplicate a no-op). "none" for an order no longer pending.
+        const confirmation = order.status !== 'pending' ? 'none' : (await enqueueConfirmation(ctx, order.id)) ? 'queued' : 'deferred';
+        const body = { ...order, confirmation };
+        return created ? respond(201, body, { location: `/api/orders/${order.id}` }) : respond(200, body);
       },
     },
     {

@@ -15,7 +15,7 @@ interface ItemRow {
 }
 
 /**
- * Cache-aside TTL. 5 s: confirmations delete the keys they change, and when a delete is lost (a
+ * Read-through TTL. 5 s: confirmations delete the keys they change, and when a delete is lost (a
  * memcached node down for that moment) the stale entry lives at most 5 s.
  */
 export const ITEM_TTL_S = 5;
@@ -26,28 +26,36 @@ function toItem(r: ItemRow): Item {
   return { sku: r.sku, name: r.name, priceCents: r.price_cents, stockOnHand: r.stock_on_hand };
 }
 
+/**
+ * Read-through (`getOrLoad`): on a miss one request per app server queries the replica and the
+ * others of that moment wait for its answer (single-flight), so an expired hot key or a dead
+ * memcached node does not send a burst of identical queries to the database. `cached` is false
+ * for the request whose loader ran (its answer came from the database).
+ */
 export async function listItems(ctx: AppContext): Promise<{ items: Item[]; cached: boolean }> {
-  const hit = await ctx.cache.get<Item[]>(ALL_KEY);
-  if (hit !== undefined) return { items: hit, cached: true };
-  const rows = await ctx.db.query<ItemRow>('SELECT sku, name, price_cents, stock_on_hand FROM items ORDER BY sku', [], { readFrom: 'replica' });
-  const items = rows.map(toItem);
-  await ctx.cache.set(ALL_KEY, items, ITEM_TTL_S);
-  return { items, cached: false };
+  let loaded = false;
+  const items = await ctx.cache.getOrLoad<Item[]>(ALL_KEY, ITEM_TTL_S, async () => {
+    loaded = true;
+    const rows = await ctx.db.query<ItemRow>('SELECT sku, name, price_cents, stock_on_hand FROM items ORDER BY sku', [], { readFrom: 'replica' });
+    return rows.map(toItem);
+  });
+  return { items: items ?? [], cached: !loaded };
 }
 
 export async function getItem(ctx: AppContext, sku: string): Promise<{ item: Item; cached: boolean } | undefined> {
-  const hit = await ctx.cache.get<Item>(itemKey(sku));
-  if (hit !== undefined) return { item: hit, cached: true };
-  const [row] = await ctx.db.query<ItemRow>('SELECT sku, name, price_cents, stock_on_hand FROM items WHERE sku = ?', [sku], { readFrom: 'replica' });
-  if (!row) return undefined;
-  const item = toItem(row);
-  await ctx.cache.set(itemKey(sku), item, ITEM_TTL_S);
-  return { item, cached: false };
+  let loaded = false;
+  // An unknown sku loads undefined, which is not cached: a later insert is seen at once.
+  const item = await ctx.cache.getOrLoad<Item>(itemKey(sku), ITEM_TTL_S, async () => {
+    loaded = true;
+    const [row] = await ctx.db.query<ItemRow>('SELECT sku, name, price_cents, stock_on_hand FROM items WHERE sku = ?', [sku], { readFrom: 'replica' });
+    return row ? toItem(row) : undefined;
+  });
+  return item === undefined ? undefined : { item, cached: !loaded };
 }
 
-/** Drops cached entries after stock moved (a failed delete is bounded by ITEM_TTL_S). */
+/** Delete-on-write after stock moved (a delete lost to a down node is bounded by ITEM_TTL_S). */
 export async function invalidateItems(ctx: AppContext, skus: readonly string[]): Promise<void> {
-  await Promise.all([ctx.cache.delete(ALL_KEY), ...skus.map((s) => ctx.cache.delete(itemKey(s)))]);
+  await ctx.cache.deleteMany([ALL_KEY, ...skus.map(itemKey)]);
 }
 
 export interface StockLine {

@@ -133,7 +133,10 @@ export async function createOrder(ctx: AppContext, input: OrderInput, idempotenc
   return { order, created };
 }
 
-/** Enqueues the confirmation; a lost or failed enqueue is caught up by the sweep schedule. */
+/**
+ * Enqueues the confirmation durably (the default: a Redis replica has it too). True only then;
+ * false when Redis is failing over or has no replica: the sweep schedule confirms the order.
+ */
 export async function enqueueConfirmation(ctx: AppContext, orderId: number): Promise<boolean> {
   try {
     await ctx.queue.add('confirm-order', { orderId }, { jobId: `confirm-${orderId}` });

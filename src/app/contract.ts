@@ -93,14 +93,22 @@ export interface EnqueueOptions {
   readonly delayMs?: number;
   /** Attempts before the job is failed (default 5, backing off 1, 2, 4, 8 s). */
   readonly attempts?: number;
-  /** Resolve only once a Redis replica has the job (else QUEUE_NOT_DURABLE). */
+  /**
+   * Default true when the cluster has a Redis replica (false with a single Redis, which has no
+   * replica to wait for): resolve only once a Redis replica has the job too, so no single Redis failure
+   * can lose it; otherwise reject with HastackError QUEUE_NOT_DURABLE (the job may or may not
+   * run: do not tell anyone it is queued, enqueue it again later with the same jobId). `false`
+   * resolves as soon as the master has it.
+   */
   readonly durable?: boolean;
 }
 
 /**
- * Background jobs. `add` resolves once Redis has the job; during a Redis failover it waits (a few
- * seconds) and then rejects with a HastackError REDIS_UNAVAILABLE. Jobs run at least once: a
- * worker that dies mid-job has it re-run elsewhere, so handlers must be idempotent.
+ * Background jobs. `add` resolves once the Redis master and a replica have the job (see
+ * `durable`); during a Redis failover it waits (a few seconds) and then rejects with a
+ * HastackError REDIS_UNAVAILABLE, and with QUEUE_NOT_DURABLE while no replica confirms. Jobs run
+ * at least once: a worker that dies mid-job has it re-run elsewhere, so handlers must be
+ * idempotent (`ctx.job.id` is stable across re-runs; pass a `jobId` to make enqueues idempotent).
  */
 export interface AppQueue {
   add(name: string, data?: JsonValue, opts?: EnqueueOptions): Promise<{ readonly id: string }>;
@@ -119,7 +127,11 @@ export interface AppContext {
   /** The node this process runs on (for "served by" answers and logs). */
   readonly node: string;
   readonly db: Db;
-  /** Keys are namespaced per app. A cache failure is a miss, never an error. */
+  /**
+   * Keys are namespaced per cluster and app. A cache failure is a miss, never an error.
+   * `getOrLoad` reads through with one load per key at a time in this process; `deleteMany`
+   * after a write drops what it made stale.
+   */
   readonly cache: Cache;
   readonly queue: AppQueue;
   readonly session?: SessionStore;

@@ -1,3 +1,4 @@
+import { servicesOf } from '../config/index.js';
 import type { ServiceContext } from '../engines/types.js';
 import { closeAll } from '../shared/lifecycle.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -51,7 +52,9 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
   const db = createDbClient(ctx.topo, ctx.secrets, log.child({ client: 'db' }));
   const cache = createCacheClient(ctx.topo, { log: log.child({ client: 'cache' }) });
   const redis = createRedisHandle(ctx.topo, ctx.secrets, `hastack-${role}-${node}`, log.child({ client: 'redis' }));
-  const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log });
+  // Durable enqueue (WAIT for a replica) is the default wherever there is a replica to wait for.
+  const durableByDefault = servicesOf(ctx.topo, 'redis').length > 1;
+  const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log, durableByDefault });
   const appCache = cache.withPrefix(`${app.name}:`);
   const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx));
   const appQueue: AppQueue = {

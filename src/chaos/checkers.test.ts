@@ -8,8 +8,8 @@ import { isRead, isWrite, type History, type Operation } from './history.js';
 function op(p: Partial<Operation> & Pick<Operation, 'kind' | 'start' | 'end' | 'ok'>): Operation {
   return { client: 0, attempts: 1, ...p };
 }
-function write(key: string, orderId: number, start: number, end: number, ok = true): Operation {
-  return op({ kind: 'create-order', key, orderId: ok ? orderId : undefined, start, end, ok });
+function write(key: string, orderId: number, start: number, end: number, ok = true, jobQueued = true): Operation {
+  return op({ kind: 'create-order', key, orderId: ok ? orderId : undefined, start, end, ok, ...(ok ? { jobQueued } : {}) });
 }
 function read(start: number, end: number, ok = true): Operation {
   return op({ kind: 'read-item', start, end, ok });
@@ -55,6 +55,11 @@ describe('gaps and recovery', () => {
     assert.equal(recoveryMs(h, isWrite), null);
   });
 
+  it('a success just after the fault, then nothing until the end, is no recovery', () => {
+    const h = history([write('chaos-1', 1, 0, 100), write('chaos-2', 2, 100, 1_035)], [1_000, 5_000], 10_000);
+    assert.equal(recoveryMs(h, isWrite), null);
+  });
+
   it('a request that finished just after the kill does not count as recovery', () => {
     const ops = [write('chaos-1', 1, 0, 900), write('chaos-2', 2, 1_001, 1_040), write('chaos-3', 3, 1_050, 6_000), write('chaos-4', 4, 6_010, 6_100)];
     const h = history(ops, [1_000, 5_000], 7_000);
@@ -63,7 +68,7 @@ describe('gaps and recovery', () => {
 
   it('without an outage, recovery is the worst pause in the fault window', () => {
     const ops = [write('chaos-1', 1, 0, 900), write('chaos-2', 2, 950, 1_200), write('chaos-3', 3, 1_210, 1_500), write('chaos-4', 4, 1_600, 1_750)];
-    const h = history(ops, [1_000, 2_000], 4_200);
+    const h = history(ops, [1_000, 2_000], 1_800);
     assert.equal(recoveryMs(h, isWrite), 300);
   });
 
@@ -119,6 +124,15 @@ describe('jobs', () => {
     const j = checkJobs(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2', 'confirmed')], [[1, 1]]));
     assert.equal(j.jobsLost, 1);
     assert.equal(j.ordersStillPending, 0);
+  });
+  it('an order answered "deferred" promised no job: not acknowledged, not lost, but must not stay pending', () => {
+    const h = history([write('chaos-1', 1, 0, 50), write('chaos-2', 2, 100, 150, true, false)], [5_000, 6_000]);
+    const done = checkJobs(h, state([order(1, 'chaos-1'), order(2, 'chaos-2', 'confirmed')], [[1, 1]]));
+    assert.equal(done.jobsAcked, 1);
+    assert.equal(done.jobsLost, 0);
+    const stuck = checkJobs(h, state([order(1, 'chaos-1'), order(2, 'chaos-2', 'pending')], [[1, 1]]));
+    assert.equal(stuck.jobsLost, 0);
+    assert.equal(stuck.ordersStillPending, 1);
   });
   it('a job run twice is reported as duplicated', () => {
     const j = checkJobs(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')], [[1, 1], [2, 2]]));

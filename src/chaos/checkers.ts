@@ -1,5 +1,5 @@
 import type { FinalState } from './final-state.js';
-import { isRead, isWrite, type FaultWindow, type History, type Operation } from './history.js';
+import { isQueuedWrite, isRead, isWrite, type FaultWindow, type History, type Operation } from './history.js';
 
 export interface AvailabilityResult {
   readonly requests: number;
@@ -56,7 +56,7 @@ const OUTAGE_MS = 1_000;
  * window. Measured on gaps, not on "the first success after the fault", because a request in
  * flight when the kill landed can still succeed a moment after it. With no outage, the figure is
  * the longest gap in the window (the worst pause the fault caused). Null when there was no fault,
- * or nothing on that path succeeded afterwards.
+ * or the path was down from within the window to the end of the run.
  */
 export function recoveryMs(h: History, pick: (o: Operation) => boolean): number | null {
   const f = h.faults[0];
@@ -73,6 +73,8 @@ export function recoveryMs(h: History, pick: (o: Operation) => boolean): number 
     }
     prev = t;
   }
+  // The path went down in the window and never came back before the run ended: not recovered.
+  if (prev <= f.healedAt && h.durationMs - Math.max(prev, f.injectedAt) > OUTAGE_MS) return null;
   return lastOutageEnd !== undefined ? lastOutageEnd - f.injectedAt : longestInWindow;
 }
 
@@ -118,11 +120,15 @@ export function checkInvariants(s: FinalState): InvariantCheck {
 }
 
 export interface JobCheck {
-  /** Jobs acknowledged to the client: every acknowledged order enqueued one confirm job. */
+  /**
+   * Jobs acknowledged to the client: acknowledged orders whose answer said the confirm job was
+   * durably queued (`confirmation: "queued"`). An order answered "deferred" promised no job (the
+   * sweep confirms it), so its job cannot be lost.
+   */
   readonly jobsAcked: number;
   /**
-   * Acknowledged orders whose confirm job never ran: must be 0. Counted even when the app's own
-   * sweep later confirmed the order, because the queue lost the job all the same.
+   * Acknowledged-as-queued orders whose confirm job never ran: must be 0. Counted even when the
+   * app's own sweep later confirmed the order, because the queue lost the job all the same.
    */
   readonly jobsLost: number;
   readonly lostOrderIds: number[];
@@ -134,13 +140,16 @@ export interface JobCheck {
 
 export function checkJobs(h: History, s: FinalState): JobCheck {
   const ackedIds = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.orderId !== undefined).map((o) => o.orderId as number));
+  const queuedIds = new Set(h.ops.filter((o) => isQueuedWrite(o) && o.orderId !== undefined).map((o) => o.orderId as number));
   const byId = new Map(s.orders.map((o) => [o.id, o]));
-  const stored = [...ackedIds].filter((id) => byId.has(id)); // a lost order is a lost write, not a lost job
-  const lostOrderIds = stored.filter((id) => (s.jobRuns.get(id) ?? 0) === 0).sort((a, b) => a - b);
-  const ordersStillPending = stored.filter((id) => byId.get(id)?.status === 'pending').length;
+  // A lost order is a lost write, not a lost job.
+  const storedQueued = [...queuedIds].filter((id) => byId.has(id));
+  const lostOrderIds = storedQueued.filter((id) => (s.jobRuns.get(id) ?? 0) === 0).sort((a, b) => a - b);
+  // Every acknowledged order, queued or deferred, must be confirmed (by its job or the sweep).
+  const ordersStillPending = [...ackedIds].filter((id) => byId.get(id)?.status === 'pending').length;
   // Only this run's orders: the table holds every run's jobs.
   const jobsDuplicated = s.orders.filter((o) => (s.jobRuns.get(o.id) ?? 0) > 1).length;
-  return { jobsAcked: ackedIds.size, jobsLost: lostOrderIds.length, lostOrderIds, ordersStillPending, jobsDuplicated };
+  return { jobsAcked: queuedIds.size, jobsLost: lostOrderIds.length, lostOrderIds, ordersStillPending, jobsDuplicated };
 }
 
 /** The report's fields (the `--json` contract of `hastack chaos run`). */

@@ -15,6 +15,11 @@ export interface Operation {
   readonly key?: string;
   /** The order id the service acknowledged (create-order) or read (read-order). */
   readonly orderId?: number;
+  /**
+   * create-order only: the service said the order's background job is durably queued
+   * (`confirmation: "queued"`). Only such orders count as acknowledged jobs.
+   */
+  readonly jobQueued?: boolean;
   /** HTTP attempts the client made for this operation (1 = no retry). */
   readonly attempts: number;
   /** Why it failed: an HTTP status or an error code. */
@@ -37,6 +42,11 @@ export interface History {
 
 export function isWrite(op: Operation): boolean {
   return op.kind === 'create-order';
+}
+
+/** A write whose background job the service acknowledged as queued. */
+export function isQueuedWrite(op: Operation): boolean {
+  return isWrite(op) && op.ok && op.jobQueued === true;
 }
 
 export function isRead(op: Operation): boolean {

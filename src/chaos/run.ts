@@ -9,6 +9,7 @@ import { healFaults, injectFaults, type InjectedFault } from './faults.js';
 import type { FaultWindow, History } from './history.js';
 import { seededRandom } from './random.js';
 import { affectedOps, faultSchedule, type Scenario } from './scenarios.js';
+import { sentinelFailoverMs } from './sentinel-log.js';
 import { fetchSkus, runWorkload } from './workload.js';
 
 export interface ChaosRunOptions {
@@ -58,6 +59,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   if (schedule) {
     await sleep(Math.max(0, schedule.injectAt - clock()));
     const injectedAt = clock();
+    const injectedWallMs = Date.now();
     try {
       injected = await injectFaults(o.topo, o.secrets, o.scenario.faults, seededRandom(o.seed));
       say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${injected.map((f) => f.description).join(' + ')}`);
@@ -69,6 +71,11 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     }
     const healedAt = clock();
     say(`[${(healedAt / 1000).toFixed(1)} s] healed`);
+    // Beside hastack's own recovery figure: how long Sentinel itself took (fault → +switch-master).
+    if (o.scenario.faults.some((f) => f.target === 'role:redis-master')) {
+      const ms = sentinelFailoverMs(o.topo, injectedWallMs);
+      say(ms === undefined ? 'sentinel: no +switch-master logged after the fault' : `sentinel: +switch-master ${ms} ms after the fault (Sentinel's own failover time)`);
+    }
     windows.push({ description: injected.map((f) => f.description).join(' + ') || 'fault (failed to inject)', injectedAt, healedAt });
   }
   const ops = await workload;

@@ -111,7 +111,7 @@ class Client {
     maxAttempts: number,
     deadlineMs: number,
     send: () => Promise<AttemptResult>,
-    accept: (r: AttemptResult) => { ok: boolean; orderId?: number; error?: string },
+    accept: (r: AttemptResult) => { ok: boolean; orderId?: number; jobQueued?: boolean; error?: string },
     key?: string,
   ): Promise<Operation> {
     const start = this.opts.clock();
@@ -123,7 +123,7 @@ class Client {
         const r = await send();
         const verdict = accept(r);
         if (verdict.ok || !retryable(r.status)) {
-          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, error: verdict.error });
+          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, jobQueued: verdict.jobQueued, error: verdict.error });
         }
         error = `HTTP ${r.status}`;
       } catch (e) {
@@ -138,7 +138,7 @@ class Client {
     }
   }
 
-  private record(o: { kind: OpKind; start: number; attempts: number; ok: boolean; key?: string; orderId?: number; error?: string }): Operation {
+  private record(o: { kind: OpKind; start: number; attempts: number; ok: boolean; key?: string; orderId?: number; jobQueued?: boolean; error?: string }): Operation {
     const op: Operation = {
       client: this.id,
       kind: o.kind,
@@ -148,6 +148,7 @@ class Client {
       attempts: o.attempts,
       ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.orderId !== undefined ? { orderId: o.orderId } : {}),
+      ...(o.jobQueued !== undefined ? { jobQueued: o.jobQueued } : {}),
       ...(o.error !== undefined && !o.ok ? { error: o.error } : {}),
     };
     this.ops.push(op);
@@ -166,8 +167,12 @@ class Client {
       WRITE_DEADLINE_MS,
       () => this.attempt('POST', '/api/orders', body, { 'idempotency-key': key }),
       (r) => {
-        const id = (r.body as { id?: unknown } | undefined)?.id;
-        return (r.status === 201 || r.status === 200) && typeof id === 'number' ? { ok: true, orderId: id } : { ok: false, error: `HTTP ${r.status}` };
+        const b = r.body as { id?: unknown; confirmation?: unknown } | undefined;
+        const id = b?.id;
+        // The job counts as acknowledged only when the service said it is durably queued.
+        return (r.status === 201 || r.status === 200) && typeof id === 'number'
+          ? { ok: true, orderId: id, jobQueued: b?.confirmation === 'queued' }
+          : { ok: false, error: `HTTP ${r.status}` };
       },
       key,
     );

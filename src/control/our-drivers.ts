@@ -71,7 +71,9 @@ const dnsDriver: ServiceDriver = {
 
 export const ourDrivers: Readonly<Record<Extract<ServiceKind, 'app' | 'worker' | 'lb' | 'dns'>, ServiceDriver>> = {
   app: httpDriver('/healthz'),
-  worker: httpDriver('/healthz'),
+  // The worker's /healthz fails only when it makes no progress (src/worker/progress.ts): three
+  // failed probes in a row (~6 s past that bound) and the supervisor restarts it.
+  worker: { ...httpDriver('/healthz'), livenessFailures: 3 },
   // `/-/` is the load balancer's own path space; everything else is proxied to the app.
   lb: httpDriver('/-/healthz'),
   dns: dnsDriver,

@@ -25,6 +25,9 @@ interface Managed {
   /** `starting`: an exit fails `up`; `running`: an exit is restarted; `stopped`: left alone. */
   phase: 'starting' | 'running' | 'stopped';
   restartTimer?: NodeJS.Timeout;
+  /** Liveness: failed periodic probes in a row, and whether this process was healthy once. */
+  livenessMisses: number;
+  livenessArmed: boolean;
 }
 
 export interface SupervisorOptions {
@@ -43,6 +46,11 @@ const PROBE_INTERVAL_MS = 150;
 /** Migrations of a fresh ERP take well under a second; 2 minutes bounds a big user migration. */
 const MIGRATE_TIMEOUT_MS = 120_000;
 const LOG_TAIL_LINES = 15;
+/**
+ * Liveness probes of services whose driver opts in (`livenessFailures`): every 2 s, so a stuck
+ * worker is restarted within seconds of its own bound, at the cost of one HTTP GET per 2 s each.
+ */
+const LIVENESS_INTERVAL_MS = 2_000;
 
 export function logFileOf(svc: ServiceInstance): string {
   return path.join(svc.dir, 'service.log');
@@ -60,6 +68,9 @@ export class Supervisor {
   /** Nodes a fault took down: their services stay down (no restart) until healed. */
   private readonly downNodes = new Set<string>();
   private stopping: Promise<void> | undefined;
+  /** Nodes a fault froze (SIGSTOP): their failing probes are the fault, not a reason to restart. */
+  private readonly pausedNodes = new Set<string>();
+  private livenessTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
     const asRoot = os.userInfo().uid === 0;
@@ -72,6 +83,8 @@ export class Supervisor {
         restarts: 0,
         attempt: 0,
         phase: 'stopped',
+        livenessMisses: 0,
+        livenessArmed: false,
       });
     }
   }
@@ -122,6 +135,54 @@ export class Supervisor {
     this.state = 'ready';
     this.saveRunState();
     this.event({ type: 'cluster.ready', message: `cluster ${topo.cluster} is healthy` });
+    this.scheduleLiveness();
+  }
+
+  private scheduleLiveness(): void {
+    if (this.stopping) return;
+    this.livenessTimer = setTimeout(() => {
+      void this.livenessRound().finally(() => this.scheduleLiveness());
+    }, LIVENESS_INTERVAL_MS);
+    this.livenessTimer.unref();
+  }
+
+  /**
+   * One liveness round: probe each running service whose driver opts in; after its
+   * `livenessFailures` consecutive failures, SIGKILL it (onExit then restarts it as after any
+   * crash). A process is judged only once it was healthy, or had its whole start budget: a
+   * restarted worker waiting for migrations is starting, not stuck.
+   */
+  private async livenessRound(): Promise<void> {
+    const budget = this.opts.topo.config.supervisor.healthTimeoutMs;
+    const due = [...this.managed.values()].filter(
+      (m) => m.driver.livenessFailures !== undefined && m.phase === 'running' && !this.downNodes.has(m.svc.node) && !this.pausedNodes.has(m.svc.node),
+    );
+    await Promise.all(
+      due.map(async (m) => {
+        const pid = this.livePid(m);
+        if (pid === undefined || m.restartTimer) return;
+        const r = await m.driver.probe(m.ctx, PROBE_TIMEOUT_MS);
+        if (this.stopping || m.proc?.pid !== pid || this.pausedNodes.has(m.svc.node)) return;
+        if (r.healthy) {
+          m.livenessArmed = true;
+          m.livenessMisses = 0;
+          return;
+        }
+        if (!m.livenessArmed && Date.now() - m.startedAt < budget) return;
+        m.livenessMisses += 1;
+        const limit = m.driver.livenessFailures ?? Number.POSITIVE_INFINITY;
+        if (m.livenessMisses < limit) return;
+        m.livenessMisses = 0;
+        this.event({
+          type: 'service.exited',
+          message: `${m.svc.id} (pid ${pid}) failed ${limit} liveness probes in a row (${r.detail ?? 'no detail'}); killing it so it restarts`,
+          node: m.svc.node,
+          service: m.svc.kind,
+          data: { pid, liveness: true, detail: r.detail },
+        });
+        this.opts.substrate.signal(pid, 'SIGKILL');
+      }),
+    );
   }
 
   private get(id: string): Managed {
@@ -134,6 +195,8 @@ export class Supervisor {
     const proc = this.opts.substrate.spawn(m.svc, m.driver.command(m.ctx), logFileOf(m.svc));
     m.proc = proc;
     m.startedAt = Date.now();
+    m.livenessArmed = false;
+    m.livenessMisses = 0;
     this.saveRunState();
     void proc.exited.then((info) => this.onExit(m, proc, info.code, info.signal));
     return proc;
@@ -275,6 +338,7 @@ export class Supervisor {
   /** Fault: freeze every process of a node (SIGSTOP), a gray failure; `resumeNode` thaws it. */
   pauseNode(node: string): number[] {
     const pids = this.servicesOn(node).flatMap((m) => this.livePid(m) ?? []);
+    this.pausedNodes.add(node);
     for (const pid of pids) this.opts.substrate.signal(pid, 'SIGSTOP');
     this.event({ type: 'fault.injected', message: `node ${node} paused (SIGSTOP to ${pids.length} process(es))`, node, data: { pids } });
     return pids;
@@ -282,6 +346,7 @@ export class Supervisor {
 
   resumeNode(node: string): number[] {
     const pids = this.servicesOn(node).flatMap((m) => this.livePid(m) ?? []);
+    this.pausedNodes.delete(node);
     for (const pid of pids) this.opts.substrate.signal(pid, 'SIGCONT');
     this.event({ type: 'fault.healed', message: `node ${node} resumed (SIGCONT to ${pids.length} process(es))`, node, data: { pids } });
     return pids;
@@ -324,6 +389,7 @@ export class Supervisor {
     this.state = 'stopping';
     this.saveRunState();
     this.event({ type: 'cluster.stopping', message: `stopping cluster ${this.opts.topo.cluster}` });
+    clearTimeout(this.livenessTimer);
     for (const m of this.managed.values()) if (m.restartTimer) clearTimeout(m.restartTimer);
     for (const group of stopPlan(this.opts.topo)) {
       await Promise.all(group.map((svc) => this.stopOne(this.get(svc.id))));

@@ -9,10 +9,23 @@ export interface DnsServerAddress {
 }
 
 export interface ServiceAnswer {
-  /** A records in the order the server gave them (it rotates them between queries). */
+  /** A records, shuffled (see resolveService). */
   readonly addresses: string[];
   /** The smallest TTL among them, in seconds; 0 when there is none. */
   readonly ttlS: number;
+}
+
+/**
+ * Fisher–Yates shuffle in place; `random` in [0, 1) is injectable for tests.
+ */
+export function shuffle<T>(list: T[], random: () => number = Math.random): T[] {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = list[i] as T;
+    list[i] = list[j] as T;
+    list[j] = t;
+  }
+  return list;
 }
 
 /**
@@ -21,8 +34,16 @@ export interface ServiceAnswer {
  * authoritative "no such name" that every hastack DNS server would give alike, so it ends the
  * search at once with a NOT_FOUND error. When no server answers: UPSTREAM_UNAVAILABLE, naming
  * each server and why.
+ * The addresses are shuffled: the servers rotate them too, but clients that cache one answer for
+ * its TTL and start at its first address would otherwise move in step (all on the same load
+ * balancer until the next answer).
  */
-export async function resolveService(servers: readonly DnsServerAddress[], name: string, timeoutMs: number): Promise<ServiceAnswer> {
+export async function resolveService(
+  servers: readonly DnsServerAddress[],
+  name: string,
+  timeoutMs: number,
+  random: () => number = Math.random,
+): Promise<ServiceAnswer> {
   if (servers.length === 0) {
     throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `cannot resolve ${name}: no DNS server given; is any node running "dns"?`);
   }
@@ -49,7 +70,10 @@ export async function resolveService(servers: readonly DnsServerAddress[], name:
     }
     const a = response.answers.filter((r) => r.type === Packet.TYPE.A && typeof r.address === 'string');
     return {
-      addresses: a.map((r) => r.address as string),
+      addresses: shuffle(
+        a.map((r) => r.address as string),
+        random,
+      ),
       ttlS: a.length === 0 ? 0 : Math.min(...a.map((r) => r.ttl)),
     };
   }

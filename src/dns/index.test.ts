@@ -8,6 +8,7 @@ import type { ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';
+import { shuffle } from './client.js';
 import { resolveService, startDns } from './index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
@@ -126,9 +127,43 @@ describe('dns', () => {
   });
 
   it('rotates the order of the addresses between queries', async () => {
+    const [s] = servers;
+    assert.ok(s);
     const firsts = new Set<string>();
-    for (let i = 0; i < 4; i++) firsts.add((await resolveService(servers, NAME, QUERY_TIMEOUT_MS)).addresses[0] ?? '');
+    for (let i = 0; i < 4; i++) {
+      const r = await UDPClient({ dns: s.address, port: s.port, timeout: QUERY_TIMEOUT_MS })(NAME, 'A');
+      firsts.add(String(r.answers[0]?.address));
+    }
     assert.deepEqual(sorted([...firsts]), sorted(lbAddresses));
+  });
+
+  it('shuffles the answer on the client side', async () => {
+    // random() = 0 swaps every element with the first: [a, b] becomes [b, a].
+    const answer = await resolveService(servers.slice(0, 1), NAME, QUERY_TIMEOUT_MS, () => 0);
+    assert.deepEqual(sorted(answer.addresses), sorted(lbAddresses));
+    assert.deepEqual(shuffle(['a', 'b', 'c'], () => 0), ['b', 'c', 'a']);
+    assert.deepEqual(shuffle(['a', 'b', 'c'], () => 0.999), ['a', 'b', 'c']);
+  });
+
+  it('answers SOA and NS for the zone and refuses names outside it', async () => {
+    const [s] = servers;
+    assert.ok(s);
+    const ask = UDPClient({ dns: s.address, port: s.port, timeout: QUERY_TIMEOUT_MS });
+    const soa = await ask('hastack.test', 'SOA');
+    assert.equal(soa.header.rcode, 0);
+    assert.equal(soa.answers[0]?.primary, 'ns1.hastack.test');
+    const ns = await ask('hastack.test', 'NS');
+    assert.deepEqual(
+      ns.answers.map((a) => a.ns),
+      ['ns1.hastack.test', 'ns2.hastack.test'],
+    );
+    assert.deepEqual(
+      ns.additionals.map((a) => a.address),
+      dnsSvcs.map((d) => d.address),
+    );
+    const outside = await ask('www.example.com', 'A');
+    assert.equal(outside.header.rcode, 5);
+    await assert.rejects(resolveService(servers, 'www.example.com', QUERY_TIMEOUT_MS), (e: unknown) => e instanceof HastackError && e.code === ErrorCode.UPSTREAM_UNAVAILABLE);
   });
 
   it('says NXDOMAIN for other names', async () => {

@@ -1,8 +1,9 @@
 /**
  * The DNS tier: answers A queries for the cluster's service name with the load balancers it sees
- * healthy (probing each one's `/-/healthz` every second), TTL `dns.ttlS`; any other name is
- * NXDOMAIN. UDP and TCP on the dns service's address and port (5353 by default).
- * `resolveService` is the matching client: asks each server in turn.
+ * healthy (probing each one's `/-/healthz` every second), TTL `dns.ttlS`; authoritative for the
+ * service name's parent zone (SOA, NS with glue, NXDOMAIN for other names in it), REFUSED for
+ * names outside it (answer.ts). UDP and TCP on the dns service's address and port (5353).
+ * `resolveService` is the matching client: asks each server in turn, shuffles the answer.
  */
 import { Packet, type DnsHandler } from 'dns2';
 import { servicesOf } from '../config/index.js';
@@ -10,7 +11,7 @@ import type { ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';
-import { answerQuery, normalizeName, RCODE, rotate } from './answer.js';
+import { answerQuery, makeZone, RCODE, rotate } from './answer.js';
 import { serveDns } from './server.js';
 import { LbWatcher } from './watch.js';
 
@@ -25,9 +26,11 @@ export async function startDns(ctx: ServiceContext): Promise<Closeable> {
   if (lbs.length === 0) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `dns ${ctx.svc.id}: the topology has no load balancer to hand out; add "lb" to a node`);
   }
-  const zone = { name: normalizeName(config.serviceName), ttlS: config.dns.ttlS };
+  // Every hastack DNS server of the topology is a name server of the zone, in topology order.
+  const dnsAddresses = servicesOf(ctx.topo, 'dns').map((d) => d.address);
+  const zone = makeZone(config.serviceName, config.dns.ttlS, dnsAddresses, Math.floor(Date.now() / 1000));
   const watcher = new LbWatcher(lbs, (lb, healthy, detail) =>
-    log.info({ lb: lb.id, healthy, detail }, `load balancer ${lb.id} ${healthy ? 'is back in' : 'left'} the answers for ${zone.name} (${detail})`),
+    log.info({ lb: lb.id, healthy, detail }, `load balancer ${lb.id} ${healthy ? 'is back in' : 'left'} the answers for ${zone.service} (${detail})`),
   );
 
   // Rotating the answer by one per query spreads clients that always take the first address.
@@ -56,8 +59,8 @@ export async function startDns(ctx: ServiceContext): Promise<Closeable> {
     throw e;
   }
   log.info(
-    { address: ctx.svc.address, port: ctx.svc.port, name: zone.name, lbs: lbs.map((l) => l.id) },
-    `DNS answering ${zone.name} on ${ctx.svc.address}:${ctx.svc.port} (udp, tcp)`,
+    { address: ctx.svc.address, port: ctx.svc.port, name: zone.service, zone: zone.apex, lbs: lbs.map((l) => l.id) },
+    `DNS answering ${zone.service} on ${ctx.svc.address}:${ctx.svc.port} (udp, tcp)`,
   );
   return { close: once(() => closeAll([() => server.close(), () => watcher.stop()])) };
 }

@@ -1,6 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeRedisRole, parseRedisRole, renderRedisConf, replicaOfInConf, withReplicaOf } from './redis.js';
+import {
+  describeRedisRole,
+  goodReplicasInInfo,
+  parseRedisRole,
+  planWriteGuard,
+  renderRedisConf,
+  replicaOfInConf,
+  withReplicaOf,
+  type GuardObservation,
+} from './redis.js';
 
 const base = {
   id: 'redis2/redis',
@@ -79,5 +88,58 @@ describe('parseRedisRole', () => {
 
   it('refuses a sentinel reply', () => {
     assert.throws(() => parseRedisRole(['sentinel', ['hastack']]), /not a Redis data node/);
+  });
+});
+
+// The write guard, by situation.
+const R1 = { host: '127.0.50.11', port: 6379 };
+const R2 = { host: '127.0.50.12', port: 6379 };
+function master(addr: typeof R1, goodReplicas: number, minReplicasToWrite: number): GuardObservation {
+  return { addr, role: 'master', goodReplicas, minReplicasToWrite };
+}
+function replica(addr: typeof R1, minReplicasToWrite = 0): GuardObservation {
+  return { addr, role: 'replica', goodReplicas: 0, minReplicasToWrite };
+}
+
+describe('planWriteGuard', () => {
+  it('guards a fresh master with its replica in sync', () => {
+    assert.deepEqual(
+      planWriteGuard(R1, [master(R1, 1, 0), replica(R2)]).map((a) => [a.addr.host, a.minReplicasToWrite]),
+      [[R1.host, 1]],
+    );
+  });
+  it('does nothing in a healthy, guarded pair', () => {
+    assert.deepEqual(planWriteGuard(R1, [master(R1, 1, 1), replica(R2)]), []);
+  });
+  it('lifts the guard on a promoted master with no replica left, so writes go on', () => {
+    assert.deepEqual(
+      planWriteGuard(R2, [master(R2, 0, 1)]).map((a) => [a.addr.host, a.minReplicasToWrite]),
+      [[R2.host, 0]],
+    );
+  });
+  it('leaves a resumed old master that the Sentinels no longer name guarded', () => {
+    assert.deepEqual(planWriteGuard(R2, [master(R1, 0, 1), master(R2, 0, 0)]), []);
+  });
+  it('clears the guard a demoted master carried into its replica role', () => {
+    const plan = planWriteGuard(R2, [replica(R1, 1), master(R2, 1, 0)]);
+    assert.deepEqual(plan.map((a) => [a.addr.host, a.minReplicasToWrite]).sort(), [[R1.host, 0], [R2.host, 1]].sort());
+  });
+  it('without a Sentinel quorum touches only replicas', () => {
+    assert.deepEqual(planWriteGuard(undefined, [master(R1, 0, 1), replica(R2)]), []);
+  });
+});
+
+describe('goodReplicasInInfo', () => {
+  it('counts online replicas with a fresh acknowledgement only', () => {
+    const info = [
+      '# Replication',
+      'role:master',
+      'connected_slaves:3',
+      'slave0:ip=127.0.50.12,port=6379,state=online,offset=100,lag=0',
+      'slave1:ip=127.0.50.13,port=6379,state=online,offset=90,lag=7',
+      'slave2:ip=127.0.50.14,port=6379,state=wait_bgsave,offset=0,lag=0',
+      'master_repl_offset:100',
+    ].join('\r\n');
+    assert.equal(goodReplicasInInfo(info, 2), 1);
   });
 });

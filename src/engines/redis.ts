@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ServiceInstance } from '../config/index.js';
+import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
@@ -53,11 +53,23 @@ export function renderRedisConf(p: RedisConfParams): string {
     // The default 5 s delay batches replicas into one transfer; with one or two small replicas it
     // only makes a (re)joining replica, and so WAIT-acknowledged writes, wait 5 s longer.
     'repl-diskless-sync-delay 0',
+    // The write guard (see planWriteGuard): while guarded, a master refuses writes when no replica
+    // acknowledged replication within this many seconds. Replicas ACK every second, so 2 s is the
+    // smallest value that a healthy but busy replica never trips; a master frozen or cut off past
+    // Sentinel's failover (down-after 1.5 s + ~1 s election) is refusing writes by the time a new
+    // master takes them. `min-replicas-to-write` itself starts at 0 and is set at run time on
+    // the master only (a replica promoted with it set and no replica left would refuse every
+    // write: ENGINE-NOTES).
+    `min-replicas-max-lag ${MIN_REPLICAS_MAX_LAG_S}`,
+    'min-replicas-to-write 0',
   ];
   if (p.replicaOf) lines.push(`replicaof ${p.replicaOf.host} ${p.replicaOf.port}`);
   lines.push('');
   return lines.join('\n');
 }
+
+/** See renderRedisConf: how stale a replica's acknowledgement may be for a guarded master. */
+export const MIN_REPLICAS_MAX_LAG_S = 2;
 
 /** The `replicaof` a config file names, or null when it names none (a master). */
 export function replicaOfInConf(text: string): RedisAddress | null {
@@ -263,3 +275,107 @@ export const redisDriver: ServiceDriver = {
     }
   },
 };
+
+/** One Redis node as the write guard sees it (INFO replication + CONFIG GET). */
+export interface GuardObservation {
+  readonly addr: RedisAddress;
+  readonly role: 'master' | 'replica';
+  /** Replicas online with an acknowledgement at most MIN_REPLICAS_MAX_LAG_S old (masters only). */
+  readonly goodReplicas: number;
+  readonly minReplicasToWrite: number;
+}
+
+export interface GuardAction {
+  readonly addr: RedisAddress;
+  readonly minReplicasToWrite: 0 | 1;
+  readonly why: string;
+}
+
+/**
+ * The write guard, decided. `min-replicas-to-write 1` makes a master that lost its replica stop
+ * taking writes: a master frozen or cut off past a failover (Jepsen 2013) accepts nothing that
+ * the promoted replica would not have. But the setting must follow the roles:
+ * - the master the Sentinels name gets it while it has a good replica (a replica at hand, so a
+ *   cut-off master is fenced), and loses it when it has none: after a failover with no replica
+ *   left (or when the only replica dies) writes go on, un-replicated, rather than every write
+ *   failing with NOREPLICAS. Durable enqueues still refuse to acknowledge a job then (WAIT 1
+ *   answers 0), so no acknowledged job depends on that master alone;
+ * - a replica never has it (ENGINE-NOTES: promoted with it and no replica, it refuses all writes);
+ * - a node that still calls itself master while the Sentinels name another (the old master,
+ *   resumed, not yet demoted) is left alone: it is the one the guard must keep refusing writes.
+ * Without a Sentinel answer (no quorum) only replicas are touched. Pure.
+ */
+export function planWriteGuard(named: RedisAddress | undefined, nodes: readonly GuardObservation[]): GuardAction[] {
+  const actions: GuardAction[] = [];
+  for (const n of nodes) {
+    if (n.role === 'replica') {
+      if (n.minReplicasToWrite !== 0) actions.push({ addr: n.addr, minReplicasToWrite: 0, why: 'a replica must not carry the write guard' });
+      continue;
+    }
+    if (!sameAddr(n.addr, named)) continue;
+    const want = n.goodReplicas >= 1 ? 1 : 0;
+    if (n.minReplicasToWrite === want) continue;
+    actions.push({
+      addr: n.addr,
+      minReplicasToWrite: want,
+      why: want === 1 ? 'the master has a replica again: guard its writes' : 'the master has no replica in sync: lift the guard (enqueues stay non-durable)',
+    });
+  }
+  return actions;
+}
+
+/** Replicas `online` with `lag` ≤ maxLag in INFO replication text. Pure. */
+export function goodReplicasInInfo(info: string, maxLagS: number): number {
+  let n = 0;
+  for (const line of info.split(/\r?\n/)) {
+    if (!/^slave\d+:/.test(line)) continue;
+    const fields = Object.fromEntries(line.slice(line.indexOf(':') + 1).split(',').map((kv) => kv.split('=') as [string, string]));
+    if (fields['state'] === 'online' && Number(fields['lag']) <= maxLagS) n += 1;
+  }
+  return n;
+}
+
+/** Observes one Redis node for the guard; undefined when it does not answer within `timeoutMs`. */
+async function observeForGuard(host: string, port: number, password: string, timeoutMs: number): Promise<GuardObservation | undefined> {
+  try {
+    return await withRedis({ host, port, password }, timeoutMs, async (r) => {
+      const info = await r.info('replication');
+      const role = /^role:master/m.test(info) ? 'master' : 'replica';
+      const conf = (await r.call('CONFIG', 'GET', 'min-replicas-to-write')) as unknown[];
+      return {
+        addr: { host, port },
+        role,
+        goodReplicas: role === 'master' ? goodReplicasInInfo(info, MIN_REPLICAS_MAX_LAG_S) : 0,
+        minReplicasToWrite: Number(conf[1] ?? 0),
+      } as const;
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One round of the write guard over every Redis node of the topology: observe, plan, apply (and
+ * CONFIG REWRITE, so a restart keeps the role's setting). Returns what it changed. Idempotent,
+ * bounded by `timeoutMs` per node; several processes may run it at once (they agree).
+ */
+export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeoutMs = ADMIN_TIMEOUT_MS): Promise<GuardAction[]> {
+  const named = await askSentinelsForMaster(topo, secrets);
+  const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs)));
+  const actions = planWriteGuard(named, seen.filter((o): o is GuardObservation => o !== undefined));
+  const done: GuardAction[] = [];
+  for (const a of actions) {
+    try {
+      await withRedis({ host: a.addr.host, port: a.addr.port, password: secrets.redisPassword }, timeoutMs, async (r) => {
+        await r.call('CONFIG', 'SET', 'min-replicas-to-write', String(a.minReplicasToWrite));
+        // Best effort: a Redis started without a config file (tests) cannot rewrite one, and the
+        // next round re-applies the setting after a restart anyway.
+        await r.call('CONFIG', 'REWRITE').catch(() => undefined);
+      });
+      done.push(a);
+    } catch {
+      // Not reachable right now: the next round tries again.
+    }
+  }
+  return done;
+}

@@ -45,6 +45,13 @@ export interface ServiceDriver {
    * creating users or pointing a replica at its primary. Idempotent (re-run on every `up`).
    */
   afterHealthy?(ctx: ServiceContext): Promise<void>;
+  /**
+   * Opt-in liveness restarts: once the service has been healthy (or had its start budget), this
+   * many consecutive failed periodic probes make the supervisor SIGKILL and restart it. Only for
+   * a service whose probe fails solely when a restart helps (the worker: no progress); unset, a
+   * failing probe is only reported, never acted on (an engine failing over must not be killed).
+   */
+  readonly livenessFailures?: number;
   /** Files to show the tail of when the service fails to start (besides its stdout/stderr log). */
   logFiles?(ctx: ServiceContext): string[];
 }

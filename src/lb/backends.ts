@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { BackendHealth, type BackendState, type HealthThresholds, type ProbeOutcome } from './health-state.js';
 import type { PolicyCandidate } from './policy.js';
+import type { PendingAttempt, WatchedBackend } from './stall.js';
 
 /**
  * The backends (app servers) of one load balancer: their connection pools, health and counters.
@@ -56,9 +57,13 @@ export interface BackendCounters {
   ejections: number;
 }
 
-export class Backend implements PolicyCandidate {
+export class Backend implements PolicyCandidate, WatchedBackend {
   /** Requests sent to it and not yet finished; read by least-connections and p2c. */
   inflight = 0;
+  /** Attempts waiting for response headers, oldest first: what the stall watch may rescue. */
+  readonly waiting = new Set<PendingAttempt>();
+  /** `Date.now()` of its last response headers: a backend that answers anything is not frozen. */
+  lastProgressAt = 0;
   readonly counters: BackendCounters = { requests: 0, errors: 0, retries: 0, ejections: 0 };
   readonly health: BackendHealth;
   readonly pool: Pool;
@@ -88,7 +93,7 @@ export class Backend implements PolicyCandidate {
   }
 }
 
-export type BackendChangeReason = 'probe' | 'ejected';
+export type BackendChangeReason = 'probe' | 'ejected' | 'stalled';
 
 /** Called when a backend's state or eligibility changed (for logs and the diagnostics channel). */
 export type BackendChangeListener = (b: Backend, reason: BackendChangeReason, detail: string) => void;
@@ -129,6 +134,15 @@ export class BackendSet {
       b.counters.ejections += 1;
       this.recompute();
       this.onChange(b, 'ejected', detail);
+    }
+  }
+
+  /** The stall watch found `b` frozen: no new requests until a good health check. */
+  observeStall(b: Backend, detail: string): void {
+    if (b.health.observeStall()) {
+      b.counters.ejections += 1;
+      this.recompute();
+      this.onChange(b, 'stalled', detail);
     }
   }
 

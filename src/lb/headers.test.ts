@@ -17,20 +17,40 @@ describe('upstreamRequestHeaders', () => {
       ['Host', 'x', 'Connection', 'keep-alive, X-Hop', 'Keep-Alive', 'timeout=5', 'X-Hop', 'secret', 'TE', 'trailers', 'Accept', '*/*'],
       '10.0.0.1',
     );
-    assert.deepEqual(names(up.headers).sort(), ['accept', 'host', 'x-forwarded-for', 'x-request-id']);
+    assert.deepEqual(names(up.headers).sort(), ['accept', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id']);
   });
 
-  it('keeps a client X-Request-Id and makes one when there is none', () => {
-    assert.equal(upstreamRequestHeaders(['X-Request-Id', 'abc'], undefined).requestId, 'abc');
-    const made = upstreamRequestHeaders([], undefined);
-    assert.match(made.requestId, /^[0-9a-f-]{36}$/);
-    assert.equal(value(made.headers, 'x-request-id'), made.requestId);
+  it('always makes its own X-Request-Id, whatever the client sent', () => {
+    const up = upstreamRequestHeaders(['X-Request-Id', 'abc', 'x-request-id', 'def'], undefined);
+    assert.match(up.requestId, /^[0-9a-f-]{36}$/);
+    assert.deepEqual(
+      up.headers.filter((_, i) => i % 2 === 0 && up.headers[i]?.toLowerCase() === 'x-request-id').length,
+      1,
+    );
+    assert.equal(value(up.headers, 'x-request-id'), up.requestId);
   });
 
-  it('appends the client address to X-Forwarded-For', () => {
-    const up = upstreamRequestHeaders(['X-Forwarded-For', '1.2.3.4'], '10.0.0.1');
-    assert.equal(value(up.headers, 'x-forwarded-for'), '1.2.3.4, 10.0.0.1');
-    assert.equal(value(upstreamRequestHeaders([], '10.0.0.1').headers, 'x-forwarded-for'), '10.0.0.1');
+  it('overwrites the forwarding headers a client sent with its own address, http and its Host', () => {
+    const up = upstreamRequestHeaders(
+      ['Host', 'shop.example', 'X-Forwarded-For', '1.2.3.4', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil', 'Forwarded', 'for=1.2.3.4', 'X-Real-IP', '1.2.3.4'],
+      '10.0.0.1',
+    );
+    assert.equal(value(up.headers, 'x-forwarded-for'), '10.0.0.1');
+    assert.equal(value(up.headers, 'x-forwarded-proto'), 'http');
+    assert.equal(value(up.headers, 'x-forwarded-host'), 'shop.example');
+    assert.equal(value(up.headers, 'forwarded'), undefined);
+    assert.equal(value(up.headers, 'x-real-ip'), undefined);
+    assert.equal(names(up.headers).filter((n) => n.startsWith('x-forwarded-')).length, 3);
+  });
+
+  it('flags framing that could smuggle a request', () => {
+    assert.equal(upstreamRequestHeaders(['Host', 'a'], undefined).invalid, undefined);
+    assert.match(upstreamRequestHeaders(['Host', 'a', 'Host', 'b'], undefined).invalid ?? '', /Host/);
+    assert.match(upstreamRequestHeaders(['Transfer-Encoding', 'gzip, chunked'], undefined).invalid ?? '', /Transfer-Encoding/);
+    assert.match(upstreamRequestHeaders(['Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'], undefined).invalid ?? '', /Transfer-Encoding/);
+    assert.match(upstreamRequestHeaders(['Content-Length', '3', 'Transfer-Encoding', 'chunked'], undefined).invalid ?? '', /Content-Length and Transfer-Encoding/);
+    assert.ok(Number.isNaN(upstreamRequestHeaders(['Content-Length', '3', 'Content-Length', '4'], undefined).contentLength));
+    assert.equal(upstreamRequestHeaders(['Content-Length', '3', 'Content-Length', '3'], undefined).contentLength, 3);
   });
 
   it('reports body framing and the idempotency key, and leaves framing to undici', () => {
@@ -38,14 +58,14 @@ describe('upstreamRequestHeaders', () => {
     assert.equal(up.contentLength, 12);
     assert.equal(up.hasIdempotencyKey, true);
     assert.equal(up.chunked, false);
-    assert.deepEqual(names(up.headers).sort(), ['idempotency-key', 'x-request-id']);
+    assert.deepEqual(names(up.headers).sort(), ['idempotency-key', 'x-forwarded-proto', 'x-request-id']);
     assert.equal(upstreamRequestHeaders(['Transfer-Encoding', 'chunked'], undefined).chunked, true);
     assert.ok(Number.isNaN(upstreamRequestHeaders(['Content-Length', '1x'], undefined).contentLength));
   });
 
-  it('keeps repeated end-to-end headers and only the first Host', () => {
-    const up = upstreamRequestHeaders(['Host', 'a', 'Host', 'b', 'Cookie', 'x=1', 'Cookie', 'y=2'], undefined);
-    assert.deepEqual(names(up.headers), ['host', 'cookie', 'cookie', 'x-request-id']);
+  it('keeps repeated end-to-end headers', () => {
+    const up = upstreamRequestHeaders(['Host', 'a', 'Cookie', 'x=1', 'Cookie', 'y=2'], undefined);
+    assert.deepEqual(names(up.headers), ['host', 'cookie', 'cookie', 'x-request-id', 'x-forwarded-proto', 'x-forwarded-host']);
     assert.equal(value(up.headers, 'host'), 'a');
   });
 });
@@ -57,6 +77,11 @@ describe('downstreamResponseHeaders', () => {
       'rid',
     );
     assert.deepEqual(names(out), ['set-cookie', 'set-cookie', 'content-length', 'x-request-id']);
+  });
+
+  it('reads the Buffers undici hands over', () => {
+    const out = downstreamResponseHeaders([Buffer.from('Content-Type'), Buffer.from('text/plain'), Buffer.from('Connection'), Buffer.from('close')], 'rid');
+    assert.deepEqual(out, ['Content-Type', 'text/plain', 'x-request-id', 'rid']);
   });
 
   it('adds X-Request-Id only when the app did not echo one', () => {

@@ -23,20 +23,18 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Connection options that name no header; any other token in `Connection` names one to strip. */
 const CONNECTION_OPTIONS: ReadonlySet<string> = new Set(['keep-alive', 'close', 'upgrade', '']);
 
-// 200 characters: room for any UUID or trace id format, small enough that a hostile client cannot
-// make every log line and upstream request carry a kilobyte of its choosing.
-const MAX_REQUEST_ID_LENGTH = 200;
-
 export interface UpstreamRequestHeaders {
-  /** Flat raw array for undici, hop-by-hop headers removed, our headers added. */
+  /** Flat raw array for undici, hop-by-hop and client forwarding headers removed, ours added. */
   readonly headers: string[];
-  /** The client's `X-Request-Id` when usable, else a fresh UUID. */
+  /** Always made here (a UUID): a client's own id is not trusted into our logs and the app's. */
   readonly requestId: string;
   readonly hasIdempotencyKey: boolean;
-  /** Parsed `Content-Length`; undefined when absent, NaN when malformed. */
+  /** Parsed `Content-Length`; undefined when absent, NaN when malformed or repeated with other values. */
   readonly contentLength: number | undefined;
   /** `Transfer-Encoding` was present: a body follows whose length we learn only by reading it. */
   readonly chunked: boolean;
+  /** Why the request must be refused with 400 before any backend sees it; undefined when fine. */
+  readonly invalid: string | undefined;
 }
 
 /**
@@ -62,21 +60,33 @@ function withoutNames(raw: string[], names: ReadonlySet<string>): string[] {
   return out;
 }
 
+/** Headers a client may not set because we state them (never trusted from outside). */
+function isClientForwarding(lower: string): boolean {
+  return lower === 'forwarded' || lower === 'x-real-ip' || lower.startsWith('x-forwarded-');
+}
+
 /**
- * The headers to send upstream for one client request: hop-by-hop removed, `X-Request-Id` kept
- * or made, the client's address appended to `X-Forwarded-For`. `Content-Length` is dropped
- * because the body is sent from a buffer and undici sets it; `Expect` is dropped because Node
- * already answered `100 Continue` to the client and undici refuses it.
+ * The headers to send upstream for one client request, in one pass:
+ * - hop-by-hop headers removed (and those named in `Connection`);
+ * - `X-Forwarded-For`, `-Proto`, `-Host`, `Forwarded`, `X-Real-IP` from the client dropped and
+ *   ours set (the client's address, `http`, its Host): an app may trust them because we are the
+ *   only way in;
+ * - `X-Request-Id` overwritten with a fresh UUID (a client could otherwise pick ids that collide
+ *   with others' in our logs, or inject kilobytes into every log line);
+ * - `Content-Length` dropped because the body is sent from a buffer and undici sets it; `Expect`
+ *   dropped because Node already answered `100 Continue` to the client and undici refuses it.
+ * Framing problems Node's parser lets through are reported in `invalid` (a second Host, a
+ * Transfer-Encoding other than `chunked`, Content-Length repeated with different values): the
+ * request is refused before it can desynchronise anything behind us.
  */
 export function upstreamRequestHeaders(raw: readonly string[], clientAddress: string | undefined): UpstreamRequestHeaders {
   const headers: string[] = [];
-  let requestId: string | undefined;
-  let forwardedFor: string | undefined;
   let hasIdempotencyKey = false;
   let contentLength: number | undefined;
   let chunked = false;
   let extraHop: Set<string> | undefined;
-  let seenHost = false;
+  let host: string | undefined;
+  let invalid: string | undefined;
 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -84,15 +94,17 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
     const lower = name.toLowerCase();
     switch (lower) {
       case 'x-request-id':
-        if (requestId === undefined && value !== '' && value.length <= MAX_REQUEST_ID_LENGTH) requestId = value;
         continue;
-      case 'x-forwarded-for':
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      case 'content-length': {
+        const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+        // RFC 9112 §6.3: differing repeated lengths are unrecoverable framing errors.
+        contentLength = contentLength === undefined || contentLength === n ? n : Number.NaN;
         continue;
-      case 'content-length':
-        contentLength = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-        continue;
+      }
       case 'transfer-encoding':
+        // We only understand `chunked` alone; anything else ("gzip, chunked", "chunked, x") is a
+        // classic smuggling vector (RFC 9112 §6.1), refused rather than guessed at.
+        if (chunked || value.trim().toLowerCase() !== 'chunked') invalid ??= 'unsupported Transfer-Encoding';
         chunked = true;
         continue;
       case 'expect':
@@ -101,30 +113,28 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
         extraHop = connectionTokensOf(value, extraHop);
         continue;
       case 'host':
-        // undici rejects a second Host; Node's parser lets one through. The first one wins.
-        if (seenHost) continue;
-        seenHost = true;
+        // RFC 9112 §3.2: more than one Host is a 400.
+        if (host !== undefined) invalid ??= 'more than one Host header';
+        host = value;
         break;
       case 'idempotency-key':
         hasIdempotencyKey = value !== '';
         break;
       default:
-        if (HOP_BY_HOP.has(lower)) continue;
+        if (HOP_BY_HOP.has(lower) || isClientForwarding(lower)) continue;
     }
     headers.push(name, value);
   }
+  if (chunked && contentLength !== undefined) invalid ??= 'both Content-Length and Transfer-Encoding';
 
-  const id = requestId ?? randomUUID();
-  headers.push('x-request-id', id);
-  if (clientAddress !== undefined) {
-    headers.push('x-forwarded-for', forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`);
-  } else if (forwardedFor !== undefined) {
-    headers.push('x-forwarded-for', forwardedFor);
-  }
+  const requestId = randomUUID();
+  headers.push('x-request-id', requestId, 'x-forwarded-proto', 'http');
+  if (clientAddress !== undefined) headers.push('x-forwarded-for', clientAddress);
+  if (host !== undefined) headers.push('x-forwarded-host', host);
   // Rare: a client naming its own hop-by-hop headers in `Connection`; filter them out afterwards
   // rather than slow the common pass down.
   const final = extraHop !== undefined ? withoutNames(headers, extraHop) : headers;
-  return { headers: final, requestId: id, hasIdempotencyKey, contentLength, chunked };
+  return { headers: final, requestId, hasIdempotencyKey, contentLength, chunked, invalid };
 }
 
 /**
@@ -132,13 +142,16 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
  * itself, chunked or by the kept `Content-Length`), and `X-Request-Id` added when the app did not
  * echo it, so a client can always quote it.
  */
-export function downstreamResponseHeaders(raw: readonly string[], requestId: string): string[] {
+export function downstreamResponseHeaders(raw: readonly (string | Buffer)[], requestId: string): string[] {
   const out: string[] = [];
   let extraHop: Set<string> | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const value = raw[i + 1] as string;
+    const n = raw[i] as string | Buffer;
+    const v = raw[i + 1] as string | Buffer;
+    // undici hands raw headers over as Buffers; HTTP/1 headers are latin1 (RFC 9110 §5.5).
+    const name = typeof n === 'string' ? n : n.toString('latin1');
+    const value = typeof v === 'string' ? v : v.toString('latin1');
     const lower = name.toLowerCase();
     if (lower === 'connection') {
       extraHop = connectionTokensOf(value, extraHop);

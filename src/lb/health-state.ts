@@ -96,6 +96,17 @@ export class BackendHealth {
     return false;
   }
 
+  /**
+   * The stall watch found the backend frozen (requests unanswered, a liveness probe too): eject
+   * it at once, like `ejectAfter` failed requests would; the next good probe readmits it.
+   * Returns true when this ejected it (false: it was ejected already).
+   */
+  observeStall(): boolean {
+    if (this.isEjected) return false;
+    this.isEjected = true;
+    return true;
+  }
+
   private snapshot(): string {
     return `${this.current}/${this.isEjected}`;
   }

@@ -96,3 +96,27 @@ export class HealthProber {
     this.set.observeProbe(b, r.outcome, r.detail);
   }
 }
+
+/**
+ * Is the process behind `origin` running at all? Any HTTP answer within `timeoutMs` says yes,
+ * even 503 (draining) or 500: only silence or a refused connection says no. A fresh connection
+ * (`reset: true`), since an old keep-alive socket proves nothing about the process now.
+ */
+export async function livenessProbe(agent: Agent, origin: string, path: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await agent.request({
+      origin,
+      path,
+      method: 'GET',
+      reset: true,
+      headers: { 'user-agent': 'hastack-lb-liveness' },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body.dump();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -6,7 +6,7 @@ import { parseConfig, resolveTopology, servicesOf, type Secrets, type Topology }
 import type { ServiceContext } from '../engines/types.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';
-import { startLb, type HealthzBody } from './index.js';
+import { startLb, type HealthzBody, type LbOptions } from './index.js';
 
 // The load balancer logs every backend change; the test output is no place for it.
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
@@ -23,7 +23,7 @@ const FAKE_SECRETS: Secrets = {
 const NOTICE_TIMEOUT_MS = 10_000;
 const MiB = 1024 * 1024;
 
-type AppMode = 'ok' | 'reset' | 'draining';
+type AppMode = 'ok' | 'reset' | 'draining' | 'frozen';
 
 interface Hit {
   readonly method: string;
@@ -43,6 +43,11 @@ class FakeApp {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        // Like a SIGSTOPped process: connections are accepted, nothing is ever answered.
+        if (this.mode === 'frozen') {
+          if (req.url !== '/readyz') this.hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+          return;
+        }
         if (req.url === '/readyz') {
           res.writeHead(this.mode === 'draining' ? 503 : 200, { 'content-type': 'text/plain' });
           res.end(this.mode === 'draining' ? 'draining' : 'ready');
@@ -81,7 +86,7 @@ class FakeApp {
 
   /** Hits by request id. */
   sawRequest(id: string): boolean {
-    return this.hits.some((h) => h.headers['x-request-id'] === id);
+    return this.hits.some((h) => h.headers['x-test-id'] === id);
   }
 
   /** Like a process dying: no listener, every connection cut. */
@@ -135,6 +140,7 @@ interface StatsBody {
 class Cluster {
   readonly apps: FakeApp[] = [];
   lb: Closeable | undefined;
+  metricsUrl: string | undefined;
   topo: Topology;
   readonly url: string;
 
@@ -159,7 +165,7 @@ class Cluster {
     this.url = `http://${lbSvc.address}:${lbSvc.port}`;
   }
 
-  async start(): Promise<this> {
+  async start(opts: LbOptions = {}): Promise<this> {
     for (const svc of servicesOf(this.topo, 'app')) {
       const app = new FakeApp(svc.node);
       await app.listen(svc.address, svc.port);
@@ -168,7 +174,9 @@ class Cluster {
     const svc = servicesOf(this.topo, 'lb')[0];
     assert.ok(svc);
     const ctx: ServiceContext = { topo: this.topo, secrets: FAKE_SECRETS, svc, asRoot: false };
-    this.lb = await startLb(ctx);
+    const lb = await startLb(ctx, opts);
+    this.lb = lb;
+    this.metricsUrl = lb.metricsUrl;
     return this;
   }
 
@@ -205,10 +213,10 @@ class Cluster {
 
 const clusters: Cluster[] = [];
 let nextBlock = 0;
-async function cluster(appCount: number, lb?: Record<string, number | string>): Promise<Cluster> {
+async function cluster(appCount: number, lb?: Record<string, number | string>, opts?: LbOptions): Promise<Cluster> {
   const c = new Cluster(nextBlock++, appCount, lb);
   clusters.push(c);
-  return c.start();
+  return c.start(opts);
 }
 
 after(async () => {
@@ -220,9 +228,12 @@ describe('load balancer', () => {
   it('spreads requests round robin and rewrites headers on the way', async () => {
     const c = await cluster(3);
     for (let i = 0; i < 30; i++) {
-      const r = await call(`${c.url}/items?i=${i}`, { headers: { 'x-request-id': `rr-${i}` } });
+      const r = await call(`${c.url}/items?i=${i}`, { headers: { 'x-request-id': `rr-${i}`, 'x-test-id': `rr-${i}`, 'x-forwarded-for': '6.6.6.6' } });
       assert.equal(r.status, 200);
-      assert.equal(r.headers['x-request-id'], `rr-${i}`);
+      // The client's id is not trusted: the LB made its own, sent it upstream and echoes it.
+      assert.match(String(r.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+      const seen = c.apps.flatMap((a) => a.hits).find((h) => h.headers['x-test-id'] === `rr-${i}`);
+      assert.equal(seen?.headers['x-request-id'], r.headers['x-request-id']);
     }
     assert.deepEqual(
       c.apps.map((a) => a.hits.length),
@@ -230,8 +241,9 @@ describe('load balancer', () => {
     );
     const hit = c.app(0).hits[0];
     assert.ok(hit);
-    assert.match(String(hit.headers['x-forwarded-for']), /^127\./);
-    assert.match(String(hit.headers['x-request-id']), /^rr-/);
+    assert.match(String(hit.headers['x-forwarded-for']), /^127\.[0-9.]+$/);
+    assert.equal(hit.headers['x-forwarded-proto'], 'http');
+    assert.equal(hit.headers['x-forwarded-host'], new URL(c.url).host);
   });
 
   for (const policy of ['least-connections', 'p2c']) {
@@ -324,14 +336,14 @@ describe('load balancer', () => {
     let failed: { id: string; reply: Reply } | undefined;
     for (let i = 0; i < 20 && failed === undefined; i++) {
       const id = `post-${i}`;
-      const reply = await call(`${c.url}/orders`, { method: 'POST', headers: { 'x-request-id': id, 'content-type': 'application/json' }, body: Buffer.from('{"n":1}') });
+      const reply = await call(`${c.url}/orders`, { method: 'POST', headers: { 'x-test-id': id, 'content-type': 'application/json' }, body: Buffer.from('{"n":1}') });
       if (reply.status !== 200) failed = { id, reply };
     }
     assert.ok(failed, 'no POST ever reached the resetting backend');
     assert.equal(failed.reply.status, 502);
     const body = json<ErrorBody>(failed.reply);
     assert.equal(body.error.code, 'UPSTREAM_UNAVAILABLE');
-    assert.equal(body.error.requestId, failed.id);
+    assert.equal(body.error.requestId, c.app(0).hits.find((h) => h.headers['x-test-id'] === failed?.id)?.headers['x-request-id']);
     assert.equal(c.app(0).sawRequest(failed.id), true);
     assert.equal(c.app(1).sawRequest(failed.id), false, 'the POST was sent twice');
   });
@@ -365,6 +377,35 @@ describe('load balancer', () => {
     assert.ok((app1?.errors ?? 0) > 0, 'the dead backend was never tried');
   });
 
+  it('rescues idempotent and keyed requests stuck on a frozen backend, and holds the others', async () => {
+    // Probes every 60 s: only the stall watch can notice the freeze.
+    const c = await cluster(2, { healthIntervalMs: 60_000, healthTimeoutMs: 500 });
+    await c.waitHealthy(0, true);
+    c.app(0).mode = 'frozen';
+    // An unkeyed POST: if it lands on the frozen backend, it must stay there (it may have run).
+    const held: Array<Promise<Reply>> = [];
+    const held0 = c.app(0).hits.length;
+    const posts = [0, 1].map((i) => call(`${c.url}/orders`, { method: 'POST', headers: { 'x-test-id': `held-${i}` }, body: Buffer.from('{}') }));
+    held.push(...posts);
+    const replies = await Promise.all([
+      ...Array.from({ length: 6 }, (_, i) => call(`${c.url}/items/${i}`)),
+      ...Array.from({ length: 4 }, (_, i) => call(`${c.url}/orders`, { method: 'POST', headers: { 'idempotency-key': `k${i}` }, body: Buffer.from('{}') })),
+    ]);
+    assert.deepEqual(
+      replies.map((r) => r.status),
+      Array(10).fill(200),
+    );
+    assert.ok(c.app(0).hits.length > held0, 'nothing was sent to the frozen backend: the test proved nothing');
+    const h = await c.healthz();
+    assert.equal(h.body.backends.find((b) => b.id === 'app1/app')?.ejected, true);
+    // The unkeyed POST that went to the frozen backend was not sent to the other one.
+    const heldThere = c.app(0).hits.filter((x) => String(x.headers['x-test-id']).startsWith('held-'));
+    assert.equal(heldThere.length, 1);
+    assert.equal(c.app(1).sawRequest(String(heldThere[0]?.headers['x-test-id'])), false, 'an unkeyed POST was sent twice');
+    await c.app(0).kill();
+    await Promise.allSettled(held);
+  });
+
   it('sends no new requests to a backend whose /readyz answers 503', async () => {
     const c = await cluster(3);
     c.app(2).mode = 'draining';
@@ -384,7 +425,8 @@ describe('load balancer', () => {
     const r = await call(`${c.url}/anything`, { headers: { 'x-request-id': 'none-left' } });
     assert.equal(r.status, 503);
     assert.equal(json<ErrorBody>(r).error.code, 'UPSTREAM_UNAVAILABLE');
-    assert.equal(json<ErrorBody>(r).error.requestId, 'none-left');
+    assert.equal(json<ErrorBody>(r).error.requestId, r.headers['x-request-id']);
+    assert.notEqual(r.headers['x-request-id'], 'none-left');
     const h = await c.healthz();
     assert.equal(h.status, 503);
     assert.equal(h.body.ok, false);

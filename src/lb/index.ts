@@ -9,8 +9,12 @@
  * - retries: to another backend, connect failures always, resets before the response only for
  *   idempotent or `Idempotency-Key` requests, at most `lb.retries`, within 10 s (retry.ts);
  * - bodies up to 1 MiB are buffered for replay, larger ones get 413 (body.ts);
- * - headers: `X-Request-Id` kept or made, `X-Forwarded-For` appended, hop-by-hop stripped
- *   (headers.ts); errors are JSON `{"error":{"code","message","requestId"}}` (respond.ts).
+ * - frozen backends: requests unanswered for 200 ms and an unanswered liveness probe eject the
+ *   backend and send its repeatable waiting requests elsewhere (stall.ts);
+ * - headers: `X-Request-Id` and `X-Forwarded-For/-Proto/-Host` set by us (client values dropped),
+ *   hop-by-hop stripped, bad framing refused with 400 (headers.ts, proxy.ts, server.ts); errors
+ *   are JSON `{"error":{"code","message","requestId"}}` (respond.ts);
+ * - Prometheus `GET /metrics` on the admin port (8404) and a sampled JSON access log (metrics.ts).
  */
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
@@ -21,15 +25,18 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';
 import { handleAdmin, isAdminPath } from './admin.js';
+import { Agent } from 'undici';
 import { Backend, BackendSet, type BackendChangeReason } from './backends.js';
 import { MAX_BODY_BYTES } from './body.js';
 import { LbCounters } from './counters.js';
 import type { BackendState } from './health-state.js';
-import { HealthProber } from './health.js';
+import { HealthProber, livenessProbe } from './health.js';
+import { createMetricsServer, LbMetrics } from './metrics.js';
 import { createPolicy } from './policy.js';
-import { createProxyHandler } from './proxy.js';
+import { createProxyHandler, MAX_REQUEST_HEADERS } from './proxy.js';
 import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
-import { closeServer, createHttpServer, listen } from './server.js';
+import { closeServer, createHttpServer, DEFAULT_CLIENT_LIMITS, listen } from './server.js';
+import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
 
 export { POLICY_NAMES, createPolicy } from './policy.js';
 export type { BalancingPolicy, PolicyCandidate, PolicyName } from './policy.js';
@@ -65,7 +72,40 @@ const CLOSE_GRACE_MS = DEFAULT_RETRY_DEADLINE_MS;
 /** Upstream pools are closed after the listener, when nothing uses them any more; 2 s is slack. */
 const POOL_CLOSE_GRACE_MS = 2_000;
 
-export async function startLb(ctx: ServiceContext): Promise<Closeable> {
+/**
+ * The admin port, on the lb's own address: `GET /metrics` for Prometheus. 8404 is the port
+ * HAProxy's documentation uses for its Prometheus exporter, so operators look there already; a
+ * second listener keeps scrapes off the traffic port and its limits.
+ */
+export const LB_METRICS_PORT = 8404;
+
+/**
+ * Access log sampling: one in this many ordinary requests (errors and retries are always logged).
+ * `HASTACK_LB_ACCESS_LOG_EVERY=1` logs every request; 0 only the notable ones.
+ */
+const DEFAULT_ACCESS_LOG_EVERY = 100;
+
+/** Overrides for tests; the supervisor calls `startLb(ctx)` with none. */
+export interface LbOptions {
+  readonly clientHeadersTimeoutMs?: number;
+  readonly clientRequestTimeoutMs?: number;
+  /** 0 picks a free port; `false` turns the metrics listener off. */
+  readonly metricsPort?: number | false;
+  readonly stall?: StallSettings;
+}
+
+export interface RunningLb extends Closeable {
+  /** Where `/metrics` listens, when it does. */
+  readonly metricsUrl: string | undefined;
+}
+
+function accessLogEvery(): number {
+  const raw = process.env.HASTACK_LB_ACCESS_LOG_EVERY;
+  const n = raw === undefined ? Number.NaN : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_ACCESS_LOG_EVERY;
+}
+
+export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promise<RunningLb> {
   const cfg = ctx.topo.config.lb;
   const log = createLogger('lb', { service: ctx.svc.id });
   const apps = servicesOf(ctx.topo, 'app');
@@ -81,8 +121,17 @@ export async function startLb(ctx: ServiceContext): Promise<Closeable> {
     // to real requests, which arrive far more often than probes.
     ejectAfter: cfg.fall,
   };
+  const backendList = apps.map((a) => new Backend(a.id, a.address, a.port, thresholds));
+  const counters = new LbCounters();
+  const metrics = new LbMetrics({
+    serviceId: ctx.svc.id,
+    counters,
+    backends: backendList,
+    accessLog: createLogger('lb-access', { service: ctx.svc.id }),
+    accessLogEvery: accessLogEvery(),
+  });
   const backends = new BackendSet(
-    apps.map((a) => new Backend(a.id, a.address, a.port, thresholds)),
+    backendList,
     (b, reason, detail) => {
       const msg: BackendChangeMessage = {
         lb: ctx.svc.id,
@@ -94,10 +143,10 @@ export async function startLb(ctx: ServiceContext): Promise<Closeable> {
         detail,
       };
       log.info(msg, `backend ${b.id} ${msg.healthy ? 'takes traffic' : 'takes no traffic'} (${msg.state}${msg.ejected ? ', ejected' : ''}): ${detail}`);
+      metrics.backendChanged(b, msg.healthy ? 'up' : msg.ejected ? 'ejected' : msg.state, reason);
       if (channel.hasSubscribers) channel.publish(msg);
     },
   );
-  const counters = new LbCounters();
   let closing = false;
 
   const proxy = createProxyHandler({
@@ -107,6 +156,7 @@ export async function startLb(ctx: ServiceContext): Promise<Closeable> {
     counters,
     maxBodyBytes: MAX_BODY_BYTES,
     log,
+    observer: metrics,
   });
   const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, closing: () => closing };
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
@@ -116,14 +166,47 @@ export async function startLb(ctx: ServiceContext): Promise<Closeable> {
       return;
     }
     proxy(req, res);
+  }, {
+    headersTimeoutMs: opts.clientHeadersTimeoutMs ?? DEFAULT_CLIENT_LIMITS.headersTimeoutMs,
+    requestTimeoutMs: opts.clientRequestTimeoutMs ?? DEFAULT_CLIENT_LIMITS.requestTimeoutMs,
+    maxHeaders: MAX_REQUEST_HEADERS,
   });
 
   const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: BACKEND_READY_PATH });
+  // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
+  const livenessAgent = new Agent();
+  const stall = new StallWatch(backends.all, opts.stall ?? DEFAULT_STALL_SETTINGS, {
+    probe: (b, timeoutMs) => livenessProbe(livenessAgent, b.origin, BACKEND_READY_PATH, timeoutMs),
+    onFrozen: (b) => backends.observeStall(b, 'requests unanswered and a liveness probe unanswered: frozen'),
+    onRescued: (b, aborted) => {
+      if (aborted > 0) log.warn({ backend: b.id, aborted }, `backend ${b.id} froze: ${aborted} repeatable requests sent to other backends`);
+    },
+  });
+  const metricsPort = opts.metricsPort ?? LB_METRICS_PORT;
+  const metricsServer = metricsPort === false ? undefined : createMetricsServer(metrics);
+  const stopAll = (): Promise<void> =>
+    closeAll([
+      () => closeServer(server, CLOSE_GRACE_MS),
+      async () => {
+        if (metricsServer !== undefined) await closeServer(metricsServer, 0);
+      },
+      () => stall.stop(),
+      () => prober.stop(),
+      () => livenessAgent.close(),
+      () => backends.close(POOL_CLOSE_GRACE_MS),
+    ]);
   prober.start();
+  stall.start();
+  let metricsUrl: string | undefined;
   try {
     await listen(server, ctx.svc.address, ctx.svc.port, `load balancer ${ctx.svc.id}`);
+    if (metricsServer !== undefined) {
+      await listen(metricsServer, ctx.svc.address, metricsPort === false ? 0 : metricsPort, `load balancer ${ctx.svc.id} metrics`);
+      const a = metricsServer.address();
+      metricsUrl = typeof a === 'object' && a !== null ? `http://${a.address}:${a.port}/metrics` : undefined;
+    }
   } catch (e) {
-    await closeAll([() => prober.stop(), () => backends.close(0)]).catch(() => undefined);
+    await stopAll().catch(() => undefined);
     throw e;
   }
   log.info(
@@ -132,10 +215,11 @@ export async function startLb(ctx: ServiceContext): Promise<Closeable> {
   );
 
   return {
+    metricsUrl,
     close: once(async () => {
       closing = true;
       log.info('load balancer closing');
-      await closeAll([() => closeServer(server, CLOSE_GRACE_MS), () => prober.stop(), () => backends.close(POOL_CLOSE_GRACE_MS)]);
+      await stopAll();
     }),
   };
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { ErrorCode } from '../shared/errors.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Backend, BackendSet } from './backends.js';
 import { readBody } from './body.js';
@@ -9,14 +8,39 @@ import type { LbCounters } from './counters.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type UpstreamRequestHeaders } from './headers.js';
 import type { BalancingPolicy } from './policy.js';
 import { sendError } from './respond.js';
-import { classifyUpstreamError, type FailureKind, type RetryPolicy } from './retry.js';
+import { classifyUpstreamError, isRepeatable, type FailureKind, type RetryPolicy } from './retry.js';
+import type { PendingAttempt } from './stall.js';
 
 /**
  * The request path: read the body (bounded), pick a backend, stream the response back; on a
  * failure before any response byte, ask the retry policy and try another backend.
- * Per request it allocates the header array, one exchange object and the body buffer, nothing
- * else on the success path (ENGINE-NOTES: the proxy's CPU per request is what limits it).
+ *
+ * Hot path (ENGINE-NOTES: the proxy's CPU per request is what limits it; profiled with
+ * `node --cpu-prof` under wrk): one `Exchange` per request is at once the request's state and
+ * undici's dispatch handler, so there is no per-request closure, promise, stream or options
+ * object beyond the header array and the dispatch options; `pool.dispatch` with this raw handler
+ * replaces `pool.stream`, whose Writable plumbing and promise cost about a third of the CPU.
  */
+
+/** What happens when a request is over, for metrics and the access log (metrics.ts). */
+export interface RequestObserver {
+  /**
+   * `status` is what the client got (499: the client went away first); `attempts` counts
+   * dispatches; `backend` is the last one tried.
+   */
+  done(x: FinishedRequest): void;
+}
+
+export interface FinishedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly requestId: string;
+  readonly status: number;
+  readonly startedAt: number;
+  readonly attempts: number;
+  readonly backendId: string | undefined;
+  readonly clientAddress: string | undefined;
+}
 
 export interface ProxyDeps {
   readonly backends: BackendSet;
@@ -25,32 +49,7 @@ export interface ProxyDeps {
   readonly counters: LbCounters;
   readonly maxBodyBytes: number;
   readonly log: Logger;
-}
-
-/** One client request on its way through the load balancer; undici's `opaque` for the factory. */
-interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly method: string;
-  readonly path: string;
-  readonly up: UpstreamRequestHeaders;
-  readonly body: Buffer | undefined;
-  readonly startedAt: number;
-  /** The backend of the current attempt. */
-  backend: Backend | undefined;
-  /** Response headers were written to the client: from here on nothing can be retried. */
-  responded: boolean;
-}
-
-/** undici calls this when response headers arrive; the client's response is the sink. */
-function onUpstreamHeaders(data: Dispatcher.StreamFactoryData<Exchange>): Writable {
-  const x = data.opaque;
-  // `responseHeaders: 'raw'` makes undici hand over the flat [name, value, ...] array.
-  const raw = data.headers as unknown as string[];
-  x.res.writeHead(data.statusCode, downstreamResponseHeaders(raw, x.up.requestId));
-  x.responded = true;
-  x.backend?.health.observeRequestSuccess();
-  return x.res;
+  readonly observer: RequestObserver;
 }
 
 /** How a failure that could not be retried is reported to the client. */
@@ -62,6 +61,7 @@ function failureResponse(kind: FailureKind): { status: 502 | 503 | 504; code: Er
     case 'timeout':
       return { status: 504, code: ErrorCode.TIMEOUT, message: 'the app server did not answer in time; the request may or may not have been processed' };
     case 'reset':
+    case 'stalled':
     case 'other':
       return {
         status: 502,
@@ -71,118 +71,312 @@ function failureResponse(kind: FailureKind): { status: 502 | 503 | 504; code: Er
   }
 }
 
-export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const { backends, policy, retry, counters, log } = deps;
-
-  function fail(x: Exchange, kind: FailureKind): void {
-    const f = failureResponse(kind);
-    counters.errors[f.status] += 1;
-    sendError(x.res, f.status, f.code, f.message, x.up.requestId, f.status === 503 ? { 'retry-after': '1' } : undefined);
+/** The error the stall watch aborts an attempt with: classified `stalled` by retry.ts. */
+class StalledError extends HastackError {
+  constructor() {
+    super(ErrorCode.UPSTREAM_UNAVAILABLE, 'the app server froze (no answer, liveness probe unanswered); the attempt was aborted');
   }
+}
 
-  async function forward(x: Exchange): Promise<void> {
-    let candidates: readonly Backend[] = backends.eligible;
-    let tried: Backend[] | undefined;
-    let attempts = 0;
-    // The previous attempt's failure, reported if the retry finds no other backend.
-    let lastKind: FailureKind = 'connect';
-    for (;;) {
-      const backend = policy.pick(candidates);
-      if (backend === undefined) {
-        if (attempts === 0) {
-          counters.errors[503] += 1;
-          sendError(x.res, 503, ErrorCode.UPSTREAM_UNAVAILABLE, 'no app server is available; retry shortly', x.up.requestId, { 'retry-after': '1' });
-        } else {
-          // Retrying was allowed but every other backend is down or was tried already.
-          fail(x, lastKind);
-        }
-        return;
+/**
+ * Status recorded for a request whose client went away before the answer was complete (nginx's
+ * convention; never sent to anyone).
+ */
+export const CLIENT_CLOSED_STATUS = 499;
+
+/** Shared by every exchange of one load balancer; methods, not closures. */
+class ProxyCore {
+  constructor(readonly deps: ProxyDeps) {}
+
+  /** Starts the first attempt, or the next one after a retryable failure. */
+  next(x: Exchange): void {
+    const { backends, policy, counters } = this.deps;
+    const candidates = x.tried === undefined ? backends.eligible : backends.eligibleExcept(x.tried);
+    const backend = policy.pick(candidates);
+    if (backend === undefined) {
+      if (x.attempts === 0) {
+        this.error(x, 503, ErrorCode.UPSTREAM_UNAVAILABLE, 'no app server is available; retry shortly');
+      } else {
+        // Retrying was allowed but every other backend is down or was tried already.
+        this.fail(x, x.lastKind);
       }
-      attempts += 1;
-      if (attempts > 1) {
-        counters.retries += 1;
-        backend.counters.retries += 1;
-      }
-      backend.counters.requests += 1;
-      backend.inflight += 1;
-      x.backend = backend;
-      try {
-        await backend.pool.stream<Exchange>(
-          { path: x.path, method: x.method, headers: x.up.headers, body: x.body, opaque: x, responseHeaders: 'raw' },
-          onUpstreamHeaders,
-        );
-        return;
-      } catch (e) {
-        const kind = classifyUpstreamError(e);
-        if (x.responded) {
-          // Mid-body: undici has already destroyed the client's response. A client that went
-          // away is not the backend's fault; a timeout or reset from the backend is.
-          counters.aborted += 1;
-          if (kind === 'timeout' || kind === 'reset') backends.observeRequestFailure(backend, `${x.method} ${x.path}: ${describe(e)}`);
-          return;
-        }
-        backends.observeRequestFailure(backend, `${x.method} ${x.path}: ${describe(e)}`);
-        lastKind = kind;
-        if (x.res.destroyed) return; // the client is gone; nobody to retry for
-        if (!retry.mayRetry(kind, { method: x.method, hasIdempotencyKey: x.up.hasIdempotencyKey }, attempts, Date.now() - x.startedAt)) {
-          log.warn({ requestId: x.up.requestId, backend: backend.id, kind, attempts, err: describe(e) }, 'upstream request failed');
-          fail(x, kind);
-          return;
-        }
-        (tried ??= []).push(backend);
-        candidates = backends.eligibleExcept(tried);
-      } finally {
-        backend.inflight -= 1;
-      }
+      return;
     }
+    x.attempts += 1;
+    if (x.attempts > 1) {
+      counters.retries += 1;
+      backend.counters.retries += 1;
+    }
+    backend.counters.requests += 1;
+    backend.inflight += 1;
+    x.backend = backend;
+    x.sentAt = Date.now();
+    x.abort = undefined;
+    x.stalled = false;
+    x.live = true;
+    backend.waiting.add(x);
+    backend.pool.dispatch(x.options, x);
   }
 
-  function onError(x: Exchange, e: unknown): void {
-    // A bug in our own code: never leave the client hanging.
-    log.error({ requestId: x.up.requestId, err: describe(e) }, 'proxy failure');
-    if (!x.res.headersSent) {
-      counters.errors[502] += 1;
-      sendError(x.res, 502, ErrorCode.INTERNAL, 'the load balancer failed to proxy the request', x.up.requestId);
-    } else {
-      x.res.destroy();
+  fail(x: Exchange, kind: FailureKind): void {
+    const f = failureResponse(kind);
+    this.error(x, f.status, f.code, f.message);
+  }
+
+  error(x: Exchange, status: 400 | 413 | 502 | 503 | 504, code: ErrorCode, message: string): void {
+    this.deps.counters.errors[status] += 1;
+    sendError(x.res, status, code, message, x.up.requestId, status === 503 ? RETRY_AFTER : status === 502 || status === 504 ? undefined : CLOSE);
+    this.finish(x, status);
+  }
+
+  finish(x: Exchange, status: number): void {
+    x.status = status;
+    // The exchange itself is the record: no object allocated per request for the observer.
+    this.deps.observer.done(x);
+  }
+}
+
+const RETRY_AFTER: Readonly<Record<string, string>> = { 'retry-after': '1' };
+/**
+ * 400 and 413 close the connection: after a framing error we cannot know where the next request
+ * starts, and after 413 the rest of the body is still on the wire (closing is cheaper than
+ * reading and discarding it).
+ */
+const CLOSE: Readonly<Record<string, string>> = { connection: 'close' };
+
+/**
+ * One client request on its way through the load balancer, and undici's handler for each of its
+ * attempts (undici's legacy handler interface: the one it calls without wrapping).
+ */
+class Exchange implements Dispatcher.DispatchHandler, PendingAttempt, FinishedRequest {
+  /** The backend of the current attempt. */
+  backend: Backend | undefined = undefined;
+  attempts = 0;
+  /** Backends that failed this request, so a retry goes elsewhere (allocated on the first retry). */
+  tried: Backend[] | undefined = undefined;
+  /** The previous attempt's failure, reported if the retry finds no other backend. */
+  lastKind: FailureKind = 'connect';
+  sentAt = 0;
+  abort: ((err?: Error) => void) | undefined = undefined;
+  stalled = false;
+  /** The current attempt holds a place on its backend (inflight, waiting) not yet released. */
+  live = false;
+  /** We aborted the attempt because the client went away: not the backend's fault. */
+  clientGone = false;
+  /** Response headers were written to the client: from here on nothing can be retried. */
+  responded = false;
+  /** The status the client got (set when finished); `upstreamStatus` the backend's answer. */
+  status = 0;
+  upstreamStatus = 0;
+  readonly repeatable: boolean;
+  readonly options: Dispatcher.DispatchOptions;
+
+  constructor(
+    readonly core: ProxyCore,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly method: string,
+    readonly path: string,
+    readonly up: UpstreamRequestHeaders,
+    body: Buffer | undefined,
+    readonly startedAt: number,
+  ) {
+    this.repeatable = isRepeatable({ method, hasIdempotencyKey: up.hasIdempotencyKey });
+    this.options = { path, method: method as Dispatcher.HttpMethod, headers: up.headers, body };
+  }
+
+  abortStalled(): void {
+    if (this.responded) return;
+    this.stalled = true;
+    this.abort?.(new StalledError());
+  }
+
+  /** The attempt is over (answered or failed): the backend no longer holds it. */
+  private release(): void {
+    const b = this.backend;
+    if (b === undefined || !this.live) return;
+    this.live = false;
+    b.waiting.delete(this);
+    b.inflight -= 1;
+  }
+
+  /** The client left: stop the upstream attempt (its connection is then closed by undici). */
+  private dropClient(): void {
+    this.clientGone = true;
+    this.abort?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx informational answers (103 Early Hints): nothing to forward on HTTP/1.1 here.
+    if (statusCode < 200) return true;
+    const b = this.backend as Backend;
+    b.waiting.delete(this);
+    b.lastProgressAt = Date.now();
+    b.health.observeRequestSuccess();
+    if (this.res.destroyed) {
+      // The client left while the backend worked: stop reading its answer.
+      this.dropClient();
+      return false;
+    }
+    this.res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders, this.up.requestId));
+    this.responded = true;
+    this.upstreamStatus = statusCode;
+    this.resume = resume;
+    return true;
+  }
+
+  private resume: (() => void) | undefined = undefined;
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    if (this.res.destroyed) {
+      this.dropClient();
+      return false;
+    }
+    // Back-pressure: the client reads slower than the backend sends; undici pauses the socket
+    // until 'drain'. If the client leaves instead, abort rather than wait for the body timeout
+    // (which would also blame a healthy backend). Closures only on this rare path.
+    const resume = this.resume;
+    const res = this.res;
+    const onDrain = (): void => {
+      res.off('close', onClose);
+      resume?.();
+    };
+    const onClose = (): void => {
+      res.off('drain', onDrain);
+      this.dropClient();
+    };
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+    return false;
+  }
+
+  onComplete(): void {
+    this.release();
+    this.res.end();
+    this.core.finish(this, this.upstreamStatus);
+  }
+
+  onError(err: Error): void {
+    this.release();
+    const core = this.core;
+    const { backends, counters, log, retry } = core.deps;
+    const backend = this.backend as Backend;
+    const kind = this.stalled ? 'stalled' : classifyUpstreamError(err);
+    if (this.clientGone || (this.res.destroyed && !this.responded)) {
+      // The client is gone: nobody to answer or retry for, and not the backend's fault.
+      counters.aborted += 1;
+      core.finish(this, CLIENT_CLOSED_STATUS);
+      return;
+    }
+    if (this.responded) {
+      // Mid-body: nothing to take back. Cut the client's response so it sees a truncated answer,
+      // not a silently short one.
+      counters.aborted += 1;
+      if (kind === 'timeout' || kind === 'reset') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
+      this.res.destroy();
+      core.finish(this, CLIENT_CLOSED_STATUS);
+      return;
+    }
+    // A stalled backend was already judged by the stall watch; do not count it twice.
+    if (kind !== 'stalled') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
+    this.lastKind = kind;
+    if (!retry.mayRetry(kind, this, this.attempts, Date.now() - this.startedAt)) {
+      log.warn({ requestId: this.up.requestId, backend: backend.id, kind, attempts: this.attempts, err: describe(err) }, 'upstream request failed');
+      core.fail(this, kind);
+      return;
+    }
+    (this.tried ??= []).push(backend);
+    core.next(this);
+  }
+
+  /** For RetryRequestFacts. */
+  get hasIdempotencyKey(): boolean {
+    return this.up.hasIdempotencyKey;
+  }
+
+  // For FinishedRequest (read only by metrics and the sampled access log).
+  get requestId(): string {
+    return this.up.requestId;
+  }
+
+  get backendId(): string | undefined {
+    return this.backend?.id;
+  }
+
+  get clientAddress(): string | undefined {
+    return this.req.socket.remoteAddress;
+  }
+}
+
+/**
+ * Refuses requests whose framing or target we do not accept, before anything reaches a backend.
+ * Node's parser has already refused the worst (both Content-Length and chunked, bad chunk sizes,
+ * oversize or malformed headers: 400/431 and the connection closed); this covers what it lets
+ * through. Returns the reason, or undefined when the request may go on.
+ */
+function refusal(path: string, up: UpstreamRequestHeaders, headerCount: number, maxHeaders: number): string | undefined {
+  // Only origin-form targets ("/path?q"): we are not a forward proxy.
+  if (path.charCodeAt(0) !== 47 /* '/' */) return 'the request target must be a path starting with "/"';
+  if (headerCount > maxHeaders) return `more than ${maxHeaders} request headers`;
+  if (up.invalid !== undefined) return `malformed request framing: ${up.invalid}`;
+  if (up.contentLength !== undefined && Number.isNaN(up.contentLength)) return 'malformed Content-Length';
+  return undefined;
+}
+
+/**
+ * 100 request headers at most: a browser sends 10–20, an API client fewer; more is an attack on
+ * the parsers behind us (Node's own limit, 2000, is for compatibility, not defence).
+ */
+export const MAX_REQUEST_HEADERS = 100;
+
+export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const core = new ProxyCore(deps);
+  const { counters } = deps;
+
+  function start(x: Exchange): void {
+    try {
+      core.next(x);
+    } catch (e) {
+      // A bug in our own code: never leave the client hanging.
+      deps.log.error({ requestId: x.up.requestId, err: describe(e) }, 'proxy failure');
+      if (!x.res.headersSent) core.error(x, 502, ErrorCode.INTERNAL, 'the load balancer failed to proxy the request');
+      else x.res.destroy();
     }
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = Date.now();
     counters.requests += 1;
     const up = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress);
     const path = req.url ?? '/';
     const method = req.method ?? 'GET';
-    // Only origin-form targets ("/path?q"): we are not a forward proxy.
-    if (path.charCodeAt(0) !== 47 /* '/' */) {
-      counters.errors[400] += 1;
-      sendError(res, 400, ErrorCode.BAD_REQUEST, 'the request target must be a path starting with "/"', up.requestId);
-      return;
-    }
-    if (up.contentLength !== undefined && Number.isNaN(up.contentLength)) {
-      counters.errors[400] += 1;
-      sendError(res, 400, ErrorCode.BAD_REQUEST, 'malformed Content-Length', up.requestId, { connection: 'close' });
+    const refused = refusal(path, up, req.rawHeaders.length / 2, MAX_REQUEST_HEADERS);
+    if (refused !== undefined) {
+      const x = new Exchange(core, req, res, method, path, up, undefined, startedAt);
+      core.error(x, 400, ErrorCode.BAD_REQUEST, refused);
       return;
     }
     if (up.contentLength !== undefined && up.contentLength > deps.maxBodyBytes) {
-      tooLarge(res, up.requestId);
+      tooLarge(new Exchange(core, req, res, method, path, up, undefined, startedAt));
       return;
     }
     const hasBody = up.chunked || (up.contentLength !== undefined && up.contentLength > 0);
     if (!hasBody) {
-      const x: Exchange = { req, res, method, path, up, body: undefined, startedAt: Date.now(), backend: undefined, responded: false };
-      forward(x).catch((e: unknown) => onError(x, e));
+      start(new Exchange(core, req, res, method, path, up, undefined, startedAt));
       return;
     }
-    const startedAt = Date.now();
     readBody(req, deps.maxBodyBytes).then(
       (r) => {
         if (r.kind === 'too-large') {
-          tooLarge(res, up.requestId);
+          tooLarge(new Exchange(core, req, res, method, path, up, undefined, startedAt));
           return;
         }
-        const x: Exchange = { req, res, method, path, up, body: r.body, startedAt, backend: undefined, responded: false };
-        forward(x).catch((e: unknown) => onError(x, e));
+        start(new Exchange(core, req, res, method, path, up, r.body, startedAt));
       },
       () => {
         // The client went away while sending its body: nothing to answer.
@@ -191,17 +385,15 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
     );
   };
 
-  function tooLarge(res: ServerResponse, requestId: string): void {
-    counters.errors[413] += 1;
-    // `Connection: close`: the rest of the body is still on the wire; ending the connection is
-    // cheaper than reading and discarding up to the client's whole upload.
-    sendError(res, 413, ErrorCode.BAD_REQUEST, `the request body is larger than the load balancer's limit of ${deps.maxBodyBytes} bytes`, requestId, {
-      connection: 'close',
-    });
+  function tooLarge(x: Exchange): void {
+    core.error(x, 413, ErrorCode.BAD_REQUEST, `the request body is larger than the load balancer's limit of ${deps.maxBodyBytes} bytes`);
   }
 }
 
 function describe(e: unknown): string {
-  if (e instanceof Error) return (e as { code?: string }).code ? `${(e as { code?: string }).code}: ${e.message}` : e.message;
+  if (e instanceof Error) {
+    const code = (e as { code?: string }).code;
+    return code ? `${code}: ${e.message}` : e.message;
+  }
   return String(e);
 }

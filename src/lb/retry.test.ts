@@ -46,6 +46,12 @@ describe('default retry policy', () => {
     assert.equal(policy.mayRetry('reset', post, 1, 0), false);
   });
 
+  it('retries an attempt aborted on a frozen backend only for idempotent or keyed requests', () => {
+    assert.equal(policy.mayRetry('stalled', get, 1, 0), true);
+    assert.equal(policy.mayRetry('stalled', keyedPost, 1, 0), true);
+    assert.equal(policy.mayRetry('stalled', post, 1, 0), false);
+  });
+
   it('never retries timeouts or other failures', () => {
     assert.equal(policy.mayRetry('timeout', get, 1, 0), false);
     assert.equal(policy.mayRetry('other', get, 1, 0), false);

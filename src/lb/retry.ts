@@ -11,6 +11,9 @@
  *   arrived. The backend may have acted on it, so it is retried only when running it twice is
  *   harmless: an idempotent method (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, PUT, DELETE) or a request
  *   carrying an `Idempotency-Key` (the app deduplicates on it).
+ * - `stalled`: the load balancer itself aborted the attempt because its backend froze (no response
+ *   from it for a while, and a fresh liveness probe got no answer either: stall.ts). Like
+ *   `reset`, the backend may hold the request, so only idempotent or keyed requests move on.
  * - `timeout` (no response headers in time) and `other` (a malformed response, say) are never
  *   retried: the backend may still be working on the request, and a slow request sent to every
  *   backend in turn would take them all down (a retry storm).
@@ -18,7 +21,7 @@
  * from when the request arrived, so a request never wanders for longer than a user waits.
  */
 
-export type FailureKind = 'connect' | 'reset' | 'timeout' | 'other';
+export type FailureKind = 'connect' | 'reset' | 'stalled' | 'timeout' | 'other';
 
 // Connection never established: the request never left the load balancer.
 const CONNECT_CODES: ReadonlySet<string> = new Set([
@@ -44,6 +47,7 @@ function codeOf(e: unknown): string | undefined {
   return cause !== undefined && cause !== e ? codeOf(cause) : undefined;
 }
 
+/** Sorts a transport error. (`stalled` is never an error's own kind: the proxy knows it aborted.) */
 export function classifyUpstreamError(e: unknown): FailureKind {
   const code = codeOf(e);
   if (code === undefined) return 'other';
@@ -70,6 +74,11 @@ export function isIdempotentMethod(method: string): boolean {
 export interface RetryRequestFacts {
   readonly method: string;
   readonly hasIdempotencyKey: boolean;
+}
+
+/** May this request run twice without harm: an idempotent method, or a key the app deduplicates on. */
+export function isRepeatable(req: RetryRequestFacts): boolean {
+  return isIdempotentMethod(req.method) || req.hasIdempotencyKey;
 }
 
 export interface RetryPolicy {
@@ -99,7 +108,7 @@ export function createRetryPolicy(limits: RetryLimits): RetryPolicy {
     mayRetry(kind, req, attempt, elapsedMs) {
       if (attempt > limits.retries || elapsedMs >= limits.deadlineMs) return false;
       if (kind === 'connect') return true;
-      if (kind === 'reset') return isIdempotentMethod(req.method) || req.hasIdempotencyKey;
+      if (kind === 'reset' || kind === 'stalled') return isRepeatable(req);
       return false;
     },
   };

@@ -16,18 +16,49 @@ export const CLIENT_KEEPALIVE_MS = 65_000;
 export const CLIENT_HEADERS_TIMEOUT_MS = 20_000;
 /** 30 s to receive the whole request, body included (1 MiB at ~35 KB/s); Node needs it ≥ headers. */
 export const CLIENT_REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * 16 KiB of request headers (Node's default, stated so it cannot drift): cookies and a bearer
+ * token fit many times over; more is refused with 431 before our code runs.
+ */
+export const CLIENT_MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Node checks the two timeouts above only every `connectionsCheckingInterval` (default 30 s, which
+ * would let a slowloris connection live up to 50 s); 1 s keeps the bound close to what is stated.
+ */
+const MAX_CHECK_INTERVAL_MS = 1_000;
 
-export function createHttpServer(handler: http.RequestListener): http.Server {
-  // Node's default `clientError` handling (400/408/431, then close) is kept: it already isolates
-  // a misbehaving client connection from the rest.
-  return http.createServer(
+export interface ClientLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** Request headers beyond this count are refused with 400 (proxy.ts). */
+  readonly maxHeaders: number;
+}
+
+export const DEFAULT_CLIENT_LIMITS: Omit<ClientLimits, 'maxHeaders'> = {
+  headersTimeoutMs: CLIENT_HEADERS_TIMEOUT_MS,
+  requestTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS,
+};
+
+export function createHttpServer(handler: http.RequestListener, limits: ClientLimits): http.Server {
+  // Node's default `clientError` handling (400 for malformed framing, including Content-Length
+  // with Transfer-Encoding; 408 for the timeouts; 431 for oversize headers; then close) is kept:
+  // it refuses those before any handler runs and isolates the connection from the rest.
+  const server = http.createServer(
     {
       keepAliveTimeout: CLIENT_KEEPALIVE_MS,
-      headersTimeout: CLIENT_HEADERS_TIMEOUT_MS,
-      requestTimeout: CLIENT_REQUEST_TIMEOUT_MS,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      maxHeaderSize: CLIENT_MAX_HEADER_BYTES,
+      connectionsCheckingInterval: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(10, Math.floor(limits.headersTimeoutMs / 4))),
+      // Never the lenient parser: it is what lets smuggled requests through.
+      insecureHTTPParser: false,
     },
     handler,
   );
+  // One more than allowed, so that a request with too many headers is seen (and refused) rather
+  // than silently truncated by the parser.
+  server.maxHeadersCount = limits.maxHeaders + 1;
+  return server;
 }
 
 export function listen(server: http.Server, address: string, port: number, what: string): Promise<void> {

@@ -19,7 +19,11 @@ export type EventType =
   | 'service.stopped'
   | 'step'
   | 'fault.injected'
-  | 'fault.healed';
+  | 'fault.healed'
+  /** A cache client took a memcached node out of its ring (one event per client process). */
+  | 'cache.ejected'
+  /** A cache client put a memcached node back in its ring after it answered a probe. */
+  | 'cache.rejoined';
 
 export interface ClusterEvent {
   readonly ts: string;

@@ -12,20 +12,28 @@ export interface HealthServer {
 
 /**
  * A tiny HTTP server for the supervisor: `GET /healthz` answers 200 or 503 with a JSON body from
- * `check`. Workers have no traffic port, so this is all they listen on.
+ * `check`; `extra` adds other read-only GET paths (the dead-letter view). Workers have no traffic
+ * port, so this is all they listen on.
  */
-export async function startHealthServer(address: string, port: number, check: () => Promise<HealthAnswer>): Promise<HealthServer> {
+export async function startHealthServer(
+  address: string,
+  port: number,
+  check: () => Promise<HealthAnswer>,
+  extra: Readonly<Record<string, () => Promise<HealthAnswer>>> = {},
+): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
     const send = (status: number, body: unknown): void => {
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/healthz') {
-      send(404, { error: { code: 'NOT_FOUND', message: 'only GET /healthz is served here' } });
+    const p = (req.url ?? '').split('?')[0] ?? '';
+    const handler = p === '/healthz' ? check : Object.hasOwn(extra, p) ? extra[p] : undefined;
+    if (req.method !== 'GET' || !handler) {
+      send(404, { error: { code: 'NOT_FOUND', message: `only GET ${['/healthz', ...Object.keys(extra)].join(', ')} are served here` } });
       return;
     }
-    check().then(
+    handler().then(
       (a) => send(a.ok ? 200 : 503, a.body),
       (e: unknown) => send(503, { status: 'error', detail: e instanceof Error ? e.message : String(e) }),
     );

@@ -1,13 +1,15 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ServiceContext } from '../engines/types.js';
 import { loadApp, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
-import { logGate, QUEUE_PREFIX, redisOptions } from '../clients/redis/index.js';
+import { logGate, QUEUE_PREFIX, redisOptions, withDeadline } from '../clients/redis/index.js';
+import { servicesOf } from '../config/index.js';
+import { enforceWriteGuard } from '../engines/redis.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { describeError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import { backoffMs, sleep } from '../shared/retry.js';
 import { startHealthServer, type HealthAnswer, type HealthServer } from './health.js';
-import { restoreMissingSchedules, syncSchedules } from './schedules.js';
+import { ProgressMonitor } from './progress.js';
+import { startTicker } from './schedules.js';
 
 export interface WorkerOptions {
   /** Jobs run at once in this process (default 4). */
@@ -16,25 +18,44 @@ export interface WorkerOptions {
   readonly closeTimeoutMs?: number;
   /** At start, wait this long for migrations before taking jobs anyway (ms; default 20 s). */
   readonly migrationBudgetMs?: number;
-  /** How often to check that the app's schedules still exist in Redis (ms; default 30 s, a few Redis reads). */
-  readonly scheduleCheckMs?: number;
 }
 
 /**
  * Lock settings for jobs. A worker that dies (SIGKILL, lost node) holds its running jobs until
  * their lock expires; then another worker's stalled check puts them back in the queue.
- * - lockDuration 10 s (BullMQ default 30 s): recovery within ~15 s; renewed every 5 s, so only a
- *   10 s stall of the process or of Redis (a failover takes ~3 s) lets a live job be re-run,
- *   which idempotent jobs tolerate.
- * - stalledInterval 5 s: how often each worker looks for such jobs.
+ * - lockDuration 6 s (BullMQ default 30 s), renewed every 3 s: a killed worker's jobs are free
+ *   6 s after its last renewal. A live job loses its lock only if its worker cannot reach Redis
+ *   for 6 s in a row, longer than a Sentinel failover (2.5-4 s at down-after 1.5 s); if it does,
+ *   the job runs twice, which at-least-once handlers tolerate.
+ * - stalledInterval 1 s: how often the workers look for such jobs (one cheap Lua script over the
+ *   active list; BullMQ lets one worker check per interval cluster-wide). A job is re-queued at
+ *   the first check after its lock expired, and only if an earlier check already saw it: within
+ *   lockDuration + 2 × stalledInterval = 8 s of the kill (measured 6.4-6.5 s; 9.2 s with a 2 s interval), inside the
+ *   10 s we promise.
  * - maxStalledCount 3 (default 1): chaos runs kill workers repeatedly; a job is failed only after
  *   stalling three times.
  */
-const LOCK_DURATION_MS = 10_000;
-const STALLED_INTERVAL_MS = 5_000;
+const LOCK_DURATION_MS = 6_000;
+const STALLED_INTERVAL_MS = 1_000;
 const MAX_STALLED_COUNT = 3;
 /** How often the worker checks that BullMQ's Redis client has not ended (ENGINE-NOTES). */
 const WATCHDOG_MS = 5_000;
+/**
+ * Liveness bounds (see progress.ts). 60 s holding jobs without finishing one: the ERP's jobs take
+ * milliseconds and a database failover stalls a job ~20 s at most, so 60 s is stuck, not slow.
+ * 15 s of waiting jobs untaken: several Redis failovers' worth (each ~3 s) plus BullMQ's 5 s
+ * blocking wait, so a failover alone never trips it.
+ */
+const PROGRESS_BOUNDS = { busyStallMs: 60_000, idleStallMs: 15_000 };
+/** How often the waiting count is sampled for the liveness verdict (one LLEN-like read). */
+const WAITING_SAMPLE_MS = 2_000;
+/**
+ * How often the Redis write guard is enforced (see engines/redis.ts planWriteGuard): a promoted
+ * master must lose a stale guard, and a master that regained its replica get it, within ~1 s.
+ */
+const GUARD_EVERY_MS = 1_000;
+/** The dead-letter view lists at most this many of the newest failed-for-good jobs. */
+const FAILED_VIEW_LIMIT = 50;
 
 /**
  * Holds the current BullMQ Worker and replaces it if its Redis client ended by itself (an ioredis
@@ -95,53 +116,58 @@ class WorkerSlot {
   }
 }
 
-function processorFor(app: AppDefinition, runtime: AppRuntime, log: Logger) {
+function processorFor(app: AppDefinition, runtime: AppRuntime, log: Logger, progress: ProgressMonitor) {
   return async (job: Job): Promise<void> => {
-    const handler = app.jobs[job.name];
-    if (!handler) throw new UnrecoverableError(`app ${app.name} has no job named "${job.name}"`);
-    const info = { id: job.id ?? '', name: job.name, attempt: job.attemptsMade + 1 };
-    const jobLog = log.child({ job: info.name, jobId: info.id, attempt: info.attempt });
-    const ctx: JobContext = { ...runtime.context(jobLog), job: info };
-    await handler(job.data as unknown, ctx);
+    progress.started(Date.now());
+    try {
+      const handler = app.jobs[job.name];
+      if (!handler) throw new UnrecoverableError(`app ${app.name} has no job named "${job.name}"`);
+      // job.id is stable across retries and stalled re-runs: the handler's idempotency key.
+      const info = { id: job.id ?? '', name: job.name, attempt: job.attemptsMade + 1 };
+      const jobLog = log.child({ job: info.name, jobId: info.id, attempt: info.attempt });
+      const ctx: JobContext = { ...runtime.context(jobLog), job: info };
+      await handler(job.data as unknown, ctx);
+    } finally {
+      progress.finished(Date.now());
+    }
   };
 }
 
-/**
- * Keeps the app's schedules in Redis: a full sync at start (retried while Redis is failing
- * over), then every `checkEveryMs` re-creates any that went missing.
- */
-function scheduleKeeper(runtime: AppRuntime, app: AppDefinition, log: Logger, checkEveryMs: number): { stop(): void } {
+/** Jobs that failed for good (attempts spent, or unrecoverable): the dead-letter view. */
+async function failedJobs(runtime: AppRuntime): Promise<HealthAnswer> {
+  const q = runtime.queue.bull();
+  // 2 s: a live master answers at once; this view is for a human, not for a probe.
+  const timeout = (): Error => new Error('Redis did not answer within 2000 ms');
+  const [count, jobs] = await withDeadline(Promise.all([q.getFailedCount(), q.getFailed(0, FAILED_VIEW_LIMIT - 1)]), 2_000, timeout);
+  return {
+    ok: true,
+    body: {
+      queue: runtime.queue.name,
+      failed: count,
+      newest: jobs.map((j) => ({
+        id: j.id,
+        name: j.name,
+        attempts: j.attemptsMade,
+        reason: j.failedReason,
+        failedAt: j.finishedOn ? new Date(j.finishedOn).toISOString() : null,
+        data: j.data as unknown,
+      })),
+    },
+  };
+}
+
+/** Runs `fn` every `everyMs` (never overlapping itself) until stopped. `fn` must not throw. */
+function every(everyMs: number, fn: () => Promise<void>): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  const check = async (): Promise<void> => {
-    try {
-      const restored = await restoreMissingSchedules(runtime.queue.bull(), app.schedules);
-      if (restored.length > 0) log.warn({ restored }, 'schedules were missing from Redis (data lost?); re-created');
-    } catch (e) {
-      log.warn({ err: describeError(e) }, 'could not check schedules');
-    }
-    if (!stopped) {
-      timer = setTimeout(() => void check(), checkEveryMs);
-      timer.unref();
-    }
+  const loop = async (): Promise<void> => {
+    await fn();
+    if (stopped) return;
+    timer = setTimeout(() => void loop(), everyMs);
+    timer.unref();
   };
-  void (async () => {
-    for (let attempt = 0; !stopped; attempt++) {
-      try {
-        const r = await syncSchedules(runtime.queue.bull(), app.schedules);
-        log.info(r, 'schedules in place');
-        break;
-      } catch (e) {
-        log.warn({ err: describeError(e) }, 'could not sync schedules; retrying');
-        // 500 ms doubling to 10 s: Redis failovers take seconds; an outage should not spam.
-        await sleep(backoffMs(attempt, 500, 10_000));
-      }
-    }
-    if (!stopped && app.schedules.length > 0) {
-      timer = setTimeout(() => void check(), checkEveryMs);
-      timer.unref();
-    }
-  })();
+  timer = setTimeout(() => void loop(), everyMs);
+  timer.unref();
   return {
     stop: () => {
       stopped = true;
@@ -166,8 +192,9 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
   });
   await migrations.settled;
 
-  const processor = processorFor(app, runtime, log);
   const concurrency = opts.concurrency ?? 4;
+  const progress = new ProgressMonitor(PROGRESS_BOUNDS, concurrency, Date.now());
+  const processor = processorFor(app, runtime, log, progress);
   const errorGate = logGate();
   const slot = new WorkerSlot(() => {
     const w = new Worker(queueNameOf(app), processor, {
@@ -182,38 +209,68 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
     w.on('error', (e: Error) => {
       if (errorGate(describeError(e))) log.warn({ err: describeError(e) }, 'worker error (reconnecting)');
     });
-    w.on('failed', (job, e: Error) =>
-      log.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, err: describeError(e) }, 'job failed'),
-    );
+    w.on('failed', (job, e: Error) => {
+      const final = job !== undefined && (e instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1));
+      log.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: describeError(e) }, final ? 'job failed for good (see GET /jobs/failed)' : 'job failed; will retry');
+    });
+    // Emitted by the worker whose stalled check re-queued a job a dead worker held.
+    w.on('stalled', (jobId: string) => log.warn({ jobId }, 'job stalled (its worker died or froze); re-queued'));
     return w;
   });
-  const schedules = scheduleKeeper(runtime, app, log, opts.scheduleCheckMs ?? 30_000);
+  const gate = logGate();
+  const ticker = startTicker(runtime.queue, runtime.redis, app.schedules, log, gate);
   const watchdog = setInterval(() => void slot.repairIfEnded(log), WATCHDOG_MS);
   watchdog.unref();
+  const sampler = every(WAITING_SAMPLE_MS, async () => {
+    const q = runtime.queue.bull();
+    // 1 s: a live master answers at once; unknown (failing over) resets the idle verdict.
+    const waiting = await withDeadline(q.getWaitingCount(), 1_000, () => new Error('timeout')).catch(() => undefined);
+    progress.sampleWaiting(waiting, Date.now());
+  });
+  // The Redis write guard follows the roles; only with Sentinels (a lone Redis has no replica).
+  const guard = servicesOf(ctx.topo, 'sentinel').length === 0
+    ? { stop: () => undefined }
+    : every(GUARD_EVERY_MS, async () => {
+        try {
+          for (const a of await enforceWriteGuard(ctx.topo, ctx.secrets)) {
+            log.info({ redis: `${a.addr.host}:${a.addr.port}`, minReplicasToWrite: a.minReplicasToWrite, why: a.why }, 'redis write guard changed');
+          }
+        } catch (e) {
+          if (gate(describeError(e))) log.warn({ err: describeError(e) }, 'could not enforce the redis write guard');
+        }
+      });
 
+  // Healthy = making progress (progress.ts). Redis being unreachable for a while is reported in
+  // the body but is no reason for a restart: a failover passes, and a new process would not help.
   const check = async (): Promise<HealthAnswer> => {
     // 500 ms: the supervisor's probe budget is short and a live master answers PING at once.
     const reachable = await runtime.redis.ping(500);
     const clientStatus = slot.clientStatus();
-    const ok = reachable && clientStatus !== 'end';
+    const verdict = progress.verdict(Date.now());
     return {
-      ok,
+      ok: verdict.ok,
       body: {
-        status: ok ? 'ok' : 'redis-unreachable',
+        status: !verdict.ok ? verdict.detail : reachable ? 'ok' : 'redis-unreachable',
         node,
         queue: queueNameOf(app),
+        progress: verdict.detail,
         redis: { reachable, client: runtime.redis.status, worker: clientStatus },
         running: slot.current.isRunning(),
         migrations: migrationsOk ? 'applied' : 'pending',
       },
     };
   };
+  const stopLoops = (): void => {
+    clearInterval(watchdog);
+    ticker.stop();
+    sampler.stop();
+    guard.stop();
+  };
   let health: HealthServer;
   try {
-    health = await startHealthServer(ctx.svc.address, ctx.svc.port, check);
+    health = await startHealthServer(ctx.svc.address, ctx.svc.port, check, { '/jobs/failed': () => failedJobs(runtime) });
   } catch (e) {
-    clearInterval(watchdog);
-    schedules.stop();
+    stopLoops();
     migrations.stop();
     await closeAll([() => slot.close(0, log), () => runtime.close()]).catch(() => undefined);
     throw e;
@@ -222,8 +279,7 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
 
   const closeTimeoutMs = opts.closeTimeoutMs ?? 10_000;
   const close = once(async () => {
-    clearInterval(watchdog);
-    schedules.stop();
+    stopLoops();
     migrations.stop();
     try {
       await closeAll([() => slot.close(closeTimeoutMs, log), () => runtime.close(), () => health.close()]);

@@ -2,7 +2,9 @@
  * The Redis client through a real Sentinel failover: master + replica + 3 Sentinels (quorum 2,
  * down-after 1 s), started by this test as plain processes. While jobs are being enqueued the
  * master is SIGKILLed; the client must follow Sentinel to the promoted replica, and every job
- * whose durable enqueue was acknowledged must be on the new master.
+ * whose durable enqueue was acknowledged must be on the new master. Then the write guard: the new
+ * master, once it has a replica again, is frozen (SIGSTOP) past a failover and resumed: it must
+ * refuse writes until Sentinel demotes it, and rejoin as a replica.
  *
  * Namespace: addresses 127.0.60.11-15, state in a fresh temp directory; every process started
  * here is killed by its PID in `after`.
@@ -22,6 +24,8 @@ import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { isHastackError } from '../../src/shared/errors.js';
 import { createRedisHandle, JobQueue, QUEUE_PREFIX } from '../../src/clients/redis/index.js';
+import { askSentinelsForMaster } from '../../src/engines/index.js';
+import { enforceWriteGuard } from '../../src/engines/redis.js';
 
 const BASE = '127.0.60';
 const MASTER = `${BASE}.11`;
@@ -148,7 +152,7 @@ describe('redis client through a Sentinel failover', () => {
   it('follows the promoted replica and keeps every durably acknowledged job', async () => {
     const handle = createRedisHandle(topo, secrets, 'failover-test', log);
     // 2 × down-after + 2 s, as the app runtime computes it.
-    const queue = new JobQueue(handle, 'fo', { timeoutMs: 4_000, log });
+    const queue = new JobQueue(handle, 'fo', { timeoutMs: 4_000, log, durableByDefault: true });
     const acked: string[] = [];
     const outcomes: Array<{ at: number; kind: string }> = [];
     let killedAt = 0;
@@ -157,7 +161,8 @@ describe('redis client through a Sentinel failover', () => {
       for (let i = 0; !stop; i++) {
         const jobId = `job-${i}`;
         try {
-          await queue.add('x', { i }, { jobId, durable: true });
+          // Durable by default: resolves only once the replica has the job.
+          await queue.add('x', { i }, { jobId });
           acked.push(jobId);
           outcomes.push({ at: Date.now(), kind: 'acked' });
         } catch (e) {
@@ -199,6 +204,89 @@ describe('redis client through a Sentinel failover', () => {
       direct.disconnect();
       await queue.close();
       await handle.close();
+    }
+  });
+});
+
+async function guardOf(address: string): Promise<string> {
+  const c = new Redis({ host: address, port: 6379, password: secrets.redisPassword, lazyConnect: true, retryStrategy: () => null });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    return String(((await c.call('CONFIG', 'GET', 'min-replicas-to-write')) as unknown[])[1]);
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function roleOf(address: string): Promise<unknown[] | undefined> {
+  const c = new Redis({ host: address, port: 6379, password: secrets.redisPassword, lazyConnect: true, retryStrategy: () => null, commandTimeout: 500 });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    return (await c.call('ROLE')) as unknown[];
+  } catch {
+    return undefined;
+  } finally {
+    c.disconnect();
+  }
+}
+
+describe('the write guard (min-replicas-to-write on the master only)', () => {
+  it('a master frozen past a failover takes no write when it resumes, and rejoins as a replica', async () => {
+    // After the first test REPLICA is the master, alone. Bring the old master back as its replica.
+    startRedis('r1', MASTER, REPLICA);
+    const linked = await waitFor(async () => ((await roleOf(MASTER))?.[3] === 'connected' ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+    assert.ok(linked, 'the old master rejoined as a replica');
+    // The guard goes on the master that has a replica, never on the replica.
+    await waitFor(
+      async () => {
+        await enforceWriteGuard(topo, secrets);
+        return (await guardOf(REPLICA)) === '1' ? true : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 250 },
+    );
+    assert.equal(await guardOf(REPLICA), '1');
+    assert.equal(await guardOf(MASTER), '0');
+
+    const frozen = pids.get('r2');
+    assert.ok(frozen);
+    process.kill(frozen, 'SIGSTOP');
+    try {
+      const moved = await waitFor(async () => ((await askSentinelsForMaster(topo, secrets))?.host === MASTER ? true : undefined), { timeoutMs: 20_000, intervalMs: 250 });
+      assert.ok(moved, 'Sentinel promoted the replica while the master was frozen');
+      // The promoted master has no replica: the guard stays off there, so writes go on.
+      await enforceWriteGuard(topo, secrets);
+      assert.equal(await guardOf(MASTER), '0');
+    } finally {
+      process.kill(frozen, 'SIGCONT');
+    }
+    // Resumed, it still calls itself master until Sentinel demotes it (Sentinel waits ~8 s for
+    // that); meanwhile its replica's last acknowledgement is seconds old, so it refuses writes.
+    const c = new Redis({ host: REPLICA, port: 6379, password: secrets.redisPassword, retryStrategy: () => null, commandTimeout: 2_000 });
+    c.on('error', () => undefined);
+    try {
+      await assert.rejects(c.set('written-while-cut-off', '1'), /NOREPLICAS|READONLY/);
+    } finally {
+      c.disconnect();
+    }
+    const demoted = await waitFor(async () => ((await roleOf(REPLICA))?.[0] === 'slave' ? true : undefined), { timeoutMs: 30_000, intervalMs: 250 });
+    assert.ok(demoted, 'the resumed old master rejoined as a replica');
+    // And the guard follows the roles again: on the new master (once its replica is linked), off the replica.
+    const settled = await waitFor(
+      async () => {
+        await enforceWriteGuard(topo, secrets);
+        return (await guardOf(MASTER)) === '1' && (await guardOf(REPLICA)) === '0' ? true : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    assert.ok(settled, 'the guard moved with the roles');
+    const direct = new Redis({ host: MASTER, port: 6379, password: secrets.redisPassword });
+    direct.on('error', () => undefined);
+    try {
+      assert.equal(await direct.exists('written-while-cut-off'), 0, 'nothing written to the cut-off master survived anywhere');
+    } finally {
+      direct.disconnect();
     }
   });
 });

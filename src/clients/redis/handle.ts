@@ -13,6 +13,7 @@ export class RedisHandle {
   private current: Redis;
   private closing = false;
   private replacements = 0;
+  private generations = 0;
   private replaceTimer: NodeJS.Timeout | undefined;
   private readonly errorGate = logGate();
 
@@ -30,6 +31,14 @@ export class RedisHandle {
   /** ioredis status of the current client: 'ready' when usable. */
   get status(): string {
     return this.current.status;
+  }
+
+  /**
+   * Counts (re)connections: it changes whenever the socket under `client` may have changed (a
+   * reconnect after a failover, or a replaced client). WAIT-based durability checks compare it.
+   */
+  get generation(): number {
+    return this.generations;
   }
 
   /** How many times a stuck client was replaced (for status output and tests). */
@@ -70,6 +79,9 @@ export class RedisHandle {
   private create(): Redis {
     const c = new Redis({ ...this.options, lazyConnect: false });
     c.on('error', (e: Error) => this.logError(e));
+    // 'ready' fires after every (re)connection; 'close' when a socket goes away.
+    c.on('ready', () => (this.generations += 1));
+    c.on('close', () => (this.generations += 1));
     c.on('end', () => {
       if (this.closing || c !== this.current) return;
       this.log.warn({ connection: this.options.connectionName }, 'redis client ended without close(); replacing it');

@@ -25,8 +25,11 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
     // and jitter keeps a dozen processes from reconnecting in lockstep.
     retryStrategy: (times: number) => backoffMs(times - 1, 50, 500),
     // A demoted master (failover while we stayed connected) answers writes with READONLY:
-    // reconnect (2 = and resend the command) so Sentinel points us at the new master.
-    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
+    // reconnect (2 = and resend the command) so Sentinel points us at the new master. An old
+    // master resumed after a freeze, not yet demoted, answers NOREPLICAS (the write guard, see
+    // engines/redis.ts): reconnect too (1 = without resending: a master whose replica merely lags
+    // answers the same, and the caller's own retry budget decides).
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : err.message.startsWith('NOREPLICAS') ? 1 : false),
     // Commands wait across reconnects instead of failing after N attempts; every caller in
     // hastack bounds its wait itself (and BullMQ requires null for its blocking connection).
     maxRetriesPerRequest: null,

@@ -21,8 +21,10 @@ export interface EnqueueOptions {
   readonly delayMs?: number;
   readonly attempts?: number;
   /**
-   * Wait (up to 200 ms) until a Redis replica has the job, else reject with QUEUE_NOT_DURABLE.
-   * Off by default: with no replica left after a failover every durable enqueue would fail.
+   * On by default (when the topology has a Redis replica): resolve only once a Redis replica has acknowledged the job (WAIT 1 on the
+   * connection that wrote it), else reject with QUEUE_NOT_DURABLE. With no replica left (after a
+   * failover, until the old master rejoins) every durable enqueue rejects: the caller must then
+   * not report the job as queued. `false` accepts a job that a master crash can lose.
    */
   readonly durable?: boolean;
 }
@@ -30,6 +32,15 @@ export interface EnqueueOptions {
 export interface EnqueueResult {
   readonly id: string;
 }
+
+/**
+ * WAIT's own bound: a connected replica acknowledges within a millisecond or two on a LAN (the
+ * master asks for the ACK at once, it does not wait for the replica's 1 s heartbeat); 500 ms
+ * leaves room for a busy 2-core machine, and is what an enqueue costs when no replica answers.
+ */
+const WAIT_MS = 500;
+/** Our bound around WAIT: a frozen master never answers it at all. */
+const WAIT_DEADLINE_MS = WAIT_MS + 1_000;
 
 /** Defaults every job gets unless the caller overrides them. */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
@@ -69,7 +80,15 @@ export class JobQueue {
   constructor(
     private readonly handle: RedisHandle,
     readonly name: string,
-    private readonly opts: { readonly timeoutMs: number; readonly log: Logger },
+    private readonly opts: {
+      readonly timeoutMs: number;
+      readonly log: Logger;
+      /**
+       * Whether `add` waits for a replica unless told otherwise: true wherever a replica exists.
+       * A topology with a single Redis has none to wait for; there every durable enqueue would fail.
+       */
+      readonly durableByDefault: boolean;
+    },
   ) {
     if (name === '' || name.includes(':')) {
       throw new HastackError(ErrorCode.APP_INVALID, `queue name "${name}" must be non-empty and without ':'`);
@@ -80,6 +99,10 @@ export class JobQueue {
     if (this.closed) throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `queue ${this.name} is closed (the process is shutting down)`);
     if (opts.jobId !== undefined) checkJobId(opts.jobId);
     const q = this.bull();
+    // The client and connection generation before the write: WAIT only proves something about
+    // writes made on the same socket, so a reconnect between the add and the WAIT voids it.
+    const writer = this.handle.client;
+    const generation = this.handle.generation;
     const jobOpts: JobsOptions = {
       ...(opts.jobId === undefined ? {} : { jobId: opts.jobId }),
       ...(opts.delayMs === undefined ? {} : { delay: opts.delayMs }),
@@ -98,7 +121,7 @@ export class JobQueue {
       throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `could not enqueue ${jobName}: ${describeError(e)}`, { cause: e });
     });
     const id = job.id ?? opts.jobId ?? '';
-    if (opts.durable) await this.waitForReplica(jobName, id);
+    if (opts.durable ?? this.opts.durableByDefault) await this.waitForReplica(writer, jobName, id, generation);
     return { id };
   }
 
@@ -124,14 +147,18 @@ export class JobQueue {
     await this.queue?.close().catch(() => undefined);
   }
 
-  private async waitForReplica(jobName: string, id: string): Promise<void> {
-    // WAIT applies to the writes of this connection, which is the one BullMQ just used.
-    // 200 ms: a connected replica acks within a millisecond or two on a LAN.
-    const acked = await this.handle.client.wait(1, 200).catch(() => 0);
-    if (acked < 1) {
+  private async waitForReplica(c: Redis, jobName: string, id: string, generation: number): Promise<void> {
+    // WAIT counts the replicas that acknowledged every write this connection made so far, and
+    // BullMQ's add just ran its Lua script on this very client (the Queue was built on it and
+    // ioredis sends commands in order on one socket). A duplicate add writes too (a "duplicated"
+    // event on the events stream), so a replayed enqueue is also confirmed only once replicated.
+    const acked = await withDeadline(c.wait(1, WAIT_MS), WAIT_DEADLINE_MS, () => new Error('WAIT did not answer')).catch(() => 0);
+    const sameSocket = this.handle.generation === generation && this.handle.client === c;
+    if (acked < 1 || !sameSocket) {
+      const why = sameSocket ? `no replica confirmed it within ${WAIT_MS} ms` : 'the connection to Redis was re-established meanwhile';
       throw new HastackError(
         ErrorCode.QUEUE_NOT_DURABLE,
-        `job ${jobName} (${id}) is on the Redis master but no replica confirmed it within 200 ms; it may be lost if the master fails now`,
+        `job ${jobName} (${id}) was sent to the Redis master but ${why}; it may be lost if the master fails now (enqueue it again later: the same jobId makes that safe)`,
         { details: { jobId: id } },
       );
     }
