@@ -20,6 +20,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,6 +218,22 @@ function cpuTicks(pids: readonly number[]): number {
   return sum;
 }
 
+/** Does anything accept connections on address:port? (1 s bound: loopback answers at once.) */
+function listening(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: address, port, timeout: 1_000 });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
 async function waitServing(url: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -312,70 +329,107 @@ async function main(): Promise<void> {
   const startBackend = (address: string): void => {
     backends.set(address, spawn(process.execPath, [self, '--role', 'backend', address], { stdio: 'ignore' }));
   };
+  // Something left listening on our addresses (an earlier run killed hard) would be measured
+  // instead of the proxy we start: refuse to run.
+  for (const [what, address, port] of [
+    ...BACKENDS.map((b) => ['backend', b, BACKEND_PORT] as const),
+    ...PROXIES.map((p) => [p, PROXY_ADDR[p], PROXY_PORT] as const),
+  ]) {
+    if (await listening(address, port)) {
+      console.error(`bench lb: something already listens on ${address}:${port} (the ${what}'s address); stop it first`);
+      process.exit(1);
+    }
+  }
   for (const b of BACKENDS) startBackend(b);
   const proxies = new Map<ProxyName, Proc>();
-  const cleanup = (): void => {
-    for (const p of proxies.values()) p.child.kill('SIGKILL');
+  let cleaned = false;
+  /** TERM first (nginx's master then stops its workers; SIGKILL would orphan them), KILL after 2 s. */
+  const cleanup = async (): Promise<void> => {
+    if (cleaned) return;
+    cleaned = true;
+    const all = [...proxies.values()].flatMap((p) => p.pids());
+    for (const p of proxies.values()) p.child.kill('SIGTERM');
     for (const b of backends.values()) b.kill('SIGKILL');
+    await sleep(2_000);
+    for (const pid of all) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
   };
-  process.on('exit', cleanup);
-  process.on('SIGINT', () => process.exit(130));
-
-  for (const b of BACKENDS) await waitServing(`http://${b}:${BACKEND_PORT}/readyz`, 5_000);
-  for (const name of PROXIES) proxies.set(name, startProxy(name, dir));
-  for (const name of PROXIES) await waitServing(`http://${PROXY_ADDR[name]}:${PROXY_PORT}/`, 10_000);
-  // Every proxy has seen both backends healthy (rise 2 at 1 s).
-  await sleep(READMIT_WAIT_MS);
-
-  console.log(`bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir}`);
+  process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const samples = new Map<ProxyName, Sample[]>(PROXIES.map((p) => [p, []]));
-  for (let r = 0; r < rounds; r++) {
-    const order = PROXIES.map((_, i) => PROXIES[(i + r) % PROXIES.length] as ProxyName);
-    for (const name of order) {
-      const url = `http://${PROXY_ADDR[name]}:${PROXY_PORT}/api/items/1`;
-      const proc = proxies.get(name) as Proc;
-      await wrk(url, WARMUP_S, connections);
-      const before = cpuTicks(proc.pids());
-      const res = await wrk(url, seconds, connections);
-      const cpuS = (cpuTicks(proc.pids()) - before) / CLK_TCK;
-      const sample = { rps: res.rps, p50Ms: res.p50Ms, p99Ms: res.p99Ms, cpuUsPerReq: res.requests > 0 ? (cpuS * 1e6) / res.requests : Number.NaN };
-      (samples.get(name) as Sample[]).push(sample);
+  const kills = new Map<ProxyName, WrkResult>();
+  try {
+
+    for (const b of BACKENDS) await waitServing(`http://${b}:${BACKEND_PORT}/readyz`, 5_000);
+    for (const name of PROXIES) proxies.set(name, startProxy(name, dir));
+    for (const name of PROXIES) await waitServing(`http://${PROXY_ADDR[name]}:${PROXY_PORT}/`, 10_000);
+    for (const [name, p] of proxies) {
+      if (p.child.exitCode !== null) {
+        console.error(`bench lb: ${name} exited at start (code ${p.child.exitCode}); see ${path.join(dir, `${name}.log`)}`);
+        await cleanup();
+        process.exit(1);
+      }
+    }
+    // Every proxy has seen both backends healthy (rise 2 at 1 s).
+    await sleep(READMIT_WAIT_MS);
+
+    console.log(`bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir}`);
+    for (let r = 0; r < rounds; r++) {
+      const order = PROXIES.map((_, i) => PROXIES[(i + r) % PROXIES.length] as ProxyName);
+      for (const name of order) {
+        const url = `http://${PROXY_ADDR[name]}:${PROXY_PORT}/api/items/1`;
+        const proc = proxies.get(name) as Proc;
+        await wrk(url, WARMUP_S, connections);
+        const before = cpuTicks(proc.pids());
+        const res = await wrk(url, seconds, connections);
+        const cpuS = (cpuTicks(proc.pids()) - before) / CLK_TCK;
+        const sample = { rps: res.rps, p50Ms: res.p50Ms, p99Ms: res.p99Ms, cpuUsPerReq: res.requests > 0 ? (cpuS * 1e6) / res.requests : Number.NaN };
+        (samples.get(name) as Sample[]).push(sample);
+        console.log(
+          `  round ${r + 1} ${name.padEnd(8)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms  ${sample.cpuUsPerReq.toFixed(1)} µs CPU/req${res.non2xx + res.socketErrors > 0 ? `  (${res.non2xx} non-2xx, ${res.socketErrors} socket errors)` : ''}`,
+        );
+      }
+    }
+
+    const med = (p: ProxyName, k: keyof Sample): number => median((samples.get(p) as Sample[]).map((s) => s[k]));
+    const haRps = med('haproxy', 'rps');
+    const haP99 = med('haproxy', 'p99Ms');
+    console.log('\nproxy     req/s (median, spread)      p50 ms        p99 ms             CPU µs/req     ×HAProxy req/s  ×HAProxy p99');
+    for (const p of PROXIES) {
+      const s = samples.get(p) as Sample[];
       console.log(
-        `  round ${r + 1} ${name.padEnd(8)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms  ${sample.cpuUsPerReq.toFixed(1)} µs CPU/req${res.non2xx + res.socketErrors > 0 ? `  (${res.non2xx} non-2xx, ${res.socketErrors} socket errors)` : ''}`,
+        `${p.padEnd(9)} ${med(p, 'rps').toFixed(0).padStart(6)} (${spread(s.map((x) => x.rps), 0)})`.padEnd(37) +
+          `${med(p, 'p50Ms').toFixed(2).padStart(6)}        ${med(p, 'p99Ms').toFixed(2).padStart(6)} (${spread(s.map((x) => x.p99Ms), 2)})`.padEnd(34) +
+          `${med(p, 'cpuUsPerReq').toFixed(1).padStart(6)}         ${(med(p, 'rps') / haRps).toFixed(2).padStart(5)}           ${(med(p, 'p99Ms') / haP99).toFixed(2).padStart(5)}`,
       );
     }
+
+    // Phase 2: SIGKILL of one backend under load.
+    console.log(`\nbackend SIGKILL under load (wrk ${KILL_RUN_S} s, kill after ${KILL_AFTER_MS / 1000} s):`);
+    const victim = BACKENDS[1];
+    for (const name of PROXIES) {
+      const url = `http://${PROXY_ADDR[name]}:${PROXY_PORT}/api/items/1`;
+      const run = wrk(url, KILL_RUN_S, connections);
+      await sleep(KILL_AFTER_MS);
+      backends.get(victim)?.kill('SIGKILL');
+      const res = await run;
+      kills.set(name, res);
+      console.log(`  ${name.padEnd(8)} non-2xx ${res.non2xx}  socket errors ${res.socketErrors}  max latency ${res.maxMs.toFixed(1)} ms  (${res.rps.toFixed(0)} req/s)`);
+      startBackend(victim);
+      await waitServing(`http://${victim}:${BACKEND_PORT}/readyz`, 5_000);
+      await sleep(READMIT_WAIT_MS);
+    }
+  } finally {
+    await cleanup();
   }
 
   const med = (p: ProxyName, k: keyof Sample): number => median((samples.get(p) as Sample[]).map((s) => s[k]));
   const haRps = med('haproxy', 'rps');
   const haP99 = med('haproxy', 'p99Ms');
-  console.log('\nproxy     req/s (median, spread)      p50 ms        p99 ms             CPU µs/req     ×HAProxy req/s  ×HAProxy p99');
-  for (const p of PROXIES) {
-    const s = samples.get(p) as Sample[];
-    console.log(
-      `${p.padEnd(9)} ${med(p, 'rps').toFixed(0).padStart(6)} (${spread(s.map((x) => x.rps), 0)})`.padEnd(37) +
-        `${med(p, 'p50Ms').toFixed(2).padStart(6)}        ${med(p, 'p99Ms').toFixed(2).padStart(6)} (${spread(s.map((x) => x.p99Ms), 2)})`.padEnd(34) +
-        `${med(p, 'cpuUsPerReq').toFixed(1).padStart(6)}         ${(med(p, 'rps') / haRps).toFixed(2).padStart(5)}           ${(med(p, 'p99Ms') / haP99).toFixed(2).padStart(5)}`,
-    );
-  }
-
-  // Phase 2: SIGKILL of one backend under load.
-  console.log(`\nbackend SIGKILL under load (wrk ${KILL_RUN_S} s, kill after ${KILL_AFTER_MS / 1000} s):`);
-  const kills = new Map<ProxyName, WrkResult>();
-  const victim = BACKENDS[1];
-  for (const name of PROXIES) {
-    const url = `http://${PROXY_ADDR[name]}:${PROXY_PORT}/api/items/1`;
-    const run = wrk(url, KILL_RUN_S, connections);
-    await sleep(KILL_AFTER_MS);
-    backends.get(victim)?.kill('SIGKILL');
-    const res = await run;
-    kills.set(name, res);
-    console.log(`  ${name.padEnd(8)} non-2xx ${res.non2xx}  socket errors ${res.socketErrors}  max latency ${res.maxMs.toFixed(1)} ms  (${res.rps.toFixed(0)} req/s)`);
-    startBackend(victim);
-    await waitServing(`http://${victim}:${BACKEND_PORT}/readyz`, 5_000);
-    await sleep(READMIT_WAIT_MS);
-  }
-  cleanup();
 
   const k = kills.get('hastack') as WrkResult;
   const summary = {
@@ -404,5 +458,10 @@ if (role >= 0) {
   else if (what === 'hastack') await runHastack(address);
   else throw new Error(`unknown role ${what}`);
 } else {
-  await main();
+  try {
+    await main();
+  } catch (e) {
+    console.error(`bench lb failed: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+  }
 }

@@ -12,7 +12,7 @@ describe('start plan', () => {
       'database primary:db1',
       'database replicas:db2',
       'redis master:redis1',
-      'redis replicas:redis2',
+      'redis replicas:redis2,redis3',
       'sentinels:app1,app2,app3',
       'sentinels-ready',
       'memcached:cache1,cache2',

@@ -8,7 +8,7 @@ import type { ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';
-import { shuffle } from './client.js';
+import { stableShuffle } from './client.js';
 import { resolveService, startDns } from './index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
@@ -137,12 +137,18 @@ describe('dns', () => {
     assert.deepEqual(sorted([...firsts]), sorted(lbAddresses));
   });
 
-  it('shuffles the answer on the client side', async () => {
-    // random() = 0 swaps every element with the first: [a, b] becomes [b, a].
-    const answer = await resolveService(servers.slice(0, 1), NAME, QUERY_TIMEOUT_MS, () => 0);
-    assert.deepEqual(sorted(answer.addresses), sorted(lbAddresses));
-    assert.deepEqual(shuffle(['a', 'b', 'c'], () => 0), ['b', 'c', 'a']);
-    assert.deepEqual(shuffle(['a', 'b', 'c'], () => 0.999), ['a', 'b', 'c']);
+  it('shuffles the answer on the client side, in one stable order per process', async () => {
+    const first = await resolveService(servers, NAME, QUERY_TIMEOUT_MS);
+    assert.deepEqual(sorted(first.addresses), sorted(lbAddresses));
+    // The servers rotate their answers; the client's order does not follow them.
+    for (let i = 0; i < 4; i++) assert.deepEqual((await resolveService(servers, NAME, QUERY_TIMEOUT_MS)).addresses, first.addresses);
+    const list = Array.from({ length: 8 }, (_, i) => `10.0.0.${i}`);
+    assert.deepEqual(stableShuffle(list, 1), stableShuffle([...list].reverse(), 1), 'the order depends on the set, not on how it came');
+    const orders = new Set(Array.from({ length: 20 }, (_, salt) => stableShuffle(list, salt).join(',')));
+    assert.ok(orders.size > 10, 'other processes (salts) get other orders');
+    // Dropping an address keeps the others in their order.
+    const full = stableShuffle(list, 7);
+    assert.deepEqual(stableShuffle(list.slice(1), 7), full.filter((a) => a !== list[0]));
   });
 
   it('answers SOA and NS for the zone and refuses names outside it', async () => {

@@ -14,7 +14,7 @@
  *    that is slow on some requests but answers others is never suspect.
  * 2. verification: one liveness probe (GET on the readiness path, a fresh connection, bounded by
  *    `livenessTimeoutMs`); any HTTP answer, even 503, proves the process runs. At most one probe
- *    per backend in flight, and none within `stallMs` of the last one that found it alive.
+ *    per backend in flight, and none within `stallMs` of the end of the previous one.
  * 3. only when the probe gets no answer: the backend is ejected (no new requests until a good
  *    health check) and its attempts still waiting for headers are aborted when they are
  *    repeatable (idempotent method or Idempotency-Key); the proxy retries them elsewhere under the
@@ -98,8 +98,12 @@ export interface StallHooks<B extends WatchedBackend> {
 export class StallWatch<B extends WatchedBackend> {
   private timer: NodeJS.Timeout | undefined;
   private readonly checking = new Set<B>();
-  /** When a probe last found the backend alive: no new probe for `stallMs` after that. */
-  private readonly aliveAt = new Map<B, number>();
+  /**
+   * When the last probe of a backend ended, whatever it found: no new probe for `stallMs` after
+   * it (a live-but-slow backend is not probed in a loop; a frozen one is ejected already and its
+   * held non-repeatable requests would otherwise keep it suspect).
+   */
+  private readonly probedAt = new Map<B, number>();
   private stopped = false;
 
   constructor(
@@ -126,7 +130,7 @@ export class StallWatch<B extends WatchedBackend> {
     const { stallMs } = this.settings;
     for (const b of this.backends) {
       if (this.checking.has(b) || !isSuspect(b, now, stallMs)) continue;
-      if (now - (this.aliveAt.get(b) ?? 0) < stallMs) continue;
+      if (now - (this.probedAt.get(b) ?? 0) < stallMs) continue;
       this.checking.add(b);
       void this.verify(b);
     }
@@ -135,11 +139,8 @@ export class StallWatch<B extends WatchedBackend> {
   private async verify(b: B): Promise<void> {
     try {
       const alive = await this.hooks.probe(b, this.settings.livenessTimeoutMs);
-      if (this.stopped) return;
-      if (alive) {
-        this.aliveAt.set(b, Date.now());
-        return;
-      }
+      this.probedAt.set(b, Date.now());
+      if (this.stopped || alive) return;
       this.hooks.onFrozen(b);
       this.hooks.onRescued(b, abortRepeatable(b));
     } finally {

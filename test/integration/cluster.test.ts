@@ -54,7 +54,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
   });
 
   it('prints where to look', () => {
-    assert.match(upOutput, /is up: 13 nodes, 18 services/);
+    assert.match(upOutput, /is up: 14 nodes, 19 services/);
     assert.match(upOutput, new RegExp(`http://${BASE.replaceAll('.', '\\.')}\\.1:8080/`));
   });
 
@@ -63,7 +63,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.equal(res.code, 0, res.stdout + res.stderr);
     const s = JSON.parse(res.stdout) as StatusJson;
     assert.equal(s.cluster, 'itest');
-    assert.equal(s.services.length, 18);
+    assert.equal(s.services.length, 19);
     for (const x of s.services) {
       assert.equal(x.healthy, true, `${x.node}/${x.service} unhealthy`);
       assert.ok(typeof x.pid === 'number' && x.pid > 0, `${x.node}/${x.service} has no pid`);
