@@ -52,6 +52,9 @@ class Client {
   private readonly agent = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
   private n = 0;
   private lbIndex: number;
+  /** The load balancer the last failed connection went to: the next attempt goes elsewhere. */
+  private avoid: string | undefined;
+  private lastAddress: string | undefined;
   private readonly acked: number[] = [];
   readonly ops: Operation[] = [];
 
@@ -82,7 +85,11 @@ class Client {
   /** One HTTP attempt on the next load balancer (round robin over the DNS answer). */
   private async attempt(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AttemptResult> {
     const addresses = await this.resolver.resolve();
-    const address = addresses[this.lbIndex++ % addresses.length];
+    let address = addresses[this.lbIndex++ % addresses.length];
+    // Like a browser falling over between A records: never retry on the address that just
+    // refused us while the answer names another one.
+    if (address === this.avoid && addresses.length > 1) address = addresses[this.lbIndex++ % addresses.length];
+    this.lastAddress = address;
     const res = await request(`http://${address}:${lbPort(this.opts.topo)}${path}`, {
       method,
       dispatcher: this.agent,
@@ -121,6 +128,7 @@ class Client {
       attempts++;
       try {
         const r = await send();
+        this.avoid = undefined;
         const verdict = accept(r);
         if (verdict.ok || !retryable(r.status)) {
           return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, jobQueued: verdict.jobQueued, error: verdict.error });
@@ -128,6 +136,7 @@ class Client {
         error = `HTTP ${r.status}`;
       } catch (e) {
         error = describeError(e).slice(0, 120);
+        this.avoid = this.lastAddress;
         if (attempts % 2 === 0) this.resolver.invalidate();
       }
       const elapsed = this.opts.clock() - start;
