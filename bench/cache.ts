@@ -14,9 +14,9 @@
  * load stays at one core at most.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { CacheClient, CacheRing } from '../src/clients/cache/index.js';
 import { waitFor } from '../src/shared/retry.js';
+import { portOpen } from '../src/shared/net.js';
 
 const ADDRESSES = ['127.0.47.1', '127.0.47.2', '127.0.47.3'] as const;
 const PORT = 11211;
@@ -34,17 +34,6 @@ const VALUE = { sku: 'WIDGET-RED', name: 'Red widget', priceCents: 1250, stockOn
 
 const asRoot = process.getuid?.() === 0;
 const children: ChildProcess[] = [];
-
-function portOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ host: address, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 async function startMemcached(address: string): Promise<ChildProcess> {
   if (await portOpen(address, PORT)) throw new Error(`${address}:${PORT} is already in use; stop what runs there (the bench only kills what it started)`);

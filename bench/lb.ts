@@ -20,10 +20,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { portOpen } from '../src/shared/net.js';
 
 const ADDR_BASE = '127.0.45';
 /** Backends and proxies use .101–.112 of the project's bench block, far from cluster nodes (.1–.13). */
@@ -218,22 +218,6 @@ function cpuTicks(pids: readonly number[]): number {
   return sum;
 }
 
-/** Does anything accept connections on address:port? (1 s bound: loopback answers at once.) */
-function listening(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: address, port, timeout: 1_000 });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
 async function waitServing(url: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -335,7 +319,7 @@ async function main(): Promise<void> {
     ...BACKENDS.map((b) => ['backend', b, BACKEND_PORT] as const),
     ...PROXIES.map((p) => [p, PROXY_ADDR[p], PROXY_PORT] as const),
   ]) {
-    if (await listening(address, port)) {
+    if (await portOpen(address, port)) {
       console.error(`bench lb: something already listens on ${address}:${port} (the ${what}'s address); stop it first`);
       process.exit(1);
     }

@@ -27,23 +27,29 @@ export interface ProbeResultDetail {
   readonly detail: string;
 }
 
+/** One GET on a fresh connection, bounded by `timeoutMs`; the status code, or a throw. */
+async function freshGet(agent: Agent, origin: string, path: string, timeoutMs: number, userAgent: string, signal: AbortSignal): Promise<number> {
+  const res = await agent.request({
+    origin,
+    path,
+    method: 'GET',
+    reset: true,
+    headers: { 'user-agent': userAgent },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]),
+  });
+  // Read the (small) body so the connection is released cleanly.
+  await res.body.dump();
+  return res.statusCode;
+}
+
 export async function probeBackend(agent: Agent, origin: string, path: string, timeoutMs: number, stop: AbortSignal): Promise<ProbeResultDetail> {
   try {
-    const res = await agent.request({
-      origin,
-      path,
-      method: 'GET',
-      reset: true,
-      headers: { 'user-agent': 'hastack-lb-health' },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
-    });
-    // Read the (small) body so the connection is released cleanly.
-    await res.body.dump();
-    const detail = `HTTP ${res.statusCode}`;
-    if (res.statusCode >= 200 && res.statusCode < 300) return { outcome: 'ok', detail };
-    if (res.statusCode === 503) return { outcome: 'draining', detail };
+    const status = await freshGet(agent, origin, path, timeoutMs, 'hastack-lb-health', stop);
+    const detail = `HTTP ${status}`;
+    if (status >= 200 && status < 300) return { outcome: 'ok', detail };
+    if (status === 503) return { outcome: 'draining', detail };
     return { outcome: 'fail', detail };
   } catch (e) {
     return { outcome: 'fail', detail: describeError(e) };
@@ -104,17 +110,7 @@ export class HealthProber {
  */
 export async function livenessProbe(agent: Agent, origin: string, path: string, timeoutMs: number): Promise<boolean> {
   try {
-    const res = await agent.request({
-      origin,
-      path,
-      method: 'GET',
-      reset: true,
-      headers: { 'user-agent': 'hastack-lb-liveness' },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await res.body.dump();
+    await freshGet(agent, origin, path, timeoutMs, 'hastack-lb-liveness', new AbortController().signal);
     return true;
   } catch {
     return false;

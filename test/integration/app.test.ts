@@ -11,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +29,7 @@ import { createDbClient } from '../../src/clients/db/index.js';
 import { QUEUE_PREFIX, redisOptions } from '../../src/clients/redis/index.js';
 import { applyMigrations, loadApp, openAppRuntime, startAppServer } from '../../src/app/index.js';
 import { startWorker } from '../../src/worker/index.js';
+import { portOpen } from '../../src/shared/net.js';
 
 const BASE = '127.0.60';
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -86,22 +86,6 @@ function signal(name: string, sig: NodeJS.Signals): void {
     // already gone
   }
   if (sig === 'SIGKILL') pids.delete(name);
-}
-
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.setTimeout(300);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
 }
 
 async function waitPort(host: string, port: number): Promise<void> {

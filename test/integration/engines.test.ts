@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
@@ -37,6 +36,7 @@ import {
   type ServiceContext,
 } from '../../src/engines/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
+import { portOpen } from '../../src/shared/net.js';
 
 const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-eng-'));
 const config = parseConfig({
@@ -155,22 +155,6 @@ async function stopService(id: string, signal: NodeJS.Signals = 'SIGTERM'): Prom
   clearTimeout(t);
 }
 
-function portAnswers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ host, port });
-    s.setTimeout(500);
-    s.on('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-    s.on('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
 function appConnection(svc: ServiceInstance): Promise<mysql.Connection> {
   return mysql.createConnection({
     host: svc.address,
@@ -186,7 +170,7 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
   before(async () => {
     // Nothing may be listening on this test's addresses: a leftover would be probed instead.
     for (const s of topo.services) {
-      if (s.kind in engineDrivers && (await portAnswers(s.address, s.port))) {
+      if (s.kind in engineDrivers && (await portOpen(s.address, s.port))) {
         throw new Error(`${s.address}:${s.port} is already in use; a leftover process from an earlier run? (ss -ltnp)`);
       }
     }

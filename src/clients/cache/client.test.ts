@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { readEventsFrom } from '../../shared/events.js';
 import { waitFor } from '../../shared/retry.js';
 import { cacheEventRecorder, CacheClient, type CacheNodeEvent } from './index.js';
+import { portOpen } from '../../shared/net.js';
 
 const HAS_MEMCACHED = spawnSync('memcached', ['-V'], { encoding: 'utf8' }).status === 0;
 const AS_ROOT = process.getuid?.() === 0;
@@ -20,17 +20,6 @@ const AS_ROOT = process.getuid?.() === 0;
 const REFUSED = { address: '127.0.47.20', port: 11211 };
 
 const started: ChildProcess[] = [];
-
-function portOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ host: address, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 async function startMemcached(address: string): Promise<ChildProcess> {
   // -m 8: these tests store a few keys; -U 0: no UDP.
