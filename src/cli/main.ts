@@ -98,6 +98,21 @@ configOpts(chaos.command('run'))
     process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
   });
 
+const jobs = program.command('jobs').description('the job queue: jobs that failed for good (the dead-letter view), and running them again');
+configOpts(jobs.command('failed'))
+  .description('counts by state and the newest jobs that failed for good, with their reasons')
+  .option('-n, --limit <n>', 'how many to show', (v) => Number.parseInt(v, 10), 20)
+  .option('--json', 'machine-readable output')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; limit: number; json?: boolean }) => (await import('./jobs.js')).jobsFailed(o));
+configOpts(jobs.command('retry'))
+  .description('move failed jobs back to waiting (handlers are idempotent by job id); safe to re-run')
+  .argument('[ids...]')
+  .option('--all', 'every failed job')
+  .option('--dry-run', 'list what would be retried, change nothing')
+  .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean }) =>
+    (await import('./jobs.js')).jobsRetry(ids, o),
+  );
+
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program

@@ -7,6 +7,9 @@
  * Then the supervisor's liveness loop on the same cluster: a worker frozen outside any fault
  * (SIGSTOP by hand, so its /healthz never answers) is killed and restarted.
  *
+ * And the dead-letter view: a job that fails every attempt shows in `hastack jobs failed`, and
+ * `hastack jobs retry` runs it again once its cause is fixed.
+ *
  * Namespace: addresses 127.0.41.x, cluster "ticks", state in a fresh temp directory.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +20,7 @@ import { loadOrCreateSecrets, readTopology, type Secrets, type Topology } from '
 import { readRunState, requestFault } from '../../src/control/index.js';
 import { askSentinelsForMaster } from '../../src/engines/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 
 const BASE = '127.0.41';
@@ -119,5 +122,46 @@ describe('a 5 s schedule on two workers through a worker kill and a Redis failov
       { timeoutMs: 30_000, intervalMs: 250 },
     );
     assert.ok(healthy, 'the restarted worker is healthy');
+  });
+
+  it('lists a job that failed for good, and runs it again with jobs retry', async () => {
+    const app = topo.services.find((s) => s.kind === 'app');
+    assert.ok(app);
+    const api = (method: 'GET' | 'POST', p: string): Promise<unknown> =>
+      request(`http://${app.address}:${app.port}${p}`, { method, headersTimeout: 10_000, bodyTimeout: 10_000 }).then((r) => r.body.json());
+    await api('POST', '/api/poison');
+    const cli = (...args: string[]) => runCli(['jobs', ...args, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 30_000 });
+    interface Listing {
+      counts: Record<string, number>;
+      failed: Array<{ id: string; name: string; attempts: number; reason: string }>;
+    }
+    // 5 attempts with 1+2+4+8 s of backoff: failed for good after about 15 s.
+    const listing = await waitFor(
+      async () => {
+        const r = await cli('failed', '--json');
+        const l = JSON.parse(r.stdout) as Listing;
+        return l.failed.some((j) => j.id === 'poison-1') ? l : undefined;
+      },
+      { timeoutMs: 40_000, intervalMs: 1_000 },
+    );
+    assert.ok(listing, 'the poisoned job shows in the dead-letter view');
+    const job = listing.failed.find((j) => j.id === 'poison-1');
+    assert.equal(job?.attempts, 5);
+    assert.match(job?.reason ?? '', /poisoned/);
+
+    const dry = await cli('retry', '--all', '--dry-run');
+    assert.match(dry.stdout, /poison-1 \(poison\): would be retried/);
+    assert.match(dry.stdout, /nothing changed/);
+    await api('POST', '/api/cure');
+    const retry = await cli('retry', 'poison-1');
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /1 job\(s\) moved back to waiting/);
+    const ran = await waitFor(
+      async () => ((await api('GET', '/api/poison')) as { runs: unknown[] }).runs.length === 1 || undefined,
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+    assert.ok(ran, 'the retried job ran once its cause was fixed');
+    const again = await cli('retry', 'poison-1');
+    assert.match(again.stdout, /not failed; skipped/, 're-running retry is harmless');
   });
 });

@@ -1,0 +1,152 @@
+import { Queue, type Job } from 'bullmq';
+import { readSecrets, type Topology } from '../config/index.js';
+import { loadApp, queueNameOf } from '../app/index.js';
+import { createRedisHandle, QUEUE_PREFIX, withDeadline } from '../clients/redis/index.js';
+import { appendEvent } from '../shared/events.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import { loadRunningTopology, type ConfigOptions } from './config-source.js';
+import { invokedAs, table } from './output.js';
+
+/*
+ * The dead-letter view for operators: jobs that failed for good (every attempt used), read
+ * straight from the cluster's Redis master (found through Sentinel, like the workers do), and
+ * `retry` to run them again once the cause is fixed. Handlers are idempotent by job id (the
+ * at-least-once contract), so retrying a job that half-ran before failing is safe.
+ */
+
+// 5 s: a live master answers at once; past that Redis is failing over or down, and the operator
+// is better told so than left waiting.
+const REDIS_DEADLINE_MS = 5_000;
+
+interface QueueAccess {
+  readonly topo: Topology;
+  readonly queue: Queue;
+  readonly name: string;
+  close(): Promise<void>;
+}
+
+async function openQueue(opts: ConfigOptions): Promise<QueueAccess> {
+  const topo = loadRunningTopology(opts);
+  const app = await loadApp(topo);
+  const name = queueNameOf(app);
+  // Quiet logger: this is a one-shot CLI whose output is the table, not client logs.
+  const log = createLogger('jobs');
+  log.level = 'error';
+  const handle = createRedisHandle(topo, readSecrets(topo.stateDir), 'hastack-cli-jobs', log);
+  const queue = new Queue(name, { connection: handle.client, prefix: QUEUE_PREFIX });
+  queue.on('error', () => undefined); // reported through the deadline instead
+  return {
+    topo,
+    queue,
+    name,
+    async close() {
+      await queue.close().catch(() => undefined);
+      await handle.close();
+    },
+  };
+}
+
+function deadline<T>(p: Promise<T>): Promise<T> {
+  return withDeadline(
+    p,
+    REDIS_DEADLINE_MS,
+    () =>
+      new HastackError(
+        ErrorCode.REDIS_UNAVAILABLE,
+        `the Redis master did not answer within ${REDIS_DEADLINE_MS} ms; check "${invokedAs()} status" (a failover may be in progress) and try again`,
+      ),
+  );
+}
+
+function oneLine(v: unknown, max: number): string {
+  const s = (typeof v === 'string' ? v : JSON.stringify(v) ?? '').replace(/\s+/g, ' ');
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+export interface FailedJobView {
+  readonly id: string;
+  readonly name: string;
+  readonly attempts: number;
+  readonly failedAt: string | null;
+  readonly reason: string;
+  readonly data: unknown;
+}
+
+export function failedJobView(j: Job): FailedJobView {
+  return {
+    id: String(j.id),
+    name: j.name,
+    attempts: j.attemptsMade,
+    failedAt: j.finishedOn ? new Date(j.finishedOn).toISOString() : null,
+    reason: j.failedReason ?? '',
+    data: j.data as unknown,
+  };
+}
+
+/** `hastack jobs failed`: counts by state, then the newest jobs that failed for good. */
+export async function jobsFailed(opts: ConfigOptions & { limit: number; json?: boolean }): Promise<void> {
+  const q = await openQueue(opts);
+  try {
+    const [counts, jobs] = await deadline(
+      Promise.all([
+        q.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
+        q.queue.getFailed(0, Math.max(1, opts.limit) - 1),
+      ]),
+    );
+    const views = jobs.map(failedJobView);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ queue: q.name, counts, failed: views }, null, 2) + '\n');
+      return;
+    }
+    const summary = Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    process.stdout.write(`queue ${q.name}: ${summary}\n`);
+    if (views.length === 0) {
+      process.stdout.write('no job has failed for good\n');
+      return;
+    }
+    const rows = [['ID', 'JOB', 'ATTEMPTS', 'FAILED AT', 'REASON', 'DATA']];
+    for (const v of views) rows.push([v.id, v.name, String(v.attempts), v.failedAt ?? '-', oneLine(v.reason, 60), oneLine(v.data, 40)]);
+    process.stdout.write(`\n${table(rows)}\n\nrun them again once the cause is fixed: ${invokedAs()} jobs retry <ID...> (or --all)\n`);
+  } finally {
+    await q.close();
+  }
+}
+
+/**
+ * `hastack jobs retry`: moves failed jobs back to waiting, with their attempts reset. Safe to
+ * re-run: a job no longer in the failed set (already retried, or removed) is reported and skipped.
+ */
+export async function jobsRetry(ids: readonly string[], opts: ConfigOptions & { all?: boolean; dryRun?: boolean }): Promise<void> {
+  if (ids.length === 0 && !opts.all) {
+    throw new HastackError(ErrorCode.BAD_REQUEST, `name the jobs to retry (ids from "${invokedAs()} jobs failed") or pass --all`);
+  }
+  const q = await openQueue(opts);
+  try {
+    const jobs: (Job | undefined)[] = opts.all
+      ? await deadline(q.queue.getFailed(0, -1))
+      : await deadline(Promise.all(ids.map((id) => q.queue.getJob(id))));
+    let retried = 0;
+    for (const [i, job] of jobs.entries()) {
+      const id = job?.id ?? ids[i] ?? '?';
+      const state = job ? await deadline(job.getState()) : 'missing';
+      if (!job || state !== 'failed') {
+        process.stdout.write(`  ${id}: ${state}, not failed; skipped\n`);
+        continue;
+      }
+      if (opts.dryRun) {
+        process.stdout.write(`  ${id} (${job.name}): would be retried\n`);
+        continue;
+      }
+      await deadline(job.retry('failed'));
+      retried++;
+      appendEvent(q.topo.stateDir, { type: 'step', message: `job ${id} (${job.name}) retried by an operator`, data: { queue: q.name, jobId: id } });
+      process.stdout.write(`  ${id} (${job.name}): retried\n`);
+    }
+    process.stdout.write(opts.dryRun ? 'dry run: nothing changed\n' : `${retried} job(s) moved back to waiting\n`);
+  } finally {
+    await q.close();
+  }
+}
