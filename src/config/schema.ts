@@ -100,6 +100,11 @@ export const configSchema = z
         fall: z.number().int().min(1).default(2),
         rise: z.number().int().min(1).default(2),
         retries: z.number().int().min(0).max(10).default(2),
+        // 8404: the port HAProxy's documentation uses for its Prometheus exporter, so operators
+        // look there already; a listener of its own keeps scrapes off the traffic port. 0: off.
+        metricsPort: z.number().int().min(0).max(65535).default(8404),
+        /** JSON access log: one in this many ordinary requests (errors and retries always); 1 = all, 0 = only those. */
+        accessLogEvery: z.number().int().min(0).default(100),
       })
       .strict()
       .default({}),

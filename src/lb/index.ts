@@ -72,24 +72,11 @@ const CLOSE_GRACE_MS = DEFAULT_RETRY_DEADLINE_MS;
 /** Upstream pools are closed after the listener, when nothing uses them any more; 2 s is slack. */
 const POOL_CLOSE_GRACE_MS = 2_000;
 
-/**
- * The admin port, on the lb's own address: `GET /metrics` for Prometheus. 8404 is the port
- * HAProxy's documentation uses for its Prometheus exporter, so operators look there already; a
- * second listener keeps scrapes off the traffic port and its limits.
- */
-export const LB_METRICS_PORT = 8404;
-
-/**
- * Access log sampling: one in this many ordinary requests (errors and retries are always logged).
- * `HASTACK_LB_ACCESS_LOG_EVERY=1` logs every request; 0 only the notable ones.
- */
-const DEFAULT_ACCESS_LOG_EVERY = 100;
-
 /** Overrides for tests; the supervisor calls `startLb(ctx)` with none. */
 export interface LbOptions {
   readonly clientHeadersTimeoutMs?: number;
   readonly clientRequestTimeoutMs?: number;
-  /** 0 picks a free port; `false` turns the metrics listener off. */
+  /** Overrides `lb.metricsPort` (the admin port for `GET /metrics`): 0 picks a free port; `false` turns it off. */
   readonly metricsPort?: number | false;
   readonly stall?: StallSettings;
 }
@@ -97,12 +84,6 @@ export interface LbOptions {
 export interface RunningLb extends Closeable {
   /** Where `/metrics` listens, when it does. */
   readonly metricsUrl: string | undefined;
-}
-
-function accessLogEvery(): number {
-  const raw = process.env.HASTACK_LB_ACCESS_LOG_EVERY;
-  const n = raw === undefined ? Number.NaN : Number(raw);
-  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_ACCESS_LOG_EVERY;
 }
 
 export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promise<RunningLb> {
@@ -128,7 +109,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     counters,
     backends: backendList,
     accessLog: createLogger('lb-access', { service: ctx.svc.id }),
-    accessLogEvery: accessLogEvery(),
+    accessLogEvery: cfg.accessLogEvery,
   });
   const backends = new BackendSet(
     backendList,
@@ -182,7 +163,8 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       if (aborted > 0) log.warn({ backend: b.id, aborted }, `backend ${b.id} froze: ${aborted} repeatable requests sent to other backends`);
     },
   });
-  const metricsPort = opts.metricsPort ?? LB_METRICS_PORT;
+  // In the config, 0 turns the listener off; in the test overrides, 0 picks a free port.
+  const metricsPort = opts.metricsPort ?? (cfg.metricsPort === 0 ? false : cfg.metricsPort);
   const metricsServer = metricsPort === false ? undefined : createMetricsServer(metrics);
   const stopAll = (): Promise<void> =>
     closeAll([
