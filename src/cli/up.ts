@@ -118,6 +118,8 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
     `cluster "${topo.cluster}" is up: ${topo.nodes.length} nodes, ${topo.services.length} services, healthy in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     `  app, through the load balancers:  ${lbs.map((l) => `http://${l.address}:${l.port}/`).join('  ')}`,
   ];
+  const vip = topo.config.lb.vip;
+  if (vip !== undefined && first) lines.push(`  floating address (lb.vip):        http://${vip}:${first.port}/`);
   if (dns.length > 0) {
     const d = dns[0];
     lines.push(`  DNS name ${topo.config.serviceName} served by ${dns.map((s) => `${s.address}:${s.port}`).join(', ')}  (dig @${d?.address} -p ${d?.port} ${topo.config.serviceName})`);

@@ -101,3 +101,22 @@ describe('config validation names the key', () => {
     assert.match(key, /^line \d+/);
   });
 });
+
+describe('lb.vip', () => {
+  const twoLbs = (vip: string): Record<string, unknown> => ({
+    addressBase: '127.0.10',
+    nodes: [
+      { name: 'a', services: ['lb', 'app', 'mariadb', 'redis'] },
+      { name: 'b', services: ['lb'] },
+    ],
+    lb: { vip },
+  });
+  it('accepts a spare loopback address', () => {
+    assert.equal(parseConfig(twoLbs('127.0.10.100')).lb.vip, '127.0.10.100');
+  });
+  it('names the key when the address is a node\'s, outside loopback, or has nothing to float between', () => {
+    assert.equal(keyOf(() => parseConfig(twoLbs('127.0.10.2'))), 'lb.vip');
+    assert.equal(keyOf(() => parseConfig(twoLbs('10.0.0.5'))), 'lb.vip');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { vip: '127.0.10.100' } })), 'lb.vip');
+  });
+});

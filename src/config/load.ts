@@ -4,6 +4,7 @@ import YAML from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { configSchema, type Config, type ConfigInput, type ServiceKind } from './schema.js';
+import { nodeAddress } from './topology.js';
 
 /** `nodes.2.services.0` → `nodes[2].services[0]`: the way a person points at a YAML key. */
 export function formatKey(p: ReadonlyArray<string | number>): string {
@@ -69,6 +70,14 @@ function checkCrossFieldRules(c: Config): void {
   }
   if (c.database.mode === 'galera') {
     throw new ConfigError('database.mode', 'galera is not available yet (it comes with the database tier); use "replication"');
+  }
+  if (c.lb.vip !== undefined) {
+    const vip = c.lb.vip;
+    if (c.substrate === 'local' && !vip.startsWith('127.')) throw new ConfigError('lb.vip', 'the local substrate needs a spare loopback address (127.x.y.z)');
+    const used = c.nodes.findIndex((n, i) => (n.address ?? nodeAddress(c.addressBase, i)) === vip);
+    if (used >= 0) throw new ConfigError('lb.vip', `${vip} is the address of nodes[${used}]; the floating address must be a spare one`);
+    if (vip === `${c.addressBase}.254`) throw new ConfigError('lb.vip', `${vip} is reserved for the supervisor's admin API`);
+    if (count('lb') < 2) throw new ConfigError('lb.vip', 'a floating address needs at least two nodes carrying "lb" to float between');
   }
   if (c.lb.healthTimeoutMs >= c.lb.healthIntervalMs) {
     throw new ConfigError('lb.healthTimeoutMs', `must be below lb.healthIntervalMs (${c.lb.healthIntervalMs})`);

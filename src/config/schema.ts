@@ -105,6 +105,14 @@ export const configSchema = z
         metricsPort: z.number().int().min(0).max(65535).default(8404),
         /** JSON access log: one in this many ordinary requests (errors and retries always); 1 = all, 0 = only those. */
         accessLogEvery: z.number().int().min(0).default(100),
+        /**
+         * Optional floating address for the load balancers: one holds it, another takes it over
+         * after 3 missed heartbeats. On the local substrate a spare loopback address.
+         */
+        vip: ipv4.optional(),
+        // 500 ms: takeover after 1.5 s of silence, within a DNS TTL, and far above the jitter of
+        // a UDP datagram on a LAN.
+        vipIntervalMs: z.number().int().min(50).default(500),
       })
       .strict()
       .default({}),

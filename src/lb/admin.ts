@@ -3,6 +3,7 @@ import { ErrorCode } from '../shared/errors.js';
 import { viewOf, type BackendSet, type BackendView } from './backends.js';
 import type { LbCounters } from './counters.js';
 import { sendError, sendJson } from './respond.js';
+import type { VipView } from './vip.js';
 
 /**
  * The load balancer's own endpoints. Every path belongs to the app except those under `/-/`,
@@ -14,6 +15,7 @@ import { sendError, sendJson } from './respond.js';
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
  *     "backends":[{...as above,"address","port","requests","errors","retries","ejections"}]}`
+ *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
  *   level, `retries` attempts it received as the retry of a failure elsewhere.
  * Anything else under `/-/` is 404; methods other than GET and HEAD are 405.
@@ -28,6 +30,8 @@ export interface AdminDeps {
   readonly counters: LbCounters;
   /** True once close() began: health turns 503 so DNS and clients move away first. */
   readonly closing: () => boolean;
+  /** The floating address as this lb sees it, when `lb.vip` is set. */
+  readonly vip?: () => VipView | undefined;
 }
 
 export interface HealthzBody {
@@ -66,6 +70,7 @@ export function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerRe
         retries: c.retries,
         aborted: c.aborted,
         errors: c.errors,
+        ...(deps.vip?.() ? { vip: deps.vip() } : {}),
         backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters })),
       });
       return;

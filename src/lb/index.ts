@@ -37,6 +37,7 @@ import { createProxyHandler, MAX_REQUEST_HEADERS } from './proxy.js';
 import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
 import { closeServer, createHttpServer, DEFAULT_CLIENT_LIMITS, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
+import { VipKeeper } from './vip.js';
 
 export { POLICY_NAMES, createPolicy } from './policy.js';
 export type { BalancingPolicy, PolicyCandidate, PolicyName } from './policy.js';
@@ -139,19 +140,22 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     log,
     observer: metrics,
   });
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, closing: () => closing };
-  const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+  let vip: VipKeeper | undefined;
+  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, closing: () => closing, vip: () => vip?.view() };
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (isAdminPath(req.url ?? '/')) {
       const id = req.headers['x-request-id'];
       handleAdmin(adminDeps, req, res, typeof id === 'string' && id !== '' ? id : randomUUID());
       return;
     }
     proxy(req, res);
-  }, {
+  };
+  const limits = {
     headersTimeoutMs: opts.clientHeadersTimeoutMs ?? DEFAULT_CLIENT_LIMITS.headersTimeoutMs,
     requestTimeoutMs: opts.clientRequestTimeoutMs ?? DEFAULT_CLIENT_LIMITS.requestTimeoutMs,
     maxHeaders: MAX_REQUEST_HEADERS,
-  });
+  };
+  const server = createHttpServer(handler, limits);
 
   const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: BACKEND_READY_PATH });
   // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
@@ -168,6 +172,8 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   const metricsServer = metricsPort === false ? undefined : createMetricsServer(metrics);
   const stopAll = (): Promise<void> =>
     closeAll([
+      // The floating address first, so a peer takes it over while this one drains.
+      async () => vip?.close(CLOSE_GRACE_MS),
       () => closeServer(server, CLOSE_GRACE_MS),
       async () => {
         if (metricsServer !== undefined) await closeServer(metricsServer, 0);
@@ -186,6 +192,22 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       await listen(metricsServer, ctx.svc.address, metricsPort === false ? 0 : metricsPort, `load balancer ${ctx.svc.id} metrics`);
       const a = metricsServer.address();
       metricsUrl = typeof a === 'object' && a !== null ? `http://${a.address}:${a.port}/metrics` : undefined;
+    }
+    if (cfg.vip !== undefined) {
+      const lbs = servicesOf(ctx.topo, 'lb').map((l, rank) => ({ id: l.id, address: l.address, rank }));
+      const self = lbs.find((l) => l.id === ctx.svc.id);
+      if (self === undefined) throw new HastackError(ErrorCode.INTERNAL, `${ctx.svc.id} is not a load balancer of this topology`);
+      vip = new VipKeeper({
+        cluster: ctx.topo.cluster,
+        vip: cfg.vip,
+        port: ctx.svc.port,
+        intervalMs: cfg.vipIntervalMs,
+        self,
+        peers: lbs.filter((l) => l.id !== self.id),
+        createListener: () => createHttpServer(handler, limits),
+        log,
+      });
+      await vip.start();
     }
   } catch (e) {
     await stopAll().catch(() => undefined);

@@ -15,6 +15,8 @@ import { REPO_ROOT, pidAlive, runCli, tempDir } from '../helpers/cli.js';
 
 // Its own address range, so a cluster a developer left running on 127.0.10.x does not collide.
 const BASE = '127.0.20';
+/** The load balancers' floating address (lb.vip): a spare address of the range. */
+const VIP = `${BASE}.100`;
 const dir = tempDir('cluster');
 const configFile = path.join(dir, 'hastack.yaml');
 
@@ -39,7 +41,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
   let upOutput = '';
 
   before(async () => {
-    const cfg = { ...preset('ideal'), cluster: 'itest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } };
+    const cfg = { ...preset('ideal'), cluster: 'itest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') }, lb: { vip: VIP } };
     fs.writeFileSync(configFile, YAML.stringify(cfg));
     const res = await runCli(['up', '--detach', '--no-install', '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
     upOutput = res.stdout + res.stderr;
@@ -127,6 +129,33 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.notEqual(after?.pid, app2.pid);
     assert.equal((after as unknown as { restarts: number }).restarts, 1);
     pids.push(after?.pid ?? 0);
+  });
+
+  it('the floating address moves to the other load balancer when its holder is killed', async () => {
+    interface Stats {
+      service: string;
+      vip?: { holding: boolean };
+    }
+    const holder = async (): Promise<string | undefined> => {
+      const r = await json('GET', `http://${VIP}:8080/-/stats`).catch(() => undefined);
+      const st = r?.body as Stats | undefined;
+      return st?.vip?.holding ? st.service : undefined;
+    };
+    assert.equal(await holder(), 'lb1/lb', 'the first load balancer holds it after up');
+    const order = await json('GET', `http://${VIP}:8080/api/items`);
+    assert.equal(order.status, 200, 'the app answers through the floating address');
+
+    const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir });
+    const lb1 = (JSON.parse(st.stdout) as StatusJson).services.find((x) => x.node === 'lb1' && x.service === 'lb');
+    assert.ok(lb1?.pid);
+    process.kill(lb1.pid, 'SIGKILL');
+    let moved: string | undefined;
+    // 3 missed heartbeats of 500 ms, then a bind: well under 5 s.
+    for (let i = 0; i < 50 && moved !== 'lb2/lb'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      moved = await holder();
+    }
+    assert.equal(moved, 'lb2/lb', 'lb2 took the floating address over');
   });
 
   it('down stops every process of the cluster', async () => {
