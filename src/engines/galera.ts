@@ -13,6 +13,7 @@ import {
   secureLocalAccounts,
   statusVars,
   withAdmin,
+  withRemoteAdmin,
   type MariadbPaths,
 } from './mariadb.js';
 import {
@@ -365,6 +366,32 @@ async function anyPeerRunning(ctx: ServiceContext): Promise<string | undefined> 
   return peers.find((_, i) => open[i])?.node;
 }
 
+// Eviction takes evs.inactive_timeout (4 s) plus a view change; 20 s bounds a slow machine.
+const EVICTION_TIMEOUT_MS = 20_000;
+
+/**
+ * Waits until no Primary peer still lists this node's previous incarnation as a member. Measured
+ * here: a node restarted by the supervisor half a second after a SIGKILL rejoined while the
+ * survivors were still suspecting its old identity; their view installation timed out and both
+ * survivors dropped to non-Primary (no writes anywhere until a full recovery). Joining after the
+ * eviction is the ordinary, clean case. Returns how long it waited.
+ */
+async function waitUntilEvicted(ctx: ServiceContext): Promise<number> {
+  const me = `${ctx.svc.address}:${ctx.svc.port}`;
+  const peers = servicesOf(ctx.topo, 'mariadb').filter((s) => s.id !== ctx.svc.id);
+  const t0 = Date.now();
+  while (Date.now() - t0 < EVICTION_TIMEOUT_MS) {
+    const views = await Promise.all(
+      // 1 s: a live peer answers in milliseconds; a dead one must not hold up the restart.
+      peers.map((p) => withRemoteAdmin(ctx.secrets, p, 1_000, (c) => statusVars(c, 'wsrep_%')).catch(() => undefined)),
+    );
+    const listing = views.some((v) => v?.['wsrep_cluster_status'] === 'Primary' && (v['wsrep_incoming_addresses'] ?? '').split(',').includes(me));
+    if (!listing) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return Date.now() - t0;
+}
+
 async function chooseStartArgs(ctx: ServiceContext, paths: GaleraPaths): Promise<StartArgs> {
   const marker = readMarker(paths);
   if (marker) {
@@ -377,11 +404,15 @@ async function chooseStartArgs(ctx: ServiceContext, paths: GaleraPaths): Promise
     }
     // Never a second cluster beside a running one: join it instead.
   }
+  const waited = await waitUntilEvicted(ctx);
   const g = readGrastate(paths);
   if (g && needsRecover(g) && !sstInterrupted(paths)) {
     try {
       const pos = await wsrepRecover(ctx);
-      return { args: [`--wsrep-start-position=${pos.uuid}:${pos.seqno}`], why: `join from recovered position ${pos.uuid}:${pos.seqno} (IST if a donor's gcache has it)` };
+      return {
+        args: [`--wsrep-start-position=${pos.uuid}:${pos.seqno}`],
+        why: `join from recovered position ${pos.uuid}:${pos.seqno} (IST if a donor's gcache has it; waited ${waited} ms for the old incarnation's eviction)`,
+      };
     } catch (e) {
       return { args: [], why: `join with a full state transfer (position unreadable: ${describeError(e)})` };
     }
