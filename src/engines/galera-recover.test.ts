@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   NIL_UUID,
   describeRecovery,
+  isFreshCluster,
   parseGrastate,
   parseRecoveredPosition,
   planRecovery,
@@ -122,6 +123,17 @@ describe('planRecovery', () => {
     const plan = planRecovery([killedMidStateTransfer('db1'), wiped('db2'), wiped('db3')]);
     assert.equal(plan.ok, false);
     assert.match(plan.reason, /no node has whole data/);
+  });
+
+  it('treats installed-but-never-started datadirs as a fresh cluster, not a recovery', () => {
+    const installedOnly: NodeFacts = { node: 'db1', hasDatadir: true, recovered: { uuid: NIL_UUID, seqno: -1 }, sstInterrupted: false };
+    assert.equal(isFreshCluster([installedOnly, wiped('db2'), wiped('db3')]), true);
+    assert.equal(isFreshCluster([installedOnly, crashed('db2', 3), wiped('db3')]), false);
+    assert.equal(isFreshCluster([killedMidStateTransfer('db1'), wiped('db2'), wiped('db3')]), false, 'a partial copy of a cluster is no fresh start');
+    const plan = planRecovery([installedOnly, crashed('db2', 3), wiped('db3')]);
+    assert.ok(plan.ok);
+    assert.equal(plan.bootstrap, 'db2');
+    assert.match(plan.excluded[0]?.reason ?? '', /never joined/);
   });
 
   it('uses grastate after a clean stop and the recovered position after a crash', () => {

@@ -96,12 +96,25 @@ export type RecoveryPlan =
     }
   | { readonly ok: false; readonly reason: string };
 
+/**
+ * Installed but never part of a cluster: grastate says nil UUID, or there is no grastate and
+ * --wsrep-recover found nil (a datadir from an `up` interrupted before its first start). Pure.
+ */
+function neverJoined(f: NodeFacts): boolean {
+  const recoveredNil = f.recovered !== undefined && f.recovered.uuid === NIL_UUID;
+  if (f.grastate === undefined) return recoveredNil;
+  return f.grastate.uuid === NIL_UUID && (f.recovered === undefined || recoveredNil);
+}
+
+/** No node holds any cluster's data (all new, wiped or never started): a first bootstrap, not a recovery. Pure. */
+export function isFreshCluster(facts: readonly NodeFacts[]): boolean {
+  return facts.every((f) => !f.hasDatadir || (!f.sstInterrupted && neverJoined(f)));
+}
+
 function exclusionReason(f: NodeFacts): string | undefined {
   if (!f.hasDatadir) return 'no datadir (new or wiped node): joins with a full state transfer';
   if (f.sstInterrupted) return 'a state transfer into it was interrupted (sst_in_progress or .sst left in its datadir): its data is a partial copy; joins with a full state transfer';
-  if (f.grastate?.uuid === NIL_UUID && (f.recovered === undefined || f.recovered.uuid === NIL_UUID)) {
-    return 'never joined a cluster (nil UUID): joins with a full state transfer';
-  }
+  if (neverJoined(f)) return 'never joined a cluster (nil UUID): joins with a full state transfer';
   return undefined;
 }
 

@@ -19,6 +19,7 @@ import {
 import {
   NIL_UUID,
   describeRecovery,
+  isFreshCluster,
   parseGrastate,
   parseRecoveredPosition,
   planRecovery,
@@ -334,13 +335,16 @@ export async function prepareGaleraStart(topo: Topology, secrets: Secrets, asRoo
   const dbs = servicesOf(topo, 'mariadb');
   const first = dbs[0];
   if (!first) return undefined;
-  if (dbs.every((s) => !fs.existsSync(galeraPaths(s).dataDir))) {
-    writeMarker(first, { reason: 'first start: no node has a datadir', decidedAt: new Date().toISOString() });
-    log(`galera: new cluster, ${first.node} bootstraps it and the others join by state transfer`, { bootstrap: first.node });
+  const fresh = (why: string): string => {
+    writeMarker(first, { reason: `first start: ${why}`, decidedAt: new Date().toISOString() });
+    log(`galera: new cluster (${why}), ${first.node} bootstraps it and the others join by state transfer`, { bootstrap: first.node });
     return first.node;
-  }
-  log('galera: every node is down and has data; reading positions to choose the bootstrap node');
+  };
+  if (dbs.every((s) => !fs.existsSync(galeraPaths(s).dataDir))) return fresh('no node has a datadir');
+  log('galera: every node is down and some have data; reading positions to choose the bootstrap node');
   const { facts, plan } = await planClusterRecovery(topo, secrets, asRoot);
+  // An `up` interrupted before any node ever ran leaves installed datadirs with no cluster in them.
+  if (isFreshCluster(facts)) return fresh('no node ever joined a cluster');
   for (const line of describeRecovery(facts, plan)) log(`galera recovery: ${line.trim()}`, { recovery: true });
   if (!plan.ok) {
     throw new HastackError(ErrorCode.SETUP_FAILED, `cannot restart the galera cluster: ${plan.reason}`);
