@@ -79,6 +79,12 @@ program
   .option('--dry-run', 'print the command without running it')
   .action(async (o: { dryRun?: boolean }) => (await doctor()).setupEngines({ dryRun: o.dryRun ?? false }));
 
+const db = program.command('db').description('database operations');
+configOpts(db.command('recover'))
+  .description('galera: restart a cluster that lost every node: bootstrap the most advanced node, join the others (see --dry-run)')
+  .option('--dry-run', 'print each node\'s position and the plan; change nothing')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./db.js')).dbRecover(o));
+
 const chaos = program.command('chaos').description('fault-injection runs that measure the three promises: available, no data lost, reads scale');
 chaos
   .command('list')

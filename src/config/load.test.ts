@@ -92,6 +92,15 @@ describe('config validation names the key', () => {
     assert.equal(keyOf(() => parseConfig(c)), 'redis.quorum');
   });
 
+  it('galera needs at least three database nodes', () => {
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), database: { mode: 'galera' } })), 'database.mode');
+    const three = parseConfig({
+      nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }, ...['db1', 'db2', 'db3'].map((name) => ({ name, services: ['mariadb'] }))],
+      database: { mode: 'galera' },
+    });
+    assert.equal(three.database.mode, 'galera');
+  });
+
   it('cross-field: health timeout must be below the interval', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { healthIntervalMs: 500, healthTimeoutMs: 800 } })), 'lb.healthTimeoutMs');
   });

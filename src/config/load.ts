@@ -69,7 +69,10 @@ function checkCrossFieldRules(c: Config): void {
     throw new ConfigError('redis.quorum', `is ${c.redis.quorum} but only ${sentinels} node(s) run a sentinel`);
   }
   if (c.database.mode === 'galera') {
-    throw new ConfigError('database.mode', 'galera is not available yet (it comes with the database tier); use "replication"');
+    // Quorum is a majority of the nodes: with two, losing either one stops every write.
+    if (count('mariadb') < 3) {
+      throw new ConfigError('database.mode', `galera needs at least 3 nodes carrying "mariadb" (found ${count('mariadb')}): with fewer, one lost node leaves no majority; add nodes or use "replication"`);
+    }
   }
   if (c.lb.vip !== undefined) {
     const vip = c.lb.vip;

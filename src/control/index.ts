@@ -12,3 +12,5 @@ export { startPlan, stopPlan, STOP_ORDER } from './plan.js';
 export type { StartStep } from './plan.js';
 export { CLI_MAIN } from './our-drivers.js';
 export { driverFor } from './drivers.js';
+export { recoverGalera } from './galera-recovery.js';
+export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';

@@ -33,6 +33,21 @@ describe('start plan', () => {
   });
 });
 
+describe('start plan in galera mode', () => {
+  // `ideal` with database.mode galera and a third db node: what the lead switches the preset to.
+  const galera = () => {
+    const p = preset('ideal');
+    return resolveTopology(parseConfig({ ...p, nodes: [...p.nodes, { name: 'db3', services: ['mariadb'] }], database: { mode: 'galera' } }), { stateRoot: '/tmp/s', configDir: '/tmp' });
+  };
+
+  it('starts the bootstrap node alone, then one joiner at a time', () => {
+    const labels = startPlan(galera(), 'db2')
+      .filter((s) => s.type === 'start' && s.services.some((x) => x.kind === 'mariadb'))
+      .map((s) => (s.type === 'start' ? s.services.map((x) => x.node).join(',') : ''));
+    assert.deepEqual(labels, ['db2', 'db1', 'db3']);
+  });
+});
+
 describe('stop plan', () => {
   it('is the reverse: front door first, database primary last', () => {
     const groups = stopPlan(topo('simple')).map((g) => g.map((s) => s.id).join(','));

@@ -20,7 +20,12 @@ export function startPlan(topo: Topology, dbPrimary: string = topo.initialDbPrim
   };
   const dbs = servicesOf(topo, 'mariadb');
   group('database primary', dbs.filter((s) => s.node === dbPrimary));
-  group('database replicas', dbs.filter((s) => s.node !== dbPrimary));
+  if (topo.config.database.mode === 'galera') {
+    // One joiner at a time: each needs a state transfer from a donor, and a donor serves one.
+    for (const s of dbs.filter((x) => x.node !== dbPrimary)) group(`database node ${s.node} (joins)`, [s]);
+  } else {
+    group('database replicas', dbs.filter((s) => s.node !== dbPrimary));
+  }
   const redis = servicesOf(topo, 'redis');
   group('redis master', redis.filter((s) => s.node === topo.initialRedisMaster));
   group('redis replicas', redis.filter((s) => s.node !== topo.initialRedisMaster));

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
-import { mariadbStartOrder, waitSentinelsReady } from '../engines/index.js';
+import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
 import type { ProbeResult, ServiceContext, ServiceDriver } from '../engines/types.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
@@ -115,7 +115,11 @@ export class Supervisor {
     this.event({ type: 'cluster.starting', message: `starting cluster ${topo.cluster} (${topo.services.length} services)` });
     this.saveRunState();
     try {
-      for (const step of startPlan(topo, mariadbStartOrder(topo)[0]?.node)) {
+      const asRoot = os.userInfo().uid === 0;
+      const firstDb = await firstDatabaseNode(topo, this.opts.secrets, asRoot, (message, data) =>
+        this.event({ type: 'step', message, ...(data ? { data } : {}) }),
+      );
+      for (const step of startPlan(topo, firstDb)) {
         if (this.stopping) throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, 'start interrupted by a stop request');
         if (step.type === 'start') {
           await Promise.all(step.services.map((svc) => this.startOne(this.get(svc.id))));
@@ -284,6 +288,8 @@ export class Supervisor {
     m.restarts += 1;
     try {
       await m.driver.prepare(m.ctx);
+      // prepare can take seconds (galera runs --wsrep-recover): a fault or stop may have come meanwhile.
+      if (this.stopping || m.phase !== 'running' || this.downNodes.has(m.svc.node)) return;
       const proc = this.spawn(m);
       this.event({ type: 'service.restarting', message: `restarted ${m.svc.id} as pid ${proc.pid}`, node: m.svc.node, service: m.svc.kind, data: { pid: proc.pid } });
     } catch (e) {

@@ -10,6 +10,7 @@ describe('parseVersion', () => {
     assert.equal(parseVersion('mariabackup based on MariaDB server 10.11.19-MariaDB debian-linux-gnu (x86_64)'), '10.11.19');
     assert.equal(parseVersion('mariadb  Ver 15.1 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)'), '10.11.19');
     assert.equal(parseVersion('rsync  version 3.2.7  protocol version 31'), '3.2.7');
+    assert.equal(parseVersion('socat by Gerhard Rieger and contributors - see www.dest-unreach.org\nsocat version 1.7.4.4 on 06 Nov 2022 17:47:51'), '1.7.4');
     assert.equal(parseVersion('26.4.23-0+deb12u1'), '26.4.23');
     assert.equal(parseVersion('no number here'), undefined);
   });
@@ -25,5 +26,6 @@ describe('ENGINE_BINARIES', () => {
     assert.equal(byBinary.get('mariabackup'), 'mariadb-backup');
     assert.ok([...byBinary.values()].includes('galera-4'));
     assert.ok([...byBinary.values()].includes('rsync'));
+    assert.equal(byBinary.get('socat'), 'socat');
   });
 });

@@ -37,6 +37,8 @@ export const ENGINE_BINARIES: readonly EngineBinary[] = [
     paths: ['/usr/lib/galera/libgalera_smm.so', '/usr/lib/libgalera_smm.so', '/usr/lib/x86_64-linux-gnu/galera/libgalera_smm.so'],
     required: false,
   },
+  // wsrep_sst_mariabackup streams the backup between donor and joiner through socat.
+  { binary: 'socat', package: 'socat', purpose: 'database.mode: galera (state transfer stream)', versionArgs: ['-V'], required: false },
   { binary: 'rsync', package: 'rsync', purpose: 'crash plan file copies', versionArgs: ['--version'], required: false },
 ];
 

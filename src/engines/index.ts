@@ -5,7 +5,7 @@
  * status code may call. Nothing else in src/engines is public.
  */
 import type { ServiceKind } from '../config/index.js';
-import { mariadbDriver } from './mariadb.js';
+import { databaseDriver } from './database.js';
 import { memcachedDriver } from './memcached.js';
 import { redisDriver } from './redis.js';
 import { sentinelDriver } from './sentinel.js';
@@ -40,6 +40,21 @@ export {
 } from './mariadb.js';
 export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';
 
+export { databaseDriver, firstDatabaseNode } from './database.js';
+export {
+  galeraDriver,
+  galeraHealth,
+  readGaleraHealth,
+  planClusterRecovery,
+  applyBootstrapChoice,
+  galeraPaths,
+  renderGaleraCnf,
+  GALERA_PORTS,
+} from './galera.js';
+export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
+export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
+export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
+
 export { ENGINE_BINARIES, checkEngines } from './binaries.js';
 export type { EngineBinary, EngineCheck } from './binaries.js';
 
@@ -47,7 +62,7 @@ export type { EngineBinary, EngineCheck } from './binaries.js';
 export type EngineKind = Extract<ServiceKind, 'mariadb' | 'redis' | 'sentinel' | 'memcached'>;
 
 export const engineDrivers: Readonly<Record<EngineKind, ServiceDriver>> = {
-  mariadb: mariadbDriver,
+  mariadb: databaseDriver,
   redis: redisDriver,
   sentinel: sentinelDriver,
   memcached: memcachedDriver,

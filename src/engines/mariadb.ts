@@ -209,7 +209,7 @@ export function semiSyncAtBoot(topo: Topology, state: DbNodeState): boolean {
 
 // A healthy server on loopback answers in milliseconds; 5 s tolerates a 2-core machine busy with
 // a test storm, and still reports a frozen (SIGSTOPped) server within a few seconds.
-const ADMIN_TIMEOUT_MS = 5000;
+export const ADMIN_TIMEOUT_MS = 5000;
 // end() sends COM_QUIT so the server does not log an aborted connection; a frozen server never
 // answers, so after 1 s the socket is destroyed instead.
 const CLOSE_TIMEOUT_MS = 1000;
@@ -285,18 +285,18 @@ async function withConnection<T>(open: () => Promise<Connection>, timeoutMs: num
   }
 }
 
-function withAdmin<T>(ctx: ServiceContext, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
+export function withAdmin<T>(ctx: ServiceContext, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
   return withConnection(() => adminConnection(ctx, timeoutMs), timeoutMs, `mariadb ${ctx.svc.id}`, fn);
 }
 
 /** The controller's way into another node: TCP as hastack_admin (exists once the primary is wired). */
-function withRemoteAdmin<T>(secrets: Secrets, svc: ServiceInstance, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
+export function withRemoteAdmin<T>(secrets: Secrets, svc: ServiceInstance, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
   const opts: ConnectionOptions = { host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword };
   const what = `mariadb ${svc.id} (${hostPort(svc.address, svc.port)})`;
   return withConnection(() => openConnection(opts, timeoutMs, what), timeoutMs, what, fn);
 }
 
-async function rows(c: Connection, sql: string, values: unknown[] = [], timeoutMs = ADMIN_TIMEOUT_MS): Promise<RowDataPacket[]> {
+export async function rows(c: Connection, sql: string, values: unknown[] = [], timeoutMs = ADMIN_TIMEOUT_MS): Promise<RowDataPacket[]> {
   const [r] = await c.query<RowDataPacket[]>({ sql, values, timeout: timeoutMs });
   return r;
 }
@@ -305,7 +305,7 @@ async function run(c: Connection, sql: string, values: unknown[] = [], timeoutMs
   await c.query({ sql, values, timeout: timeoutMs });
 }
 
-async function statusVars(c: Connection, like: string): Promise<Record<string, string>> {
+export async function statusVars(c: Connection, like: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const r of await rows(c, 'SHOW GLOBAL STATUS LIKE ?', [like])) out[String(r['Variable_name'])] = String(r['Value']);
   return out;
@@ -487,7 +487,7 @@ export function isAddressHost(host: string): boolean {
 }
 
 /** Root on every usable host entry gets the cluster password; the rest go. Never binlogged. */
-async function secureLocalAccounts(c: Connection, rootPassword: string): Promise<void> {
+export async function secureLocalAccounts(c: Connection, rootPassword: string): Promise<void> {
   // Per node: replicating these would put a local GTID on a replica and break strict mode.
   await run(c, 'SET SESSION sql_log_bin=0');
   try {
@@ -520,7 +520,7 @@ async function ensureUser(c: Connection, user: string, password: string, writeMs
  * only what is missing: at a later `up` the primary boots with semi-sync on before its replicas
  * start, and any write there would wait the semi-sync timeout.
  */
-async function bootstrapPrimary(c: Connection, topo: Topology, secrets: Secrets): Promise<void> {
+export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: Secrets): Promise<void> {
   const db = topo.config.database.name;
   // A binlogged write may wait up to the semi-sync timeout for a replica that is not up yet.
   const writeMs = topo.config.database.semiSyncTimeoutMs + ADMIN_TIMEOUT_MS;
@@ -722,7 +722,7 @@ export function mariadbStartOrder(topo: Topology): ServiceInstance[] {
 // mariadb-install-db takes under a second here; 120 s bounds a pathological disk, not a normal one.
 const INSTALL_TIMEOUT_MS = 120_000;
 
-async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): Promise<void> {
+export async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): Promise<void> {
   // Installed beside and renamed into place: an interrupted install leaves `data.installing-*`
   // (removed on the next prepare), never a half-made datadir that a later start would trust.
   const tmp = `${paths.dataDir}.installing-${process.pid}`;
