@@ -24,6 +24,15 @@ describe('fault targets', () => {
   it('an unhealthy node is not a target', () => {
     assert.throws(() => resolveTarget('role:db-replica', afterRedisFailover, r), HastackError);
   });
+  it('in Galera, db-primary is the writer (first synced node) and db-replica another synced node', () => {
+    const galera: ClusterStatus = {
+      ...afterRedisFailover,
+      services: [svc('db1', 'mariadb', 'galera', false), svc('db2', 'mariadb', 'galera'), svc('db3', 'mariadb', 'galera')],
+    };
+    assert.equal(resolveTarget('role:db-primary', galera, r), 'db2');
+    assert.equal(resolveTarget('role:db-replica', galera, r), 'db3');
+    assert.throws(() => resolveTarget('role:db-replica', galera, r, new Set(['db3'])), HastackError);
+  });
   it('two faults of one scenario never pick the same node', () => {
     const first = resolveTarget('role:lb', afterRedisFailover, r);
     const second = resolveTarget('role:lb', afterRedisFailover, r, new Set([first]));

@@ -18,6 +18,22 @@ const ROLES: Readonly<Record<string, { service: string; role?: string }>> = {
 
 export const TARGET_ROLES = Object.keys(ROLES);
 
+function isGalera(status: ClusterStatus): boolean {
+  return status.services.some((s) => s.service === 'mariadb' && s.role === 'galera');
+}
+
+/**
+ * In Galera every node is writable, but the app's router writes through one at a time: the first
+ * synced node of the config. `db-primary` is that writer (killing it is the fault that matters:
+ * in-flight commits and the router's move to another node); `db-replica` is the first other one.
+ */
+function galeraTarget(role: string | undefined, status: ClusterStatus, exclude: ReadonlySet<string>): string | undefined {
+  const synced = status.services.filter((s) => s.service === 'mariadb' && s.role === 'galera' && s.healthy).map((s) => s.node);
+  const writer = synced[0];
+  const pool = role === 'primary' ? (writer === undefined ? [] : [writer]) : synced.slice(1);
+  return pool.find((n) => !exclude.has(n));
+}
+
 /**
  * Picks the node a fault hits: a node name as given, a node playing a role right now (asked of
  * the live cluster, since a failover moves roles), or any node, chosen with the seeded random.
@@ -38,7 +54,7 @@ export function resolveTarget(target: string, status: ClusterStatus, random: () 
   const candidates = status.services
     .filter((s) => s.service === want.service && (want.role === undefined || s.role === want.role) && s.healthy && !exclude.has(s.node))
     .map((s) => s.node);
-  const n = pick([...new Set(candidates)].sort(), random);
+  const n = want.service === 'mariadb' && isGalera(status) ? galeraTarget(want.role, status, exclude) : pick([...new Set(candidates)].sort(), random);
   if (!n) throw new HastackError(ErrorCode.NOT_FOUND, `no healthy node is ${target} right now; see "hastack status"`);
   return n;
 }

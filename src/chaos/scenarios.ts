@@ -58,13 +58,13 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'db-primary',
-    description: 'kill -9 the MariaDB primary node: writes wait for it (no database failover yet: issue 7)',
+    description: 'kill -9 the database writer node (Galera: the node the router writes through; the others keep a majority and take the writes)',
     preset: 'ideal',
     faults: [{ target: 'role:db-primary', action: 'kill-node' }],
     holdS: 10,
     affected: 'write',
   },
-  { name: 'db-replica', description: 'kill -9 the MariaDB replica node: semi-sync must not stall writes for long', preset: 'ideal', faults: [{ target: 'role:db-replica', action: 'kill-node' }], holdS: 10, affected: 'write' },
+  { name: 'db-replica', description: 'kill -9 a database node that is not the writer (Galera: a reader; replication: the replica, whose semi-sync ack writes wait for)', preset: 'ideal', faults: [{ target: 'role:db-replica', action: 'kill-node' }], holdS: 10, affected: 'write' },
   {
     name: 'server',
     description: 'kill -9 the simple preset\'s whole primary server: the standby must take over (crash plan)',

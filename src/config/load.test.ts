@@ -30,12 +30,12 @@ describe('config presets', () => {
     });
   }
 
-  it('ideal has the seed\'s tiers: 2 lb+dns, 3 app, 2 workers, 2 memcached, 3 redis, 3 sentinels, 2 db', () => {
+  it('ideal has the seed\'s tiers: 2 lb+dns, 3 app, 2 workers, 2 memcached, 3 redis, 3 sentinels, 3 galera db', () => {
     const c = parseConfig(preset('ideal'));
     const count = (k: string): number => c.nodes.filter((n) => (n.services as string[]).includes(k)).length;
     assert.deepEqual(
       ['lb', 'dns', 'app', 'worker', 'memcached', 'redis', 'sentinel', 'mariadb'].map(count),
-      [2, 2, 3, 2, 2, 3, 3, 2],
+      [2, 2, 3, 2, 2, 3, 3, 3],
     );
   });
 

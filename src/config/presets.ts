@@ -10,7 +10,8 @@ export type PresetName = (typeof PRESET_NAMES)[number];
  * Redis has two replicas so that after a failover the new master still has one to acknowledge
  * durable enqueues (WAIT 1); with a single replica, no job can be queued durably until the old
  * master returns (measured: 11 s of "deferred" confirmations instead of 3 s).
- * The database is primary + replica until the Galera tier lands (issue 7).
+ * The database is a three-node Galera cluster (synchronous, every node has every acknowledged
+ * commit): losing any one node leaves two of three, a majority that keeps the cluster Primary.
  */
 function ideal(): ConfigInput {
   return {
@@ -31,8 +32,9 @@ function ideal(): ConfigInput {
       { name: 'redis3', services: ['redis'] },
       { name: 'db1', services: ['mariadb'] },
       { name: 'db2', services: ['mariadb'] },
+      { name: 'db3', services: ['mariadb'] },
     ],
-    database: { mode: 'replication' },
+    database: { mode: 'galera' },
   };
 }
 
