@@ -110,6 +110,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    backup: z
+      .object({
+        /** Complete backups kept on each target node; older ones are removed after a successful new one. */
+        keep: z.number().int().min(1).max(1000).default(7),
+        /**
+         * Take a backup every this long, run by the supervisor process: a number and a unit, `90s`,
+         * `30m`, `6h`, `1d`. Unset: no scheduled backups (run `hastack backup` yourself).
+         */
+        schedule: z
+          .string()
+          .regex(/^[1-9][0-9]{0,5}(s|m|h|d)$/, 'must be an interval like 30m, 6h or 1d')
+          .optional(),
+        /** The node whose backup directory receives backups (default: a database node that is not the primary). */
+        target: nodeName.optional(),
+      })
+      .strict()
+      .default({}),
     supervisor: z
       .object({
         /** Bounded wait for one service to turn healthy at start. */
