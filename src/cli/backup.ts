@@ -1,5 +1,5 @@
 import { readSecrets, type Topology } from '../config/index.js';
-import { describePlan, planBackup, runBackup } from '../failover/backup.js';
+import { LOCK_WAIT_MS, describePlan, planBackup, runBackup } from '../failover/backup.js';
 import { formatBytes } from '../failover/backup-manifest.js';
 import { listBackups } from '../failover/backup-store.js';
 import { verifyBackup } from '../failover/restore.js';
@@ -40,7 +40,7 @@ export async function backup(o: ConfigOptions & { to?: string; dryRun?: boolean 
   }
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await runBackup({ topo, secrets, to: o.to, trigger: 'manual', signal, onEvent: progressPrinter() });
+    const r = await runBackup({ topo, secrets, to: o.to, trigger: 'manual', signal, onEvent: progressPrinter(), lockWaitMs: LOCK_WAIT_MS });
     const m = r.manifest;
     process.stdout.write(
       `\nbackup ${m.id}: ${formatBytes(m.totalBytes)} in ${(r.totalMs / 1000).toFixed(1)} s, gtid ${m.gtid || '-'}, from ${m.source.node} (${m.source.dbRole}), on ${m.target.node}: ${r.dir}\n` +
@@ -98,7 +98,7 @@ export async function restore(ref: string | undefined, o: ConfigOptions & { veri
   const topo = loadRunningTopology(o);
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await verifyBackup({ topo, secrets: readSecrets(topo.stateDir), backup: ref, signal, onEvent: progressPrinter() });
+    const r = await verifyBackup({ topo, secrets: readSecrets(topo.stateDir), backup: ref, signal, onEvent: progressPrinter(), lockWaitMs: LOCK_WAIT_MS });
     const lines = [`\nbackup ${r.id} (${r.dir})`, ...r.checks.map((c) => `  ok  ${c}`), ...r.problems.map((p) => `  BROKEN  ${p}`)];
     lines.push(
       r.ok

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeJsonAtomic } from '../shared/files.js';
+import { sleep } from '../shared/retry.js';
 import { killStaleScratch } from './restore-scratch.js';
 import { MANIFEST_FILE, isBackupId, readManifest, type BackupManifest } from './backup-manifest.js';
 
@@ -200,6 +201,28 @@ export function acquireLock(topo: Topology): { stale?: BackupLock } {
 }
 
 /** Records facts a successor needs if this process dies (`undefined` clears a field). */
+/**
+ * `acquireLock`, waiting up to `waitMs` for a running backup or verification to finish (an
+ * operator's command queues behind the scheduler's backup instead of failing). `onWait` is told
+ * once who holds the lock.
+ */
+export async function acquireLockWaiting(topo: Topology, waitMs: number, onWait?: (holder: BackupLock) => void): Promise<{ stale?: BackupLock }> {
+  const deadline = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      return acquireLock(topo);
+    } catch (e) {
+      if (!(e instanceof HastackError && e.code === ErrorCode.CLUSTER_RUNNING) || Date.now() >= deadline) throw e;
+      const holder = readLock(topo);
+      if (!told && holder) onWait?.(holder);
+      told = true;
+    }
+    // 500 ms: a backup takes seconds to minutes; finer polling gains nothing.
+    await sleep(500);
+  }
+}
+
 export function updateLock(topo: Topology, patch: { sqlStoppedOn?: string | undefined; toolPid?: number | undefined }): void {
   const cur = readLock(topo);
   if (!cur || cur.pid !== process.pid) return;

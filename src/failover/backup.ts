@@ -23,7 +23,7 @@ import {
 } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove } from './backup-retention.js';
-import { acquireLock, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
+import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
 
 /*
@@ -45,7 +45,15 @@ export interface BackupOptions {
   readonly trigger: 'manual' | 'schedule';
   readonly signal?: AbortSignal;
   readonly onEvent?: (e: ClusterEvent) => void;
+  /** How long to wait for a backup or verification already running (0: fail at once, as the scheduler does). */
+  readonly lockWaitMs?: number;
 }
+
+/**
+ * An operator's command waits this long for a running backup (the scheduler's, say) to finish:
+ * longer than a backup of a few GB takes here, short enough to notice a wedged one.
+ */
+export const LOCK_WAIT_MS = 10 * 60_000;
 
 export interface BackupPlan {
   readonly id: string;
@@ -243,7 +251,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const t0 = Date.now();
   const startedAt = new Date();
   const say = emitter(o, backupIdAt(startedAt));
-  const { stale } = acquireLock(topo);
+  const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0, (h) => say(`waiting for the backup or verification running since ${h.startedAt} (pid ${h.pid})`, 'wait'));
   let plan: BackupPlan | undefined;
   let sqlStopped: ServiceInstance | undefined;
   const onSpawn = (pid: number): void => updateLock(topo, { toolPid: pid });

@@ -6,7 +6,7 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { startSqlThreadAfterCrash } from './backup.js';
 import { checkFiles, readManifest, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { query, statsOf, tableNames } from './backup-db.js';
-import { acquireLock, findBackup, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
+import { acquireLockWaiting, killStaleTool, findBackup, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
 import { runTool } from './backup-tools.js';
 import { compareTables } from './restore-checks.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
@@ -26,6 +26,8 @@ export interface VerifyOptions {
   readonly backup?: string;
   readonly signal?: AbortSignal;
   readonly onEvent?: (e: ClusterEvent) => void;
+  /** How long to wait for a running backup or verification (see LOCK_WAIT_MS). */
+  readonly lockWaitMs?: number;
 }
 
 export interface VerifyReport extends VerifyResult {
@@ -47,10 +49,13 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   const problems: string[] = [];
   const checks: string[] = [];
   // The backup lock: retention must not remove this backup while it is being restored.
-  const { stale } = acquireLock(topo);
+  const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0, (h) => say(`waiting for the backup or verification running since ${h.startedAt} (pid ${h.pid})`, 'wait'));
   let scratch: Scratch | undefined;
   try {
-    if (stale) await startSqlThreadAfterCrash(topo, o.secrets, stale);
+    if (stale) {
+      killStaleTool(stale);
+      await startSqlThreadAfterCrash(topo, o.secrets, stale);
+    }
     removeLeftovers(topo);
     say(`verifying backup ${id} (${dir})`, 'start');
     let manifest: BackupManifest | undefined;
