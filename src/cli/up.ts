@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
 import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
+import { parseSchedule } from '../failover/backup-schedule.js';
 import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
@@ -38,6 +39,8 @@ export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   const src = loadConfigSource(opts);
   ensureEngines(opts.install ?? true);
+  // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
+  if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   const topo = prepareCluster(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);

@@ -2,11 +2,11 @@ import type { Secrets, Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { runBackup } from './backup.js';
-import { isBackupDue, parseInterval, pollIntervalMs } from './backup-schedule.js';
+import { isBackupDue, parseSchedule, pollIntervalMs } from './backup-schedule.js';
 import { listBackups } from './backup-store.js';
 
 /**
- * Scheduled backups (`backup.schedule`), run inside the supervisor process: a timer asks
+ * Scheduled backups (`backup.schedule`, an interval or a cron expression), run inside the supervisor process: a timer asks
  * `isBackupDue` and runs at most one backup at a time. The newest backup on disk is the memory
  * (a restarted supervisor does not take an extra backup); a failure is in the event log and is
  * retried one interval later. `stop()` aborts a running backup (its cleanup restarts the replica's
@@ -19,7 +19,7 @@ export interface BackupScheduler {
 export function startBackupScheduler(topo: Topology, secrets: Secrets, now: () => number = Date.now): BackupScheduler | undefined {
   const schedule = topo.config.backup.schedule;
   if (schedule === undefined) return undefined;
-  const intervalMs = parseInterval(schedule);
+  const parsed = parseSchedule(schedule);
   const startedAt = now();
   let lastAttemptAt: number | undefined;
   let running: Promise<void> | undefined;
@@ -31,7 +31,7 @@ export function startBackupScheduler(topo: Topology, secrets: Secrets, now: () =
     if (stopped || running) return arm();
     const newest = listBackups(topo).backups.at(-1);
     const lastBackupAt = newest ? Date.parse(newest.manifest.startedAt) : undefined;
-    if (!isBackupDue({ now: now(), intervalMs, lastBackupAt, lastAttemptAt, startedAt })) return arm();
+    if (!isBackupDue({ now: now(), schedule: parsed, lastBackupAt, lastAttemptAt, startedAt })) return arm();
     lastAttemptAt = now();
     running = runBackup({ topo, secrets, trigger: 'schedule', signal: ac.signal })
       .then(() => undefined)
@@ -46,10 +46,10 @@ export function startBackupScheduler(topo: Topology, secrets: Secrets, now: () =
   };
   function arm(): void {
     if (stopped) return;
-    timer = setTimeout(tick, pollIntervalMs(intervalMs));
+    timer = setTimeout(tick, pollIntervalMs(parsed));
     timer.unref();
   }
-  appendEvent(topo.stateDir, { type: 'step', message: `scheduled backups every ${schedule}`, data: { op: 'backup', step: 'schedule' } });
+  appendEvent(topo.stateDir, { type: 'step', message: `scheduled backups: ${parsed.kind === 'interval' ? `every ${schedule}` : `cron "${schedule}" (UTC)`}`, data: { op: 'backup', step: 'schedule' } });
   arm();
   return {
     async stop() {
