@@ -121,7 +121,7 @@ export const configSchema = z
          */
         schedule: z
           .string()
-          .regex(/^\s*([1-9][0-9]{0,5}(s|m|h|d)|[0-9*,\/-]+(\s+[0-9*,\/-]+){4})\s*$/, 'must be an interval like 30m, 6h or 1d, or a cron expression like "0 3 * * *"')
+          .regex(/^\s*([1-9][0-9]{0,5}(s|m|h|d)|[0-9*,/-]+(\s+[0-9*,/-]+){4})\s*$/, 'must be an interval like 30m, 6h or 1d, or a cron expression like "0 3 * * *"')
           .optional(),
         /** The node whose backup directory receives backups (default: a database node that is not the primary). */
         target: nodeName.optional(),
