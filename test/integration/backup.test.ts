@@ -3,19 +3,23 @@
  * engines: orders are written through the load balancer, a backup is taken from the standby's
  * replica (whose replication must be running again afterwards), it restores into a scratch
  * server and matches its manifest; the supervisor's schedule takes one by itself; retention keeps
- * `backup.keep`; a backup with a truncated InnoDB file is reported broken, with exit code 1.
+ * `backup.keep`; a backup SIGKILLed mid-way leaves nothing that list or restore would trust and
+ * the next run restarts the replica it held still; a backup with a truncated InnoDB file is
+ * reported broken, with exit code 1.
  *
  * Namespace: addresses 127.0.62.1-2 (and the supervisor's 127.0.62.254), state in a fresh temp
  * directory; the cluster is stopped with `down` and every recorded pid checked in `after`.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { preset } from '../../src/config/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 
 const BASE = '127.0.62';
@@ -40,7 +44,8 @@ function processesUnder(dir: string): number[] {
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`${dir}`) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('.verify-')) out.push(Number(p));
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.includes(dir) && cmd.includes('.verify-')) out.push(Number(p));
     } catch {
       // exited meanwhile
     }
@@ -125,6 +130,35 @@ describe('hastack backup / restore --verify (simple preset, real engines)', { ti
   it('the supervisor takes a scheduled backup', async () => {
     const scheduled = await waitFor(async () => (await list(cluster)).backups.find((b) => b.trigger === 'schedule'), { timeoutMs: 90_000, intervalMs: 1000 });
     assert.ok(scheduled, 'a scheduled backup appears within 90 s');
+  });
+
+  it('a backup killed mid-way leaves nothing list or restore would trust, and the next run repairs what it left', async () => {
+    const stateDir = path.join(cluster.dir, '.hastack', 'bkp');
+    const events = path.join(stateDir, 'events.jsonl');
+    const before = (await list(cluster)).backups.map((b) => b.id);
+    const offset = fs.statSync(events).size;
+    const child = spawn(process.execPath, [CLI, 'backup', '-f', cluster.configFile], { cwd: cluster.dir, stdio: 'ignore' });
+    // Killed once mariabackup runs: the replica's SQL thread is stopped and a staging directory exists.
+    const copying = await waitFor(
+      async () => (fs.readFileSync(events, 'utf8').slice(offset).includes('"step":"mariabackup"') ? true : undefined),
+      { timeoutMs: 120_000, intervalMs: 50 },
+    );
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.ok(copying, 'the backup reached mariabackup');
+    const after = (await list(cluster)).backups.map((b) => b.id);
+    assert.deepEqual(after.filter((id) => !before.includes(id)), [], 'no new backup is listed');
+
+    const r = await runCli(['backup', '-f', cluster.configFile], { cwd: cluster.dir });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const st = await runCli(['status', '--json', '-f', cluster.configFile], { cwd: cluster.dir });
+    const standbyDb = (JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; detail?: string }> }).services.find(
+      (s) => s.node === 'standby' && s.service === 'mariadb',
+    );
+    assert.match(standbyDb?.detail ?? '', /io running, sql running/);
+    const leftovers = fs.readdirSync(path.join(stateDir, 'standby', 'backups')).filter((n) => n.startsWith('.'));
+    assert.deepEqual(leftovers, []);
+    assert.ok(!fs.existsSync(path.join(stateDir, 'backup.lock')), 'the lock is released');
   });
 
   it(`retention keeps the newest ${KEEP}`, async () => {
