@@ -93,7 +93,7 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
 /** Returns the exit code: 0 when the backup restores and matches, 1 when it is broken. */
 export async function restore(ref: string | undefined, o: ConfigOptions & { verify?: boolean }): Promise<number> {
   if (!o.verify) {
-    throw new ConfigError('--verify', `only "restore --verify" exists so far: it restores into a scratch server and checks; to rebuild a node from a backup use the crash plan (${invokedAs()} failover)`);
+    throw new ConfigError('--verify', `only "restore --verify" exists so far (it restores into a scratch server and checks). To rebuild a node by hand: stop it, and copy the mariadb/ directory of a verified backup (it is prepared) into its data directory`);
   }
   const topo = loadRunningTopology(o);
   const { signal, dispose } = abortOnSignal();

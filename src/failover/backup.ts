@@ -23,7 +23,7 @@ import {
 } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove } from './backup-retention.js';
-import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
+import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
 
 /*
@@ -65,6 +65,13 @@ export interface BackupPlan {
   readonly incomingDir: string;
   readonly finalDir: string;
   readonly keep: number;
+  /** The facts the plan is based on, for `--dry-run`. */
+  readonly facts: {
+    readonly db: readonly string[];
+    readonly redis: readonly string[];
+    /** Complete backups on the target now. */
+    readonly onTarget: readonly string[];
+  };
 }
 
 export interface BackupResult {
@@ -134,6 +141,11 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
   // its memory under write load.
   const r = redis.find((x) => x.role.role === 'replica' && x.role.linkUp) ?? redis.find((x) => x.role.role === 'master');
   const id = backupIdAt(now);
+  const answered = new Set(views.map((v) => v.svc.id));
+  const db = [
+    ...views.map((v) => `${v.svc.id}: ${v.role}${v.role === 'replica' ? (v.replicating ? ', replicating' : ', NOT replicating') : ''}`),
+    ...servicesOf(topo, 'mariadb').filter((s) => !answered.has(s.id)).map((s) => `${s.id}: does not answer`),
+  ];
   return {
     id,
     source,
@@ -144,6 +156,11 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     incomingDir: path.join(backupsDir(topo, target), `.incoming-${id}`),
     finalDir: path.join(backupsDir(topo, target), id),
     keep: topo.config.backup.keep,
+    facts: {
+      db,
+      redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
+      onTarget: listBackups(topo).backups.filter((b) => b.node === target).map((b) => b.id),
+    },
   };
 }
 
@@ -155,7 +172,11 @@ export function describePlan(p: BackupPlan): string[] {
     `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
     `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
     `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
-    `  6. retention: keep the newest ${p.keep} backup(s) on ${p.target}`,
+    `  6. retention: keep the newest ${p.keep} backup(s) on ${p.target}; would remove: ${backupsToRemove([...p.facts.onTarget, p.id], p.keep).join(', ') || 'none'}`,
+    'facts:',
+    ...p.facts.db.map((f) => `  ${f}`),
+    ...p.facts.redis.map((f) => `  ${f}`),
+    `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
   ];
 }
 
@@ -180,6 +201,23 @@ async function startSqlThread(secrets: Secrets, svc: ServiceInstance): Promise<v
   } finally {
     c.destroy();
   }
+}
+
+async function appliedGtid(c: Connection): Promise<string> {
+  return String((await query(c, 'SELECT @@gtid_slave_pos AS p'))[0]?.['p'] ?? '');
+}
+
+/**
+ * For the failover runbook: a replica held still by a running backup (SQL thread stopped) would
+ * never finish applying its relay log. Restarts that SQL thread; the backup notices and records
+ * its statistics as indicative. Returns the service it released, if any.
+ */
+export async function releaseBackupHold(topo: Topology, secrets: Secrets): Promise<string | undefined> {
+  const held = readLock(topo)?.sqlStoppedOn;
+  const svc = held ? topo.services.find((s) => s.id === held) : undefined;
+  if (!svc) return undefined;
+  await startSqlThread(secrets, svc);
+  return svc.id;
 }
 
 /** Option file for mariabackup: the node's my.cnf plus the admin account (0600, never copied). */
@@ -275,7 +313,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     // 1. Hold the replica still, record what it holds, copy it.
     let stats: TableStats[] = [];
     let serverVersion = '';
-    const exact = plan.source.role === 'replica';
+    let exact = plan.source.role === 'replica';
+    let heldAt = '';
     const conn: Connection = await connect(adminOptions(secrets, src), `mariadb ${src.id}`);
     try {
       serverVersion = String((await query(conn, 'SELECT VERSION() AS v'))[0]?.['v'] ?? '');
@@ -284,6 +323,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         sqlStopped = src;
         await query(conn, 'STOP SLAVE SQL_THREAD', [], SQL_STOP_TIMEOUT_MS);
         say(`${src.id}: SQL thread stopped for the copy (the IO thread keeps acknowledging the primary)`, 'freeze');
+        heldAt = await appliedGtid(conn);
         stats = await tableStats(conn, dbName);
       }
       const cnf = `${plan.stagingDir}.cnf`;
@@ -301,6 +341,12 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         fs.rmSync(cnf, { force: true });
       }
       if (sqlStopped) {
+        // Someone (the failover runbook, an operator) may have restarted the SQL thread meanwhile:
+        // then the copy is still consistent, but the recorded stats are not the copy's.
+        if ((await appliedGtid(conn)) !== heldAt) {
+          exact = false;
+          say(`${src.id}: the replica applied transactions during the copy (its SQL thread was restarted); row counts are recorded as indicative only`, 'freeze-lost', { warning: true });
+        }
         await query(conn, 'START SLAVE SQL_THREAD');
         sqlStopped = undefined;
         updateLock(topo, { sqlStoppedOn: undefined });
@@ -393,7 +439,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     }
     return { manifest, dir: plan.finalDir, removed, totalMs: Date.now() - t0 };
   } catch (e) {
-    say(`backup ${plan?.id ?? ''} failed: ${describeError(e)}`, 'failed');
+    say(`backup ${plan?.id ?? backupIdAt(startedAt)} failed: ${describeError(e)}`, 'failed');
     throw e;
   } finally {
     if (sqlStopped) {

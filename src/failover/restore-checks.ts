@@ -23,7 +23,7 @@ export function compareTables(db: string, recorded: readonly TableStats[], resto
     // rows < 0: the table exists but could not be read (reported by the caller).
     if (t.rows < 0) continue;
     if (!exact) {
-      checks.push(`${db}.${r.name}: present, ${t.rows} rows (backup taken from the primary: counts not compared)`);
+      checks.push(`${db}.${r.name}: present, ${t.rows} rows (recorded while the source was changing: counts not compared)`);
       continue;
     }
     if (t.rows !== r.rows) problems.push(`table ${db}.${r.name} has ${t.rows} rows after restore, ${r.rows} at backup time`);
