@@ -242,6 +242,10 @@ async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): 
     port: svc.port,
     password: secrets.redisPassword,
     lazyConnect: true,
+    // A frozen Redis accepts the connection and never answers: bound every command. 5 s is far
+    // above a loopback round trip and below anything an operator would wait for.
+    connectTimeout: 5000,
+    commandTimeout: 5000,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
     enableOfflineQueue: false,
