@@ -118,6 +118,23 @@ configOpts(jobs.command('retry'))
   .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean }) =>
     (await import('./jobs.js')).jobsRetry(ids, o),
   );
+const backupCli = () => import('./backup.js');
+const backupCmd = configOpts(program.command('backup'))
+  .description('physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node\'s backup directory; keeps backup.keep')
+  .option('--to <node>', 'node whose backup directory receives it (default: backup.target, else a database node that is not the primary)')
+  .option('--dry-run', 'print the plan and the facts it is based on; change nothing')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean }) => (await backupCli()).backup(o));
+configOpts(backupCmd.command('list'))
+  .description('list the backups: id, time, node, source, size, GTID, verification')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => (await backupCli()).backupList(o));
+configOpts(program.command('restore'))
+  .description('restore --verify [BACKUP]: restore a backup (default: the newest) into a scratch MariaDB, check it, clean up (exit 1 if broken)')
+  .argument('[backup]', 'backup id (see "backup list") or directory')
+  .option('--verify', 'restore into a scratch server and check tables, row counts and checksums against the manifest')
+  .action(async (ref: string | undefined, o: { file?: string; preset?: string; stateRoot?: string; verify?: boolean }) => {
+    process.exitCode = await (await backupCli()).restore(ref, o);
+  });
 
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));

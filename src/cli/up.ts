@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readTopology, servicesOf, type Topology } from '../config/index.js';
+import { readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
+import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
+import { parseSchedule } from '../failover/backup-schedule.js';
 import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
@@ -37,6 +39,8 @@ export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   const src = loadConfigSource(opts);
   ensureEngines(opts.install ?? true);
+  // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
+  if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   const topo = prepareCluster(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
@@ -48,11 +52,13 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   const cluster = await openCluster(topo, print);
   let stopRequested = false;
+  // Filled once the cluster is up; the signal handlers are installed before that.
+  const backups: { scheduler?: BackupScheduler } = {};
   const onSignal = (): void => {
     if (stopRequested) return;
     stopRequested = true;
     process.stdout.write('\nstopping the cluster (reverse order); wait for it\n');
-    void cluster.stop().then(() => process.exit(0));
+    void (backups.scheduler?.stop() ?? Promise.resolve()).then(() => cluster.stop()).then(() => process.exit(0));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -63,6 +69,7 @@ export async function up(opts: UpOptions): Promise<void> {
     process.stderr.write(`hastack: start failed (what had started was stopped): ${describeError(e)}\n`);
     process.exit(1);
   }
+  backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
   printWhereToLook(topo, t0, false);
   // The supervisor keeps running in this process until Ctrl-C or `hastack down`.
 }
@@ -137,7 +144,10 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
 export async function supervise(stateDir: string): Promise<void> {
   const topo = readTopology(stateDir);
   const cluster = await openCluster(topo);
-  const stop = (): void => void cluster.stop().then(() => process.exit(0));
+  // Filled once the cluster is up; the signal handlers are installed before that.
+  const backups: { scheduler?: BackupScheduler } = {};
+  // The backup scheduler first: an aborted backup restarts the replica it held still.
+  const stop = (): void => void (backups.scheduler?.stop() ?? Promise.resolve()).then(() => cluster.stop()).then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.on('SIGHUP', () => undefined); // the terminal that ran `up --detach` may close
@@ -147,4 +157,5 @@ export async function supervise(stateDir: string): Promise<void> {
     process.stderr.write(`start failed: ${describeError(e)}\n`);
     process.exit(1);
   }
+  backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
 }

@@ -129,3 +129,20 @@ describe('lb.vip', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { vip: '127.0.10.100' } })), 'lb.vip');
   });
 });
+
+describe('backup config', () => {
+  it('defaults: keep 7, no schedule', () => {
+    const c = parseConfig(minimal());
+    assert.equal(c.backup.keep, 7);
+    assert.equal(c.backup.schedule, undefined);
+  });
+  it('accepts an interval or a cron expression', () => {
+    assert.equal(parseConfig({ ...minimal(), backup: { schedule: '6h' } }).backup.schedule, '6h');
+    assert.equal(parseConfig({ ...minimal(), backup: { schedule: '0 3 * * *' } }).backup.schedule, '0 3 * * *');
+  });
+  it('names the key of a bad schedule, keep or target', () => {
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { schedule: 'daily' } })), 'backup.schedule');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { keep: 0 } })), 'backup.keep');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { target: 'nope' } })), 'backup.target');
+  });
+});

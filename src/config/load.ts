@@ -88,6 +88,9 @@ function checkCrossFieldRules(c: Config): void {
   if (c.supervisor.restartBackoffMinMs > c.supervisor.restartBackoffMaxMs) {
     throw new ConfigError('supervisor.restartBackoffMinMs', 'must not exceed supervisor.restartBackoffMaxMs');
   }
+  if (c.backup.target !== undefined && !c.nodes.some((n) => n.name === c.backup.target)) {
+    throw new ConfigError('backup.target', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);
+  }
 }
 
 export function parseConfigYaml(text: string): Config {

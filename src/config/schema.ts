@@ -123,6 +123,24 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    backup: z
+      .object({
+        /** Complete backups kept on each target node; older ones are removed after a successful new one. */
+        keep: z.number().int().min(1).max(1000).default(7),
+        /**
+         * Scheduled backups, run by the supervisor process: an interval (a number and a unit: `90s`,
+         * `30m`, `6h`, `1d`) or a five-field cron expression in UTC (`0 3 * * *`). Unset: no
+         * scheduled backups (run `hastack backup` yourself). Field ranges are checked by `up`.
+         */
+        schedule: z
+          .string()
+          .regex(/^\s*([1-9][0-9]{0,5}(s|m|h|d)|[0-9*,/-]+(\s+[0-9*,/-]+){4})\s*$/, 'must be an interval like 30m, 6h or 1d, or a cron expression like "0 3 * * *"')
+          .optional(),
+        /** The node whose backup directory receives backups (default: a database node that is not the primary). */
+        target: nodeName.optional(),
+      })
+      .strict()
+      .default({}),
     supervisor: z
       .object({
         /** Bounded wait for one service to turn healthy at start. */

@@ -1,0 +1,253 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Topology } from '../config/index.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeJsonAtomic } from '../shared/files.js';
+import { sleep } from '../shared/retry.js';
+import { killStaleScratch } from './restore-scratch.js';
+import { MANIFEST_FILE, isBackupId, readManifest, type BackupManifest } from './backup-manifest.js';
+
+/*
+ * Where backups live on the local substrate: `<stateDir>/<node>/backups/<id>/`. A directory whose
+ * name is a backup id and that holds a valid manifest is a complete backup; everything being
+ * written is under a dot-name (`.staging-<id>`, `.incoming-<id>`, `.verify-*`) and becomes a backup
+ * only by the final rename. So an interrupted backup leaves at most a dot-directory, which `list`
+ * and `restore` never look at and the next backup removes.
+ */
+
+export const VERIFY_FILE = 'verify.json';
+
+export function backupsDir(topo: Topology, node: string): string {
+  return path.join(topo.stateDir, node, 'backups');
+}
+
+export interface StoredBackup {
+  readonly id: string;
+  readonly node: string;
+  readonly dir: string;
+  readonly manifest: BackupManifest;
+  readonly verification?: VerifyResult;
+}
+
+const verifySchema = z.object({
+  ok: z.boolean(),
+  verifiedAt: z.string(),
+  durationMs: z.number(),
+  problems: z.array(z.string()),
+  checks: z.array(z.string()),
+});
+export type VerifyResult = z.infer<typeof verifySchema>;
+
+export function readVerifyResult(dir: string): VerifyResult | undefined {
+  try {
+    const r = verifySchema.safeParse(JSON.parse(fs.readFileSync(path.join(dir, VERIFY_FILE), 'utf8')));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeVerifyResult(dir: string, v: VerifyResult): void {
+  writeJsonAtomic(path.join(dir, VERIFY_FILE), v);
+}
+
+/** A directory named like a backup that is not a usable one (no or bad manifest). */
+export interface UnreadableBackup {
+  readonly id: string;
+  readonly node: string;
+  readonly dir: string;
+  readonly reason: string;
+}
+
+/** Every complete backup on every node, oldest first; unreadable ones are returned apart. */
+export function listBackups(topo: Topology): { backups: StoredBackup[]; unreadable: UnreadableBackup[] } {
+  const backups: StoredBackup[] = [];
+  const unreadable: UnreadableBackup[] = [];
+  for (const n of topo.nodes) {
+    const root = backupsDir(topo, n.name);
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const id of names.filter(isBackupId)) {
+      const dir = path.join(root, id);
+      try {
+        const manifest = readManifest(dir);
+        backups.push({ id, node: n.name, dir, manifest, verification: readVerifyResult(dir) });
+      } catch (e) {
+        unreadable.push({ id, node: n.name, dir, reason: (e as Error).message });
+      }
+    }
+  }
+  backups.sort((a, b) => (a.id === b.id ? a.node.localeCompare(b.node) : a.id < b.id ? -1 : 1));
+  return { backups, unreadable };
+}
+
+/**
+ * The backup `restore` should use: `ref` is an id (newest copy if on several nodes), a directory
+ * path, or undefined for the newest complete backup.
+ */
+export function findBackup(topo: Topology, ref: string | undefined): { dir: string; node?: string } {
+  if (ref !== undefined && !isBackupId(ref)) {
+    const dir = path.resolve(ref);
+    if (!fs.existsSync(path.join(dir, MANIFEST_FILE)) && !fs.existsSync(dir)) {
+      throw new HastackError(ErrorCode.NOT_FOUND, `no backup "${ref}": neither a backup id nor a directory; "hastack backup list" shows the ids`);
+    }
+    return { dir };
+  }
+  const { backups, unreadable } = listBackups(topo);
+  if (ref !== undefined) {
+    const hit = [...backups].reverse().find((b) => b.id === ref) ?? unreadable.find((u) => u.id === ref);
+    if (!hit) throw new HastackError(ErrorCode.NOT_FOUND, `no backup with id ${ref}; "hastack backup list" shows the ids`);
+    return { dir: hit.dir, node: hit.node };
+  }
+  const newest = backups[backups.length - 1];
+  if (!newest) throw new HastackError(ErrorCode.NOT_FOUND, `cluster ${topo.cluster} has no complete backup; take one with "hastack backup"`);
+  return { dir: newest.dir, node: newest.node };
+}
+
+/** Removes the leftovers of interrupted backups and verifications (dot-directories) on every node. */
+export function removeLeftovers(topo: Topology): string[] {
+  const removed: string[] = [];
+  for (const n of topo.nodes) {
+    const root = backupsDir(topo, n.name);
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const name of names.filter((x) => /^\.(staging|incoming|verify)-/.test(x))) {
+      if (name.startsWith('.verify-')) killStaleScratch(path.join(root, name));
+      fs.rmSync(path.join(root, name), { recursive: true, force: true });
+      removed.push(path.join(root, name));
+    }
+  }
+  return removed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One backup at a time per cluster
+
+export interface BackupLock {
+  readonly pid: number;
+  readonly startedAt: string;
+  /** Set while a replica's SQL thread is stopped for the backup, so a successor can restart it. */
+  readonly sqlStoppedOn?: string;
+  /** The helper program running for the backup now (mariabackup, rsync). */
+  readonly toolPid?: number;
+}
+
+export function lockFile(topo: Topology): string {
+  return path.join(topo.stateDir, 'backup.lock');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function readLock(topo: Topology): BackupLock | undefined {
+  try {
+    const v = JSON.parse(fs.readFileSync(lockFile(topo), 'utf8')) as Partial<BackupLock>;
+    if (typeof v.pid !== 'number') return undefined;
+    return {
+      pid: v.pid,
+      startedAt: String(v.startedAt ?? ''),
+      ...(typeof v.sqlStoppedOn === 'string' ? { sqlStoppedOn: v.sqlStoppedOn } : {}),
+      ...(typeof v.toolPid === 'number' ? { toolPid: v.toolPid } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the cluster's backup lock (O_EXCL). A lock left by a dead process is taken over and
+ * returned as `stale`, so the caller can undo what that process left (a stopped SQL thread).
+ */
+export function acquireLock(topo: Topology): { stale?: BackupLock } {
+  const file = lockFile(topo);
+  const mine: BackupLock = { pid: process.pid, startedAt: new Date().toISOString() };
+  // Two rounds at most: the second after removing a stale lock.
+  for (let round = 0; round < 2; round++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify(mine) + '\n', { flag: 'wx', mode: 0o600 });
+      return {};
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = readLock(topo);
+    if (held && pidAlive(held.pid) && held.pid !== process.pid) {
+      throw new HastackError(
+        ErrorCode.CLUSTER_RUNNING,
+        `another backup of cluster ${topo.cluster} is running (pid ${held.pid}, since ${held.startedAt}); wait for it, or remove ${file} if that process is not hastack`,
+      );
+    }
+    fs.rmSync(file, { force: true });
+    if (held) {
+      fs.writeFileSync(file, JSON.stringify(mine) + '\n', { flag: 'wx', mode: 0o600 });
+      return { stale: held };
+    }
+  }
+  throw new HastackError(ErrorCode.INTERNAL, `could not take ${file}; remove it if no backup is running`);
+}
+
+/** Records facts a successor needs if this process dies (`undefined` clears a field). */
+/**
+ * `acquireLock`, waiting up to `waitMs` for a running backup or verification to finish (an
+ * operator's command queues behind the scheduler's backup instead of failing). `onWait` is told
+ * once who holds the lock.
+ */
+export async function acquireLockWaiting(topo: Topology, waitMs: number, onWait?: (holder: BackupLock) => void): Promise<{ stale?: BackupLock }> {
+  const deadline = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      return acquireLock(topo);
+    } catch (e) {
+      if (!(e instanceof HastackError && e.code === ErrorCode.CLUSTER_RUNNING) || Date.now() >= deadline) throw e;
+      const holder = readLock(topo);
+      if (!told && holder) onWait?.(holder);
+      told = true;
+    }
+    // 500 ms: a backup takes seconds to minutes; finer polling gains nothing.
+    await sleep(500);
+  }
+}
+
+export function updateLock(topo: Topology, patch: { sqlStoppedOn?: string | undefined; toolPid?: number | undefined }): void {
+  const cur = readLock(topo);
+  if (!cur || cur.pid !== process.pid) return;
+  const next = { ...cur, ...patch };
+  writeJsonAtomic(lockFile(topo), JSON.parse(JSON.stringify(next)) as BackupLock, 0o600);
+}
+
+/**
+ * SIGKILLs the helper (mariabackup, rsync) a killed backup left running, so it does not write
+ * into a directory being removed. Matched by pid and by its command line naming a backup
+ * temp directory, so a recycled pid is never hit.
+ */
+export function killStaleTool(stale: BackupLock): boolean {
+  if (!stale.toolPid) return false;
+  try {
+    const cmd = fs.readFileSync(`/proc/${stale.toolPid}/cmdline`, 'utf8');
+    if (!/\.(staging|incoming)-/.test(cmd)) return false;
+    process.kill(stale.toolPid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function releaseLock(topo: Topology): void {
+  const cur = readLock(topo);
+  if (cur?.pid === process.pid) fs.rmSync(lockFile(topo), { force: true });
+}

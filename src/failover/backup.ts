@@ -1,0 +1,461 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { DB_USERS, mariadbPaths, redisRole, type RedisRole } from '../engines/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { appendEvent, type ClusterEvent } from '../shared/events.js';
+import { writeJsonAtomic } from '../shared/files.js';
+import { waitFor } from '../shared/retry.js';
+import { Redis } from 'ioredis';
+import { adminOptions, connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
+import {
+  MANIFEST_FILE,
+  MANIFEST_FORMAT,
+  backupIdAt,
+  checkFiles,
+  describeFiles,
+  formatBytes,
+  parseBinlogInfo,
+  totalBytes,
+  type BackupManifest,
+  type TableStats,
+} from './backup-manifest.js';
+import { chooseSource, chooseTarget } from './backup-plan.js';
+import { backupsToRemove } from './backup-retention.js';
+import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
+import { runTool, toolVersion } from './backup-tools.js';
+
+/*
+ * `hastack backup`: mariabackup of a replica (its SQL thread held still, so the table statistics
+ * recorded in the manifest are exactly what the backup holds), prepared at once, plus an RDB
+ * snapshot of a Redis replica, a manifest with the sha256 of every file, copied with rsync into
+ * the target node's backup directory and renamed into place only once the copy checked out.
+ *
+ * Prepared at backup time, not at restore time: a restore at 3 a.m. then only copies a startable
+ * datadir, and a backup that cannot be prepared fails now, loudly, instead of on the day it is
+ * needed. The cost, no incremental backups on top of it, does not apply: every backup is full.
+ */
+
+export interface BackupOptions {
+  readonly topo: Topology;
+  readonly secrets: Secrets;
+  /** `--to NODE`: overrides backup.target and the default. */
+  readonly to?: string;
+  readonly trigger: 'manual' | 'schedule';
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (e: ClusterEvent) => void;
+  /** How long to wait for a backup or verification already running (0: fail at once, as the scheduler does). */
+  readonly lockWaitMs?: number;
+}
+
+/**
+ * An operator's command waits this long for a running backup (the scheduler's, say) to finish:
+ * longer than a backup of a few GB takes here, short enough to notice a wedged one.
+ */
+export const LOCK_WAIT_MS = 10 * 60_000;
+
+export interface BackupPlan {
+  readonly id: string;
+  readonly source: DbNodeView;
+  readonly primary?: string;
+  readonly redis: { readonly svc: ServiceInstance; readonly role: string } | null;
+  readonly target: string;
+  readonly stagingDir: string;
+  readonly incomingDir: string;
+  readonly finalDir: string;
+  readonly keep: number;
+  /** The facts the plan is based on, for `--dry-run`. */
+  readonly facts: {
+    readonly db: readonly string[];
+    readonly redis: readonly string[];
+    /** Complete backups on the target now. */
+    readonly onTarget: readonly string[];
+  };
+}
+
+export interface BackupResult {
+  readonly manifest: BackupManifest;
+  readonly dir: string;
+  readonly removed: readonly string[];
+  readonly totalMs: number;
+}
+
+// mariabackup copies at disk speed (~100 MB in seconds here); 30 min bounds a large datadir on a
+// slow disk without letting a wedged run hold the backup lock forever.
+const MARIABACKUP_TIMEOUT_MS = 30 * 60_000;
+// rsync of the same data on one machine or a LAN: the same bound.
+const RSYNC_TIMEOUT_MS = 30 * 60_000;
+// BGSAVE of a queue-sized Redis (maxmemory 128 MB by default) takes well under a few seconds.
+const BGSAVE_TIMEOUT_MS = 120_000;
+// STOP SLAVE SQL_THREAD waits for the transaction being applied; a busy replica finishes it in ms.
+const SQL_STOP_TIMEOUT_MS = 60_000;
+
+function backupLog(topo: Topology): string {
+  return path.join(topo.stateDir, 'backup.log');
+}
+
+function emitter(o: BackupOptions, id: string): (message: string, step: string, data?: Record<string, unknown>) => void {
+  return (message, step, data) => {
+    const e = appendEvent(o.topo.stateDir, { type: 'step', message, data: { op: 'backup', id, step, ...data } });
+    o.onEvent?.(e);
+  };
+}
+
+async function redisView(topo: Topology, secrets: Secrets): Promise<{ svc: ServiceInstance; role: RedisRole }[]> {
+  const asRoot = process.getuid?.() === 0;
+  const out: { svc: ServiceInstance; role: RedisRole }[] = [];
+  for (const svc of servicesOf(topo, 'redis')) {
+    try {
+      out.push({ svc, role: await redisRole({ topo, secrets, svc, asRoot }) });
+    } catch {
+      // not answering: not a candidate
+    }
+  }
+  return out;
+}
+
+/** Asks the nodes who is what and decides source, target and paths. Reads only; `--dry-run` prints it. */
+export async function planBackup(topo: Topology, secrets: Secrets, to?: string, now = new Date()): Promise<BackupPlan> {
+  const views: DbNodeView[] = [];
+  for (const svc of servicesOf(topo, 'mariadb')) {
+    try {
+      views.push(await viewNode(secrets, svc));
+    } catch {
+      // not answering: not a candidate
+    }
+  }
+  const chosen = chooseSource(views.map((v) => ({ node: v.svc.node, role: v.role, replicating: v.replicating })));
+  const source = views.find((v) => v.svc.node === chosen.node) as DbNodeView;
+  const primary = views.find((v) => v.role === 'primary')?.svc.node;
+  const target = chooseTarget({
+    to,
+    configured: topo.config.backup.target,
+    nodes: topo.nodes.map((n) => n.name),
+    dbNodes: servicesOf(topo, 'mariadb').map((s) => s.node),
+    primary,
+    source: source.svc.node,
+  });
+  const redis = await redisView(topo, secrets);
+  // A replica with its link up, else the master: BGSAVE forks, and a fork of the master doubles
+  // its memory under write load.
+  const r = redis.find((x) => x.role.role === 'replica' && x.role.linkUp) ?? redis.find((x) => x.role.role === 'master');
+  const id = backupIdAt(now);
+  const answered = new Set(views.map((v) => v.svc.id));
+  const db = [
+    ...views.map((v) => `${v.svc.id}: ${v.role}${v.role === 'replica' ? (v.replicating ? ', replicating' : ', NOT replicating') : ''}`),
+    ...servicesOf(topo, 'mariadb').filter((s) => !answered.has(s.id)).map((s) => `${s.id}: does not answer`),
+  ];
+  return {
+    id,
+    source,
+    primary,
+    redis: r ? { svc: r.svc, role: r.role.role } : null,
+    target,
+    stagingDir: path.join(backupsDir(topo, source.svc.node), `.staging-${id}`),
+    incomingDir: path.join(backupsDir(topo, target), `.incoming-${id}`),
+    finalDir: path.join(backupsDir(topo, target), id),
+    keep: topo.config.backup.keep,
+    facts: {
+      db,
+      redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
+      onTarget: listBackups(topo).backups.filter((b) => b.node === target).map((b) => b.id),
+    },
+  };
+}
+
+export function describePlan(p: BackupPlan): string[] {
+  return [
+    `backup ${p.id}`,
+    `  1. database: mariabackup --backup of ${p.source.svc.id} (${p.source.role}${p.source.role === 'replica' ? ', SQL thread held still during the copy; the primary is not blocked' : ', no replicating replica: the primary itself'})`,
+    `  2. mariabackup --prepare (the backup becomes a startable datadir)`,
+    `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
+    `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
+    `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
+    `  6. retention: keep the newest ${p.keep} backup(s) on ${p.target}; would remove: ${backupsToRemove([...p.facts.onTarget, p.id], p.keep).join(', ') || 'none'}`,
+    'facts:',
+    ...p.facts.db.map((f) => `  ${f}`),
+    ...p.facts.redis.map((f) => `  ${f}`),
+    `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
+  ];
+}
+
+/**
+ * Undoes what an interrupted backup left behind: a replica whose SQL thread it had stopped.
+ * Returns what it did, for the event log.
+ */
+export async function startSqlThreadAfterCrash(topo: Topology, secrets: Secrets, stale: BackupLock): Promise<string | undefined> {
+  if (!stale.sqlStoppedOn) return undefined;
+  const svc = topo.services.find((s) => s.id === stale.sqlStoppedOn);
+  if (!svc) return undefined;
+  await startSqlThread(secrets, svc);
+  return `an interrupted backup (pid ${stale.pid}) had stopped the SQL thread of ${svc.id}: restarted it`;
+}
+
+async function startSqlThread(secrets: Secrets, svc: ServiceInstance): Promise<void> {
+  const c = await connect(adminOptions(secrets, svc), `mariadb ${svc.id}`);
+  try {
+    const [s] = await query(c, 'SHOW SLAVE STATUS');
+    // Only a thread stopped without an error: one stopped on an error needs a human, not a restart.
+    if (s && s['Slave_SQL_Running'] !== 'Yes' && Number(s['Last_SQL_Errno'] ?? 0) === 0) await query(c, 'START SLAVE SQL_THREAD');
+  } finally {
+    c.destroy();
+  }
+}
+
+async function appliedGtid(c: Connection): Promise<string> {
+  return String((await query(c, 'SELECT @@gtid_slave_pos AS p'))[0]?.['p'] ?? '');
+}
+
+/**
+ * For the failover runbook: a replica held still by a running backup (SQL thread stopped) would
+ * never finish applying its relay log. Restarts that SQL thread; the backup notices and records
+ * its statistics as indicative. Returns the service it released, if any.
+ */
+export async function releaseBackupHold(topo: Topology, secrets: Secrets): Promise<string | undefined> {
+  const held = readLock(topo)?.sqlStoppedOn;
+  const svc = held ? topo.services.find((s) => s.id === held) : undefined;
+  if (!svc) return undefined;
+  await startSqlThread(secrets, svc);
+  return svc.id;
+}
+
+/** Option file for mariabackup: the node's my.cnf plus the admin account (0600, never copied). */
+function writeMariabackupCnf(file: string, svc: ServiceInstance, secrets: Secrets): void {
+  const text = [
+    `!include ${mariadbPaths(svc).conf}`,
+    '[mariabackup]',
+    `user=${DB_USERS.admin}`,
+    `password=${secrets.dbRootPassword}`,
+    `host=${svc.address}`,
+    `port=${svc.port}`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(file, text, { mode: 0o600 });
+}
+
+async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): Promise<string> {
+  if (!p.redis) return '';
+  const svc = p.redis.svc;
+  const client = new Redis({
+    host: svc.address,
+    port: svc.port,
+    password: secrets.redisPassword,
+    lazyConnect: true,
+    // A frozen Redis accepts the connection and never answers: bound every command. 5 s is far
+    // above a loopback round trip and below anything an operator would wait for.
+    connectTimeout: 5000,
+    commandTimeout: 5000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    disableClientInfo: true,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const info = async (): Promise<Record<string, string>> => {
+      const text = await client.info('persistence');
+      return Object.fromEntries(text.split('\r\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+    };
+    const before = await info();
+    const savesBefore = Number(before['rdb_saves'] ?? 0);
+    // SCHEDULE: if an AOF rewrite runs, the save starts after it instead of failing.
+    await client.call('BGSAVE', 'SCHEDULE');
+    const done = await waitFor(
+      async () => {
+        const i = await info();
+        return Number(i['rdb_saves'] ?? 0) > savesBefore && i['rdb_bgsave_in_progress'] === '0' ? i : undefined;
+      },
+      // 200 ms: a small snapshot completes in tens of ms.
+      { timeoutMs: BGSAVE_TIMEOUT_MS, intervalMs: 200 },
+    );
+    if (!done) throw new HastackError(ErrorCode.TIMEOUT, `BGSAVE on ${svc.id} did not complete within ${BGSAVE_TIMEOUT_MS / 1000} s; see its service.log`);
+    if (done['rdb_last_bgsave_status'] !== 'ok') throw new HastackError(ErrorCode.SETUP_FAILED, `BGSAVE on ${svc.id} failed; see its service.log (a full disk is the usual cause)`);
+    const dir = (await client.call('CONFIG', 'GET', 'dir')) as string[];
+    const name = (await client.call('CONFIG', 'GET', 'dbfilename')) as string[];
+    const rdb = path.join(String(dir[1]), String(name[1]));
+    fs.mkdirSync(destDir, { recursive: true });
+    fs.copyFileSync(rdb, path.join(destDir, 'dump.rdb'));
+    const server = await client.info('server');
+    return /redis_version:(\S+)/.exec(server)?.[1] ?? 'unknown';
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Takes one backup. Safe to re-run after an interruption: leftovers are removed first, a replica
+ * left with its SQL thread stopped is restarted, and nothing becomes a backup before the final rename.
+ */
+export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  const { topo, secrets } = o;
+  const t0 = Date.now();
+  const startedAt = new Date();
+  const say = emitter(o, backupIdAt(startedAt));
+  const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0, (h) => say(`waiting for the backup or verification running since ${h.startedAt} (pid ${h.pid})`, 'wait'));
+  let plan: BackupPlan | undefined;
+  let sqlStopped: ServiceInstance | undefined;
+  const onSpawn = (pid: number): void => updateLock(topo, { toolPid: pid });
+  try {
+    // First undo what an interrupted run left, then look at the cluster: a replica left with its
+    // SQL thread stopped would otherwise not count as replicating and the primary would be used.
+    if (stale) {
+      if (killStaleTool(stale)) say(`stopped pid ${stale.toolPid}, a helper an interrupted backup left running`, 'recover');
+      const recovered = await startSqlThreadAfterCrash(topo, secrets, stale);
+      if (recovered) say(recovered, 'recover');
+    }
+    for (const r of removeLeftovers(topo)) say(`removed the leftover of an interrupted run: ${r}`, 'cleanup');
+    plan = await planBackup(topo, secrets, o.to, startedAt);
+    if (fs.existsSync(plan.finalDir)) throw new HastackError(ErrorCode.CLUSTER_RUNNING, `backup ${plan.id} already exists on ${plan.target}; wait a second and run again`);
+    say(`backup ${plan.id}: from ${plan.source.svc.id} (${plan.source.role}) to ${plan.target}`, 'start', { source: plan.source.svc.node, target: plan.target });
+    fs.mkdirSync(plan.stagingDir, { recursive: true, mode: 0o700 });
+    const dbName = topo.config.database.name;
+    const src = plan.source.svc;
+    const log = backupLog(topo);
+
+    // 1. Hold the replica still, record what it holds, copy it.
+    let stats: TableStats[] = [];
+    let serverVersion = '';
+    let exact = plan.source.role === 'replica';
+    let heldAt = '';
+    const conn: Connection = await connect(adminOptions(secrets, src), `mariadb ${src.id}`);
+    try {
+      serverVersion = String((await query(conn, 'SELECT VERSION() AS v'))[0]?.['v'] ?? '');
+      if (exact) {
+        updateLock(topo, { sqlStoppedOn: src.id });
+        sqlStopped = src;
+        await query(conn, 'STOP SLAVE SQL_THREAD', [], SQL_STOP_TIMEOUT_MS);
+        say(`${src.id}: SQL thread stopped for the copy (the IO thread keeps acknowledging the primary)`, 'freeze');
+        heldAt = await appliedGtid(conn);
+        stats = await tableStats(conn, dbName);
+      }
+      const cnf = `${plan.stagingDir}.cnf`;
+      writeMariabackupCnf(cnf, src, secrets);
+      try {
+        say(`mariabackup --backup of ${src.id}`, 'mariabackup');
+        await runTool('mariabackup', [`--defaults-file=${cnf}`, '--backup', `--target-dir=${path.join(plan.stagingDir, 'mariadb')}`], {
+          logFile: log,
+          timeoutMs: MARIABACKUP_TIMEOUT_MS,
+          signal: o.signal,
+          what: `mariabackup --backup of ${src.id}`,
+          onSpawn,
+        });
+      } finally {
+        fs.rmSync(cnf, { force: true });
+      }
+      if (sqlStopped) {
+        // Someone (the failover runbook, an operator) may have restarted the SQL thread meanwhile:
+        // then the copy is still consistent, but the recorded stats are not the copy's.
+        if ((await appliedGtid(conn)) !== heldAt) {
+          exact = false;
+          say(`${src.id}: the replica applied transactions during the copy (its SQL thread was restarted); row counts are recorded as indicative only`, 'freeze-lost', { warning: true });
+        }
+        await query(conn, 'START SLAVE SQL_THREAD');
+        sqlStopped = undefined;
+        updateLock(topo, { sqlStoppedOn: undefined });
+        say(`${src.id}: SQL thread running again`, 'unfreeze');
+      }
+      // On a primary, writes went on during the copy: the numbers are only indicative.
+      if (!exact) stats = await tableStats(conn, dbName);
+    } finally {
+      await Promise.resolve(conn.end()).catch(() => conn.destroy());
+    }
+
+    // 2. Prepare now (see the header comment for why).
+    say('mariabackup --prepare', 'prepare');
+    await runTool('mariabackup', ['--prepare', `--target-dir=${path.join(plan.stagingDir, 'mariadb')}`], {
+      logFile: log,
+      timeoutMs: MARIABACKUP_TIMEOUT_MS,
+      signal: o.signal,
+      what: 'mariabackup --prepare',
+      onSpawn,
+    });
+    let gtid = '';
+    try {
+      gtid = parseBinlogInfo(fs.readFileSync(path.join(plan.stagingDir, 'mariadb', 'xtrabackup_binlog_info'), 'utf8'));
+    } catch {
+      // no binlog info: the GTID stays empty and `backup list` shows '-'
+    }
+
+    // 3. Redis.
+    let redisVersion = '';
+    if (plan.redis) {
+      say(`redis: BGSAVE on ${plan.redis.svc.id} (${plan.redis.role})`, 'redis');
+      redisVersion = await redisSnapshot(plan, secrets, path.join(plan.stagingDir, 'redis'));
+    } else {
+      say('redis: no Redis node answers; this backup has no Redis data', 'redis', { warning: true });
+    }
+    if (o.signal?.aborted) throw new HastackError(ErrorCode.INTERNAL, 'backup interrupted; nothing half-done is kept, run the command again');
+
+    // 4. Manifest.
+    const files = await describeFiles(plan.stagingDir, [MANIFEST_FILE]);
+    const finishedAt = new Date();
+    const manifest: BackupManifest = {
+      format: MANIFEST_FORMAT,
+      id: plan.id,
+      cluster: topo.cluster,
+      trigger: o.trigger,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationMs: finishedAt.getTime() - startedAt.getTime(),
+      source: { node: src.node, dbRole: plan.source.role, redisNode: plan.redis?.svc.node ?? null, redisRole: plan.redis?.role ?? null },
+      target: { node: plan.target, dir: plan.finalDir },
+      gtid,
+      prepared: true,
+      database: { name: dbName, statsExact: exact, tables: stats },
+      tools: { mariabackup: toolVersion('mariabackup'), rsync: toolVersion('rsync'), mariadb: serverVersion, ...(redisVersion ? { redis: redisVersion } : {}) },
+      files,
+      totalBytes: totalBytes(files),
+    };
+    writeJsonAtomic(path.join(plan.stagingDir, MANIFEST_FILE), manifest);
+    say(`manifest: ${files.length} files, ${formatBytes(manifest.totalBytes)}, gtid ${gtid || '-'}, ${stats.length} table(s) of ${dbName}`, 'manifest', {
+      bytes: manifest.totalBytes,
+      gtid,
+    });
+
+    // 5. Copy with rsync, check at the destination, then the rename that makes it a backup.
+    fs.mkdirSync(path.dirname(plan.incomingDir), { recursive: true, mode: 0o700 });
+    say(`rsync to ${plan.target}:${plan.incomingDir}`, 'rsync');
+    await runTool('rsync', ['-a', '--checksum', '--delete', `${plan.stagingDir}/`, `${plan.incomingDir}/`], {
+      logFile: log,
+      timeoutMs: RSYNC_TIMEOUT_MS,
+      signal: o.signal,
+      what: `rsync to ${plan.target}`,
+      onSpawn,
+    });
+    const problems = await checkFiles(plan.incomingDir, manifest);
+    if (problems.length > 0) {
+      throw new HastackError(ErrorCode.SETUP_FAILED, `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`);
+    }
+    fs.renameSync(plan.incomingDir, plan.finalDir);
+    fs.rmSync(plan.stagingDir, { recursive: true, force: true });
+    say(`backup ${plan.id} complete on ${plan.target}: ${plan.finalDir}`, 'complete', { dir: plan.finalDir, bytes: manifest.totalBytes });
+
+    // 6. Retention, only now that the new backup is complete.
+    const targetNode = plan.target;
+    const onTarget = listBackups(topo).backups.filter((b) => b.node === targetNode).map((b) => b.id);
+    const removed: string[] = [];
+    for (const id of backupsToRemove(onTarget, plan.keep)) {
+      fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });
+      removed.push(id);
+      say(`retention (keep ${plan.keep}): removed backup ${id} from ${plan.target}`, 'retention');
+    }
+    return { manifest, dir: plan.finalDir, removed, totalMs: Date.now() - t0 };
+  } catch (e) {
+    say(`backup ${plan?.id ?? backupIdAt(startedAt)} failed: ${describeError(e)}`, 'failed');
+    throw e;
+  } finally {
+    if (sqlStopped) {
+      await startSqlThread(secrets, sqlStopped).catch((e: unknown) =>
+        say(`could not restart the SQL thread of ${sqlStopped?.id}: ${describeError(e)}; run START SLAVE SQL_THREAD on it`, 'unfreeze-failed'),
+      );
+    }
+    if (plan) {
+      fs.rmSync(plan.stagingDir, { recursive: true, force: true });
+      fs.rmSync(`${plan.stagingDir}.cnf`, { force: true });
+      fs.rmSync(plan.incomingDir, { recursive: true, force: true });
+    }
+    releaseLock(topo);
+  }
+}

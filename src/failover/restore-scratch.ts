@@ -1,0 +1,173 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Connection } from 'mysql2/promise';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { tailFile } from '../shared/files.js';
+import { waitFor } from '../shared/retry.js';
+import { connect } from './backup-db.js';
+
+/*
+ * A throw-away MariaDB server on a prepared backup: its own directory (a copy of the backup, never
+ * the backup itself, which InnoDB's crash recovery would modify), its own socket, a spare port on
+ * a loopback address, no binlog, no replication. Started and stopped by PID; `stop()` runs every
+ * cleanup step even if one fails, and a scratch left by a killed verification is found by its
+ * pid file and stopped by `killStaleScratch`.
+ */
+
+// Linux refuses unix socket paths over 107 bytes (sun_path is 108 with the NUL).
+const MAX_SOCKET_PATH = 107;
+// A prepared small datadir starts in 1-3 s here; crash recovery of a big one takes longer. 120 s
+// bounds it without giving up on a large but healthy backup.
+const START_TIMEOUT_MS = 120_000;
+// A clean shutdown flushes the buffer pool (32 MB here): seconds. Then SIGKILL; the files are thrown away anyway.
+const STOP_GRACE_MS = 20_000;
+
+export interface Scratch {
+  readonly dir: string;
+  readonly address: string;
+  readonly port: number;
+  readonly socket: string;
+  readonly errorLog: string;
+  readonly pid: number;
+  /** A root connection over the socket (the caller closes it). */
+  connect(password: string): Promise<Connection>;
+  /** Stops the server and removes the directory; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on `address`: bind port 0, read what the kernel chose, release it. */
+export function sparePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, address, () => {
+      const a = srv.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      srv.close(() => (port > 0 ? resolve(port) : reject(new Error(`no port on ${address}`))));
+    });
+  });
+}
+
+export function renderScratchCnf(p: { dataDir: string; socket: string; pidFile: string; tmpDir: string; errorLog: string; address: string; port: number; asRoot: boolean }): string {
+  return [
+    '# Scratch server of hastack restore --verify; removed with its directory.',
+    '[mysqld]',
+    ...(p.asRoot ? ['user=root'] : []),
+    `datadir=${p.dataDir}`,
+    `socket=${p.socket}`,
+    `pid-file=${p.pidFile}`,
+    `tmpdir=${p.tmpDir}`,
+    `log-error=${p.errorLog}`,
+    `bind-address=${p.address}`,
+    `port=${p.port}`,
+    'skip-name-resolve',
+    // A copy of a replica must not start replicating, nor write a binlog: it only gets read.
+    'skip-slave-start',
+    'skip-log-bin',
+    'read_only=1',
+    // Distinct from every node's server_id (1-based node positions).
+    'server_id=4000000000',
+    'innodb_buffer_pool_size=32M',
+    'aria_pagecache_buffer_size=8M',
+    'key_buffer_size=8M',
+    'performance_schema=OFF',
+    '',
+  ].join('\n');
+}
+
+function pidRunsIn(pid: number, dir: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the server of a scratch directory a killed verification left behind (matched by its pid file and command line). */
+export function killStaleScratch(dir: string): void {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dir, 'mysqld.pid'), 'utf8').trim());
+    if (pid > 0 && pidRunsIn(pid, dir)) process.kill(pid, 'SIGKILL');
+  } catch {
+    // no pid file or already gone: nothing runs there
+  }
+}
+
+/** Copies `preparedDir` into `dir/data` and starts a server on it. Throws (after cleaning up) when it does not start. */
+export async function startScratch(opts: { preparedDir: string; dir: string; address: string; signal?: AbortSignal }): Promise<Scratch> {
+  const { dir } = opts;
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dataDir = path.join(dir, 'data');
+  const tmpDir = path.join(dir, 'tmp');
+  fs.mkdirSync(tmpDir, { recursive: true });
+  let socket = path.join(dir, 'mysqld.sock');
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) socket = path.join(os.tmpdir(), `hastack-verify-${process.pid}.sock`);
+  const errorLog = path.join(dir, 'mariadb.err');
+  const pidFile = path.join(dir, 'mysqld.pid');
+  const conf = path.join(dir, 'my.cnf');
+  let child: ChildProcess | undefined;
+  let exited = false;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      if (child?.pid && !exited) {
+        child.kill('SIGTERM');
+        const done = await waitFor(async () => (exited ? true : undefined), { timeoutMs: STOP_GRACE_MS, intervalMs: 100 });
+        if (!done) {
+          child.kill('SIGKILL');
+          await waitFor(async () => (exited ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+        }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(socket, { force: true });
+    })());
+  try {
+    fs.cpSync(opts.preparedDir, dataDir, { recursive: true });
+    const port = await sparePort(opts.address);
+    fs.writeFileSync(conf, renderScratchCnf({ dataDir, socket, pidFile, tmpDir, errorLog, address: opts.address, port, asRoot: process.getuid?.() === 0 }), { mode: 0o644 });
+    const out = fs.openSync(path.join(dir, 'service.log'), 'a');
+    // --defaults-file must be the first argument (ENGINE-NOTES).
+    child = spawn('mariadbd', [`--defaults-file=${conf}`], { stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    child.once('exit', () => (exited = true));
+    child.once('error', () => (exited = true));
+    const pid = child.pid ?? 0;
+    const scratch: Scratch = {
+      dir,
+      address: opts.address,
+      port,
+      socket,
+      errorLog,
+      pid,
+      connect: (password) => connect({ socketPath: socket, user: 'root', password }, `the scratch server (socket ${socket})`),
+      stop,
+    };
+    const up = await waitFor(
+      async () => {
+        if (exited) return 'exited';
+        // Up when the socket accepts a connection; access denied also means up.
+        try {
+          const c = await connect({ socketPath: socket, user: 'root', password: '' }, 'scratch');
+          c.destroy();
+          return 'up';
+        } catch (e) {
+          return /Access denied/i.test(String((e as Error).message)) ? 'up' : undefined;
+        }
+      },
+      // 250 ms: startup takes seconds; finer polling only burns CPU on a 2-core machine.
+      { timeoutMs: START_TIMEOUT_MS, intervalMs: 250, signal: opts.signal },
+    );
+    if (up !== 'up') {
+      const why = up === 'exited' ? 'the server exited' : `the server did not accept connections within ${START_TIMEOUT_MS / 1000} s`;
+      throw new HastackError(ErrorCode.ENGINE_START_FAILED, `MariaDB cannot start on this backup: ${why}. Its error log:\n${tailFile(errorLog, 12) || '(empty)'}`);
+    }
+    return scratch;
+  } catch (e) {
+    // Read the log before the directory goes.
+    await stop();
+    throw e;
+  }
+}
