@@ -1,0 +1,115 @@
+import type { Secrets, Topology } from '../../config/index.js';
+import { eventsSize, readEventsFrom, type ClusterEvent } from '../../shared/events.js';
+import { LocalSubstrate } from '../../substrate/index.js';
+import { EjectionTracker } from './ejections.js';
+import { dashboardSnapshot } from './snapshot.js';
+import type { DashboardStatus, StreamMessage } from './types.js';
+
+/** The page redraws every second: often enough to see a failover happen, cheap on two cores. */
+export const FEED_INTERVAL_MS = 1_000;
+/** Events a newly opened page gets at once (the timeline's backlog). */
+export const BACKLOG_EVENTS = 300;
+/** At most this much of the log's tail is read for the backlog: an old cluster's log can be long. */
+const BACKLOG_BYTES = 1024 * 1024;
+
+export type Subscriber = (m: StreamMessage) => void;
+
+/**
+ * The live feed behind `GET /v1/stream`: one poller shared by every open page (a status snapshot
+ * every FEED_INTERVAL_MS and the events appended since), running only while a page is open.
+ * It only reads: probes, the event log and the run state.
+ */
+export class StatusFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  private readonly ejections = new EjectionTracker();
+  private readonly recent: ClusterEvent[] = [];
+  private offset: number;
+  private timer: NodeJS.Timeout | undefined;
+  /** True from the first subscriber until the loop sees none left (one loop, never two). */
+  private looping = false;
+  private closed = false;
+  private readonly alive = new LocalSubstrate();
+
+  constructor(
+    private readonly topo: Topology,
+    private readonly secrets: Secrets,
+  ) {
+    // Start from the log's tail; ejections older than that are long healed or their clients gone.
+    this.offset = Math.max(0, eventsSize(topo.stateDir) - BACKLOG_BYTES);
+    this.readNewEvents();
+  }
+
+  /** Appends what was logged since the last read to `recent`; returns the new events. */
+  private readNewEvents(): ClusterEvent[] {
+    const { events, offset } = readEventsFrom(this.topo.stateDir, this.offset);
+    this.offset = offset;
+    if (events.length === 0) return events;
+    this.ejections.apply(events);
+    this.recent.push(...events);
+    if (this.recent.length > BACKLOG_EVENTS) this.recent.splice(0, this.recent.length - BACKLOG_EVENTS);
+    return events;
+  }
+
+  /** A snapshot now (also used by `GET /v1/status`). */
+  async snapshot(): Promise<DashboardStatus> {
+    this.readNewEvents();
+    this.ejections.forgetPids((pid) => this.alive.isAlive(pid));
+    return dashboardSnapshot(this.topo, this.secrets, this.ejections.ejected());
+  }
+
+  /** Registers a page: it gets the backlog of events now, then every update. Returns the unsubscribe. */
+  subscribe(s: Subscriber): () => void {
+    this.readNewEvents();
+    s({ type: 'events', events: [...this.recent] });
+    this.subscribers.add(s);
+    if (!this.looping && !this.closed) {
+      this.looping = true;
+      this.tick(0);
+    }
+    return () => {
+      this.subscribers.delete(s);
+      if (this.subscribers.size === 0) this.stopTimer();
+    };
+  }
+
+  private broadcast(m: StreamMessage): void {
+    for (const s of this.subscribers) {
+      try {
+        s(m);
+      } catch {
+        // a page that went away mid-write: its close handler unsubscribes it
+      }
+    }
+  }
+
+  private tick(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const t0 = Date.now();
+      const events = this.readNewEvents();
+      if (events.length > 0) this.broadcast({ type: 'events', events });
+      void this.snapshot()
+        .then((status) => this.broadcast({ type: 'status', status }))
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.subscribers.size > 0 && !this.closed) this.tick(Math.max(0, FEED_INTERVAL_MS - (Date.now() - t0)));
+          else this.looping = false;
+        });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Stops a loop that is waiting; one that is taking a snapshot stops by itself when it ends. */
+  private stopTimer(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.looping = false;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.subscribers.clear();
+    this.stopTimer();
+  }
+}
