@@ -3,6 +3,8 @@ import uPlot from 'uplot';
 
 /** Five minutes of points at one per second: enough to see a failover and what came after. */
 export const WINDOW_POINTS = 300;
+/** The x axis spans at least this many seconds, so the first points do not stretch over years. */
+const MIN_SPAN_S = 60;
 
 export interface SeriesSpec {
   readonly label: string;
@@ -29,7 +31,7 @@ export class LiveChart {
       height: 180,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, scale: s.right ? 'r' : 'l', spanGaps: false }))],
       axes: [{}, { scale: 'l', label: units[0], size: 56 }, ...(hasRight ? [{ scale: 'r', side: 1, label: units[1] ?? '', grid: { show: false }, size: 56 }] : [])],
-      scales: { x: { time: true }, l: { range: (_u, _min, max) => [0, Math.max(1, max)] }, r: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      scales: { x: { time: true, range: (_u, min, max) => [Math.max(max - WINDOW_POINTS, Math.min(min, max - MIN_SPAN_S)), max] }, l: { range: (_u, _min, max) => [0, Math.max(1, max)] }, r: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       legend: { live: false },
     };
     this.plot = new uPlot(opts, this.data as uPlot.AlignedData, el);

@@ -107,6 +107,8 @@ describe('eventKind', () => {
     assert.equal(eventKind(ev('step', 'promoting db2: db1 unreachable')), 'failover');
     assert.equal(eventKind(ev('step', 'backup of db1 done')), 'backup');
     assert.equal(eventKind(ev('step', 'running the app\'s migrations')), 'step');
+    assert.equal(eventKind(ev('service.healthy', 'db2/mariadb healthy (replica, fenced, or waiting)')), 'healthy', 'by type before words');
+    assert.equal(eventKind(ev('role.changed', 'redis2/redis is now master (was replica)')), 'failover');
   });
 });
 

@@ -217,19 +217,24 @@ export function chartPoint(prev: DashboardStatus, cur: DashboardStatus): ChartPo
   };
 }
 
-export type EventKind = 'fault' | 'heal' | 'failover' | 'restart' | 'ejection' | 'backup' | 'healthy' | 'cluster' | 'step';
+export type EventKind = 'fault' | 'heal' | 'failover' | 'restart' | 'ejection' | 'backup' | 'unhealthy' | 'healthy' | 'cluster' | 'step';
 
-/** What an event is for the timeline's colour and filter; failover and backup steps are `step` events that say so. */
+/**
+ * What an event is, for the timeline's colour and filter. By type first; the crash plan's and
+ * failover manager's runbook steps are `step` (or `failover.*`/`backup.*`) events that say what they do.
+ */
 export function eventKind(e: ClusterEvent): EventKind {
   const t: string = e.type;
   if (t === 'fault.injected') return 'fault';
   if (t === 'fault.healed') return 'heal';
-  if (t.startsWith('failover') || /\b(failover|promot|switch-master|fenc)/i.test(e.message)) return 'failover';
-  if (t.startsWith('backup') || /\bbackup\b/i.test(e.message)) return 'backup';
+  if (t === 'role.changed') return 'failover';
+  if (t === 'health.changed') return e.data?.healthy === true ? 'healthy' : 'unhealthy';
   if (t === 'service.exited' || t === 'service.restarting') return 'restart';
   if (t === 'cache.ejected' || t === 'cache.rejoined') return 'ejection';
-  if (t === 'service.healthy') return 'healthy';
+  if (t === 'service.healthy' || t === 'service.starting' || t === 'service.stopped') return 'healthy';
   if (t.startsWith('cluster.')) return 'cluster';
+  if (t.startsWith('failover') || /\b(failover|fail over|promot\w*|switch-master|fenc\w*)\b/i.test(e.message)) return 'failover';
+  if (t.startsWith('backup') || /\b(backup|restore)\b/i.test(e.message)) return 'backup';
   return 'step';
 }
 

@@ -2,6 +2,7 @@ import type { Secrets, Topology } from '../../config/index.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../../shared/events.js';
 import { LocalSubstrate } from '../../substrate/index.js';
 import { EjectionTracker } from './ejections.js';
+import { observedChanges } from './observed.js';
 import { dashboardSnapshot } from './snapshot.js';
 import type { DashboardStatus, StreamMessage } from './types.js';
 
@@ -29,6 +30,7 @@ export class StatusFeed {
   private looping = false;
   private closed = false;
   private readonly alive = new LocalSubstrate();
+  private last: DashboardStatus | undefined;
 
   constructor(
     private readonly topo: Topology,
@@ -45,16 +47,32 @@ export class StatusFeed {
     this.offset = offset;
     if (events.length === 0) return events;
     this.ejections.apply(events);
-    this.recent.push(...events);
-    if (this.recent.length > BACKLOG_EVENTS) this.recent.splice(0, this.recent.length - BACKLOG_EVENTS);
+    this.remember(events);
     return events;
   }
 
-  /** A snapshot now (also used by `GET /v1/status`). */
+  private remember(events: readonly ClusterEvent[]): void {
+    this.recent.push(...events);
+    if (this.recent.length > BACKLOG_EVENTS) this.recent.splice(0, this.recent.length - BACKLOG_EVENTS);
+  }
+
+  /**
+   * A snapshot now (also used by `GET /v1/status`). Changes since the previous snapshot that the
+   * log does not record (a Sentinel failover, a frozen node) go to the open pages' timelines.
+   */
   async snapshot(): Promise<DashboardStatus> {
     this.readNewEvents();
     this.ejections.forgetPids((pid) => this.alive.isAlive(pid));
-    return dashboardSnapshot(this.topo, this.secrets, this.ejections.ejected());
+    const s = await dashboardSnapshot(this.topo, this.secrets, this.ejections.ejected());
+    if (this.last && s.ts > this.last.ts) {
+      const seen = observedChanges(this.last.services, s.services, new Date(s.ts).toISOString());
+      if (seen.length > 0) {
+        this.remember(seen);
+        this.broadcast({ type: 'events', events: seen });
+      }
+    }
+    if (!this.last || s.ts > this.last.ts) this.last = s;
+    return s;
   }
 
   /** Registers a page: it gets the backlog of events now, then every update. Returns the unsubscribe. */

@@ -31,7 +31,7 @@ async function lagOf(topo: Topology, secrets: Secrets, svc: ServiceInstance, rol
     }
     if (svc.kind === 'redis' && role === 'master') {
       const r = await redisRole(ctx, SNAPSHOT_TIMEOUT_MS);
-      if (r.role === 'master') return { lagBytes: Math.max(0, ...r.replicas.map((x) => r.offset - x.offset)) };
+      if (r.role === 'master' && r.replicas.length > 0) return { lagBytes: Math.max(0, ...r.replicas.map((x) => r.offset - x.offset)) };
     }
   } catch {
     // lag is extra information: the probe already says whether the service is healthy
