@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { request } from 'undici';
 import type { ConfigInput } from '../../src/config/index.js';
+import { saveReport } from '../../src/control/index.js';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
@@ -110,6 +111,23 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
     process.stdout.write(`screenshots: ${shot} ${phone}\n`);
   });
 
+  it('lists the chaos reports kept in the state dir and draws the chosen one', async () => {
+    // A report as `hastack chaos run` keeps it (src/cli/chaos.ts); its numbers are made up here.
+    const timeline = Array.from({ length: 50 }, (_, i) => (i >= 10 && i < 20 ? { ok: 0, failed: 3 } : { ok: 9, failed: 0 }));
+    saveReport(path.join(cluster?.dir ?? '', '.hastack', 'dash'), 'redis-master', {
+      scenario: 'redis-master',
+      availability: 0.93,
+      promisesBroken: [],
+      faults: [{ description: 'kill -9 node redis1', injectedAt: 1000, healedAt: 2000 }],
+      timelineBucketMs: 100,
+      timeline,
+    });
+    await page.click('#reload-reports');
+    await page.click('tr[data-report]', { timeout: UPDATE_TIMEOUT_MS });
+    await page.waitForSelector('#report-chart canvas', { timeout: UPDATE_TIMEOUT_MS });
+    assert.match((await page.textContent('#report')) ?? '', /redis-master[\s\S]*93\.00 %[\s\S]*kill -9 node redis1 at 1\.0 s, healed 2\.0 s/);
+  });
+
   it('the JSON endpoints answer: status with the extra fields, events, reports, and 404 for what is not there', async () => {
     const s = await getJson(`${ADMIN}/v1/status`);
     assert.equal(s.status, 200);
@@ -122,7 +140,9 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
     assert.ok(events.some((e) => e.type === 'fault.injected'));
     const more = await getJson(`${ADMIN}/v1/events?since=${String(ev.body.next)}`);
     assert.ok((more.body.events as unknown[]).length < events.length, 'since= returns only what came after');
-    assert.deepEqual((await getJson(`${ADMIN}/v1/reports`)).body, { reports: [] });
+    const reports = (await getJson(`${ADMIN}/v1/reports`)).body.reports as Array<{ id: string; scenario: string }>;
+    assert.deepEqual(reports.map((r) => r.scenario), ['redis-master']);
+    assert.equal((await getJson(`${ADMIN}/v1/reports/${reports[0]?.id ?? ''}`)).body.availability, 0.93);
     assert.equal((await getJson(`${ADMIN}/v1/reports/..%2Fsecrets`)).status, 400);
     assert.equal((await getJson(`${ADMIN}/v1/reports/nope`)).status, 404);
   });
