@@ -1,4 +1,4 @@
-/* global setTimeout, document, window */
+/* global setTimeout, document, window, fetch, performance */
 // Screenshots of the status dashboard for the issue's "must show": the `ideal` preset healthy,
 // then during `hastack chaos run redis-master`, then that run's report. Brings its own cluster up
 // and down (in a temp dir), on the address base given (default 127.0.64), with Debian's chromium.
@@ -36,6 +36,26 @@ const run = (args, timeoutMs) => {
   return r.status;
 };
 
+/**
+ * Figures for the report: how long one `GET /v1/status` takes on this cluster (median of 10, one
+ * at a time), and the supervisor's CPU over 10 s while the page is open (its feed polls every second).
+ */
+async function measure() {
+  const ms = [];
+  for (let i = 0; i < 10; i++) {
+    const t0 = performance.now();
+    await (await fetch(`${admin}v1/status`)).json();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  const pid = JSON.parse(fs.readFileSync(path.join(dir, '.hastack/dashshot/run.json'), 'utf8')).supervisorPid;
+  const cpu = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  const c0 = cpu();
+  await sleep(10_000);
+  const ticks = cpu() - c0; // clock ticks, 100 per second on Linux
+  console.log(`measured: GET /v1/status median ${ms[5].toFixed(0)} ms (min ${ms[0].toFixed(0)}, max ${ms[9].toFixed(0)}); supervisor CPU with one page open: ${(ticks / 10).toFixed(1)} % of a core over 10 s`);
+}
+
 let browser;
 const shots = [];
 try {
@@ -57,6 +77,7 @@ try {
   }, undefined, { timeout: 30_000 });
   await sleep(5_000); // a few points on the charts
   await shot('dashboard-ideal-healthy.png');
+  await measure();
 
   // The chaos run in the background; screenshots while its fault is in and after the heal.
   const chaos = spawn(process.execPath, [cli, 'chaos', 'run', 'redis-master', '--duration', duration, '-f', config], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
