@@ -41,14 +41,17 @@ export class StatusFeed {
     this.readNewEvents();
   }
 
-  /** Appends what was logged since the last read to `recent`; returns the new events. */
-  private readNewEvents(): ClusterEvent[] {
+  /**
+   * Reads what was logged since the last read, keeps it in `recent` and sends it to the open
+   * pages. Every reader of the log goes through here, so no event is read without being sent.
+   */
+  private readNewEvents(): void {
     const { events, offset } = readEventsFrom(this.topo.stateDir, this.offset);
     this.offset = offset;
-    if (events.length === 0) return events;
+    if (events.length === 0) return;
     this.ejections.apply(events);
     this.remember(events);
-    return events;
+    this.broadcast({ type: 'events', events });
   }
 
   private remember(events: readonly ClusterEvent[]): void {
@@ -64,14 +67,15 @@ export class StatusFeed {
     this.readNewEvents();
     this.ejections.forgetPids((pid) => this.alive.isAlive(pid));
     const s = await dashboardSnapshot(this.topo, this.secrets, this.ejections.ejected());
-    if (this.last && s.ts > this.last.ts) {
+    // Only while the loop runs: a diff against a snapshot from an hour ago would date old changes now.
+    if (this.looping && this.last && s.ts > this.last.ts) {
       const seen = observedChanges(this.last.services, s.services, new Date(s.ts).toISOString());
       if (seen.length > 0) {
         this.remember(seen);
         this.broadcast({ type: 'events', events: seen });
       }
     }
-    if (!this.last || s.ts > this.last.ts) this.last = s;
+    if (this.looping && (!this.last || s.ts > this.last.ts)) this.last = s;
     return s;
   }
 
@@ -104,14 +108,12 @@ export class StatusFeed {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const t0 = Date.now();
-      const events = this.readNewEvents();
-      if (events.length > 0) this.broadcast({ type: 'events', events });
       void this.snapshot()
         .then((status) => this.broadcast({ type: 'status', status }))
         .catch(() => undefined)
         .finally(() => {
           if (this.subscribers.size > 0 && !this.closed) this.tick(Math.max(0, FEED_INTERVAL_MS - (Date.now() - t0)));
-          else this.looping = false;
+          else this.stopLoop();
         });
     }, delayMs);
     this.timer.unref();
@@ -122,7 +124,12 @@ export class StatusFeed {
     if (this.timer === undefined) return;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.stopLoop();
+  }
+
+  private stopLoop(): void {
     this.looping = false;
+    this.last = undefined;
   }
 
   close(): void {
