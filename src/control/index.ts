@@ -12,5 +12,5 @@ export { startPlan, stopPlan, STOP_ORDER } from './plan.js';
 export type { StartStep } from './plan.js';
 export { CLI_MAIN } from './our-drivers.js';
 export { driverFor } from './drivers.js';
-export { dashboardRoutes, saveReport, listReports, readReport } from './dashboard/index.js';
+export { saveReport, listReports, readReport } from './dashboard/index.js';
 export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, ReportSummary } from './dashboard/index.js';

@@ -140,6 +140,10 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
     assert.ok(events.some((e) => e.type === 'fault.injected'));
     const more = await getJson(`${ADMIN}/v1/events?since=${String(ev.body.next)}`);
     assert.ok((more.body.events as unknown[]).length < events.length, 'since= returns only what came after');
+    const killedAt = (events as Array<{ type: string; ts: string }>).find((e) => e.type === 'fault.injected')?.ts ?? '';
+    const after = (await getJson(`${ADMIN}/v1/events?since=${encodeURIComponent(killedAt)}`)).body.events as Array<{ ts: string }>;
+    assert.ok(after.every((e) => e.ts > killedAt), 'since=TIME returns only later events');
+    assert.equal((await getJson(`${ADMIN}/v1/events?since=yesterday-ish`)).status, 400);
     const reports = (await getJson(`${ADMIN}/v1/reports`)).body.reports as Array<{ id: string; scenario: string }>;
     assert.deepEqual(reports.map((r) => r.scenario), ['redis-master']);
     assert.equal((await getJson(`${ADMIN}/v1/reports/${reports[0]?.id ?? ''}`)).body.availability, 0.93);

@@ -3,6 +3,7 @@ import type http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Secrets, Topology } from '../../config/index.js';
+import { ErrorCode, HastackError } from '../../shared/errors.js';
 import { readEventsFrom } from '../../shared/events.js';
 import { StatusFeed } from './feed.js';
 import { listReports, readReport } from './reports.js';
@@ -57,7 +58,7 @@ export interface DashboardRoutes {
 
 /**
  * The dashboard's read-only endpoints on the supervisor's admin server: the page (`GET /` and its
- * files), `GET /v1/events?since=OFFSET`, `GET /v1/stream` (server-sent events: `status` every
+ * files), `GET /v1/events?since=OFFSET|ISO-TIME`, `GET /v1/stream` (server-sent events: `status` every
  * second, `events` as they are logged), `GET /v1/reports` and `GET /v1/reports/ID`.
  * Nothing here changes the cluster: the page shows CLI commands, it never runs them.
  */
@@ -72,9 +73,16 @@ export function dashboardRoutes(topo: Topology, secrets: Secrets): DashboardRout
       const p = url.pathname;
       if (p === '/' || p === '/index.html') return sendFile(res, 'index.html');
       if (p === '/v1/events') {
-        const since = Number(url.searchParams.get('since') ?? '0');
-        const { events, offset } = readEventsFrom(topo.stateDir, Number.isInteger(since) && since >= 0 ? since : 0);
-        sendJson(res, 200, { events: events.slice(-EVENTS_PAGE), next: offset });
+        // `since` is the `next` of the previous answer (a byte offset in the log), or a time.
+        const since = url.searchParams.get('since') ?? '0';
+        const asOffset = /^\d+$/.test(since) ? Number(since) : undefined;
+        const asTime = asOffset === undefined ? Date.parse(since) : Number.NaN;
+        if (asOffset === undefined && Number.isNaN(asTime)) {
+          throw new HastackError(ErrorCode.BAD_REQUEST, `since=${since}: give the "next" of the previous answer, or an ISO time`);
+        }
+        const { events, offset } = readEventsFrom(topo.stateDir, asOffset ?? 0);
+        const picked = asOffset === undefined ? events.filter((e) => Date.parse(e.ts) > asTime) : events;
+        sendJson(res, 200, { events: picked.slice(-EVENTS_PAGE), next: offset });
         return true;
       }
       if (p === '/v1/stream') {
