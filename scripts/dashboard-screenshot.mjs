@@ -94,7 +94,8 @@ try {
   while (!/\] healed/.test(text) && Date.now() < deadline) await sleep(200);
   await sleep(3_000);
   await shot('dashboard-ideal-chaos-redis-master-healed.png');
-  const code = await Promise.race([exited, sleep(240_000).then(() => 'timeout')]);
+  // Bounded wait for the run to end; the timer is unref'd so it does not keep this script alive.
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(r, 240_000, 'timeout').unref())]);
   if (code === 'timeout') chaos.kill('SIGKILL');
   console.log(`chaos run exited: ${code}`);
   await page.click('#reload-reports');
