@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const only = process.argv[2];
-const roots = only === 'unit' ? ['dist/src', 'dist/examples'] : ['dist/src', 'dist/examples', 'dist/test/integration', 'dist/test/chaos'];
+const roots = only === 'unit' ? ['dist/src', 'dist/examples', 'dist/dashboard/src'] : ['dist/src', 'dist/examples', 'dist/dashboard/src', 'dist/test/integration', 'dist/test/chaos'];
 
 function find(dir) {
   if (!fs.existsSync(dir)) return [];

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { readSecrets } from '../config/index.js';
-import { SCENARIOS, findScenario, reportHtml, reportJson, reportText, runChaos } from '../chaos/index.js';
+import { SCENARIOS, findScenario, reportHtml, reportJson, reportText, runChaos, timeline } from '../chaos/index.js';
+import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { down } from './commands.js';
@@ -43,6 +44,14 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     });
     process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');
+    // Also beside the cluster's state, with its timeline, for the dashboard's list of reports.
+    const id = saveReport(topo.stateDir, scenario.name, {
+      ...reportJson(result, scenario.expectedFailure),
+      durationMs: result.history.durationMs,
+      timelineBucketMs: 100,
+      timeline: timeline(result.history),
+    }, new Date(result.history.startedAt));
+    process.stdout.write(`report ${id} kept in ${topo.stateDir}/reports (the dashboard lists it)\n`);
     if (o.html) fs.writeFileSync(o.html, reportHtml(result, scenario.expectedFailure));
     const belowThreshold = o.minAvailability !== undefined && result.checked.report.availability < o.minAvailability;
     if (belowThreshold) process.stdout.write(`availability ${result.checked.report.availability} is below --min-availability ${o.minAvailability}\n`);

@@ -133,6 +133,7 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
   }
   lines.push(
     `  try:     curl ${url}api/items`,
+    `  dashboard: http://${topo.admin.address}:${topo.admin.port}/   (live status, event timeline, chaos reports; read-only)`,
     `  status:  ${me} status          logs: ${me} logs NODE [SERVICE]   events: ${path.join(topo.stateDir, 'events.jsonl')}`,
     detached ? `  stop:    ${me} down` : `  stop:    Ctrl-C here, or ${me} down from another terminal`,
     '',

@@ -3,14 +3,15 @@ import { z } from 'zod';
 import type { Secrets, Topology } from '../config/index.js';
 import { HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
-import { clusterStatus } from './status.js';
+import { dashboardRoutes } from './dashboard/index.js';
 import type { Supervisor } from './supervisor.js';
 
 /**
  * The supervisor's admin API on `<addressBase>.254:<adminPort>`: the status of the cluster and
  * fault injection for `hastack chaos`, which must go through the supervisor because the
  * supervisor owns the processes (a node killed by a fault must stay down, not be restarted).
- * Loopback only, like every address of the local substrate.
+ * It also serves the status dashboard (src/control/dashboard: the page, `/v1/events`,
+ * `/v1/stream`, `/v1/reports`), read-only. Loopback only, like every address of the local substrate.
  */
 export const faultRequestSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('kill-node'), node: z.string() }).strict(),
@@ -63,12 +64,15 @@ async function applyFault(sup: Supervisor, f: FaultRequest): Promise<unknown> {
 }
 
 export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor): Promise<Closeable> {
+  const dashboard = dashboardRoutes(topo, secrets);
   const server = http.createServer((req, res) => {
     void (async () => {
       try {
         if (req.method === 'GET' && req.url === '/v1/status') {
-          return send(res, 200, await clusterStatus(topo, secrets));
+          // `hastack status --json` plus what the dashboard shows (uptime, lag, lb counters, queues).
+          return send(res, 200, await dashboard.feed.snapshot());
         }
+        if (dashboard.handle(req, res)) return;
         if (req.method === 'POST' && req.url === '/v1/faults') {
           let parsed: unknown;
           try {
@@ -83,10 +87,10 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor)
           }
           return send(res, 200, { ok: true, ...(await applyFault(sup, f.data)) as object });
         }
-        send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET /v1/status or POST /v1/faults' } });
+        send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults' } });
       } catch (e) {
         const code = e instanceof HastackError ? e.code : 'INTERNAL';
-        send(res, code === 'NOT_FOUND' ? 404 : 500, { error: { code, message: describeError(e) } });
+        send(res, code === 'NOT_FOUND' ? 404 : code === 'BAD_REQUEST' ? 400 : 500, { error: { code, message: describeError(e) } });
       }
     })();
   });
@@ -98,6 +102,7 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor)
       resolve({
         close: () =>
           (closed ??= new Promise<void>((r) => {
+            dashboard.close();
             server.close(() => r());
             server.closeAllConnections();
           })),

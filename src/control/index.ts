@@ -14,3 +14,5 @@ export { CLI_MAIN } from './our-drivers.js';
 export { driverFor } from './drivers.js';
 export { recoverGalera } from './galera-recovery.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
+export { saveReport, listReports, readReport } from './dashboard/index.js';
+export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, ReportSummary } from './dashboard/index.js';

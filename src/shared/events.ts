@@ -23,7 +23,14 @@ export type EventType =
   /** A cache client took a memcached node out of its ring (one event per client process). */
   | 'cache.ejected'
   /** A cache client put a memcached node back in its ring after it answered a probe. */
-  | 'cache.rejoined';
+  | 'cache.rejoined'
+  /**
+   * Seen by the dashboard between two status snapshots (a Sentinel failover, a promotion, a
+   * service turning unhealthy). Shown on the page's timeline only, never written to the log:
+   * the dashboard is read-only, and the snapshots run only while a page is open.
+   */
+  | 'role.changed'
+  | 'health.changed';
 
 export interface ClusterEvent {
   readonly ts: string;

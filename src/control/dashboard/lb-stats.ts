@@ -1,0 +1,45 @@
+import { request } from 'undici';
+import type { ServiceInstance } from '../../config/index.js';
+import { describeError } from '../../shared/errors.js';
+import { histogramBuckets, parsePromText, sumOf } from './prom-text.js';
+import type { LbSnapshot } from './types.js';
+
+/** The load balancer's Prometheus listener: same address, port 8404 (src/lb/README.md). */
+export const LB_METRICS_PORT = 8404;
+
+interface StatsBody {
+  requests?: number;
+  retries?: number;
+  backends?: Array<{ id: string; healthy: boolean; state: string; ejected: boolean }>;
+}
+
+async function getText(url: string, timeoutMs: number): Promise<string> {
+  const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
+  return text;
+}
+
+/** One load balancer's counters; never throws (an unreachable one has `error` and zeros). */
+export async function lbSnapshot(lb: ServiceInstance, timeoutMs: number): Promise<LbSnapshot> {
+  try {
+    const [statsText, metricsText] = await Promise.all([
+      getText(`http://${lb.address}:${lb.port}/-/stats`, timeoutMs),
+      getText(`http://${lb.address}:${LB_METRICS_PORT}/metrics`, timeoutMs),
+    ]);
+    const stats = JSON.parse(statsText) as StatsBody;
+    const samples = parsePromText(metricsText);
+    const buckets = histogramBuckets(samples, 'hastack_lb_request_duration_seconds');
+    return {
+      id: lb.id,
+      requests: stats.requests ?? 0,
+      retries: stats.retries ?? 0,
+      errors5xx: sumOf(samples, 'hastack_lb_requests_total', (l) => Number(l.status) >= 500),
+      latency: buckets.filter((b) => Number.isFinite(b.le)),
+      latencyCount: buckets.at(-1)?.count ?? 0,
+      backends: (stats.backends ?? []).map((b) => ({ id: b.id, healthy: b.healthy, state: b.state, ejected: b.ejected })),
+    };
+  } catch (e) {
+    return { id: lb.id, requests: 0, retries: 0, errors5xx: 0, latency: [], latencyCount: 0, backends: [], error: describeError(e) };
+  }
+}
