@@ -1,4 +1,5 @@
-import type { AppContext } from '../../src/app/index.js';
+import { HttpError, isDuplicateKeyError, type AppContext } from '../../src/app/index.js';
+import type { ItemInput } from './validate.js';
 
 export interface Item {
   readonly sku: string;
@@ -65,9 +66,20 @@ export interface StockLine {
   readonly consistent: boolean;
 }
 
+/** One (item, warehouse) balance beside the sum of its ledger rows. */
+export interface WarehouseLine {
+  readonly sku: string;
+  readonly warehouse: string;
+  readonly onHand: number;
+  readonly ledgerSum: number;
+  readonly consistent: boolean;
+}
+
 export interface StockReport {
   readonly items: StockLine[];
-  /** Every item's stock_on_hand equals the sum of its ledger. */
+  /** Per warehouse: balance and ledger (a balance row with no ledger, or the reverse, shows too). */
+  readonly warehouses: WarehouseLine[];
+  /** Every item's stock_on_hand equals the sum of its ledger, and every warehouse balance its ledger. */
   readonly consistent: boolean;
   readonly orders: { readonly pending: number; readonly confirmed: number; readonly rejected: number };
 }
@@ -80,16 +92,70 @@ export async function stockReport(ctx: AppContext): Promise<StockReport> {
          FROM items i LEFT JOIN stock_ledger l ON l.sku = i.sku
         GROUP BY i.sku, i.stock_on_hand ORDER BY i.sku`,
     );
+    const perWarehouse = await tx.query<{ sku: string; warehouse: string; on_hand: number | string | null; ledger_sum: number | string | null }>(
+      `SELECT sku, warehouse, SUM(on_hand) AS on_hand, SUM(ledger_sum) AS ledger_sum FROM (
+         SELECT sku, warehouse, on_hand, 0 AS ledger_sum FROM stock_balances
+         UNION ALL
+         SELECT sku, warehouse, 0, SUM(delta) FROM stock_ledger GROUP BY sku, warehouse
+       ) x GROUP BY sku, warehouse ORDER BY sku, warehouse`,
+    );
     const counts = await tx.query<{ status: string; n: number }>('SELECT status, COUNT(*) AS n FROM sales_orders GROUP BY status');
     const items = rows.map((r) => {
       const ledgerSum = Number(r.ledger_sum);
       return { sku: r.sku, stockOnHand: r.stock_on_hand, ledgerSum, consistent: ledgerSum === r.stock_on_hand };
     });
+    const warehouses = perWarehouse.map((r) => {
+      const onHand = Number(r.on_hand ?? 0);
+      const ledgerSum = Number(r.ledger_sum ?? 0);
+      return { sku: r.sku, warehouse: r.warehouse, onHand, ledgerSum, consistent: onHand === ledgerSum && onHand >= 0 };
+    });
     const count = (s: string): number => Number(counts.find((c) => c.status === s)?.n ?? 0);
     return {
       items,
-      consistent: items.every((i) => i.consistent),
+      warehouses,
+      consistent: items.every((i) => i.consistent) && warehouses.every((w) => w.consistent),
       orders: { pending: count('pending'), confirmed: count('confirmed'), rejected: count('rejected') },
     };
   });
+}
+
+export interface Warehouse {
+  readonly code: string;
+  readonly name: string;
+}
+
+export async function listWarehouses(ctx: AppContext): Promise<{ warehouses: Warehouse[] }> {
+  const rows = await ctx.db.query<{ code: string; name: string }>('SELECT code, name FROM warehouses ORDER BY code', [], { readFrom: 'replica' });
+  return { warehouses: rows.map((r) => ({ code: r.code, name: r.name })) };
+}
+
+/**
+ * Creates an item, with its opening stock in one warehouse (ledger row "opening" and balance) in
+ * the same transaction. 409 when the sku exists: creating is not an upsert (a retry after an
+ * unknown outcome sees the 409 and can read the item).
+ */
+export async function createItem(ctx: AppContext, input: ItemInput): Promise<Item> {
+  try {
+    await ctx.db.transaction(async (tx) => {
+      if (input.opening) {
+        const [w] = await tx.query<{ code: string }>('SELECT code FROM warehouses WHERE code = ?', [input.opening.warehouse]);
+        if (!w) throw new HttpError(400, 'UNKNOWN_WAREHOUSE', `opening.warehouse: no warehouse ${input.opening.warehouse} (GET /api/warehouses lists them)`);
+      }
+      const qty = input.opening?.qty ?? 0;
+      await tx.execute('INSERT INTO items (sku, name, price_cents, stock_on_hand, reorder_level) VALUES (?, ?, ?, ?, ?)', [input.sku, input.name, input.priceCents, qty, input.reorderLevel]);
+      if (input.opening) {
+        await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?)', [input.sku, input.opening.warehouse, qty]);
+        await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'opening', NULL, UTC_TIMESTAMP(3))", [
+          input.sku,
+          input.opening.warehouse,
+          qty,
+        ]);
+      }
+    });
+  } catch (e) {
+    if (isDuplicateKeyError(e)) throw new HttpError(409, 'ITEM_EXISTS', `sku: an item ${input.sku} already exists (GET /api/items/${input.sku})`);
+    throw e;
+  }
+  await invalidateItems(ctx, [input.sku]);
+  return { sku: input.sku, name: input.name, priceCents: input.priceCents, stockOnHand: input.opening?.qty ?? 0 };
 }
