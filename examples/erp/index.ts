@@ -1,12 +1,12 @@
 import { defineApp, HttpError, respond } from '../../src/app/index.js';
 import { currentUser, login, logout, requireAdmin } from './auth.js';
 import { createCustomer, listCustomers } from './customers.js';
-import { createItem, getItem, listItems, listWarehouses, stockReport } from './items.js';
+import { createItem, getItem, listItems, listWarehouses, receiveStock, stockReport } from './items.js';
 import { confirmOrder, createOrder, enqueueConfirmation, getInvoiceOfOrder, getOrder, sweepPendingOrders } from './orders.js';
 import { latestReorderReport, writeReorderReport } from './reorder.js';
 import { migrations } from './schema.js';
 import { seedDemoData } from './seed.js';
-import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInput, parseOrderId, parseOrderInput, parseSku } from './validate.js';
+import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInput, parseOrderId, parseOrderInput, parseReceiptInput, parseSku } from './validate.js';
 
 /**
  * A small ERP: items with stock kept per warehouse by an insert-only ledger, customers, sales
@@ -28,6 +28,7 @@ import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInpu
  *   GET  /api/orders/:id                order (status pending = stock reserved, not yet invoiced) | 404
  *   GET  /api/orders/:id/invoice        invoice | 404
  *   GET  /api/stock                     {items, warehouses, consistent, orders}  ledger vs balances
+ *   POST /api/stock/receipts (session)  201 {receipt} goods received | 200 same reference again | 400
  *   GET  /api/reports/reorder           the latest reorder report | 404 before the first tick
  *   POST /admin/seed       (admin)      {seed, loaded}  demo data, once per cluster
  */
@@ -116,6 +117,16 @@ export default defineApp({
       },
     },
     { method: 'GET', url: '/api/stock', handler: (_req, ctx) => stockReport(ctx) },
+    {
+      method: 'POST',
+      url: '/api/stock/receipts',
+      handler: async (req, ctx) => {
+        const input = parseReceiptInput(req.body);
+        await currentUser(req, ctx);
+        const { receipt, created } = await receiveStock(ctx, input);
+        return respond(created ? 201 : 200, { receipt, created });
+      },
+    },
     {
       method: 'GET',
       url: '/api/reports/reorder',

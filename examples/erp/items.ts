@@ -1,5 +1,5 @@
 import { HttpError, isDuplicateKeyError, type AppContext } from '../../src/app/index.js';
-import type { ItemInput } from './validate.js';
+import type { ItemInput, ReceiptInput } from './validate.js';
 
 export interface Item {
   readonly sku: string;
@@ -158,4 +158,43 @@ export async function createItem(ctx: AppContext, input: ItemInput): Promise<Ite
   }
   await invalidateItems(ctx, [input.sku]);
   return { sku: input.sku, name: input.name, priceCents: input.priceCents, stockOnHand: input.opening?.qty ?? 0 };
+}
+
+/**
+ * Posts goods received: a ledger row "receipt", the warehouse balance and the item's total up by
+ * `qty`, in one transaction. The reference is unique: the same reference again is answered with
+ * the first receipt (created false) and moves nothing, so a retry is safe. Locks in the order
+ * every order uses (balance, then item).
+ */
+export async function receiveStock(ctx: AppContext, input: ReceiptInput): Promise<{ receipt: ReceiptInput; created: boolean }> {
+  try {
+    return await postReceipt(ctx, input);
+  } catch (e) {
+    // A concurrent request with the same reference committed first: this one is the duplicate.
+    if (!isDuplicateKeyError(e)) throw e;
+    return postReceipt(ctx, input);
+  }
+}
+
+async function postReceipt(ctx: AppContext, input: ReceiptInput): Promise<{ receipt: ReceiptInput; created: boolean }> {
+  const r = await ctx.db.transaction(
+    async (tx) => {
+      const [seen] = await tx.query<{ sku: string; warehouse: string; qty: number }>('SELECT sku, warehouse, qty FROM stock_receipts WHERE reference = ?', [input.reference]);
+      if (seen) return { receipt: { reference: input.reference, sku: seen.sku, warehouse: seen.warehouse, qty: Number(seen.qty) }, created: false };
+      const [item] = await tx.query<{ sku: string }>('SELECT sku FROM items WHERE sku = ?', [input.sku]);
+      if (!item) throw new HttpError(400, 'UNKNOWN_SKU', `sku: no item with sku ${input.sku} (GET /api/items lists them)`);
+      const [w] = await tx.query<{ code: string }>('SELECT code FROM warehouses WHERE code = ?', [input.warehouse]);
+      if (!w) throw new HttpError(400, 'UNKNOWN_WAREHOUSE', `warehouse: no warehouse ${input.warehouse} (GET /api/warehouses lists them)`);
+      await tx.execute('INSERT INTO stock_receipts (reference, sku, warehouse, qty, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))', [input.reference, input.sku, input.warehouse, input.qty]);
+      await tx.query('SELECT on_hand FROM stock_balances WHERE sku = ? AND warehouse = ? FOR UPDATE', [input.sku, input.warehouse]);
+      await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)', [input.sku, input.warehouse, input.qty]);
+      await tx.execute('UPDATE items SET stock_on_hand = stock_on_hand + ? WHERE sku = ?', [input.qty, input.sku]);
+      await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'receipt', NULL, UTC_TIMESTAMP(3))", [input.sku, input.warehouse, input.qty]);
+      return { receipt: input, created: true };
+    },
+    // The unique reference makes a re-run after an unknown COMMIT find the receipt, not double it.
+    { idempotent: true },
+  );
+  if (r.created) await invalidateItems(ctx, [input.sku]);
+  return r;
 }

@@ -170,4 +170,21 @@ export const migrations: readonly Migration[] = [
         ('clerk', 'scrypt$16384$9b41e6d0c2a85f17$992925c2dd6c781429c2d8b8729fda6833a68db516fdf87bc03991e345656fc5', 'clerk')`,
     ],
   },
+  {
+    id: '006-stock-receipts',
+    // Goods received into a warehouse. The reference (a delivery note or purchase order number)
+    // is the natural key: the same delivery posted twice is one receipt.
+    sql: [
+      `CREATE TABLE IF NOT EXISTS stock_receipts (
+        reference VARCHAR(128) NOT NULL PRIMARY KEY,
+        sku VARCHAR(64) NOT NULL,
+        warehouse VARCHAR(32) NOT NULL,
+        qty INT NOT NULL,
+        created_at DATETIME(3) NOT NULL,
+        CONSTRAINT stock_receipts_item FOREIGN KEY (sku) REFERENCES items (sku),
+        CONSTRAINT stock_receipts_warehouse FOREIGN KEY (warehouse) REFERENCES warehouses (code),
+        CONSTRAINT stock_receipts_qty_positive CHECK (qty > 0)
+      ) ENGINE=InnoDB`,
+    ],
+  },
 ];

@@ -152,3 +152,19 @@ export function sameOrder(a: OrderInput, b: OrderInput): boolean {
   const right = b.lines.map(key).sort();
   return left.every((k, i) => k === right[i]);
 }
+
+export interface ReceiptInput {
+  readonly reference: string;
+  readonly sku: string;
+  readonly warehouse: string;
+  readonly qty: number;
+}
+
+export function parseReceiptInput(body: unknown): ReceiptInput {
+  if (!isObject(body)) throw bad('INVALID_RECEIPT', 'the body must be a JSON object like {"reference":"PO-1","sku":"GADGET","warehouse":"MAIN","qty":10}');
+  const { reference, sku, warehouse, qty } = body;
+  if (typeof reference !== 'string' || !IDEMPOTENCY_KEY.test(reference)) throw bad('INVALID_RECEIPT', 'reference: required, 1-128 printable characters without spaces');
+  if (typeof sku !== 'string' || !SKU.test(sku)) throw bad('INVALID_RECEIPT', 'sku: required, 1-64 letters, digits, . _ -');
+  if (typeof warehouse !== 'string' || !WAREHOUSE.test(warehouse)) throw bad('INVALID_RECEIPT', 'warehouse: required, 1-32 upper-case letters, digits, _ or -');
+  return { reference, sku, warehouse, qty: intField(qty, 'qty', 1, 10_000_000, 'INVALID_RECEIPT') };
+}

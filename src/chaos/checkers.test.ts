@@ -173,7 +173,7 @@ describe('sessions', () => {
 describe('refused orders', () => {
   it('an order refused for want of stock is not an acknowledged write (it cannot be lost)', () => {
     const h = history([op({ kind: 'create-order', key: 'chaos-9', start: 0, end: 10, ok: true, refused: true })]);
-    assert.deepEqual(checkWrites(h, state([])), { ackedWrites: 0, lostWrites: 0, lostKeys: [], duplicateWrites: 0, duplicateKeys: [] });
+    assert.deepEqual(checkWrites(h, state([])), { ackedWrites: 0, refusedWrites: 1, lostWrites: 0, lostKeys: [], duplicateWrites: 0, duplicateKeys: [] });
   });
 });
 

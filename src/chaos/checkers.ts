@@ -81,6 +81,8 @@ export function recoveryMs(h: History, pick: (o: Operation) => boolean): number 
 export interface WriteCheck {
   /** Orders the service acknowledged (distinct keys with a successful create). */
   readonly ackedWrites: number;
+  /** Orders the service refused for want of stock (a correct answer, no order). */
+  readonly refusedWrites: number;
   /** Acknowledged keys with no order in the database afterwards: must be 0. */
   readonly lostWrites: number;
   readonly lostKeys: string[];
@@ -100,7 +102,8 @@ export function checkWrites(h: History, s: FinalState): WriteCheck {
   }
   const lostKeys = [...acked].filter((k) => !count.has(k)).sort();
   const duplicateKeys = [...count].filter(([, n]) => n > 1).map(([k]) => k).sort();
-  return { ackedWrites: acked.size, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
+  const refusedWrites = h.ops.filter((o) => isWrite(o) && o.ok && o.refused === true).length;
+  return { ackedWrites: acked.size, refusedWrites, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
 }
 
 export interface InvariantCheck {
@@ -235,6 +238,7 @@ export interface ChaosReport {
   readonly longestReadGapMs: number;
   readonly recoveryMs: number | null;
   readonly ackedWrites: number;
+  readonly refusedWrites: number;
   readonly lostWrites: number;
   readonly duplicateWrites: number;
   readonly invariantsOk: boolean;
@@ -279,6 +283,8 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged order(s) still pending after the grace period`);
   // Sessions live in Redis, not in an app server: no fault of this suite may log a user out.
   if (sess.sessionsLost > 0) broken.push(`${sess.sessionsLost} request(s) found their session gone (sessions must survive)`);
+  // A run whose orders were mostly refused tested reads only: say so rather than look clean.
+  if (w.refusedWrites > w.ackedWrites) warnings.push(`${w.refusedWrites} order(s) refused for want of stock vs ${w.ackedWrites} acknowledged: the write path was barely exercised`);
   const limit = READ_P99_LIMIT[scenario];
   if (limit !== undefined) {
     if (lat.afterEjectRatio === null) warnings.push('read p99 after the ejection: too few reads to judge');
@@ -296,6 +302,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       longestReadGapMs: longestGapMs(h, isRead),
       recoveryMs: recoveryMs(h, affected),
       ackedWrites: w.ackedWrites,
+      refusedWrites: w.refusedWrites,
       lostWrites: w.lostWrites,
       duplicateWrites: w.duplicateWrites,
       invariantsOk: inv.invariantsOk,

@@ -1,3 +1,4 @@
+import { EJECT_GRACE_MS } from './checkers.js';
 import type { ChaosResult } from './run.js';
 import type { History } from './history.js';
 
@@ -53,11 +54,11 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
-    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated`,
+    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated, ${x.refusedWrites} refused (out of stock)`,
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
     `  sessions lost: ${x.sessionsLost}`,
-    `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, after ejection ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
+    `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, from ${EJECT_GRACE_MS / 1000} s into it (a dead cache node ejected) ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
     `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
   ];
   const errors = Object.entries(failuresByError(r.history)).sort((a, b) => b[1] - a[1]).slice(0, 5);

@@ -281,15 +281,57 @@ export function resolverFor(topo: Topology): ServiceResolver {
   return new ServiceResolver(servers, topo.config.serviceName);
 }
 
-/** The items to order, read once through the service before the run starts. */
+/**
+ * The ERP's deliberately scarce item (3 in stock, migration 002): kept out of the load, so that
+ * refusals for want of stock stay its own test.
+ */
+const SCARCE_SKUS: ReadonlySet<string> = new Set(['RARE-COIN']);
+/**
+ * Stock each ordered item gets before a run: the ERP reserves stock when it takes an order and
+ * refuses one it cannot cover, so a depleted item would turn every write into a refusal (an
+ * answer, not an order). 8 clients place ~40 orders/s spread over the items: 5000 units each
+ * cover a run of several minutes, and each run tops them up again.
+ */
+const RESTOCK_FLOOR = 5_000;
+// Per setup request: far above a healthy answer; the setup runs before any fault.
+const SETUP_TIMEOUT_MS = 10_000;
+
+async function setupCall(base: string, method: 'GET' | 'POST', path: string, body?: unknown, cookie?: string): Promise<{ status: number; body: unknown; cookie?: string }> {
+  const res = await request(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headersTimeout: SETUP_TIMEOUT_MS,
+    bodyTimeout: SETUP_TIMEOUT_MS,
+  });
+  const text = await res.body.text();
+  const set = res.headers['set-cookie'];
+  const first = Array.isArray(set) ? set[0] : set;
+  return { status: res.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown), ...(first ? { cookie: first.split(';')[0] } : {}) };
+}
+
+/**
+ * The items to order, read once through the service before the run starts, each topped up to
+ * RESTOCK_FLOOR by a stock receipt (POST /api/stock/receipts, a unique reference per run).
+ */
 export async function fetchSkus(topo: Topology): Promise<string[]> {
   const resolver = resolverFor(topo);
   const [address] = await resolver.resolve();
-  const res = await request(`http://${address}:${lbPort(topo)}/api/items`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
-  const body = (await res.body.json()) as { items?: Array<{ sku: string; stockOnHand?: number }> };
-  // Plenty-of-stock items only: the low-stock one exists to test rejections, not to be the load.
-  const skus = (body.items ?? []).filter((i) => (i.stockOnHand ?? 0) >= 100).map((i) => i.sku);
-  return skus.length > 0 ? skus : (body.items ?? []).map((i) => i.sku);
+  const base = `http://${address}:${lbPort(topo)}`;
+  const list = await setupCall(base, 'GET', '/api/items');
+  const items = ((list.body as { items?: Array<{ sku: string; stockOnHand?: number }> } | undefined)?.items ?? []).filter((i) => !SCARCE_SKUS.has(i.sku));
+  const low = items.filter((i) => (i.stockOnHand ?? 0) < RESTOCK_FLOOR);
+  if (low.length > 0) {
+    const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER);
+    if (login.status !== 200 || login.cookie === undefined) throw new Error(`chaos setup: login as ${WORKLOAD_USER.username} failed: HTTP ${login.status}`);
+    const stamp = Date.now().toString(36);
+    for (const i of low) {
+      const qty = RESTOCK_FLOOR - (i.stockOnHand ?? 0);
+      const r = await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login.cookie);
+      if (r.status !== 201 && r.status !== 200) throw new Error(`chaos setup: restocking ${i.sku} failed: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    }
+  }
+  return items.map((i) => i.sku);
 }
 
 /** Runs every client until the duration ends; returns all recorded operations. */

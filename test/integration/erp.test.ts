@@ -203,6 +203,19 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     }
   });
 
+  it('a stock receipt adds stock once per reference', async () => {
+    const receipt = { reference: 'PO-ERP-1', sku: 'ERP-TEN', warehouse: 'MAIN', qty: 5 };
+    assert.equal((await call(APP1, 'POST', '/api/stock/receipts', receipt)).status, 401);
+    const bad = await call(APP1, 'POST', '/api/stock/receipts', { ...receipt, qty: 0 }, { cookie: clerk });
+    assert.equal(bad.status, 400);
+    assert.match(String((bad.body.error as Json).message), /^qty/);
+    const [a, b] = await Promise.all(APPS.map((base) => call(base, 'POST', '/api/stock/receipts', receipt, { cookie: clerk })));
+    assert.deepEqual([a?.status, b?.status].sort(), [200, 201], `${JSON.stringify(a?.body)} / ${JSON.stringify(b?.body)}`);
+    const stock = (await call(APP1, 'GET', '/api/stock')).body as unknown as StockReport;
+    assert.deepEqual(stock.items.find((i) => i.sku === 'ERP-TEN'), { sku: 'ERP-TEN', stockOnHand: 5, ledgerSum: 5, consistent: true });
+    assert.equal(stock.consistent, true);
+  });
+
   it('the same Idempotency-Key sent to both app servers at once makes one order', async () => {
     const order = { customer: 'TWICE', lines: [{ sku: 'WIDGET-RED', qty: 1 }] };
     const [a, b] = await Promise.all(APPS.map((base) => call(base, 'POST', '/api/orders', order, { cookie: clerk, 'idempotency-key': 'erp-twice' })));
