@@ -185,11 +185,18 @@ export function percentile(values: readonly number[], p: number): number | null 
  */
 export const EJECT_GRACE_MS = 2_000;
 
+/**
+ * The start of a run is not "healthy" for latency: every client logs in (a scrypt hash each,
+ * tens of ms of CPU on a 2-core machine) and the caches are cold. Reads starting in the first
+ * 2 s are left out of the healthy p99.
+ */
+export const WARMUP_MS = 2_000;
+
 /** Reads needed in a window for its p99 to mean anything (below that, one slow read is the p99). */
 const MIN_READS_FOR_P99 = 100;
 
 export interface ReadLatency {
-  /** p99 (ms, end − start, retries included) of successful reads before the first fault. */
+  /** p99 (ms, end − start, retries included) of successful reads after WARMUP_MS and before the first fault. */
   readonly healthyP99Ms: number | null;
   /** Of successful reads overlapping the fault window. */
   readonly duringFaultP99Ms: number | null;
@@ -203,7 +210,8 @@ export function checkReadLatency(h: History): ReadLatency {
   const reads = h.ops.filter((o) => isRead(o) && o.ok);
   const f = h.faults[0];
   const ms = (ops: readonly Operation[]): number[] => ops.map((o) => o.end - o.start);
-  const healthy = f ? reads.filter((o) => o.end < f.injectedAt) : reads;
+  const warm = reads.filter((o) => o.start >= WARMUP_MS);
+  const healthy = f ? warm.filter((o) => o.end < f.injectedAt) : warm;
   const during = f ? reads.filter((o) => overlaps(o, f)) : [];
   const afterEject = f ? reads.filter((o) => o.start >= f.injectedAt + EJECT_GRACE_MS && o.end <= f.healedAt) : [];
   const healthyP99 = percentile(ms(healthy), 99);
