@@ -321,14 +321,14 @@ export async function fetchSkus(topo: Topology): Promise<string[]> {
   const list = await setupCall(base, 'GET', '/api/items');
   const items = ((list.body as { items?: Array<{ sku: string; stockOnHand?: number }> } | undefined)?.items ?? []).filter((i) => !SCARCE_SKUS.has(i.sku));
   const low = items.filter((i) => (i.stockOnHand ?? 0) < RESTOCK_FLOOR);
+  // Best effort: a restock that fails (an app that loses sessions, a tier down before the run)
+  // does not stop the run; what it costs shows in the report as refused orders and a warning.
   if (low.length > 0) {
-    const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER);
-    if (login.status !== 200 || login.cookie === undefined) throw new Error(`chaos setup: login as ${WORKLOAD_USER.username} failed: HTTP ${login.status}`);
+    const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER).catch(() => undefined);
     const stamp = Date.now().toString(36);
-    for (const i of low) {
+    for (const i of login?.status === 200 ? low : []) {
       const qty = RESTOCK_FLOOR - (i.stockOnHand ?? 0);
-      const r = await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login.cookie);
-      if (r.status !== 201 && r.status !== 200) throw new Error(`chaos setup: restocking ${i.sku} failed: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie).catch(() => undefined);
     }
   }
   return items.map((i) => i.sku);
