@@ -86,30 +86,38 @@ async function orderIdByKey(db: Db | DbTx, key: string): Promise<number | undefi
  * Reserves stock for lines inside the caller's transaction: locks the items' balances (by the
  * balance key's sku prefix, in sku order), then the items (sku order), so every order takes its
  * locks in one global order and two orders never wait on each other in a cycle. Writes one
- * ledger row per line (reason "sale"), lowers the warehouse balance and the item's total, and
- * records each line's warehouse. Returns the shortage instead when any line cannot be covered
+ * ledger row per line (reason "sale"), lowers the warehouse balance and the item's total.
+ * Returns where each line was reserved, or the shortage when any line cannot be covered
  * (nothing written). The balances' CHECK (on_hand >= 0) backs the rule up in the database.
+ *
+ * Call it before inserting the order's lines: their foreign key to `items` takes a shared lock
+ * on each item, and two orders each holding one and then asking for the exclusive lock here
+ * would deadlock (InnoDB would kill one and the client retry it, at a cost under contention).
  */
-async function reserveStock(tx: DbTx, orderId: number, lines: ReadonlyArray<{ sku: string; qty: number }>, warehouse: string | undefined): Promise<string | undefined> {
+async function reserveStock(
+  tx: DbTx,
+  orderId: number,
+  lines: ReadonlyArray<{ sku: string; qty: number }>,
+  warehouse: string | undefined,
+): Promise<{ ok: true; warehouseOf: ReadonlyMap<string, string> } | { ok: false; short: string }> {
   const skus = [...new Set(lines.map((l) => l.sku))].sort();
   const balances = await tx.query<{ sku: string; warehouse: string; on_hand: number }>(
     `SELECT sku, warehouse, on_hand FROM stock_balances WHERE sku IN (${placeholders(skus.length)}) ORDER BY sku, warehouse FOR UPDATE`,
     skus,
   );
   const plan = allocate(lines, balances.map((b): Balance => ({ sku: b.sku, warehouse: b.warehouse, onHand: Number(b.on_hand) })), warehouse);
-  if (!plan.ok) return describeShortage(plan.short);
+  if (!plan.ok) return { ok: false, short: describeShortage(plan.short) };
   await tx.query(`SELECT sku FROM items WHERE sku IN (${placeholders(skus.length)}) ORDER BY sku FOR UPDATE`, skus);
-  const byLine = [...plan.allocations].sort((a, b) => (a.sku < b.sku ? -1 : 1));
+  const bySku = [...plan.allocations].sort((a, b) => (a.sku < b.sku ? -1 : 1));
   await tx.execute(
-    `INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES ${byLine.map(() => "(?, ?, ?, 'sale', ?, UTC_TIMESTAMP(3))").join(', ')}`,
-    byLine.flatMap((a) => [a.sku, a.warehouse, -a.qty, orderId]),
+    `INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES ${bySku.map(() => "(?, ?, ?, 'sale', ?, UTC_TIMESTAMP(3))").join(', ')}`,
+    bySku.flatMap((a) => [a.sku, a.warehouse, -a.qty, orderId]),
   );
-  for (const a of byLine) {
+  for (const a of bySku) {
     await tx.execute('UPDATE stock_balances SET on_hand = on_hand - ? WHERE sku = ? AND warehouse = ?', [a.qty, a.sku, a.warehouse]);
     await tx.execute('UPDATE items SET stock_on_hand = stock_on_hand - ? WHERE sku = ?', [a.qty, a.sku]);
-    await tx.execute('UPDATE sales_order_lines SET warehouse = ? WHERE order_id = ? AND sku = ?', [a.warehouse, orderId, a.sku]);
   }
-  return undefined;
+  return { ok: true, warehouseOf: new Map(bySku.map((a) => [a.sku, a.warehouse])) };
 }
 
 /** Thrown inside the order transaction to roll it back when stock is short. */
@@ -161,13 +169,13 @@ export async function createOrder(ctx: AppContext, input: OrderInput, idempotenc
           if (isDuplicateKeyError(e)) throw new KeyTaken();
           throw e;
         }
-        const values = input.lines.flatMap((l, i) => [insertId, i + 1, l.sku, l.qty, priceOf.get(l.sku) ?? 0]);
+        const reserved = await reserveStock(tx, insertId, input.lines, input.warehouse);
+        if (!reserved.ok) throw new Short(reserved.short);
+        const values = input.lines.flatMap((l, i) => [insertId, i + 1, l.sku, l.qty, priceOf.get(l.sku) ?? 0, reserved.warehouseOf.get(l.sku) ?? null]);
         await tx.execute(
-          `INSERT INTO sales_order_lines (order_id, line_no, sku, qty, price_cents) VALUES ${input.lines.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+          `INSERT INTO sales_order_lines (order_id, line_no, sku, qty, price_cents, warehouse) VALUES ${input.lines.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
           values,
         );
-        const short = await reserveStock(tx, insertId, input.lines, input.warehouse);
-        if (short !== undefined) throw new Short(short);
         return { id: insertId, created: true };
       },
       { idempotent: true },
@@ -226,10 +234,13 @@ export async function confirmOrder(ctx: AppContext, orderId: number, jobId: stri
       if (o.status !== 'pending') return { outcome: `already-${o.status}` as ConfirmOutcome, skus: [] as string[] };
       const unreserved = await tx.query<{ sku: string; qty: number }>('SELECT sku, qty FROM sales_order_lines WHERE order_id = ? AND warehouse IS NULL ORDER BY sku', [orderId]);
       if (unreserved.length > 0) {
-        const short = await reserveStock(tx, orderId, unreserved, undefined);
-        if (short !== undefined) {
-          await tx.execute("UPDATE sales_orders SET status = 'rejected', reject_reason = ? WHERE id = ?", [`insufficient stock: ${short}`.slice(0, 500), orderId]);
+        const reserved = await reserveStock(tx, orderId, unreserved, undefined);
+        if (!reserved.ok) {
+          await tx.execute("UPDATE sales_orders SET status = 'rejected', reject_reason = ? WHERE id = ?", [`insufficient stock: ${reserved.short}`.slice(0, 500), orderId]);
           return { outcome: 'rejected' as const, skus: [] as string[] };
+        }
+        for (const [sku, warehouse] of reserved.warehouseOf) {
+          await tx.execute('UPDATE sales_order_lines SET warehouse = ? WHERE order_id = ? AND sku = ?', [warehouse, orderId, sku]);
         }
       }
       // Bill to the customer's registered name when the order names a known customer code.
