@@ -1,25 +1,44 @@
 import { defineApp, HttpError, respond } from '../../src/app/index.js';
-import { getItem, listItems, stockReport } from './items.js';
-import { confirmOrder, createOrder, enqueueConfirmation, getOrder, sweepPendingOrders } from './orders.js';
+import { currentUser, login, logout, requireAdmin } from './auth.js';
+import { createCustomer, listCustomers } from './customers.js';
+import { createItem, getItem, listItems, listWarehouses, receiveStock, stockReport } from './items.js';
+import { confirmOrder, createOrder, enqueueConfirmation, getInvoiceOfOrder, getOrder, sweepPendingOrders } from './orders.js';
+import { latestReorderReport, writeReorderReport } from './reorder.js';
 import { migrations } from './schema.js';
-import { parseConfirmJob, parseIdempotencyKey, parseOrderId, parseOrderInput, parseSku } from './validate.js';
+import { seedDemoData } from './seed.js';
+import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInput, parseOrderId, parseOrderInput, parseReceiptInput, parseSku } from './validate.js';
 
 /**
- * A small ERP: items with stock kept by a ledger, sales orders taken over HTTP and confirmed by
- * a background job. It uses only hastack's app contract.
+ * A small ERP: items with stock kept per warehouse by an insert-only ledger, customers, sales
+ * orders that reserve stock when they are taken, invoices made by a background job, and a
+ * scheduled reorder report. It uses only hastack's app contract. Routes marked (session) need
+ * the cookie of POST /login; (admin) an admin's.
  *
- *   GET  /                    {app, node}
- *   GET  /api/items           {items, cached}          cache-aside, 5 s
- *   GET  /api/items/:sku      {item, cached} | 404
- *   POST /api/orders          201 order | 200 the same order again (same Idempotency-Key) | 400 | 409;
- *                             the body adds confirmation: queued | deferred | none
- *   GET  /api/orders/:id      order | 404
- *   GET  /api/stock           {items: [{sku, stockOnHand, ledgerSum, consistent}], consistent, orders}
+ *   POST /login  {username, password}  {user} + Set-Cookie erp_session | 400 | 401
+ *   GET  /me                            {user} | 401            POST /logout   {loggedOut}
+ *   GET  /api/items                     {items, cached}          cache-aside, 5 s
+ *   GET  /api/items/:sku                {item, cached} | 404
+ *   POST /api/items        (admin)      201 item (opening stock in one warehouse) | 400 | 409
+ *   GET  /api/warehouses                {warehouses}
+ *   GET  /api/customers    (session)    {customers}
+ *   POST /api/customers    (session)    201 | 200 (same again) | 400 | 409
+ *   POST /api/orders       (session)    201 order | 200 the same order again (same Idempotency-Key)
+ *                                       | 400 naming the field | 409 INSUFFICIENT_STOCK (nothing
+ *                                       reserved); the body adds invoicing: queued | deferred | none
+ *   GET  /api/orders/:id                order (status pending = stock reserved, not yet invoiced) | 404
+ *   GET  /api/orders/:id/invoice        invoice | 404
+ *   GET  /api/stock                     {items, warehouses, consistent, orders}  ledger vs balances
+ *   POST /api/stock/receipts (session)  201 {receipt} goods received | 200 same reference again | 400
+ *   GET  /api/reports/reorder           the latest reorder report | 404 before the first tick
+ *   POST /admin/seed       (admin)      {seed, loaded}  demo data, once per cluster
  */
 export default defineApp({
   name: 'erp',
   routes: [
     { method: 'GET', url: '/', handler: (_req, ctx) => ({ app: 'erp', node: ctx.node }) },
+    { method: 'POST', url: '/login', handler: (req, ctx) => login(req, ctx) },
+    { method: 'POST', url: '/logout', handler: (req, ctx) => logout(req, ctx) },
+    { method: 'GET', url: '/me', handler: async (req, ctx) => ({ user: await currentUser(req, ctx), node: ctx.node }) },
     { method: 'GET', url: '/api/items', handler: (_req, ctx) => listItems(ctx) },
     {
       method: 'GET',
@@ -33,18 +52,47 @@ export default defineApp({
     },
     {
       method: 'POST',
+      url: '/api/items',
+      handler: async (req, ctx) => {
+        await requireAdmin(req, ctx);
+        const item = await createItem(ctx, parseItemInput(req.body));
+        return respond(201, item, { location: `/api/items/${item.sku}` });
+      },
+    },
+    { method: 'GET', url: '/api/warehouses', handler: (_req, ctx) => listWarehouses(ctx) },
+    {
+      method: 'GET',
+      url: '/api/customers',
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
+        return listCustomers(ctx);
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/customers',
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
+        return createCustomer(ctx, parseCustomerInput(req.body));
+      },
+    },
+    {
+      method: 'POST',
       url: '/api/orders',
       handler: async (req, ctx) => {
+        // Validation first: a malformed request is told so even without a session.
         const key = parseIdempotencyKey(req.headers['idempotency-key']);
         const input = parseOrderInput(req.body);
+        await currentUser(req, ctx);
         const { order, created } = await createOrder(ctx, input, key);
-        // The order is committed in MariaDB: that is what this answer acknowledges. Its
-        // confirmation job is reported as "queued" only when the enqueue was durable (on a Redis
-        // replica too); otherwise "deferred": the sweep schedule confirms it within ~20 s. Also
-        // on a replay of a still-pending order (the first enqueue may have failed; the jobId
-        // makes a duplicate a no-op). "none" for an order no longer pending.
-        const confirmation = order.status !== 'pending' ? 'none' : (await enqueueConfirmation(ctx, order.id)) ? 'queued' : 'deferred';
-        const body = { ...order, confirmation };
+        // The order and its stock reservation are committed in MariaDB: that is what this
+        // answer acknowledges. The invoice job is reported as "queued" only when the enqueue
+        // was durable (on a Redis replica too); otherwise "deferred": the sweep schedule
+        // invoices it within ~20 s. Also on a replay of a still-pending order (the first
+        // enqueue may have failed; the jobId makes a duplicate a no-op). "none" once invoiced.
+        const invoicing = order.status !== 'pending' ? 'none' : (await enqueueConfirmation(ctx, order.id)) ? 'queued' : 'deferred';
+        // `confirmation` is the same field under its older name (clients and the chaos workload read it).
+        const body = { ...order, invoicing, confirmation: invoicing };
         return created ? respond(201, body, { location: `/api/orders/${order.id}` }) : respond(200, body);
       },
     },
@@ -58,25 +106,71 @@ export default defineApp({
         return order;
       },
     },
+    {
+      method: 'GET',
+      url: '/api/orders/:id/invoice',
+      handler: async (req, ctx) => {
+        const id = parseOrderId(req.params.id);
+        const invoice = await getInvoiceOfOrder(ctx.db, id);
+        if (!invoice) throw new HttpError(404, 'INVOICE_NOT_FOUND', `order ${id} has no invoice (yet: the invoice job makes it)`);
+        return invoice;
+      },
+    },
     { method: 'GET', url: '/api/stock', handler: (_req, ctx) => stockReport(ctx) },
+    {
+      method: 'POST',
+      url: '/api/stock/receipts',
+      handler: async (req, ctx) => {
+        const input = parseReceiptInput(req.body);
+        await currentUser(req, ctx);
+        const { receipt, created } = await receiveStock(ctx, input);
+        return respond(created ? 201 : 200, { receipt, created });
+      },
+    },
+    {
+      method: 'GET',
+      url: '/api/reports/reorder',
+      handler: async (_req, ctx) => {
+        const report = await latestReorderReport(ctx);
+        if (!report) throw new HttpError(404, 'NO_REPORT_YET', 'no reorder report yet: the schedule writes one every 30 s');
+        return report;
+      },
+    },
+    {
+      method: 'POST',
+      url: '/admin/seed',
+      handler: async (req, ctx) => {
+        await requireAdmin(req, ctx);
+        return seedDemoData(ctx);
+      },
+    },
   ],
   jobs: {
+    // Makes the order's invoice (the job name is from when it confirmed stock; kept so queued
+    // jobs and the chaos checker's job_runs accounting carry over).
     'confirm-order': async (data, ctx) => {
       const { orderId } = parseConfirmJob(data);
       // Counted before the work, on its own: a run that then fails still ran (and will re-run).
       await ctx.db.execute('INSERT INTO job_runs (order_id, runs) VALUES (?, 1) ON DUPLICATE KEY UPDATE runs = runs + 1', [orderId], { idempotent: false });
-      const outcome = await confirmOrder(ctx, orderId);
-      ctx.log.info('order confirmation', { orderId, outcome });
+      const outcome = await confirmOrder(ctx, orderId, ctx.job.id);
+      ctx.log.info('order invoicing', { orderId, outcome });
     },
     'sweep-pending-orders': async (_data, ctx) => {
-      await sweepPendingOrders(ctx);
+      await sweepPendingOrders(ctx, ctx.job.id);
+    },
+    'reorder-report': async (_data, ctx) => {
+      const r = await writeReorderReport(ctx);
+      ctx.log.info('reorder report', r);
     },
   },
   schedules: [
-    // Every 10 s, once for the cluster: confirms orders whose job was lost (a Redis master died
+    // Every 10 s, once for the cluster: invoices orders whose job was lost (a Redis master died
     // before replicating it) or gave up (a long database outage). The database is the truth;
-    // the queue only makes confirmation fast.
+    // the queue only makes invoicing fast.
     { name: 'sweep-pending-orders', job: 'sweep-pending-orders', everyMs: 10_000 },
+    // Every 30 s: often enough for a demo (and a test) to see it, rare enough to be no load on
+    // the database (one small SELECT and a few inserts per tick).
+    { name: 'reorder-report', job: 'reorder-report', everyMs: 30_000 },
   ],
   migrations,
 });

@@ -86,4 +86,105 @@ export const migrations: readonly Migration[] = [
       ) ENGINE=InnoDB`,
     ],
   },
+  {
+    id: '004-warehouses-customers-invoices-users',
+    // DDL only, each statement re-runnable. Stock per warehouse: `stock_balances` holds the
+    // balance of each (sku, warehouse) and the ledger says which warehouse each row moved;
+    // `items.stock_on_hand` stays the total over warehouses (so the old invariant still holds).
+    // The balance's primary key starts with sku: an order locks its items' balances by a range
+    // of the key (WHERE sku IN ...), never by a scan of the whole table.
+    sql: [
+      `CREATE TABLE IF NOT EXISTS warehouses (
+        code VARCHAR(32) NOT NULL PRIMARY KEY,
+        name VARCHAR(200) NOT NULL
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS stock_balances (
+        sku VARCHAR(64) NOT NULL,
+        warehouse VARCHAR(32) NOT NULL,
+        on_hand INT NOT NULL,
+        PRIMARY KEY (sku, warehouse),
+        CONSTRAINT stock_balances_item FOREIGN KEY (sku) REFERENCES items (sku),
+        CONSTRAINT stock_balances_warehouse FOREIGN KEY (warehouse) REFERENCES warehouses (code),
+        CONSTRAINT stock_balances_nonnegative CHECK (on_hand >= 0)
+      ) ENGINE=InnoDB`,
+      // Rows written before warehouses existed were all in the one warehouse, MAIN.
+      "ALTER TABLE stock_ledger ADD COLUMN IF NOT EXISTS warehouse VARCHAR(32) NOT NULL DEFAULT 'MAIN'",
+      "ALTER TABLE stock_ledger MODIFY COLUMN reason ENUM('opening', 'sale', 'adjustment', 'receipt') NOT NULL",
+      'ALTER TABLE sales_order_lines ADD COLUMN IF NOT EXISTS warehouse VARCHAR(32) NULL',
+      'ALTER TABLE items ADD COLUMN IF NOT EXISTS reorder_level INT NOT NULL DEFAULT 0',
+      `CREATE TABLE IF NOT EXISTS customers (
+        code VARCHAR(64) NOT NULL PRIMARY KEY,
+        name VARCHAR(200) NOT NULL,
+        email VARCHAR(200) NULL,
+        created_at DATETIME(3) NOT NULL
+      ) ENGINE=InnoDB`,
+      // One invoice per order (UNIQUE order_id): the invoice job may run twice, the second
+      // run finds the invoice and changes nothing.
+      `CREATE TABLE IF NOT EXISTS invoices (
+        id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        order_id BIGINT NOT NULL,
+        bill_to VARCHAR(200) NOT NULL,
+        total_cents BIGINT NOT NULL,
+        job_id VARCHAR(200) NOT NULL,
+        created_at DATETIME(3) NOT NULL,
+        UNIQUE KEY invoices_order (order_id),
+        CONSTRAINT invoices_order FOREIGN KEY (order_id) REFERENCES sales_orders (id)
+      ) ENGINE=InnoDB`,
+      // One report per schedule tick (its stable job id): a re-run of the tick writes nothing.
+      `CREATE TABLE IF NOT EXISTS reorder_reports (
+        tick VARCHAR(200) NOT NULL PRIMARY KEY,
+        created_at DATETIME(3) NOT NULL,
+        line_count INT NOT NULL
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS reorder_report_lines (
+        tick VARCHAR(200) NOT NULL,
+        sku VARCHAR(64) NOT NULL,
+        stock_on_hand INT NOT NULL,
+        reorder_level INT NOT NULL,
+        PRIMARY KEY (tick, sku),
+        CONSTRAINT reorder_report_lines_report FOREIGN KEY (tick) REFERENCES reorder_reports (tick)
+      ) ENGINE=InnoDB`,
+      `CREATE TABLE IF NOT EXISTS users (
+        username VARCHAR(64) NOT NULL PRIMARY KEY,
+        password_hash VARCHAR(255) NOT NULL,
+        role ENUM('admin', 'clerk') NOT NULL
+      ) ENGINE=InnoDB`,
+      // Which named seed was loaded: written in the seed's own transaction, so a seed loads once.
+      `CREATE TABLE IF NOT EXISTS seed_runs (
+        name VARCHAR(64) NOT NULL PRIMARY KEY,
+        applied_at DATETIME(3) NOT NULL
+      ) ENGINE=InnoDB`,
+    ],
+  },
+  {
+    id: '005-main-warehouse-and-demo-users',
+    // Data only (atomic with its record). Every item's stock so far was in MAIN. The two demo
+    // users (passwords "admin-demo" and "clerk-demo", scrypt hashes) exist on every cluster so
+    // the chaos workload and the tests can log in; change them for anything but a demo.
+    sql: [
+      "INSERT INTO warehouses (code, name) VALUES ('MAIN', 'Main warehouse')",
+      "INSERT INTO stock_balances (sku, warehouse, on_hand) SELECT sku, 'MAIN', stock_on_hand FROM items",
+      "UPDATE items SET reorder_level = 5 WHERE sku = 'RARE-COIN'",
+      `INSERT INTO users (username, password_hash, role) VALUES
+        ('admin', 'scrypt$16384$5f2c0a9e1b7d43a8$6683bb80b3f328bea718fd823c9297d315741bdf86e82b149286dc6d591d75b6', 'admin'),
+        ('clerk', 'scrypt$16384$9b41e6d0c2a85f17$992925c2dd6c781429c2d8b8729fda6833a68db516fdf87bc03991e345656fc5', 'clerk')`,
+    ],
+  },
+  {
+    id: '006-stock-receipts',
+    // Goods received into a warehouse. The reference (a delivery note or purchase order number)
+    // is the natural key: the same delivery posted twice is one receipt.
+    sql: [
+      `CREATE TABLE IF NOT EXISTS stock_receipts (
+        reference VARCHAR(128) NOT NULL PRIMARY KEY,
+        sku VARCHAR(64) NOT NULL,
+        warehouse VARCHAR(32) NOT NULL,
+        qty INT NOT NULL,
+        created_at DATETIME(3) NOT NULL,
+        CONSTRAINT stock_receipts_item FOREIGN KEY (sku) REFERENCES items (sku),
+        CONSTRAINT stock_receipts_warehouse FOREIGN KEY (warehouse) REFERENCES warehouses (code),
+        CONSTRAINT stock_receipts_qty_positive CHECK (qty > 0)
+      ) ENGINE=InnoDB`,
+    ],
+  },
 ];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HttpError } from '../../src/app/index.js';
-import { parseConfirmJob, parseIdempotencyKey, parseOrderId, parseOrderInput, sameOrder } from './validate.js';
+import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInput, parseLogin, parseOrderId, parseOrderInput, parseReceiptInput, sameOrder } from './validate.js';
 
 function rejects400(fn: () => unknown, message: RegExp): void {
   assert.throws(fn, (e: unknown) => e instanceof HttpError && e.status === 400 && message.test(e.message));
@@ -59,5 +59,40 @@ describe('ERP order validation', () => {
     assert.equal(sameOrder(a, { customer: 'c', lines: [{ sku: 'B', qty: 2 }, { sku: 'A', qty: 1 }] }), true);
     assert.equal(sameOrder(a, { customer: 'c', lines: [{ sku: 'A', qty: 1 }, { sku: 'B', qty: 3 }] }), false);
     assert.equal(sameOrder(a, { customer: 'd', lines: a.lines }), false);
+  });
+});
+
+describe('ERP input validation beyond orders', () => {
+  it('an order may name a warehouse, and a bad one is named', () => {
+    assert.deepEqual(parseOrderInput({ customer: 'c', lines: [{ sku: 'A', qty: 1 }], warehouse: 'EAST' }).warehouse, 'EAST');
+    rejects400(() => parseOrderInput({ customer: 'c', lines: [{ sku: 'A', qty: 1 }], warehouse: 'east side' }), /^warehouse/);
+  });
+
+  it('login', () => {
+    assert.deepEqual(parseLogin({ username: 'clerk', password: 'p' }), { username: 'clerk', password: 'p' });
+    rejects400(() => parseLogin({ password: 'p' }), /^username/);
+    rejects400(() => parseLogin({ username: 'clerk' }), /^password/);
+    rejects400(() => parseLogin('clerk'), /JSON object/);
+  });
+
+  it('customers', () => {
+    assert.deepEqual(parseCustomerInput({ code: 'ACME', name: ' Acme ' }), { code: 'ACME', name: 'Acme', email: null });
+    rejects400(() => parseCustomerInput({ name: 'Acme' }), /^code/);
+    rejects400(() => parseCustomerInput({ code: 'ACME', name: '' }), /^name/);
+    rejects400(() => parseCustomerInput({ code: 'ACME', name: 'Acme', email: 'nope' }), /^email/);
+  });
+
+  it('items, with optional opening stock', () => {
+    assert.deepEqual(parseItemInput({ sku: 'B', name: 'Bolt', priceCents: 10 }), { sku: 'B', name: 'Bolt', priceCents: 10, reorderLevel: 0 });
+    assert.deepEqual(parseItemInput({ sku: 'B', name: 'Bolt', priceCents: 10, opening: { warehouse: 'MAIN', qty: 3 } }).opening, { warehouse: 'MAIN', qty: 3 });
+    rejects400(() => parseItemInput({ sku: 'B', name: 'Bolt', priceCents: 1.5 }), /^priceCents/);
+    rejects400(() => parseItemInput({ sku: 'B', name: 'Bolt', priceCents: 1, reorderLevel: -1 }), /^reorderLevel/);
+    rejects400(() => parseItemInput({ sku: 'B', name: 'Bolt', priceCents: 1, opening: { warehouse: 'MAIN', qty: 0 } }), /^opening\.qty/);
+  });
+
+  it('stock receipts', () => {
+    assert.deepEqual(parseReceiptInput({ reference: 'PO-1', sku: 'B', warehouse: 'MAIN', qty: 5 }), { reference: 'PO-1', sku: 'B', warehouse: 'MAIN', qty: 5 });
+    rejects400(() => parseReceiptInput({ sku: 'B', warehouse: 'MAIN', qty: 5 }), /^reference/);
+    rejects400(() => parseReceiptInput({ reference: 'PO-1', sku: 'B', warehouse: 'MAIN', qty: 0 }), /^qty/);
   });
 });

@@ -10,12 +10,17 @@ export interface OrderLineInput {
 export interface OrderInput {
   readonly customer: string;
   readonly lines: readonly OrderLineInput[];
+  /** Take every line from this warehouse; absent: each line from the one with the most stock. */
+  readonly warehouse?: string;
 }
 
 // Limits that keep one order a reasonable transaction (row locks, statement size).
 export const MAX_LINES = 50;
 export const MAX_QTY = 10_000;
 const SKU = /^[A-Za-z0-9._-]{1,64}$/;
+const WAREHOUSE = /^[A-Z0-9_-]{1,32}$/;
+const CUSTOMER_CODE = /^[A-Za-z0-9._-]{1,64}$/;
+const USERNAME = /^[a-z0-9._-]{1,64}$/;
 // Printable ASCII without spaces: safe in logs and as a unique key; UUIDs and ULIDs fit.
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
 
@@ -29,7 +34,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 export function parseOrderInput(body: unknown): OrderInput {
   if (!isObject(body)) throw bad('INVALID_ORDER', 'the body must be a JSON object like {"customer":"ACME","lines":[{"sku":"GADGET","qty":1}]}');
-  const { customer, lines } = body;
+  const { customer, lines, warehouse } = body;
   if (typeof customer !== 'string' || customer.trim() === '') throw bad('INVALID_ORDER', 'customer: required, a non-empty string');
   if (customer.trim().length > 200) throw bad('INVALID_ORDER', 'customer: at most 200 characters');
   if (!Array.isArray(lines) || lines.length === 0) throw bad('INVALID_ORDER', 'lines: required, a non-empty array of {sku, qty}');
@@ -46,7 +51,69 @@ export function parseOrderInput(body: unknown): OrderInput {
     seen.add(sku);
     return { sku, qty };
   });
-  return { customer: customer.trim(), lines: parsed };
+  if (warehouse !== undefined && (typeof warehouse !== 'string' || !WAREHOUSE.test(warehouse))) {
+    throw bad('INVALID_ORDER', 'warehouse: 1-32 upper-case letters, digits, _ or - (GET /api/warehouses lists them), or leave it out');
+  }
+  return { customer: customer.trim(), lines: parsed, ...(warehouse === undefined ? {} : { warehouse }) };
+}
+
+export interface LoginInput {
+  readonly username: string;
+  readonly password: string;
+}
+
+export function parseLogin(body: unknown): LoginInput {
+  if (!isObject(body)) throw bad('INVALID_LOGIN', 'the body must be a JSON object like {"username":"clerk","password":"..."}');
+  const { username, password } = body;
+  if (typeof username !== 'string' || !USERNAME.test(username)) throw bad('INVALID_LOGIN', 'username: required, 1-64 lower-case letters, digits, . _ -');
+  if (typeof password !== 'string' || password.length < 1 || password.length > 200) throw bad('INVALID_LOGIN', 'password: required, 1-200 characters');
+  return { username, password };
+}
+
+export interface CustomerInput {
+  readonly code: string;
+  readonly name: string;
+  readonly email: string | null;
+}
+
+export function parseCustomerInput(body: unknown): CustomerInput {
+  if (!isObject(body)) throw bad('INVALID_CUSTOMER', 'the body must be a JSON object like {"code":"ACME","name":"Acme Ltd"}');
+  const { code, name, email } = body;
+  if (typeof code !== 'string' || !CUSTOMER_CODE.test(code)) throw bad('INVALID_CUSTOMER', 'code: required, 1-64 letters, digits, . _ -');
+  if (typeof name !== 'string' || name.trim() === '' || name.trim().length > 200) throw bad('INVALID_CUSTOMER', 'name: required, 1-200 characters');
+  // A light check: one @ with something on each side; the mail server is the real judge.
+  if (email !== undefined && email !== null && (typeof email !== 'string' || !/^[^\s@]{1,64}@[^\s@]{1,190}$/.test(email))) {
+    throw bad('INVALID_CUSTOMER', 'email: an address like name@example.com, or leave it out');
+  }
+  return { code, name: name.trim(), email: typeof email === 'string' ? email : null };
+}
+
+export interface ItemInput {
+  readonly sku: string;
+  readonly name: string;
+  readonly priceCents: number;
+  readonly reorderLevel: number;
+  /** Opening stock put into one warehouse (a ledger row of reason "opening"). */
+  readonly opening?: { readonly warehouse: string; readonly qty: number };
+}
+
+function intField(v: unknown, field: string, min: number, max: number, code: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(code, `${field}: an integer from ${min} to ${max}`);
+  return v;
+}
+
+export function parseItemInput(body: unknown): ItemInput {
+  if (!isObject(body)) throw bad('INVALID_ITEM', 'the body must be a JSON object like {"sku":"BOLT","name":"Bolt","priceCents":10}');
+  const { sku, name, priceCents, reorderLevel, opening } = body;
+  if (typeof sku !== 'string' || !SKU.test(sku)) throw bad('INVALID_ITEM', 'sku: required, 1-64 letters, digits, . _ -');
+  if (typeof name !== 'string' || name.trim() === '' || name.trim().length > 200) throw bad('INVALID_ITEM', 'name: required, 1-200 characters');
+  const price = intField(priceCents, 'priceCents', 0, 100_000_000, 'INVALID_ITEM');
+  const level = reorderLevel === undefined ? 0 : intField(reorderLevel, 'reorderLevel', 0, 1_000_000, 'INVALID_ITEM');
+  if (opening === undefined) return { sku, name: name.trim(), priceCents: price, reorderLevel: level };
+  if (!isObject(opening)) throw bad('INVALID_ITEM', 'opening: an object {warehouse, qty}, or leave it out');
+  if (typeof opening.warehouse !== 'string' || !WAREHOUSE.test(opening.warehouse)) throw bad('INVALID_ITEM', 'opening.warehouse: 1-32 upper-case letters, digits, _ or -');
+  const qty = intField(opening.qty, 'opening.qty', 1, 10_000_000, 'INVALID_ITEM');
+  return { sku, name: name.trim(), priceCents: price, reorderLevel: level, opening: { warehouse: opening.warehouse, qty } };
 }
 
 /** The `Idempotency-Key` header, or undefined when absent. */
@@ -84,4 +151,20 @@ export function sameOrder(a: OrderInput, b: OrderInput): boolean {
   const left = a.lines.map(key).sort();
   const right = b.lines.map(key).sort();
   return left.every((k, i) => k === right[i]);
+}
+
+export interface ReceiptInput {
+  readonly reference: string;
+  readonly sku: string;
+  readonly warehouse: string;
+  readonly qty: number;
+}
+
+export function parseReceiptInput(body: unknown): ReceiptInput {
+  if (!isObject(body)) throw bad('INVALID_RECEIPT', 'the body must be a JSON object like {"reference":"PO-1","sku":"GADGET","warehouse":"MAIN","qty":10}');
+  const { reference, sku, warehouse, qty } = body;
+  if (typeof reference !== 'string' || !IDEMPOTENCY_KEY.test(reference)) throw bad('INVALID_RECEIPT', 'reference: required, 1-128 printable characters without spaces');
+  if (typeof sku !== 'string' || !SKU.test(sku)) throw bad('INVALID_RECEIPT', 'sku: required, 1-64 letters, digits, . _ -');
+  if (typeof warehouse !== 'string' || !WAREHOUSE.test(warehouse)) throw bad('INVALID_RECEIPT', 'warehouse: required, 1-32 upper-case letters, digits, _ or -');
+  return { reference, sku, warehouse, qty: intField(qty, 'qty', 1, 10_000_000, 'INVALID_RECEIPT') };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAvailability, checkInvariants, checkJobs, checkRun, checkWrites, longestGapMs, recoveryMs } from './checkers.js';
+import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, EJECT_GRACE_MS, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
 import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
 import { isRead, isWrite, type History, type Operation } from './history.js';
 
@@ -151,5 +151,68 @@ describe('the whole check', () => {
     const r = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1')]));
     assert.equal(r.broken.length, 1);
     assert.match(r.broken[0] ?? '', /lost/);
+  });
+});
+
+describe('sessions', () => {
+  it('a request answered 401 is a lost session and breaks the promise', () => {
+    const h = history([op({ kind: 'login', start: 0, end: 5, ok: true }), write('chaos-1', 1, 10, 20), op({ kind: 'create-order', key: 'chaos-2', start: 5_100, end: 5_110, ok: false, sessionLost: true }), op({ kind: 'login', start: 5_120, end: 5_130, ok: true })], [5_000, 6_000]);
+    assert.deepEqual(checkSessions(h), { sessionsLost: 1, logins: 2 });
+    const r = checkRun('app', () => true, h, state([order(1, 'chaos-1')]));
+    assert.equal(r.report.sessionsLost, 1);
+    assert.ok(r.broken.some((b) => /session/.test(b)), r.broken.join('; '));
+  });
+
+  it('a clean run keeps every session', () => {
+    const r = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')]));
+    assert.equal(r.report.sessionsLost, 0);
+    assert.deepEqual(r.broken, []);
+  });
+});
+
+describe('refused orders', () => {
+  it('an order refused for want of stock is not an acknowledged write (it cannot be lost)', () => {
+    const h = history([op({ kind: 'create-order', key: 'chaos-9', start: 0, end: 10, ok: true, refused: true })]);
+    assert.deepEqual(checkWrites(h, state([])), { ackedWrites: 0, refusedWrites: 1, lostWrites: 0, lostKeys: [], duplicateWrites: 0, duplicateKeys: [] });
+  });
+});
+
+describe('read p99', () => {
+  it('nearest-rank percentile', () => {
+    assert.equal(percentile([], 99), null);
+    assert.equal(percentile([5], 99), 5);
+    assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99), 99);
+    assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 50), 50);
+  });
+
+  /** n reads of `ms` each, starting every 10 ms from `from`. */
+  const reads = (from: number, n: number, ms: number): Operation[] => Array.from({ length: n }, (_, i) => read(from + i * 10, from + i * 10 + ms));
+
+  it('compares reads after the ejection grace with healthy reads before the fault', () => {
+    const inject = WARMUP_MS + 2_000;
+    const heal = inject + 10_000;
+    // Slow reads during the warm-up (logins, cold caches) are not part of the healthy p99.
+    const ops = [...reads(0, 100, 30), ...reads(WARMUP_MS, 200, 2), ...reads(inject + 2_000, 50, 40), ...reads(inject + 2_000 + EJECT_GRACE_MS, 200, 3)];
+    const inject2 = inject + 2_000;
+    const lat = checkReadLatency(history(ops, [inject2, heal + 2_000], 17_000));
+    assert.equal(lat.healthyP99Ms, 2);
+    // The slow reads right after the kill (before the ejection) count during the fault only.
+    assert.equal(lat.duringFaultP99Ms, 40);
+    assert.equal(lat.afterEjectP99Ms, 3);
+    assert.equal(lat.afterEjectRatio, 1.5);
+  });
+
+  it('warns (does not break a promise) when the memcached scenario exceeds 2x', () => {
+    const ops = [...reads(WARMUP_MS, 200, 2), ...reads(5_000 + EJECT_GRACE_MS, 200, 9)];
+    const r = checkRun('memcached', () => true, history(ops, [5_000, 15_000], 17_000), state([]));
+    assert.equal(r.report.readP99RatioAfterEject, 4.5);
+    assert.deepEqual(r.broken, []);
+    assert.equal(r.warnings.length, 1);
+    // Other scenarios report the figures without judging them.
+    assert.deepEqual(checkRun('app', () => true, history(ops, [5_000, 15_000], 17_000), state([])).warnings, []);
+  });
+
+  it('has no ratio when a window has too few reads', () => {
+    assert.equal(checkReadLatency(history([...reads(0, 10, 2), ...reads(6_000, 10, 2)], [3_000, 13_000], 15_000)).afterEjectRatio, null);
   });
 });

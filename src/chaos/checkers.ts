@@ -81,6 +81,8 @@ export function recoveryMs(h: History, pick: (o: Operation) => boolean): number 
 export interface WriteCheck {
   /** Orders the service acknowledged (distinct keys with a successful create). */
   readonly ackedWrites: number;
+  /** Orders the service refused for want of stock (a correct answer, no order). */
+  readonly refusedWrites: number;
   /** Acknowledged keys with no order in the database afterwards: must be 0. */
   readonly lostWrites: number;
   readonly lostKeys: string[];
@@ -90,7 +92,7 @@ export interface WriteCheck {
 }
 
 export function checkWrites(h: History, s: FinalState): WriteCheck {
-  const acked = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.key !== undefined).map((o) => o.key as string));
+  const acked = new Set(h.ops.filter((o) => isWrite(o) && o.ok && o.refused !== true && o.key !== undefined).map((o) => o.key as string));
   // An order belongs to its idempotency key or, as a backstop against an app that drops the key,
   // to the customer field, which the workload fills with the same key.
   const count = new Map<string, number>();
@@ -100,7 +102,8 @@ export function checkWrites(h: History, s: FinalState): WriteCheck {
   }
   const lostKeys = [...acked].filter((k) => !count.has(k)).sort();
   const duplicateKeys = [...count].filter(([, n]) => n > 1).map(([k]) => k).sort();
-  return { ackedWrites: acked.size, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
+  const refusedWrites = h.ops.filter((o) => isWrite(o) && o.ok && o.refused === true).length;
+  return { ackedWrites: acked.size, refusedWrites, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
 }
 
 export interface InvariantCheck {
@@ -152,6 +155,85 @@ export function checkJobs(h: History, s: FinalState): JobCheck {
   return { jobsAcked: queuedIds.size, jobsLost: lostOrderIds.length, lostOrderIds, ordersStillPending, jobsDuplicated };
 }
 
+export interface SessionCheck {
+  /** Operations answered 401 (the client's session was gone): must be 0. */
+  readonly sessionsLost: number;
+  /** Successful logins (one per client at the start, plus one after each loss). */
+  readonly logins: number;
+}
+
+export function checkSessions(h: History): SessionCheck {
+  return {
+    sessionsLost: h.ops.filter((o) => o.sessionLost === true).length,
+    logins: h.ops.filter((o) => o.kind === 'login' && o.ok).length,
+  };
+}
+
+/** Nearest-rank percentile (p in 0..100) of `values`; null when there are none. Pure. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] ?? null;
+}
+
+/**
+ * Time after a memcached kill by which every app server has ejected the node: ejection takes
+ * `failuresToEject` (2) failed operations, each refused at once or timed out at the cache
+ * timeout (50 ms), and every app server sees many reads a second, so well under a second;
+ * 2 s of margin for a loaded two-core machine.
+ */
+export const EJECT_GRACE_MS = 2_000;
+
+/**
+ * The start of a run is not "healthy" for latency: every client logs in (a scrypt hash each,
+ * tens of ms of CPU on a 2-core machine) and the caches are cold. Reads starting in the first
+ * 2 s are left out of the healthy p99.
+ */
+export const WARMUP_MS = 2_000;
+
+/** Reads needed in a window for its p99 to mean anything (below that, one slow read is the p99). */
+const MIN_READS_FOR_P99 = 100;
+
+export interface ReadLatency {
+  /** p99 (ms, end − start, retries included) of successful reads after WARMUP_MS and before the first fault. */
+  readonly healthyP99Ms: number | null;
+  /** Of successful reads overlapping the fault window. */
+  readonly duringFaultP99Ms: number | null;
+  /** Of successful reads from EJECT_GRACE_MS after the fault to the heal (a dead cache node ejected). */
+  readonly afterEjectP99Ms: number | null;
+  /** afterEject / healthy; null when either window has too few reads. */
+  readonly afterEjectRatio: number | null;
+}
+
+export function checkReadLatency(h: History): ReadLatency {
+  const reads = h.ops.filter((o) => isRead(o) && o.ok);
+  const f = h.faults[0];
+  const ms = (ops: readonly Operation[]): number[] => ops.map((o) => o.end - o.start);
+  const warm = reads.filter((o) => o.start >= WARMUP_MS);
+  const healthy = f ? warm.filter((o) => o.end < f.injectedAt) : warm;
+  const during = f ? reads.filter((o) => overlaps(o, f)) : [];
+  const afterEject = f ? reads.filter((o) => o.start >= f.injectedAt + EJECT_GRACE_MS && o.end <= f.healedAt) : [];
+  const healthyP99 = percentile(ms(healthy), 99);
+  const afterP99 = percentile(ms(afterEject), 99);
+  const enough = healthy.length >= MIN_READS_FOR_P99 && afterEject.length >= MIN_READS_FOR_P99;
+  return {
+    healthyP99Ms: healthyP99,
+    duringFaultP99Ms: percentile(ms(during), 99),
+    afterEjectP99Ms: afterP99,
+    // A healthy p99 under 1 ms is rounded up to 1: the clock is in whole ms.
+    afterEjectRatio: enough && healthyP99 !== null && afterP99 !== null ? Math.round((afterP99 / Math.max(1, healthyP99)) * 100) / 100 : null,
+  };
+}
+
+/**
+ * Scenarios whose read p99 after the ejection is held to at most 2× the healthy p99. Reported,
+ * not a broken promise: on this 2-core machine the whole cluster shares the CPU with the
+ * workload, so a p99 over a ten-second window moves by more than 2× between two healthy runs
+ * (see the report in the branch notes); a hard check would fail on noise, not on the cache.
+ */
+export const READ_P99_LIMIT: Readonly<Record<string, number>> = { memcached: 2 };
+
 /** The report's fields (the `--json` contract of `hastack chaos run`). */
 export interface ChaosReport {
   readonly scenario: string;
@@ -164,12 +246,19 @@ export interface ChaosReport {
   readonly longestReadGapMs: number;
   readonly recoveryMs: number | null;
   readonly ackedWrites: number;
+  readonly refusedWrites: number;
   readonly lostWrites: number;
   readonly duplicateWrites: number;
   readonly invariantsOk: boolean;
   readonly jobsAcked: number;
   readonly jobsLost: number;
   readonly jobsDuplicated: number;
+  /** Operations answered 401 because the session was gone: "sessions survive" means 0. */
+  readonly sessionsLost: number;
+  readonly readP99HealthyMs: number | null;
+  readonly readP99DuringFaultMs: number | null;
+  readonly readP99AfterEjectMs: number | null;
+  readonly readP99RatioAfterEject: number | null;
 }
 
 export interface CheckedRun {
@@ -180,8 +269,10 @@ export interface CheckedRun {
   readonly violations: string[];
   readonly lostOrderIds: number[];
   readonly ordersStillPending: number;
-  /** The promises this run broke (a lost write, a duplicate, a lost job, a broken invariant). */
+  /** The promises this run broke (a lost write, a duplicate, a lost job, a broken invariant, a lost session). */
   readonly broken: string[];
+  /** Targets missed that are reported but not promised (read p99 after a cache node's ejection). */
+  readonly warnings: string[];
 }
 
 export function checkRun(scenario: string, affected: (o: Operation) => boolean, h: History, s: FinalState): CheckedRun {
@@ -189,12 +280,24 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   const w = checkWrites(h, s);
   const inv = checkInvariants(s);
   const j = checkJobs(h, s);
+  const sess = checkSessions(h);
+  const lat = checkReadLatency(h);
   const broken: string[] = [];
+  const warnings: string[] = [];
   if (w.lostWrites > 0) broken.push(`${w.lostWrites} acknowledged order(s) lost`);
   if (w.duplicateWrites > 0) broken.push(`${w.duplicateWrites} order(s) stored twice for one key`);
   if (!inv.invariantsOk) broken.push(`ERP invariants broken: ${inv.violations.join('; ')}`);
   if (j.jobsLost > 0) broken.push(`${j.jobsLost} acknowledged job(s) never processed`);
   if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged order(s) still pending after the grace period`);
+  // Sessions live in Redis, not in an app server: no fault of this suite may log a user out.
+  if (sess.sessionsLost > 0) broken.push(`${sess.sessionsLost} request(s) found their session gone (sessions must survive)`);
+  // A run whose orders were mostly refused tested reads only: say so rather than look clean.
+  if (w.refusedWrites > w.ackedWrites) warnings.push(`${w.refusedWrites} order(s) refused for want of stock vs ${w.ackedWrites} acknowledged: the write path was barely exercised`);
+  const limit = READ_P99_LIMIT[scenario];
+  if (limit !== undefined) {
+    if (lat.afterEjectRatio === null) warnings.push('read p99 after the ejection: too few reads to judge');
+    else if (lat.afterEjectRatio > limit) warnings.push(`read p99 after the ejection is ${lat.afterEjectRatio}× the healthy p99 (target ≤ ${limit}×)`);
+  }
   return {
     report: {
       scenario,
@@ -207,12 +310,18 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       longestReadGapMs: longestGapMs(h, isRead),
       recoveryMs: recoveryMs(h, affected),
       ackedWrites: w.ackedWrites,
+      refusedWrites: w.refusedWrites,
       lostWrites: w.lostWrites,
       duplicateWrites: w.duplicateWrites,
       invariantsOk: inv.invariantsOk,
       jobsAcked: j.jobsAcked,
       jobsLost: j.jobsLost,
       jobsDuplicated: j.jobsDuplicated,
+      sessionsLost: sess.sessionsLost,
+      readP99HealthyMs: lat.healthyP99Ms,
+      readP99DuringFaultMs: lat.duringFaultP99Ms,
+      readP99AfterEjectMs: lat.afterEjectP99Ms,
+      readP99RatioAfterEject: lat.afterEjectRatio,
     },
     availabilityDuringFault: a.availabilityDuringFault,
     lostKeys: w.lostKeys,
@@ -221,5 +330,6 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
     lostOrderIds: j.lostOrderIds,
     ordersStillPending: j.ordersStillPending,
     broken,
+    warnings,
   };
 }

@@ -3,7 +3,7 @@
  * (ms since the run began), how it came out, and the idempotency key of a write. Checkers read
  * only this and the cluster's final state, so they are pure and tested on hand-made histories.
  */
-export type OpKind = 'create-order' | 'read-order' | 'read-item';
+export type OpKind = 'login' | 'create-order' | 'read-order' | 'read-item';
 
 export interface Operation {
   readonly client: number;
@@ -20,6 +20,16 @@ export interface Operation {
    * (`confirmation: "queued"`). Only such orders count as acknowledged jobs.
    */
   readonly jobQueued?: boolean;
+  /**
+   * The service answered 401: the client's session was gone (an app server kept it locally, or
+   * the session store lost it). The client logs in again before its next operation.
+   */
+  readonly sessionLost?: boolean;
+  /**
+   * create-order only: the service refused the order for want of stock (409 INSUFFICIENT_STOCK).
+   * A correct answer, so the operation is ok, but no order was acknowledged.
+   */
+  readonly refused?: boolean;
   /** HTTP attempts the client made for this operation (1 = no retry). */
   readonly attempts: number;
   /** Why it failed: an HTTP status or an error code. */

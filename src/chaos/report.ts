@@ -1,3 +1,4 @@
+import { EJECT_GRACE_MS } from './checkers.js';
 import type { ChaosResult } from './run.js';
 import type { History } from './history.js';
 
@@ -22,6 +23,7 @@ export function reportJson(r: ChaosResult, expectedFailure?: string): Record<str
     ...r.checked.report,
     availabilityDuringFault: r.checked.availabilityDuringFault,
     promisesBroken: r.checked.broken,
+    warnings: r.checked.warnings,
     expectedFailure: expectedFailure ?? null,
     faults: r.history.faults,
     healthyAfter: r.healthyAfter,
@@ -44,6 +46,7 @@ function failuresByError(h: History): Record<string, number> {
 export function reportText(r: ChaosResult, expectedFailure?: string): string {
   const x = r.checked.report;
   const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
+  const ms = (v: number | null): string => (v === null ? '-' : `${v} ms`);
   const lines = [
     `scenario ${x.scenario}  (${x.durationS} s)`,
     ...r.history.faults.map((f) => `  fault          ${f.description}: ${(f.injectedAt / 1000).toFixed(1)} s → healed ${(f.healedAt / 1000).toFixed(1)} s`),
@@ -51,13 +54,16 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
-    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated`,
+    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated, ${x.refusedWrites} refused (out of stock)`,
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
+    `  sessions lost: ${x.sessionsLost}`,
+    `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, from ${EJECT_GRACE_MS / 1000} s into it (a dead cache node ejected) ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
     `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
   ];
   const errors = Object.entries(failuresByError(r.history)).sort((a, b) => b[1] - a[1]).slice(0, 5);
   if (errors.length > 0) lines.push(`  failures       ${errors.map(([e, n]) => `${n}× ${e}`).join('; ')}`);
+  for (const w of r.checked.warnings) lines.push(`  warning        ${w}`);
   if (r.checked.broken.length === 0) lines.push('  verdict        every promise kept');
   else lines.push(`  verdict        PROMISE BROKEN: ${r.checked.broken.join('; ')}${expectedFailure ? `  (expected until ${expectedFailure})` : ''}`);
   return lines.join('\n');

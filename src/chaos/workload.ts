@@ -34,12 +34,29 @@ const WRITE_MAX_ATTEMPTS = 8;
 const READ_MAX_ATTEMPTS = 3;
 /** Pause between a client's operations, so 8 clients make a steady load rather than a flood. */
 const THINK_MS = 10;
+/**
+ * The ERP's demo user the virtual clients log in as (created by the ERP's migration 005): each
+ * client holds its own session for the whole run.
+ */
+export const WORKLOAD_USER = { username: 'clerk', password: 'clerk-demo' } as const;
+/** Logging in: the same budget as a write (it must ride through the same failovers). */
+const LOGIN_MAX_ATTEMPTS = WRITE_MAX_ATTEMPTS;
 /** Hard cap on operations per client: every load loop is bounded in count as well as time. */
 const MAX_OPS_PER_CLIENT = 20_000;
 
 interface AttemptResult {
   readonly status: number;
   readonly body: unknown;
+  /** The first Set-Cookie pair ("name=value"), when the answer set one. */
+  readonly cookie?: string;
+}
+
+interface Verdict {
+  readonly ok: boolean;
+  readonly orderId?: number;
+  readonly jobQueued?: boolean;
+  readonly refused?: boolean;
+  readonly error?: string;
 }
 
 /** Statuses a client retries: the request was not served (or might not have been). */
@@ -56,6 +73,8 @@ class Client {
   private avoid: string | undefined;
   private lastAddress: string | undefined;
   private readonly acked: number[] = [];
+  /** The session cookie ("erp_session=..."), sent with every request once logged in. */
+  private cookie: string | undefined;
   readonly ops: Operation[] = [];
 
   constructor(
@@ -71,6 +90,12 @@ class Client {
   async run(): Promise<void> {
     try {
       while (this.opts.clock() < this.opts.durationMs && this.ops.length < MAX_OPS_PER_CLIENT) {
+        // At the start, and again after the service said the session was gone.
+        if (this.cookie === undefined) {
+          await this.login();
+          await sleep(THINK_MS);
+          continue;
+        }
         const r = this.random();
         if (r < 0.35) await this.createOrder();
         else if (r < 0.6 && this.acked.length > 0) await this.readOrder();
@@ -93,7 +118,7 @@ class Client {
     const res = await request(`http://${address}:${lbPort(this.opts.topo)}${path}`, {
       method,
       dispatcher: this.agent,
-      headers: { 'content-type': 'application/json', ...headers },
+      headers: { 'content-type': 'application/json', ...(this.cookie === undefined ? {} : { cookie: this.cookie }), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: ATTEMPT_TIMEOUT_MS,
       bodyTimeout: ATTEMPT_TIMEOUT_MS,
@@ -106,7 +131,9 @@ class Client {
     } catch {
       parsed = undefined;
     }
-    return { status: res.statusCode, body: parsed };
+    const setCookie = res.headers['set-cookie'];
+    const first = Array.isArray(setCookie) ? setCookie[0] : setCookie;
+    return { status: res.statusCode, body: parsed, ...(first ? { cookie: first.split(';')[0] } : {}) };
   }
 
   /**
@@ -118,7 +145,7 @@ class Client {
     maxAttempts: number,
     deadlineMs: number,
     send: () => Promise<AttemptResult>,
-    accept: (r: AttemptResult) => { ok: boolean; orderId?: number; jobQueued?: boolean; error?: string },
+    accept: (r: AttemptResult) => Verdict,
     key?: string,
   ): Promise<Operation> {
     const start = this.opts.clock();
@@ -129,9 +156,14 @@ class Client {
       try {
         const r = await send();
         this.avoid = undefined;
+        if (r.status === 401 && kind !== 'login') {
+          // The session is gone: a failure of its own kind (the promise "sessions survive").
+          this.cookie = undefined;
+          return this.record({ kind, start, attempts, ok: false, key, sessionLost: true, error: 'session lost (HTTP 401)' });
+        }
         const verdict = accept(r);
         if (verdict.ok || !retryable(r.status)) {
-          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, jobQueued: verdict.jobQueued, error: verdict.error });
+          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, jobQueued: verdict.jobQueued, refused: verdict.refused, error: verdict.error });
         }
         error = `HTTP ${r.status}`;
       } catch (e) {
@@ -147,7 +179,18 @@ class Client {
     }
   }
 
-  private record(o: { kind: OpKind; start: number; attempts: number; ok: boolean; key?: string; orderId?: number; jobQueued?: boolean; error?: string }): Operation {
+  private record(o: {
+    kind: OpKind;
+    start: number;
+    attempts: number;
+    ok: boolean;
+    key?: string;
+    orderId?: number;
+    jobQueued?: boolean;
+    refused?: boolean;
+    sessionLost?: boolean;
+    error?: string;
+  }): Operation {
     const op: Operation = {
       client: this.id,
       kind: o.kind,
@@ -158,10 +201,29 @@ class Client {
       ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.orderId !== undefined ? { orderId: o.orderId } : {}),
       ...(o.jobQueued !== undefined ? { jobQueued: o.jobQueued } : {}),
+      ...(o.refused ? { refused: true } : {}),
+      ...(o.sessionLost ? { sessionLost: true } : {}),
       ...(o.error !== undefined && !o.ok ? { error: o.error } : {}),
     };
     this.ops.push(op);
     return op;
+  }
+
+  /** POST /login as the workload user; keeps the session cookie the answer sets. */
+  private async login(): Promise<void> {
+    await this.withRetries(
+      'login',
+      LOGIN_MAX_ATTEMPTS,
+      WRITE_DEADLINE_MS,
+      () => this.attempt('POST', '/login', WORKLOAD_USER),
+      (r) => {
+        if (r.status === 200 && r.cookie !== undefined) {
+          this.cookie = r.cookie;
+          return { ok: true };
+        }
+        return { ok: false, error: `login: HTTP ${r.status}` };
+      },
+    );
   }
 
   private async createOrder(): Promise<void> {
@@ -178,6 +240,8 @@ class Client {
       (r) => {
         const b = r.body as { id?: unknown; confirmation?: unknown } | undefined;
         const id = b?.id;
+        // Out of stock is a correct answer (the order was refused whole, nothing reserved).
+        if (r.status === 409 && (r.body as { error?: { code?: unknown } } | undefined)?.error?.code === 'INSUFFICIENT_STOCK') return { ok: true, refused: true };
         // The job counts as acknowledged only when the service said it is durably queued.
         return (r.status === 201 || r.status === 200) && typeof id === 'number'
           ? { ok: true, orderId: id, jobQueued: b?.confirmation === 'queued' }
@@ -217,15 +281,57 @@ export function resolverFor(topo: Topology): ServiceResolver {
   return new ServiceResolver(servers, topo.config.serviceName);
 }
 
-/** The items to order, read once through the service before the run starts. */
+/**
+ * The ERP's deliberately scarce item (3 in stock, migration 002): kept out of the load, so that
+ * refusals for want of stock stay its own test.
+ */
+const SCARCE_SKUS: ReadonlySet<string> = new Set(['RARE-COIN']);
+/**
+ * Stock each ordered item gets before a run: the ERP reserves stock when it takes an order and
+ * refuses one it cannot cover, so a depleted item would turn every write into a refusal (an
+ * answer, not an order). 8 clients place ~40 orders/s spread over the items: 5000 units each
+ * cover a run of several minutes, and each run tops them up again.
+ */
+const RESTOCK_FLOOR = 5_000;
+// Per setup request: far above a healthy answer; the setup runs before any fault.
+const SETUP_TIMEOUT_MS = 10_000;
+
+async function setupCall(base: string, method: 'GET' | 'POST', path: string, body?: unknown, cookie?: string): Promise<{ status: number; body: unknown; cookie?: string }> {
+  const res = await request(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headersTimeout: SETUP_TIMEOUT_MS,
+    bodyTimeout: SETUP_TIMEOUT_MS,
+  });
+  const text = await res.body.text();
+  const set = res.headers['set-cookie'];
+  const first = Array.isArray(set) ? set[0] : set;
+  return { status: res.statusCode, body: text === '' ? undefined : (JSON.parse(text) as unknown), ...(first ? { cookie: first.split(';')[0] } : {}) };
+}
+
+/**
+ * The items to order, read once through the service before the run starts, each topped up to
+ * RESTOCK_FLOOR by a stock receipt (POST /api/stock/receipts, a unique reference per run).
+ */
 export async function fetchSkus(topo: Topology): Promise<string[]> {
   const resolver = resolverFor(topo);
   const [address] = await resolver.resolve();
-  const res = await request(`http://${address}:${lbPort(topo)}/api/items`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
-  const body = (await res.body.json()) as { items?: Array<{ sku: string; stockOnHand?: number }> };
-  // Plenty-of-stock items only: the low-stock one exists to test rejections, not to be the load.
-  const skus = (body.items ?? []).filter((i) => (i.stockOnHand ?? 0) >= 100).map((i) => i.sku);
-  return skus.length > 0 ? skus : (body.items ?? []).map((i) => i.sku);
+  const base = `http://${address}:${lbPort(topo)}`;
+  const list = await setupCall(base, 'GET', '/api/items');
+  const items = ((list.body as { items?: Array<{ sku: string; stockOnHand?: number }> } | undefined)?.items ?? []).filter((i) => !SCARCE_SKUS.has(i.sku));
+  const low = items.filter((i) => (i.stockOnHand ?? 0) < RESTOCK_FLOOR);
+  // Best effort: a restock that fails (an app that loses sessions, a tier down before the run)
+  // does not stop the run; what it costs shows in the report as refused orders and a warning.
+  if (low.length > 0) {
+    const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER).catch(() => undefined);
+    const stamp = Date.now().toString(36);
+    for (const i of login?.status === 200 ? low : []) {
+      const qty = RESTOCK_FLOOR - (i.stockOnHand ?? 0);
+      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie).catch(() => undefined);
+    }
+  }
+  return items.map((i) => i.sku);
 }
 
 /** Runs every client until the duration ends; returns all recorded operations. */

@@ -63,6 +63,14 @@ describe('config validation names the key', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), redis: { qorum: 2 } })), 'redis.qorum');
   });
 
+  it('memcached client settings: defaults, and bad values named by key', () => {
+    const c = parseConfig(minimal());
+    assert.deepEqual(c.memcached, { memoryMb: 64, timeoutMs: 50, failuresToEject: 2, probeMinMs: 500, probeMaxMs: 5_000 });
+    assert.equal(parseConfig({ ...minimal(), memcached: { timeoutMs: 20 } }).memcached.timeoutMs, 20);
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), memcached: { timeoutMs: 0 } })), 'memcached.timeoutMs');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), memcached: { probeMinMs: 1_000, probeMaxMs: 500 } })), 'memcached.probeMaxMs');
+  });
+
   it('wrong type', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })), 'lb.retries');
   });

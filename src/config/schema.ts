@@ -89,8 +89,23 @@ export const configSchema = z
       .strict()
       .default({}),
     memcached: z
-      .object({ memoryMb: z.number().int().min(8).default(64) })
+      .object({
+        memoryMb: z.number().int().min(8).default(64),
+        /**
+         * Budget of one cache operation in the app's ring client, connect included. 50 ms: far
+         * above a healthy memcached reply on loopback or a LAN (well under 1 ms), small next to
+         * a page's latency budget; a stalled node costs a request at most this.
+         */
+        timeoutMs: z.number().int().min(1).max(5_000).default(50),
+        /** Consecutive failed operations that eject a node from the ring (2: one lost packet is not an outage). */
+        failuresToEject: z.number().int().min(1).max(100).default(2),
+        /** First re-probe of an ejected node; doubles up to probeMaxMs. A restarted memcached answers within tens of ms. */
+        probeMinMs: z.number().int().min(50).default(500),
+        /** Cap of the probe backoff: a long outage costs one probe per this. */
+        probeMaxMs: z.number().int().min(50).default(5_000),
+      })
       .strict()
+      .refine((m) => m.probeMaxMs >= m.probeMinMs, { message: 'probeMaxMs must be at least probeMinMs', path: ['probeMaxMs'] })
       .default({}),
     lb: z
       .object({

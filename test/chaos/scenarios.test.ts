@@ -15,6 +15,7 @@ import { upCluster, type TestCluster } from '../helpers/cluster.js';
 const REPORT_FIELDS = [
   'scenario', 'durationS', 'requests', 'ok', 'failed', 'availability', 'longestWriteGapMs', 'longestReadGapMs', 'recoveryMs',
   'ackedWrites', 'lostWrites', 'duplicateWrites', 'invariantsOk', 'jobsAcked', 'jobsLost', 'jobsDuplicated',
+  'sessionsLost', 'readP99HealthyMs', 'readP99DuringFaultMs',
 ];
 // About 20 s each, as the issue asks: long enough for a failover and its recovery to show.
 const DURATION_S = '20';

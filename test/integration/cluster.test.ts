@@ -12,6 +12,7 @@ import YAML from 'yaml';
 import { preset } from '../../src/config/index.js';
 import { resolveService } from '../../src/dns/index.js';
 import { REPO_ROOT, pidAlive, runCli, tempDir } from '../helpers/cli.js';
+import { erpLogin } from '../helpers/erp.js';
 
 // Its own address range, so a cluster a developer left running on 127.0.10.x does not collide.
 const BASE = '127.0.20';
@@ -92,13 +93,15 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     const sku = list[0]?.sku ?? '';
 
     const order = { customer: 'ACME', lines: [{ sku, qty: 1 }] };
-    const created = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1' });
+    // Orders need a session (the ERP's demo clerk); the session lives in Redis, behind any app server.
+    const cookie = await erpLogin(lb);
+    const created = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1', cookie });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const id = (created.body.order as { id: number } | undefined)?.id ?? (created.body.id as number);
     assert.ok(id, `no order id in ${JSON.stringify(created.body)}`);
 
     // Same key again: the same order back, never a second one.
-    const again = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1' });
+    const again = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1', cookie });
     assert.equal(again.status, 200);
     const againId = (again.body.order as { id: number } | undefined)?.id ?? (again.body.id as number);
     assert.equal(againId, id);

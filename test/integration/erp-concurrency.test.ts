@@ -3,7 +3,8 @@
  * plus a second app server, so two app servers share the database.
  *
  *  - 50 parallel orders of one unit of an item with stock 10: exactly 10 confirmed, the rest
- *    rejected, stock 0, and the ledger agrees with stock (GET /api/stock).
+ *    refused (409: the ERP reserves stock when it takes the order), stock 0, and the ledger
+ *    agrees with stock (GET /api/stock).
  *  - The same Idempotency-Key sent to both app servers at once (straight to each :8000, not
  *    through the load balancer): one order.
  *  - memcached SIGKILLed (the cluster's own process, by its pid): item reads still answer, and
@@ -28,6 +29,7 @@ import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { erpLogin } from '../helpers/erp.js';
 
 const BASE = '127.0.48';
 const CLUSTER = 'erpconc';
@@ -41,6 +43,9 @@ const STOCK = 10;
 const ORDERS = 50;
 
 type Json = Record<string, unknown>;
+
+/** The demo clerk's session cookie: placing an order needs a session. */
+let session = '';
 
 interface Answer {
   readonly status: number;
@@ -70,7 +75,7 @@ async function placeOrder(base: string, key: string, sku: string): Promise<Answe
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      last = await call(base, 'POST', '/api/orders', { customer: 'CONCURRENCY', lines: [{ sku, qty: 1 }] }, { 'idempotency-key': key });
+      last = await call(base, 'POST', '/api/orders', { customer: 'CONCURRENCY', lines: [{ sku, qty: 1 }] }, { 'idempotency-key': key, cookie: session });
       if (last.status < 500) return last;
     } catch (e) {
       lastErr = e;
@@ -107,11 +112,13 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
     try {
       await db.transaction(async (tx) => {
         await tx.execute('INSERT INTO items (sku, name, price_cents, stock_on_hand) VALUES (?, ?, ?, ?)', [SKU, 'Ten of a kind (concurrency test)', 500, STOCK]);
-        await tx.execute("INSERT INTO stock_ledger (sku, delta, reason, order_id, created_at) VALUES (?, ?, 'opening', NULL, UTC_TIMESTAMP(3))", [SKU, STOCK]);
+        await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, 'MAIN', ?, 'opening', NULL, UTC_TIMESTAMP(3))", [SKU, STOCK]);
+        await tx.execute("INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, 'MAIN', ?)", [SKU, STOCK]);
       });
     } finally {
       await db.close();
     }
+    session = await erpLogin(APP1);
   });
 
   after(async () => cluster?.down());

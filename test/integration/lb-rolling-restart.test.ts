@@ -11,6 +11,7 @@ import { Agent, request } from 'undici';
 import { preset } from '../../src/config/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { erpLogin } from '../helpers/erp.js';
 
 // Its own address range (the cluster test uses .20, developers .10, .40–.45).
 const BASE = '127.0.46';
@@ -62,6 +63,8 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
     let stop = false;
     let sent = 0;
     const failures: string[] = [];
+    // Orders need a session; it lives in Redis, so restarting every app server must not end it.
+    const cookie = await erpLogin(`http://${LBS[0]}:8080`);
 
     async function loop(id: number): Promise<void> {
       for (let n = 0; !stop && n < 100_000; n++) {
@@ -73,7 +76,7 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
           const r = await request(`http://${lb}:8080${keyed ? '/api/orders' : '/api/items'}`, {
             method: keyed ? 'POST' : 'GET',
             dispatcher: agent,
-            headers: keyed ? { 'content-type': 'application/json', 'idempotency-key': `roll-${id}-${n}` } : {},
+            headers: keyed ? { 'content-type': 'application/json', 'idempotency-key': `roll-${id}-${n}`, cookie } : {},
             body: keyed ? JSON.stringify({ customer: `roll-${id}-${n}`, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }) : undefined,
             headersTimeout: REQUEST_TIMEOUT_MS,
             bodyTimeout: REQUEST_TIMEOUT_MS,
@@ -81,6 +84,7 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
           await r.body.dump();
           // 409 (out of stock) is an answer from the app; a 5xx is a failure of the service.
           if (r.statusCode >= 500) failures.push(`${what} via ${lb}: HTTP ${r.statusCode}`);
+          else if (r.statusCode === 401) failures.push(`${what} via ${lb}: session lost (HTTP 401)`);
         } catch (e) {
           failures.push(`${what} via ${lb}: ${e instanceof Error ? e.message : String(e)}`);
         }

@@ -27,12 +27,21 @@ export function cacheEventRecorder(stateDir: string): (e: CacheNodeEvent) => voi
 
 /**
  * A ring over every memcached service of the topology, in topology order. Keys are prefixed with
- * the cluster name, and ejections and rejoins go to the cluster's event log, unless `opts` says
- * otherwise.
+ * the cluster name, the timeout, ejection threshold and probe backoff come from the config's
+ * `memcached` section, and ejections and rejoins go to the cluster's event log, unless `opts`
+ * says otherwise.
  */
 export function createCacheClient(topo: Topology, opts: CacheClientOptions = {}): CacheClient {
   return new CacheClient(
     servicesOf(topo, 'memcached').map((s) => ({ address: s.address, port: s.port, name: s.node })),
-    { keyPrefix: `${topo.cluster}:`, onNodeEvent: cacheEventRecorder(topo.stateDir), ...opts },
+    {
+      keyPrefix: `${topo.cluster}:`,
+      onNodeEvent: cacheEventRecorder(topo.stateDir),
+      opTimeoutMs: topo.config.memcached.timeoutMs,
+      failuresToEject: topo.config.memcached.failuresToEject,
+      probeMinMs: topo.config.memcached.probeMinMs,
+      probeMaxMs: topo.config.memcached.probeMaxMs,
+      ...opts,
+    },
   );
 }
