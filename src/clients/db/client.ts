@@ -286,8 +286,11 @@ export class DbClient implements Db, RouterCore {
       } catch (e) {
         const kind = classifyDbError(e);
         await this.endAfterError(lease, kind);
-        if (isReadOnlyTransactionError(e)) {
-          throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (read-only session on ${lease.node}); send writes through execute() or transaction()`, { cause: e });
+        // A replica refuses a write with read_only (checked first), the primary with the
+        // session's tx_read_only: either way the statement wrote, which is the caller's bug.
+        if (isReadOnlyTransactionError(e) || kind === 'read-only') {
+          const by = kind === 'read-only' ? `read_only replica ${lease.node}` : `read-only session on ${lease.node}`;
+          throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`, { cause: e });
         }
         if (kind === 'other') throw e;
         if (kind === 'connection') {
