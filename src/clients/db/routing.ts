@@ -16,7 +16,7 @@ export type NodeState =
       readonly slavePos: string;
       /**
        * Replication threads from SHOW SLAVE STATUS: 'none' when this node replicates from nobody,
-       * 'unknown' when the user may not see it (then only the GTID distance judges the replica).
+       * 'unknown' when the user may not see it (then the node takes no reads).
        */
       readonly replication: { readonly ioRunning: boolean; readonly sqlRunning: boolean } | 'none' | 'unknown';
       /** Galera status (galera mode only). */
@@ -133,7 +133,13 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
       excluded.push({ id: n.id, why: 'read-only but not replicating from anyone' });
       continue;
     }
-    if (r !== 'unknown' && !(r.ioRunning && r.sqlRunning)) {
+    // Provably replicating or no reads: a read-only node may be a restored backup, or a replica
+    // detached by hand, that no GTID comparison would tell apart from a caught-up one.
+    if (r === 'unknown') {
+      excluded.push({ id: n.id, why: 'replication status not visible (the app user needs SLAVE MONITOR)' });
+      continue;
+    }
+    if (!(r.ioRunning && r.sqlRunning)) {
       excluded.push({ id: n.id, why: `replication stopped (io ${r.ioRunning ? 'running' : 'stopped'}, sql ${r.sqlRunning ? 'running' : 'stopped'})` });
       continue;
     }
