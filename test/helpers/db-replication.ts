@@ -21,6 +21,8 @@ export interface ReplicationSet {
   readonly nodes: readonly ServiceInstance[];
   /** A root connection over the node's socket (for STOP SLAVE and the like). Close it. */
   admin(node: string): Promise<mysql.Connection>;
+  /** SIGKILL of one node's server (its process group); resolves once it exited. */
+  kill(node: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startReplicationSet(name: string, addressBase: string, cou
   const secrets = loadOrCreateSecrets(topo.stateDir);
   const asRoot = process.getuid?.() === 0;
   const children: ChildProcess[] = [];
+  const byNode = new Map<string, ChildProcess>();
   const killAll = (): void => {
     for (const c of children) {
       try {
@@ -85,6 +88,7 @@ export async function startReplicationSet(name: string, addressBase: string, cou
       const child = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: { ...process.env, ...spec.env }, detached: true, stdio: ['ignore', fd, fd] });
       fs.closeSync(fd);
       children.push(child);
+      byNode.set(svc.node, child);
       // 60 s: a node is healthy in 1-3 s here (a replica's backup copy adds a few); the bound turns a hang into an error.
       const healthy = await waitFor(async () => (child.exitCode !== null ? 'exited' : (await driver.probe(ctx, 1000)).healthy ? 'healthy' : undefined), { timeoutMs: 60_000, intervalMs: 100 });
       if (healthy !== 'healthy') {
@@ -106,6 +110,13 @@ export async function startReplicationSet(name: string, addressBase: string, cou
       const svc = findService(topo, node, 'mariadb');
       if (!svc) throw new Error(`no mariadb on ${node}`);
       return adminConnection({ topo, secrets, svc, asRoot });
+    },
+    kill: async (node: string) => {
+      const c = byNode.get(node);
+      if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise<void>((r) => c.once('exit', () => r()));
+      process.kill(-c.pid, 'SIGKILL');
+      await exited;
     },
     stop,
   };

@@ -226,4 +226,28 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
       await short.close();
     }
   });
+
+  // Last: db3 stays dead.
+  it('a replica killed under read load costs no failed read: the next probe round drops it', async () => {
+    let failed = 0;
+    const sids: number[] = [];
+    const reader = router.reader();
+    const load = (async () => {
+      for (let i = 0; i < 400; i++) {
+        try {
+          sids.push(Number((await reader.query<{ sid: number }>('SELECT @@server_id AS sid'))[0]?.sid));
+        } catch {
+          failed++;
+        }
+      }
+    })();
+    await waitFor(async () => (sids.length >= 100 ? true : undefined), { timeoutMs: 10_000, intervalMs: 5 });
+    await set.kill('db3');
+    await load;
+    const p = await router.refreshRoutes();
+    figures.push(`db3 SIGKILL under reads: ${failed} failed of 400, served by ${JSON.stringify(tally(sids))}, routes after: ${p.summary}`);
+    assert.equal(failed, 0, 'every read was answered (retried on the other replica)');
+    assert.deepEqual(p.readers, ['db2']);
+    assert.match(p.excluded.find((e) => e.id === 'db3')?.why ?? '', /unreachable/);
+  });
 });

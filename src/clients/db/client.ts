@@ -567,6 +567,9 @@ export class DbClient implements Db, RouterCore {
     } else if (plan.writer !== undefined && plan.writer !== this.primaryId) {
       this.opts.log.info({ db: plan.writer, routes: plan.summary }, 'MariaDB writer found');
       this.primaryId = plan.writer;
+    } else if (plan.writer === undefined && this.primaryId !== undefined) {
+      // Demoted or gone: the next write probes again instead of failing on the old node first.
+      this.forgetPrimary(this.primaryId, plan.writeRefusal?.reason ?? 'no writer in the last probe round');
     }
     const readers = plan.readers.join(',');
     if (previous === undefined || previous.readers.join(',') !== readers || previous.writer !== plan.writer) {
