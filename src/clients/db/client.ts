@@ -285,7 +285,9 @@ export class DbClient implements Db, RouterCore {
         return rows as T[];
       } catch (e) {
         const kind = classifyDbError(e);
-        await this.endAfterError(lease, kind);
+        // A Galera read that failed may have left wsrep_sync_wait=1 on the connection: drop it.
+        if (target.wait === 'galera' && kind !== 'connection') lease.conn.destroy();
+        else await this.endAfterError(lease, kind);
         // A replica refuses a write with read_only (checked first), the primary with the
         // session's tx_read_only: either way the statement wrote, which is the caller's bug.
         if (isReadOnlyTransactionError(e) || kind === 'read-only') {
