@@ -6,8 +6,9 @@
  *   throughput   CONCURRENCY reads in flight for PHASE_MS (or PHASE_OPS reads) per setup, in
  *                TP_ROUNDS interleaved slices: the
  *                anchor (mysql2 → primary), then the router's read path over the primary alone,
- *                primary + 1 replica, primary + 2 replicas. Queries served by each node (the
- *                router's own count) and totals; each node's share of the reads.
+ *                primary + 1 replica, primary + 2 replicas; and a second anchor, mysql2 pools to
+ *                both replicas alternating (spreading without the router). Queries served by
+ *                each node (the router's own count) and totals; each node's share of the reads.
  *   overhead     one read at a time, router (read path, primary only) and anchor alternating in
  *                rounds, so drift on a shared machine hits both alike: mean per query and ratio.
  *
@@ -35,21 +36,25 @@ const PHASE_MS = 6_000;
 const PHASE_OPS = 60_000;
 const TP_ROUNDS = 4;
 /** Overhead: alternating rounds of sequential reads. */
-const ROUNDS = 6;
-const ROUND_OPS = 1_000;
+/** Many short rounds: on a shared 2-core machine single rounds swing 2× with the others' load; the median of many is steadier. */
+const ROUNDS = 12;
+const ROUND_OPS = 500;
 const SQL = 'SELECT id, name, qty FROM bench_items WHERE id = ?';
 
 interface Phase {
   readonly name: string;
   readonly ops: number;
   readonly ms: number;
+  /** CPU time of this (client) process, user + system, in µs: what routing costs, whatever the machine's load. */
+  readonly cpuUs: number;
   readonly byNode: Readonly<Record<string, number>>;
 }
 
 type ReadFn = (id: number) => Promise<unknown>;
 
-async function drive(read: ReadFn, ms: number, maxOps: number): Promise<{ ops: number; ms: number }> {
+async function drive(read: ReadFn, ms: number, maxOps: number): Promise<{ ops: number; ms: number; cpuUs: number }> {
   const start = Date.now();
+  const cpu0 = process.cpuUsage();
   const deadline = start + ms;
   let issued = 0;
   const worker = async (): Promise<void> => {
@@ -59,7 +64,8 @@ async function drive(read: ReadFn, ms: number, maxOps: number): Promise<{ ops: n
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, () => worker()));
-  return { ops: issued, ms: Date.now() - start };
+  const cpu = process.cpuUsage(cpu0);
+  return { ops: issued, ms: Date.now() - start, cpuUs: cpu.user + cpu.system };
 }
 
 async function sequentialMeanUs(read: ReadFn, ops: number, from: number): Promise<number> {
@@ -110,14 +116,25 @@ async function main(): Promise<void> {
   const caughtUp = await waitFor(async () => ((await all.refreshRoutes()).readers.length === 2 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
   if (!caughtUp) throw new Error(`replicas did not become readers: ${all.routes?.summary ?? '?'}`);
 
-  const anchor = mysql.createPool({ host: db1.address, port: db1.port, user: creds.user, password: creds.password, database: creds.database, connectionLimit: CONCURRENCY });
-  clients.push({ close: () => anchor.end() });
+  const poolTo = (n: DbNode): mysql.Pool => {
+    const p = mysql.createPool({ host: n.address, port: n.port, user: creds.user, password: creds.password, database: creds.database, connectionLimit: CONCURRENCY });
+    clients.push({ close: () => p.end() });
+    return p;
+  };
+  const anchor = poolTo(db1);
   const direct: ReadFn = (id) => anchor.query(SQL, [id]);
+  // A second anchor: plain mysql2 pools to both replicas, alternating, i.e. spreading without the
+  // router. It tells the cost of running reads on two server processes on this machine apart from
+  // the router's own cost.
+  const spreadPools = [poolTo(db2), poolTo(db3)];
+  let spreadTurn = 0;
+  const directSpread: ReadFn = (id) => (spreadPools[spreadTurn++ % 2] as mysql.Pool).query(SQL, [id]);
 
   // Throughput: every setup gets a slice in each round, in rotated order, so load from the rest
   // of the machine drifting during the run hits all setups alike; totals are summed over rounds.
   const setups: [string, DbNode[] | undefined][] = [
     ['anchor: mysql2 pool → db1', undefined],
+    ['anchor: mysql2 → db2+db3', undefined],
     ['router, 0 replicas', [db1]],
     ['router, 1 replica', [db1, db2]],
     ['router, 2 replicas', [db1, db2, db3]],
@@ -126,7 +143,7 @@ async function main(): Promise<void> {
   const readers = new Map<string, ReadFn>();
   for (const [name, nodes] of setups) {
     if (nodes === undefined) {
-      readers.set(name, direct);
+      readers.set(name, name.includes('db2+db3') ? directSpread : direct);
       continue;
     }
     const c = router(nodes);
@@ -134,21 +151,22 @@ async function main(): Promise<void> {
     const reader = c.reader();
     readers.set(name, (id) => reader.query(SQL, [id]));
   }
-  const totals = new Map<string, { ops: number; ms: number }>(setups.map(([n]) => [n, { ops: 0, ms: 0 }]));
+  const totals = new Map<string, { ops: number; ms: number; cpuUs: number }>(setups.map(([n]) => [n, { ops: 0, ms: 0, cpuUs: 0 }]));
   for (const [name] of setups) await drive(readers.get(name) as ReadFn, 500, 2_000); // warm-up: pools, first probe round
   const startCounts = new Map([...routers].map(([n, c]) => [n, c.stats().readsByNode]));
   for (let r = 0; r < TP_ROUNDS; r++) {
     for (let k = 0; k < setups.length; k++) {
       const [name] = setups[(r + k) % setups.length] as [string, DbNode[] | undefined];
       const got = await drive(readers.get(name) as ReadFn, PHASE_MS / TP_ROUNDS, PHASE_OPS / TP_ROUNDS);
-      const t = totals.get(name) as { ops: number; ms: number };
+      const t = totals.get(name) as { ops: number; ms: number; cpuUs: number };
       t.ops += got.ops;
       t.ms += got.ms;
+      t.cpuUs += got.cpuUs;
     }
   }
   const phases: Phase[] = setups.map(([name, nodes]) => {
-    const t = totals.get(name) as { ops: number; ms: number };
-    if (nodes === undefined) return { name, ...t, byNode: { db1: t.ops } };
+    const t = totals.get(name) as { ops: number; ms: number; cpuUs: number };
+    if (nodes === undefined) return { name, ...t, byNode: name.includes('db2+db3') ? { db2: Math.ceil(t.ops / 2), db3: Math.floor(t.ops / 2) } : { db1: t.ops } };
     const before = startCounts.get(name) ?? {};
     const after = routers.get(name)?.stats().readsByNode ?? {};
     return { name, ...t, byNode: Object.fromEntries(nodes.map((n) => [n.id, (after[n.id] ?? 0) - (before[n.id] ?? 0)])) };
@@ -167,34 +185,45 @@ async function main(): Promise<void> {
   const routerMeanUs = median(routerUs);
   const directMeanUs = median(directUs);
   const routerOverheadRatio = Math.round((routerMeanUs / directMeanUs) * 100) / 100;
+  // The same cost as this process's CPU per read under load (router, primary only, vs the db1 anchor):
+  // unlike wall time it does not swing with what else runs on the machine.
+  const cpuOf = (name: string): number => {
+    const t = totals.get(name);
+    return t === undefined ? 0 : t.cpuUs / Math.max(1, t.ops);
+  };
+  const routerCpuOverheadRatio = Math.round((cpuOf('router, 0 replicas') / Math.max(1, cpuOf('anchor: mysql2 pool → db1'))) * 100) / 100;
 
   const nodesOrder = ['db1', 'db2', 'db3'];
-  const widths = [28, 9, 10, 9, 9, 9, 22];
+  const widths = [28, 9, 10, 9, 9, 9, 22, 14];
+  const cpuPerRead = (p: Phase): number => Math.round(p.cpuUs / Math.max(1, p.ops));
   const share = (p: Phase, n: string): string => (p.byNode[n] === undefined ? '-' : `${Math.round(((p.byNode[n] ?? 0) / Math.max(1, p.ops)) * 100)}%`);
   const lines = [
     `db read benchmark: MariaDB primary db1 + replicas db2, db3 (${BASE}.1-3, GTID, semi-sync), ${ROWS} rows, point SELECT by primary key,`,
     `${CONCURRENCY} reads in flight, ${PHASE_MS / 1000} s per setup in ${TP_ROUNDS} interleaved slices (at most ${PHASE_OPS} reads); servers, client and bench share 2 cores. Start-up ${(startedMs / 1000).toFixed(1)} s.`,
     '',
-    row(['setup', 'reads/s', 'reads', 'db1', 'db2', 'db3', 'share db1/db2/db3'], widths),
+    row(['setup', 'reads/s', 'reads', 'db1', 'db2', 'db3', 'share db1/db2/db3', 'client CPU/read'], widths),
     ...phases.map((p) =>
       row(
-        [p.name, String(Math.round((p.ops / p.ms) * 1000)), String(p.ops), ...nodesOrder.map((n) => (p.byNode[n] === undefined ? '-' : String(p.byNode[n]))), nodesOrder.map((n) => share(p, n)).join(' / ')],
+        [p.name, String(Math.round((p.ops / p.ms) * 1000)), String(p.ops), ...nodesOrder.map((n) => (p.byNode[n] === undefined ? '-' : String(p.byNode[n]))), nodesOrder.map((n) => share(p, n)).join(' / '), `${cpuPerRead(p)} µs`],
         widths,
       ),
     ),
     '',
-    `per-query cost, one read at a time (median of ${ROUNDS} alternating rounds of ${ROUND_OPS}): router read path ${routerMeanUs.toFixed(0)} µs, direct mysql2 ${directMeanUs.toFixed(0)} µs, ratio ${routerOverheadRatio}×`,
-    `throughput vs anchor: ${phases.slice(1).map((p) => `${p.name.replace('router, ', '')} ${((p.ops / p.ms) / ((phases[0]?.ops ?? 1) / (phases[0]?.ms ?? 1))).toFixed(2)}×`).join(', ')}`,
+    `per-query cost, one read at a time (median of ${ROUNDS} alternating rounds of ${ROUND_OPS}): router read path ${routerMeanUs.toFixed(0)} µs, direct mysql2 ${directMeanUs.toFixed(0)} µs, ratio ${routerOverheadRatio}×; client CPU per read under load, router (primary only) vs anchor: ${routerCpuOverheadRatio}×`,
+    `throughput vs the db1 anchor: ${phases.slice(1).map((p) => `${p.name.replace('router, ', '')} ${((p.ops / p.ms) / ((phases[0]?.ops ?? 1) / (phases[0]?.ms ?? 1))).toFixed(2)}×`).join(', ')}`,
   ];
   for (const l of lines) console.log(l);
-  const two = phases[phases.length - 1] as Phase;
+  for (const [name, c] of routers) if (c.stats().retries > 0) console.log(`${name}: ${c.stats().retries} retried attempts`);
+  const two = phases.find((p) => p.name === 'router, 2 replicas') as Phase;
   const json = {
     bench: 'db',
     concurrency: CONCURRENCY,
     routerOverheadRatio,
+    routerCpuOverheadRatio,
     routerMeanUs: Math.round(routerMeanUs),
     directMeanUs: Math.round(directMeanUs),
     readShareByNode: Object.fromEntries(nodesOrder.map((n) => [n, Math.round(((two.byNode[n] ?? 0) / Math.max(1, two.ops)) * 1000) / 1000])),
+    clientCpuUsPerRead: Object.fromEntries(phases.map((p) => [p.name, cpuPerRead(p)])),
     readsPerSecond: Object.fromEntries(phases.map((p) => [p.name, Math.round((p.ops / p.ms) * 1000)])),
     readsByNode: Object.fromEntries(phases.map((p) => [p.name, p.byNode])),
   };

@@ -74,6 +74,8 @@ export interface DbRouterStats {
   readonly readYourWritesToPrimary: number;
   /** Read-path reads sent to the primary because no replica qualified. */
   readonly readsFellBackToPrimary: number;
+  /** Attempts that failed and were tried again (connection lost, read-only, deadlock, no writer). */
+  readonly retries: number;
 }
 
 /** Statements on one dedicated connection to the primary (migrations: GET_LOCK is per connection). */
@@ -154,6 +156,7 @@ export class DbClient implements Db, RouterCore {
     rywWaits: 0,
     rywToPrimary: 0,
     fellBack: 0,
+    retries: 0,
   };
 
   constructor(
@@ -195,6 +198,7 @@ export class DbClient implements Db, RouterCore {
       readYourWritesWaits: this.counts.rywWaits,
       readYourWritesToPrimary: this.counts.rywToPrimary,
       readsFellBackToPrimary: this.counts.fellBack,
+      retries: this.counts.retries,
     };
   }
 
@@ -443,6 +447,7 @@ export class DbClient implements Db, RouterCore {
     // 50 ms doubling to 500 ms: a promotion completes within tens of ms of being decided, so
     // early attempts are frequent; the cap keeps a long outage from becoming a busy loop.
     const wait = backoffMs(attempt, 50, 500);
+    this.counts.retries++;
     if (this.closed || Date.now() + wait > deadline) {
       if (classifyDbError(cause) === 'deadlock') throw cause;
       if (cause instanceof HastackError && cause.code === ErrorCode.DB_SPLIT_BRAIN) throw cause;
