@@ -1,10 +1,11 @@
-import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection } from 'mysql2/promise';
 import { describeError, ErrorCode, HastackError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { backoffMs, sleep } from '../../shared/retry.js';
 import { CausalToken } from './causal.js';
+import { recordWrite, syncWaitRead, waitForGtid } from './causality.js';
 import { classifyDbError, isReadOnlySql, isReadOnlyTransactionError, isSessionControlSql, type DbErrorKind } from './errors.js';
+import { NodePools, rowsOf, runSql, writeOf, type PoolKind } from './pools.js';
 import { NodeProber } from './prober.js';
 import { pickReader, type DbMode, type RoutePlan } from './routing.js';
 import { plainReader, SessionScope, type RouterCore } from './scope.js';
@@ -90,8 +91,6 @@ export interface DbPing {
   readonly detail: string;
 }
 
-type PoolKind = 'write' | 'read';
-
 interface Lease {
   readonly conn: PoolConnection;
   readonly node: string;
@@ -106,16 +105,6 @@ interface ReadTarget {
 }
 
 type Work<T> = (conn: PoolConnection) => Promise<T>;
-
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : [];
-}
-
-function writeOf(result: unknown): WriteResult {
-  if (Array.isArray(result) || typeof result !== 'object' || result === null) return { affectedRows: 0, insertId: 0 };
-  const h = result as ResultSetHeader;
-  return { affectedRows: h.affectedRows, insertId: h.insertId };
-}
 
 /**
  * The hastack database router. It probes every MariaDB node of the topology in the background
@@ -136,8 +125,7 @@ function writeOf(result: unknown): WriteResult {
  * where the app carries the token (see SessionDb); the primary stays the safe default.
  */
 export class DbClient implements Db, RouterCore {
-  private readonly pools = new Map<string, Pool>();
-  private readonly initialized = new WeakSet<object>();
+  private readonly pools: NodePools;
   private primaryId: string | undefined;
   private closed = false;
   private readonly retryBudgetMs: number;
@@ -169,6 +157,14 @@ export class DbClient implements Db, RouterCore {
     this.poolSize = opts.poolSize ?? 10;
     this.mode = opts.mode ?? 'replication';
     this.rywWaitMs = opts.readYourWritesWaitMs ?? 500;
+    this.pools = new NodePools(nodes, {
+      user: opts.user,
+      password: opts.password,
+      database: opts.database,
+      poolSize: this.poolSize,
+      connectTimeoutMs: this.connectTimeoutMs,
+      statementTimeoutMs: this.statementTimeoutMs,
+    });
     const prober = new NodeProber(this.mode, { user: opts.user, password: opts.password, database: opts.database, connectTimeoutMs: this.connectTimeoutMs });
     this.watcher = new TopologyWatcher(
       nodes,
@@ -235,7 +231,7 @@ export class DbClient implements Db, RouterCore {
     return this.withRetry(
       opts.idempotent ?? !writes,
       this.retryBudgetMs,
-      async (conn) => rowsOf<T>(await this.run(conn, sql, params, timeout)),
+      async (conn) => rowsOf<T>(await runSql(conn, sql, params, timeout)),
       writes ? token : undefined,
       writes ? 'writes' : 'reads',
     );
@@ -244,7 +240,7 @@ export class DbClient implements Db, RouterCore {
   /** RouterCore: a statement that changes rows, on the primary; its GTID goes into `token`. */
   runExecute(sql: string, params: readonly SqlValue[], opts: QueryOptions, token: CausalToken | undefined): Promise<WriteResult> {
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
-    return this.withRetry(opts.idempotent ?? isReadOnlySql(sql), this.retryBudgetMs, async (conn) => writeOf(await this.run(conn, sql, params, timeout)), token, 'writes');
+    return this.withRetry(opts.idempotent ?? isReadOnlySql(sql), this.retryBudgetMs, async (conn) => writeOf(await runSql(conn, sql, params, timeout)), token, 'writes');
   }
 
   /**
@@ -274,14 +270,14 @@ export class DbClient implements Db, RouterCore {
       try {
         if (target.wait === 'gtid' && token !== undefined) {
           this.counts.rywWaits++;
-          if (!(await this.waitForGtid(lease.conn, token.waitPos))) {
+          if (!(await waitForGtid(lease.conn, token.waitPos, this.rywWaitMs))) {
             // The replica did not apply the write in time: the primary has it for sure.
             lease.conn.release();
             toPrimary = true;
             continue;
           }
         }
-        const rows = target.wait === 'galera' ? await this.syncWaitRead(lease.conn, sql, params, timeout) : rowsOf<T>(await this.run(lease.conn, sql, params, timeout));
+        const rows = target.wait === 'galera' ? await syncWaitRead(lease.conn, sql, params, timeout) : rowsOf<T>(await runSql(lease.conn, sql, params, timeout));
         lease.conn.release();
         this.count(this.counts.reads, lease.node);
         if (target.fallback === 'no-replica') this.counts.fellBack++;
@@ -319,20 +315,20 @@ export class DbClient implements Db, RouterCore {
       const tx: DbTx = {
         query: async <R extends object = Row>(sql: string, params: readonly SqlValue[] = []) => {
           if (finished) throw new HastackError(ErrorCode.INTERNAL, 'this transaction has already ended; do not keep `tx` beyond its callback');
-          return rowsOf<R>(await this.run(lease.conn, sql, params, timeout));
+          return rowsOf<R>(await runSql(lease.conn, sql, params, timeout));
         },
         execute: async (sql: string, params: readonly SqlValue[] = []) => {
           if (finished) throw new HastackError(ErrorCode.INTERNAL, 'this transaction has already ended; do not keep `tx` beyond its callback');
-          return writeOf(await this.run(lease.conn, sql, params, timeout));
+          return writeOf(await runSql(lease.conn, sql, params, timeout));
         },
       };
       try {
-        await this.run(lease.conn, 'START TRANSACTION', [], timeout);
+        await runSql(lease.conn, 'START TRANSACTION', [], timeout);
         const result = await fn(tx);
         committing = true;
-        await this.run(lease.conn, 'COMMIT', [], timeout);
+        await runSql(lease.conn, 'COMMIT', [], timeout);
         finished = true;
-        if (token !== undefined) await this.recordWrite(lease.conn, token);
+        if (token !== undefined) await recordWrite(lease.conn, token, this.mode);
         lease.conn.release();
         this.count(this.counts.writes, lease.node);
         return result;
@@ -359,9 +355,9 @@ export class DbClient implements Db, RouterCore {
     const lease = await this.acquireWithin(Date.now() + this.retryBudgetMs);
     const session: DbSession = {
       query: async <R extends object = Row>(sql: string, params: readonly SqlValue[] = [], o: { readonly timeoutMs?: number } = {}) =>
-        rowsOf<R>(await this.run(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
+        rowsOf<R>(await runSql(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
       execute: async (sql: string, params: readonly SqlValue[] = [], o: { readonly timeoutMs?: number } = {}) =>
-        writeOf(await this.run(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
+        writeOf(await runSql(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
     };
     try {
       const r = await fn(session);
@@ -389,7 +385,7 @@ export class DbClient implements Db, RouterCore {
     const check = (async (): Promise<DbPing> => {
       try {
         const rows = await this.withRetry(true, 0, async (conn) =>
-          rowsOf<{ ro: number }>(await this.run(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)),
+          rowsOf<{ ro: number }>(await runSql(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)),
         );
         const node = this.primaryId;
         if (rows[0]?.ro === 1 && node !== undefined) {
@@ -412,9 +408,7 @@ export class DbClient implements Db, RouterCore {
     if (this.closed) return;
     this.closed = true;
     this.watcher.close();
-    const pools = [...this.pools.values()];
-    this.pools.clear();
-    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+    await this.pools.close();
   }
 
   private async withRetry<T>(idempotent: boolean, budgetMs: number, work: Work<T>, token?: CausalToken, what: 'reads' | 'writes' = 'reads'): Promise<T> {
@@ -423,7 +417,7 @@ export class DbClient implements Db, RouterCore {
       const lease = await this.acquireWithin(deadline);
       try {
         const r = await work(lease.conn);
-        if (token !== undefined) await this.recordWrite(lease.conn, token);
+        if (token !== undefined) await recordWrite(lease.conn, token, this.mode);
         lease.conn.release();
         this.count(what === 'writes' ? this.counts.writes : this.counts.reads, lease.node);
         return r;
@@ -475,26 +469,12 @@ export class DbClient implements Db, RouterCore {
     const node = target ?? this.primaryId ?? (await this.discover());
     let conn: PoolConnection;
     try {
-      conn = await this.poolFor(node, kind).getConnection();
+      conn = await this.pools.connection(node, kind);
     } catch (e) {
       this.forgetPrimary(node, describeError(e));
       if (kind === 'read') this.suspects.add(node);
       this.watcher.refresh().catch(() => undefined);
       throw e;
-    }
-    if (!this.initialized.has(conn.connection)) {
-      try {
-        // UTC sessions: TIMESTAMP columns read back as UTC, matching mysql2's `timezone: 'Z'`.
-        // Read-path connections are read-only sessions: the server refuses any write on them
-        // (ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION), whatever the statement's text looks like.
-        const init = kind === 'read' ? "SET time_zone = '+00:00', SESSION tx_read_only = 1" : "SET time_zone = '+00:00'";
-        await conn.query({ sql: init, timeout: this.statementTimeoutMs });
-      } catch (e) {
-        conn.destroy();
-        this.forgetPrimary(node, describeError(e));
-        throw e;
-      }
-      this.initialized.add(conn.connection);
     }
     return { conn, node };
   }
@@ -522,43 +502,6 @@ export class DbClient implements Db, RouterCore {
    */
   private async writerForReads(): Promise<string> {
     return this.primaryId ?? (await this.discover());
-  }
-
-  /** MASTER_GTID_WAIT on a replica: true once it has applied `pos`, false after the bounded wait. */
-  private async waitForGtid(conn: PoolConnection, pos: string): Promise<boolean> {
-    // The statement timeout covers the wait plus a second for the round trip.
-    const rows = rowsOf<{ w: number | null }>(await this.run(conn, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [pos, this.rywWaitMs / 1000], this.rywWaitMs + 1_000));
-    return Number(rows[0]?.w) === 0;
-  }
-
-  /** Galera read-your-writes: the node first applies everything the cluster committed before the read. */
-  private async syncWaitRead(conn: PoolConnection, sql: string, params: readonly SqlValue[], timeoutMs: number): Promise<unknown[]> {
-    await this.run(conn, 'SET SESSION wsrep_sync_wait = 1', [], timeoutMs);
-    const rows = rowsOf<unknown>(await this.run(conn, sql, params, timeoutMs));
-    // Back to 0 before the connection returns to the pool: other reads need no causality wait.
-    await this.run(conn, 'SET SESSION wsrep_sync_wait = 0', [], timeoutMs);
-    return rows;
-  }
-
-  /**
-   * Adds the write just committed on `conn` to the session token. @@last_gtid is this
-   * connection's last binlogged transaction; when the statement changed nothing it may be empty
-   * (or older), and @@gtid_binlog_pos, which includes every commit so far, is used instead.
-   * Galera: the read side uses wsrep_sync_wait, which needs no position, only "wrote".
-   */
-  private async recordWrite(conn: PoolConnection, token: CausalToken): Promise<void> {
-    if (this.mode === 'galera') {
-      token.observeUnknownWrite();
-      return;
-    }
-    try {
-      // 1 s: a variable read; the write already succeeded, so a failure here only costs the replica path.
-      const rows = rowsOf<{ g: string | null; b: string | null }>(await this.run(conn, 'SELECT @@last_gtid AS g, @@global.gtid_binlog_pos AS b', [], 1_000));
-      const g = rows[0]?.g ?? '';
-      token.observeWrite(g !== '' ? g : (rows[0]?.b ?? ''));
-    } catch {
-      token.observeUnknownWrite();
-    }
   }
 
   private count(map: Map<string, number>, node: string): void {
@@ -601,10 +544,6 @@ export class DbClient implements Db, RouterCore {
     }
   }
 
-  private run(conn: PoolConnection, sql: string, params: readonly SqlValue[], timeoutMs: number): Promise<unknown> {
-    return conn.query<RowDataPacket[]>({ sql, values: [...params], timeout: timeoutMs }).then(([result]) => result);
-  }
-
   private forgetPrimary(node: string, why: string): void {
     if (this.primaryId !== node) return;
     this.primaryId = undefined;
@@ -618,35 +557,6 @@ export class DbClient implements Db, RouterCore {
     const refusal = plan.writeRefusal;
     if (refusal?.kind === 'split-brain') throw new HastackError(ErrorCode.DB_SPLIT_BRAIN, `${refusal.reason}; retrying within the budget`);
     throw new HastackError(ErrorCode.DB_UNAVAILABLE, `${refusal?.reason ?? 'no writable MariaDB'}; retrying until one is promoted`);
-  }
-
-  private poolFor(id: string, kind: PoolKind): Pool {
-    const key = `${kind}:${id}`;
-    const existing = this.pools.get(key);
-    if (existing) return existing;
-    const n = this.nodes.find((x) => x.id === id);
-    if (!n) throw new HastackError(ErrorCode.INTERNAL, `no MariaDB node named ${id}`);
-    const pool = mysql.createPool({
-      host: n.address,
-      port: n.port,
-      user: this.opts.user,
-      password: this.opts.password,
-      database: this.opts.database,
-      connectionLimit: this.poolSize,
-      maxIdle: this.poolSize,
-      // Idle connections are closed after 60 s; a failover usually kills them sooner anyway.
-      idleTimeout: 60_000,
-      waitForConnections: true,
-      connectTimeout: this.connectTimeoutMs,
-      enableKeepAlive: true,
-      charset: 'utf8mb4',
-      timezone: 'Z',
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      decimalNumbers: true,
-    });
-    this.pools.set(key, pool);
-    return pool;
   }
 
   private unavailable(cause: unknown, what: string): HastackError {
