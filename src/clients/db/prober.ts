@@ -23,6 +23,29 @@ const PROBE_STATEMENT_MS = 1_000;
 // ER_SPECIFIC_ACCESS_DENIED_ERROR / ER_SPECIFIC_ACCESS_DENIED: SHOW SLAVE STATUS without SLAVE MONITOR.
 const ACCESS_DENIED_ERRNOS = new Set([1227, 1044, 1142]);
 
+type Up = Extract<NodeState, { reachable: true }>;
+type Replication = Up['replication'];
+type GaleraStatus = NonNullable<Up['galera']>;
+
+/**
+ * The wsrep status rows (`Variable_name`, `Value`) as the router needs them. A server without
+ * Galera has none of them: state -1, not ready, no cluster status, so it is never a Galera node.
+ */
+export function parseWsrepStatus(status: readonly Record<string, unknown>[]): GaleraStatus {
+  const s = new Map(status.map((r) => [String(r['Variable_name']).toLowerCase(), String(r['Value'])]));
+  return {
+    localState: Number(s.get('wsrep_local_state') ?? -1),
+    ready: s.get('wsrep_ready') === 'ON',
+    clusterStatus: s.get('wsrep_cluster_status') ?? '',
+  };
+}
+
+/** One SHOW SLAVE STATUS row (undefined: this node replicates from nobody). */
+export function parseSlaveThreads(row: Record<string, unknown> | undefined): Replication {
+  if (row === undefined) return 'none';
+  return { ioRunning: row['Slave_IO_Running'] === 'Yes', sqlRunning: row['Slave_SQL_Running'] === 'Yes' };
+}
+
 async function rows(c: Connection, sql: string): Promise<RowDataPacket[]> {
   const [r] = await c.query<RowDataPacket[]>({ sql, timeout: PROBE_STATEMENT_MS });
   return r;
@@ -67,21 +90,11 @@ export class NodeProber {
     const base = { id, reachable: true as const, readOnly: Number(v?.['ro']) !== 0, binlogPos: String(v?.['bin'] ?? ''), slavePos: String(v?.['slave'] ?? '') };
     if (this.mode === 'galera') {
       const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status')");
-      const s = new Map(status.map((r) => [String(r['Variable_name']).toLowerCase(), String(r['Value'])]));
-      return {
-        ...base,
-        replication: 'none',
-        galera: {
-          localState: Number(s.get('wsrep_local_state') ?? -1),
-          ready: s.get('wsrep_ready') === 'ON',
-          clusterStatus: s.get('wsrep_cluster_status') ?? '',
-        },
-      };
+      return { ...base, replication: 'none', galera: parseWsrepStatus(status) };
     }
-    let replication: Extract<NodeState, { reachable: true }>['replication'];
+    let replication: Replication;
     try {
-      const [r] = await rows(c, 'SHOW SLAVE STATUS');
-      replication = r === undefined ? 'none' : { ioRunning: r['Slave_IO_Running'] === 'Yes', sqlRunning: r['Slave_SQL_Running'] === 'Yes' };
+      replication = parseSlaveThreads((await rows(c, 'SHOW SLAVE STATUS'))[0]);
     } catch (e) {
       const errno = (e as { errno?: unknown }).errno;
       if (typeof errno !== 'number' || !ACCESS_DENIED_ERRNOS.has(errno)) throw e;
