@@ -32,8 +32,8 @@ const ROWS = 1_000;
 /** Reads in flight: more than the 2 cores, fewer than the router's pool of 10 per node. */
 const CONCURRENCY = 8;
 /** Per setup in total, split over TP_ROUNDS interleaved slices. */
-const PHASE_MS = 6_000;
-const PHASE_OPS = 60_000;
+const PHASE_MS = 4_000;
+const PHASE_OPS = 40_000;
 const TP_ROUNDS = 4;
 /** Overhead: alternating rounds of sequential reads. */
 /** Many short rounds: on a shared 2-core machine single rounds swing 2× with the others' load; the median of many is steadier. */
