@@ -8,10 +8,10 @@
  */
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Cache } from '../clients/cache/index.js';
-import type { Db } from '../clients/db/index.js';
+import type { SessionDb } from '../clients/db/index.js';
 
 export type { Cache } from '../clients/cache/index.js';
-export type { Db, DbTx, QueryOptions, Row, SqlValue, TransactionOptions, WriteResult } from '../clients/db/index.js';
+export type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from '../clients/db/index.js';
 export { isDuplicateKeyError } from '../clients/db/index.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -126,7 +126,14 @@ export interface AppContext {
   readonly app: string;
   /** The node this process runs on (for "served by" answers and logs). */
   readonly node: string;
-  readonly db: Db;
+  /**
+   * The database, as a session of this request (or job): reads through `db.reader()` or with
+   * `readFrom: 'replica'` go to replicas yet always see this request's own writes. To keep that
+   * across requests (the next one may reach another app server), save `db.token()` after a write,
+   * e.g. `await ctx.session?.set(sid, { ...data, dbToken: ctx.db.token() }, ttl)`, and start the
+   * next request with `ctx.db.withToken(saved.dbToken)`.
+   */
+  readonly db: SessionDb;
   /**
    * Keys are namespaced per cluster and app. A cache failure is a miss, never an error.
    * `getOrLoad` reads through with one load per key at a time in this process; `deleteMany`

@@ -15,6 +15,7 @@ export interface ErrorAnswer {
 // Outages of a shared dependency: the request may succeed if retried shortly.
 const UNAVAILABLE: ReadonlySet<string> = new Set([
   ErrorCode.DB_UNAVAILABLE,
+  ErrorCode.DB_SPLIT_BRAIN,
   ErrorCode.REDIS_UNAVAILABLE,
   ErrorCode.QUEUE_NOT_DURABLE,
   ErrorCode.UPSTREAM_UNAVAILABLE,

@@ -74,7 +74,8 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     cache,
     redis,
     queue,
-    context: (l: Logger): AppContext => ({ app: app.name, node, db, cache: appCache, queue: appQueue, session, log: appLogger(l) }),
+    // A fresh database session per request or job: read-your-writes within it (see SessionDb).
+    context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, log: appLogger(l) }),
     close: () =>
       (closed ??= closeAll([
         () => queue.close(),

@@ -536,6 +536,10 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
     [`'${DB_USERS.app}'@'%'`, db],
   );
   if (appGrant.length === 0) await write("GRANT ALL PRIVILEGES ON ??.* TO ?@'%'", [db, DB_USERS.app]);
+  // SLAVE MONITOR (SHOW SLAVE STATUS) lets the app's db router skip a replica whose replication
+  // stopped. It only reads status: it neither bypasses read_only (that takes SUPER or READ_ONLY
+  // ADMIN) nor administers anything.
+  if (!(await hasGlobalPrivilege(c, DB_USERS.app, 'SLAVE MONITOR'))) await write("GRANT SLAVE MONITOR ON *.* TO ?@'%'", [DB_USERS.app]);
 
   // Replication: read the binlog (REPLICATION SLAVE) and see positions (REPLICATION CLIENT, called
   // BINLOG MONITOR since 10.5). Semi-sync needs nothing more: the replica asks for it on connect.

@@ -15,6 +15,10 @@ export const ErrorCode = {
   CLUSTER_NOT_RUNNING: 'CLUSTER_NOT_RUNNING',
   SETUP_FAILED: 'SETUP_FAILED',
   DB_UNAVAILABLE: 'DB_UNAVAILABLE',
+  /** Replication mode saw two writable primaries: writes are refused until one is read-only. */
+  DB_SPLIT_BRAIN: 'DB_SPLIT_BRAIN',
+  /** A statement on the database read path tried to write (a bug in the caller: use execute). */
+  DB_WRITE_ON_READ_PATH: 'DB_WRITE_ON_READ_PATH',
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
   QUEUE_NOT_DURABLE: 'QUEUE_NOT_DURABLE',
   APP_INVALID: 'APP_INVALID',

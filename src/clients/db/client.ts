@@ -1,11 +1,16 @@
-import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { PoolConnection } from 'mysql2/promise';
 import { describeError, ErrorCode, HastackError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { backoffMs, sleep } from '../../shared/retry.js';
-import { choosePrimary, type NodeProbe } from './discovery.js';
-import { classifyDbError, isReadOnlySql, type DbErrorKind } from './errors.js';
-import type { Db, DbTx, QueryOptions, Row, SqlValue, TransactionOptions, WriteResult } from './types.js';
+import { CausalToken } from './causal.js';
+import { recordWrite, syncWaitRead, waitForGtid } from './causality.js';
+import { classifyDbError, isReadOnlySql, isReadOnlyTransactionError, isSessionControlSql, type DbErrorKind } from './errors.js';
+import { NodePools, rowsOf, runSql, writeOf, type PoolKind } from './pools.js';
+import { NodeProber } from './prober.js';
+import { pickReader, type DbMode, type RoutePlan } from './routing.js';
+import { plainReader, SessionScope, type RouterCore } from './scope.js';
+import type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
+import { TopologyWatcher } from './watcher.js';
 
 export interface DbNode {
   /** Stable name used in logs and status (the node name). */
@@ -32,6 +37,46 @@ export interface DbClientOptions {
   readonly connectTimeoutMs?: number;
   /** Connections per node. 10: workers run 4 jobs at once and an app server rarely has more than a few statements in flight. */
   readonly poolSize?: number;
+  /**
+   * config.database.mode. Replication: one writable primary, two writable nodes are a split brain.
+   * Galera: every synced node is writable; the router writes through one of them.
+   */
+  readonly mode?: DbMode;
+  /**
+   * Background probe period (ms). 300: a promotion, a demotion, a stopped or lagging replica is
+   * seen within a third of a second, while a probe round costs each node two variable reads on a
+   * kept-open connection (about 3 tiny statements per second per node per process).
+   */
+  readonly probeIntervalMs?: number;
+  /**
+   * A replica more than this many transactions behind the primary (GTID distance) takes no reads.
+   * 100: a healthy replica on a LAN is a few transactions behind at most when the probe looks; 100
+   * is a burst it is not keeping up with, yet a short spike does not empty the reader set.
+   */
+  readonly maxLagTransactions?: number;
+  /**
+   * How long a read-your-writes read waits for a replica to apply the session's write (ms)
+   * before asking the primary instead. 500: semi-sync AFTER_SYNC means the replica already has
+   * the write when it was acknowledged; applying it takes milliseconds, so half a second of
+   * waiting means the replica is stuck, and the primary answers at once.
+   */
+  readonly readYourWritesWaitMs?: number;
+}
+
+/** What the router did, per node: for benchmarks, tests and status. */
+export interface DbRouterStats {
+  /** Statements that returned rows, by node. */
+  readonly readsByNode: Readonly<Record<string, number>>;
+  /** Statements and transactions that wrote, by node. */
+  readonly writesByNode: Readonly<Record<string, number>>;
+  /** Read-path reads that had to wait for a replica to reach the session's GTID. */
+  readonly readYourWritesWaits: number;
+  /** Read-path reads sent to the primary because a replica did not reach the GTID in time, or the position was unknown. */
+  readonly readYourWritesToPrimary: number;
+  /** Read-path reads sent to the primary because no replica qualified. */
+  readonly readsFellBackToPrimary: number;
+  /** Attempts that failed and were tried again (connection lost, read-only, deadlock, no writer). */
+  readonly retries: number;
 }
 
 /** Statements on one dedicated connection to the primary (migrations: GET_LOCK is per connection). */
@@ -51,34 +96,56 @@ interface Lease {
   readonly node: string;
 }
 
+/** Where one read goes, and what it must wait for there. */
+interface ReadTarget {
+  readonly node: string;
+  /** 'gtid': MASTER_GTID_WAIT for the token first; 'galera': wsrep_sync_wait=1 for this read. */
+  readonly wait: 'none' | 'gtid' | 'galera';
+  readonly fallback: 'none' | 'no-replica' | 'unknown-position';
+}
+
 type Work<T> = (conn: PoolConnection) => Promise<T>;
 
-function rowsOf<T>(result: unknown): T[] {
-  return Array.isArray(result) ? (result as T[]) : [];
-}
-
-function writeOf(result: unknown): WriteResult {
-  if (Array.isArray(result) || typeof result !== 'object' || result === null) return { affectedRows: 0, insertId: 0 };
-  const h = result as ResultSetHeader;
-  return { affectedRows: h.affectedRows, insertId: h.insertId };
-}
-
 /**
- * The hastack database client: finds the primary among every MariaDB node of the topology
- * (`@@read_only = 0`, verified on the node itself), keeps one small pool per node, and follows
- * a failover: a connection error or a read-only refusal drops the cached primary and the next
- * attempt probes all nodes again. See `Db` for what is retried.
+ * The hastack database router. It probes every MariaDB node of the topology in the background
+ * (`read_only`, GTID positions, replication threads, wsrep state: discovery is verified on each
+ * node) and after any connection error, and routes from the latest probe round (`planRoutes`):
+ * writes and transactions to the one primary (Galera: one chosen writer), the read path to the
+ * replicas within the lag bound, round robin, falling back to the primary. It keeps two small
+ * pools per node (read-write, and read-only for the read path) and follows a failover: a
+ * connection error or a read-only refusal drops the cached primary and the next attempt probes
+ * all nodes again. See `Db` for what is retried.
+ *
+ * Plain `query()` reads from the primary unless the caller says `readFrom: 'replica'` (or uses
+ * `reader()`). Why not replicas by default: read-your-writes holds only where the caller's session
+ * token travels with it. Within one `session()` it does, but a user's next HTTP request may land
+ * on another app server with a fresh session, and a replica could then show the user data older
+ * than their own last write, the stale read this project promises never to show. So replica
+ * reads are opted into where a page tolerates other users' very recent writes being missing, or
+ * where the app carries the token (see SessionDb); the primary stays the safe default.
  */
-export class DbClient implements Db {
-  private readonly pools = new Map<string, Pool>();
-  private readonly initialized = new WeakSet<object>();
+export class DbClient implements Db, RouterCore {
+  private readonly pools: NodePools;
   private primaryId: string | undefined;
-  private discovering: Promise<string> | undefined;
   private closed = false;
   private readonly retryBudgetMs: number;
   private readonly statementTimeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly poolSize: number;
+  private readonly mode: DbMode;
+  private readonly rywWaitMs: number;
+  private readonly watcher: TopologyWatcher;
+  /** Readers that failed a statement since the last probe round: skipped until it reports them healthy. */
+  private readonly suspects = new Set<string>();
+  private turn = 0;
+  private readonly counts = {
+    reads: new Map<string, number>(),
+    writes: new Map<string, number>(),
+    rywWaits: 0,
+    rywToPrimary: 0,
+    fellBack: 0,
+    retries: 0,
+  };
 
   constructor(
     private readonly nodes: readonly DbNode[],
@@ -88,6 +155,47 @@ export class DbClient implements Db {
     this.statementTimeoutMs = opts.statementTimeoutMs ?? 5_000;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2_000;
     this.poolSize = opts.poolSize ?? 10;
+    this.mode = opts.mode ?? 'replication';
+    this.rywWaitMs = opts.readYourWritesWaitMs ?? 500;
+    this.pools = new NodePools(nodes, {
+      user: opts.user,
+      password: opts.password,
+      database: opts.database,
+      poolSize: this.poolSize,
+      connectTimeoutMs: this.connectTimeoutMs,
+      statementTimeoutMs: this.statementTimeoutMs,
+    });
+    const prober = new NodeProber(this.mode, { user: opts.user, password: opts.password, database: opts.database, connectTimeoutMs: this.connectTimeoutMs });
+    this.watcher = new TopologyWatcher(
+      nodes,
+      prober,
+      { mode: this.mode, maxLagTransactions: opts.maxLagTransactions ?? 100 },
+      opts.probeIntervalMs ?? 300,
+      opts.log,
+      (plan, previous) => this.adopt(plan, previous),
+    );
+  }
+
+  /** The latest routing decision (undefined before the first probe round). */
+  get routes(): RoutePlan | undefined {
+    return this.watcher.latest;
+  }
+
+  /** Probes every node now and returns the resulting plan (tests and status use it). */
+  refreshRoutes(): Promise<RoutePlan> {
+    this.watcher.start();
+    return this.watcher.refresh();
+  }
+
+  stats(): DbRouterStats {
+    return {
+      readsByNode: Object.fromEntries(this.counts.reads),
+      writesByNode: Object.fromEntries(this.counts.writes),
+      readYourWritesWaits: this.counts.rywWaits,
+      readYourWritesToPrimary: this.counts.rywToPrimary,
+      readsFellBackToPrimary: this.counts.fellBack,
+      retries: this.counts.retries,
+    };
   }
 
   /** The node currently believed to be the primary (undefined until found, or after a failure). */
@@ -96,20 +204,108 @@ export class DbClient implements Db {
   }
 
   query<T extends object = Row>(sql: string, params: readonly SqlValue[] = [], opts: QueryOptions = {}): Promise<T[]> {
-    const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
-    return this.withRetry(opts.idempotent ?? isReadOnlySql(sql), this.retryBudgetMs, async (conn) =>
-      rowsOf<T>(await this.run(conn, sql, params, timeout)),
-    );
+    return this.runQuery<T>(sql, params, opts, undefined);
   }
 
   execute(sql: string, params: readonly SqlValue[] = [], opts: QueryOptions = {}): Promise<WriteResult> {
+    return this.runExecute(sql, params, opts, undefined);
+  }
+
+  transaction<T>(fn: (tx: DbTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+    return this.runTransaction(fn, opts, undefined);
+  }
+
+  reader(): DbReader {
+    return plainReader(this);
+  }
+
+  session(token?: string): SessionDb {
+    return new SessionScope(this, token === undefined ? CausalToken.empty() : CausalToken.parse(token));
+  }
+
+  /** RouterCore: a query on the primary, or on the read path with `readFrom: 'replica'`. */
+  runQuery<T extends object>(sql: string, params: readonly SqlValue[], opts: QueryOptions, token: CausalToken | undefined): Promise<T[]> {
+    if (opts.readFrom === 'replica') return this.runRead<T>(sql, params, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }, token);
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
-    return this.withRetry(opts.idempotent ?? isReadOnlySql(sql), this.retryBudgetMs, async (conn) =>
-      writeOf(await this.run(conn, sql, params, timeout)),
+    const writes = !isReadOnlySql(sql);
+    return this.withRetry(
+      opts.idempotent ?? !writes,
+      this.retryBudgetMs,
+      async (conn) => rowsOf<T>(await runSql(conn, sql, params, timeout)),
+      writes ? token : undefined,
+      writes ? 'writes' : 'reads',
     );
   }
 
-  async transaction<T>(fn: (tx: DbTx) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  /** RouterCore: a statement that changes rows, on the primary; its GTID goes into `token`. */
+  runExecute(sql: string, params: readonly SqlValue[], opts: QueryOptions, token: CausalToken | undefined): Promise<WriteResult> {
+    const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
+    return this.withRetry(opts.idempotent ?? isReadOnlySql(sql), this.retryBudgetMs, async (conn) => writeOf(await runSql(conn, sql, params, timeout)), token, 'writes');
+  }
+
+  /**
+   * RouterCore: the read path. Picks a replica from the latest probe round (round robin), waits
+   * there for the session's GTID when the probe did not already show it applied, and runs the
+   * statement on a read-only connection. Falls back to the primary when no replica qualifies or
+   * the wait times out. Connection errors mark the replica suspect and retry within the budget.
+   */
+  async runRead<T extends object>(sql: string, params: readonly SqlValue[], opts: ReadOptions, token: CausalToken | undefined): Promise<T[]> {
+    if (isSessionControlSql(sql)) {
+      throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `the database read path runs only plain reads, not session statements ("${sql.trim().slice(0, 40)}"); use execute() or transaction()`);
+    }
+    const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
+    const deadline = Date.now() + this.retryBudgetMs;
+    let toPrimary = false;
+    for (let attempt = 0; ; attempt++) {
+      let target: ReadTarget;
+      let lease: Lease;
+      try {
+        target = toPrimary ? { node: await this.writerForReads(), wait: 'none', fallback: 'unknown-position' } : await this.readTarget(token);
+        lease = await this.acquire(target.node, 'read');
+      } catch (e) {
+        if (!(e instanceof HastackError) && classifyDbError(e) === 'other') throw e;
+        await this.pause(deadline, attempt, e);
+        continue;
+      }
+      try {
+        if (target.wait === 'gtid' && token !== undefined) {
+          this.counts.rywWaits++;
+          if (!(await waitForGtid(lease.conn, token.waitPos, this.rywWaitMs))) {
+            // The replica did not apply the write in time: the primary has it for sure.
+            lease.conn.release();
+            toPrimary = true;
+            continue;
+          }
+        }
+        const rows = target.wait === 'galera' ? await syncWaitRead(lease.conn, sql, params, timeout) : rowsOf<T>(await runSql(lease.conn, sql, params, timeout));
+        lease.conn.release();
+        this.count(this.counts.reads, lease.node);
+        if (target.fallback === 'no-replica') this.counts.fellBack++;
+        if (target.fallback === 'unknown-position') this.counts.rywToPrimary++;
+        return rows as T[];
+      } catch (e) {
+        const kind = classifyDbError(e);
+        // A Galera read that failed may have left wsrep_sync_wait=1 on the connection: drop it.
+        if (target.wait === 'galera' && kind !== 'connection') lease.conn.destroy();
+        else await this.endAfterError(lease, kind);
+        // A replica refuses a write with read_only (checked first), the primary with the
+        // session's tx_read_only: either way the statement wrote, which is the caller's bug.
+        if (isReadOnlyTransactionError(e) || kind === 'read-only') {
+          const by = kind === 'read-only' ? `read_only replica ${lease.node}` : `read-only session on ${lease.node}`;
+          throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`, { cause: e });
+        }
+        if (kind === 'other') throw e;
+        if (kind === 'connection') {
+          this.suspects.add(lease.node);
+          this.watcher.refresh().catch(() => undefined);
+        }
+        await this.pause(deadline, attempt, e);
+      }
+    }
+  }
+
+  /** RouterCore: a transaction on the primary; after COMMIT its GTID goes into `token`. */
+  async runTransaction<T>(fn: (tx: DbTx) => Promise<T>, opts: TransactionOptions, token: CausalToken | undefined): Promise<T> {
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
     const deadline = Date.now() + this.retryBudgetMs;
     for (let attempt = 0; ; attempt++) {
@@ -119,24 +315,28 @@ export class DbClient implements Db {
       const tx: DbTx = {
         query: async <R extends object = Row>(sql: string, params: readonly SqlValue[] = []) => {
           if (finished) throw new HastackError(ErrorCode.INTERNAL, 'this transaction has already ended; do not keep `tx` beyond its callback');
-          return rowsOf<R>(await this.run(lease.conn, sql, params, timeout));
+          return rowsOf<R>(await runSql(lease.conn, sql, params, timeout));
         },
         execute: async (sql: string, params: readonly SqlValue[] = []) => {
           if (finished) throw new HastackError(ErrorCode.INTERNAL, 'this transaction has already ended; do not keep `tx` beyond its callback');
-          return writeOf(await this.run(lease.conn, sql, params, timeout));
+          return writeOf(await runSql(lease.conn, sql, params, timeout));
         },
       };
       try {
-        await this.run(lease.conn, 'START TRANSACTION', [], timeout);
+        await runSql(lease.conn, 'START TRANSACTION', [], timeout);
         const result = await fn(tx);
         committing = true;
-        await this.run(lease.conn, 'COMMIT', [], timeout);
+        await runSql(lease.conn, 'COMMIT', [], timeout);
         finished = true;
+        if (token !== undefined) await recordWrite(lease.conn, token, this.mode);
         lease.conn.release();
+        this.count(this.counts.writes, lease.node);
         return result;
       } catch (e) {
         finished = true;
         const kind = classifyDbError(e);
+        // The commit may have landed: the session must not trust a replica to show it.
+        if (committing && kind === 'connection') token?.observeUnknownWrite();
         await this.endAfterError(lease, kind);
         // Before COMMIT was sent the server rolls the transaction back when the connection
         // drops, so running it again cannot apply it twice. During COMMIT the outcome is unknown.
@@ -155,9 +355,9 @@ export class DbClient implements Db {
     const lease = await this.acquireWithin(Date.now() + this.retryBudgetMs);
     const session: DbSession = {
       query: async <R extends object = Row>(sql: string, params: readonly SqlValue[] = [], o: { readonly timeoutMs?: number } = {}) =>
-        rowsOf<R>(await this.run(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
+        rowsOf<R>(await runSql(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
       execute: async (sql: string, params: readonly SqlValue[] = [], o: { readonly timeoutMs?: number } = {}) =>
-        writeOf(await this.run(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
+        writeOf(await runSql(lease.conn, sql, params, o.timeoutMs ?? this.statementTimeoutMs)),
     };
     try {
       const r = await fn(session);
@@ -185,7 +385,7 @@ export class DbClient implements Db {
     const check = (async (): Promise<DbPing> => {
       try {
         const rows = await this.withRetry(true, 0, async (conn) =>
-          rowsOf<{ ro: number }>(await this.run(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)),
+          rowsOf<{ ro: number }>(await runSql(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)),
         );
         const node = this.primaryId;
         if (rows[0]?.ro === 1 && node !== undefined) {
@@ -207,21 +407,24 @@ export class DbClient implements Db {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const pools = [...this.pools.values()];
-    this.pools.clear();
-    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+    this.watcher.close();
+    await this.pools.close();
   }
 
-  private async withRetry<T>(idempotent: boolean, budgetMs: number, work: Work<T>): Promise<T> {
+  private async withRetry<T>(idempotent: boolean, budgetMs: number, work: Work<T>, token?: CausalToken, what: 'reads' | 'writes' = 'reads'): Promise<T> {
     const deadline = Date.now() + budgetMs;
     for (let attempt = 0; ; attempt++) {
       const lease = await this.acquireWithin(deadline);
       try {
         const r = await work(lease.conn);
+        if (token !== undefined) await recordWrite(lease.conn, token, this.mode);
         lease.conn.release();
+        this.count(what === 'writes' ? this.counts.writes : this.counts.reads, lease.node);
         return r;
       } catch (e) {
         const kind = classifyDbError(e);
+        // The write may have been applied before the connection went: do not trust replicas for it.
+        if (kind === 'connection') token?.observeUnknownWrite();
         await this.endAfterError(lease, kind);
         if (kind === 'other') throw e;
         // A refused write (read-only) or a deadlock applied nothing; a lost connection may have.
@@ -238,8 +441,10 @@ export class DbClient implements Db {
     // 50 ms doubling to 500 ms: a promotion completes within tens of ms of being decided, so
     // early attempts are frequent; the cap keeps a long outage from becoming a busy loop.
     const wait = backoffMs(attempt, 50, 500);
+    this.counts.retries++;
     if (this.closed || Date.now() + wait > deadline) {
       if (classifyDbError(cause) === 'deadlock') throw cause;
+      if (cause instanceof HastackError && cause.code === ErrorCode.DB_SPLIT_BRAIN) throw cause;
       throw this.unavailable(cause, 'no usable primary within the retry budget');
     }
     await sleep(wait);
@@ -257,28 +462,69 @@ export class DbClient implements Db {
     }
   }
 
-  private async acquire(): Promise<Lease> {
+  /** A connection to `node` (default: the primary, found by probing when not known). */
+  private async acquire(target?: string, kind: PoolKind = 'write'): Promise<Lease> {
     if (this.closed) throw new HastackError(ErrorCode.DB_UNAVAILABLE, 'the database client is closed (the process is shutting down)');
-    const node = this.primaryId ?? (await this.discover());
+    this.watcher.start();
+    const node = target ?? this.primaryId ?? (await this.discover());
     let conn: PoolConnection;
     try {
-      conn = await this.poolFor(node).getConnection();
+      conn = await this.pools.connection(node, kind);
     } catch (e) {
       this.forgetPrimary(node, describeError(e));
+      if (kind === 'read') this.suspects.add(node);
+      this.watcher.refresh().catch(() => undefined);
       throw e;
     }
-    if (!this.initialized.has(conn.connection)) {
-      try {
-        // UTC sessions: TIMESTAMP columns read back as UTC, matching mysql2's `timezone: 'Z'`.
-        await conn.query({ sql: "SET time_zone = '+00:00'", timeout: this.statementTimeoutMs });
-      } catch (e) {
-        conn.destroy();
-        this.forgetPrimary(node, describeError(e));
-        throw e;
-      }
-      this.initialized.add(conn.connection);
-    }
     return { conn, node };
+  }
+
+  /** Where the next read-path read goes (see runRead). */
+  private async readTarget(token: CausalToken | undefined): Promise<ReadTarget> {
+    this.watcher.start();
+    const plan = this.watcher.latest ?? (await this.watcher.refresh());
+    const written = token !== undefined && !token.isEmpty;
+    if (this.mode === 'replication' && written && token.positionUnknown) {
+      return { node: await this.writerForReads(), wait: 'none', fallback: 'unknown-position' };
+    }
+    const reader = pickReader(plan, this.suspects, this.turn++);
+    if (reader === undefined) return { node: await this.writerForReads(), wait: this.mode === 'galera' && written ? 'galera' : 'none', fallback: 'no-replica' };
+    if (!written) return { node: reader, wait: 'none', fallback: 'none' };
+    if (this.mode === 'galera') return { node: reader, wait: 'galera', fallback: 'none' };
+    // The last probe already saw this replica past the token: positions only move forward.
+    const applied = plan.appliedPos.get(reader);
+    return { node: reader, wait: applied !== undefined && token.coveredBy(applied) ? 'none' : 'gtid', fallback: 'none' };
+  }
+
+  /**
+   * The primary, for a read the replicas cannot serve. During a split brain there is none: such a
+   * read waits (within the budget) like a write, since either "primary" may lack the newest data.
+   */
+  private async writerForReads(): Promise<string> {
+    return this.primaryId ?? (await this.discover());
+  }
+
+  private count(map: Map<string, number>, node: string): void {
+    map.set(node, (map.get(node) ?? 0) + 1);
+  }
+
+  /** Takes in a new probe round: the cached primary follows it, and split brain stops writes. */
+  private adopt(plan: RoutePlan, previous: RoutePlan | undefined): void {
+    this.suspects.clear();
+    if (plan.writeRefusal?.kind === 'split-brain' && this.primaryId !== undefined) {
+      this.opts.log.error({ reason: plan.writeRefusal.reason }, 'MariaDB split brain seen: refusing writes');
+      this.primaryId = undefined;
+    } else if (plan.writer !== undefined && plan.writer !== this.primaryId) {
+      this.opts.log.info({ db: plan.writer, routes: plan.summary }, 'MariaDB writer found');
+      this.primaryId = plan.writer;
+    } else if (plan.writer === undefined && this.primaryId !== undefined) {
+      // Demoted or gone: the next write probes again instead of failing on the old node first.
+      this.forgetPrimary(this.primaryId, plan.writeRefusal?.reason ?? 'no writer in the last probe round');
+    }
+    const readers = plan.readers.join(',');
+    if (previous === undefined || previous.readers.join(',') !== readers || previous.writer !== plan.writer) {
+      this.opts.log.info({ routes: plan.summary }, 'MariaDB routes changed');
+    }
   }
 
   private async endAfterError(lease: Lease, kind: DbErrorKind): Promise<void> {
@@ -298,89 +544,23 @@ export class DbClient implements Db {
     }
   }
 
-  private run(conn: PoolConnection, sql: string, params: readonly SqlValue[], timeoutMs: number): Promise<unknown> {
-    return conn.query<RowDataPacket[]>({ sql, values: [...params], timeout: timeoutMs }).then(([result]) => result);
-  }
-
   private forgetPrimary(node: string, why: string): void {
     if (this.primaryId !== node) return;
     this.primaryId = undefined;
     this.opts.log.warn({ db: node, why }, 'dropping cached MariaDB primary; will probe all nodes again');
   }
 
-  private discover(): Promise<string> {
-    this.discovering ??= this.runDiscovery().finally(() => {
-      this.discovering = undefined;
-    });
-    return this.discovering;
-  }
-
-  private async runDiscovery(): Promise<string> {
-    const probes = await Promise.all(this.nodes.map((n) => this.probe(n)));
-    const choice = choosePrimary(probes, this.primaryId);
-    if (choice.primary === undefined) {
-      throw new HastackError(ErrorCode.DB_UNAVAILABLE, `${choice.reason}; retrying until one is promoted`);
-    }
-    if (choice.multipleWritable) {
-      this.opts.log.warn({ reason: choice.reason }, 'several MariaDB nodes accept writes (expected only with Galera)');
-    }
-    if (choice.primary !== this.primaryId) this.opts.log.info({ db: choice.primary, reason: choice.reason }, 'MariaDB primary found');
-    this.primaryId = choice.primary;
-    return choice.primary;
-  }
-
-  /** A fresh connection per probe, so a pool full of stuck connections cannot block discovery. */
-  private async probe(n: DbNode): Promise<NodeProbe> {
-    let conn: mysql.Connection | undefined;
-    try {
-      conn = await mysql.createConnection({
-        host: n.address,
-        port: n.port,
-        user: this.opts.user,
-        password: this.opts.password,
-        database: this.opts.database,
-        connectTimeout: this.connectTimeoutMs,
-      });
-      // 1 s: a live server answers a variable read at once.
-      const [rows] = await conn.query<RowDataPacket[]>({ sql: 'SELECT @@global.read_only AS ro', timeout: 1_000 });
-      return { id: n.id, reachable: true, readOnly: Number(rows[0]?.ro) !== 0 };
-    } catch (e) {
-      return { id: n.id, reachable: false, error: describeError(e) };
-    } finally {
-      conn?.destroy();
-    }
-  }
-
-  private poolFor(id: string): Pool {
-    const existing = this.pools.get(id);
-    if (existing) return existing;
-    const n = this.nodes.find((x) => x.id === id);
-    if (!n) throw new HastackError(ErrorCode.INTERNAL, `no MariaDB node named ${id}`);
-    const pool = mysql.createPool({
-      host: n.address,
-      port: n.port,
-      user: this.opts.user,
-      password: this.opts.password,
-      database: this.opts.database,
-      connectionLimit: this.poolSize,
-      maxIdle: this.poolSize,
-      // Idle connections are closed after 60 s; a failover usually kills them sooner anyway.
-      idleTimeout: 60_000,
-      waitForConnections: true,
-      connectTimeout: this.connectTimeoutMs,
-      enableKeepAlive: true,
-      charset: 'utf8mb4',
-      timezone: 'Z',
-      supportBigNumbers: true,
-      bigNumberStrings: false,
-      decimalNumbers: true,
-    });
-    this.pools.set(id, pool);
-    return pool;
+  /** Probes every node now and returns the writer, or throws (retried by the caller). */
+  private async discover(): Promise<string> {
+    const plan = await this.watcher.refresh();
+    if (plan.writer !== undefined) return plan.writer;
+    const refusal = plan.writeRefusal;
+    if (refusal?.kind === 'split-brain') throw new HastackError(ErrorCode.DB_SPLIT_BRAIN, `${refusal.reason}; retrying within the budget`);
+    throw new HastackError(ErrorCode.DB_UNAVAILABLE, `${refusal?.reason ?? 'no writable MariaDB'}; retrying until one is promoted`);
   }
 
   private unavailable(cause: unknown, what: string): HastackError {
-    if (cause instanceof HastackError && cause.code === ErrorCode.DB_UNAVAILABLE) return cause;
+    if (cause instanceof HastackError && (cause.code === ErrorCode.DB_UNAVAILABLE || cause.code === ErrorCode.DB_SPLIT_BRAIN)) return cause;
     return new HastackError(ErrorCode.DB_UNAVAILABLE, `database unavailable: ${what} (${describeError(cause)})`, {
       cause,
       details: { primary: this.primaryId ?? null },

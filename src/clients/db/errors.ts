@@ -67,3 +67,20 @@ export function isDuplicateKeyError(e: unknown): boolean {
 export function isReadOnlySql(sql: string): boolean {
   return /^\s*(\(\s*)?(select|show|describe|desc|explain|with)\b/i.test(sql) && !/\bfor\s+update\b/i.test(sql);
 }
+
+/** ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION: a write reached a `tx_read_only` session (the read path). */
+export function isReadOnlyTransactionError(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const { code, errno } = e as ErrorFacts;
+  return code === 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION' || errno === 1792;
+}
+
+/**
+ * Statements that change the session itself (SET could turn tx_read_only off, START TRANSACTION
+ * READ WRITE could open a writable transaction, CALL can run either, LOCK/USE/HANDLER leave state
+ * on a pooled connection). The read path refuses them before sending; every other statement is
+ * left to the server, which refuses writes in a read-only session.
+ */
+export function isSessionControlSql(sql: string): boolean {
+  return /^\s*(\(\s*)?(set|start|begin|xa|call|lock|unlock|use|handler|savepoint|release|commit|rollback|reset|flush|kill|shutdown)\b/i.test(sql);
+}

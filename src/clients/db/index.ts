@@ -3,12 +3,15 @@ import type { Logger } from '../../shared/log.js';
 import { DbClient, type DbClientOptions } from './client.js';
 
 export { DbClient } from './client.js';
-export type { DbClientOptions, DbNode, DbSession, DbPing } from './client.js';
+export type { DbClientOptions, DbNode, DbSession, DbPing, DbRouterStats } from './client.js';
+export { planRoutes, pickReader } from './routing.js';
+export type { DbMode, NodeState, RoutePlan, RoutingPolicy } from './routing.js';
+export { CausalToken } from './causal.js';
 export { choosePrimary } from './discovery.js';
 export type { NodeProbe, PrimaryChoice } from './discovery.js';
 export { classifyDbError, isDuplicateKeyError, isReadOnlySql } from './errors.js';
 export type { DbErrorKind } from './errors.js';
-export type { Db, DbTx, QueryOptions, Row, SqlValue, TransactionOptions, WriteResult } from './types.js';
+export type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
 
 /** The MariaDB user the engine driver creates for applications. */
 export const DB_APP_USER = 'hastack';
@@ -22,6 +25,8 @@ export function createDbClient(
 ): DbClient {
   const nodes = servicesOf(topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
   return new DbClient(nodes, {
+    // The router must know the mode: every Galera node is writable, which in replication is a split brain.
+    mode: topo.config.database.mode,
     ...opts,
     user: DB_APP_USER,
     password: secrets.dbAppPassword,

@@ -19,10 +19,28 @@ export interface QueryOptions {
   /** Statement timeout in ms (default 5 s). */
   readonly timeoutMs?: number;
   /**
-   * 'replica' says the caller accepts slightly stale data, so the read may go to a replica.
-   * Today every statement goes to the primary; the option is here so callers can say it now.
+   * Where a `query` runs. 'primary' (the default) reads the newest data. 'replica' sends it down
+   * the read path (see `Db.reader`): a replica (or another synced Galera node) within the lag
+   * bound, in a read-only session that refuses writes; within a session (`Db.session`) never
+   * older than the session's own writes. Ignored by `execute`.
    */
   readonly readFrom?: 'primary' | 'replica';
+}
+
+export interface ReadOptions {
+  /** Statement timeout in ms (default 5 s). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * The read path: statements that cannot write. They run on a replica (falling back to the
+ * primary when none qualifies) on connections set `tx_read_only`, so the server refuses any
+ * write with an error (HastackError DB_WRITE_ON_READ_PATH), whatever the SQL text says. Session
+ * statements (SET, START TRANSACTION, CALL, LOCK, ...) are refused before they are sent, since
+ * they could undo that setting. Reads are retried on another node within the retry budget.
+ */
+export interface DbReader {
+  query<T extends object = Row>(sql: string, params?: readonly SqlValue[], opts?: ReadOptions): Promise<T[]>;
 }
 
 export interface TransactionOptions {
@@ -58,4 +76,25 @@ export interface Db {
   /** Statements that change rows (INSERT, UPDATE, DELETE, DDL). */
   execute(sql: string, params?: readonly SqlValue[], opts?: QueryOptions): Promise<WriteResult>;
   transaction<T>(fn: (tx: DbTx) => Promise<T>, opts?: TransactionOptions): Promise<T>;
+  /** The read path (replicas, read-only sessions); see DbReader. */
+  reader(): DbReader;
+  /**
+   * A scoped Db with read-your-writes: after any write through it, its replica reads wait until
+   * the replica has applied that write (MASTER_GTID_WAIT, bounded; else the primary answers), or
+   * on Galera use wsrep_sync_wait. `token` continues an earlier session (see SessionDb.token).
+   */
+  session(token?: string): SessionDb;
+}
+
+/**
+ * A Db that tracks its writes for read-your-writes. To keep the guarantee across HTTP requests
+ * (which may land on other app servers), store `token()` after a request that wrote, for example
+ * in the user's server-side session, and pass it back with `withToken` (or `db.session(token)`)
+ * at the start of the next request.
+ */
+export interface SessionDb extends Db {
+  /** The causal token: '' when nothing was written; otherwise an opaque short string. */
+  token(): string;
+  /** Adds an earlier token: later reads see that session's writes too. Throws BAD_REQUEST on garbage. */
+  withToken(token: string): this;
 }

@@ -1,0 +1,132 @@
+import mysql from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { describeError } from '../../shared/errors.js';
+import type { DbMode, NodeState } from './routing.js';
+
+export interface ProbeTarget {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+export interface ProbeCredentials {
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  readonly connectTimeoutMs: number;
+}
+
+// 1 s: a live server answers a handful of variable reads at once; a frozen one must not hold up
+// the round (the round's result is only as fresh as its slowest node).
+const PROBE_STATEMENT_MS = 1_000;
+
+// ER_SPECIFIC_ACCESS_DENIED_ERROR / ER_SPECIFIC_ACCESS_DENIED: SHOW SLAVE STATUS without SLAVE MONITOR.
+const ACCESS_DENIED_ERRNOS = new Set([1227, 1044, 1142]);
+
+type Up = Extract<NodeState, { reachable: true }>;
+type Replication = Up['replication'];
+type GaleraStatus = NonNullable<Up['galera']>;
+
+/**
+ * The wsrep status rows (`Variable_name`, `Value`) as the router needs them. A server without
+ * Galera has none of them: state -1, not ready, no cluster status, so it is never a Galera node.
+ */
+export function parseWsrepStatus(status: readonly Record<string, unknown>[]): GaleraStatus {
+  const s = new Map(status.map((r) => [String(r['Variable_name']).toLowerCase(), String(r['Value'])]));
+  return {
+    localState: Number(s.get('wsrep_local_state') ?? -1),
+    ready: s.get('wsrep_ready') === 'ON',
+    clusterStatus: s.get('wsrep_cluster_status') ?? '',
+  };
+}
+
+/** One SHOW SLAVE STATUS row (undefined: this node replicates from nobody). */
+export function parseSlaveThreads(row: Record<string, unknown> | undefined): Replication {
+  if (row === undefined) return 'none';
+  return { ioRunning: row['Slave_IO_Running'] === 'Yes', sqlRunning: row['Slave_SQL_Running'] === 'Yes' };
+}
+
+async function rows(c: Connection, sql: string): Promise<RowDataPacket[]> {
+  const [r] = await c.query<RowDataPacket[]>({ sql, timeout: PROBE_STATEMENT_MS });
+  return r;
+}
+
+/**
+ * Probes the MariaDB nodes, one persistent connection per node (not from the statement pools, so
+ * a pool full of stuck connections cannot block discovery; not a fresh connection per round,
+ * because rounds run every few hundred ms). A connection that fails once is dropped and opened
+ * again at the next round.
+ */
+export class NodeProber {
+  private readonly conns = new Map<string, Connection>();
+  private closed = false;
+
+  constructor(
+    private readonly mode: DbMode,
+    private readonly creds: ProbeCredentials,
+  ) {}
+
+  async probe(n: ProbeTarget): Promise<NodeState> {
+    try {
+      const c = await this.connection(n);
+      try {
+        return await this.read(n.id, c);
+      } catch (e) {
+        this.drop(n.id);
+        throw e;
+      }
+    } catch (e) {
+      return { id: n.id, reachable: false, error: describeError(e) };
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.conns.keys()]) this.drop(id);
+  }
+
+  private async read(id: string, c: Connection): Promise<NodeState> {
+    const [v] = await rows(c, 'SELECT @@global.read_only AS ro, @@global.gtid_binlog_pos AS bin, @@global.gtid_slave_pos AS slave');
+    const base = { id, reachable: true as const, readOnly: Number(v?.['ro']) !== 0, binlogPos: String(v?.['bin'] ?? ''), slavePos: String(v?.['slave'] ?? '') };
+    if (this.mode === 'galera') {
+      const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status')");
+      return { ...base, replication: 'none', galera: parseWsrepStatus(status) };
+    }
+    let replication: Replication;
+    try {
+      replication = parseSlaveThreads((await rows(c, 'SHOW SLAVE STATUS'))[0]);
+    } catch (e) {
+      const errno = (e as { errno?: unknown }).errno;
+      if (typeof errno !== 'number' || !ACCESS_DENIED_ERRNOS.has(errno)) throw e;
+      replication = 'unknown';
+    }
+    return { ...base, replication };
+  }
+
+  private async connection(n: ProbeTarget): Promise<Connection> {
+    const existing = this.conns.get(n.id);
+    if (existing) return existing;
+    const c = await mysql.createConnection({
+      host: n.address,
+      port: n.port,
+      user: this.creds.user,
+      password: this.creds.password,
+      database: this.creds.database,
+      connectTimeout: this.creds.connectTimeoutMs,
+    });
+    // An error event on an idle connection must not crash the process; the next round reconnects.
+    c.on('error', () => this.drop(n.id));
+    if (this.closed) {
+      c.destroy();
+      throw new Error('prober closed');
+    }
+    this.conns.set(n.id, c);
+    return c;
+  }
+
+  private drop(id: string): void {
+    const c = this.conns.get(id);
+    this.conns.delete(id);
+    c?.destroy();
+  }
+}
