@@ -11,7 +11,7 @@ describe('topology', () => {
   it('gives every node its own loopback address, in order, and every service its usual port', () => {
     assert.deepEqual(topo.nodes.slice(0, 3).map((n) => n.address), ['127.0.10.1', '127.0.10.2', '127.0.10.3']);
     assert.equal(new Set(topo.nodes.map((n) => n.address)).size, topo.nodes.length);
-    assert.deepEqual(servicesOf(topo, 'mariadb').map((s) => s.port), [3306, 3306]);
+    assert.deepEqual(servicesOf(topo, 'mariadb').map((s) => s.port), [3306, 3306, 3306]);
     assert.equal(servicesOf(topo, 'lb')[0]?.port, 8080);
   });
 

@@ -4,13 +4,18 @@ import { parseConfig, preset, resolveTopology } from '../config/index.js';
 import { startPlan, stopPlan } from './plan.js';
 
 const topo = (name: 'ideal' | 'simple') => resolveTopology(parseConfig(preset(name)), { stateRoot: '/tmp/s', configDir: '/tmp' });
+/** `ideal` with a replicated database (primary db1, replicas db2 and db3). */
+const replicated = () => {
+  const p = preset('ideal');
+  return resolveTopology(parseConfig({ ...p, database: { mode: 'replication' } }), { stateRoot: '/tmp/s', configDir: '/tmp' });
+};
 
 describe('start plan', () => {
   it('follows the dependency order, primary before replicas', () => {
-    const labels = startPlan(topo('ideal')).map((s) => (s.type === 'start' ? `${s.label}:${s.services.map((x) => x.node).join(',')}` : s.type));
+    const labels = startPlan(replicated()).map((s) => (s.type === 'start' ? `${s.label}:${s.services.map((x) => x.node).join(',')}` : s.type));
     assert.deepEqual(labels, [
       'database primary:db1',
-      'database replicas:db2',
+      'database replicas:db2,db3',
       'redis master:redis1',
       'redis replicas:redis2,redis3',
       'sentinels:app1,app2,app3',
@@ -34,11 +39,8 @@ describe('start plan', () => {
 });
 
 describe('start plan in galera mode', () => {
-  // `ideal` with database.mode galera and a third db node: what the lead switches the preset to.
-  const galera = () => {
-    const p = preset('ideal');
-    return resolveTopology(parseConfig({ ...p, nodes: [...p.nodes, { name: 'db3', services: ['mariadb'] }], database: { mode: 'galera' } }), { stateRoot: '/tmp/s', configDir: '/tmp' });
-  };
+  // `ideal` is a three-node Galera cluster.
+  const galera = () => topo('ideal');
 
   it('starts the bootstrap node alone, then one joiner at a time', () => {
     const labels = startPlan(galera(), 'db2')
