@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readTopology, servicesOf, type Topology } from '../config/index.js';
+import { parseConfig, readTopology, servicesOf, type Topology } from '../config/index.js';
 import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
@@ -15,6 +15,8 @@ import { invokedAs, progressPrinter } from './output.js';
 export interface UpOptions extends ConfigOptions {
   readonly detach?: boolean;
   readonly install?: boolean;
+  /** Overrides the config's `substrate` (`hastack up --substrate netns`). */
+  readonly substrate?: 'local' | 'netns';
 }
 
 /** Bound on a detached start as seen from the CLI: every service has its own bounded health wait. */
@@ -37,7 +39,9 @@ export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   const src = loadConfigSource(opts);
   ensureEngines(opts.install ?? true);
-  const topo = prepareCluster(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  // Re-validated: the cross-field rules on node addresses depend on the substrate.
+  const config = opts.substrate ? parseConfig({ ...src.config, substrate: opts.substrate }) : src.config;
+  const topo = prepareCluster(config, { stateRoot: src.stateRoot, configDir: src.configDir });
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
   await ensureNotRunning(topo, print);

@@ -13,7 +13,7 @@ import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
-import { LocalSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
+import { LocalSubstrate, NetnsSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
 import { readRunState, removeRunState, type RunState } from './run-state.js';
 
 /** Resolves the config, writes `topology.json` and creates the secrets on first use. */
@@ -25,8 +25,8 @@ export function prepareCluster(config: Config, opts: { stateRoot: string; config
   return topo;
 }
 
-export function substrateFor(_topo: Topology): Substrate {
-  return new LocalSubstrate();
+export function substrateFor(topo: Topology): Substrate {
+  return topo.config.substrate === 'netns' ? new NetnsSubstrate(topo) : new LocalSubstrate();
 }
 
 /** A recorded pid is ours only if it is alive and started when we recorded it (pids get reused). */
@@ -92,8 +92,19 @@ export async function stopCluster(
     if (substrate.isAlive(run.supervisorPid)) substrate.signal(run.supervisorPid, 'SIGKILL');
   }
   await killLeftovers(topo.stateDir, substrate, 10_000, opts.onEvent);
+  await releaseSubstrate(topo, substrate, opts.onEvent);
   removeRunState(topo.stateDir);
   return { wasRunning: true };
+}
+
+/**
+ * Removes what the substrate set up (netns: namespaces, bridge, veths, rules), also when a
+ * crashed supervisor left them: `down --force` runs it even when no run is recorded. Idempotent.
+ */
+export async function releaseSubstrate(topo: Topology, substrate: Substrate, onEvent?: (e: ClusterEvent) => void): Promise<void> {
+  if (!substrate.release) return;
+  await substrate.release();
+  onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `removed the ${substrate.name} substrate's namespaces and bridge` }));
 }
 
 /** Refuses to start a second supervisor for a running cluster; cleans up after a dead one. */
@@ -122,17 +133,23 @@ export interface RunningCluster {
 /** The supervisor and its admin API, as `up` (foreground) and `_supervise` (detached) run them. */
 export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<RunningCluster> {
   const secrets = readSecrets(topo.stateDir);
-  const supervisor = new Supervisor({ topo, secrets, substrate: substrateFor(topo), ...(onEvent ? { onEvent } : {}) });
+  const substrate = substrateFor(topo);
+  if (substrate.prepare) {
+    await substrate.prepare();
+    onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready: ${topo.nodes.length} nodes, each in its own network namespace` }));
+  }
+  const supervisor = new Supervisor({ topo, secrets, substrate, ...(onEvent ? { onEvent } : {}) });
   let admin: Closeable;
   try {
     admin = await startAdminApi(topo, secrets, supervisor);
   } catch (e) {
+    await substrate.release?.().catch(() => undefined);
     throw new HastackError(
       ErrorCode.PORT_IN_USE,
       `cannot listen on ${topo.admin.address}:${topo.admin.port} for the admin API (${describeError(e)}); set supervisor.adminPort to a free port`,
     );
   }
-  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close()]));
+  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
   return {
     supervisor,
     stop,
