@@ -113,9 +113,20 @@ export class NetnsSubstrate implements Substrate, NetworkFaults {
     }
   }
 
-  /** Deletes this cluster's namespaces, veths and bridge, whatever is left of them. Idempotent. */
+  /**
+   * Deletes this cluster's namespaces, veths and bridge, whatever is left of them. Idempotent.
+   * A process still inside one of them (a crashed hastack's, its pid record lost) is killed
+   * first: everything in `hs-<cluster>-<node>` was started by hastack for this cluster, and a
+   * namespace with a process in it outlives `ip netns del`.
+   */
   async release(): Promise<void> {
     const existing = new Set(listNamespaces());
+    for (const node of this.topo.nodes) {
+      const ns = this.names.namespaceOf(node.name);
+      if (!existing.has(ns)) continue;
+      const { stdout } = await ip('netns', 'pids', ns).catch(() => ({ stdout: '' }));
+      for (const pid of stdout.split('\n').map(Number).filter((p) => p > 0)) this.local.signal(pid, 'SIGKILL');
+    }
     for (const node of this.topo.nodes) {
       const ns = this.names.namespaceOf(node.name);
       // Deleting a namespace deletes the node's end of its veth, and with it the host's end.
