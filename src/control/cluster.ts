@@ -134,11 +134,15 @@ export interface RunningCluster {
 export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<RunningCluster> {
   const secrets = readSecrets(topo.stateDir);
   const substrate = substrateFor(topo);
-  if (substrate.prepare) {
-    await substrate.prepare();
-    onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready: ${topo.nodes.length} nodes, each in its own network namespace` }));
-  }
+  // Before the substrate's setup: the supervisor records its start time, and `down` recognises a
+  // live supervisor by that time (5 s slack); netns setup of a big cluster on a loaded machine
+  // took longer than that, `down` then took the supervisor for dead and it outlived the cluster.
   const supervisor = new Supervisor({ topo, secrets, substrate, ...(onEvent ? { onEvent } : {}) });
+  if (substrate.prepare) {
+    const t0 = Date.now();
+    await substrate.prepare();
+    onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace` }));
+  }
   let admin: Closeable;
   try {
     admin = await startAdminApi(topo, secrets, supervisor);
