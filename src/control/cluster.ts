@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import {
   loadOrCreateSecrets,
   readSecrets,
+  readTopology,
+  topologyFile,
   resolveTopology,
   writeTopology,
   type Config,
@@ -19,10 +21,27 @@ import { readRunState, removeRunState, type RunState } from './run-state.js';
 /** Resolves the config, writes `topology.json` and creates the secrets on first use. */
 export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
   const topo = resolveTopology(config, opts);
+  refuseSubstrateChange(topo);
   fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
   loadOrCreateSecrets(topo.stateDir);
   writeTopology(topo);
   return topo;
+}
+
+/**
+ * The engines keep their peers' addresses in their own state (a MariaDB replica its primary, Redis
+ * its `replicaof`, Sentinel its master and peers): a state directory made on one substrate does
+ * not start on another, whose node addresses differ. Say so before anything starts.
+ */
+function refuseSubstrateChange(topo: Topology): void {
+  if (!fs.existsSync(topologyFile(topo.stateDir))) return;
+  const before = readTopology(topo.stateDir);
+  if (before.config.substrate === topo.config.substrate) return;
+  throw new HastackError(
+    ErrorCode.CONFIG_INVALID,
+    `cluster ${topo.cluster} was last run on the ${before.config.substrate} substrate and its engines keep those addresses in ${topo.stateDir}; ` +
+      `run it on ${before.config.substrate} again, or stop it ("hastack down") and remove ${topo.stateDir} to start afresh on ${topo.config.substrate}`,
+  );
 }
 
 export function substrateFor(topo: Topology): Substrate {
@@ -104,7 +123,8 @@ export async function stopCluster(
 export async function releaseSubstrate(topo: Topology, substrate: Substrate, onEvent?: (e: ClusterEvent) => void): Promise<void> {
   if (!substrate.release) return;
   await substrate.release();
-  onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `removed the ${substrate.name} substrate's namespaces and bridge` }));
+  const e = appendEvent(topo.stateDir, { type: 'step', message: `removed the ${substrate.name} substrate's namespaces and bridge` });
+  onEvent?.(e);
 }
 
 /** Refuses to start a second supervisor for a running cluster; cleans up after a dead one. */
@@ -141,7 +161,9 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
   if (substrate.prepare) {
     const t0 = Date.now();
     await substrate.prepare();
-    onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace` }));
+    // Appended even without a listener: `up --detach` follows the event log, not this process.
+    const e = appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace` });
+    onEvent?.(e);
   }
   let admin: Closeable;
   try {
