@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type ServiceInstance, type Topology } from '../../src/config/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { LocalSubstrate, NetnsSubstrate, partitionLinks, type Substrate } from '../../src/substrate/index.js';
+import { LocalSubstrate, NetnsSubstrate, cutLinks, partitionLinks, type Substrate } from '../../src/substrate/index.js';
 import { tempDir } from '../helpers/cli.js';
 
 const PORT = 16601;
@@ -190,6 +190,12 @@ function conformance(kind: 'local' | 'netns', make: (topo: Topology) => Substrat
       assert.equal(await greet(n1.address, PORT), `hi from ${n1.address}`, 'the host still sees both sides');
       await sub.network.setCutLinks([]);
       assert.equal(await fromN2('c3'), `hi from ${n1.address}`);
+      // One direction: n2's packets no longer reach n1 (so no TCP handshake), the host's still do.
+      await sub.network.setCutLinks(cutLinks('n2', 'n1'));
+      assert.equal(await fromN2('c4'), 'TIMEOUT');
+      assert.equal(await greet(n1.address, PORT), `hi from ${n1.address}`);
+      await sub.network.setCutLinks([]);
+      assert.equal(await fromN2('c5'), `hi from ${n1.address}`);
       sub.signal(server.pid, 'SIGKILL');
       await server.exited;
     });
