@@ -1,8 +1,11 @@
 /**
  * Partition scenarios on the netns substrate (root only): a small cluster with every node in its
  * own network namespace (10.213.66.0/24, admin API on 127.0.66.254), `hastack chaos run` of the
- * partition scenarios, and while the Redis partition holds, a direct check of the Jepsen 2013
- * property: once the majority elected a new master, the cut-off old master acknowledges no write.
+ * partition scenarios, and while the Redis partition holds, direct writes to the cut-off old
+ * master (the Jepsen 2013 shape): none is acknowledged by a replica, and once the write guard
+ * (min-replicas-to-write) makes it refuse writes it refuses them until the heal. Plain SETs in
+ * the first seconds (before min-replicas-max-lag runs out) are counted and printed: they are the
+ * window Redis's asynchronous replication leaves, and why hastack acknowledges jobs only after WAIT.
  * Then `hastack up --substrate netns` of the ideal preset. Nothing of hastack's network may be
  * left afterwards.
  */
@@ -59,7 +62,10 @@ function networkLeftovers(cluster: string): string[] {
 }
 
 interface Probe {
+  /** The old master answered OK to the SET. */
   readonly ok: boolean;
+  /** And WAIT 1 confirmed a replica has it: what hastack calls an acknowledged (durable) write. */
+  readonly replicated: boolean;
   readonly error?: string;
   /** Whether the Sentinels (by quorum, from the host) named another master when it was sent. */
   readonly afterFailover: boolean;
@@ -77,10 +83,14 @@ async function probeOldMaster(topo: Topology, oldMaster: { host: string; port: n
     const named = await askSentinelsForMaster(topo, secrets);
     const afterFailover = named !== undefined && (named.host !== oldMaster.host || named.port !== oldMaster.port);
     try {
-      await withRedis({ ...oldMaster, password: secrets.redisPassword }, 500, (r) => r.set(`partition-probe-${i}`, 'x'));
-      probes.push({ ok: true, afterFailover });
+      // WAIT 1 with 300 ms: a replica in reach acknowledges within milliseconds.
+      const acks = await withRedis({ ...oldMaster, password: secrets.redisPassword }, 1_000, async (r) => {
+        await r.set(`partition-probe-${i}`, 'x');
+        return Number(await r.call('WAIT', '1', '300'));
+      });
+      probes.push({ ok: true, replicated: acks >= 1, afterFailover });
     } catch (e) {
-      probes.push({ ok: false, afterFailover, error: String((e as Error).message).slice(0, 80) });
+      probes.push({ ok: false, replicated: false, afterFailover, error: String((e as Error).message).slice(0, 80) });
     }
     await sleep(200);
   }
@@ -99,7 +109,7 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
     assert.deepEqual(networkLeftovers(CLUSTER), [], 'hastack namespaces or links left behind');
   });
 
-  it('partition-redis-master: the cut-off master acknowledges nothing once a new one is elected; it rejoins as a replica; no job lost', async () => {
+  it('partition-redis-master: the cut-off master gets no replicated write and keeps refusing writes; a new master is elected; the old one rejoins as a replica; no job lost', async () => {
     const secrets = readSecrets(topo.stateDir);
     const before = await clusterStatus(topo, secrets);
     const master = before.services.find((s) => s.service === 'redis' && s.role === 'master');
@@ -133,12 +143,19 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
     const res = await run;
     process.stdout.write(`\n${res.stdout.slice(res.stdout.indexOf('scenario partition-redis-master  ('))}\n`);
     const afterFailover = probes.filter((p) => p.afterFailover);
+    const firstRefusal = probes.findIndex((p) => p.error?.includes('NOREPLICAS'));
     process.stdout.write(
-      `old master probes: ${probes.length} (${probes.filter((p) => p.ok).length} acknowledged); after the failover: ${afterFailover.length} (${afterFailover.filter((p) => p.ok).length} acknowledged); errors: ${[...new Set(probes.filter((p) => !p.ok).map((p) => p.error))].join(' | ')}\n`,
+      `old master probes during the partition: ${probes.length}; SET answered OK: ${probes.filter((p) => p.ok).length} ` +
+        `(${afterFailover.filter((p) => p.ok).length} of them after the Sentinels named a new master), replicated (WAIT 1): ${probes.filter((p) => p.replicated).length}; ` +
+        `first NOREPLICAS at probe ${firstRefusal}; errors: ${[...new Set(probes.filter((p) => !p.ok).map((p) => p.error))].join(' | ')}\n`,
     );
     assert.ok(afterFailover.length > 0, 'the Sentinels elected a new master while the partition held');
-    assert.deepEqual(afterFailover.filter((p) => p.ok), [], 'the cut-off old master acknowledged writes after a new master was elected');
-    assert.ok(probes.some((p) => p.error?.includes('NOREPLICAS')), 'the old master refused writes for want of replicas');
+    // hastack's acknowledged writes (durable enqueues) wait for a replica: none can succeed there.
+    assert.deepEqual(probes.filter((p) => p.replicated), [], 'the cut-off master had a write acknowledged by a replica');
+    // The write guard: once the cut-off master refuses writes, it keeps refusing until the heal
+    // (a guard lifted mid-partition would let it take writes the new master never sees).
+    assert.ok(firstRefusal >= 0, 'the old master refused writes for want of replicas (min-replicas-to-write)');
+    assert.deepEqual(probes.slice(firstRefusal).filter((p) => p.ok), [], 'the cut-off master took writes again after refusing them');
 
     const report = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, number>;
     assert.equal(report.jobsLost, 0, 'no acknowledged job lost');
