@@ -127,7 +127,10 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 15,
     affected: 'write',
     substrate: 'netns',
-    expectedFailure: 'issue 7 (database failover with fencing); not run on the netns branch yet',
+    // Without the failover manager (issue 7) nothing promotes db2, so the property that matters
+    // (never two writable primaries) is not exercised yet; measured on netns meanwhile: writes
+    // stall for the semi-sync timeout (10 s), then go on asynchronously, 0 lost.
+    expectedFailure: 'issue 7 (database failover with fencing)',
   },
   {
     name: 'partition-galera-minority',
