@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ClusterStatus, ServiceStatus } from '../control/index.js';
 import { ConfigError, HastackError } from '../shared/errors.js';
-import { resolveTarget } from './faults.js';
+import { resolveSelector, resolveTarget } from './faults.js';
 import { seededRandom } from './random.js';
 
 function svc(node: string, service: string, role = service, healthy = true): ServiceStatus {
@@ -44,5 +44,11 @@ describe('fault targets', () => {
   it('an unknown node or role names the problem', () => {
     assert.throws(() => resolveTarget('db9', afterRedisFailover, r), ConfigError);
     assert.throws(() => resolveTarget('role:toaster', afterRedisFailover, r), /unknown role/);
+  });
+  it('all:<role> is every healthy node in the role not placed yet; @host is the host', () => {
+    const status: ClusterStatus = { ...afterRedisFailover, services: [...afterRedisFailover.services, svc('redis3', 'redis', 'replica'), svc('redis4', 'redis', 'replica', false)] };
+    assert.deepEqual(resolveSelector('all:redis-replica', status, r, new Set(['redis1'])), ['redis3']);
+    assert.deepEqual(resolveSelector('@host', status, r, new Set()), ['@host']);
+    assert.throws(() => resolveSelector('all:toaster', status, r, new Set()), ConfigError);
   });
 });

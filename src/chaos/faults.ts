@@ -1,5 +1,6 @@
 import type { Secrets, Topology } from '../config/index.js';
 import { clusterStatus, requestFault, type ClusterStatus } from '../control/index.js';
+import { HOST } from '../substrate/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { pick } from './random.js';
 import type { FaultSpec } from './scenarios.js';
@@ -14,6 +15,9 @@ const ROLES: Readonly<Record<string, { service: string; role?: string }>> = {
   'redis-replica': { service: 'redis', role: 'replica' },
   'db-primary': { service: 'mariadb', role: 'primary' },
   'db-replica': { service: 'mariadb', role: 'replica' },
+  db: { service: 'mariadb' },
+  sentinel: { service: 'sentinel' },
+  dns: { service: 'dns' },
 };
 
 export const TARGET_ROLES = Object.keys(ROLES);
@@ -59,6 +63,34 @@ export function resolveTarget(target: string, status: ClusterStatus, random: () 
   return n;
 }
 
+/**
+ * A partition side's selector to nodes: `all:<role>` is every healthy node in that role not placed
+ * yet, `@host` the host, anything else one node as `resolveTarget` picks it.
+ */
+export function resolveSelector(sel: string, status: ClusterStatus, random: () => number, exclude: ReadonlySet<string>): string[] {
+  if (sel === HOST) return [HOST];
+  if (!sel.startsWith('all:')) return [resolveTarget(sel, status, random, exclude)];
+  const want = ROLES[sel.slice(4)];
+  if (!want) throw new ConfigError('against', `unknown role in "${sel}"; use one of ${TARGET_ROLES.map((r) => `all:${r}`).join(', ')}`);
+  const nodes = status.services
+    .filter((s) => s.service === want.service && (want.role === undefined || s.role === want.role) && s.healthy && !exclude.has(s.node))
+    .map((s) => s.node);
+  return [...new Set(nodes)].sort();
+}
+
+function resolveSide(sels: readonly string[], status: ClusterStatus, random: () => number, chosen: Set<string>): string[] {
+  const side: string[] = [];
+  for (const sel of sels) {
+    for (const n of resolveSelector(sel, status, random, chosen)) {
+      chosen.add(n);
+      side.push(n);
+    }
+  }
+  return side;
+}
+
+const NETWORK_ACTIONS: ReadonlySet<string> = new Set(['isolate', 'partition', 'cut']);
+
 export interface InjectedFault {
   readonly spec: FaultSpec;
   readonly node: string;
@@ -75,7 +107,19 @@ export async function injectFaults(topo: Topology, secrets: Secrets, specs: read
   });
   const done: InjectedFault[] = [];
   for (const { spec, node } of plan) {
-    if (spec.action === 'kill-service') {
+    if (spec.action === 'partition') {
+      const mine = [node, ...resolveSide(spec.with ?? [], status, random, chosen)];
+      const theirs = resolveSide(spec.against ?? [], status, random, chosen);
+      await requestFault(topo, { action: 'partition', sides: [mine, theirs] });
+      done.push({ spec, node, description: `partition [${mine.join(' ')}] | [${theirs.join(' ')}] (${spec.target})` });
+    } else if (spec.action === 'isolate') {
+      await requestFault(topo, { action: 'isolate', node, fromHost: spec.fromHost ?? false });
+      done.push({ spec, node, description: `isolate ${node}${spec.fromHost ? ' (from the clients too)' : ''} (${spec.target})` });
+    } else if (spec.action === 'cut') {
+      const to = resolveSide(spec.against ?? [], status, random, chosen);
+      for (const t of to) await requestFault(topo, { action: 'cut', from: node, to: t });
+      done.push({ spec, node, description: `drop packets ${node} → ${to.join(' ')} (${spec.target})` });
+    } else if (spec.action === 'kill-service') {
       if (!spec.service) throw new ConfigError('service', 'kill-service needs a service');
       await requestFault(topo, { action: 'kill-service', node, service: spec.service });
       done.push({ spec, node, description: `kill -9 ${node}/${spec.service}` });
@@ -88,6 +132,8 @@ export async function injectFaults(topo: Topology, secrets: Secrets, specs: read
 }
 
 export async function healFaults(topo: Topology, faults: readonly InjectedFault[]): Promise<void> {
+  // One heal restores every cut link, whichever fault made it.
+  if (faults.some((f) => NETWORK_ACTIONS.has(f.spec.action))) await requestFault(topo, { action: 'heal-partition' });
   for (const f of faults) {
     if (f.spec.action === 'kill-node') await requestFault(topo, { action: 'heal-node', node: f.node });
     if (f.spec.action === 'pause-node') await requestFault(topo, { action: 'resume-node', node: f.node });

@@ -30,7 +30,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
   if (!(o.duration >= 5 && o.duration <= 3600)) throw new ConfigError('--duration', 'must be between 5 and 3600 seconds');
   if (!(o.clients >= 1 && o.clients <= 64)) throw new ConfigError('--clients', 'must be between 1 and 64');
   const cfg: ConfigOptions = { ...o, ...(o.up && !o.preset && !o.file && scenario.preset !== 'any' ? { preset: scenario.preset } : {}) };
-  if (o.up) await up({ ...cfg, detach: true });
+  if (o.up) await up({ ...cfg, detach: true, ...(scenario.substrate ? { substrate: scenario.substrate } : {}) });
   try {
     const topo = loadRunningTopology(cfg);
     const result = await runChaos({

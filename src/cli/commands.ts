@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { preset, isPresetName, readSecrets, renderConfigYaml, DEFAULT_CONFIG_FILE, type Topology } from '../config/index.js';
-import { clusterStatus, driverFor, logFileOf, stopCluster } from '../control/index.js';
+import { clusterStatus, driverFor, logFileOf, releaseSubstrate, stopCluster, substrateFor } from '../control/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
@@ -18,9 +18,13 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
   process.stdout.write(`wrote ${file} (preset ${opts.preset}); edit it, then run "${invokedAs()} up"\n`);
 }
 
-export async function down(opts: ConfigOptions): Promise<void> {
+export async function down(opts: ConfigOptions & { force?: boolean }): Promise<void> {
   const topo = loadRunningTopology(opts);
-  const { wasRunning } = await stopCluster(topo, { onEvent: progressPrinter() });
+  const print = progressPrinter();
+  const { wasRunning } = await stopCluster(topo, { onEvent: print });
+  // stopCluster already released the substrate of a recorded run; --force sweeps after a crash
+  // that left no record (or a record removed by hand).
+  if (opts.force && !wasRunning) await releaseSubstrate(topo, substrateFor(topo), print);
   process.stdout.write(wasRunning ? `cluster "${topo.cluster}" stopped; no process left\n` : `cluster "${topo.cluster}" was not running\n`);
 }
 

@@ -40,11 +40,13 @@ configOpts(program.command('up'))
   .description('start the cluster in dependency order and wait until every service is healthy')
   .option('-d, --detach', 'run the supervisor in the background and return once healthy')
   .option('--no-install', 'do not install missing engines with apt-get; print the command instead')
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; detach?: boolean; install: boolean }) => (await upModule()).up(o));
+  .addOption(new Option('--substrate <name>', 'where nodes live, overriding the config: local (loopback addresses) or netns (a network namespace per node; root)').choices(['local', 'netns']))
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; detach?: boolean; install: boolean; substrate?: 'local' | 'netns' }) => (await upModule()).up(o));
 
 configOpts(program.command('down'))
   .description('stop every service in reverse order; leaves no process behind')
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string }) => (await commands()).down(o));
+  .option('--force', 'also remove what a crashed hastack left (netns: namespaces, bridge, veths), even when no run is recorded')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; force?: boolean }) => (await commands()).down(o));
 
 configOpts(program.command('status'))
   .description('probe every service now: role, health, pid, address (exit 1 if any is unhealthy)')

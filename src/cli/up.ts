@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
+import { parseConfig, readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
 import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
 import { parseSchedule } from '../failover/backup-schedule.js';
 import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
@@ -17,6 +17,8 @@ import { invokedAs, progressPrinter } from './output.js';
 export interface UpOptions extends ConfigOptions {
   readonly detach?: boolean;
   readonly install?: boolean;
+  /** Overrides the config's `substrate` (`hastack up --substrate netns`). */
+  readonly substrate?: 'local' | 'netns';
 }
 
 /** Bound on a detached start as seen from the CLI: every service has its own bounded health wait. */
@@ -41,7 +43,9 @@ export async function up(opts: UpOptions): Promise<void> {
   ensureEngines(opts.install ?? true);
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
-  const topo = prepareCluster(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  // Re-validated: the cross-field rules on node addresses depend on the substrate.
+  const config = opts.substrate ? parseConfig({ ...src.config, substrate: opts.substrate }) : src.config;
+  const topo = prepareCluster(config, { stateRoot: src.stateRoot, configDir: src.configDir });
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
   await ensureNotRunning(topo, print);

@@ -91,6 +91,14 @@ describe('config validation names the key', () => {
     assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', address: '10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] }] })), 'nodes[0].address');
   });
 
+  it('netns: addresses come from netns.addressBase, and a given one must be inside it', () => {
+    const all = ['lb', 'app', 'mariadb', 'redis'];
+    assert.equal(keyOf(() => parseConfig({ substrate: 'netns', nodes: [{ name: 'a', address: '127.0.9.1', services: all }] })), 'nodes[0].address');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), substrate: 'netns', netns: { addressBase: '8.8.8' } })), 'netns.addressBase');
+    const c = parseConfig({ substrate: 'netns', netns: { addressBase: '10.213.9' }, nodes: [{ name: 'a', address: '10.213.9.7', services: all }] });
+    assert.equal(c.nodes[0]?.address, '10.213.9.7');
+  });
+
   it('a missing required tier', () => {
     assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }] })), 'nodes');
   });

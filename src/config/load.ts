@@ -46,7 +46,10 @@ function checkCrossFieldRules(c: Config): void {
       if (c.substrate === 'local' && !n.address.startsWith('127.')) {
         throw new ConfigError(`nodes[${i}].address`, 'the local substrate needs a loopback address (127.x.y.z)');
       }
-      if (n.address === `${c.addressBase}.254`) {
+      if (c.substrate === 'netns' && !n.address.startsWith(`${c.netns.addressBase}.`)) {
+        throw new ConfigError(`nodes[${i}].address`, `the netns substrate needs an address in ${c.netns.addressBase}.0/24 (netns.addressBase)`);
+      }
+      if (n.address === `${c.addressBase}.254` || n.address === `${c.netns.addressBase}.254`) {
         throw new ConfigError(`nodes[${i}].address`, `${n.address} is reserved for the supervisor's admin API`);
       }
       const other = addresses.get(n.address);

@@ -44,12 +44,27 @@ export const configSchema = z
     cluster: nodeName.default('hastack'),
     /** Which preset this file started from; informational. */
     preset: z.enum(['ideal', 'simple', 'custom']).default('custom'),
-    substrate: z.enum(['local']).default('local'),
+    /** `local`: loopback addresses; `netns`: one network namespace per node (root, Linux), for partitions. */
+    substrate: z.enum(['local', 'netns']).default('local'),
     /** The first three octets of the loopback addresses the local substrate hands out. */
     addressBase: z
       .string()
       .regex(/^127\.\d{1,3}\.\d{1,3}$/, 'must be three octets inside 127.0.0.0/8, like 127.0.10')
       .default('127.0.10'),
+    netns: z
+      .object({
+        /**
+         * The first three octets of the private /24 the netns substrate hands out: nodes get .1, .2,
+         * ... in config order, the host's side of the bridge .254. Used only inside hastack's own
+         * namespaces and bridge; pick one no interface of the machine uses.
+         */
+        addressBase: z
+          .string()
+          .regex(/^(10|172|192)\.\d{1,3}\.\d{1,3}$/, 'must be three octets of a private range, like 10.213.0')
+          .default('10.213.0'),
+      })
+      .strict()
+      .default({}),
     /** The name clients resolve through hastack's DNS to reach the load balancers. */
     serviceName: z
       .string()

@@ -25,4 +25,10 @@ describe('topology', () => {
     assert.equal(topo.initialDbPrimary, 'db1');
     assert.equal(topo.initialRedisMaster, 'redis1');
   });
+
+  it('on netns, nodes get addresses from netns.addressBase and the admin API stays on loopback', () => {
+    const t = resolveTopology(parseConfig({ ...preset('ideal'), substrate: 'netns', netns: { addressBase: '10.213.9' } }), { stateRoot: '/tmp/x', configDir: '/srv/app' });
+    assert.deepEqual(t.nodes.slice(0, 2).map((n) => n.address), ['10.213.9.1', '10.213.9.2']);
+    assert.equal(t.admin.address, '127.0.10.254');
+  });
 });

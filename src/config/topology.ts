@@ -48,9 +48,11 @@ export function nodeAddress(addressBase: string, index: number): string {
 
 export function resolveTopology(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
   const stateDir = path.resolve(opts.stateRoot, config.cluster);
+  // On netns the node addresses live on hastack's bridge; the admin API stays on loopback (host).
+  const base = config.substrate === 'netns' ? config.netns.addressBase : config.addressBase;
   const nodes: NodeInstance[] = config.nodes.map((n, i) => ({
     name: n.name,
-    address: n.address ?? nodeAddress(config.addressBase, i),
+    address: n.address ?? nodeAddress(base, i),
     services: [...n.services],
   }));
   const services: ServiceInstance[] = [];

@@ -4,6 +4,7 @@ import type { Secrets, Topology } from '../config/index.js';
 import { HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { dashboardRoutes } from './dashboard/index.js';
+import { cutLinks, isolateLinks, partitionLinks } from '../substrate/index.js';
 import type { Supervisor } from './supervisor.js';
 
 /**
@@ -19,8 +20,13 @@ export const faultRequestSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('pause-node'), node: z.string() }).strict(),
   z.object({ action: z.literal('resume-node'), node: z.string() }).strict(),
   z.object({ action: z.literal('kill-service'), node: z.string(), service: z.string() }).strict(),
+  // Partition faults (netns substrate). `@host` names the host: the supervisor and the clients.
+  z.object({ action: z.literal('partition'), sides: z.tuple([z.array(z.string()).min(1), z.array(z.string()).min(1)]) }).strict(),
+  z.object({ action: z.literal('isolate'), node: z.string(), fromHost: z.boolean().default(false) }).strict(),
+  z.object({ action: z.literal('cut'), from: z.string(), to: z.string() }).strict(),
+  z.object({ action: z.literal('heal-partition') }).strict(),
 ]);
-export type FaultRequest = z.infer<typeof faultRequestSchema>;
+export type FaultRequest = z.input<typeof faultRequestSchema>;
 
 /** Bodies are a few hundred bytes; anything bigger is a mistake, not a fault request. */
 const MAX_BODY = 16 * 1024;
@@ -47,7 +53,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-async function applyFault(sup: Supervisor, f: FaultRequest): Promise<unknown> {
+async function applyFault(sup: Supervisor, topo: Topology, f: z.output<typeof faultRequestSchema>): Promise<unknown> {
   switch (f.action) {
     case 'kill-node':
       return { pids: sup.killNode(f.node) };
@@ -60,6 +66,16 @@ async function applyFault(sup: Supervisor, f: FaultRequest): Promise<unknown> {
       return { pids: sup.resumeNode(f.node) };
     case 'kill-service':
       return { pid: sup.killService(f.node, f.service) ?? null };
+    case 'partition':
+      return { links: await sup.cutNetwork(partitionLinks(f.sides), `partition [${f.sides[0].join(' ')}] | [${f.sides[1].join(' ')}]`) };
+    case 'isolate': {
+      const nodes = topo.nodes.map((n) => n.name);
+      return { links: await sup.cutNetwork(isolateLinks(f.node, nodes, f.fromHost), `${f.node} isolated from every node${f.fromHost ? ' and the host' : ''}`) };
+    }
+    case 'cut':
+      return { links: await sup.cutNetwork(cutLinks(f.from, f.to), `packets from ${f.from} to ${f.to} dropped`) };
+    case 'heal-partition':
+      return { healed: await sup.healPartition() };
   }
 }
 
@@ -85,7 +101,7 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor)
             const issue = f.error.issues[0];
             return send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
           }
-          return send(res, 200, { ok: true, ...(await applyFault(sup, f.data)) as object });
+          return send(res, 200, { ok: true, ...(await applyFault(sup, topo, f.data)) as object });
         }
         send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults' } });
       } catch (e) {

@@ -20,7 +20,8 @@ export async function requestFault(topo: Topology, f: FaultRequest, timeoutMs = 
   }
   const body = (await res.body.json()) as Record<string, unknown> & { error?: { code?: string; message?: string } };
   if (res.statusCode !== 200) {
-    throw new HastackError(res.statusCode === 404 ? ErrorCode.NOT_FOUND : ErrorCode.INTERNAL, `fault ${f.action} refused: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
+    const code = res.statusCode === 404 ? ErrorCode.NOT_FOUND : res.statusCode === 400 ? ErrorCode.BAD_REQUEST : ErrorCode.INTERNAL;
+    throw new HastackError(code, `fault ${f.action} refused: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
   }
   return body;
 }

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import {
   loadOrCreateSecrets,
   readSecrets,
+  readTopology,
+  topologyFile,
   resolveTopology,
   writeTopology,
   type Config,
@@ -13,20 +15,37 @@ import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
-import { LocalSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
+import { LocalSubstrate, NetnsSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
 import { readRunState, removeRunState, type RunState } from './run-state.js';
 
 /** Resolves the config, writes `topology.json` and creates the secrets on first use. */
 export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
   const topo = resolveTopology(config, opts);
+  refuseSubstrateChange(topo);
   fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
   loadOrCreateSecrets(topo.stateDir);
   writeTopology(topo);
   return topo;
 }
 
-export function substrateFor(_topo: Topology): Substrate {
-  return new LocalSubstrate();
+/**
+ * The engines keep their peers' addresses in their own state (a MariaDB replica its primary, Redis
+ * its `replicaof`, Sentinel its master and peers): a state directory made on one substrate does
+ * not start on another, whose node addresses differ. Say so before anything starts.
+ */
+function refuseSubstrateChange(topo: Topology): void {
+  if (!fs.existsSync(topologyFile(topo.stateDir))) return;
+  const before = readTopology(topo.stateDir);
+  if (before.config.substrate === topo.config.substrate) return;
+  throw new HastackError(
+    ErrorCode.CONFIG_INVALID,
+    `cluster ${topo.cluster} was last run on the ${before.config.substrate} substrate and its engines keep those addresses in ${topo.stateDir}; ` +
+      `run it on ${before.config.substrate} again, or stop it ("hastack down") and remove ${topo.stateDir} to start afresh on ${topo.config.substrate}`,
+  );
+}
+
+export function substrateFor(topo: Topology): Substrate {
+  return topo.config.substrate === 'netns' ? new NetnsSubstrate(topo) : new LocalSubstrate();
 }
 
 /** A recorded pid is ours only if it is alive and started when we recorded it (pids get reused). */
@@ -92,8 +111,20 @@ export async function stopCluster(
     if (substrate.isAlive(run.supervisorPid)) substrate.signal(run.supervisorPid, 'SIGKILL');
   }
   await killLeftovers(topo.stateDir, substrate, 10_000, opts.onEvent);
+  await releaseSubstrate(topo, substrate, opts.onEvent);
   removeRunState(topo.stateDir);
   return { wasRunning: true };
+}
+
+/**
+ * Removes what the substrate set up (netns: namespaces, bridge, veths, rules), also when a
+ * crashed supervisor left them: `down --force` runs it even when no run is recorded. Idempotent.
+ */
+export async function releaseSubstrate(topo: Topology, substrate: Substrate, onEvent?: (e: ClusterEvent) => void): Promise<void> {
+  if (!substrate.release) return;
+  await substrate.release();
+  const e = appendEvent(topo.stateDir, { type: 'step', message: `removed the ${substrate.name} substrate's namespaces and bridge` });
+  onEvent?.(e);
 }
 
 /** Refuses to start a second supervisor for a running cluster; cleans up after a dead one. */
@@ -122,17 +153,29 @@ export interface RunningCluster {
 /** The supervisor and its admin API, as `up` (foreground) and `_supervise` (detached) run them. */
 export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<RunningCluster> {
   const secrets = readSecrets(topo.stateDir);
-  const supervisor = new Supervisor({ topo, secrets, substrate: substrateFor(topo), ...(onEvent ? { onEvent } : {}) });
+  const substrate = substrateFor(topo);
+  // Before the substrate's setup: the supervisor records its start time, and `down` recognises a
+  // live supervisor by that time (5 s slack); netns setup of a big cluster on a loaded machine
+  // took longer than that, `down` then took the supervisor for dead and it outlived the cluster.
+  const supervisor = new Supervisor({ topo, secrets, substrate, ...(onEvent ? { onEvent } : {}) });
+  if (substrate.prepare) {
+    const t0 = Date.now();
+    await substrate.prepare();
+    // Appended even without a listener: `up --detach` follows the event log, not this process.
+    const e = appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace` });
+    onEvent?.(e);
+  }
   let admin: Closeable;
   try {
     admin = await startAdminApi(topo, secrets, supervisor);
   } catch (e) {
+    await substrate.release?.().catch(() => undefined);
     throw new HastackError(
       ErrorCode.PORT_IN_USE,
       `cannot listen on ${topo.admin.address}:${topo.admin.port} for the admin API (${describeError(e)}); set supervisor.adminPort to a free port`,
     );
   }
-  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close()]));
+  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
   return {
     supervisor,
     stop,

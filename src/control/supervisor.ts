@@ -7,7 +7,7 @@ import { EngineStartError, ErrorCode, HastackError, describeError } from '../sha
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { backoffMs, sleep } from '../shared/retry.js';
-import type { RunningProcess, Substrate } from '../substrate/index.js';
+import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
 import { driverFor } from './drivers.js';
 import { CLI_MAIN } from './our-drivers.js';
 import { startPlan, stopGraceMs, stopPlan } from './plan.js';
@@ -71,6 +71,8 @@ export class Supervisor {
   /** Nodes a fault froze (SIGSTOP): their failing probes are the fault, not a reason to restart. */
   private readonly pausedNodes = new Set<string>();
   private livenessTimer: NodeJS.Timeout | undefined;
+  /** Network links a partition fault cut (netns only), until `healPartition`. */
+  private cut: Link[] = [];
 
   constructor(private readonly opts: SupervisorOptions) {
     const asRoot = os.userInfo().uid === 0;
@@ -159,7 +161,7 @@ export class Supervisor {
   private async livenessRound(): Promise<void> {
     const budget = this.opts.topo.config.supervisor.healthTimeoutMs;
     const due = [...this.managed.values()].filter(
-      (m) => m.driver.livenessFailures !== undefined && m.phase === 'running' && !this.downNodes.has(m.svc.node) && !this.pausedNodes.has(m.svc.node),
+      (m) => m.driver.livenessFailures !== undefined && m.phase === 'running' && !this.downNodes.has(m.svc.node) && !this.pausedNodes.has(m.svc.node) && !this.cutFromHost(m.svc.node),
     );
     await Promise.all(
       due.map(async (m) => {
@@ -369,6 +371,38 @@ export class Supervisor {
       }
     }
     this.event({ type: 'fault.healed', message: `node ${node} healed: its services are starting again`, node });
+  }
+
+  /** A node the supervisor cannot reach because of a fault: its failing probes are the fault. */
+  private cutFromHost(node: string): boolean {
+    return this.cut.some((l) => l.from === HOST && l.to === node);
+  }
+
+  /**
+   * Fault: cut network links between nodes (and the host, `HOST`), dropping their packets.
+   * Cuts accumulate until `healPartition`; processes are untouched (alive, maybe still serving
+   * whoever they can reach). Needs a substrate with network faults (netns).
+   */
+  async cutNetwork(links: readonly Link[], what: string): Promise<Link[]> {
+    const network = this.opts.substrate.network;
+    if (!network) {
+      throw new HastackError(ErrorCode.BAD_REQUEST, `partition faults need nodes in network namespaces: bring the cluster up with "hastack up --substrate netns" (it runs on ${this.opts.topo.config.substrate})`);
+    }
+    for (const l of links) for (const p of [l.from, l.to]) if (p !== HOST) this.servicesOn(p);
+    const next = mergeLinks(this.cut, links);
+    await network.setCutLinks(next);
+    this.cut = next;
+    this.event({ type: 'fault.injected', message: `network: ${what} (${links.length} one-way link(s) dropped, ${next.length} in all)`, data: { links } });
+    return next;
+  }
+
+  /** Heals every network cut. Safe to call with none in place. */
+  async healPartition(): Promise<number> {
+    const n = this.cut.length;
+    await this.opts.substrate.network?.setCutLinks([]);
+    this.cut = [];
+    this.event({ type: 'fault.healed', message: `network healed (${n} one-way link(s) restored)`, data: { links: n } });
+    return n;
   }
 
   private async migrate(): Promise<void> {

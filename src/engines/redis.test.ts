@@ -5,6 +5,7 @@ import {
   goodReplicasInInfo,
   parseRedisRole,
   planWriteGuard,
+  freshestReplicaLagInInfo,
   renderRedisConf,
   replicaOfInConf,
   withReplicaOf,
@@ -124,8 +125,24 @@ describe('planWriteGuard', () => {
     const plan = planWriteGuard(R2, [replica(R1, 1), master(R2, 1, 0)]);
     assert.deepEqual(plan.map((a) => [a.addr.host, a.minReplicasToWrite]).sort(), [[R1.host, 0], [R2.host, 1]].sort());
   });
+  it('keeps the guard on a named master whose replica is connected but silent: it may be cut off by a partition', () => {
+    const cutOff = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
+    assert.deepEqual(planWriteGuard(R1, [cutOff, replica(R2)], 12), []);
+  });
+  it('lifts it once the replica stayed silent longer than a failover takes and the Sentinels still name the master', () => {
+    const stuck = { ...master(R1, 0, 1), freshestReplicaLagS: 13 };
+    assert.deepEqual(planWriteGuard(R1, [stuck], 12).map((a) => [a.addr.host, a.minReplicasToWrite]), [[R1.host, 0]]);
+  });
   it('without a Sentinel quorum touches only replicas', () => {
     assert.deepEqual(planWriteGuard(undefined, [master(R1, 0, 1), replica(R2)]), []);
+  });
+});
+
+describe('freshestReplicaLagInInfo', () => {
+  it('is the smallest lag of any listed replica, whatever its state, and absent with none', () => {
+    const info = ['role:master', 'slave0:ip=10.0.0.2,port=6379,state=online,offset=100,lag=7', 'slave1:ip=10.0.0.3,port=6379,state=online,offset=90,lag=4'].join('\r\n');
+    assert.equal(freshestReplicaLagInInfo(info), 4);
+    assert.equal(freshestReplicaLagInInfo('role:master\r\nconnected_slaves:0'), undefined);
   });
 });
 

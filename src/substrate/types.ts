@@ -1,5 +1,6 @@
 import type { ProcessSpec } from '../engines/types.js';
 import type { ServiceInstance } from '../config/index.js';
+import type { Link } from './links.js';
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -27,4 +28,21 @@ export interface Substrate {
   signal(pid: number, sig: NodeJS.Signals): void;
   /** Whether the process (group leader) is still running. */
   isAlive(pid: number): boolean;
+  /**
+   * Creates what the nodes need before any service starts (namespaces, bridge); removes any
+   * leftover of an earlier run of the same cluster first. Absent when nodes need no setup.
+   */
+  prepare?(): Promise<void>;
+  /** Removes everything `prepare` created, and any leftover of a crashed run. Idempotent. */
+  release?(): Promise<void>;
+  /** Network faults; absent on substrates where nodes share one network (`local`). */
+  readonly network?: NetworkFaults;
+}
+
+export interface NetworkFaults {
+  /**
+   * Makes exactly `links` cut (an empty list heals every cut). A cut link drops packets, so a
+   * connection across it hangs as in a real partition instead of being refused.
+   */
+  setCutLinks(links: readonly Link[]): Promise<void>;
 }

@@ -12,11 +12,11 @@ export interface TestCluster {
   down(): Promise<void>;
 }
 
-export async function upCluster(name: string, config: ConfigInput): Promise<TestCluster> {
+export async function upCluster(name: string, config: ConfigInput, upArgs: readonly string[] = []): Promise<TestCluster> {
   const dir = tempDir(name);
   const configFile = path.join(dir, 'hastack.yaml');
   fs.writeFileSync(configFile, YAML.stringify(config));
-  const res = await runCli(['up', '--detach', '--no-install', '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
+  const res = await runCli(['up', '--detach', '--no-install', ...upArgs, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
   const cluster: TestCluster = {
     dir,
     configFile,

@@ -1,0 +1,99 @@
+/**
+ * The netns substrate through the real CLI (root only): partition faults through the admin API,
+ * and `hastack down --force` after hastack itself crashed (supervisor SIGKILLed, its pid record
+ * gone): every process, namespace and link of the cluster removed.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { readTopology, type ConfigInput } from '../../src/config/index.js';
+import { requestFault } from '../../src/control/index.js';
+import { HastackError } from '../../src/shared/errors.js';
+import { netnsNames } from '../../src/substrate/index.js';
+import { REPO_ROOT, pidAlive, runCli } from '../helpers/cli.js';
+import { upCluster } from '../helpers/cluster.js';
+
+const CLUSTER = 'hsnetns';
+
+const config: ConfigInput = {
+  cluster: CLUSTER,
+  substrate: 'netns',
+  addressBase: '127.0.66',
+  netns: { addressBase: '10.213.68' },
+  redis: { quorum: 1 },
+  app: { module: path.join(REPO_ROOT, 'examples/erp') },
+  nodes: [
+    { name: 'n1', services: ['mariadb', 'redis', 'app', 'lb'] },
+    { name: 'n2', services: ['memcached'] },
+  ],
+};
+
+function leftovers(): string[] {
+  const names = netnsNames(CLUSTER);
+  const ns = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith(`hs-${CLUSTER}-`)) : [];
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
+    .filter((n) => n === names.bridge || n.startsWith(names.vethPrefix));
+  return [...ns, ...links];
+}
+
+/** Whether a TCP connection opens within 1 s: 'open', 'refused', or 'timeout' (dropped). */
+function connects(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve('timeout');
+    }, 1_000);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve('open');
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(e.code === 'ECONNREFUSED' ? 'refused' : (e.code ?? 'error'));
+    });
+  });
+}
+
+describe('netns substrate through the CLI', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false, timeout: 4 * 60_000 }, () => {
+  it('partition faults through the admin API, then down --force after a crash of hastack removes everything', async () => {
+    const c = await upCluster('netns', config);
+    try {
+      const stateDir = path.join(c.dir, '.hastack', CLUSTER);
+      const topo = readTopology(stateDir);
+      const n2 = topo.services.find((s) => s.node === 'n2');
+      assert.ok(n2);
+      assert.equal(await connects(n2.address, n2.port), 'open');
+
+      await requestFault(topo, { action: 'isolate', node: 'n2', fromHost: true });
+      assert.equal(await connects(n2.address, n2.port), 'timeout', 'an isolated node drops packets: no answer, no refusal');
+      await requestFault(topo, { action: 'heal-partition' });
+      assert.equal(await connects(n2.address, n2.port), 'open');
+
+      await assert.rejects(requestFault(topo, { action: 'cut', from: 'n1', to: 'nope' }), (e: unknown) => e instanceof HastackError && e.code === 'NOT_FOUND');
+      await assert.rejects(requestFault(topo, { action: 'cut', from: 'n1', to: '@host' }), (e: unknown) => e instanceof HastackError && e.code === 'BAD_REQUEST');
+
+      // The crash: the supervisor dies without cleaning up, and its pid record is lost too.
+      const run = JSON.parse(fs.readFileSync(path.join(stateDir, 'run.json'), 'utf8')) as { supervisorPid: number; services: Record<string, { pid: number }> };
+      const pids = Object.values(run.services).map((s) => s.pid);
+      process.kill(run.supervisorPid, 'SIGKILL');
+      fs.rmSync(path.join(stateDir, 'run.json'));
+      assert.ok(pids.every(pidAlive), 'the services outlive their supervisor');
+      assert.ok(leftovers().length > 0);
+
+      const res = await runCli(['down', '--force', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(pids.filter(pidAlive), [], 'no service left running');
+      assert.deepEqual(leftovers(), [], 'no namespace, bridge or veth left');
+    } finally {
+      await c.down();
+    }
+    assert.deepEqual(leftovers(), []);
+  });
+});
