@@ -98,6 +98,13 @@ configOpts(chaos.command('run'))
     process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
   });
 
+configOpts(program.command('failover'))
+  .description('the crash plan: fence the primary, promote the most advanced replica, move Redis and the services, check DNS, verify end to end (resumes an interrupted run)')
+  .option('--to <node>', 'the replica to promote (default: the most advanced)')
+  .option('--dry-run', 'print the plan and the facts it rests on; change nothing')
+  .option('--yes', 'do not ask for confirmation')
+  .action(async (o: Parameters<typeof import('./failover.js').failover>[0]) => (await import('./failover.js')).failover(o));
+
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program

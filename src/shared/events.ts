@@ -23,7 +23,13 @@ export type EventType =
   /** A cache client took a memcached node out of its ring (one event per client process). */
   | 'cache.ejected'
   /** A cache client put a memcached node back in its ring after it answered a probe. */
-  | 'cache.rejoined';
+  | 'cache.rejoined'
+  /** One step of `hastack failover` / `switchover` (src/failover), started, done or failed. */
+  | 'failover.step'
+  | 'failover.done'
+  | 'failover.failed'
+  /** The automatic failover mode's decision, logged when it changes. */
+  | 'failover.decision';
 
 export interface ClusterEvent {
   readonly ts: string;
