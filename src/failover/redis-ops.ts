@@ -2,13 +2,15 @@ import { servicesOf } from '../config/index.js';
 import fs from 'node:fs';
 import { redisConfFile, redisRole, sentinelMasterAddr, withReplicaOf } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { waitFor } from '../shared/retry.js';
+import { sleep, waitFor } from '../shared/retry.js';
 import { Redis } from 'ioredis';
 import { ctxOf, nodeAt, serviceOn, type FailoverEnv } from './context.js';
 
 // SENTINEL FAILOVER promoted the replica in ~0.3 s and the Sentinel named it ~1.2 s after the
 // request here; 15 s leaves room for a busy machine (Sentinel polls INFO once a second then).
 const REDIS_SWITCH_TIMEOUT_MS = 15_000;
+// Two of Sentinel's 1 s replica INFO polls after it marked the master down, and some slack.
+const NOGOODSLAVE_RETRY_MS = 4_000;
 
 /** Where the Redis master is now, by ROLE on every reachable node (a master replicating from nobody). */
 async function redisMasters(env: FailoverEnv): Promise<string[]> {
@@ -41,20 +43,28 @@ export async function ensureRedisMaster(env: FailoverEnv, fenced: string, target
     const sentinels = servicesOf(env.topo, 'sentinel').filter((s) => s.node !== fenced);
     const preferred = [...sentinels.filter((s) => s.node === target), ...sentinels.filter((s) => s.node !== target)];
     let asked: string | undefined;
-    const errors: string[] = [];
-    for (const s of preferred) {
-      try {
-        await withSentinel(env, s.address, s.port, async (r) => r.call('SENTINEL', 'FAILOVER', env.topo.config.redis.masterName));
-        asked = s.id;
-        break;
-      } catch (e) {
-        // INPROG: a failover is already under way (a re-run, or Sentinel's own): wait for it.
-        if (/INPROG/.test(describeError(e))) {
+    let errors: string[] = [];
+    // NOGOODSLAVE is transient right after Sentinel marks the master down: it then wants replica
+    // INFO newer than 5 s, and polls replicas every 1 s (every 10 s before): retry for a while.
+    const deadline = Date.now() + NOGOODSLAVE_RETRY_MS;
+    while (!asked) {
+      errors = [];
+      for (const s of preferred) {
+        try {
+          await withSentinel(env, s.address, s.port, async (r) => r.call('SENTINEL', 'FAILOVER', env.topo.config.redis.masterName));
           asked = s.id;
           break;
+        } catch (e) {
+          // INPROG: a failover is already under way (a re-run, or Sentinel's own): wait for it.
+          if (/INPROG/.test(describeError(e))) {
+            asked = s.id;
+            break;
+          }
+          errors.push(`${s.id}: ${describeError(e)}`);
         }
-        errors.push(`${s.id}: ${describeError(e)}`);
       }
+      if (asked || Date.now() > deadline || !errors.some((e) => /NOGOODSLAVE/.test(e))) break;
+      await sleep(250);
     }
     if (!asked) {
       throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `no Sentinel would fail Redis over (${errors.join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`);
