@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAvailability, checkInvariants, checkJobs, checkRun, checkWrites, longestGapMs, recoveryMs } from './checkers.js';
+import { checkAvailability, checkInvariants, checkJobs, checkRun, checkWrites, firstWriteAfterFaultMs, longestGapMs, recoveryMs } from './checkers.js';
 import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
 import { isRead, isWrite, type History, type Operation } from './history.js';
 
@@ -151,5 +151,15 @@ describe('the whole check', () => {
     const r = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1')]));
     assert.equal(r.broken.length, 1);
     assert.match(r.broken[0] ?? '', /lost/);
+  });
+});
+
+describe('first order after the fault', () => {
+  it('counts only orders that started after the kill', () => {
+    const h = history([write('chaos-1', 1, 4_990, 5_010), write('chaos-2', 2, 5_100, 5_200, false), write('chaos-3', 3, 5_300, 7_400)], [5_000, 15_000]);
+    assert.equal(firstWriteAfterFaultMs(h), 2_400);
+  });
+  it('none after the kill: null', () => {
+    assert.equal(firstWriteAfterFaultMs(history([write('chaos-1', 1, 4_990, 5_010)], [5_000, 6_000])), null);
   });
 });
