@@ -1,7 +1,7 @@
 import readline from 'node:readline/promises';
 import { readSecrets } from '../config/index.js';
 import { requestFault, substrateFor } from '../control/index.js';
-import { runFailover, type NodeFencer } from '../failover/index.js';
+import { runFailover, runSwitchover, type NodeFencer } from '../failover/index.js';
 import type { Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
@@ -51,4 +51,18 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
     return;
   }
   process.stdout.write(`failover done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.journal.plan.to} is the primary (journal: ${topo.stateDir}/failover-journal.json)\n`);
+}
+
+export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
+  const topo = loadRunningTopology(o);
+  const r = await runSwitchover({ topo, secrets: readSecrets(topo.stateDir) }, supervisorFencer(topo), {
+    to: o.to,
+    ...(o.dryRun ? { dryRun: true } : {}),
+    onProgress: (l) => process.stdout.write(`${l}\n`),
+  });
+  if (r.dryRun) {
+    process.stdout.write(`dry run: nothing changed. Run "${invokedAs()} switchover --to ${o.to}" to do it.\n`);
+    return;
+  }
+  process.stdout.write(`switchover done: ${r.journal.plan.to} is the primary${r.writePauseMs !== undefined ? `; writes were refused for ${r.writePauseMs} ms (plus the app's reconnect)` : ''}\n`);
 }

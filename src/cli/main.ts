@@ -106,6 +106,12 @@ configOpts(program.command('failover'))
   .option('--yes', 'do not ask for confirmation')
   .action(async (o: Parameters<typeof import('./failover.js').failover>[0]) => (await import('./failover.js')).failover(o));
 
+configOpts(program.command('switchover'))
+  .description('planned role change with the primary alive: stop writes, wait until the target has every GTID, promote it, make the old primary its replica')
+  .requiredOption('--to <node>', 'the replica to promote')
+  .option('--dry-run', 'print the plan and the facts; change nothing')
+  .action(async (o: Parameters<typeof import('./failover.js').switchover>[0]) => (await import('./failover.js')).switchover(o));
+
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program

@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ServiceInstance } from '../config/index.js';
-import { adminConnection, closeConnection, parseSlaveStatus, recordDbRole, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
+import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, recordDbRole, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, type FailoverEnv } from './context.js';
@@ -45,18 +45,40 @@ export async function readDb(c: Connection): Promise<DbReading> {
   return { readOnly: Number(v?.['ro']) === 1, applied: String(v?.['cur'] ?? ''), binlog: String(v?.['bin'] ?? ''), slave };
 }
 
+// ER_LOCK_WAIT_TIMEOUT
+const LOCK_WAIT_TIMEOUT = 1205;
+
+/**
+ * read_only=1, bounded. It takes the global read lock, which waits for statements and commits in
+ * flight; under order load it was seen blocked ~6 s (until an app statement timed out). So it
+ * waits at most 1 s, then kills the app's sessions (their open transactions roll back, never
+ * acknowledged; the clients retry with the same Idempotency-Key) and tries once more.
+ * Returns the binlog position once writes are off: every transaction it ever acknowledged.
+ */
+export async function stopWrites(c: Connection, appUser: string): Promise<{ binlog: string; killed: number }> {
+  let killed = 0;
+  try {
+    await q(c, 'SET SESSION lock_wait_timeout=1');
+    await q(c, 'SET GLOBAL read_only=1');
+  } catch (e) {
+    if ((e as { errno?: number }).errno !== LOCK_WAIT_TIMEOUT) throw e;
+    for (const r of await q(c, 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [appUser])) {
+      await q(c, 'KILL CONNECTION ?', [Number(r['id'])]).catch(() => undefined);
+      killed++;
+    }
+    await q(c, 'SET SESSION lock_wait_timeout=5');
+    await q(c, 'SET GLOBAL read_only=1');
+  }
+  return { binlog: (await readDb(c)).binlog, killed };
+}
+
 /**
  * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
- * then read_only=1 (the app user has no global privilege, so this stops its writes). Returns its
- * binlog position: every transaction it ever acknowledged, which the new primary must have.
+ * then read_only=1 (the app user has no global privilege, so this stops its writes).
  */
 export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<string> {
   recordDbRole(ctxOf(env, svc), 'replica');
-  return withDb(env, svc, async (c) => {
-    // Takes the global read lock briefly: commits in flight finish first, later ones are refused.
-    await q(c, 'SET GLOBAL read_only=1');
-    return (await readDb(c)).binlog;
-  }, STATEMENT_MS);
+  return withDb(env, svc, async (c) => (await stopWrites(c, DB_USERS.app)).binlog, STATEMENT_MS);
 }
 
 /**

@@ -11,6 +11,7 @@ import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readD
 import { planFailover, type ClusterFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
+import { executeSteps } from './steps.js';
 import { ensureRedisMaster } from './redis-ops.js';
 import { dnsAnswer, verifyEndToEnd } from './verify.js';
 
@@ -182,12 +183,13 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     if (!resumed && o.confirm && !(await o.confirm(plan))) throw new HastackError(ErrorCode.BAD_REQUEST, 'failover not confirmed; nothing changed');
 
     j = { ...j, runs: j.runs + 1 };
+    if (!j.steps.preflight) j = { ...j, steps: { ...j.steps, preflight: { doneAt: new Date().toISOString(), message: `plan ${plan.from} → ${plan.to}` } } };
     writeJournal(stateDir, j);
-    const t0 = Date.now();
+    appendEvent(stateDir, { type: 'failover.step', message: `failover ${j.id}: ${resumed ? 'resumed' : 'preflight'}: ${plan.from} → ${plan.to}`, data: { id: j.id, step: 'preflight', because: plan.because } });
     const fromDb = serviceOn(env, plan.from, 'mariadb');
     const toDb = serviceOn(env, plan.to, 'mariadb');
-    const steps: Record<Exclude<StepName, 'preflight'>, () => Promise<string>> = {
-      fence: async () => {
+    j = await executeSteps(stateDir, j, FAILOVER_STEPS, {
+      fence: async (cur) => {
         // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
         recordDbRole(ctxOf(env, fromDb), 'replica');
         let binlog: string | undefined;
@@ -196,12 +198,12 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         } catch {
           // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
         }
-        if (binlog !== undefined) j = { ...(j as Journal), fencedBinlog: binlog };
         await fencer.killNode(plan.from);
-        return `${plan.from}: recorded as replica${binlog !== undefined ? `, read_only=1 at ${binlog || 'empty gtid'}` : ' (unreachable)'}, node killed and kept down by the supervisor`;
+        const message = `${plan.from}: recorded as replica${binlog !== undefined ? `, read_only=1 at ${binlog || 'empty gtid'}` : ' (unreachable)'}, node killed and kept down by the supervisor`;
+        return { message, journal: binlog !== undefined ? { ...cur, fencedBinlog: binlog } : cur };
       },
-      promote: async () => {
-        const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...((j as Journal).fencedBinlog ? { mustCover: (j as Journal).fencedBinlog } : {}) });
+      promote: async (cur) => {
+        const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
         return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms)`;
       },
       repoint: async () => {
@@ -210,35 +212,14 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       },
       redis: () => ensureRedisMaster(env, plan.from, plan.to),
       services: () => waitServicesHealthy(env, plan.from),
-      dns: () => dnsStep(env, j as Journal),
-      verify: () => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${(j as Journal).id}`),
-      report: async () => {
+      dns: (cur) => dnsStep(env, cur),
+      verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
+      report: async (cur) => {
         const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
         if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.INTERNAL, `${plan.to} is not a writable primary any more; see "hastack status"`);
-        return `failover ${(j as Journal).id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it from a backup of ${plan.to} before it rejoins`;
+        return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it from a backup of ${plan.to} before it rejoins`;
       },
-    };
-    if (!j.steps.preflight) {
-      j = { ...j, steps: { ...j.steps, preflight: { doneAt: new Date().toISOString(), message: `plan ${plan.from} → ${plan.to}` } } };
-      writeJournal(stateDir, j);
-      appendEvent(stateDir, { type: 'failover.step', message: `failover ${j.id}: preflight: ${plan.from} → ${plan.to}`, data: { id: j.id, step: 'preflight', because: plan.because } });
-    }
-    for (const name of FAILOVER_STEPS) {
-      if (name === 'preflight' || j.steps[name]) continue;
-      const s0 = Date.now();
-      out(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${name} ...`);
-      let msg: string;
-      try {
-        msg = await steps[name]();
-      } catch (e) {
-        appendEvent(stateDir, { type: 'failover.failed', message: `failover ${j.id}: ${name} failed: ${describeError(e)}`, data: { id: j.id, step: name } });
-        throw e;
-      }
-      j = { ...j, steps: { ...j.steps, [name]: { doneAt: new Date().toISOString(), message: msg } } };
-      writeJournal(stateDir, j);
-      appendEvent(stateDir, { type: 'failover.step', message: `failover ${j.id}: ${name}: ${msg}`, data: { id: j.id, step: name, ms: Date.now() - s0 } });
-      out(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${name} done (${Date.now() - s0} ms): ${msg}`);
-    }
+    }, out);
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);
     appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });
