@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { currentPrimary, decide, planFailover, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
+import { autoSnapshot, currentPrimary, decide, planFailover, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
 
 function primary(node: string, gtid: string, reachable = true): DbFacts {
   return {
@@ -138,5 +138,18 @@ describe('automatic mode', () => {
   });
   it('nothing to do when no replica is reachable either', () => {
     assert.equal(decide(snap(10_000, { replicas: [{ node: 'db2', reachable: false, ioConnected: false }] }), { lostSince: 0 }, cfg).action, 'none');
+  });
+});
+
+describe('the automatic mode\'s snapshot', () => {
+  it('a dead primary seen through a replica whose IO thread reconnects', () => {
+    const s = autoSnapshot(deadPrimaryOneReplica().dbs, 7);
+    assert.deepEqual(s, { at: 7, primary: 'db1', primaryReachable: false, replicas: [{ node: 'db2', reachable: true, ioConnected: false }] });
+  });
+  it('a fenced node replicating from nobody is no witness', () => {
+    const s = autoSnapshot([primary('db2', '0-2-9'), replica('db1', 'db2', '', { replicating: false, masterNode: undefined })], 0);
+    assert.equal(s.primary, 'db2');
+    assert.equal(s.primaryReachable, true);
+    assert.deepEqual(s.replicas, []);
   });
 });

@@ -204,3 +204,19 @@ export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDec
   }
   return { action: 'failover', message: `failing over: ${seen}`, state: keep };
 }
+
+/** The automatic mode's snapshot from one round of MariaDB facts. Pure. */
+export function autoSnapshot(dbs: readonly DbFacts[], at: number): AutoSnapshot {
+  const prim = currentPrimary({ takenAt: '', dbs, redis: [] }).node;
+  if (!prim) return { at, primaryReachable: false, replicas: [] };
+  const p = dbs.find((d) => d.node === prim);
+  return {
+    at,
+    primary: prim,
+    primaryReachable: p?.reachable === true && !p.readOnly,
+    // A node that replicates from nobody (a fenced old primary) is nobody's witness.
+    replicas: dbs
+      .filter((d) => d.node !== prim && (!d.reachable || d.masterNode === prim))
+      .map((d) => ({ node: d.node, reachable: d.reachable, ioConnected: d.reachable && d.ioThread === 'running' })),
+  };
+}

@@ -7,7 +7,12 @@ import type { ClusterFacts, DbFacts, RedisFacts } from './decide.js';
 
 /** One bounded look at every MariaDB, Redis and Sentinel of the cluster, in parallel (preflight). */
 export async function gatherFacts(env: FailoverEnv): Promise<ClusterFacts> {
-  const dbs = await Promise.all(
+  return gatherRest(env, await gatherDbFacts(env));
+}
+
+/** Every MariaDB node, in parallel, each bounded by REACH_TIMEOUT_MS (the automatic mode's snapshot). */
+export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
+  return Promise.all(
     servicesOf(env.topo, 'mariadb').map(async (svc): Promise<DbFacts> => {
       const recorded = readDbState(svc)?.role;
       const rec = recorded ? { recordedRole: recorded } : {};
@@ -36,6 +41,9 @@ export async function gatherFacts(env: FailoverEnv): Promise<ClusterFacts> {
       }
     }),
   );
+}
+
+async function gatherRest(env: FailoverEnv, dbs: DbFacts[]): Promise<ClusterFacts> {
   const redis = await Promise.all(
     servicesOf(env.topo, 'redis').map(async (svc): Promise<RedisFacts> => {
       try {

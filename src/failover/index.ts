@@ -6,8 +6,9 @@
 export { runFailover, runHook, FAILOVER_STEPS } from './runbook.js';
 export type { FailoverOptions, FailoverResult, NodeFencer } from './runbook.js';
 export { runSwitchover, SWITCHOVER_STEPS } from './switchover.js';
+export { FailoverController } from './auto.js';
 export type { SwitchoverOptions, SwitchoverResult } from './switchover.js';
-export { planFailover, currentPrimary, decide } from './decide.js';
+export { planFailover, currentPrimary, decide, autoSnapshot } from './decide.js';
 export type { ClusterFacts, DbFacts, RedisFacts, FailoverPlan, AutoSnapshot, AutoState, AutoConfig, AutoDecision } from './decide.js';
 export { gatherFacts, describeFacts } from './facts.js';
 export { readJournal, journalFile } from './journal.js';
