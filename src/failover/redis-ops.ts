@@ -29,17 +29,18 @@ async function sentinelsAgree(env: FailoverEnv): Promise<{ node?: string; answer
 }
 
 /**
- * Makes sure the Redis master is alive and not on the fenced node: if it died with the old
- * server, asks a reachable Sentinel on the target side to fail over now (SENTINEL FAILOVER needs
- * no quorum: the simple preset's lone surviving Sentinel cannot reach one), then waits until the
- * promoted node reports master and every reachable Sentinel names it. Idempotent.
+ * If the Redis master died with the old server, asks a reachable Sentinel (the target's first) to
+ * fail over now: SENTINEL FAILOVER needs no quorum, and the simple preset's lone surviving
+ * Sentinel cannot reach one. Returns once asked (a few ms), so the database promotion is not held
+ * up; waitRedisSettled checks the outcome. Idempotent (INPROG counts as asked).
  */
-export async function ensureRedisMaster(env: FailoverEnv, fenced: string, target: string): Promise<string> {
+export async function requestRedisFailover(env: FailoverEnv, fenced: string, target: string): Promise<string> {
   if (servicesOf(env.topo, 'redis').length === 0) return 'no redis in this cluster';
   const masters = (await redisMasters(env)).filter((n) => n !== fenced);
   const agreed = await sentinelsAgree(env);
   if (masters.length === 1 && agreed.node === masters[0]) return `redis master ${masters[0]} alive, ${agreed.answers} sentinel(s) agree: nothing to do`;
-  if (masters.length === 0) {
+  if (masters.length > 0) return `redis master ${masters.join(', ')} alive; waiting for the sentinels to agree`;
+  {
     const sentinels = servicesOf(env.topo, 'sentinel').filter((s) => s.node !== fenced);
     const preferred = [...sentinels.filter((s) => s.node === target), ...sentinels.filter((s) => s.node !== target)];
     let asked: string | undefined;
@@ -69,7 +70,16 @@ export async function ensureRedisMaster(env: FailoverEnv, fenced: string, target
     if (!asked) {
       throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `no Sentinel would fail Redis over (${errors.join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`);
     }
+    return `the redis master died with ${fenced}: SENTINEL FAILOVER requested from ${asked}`;
   }
+}
+
+/**
+ * Waits until exactly one Redis node outside the fenced one is master and every reachable
+ * Sentinel names it, then points the fenced node's Redis at it (see pointFencedRedis).
+ */
+export async function waitRedisSettled(env: FailoverEnv, fenced: string): Promise<string> {
+  if (servicesOf(env.topo, 'redis').length === 0) return 'no redis in this cluster';
   const done = await waitFor(
     async () => {
       const m = (await redisMasters(env)).filter((n) => n !== fenced);

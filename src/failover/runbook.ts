@@ -12,7 +12,7 @@ import { planFailover, type ClusterFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
-import { ensureRedisMaster } from './redis-ops.js';
+import { requestRedisFailover, waitRedisSettled } from './redis-ops.js';
 import { dnsAnswer, verifyEndToEnd } from './verify.js';
 
 /** How the runbook takes a node down: through the supervisor, which owns the processes. */
@@ -39,7 +39,10 @@ export interface FailoverResult {
   readonly lines: readonly string[];
 }
 
-export const FAILOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'promote', 'repoint', 'redis', 'services', 'dns', 'verify', 'report'];
+// Redis right after the fence and before the promotion: SENTINEL FAILOVER is only requested there
+// (ms), and the app's order path waits for a Redis master (durable enqueue) as much as for the
+// database, so both move at once; the services step waits for Redis to settle.
+export const FAILOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'redis', 'promote', 'repoint', 'services', 'dns', 'verify', 'report'];
 
 // SQL threads on loopback apply a backlog of thousands of small transactions in a second or two;
 // 30 s bounds a large one (then the operator decides, rather than promoting a partial replica).
@@ -172,10 +175,10 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       for (const l of plan.because) out(`  ${l}`);
       out('steps:');
       out(`  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`);
-      out(`  2 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
-      out(`  3 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
-      out(`  4 redis     promote the Redis replica on ${plan.to} if the master died with ${plan.from}`);
-      out(`  5 services  app, worker, lb, dns outside ${plan.from} healthy`);
+      out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
+      out(`  3 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
+      out(`  4 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
+      out(`  5 services  one Redis master all reachable sentinels name; app, worker, lb, dns outside ${plan.from} healthy`);
       out(`  6 dns       hastack DNS without ${plan.from}'s load balancer${env.topo.config.failover.dnsHook ? '; run failover.dnsHook' : ''}; TTL ${env.topo.config.dns.ttlS} s`);
       out('  7 verify    an order written, read back and confirmed by a worker, through DNS and a load balancer');
     }
@@ -210,8 +213,8 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
         return plan.repoint.length ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)` : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt';
       },
-      redis: () => ensureRedisMaster(env, plan.from, plan.to),
-      services: () => waitServicesHealthy(env, plan.from),
+      redis: () => requestRedisFailover(env, plan.from, plan.to),
+      services: async () => `${await waitRedisSettled(env, plan.from)}; ${await waitServicesHealthy(env, plan.from)}`,
       dns: (cur) => dnsStep(env, cur),
       verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
       report: async (cur) => {
