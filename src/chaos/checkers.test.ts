@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, EJECT_GRACE_MS, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
+import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, EJECT_GRACE_MS, firstWriteAfterFaultMs, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
 import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
 import { isRead, isWrite, type History, type Operation } from './history.js';
 
@@ -214,5 +214,15 @@ describe('read p99', () => {
 
   it('has no ratio when a window has too few reads', () => {
     assert.equal(checkReadLatency(history([...reads(0, 10, 2), ...reads(6_000, 10, 2)], [3_000, 13_000], 15_000)).afterEjectRatio, null);
+  });
+});
+
+describe('first order after the fault', () => {
+  it('counts only orders that started after the kill', () => {
+    const h = history([write('chaos-1', 1, 4_990, 5_010), write('chaos-2', 2, 5_100, 5_200, false), write('chaos-3', 3, 5_300, 7_400)], [5_000, 15_000]);
+    assert.equal(firstWriteAfterFaultMs(h), 2_400);
+  });
+  it('none after the kill: null', () => {
+    assert.equal(firstWriteAfterFaultMs(history([write('chaos-1', 1, 4_990, 5_010)], [5_000, 6_000])), null);
   });
 });

@@ -78,6 +78,18 @@ export function recoveryMs(h: History, pick: (o: Operation) => boolean): number 
   return lastOutageEnd !== undefined ? lastOutageEnd - f.injectedAt : longestInWindow;
 }
 
+/**
+ * Fault injected → the first order that started after it and was acknowledged (ms): what a user
+ * placing an order after the crash waits for at worst. Requests in flight at the kill do not
+ * count. Null without a fault, or when no order started after it succeeded.
+ */
+export function firstWriteAfterFaultMs(h: History): number | null {
+  const f = h.faults[0];
+  if (!f) return null;
+  const ends = h.ops.filter((o) => isWrite(o) && o.ok && o.start >= f.injectedAt).map((o) => o.end);
+  return ends.length === 0 ? null : Math.min(...ends) - f.injectedAt;
+}
+
 export interface WriteCheck {
   /** Orders the service acknowledged (distinct keys with a successful create). */
   readonly ackedWrites: number;
@@ -245,6 +257,8 @@ export interface ChaosReport {
   readonly longestWriteGapMs: number;
   readonly longestReadGapMs: number;
   readonly recoveryMs: number | null;
+  /** Fault → the first acknowledged order that started after it. */
+  readonly firstWriteAfterFaultMs: number | null;
   readonly ackedWrites: number;
   readonly refusedWrites: number;
   readonly lostWrites: number;
@@ -309,6 +323,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       longestWriteGapMs: longestGapMs(h, isWrite),
       longestReadGapMs: longestGapMs(h, isRead),
       recoveryMs: recoveryMs(h, affected),
+      firstWriteAfterFaultMs: firstWriteAfterFaultMs(h),
       ackedWrites: w.ackedWrites,
       refusedWrites: w.refusedWrites,
       lostWrites: w.lostWrites,

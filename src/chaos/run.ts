@@ -20,6 +20,18 @@ export interface ChaosRunOptions {
   readonly seed: number;
   readonly clients: number;
   readonly onProgress?: (line: string) => void;
+  /**
+   * Run right after the fault is injected, during the hold (the crash plan: `--then-failover`
+   * passes `hastack failover --yes`). Its duration and outcome go into the report.
+   */
+  readonly afterInject?: () => Promise<void>;
+}
+
+export interface AfterInjectOutcome {
+  /** ms after the fault it finished */
+  readonly finishedMs: number;
+  readonly ok: boolean;
+  readonly error?: string;
 }
 
 export interface ChaosResult {
@@ -29,6 +41,7 @@ export interface ChaosResult {
   /** Every service healthy again after the heal (bounded wait). */
   readonly healthyAfter: boolean;
   readonly unhealthyAfter: string[];
+  readonly afterInject?: AfterInjectOutcome;
 }
 
 /** After the run, jobs get this long to drain (the ERP's sweep runs every 10 s). */
@@ -56,13 +69,26 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const windows: FaultWindow[] = [];
   let injected: InjectedFault[] = [];
   let faultError: unknown;
+  let afterInject: AfterInjectOutcome | undefined;
   if (schedule) {
     await sleep(Math.max(0, schedule.injectAt - clock()));
-    const injectedAt = clock();
-    const injectedWallMs = Date.now();
+    let injectedAt = clock();
+    let injectedWallMs = Date.now();
     try {
       injected = await injectFaults(o.topo, o.secrets, o.scenario.faults, seededRandom(o.seed));
+      // The fault lands at the end of injectFaults, after it probed the whole cluster to pick its
+      // targets (up to 1.5 s): time the fault from there, or every recovery figure is too short.
+      injectedAt = clock();
+      injectedWallMs = Date.now();
       say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${injected.map((f) => f.description).join(' + ')}`);
+      if (o.afterInject) {
+        // Not a fault error: a failed crash plan is reported (and the run's checks show its cost).
+        afterInject = await o.afterInject().then(
+          () => ({ finishedMs: clock() - injectedAt, ok: true }),
+          (e: unknown) => ({ finishedMs: clock() - injectedAt, ok: false, error: describeError(e) }),
+        );
+        say(`[${(clock() / 1000).toFixed(1)} s] crash plan ${afterInject.ok ? 'done' : `FAILED: ${afterInject.error ?? ''}`} ${afterInject.finishedMs} ms after the fault`);
+      }
       await sleep(Math.max(0, schedule.healAt - clock()));
     } catch (e) {
       faultError = e;
@@ -99,5 +125,6 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     unhealthyAfter = [describeError(e)];
     return undefined;
   });
-  return { checked, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter };
+  const checkedWithPlan = afterInject && !afterInject.ok ? { ...checked, broken: [...checked.broken, `the crash plan failed: ${afterInject.error ?? ''}`] } : checked;
+  return { checked: checkedWithPlan, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter, ...(afterInject ? { afterInject } : {}) };
 }

@@ -3,13 +3,15 @@ import { readSecrets } from '../config/index.js';
 import { SCENARIOS, findScenario, reportHtml, reportJson, reportText, runChaos, timeline } from '../chaos/index.js';
 import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
+import { runFailover } from '../failover/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
+import { supervisorFencer } from './failover.js';
 import { down } from './commands.js';
 import { table } from './output.js';
 import { up } from './up.js';
 
 export function chaosList(): void {
-  const rows = [['SCENARIO', 'PRESET', 'WHAT IT DOES'], ...SCENARIOS.map((s) => [s.name, s.preset, s.description + (s.expectedFailure ? ` [expected to break a promise until ${s.expectedFailure}]` : '')])];
+  const rows = [['SCENARIO', 'PRESET', 'WHAT IT DOES'], ...SCENARIOS.map((s) => [s.name, s.preset, s.description + (s.expectedFailure ? ` [expected to break a promise until ${s.expectedFailure}]` : '') + (s.crashPlan ? ' [needs --then-failover or failover.auto]' : '')])];
   process.stdout.write(table(rows) + '\n');
 }
 
@@ -21,6 +23,8 @@ export interface ChaosRunCliOptions extends ConfigOptions {
   readonly html?: string;
   readonly up?: boolean;
   readonly minAvailability?: number;
+  /** Run `hastack failover --yes` right after the fault is injected (the crash plan, at once). */
+  readonly thenFailover?: boolean;
 }
 
 /** Returns the exit code: 1 when a promise was broken (or availability fell below the option). */
@@ -33,14 +37,25 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
   if (o.up) await up({ ...cfg, detach: true, ...(scenario.substrate ? { substrate: scenario.substrate } : {}) });
   try {
     const topo = loadRunningTopology(cfg);
+    const say = (l: string): void => void process.stdout.write(`${l}\n`);
+    const secrets = readSecrets(topo.stateDir);
+    if (scenario.crashPlan && !o.thenFailover && !topo.config.failover.auto) {
+      say(`note: scenario ${scenario.name} needs the crash plan; without --then-failover (or failover.auto) the service stays down until the heal`);
+    }
+    const afterInject = o.thenFailover
+      ? async (): Promise<void> => {
+          await runFailover({ topo, secrets }, supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
+        }
+      : undefined;
     const result = await runChaos({
+      ...(afterInject ? { afterInject } : {}),
       topo,
-      secrets: readSecrets(topo.stateDir),
+      secrets,
       scenario,
       durationS: o.duration,
       seed: o.seed,
       clients: o.clients,
-      onProgress: (l) => process.stdout.write(`${l}\n`),
+      onProgress: say,
     });
     process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');

@@ -102,6 +102,7 @@ configOpts(chaos.command('run'))
   .option('--html <file>', 'write a self-contained HTML report with a timeline chart')
   .option('--up', 'bring the scenario\'s preset up first and down after')
   .option('--min-availability <ratio>', 'also fail when availability is below this (0..1)', (v) => Number(v))
+  .option('--then-failover', 'run the crash plan (hastack failover --yes) right after the fault is injected')
   .action(async (name: string, o: Parameters<typeof import('./chaos.js').chaosRun>[1]) => {
     process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
   });
@@ -137,6 +138,18 @@ configOpts(program.command('restore'))
   .action(async (ref: string | undefined, o: { file?: string; preset?: string; stateRoot?: string; verify?: boolean }) => {
     process.exitCode = await (await backupCli()).restore(ref, o);
   });
+configOpts(program.command('failover'))
+  .description('the crash plan: fence the primary, promote the most advanced replica, move Redis and the services, check DNS, verify end to end (resumes an interrupted run)')
+  .option('--to <node>', 'the replica to promote (default: the most advanced)')
+  .option('--dry-run', 'print the plan and the facts it rests on; change nothing')
+  .option('--yes', 'do not ask for confirmation')
+  .action(async (o: Parameters<typeof import('./failover.js').failover>[0]) => (await import('./failover.js')).failover(o));
+
+configOpts(program.command('switchover'))
+  .description('planned role change with the primary alive: stop writes, wait until the target has every GTID, promote it, make the old primary its replica')
+  .requiredOption('--to <node>', 'the replica to promote')
+  .option('--dry-run', 'print the plan and the facts; change nothing')
+  .action(async (o: Parameters<typeof import('./failover.js').switchover>[0]) => (await import('./failover.js')).switchover(o));
 
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));

@@ -171,6 +171,23 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    failover: z
+      .object({
+        /** Automatic failover by the supervisor (`runCycle` every second). Off: the operator runs `hastack failover`. */
+        auto: z.boolean().default(false),
+        // 5 s: MariaDB replicas notice a dead primary within a second (connection refused) and a
+        // frozen one within slave_net_timeout (5 s); acting sooner would fail over on a GC pause.
+        detectionMs: z.number().int().min(1000).default(5_000),
+        // 10 min: after a failover the cluster runs without a replica until the old primary is
+        // rebuilt; a second automatic move in that state would only flap between broken nodes.
+        antiFlapMs: z.number().int().min(0).default(600_000),
+        /** A shell command run after the promotion for an external DNS provider (env: HASTACK_FAILOVER_*). */
+        dnsHook: z.string().min(1).optional(),
+        /** A shell command run before an automatic failover; a non-zero exit vetoes it. */
+        preFailoverHook: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
     supervisor: z
       .object({
         /** Bounded wait for one service to turn healthy at start. */

@@ -11,6 +11,7 @@ import {
 } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
+import { FailoverController } from '../failover/auto.js';
 import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
@@ -175,7 +176,12 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
       `cannot listen on ${topo.admin.address}:${topo.admin.port} for the admin API (${describeError(e)}); set supervisor.adminPort to a free port`,
     );
   }
-  const stop = once(() => closeAll([() => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
+  // failover.auto: the controller runs here, beside the processes it may fence (killNode is the
+  // supervisor's own), and only once the cluster is up.
+  const auto = topo.config.failover.auto
+    ? new FailoverController({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
+    : undefined;
+  const stop = once(() => closeAll([() => auto?.close() ?? Promise.resolve(), () => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
   return {
     supervisor,
     stop,
@@ -185,6 +191,10 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
       } catch (e) {
         await stop();
         throw e;
+      }
+      if (auto) {
+        auto.start();
+        appendEvent(topo.stateDir, { type: 'failover.decision', message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms` });
       }
     },
   };

@@ -13,10 +13,10 @@ import type { ServiceDriver } from './types.js';
 
 export type { ProcessSpec, ServiceContext, ProbeResult, ServiceDriver } from './types.js';
 
-export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf } from './redis.js';
+export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf, redisConfFile, withReplicaOf } from './redis.js';
 export type { RedisRole, RedisConfParams } from './redis.js';
 
-export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, waitSentinelsReady, renderSentinelConf } from './sentinel.js';
+export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, sentinelConfFile, waitSentinelsReady, renderSentinelConf } from './sentinel.js';
 export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
 
 export { memcachedDriver, memcachedVersion } from './memcached.js';
@@ -33,6 +33,7 @@ export {
   recordDbRole,
   readDbState,
   mariadbStartOrder,
+  parseSlaveStatus,
   dbRoleOf,
   mariadbPaths,
   renderMyCnf,

@@ -30,7 +30,13 @@ export type EventType =
    * the dashboard is read-only, and the snapshots run only while a page is open.
    */
   | 'role.changed'
-  | 'health.changed';
+  | 'health.changed'
+  /** One step of `hastack failover` / `switchover` (src/failover), started, done or failed. */
+  | 'failover.step'
+  | 'failover.done'
+  | 'failover.failed'
+  /** The automatic failover mode's decision, logged when it changes. */
+  | 'failover.decision';
 
 export interface ClusterEvent {
   readonly ts: string;

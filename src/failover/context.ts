@@ -1,0 +1,26 @@
+import os from 'node:os';
+import type { Secrets, ServiceInstance, ServiceKind, Topology } from '../config/index.js';
+import { findService, servicesOf } from '../config/index.js';
+import type { ServiceContext } from '../engines/index.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+
+/** What every failover step works with: the running cluster's topology and secrets. */
+export interface FailoverEnv {
+  readonly topo: Topology;
+  readonly secrets: Secrets;
+}
+
+export function ctxOf(env: FailoverEnv, svc: ServiceInstance): ServiceContext {
+  return { topo: env.topo, secrets: env.secrets, svc, asRoot: os.userInfo().uid === 0 };
+}
+
+export function serviceOn(env: FailoverEnv, node: string, kind: ServiceKind): ServiceInstance {
+  const svc = findService(env.topo, node, kind);
+  if (!svc) throw new HastackError(ErrorCode.NOT_FOUND, `node ${node} has no ${kind} service; nodes with one: ${servicesOf(env.topo, kind).map((s) => s.node).join(', ')}`);
+  return svc;
+}
+
+/** The node whose `kind` service listens on host:port, if it is one of the cluster's. */
+export function nodeAt(env: FailoverEnv, kind: ServiceKind, host: string, port: number): string | undefined {
+  return servicesOf(env.topo, kind).find((s) => s.address === host && s.port === port)?.node;
+}

@@ -1,0 +1,196 @@
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { ServiceInstance } from '../config/index.js';
+import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, recordDbRole, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { waitFor } from '../shared/retry.js';
+import { ctxOf, type FailoverEnv } from './context.js';
+import { gtidCovers, parseGtidPos } from './gtid.js';
+
+/*
+ * The MariaDB admin actions of the crash plan, each idempotent (a re-run after an interruption
+ * finds the work done and moves on). Over the node's unix socket as root: the controller runs on
+ * the same machine on the local substrate.
+ */
+
+// Loopback answers in ms; 1.5 s tells a dead or frozen server from a live one without stalling
+// the runbook (a SIGKILLed server refuses at once, a frozen one hits this bound).
+export const REACH_TIMEOUT_MS = 1_500;
+// Every single admin statement here is instant; 5 s tolerates a busy 2-core machine.
+const STATEMENT_MS = 5_000;
+
+async function q(c: Connection, sql: string, values: unknown[] = [], timeout = STATEMENT_MS): Promise<RowDataPacket[]> {
+  const [r] = await c.query<RowDataPacket[]>({ sql, values, timeout });
+  return Array.isArray(r) ? r : [];
+}
+
+export async function withDb<T>(env: FailoverEnv, svc: ServiceInstance, fn: (c: Connection) => Promise<T>, timeoutMs = REACH_TIMEOUT_MS): Promise<T> {
+  const c = await adminConnection(ctxOf(env, svc), timeoutMs);
+  try {
+    return await fn(c);
+  } finally {
+    await closeConnection(c);
+  }
+}
+
+export interface DbReading {
+  readonly readOnly: boolean;
+  readonly applied: string;
+  readonly binlog: string;
+  readonly slave: DbReplicationStatus;
+}
+
+export async function readDb(c: Connection): Promise<DbReading> {
+  const [v] = await q(c, 'SELECT @@read_only AS ro, @@gtid_current_pos AS cur, @@gtid_binlog_pos AS bin');
+  const slave = parseSlaveStatus((await q(c, 'SHOW SLAVE STATUS'))[0]);
+  return { readOnly: Number(v?.['ro']) === 1, applied: String(v?.['cur'] ?? ''), binlog: String(v?.['bin'] ?? ''), slave };
+}
+
+// ER_LOCK_WAIT_TIMEOUT
+const LOCK_WAIT_TIMEOUT = 1205;
+
+/**
+ * read_only=1, bounded. It takes the global read lock, which waits for statements and commits in
+ * flight; under order load it was seen blocked ~6 s (until an app statement timed out). So it
+ * waits at most 1 s, then kills the app's sessions (their open transactions roll back, never
+ * acknowledged; the clients retry with the same Idempotency-Key) and tries once more.
+ * Returns the binlog position once writes are off: every transaction it ever acknowledged.
+ */
+export async function stopWrites(c: Connection, appUser: string): Promise<{ binlog: string; killed: number }> {
+  let killed = 0;
+  try {
+    await q(c, 'SET SESSION lock_wait_timeout=1');
+    await q(c, 'SET GLOBAL read_only=1');
+  } catch (e) {
+    if ((e as { errno?: number }).errno !== LOCK_WAIT_TIMEOUT) throw e;
+    for (const r of await q(c, 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [appUser])) {
+      await q(c, 'KILL CONNECTION ?', [Number(r['id'])]).catch(() => undefined);
+      killed++;
+    }
+    await q(c, 'SET SESSION lock_wait_timeout=5');
+    await q(c, 'SET GLOBAL read_only=1');
+  }
+  return { binlog: (await readDb(c)).binlog, killed };
+}
+
+/**
+ * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
+ * then read_only=1 (the app user has no global privilege, so this stops its writes).
+ */
+export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<string> {
+  recordDbRole(ctxOf(env, svc), 'replica');
+  return withDb(env, svc, async (c) => (await stopWrites(c, DB_USERS.app)).binlog, STATEMENT_MS);
+}
+
+/**
+ * Promotes a replica: stops receiving, waits until the SQL thread applied everything the IO
+ * thread received (RESET SLAVE ALL drops unapplied relay logs: ENGINE-NOTES), checks it has
+ * `mustCover` (the fenced old primary's binlog, when known), then drops the replication
+ * config, records the role and turns writes on. Semi-sync stays off on it until a replica is
+ * attached (on with no replica, every commit would stall for the timeout). Idempotent.
+ */
+export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mustCover?: string; applyTimeoutMs: number }): Promise<{ gtid: string; waitedMs: number }> {
+  const t0 = Date.now();
+  return withDb(env, svc, async (c) => {
+    let r = await readDb(c);
+    if (r.slave.configured) {
+      await q(c, 'STOP SLAVE IO_THREAD');
+      r = await readDb(c);
+      const received = r.slave.gtidIoPos;
+      if (received !== '' && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(received))) {
+        const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [received, opts.applyTimeoutMs / 1000], opts.applyTimeoutMs + STATEMENT_MS);
+        if (Number(w?.['w']) !== 0) {
+          throw new HastackError(
+            ErrorCode.TIMEOUT,
+            `${svc.id} did not apply what it received (${received}) within ${opts.applyTimeoutMs} ms; its SQL thread: ${r.slave.sqlState || r.slave.sqlThread}. Not promoting (that would drop the rest). Check "hastack status", then run the failover again`,
+          );
+        }
+      }
+      r = await readDb(c);
+    }
+    if (opts.mustCover && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(opts.mustCover))) {
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `${svc.id} has ${r.applied || 'nothing'} but the old primary's binlog ends at ${opts.mustCover}: promoting it would lose transactions. Start its replication again (START SLAVE) and retry once it caught up`,
+      );
+    }
+    if (r.slave.configured) {
+      await q(c, 'STOP SLAVE');
+      await q(c, 'RESET SLAVE ALL');
+    }
+    await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
+    recordDbRole(ctxOf(env, svc), 'primary');
+    await q(c, 'SET GLOBAL read_only=0');
+    return { gtid: r.applied, waitedMs: Date.now() - t0 };
+  }, STATEMENT_MS);
+}
+
+// A replica on loopback connects within a few hundred ms (MASTER_CONNECT_RETRY=1).
+const ATTACH_TIMEOUT_MS = 15_000;
+
+/**
+ * Points a replica at the new primary and waits until both threads run; then turns semi-sync on
+ * at the primary and checks it took (on before a replica is attached, it stalls: ENGINE-NOTES).
+ * Idempotent: a replica already running from that primary is left as it is.
+ */
+export async function attachReplica(env: FailoverEnv, replica: ServiceInstance, primary: ServiceInstance): Promise<void> {
+  const now = await withDb(env, replica, readDb, STATEMENT_MS);
+  const already = now.slave.configured && now.slave.masterHost === primary.address && now.slave.masterPort === primary.port;
+  if (!already) await setReplicaOf(ctxOf(env, replica), primary);
+  const ok = await waitFor(
+    async () => {
+      const s = (await withDb(env, replica, readDb, STATEMENT_MS)).slave;
+      if (s.lastIoErrno !== 0 && s.ioThread !== 'running') throw new HastackError(ErrorCode.SETUP_FAILED, `io error ${s.lastIoErrno}: ${s.lastIoError}`);
+      if (s.lastSqlErrno !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `sql error ${s.lastSqlErrno}: ${s.lastSqlError}`);
+      return s.ioThread === 'running' && s.sqlThread === 'running' ? s : undefined;
+    },
+    // 200 ms: the IO thread connects within a few hundred ms on loopback.
+    { timeoutMs: ATTACH_TIMEOUT_MS, intervalMs: 200 },
+  );
+  if (!ok) {
+    const s = (await withDb(env, replica, readDb, STATEMENT_MS)).slave;
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${replica.id} does not replicate from ${primary.id} after ${ATTACH_TIMEOUT_MS} ms (io ${s.ioThread}${s.lastIoErrno ? ` error ${s.lastIoErrno}: ${s.lastIoError}` : ''}, sql ${s.sqlThread}${s.lastSqlErrno ? ` error ${s.lastSqlErrno}: ${s.lastSqlError}` : ''}); ` +
+        'error 1236 means it has transactions the new primary lacks: rebuild it from a backup of the new primary',
+    );
+  }
+  if (env.topo.config.database.semiSync) await enableSemiSync(env, primary, replica);
+}
+
+async function semiSyncState(c: Connection): Promise<{ active: boolean; clients: number; replicaOn: boolean }> {
+  const s: Record<string, string> = {};
+  for (const r of await q(c, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%'")) s[String(r['Variable_name'])] = String(r['Value']);
+  return { active: s['Rpl_semi_sync_master_status'] === 'ON', clients: Number(s['Rpl_semi_sync_master_clients'] ?? 0), replicaOn: s['Rpl_semi_sync_slave_status'] === 'ON' };
+}
+
+// The semi-sync handshake happens when the IO thread connects: a few hundred ms.
+const SEMI_SYNC_TIMEOUT_MS = 5_000;
+
+export async function enableSemiSync(env: FailoverEnv, primary: ServiceInstance, replica: ServiceInstance): Promise<void> {
+  await withDb(env, primary, (c) => q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=1'), STATEMENT_MS);
+  const check = async (): Promise<true | undefined> => {
+    const p = await withDb(env, primary, semiSyncState, STATEMENT_MS);
+    const r = await withDb(env, replica, semiSyncState, STATEMENT_MS);
+    return p.active && p.clients >= 1 && r.replicaOn ? true : undefined;
+  };
+  if (await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS / 2, intervalMs: 100 })) return;
+  // The replica asks for semi-sync only when its IO thread connects: reconnect it once.
+  await withDb(env, replica, async (c) => {
+    await q(c, 'STOP SLAVE IO_THREAD');
+    await q(c, 'START SLAVE IO_THREAD');
+  }, STATEMENT_MS);
+  if (await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS, intervalMs: 100 })) return;
+  throw new HastackError(
+    ErrorCode.SETUP_FAILED,
+    `semi-sync did not turn on between ${primary.id} and ${replica.id}: commits are acknowledged without a copy on the replica; check both mariadb.err files`,
+  );
+}
+
+/** MASTER_GTID_WAIT on a replica until it has applied `pos` (switchover). */
+export async function waitApplied(env: FailoverEnv, svc: ServiceInstance, pos: string, timeoutMs: number): Promise<boolean> {
+  if (pos === '') return true;
+  return withDb(env, svc, async (c) => {
+    const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [pos, timeoutMs / 1000], timeoutMs + STATEMENT_MS);
+    return Number(w?.['w']) === 0;
+  }, STATEMENT_MS);
+}

@@ -1,0 +1,222 @@
+import { gtidBehind, gtidCovers, parseGtidPos } from './gtid.js';
+
+/*
+ * The failover's decisions, as pure functions of an immutable snapshot of the cluster: which node
+ * was the primary, which replica to promote, whether the automatic mode should act. No I/O here;
+ * facts.ts gathers the snapshot, runbook.ts acts on the plan.
+ */
+
+export type ThreadState = 'running' | 'connecting' | 'stopped';
+
+/** One MariaDB node as the controller saw it. */
+export interface DbFacts {
+  readonly node: string;
+  readonly reachable: boolean;
+  readonly error?: string;
+  readonly readOnly: boolean;
+  /** SHOW SLAVE STATUS has a master configured. */
+  readonly replicating: boolean;
+  /** The node it replicates from, when that is a node of the cluster. */
+  readonly masterNode?: string;
+  readonly ioThread: ThreadState;
+  readonly sqlThread: ThreadState;
+  readonly sqlErrno: number;
+  /** @@gtid_current_pos: what it has applied (or written). */
+  readonly gtidApplied: string;
+  /** Gtid_IO_Pos when replicating (what it received), else the applied position. */
+  readonly gtidReceived: string;
+  /** @@gtid_binlog_pos: what its binlog holds (for a reachable primary: every transaction). */
+  readonly gtidBinlog: string;
+  /** The role recorded in its hastack-db.json (what it restarts as). */
+  readonly recordedRole?: 'primary' | 'replica';
+}
+
+export interface RedisFacts {
+  readonly node: string;
+  readonly reachable: boolean;
+  readonly role?: 'master' | 'replica';
+  /** For a replica: the node of its master. */
+  readonly masterNode?: string;
+  readonly linkUp: boolean;
+  readonly offset: number;
+}
+
+export interface ClusterFacts {
+  readonly takenAt: string;
+  readonly dbs: readonly DbFacts[];
+  readonly redis: readonly RedisFacts[];
+  /** The Redis master node the reachable Sentinels name (newest epoch), if any answer. */
+  readonly sentinelMaster?: string;
+}
+
+/**
+ * The node that is (or was, if it died) the primary: a reachable node that is writable and
+ * replicates from nobody; else the node the replicas replicate from; else the one whose state
+ * file records it as primary. Undefined when the facts disagree (two writable nodes).
+ */
+export function currentPrimary(facts: ClusterFacts): { node?: string; why: string } {
+  const writable = facts.dbs.filter((d) => d.reachable && !d.readOnly && !d.replicating);
+  if (writable.length === 1) return { node: writable[0]?.node as string, why: 'writable and replicating from nobody' };
+  if (writable.length > 1) return { why: `several writable nodes (${writable.map((d) => d.node).join(', ')}): fence all but one by hand first` };
+  const sources = new Set(facts.dbs.filter((d) => d.reachable && d.replicating && d.masterNode).map((d) => d.masterNode as string));
+  if (sources.size === 1) {
+    const node = [...sources][0] as string;
+    return { node, why: 'the replicas replicate from it' };
+  }
+  const recorded = facts.dbs.filter((d) => d.recordedRole === 'primary');
+  if (recorded.length === 1) return { node: recorded[0]?.node as string, why: 'recorded as primary in its hastack-db.json' };
+  return { why: 'no node is writable, the replicas name no single source, and no state file records a primary' };
+}
+
+export type FailoverPlan =
+  | {
+      readonly ok: true;
+      /** The old primary. */
+      readonly from: string;
+      readonly fromReachable: boolean;
+      /** The replica to promote. */
+      readonly to: string;
+      /** The other replicas, to repoint at `to`. */
+      readonly repoint: readonly string[];
+      /** The facts the choice rests on, one line each (printed by --dry-run). */
+      readonly because: readonly string[];
+    }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * A replica can be promoted only when it provably holds what it received from the old primary:
+ * it replicates from that primary and its SQL thread has not stopped on an error (a relay log it
+ * cannot apply would be dropped at promotion). Reachability is checked by the caller's facts.
+ */
+export function candidateProblem(d: DbFacts, from: string): string | undefined {
+  if (!d.reachable) return `${d.node} does not answer (${d.error ?? 'unreachable'})`;
+  if (!d.replicating) return `${d.node} replicates from nobody (fenced or never attached): its data may be old`;
+  if (d.masterNode !== from) return `${d.node} replicates from ${d.masterNode ?? 'a server outside the cluster'}, not from ${from}`;
+  if (d.sqlThread === 'stopped' && d.sqlErrno !== 0) return `${d.node}'s SQL thread stopped on error ${d.sqlErrno}: it cannot apply what it received`;
+  return undefined;
+}
+
+/** Chooses the old primary and the replica to promote (`to` forces one, if it is safe). Pure. */
+export function planFailover(facts: ClusterFacts, opts: { readonly to?: string } = {}): FailoverPlan {
+  const prim = currentPrimary(facts);
+  if (!prim.node) return { ok: false, reason: `cannot tell which node is the primary: ${prim.why}` };
+  const from = prim.node;
+  const fromFacts = facts.dbs.find((d) => d.node === from);
+  const because = [`primary: ${from} (${prim.why}), ${fromFacts?.reachable ? 'reachable' : `unreachable: ${fromFacts?.error ?? 'no answer'}`}`];
+  const others = facts.dbs.filter((d) => d.node !== from);
+  const rejected: string[] = [];
+  const candidates = others.filter((d) => {
+    const p = candidateProblem(d, from);
+    if (p) rejected.push(p);
+    return p === undefined;
+  });
+  for (const c of candidates) {
+    because.push(`candidate ${c.node}: received ${c.gtidReceived || 'nothing'}, applied ${c.gtidApplied || 'nothing'}, io ${c.ioThread}, sql ${c.sqlThread}`);
+  }
+  for (const r of rejected) because.push(`not a candidate: ${r}`);
+  if (candidates.length === 0) return { ok: false, reason: `no replica can be promoted: ${rejected.join('; ') || 'there is no other mariadb node'}` };
+
+  // The most advanced by what it received (it applies the rest before promotion).
+  const best = candidates.filter((c) => candidates.every((o) => gtidCovers(parseGtidPos(c.gtidReceived), parseGtidPos(o.gtidReceived))));
+  let to: string;
+  if (opts.to !== undefined) {
+    const forced = candidates.find((c) => c.node === opts.to);
+    if (!forced) {
+      const why = rejected.find((r) => r.startsWith(`${opts.to} `));
+      return { ok: false, reason: `--to ${opts.to}: ${why ?? (opts.to === from ? 'that is the old primary' : 'no such mariadb node')}` };
+    }
+    const ahead = candidates.find((o) => gtidBehind(parseGtidPos(forced.gtidReceived), parseGtidPos(o.gtidReceived)) > 0);
+    if (ahead) {
+      return { ok: false, reason: `--to ${opts.to}: ${ahead.node} received transactions ${opts.to} lacks (${ahead.gtidReceived} vs ${forced.gtidReceived}); promote ${ahead.node} instead, or they are lost` };
+    }
+    to = forced.node;
+  } else {
+    const first = best[0];
+    if (!first) return { ok: false, reason: `the replicas diverged (each has transactions another lacks): ${candidates.map((c) => `${c.node} ${c.gtidReceived}`).join(', ')}; choose with --to after checking by hand` };
+    to = first.node;
+  }
+  because.push(`promote ${to}: ${candidates.length > 1 ? 'the most advanced replica' : 'the only candidate'}`);
+  return { ok: true, from, fromReachable: fromFacts?.reachable === true, to, repoint: candidates.filter((c) => c.node !== to).map((c) => c.node), because };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Automatic mode
+
+/** What the automatic mode looks at every second. */
+export interface AutoSnapshot {
+  readonly at: number;
+  readonly primary?: string;
+  readonly primaryReachable: boolean;
+  /** Every replica of the primary: can the controller reach it, and is its IO thread connected? */
+  readonly replicas: ReadonlyArray<{ readonly node: string; readonly reachable: boolean; readonly ioConnected: boolean }>;
+}
+
+export interface AutoState {
+  /** When the primary was first seen lost by the controller and every reachable replica. */
+  readonly lostSince?: number;
+  /** When the last failover (automatic or not) finished. */
+  readonly lastFailoverAt?: number;
+}
+
+export interface AutoConfig {
+  readonly detectionMs: number;
+  readonly antiFlapMs: number;
+}
+
+export interface AutoDecision {
+  readonly action: 'none' | 'wait' | 'failover';
+  /** Logged every cycle: what was seen and why this action. */
+  readonly message: string;
+  readonly state: AutoState;
+}
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * One decision of the automatic mode. Fails over only when the controller cannot reach the
+ * primary AND every reachable replica lost its replication connection too, for longer than
+ * `detectionMs`: a primary only the controller cannot see is a partition of the controller, not
+ * a dead primary. Never within `antiFlapMs` of the last failover. Pure.
+ */
+export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDecision {
+  const clear: AutoState = st.lastFailoverAt !== undefined ? { lastFailoverAt: st.lastFailoverAt } : {};
+  if (!s.primary) return { action: 'none', message: 'no action: no primary known (see hastack status)', state: clear };
+  if (s.primaryReachable) return { action: 'none', message: `no action: primary ${s.primary} healthy`, state: clear };
+  const reachable = s.replicas.filter((r) => r.reachable);
+  if (reachable.length === 0) {
+    return { action: 'none', message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`, state: clear };
+  }
+  const connected = reachable.filter((r) => r.ioConnected);
+  if (connected.length > 0) {
+    return {
+      action: 'none',
+      message: `no action: primary ${s.primary} unreachable from the controller, but ${connected.map((r) => r.node).join(', ')} still replicate(s) from it`,
+      state: clear,
+    };
+  }
+  const lostSince = st.lostSince ?? s.at;
+  const lostFor = s.at - lostSince;
+  const seen = `primary ${s.primary} unreachable from the controller and ${reachable.length}/${s.replicas.length} replicas for ${secs(lostFor)}`;
+  const keep: AutoState = { ...clear, lostSince };
+  if (lostFor < cfg.detectionMs) return { action: 'wait', message: `waiting: ${seen} (acting after ${secs(cfg.detectionMs)})`, state: keep };
+  if (st.lastFailoverAt !== undefined && s.at - st.lastFailoverAt < cfg.antiFlapMs) {
+    return { action: 'none', message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`, state: keep };
+  }
+  return { action: 'failover', message: `failing over: ${seen}`, state: keep };
+}
+
+/** The automatic mode's snapshot from one round of MariaDB facts. Pure. */
+export function autoSnapshot(dbs: readonly DbFacts[], at: number): AutoSnapshot {
+  const prim = currentPrimary({ takenAt: '', dbs, redis: [] }).node;
+  if (!prim) return { at, primaryReachable: false, replicas: [] };
+  const p = dbs.find((d) => d.node === prim);
+  return {
+    at,
+    primary: prim,
+    primaryReachable: p?.reachable === true && !p.readOnly,
+    // A node that replicates from nobody (a fenced old primary) is nobody's witness.
+    replicas: dbs
+      .filter((d) => d.node !== prim && (!d.reachable || d.masterNode === prim))
+      .map((d) => ({ node: d.node, reachable: d.reachable, ioConnected: d.reachable && d.ioThread === 'running' })),
+  };
+}

@@ -1,0 +1,81 @@
+import { servicesOf } from '../config/index.js';
+import { readDbState, redisRole, sentinelMasterAddr } from '../engines/index.js';
+import { describeError } from '../shared/errors.js';
+import { ctxOf, nodeAt, type FailoverEnv } from './context.js';
+import { readDb, withDb } from './db-ops.js';
+import type { ClusterFacts, DbFacts, RedisFacts } from './decide.js';
+
+/** One bounded look at every MariaDB, Redis and Sentinel of the cluster, in parallel (preflight). */
+export async function gatherFacts(env: FailoverEnv): Promise<ClusterFacts> {
+  return gatherRest(env, await gatherDbFacts(env));
+}
+
+/** Every MariaDB node, in parallel, each bounded by REACH_TIMEOUT_MS (the automatic mode's snapshot). */
+export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
+  return Promise.all(
+    servicesOf(env.topo, 'mariadb').map(async (svc): Promise<DbFacts> => {
+      const recorded = readDbState(svc)?.role;
+      const rec = recorded ? { recordedRole: recorded } : {};
+      try {
+        const r = await withDb(env, svc, readDb);
+        const master = r.slave.configured ? nodeAt(env, 'mariadb', r.slave.masterHost, r.slave.masterPort) : undefined;
+        return {
+          node: svc.node,
+          reachable: true,
+          readOnly: r.readOnly,
+          replicating: r.slave.configured,
+          ...(master ? { masterNode: master } : {}),
+          ioThread: r.slave.ioThread,
+          sqlThread: r.slave.sqlThread,
+          sqlErrno: r.slave.lastSqlErrno,
+          gtidApplied: r.applied,
+          gtidReceived: r.slave.configured && r.slave.gtidIoPos !== '' ? r.slave.gtidIoPos : r.applied,
+          gtidBinlog: r.binlog,
+          ...rec,
+        };
+      } catch (e) {
+        return {
+          node: svc.node, reachable: false, error: describeError(e), readOnly: true, replicating: false,
+          ioThread: 'stopped', sqlThread: 'stopped', sqlErrno: 0, gtidApplied: '', gtidReceived: '', gtidBinlog: '', ...rec,
+        };
+      }
+    }),
+  );
+}
+
+async function gatherRest(env: FailoverEnv, dbs: DbFacts[]): Promise<ClusterFacts> {
+  const redis = await Promise.all(
+    servicesOf(env.topo, 'redis').map(async (svc): Promise<RedisFacts> => {
+      try {
+        const r = await redisRole(ctxOf(env, svc));
+        if (r.role === 'master') return { node: svc.node, reachable: true, role: 'master', linkUp: true, offset: r.offset };
+        const m = nodeAt(env, 'redis', r.master.host, r.master.port);
+        return { node: svc.node, reachable: true, role: 'replica', ...(m ? { masterNode: m } : {}), linkUp: r.linkUp, offset: r.offset };
+      } catch {
+        return { node: svc.node, reachable: false, linkUp: false, offset: 0 };
+      }
+    }),
+  );
+  const named = await Promise.all(servicesOf(env.topo, 'sentinel').map((s) => sentinelMasterAddr(ctxOf(env, s)).catch(() => undefined)));
+  const masters = new Set(named.filter((a) => a !== undefined).map((a) => nodeAt(env, 'redis', a.host, a.port) ?? `${a.host}:${a.port}`));
+  return {
+    takenAt: new Date().toISOString(),
+    dbs,
+    redis,
+    ...(masters.size === 1 ? { sentinelMaster: [...masters][0] as string } : {}),
+  };
+}
+
+/** The facts as lines, for --dry-run and the journal. */
+export function describeFacts(f: ClusterFacts): string[] {
+  const lines = f.dbs.map((d) => {
+    if (!d.reachable) return `mariadb ${d.node}: UNREACHABLE (${d.error ?? 'no answer'}), recorded role ${d.recordedRole ?? '-'}`;
+    const role = d.replicating ? `replica of ${d.masterNode ?? '?'} (io ${d.ioThread}, sql ${d.sqlThread})` : d.readOnly ? 'read-only, replicating from nobody' : 'writable primary';
+    return `mariadb ${d.node}: ${role}, received ${d.gtidReceived || 'nothing'}, applied ${d.gtidApplied || 'nothing'}`;
+  });
+  for (const r of f.redis) {
+    lines.push(`redis ${r.node}: ${!r.reachable ? 'UNREACHABLE' : r.role === 'master' ? `master (offset ${r.offset})` : `replica of ${r.masterNode ?? '?'}, link ${r.linkUp ? 'up' : 'down'}`}`);
+  }
+  lines.push(`sentinels name: ${f.sentinelMaster ?? 'no agreed master (none reachable, or they disagree)'}`);
+  return lines;
+}

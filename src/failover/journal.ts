@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeJsonAtomic } from '../shared/files.js';
+
+/**
+ * The runbook's journal: `<stateDir>/failover-journal.json`, rewritten (atomically) after every
+ * step. A run that was interrupted leaves it unfinished; the next run resumes it with the same
+ * plan instead of re-deciding from a cluster that is now half-changed. Each step is also in the
+ * event log, for humans; this file is for the runbook.
+ */
+export type StepName = 'preflight' | 'fence' | 'promote' | 'repoint' | 'redis' | 'services' | 'dns' | 'verify' | 'report';
+
+export interface StepRecord {
+  readonly doneAt: string;
+  readonly message: string;
+}
+
+export interface JournalPlan {
+  readonly from: string;
+  readonly to: string;
+  readonly fromReachable: boolean;
+  readonly repoint: readonly string[];
+  readonly because: readonly string[];
+  readonly facts: readonly string[];
+}
+
+export interface Journal {
+  readonly id: string;
+  readonly kind: 'failover' | 'switchover';
+  readonly startedAt: string;
+  readonly plan: JournalPlan;
+  /** The fenced old primary's binlog position, when it could be read: the new primary must have it. */
+  readonly fencedBinlog?: string;
+  readonly steps: Partial<Record<StepName, StepRecord>>;
+  readonly finishedAt?: string;
+  /** Runs that resumed this journal (1 for a run never interrupted). */
+  readonly runs: number;
+}
+
+export function journalFile(stateDir: string): string {
+  return path.join(stateDir, 'failover-journal.json');
+}
+
+export function readJournal(stateDir: string): Journal | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(journalFile(stateDir), 'utf8')) as Journal;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeJournal(stateDir: string, j: Journal): void {
+  writeJsonAtomic(journalFile(stateDir), j);
+}
+
+/** The unfinished journal to resume, if any. */
+export function unfinishedJournal(stateDir: string): Journal | undefined {
+  const j = readJournal(stateDir);
+  return j && !j.finishedAt ? j : undefined;
+}
+
+/**
+ * One runbook at a time per cluster (the operator and the automatic mode could race): an
+ * exclusive lock file holding our pid. A lock whose pid is gone was left by a killed run and is
+ * taken over (its journal is then resumed).
+ */
+export function takeLock(stateDir: string, isAlive: (pid: number) => boolean): () => void {
+  const file = path.join(stateDir, 'failover.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch {
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new HastackError(ErrorCode.CLUSTER_RUNNING, `another failover or switchover is running (pid ${pid}); wait for it, or stop it and run this again to resume`);
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new HastackError(ErrorCode.INTERNAL, `cannot take ${file}; remove it if no failover runs`);
+}

@@ -1,0 +1,239 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { servicesOf, type ServiceKind } from '../config/index.js';
+import { driverFor } from '../control/drivers.js';
+import { recordDbRole } from '../engines/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { appendEvent } from '../shared/events.js';
+import { waitFor } from '../shared/retry.js';
+import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
+import { releaseBackupHold } from './backup.js';
+import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
+import { planFailover, type ClusterFacts } from './decide.js';
+import { describeFacts, gatherFacts } from './facts.js';
+import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
+import { executeSteps } from './steps.js';
+import { requestRedisFailover, waitRedisSettled } from './redis-ops.js';
+import { dnsAnswer, verifyEndToEnd } from './verify.js';
+
+/** How the runbook takes a node down: through the supervisor, which owns the processes. */
+export interface NodeFencer {
+  /** SIGKILL every process of the node and keep it down until healed. Idempotent. */
+  killNode(node: string): Promise<void>;
+  isAlive(pid: number): boolean;
+}
+
+export interface FailoverOptions {
+  readonly to?: string;
+  /** Print the plan and the facts, change nothing. */
+  readonly dryRun?: boolean;
+  /** One line per step as it starts and ends (the CLI prints them). */
+  readonly onProgress?: (line: string) => void;
+  /** Asked before anything changes (the CLI's confirmation); false aborts. */
+  readonly confirm?: (plan: Journal['plan']) => Promise<boolean>;
+}
+
+export interface FailoverResult {
+  readonly journal: Journal;
+  readonly resumed: boolean;
+  readonly dryRun: boolean;
+  readonly lines: readonly string[];
+}
+
+// Redis right after the fence and before the promotion: SENTINEL FAILOVER is only requested there
+// (ms), and the app's order path waits for a Redis master (durable enqueue) as much as for the
+// database, so both move at once; the services step waits for Redis to settle.
+export const FAILOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'redis', 'promote', 'repoint', 'services', 'dns', 'verify', 'report'];
+
+// SQL threads on loopback apply a backlog of thousands of small transactions in a second or two;
+// 30 s bounds a large one (then the operator decides, rather than promoting a partial replica).
+const APPLY_TIMEOUT_MS = 30_000;
+// Our services on the standby are normally running already (simple preset); if the supervisor is
+// restarting one, its start budget is up to a minute, but they answer within seconds.
+const SERVICES_TIMEOUT_MS = 30_000;
+// The DNS servers probe the load balancers every second with fall 2: the dead one leaves the
+// answers within ~3 s.
+const DNS_TIMEOUT_MS = 15_000;
+// A DNS hook talks to a provider's API: a minute is generous, and the runbook must not hang on it.
+const HOOK_TIMEOUT_MS = 60_000;
+
+/** Runs a configured hook (`sh -c`), bounded; resolves with its exit code and output tail. */
+export function runHook(command: string, env: Record<string, string>, timeoutMs = HOOK_TIMEOUT_MS): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('sh', ['-c', command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-2000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      resolve({ code: 127, output: describeError(e) });
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), output: output.trim() });
+    });
+  });
+}
+
+async function waitServicesHealthy(env: FailoverEnv, fenced: string): Promise<string> {
+  const kinds: ServiceKind[] = ['app', 'worker', 'lb', 'dns'];
+  const want = env.topo.services.filter((s) => s.node !== fenced && kinds.includes(s.kind));
+  let bad: string[] = [];
+  const ok = await waitFor(
+    async () => {
+      const probes = await Promise.all(want.map(async (s) => ({ s, p: await driverFor(s.kind).probe(ctxOf(env, s), 1_000) })));
+      bad = probes.filter((x) => !x.p.healthy).map((x) => `${x.s.id}: ${x.p.detail ?? 'unhealthy'}`);
+      return bad.length === 0 ? true : undefined;
+    },
+    { timeoutMs: SERVICES_TIMEOUT_MS, intervalMs: 300 },
+  );
+  if (!ok) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `services not healthy after ${SERVICES_TIMEOUT_MS / 1000} s: ${bad.join('; ')}; see "hastack status" and "hastack logs NODE"`);
+  return `${want.map((s) => s.id).join(', ')} healthy`;
+}
+
+async function dnsStep(env: FailoverEnv, j: Journal): Promise<string> {
+  const { from, to } = j.plan;
+  const fencedLbs = new Set(servicesOf(env.topo, 'lb').filter((s) => s.node === from).map((s) => s.address));
+  let last: { addresses: string[]; ttlS: number } | undefined;
+  const ok = await waitFor(
+    async () => {
+      last = await dnsAnswer(env, from);
+      return last.addresses.length > 0 && !last.addresses.some((a) => fencedLbs.has(a)) ? last : undefined;
+    },
+    { timeoutMs: DNS_TIMEOUT_MS, intervalMs: 250 },
+  );
+  const ttl = env.topo.config.dns.ttlS;
+  const parts: string[] = [];
+  if (!ok) {
+    throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `hastack's DNS still answers ${last?.addresses.join(', ') || 'nothing'} after ${DNS_TIMEOUT_MS / 1000} s; see "hastack status" (dns and lb rows)`);
+  }
+  parts.push(`hastack DNS answers ${env.topo.config.serviceName} → ${ok.addresses.join(', ')}`);
+  const hook = env.topo.config.failover.dnsHook;
+  if (hook) {
+    const r = await runHook(hook, {
+      HASTACK_FAILOVER_FROM: from,
+      HASTACK_FAILOVER_TO: to,
+      HASTACK_SERVICE_NAME: env.topo.config.serviceName,
+      HASTACK_LB_ADDRESSES: ok.addresses.join(' '),
+      HASTACK_DNS_TTL: String(ttl),
+    });
+    if (r.code !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `the DNS hook (failover.dnsHook) exited ${r.code}: ${r.output}; fix it and run the failover again (it resumes here)`);
+    parts.push(`DNS hook ran (exit 0${r.output ? `: ${r.output.split('\n').pop() ?? ''}` : ''})`);
+  }
+  parts.push(`clients holding the old answer may use it for up to ${ttl} s (TTL ${ttl} s)${hook ? ', plus the external provider\'s own TTL' : ''}`);
+  return parts.join('; ');
+}
+
+/**
+ * The crash plan: preflight → fence → promote → repoint → redis → services → dns → verify →
+ * report. Every step is idempotent, journaled (failover-journal.json) and in the event log; a
+ * run after an interruption resumes the unfinished journal with its plan.
+ */
+export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: FailoverOptions = {}): Promise<FailoverResult> {
+  const say = o.onProgress ?? (() => undefined);
+  const stateDir = env.topo.stateDir;
+  const release = o.dryRun ? () => undefined : takeLock(stateDir, fencer.isAlive);
+  const lines: string[] = [];
+  const out = (l: string): void => {
+    lines.push(l);
+    say(l);
+  };
+  try {
+    let j = unfinishedJournal(stateDir);
+    const resumed = j !== undefined && j.kind === 'failover';
+    if (j && j.kind !== 'failover') {
+      throw new HastackError(ErrorCode.CLUSTER_RUNNING, `an unfinished ${j.kind} (${j.id}) is in ${stateDir}/failover-journal.json; run "hastack ${j.kind}" again to finish it first`);
+    }
+    if (j) {
+      out(`resuming failover ${j.id} (${j.plan.from} → ${j.plan.to}); done: ${FAILOVER_STEPS.filter((s) => j?.steps[s]).join(', ') || 'nothing yet'}`);
+    } else {
+      const facts: ClusterFacts = await gatherFacts(env);
+      const plan = planFailover(facts, o.to !== undefined ? { to: o.to } : {});
+      const factLines = describeFacts(facts);
+      if (!plan.ok) {
+        for (const l of factLines) out(`  ${l}`);
+        throw new HastackError(ErrorCode.SETUP_FAILED, `failover refused: ${plan.reason}`);
+      }
+      j = {
+        id: `fo-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
+        kind: 'failover',
+        startedAt: new Date().toISOString(),
+        plan: { from: plan.from, to: plan.to, fromReachable: plan.fromReachable, repoint: plan.repoint, because: plan.because, facts: factLines },
+        steps: {},
+        runs: 0,
+      };
+    }
+    const plan = j.plan;
+    if (o.dryRun || !resumed) {
+      out(`plan: fail over the database from ${plan.from} to ${plan.to}`);
+      out('facts:');
+      for (const l of plan.facts) out(`  ${l}`);
+      out('because:');
+      for (const l of plan.because) out(`  ${l}`);
+      out('steps:');
+      out(`  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`);
+      out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
+      out(`  3 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
+      out(`  4 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
+      out(`  5 services  one Redis master all reachable sentinels name; app, worker, lb, dns outside ${plan.from} healthy`);
+      out(`  6 dns       hastack DNS without ${plan.from}'s load balancer${env.topo.config.failover.dnsHook ? '; run failover.dnsHook' : ''}; TTL ${env.topo.config.dns.ttlS} s`);
+      out('  7 verify    an order written, read back and confirmed by a worker, through DNS and a load balancer');
+    }
+    if (o.dryRun) return { journal: j, resumed, dryRun: true, lines };
+    if (!resumed && o.confirm && !(await o.confirm(plan))) throw new HastackError(ErrorCode.BAD_REQUEST, 'failover not confirmed; nothing changed');
+
+    j = { ...j, runs: j.runs + 1 };
+    if (!j.steps.preflight) j = { ...j, steps: { ...j.steps, preflight: { doneAt: new Date().toISOString(), message: `plan ${plan.from} → ${plan.to}` } } };
+    writeJournal(stateDir, j);
+    appendEvent(stateDir, { type: 'failover.step', message: `failover ${j.id}: ${resumed ? 'resumed' : 'preflight'}: ${plan.from} → ${plan.to}`, data: { id: j.id, step: 'preflight', because: plan.because } });
+    const fromDb = serviceOn(env, plan.from, 'mariadb');
+    const toDb = serviceOn(env, plan.to, 'mariadb');
+    j = await executeSteps(stateDir, j, FAILOVER_STEPS, {
+      fence: async (cur) => {
+        // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
+        recordDbRole(ctxOf(env, fromDb), 'replica');
+        let binlog: string | undefined;
+        try {
+          binlog = await fenceReachable(env, fromDb);
+        } catch {
+          // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
+        }
+        await fencer.killNode(plan.from);
+        const message = `${plan.from}: recorded as replica${binlog !== undefined ? `, read_only=1 at ${binlog || 'empty gtid'}` : ' (unreachable)'}, node killed and kept down by the supervisor`;
+        return { message, journal: binlog !== undefined ? { ...cur, fencedBinlog: binlog } : cur };
+      },
+      promote: async (cur) => {
+        // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could
+        // then never apply what it received. Let it go first; that backup fails its own checks.
+        const released = await releaseBackupHold(env.topo, env.secrets);
+        const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
+        const note = released ? ` (restarted the SQL thread a backup held on ${released})` : '';
+        return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms)${note}`;
+      },
+      repoint: async () => {
+        for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
+        return plan.repoint.length ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)` : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt';
+      },
+      redis: () => requestRedisFailover(env, plan.from, plan.to),
+      services: async () => `${await waitRedisSettled(env, plan.from)}; ${await waitServicesHealthy(env, plan.from)}`,
+      dns: (cur) => dnsStep(env, cur),
+      verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
+      report: async (cur) => {
+        const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
+        if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.INTERNAL, `${plan.to} is not a writable primary any more; see "hastack status"`);
+        return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it from a backup of ${plan.to} before it rejoins`;
+      },
+    }, out);
+    j = { ...j, finishedAt: new Date().toISOString() };
+    writeJournal(stateDir, j);
+    appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });
+    return { journal: j, resumed, dryRun: false, lines };
+  } finally {
+    release();
+  }
+}
+

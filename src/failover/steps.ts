@@ -1,0 +1,43 @@
+import { describeError } from '../shared/errors.js';
+import { appendEvent } from '../shared/events.js';
+import { writeJournal, type Journal, type StepName } from './journal.js';
+
+/**
+ * Runs the steps of a journal in order, skipping those already done (a resumed run): each one
+ * is announced, timed, journaled and put in the event log as it finishes; a failure is logged
+ * and rethrown with the journal left unfinished, so the next run resumes at that step.
+ */
+export async function executeSteps(
+  stateDir: string,
+  start: Journal,
+  order: readonly StepName[],
+  impl: Partial<Record<StepName, (j: Journal) => Promise<string | { message: string; journal: Journal }>>>,
+  out: (line: string) => void,
+): Promise<Journal> {
+  let j = start;
+  const t0 = Date.now();
+  const at = (): string => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`;
+  for (const name of order) {
+    const step = impl[name];
+    if (!step || j.steps[name]) continue;
+    const s0 = Date.now();
+    out(`${at()} ${name} ...`);
+    let msg: string;
+    try {
+      const r = await step(j);
+      if (typeof r === 'string') msg = r;
+      else {
+        msg = r.message;
+        j = r.journal;
+      }
+    } catch (e) {
+      appendEvent(stateDir, { type: 'failover.failed', message: `${j.kind} ${j.id}: ${name} failed: ${describeError(e)}`, data: { id: j.id, step: name } });
+      throw e;
+    }
+    j = { ...j, steps: { ...j.steps, [name]: { doneAt: new Date().toISOString(), message: msg } } };
+    writeJournal(stateDir, j);
+    appendEvent(stateDir, { type: 'failover.step', message: `${j.kind} ${j.id}: ${name}: ${msg}`, data: { id: j.id, step: name, ms: Date.now() - s0 } });
+    out(`${at()} ${name} done (${Date.now() - s0} ms): ${msg}`);
+  }
+  return j;
+}

@@ -1,0 +1,90 @@
+import { request } from 'undici';
+import { servicesOf } from '../config/index.js';
+import { resolveService } from '../dns/index.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { sleep, waitFor } from '../shared/retry.js';
+import type { FailoverEnv } from './context.js';
+
+// One request through a load balancer on loopback: milliseconds; 10 s covers the app's own
+// database retry budget while it finds the new primary.
+const HTTP_TIMEOUT_MS = 10_000;
+// The ERP confirms an order by a job: at once when the enqueue was durable, else by its sweep
+// schedule (every 10 s, and right after a Redis failover no replica acknowledges: "deferred").
+const JOB_TIMEOUT_MS = 45_000;
+
+/** The load balancers hastack's DNS hands out now (asked of the servers not on the fenced node). */
+export async function dnsAnswer(env: FailoverEnv, fenced: string): Promise<{ addresses: string[]; ttlS: number }> {
+  const servers = servicesOf(env.topo, 'dns').filter((s) => s.node !== fenced).map((s) => ({ address: s.address, port: s.port }));
+  // 500 ms a server: a DNS server on loopback answers in well under a millisecond.
+  return resolveService(servers, env.topo.config.serviceName, 500, (a) => [...a]);
+}
+
+async function http(method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await request(url, {
+    method,
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    headersTimeout: HTTP_TIMEOUT_MS,
+    bodyTimeout: HTTP_TIMEOUT_MS,
+  });
+  const text = await res.body.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    // not JSON: the status alone speaks
+  }
+  return { status: res.statusCode, json };
+}
+
+/**
+ * End to end, as a client: resolve the service name through hastack's DNS, then through a load
+ * balancer it names: a write (an order, with an Idempotency-Key so a re-run finds the same one),
+ * a read of it back, and its confirmation job run by a worker. Apps without the ERP's order API
+ * get the read of `/` only (the step says so).
+ */
+export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: string): Promise<string> {
+  const answer = await dnsAnswer(env, fenced);
+  const lb = answer.addresses[0];
+  if (!lb) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, 'hastack\'s DNS answers with no load balancer; see "hastack status" (lb rows)');
+  const port = servicesOf(env.topo, 'lb')[0]?.port ?? 8080;
+  const base = `http://${lb}:${port}`;
+  const t0 = Date.now();
+  const skus = await http('GET', `${base}/api/items`);
+  if (skus.status === 404) {
+    const root = await http('GET', `${base}/`);
+    if (root.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `GET ${base}/ answered ${root.status}`);
+    return `GET ${base}/ → 200 (the app has no /api/orders: write and job checks skipped)`;
+  }
+  const items = (skus.json['items'] ?? skus.json) as unknown;
+  const sku = Array.isArray(items) ? String((items[0] as { sku?: unknown } | undefined)?.sku ?? 'WIDGET-RED') : 'WIDGET-RED';
+  let created: { status: number; json: Record<string, unknown> } | undefined;
+  let lastErr = '';
+  // The app may need a moment to find the new primary (its DbClient probes read_only): retry the
+  // same idempotent request, bounded.
+  for (let i = 0; i < 10 && !created; i++) {
+    try {
+      const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, { 'idempotency-key': key });
+      if (r.status === 200 || r.status === 201) created = r;
+      else lastErr = `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`;
+    } catch (e) {
+      lastErr = describeError(e);
+    }
+    if (!created) await sleep(500);
+  }
+  if (!created) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no order could be written through ${base}: ${lastErr}`);
+  const id = Number(created.json['id']);
+  const wroteMs = Date.now() - t0;
+  const read = await http('GET', `${base}/api/orders/${id}`);
+  if (read.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `order ${id} written but reading it back answered ${read.status}`);
+  const confirmed = await waitFor(
+    async () => {
+      const r = await http('GET', `${base}/api/orders/${id}`);
+      return r.json['status'] !== 'pending' ? String(r.json['status']) : undefined;
+    },
+    // 500 ms: a worker confirms within a few hundred ms of the enqueue.
+    { timeoutMs: JOB_TIMEOUT_MS, intervalMs: 500 },
+  );
+  if (!confirmed) throw new HastackError(ErrorCode.TIMEOUT, `order ${id} written and read back, but no worker confirmed it within ${JOB_TIMEOUT_MS / 1000} s; see "hastack logs" of the workers`);
+  return `via DNS → ${base}: order ${id} written (${created.json['confirmation'] as string}) in ${wroteMs} ms, read back, ${confirmed} by a worker after ${Date.now() - t0} ms`;
+}

@@ -1,0 +1,40 @@
+import { request } from 'undici';
+
+/** A small HTTP client for the ERP's order API through a load balancer, for failover tests. */
+export interface OrderAnswer {
+  readonly ok: boolean;
+  readonly status: number;
+  readonly id?: number;
+}
+
+// A request through a load balancer on loopback takes milliseconds; 10 s covers the app's own
+// database retry budget while a failover moves the primary.
+const TIMEOUT_MS = 10_000;
+
+export async function postOrder(base: string, key: string): Promise<OrderAnswer> {
+  try {
+    const res = await request(`${base}/api/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ customer: key, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }),
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS,
+    });
+    const body = (await res.body.json().catch(() => ({}))) as { id?: number };
+    const ok = res.statusCode === 200 || res.statusCode === 201;
+    return { ok, status: res.statusCode, ...(ok && body.id !== undefined ? { id: Number(body.id) } : {}) };
+  } catch {
+    return { ok: false, status: 0 };
+  }
+}
+
+export async function getOrder(base: string, id: number): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await request(`${base}/api/orders/${id}`, { headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+  return { status: res.statusCode, body: (await res.body.json().catch(() => ({}))) as Record<string, unknown> };
+}
+
+export async function postFault(adminBase: string, fault: Record<string, string>): Promise<void> {
+  const res = await request(`${adminBase}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault) });
+  await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`fault ${JSON.stringify(fault)} refused: HTTP ${res.statusCode}`);
+}

@@ -1,0 +1,111 @@
+/**
+ * `hastack switchover --to NODE` under order load on the simple preset with real engines: the
+ * roles swap, the old primary replicates from the new one with semi-sync, no acknowledged order
+ * is lost, and the write pause (the longest stretch without an acknowledged order while the
+ * switchover ran) is printed. Switching back returns the cluster to where it started.
+ * Address range 127.0.56.x.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it } from 'node:test';
+import { preset } from '../../src/config/index.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { getOrder, postOrder } from '../helpers/orders.js';
+
+const BASE = '127.0.56';
+const LBS = [`http://${BASE}.1:8080`, `http://${BASE}.2:8080`];
+
+interface Acked {
+  readonly key: string;
+  readonly id: number;
+  readonly end: number;
+}
+
+/** 4 writers posting orders until `stop` resolves; bounded by count and time. */
+function writeLoad(stop: Promise<void>, prefix: string): Promise<{ acked: Acked[]; failed: number }> {
+  const acked: Acked[] = [];
+  let failed = 0;
+  let stopped = false;
+  void stop.then(() => (stopped = true));
+  const deadline = performance.now() + 60_000;
+  const writer = async (w: number): Promise<void> => {
+    for (let i = 0; i < 2_000 && !stopped && performance.now() < deadline; i++) {
+      const key = `${prefix}-${w}-${i}`;
+      const r = await postOrder(LBS[i % LBS.length] as string, key);
+      if (r.ok && r.id !== undefined) acked.push({ key, id: r.id, end: performance.now() });
+      else failed++;
+    }
+  };
+  return Promise.all([0, 1, 2, 3].map(writer)).then(() => ({ acked, failed }));
+}
+
+function longestGap(acked: readonly Acked[], from: number, to: number): number {
+  const ends = acked.map((a) => a.end).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  let prev = from;
+  let gap = 0;
+  for (const t of ends) {
+    gap = Math.max(gap, t - prev);
+    prev = t;
+  }
+  return Math.max(gap, to - prev);
+}
+
+async function roleOf(c: TestCluster, node: string): Promise<{ role: string; detail: string }> {
+  const r = await runCli(['status', '--json', '-f', c.configFile], { cwd: c.dir });
+  const s = JSON.parse(r.stdout) as { services: Array<{ node: string; service: string; role: string; detail?: string }> };
+  const row = s.services.find((x) => x.node === node && x.service === 'mariadb');
+  return { role: row?.role ?? '', detail: row?.detail ?? '' };
+}
+
+async function switchUnderLoad(c: TestCluster, to: string, prefix: string): Promise<void> {
+  let release: () => void = () => undefined;
+  const stop = new Promise<void>((r) => (release = r));
+  const load = writeLoad(stop, prefix);
+  await new Promise((r) => setTimeout(r, 2_000));
+  const t0 = performance.now();
+  const res = await runCli(['switchover', '--to', to, '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+  const t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 2_000));
+  release();
+  const { acked, failed } = await load;
+  process.stdout.write(`\n${res.stdout}`);
+  process.stdout.write(`switchover to ${to}: ${acked.length} orders acknowledged, ${failed} failed; longest pause between acknowledged orders while it ran: ${Math.round(longestGap(acked, t0, t1 + 1_000))} ms\n`);
+  assert.equal(res.code, 0, res.stderr);
+  assert.ok(acked.some((a) => a.end > t1), 'orders were acknowledged after the switchover');
+  for (const a of acked) {
+    const r = await getOrder(LBS[0] as string, a.id);
+    assert.equal(r.status, 200, `acknowledged order ${a.key} (id ${a.id}) lost`);
+    assert.equal(r.body['idempotencyKey'], a.key);
+  }
+}
+
+describe('hastack switchover (simple preset)', { timeout: 5 * 60_000 }, () => {
+  let c: TestCluster;
+  before(async () => {
+    c = await upCluster('switchover', { ...preset('simple'), cluster: 'sotest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
+  });
+  after(async () => c?.down());
+
+  it('refuses to switch to the primary itself', async () => {
+    const r = await runCli(['switchover', '--to', 'primary', '-f', c.configFile], { cwd: c.dir });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /primary is already the primary/);
+  });
+
+  it('moves the primary to the standby under write load: no acknowledged order lost, old primary a semi-sync replica', async () => {
+    await switchUnderLoad(c, 'standby', 'so-a');
+    assert.equal((await roleOf(c, 'standby')).role, 'primary');
+    assert.match((await roleOf(c, 'standby')).detail, /semi-sync on, 1 semi-sync replica/);
+    const old = await roleOf(c, 'primary');
+    assert.equal(old.role, 'replica');
+    assert.match(old.detail, /replica of 127\.0\.56\.2:3306, io running, sql running/);
+  });
+
+  it('and back again', async () => {
+    await switchUnderLoad(c, 'primary', 'so-b');
+    assert.equal((await roleOf(c, 'primary')).role, 'primary');
+    assert.match((await roleOf(c, 'standby')).detail, /replica of 127\.0\.56\.1:3306, io running, sql running/);
+  });
+});
