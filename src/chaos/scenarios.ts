@@ -132,10 +132,10 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 15,
     affected: 'write',
     substrate: 'netns',
-    // Without the failover manager (issue 7) nothing promotes db2, so the property that matters
-    // (never two writable primaries) is not exercised yet; measured on netns meanwhile: writes
-    // stall for the semi-sync timeout (10 s), then go on asynchronously, 0 lost.
-    expectedFailure: 'issue 7 (database failover with fencing)',
+    // Written for replication mode, but `ideal` is Galera now (where partition-galera-minority is
+    // the equivalent): it belongs on `simple` with failover.auto, which is not wired or run yet.
+    // Measured on netns before Galera: writes stall for the semi-sync timeout (10 s), 0 lost.
+    expectedFailure: 'issue 10 follow-up: move to the simple preset with failover.auto and verify "never two writable primaries"',
   },
   {
     name: 'partition-galera-minority',
@@ -145,7 +145,8 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 15,
     affected: 'write',
     substrate: 'netns',
-    expectedFailure: 'issue 7 (the Galera tier in the ideal preset)',
+    // The Galera tier and the netns substrate landed side by side; this pairing has not run yet.
+    expectedFailure: 'issue 10 follow-up: not yet run against the Galera ideal preset',
   },
 ];
 
