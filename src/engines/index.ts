@@ -20,6 +20,8 @@ export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, sentinelConf
 export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
 
 export { memcachedDriver, memcachedVersion } from './memcached.js';
+export { withRedis } from './redis-client.js';
+export type { RedisTarget } from './redis-client.js';
 
 export {
   mariadbDriver,

@@ -72,12 +72,10 @@ export interface MyCnfParams {
   readonly semiSyncTimeoutMs: number;
 }
 
-/** my.cnf for one node. Pure; rendered on every start (the file is ours, nothing rewrites it). */
-export function renderMyCnf(p: MyCnfParams): string {
+/** The `[mysqld]` lines every hastack MariaDB server has, replication or Galera. */
+export function serverBaseLines(p: { readonly asRoot: boolean; readonly paths: MariadbPaths; readonly address: string; readonly port: number }): string[] {
   const { paths } = p;
-  const lines = [
-    `# Rendered by hastack on every start of ${p.id}; edits here are overwritten.`,
-    `# Role at this start: ${p.role} (from ${path.basename(paths.stateFile)}).`,
+  return [
     '[mysqld]',
     // mariadbd refuses to run as root unless told to (ENGINE-NOTES).
     ...(p.asRoot ? ['user=root'] : []),
@@ -93,6 +91,16 @@ export function renderMyCnf(p: MyCnfParams): string {
     'skip-name-resolve',
     'character-set-server=utf8mb4',
     'collation-server=utf8mb4_unicode_ci',
+  ];
+}
+
+/** my.cnf for one node. Pure; rendered on every start (the file is ours, nothing rewrites it). */
+export function renderMyCnf(p: MyCnfParams): string {
+  const { paths } = p;
+  const lines = [
+    `# Rendered by hastack on every start of ${p.id}; edits here are overwritten.`,
+    `# Role at this start: ${p.role} (from ${path.basename(paths.stateFile)}).`,
+    ...serverBaseLines(p),
     '',
     '# Replication: GTID, row-based, every node binlogs (so any replica can become primary)',
     `server_id=${p.serverId}`,

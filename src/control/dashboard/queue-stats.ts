@@ -1,8 +1,11 @@
-import { Redis } from 'ioredis';
 import type { Secrets } from '../../config/index.js';
+import { withRedis } from '../../engines/index.js';
 import type { QueueSnapshot } from './types.js';
 
-/** BullMQ's key prefix in hastack (src/clients/redis/queue.ts QUEUE_PREFIX). */
+/**
+ * BullMQ's key prefix in hastack (QUEUE_PREFIX in src/clients/redis/queue.ts), repeated here so the
+ * supervisor, which serves the dashboard, does not load BullMQ for one string.
+ */
 const PREFIX = 'hastack';
 /** SCAN rounds to find the queues: the keyspace of a hastack Redis is small; this bounds a big one. */
 const MAX_SCAN_ROUNDS = 20;
@@ -20,53 +23,37 @@ export function queueNameOfMetaKey(key: string): string | undefined {
  * accepts the connection and never answers). Returns [] when the master cannot be read.
  */
 export async function queueSnapshots(address: string, port: number, secrets: Secrets, timeoutMs: number): Promise<QueueSnapshot[]> {
-  const r = new Redis({
-    host: address,
-    port,
-    password: secrets.redisPassword,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-    disableClientInfo: true,
-  });
-  // Without a listener a refused connection is an unhandled 'error' event (ENGINE-NOTES).
-  r.on('error', () => undefined);
   try {
-    await r.connect();
-    const names = new Set<string>();
-    let cursor = '0';
-    for (let i = 0; i < MAX_SCAN_ROUNDS; i++) {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${PREFIX}:*:meta`, 'COUNT', 1000);
-      for (const k of keys) {
-        const n = queueNameOfMetaKey(k);
-        if (n !== undefined) names.add(n);
+    return await withRedis({ host: address, port, password: secrets.redisPassword }, timeoutMs, async (r) => {
+      const names = new Set<string>();
+      let cursor = '0';
+      for (let i = 0; i < MAX_SCAN_ROUNDS; i++) {
+        const [next, keys] = await r.scan(cursor, 'MATCH', `${PREFIX}:*:meta`, 'COUNT', 1000);
+        for (const k of keys) {
+          const n = queueNameOfMetaKey(k);
+          if (n !== undefined) names.add(n);
+        }
+        cursor = next;
+        if (cursor === '0') break;
       }
-      cursor = next;
-      if (cursor === '0') break;
-    }
-    const out: QueueSnapshot[] = [];
-    for (const name of [...names].sort()) {
-      const k = `${PREFIX}:${name}`;
-      const res = await r
-        .pipeline()
-        .llen(`${k}:wait`)
-        .zcard(`${k}:prioritized`)
-        .llen(`${k}:active`)
-        .zcard(`${k}:delayed`)
-        .zcard(`${k}:failed`)
-        .get(`${k}:id`)
-        .exec();
-      const v = (i: number): number => Number(res?.[i]?.[1] ?? 0) || 0;
-      out.push({ name, waiting: v(0) + v(1), active: v(2), delayed: v(3), failed: v(4), created: v(5) });
-    }
-    return out;
+      const out: QueueSnapshot[] = [];
+      for (const name of [...names].sort()) {
+        const k = `${PREFIX}:${name}`;
+        const res = await r
+          .pipeline()
+          .llen(`${k}:wait`)
+          .zcard(`${k}:prioritized`)
+          .llen(`${k}:active`)
+          .zcard(`${k}:delayed`)
+          .zcard(`${k}:failed`)
+          .get(`${k}:id`)
+          .exec();
+        const v = (i: number): number => Number(res?.[i]?.[1] ?? 0) || 0;
+        out.push({ name, waiting: v(0) + v(1), active: v(2), delayed: v(3), failed: v(4), created: v(5) });
+      }
+      return out;
+    });
   } catch {
     return [];
-  } finally {
-    r.disconnect();
   }
 }
