@@ -46,6 +46,23 @@ export async function postOrder(base: string, key: string): Promise<OrderAnswer>
   }
 }
 
+/**
+ * A stock receipt into the ERP's MAIN warehouse (orders reserve stock: a long write load needs
+ * more than the seeded amount). `reference` is unique per receipt; a repeated one adds nothing.
+ */
+export async function restock(base: string, sku: string, qty: number, reference: string): Promise<void> {
+  const cookie = await sessionFor(base);
+  const res = await request(`${base}/api/stock/receipts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ reference, sku, warehouse: 'MAIN', qty }),
+    headersTimeout: TIMEOUT_MS,
+    bodyTimeout: TIMEOUT_MS,
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 200 && res.statusCode !== 201) throw new Error(`stock receipt ${reference}: HTTP ${res.statusCode} ${text}`);
+}
+
 export async function getOrder(base: string, id: number): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(`${base}/api/orders/${id}`, { headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
   return { status: res.statusCode, body: (await res.body.json().catch(() => ({}))) as Record<string, unknown> };

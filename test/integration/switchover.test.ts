@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { preset } from '../../src/config/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
-import { getOrder, postOrder } from '../helpers/orders.js';
+import { getOrder, postOrder, restock } from '../helpers/orders.js';
 
 const BASE = '127.0.56';
 const LBS = [`http://${BASE}.1:8080`, `http://${BASE}.2:8080`];
@@ -60,6 +60,8 @@ async function roleOf(c: TestCluster, node: string): Promise<{ role: string; det
 }
 
 async function switchUnderLoad(c: TestCluster, to: string, prefix: string): Promise<void> {
+  // Up to 4 × 2000 orders of one unit each: more than the seeded stock.
+  await restock(LBS[0] as string, 'WIDGET-RED', 8_000, `switchover-${prefix}`);
   let release: () => void = () => undefined;
   const stop = new Promise<void>((r) => (release = r));
   const load = writeLoad(stop, prefix);
