@@ -9,6 +9,7 @@ import { waitFor } from '../shared/retry.js';
 import { tailFile } from '../shared/files.js';
 import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
+import { BINLOG_INFO_FILES, chooseSeedSource, isEmptyGtidList, parseBackupGtid, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
 
 /*
  * MariaDB in `replication` mode: one writable primary, read-only replicas, GTID, semi-sync
@@ -175,13 +176,19 @@ export interface DbNodeState {
   readonly role: DbRole;
   /** True once `afterHealthy` completed on this node: no longer its very first boot. */
   readonly wired: boolean;
+  /**
+   * Set when the datadir was provisioned from a mariabackup of a live node: the backup's GTID, which
+   * afterHealthy makes this replica's gtid_slave_pos before pointing it at the primary. Cleared once
+   * that CHANGE MASTER is done, so a re-run never rewinds a replica that has applied more since.
+   */
+  readonly seedGtid?: string;
 }
 
 export function readDbState(svc: ServiceInstance): DbNodeState | undefined {
   try {
     const v = JSON.parse(fs.readFileSync(mariadbPaths(svc).stateFile, 'utf8')) as Partial<DbNodeState>;
     if (v.role !== 'primary' && v.role !== 'replica') return undefined;
-    return { role: v.role, wired: v.wired === true };
+    return { role: v.role, wired: v.wired === true, ...(typeof v.seedGtid === 'string' ? { seedGtid: v.seedGtid } : {}) };
   } catch {
     return undefined;
   }
@@ -199,7 +206,7 @@ function writeDbState(svc: ServiceInstance, s: DbNodeState): void {
  */
 export function recordDbRole(ctx: ServiceContext, role: DbRole): void {
   const prev = readDbState(ctx.svc);
-  writeDbState(ctx.svc, { role, wired: prev?.wired ?? false });
+  writeDbState(ctx.svc, { role, wired: prev?.wired ?? false, ...(prev?.seedGtid !== undefined ? { seedGtid: prev.seedGtid } : {}) });
 }
 
 /**
@@ -475,13 +482,43 @@ export async function setReplicaOf(ctx: ServiceContext, primary: ServiceInstance
       // this it would ask the new primary for them again (slave_pos) and apply them twice.
       await run(c, 'SET GLOBAL gtid_slave_pos = ?', [cur]);
     }
-    await run(
-      c,
-      // MASTER_CONNECT_RETRY=1: after the primary restarts, the replica is back within a second,
-      // which is what lets semi-sync resume instead of stalling commits.
-      "CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
-      [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
-    );
+    await changeMasterTo(c, ctx, primary);
+    await run(c, 'START SLAVE');
+  });
+}
+
+async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: ServiceInstance): Promise<void> {
+  await run(
+    c,
+    // MASTER_CONNECT_RETRY=1: after the primary restarts, the replica is back within a second,
+    // which is what lets semi-sync resume instead of stalling commits.
+    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
+    [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
+  );
+}
+
+/**
+ * Points a replica provisioned from a backup (see `provisionFromBackup`) at `primary`, starting
+ * after the backup's GTID `seedGtid`. Unlike setReplicaOf it sets gtid_slave_pos to the seed rather
+ * than to the node's own position: its binlog is empty, and the mysql.gtid_slave_pos table copied
+ * with the backup holds the source's older position, either of which would re-apply transactions
+ * the datadir already has.
+ */
+export async function setReplicaFromSeed(ctx: ServiceContext, primary: ServiceInstance, seedGtid: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+  const paths = mariadbPaths(ctx.svc);
+  logInstallStep(paths, `seed: gtid_slave_pos=${seedGtid}, CHANGE MASTER TO ${primary.id} (${hostPort(primary.address, primary.port)}) MASTER_USE_GTID=slave_pos`);
+  recordDbRole(ctx, 'replica');
+  await withAdmin(ctx, timeoutMs, async (c) => {
+    await run(c, 'SET GLOBAL read_only=1');
+    await run(c, 'STOP SLAVE');
+    // A backup of a replica may carry its source's replication settings: start from none.
+    await run(c, 'RESET SLAVE ALL');
+    await run(c, 'SET GLOBAL gtid_slave_pos = ?', [seedGtid]);
+    await changeMasterTo(c, ctx, primary);
+    // Forget the seed before the SQL thread runs: from here on gtid_slave_pos is what the replica
+    // applied, and a re-run (afterHealthy interrupted) must resume from it, not rewind to the seed.
+    const prev = readDbState(ctx.svc);
+    writeDbState(ctx.svc, { role: 'replica', wired: prev?.wired ?? false });
     await run(c, 'START SLAVE');
   });
 }
@@ -566,18 +603,46 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
 // Probing the other nodes when deciding a new node's role: a live server answers in ms on loopback.
 const PEER_TIMEOUT_MS = 1500;
 
-/** The other mariadb services that answer as writable primaries (over TCP as hastack_admin). */
-async function writablePeers(ctx: ServiceContext): Promise<ServiceInstance[]> {
+interface PeerView {
+  readonly svc: ServiceInstance;
+  readonly role: DbRole;
+  /** IO and SQL threads both running. */
+  readonly replicating: boolean;
+}
+
+/** The other mariadb services that answer (over TCP as hastack_admin), with their roles. */
+async function peerViews(ctx: ServiceContext): Promise<PeerView[]> {
   const peers = servicesOf(ctx.topo, 'mariadb').filter((s) => s.id !== ctx.svc.id);
   const answers = await Promise.all(
     peers.map((s) =>
-      withRemoteAdmin(ctx.secrets, s, PEER_TIMEOUT_MS, async (c) => {
+      withRemoteAdmin(ctx.secrets, s, PEER_TIMEOUT_MS, async (c): Promise<PeerView> => {
         const [r] = await rows(c, 'SELECT @@read_only AS ro');
-        return dbRoleOf(Number(r?.['ro']) === 1, await slaveStatusOn(c)) === 'primary' ? s : undefined;
+        const slave = await slaveStatusOn(c);
+        return { svc: s, role: dbRoleOf(Number(r?.['ro']) === 1, slave), replicating: slave.ioThread === 'running' && slave.sqlThread === 'running' };
       }).catch(() => undefined),
     ),
   );
-  return answers.filter((s): s is ServiceInstance => s !== undefined);
+  return answers.filter((v): v is PeerView => v !== undefined);
+}
+
+/** The other mariadb services that answer as writable primaries. */
+async function writablePeers(ctx: ServiceContext): Promise<ServiceInstance[]> {
+  return (await peerViews(ctx)).filter((v) => v.role === 'primary').map((v) => v.svc);
+}
+
+/** The single writable primary a replica attaches to, or an error saying what to do. */
+async function theWritablePrimary(ctx: ServiceContext): Promise<ServiceInstance> {
+  const primaries = await writablePeers(ctx);
+  if (primaries.length !== 1) {
+    const names = primaries.map((p) => p.id).join(', ');
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      primaries.length === 0
+        ? `${ctx.svc.id} is a replica but no writable primary answers among the other mariadb nodes; start the primary first (its afterHealthy creates the ${DB_USERS.admin} account this needs)`
+        : `${ctx.svc.id} found several writable primaries (${names}); fence all but one (read_only=1) before starting replicas`,
+    );
+  }
+  return primaries[0] as ServiceInstance;
 }
 
 /**
@@ -598,7 +663,12 @@ const SEMI_SYNC_TIMEOUT_MS = 5000;
 
 function replicationErrorHint(errnoValue: number): string {
   // 1236: the primary's binlog lacks what the replica asks for (purged, or the replica diverged).
-  if (errnoValue === 1236) return 'the primary no longer has the transactions this replica needs, or this node has transactions the primary lacks; rebuild it from a backup of the primary';
+  if (errnoValue === 1236) {
+    return (
+      'the primary no longer has the transactions this replica needs, or this node has transactions the primary lacks; rebuild it: ' +
+      'stop it, move its datadir aside and start it again (with the primary\'s binlogs purged it is then provisioned from a mariabackup of a live node)'
+    );
+  }
   if (errnoValue === 1045) return 'the replication user was refused; check that the primary was wired (its afterHealthy ran) with the same secrets.json';
   return 'read the error above and the mariadb.err of both nodes';
 }
@@ -684,18 +754,11 @@ async function serverAnswers(secrets: Secrets, svc: ServiceInstance): Promise<bo
  */
 async function attachReplica(ctx: ServiceContext): Promise<void> {
   let status = await replicationStatus(ctx);
-  if (!status.configured) {
-    const primaries = await writablePeers(ctx);
-    if (primaries.length !== 1) {
-      const names = primaries.map((p) => p.id).join(', ');
-      throw new HastackError(
-        ErrorCode.SETUP_FAILED,
-        primaries.length === 0
-          ? `${ctx.svc.id} is a replica but no writable primary answers among the other mariadb nodes; start the primary first (its afterHealthy creates the ${DB_USERS.admin} account this needs)`
-          : `${ctx.svc.id} found several writable primaries (${names}); fence all but one (read_only=1) before starting replicas`,
-      );
-    }
-    await setReplicaOf(ctx, primaries[0] as ServiceInstance);
+  const seedGtid = readDbState(ctx.svc)?.seedGtid;
+  if (seedGtid !== undefined) {
+    await setReplicaFromSeed(ctx, await theWritablePrimary(ctx), seedGtid);
+  } else if (!status.configured) {
+    await setReplicaOf(ctx, await theWritablePrimary(ctx));
   } else {
     const configured = primaryServiceAt(ctx.topo, status.masterHost, status.masterPort);
     if (!configured) {
@@ -761,6 +824,137 @@ export async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): 
   fs.renameSync(tmp, paths.dataDir);
 }
 
+/** One line in the service's install log: the driver has no event log, and this is the file `up` shows on failure. */
+function logInstallStep(paths: MariadbPaths, line: string): void {
+  fs.appendFileSync(paths.installLog, `--- ${new Date().toISOString()} ${line}\n`);
+}
+
+// mariabackup copies at disk speed (~100 MB in seconds here, ENGINE-NOTES); 30 min bounds a large
+// datadir on a slow disk, as `hastack backup` does.
+const MARIABACKUP_TIMEOUT_MS = 30 * 60_000;
+
+interface SeedPlan {
+  readonly source: ServiceInstance;
+  readonly primary: ServiceInstance;
+  readonly facts: PrimaryBinlogFacts;
+}
+
+/** What the primary's binlogs still hold (see `shouldSeedFromBackup`). */
+async function primaryBinlogFacts(ctx: ServiceContext, primary: ServiceInstance): Promise<PrimaryBinlogFacts> {
+  return withRemoteAdmin(ctx.secrets, primary, ADMIN_TIMEOUT_MS, async (c) => {
+    const logs = await rows(c, 'SHOW BINARY LOGS');
+    const binlogBytes = logs.reduce((n, r) => n + Number(r['File_size'] ?? 0), 0);
+    const first = logs[0]?.['Log_name'];
+    if (first === undefined) return { historyComplete: false, binlogBytes };
+    // Every binlog starts with a Gtid_list event naming what earlier (now possibly purged) files
+    // held: empty in the oldest file means nothing before it ever existed.
+    const events = await rows(c, 'SHOW BINLOG EVENTS IN ? LIMIT 4', [String(first)]);
+    const list = events.find((e) => e['Event_type'] === 'Gtid_list');
+    return { historyComplete: list !== undefined && isEmptyGtidList(String(list['Info'] ?? '')), binlogBytes };
+  });
+}
+
+/**
+ * Whether this new replica is seeded from a backup, and of which node. Undefined (install a fresh
+ * datadir) when no single writable primary answers, which is the very first `up`, or when the
+ * primary's binlogs can replay everything quickly (see `shouldSeedFromBackup`).
+ */
+async function planSeed(ctx: ServiceContext): Promise<SeedPlan | undefined> {
+  const views = await peerViews(ctx);
+  const primaries = views.filter((v) => v.role === 'primary');
+  // Several writable primaries: attachReplica refuses later with what to do.
+  if (primaries.length !== 1) return undefined;
+  const primary = (primaries[0] as PeerView).svc;
+  const facts = await primaryBinlogFacts(ctx, primary);
+  if (!shouldSeedFromBackup(facts)) return undefined;
+  const cands: SeedCandidate[] = views.map((v) => ({ id: v.svc.id, role: v.role, replicating: v.replicating, localDatadir: fs.existsSync(mariadbPaths(v.svc).dataDir) }));
+  const chosen = chooseSeedSource(cands);
+  const source = views.find((v) => v.svc.id === chosen?.id)?.svc;
+  if (!source) {
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${ctx.svc.id} must be provisioned from a backup (primary ${primary.id}: ${facts.historyComplete ? 'binlogs too long to replay' : 'older binlogs purged'}) ` +
+        `but no live mariadb node has its datadir on this machine; restore a prepared mariabackup into ${mariadbPaths(ctx.svc).dataDir} and start it again`,
+    );
+  }
+  return { source, primary, facts };
+}
+
+/** Option file for mariabackup: the source's my.cnf plus the admin account (0600, removed after use). */
+function writeSeedCnf(file: string, source: ServiceInstance, secrets: Secrets): void {
+  const text = [
+    `!include ${mariadbPaths(source).conf}`,
+    '[mariabackup]',
+    `user=${DB_USERS.admin}`,
+    `password=${secrets.dbRootPassword}`,
+    `host=${source.address}`,
+    `port=${source.port}`,
+    '',
+  ].join('\n');
+  fs.writeFileSync(file, text, { mode: 0o600 });
+}
+
+async function runMariabackup(paths: MariadbPaths, args: readonly string[], what: string): Promise<void> {
+  const code = await runToCompletion('mariabackup', args, { logFile: paths.installLog, timeoutMs: MARIABACKUP_TIMEOUT_MS });
+  if (code !== 0) {
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${what} failed (exit code ${code}); last lines of ${paths.installLog}:\n${tailFile(paths.installLog, 12)}\n` +
+        'fix the cause (disk space, the source node answering) and start the node again: the partial copy is discarded',
+    );
+  }
+}
+
+/**
+ * Provisions this node's datadir from a mariabackup of a live node: backup (the source's datadir
+ * is read directly, so it must be on this machine), prepare, record the backup's GTID as the seed
+ * (afterHealthy turns it into gtid_slave_pos), then the rename that makes it the datadir. Users and
+ * grants come with the mysql schema in the copy. Interrupted, it leaves `data.provisioning-*`,
+ * which the next prepare removes before starting over.
+ */
+async function provisionFromBackup(ctx: ServiceContext, paths: MariadbPaths, plan: SeedPlan): Promise<void> {
+  const t0 = Date.now();
+  const tmp = `${paths.dataDir}.provisioning-${process.pid}`;
+  const cnf = path.join(ctx.svc.dir, SEED_CNF);
+  const { source } = plan;
+  logInstallStep(
+    paths,
+    `seed: no datadir and primary ${plan.primary.id} ${plan.facts.historyComplete ? `has ${plan.facts.binlogBytes} bytes of binlog to replay` : 'purged older binlogs'}: ` +
+      `provisioning from a mariabackup of ${source.id}`,
+  );
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    writeSeedCnf(cnf, source, ctx.secrets);
+    try {
+      logInstallStep(paths, `seed: mariabackup --backup of ${source.id}`);
+      await runMariabackup(paths, [`--defaults-file=${cnf}`, '--backup', `--target-dir=${tmp}`], `mariabackup --backup of ${source.id} for ${ctx.svc.id}`);
+    } finally {
+      fs.rmSync(cnf, { force: true });
+    }
+    logInstallStep(paths, 'seed: mariabackup --prepare');
+    await runMariabackup(paths, ['--prepare', `--target-dir=${tmp}`], `mariabackup --prepare for ${ctx.svc.id}`);
+    const info = BINLOG_INFO_FILES.map((f) => path.join(tmp, f)).find((f) => fs.existsSync(f));
+    const gtid = info ? parseBackupGtid(fs.readFileSync(info, 'utf8')) : '';
+    if (gtid === '') {
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `the mariabackup of ${source.id} recorded no GTID position (${BINLOG_INFO_FILES.join(' / ')}), so ${ctx.svc.id} would not know where to replicate from; check that ${source.id} runs with log_bin`,
+      );
+    }
+    // Recorded before the rename: a crash in between leaves no datadir, and the next prepare starts over.
+    writeDbState(ctx.svc, { role: 'replica', wired: false, seedGtid: gtid });
+    fs.renameSync(tmp, paths.dataDir);
+    logInstallStep(paths, `seed: datadir in place from ${source.id} at gtid ${gtid} in ${Date.now() - t0} ms`);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    logInstallStep(paths, `seed: failed: ${describeError(e)}`);
+    throw e;
+  }
+}
+
+/** The mariabackup option file of a provisioning run (holds a password: never left behind). */
+const SEED_CNF = 'mariabackup-seed.cnf';
+
 export const mariadbDriver: ServiceDriver = {
   async prepare(ctx) {
     const { topo, svc } = ctx;
@@ -768,7 +962,7 @@ export const mariadbDriver: ServiceDriver = {
     checkSocketPath(paths.socket);
     fs.mkdirSync(paths.tmpDir, { recursive: true, mode: 0o700 });
     for (const f of fs.readdirSync(svc.dir)) {
-      if (f.startsWith('data.installing-')) fs.rmSync(path.join(svc.dir, f), { recursive: true, force: true });
+      if (f.startsWith('data.installing-') || f.startsWith('data.provisioning-') || f === SEED_CNF) fs.rmSync(path.join(svc.dir, f), { recursive: true, force: true });
     }
     let state = readDbState(svc);
     if (!state) {
@@ -794,7 +988,17 @@ export const mariadbDriver: ServiceDriver = {
       // Readable by the server when it runs as another user than hastack (no secrets in it).
       0o644,
     );
-    if (!fs.existsSync(paths.dataDir)) await installDatadir(ctx, paths);
+    if (!fs.existsSync(paths.dataDir)) {
+      // Only a replica is seeded: a node that is to be primary has no one to copy from.
+      const seed = state.role === 'replica' ? await planSeed(ctx) : undefined;
+      if (seed) {
+        await provisionFromBackup(ctx, paths, seed);
+      } else {
+        // A seed recorded for a datadir that is gone no longer applies to the fresh one.
+        if (state.seedGtid !== undefined) writeDbState(svc, { role: state.role, wired: state.wired });
+        await installDatadir(ctx, paths);
+      }
+    }
   },
 
   command(ctx): ProcessSpec {
