@@ -4,6 +4,7 @@
  * primary purges its binary logs, and then db3 starts with no datadir. Replaying from the start
  * would stop on error 1236; db3 must instead be seeded from a backup of the replicating replica
  * db2, replicate from the primary by GTID with semi-sync, hold every row and receive later writes.
+ * Then db3 is rebuilt (datadir removed) with db2 down: the primary itself is the source.
  * The test plays the supervisor (prepare, spawn, probe, afterHealthy) and kills what it started.
  *
  * Addresses 127.0.73.1-3 (this test's namespace), state in a fresh temp directory.
@@ -230,5 +231,28 @@ describe('replica provisioned from a mariabackup of a live node', { timeout: 120
       return Number(r[0]?.['Value']);
     });
     assert.equal(primary, 2, 'both replicas are semi-sync clients of the primary');
+  });
+
+  it('rebuilds a replica whose datadir was moved aside from the primary when no replica replicates', async () => {
+    const [db1, db3] = [ctxOf('db1'), ctxOf('db3')];
+    // The hint of error 1236: stop the node, move its datadir aside, start it. With db2 down too,
+    // the only node left to copy is the primary.
+    await stopService('db2/mariadb');
+    await stopService('db3/mariadb');
+    const { dataDir, installLog } = mariadbPaths(db3.svc);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    const logBefore = fs.readFileSync(installLog, 'utf8').length;
+
+    const t = Date.now();
+    await startService(db3);
+    timings.push(`db3 rebuilt from the primary (prepare + start + attach): ${Date.now() - t} ms`);
+    assert.match(fs.readFileSync(installLog, 'utf8').slice(logBefore), /seed: mariabackup --backup of db1\/mariadb/);
+    const s = await replicationStatus(db3);
+    assert.equal(s.ioThread, 'running', s.lastIoError);
+    assert.equal(s.sqlThread, 'running', s.lastSqlError);
+    assert.equal(await countRows(db3.svc), ROWS + 1);
+    await withApp(db1.svc, (c) => c.query('INSERT INTO items (id, label) VALUES (?, ?)', [ROWS + 2, 'after the rebuild']));
+    const later = await waitFor(async () => ((await countRows(db3.svc)) === ROWS + 2 ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
+    assert.ok(later, 'a write after the rebuild reaches db3');
   });
 });
