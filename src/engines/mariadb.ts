@@ -9,7 +9,8 @@ import { waitFor } from '../shared/retry.js';
 import { tailFile } from '../shared/files.js';
 import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
-import { BINLOG_INFO_FILES, chooseSeedSource, isEmptyGtidList, parseBackupGtid, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
+import { SEED_CNF, copyLiveDatadir } from './mariadb-provision.js';
+import { chooseSeedSource, isEmptyGtidList, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
 
 /*
  * MariaDB in `replication` mode: one writable primary, read-only replicas, GTID, semi-sync
@@ -829,10 +830,6 @@ function logInstallStep(paths: MariadbPaths, line: string): void {
   fs.appendFileSync(paths.installLog, `--- ${new Date().toISOString()} ${line}\n`);
 }
 
-// mariabackup copies at disk speed (~100 MB in seconds here, ENGINE-NOTES); 30 min bounds a large
-// datadir on a slow disk, as `hastack backup` does.
-const MARIABACKUP_TIMEOUT_MS = 30 * 60_000;
-
 interface SeedPlan {
   readonly source: ServiceInstance;
   readonly primary: ServiceInstance;
@@ -880,31 +877,6 @@ async function planSeed(ctx: ServiceContext): Promise<SeedPlan | undefined> {
   return { source, primary, facts };
 }
 
-/** Option file for mariabackup: the source's my.cnf plus the admin account (0600, removed after use). */
-function writeSeedCnf(file: string, source: ServiceInstance, secrets: Secrets): void {
-  const text = [
-    `!include ${mariadbPaths(source).conf}`,
-    '[mariabackup]',
-    `user=${DB_USERS.admin}`,
-    `password=${secrets.dbRootPassword}`,
-    `host=${source.address}`,
-    `port=${source.port}`,
-    '',
-  ].join('\n');
-  fs.writeFileSync(file, text, { mode: 0o600 });
-}
-
-async function runMariabackup(paths: MariadbPaths, args: readonly string[], what: string): Promise<void> {
-  const code = await runToCompletion('mariabackup', args, { logFile: paths.installLog, timeoutMs: MARIABACKUP_TIMEOUT_MS });
-  if (code !== 0) {
-    throw new HastackError(
-      ErrorCode.SETUP_FAILED,
-      `${what} failed (exit code ${code}); last lines of ${paths.installLog}:\n${tailFile(paths.installLog, 12)}\n` +
-        'fix the cause (disk space, the source node answering) and start the node again: the partial copy is discarded',
-    );
-  }
-}
-
 /**
  * Provisions this node's datadir from a mariabackup of a live node: backup (the source's datadir
  * is read directly, so it must be on this machine), prepare, record the backup's GTID as the seed
@@ -915,7 +887,6 @@ async function runMariabackup(paths: MariadbPaths, args: readonly string[], what
 async function provisionFromBackup(ctx: ServiceContext, paths: MariadbPaths, plan: SeedPlan): Promise<void> {
   const t0 = Date.now();
   const tmp = `${paths.dataDir}.provisioning-${process.pid}`;
-  const cnf = path.join(ctx.svc.dir, SEED_CNF);
   const { source } = plan;
   logInstallStep(
     paths,
@@ -924,23 +895,16 @@ async function provisionFromBackup(ctx: ServiceContext, paths: MariadbPaths, pla
   );
   fs.rmSync(tmp, { recursive: true, force: true });
   try {
-    writeSeedCnf(cnf, source, ctx.secrets);
-    try {
-      logInstallStep(paths, `seed: mariabackup --backup of ${source.id}`);
-      await runMariabackup(paths, [`--defaults-file=${cnf}`, '--backup', `--target-dir=${tmp}`], `mariabackup --backup of ${source.id} for ${ctx.svc.id}`);
-    } finally {
-      fs.rmSync(cnf, { force: true });
-    }
-    logInstallStep(paths, 'seed: mariabackup --prepare');
-    await runMariabackup(paths, ['--prepare', `--target-dir=${tmp}`], `mariabackup --prepare for ${ctx.svc.id}`);
-    const info = BINLOG_INFO_FILES.map((f) => path.join(tmp, f)).find((f) => fs.existsSync(f));
-    const gtid = info ? parseBackupGtid(fs.readFileSync(info, 'utf8')) : '';
-    if (gtid === '') {
-      throw new HastackError(
-        ErrorCode.SETUP_FAILED,
-        `the mariabackup of ${source.id} recorded no GTID position (${BINLOG_INFO_FILES.join(' / ')}), so ${ctx.svc.id} would not know where to replicate from; check that ${source.id} runs with log_bin`,
-      );
-    }
+    const gtid = await copyLiveDatadir({
+      source: { id: source.id, address: source.address, port: source.port, conf: mariadbPaths(source).conf },
+      user: DB_USERS.admin,
+      password: ctx.secrets.dbRootPassword,
+      targetDir: tmp,
+      workDir: ctx.svc.dir,
+      logFile: paths.installLog,
+      log: (line) => logInstallStep(paths, line),
+      forWhom: ctx.svc.id,
+    });
     // Recorded before the rename: a crash in between leaves no datadir, and the next prepare starts over.
     writeDbState(ctx.svc, { role: 'replica', wired: false, seedGtid: gtid });
     fs.renameSync(tmp, paths.dataDir);
@@ -951,9 +915,6 @@ async function provisionFromBackup(ctx: ServiceContext, paths: MariadbPaths, pla
     throw e;
   }
 }
-
-/** The mariabackup option file of a provisioning run (holds a password: never left behind). */
-const SEED_CNF = 'mariabackup-seed.cnf';
 
 export const mariadbDriver: ServiceDriver = {
   async prepare(ctx) {
