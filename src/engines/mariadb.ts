@@ -505,7 +505,7 @@ async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: Servi
  * with the backup holds the source's older position, either of which would re-apply transactions
  * the datadir already has.
  */
-export async function setReplicaFromSeed(ctx: ServiceContext, primary: ServiceInstance, seedGtid: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
+async function setReplicaFromSeed(ctx: ServiceContext, primary: ServiceInstance, seedGtid: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<void> {
   const paths = mariadbPaths(ctx.svc);
   logInstallStep(paths, `seed: gtid_slave_pos=${seedGtid}, CHANGE MASTER TO ${primary.id} (${hostPort(primary.address, primary.port)}) MASTER_USE_GTID=slave_pos`);
   recordDbRole(ctx, 'replica');
