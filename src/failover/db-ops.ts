@@ -151,7 +151,7 @@ export async function attachReplica(env: FailoverEnv, replica: ServiceInstance, 
     throw new HastackError(
       ErrorCode.SETUP_FAILED,
       `${replica.id} does not replicate from ${primary.id} after ${ATTACH_TIMEOUT_MS} ms (io ${s.ioThread}${s.lastIoErrno ? ` error ${s.lastIoErrno}: ${s.lastIoError}` : ''}, sql ${s.sqlThread}${s.lastSqlErrno ? ` error ${s.lastSqlErrno}: ${s.lastSqlError}` : ''}); ` +
-        'error 1236 means it has transactions the new primary lacks: rebuild it from a backup of the new primary',
+        'error 1236 means it has transactions the new primary lacks: rebuild it (stop its node, move its mariadb/data aside, start it: hastack copies it from a live node with mariabackup)',
     );
   }
   if (env.topo.config.database.semiSync) await enableSemiSync(env, primary, replica);

@@ -225,7 +225,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       report: async (cur) => {
         const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
         if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.INTERNAL, `${plan.to} is not a writable primary any more; see "hastack status"`);
-        return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it from a backup of ${plan.to} before it rejoins`;
+        return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
       },
     }, out);
     j = { ...j, finishedAt: new Date().toISOString() };
