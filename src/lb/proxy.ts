@@ -248,9 +248,11 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
     return false;
   }
 
-  onComplete(): void {
+  onComplete(last: Buffer | undefined): void {
     this.release();
-    this.res.end();
+    // One call for the common small response: headers and body leave in one write.
+    if (last !== undefined) this.res.end(last);
+    else this.res.end();
     this.core.finish(this, this.upstreamStatus);
   }
 

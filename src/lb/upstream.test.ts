@@ -46,7 +46,8 @@ class Collector implements UpstreamHandler {
     this.chunks.push(Buffer.from(chunk));
     return true;
   }
-  onComplete(): void {
+  onComplete(last: Buffer | undefined): void {
+    if (last !== undefined) this.chunks.push(Buffer.from(last));
     this.resolve({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks).toString() });
   }
   onError(err: Error): void {

@@ -60,7 +60,12 @@ export interface UpstreamHandler {
   onHeaders(status: number, headers: string[]): void;
   /** A piece of the body; `false` pauses reading until `attempt.resume()`. */
   onData(chunk: Buffer): boolean;
-  onComplete(): void;
+  /**
+   * The response is complete. `last`: its final piece of body, when it arrived with the end (the
+   * usual small response): handed here rather than to onData so the proxy can write and end in
+   * one call.
+   */
+  onComplete(last: Buffer | undefined): void;
   /** At most once, and never after onComplete. */
   onError(err: Error): void;
 }
@@ -362,10 +367,12 @@ export class UpstreamConn {
     if (framing.kind === 'length') {
       const n = Math.min(this.remaining, d.length);
       this.remaining -= n;
-      const more = a.handler.onData(n === d.length ? d : d.subarray(0, n));
-      if (this.attempt !== a) return;
-      if (this.remaining === 0) this.complete(a, d.length > n);
-      else if (!more) this.socket.pause();
+      const piece = n === d.length ? d : d.subarray(0, n);
+      if (this.remaining === 0) {
+        this.complete(a, d.length > n, piece);
+        return;
+      }
+      if (!a.handler.onData(piece) && this.attempt === a) this.socket.pause();
       return;
     }
     if (framing.kind === 'chunked') {
@@ -390,7 +397,7 @@ export class UpstreamConn {
   }
 
   /** The response is complete. `extra`: bytes after it, which no request asked for. */
-  private complete(a: UpstreamAttempt, extra: boolean): void {
+  private complete(a: UpstreamAttempt, extra: boolean, last?: Buffer): void {
     this.attempt = undefined;
     a.finished = true;
     a.conn = undefined;
@@ -402,7 +409,7 @@ export class UpstreamConn {
       this.idleSince = Date.now();
       this.setTimeoutMs(Math.min(this.idleLimitMs, this.pool.opts.headersTimeoutMs));
     }
-    a.handler.onComplete();
+    a.handler.onComplete(last);
     if (reuse) this.pool.release(this);
     else this.destroy();
   }
@@ -451,7 +458,7 @@ export class UpstreamConn {
         // The close is the end of this body.
         a.finished = true;
         a.conn = undefined;
-        a.handler.onComplete();
+        a.handler.onComplete(undefined);
       } else {
         a.fail(new UpstreamError(UPSTREAM_CODES.closed, 'the backend closed the connection before the response was complete'));
       }
