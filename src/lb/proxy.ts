@@ -16,10 +16,17 @@ import type { UpstreamAttempt, UpstreamHandler, UpstreamRequest } from './upstre
  * failure before any response byte, ask the retry policy and try another backend.
  *
  * Hot path (ENGINE-NOTES: the proxy's CPU per request is what limits it; profiled with
- * `node --cpu-prof` under wrk): one `Exchange` per request is at once the request's state and
- * undici's dispatch handler, so there is no per-request closure, promise, stream or options
- * object beyond the header array and the dispatch options; `pool.dispatch` with this raw handler
- * replaces `pool.stream`, whose Writable plumbing and promise cost about a third of the CPU.
+ * `node --cpu-prof` and `perf` under wrk): one `Exchange` per request is at once the request's
+ * state and the handler of its upstream attempts, so there is no per-request closure, promise,
+ * stream or options object beyond the header arrays and the request record.
+ *
+ * Upstream: our own keep-alive client (upstream.ts) instead of undici's Pool. Measured with wrk
+ * (64 connections, 2 node:http backends, this 2-core machine; user+system CPU of the proxy per
+ * request): undici `pool.dispatch` 39 + 21 µs, upstream.ts 25 + 20 µs; a node:http server that
+ * answers by itself, the floor of anything with node:http in front, 7.6 + 7.7 µs. undici spent
+ * its share on validating headers that Node's strict parser already validated, on calling its
+ * WASM llhttp back once per header field and value, and on per-request Request bookkeeping. The
+ * kernel part (four loopback socket calls per request) is the same for every proxy.
  */
 
 /** What happens when a request is over, for metrics and the access log (metrics.ts). */
