@@ -187,6 +187,21 @@ describe('UpstreamPool failures', () => {
     }
   });
 
+  it('refuses response headers over maxHeaderBytes, whole or in pieces', async () => {
+    const big = `X-Big: ${'x'.repeat(2_000)}\r\n`;
+    const backend = new ScriptedBackend(8406, () => `HTTP/1.1 200 OK\r\n${big}Content-Length: 0\r\n\r\n`);
+    await backend.listen();
+    try {
+      const pool = new UpstreamPool(HOST, backend.port, { ...OPTS, maxHeaderBytes: 1_024 });
+      await assert.rejects(run(pool).done, { code: 'UPSTREAM_BAD_RESPONSE' });
+      backend.answer = () => `HTTP/1.1 200 OK\r\n${big}`;
+      await assert.rejects(run(pool).done, { code: 'UPSTREAM_BAD_RESPONSE' });
+      await pool.close();
+    } finally {
+      await backend.close();
+    }
+  });
+
   it('aborts an unanswered attempt with the caller\'s error and frees its connection', async () => {
     const backend = new ScriptedBackend(8404, () => undefined);
     await backend.listen();

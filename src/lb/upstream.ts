@@ -317,11 +317,11 @@ export class UpstreamConn {
     const prev = this.head;
     const buf = prev === undefined ? d : Buffer.concat([prev, d]);
     const end = headEnd(buf, prev === undefined ? 0 : prev.length);
+    if ((end < 0 ? buf.length : end) > this.pool.opts.maxHeaderBytes) {
+      this.fail(new ResponseParseError(`the backend's response headers exceed ${this.pool.opts.maxHeaderBytes} bytes`));
+      return;
+    }
     if (end < 0) {
-      if (buf.length > this.pool.opts.maxHeaderBytes) {
-        this.fail(new ResponseParseError(`the backend's response headers exceed ${this.pool.opts.maxHeaderBytes} bytes`));
-        return;
-      }
       this.head = buf;
       return;
     }
