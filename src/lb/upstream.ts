@@ -179,9 +179,10 @@ export class UpstreamPool {
     this.open -= 1;
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
-    // A queued request waits for a free slot: open one now that there is.
+    // A queued request waits for a free slot: open one now that there is (also while closing:
+    // queued requests were accepted before, and close() waits for them).
     const next = this.queue.shift();
-    if (next !== undefined && !this.closing) {
+    if (next !== undefined) {
       this.open += 1;
       new UpstreamConn(this).run(next);
     }
