@@ -268,6 +268,11 @@ export class UpstreamConn {
     this.send(a.req);
   }
 
+  /**
+   * Writes the request as is: no validation here, because every piece was validated already:
+   * method, target and client headers by Node's strict parser (no CR/LF can get through), the
+   * rest made by headers.ts.
+   */
   private send(req: UpstreamRequest): void {
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
     const h = req.headers;
