@@ -346,6 +346,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   const samples = new Map<ProxyName, Sample[]>(PROXIES.map((p) => [p, []]));
   const kills = new Map<ProxyName, WrkResult>();
+  let completed = false;
   try {
 
     for (const b of BACKENDS) await waitServing(`http://${b}:${BACKEND_PORT}/readyz`, 5_000);
@@ -361,7 +362,7 @@ async function main(): Promise<void> {
     // Every proxy has seen both backends healthy (rise 2 at 1 s).
     await sleep(READMIT_WAIT_MS);
 
-    console.log(`bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir}`);
+    console.log(`bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir} (removed after a complete run)`);
     for (let r = 0; r < rounds; r++) {
       const order = PROXIES.map((_, i) => PROXIES[(i + r) % PROXIES.length] as ProxyName);
       for (const name of order) {
@@ -407,8 +408,11 @@ async function main(): Promise<void> {
       await waitServing(`http://${victim}:${BACKEND_PORT}/readyz`, 5_000);
       await sleep(READMIT_WAIT_MS);
     }
+    completed = true;
   } finally {
     await cleanup();
+    // The logs and configurations are kept only when something went wrong, to be read.
+    if (completed) fs.rmSync(dir, { recursive: true, force: true });
   }
 
   const med = (p: ProxyName, k: keyof Sample): number => median((samples.get(p) as Sample[]).map((s) => s[k]));

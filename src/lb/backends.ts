@@ -1,7 +1,7 @@
-import { Pool } from 'undici';
 import { BackendHealth, type BackendState, type HealthThresholds, type ProbeOutcome } from './health-state.js';
 import type { PolicyCandidate } from './policy.js';
 import type { PendingAttempt, WatchedBackend } from './stall.js';
+import { UpstreamPool } from './upstream.js';
 
 /**
  * The backends (app servers) of one load balancer: their connection pools, health and counters.
@@ -17,8 +17,8 @@ import type { PendingAttempt, WatchedBackend } from './stall.js';
  * server may close one at the moment we send a request on it, and that request fails with a reset
  * that may not be safely retryable. Fastify's default keepAliveTimeout is 72 s, so ours is LOWER
  * (60 s). `keepAliveMaxTimeout` caps the `Keep-Alive: timeout=` hint the app sends, so a backend
- * advertising a longer one cannot lift us above 60 s; undici also subtracts its 2 s threshold from
- * such hints, which keeps us below a backend that advertises less.
+ * advertising a longer one cannot lift us above 60 s; a backend that advertises less is honoured
+ * minus 2 s (upstream.ts), which keeps us below it.
  */
 export const UPSTREAM_KEEPALIVE_MS = 60_000;
 
@@ -46,6 +46,9 @@ export const UPSTREAM_BODY_TIMEOUT_MS = 30_000;
  */
 export const UPSTREAM_MAX_CONNECTIONS = 512;
 
+/** 16 KiB of response headers, like our own limit for clients (server.ts) and undici's default. */
+export const UPSTREAM_MAX_HEADER_BYTES = 16 * 1024;
+
 export interface BackendCounters {
   /** Attempts sent to this backend (first tries and retries). */
   requests: number;
@@ -66,7 +69,7 @@ export class Backend implements PolicyCandidate, WatchedBackend {
   lastProgressAt = 0;
   readonly counters: BackendCounters = { requests: 0, errors: 0, retries: 0, ejections: 0 };
   readonly health: BackendHealth;
-  readonly pool: Pool;
+  readonly pool: UpstreamPool;
   /** `http://address:port`. */
   readonly origin: string;
 
@@ -79,16 +82,15 @@ export class Backend implements PolicyCandidate, WatchedBackend {
   ) {
     this.origin = `http://${address}:${port}`;
     this.health = new BackendHealth(thresholds);
-    this.pool = new Pool(this.origin, {
-      connections: UPSTREAM_MAX_CONNECTIONS,
-      // No pipelining: with one request per connection, a reset concerns exactly one request,
-      // which is what makes "reset before response → retry" decidable.
-      pipelining: 1,
-      keepAliveTimeout: UPSTREAM_KEEPALIVE_MS,
-      keepAliveMaxTimeout: UPSTREAM_KEEPALIVE_MS,
-      connectTimeout: UPSTREAM_CONNECT_TIMEOUT_MS,
-      headersTimeout: UPSTREAM_HEADERS_TIMEOUT_MS,
-      bodyTimeout: UPSTREAM_BODY_TIMEOUT_MS,
+    // No pipelining (upstream.ts): with one request per connection, a reset concerns exactly one
+    // request, which is what makes "reset before response → retry" decidable.
+    this.pool = new UpstreamPool(address, port, {
+      maxConnections: UPSTREAM_MAX_CONNECTIONS,
+      keepAliveMs: UPSTREAM_KEEPALIVE_MS,
+      connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
+      headersTimeoutMs: UPSTREAM_HEADERS_TIMEOUT_MS,
+      bodyTimeoutMs: UPSTREAM_BODY_TIMEOUT_MS,
+      maxHeaderBytes: UPSTREAM_MAX_HEADER_BYTES,
     });
   }
 }
@@ -151,18 +153,14 @@ export class BackendSet {
     await Promise.all(
       this.all.map(async (b) => {
         let timer: NodeJS.Timeout | undefined;
-        // A pool that refuses to close (already closed) counts as closed.
-        const gentle = b.pool.close().then(
-          () => true,
-          () => true,
-        );
+        const gentle = b.pool.close().then(() => true);
         const late = new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(false), graceMs);
           timer.unref();
         });
         try {
           const closed = await Promise.race([gentle, late]);
-          if (!closed) await b.pool.destroy();
+          if (!closed) b.pool.destroy();
         } finally {
           clearTimeout(timer);
         }

@@ -24,7 +24,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const CONNECTION_OPTIONS: ReadonlySet<string> = new Set(['keep-alive', 'close', 'upgrade', '']);
 
 export interface UpstreamRequestHeaders {
-  /** Flat raw array for undici, hop-by-hop and client forwarding headers removed, ours added. */
+  /** Flat raw array for the upstream client, hop-by-hop and client forwarding headers removed, ours added. */
   readonly headers: string[];
   /** Always made here (a UUID): a client's own id is not trusted into our logs and the app's. */
   readonly requestId: string;
@@ -73,8 +73,8 @@ function isClientForwarding(lower: string): boolean {
  *   only way in;
  * - `X-Request-Id` overwritten with a fresh UUID (a client could otherwise pick ids that collide
  *   with others' in our logs, or inject kilobytes into every log line);
- * - `Content-Length` dropped because the body is sent from a buffer and undici sets it; `Expect`
- *   dropped because Node already answered `100 Continue` to the client and undici refuses it.
+ * - `Content-Length` dropped because the body is sent from a buffer and upstream.ts sets it;
+ *   `Expect` dropped because Node already answered `100 Continue` to the client.
  * Framing problems Node's parser lets through are reported in `invalid` (a second Host, a
  * Transfer-Encoding other than `chunked`, Content-Length repeated with different values): the
  * request is refused before it can desynchronise anything behind us.
@@ -149,7 +149,7 @@ export function downstreamResponseHeaders(raw: readonly (string | Buffer)[], req
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i] as string | Buffer;
     const v = raw[i + 1] as string | Buffer;
-    // undici hands raw headers over as Buffers; HTTP/1 headers are latin1 (RFC 9110 §5.5).
+    // Buffers are accepted too (undici's raw headers); HTTP/1 headers are latin1 (RFC 9110 §5.5).
     const name = typeof n === 'string' ? n : n.toString('latin1');
     const value = typeof v === 'string' ? v : v.toString('latin1');
     const lower = name.toLowerCase();

@@ -7,12 +7,16 @@ function err(code: string): Error {
 }
 
 describe('classifyUpstreamError', () => {
-  it('sorts undici and socket errors by what they imply about the request', () => {
+  it('sorts upstream client and socket errors by what they imply about the request', () => {
     assert.equal(classifyUpstreamError(err('ECONNREFUSED')), 'connect');
-    assert.equal(classifyUpstreamError(err('UND_ERR_CONNECT_TIMEOUT')), 'connect');
-    assert.equal(classifyUpstreamError(err('UND_ERR_SOCKET')), 'reset');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_CONNECT_TIMEOUT')), 'connect');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_POOL_CLOSED')), 'connect');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_CLOSED')), 'reset');
     assert.equal(classifyUpstreamError(err('ECONNRESET')), 'reset');
-    assert.equal(classifyUpstreamError(err('UND_ERR_HEADERS_TIMEOUT')), 'timeout');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_HEADERS_TIMEOUT')), 'timeout');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_BODY_TIMEOUT')), 'timeout');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_BAD_RESPONSE')), 'other');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_ABORTED')), 'other');
     assert.equal(classifyUpstreamError(new Error('no code')), 'other');
     assert.equal(classifyUpstreamError('a string'), 'other');
   });

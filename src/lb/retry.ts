@@ -23,10 +23,13 @@
 
 export type FailureKind = 'connect' | 'reset' | 'stalled' | 'timeout' | 'other';
 
+// Error codes: the socket's own, or those of our upstream client (upstream.ts UPSTREAM_CODES).
 // Connection never established: the request never left the load balancer.
 const CONNECT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
+  'UPSTREAM_CONNECT_TIMEOUT',
+  // The pool was closing: the request was never sent.
+  'UPSTREAM_POOL_CLOSED',
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EHOSTDOWN',
@@ -34,9 +37,9 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 // Established connection broken before response headers: the request may have been processed.
-const RESET_CODES: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const RESET_CODES: ReadonlySet<string> = new Set(['UPSTREAM_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UPSTREAM_HEADERS_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 function codeOf(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return undefined;
