@@ -72,13 +72,31 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
   return { binlog: (await readDb(c)).binlog, killed };
 }
 
+export interface Fenced {
+  /** The old primary's binlog once writes were off: every transaction it ever committed. */
+  readonly binlog: string;
+  /**
+   * Semi-sync (AFTER_SYNC) was still ON once writes were off: no commit of this primary was
+   * acknowledged without a replica's ack, so what its binlog holds beyond the replicas was never
+   * acknowledged to a client (commits still waiting for an ack when a partition cut the replicas
+   * off). False: it fell back to asynchronous (or never ran semi-sync), and its tail may hold
+   * acknowledged writes.
+   */
+  readonly semiSyncHeld: boolean;
+}
+
 /**
  * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
- * then read_only=1 (the app user has no global privilege, so this stops its writes).
+ * then read_only=1 (the app user has no global privilege, so this stops its writes). Semi-sync's
+ * state is read after writes stopped: a fallback to asynchronous before that shows as OFF.
  */
-export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<string> {
+export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<Fenced> {
   recordDbRole(ctxOf(env, svc), 'replica');
-  return withDb(env, svc, async (c) => (await stopWrites(c, DB_USERS.app)).binlog, STATEMENT_MS);
+  return withDb(env, svc, async (c) => {
+    const { binlog } = await stopWrites(c, DB_USERS.app);
+    const semi = await semiSyncState(c);
+    return { binlog, semiSyncHeld: semi.active };
+  }, STATEMENT_MS);
 }
 
 /**

@@ -8,7 +8,7 @@ import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
-import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
+import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb, type Fenced } from './db-ops.js';
 import { planFailover, type ClusterFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
@@ -196,15 +196,25 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       fence: async (cur) => {
         // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
         recordDbRole(ctxOf(env, fromDb), 'replica');
-        let binlog: string | undefined;
+        let fenced: Fenced | undefined;
         try {
-          binlog = await fenceReachable(env, fromDb);
+          // Over its unix socket: this reaches a primary that is alive behind a network partition
+          // (the controller shares its machine), not only one the network still shows.
+          fenced = await fenceReachable(env, fromDb);
         } catch {
           // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
         }
         await fencer.killNode(plan.from);
-        const message = `${plan.from}: recorded as replica${binlog !== undefined ? `, read_only=1 at ${binlog || 'empty gtid'}` : ' (unreachable)'}, node killed and kept down by the supervisor`;
-        return { message, journal: binlog !== undefined ? { ...cur, fencedBinlog: binlog } : cur };
+        // The promotion must cover the old binlog, unless semi-sync held: then its tail beyond the
+        // replicas is commits that were still waiting for an ack (a partition cut the replicas
+        // off), never acknowledged; the clients retry them on the new primary. Requiring it would
+        // make the failover impossible in exactly the partition it exists for.
+        const mustCover = fenced && !fenced.semiSyncHeld ? fenced.binlog : undefined;
+        const how = fenced === undefined
+          ? ' (unreachable)'
+          : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
+        const message = `${plan.from}: recorded as replica${how}, node killed and kept down by the supervisor`;
+        return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
       },
       promote: async (cur) => {
         // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could
