@@ -4,6 +4,7 @@ import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, recordDbR
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, type FailoverEnv } from './context.js';
+import type { FenceOutcome } from './decide.js';
 import { gtidCovers, parseGtidPos } from './gtid.js';
 
 /*
@@ -72,25 +73,12 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
   return { binlog: (await readDb(c)).binlog, killed };
 }
 
-export interface Fenced {
-  /** The old primary's binlog once writes were off: every transaction it ever committed. */
-  readonly binlog: string;
-  /**
-   * Semi-sync (AFTER_SYNC) was still ON once writes were off: no commit of this primary was
-   * acknowledged without a replica's ack, so what its binlog holds beyond the replicas was never
-   * acknowledged to a client (commits still waiting for an ack when a partition cut the replicas
-   * off). False: it fell back to asynchronous (or never ran semi-sync), and its tail may hold
-   * acknowledged writes.
-   */
-  readonly semiSyncHeld: boolean;
-}
-
 /**
  * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
  * then read_only=1 (the app user has no global privilege, so this stops its writes). Semi-sync's
  * state is read after writes stopped: a fallback to asynchronous before that shows as OFF.
  */
-export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<Fenced> {
+export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
   recordDbRole(ctxOf(env, svc), 'replica');
   return withDb(env, svc, async (c) => {
     const { binlog } = await stopWrites(c, DB_USERS.app);

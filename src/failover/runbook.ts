@@ -8,8 +8,8 @@ import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
-import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb, type Fenced } from './db-ops.js';
-import { planFailover, type ClusterFacts } from './decide.js';
+import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
+import { planFailover, promotionMustCover, type ClusterFacts, type FenceOutcome } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
@@ -196,7 +196,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       fence: async (cur) => {
         // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
         recordDbRole(ctxOf(env, fromDb), 'replica');
-        let fenced: Fenced | undefined;
+        let fenced: FenceOutcome | undefined;
         try {
           // Over its unix socket: this reaches a primary that is alive behind a network partition
           // (the controller shares its machine), not only one the network still shows.
@@ -205,11 +205,9 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
           // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
         }
         await fencer.killNode(plan.from);
-        // The promotion must cover the old binlog, unless semi-sync held: then its tail beyond the
-        // replicas is commits that were still waiting for an ack (a partition cut the replicas
-        // off), never acknowledged; the clients retry them on the new primary. Requiring it would
-        // make the failover impossible in exactly the partition it exists for.
-        const mustCover = fenced && !fenced.semiSyncHeld ? fenced.binlog : undefined;
+        // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
+        // them on the new primary with the same Idempotency-Key (see promotionMustCover).
+        const mustCover = promotionMustCover(fenced);
         const how = fenced === undefined
           ? ' (unreachable)'
           : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
