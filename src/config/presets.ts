@@ -54,6 +54,9 @@ function simple(): ConfigInput {
     ],
     database: { mode: 'replication' },
     redis: { quorum: 2 },
+    // The crash plan's end-to-end check writes an order; the example ERP wants a session for that
+    // (its demo clerk, from its migration 005: change both for a real app).
+    failover: { verifyLogin: { username: 'clerk', password: 'clerk-demo' } },
   };
 }
 

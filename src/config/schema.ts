@@ -185,6 +185,11 @@ export const configSchema = z
         dnsHook: z.string().min(1).optional(),
         /** A shell command run before an automatic failover; a non-zero exit vetoes it. */
         preFailoverHook: z.string().min(1).optional(),
+        /**
+         * The account the failover's end-to-end check logs in with (`POST /login`) before it writes
+         * its test order, for apps whose writes need a session (the example ERP's do).
+         */
+        verifyLogin: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
       })
       .strict()
       .default({}),

@@ -37,6 +37,32 @@ async function http(method: 'GET' | 'POST', url: string, body?: unknown, headers
   return { status: res.statusCode, json };
 }
 
+/** `POST /login` with `failover.verifyLogin`; returns the session cookie to send. Retried like the order (the app may be finding Redis). */
+async function logIn(base: string, user: { readonly username: string; readonly password: string }): Promise<string> {
+  let last = '';
+  for (let i = 0; i < 10; i++) {
+    try {
+      const res = await request(`${base}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(user),
+        headersTimeout: HTTP_TIMEOUT_MS,
+        bodyTimeout: HTTP_TIMEOUT_MS,
+      });
+      await res.body.dump();
+      const set = res.headers['set-cookie'];
+      const cookie = (Array.isArray(set) ? set[0] : set)?.split(';')[0];
+      if (res.statusCode === 200 && cookie) return cookie;
+      last = `HTTP ${res.statusCode}`;
+      if (res.statusCode === 401) break;
+    } catch (e) {
+      last = describeError(e);
+    }
+    await sleep(500);
+  }
+  throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `could not log in as ${user.username} at ${base}/login (${last}); check failover.verifyLogin`);
+}
+
 /**
  * End to end, as a client: resolve the service name through hastack's DNS, then through a load
  * balancer it names: a write (an order, with an Idempotency-Key so a re-run finds the same one),
@@ -58,16 +84,22 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   }
   const items = (skus.json['items'] ?? skus.json) as unknown;
   const sku = Array.isArray(items) ? String((items[0] as { sku?: unknown } | undefined)?.sku ?? 'WIDGET-RED') : 'WIDGET-RED';
+  const login = env.topo.config.failover.verifyLogin;
+  const headers: Record<string, string> = { 'idempotency-key': key };
+  if (login !== undefined) headers['cookie'] = await logIn(base, login);
   let created: { status: number; json: Record<string, unknown> } | undefined;
   let lastErr = '';
   // The app may need a moment to find the new primary (its DbClient probes read_only): retry the
   // same idempotent request, bounded.
   for (let i = 0; i < 10 && !created; i++) {
     try {
-      const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, { 'idempotency-key': key });
+      const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, headers);
       if (r.status === 200 || r.status === 201) created = r;
-      else lastErr = `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`;
+      else if (r.status === 401 && login === undefined) {
+        throw new HastackError(ErrorCode.CONFIG_INVALID, `the app wants a login to write (HTTP 401 at ${base}/api/orders); set failover.verifyLogin to an account the check may use`);
+      } else lastErr = `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`;
     } catch (e) {
+      if (e instanceof HastackError && e.code === ErrorCode.CONFIG_INVALID) throw e;
       lastErr = describeError(e);
     }
     if (!created) await sleep(500);

@@ -23,7 +23,7 @@ describe('chaos server scenario with automatic failover (simple preset)', { time
   it('kill -9 of the primary server: the supervisor fails over by itself; 0 lost, 0 duplicated', async () => {
     // detection 2 s: a SIGKILLed primary refuses connections at once and its replica's IO thread
     // reconnects every second, so 2 s is two clean rounds of "lost by everyone".
-    const config = { ...preset('simple'), cluster: 'srvauto', addressBase: '127.0.57', app: { module: path.join(REPO_ROOT, 'examples/erp') }, failover: { auto: true, detectionMs: 2000 } };
+    const config = { ...preset('simple'), cluster: 'srvauto', addressBase: '127.0.57', app: { module: path.join(REPO_ROOT, 'examples/erp') }, failover: { ...preset('simple').failover, auto: true, detectionMs: 2000 } };
     fs.writeFileSync(configFile, YAML.stringify(config));
     const json = path.join(dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--up', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 200_000 });

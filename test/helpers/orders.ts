@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { erpLogin } from './erp.js';
 
 /** A small HTTP client for the ERP's order API through a load balancer, for failover tests. */
 export interface OrderAnswer {
@@ -11,11 +12,28 @@ export interface OrderAnswer {
 // database retry budget while a failover moves the primary.
 const TIMEOUT_MS = 10_000;
 
+/**
+ * The ERP takes orders from logged-in users only: one session per base URL, made on first use.
+ * Sessions live in Redis, so one made before a failover still works after it.
+ */
+const sessions = new Map<string, Promise<string>>();
+function sessionFor(base: string): Promise<string> {
+  let s = sessions.get(base);
+  if (!s) {
+    s = erpLogin(base);
+    // A failed login is not cached: the next order tries again.
+    s.catch(() => sessions.delete(base));
+    sessions.set(base, s);
+  }
+  return s;
+}
+
 export async function postOrder(base: string, key: string): Promise<OrderAnswer> {
   try {
+    const cookie = await sessionFor(base);
     const res = await request(`${base}/api/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, cookie },
       body: JSON.stringify({ customer: key, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }),
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS,

@@ -16,11 +16,11 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
 import { preset } from '../../src/config/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { postOrder } from '../helpers/orders.js';
 
 const BASE = '127.0.62';
 const LB = `http://${BASE}.1:8080`;
@@ -66,15 +66,8 @@ describe('hastack backup / restore --verify (simple preset, real engines)', { ti
       backup: { keep: KEEP, schedule: SCHEDULE },
     });
     for (let i = 0; i < ORDERS; i++) {
-      const res = await request(`${LB}/api/orders`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': `backup-test-${i}` },
-        body: JSON.stringify({ customer: `C${i}`, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }),
-        headersTimeout: 10_000,
-        bodyTimeout: 10_000,
-      });
-      await res.body.dump();
-      assert.equal(res.statusCode, 201);
+      const r = await postOrder(LB, `backup-test-${i}`);
+      assert.equal(r.status, 201);
     }
   });
 

@@ -57,7 +57,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
   });
 
   it('prints where to look', () => {
-    assert.match(upOutput, /is up: 14 nodes, 19 services/);
+    assert.match(upOutput, /is up: 15 nodes, 20 services/);
     assert.match(upOutput, new RegExp(`http://${BASE.replaceAll('.', '\\.')}\\.1:8080/`));
   });
 
@@ -66,15 +66,14 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.equal(res.code, 0, res.stdout + res.stderr);
     const s = JSON.parse(res.stdout) as StatusJson;
     assert.equal(s.cluster, 'itest');
-    assert.equal(s.services.length, 19);
+    assert.equal(s.services.length, 20);
     for (const x of s.services) {
       assert.equal(x.healthy, true, `${x.node}/${x.service} unhealthy`);
       assert.ok(typeof x.pid === 'number' && x.pid > 0, `${x.node}/${x.service} has no pid`);
       assert.ok(x.address.startsWith(`${BASE}.`));
     }
     const role = (node: string, service: string): string | undefined => s.services.find((x) => x.node === node && x.service === service)?.role;
-    assert.equal(role('db1', 'mariadb'), 'primary');
-    assert.equal(role('db2', 'mariadb'), 'replica');
+    for (const db of ['db1', 'db2', 'db3']) assert.equal(role(db, 'mariadb'), 'galera');
     assert.equal(role('redis1', 'redis'), 'master');
     assert.equal(role('redis2', 'redis'), 'replica');
     assert.equal(role('app1', 'sentinel'), 'sentinel');
