@@ -37,7 +37,7 @@ describe('partition-db-primary: simple preset, replication, automatic failover',
     // to notice a silent primary. Semi-sync waits 30 s, longer than detection + fence (~10 s):
     // until the fence, the cut-off primary's commits wait for an ack instead of falling back to
     // asynchronous and being acknowledged with no copy on the standby.
-    failover: { auto: true, detectionMs: 2_000 },
+    failover: { ...simple.failover, auto: true, detectionMs: 2_000 },
     database: { mode: 'replication', semiSyncTimeoutMs: 30_000 },
   };
   let cluster: TestCluster;
