@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, EJECT_GRACE_MS, firstWriteAfterFaultMs, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
+import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, countStaleReads, EJECT_GRACE_MS, firstWriteAfterFaultMs, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
 import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
 import { isRead, isWrite, type History, type Operation } from './history.js';
 
@@ -224,5 +224,25 @@ describe('first order after the fault', () => {
   });
   it('none after the kill: null', () => {
     assert.equal(firstWriteAfterFaultMs(history([write('chaos-1', 1, 4_990, 5_010)], [5_000, 6_000])), null);
+  });
+});
+
+describe('db writers and stale reads in the verdict', () => {
+  it('two writable primaries in one sampling round break the promise', () => {
+    const writers = { rounds: 3, maxWritable: 2, overlaps: [{ at: 5_250, writable: ['primary', 'standby'] }], notServing: {} };
+    const c = checkRun('partition-db-primary', isWrite, cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')]), writers);
+    assert.equal(c.report.twoPrimaryRounds, 1);
+    assert.equal(c.report.maxWritableDbs, 2);
+    assert.match(c.broken.join(';'), /two writable primaries at once in 1 sampling round\(s\) \(first at 5\.3 s: primary, standby\)/);
+  });
+  it('a run without sampling reports no writer count and breaks nothing', () => {
+    const c = checkRun('app', () => true, cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')]));
+    assert.equal(c.report.maxWritableDbs, null);
+    assert.deepEqual(c.broken, []);
+  });
+  it('a read-back answered 404 for an acknowledged order is a stale read; other failures are not', () => {
+    const h = history([write('chaos-1', 1, 0, 50), op({ kind: 'read-order', start: 60, end: 70, ok: false, error: 'HTTP 404' }), op({ kind: 'read-order', start: 80, end: 90, ok: false, error: 'HTTP 503' })]);
+    assert.equal(countStaleReads(h), 1);
+    assert.match(checkRun('x', () => true, h, state([order(1, 'chaos-1')])).warnings.join(';'), /1 read\(s\) did not find an order/);
   });
 });

@@ -1,3 +1,4 @@
+import type { WriterCheck } from './db-writers.js';
 import type { FinalState } from './final-state.js';
 import { isQueuedWrite, isRead, isWrite, type FaultWindow, type History, type Operation } from './history.js';
 
@@ -273,6 +274,15 @@ export interface ChaosReport {
   readonly readP99DuringFaultMs: number | null;
   readonly readP99AfterEjectMs: number | null;
   readonly readP99RatioAfterEject: number | null;
+  /**
+   * The most MariaDB nodes writable at once in one sampling round (null: not sampled, fewer than
+   * two nodes). Replication mode: above 1 is split brain.
+   */
+  readonly maxWritableDbs: number | null;
+  /** Sampling rounds with two writable primaries (replication mode): "never two" means 0. */
+  readonly twoPrimaryRounds: number;
+  /** read-order answers that said an order this client was told exists is not there: a stale read served as current. */
+  readonly staleReads: number;
 }
 
 export interface CheckedRun {
@@ -289,7 +299,12 @@ export interface CheckedRun {
   readonly warnings: string[];
 }
 
-export function checkRun(scenario: string, affected: (o: Operation) => boolean, h: History, s: FinalState): CheckedRun {
+/** A read-order answered 404 for an order the service had acknowledged to this client. Pure. */
+export function countStaleReads(h: History): number {
+  return h.ops.filter((o) => o.kind === 'read-order' && !o.ok && o.error === 'HTTP 404').length;
+}
+
+export function checkRun(scenario: string, affected: (o: Operation) => boolean, h: History, s: FinalState, writers?: WriterCheck): CheckedRun {
   const a = checkAvailability(h);
   const w = checkWrites(h, s);
   const inv = checkInvariants(s);
@@ -304,6 +319,14 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   if (j.jobsLost > 0) broken.push(`${j.jobsLost} acknowledged job(s) never processed`);
   if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged order(s) still pending after the grace period`);
   // Sessions live in Redis, not in an app server: no fault of this suite may log a user out.
+  if (writers && writers.overlaps.length > 0) {
+    const first = writers.overlaps[0];
+    broken.push(`two writable primaries at once in ${writers.overlaps.length} sampling round(s) (first at ${((first?.at ?? 0) / 1000).toFixed(1)} s: ${first?.writable.join(', ') ?? ''})`);
+  }
+  const staleReads = countStaleReads(h);
+  // A warning here, judged by the scenarios that promise it (partition-galera-minority's test):
+  // not every tier under every fault has been run against this count yet.
+  if (staleReads > 0) warnings.push(`${staleReads} read(s) did not find an order the service had acknowledged (a stale read served as current)`);
   if (sess.sessionsLost > 0) broken.push(`${sess.sessionsLost} request(s) found their session gone (sessions must survive)`);
   // A run whose orders were mostly refused tested reads only: say so rather than look clean.
   if (w.refusedWrites > w.ackedWrites) warnings.push(`${w.refusedWrites} order(s) refused for want of stock vs ${w.ackedWrites} acknowledged: the write path was barely exercised`);
@@ -337,6 +360,9 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       readP99DuringFaultMs: lat.duringFaultP99Ms,
       readP99AfterEjectMs: lat.afterEjectP99Ms,
       readP99RatioAfterEject: lat.afterEjectRatio,
+      maxWritableDbs: writers && writers.rounds > 0 ? writers.maxWritable : null,
+      twoPrimaryRounds: writers?.overlaps.length ?? 0,
+      staleReads,
     },
     availabilityDuringFault: a.availabilityDuringFault,
     lostKeys: w.lostKeys,

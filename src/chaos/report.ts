@@ -61,6 +61,7 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
     `  sessions lost: ${x.sessionsLost}`,
+    ...(x.maxWritableDbs === null ? [] : [`  db writers     at most ${x.maxWritableDbs} writable at once; ${x.twoPrimaryRounds} sampling round(s) with two writable primaries; ${x.staleReads} stale read(s)`]),
     `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, from ${EJECT_GRACE_MS / 1000} s into it (a dead cache node ejected) ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
     `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
   ];

@@ -4,6 +4,8 @@ import { clusterStatus } from '../control/index.js';
 import { describeError } from '../shared/errors.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import { checkRun, type CheckedRun } from './checkers.js';
+import { checkWriters } from './db-writers.js';
+import { watchDbWriters } from './db-writers-probe.js';
 import { countPending, readFinalState } from './final-read.js';
 import { healFaults, injectFaults, type InjectedFault } from './faults.js';
 import type { FaultWindow, History } from './history.js';
@@ -64,6 +66,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const startedAt = new Date().toISOString();
   say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed})`);
   const workload = runWorkload({ topo: o.topo, clients: o.clients, durationMs, seed: o.seed, runId, clock }, skus);
+  // For the whole workload: "never two writable primaries" must hold through fault and heal.
+  const writers = watchDbWriters(o.topo, o.secrets, clock);
 
   const schedule = faultSchedule(o.scenario, durationMs);
   const windows: FaultWindow[] = [];
@@ -104,14 +108,16 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     }
     windows.push({ description: injected.map((f) => f.description).join(' + ') || 'fault (failed to inject)', injectedAt, healedAt });
   }
-  const ops = await workload;
+  // Stopped even when the workload throws: the probe must not outlive the run.
+  const ops = await workload.finally(() => writers.stop());
+  const writerRounds = await writers.stop();
   if (faultError !== undefined) throw faultError;
   const history: History = { startedAt, durationMs: Math.max(durationMs, clock()), ops, faults: windows };
   say(`workload done: ${ops.length} operations; waiting up to ${JOB_GRACE_MS / 1000} s for jobs`);
 
   await waitFor(async () => ((await countPending(o.topo, o.secrets, keyPrefix)) === 0 ? true : undefined), { timeoutMs: JOB_GRACE_MS, intervalMs: 500 });
   const final = await readFinalState(o.topo, o.secrets, keyPrefix);
-  const checked = checkRun(o.scenario.name, affectedOps(o.scenario), history, final);
+  const checked = checkRun(o.scenario.name, affectedOps(o.scenario), history, final, checkWriters(writerRounds, o.topo.config.database.mode));
 
   let unhealthyAfter: string[] = [];
   const healthy = await waitFor(

@@ -126,27 +126,31 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'partition-db-primary',
-    description: 'cut the MariaDB primary off from its replicas and the controller while it stays alive: never two writable primaries',
-    preset: 'ideal',
+    description: 'cut the MariaDB primary server off from its replica and the host (controller, clients) while it stays alive: the automatic failover fences it and promotes the replica; never two writable primaries, 0 lost (run with failover.auto)',
+    // Replication mode. On `simple` the cut takes the primary's whole server (its app, worker,
+    // Redis and DNS too): that is the seed's own setup, and the only preset in replication mode.
+    // The primary's side keeps running: its worker's commits wait for a semi-sync ack that cannot
+    // come, and the supervisor, on the same machine, can still kill it (the fence).
+    preset: 'simple',
     faults: [{ target: 'role:db-primary', action: 'partition', against: ['all:db-replica', '@host'] }],
-    holdS: 15,
+    // 20 s: the replica notices the silent primary after slave_net_timeout (5 s), the controller
+    // waits failover.detectionMs, then the runbook runs (~3 s): the failover completes while cut.
+    holdS: 20,
     affected: 'write',
     substrate: 'netns',
-    // Written for replication mode, but `ideal` is Galera now (where partition-galera-minority is
-    // the equivalent): it belongs on `simple` with failover.auto, which is not wired or run yet.
-    // Measured on netns before Galera: writes stall for the semi-sync timeout (10 s), 0 lost.
-    expectedFailure: 'issue 10 follow-up: move to the simple preset with failover.auto and verify "never two writable primaries"',
+    crashPlan: true,
   },
   {
     name: 'partition-galera-minority',
-    description: 'cut one Galera node off from the others: it must refuse queries while the majority keeps writing',
+    description: 'cut the Galera node the router writes through off from the other nodes: it must refuse queries while the majority keeps writing and the routers move',
     preset: 'ideal',
-    faults: [{ target: 'role:db', action: 'isolate' }],
+    // The writer (role:db-primary in Galera: the first synced node) rather than a reader: the
+    // routers must notice the node they write through went silent and move, the harder case.
+    // The host still reaches it, so a direct query shows it refusing.
+    faults: [{ target: 'role:db-primary', action: 'isolate' }],
     holdS: 15,
     affected: 'write',
     substrate: 'netns',
-    // The Galera tier and the netns substrate landed side by side; this pairing has not run yet.
-    expectedFailure: 'issue 10 follow-up: not yet run against the Galera ideal preset',
   },
 ];
 

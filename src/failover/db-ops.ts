@@ -4,6 +4,7 @@ import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, recordDbR
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, type FailoverEnv } from './context.js';
+import type { FenceOutcome } from './decide.js';
 import { gtidCovers, parseGtidPos } from './gtid.js';
 
 /*
@@ -74,11 +75,16 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
 
 /**
  * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
- * then read_only=1 (the app user has no global privilege, so this stops its writes).
+ * then read_only=1 (the app user has no global privilege, so this stops its writes). Semi-sync's
+ * state is read after writes stopped: a fallback to asynchronous before that shows as OFF.
  */
-export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<string> {
+export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
   recordDbRole(ctxOf(env, svc), 'replica');
-  return withDb(env, svc, async (c) => (await stopWrites(c, DB_USERS.app)).binlog, STATEMENT_MS);
+  return withDb(env, svc, async (c) => {
+    const { binlog } = await stopWrites(c, DB_USERS.app);
+    const semi = await semiSyncState(c);
+    return { binlog, semiSyncHeld: semi.active };
+  }, STATEMENT_MS);
 }
 
 /**

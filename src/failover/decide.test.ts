@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { autoSnapshot, currentPrimary, decide, planFailover, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
+import { autoSnapshot, currentPrimary, decide, planFailover, promotionMustCover, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
 
 function primary(node: string, gtid: string, reachable = true): DbFacts {
   return {
@@ -151,5 +151,17 @@ describe('the automatic mode\'s snapshot', () => {
     assert.equal(s.primary, 'db2');
     assert.equal(s.primaryReachable, true);
     assert.deepEqual(s.replicas, []);
+  });
+});
+
+describe('what the promoted replica must hold after the fence', () => {
+  it('a primary fenced while semi-sync held: its unacknowledged tail is not demanded', () => {
+    assert.equal(promotionMustCover({ binlog: '0-1-120', semiSyncHeld: true }), undefined);
+  });
+  it('a primary that fell back to asynchronous: all of its binlog, it may hold acknowledged writes', () => {
+    assert.equal(promotionMustCover({ binlog: '0-1-120', semiSyncHeld: false }), '0-1-120');
+  });
+  it('an unreachable old primary: nothing known to demand', () => {
+    assert.equal(promotionMustCover(undefined), undefined);
   });
 });

@@ -139,6 +139,25 @@ export function planFailover(facts: ClusterFacts, opts: { readonly to?: string }
   return { ok: true, from, fromReachable: fromFacts?.reachable === true, to, repoint: candidates.filter((c) => c.node !== to).map((c) => c.node), because };
 }
 
+/** What fencing a reachable old primary found (db-ops `fenceReachable`). */
+export interface FenceOutcome {
+  /** Its binlog once writes were off: every transaction it ever committed. */
+  readonly binlog: string;
+  /** Semi-sync was still ON then: nothing it committed was acknowledged without a replica's ack. */
+  readonly semiSyncHeld: boolean;
+}
+
+/**
+ * What the promoted replica must hold, after the fence. Everything in the old primary's binlog,
+ * unless semi-sync held: then what its binlog has beyond the replicas is commits still waiting
+ * for an ack (a partition cut the replicas off), never acknowledged, and demanding it would make
+ * the failover impossible in the very partition it exists for. Unknown (unreachable old
+ * primary): nothing more to demand. Pure.
+ */
+export function promotionMustCover(fenced: FenceOutcome | undefined): string | undefined {
+  return fenced && !fenced.semiSyncHeld ? fenced.binlog : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Automatic mode
 

@@ -1,8 +1,9 @@
 import { servicesOf } from '../config/index.js';
 import { readDbState, redisRole, sentinelMasterAddr } from '../engines/index.js';
-import { describeError } from '../shared/errors.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { portOpen } from '../shared/net.js';
 import { ctxOf, nodeAt, type FailoverEnv } from './context.js';
-import { readDb, withDb } from './db-ops.js';
+import { REACH_TIMEOUT_MS, readDb, withDb } from './db-ops.js';
 import type { ClusterFacts, DbFacts, RedisFacts } from './decide.js';
 
 /** One bounded look at every MariaDB, Redis and Sentinel of the cluster, in parallel (preflight). */
@@ -16,8 +17,14 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
     servicesOf(env.topo, 'mariadb').map(async (svc): Promise<DbFacts> => {
       const recorded = readDbState(svc)?.role;
       const rec = recorded ? { recordedRole: recorded } : {};
+      // The admin actions go over the node's unix socket, which no network partition cuts. On the
+      // netns substrate the controller must also judge reachability as the network shows it (as
+      // it would from another machine): a primary cut off from the host is unreachable, even
+      // though its socket still answers (that is how the fence can still stop it).
+      const overNetwork = env.topo.config.substrate === 'netns' ? portOpen(svc.address, svc.port, REACH_TIMEOUT_MS) : Promise.resolve(true);
       try {
-        const r = await withDb(env, svc, readDb);
+        const [r, open] = await Promise.all([withDb(env, svc, readDb), overNetwork]);
+        if (!open) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no answer over the network at ${svc.address}:${svc.port} within ${REACH_TIMEOUT_MS} ms (its socket answers: alive behind a partition)`);
         const master = r.slave.configured ? nodeAt(env, 'mariadb', r.slave.masterHost, r.slave.masterPort) : undefined;
         return {
           node: svc.node,

@@ -9,7 +9,7 @@ import { waitFor } from '../shared/retry.js';
 import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
 import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
-import { planFailover, type ClusterFacts } from './decide.js';
+import { planFailover, promotionMustCover, type ClusterFacts, type FenceOutcome } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
@@ -196,15 +196,23 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       fence: async (cur) => {
         // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
         recordDbRole(ctxOf(env, fromDb), 'replica');
-        let binlog: string | undefined;
+        let fenced: FenceOutcome | undefined;
         try {
-          binlog = await fenceReachable(env, fromDb);
+          // Over its unix socket: this reaches a primary that is alive behind a network partition
+          // (the controller shares its machine), not only one the network still shows.
+          fenced = await fenceReachable(env, fromDb);
         } catch {
           // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
         }
         await fencer.killNode(plan.from);
-        const message = `${plan.from}: recorded as replica${binlog !== undefined ? `, read_only=1 at ${binlog || 'empty gtid'}` : ' (unreachable)'}, node killed and kept down by the supervisor`;
-        return { message, journal: binlog !== undefined ? { ...cur, fencedBinlog: binlog } : cur };
+        // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
+        // them on the new primary with the same Idempotency-Key (see promotionMustCover).
+        const mustCover = promotionMustCover(fenced);
+        const how = fenced === undefined
+          ? ' (unreachable)'
+          : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
+        const message = `${plan.from}: recorded as replica${how}, node killed and kept down by the supervisor`;
+        return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
       },
       promote: async (cur) => {
         // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could

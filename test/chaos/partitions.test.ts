@@ -10,7 +10,6 @@
  * left afterwards.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,9 +19,9 @@ import { askSentinelsForMaster } from '../../src/engines/index.js';
 import { withRedis } from '../../src/engines/redis-client.js';
 import { readEventsFrom } from '../../src/shared/events.js';
 import { sleep } from '../../src/shared/retry.js';
-import { netnsNames } from '../../src/substrate/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { networkLeftovers } from '../helpers/netns.js';
 
 const CLUSTER = 'hsparts';
 
@@ -46,20 +45,6 @@ const config: ConfigInput = {
     { name: 'db1', services: ['mariadb'] },
   ],
 };
-
-/** hastack's namespaces and links of a cluster still on the machine. */
-function networkLeftovers(cluster: string): string[] {
-  const ns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(`hs-${cluster}-`));
-  const names = netnsNames(cluster);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
-    .filter((n) => n === names.bridge || n.startsWith(names.vethPrefix));
-  return [...ns, ...links];
-}
 
 interface Probe {
   /** The old master answered OK to the SET. */
