@@ -96,6 +96,20 @@ export function serverBaseLines(p: { readonly asRoot: boolean; readonly paths: M
   ];
 }
 
+/** Memory and disk settings of every hastack MariaDB server: many servers share one machine. */
+export function memoryLines(bufferPoolMb: number): string[] {
+  return [
+    '# Memory and disk: many servers share this machine',
+    `innodb_buffer_pool_size=${bufferPoolMb}M`,
+    // 16 MB redo (default 96 MB): small test and demo datasets; raise for heavy write loads.
+    'innodb_log_file_size=16M',
+    // The system tables are Aria/MyISAM and tiny; the 128 MB defaults are address space for nothing.
+    'aria_pagecache_buffer_size=8M',
+    'key_buffer_size=8M',
+    'performance_schema=OFF',
+  ];
+}
+
 /** my.cnf for one node. Pure; rendered on every start (the file is ours, nothing rewrites it). */
 export function renderMyCnf(p: MyCnfParams): string {
   const { paths } = p;
@@ -150,14 +164,7 @@ export function renderMyCnf(p: MyCnfParams): string {
   }
   lines.push(
     '',
-    '# Memory and disk: many servers share this machine',
-    `innodb_buffer_pool_size=${p.bufferPoolMb}M`,
-    // 16 MB redo (default 96 MB): small test and demo datasets; raise for heavy write loads.
-    'innodb_log_file_size=16M',
-    // The system tables are Aria/MyISAM and tiny; the 128 MB defaults are address space for nothing.
-    'aria_pagecache_buffer_size=8M',
-    'key_buffer_size=8M',
-    'performance_schema=OFF',
+    ...memoryLines(p.bufferPoolMb),
     '',
     '[client]',
     // `mariadb --defaults-file=<this file> -uroot -p` reaches this server; there is no default socket.

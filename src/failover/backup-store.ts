@@ -60,18 +60,25 @@ export interface UnreadableBackup {
   readonly reason: string;
 }
 
-/** Every complete backup on every node, oldest first; unreadable ones are returned apart. */
-export function listBackups(topo: Topology): { backups: StoredBackup[]; unreadable: UnreadableBackup[] } {
-  const backups: StoredBackup[] = [];
-  const unreadable: UnreadableBackup[] = [];
+/** Each node's backup directory and its entries (nodes without one are skipped). */
+function* backupDirsOf(topo: Topology): Generator<{ n: Topology['nodes'][number]; root: string; names: string[] }> {
   for (const n of topo.nodes) {
     const root = backupsDir(topo, n.name);
     let names: string[];
     try {
       names = fs.readdirSync(root);
     } catch {
-      continue;
+      continue; // no backup directory on this node yet
     }
+    yield { n, root, names };
+  }
+}
+
+/** Every complete backup on every node, oldest first; unreadable ones are returned apart. */
+export function listBackups(topo: Topology): { backups: StoredBackup[]; unreadable: UnreadableBackup[] } {
+  const backups: StoredBackup[] = [];
+  const unreadable: UnreadableBackup[] = [];
+  for (const { n, root, names } of backupDirsOf(topo)) {
     for (const id of names.filter(isBackupId)) {
       const dir = path.join(root, id);
       try {
@@ -112,14 +119,7 @@ export function findBackup(topo: Topology, ref: string | undefined): { dir: stri
 /** Removes the leftovers of interrupted backups and verifications (dot-directories) on every node. */
 export function removeLeftovers(topo: Topology): string[] {
   const removed: string[] = [];
-  for (const n of topo.nodes) {
-    const root = backupsDir(topo, n.name);
-    let names: string[];
-    try {
-      names = fs.readdirSync(root);
-    } catch {
-      continue;
-    }
+  for (const { root, names } of backupDirsOf(topo)) {
     for (const name of names.filter((x) => /^\.(staging|incoming|verify)-/.test(x))) {
       if (name.startsWith('.verify-')) killStaleScratch(path.join(root, name));
       fs.rmSync(path.join(root, name), { recursive: true, force: true });
