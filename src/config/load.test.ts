@@ -99,6 +99,20 @@ describe('config validation names the key', () => {
     assert.equal(c.nodes[0]?.address, '10.213.9.7');
   });
 
+  it('hosts: every node needs an address and an ssh target; ssh only with hosts; controller must be a node', () => {
+    const all = ['lb', 'app', 'mariadb', 'redis'];
+    const node = { name: 'a', address: '10.0.0.5', ssh: 'root@10.0.0.5', services: all };
+    const c = parseConfig({ substrate: 'hosts', nodes: [node] });
+    assert.equal(c.hosts.installDir, '/opt/hastack');
+    assert.equal(c.hosts.serviceManager, 'auto');
+    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: undefined }] })), 'nodes[0].ssh');
+    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ name: 'a', ssh: 'root@x', services: all }] })), 'nodes[0].address');
+    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: 'not a target' }] })), 'nodes[0].ssh');
+    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', ssh: 'root@x', services: all }] })), 'nodes[0].ssh');
+    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { controller: 'zz' }, nodes: [node] })), 'hosts.controller');
+    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { installDir: 'opt' }, nodes: [node] })), 'hosts.installDir');
+  });
+
   it('a missing required tier', () => {
     assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }] })), 'nodes');
   });

@@ -56,6 +56,12 @@ function checkCrossFieldRules(c: Config): void {
       if (other !== undefined) throw new ConfigError(`nodes[${i}].address`, `${n.address} is already used by nodes[${other}]`);
       addresses.set(n.address, i);
     }
+    if (c.substrate === 'hosts') {
+      if (n.address === undefined) throw new ConfigError(`nodes[${i}].address`, 'is required with "substrate: hosts": the address the other machines reach this one at');
+      if (n.ssh === undefined) throw new ConfigError(`nodes[${i}].ssh`, 'is required with "substrate: hosts": how deploy reaches the machine, like root@10.0.0.5');
+    } else if (n.ssh !== undefined) {
+      throw new ConfigError(`nodes[${i}].ssh`, `is only used with "substrate: hosts" (this file says "${c.substrate}")`);
+    }
     const seen = new Set<string>();
     n.services.forEach((s, j) => {
       if (seen.has(s)) throw new ConfigError(`nodes[${i}].services[${j}]`, `"${s}" is listed twice on this node`);
@@ -90,6 +96,9 @@ function checkCrossFieldRules(c: Config): void {
   }
   if (c.supervisor.restartBackoffMinMs > c.supervisor.restartBackoffMaxMs) {
     throw new ConfigError('supervisor.restartBackoffMinMs', 'must not exceed supervisor.restartBackoffMaxMs');
+  }
+  if (c.hosts.controller !== undefined && !c.nodes.some((n) => n.name === c.hosts.controller)) {
+    throw new ConfigError('hosts.controller', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);
   }
   if (c.backup.target !== undefined && !c.nodes.some((n) => n.name === c.backup.target)) {
     throw new ConfigError('backup.target', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);

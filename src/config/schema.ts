@@ -29,6 +29,14 @@ export const nodeSchema = z
     name: nodeName,
     /** Optional; the local substrate assigns `addressBase.N` in node order when absent. */
     address: ipv4.optional(),
+    /**
+     * `substrate: hosts` only: how to reach the machine, `user@host` or `user@host:port`
+     * (key-based; its host key must already be in `hosts.knownHostsFile`).
+     */
+    ssh: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be user@host or user@host:port, like root@10.0.0.5')
+      .optional(),
     services: z.array(z.enum(SERVICE_KINDS)).min(1, 'a node needs at least one service'),
   })
   .strict();
@@ -44,8 +52,12 @@ export const configSchema = z
     cluster: nodeName.default('hastack'),
     /** Which preset this file started from; informational. */
     preset: z.enum(['ideal', 'simple', 'custom']).default('custom'),
-    /** `local`: loopback addresses; `netns`: one network namespace per node (root, Linux), for partitions. */
-    substrate: z.enum(['local', 'netns']).default('local'),
+    /**
+     * `local`: loopback addresses; `netns`: one network namespace per node (root, Linux), for
+     * partitions; `hosts`: real machines reached over SSH (`hastack deploy`), each node with its
+     * own `address` and `ssh` target.
+     */
+    substrate: z.enum(['local', 'netns', 'hosts']).default('local'),
     /** The first three octets of the loopback addresses the local substrate hands out. */
     addressBase: z
       .string()
@@ -62,6 +74,25 @@ export const configSchema = z
           .string()
           .regex(/^(10|172|192)\.\d{1,3}\.\d{1,3}$/, 'must be three octets of a private range, like 10.213.0')
           .default('10.213.0'),
+      })
+      .strict()
+      .default({}),
+    hosts: z
+      .object({
+        /** Where `deploy` installs hastack itself on every host. */
+        installDir: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/opt/hastack'),
+        /** Where each host keeps the cluster's state (`<stateDir>/<cluster>/`: data, rendered config, logs). */
+        stateDir: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/var/lib/hastack'),
+        /** The node that runs the controller (admin API, status, failover manager); default: the first node. */
+        controller: nodeName.optional(),
+        /** Private key for SSH (default: ssh's own, `~/.ssh/id_*`). Relative to this file. */
+        identityFile: z.string().min(1).optional(),
+        /** known_hosts file that must hold every host's key (default: ssh's own). Host keys are always verified. */
+        knownHostsFile: z.string().min(1).optional(),
+        /** `auto`: systemd where it is PID 1, else hastack's own per-service keeper (`hastack _keep`). */
+        serviceManager: z.enum(['auto', 'systemd', 'hastack']).default('auto'),
+        /** The largest clock difference between the deploying machine and a host that `deploy` accepts. */
+        maxClockSkewMs: z.number().int().min(0).default(2_000),
       })
       .strict()
       .default({}),

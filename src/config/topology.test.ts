@@ -26,6 +26,16 @@ describe('topology', () => {
     assert.equal(topo.initialRedisMaster, 'redis1');
   });
 
+  it('on hosts, state and the app live at the configured places on every machine; the admin API on the controller', () => {
+    const nodes = ['primary', 'standby'].map((name, i) => ({ name, address: `10.9.0.${i + 1}`, ssh: `root@10.9.0.${i + 1}`, services: ['lb', 'app', 'mariadb', 'redis'] as const }));
+    const cfg = parseConfig({ substrate: 'hosts', hosts: { controller: 'standby', stateDir: '/srv/hs' }, nodes: nodes.map((n) => ({ ...n, services: [...n.services] })) });
+    const t = resolveTopology(cfg, { stateRoot: '/home/op/.hastack', configDir: '/home/op' });
+    assert.equal(t.stateDir, '/srv/hs/hastack');
+    assert.equal(servicesOf(t, 'mariadb')[1]?.dir, '/srv/hs/hastack/standby/mariadb');
+    assert.equal(t.appModule, '/opt/hastack/examples/erp');
+    assert.deepEqual(t.admin, { address: '10.9.0.2', port: 9090 });
+  });
+
   it('on netns, nodes get addresses from netns.addressBase and the admin API stays on loopback', () => {
     const t = resolveTopology(parseConfig({ ...preset('ideal'), substrate: 'netns', netns: { addressBase: '10.213.9' } }), { stateRoot: '/tmp/x', configDir: '/srv/app' });
     assert.deepEqual(t.nodes.slice(0, 2).map((n) => n.address), ['10.213.9.1', '10.213.9.2']);

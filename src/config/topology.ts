@@ -47,7 +47,10 @@ export function nodeAddress(addressBase: string, index: number): string {
 }
 
 export function resolveTopology(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
-  const stateDir = path.resolve(opts.stateRoot, config.cluster);
+  // On real hosts every machine keeps its state at the same place, whatever the deploying
+  // machine's own directory is; the app module is resolved inside the installed package there.
+  const hosts = config.substrate === 'hosts';
+  const stateDir = hosts ? path.posix.join(config.hosts.stateDir, config.cluster) : path.resolve(opts.stateRoot, config.cluster);
   // On netns the node addresses live on hastack's bridge; the admin API stays on loopback (host).
   const base = config.substrate === 'netns' ? config.netns.addressBase : config.addressBase;
   const nodes: NodeInstance[] = config.nodes.map((n, i) => ({
@@ -73,13 +76,20 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     cluster: config.cluster,
     config,
     stateDir,
-    appModule: path.resolve(opts.configDir, config.app.module),
+    appModule: hosts ? path.posix.resolve(config.hosts.installDir, config.app.module) : path.resolve(opts.configDir, config.app.module),
     nodes,
     services,
     initialDbPrimary: firstWith('mariadb'),
     initialRedisMaster: firstWith('redis'),
-    admin: { address: `${config.addressBase}.254`, port: config.supervisor.adminPort },
+    admin: { address: hosts ? controllerNode(config, nodes).address : `${config.addressBase}.254`, port: config.supervisor.adminPort },
   };
+}
+
+/** `substrate: hosts`: the node whose controller serves the admin API (`hosts.controller`, else the first). */
+export function controllerNode(config: Config, nodes: readonly NodeInstance[]): NodeInstance {
+  const n = nodes.find((x) => x.name === config.hosts.controller) ?? nodes[0];
+  if (!n) throw new Error('a cluster has at least one node (the schema checks it)');
+  return n;
 }
 
 export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[] {
