@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig } from './load.js';
 import { preset } from './presets.js';
-import { resolveTopology, servicesOf } from './topology.js';
+import { remoteTopology, resolveTopology, servicesOf } from './topology.js';
 
 describe('topology', () => {
   const topo = resolveTopology(parseConfig(preset('ideal')), { stateRoot: '/tmp/x', configDir: '/srv/app' });
@@ -30,7 +30,8 @@ describe('topology', () => {
     const nodes = ['primary', 'standby'].map((name, i) => ({ name, address: `10.9.0.${i + 1}`, ssh: `root@10.9.0.${i + 1}`, services: ['lb', 'app', 'mariadb', 'redis'] as const }));
     const cfg = parseConfig({ substrate: 'hosts', hosts: { controller: 'standby', stateDir: '/srv/hs' }, nodes: nodes.map((n) => ({ ...n, services: [...n.services] })) });
     const t = resolveTopology(cfg, { stateRoot: '/home/op/.hastack', configDir: '/home/op' });
-    assert.equal(t.stateDir, '/srv/hs/hastack');
+    assert.equal(t.stateDir, '/home/op/.hastack/hastack');
+    assert.equal(remoteTopology(t).stateDir, '/srv/hs/hastack');
     assert.equal(servicesOf(t, 'mariadb')[1]?.dir, '/srv/hs/hastack/standby/mariadb');
     assert.equal(t.appModule, '/opt/hastack/examples/erp');
     assert.deepEqual(t.admin, { address: '10.9.0.2', port: 9090 });

@@ -47,10 +47,12 @@ export function nodeAddress(addressBase: string, index: number): string {
 }
 
 export function resolveTopology(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
-  // On real hosts every machine keeps its state at the same place, whatever the deploying
-  // machine's own directory is; the app module is resolved inside the installed package there.
+  // On real hosts every machine keeps its services' state at the same place (`hostStateDir`),
+  // whatever the deploying machine's own directory is, and the app module is resolved inside the
+  // installed package there; `stateDir` stays the deploying machine's (events, secrets, journal).
   const hosts = config.substrate === 'hosts';
-  const stateDir = hosts ? path.posix.join(config.hosts.stateDir, config.cluster) : path.resolve(opts.stateRoot, config.cluster);
+  const stateDir = path.resolve(opts.stateRoot, config.cluster);
+  const nodeRoot = hosts ? hostStateDir(config) : stateDir;
   // On netns the node addresses live on hastack's bridge; the admin API stays on loopback (host).
   const base = config.substrate === 'netns' ? config.netns.addressBase : config.addressBase;
   const nodes: NodeInstance[] = config.nodes.map((n, i) => ({
@@ -66,7 +68,7 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
         kind,
         address: n.address,
         port: config.ports[kind] ?? DEFAULT_PORTS[kind],
-        dir: path.join(stateDir, n.name, kind),
+        dir: hosts ? path.posix.join(nodeRoot, n.name, kind) : path.join(nodeRoot, n.name, kind),
         id: `${n.name}/${kind}`,
       });
     }
@@ -83,6 +85,16 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     initialRedisMaster: firstWith('redis'),
     admin: { address: hosts ? controllerNode(config, nodes).address : `${config.addressBase}.254`, port: config.supervisor.adminPort },
   };
+}
+
+/** `substrate: hosts`: where every host keeps the cluster's state: `<hosts.stateDir>/<cluster>`. */
+export function hostStateDir(config: Config): string {
+  return path.posix.join(config.hosts.stateDir, config.cluster);
+}
+
+/** The topology as a host sees it: its state directory is the host's own (`hostStateDir`). */
+export function remoteTopology(topo: Topology): Topology {
+  return { ...topo, stateDir: hostStateDir(topo.config) };
 }
 
 /** `substrate: hosts`: the node whose controller serves the admin API (`hosts.controller`, else the first). */
