@@ -5,7 +5,7 @@ import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { runFailover } from '../failover/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { supervisorFencer } from './failover.js';
+import { failoverEnv, supervisorFencer } from './failover.js';
 import { down } from './commands.js';
 import { table } from './output.js';
 import { up } from './up.js';
@@ -44,7 +44,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     }
     const afterInject = o.thenFailover
       ? async (): Promise<void> => {
-          await runFailover({ topo, secrets }, supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
+          await runFailover(failoverEnv(topo), supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
         }
       : undefined;
     const result = await runChaos({

@@ -1,10 +1,20 @@
 import readline from 'node:readline/promises';
 import { readSecrets } from '../config/index.js';
 import { requestFault, substrateFor } from '../control/index.js';
-import { runFailover, runSwitchover, type NodeFencer } from '../failover/index.js';
+import { runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
 import type { Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
+
+/**
+ * What the crash plan works with. On real hosts the database nodes' recorded roles live on their
+ * machines: recorded there over SSH (`_agent record-role`), so a restart comes back as recorded.
+ */
+export function failoverEnv(topo: Topology): FailoverEnv {
+  const secrets = readSecrets(topo.stateDir);
+  if (topo.config.substrate !== 'hosts') return { topo, secrets };
+  return { topo, secrets, recordRole: async (svc, role) => (await import('../hosts/faults.js')).recordRoleOnHost(topo, svc.id, role) };
+}
 
 /** The supervisor kills and keeps down a node: it owns the processes (a plain kill would be restarted). */
 export function supervisorFencer(topo: Topology): NodeFencer {
@@ -38,7 +48,7 @@ export interface FailoverCliOptions extends ConfigOptions {
 
 export async function failover(o: FailoverCliOptions): Promise<void> {
   const topo = loadRunningTopology(o);
-  const env = { topo, secrets: readSecrets(topo.stateDir) };
+  const env = failoverEnv(topo);
   const t0 = Date.now();
   const r = await runFailover(env, supervisorFencer(topo), {
     ...(o.to !== undefined ? { to: o.to } : {}),
@@ -55,7 +65,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
 
 export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
-  const r = await runSwitchover({ topo, secrets: readSecrets(topo.stateDir) }, supervisorFencer(topo), {
+  const r = await runSwitchover(failoverEnv(topo), supervisorFencer(topo), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),

@@ -151,6 +151,12 @@ configOpts(program.command('switchover'))
   .option('--dry-run', 'print the plan and the facts; change nothing')
   .action(async (o: Parameters<typeof import('./failover.js').switchover>[0]) => (await import('./failover.js')).switchover(o));
 
+configOpts(program.command('deploy'))
+  .description('substrate: hosts: install and start the cluster on its machines over SSH (systemd units, or hastack\'s keeper without systemd); a re-run changes only what differs')
+  .option('--dry-run', 'look at every host and print the plan; change nothing')
+  .option('--diff', 'like --dry-run, and show what would change in each file')
+  .action(async (o: Parameters<typeof import('./deploy.js').deployCli>[0]) => (await import('./deploy.js')).deployCli(o));
+
 // Internal entry points: the supervisor and the processes it runs.
 program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program

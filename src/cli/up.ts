@@ -40,6 +40,9 @@ function ensureEngines(install: boolean): void {
 export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   const src = loadConfigSource(opts);
+  if (src.config.substrate === 'hosts' && opts.substrate === undefined) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`);
+  }
   ensureEngines(opts.install ?? true);
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);

@@ -74,9 +74,22 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     }
   }
   const firstWith = (kind: ServiceKind): string => services.find((s) => s.kind === kind)?.node ?? '';
+  // The SSH key and known_hosts are relative to the config file; every later reader of the
+  // topology (a CLI run from another directory) needs them absolute.
+  const h = config.hosts;
+  const resolved: Config = hosts
+    ? {
+        ...config,
+        hosts: {
+          ...h,
+          ...(h.identityFile !== undefined ? { identityFile: path.resolve(opts.configDir, h.identityFile) } : {}),
+          ...(h.knownHostsFile !== undefined ? { knownHostsFile: path.resolve(opts.configDir, h.knownHostsFile) } : {}),
+        },
+      }
+    : config;
   return {
     cluster: config.cluster,
-    config,
+    config: resolved,
     stateDir,
     appModule: hosts ? path.posix.resolve(config.hosts.installDir, config.app.module) : path.resolve(opts.configDir, config.app.module),
     nodes,

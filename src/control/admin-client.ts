@@ -5,6 +5,8 @@ import type { FaultRequest } from './admin-api.js';
 
 /** Asks the running supervisor to inject or heal a fault. Bounded: a fault request answers fast. */
 export async function requestFault(topo: Topology, f: FaultRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  // Real hosts have no supervisor owning their processes: the fault goes to the host over SSH.
+  if (topo.config.substrate === 'hosts') return (await import('../hosts/faults.js')).hostsFault(topo, f);
   const url = `http://${topo.admin.address}:${topo.admin.port}/v1/faults`;
   let res;
   try {

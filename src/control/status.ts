@@ -25,12 +25,14 @@ export interface ClusterStatus {
 
 /** Probes every service of the cluster now (in parallel, each bounded by `timeoutMs`). */
 export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs = 1_500): Promise<ClusterStatus> {
-  const run = readRunState(topo.stateDir);
+  // On real hosts no supervisor of ours owns the processes: each host's agent says what runs.
+  const remote = topo.config.substrate === 'hosts' ? await (await import('../hosts/run-info.js')).hostsRunInfo(topo) : undefined;
+  const run = remote ? undefined : readRunState(topo.stateDir);
   const asRoot = os.userInfo().uid === 0;
   const services = await Promise.all(
     topo.services.map(async (svc): Promise<ServiceStatus> => {
       const probe = await driverFor(svc.kind).probe({ topo, secrets, svc, asRoot }, timeoutMs);
-      const r = run?.services[svc.id];
+      const r = remote ? remote.units.get(svc.id) : run?.services[svc.id];
       return {
         node: svc.node,
         service: svc.kind,
@@ -44,5 +46,9 @@ export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs 
       };
     }),
   );
+  if (remote) {
+    const state = remote.unreachable.length > 0 ? `deployed; not answering: ${remote.unreachable.join('; ')}` : 'deployed';
+    return { cluster: topo.cluster, supervisorPid: null, state, services };
+  }
   return { cluster: topo.cluster, supervisorPid: run?.supervisorPid ?? null, state: run?.state ?? 'stopped', services };
 }

@@ -280,6 +280,12 @@ function isServerError(e: unknown): boolean {
  */
 export async function adminConnection(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<Connection> {
   const { socket } = mariadbPaths(ctx.svc);
+  if (ctx.topo.config.substrate === 'hosts' && !fs.existsSync(socket)) {
+    // Another machine's node (the CLI on an operator's machine, the crash plan): its socket is
+    // there, not here; TCP as hastack_admin reaches it once the primary was wired.
+    const what = `mariadb ${ctx.svc.id} (${hostPort(ctx.svc.address, ctx.svc.port)})`;
+    return openConnection({ host: ctx.svc.address, port: ctx.svc.port, user: DB_USERS.admin, password: ctx.secrets.dbRootPassword }, timeoutMs, what);
+  }
   const base: ConnectionOptions = { socketPath: socket, user: 'root' };
   const what = `mariadb ${ctx.svc.id} (socket ${socket})`;
   try {

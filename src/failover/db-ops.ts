@@ -1,9 +1,9 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ServiceInstance } from '../config/index.js';
-import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, recordDbRole, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
+import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
-import { ctxOf, type FailoverEnv } from './context.js';
+import { ctxOf, recordRole, type FailoverEnv } from './context.js';
 import type { FenceOutcome } from './decide.js';
 import { gtidCovers, parseGtidPos } from './gtid.js';
 
@@ -79,7 +79,7 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
  * state is read after writes stopped: a fallback to asynchronous before that shows as OFF.
  */
 export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
-  recordDbRole(ctxOf(env, svc), 'replica');
+  await recordRole(env, svc, 'replica');
   return withDb(env, svc, async (c) => {
     const { binlog } = await stopWrites(c, DB_USERS.app);
     const semi = await semiSyncState(c);
@@ -124,7 +124,7 @@ export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mu
       await q(c, 'RESET SLAVE ALL');
     }
     await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
-    recordDbRole(ctxOf(env, svc), 'primary');
+    await recordRole(env, svc, 'primary');
     await q(c, 'SET GLOBAL read_only=0');
     return { gtid: r.applied, waitedMs: Date.now() - t0 };
   }, STATEMENT_MS);

@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { servicesOf, type ServiceKind } from '../config/index.js';
 import { driverFor } from '../control/drivers.js';
-import { recordDbRole } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
-import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
+import { ctxOf, recordRole, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
 import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
 import { planFailover, promotionMustCover, type ClusterFacts, type FenceOutcome } from './decide.js';
@@ -195,7 +194,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     j = await executeSteps(stateDir, j, FAILOVER_STEPS, {
       fence: async (cur) => {
         // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
-        recordDbRole(ctxOf(env, fromDb), 'replica');
+        await recordRole(env, fromDb, 'replica');
         let fenced: FenceOutcome | undefined;
         try {
           // Over its unix socket: this reaches a primary that is alive behind a network partition

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { servicesOf, type ServiceInstance } from '../config/index.js';
-import { DB_USERS, recordDbRole } from '../engines/index.js';
+import { DB_USERS } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
-import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
+import { recordRole, serviceOn, type FailoverEnv } from './context.js';
 import { attachReplica, promote, readDb, REACH_TIMEOUT_MS, stopWrites, waitApplied, withDb } from './db-ops.js';
 import { currentPrimary } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
@@ -107,13 +107,13 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
         // the last few transactions: a replica's single SQL thread can trail a busy primary.
         const lagged = await catchUpWhileWriting(env, fromDb, toDb);
         out(lagged !== undefined ? `  ${plan.to} is within ${PRE_CATCH_UP_SLICE_MS} ms of ${plan.from} (after ${lagged} ms)` : `  ${plan.to} still trails ${plan.from} after ${PRE_CATCH_UP_TIMEOUT_MS / 1000} s; stopping writes anyway (given back after ${CATCH_UP_TIMEOUT_MS / 1000} s if it does not catch up)`);
-        recordDbRole(ctxOf(env, fromDb), 'replica');
+        await recordRole(env, fromDb, 'replica');
         stoppedAt = Date.now();
         const { binlog, killed } = await withDb(env, fromDb, (c) => stopWrites(c, DB_USERS.app), 10_000);
         const stopMs = Date.now() - stoppedAt;
         if (!(await waitApplied(env, toDb, binlog, CATCH_UP_TIMEOUT_MS))) {
           // Give the writes back: nothing changed but a pause.
-          recordDbRole(ctxOf(env, fromDb), 'primary');
+          await recordRole(env, fromDb, 'primary');
           await withDb(env, fromDb, (c) => c.query('SET GLOBAL read_only=0'));
           writeJournal(stateDir, { ...cur, finishedAt: new Date().toISOString() });
           throw new HastackError(ErrorCode.TIMEOUT, `${plan.to} did not apply ${binlog} within ${CATCH_UP_TIMEOUT_MS} ms; writes are back on ${plan.from}, nothing changed. Check its lag in "hastack status"`);

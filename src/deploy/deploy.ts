@@ -1,0 +1,272 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { hostStateDir, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
+import { startPlan } from '../control/plan.js';
+import { waitSentinelsReady } from '../engines/index.js';
+import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
+import { shq } from '../hosts/ssh.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { appendEvent, type ClusterEvent } from '../shared/events.js';
+import { sleep } from '../shared/retry.js';
+import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
+import { closeSessions, openSessions, type HostSession } from '../hosts/session.js';
+import { hostNeeds, type HostNeeds } from './needs.js';
+import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
+import { describeHostPlan, type HostReport } from './report.js';
+
+export interface DeployOptions {
+  readonly config: Config;
+  readonly configDir: string;
+  readonly stateRoot: string;
+  /** Print the plan; change nothing anywhere. */
+  readonly dryRun?: boolean;
+  /** Like dryRun, and show each changed file's differences. */
+  readonly diff?: boolean;
+  readonly print: (line: string) => void;
+}
+
+export interface DeployResult {
+  readonly topo: Topology;
+  readonly hosts: readonly HostReport[];
+  /** Services (re)started by this run; 0 on a run that found everything in place. */
+  readonly started: readonly string[];
+  readonly unchanged: readonly string[];
+  readonly changedNothing: boolean;
+}
+
+/** Health wait per service is the config's `supervisor.healthTimeoutMs`; probes this often. */
+const PROBE_EVERY_MS = 500;
+/** apt-get of an engine package or two; a slow mirror takes minutes. */
+const APT_TIMEOUT_MS = 15 * 60_000;
+/** Unpacking the bundle (tens of MB) on a host. */
+const INSTALL_TIMEOUT_MS = 5 * 60_000;
+/** One agent call that only reads or writes a few files. */
+const AGENT_TIMEOUT_MS = 60_000;
+/** `_migrate` of the app: bounded like the supervisor's. */
+const MIGRATE_TIMEOUT_MS = 120_000;
+
+interface HostState {
+  readonly session: HostSession;
+  readonly needs: HostNeeds;
+  facts?: HostFacts;
+  verdicts: Verdict[];
+  /** The agent's plan: absent when hastack is not installed there yet (or is another version). */
+  plan?: AgentPlan;
+  missing: string[];
+  reinstall: boolean;
+}
+
+/**
+ * `hastack deploy`: from one hastack.yaml to a running, supervised cluster on real machines over
+ * SSH. Looks at every host first and refuses to touch any if one cannot take it; then, host by
+ * host, installs missing engine packages and hastack itself, writes the cluster's files and one
+ * unit per service, and starts what changed or is not running in the cluster's start order,
+ * waiting for each to be healthy. Every step is idempotent: a re-run converges, and a run that
+ * finds everything in place changes nothing.
+ */
+export async function deploy(o: DeployOptions): Promise<DeployResult> {
+  const t0 = Date.now();
+  if (o.config.substrate !== 'hosts') {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`);
+  }
+  const topo = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
+  const looking = o.dryRun === true || o.diff === true;
+  const event = (message: string, data?: Record<string, unknown>): void => {
+    if (looking) {
+      o.print(message);
+      return;
+    }
+    const e: ClusterEvent = appendEvent(topo.stateDir, { type: 'step', message: `deploy: ${message}`, ...(data ? { data } : {}) });
+    o.print(`[${((Date.parse(e.ts) - t0) / 1000).toFixed(1).padStart(5)}s] ${message}`);
+  };
+  const secrets = loadOrCreateSecrets(topo.stateDir);
+  const bundle = await buildBundle(path.join(topo.stateDir, 'bundle'));
+  const payload = JSON.stringify({ topology: remoteTopology(topo), secrets, configYaml: renderConfigYaml(o.config) });
+  const sessions = openSessions(topo);
+  try {
+    event(`looking at ${sessions.size} host(s): ${[...sessions.values()].map((s) => `${s.node} (${s.label})`).join(', ')}`);
+    const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), hostNeeds(topo, n), bundle, payload)));
+    const reports = hosts.map((h) => report(h, bundle));
+    for (const r of reports) for (const line of describeHostPlan(r, o.diff === true)) o.print(line);
+    const errors = hosts.flatMap((h) => h.verdicts.filter((v) => v.level === 'error'));
+    if (errors.length > 0) {
+      throw new HastackError(ErrorCode.SETUP_FAILED, `deploy changed nothing: ${errors.length} problem(s) to fix first:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`);
+    }
+    if (looking) {
+      o.print(`${o.diff ? 'diff' : 'dry run'}: nothing was changed on any host`);
+      return { topo, hosts: reports, started: [], unchanged: [], changedNothing: true };
+    }
+    writeTopology(topo);
+    for (const h of hosts) await prepareHost(h, bundle, payload, event);
+    const { started, unchanged } = await startServices(topo, secrets, hosts, event);
+    await startOtherUnits(hosts, event);
+    const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));
+    event(
+      changedNothing
+        ? `done in ${((Date.now() - t0) / 1000).toFixed(1)} s: nothing to change (${unchanged.length} services already running as configured)`
+        : `done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${started.length} service(s) started, ${unchanged.length} unchanged`,
+      { started, unchanged },
+    );
+    return { topo, hosts: hosts.map((h) => report(h, bundle)), started, unchanged, changedNothing };
+  } finally {
+    await closeSessions(sessions);
+  }
+}
+
+function must<T>(v: T | undefined): T {
+  if (v === undefined) throw new HastackError(ErrorCode.INTERNAL, 'missing host session');
+  return v;
+}
+
+function report(h: HostState, bundle: Bundle): HostReport {
+  return {
+    node: h.session.node,
+    target: h.session.label,
+    ...(h.facts ? { facts: { os: h.facts.os, nodeVersion: h.facts.nodeVersion, systemd: h.facts.systemd, pid1: h.facts.pid1, installed: h.facts.bundleStamp } } : {}),
+    verdicts: h.verdicts,
+    missingPackages: h.missing,
+    installBundle: h.reinstall ? bundle.stamp : undefined,
+    plan: h.plan,
+    services: h.needs.listens.map((l) => l.id),
+  };
+}
+
+/** Preflight of one host, then the agent's plan if this bundle is installed there. Reads only. */
+async function inspectHost(topo: Topology, session: HostSession, needs: HostNeeds, bundle: Bundle, payload: string): Promise<HostState> {
+  const h: HostState = { session, needs, verdicts: [], missing: [], reinstall: true };
+  const sentAtMs = Date.now();
+  let text: string;
+  try {
+    text = await session.ssh.run('sh -s', { input: preflightScript(needs, topo.config.hosts.installDir, BUNDLE_STAMP_FILE), timeoutMs: AGENT_TIMEOUT_MS });
+  } catch (e) {
+    h.verdicts.push({ level: 'error', message: describeError(e) });
+    return h;
+  }
+  const receivedAtMs = Date.now();
+  const facts = parseFacts(text);
+  h.facts = facts;
+  if (facts.nodeBin !== '') session.nodeBin = facts.nodeBin;
+  h.missing = missingPackages(needs, facts);
+  h.reinstall = facts.bundleStamp !== bundle.stamp;
+  if (!h.reinstall) {
+    try {
+      h.plan = await session.agentJson('plan', ['--node', session.node], agentPlanSchema, { input: payload, timeoutMs: AGENT_TIMEOUT_MS });
+    } catch (e) {
+      h.verdicts.push({ level: 'warn', message: `host ${session.node}: the installed hastack could not plan (${describeError(e)}); it will be reinstalled` });
+      h.reinstall = true;
+    }
+  }
+  const ownPorts = new Set<number>();
+  for (const u of h.plan?.units ?? []) {
+    if (!u.active || u.serviceId === undefined) continue;
+    const svc = topo.services.find((s) => s.id === u.serviceId);
+    if (svc) ownPorts.add(svc.port);
+  }
+  h.verdicts.push(...judgeHost({ needs, facts, target: session.label, sentAtMs, receivedAtMs, maxClockSkewMs: topo.config.hosts.maxClockSkewMs, ownPorts }));
+  return h;
+}
+
+/** Packages, the bundle, then the cluster's files and units: everything but starting. */
+async function prepareHost(h: HostState, bundle: Bundle, payload: string, event: (m: string, d?: Record<string, unknown>) => void): Promise<void> {
+  const s = h.session;
+  if (h.missing.length > 0) {
+    event(`${s.node}: installing ${h.missing.join(' ')} with apt-get`);
+    await s.ssh.run(`DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${h.missing.map(shq).join(' ')}`, { timeoutMs: APT_TIMEOUT_MS });
+  }
+  const dir = s.topo.config.hosts.installDir;
+  if (h.reinstall) {
+    event(`${s.node}: installing hastack ${bundle.stamp} (${(bundle.bytes / 1e6).toFixed(1)} MB) in ${dir}`);
+    const next = `${dir}.new`;
+    await s.ssh.run(`rm -rf ${shq(next)}`);
+    await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), next);
+    // The stamp goes in last: a bundle interrupted halfway has none and is installed again.
+    const wrapper = `#!/bin/sh\nexec ${shq(s.nodeBin)} ${shq(`${dir}/dist/src/cli/main.js`)} "$@"\n`;
+    await s.ssh.writeFile(`${next}/bin/hastack`, wrapper, 0o755);
+    await s.ssh.run(`rm -rf ${shq(`${dir}.old`)} && { [ ! -e ${shq(dir)} ] || mv ${shq(dir)} ${shq(`${dir}.old`)}; } && mv ${shq(next)} ${shq(dir)} && rm -rf ${shq(`${dir}.old`)}`, { timeoutMs: INSTALL_TIMEOUT_MS });
+    await s.ssh.writeFile(`${dir}/${BUNDLE_STAMP_FILE}`, `${bundle.stamp}\n`);
+  }
+  // `apply` reports what it changed (and what runs): with a fresh install, the first plan we have.
+  const applied = await s.agentJson('apply', ['--node', s.node], agentPlanSchema, { input: payload, timeoutMs: AGENT_TIMEOUT_MS });
+  const changedFiles = applied.files.filter((f) => f.status !== 'same');
+  if (changedFiles.length > 0) event(`${s.node}: wrote ${changedFiles.map((f) => f.path).join(', ')}`);
+  if (applied.managerNote !== undefined) event(`${s.node}: ${applied.managerNote}`);
+  h.plan = applied;
+}
+
+function unitOf(h: HostState, svc: ServiceInstance): { name: string; run: boolean } {
+  const u = h.plan?.units.find((x) => x.serviceId === svc.id);
+  if (!u) throw new HastackError(ErrorCode.INTERNAL, `the agent on ${h.session.node} has no unit for ${svc.id}`);
+  return { name: u.name, run: h.reinstall || u.changed || !u.active };
+}
+
+async function waitHealthy(topo: Topology, h: HostState, svc: ServiceInstance): Promise<string> {
+  const deadline = Date.now() + topo.config.supervisor.healthTimeoutMs;
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      const r = await h.session.agentJson('probe', ['--id', svc.id, '--timeout-ms', '1000'], probeResultSchema, { timeoutMs: AGENT_TIMEOUT_MS });
+      if (r.healthy) return `${r.role}${r.detail ? `, ${r.detail}` : ''}`;
+      last = r.detail ?? r.role;
+    } catch (e) {
+      last = describeError(e);
+    }
+    if (Date.now() > deadline) {
+      const tail = await h.session.ssh.exec(`tail -n 15 ${shq(`${svc.dir}/service.log`)}`).then((r) => r.stdout, () => '');
+      throw new HastackError(
+        ErrorCode.HEALTH_TIMEOUT,
+        `${svc.id} on ${h.session.node} is not healthy after ${topo.config.supervisor.healthTimeoutMs} ms (${last}); its log ${svc.dir}/service.log ends:\n${tail}`,
+      );
+    }
+    await sleep(PROBE_EVERY_MS);
+  }
+}
+
+async function startServices(topo: Topology, secrets: Secrets, hosts: readonly HostState[], event: (m: string, d?: Record<string, unknown>) => void): Promise<{ started: string[]; unchanged: string[] }> {
+  const byNode = new Map(hosts.map((h) => [h.session.node, h]));
+  const started: string[] = [];
+  const unchanged: string[] = [];
+  for (const step of startPlan(topo)) {
+    if (step.type === 'sentinels-ready') {
+      if (!started.some((id) => id.endsWith('/sentinel') || id.endsWith('/redis'))) continue;
+      event('waiting for the sentinels to discover the replicas and each other');
+      await waitSentinelsReady(topo, secrets, 30_000);
+      continue;
+    }
+    if (step.type === 'migrate') {
+      const app = topo.services.find((s) => s.kind === 'app');
+      const h = app ? byNode.get(app.node) : undefined;
+      if (!h) continue;
+      event(`running the app's migrations on ${h.session.node}`);
+      await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
+      continue;
+    }
+    await Promise.all(
+      step.services.map(async (svc) => {
+        const h = must(byNode.get(svc.node));
+        const unit = unitOf(h, svc);
+        if (!unit.run) {
+          unchanged.push(svc.id);
+          return;
+        }
+        event(`${svc.id}: starting (unit ${unit.name})`);
+        await h.session.agent('restart', [unit.name], { timeoutMs: AGENT_TIMEOUT_MS });
+        const role = await waitHealthy(topo, h, svc);
+        await h.session.agent('wire', ['--id', svc.id], { timeoutMs: AGENT_TIMEOUT_MS });
+        started.push(svc.id);
+        event(`${svc.id} healthy (${role})`);
+      }),
+    );
+  }
+  return { started, unchanged };
+}
+
+/** The controller, backup timer and keepalived: started (or restarted) when new or changed. */
+async function startOtherUnits(hosts: readonly HostState[], event: (m: string) => void): Promise<void> {
+  for (const h of hosts) {
+    const due = (h.plan?.units ?? []).filter((u) => u.serviceId === undefined && (h.reinstall || u.changed || !u.active));
+    if (due.length === 0) continue;
+    event(`${h.session.node}: starting ${due.map((u) => `${u.name} (${u.role})`).join(', ')}`);
+    await h.session.agent('restart', due.map((u) => u.name), { timeoutMs: AGENT_TIMEOUT_MS });
+  }
+}

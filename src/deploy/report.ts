@@ -1,0 +1,52 @@
+import type { AgentPlan } from '../hosts/agent-types.js';
+import type { Verdict } from './preflight.js';
+
+/** What `deploy` found and means to do on one host (printed by every run, dry or not). */
+export interface HostReport {
+  readonly node: string;
+  readonly target: string;
+  readonly facts?: { readonly os: string; readonly nodeVersion: string; readonly systemd: boolean; readonly pid1: string; readonly installed: string };
+  readonly verdicts: readonly Verdict[];
+  readonly missingPackages: readonly string[];
+  /** The bundle stamp to install, when the host has another (or none). */
+  readonly installBundle: string | undefined;
+  /** The agent's plan, when this bundle is installed there already. */
+  readonly plan: AgentPlan | undefined;
+  /** The node's service ids, for a host hastack was never installed on. */
+  readonly services: readonly string[];
+}
+
+/** The lines `deploy` prints for one host. Pure. */
+export function describeHostPlan(r: HostReport, withDiff: boolean): string[] {
+  const out: string[] = [];
+  const f = r.facts;
+  out.push(
+    f
+      ? `host ${r.node} (${r.target}): ${f.os}, node ${f.nodeVersion || 'missing'}, ${f.systemd ? 'systemd' : `no systemd (PID 1 is ${f.pid1 || 'unknown'}): services will run under hastack's keeper and will not start at boot`}`
+      : `host ${r.node} (${r.target}): not reachable`,
+  );
+  for (const v of r.verdicts) out.push(`  ${v.level === 'error' ? 'ERROR' : 'warning'}: ${v.message}`);
+  if (!f) return out;
+  if (r.missingPackages.length > 0) out.push(`  apt-get install ${r.missingPackages.join(' ')}`);
+  if (r.installBundle !== undefined) out.push(`  install hastack ${r.installBundle} (installed now: ${f.installed || 'none'})`);
+  if (!r.plan) {
+    out.push(`  new: the cluster's files and a unit for each of ${r.services.join(', ')}; start them`);
+    return out;
+  }
+  const changed = r.plan.files.filter((x) => x.status !== 'same');
+  out.push(`  files: ${changed.length === 0 ? `all ${r.plan.files.length} as configured` : changed.map((x) => `${x.path} (${x.status})`).join(', ')}`);
+  if (withDiff) {
+    for (const x of changed) {
+      if (x.diff === undefined) continue;
+      out.push(`  --- ${x.path}`, ...x.diff.split('\n').filter((l) => l !== '').map((l) => `  ${l}`));
+    }
+  }
+  const restart = r.plan.units.filter((u) => r.installBundle !== undefined || u.changed || !u.active);
+  const keep = r.plan.units.length - restart.length;
+  out.push(
+    restart.length === 0
+      ? `  units: all ${keep} running as configured`
+      : `  units: start ${restart.map((u) => `${u.name}${u.active ? ' (restart: changed)' : ''}`).join(', ')}${keep > 0 ? `; ${keep} unchanged` : ''}`,
+  );
+  return out;
+}

@@ -1,0 +1,41 @@
+import type { Topology } from '../config/index.js';
+import { describeError } from '../shared/errors.js';
+import { agentStatusSchema } from './agent-types.js';
+import { closeSessions, openSessions } from './session.js';
+
+/** What each host's service manager says about one service's unit. */
+export interface UnitRunInfo {
+  readonly pid: number | null;
+  readonly restarts: number;
+  readonly active: boolean;
+}
+
+/** A status call answers in a couple of seconds, or the host counts as unreachable. */
+const STATUS_TIMEOUT_MS = 5_000;
+
+/**
+ * `hastack status` on real hosts: every host's agent reports its units (pid, restarts) over SSH,
+ * in parallel. A host that does not answer gives no rows; the probes still say what serves.
+ */
+export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string, UnitRunInfo>; unreachable: string[] }> {
+  const sessions = openSessions(topo);
+  const units = new Map<string, UnitRunInfo>();
+  const unreachable: string[] = [];
+  try {
+    await Promise.all(
+      [...sessions.values()].map(async (s) => {
+        try {
+          const st = await s.agentJson('status', ['--node', s.node], agentStatusSchema, { timeoutMs: STATUS_TIMEOUT_MS });
+          for (const u of st.units) {
+            if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
+          }
+        } catch (e) {
+          unreachable.push(`${s.node}: ${describeError(e)}`);
+        }
+      }),
+    );
+  } finally {
+    await closeSessions(sessions);
+  }
+  return { units, unreachable };
+}

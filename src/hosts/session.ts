@@ -1,0 +1,65 @@
+import path from 'node:path';
+import type { z } from 'zod';
+import { hostStateDir, type NodeInstance, type Topology } from '../config/index.js';
+import { SshHost, parseSshTarget, shq, type ExecOptions, type SshTarget } from './ssh.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+
+/** ssh's own wait for a TCP connection: a host on the LAN answers in milliseconds. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** One host of a `substrate: hosts` cluster, as the deploying machine talks to it. */
+export class HostSession {
+  readonly node: string;
+  readonly target: SshTarget;
+  readonly ssh: SshHost;
+  /** Absolute path of `node` on the host, once the preflight found it. */
+  nodeBin = 'node';
+
+  constructor(
+    readonly topo: Topology,
+    node: NodeInstance,
+  ) {
+    this.node = node.name;
+    const spec = topo.config.nodes.find((n) => n.name === node.name)?.ssh;
+    if (spec === undefined) throw new HastackError(ErrorCode.CONFIG_INVALID, `node ${node.name} has no "ssh" target; "substrate: hosts" needs one per node`);
+    this.target = parseSshTarget(node.name, spec);
+    // resolveTopology made both paths absolute (they are relative to the config file).
+    const { identityFile, knownHostsFile } = topo.config.hosts;
+    this.ssh = new SshHost(this.target, {
+      ...(identityFile !== undefined ? { identityFile } : {}),
+      ...(knownHostsFile !== undefined ? { knownHostsFile } : {}),
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    });
+  }
+
+  get label(): string {
+    return `${this.target.user}@${this.target.host}:${this.target.port}`;
+  }
+
+  /** The command line that runs hastack's CLI on the host (the installed bundle). */
+  cli(args: readonly string[]): string {
+    const main = path.posix.join(this.topo.config.hosts.installDir, 'dist/src/cli/main.js');
+    return [this.nodeBin, main, ...args].map(shq).join(' ');
+  }
+
+  /** `hastack _agent SUB --state <host state dir> ARGS...` on the host. */
+  agentCommand(sub: string, args: readonly string[] = []): string {
+    return this.cli(['_agent', sub, '--state', hostStateDir(this.topo.config), ...args]);
+  }
+
+  agent(sub: string, args: readonly string[] = [], opts?: ExecOptions): Promise<string> {
+    return this.ssh.run(this.agentCommand(sub, args), opts);
+  }
+
+  agentJson<T>(sub: string, args: readonly string[], schema: z.ZodType<T>, opts?: ExecOptions): Promise<T> {
+    return this.ssh.runJson(this.agentCommand(sub, args), schema, opts);
+  }
+}
+
+export function openSessions(topo: Topology): Map<string, HostSession> {
+  return new Map(topo.nodes.map((n) => [n.name, new HostSession(topo, n)]));
+}
+
+export async function closeSessions(sessions: ReadonlyMap<string, HostSession>): Promise<void> {
+  await Promise.all([...sessions.values()].map((s) => s.ssh.close().catch(() => undefined)));
+}
