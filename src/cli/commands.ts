@@ -20,6 +20,12 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
 
 export async function down(opts: ConfigOptions & { force?: boolean }): Promise<void> {
   const topo = loadRunningTopology(opts);
+  if (topo.config.substrate === 'hosts') {
+    const r = await (await import('../hosts/down.js')).downHosts(topo, (l) => void process.stdout.write(`${l}\n`));
+    if (r.failed.length > 0) throw new HastackError(ErrorCode.SETUP_FAILED, `stopped ${r.stopped} unit(s), but: ${r.failed.join('; ')}`);
+    process.stdout.write(`cluster "${topo.cluster}": ${r.stopped} unit(s) stopped on ${topo.nodes.length} host(s); its files and data stay (deploy starts it again)\n`);
+    return;
+  }
   const print = progressPrinter();
   const { wasRunning } = await stopCluster(topo, { onEvent: print });
   // stopCluster already released the substrate of a recorded run; --force sweeps after a crash
@@ -62,6 +68,10 @@ function logFilesOf(topo: Topology, node: string, service?: string): string[] {
 
 export async function logs(node: string, service: string | undefined, opts: ConfigOptions & { lines: number; follow?: boolean }): Promise<void> {
   const topo = loadRunningTopology(opts);
+  if (topo.config.substrate === 'hosts') {
+    process.stdout.write(await (await import('../hosts/logs.js')).hostLogs(topo, node, service, opts.lines));
+    return;
+  }
   const files = logFilesOf(topo, node, service);
   const sizes = new Map<string, number>();
   for (const f of files) {

@@ -166,6 +166,10 @@ program
   .requiredOption('--node <name>')
   .action(async (kind: string, o: { state: string; node: string }) => (await import('./service.js')).runService(kind, o.state, o.node));
 program
+  .command('_controller', { hidden: true })
+  .requiredOption('--state <dir>')
+  .action(async (o: { state: string }) => (await import('./controller.js')).runController(o.state));
+program
   .command('_migrate', { hidden: true })
   .requiredOption('--state <dir>')
   .action(async (o: { state: string }) => (await import('./service.js')).runMigrate(o.state));

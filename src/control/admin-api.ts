@@ -79,7 +79,11 @@ async function applyFault(sup: Supervisor, topo: Topology, f: z.output<typeof fa
   }
 }
 
-export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor): Promise<Closeable> {
+/**
+ * `sup` absent: the controller of a cluster on real hosts (`hastack _controller`), which owns no
+ * process: status and the dashboard only; faults are applied by the CLI over SSH.
+ */
+export function startAdminApi(topo: Topology, secrets: Secrets, sup?: Supervisor): Promise<Closeable> {
   const dashboard = dashboardRoutes(topo, secrets);
   const server = http.createServer((req, res) => {
     void (async () => {
@@ -101,6 +105,7 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup: Supervisor)
             const issue = f.error.issues[0];
             return send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
           }
+          if (!sup) return send(res, 400, { error: { code: 'BAD_REQUEST', message: 'this controller runs on real hosts and owns no process: run "hastack chaos" from a machine with SSH access to the hosts, it applies faults over SSH' } });
           return send(res, 200, { ok: true, ...(await applyFault(sup, topo, f.data)) as object });
         }
         send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults' } });

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import type { Secrets, Topology } from '../config/index.js';
+import { hostStateDir, type Secrets, type Topology } from '../config/index.js';
 import { driverFor } from './drivers.js';
 import { readRunState } from './run-state.js';
 
@@ -26,7 +26,8 @@ export interface ClusterStatus {
 /** Probes every service of the cluster now (in parallel, each bounded by `timeoutMs`). */
 export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs = 1_500): Promise<ClusterStatus> {
   // On real hosts no supervisor of ours owns the processes: each host's agent says what runs.
-  const remote = topo.config.substrate === 'hosts' ? await (await import('../hosts/run-info.js')).hostsRunInfo(topo) : undefined;
+  // (Not on a host itself, the controller: there it probes, and SSH is the operator's, not its.)
+  const remote = topo.config.substrate === 'hosts' && topo.stateDir !== hostStateDir(topo.config) ? await (await import('../hosts/run-info.js')).hostsRunInfo(topo) : undefined;
   const run = remote ? undefined : readRunState(topo.stateDir);
   const asRoot = os.userInfo().uid === 0;
   const services = await Promise.all(
