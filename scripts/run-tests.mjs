@@ -1,7 +1,7 @@
 // Runs the compiled tests with node's own test runner, one file at a time: integration and
 // chaos tests start real engines on fixed loopback addresses and share two cores.
 // `node scripts/run-tests.mjs unit` runs only the unit tests (no engines).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -34,5 +34,31 @@ if (files.length === 0) {
   console.error('no test files found under ' + roots.join(', ') + ' (did the build run?)');
   process.exit(1);
 }
-const res = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
-process.exit(res.status ?? 1);
+
+// A second lane, run at the same time as the first, for integration tests that mostly wait
+// (a 2-minute schedule window, failover detection, ssh round trips) rather than load the two
+// cores: it takes the suite well under 20 minutes. Every test keeps its own address range, so the
+// lanes never share an engine. Its output is printed whole when it ends, not interleaved.
+const SIDE_LANE = new Set(['schedules', 'backup', 'switchover', 'failover', 'redis-failover', 'hosts-agent', 'hosts-ssh', 'hosts-deploy']);
+const isSide = (f) => only !== 'unit' && f.includes(`${path.sep}integration${path.sep}`) && SIDE_LANE.has(path.basename(f, '.test.js'));
+const side = files.filter(isSide);
+const main = files.filter((f) => !isSide(f));
+const args = (list) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list];
+
+const sideRun = side.length === 0 ? Promise.resolve({ code: 0, out: '' }) : new Promise((resolve) => {
+  const child = spawn(process.execPath, args(side), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  child.on('close', (code) => resolve({ code: code ?? 1, out }));
+});
+const mainRun = new Promise((resolve) => {
+  const child = spawn(process.execPath, args(main), { stdio: 'inherit' });
+  child.on('close', (code) => resolve(code ?? 1));
+});
+const [mainCode, sideResult] = await Promise.all([mainRun, sideRun]);
+if (side.length > 0) {
+  console.log(`\n=== second lane (run alongside): ${side.map((f) => path.basename(f)).join(', ')} ===`);
+  process.stdout.write(sideResult.out);
+}
+process.exit(mainCode !== 0 ? mainCode : sideResult.code);

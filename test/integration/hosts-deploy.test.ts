@@ -1,0 +1,152 @@
+/**
+ * `hastack deploy` to three machines over SSH: network namespaces on a bridge, each with its own
+ * sshd and its own /opt/hastack, /var/lib/hastack and /root/.ssh (test/helpers/hostbed.ts), no
+ * systemd (so hastack's keeper runs the units, as deploy says). The `simple` preset's primary and
+ * standby, plus a third host with a Sentinel and the controller. From nothing: dry run (touches
+ * nothing), deploy, a second deploy that changes nothing, --diff of an edited config, then the
+ * crash plan under load (`chaos run server --then-failover`) against the deployed cluster, and
+ * the errors for a host that cannot be reached or lacks an engine. Addresses 10.213.81.x.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { preset } from '../../src/config/index.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+import { startHostBed, type HostBed } from '../helpers/hostbed.js';
+
+const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'];
+
+describe('hastack deploy to three hosts over SSH (simple preset + a witness)', { timeout: 12 * 60_000 }, () => {
+  const dir = tempDir('deploy');
+  const configFile = path.join(dir, 'hastack.yaml');
+  let bed: HostBed;
+
+  const config = (extra: Record<string, unknown> = {}): Record<string, unknown> => {
+    const simple = preset('simple');
+    const [p, s, w] = bed.hosts;
+    if (!p || !s || !w) throw new Error('the bed has three hosts');
+    return {
+      ...simple,
+      cluster: 'deployed',
+      substrate: 'hosts',
+      nodes: [
+        { name: 'primary', address: p.address, ssh: p.sshTarget, services: ALL },
+        { name: 'standby', address: s.address, ssh: s.sshTarget, services: ALL },
+        // A third Sentinel makes a majority without either server; the controller lives here.
+        { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
+      ],
+      hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
+      ...extra,
+    };
+  };
+  const deploy = (args: string[] = [], timeoutMs = 300_000) => runCli(['deploy', '-f', configFile, ...args], { cwd: dir, timeoutMs });
+  const unitPids = async (): Promise<string> => {
+    const r = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    const s = JSON.parse(r.stdout) as { services: Array<{ node: string; service: string; pid: number | null }> };
+    return s.services.map((x) => `${x.node}/${x.service}:${x.pid}`).sort().join(' ');
+  };
+
+  before(async () => {
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.81' });
+    fs.writeFileSync(configFile, YAML.stringify(config()));
+  });
+  after(async () => {
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    await bed?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--dry-run on fresh hosts prints the plan and writes nothing on any host', async () => {
+    const r = await deploy(['--dry-run']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /host primary \(root@[\d.]+:22\): debian 12, node v20/);
+    assert.match(r.stdout, /no systemd .*hastack's keeper/);
+    assert.match(r.stdout, /install hastack \S+ \(installed now: none\)/);
+    assert.match(r.stdout, /dry run: nothing was changed on any host/);
+    for (const h of bed.hosts) {
+      const listing = await bed.exec(h.name, 'ls -A /opt/hastack /var/lib/hastack');
+      assert.equal(listing.replace(/^\/\S+:$/gm, '').trim(), '', `${h.name} was touched:\n${listing}`);
+    }
+  });
+
+  it('deploy brings the cluster up from nothing; every service healthy; the controller answers', async () => {
+    const r = await deploy();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /installing hastack .* in \/opt\/hastack/);
+    assert.match(r.stdout, /primary\/mariadb healthy \(primary/);
+    assert.match(r.stdout, /standby\/mariadb healthy \(replica/);
+    assert.match(r.stdout, /service\(s\) started/);
+    const st = await runCli(['status', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    assert.match(st.stdout, /17\/17 services healthy/);
+    const w = bed.hosts[2];
+    const ctl = await fetch(`http://${w?.address}:9090/v1/status`);
+    assert.equal(ctl.status, 200);
+  });
+
+  it('a second deploy changes nothing: no unit restarted', async () => {
+    const pids = await unitPids();
+    const r = await deploy();
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /nothing to change \(17 services already running as configured\)/);
+    assert.doesNotMatch(r.stdout, /installing hastack/);
+    assert.equal(await unitPids(), pids);
+  });
+
+  it('--diff of an edited config shows the change and the units it restarts, and changes nothing', async () => {
+    const pids = await unitPids();
+    fs.writeFileSync(configFile, YAML.stringify(config({ memcached: { memoryMb: 96 } })));
+    try {
+      const r = await deploy(['--diff']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /memoryMb/);
+      assert.match(r.stdout, /restart: changed/);
+      assert.match(r.stdout, /diff: nothing was changed on any host/);
+      assert.equal(await unitPids(), pids);
+    } finally {
+      fs.writeFileSync(configFile, YAML.stringify(config()));
+    }
+  });
+
+  it('chaos run server with the crash plan against the deployed cluster: the standby takes over, 0 lost', async () => {
+    const json = path.join(dir, 'server.json');
+    const res = await runCli(['chaos', 'run', 'server', '--then-failover', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
+    const report = res.stdout.slice(res.stdout.indexOf('scenario server  ('));
+    process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
+    assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown> & { crashPlan: { ok: boolean } | null };
+    assert.equal(r.crashPlan?.ok, true, `the failover failed:\n${res.stdout}`);
+    assert.ok((r.ackedWrites as number) > 0);
+    assert.equal(r.lostWrites, 0);
+    assert.equal(r.duplicateWrites, 0);
+    assert.equal(r.jobsLost, 0);
+    assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}\n${res.stdout}`);
+    // The old primary was fenced on its own machine: recorded there as a replica.
+    const recorded = await bed.exec('primary', 'cat /var/lib/hastack/deployed/primary/mariadb/hastack-db-state.json 2>/dev/null || ls /var/lib/hastack/deployed/primary/mariadb');
+    assert.match(recorded, /"role": "replica"/);
+    const again = await runCli(['failover', '--dry-run', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    assert.match(again.stdout + again.stderr, /standby/);
+  });
+
+  it('a host that cannot be reached, or lacks an engine without apt-get, is named with the fix; nothing is touched', async () => {
+    await bed.stopSshd('standby');
+    try {
+      const r = await deploy(['--dry-run'], 60_000);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /host standby \(root@[\d.]+:22\)/);
+    } finally {
+      await bed.startSshd('standby');
+    }
+    // Inside the witness host only: its redis-sentinel and apt-get look absent.
+    await bed.exec('ops', 'mount --bind /dev/null /usr/bin/redis-sentinel && mount --bind /dev/null /usr/bin/apt-get');
+    try {
+      const r = await deploy(['--dry-run'], 60_000);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stdout + r.stderr, /host ops \(root@[\d.]+:22\) lacks redis-sentinel and has no apt-get/);
+    } finally {
+      await bed.exec('ops', 'umount /usr/bin/apt-get; umount /usr/bin/redis-sentinel');
+    }
+  });
+});
