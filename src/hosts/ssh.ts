@@ -98,7 +98,8 @@ export class SshHost {
    */
   async writeFile(remotePath: string, content: string | Buffer, mode = 0o644): Promise<void> {
     const p = shq(remotePath);
-    const tmp = shq(`${remotePath}.hastack-tmp`);
+    // $$ (the remote shell's pid, outside the quotes) keeps two concurrent writers apart.
+    const tmp = `${p}.hastack-tmp.$$`;
     const cmd = `set -e; umask 077; mkdir -p -- "$(dirname -- ${p})"; cat > ${tmp}; chmod ${mode.toString(8)} ${tmp}; mv -f -- ${tmp} ${p}`;
     await this.run(cmd, { input: content });
   }

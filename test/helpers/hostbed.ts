@@ -146,7 +146,6 @@ export async function startHostBed(opts: { hosts: readonly string[]; addressBase
   }
 
   try {
-    ensureRealDirs();
     await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hastack-hostbed', '-f', identityFile], { timeout: CMD_TIMEOUT_MS });
     const clientKey = fs.readFileSync(`${identityFile}.pub`, 'utf8');
     await ip('link', 'add', names.bridge, 'type', 'bridge');
@@ -169,6 +168,11 @@ export async function startHostBed(opts: { hosts: readonly string[]; addressBase
       await ip('-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0');
       await ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
       await ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+    }
+    // Only now, with this bed's namespaces in place (they tell other beds' teardowns that a bed
+    // is alive), the mountpoints the real fs lacks are created.
+    ensureRealDirs();
+    for (const h of hosts) {
       await startHolder(h);
       await startSshd(h);
     }
@@ -211,7 +215,8 @@ function sshdConfig(h: HostState, hostKey: string): string {
 
 /**
  * The host's anchor: enters its network namespace, makes a private mount namespace with the
- * host's own directories bound over the private paths, and sleeps. sshd and `exec` join it.
+ * host's own directories bound over the private paths (and a UTS namespace with the host's
+ * name as hostname), and sleeps. sshd and `exec` join it.
  */
 async function startHolder(h: HostState): Promise<void> {
   const ready = path.join(h.dir, 'holder.ready');
@@ -224,9 +229,10 @@ async function startHolder(h: HostState): Promise<void> {
     fs.writeFileSync(bashrc, fs.existsSync(SKEL_BASHRC) ? fs.readFileSync(SKEL_BASHRC) : '');
     binds.push(`mount --bind ${bashrc} ${ROOT_BASHRC}`);
   }
-  const script = `${binds.join(' && ')} && touch ${ready} && exec sleep infinity`;
+  // Its own hostname too (a UTS namespace), so what a deploy prints per host tells them apart.
+  const script = `${binds.join(' && ')} && hostname ${h.name} && touch ${ready} && exec sleep infinity`;
   const log = fs.openSync(path.join(h.dir, 'holder.log'), 'a');
-  const child = spawn('nsenter', [`--net=${NETNS_DIR}/${h.ns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script], {
+  const child = spawn('nsenter', [`--net=${NETNS_DIR}/${h.ns}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', script], {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -241,7 +247,7 @@ async function startHolder(h: HostState): Promise<void> {
 }
 
 function enter(h: HostState): string[] {
-  return [`--net=${NETNS_DIR}/${h.ns}`, `--mount=/proc/${h.holderPid}/ns/mnt`, '--'];
+  return [`--net=${NETNS_DIR}/${h.ns}`, `--mount=/proc/${h.holderPid}/ns/mnt`, `--uts=/proc/${h.holderPid}/ns/uts`, '--'];
 }
 
 async function startSshd(h: HostState): Promise<void> {

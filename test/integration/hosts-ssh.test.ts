@@ -67,6 +67,11 @@ describe('ssh transport on a namespace host bed', () => {
       }
       for (const other of bed.hosts.filter((x) => x.name !== h.name)) assert.ok(!out.includes(`/${other.name}/`), `${h.name} sees ${other.name}'s dirs`);
     }
+    // Hosts reach each other over the bridge (a standby's backups are rsynced over ssh), and
+    // each has its own hostname.
+    const banner = await bed.exec('primary', `bash -c 'exec 3<>/dev/tcp/${bed.hosts[1]?.address}/22 && head -c 7 <&3'`);
+    assert.equal(banner.stdout, 'SSH-2.0');
+    assert.equal((await hostOf('ops').run('hostname')).trim(), 'ops');
   });
 
   it("a file written on one host is on that host's disk only", async () => {
