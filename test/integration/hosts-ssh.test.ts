@@ -116,6 +116,11 @@ describe('ssh transport on a namespace host bed', () => {
       return true;
     });
     assert.deepEqual(await standby.exec('echo out; echo err >&2; exit 255'), { code: 255, stdout: 'out\n', stderr: 'err\n' });
+    // A command past its bound fails instead of hanging the deploy (teardown kills the sleep).
+    await assert.rejects(
+      standby.exec('sleep 60', { timeoutMs: 300 }),
+      (e: unknown) => e instanceof HostError && e.code === ErrorCode.HOST_COMMAND_FAILED && e.details['timedOut'] === true,
+    );
   });
 
   it('a host whose sshd is down is HOST_UNREACHABLE naming it; it is reachable again once sshd is back', async () => {
