@@ -26,6 +26,16 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
   TIMEOUT: 'TIMEOUT',
+  /** ssh could not reach the host (refused, timed out, no route, connection lost). */
+  HOST_UNREACHABLE: 'HOST_UNREACHABLE',
+  /** The host's key is not in the known_hosts file ssh checks (StrictHostKeyChecking=yes). */
+  HOST_KEY_UNKNOWN: 'HOST_KEY_UNKNOWN',
+  /** The host's key differs from the one recorded: a reinstalled machine, or someone in between. */
+  HOST_KEY_CHANGED: 'HOST_KEY_CHANGED',
+  /** The host refused every key ssh offered. */
+  HOST_AUTH_FAILED: 'HOST_AUTH_FAILED',
+  /** ssh worked; the command on the host failed (or printed what the caller could not parse). */
+  HOST_COMMAND_FAILED: 'HOST_COMMAND_FAILED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

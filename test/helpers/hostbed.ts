@@ -1,0 +1,419 @@
+/**
+ * A bed of stand-in "hosts" for `hastack deploy` tests: each host is a network namespace on a
+ * bridge with its own address and its own sshd, inside a private mount namespace where the paths
+ * hastack writes on a real machine (/opt/hastack, /var/lib/hastack, /etc/hastack,
+ * /etc/keepalived, /root/.ssh) are bind mounts of per-host directories under a temp dir. The rest
+ * of the file system (engines, node, /usr) is shared. Every process of a host, including daemons
+ * started over ssh with setsid, lives in its network namespace, so teardown finds them all with
+ * `ip netns pids`.
+ *
+ * Names: `hbed-<hash>-<host>` (namespaces), `hbb-<hash>` (bridge), `hbv-<hash>-<i>` (veths), the
+ * hash being of the address base: they cannot collide with the netns substrate's `hs-*`/`hsb-*`/
+ * `hsv-*`, and two beds on different address bases cannot collide with each other.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor } from '../../src/shared/retry.js';
+
+const run = promisify(execFile);
+/** `ip`, `ssh-keygen` and `nsenter` answer in milliseconds; 20 s means something is stuck. */
+const CMD_TIMEOUT_MS = 20_000;
+/** sshd binds its address within ~100 ms of starting; 10 s means it failed (its log says why). */
+const SSHD_START_TIMEOUT_MS = 10_000;
+const NETNS_DIR = '/run/netns';
+/** The paths a deployed hastack writes on a machine: each host gets its own copy. */
+export const HOST_PRIVATE_PATHS = ['/opt/hastack', '/var/lib/hastack', '/etc/hastack', '/etc/keepalived', '/root/.ssh'] as const;
+/** sshd's privilege separation directory (Debian's init script creates it; we run none). */
+const SSHD_PRIVSEP_DIR = '/run/sshd';
+/**
+ * Directories beds created on the real file system, shared by every bed on the machine: an empty
+ * mountpoint dir is removed only by the last bed to go (removing a directory another bed's mount
+ * namespace has a mount on would silently detach that mount).
+ */
+const CREATED_DIRS_FILE = '/run/hastack-hostbed-dirs';
+const NS_PREFIX = 'hbed-';
+const ROOT_BASHRC = '/root/.bashrc';
+const SKEL_BASHRC = '/etc/skel/.bashrc';
+
+export interface BedHost {
+  readonly name: string;
+  readonly address: string;
+  /** `root@<address>:22`, for `nodes[].ssh`. */
+  readonly sshTarget: string;
+  /** This host's directory on the real file system (its private paths live under it). */
+  readonly dir: string;
+}
+
+export interface BedExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface HostBed {
+  readonly hosts: readonly BedHost[];
+  /** Private key every host accepts for root. */
+  readonly identityFile: string;
+  /** known_hosts with every host's key. */
+  readonly knownHostsFile: string;
+  /** The bed's temp dir (keys, per-host dirs); removed by teardown. */
+  readonly dir: string;
+  /** Runs `sh -c cmd` inside the host's network and mount namespaces, without ssh (for assertions). */
+  exec(host: string, cmd: string, opts?: { timeoutMs?: number }): Promise<BedExecResult>;
+  /** Stops the host's sshd and every ssh session into it (shared connections included): "unreachable". */
+  stopSshd(host: string): Promise<void>;
+  startSshd(host: string): Promise<void>;
+  /** Kills every process in the bed's namespaces, deletes them, the bridge and the temp dir. Idempotent. */
+  teardown(): Promise<void>;
+  /** What teardown would remove that still exists (namespaces, links, temp dir, mountpoint dirs). */
+  leftovers(): Promise<string[]>;
+}
+
+interface HostState extends BedHost {
+  readonly index: number;
+  readonly ns: string;
+  readonly sshdConfig: string;
+  /** `sleep infinity` that owns the host's mount namespace for the bed's whole life. */
+  holderPid: number;
+  sshdPid: number | undefined;
+}
+
+export function hostBedNames(addressBase: string): { hash: string; bridge: string; vethPrefix: string; nsPrefix: string } {
+  const hash = createHash('sha1').update(`hostbed:${addressBase}`).digest('hex').slice(0, 6);
+  return { hash, bridge: `hbb-${hash}`, vethPrefix: `hbv-${hash}-`, nsPrefix: `${NS_PREFIX}${hash}-` };
+}
+
+export async function startHostBed(opts: { hosts: readonly string[]; addressBase: string }): Promise<HostBed> {
+  if (process.getuid?.() !== 0) throw new Error('the host bed creates namespaces and needs root');
+  if (!fs.existsSync('/usr/sbin/sshd')) throw new Error('the host bed needs sshd: apt-get install openssh-server');
+  const names = hostBedNames(opts.addressBase);
+  // A bed a crashed test left on this address base is ours: clear it first.
+  await removeNetwork(names);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-hostbed-'));
+  const identityFile = path.join(dir, 'id_ed25519');
+  const knownHostsFile = path.join(dir, 'known_hosts');
+  const hosts: HostState[] = opts.hosts.map((name, i) => {
+    const address = `${opts.addressBase}.${i + 1}`;
+    const hostDir = path.join(dir, name);
+    return {
+      name,
+      index: i + 1,
+      address,
+      sshTarget: `root@${address}:22`,
+      dir: hostDir,
+      ns: `${names.nsPrefix}${name}`,
+      sshdConfig: path.join(hostDir, 'sshd_config'),
+      holderPid: 0,
+      sshdPid: undefined,
+    };
+  });
+  let tornDown = false;
+
+  const bed: HostBed = {
+    hosts: hosts.map(({ name, address, sshTarget, dir: d }) => ({ name, address, sshTarget, dir: d })),
+    identityFile,
+    knownHostsFile,
+    dir,
+    exec: (host, cmd, o) => inHost(find(host), cmd, o?.timeoutMs ?? CMD_TIMEOUT_MS),
+    stopSshd: (host) => stopSshd(find(host)),
+    startSshd: (host) => startSshd(find(host)),
+    async teardown() {
+      if (tornDown) return;
+      tornDown = true;
+      await removeNetwork(names);
+      removeCreatedDirs();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+    async leftovers() {
+      const ns = listNamespaces().filter((n) => n.startsWith(names.nsPrefix));
+      const links = (await hostLinks()).filter((l) => l === names.bridge || l.startsWith(names.vethPrefix));
+      const left = [...ns, ...links];
+      if (fs.existsSync(dir)) left.push(dir);
+      if (!otherBedsAlive()) left.push(...readCreatedDirs().filter((d) => fs.existsSync(d)));
+      return left;
+    },
+  };
+
+  function find(name: string): HostState {
+    const h = hosts.find((x) => x.name === name);
+    if (h === undefined) throw new Error(`no host "${name}" in this bed (hosts: ${hosts.map((x) => x.name).join(', ')})`);
+    return h;
+  }
+
+  try {
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hastack-hostbed', '-f', identityFile], { timeout: CMD_TIMEOUT_MS });
+    const clientKey = fs.readFileSync(`${identityFile}.pub`, 'utf8');
+    await ip('link', 'add', names.bridge, 'type', 'bridge');
+    await ip('addr', 'add', `${opts.addressBase}.254/24`, 'dev', names.bridge);
+    await ip('link', 'set', names.bridge, 'up');
+    const known: string[] = [];
+    for (const h of hosts) {
+      for (const p of HOST_PRIVATE_PATHS) fs.mkdirSync(privateDir(h, p), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(privateDir(h, '/root/.ssh'), 'authorized_keys'), clientKey, { mode: 0o600 });
+      const hostKey = path.join(h.dir, 'ssh_host_ed25519_key');
+      await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `hostbed-${h.name}`, '-f', hostKey], { timeout: CMD_TIMEOUT_MS });
+      const [type, key] = fs.readFileSync(`${hostKey}.pub`, 'utf8').split(' ');
+      known.push(`${h.address} ${type} ${key}`);
+      fs.writeFileSync(h.sshdConfig, sshdConfig(h, hostKey));
+
+      const veth = `${names.vethPrefix}${h.index}`;
+      await ip('netns', 'add', h.ns);
+      await ip('link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns);
+      await ip('link', 'set', veth, 'master', names.bridge, 'up');
+      await ip('-n', h.ns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0');
+      await ip('-n', h.ns, 'link', 'set', 'eth0', 'up');
+      await ip('-n', h.ns, 'link', 'set', 'lo', 'up');
+    }
+    // Only now, with this bed's namespaces in place (they tell other beds' teardowns that a bed
+    // is alive), the mountpoints the real fs lacks are created.
+    ensureRealDirs();
+    for (const h of hosts) {
+      await startHolder(h);
+      await startSshd(h);
+    }
+    fs.writeFileSync(knownHostsFile, `${known.join('\n')}\n`);
+  } catch (e) {
+    await bed.teardown().catch(() => undefined);
+    throw e;
+  }
+  return bed;
+}
+
+function privateDir(h: HostState, p: string): string {
+  return path.join(h.dir, p.slice(1).replace(/\//g, '-'));
+}
+
+function sshdConfig(h: HostState, hostKey: string): string {
+  return [
+    `ListenAddress ${h.address}:22`,
+    `HostKey ${hostKey}`,
+    `PidFile ${path.join(h.dir, 'sshd.pid')}`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    // Resolved in the host's mount namespace: the per-host /root/.ssh.
+    'AuthorizedKeysFile /root/.ssh/authorized_keys',
+    // No PAM stack (and no system sshd config) needed; the temp dir's modes need no care.
+    'UsePAM no',
+    'StrictModes no',
+    'UseDNS no',
+    'PrintMotd no',
+    'PrintLastLog no',
+    // A deploy multiplexes many sessions over one connection (ssh's default allows 10).
+    'MaxSessions 64',
+    'MaxStartups 64',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The host's anchor: enters its network namespace, makes a private mount namespace with the
+ * host's own directories bound over the private paths (and a UTS namespace with the host's
+ * name as hostname), and sleeps. sshd and `exec` join it.
+ */
+async function startHolder(h: HostState): Promise<void> {
+  const ready = path.join(h.dir, 'holder.ready');
+  const binds = HOST_PRIVATE_PATHS.map((p) => `mount --bind ${privateDir(h, p)} ${p}`);
+  if (fs.existsSync(ROOT_BASHRC)) {
+    // bash sources root's ~/.bashrc for every command sshd runs. A fresh host has Debian's
+    // (/etc/skel: returns at once when not interactive); this machine's may not (a pyenv init
+    // there costs 200+ ms per command), so each host gets the fresh one.
+    const bashrc = path.join(h.dir, 'bashrc');
+    fs.writeFileSync(bashrc, fs.existsSync(SKEL_BASHRC) ? fs.readFileSync(SKEL_BASHRC) : '');
+    binds.push(`mount --bind ${bashrc} ${ROOT_BASHRC}`);
+  }
+  // Its own hostname too (a UTS namespace), so what a deploy prints per host tells them apart.
+  const script = `${binds.join(' && ')} && hostname ${h.name} && touch ${ready} && exec sleep infinity`;
+  const log = fs.openSync(path.join(h.dir, 'holder.log'), 'a');
+  const child = spawn('nsenter', [`--net=${NETNS_DIR}/${h.ns}`, '--', 'unshare', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', script], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  child.unref();
+  if (child.pid === undefined) throw new Error(`starting the namespace holder of ${h.name} failed`);
+  h.holderPid = child.pid;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const ok = await waitFor(async () => (fs.existsSync(ready) ? true : exited ? false : undefined), { timeoutMs: SSHD_START_TIMEOUT_MS, intervalMs: 20 });
+  if (ok !== true) throw new Error(`host ${h.name}: its mount namespace was not set up: ${fs.readFileSync(path.join(h.dir, 'holder.log'), 'utf8')}`);
+}
+
+function enter(h: HostState): string[] {
+  return [`--net=${NETNS_DIR}/${h.ns}`, `--mount=/proc/${h.holderPid}/ns/mnt`, `--uts=/proc/${h.holderPid}/ns/uts`, '--'];
+}
+
+async function startSshd(h: HostState): Promise<void> {
+  if (h.sshdPid !== undefined && alive(h.sshdPid)) return;
+  const logPath = path.join(h.dir, 'sshd.log');
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn('nsenter', [...enter(h), '/usr/sbin/sshd', '-D', '-e', '-f', h.sshdConfig], { detached: true, stdio: ['ignore', log, log], cwd: '/' });
+  fs.closeSync(log);
+  child.unref();
+  h.sshdPid = child.pid;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const up = await waitFor(async () => (exited ? false : (await canConnect(h.address, 22)) ? true : undefined), { timeoutMs: SSHD_START_TIMEOUT_MS, intervalMs: 50 });
+  if (up !== true) throw new Error(`host ${h.name}: sshd did not start; ${logPath}:\n${fs.readFileSync(logPath, 'utf8').slice(-2000)}`);
+}
+
+async function stopSshd(h: HostState): Promise<void> {
+  // The listener and every session process (each connection has its own sshd): a host whose
+  // sshd is down also drops the connections it had.
+  const pids = (await namespacePids(h.ns)).filter((p) => comm(p) === 'sshd');
+  for (const p of pids) signal(p, 'SIGKILL');
+  await waitFor(async () => (pids.some(alive) ? undefined : true), { timeoutMs: 5_000, intervalMs: 20 });
+  h.sshdPid = undefined;
+}
+
+function inHost(h: HostState, cmd: string, timeoutMs: number): Promise<BedExecResult> {
+  return new Promise((resolve) => {
+    execFile('nsenter', [...enter(h), 'sh', '-c', cmd], { timeout: timeoutMs, cwd: '/', maxBuffer: 16 * 1024 * 1024 }, (e, stdout, stderr) => {
+      const code = e === null ? 0 : typeof e.code === 'number' ? e.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Kills everything in the bed's namespaces, then deletes them, the veths and the bridge. */
+async function removeNetwork(names: ReturnType<typeof hostBedNames>): Promise<void> {
+  const mine = listNamespaces().filter((n) => n.startsWith(names.nsPrefix));
+  // A process may fork while we kill (a keeper restarting its service): repeat until empty.
+  for (let round = 0; round < 20; round++) {
+    let any = false;
+    for (const ns of mine) {
+      for (const p of await namespacePids(ns)) {
+        any = true;
+        signal(p, 'SIGKILL');
+      }
+    }
+    if (!any) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (const ns of mine) await ip('netns', 'del', ns).catch(() => undefined);
+  const links = await hostLinks();
+  for (const l of links.filter((x) => x.startsWith(names.vethPrefix))) await ip('link', 'del', l).catch(() => undefined);
+  if (links.includes(names.bridge)) await ip('link', 'del', names.bridge).catch(() => undefined);
+}
+
+/** Creates the mountpoints (and sshd's privsep dir) the real fs lacks, and records them. */
+function ensureRealDirs(): void {
+  const created: string[] = [];
+  for (const d of [...HOST_PRIVATE_PATHS, SSHD_PRIVSEP_DIR]) {
+    if (fs.existsSync(d)) continue;
+    // Only the missing levels are ours (/etc/keepalived, not /etc).
+    let top = d;
+    while (!fs.existsSync(path.dirname(top))) top = path.dirname(top);
+    fs.mkdirSync(d, { recursive: true, mode: 0o755 });
+    created.push(top);
+  }
+  if (created.length > 0) fs.appendFileSync(CREATED_DIRS_FILE, created.map((d) => `${d}\n`).join(''));
+}
+
+function readCreatedDirs(): string[] {
+  try {
+    return fs.readFileSync(CREATED_DIRS_FILE, 'utf8').split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
+
+function otherBedsAlive(): boolean {
+  return listNamespaces().some((n) => n.startsWith(NS_PREFIX));
+}
+
+/** The last bed to go removes the empty dirs beds created (never a dir with something in it). */
+function removeCreatedDirs(): void {
+  if (otherBedsAlive()) return;
+  const dirs = readCreatedDirs();
+  // Deepest first, so a created parent is empty by the time its turn comes.
+  for (const d of [...new Set(dirs)].sort((a, b) => b.length - a.length)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      // Not empty (someone put something there) or already gone: leave it.
+    }
+  }
+  fs.rmSync(CREATED_DIRS_FILE, { force: true });
+}
+
+async function namespacePids(ns: string): Promise<number[]> {
+  const { stdout } = await ip('netns', 'pids', ns).catch(() => ({ stdout: '' }));
+  return stdout
+    .split('\n')
+    .map(Number)
+    .filter((p) => p > 0);
+}
+
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": a zombie (Z) is dead for our purposes.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: 500 });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+async function ip(...args: string[]): Promise<{ stdout: string }> {
+  try {
+    return await run('ip', args, { timeout: CMD_TIMEOUT_MS });
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`ip ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+function listNamespaces(): string[] {
+  try {
+    return fs.readdirSync(NETNS_DIR);
+  } catch {
+    return [];
+  }
+}
+
+async function hostLinks(): Promise<string[]> {
+  const { stdout } = await ip('-o', 'link', 'show');
+  return stdout
+    .split('\n')
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined);
+}
