@@ -179,7 +179,7 @@ async function prepareHost(h: HostState, bundle: Bundle, payload: string, event:
     event(`${s.node}: installing hastack ${bundle.stamp} (${(bundle.bytes / 1e6).toFixed(1)} MB) in ${dir}`);
     const next = `${dir}.new`;
     await s.ssh.run(`rm -rf ${shq(next)}`);
-    await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), next);
+    await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), next, { timeoutMs: INSTALL_TIMEOUT_MS });
     // The stamp goes in last: a bundle interrupted halfway has none and is installed again.
     const wrapper = `#!/bin/sh\nexec ${shq(s.nodeBin)} ${shq(`${dir}/dist/src/cli/main.js`)} "$@"\n`;
     await s.ssh.writeFile(`${next}/bin/hastack`, wrapper, 0o755);

@@ -66,7 +66,7 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
     assert.match(r.stdout, /install hastack \S+ \(installed now: none\)/);
     assert.match(r.stdout, /dry run: nothing was changed on any host/);
     for (const h of bed.hosts) {
-      const listing = await bed.exec(h.name, 'ls -A /opt/hastack /var/lib/hastack');
+      const listing = (await bed.exec(h.name, 'ls -A /opt/hastack /var/lib/hastack')).stdout;
       assert.equal(listing.replace(/^\/\S+:$/gm, '').trim(), '', `${h.name} was touched:\n${listing}`);
     }
   });
@@ -124,7 +124,7 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
     assert.equal(r.jobsLost, 0);
     assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}\n${res.stdout}`);
     // The old primary was fenced on its own machine: recorded there as a replica.
-    const recorded = await bed.exec('primary', 'cat /var/lib/hastack/deployed/primary/mariadb/hastack-db-state.json 2>/dev/null || ls /var/lib/hastack/deployed/primary/mariadb');
+    const { stdout: recorded } = await bed.exec('primary', 'cat /var/lib/hastack/deployed/primary/mariadb/hastack-db.json');
     assert.match(recorded, /"role": "replica"/);
     const again = await runCli(['failover', '--dry-run', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
     assert.match(again.stdout + again.stderr, /standby/);
@@ -140,7 +140,8 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
       await bed.startSshd('standby');
     }
     // Inside the witness host only: its redis-sentinel and apt-get look absent.
-    await bed.exec('ops', 'mount --bind /dev/null /usr/bin/redis-sentinel && mount --bind /dev/null /usr/bin/apt-get');
+    const hid = await bed.exec('ops', 'mount --bind /dev/null /usr/bin/redis-sentinel && mount --bind /dev/null /usr/bin/apt-get');
+    assert.equal(hid.code, 0, hid.stderr);
     try {
       const r = await deploy(['--dry-run'], 60_000);
       assert.notEqual(r.code, 0);
