@@ -85,9 +85,10 @@ export async function buildBundle(cacheDir: string): Promise<Bundle> {
     const tmp = `${tarball}.tmp`;
     await run('tar', ['-czf', tmp, '-C', root, ...PACKAGE_ENTRIES, '-C', modules, 'node_modules'], { timeout: 300_000 });
     fs.renameSync(tmp, tarball);
-    // Older bundles of this cache are of no further use: one deploy ships one bundle.
+    // Older bundles and module sets of this cache are of no further use: one deploy ships one bundle.
     for (const f of fs.readdirSync(cacheDir)) {
-      if (/^hastack-.*\.tar\.gz$/.test(f) && path.join(cacheDir, f) !== tarball) fs.rmSync(path.join(cacheDir, f), { force: true });
+      const stale = (/^hastack-.*\.tar\.gz$/.test(f) && path.join(cacheDir, f) !== tarball) || (f.startsWith('modules-') && path.join(cacheDir, f) !== modules);
+      if (stale) fs.rmSync(path.join(cacheDir, f), { recursive: true, force: true });
     }
   }
   return { stamp, tarball, bytes: fs.statSync(tarball).size };
