@@ -85,7 +85,7 @@ export const configSchema = z
         stateDir: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/var/lib/hastack'),
         /** The node that runs the controller (admin API, status, failover manager); default: the first node. */
         controller: nodeName.optional(),
-        /** Private key for SSH (default: ssh's own, `~/.ssh/id_*`). Relative to this file. */
+        /** Private key for SSH (default: ssh's own, `~/.ssh/id_*`). Relative to this file, or `~/...`. */
         identityFile: z.string().min(1).optional(),
         /** known_hosts file that must hold every host's key (default: ssh's own). Host keys are always verified. */
         knownHostsFile: z.string().min(1).optional(),

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Config, ServiceKind } from './schema.js';
 import { DEFAULT_PORTS } from './schema.js';
@@ -77,13 +78,14 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
   // The SSH key and known_hosts are relative to the config file; every later reader of the
   // topology (a CLI run from another directory) needs them absolute.
   const h = config.hosts;
+  const fromConfig = (p: string): string => (p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : path.resolve(opts.configDir, p));
   const resolved: Config = hosts
     ? {
         ...config,
         hosts: {
           ...h,
-          ...(h.identityFile !== undefined ? { identityFile: path.resolve(opts.configDir, h.identityFile) } : {}),
-          ...(h.knownHostsFile !== undefined ? { knownHostsFile: path.resolve(opts.configDir, h.knownHostsFile) } : {}),
+          ...(h.identityFile !== undefined ? { identityFile: fromConfig(h.identityFile) } : {}),
+          ...(h.knownHostsFile !== undefined ? { knownHostsFile: fromConfig(h.knownHostsFile) } : {}),
         },
       }
     : config;
