@@ -12,7 +12,7 @@ import type { AgentPlan, AgentStatus, DeployBundle, FileStatus, NodeUpResult } f
 import { lineDiff, redact, secretsDiff } from './diff.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
 import { serviceManagerFor, type ManagedFile, type ServiceManager } from './service-manager.js';
-import { keepalivedCheckScript, keepalivedConfFile, unitsForNode, type UnitSpec, type UnitsOptions } from './units.js';
+import { execArgsFile, hasDynamicCommand, keepalivedCheckScript, keepalivedConfFile, unitsForNode, type UnitSpec, type UnitsOptions } from './units.js';
 
 /**
  * The host side of `hastack deploy`: what one node should have on disk and running, compared
@@ -174,16 +174,23 @@ export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: stri
   return plan;
 }
 
+function installedTopology(env: AgentEnv): Topology {
+  if (!fs.existsSync(path.join(env.stateDir, 'topology.json'))) {
+    throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `nothing is installed under ${env.stateDir} on ${os.hostname()}: run "hastack deploy" first (or check --state)`);
+  }
+  return readTopology(env.stateDir);
+}
+
 /** The node's units and manager from what `apply` installed on this host. */
 export function installed(env: AgentEnv, node?: string): { topo: Topology; secrets: Secrets; specs: UnitSpec[]; manager: ServiceManager } {
-  const topo = readTopology(env.stateDir);
+  const topo = installedTopology(env);
   const secrets = readSecrets(env.stateDir);
   const nodes = node !== undefined ? [node] : topo.nodes.map((n) => n.name);
   const specs = nodes.flatMap((n) => unitsForNode(topo, n, unitsOptions(env, secrets)));
   return { topo, secrets, specs, manager: managerFor(env, topo, specs) };
 }
 
-/** Unit names as given, or `all`: every unit of every node of this cluster known here. */
+/** The manager of the installed units, and the unit names as given (checked by the manager). */
 function namesOf(env: AgentEnv, names: readonly string[]): { manager: ServiceManager; names: string[] } {
   const inst = installed(env);
   return { manager: inst.manager, names: [...names] };
@@ -213,7 +220,7 @@ export async function agentStatus(env: AgentEnv, node: string): Promise<AgentSta
 }
 
 function serviceContext(env: AgentEnv, id: string): ServiceContext {
-  const topo = readTopology(env.stateDir);
+  const topo = installedTopology(env);
   const [node, kind] = id.split('/');
   const svc = topo.services.find((s) => s.id === id) ?? (node && kind ? findService(topo, node, kind as ServiceInstance['kind']) : undefined);
   if (!svc) throw new HastackError(ErrorCode.NOT_FOUND, `no service "${id}" in ${env.stateDir}/topology.json; services are named node/kind, like ${topo.services[0]?.id ?? 'db1/mariadb'}`);
@@ -234,7 +241,15 @@ export async function agentWire(env: AgentEnv, id: string): Promise<{ wired: str
 
 export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepared: string }> {
   const ctx = serviceContext(env, id);
-  await driverFor(ctx.svc.kind).prepare(ctx);
+  const driver = driverFor(ctx.svc.kind);
+  await driver.prepare(ctx);
+  if (hasDynamicCommand(ctx.topo, ctx.svc)) {
+    const cmd = driver.command(ctx);
+    const argv = [cmd.command, ...cmd.args];
+    const blank = argv.find((a) => a === '' || /\s/.test(a));
+    if (blank !== undefined) throw new HastackError(ErrorCode.INTERNAL, `${id}: the argument ${JSON.stringify(blank)} has a blank, which the unit's sh -c cannot pass; use paths without spaces`);
+    fs.writeFileSync(execArgsFile(ctx.svc), argv.join(' ') + '\n');
+  }
   return { prepared: id };
 }
 

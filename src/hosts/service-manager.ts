@@ -56,7 +56,7 @@ function specsByName(ctx: ManagerContext, names: readonly string[]): UnitSpec[] 
 
 const ISO = (d: Date): string => d.toISOString();
 
-class SystemdManager implements ServiceManager {
+export class SystemdManager implements ServiceManager {
   readonly kind = 'systemd' as const;
   constructor(private readonly ctx: ManagerContext) {}
 
@@ -90,11 +90,13 @@ class SystemdManager implements ServiceManager {
   async status(names: readonly string[]): Promise<UnitStatus[]> {
     const out: UnitStatus[] = [];
     for (const spec of specsByName(this.ctx, names)) {
-      const r = await systemctl(['show', '-p', 'ActiveState', '-p', 'MainPID', '-p', 'NRestarts', '-p', 'ActiveEnterTimestamp', controlledUnit(spec)]);
+      // --timestamp=unix (systemd 248+): "@1700000000" instead of a local-time string.
+      const r = await systemctl(['show', '--timestamp=unix', '-p', 'ActiveState', '-p', 'MainPID', '-p', 'NRestarts', '-p', 'ActiveEnterTimestamp', controlledUnit(spec)]);
       const p = parseShow(r.stdout);
       const active = p['ActiveState'] === 'active' || p['ActiveState'] === 'activating' || p['ActiveState'] === 'reloading';
       const pid = Number(p['MainPID'] ?? 0);
-      const since = p['ActiveEnterTimestamp'] ? new Date(p['ActiveEnterTimestamp']) : undefined;
+      const ts = p['ActiveEnterTimestamp'] ?? '';
+      const since = ts.startsWith('@') ? new Date(Number(ts.slice(1)) * 1000) : ts !== '' ? new Date(ts) : undefined;
       out.push({
         name: spec.name,
         ...(spec.serviceId !== undefined ? { serviceId: spec.serviceId } : {}),
@@ -139,9 +141,12 @@ class KeeperManager implements ServiceManager {
 
   async start(names: readonly string[]): Promise<void> {
     // Without systemd there is no timer: the controller runs backup.schedule itself.
-    for (const spec of specsByName(this.ctx, names)) {
-      if (spec.timer === undefined) await startKeeper(this.file(spec), { nodeBin: this.ctx.nodeBin, cliMain: this.ctx.cliMain });
-    }
+    // In parallel: each keeper takes a node start (~0.5-1 s here) to record itself.
+    await Promise.all(
+      specsByName(this.ctx, names)
+        .filter((spec) => spec.timer === undefined)
+        .map((spec) => startKeeper(this.file(spec), { nodeBin: this.ctx.nodeBin, cliMain: this.ctx.cliMain })),
+    );
   }
 
   async stop(names: readonly string[]): Promise<void> {

@@ -76,6 +76,20 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(topo, 'standby', opts).filter((u) => u.role === 'backup').length, 0);
   });
 
+  it('galera: the command prepare chose is read from a file at each start', () => {
+    const config = parseConfig({
+      cluster: 'shop',
+      substrate: 'hosts',
+      database: { mode: 'galera' },
+      nodes: ['db1', 'db2', 'db3'].map((name, i) => ({ name, address: `10.0.0.${i + 1}`, ssh: `root@10.0.0.${i + 1}`, services: i === 0 ? ['mariadb', 'redis', 'app', 'lb'] : ['mariadb'] })),
+    });
+    const topo = resolveTopology(config, { stateRoot: '/x', configDir: '/x' });
+    const db = unitsForNode(topo, 'db2', opts).find((u) => u.serviceId === 'db2/mariadb');
+    assert.deepEqual(db?.exec, ['/bin/sh', '-c', 'set -f; exec $(cat "$0")', '/var/lib/hastack/shop/db2/mariadb/exec-args']);
+    const redis = unitsForNode(topo, 'db1', opts).find((u) => u.serviceId === 'db1/redis');
+    assert.equal(redis?.exec[0], 'redis-server');
+  });
+
   it('an unknown node is a NOT_FOUND error naming the nodes', () => {
     assert.throws(() => unitsForNode(twoHosts(), 'nope', opts), /no node "nope".*primary, standby/);
   });

@@ -92,9 +92,27 @@ function nodeOf(topo: Topology, node: string): Topology['nodes'][number] {
   return n;
 }
 
+/**
+ * A service whose command line is decided by its `prepare` at each start: Galera (prepare picks
+ * `--wsrep-new-cluster` or `--wsrep-start-position=...` from the node's recovered position). Its
+ * unit cannot carry the command; the agent's prepare writes it to `execArgsFile` and the unit
+ * runs it through `sh -c 'exec ...'`, so the engine is still the unit's main process.
+ */
+export function hasDynamicCommand(topo: Topology, svc: ServiceInstance): boolean {
+  return svc.kind === 'mariadb' && topo.config.database.mode === 'galera';
+}
+
+export function execArgsFile(svc: ServiceInstance): string {
+  return path.posix.join(svc.dir, 'exec-args');
+}
+
+/** `set -f`: no globbing of the words read; the arguments carry no blanks (prepare checks). */
+const DYNAMIC_EXEC = 'set -f; exec $(cat "$0")';
+
 function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): UnitSpec {
   const ctx = { topo, secrets: opts.secrets, svc, asRoot: opts.asRoot };
   const cmd = driverFor(svc.kind).command(ctx);
+  const exec = hasDynamicCommand(topo, svc) ? ['/bin/sh', '-c', DYNAMIC_EXEC, execArgsFile(svc)] : [cmd.command, ...cmd.args];
   const sup = topo.config.supervisor;
   return {
     name: serviceUnitName(topo, svc),
@@ -102,7 +120,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     serviceId: svc.id,
     description: `hastack ${topo.cluster}: ${svc.kind} on ${svc.node} (${svc.address}:${svc.port})`,
     pre: agentArgv(opts, topo, 'prepare', '--id', svc.id),
-    exec: [cmd.command, ...cmd.args],
+    exec,
     env: { ...cmd.env },
     cwd: cmd.cwd ?? svc.dir,
     stopTimeoutMs: stopGraceMs(svc.kind),
