@@ -1,10 +1,21 @@
 import { z } from 'zod';
-import type { Topology } from '../config/index.js';
+import type { Secrets, Topology } from '../config/index.js';
 
 /**
  * The JSON the host-side agent (`hastack _agent ...`) reads and prints. Zod schemas, so the
  * deploying machine parses what a host answered instead of trusting it.
  */
+
+/** secrets.json (src/config/secrets.ts): every password present. */
+export const secretsSchema = z
+  .object({
+    redisPassword: z.string().min(1),
+    sentinelPassword: z.string().min(1),
+    dbRootPassword: z.string().min(1),
+    dbAppPassword: z.string().min(1),
+    dbReplPassword: z.string().min(1),
+  })
+  .strict() satisfies z.ZodType<Secrets>;
 
 /** What `deploy` sends to `plan`/`apply` on stdin: the resolved cluster as every host must see it. */
 export const deployBundleSchema = z
@@ -13,7 +24,7 @@ export const deployBundleSchema = z
       (v) => typeof v === 'object' && v !== null && typeof (v as { cluster?: unknown }).cluster === 'string' && Array.isArray((v as { services?: unknown }).services),
       'topology must be a resolved topology (topology.json)',
     ),
-    secrets: z.record(z.string()),
+    secrets: secretsSchema,
     configYaml: z.string(),
   })
   .strict();

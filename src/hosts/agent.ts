@@ -117,7 +117,7 @@ function compare(files: readonly DesiredFile[], bundle: DeployBundle): Compared[
     const have = readIfExists(file.path);
     if (have === undefined) return { file, status: 'new' as const };
     if (have === file.content) return { file, status: 'same' as const };
-    if (file.secret) return { file, status: 'changed' as const, diff: secretsDiff(parseSecretsText(have), bundle.secrets) };
+    if (file.secret) return { file, status: 'changed' as const, diff: secretsDiff(parseSecretsText(have), { ...bundle.secrets }) };
     const secrets = [...Object.values(bundle.secrets), ...Object.values(parseSecretsText(readIfExists(path.join(bundle.topology.stateDir, 'secrets.json'))))];
     return { file, status: 'changed' as const, diff: lineDiff(redact(have, secrets), redact(file.content, secrets)) };
   });
@@ -126,7 +126,7 @@ function compare(files: readonly DesiredFile[], bundle: DeployBundle): Compared[
 async function planFor(env: AgentEnv, bundle: DeployBundle, node: string): Promise<{ plan: AgentPlan; compared: Compared[]; specs: UnitSpec[]; manager: ServiceManager }> {
   const topo = bundle.topology;
   checkStateDir(env, topo);
-  const specs = unitsForNode(topo, node, unitsOptions(env, bundle.secrets as unknown as Secrets));
+  const specs = unitsForNode(topo, node, unitsOptions(env, bundle.secrets));
   const manager = managerFor(env, topo, specs);
   const compared = compare(desiredFiles(env, bundle, node, specs, manager), bundle);
   const clusterChanged = compared.some((c) => c.file.unit === undefined && c.status !== 'same');

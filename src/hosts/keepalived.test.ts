@@ -43,7 +43,7 @@ vrrp_instance hastack_shop {
   interface eth0
   virtual_router_id ${virtualRouterId('shop')}
   priority 140
-  advert_int 0.5
+  advert_int 1
   unicast_src_ip 10.0.0.2
   unicast_peer {
     10.0.0.1

@@ -67,9 +67,9 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
     `  interface ${IFACE_PLACEHOLDER}`,
     `  virtual_router_id ${virtualRouterId(topo.cluster)}`,
     `  priority ${vrrpPriority(index)}`,
-    // Advertisement interval in seconds (keepalived accepts fractions): lb.vipIntervalMs, so
-    // takeover comes after ~3 missed adverts as with the local substrate's heartbeat.
-    `  advert_int ${Math.max(0.01, topo.config.lb.vipIntervalMs / 1000)}`,
+    // Advertisement interval: lb.vipIntervalMs, but VRRPv2 (keepalived's default, what most
+    // routers and clouds expect) counts whole seconds, so at least 1 s: takeover after ~3 s.
+    `  advert_int ${Math.max(1, Math.round(topo.config.lb.vipIntervalMs / 1000))}`,
     // Unicast: works on networks that filter multicast (most clouds), and names the peers.
     `  unicast_src_ip ${self.address}`,
     '  unicast_peer {',

@@ -31,7 +31,13 @@ const unitSpecSchema = z.object({
   limits: z.object({ nofile: z.number() }),
   logFile: z.string(),
   conflicts: z.array(z.string()).optional(),
-});
+  timer: z
+    .union([
+      z.object({ kind: z.literal('interval'), onActiveSec: z.string(), onUnitActiveSec: z.string() }),
+      z.object({ kind: z.literal('calendar'), onCalendar: z.array(z.string()) }),
+    ])
+    .optional(),
+}) satisfies z.ZodType<UnitSpec>;
 
 export const keeperStateSchema = z.object({
   keeperPid: z.number().int(),
@@ -73,7 +79,7 @@ export function readSpec(unitFile: string): UnitSpec {
   }
   const parsed = unitSpecSchema.safeParse(raw);
   if (!parsed.success) throw new HastackError(ErrorCode.CONFIG_INVALID, `${unitFile} is not a hastack unit (${parsed.error.issues[0]?.message ?? 'invalid'}); run "hastack deploy" to rewrite it`);
-  return parsed.data as UnitSpec;
+  return parsed.data;
 }
 
 export function readKeeperState(unitFile: string): KeeperState | undefined {
