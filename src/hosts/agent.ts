@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findService, readSecrets, readTopology, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { SERVICE_KINDS, findService, readSecrets, readTopology, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../control/drivers.js';
 import { startPlan } from '../control/plan.js';
 import type { ProbeResult, ServiceContext } from '../engines/types.js';
@@ -12,7 +12,7 @@ import type { AgentPlan, AgentStatus, DeployBundle, FileStatus, NodeUpResult } f
 import { lineDiff, redact, secretsDiff } from './diff.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
 import { serviceManagerFor, type ManagedFile, type ServiceManager } from './service-manager.js';
-import { execArgsFile, hasDynamicCommand, keepalivedCheckScript, keepalivedConfFile, unitsForNode, type UnitSpec, type UnitsOptions } from './units.js';
+import { execArgsFile, hasDynamicCommand, keepalivedCheckScript, keepalivedConfFile, unitPrefix, unitsForNode, type UnitSpec, type UnitsOptions } from './units.js';
 
 /**
  * The host side of `hastack deploy`: what one node should have on disk and running, compared
@@ -123,18 +123,36 @@ function compare(files: readonly DesiredFile[], bundle: DeployBundle): Compared[
   });
 }
 
-async function planFor(env: AgentEnv, bundle: DeployBundle, node: string): Promise<{ plan: AgentPlan; compared: Compared[]; specs: UnitSpec[]; manager: ServiceManager }> {
+async function planFor(
+  env: AgentEnv,
+  bundle: DeployBundle,
+  node: string,
+): Promise<{ plan: AgentPlan; compared: Compared[]; stale: string[]; specs: UnitSpec[]; manager: ServiceManager }> {
   const topo = bundle.topology;
   checkStateDir(env, topo);
   const specs = unitsForNode(topo, node, unitsOptions(env, bundle.secrets));
   const manager = managerFor(env, topo, specs);
-  const compared = compare(desiredFiles(env, bundle, node, specs, manager), bundle);
+  const desired = desiredFiles(env, bundle, node, specs, manager);
+  const compared = compare(desired, bundle);
+  // Units installed here that the topology no longer puts on this node (a service moved away).
+  const wanted = new Set(desired.map((f) => f.path));
+  // Only this node's service units and the cluster-level ones: several nodes sharing one host
+  // (a test bed) must not remove each other's services.
+  const prefix = `${unitPrefix(topo.cluster)}-`;
+  const mine = (f: string): boolean => {
+    const base = path.basename(f).replace(/\.(service|timer|json)$/, '');
+    return SERVICE_KINDS.some((k) => base === `${prefix}${node}-${k}`) || ['controller', 'keepalived', 'backup'].some((r) => base === `${prefix}${r}`);
+  };
+  const stale = manager.installedFiles(topo.cluster).filter((f) => !wanted.has(f) && mine(f));
   const clusterChanged = compared.some((c) => c.file.unit === undefined && c.status !== 'same');
   const statuses = await manager.status(specs.map((s) => s.name));
   const plan: AgentPlan = {
     manager: manager.kind,
     ...(manager.note !== undefined ? { managerNote: manager.note } : {}),
-    files: compared.map((c) => ({ path: c.file.path, status: c.status, ...(c.diff !== undefined ? { diff: c.diff } : {}) })),
+    files: [
+      ...compared.map((c) => ({ path: c.file.path, status: c.status, ...(c.diff !== undefined ? { diff: c.diff } : {}) })),
+      ...stale.map((f) => ({ path: f, status: 'changed' as const, diff: `- (no longer wanted on ${node}: apply stops the unit and removes this file)` })),
+    ],
     units: specs.map((s, i) => ({
       name: s.name,
       ...(s.serviceId !== undefined ? { serviceId: s.serviceId } : {}),
@@ -143,7 +161,7 @@ async function planFor(env: AgentEnv, bundle: DeployBundle, node: string): Promi
       active: statuses[i]?.active ?? false,
     })),
   };
-  return { plan, compared, specs, manager };
+  return { plan, compared, stale, specs, manager };
 }
 
 /** `plan --node N`: what `apply` would change; changes nothing. */
@@ -162,8 +180,9 @@ function writeAtomic(file: string, content: string, mode: number): void {
 
 /** `apply --node N`: writes what differs, makes the manager see it (no start). Prints the plan it applied. */
 export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: string): Promise<AgentPlan> {
-  const { plan, compared, specs, manager } = await planFor(env, bundle, node);
+  const { plan, compared, stale, specs, manager } = await planFor(env, bundle, node);
   fs.mkdirSync(bundle.topology.stateDir, { recursive: true, mode: 0o700 });
+  await manager.remove(stale);
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
   // systemd opens StandardOutput=append: files itself and does not create their directories.
   for (const s of specs) {

@@ -72,6 +72,18 @@ describe('the systemd service manager', () => {
     assert.deepEqual(s, { name: 'hastack-shop-db1-redis', serviceId: 'db1/redis', active: true, pid: 4242, restarts: 3, since: '2026-11-29T15:00:00.000Z' });
   });
 
+  it('a unit no longer wanted is disabled and stopped, its files removed, systemd reloaded', async () => {
+    const unitDir = path.join(dir, 'units');
+    fs.mkdirSync(unitDir);
+    for (const f of ['hastack-shop-db1-memcached.service', 'hastack-shop-backup.timer', 'hastack-other-db1-redis.service', 'unrelated.service']) fs.writeFileSync(path.join(unitDir, f), '');
+    const sm = new SystemdManager({ stateDir: '/s', specs: [], nodeBin: '/usr/bin/node', cliMain: '/opt/main.js', unitDir });
+    const mine = sm.installedFiles('shop');
+    assert.deepEqual(mine.map((f) => path.basename(f)), ['hastack-shop-backup.timer', 'hastack-shop-db1-memcached.service']);
+    await sm.remove(mine);
+    assert.deepEqual(calls().slice(-2), ['disable --now hastack-shop-backup.timer hastack-shop-db1-memcached.service', 'daemon-reload']);
+    assert.deepEqual(fs.readdirSync(unitDir).sort(), ['hastack-other-db1-redis.service', 'unrelated.service']);
+  });
+
   it('an unknown unit name is refused with the list of units', async () => {
     await assert.rejects(m.start(['nope']), /no unit "nope".*hastack-shop-db1-redis/);
   });

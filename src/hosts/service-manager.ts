@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { ManagerKind, UnitStatus } from './agent-types.js';
-import { childAlive, keeperAlive, killKeeper, readKeeperState, renderSpec, specFile, startKeeper, stopKeeper } from './keeper.js';
+import { childAlive, keeperAlive, killKeeper, readKeeperState, renderSpec, specFile, startKeeper, stateFileOf, stopKeeper, unitsDir } from './keeper.js';
 import { SYSTEMD_UNIT_DIR, controlledUnit, parseShow, systemctl, systemctlOk, unitFiles } from './systemd.js';
-import type { UnitSpec } from './units.js';
+import { unitPrefix, type UnitSpec } from './units.js';
 
 /** A file the manager needs on disk for a unit (a systemd unit file, or a keeper spec). */
 export interface ManagedFile {
@@ -27,6 +27,10 @@ export interface ServiceManager {
   files(spec: UnitSpec): ManagedFile[];
   /** After the files were written: make the manager see them (daemon-reload, enable). */
   install(specs: readonly UnitSpec[], filesChanged: boolean): Promise<void>;
+  /** Unit files of this cluster installed on this host (to find the ones no longer wanted). */
+  installedFiles(cluster: string): string[];
+  /** Stops and disables the units of these installed files, then deletes the files. */
+  remove(files: readonly string[]): Promise<void>;
   start(names: readonly string[]): Promise<void>;
   stop(names: readonly string[]): Promise<void>;
   restart(names: readonly string[]): Promise<void>;
@@ -67,6 +71,21 @@ export class SystemdManager implements ServiceManager {
   async install(specs: readonly UnitSpec[], filesChanged: boolean): Promise<void> {
     if (filesChanged) await systemctlOk(['daemon-reload']);
     if (specs.length > 0) await systemctlOk(['enable', ...specs.map(controlledUnit)]);
+  }
+
+  installedFiles(cluster: string): string[] {
+    const dir = this.ctx.unitDir ?? SYSTEMD_UNIT_DIR;
+    return listDir(dir)
+      .filter((f) => f.startsWith(`${unitPrefix(cluster)}-`) && /\.(service|timer)$/.test(f))
+      .map((f) => path.posix.join(dir, f));
+  }
+
+  async remove(files: readonly string[]): Promise<void> {
+    if (files.length === 0) return;
+    // disable --now: stopped, and no longer started at boot or by its timer.
+    await systemctl(['disable', '--now', ...files.map((f) => path.posix.basename(f))], STOP_BOUND_MS);
+    for (const f of files) fs.rmSync(f, { force: true });
+    await systemctlOk(['daemon-reload']);
   }
 
   async start(names: readonly string[]): Promise<void> {
@@ -139,6 +158,21 @@ class KeeperManager implements ServiceManager {
     // The spec files are the whole installation: a keeper reads its file when it starts.
   }
 
+  installedFiles(): string[] {
+    const dir = unitsDir(this.ctx.stateDir);
+    return listDir(dir)
+      .filter((f) => f.endsWith('.json') && !f.endsWith('.state.json'))
+      .map((f) => path.join(dir, f));
+  }
+
+  async remove(files: readonly string[]): Promise<void> {
+    for (const f of files) {
+      await stopKeeper(f).catch(() => undefined);
+      fs.rmSync(stateFileOf(f), { force: true });
+      fs.rmSync(f, { force: true });
+    }
+  }
+
   async start(names: readonly string[]): Promise<void> {
     // Without systemd there is no timer: the controller runs backup.schedule itself.
     // In parallel: each keeper takes a node start (~0.5-1 s here) to record itself.
@@ -178,6 +212,17 @@ class KeeperManager implements ServiceManager {
     await Promise.all(specsByName(this.ctx, names).map((s) => (fs.existsSync(this.file(s)) ? killKeeper(this.file(s)) : undefined)));
   }
 }
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The longest stop a unit may take (MariaDB's 30 s grace) plus systemd's own bookkeeping. */
+const STOP_BOUND_MS = 45_000;
 
 export function systemdRunning(): boolean {
   // sd_booted()'s own test: this directory exists only when systemd is PID 1.

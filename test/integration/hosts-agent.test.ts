@@ -187,13 +187,31 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     assert.ok(s.units.every((u) => u.active && u.pid !== undefined), JSON.stringify(s));
   });
 
+  it('a service moved off the node: plan says so, apply stops its unit and removes it', async () => {
+    await status();
+    const moved: ConfigInput = { ...input, nodes: [{ ...input.nodes[0], services: ['mariadb', 'redis'] } as NonNullable<ConfigInput['nodes']>[number], ...input.nodes.slice(1)] };
+    const without: DeployBundle = { ...bundle, topology: resolveTopology(parseConfig(moved), { stateRoot: dir, configDir: REPO_ROOT }), configYaml: renderConfigYaml(moved) };
+    const specPath = path.join(state, 'units', 'hastack-agenttest-n1-memcached.json');
+    const plan = await json(['plan', '--node', NODE], agentPlanSchema, JSON.stringify(without));
+    assert.match(plan.files.find((f) => f.path === specPath)?.diff ?? '', /no longer wanted/);
+    assert.ok(!plan.units.some((u) => u.serviceId === 'n1/memcached'));
+    const mcPid = (await status()).units.find((u) => u.serviceId === 'n1/memcached')?.pid;
+    assert.ok(mcPid);
+    await json(['apply', '--node', NODE], agentPlanSchema, JSON.stringify(without));
+    assert.equal(fs.existsSync(specPath), false);
+    assert.equal(pidAlive(mcPid), false);
+    assert.equal(await healthy('n1/redis'), true, 'the other units keep running');
+    const again = await json(['plan', '--node', NODE], agentPlanSchema, JSON.stringify(without));
+    assert.ok(again.files.every((f) => f.status === 'same'), JSON.stringify(again.files));
+  });
+
   it('stop stops every unit and leaves no process behind', async () => {
     await status();
-    const stopped = await json(['stop', ...UNITS], agentStatusSchema);
+    const stopped = await json(['stop', ...UNITS.slice(0, 2)], agentStatusSchema);
     assert.ok(stopped.units.every((u) => !u.active), JSON.stringify(stopped));
     assert.deepEqual([...seen].filter(pidAlive), []);
     // stop is idempotent
-    await json(['stop', ...UNITS], agentStatusSchema);
+    await json(['stop', ...UNITS.slice(0, 2)], agentStatusSchema);
   });
 
   it('errors are one line on stderr with exit 1', async () => {
