@@ -1,9 +1,7 @@
 import { CLI_MAIN } from '../control/index.js';
 import {
-  agentApply,
   agentNodeDown,
   agentNodeUp,
-  agentPlan,
   agentPrepare,
   agentProbe,
   agentRestart,
@@ -11,8 +9,9 @@ import {
   agentStatus,
   agentStop,
   agentWire,
-  type AgentEnv,
 } from '../hosts/agent.js';
+import type { AgentEnv } from '../hosts/agent-env.js';
+import { agentApply, agentPlan } from '../hosts/install.js';
 import { deployBundleSchema, type DeployBundle } from '../hosts/agent-types.js';
 import { runKeeper } from '../hosts/keeper.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
