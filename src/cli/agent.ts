@@ -13,7 +13,6 @@ import {
 import type { AgentEnv } from '../hosts/agent-env.js';
 import { agentApply, agentPlan } from '../hosts/install.js';
 import { deployBundleSchema, type DeployBundle } from '../hosts/agent-types.js';
-import { runKeeper } from '../hosts/keeper.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
 /**
@@ -72,8 +71,3 @@ export const agentCli = {
   nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
 };
-
-/** `_keep --unit FILE`: the keeper process (hastack's stand-in for systemd's Restart=always). */
-export async function keep(o: { unit: string }): Promise<void> {
-  await runKeeper(o.unit);
-}

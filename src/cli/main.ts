@@ -202,7 +202,9 @@ agentSub('node-up')
 program
   .command('_keep', { hidden: true })
   .requiredOption('--unit <file>')
-  .action(async (o: { unit: string }) => (await import('./agent.js')).keep(o));
+  // Straight to the keeper module: one keeper runs per unit, so it loads nothing else (no agent,
+  // drivers or clients).
+  .action(async (o: { unit: string }) => (await import('../hosts/keeper.js')).runKeeper(o.unit));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {
