@@ -77,6 +77,8 @@ export function renderServiceUnit(spec: UnitSpec): string {
   if (spec.pre.length > 0) lines.push(`ExecStartPre=${execLine(spec.pre)}`);
   lines.push(`ExecStart=${execLine(spec.exec)}`);
   if (!oneshot) {
+    // A fixed delay: systemd 252 (Debian 12) has no RestartSteps= to grow it like the keeper's
+    // backoff; StartLimitIntervalSec=0 above keeps it restarting however often it fails.
     lines.push('Restart=always', `RestartSec=${timeSpan(Math.round(spec.restartSec * 1000))}`);
   }
   lines.push(
