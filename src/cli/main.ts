@@ -174,6 +174,48 @@ program
   .requiredOption('--state <dir>')
   .action(async (o: { state: string }) => (await import('./service.js')).runMigrate(o.state));
 
+// The host side of `hastack deploy` (src/hosts): one JSON object out per call.
+const agentCli = async () => (await import('./agent.js')).agentCli;
+const agent = program.command('_agent', { hidden: true }).description('host-side agent of hastack deploy');
+const agentSub = (name: string): Command => agent.command(name).requiredOption('--state <dir>', '<hosts.stateDir>/<cluster> on this host');
+agentSub('plan')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).plan(o));
+agentSub('apply')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).apply(o));
+for (const verb of ['start', 'stop', 'restart'] as const) {
+  agentSub(verb)
+    .argument('<units...>')
+    .action(async (names: string[], o: { state: string }) => (await agentCli())[verb](names, o));
+}
+agentSub('status')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).status(o));
+agentSub('probe')
+  .requiredOption('--id <node/kind>')
+  // 1 s: a healthy engine on the host answers in milliseconds; the caller retries.
+  .option('--timeout-ms <ms>', 'probe timeout', (v) => Number.parseInt(v, 10), 1000)
+  .action(async (o: { state: string; id: string; timeoutMs: number }) => (await agentCli()).probe(o));
+agentSub('wire')
+  .requiredOption('--id <node/kind>')
+  .action(async (o: { state: string; id: string }) => (await agentCli()).wire(o));
+agentSub('prepare')
+  .requiredOption('--id <node/kind>')
+  .action(async (o: { state: string; id: string }) => (await agentCli()).prepare(o));
+agentSub('node-down')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).nodeDown(o));
+agentSub('node-up')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).nodeUp(o));
+program
+  .command('_keep', { hidden: true })
+  .requiredOption('--unit <file>')
+  // Straight to the keeper module: one keeper runs per unit, so it loads nothing else (no agent,
+  // drivers or clients).
+  .action(async (o: { unit: string }) => (await import('../hosts/keeper.js')).runKeeper(o.unit));
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {
     process.stderr.write(`hastack: bad config: ${e.message}\n`);

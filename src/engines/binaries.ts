@@ -40,6 +40,8 @@ export const ENGINE_BINARIES: readonly EngineBinary[] = [
   // wsrep_sst_mariabackup streams the backup between donor and joiner through socat.
   { binary: 'socat', package: 'socat', purpose: 'database.mode: galera (state transfer stream)', versionArgs: ['-V'], required: false },
   { binary: 'rsync', package: 'rsync', purpose: 'crash plan file copies', versionArgs: ['--version'], required: false },
+  // Only `substrate: hosts` with `lb.vip`: VRRP moves the floating address between load balancers.
+  { binary: 'keepalived', package: 'keepalived', purpose: 'lb.vip on real hosts (floating address)', versionArgs: ['--version'], required: false },
 ];
 
 export interface EngineCheck {

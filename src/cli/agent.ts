@@ -1,0 +1,73 @@
+import { CLI_MAIN } from '../control/index.js';
+import {
+  agentNodeDown,
+  agentNodeUp,
+  agentPrepare,
+  agentProbe,
+  agentRestart,
+  agentStart,
+  agentStatus,
+  agentStop,
+  agentWire,
+} from '../hosts/agent.js';
+import type { AgentEnv } from '../hosts/agent-env.js';
+import { agentApply, agentPlan } from '../hosts/install.js';
+import { deployBundleSchema, type DeployBundle } from '../hosts/agent-types.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+
+/**
+ * `_agent SUB --state DIR ...`: the host side of `hastack deploy`. Contract: on success exactly
+ * one JSON object on stdout and exit 0; on failure exit 1 and one line on stderr.
+ */
+
+function envOf(state: string): AgentEnv {
+  return { stateDir: state, nodeBin: process.execPath, cliMain: CLI_MAIN };
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readBundle(): Promise<DeployBundle> {
+  const text = await readStdin();
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new HastackError(ErrorCode.BAD_REQUEST, 'stdin is not JSON: plan and apply read a DeployBundle { topology, secrets, configYaml } (hastack deploy sends it)');
+  }
+  const parsed = deployBundleSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new HastackError(ErrorCode.BAD_REQUEST, `stdin is not a DeployBundle: ${i ? `${i.path.join('.') || '(top level)'}: ${i.message}` : 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** Runs one subcommand: its result as one JSON line, or one line on stderr and exit 1. */
+async function answer(fn: () => Promise<unknown>): Promise<void> {
+  try {
+    const result = await fn();
+    process.stdout.write(JSON.stringify(result) + '\n');
+    process.exitCode = 0;
+  } catch (e) {
+    process.stderr.write(`hastack agent: ${describeError(e).replace(/\s*\n\s*/g, ' | ')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export const agentCli = {
+  plan: (o: { state: string; node: string }) => answer(async () => agentPlan(envOf(o.state), await readBundle(), o.node)),
+  apply: (o: { state: string; node: string }) => answer(async () => agentApply(envOf(o.state), await readBundle(), o.node)),
+  start: (names: string[], o: { state: string }) => answer(() => agentStart(envOf(o.state), names)),
+  stop: (names: string[], o: { state: string }) => answer(() => agentStop(envOf(o.state), names)),
+  restart: (names: string[], o: { state: string }) => answer(() => agentRestart(envOf(o.state), names)),
+  status: (o: { state: string; node: string }) => answer(() => agentStatus(envOf(o.state), o.node)),
+  probe: (o: { state: string; id: string; timeoutMs: number }) => answer(() => agentProbe(envOf(o.state), o.id, o.timeoutMs)),
+  wire: (o: { state: string; id: string }) => answer(() => agentWire(envOf(o.state), o.id)),
+  prepare: (o: { state: string; id: string }) => answer(() => agentPrepare(envOf(o.state), o.id)),
+  nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
+  nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
+};

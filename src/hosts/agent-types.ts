@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import type { Secrets, Topology } from '../config/index.js';
+
+/**
+ * The JSON the host-side agent (`hastack _agent ...`) reads and prints. Zod schemas, so the
+ * deploying machine parses what a host answered instead of trusting it.
+ */
+
+/** secrets.json (src/config/secrets.ts): every password present. */
+export const secretsSchema = z
+  .object({
+    redisPassword: z.string().min(1),
+    sentinelPassword: z.string().min(1),
+    dbRootPassword: z.string().min(1),
+    dbAppPassword: z.string().min(1),
+    dbReplPassword: z.string().min(1),
+  })
+  .strict() satisfies z.ZodType<Secrets>;
+
+/** What `deploy` sends to `plan`/`apply` on stdin: the resolved cluster as every host must see it. */
+export const deployBundleSchema = z
+  .object({
+    topology: z.custom<Topology>(
+      (v) => typeof v === 'object' && v !== null && typeof (v as { cluster?: unknown }).cluster === 'string' && Array.isArray((v as { services?: unknown }).services),
+      'topology must be a resolved topology (topology.json)',
+    ),
+    secrets: secretsSchema,
+    configYaml: z.string(),
+  })
+  .strict();
+export type DeployBundle = z.infer<typeof deployBundleSchema>;
+
+export const UNIT_ROLES = ['service', 'controller', 'backup', 'keepalived'] as const;
+export type UnitRole = (typeof UNIT_ROLES)[number];
+
+export const managerKindSchema = z.enum(['systemd', 'hastack']);
+export type ManagerKind = z.infer<typeof managerKindSchema>;
+
+export const fileStatusSchema = z.enum(['new', 'changed', 'same']);
+export type FileStatus = z.infer<typeof fileStatusSchema>;
+
+export const agentPlanSchema = z.object({
+  manager: managerKindSchema,
+  managerNote: z.string().optional(),
+  files: z.array(z.object({ path: z.string(), status: fileStatusSchema, diff: z.string().optional() })),
+  units: z.array(
+    z.object({
+      name: z.string(),
+      serviceId: z.string().optional(),
+      role: z.enum(UNIT_ROLES),
+      changed: z.boolean(),
+      active: z.boolean(),
+    }),
+  ),
+});
+export type AgentPlan = z.infer<typeof agentPlanSchema>;
+
+export const unitStatusSchema = z.object({
+  name: z.string(),
+  serviceId: z.string().optional(),
+  active: z.boolean(),
+  pid: z.number().int().optional(),
+  restarts: z.number().int().optional(),
+  since: z.string().optional(),
+});
+export type UnitStatus = z.infer<typeof unitStatusSchema>;
+
+export const agentStatusSchema = z.object({ manager: managerKindSchema, units: z.array(unitStatusSchema) });
+export type AgentStatus = z.infer<typeof agentStatusSchema>;
+
+/** The driver's ProbeResult (src/engines/types.ts) as JSON. */
+export const probeResultSchema = z.object({ healthy: z.boolean(), role: z.string(), detail: z.string().optional() });
+export type ProbeResultJson = z.infer<typeof probeResultSchema>;
+
+/** What `node-up` prints: the status after starting, plus each service's last probe. */
+export const nodeUpResultSchema = agentStatusSchema.extend({
+  probes: z.record(probeResultSchema),
+});
+export type NodeUpResult = z.infer<typeof nodeUpResultSchema>;

@@ -1,0 +1,314 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { writeJsonAtomic } from '../shared/files.js';
+import { backoffMs, sleep } from '../shared/retry.js';
+import { LocalSubstrate, processCommandLine, processStartTime } from '../substrate/index.js';
+import type { UnitSpec } from './units.js';
+
+/**
+ * hastack's keeper: where systemd is not PID 1 (containers, our test bed), one small detached
+ * process per unit does what `Restart=always` does: runs `pre`, then `exec`, restarts it after
+ * every exit with capped backoff and never gives up, forwards SIGTERM (SIGKILL after the unit's
+ * stop timeout) and exits. It records its pids in `<stateDir>/units/<name>.state.json`.
+ */
+
+const unitSpecSchema = z.object({
+  name: z.string(),
+  role: z.enum(['service', 'controller', 'backup', 'keepalived']),
+  serviceId: z.string().optional(),
+  description: z.string(),
+  pre: z.array(z.string()),
+  exec: z.array(z.string()).min(1),
+  env: z.record(z.string()),
+  cwd: z.string(),
+  stopTimeoutMs: z.number(),
+  restartSec: z.number(),
+  restartMaxSec: z.number(),
+  startTimeoutMs: z.number(),
+  limits: z.object({ nofile: z.number() }),
+  logFile: z.string(),
+  conflicts: z.array(z.string()).optional(),
+  timer: z
+    .union([
+      z.object({ kind: z.literal('interval'), onActiveSec: z.string(), onUnitActiveSec: z.string() }),
+      z.object({ kind: z.literal('calendar'), onCalendar: z.array(z.string()) }),
+    ])
+    .optional(),
+}) satisfies z.ZodType<UnitSpec>;
+
+export const keeperStateSchema = z.object({
+  keeperPid: z.number().int(),
+  /** /proc start time of the keeper, so a reused pid is never taken for it. */
+  keeperStartMs: z.number(),
+  /** `pre`: running the prepare step; `exec`: the service runs; `backoff`: waiting to restart. */
+  phase: z.enum(['pre', 'exec', 'backoff', 'stopped', 'killed']),
+  childPid: z.number().int().optional(),
+  childStartMs: z.number().optional(),
+  restarts: z.number().int(),
+  /** When the current service process started (ISO). */
+  since: z.string().optional(),
+});
+export type KeeperState = z.infer<typeof keeperStateSchema>;
+
+export function unitsDir(stateDir: string): string {
+  return path.join(stateDir, 'units');
+}
+
+export function specFile(stateDir: string, name: string): string {
+  return path.join(unitsDir(stateDir), `${name}.json`);
+}
+
+export function stateFileOf(unitFile: string): string {
+  return unitFile.replace(/\.json$/, '.state.json');
+}
+
+/** The keeper's spec file content (what `plan` compares and `apply` writes). */
+export function renderSpec(spec: UnitSpec): string {
+  return JSON.stringify(spec, null, 2) + '\n';
+}
+
+export function readSpec(unitFile: string): UnitSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(unitFile, 'utf8'));
+  } catch (e) {
+    throw new HastackError(ErrorCode.NOT_FOUND, `cannot read the unit ${unitFile} (${describeError(e)}); run "hastack deploy" to install it`);
+  }
+  const parsed = unitSpecSchema.safeParse(raw);
+  if (!parsed.success) throw new HastackError(ErrorCode.CONFIG_INVALID, `${unitFile} is not a hastack unit (${parsed.error.issues[0]?.message ?? 'invalid'}); run "hastack deploy" to rewrite it`);
+  return parsed.data;
+}
+
+export function readKeeperState(unitFile: string): KeeperState | undefined {
+  try {
+    const parsed = keeperStateSchema.safeParse(JSON.parse(fs.readFileSync(stateFileOf(unitFile), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const local = new LocalSubstrate();
+
+/** `pid` is alive and is the process that started at `startMs` (not a newer one reusing the pid). */
+function sameProcess(pid: number | undefined, startMs: number | undefined): pid is number {
+  if (pid === undefined || startMs === undefined || !local.isAlive(pid)) return false;
+  const now = processStartTime(pid);
+  return now !== undefined && Math.abs(now - startMs) < 1;
+}
+
+/** The keeper of `unitFile` is running: the recorded pid, started then, running `_keep --unit FILE`. */
+export function keeperAlive(unitFile: string, st: KeeperState | undefined = readKeeperState(unitFile)): boolean {
+  if (!st || !sameProcess(st.keeperPid, st.keeperStartMs)) return false;
+  const cmd = processCommandLine(st.keeperPid) ?? '';
+  return cmd.includes('_keep') && cmd.includes(unitFile);
+}
+
+/** The service (or pre) process the keeper recorded, if it is still that very process. */
+export function childAlive(st: KeeperState | undefined): number | undefined {
+  return st && sameProcess(st.childPid, st.childStartMs) ? st.childPid : undefined;
+}
+
+/** Signals a whole process group we started (the child leads its own group: spawn detached). */
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  local.signal(pid, sig);
+}
+
+/** How long `start` waits for a new keeper to record itself: node starts in well under a second. */
+const KEEPER_BOOT_MS = 10_000;
+
+/** Starts the keeper of a unit unless it runs already. Returns its pid. */
+export async function startKeeper(unitFile: string, opts: { nodeBin: string; cliMain: string }): Promise<number> {
+  const spec = readSpec(unitFile);
+  const st = readKeeperState(unitFile);
+  if (st && keeperAlive(unitFile, st)) return st.keeperPid;
+  // A keeper that was killed leaves its service running, unsupervised; a second copy would find
+  // its port taken, so that one goes first.
+  const orphan = childAlive(st);
+  if (orphan !== undefined) await terminateGroup(orphan, st?.childStartMs, spec.stopTimeoutMs);
+  fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
+  const fd = fs.openSync(spec.logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(opts.nodeBin, [opts.cliMain, '_keep', '--unit', unitFile], {
+      // A session of its own: the keeper outlives the ssh session and the agent that started it.
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      cwd: '/',
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+  child.unref();
+  const pid = child.pid;
+  if (pid === undefined) throw new HastackError(ErrorCode.ENGINE_START_FAILED, `could not start the keeper of ${spec.name}; see ${spec.logFile}`);
+  const deadline = Date.now() + KEEPER_BOOT_MS;
+  while (Date.now() < deadline) {
+    const now = readKeeperState(unitFile);
+    if (now?.keeperPid === pid) return pid;
+    if (!local.isAlive(pid)) break;
+    await sleep(50);
+  }
+  throw new HastackError(ErrorCode.ENGINE_START_FAILED, `the keeper of ${spec.name} (pid ${pid}) did not come up within ${KEEPER_BOOT_MS} ms; see ${spec.logFile}`);
+}
+
+async function waitGone(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!check()) return true;
+    await sleep(50);
+  }
+  return !check();
+}
+
+async function terminateGroup(pid: number, startMs: number | undefined, graceMs: number): Promise<void> {
+  if (!sameProcess(pid, startMs)) return;
+  signalGroup(pid, 'SIGTERM');
+  if (await waitGone(() => sameProcess(pid, startMs), graceMs)) return;
+  if (sameProcess(pid, startMs)) signalGroup(pid, 'SIGKILL');
+  await waitGone(() => sameProcess(pid, startMs), 5_000);
+}
+
+/** Stops a unit: SIGTERM to its keeper, which stops the service and exits. Idempotent. */
+export async function stopKeeper(unitFile: string): Promise<void> {
+  const spec = readSpec(unitFile);
+  const st = readKeeperState(unitFile);
+  if (st && keeperAlive(unitFile, st)) {
+    process.kill(st.keeperPid, 'SIGTERM');
+    // The keeper waits the stop timeout before SIGKILL; 5 s more for it to notice and exit.
+    const gone = await waitGone(() => keeperAlive(unitFile, st), spec.stopTimeoutMs + 5_000);
+    if (!gone) await killKeeper(unitFile);
+  }
+  const after = readKeeperState(unitFile);
+  const child = childAlive(after);
+  if (child !== undefined) await terminateGroup(child, after?.childStartMs, spec.stopTimeoutMs);
+}
+
+/**
+ * `node-down`: SIGKILL the keeper first (so nothing restarts the service), then the service's
+ * whole process group; only processes whose pid and start time match what the keeper recorded.
+ */
+export async function killKeeper(unitFile: string): Promise<number[]> {
+  const st = readKeeperState(unitFile);
+  const killed: number[] = [];
+  if (st && keeperAlive(unitFile, st)) {
+    process.kill(st.keeperPid, 'SIGKILL');
+    killed.push(st.keeperPid);
+  }
+  const child = childAlive(st);
+  if (child !== undefined) {
+    signalGroup(child, 'SIGKILL');
+    killed.push(child);
+  }
+  await waitGone(() => keeperAlive(unitFile, st) || childAlive(st) !== undefined, 5_000);
+  if (st) writeJsonAtomic(stateFileOf(unitFile), { ...st, phase: 'killed' });
+  return killed;
+}
+
+/** A service that stayed up this long is stable: its backoff starts over (as the supervisor's). */
+const STABLE_MS = 30_000;
+
+/** `_keep --unit FILE`: the keeper process itself. Runs until SIGTERM. */
+export async function runKeeper(unitFile: string): Promise<void> {
+  const spec = readSpec(unitFile);
+  const stateFile = stateFileOf(unitFile);
+  const keeperStartMs = processStartTime(process.pid) ?? Date.now();
+  let state: KeeperState = { keeperPid: process.pid, keeperStartMs, phase: 'pre', restarts: 0 };
+  const save = (patch: Partial<KeeperState>): void => {
+    state = { ...state, ...patch };
+    writeJsonAtomic(stateFile, state);
+  };
+  const log = (msg: string): void => {
+    process.stdout.write(`${new Date().toISOString()} hastack keeper ${spec.name}: ${msg}\n`);
+  };
+  let stopping = false;
+  let current: ChildProcess | undefined;
+  let wake: (() => void) | undefined;
+  const onStop = (sig: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping`);
+    wake?.();
+    const pid = current?.pid;
+    if (pid !== undefined && current?.exitCode === null) {
+      signalGroup(pid, 'SIGTERM');
+      setTimeout(() => {
+        log(`still running after ${spec.stopTimeoutMs} ms: SIGKILL`);
+        signalGroup(pid, 'SIGKILL');
+      }, spec.stopTimeoutMs).unref();
+    }
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  save({});
+
+  const run = (argv: readonly string[], phase: 'pre' | 'exec'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
+    const fd = fs.openSync(spec.logFile, 'a');
+    try {
+      const [cmd, ...args] = argv;
+      const child = spawn(cmd ?? '', args, {
+        cwd: spec.cwd,
+        env: { ...process.env, ...spec.env },
+        // Its own process group, so a stop or a node-down reaches everything it forks.
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      current = child;
+      const pid = child.pid;
+      if (pid !== undefined) save({ phase, childPid: pid, childStartMs: processStartTime(pid) ?? Date.now(), ...(phase === 'exec' ? { since: new Date().toISOString() } : {}) });
+      return new Promise((resolve) => {
+        child.once('error', (e) => {
+          log(`cannot run ${cmd}: ${e.message}`);
+          resolve({ code: 127, signal: null });
+        });
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  fs.mkdirSync(spec.cwd, { recursive: true });
+  let attempt = 0;
+  while (!stopping) {
+    const startedAt = Date.now();
+    let failed = false;
+    if (spec.pre.length > 0) {
+      const timer = setTimeout(() => {
+        log(`prepare did not finish within ${spec.startTimeoutMs} ms: SIGKILL`);
+        if (current?.pid !== undefined) signalGroup(current.pid, 'SIGKILL');
+      }, spec.startTimeoutMs);
+      const r = await run(spec.pre, 'pre');
+      clearTimeout(timer);
+      if (r.code !== 0) {
+        failed = true;
+        if (!stopping) log(`prepare exited with ${r.signal ?? `code ${r.code}`}`);
+      }
+    }
+    if (!failed && !stopping) {
+      const r = await run(spec.exec, 'exec');
+      if (!stopping) log(`${spec.exec[0]} exited with ${r.signal ?? `code ${r.code}`}`);
+    }
+    current = undefined;
+    if (stopping) break;
+    if (Date.now() - startedAt > STABLE_MS) attempt = 0;
+    const delay = backoffMs(attempt, spec.restartSec * 1000, spec.restartMaxSec * 1000);
+    attempt += 1;
+    log(`restarting in ${delay} ms`);
+    save({ phase: 'backoff', restarts: state.restarts + 1 });
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, delay);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    wake = undefined;
+  }
+  save({ phase: 'stopped' });
+  log('stopped');
+  process.exit(0);
+}

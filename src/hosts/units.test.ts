@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../config/index.js';
+import { unitsForNode, type UnitsOptions } from './units.js';
+
+const secrets: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p' };
+const opts: UnitsOptions = { nodeBin: '/usr/bin/node', cliMain: '/opt/hastack/dist/src/cli/main.js', asRoot: true, secrets };
+
+function twoHosts(extra: Partial<ConfigInput> = {}): Topology {
+  const config = parseConfig({
+    cluster: 'shop',
+    substrate: 'hosts',
+    nodes: [
+      { name: 'primary', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['mariadb', 'redis', 'memcached', 'app', 'lb'] },
+      { name: 'standby', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['mariadb', 'redis', 'app', 'lb'] },
+    ],
+    ...extra,
+  });
+  return resolveTopology(config, { stateRoot: '/ignored', configDir: '/ignored' });
+}
+
+describe('the units a host needs', () => {
+  it('one service unit per service, running the driver command with the agent prepare before it', () => {
+    const units = unitsForNode(twoHosts(), 'standby', opts);
+    assert.deepEqual(units.map((u) => u.name), ['hastack-shop-standby-mariadb', 'hastack-shop-standby-redis', 'hastack-shop-standby-app', 'hastack-shop-standby-lb']);
+    const redis = units[1];
+    assert.ok(redis);
+    assert.equal(redis.serviceId, 'standby/redis');
+    assert.deepEqual(redis.exec, ['redis-server', '/var/lib/hastack/shop/standby/redis/redis.conf']);
+    assert.deepEqual(redis.pre, ['/usr/bin/node', '/opt/hastack/dist/src/cli/main.js', '_agent', 'prepare', '--state', '/var/lib/hastack/shop', '--id', 'standby/redis']);
+    assert.equal(redis.logFile, '/var/lib/hastack/shop/standby/redis/service.log');
+    assert.equal(redis.restartSec, 0.2);
+    assert.equal(redis.restartMaxSec, 5);
+  });
+
+  it('stop timeouts follow plan.ts: the database gets the longest', () => {
+    const units = unitsForNode(twoHosts(), 'standby', opts);
+    assert.equal(units.find((u) => u.serviceId === 'standby/mariadb')?.stopTimeoutMs, 30_000);
+    assert.equal(units.find((u) => u.serviceId === 'standby/app')?.stopTimeoutMs, 15_000);
+  });
+
+  it('memcached as root gets -u root (computed on the host)', () => {
+    const mc = unitsForNode(twoHosts(), 'primary', opts).find((u) => u.serviceId === 'primary/memcached');
+    assert.ok(mc?.exec.includes('-u'));
+    const asUser = unitsForNode(twoHosts(), 'primary', { ...opts, asRoot: false }).find((u) => u.serviceId === 'primary/memcached');
+    assert.ok(!asUser?.exec.includes('-u'));
+  });
+
+  it('the controller unit only on the controller node (default: the first)', () => {
+    const first = unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'controller');
+    assert.equal(first.length, 1);
+    assert.deepEqual(first[0]?.exec.slice(2), ['_controller', '--state', '/var/lib/hastack/shop']);
+    assert.equal(unitsForNode(twoHosts(), 'standby', opts).filter((u) => u.role === 'controller').length, 0);
+    const moved = twoHosts({ hosts: { controller: 'standby' } });
+    assert.equal(unitsForNode(moved, 'standby', opts).filter((u) => u.role === 'controller').length, 1);
+    assert.equal(unitsForNode(moved, 'primary', opts).filter((u) => u.role === 'controller').length, 0);
+  });
+
+  it('keepalived on every lb node when lb.vip is set, replacing the distribution unit', () => {
+    const topo = twoHosts({ lb: { vip: '10.0.0.100' } });
+    for (const node of ['primary', 'standby']) {
+      const k = unitsForNode(topo, node, opts).find((u) => u.role === 'keepalived');
+      assert.ok(k, node);
+      assert.equal(k.exec[0], 'keepalived');
+      assert.ok(k.exec.includes('--use-file=/etc/keepalived/keepalived.conf'));
+      assert.deepEqual(k.conflicts, ['keepalived.service']);
+    }
+    assert.equal(unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'keepalived').length, 0);
+  });
+
+  it('a backup schedule becomes a timer unit on the controller node only', () => {
+    const topo = twoHosts({ backup: { schedule: '0 3 * * *' } });
+    const b = unitsForNode(topo, 'primary', opts).find((u) => u.role === 'backup');
+    assert.deepEqual(b?.timer, { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'] });
+    assert.deepEqual(b?.exec.slice(2), ['backup', '-f', '/var/lib/hastack/shop/hastack.yaml']);
+    assert.equal(unitsForNode(topo, 'standby', opts).filter((u) => u.role === 'backup').length, 0);
+  });
+
+  it('galera: the command prepare chose is read from a file at each start', () => {
+    const config = parseConfig({
+      cluster: 'shop',
+      substrate: 'hosts',
+      database: { mode: 'galera' },
+      nodes: ['db1', 'db2', 'db3'].map((name, i) => ({ name, address: `10.0.0.${i + 1}`, ssh: `root@10.0.0.${i + 1}`, services: i === 0 ? ['mariadb', 'redis', 'app', 'lb'] : ['mariadb'] })),
+    });
+    const topo = resolveTopology(config, { stateRoot: '/x', configDir: '/x' });
+    const db = unitsForNode(topo, 'db2', opts).find((u) => u.serviceId === 'db2/mariadb');
+    assert.deepEqual(db?.exec, ['/bin/sh', '-c', 'set -f; exec $(cat "$0")', '/var/lib/hastack/shop/db2/mariadb/exec-args']);
+    const redis = unitsForNode(topo, 'db1', opts).find((u) => u.serviceId === 'db1/redis');
+    assert.equal(redis?.exec[0], 'redis-server');
+  });
+
+  it('an unknown node is a NOT_FOUND error naming the nodes', () => {
+    assert.throws(() => unitsForNode(twoHosts(), 'nope', opts), /no node "nope".*primary, standby/);
+  });
+});

@@ -1,0 +1,215 @@
+import path from 'node:path';
+import { controllerNode, findService, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { driverFor } from '../control/drivers.js';
+import { stopGraceMs } from '../control/plan.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import type { UnitRole } from './agent-types.js';
+import { timerSchedule, type TimerSchedule } from './schedule.js';
+
+/**
+ * One unit a host runs for the cluster, whatever runs it (systemd, or hastack's keeper). Pure
+ * data: `systemd.ts` renders it as a unit file, `keeper.ts` runs it.
+ */
+export interface UnitSpec {
+  /** `hastack-<cluster>-<node>-<kind>`, `hastack-<cluster>-controller`, ... (no `.service`). */
+  readonly name: string;
+  readonly role: UnitRole;
+  /** `<node>/<kind>` for a service unit. */
+  readonly serviceId?: string;
+  readonly description: string;
+  /** Run before every start (the agent's `prepare`); empty: none. */
+  readonly pre: readonly string[];
+  readonly exec: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  /** Between SIGTERM and SIGKILL when stopping (plan.ts stopGraceMs for services). */
+  readonly stopTimeoutMs: number;
+  /** First restart delay after an exit (supervisor.restartBackoffMinMs). */
+  readonly restartSec: number;
+  /** Cap of the keeper's doubling restart delay (supervisor.restartBackoffMaxMs). */
+  readonly restartMaxSec: number;
+  /** Bounds `pre` + start: a replica provisioned from a backup may copy gigabytes first. */
+  readonly startTimeoutMs: number;
+  readonly limits: { readonly nofile: number };
+  /** stdout and stderr are appended here (`<svc.dir>/service.log`). */
+  readonly logFile: string;
+  /** A unit that runs once and exits (the backup), started by its timer rather than kept up. */
+  readonly timer?: TimerSchedule;
+  /** Units that must not run beside this one (the distribution's own keepalived.service). */
+  readonly conflicts?: readonly string[];
+}
+
+export interface UnitsOptions {
+  /** The node program on the host (process.execPath there). */
+  readonly nodeBin: string;
+  /** `<installDir>/dist/src/cli/main.js` on the host. */
+  readonly cliMain: string;
+  readonly asRoot: boolean;
+  readonly secrets: Secrets;
+  /** Where keepalived.conf lives on the host (default /etc/keepalived). */
+  readonly keepalivedDir?: string;
+}
+
+/**
+ * 65536: MariaDB, memcached (-c 1024) and the load balancer each hold a socket per client plus
+ * files; Debian's default soft limit of 1024 is what a busy lb runs out of first.
+ */
+const NOFILE = 65_536;
+/**
+ * Start budget of a unit (ExecStartPre included). A MariaDB replica's prepare may provision its
+ * datadir from a mariabackup of a live node (bounded at 30 min in mariadb-provision.ts).
+ */
+const DB_START_TIMEOUT_MS = 35 * 60_000;
+const START_TIMEOUT_MS = 5 * 60_000;
+/** A backup copies the database: it gets the same bound as provisioning a replica from one. */
+const BACKUP_TIMEOUT_MS = 35 * 60_000;
+
+export const KEEPALIVED_DIR = '/etc/keepalived';
+
+export function unitPrefix(cluster: string): string {
+  return `hastack-${cluster}`;
+}
+
+export function serviceUnitName(topo: Topology, svc: ServiceInstance): string {
+  return `${unitPrefix(topo.cluster)}-${svc.node}-${svc.kind}`;
+}
+
+export function keepalivedConfFile(opts: Pick<UnitsOptions, 'keepalivedDir'>): string {
+  return path.posix.join(opts.keepalivedDir ?? KEEPALIVED_DIR, 'keepalived.conf');
+}
+
+export function keepalivedCheckScript(topo: Topology, opts: Pick<UnitsOptions, 'keepalivedDir'>): string {
+  return path.posix.join(opts.keepalivedDir ?? KEEPALIVED_DIR, `${unitPrefix(topo.cluster)}-lb-check.sh`);
+}
+
+function agentArgv(opts: UnitsOptions, topo: Topology, sub: string, ...rest: string[]): string[] {
+  return [opts.nodeBin, opts.cliMain, '_agent', sub, '--state', topo.stateDir, ...rest];
+}
+
+function nodeOf(topo: Topology, node: string): Topology['nodes'][number] {
+  const n = topo.nodes.find((x) => x.name === node);
+  if (!n) throw new HastackError(ErrorCode.NOT_FOUND, `no node "${node}" in cluster ${topo.cluster}; nodes: ${topo.nodes.map((x) => x.name).join(', ')}`);
+  return n;
+}
+
+/**
+ * A service whose command line is decided by its `prepare` at each start: Galera (prepare picks
+ * `--wsrep-new-cluster` or `--wsrep-start-position=...` from the node's recovered position). Its
+ * unit cannot carry the command; the agent's prepare writes it to `execArgsFile` and the unit
+ * runs it through `sh -c 'exec ...'`, so the engine is still the unit's main process.
+ */
+export function hasDynamicCommand(topo: Topology, svc: ServiceInstance): boolean {
+  return svc.kind === 'mariadb' && topo.config.database.mode === 'galera';
+}
+
+export function execArgsFile(svc: ServiceInstance): string {
+  return path.posix.join(svc.dir, 'exec-args');
+}
+
+/** `set -f`: no globbing of the words read; the arguments carry no blanks (prepare checks). */
+const DYNAMIC_EXEC = 'set -f; exec $(cat "$0")';
+
+function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): UnitSpec {
+  const ctx = { topo, secrets: opts.secrets, svc, asRoot: opts.asRoot };
+  const cmd = driverFor(svc.kind).command(ctx);
+  const exec = hasDynamicCommand(topo, svc) ? ['/bin/sh', '-c', DYNAMIC_EXEC, execArgsFile(svc)] : [cmd.command, ...cmd.args];
+  const sup = topo.config.supervisor;
+  return {
+    name: serviceUnitName(topo, svc),
+    role: 'service',
+    serviceId: svc.id,
+    description: `hastack ${topo.cluster}: ${svc.kind} on ${svc.node} (${svc.address}:${svc.port})`,
+    pre: agentArgv(opts, topo, 'prepare', '--id', svc.id),
+    exec,
+    env: { ...cmd.env },
+    cwd: cmd.cwd ?? svc.dir,
+    stopTimeoutMs: stopGraceMs(svc.kind),
+    restartSec: sup.restartBackoffMinMs / 1000,
+    restartMaxSec: sup.restartBackoffMaxMs / 1000,
+    startTimeoutMs: svc.kind === 'mariadb' ? DB_START_TIMEOUT_MS : START_TIMEOUT_MS,
+    limits: { nofile: NOFILE },
+    logFile: path.posix.join(svc.dir, 'service.log'),
+  };
+}
+
+/**
+ * Every unit `node` needs, in start order of the services (plan.ts's order is applied by
+ * `node-up`; here services come in topology order), then the controller, keepalived and the
+ * backup timer where they apply.
+ */
+export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): UnitSpec[] {
+  const n = nodeOf(topo, node);
+  const sup = topo.config.supervisor;
+  const common = {
+    env: {},
+    restartSec: sup.restartBackoffMinMs / 1000,
+    restartMaxSec: sup.restartBackoffMaxMs / 1000,
+    startTimeoutMs: START_TIMEOUT_MS,
+    limits: { nofile: NOFILE },
+  };
+  const units: UnitSpec[] = [];
+  for (const kind of n.services) {
+    const svc = findService(topo, node, kind);
+    if (svc) units.push(serviceUnit(topo, svc, opts));
+  }
+  const prefix = unitPrefix(topo.cluster);
+  const isController = controllerNode(topo.config, topo.nodes).name === node;
+  if (isController) {
+    const dir = path.posix.join(topo.stateDir, node, 'controller');
+    units.push({
+      ...common,
+      name: `${prefix}-controller`,
+      role: 'controller',
+      description: `hastack ${topo.cluster}: controller (admin API, status, failover manager) on ${node}`,
+      pre: [],
+      exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', topo.stateDir],
+      cwd: dir,
+      // the controller drains its admin API and finishes the failover step it is in
+      stopTimeoutMs: 15_000,
+      logFile: path.posix.join(dir, 'service.log'),
+    });
+  }
+  if (topo.config.lb.vip !== undefined && n.services.includes('lb')) {
+    const dir = path.posix.join(topo.stateDir, node, 'keepalived');
+    units.push({
+      ...common,
+      name: `${prefix}-keepalived`,
+      role: 'keepalived',
+      description: `hastack ${topo.cluster}: keepalived holding the floating address ${topo.config.lb.vip} with the other load balancers`,
+      pre: [],
+      // Our own pid files: the distribution's keepalived (if any) keeps /run/keepalived.pid.
+      exec: [
+        'keepalived',
+        '--dont-fork',
+        '--log-console',
+        `--use-file=${keepalivedConfFile(opts)}`,
+        `--pid=${path.posix.join(dir, 'keepalived.pid')}`,
+        `--vrrp_pid=${path.posix.join(dir, 'vrrp.pid')}`,
+        `--checkers_pid=${path.posix.join(dir, 'checkers.pid')}`,
+      ],
+      cwd: dir,
+      stopTimeoutMs: 10_000,
+      logFile: path.posix.join(dir, 'service.log'),
+      // Two VRRP speakers for one address on one host would fight; ours replaces the package's.
+      conflicts: ['keepalived.service'],
+    });
+  }
+  const schedule = topo.config.backup.schedule;
+  if (schedule !== undefined && isController) {
+    const dir = path.posix.join(topo.stateDir, node, 'backup');
+    units.push({
+      ...common,
+      name: `${prefix}-backup`,
+      role: 'backup',
+      description: `hastack ${topo.cluster}: scheduled backup (${schedule.trim()})`,
+      pre: [],
+      exec: [opts.nodeBin, opts.cliMain, 'backup', '-f', path.posix.join(topo.stateDir, 'hastack.yaml')],
+      cwd: dir,
+      stopTimeoutMs: 60_000,
+      startTimeoutMs: BACKUP_TIMEOUT_MS,
+      logFile: path.posix.join(dir, 'service.log'),
+      timer: timerSchedule(schedule),
+    });
+  }
+  return units;
+}
