@@ -206,6 +206,10 @@ agentSub('prepare')
 agentSub('node-down')
   .requiredOption('--node <name>')
   .action(async (o: { state: string; node: string }) => (await agentCli()).nodeDown(o));
+agentSub('record-role')
+  .requiredOption('--id <service>')
+  .requiredOption('--role <role>')
+  .action(async (o: { state: string; id: string; role: string }) => (await agentCli()).recordRole(o));
 agentSub('node-up')
   .requiredOption('--node <name>')
   .action(async (o: { state: string; node: string }) => (await agentCli()).nodeUp(o));

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { findService, readSecrets, readTopology, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../control/drivers.js';
 import { startPlan } from '../control/plan.js';
+import { recordDbRole, type DbRole } from '../engines/index.js';
 import type { ProbeResult, ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
@@ -81,6 +82,18 @@ export async function agentWire(env: AgentEnv, id: string): Promise<{ wired: str
   const ctx = serviceContext(env, id);
   await driverFor(ctx.svc.kind).afterHealthy?.(ctx);
   return { wired: id };
+}
+
+/**
+ * `record-role`: the role a database node starts in next time (the crash plan's fence, run from
+ * another machine: the record lives here, beside the node's data).
+ */
+export async function agentRecordRole(env: AgentEnv, id: string, role: string): Promise<{ recorded: string; role: DbRole }> {
+  if (role !== 'primary' && role !== 'replica') throw new HastackError(ErrorCode.BAD_REQUEST, `--role must be primary or replica, not "${role}"`);
+  const ctx = serviceContext(env, id);
+  if (ctx.svc.kind !== 'mariadb') throw new HastackError(ErrorCode.BAD_REQUEST, `${id} is not a database node`);
+  recordDbRole(ctx, role);
+  return { recorded: id, role };
 }
 
 export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepared: string }> {
