@@ -6,6 +6,8 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 export interface FsView {
   isFile(p: string): boolean;
   isDirectory(p: string): boolean;
+  /** The path with symlinks resolved (absent, or the path itself when it does not exist). */
+  realpath?(p: string): string;
 }
 
 export const realFs: FsView = {
@@ -21,6 +23,13 @@ export const realFs: FsView = {
       return fs.statSync(p).isDirectory();
     } catch {
       return false;
+    }
+  },
+  realpath: (p) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return p;
     }
   },
 };
@@ -44,7 +53,9 @@ function notFound(given: string, why: string): HastackError {
  *   config can name `examples/erp` and run what `tsc` built.
  */
 export function resolveAppModulePath(given: string, packageRoot: string, fsv: FsView = realFs): string {
-  const p = path.resolve(given);
+  // Symlinks resolved: on a deployed host the config names `<installDir>/current/...` while the
+  // package runs from the release directory `current` points to.
+  const p = fsv.realpath?.(path.resolve(given)) ?? path.resolve(given);
   const root = path.resolve(packageRoot);
   const dist = path.join(root, 'dist');
   const compiled = (rel: string): string => {

@@ -33,7 +33,7 @@ describe('topology', () => {
     assert.equal(t.stateDir, '/home/op/.hastack/hastack');
     assert.equal(remoteTopology(t).stateDir, '/srv/hs/hastack');
     assert.equal(servicesOf(t, 'mariadb')[1]?.dir, '/srv/hs/hastack/standby/mariadb');
-    assert.equal(t.appModule, '/opt/hastack/examples/erp');
+    assert.equal(t.appModule, '/opt/hastack/current/examples/erp');
     assert.deepEqual(t.admin, { address: '10.9.0.2', port: 9090 });
   });
 

@@ -93,7 +93,7 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     cluster: config.cluster,
     config: resolved,
     stateDir,
-    appModule: hosts ? path.posix.resolve(config.hosts.installDir, config.app.module) : path.resolve(opts.configDir, config.app.module),
+    appModule: hosts ? path.posix.resolve(installedPackage(config), config.app.module) : path.resolve(opts.configDir, config.app.module),
     nodes,
     services,
     initialDbPrimary: firstWith('mariadb'),
@@ -105,6 +105,15 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
 /** `substrate: hosts`: where every host keeps the cluster's state: `<hosts.stateDir>/<cluster>`. */
 export function hostStateDir(config: Config): string {
   return path.posix.join(config.hosts.stateDir, config.cluster);
+}
+
+/**
+ * `substrate: hosts`: the installed hastack on every host. `deploy` unpacks each version into
+ * `<installDir>/releases/<stamp>/` and points this symlink at it: the switch is one rename, and
+ * running processes keep the files of the release they started from.
+ */
+export function installedPackage(config: Config): string {
+  return path.posix.join(config.hosts.installDir, 'current');
 }
 
 /** The topology as a host sees it: its state directory is the host's own (`hostStateDir`). */

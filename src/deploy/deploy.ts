@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
-import { hostStateDir, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
+import { hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
 import { waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
@@ -98,7 +98,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       return { topo, hosts: reports, started: [], unchanged: [], changedNothing: true };
     }
     writeTopology(topo);
-    for (const h of hosts) await prepareHost(h, bundle, payload, event);
+    // Hosts are independent until services start: packages, bundle and files go in side by side.
+    await Promise.all(hosts.map((h) => prepareHost(h, bundle, payload, event)));
     const { started, unchanged } = await startServices(topo, secrets, hosts, event);
     await startOtherUnits(hosts, event);
     const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));
@@ -138,7 +139,7 @@ async function inspectHost(topo: Topology, session: HostSession, needs: HostNeed
   const sentAtMs = Date.now();
   let text: string;
   try {
-    text = await session.ssh.run('sh -s', { input: preflightScript(needs, topo.config.hosts.installDir, BUNDLE_STAMP_FILE), timeoutMs: AGENT_TIMEOUT_MS });
+    text = await session.ssh.run('sh -s', { input: preflightScript(needs, installedPackage(topo.config), BUNDLE_STAMP_FILE), timeoutMs: AGENT_TIMEOUT_MS });
   } catch (e) {
     h.verdicts.push({ level: 'error', message: describeError(e) });
     return h;
@@ -174,24 +175,40 @@ async function prepareHost(h: HostState, bundle: Bundle, payload: string, event:
     event(`${s.node}: installing ${h.missing.join(' ')} with apt-get`);
     await s.ssh.run(`DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${h.missing.map(shq).join(' ')}`, { timeoutMs: APT_TIMEOUT_MS });
   }
-  const dir = s.topo.config.hosts.installDir;
-  if (h.reinstall) {
-    event(`${s.node}: installing hastack ${bundle.stamp} (${(bundle.bytes / 1e6).toFixed(1)} MB) in ${dir}`);
-    const next = `${dir}.new`;
-    await s.ssh.run(`rm -rf ${shq(next)}`);
-    await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), next, { timeoutMs: INSTALL_TIMEOUT_MS });
-    // The stamp goes in last: a bundle interrupted halfway has none and is installed again.
-    const wrapper = `#!/bin/sh\nexec ${shq(s.nodeBin)} ${shq(`${dir}/dist/src/cli/main.js`)} "$@"\n`;
-    await s.ssh.writeFile(`${next}/bin/hastack`, wrapper, 0o755);
-    await s.ssh.run(`rm -rf ${shq(`${dir}.old`)} && { [ ! -e ${shq(dir)} ] || mv ${shq(dir)} ${shq(`${dir}.old`)}; } && mv ${shq(next)} ${shq(dir)} && rm -rf ${shq(`${dir}.old`)}`, { timeoutMs: INSTALL_TIMEOUT_MS });
-    await s.ssh.writeFile(`${dir}/${BUNDLE_STAMP_FILE}`, `${bundle.stamp}\n`);
-  }
+  if (h.reinstall) await installBundle(s, bundle, event);
   // `apply` reports what it changed (and what runs): with a fresh install, the first plan we have.
   const applied = await s.agentJson('apply', ['--node', s.node], agentPlanSchema, { input: payload, timeoutMs: AGENT_TIMEOUT_MS });
   const changedFiles = applied.files.filter((f) => f.status !== 'same');
   if (changedFiles.length > 0) event(`${s.node}: wrote ${changedFiles.map((f) => f.path).join(', ')}`);
   if (applied.managerNote !== undefined) event(`${s.node}: ${applied.managerNote}`);
   h.plan = applied;
+}
+
+/**
+ * Unpacks the bundle into `<installDir>/releases/<stamp>/` and switches the `current` symlink to
+ * it (one rename: a process never sees half a release, and running ones keep their files). The
+ * stamp file goes in before the switch, so an interrupted install is simply done again. Keeps the
+ * release it replaced (a way back) and removes older ones.
+ */
+async function installBundle(s: HostSession, bundle: Bundle, event: (m: string) => void): Promise<void> {
+  const dir = s.topo.config.hosts.installDir;
+  const current = installedPackage(s.topo.config);
+  const release = `${dir}/releases/${bundle.stamp}`;
+  event(`${s.node}: installing hastack ${bundle.stamp} (${(bundle.bytes / 1e6).toFixed(1)} MB) in ${release}`);
+  await s.ssh.run(`rm -rf ${shq(`${release}.tmp`)}`);
+  await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), `${release}.tmp`, { timeoutMs: INSTALL_TIMEOUT_MS });
+  await s.ssh.writeFile(`${release}.tmp/${BUNDLE_STAMP_FILE}`, `${bundle.stamp}\n`);
+  await s.ssh.writeFile(`${dir}/bin/hastack`, `#!/bin/sh\nexec ${shq(s.nodeBin)} ${shq(`${current}/dist/src/cli/main.js`)} "$@"\n`, 0o755);
+  const q = { dir: shq(dir), release: shq(release), current: shq(current), stamp: shq(bundle.stamp) };
+  await s.ssh.run(
+    [
+      `prev=$(basename "$(readlink ${q.current} 2>/dev/null || true)")`,
+      `rm -rf ${q.release} && mv ${shq(`${release}.tmp`)} ${q.release}`,
+      `ln -sfn ${shq(`releases/${bundle.stamp}`)} ${shq(`${current}.tmp`)} && mv -T ${shq(`${current}.tmp`)} ${q.current}`,
+      `for d in ${q.dir}/releases/*; do b=$(basename "$d"); [ "$b" = ${q.stamp} ] || [ "$b" = "$prev" ] || rm -rf "$d"; done`,
+    ].join(' && '),
+    { timeoutMs: INSTALL_TIMEOUT_MS },
+  );
 }
 
 function unitOf(h: HostState, svc: ServiceInstance): { name: string; run: boolean } {

@@ -39,7 +39,8 @@ function findCommand(b: EngineBinary): string {
   return `p=$(command -v ${q(b.binary)} 2>/dev/null || { [ -x /usr/sbin/${b.binary} ] && echo /usr/sbin/${b.binary}; } || true)`;
 }
 
-export function preflightScript(needs: HostNeeds, installDir: string, bundleFile: string): string {
+/** `installed`: the installed package (`<installDir>/current`), whose stamp file says which bundle it is. */
+export function preflightScript(needs: HostNeeds, installed: string, bundleFile: string): string {
   const lines = [
     'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin:/usr/local/bin"',
     '. /etc/os-release 2>/dev/null; echo "os=${ID:-unknown} ${VERSION_ID:-}"',
@@ -51,7 +52,7 @@ export function preflightScript(needs: HostNeeds, installDir: string, bundleFile
     'command -v apt-get >/dev/null 2>&1 && echo apt=yes || echo apt=no',
     ...needs.binaries.map((b) => `${findCommand(b)}; echo "bin.${b.binary}=$p"`),
     ...needs.packages.map((p) => `dpkg-query -W -f='\${db:Status-Abbrev}' ${q(p)} 2>/dev/null | grep -q '^ii' && echo "pkg.${p}=yes"`),
-    `echo "stamp=$(cat ${q(`${installDir}/${bundleFile}`)} 2>/dev/null)"`,
+    `echo "stamp=$(cat ${q(`${installed}/${bundleFile}`)} 2>/dev/null)"`,
     "ss -ltnH 2>/dev/null | awk '{print \"listen=\" $4}'",
     // Last, so the clock is read as close as possible to the moment the answer comes back.
     'echo "clock=$(date +%s%3N)"',

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { z } from 'zod';
-import { hostStateDir, type NodeInstance, type Topology } from '../config/index.js';
+import { hostStateDir, installedPackage, type NodeInstance, type Topology } from '../config/index.js';
 import { SshHost, parseSshTarget, shq, type ExecOptions, type SshTarget } from './ssh.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
@@ -38,7 +38,7 @@ export class HostSession {
 
   /** The command line that runs hastack's CLI on the host (the installed bundle). */
   cli(args: readonly string[]): string {
-    const main = path.posix.join(this.topo.config.hosts.installDir, 'dist/src/cli/main.js');
+    const main = path.posix.join(installedPackage(this.topo.config), 'dist/src/cli/main.js');
     return [this.nodeBin, main, ...args].map(shq).join(' ');
   }
 
