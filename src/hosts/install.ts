@@ -9,7 +9,7 @@ import type { AgentPlan, DeployBundle, FileStatus } from './agent-types.js';
 import { lineDiff, redact, secretsDiff } from './diff.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
 import type { ManagedFile, ServiceManager } from './service-manager.js';
-import { keepalivedCheckScript, keepalivedConfFile, unitPrefix, unitsForNode, type UnitSpec } from './units.js';
+import { keepalivedCheckScript, serviceInputs, keepalivedConfFile, unitPrefix, unitsForNode, type UnitSpec } from './units.js';
 
 /**
  * `_agent plan` and `apply`: the files one node should have (the cluster's topology, secrets and
@@ -55,6 +55,8 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
   ];
   for (const spec of specs) {
     for (const f of manager.files(spec)) files.push({ ...f, unit: spec.name });
+    const svc = topo.services.find((x) => x.id === spec.serviceId);
+    if (svc) files.push({ path: path.posix.join(svc.dir, 'unit-inputs.json'), content: JSON.stringify(serviceInputs(topo, svc), null, 2) + '\n', mode: 0o644, unit: spec.name });
     if (spec.role === 'keepalived') {
       const self = topo.nodes.find((n) => n.name === node);
       const nic = hostInterface(self?.address ?? '');
@@ -124,7 +126,9 @@ async function planFor(
     return SERVICE_KINDS.some((k) => base === `${prefix}${node}-${k}`) || ['controller', 'keepalived', 'backup'].some((r) => base === `${prefix}${r}`);
   };
   const stale = manager.installedFiles(topo.cluster).filter((f) => !wanted.has(f) && mine(f));
-  const clusterChanged = compared.some((c) => c.file.unit === undefined && c.status !== 'same');
+  // New passwords concern every service; any other change only the units whose inputs it touches
+  // (each service unit has its `unit-inputs.json`, see serviceInputs).
+  const clusterChanged = compared.some((c) => c.file.secret === true && c.status !== 'same');
   const statuses = await manager.status(specs.map((s) => s.name));
   const plan: AgentPlan = {
     manager: manager.kind,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../config/index.js';
-import { unitsForNode, type UnitsOptions } from './units.js';
+import { serviceInputs, unitsForNode, type UnitsOptions } from './units.js';
 
 const secrets: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p' };
 const opts: UnitsOptions = { nodeBin: '/usr/bin/node', cliMain: '/opt/hastack/dist/src/cli/main.js', asRoot: true, secrets };
@@ -68,12 +68,24 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'keepalived').length, 0);
   });
 
-  it('a backup schedule becomes a timer unit on the controller node only', () => {
+  it('a backup schedule becomes a timer unit on the backup target only (default: the first non-primary database node)', () => {
     const topo = twoHosts({ backup: { schedule: '0 3 * * *' } });
-    const b = unitsForNode(topo, 'primary', opts).find((u) => u.role === 'backup');
+    const b = unitsForNode(topo, 'standby', opts).find((u) => u.role === 'backup');
     assert.deepEqual(b?.timer, { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'] });
-    assert.deepEqual(b?.exec.slice(2), ['backup', '-f', '/var/lib/hastack/shop/hastack.yaml']);
-    assert.equal(unitsForNode(topo, 'standby', opts).filter((u) => u.role === 'backup').length, 0);
+    assert.deepEqual(b?.exec.slice(2), ['backup', '-f', '/var/lib/hastack/shop/hastack.yaml', '--state-root', '/var/lib/hastack']);
+    assert.equal(unitsForNode(topo, 'primary', opts).filter((u) => u.role === 'backup').length, 0);
+    const toPrimary = twoHosts({ backup: { schedule: '6h', target: 'primary' } });
+    assert.equal(unitsForNode(toPrimary, 'primary', opts).filter((u) => u.role === 'backup').length, 1);
+  });
+
+  it('a service restarts only for the settings it depends on: a memcached change leaves the database and redis alone', () => {
+    const before = twoHosts();
+    const after = twoHosts({ memcached: { memoryMb: 96 } });
+    const changed = before.services.filter((svc, i) => {
+      const other = after.services[i];
+      return other === undefined || JSON.stringify(serviceInputs(before, svc)) !== JSON.stringify(serviceInputs(after, other));
+    });
+    assert.deepEqual(changed.map((x) => x.kind).sort(), ['app', 'app', 'memcached']);
   });
 
   it('galera: the command prepare chose is read from a file at each start', () => {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { controllerNode, findService, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { controllerNode, findService, hostStateDir, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../control/drivers.js';
 import { stopGraceMs } from '../control/plan.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -83,7 +83,7 @@ export function keepalivedCheckScript(topo: Topology, opts: Pick<UnitsOptions, '
 }
 
 function agentArgv(opts: UnitsOptions, topo: Topology, sub: string, ...rest: string[]): string[] {
-  return [opts.nodeBin, opts.cliMain, '_agent', sub, '--state', topo.stateDir, ...rest];
+  return [opts.nodeBin, opts.cliMain, '_agent', sub, '--state', hostStateDir(topo.config), ...rest];
 }
 
 function nodeOf(topo: Topology, node: string): Topology['nodes'][number] {
@@ -155,14 +155,14 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
   const prefix = unitPrefix(topo.cluster);
   const isController = controllerNode(topo.config, topo.nodes).name === node;
   if (isController) {
-    const dir = path.posix.join(topo.stateDir, node, 'controller');
+    const dir = path.posix.join(hostStateDir(topo.config), node, 'controller');
     units.push({
       ...common,
       name: `${prefix}-controller`,
       role: 'controller',
       description: `hastack ${topo.cluster}: controller (admin API, status, failover manager) on ${node}`,
       pre: [],
-      exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', topo.stateDir],
+      exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', hostStateDir(topo.config)],
       cwd: dir,
       // the controller drains its admin API and finishes the failover step it is in
       stopTimeoutMs: 15_000,
@@ -170,7 +170,7 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   if (topo.config.lb.vip !== undefined && n.services.includes('lb')) {
-    const dir = path.posix.join(topo.stateDir, node, 'keepalived');
+    const dir = path.posix.join(hostStateDir(topo.config), node, 'keepalived');
     units.push({
       ...common,
       name: `${prefix}-keepalived`,
@@ -195,15 +195,19 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   const schedule = topo.config.backup.schedule;
-  if (schedule !== undefined && isController) {
-    const dir = path.posix.join(topo.stateDir, node, 'backup');
+  // The backup runs where it is kept: `hastack backup` copies a replica with mariabackup on the
+  // replica's own machine, so the timer sits on the backup target (`backup.target`, else the
+  // first database node that did not start as primary: the standby of the simple preset).
+  const backupNode = topo.config.backup.target ?? topo.services.find((s) => s.kind === 'mariadb' && s.node !== topo.initialDbPrimary)?.node;
+  if (schedule !== undefined && backupNode === node) {
+    const dir = path.posix.join(hostStateDir(topo.config), node, 'backup');
     units.push({
       ...common,
       name: `${prefix}-backup`,
       role: 'backup',
       description: `hastack ${topo.cluster}: scheduled backup (${schedule.trim()})`,
       pre: [],
-      exec: [opts.nodeBin, opts.cliMain, 'backup', '-f', path.posix.join(topo.stateDir, 'hastack.yaml')],
+      exec: [opts.nodeBin, opts.cliMain, 'backup', '-f', path.posix.join(hostStateDir(topo.config), 'hastack.yaml'), '--state-root', topo.config.hosts.stateDir],
       cwd: dir,
       stopTimeoutMs: 60_000,
       startTimeoutMs: BACKUP_TIMEOUT_MS,
@@ -212,4 +216,32 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   return units;
+}
+
+/**
+ * What one service's rendered config and command depend on: the part of the cluster definition
+ * `deploy` compares to decide whether the unit must restart. A change elsewhere (another tier's
+ * settings, the backup schedule) leaves it running. The node list is in every service's inputs:
+ * peers, replicas, upstreams and Sentinels are all derived from it.
+ */
+export function serviceInputs(topo: Topology, svc: ServiceInstance): Record<string, unknown> {
+  const c = topo.config;
+  const base = { svc, cluster: c.cluster, nodes: topo.nodes, ports: c.ports, supervisor: c.supervisor, appModule: topo.appModule };
+  switch (svc.kind) {
+    case 'mariadb':
+      return { ...base, database: c.database };
+    case 'redis':
+    case 'sentinel':
+      return { ...base, redis: c.redis };
+    case 'memcached':
+      return { ...base, memcached: c.memcached };
+    case 'lb':
+      return { ...base, lb: c.lb, serviceName: c.serviceName };
+    case 'dns':
+      return { ...base, dns: c.dns, lb: c.lb, serviceName: c.serviceName };
+    case 'app':
+    case 'worker':
+      // The app and its workers talk to every tier through the HA clients.
+      return { ...base, app: c.app, database: c.database, redis: c.redis, memcached: c.memcached, serviceName: c.serviceName };
+  }
 }
