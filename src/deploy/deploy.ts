@@ -180,7 +180,6 @@ async function prepareHost(h: HostState, bundle: Bundle, payload: string, event:
   const applied = await s.agentJson('apply', ['--node', s.node], agentPlanSchema, { input: payload, timeoutMs: AGENT_TIMEOUT_MS });
   const changedFiles = applied.files.filter((f) => f.status !== 'same');
   if (changedFiles.length > 0) event(`${s.node}: wrote ${changedFiles.map((f) => f.path).join(', ')}`);
-  if (applied.managerNote !== undefined) event(`${s.node}: ${applied.managerNote}`);
   h.plan = applied;
 }
 
@@ -211,10 +210,10 @@ async function installBundle(s: HostSession, bundle: Bundle, event: (m: string) 
   );
 }
 
-function unitOf(h: HostState, svc: ServiceInstance): { name: string; run: boolean } {
+function unitOf(h: HostState, svc: ServiceInstance): { name: string; run: boolean; active: boolean } {
   const u = h.plan?.units.find((x) => x.serviceId === svc.id);
   if (!u) throw new HastackError(ErrorCode.INTERNAL, `the agent on ${h.session.node} has no unit for ${svc.id}`);
-  return { name: u.name, run: h.reinstall || u.changed || !u.active };
+  return { name: u.name, run: h.reinstall || u.changed || !u.active, active: u.active };
 }
 
 async function waitHealthy(topo: Topology, h: HostState, svc: ServiceInstance): Promise<string> {
@@ -258,22 +257,21 @@ async function startServices(topo: Topology, secrets: Secrets, hosts: readonly H
       await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
       continue;
     }
-    await Promise.all(
-      step.services.map(async (svc) => {
-        const h = must(byNode.get(svc.node));
-        const unit = unitOf(h, svc);
-        if (!unit.run) {
-          unchanged.push(svc.id);
-          return;
-        }
-        event(`${svc.id}: starting (unit ${unit.name})`);
-        await h.session.agent('restart', [unit.name], { timeoutMs: AGENT_TIMEOUT_MS });
-        const role = await waitHealthy(topo, h, svc);
-        await h.session.agent('wire', ['--id', svc.id], { timeoutMs: AGENT_TIMEOUT_MS });
-        started.push(svc.id);
-        event(`${svc.id} healthy (${role})`);
-      }),
-    );
+    const due = step.services.map((svc) => ({ svc, h: must(byNode.get(svc.node)) })).map((x) => ({ ...x, unit: unitOf(x.h, x.svc) }));
+    for (const x of due.filter((d) => !d.unit.run)) unchanged.push(x.svc.id);
+    const bringUp = async ({ svc, h, unit }: (typeof due)[number]): Promise<void> => {
+      event(`${svc.id}: ${unit.active ? 'restarting' : 'starting'} (unit ${unit.name})`);
+      await h.session.agent('restart', [unit.name], { timeoutMs: AGENT_TIMEOUT_MS });
+      const role = await waitHealthy(topo, h, svc);
+      await h.session.agent('wire', ['--id', svc.id], { timeoutMs: AGENT_TIMEOUT_MS });
+      started.push(svc.id);
+      event(`${svc.id} healthy (${role})`);
+    };
+    // What does not run yet starts side by side; what runs is restarted one at a time, each
+    // healthy before the next (a rolling restart: the load balancers and clients keep using
+    // the others, so an edit deployed under load costs no request).
+    await Promise.all(due.filter((d) => d.unit.run && !d.unit.active).map(bringUp));
+    for (const d of due.filter((x) => x.unit.run && x.unit.active)) await bringUp(d);
   }
   return { started, unchanged };
 }

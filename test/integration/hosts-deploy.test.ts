@@ -73,6 +73,7 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
 
   it('deploy brings the cluster up from nothing; every service healthy; the controller answers', async () => {
     const r = await deploy();
+    process.stdout.write(`\n--- deploy (from nothing):\n${r.stdout}`);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /installing hastack .* in \/opt\/hastack/);
     assert.match(r.stdout, /primary\/mariadb healthy \(primary/);
@@ -89,25 +90,33 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
   it('a second deploy changes nothing: no unit restarted', async () => {
     const pids = await unitPids();
     const r = await deploy();
+    process.stdout.write(`\n--- deploy (again):\n${r.stdout}`);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /nothing to change \(17 services already running as configured\)/);
     assert.doesNotMatch(r.stdout, /installing hastack/);
     assert.equal(await unitPids(), pids);
   });
 
-  it('--diff of an edited config shows the change and the units it restarts, and changes nothing', async () => {
-    const pids = await unitPids();
+  it('--diff of an edited config shows the change and changes nothing; deploy then restarts only the units it concerns', async () => {
+    const before = await unitPids();
     fs.writeFileSync(configFile, YAML.stringify(config({ memcached: { memoryMb: 96 } })));
-    try {
-      const r = await deploy(['--diff']);
-      assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /memoryMb/);
-      assert.match(r.stdout, /restart: changed/);
-      assert.match(r.stdout, /diff: nothing was changed on any host/);
-      assert.equal(await unitPids(), pids);
-    } finally {
-      fs.writeFileSync(configFile, YAML.stringify(config()));
+    const r = await deploy(['--diff']);
+    process.stdout.write(`\n--- deploy --diff (memcached.memoryMb 64 → 96):\n${r.stdout}`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /memoryMb/);
+    assert.match(r.stdout, /hastack-deployed-primary-memcached \(restart: changed\)/);
+    assert.doesNotMatch(r.stdout, /mariadb \(restart/);
+    assert.match(r.stdout, /diff: nothing was changed on any host/);
+    assert.equal(await unitPids(), before);
+    const applied = await deploy();
+    process.stdout.write(`\n--- deploy (the edit):\n${applied.stdout}`);
+    assert.equal(applied.code, 0, applied.stdout + applied.stderr);
+    const pidOf = (all: string, id: string): string | undefined => all.split(' ').find((x) => x.startsWith(`${id}:`));
+    const after = await unitPids();
+    for (const id of ['primary/mariadb', 'standby/mariadb', 'primary/redis', 'standby/redis', 'ops/sentinel', 'primary/lb', 'standby/dns']) {
+      assert.equal(pidOf(after, id), pidOf(before, id), `${id} was restarted`);
     }
+    for (const id of ['primary/memcached', 'standby/memcached', 'primary/app']) assert.notEqual(pidOf(after, id), pidOf(before, id), `${id} kept its old config`);
   });
 
   it('chaos run server with the crash plan against the deployed cluster: the standby takes over, 0 lost', async () => {
