@@ -202,7 +202,8 @@ function inNamespace(ns: string, command: string, args: string[], input: string)
   });
 }
 
-function listNamespaces(): string[] {
+/** Names of the network namespaces `ip netns` knows (the test bed uses it too). */
+export function listNamespaces(): string[] {
   try {
     return fs.readdirSync(NETNS_DIR);
   } catch {
@@ -210,7 +211,8 @@ function listNamespaces(): string[] {
   }
 }
 
-async function hostLinks(): Promise<string[]> {
+/** Names of the host's network interfaces. */
+export async function hostLinks(): Promise<string[]> {
   const { stdout } = await ip('-o', 'link', 'show');
   // "12: hsv-abc123-1@if2: <...>": the name, without the peer suffix.
   return stdout

@@ -14,11 +14,12 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { portOpen } from '../../src/shared/net.js';
 import { waitFor } from '../../src/shared/retry.js';
+import { hostLinks, listNamespaces } from '../../src/substrate/netns.js';
 
 const run = promisify(execFile);
 /** `ip`, `ssh-keygen` and `nsenter` answer in milliseconds; 20 s means something is stuck. */
@@ -260,7 +261,7 @@ async function startSshd(h: HostState): Promise<void> {
   h.sshdPid = child.pid;
   let exited = false;
   child.once('exit', () => (exited = true));
-  const up = await waitFor(async () => (exited ? false : (await canConnect(h.address, 22)) ? true : undefined), { timeoutMs: SSHD_START_TIMEOUT_MS, intervalMs: 50 });
+  const up = await waitFor(async () => (exited ? false : (await portOpen(h.address, 22, 500)) ? true : undefined), { timeoutMs: SSHD_START_TIMEOUT_MS, intervalMs: 50 });
   if (up !== true) throw new Error(`host ${h.name}: sshd did not start; ${logPath}:\n${fs.readFileSync(logPath, 'utf8').slice(-2000)}`);
 }
 
@@ -378,21 +379,6 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, timeout: 500 });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
 async function ip(...args: string[]): Promise<{ stdout: string }> {
   try {
     return await run('ip', args, { timeout: CMD_TIMEOUT_MS });
@@ -402,18 +388,3 @@ async function ip(...args: string[]): Promise<{ stdout: string }> {
   }
 }
 
-function listNamespaces(): string[] {
-  try {
-    return fs.readdirSync(NETNS_DIR);
-  } catch {
-    return [];
-  }
-}
-
-async function hostLinks(): Promise<string[]> {
-  const { stdout } = await ip('-o', 'link', 'show');
-  return stdout
-    .split('\n')
-    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
-    .filter((n): n is string => n !== undefined);
-}
