@@ -48,9 +48,11 @@ describe('deploy preflight', () => {
   });
 
   it('missing engines are packages to install, an error only without apt-get', () => {
-    const text = good.replace('bin.memcached=/usr/bin/memcached', 'bin.memcached=').replace('pkg.keepalived=yes', '');
+    const text = good.replace('bin.memcached=/usr/bin/memcached', 'bin.memcached=\napt.memcached=yes').replace('pkg.keepalived=yes', 'apt.keepalived=yes');
     assert.deepEqual(missingPackages(needs, parseFacts(text)), ['memcached', 'keepalived']);
     assert.deepEqual(judge(text), []);
+    const noCandidate = judge(text.replace('apt.keepalived=yes', ''));
+    assert.match(noCandidate[0]?.message ?? '', /lacks keepalived and apt has no candidate for it: run "apt-get update"/);
     const noApt = judge(text.replace('apt=yes', 'apt=no'));
     assert.equal(noApt.length, 1);
     assert.match(noApt[0]?.message ?? '', /host primary \(root@10\.0\.0\.1:22\) lacks memcached, keepalived/);

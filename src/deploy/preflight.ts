@@ -22,6 +22,8 @@ export interface HostFacts {
   readonly binaries: ReadonlyMap<string, string>;
   /** Packages of `HostNeeds.packages` installed (dpkg says `ii`). */
   readonly packages: ReadonlySet<string>;
+  /** Missing packages apt has a candidate version of (so `apt-get install` can get them). */
+  readonly installable: ReadonlySet<string>;
   /** `addr:port` of every listening TCP socket (`ss -ltnH` column 4). */
   readonly listening: readonly string[];
   /** The stamp of the hastack bundle installed under installDir ('' when none). */
@@ -40,6 +42,11 @@ function findCommand(b: EngineBinary): string {
 }
 
 /** `installed`: the installed package (`<installDir>/current`), whose stamp file says which bundle it is. */
+/** Prints `apt.<package>=yes` when apt knows a version of the package it could install. */
+function candidate(pkg: string): string {
+  return `{ apt-cache policy ${q(pkg)} 2>/dev/null | grep -q 'Candidate: [0-9]' && echo "apt.${pkg}=yes"; true; }`;
+}
+
 export function preflightScript(needs: HostNeeds, installed: string, bundleFile: string): string {
   const lines = [
     'export LC_ALL=C PATH="$PATH:/usr/sbin:/sbin:/usr/local/bin"',
@@ -50,8 +57,8 @@ export function preflightScript(needs: HostNeeds, installed: string, bundleFile:
     'echo "pid1=$(cat /proc/1/comm 2>/dev/null)"',
     '[ -d /run/systemd/system ] && echo systemd=yes || echo systemd=no',
     'command -v apt-get >/dev/null 2>&1 && echo apt=yes || echo apt=no',
-    ...needs.binaries.map((b) => `${findCommand(b)}; echo "bin.${b.binary}=$p"`),
-    ...needs.packages.map((p) => `dpkg-query -W -f='\${db:Status-Abbrev}' ${q(p)} 2>/dev/null | grep -q '^ii' && echo "pkg.${p}=yes"`),
+    ...needs.binaries.map((b) => `${findCommand(b)}; echo "bin.${b.binary}=$p"; [ -n "$p" ] || ${candidate(b.package)}`),
+    ...needs.packages.map((p) => `if dpkg-query -W -f='\${db:Status-Abbrev}' ${q(p)} 2>/dev/null | grep -q '^ii'; then echo "pkg.${p}=yes"; else ${candidate(p)}; fi`),
     `echo "stamp=$(cat ${q(`${installed}/${bundleFile}`)} 2>/dev/null)"`,
     "ss -ltnH 2>/dev/null | awk '{print \"listen=\" $4}'",
     // Last, so the clock is read as close as possible to the moment the answer comes back.
@@ -63,6 +70,7 @@ export function preflightScript(needs: HostNeeds, installed: string, bundleFile:
 export function parseFacts(text: string): HostFacts {
   const binaries = new Map<string, string>();
   const packages = new Set<string>();
+  const installable = new Set<string>();
   const listening: string[] = [];
   const kv = new Map<string, string>();
   for (const line of text.split('\n')) {
@@ -71,6 +79,7 @@ export function parseFacts(text: string): HostFacts {
     const k = line.slice(0, i);
     const v = line.slice(i + 1).trim();
     if (k.startsWith('bin.')) binaries.set(k.slice(4), v);
+    else if (k.startsWith('apt.')) installable.add(k.slice(4));
     else if (k.startsWith('pkg.')) packages.add(k.slice(4));
     else if (k === 'listen') listening.push(v);
     else kv.set(k, v);
@@ -86,6 +95,7 @@ export function parseFacts(text: string): HostFacts {
     clockMs: Number(kv.get('clock') ?? NaN),
     binaries,
     packages,
+    installable,
     listening,
     bundleStamp: kv.get('stamp') ?? '',
   };
@@ -145,6 +155,11 @@ export function judgeHost(j: JudgeInput): Verdict[] {
   const missing = missingPackages(needs, facts);
   if (missing.length > 0 && !facts.aptGet) {
     out.push({ level: 'error', message: `${host} lacks ${missing.join(', ')} and has no apt-get to install them: install them by hand, then run deploy again` });
+  } else {
+    const unknown = missing.filter((p) => !facts.installable.has(p));
+    if (unknown.length > 0) {
+      out.push({ level: 'error', message: `${host} lacks ${unknown.join(', ')} and apt has no candidate for ${unknown.length === 1 ? 'it' : 'them'}: run "apt-get update" there (or add the Debian repository that has ${unknown.length === 1 ? 'it' : 'them'}), then run deploy again` });
+    }
   }
   for (const l of needs.listens) {
     if (j.ownPorts.has(l.port)) continue;
