@@ -4,10 +4,11 @@
  *
  * Why not a `Set` (which the proxy used for each backend's waiting attempts): measured under wrk
  * (64 connections) with `--trace-gc-nvp`, one `Set.add` and one `Set.delete` per request made
- * every scavenge keep ~1.9 MB alive (new_space_survived; ~90 KB without them) and pause 4–8 ms
- * instead of ~0.8 ms, which put a GC pause into about one request in twenty: the p99. The cause is
- * V8's OrderedHashSet: when add/delete churn fills its table, it is rebuilt into a new one, and
- * the obsolete table keeps a link to its successor and its entries (for live iterators). Once a
+ * every scavenge keep ~1.9 MB alive (new_space_survived; ~90 KB without them) and pause 4–11 ms
+ * instead of ~0.8 ms, which put a GC pause into about one request in twenty: the p99. Our reading
+ * of the cause (from V8's design; the measurement is what is certain): when add/delete churn fills
+ * an OrderedHashSet's table, V8 rebuilds it into a new one, and the obsolete table keeps a link to
+ * its successor and its entries (for live iterators). Once a
  * table is promoted, that chain of dead tables, each still holding the requests that were in
  * flight when it was rebuilt, keeps every later table and every request graph it reaches alive
  * through each scavenge until the next full mark-compact. A list whose removed members drop their
