@@ -7,6 +7,20 @@
  * timeout, 2 retries to another backend (redispatch). No access log for HAProxy and nginx; hastack
  * keeps its default sampled access log (1 in 100) at info, since that is how it runs.
  *
+ * Fairness (checked 2026-11-29, interleaved in one sitting, medians of 4 × 5 s):
+ * - HAProxy runs `nbthread 1`: the issue asks for a single load-balancer process, and one HAProxy
+ *   thread against one Node process is the like-for-like anchor. With `nbthread 2` on these 2
+ *   cores HAProxy gained ~7 % req/s but its p99 got worse (11.2 vs 8.5 ms): its second thread
+ *   competes with wrk and the backends. So the anchor stays at 1 thread.
+ * - Nothing is pinned, for any proxy: wrk, the backends and the proxy share both cores. Pinning the
+ *   proxy to core 0 and wrk + backends to core 1 makes core 1 the bottleneck (HAProxy fell from
+ *   ~17k to ~13.7k req/s and hastack came out ahead of it), which measures the pinning rather than
+ *   the proxies.
+ * - The same wrk (1 thread, `connections` keep-alive connections) for every proxy; every proxy
+ *   keeps its upstream connections alive.
+ * - With 64 connections wrk is a closed loop: latency ≈ connections / throughput, so a proxy at
+ *   0.6× the throughput starts at ~1.6× the p50; the p99 ratio adds only the tail's own spread.
+ *
  * Backends: two small node:http servers in their own processes (not the ERP app host: the
  * database would be the bottleneck and we measure the proxies), answering a 100-byte JSON body.
  *

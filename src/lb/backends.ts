@@ -1,6 +1,7 @@
 import { BackendHealth, type BackendState, type HealthThresholds, type ProbeOutcome } from './health-state.js';
 import type { PolicyCandidate } from './policy.js';
 import type { PendingAttempt, WatchedBackend } from './stall.js';
+import { WaitList } from './wait-list.js';
 import { UpstreamPool } from './upstream.js';
 
 /**
@@ -64,7 +65,7 @@ export class Backend implements PolicyCandidate, WatchedBackend {
   /** Requests sent to it and not yet finished; read by least-connections and p2c. */
   inflight = 0;
   /** Attempts waiting for response headers, oldest first: what the stall watch may rescue. */
-  readonly waiting = new Set<PendingAttempt>();
+  readonly waiting = new WaitList<PendingAttempt>();
   /** `Date.now()` of its last response headers: a backend that answers anything is not frozen. */
   lastProgressAt = 0;
   readonly counters: BackendCounters = { requests: 0, errors: 0, retries: 0, ejections: 0 };

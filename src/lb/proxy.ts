@@ -10,6 +10,7 @@ import { sendError } from './respond.js';
 import { classifyUpstreamError, isRepeatable, type FailureKind, type RetryPolicy } from './retry.js';
 import type { PendingAttempt } from './stall.js';
 import type { UpstreamAttempt, UpstreamHandler, UpstreamRequest } from './upstream.js';
+import type { WaitList } from './wait-list.js';
 
 /**
  * The request path: read the body (bounded), pick a backend, stream the response back; on a
@@ -153,6 +154,10 @@ const CLOSE: Readonly<Record<string, string>> = { connection: 'close' };
 
 /** One client request on its way through the load balancer, and the handler of each of its attempts. */
 class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
+  // Links of the backend's waiting list (wait-list.ts), while waiting for response headers.
+  waitPrev: PendingAttempt | undefined = undefined;
+  waitNext: PendingAttempt | undefined = undefined;
+  waitList: WaitList<PendingAttempt> | undefined = undefined;
   /** The backend of the current attempt. */
   backend: Backend | undefined = undefined;
   attempts = 0;

@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { abortRepeatable, isSuspect, StallWatch, type PendingAttempt, type WatchedBackend } from './stall.js';
+import { WaitList } from './wait-list.js';
 
 const STALL_MS = 200;
 
 function attempt(sentAt: number, repeatable: boolean, onAbort: () => void = () => {}): PendingAttempt {
-  return { sentAt, repeatable, abortStalled: onAbort };
+  return { sentAt, repeatable, abortStalled: onAbort, waitPrev: undefined, waitNext: undefined, waitList: undefined };
 }
 
-function backend(lastProgressAt: number, attempts: PendingAttempt[] = []): WatchedBackend & { waiting: Set<PendingAttempt> } {
-  return { id: 'app1/app', lastProgressAt, waiting: new Set(attempts) };
+function backend(lastProgressAt: number, attempts: PendingAttempt[] = []): WatchedBackend {
+  const waiting = new WaitList<PendingAttempt>();
+  for (const a of attempts) waiting.add(a);
+  return { id: 'app1/app', lastProgressAt, waiting };
 }
 
 describe('isSuspect', () => {

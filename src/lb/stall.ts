@@ -25,8 +25,10 @@
  * flight, never a cascade. Worst-case rescue time: stallMs + sweepMs + livenessTimeoutMs.
  */
 
+import type { WaitLink, WaitList } from './wait-list.js';
+
 /** An attempt sent to a backend and still waiting for its response headers. */
-export interface PendingAttempt {
+export interface PendingAttempt extends WaitLink<PendingAttempt> {
   /** `Date.now()` when the attempt was dispatched. */
   readonly sentAt: number;
   /** Idempotent method or Idempotency-Key: may be aborted and sent elsewhere. */
@@ -38,8 +40,8 @@ export interface PendingAttempt {
 /** What the watch needs of a backend. */
 export interface WatchedBackend {
   readonly id: string;
-  /** Attempts waiting for response headers, oldest first (a Set keeps insertion order). */
-  readonly waiting: Set<PendingAttempt>;
+  /** Attempts waiting for response headers, oldest first (wait-list.ts: why not a Set). */
+  readonly waiting: WaitList<PendingAttempt>;
   /** `Date.now()` of the last response headers from it (0: never). */
   readonly lastProgressAt: number;
 }
@@ -69,7 +71,7 @@ export function isSuspect(b: WatchedBackend, now: number, stallMs: number): bool
   if (b.waiting.size === 0) return false;
   if (now - b.lastProgressAt < stallMs) return false;
   // Oldest first: if the oldest has not waited long enough, none has.
-  const oldest = b.waiting.values().next().value;
+  const oldest = b.waiting.first();
   return oldest !== undefined && now - oldest.sentAt >= stallMs;
 }
 
@@ -77,7 +79,7 @@ export function isSuspect(b: WatchedBackend, now: number, stallMs: number): bool
 export function abortRepeatable(b: WatchedBackend): number {
   let n = 0;
   // Copy first: aborting removes attempts from the set while we walk it.
-  for (const a of [...b.waiting]) {
+  for (const a of b.waiting.toArray()) {
     if (a.repeatable) {
       a.abortStalled();
       n += 1;
