@@ -1,24 +1,45 @@
 import { readSecrets, readTopology } from '../config/index.js';
 import { startAdminApi } from '../control/admin-api.js';
+import { FailoverController } from '../failover/auto.js';
+import { controllerTopology } from '../hosts/controller-key.js';
+import { hostsFault, recordRoleOnHost } from '../hosts/faults.js';
+import { LocalSubstrate } from '../substrate/index.js';
 import { describeError } from '../shared/errors.js';
+import { appendEvent } from '../shared/events.js';
 
 /**
  * `_controller`: the controller unit of a cluster on real hosts, on the node `hosts.controller`
  * names. It serves the admin API and the dashboard (status probed from here, read-only) on that
- * node's address; the services themselves are each host's own units, not its children.
+ * node's address; the services themselves are each host's own units, not its children. With
+ * `failover.auto` it also runs the automatic crash plan, fencing other machines over SSH with
+ * the key `deploy` gave it (src/hosts/controller-key.ts).
  */
 export async function runController(stateDir: string): Promise<void> {
   const topo = readTopology(stateDir);
-  const api = await startAdminApi(topo, readSecrets(stateDir));
+  const secrets = readSecrets(stateDir);
+  const api = await startAdminApi(topo, secrets);
   process.stdout.write(`controller of cluster ${topo.cluster}: admin API and dashboard on http://${topo.admin.address}:${topo.admin.port}/\n`);
-  const stop = (): void => {
-    api.close().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        process.stderr.write(`stopping the controller: ${describeError(e)}\n`);
-        process.exit(1);
-      },
+  let auto: FailoverController | undefined;
+  if (topo.config.failover.auto) {
+    const reach = controllerTopology(topo);
+    const local = new LocalSubstrate();
+    auto = new FailoverController(
+      { topo, secrets, recordRole: (svc, role) => recordRoleOnHost(reach, svc.id, role) },
+      { killNode: async (node) => void (await hostsFault(reach, { action: 'kill-node', node })), isAlive: (pid) => local.isAlive(pid) },
     );
+    auto.start();
+    appendEvent(stateDir, { type: 'failover.decision', message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH)` });
+  }
+  const stop = (): void => {
+    (auto?.close() ?? Promise.resolve())
+      .then(() => api.close())
+      .then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`stopping the controller: ${describeError(e)}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

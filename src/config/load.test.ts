@@ -111,7 +111,6 @@ describe('config validation names the key', () => {
     assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', ssh: 'root@x', services: all }] })), 'nodes[0].ssh');
     assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { controller: 'zz' }, nodes: [node] })), 'hosts.controller');
     assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { installDir: 'opt' }, nodes: [node] })), 'hosts.installDir');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', failover: { auto: true }, nodes: [node] })), 'failover.auto');
   });
 
   it('a missing required tier', () => {

@@ -97,11 +97,6 @@ function checkCrossFieldRules(c: Config): void {
   if (c.supervisor.restartBackoffMinMs > c.supervisor.restartBackoffMaxMs) {
     throw new ConfigError('supervisor.restartBackoffMinMs', 'must not exceed supervisor.restartBackoffMaxMs');
   }
-  if (c.substrate === 'hosts' && c.failover.auto) {
-    // The controller on real hosts owns no process and holds no SSH key to the others: it could
-    // not fence a primary, and promoting without a fence risks two writable primaries.
-    throw new ConfigError('failover.auto', 'is not available with "substrate: hosts" yet (the controller cannot fence another machine); run "hastack failover" yourself when the primary server dies');
-  }
   if (c.hosts.controller !== undefined && !c.nodes.some((n) => n.name === c.hosts.controller)) {
     throw new ConfigError('hosts.controller', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);
   }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
-import { hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
+import { controllerNode, hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
 import { waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
@@ -10,6 +10,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
+import { installControllerKey } from '../hosts/controller-key.js';
 import { closeSessions, openSessions, type HostSession } from '../hosts/session.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
@@ -100,6 +101,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
     await Promise.all(hosts.map((h) => prepareHost(h, bundle, payload, event)));
+    if (o.config.failover.auto) {
+      const controller = controllerNode(o.config, topo.nodes).name;
+      const added = await installControllerKey(topo, sessions, controller);
+      event(`failover.auto: the controller on ${controller} fences with its own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`);
+    }
     const { started, unchanged } = await startServices(topo, secrets, hosts, event);
     await startOtherUnits(hosts, event);
     const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));
@@ -197,7 +203,7 @@ async function installBundle(s: HostSession, bundle: Bundle, event: (m: string) 
   await s.ssh.run(`rm -rf ${shq(`${release}.tmp`)}`);
   await s.ssh.uploadTar(() => fs.createReadStream(bundle.tarball), `${release}.tmp`, { timeoutMs: INSTALL_TIMEOUT_MS });
   await s.ssh.writeFile(`${release}.tmp/${BUNDLE_STAMP_FILE}`, `${bundle.stamp}\n`);
-  await s.ssh.writeFile(`${dir}/bin/hastack`, `#!/bin/sh\nexec ${shq(s.nodeBin)} ${shq(`${current}/dist/src/cli/main.js`)} "$@"\n`, 0o755);
+  await s.ssh.writeFile(`${dir}/bin/hastack`, `#!/bin/sh\nexec ${shq(s.nodeBin ?? 'node')} ${shq(`${current}/dist/src/cli/main.js`)} "$@"\n`, 0o755);
   const q = { dir: shq(dir), release: shq(release), current: shq(current), stamp: shq(bundle.stamp) };
   await s.ssh.run(
     [

@@ -126,9 +126,11 @@ async function planFor(
     return SERVICE_KINDS.some((k) => base === `${prefix}${node}-${k}`) || ['controller', 'keepalived', 'backup'].some((r) => base === `${prefix}${r}`);
   };
   const stale = manager.installedFiles(topo.cluster).filter((f) => !wanted.has(f) && mine(f));
-  // New passwords concern every service; any other change only the units whose inputs it touches
-  // (each service unit has its `unit-inputs.json`, see serviceInputs).
-  const clusterChanged = compared.some((c) => c.file.secret === true && c.status !== 'same');
+  // New passwords concern every unit. Any other change concerns the service units whose inputs it
+  // touches (each has its `unit-inputs.json`, see serviceInputs), and the cluster-level units
+  // (controller, backup, keepalived), which read the whole topology.
+  const secretsChanged = compared.some((c) => c.file.secret === true && c.status !== 'same');
+  const clusterChanged = compared.some((c) => c.file.unit === undefined && c.status !== 'same');
   const statuses = await manager.status(specs.map((s) => s.name));
   const plan: AgentPlan = {
     manager: manager.kind,
@@ -141,7 +143,7 @@ async function planFor(
       name: s.name,
       ...(s.serviceId !== undefined ? { serviceId: s.serviceId } : {}),
       role: s.role,
-      changed: clusterChanged || compared.some((c) => c.file.unit === s.name && c.status !== 'same'),
+      changed: secretsChanged || (s.serviceId === undefined && clusterChanged) || compared.some((c) => c.file.unit === s.name && c.status !== 'same'),
       active: statuses[i]?.active ?? false,
     })),
   };

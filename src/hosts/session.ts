@@ -12,8 +12,8 @@ export class HostSession {
   readonly node: string;
   readonly target: SshTarget;
   readonly ssh: SshHost;
-  /** Absolute path of `node` on the host, once the preflight found it. */
-  nodeBin = 'node';
+  /** Absolute path of `node` on the host, once deploy's preflight found it; else the installed wrapper runs. */
+  nodeBin: string | undefined;
 
   constructor(
     readonly topo: Topology,
@@ -38,8 +38,12 @@ export class HostSession {
 
   /** The command line that runs hastack's CLI on the host (the installed bundle). */
   cli(args: readonly string[]): string {
-    const main = path.posix.join(installedPackage(this.topo.config), 'dist/src/cli/main.js');
-    return [this.nodeBin, main, ...args].map(shq).join(' ');
+    // `<installDir>/bin/hastack` knows the host's node (deploy wrote it); deploy itself, which
+    // may run before that wrapper exists, names node explicitly.
+    const argv = this.nodeBin === undefined
+      ? [path.posix.join(this.topo.config.hosts.installDir, 'bin/hastack'), ...args]
+      : [this.nodeBin, path.posix.join(installedPackage(this.topo.config), 'dist/src/cli/main.js'), ...args];
+    return argv.map(shq).join(' ');
   }
 
   /** `hastack _agent SUB --state <host state dir> ARGS...` on the host. */

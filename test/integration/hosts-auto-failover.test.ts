@@ -1,0 +1,76 @@
+/**
+ * `failover.auto` on real hosts: `deploy` gives the controller (on the witness host `ops`) its
+ * own SSH key, and when `chaos run server` SIGKILLs every unit of the primary host under load,
+ * the controller sees the primary lost by itself and by the standby's replica, fences the
+ * primary's machine over SSH and promotes the standby, with no operator. Three namespace hosts
+ * (test/helpers/hostbed.ts) on 10.213.82.x.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { preset } from '../../src/config/index.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+import { startHostBed, type HostBed } from '../helpers/hostbed.js';
+
+const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'];
+
+describe('automatic failover on three hosts (the controller fences over SSH)', { timeout: 8 * 60_000 }, () => {
+  const dir = tempDir('deploy-auto');
+  const configFile = path.join(dir, 'hastack.yaml');
+  let bed: HostBed;
+
+  before(async () => {
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.82' });
+    const [p, s, w] = bed.hosts;
+    if (!p || !s || !w) throw new Error('the bed has three hosts');
+    const simple = preset('simple');
+    fs.writeFileSync(
+      configFile,
+      YAML.stringify({
+        ...simple,
+        cluster: 'autohosts',
+        substrate: 'hosts',
+        nodes: [
+          { name: 'primary', address: p.address, ssh: p.sshTarget, services: ALL },
+          { name: 'standby', address: s.address, ssh: s.sshTarget, services: ALL },
+          { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
+        ],
+        hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
+        // detection 2 s, as in the one-machine test: a dead primary refuses at once, and its
+        // replica's IO thread reconnects every second.
+        failover: { ...simple.failover, auto: true, detectionMs: 2000 },
+      }),
+    );
+  });
+  after(async () => {
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    await bed?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploy installs the controller key; the primary server dies under load; the controller fails over by itself, 0 lost', async () => {
+    const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /failover\.auto: the controller on ops fences with its own SSH key, now authorised on/);
+    const keys = await bed.exec('primary', 'grep -c hastack-autohosts-controller /root/.ssh/authorized_keys');
+    assert.equal(keys.stdout.trim(), '1');
+
+    const json = path.join(dir, 'server.json');
+    const res = await runCli(['chaos', 'run', 'server', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
+    const report = res.stdout.slice(res.stdout.indexOf('scenario server  ('));
+    process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
+    assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
+    assert.equal(r.lostWrites, 0);
+    assert.equal(r.duplicateWrites, 0);
+    assert.equal(r.jobsLost, 0);
+    assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');
+    const events = (await bed.exec('ops', 'cat /var/lib/hastack/autohosts/events.jsonl')).stdout;
+    assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/);
+    const recorded = (await bed.exec('primary', 'cat /var/lib/hastack/autohosts/primary/mariadb/hastack-db.json')).stdout;
+    assert.match(recorded, /"role": "replica"/, 'the old primary was recorded as a replica on its own machine');
+    assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);
+  });
+});
