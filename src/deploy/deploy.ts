@@ -29,11 +29,9 @@ export interface DeployOptions {
 
 export interface DeployResult {
   readonly topo: Topology;
-  readonly hosts: readonly HostReport[];
-  /** Services (re)started by this run; 0 on a run that found everything in place. */
+  /** Services (re)started by this run; none on a run that found everything in place. */
   readonly started: readonly string[];
   readonly unchanged: readonly string[];
-  readonly changedNothing: boolean;
 }
 
 /** Health wait per service is the config's `supervisor.healthTimeoutMs`; probes this often. */
@@ -88,15 +86,14 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   try {
     event(`looking at ${sessions.size} host(s): ${[...sessions.values()].map((s) => `${s.node} (${s.label})`).join(', ')}`);
     const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), hostNeeds(topo, n), bundle, payload)));
-    const reports = hosts.map((h) => report(h, bundle));
-    for (const r of reports) for (const line of describeHostPlan(r, o.diff === true)) o.print(line);
+    for (const h of hosts) for (const line of describeHostPlan(report(h, bundle), o.diff === true)) o.print(line);
     const errors = hosts.flatMap((h) => h.verdicts.filter((v) => v.level === 'error'));
     if (errors.length > 0) {
       throw new HastackError(ErrorCode.SETUP_FAILED, `deploy changed nothing: ${errors.length} problem(s) to fix first:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`);
     }
     if (looking) {
       o.print(`${o.diff ? 'diff' : 'dry run'}: nothing was changed on any host`);
-      return { topo, hosts: reports, started: [], unchanged: [], changedNothing: true };
+      return { topo, started: [], unchanged: [] };
     }
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
@@ -115,7 +112,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
         : `done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${started.length} service(s) started, ${unchanged.length} unchanged`,
       { started, unchanged },
     );
-    return { topo, hosts: hosts.map((h) => report(h, bundle)), started, unchanged, changedNothing };
+    return { topo, started, unchanged };
   } finally {
     await closeSessions(sessions);
   }

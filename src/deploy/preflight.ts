@@ -1,4 +1,5 @@
 import type { EngineBinary } from '../engines/binaries.js';
+import { shq } from '../hosts/ssh-args.js';
 import type { HostNeeds } from './needs.js';
 
 /**
@@ -30,21 +31,16 @@ export interface HostFacts {
   readonly bundleStamp: string;
 }
 
-/** Single-quotes a word for `sh` (the script's only inputs are our own paths and names). */
-function q(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** Where a binary may be on a Debian host: PATH, or sbin dirs a non-login ssh shell may lack. */
 function findCommand(b: EngineBinary): string {
-  if (b.paths) return `p=''; for f in ${b.paths.map(q).join(' ')}; do [ -e "$f" ] && p="$f" && break; done`;
-  return `p=$(command -v ${q(b.binary)} 2>/dev/null || { [ -x /usr/sbin/${b.binary} ] && echo /usr/sbin/${b.binary}; } || true)`;
+  if (b.paths) return `p=''; for f in ${b.paths.map(shq).join(' ')}; do [ -e "$f" ] && p="$f" && break; done`;
+  return `p=$(command -v ${shq(b.binary)} 2>/dev/null || { [ -x /usr/sbin/${b.binary} ] && echo /usr/sbin/${b.binary}; } || true)`;
 }
 
 /** `installed`: the installed package (`<installDir>/current`), whose stamp file says which bundle it is. */
 /** Prints `apt.<package>=yes` when apt knows a version of the package it could install. */
 function candidate(pkg: string): string {
-  return `{ apt-cache policy ${q(pkg)} 2>/dev/null | grep -q 'Candidate: [0-9]' && echo "apt.${pkg}=yes"; true; }`;
+  return `{ apt-cache policy ${shq(pkg)} 2>/dev/null | grep -q 'Candidate: [0-9]' && echo "apt.${pkg}=yes"; true; }`;
 }
 
 export function preflightScript(needs: HostNeeds, installed: string, bundleFile: string): string {
@@ -58,8 +54,8 @@ export function preflightScript(needs: HostNeeds, installed: string, bundleFile:
     '[ -d /run/systemd/system ] && echo systemd=yes || echo systemd=no',
     'command -v apt-get >/dev/null 2>&1 && echo apt=yes || echo apt=no',
     ...needs.binaries.map((b) => `${findCommand(b)}; echo "bin.${b.binary}=$p"; [ -n "$p" ] || ${candidate(b.package)}`),
-    ...needs.packages.map((p) => `if dpkg-query -W -f='\${db:Status-Abbrev}' ${q(p)} 2>/dev/null | grep -q '^ii'; then echo "pkg.${p}=yes"; else ${candidate(p)}; fi`),
-    `echo "stamp=$(cat ${q(`${installed}/${bundleFile}`)} 2>/dev/null)"`,
+    ...needs.packages.map((p) => `if dpkg-query -W -f='\${db:Status-Abbrev}' ${shq(p)} 2>/dev/null | grep -q '^ii'; then echo "pkg.${p}=yes"; else ${candidate(p)}; fi`),
+    `echo "stamp=$(cat ${shq(`${installed}/${bundleFile}`)} 2>/dev/null)"`,
     "ss -ltnH 2>/dev/null | awk '{print \"listen=\" $4}'",
     // Last, so the clock is read as close as possible to the moment the answer comes back.
     'echo "clock=$(date +%s%3N)"',

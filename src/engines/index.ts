@@ -39,6 +39,7 @@ export {
   dbRoleOf,
   mariadbPaths,
   renderMyCnf,
+  remoteAdminOptions,
   DB_USERS,
 } from './mariadb.js';
 export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';

@@ -283,8 +283,7 @@ export async function adminConnection(ctx: ServiceContext, timeoutMs = ADMIN_TIM
   if (ctx.topo.config.substrate === 'hosts' && !fs.existsSync(socket)) {
     // Another machine's node (the CLI on an operator's machine, the crash plan): its socket is
     // there, not here; TCP as hastack_admin reaches it once the primary was wired.
-    const what = `mariadb ${ctx.svc.id} (${hostPort(ctx.svc.address, ctx.svc.port)})`;
-    return openConnection({ host: ctx.svc.address, port: ctx.svc.port, user: DB_USERS.admin, password: ctx.secrets.dbRootPassword }, timeoutMs, what);
+    return openConnection(remoteAdminOptions(ctx.secrets, ctx.svc), timeoutMs, `mariadb ${ctx.svc.id} (${hostPort(ctx.svc.address, ctx.svc.port)})`);
   }
   const base: ConnectionOptions = { socketPath: socket, user: 'root' };
   const what = `mariadb ${ctx.svc.id} (socket ${socket})`;
@@ -319,8 +318,12 @@ export function withAdmin<T>(ctx: ServiceContext, timeoutMs: number, fn: (c: Con
 }
 
 /** The controller's way into another node: TCP as hastack_admin (exists once the primary is wired). */
+export function remoteAdminOptions(secrets: Secrets, svc: ServiceInstance): ConnectionOptions {
+  return { host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword };
+}
+
 export function withRemoteAdmin<T>(secrets: Secrets, svc: ServiceInstance, timeoutMs: number, fn: (c: Connection) => Promise<T>): Promise<T> {
-  const opts: ConnectionOptions = { host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword };
+  const opts = remoteAdminOptions(secrets, svc);
   const what = `mariadb ${svc.id} (${hostPort(svc.address, svc.port)})`;
   return withConnection(() => openConnection(opts, timeoutMs, what), timeoutMs, what, fn);
 }

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
 import type { Secrets, ServiceInstance } from '../config/index.js';
-import { DB_USERS, closeConnection } from '../engines/index.js';
+import { closeConnection, remoteAdminOptions } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { TableStats } from './backup-manifest.js';
 
@@ -29,10 +29,6 @@ export async function connect(opts: ConnectionOptions, what: string): Promise<Co
   }
 }
 
-export function adminOptions(secrets: Secrets, svc: ServiceInstance): ConnectionOptions {
-  return { host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword };
-}
-
 export async function withDb<T>(opts: ConnectionOptions, what: string, fn: (c: Connection) => Promise<T>): Promise<T> {
   const c = await connect(opts, what);
   try {
@@ -56,7 +52,7 @@ export interface DbNodeView {
 
 /** Role of one node as it answers now (writable and replicating from nobody = primary). */
 export async function viewNode(secrets: Secrets, svc: ServiceInstance): Promise<DbNodeView> {
-  return withDb(adminOptions(secrets, svc), `mariadb ${svc.id}`, async (c) => {
+  return withDb(remoteAdminOptions(secrets, svc), `mariadb ${svc.id}`, async (c) => {
     const [ro] = await query(c, 'SELECT @@read_only AS ro');
     const [s] = await query(c, 'SHOW SLAVE STATUS');
     const configured = String(s?.['Master_Host'] ?? '') !== '';

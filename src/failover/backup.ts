@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { DB_USERS, mariadbPaths, redisRole, type RedisRole } from '../engines/index.js';
+import { DB_USERS, mariadbPaths, redisRole, remoteAdminOptions, type RedisRole } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { writeJsonAtomic } from '../shared/files.js';
 import { waitFor } from '../shared/retry.js';
 import { Redis } from 'ioredis';
-import { adminOptions, connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
+import { connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
 import {
   MANIFEST_FILE,
   MANIFEST_FORMAT,
@@ -193,7 +193,7 @@ export async function startSqlThreadAfterCrash(topo: Topology, secrets: Secrets,
 }
 
 async function startSqlThread(secrets: Secrets, svc: ServiceInstance): Promise<void> {
-  const c = await connect(adminOptions(secrets, svc), `mariadb ${svc.id}`);
+  const c = await connect(remoteAdminOptions(secrets, svc), `mariadb ${svc.id}`);
   try {
     const [s] = await query(c, 'SHOW SLAVE STATUS');
     // Only a thread stopped without an error: one stopped on an error needs a human, not a restart.
@@ -319,7 +319,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     let serverVersion = '';
     let exact = plan.source.role === 'replica';
     let heldAt = '';
-    const conn: Connection = await connect(adminOptions(secrets, src), `mariadb ${src.id}`);
+    const conn: Connection = await connect(remoteAdminOptions(secrets, src), `mariadb ${src.id}`);
     try {
       serverVersion = String((await query(conn, 'SELECT VERSION() AS v'))[0]?.['v'] ?? '');
       if (exact) {

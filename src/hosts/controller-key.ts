@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { hostStateDir, type Config, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { HostSession } from './session.js';
-import { shq } from './ssh.js';
+import { parseSshTarget, shq } from './ssh.js';
 
 const run = promisify(execFile);
 
@@ -51,9 +51,10 @@ async function knownHostLines(topo: Topology): Promise<string> {
   const known = topo.config.hosts.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   const lines: string[] = [];
   for (const n of topo.config.nodes) {
-    const m = /@([^:]+)(?::(\d+))?$/.exec(n.ssh ?? '');
-    if (!m?.[1]) continue;
-    const name = m[2] && m[2] !== '22' ? `[${m[1]}]:${m[2]}` : m[1];
+    if (n.ssh === undefined) continue;
+    const t = parseSshTarget(n.name, n.ssh);
+    // known_hosts names a host on another port `[host]:port`.
+    const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
     const r = await run('ssh-keygen', ['-F', name, '-f', known]).catch(() => ({ stdout: '' }));
     const found = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     if (found.length === 0) throw new HastackError(ErrorCode.SETUP_FAILED, `${known} has no key for ${name} (node ${n.name}); the controller needs it to fence that host: add it (ssh-keyscan), then run deploy again`);

@@ -2,17 +2,11 @@ import type { FaultRequest } from '../control/admin-api.js';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { agentStatusSchema } from './agent-types.js';
-import { HostSession } from './session.js';
+import { withHost, type HostSession } from './session.js';
 import { shq } from './ssh.js';
 
 /** A node-down or node-up restarts or stops every unit of a node: bounded like a service start. */
 const NODE_TIMEOUT_MS = 120_000;
-
-function session(topo: Topology, node: string): HostSession {
-  const n = topo.nodes.find((x) => x.name === node);
-  if (!n) throw new HastackError(ErrorCode.NOT_FOUND, `no node "${node}" in cluster ${topo.cluster}; nodes: ${topo.nodes.map((x) => x.name).join(', ')}`);
-  return new HostSession(topo, n);
-}
 
 /** The main pids of a node's units, as its agent reports them. */
 async function unitPids(s: HostSession, serviceId?: string): Promise<number[]> {
@@ -30,8 +24,7 @@ export async function hostsFault(topo: Topology, f: FaultRequest): Promise<Recor
   if (!('node' in f)) {
     throw new HastackError(ErrorCode.BAD_REQUEST, `fault ${f.action} needs nodes in network namespaces ("hastack up --substrate netns"); on real hosts cut the network with your own tools`);
   }
-  const s = session(topo, f.node);
-  try {
+  return withHost(topo, f.node, async (s) => {
     switch (f.action) {
       case 'kill-node':
         return { node: f.node, out: (await s.agent('node-down', ['--node', f.node], { timeoutMs: NODE_TIMEOUT_MS })).trim() };
@@ -53,18 +46,10 @@ export async function hostsFault(topo: Topology, f: FaultRequest): Promise<Recor
       default:
         throw new HastackError(ErrorCode.BAD_REQUEST, `fault ${f.action} is not supported on real hosts`);
     }
-  } finally {
-    await s.ssh.close().catch(() => undefined);
-  }
+  });
 }
 
 /** Runs `_agent record-role` on the database node's host: its next start comes back in that role. */
 export async function recordRoleOnHost(topo: Topology, serviceId: string, role: 'primary' | 'replica'): Promise<void> {
-  const node = serviceId.split('/')[0] ?? '';
-  const s = session(topo, node);
-  try {
-    await s.agent('record-role', ['--id', serviceId, '--role', role]);
-  } finally {
-    await s.ssh.close().catch(() => undefined);
-  }
+  await withHost(topo, serviceId.split('/')[0] ?? '', (s) => s.agent('record-role', ['--id', serviceId, '--role', role]));
 }

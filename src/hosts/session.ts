@@ -1,8 +1,8 @@
 import path from 'node:path';
 import type { z } from 'zod';
 import { hostStateDir, installedPackage, type NodeInstance, type Topology } from '../config/index.js';
-import { SshHost, parseSshTarget, shq, type ExecOptions, type SshTarget } from './ssh.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { SshHost, parseSshTarget, shq, type ExecOptions, type SshTarget } from './ssh.js';
 
 /** ssh's own wait for a TCP connection: a host on the LAN answers in milliseconds. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -57,6 +57,18 @@ export class HostSession {
 
   agentJson<T>(sub: string, args: readonly string[], schema: z.ZodType<T>, opts?: ExecOptions): Promise<T> {
     return this.ssh.runJson(this.agentCommand(sub, args), schema, opts);
+  }
+}
+
+/** Runs `fn` with a session to `node`'s host and closes it after. NOT_FOUND names the nodes. */
+export async function withHost<T>(topo: Topology, node: string, fn: (s: HostSession) => Promise<T>): Promise<T> {
+  const n = topo.nodes.find((x) => x.name === node);
+  if (!n) throw new HastackError(ErrorCode.NOT_FOUND, `no node "${node}" in cluster ${topo.cluster}; nodes: ${topo.nodes.map((x) => x.name).join(', ')}`);
+  const s = new HostSession(topo, n);
+  try {
+    return await fn(s);
+  } finally {
+    await s.ssh.close().catch(() => undefined);
   }
 }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { after, describe, it } from 'node:test';
 import { preset } from '../../src/config/index.js';
-import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
+import { printChaosReport, REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 
 describe('chaos server scenario with the crash plan (simple preset)', { timeout: 4 * 60_000 }, () => {
   const dir = tempDir('server-failover');
@@ -25,8 +25,7 @@ describe('chaos server scenario with the crash plan (simple preset)', { timeout:
     fs.writeFileSync(configFile, YAML.stringify({ ...preset('simple'), cluster: 'srvfo', addressBase: '127.0.57', app: { module: path.join(REPO_ROOT, 'examples/erp') } }));
     const json = path.join(dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--up', '--then-failover', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 200_000 });
-    const report = res.stdout.slice(res.stdout.indexOf('scenario server  ('));
-    process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
+    printChaosReport(res.stdout, 'server');
     assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
     const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown> & { crashPlan: { ok: boolean } | null };
     assert.equal(r.crashPlan?.ok, true, `the failover failed:\n${res.stdout}`);

@@ -16,13 +16,15 @@ export interface CliResult {
 }
 
 /** Runs the compiled CLI; bounded so a hung command fails the test instead of CI. */
-export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // Standard input: `input`, or nothing (end of file at once, as for a command run from cron).
+    child.stdin.end(opts.input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -45,4 +47,10 @@ export function tempDir(prefix: string): string {
 /** Alive and not a zombie: the same test the supervisor uses. */
 export function pidAlive(pid: number): boolean {
   return new LocalSubstrate().isAlive(pid);
+}
+
+/** Writes the report part of a `chaos run` output (from `scenario NAME  (` to its verdict line) to the test log. */
+export function printChaosReport(stdout: string, scenario: string): void {
+  const report = stdout.slice(stdout.indexOf(`scenario ${scenario}  (`));
+  process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
 }

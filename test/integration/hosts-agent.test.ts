@@ -8,7 +8,6 @@
  * never started: the config needs app and lb somewhere), state in a fresh temp directory.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { parseConfig, renderConfigYaml, resolveTopology, type ConfigInput } from '../../src/config/index.js';
 import { agentPlanSchema, agentStatusSchema, nodeUpResultSchema, probeResultSchema, type AgentStatus, type DeployBundle } from '../../src/hosts/agent-types.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { CLI, REPO_ROOT, pidAlive, tempDir } from '../helpers/cli.js';
+import { REPO_ROOT, pidAlive, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 
 const dir = tempDir('agent');
 const NODE = 'n1';
@@ -45,29 +44,8 @@ const IDS = ['n1/mariadb', 'n1/redis', 'n1/memcached'];
 /** Every pid the test saw (keepers and engines): none may be alive at the end. */
 const seen = new Set<number>();
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function agent(args: string[], stdin?: string, timeoutMs = 120_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '_agent', ...args, '--state', state], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`_agent ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
+function agent(args: string[], stdin?: string, timeoutMs = 120_000): Promise<CliResult> {
+  return runCli(['_agent', ...args, '--state', state], { timeoutMs, input: stdin ?? '' });
 }
 
 async function json<T>(args: string[], schema: { parse(v: unknown): T }, stdin?: string): Promise<T> {

@@ -11,10 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
 import { preset } from '../../src/config/index.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
 import { startHostBed, type HostBed } from '../helpers/hostbed.js';
-
-const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'];
+import { simpleOnBed } from '../helpers/hosts-config.js';
 
 describe('automatic failover on three hosts (the controller fences over SSH)', { timeout: 8 * 60_000 }, () => {
   const dir = tempDir('deploy-auto');
@@ -23,26 +22,10 @@ describe('automatic failover on three hosts (the controller fences over SSH)', {
 
   before(async () => {
     bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.82' });
-    const [p, s, w] = bed.hosts;
-    if (!p || !s || !w) throw new Error('the bed has three hosts');
-    const simple = preset('simple');
-    fs.writeFileSync(
-      configFile,
-      YAML.stringify({
-        ...simple,
-        cluster: 'autohosts',
-        substrate: 'hosts',
-        nodes: [
-          { name: 'primary', address: p.address, ssh: p.sshTarget, services: ALL },
-          { name: 'standby', address: s.address, ssh: s.sshTarget, services: ALL },
-          { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
-        ],
-        hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
-        // detection 2 s, as in the one-machine test: a dead primary refuses at once, and its
-        // replica's IO thread reconnects every second.
-        failover: { ...simple.failover, auto: true, detectionMs: 2000 },
-      }),
-    );
+    // detection 2 s, as in the one-machine test: a dead primary refuses at once, and its
+    // replica's IO thread reconnects every second.
+    const failover = { ...preset('simple').failover, auto: true, detectionMs: 2000 };
+    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, 'autohosts', { failover })));
   });
   after(async () => {
     await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
@@ -59,8 +42,7 @@ describe('automatic failover on three hosts (the controller fences over SSH)', {
 
     const json = path.join(dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
-    const report = res.stdout.slice(res.stdout.indexOf('scenario server  ('));
-    process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
+    printChaosReport(res.stdout, 'server');
     assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
     const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
     assert.equal(r.lostWrites, 0);

@@ -12,35 +12,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import YAML from 'yaml';
-import { preset } from '../../src/config/index.js';
-import { runCli, tempDir } from '../helpers/cli.js';
+import type { ConfigInput } from '../../src/config/index.js';
+import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
 import { startHostBed, type HostBed } from '../helpers/hostbed.js';
-
-const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'];
+import { simpleOnBed } from '../helpers/hosts-config.js';
 
 describe('hastack deploy to three hosts over SSH (simple preset + a witness)', { timeout: 12 * 60_000 }, () => {
   const dir = tempDir('deploy');
   const configFile = path.join(dir, 'hastack.yaml');
   let bed: HostBed;
 
-  const config = (extra: Record<string, unknown> = {}): Record<string, unknown> => {
-    const simple = preset('simple');
-    const [p, s, w] = bed.hosts;
-    if (!p || !s || !w) throw new Error('the bed has three hosts');
-    return {
-      ...simple,
-      cluster: 'deployed',
-      substrate: 'hosts',
-      nodes: [
-        { name: 'primary', address: p.address, ssh: p.sshTarget, services: ALL },
-        { name: 'standby', address: s.address, ssh: s.sshTarget, services: ALL },
-        // A third Sentinel makes a majority without either server; the controller lives here.
-        { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
-      ],
-      hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
-      ...extra,
-    };
-  };
+  const config = (extra: Partial<ConfigInput> = {}): ConfigInput => simpleOnBed(bed, 'deployed', extra);
   const deploy = (args: string[] = [], timeoutMs = 300_000) => runCli(['deploy', '-f', configFile, ...args], { cwd: dir, timeoutMs });
   const unitPids = async (): Promise<string> => {
     const r = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
@@ -122,8 +104,7 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
   it('chaos run server with the crash plan against the deployed cluster: the standby takes over, 0 lost', async () => {
     const json = path.join(dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--then-failover', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
-    const report = res.stdout.slice(res.stdout.indexOf('scenario server  ('));
-    process.stdout.write(`\n${report.slice(0, report.indexOf('\n', report.indexOf('verdict')))}\n`);
+    printChaosReport(res.stdout, 'server');
     assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
     const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown> & { crashPlan: { ok: boolean } | null };
     assert.equal(r.crashPlan?.ok, true, `the failover failed:\n${res.stdout}`);

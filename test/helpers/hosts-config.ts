@@ -1,0 +1,26 @@
+import { preset, type ConfigInput } from '../../src/config/index.js';
+import type { HostBed } from './hostbed.js';
+
+const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+
+/**
+ * The `simple` preset on a three-host bed (`primary`, `standby`, `ops`), as `substrate: hosts`:
+ * the two servers carry every service; `ops` carries a third Sentinel (a majority without either
+ * server) and the controller. `extra` overrides top-level keys.
+ */
+export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<ConfigInput> = {}): ConfigInput {
+  const [p, s, w] = bed.hosts;
+  if (!p || !s || !w) throw new Error('the bed needs three hosts: primary, standby, ops');
+  return {
+    ...preset('simple'),
+    cluster,
+    substrate: 'hosts',
+    nodes: [
+      { name: 'primary', address: p.address, ssh: p.sshTarget, services: [...ALL] },
+      { name: 'standby', address: s.address, ssh: s.sshTarget, services: [...ALL] },
+      { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
+    ],
+    hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
+    ...extra,
+  };
+}
