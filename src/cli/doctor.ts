@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { checkEngines } from '../engines/index.js';
+import { ENGINE_BINARIES, SUBSTRATE_TOOLS, checkEngines, testSuiteBinaries, type EngineBinary, type SubstrateName } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { table } from './output.js';
 
@@ -9,15 +9,32 @@ export interface DoctorReport {
   readonly ok: boolean;
   readonly missingPackages: string[];
   readonly rows: string[][];
+  /** What was checked, for messages: "its engines and the netns substrate", "the test suite". */
+  readonly scope: string;
 }
 
-export function doctorReport(): DoctorReport {
-  const checks = checkEngines();
+/**
+ * What to check: the engines plus the configured substrate's tools (doctor, setup, up), or
+ * everything the test suite needs (`setup --tests`, `npm test`, `.ci/run`).
+ */
+export type DoctorScope = { readonly substrate: SubstrateName } | { readonly tests: true };
+
+function binariesOf(scope: DoctorScope): { list: readonly EngineBinary[]; label: string } {
+  if ('tests' in scope) return { list: testSuiteBinaries(), label: 'the test suite' };
+  const tools = SUBSTRATE_TOOLS[scope.substrate];
+  return tools.length === 0
+    ? { list: ENGINE_BINARIES, label: 'its engines' }
+    : { list: [...ENGINE_BINARIES, ...tools], label: `its engines and the ${scope.substrate} substrate` };
+}
+
+export function doctorReport(scope: DoctorScope = { substrate: 'local' }): DoctorReport {
+  const { list, label } = binariesOf(scope);
+  const checks = checkEngines(list);
   const missing = [...new Set(checks.filter((c) => !c.found).map((c) => c.package))];
   const rows = [['binary', 'package', 'found', 'version'], ...checks.map((c) => [c.binary, c.package, c.found ? 'yes' : 'MISSING', c.version ?? ''])];
   const major = Number(process.versions.node.split('.')[0]);
   rows.push(['node', 'nodejs', major >= 20 ? 'yes' : 'TOO OLD (need 20+)', process.versions.node]);
-  return { ok: missing.length === 0 && major >= 20, missingPackages: missing, rows };
+  return { ok: missing.length === 0 && major >= 20, missingPackages: missing, rows, scope: label };
 }
 
 export function installCommand(packages: readonly string[]): string {
@@ -28,17 +45,18 @@ export function installCommand(packages: readonly string[]): string {
 export function printDoctor(r: DoctorReport): void {
   process.stdout.write(table(r.rows) + '\n');
   if (r.missingPackages.length > 0) {
-    process.stdout.write(`\nMissing engines. Install them with:\n  ${installCommand(r.missingPackages)}\n(or run "hastack setup" as root)\n`);
+    process.stdout.write(`\nMissing for ${r.scope}. Install them with:\n  ${installCommand(r.missingPackages)}\n(or run "hastack setup${r.scope === 'the test suite' ? ' --tests' : ''}" as root)\n`);
   } else {
-    process.stdout.write('\nEvery engine hastack needs is installed.\n');
+    process.stdout.write(`\nEverything hastack needs for ${r.scope} is installed.\n`);
   }
 }
 
-/** Installs missing engines with apt-get; only as root on Debian/Ubuntu. Output streams through. */
-export function setupEngines(opts: { dryRun: boolean }): void {
-  const r = doctorReport();
+/** Installs what the scope lacks with apt-get; only as root on Debian/Ubuntu. Output streams through. */
+export function setupEngines(opts: { dryRun: boolean; scope?: DoctorScope }): void {
+  const scope = opts.scope ?? { substrate: 'local' };
+  const r = doctorReport(scope);
   if (r.missingPackages.length === 0) {
-    process.stdout.write('Every engine hastack needs is installed; nothing to do.\n');
+    process.stdout.write(`Everything hastack needs for ${r.scope} is installed; nothing to do.\n`);
     return;
   }
   const cmd = installCommand(r.missingPackages);
@@ -47,17 +65,47 @@ export function setupEngines(opts: { dryRun: boolean }): void {
     return;
   }
   if (os.userInfo().uid !== 0) {
-    throw new HastackError(ErrorCode.ENGINE_MISSING, `missing engines (${r.missingPackages.join(', ')}); as root run: ${cmd}`);
+    throw new HastackError(ErrorCode.ENGINE_MISSING, `missing for ${r.scope}: ${r.missingPackages.join(', ')}; as root run: ${cmd}`);
   }
   if (!fs.existsSync('/usr/bin/apt-get')) {
-    throw new HastackError(ErrorCode.SETUP_FAILED, `no apt-get here; install ${r.missingPackages.join(', ')} with this system's package manager`);
+    throw new HastackError(ErrorCode.ENGINE_MISSING, `no apt-get here; install ${r.missingPackages.join(', ')} with this system's package manager`);
   }
   process.stdout.write(`installing ${r.missingPackages.join(' ')} with apt-get\n`);
+  const sshdBefore = runningSshdPid();
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', ...r.missingPackages]]) {
     const res = spawnSync('apt-get', args, { stdio: 'inherit', env });
     if (res.status !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `apt-get ${args[0]} failed (exit ${res.status}); run "${cmd}" by hand to see why`);
   }
-  const after = doctorReport();
+  if (r.missingPackages.includes('openssh-server')) stopSshdTheInstallStarted(sshdBefore);
+  const after = doctorReport(scope);
   if (!after.ok) throw new HastackError(ErrorCode.SETUP_FAILED, `still missing after install: ${after.missingPackages.join(', ')}`);
+}
+
+function runningSshdPid(): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync('/run/sshd.pid', 'utf8').trim(), 10);
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The test bed needs only the sshd binary, but where init scripts run (no systemd as PID 1),
+ * openssh-server's postinst starts a system sshd on port 22: a machine should not grow an open
+ * port because its tests ran. Stop the one this install started (by its pid file), and only that
+ * one. Under systemd the package enables ssh.service: say so rather than disable it behind the
+ * operator's back.
+ */
+function stopSshdTheInstallStarted(before: number | undefined): void {
+  const pid = runningSshdPid();
+  if (pid === undefined || pid === before) return;
+  if (fs.existsSync('/run/systemd/system')) {
+    process.stdout.write(`note: installing openssh-server started the system's sshd (pid ${pid}); the tests do not need it: "systemctl disable --now ssh" stops it\n`);
+    return;
+  }
+  process.stdout.write(`stopping the sshd that installing openssh-server started (pid ${pid}); the tests run their own\n`);
+  process.kill(pid, 'SIGTERM');
 }

@@ -65,21 +65,26 @@ configOpts(program.command('logs'))
     (await commands()).logs(node, service, o),
   );
 
-program
-  .command('doctor')
-  .description('check that every engine hastack runs is installed, and print the install command if not')
-  .action(async () => {
+configOpts(program.command('doctor'))
+  .description("check that every engine hastack runs, and the configured substrate's tools, are installed; print the install command if not")
+  .option('--tests', 'check what the test suite needs instead (every engine, every substrate tool, chromium, sshd)')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean }) => {
     const { doctorReport, printDoctor } = await doctor();
-    const r = doctorReport();
+    const r = doctorReport(o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate });
     printDoctor(r);
     if (!r.ok) process.exitCode = 3;
   });
 
-program
-  .command('setup')
-  .description('install the missing engines with apt-get (root, Debian/Ubuntu)')
+configOpts(program.command('setup'))
+  .description("install what is missing with apt-get (root, Debian/Ubuntu): the engines and the configured substrate's tools, or with --tests what the test suite needs")
+  .option('--tests', 'install what the test suite needs (npm test and CI run this)')
   .option('--dry-run', 'print the command without running it')
-  .action(async (o: { dryRun?: boolean }) => (await doctor()).setupEngines({ dryRun: o.dryRun ?? false }));
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean; dryRun?: boolean }) =>
+    (await doctor()).setupEngines({
+      dryRun: o.dryRun ?? false,
+      scope: o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate },
+    }),
+  );
 
 const db = program.command('db').description('database operations');
 configOpts(db.command('recover'))

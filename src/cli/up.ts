@@ -24,17 +24,17 @@ export interface UpOptions extends ConfigOptions {
 /** Bound on a detached start as seen from the CLI: every service has its own bounded health wait. */
 const DETACHED_START_TIMEOUT_MS = 10 * 60_000;
 
-function ensureEngines(install: boolean): void {
-  const r = doctorReport();
+function ensureEngines(install: boolean, substrate: 'local' | 'netns'): void {
+  const r = doctorReport({ substrate });
   if (r.ok) return;
   const canInstall = install && os.userInfo().uid === 0 && fs.existsSync('/usr/bin/apt-get');
   if (!canInstall) {
     throw new HastackError(
       ErrorCode.ENGINE_MISSING,
-      `missing engines: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`,
+      `missing for ${r.scope}: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`,
     );
   }
-  setupEngines({ dryRun: false });
+  setupEngines({ dryRun: false, scope: { substrate } });
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -43,7 +43,7 @@ export async function up(opts: UpOptions): Promise<void> {
   if (src.config.substrate === 'hosts' && opts.substrate === undefined) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`);
   }
-  ensureEngines(opts.install ?? true);
+  ensureEngines(opts.install ?? true, opts.substrate ?? (src.config.substrate === 'netns' ? 'netns' : 'local'));
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   // Re-validated: the cross-field rules on node addresses depend on the substrate.

@@ -44,6 +44,57 @@ export const ENGINE_BINARIES: readonly EngineBinary[] = [
   { binary: 'keepalived', package: 'keepalived', purpose: 'lb.vip on real hosts (floating address)', versionArgs: ['--version'], required: false },
 ];
 
+/** Where the cluster's nodes live (config `substrate`); each needs its own tools beside the engines. */
+export type SubstrateName = 'local' | 'netns' | 'hosts';
+
+/**
+ * The tools a substrate needs on the machine that runs hastack, beside the engines: `doctor`
+ * checks them for the configured substrate, and the test suite needs every one.
+ */
+export const SUBSTRATE_TOOLS: Readonly<Record<SubstrateName, readonly EngineBinary[]>> = {
+  local: [],
+  netns: [
+    // Partitions and the per-node firewall are iptables rule sets loaded inside each namespace.
+    // Not installed on a fresh Debian machine (ENGINE-NOTES, "Fresh machine").
+    { binary: 'iptables-restore', package: 'iptables', purpose: 'netns: partitions and per-node firewall', versionArgs: ['--version'], required: true },
+    { binary: 'nsenter', package: 'util-linux', purpose: 'netns: run a service inside its node\'s namespace', versionArgs: ['--version'], required: true },
+    { binary: 'ip', package: 'iproute2', purpose: 'netns: namespaces, bridge and veth links', versionArgs: ['-V'], required: true },
+  ],
+  hosts: [
+    { binary: 'ssh', package: 'openssh-client', purpose: 'hosts: reach every host (deploy, agents, logs)', versionArgs: ['-V'], required: true },
+    { binary: 'ssh-keygen', package: 'openssh-client', purpose: 'hosts: the controller\'s own key, host key checks', required: true },
+  ],
+};
+
+/**
+ * What only the test suite needs, beyond the engines and every substrate's tools. Add here what a
+ * new test needs from Debian: `npm test`, `.ci/run` and `hastack setup --tests` all read this list.
+ */
+export const TEST_ONLY_TOOLS: readonly EngineBinary[] = [
+  // The dashboard's end-to-end test drives Debian's chromium through playwright-core (never a
+  // downloaded browser); fonts-liberation is its recommended font, which --no-install-recommends skips.
+  { binary: 'chromium', package: 'chromium', purpose: 'tests: the dashboard end to end', versionArgs: ['--version'], required: true },
+  {
+    binary: 'LiberationSans-Regular.ttf',
+    package: 'fonts-liberation',
+    purpose: 'tests: a font for chromium',
+    paths: ['/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf'],
+    required: true,
+  },
+  // The host bed runs an sshd per namespace "host" (the binary only; never the system's sshd).
+  { binary: 'sshd', package: 'openssh-server', purpose: 'tests: the namespace host bed', required: true },
+  { binary: 'ps', package: 'procps', purpose: 'tests: which user and pid a service runs as', versionArgs: ['--version'], required: true },
+  { binary: 'curl', package: 'curl', purpose: 'tests: black-box HTTP checks', versionArgs: ['--version'], required: true },
+  { binary: 'openssl', package: 'openssl', purpose: 'tests: TLS checks (s_client)', versionArgs: ['version'], required: true },
+];
+
+/** Every program the test suite needs, each once, all required. */
+export function testSuiteBinaries(): EngineBinary[] {
+  const all = [...ENGINE_BINARIES, ...SUBSTRATE_TOOLS.netns, ...SUBSTRATE_TOOLS.hosts, ...TEST_ONLY_TOOLS];
+  const seen = new Set<string>();
+  return all.filter((b) => !seen.has(b.binary) && seen.add(b.binary)).map((b) => ({ ...b, required: true }));
+}
+
 export interface EngineCheck {
   readonly binary: string;
   readonly package: string;
@@ -100,9 +151,9 @@ function readVersion(b: EngineBinary, file: string): string | undefined {
   return parseVersion(`${r.stdout ?? ''}\n${r.stderr ?? ''}`);
 }
 
-/** Looks for every engine program and reads its version (for `hastack doctor`). */
-export function checkEngines(): EngineCheck[] {
-  return ENGINE_BINARIES.map((b) => {
+/** Looks for each program (every engine by default) and reads its version (for `hastack doctor`). */
+export function checkEngines(list: readonly EngineBinary[] = ENGINE_BINARIES): EngineCheck[] {
+  return list.map((b) => {
     const found = findBinary(b);
     const base = { binary: b.binary, package: b.package, purpose: b.purpose, required: b.required };
     if (!found) return { ...base, found: false };

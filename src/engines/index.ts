@@ -59,8 +59,8 @@ export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
 export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
-export { ENGINE_BINARIES, checkEngines } from './binaries.js';
-export type { EngineBinary, EngineCheck } from './binaries.js';
+export { ENGINE_BINARIES, SUBSTRATE_TOOLS, TEST_ONLY_TOOLS, checkEngines, testSuiteBinaries } from './binaries.js';
+export type { EngineBinary, EngineCheck, SubstrateName } from './binaries.js';
 
 /** The engine kinds hastack runs as Debian programs (the others are hastack's own processes). */
 export type EngineKind = Extract<ServiceKind, 'mariadb' | 'redis' | 'sentinel' | 'memcached'>;

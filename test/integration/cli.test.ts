@@ -45,7 +45,25 @@ describe('hastack CLI', () => {
     assert.match(doctor.stdout, /apt-get install -y --no-install-recommends .*redis-server.*mariadb-server/);
     const up = await runCli(['up', '--no-install', '--preset', 'simple', '--state-root', path.join(dir, 'never')], { cwd: dir, env });
     assert.equal(up.code, 3);
-    assert.match(up.stderr, /missing engines: .*redis-server[\s\S]*apt-get install/);
+    assert.match(up.stderr, /missing for its engines: .*redis-server[\s\S]*apt-get install/);
+  });
+
+  it("doctor checks the configured substrate's tools; setup --tests names everything the test suite needs", async () => {
+    const env = { HASTACK_ENGINE_SEARCH_PATH: path.join(dir, 'no-engines-here') };
+    const netns = path.join(dir, 'netns.yaml');
+    assert.equal((await runCli(['init', '--preset', 'simple', '-f', netns], { cwd: dir })).code, 0);
+    fs.appendFileSync(netns, 'substrate: netns\n');
+    const doctor = await runCli(['doctor', '-f', netns], { cwd: dir, env });
+    assert.equal(doctor.code, 3);
+    assert.match(doctor.stdout, /iptables-restore\s+iptables\s+MISSING/);
+    assert.match(doctor.stdout, /nsenter\s+util-linux\s+MISSING/);
+    const tests = await runCli(['setup', '--tests', '--dry-run'], { cwd: dir, env });
+    assert.equal(tests.code, 0, tests.stderr);
+    const line = /would run: .*apt-get install -y --no-install-recommends (.*)/.exec(tests.stdout)?.[1]?.split(' ') ?? [];
+    // galera-4 and fonts-liberation are found by absolute path, which the search override does not hide.
+    for (const pkg of ['redis-server', 'mariadb-server', 'iptables', 'chromium', 'openssh-server', 'openssh-client', 'keepalived']) {
+      assert.ok(line.includes(pkg), `${pkg} in: ${tests.stdout}`);
+    }
   });
 
   it('status of a cluster that never ran says to run up', async () => {
