@@ -10,7 +10,7 @@ import { countPending, readFinalState } from './final-read.js';
 import { healFaults, injectFaults, type InjectedFault } from './faults.js';
 import type { FaultWindow, History } from './history.js';
 import { seededRandom } from './random.js';
-import { affectedOps, faultSchedule, type Scenario } from './scenarios.js';
+import { affectedOps, faultSchedule, landedSchedule, type Scenario } from './scenarios.js';
 import { sentinelFailoverMs } from './sentinel-log.js';
 import { fetchSkus, runWorkload } from './workload.js';
 
@@ -91,9 +91,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
       // and the kill over SSH took 6.4 s (hosts, every core busy): on the planned clock the 10 s
       // hold shrank to 3.6 s, the heal restarted the server while the controller was fencing it,
       // and the orders stopped 8.6 s after the kill, before the failover could show in them.
-      const late = Math.max(0, injectedAt - schedule.injectAt);
-      healAt = schedule.healAt + late;
-      workloadEndsAt = durationMs + late;
+      ({ healAt, workloadEndsAt } = landedSchedule(schedule, durationMs, injectedAt));
       say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${injected.map((f) => f.description).join(' + ')}`);
       if (o.afterInject) {
         // Not a fault error: a failed crash plan is reported (and the run's checks show its cost).
