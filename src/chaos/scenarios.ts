@@ -173,3 +173,14 @@ export function faultSchedule(s: Scenario, durationMs: number): { injectAt: numb
   const hold = Math.min(s.holdS * 1000, Math.round(durationMs * 0.5));
   return { injectAt, healAt: injectAt + hold };
 }
+
+/**
+ * The schedule once the fault landed at `landedAt`: the heal and the end of the workload move
+ * later by as much as it landed late, so the fault is held and followed by the planned time
+ * whatever the injection took (seconds on a busy machine: on hosts it asks every agent what
+ * runs, then kills over SSH). Pure.
+ */
+export function landedSchedule(planned: { injectAt: number; healAt: number }, durationMs: number, landedAt: number): { healAt: number; workloadEndsAt: number } {
+  const late = Math.max(0, landedAt - planned.injectAt);
+  return { healAt: planned.healAt + late, workloadEndsAt: durationMs + late };
+}

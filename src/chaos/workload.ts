@@ -10,8 +10,11 @@ export interface WorkloadOptions {
   readonly topo: Topology;
   /** Concurrent clients (bounded; default 8). */
   readonly clients: number;
-  /** The workload stops starting operations after this many ms. */
-  readonly durationMs: number;
+  /**
+   * The run-relative time (ms) after which no operation starts. Read before every operation, so
+   * the run can move it: a fault that landed late keeps the planned time of workload after it.
+   */
+  readonly endsAt: () => number;
   readonly seed: number;
   /** Prefix of every idempotency key, unique per run, so runs never collide. */
   readonly runId: string;
@@ -89,7 +92,7 @@ class Client {
 
   async run(): Promise<void> {
     try {
-      while (this.opts.clock() < this.opts.durationMs && this.ops.length < MAX_OPS_PER_CLIENT) {
+      while (this.opts.clock() < this.opts.endsAt() && this.ops.length < MAX_OPS_PER_CLIENT) {
         // At the start, and again after the service said the session was gone.
         if (this.cookie === undefined) {
           await this.login();

@@ -74,12 +74,13 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
 }
 
 /**
- * Fences a reachable old primary: recorded as replica first (a restart comes back read-only),
- * then read_only=1 (the app user has no global privilege, so this stops its writes). Semi-sync's
- * state is read after writes stopped: a fallback to asynchronous before that shows as OFF.
+ * Fences a reachable old primary: read_only=1 (the app user has no global privilege, so this
+ * stops its writes). The caller has recorded it as replica first (a restart comes back
+ * read-only); not again here: on hosts a record is an SSH round trip and a CLI start on the
+ * node's machine, ~2 s of the crash plan on a busy one. Semi-sync's state is read after writes
+ * stopped: a fallback to asynchronous before that shows as OFF.
  */
 export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
-  await recordRole(env, svc, 'replica');
   return withDb(env, svc, async (c) => {
     const { binlog } = await stopWrites(c, DB_USERS.app);
     const semi = await semiSyncState(c);

@@ -1,0 +1,107 @@
+/**
+ * `failover.auto` on real hosts while the machine is busy: the same kill of the primary server
+ * as hosts-auto-failover.test.ts, but with one CPU hog per core running through the whole chaos
+ * run (as when the rest of the test suite shares the machine). The controller must still fail
+ * over by itself with 0 acknowledged orders lost; the time to the first order after the kill and
+ * to the end of the crash plan are printed, never asserted. Three namespace hosts
+ * (test/helpers/hostbed.ts) on 10.213.200.x, cluster `autoload`.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { preset } from '../../src/config/index.js';
+import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
+import { startHostBed, type HostBed } from '../helpers/hostbed.js';
+import { simpleOnBed } from '../helpers/hosts-config.js';
+
+/** The hogs outlive the chaos run (20 s, then up to a minute of job grace and health checks), bounded. */
+const HOG_MS = 150_000;
+const STATE = '/var/lib/hastack/autoload';
+
+/** One busy loop per core, each ending by itself after `ms` (and killed by pid in teardown). */
+function startHogs(ms: number): ChildProcess[] {
+  return Array.from({ length: Math.max(2, os.cpus().length) }, () =>
+    spawn(process.execPath, ['-e', `const e = Date.now() + ${ms}; while (Date.now() < e) {}`], { stdio: 'ignore' }),
+  );
+}
+
+const secs = (ms: unknown): string => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : '-');
+
+/**
+ * When the crash plan finished, counted from the kill (the report kept beside the cluster's
+ * state gives the run's start and the fault's offset; the controller's events give the rest),
+ * and what each step took.
+ */
+function crashPlanTimes(chaosStdout: string, events: string): string {
+  const kept = /report (\S+) kept in (\S+)\/reports /.exec(chaosStdout);
+  const doc = kept ? (JSON.parse(fs.readFileSync(path.join(kept[2] as string, 'reports', `${kept[1] as string}.json`), 'utf8')) as { startedAt?: string; faults?: Array<{ injectedAt: number }> }) : {};
+  const killedAt = doc.startedAt !== undefined && doc.faults?.[0] ? Date.parse(doc.startedAt) + doc.faults[0].injectedAt : undefined;
+  const lines = events.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { ts: string; type: string; data?: { step?: string; ms?: number } });
+  const done = lines.find((e) => e.type === 'failover.done');
+  const steps = lines.filter((e) => e.type === 'failover.step' && e.data?.ms !== undefined).map((e) => `${e.data?.step ?? '?'} ${secs(e.data?.ms)}`);
+  return `crash plan done ${killedAt !== undefined && done ? secs(Date.parse(done.ts) - killedAt) : '-'} after the kill (${steps.join(', ')})`;
+}
+
+/** By their pids (ChildProcess.kill); one already gone is no error. */
+function stopHogs(hogs: readonly ChildProcess[]): void {
+  for (const h of hogs) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
+}
+
+describe('automatic failover on three hosts under CPU load', { timeout: 10 * 60_000 }, () => {
+  const dir = tempDir('deploy-autoload');
+  const configFile = path.join(dir, 'hastack.yaml');
+  let bed: HostBed;
+  let hogs: ChildProcess[] = [];
+
+  before(async () => {
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.200' });
+    const failover = { ...preset('simple').failover, auto: true, detectionMs: 2000 };
+    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, 'autoload', { addressBase: '127.0.200', failover })));
+  });
+  after(async () => {
+    stopHogs(hogs);
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    await bed?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('with every core busy, the primary server dies; the controller still fails over by itself, 0 lost', async () => {
+    const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+
+    hogs = startHogs(HOG_MS);
+    const json = path.join(dir, 'server.json');
+    const res = await runCli(['chaos', 'run', 'server', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 240_000 });
+    stopHogs(hogs);
+    printChaosReport(res.stdout, 'server');
+
+    // What the controller decided, each change of decision once (the whole log is one line a second).
+    const log = (await bed.exec('ops', `cat ${STATE}/failover-auto.log`)).stdout.split('\n').filter((l) => l !== '');
+    let last = '';
+    const changes = log.filter((l) => {
+      const what = l.slice(l.indexOf(' ') + 1).replace(/[\d.]+ s\b/g, 'N s');
+      if (what === last) return false;
+      last = what;
+      return true;
+    });
+    process.stdout.write(`controller decisions (${log.length} cycles, each change once):\n${changes.map((l) => `  ${l}`).join('\n')}\n`);
+    assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
+    const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
+    const events = (await bed.exec('ops', `cat ${STATE}/events.jsonl`)).stdout;
+    process.stdout.write(`under load: ${crashPlanTimes(res.stdout, events)}\n`);
+    process.stdout.write(
+      `under load: first order after the kill ${secs(r.firstWriteAfterFaultMs)}; requests ${String(r.requests)}, failed ${String(r.failed)}; ` +
+        `orders acknowledged ${String(r.ackedWrites)}, lost ${String(r.lostWrites)}, duplicated ${String(r.duplicateWrites)}\n`,
+    );
+    assert.equal(r.lostWrites, 0);
+    assert.equal(r.duplicateWrites, 0);
+    assert.equal(r.jobsLost, 0);
+    assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');
+    assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/);
+    assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);
+  });
+});
