@@ -103,4 +103,15 @@ describe('HttpError and respond', () => {
     assert.equal(isHttpResponse({ status: 201, body: {} }), false);
     assert.equal(r.status, 201);
   });
+
+  it('review item 12: respond() refuses framing and hop-by-hop headers, bad names and control characters', () => {
+    for (const name of ['Content-Length', 'transfer-encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'TE', 'Trailer', 'Proxy-Connection']) {
+      assert.throws(() => respond(200, { ok: true }, { [name]: 'x' }), { code: 'APP_INVALID' }, name);
+    }
+    assert.throws(() => respond(200, {}, { 'bad name': 'x' }), { code: 'APP_INVALID' });
+    assert.throws(() => respond(200, {}, { 'x-a': 'v\r\nSet-Cookie: stolen=1' }), { code: 'APP_INVALID' });
+    assert.throws(() => respond(200, {}, { 'x-a': 'v\u0000' }), { code: 'APP_INVALID' });
+    // Ordinary headers, obs-text and tabs included, are fine.
+    assert.equal(respond(201, {}, { location: '/x', 'set-cookie': 'a=1', 'x-note': 'caf\u00e9\tok' }).status, 201);
+  });
 });

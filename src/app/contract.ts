@@ -68,11 +68,51 @@ export interface HttpResponse {
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** `return respond(201, order)`: a JSON body with a chosen status (and headers). */
+/**
+ * Headers that frame the message or manage the connection: the host (and the load balancer behind
+ * it) owns them. An app setting `Content-Length` or `Transfer-Encoding` beside the body the host
+ * frames would make the response ambiguous to every parser on the way (response splitting,
+ * RFC 9112 §6.3); the others are hop-by-hop (RFC 9110 §7.6.1).
+ */
+const FRAMING_HEADERS: readonly string[] = [
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'http2-settings',
+];
+/** RFC 9110 token characters (a header name). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** HTAB, SP, visible ASCII and obs-text only: no CR, LF, NUL or other control character. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Refuses response headers an app may not set: framing and hop-by-hop ones, names that are not
+ * tokens, values with control characters. Called by `respond()` and again by the host before it
+ * sends (a response object can be built without `respond()`).
+ */
+export function checkResponseHeaders(headers: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name)) throw new HastackError(ErrorCode.APP_INVALID, `respond() header name ${JSON.stringify(name)} is not a valid HTTP header name`);
+    if (FRAMING_HEADERS.includes(name.toLowerCase())) {
+      throw new HastackError(ErrorCode.APP_INVALID, `respond() may not set ${name}: the host frames the response and manages the connection; leave it out`);
+    }
+    if (typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+      throw new HastackError(ErrorCode.APP_INVALID, `respond() header ${name} must be a string without control characters (CR, LF, NUL)`);
+    }
+  }
+}
+
+/** `return respond(201, order)`: a JSON body with a chosen status (and headers, not framing ones). */
 export function respond(status: number, body?: unknown, headers: Readonly<Record<string, string>> = {}): HttpResponse {
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     throw new HastackError(ErrorCode.APP_INVALID, `respond() status must be 200-599, got ${status}`);
   }
+  checkResponseHeaders(headers);
   return { [RESPONSE_BRAND]: true, status, body, headers };
 }
 

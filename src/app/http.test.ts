@@ -17,6 +17,12 @@ const app = defineApp({
     { method: 'GET', url: '/teapot', handler: () => Promise.reject(new HttpError(418, 'TEAPOT', 'short and stout')) },
     { method: 'GET', url: '/db-down', handler: () => Promise.reject(new HastackError(ErrorCode.DB_UNAVAILABLE, 'no primary')) },
     { method: 'GET', url: '/bug', handler: () => Promise.reject(new TypeError('x is undefined')) },
+    // A response object made without respond() (the brand is a global symbol), framing header and all.
+    {
+      method: 'GET',
+      url: '/forged',
+      handler: () => ({ [Symbol.for('hastack.response')]: true, status: 200, body: { a: 1 }, headers: { 'content-length': '1' } }),
+    },
     { method: 'GET', url: '/slow', timeoutMs: 50, handler: (req) => new Promise((resolve) => setTimeout(() => resolve({ aborted: req.signal.aborted }), 300)) },
   ],
   jobs: {},
@@ -61,6 +67,12 @@ describe('app HTTP layer', () => {
     assert.deepEqual(r.json(), { hello: 'ana', q: '1' });
     assert.equal(r.headers['x-served-by'], 'n1');
     assert.equal(r.headers['x-request-id'], 'abc');
+  });
+
+  it('review item 12: never sends framing headers an app set on a response object', async () => {
+    const r = await server.inject({ method: 'GET', url: '/forged' });
+    assert.equal(r.statusCode, 500);
+    assert.notEqual(r.headers['content-length'], '1');
   });
 
   it('makes a request id when the balancer sent none', async () => {

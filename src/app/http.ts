@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from '../shared/log.js';
-import { isHttpResponse, type AppRequest, type HttpMethod, type Route } from './contract.js';
+import { checkResponseHeaders, isHttpResponse, type AppRequest, type HttpMethod, type Route } from './contract.js';
 import { errorAnswer } from './http-errors.js';
 import type { ReadinessProbe } from './readiness.js';
 import type { AppRuntime } from './runtime.js';
@@ -46,6 +46,8 @@ function toAppRequest(req: FastifyRequest, method: HttpMethod): AppRequest {
 
 async function sendResult(reply: FastifyReply, result: unknown): Promise<FastifyReply> {
   if (isHttpResponse(result)) {
+    // Again here: the brand is a global symbol, so an object can pass for respond()'s.
+    checkResponseHeaders(result.headers);
     reply.code(result.status).headers(result.headers);
     return result.body === undefined ? reply.send() : reply.type('application/json; charset=utf-8').send(JSON.stringify(result.body));
   }

@@ -71,6 +71,17 @@ describe('config validation names the key', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), memcached: { probeMinMs: 1_000, probeMaxMs: 500 } })), 'memcached.probeMaxMs');
   });
 
+  it('review item 11: load balancer bounds have defaults, and inconsistent ones are named by key', () => {
+    const c = parseConfig(minimal());
+    assert.equal(c.lb.maxConnections, 4096);
+    assert.equal(c.lb.maxBufferedBodyBytes, 64 * 1024 * 1024);
+    assert.equal(c.lb.backendQueueTimeoutMs, 5_000);
+    assert.equal(c.lb.clientSendTimeoutMs, 30_000);
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { clientHeadersTimeoutMs: 5_000, clientRequestTimeoutMs: 1_000 } })), 'lb.clientRequestTimeoutMs');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { maxBodyBytes: 4_096, maxBufferedBodyBytes: 2_048 } })), 'lb.maxBufferedBodyBytes');
+    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { maxConnections: 0 } })), 'lb.maxConnections');
+  });
+
   it('wrong type', () => {
     assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })), 'lb.retries');
   });

@@ -161,9 +161,44 @@ export const configSchema = z
         fall: z.number().int().min(1).default(2),
         rise: z.number().int().min(1).default(2),
         retries: z.number().int().min(0).max(10).default(2),
-        // 8404: the port HAProxy's documentation uses for its Prometheus exporter, so operators
-        // look there already; a listener of its own keeps scrapes off the traffic port. 0: off.
+        // The admin port (same address): `/metrics` for Prometheus and `/-/stats` for the
+        // dashboard, kept off the traffic port. 8404: the port HAProxy's documentation uses for its
+        // Prometheus exporter, so operators look there already. 0: off.
         metricsPort: z.number().int().min(0).max(65535).default(8404),
+        // Bounds of one load balancer (src/lb/README.md "Limits"); a bound hit is a 503 with
+        // Retry-After, never a crash or an unbounded pile.
+        // 4096 client connections: ~4k of the 20k file descriptors a process gets here, beside
+        // up to 512 upstream per backend, and ~40 MB of Node connection state at ~10 KB each. A
+        // browser opens at most 6 per origin, so that is hundreds of users at once per lb.
+        maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
+        // 1 MiB per request body (413 beyond): far above the JSON forms and API calls of a
+        // business app; bodies are buffered whole so a retry can replay them.
+        maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+        // 64 MiB of request bodies buffered at once over all requests: 64 maximal bodies, or
+        // thousands of typical forms; bounds the heap bodies can take against a ~100 MB process.
+        maxBufferedBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        // 512 connections per backend: bounds file descriptors and the concurrency one app server
+        // sees; beyond it requests wait in the backend's queue.
+        backendMaxConnections: z.number().int().min(1).max(65_536).default(512),
+        // 512 waiting per backend: as many as it runs at once, so a queued request waits at most
+        // about one round of the requests ahead of it; beyond, 503 (or another backend).
+        backendQueue: z.number().int().min(0).max(1_000_000).default(512),
+        // 5 s in that queue at most: half the 10 s retry deadline, so a request that gave up
+        // waiting can still be sent to another backend in time; a saturated app that frees no
+        // connection in 5 s is better answered 503 + Retry-After than waited on.
+        backendQueueTimeoutMs: z.number().int().min(10).default(5_000),
+        // 20 s to send the request headers: generous for a slow phone, bounded against slowloris.
+        clientHeadersTimeoutMs: z.number().int().min(10).default(20_000),
+        // 30 s for the whole request, body included (1 MiB at ~35 KB/s); at least the headers' time.
+        clientRequestTimeoutMs: z.number().int().min(10).default(30_000),
+        // 65 s idle between requests on a keep-alive connection: longer than common clients'
+        // own (undici 4 s, browsers and AWS ALB ~60 s), so a client never sends on a connection we
+        // are closing at that instant; idle connections count against maxConnections meanwhile.
+        clientIdleTimeoutMs: z.number().int().min(10).default(65_000),
+        // 30 s for a client to read any of its response once the load balancer's buffer towards
+        // it is full (the same as the upstream body timeout): a slow reader is cut, and its stall
+        // is never counted against the backend.
+        clientSendTimeoutMs: z.number().int().min(10).default(30_000),
         /** JSON access log: one in this many ordinary requests (errors and retries always); 1 = all, 0 = only those. */
         accessLogEvery: z.number().int().min(0).default(100),
         /**
@@ -176,6 +211,12 @@ export const configSchema = z
         vipIntervalMs: z.number().int().min(50).default(500),
       })
       .strict()
+      // Node refuses a headers timeout longer than the request timeout.
+      .refine((l) => l.clientRequestTimeoutMs >= l.clientHeadersTimeoutMs, {
+        message: 'clientRequestTimeoutMs must be at least clientHeadersTimeoutMs',
+        path: ['clientRequestTimeoutMs'],
+      })
+      .refine((l) => l.maxBufferedBodyBytes >= l.maxBodyBytes, { message: 'maxBufferedBodyBytes must be at least maxBodyBytes', path: ['maxBufferedBodyBytes'] })
       .default({}),
     dns: z
       .object({

@@ -1,24 +1,34 @@
+import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../shared/errors.js';
 import { viewOf, type BackendSet, type BackendView } from './backends.js';
 import type { LbCounters } from './counters.js';
+import { ConnectionGate, type BodyBudget } from './limits.js';
+import type { LbMetrics } from './metrics.js';
 import { sendError, sendJson } from './respond.js';
+import { createHttpServer } from './server.js';
 import type { VipView } from './vip.js';
 
 /**
- * The load balancer's own endpoints. Every path belongs to the app except those under `/-/`,
- * which the load balancer answers itself on its one port (no second listener to configure):
+ * The load balancer's own endpoints.
  *
+ * On the traffic port every path belongs to the app except `/-/healthz`, which keepalived's check
+ * script, DNS and the supervisor probe there (it must answer where the traffic goes):
  * - `GET /-/healthz`: 200 when at least one backend may take traffic, 503 when none can or the
  *   load balancer is shutting down (so DNS stops handing out an LB that could only answer 503).
  *   `{"ok":true,"backends":[{"id":"app1/app","healthy":true,"state":"up","ejected":false,"inflight":0}]}`
+ * Any other `/-/` path there is 404, other methods 405.
+ *
+ * On the admin port (`lb.metricsPort`, 8404, same address; its own small connection bound), for
+ * the operator, the dashboard and Prometheus, never on the traffic port:
+ * - `GET /metrics`: Prometheus text (metrics.ts);
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
- *     "backends":[{...as above,"address","port","requests","errors","retries","ejections"}]}`
+ *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
  *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
- *   level, `retries` attempts it received as the retry of a failure elsewhere.
- * Anything else under `/-/` is 404; methods other than GET and HEAD are 405.
+ *   level, `retries` attempts it received as the retry of a failure elsewhere;
+ * - `GET /-/healthz`: as on the traffic port.
  */
 
 export const ADMIN_PREFIX = '/-/';
@@ -28,6 +38,9 @@ export interface AdminDeps {
   readonly policy: string;
   readonly backends: BackendSet;
   readonly counters: LbCounters;
+  /** The traffic listeners' connection bound and the body budget, reported under `limits`. */
+  readonly gate: ConnectionGate;
+  readonly bodyBudget: BodyBudget;
   /** True once close() began: health turns 503 so DNS and clients move away first. */
   readonly closing: () => boolean;
   /** The floating address as this lb sees it, when `lb.vip` is set. */
@@ -44,38 +57,98 @@ export function isAdminPath(url: string): boolean {
   return url.startsWith(ADMIN_PREFIX);
 }
 
-export function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerResponse, requestId: string): void {
+function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function healthz(deps: AdminDeps, res: ServerResponse): void {
+  const closing = deps.closing();
+  const ok = !closing && deps.backends.eligible.length > 0;
+  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), backends: deps.backends.all.map(viewOf) };
+  sendJson(res, ok ? 200 : 503, body);
+}
+
+function stats(deps: AdminDeps, res: ServerResponse): void {
+  const c = deps.counters;
+  const vip = deps.vip?.();
+  sendJson(res, 200, {
+    service: deps.serviceId,
+    policy: deps.policy,
+    uptimeS: Math.round((Date.now() - c.startedAt) / 1000),
+    requests: c.requests,
+    retries: c.retries,
+    aborted: c.aborted,
+    errors: c.errors,
+    limits: {
+      connections: { open: deps.gate.open, max: deps.gate.max, refused: deps.gate.refused },
+      bufferedBodyBytes: { used: deps.bodyBudget.used, max: deps.bodyBudget.max, refused: deps.bodyBudget.refused },
+      queueRefused: c.queueRefused,
+      slowClientsCut: c.slowClientsCut,
+    },
+    ...(vip !== undefined ? { vip } : {}),
+    backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
+  });
+}
+
+/** `/-/` on the traffic port: only the health check lives there. */
+export function handleAdmin(deps: AdminDeps, req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  const path = pathOf(req);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     sendError(res, 405, ErrorCode.BAD_REQUEST, `${path} answers GET only`, requestId, { allow: 'GET, HEAD' });
     return;
   }
-  switch (path) {
-    case '/-/healthz': {
-      const closing = deps.closing();
-      const ok = !closing && deps.backends.eligible.length > 0;
-      const body: HealthzBody = { ok, ...(closing ? { closing } : {}), backends: deps.backends.all.map(viewOf) };
-      sendJson(res, ok ? 200 : 503, body);
-      return;
-    }
-    case '/-/stats': {
-      const c = deps.counters;
-      sendJson(res, 200, {
-        service: deps.serviceId,
-        policy: deps.policy,
-        uptimeS: Math.round((Date.now() - c.startedAt) / 1000),
-        requests: c.requests,
-        retries: c.retries,
-        aborted: c.aborted,
-        errors: c.errors,
-        ...(deps.vip?.() ? { vip: deps.vip() } : {}),
-        backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters })),
-      });
-      return;
-    }
-    default:
-      sendError(res, 404, ErrorCode.NOT_FOUND, `${path} is not a load balancer endpoint; /-/healthz and /-/stats are`, requestId);
+  if (path === '/-/healthz') {
+    healthz(deps, res);
+    return;
   }
+  sendError(res, 404, ErrorCode.NOT_FOUND, `${path} is not a load balancer endpoint here; /-/healthz is (the rest is on the admin port)`, requestId);
+}
+
+/**
+ * The admin listener's bounds: a scraper and a dashboard or two need a handful of connections;
+ * 32 keeps a flood of them from costing the traffic port anything. Short time limits for the same
+ * reason: every request here is one small GET.
+ */
+const ADMIN_LIMITS = { headersTimeoutMs: 5_000, requestTimeoutMs: 10_000, keepAliveMs: 5_000, maxHeaders: 50 };
+const ADMIN_MAX_CONNECTIONS = 32;
+
+/** The admin port: `GET /metrics`, `GET /-/stats`, `GET /-/healthz`; nothing else. */
+export function createAdminServer(deps: AdminDeps, metrics: LbMetrics): http.Server {
+  return createHttpServer(
+    (req, res) => {
+      const path = pathOf(req);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' });
+        res.end('GET only\n');
+        return;
+      }
+      switch (path) {
+        case '/-/stats':
+          stats(deps, res);
+          return;
+        case '/-/healthz':
+          healthz(deps, res);
+          return;
+        case '/metrics':
+          metrics.text().then(
+            (text) => {
+              res.writeHead(200, { 'content-type': metrics.registry.contentType });
+              res.end(text);
+            },
+            (e: unknown) => {
+              res.writeHead(500, { 'content-type': 'text/plain' });
+              res.end(`metrics failed: ${e instanceof Error ? e.message : String(e)}\n`);
+            },
+          );
+          return;
+        default:
+          res.writeHead(404, { 'content-type': 'text/plain' });
+          res.end('only GET /metrics, /-/stats and /-/healthz here\n');
+      }
+    },
+    ADMIN_LIMITS,
+    new ConnectionGate(ADMIN_MAX_CONNECTIONS),
+  );
 }

@@ -41,11 +41,17 @@ export const UPSTREAM_HEADERS_TIMEOUT_MS = 30_000;
 export const UPSTREAM_BODY_TIMEOUT_MS = 30_000;
 
 /**
- * At most 512 connections per backend: bounds file descriptors (ENGINE-NOTES: the default fd limit
- * here refuses HAProxy's maxconn 20000), and beyond it requests queue inside the pool instead of
- * opening more sockets to an already saturated app.
+ * Connections and queue per backend: the config's `lb.backendMaxConnections`, `lb.backendQueue`,
+ * `lb.backendQueueTimeoutMs` (reasons in src/config/schema.ts). The connection bound bounds file
+ * descriptors (ENGINE-NOTES: the default fd limit here refuses HAProxy's maxconn 20000); beyond it
+ * requests wait in a bounded queue, for a bounded time, instead of opening more sockets to an
+ * already saturated app.
  */
-export const UPSTREAM_MAX_CONNECTIONS = 512;
+export interface BackendLimits {
+  readonly maxConnections: number;
+  readonly maxQueue: number;
+  readonly queueTimeoutMs: number;
+}
 
 /** 16 KiB of response headers, like our own limit for clients (server.ts) and undici's default. */
 export const UPSTREAM_MAX_HEADER_BYTES = 16 * 1024;
@@ -80,13 +86,16 @@ export class Backend implements PolicyCandidate, WatchedBackend {
     readonly address: string,
     readonly port: number,
     thresholds: HealthThresholds,
+    limits: BackendLimits,
   ) {
     this.origin = `http://${address}:${port}`;
     this.health = new BackendHealth(thresholds);
     // No pipelining (upstream.ts): with one request per connection, a reset concerns exactly one
     // request, which is what makes "reset before response → retry" decidable.
     this.pool = new UpstreamPool(address, port, {
-      maxConnections: UPSTREAM_MAX_CONNECTIONS,
+      maxConnections: limits.maxConnections,
+      maxQueue: limits.maxQueue,
+      queueTimeoutMs: limits.queueTimeoutMs,
       keepAliveMs: UPSTREAM_KEEPALIVE_MS,
       connectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
       headersTimeoutMs: UPSTREAM_HEADERS_TIMEOUT_MS,

@@ -19,5 +19,9 @@ export class LbCounters {
   };
   /** Responses that had started streaming when the backend or the client went away. */
   aborted = 0;
+  /** Requests answered 503 because every backend's connections and queue were full, or the queue wait ran out. */
+  queueRefused = 0;
+  /** Responses cut because the client read nothing for `lb.clientSendTimeoutMs` (never held against the backend). */
+  slowClientsCut = 0;
   readonly startedAt = Date.now();
 }

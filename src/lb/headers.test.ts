@@ -20,6 +20,23 @@ describe('upstreamRequestHeaders', () => {
     assert.deepEqual(names(up.headers).sort(), ['accept', 'host', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id']);
   });
 
+  it('review item 6: Connection never strips Host, Idempotency-Key or what we state; the key is read after the strip', () => {
+    const up = upstreamRequestHeaders(
+      ['Host', 'shop', 'Connection', 'Idempotency-Key, host, X-Forwarded-For, x-request-id, X-Forwarded-Host, x-mine', 'Idempotency-Key', 'k1', 'X-Mine', 'm'],
+      '10.0.0.1',
+    );
+    assert.equal(up.hasIdempotencyKey, true);
+    assert.equal(value(up.headers, 'idempotency-key'), 'k1');
+    assert.equal(value(up.headers, 'host'), 'shop');
+    assert.equal(value(up.headers, 'x-forwarded-for'), '10.0.0.1');
+    assert.equal(value(up.headers, 'x-forwarded-host'), 'shop');
+    assert.equal(value(up.headers, 'x-request-id'), up.requestId);
+    assert.equal(value(up.headers, 'x-mine'), undefined);
+    // Repeated Connection headers are all applied.
+    const two = upstreamRequestHeaders(['Connection', 'x-a', 'X-A', '1', 'Connection', 'x-b', 'X-B', '2', 'X-C', '3'], undefined);
+    assert.deepEqual(names(two.headers).sort(), ['x-c', 'x-forwarded-proto', 'x-request-id']);
+  });
+
   it('always makes its own X-Request-Id, whatever the client sent', () => {
     const up = upstreamRequestHeaders(['X-Request-Id', 'abc', 'x-request-id', 'def'], undefined);
     assert.match(up.requestId, /^[0-9a-f-]{36}$/);
@@ -82,6 +99,11 @@ describe('downstreamResponseHeaders', () => {
   it('reads the Buffers undici hands over', () => {
     const out = downstreamResponseHeaders([Buffer.from('Content-Type'), Buffer.from('text/plain'), Buffer.from('Connection'), Buffer.from('close')], 'rid');
     assert.deepEqual(out, ['Content-Type', 'text/plain', 'x-request-id', 'rid']);
+  });
+
+  it("review item 6: a backend's Connection cannot strip the X-Request-Id the client quotes", () => {
+    assert.deepEqual(downstreamResponseHeaders(['Connection', 'x-request-id', 'X-Request-Id', 'app'], 'rid'), ['X-Request-Id', 'app']);
+    assert.deepEqual(downstreamResponseHeaders(['Connection', 'X-Request-Id, x-own', 'X-Own', 'o'], 'rid'), ['x-request-id', 'rid']);
   });
 
   it('adds X-Request-Id only when the app did not echo one', () => {

@@ -21,13 +21,53 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Connection options that name no header; any other token in `Connection` names one to strip. */
-const CONNECTION_OPTIONS: ReadonlySet<string> = new Set(['keep-alive', 'close', 'upgrade', '']);
+function isConnectionOption(token: string): boolean {
+  return token === 'keep-alive' || token === 'close' || token === 'upgrade' || token === '';
+}
+
+/**
+ * Headers a `Connection` header can never remove, whoever sends it. RFC 9110 §7.6.1 lets a sender
+ * declare its own headers hop-by-hop; it gives nobody the power to remove what the next hop relies
+ * on. `Host` routes the request; `Idempotency-Key` is what makes a retry safe (retry.ts: a keyed
+ * request is retried after a reset, so the app must see the key on every attempt); the forwarding
+ * headers and `X-Request-Id` are ours, added after the client's are filtered, so a client naming
+ * them strips nothing of ours either way. On responses, `X-Request-Id` is what a client quotes.
+ */
+function isProtected(lower: string): boolean {
+  switch (lower) {
+    case 'host':
+    case 'idempotency-key':
+    case 'x-request-id':
+    case 'forwarded':
+    case 'x-real-ip':
+      return true;
+    default:
+      return lower.startsWith('x-forwarded-');
+  }
+}
+
+/**
+ * Adds the extra header names a `Connection` header lists (RFC 9110 §7.6.1: hop-by-hop too) to
+ * `into`, lower-cased, creating the list only when there is one. A plain array: a request names
+ * one or two at most, and a list costs no hash table per request (README, "Hot path").
+ */
+function connectionTokensOf(value: string, into: string[] | undefined): string[] | undefined {
+  // Nearly every request and response says just `keep-alive` or `close`: no need to split.
+  if (value.length <= 10 && isConnectionOption(value.toLowerCase())) return into;
+  let out = into;
+  for (const t of value.split(',')) {
+    const token = t.trim().toLowerCase();
+    if (!isConnectionOption(token) && !isProtected(token)) (out ??= []).push(token);
+  }
+  return out;
+}
 
 export interface UpstreamRequestHeaders {
   /** Flat raw array for the upstream client, hop-by-hop and client forwarding headers removed, ours added. */
   readonly headers: string[];
   /** Always made here (a UUID): a client's own id is not trusted into our logs and the app's. */
   readonly requestId: string;
+  /** An `Idempotency-Key` is among `headers` (what the app will see), so a retry is safe. */
   readonly hasIdempotencyKey: boolean;
   /** Parsed `Content-Length`; undefined when absent, NaN when malformed or repeated with other values. */
   readonly contentLength: number | undefined;
@@ -37,27 +77,20 @@ export interface UpstreamRequestHeaders {
   readonly invalid: string | undefined;
 }
 
-/**
- * Adds the extra header names a `Connection` header lists (RFC 9110 §7.6.1: hop-by-hop too) to
- * `into`, creating the set only when there is one.
- */
-function connectionTokensOf(value: string, into: Set<string> | undefined): Set<string> | undefined {
-  // Nearly every request and response says just `keep-alive` or `close`: no need to split.
-  if (value.length <= 10 && CONNECTION_OPTIONS.has(value.toLowerCase())) return into;
-  let out = into;
-  for (const t of value.split(',')) {
-    const token = t.trim().toLowerCase();
-    if (!CONNECTION_OPTIONS.has(token)) (out ??= new Set()).add(token);
+/** `raw` without the headers named in `names` (lower-case). */
+function withoutNames(raw: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!names.includes((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string);
   }
   return out;
 }
 
-function withoutNames(raw: string[], names: ReadonlySet<string>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!names.has((raw[i] as string).toLowerCase())) out.push(raw[i] as string, raw[i + 1] as string);
+function hasKey(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === 'idempotency-key' && headers[i + 1] !== '') return true;
   }
-  return out;
+  return false;
 }
 
 /** Headers a client may not set because we state them (never trusted from outside). */
@@ -66,8 +99,9 @@ function isClientForwarding(lower: string): boolean {
 }
 
 /**
- * The headers to send upstream for one client request, in one pass:
- * - hop-by-hop headers removed (and those named in `Connection`);
+ * The headers to send upstream for one client request:
+ * - hop-by-hop headers removed, and those the client named in `Connection` (never `Host`,
+ *   `Idempotency-Key` or ours: `isProtected`), before ours are added;
  * - `X-Forwarded-For`, `-Proto`, `-Host`, `Forwarded`, `X-Real-IP` from the client dropped and
  *   ours set (the client's address, `http`, its Host): an app may trust them because we are the
  *   only way in;
@@ -75,16 +109,18 @@ function isClientForwarding(lower: string): boolean {
  *   with others' in our logs, or inject kilobytes into every log line);
  * - `Content-Length` dropped because the body is sent from a buffer and upstream.ts sets it;
  *   `Expect` dropped because Node already answered `100 Continue` to the client.
+ * `hasIdempotencyKey` is read from the headers actually sent, after every strip: the retry
+ * decision and what the app sees can never disagree.
  * Framing problems Node's parser lets through are reported in `invalid` (a second Host, a
  * Transfer-Encoding other than `chunked`, Content-Length repeated with different values): the
  * request is refused before it can desynchronise anything behind us.
  */
 export function upstreamRequestHeaders(raw: readonly string[], clientAddress: string | undefined): UpstreamRequestHeaders {
-  const headers: string[] = [];
+  let headers: string[] = [];
   let hasIdempotencyKey = false;
   let contentLength: number | undefined;
   let chunked = false;
-  let extraHop: Set<string> | undefined;
+  let extraHop: string[] | undefined;
   let host: string | undefined;
   let invalid: string | undefined;
 
@@ -118,7 +154,7 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
         host = value;
         break;
       case 'idempotency-key':
-        hasIdempotencyKey = value !== '';
+        hasIdempotencyKey ||= value !== '';
         break;
       default:
         if (HOP_BY_HOP.has(lower) || isClientForwarding(lower)) continue;
@@ -126,25 +162,31 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
     headers.push(name, value);
   }
   if (chunked && contentLength !== undefined) invalid ??= 'both Content-Length and Transfer-Encoding';
+  // Rare: a client naming its own hop-by-hop headers in `Connection`. Applied to the client's
+  // headers only, before ours are added, so it can never remove anything we state.
+  if (extraHop !== undefined) {
+    headers = withoutNames(headers, extraHop);
+    // Decided again from what is left (isProtected keeps the key today; this keeps the retry
+    // decision tied to what the app will see even if that list changes).
+    hasIdempotencyKey = hasKey(headers);
+  }
 
   const requestId = randomUUID();
   headers.push('x-request-id', requestId, 'x-forwarded-proto', 'http');
   if (clientAddress !== undefined) headers.push('x-forwarded-for', clientAddress);
   if (host !== undefined) headers.push('x-forwarded-host', host);
-  // Rare: a client naming its own hop-by-hop headers in `Connection`; filter them out afterwards
-  // rather than slow the common pass down.
-  const final = extraHop !== undefined ? withoutNames(headers, extraHop) : headers;
-  return { headers: final, requestId, hasIdempotencyKey, contentLength, chunked, invalid };
+  return { headers, requestId, hasIdempotencyKey, contentLength, chunked, invalid };
 }
 
 /**
  * The backend's response headers to send to the client: hop-by-hop removed (Node frames the body
- * itself, chunked or by the kept `Content-Length`), and `X-Request-Id` added when the app did not
- * echo it, so a client can always quote it.
+ * itself, chunked or by the kept `Content-Length`), and those the backend named in `Connection`
+ * (never `X-Request-Id`), then `X-Request-Id` added when the app did not echo it, so a client can
+ * always quote it.
  */
 export function downstreamResponseHeaders(raw: readonly (string | Buffer)[], requestId: string): string[] {
-  const out: string[] = [];
-  let extraHop: Set<string> | undefined;
+  let out: string[] = [];
+  let extraHop: string[] | undefined;
   let hasRequestId = false;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i] as string | Buffer;
@@ -161,6 +203,7 @@ export function downstreamResponseHeaders(raw: readonly (string | Buffer)[], req
     if (lower === 'x-request-id') hasRequestId = true;
     out.push(name, value);
   }
+  if (extraHop !== undefined) out = withoutNames(out, extraHop);
   if (!hasRequestId) out.push('x-request-id', requestId);
-  return extraHop !== undefined ? withoutNames(out, extraHop) : out;
+  return out;
 }

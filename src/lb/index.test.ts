@@ -141,6 +141,7 @@ class Cluster {
   readonly apps: FakeApp[] = [];
   lb: Closeable | undefined;
   metricsUrl: string | undefined;
+  adminUrl: string | undefined;
   topo: Topology;
   readonly url: string;
 
@@ -177,6 +178,7 @@ class Cluster {
     const lb = await startLb(ctx, opts);
     this.lb = lb;
     this.metricsUrl = lb.metricsUrl;
+    this.adminUrl = lb.adminUrl;
     return this;
   }
 
@@ -192,7 +194,8 @@ class Cluster {
   }
 
   async stats(): Promise<StatsBody> {
-    return json<StatsBody>(await call(`${this.url}/-/stats`));
+    // On the admin port only (review item 11).
+    return json<StatsBody>(await call(`${this.adminUrl}/-/stats`));
   }
 
   /** Waits until the load balancer reports backend `app<i+1>` as taking traffic or not. */
@@ -455,7 +458,7 @@ describe('load balancer', () => {
     assert.equal(head.body.length, 0);
   });
 
-  it('serves its own health and stats under /-/ and nothing else there', async () => {
+  it('serves its health under /-/ on the traffic port, its stats on the admin port, and nothing else there', async () => {
     const c = await cluster(2);
     await call(`${c.url}/one`);
     const h = await c.healthz();
@@ -473,6 +476,7 @@ describe('load balancer', () => {
     assert.equal(s.backends.length, 2);
     assert.equal(s.backends.reduce((n, b) => n + b.requests, 0), 1);
     assert.equal((await call(`${c.url}/-/nope`)).status, 404);
+    assert.equal((await call(`${c.url}/-/stats`)).status, 404, 'stats are not on the traffic port');
     assert.equal((await call(`${c.url}/-/healthz`, { method: 'POST' })).status, 405);
     // /healthz belongs to the app, not to the load balancer.
     await call(`${c.url}/healthz`);

@@ -2,19 +2,23 @@
  * The load balancer tier: one HTTP listener per lb service, proxying to every app server of the
  * topology with health checks, safe retries and passive ejection.
  *
- * Paths under `/-/` are the load balancer's own (`/-/healthz`, `/-/stats`, see admin.ts); every
- * other path is the app's. Behaviour in one place:
+ * Paths under `/-/` are the load balancer's own (`/-/healthz` on the traffic port; `/-/stats` and
+ * `/metrics` only on the admin port, see admin.ts); every other path is the app's. Behaviour in one
+ * place:
  * - balancing: `lb.policy` (round-robin, least-connections or p2c; policy.ts);
  * - health: GET /readyz every `lb.healthIntervalMs`, `fall`/`rise`, 503 = draining (health-state.ts);
  * - retries: to another backend, connect failures always, resets before the response only for
  *   idempotent or `Idempotency-Key` requests, at most `lb.retries`, within 10 s (retry.ts);
- * - bodies up to 1 MiB are buffered for replay, larger ones get 413 (body.ts);
+ * - bodies up to `lb.maxBodyBytes` are buffered for replay, larger ones get 413 (body.ts);
+ * - bounds (limits.ts, upstream.ts): client connections, bytes of bodies buffered at once, each
+ *   backend's connections and queue (length and wait), client time limits; a bound hit is a 503
+ *   with Retry-After; a client that stops reading is cut and never blamed on its backend;
  * - frozen backends: requests unanswered for 200 ms and an unanswered liveness probe eject the
  *   backend and send its repeatable waiting requests elsewhere (stall.ts);
  * - headers: `X-Request-Id` and `X-Forwarded-For/-Proto/-Host` set by us (client values dropped),
  *   hop-by-hop stripped, bad framing refused with 400 (headers.ts, proxy.ts, server.ts); errors
  *   are JSON `{"error":{"code","message","requestId"}}` (respond.ts);
- * - Prometheus `GET /metrics` on the admin port (8404) and a sampled JSON access log (metrics.ts).
+ * - `GET /metrics` and `GET /-/stats` on the admin port (8404) and a sampled JSON access log (metrics.ts).
  */
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
@@ -24,18 +28,18 @@ import type { ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';
-import { handleAdmin, isAdminPath } from './admin.js';
+import { createAdminServer, handleAdmin, isAdminPath } from './admin.js';
 import { Agent } from 'undici';
 import { Backend, BackendSet, type BackendChangeReason } from './backends.js';
-import { MAX_BODY_BYTES } from './body.js';
 import { LbCounters } from './counters.js';
 import type { BackendState } from './health-state.js';
 import { HealthProber, livenessProbe } from './health.js';
-import { createMetricsServer, LbMetrics } from './metrics.js';
+import { BodyBudget, ConnectionGate } from './limits.js';
+import { LbMetrics } from './metrics.js';
 import { createPolicy } from './policy.js';
 import { createProxyHandler, MAX_REQUEST_HEADERS } from './proxy.js';
 import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
-import { closeServer, createHttpServer, DEFAULT_CLIENT_LIMITS, listen } from './server.js';
+import { closeServer, createHttpServer, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
 import { VipKeeper } from './vip.js';
 
@@ -77,7 +81,7 @@ const POOL_CLOSE_GRACE_MS = 2_000;
 export interface LbOptions {
   readonly clientHeadersTimeoutMs?: number;
   readonly clientRequestTimeoutMs?: number;
-  /** Overrides `lb.metricsPort` (the admin port for `GET /metrics`): 0 picks a free port; `false` turns it off. */
+  /** Overrides `lb.metricsPort` (the admin port: `/metrics`, `/-/stats`): 0 picks a free port; `false` turns it off. */
   readonly metricsPort?: number | false;
   readonly stall?: StallSettings;
 }
@@ -85,6 +89,8 @@ export interface LbOptions {
 export interface RunningLb extends Closeable {
   /** Where `/metrics` listens, when it does. */
   readonly metricsUrl: string | undefined;
+  /** The admin listener's `http://address:port` (`/metrics`, `/-/stats`), when it runs. */
+  readonly adminUrl: string | undefined;
 }
 
 export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promise<RunningLb> {
@@ -103,12 +109,20 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     // to real requests, which arrive far more often than probes.
     ejectAfter: cfg.fall,
   };
-  const backendList = apps.map((a) => new Backend(a.id, a.address, a.port, thresholds));
+  const backendList = apps.map(
+    (a) => new Backend(a.id, a.address, a.port, thresholds, { maxConnections: cfg.backendMaxConnections, maxQueue: cfg.backendQueue, queueTimeoutMs: cfg.backendQueueTimeoutMs }),
+  );
   const counters = new LbCounters();
+  // One connection bound for the traffic listeners (its address and the floating one): the
+  // resources it protects are the process's.
+  const gate = new ConnectionGate(cfg.maxConnections);
+  const bodyBudget = new BodyBudget(cfg.maxBufferedBodyBytes);
   const metrics = new LbMetrics({
     serviceId: ctx.svc.id,
     counters,
     backends: backendList,
+    gate,
+    bodyBudget,
     accessLog: createLogger('lb-access', { service: ctx.svc.id }),
     accessLogEvery: cfg.accessLogEvery,
   });
@@ -136,12 +150,14 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     policy: createPolicy(cfg.policy),
     retry: createRetryPolicy({ retries: cfg.retries, deadlineMs: DEFAULT_RETRY_DEADLINE_MS }),
     counters,
-    maxBodyBytes: MAX_BODY_BYTES,
+    maxBodyBytes: cfg.maxBodyBytes,
+    bodyBudget,
+    clientSendTimeoutMs: cfg.clientSendTimeoutMs,
     log,
     observer: metrics,
   });
   let vip: VipKeeper | undefined;
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, closing: () => closing, vip: () => vip?.view() };
+  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view() };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (isAdminPath(req.url ?? '/')) {
       const id = req.headers['x-request-id'];
@@ -151,11 +167,12 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     proxy(req, res);
   };
   const limits = {
-    headersTimeoutMs: opts.clientHeadersTimeoutMs ?? DEFAULT_CLIENT_LIMITS.headersTimeoutMs,
-    requestTimeoutMs: opts.clientRequestTimeoutMs ?? DEFAULT_CLIENT_LIMITS.requestTimeoutMs,
+    headersTimeoutMs: opts.clientHeadersTimeoutMs ?? cfg.clientHeadersTimeoutMs,
+    requestTimeoutMs: opts.clientRequestTimeoutMs ?? cfg.clientRequestTimeoutMs,
+    keepAliveMs: cfg.clientIdleTimeoutMs,
     maxHeaders: MAX_REQUEST_HEADERS,
   };
-  const server = createHttpServer(handler, limits);
+  const server = createHttpServer(handler, limits, gate);
 
   const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: BACKEND_READY_PATH });
   // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
@@ -169,7 +186,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   });
   // In the config, 0 turns the listener off; in the test overrides, 0 picks a free port.
   const metricsPort = opts.metricsPort ?? (cfg.metricsPort === 0 ? false : cfg.metricsPort);
-  const metricsServer = metricsPort === false ? undefined : createMetricsServer(metrics);
+  const metricsServer = metricsPort === false ? undefined : createAdminServer(adminDeps, metrics);
   const stopAll = (): Promise<void> =>
     closeAll([
       // The floating address first, so a peer takes it over while this one drains.
@@ -186,12 +203,14 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   prober.start();
   stall.start();
   let metricsUrl: string | undefined;
+  let adminUrl: string | undefined;
   try {
     await listen(server, ctx.svc.address, ctx.svc.port, `load balancer ${ctx.svc.id}`);
     if (metricsServer !== undefined) {
       await listen(metricsServer, ctx.svc.address, metricsPort === false ? 0 : metricsPort, `load balancer ${ctx.svc.id} metrics`);
       const a = metricsServer.address();
-      metricsUrl = typeof a === 'object' && a !== null ? `http://${a.address}:${a.port}/metrics` : undefined;
+      adminUrl = typeof a === 'object' && a !== null ? `http://${a.address}:${a.port}` : undefined;
+      metricsUrl = adminUrl === undefined ? undefined : `${adminUrl}/metrics`;
     }
     if (cfg.vip !== undefined) {
       const lbs = servicesOf(ctx.topo, 'lb').map((l, rank) => ({ id: l.id, address: l.address, rank }));
@@ -204,7 +223,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
         intervalMs: cfg.vipIntervalMs,
         self,
         peers: lbs.filter((l) => l.id !== self.id),
-        createListener: () => createHttpServer(handler, limits),
+        createListener: () => createHttpServer(handler, limits, gate),
         log,
       });
       await vip.start();
@@ -220,6 +239,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
 
   return {
     metricsUrl,
+    adminUrl,
     close: once(async () => {
       closing = true;
       log.info('load balancer closing');

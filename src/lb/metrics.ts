@@ -1,8 +1,8 @@
-import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../shared/log.js';
 import type { Backend, BackendChangeReason } from './backends.js';
 import type { LbCounters } from './counters.js';
+import type { BodyBudget, ConnectionGate } from './limits.js';
 import type { FinishedRequest, RequestObserver } from './proxy.js';
 
 /**
@@ -34,6 +34,9 @@ export interface MetricsOptions {
   readonly serviceId: string;
   readonly counters: LbCounters;
   readonly backends: readonly Backend[];
+  /** The traffic listeners' connection bound and the body budget (limits.ts). */
+  readonly gate: ConnectionGate;
+  readonly bodyBudget: BodyBudget;
   readonly accessLog: Logger;
   /** Log one in this many successful requests; 1 logs all, 0 none. */
   readonly accessLogEvery: number;
@@ -70,6 +73,36 @@ export class LbMetrics implements RequestObserver {
       collect() {
         this.reset();
         this.inc(counters.retries);
+      },
+    });
+    const { gate, bodyBudget } = o;
+    new Counter({
+      name: 'hastack_lb_refused_total',
+      help: 'Requests or connections refused because a bound was hit (503), and slow clients cut, by bound.',
+      labelNames: ['bound'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ bound: 'connections' }, gate.refused);
+        this.inc({ bound: 'buffered-bodies' }, bodyBudget.refused);
+        this.inc({ bound: 'backend-queue' }, counters.queueRefused);
+        this.inc({ bound: 'client-send-timeout' }, counters.slowClientsCut);
+      },
+    });
+    new Gauge({
+      name: 'hastack_lb_client_connections',
+      help: 'Client connections open on the traffic listeners (bounded by lb.maxConnections).',
+      registers: [registry],
+      collect() {
+        this.set(gate.open);
+      },
+    });
+    new Gauge({
+      name: 'hastack_lb_buffered_body_bytes',
+      help: 'Bytes of request bodies held at once (bounded by lb.maxBufferedBodyBytes).',
+      registers: [registry],
+      collect() {
+        this.set(bodyBudget.used);
       },
     });
     this.latency = new Histogram({
@@ -140,26 +173,4 @@ export class LbMetrics implements RequestObserver {
   text(): Promise<string> {
     return this.registry.metrics();
   }
-}
-
-/** Serves `GET /metrics` (and nothing else) on its own listener: the admin port. */
-export function createMetricsServer(metrics: LbMetrics): http.Server {
-  return http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' || path !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('only GET /metrics here\n');
-      return;
-    }
-    metrics.text().then(
-      (text) => {
-        res.writeHead(200, { 'content-type': metrics.registry.contentType });
-        res.end(text);
-      },
-      (e: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`metrics failed: ${e instanceof Error ? e.message : String(e)}\n`);
-      },
-    );
-  });
 }

@@ -2,14 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Backend, BackendSet } from './backends.js';
-import { readBody } from './body.js';
+import { readBody, type BodyHolder } from './body.js';
 import type { LbCounters } from './counters.js';
+import type { BodyBudget } from './limits.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type UpstreamRequestHeaders } from './headers.js';
 import type { BalancingPolicy } from './policy.js';
 import { sendError } from './respond.js';
 import { classifyUpstreamError, isRepeatable, type FailureKind, type RetryPolicy } from './retry.js';
 import type { PendingAttempt } from './stall.js';
-import type { UpstreamAttempt, UpstreamHandler, UpstreamRequest } from './upstream.js';
+import type { UpstreamAttempt, UpstreamHandler } from './upstream.js';
 import type { WaitList } from './wait-list.js';
 
 /**
@@ -56,6 +57,10 @@ export interface ProxyDeps {
   readonly retry: RetryPolicy;
   readonly counters: LbCounters;
   readonly maxBodyBytes: number;
+  /** Bytes of request bodies buffered at once, over all requests (`lb.maxBufferedBodyBytes`). */
+  readonly bodyBudget: BodyBudget;
+  /** A client that reads nothing of its response for this long is cut (`lb.clientSendTimeoutMs`). */
+  readonly clientSendTimeoutMs: number;
   readonly log: Logger;
   readonly observer: RequestObserver;
 }
@@ -63,6 +68,12 @@ export interface ProxyDeps {
 /** How a failure that could not be retried is reported to the client. */
 function failureResponse(kind: FailureKind): { status: 502 | 503 | 504; code: ErrorCode; message: string } {
   switch (kind) {
+    case 'busy':
+      return {
+        status: 503,
+        code: ErrorCode.OVERLOADED,
+        message: 'every app server is busy (all connections in use and the wait for one full or too long); the request was not processed, retry shortly',
+      };
     case 'connect':
       // The request never reached a backend: the client may safely send it again.
       return { status: 503, code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'no app server could be reached; the request was not processed, retry shortly' };
@@ -128,16 +139,27 @@ class ProxyCore {
 
   fail(x: Exchange, kind: FailureKind): void {
     const f = failureResponse(kind);
+    if (kind === 'busy') this.deps.counters.queueRefused += 1;
     this.error(x, f.status, f.code, f.message);
   }
 
-  error(x: Exchange, status: 400 | 413 | 502 | 503 | 504, code: ErrorCode, message: string): void {
+  /** `extra` replaces the headers chosen by status (Retry-After for 503, close for 400/413). */
+  error(x: Exchange, status: 400 | 413 | 502 | 503 | 504, code: ErrorCode, message: string, extra?: Readonly<Record<string, string>>): void {
     this.deps.counters.errors[status] += 1;
-    sendError(x.res, status, code, message, x.up.requestId, status === 503 ? RETRY_AFTER : status === 502 || status === 504 ? undefined : CLOSE);
+    sendError(x.res, status, code, message, x.up.requestId, extra ?? (status === 503 ? RETRY_AFTER : status === 502 || status === 504 ? undefined : CLOSE));
     this.finish(x, status);
   }
 
+  /** The request's body no longer needs its place in the budget. */
+  releaseBody(x: Exchange): void {
+    if (x.reserved !== 0) {
+      this.deps.bodyBudget.release(x.reserved);
+      x.reserved = 0;
+    }
+  }
+
   finish(x: Exchange, status: number): void {
+    this.releaseBody(x);
     x.status = status;
     // The exchange itself is the record: no object allocated per request for the observer.
     this.deps.observer.done(x);
@@ -151,9 +173,11 @@ const RETRY_AFTER: Readonly<Record<string, string>> = { 'retry-after': '1' };
  * reading and discarding it).
  */
 const CLOSE: Readonly<Record<string, string>> = { connection: 'close' };
+/** Refused while its body is still on the wire: the client may retry, and this connection ends. */
+const RETRY_AFTER_CLOSE: Readonly<Record<string, string>> = { 'retry-after': '1', connection: 'close' };
 
 /** One client request on its way through the load balancer, and the handler of each of its attempts. */
-class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
+class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, BodyHolder {
   // Links of the backend's waiting list (wait-list.ts), while waiting for response headers.
   waitPrev: PendingAttempt | undefined = undefined;
   waitNext: PendingAttempt | undefined = undefined;
@@ -178,8 +202,14 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
   /** The status the client got (set when finished); `upstreamStatus` the backend's answer. */
   status = 0;
   upstreamStatus = 0;
+  /** Waiting for the client to drain its response (one set of listeners and one timer at a time). */
+  awaitingDrain = false;
+  /** Bytes of the body budget this request holds (released when it finishes). */
+  reserved = 0;
+  /** An idempotent method or an Idempotency-Key the app will see (decided after the header strip). */
   readonly repeatable: boolean;
-  readonly options: UpstreamRequest;
+  /** Set once the body is read (the object is the request's, so `body` may be filled in later). */
+  readonly options: { readonly method: string; readonly path: string; readonly headers: readonly string[]; body: Buffer | undefined };
 
   constructor(
     readonly core: ProxyCore,
@@ -188,11 +218,10 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
     readonly method: string,
     readonly path: string,
     readonly up: UpstreamRequestHeaders,
-    body: Buffer | undefined,
     readonly startedAt: number,
   ) {
     this.repeatable = isRepeatable({ method, hasIdempotencyKey: up.hasIdempotencyKey });
-    this.options = { path, method, headers: up.headers, body };
+    this.options = { path, method, headers: up.headers, body: undefined };
   }
 
   abortStalled(): void {
@@ -243,18 +272,32 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
       return false;
     }
     // Back-pressure: the client reads slower than the backend sends; the upstream socket pauses
-    // until 'drain'. If the client leaves instead, abort rather than wait for the body timeout
-    // (which would also blame a healthy backend). Closures only on this rare path.
+    // (and its body timeout with it: upstream.ts) until 'drain'. A client that leaves, or reads
+    // nothing for `clientSendTimeoutMs`, is dropped: the attempt is aborted as the client's doing,
+    // never counted against the backend. Closures and a timer only on this rare path. (A chunked
+    // read can hand several pieces over after the first refusal: one wait covers them.)
+    if (this.awaitingDrain) return false;
+    this.awaitingDrain = true;
     const attempt = this.attempt;
     const res = this.res;
     const onDrain = (): void => {
+      this.awaitingDrain = false;
+      clearTimeout(timer);
       res.off('close', onClose);
       attempt?.resume();
     };
     const onClose = (): void => {
+      clearTimeout(timer);
       res.off('drain', onDrain);
       this.dropClient();
     };
+    const timer = setTimeout(() => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      this.core.deps.counters.slowClientsCut += 1;
+      this.dropClient();
+      res.destroy();
+    }, this.core.deps.clientSendTimeoutMs);
     res.once('drain', onDrain);
     res.once('close', onClose);
     return false;
@@ -289,8 +332,9 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
       core.finish(this, CLIENT_CLOSED_STATUS);
       return;
     }
-    // A stalled backend was already judged by the stall watch; do not count it twice.
-    if (kind !== 'stalled') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
+    // A stalled backend was already judged by the stall watch; do not count it twice. A busy one
+    // (connections and queue full) is working, not failing: ejecting it would only move its load.
+    if (kind !== 'stalled' && kind !== 'busy') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
     this.lastKind = kind;
     if (!retry.mayRetry(kind, this, this.attempts, Date.now() - this.startedAt)) {
       log.warn({ requestId: this.up.requestId, backend: backend.id, kind, attempts: this.attempts, err: describe(err) }, 'upstream request failed');
@@ -301,7 +345,7 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest {
     core.next(this);
   }
 
-  /** For RetryRequestFacts. */
+  /** For RetryRequestFacts: read from the headers sent upstream, after every strip (headers.ts). */
   get hasIdempotencyKey(): boolean {
     return this.up.hasIdempotencyKey;
   }
@@ -361,32 +405,42 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
     counters.requests += 1;
     const up = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress);
     const path = req.url ?? '/';
-    const method = req.method ?? 'GET';
+    const x = new Exchange(core, req, res, req.method ?? 'GET', path, up, startedAt);
     const refused = refusal(path, up, req.rawHeaders.length / 2, MAX_REQUEST_HEADERS);
     if (refused !== undefined) {
-      const x = new Exchange(core, req, res, method, path, up, undefined, startedAt);
       core.error(x, 400, ErrorCode.BAD_REQUEST, refused);
       return;
     }
-    if (up.contentLength !== undefined && up.contentLength > deps.maxBodyBytes) {
-      tooLarge(new Exchange(core, req, res, method, path, up, undefined, startedAt));
+    const length = up.contentLength;
+    if (length !== undefined && length > deps.maxBodyBytes) {
+      tooLarge(x);
       return;
     }
-    const hasBody = up.chunked || (up.contentLength !== undefined && up.contentLength > 0);
+    const hasBody = up.chunked || (length !== undefined && length > 0);
     if (!hasBody) {
-      start(new Exchange(core, req, res, method, path, up, undefined, startedAt));
+      start(x);
       return;
     }
-    readBody(req, deps.maxBodyBytes).then(
+    // A declared length takes its place in the budget before a byte is read; a chunked body
+    // piece by piece (body.ts).
+    if (length !== undefined) {
+      if (!deps.bodyBudget.reserve(length)) {
+        overloaded(x);
+        return;
+      }
+      x.reserved = length;
+    }
+    readBody(req, deps.maxBodyBytes, deps.bodyBudget, x).then(
       (r) => {
-        if (r.kind === 'too-large') {
-          tooLarge(new Exchange(core, req, res, method, path, up, undefined, startedAt));
-          return;
-        }
-        start(new Exchange(core, req, res, method, path, up, r.body, startedAt));
+        if (r.kind === 'ok') {
+          x.options.body = r.body;
+          start(x);
+        } else if (r.kind === 'too-large') tooLarge(x);
+        else overloaded(x);
       },
       () => {
         // The client went away while sending its body: nothing to answer.
+        core.releaseBody(x);
         res.destroy();
       },
     );
@@ -394,6 +448,17 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
 
   function tooLarge(x: Exchange): void {
     core.error(x, 413, ErrorCode.BAD_REQUEST, `the request body is larger than the load balancer's limit of ${deps.maxBodyBytes} bytes`);
+  }
+
+  function overloaded(x: Exchange): void {
+    deps.bodyBudget.refused += 1;
+    core.error(
+      x,
+      503,
+      ErrorCode.OVERLOADED,
+      'the load balancer is buffering as many request bodies as it may (lb.maxBufferedBodyBytes); the request was not processed, retry shortly',
+      RETRY_AFTER_CLOSE,
+    );
   }
 }
 

@@ -11,6 +11,8 @@ describe('classifyUpstreamError', () => {
     assert.equal(classifyUpstreamError(err('ECONNREFUSED')), 'connect');
     assert.equal(classifyUpstreamError(err('UPSTREAM_CONNECT_TIMEOUT')), 'connect');
     assert.equal(classifyUpstreamError(err('UPSTREAM_POOL_CLOSED')), 'connect');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_QUEUE_FULL')), 'busy');
+    assert.equal(classifyUpstreamError(err('UPSTREAM_QUEUE_TIMEOUT')), 'busy');
     assert.equal(classifyUpstreamError(err('UPSTREAM_CLOSED')), 'reset');
     assert.equal(classifyUpstreamError(err('ECONNRESET')), 'reset');
     assert.equal(classifyUpstreamError(err('UPSTREAM_HEADERS_TIMEOUT')), 'timeout');
@@ -42,6 +44,10 @@ describe('default retry policy', () => {
   it('retries a request that never reached a backend, whatever its method', () => {
     assert.equal(policy.mayRetry('connect', post, 1, 0), true);
     assert.equal(policy.mayRetry('connect', get, 1, 0), true);
+  });
+
+  it('retries a request a busy backend never took, whatever its method (review item 11)', () => {
+    assert.equal(policy.mayRetry('busy', post, 1, 0), true);
   });
 
   it('retries a reset only for idempotent or keyed requests', () => {

@@ -14,6 +14,10 @@
  * - `stalled`: the load balancer itself aborted the attempt because its backend froze (no response
  *   from it for a while, and a fresh liveness probe got no answer either: stall.ts). Like
  *   `reset`, the backend may hold the request, so only idempotent or keyed requests move on.
+ * - `busy`: every connection to the backend stayed busy and its queue was full or waited too long
+ *   (upstream.ts). Never sent, so like `connect` any method may go to another backend; it is not
+ *   held against the backend either (a saturated backend ejected would only push its load on the
+ *   others).
  * - `timeout` (no response headers in time) and `other` (a malformed response, say) are never
  *   retried: the backend may still be working on the request, and a slow request sent to every
  *   backend in turn would take them all down (a retry storm).
@@ -21,7 +25,7 @@
  * from when the request arrived, so a request never wanders for longer than a user waits.
  */
 
-export type FailureKind = 'connect' | 'reset' | 'stalled' | 'timeout' | 'other';
+export type FailureKind = 'connect' | 'busy' | 'reset' | 'stalled' | 'timeout' | 'other';
 
 // Error codes: the socket's own, or those of our upstream client (upstream.ts UPSTREAM_CODES).
 // Connection never established: the request never left the load balancer.
@@ -35,6 +39,9 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
   'EHOSTDOWN',
   'EADDRNOTAVAIL',
 ]);
+
+// The backend's connections were all busy and its queue full or too slow: never sent.
+const BUSY_CODES: ReadonlySet<string> = new Set(['UPSTREAM_QUEUE_FULL', 'UPSTREAM_QUEUE_TIMEOUT']);
 
 // Established connection broken before response headers: the request may have been processed.
 const RESET_CODES: ReadonlySet<string> = new Set(['UPSTREAM_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
@@ -55,6 +62,7 @@ export function classifyUpstreamError(e: unknown): FailureKind {
   const code = codeOf(e);
   if (code === undefined) return 'other';
   if (CONNECT_CODES.has(code)) return 'connect';
+  if (BUSY_CODES.has(code)) return 'busy';
   if (RESET_CODES.has(code)) return 'reset';
   if (TIMEOUT_CODES.has(code)) return 'timeout';
   return 'other';
@@ -110,7 +118,7 @@ export function createRetryPolicy(limits: RetryLimits): RetryPolicy {
   return {
     mayRetry(kind, req, attempt, elapsedMs) {
       if (attempt > limits.retries || elapsedMs >= limits.deadlineMs) return false;
-      if (kind === 'connect') return true;
+      if (kind === 'connect' || kind === 'busy') return true;
       if (kind === 'reset' || kind === 'stalled') return isRepeatable(req);
       return false;
     },

@@ -1,21 +1,18 @@
 import http from 'node:http';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { guardConnections, type ConnectionGate } from './limits.js';
 
 /**
  * The client-facing HTTP listener: creation with timeouts, listening with a typed error, and a
  * bounded graceful close.
  */
 
-/**
- * 65 s idle keep-alive towards clients. Here we are the server, so ours must be the LONGER one:
- * common clients close idle connections sooner (undici 4 s, browsers ~60 s, AWS ALB 60 s), so a
- * client never sends a request on a connection we are closing at that instant.
+/*
+ * The client time limits are config keys (`lb.clientHeadersTimeoutMs` 20 s,
+ * `lb.clientRequestTimeoutMs` 30 s, `lb.clientIdleTimeoutMs` 65 s: reasons in
+ * src/config/schema.ts). The idle one must be the LONGER side of a keep-alive connection: here we
+ * are the server, and a client must never send on a connection we are closing at that instant.
  */
-export const CLIENT_KEEPALIVE_MS = 65_000;
-/** 20 s to receive request headers: generous for a slow phone, bounded against slowloris. */
-export const CLIENT_HEADERS_TIMEOUT_MS = 20_000;
-/** 30 s to receive the whole request, body included (1 MiB at ~35 KB/s); Node needs it ≥ headers. */
-export const CLIENT_REQUEST_TIMEOUT_MS = 30_000;
 /**
  * 16 KiB of request headers (Node's default, stated so it cannot drift): cookies and a bearer
  * token fit many times over; more is refused with 431 before our code runs.
@@ -30,22 +27,23 @@ const MAX_CHECK_INTERVAL_MS = 1_000;
 export interface ClientLimits {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
+  /** Idle time between requests on a keep-alive connection before it is closed. */
+  readonly keepAliveMs: number;
   /** Request headers beyond this count are refused with 400 (proxy.ts). */
   readonly maxHeaders: number;
 }
 
-export const DEFAULT_CLIENT_LIMITS: Omit<ClientLimits, 'maxHeaders'> = {
-  headersTimeoutMs: CLIENT_HEADERS_TIMEOUT_MS,
-  requestTimeoutMs: CLIENT_REQUEST_TIMEOUT_MS,
-};
-
-export function createHttpServer(handler: http.RequestListener, limits: ClientLimits): http.Server {
+/**
+ * A listener with its time limits, and its connections counted against `gate` (limits.ts: over
+ * the bound, a 503 and close).
+ */
+export function createHttpServer(handler: http.RequestListener, limits: ClientLimits, gate: ConnectionGate): http.Server {
   // Node's default `clientError` handling (400 for malformed framing, including Content-Length
   // with Transfer-Encoding; 408 for the timeouts; 431 for oversize headers; then close) is kept:
   // it refuses those before any handler runs and isolates the connection from the rest.
   const server = http.createServer(
     {
-      keepAliveTimeout: CLIENT_KEEPALIVE_MS,
+      keepAliveTimeout: limits.keepAliveMs,
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       maxHeaderSize: CLIENT_MAX_HEADER_BYTES,
@@ -58,6 +56,7 @@ export function createHttpServer(handler: http.RequestListener, limits: ClientLi
   // One more than allowed, so that a request with too many headers is seen (and refused) rather
   // than silently truncated by the parser.
   server.maxHeadersCount = limits.maxHeaders + 1;
+  guardConnections(server, gate);
   return server;
 }
 

@@ -7,6 +7,8 @@ import { UpstreamPool, type UpstreamAttempt, type UpstreamHandler, type Upstream
 const HOST = '127.0.72.40';
 const OPTS: UpstreamPoolOptions = {
   maxConnections: 4,
+  maxQueue: 100,
+  queueTimeoutMs: 30_000,
   keepAliveMs: 60_000,
   connectTimeoutMs: 1_000,
   headersTimeoutMs: 30_000,

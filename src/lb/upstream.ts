@@ -33,6 +33,10 @@ export const UPSTREAM_CODES = {
   aborted: 'UPSTREAM_ABORTED',
   /** The pool is closing and takes no new requests. */
   poolClosed: 'UPSTREAM_POOL_CLOSED',
+  /** Every connection was busy and the queue full: the request was never sent. */
+  queueFull: 'UPSTREAM_QUEUE_FULL',
+  /** Every connection stayed busy for `queueTimeoutMs`: the request was never sent. */
+  queueTimeout: 'UPSTREAM_QUEUE_TIMEOUT',
 } as const;
 
 export class UpstreamError extends Error {
@@ -72,6 +76,10 @@ export interface UpstreamHandler {
 
 export interface UpstreamPoolOptions {
   readonly maxConnections: number;
+  /** Requests waiting for a connection when all `maxConnections` are busy; more are refused. */
+  readonly maxQueue: number;
+  /** Longest wait in that queue; then the request fails (never sent, so another backend may take it). */
+  readonly queueTimeoutMs: number;
   /** Idle connections are closed after this (capped by the backend's own `Keep-Alive` hint). */
   readonly keepAliveMs: number;
   readonly connectTimeoutMs: number;
@@ -92,6 +100,8 @@ export class UpstreamAttempt {
   /** Set while the attempt runs on a connection. */
   conn: UpstreamConn | undefined = undefined;
   finished = false;
+  /** `Date.now()` when it joined the pool's queue (0 when it never waited). */
+  queuedAt = 0;
 
   constructor(
     readonly pool: UpstreamPool,
@@ -110,8 +120,9 @@ export class UpstreamAttempt {
     }
   }
 
+  /** Reads the response again after the handler's `onData` returned false. */
   resume(): void {
-    this.conn?.socket.resume();
+    this.conn?.resumeReading();
   }
 
   fail(err: Error): void {
@@ -129,6 +140,8 @@ export class UpstreamPool {
   private open = 0;
   private closing = false;
   private onDrained: (() => void) | undefined = undefined;
+  /** Expires the queue's head when it has waited too long; armed only while something is queued. */
+  private queueTimer: NodeJS.Timeout | undefined = undefined;
   /** Every connection of the pool, idle or busy, for `destroy`. */
   readonly conns = new Set<UpstreamConn>();
 
@@ -152,7 +165,41 @@ export class UpstreamPool {
     else if (this.open < this.opts.maxConnections) {
       this.open += 1;
       new UpstreamConn(this).run(a);
-    } else this.queue.push(a);
+    } else this.enqueue(a);
+  }
+
+  /** Requests waiting for a connection now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Every connection is busy: wait in a bounded queue, for a bounded time. Beyond either bound the
+   * request fails without having been sent (retry.ts may send it elsewhere; the proxy answers 503
+   * otherwise), so an overloaded backend cannot pile up requests and memory without limit.
+   */
+  private enqueue(a: UpstreamAttempt): void {
+    if (this.queue.length >= this.opts.maxQueue) {
+      a.fail(new UpstreamError(UPSTREAM_CODES.queueFull, `all ${this.opts.maxConnections} connections to the backend are busy and ${this.opts.maxQueue} requests wait already`));
+      return;
+    }
+    a.queuedAt = Date.now();
+    this.queue.push(a);
+    this.queueTimer ??= setTimeout(() => this.expireQueue(), this.opts.queueTimeoutMs);
+  }
+
+  /** Fails queued requests that waited `queueTimeoutMs`; re-arms for the next one (FIFO: the head is the oldest). */
+  private expireQueue(): void {
+    this.queueTimer = undefined;
+    const now = Date.now();
+    const limit = this.opts.queueTimeoutMs;
+    while (this.queue.length > 0 && now - (this.queue[0] as UpstreamAttempt).queuedAt >= limit) {
+      (this.queue.shift() as UpstreamAttempt).fail(
+        new UpstreamError(UPSTREAM_CODES.queueTimeout, `no connection to the backend became free within ${limit} ms (all ${this.opts.maxConnections} busy)`),
+      );
+    }
+    const head = this.queue[0];
+    if (head !== undefined) this.queueTimer = setTimeout(() => this.expireQueue(), Math.max(1, head.queuedAt + limit - now));
   }
 
   unqueue(a: UpstreamAttempt): void {
@@ -193,6 +240,8 @@ export class UpstreamPool {
   close(): Promise<void> {
     this.closing = true;
     for (const c of [...this.idle]) c.destroy();
+    // Queued requests keep their place (close() waits for them) but no timer keeps the process up.
+    this.queueTimer?.unref();
     if (this.open === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.onDrained = resolve;
@@ -203,6 +252,8 @@ export class UpstreamPool {
   destroy(): void {
     this.closing = true;
     const err = new UpstreamError(UPSTREAM_CODES.poolClosed, 'the load balancer shut down before the backend answered');
+    clearTimeout(this.queueTimer);
+    this.queueTimer = undefined;
     for (const a of this.queue.splice(0)) a.fail(err);
     for (const c of [...this.conns]) c.fail(err);
   }
@@ -299,6 +350,22 @@ export class UpstreamConn {
     }
   }
 
+  /**
+   * The client reads slower than the backend sends: stop reading, and stop the body timeout too.
+   * The silence that follows is the client's, not the backend's; were the timeout left running it
+   * would fail the attempt as the backend's fault and count towards ejecting a healthy backend.
+   * The proxy bounds a client that stops reading (`lb.clientSendTimeoutMs`) instead.
+   */
+  private pauseReading(): void {
+    this.socket.pause();
+    this.setTimeoutMs(0);
+  }
+
+  resumeReading(): void {
+    if (this.attempt !== undefined && this.framing !== undefined) this.setTimeoutMs(this.pool.opts.bodyTimeoutMs);
+    this.socket.resume();
+  }
+
   private setTimeoutMs(ms: number): void {
     if (ms === this.timeoutMs) return;
     this.timeoutMs = ms;
@@ -378,7 +445,7 @@ export class UpstreamConn {
         this.complete(a, d.length > n, piece);
         return;
       }
-      if (!a.handler.onData(piece) && this.attempt === a) this.socket.pause();
+      if (!a.handler.onData(piece) && this.attempt === a) this.pauseReading();
       return;
     }
     if (framing.kind === 'chunked') {
@@ -395,11 +462,11 @@ export class UpstreamConn {
       }
       if (this.attempt !== a) return;
       if (dec.done) this.complete(a, used < d.length);
-      else if (!more) this.socket.pause();
+      else if (!more) this.pauseReading();
       return;
     }
     // Until close: the body is everything; the end comes with 'close'.
-    if (!a.handler.onData(d) && this.attempt === a) this.socket.pause();
+    if (!a.handler.onData(d) && this.attempt === a) this.pauseReading();
   }
 
   /** The response is complete. `extra`: bytes after it, which no request asked for. */

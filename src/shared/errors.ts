@@ -25,6 +25,8 @@ export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   NOT_FOUND: 'NOT_FOUND',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /** A bound of the load balancer was hit (connections, buffered bodies, a backend's queue): not processed, retry later. */
+  OVERLOADED: 'OVERLOADED',
   TIMEOUT: 'TIMEOUT',
   /** ssh could not reach the host (refused, timed out, no route, connection lost). */
   HOST_UNREACHABLE: 'HOST_UNREACHABLE',

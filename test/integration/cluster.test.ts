@@ -138,10 +138,14 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
       service: string;
       vip?: { holding: boolean };
     }
+    // Stats are on each load balancer's admin port (8404, its own address), not on the traffic port.
     const holder = async (): Promise<string | undefined> => {
-      const r = await json('GET', `http://${VIP}:8080/-/stats`).catch(() => undefined);
-      const st = r?.body as Stats | undefined;
-      return st?.vip?.holding ? st.service : undefined;
+      for (const lb of [`${BASE}.1`, `${BASE}.2`]) {
+        const r = await json('GET', `http://${lb}:8404/-/stats`).catch(() => undefined);
+        const st = r?.body as Stats | undefined;
+        if (st?.vip?.holding) return st.service;
+      }
+      return undefined;
     };
     assert.equal(await holder(), 'lb1/lb', 'the first load balancer holds it after up');
     const order = await json('GET', `http://${VIP}:8080/api/items`);

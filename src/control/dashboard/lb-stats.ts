@@ -4,8 +4,6 @@ import { describeError } from '../../shared/errors.js';
 import { histogramBuckets, parsePromText, sumOf } from './prom-text.js';
 import type { LbSnapshot } from './types.js';
 
-/** The load balancer's Prometheus listener: same address, port 8404 (src/lb/README.md). */
-export const LB_METRICS_PORT = 8404;
 
 interface StatsBody {
   requests?: number;
@@ -20,13 +18,15 @@ async function getText(url: string, timeoutMs: number): Promise<string> {
   return text;
 }
 
-/** One load balancer's counters; never throws (an unreachable one has `error` and zeros). */
-export async function lbSnapshot(lb: ServiceInstance, timeoutMs: number): Promise<LbSnapshot> {
+/**
+ * One load balancer's counters, from its admin port (`lb.metricsPort`, same address: `/-/stats`
+ * and `/metrics`; src/lb/README.md); never throws (an unreachable one has `error` and zeros).
+ */
+export async function lbSnapshot(lb: ServiceInstance, adminPort: number, timeoutMs: number): Promise<LbSnapshot> {
   try {
-    const [statsText, metricsText] = await Promise.all([
-      getText(`http://${lb.address}:${lb.port}/-/stats`, timeoutMs),
-      getText(`http://${lb.address}:${LB_METRICS_PORT}/metrics`, timeoutMs),
-    ]);
+    if (adminPort === 0) throw new Error('the load balancers\' admin port is off (lb.metricsPort: 0)');
+    const admin = `http://${lb.address}:${adminPort}`;
+    const [statsText, metricsText] = await Promise.all([getText(`${admin}/-/stats`, timeoutMs), getText(`${admin}/metrics`, timeoutMs)]);
     const stats = JSON.parse(statsText) as StatsBody;
     const samples = parsePromText(metricsText);
     const buckets = histogramBuckets(samples, 'hastack_lb_request_duration_seconds');

@@ -47,7 +47,7 @@ export async function dashboardSnapshot(topo: Topology, secrets: Secrets, ejecte
   const now = Date.now();
   const [base, lbs] = await Promise.all([
     clusterStatus(topo, secrets, SNAPSHOT_TIMEOUT_MS),
-    Promise.all(servicesOf(topo, 'lb').map((lb) => lbSnapshot(lb, SNAPSHOT_TIMEOUT_MS))),
+    Promise.all(servicesOf(topo, 'lb').map((lb) => lbSnapshot(lb, topo.config.lb.metricsPort, SNAPSHOT_TIMEOUT_MS))),
   ]);
   const run = readRunState(topo.stateDir);
   const master = base.services.find((s) => s.service === 'redis' && s.role === 'master' && s.healthy);

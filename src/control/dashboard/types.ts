@@ -15,7 +15,7 @@ export interface DashboardService extends ServiceStatus {
   readonly lagBytes?: number;
 }
 
-/** One load balancer's counters (from `/-/stats` and `:8404/metrics`); `error` when unreachable. */
+/** One load balancer's counters (from its admin port, `:8404/-/stats` and `:8404/metrics`); `error` when unreachable. */
 export interface LbSnapshot {
   readonly id: string;
   readonly requests: number;
