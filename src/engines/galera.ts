@@ -84,10 +84,27 @@ export interface GaleraCnfParams {
   readonly port: number;
   /** Every galera node's address, this one included (gcomm:// list). */
   readonly peers: readonly string[];
+  /** The source addresses allowed to connect to gcomm and IST (`galeraAllowlist`). */
+  readonly allowlist: readonly string[];
   readonly bufferPoolMb: number;
   readonly providerPath: string;
   /** The donor's mariabackup logs into its own server with this (root over the socket). */
   readonly sstPassword: string;
+}
+
+/**
+ * The addresses that may connect to this cluster's gcomm (4567) and IST (4568) ports: its galera
+ * nodes. Measured here: Galera binds its gcomm connections to `gmcast.listen_addr`, so a member
+ * is seen at its node address, and a stranger at another address is logged "Connection not
+ * allowed, IP ... not found in allowlist" and stays alone. The IST sender does not bind: its
+ * connection leaves from the address the route picks, the node address on a host or namespace
+ * with one address per node, but 127.0.0.1 between loopback addresses. So the local substrate,
+ * where every node is on this one machine and loopback is unreachable from others, also allows
+ * 127.0.0.1 (without it every IST is refused and the joiner aborts).
+ */
+export function galeraAllowlist(topo: Topology): string[] {
+  const nodes = servicesOf(topo, 'mariadb').map((s) => s.address);
+  return topo.config.substrate === 'local' ? [...nodes, '127.0.0.1'] : nodes;
 }
 
 /**
@@ -122,6 +139,9 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     `wsrep_provider=${p.providerPath}`,
     `wsrep_cluster_name=${p.cluster}`,
     `wsrep_cluster_address=gcomm://${p.peers.join(',')}`,
+    // Membership by address: without it any machine that reaches 4567 and knows the cluster name
+    // joins and receives every row by state transfer. Always on, on every substrate.
+    `wsrep_allowlist=${p.allowlist.join(',')}`,
     `wsrep_node_name=${p.nodeName}`,
     `wsrep_node_address=${p.address}`,
     `wsrep_sst_receive_address=${p.address}:${GALERA_PORTS.sst}`,
@@ -431,6 +451,7 @@ export const galeraDriver: ServiceDriver = {
         address: svc.address,
         port: svc.port,
         peers: servicesOf(topo, 'mariadb').map((s) => s.address),
+        allowlist: galeraAllowlist(topo),
         bufferPoolMb: topo.config.database.bufferPoolMb,
         providerPath: galeraProviderPath(),
         sstPassword: ctx.secrets.dbRootPassword,

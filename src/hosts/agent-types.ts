@@ -14,6 +14,7 @@ export const secretsSchema = z
     dbRootPassword: z.string().min(1),
     dbAppPassword: z.string().min(1),
     dbReplPassword: z.string().min(1),
+    vrrpPassword: z.string().regex(/^[A-Za-z0-9_-]{1,8}$/).optional(),
   })
   .strict() satisfies z.ZodType<Secrets>;
 
