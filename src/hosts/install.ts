@@ -62,8 +62,13 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
       const nic = hostInterface(self?.address ?? '');
       const script = keepalivedCheckScript(topo, {});
       files.push({ path: script, content: renderCheckScript(topo, node, env.nodeBin), mode: 0o755, unit: spec.name });
-      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script }), nic.iface, nic.prefix);
-      files.push({ path: keepalivedConfFile({}), content: conf, mode: 0o644, unit: spec.name });
+      const authPass = bundle.secrets.vrrpPassword;
+      if (authPass === undefined) {
+        throw new HastackError(ErrorCode.CONFIG_INVALID, 'the deploy bundle has no "vrrpPassword" for keepalived; run "hastack deploy" with this hastack version (it adds the secret)');
+      }
+      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass }), nic.iface, nic.prefix);
+      // 0600: it holds the VRRP password (keepalived runs as root and reads it as root).
+      files.push({ path: keepalivedConfFile({}), content: conf, mode: 0o600, unit: spec.name });
     }
   }
   return files;
@@ -72,6 +77,14 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
 function readIfExists(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function modeOf(file: string): number | undefined {
+  try {
+    return fs.statSync(file).mode & 0o777;
   } catch {
     return undefined;
   }
@@ -98,7 +111,13 @@ function compare(files: readonly DesiredFile[], bundle: DeployBundle): Compared[
   return files.map((file) => {
     const have = readIfExists(file.path);
     if (have === undefined) return { file, status: 'new' as const };
-    if (have === file.content) return { file, status: 'same' as const };
+    if (have === file.content) {
+      // Same text but readable by others where it must not be (written before it held a secret):
+      // rewritten with the right mode. Looser wanted modes are left alone (no restart for a mode).
+      const mode = modeOf(file.path);
+      if (mode === undefined || (file.mode & 0o077) !== 0 || (mode & 0o077) === 0) return { file, status: 'same' as const };
+      return { file, status: 'changed' as const, diff: `mode ${mode.toString(8)} -> ${file.mode.toString(8)}` };
+    }
     if (file.secret) return { file, status: 'changed' as const, diff: secretsDiff(parseSecretsText(have), { ...bundle.secrets }) };
     const secrets = [...Object.values(bundle.secrets), ...Object.values(parseSecretsText(readIfExists(path.join(bundle.topology.stateDir, 'secrets.json'))))];
     return { file, status: 'changed' as const, diff: lineDiff(redact(have, secrets), redact(file.content, secrets)) };
