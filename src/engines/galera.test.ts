@@ -72,6 +72,29 @@ describe('renderGaleraCnf', () => {
     );
     assert.deepEqual(galeraAllowlist(hosts), ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
   });
+  it('with TLS: gcomm/IST over TLS with the cluster CA, the server\'s certificate, SST verified against the CA', () => {
+    const svc = topo.services.find((s) => s.node === 'db1' && s.kind === 'mariadb') ?? assert.fail();
+    const tls = { ca: '/s/tls/ca.crt', cert: '/s/tls/db1.crt', key: '/s/tls/db1.key' };
+    const cnf = renderGaleraCnf({
+      id: svc.id,
+      cluster: topo.cluster,
+      nodeName: 'db1',
+      asRoot: true,
+      paths: galeraPaths(svc),
+      address: svc.address,
+      port: svc.port,
+      peers: [svc.address],
+      allowlist: [svc.address],
+      bufferPoolMb: 32,
+      providerPath: '/usr/lib/galera/libgalera_smm.so',
+      sstPassword: 'pw',
+      tls,
+    });
+    assert.match(cnf, /socket\.ssl=YES;socket\.ssl_ca=\/s\/tls\/ca\.crt;socket\.ssl_cert=\/s\/tls\/db1\.crt;socket\.ssl_key=\/s\/tls\/db1\.key"$/m);
+    for (const line of ['ssl_ca=/s/tls/ca.crt', 'ssl_cert=/s/tls/db1.crt', 'ssl_key=/s/tls/db1.key', 'ssl-mode=VERIFY_CA']) assert.ok(cnf.split('\n').includes(line), line);
+    assert.ok(cnf.indexOf('ssl-mode=VERIFY_CA') > cnf.indexOf('[sst]'), 'ssl-mode in [sst]');
+    assert.doesNotMatch(cnfFor('db1'), /ssl/, 'no TLS lines when TLS is off');
+  });
   it('omits user=root when not root', () => {
     assert.ok(!cnfFor('db1', false).split('\n').includes('user=root'));
   });

@@ -13,6 +13,7 @@ import {
   memoryLines,
   secureLocalAccounts,
   serverBaseLines,
+  serverTlsLines,
   statusVars,
   withAdmin,
   withRemoteAdmin,
@@ -31,6 +32,7 @@ import {
   type NodeFacts,
   type RecoveryPlan,
 } from './galera-recover.js';
+import { databaseTlsOn, requireNodeTls, type NodeTlsFiles } from './tls.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
 
 /*
@@ -90,6 +92,8 @@ export interface GaleraCnfParams {
   readonly providerPath: string;
   /** The donor's mariabackup logs into its own server with this (root over the socket). */
   readonly sstPassword: string;
+  /** This node's TLS files when database TLS is on (tls.ts): gcomm, IST and SST encrypted. */
+  readonly tls?: NodeTlsFiles;
 }
 
 /**
@@ -129,6 +133,9 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     // Galera's own automatic restore of the last primary component after a full crash is off:
     // hastack's recovery (galera-recover.ts) decides, from every node's position, and logs why.
     'pc.recovery=FALSE',
+    // Group traffic and IST over TLS; each side verifies the other's certificate against the
+    // cluster's CA, so only a holder of a certificate hastack issued for this cluster can join.
+    ...(p.tls ? ['socket.ssl=YES', `socket.ssl_ca=${p.tls.ca}`, `socket.ssl_cert=${p.tls.cert}`, `socket.ssl_key=${p.tls.key}`] : []),
   ].join(';');
   return [
     `# Rendered by hastack on every start of ${p.id} (galera mode); edits here are overwritten.`,
@@ -161,10 +168,16 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     'innodb_flush_log_at_trx_commit=1',
     '',
     ...memoryLines(p.bufferPoolMb),
+    // SST (wsrep_sst_mariabackup) reads the same ssl_* lines for its TLS stream.
+    ...serverTlsLines(p.tls),
     '',
     '[sst]',
     // mariabackup writes its logs to /tmp/sst_log_archive otherwise (ENGINE-NOTES).
     `sst-log-archive-dir=${paths.sstLogDir}`,
+    // The SST stream (socat) over TLS with the server's certificate, and the peer's chain checked
+    // against the cluster's CA. VERIFY_CA, not VERIFY_IDENTITY: the CA is this cluster's own and
+    // signs only its nodes, and the donor would otherwise check the joiner's name, not its address.
+    ...(p.tls ? ['ssl-mode=VERIFY_CA'] : []),
     '',
     '[client]',
     `socket=${paths.socket}`,
@@ -455,6 +468,7 @@ export const galeraDriver: ServiceDriver = {
         bufferPoolMb: topo.config.database.bufferPoolMb,
         providerPath: galeraProviderPath(),
         sstPassword: ctx.secrets.dbRootPassword,
+        ...(databaseTlsOn(topo) ? { tls: requireNodeTls(topo, svc.node) } : {}),
       }),
     );
     if (!fs.existsSync(paths.dataDir)) await installDatadir(ctx, paths);

@@ -6,11 +6,15 @@
  * receive every row by state transfer; with it, every member logs the stranger as "not found in
  * allowlist" and the cluster stays at 3.
  *
- * Addresses 127.0.207.x (this test's range: .1–.4 the cluster, .9 the stranger), admin API on
- * 127.0.207.254:9207, cluster name `gmember`.
+ * Then, with `database.tls: on` (what `hosts` gets by default), a second cluster comes up: the
+ * joiners' state transfers ran over TLS, and the gcomm port speaks TLS with a certificate of the
+ * cluster's own CA, to a peer that shows one (openssl s_client).
+ *
+ * Addresses 127.0.207.x (this test's range: .1–.4 the first cluster, .9 the stranger, .11–.14
+ * the TLS cluster), admin API on 127.0.207.254:9207 and :9209, cluster names `gmember`, `gtls`.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -54,7 +58,8 @@ describe('review item 7: a galera node outside the cluster cannot join it', { ti
       cluster: CLUSTER,
       addressBase: BASE,
       app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      database: { mode: 'galera', bufferPoolMb: 32 },
+      // TLS off here, so the refusal below is the allow-list's alone (TLS would refuse it too).
+      database: { mode: 'galera', bufferPoolMb: 32, tls: 'off' },
       supervisor: { adminPort: 9207 },
       nodes: [...DBS.map((name) => ({ name, services: ['mariadb' as const] })), { name: 'front', services: ['redis', 'app', 'lb'] }],
     });
@@ -130,5 +135,52 @@ describe('review item 7: a galera node outside the cluster cannot join it', { ti
     assert.doesNotMatch(strangerLog, /Synchronized with group|SST complete/, 'the stranger never received the data');
     // The members are still one healthy 3-node component after the attempt.
     assert.ok(await waitFor(async () => ((await clusterSize('db1')) === 3 ? true : undefined), { timeoutMs: 10_000 }), 'db1 in a 3-node component');
+  });
+});
+
+describe('review item 7: with database.tls on, galera traffic and state transfer are encrypted', { timeout: 8 * 60_000 }, () => {
+  const TLS_CLUSTER = 'gtls';
+  let cluster: TestCluster | undefined;
+  let topo: Topology;
+
+  before(async () => {
+    cluster = await upCluster('gtls', {
+      cluster: TLS_CLUSTER,
+      addressBase: BASE,
+      app: { module: path.join(REPO_ROOT, 'examples/erp') },
+      database: { mode: 'galera', bufferPoolMb: 32, tls: 'on' },
+      supervisor: { adminPort: 9209 },
+      nodes: [...DBS.map((name, i) => ({ name, address: `${BASE}.${11 + i}`, services: ['mariadb' as const] })), { name: 'front', address: `${BASE}.14`, services: ['redis', 'app', 'lb'] }],
+    });
+    topo = readTopology(path.join(cluster.dir, '.hastack', TLS_CLUSTER));
+  });
+
+  after(async () => {
+    await cluster?.down();
+  });
+
+  it('joins by state transfer over TLS and speaks TLS with the cluster CA on 4567', () => {
+    const tls = path.join(topo.stateDir, 'tls');
+    assert.equal(fs.statSync(tls).mode & 0o777, 0o700, 'the tls directory is 0700');
+    for (const f of ['ca.key', ...DBS.map((n) => `${n}.key`)]) assert.equal(fs.statSync(path.join(tls, f)).mode & 0o777, 0o600, `${f} is 0600`);
+    // db2 and db3 joined db1 by SST at `up`: their logs show the encrypted stream.
+    for (const n of ['db2', 'db3']) {
+      const svc = topo.services.find((s) => s.node === n && s.kind === 'mariadb') ?? assert.fail();
+      const log = fs.readFileSync(galeraPaths(svc).errorLog, 'utf8');
+      assert.match(log, /MODE='VERIFY_CA', encrypt='3'/, `${n}: SST with encrypt=3 (TLS, CA verified)`);
+      assert.match(log, /Using openssl based encryption with socat/, `${n}: socat over openssl`);
+    }
+    const db1 = topo.services.find((s) => s.node === 'db1' && s.kind === 'mariadb') ?? assert.fail();
+    // A peer that shows a certificate of this cluster: the handshake verifies against our CA.
+    const r = spawnSync(
+      'openssl',
+      ['s_client', '-connect', `${db1.address}:4567`, '-CAfile', path.join(tls, 'ca.crt'), '-cert', path.join(tls, 'db2.crt'), '-key', path.join(tls, 'db2.key'), '-verify_return_error'],
+      { input: '', encoding: 'utf8', timeout: 15_000 },
+    );
+    const out = r.stdout + r.stderr;
+    console.log(`# openssl s_client ${db1.address}:4567: ${out.split('\n').filter((l) => /^(subject|issuer)=|Verify return code|Protocol|Cipher is/.test(l.trim())).map((l) => l.trim()).join(' | ')}`);
+    assert.match(out, /Verify return code: 0 \(ok\)/);
+    assert.match(out, new RegExp(`issuer=O = hastack, CN = hastack ${TLS_CLUSTER} cluster CA`));
+    assert.match(out, /subject=O = hastack, CN = db1/);
   });
 });
