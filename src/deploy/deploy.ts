@@ -87,7 +87,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const remote = remoteTopology(topo);
   const configYaml = renderConfigYaml(o.config);
   const payloadFor = (node: string): string =>
-    JSON.stringify({ topology: remote, secrets, configYaml, ...(tlsNodes.has(node) ? { tls: readNodeTls(topo.stateDir, node) } : {}) });
+    JSON.stringify({ topology: remote, secrets, configYaml, ...(tlsNodes.has(node) ? { tls: readNodeTls(topo, node) } : {}) });
   const sessions = openSessions(topo);
   try {
     event(`looking at ${sessions.size} host(s): ${[...sessions.values()].map((s) => `${s.node} (${s.label})`).join(', ')}`);

@@ -8,7 +8,7 @@ import { EngineStartError, ErrorCode, HastackError, describeError } from '../sha
 import { waitFor } from '../shared/retry.js';
 import { tailFile } from '../shared/files.js';
 import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
-import { databaseTlsOn, requireNodeTls, type NodeTlsFiles } from './tls.js';
+import { databaseTlsOn, nodeTlsFiles, requireNodeTls, type NodeTlsFiles } from './tls.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
 import { SEED_CNF, copyLiveDatadir } from './mariadb-provision.js';
 import { chooseSeedSource, isEmptyGtidList, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
@@ -529,7 +529,8 @@ async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: Servi
     'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
     [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
   );
-  if (databaseTlsOn(ctx.topo)) await run(c, ...masterSslClause(requireNodeTls(ctx.topo, ctx.svc.node)));
+  // The replica's files, named as they are on its machine (this may run on the controller's).
+  if (databaseTlsOn(ctx.topo)) await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));
 }
 
 /**
@@ -545,7 +546,7 @@ function masterSslClause(tls: NodeTlsFiles): [string, unknown[]] {
 async function switchReplicaToTls(ctx: ServiceContext): Promise<void> {
   await withAdmin(ctx, ADMIN_TIMEOUT_MS, async (c) => {
     await run(c, 'STOP SLAVE');
-    await run(c, ...masterSslClause(requireNodeTls(ctx.topo, ctx.svc.node)));
+    await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));
     await run(c, 'START SLAVE');
   });
 }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig, resolveTopology, type ConfigInput } from '../config/index.js';
+import { hostStateDir, parseConfig, resolveTopology, type ConfigInput } from '../config/index.js';
 import { databaseTlsOn, ensureClusterTls, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-tls-'));
@@ -43,6 +43,9 @@ describe('database TLS', () => {
         { stateRoot: root, configDir: root },
       );
     assert.equal(databaseTlsOn(hosts()), true);
+    // On hosts, a node's files are named where they are on the node, not in the operator's state.
+    assert.equal(nodeTlsFiles(hosts(), 'n2').key, path.join(hostStateDir(hosts().config), 'tls', 'n2.key'));
+    assert.ok(!nodeTlsFiles(hosts(), 'n2').key.startsWith(root));
     assert.equal(databaseTlsOn(hosts('off')), false);
   });
 
@@ -53,17 +56,17 @@ describe('database TLS', () => {
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
     assert.equal(fs.statSync(path.join(dir, 'ca.key')).mode & 0o777, 0o600);
     for (const node of ['db1', 'db2', 'db3']) {
-      const f = nodeTlsFiles(topo.stateDir, node);
+      const f = nodeTlsFiles(topo, node);
       assert.equal(fs.statSync(f.key).mode & 0o777, 0o600, `${node}.key`);
       assert.match(execFileSync('openssl', ['verify', '-CAfile', f.ca, f.cert], { encoding: 'utf8' }), /: OK/);
       const addr = topo.services.find((s) => s.node === node && s.kind === 'mariadb')?.address ?? '';
       assert.match(execFileSync('openssl', ['x509', '-in', f.cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }), new RegExp(`IP Address:${addr.replace(/\./g, '\\.')}`));
     }
-    assert.ok(!fs.existsSync(nodeTlsFiles(topo.stateDir, 'web').cert), 'no certificate for a node without a database');
+    assert.ok(!fs.existsSync(nodeTlsFiles(topo, 'web').cert), 'no certificate for a node without a database');
     // Idempotent: a second run keeps the CA and the keys.
-    const before = readNodeTls(topo.stateDir, 'db2');
+    const before = readNodeTls(topo, 'db2');
     ensureClusterTls(topo);
-    assert.deepEqual(readNodeTls(topo.stateDir, 'db2'), before);
+    assert.deepEqual(readNodeTls(topo, 'db2'), before);
     // Nothing but the files themselves: no CSR or extension file left behind.
     assert.deepEqual(fs.readdirSync(dir).filter((f) => !/^(ca\.(crt|key|srl)|db\d\.(crt|key))$/.test(f)), []);
   });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Topology } from '../config/index.js';
-import { servicesOf } from '../config/index.js';
+import { hostStateDir, servicesOf } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 /*
@@ -27,9 +27,17 @@ export interface NodeTlsFiles {
   readonly key: string;
 }
 
-export function nodeTlsFiles(stateDir: string, node: string): NodeTlsFiles {
-  const dir = tlsDir(stateDir);
+function filesIn(dir: string, node: string): NodeTlsFiles {
   return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, `${node}.crt`), key: path.join(dir, `${node}.key`) };
+}
+
+/**
+ * Where `node`'s TLS files are on that node: `<stateDir>/tls/` there. On hosts that is the hosts'
+ * state directory, also when asked from the operator's machine (a failover there names the files
+ * in the replica's CHANGE MASTER), not the operator's own state directory that holds the CA.
+ */
+export function nodeTlsFiles(topo: Topology, node: string): NodeTlsFiles {
+  return filesIn(tlsDir(topo.config.substrate === 'hosts' ? hostStateDir(topo.config) : topo.stateDir), node);
 }
 
 /**
@@ -78,7 +86,7 @@ function ensureCa(dir: string, cluster: string): { crt: string; key: string } {
 }
 
 function ensureNodeCert(dir: string, ca: { crt: string; key: string }, node: string, address: string): void {
-  const files = nodeTlsFiles(path.dirname(dir), node);
+  const files = filesIn(dir, node);
   if (fs.existsSync(files.key) && fs.existsSync(files.cert) && certMatches(files.cert, address)) return;
   newKey(files.key);
   const csr = path.join(dir, `${node}.csr.${process.pid}`);
@@ -121,8 +129,9 @@ export function ensureClusterTls(topo: Topology): void {
 }
 
 /** The CA certificate and one node's key and certificate, as text, for shipping to that node. */
-export function readNodeTls(stateDir: string, node: string): { ca: string; cert: string; key: string } {
-  const f = nodeTlsFiles(stateDir, node);
+export function readNodeTls(topo: Topology, node: string): { ca: string; cert: string; key: string } {
+  const stateDir = topo.stateDir;
+  const f = filesIn(tlsDir(stateDir), node);
   try {
     return { ca: fs.readFileSync(f.ca, 'utf8'), cert: fs.readFileSync(f.cert, 'utf8'), key: fs.readFileSync(f.key, 'utf8') };
   } catch (e) {
@@ -130,9 +139,9 @@ export function readNodeTls(stateDir: string, node: string): { ca: string; cert:
   }
 }
 
-/** Fails with what to do when database TLS is on and this node's files are not here. */
+/** This node's files, run on the node itself: fails with what to do when they are not here. */
 export function requireNodeTls(topo: Topology, node: string): NodeTlsFiles {
-  const f = nodeTlsFiles(topo.stateDir, node);
+  const f = nodeTlsFiles(topo, node);
   for (const file of [f.ca, f.cert, f.key]) {
     if (!fs.existsSync(file)) {
       throw new HastackError(ErrorCode.SETUP_FAILED, `database.tls is on but ${file} is missing; run "hastack deploy" (hosts) or "hastack up" (local), which make and ship the cluster's certificates`);

@@ -61,7 +61,7 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
     // database.tls: this node's key pair and the cluster CA's certificate, owned by the database
     // unit (new certificates restart it). The key is 0600 in a 0700 directory (agentApply).
     if (svc?.kind === 'mariadb' && bundle.tls) {
-      const f = nodeTlsFiles(s, node);
+      const f = nodeTlsFiles(topo, node);
       files.push({ path: f.ca, content: bundle.tls.ca, mode: 0o644, unit: spec.name });
       files.push({ path: f.cert, content: bundle.tls.cert, mode: 0o644, unit: spec.name });
       files.push({ path: f.key, content: bundle.tls.key, mode: 0o600, unit: spec.name });
