@@ -119,6 +119,13 @@ export const configSchema = z
         /** How long the primary waits for a replica's ack before falling back to async (ms). */
         semiSyncTimeoutMs: z.number().int().min(100).default(10_000),
         bufferPoolMb: z.number().int().min(16).default(64),
+        /**
+         * TLS for the database's traffic between nodes (Galera group, IST and SST), with a
+         * per-cluster CA hastack makes (src/engines/tls.ts). `auto`: on for `substrate: hosts`,
+         * off on one machine (`local`, `netns`). Turning it on or off for a running Galera
+         * cluster needs a full restart: a TLS node and a plain one cannot talk.
+         */
+        tls: z.enum(['auto', 'on', 'off']).default('auto'),
       })
       .strict()
       .default({}),

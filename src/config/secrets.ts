@@ -10,13 +10,30 @@ export interface Secrets {
   readonly dbRootPassword: string;
   readonly dbAppPassword: string;
   readonly dbReplPassword: string;
+  /**
+   * keepalived's VRRP `auth_pass` (lb.vip on hosts). VRRPv2 uses only its first 8 characters, so
+   * it is 8 (48 random bits). Added after the first release: a secrets.json written before lacks
+   * it until `loadOrCreateSecrets` (every `up` and `deploy`) adds it, so readers must not assume it.
+   */
+  readonly vrrpPassword?: string;
 }
 
-const KEYS: ReadonlyArray<keyof Secrets> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
+const KEYS = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'] as const;
 
 function generate(): string {
   // 24 random bytes, URL-safe: no quoting trouble in redis.conf, my.cnf or a connection string.
   return crypto.randomBytes(24).toString('base64url');
+}
+
+/** 6 random bytes in base64url: exactly the 8 characters VRRPv2 authentication carries. */
+function generateVrrp(): string {
+  return crypto.randomBytes(6).toString('base64url');
+}
+
+function writeSecrets(file: string, secrets: Secrets): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
 }
 
 export function secretsFile(stateDir: string): string {
@@ -37,17 +54,25 @@ export function readSecrets(stateDir: string): Secrets {
       throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} lacks "${k}"; move the file away and run "hastack up" to make a new one only if the cluster's data is disposable`);
     }
   }
+  if (obj['vrrpPassword'] !== undefined && (typeof obj['vrrpPassword'] !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(obj['vrrpPassword']))) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`);
+  }
   return obj as unknown as Secrets;
 }
 
 /** Reads the cluster's secrets, creating them the first time (atomically, mode 0600). */
 export function loadOrCreateSecrets(stateDir: string): Secrets {
   const file = secretsFile(stateDir);
-  if (fs.existsSync(file)) return readSecrets(stateDir);
+  if (fs.existsSync(file)) {
+    const have = readSecrets(stateDir);
+    if (have.vrrpPassword !== undefined) return have;
+    // A secret this version added: generated once, the others kept as they are.
+    const filled: Secrets = { ...have, vrrpPassword: generateVrrp() };
+    writeSecrets(file, filled);
+    return filled;
+  }
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const secrets = Object.fromEntries(KEYS.map((k) => [k, generate()])) as unknown as Secrets;
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  const secrets: Secrets = { ...(Object.fromEntries(KEYS.map((k) => [k, generate()])) as Record<(typeof KEYS)[number], string>), vrrpPassword: generateVrrp() };
+  writeSecrets(file, secrets);
   return secrets;
 }

@@ -9,6 +9,7 @@ import {
   type Config,
   type Topology,
 } from '../config/index.js';
+import { ensureClusterTls } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { FailoverController } from '../failover/auto.js';
@@ -25,6 +26,8 @@ export function prepareCluster(config: Config, opts: { stateRoot: string; config
   refuseSubstrateChange(topo);
   fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
   loadOrCreateSecrets(topo.stateDir);
+  // The cluster's CA and database node certificates, when database TLS is on (once; kept after).
+  ensureClusterTls(topo);
   writeTopology(topo);
   return topo;
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { controllerNode, hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
-import { waitSentinelsReady } from '../engines/index.js';
+import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
 import { shq } from '../hosts/ssh.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
@@ -81,11 +81,17 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   };
   const secrets = loadOrCreateSecrets(topo.stateDir);
   const bundle = await buildBundle(path.join(topo.stateDir, 'bundle'));
-  const payload = JSON.stringify({ topology: remoteTopology(topo), secrets, configYaml: renderConfigYaml(o.config) });
+  // The cluster's CA stays here; each database host gets the CA certificate and its own key pair.
+  ensureClusterTls(topo);
+  const tlsNodes = new Set(databaseTlsOn(topo) ? topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.node) : []);
+  const remote = remoteTopology(topo);
+  const configYaml = renderConfigYaml(o.config);
+  const payloadFor = (node: string): string =>
+    JSON.stringify({ topology: remote, secrets, configYaml, ...(tlsNodes.has(node) ? { tls: readNodeTls(topo, node) } : {}) });
   const sessions = openSessions(topo);
   try {
     event(`looking at ${sessions.size} host(s): ${[...sessions.values()].map((s) => `${s.node} (${s.label})`).join(', ')}`);
-    const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), hostNeeds(topo, n), bundle, payload)));
+    const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), hostNeeds(topo, n), bundle, payloadFor(n.name))));
     for (const h of hosts) for (const line of describeHostPlan(report(h, bundle), o.diff === true)) o.print(line);
     const errors = hosts.flatMap((h) => h.verdicts.filter((v) => v.level === 'error'));
     if (errors.length > 0) {
@@ -97,7 +103,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     }
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
-    await Promise.all(hosts.map((h) => prepareHost(h, bundle, payload, event)));
+    await Promise.all(hosts.map((h) => prepareHost(h, bundle, payloadFor(h.session.node), event)));
     if (o.config.failover.auto) {
       const controller = controllerNode(o.config, topo.nodes).name;
       const added = await installControllerKey(topo, sessions, controller);

@@ -63,6 +63,8 @@ export const SUBSTRATE_TOOLS: Readonly<Record<SubstrateName, readonly EngineBina
   hosts: [
     { binary: 'ssh', package: 'openssh-client', purpose: 'hosts: reach every host (deploy, agents, logs)', versionArgs: ['-V'], required: true },
     { binary: 'ssh-keygen', package: 'openssh-client', purpose: 'hosts: the controller\'s own key, host key checks', required: true },
+    // database.tls (on by default for hosts): deploy makes the cluster's CA and node certificates here.
+    { binary: 'openssl', package: 'openssl', purpose: 'hosts: the cluster CA for database.tls', versionArgs: ['version'], required: true },
   ],
 };
 

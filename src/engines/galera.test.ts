@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, resolveTopology } from '../config/index.js';
-import { galeraHealth, galeraPaths, renderGaleraCnf } from './galera.js';
+import { galeraAllowlist, galeraHealth, galeraPaths, renderGaleraCnf } from './galera.js';
 
 const topo = resolveTopology(
   parseConfig({
@@ -30,6 +30,7 @@ function cnfFor(node: string, asRoot = true): string {
     address: svc.address,
     port: svc.port,
     peers: topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.address),
+    allowlist: galeraAllowlist(topo),
     bufferPoolMb: 32,
     providerPath: '/usr/lib/galera/libgalera_smm.so',
     sstPassword: 'pw',
@@ -54,6 +55,45 @@ describe('renderGaleraCnf', () => {
       assert.ok(cnf.includes(opt), `${opt} in wsrep_provider_options`);
     }
     assert.match(cnf, /^\[sst\]\nsst-log-archive-dir=\/tmp\/hastack-unit\/unit\/db1\/mariadb\/sst-logs$/m);
+  });
+  it('allows only the galera nodes to connect (plus 127.0.0.1, the IST source, on local)', () => {
+    assert.match(cnfFor('db1'), /^wsrep_allowlist=127\.0\.54\.2,127\.0\.54\.3,127\.0\.54\.4,127\.0\.0\.1$/m);
+    const hosts = resolveTopology(
+      parseConfig({
+        cluster: 'unit',
+        substrate: 'hosts',
+        database: { mode: 'galera' },
+        nodes: [
+          { name: 'web', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['app', 'lb', 'redis'] },
+          ...[2, 3, 4].map((i) => ({ name: `db${i - 1}`, address: `10.0.0.${i}`, ssh: `root@10.0.0.${i}`, services: ['mariadb' as const] })),
+        ],
+      }),
+      { stateRoot: '/tmp/hastack-unit', configDir: '/tmp' },
+    );
+    assert.deepEqual(galeraAllowlist(hosts), ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
+  });
+  it('with TLS: gcomm/IST over TLS with the cluster CA, the server\'s certificate, SST verified against the CA', () => {
+    const svc = topo.services.find((s) => s.node === 'db1' && s.kind === 'mariadb') ?? assert.fail();
+    const tls = { ca: '/s/tls/ca.crt', cert: '/s/tls/db1.crt', key: '/s/tls/db1.key' };
+    const cnf = renderGaleraCnf({
+      id: svc.id,
+      cluster: topo.cluster,
+      nodeName: 'db1',
+      asRoot: true,
+      paths: galeraPaths(svc),
+      address: svc.address,
+      port: svc.port,
+      peers: [svc.address],
+      allowlist: [svc.address],
+      bufferPoolMb: 32,
+      providerPath: '/usr/lib/galera/libgalera_smm.so',
+      sstPassword: 'pw',
+      tls,
+    });
+    assert.match(cnf, /socket\.ssl=YES;socket\.ssl_ca=\/s\/tls\/ca\.crt;socket\.ssl_cert=\/s\/tls\/db1\.crt;socket\.ssl_key=\/s\/tls\/db1\.key"$/m);
+    for (const line of ['ssl_ca=/s/tls/ca.crt', 'ssl_cert=/s/tls/db1.crt', 'ssl_key=/s/tls/db1.key', 'ssl-mode=VERIFY_CA']) assert.ok(cnf.split('\n').includes(line), line);
+    assert.ok(cnf.indexOf('ssl-mode=VERIFY_CA') > cnf.indexOf('[sst]'), 'ssl-mode in [sst]');
+    assert.doesNotMatch(cnfFor('db1'), /ssl/, 'no TLS lines when TLS is off');
   });
   it('omits user=root when not root', () => {
     assert.ok(!cnfFor('db1', false).split('\n').includes('user=root'));

@@ -13,6 +13,7 @@ import {
   memoryLines,
   secureLocalAccounts,
   serverBaseLines,
+  serverTlsLines,
   statusVars,
   withAdmin,
   withRemoteAdmin,
@@ -31,6 +32,7 @@ import {
   type NodeFacts,
   type RecoveryPlan,
 } from './galera-recover.js';
+import { databaseTlsOn, requireNodeTls, type NodeTlsFiles } from './tls.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
 
 /*
@@ -84,10 +86,29 @@ export interface GaleraCnfParams {
   readonly port: number;
   /** Every galera node's address, this one included (gcomm:// list). */
   readonly peers: readonly string[];
+  /** The source addresses allowed to connect to gcomm and IST (`galeraAllowlist`). */
+  readonly allowlist: readonly string[];
   readonly bufferPoolMb: number;
   readonly providerPath: string;
   /** The donor's mariabackup logs into its own server with this (root over the socket). */
   readonly sstPassword: string;
+  /** This node's TLS files when database TLS is on (tls.ts): gcomm, IST and SST encrypted. */
+  readonly tls?: NodeTlsFiles;
+}
+
+/**
+ * The addresses that may connect to this cluster's gcomm (4567) and IST (4568) ports: its galera
+ * nodes. Measured here: Galera binds its gcomm connections to `gmcast.listen_addr`, so a member
+ * is seen at its node address, and a stranger at another address is logged "Connection not
+ * allowed, IP ... not found in allowlist" and stays alone. The IST sender does not bind: its
+ * connection leaves from the address the route picks, the node address on a host or namespace
+ * with one address per node, but 127.0.0.1 between loopback addresses. So the local substrate,
+ * where every node is on this one machine and loopback is unreachable from others, also allows
+ * 127.0.0.1 (without it every IST is refused and the joiner aborts).
+ */
+export function galeraAllowlist(topo: Topology): string[] {
+  const nodes = servicesOf(topo, 'mariadb').map((s) => s.address);
+  return topo.config.substrate === 'local' ? [...nodes, '127.0.0.1'] : nodes;
 }
 
 /**
@@ -112,6 +133,9 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     // Galera's own automatic restore of the last primary component after a full crash is off:
     // hastack's recovery (galera-recover.ts) decides, from every node's position, and logs why.
     'pc.recovery=FALSE',
+    // Group traffic and IST over TLS; each side verifies the other's certificate against the
+    // cluster's CA, so only a holder of a certificate hastack issued for this cluster can join.
+    ...(p.tls ? ['socket.ssl=YES', `socket.ssl_ca=${p.tls.ca}`, `socket.ssl_cert=${p.tls.cert}`, `socket.ssl_key=${p.tls.key}`] : []),
   ].join(';');
   return [
     `# Rendered by hastack on every start of ${p.id} (galera mode); edits here are overwritten.`,
@@ -122,6 +146,9 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     `wsrep_provider=${p.providerPath}`,
     `wsrep_cluster_name=${p.cluster}`,
     `wsrep_cluster_address=gcomm://${p.peers.join(',')}`,
+    // Membership by address: without it any machine that reaches 4567 and knows the cluster name
+    // joins and receives every row by state transfer. Always on, on every substrate.
+    `wsrep_allowlist=${p.allowlist.join(',')}`,
     `wsrep_node_name=${p.nodeName}`,
     `wsrep_node_address=${p.address}`,
     `wsrep_sst_receive_address=${p.address}:${GALERA_PORTS.sst}`,
@@ -141,10 +168,16 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     'innodb_flush_log_at_trx_commit=1',
     '',
     ...memoryLines(p.bufferPoolMb),
+    // SST (wsrep_sst_mariabackup) reads the same ssl_* lines for its TLS stream.
+    ...serverTlsLines(p.tls),
     '',
     '[sst]',
     // mariabackup writes its logs to /tmp/sst_log_archive otherwise (ENGINE-NOTES).
     `sst-log-archive-dir=${paths.sstLogDir}`,
+    // The SST stream (socat) over TLS with the server's certificate, and the peer's chain checked
+    // against the cluster's CA. VERIFY_CA, not VERIFY_IDENTITY: the CA is this cluster's own and
+    // signs only its nodes, and the donor would otherwise check the joiner's name, not its address.
+    ...(p.tls ? ['ssl-mode=VERIFY_CA'] : []),
     '',
     '[client]',
     `socket=${paths.socket}`,
@@ -431,9 +464,11 @@ export const galeraDriver: ServiceDriver = {
         address: svc.address,
         port: svc.port,
         peers: servicesOf(topo, 'mariadb').map((s) => s.address),
+        allowlist: galeraAllowlist(topo),
         bufferPoolMb: topo.config.database.bufferPoolMb,
         providerPath: galeraProviderPath(),
         sstPassword: ctx.secrets.dbRootPassword,
+        ...(databaseTlsOn(topo) ? { tls: requireNodeTls(topo, svc.node) } : {}),
       }),
     );
     if (!fs.existsSync(paths.dataDir)) await installDatadir(ctx, paths);

@@ -59,6 +59,9 @@ export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
 export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
+export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
+export type { NodeTlsFiles } from './tls.js';
+
 export { ENGINE_BINARIES, SUBSTRATE_TOOLS, TEST_ONLY_TOOLS, checkEngines, testSuiteBinaries } from './binaries.js';
 export type { EngineBinary, EngineCheck, SubstrateName } from './binaries.js';
 

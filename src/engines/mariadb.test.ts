@@ -64,6 +64,14 @@ function settings(text: string): Map<string, string> {
 describe('renderMyCnf', () => {
   const topo = twoDbTopology();
 
+  it('with database.tls: the server offers TLS with its node certificate and the cluster CA, in [mysqld]', () => {
+    const tls = { ca: '/s/tls/ca.crt', cert: '/s/tls/db2.crt', key: '/s/tls/db2.key' };
+    const text = renderMyCnf(params(topo, 'db2', { tls }));
+    const mysqld = text.slice(0, text.indexOf('[client]'));
+    for (const line of ['ssl_ca=/s/tls/ca.crt', 'ssl_cert=/s/tls/db2.crt', 'ssl_key=/s/tls/db2.key']) assert.ok(mysqld.split('\n').includes(line), line);
+    assert.doesNotMatch(renderMyCnf(params(topo, 'db2')), /ssl_/);
+  });
+
   it('renders the initial primary: writable, binlog + GTID strict, durable, own files', () => {
     const p = params(topo, 'db1');
     const s = settings(renderMyCnf(p));

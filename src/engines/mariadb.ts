@@ -8,6 +8,7 @@ import { EngineStartError, ErrorCode, HastackError, describeError } from '../sha
 import { waitFor } from '../shared/retry.js';
 import { tailFile } from '../shared/files.js';
 import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
+import { databaseTlsOn, nodeTlsFiles, requireNodeTls, type NodeTlsFiles } from './tls.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
 import { SEED_CNF, copyLiveDatadir } from './mariadb-provision.js';
 import { chooseSeedSource, isEmptyGtidList, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
@@ -72,6 +73,8 @@ export interface MyCnfParams {
   /** Turn the primary side of semi-sync on at boot (see `semiSyncAtBoot`). */
   readonly semiSyncMasterAtBoot: boolean;
   readonly semiSyncTimeoutMs: number;
+  /** database.tls: the server's certificate and the cluster CA (replicas connect over TLS). */
+  readonly tls?: NodeTlsFiles;
 }
 
 /** The `[mysqld]` lines every hastack MariaDB server has, replication or Galera. */
@@ -94,6 +97,16 @@ export function serverBaseLines(p: { readonly asRoot: boolean; readonly paths: M
     'character-set-server=utf8mb4',
     'collation-server=utf8mb4_unicode_ci',
   ];
+}
+
+/**
+ * database.tls: the server offers TLS with its node certificate; the cluster CA checks a client's
+ * (a replica's) certificate. Clients may still connect in clear (the app on its own network);
+ * what must be encrypted says so itself (REQUIRE X509, [sst] ssl-mode).
+ */
+export function serverTlsLines(tls: NodeTlsFiles | undefined): string[] {
+  if (!tls) return [];
+  return ['', '# TLS (database.tls, certificates of the cluster CA made by hastack)', `ssl_ca=${tls.ca}`, `ssl_cert=${tls.cert}`, `ssl_key=${tls.key}`];
 }
 
 /** Memory and disk settings of every hastack MariaDB server: many servers share one machine. */
@@ -165,6 +178,7 @@ export function renderMyCnf(p: MyCnfParams): string {
   lines.push(
     '',
     ...memoryLines(p.bufferPoolMb),
+    ...serverTlsLines(p.tls),
     '',
     '[client]',
     // `mariadb --defaults-file=<this file> -uroot -p` reaches this server; there is no default socket.
@@ -387,6 +401,8 @@ export interface DbReplicationStatus {
   readonly lastSqlErrno: number;
   readonly lastSqlError: string;
   readonly sqlState: string;
+  /** Master_SSL_Allowed: the replica connects to its primary over TLS. */
+  readonly ssl: boolean;
 }
 
 function threadState(v: unknown): ThreadState {
@@ -413,6 +429,7 @@ export function parseSlaveStatus(row: Readonly<Record<string, unknown>> | undefi
     lastSqlErrno: Number(row?.['Last_SQL_Errno'] ?? 0),
     lastSqlError: String(row?.['Last_SQL_Error'] ?? ''),
     sqlState: String(row?.['Slave_SQL_Running_State'] ?? ''),
+    ssl: String(row?.['Master_SSL_Allowed'] ?? '') === 'Yes',
   };
 }
 
@@ -512,6 +529,26 @@ async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: Servi
     'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
     [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
   );
+  // The replica's files, named as they are on its machine (this may run on the controller's).
+  if (databaseTlsOn(ctx.topo)) await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));
+}
+
+/**
+ * database.tls: the replica's binlog stream over TLS, the primary's certificate checked against
+ * the cluster's CA and its address (MASTER_SSL_VERIFY_SERVER_CERT: the certificate's SAN is the
+ * node address, measured to pass here), and the replica's own certificate shown to the primary.
+ */
+function masterSslClause(tls: NodeTlsFiles): [string, unknown[]] {
+  return ['CHANGE MASTER TO MASTER_SSL=1, MASTER_SSL_CA=?, MASTER_SSL_CERT=?, MASTER_SSL_KEY=?, MASTER_SSL_VERIFY_SERVER_CERT=1', [tls.ca, tls.cert, tls.key]];
+}
+
+/** A replica attached before database.tls was on: the same primary, now over TLS (position kept: GTID). */
+async function switchReplicaToTls(ctx: ServiceContext): Promise<void> {
+  await withAdmin(ctx, ADMIN_TIMEOUT_MS, async (c) => {
+    await run(c, 'STOP SLAVE');
+    await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));
+    await run(c, 'START SLAVE');
+  });
 }
 
 /**
@@ -572,9 +609,9 @@ async function hasGlobalPrivilege(c: Connection, user: string, privilege: string
   return r.length > 0;
 }
 
-async function ensureUser(c: Connection, user: string, password: string, writeMs: number): Promise<void> {
+async function ensureUser(c: Connection, user: string, password: string, writeMs: number, requireX509 = false): Promise<void> {
   const r = await rows(c, "SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user]);
-  if (r.length === 0) await run(c, "CREATE USER ?@'%' IDENTIFIED BY ?", [user, password], writeMs);
+  if (r.length === 0) await run(c, `CREATE USER ?@'%' IDENTIFIED BY ?${requireX509 ? ' REQUIRE X509' : ''}`, [user, password], writeMs);
 }
 
 /**
@@ -605,7 +642,10 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
 
   // Replication: read the binlog (REPLICATION SLAVE) and see positions (REPLICATION CLIENT, called
   // BINLOG MONITOR since 10.5). Semi-sync needs nothing more: the replica asks for it on connect.
-  await ensureUser(c, DB_USERS.repl, secrets.dbReplPassword, writeMs);
+  // database.tls: a replica must show a certificate of the cluster's CA (REQUIRE X509), set when
+  // the user is made. Never added to an existing user: replicas attached without TLS would be
+  // refused on their next reconnect, before their own restart moves them to TLS.
+  await ensureUser(c, DB_USERS.repl, secrets.dbReplPassword, writeMs, databaseTlsOn(topo));
   if (!(await hasGlobalPrivilege(c, DB_USERS.repl, 'REPLICATION SLAVE'))) {
     await write("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'", [DB_USERS.repl]);
   }
@@ -785,7 +825,9 @@ async function attachReplica(ctx: ServiceContext): Promise<void> {
       );
     }
     if (!(await serverAnswers(ctx.secrets, configured))) return;
-    if (status.ioThread === 'stopped' && status.sqlThread === 'stopped' && status.lastIoErrno === 0 && status.lastSqlErrno === 0) {
+    if (databaseTlsOn(ctx.topo) && !status.ssl) {
+      await switchReplicaToTls(ctx);
+    } else if (status.ioThread === 'stopped' && status.sqlThread === 'stopped' && status.lastIoErrno === 0 && status.lastSqlErrno === 0) {
       // Configured but stopped without an error (someone ran STOP SLAVE): resume.
       await withAdmin(ctx, ADMIN_TIMEOUT_MS, (c) => run(c, 'START SLAVE'));
     }
@@ -961,6 +1003,7 @@ export const mariadbDriver: ServiceDriver = {
         semiSync: db.semiSync,
         semiSyncMasterAtBoot: semiSyncAtBoot(topo, state),
         semiSyncTimeoutMs: db.semiSyncTimeoutMs,
+        ...(databaseTlsOn(topo) ? { tls: requireNodeTls(topo, svc.node) } : {}),
       }),
       // Readable by the server when it runs as another user than hastack (no secrets in it).
       0o644,

@@ -22,7 +22,7 @@ import {
   type TableStats,
 } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
-import { backupsToRemove } from './backup-retention.js';
+import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
 
@@ -70,7 +70,7 @@ export interface BackupPlan {
     readonly db: readonly string[];
     readonly redis: readonly string[];
     /** Complete backups on the target now. */
-    readonly onTarget: readonly string[];
+    readonly onTarget: readonly RetentionCandidate[];
   };
 }
 
@@ -159,7 +159,7 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     facts: {
       db,
       redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
-      onTarget: listBackups(topo).backups.filter((b) => b.node === target).map((b) => b.id),
+      onTarget: listBackups(topo).backups.filter((b) => b.node === target).map((b) => ({ id: b.id, verification: verificationOf(b.verification) })),
     },
   };
 }
@@ -172,7 +172,9 @@ export function describePlan(p: BackupPlan): string[] {
     `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
     `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
     `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
-    `  6. retention: keep the newest ${p.keep} backup(s) on ${p.target}; would remove: ${backupsToRemove([...p.facts.onTarget, p.id], p.keep).join(', ') || 'none'}`,
+    `  6. retention: keep ${p.keep} backup(s) on ${p.target}, the newest verified one always, failed and unverified ones pruned first; would remove: ${
+      backupsToRemove([...p.facts.onTarget, { id: p.id, verification: 'unverified' }], p.keep, p.id).join(', ') || 'none'
+    }`,
     'facts:',
     ...p.facts.db.map((f) => `  ${f}`),
     ...p.facts.redis.map((f) => `  ${f}`),
@@ -434,12 +436,13 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     // 6. Retention, only now that the new backup is complete.
     const targetNode = plan.target;
-    const onTarget = listBackups(topo).backups.filter((b) => b.node === targetNode).map((b) => b.id);
+    const onTarget = listBackups(topo).backups.filter((b) => b.node === targetNode).map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
     const removed: string[] = [];
-    for (const id of backupsToRemove(onTarget, plan.keep)) {
+    for (const id of backupsToRemove(onTarget, plan.keep, plan.id)) {
       fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });
       removed.push(id);
-      say(`retention (keep ${plan.keep}): removed backup ${id} from ${plan.target}`, 'retention');
+      const why = onTarget.find((b) => b.id === id)?.verification ?? 'unverified';
+      say(`retention (keep ${plan.keep}): removed backup ${id} (${why === 'failed' ? 'failed verification' : why}) from ${plan.target}`, 'retention', { id, verification: why });
     }
     return { manifest, dir: plan.finalDir, removed, totalMs: Date.now() - t0 };
   } catch (e) {

@@ -14,6 +14,7 @@ export const secretsSchema = z
     dbRootPassword: z.string().min(1),
     dbAppPassword: z.string().min(1),
     dbReplPassword: z.string().min(1),
+    vrrpPassword: z.string().regex(/^[A-Za-z0-9_-]{1,8}$/).optional(),
   })
   .strict() satisfies z.ZodType<Secrets>;
 
@@ -26,6 +27,8 @@ export const deployBundleSchema = z
     ),
     secrets: secretsSchema,
     configYaml: z.string(),
+    /** database.tls on and this node carries MariaDB: the cluster CA's certificate, the node's own key pair (PEM). */
+    tls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
   })
   .strict();
 export type DeployBundle = z.infer<typeof deployBundleSchema>;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SERVICE_KINDS, type Topology } from '../config/index.js';
+import { nodeTlsFiles, tlsDir } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
 import type { AgentPlan, DeployBundle, FileStatus } from './agent-types.js';
@@ -57,13 +58,26 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
     for (const f of manager.files(spec)) files.push({ ...f, unit: spec.name });
     const svc = topo.services.find((x) => x.id === spec.serviceId);
     if (svc) files.push({ path: path.posix.join(svc.dir, 'unit-inputs.json'), content: JSON.stringify(serviceInputs(topo, svc), null, 2) + '\n', mode: 0o644, unit: spec.name });
+    // database.tls: this node's key pair and the cluster CA's certificate, owned by the database
+    // unit (new certificates restart it). The key is 0600 in a 0700 directory (agentApply).
+    if (svc?.kind === 'mariadb' && bundle.tls) {
+      const f = nodeTlsFiles(topo, node);
+      files.push({ path: f.ca, content: bundle.tls.ca, mode: 0o644, unit: spec.name });
+      files.push({ path: f.cert, content: bundle.tls.cert, mode: 0o644, unit: spec.name });
+      files.push({ path: f.key, content: bundle.tls.key, mode: 0o600, unit: spec.name });
+    }
     if (spec.role === 'keepalived') {
       const self = topo.nodes.find((n) => n.name === node);
       const nic = hostInterface(self?.address ?? '');
       const script = keepalivedCheckScript(topo, {});
       files.push({ path: script, content: renderCheckScript(topo, node, env.nodeBin), mode: 0o755, unit: spec.name });
-      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script }), nic.iface, nic.prefix);
-      files.push({ path: keepalivedConfFile({}), content: conf, mode: 0o644, unit: spec.name });
+      const authPass = bundle.secrets.vrrpPassword;
+      if (authPass === undefined) {
+        throw new HastackError(ErrorCode.CONFIG_INVALID, 'the deploy bundle has no "vrrpPassword" for keepalived; run "hastack deploy" with this hastack version (it adds the secret)');
+      }
+      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass }), nic.iface, nic.prefix);
+      // 0600: it holds the VRRP password (keepalived runs as root and reads it as root).
+      files.push({ path: keepalivedConfFile({}), content: conf, mode: 0o600, unit: spec.name });
     }
   }
   return files;
@@ -72,6 +86,14 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
 function readIfExists(file: string): string | undefined {
   try {
     return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function modeOf(file: string): number | undefined {
+  try {
+    return fs.statSync(file).mode & 0o777;
   } catch {
     return undefined;
   }
@@ -98,8 +120,16 @@ function compare(files: readonly DesiredFile[], bundle: DeployBundle): Compared[
   return files.map((file) => {
     const have = readIfExists(file.path);
     if (have === undefined) return { file, status: 'new' as const };
-    if (have === file.content) return { file, status: 'same' as const };
+    if (have === file.content) {
+      // Same text but readable by others where it must not be (written before it held a secret):
+      // rewritten with the right mode. Looser wanted modes are left alone (no restart for a mode).
+      const mode = modeOf(file.path);
+      if (mode === undefined || (file.mode & 0o077) !== 0 || (mode & 0o077) === 0) return { file, status: 'same' as const };
+      return { file, status: 'changed' as const, diff: `mode ${mode.toString(8)} -> ${file.mode.toString(8)}` };
+    }
     if (file.secret) return { file, status: 'changed' as const, diff: secretsDiff(parseSecretsText(have), { ...bundle.secrets }) };
+    // A changed private key is shown as changed, never as text.
+    if (/\.key$/.test(file.path) && file.mode === 0o600) return { file, status: 'changed' as const, diff: '(private key replaced)' };
     const secrets = [...Object.values(bundle.secrets), ...Object.values(parseSecretsText(readIfExists(path.join(bundle.topology.stateDir, 'secrets.json'))))];
     return { file, status: 'changed' as const, diff: lineDiff(redact(have, secrets), redact(file.content, secrets)) };
   });
@@ -168,6 +198,10 @@ function writeAtomic(file: string, content: string, mode: number): void {
 export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: string): Promise<AgentPlan> {
   const { plan, compared, stale, specs, manager } = await planFor(env, bundle, node);
   fs.mkdirSync(bundle.topology.stateDir, { recursive: true, mode: 0o700 });
+  if (bundle.tls) {
+    fs.mkdirSync(tlsDir(bundle.topology.stateDir), { recursive: true, mode: 0o700 });
+    fs.chmodSync(tlsDir(bundle.topology.stateDir), 0o700);
+  }
   await manager.remove(stale);
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
   // systemd opens StandardOutput=append: files itself and does not create their directories.

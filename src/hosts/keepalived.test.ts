@@ -19,7 +19,7 @@ function lbPair(): Topology {
 
 describe('keepalived for lb.vip', () => {
   it('renders one BACKUP/nopreempt instance with unicast peers, priority by lb order (golden)', () => {
-    const conf = renderKeepalivedConf({ topo: lbPair(), node: 'lb2', checkScript: '/etc/keepalived/hastack-shop-lb-check.sh' });
+    const conf = renderKeepalivedConf({ topo: lbPair(), node: 'lb2', checkScript: '/etc/keepalived/hastack-shop-lb-check.sh', authPass: 'Ab3_x-9Z' });
     assert.equal(
       fillPlaceholders(conf, 'eth0', 24),
       `# Written by hastack for cluster shop on lb2; "hastack deploy" overwrites it.
@@ -45,9 +45,14 @@ vrrp_instance hastack_shop {
   priority 140
   advert_int 1
   unicast_src_ip 10.0.0.2
+  check_unicast_src
   unicast_peer {
     10.0.0.1
     10.0.0.3
+  }
+  authentication {
+    auth_type PASS
+    auth_pass Ab3_x-9Z
   }
   virtual_ipaddress {
     10.0.0.100/24 dev eth0
@@ -58,6 +63,16 @@ vrrp_instance hastack_shop {
 }
 `,
     );
+  });
+
+  it('review item 13: adverts need the cluster\'s VRRP password and a peer\'s source address', () => {
+    const conf = renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh', authPass: 'pw12345x' });
+    assert.match(conf, /^ {2}authentication \{\n {4}auth_type PASS\n {4}auth_pass pw12345x\n {2}\}$/m);
+    assert.match(conf, /^ {2}check_unicast_src$/m);
+    // VRRPv2 carries 8 characters: a longer or unquotable password is refused, not silently cut.
+    for (const bad of ['', '123456789', 'has space', 'quo"te']) {
+      assert.throws(() => renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh', authPass: bad }), /vrrpPassword/);
+    }
   });
 
   it('the router id is stable, in 1..255, and differs between clusters', () => {

@@ -28,7 +28,15 @@ export interface KeepalivedParams {
   readonly node: string;
   /** The check script's path on the host. */
   readonly checkScript: string;
+  /** `secrets.vrrpPassword`: VRRPv2 PASS authentication, 1 to 8 characters. */
+  readonly authPass: string;
 }
+
+/**
+ * What keepalived accepts in `auth_pass` without quoting, and what VRRPv2 carries (8 bytes; the
+ * rest would be silently cut, so two hosts differing after the 8th would still agree).
+ */
+const AUTH_PASS = /^[A-Za-z0-9_-]{1,8}$/;
 
 export function renderKeepalivedConf(p: KeepalivedParams): string {
   const { topo, node } = p;
@@ -39,6 +47,9 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
   const self = lbs[index];
   if (!self) throw new HastackError(ErrorCode.INTERNAL, `node ${node} carries no load balancer`);
   const peers = lbs.filter((s) => s.node !== node).map((s) => s.address);
+  if (!AUTH_PASS.test(p.authPass)) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, 'secrets.json "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_"; remove it and run "hastack deploy" to make a new one');
+  }
   const name = `hastack_${topo.cluster.replace(/-/g, '_')}`;
   const lines = [
     `# Written by hastack for cluster ${topo.cluster} on ${node}; "hastack deploy" overwrites it.`,
@@ -72,8 +83,19 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
     `  advert_int ${Math.max(1, Math.round(topo.config.lb.vipIntervalMs / 1000))}`,
     // Unicast: works on networks that filter multicast (most clouds), and names the peers.
     `  unicast_src_ip ${self.address}`,
+    // Drop adverts whose source is not one of the peers below: a stranger on the LAN cannot win
+    // the election (and take the address) by advertising a higher priority from its own address.
+    '  check_unicast_src',
     '  unicast_peer {',
     ...peers.map((a) => `    ${a}`),
+    '  }',
+    // VRRPv2 PASS authentication: adverts without the cluster's password are dropped. It is weak
+    // (the password travels in clear in every advert, 8 characters at most): it keeps apart
+    // clusters and stray routers that share a virtual_router_id, not an attacker who can sniff
+    // the LAN and forge source addresses; the source check above and host firewall rules do more.
+    '  authentication {',
+    '    auth_type PASS',
+    `    auth_pass ${p.authPass}`,
     '  }',
     '  virtual_ipaddress {',
     `    ${vip}/${PREFIX_PLACEHOLDER} dev ${IFACE_PLACEHOLDER}`,

@@ -3,9 +3,9 @@
  * engines: orders are written through the load balancer, a backup is taken from the standby's
  * replica (whose replication must be running again afterwards), it restores into a scratch
  * server and matches its manifest; the supervisor's schedule takes one by itself; retention keeps
- * `backup.keep`; a backup SIGKILLed mid-way leaves nothing that list or restore would trust and
- * the next run restarts the replica it held still; a backup with a truncated InnoDB file is
- * reported broken, with exit code 1.
+ * `backup.keep`, the verified backup among them; a backup SIGKILLed mid-way leaves nothing that
+ * list or restore would trust and the next run restarts the replica it held still; a backup with
+ * a truncated InnoDB file is reported broken, with exit code 1.
  *
  * Namespace: addresses 127.0.62.1-2 (and the supervisor's 127.0.62.254), state in a fresh temp
  * directory; the cluster is stopped with `down` and every recorded pid checked in `after`.
@@ -154,12 +154,15 @@ describe('hastack backup / restore --verify (simple preset, real engines)', { ti
     assert.ok(!fs.existsSync(path.join(stateDir, 'backup.lock')), 'the lock is released');
   });
 
-  it(`retention keeps the newest ${KEEP}`, async () => {
+  it(`retention keeps ${KEEP}: the newest verified backup and the newest`, async () => {
     const r = await runCli(['backup', '-f', cluster.configFile], { cwd: cluster.dir });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const ids = (await list(cluster)).backups.filter((b) => b.node === 'standby').map((b) => b.id);
+    const backups = (await list(cluster)).backups.filter((b) => b.node === 'standby');
+    const ids = backups.map((b) => b.id);
     assert.equal(ids.length, KEEP, ids.join(' '));
-    assert.ok(!ids.includes(first), `${first} (the oldest) was removed`);
+    // `first` is the only backup that passed restore --verify: unverified newer ones never push it out.
+    assert.ok(ids.includes(first), `${first} (the only verified backup) was kept`);
+    assert.match(r.stdout, new RegExp(`backup ${ids.at(-1) ?? '-'} complete`), 'the backup just taken is the other one kept');
   });
 
   it('a backup with a truncated InnoDB file is reported broken, with exit code 1', async () => {

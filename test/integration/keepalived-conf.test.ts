@@ -1,6 +1,7 @@
 /**
  * The keepalived.conf hastack renders for `lb.vip` is accepted by the real keepalived
- * (`keepalived -t`: a config check, nothing is sent on the network). keepalived refuses `lo` for
+ * (`keepalived -t`: a config check, nothing is sent on the network), VRRP authentication and the
+ * unicast source check included (review item 13). keepalived refuses `lo` for
  * VRRP, so the check uses this machine's first non-loopback interface; skipped where keepalived
  * or such an interface is missing (it is installed by `.ci/run`).
  */
@@ -9,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig, resolveTopology } from '../../src/config/index.js';
+import { loadOrCreateSecrets, parseConfig, resolveTopology } from '../../src/config/index.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from '../../src/hosts/keepalived.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -43,13 +44,15 @@ describe('keepalived accepts the rendered config', { skip: !hasKeepalived || !ni
       ],
     });
     const topo = resolveTopology(config, { stateRoot: dir, configDir: dir });
+    // The VRRP password as `deploy` makes it (secrets.json), so keepalived checks the real shape.
+    const secrets = loadOrCreateSecrets(path.join(dir, 'state'));
     // enable_script_security: the script and its directory must not be writable by others.
     fs.chmodSync(dir, 0o755);
     for (const node of ['lb1', 'lb2']) {
       const script = path.join(dir, `${node}-check.sh`);
       fs.writeFileSync(script, renderCheckScript(topo, node, process.execPath), { mode: 0o755 });
       const conf = path.join(dir, `${node}.conf`);
-      fs.writeFileSync(conf, fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script }), nic.iface, nic.prefix));
+      fs.writeFileSync(conf, fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass: secrets.vrrpPassword ?? '' }), nic.iface, nic.prefix), { mode: 0o600 });
       const r = spawnSync('keepalived', ['-t', '-f', conf, '-l', '-D'], { encoding: 'utf8', timeout: 10_000 });
       assert.equal(r.status, 0, `${node}: ${r.stdout}${r.stderr}\n${fs.readFileSync(conf, 'utf8')}`);
     }
