@@ -172,7 +172,8 @@ export function checkHostFacts(scope: AuditScope, facts: HostFacts): Finding[] {
   return [
     ...checkBinds(scope, facts.listens),
     ...checkUsers(scope, facts.processes, facts.node),
-    ...checkFileModes(facts.files, facts.ownerUid),
+    // On hosts every machine has the same paths: say whose file it is.
+    ...checkFileModes(facts.files, facts.ownerUid).map((f) => (scope.substrate === 'hosts' ? { ...f, where: `${facts.node}:${f.where}` } : f)),
     ...(facts.controllerKeyLines === null ? [] : checkControllerKey(facts.node, facts.controllerKeyLines)),
     ...(facts.admin === null ? [] : checkAdminProbe(facts.admin)),
     ...facts.problems.map((p) => finding(AuditCode.AUDIT_INCOMPLETE, facts.node, p, 'fix the cause and audit again')),
