@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * What one machine shows the audit: listening sockets and uids of our processes, modes of the
- * state files, the controller's authorized_keys lines, firewall hints. Gathered by gather.ts on
+ * state files, the controller's authorized_keys lines, the admin API as its host sees it. Gathered by gather.ts on
  * this machine (local, netns) or by each host's agent (`_agent audit`, JSON over SSH); judged by
  * checks.ts, which is pure.
  */
@@ -43,8 +43,6 @@ export const hostFactsSchema = z.object({
   files: z.array(fileFactSchema),
   /** Lines of root's authorized_keys naming the cluster's controller key; null: not looked at. */
   controllerKeyLines: z.array(z.string()).nullable(),
-  /** `iptables-save` / `nft list ruleset` output; null: not looked at. */
-  firewall: z.string().nullable(),
   /** The admin API as probed from this machine (the controller host on hosts); null: not here. */
   admin: z.lazy(() => adminProbeSchema).nullable(),
   /** What could not be read (each becomes AUDIT_INCOMPLETE). */

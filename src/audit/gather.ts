@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import os from 'node:os';
-import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import type { Secrets, Topology } from '../config/index.js';
 import type { ProcessFact, ListenFact } from './facts.js';
@@ -9,7 +7,6 @@ import { firstLine } from './probes.js';
 import { listenersOf, uidOf, withDescendants } from './proc.js';
 import type { AuditScope, StoreProbe } from './checks.js';
 
-const run = promisify(execFile);
 /** A refused login answers at once; 3 s means the server is not answering at all. */
 const DB_CONNECT_TIMEOUT_MS = 3_000;
 
@@ -43,21 +40,6 @@ export function secretValues(secrets: Secrets | Record<string, string>, adminTok
 }
 
 export { scanStateDir };
-
-/** The firewall as the kernel has it (for the report; the memcached probe is the verdict). */
-export async function firewallText(): Promise<string | null> {
-  for (const [cmd, args] of [
-    ['iptables-save', []],
-    ['nft', ['list', 'ruleset']],
-  ] as const) {
-    try {
-      return (await run(cmd, [...args], { timeout: 5_000, maxBuffer: 4 * 1024 * 1024 })).stdout;
-    } catch {
-      // not installed or not allowed: try the next
-    }
-  }
-  return null;
-}
 
 async function mariadbOpen(host: string, port: number): Promise<boolean> {
   // root with no password, and a made-up name (an anonymous account matches any name).

@@ -29,7 +29,6 @@ export async function auditLocal(topo: Topology, secrets: Secrets): Promise<Find
     ...processFacts(owners),
     files: scan.files,
     controllerKeyLines: null,
-    firewall: null,
     admin: null,
     problems: scan.problems,
   };

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readAdminToken } from '../control/admin-token.js';
 import { hostFactsSchema, type HostFacts } from '../audit/facts.js';
-import { firewallText, processFacts, scanStateDir, secretValues } from '../audit/gather.js';
+import { processFacts, scanStateDir, secretValues } from '../audit/gather.js';
 import { probeAdminApi } from '../audit/probes.js';
 import type { Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
@@ -14,7 +14,7 @@ import { closeSessions, openSessions } from './session.js';
 /**
  * `hastack audit` on real hosts. Host side (`_agent audit --node N`): the facts of this host for
  * node N: its units' listeners and uids, the state directory's modes, the controller key's line in
- * root's authorized_keys, the firewall, and (on the controller's node) the admin API probed from
+ * root's authorized_keys, and (on the controller's node) the admin API probed from
  * the host itself, since it listens on the host's loopback. The operator's side judges them
  * (src/audit/checks.ts), so a host runs no policy of its own.
  */
@@ -57,7 +57,6 @@ export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts
     ...processFacts(owners),
     files: scan.files,
     controllerKeyLines: controllerKeyLines(topo.cluster),
-    firewall: await firewallText(),
     admin: isController ? await probeAdminApi(topo.admin.address, topo.admin.port) : null,
     problems: [...problems, ...scan.problems],
   };
