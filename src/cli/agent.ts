@@ -71,5 +71,6 @@ export const agentCli = {
   prepare: (o: { state: string; id: string }) => answer(() => agentPrepare(envOf(o.state), o.id)),
   nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
+  audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
   recordRole: (o: { state: string; id: string; role: string }) => answer(() => agentRecordRole(envOf(o.state), o.id, o.role)),
 };

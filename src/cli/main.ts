@@ -55,6 +55,13 @@ configOpts(program.command('status'))
     if (!(await (await commands()).status(o))) process.exitCode = 1;
   });
 
+configOpts(program.command('audit'))
+  .description('check the running cluster for weaknesses (binds, users, file modes, key restrictions, open admin API, stores without auth); exit 1 on any finding')
+  .option('--json', 'machine-readable output')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {
+    process.exitCode = await (await import('./audit.js')).audit(o);
+  });
+
 configOpts(program.command('logs'))
   .description('show the logs of a node (every service) or of one service on it')
   .argument('<node>')
@@ -197,6 +204,9 @@ for (const verb of ['start', 'stop', 'restart'] as const) {
 agentSub('status')
   .requiredOption('--node <name>')
   .action(async (o: { state: string; node: string }) => (await agentCli()).status(o));
+agentSub('audit')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).audit(o));
 agentSub('probe')
   .requiredOption('--id <node/kind>')
   // 1 s: a healthy engine on the host answers in milliseconds; the caller retries.

@@ -91,6 +91,12 @@ export const configSchema = z
         knownHostsFile: z.string().min(1).optional(),
         /** `auto`: systemd where it is PID 1, else hastack's own per-service keeper (`hastack _keep`). */
         serviceManager: z.enum(['auto', 'systemd', 'hastack']).default('auto'),
+        /**
+         * Where the controller's admin API and dashboard listen on its host. Default loopback: reach
+         * it with `ssh -L 9090:127.0.0.1:9090 <controller>`. Set it to the controller's address on
+         * an admin network only: status and events are readable there without the token.
+         */
+        adminAddress: z.string().ip({ version: 'v4' }).default('127.0.0.1'),
         /** The largest clock difference between the deploying machine and a host that `deploy` accepts. */
         maxClockSkewMs: z.number().int().min(0).default(2_000),
       })

@@ -34,7 +34,9 @@ describe('topology', () => {
     assert.equal(remoteTopology(t).stateDir, '/srv/hs/hastack');
     assert.equal(servicesOf(t, 'mariadb')[1]?.dir, '/srv/hs/hastack/standby/mariadb');
     assert.equal(t.appModule, '/opt/hastack/current/examples/erp');
-    assert.deepEqual(t.admin, { address: '10.9.0.2', port: 9090 });
+    assert.deepEqual(t.admin, { address: '127.0.0.1', port: 9090 }, 'review item 5: loopback unless an admin network is configured');
+    const onNet = resolveTopology(parseConfig({ ...cfg, hosts: { ...cfg.hosts, adminAddress: '10.9.0.2' } }), { stateRoot: '/home/op/.hastack', configDir: '/home/op' });
+    assert.deepEqual(onNet.admin, { address: '10.9.0.2', port: 9090 });
   });
 
   it('on netns, nodes get addresses from netns.addressBase and the admin API stays on loopback', () => {

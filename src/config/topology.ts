@@ -98,7 +98,8 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     services,
     initialDbPrimary: firstWith('mariadb'),
     initialRedisMaster: firstWith('redis'),
-    admin: { address: hosts ? controllerNode(config, nodes).address : `${config.addressBase}.254`, port: config.supervisor.adminPort },
+    // On hosts the controller's admin API is on loopback unless an admin network is configured.
+    admin: { address: hosts ? config.hosts.adminAddress : `${config.addressBase}.254`, port: config.supervisor.adminPort },
   };
 }
 

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { Secrets, Topology } from '../config/index.js';
 import { HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
+import { guardRequest } from './admin-guard.js';
+import { loadOrCreateAdminToken } from './admin-token.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { cutLinks, isolateLinks, partitionLinks } from '../substrate/index.js';
 import type { Supervisor } from './supervisor.js';
@@ -12,7 +14,10 @@ import type { Supervisor } from './supervisor.js';
  * fault injection for `hastack chaos`, which must go through the supervisor because the
  * supervisor owns the processes (a node killed by a fault must stay down, not be restarted).
  * It also serves the status dashboard (src/control/dashboard: the page, `/v1/events`,
- * `/v1/stream`, `/v1/reports`), read-only. Loopback only, like every address of the local substrate.
+ * `/v1/stream`, `/v1/reports`), read-only. It listens on loopback (local, netns), or on real hosts on
+ * `hosts.adminAddress` of the controller (default loopback: an SSH tunnel reaches it). Every
+ * request passes admin-guard.ts first: its own Host only, no cross-origin request, and the
+ * cluster's admin token (admin-token.ts) on anything that changes state.
  */
 export const faultRequestSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('kill-node'), node: z.string() }).strict(),
@@ -30,6 +35,13 @@ export type FaultRequest = z.input<typeof faultRequestSchema>;
 
 /** Bodies are a few hundred bytes; anything bigger is a mistake, not a fault request. */
 const MAX_BODY = 16 * 1024;
+/**
+ * Connections at once: the CLI, a few dashboard pages (each holds one `/v1/stream`) and a flood
+ * that must not grow without bound. Past this the kernel queues, then refuses.
+ */
+export const MAX_ADMIN_CONNECTIONS = 64;
+/** A request's headers and body arrive within this, or the connection is closed (slow clients). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -85,9 +97,15 @@ async function applyFault(sup: Supervisor, topo: Topology, f: z.output<typeof fa
  */
 export function startAdminApi(topo: Topology, secrets: Secrets, sup?: Supervisor): Promise<Closeable> {
   const dashboard = dashboardRoutes(topo, secrets);
-  const server = http.createServer((req, res) => {
+  const token = loadOrCreateAdminToken(topo.stateDir);
+  const server = http.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     void (async () => {
       try {
+        const verdict = guardRequest({ method: req.method ?? 'GET', headers: req.headers }, { address: topo.admin.address, token });
+        if (!verdict.ok) {
+          res.setHeader('connection', 'close');
+          return send(res, verdict.status, { error: { code: verdict.code, message: verdict.message } });
+        }
         if (req.method === 'GET' && req.url === '/v1/status') {
           // `hastack status --json` plus what the dashboard shows (uptime, lag, lb counters, queues).
           return send(res, 200, await dashboard.feed.snapshot());
@@ -115,6 +133,7 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup?: Supervisor
       }
     })();
   });
+  server.maxConnections = MAX_ADMIN_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(topo.admin.port, topo.admin.address, () => {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { adminTokenFile, loadOrCreateAdminToken } from '../control/admin-token.js';
 import { controllerNode, hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
@@ -104,8 +105,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
     await Promise.all(hosts.map((h) => prepareHost(h, bundle, payloadFor(h.session.node), event)));
+    // The admin API's token (review item 5): the operator's copy and the controller host's only.
+    const ctlNode = controllerNode(o.config, topo.nodes).name;
+    await must(sessions.get(ctlNode)).ssh.writeFile(adminTokenFile(hostStateDir(o.config)), `${loadOrCreateAdminToken(topo.stateDir)}\n`, 0o600);
     if (o.config.failover.auto) {
-      const controller = controllerNode(o.config, topo.nodes).name;
+      const controller = ctlNode;
       const added = await installControllerKey(topo, sessions, controller);
       event(`failover.auto: the controller on ${controller} fences with its own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`);
     }

@@ -38,6 +38,8 @@ export const ErrorCode = {
   HOST_AUTH_FAILED: 'HOST_AUTH_FAILED',
   /** ssh worked; the command on the host failed (or printed what the caller could not parse). */
   HOST_COMMAND_FAILED: 'HOST_COMMAND_FAILED',
+  /** The admin API refused a state change: no token, or not the cluster's (`<state>/admin-token`). */
+  UNAUTHORIZED: 'UNAUTHORIZED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -13,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { request } from 'undici';
 import type { ConfigInput } from '../../src/config/index.js';
 import { saveReport } from '../../src/control/index.js';
+import { readAdminToken } from '../../src/control/admin-token.js';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
@@ -91,7 +92,7 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
     const res = await request(`${ADMIN}/v1/faults`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(path.join(cluster?.dir ?? '', '.hastack', 'dash'))}` },
       body: JSON.stringify({ action: 'kill-node', node: 'cache1' }),
     });
     assert.equal(res.statusCode, 200, await res.body.text());

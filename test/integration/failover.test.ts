@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { preset } from '../../src/config/index.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { readAdminToken } from '../../src/control/admin-token.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postFault, postOrder } from '../helpers/orders.js';
 
@@ -82,7 +83,7 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
       assert.ok(r.ok && r.id !== undefined, `order ${key} before the fault: HTTP ${r.status}`);
       acked.push({ key, id: r.id });
     }
-    await postFault(`http://${BASE}.254:9090`, { action: 'kill-node', node: 'primary' });
+    await postFault(`http://${BASE}.254:9090`, { action: 'kill-node', node: 'primary' }, readAdminToken(path.join(c.dir, '.hastack', 'fotest')));
 
     const first = await failoverKilledAt(c, /\] promote done/);
     assert.match(first, /promote done/);
@@ -110,7 +111,7 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
   });
 
   it('the healed old primary comes back fenced: read-only, and Redis a replica of the standby', async () => {
-    await postFault(`http://${BASE}.254:9090`, { action: 'heal-node', node: 'primary' });
+    await postFault(`http://${BASE}.254:9090`, { action: 'heal-node', node: 'primary' }, readAdminToken(path.join(c.dir, '.hastack', 'fotest')));
     let s: Status | undefined;
     for (let i = 0; i < 60; i++) {
       s = await status(c);

@@ -64,9 +64,12 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
     const st = await runCli(['status', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
     assert.equal(st.code, 0, st.stdout + st.stderr);
     assert.match(st.stdout, /17\/17 services healthy/);
+    // Review item 5: the controller's admin API listens on its host's loopback (no admin network
+    // configured): it answers there, and the LAN (this machine, on the bed's bridge) cannot reach it.
     const w = bed.hosts[2];
-    const ctl = await fetch(`http://${w?.address}:9090/v1/status`);
-    assert.equal(ctl.status, 200);
+    const ctl = await bed.exec(w?.name ?? 'ops', 'curl -s -o /dev/null -w %{http_code} http://127.0.0.1:9090/v1/status');
+    assert.equal(ctl.stdout.trim(), '200');
+    await assert.rejects(fetch(`http://${w?.address}:9090/v1/status`, { signal: AbortSignal.timeout(5_000) }));
   });
 
   it('a second deploy changes nothing: no unit restarted', async () => {

@@ -10,6 +10,12 @@ import type { DashboardStatus, StreamMessage } from './types.js';
 export const FEED_INTERVAL_MS = 1_000;
 /** Events a newly opened page gets at once (the timeline's backlog). */
 export const BACKLOG_EVENTS = 300;
+/**
+ * A snapshot this young is answered again rather than probed anew: every probe opens a connection
+ * to each database and Redis node, so a flood of `GET /v1/status` must cost one probe per second,
+ * not one per request (MariaDB's max_connections is shared with the app).
+ */
+export const STATUS_TTL_MS = 1_000;
 /** At most this much of the log's tail is read for the backlog: an old cluster's log can be long. */
 const BACKLOG_BYTES = 1024 * 1024;
 
@@ -31,6 +37,9 @@ export class StatusFeed {
   private closed = false;
   private readonly alive = new LocalSubstrate();
   private last: DashboardStatus | undefined;
+  /** The snapshot being taken (every caller meanwhile shares it: one probe at a time, ever). */
+  private inFlight: Promise<DashboardStatus> | undefined;
+  private cached: { readonly at: number; readonly status: DashboardStatus } | undefined;
 
   constructor(
     private readonly topo: Topology,
@@ -60,10 +69,32 @@ export class StatusFeed {
   }
 
   /**
-   * A snapshot now (also used by `GET /v1/status`). Changes since the previous snapshot that the
-   * log does not record (a Sentinel failover, a frozen node) go to the open pages' timelines.
+   * A snapshot (also used by `GET /v1/status`): the one being taken if any, else one at most
+   * STATUS_TTL_MS old, else a new one. So the probes, and the database connections they open, are
+   * bounded whatever the number of callers.
    */
-  async snapshot(): Promise<DashboardStatus> {
+  snapshot(): Promise<DashboardStatus> {
+    if (this.inFlight) return this.inFlight;
+    if (this.cached && Date.now() - this.cached.at < STATUS_TTL_MS) return Promise.resolve(this.cached.status);
+    // Aged from when its probes started: the page's once-a-second loop then always probes anew.
+    const at = Date.now();
+    const p = this.takeSnapshot().then((status) => {
+      this.cached = { at, status };
+      return status;
+    });
+    this.inFlight = p;
+    const clear = (): void => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /**
+   * A snapshot now. Changes since the previous snapshot that the log does not record (a Sentinel
+   * failover, a frozen node) go to the open pages' timelines.
+   */
+  private async takeSnapshot(): Promise<DashboardStatus> {
     this.readNewEvents();
     this.ejections.forgetPids((pid) => this.alive.isAlive(pid));
     const s = await dashboardSnapshot(this.topo, this.secrets, this.ejections.ejected());

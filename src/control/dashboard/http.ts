@@ -40,7 +40,8 @@ function sendFile(res: http.ServerResponse, name: string): boolean {
   } catch {
     return false;
   }
-  res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache' });
+  // The page is never framed by another site (clickjacking) and its types are never sniffed.
+  res.writeHead(200, { 'content-type': type, 'content-length': body.length, 'cache-control': 'no-cache', 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff' });
   res.end(body);
   return true;
 }

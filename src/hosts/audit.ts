@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readAdminToken } from '../control/admin-token.js';
+import { hostFactsSchema, type HostFacts } from '../audit/facts.js';
+import { processFacts, scanStateDir, secretValues } from '../audit/gather.js';
+import { probeAdminApi } from '../audit/probes.js';
+import type { Topology } from '../config/index.js';
+import { describeError } from '../shared/errors.js';
+import { installed } from './agent.js';
+import type { AgentEnv } from './agent-env.js';
+import { closeSessions, openSessions } from './session.js';
+
+/**
+ * `hastack audit` on real hosts. Host side (`_agent audit --node N`): the facts of this host for
+ * node N: its units' listeners and uids, the state directory's modes, the controller key's line in
+ * root's authorized_keys, and (on the controller's node) the admin API probed from
+ * the host itself, since it listens on the host's loopback. The operator's side judges them
+ * (src/audit/checks.ts), so a host runs no policy of its own.
+ */
+
+/** Each facts call reads /proc and a state directory; 60 s means the host is stuck. */
+const AUDIT_TIMEOUT_MS = 60_000;
+
+function controllerKeyLines(cluster: string): string[] | null {
+  const file = path.join(os.homedir(), '.ssh', 'authorized_keys');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter((l) => l.includes(`hastack-${cluster}-controller`));
+}
+
+export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts> {
+  const { topo, secrets, specs, manager } = installed(env, node);
+  const statuses = await manager.status(specs.map((s) => s.name));
+  const owners = new Map<string, number>();
+  for (const u of statuses) {
+    if (u.pid === undefined || u.pid === null) continue;
+    if (u.serviceId !== undefined) owners.set(u.serviceId, u.pid);
+    else if (u.name.endsWith('-controller')) owners.set('admin', u.pid);
+  }
+  const problems: string[] = [];
+  let token: string | undefined;
+  try {
+    token = readAdminToken(env.stateDir);
+  } catch (e) {
+    if (specs.some((s) => s.name.endsWith('-controller'))) problems.push(`the controller's admin token: ${describeError(e)}`);
+  }
+  const scan = scanStateDir(env.stateDir, secretValues(secrets, token));
+  const isController = specs.some((s) => s.name.endsWith('-controller'));
+  return {
+    node,
+    ownerUid: process.getuid?.() ?? 0,
+    ...processFacts(owners),
+    files: scan.files,
+    controllerKeyLines: controllerKeyLines(topo.cluster),
+    admin: isController ? await probeAdminApi(topo.admin.address, topo.admin.port) : null,
+    problems: [...problems, ...scan.problems],
+  };
+}
+
+/** Every host's facts over SSH, in parallel; a host that does not answer is a problem, not a pass. */
+export async function hostsAuditFacts(topo: Topology): Promise<{ facts: HostFacts[]; unreachable: string[] }> {
+  const sessions = openSessions(topo);
+  const facts: HostFacts[] = [];
+  const unreachable: string[] = [];
+  try {
+    await Promise.all(
+      [...sessions.values()].map(async (s) => {
+        try {
+          facts.push(await s.agentJson('audit', ['--node', s.node], hostFactsSchema, { timeoutMs: AUDIT_TIMEOUT_MS }));
+        } catch (e) {
+          unreachable.push(`${s.node}: ${describeError(e)}`);
+        }
+      }),
+    );
+  } finally {
+    await closeSessions(sessions);
+  }
+  return { facts, unreachable };
+}

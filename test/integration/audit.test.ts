@@ -1,0 +1,179 @@
+/**
+ * Review item 5 (issue 17) and `hastack audit`, black-box against the `ideal` preset: the admin
+ * API refuses cross-origin, token-less and foreign-Host requests (curl), a flood of
+ * `GET /v1/status` does not grow MariaDB's Threads_connected (the `mariadb` client), the CLI's
+ * own POSTs (a chaos run) still work, `hastack audit` passes on the healthy cluster and names the
+ * finding on a weakened one (a secret chmod 0644; an admin API without a token).
+ *
+ * Namespace: addresses 127.0.204.1-15, the admin API on 127.0.204.254:9090, an open stand-in API
+ * on 127.0.204.253:9090; cluster "auditrev"; state in a temp dir.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { preset } from '../../src/config/index.js';
+import { REPO_ROOT, printChaosReport, runCli, tempDir } from '../helpers/cli.js';
+import { upCluster, type TestCluster } from '../helpers/cluster.js';
+
+const run = promisify(execFile);
+const BASE = '127.0.204';
+const CLUSTER = 'auditrev';
+const ADMIN = `http://${BASE}.254:9090`;
+/** Concurrent `GET /v1/status` in the flood: far above any bound on database connections. */
+const FLOOD = 200;
+/**
+ * Database connections a burst of status requests may add on db1: one probe at a time (its own
+ * connection) and the app's pools moving a little meanwhile. Without the cache it was one per request.
+ */
+const THREADS_BOUND = 8;
+
+async function curl(args: string[]): Promise<{ code: number; body: string }> {
+  const r = await run('curl', ['-s', '-m', '10', '-w', '\n%{http_code}', ...args], { maxBuffer: 8 * 1024 * 1024 });
+  const nl = r.stdout.lastIndexOf('\n');
+  return { code: Number(r.stdout.slice(nl + 1)), body: r.stdout.slice(0, nl) };
+}
+
+describe('review item 5 and hastack audit (ideal preset, real engines)', { timeout: 600_000 }, () => {
+  let c: TestCluster;
+  let stateDir: string;
+  /** A curl header file holding the token (mode 0600): the token never goes in argv. */
+  let authHeader: string;
+
+  const threadsConnected = async (): Promise<number> => {
+    const secrets = JSON.parse(fs.readFileSync(path.join(stateDir, 'secrets.json'), 'utf8')) as { dbRootPassword: string };
+    const r = await run('mariadb', ['-h', `${BASE}.13`, '-P', '3306', '-u', 'root', '-N', '-B', '-e', "SHOW GLOBAL STATUS LIKE 'Threads_connected'"], {
+      env: { ...process.env, MYSQL_PWD: secrets.dbRootPassword },
+      timeout: 10_000,
+    });
+    return Number(r.stdout.trim().split(/\s+/)[1]);
+  };
+
+  before(async () => {
+    c = await upCluster(CLUSTER, { ...preset('ideal'), cluster: CLUSTER, addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
+    stateDir = path.join(c.dir, '.hastack', CLUSTER);
+    authHeader = path.join(c.dir, 'auth.header');
+    fs.writeFileSync(authHeader, `Authorization: Bearer ${fs.readFileSync(path.join(stateDir, 'admin-token'), 'utf8').trim()}\n`, { mode: 0o600 });
+  });
+
+  after(async () => c?.down());
+
+  it('review item 5: the admin token is made per cluster, mode 0600', () => {
+    const st = fs.statSync(path.join(stateDir, 'admin-token'));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.ok(fs.readFileSync(path.join(stateDir, 'admin-token'), 'utf8').trim().length >= 40);
+  });
+
+  it('review item 5: a cross-origin text/plain POST (any web page the operator opens) is refused', async () => {
+    const r = await curl(['-X', 'POST', '-H', 'Origin: http://evil.example', '-H', 'Content-Type: text/plain', '--data', '{"action":"kill-node","node":"cache1"}', `${ADMIN}/v1/faults`]);
+    assert.equal(r.code, 403, r.body);
+    const s = JSON.parse((await curl([`${ADMIN}/v1/status`])).body) as { services: Array<{ node: string; healthy: boolean }> };
+    assert.equal(s.services.find((x) => x.node === 'cache1')?.healthy, true, 'cache1 was not killed');
+  });
+
+  it('review item 5: a POST without the token is refused (401), with it it works', async () => {
+    const body = ['-H', 'Content-Type: application/json', '--data', '{"action":"resume-node","node":"cache1"}', `${ADMIN}/v1/faults`];
+    const none = await curl(['-X', 'POST', ...body]);
+    assert.equal(none.code, 401, none.body);
+    assert.match(none.body, /UNAUTHORIZED/);
+    const wrong = await curl(['-X', 'POST', '-H', 'Authorization: Bearer not-the-token', ...body]);
+    assert.equal(wrong.code, 401, wrong.body);
+    const ok = await curl(['-X', 'POST', '-H', `@${authHeader}`, ...body]);
+    assert.equal(ok.code, 200, ok.body);
+    const plain = await curl(['-X', 'POST', '-H', `@${authHeader}`, '-H', 'Content-Type: text/plain', '--data', '{"action":"resume-node","node":"cache1"}', `${ADMIN}/v1/faults`]);
+    assert.equal(plain.code, 415, plain.body);
+  });
+
+  it('review item 5: a foreign Host header is refused (DNS rebinding); our own and loopback names are not', async () => {
+    assert.equal((await curl(['-H', 'Host: evil.example:9090', `${ADMIN}/v1/status`])).code, 403);
+    assert.equal((await curl(['-H', 'Host: evil.example:9090', `${ADMIN}/`])).code, 403);
+    assert.equal((await curl(['-o', '/dev/null', `${ADMIN}/`])).code, 200);
+    assert.equal((await curl(['-o', '/dev/null', '-H', 'Host: localhost:9090', `${ADMIN}/v1/status`])).code, 200);
+    assert.equal((await curl(['-o', '/dev/null', '-H', 'Origin: http://evil.example', `${ADMIN}/v1/events`])).code, 403);
+  });
+
+  it(`review item 5: a flood of ${FLOOD} concurrent /v1/status does not grow MariaDB's Threads_connected beyond a bound`, async () => {
+    let baseline = 0;
+    for (let i = 0; i < 5; i++) baseline = Math.max(baseline, await threadsConnected());
+    const cfg = path.join(c.dir, 'flood.curl');
+    fs.writeFileSync(cfg, Array.from({ length: FLOOD }, () => `url = "${ADMIN}/v1/status"\noutput = "/dev/null"\n`).join(''));
+    // curl exits non-zero when the server's connection cap (64) drops some: their code is 000.
+    const flood = run('curl', ['-s', '-Z', '--parallel-immediate', '--parallel-max', String(FLOOD), '-m', '30', '-w', '%{http_code}\n', '-K', cfg], { maxBuffer: 1024 * 1024 }).then(
+      (r) => r.stdout,
+      (e: { stdout?: string }) => e.stdout ?? '',
+    );
+    let done = false;
+    void flood.finally(() => (done = true));
+    let peak = 0;
+    // Sampled while the flood runs; bounded in count (and each sample in time).
+    for (let i = 0; i < 200 && !done; i++) peak = Math.max(peak, await threadsConnected());
+    const codes = (await flood).trim().split('\n');
+    const ok = codes.filter((x) => x === '200').length;
+    process.stdout.write(`Threads_connected on db1: ${baseline} before, peak ${peak} during ${FLOOD} concurrent GET /v1/status; ${ok} answered 200, ${FLOOD - ok} dropped by the connection cap\n`);
+    assert.ok(peak <= baseline + THREADS_BOUND, `Threads_connected rose from ${baseline} to ${peak}`);
+    assert.equal(codes.length, FLOOD);
+    // Answered from the cache, or dropped at the cap: never an error from a starved database.
+    assert.ok(codes.every((x) => x === '200' || x === '000'), `unexpected answers: ${[...new Set(codes)].join(' ')}`);
+    assert.ok(ok >= 1);
+    assert.equal((await curl(['-o', '/dev/null', `${ADMIN}/v1/status`])).code, 200, 'the API answers after the flood');
+  });
+
+  it('review item 5: the CLI still POSTs faults (chaos run memcached), with the token from the state directory', async () => {
+    const res = await runCli(['chaos', 'run', 'memcached', '--duration', '12', '-f', c.configFile], { cwd: c.dir, timeoutMs: 180_000 });
+    printChaosReport(res.stdout, 'memcached');
+    assert.match(res.stdout, /kill -9 node cache\d/, res.stdout + res.stderr);
+    assert.doesNotMatch(res.stdout + res.stderr, /UNAUTHORIZED|fault \S+ refused/);
+  });
+
+  it('hastack audit passes on the ideal preset (exit 0), saying what is by design on local', async () => {
+    const r = await runCli(['audit', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+    process.stdout.write(`\n--- hastack audit (ideal):\n${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /audit: no findings/);
+    assert.match(r.stdout, /every service runs as the invoking user/);
+    const j = await runCli(['audit', '--json', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+    assert.equal((JSON.parse(j.stdout) as { exitCode: number }).exitCode, 0);
+  });
+
+  it('hastack audit exits 1 and names SECRET_FILE_MODE when secrets.json is chmod 0644', async () => {
+    const file = path.join(stateDir, 'secrets.json');
+    fs.chmodSync(file, 0o644);
+    try {
+      const r = await runCli(['audit', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`FINDING SECRET_FILE_MODE ${file.replaceAll('.', '\\.')}: a secret with mode 0644`));
+    } finally {
+      fs.chmodSync(file, 0o600);
+    }
+  });
+
+  it('hastack audit exits 1 and names ADMIN_NO_TOKEN and ADMIN_CROSS_ORIGIN for an admin API without a token', async () => {
+    // The cluster as a copy of its state whose admin API is an open stand-in (what the API was
+    // before item 5: any POST reaches the handler, which refuses only a malformed body).
+    const open = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(req.method === 'POST' ? 400 : 200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((r) => open.listen(9090, `${BASE}.253`, r));
+    const root = tempDir('audit-open');
+    try {
+      const copy = path.join(root, CLUSTER);
+      fs.mkdirSync(copy, { mode: 0o700 });
+      for (const f of ['secrets.json', 'admin-token', 'run.json']) fs.copyFileSync(path.join(stateDir, f), path.join(copy, f));
+      const topo = JSON.parse(fs.readFileSync(path.join(stateDir, 'topology.json'), 'utf8')) as { admin: { address: string } };
+      topo.admin.address = `${BASE}.253`;
+      fs.writeFileSync(path.join(copy, 'topology.json'), JSON.stringify(topo));
+      const r = await runCli(['audit', '--state-root', root, '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+      process.stdout.write(`\n--- hastack audit (open admin API):\n${r.stdout}`);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /FINDING ADMIN_NO_TOKEN admin: POST \/v1\/faults without a token got HTTP 400/);
+      assert.match(r.stdout, /FINDING ADMIN_CROSS_ORIGIN admin: .*foreign Host got HTTP 200/);
+    } finally {
+      open.close();
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
