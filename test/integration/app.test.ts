@@ -391,8 +391,8 @@ describe('ERP on the app host and the worker', () => {
     started.push(appServer);
     worker = await startWorker(ctxOf('worker1', 'worker'));
     started.push(worker);
-    // The ERP's demo clerk (migration 005); the login also caches the session in memcached,
-    // which keeps it usable in the Redis-outage test below.
+    // The ERP's demo clerk (demo migration 009); the login also records the session in MariaDB,
+    // which keeps it verifiable in the Redis-outage test below.
     const login = await call('POST', '/login', { username: 'clerk', password: 'clerk-demo' });
     assert.equal(login.status, 200, JSON.stringify(login.body));
     session = login.headers.get('set-cookie')?.split(';')[0];
