@@ -23,7 +23,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, vrrpPassword: undefined }, { ...old, vrrpPassword: undefined });
+    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined });
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
     assert.equal(fs.statSync(secretsFile(dir)).mode & 0o777, 0o600);
