@@ -97,7 +97,7 @@ async function runHastack(address: string): Promise<void> {
   const svc = servicesOf(topo, 'lb')[0];
   if (svc === undefined) throw new Error('no lb service');
   const lb = await startLb(
-    { topo, svc, asRoot: false, secrets: { redisPassword: 'b', sentinelPassword: 'b', dbRootPassword: 'b', dbAppPassword: 'b', dbReplPassword: 'b' } },
+    { topo, svc, asRoot: false, secrets: { redisPassword: 'b', sentinelPassword: 'b', dbRootPassword: 'b', dbAppPassword: 'b', dbReplPassword: 'b', sessionKey: 'b' } },
     { metricsPort: false },
   );
   process.on('SIGTERM', () => void lb.close().then(() => process.exit(0)));

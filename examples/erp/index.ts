@@ -1,8 +1,8 @@
 import { defineApp, HttpError, respond } from '../../src/app/index.js';
-import { currentUser, login, logout, requireAdmin } from './auth.js';
+import { currentUser, login, logout, requireAdmin, type SessionUser } from './auth.js';
 import { createCustomer, listCustomers } from './customers.js';
 import { createItem, getItem, listItems, listWarehouses, receiveStock, stockReport } from './items.js';
-import { confirmOrder, createOrder, enqueueConfirmation, getInvoiceOfOrder, getOrder, sweepPendingOrders } from './orders.js';
+import { confirmOrder, createOrder, enqueueConfirmation, getInvoiceOfOrder, getOrder, orderOwner, sweepPendingOrders } from './orders.js';
 import { latestReorderReport, writeReorderReport } from './reorder.js';
 import { migrations } from './schema.js';
 import { seedDemoData } from './seed.js';
@@ -11,27 +11,40 @@ import { parseConfirmJob, parseCustomerInput, parseIdempotencyKey, parseItemInpu
 /**
  * A small ERP: items with stock kept per warehouse by an insert-only ledger, customers, sales
  * orders that reserve stock when they are taken, invoices made by a background job, and a
- * scheduled reorder report. It uses only hastack's app contract. Routes marked (session) need
- * the cookie of POST /login; (admin) an admin's.
+ * scheduled reorder report. It uses only hastack's app contract. Every route but `/` and the
+ * login ones needs the cookie of POST /login (401 NOT_LOGGED_IN without it); (admin) an admin's.
  *
- *   POST /login  {username, password}  {user} + Set-Cookie erp_session | 400 | 401
+ *   GET  /                              {app, node}  (no business data)
+ *   POST /login  {username, password}  {user} + Set-Cookie erp_session | 400 | 401 | 429 throttled
  *   GET  /me                            {user} | 401            POST /logout   {loggedOut}
  *   GET  /api/items                     {items, cached}          cache-aside, 5 s
  *   GET  /api/items/:sku                {item, cached} | 404
  *   POST /api/items        (admin)      201 item (opening stock in one warehouse) | 400 | 409
  *   GET  /api/warehouses                {warehouses}
- *   GET  /api/customers    (session)    {customers}
- *   POST /api/customers    (session)    201 | 200 (same again) | 400 | 409
- *   POST /api/orders       (session)    201 order | 200 the same order again (same Idempotency-Key)
- *                                       | 400 naming the field | 409 INSUFFICIENT_STOCK (nothing
- *                                       reserved); the body adds invoicing: queued | deferred | none
- *   GET  /api/orders/:id                order (status pending = stock reserved, not yet invoiced) | 404
- *   GET  /api/orders/:id/invoice        invoice | 404
+ *   GET  /api/customers                 {customers}
+ *   POST /api/customers                 201 | 200 (same again) | 400 | 409
+ *   POST /api/orders                    201 order | 200 the same order again (the same user's
+ *                                       Idempotency-Key; keys are per user) | 400 naming the field
+ *                                       | 409 INSUFFICIENT_STOCK (nothing reserved); the body adds
+ *                                       invoicing: queued | deferred | none
+ *   GET  /api/orders/:id                order (status pending = stock reserved, not yet invoiced)
+ *                                       | 404 (also for another clerk's order: see canSee)
+ *   GET  /api/orders/:id/invoice        invoice | 404 (likewise)
  *   GET  /api/stock                     {items, warehouses, consistent, orders}  ledger vs balances
- *   POST /api/stock/receipts (session)  201 {receipt} goods received | 200 same reference again | 400
+ *   POST /api/stock/receipts            201 {receipt} goods received | 200 same reference again | 400
  *   GET  /api/reports/reorder           the latest reorder report | 404 before the first tick
  *   POST /admin/seed       (admin)      {seed, loaded}  demo data, once per cluster
  */
+
+/**
+ * Who may read an order: the user who placed it, and admins. Order ids stay sequential (invoices,
+ * job ids and the chaos checker refer to them, and a clerk's own ids already show the order
+ * volume): what stops a guessed id is this check on every read, answered 404 like a missing
+ * order so that ids do not even tell which orders exist.
+ */
+function canSee(user: SessionUser, owner: string | undefined): boolean {
+  return owner !== undefined && (user.role === 'admin' || owner === user.username);
+}
 export default defineApp({
   name: 'erp',
   routes: [
@@ -39,12 +52,20 @@ export default defineApp({
     { method: 'POST', url: '/login', handler: (req, ctx) => login(req, ctx) },
     { method: 'POST', url: '/logout', handler: (req, ctx) => logout(req, ctx) },
     { method: 'GET', url: '/me', handler: async (req, ctx) => ({ user: await currentUser(req, ctx), node: ctx.node }) },
-    { method: 'GET', url: '/api/items', handler: (_req, ctx) => listItems(ctx) },
+    {
+      method: 'GET',
+      url: '/api/items',
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
+        return listItems(ctx);
+      },
+    },
     {
       method: 'GET',
       url: '/api/items/:sku',
       handler: async (req, ctx) => {
         const sku = parseSku(req.params.sku);
+        await currentUser(req, ctx);
         const found = await getItem(ctx, sku);
         if (!found) throw new HttpError(404, 'UNKNOWN_SKU', `no item with sku ${sku}`);
         return found;
@@ -59,7 +80,14 @@ export default defineApp({
         return respond(201, item, { location: `/api/items/${item.sku}` });
       },
     },
-    { method: 'GET', url: '/api/warehouses', handler: (_req, ctx) => listWarehouses(ctx) },
+    {
+      method: 'GET',
+      url: '/api/warehouses',
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
+        return listWarehouses(ctx);
+      },
+    },
     {
       method: 'GET',
       url: '/api/customers',
@@ -83,8 +111,8 @@ export default defineApp({
         // Validation first: a malformed request is told so even without a session.
         const key = parseIdempotencyKey(req.headers['idempotency-key']);
         const input = parseOrderInput(req.body);
-        await currentUser(req, ctx);
-        const { order, created } = await createOrder(ctx, input, key);
+        const user = await currentUser(req, ctx);
+        const { order, created } = await createOrder(ctx, user.username, input, key);
         // The order and its stock reservation are committed in MariaDB: that is what this
         // answer acknowledges. The invoice job is reported as "queued" only when the enqueue
         // was durable (on a Redis replica too); otherwise "deferred": the sweep schedule
@@ -101,8 +129,9 @@ export default defineApp({
       url: '/api/orders/:id',
       handler: async (req, ctx) => {
         const id = parseOrderId(req.params.id);
+        const user = await currentUser(req, ctx);
         const order = await getOrder(ctx.db, id);
-        if (!order) throw new HttpError(404, 'ORDER_NOT_FOUND', `no order ${id}`);
+        if (!order || !canSee(user, order.createdBy)) throw new HttpError(404, 'ORDER_NOT_FOUND', `no order ${id}`);
         return order;
       },
     },
@@ -111,12 +140,21 @@ export default defineApp({
       url: '/api/orders/:id/invoice',
       handler: async (req, ctx) => {
         const id = parseOrderId(req.params.id);
+        const user = await currentUser(req, ctx);
+        if (!canSee(user, await orderOwner(ctx.db, id))) throw new HttpError(404, 'ORDER_NOT_FOUND', `no order ${id}`);
         const invoice = await getInvoiceOfOrder(ctx.db, id);
         if (!invoice) throw new HttpError(404, 'INVOICE_NOT_FOUND', `order ${id} has no invoice (yet: the invoice job makes it)`);
         return invoice;
       },
     },
-    { method: 'GET', url: '/api/stock', handler: (_req, ctx) => stockReport(ctx) },
+    {
+      method: 'GET',
+      url: '/api/stock',
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
+        return stockReport(ctx);
+      },
+    },
     {
       method: 'POST',
       url: '/api/stock/receipts',
@@ -130,7 +168,8 @@ export default defineApp({
     {
       method: 'GET',
       url: '/api/reports/reorder',
-      handler: async (_req, ctx) => {
+      handler: async (req, ctx) => {
+        await currentUser(req, ctx);
         const report = await latestReorderReport(ctx);
         if (!report) throw new HttpError(404, 'NO_REPORT_YET', 'no reorder report yet: the schedule writes one every 30 s');
         return report;

@@ -21,6 +21,8 @@ export interface OrderLine {
 export interface Order {
   readonly id: number;
   readonly idempotencyKey: string;
+  /** The user who placed it ('' for orders from before owners were recorded: admins only). */
+  readonly createdBy: string;
   readonly customer: string;
   readonly status: OrderStatus;
   readonly totalCents: number;
@@ -34,6 +36,7 @@ export interface Order {
 interface OrderRow {
   id: number;
   idempotency_key: string;
+  created_by: string;
   customer: string;
   status: OrderStatus;
   total_cents: number;
@@ -54,7 +57,7 @@ const placeholders = (n: number): string => Array.from({ length: n }, () => '?')
 
 export async function getOrder(db: Db | DbTx, id: number): Promise<Order | undefined> {
   const [o] = await db.query<OrderRow>(
-    `SELECT o.id, o.idempotency_key, o.customer, o.status, o.total_cents, o.reject_reason, o.created_at, o.confirmed_at, i.id AS invoice_id
+    `SELECT o.id, o.idempotency_key, o.created_by, o.customer, o.status, o.total_cents, o.reject_reason, o.created_at, o.confirmed_at, i.id AS invoice_id
        FROM sales_orders o LEFT JOIN invoices i ON i.order_id = o.id WHERE o.id = ?`,
     [id],
   );
@@ -63,6 +66,7 @@ export async function getOrder(db: Db | DbTx, id: number): Promise<Order | undef
   return {
     id: Number(o.id),
     idempotencyKey: o.idempotency_key,
+    createdBy: o.created_by,
     customer: o.customer,
     status: o.status,
     totalCents: Number(o.total_cents),
@@ -77,8 +81,15 @@ export async function getOrder(db: Db | DbTx, id: number): Promise<Order | undef
 /** Thrown inside the transaction when a concurrent request inserted the same key first. */
 class KeyTaken extends Error {}
 
-async function orderIdByKey(db: Db | DbTx, key: string): Promise<number | undefined> {
-  const [row] = await db.query<{ id: number }>('SELECT id FROM sales_orders WHERE idempotency_key = ?', [key]);
+/** The owner of an order ('' for orders from before owners), or undefined when there is none. */
+export async function orderOwner(db: Db, id: number): Promise<string | undefined> {
+  const [row] = await db.query<{ created_by: string }>('SELECT created_by FROM sales_orders WHERE id = ?', [id]);
+  return row?.created_by;
+}
+
+/** Idempotency keys are the user's own: another user's key never finds this user's order. */
+async function orderIdByKey(db: Db | DbTx, owner: string, key: string): Promise<number | undefined> {
+  const [row] = await db.query<{ id: number }>('SELECT id FROM sales_orders WHERE created_by = ? AND idempotency_key = ?', [owner, key]);
   return row ? Number(row.id) : undefined;
 }
 
@@ -124,10 +135,10 @@ async function reserveStock(
 class Short extends Error {}
 
 /**
- * Creates a pending order under `idempotencyKey` with its stock reserved, or finds the one
- * already made with it.
+ * Creates a pending order of user `owner` under `idempotencyKey` with its stock reserved, or
+ * finds the one the same user already made with it.
  *
- * Exactly one order per key: the key is UNIQUE and the insert happens in the transaction, so of
+ * Exactly one order per user and key: (owner, key) is UNIQUE and the insert happens in the transaction, so of
  * two concurrent requests one inserts and the other gets a duplicate key, backs out and returns
  * the winner's order. The stock is reserved in the same transaction (see reserveStock), so an
  * acknowledged order always has its stock and stock never goes negative: when it is short the
@@ -136,14 +147,14 @@ class Short extends Error {}
  * the committed order instead of making a second. A request without the header gets a fresh
  * key, which still protects the retries made inside this request.
  */
-export async function createOrder(ctx: AppContext, input: OrderInput, idempotencyKey: string | undefined): Promise<{ order: Order; created: boolean }> {
+export async function createOrder(ctx: AppContext, owner: string, input: OrderInput, idempotencyKey: string | undefined): Promise<{ order: Order; created: boolean }> {
   const key = idempotencyKey ?? `auto-${randomUUID()}`;
   let id: number | undefined;
   let created = false;
   try {
     const r = await ctx.db.transaction(
       async (tx) => {
-        const existing = await orderIdByKey(tx, key);
+        const existing = await orderIdByKey(tx, owner, key);
         if (existing !== undefined) return { id: existing, created: false };
         const skus = input.lines.map((l) => l.sku);
         const prices = await tx.query<{ sku: string; price_cents: number }>(
@@ -161,8 +172,8 @@ export async function createOrder(ctx: AppContext, input: OrderInput, idempotenc
         let insertId: number;
         try {
           const ins = await tx.execute(
-            "INSERT INTO sales_orders (idempotency_key, customer, status, total_cents, created_at) VALUES (?, ?, 'pending', ?, UTC_TIMESTAMP(3))",
-            [key, input.customer, total],
+            "INSERT INTO sales_orders (idempotency_key, created_by, customer, status, total_cents, created_at) VALUES (?, ?, ?, 'pending', ?, UTC_TIMESTAMP(3))",
+            [key, owner, input.customer, total],
           );
           insertId = ins.insertId;
         } catch (e) {
@@ -186,7 +197,7 @@ export async function createOrder(ctx: AppContext, input: OrderInput, idempotenc
     if (e instanceof Short) throw new HttpError(409, 'INSUFFICIENT_STOCK', `lines: insufficient stock: ${e.message}; nothing was ordered`);
     if (!(e instanceof KeyTaken)) throw e;
     // The other request committed before our insert could finish: read it outside our snapshot.
-    id = await orderIdByKey(ctx.db, key);
+    id = await orderIdByKey(ctx.db, owner, key);
   }
   if (created) await invalidateItems(ctx, input.lines.map((l) => l.sku));
   const order = id === undefined ? undefined : await getOrder(ctx.db, id);

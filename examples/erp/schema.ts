@@ -5,6 +5,10 @@ import type { Migration } from '../../src/app/index.js';
  * `stock_ledger`, in the same transaction, so `stock_on_hand = SUM(ledger.delta)` per item is an
  * invariant a checker can verify after any fault (GET /api/stock).
  */
+/** The demo users' scrypt hashes (passwords "admin-demo" and "clerk-demo", published in the README). */
+const DEMO_ADMIN_HASH = 'scrypt$16384$5f2c0a9e1b7d43a8$6683bb80b3f328bea718fd823c9297d315741bdf86e82b149286dc6d591d75b6';
+const DEMO_CLERK_HASH = 'scrypt$16384$9b41e6d0c2a85f17$992925c2dd6c781429c2d8b8729fda6833a68db516fdf87bc03991e345656fc5';
+
 export const migrations: readonly Migration[] = [
   {
     id: '001-schema',
@@ -159,8 +163,9 @@ export const migrations: readonly Migration[] = [
   {
     id: '005-main-warehouse-and-demo-users',
     // Data only (atomic with its record). Every item's stock so far was in MAIN. The two demo
-    // users (passwords "admin-demo" and "clerk-demo", scrypt hashes) exist on every cluster so
-    // the chaos workload and the tests can log in; change them for anything but a demo.
+    // users (passwords "admin-demo" and "clerk-demo", scrypt hashes) were made on every cluster;
+    // since 008 they are removed again where demo data is off (hosts), and 009 makes them only
+    // where it is on.
     sql: [
       "INSERT INTO warehouses (code, name) VALUES ('MAIN', 'Main warehouse')",
       "INSERT INTO stock_balances (sku, warehouse, on_hand) SELECT sku, 'MAIN', stock_on_hand FROM items",
@@ -184,6 +189,45 @@ export const migrations: readonly Migration[] = [
         CONSTRAINT stock_receipts_item FOREIGN KEY (sku) REFERENCES items (sku),
         CONSTRAINT stock_receipts_warehouse FOREIGN KEY (warehouse) REFERENCES warehouses (code),
         CONSTRAINT stock_receipts_qty_positive CHECK (qty > 0)
+      ) ENGINE=InnoDB`,
+    ],
+  },
+  {
+    id: '007-order-owner',
+    // DDL, each statement re-runnable. Orders belong to the user who placed them: reads are
+    // checked against it, and idempotency keys are the user's own (unique per owner, no longer
+    // across users, so one user's key never finds another's order). Orders from before have
+    // owner '' (admins only).
+    sql: [
+      "ALTER TABLE sales_orders ADD COLUMN IF NOT EXISTS created_by VARCHAR(64) NOT NULL DEFAULT ''",
+      'ALTER TABLE sales_orders ADD UNIQUE KEY IF NOT EXISTS sales_orders_owner_key (created_by, idempotency_key)',
+      'ALTER TABLE sales_orders DROP INDEX IF EXISTS sales_orders_idempotency_key',
+    ],
+  },
+  {
+    id: '008-no-demo-users-by-default',
+    // Data only. The demo accounts have published passwords: remove them wherever they still
+    // have them (an account whose password was changed is kept). 009 makes them again where the
+    // config asks for demo data (local and netns by default).
+    sql: [`DELETE FROM users WHERE (username = 'admin' AND password_hash = '${DEMO_ADMIN_HASH}') OR (username = 'clerk' AND password_hash = '${DEMO_CLERK_HASH}')`],
+  },
+  {
+    id: '009-demo-users',
+    // Demo data only (`app.demoData`): the chaos workload and the tests log in with these.
+    demoOnly: true,
+    sql: [`INSERT IGNORE INTO users (username, password_hash, role) VALUES ('admin', '${DEMO_ADMIN_HASH}', 'admin'), ('clerk', '${DEMO_CLERK_HASH}', 'clerk')`],
+  },
+  {
+    id: '010-user-sessions',
+    // DDL, re-runnable. Each login's session, under the SHA-256 of its id (the id is stored
+    // nowhere): what verifies a session while Redis cannot answer. Rows expire with the session.
+    sql: [
+      `CREATE TABLE IF NOT EXISTS user_sessions (
+        id_hash CHAR(64) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+        username VARCHAR(64) NOT NULL,
+        role ENUM('admin', 'clerk') NOT NULL,
+        expires_at DATETIME(3) NOT NULL,
+        KEY user_sessions_expires (expires_at)
       ) ENGINE=InnoDB`,
     ],
   },

@@ -49,6 +49,13 @@ export async function hashPassword(password: string, salt: Buffer = randomBytes(
   return `scrypt$${n}$${salt.toString('hex')}$${key.toString('hex')}`;
 }
 
+/**
+ * What an unknown user's password is checked against, so that a login for a name that does not
+ * exist runs the same scrypt (N=16384, hashPassword's default) as one with a wrong password. It
+ * matches no password: the stored hash is all zeros.
+ */
+export const DUMMY_PASSWORD_HASH = `scrypt$16384$${'0'.repeat(32)}$${'0'.repeat(64)}`;
+
 /** Constant-time check of a password against a stored hash; false for a malformed hash. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const m = /^scrypt\$(\d{4,7})\$([0-9a-f]{2,64})\$([0-9a-f]{64})$/.exec(stored);

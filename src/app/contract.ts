@@ -34,6 +34,12 @@ export interface AppRequest {
   readonly body: unknown;
   /** Header names in lower case; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string | undefined>>;
+  /**
+   * The client's address: the one the cluster's load balancer saw (its `X-Forwarded-For`, trusted
+   * only on a connection from a load balancer of the cluster or from loopback), else the TCP
+   * peer's. For per-client limits and logs; not an identity.
+   */
+  readonly clientAddress: string;
   /** The `X-Request-Id` the load balancer set (or one made here); it is in every error body. */
   readonly requestId: string;
   /** Aborted when the request timed out or the client went away: stop work that is no longer wanted. */
@@ -161,6 +167,25 @@ export interface SessionStore {
   destroy(id: string): Promise<void>;
 }
 
+/** A counter's value and the seconds until its window ends (0: no window running). */
+export interface CounterState {
+  readonly count: number;
+  readonly resetInSeconds: number;
+}
+
+/**
+ * Fixed-window counters in Redis, shared by every app server (a limit kept per process would be
+ * multiplied by the number of app servers). Names may contain user names or addresses: only
+ * their keyed hash is stored. Fails with REDIS_UNAVAILABLE like the sessions.
+ */
+export interface Counters {
+  /** Counts one event under `name`; the window (seconds) starts at the first event. */
+  hit(name: string, windowSeconds: number): Promise<CounterState>;
+  /** The current count, without counting. */
+  peek(name: string): Promise<CounterState>;
+  reset(name: string): Promise<void>;
+}
+
 export interface AppContext {
   /** The app's name (from defineApp). */
   readonly app: string;
@@ -178,10 +203,17 @@ export interface AppContext {
    * Keys are namespaced per cluster and app. A cache failure is a miss, never an error.
    * `getOrLoad` reads through with one load per key at a time in this process; `deleteMany`
    * after a write drops what it made stale.
+   *
+   * memcached has no authentication: anyone who reaches it can list every key
+   * (`lru_crawler metadump all`), read and write values. Never put a secret in a key or a value
+   * (a session id, a token, a password hash), and never let a cached value grant access: cache
+   * only what any logged-in user may read anyway, and check access before answering from it.
    */
   readonly cache: Cache;
   readonly queue: AppQueue;
   readonly session?: SessionStore;
+  /** Counters for limits that must hold across app servers (e.g. a login throttle). */
+  readonly counters?: Counters;
   readonly log: AppLogger;
 }
 
@@ -230,6 +262,12 @@ export interface Schedule {
 export interface Migration {
   readonly id: string;
   readonly sql: readonly string[];
+  /**
+   * Demo data (e.g. accounts with published passwords): applied only where the config's
+   * `app.demoData` is on (by default on the local and netns substrates, off on hosts). Skipped
+   * migrations are not recorded: turning `demoData` on later applies them then.
+   */
+  readonly demoOnly?: boolean;
 }
 
 export interface AppSpec {

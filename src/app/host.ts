@@ -6,7 +6,7 @@ import { createLogger } from '../shared/log.js';
 import { sleep } from '../shared/retry.js';
 import { buildHttpServer } from './http.js';
 import { loadApp } from './load.js';
-import { startMigrationRunner } from './migrate.js';
+import { migrationsFor, startMigrationRunner } from './migrate.js';
 import { ReadinessProbe } from './readiness.js';
 import { openAppRuntime } from './runtime.js';
 
@@ -49,10 +49,12 @@ export async function startAppServer(ctx: ServiceContext, opts: AppServerOptions
   const readiness = new ReadinessProbe(runtime);
   // 20 s at start: a healthy cluster migrates in well under a second; the supervisor's start
   // health timeout (60 s) leaves room for this plus a slow first connect.
-  const migrations = startMigrationRunner(runtime.db, app, log, opts.migrationBudgetMs ?? 20_000, (ok, detail) =>
+  const migrations = startMigrationRunner(runtime.db, migrationsFor(ctx.topo, app), log, opts.migrationBudgetMs ?? 20_000, (ok, detail) =>
     readiness.setMigrations({ ok, detail }),
   );
-  const { server, state } = buildHttpServer({ runtime, log, readiness, requestTimeoutMs: opts.requestTimeoutMs ?? 15_000 });
+  // The load balancers' addresses: their X-Forwarded-For is the client's (AppRequest.clientAddress).
+  const trustedProxies = new Set(servicesOf(ctx.topo, 'lb').map((s) => s.address));
+  const { server, state } = buildHttpServer({ runtime, log, readiness, requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, trustedProxies });
   try {
     await migrations.settled;
     await readiness.start();

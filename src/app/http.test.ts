@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { defineApp, HttpError, respond, type AppContext } from './contract.js';
-import { buildHttpServer, type AppFastify, type ServingState } from './http.js';
+import { buildHttpServer, clientAddressOf, type AppFastify, type ServingState } from './http.js';
 import type { ReadinessReport } from './readiness.js';
 
 // The HTTP layer alone: a stand-in runtime (no engines), requests through Fastify's inject.
@@ -137,5 +137,19 @@ describe('app HTTP layer', () => {
     } finally {
       state.draining = false;
     }
+  });
+});
+
+describe('clientAddressOf', () => {
+  const lbs = new Set(['10.0.0.21']);
+  it('believes X-Forwarded-For (its last entry, the balancer\'s) only from a load balancer or loopback', () => {
+    assert.equal(clientAddressOf('10.0.0.21', '198.51.100.7', lbs), '198.51.100.7');
+    assert.equal(clientAddressOf('::ffff:127.0.0.1', '1.2.3.4, 198.51.100.7', lbs), '198.51.100.7');
+    // A client reaching the app server directly from elsewhere cannot choose its address.
+    assert.equal(clientAddressOf('203.0.113.5', '198.51.100.7', lbs), '203.0.113.5');
+    assert.equal(clientAddressOf('::ffff:203.0.113.5', undefined, lbs), '203.0.113.5');
+    // Not an address: the peer stands.
+    assert.equal(clientAddressOf('127.0.0.1', 'evil\u0000header', lbs), '127.0.0.1');
+    assert.equal(clientAddressOf(undefined, undefined, lbs), 'unknown');
   });
 });

@@ -14,6 +14,11 @@ export interface HttpServerOptions {
   readonly readiness: Pick<ReadinessProbe, 'current'>;
   /** Default time a route may take before the client gets 503 TIMEOUT (ms). */
   readonly requestTimeoutMs: number;
+  /**
+   * Peers whose `X-Forwarded-For` is believed (the cluster's load balancers, which drop the
+   * client's own and set it). Loopback peers always are: on one machine every node is.
+   */
+  readonly trustedProxies?: ReadonlySet<string>;
 }
 
 /** Fastify typed with our pino logger. */
@@ -30,7 +35,26 @@ function flatHeaders(h: IncomingHttpHeaders): Record<string, string | undefined>
   return out;
 }
 
-function toAppRequest(req: FastifyRequest, method: HttpMethod): AppRequest {
+function isLoopback(a: string): boolean {
+  return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+}
+
+/**
+ * The client's address: the last `X-Forwarded-For` entry (the one our load balancer wrote) when
+ * the peer is a trusted proxy or loopback, else the peer itself, so a client talking to an app
+ * server directly from elsewhere cannot pick the address a per-client limit counts it under.
+ */
+export function clientAddressOf(peer: string | undefined, forwardedFor: string | undefined, trusted: ReadonlySet<string>): string {
+  const p = (peer ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  if (forwardedFor !== undefined && (trusted.has(p) || isLoopback(p))) {
+    const last = forwardedFor.split(',').pop()?.trim() ?? '';
+    // An address, not whatever a header holds: letters of IPv6, digits, dots and colons, bounded.
+    if (/^[0-9A-Fa-f.:]{2,45}$/.test(last)) return last;
+  }
+  return p === '' ? 'unknown' : p;
+}
+
+function toAppRequest(req: FastifyRequest, method: HttpMethod, trusted: ReadonlySet<string>): AppRequest {
   const q = (req.query ?? {}) as Record<string, string | string[]>;
   return {
     method,
@@ -39,6 +63,7 @@ function toAppRequest(req: FastifyRequest, method: HttpMethod): AppRequest {
     query: q,
     body: req.body,
     headers: flatHeaders(req.headers),
+    clientAddress: clientAddressOf(req.socket.remoteAddress, flatHeaders(req.headers)['x-forwarded-for'], trusted),
     requestId: req.id,
     signal: req.signal,
   };
@@ -115,18 +140,19 @@ export function buildHttpServer(opts: HttpServerOptions): { server: AppFastify; 
     return reply.code(200).send({ status: r.status, node, checks: r.checks, checkedAt: r.checkedAt });
   });
 
-  for (const route of runtime.app.routes) addRoute(server, route, runtime, log);
+  const trusted = opts.trustedProxies ?? new Set<string>();
+  for (const route of runtime.app.routes) addRoute(server, route, runtime, log, trusted);
   return { server, state };
 }
 
-function addRoute(server: AppFastify, route: Route, runtime: Pick<AppRuntime, 'context'>, log: Logger): void {
+function addRoute(server: AppFastify, route: Route, runtime: Pick<AppRuntime, 'context'>, log: Logger, trusted: ReadonlySet<string>): void {
   server.route({
     method: route.method,
     url: route.url,
     ...(route.timeoutMs === undefined ? {} : { handlerTimeout: route.timeoutMs }),
     handler: async (req, reply) => {
       const ctx = runtime.context(log.child({ reqId: req.id }));
-      const result: unknown = await route.handler(toAppRequest(req, route.method), ctx);
+      const result: unknown = await route.handler(toAppRequest(req, route.method, trusted), ctx);
       return sendResult(reply, result);
     },
   });

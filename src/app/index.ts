@@ -17,6 +17,8 @@ export type {
   JobInfo,
   JsonValue,
   Migration,
+  Counters,
+  CounterState,
   Route,
   RouteHandler,
   Schedule,
@@ -35,7 +37,7 @@ export type {
 } from './contract.js';
 export { startAppServer } from './host.js';
 export type { AppServerOptions } from './host.js';
-export { runMigrations, applyMigrations, startMigrationRunner, MIGRATION_LOCK } from './migrate.js';
+export { runMigrations, applyMigrations, startMigrationRunner, migrationsFor, MIGRATION_LOCK } from './migrate.js';
 export type { MigrationResult, MigrationRunner } from './migrate.js';
 export { loadApp, loadAppModule } from './load.js';
 export { resolveAppModulePath } from './module-path.js';

@@ -2,12 +2,19 @@ import type { ServiceContext } from '../engines/types.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createDbClient, type DbClient, type DbSession } from '../clients/db/index.js';
+import { demoDataOn, type Topology } from '../config/index.js';
 import type { AppDefinition, Migration } from './contract.js';
 import { loadApp } from './load.js';
 
 export interface MigrationResult {
   /** Ids applied by this call, in order (empty when the database was up to date). */
   readonly applied: string[];
+}
+
+/** The app's migrations this cluster applies: all but the demo-only ones where demo data is off. */
+export function migrationsFor(topo: Topology, app: AppDefinition): readonly Migration[] {
+  const demo = demoDataOn(topo.config);
+  return app.migrations.filter((m) => demo || m.demoOnly !== true);
 }
 
 /** Server-wide named lock: one migrator at a time for the whole cluster. */
@@ -30,7 +37,7 @@ export async function runMigrations(
   const app = opts.app ?? (await loadApp(ctx.topo));
   const db = opts.db ?? createDbClient(ctx.topo, ctx.secrets, log);
   try {
-    return await applyMigrations(db, app.migrations, log);
+    return await applyMigrations(db, migrationsFor(ctx.topo, app), log);
   } finally {
     if (!opts.db) await db.close();
   }
@@ -108,7 +115,7 @@ export interface MigrationRunner {
  */
 export function startMigrationRunner(
   db: DbClient,
-  app: AppDefinition,
+  migrations: readonly Migration[],
   log: Logger,
   budgetMs: number,
   report: (ok: boolean, detail: string) => void,
@@ -125,7 +132,7 @@ export function startMigrationRunner(
   const attempt = async (n: number): Promise<void> => {
     if (stopped) return;
     try {
-      const r = await applyMigrations(db, app.migrations, log);
+      const r = await applyMigrations(db, migrations, log);
       ok = true;
       report(true, r.applied.length === 0 ? 'up to date' : `applied ${r.applied.join(', ')}`);
       clearTimeout(budgetTimer);

@@ -6,8 +6,8 @@ import type { Logger } from '../shared/log.js';
 import { createCacheClient, type CacheClient } from '../clients/cache/index.js';
 import { createDbClient, type DbClient } from '../clients/db/index.js';
 import { createRedisHandle, JobQueue, type RedisHandle } from '../clients/redis/index.js';
-import type { AppContext, AppDefinition, AppLogger, AppQueue, JsonValue, SessionStore } from './contract.js';
-import { redisSessionStore } from './session.js';
+import type { AppContext, AppDefinition, AppLogger, AppQueue, Counters, JsonValue, SessionStore } from './contract.js';
+import { redisCounters, redisSessionStore } from './session.js';
 
 /** Everything an app needs at run time in one process (app server or worker), built once. */
 export interface AppRuntime {
@@ -49,6 +49,11 @@ export function queueNameOf(app: AppDefinition): string {
 
 export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Logger, role: 'app' | 'worker'): AppRuntime {
   const node = ctx.svc.node;
+  // Checked before any connection opens: without the key no session could be stored safely.
+  const sessionKey = ctx.secrets.sessionKey;
+  if (sessionKey === undefined) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `secrets.json of cluster ${ctx.topo.cluster} has no "sessionKey" (written by an older hastack): run "hastack up" (or "hastack deploy" on hosts), which adds it`);
+  }
   const db = createDbClient(ctx.topo, ctx.secrets, log.child({ client: 'db' }));
   const cache = createCacheClient(ctx.topo, { log: log.child({ client: 'cache' }) });
   const redis = createRedisHandle(ctx.topo, ctx.secrets, `hastack-${role}-${node}`, log.child({ client: 'redis' }));
@@ -56,7 +61,9 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
   const durableByDefault = servicesOf(ctx.topo, 'redis').length > 1;
   const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log, durableByDefault });
   const appCache = cache.withPrefix(`${app.name}:`);
-  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx));
+  // Session ids and counter names are stored as HMACs under the cluster's sessionKey (secrets.json).
+  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx), sessionKey);
+  const counters: Counters = redisCounters(redis, app.name, enqueueTimeoutMs(ctx), sessionKey);
   const appQueue: AppQueue = {
     add: (name: string, data?: JsonValue, opts?) => {
       // A typo in a job name would otherwise sit in Redis forever, failing on every worker.
@@ -75,7 +82,7 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     redis,
     queue,
     // A fresh database session per request or job: read-your-writes within it (see SessionDb).
-    context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, log: appLogger(l) }),
+    context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, counters, log: appLogger(l) }),
     close: () =>
       (closed ??= closeAll([
         () => queue.close(),

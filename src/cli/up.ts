@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseConfig, readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
+import { demoDataOn, parseConfig, readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
 import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
 import { parseSchedule } from '../failover/backup-schedule.js';
 import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
@@ -139,7 +139,10 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
     lines.push(`  DNS name ${topo.config.serviceName} served by ${dns.map((s) => `${s.address}:${s.port}`).join(', ')}  (dig @${d?.address} -p ${d?.port} ${topo.config.serviceName})`);
   }
   lines.push(
-    `  try:     curl ${url}api/items`,
+    // The example ERP answers reads only with a session: log in as its demo clerk (demo data only).
+    demoDataOn(topo.config)
+      ? `  try:     curl -c jar -H 'content-type: application/json' -d '{"username":"clerk","password":"clerk-demo"}' ${url}login && curl -b jar ${url}api/items`
+      : `  try:     curl ${url}`,
     `  dashboard: http://${topo.admin.address}:${topo.admin.port}/   (live status, event timeline, chaos reports; read-only)`,
     `  status:  ${me} status          logs: ${me} logs NODE [SERVICE]   events: ${path.join(topo.stateDir, 'events.jsonl')}`,
     detached ? `  stop:    ${me} down` : `  stop:    Ctrl-C here, or ${me} down from another terminal`,

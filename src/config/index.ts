@@ -1,4 +1,4 @@
-export { SERVICE_KINDS, DEFAULT_PORTS, configSchema } from './schema.js';
+export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn } from './schema.js';
 export type { ServiceKind, Config, ConfigInput, NodeConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';

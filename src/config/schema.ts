@@ -111,6 +111,12 @@ export const configSchema = z
       .object({
         /** The application module (a file exporting `defineApp(...)` as default), relative to this file. */
         module: z.string().min(1).default('examples/erp'),
+        /**
+         * Apply the app's demo-only migrations (the example ERP's `admin`/`clerk` accounts with
+         * published passwords). Unset: on for the local and netns substrates, off on hosts, so a
+         * real deployment never gets them unless this says so.
+         */
+        demoData: z.boolean().optional(),
       })
       .strict()
       .default({}),
@@ -297,3 +303,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The config after defaults (not yet cross-checked or resolved into a topology). */
 export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
+
+/** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
+export function demoDataOn(config: Pick<Config, 'app' | 'substrate'>): boolean {
+  return config.app.demoData ?? config.substrate !== 'hosts';
+}

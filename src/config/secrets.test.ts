@@ -23,7 +23,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, vrrpPassword: undefined }, { ...old, vrrpPassword: undefined });
+    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined });
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
     assert.equal(fs.statSync(secretsFile(dir)).mode & 0o777, 0o600);
@@ -33,5 +33,23 @@ describe('secrets.json', () => {
     fs.mkdirSync(dir);
     fs.writeFileSync(secretsFile(dir), JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', vrrpPassword: '123456789' }));
     assert.throws(() => readSecrets(dir), /vrrpPassword/);
+  });
+  it('adds the session key to a file written before it existed, keeping the other passwords', () => {
+    const dir = path.join(root, 'old-session');
+    fs.mkdirSync(dir);
+    const old = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', vrrpPassword: 'abcdefgh' };
+    fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
+    assert.equal(readSecrets(dir).sessionKey, undefined, 'readers do not invent it');
+    const s = loadOrCreateSecrets(dir);
+    assert.deepEqual({ ...s, sessionKey: undefined }, { ...old, sessionKey: undefined });
+    assert.ok((s.sessionKey ?? '').length >= 32);
+    assert.equal(readSecrets(dir).sessionKey, s.sessionKey);
+    assert.ok((loadOrCreateSecrets(path.join(root, 'fresh-session')).sessionKey ?? '').length >= 32, 'a new file has one');
+  });
+  it('refuses a session key too short to be a key', () => {
+    const dir = path.join(root, 'bad-session');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(secretsFile(dir), JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', sessionKey: 'short' }));
+    assert.throws(() => readSecrets(dir), /sessionKey/);
   });
 });

@@ -16,6 +16,14 @@ export interface Secrets {
    * it until `loadOrCreateSecrets` (every `up` and `deploy`) adds it, so readers must not assume it.
    */
   readonly vrrpPassword?: string;
+  /**
+   * The app tier's HMAC key: session ids (and the other per-user names the app tier keeps in
+   * Redis) are stored as HMAC-SHA256 under it, never in clear, so a copy of Redis (a replica, an
+   * RDB in a backup) holds nothing a client could present. Only app servers and workers need it.
+   * Added after the first release like `vrrpPassword`: `loadOrCreateSecrets` adds it; the app
+   * runtime refuses to start without it (openAppRuntime).
+   */
+  readonly sessionKey?: string;
 }
 
 const KEYS = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'] as const;
@@ -57,6 +65,9 @@ export function readSecrets(stateDir: string): Secrets {
   if (obj['vrrpPassword'] !== undefined && (typeof obj['vrrpPassword'] !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(obj['vrrpPassword']))) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`);
   }
+  if (obj['sessionKey'] !== undefined && (typeof obj['sessionKey'] !== 'string' || obj['sessionKey'].length < 16)) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`);
+  }
   return obj as unknown as Secrets;
 }
 
@@ -65,14 +76,18 @@ export function loadOrCreateSecrets(stateDir: string): Secrets {
   const file = secretsFile(stateDir);
   if (fs.existsSync(file)) {
     const have = readSecrets(stateDir);
-    if (have.vrrpPassword !== undefined) return have;
-    // A secret this version added: generated once, the others kept as they are.
-    const filled: Secrets = { ...have, vrrpPassword: generateVrrp() };
+    if (have.vrrpPassword !== undefined && have.sessionKey !== undefined) return have;
+    // Secrets this version added: generated once, the others kept as they are (the engines hold them).
+    const filled: Secrets = { ...have, vrrpPassword: have.vrrpPassword ?? generateVrrp(), sessionKey: have.sessionKey ?? generate() };
     writeSecrets(file, filled);
     return filled;
   }
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const secrets: Secrets = { ...(Object.fromEntries(KEYS.map((k) => [k, generate()])) as Record<(typeof KEYS)[number], string>), vrrpPassword: generateVrrp() };
+  const secrets: Secrets = {
+    ...(Object.fromEntries(KEYS.map((k) => [k, generate()])) as Record<(typeof KEYS)[number], string>),
+    vrrpPassword: generateVrrp(),
+    sessionKey: generate(),
+  };
   writeSecrets(file, secrets);
   return secrets;
 }

@@ -19,6 +19,7 @@ const FAKE_SECRETS: Secrets = {
   dbRootPassword: 'test',
   dbAppPassword: 'test',
   dbReplPassword: 'test',
+  sessionKey: 'test',
 };
 
 const NAME = 'shop.hastack.test';

@@ -37,8 +37,12 @@ async function http(method: 'GET' | 'POST', url: string, body?: unknown, headers
   return { status: res.statusCode, json };
 }
 
-/** `POST /login` with `failover.verifyLogin`; returns the session cookie to send. Retried like the order (the app may be finding Redis). */
-async function logIn(base: string, user: { readonly username: string; readonly password: string }): Promise<string> {
+/**
+ * `POST /login` with `failover.verifyLogin`; returns the session cookie to send, or undefined when
+ * the app has no `/login` (404: an app without sessions). Retried like the order (the app may be
+ * finding Redis).
+ */
+async function logIn(base: string, user: { readonly username: string; readonly password: string }): Promise<string | undefined> {
   let last = '';
   for (let i = 0; i < 10; i++) {
     try {
@@ -53,6 +57,7 @@ async function logIn(base: string, user: { readonly username: string; readonly p
       const set = res.headers['set-cookie'];
       const cookie = (Array.isArray(set) ? set[0] : set)?.split(';')[0];
       if (res.statusCode === 200 && cookie) return cookie;
+      if (res.statusCode === 404) return undefined;
       last = `HTTP ${res.statusCode}`;
       if (res.statusCode === 401) break;
     } catch (e) {
@@ -76,7 +81,17 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   const port = servicesOf(env.topo, 'lb')[0]?.port ?? 8080;
   const base = `http://${lb}:${port}`;
   const t0 = Date.now();
-  const skus = await http('GET', `${base}/api/items`);
+  // Log in first when the config names an account: the example ERP answers every business read,
+  // not only writes, with 401 without a session.
+  const login = env.topo.config.failover.verifyLogin;
+  const headers: Record<string, string> = { 'idempotency-key': key };
+  const session: Record<string, string> = {};
+  const cookie = login === undefined ? undefined : await logIn(base, login);
+  if (cookie !== undefined) session['cookie'] = headers['cookie'] = cookie;
+  const skus = await http('GET', `${base}/api/items`, undefined, session);
+  if (skus.status === 401 && login === undefined) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `the app wants a login to read (HTTP 401 at ${base}/api/items); set failover.verifyLogin to an account the check may use`);
+  }
   if (skus.status === 404) {
     const root = await http('GET', `${base}/`);
     if (root.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `GET ${base}/ answered ${root.status}`);
@@ -84,9 +99,6 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   }
   const items = (skus.json['items'] ?? skus.json) as unknown;
   const sku = Array.isArray(items) ? String((items[0] as { sku?: unknown } | undefined)?.sku ?? 'WIDGET-RED') : 'WIDGET-RED';
-  const login = env.topo.config.failover.verifyLogin;
-  const headers: Record<string, string> = { 'idempotency-key': key };
-  if (login !== undefined) headers['cookie'] = await logIn(base, login);
   let created: { status: number; json: Record<string, unknown> } | undefined;
   let lastErr = '';
   // The app may need a moment to find the new primary (its DbClient probes read_only): retry the
@@ -107,11 +119,11 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   if (!created) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no order could be written through ${base}: ${lastErr}`);
   const id = Number(created.json['id']);
   const wroteMs = Date.now() - t0;
-  const read = await http('GET', `${base}/api/orders/${id}`);
+  const read = await http('GET', `${base}/api/orders/${id}`, undefined, session);
   if (read.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `order ${id} written but reading it back answered ${read.status}`);
   const confirmed = await waitFor(
     async () => {
-      const r = await http('GET', `${base}/api/orders/${id}`);
+      const r = await http('GET', `${base}/api/orders/${id}`, undefined, session);
       return r.json['status'] !== 'pending' ? String(r.json['status']) : undefined;
     },
     // 500 ms: a worker confirms within a few hundred ms of the enqueue.

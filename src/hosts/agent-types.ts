@@ -15,6 +15,7 @@ export const secretsSchema = z
     dbAppPassword: z.string().min(1),
     dbReplPassword: z.string().min(1),
     vrrpPassword: z.string().regex(/^[A-Za-z0-9_-]{1,8}$/).optional(),
+    sessionKey: z.string().min(16).optional(),
   })
   .strict() satisfies z.ZodType<Secrets>;
 

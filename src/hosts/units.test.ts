@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../config/index.js';
 import { serviceInputs, unitsForNode, type UnitsOptions } from './units.js';
 
-const secrets: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p' };
+const secrets: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', sessionKey: 'k' };
 const opts: UnitsOptions = { nodeBin: '/usr/bin/node', cliMain: '/opt/hastack/dist/src/cli/main.js', asRoot: true, secrets };
 
 function twoHosts(extra: Partial<ConfigInput> = {}): Topology {

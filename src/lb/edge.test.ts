@@ -107,7 +107,7 @@ describe('edge hygiene', () => {
 
   before(async () => {
     await app.listen(appSvc.address, appSvc.port);
-    const ctx: ServiceContext = { topo, secrets: { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't' }, svc: lbSvc, asRoot: false };
+    const ctx: ServiceContext = { topo, secrets: { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' }, svc: lbSvc, asRoot: false };
     lb = await startLb(ctx, { clientHeadersTimeoutMs: HEADERS_TIMEOUT_MS, clientRequestTimeoutMs: REQUEST_TIMEOUT_MS, metricsPort: 0 });
   });
 

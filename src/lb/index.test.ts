@@ -17,6 +17,7 @@ const FAKE_SECRETS: Secrets = {
   dbRootPassword: 'test',
   dbAppPassword: 'test',
   dbReplPassword: 'test',
+  sessionKey: 'test',
 };
 
 /** Test-only bounds on waits for health checks to notice something (behaviour, not timing). */

@@ -16,7 +16,7 @@ import { startLb, type RunningLb } from './index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
 
-const FAKE_SECRETS: Secrets = { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't' };
+const FAKE_SECRETS: Secrets = { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' };
 /** Test-only bound on waiting for the load balancer to notice or do something (behaviour, not timing). */
 const NOTICE_TIMEOUT_MS = 10_000;
 

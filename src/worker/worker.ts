@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ServiceContext } from '../engines/types.js';
-import { loadApp, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
+import { loadApp, migrationsFor, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
 import { logGate, QUEUE_PREFIX, redisOptions, withDeadline } from '../clients/redis/index.js';
 import { servicesOf } from '../config/index.js';
 import { enforceWriteGuard } from '../engines/redis.js';
@@ -187,7 +187,7 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
   const app = await loadApp(ctx.topo);
   const runtime = openAppRuntime(ctx, app, log, 'worker');
   let migrationsOk = false;
-  const migrations = startMigrationRunner(runtime.db, app, log, opts.migrationBudgetMs ?? 20_000, (ok) => {
+  const migrations = startMigrationRunner(runtime.db, migrationsFor(ctx.topo, app), log, opts.migrationBudgetMs ?? 20_000, (ok) => {
     migrationsOk = ok;
   });
   await migrations.settled;

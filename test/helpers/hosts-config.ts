@@ -6,7 +6,8 @@ const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb',
 /**
  * The `simple` preset on a three-host bed (`primary`, `standby`, `ops`), as `substrate: hosts`:
  * the two servers carry every service; `ops` carries a third Sentinel (a majority without either
- * server) and the controller. `extra` overrides top-level keys.
+ * server) and the controller, with the app's demo data (`app.demoData`). `extra` overrides
+ * top-level keys.
  */
 export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<ConfigInput> = {}): ConfigInput {
   const [p, s, w] = bed.hosts;
@@ -21,6 +22,9 @@ export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<Config
       { name: 'ops', address: w.address, ssh: w.sshTarget, services: ['sentinel'] },
     ],
     hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
+    // A test bed, not a real deployment: the chaos workload and the crash plan's check log in as
+    // the ERP's demo clerk, which hosts get only when asked.
+    app: { demoData: true },
     ...extra,
   };
 }

@@ -63,8 +63,10 @@ export async function restock(base: string, sku: string, qty: number, reference:
   if (res.statusCode !== 200 && res.statusCode !== 201) throw new Error(`stock receipt ${reference}: HTTP ${res.statusCode} ${text}`);
 }
 
+/** Reads an order back as the user who placed it (the ERP shows a clerk only their own orders). */
 export async function getOrder(base: string, id: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await request(`${base}/api/orders/${id}`, { headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
+  const cookie = await sessionFor(base);
+  const res = await request(`${base}/api/orders/${id}`, { headers: { cookie }, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS });
   return { status: res.statusCode, body: (await res.body.json().catch(() => ({}))) as Record<string, unknown> };
 }
 

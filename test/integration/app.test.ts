@@ -391,8 +391,8 @@ describe('ERP on the app host and the worker', () => {
     started.push(appServer);
     worker = await startWorker(ctxOf('worker1', 'worker'));
     started.push(worker);
-    // The ERP's demo clerk (migration 005); the login also caches the session in memcached,
-    // which keeps it usable in the Redis-outage test below.
+    // The ERP's demo clerk (demo migration 009); the login also records the session in MariaDB,
+    // which keeps it verifiable in the Redis-outage test below.
     const login = await call('POST', '/login', { username: 'clerk', password: 'clerk-demo' });
     assert.equal(login.status, 200, JSON.stringify(login.body));
     session = login.headers.get('set-cookie')?.split(';')[0];
@@ -500,10 +500,11 @@ describe('ERP on the app host and the worker', () => {
   });
 
   it('the sweep schedule confirms a pending order that has no job', async () => {
-    // An order whose enqueue was lost: written straight to the database, a minute old.
+    // An order whose enqueue was lost: written straight to the database, a minute old (the
+    // clerk's, so the clerk may read it).
     const id = rootSql(
       'db1',
-      `INSERT INTO ${DB}.sales_orders (idempotency_key, customer, status, total_cents, created_at) VALUES ('orphan-1', 'Orphan', 'pending', 250, UTC_TIMESTAMP(3) - INTERVAL 1 MINUTE);` +
+      `INSERT INTO ${DB}.sales_orders (idempotency_key, created_by, customer, status, total_cents, created_at) VALUES ('orphan-1', 'clerk', 'Orphan', 'pending', 250, UTC_TIMESTAMP(3) - INTERVAL 1 MINUTE);` +
         `INSERT INTO ${DB}.sales_order_lines (order_id, line_no, sku, qty, price_cents) VALUES (LAST_INSERT_ID(), 1, 'SPROCKET', 1, 250);` +
         'SELECT LAST_INSERT_ID();',
     );
@@ -559,6 +560,13 @@ describe('ERP on the app host and the worker', () => {
     // confirms the order the lost enqueue never delivered.
     startRedis();
     await waitPort(`${BASE}.1`, 6379);
+    // That empty Redis no longer knows the session (Redis is the truth once it answers): log in again.
+    const again = await waitFor(async () => {
+      const l = await call('POST', '/login', { username: 'clerk', password: 'clerk-demo' }, { cookie: '' });
+      return l.status === 200 ? l.headers.get('set-cookie')?.split(';')[0] : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 500 });
+    assert.ok(again, 'logged in again once Redis is back');
+    session = again;
     await waitOrder(r.body.id, 'confirmed', 40_000);
     const healthy = await waitFor(async () => ((await fetch(`http://${BASE}.7:8100/healthz`)).status === 200 ? true : undefined), {
       timeoutMs: 10_000,

@@ -85,15 +85,15 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.deepEqual([...dns.addresses].sort(), [`${BASE}.1`, `${BASE}.2`]);
     const lb = `http://${dns.addresses[0]}:8080`;
 
-    const items = await json('GET', `${lb}/api/items`);
+    // Every business read needs a session (the ERP's demo clerk); it lives in Redis, behind any app server.
+    const cookie = await erpLogin(lb);
+    const items = await json('GET', `${lb}/api/items`, undefined, { cookie });
     assert.equal(items.status, 200);
     const list = items.body.items as Array<{ sku: string }>;
     assert.ok(list.length > 0, 'the ERP has seeded items');
     const sku = list[0]?.sku ?? '';
 
     const order = { customer: 'ACME', lines: [{ sku, qty: 1 }] };
-    // Orders need a session (the ERP's demo clerk); the session lives in Redis, behind any app server.
-    const cookie = await erpLogin(lb);
     const created = await json('POST', `${lb}/api/orders`, order, { 'idempotency-key': 'itest-order-1', cookie });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const id = (created.body.order as { id: number } | undefined)?.id ?? (created.body.id as number);
@@ -107,7 +107,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
 
     let status = '';
     for (let i = 0; i < 100 && status !== 'confirmed'; i++) {
-      const got = await json('GET', `${lb}/api/orders/${id}`);
+      const got = await json('GET', `${lb}/api/orders/${id}`, undefined, { cookie });
       assert.equal(got.status, 200);
       status = String((got.body.order as { status?: string } | undefined)?.status ?? got.body.status);
       if (status !== 'confirmed') await new Promise((r) => setTimeout(r, 200));
@@ -148,7 +148,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
       return undefined;
     };
     assert.equal(await holder(), 'lb1/lb', 'the first load balancer holds it after up');
-    const order = await json('GET', `http://${VIP}:8080/api/items`);
+    const order = await json('GET', `http://${VIP}:8080/api/items`, undefined, { cookie: await erpLogin(`http://${VIP}:8080`) });
     assert.equal(order.status, 200, 'the app answers through the floating address');
 
     const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir });

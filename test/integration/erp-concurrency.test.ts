@@ -44,7 +44,7 @@ const ORDERS = 50;
 
 type Json = Record<string, unknown>;
 
-/** The demo clerk's session cookie: placing an order needs a session. */
+/** The demo clerk's session cookie: every request but login needs one; `call` sends it. */
 let session = '';
 
 interface Answer {
@@ -57,7 +57,7 @@ interface Answer {
 async function call(base: string, method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await fetch(base + url, {
     method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(session === '' ? {} : { cookie: session }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
     // 30 s per request: far above a loaded two-core machine's answer, bounds a hung server.
     signal: AbortSignal.timeout(30_000),

@@ -4,7 +4,7 @@
  *
  *  - Login: the session cookie made on one app server works on the other, and still works after
  *    the app server that made it was killed (sessions live in Redis); logout ends it everywhere.
- *  - Routes that change data need a session; bad input is a 400 naming the field.
+ *  - Every business route needs a session; bad input is a 400 naming the field.
  *  - 50 parallel orders (both app servers) for an item with stock 10: exactly 10 accepted (stock
  *    reserved in the order's transaction), 40 refused with 409, stock 0, ledger and warehouse
  *    balances consistent; the invoice job makes exactly one invoice per accepted order.
@@ -163,7 +163,7 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     assert.ok(accepted.every((a) => (a.body.lines as Json[])[0]?.warehouse === 'MAIN'), 'each line says where its stock was reserved');
 
     // Reserved at once: stock is 0 before any job ran.
-    const stock = (await call(APP1, 'GET', '/api/stock')).body as unknown as StockReport;
+    const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
     assert.deepEqual(stock.items.find((i) => i.sku === sku), { sku, stockOnHand: 0, ledgerSum: 0, consistent: true });
     assert.deepEqual(stock.warehouses.filter((w) => w.sku === sku), [{ sku, warehouse: 'MAIN', onHand: 0, ledgerSum: 0, consistent: true }]);
     assert.equal(stock.consistent, true, JSON.stringify([...stock.items, ...stock.warehouses].filter((i) => !i.consistent)));
@@ -173,7 +173,7 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     // no replica to make it durable) is invoiced by the sweep (every 10 s, orders older than 10 s).
     const done = await waitFor(
       async () => {
-        const orders = await Promise.all(ids.map((id) => call(APP1, 'GET', `/api/orders/${id}`)));
+        const orders = await Promise.all(ids.map((id) => call(APP1, 'GET', `/api/orders/${id}`, undefined, { cookie: clerk })));
         return orders.every((o) => o.body.status === 'confirmed') ? orders : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 500 },
@@ -181,7 +181,7 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     assert.ok(done, 'every accepted order was invoiced within 60 s');
     const invoiceIds = done.map((o) => o.body.invoiceId);
     assert.equal(new Set(invoiceIds).size, 10, `one distinct invoice per order: ${JSON.stringify(invoiceIds)}`);
-    const inv = await call(APP2, 'GET', `/api/orders/${ids[0]}/invoice`);
+    const inv = await call(APP2, 'GET', `/api/orders/${ids[0]}/invoice`, undefined, { cookie: clerk });
     assert.equal(inv.status, 200);
     assert.equal(inv.body.totalCents, 500);
     assert.equal(inv.body.billTo, 'PARALLEL');
@@ -211,7 +211,7 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     assert.match(String((bad.body.error as Json).message), /^qty/);
     const [a, b] = await Promise.all(APPS.map((base) => call(base, 'POST', '/api/stock/receipts', receipt, { cookie: clerk })));
     assert.deepEqual([a?.status, b?.status].sort(), [200, 201], `${JSON.stringify(a?.body)} / ${JSON.stringify(b?.body)}`);
-    const stock = (await call(APP1, 'GET', '/api/stock')).body as unknown as StockReport;
+    const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
     assert.deepEqual(stock.items.find((i) => i.sku === 'ERP-TEN'), { sku: 'ERP-TEN', stockOnHand: 5, ledgerSum: 5, consistent: true });
     assert.equal(stock.consistent, true);
   });
@@ -234,9 +234,9 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     assert.deepEqual(again.body, { seed: 'demo-v1', loaded: false });
     const customers = await call(APP1, 'GET', '/api/customers', undefined, { cookie: clerk });
     assert.deepEqual((customers.body.customers as Json[]).map((c) => c.code), ['ACME', 'GLOBEX', 'INITECH']);
-    const warehouses = await call(APP2, 'GET', '/api/warehouses');
+    const warehouses = await call(APP2, 'GET', '/api/warehouses', undefined, { cookie: clerk });
     assert.deepEqual((warehouses.body.warehouses as Json[]).map((w) => w.code), ['EAST', 'MAIN', 'WEST']);
-    const stock = (await call(APP1, 'GET', '/api/stock')).body as unknown as StockReport;
+    const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
     assert.deepEqual(stock.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]), [['EAST', 200], ['WEST', 40]]);
     assert.equal(stock.consistent, true);
 
@@ -246,12 +246,12 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     const any = await call(APP1, 'POST', '/api/orders', { customer: 'ACME', lines: [{ sku: 'BRACKET-L', qty: 41 }] }, { cookie: clerk, 'idempotency-key': 'any-41' });
     assert.equal(any.status, 201, JSON.stringify(any.body));
     assert.equal((any.body.lines as Json[])[0]?.warehouse, 'EAST');
-    const after = (await call(APP1, 'GET', '/api/stock')).body as unknown as StockReport;
+    const after = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
     assert.deepEqual(after.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]), [['EAST', 159], ['WEST', 40]]);
     assert.equal(after.consistent, true);
     // The invoice bills the registered customer's name.
     const invoiced = await waitFor(async () => {
-      const r = await call(APP2, 'GET', `/api/orders/${String(any.body.id)}/invoice`);
+      const r = await call(APP2, 'GET', `/api/orders/${String(any.body.id)}/invoice`, undefined, { cookie: clerk });
       return r.status === 200 ? r : undefined;
     }, { timeoutMs: 60_000, intervalMs: 500 });
     assert.equal(invoiced?.body.billTo, 'Acme Corporation');
@@ -261,7 +261,7 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     // The schedule ticks every 30 s; 75 s covers a tick plus a slow first run.
     const report = await waitFor(
       async () => {
-        const r = await call(APP1, 'GET', '/api/reports/reorder');
+        const r = await call(APP1, 'GET', '/api/reports/reorder', undefined, { cookie: clerk });
         // A report made after the seed (the seed's MOTOR-12V, 15 < 20, is on it).
         return r.status === 200 && (r.body.lines as Json[]).some((l) => l.sku === 'MOTOR-12V') ? r : undefined;
       },

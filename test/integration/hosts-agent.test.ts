@@ -36,7 +36,7 @@ const state = topo.stateDir;
 const secret = (): string => crypto.randomBytes(18).toString('base64url');
 const bundle: DeployBundle = {
   topology: topo,
-  secrets: { redisPassword: secret(), sentinelPassword: secret(), dbRootPassword: secret(), dbAppPassword: secret(), dbReplPassword: secret() },
+  secrets: { redisPassword: secret(), sentinelPassword: secret(), dbRootPassword: secret(), dbAppPassword: secret(), dbReplPassword: secret(), sessionKey: secret() },
   configYaml: renderConfigYaml(input),
 };
 const UNITS = ['hastack-agenttest-n1-mariadb', 'hastack-agenttest-n1-redis', 'hastack-agenttest-n1-memcached'];

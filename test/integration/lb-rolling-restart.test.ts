@@ -63,7 +63,7 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
     let stop = false;
     let sent = 0;
     const failures: string[] = [];
-    // Orders need a session; it lives in Redis, so restarting every app server must not end it.
+    // Every request needs a session; it lives in Redis, so restarting every app server must not end it.
     const cookie = await erpLogin(`http://${LBS[0]}:8080`);
 
     async function loop(id: number): Promise<void> {
@@ -76,7 +76,7 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
           const r = await request(`http://${lb}:8080${keyed ? '/api/orders' : '/api/items'}`, {
             method: keyed ? 'POST' : 'GET',
             dispatcher: agent,
-            headers: keyed ? { 'content-type': 'application/json', 'idempotency-key': `roll-${id}-${n}`, cookie } : {},
+            headers: keyed ? { 'content-type': 'application/json', 'idempotency-key': `roll-${id}-${n}`, cookie } : { cookie },
             body: keyed ? JSON.stringify({ customer: `roll-${id}-${n}`, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }) : undefined,
             headersTimeout: REQUEST_TIMEOUT_MS,
             bodyTimeout: REQUEST_TIMEOUT_MS,
