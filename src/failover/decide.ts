@@ -230,7 +230,7 @@ export function trackAsyncWindow(prev: AsyncWindow | undefined, dbs: readonly Db
   if (!p || !p.reachable || p.readOnly || p.replicating || !p.semiSync) return keep;
   const ss = p.semiSync;
   if (ss.enabled && ss.active) {
-    return prev ? { change: `semi-sync on again on ${p.node} (${ss.clients} replica(s) acknowledging): every commit it acknowledged is on a replica` } : {};
+    return prev?.primary === p.node ? { change: `semi-sync on again on ${p.node} (${ss.clients} replica(s) acknowledging): every commit it acknowledged is on a replica` } : {};
   }
   const why = ss.enabled ? 'semi-sync fell back to asynchronous' : 'semi-sync off';
   const same = prev?.primary === p.node;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import { readJsonState, writeJsonAtomic } from '../shared/files.js';
 import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { LocalSubstrate, processCommandLine, processStartTime } from '../substrate/index.js';
@@ -85,11 +85,22 @@ export function readSpec(unitFile: string): UnitSpec {
 
 export function readKeeperState(unitFile: string): KeeperState | undefined {
   try {
-    const parsed = keeperStateSchema.safeParse(JSON.parse(fs.readFileSync(stateFileOf(unitFile), 'utf8')));
-    return parsed.success ? parsed.data : undefined;
+    return readKeeperStateStrict(unitFile);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The keeper's state; undefined only when there is none. A corrupt one throws (STATE_CORRUPT):
+ * read as "no keeper", a second keeper would start beside a running one and its service.
+ */
+export function readKeeperStateStrict(unitFile: string): KeeperState | undefined {
+  return readJsonState<KeeperState>(
+    stateFileOf(unitFile),
+    (v) => (keeperStateSchema.safeParse(v).success ? undefined : 'not a keeper state'),
+    `A keeper and its service may still run: find them ("ps -ef | grep '_keep --unit ${unitFile}'"), stop them by pid, then remove the file and start again`,
+  );
 }
 
 const local = new LocalSubstrate();
@@ -124,7 +135,7 @@ const KEEPER_BOOT_MS = 10_000;
 /** Starts the keeper of a unit unless it runs already. Returns its pid. */
 export async function startKeeper(unitFile: string, opts: { nodeBin: string; cliMain: string }): Promise<number> {
   const spec = readSpec(unitFile);
-  const st = readKeeperState(unitFile);
+  const st = readKeeperStateStrict(unitFile);
   if (st && keeperAlive(unitFile, st)) return st.keeperPid;
   // A keeper that was killed leaves its service running, unsupervised; a second copy would find
   // its port taken, so that one goes first.
