@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
-import { runCli } from '../helpers/cli.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 
 const CLUSTER = 'hsr9state';
@@ -29,6 +29,7 @@ describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
       { name: 'db2', address: '127.0.201.12', services: ['mariadb'] },
     ],
     database: { mode: 'replication' },
+    app: { module: path.join(REPO_ROOT, 'examples/erp') },
     supervisor: { adminPort: 9291 },
   };
   let c: TestCluster;
