@@ -64,6 +64,21 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
   fsyncDir(dir);
 }
 
+/**
+ * For a file another program wrote at `tmp` (openssl): fsync it, rename it over `file`, fsync
+ * the directory, as `writeFileAtomic` does for the files we write ourselves.
+ */
+export function renameDurably(tmp: string, file: string): void {
+  const fd = fs.openSync(tmp, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}
+
 /** JSON through `writeFileAtomic`. */
 export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
