@@ -13,6 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { preset, readTopology, servicesOf, type ConfigInput, type Topology } from '../../src/config/index.js';
+import { readAdminToken } from '../../src/control/admin-token.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { networkLeftovers } from '../helpers/netns.js';
@@ -49,7 +50,7 @@ describe('review item 1: no automatic promotion past a semi-sync fallback (netns
     }
   };
   const fault = async (f: Record<string, unknown>): Promise<void> => {
-    const res = await request(`${admin}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
+    const res = await request(`${admin}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(topo.stateDir)}` }, body: JSON.stringify(f) });
     const text = await res.body.text();
     assert.equal(res.statusCode, 200, `fault ${JSON.stringify(f)}: ${text}`);
   };

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
+import { readAdminToken } from '../../src/control/admin-token.js';
 import { pidAlive, REPO_ROOT, runCli } from '../helpers/cli.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (mount tmpfs)' : false;
@@ -102,8 +103,9 @@ describe('review item 8: a full disk', { skip, timeout: 5 * 60_000 }, () => {
 
     // Space returns: the next event says how many were lost.
     for (const f of ['filler-1', 'filler-2']) fs.rmSync(path.join(dir, f));
-    const res = await request(`http://127.0.201.254:9292/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'heal-node', node: 'n1' }) });
+    const res = await request(`http://127.0.201.254:9292/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` }, body: JSON.stringify({ action: 'heal-node', node: 'n1' }) });
     await res.body.text();
+    assert.equal(res.statusCode, 200, 'the heal (which writes an event) was accepted');
     let lost: { message: string; data?: { lost?: number } } | undefined;
     for (let i = 0; i < 40 && !lost; i++) {
       const lines = fs.readFileSync(path.join(stateDir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"log.lost"'));

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
+import { readAdminToken } from '../../src/control/admin-token.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 
@@ -38,7 +39,7 @@ describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
   const events = (): Event[] =>
     fs.readFileSync(file('events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Event);
   const fault = async (f: Record<string, string>): Promise<void> => {
-    const res = await request(`${ADMIN}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(f) });
+    const res = await request(`${ADMIN}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` }, body: JSON.stringify(f) });
     const text = await res.body.text();
     assert.equal(res.statusCode, 200, `fault ${JSON.stringify(f)}: ${text}`);
   };
