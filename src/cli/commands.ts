@@ -3,7 +3,7 @@ import path from 'node:path';
 import { preset, isPresetName, readSecrets, renderConfigYaml, DEFAULT_CONFIG_FILE, type Topology } from '../config/index.js';
 import { clusterStatus, driverFor, logFileOf, releaseSubstrate, stopCluster, substrateFor } from '../control/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
-import { tailFile } from '../shared/files.js';
+import { tailFile, writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs, progressPrinter, table } from './output.js';
@@ -14,7 +14,7 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
   if (fs.existsSync(file) && !opts.force) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} already exists; pass --force to overwrite it`);
   }
-  fs.writeFileSync(file, renderConfigYaml(preset(opts.preset)));
+  writeFileAtomic(file, renderConfigYaml(preset(opts.preset)), 0o644);
   process.stdout.write(`wrote ${file} (preset ${opts.preset}); edit it, then run "${invokedAs()} up"\n`);
 }
 

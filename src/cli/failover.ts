@@ -44,6 +44,7 @@ export interface FailoverCliOptions extends ConfigOptions {
   readonly to?: string;
   readonly dryRun?: boolean;
   readonly yes?: boolean;
+  readonly acceptDataLoss?: boolean;
 }
 
 export async function failover(o: FailoverCliOptions): Promise<void> {
@@ -53,8 +54,9 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
   const r = await runFailover(env, supervisorFencer(topo), {
     ...(o.to !== undefined ? { to: o.to } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
+    ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),
-    ...(o.yes ? {} : { confirm: (p) => ask(`fence ${p.from} and promote ${p.to}?`) }),
+    ...(o.yes ? {} : { confirm: (p) => ask(`fence ${p.from} and promote ${p.to}${p.acceptedLoss ? ', LOSING the commits listed above' : ''}?`) }),
   });
   if (r.dryRun) {
     process.stdout.write(`dry run: nothing changed. Run "${invokedAs()} failover${o.to ? ` --to ${o.to}` : ''} --yes" to do it.\n`);

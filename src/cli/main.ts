@@ -155,6 +155,7 @@ configOpts(program.command('failover'))
   .option('--to <node>', 'the replica to promote (default: the most advanced)')
   .option('--dry-run', 'print the plan and the facts it rests on; change nothing')
   .option('--yes', 'do not ask for confirmation')
+  .option('--accept-data-loss', 'promote even though the primary acknowledged commits the replica lacks (semi-sync had fallen back to asynchronous); the plan lists them')
   .action(async (o: Parameters<typeof import('./failover.js').failover>[0]) => (await import('./failover.js')).failover(o));
 
 configOpts(program.command('switchover'))

@@ -29,6 +29,10 @@ export async function runService(kind: string, stateDir: string, node: string): 
     throw new HastackError(ErrorCode.CONFIG_INVALID, `"${kind}" is not a hastack service (one of ${OURS.join(', ')})`);
   }
   const ours = kind as OurKind;
+  // stdout and stderr are the service's log file: on a full disk a write fails with an 'error'
+  // event, which unhandled would end the service over a log line.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const start = await starters[ours]();
   const running = await start(contextFor(stateDir, node, ours));
   let closing = false;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { demoDataOn, parseConfig, readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
 import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
 import { parseSchedule } from '../failover/backup-schedule.js';
-import { CLI_MAIN, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
+import { CLI_MAIN, commitTopology, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
@@ -52,6 +52,7 @@ export async function up(opts: UpOptions): Promise<void> {
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
   await ensureNotRunning(topo, print);
+  commitTopology(topo);
   if (opts.detach) {
     await upDetached(topo, print);
     printWhereToLook(topo, t0, true);
@@ -153,6 +154,10 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
 
 /** `_supervise`: the detached supervisor process. Exits 0 after a requested stop, 1 on failure. */
 export async function supervise(stateDir: string): Promise<void> {
+  // stdout and stderr are supervisor.log: on a full disk a write fails with an 'error' event,
+  // which unhandled would end the process that keeps the cluster alive.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const topo = readTopology(stateDir);
   const cluster = await openCluster(topo);
   // Filled once the cluster is up; the signal handlers are installed before that.

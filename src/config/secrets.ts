@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeJsonAtomic } from '../shared/files.js';
 
 /** Generated once per cluster into `<stateDir>/secrets.json` (mode 0600); never printed, never in YAML. */
 export interface Secrets {
@@ -39,9 +40,7 @@ function generateVrrp(): string {
 }
 
 function writeSecrets(file: string, secrets: Secrets): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeJsonAtomic(file, secrets, 0o600);
 }
 
 export function secretsFile(stateDir: string): string {

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/files.js';
 
 /**
  * The admin API's token: 32 random bytes, made once per cluster into `<stateDir>/admin-token`
@@ -34,9 +35,7 @@ export function loadOrCreateAdminToken(stateDir: string): string {
   if (fs.existsSync(file)) return readAdminToken(stateDir);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const token = crypto.randomBytes(32).toString('base64url');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, token + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, token + '\n', 0o600);
   return token;
 }
 

@@ -20,7 +20,11 @@ import { sleep } from '../shared/retry.js';
 import { LocalSubstrate, NetnsSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
 import { readRunState, removeRunState, type RunState } from './run-state.js';
 
-/** Resolves the config, writes `topology.json` and creates the secrets on first use. */
+/**
+ * Resolves the config and creates the secrets on first use. Writes nothing else: `topology.json`
+ * is written by `commitTopology` only once `ensureNotRunning` passed, so a refused `up` leaves
+ * the running cluster's topology as it was (its services read that file).
+ */
 export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
   const topo = resolveTopology(config, opts);
   refuseSubstrateChange(topo);
@@ -28,8 +32,12 @@ export function prepareCluster(config: Config, opts: { stateRoot: string; config
   loadOrCreateSecrets(topo.stateDir);
   // The cluster's CA and database node certificates, when database TLS is on (once; kept after).
   ensureClusterTls(topo);
-  writeTopology(topo);
   return topo;
+}
+
+/** Writes `topology.json` for the run about to start (after `ensureNotRunning`). */
+export function commitTopology(topo: Topology): void {
+  writeTopology(topo);
 }
 
 /**

@@ -3,7 +3,7 @@ export type { SupervisorOptions } from './supervisor.js';
 export type { RunningCluster } from './cluster.js';
 export { requestFault } from './admin-client.js';
 export type { FaultRequest } from './admin-api.js';
-export { openCluster, prepareCluster, stopCluster, releaseSubstrate, ensureNotRunning, substrateFor, supervisorAlive, leftoverPids, killLeftovers } from './cluster.js';
+export { openCluster, prepareCluster, commitTopology, stopCluster, releaseSubstrate, ensureNotRunning, substrateFor, supervisorAlive, leftoverPids, killLeftovers } from './cluster.js';
 export { clusterStatus } from './status.js';
 export type { ClusterStatus, ServiceStatus } from './status.js';
 export { readRunState } from './run-state.js';

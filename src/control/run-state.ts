@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeJsonAtomic } from '../shared/files.js';
+import { readJsonState, writeJsonAtomic } from '../shared/files.js';
 
 /**
  * What the supervisor is running, in `<stateDir>/run.json`: `status`, `logs` and `down` read it,
@@ -23,9 +23,32 @@ export function runStateFile(stateDir: string): string {
   return path.join(stateDir, 'run.json');
 }
 
+function runStateProblem(v: unknown): string | undefined {
+  const o = v as Partial<RunState> | null;
+  if (typeof o !== 'object' || o === null) return 'not an object';
+  if (typeof o.supervisorPid !== 'number' || !Number.isInteger(o.supervisorPid) || o.supervisorPid <= 0) return 'no supervisorPid';
+  if (typeof o.startedAt !== 'string') return 'no startedAt';
+  if (typeof o.services !== 'object' || o.services === null) return 'no services';
+  return undefined;
+}
+
+/**
+ * The recorded run: undefined only when there is none. An unparsable run.json throws a
+ * StateCorruptError: read as "not running", it let a second supervisor start on the same data.
+ */
 export function readRunState(stateDir: string): RunState | undefined {
+  return readJsonState<RunState>(
+    runStateFile(stateDir),
+    runStateProblem,
+    'A supervisor may still run this cluster: look for it ("ps -ef | grep _supervise", and the services\' processes under ' +
+      `${stateDir}), stop what you find by its pid, then remove the file and run the command again`,
+  );
+}
+
+/** For displays (the dashboard): a corrupt run.json shows as no pids rather than failing the page. */
+export function readRunStateForDisplay(stateDir: string): RunState | undefined {
   try {
-    return JSON.parse(fs.readFileSync(runStateFile(stateDir), 'utf8')) as RunState;
+    return readRunState(stateDir);
   } catch {
     return undefined;
   }

@@ -6,6 +6,7 @@ import type { ProbeResult, ServiceContext, ServiceDriver } from '../engines/type
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
+import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
 import { driverFor } from './drivers.js';
@@ -51,6 +52,9 @@ const LOG_TAIL_LINES = 15;
  * worker is restarted within seconds of its own bound, at the cost of one HTTP GET per 2 s each.
  */
 const LIVENESS_INTERVAL_MS = 2_000;
+// 64 MiB per service log (plus a 16 MiB tail in `<log>.1`): days of a chatty engine's output,
+// and a node with a dozen services stays under a GiB however long it runs.
+const SERVICE_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 export function logFileOf(svc: ServiceInstance): string {
   return path.join(svc.dir, 'service.log');
@@ -96,7 +100,35 @@ export class Supervisor {
     this.opts.onEvent?.(full);
   }
 
+  /**
+   * run.json is rewritten on every change of a process; on a full disk the write fails (the old
+   * file stays whole: atomic write). That must not stop the supervisor: the next change, or the
+   * next liveness round, writes it again.
+   */
+  private runStateStale = false;
+
   private saveRunState(): void {
+    try {
+      this.writeRunStateNow();
+      this.runStateStale = false;
+    } catch {
+      this.runStateStale = true;
+    }
+  }
+
+  /**
+   * Every log a service writes through the descriptor the supervisor gave it (service.log) or
+   * opens itself in append mode (mariadb.err, ...): bounded to SERVICE_LOG_MAX_BYTES in place.
+   */
+  private boundLogs(): void {
+    for (const m of this.managed.values()) {
+      for (const f of [logFileOf(m.svc), ...(m.driver.logFiles?.(m.ctx) ?? [])]) truncateIfOver(f, SERVICE_LOG_MAX_BYTES);
+    }
+    truncateIfOver(path.join(this.opts.topo.stateDir, 'supervisor.log'), SERVICE_LOG_MAX_BYTES);
+    if (this.runStateStale) this.saveRunState();
+  }
+
+  private writeRunStateNow(): void {
     const services: Record<string, RunState['services'][string]> = {};
     for (const [id, m] of this.managed) {
       if (m.proc && m.phase !== 'stopped') {
@@ -147,6 +179,7 @@ export class Supervisor {
   private scheduleLiveness(): void {
     if (this.stopping) return;
     this.livenessTimer = setTimeout(() => {
+      this.boundLogs();
       void this.livenessRound().finally(() => this.scheduleLiveness());
     }, LIVENESS_INTERVAL_MS);
     this.livenessTimer.unref();

@@ -30,12 +30,8 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, onTimeou
   });
 }
 
-/** Writes through a temp file and a rename, so a crash never leaves half a config file. */
-export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text, { mode });
-  fs.renameSync(tmp, file);
-}
+/** The one atomic write (temp file, fsync, rename, fsync of the directory): shared/files.ts. */
+export { writeFileAtomic } from '../shared/files.js';
 
 /**
  * Linux refuses a unix socket path longer than 107 bytes (sun_path is 108 with the NUL), and the

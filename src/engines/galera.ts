@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { servicesOf } from '../config/index.js';
+import { appendLog } from '../shared/logfile.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { portOpen } from '../shared/net.js';
 import { checkSocketPath, runToCompletion, writeFileAtomic } from './common.js';
@@ -473,7 +474,7 @@ export const galeraDriver: ServiceDriver = {
     );
     if (!fs.existsSync(paths.dataDir)) await installDatadir(ctx, paths);
     const start = await chooseStartArgs(ctx, paths);
-    fs.appendFileSync(path.join(svc.dir, 'galera-starts.log'), `${new Date().toISOString()} ${start.why}: ${start.args.join(' ') || '(no extra arguments)'}\n`);
+    appendLog(path.join(svc.dir, 'galera-starts.log'), `${new Date().toISOString()} ${start.why}: ${start.args.join(' ') || '(no extra arguments)'}\n`);
     writeFileAtomic(paths.startArgs, JSON.stringify(start) + '\n');
   },
 

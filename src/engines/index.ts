@@ -34,6 +34,7 @@ export {
   setReplicaOf,
   recordDbRole,
   readDbState,
+  readDbStateStrict,
   mariadbStartOrder,
   parseSlaveStatus,
   dbRoleOf,

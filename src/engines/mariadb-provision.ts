@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import { tailFile } from '../shared/files.js';
+import { tailFile, writeFileAtomic } from '../shared/files.js';
 import { runToCompletion } from './common.js';
 import { BINLOG_INFO_FILES, parseBackupGtid } from './mariadb-seed.js';
 
@@ -54,8 +54,7 @@ function writeCnf(file: string, o: CopyOptions): void {
     `port=${o.source.port}`,
     '',
   ].join('\n');
-  fs.rmSync(file, { force: true });
-  fs.writeFileSync(file, text, { mode: 0o600 });
+  writeFileAtomic(file, text, 0o600);
 }
 
 async function runMariabackup(logFile: string, args: readonly string[], what: string): Promise<void> {

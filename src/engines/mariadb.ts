@@ -4,9 +4,10 @@ import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { servicesOf } from '../config/index.js';
-import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { EngineStartError, ErrorCode, HastackError, StateCorruptError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
-import { tailFile } from '../shared/files.js';
+import { readJsonState, tailFile } from '../shared/files.js';
+import { appendLog } from '../shared/logfile.js';
 import { checkSocketPath, hostPort, runToCompletion, withTimeout, writeFileAtomic } from './common.js';
 import { databaseTlsOn, nodeTlsFiles, requireNodeTls, type NodeTlsFiles } from './tls.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
@@ -206,11 +207,32 @@ export interface DbNodeState {
   readonly seedGtid?: string;
 }
 
+const DB_STATE_FIX =
+  'It says whether this node restarts writable, and hastack will not guess (a fenced old primary must not come back as a second primary). ' +
+  'Find the primary ("hastack status"); write {"role":"replica","wired":true} into this file if this node is not it ({"role":"primary","wired":true} if it is), then start it again';
+
+/**
+ * The node's recorded state, strictly: undefined only when the file does not exist; a
+ * StateCorruptError when it exists but does not parse or names no role. Starting a node reads
+ * this one.
+ */
+export function readDbStateStrict(svc: ServiceInstance): DbNodeState | undefined {
+  const v = readJsonState<Partial<DbNodeState>>(
+    mariadbPaths(svc).stateFile,
+    (x) => {
+      const r = (x as Partial<DbNodeState> | null)?.role;
+      return r === 'primary' || r === 'replica' ? undefined : `no valid role (${JSON.stringify(r)})`;
+    },
+    DB_STATE_FIX,
+  );
+  if (!v) return undefined;
+  return { role: v.role as DbRole, wired: v.wired === true, ...(typeof v.seedGtid === 'string' ? { seedGtid: v.seedGtid } : {}) };
+}
+
+/** The recorded state for reports and orderings: undefined when missing or unreadable. Never decides a start. */
 export function readDbState(svc: ServiceInstance): DbNodeState | undefined {
   try {
-    const v = JSON.parse(fs.readFileSync(mariadbPaths(svc).stateFile, 'utf8')) as Partial<DbNodeState>;
-    if (v.role !== 'primary' && v.role !== 'replica') return undefined;
-    return { role: v.role, wired: v.wired === true, ...(typeof v.seedGtid === 'string' ? { seedGtid: v.seedGtid } : {}) };
+    return readDbStateStrict(svc);
   } catch {
     return undefined;
   }
@@ -228,7 +250,9 @@ function writeDbState(svc: ServiceInstance, s: DbNodeState): void {
  */
 export function recordDbRole(ctx: ServiceContext, role: DbRole): void {
   const prev = readDbState(ctx.svc);
-  writeDbState(ctx.svc, { role, wired: prev?.wired ?? false, ...(prev?.seedGtid !== undefined ? { seedGtid: prev.seedGtid } : {}) });
+  // An unreadable previous state must not stop a fence: a node with a datadir has been wired.
+  const wired = prev?.wired ?? fs.existsSync(mariadbPaths(ctx.svc).dataDir);
+  writeDbState(ctx.svc, { role, wired, ...(prev?.seedGtid !== undefined ? { seedGtid: prev.seedGtid } : {}) });
 }
 
 /**
@@ -709,7 +733,19 @@ async function theWritablePrimary(ctx: ServiceContext): Promise<ServiceInstance>
  */
 async function initialRole(ctx: ServiceContext): Promise<DbRole> {
   if (ctx.svc.node !== ctx.topo.initialDbPrimary) return 'replica';
-  return (await writablePeers(ctx)).length > 0 ? 'replica' : 'primary';
+  if ((await writablePeers(ctx)).length > 0) return 'replica';
+  // Primary only with proof that no other node is or was one: a peer that has run before (its
+  // state file is on this machine) but does not answer as primary may be the primary, down or
+  // behind a partition. Then this node's missing state is for a human, not a default.
+  const ran = servicesOf(ctx.topo, 'mariadb').filter((s) => s.id !== ctx.svc.id && fs.existsSync(mariadbPaths(s).stateFile));
+  if (ran.length > 0) {
+    throw new StateCorruptError(
+      mariadbPaths(ctx.svc).stateFile,
+      `missing, while ${ran.map((s) => s.id).join(', ')} ran before and none answers as a writable primary`,
+      DB_STATE_FIX,
+    );
+  }
+  return 'primary';
 }
 
 // A replica on loopback connects and catches up with a bootstrap-sized binlog in about a second;
@@ -872,7 +908,7 @@ export async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): 
     '--skip-test-db',
     ...(ctx.asRoot ? ['--user=root'] : []),
   ];
-  fs.appendFileSync(paths.installLog, `--- ${new Date().toISOString()} mariadb-install-db ${args.join(' ')}\n`);
+  appendLog(paths.installLog, `--- ${new Date().toISOString()} mariadb-install-db ${args.join(' ')}\n`);
   const code = await runToCompletion('mariadb-install-db', args, { logFile: paths.installLog, timeoutMs: INSTALL_TIMEOUT_MS });
   if (code !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -885,7 +921,7 @@ export async function installDatadir(ctx: ServiceContext, paths: MariadbPaths): 
 
 /** One line in the service's install log: the driver has no event log, and this is the file `up` shows on failure. */
 function logInstallStep(paths: MariadbPaths, line: string): void {
-  fs.appendFileSync(paths.installLog, `--- ${new Date().toISOString()} ${line}\n`);
+  appendLog(paths.installLog, `--- ${new Date().toISOString()} ${line}\n`);
 }
 
 interface SeedPlan {
@@ -983,8 +1019,10 @@ export const mariadbDriver: ServiceDriver = {
     for (const f of fs.readdirSync(svc.dir)) {
       if (f.startsWith('data.installing-') || f.startsWith('data.provisioning-') || f === SEED_CNF) fs.rmSync(path.join(svc.dir, f), { recursive: true, force: true });
     }
-    let state = readDbState(svc);
+    let state = readDbStateStrict(svc);
     if (!state) {
+      // No state but a datadir: the node ran before and lost its record; its role is unknown.
+      if (fs.existsSync(paths.dataDir)) throw new StateCorruptError(paths.stateFile, 'missing, while the node has a datadir', DB_STATE_FIX);
       state = { role: await initialRole(ctx), wired: false };
       writeDbState(svc, state);
     }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Topology } from '../config/index.js';
 import { hostStateDir, servicesOf } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { renameDurably } from '../shared/files.js';
 
 /*
  * The cluster's own certificate authority, for the database's group and state-transfer traffic
@@ -70,7 +71,7 @@ function newKey(file: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', tmp], `make the key ${file}`);
   fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, file);
+  renameDurably(tmp, file);
 }
 
 function ensureCa(dir: string, cluster: string): { crt: string; key: string } {
@@ -81,7 +82,7 @@ function ensureCa(dir: string, cluster: string): { crt: string; key: string } {
   const tmp = `${crt}.${process.pid}.tmp`;
   openssl(['req', '-x509', '-new', '-key', key, '-sha256', '-days', DAYS, '-subj', `/O=hastack/CN=hastack ${cluster} cluster CA`, '-out', tmp], 'make the cluster CA');
   fs.chmodSync(tmp, 0o644);
-  fs.renameSync(tmp, crt);
+  renameDurably(tmp, crt);
   return { crt, key };
 }
 
@@ -98,7 +99,7 @@ function ensureNodeCert(dir: string, ca: { crt: string; key: string }, node: str
     fs.writeFileSync(ext, `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
     openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', DAYS, '-sha256', '-extfile', ext, '-out', tmp], `sign the certificate of ${node}`);
     fs.chmodSync(tmp, 0o644);
-    fs.renameSync(tmp, files.cert);
+    renameDurably(tmp, files.cert);
   } finally {
     fs.rmSync(csr, { force: true });
     fs.rmSync(ext, { force: true });

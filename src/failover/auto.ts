@@ -1,9 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
+import { appendLog } from '../shared/logfile.js';
 import type { FailoverEnv } from './context.js';
-import { autoSnapshot, decide, type AutoDecision, type AutoState } from './decide.js';
+import { autoSnapshot, decide, trackAsyncWindow, type AsyncWindow, type AutoDecision, type AutoState, type DbFacts } from './decide.js';
+import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { gatherDbFacts } from './facts.js';
 import { readJournal } from './journal.js';
 import { runFailover, runHook, type NodeFencer } from './runbook.js';
@@ -23,6 +24,9 @@ export class FailoverController {
   private running: Promise<unknown> | undefined;
   private closed = false;
   private lastAction: string | undefined;
+  private window: AsyncWindow | undefined;
+  private windowLoaded = false;
+  private refused = false;
   private readonly logFile: string;
 
   constructor(
@@ -33,13 +37,42 @@ export class FailoverController {
     this.logFile = path.join(env.topo.stateDir, 'failover-auto.log');
   }
 
+  /**
+   * The primary's semi-sync, recorded every cycle (decide.ts `trackAsyncWindow`): in memory, in
+   * `failover-semisync.json` (the operator's failover reads it), and as an event when it changes.
+   */
+  private trackSemiSync(dbs: readonly DbFacts[], at: number): AsyncWindow | undefined {
+    const stateDir = this.env.topo.stateDir;
+    if (!this.windowLoaded) {
+      this.window = readAsyncWindow(stateDir);
+      this.windowLoaded = true;
+    }
+    const t = trackAsyncWindow(this.window, dbs, at);
+    if (t.window !== undefined || this.window !== undefined) {
+      try {
+        writeAsyncWindow(stateDir, t.window);
+      } catch {
+        // A full disk: the window is still held here, and written at the next cycle.
+      }
+    }
+    this.window = t.window;
+    if (t.change) appendEvent(stateDir, { type: 'failover.semisync', message: `auto failover: ${t.change}`, data: { window: t.window } });
+    return t.window;
+  }
+
   async runCycle(): Promise<string> {
     const cfg = this.env.topo.config.failover;
     const finished = readJournal(this.env.topo.stateDir)?.finishedAt;
     const st: AutoState = { ...this.state, ...(finished ? { lastFailoverAt: Date.parse(finished) } : {}) };
-    const snap = autoSnapshot(await gatherDbFacts(this.env), this.now());
+    const dbs = await gatherDbFacts(this.env);
+    const at = this.now();
+    const snap = autoSnapshot(dbs, at, this.trackSemiSync(dbs, at));
     const d: AutoDecision = decide(snap, st, cfg);
     this.state = d.state;
+    if (d.action === 'refuse' && !this.refused) {
+      appendEvent(this.env.topo.stateDir, { type: 'failover.refused', message: `auto failover: ${d.message}`, data: { primary: snap.primary, asyncWindow: snap.asyncWindow } });
+    }
+    this.refused = d.action === 'refuse';
     if (d.action !== 'failover') return d.message;
     if (cfg.preFailoverHook) {
       const hook = await runHook(cfg.preFailoverHook, { HASTACK_FAILOVER_FROM: snap.primary ?? '', HASTACK_FAILOVER_REASON: d.message });
@@ -55,7 +88,8 @@ export class FailoverController {
   }
 
   private log(message: string): void {
-    fs.appendFileSync(this.logFile, `${new Date().toISOString()} ${message}\n`);
+    // One line a second: rotated at 1 MiB (~10 000 lines, hours), one old copy; never throws.
+    appendLog(this.logFile, `${new Date().toISOString()} ${message}\n`, { maxBytes: 1024 * 1024 });
     const action = message.split(':')[0];
     if (action !== this.lastAction) {
       this.lastAction = action;

@@ -5,7 +5,7 @@ import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '.
 import { DB_USERS, mariadbPaths, redisRole, remoteAdminOptions, type RedisRole } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import { writeFileAtomic, writeJsonAtomic } from '../shared/files.js';
 import { waitFor } from '../shared/retry.js';
 import { Redis } from 'ioredis';
 import { connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
@@ -233,7 +233,7 @@ function writeMariabackupCnf(file: string, svc: ServiceInstance, secrets: Secret
     `port=${svc.port}`,
     '',
   ].join('\n');
-  fs.writeFileSync(file, text, { mode: 0o600 });
+  writeFileAtomic(file, text, 0o600);
 }
 
 async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): Promise<string> {

@@ -4,7 +4,7 @@ import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, setReplic
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, recordRole, type FailoverEnv } from './context.js';
-import type { FenceOutcome } from './decide.js';
+import type { FenceOutcome, SemiSyncFacts } from './decide.js';
 import { gtidCovers, parseGtidPos } from './gtid.js';
 
 /*
@@ -162,6 +162,13 @@ export async function attachReplica(env: FailoverEnv, replica: ServiceInstance, 
     );
   }
   if (env.topo.config.database.semiSync) await enableSemiSync(env, primary, replica);
+}
+
+/** The master side of semi-sync, for the facts (decide.ts `SemiSyncFacts`). */
+export async function readSemiSync(c: Connection): Promise<SemiSyncFacts> {
+  const [v] = await q(c, 'SELECT @@rpl_semi_sync_master_enabled AS en');
+  const s = await semiSyncState(c);
+  return { enabled: Number(v?.['en']) === 1, active: s.active, clients: s.clients };
 }
 
 async function semiSyncState(c: Connection): Promise<{ active: boolean; clients: number; replicaOn: boolean }> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { autoSnapshot, currentPrimary, decide, planFailover, promotionMustCover, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
+import { autoSnapshot, currentPrimary, decide, planFailover, promotionMustCover, trackAsyncWindow, type AsyncWindow, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
 
 function primary(node: string, gtid: string, reachable = true): DbFacts {
   return {
@@ -144,7 +144,7 @@ describe('automatic mode', () => {
 describe('the automatic mode\'s snapshot', () => {
   it('a dead primary seen through a replica whose IO thread reconnects', () => {
     const s = autoSnapshot(deadPrimaryOneReplica().dbs, 7);
-    assert.deepEqual(s, { at: 7, primary: 'db1', primaryReachable: false, replicas: [{ node: 'db2', reachable: true, ioConnected: false }] });
+    assert.deepEqual(s, { at: 7, primary: 'db1', primaryReachable: false, replicas: [{ node: 'db2', reachable: true, ioConnected: false, received: '0-1-42' }] });
   });
   it('a fenced node replicating from nobody is no witness', () => {
     const s = autoSnapshot([primary('db2', '0-2-9'), replica('db1', 'db2', '', { replicating: false, masterNode: undefined })], 0);
@@ -163,5 +163,98 @@ describe('what the promoted replica must hold after the fence', () => {
   });
   it('an unreachable old primary: nothing known to demand', () => {
     assert.equal(promotionMustCover(undefined), undefined);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// review item 1: never promote past a window in which the primary acknowledged without a replica
+
+const semiOn = { enabled: true, active: true, clients: 1 };
+const fellBack = { enabled: true, active: false, clients: 0 };
+/** db1 writable, semi-sync fallen back, binlog at 0-1-57; db2 cut off at 0-1-42. */
+const primaryFallenBackReplicaCutOff = (): DbFacts[] => [
+  { ...primary('db1', '0-1-57'), semiSync: fellBack },
+  replica('db2', 'db1', '0-1-42', { ioThread: 'connecting' }),
+];
+const primaryHealthySemiSync = (): DbFacts[] => [{ ...primary('db1', '0-1-57'), semiSync: semiOn }, replica('db2', 'db1', '0-1-57', { ioThread: 'running' })];
+/** The same cluster a moment later: db1 dead, db2 still at 0-1-42. */
+const deadPrimaryAfterAsyncWindow = (): DbFacts[] => [primary('db1', '', false), replica('db2', 'db1', '0-1-42')];
+const windowOf = (over: Partial<AsyncWindow> = {}): AsyncWindow => ({ primary: 'db1', since: 1_000, lastSeenAt: 9_000, primaryBinlog: '0-1-57', why: 'semi-sync fell back to asynchronous', ...over });
+
+describe('review item 1: the semi-sync window', () => {
+  it('opens when the primary is seen fallen back to asynchronous, and says so once', () => {
+    const t = trackAsyncWindow(undefined, primaryFallenBackReplicaCutOff(), 1_000);
+    assert.deepEqual(t.window, windowOf({ lastSeenAt: 1_000 }));
+    assert.match(t.change ?? '', /db1 acknowledges commits without a replica \(semi-sync fell back to asynchronous, binlog at 0-1-57\)/);
+    const later = trackAsyncWindow(t.window, primaryFallenBackReplicaCutOff(), 2_000);
+    assert.equal(later.change, undefined);
+    assert.equal(later.window?.since, 1_000);
+    assert.equal(later.window?.lastSeenAt, 2_000);
+  });
+  it('stays open, as last seen, once the primary stops answering', () => {
+    const t = trackAsyncWindow(windowOf(), deadPrimaryAfterAsyncWindow(), 20_000);
+    assert.deepEqual(t.window, windowOf());
+  });
+  it('closes only when semi-sync is seen on again (a replica caught up)', () => {
+    const t = trackAsyncWindow(windowOf(), primaryHealthySemiSync(), 20_000);
+    assert.equal(t.window, undefined);
+    assert.match(t.change ?? '', /semi-sync on again on db1/);
+  });
+  it('semi-sync switched off counts too', () => {
+    const t = trackAsyncWindow(undefined, [{ ...primary('db1', '0-1-5'), semiSync: { enabled: false, active: false, clients: 0 } }], 0);
+    assert.equal(t.window?.why, 'semi-sync off');
+  });
+  it('a healthy semi-sync primary opens nothing', () => {
+    assert.deepEqual(trackAsyncWindow(undefined, primaryHealthySemiSync(), 0), {});
+  });
+});
+
+describe('review item 1: the automatic mode never promotes past an async window', () => {
+  it('refuses, saying what the replicas lack, where it would have failed over', () => {
+    const s = autoSnapshot(deadPrimaryAfterAsyncWindow(), 12_000, windowOf());
+    const d = decide(s, { lostSince: 5_000 }, cfg);
+    assert.equal(d.action, 'refuse');
+    assert.match(d.message, /^refusing to fail over: primary db1 unreachable/);
+    assert.match(d.message, /the replicas lack 15 transaction\(s\) it acknowledged \(domain 0: 43–57 \(15\)\)/);
+    assert.match(d.message, /hastack failover --accept-data-loss/);
+  });
+  it('still waits for the detection bound first', () => {
+    assert.equal(decide(autoSnapshot(deadPrimaryAfterAsyncWindow(), 1_000, windowOf()), {}, cfg).action, 'wait');
+  });
+  it('a window of another (older) primary does not block', () => {
+    const d = decide(autoSnapshot(deadPrimaryAfterAsyncWindow(), 12_000, windowOf({ primary: 'db9' })), { lostSince: 5_000 }, cfg);
+    assert.equal(d.action, 'failover');
+  });
+  it('the cycle line records the primary\'s semi-sync', () => {
+    assert.match(decide(autoSnapshot(primaryFallenBackReplicaCutOff(), 0), {}, cfg).message, /primary db1 healthy \(semi-sync FALLEN BACK to async\)/);
+    assert.match(decide(autoSnapshot(primaryHealthySemiSync(), 0), {}, cfg).message, /semi-sync on, 1 replica/);
+  });
+});
+
+describe('review item 1: the operator\'s failover says what would be lost', () => {
+  it('a dead primary after an async window: refused, listing the missing transactions', () => {
+    const p = planFailover(facts(...deadPrimaryAfterAsyncWindow()), { asyncWindow: windowOf() });
+    assert.equal(p.ok, false);
+    const loss = p.ok ? [] : p.dataLoss ?? [];
+    assert.match(loss.join('\n'), /db2 lacks 15 transaction\(s\) known to be acknowledged: domain 0: 43–57 \(15\)/);
+    assert.match(loss.join('\n'), /whatever db1 acknowledged after/);
+    assert.match(p.ok ? '' : p.reason, /--accept-data-loss/);
+  });
+  it('with --accept-data-loss: promoted, the loss recorded in the plan', () => {
+    const p = planFailover(facts(...deadPrimaryAfterAsyncWindow()), { asyncWindow: windowOf(), acceptDataLoss: true });
+    assert.ok(p.ok);
+    assert.equal(p.to, 'db2');
+    assert.ok((p.acceptedLoss ?? []).length > 0);
+    assert.ok(p.because.some((b) => b.startsWith('ACCEPTED LOSS')));
+  });
+  it('a live primary fallen back to asynchronous, ahead of the replica: refused too', () => {
+    const p = planFailover(facts(...primaryFallenBackReplicaCutOff()));
+    assert.equal(p.ok, false);
+    assert.match((p.ok ? [] : p.dataLoss ?? []).join('\n'), /db2 lacks 15 transaction\(s\)/);
+  });
+  it('no window recorded and semi-sync held: no loss to accept', () => {
+    const p = planFailover(deadPrimaryOneReplica());
+    assert.ok(p.ok);
+    assert.equal(p.acceptedLoss, undefined);
   });
 });

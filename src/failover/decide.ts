@@ -1,4 +1,4 @@
-import { gtidBehind, gtidCovers, parseGtidPos } from './gtid.js';
+import { gtidBehind, gtidCovers, gtidMissing, parseGtidPos } from './gtid.js';
 
 /*
  * The failover's decisions, as pure functions of an immutable snapshot of the cluster: which node
@@ -29,6 +29,17 @@ export interface DbFacts {
   readonly gtidBinlog: string;
   /** The role recorded in its hastack-db.json (what it restarts as). */
   readonly recordedRole?: 'primary' | 'replica';
+  /** Its semi-sync master side, when reachable: is a commit acknowledged only once a replica has it? */
+  readonly semiSync?: SemiSyncFacts;
+}
+
+export interface SemiSyncFacts {
+  /** rpl_semi_sync_master_enabled. */
+  readonly enabled: boolean;
+  /** Rpl_semi_sync_master_status: OFF while enabled means it fell back to asynchronous. */
+  readonly active: boolean;
+  /** Rpl_semi_sync_master_clients: replicas acknowledging. */
+  readonly clients: number;
 }
 
 export interface RedisFacts {
@@ -71,6 +82,11 @@ export function currentPrimary(facts: ClusterFacts): { node?: string; why: strin
 export type FailoverPlan =
   | {
       readonly ok: true;
+      /**
+       * What promoting `to` loses, one line each, when the operator accepted it
+       * (`acceptDataLoss`); absent when nothing acknowledged is known to be at risk.
+       */
+      readonly acceptedLoss?: readonly string[];
       /** The old primary. */
       readonly from: string;
       readonly fromReachable: boolean;
@@ -81,7 +97,7 @@ export type FailoverPlan =
       /** The facts the choice rests on, one line each (printed by --dry-run). */
       readonly because: readonly string[];
     }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly reason: string; readonly dataLoss?: readonly string[] };
 
 /**
  * A replica can be promoted only when it provably holds what it received from the old primary:
@@ -96,8 +112,16 @@ export function candidateProblem(d: DbFacts, from: string): string | undefined {
   return undefined;
 }
 
+export interface PlanOptions {
+  readonly to?: string;
+  /** The automatic mode's record of the primary acknowledging without a replica (if it watched). */
+  readonly asyncWindow?: AsyncWindow;
+  /** The operator accepts losing what `dataLoss` lists (`hastack failover --accept-data-loss`). */
+  readonly acceptDataLoss?: boolean;
+}
+
 /** Chooses the old primary and the replica to promote (`to` forces one, if it is safe). Pure. */
-export function planFailover(facts: ClusterFacts, opts: { readonly to?: string } = {}): FailoverPlan {
+export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): FailoverPlan {
   const prim = currentPrimary(facts);
   if (!prim.node) return { ok: false, reason: `cannot tell which node is the primary: ${prim.why}` };
   const from = prim.node;
@@ -136,7 +160,82 @@ export function planFailover(facts: ClusterFacts, opts: { readonly to?: string }
     to = first.node;
   }
   because.push(`promote ${to}: ${candidates.length > 1 ? 'the most advanced replica' : 'the only candidate'}`);
-  return { ok: true, from, fromReachable: fromFacts?.reachable === true, to, repoint: candidates.filter((c) => c.node !== to).map((c) => c.node), because };
+  const toFacts = candidates.find((c) => c.node === to) as DbFacts;
+  const loss = dataLoss(fromFacts, toFacts, opts.asyncWindow);
+  if (loss && !opts.acceptDataLoss) {
+    return {
+      ok: false,
+      reason: `promoting ${to} would lose commits ${from} acknowledged without a replica:\n${loss.map((l) => `  ${l}`).join('\n')}\n` +
+        `bring ${from} back (heal or restart its node) so ${to} can catch up, or run the failover again with --accept-data-loss to promote ${to} without them`,
+      dataLoss: loss,
+    };
+  }
+  if (loss) because.push(...loss.map((l) => `ACCEPTED LOSS: ${l}`));
+  return { ok: true, from, fromReachable: fromFacts?.reachable === true, to, repoint: candidates.filter((c) => c.node !== to).map((c) => c.node), because, ...(loss ? { acceptedLoss: loss } : {}) };
+}
+
+/**
+ * What promoting `to` would lose, one line each, or undefined when nothing acknowledged is at
+ * risk. At risk: the old primary is (or was last seen) acknowledging commits without a replica
+ * (semi-sync off or fallen back), and `to` lacks part of its binlog; for an old primary that no
+ * longer answers, also whatever it acknowledged after it was last seen. Pure.
+ */
+export function dataLoss(from: DbFacts | undefined, to: DbFacts, window: AsyncWindow | undefined): string[] | undefined {
+  const received = parseGtidPos(to.gtidReceived);
+  if (from?.reachable && !from.readOnly && from.semiSync) {
+    if (from.semiSync.enabled && from.semiSync.active) return undefined;
+    const missing = gtidMissing(received, parseGtidPos(from.gtidBinlog));
+    if (missing.length === 0) return undefined;
+    return [
+      `${from.node} acknowledges without a replica (${from.semiSync.enabled ? 'semi-sync fell back to asynchronous' : 'semi-sync off'}); its binlog is at ${from.gtidBinlog}, ${to.node} received ${to.gtidReceived || 'nothing'}`,
+      `${to.node} lacks ${gtidBehind(received, parseGtidPos(from.gtidBinlog))} transaction(s): ${missing.join(', ')}`,
+    ];
+  }
+  if (!window || window.primary !== from?.node || from.reachable) return undefined;
+  const missing = gtidMissing(received, parseGtidPos(window.primaryBinlog));
+  return [
+    `${window.primary} was seen acknowledging without a replica (${window.why}) from ${new Date(window.since).toISOString()} until it was last seen at ${new Date(window.lastSeenAt).toISOString()}, binlog at ${window.primaryBinlog || 'empty'}; ${to.node} received ${to.gtidReceived || 'nothing'}`,
+    missing.length > 0
+      ? `${to.node} lacks ${gtidBehind(received, parseGtidPos(window.primaryBinlog))} transaction(s) known to be acknowledged: ${missing.join(', ')}`
+      : `${to.node} has every transaction ${window.primary} had when last seen`,
+    `and whatever ${window.primary} acknowledged after ${new Date(window.lastSeenAt).toISOString()} (unknown: it no longer answers)`,
+  ];
+}
+
+/**
+ * A window in which the primary was seen acknowledging commits without a replica's ack: semi-sync
+ * off, or fallen back to asynchronous after semiSyncTimeoutMs. Every commit acknowledged in it may
+ * exist only on the primary. It closes only when semi-sync is seen on again (MariaDB switches it
+ * back on once a replica caught up with the primary's binlog), or another node is the primary.
+ */
+export interface AsyncWindow {
+  readonly primary: string;
+  /** ms since the epoch: first seen acknowledging without a replica. */
+  readonly since: number;
+  /** ms since the epoch: last seen (still doing so). */
+  readonly lastSeenAt: number;
+  /** Its @@gtid_binlog_pos when last seen: every transaction it had acknowledged by then. */
+  readonly primaryBinlog: string;
+  readonly why: string;
+}
+
+/**
+ * One cycle's update of the window, from that cycle's facts. A primary that does not answer (or
+ * was fenced read-only) changes nothing: the window stays as last seen. Pure.
+ */
+export function trackAsyncWindow(prev: AsyncWindow | undefined, dbs: readonly DbFacts[], at: number): { window?: AsyncWindow; change?: string } {
+  const keep = prev ? { window: prev } : {};
+  const prim = currentPrimary({ takenAt: '', dbs, redis: [] }).node;
+  const p = dbs.find((d) => d.node === prim);
+  if (!p || !p.reachable || p.readOnly || p.replicating || !p.semiSync) return keep;
+  const ss = p.semiSync;
+  if (ss.enabled && ss.active) {
+    return prev?.primary === p.node ? { change: `semi-sync on again on ${p.node} (${ss.clients} replica(s) acknowledging): every commit it acknowledged is on a replica` } : {};
+  }
+  const why = ss.enabled ? 'semi-sync fell back to asynchronous' : 'semi-sync off';
+  const same = prev?.primary === p.node;
+  const window: AsyncWindow = { primary: p.node, since: same ? prev.since : at, lastSeenAt: at, primaryBinlog: p.gtidBinlog, why };
+  return same ? { window } : { window, change: `primary ${p.node} acknowledges commits without a replica (${why}, binlog at ${p.gtidBinlog || 'empty'}): no automatic failover until semi-sync is on again` };
 }
 
 /** What fencing a reachable old primary found (db-ops `fenceReachable`). */
@@ -167,7 +266,11 @@ export interface AutoSnapshot {
   readonly primary?: string;
   readonly primaryReachable: boolean;
   /** Every replica of the primary: can the controller reach it, and is its IO thread connected? */
-  readonly replicas: ReadonlyArray<{ readonly node: string; readonly reachable: boolean; readonly ioConnected: boolean }>;
+  readonly replicas: ReadonlyArray<{ readonly node: string; readonly reachable: boolean; readonly ioConnected: boolean; readonly received?: string }>;
+  /** The primary's semi-sync as seen this cycle (for the cycle's line), e.g. "semi-sync on, 1 replica". */
+  readonly semiSync?: string;
+  /** Open while the primary was seen acknowledging without a replica (trackAsyncWindow). */
+  readonly asyncWindow?: AsyncWindow;
 }
 
 export interface AutoState {
@@ -183,7 +286,8 @@ export interface AutoConfig {
 }
 
 export interface AutoDecision {
-  readonly action: 'none' | 'wait' | 'failover';
+  /** 'refuse': a failover was due, but would lose acknowledged commits (see asyncWindow). */
+  readonly action: 'none' | 'wait' | 'failover' | 'refuse';
   /** Logged every cycle: what was seen and why this action. */
   readonly message: string;
   readonly state: AutoState;
@@ -200,7 +304,7 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDecision {
   const clear: AutoState = st.lastFailoverAt !== undefined ? { lastFailoverAt: st.lastFailoverAt } : {};
   if (!s.primary) return { action: 'none', message: 'no action: no primary known (see hastack status)', state: clear };
-  if (s.primaryReachable) return { action: 'none', message: `no action: primary ${s.primary} healthy`, state: clear };
+  if (s.primaryReachable) return { action: 'none', message: `no action: primary ${s.primary} healthy${s.semiSync ? ` (${s.semiSync})` : ''}`, state: clear };
   const reachable = s.replicas.filter((r) => r.reachable);
   if (reachable.length === 0) {
     return { action: 'none', message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`, state: clear };
@@ -221,14 +325,29 @@ export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDec
   if (st.lastFailoverAt !== undefined && s.at - st.lastFailoverAt < cfg.antiFlapMs) {
     return { action: 'none', message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`, state: keep };
   }
+  const w = s.asyncWindow;
+  if (w && w.primary === s.primary) {
+    const best = reachable.map((r) => r.received ?? '').reduce((a, b) => (gtidCovers(parseGtidPos(b), parseGtidPos(a)) ? b : a), '');
+    const missing = gtidMissing(parseGtidPos(best), parseGtidPos(w.primaryBinlog));
+    const lacks = missing.length > 0 ? `the replicas lack ${gtidBehind(parseGtidPos(best), parseGtidPos(w.primaryBinlog))} transaction(s) it acknowledged (${missing.join(', ')})` : 'the replicas had what it held when last seen';
+    return {
+      action: 'refuse',
+      message:
+        `refusing to fail over: ${seen}, but it was seen acknowledging commits without a replica (${w.why}) from ${new Date(w.since).toISOString()} ` +
+        `until ${new Date(w.lastSeenAt).toISOString()}: ${lacks}, plus anything after. Bring ${s.primary} back, or run "hastack failover --accept-data-loss"`,
+      state: keep,
+    };
+  }
   return { action: 'failover', message: `failing over: ${seen}`, state: keep };
 }
 
-/** The automatic mode's snapshot from one round of MariaDB facts. Pure. */
-export function autoSnapshot(dbs: readonly DbFacts[], at: number): AutoSnapshot {
+/** The automatic mode's snapshot from one round of MariaDB facts (and the window so far). Pure. */
+export function autoSnapshot(dbs: readonly DbFacts[], at: number, asyncWindow?: AsyncWindow): AutoSnapshot {
   const prim = currentPrimary({ takenAt: '', dbs, redis: [] }).node;
-  if (!prim) return { at, primaryReachable: false, replicas: [] };
+  const w = asyncWindow ? { asyncWindow } : {};
+  if (!prim) return { at, primaryReachable: false, replicas: [], ...w };
   const p = dbs.find((d) => d.node === prim);
+  const ss = p?.reachable ? p.semiSync : undefined;
   return {
     at,
     primary: prim,
@@ -236,6 +355,8 @@ export function autoSnapshot(dbs: readonly DbFacts[], at: number): AutoSnapshot 
     // A node that replicates from nobody (a fenced old primary) is nobody's witness.
     replicas: dbs
       .filter((d) => d.node !== prim && (!d.reachable || d.masterNode === prim))
-      .map((d) => ({ node: d.node, reachable: d.reachable, ioConnected: d.reachable && d.ioThread === 'running' })),
+      .map((d) => ({ node: d.node, reachable: d.reachable, ioConnected: d.reachable && d.ioThread === 'running', ...(d.reachable ? { received: d.gtidReceived } : {}) })),
+    ...(ss ? { semiSync: !ss.enabled ? 'semi-sync off' : ss.active ? `semi-sync on, ${ss.clients} replica(s)` : 'semi-sync FALLEN BACK to async' } : {}),
+    ...w,
   };
 }

@@ -3,7 +3,7 @@ import { readDbState, redisRole, sentinelMasterAddr } from '../engines/index.js'
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { portOpen } from '../shared/net.js';
 import { ctxOf, nodeAt, type FailoverEnv } from './context.js';
-import { REACH_TIMEOUT_MS, readDb, withDb } from './db-ops.js';
+import { REACH_TIMEOUT_MS, readDb, readSemiSync, withDb } from './db-ops.js';
 import type { ClusterFacts, DbFacts, RedisFacts } from './decide.js';
 
 /** One bounded look at every MariaDB, Redis and Sentinel of the cluster, in parallel (preflight). */
@@ -23,7 +23,7 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
       // though its socket still answers (that is how the fence can still stop it).
       const overNetwork = env.topo.config.substrate === 'netns' ? portOpen(svc.address, svc.port, REACH_TIMEOUT_MS) : Promise.resolve(true);
       try {
-        const [r, open] = await Promise.all([withDb(env, svc, readDb), overNetwork]);
+        const [r, open] = await Promise.all([withDb(env, svc, async (c) => ({ ...(await readDb(c)), semiSync: await readSemiSync(c) })), overNetwork]);
         if (!open) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no answer over the network at ${svc.address}:${svc.port} within ${REACH_TIMEOUT_MS} ms (its socket answers: alive behind a partition)`);
         const master = r.slave.configured ? nodeAt(env, 'mariadb', r.slave.masterHost, r.slave.masterPort) : undefined;
         return {
@@ -38,6 +38,7 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
           gtidApplied: r.applied,
           gtidReceived: r.slave.configured && r.slave.gtidIoPos !== '' ? r.slave.gtidIoPos : r.applied,
           gtidBinlog: r.binlog,
+          semiSync: r.semiSync,
           ...rec,
         };
       } catch (e) {

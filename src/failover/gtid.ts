@@ -40,3 +40,13 @@ export function gtidBehind(a: GtidPos, b: GtidPos): number {
   for (const [domain, seq] of b) n += Math.max(0, seq - (a.get(domain) ?? 0));
   return n;
 }
+
+/** The sequence ranges `b` has beyond `a`, one per domain ("domain 0: 43–57 (15)"). */
+export function gtidMissing(a: GtidPos, b: GtidPos): string[] {
+  const out: string[] = [];
+  for (const [domain, seq] of b) {
+    const have = a.get(domain) ?? 0;
+    if (seq > have) out.push(`domain ${domain}: ${have + 1 === seq ? `${seq}` : `${have + 1}–${seq}`} (${seq - have})`);
+  }
+  return out;
+}

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import { readJsonState, writeJsonAtomic } from '../shared/files.js';
 
 /**
  * The runbook's journal: `<stateDir>/failover-journal.json`, rewritten (atomically) after every
@@ -23,6 +23,8 @@ export interface JournalPlan {
   readonly repoint: readonly string[];
   readonly because: readonly string[];
   readonly facts: readonly string[];
+  /** What the operator accepted to lose (`--accept-data-loss`): the old primary's binlog is then not demanded. */
+  readonly acceptedLoss?: readonly string[];
 }
 
 export interface Journal {
@@ -42,12 +44,19 @@ export function journalFile(stateDir: string): string {
   return path.join(stateDir, 'failover-journal.json');
 }
 
+/**
+ * The journal; undefined when none. Unreadable: a StateCorruptError (read as "none", a half-done
+ * failover would be planned afresh from a half-changed cluster).
+ */
 export function readJournal(stateDir: string): Journal | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(journalFile(stateDir), 'utf8')) as Journal;
-  } catch {
-    return undefined;
-  }
+  return readJsonState<Journal>(
+    journalFile(stateDir),
+    (v) => {
+      const j = v as Partial<Journal> | null;
+      return typeof j === 'object' && j !== null && typeof j.id === 'string' && typeof j.plan === 'object' && typeof j.steps === 'object' ? undefined : 'not a failover journal';
+    },
+    'It records an interrupted failover or switchover. Read it, check the cluster by hand ("hastack status"), finish what it lists, then move the file aside',
+  );
 }
 
 export function writeJournal(stateDir: string, j: Journal): void {

@@ -2,6 +2,7 @@ import { servicesOf } from '../config/index.js';
 import fs from 'node:fs';
 import { redisConfFile, redisRole, sentinelMasterAddr, withReplicaOf } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/files.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import { Redis } from 'ioredis';
 import { ctxOf, nodeAt, serviceOn, type FailoverEnv } from './context.js';
@@ -116,6 +117,6 @@ function pointFencedRedis(env: FailoverEnv, fenced: string, masterNode: string):
   if (!old || old.node === masterNode) return undefined;
   const file = redisConfFile(old);
   if (!fs.existsSync(file)) return undefined;
-  fs.writeFileSync(file, withReplicaOf(fs.readFileSync(file, 'utf8'), { host: master.address, port: master.port }));
+  writeFileAtomic(file, withReplicaOf(fs.readFileSync(file, 'utf8'), { host: master.address, port: master.port }));
   return `${old.id} will restart as a replica of ${master.id}`;
 }

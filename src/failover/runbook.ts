@@ -12,6 +12,7 @@ import { planFailover, promotionMustCover, type ClusterFacts, type FenceOutcome 
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
+import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { requestRedisFailover, waitRedisSettled } from './redis-ops.js';
 import { dnsAnswer, verifyEndToEnd } from './verify.js';
 
@@ -30,6 +31,8 @@ export interface FailoverOptions {
   readonly onProgress?: (line: string) => void;
   /** Asked before anything changes (the CLI's confirmation); false aborts. */
   readonly confirm?: (plan: Journal['plan']) => Promise<boolean>;
+  /** Promote even though the plan lists acknowledged commits the new primary lacks. */
+  readonly acceptDataLoss?: boolean;
 }
 
 export interface FailoverResult {
@@ -151,17 +154,22 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       out(`resuming failover ${j.id} (${j.plan.from} → ${j.plan.to}); done: ${FAILOVER_STEPS.filter((s) => j?.steps[s]).join(', ') || 'nothing yet'}`);
     } else {
       const facts: ClusterFacts = await gatherFacts(env);
-      const plan = planFailover(facts, o.to !== undefined ? { to: o.to } : {});
+      const asyncWindow = readAsyncWindow(stateDir);
+      const plan = planFailover(facts, { ...(o.to !== undefined ? { to: o.to } : {}), ...(asyncWindow ? { asyncWindow } : {}), ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}) });
       const factLines = describeFacts(facts);
       if (!plan.ok) {
         for (const l of factLines) out(`  ${l}`);
-        throw new HastackError(ErrorCode.SETUP_FAILED, `failover refused: ${plan.reason}`);
+        if (plan.dataLoss) {
+          out('would lose:');
+          for (const l of plan.dataLoss) out(`  ${l}`);
+        }
+        throw new HastackError(plan.dataLoss ? ErrorCode.DATA_LOSS_REFUSED : ErrorCode.SETUP_FAILED, `failover refused: ${plan.reason}`, plan.dataLoss ? { details: { dataLoss: plan.dataLoss } } : undefined);
       }
       j = {
         id: `fo-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
         kind: 'failover',
         startedAt: new Date().toISOString(),
-        plan: { from: plan.from, to: plan.to, fromReachable: plan.fromReachable, repoint: plan.repoint, because: plan.because, facts: factLines },
+        plan: { from: plan.from, to: plan.to, fromReachable: plan.fromReachable, repoint: plan.repoint, because: plan.because, facts: factLines, ...(plan.acceptedLoss ? { acceptedLoss: plan.acceptedLoss } : {}) },
         steps: {},
         runs: 0,
       };
@@ -173,6 +181,10 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       for (const l of plan.facts) out(`  ${l}`);
       out('because:');
       for (const l of plan.because) out(`  ${l}`);
+      if (plan.acceptedLoss) {
+        out('would lose (accepted with --accept-data-loss):');
+        for (const l of plan.acceptedLoss) out(`  ${l}`);
+      }
       out('steps:');
       out(`  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`);
       out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
@@ -206,7 +218,8 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         await fencer.killNode(plan.from);
         // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
         // them on the new primary with the same Idempotency-Key (see promotionMustCover).
-        const mustCover = promotionMustCover(fenced);
+        // Accepted by the operator (--accept-data-loss): the old primary's binlog is not demanded.
+        const mustCover = plan.acceptedLoss ? undefined : promotionMustCover(fenced);
         const how = fenced === undefined
           ? ' (unreachable)'
           : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
@@ -237,6 +250,8 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     }, out);
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);
+    // The window was the old primary's; the new one is watched afresh.
+    writeAsyncWindow(stateDir, undefined);
     appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });
     return { journal: j, resumed, dryRun: false, lines };
   } finally {

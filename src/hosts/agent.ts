@@ -7,6 +7,7 @@ import { startPlan } from '../control/plan.js';
 import { recordDbRole, type DbRole } from '../engines/index.js';
 import type { ProbeResult, ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
 import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
 import type { AgentStatus, NodeUpResult } from './agent-types.js';
@@ -105,7 +106,7 @@ export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepare
     const argv = [cmd.command, ...cmd.args];
     const blank = argv.find((a) => a === '' || /\s/.test(a));
     if (blank !== undefined) throw new HastackError(ErrorCode.INTERNAL, `${id}: the argument ${JSON.stringify(blank)} has a blank, which the unit's sh -c cannot pass; use paths without spaces`);
-    fs.writeFileSync(execArgsFile(ctx.svc), argv.join(' ') + '\n');
+    writeFileAtomic(execArgsFile(ctx.svc), argv.join(' ') + '\n', 0o644);
   }
   return { prepared: id };
 }

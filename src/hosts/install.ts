@@ -5,6 +5,7 @@ import path from 'node:path';
 import { SERVICE_KINDS, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/files.js';
 import { managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
 import type { AgentPlan, DeployBundle, FileStatus } from './agent-types.js';
 import { lineDiff, redact, secretsDiff } from './diff.js';
@@ -187,11 +188,8 @@ export async function agentPlan(env: AgentEnv, bundle: DeployBundle, node: strin
 
 function writeAtomic(file: string, content: string, mode: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, content, { mode });
-  // writeFileSync's mode applies only to a new file (and through the umask): set it exactly.
-  fs.chmodSync(tmp, mode);
-  fs.renameSync(tmp, file);
+  // Exact mode, fsync, rename, fsync of the directory (shared/files.ts).
+  writeFileAtomic(file, content, mode);
 }
 
 /** `apply --node N`: writes what differs, makes the manager see it (no start). Prints the plan it applied. */

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import { readJsonState, writeJsonAtomic } from '../shared/files.js';
+import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { LocalSubstrate, processCommandLine, processStartTime } from '../substrate/index.js';
 import type { UnitSpec } from './units.js';
@@ -84,11 +85,22 @@ export function readSpec(unitFile: string): UnitSpec {
 
 export function readKeeperState(unitFile: string): KeeperState | undefined {
   try {
-    const parsed = keeperStateSchema.safeParse(JSON.parse(fs.readFileSync(stateFileOf(unitFile), 'utf8')));
-    return parsed.success ? parsed.data : undefined;
+    return readKeeperStateStrict(unitFile);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The keeper's state; undefined only when there is none. A corrupt one throws (STATE_CORRUPT):
+ * read as "no keeper", a second keeper would start beside a running one and its service.
+ */
+export function readKeeperStateStrict(unitFile: string): KeeperState | undefined {
+  return readJsonState<KeeperState>(
+    stateFileOf(unitFile),
+    (v) => (keeperStateSchema.safeParse(v).success ? undefined : 'not a keeper state'),
+    `A keeper and its service may still run: find them ("ps -ef | grep '_keep --unit ${unitFile}'"), stop them by pid, then remove the file and start again`,
+  );
 }
 
 const local = new LocalSubstrate();
@@ -123,7 +135,7 @@ const KEEPER_BOOT_MS = 10_000;
 /** Starts the keeper of a unit unless it runs already. Returns its pid. */
 export async function startKeeper(unitFile: string, opts: { nodeBin: string; cliMain: string }): Promise<number> {
   const spec = readSpec(unitFile);
-  const st = readKeeperState(unitFile);
+  const st = readKeeperStateStrict(unitFile);
   if (st && keeperAlive(unitFile, st)) return st.keeperPid;
   // A keeper that was killed leaves its service running, unsupervised; a second copy would find
   // its port taken, so that one goes first.
@@ -208,6 +220,9 @@ export async function killKeeper(unitFile: string): Promise<number[]> {
   return killed;
 }
 
+// 64 MiB per service log, as the supervisor's bound on the local and netns substrates.
+const KEEPER_LOG_MAX_BYTES = 64 * 1024 * 1024;
+
 /** A service that stayed up this long is stable: its backoff starts over (as the supervisor's). */
 const STABLE_MS = 30_000;
 
@@ -217,13 +232,25 @@ export async function runKeeper(unitFile: string): Promise<void> {
   const stateFile = stateFileOf(unitFile);
   const keeperStartMs = processStartTime(process.pid) ?? Date.now();
   let state: KeeperState = { keeperPid: process.pid, keeperStartMs, phase: 'pre', restarts: 0 };
+  // A full disk must not kill the keeper (its service would run unsupervised): the state file
+  // keeps its last whole version (atomic write) and is written again at the next change.
   const save = (patch: Partial<KeeperState>): void => {
     state = { ...state, ...patch };
-    writeJsonAtomic(stateFile, state);
+    try {
+      writeJsonAtomic(stateFile, state);
+    } catch {
+      // see above
+    }
   };
+  // Our stdout is the service's log file: a failed write (ENOSPC) is an 'error' event, which
+  // unhandled would end the process.
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const log = (msg: string): void => {
     process.stdout.write(`${new Date().toISOString()} hastack keeper ${spec.name}: ${msg}\n`);
   };
+  // The service's log, written through the descriptor we hand it: bounded in place (see KEEPER_LOG_MAX_BYTES).
+  setInterval(() => truncateIfOver(spec.logFile, KEEPER_LOG_MAX_BYTES), 30_000).unref();
   let stopping = false;
   let current: ChildProcess | undefined;
   let wake: (() => void) | undefined;

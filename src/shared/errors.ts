@@ -40,6 +40,13 @@ export const ErrorCode = {
   HOST_COMMAND_FAILED: 'HOST_COMMAND_FAILED',
   /** The admin API refused a state change: no token, or not the cluster's (`<state>/admin-token`). */
   UNAUTHORIZED: 'UNAUTHORIZED',
+  /**
+   * A state file hastack wrote (topology.json, run.json, a node's hastack-db.json, ...) exists but
+   * does not parse or lacks what it must hold: hastack refuses to act on it rather than guess.
+   */
+  STATE_CORRUPT: 'STATE_CORRUPT',
+  /** A failover would lose commits the primary acknowledged; refused unless --accept-data-loss. */
+  DATA_LOSS_REFUSED: 'DATA_LOSS_REFUSED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -78,6 +85,19 @@ export class EngineStartError extends HastackError {
     );
     this.name = 'EngineStartError';
     this.logTail = logTail;
+  }
+}
+
+/**
+ * A state file that exists but cannot be trusted. Never read as "absent": a guess here can start
+ * a second supervisor on the same data or bring a fenced primary back writable.
+ */
+export class StateCorruptError extends HastackError {
+  readonly file: string;
+  constructor(file: string, problem: string, whatToDo: string) {
+    super(ErrorCode.STATE_CORRUPT, `${file} is corrupt (${problem}); hastack will not act on it. ${whatToDo}`, { details: { file } });
+    this.name = 'StateCorruptError';
+    this.file = file;
   }
 }
 

@@ -1,10 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { appendLog } from './logfile.js';
 
 /**
  * The cluster's event log: one JSON object per line in `<stateDir>/events.jsonl`.
  * Writers append (O_APPEND keeps lines whole across processes); readers (the CLI's progress
- * display, the dashboard, chaos reports) tail it. Types are stable strings.
+ * display, the dashboard, chaos reports) tail it. Types are stable strings. Bounded: past
+ * EVENTS_MAX_BYTES it moves to `events.jsonl.1` (readers tailing by offset start over at 0).
+ * An append never throws (a full disk must not stop the supervisor): a failed one is counted and
+ * a `log.lost` event saying how many were lost goes in first once writing works again.
  */
 export type EventType =
   | 'cluster.starting'
@@ -36,7 +40,16 @@ export type EventType =
   | 'failover.done'
   | 'failover.failed'
   /** The automatic failover mode's decision, logged when it changes. */
-  | 'failover.decision';
+  | 'failover.decision'
+  /**
+   * The automatic mode would have failed over but refused: the primary was seen acknowledging
+   * commits without a replica (semi-sync fell back to asynchronous), so promoting would lose them.
+   */
+  | 'failover.refused'
+  /** The primary's semi-sync changed: fell back to asynchronous (window opened) or back on. */
+  | 'failover.semisync'
+  /** Appends to a log that failed (a full disk) and were dropped, written once writing works again. */
+  | 'log.lost';
 
 export interface ClusterEvent {
   readonly ts: string;
@@ -51,10 +64,28 @@ export function eventsFile(stateDir: string): string {
   return path.join(stateDir, 'events.jsonl');
 }
 
+// 32 MiB: weeks of a busy cluster's events (a chaos run writes ~100 KiB), two files at most.
+const EVENTS_MAX_BYTES = 32 * 1024 * 1024;
+
 export function appendEvent(stateDir: string, e: Omit<ClusterEvent, 'ts'>): ClusterEvent {
   const full: ClusterEvent = { ts: new Date().toISOString(), ...e };
-  fs.mkdirSync(stateDir, { recursive: true });
-  fs.appendFileSync(eventsFile(stateDir), JSON.stringify(full) + '\n');
+  try {
+    fs.mkdirSync(stateDir, { recursive: true });
+  } catch {
+    // appendLog below counts the failure.
+  }
+  appendLog(eventsFile(stateDir), JSON.stringify(full) + '\n', {
+    maxBytes: EVENTS_MAX_BYTES,
+    onRecovered: (l) => {
+      const note: ClusterEvent = {
+        ts: full.ts,
+        type: 'log.lost',
+        message: `${l.count} event(s) could not be written from ${l.firstAt} (${l.lastError}) and are lost`,
+        data: { lost: l.count, since: l.firstAt, error: l.lastError, pid: process.pid },
+      };
+      return JSON.stringify(note) + '\n';
+    },
+  });
   return full;
 }
 

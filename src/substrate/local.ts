@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ServiceInstance } from '../config/index.js';
 import type { ProcessSpec } from '../engines/types.js';
+import { appendLog } from '../shared/logfile.js';
 import type { ExitInfo, RunningProcess, Substrate } from './types.js';
 
 /**
@@ -28,7 +29,7 @@ export class LocalSubstrate implements Substrate {
       const exited = new Promise<ExitInfo>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
         child.once('error', (err) => {
-          fs.appendFileSync(logFile, `hastack: could not start ${spec.command}: ${err.message}\n`);
+          appendLog(logFile, `hastack: could not start ${spec.command}: ${err.message}\n`);
           resolve({ code: 127, signal: null });
         });
       });

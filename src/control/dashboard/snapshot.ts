@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../../config/index.js';
 import { redisRole, replicationStatus } from '../../engines/index.js';
-import { readRunState } from '../run-state.js';
+import { readRunStateForDisplay } from '../run-state.js';
 import { clusterStatus } from '../status.js';
 import { lbSnapshot } from './lb-stats.js';
 import { queueSnapshots } from './queue-stats.js';
@@ -49,7 +49,7 @@ export async function dashboardSnapshot(topo: Topology, secrets: Secrets, ejecte
     clusterStatus(topo, secrets, SNAPSHOT_TIMEOUT_MS),
     Promise.all(servicesOf(topo, 'lb').map((lb) => lbSnapshot(lb, topo.config.lb.metricsPort, SNAPSHOT_TIMEOUT_MS))),
   ]);
-  const run = readRunState(topo.stateDir);
+  const run = readRunStateForDisplay(topo.stateDir);
   const master = base.services.find((s) => s.service === 'redis' && s.role === 'master' && s.healthy);
   const [services, queues] = await Promise.all([
     Promise.all(
