@@ -62,8 +62,8 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
     const svc = topo.services.find((x) => x.id === spec.serviceId);
     if (svc) files.push({ path: path.posix.join(svc.dir, 'unit-inputs.json'), content: JSON.stringify(serviceInputs(topo, svc), null, 2) + '\n', mode: 0o644, unit: spec.name });
     // database.tls: this node's key pair and the cluster CA's certificate, owned by the database
-    // unit (new certificates restart it). The key is readable by root and the hastack-mariadb group
-    // only, in a directory only they enter (agentApply, shareTlsWithDatabase).
+    // unit (new certificates restart it). The key is 0600 in a 0700 directory, both the database
+    // server's own user's (agentApply, shareTlsWithDatabase).
     if (svc?.kind === 'mariadb' && bundle.tls) {
       const f = nodeTlsFiles(topo, node);
       files.push({ path: f.ca, content: bundle.tls.ca, mode: 0o644, unit: spec.name });
@@ -211,7 +211,7 @@ export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: stri
     applyFirewall(bundle.topology, node);
   }
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
-  // The database server runs as hastack-mariadb: its TLS key is readable by that group alone.
+  // The database server runs as hastack-mariadb: its TLS key is that user's alone.
   if (asRoot() && bundle.tls && bundle.topology.services.some((x) => x.node === node && x.kind === 'mariadb')) {
     shareTlsWithDatabase(tlsDir(bundle.topology.stateDir), nodeTlsFiles(bundle.topology, node).key);
   }

@@ -154,17 +154,17 @@ export function openPathsForServices(topo: Topology, node: string): void {
 }
 
 /**
- * `database.tls`: the node's key, certificate and the cluster CA live in `<stateDir>/tls/` (root's,
- * 0700, engines/tls.ts); the database server, which runs as `hastack-mariadb`, reads them there.
- * The directory and the key go to group `hastack-mariadb` (0750, 0640; only that user is in it),
- * the certificates stay 0644. Root keeps ownership, so the server cannot replace them.
+ * `database.tls`: the node's key, certificate and the cluster CA live in `<stateDir>/tls/` (0700,
+ * engines/tls.ts); the database server, which runs as `hastack-mariadb`, reads them there. That
+ * directory and the key go to `hastack-mariadb` (0700 and 0600: readable by it alone, as every
+ * other secret of a service); the certificates are public (0644).
  */
 export function shareTlsWithDatabase(dir: string, keyFile: string): void {
   const ids = ensureServiceUser('mariadb');
-  fs.chownSync(dir, 0, ids.gid);
-  fs.chmodSync(dir, 0o750);
+  fs.chownSync(dir, ids.uid, ids.gid);
+  fs.chmodSync(dir, 0o700);
   if (fs.existsSync(keyFile)) {
-    fs.chownSync(keyFile, 0, ids.gid);
-    fs.chmodSync(keyFile, 0o640);
+    fs.chownSync(keyFile, ids.uid, ids.gid);
+    fs.chmodSync(keyFile, 0o600);
   }
 }

@@ -120,6 +120,14 @@ describe('review items 4 and 2: least privilege on hosts (service users, restric
     assert.ok(mc.length === 2 && mc.every((s) => s.healthy), JSON.stringify(mc));
   });
 
+  it('review items 4 and 2: hastack audit of the deployed cluster finds nothing (users, modes, key, memcached)', async () => {
+    const r = await runCli(['audit', '--json', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
+    const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }> };
+    const bad = report.findings.filter((f) => f.severity !== 'info');
+    assert.deepEqual(bad, [], r.stdout + r.stderr);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
   it('review item 2: down removes the firewall rules', async () => {
     assert.match((await sh('primary', 'iptables -S')).stdout, new RegExp(`-j hastack-${CLUSTER}`));
     const d = await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
