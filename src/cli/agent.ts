@@ -1,5 +1,7 @@
 import { CLI_MAIN } from '../control/index.js';
+import { parseGatedCommand } from '../hosts/agent-gate.js';
 import {
+  agentFirewall,
   agentNodeDown,
   agentNodeUp,
   agentPrepare,
@@ -73,4 +75,19 @@ export const agentCli = {
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
   audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
   recordRole: (o: { state: string; id: string; role: string }) => answer(() => agentRecordRole(envOf(o.state), o.id, o.role)),
+  firewall: (o: { state: string; node: string; remove?: boolean }) => answer(() => agentFirewall(envOf(o.state), o.node, o.remove === true)),
+  gate: (o: { state: string }) =>
+    answer(async () => {
+      const call = parseGatedCommand(process.env['SSH_ORIGINAL_COMMAND'], o.state);
+      const env = envOf(o.state);
+      const opt = (k: string): string => call.options[k] ?? '';
+      switch (call.verb) {
+        case 'status':
+          return agentStatus(env, opt('--node'));
+        case 'node-down':
+          return agentNodeDown(env, opt('--node'));
+        case 'record-role':
+          return agentRecordRole(env, opt('--id'), opt('--role'));
+      }
+    }),
 };

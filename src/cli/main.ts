@@ -229,6 +229,16 @@ agentSub('record-role')
 agentSub('node-up')
   .requiredOption('--node <name>')
   .action(async (o: { state: string; node: string }) => (await agentCli()).nodeUp(o));
+agentSub('firewall')
+  .requiredOption('--node <name>')
+  .option('--remove', "remove the cluster's rules (hastack down)")
+  .action(async (o: { state: string; node: string; remove?: boolean }) => (await agentCli()).firewall(o));
+// The controller key's forced command (authorized_keys): runs only the verbs the gate allows,
+// read from SSH_ORIGINAL_COMMAND (src/hosts/agent-gate.ts).
+program
+  .command('_agent-gate', { hidden: true })
+  .requiredOption('--state <dir>', '<hosts.stateDir>/<cluster> on this host')
+  .action(async (o: { state: string }) => (await agentCli()).gate(o));
 program
   .command('_keep', { hidden: true })
   .requiredOption('--unit <file>')

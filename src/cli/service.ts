@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { findService, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
 import type { ServiceContext } from '../engines/types.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
@@ -20,7 +22,10 @@ function contextFor(stateDir: string, node: string, kind: ServiceKind): ServiceC
   const topo = readTopology(stateDir);
   const svc = findService(topo, node, kind);
   if (!svc) throw new HastackError(ErrorCode.CONFIG_INVALID, `node "${node}" has no ${kind} service in ${stateDir}/topology.json`);
-  return { topo, secrets: readSecrets(stateDir), svc, asRoot: os.userInfo().uid === 0 };
+  // On hosts the service runs as its own user and reads its own copy of the secrets (written by
+  // its prepare, readable by it alone); the node's secrets.json is root's.
+  const secretsDir = fs.existsSync(path.join(svc.dir, 'secrets.json')) ? svc.dir : stateDir;
+  return { topo, secrets: readSecrets(secretsDir), svc, asRoot: os.userInfo().uid === 0 };
 }
 
 /** `_service KIND`: one of our tiers as its own OS process, until SIGTERM/SIGINT. */

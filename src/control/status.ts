@@ -32,7 +32,7 @@ export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs 
   const asRoot = os.userInfo().uid === 0;
   const services = await Promise.all(
     topo.services.map(async (svc): Promise<ServiceStatus> => {
-      const probe = await driverFor(svc.kind).probe({ topo, secrets, svc, asRoot }, timeoutMs);
+      const probe = remote?.probes.get(svc.id) ?? (await driverFor(svc.kind).probe({ topo, secrets, svc, asRoot }, timeoutMs));
       const r = remote ? remote.units.get(svc.id) : run?.services[svc.id];
       return {
         node: svc.node,

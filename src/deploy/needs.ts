@@ -1,5 +1,6 @@
 import type { Config, NodeInstance, ServiceKind, Topology } from '../config/index.js';
 import { ENGINE_BINARIES, type EngineBinary } from '../engines/binaries.js';
+import { guardedPorts } from '../hosts/firewall.js';
 
 /** The Debian programs each kind of service runs; our own services need only Node. */
 const BINARIES_OF: Readonly<Record<ServiceKind, readonly string[]>> = {
@@ -34,6 +35,8 @@ export function hostNeeds(topo: Topology, node: NodeInstance): HostNeeds {
   }
   const binaries = ENGINE_BINARIES.filter((b) => names.has(b.binary));
   const packages = cfg.lb.vip !== undefined && node.services.includes('lb') ? ['keepalived'] : [];
+  // The rules that close memcached and Galera's ports to machines outside the cluster.
+  if (guardedPorts(topo, node.name).length > 0) packages.push('iptables');
   const listens = topo.services.filter((s) => s.node === node.name).map((s) => ({ id: s.id, address: s.address, port: s.port }));
   return { node: node.name, binaries, packages, listens };
 }

@@ -12,6 +12,8 @@ import { sleep } from '../shared/retry.js';
 import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
 import type { AgentStatus, NodeUpResult } from './agent-types.js';
 import type { ServiceManager } from './service-manager.js';
+import { applyFirewall, guardedPorts, removeFirewall } from './firewall.js';
+import { handOverServiceDir } from './service-users.js';
 import { execArgsFile, hasDynamicCommand, unitsForNode, type UnitSpec } from './units.js';
 
 /**
@@ -100,14 +102,20 @@ export async function agentRecordRole(env: AgentEnv, id: string, role: string): 
 export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepared: string }> {
   const ctx = serviceContext(env, id);
   const driver = driverFor(ctx.svc.kind);
+  // Before the engine listens, at every start (a reboot clears iptables): its guarded ports
+  // answer only cluster nodes.
+  if (ctx.asRoot && guardedPorts(ctx.topo, ctx.svc.node).some((g) => g.serviceId === id)) applyFirewall(ctx.topo, ctx.svc.node);
   await driver.prepare(ctx);
   if (hasDynamicCommand(ctx.topo, ctx.svc)) {
-    const cmd = driver.command(ctx);
+    // The engine runs as its own user (units.ts): no "run as root anyway" flag in its command.
+    const cmd = driver.command({ ...ctx, asRoot: false });
     const argv = [cmd.command, ...cmd.args];
     const blank = argv.find((a) => a === '' || /\s/.test(a));
     if (blank !== undefined) throw new HastackError(ErrorCode.INTERNAL, `${id}: the argument ${JSON.stringify(blank)} has a blank, which the unit's sh -c cannot pass; use paths without spaces`);
     writeFileAtomic(execArgsFile(ctx.svc), argv.join(' ') + '\n', 0o644);
   }
+  // Last: the directory (data, configs with passwords, logs) goes to the service's own user.
+  if (ctx.asRoot) handOverServiceDir(ctx.svc, ctx.secrets);
   return { prepared: id };
 }
 
@@ -153,4 +161,17 @@ export async function agentNodeUp(env: AgentEnv, node: string): Promise<NodeUpRe
   const rest = specs.filter((s) => s.role !== 'service').map((s) => s.name);
   if (rest.length > 0) await manager.start(rest);
   return { manager: manager.kind, units: await manager.status(specs.map((s) => s.name)), probes: probes as NodeUpResult['probes'] };
+}
+
+/**
+ * `firewall --node N [--remove]`: installs the node's rules (what `apply` does too) or removes
+ * the cluster's chain (`hastack down`).
+ */
+export async function agentFirewall(env: AgentEnv, node: string, remove: boolean): Promise<{ chain: string; rules: number }> {
+  const topo = installedTopology(env);
+  if (remove) {
+    removeFirewall(topo.cluster);
+    return { chain: '', rules: 0 };
+  }
+  return applyFirewall(topo, node);
 }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { hostStateDir, type Config, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { HostSession } from './session.js';
+import { forcedCommand, restrictedKeyLine } from './agent-gate.js';
 import { parseSshTarget, shq } from './ssh.js';
 
 const run = promisify(execFile);
@@ -14,7 +15,9 @@ const run = promisify(execFile);
  * `failover.auto` on real hosts: the controller must fence a dead primary's machine itself, over
  * SSH, at 3 a.m., with no operator. `deploy` gives it a key of its own (made here, once per
  * cluster; never the operator's), authorised on every host with a comment naming the cluster,
- * and the host keys the operator's machine already verified (never trust-on-first-use).
+ * and the host keys the operator's machine already verified (never trust-on-first-use). The key
+ * is not root's shell: each host accepts it only from the controller's address and only to run
+ * the agent's gate (agent-gate.ts: status, node-down, record-role).
  */
 export interface ControllerKeyFiles {
   /** On the controller host: `<hostStateDir>/ssh/id_ed25519` and `known_hosts`. */
@@ -76,10 +79,22 @@ export async function installControllerKey(topo: Topology, sessions: ReadonlyMap
   await ctl.ssh.writeFile(files.identityFile, key.privateKey, 0o600);
   await ctl.ssh.writeFile(files.knownHostsFile, await knownHostLines(topo), 0o644);
   const added: string[] = [];
+  const from = topo.nodes.find((n) => n.name === controller)?.address;
+  if (from === undefined) throw new HastackError(ErrorCode.INTERNAL, `no node ${controller} in the topology`);
+  // The key body (type and base64): what an older, unrestricted line of the same key also holds.
+  const body = key.publicKey.split(' ').slice(0, 2).join(' ');
   await Promise.all(
     [...sessions.values()].map(async (s) => {
+      const hastackBin = path.posix.join(topo.config.hosts.installDir, 'bin/hastack');
+      const line = restrictedKeyLine(key.publicKey, forcedCommand(hastackBin, hostStateDir(topo.config)), from);
+      // The restricted line replaces any other line of this key (an unrestricted one from an
+      // older deploy): the file is rewritten beside and renamed, mode 0600 by the umask.
       const out = await s.ssh.run(
-        `umask 077; k="$HOME/.ssh/authorized_keys"; mkdir -p "$HOME/.ssh"; touch "$k"; grep -qF ${shq(key.publicKey)} "$k" && echo present || { echo ${shq(key.publicKey)} >> "$k"; echo added; }`,
+        [
+          'umask 077; k="$HOME/.ssh/authorized_keys"; mkdir -p "$HOME/.ssh"; touch "$k"',
+          `if grep -qxF ${shq(line)} "$k" && [ "$(grep -cF ${shq(body)} "$k")" = 1 ]; then echo present; exit 0; fi`,
+          `{ grep -vF ${shq(body)} "$k"; echo ${shq(line)}; } > "$k.hastack-tmp" && mv -f "$k.hastack-tmp" "$k" && echo added`,
+        ].join('\n'),
       );
       if (out.trim() === 'added') added.push(s.node);
     }),

@@ -53,6 +53,18 @@ export async function downHosts(topo: Topology, say: (line: string) => void): Pr
       }
       await Promise.all([...byNode].map(([node, names]) => stop(node, names)));
     }
+    // The firewall rules go with the cluster (deploy installs them again); not on a host where a
+    // stop failed, whose memcached may still be listening.
+    await Promise.all(
+      [...sessions.values()].map(async (s) => {
+        if (failed.some((f) => f.startsWith(`${s.node}:`))) return;
+        try {
+          await s.agent('firewall', ['--node', s.node, '--remove']);
+        } catch (e) {
+          failed.push(`${s.node}: removing the firewall rules: ${describeError(e)}`);
+        }
+      }),
+    );
   } finally {
     await closeSessions(sessions);
   }

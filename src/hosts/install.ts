@@ -6,7 +6,9 @@ import { SERVICE_KINDS, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
-import { managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
+import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
+import { applyFirewall } from './firewall.js';
+import { ensureServiceUser, openPathsForServices, shareTlsWithDatabase } from './service-users.js';
 import type { AgentPlan, DeployBundle, FileStatus } from './agent-types.js';
 import { lineDiff, redact, secretsDiff } from './diff.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
@@ -60,7 +62,8 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
     const svc = topo.services.find((x) => x.id === spec.serviceId);
     if (svc) files.push({ path: path.posix.join(svc.dir, 'unit-inputs.json'), content: JSON.stringify(serviceInputs(topo, svc), null, 2) + '\n', mode: 0o644, unit: spec.name });
     // database.tls: this node's key pair and the cluster CA's certificate, owned by the database
-    // unit (new certificates restart it). The key is 0600 in a 0700 directory (agentApply).
+    // unit (new certificates restart it). The key is 0600 in a 0700 directory, both the database
+    // server's own user's (agentApply, shareTlsWithDatabase).
     if (svc?.kind === 'mariadb' && bundle.tls) {
       const f = nodeTlsFiles(topo, node);
       files.push({ path: f.ca, content: bundle.tls.ca, mode: 0o644, unit: spec.name });
@@ -195,13 +198,23 @@ function writeAtomic(file: string, content: string, mode: number): void {
 /** `apply --node N`: writes what differs, makes the manager see it (no start). Prints the plan it applied. */
 export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: string): Promise<AgentPlan> {
   const { plan, compared, stale, specs, manager } = await planFor(env, bundle, node);
-  fs.mkdirSync(bundle.topology.stateDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(bundle.topology.stateDir, { recursive: true, mode: 0o711 });
   if (bundle.tls) {
     fs.mkdirSync(tlsDir(bundle.topology.stateDir), { recursive: true, mode: 0o700 });
     fs.chmodSync(tlsDir(bundle.topology.stateDir), 0o700);
   }
   await manager.remove(stale);
+  if (asRoot()) {
+    // Each service's own account, and the paths its user must pass through to its directory.
+    for (const svc of bundle.topology.services.filter((x) => x.node === node)) ensureServiceUser(svc.kind);
+    openPathsForServices(bundle.topology, node);
+    applyFirewall(bundle.topology, node);
+  }
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
+  // The database server runs as hastack-mariadb: its TLS key is that user's alone.
+  if (asRoot() && bundle.tls && bundle.topology.services.some((x) => x.node === node && x.kind === 'mariadb')) {
+    shareTlsWithDatabase(tlsDir(bundle.topology.stateDir), nodeTlsFiles(bundle.topology, node).key);
+  }
   // systemd opens StandardOutput=append: files itself and does not create their directories.
   for (const s of specs) {
     fs.mkdirSync(path.dirname(s.logFile), { recursive: true, mode: 0o700 });

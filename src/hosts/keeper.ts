@@ -32,6 +32,9 @@ const unitSpecSchema = z.object({
   limits: z.object({ nofile: z.number() }),
   logFile: z.string(),
   conflicts: z.array(z.string()).optional(),
+  user: z.string().optional(),
+  writablePaths: z.array(z.string()).optional(),
+  capabilities: z.array(z.string()).optional(),
   timer: z
     .union([
       z.object({ kind: z.literal('interval'), onActiveSec: z.string(), onUnitActiveSec: z.string() }),
@@ -223,6 +226,31 @@ export async function killKeeper(unitFile: string): Promise<number[]> {
 // 64 MiB per service log, as the supervisor's bound on the local and netns substrates.
 const KEEPER_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The service's command, run by `setpriv` as its own user and group with no supplementary groups,
+ * no way to gain privileges again (no_new_privs: setuid binaries and file capabilities do
+ * nothing) and an empty capability bounding set but for what the unit keeps (CAP_NET_BIND_SERVICE
+ * for a port below 1024, passed as an ambient capability): what systemd's User=, Group=,
+ * NoNewPrivileges= and CapabilityBoundingSet= do. Node's own `uid`/`gid` spawn options do the
+ * setuid/setgid but can set neither no_new_privs nor the capability sets, hence setpriv
+ * (util-linux, on every Debian). The keeper stays root: it runs `pre` as root before each start.
+ */
+export function dropPrivileges(user: string, capabilities: readonly string[], argv: readonly string[]): string[] {
+  const caps = capabilities.map((c) => `+${c.toLowerCase().replace(/^cap_/, '')}`);
+  const set = ['-all', ...caps].join(',');
+  return [
+    'setpriv',
+    `--reuid=${user}`,
+    `--regid=${user}`,
+    '--clear-groups',
+    '--no-new-privs',
+    `--bounding-set=${set}`,
+    ...(caps.length > 0 ? [`--inh-caps=${set}`, `--ambient-caps=${set}`] : []),
+    '--',
+    ...argv,
+  ];
+}
+
 /** A service that stayed up this long is stable: its backoff starts over (as the supervisor's). */
 const STABLE_MS = 30_000;
 
@@ -275,14 +303,24 @@ export async function runKeeper(unitFile: string): Promise<void> {
   const run = (argv: readonly string[], phase: 'pre' | 'exec'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
     const fd = fs.openSync(spec.logFile, 'a');
     try {
-      const [cmd, ...args] = argv;
-      const child = spawn(cmd ?? '', args, {
-        cwd: spec.cwd,
-        env: { ...process.env, ...spec.env },
-        // Its own process group, so a stop or a node-down reaches everything it forks.
-        detached: true,
-        stdio: ['ignore', fd, fd],
-      });
+      // `pre` is root's (like systemd's `ExecStartPre=+`); the service itself drops to its user.
+      const dropped = phase === 'exec' && spec.user !== undefined;
+      const [cmd, ...args] = dropped ? dropPrivileges(spec.user ?? '', spec.capabilities ?? [], argv) : argv;
+      // The child inherits the umask at fork: files a dropped service makes (Redis's CONFIG
+      // REWRITE of a redis.conf holding passwords) are its alone, as systemd's UMask=0077.
+      const umask = dropped ? process.umask(0o077) : undefined;
+      let child: ChildProcess;
+      try {
+        child = spawn(cmd ?? '', args, {
+          cwd: spec.cwd,
+          env: { ...process.env, ...spec.env },
+          // Its own process group, so a stop or a node-down reaches everything it forks.
+          detached: true,
+          stdio: ['ignore', fd, fd],
+        });
+      } finally {
+        if (umask !== undefined) process.umask(umask);
+      }
       current = child;
       const pid = child.pid;
       if (pid !== undefined) save({ phase, childPid: pid, childStartMs: processStartTime(pid) ?? Date.now(), ...(phase === 'exec' ? { since: new Date().toISOString() } : {}) });

@@ -1,6 +1,8 @@
 import type { Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
-import { agentStatusSchema } from './agent-types.js';
+import type { ProbeResult } from '../engines/types.js';
+import { agentStatusSchema, probeResultSchema } from './agent-types.js';
+import { guardedPorts } from './firewall.js';
 import { closeSessions, openSessions } from './session.js';
 
 /** What each host's service manager says about one service's unit. */
@@ -17,9 +19,12 @@ const STATUS_TIMEOUT_MS = 5_000;
  * `hastack status` on real hosts: every host's agent reports its units (pid, restarts) over SSH,
  * in parallel. A host that does not answer gives no rows; the probes still say what serves.
  */
-export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string, UnitRunInfo>; unreachable: string[] }> {
+export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string, UnitRunInfo>; probes: Map<string, ProbeResult>; unreachable: string[] }> {
   const sessions = openSessions(topo);
   const units = new Map<string, UnitRunInfo>();
+  // Services behind the cluster's firewall (firewall.ts) answer only cluster nodes, and the
+  // operator's machine may not be one: their host's agent probes them.
+  const probes = new Map<string, ProbeResult>();
   const unreachable: string[] = [];
   try {
     await Promise.all(
@@ -29,6 +34,14 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
           for (const u of st.units) {
             if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
           }
+          const guarded = [...new Set(guardedPorts(topo, s.node).map((g) => g.serviceId))];
+          for (const id of guarded) {
+            try {
+              probes.set(id, await s.agentJson('probe', ['--id', id, '--timeout-ms', '1000'], probeResultSchema, { timeoutMs: STATUS_TIMEOUT_MS }));
+            } catch (e) {
+              probes.set(id, { healthy: false, role: id.split('/')[1] ?? 'service', detail: `probe through the agent of ${s.node}: ${describeError(e)}` });
+            }
+          }
         } catch (e) {
           unreachable.push(`${s.node}: ${describeError(e)}`);
         }
@@ -37,5 +50,5 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
   } finally {
     await closeSessions(sessions);
   }
-  return { units, unreachable };
+  return { units, probes, unreachable };
 }

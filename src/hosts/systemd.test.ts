@@ -52,6 +52,30 @@ WantedBy=multi-user.target
     );
   });
 
+  it('review item 4: a service with its own user gets User=, Group= and the sandbox; prepare runs as root (+)', () => {
+    const unit = renderServiceUnit({ ...spec, user: 'hastack-redis', writablePaths: ['/var/lib/hastack/shop/db1/redis'] });
+    assert.equal(
+      unit.split('\n').slice(10, 24).join('\n'),
+      `WorkingDirectory=/var/lib/hastack/shop/db1/redis
+User=hastack-redis
+Group=hastack-redis
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+UMask=0077
+ReadWritePaths=/var/lib/hastack/shop/db1/redis
+CapabilityBoundingSet=
+ExecStartPre=+/usr/bin/node /opt/hastack/dist/src/cli/main.js _agent prepare --state /var/lib/hastack/shop --id db1/redis
+ExecStart=redis-server /var/lib/hastack/shop/db1/redis/redis.conf
+Restart=always
+RestartSec=200ms`,
+    );
+    const lb = renderServiceUnit({ ...spec, user: 'hastack-lb', writablePaths: ['/x'], capabilities: ['CAP_NET_BIND_SERVICE'] });
+    assert.match(lb, /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nAmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
+    assert.throws(() => renderServiceUnit({ ...spec, user: 'root\nUser=root' }), /not a valid user name/);
+  });
+
   it('quotes arguments with blanks, quotes and backslashes; doubles % and $', () => {
     assert.equal(quoteExecArg('plain/path-1.conf'), 'plain/path-1.conf');
     assert.equal(quoteExecArg('a b'), '"a b"');

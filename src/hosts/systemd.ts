@@ -58,6 +58,31 @@ export function timerFileName(spec: UnitSpec): string {
   return `${spec.name}.timer`;
 }
 
+/**
+ * An unprivileged service: its own user and group, no way back to root (setuid binaries, file
+ * capabilities), the whole file system read-only but its own directory, a private /tmp, no
+ * access to home directories. Only the capabilities the unit names (none, unless it binds a port
+ * below 1024).
+ */
+function sandboxLines(spec: UnitSpec, user: string): string[] {
+  if (!/^[a-z_][a-z0-9_-]*$/.test(user)) throw new HastackError(ErrorCode.CONFIG_INVALID, `"${user}" is not a valid user name for User=`);
+  const caps = spec.capabilities ?? [];
+  const lines = [
+    `User=${user}`,
+    `Group=${user}`,
+    'NoNewPrivileges=yes',
+    'ProtectSystem=strict',
+    'ProtectHome=yes',
+    'PrivateTmp=yes',
+    // Files it makes (Redis's CONFIG REWRITE of a redis.conf holding passwords) are its alone.
+    'UMask=0077',
+    `ReadWritePaths=${(spec.writablePaths ?? []).map(unitPath).join(' ')}`,
+    `CapabilityBoundingSet=${caps.join(' ')}`,
+  ];
+  if (caps.length > 0) lines.push(`AmbientCapabilities=${caps.join(' ')}`);
+  return lines;
+}
+
 export function renderServiceUnit(spec: UnitSpec): string {
   const oneshot = spec.timer !== undefined;
   const lines = [
@@ -74,7 +99,10 @@ export function renderServiceUnit(spec: UnitSpec): string {
   lines.push('', '[Service]', oneshot ? 'Type=oneshot' : 'Type=simple');
   for (const [k, v] of Object.entries(spec.env)) lines.push(environmentLine(k, v));
   lines.push(`WorkingDirectory=${unitPath(spec.cwd)}`);
-  if (spec.pre.length > 0) lines.push(`ExecStartPre=${execLine(spec.pre)}`);
+  if (spec.user !== undefined) lines.push(...sandboxLines(spec, spec.user));
+  // `+`: prepare runs as root, outside the sandbox (it renders configs, provisions the datadir,
+  // installs firewall rules, then hands the service's directory to its user).
+  if (spec.pre.length > 0) lines.push(`ExecStartPre=${spec.user !== undefined ? '+' : ''}${execLine(spec.pre)}`);
   lines.push(`ExecStart=${execLine(spec.exec)}`);
   if (!oneshot) {
     // A fixed delay: systemd 252 (Debian 12) has no RestartSteps= to grow it like the keeper's

@@ -39,11 +39,26 @@ describe('the units a host needs', () => {
     assert.equal(units.find((u) => u.serviceId === 'standby/app')?.stopTimeoutMs, 15_000);
   });
 
-  it('memcached as root gets -u root (computed on the host)', () => {
-    const mc = unitsForNode(twoHosts(), 'primary', opts).find((u) => u.serviceId === 'primary/memcached');
-    assert.ok(mc?.exec.includes('-u'));
+  it('review item 4: every service runs as its own unprivileged user, writing only its directory; never "-u root"', () => {
+    const units = unitsForNode(twoHosts(), 'primary', opts);
+    const mc = units.find((u) => u.serviceId === 'primary/memcached');
+    assert.equal(mc?.user, 'hastack-memcached');
+    assert.deepEqual(mc?.writablePaths, ['/var/lib/hastack/shop/primary/memcached']);
+    assert.ok(!mc?.exec.includes('-u'), 'the engine is not told to stay root');
+    for (const u of units.filter((x) => x.role === 'service')) assert.equal(u.user, `hastack-${u.serviceId?.split('/')[1]}`);
+    // keepalived and the controller keep root (VRRP; fencing over SSH): see service-users.ts.
+    assert.equal(units.find((u) => u.role === 'controller')?.user, undefined);
+    // An agent that is not root cannot switch users: the services run as its own.
     const asUser = unitsForNode(twoHosts(), 'primary', { ...opts, asRoot: false }).find((u) => u.serviceId === 'primary/memcached');
+    assert.equal(asUser?.user, undefined);
     assert.ok(!asUser?.exec.includes('-u'));
+  });
+
+  it('review item 4: a service on a port below 1024 keeps only CAP_NET_BIND_SERVICE', () => {
+    const lb = unitsForNode(twoHosts({ ports: { lb: 80 } }), 'primary', opts).find((u) => u.serviceId === 'primary/lb');
+    assert.deepEqual(lb?.capabilities, ['CAP_NET_BIND_SERVICE']);
+    const redis = unitsForNode(twoHosts(), 'primary', opts).find((u) => u.serviceId === 'primary/redis');
+    assert.equal(redis?.capabilities, undefined);
   });
 
   it('the controller unit only on the controller node (default: the first)', () => {

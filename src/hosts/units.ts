@@ -5,6 +5,7 @@ import { stopGraceMs } from '../control/plan.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { UnitRole } from './agent-types.js';
 import { timerSchedule, type TimerSchedule } from './schedule.js';
+import { serviceUser } from './service-users.js';
 
 /**
  * One unit a host runs for the cluster, whatever runs it (systemd, or hastack's keeper). Pure
@@ -37,6 +38,16 @@ export interface UnitSpec {
   readonly timer?: TimerSchedule;
   /** Units that must not run beside this one (the distribution's own keepalived.service). */
   readonly conflicts?: readonly string[];
+  /**
+   * The unprivileged account (and group of the same name) the service runs as: systemd's
+   * `User=`/`Group=` with its sandboxing, the keeper's setuid/setgid. `pre` still runs as root.
+   * Absent: the unit runs as root (keepalived, the controller, the backup; see service-users.ts).
+   */
+  readonly user?: string;
+  /** With `user`: the only paths it may write (systemd `ReadWritePaths=`; the rest is read-only). */
+  readonly writablePaths?: readonly string[];
+  /** With `user`: capabilities it keeps (CAP_NET_BIND_SERVICE for a port below 1024). */
+  readonly capabilities?: readonly string[];
 }
 
 export interface UnitsOptions {
@@ -109,8 +120,14 @@ export function execArgsFile(svc: ServiceInstance): string {
 /** `set -f`: no globbing of the words read; the arguments carry no blanks (prepare checks). */
 const DYNAMIC_EXEC = 'set -f; exec $(cat "$0")';
 
+/** Below this port binding needs CAP_NET_BIND_SERVICE. */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
 function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): UnitSpec {
-  const ctx = { topo, secrets: opts.secrets, svc, asRoot: opts.asRoot };
+  // Run by root (the agent is): the service gets its own account; the engine is then not root,
+  // so its command carries no "run as root anyway" flag (memcached -u root, mariadbd user=root).
+  const user = opts.asRoot ? serviceUser(svc.kind) : undefined;
+  const ctx = { topo, secrets: opts.secrets, svc, asRoot: opts.asRoot && user === undefined };
   const cmd = driverFor(svc.kind).command(ctx);
   const exec = hasDynamicCommand(topo, svc) ? ['/bin/sh', '-c', DYNAMIC_EXEC, execArgsFile(svc)] : [cmd.command, ...cmd.args];
   const sup = topo.config.supervisor;
@@ -129,6 +146,9 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     startTimeoutMs: svc.kind === 'mariadb' ? DB_START_TIMEOUT_MS : START_TIMEOUT_MS,
     limits: { nofile: NOFILE },
     logFile: path.posix.join(svc.dir, 'service.log'),
+    ...(user !== undefined
+      ? { user, writablePaths: [svc.dir], ...(svc.port < FIRST_UNPRIVILEGED_PORT ? { capabilities: ['CAP_NET_BIND_SERVICE'] } : {}) }
+      : {}),
   };
 }
 

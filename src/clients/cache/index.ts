@@ -15,13 +15,19 @@ export function cacheEventRecorder(stateDir: string): (e: CacheNodeEvent) => voi
       e.type === 'ejected'
         ? `memcached ${who} ejected from the cache ring of pid ${process.pid} after ${e.failures ?? '?'} failed operation(s): ${e.reason ?? 'unknown'}`
         : `memcached ${who} rejoined the cache ring of pid ${process.pid} (flushed first)`;
-    appendEvent(stateDir, {
-      type: e.type === 'ejected' ? 'cache.ejected' : 'cache.rejoined',
-      message,
-      node: e.name ?? e.node,
-      service: 'memcached',
-      data: { address: e.node, pid: process.pid, ...(e.reason === undefined ? {} : { reason: e.reason }) },
-    });
+    try {
+      appendEvent(stateDir, {
+        type: e.type === 'ejected' ? 'cache.ejected' : 'cache.rejoined',
+        message,
+        node: e.name ?? e.node,
+        service: 'memcached',
+        data: { address: e.node, pid: process.pid, ...(e.reason === undefined ? {} : { reason: e.reason }) },
+      });
+    } catch {
+      // An app on a host runs as its own user, which cannot write the node's event log (and a
+      // full disk must not stop the app): the line goes to the service's own log instead.
+      process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+    }
   };
 }
 

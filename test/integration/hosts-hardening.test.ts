@@ -1,0 +1,137 @@
+/**
+ * Review items 4 and 2 on real (namespace) hosts: after `deploy`, every service runs as its own
+ * unprivileged user, cannot write outside its directory and cannot read the node's secrets; the
+ * controller's SSH key runs only the agent's gate, and only from the controller's address;
+ * memcached answers cluster nodes and nobody else; `down` removes the firewall rules.
+ *
+ * Bed (test/helpers/hostbed.ts) on 10.213.206.x: `primary`, `standby`, `ops` (the `simple`
+ * preset plus the controller with failover.auto), and `outsider`, a machine on the same network
+ * that is not a cluster node. No systemd there: hastack's keeper runs the units. Cluster "hardened".
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import YAML from 'yaml';
+import { preset } from '../../src/config/index.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+import { startHostBed, type HostBed } from '../helpers/hostbed.js';
+import { simpleOnBed } from '../helpers/hosts-config.js';
+
+const CLUSTER = 'hardened';
+const STATE = `/var/lib/hastack/${CLUSTER}`;
+
+describe('review items 4 and 2: least privilege on hosts (service users, restricted controller key, firewall)', { timeout: 10 * 60_000 }, () => {
+  const dir = tempDir('deploy-hardened');
+  const configFile = path.join(dir, 'hastack.yaml');
+  let bed: HostBed;
+  const addr = (host: string): string => bed.hosts.find((h) => h.name === host)?.address ?? '';
+  const sh = async (host: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> => bed.exec(host, cmd, { timeoutMs: 30_000 });
+
+  before(async () => {
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops', 'outsider'], addressBase: '10.213.206' });
+    const failover = { ...preset('simple').failover, auto: true };
+    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, CLUSTER, { failover })));
+    const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+  });
+  after(async () => {
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    await bed?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('review item 4: every service runs as its own non-root user; its directory and secrets are its alone', async () => {
+    const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    assert.equal(st.code, 0, st.stdout + st.stderr);
+    const services = (JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; pid: number | null; healthy: boolean }> }).services;
+    assert.ok(services.length >= 17);
+    for (const s of services) {
+      assert.ok(s.pid !== null, `${s.node}/${s.service} has a pid`);
+      const user = (await sh(s.node, `ps -o user:32= -p ${s.pid}`)).stdout.trim();
+      assert.equal(user, `hastack-${s.service}`, `${s.node}/${s.service} (pid ${s.pid}) runs as ${user}`);
+      const own = (await sh(s.node, `stat -c '%U %a' ${STATE}/${s.node}/${s.service}`)).stdout.trim();
+      assert.equal(own, `hastack-${s.service} 700`, `${s.node}/${s.service}'s directory`);
+    }
+    assert.equal((await sh('primary', `stat -c '%U %a' ${STATE}/secrets.json`)).stdout.trim(), 'root 600');
+    assert.equal((await sh('primary', `stat -c '%U %a' ${STATE}/primary/app/secrets.json`)).stdout.trim(), 'hastack-app 600');
+    assert.equal((await sh('primary', `stat -c '%U %a' ${STATE}/primary/redis/redis.conf`)).stdout.trim(), 'hastack-redis 600');
+    // A service's user reads neither the node's secrets nor another service's files.
+    const as = (user: string, cmd: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      sh('primary', `setpriv --reuid=${user} --regid=${user} --clear-groups -- ${cmd}`);
+    assert.notEqual((await as('hastack-lb', `cat ${STATE}/secrets.json`)).code, 0, 'the lb user read the node secrets');
+    assert.notEqual((await as('hastack-app', `cat ${STATE}/primary/redis/redis.conf`)).code, 0, 'the app user read redis.conf');
+    assert.notEqual((await as('hastack-memcached', `ls ${STATE}/primary/backups`)).code, 0, 'the memcached user listed the backups');
+  });
+
+  it('review item 4: the database server cannot write outside its own directory', async () => {
+    const secrets = JSON.parse((await sh('primary', `cat ${STATE}/secrets.json`)).stdout) as { dbRootPassword: string };
+    const sql = (q: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      sh('primary', `MYSQL_PWD='${secrets.dbRootPassword}' mariadb --socket=${STATE}/primary/mariadb/mysqld.sock -uroot -N -e "${q}"`);
+    const inside = await sql(`SELECT 'x' INTO OUTFILE '${STATE}/primary/mariadb/tmp/probe-${Date.now()}.txt'`);
+    assert.equal(inside.code, 0, `writing in its own directory works: ${inside.stderr}`);
+    // Only paths private to the bed's host: on code that runs the server as root these get written.
+    for (const target of [`${STATE}/pwned.txt`, '/opt/hastack/pwned.txt', '/etc/hastack/pwned.txt']) {
+      const out = await sql(`SELECT 'x' INTO OUTFILE '${target}'`);
+      assert.notEqual(out.code, 0, `mariadbd wrote ${target}`);
+      assert.match(out.stderr, /Errcode: 13|Permission denied|Can't create\/write/);
+      assert.equal((await sh('primary', `test -e ${target}`)).code, 1);
+    }
+  });
+
+  it('review item 4: the controller key runs the fence and status verbs only, and only from the controller', async () => {
+    const line = (await sh('primary', `grep hastack-${CLUSTER}-controller /root/.ssh/authorized_keys`)).stdout.trim();
+    assert.match(line, new RegExp(`^restrict,from="${addr('ops').replace(/\./g, '\\.')}",command="/opt/hastack/bin/hastack _agent-gate --state ${STATE}" ssh-ed25519 `));
+    const key = `${STATE}/ssh/id_ed25519`;
+    const ssh = (target: string, cmd: string): string =>
+      `ssh -i ${key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${STATE}/ssh/known_hosts -o ConnectTimeout=5 root@${target} ${cmd}`;
+    const shell = await sh('ops', ssh(addr('primary'), 'id'));
+    assert.notEqual(shell.code, 0);
+    assert.doesNotMatch(shell.stdout, /uid=/, 'a shell command ran with the controller key');
+    assert.match(shell.stderr, /may only run the agent's status, node-down, record-role verbs; refused/);
+    const upDown = await sh('ops', ssh(addr('primary'), `/opt/hastack/bin/hastack _agent node-up --state ${STATE} --node primary`));
+    assert.notEqual(upDown.code, 0, 'node-up is not the controller key');
+    const status = await sh('ops', ssh(addr('primary'), `/opt/hastack/bin/hastack _agent status --state ${STATE} --node primary`));
+    assert.equal(status.code, 0, status.stderr);
+    assert.ok((JSON.parse(status.stdout) as { units: unknown[] }).units.length > 0);
+    // The same key from another machine of the network: sshd refuses it.
+    const copy = path.join(bed.dir, 'stolen_ed25519');
+    fs.copyFileSync(path.join(bed.dir, 'ops', 'var-lib-hastack', CLUSTER, 'ssh', 'id_ed25519'), copy);
+    fs.chmodSync(copy, 0o600);
+    const stolen = await sh(
+      'outsider',
+      `ssh -i ${copy} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=${bed.knownHostsFile} -o ConnectTimeout=5 root@${addr('primary')} /opt/hastack/bin/hastack _agent status --state ${STATE} --node primary`,
+    );
+    assert.notEqual(stolen.code, 0);
+    assert.match(stolen.stderr, /Permission denied/);
+  });
+
+  it('review item 2: memcached answers cluster nodes only; hastack status still sees it through the agent', async () => {
+    const stats = (from: string): Promise<{ code: number; stdout: string; stderr: string }> =>
+      sh(from, `timeout 5 bash -c 'exec 3<>/dev/tcp/${addr('primary')}/11211 && printf "stats\\r\\nquit\\r\\n" >&3 && cat <&3'`);
+    assert.match((await stats('standby')).stdout, /STAT pid/, 'a cluster node gets an answer');
+    assert.match((await stats('ops')).stdout, /STAT pid/);
+    const stranger = await stats('outsider');
+    assert.doesNotMatch(stranger.stdout, /STAT/, 'a machine outside the cluster got an answer');
+    assert.notEqual(stranger.code, 0);
+    // The deploying machine is not a node either (the bed's host side).
+    const fromHost = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    const mc = (JSON.parse(fromHost.stdout) as { services: Array<{ node: string; service: string; healthy: boolean }> }).services.filter((s) => s.service === 'memcached');
+    assert.ok(mc.length === 2 && mc.every((s) => s.healthy), JSON.stringify(mc));
+  });
+
+  it('review items 4 and 2: hastack audit of the deployed cluster finds nothing (users, modes, key, memcached)', async () => {
+    const r = await runCli(['audit', '--json', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
+    const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }> };
+    const bad = report.findings.filter((f) => f.severity !== 'info');
+    assert.deepEqual(bad, [], r.stdout + r.stderr);
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('review item 2: down removes the firewall rules', async () => {
+    assert.match((await sh('primary', 'iptables -S')).stdout, new RegExp(`-j hastack-${CLUSTER}`));
+    const d = await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    for (const h of ['primary', 'standby', 'ops']) assert.doesNotMatch((await sh(h, 'iptables -S')).stdout, /hastack-/, `${h} kept rules`);
+  });
+});
