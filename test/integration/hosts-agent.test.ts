@@ -27,6 +27,9 @@ const input: ConfigInput = {
     { name: NODE, address: '127.0.75.1', ssh: 'root@127.0.75.1', services: ['mariadb', 'redis', 'memcached'] },
     { name: 'n2', address: '127.0.75.2', ssh: 'root@127.0.75.2', services: ['app', 'lb'] },
   ],
+  // This test drives the agent with a hand-made bundle: no per-cluster CA in it, so no database
+  // TLS (deploy makes and ships those files; hosts-deploy covers that path).
+  database: { tls: 'off' },
   // Short restart delays: the test waits for a restart after a SIGKILL.
   supervisor: { restartBackoffMinMs: 100, restartBackoffMaxMs: 1000, healthTimeoutMs: 60_000 },
 };

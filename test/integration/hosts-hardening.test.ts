@@ -2,7 +2,9 @@
  * Review items 4 and 2 on real (namespace) hosts: after `deploy`, every service runs as its own
  * unprivileged user, cannot write outside its directory and cannot read the node's secrets; the
  * controller's SSH key runs only the agent's gate, and only from the controller's address;
- * memcached answers cluster nodes and nobody else; `down` removes the firewall rules.
+ * memcached answers cluster nodes and nobody else; `hastack audit` (facts from each host's agent
+ * over SSH) finds nothing, and names a secrets.json made world-readable; `down` removes the
+ * firewall rules.
  *
  * Bed (test/helpers/hostbed.ts) on 10.213.206.x: `primary`, `standby`, `ops` (the `simple`
  * preset plus the controller with failover.auto), and `outsider`, a machine on the same network
@@ -126,6 +128,21 @@ describe('review items 4 and 2: least privilege on hosts (service users, restric
     const bad = report.findings.filter((f) => f.severity !== 'info');
     assert.deepEqual(bad, [], r.stdout + r.stderr);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('hastack audit names SECRET_FILE_MODE on the host whose secrets.json is chmod 0644, and exits 1', async () => {
+    await sh('primary', `chmod 644 ${STATE}/secrets.json`);
+    try {
+      const r = await runCli(['audit', '--json', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
+      const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string }> };
+      assert.equal(r.code, 1);
+      assert.ok(
+        report.findings.some((f) => f.code === 'SECRET_FILE_MODE' && f.where === `primary:${STATE}/secrets.json`),
+        JSON.stringify(report.findings.filter((f) => f.severity === 'finding'), null, 1),
+      );
+    } finally {
+      await sh('primary', `chmod 600 ${STATE}/secrets.json`);
+    }
   });
 
   it('review item 2: down removes the firewall rules', async () => {
