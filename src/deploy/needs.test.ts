@@ -33,8 +33,11 @@ describe('review item 4: a node carries only the secrets its services need', () 
     assert.deepEqual(needsOf(topo, 'db1'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword']);
     assert.deepEqual(needsOf(topo, 'ops'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey']);
     // With a floating address, the load balancers' keepalived needs the VRRP password, and only it.
-    const vip = resolveTopology(parseConfig({ ...topo.config, lb: { ...topo.config.lb, vip: '10.0.0.100' } }), { stateRoot: '/ignored', configDir: '/ignored' });
+    const cfg = topo.config;
+    const twoLbs = { ...cfg, nodes: cfg.nodes.map((n) => (n.name === 'web' ? { ...n, services: [...n.services, 'lb' as const] } : n)), lb: { ...cfg.lb, vip: '10.0.0.100' } };
+    const vip = resolveTopology(parseConfig(twoLbs), { stateRoot: '/ignored', configDir: '/ignored' });
     assert.deepEqual(needsOf(vip, 'edge'), ['vrrpPassword']);
+    assert.deepEqual(needsOf(vip, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'vrrpPassword']);
     assert.deepEqual(secretsSubset(all, needsOf(topo, 'edge')), {});
   });
 
