@@ -2,10 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  SECRET_NAMES,
   generateSecret,
   heldSecrets,
-  isSecretName,
   readSecretsFile,
   requireAllSecrets,
   secretsFile,
