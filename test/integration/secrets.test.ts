@@ -165,4 +165,24 @@ describe('the cluster\'s passwords on a running simple cluster', { timeout: 600_
     assert.match(events, /secrets rotate: done/);
     for (const k of ROTATED) assert.equal(events.includes(now[k]), false, 'no password in the event log');
   });
+  it('review item 3: an interrupted rotation resumes from its journal with the same new password', async () => {
+    const before = readSecrets();
+    const stateDir = path.join(c.dir, '.hastack', CLUSTER);
+    // As if "secrets rotate redisPassword" had stopped after its first step on one Redis server.
+    const next = 'resumed-redis-password-0123456789';
+    const journal = { startedAt: new Date().toISOString(), names: ['redisPassword'], old: { redisPassword: before.redisPassword }, next: { redisPassword: next }, done: [] as string[] };
+    fs.writeFileSync(path.join(stateDir, 'secrets-rotation.json'), JSON.stringify(journal), { mode: 0o600 });
+    const other = await runCli(['secrets', 'rotate', 'dbAppPassword', '-f', c.configFile], { cwd: c.dir });
+    assert.notEqual(other.code, 0, 'another rotation must wait for the unfinished one');
+    assert.match(other.stderr, /unfinished rotation of redisPassword/);
+    const r = await runCli(['secrets', 'rotate', '-f', c.configFile], { cwd: c.dir, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /resuming the rotation of redisPassword/);
+    assert.equal(readSecrets().redisPassword, next);
+    assert.equal(readSecrets().dbAppPassword, before.dbAppPassword);
+    assert.equal(await redisCli(6379, next, 'PING'), 'PONG');
+    assert.match(await redisCli(6379, before.redisPassword, 'PING'), /WRONGPASS|NOAUTH/);
+    const order = await postOrder(LB, 'h5a-after-resume');
+    assert.ok(order.ok, `an order after the resumed rotation: ${order.status}`);
+  });
 });
