@@ -37,7 +37,7 @@ describe('review item 4: a node carries only the secrets its services need', () 
     const twoLbs = { ...cfg, nodes: cfg.nodes.map((n) => (n.name === 'web' ? { ...n, services: [...n.services, 'lb' as const] } : n)), lb: { ...cfg.lb, vip: '10.0.0.100' } };
     const vip = resolveTopology(parseConfig(twoLbs), { stateRoot: '/ignored', configDir: '/ignored' });
     assert.deepEqual(needsOf(vip, 'edge'), ['vrrpPassword']);
-    assert.deepEqual(needsOf(vip, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'vrrpPassword']);
+    assert.deepEqual(needsOf(vip, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'vrrpPassword', 'sessionKey']);
     assert.deepEqual(secretsSubset(all, needsOf(topo, 'edge')), {});
   });
 

@@ -63,8 +63,8 @@ export interface RotateResult {
   readonly resumed: boolean;
 }
 
-/** What rotate changes: the engines' passwords (vrrpPassword would need keepalived's config changed on every load balancer). */
-type EngineSecret = Exclude<SecretName, 'vrrpPassword'>;
+/** What rotate changes: the engines' passwords (not keepalived's vrrpPassword, nor the app's sessionKey, whose change ends every session). */
+type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey'>;
 
 interface RotationJournal {
   readonly startedAt: string;
