@@ -75,8 +75,10 @@ export function secretNeeds(kinds: readonly ServiceKind[], roles: { controller?:
 export function secretsSubset(secrets: Partial<Secrets>, names: readonly SecretName[]): Partial<Secrets> {
   const out: Partial<Record<SecretName, string>> = {};
   for (const k of SECRET_NAMES) {
+    // Only what is held: a node's Secrets throws on reading one it does not hold (heldSecrets).
+    if (!names.includes(k) || !Object.prototype.propertyIsEnumerable.call(secrets, k)) continue;
     const v = secrets[k];
-    if (names.includes(k) && v !== undefined) out[k] = v;
+    if (v !== undefined) out[k] = v;
   }
   return out;
 }
@@ -89,6 +91,7 @@ export function secretsSubset(secrets: Partial<Secrets>, names: readonly SecretN
 export function fingerprintSecrets(secrets: Partial<Secrets>, key: string): Partial<Record<SecretName, string>> {
   const out: Partial<Record<SecretName, string>> = {};
   for (const k of SECRET_NAMES) {
+    if (!Object.prototype.propertyIsEnumerable.call(secrets, k)) continue;
     const v = secrets[k];
     if (v !== undefined) out[k] = crypto.createHmac('sha256', key).update(`${k}\0${v}`).digest('hex');
   }

@@ -46,6 +46,9 @@ describe('review item 4: a node carries only the secrets its services need', () 
     assert.equal(held.redisPassword, 'r-pass');
     assert.throws(() => held.dbRootPassword, /does not hold "dbRootPassword"/);
     assert.equal(JSON.stringify(held), '{"redisPassword":"r-pass"}');
+    // A service's own copy (src/hosts/service-users.ts) is cut from such a partial set.
+    assert.deepEqual(secretsSubset(held, ['redisPassword', 'dbRootPassword']), { redisPassword: 'r-pass' });
+    assert.deepEqual(secretsSubset(held, []), {});
   });
 
   it('every node\'s units can be rendered on a host that holds none of the secrets (the agent lists all units of the cluster)', () => {

@@ -62,6 +62,12 @@ describe('secrets on hosts: a subset per host, deploy refuses a mismatch, secret
     const server = JSON.parse(await hostFile('server')) as Record<string, string>;
     const mine = engineSecrets(fs.readFileSync(operatorSecrets, 'utf8'));
     assert.deepEqual(server, mine, 'the controller\'s host holds every password, equal to the operator\'s');
+    // The services' own copies (read as their own users) hold their kind's secrets only.
+    const lbCopy = (await bed.exec('edge', `cat /var/lib/hastack/${CLUSTER}/edge/lb/secrets.json`)).stdout;
+    assert.deepEqual(JSON.parse(lbCopy), {});
+    const appCopy = JSON.parse((await bed.exec('server', `cat /var/lib/hastack/${CLUSTER}/server/app/secrets.json`)).stdout) as Record<string, string>;
+    assert.equal(appCopy['dbRootPassword'], undefined, 'the app server\'s copy lacks the database admin password');
+    assert.equal(appCopy['dbAppPassword'], mine['dbAppPassword']);
     const mode = (await bed.exec('edge', `stat -c %a ${HOST_SECRETS}`)).stdout.trim();
     assert.equal(mode, '600');
   });
