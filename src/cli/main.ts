@@ -134,6 +134,17 @@ configOpts(jobs.command('retry'))
     (await import('./jobs.js')).jobsRetry(ids, o),
   );
 const backupCli = () => import('./backup.js');
+const secretsCmd = program.command('secrets').description("the cluster's passwords (secrets.json): recover them from the hosts, change them safely");
+configOpts(secretsCmd.command('pull'))
+  .description('substrate hosts: write secrets.json (0600) from the passwords the hosts hold, after this machine lost it')
+  .option('--force', 'replace an existing secrets.json')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; force?: boolean }) => (await import('./secrets.js')).secretsPull(o));
+configOpts(secretsCmd.command('rotate'))
+  .description('new passwords, changed in each engine in an order that keeps replication, Sentinel and the clients working, then saved, then the app and workers restarted one at a time; journaled, re-run resumes')
+  .argument('[names...]', 'redisPassword sentinelPassword dbRootPassword dbAppPassword dbReplPassword (default: all)')
+  .option('--dry-run', 'print the steps; change nothing')
+  .action(async (names: string[], o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./secrets.js')).secretsRotate(names, o));
+
 const backupCmd = configOpts(program.command('backup'))
   .description('physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node\'s backup directory; keeps backup.keep')
   .option('--to <node>', 'node whose backup directory receives it (default: backup.target, else a database node that is not the primary)')

@@ -5,6 +5,25 @@ export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
 export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, installedPackage, remoteTopology } from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
-export { loadOrCreateSecrets, readSecrets, secretsFile } from './secrets.js';
-export type { Secrets } from './secrets.js';
+export {
+  loadOrCreateSecrets,
+  readSecrets,
+  readSecretsFile,
+  heldSecrets,
+  requireAllSecrets,
+  writeSecrets,
+  secretsFile,
+  secretNeeds,
+  secretsSubset,
+  fingerprintSecrets,
+  generateSecret,
+  generateSecrets,
+  withAddedSecrets,
+  ENGINE_SECRETS,
+  refreshSecretsInPlace,
+  isSecretName,
+  SECRET_NAMES,
+  SECRETS_OF,
+} from './secrets.js';
+export type { Secrets, SecretName } from './secrets.js';
 export { writeTopology, readTopology, topologyFile } from './runtime.js';

@@ -138,6 +138,13 @@ export const configSchema = z
          * cluster needs a full restart: a TLS node and a plain one cannot talk.
          */
         tls: z.enum(['auto', 'on', 'off']).default('auto'),
+        /**
+         * Addresses (or MariaDB host patterns like `10.1.2.%`) besides the cluster's nodes from
+         * which the database admin account may log in: an operator's machine outside the cluster
+         * that runs `failover`, `backup` or `status` against it. The account is otherwise limited
+         * to the nodes' addresses and the machine's own loopback.
+         */
+        adminFrom: z.array(z.string().regex(/^[0-9a-fA-F.:%_/]+$/, 'must be an address or a pattern of one (10.1.2.%), not a host name: the server skips name resolution')).default([]),
       })
       .strict()
       .default({}),

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import type { ServiceKind } from './schema.js';
 
 /** Generated once per cluster into `<stateDir>/secrets.json` (mode 0600); never printed, never in YAML. */
 export interface Secrets {
@@ -27,9 +27,78 @@ export interface Secrets {
   readonly sessionKey?: string;
 }
 
-const KEYS = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'] as const;
+export type SecretName = keyof Secrets;
 
-function generate(): string {
+/** Every secret a cluster has (some hosts hold a subset). */
+export const SECRET_NAMES: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'vrrpPassword', 'sessionKey'];
+
+/** The engine passwords every cluster has (and `secrets rotate` changes); vrrpPassword and sessionKey may be absent. */
+export const ENGINE_SECRETS: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
+
+export function isSecretName(s: string): s is SecretName {
+  return (SECRET_NAMES as readonly string[]).includes(s);
+}
+
+/**
+ * Which secrets each kind of service reads, the one table behind what a node carries. A node holds
+ * the union over its services (plus everything on the controller's node, which runs failover,
+ * backups and status against every tier): a load balancer or memcached node holds none, and only
+ * database nodes and the controller hold the database admin password.
+ */
+export const SECRETS_OF: Readonly<Record<ServiceKind, readonly SecretName[]>> = {
+  // The primary creates the app's and the replication accounts (bootstrapPrimary); replicas
+  // replicate with dbReplPassword; root/admin is the node's own administration.
+  mariadb: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword'],
+  redis: ['redisPassword'],
+  // auth-pass towards the Redis servers, requirepass/sentinel-pass among the Sentinels.
+  sentinel: ['redisPassword', 'sentinelPassword'],
+  // The HA clients: the database as the app's account, Redis through the Sentinels.
+  // sessionKey: the HMAC key of the session ids the app tier keeps in Redis.
+  app: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
+  worker: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
+  memcached: [],
+  // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts).
+  lb: ['vrrpPassword'],
+  dns: [],
+};
+
+/** What a node running `kinds` (and, when `controller`, the controller and backups) must hold. Pure. */
+export function secretNeeds(kinds: readonly ServiceKind[], roles: { controller?: boolean; backup?: boolean } = {}): SecretName[] {
+  if (roles.controller === true) return [...SECRET_NAMES];
+  const want = new Set<SecretName>(kinds.flatMap((k) => SECRETS_OF[k]));
+  // `hastack backup` on the backup node: mariabackup as root and a Redis BGSAVE on a replica.
+  if (roles.backup === true) for (const k of ['dbRootPassword', 'redisPassword', 'sentinelPassword'] as const) want.add(k);
+  return SECRET_NAMES.filter((k) => want.has(k));
+}
+
+/** Only `names` of `secrets`, in the canonical order. Pure. */
+export function secretsSubset(secrets: Partial<Secrets>, names: readonly SecretName[]): Partial<Secrets> {
+  const out: Partial<Record<SecretName, string>> = {};
+  for (const k of SECRET_NAMES) {
+    // Only what is held: a node's Secrets throws on reading one it does not hold (heldSecrets).
+    if (!names.includes(k) || !Object.prototype.propertyIsEnumerable.call(secrets, k)) continue;
+    const v = secrets[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * A keyed fingerprint of each secret: HMAC-SHA256 under `key` (a fresh random key per comparison,
+ * chosen by the side that compares), so two machines can tell whether they hold the same
+ * passwords without either sending one. Pure.
+ */
+export function fingerprintSecrets(secrets: Partial<Secrets>, key: string): Partial<Record<SecretName, string>> {
+  const out: Partial<Record<SecretName, string>> = {};
+  for (const k of SECRET_NAMES) {
+    if (!Object.prototype.propertyIsEnumerable.call(secrets, k)) continue;
+    const v = secrets[k];
+    if (v !== undefined) out[k] = crypto.createHmac('sha256', key).update(`${k}\0${v}`).digest('hex');
+  }
+  return out;
+}
+
+export function generateSecret(): string {
   // 24 random bytes, URL-safe: no quoting trouble in redis.conf, my.cnf or a connection string.
   return crypto.randomBytes(24).toString('base64url');
 }
@@ -39,54 +108,140 @@ function generateVrrp(): string {
   return crypto.randomBytes(6).toString('base64url');
 }
 
-function writeSecrets(file: string, secrets: Secrets): void {
-  writeJsonAtomic(file, secrets, 0o600);
+/** A new cluster's secrets: every one of them. */
+export function generateSecrets(): Secrets {
+  return { ...(Object.fromEntries(ENGINE_SECRETS.map((k) => [k, generateSecret()])) as Record<string, string>), vrrpPassword: generateVrrp(), sessionKey: generateSecret() } as unknown as Secrets;
+}
+
+/**
+ * The same secrets with those a later version added (vrrpPassword, sessionKey) made when they
+ * lack them; the others kept as they are (the engines hold them). The same object when complete.
+ */
+export function withAddedSecrets(secrets: Secrets): Secrets {
+  if (secrets.vrrpPassword !== undefined && secrets.sessionKey !== undefined) return secrets;
+  return { ...secrets, vrrpPassword: secrets.vrrpPassword ?? generateVrrp(), sessionKey: secrets.sessionKey ?? generateSecret() };
 }
 
 export function secretsFile(stateDir: string): string {
   return path.join(stateDir, 'secrets.json');
 }
 
-export function readSecrets(stateDir: string): Secrets {
-  const file = secretsFile(stateDir);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch {
-    throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `cannot read ${file}; has "hastack up" run for this cluster?`);
-  }
-  const obj = parsed as Record<string, unknown>;
-  for (const k of KEYS) {
-    if (typeof obj[k] !== 'string' || obj[k] === '') {
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} lacks "${k}"; move the file away and run "hastack up" to make a new one only if the cluster's data is disposable`);
-    }
-  }
-  if (obj['vrrpPassword'] !== undefined && (typeof obj['vrrpPassword'] !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(obj['vrrpPassword']))) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`);
-  }
-  if (obj['sessionKey'] !== undefined && (typeof obj['sessionKey'] !== 'string' || obj['sessionKey'].length < 16)) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`);
+/**
+ * A node's partial secrets as a `Secrets`: a secret this node does not hold is a getter that
+ * throws, naming it, so a code path that needs one fails loudly instead of using an empty
+ * password. Non-enumerable: JSON.stringify and Object.keys see only what is held.
+ */
+export function heldSecrets(held: Partial<Secrets>, file: string): Secrets {
+  const obj: Record<string, unknown> = { ...held };
+  // vrrpPassword and sessionKey stay simply absent: readers check for them (see the interface).
+  for (const k of ENGINE_SECRETS) {
+    if (held[k] !== undefined) continue;
+    Object.defineProperty(obj, k, {
+      enumerable: false,
+      configurable: true,
+      get: () => {
+        throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} does not hold "${k}": this node's services do not need it (see SECRETS_OF in src/config/secrets.ts); run this from a node that does, or from the operator's machine`);
+      },
+    });
   }
   return obj as unknown as Secrets;
+}
+
+/** The secrets this file holds (some or all), validated; absent file → undefined. */
+export function readSecretsFile(file: string): Partial<Secrets> | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `cannot read ${file}: ${(e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} is not JSON; restore it from a host with "hastack secrets pull", never by making new passwords for a cluster that has data`);
+  }
+  const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const out: Partial<Record<SecretName, string>> = {};
+  for (const k of SECRET_NAMES) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || v === '') throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "${k}" must be a non-empty string`);
+    if (k === 'vrrpPassword' && !/^[A-Za-z0-9_-]{1,8}$/.test(v)) {
+      throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`);
+    }
+    if (k === 'sessionKey' && v.length < 16) {
+      throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * The cluster's secrets as this machine holds them. The operator's state directory holds all of
+ * them; a host holds its node's subset (a missing one throws when used, see heldSecrets).
+ */
+export function readSecrets(stateDir: string): Secrets {
+  const file = secretsFile(stateDir);
+  const held = readSecretsFile(file);
+  if (held === undefined) throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `cannot read ${file}; has "hastack up" run for this cluster?`);
+  return heldSecrets(held, file);
+}
+
+/** Every secret present, or a message naming what is missing. */
+export function requireAllSecrets(held: Partial<Secrets>, file: string): Secrets {
+  const missing = ENGINE_SECRETS.filter((k) => held[k] === undefined);
+  if (missing.length > 0) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} lacks ${missing.map((k) => `"${k}"`).join(', ')}; recover it with "hastack secrets pull" (from the hosts), never by making new passwords for a cluster that has data`);
+  }
+  return held as Secrets;
+}
+
+/** Writes secrets.json atomically, mode 0600 (fsynced: losing it loses the cluster's passwords). */
+export function writeSecrets(stateDir: string, secrets: Partial<Secrets>): void {
+  const file = secretsFile(stateDir);
+  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(secretsSubset(secrets, SECRET_NAMES), null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
 }
 
 /** Reads the cluster's secrets, creating them the first time (atomically, mode 0600). */
 export function loadOrCreateSecrets(stateDir: string): Secrets {
   const file = secretsFile(stateDir);
-  if (fs.existsSync(file)) {
-    const have = readSecrets(stateDir);
-    if (have.vrrpPassword !== undefined && have.sessionKey !== undefined) return have;
-    // Secrets this version added: generated once, the others kept as they are (the engines hold them).
-    const filled: Secrets = { ...have, vrrpPassword: have.vrrpPassword ?? generateVrrp(), sessionKey: have.sessionKey ?? generate() };
-    writeSecrets(file, filled);
+  const held = readSecretsFile(file);
+  if (held !== undefined) {
+    const have = requireAllSecrets(held, file);
+    const filled = withAddedSecrets(have);
+    if (filled !== have) writeSecrets(stateDir, filled);
     return filled;
   }
-  fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const secrets: Secrets = {
-    ...(Object.fromEntries(KEYS.map((k) => [k, generate()])) as Record<(typeof KEYS)[number], string>),
-    vrrpPassword: generateVrrp(),
-    sessionKey: generate(),
-  };
-  writeSecrets(file, secrets);
+  const secrets = generateSecrets();
+  writeSecrets(stateDir, secrets);
   return secrets;
+}
+
+/**
+ * Copies the values of `from` onto `into` in place: everything holding `into` (the supervisor's
+ * services, the admin API, the failover controller) sees a rotated password without being rebuilt.
+ */
+export function refreshSecretsInPlace(into: Secrets, from: Secrets): void {
+  for (const k of SECRET_NAMES) {
+    let v: string | undefined;
+    try {
+      v = from[k];
+    } catch {
+      v = undefined;
+    }
+    if (v !== undefined) Object.defineProperty(into, k, { value: v, enumerable: true, configurable: true, writable: false });
+  }
 }

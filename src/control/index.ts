@@ -1,4 +1,4 @@
-export { Supervisor, logFileOf } from './supervisor.js';
+export { Supervisor, logFileOf, SECRETS_RELOADED } from './supervisor.js';
 export type { SupervisorOptions } from './supervisor.js';
 export type { RunningCluster } from './cluster.js';
 export { requestFault } from './admin-client.js';

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
+import fs from 'node:fs';
+import { readSecrets, refreshSecretsInPlace, secretsFile, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
 import type { ProbeResult, ServiceContext, ServiceDriver } from '../engines/types.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
@@ -55,6 +56,14 @@ const LIVENESS_INTERVAL_MS = 2_000;
 // 64 MiB per service log (plus a 16 MiB tail in `<log>.1`): days of a chatty engine's output,
 // and a node with a dozen services stays under a GiB however long it runs.
 const SERVICE_LOG_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * How often secrets.json is looked at (one stat): `secrets rotate` saves new passwords there and
+ * the services, probes, admin API and failover controller of this process must use them within
+ * about a second, before the rotation restarts the clients.
+ */
+const SECRETS_CHECK_MS = 1_000;
+/** The event the supervisor logs once it uses the passwords in secrets.json (`secrets rotate` waits for it). */
+export const SECRETS_RELOADED = 'secrets.json changed: the supervisor uses the new passwords from now on';
 
 export function logFileOf(svc: ServiceInstance): string {
   return path.join(svc.dir, 'service.log');
@@ -77,6 +86,8 @@ export class Supervisor {
   private livenessTimer: NodeJS.Timeout | undefined;
   /** Network links a partition fault cut (netns only), until `healPartition`. */
   private cut: Link[] = [];
+  private secretsTimer: NodeJS.Timeout | undefined;
+  private secretsMtimeMs = 0;
 
   constructor(private readonly opts: SupervisorOptions) {
     const asRoot = os.userInfo().uid === 0;
@@ -92,6 +103,34 @@ export class Supervisor {
         livenessMisses: 0,
         livenessArmed: false,
       });
+    }
+    this.secretsMtimeMs = this.secretsMtime();
+    this.secretsTimer = setInterval(() => this.refreshSecrets(), SECRETS_CHECK_MS);
+    this.secretsTimer.unref();
+  }
+
+  private secretsMtime(): number {
+    try {
+      return fs.statSync(secretsFile(this.opts.topo.stateDir)).mtimeMs;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Picks up passwords `secrets rotate` saved: the one Secrets object every service context, the
+   * admin API and the failover controller share is updated in place. A file that cannot be read
+   * leaves the passwords in use as they are.
+   */
+  private refreshSecrets(): void {
+    const mtime = this.secretsMtime();
+    if (mtime === this.secretsMtimeMs) return;
+    try {
+      refreshSecretsInPlace(this.opts.secrets, readSecrets(this.opts.topo.stateDir));
+      this.secretsMtimeMs = mtime;
+      this.event({ type: 'step', message: SECRETS_RELOADED });
+    } catch (e) {
+      this.event({ type: 'step', message: `secrets.json changed but cannot be read (${describeError(e)}); keeping the passwords in use` });
     }
   }
 
@@ -321,6 +360,7 @@ export class Supervisor {
     m.restartTimer = undefined;
     if (this.stopping || m.phase !== 'running' || this.downNodes.has(m.svc.node)) return;
     m.restarts += 1;
+    this.refreshSecrets();
     try {
       await m.driver.prepare(m.ctx);
       // prepare can take seconds (galera runs --wsrep-recover): a fault or stop may have come meanwhile.
@@ -463,6 +503,7 @@ export class Supervisor {
     this.saveRunState();
     this.event({ type: 'cluster.stopping', message: `stopping cluster ${this.opts.topo.cluster}` });
     clearTimeout(this.livenessTimer);
+    clearInterval(this.secretsTimer);
     for (const m of this.managed.values()) if (m.restartTimer) clearTimeout(m.restartTimer);
     for (const group of stopPlan(this.opts.topo)) {
       await Promise.all(group.map((svc) => this.stopOne(this.get(svc.id))));

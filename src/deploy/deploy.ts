@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/admin-token.js';
-import { controllerNode, hostStateDir, installedPackage, loadOrCreateSecrets, remoteTopology, renderConfigYaml, resolveTopology, writeTopology } from '../config/index.js';
+import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, secretsSubset, writeSecrets, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
@@ -13,6 +13,7 @@ import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
 import { installControllerKey } from '../hosts/controller-key.js';
 import { closeSessions, openSessions, type HostSession } from '../hosts/session.js';
+import { secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
 import { describeHostPlan, type HostReport } from './report.js';
@@ -26,6 +27,8 @@ export interface DeployOptions {
   /** Like dryRun, and show each changed file's differences. */
   readonly diff?: boolean;
   readonly print: (line: string) => void;
+  /** How the operator calls hastack, for the advice in messages. */
+  readonly cli?: string;
 }
 
 export interface DeployResult {
@@ -80,19 +83,29 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     const e: ClusterEvent = appendEvent(topo.stateDir, { type: 'step', message: `deploy: ${message}`, ...(data ? { data } : {}) });
     o.print(`[${((Date.parse(e.ts) - t0) / 1000).toFixed(1).padStart(5)}s] ${message}`);
   };
-  const secrets = loadOrCreateSecrets(topo.stateDir);
   const bundle = await buildBundle(path.join(topo.stateDir, 'bundle'));
   // The cluster's CA stays here; each database host gets the CA certificate and its own key pair.
   ensureClusterTls(topo);
   const tlsNodes = new Set(databaseTlsOn(topo) ? topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.node) : []);
   const remote = remoteTopology(topo);
   const configYaml = renderConfigYaml(o.config);
-  const payloadFor = (node: string): string =>
-    JSON.stringify({ topology: remote, secrets, configYaml, ...(tlsNodes.has(node) ? { tls: readNodeTls(topo, node) } : {}) });
   const sessions = openSessions(topo);
   try {
     event(`looking at ${sessions.size} host(s): ${[...sessions.values()].map((s) => `${s.node} (${s.label})`).join(', ')}`);
-    const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), hostNeeds(topo, n), bundle, payloadFor(n.name))));
+    // Before anything is sent: the hosts must hold the operator's passwords, or none yet.
+    const { secrets, write } = await secretsForDeploy(topo, sessions, o.cli ?? 'hastack');
+    const needs = new Map(topo.nodes.map((n) => [n.name, hostNeeds(topo, n)]));
+    // Each host gets only the secrets its nodes' services need (nodes sharing one machine share
+    // its secrets.json, so such a host gets the union of theirs).
+    const payloads = new Map(
+      topo.nodes.map((n) => {
+        const label = must(sessions.get(n.name)).label;
+        const names = topo.nodes.filter((m) => must(sessions.get(m.name)).label === label).flatMap((m) => must(needs.get(m.name)).secrets);
+        const payload = { topology: remote, secrets: secretsSubset(secrets, names), configYaml, ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}) };
+        return [n.name, JSON.stringify(payload)];
+      }),
+    );
+    const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), must(needs.get(n.name)), bundle, must(payloads.get(n.name)))));
     for (const h of hosts) for (const line of describeHostPlan(report(h, bundle), o.diff === true)) o.print(line);
     const errors = hosts.flatMap((h) => h.verdicts.filter((v) => v.level === 'error'));
     if (errors.length > 0) {
@@ -102,9 +115,13 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       o.print(`${o.diff ? 'diff' : 'dry run'}: nothing was changed on any host`);
       return { topo, started: [], unchanged: [] };
     }
+    if (write !== undefined) {
+      writeSecrets(topo.stateDir, secrets);
+      event(write === 'new' ? `made this cluster's passwords in ${topo.stateDir}/secrets.json (0600; no host held any)` : `added the secrets this version introduced to ${topo.stateDir}/secrets.json`);
+    }
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
-    await Promise.all(hosts.map((h) => prepareHost(h, bundle, payloadFor(h.session.node), event)));
+    await Promise.all(hosts.map((h) => prepareHost(h, bundle, must(payloads.get(h.session.node)), event)));
     // The admin API's token (review item 5): the operator's copy and the controller host's only.
     const ctlNode = controllerNode(o.config, topo.nodes).name;
     await must(sessions.get(ctlNode)).ssh.writeFile(adminTokenFile(hostStateDir(o.config)), `${loadOrCreateAdminToken(topo.stateDir)}\n`, 0o600);

@@ -1,4 +1,5 @@
-import type { Config, NodeInstance, ServiceKind, Topology } from '../config/index.js';
+import { controllerNode, secretNeeds, type Config, type NodeInstance, type SecretName, type ServiceKind, type Topology } from '../config/index.js';
+import { backupNodeOf } from '../hosts/units.js';
 import { ENGINE_BINARIES, type EngineBinary } from '../engines/binaries.js';
 import { guardedPorts } from '../hosts/firewall.js';
 
@@ -22,6 +23,16 @@ export interface HostNeeds {
   readonly packages: readonly string[];
   /** Addresses and ports the node's services will listen on. */
   readonly listens: ReadonlyArray<{ readonly id: string; readonly address: string; readonly port: number }>;
+  /** The secrets its services need: the only ones `deploy` sends it (SECRETS_OF). */
+  readonly secrets: readonly SecretName[];
+}
+
+/** The secrets a node carries: its services' (SECRETS_OF), everything on the controller's node. Pure. */
+export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[] {
+  const backup = topo.config.backup.schedule !== undefined && backupNodeOf(topo) === node.name;
+  const names = secretNeeds(node.services, { controller: controllerNode(topo.config, topo.nodes).name === node.name, backup });
+  // keepalived (and its VRRP password) runs only with a floating address.
+  return topo.config.lb.vip !== undefined ? names : names.filter((k) => k !== 'vrrpPassword');
 }
 
 export function hostNeeds(topo: Topology, node: NodeInstance): HostNeeds {
@@ -38,5 +49,5 @@ export function hostNeeds(topo: Topology, node: NodeInstance): HostNeeds {
   // The rules that close memcached and Galera's ports to machines outside the cluster.
   if (guardedPorts(topo, node.name).length > 0) packages.push('iptables');
   const listens = topo.services.filter((s) => s.node === node.name).map((s) => ({ id: s.id, address: s.address, port: s.port }));
-  return { node: node.name, binaries, packages, listens };
+  return { node: node.name, binaries, packages, listens, secrets: nodeSecretNames(topo, node) };
 }

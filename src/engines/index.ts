@@ -41,6 +41,8 @@ export {
   mariadbPaths,
   renderMyCnf,
   remoteAdminOptions,
+  adminHosts,
+  adminAccountHosts,
   DB_USERS,
 } from './mariadb.js';
 export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';
@@ -79,3 +81,17 @@ export const engineDrivers: Readonly<Record<EngineKind, ServiceDriver>> = {
 export function isEngineKind(kind: ServiceKind): kind is EngineKind {
   return kind in engineDrivers;
 }
+export {
+  redisAcceptPassword,
+  redisUsePassword,
+  redisDropOldPassword,
+  sentinelSetAuthPass,
+  sentinelAcceptPassword,
+  sentinelUsePassword,
+  sentinelDropOldPassword,
+  withRoot,
+  isWritable,
+  alterAccount,
+  alterLocalRoot,
+  setReplicationPassword,
+} from './passwords.js';

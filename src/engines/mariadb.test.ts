@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, resolveTopology, type Topology } from '../config/index.js';
 import {
+  adminHosts,
   dbRoleOf,
   describeReplication,
   isAddressHost,
@@ -180,5 +181,26 @@ describe('isAddressHost', () => {
   it('keeps hosts the server matches under skip-name-resolve, and not machine names', () => {
     for (const h of ['localhost', '127.0.0.1', '::1', '%', '127.0.50.%', '10.0.0.0/255.0.0.0']) assert.equal(isAddressHost(h), true, h);
     for (const h of ['vm', 'db1.example.com']) assert.equal(isAddressHost(h), false, h);
+  });
+});
+
+describe('review item 4: the database admin account\'s host part', () => {
+  it('the cluster\'s node addresses and the machine\'s loopback, never %', () => {
+    const hosts = adminHosts(twoDbTopology());
+    assert.deepEqual(hosts, ['localhost', '127.0.0.1', '::1', '127.0.50.1', '127.0.50.2', '127.0.50.3']);
+    assert.ok(!hosts.includes('%'));
+  });
+
+  it('netns adds the bridge\'s host side (the supervisor and the CLI); database.adminFrom adds an operator machine', () => {
+    const topo = resolveTopology(
+      parseConfig({
+        substrate: 'netns',
+        netns: { addressBase: '10.213.99' },
+        database: { adminFrom: ['192.168.7.20'] },
+        nodes: [{ name: 'one', services: ['app', 'lb', 'redis', 'mariadb'] }],
+      }),
+      { stateRoot: '/tmp/hastack-unit', configDir: '/tmp' },
+    );
+    assert.deepEqual(adminHosts(topo), ['localhost', '127.0.0.1', '::1', '10.213.99.1', '10.213.99.254', '192.168.7.20']);
   });
 });

@@ -628,14 +628,33 @@ export async function secureLocalAccounts(c: Connection, rootPassword: string): 
   }
 }
 
-async function hasGlobalPrivilege(c: Connection, user: string, privilege: string): Promise<boolean> {
-  const r = await rows(c, 'SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = ?', [`'${user}'@'%'`, privilege]);
+async function hasGlobalPrivilege(c: Connection, user: string, privilege: string, host = '%'): Promise<boolean> {
+  const r = await rows(c, 'SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = ?', [`'${user}'@'${host}'`, privilege]);
   return r.length > 0;
 }
 
-async function ensureUser(c: Connection, user: string, password: string, writeMs: number, requireX509 = false): Promise<void> {
-  const r = await rows(c, "SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user]);
-  if (r.length === 0) await run(c, `CREATE USER ?@'%' IDENTIFIED BY ?${requireX509 ? ' REQUIRE X509' : ''}`, [user, password], writeMs);
+async function ensureUser(c: Connection, user: string, password: string, writeMs: number, requireX509 = false, host = '%'): Promise<void> {
+  const r = await rows(c, 'SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [user, host]);
+  if (r.length === 0) await run(c, `CREATE USER ?@? IDENTIFIED BY ?${requireX509 ? ' REQUIRE X509' : ''}`, [user, host, password], writeMs);
+}
+
+/**
+ * The host parts of the database admin account: the cluster's nodes, this machine's loopback (on
+ * the local substrate every client arrives from 127.0.0.1), the netns bridge's host side (the
+ * supervisor and the CLI), and `database.adminFrom`. Never `%`: the admin password alone must not
+ * open the database to the network. Pure.
+ */
+export function adminHosts(topo: Topology): string[] {
+  const hosts = new Set<string>(['localhost', '127.0.0.1', '::1']);
+  for (const n of topo.nodes) hosts.add(n.address);
+  if (topo.config.substrate === 'netns') hosts.add(`${topo.config.netns.addressBase}.254`);
+  for (const a of topo.config.database.adminFrom) hosts.add(a);
+  return [...hosts];
+}
+
+/** Every host entry of the admin account (for a password change: all of them at once). */
+export async function adminAccountHosts(c: Connection): Promise<string[]> {
+  return (await rows(c, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [DB_USERS.admin])).map((r) => String(r['h']));
 }
 
 /**
@@ -674,11 +693,15 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
     await write("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO ?@'%'", [DB_USERS.repl]);
   }
 
-  // The controller's TCP account (root is socket-only per node): failover, status, backups.
-  await ensureUser(c, DB_USERS.admin, secrets.dbRootPassword, writeMs);
-  if (!(await hasGlobalPrivilege(c, DB_USERS.admin, 'SUPER'))) {
-    await write("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [DB_USERS.admin]);
+  // The controller's TCP account (root is socket-only per node): failover, status, backups. One
+  // entry per address it may come from (adminHosts), none for the rest of the network; entries
+  // no longer wanted (a node gone, the '%' of older releases) go.
+  const wanted = adminHosts(topo);
+  for (const host of wanted) {
+    await ensureUser(c, DB_USERS.admin, secrets.dbRootPassword, writeMs, false, host);
+    if (!(await hasGlobalPrivilege(c, DB_USERS.admin, 'SUPER', host))) await write('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [DB_USERS.admin, host]);
   }
+  for (const host of await adminAccountHosts(c)) if (!wanted.includes(host)) await write('DROP USER ?@?', [DB_USERS.admin, host]);
 }
 
 // Probing the other nodes when deciding a new node's role: a live server answers in ms on loopback.

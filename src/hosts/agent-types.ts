@@ -6,18 +6,18 @@ import type { Secrets, Topology } from '../config/index.js';
  * deploying machine parses what a host answered instead of trusting it.
  */
 
-/** secrets.json (src/config/secrets.ts): every password present. */
+/** secrets.json (src/config/secrets.ts) as a node holds it: the passwords its services need (SECRETS_OF). */
 export const secretsSchema = z
   .object({
-    redisPassword: z.string().min(1),
-    sentinelPassword: z.string().min(1),
-    dbRootPassword: z.string().min(1),
-    dbAppPassword: z.string().min(1),
-    dbReplPassword: z.string().min(1),
+    redisPassword: z.string().min(1).optional(),
+    sentinelPassword: z.string().min(1).optional(),
+    dbRootPassword: z.string().min(1).optional(),
+    dbAppPassword: z.string().min(1).optional(),
+    dbReplPassword: z.string().min(1).optional(),
     vrrpPassword: z.string().regex(/^[A-Za-z0-9_-]{1,8}$/).optional(),
     sessionKey: z.string().min(16).optional(),
   })
-  .strict() satisfies z.ZodType<Secrets>;
+  .strict() satisfies z.ZodType<Partial<Secrets>>;
 
 /** What `deploy` sends to `plan`/`apply` on stdin: the resolved cluster as every host must see it. */
 export const deployBundleSchema = z

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVICE_KINDS, type Topology } from '../config/index.js';
+import { SERVICE_KINDS, heldSecrets, secretsFile, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
@@ -146,7 +146,7 @@ async function planFor(
 ): Promise<{ plan: AgentPlan; compared: Compared[]; stale: string[]; specs: UnitSpec[]; manager: ServiceManager }> {
   const topo = bundle.topology;
   checkStateDir(env, topo);
-  const specs = unitsForNode(topo, node, unitsOptions(env, bundle.secrets));
+  const specs = unitsForNode(topo, node, unitsOptions(env, heldSecrets(bundle.secrets, secretsFile(topo.stateDir))));
   const manager = managerFor(env, topo, specs);
   const desired = desiredFiles(env, bundle, node, specs, manager);
   const compared = compare(desired, bundle);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Secrets, ServiceInstance, ServiceKind, Topology } from '../config/index.js';
+import { SECRETS_OF, secretsSubset, type Secrets, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
 /**
@@ -112,7 +112,8 @@ export function handOverServiceDir(svc: ServiceInstance, secrets: Secrets): void
   if (OURS.has(svc.kind)) {
     const file = serviceSecretsFile(svc);
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+    // Only what this kind of service reads (SECRETS_OF): a load balancer's copy holds nothing.
+    fs.writeFileSync(tmp, JSON.stringify(secretsSubset(secrets, SECRETS_OF[svc.kind]), null, 2) + '\n', { mode: 0o600 });
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, file);
   }

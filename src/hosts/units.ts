@@ -215,11 +215,7 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   const schedule = topo.config.backup.schedule;
-  // The backup runs where it is kept: `hastack backup` copies a replica with mariabackup on the
-  // replica's own machine, so the timer sits on the backup target (`backup.target`, else the
-  // first database node that did not start as primary: the standby of the simple preset).
-  const backupNode = topo.config.backup.target ?? topo.services.find((s) => s.kind === 'mariadb' && s.node !== topo.initialDbPrimary)?.node;
-  if (schedule !== undefined && backupNode === node) {
+  if (schedule !== undefined && backupNodeOf(topo) === node) {
     const dir = path.posix.join(hostStateDir(topo.config), node, 'backup');
     units.push({
       ...common,
@@ -236,6 +232,16 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   return units;
+}
+
+/**
+ * The node the backup timer runs on. The backup runs where it is kept: `hastack backup` copies a
+ * replica with mariabackup on the replica's own machine, so the timer sits on the backup target
+ * (`backup.target`, else the first database node that did not start as primary: the standby of
+ * the simple preset).
+ */
+export function backupNodeOf(topo: Topology): string | undefined {
+  return topo.config.backup.target ?? topo.services.find((s) => s.kind === 'mariadb' && s.node !== topo.initialDbPrimary)?.node;
 }
 
 /**

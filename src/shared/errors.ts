@@ -47,6 +47,8 @@ export const ErrorCode = {
   STATE_CORRUPT: 'STATE_CORRUPT',
   /** A failover would lose commits the primary acknowledged; refused unless --accept-data-loss. */
   DATA_LOSS_REFUSED: 'DATA_LOSS_REFUSED',
+  /** The hosts hold other passwords than the operator's secrets.json (or the operator has none). */
+  SECRETS_MISMATCH: 'SECRETS_MISMATCH',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

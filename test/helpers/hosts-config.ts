@@ -12,8 +12,13 @@ const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb',
 export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<ConfigInput> = {}): ConfigInput {
   const [p, s, w] = bed.hosts;
   if (!p || !s || !w) throw new Error('the bed needs three hosts: primary, standby, ops');
+  const base = preset('simple');
+  // The test machine (the bed bridge's .254) runs failover and chaos against the database: it is
+  // the operator's machine outside the cluster, allowed the admin account by database.adminFrom.
+  const operator = p.address.replace(/\.\d+$/, '.254');
   return {
-    ...preset('simple'),
+    ...base,
+    database: { ...base.database, adminFrom: [operator] },
     cluster,
     substrate: 'hosts',
     nodes: [

@@ -1,0 +1,33 @@
+import { resolveTopology } from '../config/index.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
+import { loadConfigSource, loadRunningTopology, type ConfigOptions } from './config-source.js';
+import { invokedAs } from './output.js';
+
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/** `secrets pull`: the hosts' passwords back into this state directory (substrate: hosts). */
+export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promise<void> {
+  const src = loadConfigSource(o);
+  if (src.config.substrate !== 'hosts') {
+    throw new HastackError(ErrorCode.BAD_REQUEST, `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`);
+  }
+  // From the config, not topology.json: the state directory may be gone entirely.
+  const topo = resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  const { openSessions, closeSessions } = await import('../hosts/session.js');
+  const { pullSecrets } = await import('../deploy/host-secrets.js');
+  const sessions = openSessions(topo);
+  try {
+    const r = await pullSecrets(topo, sessions, o.force === true ? { force: true } : {});
+    print(`wrote ${r.file} (0600) from the secrets held by ${r.from.join(', ')}; "${invokedAs()} deploy" can run again`);
+  } finally {
+    await closeSessions(sessions);
+  }
+}
+
+/** `secrets rotate [--dry-run] [NAME...]`. */
+export async function secretsRotate(names: string[], o: ConfigOptions & { dryRun?: boolean }): Promise<void> {
+  const topo = loadRunningTopology(o);
+  const { rotateSecrets } = await import('../failover/rotate.js');
+  const r = await rotateSecrets({ topo, names, ...(o.dryRun === true ? { dryRun: true } : {}), print });
+  if (o.dryRun !== true) print(`rotated ${r.rotated.join(', ')}; the old passwords no longer work`);
+}
