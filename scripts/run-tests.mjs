@@ -35,7 +35,7 @@ if (files.length === 0) {
 // (a 2-minute schedule window, failover detection, ssh round trips) rather than load the two
 // cores: it takes the suite well under 20 minutes. Every test keeps its own address range, so the
 // lanes never share an engine. Its output is printed whole when it ends, not interleaved.
-const SIDE_LANE = new Set(['schedules', 'backup', 'switchover', 'failover', 'redis-failover', 'hosts-agent', 'hosts-ssh', 'hosts-deploy', 'hosts-auto-failover', 'hosts-auto-failover-load', 'hosts-hardening']);
+const SIDE_LANE = new Set(['schedules', 'backup', 'switchover', 'failover', 'redis-failover', 'hosts-agent', 'hosts-ssh', 'hosts-deploy', 'hosts-auto-failover', 'hosts-auto-failover-load', 'hosts-hardening', 'hosts-secrets']);
 const isSide = (f) => only !== 'unit' && f.includes(`${path.sep}integration${path.sep}`) && SIDE_LANE.has(path.basename(f, '.test.js'));
 const side = files.filter(isSide);
 const main = files.filter((f) => !isSide(f));
