@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { ClusterStatus, ServiceStatus } from '../control/index.js';
 import { ConfigError, HastackError } from '../shared/errors.js';
 import { resolveSelector, resolveTarget } from './faults.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../shared/random.js';
 
 function svc(node: string, service: string, role = service, healthy = true): ServiceStatus {
   return { node, service, address: '127.0.0.1', port: 1, pid: 1, role, healthy, restarts: 0 };

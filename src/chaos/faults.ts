@@ -2,7 +2,7 @@ import type { Secrets, Topology } from '../config/index.js';
 import { clusterStatus, requestFault, type ClusterStatus } from '../control/index.js';
 import { HOST } from '../substrate/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
-import { pick } from './random.js';
+import { pick } from '../shared/random.js';
 import type { FaultSpec } from './scenarios.js';
 
 /** `role:<role>` → the service kind and, for engines with a role, the role the probe reports. */

@@ -9,7 +9,7 @@ import { watchDbWriters } from './db-writers-probe.js';
 import { countPending, readFinalState } from './final-read.js';
 import { healFaults, injectFaults, type InjectedFault } from './faults.js';
 import type { FaultWindow, History } from './history.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../shared/random.js';
 import { affectedOps, faultSchedule, landedSchedule, type Scenario } from './scenarios.js';
 import { sentinelFailoverMs } from './sentinel-log.js';
 import { fetchSkus, runWorkload } from './workload.js';

@@ -3,7 +3,7 @@ import { servicesOf, type Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import type { OpKind, Operation } from './history.js';
-import { pick, seededRandom } from './random.js';
+import { pick, seededRandom } from '../shared/random.js';
 import { ServiceResolver } from './resolver.js';
 
 export interface WorkloadOptions {

@@ -14,6 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { UpstreamPool, type UpstreamAttempt, type UpstreamHandler } from './upstream.js';
+import { seededRandom } from '../shared/random.js';
 
 // The review tests' block (127.0.203.x); .250 is used by nothing else.
 const HOST = '127.0.203.250';
@@ -22,17 +23,6 @@ const CASES = Number(process.env.HASTACK_DIFF_CASES ?? 300);
 /** Test-only bound on one parse (loopback answers take milliseconds; behaviour, not timing). */
 const CASE_TIMEOUT_MS = 5_000;
 
-/** mulberry32: small, seedable, good enough to pick cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly r: () => number) {}
@@ -421,7 +411,7 @@ describe('review item 12: the upstream response parser against llhttp', () => {
   after(() => server.close());
 
   it(`review item 12: agrees with Node's parser on ${CASES} generated responses split at random points (seed ${SEED})`, async () => {
-    const g = new Gen(rng(SEED));
+    const g = new Gen(seededRandom(SEED));
     const tally = { bothAccept: 0, bothRefuse: 0, stricter: 0 };
     for (let i = 0; i < CASES; i++) {
       const c = generate(g);

@@ -1,5 +1,5 @@
 /**
- * A small seeded PRNG (mulberry32): the same `--seed` gives the same operation mix and the same
+ * A small seeded PRNG (mulberry32). In chaos runs the same `--seed` gives the same operation mix and the same
  * random fault target, so a run that broke a promise can be replayed.
  */
 export function seededRandom(seed: number): () => number {
