@@ -87,7 +87,6 @@ export const TEST_ONLY_TOOLS: readonly EngineBinary[] = [
   { binary: 'sshd', package: 'openssh-server', purpose: 'tests: the namespace host bed', required: true },
   { binary: 'ps', package: 'procps', purpose: 'tests: which user and pid a service runs as', versionArgs: ['--version'], required: true },
   { binary: 'curl', package: 'curl', purpose: 'tests: black-box HTTP checks', versionArgs: ['--version'], required: true },
-  { binary: 'openssl', package: 'openssl', purpose: 'tests: TLS checks (s_client)', versionArgs: ['version'], required: true },
 ];
 
 /** Every program the test suite needs, each once, all required. */
