@@ -1,4 +1,4 @@
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { servicesOf } from '../config/index.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';

@@ -1,4 +1,4 @@
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { createDbClient, type DbClient, type DbSession } from '../clients/db/index.js';

@@ -1,5 +1,5 @@
 import { servicesOf } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { closeAll } from '../shared/lifecycle.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';

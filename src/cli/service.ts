@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findService, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 

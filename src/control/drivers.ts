@@ -1,6 +1,6 @@
 import type { ServiceKind } from '../config/index.js';
 import { engineDrivers } from '../engines/index.js';
-import type { ServiceDriver } from '../engines/types.js';
+import type { ServiceDriver } from '../registry/index.js';
 import { ourDrivers } from './our-drivers.js';
 
 export function driverFor(kind: ServiceKind): ServiceDriver {

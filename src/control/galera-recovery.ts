@@ -8,8 +8,8 @@ import {
   readGaleraHealth,
   type GaleraHealth,
   type RecoveryPlan,
-  type ServiceContext,
 } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import type { ServiceKind } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
-import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../engines/types.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 
 /** The compiled CLI entry; our own tiers run as `node main.js _service KIND ...`. */

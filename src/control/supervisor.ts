@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { readSecrets, refreshSecretsInPlace, secretsFile, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
-import type { ProbeResult, ServiceContext, ServiceDriver } from '../engines/types.js';
+import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';

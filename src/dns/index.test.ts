@@ -4,7 +4,7 @@ import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { Packet, TCPClient, UDPClient } from 'dns2';
 import { parseConfig, resolveTopology, servicesOf, type Secrets, type Topology } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';

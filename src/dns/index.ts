@@ -7,7 +7,7 @@
  */
 import { Packet, type DnsHandler } from 'dns2';
 import { servicesOf } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';

@@ -1,7 +1,7 @@
 import type { Secrets, Topology } from '../config/index.js';
 import { galeraDriver, prepareGaleraStart } from './galera.js';
 import { mariadbDriver, mariadbStartOrder } from './mariadb.js';
-import type { ServiceContext, ServiceDriver } from './types.js';
+import type { ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /**
  * The `mariadb` service's driver: `database.mode` picks the engine setup (replication in

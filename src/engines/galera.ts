@@ -34,7 +34,7 @@ import {
   type RecoveryPlan,
 } from './galera-recover.js';
 import { databaseTlsOn, requireNodeTls, type NodeTlsFiles } from './tls.js';
-import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /*
  * MariaDB in `galera` mode: every node writable, commits certified synchronously across the

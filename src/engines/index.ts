@@ -1,17 +1,15 @@
 /**
  * The engine drivers: Redis, Sentinel, memcached and MariaDB as real child processes. Each driver
  * renders its engine's config, names its command line, probes it, and wires it into the cluster
- * (ServiceDriver in ./types.ts); the admin operations below are what the control, failover and
- * status code may call. Nothing else in src/engines is public.
+ * (ServiceDriver, the service contract in src/registry); the admin operations below are what the
+ * control, failover and status code may call. Nothing else in src/engines is public.
  */
 import type { ServiceKind } from '../config/index.js';
 import { databaseDriver } from './database.js';
 import { memcachedDriver } from './memcached.js';
 import { redisDriver } from './redis.js';
 import { sentinelDriver } from './sentinel.js';
-import type { ServiceDriver } from './types.js';
-
-export type { ProcessSpec, ServiceContext, ProbeResult, ServiceDriver } from './types.js';
+import type { ServiceDriver } from '../registry/index.js';
 
 export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf, redisConfFile, withReplicaOf } from './redis.js';
 export type { RedisRole, RedisConfParams } from './redis.js';

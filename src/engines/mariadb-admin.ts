@@ -3,7 +3,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
 import type { Secrets, ServiceInstance } from '../config/index.js';
 import { hostPort, withTimeout } from './common.js';
-import type { ServiceContext } from './types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { mariadbPaths } from './mariadb-config.js';
 
 /** Admin connections to a node: bounded opens, the admin and remote-admin accounts, small query helpers. */

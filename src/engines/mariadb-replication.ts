@@ -3,7 +3,7 @@ import type { ServiceInstance } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { hostPort } from './common.js';
 import { databaseTlsOn, nodeTlsFiles, type NodeTlsFiles } from './tls.js';
-import type { ServiceContext } from './types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ADMIN_TIMEOUT_MS, DB_USERS, rows, run, statusVars, withAdmin } from './mariadb-admin.js';
 import { logInstallStep, mariadbPaths, type DbRole } from './mariadb-config.js';
 import { readDbState, recordDbRole, writeDbState } from './mariadb-state.js';

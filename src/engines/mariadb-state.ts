@@ -3,7 +3,7 @@ import type { ServiceInstance, Topology } from '../config/index.js';
 import { servicesOf } from '../config/index.js';
 import { readJsonState } from '../shared/files.js';
 import { writeFileAtomic } from './common.js';
-import type { ServiceContext } from './types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { mariadbPaths, type DbRole } from './mariadb-config.js';
 
 /** A node's recorded role (`<svc.dir>/hastack-db.json`): read strictly, written atomically. */

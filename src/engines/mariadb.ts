@@ -8,7 +8,7 @@ import { tailFile } from '../shared/files.js';
 import { appendLog } from '../shared/logfile.js';
 import { checkSocketPath, hostPort, runToCompletion, writeFileAtomic } from './common.js';
 import { databaseTlsOn, requireNodeTls } from './tls.js';
-import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { SEED_CNF, copyLiveDatadir } from './mariadb-provision.js';
 import { chooseSeedSource, isEmptyGtidList, shouldSeedFromBackup, type PrimaryBinlogFacts, type SeedCandidate } from './mariadb-seed.js';
 import { bootstrapPrimary, secureLocalAccounts } from './mariadb-accounts.js';

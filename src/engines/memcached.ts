@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { describeError } from '../shared/errors.js';
-import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from './types.js';
+import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /** memcached's command line: it has no config file, everything is a flag. */
 export function memcachedArgs(p: { address: string; port: number; memoryMb: number; asRoot: boolean }): string[] {

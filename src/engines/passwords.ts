@@ -3,7 +3,7 @@ import type { Connection } from 'mysql2/promise';
 import { heldSecrets, type ServiceInstance } from '../config/index.js';
 import { adminAccountHosts, adminConnection, closeConnection, DB_USERS, isAddressHost, rows, secureLocalAccounts } from './mariadb.js';
 import { withRedis } from './redis-client.js';
-import type { ServiceContext } from './types.js';
+import type { ServiceContext } from '../registry/index.js';
 
 /**
  * Changing one engine password on a running server, each call idempotent (a rotation interrupted

@@ -6,7 +6,7 @@ import { waitFor } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
 import { withRedis } from './redis-client.js';
 import { askSentinelsForMaster, confQuote, initialRedisMasterAddress, type RedisAddress } from './sentinel.js';
-import type { ProbeResult, ServiceContext, ServiceDriver } from './types.js';
+import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 export interface RedisConfParams {
   readonly id: string;

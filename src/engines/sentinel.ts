@@ -6,7 +6,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
 import { asStringArray, flatPairs, withRedis } from './redis-client.js';
-import type { ProbeResult, ServiceContext, ServiceDriver } from './types.js';
+import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /** A Redis address as Sentinel reports it. */
 export interface RedisAddress {

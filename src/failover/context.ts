@@ -1,7 +1,8 @@
 import os from 'node:os';
 import type { Secrets, ServiceInstance, ServiceKind, Topology } from '../config/index.js';
 import { findService, servicesOf } from '../config/index.js';
-import { recordDbRole, type DbRole, type ServiceContext } from '../engines/index.js';
+import { recordDbRole, type DbRole } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 /** What every failover step works with: the running cluster's topology and secrets. */

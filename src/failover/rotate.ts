@@ -31,8 +31,8 @@ import {
   sentinelUsePassword,
   setReplicationPassword,
   withRoot,
-  type ServiceContext,
 } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, eventsSize, readEventsFrom } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';

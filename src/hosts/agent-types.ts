@@ -72,7 +72,7 @@ export type UnitStatus = z.infer<typeof unitStatusSchema>;
 export const agentStatusSchema = z.object({ manager: managerKindSchema, units: z.array(unitStatusSchema) });
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
 
-/** The driver's ProbeResult (src/engines/types.ts) as JSON. */
+/** The driver's ProbeResult (src/registry/contract.ts) as JSON. */
 export const probeResultSchema = z.object({ healthy: z.boolean(), role: z.string(), detail: z.string().optional() });
 export type ProbeResultJson = z.infer<typeof probeResultSchema>;
 

@@ -5,7 +5,7 @@ import { findService, readSecrets, readTopology, type Secrets, type ServiceInsta
 import { driverFor } from '../control/drivers.js';
 import { startPlan } from '../control/plan.js';
 import { recordDbRole, type DbRole } from '../engines/index.js';
-import type { ProbeResult, ServiceContext } from '../engines/types.js';
+import type { ProbeResult, ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';

@@ -1,6 +1,6 @@
 import type { Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
-import type { ProbeResult } from '../engines/types.js';
+import type { ProbeResult } from '../registry/index.js';
 import { agentStatusSchema, probeResultSchema } from './agent-types.js';
 import { guardedPorts } from './firewall.js';
 import { closeSessions, openSessions } from './session.js';

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { startLb, type RunningLb } from './index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';

@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import { after, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf, type Secrets, type Topology } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';
 import { startLb, type HealthzBody, type LbOptions } from './index.js';

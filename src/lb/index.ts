@@ -24,7 +24,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { servicesOf } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';

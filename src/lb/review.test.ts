@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import { after, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf, type Secrets } from '../config/index.js';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { waitFor } from '../shared/retry.js';
 import { startLb, type RunningLb } from './index.js';
 

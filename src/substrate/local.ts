@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ServiceInstance } from '../config/index.js';
-import type { ProcessSpec } from '../engines/types.js';
+import type { ProcessSpec } from '../registry/index.js';
 import { appendLog } from '../shared/logfile.js';
 import type { ExitInfo, RunningProcess, Substrate } from './types.js';
 

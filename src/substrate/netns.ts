@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { ServiceInstance, Topology } from '../config/index.js';
-import type { ProcessSpec } from '../engines/types.js';
+import type { ProcessSpec } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { HOST, dropRules, type Link } from './links.js';
 import { LocalSubstrate } from './local.js';

@@ -1,4 +1,4 @@
-import type { ProcessSpec } from '../engines/types.js';
+import type { ProcessSpec } from '../registry/index.js';
 import type { ServiceInstance } from '../config/index.js';
 import type { Link } from './links.js';
 

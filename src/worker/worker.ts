@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { ServiceContext } from '../engines/types.js';
+import type { ServiceContext } from '../registry/index.js';
 import { loadApp, migrationsFor, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
 import { logGate, QUEUE_PREFIX, redisOptions, withDeadline } from '../clients/redis/index.js';
 import { servicesOf } from '../config/index.js';

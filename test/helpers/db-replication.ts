@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
-import { adminConnection, checkEngines, engineDrivers, mariadbStartOrder, type ServiceContext } from '../../src/engines/index.js';
+import { adminConnection, checkEngines, engineDrivers, mariadbStartOrder } from '../../src/engines/index.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { portOpen } from '../../src/shared/net.js';
 import { waitFor } from '../../src/shared/retry.js';
 

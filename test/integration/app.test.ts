@@ -20,7 +20,7 @@ process.env.HASTACK_LOG_LEVEL ??= 'warn';
 
 import { Queue } from 'bullmq';
 import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type ServiceKind, type Topology } from '../../src/config/index.js';
-import type { ServiceContext } from '../../src/engines/types.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import type { Closeable } from '../../src/shared/lifecycle.js';

@@ -33,8 +33,8 @@ import {
   recordDbRole,
   setReplicaOf,
   type EngineKind,
-  type ServiceContext,
 } from '../../src/engines/index.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { portOpen } from '../../src/shared/net.js';
 

@@ -25,8 +25,8 @@ import {
   replicationStatus,
   semiSyncStatus,
   DB_USERS,
-  type ServiceContext,
 } from '../../src/engines/index.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { portOpen } from '../../src/shared/net.js';
 
