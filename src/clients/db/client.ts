@@ -1,83 +1,17 @@
 import type { PoolConnection } from 'mysql2/promise';
 import { describeError, ErrorCode, HastackError } from '../../shared/errors.js';
-import type { Logger } from '../../shared/log.js';
-import { backoffMs, sleep } from '../../shared/retry.js';
+import { sleep } from '../../shared/retry.js';
 import { CausalToken } from './causal.js';
 import { recordWrite, syncWaitRead, waitForGtid } from './causality.js';
-import { classifyDbError, isReadOnlySql, isReadOnlyTransactionError, isSessionControlSql, type DbErrorKind } from './errors.js';
+import { classifyDbError, isReadOnlySql, isSessionControlSql, type DbErrorKind } from './errors.js';
+import type { DbClientOptions, DbNode, DbRouterStats } from './options.js';
 import { NodePools, rowsOf, runSql, writeOf, type PoolKind } from './pools.js';
 import { NodeProber } from './prober.js';
+import { createDbRetryPolicy, failureKind, mayHaveApplied, type DbFailure, type DbRetryPolicy } from './retry-policy.js';
 import { pickReader, type DbMode, type RoutePlan } from './routing.js';
 import { plainReader, SessionScope, type RouterCore } from './scope.js';
 import type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
 import { TopologyWatcher } from './watcher.js';
-
-export interface DbNode {
-  /** Stable name used in logs and status (the node name). */
-  readonly id: string;
-  readonly address: string;
-  readonly port: number;
-}
-
-export interface DbClientOptions {
-  readonly user: string;
-  readonly password: string;
-  readonly database: string;
-  readonly log: Logger;
-  /**
-   * How long one call keeps retrying while no primary answers (ms). 10 s: a scripted promotion
-   * takes well under a second after detection (ENGINE-NOTES: 20-50 ms on loopback) and Galera
-   * re-forms in 3-4 s; 10 s covers detection plus promotion with margin and stays below the app
-   * server's request timeout (15 s), so the caller still gets a clean 503 rather than a cut.
-   */
-  readonly retryBudgetMs?: number;
-  /** Default statement timeout (ms). 5 s: OLTP statements take milliseconds; past 5 s the server is stalled. */
-  readonly statementTimeoutMs?: number;
-  /** Handshake budget (ms). 2 s: loopback/LAN connects take < 5 ms; a frozen server never answers. */
-  readonly connectTimeoutMs?: number;
-  /** Connections per node. 10: workers run 4 jobs at once and an app server rarely has more than a few statements in flight. */
-  readonly poolSize?: number;
-  /**
-   * config.database.mode. Replication: one writable primary, two writable nodes are a split brain.
-   * Galera: every synced node is writable; the router writes through one of them.
-   */
-  readonly mode?: DbMode;
-  /**
-   * Background probe period (ms). 300: a promotion, a demotion, a stopped or lagging replica is
-   * seen within a third of a second, while a probe round costs each node two variable reads on a
-   * kept-open connection (about 3 tiny statements per second per node per process).
-   */
-  readonly probeIntervalMs?: number;
-  /**
-   * A replica more than this many transactions behind the primary (GTID distance) takes no reads.
-   * 100: a healthy replica on a LAN is a few transactions behind at most when the probe looks; 100
-   * is a burst it is not keeping up with, yet a short spike does not empty the reader set.
-   */
-  readonly maxLagTransactions?: number;
-  /**
-   * How long a read-your-writes read waits for a replica to apply the session's write (ms)
-   * before asking the primary instead. 500: semi-sync AFTER_SYNC means the replica already has
-   * the write when it was acknowledged; applying it takes milliseconds, so half a second of
-   * waiting means the replica is stuck, and the primary answers at once.
-   */
-  readonly readYourWritesWaitMs?: number;
-}
-
-/** What the router did, per node: for benchmarks, tests and status. */
-export interface DbRouterStats {
-  /** Statements that returned rows, by node. */
-  readonly readsByNode: Readonly<Record<string, number>>;
-  /** Statements and transactions that wrote, by node. */
-  readonly writesByNode: Readonly<Record<string, number>>;
-  /** Read-path reads that had to wait for a replica to reach the session's GTID. */
-  readonly readYourWritesWaits: number;
-  /** Read-path reads sent to the primary because a replica did not reach the GTID in time, or the position was unknown. */
-  readonly readYourWritesToPrimary: number;
-  /** Read-path reads sent to the primary because no replica qualified. */
-  readonly readsFellBackToPrimary: number;
-  /** Attempts that failed and were tried again (connection lost, read-only, deadlock, no writer). */
-  readonly retries: number;
-}
 
 /** Statements on one dedicated connection to the primary (migrations: GET_LOCK is per connection). */
 export interface DbSession {
@@ -134,6 +68,7 @@ export class DbClient implements Db, RouterCore {
   private readonly poolSize: number;
   private readonly mode: DbMode;
   private readonly rywWaitMs: number;
+  private readonly retryPolicy: DbRetryPolicy;
   private readonly watcher: TopologyWatcher;
   /** Readers that failed a statement since the last probe round: skipped until it reports them healthy. */
   private readonly suspects = new Set<string>();
@@ -157,6 +92,7 @@ export class DbClient implements Db, RouterCore {
     this.poolSize = opts.poolSize ?? 10;
     this.mode = opts.mode ?? 'replication';
     this.rywWaitMs = opts.readYourWritesWaitMs ?? 500;
+    this.retryPolicy = opts.retryPolicy ?? createDbRetryPolicy();
     this.pools = new NodePools(nodes, {
       user: opts.user,
       password: opts.password,
@@ -257,14 +193,15 @@ export class DbClient implements Db, RouterCore {
     const deadline = Date.now() + this.retryBudgetMs;
     let toPrimary = false;
     for (let attempt = 0; ; attempt++) {
+      // A read-only session cannot write: running a read again is harmless.
+      const at = { path: 'read', idempotent: true, attempt, deadline } as const;
       let target: ReadTarget;
       let lease: Lease;
       try {
         target = toPrimary ? { node: await this.writerForReads(), wait: 'none', fallback: 'unknown-position' } : await this.readTarget(token);
         lease = await this.acquire(target.node, 'read');
       } catch (e) {
-        if (!(e instanceof HastackError) && classifyDbError(e) === 'other') throw e;
-        await this.pause(deadline, attempt, e);
+        await this.settle(e, { ...at, kind: failureKind(e), phase: 'acquire' });
         continue;
       }
       try {
@@ -273,7 +210,7 @@ export class DbClient implements Db, RouterCore {
           if (!(await waitForGtid(lease.conn, token.waitPos, this.rywWaitMs))) {
             // The replica did not apply the write in time: the primary has it for sure.
             lease.conn.release();
-            toPrimary = true;
+            if ((await this.settle(undefined, { ...at, kind: 'replica-behind', phase: 'acquire' })) === 'to-primary') toPrimary = true;
             continue;
           }
         }
@@ -288,18 +225,12 @@ export class DbClient implements Db, RouterCore {
         // A Galera read that failed may have left wsrep_sync_wait=1 on the connection: drop it.
         if (target.wait === 'galera' && kind !== 'connection') lease.conn.destroy();
         else await this.endAfterError(lease, kind);
-        // A replica refuses a write with read_only (checked first), the primary with the
-        // session's tx_read_only: either way the statement wrote, which is the caller's bug.
-        if (isReadOnlyTransactionError(e) || kind === 'read-only') {
-          const by = kind === 'read-only' ? `read_only replica ${lease.node}` : `read-only session on ${lease.node}`;
-          throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`, { cause: e });
-        }
-        if (kind === 'other') throw e;
         if (kind === 'connection') {
           this.suspects.add(lease.node);
           this.watcher.refresh().catch(() => undefined);
         }
-        await this.pause(deadline, attempt, e);
+        // A statement outside a transaction: autocommit, hence the commit phase.
+        await this.settle(e, { ...at, kind: failureKind(e), phase: 'commit' }, { node: lease.node });
       }
     }
   }
@@ -334,18 +265,13 @@ export class DbClient implements Db, RouterCore {
         return result;
       } catch (e) {
         finished = true;
-        const kind = classifyDbError(e);
-        // The commit may have landed: the session must not trust a replica to show it.
-        if (committing && kind === 'connection') token?.observeUnknownWrite();
-        await this.endAfterError(lease, kind);
         // Before COMMIT was sent the server rolls the transaction back when the connection
         // drops, so running it again cannot apply it twice. During COMMIT the outcome is unknown.
-        const safe = kind === 'deadlock' || kind === 'read-only' || (kind === 'connection' && (!committing || opts.idempotent === true));
-        if (kind === 'other') throw e;
-        if (!safe) {
-          throw this.unavailable(e, `the connection to ${lease.node} was lost during COMMIT; the transaction may or may not have been applied`);
-        }
-        await this.pause(deadline, attempt, e);
+        const f = { kind: failureKind(e), phase: committing ? 'commit' : 'statement', path: 'write', idempotent: opts.idempotent === true, attempt, deadline } as const;
+        // The commit may have landed: the session must not trust a replica to show it.
+        if (mayHaveApplied(f)) token?.observeUnknownWrite();
+        await this.endAfterError(lease, classifyDbError(e));
+        await this.settle(e, f, { node: lease.node, lost: 'during COMMIT; the transaction' });
       }
     }
   }
@@ -422,32 +348,41 @@ export class DbClient implements Db, RouterCore {
         this.count(what === 'writes' ? this.counts.writes : this.counts.reads, lease.node);
         return r;
       } catch (e) {
-        const kind = classifyDbError(e);
+        // One statement outside a transaction: autocommit, so it may have committed as it failed.
+        const f = { kind: failureKind(e), phase: 'commit', path: 'write', idempotent, attempt, deadline } as const;
         // The write may have been applied before the connection went: do not trust replicas for it.
-        if (kind === 'connection') token?.observeUnknownWrite();
-        await this.endAfterError(lease, kind);
-        if (kind === 'other') throw e;
-        // A refused write (read-only) or a deadlock applied nothing; a lost connection may have.
-        if (kind === 'connection' && !idempotent) {
-          throw this.unavailable(e, `the connection to ${lease.node} was lost while a write ran; it may or may not have been applied`);
-        }
-        await this.pause(deadline, attempt, e);
+        if (mayHaveApplied(f)) token?.observeUnknownWrite();
+        await this.endAfterError(lease, classifyDbError(e));
+        await this.settle(e, f, { node: lease.node, lost: 'while a write ran; it' });
       }
     }
   }
 
-  /** Sleeps before the next attempt, or throws DB_UNAVAILABLE when the budget is spent. */
-  private async pause(deadline: number, attempt: number, cause: unknown): Promise<void> {
-    // 50 ms doubling to 500 ms: a promotion completes within tens of ms of being decided, so
-    // early attempts are frequent; the cap keeps a long outage from becoming a busy loop.
-    const wait = backoffMs(attempt, 50, 500);
-    this.counts.retries++;
-    if (this.closed || Date.now() + wait > deadline) {
-      if (classifyDbError(cause) === 'deadlock') throw cause;
-      if (cause instanceof HastackError && cause.code === ErrorCode.DB_SPLIT_BRAIN) throw cause;
-      throw this.unavailable(cause, 'no usable primary within the retry budget');
+  /**
+   * Asks the retry policy (retry-policy.ts) about a failed attempt and does what it says: sleeps
+   * before the next attempt, or throws what the caller must see. Returns only to go on.
+   */
+  private async settle(e: unknown, f: Omit<DbFailure, 'now' | 'closing'>, at: { node?: string; lost?: string } = {}): Promise<'retry' | 'to-primary'> {
+    const d = this.retryPolicy.decide({ ...f, now: Date.now(), closing: this.closed });
+    switch (d.action) {
+      case 'retry':
+        this.counts.retries++;
+        await sleep(d.afterMs);
+        return 'retry';
+      case 'to-primary':
+        return 'to-primary';
+      case 'give-up':
+        this.counts.retries++;
+        throw d.error === 'cause' ? e : this.unavailable(e, 'no usable primary within the retry budget');
+      case 'outcome-unknown':
+        throw this.unavailable(e, `the connection to ${at.node ?? '?'} was lost ${at.lost ?? 'while a write ran; it'} may or may not have been applied`);
+      case 'refuse-write': {
+        const by = f.kind === 'read-only' ? `read_only replica ${at.node ?? '?'}` : `read-only session on ${at.node ?? '?'}`;
+        throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`, { cause: e });
+      }
+      case 'rethrow':
+        throw e;
     }
-    await sleep(wait);
   }
 
   private async acquireWithin(deadline: number): Promise<Lease> {
@@ -455,9 +390,8 @@ export class DbClient implements Db, RouterCore {
       try {
         return await this.acquire();
       } catch (e) {
-        // Nothing was sent yet: always safe to try again.
-        if (!(e instanceof HastackError) && classifyDbError(e) === 'other') throw e;
-        await this.pause(deadline, attempt, e);
+        // Nothing was sent yet (idempotency does not matter): the policy retries all but the caller's own errors.
+        await this.settle(e, { kind: failureKind(e), phase: 'acquire', path: 'write', idempotent: true, attempt, deadline });
       }
     }
   }

@@ -1,9 +1,13 @@
 import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
 import type { Logger } from '../../shared/log.js';
-import { DbClient, type DbClientOptions } from './client.js';
+import { DbClient } from './client.js';
+import type { DbClientOptions } from './options.js';
 
 export { DbClient } from './client.js';
-export type { DbClientOptions, DbNode, DbSession, DbPing, DbRouterStats } from './client.js';
+export type { DbSession, DbPing } from './client.js';
+export type { DbClientOptions, DbNode, DbRouterStats } from './options.js';
+export { createDbRetryPolicy } from './retry-policy.js';
+export type { DbFailure, DbFailureKind, DbPath, DbPhase, DbRetryDecision, DbRetryLimits, DbRetryPolicy } from './retry-policy.js';
 export { planRoutes, pickReader } from './routing.js';
 export type { DbMode, NodeState, RoutePlan, RoutingPolicy } from './routing.js';
 export { CausalToken } from './causal.js';
