@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
 import { heldSecrets, type ServiceInstance } from '../config/index.js';
 import { adminAccountHosts, adminConnection, closeConnection, DB_USERS, isAddressHost, rows, secureLocalAccounts } from './mariadb.js';
+import { isRedisAuthError, mysqlErrno, MYSQL_ACCESS_DENIED } from '../shared/engine-errors.js';
 import { withRedis } from './redis-client.js';
 import type { ServiceContext } from '../registry/index.js';
 
@@ -17,8 +18,9 @@ import type { ServiceContext } from '../registry/index.js';
 /** Admin commands on loopback or a LAN answer in ms; 5 s tolerates a busy 2-core machine. */
 const TIMEOUT_MS = 5_000;
 
+/** Refused credentials: a Redis WRONGPASS/NOAUTH reply, or MariaDB's access denied. */
 function isAuthError(e: unknown): boolean {
-  return /WRONGPASS|NOAUTH|invalid password|Access denied/i.test(e instanceof Error ? e.message : String(e));
+  return isRedisAuthError(e) || mysqlErrno(e) === MYSQL_ACCESS_DENIED;
 }
 
 /** Runs `fn` logged in with the first of `passwords` the server takes. */

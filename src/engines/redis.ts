@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { isRedisAuthError, redisErrorCode } from '../shared/engine-errors.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
@@ -234,12 +235,11 @@ export const redisDriver: ServiceDriver = {
       const role = await redisRole(ctx, timeoutMs);
       return { healthy: true, role: role.role, detail: describeRedisRole(role) };
     } catch (e) {
-      const msg = describeError(e);
-      if (/LOADING/.test(msg)) return { healthy: false, role: 'redis', detail: 'loading its data from disk' };
-      if (/WRONGPASS|NOAUTH|invalid password/i.test(msg)) {
+      if (redisErrorCode(e) === 'LOADING') return { healthy: false, role: 'redis', detail: 'loading its data from disk' };
+      if (isRedisAuthError(e)) {
         return { healthy: false, role: 'redis', detail: 'authentication failed: redis.conf and secrets.json disagree on the password' };
       }
-      return { healthy: false, role: 'redis', detail: msg };
+      return { healthy: false, role: 'redis', detail: describeError(e) };
     }
   },
 

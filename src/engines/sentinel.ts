@@ -106,8 +106,16 @@ function parseAddr(reply: unknown): RedisAddress | undefined {
 }
 
 /** What one Sentinel says about the monitored master (SENTINEL MASTER, one round trip). */
+/**
+ * SENTINEL MASTERS, not SENTINEL MASTER <name>: a master this Sentinel does not monitor is then an
+ * empty answer ({}), where the latter replies a bare ERR whose only sign is its prose.
+ */
 async function sentinelMasterInfo(secrets: Secrets, svc: ServiceInstance, masterName: string, timeoutMs: number): Promise<Record<string, string>> {
-  return withRedis(target(secrets, svc), timeoutMs, async (r) => flatPairs(await r.call('SENTINEL', 'MASTER', masterName)));
+  return withRedis(target(secrets, svc), timeoutMs, async (r) => {
+    const all: unknown = await r.call('SENTINEL', 'MASTERS');
+    const masters = Array.isArray(all) ? all.map((m) => flatPairs(m)) : [];
+    return masters.find((m) => m['name'] === masterName) ?? {};
+  });
 }
 
 /** The master this Sentinel currently names, or undefined if it monitors no master of that name. */
@@ -278,9 +286,7 @@ export const sentinelDriver: ServiceDriver = {
         (flags.length > 0 ? ` (master flags: ${flags.join(',')})` : '');
       return { healthy: true, role: 'sentinel', detail };
     } catch (e) {
-      const msg = describeError(e);
-      // "No such master": this sentinel's file names a different master set; it will not fail over ours.
-      return { healthy: false, role: 'sentinel', detail: /no such master/i.test(msg) ? `monitors no master named "${name}"` : msg };
+      return { healthy: false, role: 'sentinel', detail: describeError(e) };
     }
   },
 };

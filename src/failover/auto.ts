@@ -3,11 +3,24 @@ import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { appendLog } from '../shared/logfile.js';
 import type { FailoverEnv } from './context.js';
-import { autoSnapshot, decide, trackAsyncWindow, type AsyncWindow, type AutoDecision, type AutoState, type DbFacts } from './decide.js';
+import { autoSnapshot, decide, trackAsyncWindow, type AsyncWindow, type AutoDecision, type AutoReason, type AutoState, type DbFacts } from './decide.js';
 import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { gatherDbFacts } from './facts.js';
 import { readJournal } from './journal.js';
 import { runFailover, runHook, type NodeFencer } from './runbook.js';
+
+/**
+ * What one cycle came to: the decision's reason (decide.ts `AutoReason`), or, when it called for
+ * a failover, what became of it: vetoed by failover.preFailoverHook, done, or failed (the next
+ * cycle resumes it); cycle-error: the cycle itself threw (facts could not be gathered).
+ */
+export type CycleReason = AutoReason | 'hook-vetoed' | 'failed-over' | 'failover-failed' | 'cycle-error';
+
+export interface CycleOutcome {
+  readonly reason: CycleReason;
+  /** One line, logged every cycle. */
+  readonly message: string;
+}
 
 /** Once a second: the primary's death is then acted on within detectionMs + ~1 s. */
 const CYCLE_MS = 1_000;
@@ -23,7 +36,7 @@ export class FailoverController {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private closed = false;
-  private lastAction: string | undefined;
+  private lastReason: CycleReason | undefined;
   private window: AsyncWindow | undefined;
   private windowLoaded = false;
   private refused = false;
@@ -60,7 +73,7 @@ export class FailoverController {
     return t.window;
   }
 
-  async runCycle(): Promise<string> {
+  async runCycle(): Promise<CycleOutcome> {
     const cfg = this.env.topo.config.failover;
     const finished = readJournal(this.env.topo.stateDir)?.finishedAt;
     const st: AutoState = { ...this.state, ...(finished ? { lastFailoverAt: Date.parse(finished) } : {}) };
@@ -70,30 +83,35 @@ export class FailoverController {
     const d: AutoDecision = decide(snap, st, cfg);
     this.state = d.state;
     if (d.action === 'refuse' && !this.refused) {
-      appendEvent(this.env.topo.stateDir, { type: 'failover.refused', message: `auto failover: ${d.message}`, data: { primary: snap.primary, asyncWindow: snap.asyncWindow } });
+      appendEvent(this.env.topo.stateDir, {
+        type: 'failover.refused',
+        message: `auto failover: ${d.message}`,
+        data: { reason: d.reason, primary: snap.primary, asyncWindow: snap.asyncWindow },
+      });
     }
     this.refused = d.action === 'refuse';
-    if (d.action !== 'failover') return d.message;
+    if (d.action !== 'failover') return { reason: d.reason, message: d.message };
     if (cfg.preFailoverHook) {
       const hook = await runHook(cfg.preFailoverHook, { HASTACK_FAILOVER_FROM: snap.primary ?? '', HASTACK_FAILOVER_REASON: d.message });
-      if (hook.code !== 0) return `vetoed by failover.preFailoverHook (exit ${hook.code}${hook.output ? `: ${hook.output.split('\n').pop() ?? ''}` : ''}): ${d.message}`;
+      if (hook.code !== 0) {
+        return { reason: 'hook-vetoed', message: `vetoed by failover.preFailoverHook (exit ${hook.code}${hook.output ? `: ${hook.output.split('\n').pop() ?? ''}` : ''}): ${d.message}` };
+      }
     }
     try {
       const r = await runFailover(this.env, this.fencer, {});
       this.state = { lastFailoverAt: this.now() };
-      return `${d.message}; failover ${r.journal.id} done: ${r.journal.plan.to} is the primary`;
+      return { reason: 'failed-over', message: `${d.message}; failover ${r.journal.id} done: ${r.journal.plan.to} is the primary` };
     } catch (e) {
-      return `${d.message}; the failover FAILED: ${describeError(e)} (next cycle resumes it)`;
+      return { reason: 'failover-failed', message: `${d.message}; the failover FAILED: ${describeError(e)} (next cycle resumes it)` };
     }
   }
 
-  private log(message: string): void {
+  private log(c: CycleOutcome): void {
     // One line a second: rotated at 1 MiB (~10 000 lines, hours), one old copy; never throws.
-    appendLog(this.logFile, `${new Date().toISOString()} ${message}\n`, { maxBytes: 1024 * 1024 });
-    const action = message.split(':')[0];
-    if (action !== this.lastAction) {
-      this.lastAction = action;
-      appendEvent(this.env.topo.stateDir, { type: 'failover.decision', message: `auto failover: ${message}` });
+    appendLog(this.logFile, `${new Date().toISOString()} ${c.message}\n`, { maxBytes: 1024 * 1024 });
+    if (c.reason !== this.lastReason) {
+      this.lastReason = c.reason;
+      appendEvent(this.env.topo.stateDir, { type: 'failover.decision', message: `auto failover: ${c.message}`, data: { reason: c.reason } });
     }
   }
 
@@ -101,7 +119,7 @@ export class FailoverController {
     if (this.closed || this.timer) return;
     const tick = (): void => {
       this.running = this.runCycle()
-        .then((m) => this.log(m), (e: unknown) => this.log(`cycle error: ${describeError(e)}`))
+        .then((c) => this.log(c), (e: unknown) => this.log({ reason: 'cycle-error', message: `cycle error: ${describeError(e)}` }))
         .finally(() => {
           this.running = undefined;
           if (!this.closed) {

@@ -107,7 +107,7 @@ export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mu
         const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [received, opts.applyTimeoutMs / 1000], opts.applyTimeoutMs + STATEMENT_MS);
         if (Number(w?.['w']) !== 0) {
           throw new HastackError(
-            ErrorCode.TIMEOUT,
+            ErrorCode.PROMOTION_FAILED,
             `${svc.id} did not apply what it received (${received}) within ${opts.applyTimeoutMs} ms; its SQL thread: ${r.slave.sqlState || r.slave.sqlThread}. Not promoting (that would drop the rest). Check "hastack status", then run the failover again`,
           );
         }
@@ -116,7 +116,7 @@ export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mu
     }
     if (opts.mustCover && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(opts.mustCover))) {
       throw new HastackError(
-        ErrorCode.SETUP_FAILED,
+        ErrorCode.PROMOTION_FAILED,
         `${svc.id} has ${r.applied || 'nothing'} but the old primary's binlog ends at ${opts.mustCover}: promoting it would lose transactions. Start its replication again (START SLAVE) and retry once it caught up`,
       );
     }
@@ -146,8 +146,8 @@ export async function attachReplica(env: FailoverEnv, replica: ServiceInstance, 
   const ok = await waitFor(
     async () => {
       const s = (await withDb(env, replica, readDb, STATEMENT_MS)).slave;
-      if (s.lastIoErrno !== 0 && s.ioThread !== 'running') throw new HastackError(ErrorCode.SETUP_FAILED, `io error ${s.lastIoErrno}: ${s.lastIoError}`);
-      if (s.lastSqlErrno !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `sql error ${s.lastSqlErrno}: ${s.lastSqlError}`);
+      if (s.lastIoErrno !== 0 && s.ioThread !== 'running') throw new HastackError(ErrorCode.REPOINT_FAILED, `io error ${s.lastIoErrno}: ${s.lastIoError}`);
+      if (s.lastSqlErrno !== 0) throw new HastackError(ErrorCode.REPOINT_FAILED, `sql error ${s.lastSqlErrno}: ${s.lastSqlError}`);
       return s.ioThread === 'running' && s.sqlThread === 'running' ? s : undefined;
     },
     // 200 ms: the IO thread connects within a few hundred ms on loopback.
@@ -156,7 +156,7 @@ export async function attachReplica(env: FailoverEnv, replica: ServiceInstance, 
   if (!ok) {
     const s = (await withDb(env, replica, readDb, STATEMENT_MS)).slave;
     throw new HastackError(
-      ErrorCode.SETUP_FAILED,
+      ErrorCode.REPOINT_FAILED,
       `${replica.id} does not replicate from ${primary.id} after ${ATTACH_TIMEOUT_MS} ms (io ${s.ioThread}${s.lastIoErrno ? ` error ${s.lastIoErrno}: ${s.lastIoError}` : ''}, sql ${s.sqlThread}${s.lastSqlErrno ? ` error ${s.lastSqlErrno}: ${s.lastSqlError}` : ''}); ` +
         'error 1236 means it has transactions the new primary lacks: rebuild it (stop its node, move its mariadb/data aside, start it: hastack copies it from a live node with mariabackup)',
     );
@@ -195,7 +195,7 @@ export async function enableSemiSync(env: FailoverEnv, primary: ServiceInstance,
   }, STATEMENT_MS);
   if (await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS, intervalMs: 100 })) return;
   throw new HastackError(
-    ErrorCode.SETUP_FAILED,
+    ErrorCode.REPOINT_FAILED,
     `semi-sync did not turn on between ${primary.id} and ${replica.id}: commits are acknowledged without a copy on the replica; check both mariadb.err files`,
   );
 }

@@ -258,3 +258,33 @@ describe('review item 1: the operator\'s failover says what would be lost', () =
     assert.equal(p.acceptedLoss, undefined);
   });
 });
+
+describe('stable codes: why a plan was refused, why the automatic mode acted', () => {
+  const refusal = (p: ReturnType<typeof planFailover>): string => (p.ok ? 'ok' : p.refusal);
+  it('each refused plan names its refusal', () => {
+    assert.equal(refusal(planFailover(facts(primary('db1', '0-1-5'), primary('db2', '0-2-6')))), 'primary-unknown');
+    assert.equal(refusal(planFailover(deadPrimaryFencedStandby())), 'no-candidate');
+    assert.equal(refusal(planFailover(deadPrimaryOneReplica(), { to: 'db1' })), 'target-unsafe');
+    assert.equal(refusal(planFailover(deadPrimaryOneReplica(), { to: 'db9' })), 'target-unsafe');
+    assert.equal(refusal(planFailover(deadPrimaryLaggingReplica(), { to: 'db2' })), 'target-behind');
+    assert.equal(refusal(planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-5,1-1-1'), replica('db3', 'db1', '0-1-4,1-1-2')))), 'replicas-diverged');
+    assert.equal(refusal(planFailover(facts(...deadPrimaryAfterAsyncWindow()), { asyncWindow: windowOf() })), 'data-loss');
+    assert.equal(refusal(planFailover(deadPrimaryOneReplica())), 'ok');
+  });
+  it('--to a node that is no candidate says why that node was rejected', () => {
+    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-4'), replica('db3', 'db1', '0-1-4', { replicating: false, masterNode: undefined })), { to: 'db3' });
+    assert.equal(refusal(p), 'target-unsafe');
+    assert.match(p.ok ? '' : p.reason, /^--to db3: db3 replicates from nobody/);
+  });
+  it('each automatic decision names its reason', () => {
+    const reason = (s: AutoSnapshot, st: Parameters<typeof decide>[1] = {}): string => decide(s, st, cfg).reason;
+    assert.equal(reason(snap(0, { primary: undefined })), 'no-primary');
+    assert.equal(reason(snap(0, { primaryReachable: true })), 'primary-healthy');
+    assert.equal(reason(snap(0, { replicas: [{ node: 'db2', reachable: false, ioConnected: false }] })), 'all-unreachable');
+    assert.equal(reason(snap(0, { replicas: [{ node: 'db2', reachable: true, ioConnected: true }] })), 'replicas-connected');
+    assert.equal(reason(snap(1_000)), 'detecting');
+    assert.equal(reason(snap(100_000), { lostSince: 0, lastFailoverAt: 50_000 }), 'anti-flap');
+    assert.equal(reason(autoSnapshot(deadPrimaryAfterAsyncWindow(), 12_000, windowOf()), { lostSince: 5_000 }), 'async-window');
+    assert.equal(reason(snap(6_000), { lostSince: 0 }), 'primary-lost');
+  });
+});

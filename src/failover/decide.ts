@@ -97,7 +97,18 @@ export type FailoverPlan =
       /** The facts the choice rests on, one line each (printed by --dry-run). */
       readonly because: readonly string[];
     }
-  | { readonly ok: false; readonly reason: string; readonly dataLoss?: readonly string[] };
+  | { readonly ok: false; readonly refusal: FailoverRefusal; readonly reason: string; readonly dataLoss?: readonly string[] };
+
+/**
+ * Why a failover plan was refused (stable: the runbook's error details and tests branch on it):
+ * - primary-unknown: the facts name no single old primary (two writable nodes, or none recorded);
+ * - no-candidate: no replica provably holds what it received from the old primary;
+ * - target-unsafe: `--to` names a node that is no candidate (or the old primary);
+ * - target-behind: `--to` names a replica another candidate is ahead of;
+ * - replicas-diverged: each candidate has transactions another lacks;
+ * - data-loss: promoting would lose commits the old primary acknowledged (DATA_LOSS_REFUSED).
+ */
+export type FailoverRefusal = 'primary-unknown' | 'no-candidate' | 'target-unsafe' | 'target-behind' | 'replicas-diverged' | 'data-loss';
 
 /**
  * A replica can be promoted only when it provably holds what it received from the old primary:
@@ -123,22 +134,24 @@ export interface PlanOptions {
 /** Chooses the old primary and the replica to promote (`to` forces one, if it is safe). Pure. */
 export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): FailoverPlan {
   const prim = currentPrimary(facts);
-  if (!prim.node) return { ok: false, reason: `cannot tell which node is the primary: ${prim.why}` };
+  if (!prim.node) return { ok: false, refusal: 'primary-unknown', reason: `cannot tell which node is the primary: ${prim.why}` };
   const from = prim.node;
   const fromFacts = facts.dbs.find((d) => d.node === from);
   const because = [`primary: ${from} (${prim.why}), ${fromFacts?.reachable ? 'reachable' : `unreachable: ${fromFacts?.error ?? 'no answer'}`}`];
   const others = facts.dbs.filter((d) => d.node !== from);
-  const rejected: string[] = [];
+  const rejected: Array<{ readonly node: string; readonly problem: string }> = [];
   const candidates = others.filter((d) => {
-    const p = candidateProblem(d, from);
-    if (p) rejected.push(p);
-    return p === undefined;
+    const problem = candidateProblem(d, from);
+    if (problem) rejected.push({ node: d.node, problem });
+    return problem === undefined;
   });
   for (const c of candidates) {
     because.push(`candidate ${c.node}: received ${c.gtidReceived || 'nothing'}, applied ${c.gtidApplied || 'nothing'}, io ${c.ioThread}, sql ${c.sqlThread}`);
   }
-  for (const r of rejected) because.push(`not a candidate: ${r}`);
-  if (candidates.length === 0) return { ok: false, reason: `no replica can be promoted: ${rejected.join('; ') || 'there is no other mariadb node'}` };
+  for (const r of rejected) because.push(`not a candidate: ${r.problem}`);
+  if (candidates.length === 0) {
+    return { ok: false, refusal: 'no-candidate', reason: `no replica can be promoted: ${rejected.map((r) => r.problem).join('; ') || 'there is no other mariadb node'}` };
+  }
 
   // The most advanced by what it received (it applies the rest before promotion).
   const best = candidates.filter((c) => candidates.every((o) => gtidCovers(parseGtidPos(c.gtidReceived), parseGtidPos(o.gtidReceived))));
@@ -146,17 +159,17 @@ export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): Failo
   if (opts.to !== undefined) {
     const forced = candidates.find((c) => c.node === opts.to);
     if (!forced) {
-      const why = rejected.find((r) => r.startsWith(`${opts.to} `));
-      return { ok: false, reason: `--to ${opts.to}: ${why ?? (opts.to === from ? 'that is the old primary' : 'no such mariadb node')}` };
+      const why = rejected.find((r) => r.node === opts.to)?.problem;
+      return { ok: false, refusal: 'target-unsafe', reason: `--to ${opts.to}: ${why ?? (opts.to === from ? 'that is the old primary' : 'no such mariadb node')}` };
     }
     const ahead = candidates.find((o) => gtidBehind(parseGtidPos(forced.gtidReceived), parseGtidPos(o.gtidReceived)) > 0);
     if (ahead) {
-      return { ok: false, reason: `--to ${opts.to}: ${ahead.node} received transactions ${opts.to} lacks (${ahead.gtidReceived} vs ${forced.gtidReceived}); promote ${ahead.node} instead, or they are lost` };
+      return { ok: false, refusal: 'target-behind', reason: `--to ${opts.to}: ${ahead.node} received transactions ${opts.to} lacks (${ahead.gtidReceived} vs ${forced.gtidReceived}); promote ${ahead.node} instead, or they are lost` };
     }
     to = forced.node;
   } else {
     const first = best[0];
-    if (!first) return { ok: false, reason: `the replicas diverged (each has transactions another lacks): ${candidates.map((c) => `${c.node} ${c.gtidReceived}`).join(', ')}; choose with --to after checking by hand` };
+    if (!first) return { ok: false, refusal: 'replicas-diverged', reason: `the replicas diverged (each has transactions another lacks): ${candidates.map((c) => `${c.node} ${c.gtidReceived}`).join(', ')}; choose with --to after checking by hand` };
     to = first.node;
   }
   because.push(`promote ${to}: ${candidates.length > 1 ? 'the most advanced replica' : 'the only candidate'}`);
@@ -165,6 +178,7 @@ export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): Failo
   if (loss && !opts.acceptDataLoss) {
     return {
       ok: false,
+      refusal: 'data-loss',
       reason: `promoting ${to} would lose commits ${from} acknowledged without a replica:\n${loss.map((l) => `  ${l}`).join('\n')}\n` +
         `bring ${from} back (heal or restart its node) so ${to} can catch up, or run the failover again with --accept-data-loss to promote ${to} without them`,
       dataLoss: loss,
@@ -285,9 +299,26 @@ export interface AutoConfig {
   readonly antiFlapMs: number;
 }
 
+/**
+ * Why the automatic mode took its action this cycle (stable: in the `failover.decision` and
+ * `failover.refused` events' data, for the dashboard and tests; never parse the message):
+ * - no-primary: the facts name no primary (none: see hastack status);
+ * - primary-healthy: the controller reaches a writable primary (none);
+ * - all-unreachable: neither the primary nor any replica answers: nothing to promote, or the
+ *   controller is the one cut off (none);
+ * - replicas-connected: the controller lost the primary but a replica still replicates from it: a
+ *   partition of the controller, not a dead primary (none);
+ * - detecting: lost by all, for less than detectionMs (wait);
+ * - anti-flap: a failover finished less than antiFlapMs ago (none);
+ * - async-window: due, but the primary was seen acknowledging without a replica (refuse);
+ * - primary-lost: lost by the controller and every reachable replica past detectionMs (failover).
+ */
+export type AutoReason = 'no-primary' | 'primary-healthy' | 'all-unreachable' | 'replicas-connected' | 'detecting' | 'anti-flap' | 'async-window' | 'primary-lost';
+
 export interface AutoDecision {
   /** 'refuse': a failover was due, but would lose acknowledged commits (see asyncWindow). */
   readonly action: 'none' | 'wait' | 'failover' | 'refuse';
+  readonly reason: AutoReason;
   /** Logged every cycle: what was seen and why this action. */
   readonly message: string;
   readonly state: AutoState;
@@ -303,16 +334,17 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
  */
 export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDecision {
   const clear: AutoState = st.lastFailoverAt !== undefined ? { lastFailoverAt: st.lastFailoverAt } : {};
-  if (!s.primary) return { action: 'none', message: 'no action: no primary known (see hastack status)', state: clear };
-  if (s.primaryReachable) return { action: 'none', message: `no action: primary ${s.primary} healthy${s.semiSync ? ` (${s.semiSync})` : ''}`, state: clear };
+  if (!s.primary) return { action: 'none', reason: 'no-primary', message: 'no action: no primary known (see hastack status)', state: clear };
+  if (s.primaryReachable) return { action: 'none', reason: 'primary-healthy', message: `no action: primary ${s.primary} healthy${s.semiSync ? ` (${s.semiSync})` : ''}`, state: clear };
   const reachable = s.replicas.filter((r) => r.reachable);
   if (reachable.length === 0) {
-    return { action: 'none', message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`, state: clear };
+    return { action: 'none', reason: 'all-unreachable', message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`, state: clear };
   }
   const connected = reachable.filter((r) => r.ioConnected);
   if (connected.length > 0) {
     return {
       action: 'none',
+      reason: 'replicas-connected',
       message: `no action: primary ${s.primary} unreachable from the controller, but ${connected.map((r) => r.node).join(', ')} still replicate(s) from it`,
       state: clear,
     };
@@ -321,9 +353,9 @@ export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDec
   const lostFor = s.at - lostSince;
   const seen = `primary ${s.primary} unreachable from the controller and ${reachable.length}/${s.replicas.length} replicas for ${secs(lostFor)}`;
   const keep: AutoState = { ...clear, lostSince };
-  if (lostFor < cfg.detectionMs) return { action: 'wait', message: `waiting: ${seen} (acting after ${secs(cfg.detectionMs)})`, state: keep };
+  if (lostFor < cfg.detectionMs) return { action: 'wait', reason: 'detecting', message: `waiting: ${seen} (acting after ${secs(cfg.detectionMs)})`, state: keep };
   if (st.lastFailoverAt !== undefined && s.at - st.lastFailoverAt < cfg.antiFlapMs) {
-    return { action: 'none', message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`, state: keep };
+    return { action: 'none', reason: 'anti-flap', message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`, state: keep };
   }
   const w = s.asyncWindow;
   if (w && w.primary === s.primary) {
@@ -332,13 +364,14 @@ export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDec
     const lacks = missing.length > 0 ? `the replicas lack ${gtidBehind(parseGtidPos(best), parseGtidPos(w.primaryBinlog))} transaction(s) it acknowledged (${missing.join(', ')})` : 'the replicas had what it held when last seen';
     return {
       action: 'refuse',
+      reason: 'async-window',
       message:
         `refusing to fail over: ${seen}, but it was seen acknowledging commits without a replica (${w.why}) from ${new Date(w.since).toISOString()} ` +
         `until ${new Date(w.lastSeenAt).toISOString()}: ${lacks}, plus anything after. Bring ${s.primary} back, or run "hastack failover --accept-data-loss"`,
       state: keep,
     };
   }
-  return { action: 'failover', message: `failing over: ${seen}`, state: keep };
+  return { action: 'failover', reason: 'primary-lost', message: `failing over: ${seen}`, state: keep };
 }
 
 /** The automatic mode's snapshot from one round of MariaDB facts (and the window so far). Pure. */

@@ -1,6 +1,7 @@
 import { servicesOf } from '../config/index.js';
 import fs from 'node:fs';
 import { redisConfFile, redisRole, sentinelMasterAddr, withReplicaOf } from '../engines/index.js';
+import { redisErrorCode } from '../shared/engine-errors.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { sleep, waitFor } from '../shared/retry.js';
@@ -45,7 +46,7 @@ export async function requestRedisFailover(env: FailoverEnv, fenced: string, tar
     const sentinels = servicesOf(env.topo, 'sentinel').filter((s) => s.node !== fenced);
     const preferred = [...sentinels.filter((s) => s.node === target), ...sentinels.filter((s) => s.node !== target)];
     let asked: string | undefined;
-    let errors: string[] = [];
+    let errors: Array<{ readonly code: string | undefined; readonly line: string }> = [];
     // NOGOODSLAVE is transient right after Sentinel marks the master down: it then wants replica
     // INFO newer than 5 s, and polls replicas every 1 s (every 10 s before): retry for a while.
     const deadline = Date.now() + NOGOODSLAVE_RETRY_MS;
@@ -58,18 +59,19 @@ export async function requestRedisFailover(env: FailoverEnv, fenced: string, tar
           break;
         } catch (e) {
           // INPROG: a failover is already under way (a re-run, or Sentinel's own): wait for it.
-          if (/INPROG/.test(describeError(e))) {
+          const code = redisErrorCode(e);
+          if (code === 'INPROG') {
             asked = s.id;
             break;
           }
-          errors.push(`${s.id}: ${describeError(e)}`);
+          errors.push({ code, line: `${s.id}: ${describeError(e)}` });
         }
       }
-      if (asked || Date.now() > deadline || !errors.some((e) => /NOGOODSLAVE/.test(e))) break;
+      if (asked || Date.now() > deadline || !errors.some((e) => e.code === 'NOGOODSLAVE')) break;
       await sleep(250);
     }
     if (!asked) {
-      throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `no Sentinel would fail Redis over (${errors.join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`);
+      throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `no Sentinel would fail Redis over (${errors.map((e) => e.line).join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`);
     }
     return `the redis master died with ${fenced}: SENTINEL FAILOVER requested from ${asked}`;
   }

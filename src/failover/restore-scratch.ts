@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Connection } from 'mysql2/promise';
+import { mysqlErrno, MYSQL_ACCESS_DENIED } from '../shared/engine-errors.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile } from '../shared/files.js';
 import { waitFor } from '../shared/retry.js';
@@ -154,7 +155,7 @@ export async function startScratch(opts: { preparedDir: string; dir: string; add
           c.destroy();
           return 'up';
         } catch (e) {
-          return /Access denied/i.test(String((e as Error).message)) ? 'up' : undefined;
+          return mysqlErrno(e) === MYSQL_ACCESS_DENIED ? 'up' : undefined;
         }
       },
       // 250 ms: startup takes seconds; finer polling only burns CPU on a 2-core machine.

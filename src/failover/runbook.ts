@@ -123,7 +123,7 @@ async function dnsStep(env: FailoverEnv, j: Journal): Promise<string> {
       HASTACK_LB_ADDRESSES: ok.addresses.join(' '),
       HASTACK_DNS_TTL: String(ttl),
     });
-    if (r.code !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `the DNS hook (failover.dnsHook) exited ${r.code}: ${r.output}; fix it and run the failover again (it resumes here)`);
+    if (r.code !== 0) throw new HastackError(ErrorCode.HOOK_FAILED, `the DNS hook (failover.dnsHook) exited ${r.code}: ${r.output}; fix it and run the failover again (it resumes here)`);
     parts.push(`DNS hook ran (exit 0${r.output ? `: ${r.output.split('\n').pop() ?? ''}` : ''})`);
   }
   parts.push(`clients holding the old answer may use it for up to ${ttl} s (TTL ${ttl} s)${hook ? ', plus the external provider\'s own TTL' : ''}`);
@@ -163,7 +163,9 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
           out('would lose:');
           for (const l of plan.dataLoss) out(`  ${l}`);
         }
-        throw new HastackError(plan.dataLoss ? ErrorCode.DATA_LOSS_REFUSED : ErrorCode.SETUP_FAILED, `failover refused: ${plan.reason}`, plan.dataLoss ? { details: { dataLoss: plan.dataLoss } } : undefined);
+        throw new HastackError(plan.refusal === 'data-loss' ? ErrorCode.DATA_LOSS_REFUSED : ErrorCode.FAILOVER_REFUSED, `failover refused: ${plan.reason}`, {
+          details: { refusal: plan.refusal, ...(plan.dataLoss ? { dataLoss: plan.dataLoss } : {}) },
+        });
       }
       j = {
         id: `fo-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
@@ -244,7 +246,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
       report: async (cur) => {
         const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
-        if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.INTERNAL, `${plan.to} is not a writable primary any more; see "hastack status"`);
+        if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary any more; see "hastack status"`);
         return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
       },
     }, out);

@@ -1,6 +1,25 @@
-import { describeError } from '../shared/errors.js';
+import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { writeJournal, type Journal, type StepName } from './journal.js';
+
+/**
+ * The code a step's failure carries when the error has none of its own (a driver error, a failed
+ * file write): what the operator and the automatic mode must know is which guarantee is missing.
+ * A HastackError keeps its code (HOST_UNREACHABLE, TIMEOUT... say more than the step does).
+ */
+const STEP_FAILURE: Partial<Record<StepName, ErrorCode>> = {
+  // The old primary may still take writes: a split brain until it is fenced.
+  fence: ErrorCode.FENCE_FAILED,
+  promote: ErrorCode.PROMOTION_FAILED,
+  repoint: ErrorCode.REPOINT_FAILED,
+};
+
+/** The error a failed step is rethrown as (see STEP_FAILURE). */
+export function stepError(name: StepName, kind: Journal['kind'], e: unknown): unknown {
+  const code = STEP_FAILURE[name];
+  if (code === undefined || e instanceof HastackError) return e;
+  return new HastackError(code, `${name} failed: ${describeError(e)}; run the ${kind} again (it resumes at this step)`, { cause: e, details: { step: name } });
+}
 
 /**
  * Runs the steps of a journal in order, skipping those already done (a resumed run): each one
@@ -31,8 +50,10 @@ export async function executeSteps(
         j = r.journal;
       }
     } catch (e) {
-      appendEvent(stateDir, { type: 'failover.failed', message: `${j.kind} ${j.id}: ${name} failed: ${describeError(e)}`, data: { id: j.id, step: name } });
-      throw e;
+      const err = stepError(name, j.kind, e);
+      const code = err instanceof HastackError ? err.code : ErrorCode.INTERNAL;
+      appendEvent(stateDir, { type: 'failover.failed', message: `${j.kind} ${j.id}: ${name} failed: ${describeError(e)}`, data: { id: j.id, step: name, code } });
+      throw err;
     }
     j = { ...j, steps: { ...j.steps, [name]: { doneAt: new Date().toISOString(), message: msg } } };
     writeJournal(stateDir, j);

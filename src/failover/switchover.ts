@@ -11,6 +11,13 @@ import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName 
 import type { NodeFencer } from './runbook.js';
 import { executeSteps } from './steps.js';
 
+/**
+ * Why a switchover was refused (FAILOVER_REFUSED `details.refusal`): primary-unknown (no single
+ * primary), primary-down (not reachable and writable: a failover's job), target-unsafe (`--to` is
+ * no connected replica of the primary, or is the primary).
+ */
+export type SwitchoverRefusal = 'primary-unknown' | 'primary-down' | 'target-unsafe';
+
 export const SWITCHOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'promote', 'repoint', 'report'];
 
 // A connected replica on loopback is milliseconds behind; 10 s of catching up means it is far
@@ -67,18 +74,18 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
       const prim = currentPrimary(facts);
       const from = facts.dbs.find((d) => d.node === prim.node);
       const to = facts.dbs.find((d) => d.node === o.to);
-      const problem =
-        !prim.node || !from ? `cannot tell which node is the primary: ${prim.why}`
-        : !from.reachable || from.readOnly ? `the primary ${from.node} is not reachable and writable: use "hastack failover"`
-        : !to ? `no mariadb node "${o.to}"`
-        : to.node === from.node ? `${o.to} is already the primary`
+      const refused: { refusal: SwitchoverRefusal; problem: string } | undefined =
+        !prim.node || !from ? { refusal: 'primary-unknown', problem: `cannot tell which node is the primary: ${prim.why}` }
+        : !from.reachable || from.readOnly ? { refusal: 'primary-down', problem: `the primary ${from.node} is not reachable and writable: use "hastack failover"` }
+        : !to ? { refusal: 'target-unsafe', problem: `no mariadb node "${o.to}"` }
+        : to.node === from.node ? { refusal: 'target-unsafe', problem: `${o.to} is already the primary` }
         : !to.reachable || !to.replicating || to.masterNode !== from.node || to.ioThread !== 'running' || to.sqlThread !== 'running'
-          ? `${o.to} is not a connected replica of ${from.node} (io ${to.ioThread}, sql ${to.sqlThread}${to.reachable ? '' : ', unreachable'}): it could not take every transaction`
+          ? { refusal: 'target-unsafe', problem: `${o.to} is not a connected replica of ${from.node} (io ${to.ioThread}, sql ${to.sqlThread}${to.reachable ? '' : ', unreachable'}): it could not take every transaction` }
         : undefined;
       const factLines = describeFacts(facts);
-      if (problem || !from) {
+      if (refused || !from) {
         for (const l of factLines) out(`  ${l}`);
-        throw new HastackError(ErrorCode.SETUP_FAILED, `switchover refused: ${problem ?? 'no primary'}`);
+        throw new HastackError(ErrorCode.FAILOVER_REFUSED, `switchover refused: ${refused?.problem ?? 'no primary'}`, { details: { refusal: refused?.refusal ?? 'primary-unknown' } });
       }
       const repoint = facts.dbs.filter((d) => d.node !== from.node && d.node !== o.to && d.reachable && d.replicating).map((d) => d.node);
       j = {
@@ -131,7 +138,7 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
       },
       report: async () => {
         const r = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
-        if (r.readOnly || r.slave.configured) throw new HastackError(ErrorCode.INTERNAL, `${plan.to} is not a writable primary; see "hastack status"`);
+        if (r.readOnly || r.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary; see "hastack status"`);
         const others = servicesOf(env.topo, 'mariadb').filter((s) => s.node !== plan.to).map((s) => s.node);
         return `${plan.to} is the primary; ${others.join(', ')} replicate from it`;
       },

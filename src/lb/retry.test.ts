@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ErrorCode, HastackError } from '../shared/errors.js';
 import { classifyUpstreamError, createRetryPolicy, isIdempotentMethod } from './retry.js';
+import { UPSTREAM_CODES, UpstreamError } from './upstream.js';
+import { ResponseParseError } from './upstream-parse.js';
 
 function err(code: string): Error {
   return Object.assign(new Error(code), { code });
@@ -25,6 +28,31 @@ describe('classifyUpstreamError', () => {
 
   it('looks at the cause when the error itself has no code', () => {
     assert.equal(classifyUpstreamError(new Error('wrapped', { cause: err('ECONNREFUSED') })), 'connect');
+  });
+});
+
+describe('the upstream client\'s errors', () => {
+  it('are HastackErrors with stable codes, sorted by the retry policy like before', () => {
+    const kinds = {
+      connectTimeout: 'connect',
+      poolClosed: 'connect',
+      queueFull: 'busy',
+      queueTimeout: 'busy',
+      closed: 'reset',
+      headersTimeout: 'timeout',
+      bodyTimeout: 'timeout',
+      aborted: 'other',
+    } as const;
+    for (const [name, code] of Object.entries(UPSTREAM_CODES)) {
+      const e = new UpstreamError(code, 'test');
+      assert.ok(e instanceof HastackError, name);
+      assert.equal(e.code, ErrorCode[code], name);
+      assert.equal(classifyUpstreamError(e), kinds[name as keyof typeof kinds], name);
+    }
+    const bad = new ResponseParseError('malformed status line');
+    assert.ok(bad instanceof HastackError);
+    assert.equal(bad.code, ErrorCode.UPSTREAM_BAD_RESPONSE);
+    assert.equal(classifyUpstreamError(bad), 'other');
   });
 });
 

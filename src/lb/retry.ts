@@ -1,3 +1,5 @@
+import { ErrorCode } from '../shared/errors.js';
+
 /**
  * When a proxied request that failed may be sent again, to another backend.
  *
@@ -31,9 +33,9 @@ export type FailureKind = 'connect' | 'busy' | 'reset' | 'stalled' | 'timeout' |
 // Connection never established: the request never left the load balancer.
 const CONNECT_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
-  'UPSTREAM_CONNECT_TIMEOUT',
+  ErrorCode.UPSTREAM_CONNECT_TIMEOUT,
   // The pool was closing: the request was never sent.
-  'UPSTREAM_POOL_CLOSED',
+  ErrorCode.UPSTREAM_POOL_CLOSED,
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EHOSTDOWN',
@@ -41,12 +43,12 @@ const CONNECT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 // The backend's connections were all busy and its queue full or too slow: never sent.
-const BUSY_CODES: ReadonlySet<string> = new Set(['UPSTREAM_QUEUE_FULL', 'UPSTREAM_QUEUE_TIMEOUT']);
+const BUSY_CODES: ReadonlySet<string> = new Set([ErrorCode.UPSTREAM_QUEUE_FULL, ErrorCode.UPSTREAM_QUEUE_TIMEOUT]);
 
 // Established connection broken before response headers: the request may have been processed.
-const RESET_CODES: ReadonlySet<string> = new Set(['UPSTREAM_CLOSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const RESET_CODES: ReadonlySet<string> = new Set([ErrorCode.UPSTREAM_CLOSED, 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
-const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UPSTREAM_HEADERS_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'ETIMEDOUT']);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set([ErrorCode.UPSTREAM_HEADERS_TIMEOUT, ErrorCode.UPSTREAM_BODY_TIMEOUT, 'ETIMEDOUT']);
 
 function codeOf(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null) return undefined;

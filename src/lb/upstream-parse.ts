@@ -1,3 +1,5 @@
+import { ErrorCode, HastackError } from '../shared/errors.js';
+
 /**
  * The response side of HTTP/1.1 for the upstream client (upstream.ts): parsing a response head and
  * decoding a chunked body. Pure functions over Buffers, no I/O.
@@ -39,8 +41,12 @@ export interface ResponseHead {
   readonly keepAliveHintMs: number | undefined;
 }
 
-export class ResponseParseError extends Error {
-  readonly code = 'UPSTREAM_BAD_RESPONSE';
+/** The backend's response is not one we can relay (malformed, or headers too large). */
+export class ResponseParseError extends HastackError {
+  constructor(message: string) {
+    super(ErrorCode.UPSTREAM_BAD_RESPONSE, message);
+    this.name = 'ResponseParseError';
+  }
 }
 
 const LF = 0x0a;

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { ErrorCode, HastackError } from '../shared/errors.js';
 import { ChunkedDecoder, headEnd, parseResponseHead, ResponseParseError, type BodyFraming } from './upstream-parse.js';
 
 /**
@@ -19,32 +20,33 @@ import { ChunkedDecoder, headEnd, parseResponseHead, ResponseParseError, type Bo
  * → retry" decidable, retry.ts); no upgrades (the proxy strips `Upgrade`).
  *
  * Errors carry a `code` that retry.ts classifies: the socket's own (ECONNREFUSED, ECONNRESET, ...)
- * or one of UPSTREAM_CODES.
+ * or one of UPSTREAM_CODES (an UpstreamError, a HastackError like every error hastack makes).
  */
 
 export const UPSTREAM_CODES = {
   /** The connection was not established within `connectTimeoutMs`: the request never left. */
-  connectTimeout: 'UPSTREAM_CONNECT_TIMEOUT',
+  connectTimeout: ErrorCode.UPSTREAM_CONNECT_TIMEOUT,
   /** The backend closed the connection before the response was complete. */
-  closed: 'UPSTREAM_CLOSED',
-  headersTimeout: 'UPSTREAM_HEADERS_TIMEOUT',
-  bodyTimeout: 'UPSTREAM_BODY_TIMEOUT',
+  closed: ErrorCode.UPSTREAM_CLOSED,
+  headersTimeout: ErrorCode.UPSTREAM_HEADERS_TIMEOUT,
+  bodyTimeout: ErrorCode.UPSTREAM_BODY_TIMEOUT,
   /** Aborted by the caller (the client went away, or the stall watch) without a reason of its own. */
-  aborted: 'UPSTREAM_ABORTED',
+  aborted: ErrorCode.UPSTREAM_ABORTED,
   /** The pool is closing and takes no new requests. */
-  poolClosed: 'UPSTREAM_POOL_CLOSED',
+  poolClosed: ErrorCode.UPSTREAM_POOL_CLOSED,
   /** Every connection was busy and the queue full: the request was never sent. */
-  queueFull: 'UPSTREAM_QUEUE_FULL',
+  queueFull: ErrorCode.UPSTREAM_QUEUE_FULL,
   /** Every connection stayed busy for `queueTimeoutMs`: the request was never sent. */
-  queueTimeout: 'UPSTREAM_QUEUE_TIMEOUT',
+  queueTimeout: ErrorCode.UPSTREAM_QUEUE_TIMEOUT,
 } as const;
 
-export class UpstreamError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export type UpstreamCode = (typeof UPSTREAM_CODES)[keyof typeof UPSTREAM_CODES];
+
+/** One attempt to a backend failed for a reason of the upstream client's own (UPSTREAM_CODES). */
+export class UpstreamError extends HastackError {
+  constructor(code: UpstreamCode, message: string) {
+    super(code, message);
+    this.name = 'UpstreamError';
   }
 }
 

@@ -25,6 +25,27 @@ export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   NOT_FOUND: 'NOT_FOUND',
   UPSTREAM_UNAVAILABLE: 'UPSTREAM_UNAVAILABLE',
+  /*
+   * The load balancer's upstream client (src/lb/upstream.ts): why one attempt to a backend failed.
+   * Internal to the LB (its retry policy sorts them, lb/retry.ts); the client sees the answer's
+   * own code (UPSTREAM_UNAVAILABLE, OVERLOADED, TIMEOUT), never these.
+   */
+  /** The connection was not established in time: the request never left. */
+  UPSTREAM_CONNECT_TIMEOUT: 'UPSTREAM_CONNECT_TIMEOUT',
+  /** The backend closed the connection before the response was complete. */
+  UPSTREAM_CLOSED: 'UPSTREAM_CLOSED',
+  UPSTREAM_HEADERS_TIMEOUT: 'UPSTREAM_HEADERS_TIMEOUT',
+  UPSTREAM_BODY_TIMEOUT: 'UPSTREAM_BODY_TIMEOUT',
+  /** Aborted by the proxy (the client went away, or the stall watch) without a reason of its own. */
+  UPSTREAM_ABORTED: 'UPSTREAM_ABORTED',
+  /** The backend's pool is closing and takes no new requests. */
+  UPSTREAM_POOL_CLOSED: 'UPSTREAM_POOL_CLOSED',
+  /** Every connection to the backend was busy and its queue full: never sent. */
+  UPSTREAM_QUEUE_FULL: 'UPSTREAM_QUEUE_FULL',
+  /** Every connection stayed busy for the queue timeout: never sent. */
+  UPSTREAM_QUEUE_TIMEOUT: 'UPSTREAM_QUEUE_TIMEOUT',
+  /** The backend's response is not valid HTTP/1.1 (or its headers are too large). */
+  UPSTREAM_BAD_RESPONSE: 'UPSTREAM_BAD_RESPONSE',
   /** A bound of the load balancer was hit (connections, buffered bodies, a backend's queue): not processed, retry later. */
   OVERLOADED: 'OVERLOADED',
   TIMEOUT: 'TIMEOUT',
@@ -47,6 +68,19 @@ export const ErrorCode = {
   STATE_CORRUPT: 'STATE_CORRUPT',
   /** A failover would lose commits the primary acknowledged; refused unless --accept-data-loss. */
   DATA_LOSS_REFUSED: 'DATA_LOSS_REFUSED',
+  /**
+   * A failover or switchover was refused before anything changed: no single old primary, no
+   * replica that can be promoted safely, an unsafe --to (`details.refusal` says which).
+   */
+  FAILOVER_REFUSED: 'FAILOVER_REFUSED',
+  /** The runbook could not fence the old primary (record its role, stop its writes, kill its node). */
+  FENCE_FAILED: 'FENCE_FAILED',
+  /** The replica was not promoted (it could not apply what it received, lacks the old primary's binlog, or is not writable after). */
+  PROMOTION_FAILED: 'PROMOTION_FAILED',
+  /** A replica could not be attached to the new primary (replication or semi-sync did not start). */
+  REPOINT_FAILED: 'REPOINT_FAILED',
+  /** An operator's hook (failover.dnsHook) exited non-zero. */
+  HOOK_FAILED: 'HOOK_FAILED',
   /** The hosts hold other passwords than the operator's secrets.json (or the operator has none). */
   SECRETS_MISMATCH: 'SECRETS_MISMATCH',
   INTERNAL: 'INTERNAL',

@@ -1,5 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
+import { redisErrorCode } from '../../shared/engine-errors.js';
 import { backoffMs } from '../../shared/retry.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 
@@ -29,7 +30,10 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
     // master resumed after a freeze, not yet demoted, answers NOREPLICAS (the write guard, see
     // engines/redis.ts): reconnect too (1 = without resending: a master whose replica merely lags
     // answers the same, and the caller's own retry budget decides).
-    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : err.message.startsWith('NOREPLICAS') ? 1 : false),
+    reconnectOnError: (err: Error) => {
+      const code = redisErrorCode(err);
+      return code === 'READONLY' ? 2 : code === 'NOREPLICAS' ? 1 : false;
+    },
     // Commands wait across reconnects instead of failing after N attempts; every caller in
     // hastack bounds its wait itself (and BullMQ requires null for its blocking connection).
     maxRetriesPerRequest: null,
