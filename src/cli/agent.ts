@@ -76,6 +76,12 @@ export const agentCli = {
   audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
   recordRole: (o: { state: string; id: string; role: string }) => answer(() => agentRecordRole(envOf(o.state), o.id, o.role)),
   firewall: (o: { state: string; node: string; remove?: boolean }) => answer(() => agentFirewall(envOf(o.state), o.node, o.remove === true)),
+  // stdin: one step of `secrets rotate` (passwords only there, never in argv).
+  secrets: (o: { state: string }) =>
+    answer(async () => {
+      const r = await import('../hosts/rotate-agent.js');
+      return r.agentSecrets(envOf(o.state), r.parseSecretsRequest(await readStdin()));
+    }),
   gate: (o: { state: string }) =>
     answer(async () => {
       const call = parseGatedCommand(process.env['SSH_ORIGINAL_COMMAND'], o.state);

@@ -24,10 +24,28 @@ export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promi
   }
 }
 
-/** `secrets rotate [--dry-run] [NAME...]`. */
+/**
+ * `secrets rotate [--dry-run] [NAME...]`: on this machine's cluster (local, netns) through the
+ * engines directly; on `substrate: hosts` through each host's agent over the operator's own SSH
+ * sessions (the deploy path, never the controller's restricted key).
+ */
 export async function secretsRotate(names: string[], o: ConfigOptions & { dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
-  const { rotateSecrets } = await import('../failover/rotate.js');
-  const r = await rotateSecrets({ topo, names, ...(o.dryRun === true ? { dryRun: true } : {}), print });
-  if (o.dryRun !== true) print(`rotated ${r.rotated.join(', ')}; the old passwords no longer work`);
+  const dryRun = o.dryRun === true ? { dryRun: true } : {};
+  let rotated: readonly string[];
+  if (topo.config.substrate === 'hosts') {
+    const { openSessions, closeSessions } = await import('../hosts/session.js');
+    const { rotateOnHosts } = await import('../hosts/rotate.js');
+    const { hostSecretPayloads } = await import('../deploy/host-secrets.js');
+    const sessions = openSessions(topo);
+    try {
+      rotated = (await rotateOnHosts({ topo, sessions, names, ...dryRun, print, payloads: (s) => hostSecretPayloads(topo, sessions, s) })).rotated;
+    } finally {
+      await closeSessions(sessions);
+    }
+  } else {
+    const { rotateSecrets } = await import('../failover/rotate.js');
+    rotated = (await rotateSecrets({ topo, names, ...dryRun, print })).rotated;
+  }
+  if (o.dryRun !== true) print(`rotated ${rotated.join(', ')}; the old passwords no longer work`);
 }

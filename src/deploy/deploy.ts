@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/admin-token.js';
-import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, secretsSubset, writeSecrets, writeTopology } from '../config/index.js';
+import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, writeSecrets, writeTopology } from '../config/index.js';
 import { startPlan } from '../control/plan.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
@@ -13,7 +13,7 @@ import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
 import { installControllerKey } from '../hosts/controller-key.js';
 import { closeSessions, openSessions, type HostSession } from '../hosts/session.js';
-import { secretsForDeploy } from './host-secrets.js';
+import { hostSecretPayloads, secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
 import { describeHostPlan, type HostReport } from './report.js';
@@ -96,12 +96,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     const { secrets, write } = await secretsForDeploy(topo, sessions, o.cli ?? 'hastack');
     const needs = new Map(topo.nodes.map((n) => [n.name, hostNeeds(topo, n)]));
     // Each host gets only the secrets its nodes' services need (nodes sharing one machine share
-    // its secrets.json, so such a host gets the union of theirs).
+    // its secrets.json, so such a host gets the union of theirs), as `secrets rotate` pushes them.
+    const held = hostSecretPayloads(topo, sessions, secrets);
     const payloads = new Map(
       topo.nodes.map((n) => {
-        const label = must(sessions.get(n.name)).label;
-        const names = topo.nodes.filter((m) => must(sessions.get(m.name)).label === label).flatMap((m) => must(needs.get(m.name)).secrets);
-        const payload = { topology: remote, secrets: secretsSubset(secrets, names), configYaml, ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}) };
+        const payload = { topology: remote, secrets: must(held.get(n.name)), configYaml, ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}) };
         return [n.name, JSON.stringify(payload)];
       }),
     );

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import {
   SECRET_NAMES,
   fingerprintSecrets,
@@ -8,15 +9,18 @@ import {
   readSecretsFile,
   requireAllSecrets,
   secretsFile,
+  secretsSubset,
   writeSecrets,
   type SecretName,
   type Secrets,
   type Topology,
 } from '../config/index.js';
+import { rotationJournalFile } from '../failover/rotate.js';
 import type { HostSession } from '../hosts/session.js';
 import { shq } from '../hosts/ssh.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { z } from 'zod';
+import { nodeSecretNames } from './needs.js';
 
 /**
  * The operator's secrets.json against the hosts': `deploy` must never push new passwords over the
@@ -112,9 +116,31 @@ export function judgeSecrets(operator: Partial<Secrets> | undefined, operatorFil
   };
 }
 
+/**
+ * What each node's secrets.json holds: its services' secrets (nodeSecretNames, SECRETS_OF); nodes
+ * sharing one machine (one SSH target) share its file, so each gets the union of theirs. What
+ * `deploy` sends and `secrets rotate` pushes: the two must agree byte for byte, or the next deploy
+ * would see a change and restart every unit. Pure.
+ */
+export function hostSecretPayloads(topo: Topology, sessions: ReadonlyMap<string, HostSession>, secrets: Partial<Secrets>): Map<string, Partial<Secrets>> {
+  const labelOf = (node: string): string | undefined => sessions.get(node)?.label;
+  return new Map(
+    topo.nodes.map((n) => {
+      const names = topo.nodes.filter((m) => labelOf(m.name) === labelOf(n.name)).flatMap((m) => nodeSecretNames(topo, m));
+      return [n.name, secretsSubset(secrets, names)];
+    }),
+  );
+}
+
 /** Before deploy writes anything: the operator's secrets, created only when no host holds any. */
 export async function secretsForDeploy(topo: Topology, sessions: ReadonlyMap<string, HostSession>, cli: string): Promise<{ secrets: Secrets; write?: 'new' | 'added' }> {
   const file = secretsFile(topo.stateDir);
+  // Mid-rotation the hosts hold a mix of old and new files, and the engines both passwords:
+  // pushing either set now would undo part of it. The rotation's own re-run converges.
+  const journal = rotationJournalFile(topo.stateDir);
+  if (fs.existsSync(journal)) {
+    throw new HastackError(ErrorCode.SECRETS_MISMATCH, `a "secrets rotate" is unfinished (${journal}): run "${cli} secrets rotate" to finish it, then deploy; deploy changed nothing`);
+  }
   const held = readSecretsFile(file);
   const key = crypto.randomBytes(32).toString('hex');
   const verdict = judgeSecrets(held, file, await hostSecretReports(topo, sessions, key), key, cli);

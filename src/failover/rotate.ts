@@ -64,9 +64,9 @@ export interface RotateResult {
 }
 
 /** What rotate changes: the engines' passwords (not keepalived's vrrpPassword, nor the app's sessionKey, whose change ends every session). */
-type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey'>;
+export type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey'>;
 
-interface RotationJournal {
+export interface RotationJournal {
   readonly startedAt: string;
   readonly names: EngineSecret[];
   readonly old: Partial<Secrets>;
@@ -92,7 +92,7 @@ export function rotationJournalFile(stateDir: string): string {
   return path.join(stateDir, 'secrets-rotation.json');
 }
 
-function readJournal(stateDir: string): RotationJournal | undefined {
+export function readJournal(stateDir: string): RotationJournal | undefined {
   try {
     return JSON.parse(fs.readFileSync(rotationJournalFile(stateDir), 'utf8')) as RotationJournal;
   } catch (e) {
@@ -101,7 +101,7 @@ function readJournal(stateDir: string): RotationJournal | undefined {
   }
 }
 
-function writeJournal(stateDir: string, j: RotationJournal): void {
+export function writeJournal(stateDir: string, j: RotationJournal): void {
   const file = rotationJournalFile(stateDir);
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);
@@ -163,9 +163,9 @@ async function dbPrimary(topo: Topology, secrets: Secrets, roots: readonly strin
   return writable[0];
 }
 
-const ROTATABLE: readonly EngineSecret[] = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
+export const ROTATABLE: readonly EngineSecret[] = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
 
-function pick(names: readonly string[] | undefined): EngineSecret[] {
+export function pick(names: readonly string[] | undefined): EngineSecret[] {
   if (names === undefined || names.length === 0) return [...ROTATABLE];
   const bad = names.filter((n) => !(ROTATABLE as readonly string[]).includes(n));
   if (bad.length > 0) throw new HastackError(ErrorCode.BAD_REQUEST, `secrets rotate cannot change ${bad.map((b) => `"${b}"`).join(', ')}; it rotates ${ROTATABLE.join(', ')}`);
