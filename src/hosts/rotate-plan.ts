@@ -84,7 +84,7 @@ export function planHostRotation(topo: Topology, names: readonly EngineSecret[],
   }
   if (has('dbRootPassword')) each(dbs, 'db-root-accept', "root's local accounts accept the new password beside the old", (svc) => ({ do: 'db-root-local', svc, final: false }));
   if (has('dbReplPassword') && topo.config.database.mode === 'replication') {
-    each(dbs, 'db-repl-replica', 'replica logs in to its primary with the new password (replication restarted)', (svc) => ({ do: 'db-repl', svc }));
+    each(dbs, 'db-repl-replica', 'a replica logs in to its primary with the new password, replication restarted (nothing to do on the primary)', (svc) => ({ do: 'db-repl', svc }));
   }
 
   push('save', "the operator's secrets.json: the new passwords saved (0600)", { do: 'save' });
