@@ -14,8 +14,8 @@ import {
   sentinelUsePassword,
   setReplicationPassword,
   withRoot,
-  type ServiceContext,
 } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { asRoot, type AgentEnv } from './agent-env.js';
