@@ -1,26 +1,15 @@
 import type { Secrets, Topology } from '../config/index.js';
 import { clusterStatus, requestFault, type ClusterStatus } from '../control/index.js';
+import { targetRoles } from '../registry/index.js';
 import { HOST } from '../substrate/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { pick } from '../shared/random.js';
 import type { FaultSpec } from './scenarios.js';
 
-/** `role:<role>` → the service kind and, for engines with a role, the role the probe reports. */
-const ROLES: Readonly<Record<string, { service: string; role?: string }>> = {
-  lb: { service: 'lb' },
-  app: { service: 'app' },
-  worker: { service: 'worker' },
-  memcached: { service: 'memcached' },
-  'redis-master': { service: 'redis', role: 'master' },
-  'redis-replica': { service: 'redis', role: 'replica' },
-  'db-primary': { service: 'mariadb', role: 'primary' },
-  'db-replica': { service: 'mariadb', role: 'replica' },
-  db: { service: 'mariadb' },
-  sentinel: { service: 'sentinel' },
-  dns: { service: 'dns' },
-};
+/** `role:<role>` → the service kind and, for engines with a role, the role the probe reports (the descriptors' chaosRoles). */
+const ROLES = targetRoles();
 
-export const TARGET_ROLES = Object.keys(ROLES);
+export const TARGET_ROLES = [...ROLES.keys()];
 
 function isGalera(status: ClusterStatus): boolean {
   return status.services.some((s) => s.service === 'mariadb' && s.role === 'galera');
@@ -53,7 +42,7 @@ export function resolveTarget(target: string, status: ClusterStatus, random: () 
     if (!nodes.includes(target)) throw new ConfigError('target', `no node "${target}" in cluster ${status.cluster}; nodes: ${nodes.join(', ')}`);
     return target;
   }
-  const want = ROLES[target.slice(5)];
+  const want = ROLES.get(target.slice(5));
   if (!want) throw new ConfigError('target', `unknown role "${target}"; use one of ${TARGET_ROLES.map((r) => `role:${r}`).join(', ')}`);
   const candidates = status.services
     .filter((s) => s.service === want.service && (want.role === undefined || s.role === want.role) && s.healthy && !exclude.has(s.node))
@@ -70,7 +59,7 @@ export function resolveTarget(target: string, status: ClusterStatus, random: () 
 export function resolveSelector(sel: string, status: ClusterStatus, random: () => number, exclude: ReadonlySet<string>): string[] {
   if (sel === HOST) return [HOST];
   if (!sel.startsWith('all:')) return [resolveTarget(sel, status, random, exclude)];
-  const want = ROLES[sel.slice(4)];
+  const want = ROLES.get(sel.slice(4));
   if (!want) throw new ConfigError('against', `unknown role in "${sel}"; use one of ${TARGET_ROLES.map((r) => `all:${r}`).join(', ')}`);
   const nodes = status.services
     .filter((s) => s.service === want.service && (want.role === undefined || s.role === want.role) && s.healthy && !exclude.has(s.node))

@@ -1,4 +1,4 @@
-import { CLI_MAIN } from '../control/index.js';
+import { CLI_MAIN } from '../drivers/index.js';
 import { parseGatedCommand } from '../hosts/agent-gate.js';
 import {
   agentFirewall,

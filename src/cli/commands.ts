@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { preset, isPresetName, readSecrets, renderConfigYaml, DEFAULT_CONFIG_FILE, type Topology } from '../config/index.js';
-import { clusterStatus, driverFor, logFileOf, releaseSubstrate, stopCluster, substrateFor } from '../control/index.js';
+import { clusterStatus, logFileOf, releaseSubstrate, stopCluster, substrateFor } from '../control/index.js';
+import { driverFor } from '../drivers/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile, writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';

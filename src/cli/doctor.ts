@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import { ENGINE_BINARIES, SUBSTRATE_TOOLS, checkEngines, testSuiteBinaries, type EngineBinary, type SubstrateName } from '../engines/index.js';
+import { checkEngines } from '../engines/index.js';
+import { SUBSTRATE_TOOLS, machinePrograms, testSuitePrograms, type EngineBinary, type SubstrateName } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { table } from './output.js';
 
@@ -19,12 +20,11 @@ export interface DoctorReport {
  */
 export type DoctorScope = { readonly substrate: SubstrateName } | { readonly tests: true };
 
+/** What to look for, from the registry: every service kind's programs plus the substrate's tools. */
 function binariesOf(scope: DoctorScope): { list: readonly EngineBinary[]; label: string } {
-  if ('tests' in scope) return { list: testSuiteBinaries(), label: 'the test suite' };
-  const tools = SUBSTRATE_TOOLS[scope.substrate];
-  return tools.length === 0
-    ? { list: ENGINE_BINARIES, label: 'its engines' }
-    : { list: [...ENGINE_BINARIES, ...tools], label: `its engines and the ${scope.substrate} substrate` };
+  if ('tests' in scope) return { list: testSuitePrograms(), label: 'the test suite' };
+  const label = SUBSTRATE_TOOLS[scope.substrate].length === 0 ? 'its engines' : `its engines and the ${scope.substrate} substrate`;
+  return { list: machinePrograms(scope.substrate), label };
 }
 
 export function doctorReport(scope: DoctorScope = { substrate: 'local' }): DoctorReport {

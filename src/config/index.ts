@@ -13,7 +13,6 @@ export {
   requireAllSecrets,
   writeSecrets,
   secretsFile,
-  secretNeeds,
   secretsSubset,
   fingerprintSecrets,
   generateSecret,
@@ -23,7 +22,6 @@ export {
   refreshSecretsInPlace,
   isSecretName,
   SECRET_NAMES,
-  SECRETS_OF,
 } from './secrets.js';
 export type { Secrets, SecretName } from './secrets.js';
 export { writeTopology, readTopology, topologyFile } from './runtime.js';

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import type { ServiceKind } from './schema.js';
 
 /** Generated once per cluster into `<stateDir>/secrets.json` (mode 0600); never printed, never in YAML. */
 export interface Secrets {
@@ -37,38 +36,6 @@ export const ENGINE_SECRETS: ReadonlyArray<SecretName> = ['redisPassword', 'sent
 
 export function isSecretName(s: string): s is SecretName {
   return (SECRET_NAMES as readonly string[]).includes(s);
-}
-
-/**
- * Which secrets each kind of service reads, the one table behind what a node carries. A node holds
- * the union over its services (plus everything on the controller's node, which runs failover,
- * backups and status against every tier): a load balancer or memcached node holds none, and only
- * database nodes and the controller hold the database admin password.
- */
-export const SECRETS_OF: Readonly<Record<ServiceKind, readonly SecretName[]>> = {
-  // The primary creates the app's and the replication accounts (bootstrapPrimary); replicas
-  // replicate with dbReplPassword; root/admin is the node's own administration.
-  mariadb: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword'],
-  redis: ['redisPassword'],
-  // auth-pass towards the Redis servers, requirepass/sentinel-pass among the Sentinels.
-  sentinel: ['redisPassword', 'sentinelPassword'],
-  // The HA clients: the database as the app's account, Redis through the Sentinels.
-  // sessionKey: the HMAC key of the session ids the app tier keeps in Redis.
-  app: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
-  worker: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
-  memcached: [],
-  // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts).
-  lb: ['vrrpPassword'],
-  dns: [],
-};
-
-/** What a node running `kinds` (and, when `controller`, the controller and backups) must hold. Pure. */
-export function secretNeeds(kinds: readonly ServiceKind[], roles: { controller?: boolean; backup?: boolean } = {}): SecretName[] {
-  if (roles.controller === true) return [...SECRET_NAMES];
-  const want = new Set<SecretName>(kinds.flatMap((k) => SECRETS_OF[k]));
-  // `hastack backup` on the backup node: mariabackup as root and a Redis BGSAVE on a replica.
-  if (roles.backup === true) for (const k of ['dbRootPassword', 'redisPassword', 'sentinelPassword'] as const) want.add(k);
-  return SECRET_NAMES.filter((k) => want.has(k));
 }
 
 /** Only `names` of `secrets`, in the canonical order. Pure. */
@@ -140,7 +107,7 @@ export function heldSecrets(held: Partial<Secrets>, file: string): Secrets {
       enumerable: false,
       configurable: true,
       get: () => {
-        throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} does not hold "${k}": this node's services do not need it (see SECRETS_OF in src/config/secrets.ts); run this from a node that does, or from the operator's machine`);
+        throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} does not hold "${k}": this node's services do not need it (see each kind's secrets in src/registry/kinds.ts); run this from a node that does, or from the operator's machine`);
       },
     });
   }

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { hostStateDir, type Secrets, type Topology } from '../config/index.js';
-import { driverFor } from './drivers.js';
+import { driverFor } from '../drivers/index.js';
 import { readRunState } from './run-state.js';
 
 /** One row of `hastack status`; the JSON form is the public contract of `status --json`. */

@@ -10,9 +10,8 @@ import { tailFile } from '../shared/files.js';
 import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
-import { driverFor } from './drivers.js';
-import { CLI_MAIN } from './our-drivers.js';
-import { startPlan, stopGraceMs, stopPlan } from './plan.js';
+import { CLI_MAIN, driverFor } from '../drivers/index.js';
+import { startPlan, stopGraceMs, stopPlan } from '../registry/index.js';
 import { writeRunState, type RunState } from './run-state.js';
 
 interface Managed {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/admin-token.js';
 import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, writeSecrets, writeTopology } from '../config/index.js';
-import { startPlan } from '../control/plan.js';
+import { startPlan } from '../registry/index.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
 import { shq } from '../hosts/ssh.js';

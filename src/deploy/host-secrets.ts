@@ -117,7 +117,7 @@ export function judgeSecrets(operator: Partial<Secrets> | undefined, operatorFil
 }
 
 /**
- * What each node's secrets.json holds: its services' secrets (nodeSecretNames, SECRETS_OF); nodes
+ * What each node's secrets.json holds: its services' secrets (nodeSecretNames, the descriptors' secrets); nodes
  * sharing one machine (one SSH target) share its file, so each gets the union of theirs. What
  * `deploy` sends and `secrets rotate` pushes: the two must agree byte for byte, or the next deploy
  * would see a change and restart every unit. Pure.

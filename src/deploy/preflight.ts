@@ -1,4 +1,4 @@
-import type { EngineBinary } from '../engines/binaries.js';
+import type { EngineBinary } from '../registry/index.js';
 import { shq } from '../hosts/ssh-args.js';
 import type { HostNeeds } from './needs.js';
 

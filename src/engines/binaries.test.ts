@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ENGINE_BINARIES, parseVersion } from './binaries.js';
+import { parseVersion } from './binaries.js';
 
 describe('parseVersion', () => {
   it('reads the version out of each engine banner', () => {
@@ -13,19 +13,5 @@ describe('parseVersion', () => {
     assert.equal(parseVersion('socat by Gerhard Rieger and contributors - see www.dest-unreach.org\nsocat version 1.7.4.4 on 06 Nov 2022 17:47:51'), '1.7.4');
     assert.equal(parseVersion('26.4.23-0+deb12u1'), '26.4.23');
     assert.equal(parseVersion('no number here'), undefined);
-  });
-});
-
-describe('ENGINE_BINARIES', () => {
-  it('lists every engine hastack runs, with its Debian package', () => {
-    const byBinary = new Map(ENGINE_BINARIES.map((b) => [b.binary, b.package]));
-    assert.equal(byBinary.get('redis-server'), 'redis-server');
-    assert.equal(byBinary.get('redis-sentinel'), 'redis-sentinel');
-    assert.equal(byBinary.get('memcached'), 'memcached');
-    assert.equal(byBinary.get('mariadbd'), 'mariadb-server');
-    assert.equal(byBinary.get('mariabackup'), 'mariadb-backup');
-    assert.ok([...byBinary.values()].includes('galera-4'));
-    assert.ok([...byBinary.values()].includes('rsync'));
-    assert.equal(byBinary.get('socat'), 'socat');
   });
 });

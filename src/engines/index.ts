@@ -4,12 +4,11 @@
  * (ServiceDriver, the service contract in src/registry); the admin operations below are what the
  * control, failover and status code may call. Nothing else in src/engines is public.
  */
-import type { ServiceKind } from '../config/index.js';
 import { databaseDriver } from './database.js';
 import { memcachedDriver } from './memcached.js';
 import { redisDriver } from './redis.js';
 import { sentinelDriver } from './sentinel.js';
-import type { ServiceDriver } from '../registry/index.js';
+import type { EngineKind, ServiceDriver } from '../registry/index.js';
 
 export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf, redisConfFile, withReplicaOf } from './redis.js';
 export type { RedisRole, RedisConfParams } from './redis.js';
@@ -63,22 +62,16 @@ export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera
 export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
 export type { NodeTlsFiles } from './tls.js';
 
-export { ENGINE_BINARIES, SUBSTRATE_TOOLS, TEST_ONLY_TOOLS, checkEngines, testSuiteBinaries } from './binaries.js';
-export type { EngineBinary, EngineCheck, SubstrateName } from './binaries.js';
+export { checkEngines } from './binaries.js';
+export type { EngineCheck } from './binaries.js';
 
-/** The engine kinds hastack runs as Debian programs (the others are hastack's own processes). */
-export type EngineKind = Extract<ServiceKind, 'mariadb' | 'redis' | 'sentinel' | 'memcached'>;
-
+/** The drivers of the kinds hastack runs as Debian programs (the registry's `engine` kinds). */
 export const engineDrivers: Readonly<Record<EngineKind, ServiceDriver>> = {
   mariadb: databaseDriver,
   redis: redisDriver,
   sentinel: sentinelDriver,
   memcached: memcachedDriver,
 };
-
-export function isEngineKind(kind: ServiceKind): kind is EngineKind {
-  return kind in engineDrivers;
-}
 export {
   redisAcceptPassword,
   redisUsePassword,

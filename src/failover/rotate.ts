@@ -14,7 +14,7 @@ import {
   type ServiceInstance,
   type Topology,
 } from '../config/index.js';
-import { driverFor } from '../control/drivers.js';
+import { driverFor } from '../drivers/index.js';
 import { readRunState } from '../control/run-state.js';
 import { SECRETS_RELOADED } from '../control/supervisor.js';
 import {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { servicesOf, type ServiceKind } from '../config/index.js';
-import { driverFor } from '../control/drivers.js';
+import { servicesOf } from '../config/index.js';
+import { driverFor } from '../drivers/index.js';
+import { isOwnKind } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
@@ -82,8 +83,8 @@ export function runHook(command: string, env: Record<string, string>, timeoutMs 
 }
 
 async function waitServicesHealthy(env: FailoverEnv, fenced: string): Promise<string> {
-  const kinds: ServiceKind[] = ['app', 'worker', 'lb', 'dns'];
-  const want = env.topo.services.filter((s) => s.node !== fenced && kinds.includes(s.kind));
+  // hastack's own tiers (the registry's `ours` kinds): the engines have their own failover checks
+  const want = env.topo.services.filter((s) => s.node !== fenced && isOwnKind(s.kind));
   let bad: string[] = [];
   const ok = await waitFor(
     async () => {

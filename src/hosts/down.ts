@@ -1,5 +1,5 @@
 import type { Topology } from '../config/index.js';
-import { stopPlan } from '../control/plan.js';
+import { stopPlan } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 import { agentStatusSchema } from './agent-types.js';
 import { closeSessions, openSessions } from './session.js';

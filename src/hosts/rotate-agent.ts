@@ -50,7 +50,7 @@ export const secretsRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('db-account'), id, roots: passwords, user: z.string().regex(/^[a-z_][a-z0-9_]*$/), passwords }).strict(),
   z.object({ op: z.literal('db-root-local'), id, roots: passwords, passwords }).strict(),
   z.object({ op: z.literal('db-repl-password'), id, roots: passwords, password }).strict(),
-  /** The node's secrets.json (its subset, SECRETS_OF), written as `apply` writes it. */
+  /** The node's secrets.json (its subset, from the descriptors' secrets), written as `apply` writes it. */
   z.object({ op: z.literal('write-secrets'), secrets: secretsSchema }).strict(),
   /** Whether the load balancer `id` routes to `backend` (its /-/healthz, asked from its own host). */
   z.object({ op: z.literal('lb-routes'), id, backend: id }).strict(),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ENGINE_SECRETS, SECRETS_OF, parseConfig, resolveTopology, type SecretName, type Topology } from '../config/index.js';
+import { ENGINE_SECRETS, parseConfig, resolveTopology, type SecretName, type Topology } from '../config/index.js';
+import { secretsOf } from '../registry/index.js';
 import { ROTATABLE, type EngineSecret } from '../failover/rotate.js';
 import { parseSecretsRequest, secretsFileText } from './rotate-agent.js';
 import { planHostRotation, type HostStep } from './rotate-plan.js';
@@ -24,7 +25,7 @@ function shop(): Topology {
 /** What each node holds, as deploy computes it (the controller's node: everything). */
 function heldBy(topo: Topology): Map<string, SecretName[]> {
   return new Map(
-    topo.nodes.map((n) => [n.name, n.name === 'ops' ? [...ENGINE_SECRETS] : ENGINE_SECRETS.filter((k) => n.services.some((kind) => SECRETS_OF[kind].includes(k)))]),
+    topo.nodes.map((n) => [n.name, n.name === 'ops' ? [...ENGINE_SECRETS] : ENGINE_SECRETS.filter((k) => n.services.some((kind) => secretsOf(kind).includes(k)))]),
   );
 }
 

@@ -1,4 +1,5 @@
-import { SECRETS_OF, controllerNode, servicesOf, type SecretName, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
+import { controllerNode, servicesOf, type SecretName, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
+import { secretsOf } from '../registry/index.js';
 import { DB_USERS } from '../engines/index.js';
 import type { EngineSecret } from '../failover/rotate.js';
 import { serviceUnitName, unitPrefix } from './units.js';
@@ -45,7 +46,7 @@ export interface HostStep {
 const RESTARTED_KINDS: readonly ServiceKind[] = ['app', 'worker', 'lb', 'dns'];
 
 function readsAny(kind: ServiceKind, names: readonly EngineSecret[]): boolean {
-  return SECRETS_OF[kind].some((k) => (names as readonly SecretName[]).includes(k));
+  return secretsOf(kind).some((k) => (names as readonly SecretName[]).includes(k));
 }
 
 /**

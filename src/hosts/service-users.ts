@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { SECRETS_OF, secretsSubset, type Secrets, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
+import { secretsSubset, type Secrets, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
+import { isOwnKind, secretsOf } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
 /**
@@ -98,9 +99,6 @@ export function serviceSecretsFile(svc: ServiceInstance): string {
   return path.join(svc.dir, 'secrets.json');
 }
 
-/** The kinds that are hastack's own Node processes (they read topology.json and secrets). */
-const OURS: ReadonlySet<ServiceKind> = new Set(['app', 'worker', 'lb', 'dns']);
-
 /**
  * `prepare`'s last step, as root: our own tiers get a copy of the secrets in their directory
  * (mode 0600), then the whole directory goes to the service's user. The node's secrets.json
@@ -109,11 +107,12 @@ const OURS: ReadonlySet<ServiceKind> = new Set(['app', 'worker', 'lb', 'dns']);
 export function handOverServiceDir(svc: ServiceInstance, secrets: Secrets): void {
   const ids = ensureServiceUser(svc.kind);
   fs.mkdirSync(svc.dir, { recursive: true, mode: 0o700 });
-  if (OURS.has(svc.kind)) {
+  // hastack's own Node processes (the registry's `ours` kinds) read topology.json and secrets
+  if (isOwnKind(svc.kind)) {
     const file = serviceSecretsFile(svc);
     const tmp = `${file}.${process.pid}.tmp`;
-    // Only what this kind of service reads (SECRETS_OF): a load balancer's copy holds nothing.
-    fs.writeFileSync(tmp, JSON.stringify(secretsSubset(secrets, SECRETS_OF[svc.kind]), null, 2) + '\n', { mode: 0o600 });
+    // Only what this kind of service reads (its descriptor's secrets): a load balancer's copy holds nothing.
+    fs.writeFileSync(tmp, JSON.stringify(secretsSubset(secrets, secretsOf(svc.kind)), null, 2) + '\n', { mode: 0o600 });
     fs.chmodSync(tmp, 0o600);
     fs.renameSync(tmp, file);
   }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { controllerNode, findService, hostStateDir, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { driverFor } from '../control/drivers.js';
-import { stopGraceMs } from '../control/plan.js';
+import { driverFor } from '../drivers/index.js';
+import { SERVICES, stopGraceMs } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { UnitRole } from './agent-types.js';
 import { timerSchedule, type TimerSchedule } from './schedule.js';
@@ -23,7 +23,7 @@ export interface UnitSpec {
   readonly exec: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly cwd: string;
-  /** Between SIGTERM and SIGKILL when stopping (plan.ts stopGraceMs for services). */
+  /** Between SIGTERM and SIGKILL when stopping (the descriptor's stopGraceMs for services). */
   readonly stopTimeoutMs: number;
   /** First restart delay after an exit (supervisor.restartBackoffMinMs). */
   readonly restartSec: number;
@@ -67,10 +67,9 @@ export interface UnitsOptions {
  */
 const NOFILE = 65_536;
 /**
- * Start budget of a unit (ExecStartPre included). A MariaDB replica's prepare may provision its
- * datadir from a mariabackup of a live node (bounded at 30 min in mariadb-provision.ts).
+ * Start budget of a unit (ExecStartPre included), unless the service's descriptor sets its own
+ * (`hostStartTimeoutMs`: a MariaDB replica may first provision its datadir from a live node).
  */
-const DB_START_TIMEOUT_MS = 35 * 60_000;
 const START_TIMEOUT_MS = 5 * 60_000;
 /** A backup copies the database: it gets the same bound as provisioning a replica from one. */
 const BACKUP_TIMEOUT_MS = 35 * 60_000;
@@ -143,7 +142,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     stopTimeoutMs: stopGraceMs(svc.kind),
     restartSec: sup.restartBackoffMinMs / 1000,
     restartMaxSec: sup.restartBackoffMaxMs / 1000,
-    startTimeoutMs: svc.kind === 'mariadb' ? DB_START_TIMEOUT_MS : START_TIMEOUT_MS,
+    startTimeoutMs: SERVICES[svc.kind].hostStartTimeoutMs ?? START_TIMEOUT_MS,
     limits: { nofile: NOFILE },
     logFile: path.posix.join(svc.dir, 'service.log'),
     ...(user !== undefined
@@ -252,22 +251,9 @@ export function backupNodeOf(topo: Topology): string | undefined {
  */
 export function serviceInputs(topo: Topology, svc: ServiceInstance): Record<string, unknown> {
   const c = topo.config;
-  const base = { svc, cluster: c.cluster, nodes: topo.nodes, ports: c.ports, supervisor: c.supervisor, appModule: topo.appModule };
-  switch (svc.kind) {
-    case 'mariadb':
-      return { ...base, database: c.database };
-    case 'redis':
-    case 'sentinel':
-      return { ...base, redis: c.redis };
-    case 'memcached':
-      return { ...base, memcached: c.memcached };
-    case 'lb':
-      return { ...base, lb: c.lb, serviceName: c.serviceName };
-    case 'dns':
-      return { ...base, dns: c.dns, lb: c.lb, serviceName: c.serviceName };
-    case 'app':
-    case 'worker':
-      // The app and its workers talk to every tier through the HA clients.
-      return { ...base, app: c.app, database: c.database, redis: c.redis, memcached: c.memcached, serviceName: c.serviceName };
-  }
+  const base: Record<string, unknown> = { svc, cluster: c.cluster, nodes: topo.nodes, ports: c.ports, supervisor: c.supervisor, appModule: topo.appModule };
+  // The sections the kind's config reads (its descriptor's restartOn), in the descriptor's order:
+  // the key order is part of the JSON that `deploy` compares with what the host has.
+  for (const section of SERVICES[svc.kind].restartOn) base[section] = c[section];
+  return base;
 }

@@ -32,9 +32,8 @@ import {
   mariadbStartOrder,
   recordDbRole,
   setReplicaOf,
-  type EngineKind,
 } from '../../src/engines/index.js';
-import type { ServiceContext } from '../../src/registry/index.js';
+import type { EngineKind, ServiceContext } from '../../src/registry/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { portOpen } from '../../src/shared/net.js';
 

@@ -1,9 +1,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import type { ServiceKind } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
-import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
+import type { OwnKind, ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 
 /** The compiled CLI entry; our own tiers run as `node main.js _service KIND ...`. */
@@ -69,7 +68,8 @@ const dnsDriver: ServiceDriver = {
   },
 };
 
-export const ourDrivers: Readonly<Record<Extract<ServiceKind, 'app' | 'worker' | 'lb' | 'dns'>, ServiceDriver>> = {
+/** The drivers of hastack's own tiers (the registry's `ours` kinds); a missing one is a compile error. */
+export const ourDrivers: Readonly<Record<OwnKind, ServiceDriver>> = {
   app: httpDriver('/healthz'),
   // The worker's /healthz fails only when it makes no progress (src/worker/progress.ts): three
   // failed probes in a row (~6 s past that bound) and the supervisor restarts it.

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SERVICE_KINDS, parseConfig, preset, type Config, type SecretName, type ServiceKind } from '../config/index.js';
+import { SERVICES, isEngineKind, isOwnKind, kindsInStartOrder } from './kinds.js';
+import { enginePrograms, hostPrograms, machinePrograms, testSuitePrograms } from './needs.js';
+import { SUBSTRATE_TOOLS, TEST_ONLY_TOOLS } from './programs.js';
+import { targetRoles } from './roles.js';
+import { secretNeeds, secretsOf } from './secrets.js';
+
+describe('service registry', () => {
+  it('every kind has one descriptor, under its own name, with a unique start rank', () => {
+    for (const k of SERVICE_KINDS) assert.equal(SERVICES[k].kind, k);
+    assert.deepEqual(Object.keys(SERVICES).sort(), [...SERVICE_KINDS].sort());
+    const ranks = SERVICE_KINDS.map((k) => SERVICES[k].startRank);
+    assert.equal(new Set(ranks).size, ranks.length, 'two kinds share a start rank: their order would be undefined');
+    assert.deepEqual(kindsInStartOrder(), ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns']);
+  });
+
+  it('engines run Debian programs; our own tiers need only Node (keepalived beside the lb aside)', () => {
+    assert.deepEqual(SERVICE_KINDS.filter(isOwnKind), ['app', 'worker', 'lb', 'dns']);
+    assert.deepEqual(SERVICE_KINDS.filter(isEngineKind), ['mariadb', 'redis', 'sentinel', 'memcached']);
+    for (const k of SERVICE_KINDS.filter(isEngineKind)) assert.ok(SERVICES[k].programs.some((p) => p.required), `${k} has a required program`);
+    assert.equal(isOwnKind('toaster'), false);
+  });
+
+  it('the secrets of each kind are the table config/secrets.ts kept before (SECRETS_OF)', () => {
+    const before: Record<ServiceKind, readonly SecretName[]> = {
+      mariadb: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword'],
+      redis: ['redisPassword'],
+      sentinel: ['redisPassword', 'sentinelPassword'],
+      app: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
+      worker: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
+      memcached: [],
+      lb: ['vrrpPassword'],
+      dns: [],
+    };
+    for (const k of SERVICE_KINDS) assert.deepEqual(secretsOf(k), before[k], k);
+    assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword']);
+    assert.deepEqual(secretNeeds(['memcached'], { backup: true }), ['redisPassword', 'sentinelPassword', 'dbRootPassword']);
+    assert.equal(secretNeeds([], { controller: true }).length, 7);
+  });
+
+  it('the chaos roles are the vocabulary chaos/faults.ts kept before', () => {
+    const before: Record<string, { service: string; role?: string }> = {
+      lb: { service: 'lb' },
+      app: { service: 'app' },
+      worker: { service: 'worker' },
+      memcached: { service: 'memcached' },
+      'redis-master': { service: 'redis', role: 'master' },
+      'redis-replica': { service: 'redis', role: 'replica' },
+      'db-primary': { service: 'mariadb', role: 'primary' },
+      'db-replica': { service: 'mariadb', role: 'replica' },
+      db: { service: 'mariadb' },
+      sentinel: { service: 'sentinel' },
+      dns: { service: 'dns' },
+    };
+    assert.deepEqual(Object.fromEntries(targetRoles()), before);
+  });
+
+  it('the config sections that restart each kind are the ones hosts/units.ts listed before', () => {
+    const before: Record<ServiceKind, readonly string[]> = {
+      mariadb: ['database'],
+      redis: ['redis'],
+      sentinel: ['redis'],
+      memcached: ['memcached'],
+      lb: ['lb', 'serviceName'],
+      dns: ['dns', 'lb', 'serviceName'],
+      app: ['app', 'database', 'redis', 'memcached', 'serviceName'],
+      worker: ['app', 'database', 'redis', 'memcached', 'serviceName'],
+    };
+    for (const k of SERVICE_KINDS) assert.deepEqual(SERVICES[k].restartOn, before[k], k);
+  });
+});
+
+describe('Debian programs, from the registry', () => {
+  const binaries = (list: ReadonlyArray<{ binary: string }>) => list.map((b) => b.binary).sort();
+
+  it('doctor checks what ENGINE_BINARIES listed by hand before, each once, with its package', () => {
+    const before = ['redis-server', 'redis-sentinel', 'memcached', 'mariadbd', 'mariadb-install-db', 'mariadb', 'mariabackup', 'libgalera_smm.so', 'socat', 'rsync', 'keepalived'];
+    assert.deepEqual(binaries(enginePrograms()), [...before].sort());
+    const byBinary = new Map(enginePrograms().map((b) => [b.binary, b]));
+    assert.equal(byBinary.get('mariadbd')?.package, 'mariadb-server');
+    assert.equal(byBinary.get('mariabackup')?.package, 'mariadb-backup');
+    assert.equal(byBinary.get('libgalera_smm.so')?.package, 'galera-4');
+    assert.equal(byBinary.get('redis-sentinel')?.package, 'redis-sentinel');
+    // optional ones do not fail doctor on a machine that runs no Galera and no floating address
+    for (const b of ['mariadb', 'libgalera_smm.so', 'socat', 'rsync', 'keepalived']) assert.equal(byBinary.get(b)?.required, false, b);
+    // the registry's deploy-only fields do not leak into what doctor sees
+    for (const b of enginePrograms()) assert.ok(!('onHostWhen' in b) && !('checkPackage' in b), b.binary);
+  });
+
+  it('a machine needs the engines plus its substrate\'s tools; the tests need everything, all required', () => {
+    assert.deepEqual(binaries(machinePrograms('local')), binaries(enginePrograms()));
+    assert.deepEqual(binaries(machinePrograms('netns')), binaries([...enginePrograms(), ...SUBSTRATE_TOOLS.netns]));
+    const tests = testSuitePrograms();
+    assert.deepEqual(binaries(tests), binaries([...enginePrograms(), ...SUBSTRATE_TOOLS.netns, ...SUBSTRATE_TOOLS.hosts, ...TEST_ONLY_TOOLS]));
+    assert.equal(new Set(binaries(tests)).size, tests.length, 'each once');
+    assert.ok(tests.every((b) => b.required));
+  });
+
+  it('a host gets its kinds\' programs, by configuration: Galera\'s only in galera mode, keepalived only with a floating address', () => {
+    const replication: Config = parseConfig({ ...preset('simple'), database: { mode: 'replication' } });
+    const galera: Config = parseConfig(preset('ideal'));
+    assert.equal(galera.database.mode, 'galera');
+    const db = hostPrograms(replication, ['mariadb', 'redis']);
+    assert.deepEqual(binaries(db.binaries), ['mariabackup', 'mariadb', 'mariadb-install-db', 'mariadbd', 'redis-server', 'rsync']);
+    assert.deepEqual(db.packages, []);
+    assert.deepEqual(binaries(hostPrograms(galera, ['mariadb']).binaries), ['libgalera_smm.so', 'mariabackup', 'mariadb', 'mariadb-install-db', 'mariadbd', 'rsync', 'socat']);
+    assert.deepEqual(hostPrograms(replication, ['lb', 'dns', 'app']), { binaries: [], packages: [] });
+    const vip: Config = { ...replication, lb: { ...replication.lb, vip: '10.0.0.100' } };
+    assert.deepEqual(hostPrograms(vip, ['lb']), { binaries: [], packages: ['keepalived'] });
+    assert.deepEqual(hostPrograms(vip, ['app']).packages, []);
+  });
+});
