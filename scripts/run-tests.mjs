@@ -18,7 +18,7 @@ function find(dir) {
 }
 
 // Integration tests need the real engines and tools (iptables, chromium, sshd, ...): the one list
-// of them is in src/engines/binaries.ts. `hastack setup --tests` installs what is missing when it
+// of them is derived in src/registry (needs.ts). `hastack setup --tests` installs what is missing when it
 // can (root on Debian), else prints the one apt-get line and exits 3: then no test runs.
 if (only !== 'unit') {
   const setup = spawnSync(process.execPath, ['dist/src/cli/main.js', 'setup', '--tests'], { stdio: 'inherit' });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { readSecrets, refreshSecretsInPlace, secretsFile, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
-import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
+import { startPlan, stopGraceMs, stopPlan, type ProbeResult, type ServiceContext, type ServiceDriver } from '../registry/index.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
@@ -11,7 +11,6 @@ import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
 import { CLI_MAIN, driverFor } from '../drivers/index.js';
-import { startPlan, stopGraceMs, stopPlan } from '../registry/index.js';
 import { writeRunState, type RunState } from './run-state.js';
 
 interface Managed {

@@ -6,7 +6,7 @@ import type { Secrets, Topology } from '../config/index.js';
  * deploying machine parses what a host answered instead of trusting it.
  */
 
-/** secrets.json (src/config/secrets.ts) as a node holds it: the passwords its services need (SECRETS_OF). */
+/** secrets.json (src/config/secrets.ts) as a node holds it: the passwords its services need (each kind's `secrets` in src/registry/kinds.ts). */
 export const secretsSchema = z
   .object({
     redisPassword: z.string().min(1).optional(),

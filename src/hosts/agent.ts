@@ -131,7 +131,7 @@ const PROBE_INTERVAL_MS = 200;
 const PROBE_TIMEOUT_MS = 1_000;
 
 /**
- * `node-up`: the node's units again, services in the order of `up` (plan.ts) filtered to this
+ * `node-up`: the node's units again, services in the order of `up` (the registry's startPlan) filtered to this
  * node, each group waited for (bounded by supervisor.healthTimeoutMs) before the next, then the
  * controller, keepalived and the backup timer.
  */

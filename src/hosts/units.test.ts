@@ -33,7 +33,7 @@ describe('the units a host needs', () => {
     assert.equal(redis.restartMaxSec, 5);
   });
 
-  it('stop timeouts follow plan.ts: the database gets the longest', () => {
+  it('stop timeouts follow the descriptors: the database gets the longest', () => {
     const units = unitsForNode(twoHosts(), 'standby', opts);
     assert.equal(units.find((u) => u.serviceId === 'standby/mariadb')?.stopTimeoutMs, 30_000);
     assert.equal(units.find((u) => u.serviceId === 'standby/app')?.stopTimeoutMs, 15_000);

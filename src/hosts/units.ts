@@ -152,7 +152,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
 }
 
 /**
- * Every unit `node` needs, in start order of the services (plan.ts's order is applied by
+ * Every unit `node` needs, in start order of the services (the registry's startPlan is applied by
  * `node-up`; here services come in topology order), then the controller, keepalived and the
  * backup timer where they apply.
  */
