@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAdminProbe, checkBinds, checkControllerKey, checkFileModes, checkStores, checkUsers, keyOptions, type AuditScope } from './checks.js';
+import { checkAdminProbe, checkBinds, checkControllerKey, checkDbAccounts, checkFileModes, checkSecretsHeld, checkStores, checkUsers, keyOptions, type AuditScope } from './checks.js';
 import type { FileFact } from './facts.js';
 import { auditExitCode, formatFindings } from './findings.js';
 import { holdsSecret, isSecretName } from './files.js';
@@ -106,9 +106,47 @@ describe('audit: checks', () => {
       { service: 'db1/mariadb', kind: 'mariadb' as const, answer: 'login ok' },
       { service: 'cache1/memcached', kind: 'memcached' as const, answer: 'VERSION 1.6.18' },
     ];
-    assert.deepEqual(checkStores(scope('hosts'), probes, false).map((x) => x.code), ['REDIS_NO_AUTH', 'DB_NO_AUTH', 'MEMCACHED_REACHABLE']);
+    assert.deepEqual(checkStores(scope('hosts'), probes, false).map((x) => x.code), ['REDIS_NO_AUTH', 'REDIS_REACHABLE', 'REDIS_REACHABLE', 'DB_NO_AUTH', 'MEMCACHED_REACHABLE']);
     assert.deepEqual(checkStores(scope('hosts'), probes, true).map((x) => x.code), ['REDIS_NO_AUTH', 'DB_NO_AUTH'], 'a cluster node may reach memcached');
     assert.deepEqual(checkStores(scope('local'), probes.slice(3), false).map((x) => x.severity), ['info']);
+  });
+
+  it('review item 7: Redis or Sentinel answering an outsider on hosts is REDIS_REACHABLE; no answer (firewalled) passes', () => {
+    const closed = [{ service: 'r/redis', kind: 'redis' as const }, { service: 'r/sentinel', kind: 'sentinel' as const }];
+    assert.deepEqual(checkStores(scope('hosts'), closed, false), []);
+    const open = [{ service: 'r/sentinel', kind: 'sentinel' as const, answer: '-NOAUTH Authentication required.' }];
+    assert.deepEqual(checkStores(scope('hosts'), open, false).map((x) => `${x.code} ${x.where}`), ['REDIS_REACHABLE r/sentinel']);
+    assert.deepEqual(checkStores(scope('local'), open, false), [], 'on local every client is this machine');
+  });
+
+  it("(g) database accounts: a wildcard or foreign host is a finding; hastack's own '%' accounts are info", () => {
+    const s = { ...scope('hosts'), dbAllowedHosts: ['localhost', '127.0.0.1', '::1', '10.0.0.1', '10.0.0.2', '10.0.0.254'], dbWildcardByDesign: ['hastack', 'repl'] };
+    const f = checkDbAccounts(s, [
+      { user: 'root', host: 'localhost' },
+      { user: 'hastack_admin', host: '10.0.0.254' },
+      { user: 'hastack', host: '%' },
+      { user: 'repl', host: '%' },
+      { user: 'bob', host: '%' },
+      { user: 'root', host: '10.0.%' },
+      { user: 'carol', host: '10.0.0.0/255.255.255.0' },
+      { user: 'hastack_admin', host: '192.168.1.9' },
+      { user: 'hastack', host: '10.%' },
+      { user: '', host: '' },
+    ], 'mariadb');
+    assert.deepEqual(
+      f.filter((x) => x.severity === 'finding').map((x) => `${x.code} ${x.message.match(/'[^']*'@'[^']*'/)?.[0] ?? ''}`),
+      ["DB_ACCOUNT_WILDCARD 'bob'@'%'", "DB_ACCOUNT_WILDCARD 'root'@'10.0.%'", "DB_ACCOUNT_WILDCARD 'carol'@'10.0.0.0/255.255.255.0'", "DB_ACCOUNT_FOREIGN_HOST 'hastack_admin'@'192.168.1.9'", "DB_ACCOUNT_WILDCARD 'hastack'@'10.%'"],
+    );
+    assert.equal(f.filter((x) => x.severity === 'info').length, 2);
+    assert.deepEqual(checkDbAccounts(scope('local'), [{ user: 'bob', host: '%' }], 'mariadb'), [], 'no allowed hosts in scope: not judged');
+  });
+
+  it('(h) secrets held: one its services do not need is SECRET_NOT_NEEDED, naming it (never its value)', () => {
+    assert.deepEqual(checkSecretsHeld('lb1', [], []), []);
+    assert.deepEqual(checkSecretsHeld('db1', ['dbRootPassword', 'dbAppPassword'], ['dbRootPassword', 'dbAppPassword', 'dbReplPassword']), []);
+    const f = checkSecretsHeld('lb1', ['vrrpPassword', 'dbRootPassword'], ['vrrpPassword']);
+    assert.equal(f[0]?.code, 'SECRET_NOT_NEEDED');
+    assert.match(f[0]?.message ?? '', /holds dbRootPassword, which none of its services needs \(it needs vrrpPassword\)/);
   });
 
   it('findings print code, where and fix, and fail the audit; info alone does not', () => {

@@ -18,6 +18,18 @@ export interface AuditScope {
   readonly admin: { readonly address: string; readonly port: number };
   /** On hosts: the controller's node (its host serves the admin API). */
   readonly controllerNode?: string;
+  /**
+   * Where a MariaDB account may log in from: the nodes' addresses, loopback, `database.adminFrom`
+   * (engines' adminHosts). Absent: accounts are not judged.
+   */
+  readonly dbAllowedHosts?: readonly string[];
+  /**
+   * hastack's own accounts that are `@'%'` by design (the app's and replication's: password-only,
+   * every node connects with them); reported as info, not findings.
+   */
+  readonly dbWildcardByDesign?: readonly string[];
+  /** node → the secrets its host must hold (deploy's nodeSecretNames, united over nodes sharing a host). */
+  readonly secretNeeds?: ReadonlyMap<string, readonly string[]>;
 }
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
@@ -140,7 +152,7 @@ export interface StoreProbe {
   readonly service: string;
   readonly kind: 'redis' | 'sentinel' | 'mariadb' | 'memcached';
   /** redis/sentinel: the answer to PING; memcached: to `version`; mariadb: 'login ok' or undefined. */
-  readonly answer: string | undefined;
+  readonly answer?: string | undefined;
 }
 
 /**
@@ -157,6 +169,10 @@ export function checkStores(scope: AuditScope, probes: readonly StoreProbe[], th
     if (p.kind === 'mariadb' && p.answer === 'login ok') {
       out.push(finding(AuditCode.DB_NO_AUTH, p.service, 'MariaDB let root or an anonymous user in without a password', 'drop anonymous users and set root\'s password (mariadb-secure-installation), or redeploy'));
     }
+    if ((p.kind === 'redis' || p.kind === 'sentinel') && scope.substrate === 'hosts' && !thisMachineIsNode && p.answer !== undefined) {
+      // Any answer (even -NOAUTH) means the port is open to this machine: the password is all that guards it.
+      out.push(finding(AuditCode.REDIS_REACHABLE, p.service, `${p.kind} answered this machine, which is not a cluster node (${JSON.stringify(p.answer.slice(0, 40))})`, 'firewall its port to the cluster\'s nodes: "hastack deploy" installs the rules (src/hosts/firewall.ts)'));
+    }
     if (p.kind === 'memcached' && scope.substrate === 'hosts' && !thisMachineIsNode && p.answer !== undefined && /^VERSION/.test(p.answer)) {
       out.push(finding(AuditCode.MEMCACHED_REACHABLE, p.service, 'memcached (which has no authentication) answered this machine, which is not a cluster node', 'firewall memcached\'s port to the cluster\'s nodes (deploy installs the rules) or enable SASL'));
     }
@@ -165,6 +181,52 @@ export function checkStores(scope: AuditScope, probes: readonly StoreProbe[], th
     out.push(info('memcached', `memcached has no authentication; on the ${scope.substrate} substrate it is reachable only from this machine (bound to its node's loopback address, see the bind check)`));
   }
   return out;
+}
+
+/** A MariaDB account host that matches more than one address: `%`, `_`, or a netmask. */
+export function isWildcardHost(host: string): boolean {
+  return host.includes('%') || host.includes('_') || host.includes('/');
+}
+
+/** An account host the server can match under skip-name-resolve (an address or pattern of one). */
+function isAddressLike(host: string): boolean {
+  return host === 'localhost' || host.includes(':') || /^[\d.%_/]+$/.test(host);
+}
+
+/**
+ * (g) MariaDB accounts log in only from the cluster's addresses, loopback and `database.adminFrom`:
+ * a wildcard host (`%`) lets any machine that reaches the port try the password. hastack's own
+ * app and replication accounts are `%` by design (info).
+ */
+export function checkDbAccounts(scope: AuditScope, accounts: readonly { user: string; host: string }[], where: string): Finding[] {
+  if (scope.dbAllowedHosts === undefined) return [];
+  const allowed = new Set(scope.dbAllowedHosts);
+  const byDesign = new Set(scope.dbWildcardByDesign ?? []);
+  const out: Finding[] = [];
+  const q = (a: { user: string; host: string }): string => `'${a.user}'@'${a.host}'`;
+  for (const a of accounts) {
+    if (isWildcardHost(a.host)) {
+      if (byDesign.has(a.user) && a.host === '%') out.push(info(where, `${q(a)} is hastack's own account, password-only from any address by design`));
+      else out.push(finding(AuditCode.DB_ACCOUNT_WILDCARD, where, `the account ${q(a)} may log in from any address its host pattern matches, not only the cluster's`, `DROP USER ${q(a)} (or recreate it for the node addresses and database.adminFrom only)`));
+    } else if (isAddressLike(a.host) && !allowed.has(a.host)) {
+      out.push(finding(AuditCode.DB_ACCOUNT_FOREIGN_HOST, where, `the account ${q(a)} names an address that is no cluster node's and not in database.adminFrom`, `DROP USER ${q(a)}, or add the address to database.adminFrom if it is an operator's machine`));
+    }
+  }
+  return out;
+}
+
+/** (h) A node holds only the secrets its services need (SECRETS_OF; everything on the controller's node). */
+export function checkSecretsHeld(node: string, held: readonly string[], needed: readonly string[]): Finding[] {
+  const extra = held.filter((k) => !needed.includes(k));
+  if (extra.length === 0) return [];
+  return [
+    finding(
+      AuditCode.SECRET_NOT_NEEDED,
+      node,
+      `its secrets.json holds ${extra.join(', ')}, which none of its services needs (it needs ${needed.join(', ') || 'none'})`,
+      `remove ${extra.join(', ')} from the node's secrets.json, or run "hastack deploy", which writes each node only its services' secrets`,
+    ),
+  ];
 }
 
 /** Every host's facts judged; `problems` become AUDIT_INCOMPLETE findings (an audit that could not look did not pass). */
@@ -176,6 +238,10 @@ export function checkHostFacts(scope: AuditScope, facts: HostFacts): Finding[] {
     ...checkFileModes(facts.files, facts.ownerUid).map((f) => (scope.substrate === 'hosts' ? { ...f, where: `${facts.node}:${f.where}` } : f)),
     ...(facts.controllerKeyLines === null ? [] : checkControllerKey(facts.node, facts.controllerKeyLines)),
     ...(facts.admin === null ? [] : checkAdminProbe(facts.admin)),
+    // Probed from the node's own host: a cluster machine, so only the password is judged.
+    ...(facts.stores === undefined ? [] : checkStores(scope, facts.stores, true)),
+    ...(facts.dbAccounts === undefined ? [] : checkDbAccounts(scope, facts.dbAccounts, 'mariadb')),
+    ...(facts.secretsHeld === undefined || scope.secretNeeds?.get(facts.node) === undefined ? [] : checkSecretsHeld(facts.node, facts.secretsHeld, scope.secretNeeds.get(facts.node) ?? [])),
     ...facts.problems.map((p) => finding(AuditCode.AUDIT_INCOMPLETE, facts.node, p, 'fix the cause and audit again')),
   ];
 }

@@ -34,6 +34,19 @@ export const fileFactSchema = z.object({
 });
 export type FileFact = z.infer<typeof fileFactSchema>;
 
+/** What a store answered without credentials (probes.ts / gather.ts). */
+export const storeProbeSchema = z.object({
+  service: z.string(),
+  kind: z.enum(['redis', 'sentinel', 'mariadb', 'memcached']),
+  /** redis/sentinel: the answer to PING; memcached: to `version`; mariadb: 'login ok' or absent. */
+  answer: z.string().optional(),
+});
+export type StoreProbeFact = z.infer<typeof storeProbeSchema>;
+
+/** One row of `mysql.user`: who may log in from where. */
+export const dbAccountSchema = z.object({ user: z.string(), host: z.string() });
+export type DbAccount = z.infer<typeof dbAccountSchema>;
+
 export const hostFactsSchema = z.object({
   node: z.string(),
   /** The uid the cluster's files should belong to where no service user owns them. */
@@ -45,6 +58,16 @@ export const hostFactsSchema = z.object({
   controllerKeyLines: z.array(z.string()).nullable(),
   /** The admin API as probed from this machine (the controller host on hosts); null: not here. */
   admin: z.lazy(() => adminProbeSchema).nullable(),
+  /**
+   * Redis and Sentinel of this node probed from its own host, without a password (on hosts their
+   * ports answer only cluster nodes: the operator's probe cannot tell whether they demand one).
+   * Absent: not probed here.
+   */
+  stores: z.array(storeProbeSchema).optional(),
+  /** The names (never the values) of the secrets in the node's secrets.json; absent: not looked at. */
+  secretsHeld: z.array(z.string()).optional(),
+  /** `mysql.user` as a database node of this machine has it; absent: no database here. */
+  dbAccounts: z.array(dbAccountSchema).optional(),
   /** What could not be read (each becomes AUDIT_INCOMPLETE). */
   problems: z.array(z.string()),
 });

@@ -32,6 +32,14 @@ export const AuditCode = {
   DB_NO_AUTH: 'DB_NO_AUTH',
   /** memcached (no authentication) answered this machine, which is not a cluster node. */
   MEMCACHED_REACHABLE: 'MEMCACHED_REACHABLE',
+  /** Redis or Sentinel answered this machine, which is not a cluster node (on hosts their ports are for the cluster only). */
+  REDIS_REACHABLE: 'REDIS_REACHABLE',
+  /** A MariaDB account's host is a wildcard (`%`, `10.0.%`, a netmask): any machine it matches may try its password. */
+  DB_ACCOUNT_WILDCARD: 'DB_ACCOUNT_WILDCARD',
+  /** A MariaDB account names an address that is neither a cluster node's nor in `database.adminFrom`. */
+  DB_ACCOUNT_FOREIGN_HOST: 'DB_ACCOUNT_FOREIGN_HOST',
+  /** A node's secrets.json holds a secret none of its services (nor the controller's, the backup's role) needs. */
+  SECRET_NOT_NEEDED: 'SECRET_NOT_NEEDED',
   /** A check could not run (a host unreachable, a file unreadable): the audit cannot say it passed. */
   AUDIT_INCOMPLETE: 'AUDIT_INCOMPLETE',
   /** Informational: not a finding. */

@@ -1,7 +1,10 @@
 import os from 'node:os';
 import mysql from 'mysql2/promise';
-import type { Secrets, Topology } from '../config/index.js';
-import type { ProcessFact, ListenFact } from './facts.js';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { adminConnection, adminHosts, closeConnection, DB_USERS } from '../engines/index.js';
+import { describeError } from '../shared/errors.js';
+import type { DbAccount, ProcessFact, ListenFact } from './facts.js';
 import { scanStateDir } from './files.js';
 import { firstLine } from './probes.js';
 import { listenersOf, uidOf, withDescendants } from './proc.js';
@@ -18,7 +21,34 @@ export function scopeOf(topo: Topology, controllerNode?: string): AuditScope {
     services: new Map(topo.services.map((s) => [s.id, s.node])),
     admin: topo.admin,
     ...(controllerNode !== undefined ? { controllerNode } : {}),
+    ...(topo.services.some((s) => s.kind === 'mariadb') ? { dbAllowedHosts: adminHosts(topo), dbWildcardByDesign: [DB_USERS.app, DB_USERS.repl] } : {}),
   };
+}
+
+/** A query of mysql.user answers in milliseconds; 5 s means the server is stuck. */
+const DB_ACCOUNTS_TIMEOUT_MS = 5_000;
+
+/**
+ * (g) `mysql.user` of the first of `dbs` that answers, as root over its socket (on hosts: the
+ * host's own node) or the admin account: who may log in from where. Accounts replicate, so one
+ * node tells the cluster's; a problem when none answers.
+ */
+export async function readDbAccounts(topo: Topology, secrets: Secrets, dbs: readonly ServiceInstance[]): Promise<{ accounts?: DbAccount[]; problem?: string }> {
+  const errors: string[] = [];
+  for (const svc of dbs) {
+    try {
+      const c = await adminConnection({ topo, secrets, svc, asRoot: os.userInfo().uid === 0 }, DB_ACCOUNTS_TIMEOUT_MS);
+      try {
+        const [rows] = await c.query<RowDataPacket[]>({ sql: 'SELECT User AS u, Host AS h FROM mysql.user', timeout: DB_ACCOUNTS_TIMEOUT_MS });
+        return { accounts: rows.map((r) => ({ user: String(r['u']), host: String(r['h']) })) };
+      } finally {
+        await closeConnection(c);
+      }
+    } catch (e) {
+      errors.push(`${svc.id}: ${describeError(e)}`);
+    }
+  }
+  return dbs.length === 0 ? {} : { problem: `cannot read the database accounts (mysql.user): ${errors.join('; ')}` };
 }
 
 /** Listeners and uids of processes by owner (a service id, or `admin`), each with its descendants. */
@@ -55,11 +85,12 @@ async function mariadbOpen(host: string, port: number): Promise<boolean> {
   return false;
 }
 
-/** (f) What each store answers this machine without credentials. */
-export async function probeStores(topo: Topology): Promise<StoreProbe[]> {
+/** (f) What each store (or those of `only`) answers this machine without credentials. */
+export async function probeStores(topo: Topology, only?: (s: ServiceInstance) => boolean): Promise<StoreProbe[]> {
   return Promise.all(
     topo.services
       .filter((s) => s.kind === 'redis' || s.kind === 'sentinel' || s.kind === 'mariadb' || s.kind === 'memcached')
+      .filter((s) => only === undefined || only(s))
       .map(async (s): Promise<StoreProbe> => {
         const kind = s.kind as StoreProbe['kind'];
         if (kind === 'mariadb') return { service: s.id, kind, answer: (await mariadbOpen(s.address, s.port)) ? 'login ok' : undefined };

@@ -1,16 +1,16 @@
 import os from 'node:os';
-import type { Secrets, Topology } from '../config/index.js';
+import { servicesOf, type Secrets, type Topology } from '../config/index.js';
 import { readAdminToken } from '../control/admin-token.js';
 import { readRunState } from '../control/run-state.js';
 import { checkAdminProbe, checkHostFacts, checkStores } from './checks.js';
 import type { HostFacts } from './facts.js';
 import { AuditCode, finding, type Finding } from './findings.js';
-import { probeStores, processFacts, scanStateDir, scopeOf, secretValues, thisMachineIsNode } from './gather.js';
+import { probeStores, processFacts, readDbAccounts, scanStateDir, scopeOf, secretValues, thisMachineIsNode } from './gather.js';
 import { probeAdminApi } from './probes.js';
 
 /**
  * `hastack audit` of a cluster on this machine (local, netns): the supervisor's processes from
- * run.json, the state directory, the admin API and the stores, all probed from here.
+ * run.json, the state directory, the admin API, the stores and the database accounts, all from here.
  */
 export async function auditLocal(topo: Topology, secrets: Secrets): Promise<Finding[]> {
   const runState = readRunState(topo.stateDir);
@@ -23,6 +23,7 @@ export async function auditLocal(topo: Topology, secrets: Secrets): Promise<Find
     token = undefined;
   }
   const scan = scanStateDir(topo.stateDir, secretValues(secrets, token));
+  const db = await readDbAccounts(topo, secrets, servicesOf(topo, 'mariadb'));
   const facts: HostFacts = {
     node: 'this machine',
     ownerUid: os.userInfo().uid,
@@ -30,7 +31,8 @@ export async function auditLocal(topo: Topology, secrets: Secrets): Promise<Find
     files: scan.files,
     controllerKeyLines: null,
     admin: null,
-    problems: scan.problems,
+    ...(db.accounts !== undefined ? { dbAccounts: db.accounts } : {}),
+    problems: [...scan.problems, ...(db.problem !== undefined ? [db.problem] : [])],
   };
   const scope = scopeOf(topo);
   return [

@@ -74,6 +74,10 @@ export const agentCli = {
   nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
   audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
+  probes: (o: { state: string; node: string; timeoutMs: number }) => answer(async () => (await import('../hosts/redis-admin.js')).agentGuardedProbes(envOf(o.state), o.node, o.timeoutMs)),
+  redisLook: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/redis-admin.js')).agentRedisLook(envOf(o.state), o.node)),
+  sentinelFailover: (o: { state: string; id: string }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelFailover(envOf(o.state), o.id)),
+  sentinelsReady: (o: { state: string; timeoutMs: number }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelsReady(envOf(o.state), o.timeoutMs)),
   recordRole: (o: { state: string; id: string; role: string }) => answer(() => agentRecordRole(envOf(o.state), o.id, o.role)),
   firewall: (o: { state: string; node: string; remove?: boolean }) => answer(() => agentFirewall(envOf(o.state), o.node, o.remove === true)),
   // stdin: one step of `secrets rotate` (passwords only there, never in argv).

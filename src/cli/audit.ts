@@ -2,14 +2,34 @@ import { checkHostFacts, checkStores } from '../audit/checks.js';
 import { AuditCode, auditExitCode, finding, formatFindings, type Finding } from '../audit/findings.js';
 import { probeStores, scopeOf, thisMachineIsNode } from '../audit/gather.js';
 import { auditLocal } from '../audit/local.js';
-import { controllerNode, readSecrets } from '../config/index.js';
+import { controllerNode, readSecrets, type Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
+
+/**
+ * What each node's host must hold: the secrets `deploy` sends it (its services', everything on
+ * the controller's node), united over the nodes that share one machine (they share its secrets.json).
+ */
+async function hostSecretNeeds(topo: Topology): Promise<Map<string, string[]>> {
+  const { nodeSecretNames } = await import('../deploy/needs.js');
+  const { parseSshTarget } = await import('../hosts/ssh.js');
+  const label = (name: string): string => {
+    const t = parseSshTarget(name, topo.config.nodes.find((n) => n.name === name)?.ssh ?? name);
+    return `${t.user}@${t.host}:${t.port}`;
+  };
+  const out = new Map<string, string[]>();
+  for (const n of topo.nodes) {
+    const sharing = topo.nodes.filter((m) => label(m.name) === label(n.name));
+    out.set(n.name, [...new Set(sharing.flatMap((m) => nodeSecretNames(topo, m)))]);
+  }
+  return out;
+}
 
 /**
  * `hastack audit [--json]`: checks the running cluster for the review's classes of weakness
  * (binds, users, file modes, key restrictions, the admin API, unauthenticated stores) and exits 1
- * on any finding. On hosts the facts come from each host's agent over SSH; the stores are probed
- * from this machine, as an outsider would.
+ * on any finding. On hosts the facts come from each host's agent over SSH (Redis and Sentinel
+ * probed there, database accounts, secrets held); the stores are also probed from this machine,
+ * as an outsider would (none of Redis, Sentinel, memcached may answer it).
  */
 export async function audit(opts: ConfigOptions & { json?: boolean }): Promise<number> {
   const topo = loadRunningTopology(opts);
@@ -17,7 +37,7 @@ export async function audit(opts: ConfigOptions & { json?: boolean }): Promise<n
   let findings: Finding[];
   if (topo.config.substrate === 'hosts') {
     const { hostsAuditFacts } = await import('../hosts/audit.js');
-    const scope = scopeOf(topo, controllerNode(topo.config, topo.nodes).name);
+    const scope = { ...scopeOf(topo, controllerNode(topo.config, topo.nodes).name), secretNeeds: await hostSecretNeeds(topo) };
     const { facts, unreachable } = await hostsAuditFacts(topo);
     findings = [
       ...facts.flatMap((f) => checkHostFacts(scope, f)),

@@ -44,7 +44,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     }
     const afterInject = o.thenFailover
       ? async (): Promise<void> => {
-          await runFailover(failoverEnv(topo), supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
+          await runFailover(await failoverEnv(topo), supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
         }
       : undefined;
     const result = await runChaos({

@@ -8,12 +8,14 @@ import { invokedAs } from './output.js';
 
 /**
  * What the crash plan works with. On real hosts the database nodes' recorded roles live on their
- * machines: recorded there over SSH (`_agent record-role`), so a restart comes back as recorded.
+ * machines: recorded there over SSH (`_agent record-role`), so a restart comes back as recorded;
+ * and Redis and Sentinel answer only cluster nodes, so they are asked through the agents.
  */
-export function failoverEnv(topo: Topology): FailoverEnv {
+export async function failoverEnv(topo: Topology): Promise<FailoverEnv> {
   const secrets = readSecrets(topo.stateDir);
   if (topo.config.substrate !== 'hosts') return { topo, secrets };
-  return { topo, secrets, recordRole: async (svc, role) => (await import('../hosts/faults.js')).recordRoleOnHost(topo, svc.id, role) };
+  const { hostsRedisAdmin } = await import('../hosts/redis-admin.js');
+  return { topo, secrets, recordRole: async (svc, role) => (await import('../hosts/faults.js')).recordRoleOnHost(topo, svc.id, role), redisAdmin: hostsRedisAdmin(topo) };
 }
 
 /** The supervisor kills and keeps down a node: it owns the processes (a plain kill would be restarted). */
@@ -49,7 +51,7 @@ export interface FailoverCliOptions extends ConfigOptions {
 
 export async function failover(o: FailoverCliOptions): Promise<void> {
   const topo = loadRunningTopology(o);
-  const env = failoverEnv(topo);
+  const env = await failoverEnv(topo);
   const t0 = Date.now();
   const r = await runFailover(env, supervisorFencer(topo), {
     ...(o.to !== undefined ? { to: o.to } : {}),
@@ -67,7 +69,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
 
 export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
-  const r = await runSwitchover(failoverEnv(topo), supervisorFencer(topo), {
+  const r = await runSwitchover(await failoverEnv(topo), supervisorFencer(topo), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),

@@ -224,6 +224,22 @@ agentSub('probe')
   // 1 s: a healthy engine on the host answers in milliseconds; the caller retries.
   .option('--timeout-ms <ms>', 'probe timeout', (v) => Number.parseInt(v, 10), 1000)
   .action(async (o: { state: string; id: string; timeoutMs: number }) => (await agentCli()).probe(o));
+// Redis and Sentinel answer only cluster nodes on hosts (src/hosts/firewall.ts): the operator's
+// failover, deploy and status ask them through these (src/hosts/redis-admin.ts).
+agentSub('probes')
+  .requiredOption('--node <name>')
+  .option('--timeout-ms <ms>', 'each probe\'s timeout', (v) => Number.parseInt(v, 10), 1000)
+  .action(async (o: { state: string; node: string; timeoutMs: number }) => (await agentCli()).probes(o));
+agentSub('redis-look')
+  .requiredOption('--node <name>')
+  .action(async (o: { state: string; node: string }) => (await agentCli()).redisLook(o));
+agentSub('sentinel-failover')
+  .requiredOption('--id <node/sentinel>')
+  .action(async (o: { state: string; id: string }) => (await agentCli()).sentinelFailover(o));
+agentSub('sentinels-ready')
+  // 30 s: what deploy waits on a machine of its own (Sentinels meet through 2 s hello messages).
+  .option('--timeout-ms <ms>', 'how long to wait', (v) => Number.parseInt(v, 10), 30_000)
+  .action(async (o: { state: string; timeoutMs: number }) => (await agentCli()).sentinelsReady(o));
 agentSub('wire')
   .requiredOption('--id <node/kind>')
   .action(async (o: { state: string; id: string }) => (await agentCli()).wire(o));

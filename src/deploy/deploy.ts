@@ -12,6 +12,7 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
 import { installControllerKey } from '../hosts/controller-key.js';
+import { sentinelsReadyOnHosts } from '../hosts/redis-admin.js';
 import { closeSessions, openSessions, type HostSession } from '../hosts/session.js';
 import { hostSecretPayloads, secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
@@ -275,7 +276,11 @@ async function startServices(topo: Topology, secrets: Secrets, hosts: readonly H
     if (step.type === 'sentinels-ready') {
       if (!started.some((id) => id.endsWith('/sentinel') || id.endsWith('/redis'))) continue;
       event('waiting for the sentinels to discover the replicas and each other');
-      await waitSentinelsReady(topo, secrets, 30_000);
+      // Asked from a Sentinel's host: their ports answer only cluster nodes (hosts/firewall.ts).
+      const first = topo.services.find((s) => s.kind === 'sentinel');
+      const h = first ? byNode.get(first.node) : undefined;
+      if (h) await sentinelsReadyOnHosts(h.session, 30_000);
+      else await waitSentinelsReady(topo, secrets, 30_000);
       continue;
     }
     if (step.type === 'migrate') {

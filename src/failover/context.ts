@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Secrets, ServiceInstance, ServiceKind, Topology } from '../config/index.js';
 import { findService, servicesOf } from '../config/index.js';
-import { recordDbRole, type DbRole } from '../engines/index.js';
+import { recordDbRole, type DbRole, type RedisAddress, type RedisRole } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
@@ -14,6 +14,35 @@ export interface FailoverEnv {
    * on this machine (local, netns); on real hosts the CLI passes one that goes over SSH.
    */
   readonly recordRole?: (svc: ServiceInstance, role: DbRole) => Promise<void>;
+  /**
+   * How Redis and Sentinel are asked. Absent: straight from this machine (local, netns, the
+   * controller on its node); on real hosts the operator's CLI passes one that goes through each
+   * node's agent, since their ports answer only cluster nodes (src/hosts/firewall.ts).
+   */
+  readonly redisAdmin?: RedisAdmin;
+}
+
+/** One look at the cluster's Redis nodes and Sentinels: what answered, nothing for what did not. */
+export interface RedisLook {
+  /** ROLE of each Redis service (by id) that answered. */
+  readonly roles: ReadonlyMap<string, RedisRole>;
+  /** The master each Sentinel (by id) that answered names; null: it names none. */
+  readonly named: ReadonlyMap<string, RedisAddress | null>;
+}
+
+/** What a Sentinel answered SENTINEL FAILOVER (see `RedisAdmin.sentinelFailover`). */
+export interface SentinelFailoverAnswer {
+  readonly refused?: { readonly code: string | undefined; readonly message: string };
+}
+
+/** The Redis and Sentinel calls of the crash plan (see `FailoverEnv.redisAdmin`). */
+export interface RedisAdmin {
+  look(): Promise<RedisLook>;
+  /**
+   * SENTINEL FAILOVER <masterName> on this Sentinel: `{}` when asked, `{ refused }` with Sentinel's
+   * error reply (its code: INPROG, NOGOODSLAVE) when it said no; throws when it did not answer.
+   */
+  sentinelFailover(sentinel: ServiceInstance): Promise<SentinelFailoverAnswer>;
 }
 
 /** The role a database node comes back in after a restart (see `FailoverEnv.recordRole`). */

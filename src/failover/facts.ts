@@ -1,8 +1,9 @@
 import { servicesOf } from '../config/index.js';
-import { readDbState, redisRole, sentinelMasterAddr } from '../engines/index.js';
+import { readDbState } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { portOpen } from '../shared/net.js';
-import { ctxOf, nodeAt, type FailoverEnv } from './context.js';
+import { nodeAt, type FailoverEnv } from './context.js';
+import { lookAtRedis } from './redis-ops.js';
 import { REACH_TIMEOUT_MS, readDb, readSemiSync, withDb } from './db-ops.js';
 import type { ClusterFacts, DbFacts, RedisFacts } from './decide.js';
 
@@ -52,19 +53,16 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
 }
 
 async function gatherRest(env: FailoverEnv, dbs: DbFacts[]): Promise<ClusterFacts> {
-  const redis = await Promise.all(
-    servicesOf(env.topo, 'redis').map(async (svc): Promise<RedisFacts> => {
-      try {
-        const r = await redisRole(ctxOf(env, svc));
-        if (r.role === 'master') return { node: svc.node, reachable: true, role: 'master', linkUp: true, offset: r.offset };
-        const m = nodeAt(env, 'redis', r.master.host, r.master.port);
-        return { node: svc.node, reachable: true, role: 'replica', ...(m ? { masterNode: m } : {}), linkUp: r.linkUp, offset: r.offset };
-      } catch {
-        return { node: svc.node, reachable: false, linkUp: false, offset: 0 };
-      }
-    }),
-  );
-  const named = await Promise.all(servicesOf(env.topo, 'sentinel').map((s) => sentinelMasterAddr(ctxOf(env, s)).catch(() => undefined)));
+  // Through the agents on hosts (env.redisAdmin): Redis and Sentinel answer only cluster nodes.
+  const look = await lookAtRedis(env);
+  const redis = servicesOf(env.topo, 'redis').map((svc): RedisFacts => {
+    const r = look.roles.get(svc.id);
+    if (!r) return { node: svc.node, reachable: false, linkUp: false, offset: 0 };
+    if (r.role === 'master') return { node: svc.node, reachable: true, role: 'master', linkUp: true, offset: r.offset };
+    const m = nodeAt(env, 'redis', r.master.host, r.master.port);
+    return { node: svc.node, reachable: true, role: 'replica', ...(m ? { masterNode: m } : {}), linkUp: r.linkUp, offset: r.offset };
+  });
+  const named = servicesOf(env.topo, 'sentinel').map((s) => look.named.get(s.id) ?? undefined);
   const masters = new Set(named.filter((a) => a !== undefined).map((a) => nodeAt(env, 'redis', a.host, a.port) ?? `${a.host}:${a.port}`));
   return {
     takenAt: new Date().toISOString(),

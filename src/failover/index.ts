@@ -13,7 +13,8 @@ export type { ClusterFacts, DbFacts, RedisFacts, FailoverPlan, AutoSnapshot, Aut
 export { gatherFacts, describeFacts } from './facts.js';
 export { readJournal, journalFile } from './journal.js';
 export type { Journal, StepName } from './journal.js';
-export type { FailoverEnv } from './context.js';
+export type { FailoverEnv, RedisAdmin, RedisLook, SentinelFailoverAnswer } from './context.js';
+export { lookAtRedisDirect, sentinelFailoverDirect } from './redis-ops.js';
 export { runBackup, planBackup, releaseBackupHold } from './backup.js';
 export type { BackupOptions, BackupPlan, BackupResult } from './backup.js';
 export { verifyBackup } from './restore.js';

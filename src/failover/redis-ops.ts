@@ -1,12 +1,14 @@
-import { servicesOf } from '../config/index.js';
 import fs from 'node:fs';
-import { redisConfFile, redisRole, sentinelMasterAddr, withReplicaOf } from '../engines/index.js';
+import os from 'node:os';
+import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { redisConfFile, redisRole, sentinelMasterAddr, withReplicaOf, type RedisAddress, type RedisRole } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { redisErrorCode } from '../shared/engine-errors.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import { Redis } from 'ioredis';
-import { ctxOf, nodeAt, serviceOn, type FailoverEnv } from './context.js';
+import { nodeAt, serviceOn, type FailoverEnv, type RedisLook, type SentinelFailoverAnswer } from './context.js';
 
 // SENTINEL FAILOVER promoted the replica in ~0.3 s and the Sentinel named it ~1.2 s after the
 // request here; 15 s leaves room for a busy machine (Sentinel polls INFO once a second then).
@@ -14,20 +16,64 @@ const REDIS_SWITCH_TIMEOUT_MS = 15_000;
 // Two of Sentinel's 1 s replica INFO polls after it marked the master down, and some slack.
 const NOGOODSLAVE_RETRY_MS = 4_000;
 
+/**
+ * Every Redis node's ROLE and every Sentinel's named master, straight from this machine, for the
+ * services given (all of the cluster's, or one host's when its agent asks: src/hosts/redis-admin.ts).
+ * A service that does not answer within the admin timeout is left out.
+ */
+export async function lookAtRedisDirect(topo: Topology, secrets: Secrets, services: readonly ServiceInstance[]): Promise<RedisLook> {
+  const asRoot = os.userInfo().uid === 0;
+  const ctx = (svc: ServiceInstance): ServiceContext => ({ topo, secrets, svc, asRoot });
+  const roles = new Map<string, RedisRole>();
+  const named = new Map<string, RedisAddress | null>();
+  await Promise.all([
+    ...services.filter((s) => s.kind === 'redis').map(async (svc) => {
+      const r = await redisRole(ctx(svc)).catch(() => undefined);
+      if (r) roles.set(svc.id, r);
+    }),
+    ...services.filter((s) => s.kind === 'sentinel').map(async (svc) => {
+      const a = await sentinelMasterAddr(ctx(svc)).then((x) => x ?? null, () => undefined);
+      if (a !== undefined) named.set(svc.id, a);
+    }),
+  ]);
+  return { roles, named };
+}
+
+/** One look at Redis and the Sentinels, through `env.redisAdmin` when given (hosts). */
+export function lookAtRedis(env: FailoverEnv): Promise<RedisLook> {
+  const svcs = [...servicesOf(env.topo, 'redis'), ...servicesOf(env.topo, 'sentinel')];
+  return env.redisAdmin ? env.redisAdmin.look() : lookAtRedisDirect(env.topo, env.secrets, svcs);
+}
+
 /** Where the Redis master is now, by ROLE on every reachable node (a master replicating from nobody). */
-async function redisMasters(env: FailoverEnv): Promise<string[]> {
-  const seen = await Promise.all(
-    servicesOf(env.topo, 'redis').map(async (svc) => ((await redisRole(ctxOf(env, svc)).catch(() => undefined))?.role === 'master' ? svc.node : undefined)),
-  );
-  return seen.filter((n): n is string => n !== undefined);
+function redisMasters(env: FailoverEnv, look: RedisLook): string[] {
+  return servicesOf(env.topo, 'redis')
+    .filter((svc) => look.roles.get(svc.id)?.role === 'master')
+    .map((svc) => svc.node);
 }
 
 /** The master node every reachable Sentinel names, if they agree (and at least one answers). */
-async function sentinelsAgree(env: FailoverEnv): Promise<{ node?: string; answers: number }> {
-  const named = await Promise.all(servicesOf(env.topo, 'sentinel').map((s) => sentinelMasterAddr(ctxOf(env, s)).catch(() => undefined)));
+function sentinelsAgree(env: FailoverEnv, look: RedisLook): { node?: string; answers: number } {
+  const named = servicesOf(env.topo, 'sentinel').map((s) => look.named.get(s.id) ?? undefined);
   const nodes = new Set(named.filter((a) => a !== undefined).map((a) => nodeAt(env, 'redis', a.host, a.port) ?? `${a.host}:${a.port}`));
   const answers = named.filter((a) => a !== undefined).length;
   return nodes.size === 1 ? { node: [...nodes][0] as string, answers } : { answers };
+}
+
+/**
+ * SENTINEL FAILOVER on one Sentinel, from this machine (the agent's side of
+ * `RedisAdmin.sentinelFailover` too): Sentinel's error reply comes back as `refused`, with its
+ * code, so it survives the agent's JSON; no answer at all throws.
+ */
+export async function sentinelFailoverDirect(topo: Topology, secrets: Secrets, sentinel: ServiceInstance): Promise<SentinelFailoverAnswer> {
+  try {
+    await withSentinel(secrets, sentinel.address, sentinel.port, async (r) => r.call('SENTINEL', 'FAILOVER', topo.config.redis.masterName));
+    return {};
+  } catch (e) {
+    const code = redisErrorCode(e);
+    if (code === undefined) throw e;
+    return { refused: { code, message: describeError(e) } };
+  }
 }
 
 /**
@@ -38,8 +84,9 @@ async function sentinelsAgree(env: FailoverEnv): Promise<{ node?: string; answer
  */
 export async function requestRedisFailover(env: FailoverEnv, fenced: string, target: string): Promise<string> {
   if (servicesOf(env.topo, 'redis').length === 0) return 'no redis in this cluster';
-  const masters = (await redisMasters(env)).filter((n) => n !== fenced);
-  const agreed = await sentinelsAgree(env);
+  const look = await lookAtRedis(env);
+  const masters = redisMasters(env, look).filter((n) => n !== fenced);
+  const agreed = sentinelsAgree(env, look);
   if (masters.length === 1 && agreed.node === masters[0]) return `redis master ${masters[0]} alive, ${agreed.answers} sentinel(s) agree: nothing to do`;
   if (masters.length > 0) return `redis master ${masters.join(', ')} alive; waiting for the sentinels to agree`;
   {
@@ -53,19 +100,19 @@ export async function requestRedisFailover(env: FailoverEnv, fenced: string, tar
     while (!asked) {
       errors = [];
       for (const s of preferred) {
+        let answer: SentinelFailoverAnswer;
         try {
-          await withSentinel(env, s.address, s.port, async (r) => r.call('SENTINEL', 'FAILOVER', env.topo.config.redis.masterName));
+          answer = env.redisAdmin ? await env.redisAdmin.sentinelFailover(s) : await sentinelFailoverDirect(env.topo, env.secrets, s);
+        } catch (e) {
+          errors.push({ code: redisErrorCode(e), line: `${s.id}: ${describeError(e)}` });
+          continue;
+        }
+        // INPROG: a failover is already under way (a re-run, or Sentinel's own): wait for it.
+        if (answer.refused === undefined || answer.refused.code === 'INPROG') {
           asked = s.id;
           break;
-        } catch (e) {
-          // INPROG: a failover is already under way (a re-run, or Sentinel's own): wait for it.
-          const code = redisErrorCode(e);
-          if (code === 'INPROG') {
-            asked = s.id;
-            break;
-          }
-          errors.push({ code, line: `${s.id}: ${describeError(e)}` });
         }
+        errors.push({ code: answer.refused.code, line: `${s.id}: ${answer.refused.message}` });
       }
       if (asked || Date.now() > deadline || !errors.some((e) => e.code === 'NOGOODSLAVE')) break;
       await sleep(250);
@@ -85,8 +132,9 @@ export async function waitRedisSettled(env: FailoverEnv, fenced: string): Promis
   if (servicesOf(env.topo, 'redis').length === 0) return 'no redis in this cluster';
   const done = await waitFor(
     async () => {
-      const m = (await redisMasters(env)).filter((n) => n !== fenced);
-      const a = await sentinelsAgree(env);
+      const look = await lookAtRedis(env);
+      const m = redisMasters(env, look).filter((n) => n !== fenced);
+      const a = sentinelsAgree(env, look);
       return m.length === 1 && a.node === m[0] ? { node: m[0] as string, answers: a.answers } : undefined;
     },
     // 100 ms: each check is a few ROLE/SENTINEL round trips on loopback.
@@ -97,8 +145,8 @@ export async function waitRedisSettled(env: FailoverEnv, fenced: string): Promis
   return `redis master is now ${done.node}; ${done.answers} reachable sentinel(s) agree${pointed ? `; ${pointed}` : ''}`;
 }
 
-async function withSentinel<T>(env: FailoverEnv, host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host, port, password: env.secrets.sentinelPassword, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, disableClientInfo: true });
+async function withSentinel<T>(secrets: Secrets, host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({ host, port, password: secrets.sentinelPassword, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, disableClientInfo: true });
   r.on('error', () => undefined);
   try {
     await r.connect();

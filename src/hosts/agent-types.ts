@@ -76,6 +76,9 @@ export type AgentStatus = z.infer<typeof agentStatusSchema>;
 export const probeResultSchema = z.object({ healthy: z.boolean(), role: z.string(), detail: z.string().optional() });
 export type ProbeResultJson = z.infer<typeof probeResultSchema>;
 
+/** What `probes --node N` prints: a probe of each of the node's guarded services (firewall.ts). */
+export const guardedProbesSchema = z.object({ probes: z.record(probeResultSchema) });
+
 /** What `node-up` prints: the status after starting, plus each service's last probe. */
 export const nodeUpResultSchema = agentStatusSchema.extend({
   probes: z.record(probeResultSchema),

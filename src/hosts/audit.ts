@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { readAdminToken } from '../control/admin-token.js';
 import { hostFactsSchema, type HostFacts } from '../audit/facts.js';
-import { processFacts, scanStateDir, secretValues } from '../audit/gather.js';
+import { probeStores, processFacts, readDbAccounts, scanStateDir, secretValues } from '../audit/gather.js';
 import { probeAdminApi } from '../audit/probes.js';
-import type { Topology } from '../config/index.js';
+import { readSecretsFile, secretsFile, type Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import { installed } from './agent.js';
 import type { AgentEnv } from './agent-env.js';
@@ -14,7 +14,9 @@ import { closeSessions, openSessions } from './session.js';
 /**
  * `hastack audit` on real hosts. Host side (`_agent audit --node N`): the facts of this host for
  * node N: its units' listeners and uids, the state directory's modes, the controller key's line in
- * root's authorized_keys, and (on the controller's node) the admin API probed from
+ * root's authorized_keys, the names of the secrets the host holds, N's Redis and Sentinel probed
+ * without a password and its database's accounts (their ports answer only cluster nodes, or the
+ * query needs root over the socket), and (on the controller's node) the admin API probed from
  * the host itself, since it listens on the host's loopback. The operator's side judges them
  * (src/audit/checks.ts), so a host runs no policy of its own.
  */
@@ -51,6 +53,16 @@ export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts
   }
   const scan = scanStateDir(env.stateDir, secretValues(secrets, token));
   const isController = specs.some((s) => s.name.endsWith('-controller'));
+  // From this host (a cluster node): its Redis and Sentinel answer only cluster nodes, so only
+  // here can the audit ask whether they demand a password.
+  const stores = await probeStores(topo, (s) => s.node === node && (s.kind === 'redis' || s.kind === 'sentinel'));
+  const db = await readDbAccounts(topo, secrets, topo.services.filter((s) => s.node === node && s.kind === 'mariadb'));
+  let secretsHeld: string[] | undefined;
+  try {
+    secretsHeld = Object.keys(readSecretsFile(secretsFile(env.stateDir)) ?? {});
+  } catch (e) {
+    problems.push(`the node's secrets.json: ${describeError(e)}`);
+  }
   return {
     node,
     ownerUid: process.getuid?.() ?? 0,
@@ -58,7 +70,10 @@ export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts
     files: scan.files,
     controllerKeyLines: controllerKeyLines(topo.cluster),
     admin: isController ? await probeAdminApi(topo.admin.address, topo.admin.port) : null,
-    problems: [...problems, ...scan.problems],
+    stores,
+    ...(secretsHeld !== undefined ? { secretsHeld } : {}),
+    ...(db.accounts !== undefined ? { dbAccounts: db.accounts } : {}),
+    problems: [...problems, ...scan.problems, ...(db.problem !== undefined ? [db.problem] : [])],
   };
 }
 

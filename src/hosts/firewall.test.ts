@@ -19,27 +19,48 @@ function cluster(extra: Partial<ConfigInput> = {}): Topology {
 }
 
 describe('review item 2: firewall rules derived from the topology', () => {
-  it('memcached answers only cluster nodes; strangers get a reset', () => {
+  it('memcached and redis answer only cluster nodes; strangers get a reset', () => {
     const rules = renderRules(cluster(), 'a');
+    const accept = (port: number): string[] => ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((src) => `-A hastack-shop -s ${src}/32 -d 10.0.0.1/32 -p tcp -m tcp --dport ${port} -j ACCEPT`);
     assert.equal(
       rules,
       [
         '*filter',
         ':hastack-shop - [0:0]',
-        '-A hastack-shop -s 10.0.0.1/32 -d 10.0.0.1/32 -p tcp -m tcp --dport 11211 -j ACCEPT',
-        '-A hastack-shop -s 10.0.0.2/32 -d 10.0.0.1/32 -p tcp -m tcp --dport 11211 -j ACCEPT',
-        '-A hastack-shop -s 10.0.0.3/32 -d 10.0.0.1/32 -p tcp -m tcp --dport 11211 -j ACCEPT',
+        ...accept(6379),
+        '-A hastack-shop -d 10.0.0.1/32 -p tcp -m tcp --dport 6379 -m comment --comment "a/redis: redis has only a password and replicates in clear" -j REJECT --reject-with tcp-reset',
+        ...accept(11211),
         '-A hastack-shop -d 10.0.0.1/32 -p tcp -m tcp --dport 11211 -m comment --comment "a/memcached: memcached has no authentication" -j REJECT --reject-with tcp-reset',
         'COMMIT',
         '',
       ].join('\n'),
     );
-    assert.deepEqual(guardedPorts(cluster(), 'c'), [], 'replication mode: nothing guarded on a database-only node');
+  });
+
+  it('review item 7: Redis and Sentinel ports answer only cluster nodes (a database-only node has nothing guarded)', () => {
+    assert.deepEqual(
+      guardedPorts(cluster(), 'c').map((g) => `${g.serviceId}:${g.port}`),
+      ['c/sentinel:26379'],
+    );
+    assert.deepEqual(guardedPorts(cluster(), 'b').map((g) => g.serviceId).sort(), ['b/memcached', 'b/redis']);
+    const dbOnly = resolveTopology(
+      parseConfig({
+        cluster: 'shop',
+        substrate: 'hosts',
+        nodes: [
+          { name: 'a', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['redis', 'sentinel', 'app', 'lb'] },
+          { name: 'd', address: '10.0.0.4', ssh: 'root@10.0.0.4', services: ['mariadb'] },
+        ],
+        redis: { quorum: 1 },
+      }),
+      { stateRoot: '/ignored', configDir: '/ignored' },
+    );
+    assert.deepEqual(guardedPorts(dbOnly, 'd'), [], 'replication mode: nothing guarded on a database-only node');
   });
 
   it("Galera's group, IST and SST ports are guarded too", () => {
     const g = guardedPorts(cluster({ database: { mode: 'galera' } }), 'c');
-    assert.deepEqual(g.map((x) => x.port), [4567, 4568, 4444]);
+    assert.deepEqual(g.filter((x) => x.serviceId === 'c/mariadb').map((x) => x.port), [4567, 4568, 4444]);
   });
 
   it('loopback nodes (one machine) need no rules; long cluster names get a short chain', () => {

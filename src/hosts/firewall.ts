@@ -7,10 +7,14 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 /**
  * Firewall rules `deploy` installs on each host (iptables, in the host's INPUT chain) and `down`
  * removes: ports that must answer only the cluster's own nodes. memcached has no authentication
- * at all (anyone who reaches it can list and overwrite keys), and Galera's group, IST and SST
- * ports admit any machine that knows the cluster name; the services that authenticate (Redis,
- * Sentinel, MariaDB) are not closed here because the operator's machine talks to them too
- * (`hastack status`, chaos checks); their allow-lists live in their own configs.
+ * at all (anyone who reaches it can list and overwrite keys), Galera's group, IST and SST
+ * ports admit any machine that knows the cluster name, and Redis and Sentinel have only a
+ * password (no TLS on Debian 12's build, see src/hosts/README.md): a stranger who reaches them may
+ * guess it, and replication runs between them in clear. The operator's machine, which need not
+ * be a node, reaches all of them through each host's agent instead (`hastack status`, chaos,
+ * `failover`, `audit`: run-info.ts, redis-admin.ts). MariaDB's port stays open: the operator's
+ * failover and chaos talk to it directly, and its admin account names its hosts
+ * (`database.adminFrom`).
  *
  * `guardedPorts` is the one list: add a port there and every host's rules follow.
  */
@@ -34,6 +38,8 @@ export function guardedPorts(topo: Topology, node: string): GuardedPort[] {
   const out: GuardedPort[] = [];
   for (const svc of topo.services.filter((s) => s.node === node && !isLoopback(s.address))) {
     if (svc.kind === 'memcached') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'memcached has no authentication' });
+    if (svc.kind === 'redis') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'redis has only a password and replicates in clear' });
+    if (svc.kind === 'sentinel') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'sentinel has only a password and can reconfigure redis' });
     if (svc.kind === 'mariadb' && topo.config.database.mode === 'galera') {
       for (const [name, port] of Object.entries(GALERA_PORTS)) out.push({ serviceId: svc.id, address: svc.address, port, proto: 'tcp', why: `galera ${name}: cluster members only` });
     }

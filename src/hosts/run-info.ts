@@ -1,7 +1,7 @@
 import type { Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import type { ProbeResult } from '../registry/index.js';
-import { agentStatusSchema, probeResultSchema } from './agent-types.js';
+import { agentStatusSchema, guardedProbesSchema } from './agent-types.js';
 import { guardedPorts } from './firewall.js';
 import { closeSessions, openSessions } from './session.js';
 
@@ -35,12 +35,14 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
             if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
           }
           const guarded = [...new Set(guardedPorts(topo, s.node).map((g) => g.serviceId))];
-          for (const id of guarded) {
-            try {
-              probes.set(id, await s.agentJson('probe', ['--id', id, '--timeout-ms', '1000'], probeResultSchema, { timeoutMs: STATUS_TIMEOUT_MS }));
-            } catch (e) {
-              probes.set(id, { healthy: false, role: id.split('/')[1] ?? 'service', detail: `probe through the agent of ${s.node}: ${describeError(e)}` });
-            }
+          if (guarded.length === 0) return;
+          // One agent call probes all of the host's guarded services (memcached, Redis, Sentinel,
+          // Galera's MariaDB) in parallel: each call starts the CLI on the host.
+          try {
+            const r = await s.agentJson('probes', ['--node', s.node, '--timeout-ms', '1000'], guardedProbesSchema, { timeoutMs: STATUS_TIMEOUT_MS });
+            for (const id of guarded) probes.set(id, r.probes[id] ?? { healthy: false, role: id.split('/')[1] ?? 'service', detail: `the agent of ${s.node} did not probe it` });
+          } catch (e) {
+            for (const id of guarded) probes.set(id, { healthy: false, role: id.split('/')[1] ?? 'service', detail: `probe through the agent of ${s.node}: ${describeError(e)}` });
           }
         } catch (e) {
           unreachable.push(`${s.node}: ${describeError(e)}`);

@@ -150,6 +150,28 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
     }
   });
 
+  it('review item 4: hastack audit exits 1 and names DB_ACCOUNT_WILDCARD for a MariaDB account with host %', async () => {
+    const secrets = JSON.parse(fs.readFileSync(path.join(stateDir, 'secrets.json'), 'utf8')) as { dbRootPassword: string };
+    const sql = (q: string): Promise<{ stdout: string }> =>
+      run('mariadb', ['-h', `${BASE}.13`, '-P', '3306', '-u', 'root', '-N', '-B', '-e', q], { env: { ...process.env, MYSQL_PWD: secrets.dbRootPassword }, timeout: 10_000 });
+    // What an operator adds by hand "for a quick look" (the password is a throwaway: dropped below).
+    await sql("CREATE USER 'rgwide'@'%' IDENTIFIED BY 'rg-throwaway-1'");
+    try {
+      const r = await runCli(['audit', '--json', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+      const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }>; exitCode: number };
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const f = report.findings.filter((x) => x.code === 'DB_ACCOUNT_WILDCARD');
+      assert.equal(f.length, 1, JSON.stringify(report.findings.filter((x) => x.severity === 'finding'), null, 1));
+      assert.match(f[0]?.message ?? '', /'rgwide'@'%'/);
+      // hastack's own app and replication accounts are '%' by design: said, not failed.
+      assert.ok(report.findings.some((x) => x.severity === 'info' && /'hastack'@'%' is hastack's own account/.test(x.message)));
+    } finally {
+      await sql("DROP USER 'rgwide'@'%'");
+    }
+    const again = await runCli(['audit', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+  });
+
   it('hastack audit exits 1 and names ADMIN_NO_TOKEN and ADMIN_CROSS_ORIGIN for an admin API without a token', async () => {
     // The cluster as a copy of its state whose admin API is an open stand-in (what the API was
     // before item 5: any POST reaches the handler, which refuses only a malformed body).

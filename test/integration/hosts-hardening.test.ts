@@ -1,10 +1,11 @@
 /**
- * Review items 4 and 2 on real (namespace) hosts: after `deploy`, every service runs as its own
+ * Review items 4, 2 and 7 on real (namespace) hosts: after `deploy`, every service runs as its own
  * unprivileged user, cannot write outside its directory and cannot read the node's secrets; the
  * controller's SSH key runs only the agent's gate, and only from the controller's address;
- * memcached answers cluster nodes and nobody else; `hastack audit` (facts from each host's agent
- * over SSH) finds nothing, and names a secrets.json made world-readable; `down` removes the
- * firewall rules.
+ * memcached, Redis and Sentinel answer cluster nodes and nobody else, while `status` and
+ * `failover` from the operator's machine still see them (through the agents); `hastack audit`
+ * (facts from each host's agent over SSH) finds nothing, and names a secrets.json made
+ * world-readable and a secret a host does not need; `down` removes the firewall rules.
  *
  * Bed (test/helpers/hostbed.ts) on 10.213.206.x: `primary`, `standby`, `ops` (the `simple`
  * preset plus the controller with failover.auto), and `outsider`, a machine on the same network
@@ -23,7 +24,7 @@ import { simpleOnBed } from '../helpers/hosts-config.js';
 const CLUSTER = 'hardened';
 const STATE = `/var/lib/hastack/${CLUSTER}`;
 
-describe('review items 4 and 2: least privilege on hosts (service users, restricted controller key, firewall)', { timeout: 10 * 60_000 }, () => {
+describe('review items 4, 2 and 7: least privilege on hosts (service users, restricted controller key, firewall)', { timeout: 10 * 60_000 }, () => {
   const dir = tempDir('deploy-hardened');
   const configFile = path.join(dir, 'hastack.yaml');
   let bed: HostBed;
@@ -122,6 +123,41 @@ describe('review items 4 and 2: least privilege on hosts (service users, restric
     assert.ok(mc.length === 2 && mc.every((s) => s.healthy), JSON.stringify(mc));
   });
 
+  it('review item 7: Redis and Sentinel answer cluster nodes only; they still replicate, and status and failover see them through the agents', async () => {
+    const redisPassword = (JSON.parse(fs.readFileSync(path.join(bed.dir, 'primary', 'var-lib-hastack', CLUSTER, 'secrets.json'), 'utf8')) as { redisPassword: string }).redisPassword;
+    // The password in the environment (REDISCLI_AUTH), never in argv; single-quote safe (base64url).
+    const cli = (from: string, to: string, port: number, cmd: string, auth = true): Promise<{ code: number; stdout: string; stderr: string }> =>
+      sh(from, `${auth ? `REDISCLI_AUTH='${redisPassword}' ` : ''}timeout 5 redis-cli -h ${addr(to)} -p ${port} ${cmd}`);
+    for (const port of [6379, 26379]) {
+      const stranger = await cli('outsider', 'primary', port, 'PING', false);
+      assert.doesNotMatch(stranger.stdout + stranger.stderr, /PONG|NOAUTH/, `port ${port} answered a machine outside the cluster`);
+      assert.match(stranger.stdout + stranger.stderr, /Connection reset|Connection refused|Could not connect/, `port ${port}: ${stranger.stdout}${stranger.stderr}`);
+    }
+    // A cluster node without the password is answered (and refused by Redis itself).
+    const node = await cli('ops', 'primary', 6379, 'PING', false);
+    assert.match(node.stdout + node.stderr, /NOAUTH/);
+    // The replicas still replicate: every Redis node seen from another node.
+    const info = async (node: string): Promise<string> => (await cli(node === 'primary' ? 'standby' : 'primary', node, 6379, 'INFO replication')).stdout;
+    const views = await Promise.all(['primary', 'standby'].map(async (n) => ({ n, text: await info(n) })));
+    const master = views.find((v) => /role:master/.test(v.text));
+    const replica = views.find((v) => /role:slave/.test(v.text));
+    assert.ok(master && replica, JSON.stringify(views));
+    assert.match(master.text, /connected_slaves:1/);
+    assert.match(replica.text, /master_link_status:up/);
+    // The operator's machine (the bed's host side, not a node) sees them through the agents.
+    const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
+    const rows = (JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; role: string; healthy: boolean; detail?: string }> }).services.filter((x) => x.service === 'redis' || x.service === 'sentinel');
+    assert.equal(rows.length, 5, JSON.stringify(rows));
+    assert.ok(rows.every((x) => x.healthy), JSON.stringify(rows));
+    assert.deepEqual(rows.filter((x) => x.service === 'redis').map((x) => x.role).sort(), ['master', 'replica']);
+    // The crash plan's facts (what `failover` decides on) too.
+    const dry = await runCli(['failover', '--dry-run', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, new RegExp(`redis ${master.n}: master \\(offset \\d+\\)`));
+    assert.match(dry.stdout, new RegExp(`redis ${replica.n}: replica of ${master.n}, link up`));
+    assert.match(dry.stdout, new RegExp(`sentinels name: ${master.n}`));
+  });
+
   it('review items 4 and 2: hastack audit of the deployed cluster finds nothing (users, modes, key, memcached)', async () => {
     const r = await runCli(['audit', '--json', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
     const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }> };
@@ -142,6 +178,27 @@ describe('review items 4 and 2: least privilege on hosts (service users, restric
       );
     } finally {
       await sh('primary', `chmod 600 ${STATE}/secrets.json`);
+    }
+  });
+
+  it('review item 4: hastack audit names SECRET_NOT_NEEDED on a host holding a secret its services do not need, and exits 1', async () => {
+    // primary runs no keepalived (no lb.vip here): the VRRP password is not its to hold.
+    const file = path.join(bed.dir, 'primary', 'var-lib-hastack', CLUSTER, 'secrets.json');
+    const before = fs.readFileSync(file, 'utf8');
+    const held = JSON.parse(before) as Record<string, string>;
+    assert.equal(held['vrrpPassword'], undefined, 'primary holds the VRRP password after deploy');
+    fs.writeFileSync(file, JSON.stringify({ ...held, vrrpPassword: 'rgAbc123' }, null, 2) + '\n');
+    try {
+      const r = await runCli(['audit', '--json', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
+      const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }> };
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const f = report.findings.filter((x) => x.code === 'SECRET_NOT_NEEDED');
+      assert.equal(f.length, 1, JSON.stringify(report.findings.filter((x) => x.severity === 'finding'), null, 1));
+      assert.equal(f[0]?.where, 'primary');
+      assert.match(f[0]?.message ?? '', /holds vrrpPassword, which none of its services needs/);
+      assert.doesNotMatch(r.stdout, /rgAbc123/, 'the audit printed a secret');
+    } finally {
+      fs.writeFileSync(file, before);
     }
   });
 
