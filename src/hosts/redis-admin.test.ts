@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseRedisRole } from '../engines/index.js';
-import { redisLookSchema } from './redis-admin.js';
+import { redisLookSchema, sentinelFailoverSchema } from './redis-admin.js';
 
 describe('review item 7: the Redis look an agent prints reads back as it was', () => {
   it('ROLE of a master and a replica, a Sentinel naming a master and one naming none', () => {
@@ -17,5 +17,11 @@ describe('review item 7: the Redis look an agent prints reads back as it was', (
     assert.deepEqual(back.roles['b/redis'], { role: 'replica', master: { host: '10.0.0.1', port: 6379 }, linkState: 'connected', linkUp: true, offset: 118 });
     assert.equal(back.named['c/sentinel'], null);
     assert.throws(() => redisLookSchema.parse({ roles: { 'a/redis': { role: 'leader' } }, named: {} }));
+  });
+
+  it("a Sentinel's refusal keeps its code across the agent's JSON (INPROG counts as asked, NOGOODSLAVE is retried)", () => {
+    const back = sentinelFailoverSchema.parse(JSON.parse(JSON.stringify({ refused: { code: 'NOGOODSLAVE', message: 'NOGOODSLAVE No suitable replica to promote' } })));
+    assert.equal(back.refused?.code, 'NOGOODSLAVE');
+    assert.deepEqual(sentinelFailoverSchema.parse(JSON.parse(JSON.stringify({}))), {});
   });
 });
