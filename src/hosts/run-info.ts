@@ -28,25 +28,31 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
   const unreachable: string[] = [];
   try {
     await Promise.all(
-      [...sessions.values()].map(async (s) => {
-        try {
-          const st = await s.agentJson('status', ['--node', s.node], agentStatusSchema, { timeoutMs: STATUS_TIMEOUT_MS });
-          for (const u of st.units) {
-            if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
+      [...sessions.values()].flatMap((s) => {
+        const unitsOf = async (): Promise<void> => {
+          try {
+            const st = await s.agentJson('status', ['--node', s.node], agentStatusSchema, { timeoutMs: STATUS_TIMEOUT_MS });
+            for (const u of st.units) {
+              if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
+            }
+          } catch (e) {
+            unreachable.push(`${s.node}: ${describeError(e)}`);
           }
-          const guarded = [...new Set(guardedPorts(topo, s.node).map((g) => g.serviceId))];
+        };
+        // One agent call probes all of the host's guarded services (memcached, Redis, Sentinel,
+        // Galera's MariaDB) in parallel, beside the status call (each starts the CLI on the host):
+        // a slow status does not leave them to a probe from here, which the firewall refuses.
+        const guarded = [...new Set(guardedPorts(topo, s.node).map((g) => g.serviceId))];
+        const probesOf = async (): Promise<void> => {
           if (guarded.length === 0) return;
-          // One agent call probes all of the host's guarded services (memcached, Redis, Sentinel,
-          // Galera's MariaDB) in parallel: each call starts the CLI on the host.
           try {
             const r = await s.agentJson('probes', ['--node', s.node, '--timeout-ms', '1000'], guardedProbesSchema, { timeoutMs: STATUS_TIMEOUT_MS });
             for (const id of guarded) probes.set(id, r.probes[id] ?? { healthy: false, role: id.split('/')[1] ?? 'service', detail: `the agent of ${s.node} did not probe it` });
           } catch (e) {
             for (const id of guarded) probes.set(id, { healthy: false, role: id.split('/')[1] ?? 'service', detail: `probe through the agent of ${s.node}: ${describeError(e)}` });
           }
-        } catch (e) {
-          unreachable.push(`${s.node}: ${describeError(e)}`);
-        }
+        };
+        return [unitsOf(), probesOf()];
       }),
     );
   } finally {
