@@ -1,6 +1,6 @@
 import os from 'node:os';
 import mysql from 'mysql2/promise';
-import type { Secrets, Topology } from '../config/index.js';
+import { substrateTraits, type Secrets, type Topology } from '../config/index.js';
 import type { ProcessFact, ListenFact } from './facts.js';
 import { scanStateDir } from './files.js';
 import { firstLine } from './probes.js';
@@ -14,6 +14,7 @@ export function scopeOf(topo: Topology, controllerNode?: string): AuditScope {
   return {
     cluster: topo.cluster,
     substrate: topo.config.substrate,
+    nodesAreMachines: substrateTraits(topo.config).nodesAreMachines,
     nodes: new Map(topo.nodes.map((n) => [n.name, n.address])),
     services: new Map(topo.services.map((s) => [s.id, s.node])),
     admin: topo.admin,

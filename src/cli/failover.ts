@@ -1,30 +1,27 @@
 import readline from 'node:readline/promises';
 import { readSecrets } from '../config/index.js';
-import { requestFault, substrateFor } from '../control/index.js';
+import { LocalSubstrate } from '../substrate/index.js';
+import { runtimeFor, type Runtime } from '../runtime/index.js';
 import { runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
 import type { Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
 
 /**
- * What the crash plan works with. On real hosts the database nodes' recorded roles live on their
- * machines: recorded there over SSH (`_agent record-role`), so a restart comes back as recorded.
+ * What the crash plan works with: the runtime records a database node's role where its next start
+ * reads it (its directory here, or its machine over SSH), so a restart comes back as recorded.
  */
-export function failoverEnv(topo: Topology): FailoverEnv {
-  const secrets = readSecrets(topo.stateDir);
-  if (topo.config.substrate !== 'hosts') return { topo, secrets };
-  return { topo, secrets, recordRole: async (svc, role) => (await import('../hosts/faults.js')).recordRoleOnHost(topo, svc.id, role) };
+export function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(topo)): FailoverEnv {
+  return { topo, secrets: readSecrets(topo.stateDir), recordRole: (svc, role) => runtime.recordRole(svc, role) };
 }
 
-/** The supervisor kills and keeps down a node: it owns the processes (a plain kill would be restarted). */
-export function supervisorFencer(topo: Topology): NodeFencer {
-  const substrate = substrateFor(topo);
-  return {
-    killNode: async (node) => {
-      await requestFault(topo, { action: 'kill-node', node });
-    },
-    isAlive: (pid) => substrate.isAlive(pid),
-  };
+/**
+ * The runtime kills and keeps down a node (the supervisor owns its processes, a plain kill would be
+ * restarted; on hosts the agent stops the units). The lock's pid is this machine's own.
+ */
+export function runtimeFencer(topo: Topology, runtime: Runtime = runtimeFor(topo)): NodeFencer {
+  const here = new LocalSubstrate();
+  return { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => here.isAlive(pid) };
 }
 
 async function ask(question: string): Promise<boolean> {
@@ -51,7 +48,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
   const topo = loadRunningTopology(o);
   const env = failoverEnv(topo);
   const t0 = Date.now();
-  const r = await runFailover(env, supervisorFencer(topo), {
+  const r = await runFailover(env, runtimeFencer(topo), {
     ...(o.to !== undefined ? { to: o.to } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
     ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
@@ -67,7 +64,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
 
 export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
-  const r = await runSwitchover(failoverEnv(topo), supervisorFencer(topo), {
+  const r = await runSwitchover(failoverEnv(topo), runtimeFencer(topo), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),
