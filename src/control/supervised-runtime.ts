@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { readSecrets, substrateTraits, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
-import { mariadbReach, recordDbRole, type ServiceContext } from '../engines/index.js';
+import { mariadbReach, recordDbRole } from '../engines/index.js';
+import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile } from '../shared/files.js';
 import { substrateFor, type ClusterStatus, type FaultRequest, type LogTail, type Runtime, type RuntimeCapabilities, type RuntimeDownOptions, type RuntimeDownResult, type RuntimeUpOptions } from '../substrate/index.js';
