@@ -75,7 +75,7 @@ function contextOf(topo: Topology, svc: ServiceInstance): ServiceContext {
 
 /** A database over its socket when its files are here (see `mariadbReach`); any other service at its address. */
 export function reachOf(topo: Topology, svc: ServiceInstance): ServiceReach {
-  return svc.kind === 'mariadb' ? mariadbReach(contextOf(topo, svc)) : { via: 'tcp', host: svc.address, port: svc.port };
+  return svc.kind === 'mariadb' ? mariadbReach(topo, svc) : { via: 'tcp', host: svc.address, port: svc.port };
 }
 
 /** The logs of a node's services (or one of them) on this machine: stdout/stderr, then the engine's own. */

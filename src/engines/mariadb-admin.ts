@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
-import type { Secrets, ServiceInstance, ServiceReach } from '../config/index.js';
+import type { Secrets, ServiceInstance, ServiceReach, Topology } from '../config/index.js';
 import { substrateTraits } from '../config/index.js';
 import { hostPort, withTimeout } from './common.js';
 import type { ServiceContext } from '../registry/index.js';
@@ -58,9 +58,9 @@ export function isServerError(e: unknown): boolean {
  * host); otherwise (the CLI or the crash plan on another machine than a host's) TCP as
  * hastack_admin, which works once the primary was wired.
  */
-export function mariadbReach(ctx: ServiceContext): ServiceReach {
-  const { socket } = mariadbPaths(ctx.svc);
-  if (substrateTraits(ctx.topo.config).nodesAreMachines && !fs.existsSync(socket)) return { via: 'tcp', host: ctx.svc.address, port: ctx.svc.port };
+export function mariadbReach(topo: Topology, svc: ServiceInstance): ServiceReach {
+  const { socket } = mariadbPaths(svc);
+  if (substrateTraits(topo.config).nodesAreMachines && !fs.existsSync(socket)) return { via: 'tcp', host: svc.address, port: svc.port };
   return { via: 'socket', path: socket };
 }
 
@@ -70,7 +70,7 @@ export function mariadbReach(ctx: ServiceContext): ServiceReach {
  * mariadb-install-db leaves on a brand-new server until `afterHealthy` sets the real one.
  */
 export async function adminConnection(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<Connection> {
-  const reach = mariadbReach(ctx);
+  const reach = mariadbReach(ctx.topo, ctx.svc);
   if (reach.via === 'tcp') {
     // Another machine's node (the CLI on an operator's machine, the crash plan): its socket is
     // there, not here.
