@@ -6,7 +6,7 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
-import { CLI_MAIN } from './our-drivers.js';
+import { CLI_MAIN } from '../drivers/index.js';
 
 /** Bound on a detached start as seen from the caller: every service has its own bounded health wait. */
 const DETACHED_START_TIMEOUT_MS = 10 * 60_000;

@@ -9,7 +9,7 @@ import { substrateFor, type ClusterStatus, type FaultRequest, type LogTail, type
 import { requestFault } from './admin-client.js';
 import { commitTopology, ensureNotRunning, prepareState, releaseSubstrate, stopCluster } from './cluster.js';
 import { startDetached } from './detached.js';
-import { driverFor } from './drivers.js';
+import { driverFor } from '../drivers/index.js';
 import { clusterStatus } from './status.js';
 import { logFileOf } from './supervisor.js';
 

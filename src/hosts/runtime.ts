@@ -1,5 +1,6 @@
 import { hostStateDir, substrateTraits, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
-import { clusterStatus, reachOf, serviceRows, startPlan } from '../control/index.js';
+import { clusterStatus, reachOf, serviceRows } from '../control/index.js';
+import { startPlan } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { ClusterStatus, FaultRequest, LogTail, Runtime, RuntimeCapabilities, RuntimeDownOptions, RuntimeDownResult, RuntimeUpOptions } from '../substrate/index.js';
 import { nodeUpResultSchema } from './agent-types.js';
