@@ -9,6 +9,7 @@ import { decodeProcAddress, parseProcNetTcp } from './proc.js';
 const scope = (substrate: AuditScope['substrate'] = 'local'): AuditScope => ({
   cluster: 'c',
   substrate,
+  nodesAreMachines: substrate === 'hosts',
   nodes: new Map([
     ['db1', '127.0.10.13'],
     ['cache1', '127.0.10.8'],

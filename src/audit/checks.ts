@@ -10,7 +10,10 @@ import { AuditCode, finding, info, type Finding } from './findings.js';
 /** What the checks need of the topology (a plain shape, so tests build it by hand). */
 export interface AuditScope {
   readonly cluster: string;
-  readonly substrate: 'local' | 'netns' | 'hosts';
+  /** For messages only; the checks judge by `nodesAreMachines`. */
+  readonly substrate: string;
+  /** Each node a machine of its own (SubstrateTraits): services must run as their own users, files are per machine. */
+  readonly nodesAreMachines: boolean;
   /** node name → its address. */
   readonly nodes: ReadonlyMap<string, string>;
   /** service id → its node. */
@@ -62,7 +65,7 @@ export function checkBinds(scope: AuditScope, listens: readonly ListenFact[]): F
 
 /** (b) No service process as root on hosts; on local/netns everything is the invoking user's, by design. */
 export function checkUsers(scope: AuditScope, processes: readonly ProcessFact[], where: string): Finding[] {
-  if (scope.substrate !== 'hosts') {
+  if (!scope.nodesAreMachines) {
     const uids = [...new Set(processes.map((p) => p.uid))];
     return [info(where, `on the ${scope.substrate} substrate every service runs as the invoking user (uid ${uids.join(', ') || '-'}): not a finding; on hosts each service must run as its own unprivileged user`)];
   }
@@ -169,15 +172,15 @@ export function checkStores(scope: AuditScope, probes: readonly StoreProbe[], th
     if (p.kind === 'mariadb' && p.answer === 'login ok') {
       out.push(finding(AuditCode.DB_NO_AUTH, p.service, 'MariaDB let root or an anonymous user in without a password', 'drop anonymous users and set root\'s password (mariadb-secure-installation), or redeploy'));
     }
-    if ((p.kind === 'redis' || p.kind === 'sentinel') && scope.substrate === 'hosts' && !thisMachineIsNode && p.answer !== undefined) {
+    if ((p.kind === 'redis' || p.kind === 'sentinel') && scope.nodesAreMachines && !thisMachineIsNode && p.answer !== undefined) {
       // Any answer (even -NOAUTH) means the port is open to this machine: the password is all that guards it.
       out.push(finding(AuditCode.REDIS_REACHABLE, p.service, `${p.kind} answered this machine, which is not a cluster node (${JSON.stringify(p.answer.slice(0, 40))})`, 'firewall its port to the cluster\'s nodes: "hastack deploy" installs the rules (src/hosts/firewall.ts)'));
     }
-    if (p.kind === 'memcached' && scope.substrate === 'hosts' && !thisMachineIsNode && p.answer !== undefined && /^VERSION/.test(p.answer)) {
+    if (p.kind === 'memcached' && scope.nodesAreMachines && !thisMachineIsNode && p.answer !== undefined && /^VERSION/.test(p.answer)) {
       out.push(finding(AuditCode.MEMCACHED_REACHABLE, p.service, 'memcached (which has no authentication) answered this machine, which is not a cluster node', 'firewall memcached\'s port to the cluster\'s nodes (deploy installs the rules) or enable SASL'));
     }
   }
-  if (scope.substrate !== 'hosts' && probes.some((p) => p.kind === 'memcached')) {
+  if (!scope.nodesAreMachines && probes.some((p) => p.kind === 'memcached')) {
     out.push(info('memcached', `memcached has no authentication; on the ${scope.substrate} substrate it is reachable only from this machine (bound to its node's loopback address, see the bind check)`));
   }
   return out;
@@ -235,7 +238,7 @@ export function checkHostFacts(scope: AuditScope, facts: HostFacts): Finding[] {
     ...checkBinds(scope, facts.listens),
     ...checkUsers(scope, facts.processes, facts.node),
     // On hosts every machine has the same paths: say whose file it is.
-    ...checkFileModes(facts.files, facts.ownerUid).map((f) => (scope.substrate === 'hosts' ? { ...f, where: `${facts.node}:${f.where}` } : f)),
+    ...checkFileModes(facts.files, facts.ownerUid).map((f) => (scope.nodesAreMachines ? { ...f, where: `${facts.node}:${f.where}` } : f)),
     ...(facts.controllerKeyLines === null ? [] : checkControllerKey(facts.node, facts.controllerKeyLines)),
     ...(facts.admin === null ? [] : checkAdminProbe(facts.admin)),
     // Probed from the node's own host: a cluster machine, so only the password is judged.

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
+import { substrateTraits, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { adminConnection, adminHosts, closeConnection, DB_USERS } from '../engines/index.js';
 import { describeError } from '../shared/errors.js';
 import type { DbAccount, ProcessFact, ListenFact } from './facts.js';
@@ -17,6 +17,7 @@ export function scopeOf(topo: Topology, controllerNode?: string): AuditScope {
   return {
     cluster: topo.cluster,
     substrate: topo.config.substrate,
+    nodesAreMachines: substrateTraits(topo.config).nodesAreMachines,
     nodes: new Map(topo.nodes.map((n) => [n.name, n.address])),
     services: new Map(topo.services.map((s) => [s.id, s.node])),
     admin: topo.admin,

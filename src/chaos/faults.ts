@@ -1,7 +1,6 @@
-import type { Secrets, Topology } from '../config/index.js';
-import { clusterStatus, requestFault, type ClusterStatus } from '../control/index.js';
+import type { Secrets } from '../config/index.js';
 import { targetRoles } from '../registry/index.js';
-import { HOST } from '../substrate/index.js';
+import { HOST, type ClusterStatus, type Runtime } from '../substrate/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { pick } from '../shared/random.js';
 import type { FaultSpec } from './scenarios.js';
@@ -86,8 +85,8 @@ export interface InjectedFault {
   readonly description: string;
 }
 
-export async function injectFaults(topo: Topology, secrets: Secrets, specs: readonly FaultSpec[], random: () => number): Promise<InjectedFault[]> {
-  const status = await clusterStatus(topo, secrets);
+export async function injectFaults(runtime: Runtime, secrets: Secrets, specs: readonly FaultSpec[], random: () => number): Promise<InjectedFault[]> {
+  const status = await runtime.status(secrets);
   const chosen = new Set<string>();
   const plan = specs.map((spec) => {
     const node = resolveTarget(spec.target, status, random, chosen);
@@ -99,32 +98,32 @@ export async function injectFaults(topo: Topology, secrets: Secrets, specs: read
     if (spec.action === 'partition') {
       const mine = [node, ...resolveSide(spec.with ?? [], status, random, chosen)];
       const theirs = resolveSide(spec.against ?? [], status, random, chosen);
-      await requestFault(topo, { action: 'partition', sides: [mine, theirs] });
+      await runtime.fault({ action: 'partition', sides: [mine, theirs] });
       done.push({ spec, node, description: `partition [${mine.join(' ')}] | [${theirs.join(' ')}] (${spec.target})` });
     } else if (spec.action === 'isolate') {
-      await requestFault(topo, { action: 'isolate', node, fromHost: spec.fromHost ?? false });
+      await runtime.fault({ action: 'isolate', node, fromHost: spec.fromHost ?? false });
       done.push({ spec, node, description: `isolate ${node}${spec.fromHost ? ' (from the clients too)' : ''} (${spec.target})` });
     } else if (spec.action === 'cut') {
       const to = resolveSide(spec.against ?? [], status, random, chosen);
-      for (const t of to) await requestFault(topo, { action: 'cut', from: node, to: t });
+      for (const t of to) await runtime.fault({ action: 'cut', from: node, to: t });
       done.push({ spec, node, description: `drop packets ${node} → ${to.join(' ')} (${spec.target})` });
     } else if (spec.action === 'kill-service') {
       if (!spec.service) throw new ConfigError('service', 'kill-service needs a service');
-      await requestFault(topo, { action: 'kill-service', node, service: spec.service });
+      await runtime.fault({ action: 'kill-service', node, service: spec.service });
       done.push({ spec, node, description: `kill -9 ${node}/${spec.service}` });
     } else {
-      await requestFault(topo, { action: spec.action, node });
+      await runtime.fault({ action: spec.action, node });
       done.push({ spec, node, description: `${spec.action === 'kill-node' ? 'kill -9 node' : 'SIGSTOP node'} ${node} (${spec.target})` });
     }
   }
   return done;
 }
 
-export async function healFaults(topo: Topology, faults: readonly InjectedFault[]): Promise<void> {
+export async function healFaults(runtime: Runtime, faults: readonly InjectedFault[]): Promise<void> {
   // One heal restores every cut link, whichever fault made it.
-  if (faults.some((f) => NETWORK_ACTIONS.has(f.spec.action))) await requestFault(topo, { action: 'heal-partition' });
+  if (faults.some((f) => NETWORK_ACTIONS.has(f.spec.action))) await runtime.fault({ action: 'heal-partition' });
   for (const f of faults) {
-    if (f.spec.action === 'kill-node') await requestFault(topo, { action: 'heal-node', node: f.node });
-    if (f.spec.action === 'pause-node') await requestFault(topo, { action: 'resume-node', node: f.node });
+    if (f.spec.action === 'kill-node') await runtime.fault({ action: 'heal-node', node: f.node });
+    if (f.spec.action === 'pause-node') await runtime.fault({ action: 'resume-node', node: f.node });
   }
 }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Secrets, Topology } from '../config/index.js';
-import { clusterStatus } from '../control/index.js';
+import type { Runtime } from '../substrate/index.js';
 import { describeError } from '../shared/errors.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import { checkRun, type CheckedRun } from './checkers.js';
@@ -17,6 +17,8 @@ import { fetchSkus, runWorkload } from './workload.js';
 export interface ChaosRunOptions {
   readonly topo: Topology;
   readonly secrets: Secrets;
+  /** Where the cluster runs: faults and the status after the heal go through it. */
+  readonly runtime: Runtime;
   readonly scenario: Scenario;
   readonly durationS: number;
   readonly seed: number;
@@ -82,7 +84,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     let injectedWallMs = Date.now();
     let healAt = schedule.healAt;
     try {
-      injected = await injectFaults(o.topo, o.secrets, o.scenario.faults, seededRandom(o.seed));
+      injected = await injectFaults(o.runtime, o.secrets, o.scenario.faults, seededRandom(o.seed));
       // The fault lands at the end of injectFaults, after it probed the whole cluster to pick its
       // targets (up to 1.5 s): time the fault from there, or every recovery figure is too short.
       injectedAt = clock();
@@ -105,7 +107,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     } catch (e) {
       faultError = e;
     } finally {
-      await healFaults(o.topo, injected).catch((e: unknown) => (faultError ??= e));
+      await healFaults(o.runtime, injected).catch((e: unknown) => (faultError ??= e));
     }
     const healedAt = clock();
     say(`[${(healedAt / 1000).toFixed(1)} s] healed`);
@@ -130,7 +132,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   let unhealthyAfter: string[] = [];
   const healthy = await waitFor(
     async () => {
-      const s = await clusterStatus(o.topo, o.secrets);
+      const s = await o.runtime.status(o.secrets);
       unhealthyAfter = s.services.filter((x) => !x.healthy).map((x) => `${x.node}/${x.service}`);
       return unhealthyAfter.length === 0 ? true : undefined;
     },

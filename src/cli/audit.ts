@@ -2,7 +2,7 @@ import { checkHostFacts, checkStores } from '../audit/checks.js';
 import { AuditCode, auditExitCode, finding, formatFindings, type Finding } from '../audit/findings.js';
 import { probeStores, scopeOf, thisMachineIsNode } from '../audit/gather.js';
 import { auditLocal } from '../audit/local.js';
-import { controllerNode, readSecrets, type Topology } from '../config/index.js';
+import { controllerNode, readSecrets, substrateTraits, type Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 
 /**
@@ -35,7 +35,8 @@ export async function audit(opts: ConfigOptions & { json?: boolean }): Promise<n
   const topo = loadRunningTopology(opts);
   const secrets = readSecrets(topo.stateDir);
   let findings: Finding[];
-  if (topo.config.substrate === 'hosts') {
+  // Each node a machine of its own: its facts come from its agent over SSH.
+  if (substrateTraits(topo.config).nodesAreMachines) {
     const { hostsAuditFacts } = await import('../hosts/audit.js');
     const scope = { ...scopeOf(topo, controllerNode(topo.config, topo.nodes).name), secretNeeds: await hostSecretNeeds(topo) };
     const { facts, unreachable } = await hostsAuditFacts(topo);

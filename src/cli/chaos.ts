@@ -5,7 +5,8 @@ import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { runFailover } from '../failover/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { failoverEnv, supervisorFencer } from './failover.js';
+import { failoverEnv, runtimeFencer } from './failover.js';
+import { runtimeFor } from '../runtime/index.js';
 import { down } from './commands.js';
 import { table } from './output.js';
 import { up } from './up.js';
@@ -39,18 +40,20 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     const topo = loadRunningTopology(cfg);
     const say = (l: string): void => void process.stdout.write(`${l}\n`);
     const secrets = readSecrets(topo.stateDir);
+    const runtime = runtimeFor(topo);
     if (scenario.crashPlan && !o.thenFailover && !topo.config.failover.auto) {
       say(`note: scenario ${scenario.name} needs the crash plan; without --then-failover (or failover.auto) the service stays down until the heal`);
     }
     const afterInject = o.thenFailover
       ? async (): Promise<void> => {
-          await runFailover(await failoverEnv(topo), supervisorFencer(topo), { onProgress: (l) => say(`  failover: ${l}`) });
+          await runFailover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { onProgress: (l) => say(`  failover: ${l}`) });
         }
       : undefined;
     const result = await runChaos({
       ...(afterInject ? { afterInject } : {}),
       topo,
       secrets,
+      runtime,
       scenario,
       durationS: o.duration,
       seed: o.seed,

@@ -2,7 +2,7 @@ import { readSecrets, readTopology } from '../config/index.js';
 import { startAdminApi } from '../control/admin-api.js';
 import { FailoverController } from '../failover/auto.js';
 import { controllerTopology } from '../hosts/controller-key.js';
-import { hostsFault, recordRoleOnHost } from '../hosts/faults.js';
+import { runtimeFor } from '../runtime/index.js';
 import { LocalSubstrate } from '../substrate/index.js';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
@@ -21,11 +21,12 @@ export async function runController(stateDir: string): Promise<void> {
   process.stdout.write(`controller of cluster ${topo.cluster}: admin API and dashboard on http://${topo.admin.address}:${topo.admin.port}/\n`);
   let auto: FailoverController | undefined;
   if (topo.config.failover.auto) {
-    const reach = controllerTopology(topo);
+    // The hosts runtime, reaching the other machines with the controller's own key.
+    const runtime = runtimeFor(controllerTopology(topo));
     const local = new LocalSubstrate();
     auto = new FailoverController(
-      { topo, secrets, recordRole: (svc, role) => recordRoleOnHost(reach, svc.id, role) },
-      { killNode: async (node) => void (await hostsFault(reach, { action: 'kill-node', node })), isAlive: (pid) => local.isAlive(pid) },
+      { topo, secrets, recordRole: (svc, role) => runtime.recordRole(svc, role) },
+      { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => local.isAlive(pid) },
     );
     auto.start();
     appendEvent(stateDir, { type: 'failover.decision', message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH)` });

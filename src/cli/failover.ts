@@ -1,32 +1,33 @@
 import readline from 'node:readline/promises';
-import { readSecrets } from '../config/index.js';
-import { requestFault, substrateFor } from '../control/index.js';
+import { readSecrets, substrateTraits } from '../config/index.js';
+import { LocalSubstrate } from '../substrate/index.js';
+import { runtimeFor, type Runtime } from '../runtime/index.js';
 import { runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
 import type { Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
 
 /**
- * What the crash plan works with. On real hosts the database nodes' recorded roles live on their
- * machines: recorded there over SSH (`_agent record-role`), so a restart comes back as recorded;
- * and Redis and Sentinel answer only cluster nodes, so they are asked through the agents.
+/**
+ * What the crash plan works with: the runtime records a database node's role where its next start
+ * reads it (its directory here, or its machine over SSH), so a restart comes back as recorded.
+ * Nodes that are machines of their own answer Redis and Sentinel only to cluster nodes (the hosts
+ * firewall), so the crash plan asks them through the agents.
  */
-export async function failoverEnv(topo: Topology): Promise<FailoverEnv> {
-  const secrets = readSecrets(topo.stateDir);
-  if (topo.config.substrate !== 'hosts') return { topo, secrets };
+export async function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(topo)): Promise<FailoverEnv> {
+  const env: FailoverEnv = { topo, secrets: readSecrets(topo.stateDir), recordRole: (svc, role) => runtime.recordRole(svc, role) };
+  if (!substrateTraits(topo.config).nodesAreMachines) return env;
   const { hostsRedisAdmin } = await import('../hosts/redis-admin.js');
-  return { topo, secrets, recordRole: async (svc, role) => (await import('../hosts/faults.js')).recordRoleOnHost(topo, svc.id, role), redisAdmin: hostsRedisAdmin(topo) };
+  return { ...env, redisAdmin: hostsRedisAdmin(topo) };
 }
 
-/** The supervisor kills and keeps down a node: it owns the processes (a plain kill would be restarted). */
-export function supervisorFencer(topo: Topology): NodeFencer {
-  const substrate = substrateFor(topo);
-  return {
-    killNode: async (node) => {
-      await requestFault(topo, { action: 'kill-node', node });
-    },
-    isAlive: (pid) => substrate.isAlive(pid),
-  };
+/**
+ * The runtime kills and keeps down a node (the supervisor owns its processes, a plain kill would be
+ * restarted; on hosts the agent stops the units). The lock's pid is this machine's own.
+ */
+export function runtimeFencer(topo: Topology, runtime: Runtime = runtimeFor(topo)): NodeFencer {
+  const here = new LocalSubstrate();
+  return { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => here.isAlive(pid) };
 }
 
 async function ask(question: string): Promise<boolean> {
@@ -53,7 +54,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
   const topo = loadRunningTopology(o);
   const env = await failoverEnv(topo);
   const t0 = Date.now();
-  const r = await runFailover(env, supervisorFencer(topo), {
+  const r = await runFailover(env, runtimeFencer(topo), {
     ...(o.to !== undefined ? { to: o.to } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
     ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
@@ -69,7 +70,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
 
 export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
-  const r = await runSwitchover(await failoverEnv(topo), supervisorFencer(topo), {
+  const r = await runSwitchover(await failoverEnv(topo), runtimeFencer(topo), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),

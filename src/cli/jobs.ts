@@ -1,5 +1,5 @@
 import { Queue, type Job } from 'bullmq';
-import { controllerNode, readSecrets, type Topology } from '../config/index.js';
+import { controllerNode, readSecrets, substrateTraits, type Topology } from '../config/index.js';
 import { loadApp, queueNameOf } from '../app/index.js';
 import { createRedisHandle, QUEUE_PREFIX, withDeadline } from '../clients/redis/index.js';
 import { appendEvent } from '../shared/events.js';
@@ -28,9 +28,9 @@ interface QueueAccess {
 
 async function openQueue(opts: ConfigOptions): Promise<QueueAccess> {
   const topo = loadRunningTopology(opts);
-  // On hosts Redis and Sentinel answer only the cluster's nodes (src/hosts/firewall.ts): say so
-  // rather than time out.
-  if (topo.config.substrate === 'hosts' && !(await import('../audit/gather.js')).thisMachineIsNode(topo)) {
+  // Where nodes are machines of their own, Redis and Sentinel answer only the cluster's nodes
+  // (src/hosts/firewall.ts): say so rather than time out.
+  if (substrateTraits(topo.config).nodesAreMachines && !(await import('../audit/gather.js')).thisMachineIsNode(topo)) {
     throw new HastackError(ErrorCode.BAD_REQUEST, `on real hosts Redis answers only the cluster's nodes, and this machine is none: run it on one of them (ssh to ${controllerNode(topo.config, topo.nodes).name}, then ${topo.config.hosts.installDir}/bin/hastack jobs ...)`);
   }
   const app = await loadApp(topo);

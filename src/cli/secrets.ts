@@ -1,4 +1,5 @@
 import { resolveTopology } from '../config/index.js';
+import { runtimeFor } from '../runtime/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { loadConfigSource, loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
@@ -8,11 +9,11 @@ const print = (line: string): void => void process.stdout.write(`${line}\n`);
 /** `secrets pull`: the hosts' passwords back into this state directory (substrate: hosts). */
 export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promise<void> {
   const src = loadConfigSource(o);
-  if (src.config.substrate !== 'hosts') {
-    throw new HastackError(ErrorCode.BAD_REQUEST, `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`);
-  }
   // From the config, not topology.json: the state directory may be gone entirely.
   const topo = resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  if (!runtimeFor(topo).capabilities.secretsOnNodes) {
+    throw new HastackError(ErrorCode.BAD_REQUEST, `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`);
+  }
   const { openSessions, closeSessions } = await import('../hosts/session.js');
   const { pullSecrets } = await import('../deploy/host-secrets.js');
   const sessions = openSessions(topo);
@@ -33,7 +34,8 @@ export async function secretsRotate(names: string[], o: ConfigOptions & { dryRun
   const topo = loadRunningTopology(o);
   const dryRun = o.dryRun === true ? { dryRun: true } : {};
   let rotated: readonly string[];
-  if (topo.config.substrate === 'hosts') {
+  // The nodes hold the secrets (hosts): each engine's step goes through its host's agent.
+  if (runtimeFor(topo).capabilities.secretsOnNodes) {
     const { openSessions, closeSessions } = await import('../hosts/session.js');
     const { rotateOnHosts } = await import('../hosts/rotate.js');
     const { hostSecretPayloads } = await import('../deploy/host-secrets.js');

@@ -1,16 +1,12 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { demoDataOn, parseConfig, readSecrets, readTopology, servicesOf, type Topology } from '../config/index.js';
+import { demoDataOn, parseConfig, readSecrets, readTopology, resolveTopology, servicesOf, type SubstrateName, type Topology } from '../config/index.js';
+import { runtimeFor } from '../runtime/index.js';
 import { startBackupScheduler, type BackupScheduler } from '../failover/backup-scheduler.js';
 import { parseSchedule } from '../failover/backup-schedule.js';
-import { commitTopology, ensureNotRunning, openCluster, prepareCluster } from '../control/index.js';
-import { CLI_MAIN } from '../drivers/index.js';
+import { commitTopology, ensureNotRunning, openCluster, prepareCluster, startDetached } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
-import { tailFile } from '../shared/files.js';
-import { sleep } from '../shared/retry.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
 import { doctorReport, installCommand, setupEngines } from './doctor.js';
 import { invokedAs, progressPrinter } from './output.js';
@@ -22,10 +18,7 @@ export interface UpOptions extends ConfigOptions {
   readonly substrate?: 'local' | 'netns';
 }
 
-/** Bound on a detached start as seen from the CLI: every service has its own bounded health wait. */
-const DETACHED_START_TIMEOUT_MS = 10 * 60_000;
-
-function ensureEngines(install: boolean, substrate: 'local' | 'netns'): void {
+function ensureEngines(install: boolean, substrate: SubstrateName): void {
   const r = doctorReport({ substrate });
   if (r.ok) return;
   const canInstall = install && os.userInfo().uid === 0 && fs.existsSync('/usr/bin/apt-get');
@@ -41,10 +34,11 @@ function ensureEngines(install: boolean, substrate: 'local' | 'netns'): void {
 export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   const src = loadConfigSource(opts);
-  if (src.config.substrate === 'hosts' && opts.substrate === undefined) {
+  const chosen = runtimeFor(resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir }));
+  if (!chosen.capabilities.startsFromNothing && opts.substrate === undefined) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`);
   }
-  ensureEngines(opts.install ?? true, opts.substrate ?? (src.config.substrate === 'netns' ? 'netns' : 'local'));
+  ensureEngines(opts.install ?? true, opts.substrate ?? src.config.substrate);
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   // Re-validated: the cross-field rules on node addresses depend on the substrate.
@@ -55,7 +49,7 @@ export async function up(opts: UpOptions): Promise<void> {
   await ensureNotRunning(topo, print);
   commitTopology(topo);
   if (opts.detach) {
-    await upDetached(topo, print);
+    await startDetached(topo, print);
     printWhereToLook(topo, t0, true);
     return;
   }
@@ -81,46 +75,6 @@ export async function up(opts: UpOptions): Promise<void> {
   backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
   printWhereToLook(topo, t0, false);
   // The supervisor keeps running in this process until Ctrl-C or `hastack down`.
-}
-
-/** Runs the supervisor as a detached process and follows its events until the cluster is ready. */
-async function upDetached(topo: Topology, print: (e: ClusterEvent) => void): Promise<void> {
-  let offset = eventsSize(topo.stateDir);
-  const logFile = path.join(topo.stateDir, 'supervisor.log');
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI_MAIN, '_supervise', '--state', topo.stateDir], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-  });
-  fs.closeSync(fd);
-  child.unref();
-  let exitCode: number | null | undefined;
-  child.once('exit', (code) => (exitCode = code ?? 1));
-  const deadline = Date.now() + DETACHED_START_TIMEOUT_MS;
-  for (;;) {
-    const r = readEventsFrom(topo.stateDir, offset);
-    offset = r.offset;
-    for (const e of r.events) {
-      print(e);
-      if (e.type === 'cluster.ready') return;
-      if (e.type === 'cluster.failed') {
-        // Wait (bounded) for the supervisor to stop what it started, so nothing outlives `up`.
-        const stopDeadline = Date.now() + 120_000;
-        while (exitCode === undefined && Date.now() < stopDeadline) {
-          const more = readEventsFrom(topo.stateDir, offset);
-          offset = more.offset;
-          more.events.forEach(print);
-          await sleep(200);
-        }
-        throw new HastackError(ErrorCode.ENGINE_START_FAILED, `start failed: ${e.message}\nthe supervisor stopped what it had started; its log: ${logFile}`);
-      }
-    }
-    if (exitCode !== undefined) {
-      throw new HastackError(ErrorCode.ENGINE_START_FAILED, `the supervisor exited (code ${exitCode}) before the cluster was ready; last lines of ${logFile}:\n${tailFile(logFile, 15)}`);
-    }
-    if (Date.now() > deadline) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `cluster not ready after ${DETACHED_START_TIMEOUT_MS / 1000} s; see ${logFile}`);
-    await sleep(200);
-  }
 }
 
 function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {

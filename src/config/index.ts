@@ -25,3 +25,5 @@ export {
 } from './secrets.js';
 export type { Secrets, SecretName } from './secrets.js';
 export { writeTopology, readTopology, topologyFile } from './runtime.js';
+export { substrateTraits } from './substrate.js';
+export type { SubstrateName, SubstrateTraits, ServiceReach } from './substrate.js';

@@ -6,7 +6,7 @@ import type { Closeable } from '../shared/lifecycle.js';
 import { guardRequest } from './admin-guard.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
 import { dashboardRoutes } from './dashboard/index.js';
-import { cutLinks, isolateLinks, partitionLinks } from '../substrate/index.js';
+import { cutLinks, faultRequestSchema, isolateLinks, partitionLinks } from '../substrate/index.js';
 import type { Supervisor } from './supervisor.js';
 
 /**
@@ -19,19 +19,7 @@ import type { Supervisor } from './supervisor.js';
  * request passes admin-guard.ts first: its own Host only, no cross-origin request, and the
  * cluster's admin token (admin-token.ts) on anything that changes state.
  */
-export const faultRequestSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('kill-node'), node: z.string() }).strict(),
-  z.object({ action: z.literal('heal-node'), node: z.string() }).strict(),
-  z.object({ action: z.literal('pause-node'), node: z.string() }).strict(),
-  z.object({ action: z.literal('resume-node'), node: z.string() }).strict(),
-  z.object({ action: z.literal('kill-service'), node: z.string(), service: z.string() }).strict(),
-  // Partition faults (netns substrate). `@host` names the host: the supervisor and the clients.
-  z.object({ action: z.literal('partition'), sides: z.tuple([z.array(z.string()).min(1), z.array(z.string()).min(1)]) }).strict(),
-  z.object({ action: z.literal('isolate'), node: z.string(), fromHost: z.boolean().default(false) }).strict(),
-  z.object({ action: z.literal('cut'), from: z.string(), to: z.string() }).strict(),
-  z.object({ action: z.literal('heal-partition') }).strict(),
-]);
-export type FaultRequest = z.input<typeof faultRequestSchema>;
+export type { FaultRequest } from '../substrate/index.js';
 
 /** Bodies are a few hundred bytes; anything bigger is a mistake, not a fault request. */
 const MAX_BODY = 16 * 1024;

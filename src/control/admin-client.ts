@@ -1,13 +1,14 @@
 import { request } from 'undici';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import type { FaultRequest } from './admin-api.js';
+import type { FaultRequest } from '../substrate/index.js';
 import { authorizationHeader, readAdminToken } from './admin-token.js';
 
-/** Asks the running supervisor to inject or heal a fault. Bounded: a fault request answers fast. */
+/**
+ * Asks the running supervisor to inject or heal a fault (the supervised runtime's `fault`; on hosts
+ * the hosts runtime sends faults to the agents). Bounded: a fault request answers fast.
+ */
 export async function requestFault(topo: Topology, f: FaultRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-  // Real hosts have no supervisor owning their processes: the fault goes to the host over SSH.
-  if (topo.config.substrate === 'hosts') return (await import('../hosts/faults.js')).hostsFault(topo, f);
   const url = `http://${topo.admin.address}:${topo.admin.port}/v1/faults`;
   // The token is read here, per request, from the state directory: never an argument or a flag.
   const token = readAdminToken(topo.stateDir);

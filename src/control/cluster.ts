@@ -17,7 +17,7 @@ import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
-import { LocalSubstrate, NetnsSubstrate, processStartTime, type Substrate } from '../substrate/index.js';
+import { processStartTime, substrateFor, type Substrate } from '../substrate/index.js';
 import { readRunState, removeRunState, type RunState } from './run-state.js';
 
 /**
@@ -27,12 +27,17 @@ import { readRunState, removeRunState, type RunState } from './run-state.js';
  */
 export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
   const topo = resolveTopology(config, opts);
+  prepareState(topo);
+  return topo;
+}
+
+/** `prepareCluster` for a topology already resolved (the supervised runtime's `up`). */
+export function prepareState(topo: Topology): void {
   refuseSubstrateChange(topo);
   fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
   loadOrCreateSecrets(topo.stateDir);
   // The cluster's CA and database node certificates, when database TLS is on (once; kept after).
   ensureClusterTls(topo);
-  return topo;
 }
 
 /** Writes `topology.json` for the run about to start (after `ensureNotRunning`). */
@@ -54,10 +59,6 @@ function refuseSubstrateChange(topo: Topology): void {
     `cluster ${topo.cluster} was last run on the ${before.config.substrate} substrate and its engines keep those addresses in ${topo.stateDir}; ` +
       `run it on ${before.config.substrate} again, or stop it ("hastack down") and remove ${topo.stateDir} to start afresh on ${topo.config.substrate}`,
   );
-}
-
-export function substrateFor(topo: Topology): Substrate {
-  return topo.config.substrate === 'netns' ? new NetnsSubstrate(topo) : new LocalSubstrate();
 }
 
 /** A recorded pid is ours only if it is alive and started when we recorded it (pids get reused). */

@@ -14,7 +14,8 @@ import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
 import { requestFault } from './admin-client.js';
-import { substrateFor, supervisorAlive } from './cluster.js';
+import { supervisorAlive } from './cluster.js';
+import { substrateFor } from '../substrate/index.js';
 import { readRunState } from './run-state.js';
 
 /*

@@ -1,39 +1,35 @@
 import os from 'node:os';
-import { hostStateDir, type Secrets, type Topology } from '../config/index.js';
+import type { Secrets, Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
+import type { ProbeResult } from '../registry/index.js';
+import type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
 import { readRunState } from './run-state.js';
 
-/** One row of `hastack status`; the JSON form is the public contract of `status --json`. */
-export interface ServiceStatus {
-  readonly node: string;
-  readonly service: string;
-  readonly address: string;
-  readonly port: number;
+export type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
+
+/** What the process owner (the supervisor, a host's service manager) says about one service. */
+export interface ServiceRunInfo {
   readonly pid: number | null;
-  readonly role: string;
-  readonly healthy: boolean;
-  readonly detail?: string;
   readonly restarts: number;
 }
 
-export interface ClusterStatus {
-  readonly cluster: string;
-  readonly supervisorPid: number | null;
-  readonly state: string;
-  readonly services: ServiceStatus[];
-}
-
-/** Probes every service of the cluster now (in parallel, each bounded by `timeoutMs`). */
-export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs = 1_500): Promise<ClusterStatus> {
-  // On real hosts no supervisor of ours owns the processes: each host's agent says what runs.
-  // (Not on a host itself, the controller: there it probes, and SSH is the operator's, not its.)
-  const remote = topo.config.substrate === 'hosts' && topo.stateDir !== hostStateDir(topo.config) ? await (await import('../hosts/run-info.js')).hostsRunInfo(topo) : undefined;
-  const run = remote ? undefined : readRunState(topo.stateDir);
+/**
+ * One status row per service: each probed from here now (in parallel, each bounded by
+ * `timeoutMs`) unless `probed` already holds its result (a service only its own host can probe),
+ * with the pid and restarts `runInfo` gives.
+ */
+export async function serviceRows(
+  topo: Topology,
+  secrets: Secrets,
+  timeoutMs: number,
+  runInfo: (id: string) => ServiceRunInfo | undefined,
+  probed?: ReadonlyMap<string, ProbeResult>,
+): Promise<ServiceStatus[]> {
   const asRoot = os.userInfo().uid === 0;
-  const services = await Promise.all(
+  return Promise.all(
     topo.services.map(async (svc): Promise<ServiceStatus> => {
-      const probe = remote?.probes.get(svc.id) ?? (await driverFor(svc.kind).probe({ topo, secrets, svc, asRoot }, timeoutMs));
-      const r = remote ? remote.units.get(svc.id) : run?.services[svc.id];
+      const probe = probed?.get(svc.id) ?? (await driverFor(svc.kind).probe({ topo, secrets, svc, asRoot }, timeoutMs));
+      const r = runInfo(svc.id);
       return {
         node: svc.node,
         service: svc.kind,
@@ -47,9 +43,14 @@ export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs 
       };
     }),
   );
-  if (remote) {
-    const state = remote.unreachable.length > 0 ? `deployed; not answering: ${remote.unreachable.join('; ')}` : 'deployed';
-    return { cluster: topo.cluster, supervisorPid: null, state, services };
-  }
+}
+
+/**
+ * Probes every service of the cluster now, with the pids and restarts the supervisor recorded in
+ * run.json (none recorded: the hosts controller, whose services are its hosts' units).
+ */
+export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs = 1_500): Promise<ClusterStatus> {
+  const run = readRunState(topo.stateDir);
+  const services = await serviceRows(topo, secrets, timeoutMs, (id) => run?.services[id]);
   return { cluster: topo.cluster, supervisorPid: run?.supervisorPid ?? null, state: run?.state ?? 'stopped', services };
 }

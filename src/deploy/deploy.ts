@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/admin-token.js';
-import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, writeSecrets, writeTopology } from '../config/index.js';
+import { controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, substrateTraits, writeSecrets, writeTopology } from '../config/index.js';
 import { startPlan } from '../registry/index.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
 import { agentPlanSchema, probeResultSchema, type AgentPlan } from '../hosts/agent-types.js';
@@ -71,7 +71,7 @@ interface HostState {
  */
 export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const t0 = Date.now();
-  if (o.config.substrate !== 'hosts') {
+  if (!substrateTraits(o.config).nodesAreMachines) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`);
   }
   const topo = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });

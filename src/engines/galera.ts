@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
-import { servicesOf } from '../config/index.js';
+import { servicesOf, substrateTraits } from '../config/index.js';
 import { appendLog } from '../shared/logfile.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { portOpen } from '../shared/net.js';
@@ -109,7 +109,7 @@ export interface GaleraCnfParams {
  */
 export function galeraAllowlist(topo: Topology): string[] {
   const nodes = servicesOf(topo, 'mariadb').map((s) => s.address);
-  return topo.config.substrate === 'local' ? [...nodes, '127.0.0.1'] : nodes;
+  return substrateTraits(topo.config).sharedLoopback ? [...nodes, '127.0.0.1'] : nodes;
 }
 
 /**

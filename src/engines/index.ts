@@ -23,6 +23,7 @@ export type { RedisTarget } from './redis-client.js';
 export {
   mariadbDriver,
   adminConnection,
+  mariadbReach,
   closeConnection,
   readGtidPosition,
   readReadOnly,

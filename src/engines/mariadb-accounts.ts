@@ -1,5 +1,6 @@
 import type { Connection } from 'mysql2/promise';
 import type { Secrets, Topology } from '../config/index.js';
+import { substrateTraits } from '../config/index.js';
 import { databaseTlsOn } from './tls.js';
 import { ADMIN_TIMEOUT_MS, DB_USERS, rows, run } from './mariadb-admin.js';
 
@@ -48,7 +49,8 @@ async function ensureUser(c: Connection, user: string, password: string, writeMs
 export function adminHosts(topo: Topology): string[] {
   const hosts = new Set<string>(['localhost', '127.0.0.1', '::1']);
   for (const n of topo.nodes) hosts.add(n.address);
-  if (topo.config.substrate === 'netns') hosts.add(`${topo.config.netns.addressBase}.254`);
+  const hostSide = substrateTraits(topo.config).hostSideAddress;
+  if (hostSide !== undefined) hosts.add(hostSide);
   for (const a of topo.config.database.adminFrom) hosts.add(a);
   return [...hosts];
 }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
-import type { Secrets, ServiceInstance } from '../config/index.js';
+import type { Secrets, ServiceInstance, ServiceReach, Topology } from '../config/index.js';
+import { substrateTraits } from '../config/index.js';
 import { hostPort, withTimeout } from './common.js';
 import type { ServiceContext } from '../registry/index.js';
 import { mariadbPaths } from './mariadb-config.js';
@@ -52,19 +53,31 @@ export function isServerError(e: unknown): boolean {
 }
 
 /**
+ * How this machine reaches the node's server for admin work: its unix socket, which no network
+ * partition cuts, when the node's files are here (the supervisor, or the agent on the node's own
+ * host); otherwise (the CLI or the crash plan on another machine than a host's) TCP as
+ * hastack_admin, which works once the primary was wired.
+ */
+export function mariadbReach(topo: Topology, svc: ServiceInstance): ServiceReach {
+  const { socket } = mariadbPaths(svc);
+  if (substrateTraits(topo.config).nodesAreMachines && !fs.existsSync(socket)) return { via: 'tcp', host: svc.address, port: svc.port };
+  return { via: 'socket', path: socket };
+}
+
+/**
  * A root connection over this node's unix socket (the caller closes it, see `closeConnection`).
  * Uses the cluster's root password, and falls back to the empty password that
  * mariadb-install-db leaves on a brand-new server until `afterHealthy` sets the real one.
  */
 export async function adminConnection(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<Connection> {
-  const { socket } = mariadbPaths(ctx.svc);
-  if (ctx.topo.config.substrate === 'hosts' && !fs.existsSync(socket)) {
+  const reach = mariadbReach(ctx.topo, ctx.svc);
+  if (reach.via === 'tcp') {
     // Another machine's node (the CLI on an operator's machine, the crash plan): its socket is
-    // there, not here; TCP as hastack_admin reaches it once the primary was wired.
+    // there, not here.
     return openConnection(remoteAdminOptions(ctx.secrets, ctx.svc), timeoutMs, `mariadb ${ctx.svc.id} (${hostPort(ctx.svc.address, ctx.svc.port)})`);
   }
-  const base: ConnectionOptions = { socketPath: socket, user: 'root' };
-  const what = `mariadb ${ctx.svc.id} (socket ${socket})`;
+  const base: ConnectionOptions = { socketPath: reach.path, user: 'root' };
+  const what = `mariadb ${ctx.svc.id} (socket ${reach.path})`;
   try {
     return await openConnection({ ...base, password: ctx.secrets.dbRootPassword }, timeoutMs, what);
   } catch (e) {

@@ -30,7 +30,7 @@ import { DB_STATE_FIX, readDbState, readDbStateStrict, semiSyncAtBoot, writeDbSt
 // mariadb-replication (reads and wiring), mariadb-accounts; this file keeps start-up and the driver.
 export { mariadbPaths, serverIdOf, serverBaseLines, serverTlsLines, memoryLines, renderMyCnf, logInstallStep, type MariadbPaths, type MyCnfParams, type DbRole } from './mariadb-config.js';
 export { type DbNodeState, readDbStateStrict, readDbState, recordDbRole, semiSyncAtBoot } from './mariadb-state.js';
-export { ADMIN_TIMEOUT_MS, DB_USERS, closeConnection, adminConnection, withAdmin, remoteAdminOptions, withRemoteAdmin, rows, statusVars } from './mariadb-admin.js';
+export { ADMIN_TIMEOUT_MS, DB_USERS, closeConnection, adminConnection, mariadbReach, withAdmin, remoteAdminOptions, withRemoteAdmin, rows, statusVars } from './mariadb-admin.js';
 export { type GtidPosition, readGtidPosition, readReadOnly, type ThreadState, type DbReplicationStatus, parseSlaveStatus, describeReplication, dbRoleOf, replicationStatus, type SemiSyncStatus, semiSyncStatus, setReplicaOf } from './mariadb-replication.js';
 export { isAddressHost, secureLocalAccounts, adminHosts, adminAccountHosts, bootstrapPrimary } from './mariadb-accounts.js';
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Topology } from '../config/index.js';
-import { hostStateDir, servicesOf } from '../config/index.js';
+import { hostStateDir, servicesOf, substrateTraits } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { renameDurably } from '../shared/files.js';
 
@@ -38,7 +38,7 @@ function filesIn(dir: string, node: string): NodeTlsFiles {
  * in the replica's CHANGE MASTER), not the operator's own state directory that holds the CA.
  */
 export function nodeTlsFiles(topo: Topology, node: string): NodeTlsFiles {
-  return filesIn(tlsDir(topo.config.substrate === 'hosts' ? hostStateDir(topo.config) : topo.stateDir), node);
+  return filesIn(tlsDir(substrateTraits(topo.config).nodesAreMachines ? hostStateDir(topo.config) : topo.stateDir), node);
 }
 
 /**
@@ -48,7 +48,7 @@ export function nodeTlsFiles(topo: Topology, node: string): NodeTlsFiles {
  */
 export function databaseTlsOn(topo: Topology): boolean {
   const t = topo.config.database.tls;
-  return t === 'on' || (t === 'auto' && topo.config.substrate === 'hosts');
+  return t === 'on' || (t === 'auto' && substrateTraits(topo.config).nodesAreMachines);
 }
 
 // Ten years: a cluster's private CA rotates with `rm -r tls/` and a full restart, not on a clock

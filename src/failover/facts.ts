@@ -1,4 +1,4 @@
-import { servicesOf } from '../config/index.js';
+import { servicesOf, substrateTraits } from '../config/index.js';
 import { readDbState } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { portOpen } from '../shared/net.js';
@@ -22,7 +22,7 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
       // netns substrate the controller must also judge reachability as the network shows it (as
       // it would from another machine): a primary cut off from the host is unreachable, even
       // though its socket still answers (that is how the fence can still stop it).
-      const overNetwork = env.topo.config.substrate === 'netns' ? portOpen(svc.address, svc.port, REACH_TIMEOUT_MS) : Promise.resolve(true);
+      const overNetwork = substrateTraits(env.topo.config).tcpReachability ? portOpen(svc.address, svc.port, REACH_TIMEOUT_MS) : Promise.resolve(true);
       try {
         const [r, open] = await Promise.all([withDb(env, svc, async (c) => ({ ...(await readDb(c)), semiSync: await readSemiSync(c) })), overNetwork]);
         if (!open) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no answer over the network at ${svc.address}:${svc.port} within ${REACH_TIMEOUT_MS} ms (its socket answers: alive behind a partition)`);

@@ -8,6 +8,7 @@ import {
   requireAllSecrets,
   secretsFile,
   servicesOf,
+  substrateTraits,
   writeSecrets,
   type SecretName,
   type Secrets,
@@ -273,7 +274,7 @@ function buildSteps(topo: Topology, current: Secrets, j: RotationJournal): Step[
 
 export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   const { topo } = o;
-  if (topo.config.substrate === 'hosts') {
+  if (!substrateTraits(topo.config).supervised) {
     throw new HastackError(ErrorCode.BAD_REQUEST, 'rotateSecrets changes the passwords of a cluster on this machine (local, netns); a "substrate: hosts" cluster rotates through its host agents (rotateOnHosts, src/hosts/rotate.ts), which "hastack secrets rotate" picks by itself');
   }
   const file = secretsFile(topo.stateDir);

@@ -1,4 +1,4 @@
-import type { FaultRequest } from '../control/admin-api.js';
+import type { FaultRequest } from '../substrate/index.js';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { agentStatusSchema } from './agent-types.js';
@@ -6,7 +6,7 @@ import { withHost, type HostSession } from './session.js';
 import { shq } from './ssh.js';
 
 /** A node-down or node-up restarts or stops every unit of a node: bounded like a service start. */
-const NODE_TIMEOUT_MS = 120_000;
+export const NODE_TIMEOUT_MS = 120_000;
 
 /** The main pids of a node's units, as its agent reports them. */
 async function unitPids(s: HostSession, serviceId?: string): Promise<number[]> {
