@@ -35,7 +35,7 @@ describe('the test address table', () => {
   it('has a row for every test file under test/ and every bench under bench/', () => {
     const files = new Set(Object.values(table).map((r) => r.file));
     const missing = sources().filter((f) => !files.has(f));
-    assert.deepEqual(missing, [], 'add a row to kit/addresses.ts for each (kit/README.md: adding a test)');
+    assert.deepEqual(missing, [], 'add a row to kit/addresses.ts for each (test/README.md: adding a test)');
     const gone = Object.entries(table).filter(([, r]) => r.reserved !== true && !fs.existsSync(path.join(REPO_ROOT, r.file)));
     assert.deepEqual(gone.map(([id, r]) => `${id}: ${r.file}`), [], 'rows whose file no longer exists (renamed? its lane is in its name)');
   });
