@@ -8,7 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { engineDrivers, type EngineKind, type ServiceContext } from '../src/engines/index.js';
+import { engineDrivers, type EngineKind } from '../src/engines/index.js';
+import type { ServiceContext } from '../src/registry/index.js';
 import { portOpen } from '../src/shared/net.js';
 import { waitFor } from '../src/shared/retry.js';
 
