@@ -18,9 +18,10 @@ import { waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
+import { testRange } from '../../kit/addresses.js';
 
 const run = promisify(execFile);
-const BASE = '127.0.205';
+const BASE = testRange('secrets').base;
 const OUTSIDE = `${BASE}.99`;
 const LB = `http://${BASE}.1:8080`;
 const CLUSTER = 'h5asecrets';
