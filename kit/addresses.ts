@@ -36,7 +36,10 @@ export interface TestRow {
   readonly private: readonly string[];
   /** A reservation: a whole range kept for another piece of work; rows `within` it may use it. */
   readonly reserved?: true;
-  /** The reservation this row lives inside: its addresses and names must fall in it. */
+  /**
+   * The reservation this row lives inside: its addresses and names must fall in it. Such a row
+   * may come before its file (another branch brings it).
+   */
   readonly within?: string;
   /** Fixed ports the test listens on inside its own addresses besides the engines' usual ones (documentation). */
   readonly ports?: readonly number[];
@@ -49,7 +52,8 @@ function reserve(what: string, n: number, prefix: string | undefined): TestRow {
 
 /**
  * Keyed by a short id (the file's name without lane and `.test.ts`; `bench-NAME` for benches).
- * Sorted by id. Default admin port 9090 unless the test sets `supervisor.adminPort`.
+ * Grouped by folder, sorted by id within one. The admin port is the one the test configures (9090
+ * unless it sets `supervisor.adminPort`; `onRange` sets it from the row).
  */
 export const TEST_RANGES = {
   // ---- reservations of this session (issue 17/18 helpers): rows `within` them when they land.
@@ -59,6 +63,15 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+
+  // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  'runtime-conformance': {
+    file: 'test/integration/runtime-conformance.test.ts',
+    clusters: ['rtlocal', 'rtnetns', 'rthosts'],
+    loopback: [{ base: '127.0.213', first: 1, last: 3, admin: 9090 }],
+    private: ['10.213.213'],
+    within: 'reserved-rt',
+  },
 
   // ---- benches (bench/)
   'bench-cache': { file: 'bench/cache.ts', clusters: [], loopback: [{ base: '127.0.47', first: 1, last: 3 }], private: [] },
