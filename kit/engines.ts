@@ -7,11 +7,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { engineDrivers, type EngineKind } from '../src/engines/index.js';
-import type { ServiceContext } from '../src/registry/index.js';
+import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../src/config/index.js';
+import { engineDrivers } from '../src/engines/index.js';
+import type { EngineKind, ServiceContext } from '../src/registry/index.js';
 import { portOpen } from '../src/shared/net.js';
 import { waitFor } from '../src/shared/retry.js';
+import type { TestId } from './addresses.js';
+import { onRange } from './configs.js';
 
 export interface Started {
   readonly name: string;
@@ -165,4 +169,33 @@ export async function finishEngineTest(engines: EngineHarness, stateRoot: string
   if (process.env.HASTACK_KEEP_TEST_STATE === '1') console.log(`# state kept in ${stateRoot}`);
   else fs.rmSync(stateRoot, { recursive: true, force: true });
   for (const t of timings) console.log(`# timing ${t}`);
+}
+
+/** The topology of a test that plays the supervisor, in a fresh temp state root, with its secrets. */
+export interface EngineBed {
+  readonly stateRoot: string;
+  readonly topo: Topology;
+  readonly secrets: Secrets;
+  readonly asRoot: boolean;
+  /** The service context of `node`'s `kind`; throws when the topology has none. */
+  ctxOf(node: string, kind: EngineKind): ServiceContext;
+}
+
+/** `config` placed on the test's row of the address table (`onRange`), resolved under a new temp dir. */
+export function engineBed(id: TestId, config: ConfigInput): EngineBed {
+  const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), `hx-${id}-`));
+  const topo = resolveTopology(parseConfig(onRange(id, config)), { stateRoot, configDir: stateRoot });
+  const secrets = loadOrCreateSecrets(topo.stateDir);
+  const asRoot = process.getuid?.() === 0;
+  return {
+    stateRoot,
+    topo,
+    secrets,
+    asRoot,
+    ctxOf(node, kind) {
+      const svc = findService(topo, node, kind);
+      if (svc === undefined) throw new Error(`${node}/${kind} is not in the topology`);
+      return { topo, secrets, svc, asRoot };
+    },
+  };
 }

@@ -9,11 +9,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
-import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
+import type { ServiceInstance } from '../../src/config/index.js';
 import {
   checkEngines,
   engineDrivers,
@@ -32,13 +31,11 @@ import {
   recordDbRole,
   setReplicaOf,
 } from '../../src/engines/index.js';
-import type { EngineKind, ServiceContext } from '../../src/registry/index.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
-import { assertFree, EngineHarness, finishEngineTest } from '../../kit/engines.js';
-import { onRange } from '../../kit/configs.js';
+import { assertFree, engineBed, EngineHarness, finishEngineTest } from '../../kit/engines.js';
 
-const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-eng-'));
-const config = parseConfig(onRange('engines', {
+const bed = engineBed('engines', {
   // 1 s: a quick failover for the old-master-restart check below.
   redis: { quorum: 2, downAfterMs: 1000, failoverTimeoutMs: 5000, maxmemoryMb: 32 },
   database: { bufferPoolMb: 32 },
@@ -50,16 +47,9 @@ const config = parseConfig(onRange('engines', {
     { name: 'r2', services: ['redis', 'sentinel'] },
     { name: 's3', services: ['sentinel', 'memcached'] },
   ],
-}));
-const topo: Topology = resolveTopology(config, { stateRoot, configDir: stateRoot });
-const secrets: Secrets = loadOrCreateSecrets(topo.stateDir);
-const asRoot = process.getuid?.() === 0;
-
-function ctxOf(node: string, kind: EngineKind): ServiceContext {
-  const svc = findService(topo, node, kind);
-  assert.ok(svc, `${node}/${kind} is in the topology`);
-  return { topo, secrets, svc, asRoot };
-}
+});
+const { stateRoot, topo, secrets, ctxOf } = bed;
+const config = topo.config;
 
 const engines = new EngineHarness();
 const timings: string[] = [];

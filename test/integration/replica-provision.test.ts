@@ -12,10 +12,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
+import type { ServiceInstance } from '../../src/config/index.js';
 import {
   checkEngines,
   engineDrivers,
@@ -27,11 +25,9 @@ import {
 } from '../../src/engines/index.js';
 import type { ServiceContext } from '../../src/registry/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { assertFree, EngineHarness, finishEngineTest } from '../../kit/engines.js';
-import { onRange } from '../../kit/configs.js';
+import { assertFree, engineBed, EngineHarness, finishEngineTest } from '../../kit/engines.js';
 
-const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-prov-'));
-const config = parseConfig(onRange('replica-provision', {
+const bed = engineBed('replica-provision', {
   redis: { quorum: 1 },
   database: { bufferPoolMb: 32 },
   nodes: [
@@ -41,17 +37,11 @@ const config = parseConfig(onRange('replica-provision', {
     // The config requires these kinds somewhere; this test never starts them.
     { name: 'x1', services: ['redis', 'sentinel', 'memcached', 'app', 'lb'] },
   ],
-}));
-const topo: Topology = resolveTopology(config, { stateRoot, configDir: stateRoot });
-const secrets: Secrets = loadOrCreateSecrets(topo.stateDir);
-const asRoot = process.getuid?.() === 0;
+});
+const { stateRoot, topo, secrets } = bed;
+const config = topo.config;
 const ROWS = 300;
-
-function ctxOf(node: string): ServiceContext {
-  const svc = findService(topo, node, 'mariadb');
-  assert.ok(svc, `${node}/mariadb is in the topology`);
-  return { topo, secrets, svc, asRoot };
-}
+const ctxOf = (node: string): ServiceContext => bed.ctxOf(node, 'mariadb');
 
 const engines = new EngineHarness();
 const timings: string[] = [];
