@@ -8,53 +8,59 @@
  *   remapped     fraction of keys whose node changes when one of N nodes leaves (ideal 1/N), from
  *                the ring, and the fraction that actually missed right after the kill
  *
- * Run: `npm run bench -- cache`, or `node dist/bench/cache.js`. Starts its own memcached processes
- * on 127.0.47.1-3 and kills only those, by pid. The last line of output is one JSON object.
+ * Run: `npm run bench -- cache`, or `node dist/bench/cache.js`; each count below can be set on the
+ * command line (`--rounds 1 --roundOps 100 --keys 300` for a quick check). Starts its own
+ * memcached processes on 127.0.47.1-3 and kills only those, by process group. The last line of output is one JSON object.
  * Loops are bounded by count and by time; gets are sequential (latency, not throughput), so the
  * load stays at one core at most.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { CacheClient, CacheRing } from '../src/clients/cache/index.js';
-import { waitFor } from '../src/shared/retry.js';
-import { portOpen } from '../src/shared/net.js';
+import { testRange } from '../kit/addresses.js';
+import { benchCounts } from '../kit/bench.js';
+import { assertFree, EngineHarness, waitListening } from '../kit/engines.js';
 
-const ADDRESSES = ['127.0.47.1', '127.0.47.2', '127.0.47.3'] as const;
+const RANGE = testRange('bench-cache');
+const ADDRESSES = [RANGE.address(1), RANGE.address(2), RANGE.address(3)] as const;
 const PORT = 11211;
-/** Keys stored before measuring: enough to spread over 3 nodes × 160 ketama points evenly. */
-const KEY_COUNT = 3_000;
-/** Keys for the ring remap computation (pure hashing, no network): more keys, finer fraction. */
-const REMAP_KEYS = 50_000;
-/** Gets per measured round and rounds per phase; ring and anchor alternate round by round so drift on a shared machine hits both alike. */
-const ROUND_OPS = 1_000;
-const ROUNDS = 6;
-/** Upper bound of one phase whatever the op count (a sick machine must not hang the bench). */
-const PHASE_MAX_MS = 15_000;
+const {
+  keys: KEY_COUNT,
+  remapKeys: REMAP_KEYS,
+  roundOps: ROUND_OPS,
+  rounds: ROUNDS,
+  phaseMaxMs: PHASE_MAX_MS,
+} = benchCounts({
+  /** Keys stored before measuring: enough to spread over 3 nodes × 160 ketama points evenly. */
+  keys: 3_000,
+  /** Keys for the ring remap computation (pure hashing, no network): more keys, finer fraction. */
+  remapKeys: 50_000,
+  /** Gets per measured round and rounds per phase; ring and anchor alternate round by round so drift on a shared machine hits both alike. */
+  roundOps: 1_000,
+  rounds: 6,
+  /** Upper bound of one phase whatever the op count (a sick machine must not hang the bench). */
+  phaseMaxMs: 15_000,
+});
 /** About the size of a cached ERP item as JSON. */
 const VALUE = { sku: 'WIDGET-RED', name: 'Red widget', priceCents: 1250, stockOnHand: 1000, pad: 'x'.repeat(40) };
 
 const asRoot = process.getuid?.() === 0;
-const children: ChildProcess[] = [];
+const engines = new EngineHarness();
+const logFile = path.join(os.tmpdir(), `hastack-bench-cache-${process.pid}.log`);
 
-async function startMemcached(address: string): Promise<ChildProcess> {
-  if (await portOpen(address, PORT)) throw new Error(`${address}:${PORT} is already in use; stop what runs there (the bench only kills what it started)`);
+async function startMemcached(address: string): Promise<void> {
+  await assertFree([{ address, port: PORT }]);
   // -m 64: memcached's default cap; -U 0: no UDP; -u root: memcached refuses to run as root otherwise.
-  const child = spawn('memcached', ['-l', address, '-p', String(PORT), '-U', '0', '-m', '64', ...(asRoot ? ['-u', 'root'] : [])], { stdio: 'ignore' });
-  children.push(child);
+  engines.spawn(address, 'memcached', ['-l', address, '-p', String(PORT), '-U', '0', '-m', '64', ...(asRoot ? ['-u', 'root'] : [])], { logFile });
   // 5 s: memcached listens within milliseconds; this bounds a start that failed.
-  const up = await waitFor(async () => ((await portOpen(address, PORT)) ? true : undefined), { timeoutMs: 5_000, intervalMs: 20 });
-  if (!up) throw new Error(`memcached on ${address}:${PORT} did not start within 5 s`);
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(child.pid, 'SIGKILL');
-  await exited;
+  if (!(await waitListening(address, PORT, 5_000))) throw new Error(`memcached on ${address}:${PORT} did not start within 5 s`);
 }
 
 async function killAll(): Promise<void> {
-  for (const c of children) await kill(c);
+  await Promise.all(engines.names().map((n) => engines.kill(n)));
+  fs.rmSync(logFile, { force: true });
 }
 
 interface Sample {
@@ -103,8 +109,7 @@ function row(cells: readonly string[], widths: readonly number[]): string {
 
 async function main(): Promise<void> {
   if (spawnSync('memcached', ['-V']).status !== 0) throw new Error('memcached is not installed (hastack setup installs it)');
-  const procs: ChildProcess[] = [];
-  for (const a of ADDRESSES) procs.push(await startMemcached(a));
+  for (const a of ADDRESSES) await startMemcached(a);
   const ids = ADDRESSES.map((a) => `${a}:${PORT}`);
   const tag = `bench${process.pid}:`;
   // The ring as an app server has it (50 ms op timeout, ejection after 2 failures); probes held
@@ -143,7 +148,7 @@ async function main(): Promise<void> {
 
     // Kill node 3 and let the ring eject it (2 failed ops on its keys).
     const killedAt = Date.now();
-    await kill(procs[2] as ChildProcess);
+    await engines.kill(ADDRESSES[2]);
     const onGone = keys.filter((k) => hashRing.nodeFor(ring.wireKey(k)) === gone);
     let failedOpsBeforeEjection = 0;
     let worstBeforeEjectionNs = 0;

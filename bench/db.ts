@@ -22,23 +22,34 @@ import mysql from 'mysql2/promise';
 import { DbClient, type DbNode } from '../src/clients/db/index.js';
 import { createLogger } from '../src/shared/log.js';
 import { waitFor } from '../src/shared/retry.js';
-import { startReplicationSet, type ReplicationSet } from '../test/helpers/db-replication.js';
+import { startReplicationSet, type ReplicationSet } from '../kit/db-replication.js';
+import { testRange } from '../kit/addresses.js';
+import { benchCounts } from '../kit/bench.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'warn';
 
-const BASE = '127.0.55';
-/** Rows to read: small enough to stay in the buffer pool, so we measure routing, not disk. */
-const ROWS = 1_000;
-/** Reads in flight: more than the 2 cores, fewer than the router's pool of 10 per node. */
-const CONCURRENCY = 8;
-/** Per setup in total, split over TP_ROUNDS interleaved slices. */
-const PHASE_MS = 4_000;
-const PHASE_OPS = 40_000;
-const TP_ROUNDS = 4;
-/** Overhead: alternating rounds of sequential reads. */
-/** Many short rounds: on a shared 2-core machine single rounds swing 2× with the others' load; the median of many is steadier. */
-const ROUNDS = 12;
-const ROUND_OPS = 500;
+const BASE = testRange('bench-db').base;
+const {
+  rows: ROWS,
+  concurrency: CONCURRENCY,
+  phaseMs: PHASE_MS,
+  phaseOps: PHASE_OPS,
+  tpRounds: TP_ROUNDS,
+  rounds: ROUNDS,
+  roundOps: ROUND_OPS,
+} = benchCounts({
+  /** Rows to read: small enough to stay in the buffer pool, so we measure routing, not disk. */
+  rows: 1_000,
+  /** Reads in flight: more than the 2 cores, fewer than the router's pool of 10 per node. */
+  concurrency: 8,
+  /** Per setup in total, split over tpRounds interleaved slices. */
+  phaseMs: 4_000,
+  phaseOps: 40_000,
+  tpRounds: 4,
+  /** Overhead: alternating rounds of sequential reads. Many short rounds: on a shared 2-core machine single rounds swing 2× with the others' load; the median of many is steadier. */
+  rounds: 12,
+  roundOps: 500,
+});
 const SQL = 'SELECT id, name, qty FROM bench_items WHERE id = ?';
 
 interface Phase {
@@ -95,7 +106,7 @@ async function cleanup(): Promise<void> {
 async function main(): Promise<void> {
   const log = createLogger('bench-db');
   const t0 = Date.now();
-  set = await startReplicationSet('benchdb', BASE, 3);
+  set = await startReplicationSet('bench-db', 3);
   const startedMs = Date.now() - t0;
   const [db1, db2, db3] = set.nodes.map((s): DbNode => ({ id: s.node, address: s.address, port: s.port }));
   if (!db1 || !db2 || !db3) throw new Error('expected three MariaDB nodes');

@@ -38,8 +38,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { portOpen } from '../src/shared/net.js';
+import { testRange } from '../kit/addresses.js';
+import { benchCounts } from '../kit/bench.js';
+import { processesWhere } from '../kit/proc.js';
 
-const ADDR_BASE = '127.0.45';
+const ADDR_BASE = testRange('bench-lb').base;
 /** Backends and proxies use .101–.112 of the project's bench block, far from cluster nodes (.1–.13). */
 const BACKENDS = [`${ADDR_BASE}.101`, `${ADDR_BASE}.102`] as const;
 const BACKEND_PORT = 8000;
@@ -55,12 +58,6 @@ const KILL_AFTER_MS = 2_000;
 const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat times are in 1/100 s
 
 const self = fileURLToPath(import.meta.url);
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -83,7 +80,7 @@ async function runHastack(address: string): Promise<void> {
   const { parseConfig, resolveTopology, servicesOf } = await import('../src/config/index.js');
   const { startLb } = await import('../src/lb/index.js');
   const config = parseConfig({
-    cluster: 'benchlb',
+    cluster: testRange('bench-lb').cluster,
     addressBase: ADDR_BASE,
     nodes: [
       { name: 'lb', address, services: ['lb'] },
@@ -180,20 +177,9 @@ http {
   return file;
 }
 
-/** Direct children of `pid` (nginx's workers), from the ppid field of every /proc/<n>/stat. */
+/** Direct children of `pid` (nginx's workers). */
 function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      // Fields after the command name: state, then ppid.
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return processesWhere((p) => p.ppid === pid).map((p) => p.pid);
 }
 
 function startProxy(name: ProxyName, dir: string): Proc {
@@ -313,9 +299,7 @@ const median = (xs: readonly number[]): number => {
 const spread = (xs: readonly number[], digits: number): string => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
 
 async function main(): Promise<void> {
-  const rounds = arg('rounds', 3);
-  const seconds = arg('seconds', 8);
-  const connections = arg('connections', 64);
+  const { rounds, seconds, connections } = benchCounts({ rounds: 3, seconds: 8, connections: 64 });
   for (const bin of ['wrk', 'haproxy', 'nginx']) {
     if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
       console.error(`bench lb: ${bin} is not installed; apt-get install -y wrk haproxy nginx`);

@@ -1,12 +1,19 @@
 // Runs the compiled tests with node's own test runner, one file at a time: integration and
 // chaos tests start real engines on fixed loopback addresses and share two cores.
 // `node scripts/run-tests.mjs unit` runs only the unit tests (no engines).
+//
+// A test's lane is in its own file name (test/README.md):
+//   src/, examples/, dashboard/src/   x.test.ts        unit lane (beside the code, no engines)
+//   kit/, test/                       x.unit.test.ts   unit lane (the test kit's own checks)
+//   test/                             x.test.ts        first lane (real engines, one at a time)
+//   test/                             x.side.test.ts   second lane, run alongside the first
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const only = process.argv[2];
-const roots = only === 'unit' ? ['dist/src', 'dist/examples', 'dist/dashboard/src'] : ['dist/src', 'dist/examples', 'dist/dashboard/src', 'dist/test/integration', 'dist/test/chaos'];
+const UNIT_ROOTS = ['dist/src', 'dist/examples', 'dist/dashboard/src'];
+const KIT_ROOTS = ['dist/kit', 'dist/test', 'dist/bench'];
 
 function find(dir) {
   if (!fs.existsSync(dir)) return [];
@@ -17,6 +24,14 @@ function find(dir) {
   });
 }
 
+/** 'unit' | 'main' | 'side', from where the file is and how it is named. */
+function laneOf(file) {
+  if (UNIT_ROOTS.some((r) => file.startsWith(r + path.sep))) return 'unit';
+  if (file.endsWith('.unit.test.js')) return 'unit';
+  if (file.endsWith('.side.test.js')) return 'side';
+  return 'main';
+}
+
 // Integration tests need the real engines and tools (iptables, chromium, sshd, ...): the one list
 // of them is derived in src/registry (needs.ts). `hastack setup --tests` installs what is missing when it
 // can (root on Debian), else prints the one apt-get line and exits 3: then no test runs.
@@ -25,18 +40,19 @@ if (only !== 'unit') {
   if (setup.status !== 0) process.exit(setup.status ?? 1);
 }
 
-const files = roots.flatMap(find).sort();
+const all = [...UNIT_ROOTS, ...KIT_ROOTS].flatMap(find).sort();
+const files = only === 'unit' ? all.filter((f) => laneOf(f) === 'unit') : all;
 if (files.length === 0) {
-  console.error('no test files found under ' + roots.join(', ') + ' (did the build run?)');
+  console.error('no test files found under ' + [...UNIT_ROOTS, ...KIT_ROOTS].join(', ') + ' (did the build run?)');
   process.exit(1);
 }
 
-// A second lane, run at the same time as the first, for integration tests that mostly wait
+// The second lane, run at the same time as the first, holds integration tests that mostly wait
 // (a 2-minute schedule window, failover detection, ssh round trips) rather than load the two
-// cores: it takes the suite well under 20 minutes. Every test keeps its own address range, so the
-// lanes never share an engine. Its output is printed whole when it ends, not interleaved.
-const SIDE_LANE = new Set(['schedules', 'backup', 'switchover', 'failover', 'redis-failover', 'hosts-agent', 'hosts-ssh', 'hosts-deploy', 'hosts-auto-failover', 'hosts-auto-failover-load', 'hosts-hardening', 'hosts-secrets']);
-const isSide = (f) => only !== 'unit' && f.includes(`${path.sep}integration${path.sep}`) && SIDE_LANE.has(path.basename(f, '.test.js'));
+// cores: it takes the suite well under 20 minutes. Every test keeps its own address range
+// (kit/addresses.ts), so the lanes never share an engine. Its output is printed whole when
+// it ends, not interleaved.
+const isSide = (f) => laneOf(f) === 'side';
 const side = files.filter(isSide);
 const main = files.filter((f) => !isSide(f));
 const args = (list) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list];

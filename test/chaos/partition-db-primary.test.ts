@@ -10,11 +10,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { preset, readTopology, type ConfigInput, type Topology } from '../../src/config/index.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
-import { networkLeftovers } from '../helpers/netns.js';
+import { describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { useCluster } from '../helpers/cluster.js';
+import { netnsAutoFailover } from '../../kit/configs.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
 
@@ -24,34 +23,14 @@ function printReport(stdout: string, scenario: string): void {
 }
 
 describe('partition-db-primary: simple preset, replication, automatic failover', { skip, timeout: 6 * 60_000 }, () => {
-  const CLUSTER = 'hsdbpart';
-  const simple = preset('simple');
-  const config: ConfigInput = {
-    ...simple,
-    cluster: CLUSTER,
-    substrate: 'netns',
-    addressBase: '127.0.68',
-    netns: { addressBase: '10.213.70' },
-    app: { module: path.join(REPO_ROOT, 'examples/erp') },
-    // detection 2 s, as in server-auto-failover; the replica itself needs slave_net_timeout (5 s)
-    // to notice a silent primary. Semi-sync waits 30 s, longer than detection + fence (~10 s):
-    // until the fence, the cut-off primary's commits wait for an ack instead of falling back to
-    // asynchronous and being acknowledged with no copy on the standby.
-    failover: { ...simple.failover, auto: true, detectionMs: 2_000 },
-    database: { mode: 'replication', semiSyncTimeoutMs: 30_000 },
-  };
-  let cluster: TestCluster;
-  let topo: Topology;
-  before(async () => {
-    cluster = await upCluster('db-partition', config);
-    topo = readTopology(path.join(cluster.dir, '.hastack', CLUSTER));
-  });
-  after(async () => {
-    await cluster?.down();
-    assert.deepEqual(networkLeftovers(CLUSTER), [], 'hastack namespaces or links left behind');
-  });
+  // detection 2 s, as in server-auto-failover; the replica itself needs slave_net_timeout (5 s)
+  // to notice a silent primary. Semi-sync waits 30 s, longer than detection + fence (~10 s):
+  // until the fence, the cut-off primary's commits wait for an ack instead of falling back to
+  // asynchronous and being acknowledged with no copy on the standby.
+  const used = useCluster('db-partition', netnsAutoFailover('partition-db-primary', 30_000));
 
   it('the cut-off primary is fenced before the standby is promoted: never two writable primaries, 0 orders lost', async () => {
+    const { cluster, topo } = used;
     const json = path.join(cluster.dir, 'pdp.json');
     const res = await runCli(['chaos', 'run', 'partition-db-primary', '--duration', '40', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 240_000 });
     printReport(res.stdout, 'partition-db-primary');

@@ -8,15 +8,14 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { readSecrets, readTopology, servicesOf, type ConfigInput, type Topology } from '../../src/config/index.js';
+import { readSecrets, servicesOf, type Topology } from '../../src/config/index.js';
 import { DB_USERS } from '../../src/engines/index.js';
-import { readEventsFrom } from '../../src/shared/events.js';
 import { sleep } from '../../src/shared/retry.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
-import { networkLeftovers } from '../helpers/netns.js';
+import { runCli } from '../helpers/cli.js';
+import { followEvents, useCluster } from '../helpers/cluster.js';
+import { ERP_APP, onRange, partitionNodes } from '../../kit/configs.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
 
@@ -48,61 +47,25 @@ async function queryDirect(topo: Topology, appPassword: string, svc: { address: 
 }
 
 describe('partition-galera-minority: three Galera nodes, the writer cut off', { skip, timeout: 6 * 60_000 }, () => {
-  const CLUSTER = 'hsgalpart';
   // The ideal preset's shape, trimmed to what the scenario needs on a 2-core machine.
-  const config: ConfigInput = {
-    cluster: CLUSTER,
-    substrate: 'netns',
-    addressBase: '127.0.69',
-    netns: { addressBase: '10.213.71' },
-    app: { module: path.join(REPO_ROOT, 'examples/erp') },
-    nodes: [
-      { name: 'lb1', services: ['lb', 'dns'] },
-      { name: 'lb2', services: ['lb', 'dns'] },
-      { name: 'app1', services: ['app', 'sentinel'] },
-      { name: 'app2', services: ['app', 'sentinel'] },
-      { name: 'app3', services: ['sentinel', 'memcached'] },
-      { name: 'worker1', services: ['worker'] },
-      { name: 'redis1', services: ['redis'] },
-      { name: 'redis2', services: ['redis'] },
-      { name: 'db1', services: ['mariadb'] },
-      { name: 'db2', services: ['mariadb'] },
-      { name: 'db3', services: ['mariadb'] },
-    ],
-    database: { mode: 'galera' },
-  };
-  let cluster: TestCluster;
-  let topo: Topology;
-  before(async () => {
-    cluster = await upCluster('galera-partition', config);
-    topo = readTopology(path.join(cluster.dir, '.hastack', CLUSTER));
-  });
-  after(async () => {
-    await cluster?.down();
-    assert.deepEqual(networkLeftovers(CLUSTER), [], 'hastack namespaces or links left behind');
-  });
+  const used = useCluster('galera-partition', onRange('partition-galera-minority', { substrate: 'netns', app: ERP_APP, nodes: partitionNodes({ redis: 2, db: 3 }), database: { mode: 'galera' } }));
 
   it('the isolated writer refuses queries until the heal; the majority keeps taking orders; 0 lost, no stale read', async () => {
+    const { cluster, topo } = used;
     const secrets = readSecrets(topo.stateDir);
     const dbs = servicesOf(topo, 'mariadb');
     const json = path.join(cluster.dir, 'pgm.json');
-    const offset = fs.statSync(path.join(topo.stateDir, 'events.jsonl')).size;
-    const run = runCli(['chaos', 'run', 'partition-galera-minority', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 200_000 });
     let cut = false;
     let healed = false;
     let healedAtMs = Number.POSITIVE_INFINITY;
-    let pos = offset;
-    const follow = (): void => {
-      const r = readEventsFrom(topo.stateDir, pos);
-      pos = r.offset;
-      for (const e of r.events) {
-        if (e.type === 'fault.injected' && e.message.startsWith('network: ')) cut = true;
-        if (e.type === 'fault.healed' && e.message.startsWith('network healed')) {
-          healed = true;
-          healedAtMs = Date.parse(e.ts);
-        }
+    const follow = followEvents(topo.stateDir, (e) => {
+      if (e.type === 'fault.injected' && e.message.startsWith('network: ')) cut = true;
+      if (e.type === 'fault.healed' && e.message.startsWith('network healed')) {
+        healed = true;
+        healedAtMs = Date.parse(e.ts);
       }
-    };
+    });
+    const run = runCli(['chaos', 'run', 'partition-galera-minority', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 200_000 });
     // Bounded: 30 s for the fault to go in (it lands at a quarter of the run).
     for (let i = 0; i < 300 && !cut; i++) {
       follow();

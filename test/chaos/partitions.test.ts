@@ -12,39 +12,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { preset, readSecrets, readTopology, servicesOf, type ConfigInput, type Topology } from '../../src/config/index.js';
+import { before, describe, it } from 'node:test';
+import { readSecrets, readTopology, servicesOf, type Topology } from '../../src/config/index.js';
 import { clusterStatus } from '../../src/control/index.js';
 import { askSentinelsForMaster } from '../../src/engines/index.js';
 import { withRedis } from '../../src/engines/redis-client.js';
-import { readEventsFrom } from '../../src/shared/events.js';
 import { sleep } from '../../src/shared/retry.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { runCli } from '../helpers/cli.js';
+import { followEvents, upCluster, useCluster, type TestCluster } from '../helpers/cluster.js';
 import { networkLeftovers } from '../helpers/netns.js';
-
-const CLUSTER = 'hsparts';
+import { ERP_APP, idealCluster, onRange, partitionNodes } from '../../kit/configs.js';
 
 /** The scenarios' needs and no more: 2 lb+dns, 3 Sentinels, 3 Redis, 2 apps, a worker, a db. */
-const config: ConfigInput = {
-  cluster: CLUSTER,
-  substrate: 'netns',
-  addressBase: '127.0.66',
-  netns: { addressBase: '10.213.66' },
-  app: { module: path.join(REPO_ROOT, 'examples/erp') },
-  nodes: [
-    { name: 'lb1', services: ['lb', 'dns'] },
-    { name: 'lb2', services: ['lb', 'dns'] },
-    { name: 'app1', services: ['app', 'sentinel'] },
-    { name: 'app2', services: ['app', 'sentinel'] },
-    { name: 'app3', services: ['sentinel', 'memcached'] },
-    { name: 'worker1', services: ['worker'] },
-    { name: 'redis1', services: ['redis'] },
-    { name: 'redis2', services: ['redis'] },
-    { name: 'redis3', services: ['redis'] },
-    { name: 'db1', services: ['mariadb'] },
-  ],
-};
+const config = onRange('partitions', { substrate: 'netns', app: ERP_APP, nodes: partitionNodes({ redis: 3, db: 1 }) });
 
 interface Probe {
   /** The old master answered OK to the SET. */
@@ -83,15 +63,11 @@ async function probeOldMaster(topo: Topology, oldMaster: { host: string; port: n
 }
 
 describe('partition scenarios on the netns substrate', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false, timeout: 6 * 60_000 }, () => {
+  const used = useCluster('partitions', config);
   let cluster: TestCluster;
   let topo: Topology;
-  before(async () => {
-    cluster = await upCluster('partitions', config);
-    topo = readTopology(path.join(cluster.dir, '.hastack', CLUSTER));
-  });
-  after(async () => {
-    await cluster?.down();
-    assert.deepEqual(networkLeftovers(CLUSTER), [], 'hastack namespaces or links left behind');
+  before(() => {
+    ({ cluster, topo } = used);
   });
 
   it('partition-redis-master: the cut-off master gets no replicated write and keeps refusing writes; a new master is elected; the old one rejoins as a replica; no job lost', async () => {
@@ -102,20 +78,14 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
     const oldMaster = { host: master.address, port: master.port };
 
     const json = path.join(cluster.dir, 'prm.json');
-    const offset = fs.statSync(path.join(topo.stateDir, 'events.jsonl')).size;
-    const run = runCli(['chaos', 'run', 'partition-redis-master', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
     // Follow the event log: probe from the partition until its heal.
     let partitioned = false;
     let healed = false;
-    let pos = offset;
-    const follow = (): void => {
-      const r = readEventsFrom(topo.stateDir, pos);
-      pos = r.offset;
-      for (const e of r.events) {
-        if (e.type === 'fault.injected' && e.message.startsWith('network: partition')) partitioned = true;
-        if (e.type === 'fault.healed' && e.message.startsWith('network healed')) healed = true;
-      }
-    };
+    const follow = followEvents(topo.stateDir, (e) => {
+      if (e.type === 'fault.injected' && e.message.startsWith('network: partition')) partitioned = true;
+      if (e.type === 'fault.healed' && e.message.startsWith('network healed')) healed = true;
+    });
+    const run = runCli(['chaos', 'run', 'partition-redis-master', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
     for (let i = 0; i < 200 && !partitioned; i++) {
       follow();
       await sleep(100);
@@ -162,7 +132,7 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
 
 describe('the ideal preset on the netns substrate', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false, timeout: 5 * 60_000 }, () => {
   it('hastack up --substrate netns brings the ideal preset up, and down removes every namespace', async () => {
-    const ideal: ConfigInput = { ...preset('ideal'), cluster: 'hsideal', addressBase: '127.0.67', netns: { addressBase: '10.213.67' }, app: { module: path.join(REPO_ROOT, 'examples/erp') } };
+    const ideal = idealCluster('partitions', {}, { cluster: 'hsideal', span: 1, netns: 1 });
     // upCluster writes the preset as it is (substrate local); the flag must move it to netns.
     const c = await upCluster('ideal-netns', ideal, ['--substrate', 'netns']);
     try {

@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SCENARIOS, type Scenario } from '../../src/chaos/index.js';
-import { preset } from '../../src/config/index.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { idealCluster } from '../../kit/configs.js';
 
 const REPORT_FIELDS = [
   'scenario', 'durationS', 'requests', 'ok', 'failed', 'availability', 'longestWriteGapMs', 'longestReadGapMs', 'recoveryMs',
@@ -41,7 +41,7 @@ function scenarioTests(scenarios: readonly Scenario[], cluster: () => TestCluste
 describe('chaos scenarios on the ideal preset', { timeout: 20 * 60_000 }, () => {
   let cluster: TestCluster;
   before(async () => {
-    cluster = await upCluster('chaos', { ...preset('ideal'), cluster: 'chaos', addressBase: '127.0.30', app: { module: path.join(REPO_ROOT, 'examples/erp') } });
+    cluster = await upCluster('chaos', idealCluster('scenarios'));
   });
   after(async () => cluster?.down());
   // Partition scenarios need the netns substrate (test/chaos/partitions.test.ts runs them).

@@ -10,34 +10,23 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { preset, readTopology, servicesOf, type ConfigInput, type Topology } from '../../src/config/index.js';
+import { servicesOf, type Topology } from '../../src/config/index.js';
 import { readAdminToken } from '../../src/control/admin-token.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
-import { networkLeftovers } from '../helpers/netns.js';
+import { runCli } from '../helpers/cli.js';
+import { useCluster, type TestCluster } from '../helpers/cluster.js';
+import { netnsAutoFailover } from '../../kit/configs.js';
 import { getOrder, postOrder } from '../helpers/orders.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
-const CLUSTER = 'hsr1async';
 
 interface Event { readonly type: string; readonly message: string }
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('review item 1: no automatic promotion past a semi-sync fallback (netns)', { skip, timeout: 8 * 60_000 }, () => {
-  const simple = preset('simple');
-  const config: ConfigInput = {
-    ...simple,
-    cluster: CLUSTER,
-    substrate: 'netns',
-    addressBase: '127.0.201',
-    netns: { addressBase: '10.213.201' },
-    app: { module: path.join(REPO_ROOT, 'examples/erp') },
-    failover: { ...simple.failover, auto: true, detectionMs: 2_000 },
-    // 2 s instead of the default 10 s: the fallback this test needs comes sooner; same mechanism.
-    database: { mode: 'replication', semiSyncTimeoutMs: 2_000 },
-  };
+  // Semi-sync timeout 2 s instead of the default 10 s: the fallback this test needs comes sooner; same mechanism.
+  const used = useCluster('r1-async', netnsAutoFailover('semisync-fallback', 2_000));
   let cluster: TestCluster;
   let topo: Topology;
   let admin: string;
@@ -57,16 +46,12 @@ describe('review item 1: no automatic promotion past a semi-sync fallback (netns
   const acked: Array<{ key: string; id: number }> = [];
 
   before(async () => {
-    cluster = await upCluster('r1-async', config);
-    topo = readTopology(path.join(cluster.dir, '.hastack', CLUSTER));
+    cluster = used.cluster;
+    topo = used.topo;
     admin = `http://${topo.admin.address}:${topo.admin.port}`;
     const primaryLb = servicesOf(topo, 'lb').find((s) => s.node === 'primary');
     assert.ok(primaryLb);
     lb = `http://${primaryLb.address}:${primaryLb.port}`;
-  });
-  after(async () => {
-    await cluster?.down();
-    assert.deepEqual(networkLeftovers(CLUSTER), [], 'hastack namespaces or links left behind');
   });
 
   it('review item 1: the automatic mode refuses to promote a standby that lacks acknowledged orders, and says why', async () => {

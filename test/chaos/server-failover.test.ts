@@ -7,22 +7,18 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { after, describe, it } from 'node:test';
-import { preset } from '../../src/config/index.js';
-import { printChaosReport, REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
+import { printChaosReport, runCli } from '../helpers/cli.js';
+import { writeCluster } from '../helpers/cluster.js';
+import { simpleCluster } from '../../kit/configs.js';
 
 describe('chaos server scenario with the crash plan (simple preset)', { timeout: 4 * 60_000 }, () => {
-  const dir = tempDir('server-failover');
-  const configFile = path.join(dir, 'hastack.yaml');
-  after(async () => {
-    // --up brings the cluster down itself; this is the backstop if the run was cut short.
-    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const c = writeCluster('server-failover', simpleCluster('server-failover'));
+  const { dir, configFile } = c;
+  // --up brings the cluster down itself; this is the backstop if the run was cut short.
+  after(() => c.down());
 
   it('kill -9 of the primary server, failover at once: service back on the standby, 0 lost, 0 duplicated', async () => {
-    fs.writeFileSync(configFile, YAML.stringify({ ...preset('simple'), cluster: 'srvfo', addressBase: '127.0.57', app: { module: path.join(REPO_ROOT, 'examples/erp') } }));
     const json = path.join(dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--up', '--then-failover', '--duration', '20', '--json', json, '-f', configFile], { cwd: dir, timeoutMs: 200_000 });
     printChaosReport(res.stdout, 'server');

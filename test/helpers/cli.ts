@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LocalSubstrate } from '../../src/substrate/index.js';
+import { REPO_ROOT } from '../../kit/paths.js';
 
-/** The repository root (tests run from dist/test/..., three levels below). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export { REPO_ROOT };
 export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 
 export interface CliResult {

@@ -1,5 +1,12 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import YAML from 'yaml';
 import { preset, type ConfigInput } from '../../src/config/index.js';
-import type { HostBed } from './hostbed.js';
+import { testRange, type TestId } from '../../kit/addresses.js';
+import { runCli, tempDir } from './cli.js';
+import { startHostBed, type HostBed } from './hostbed.js';
 
 const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
 
@@ -31,5 +38,43 @@ export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<Config
     // the ERP's demo clerk, which hosts get only when asked.
     app: { demoData: true },
     ...extra,
+  };
+}
+
+/** A bed and a cluster config on it for a `describe`: read them inside tests. */
+export interface UsedBed {
+  readonly bed: HostBed;
+  readonly dir: string;
+  readonly configFile: string;
+}
+
+/**
+ * Registers `before` (a three-host bed on the test's private /24 from kit/addresses.ts, the
+ * `simple` preset on it as `substrate: hosts`, written to `hastack.yaml` in a temp dir) and
+ * `after` (`beforeDown`, `hastack down`, the bed's teardown, the dir removed) in the calling `describe`.
+ */
+export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts: { beforeDown?: () => void } = {}): UsedBed {
+  const r = testRange(id);
+  if (r.privateBase === undefined) throw new Error(`test ${id} has no private /24 in kit/addresses.ts`);
+  const privateBase = r.privateBase;
+  const dir = tempDir(`bed-${id}`);
+  const configFile = path.join(dir, 'hastack.yaml');
+  let bed: HostBed | undefined;
+  before(async () => {
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: privateBase });
+    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, r.cluster, extra)));
+  });
+  after(async () => {
+    opts.beforeDown?.();
+    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    await bed?.teardown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get bed() {
+      return bed ?? assert.fail('the host bed is not up (its before hook failed)');
+    },
+    dir,
+    configFile,
   };
 }

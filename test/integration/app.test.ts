@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,15 +30,18 @@ import { QUEUE_PREFIX, redisOptions } from '../../src/clients/redis/index.js';
 import { applyMigrations, loadApp, openAppRuntime, startAppServer } from '../../src/app/index.js';
 import { startWorker } from '../../src/worker/index.js';
 import { portOpen } from '../../src/shared/net.js';
+import { testRange } from '../../kit/addresses.js';
+import { EngineHarness } from '../../kit/engines.js';
 
-const BASE = '127.0.60';
+const R = testRange('app');
+const BASE = R.base;
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-app-'));
 const asRoot = process.getuid?.() === 0;
 const log = createLogger('apptest');
 
 const config = parseConfig({
-  cluster: 'apptest',
+  cluster: R.cluster,
   addressBase: BASE,
   // 200 ms down-after: the enqueue timeout (2 × down-after + 2 s) stays short for the outage test.
   redis: { downAfterMs: 200 },
@@ -66,26 +69,16 @@ function ctxOf(node: string, kind: ServiceKind): ServiceContext {
 
 // ---- engines, as plain child processes -------------------------------------------------------
 
-const pids = new Map<string, number>();
+const engines = new EngineHarness();
 
 function spawnEngine(name: string, command: string, args: readonly string[]): void {
-  const out = fs.openSync(path.join(tmp, `${name}.log`), 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  child.unref();
-  assert.ok(child.pid, `${name} started`);
-  pids.set(name, child.pid);
+  engines.spawn(name, command, args, { logFile: path.join(tmp, `${name}.log`) });
 }
 
+/** SIGKILL ends it (and frees its name for a restart); SIGSTOP/SIGCONT pause and resume it. */
 function signal(name: string, sig: NodeJS.Signals): void {
-  const pid = pids.get(name);
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-  if (sig === 'SIGKILL') pids.delete(name);
+  if (sig === 'SIGKILL') void engines.kill(name);
+  else engines.signal(name, sig);
 }
 
 async function waitPort(host: string, port: number): Promise<void> {
@@ -179,11 +172,7 @@ const started: Closeable[] = [];
 
 after(async () => {
   for (const c of started.splice(0)) await c.close().catch(() => undefined);
-  for (const name of [...pids.keys()]) {
-    signal(name, 'SIGCONT');
-    signal(name, 'SIGKILL');
-  }
-  await sleep(300);
+  await Promise.all(engines.names().map((name) => engines.kill(name)));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 

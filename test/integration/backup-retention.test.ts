@@ -15,8 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { preset } from '../../src/config/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.207';
+const BASE = testRange('backup-retention').base;
 
 interface ListJson {
   backups: Array<{ id: string; node: string; dir: string; verification: { ok: boolean } | null }>;

@@ -13,9 +13,10 @@ import { preset } from '../../src/config/index.js';
 import { resolveService } from '../../src/dns/index.js';
 import { REPO_ROOT, pidAlive, runCli, tempDir } from '../helpers/cli.js';
 import { erpLogin } from '../helpers/erp.js';
+import { testRange } from '../../kit/addresses.js';
 
 // Its own address range, so a cluster a developer left running on 127.0.10.x does not collide.
-const BASE = '127.0.20';
+const BASE = testRange('cluster').base;
 /** The load balancers' floating address (lb.vip): a spare address of the range. */
 const VIP = `${BASE}.100`;
 const dir = tempDir('cluster');

@@ -17,8 +17,9 @@ import { readAdminToken } from '../../src/control/admin-token.js';
 import { artifactPath, launchChromium } from '../helpers/browser.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.64';
+const BASE = testRange('dashboard').base;
 const ADMIN = `http://${BASE}.254:9090`;
 /** Every tier once: the smallest cluster whose page has something in each section. */
 const CONFIG: ConfigInput = {

@@ -18,9 +18,8 @@ import { createDbClient, DbClient, type DbClientOptions } from '../../src/client
 import { HastackError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { missingMariadb, startReplicationSet, type ReplicationSet } from '../helpers/db-replication.js';
+import { missingMariadb, startReplicationSet, type ReplicationSet } from '../../kit/db-replication.js';
 
-const BASE = '127.0.53';
 const log = createLogger('db-router-test');
 const missing = missingMariadb();
 
@@ -63,7 +62,7 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
   };
 
   before(async () => {
-    set = await startReplicationSet('dbrouter', BASE, 3);
+    set = await startReplicationSet('db-router', 3);
     for (const n of ['db1', 'db2', 'db3']) {
       const [rows] = await admin(n, (c) => c.query<mysql.RowDataPacket[]>('SELECT @@server_id AS sid'));
       nodeOf.set(Number(rows[0]?.['sid']), n);

@@ -8,13 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
-import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
+import type { ServiceInstance } from '../../src/config/index.js';
 import {
   checkEngines,
   engineDrivers,
@@ -33,14 +31,11 @@ import {
   recordDbRole,
   setReplicaOf,
 } from '../../src/engines/index.js';
-import type { EngineKind, ServiceContext } from '../../src/registry/index.js';
+import type { ServiceContext } from '../../src/registry/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
-import { portOpen } from '../../src/shared/net.js';
+import { assertFree, engineBed, EngineHarness, finishEngineTest } from '../../kit/engines.js';
 
-const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-eng-'));
-const config = parseConfig({
-  cluster: 'engtest',
-  addressBase: '127.0.50',
+const bed = engineBed('engines', {
   // 1 s: a quick failover for the old-master-restart check below.
   redis: { quorum: 2, downAfterMs: 1000, failoverTimeoutMs: 5000, maxmemoryMb: 32 },
   database: { bufferPoolMb: 32 },
@@ -53,34 +48,11 @@ const config = parseConfig({
     { name: 's3', services: ['sentinel', 'memcached'] },
   ],
 });
-const topo: Topology = resolveTopology(config, { stateRoot, configDir: stateRoot });
-const secrets: Secrets = loadOrCreateSecrets(topo.stateDir);
-const asRoot = process.getuid?.() === 0;
+const { stateRoot, topo, secrets, ctxOf } = bed;
+const config = topo.config;
 
-function ctxOf(node: string, kind: EngineKind): ServiceContext {
-  const svc = findService(topo, node, kind);
-  assert.ok(svc, `${node}/${kind} is in the topology`);
-  return { topo, secrets, svc, asRoot };
-}
-
-interface Running {
-  readonly svc: ServiceInstance;
-  readonly child: ChildProcess;
-  readonly exited: Promise<void>;
-  exitCode?: number | null;
-}
-const running = new Map<string, Running>();
+const engines = new EngineHarness();
 const timings: string[] = [];
-// Last resort if the test process is interrupted before `after` runs: leave no engine behind.
-process.on('exit', () => {
-  for (const r of running.values()) {
-    try {
-      process.kill(-(r.child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
 const missing = checkEngines()
   .filter((e) => ['redis-server', 'redis-sentinel', 'memcached', 'mariadbd', 'mariadb-install-db'].includes(e.binary) && !e.found)
   .map((e) => `${e.binary} (package ${e.package})`);
@@ -91,67 +63,22 @@ function note(what: string, startedAt: number): void {
 
 /** What the supervisor does for one service: prepare, spawn detached, wait healthy, afterHealthy. */
 async function startService(ctx: ServiceContext, opts: { afterHealthy?: boolean } = {}): Promise<void> {
-  const driver = engineDrivers[ctx.svc.kind as EngineKind];
-  await driver.prepare(ctx);
-  const spec = driver.command(ctx);
-  const logFile = path.join(ctx.svc.dir, 'service.log');
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(spec.command, [...spec.args], {
-    cwd: spec.cwd,
-    env: { ...process.env, ...spec.env },
-    detached: true,
-    stdio: ['ignore', fd, fd],
-  });
-  fs.closeSync(fd);
-  assert.ok(child.pid, `${spec.command} spawned`);
-  const r: Running = {
-    svc: ctx.svc,
-    child,
-    exited: new Promise<void>((resolve) =>
-      child.on('exit', (code) => {
-        r.exitCode = code;
-        resolve();
-      }),
-    ),
-  };
-  running.set(ctx.svc.id, r);
-  // 30 s: each engine is healthy in 0.1–3 s here; the bound only turns a hang into a failure.
-  const healthy = await waitFor(
-    async () => {
-      if (r.exitCode !== undefined) return 'exited';
-      const p = await driver.probe(ctx, 1000);
-      return p.healthy ? 'healthy' : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
-  if (healthy !== 'healthy') {
-    const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
-    assert.fail(`${ctx.svc.id} did not become healthy (exit code ${String(r.exitCode)}); service.log:\n${tail}`);
-  }
-  if (opts.afterHealthy !== false) await driver.afterHealthy?.(ctx);
+  await engines.start(ctx, opts);
 }
 
-/** SIGTERM to the process group, SIGKILL after 10 s; waits for the exit. */
-async function stopService(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  const r = running.get(id);
-  if (!r) return;
-  running.delete(id);
-  if (r.exitCode !== undefined) return;
-  const pid = r.child.pid as number;
+/** SIGTERM (or `signal`) to the process group, SIGKILL after 10 s; waits for the exit. */
+function stopService(id: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  return engines.stop(id, signal);
+}
+
+/** One row into table t as the app user, on `svc`. */
+async function insertAsApp(svc: ServiceInstance, id: number, label: string): Promise<void> {
+  const c = await appConnection(svc);
   try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
+    await c.query('INSERT INTO t VALUES (?, ?)', [id, label]);
+  } finally {
+    await c.end();
   }
-  const t = setTimeout(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 10_000);
-  await r.exited;
-  clearTimeout(t);
 }
 
 function appConnection(svc: ServiceInstance): Promise<mysql.Connection> {
@@ -168,20 +95,10 @@ function appConnection(svc: ServiceInstance): Promise<mysql.Connection> {
 describe('engine drivers with real engines', { timeout: 90_000, skip: missing.length > 0 ? `not installed: ${missing.join(', ')}` : false }, () => {
   before(async () => {
     // Nothing may be listening on this test's addresses: a leftover would be probed instead.
-    for (const s of topo.services) {
-      if (s.kind in engineDrivers && (await portOpen(s.address, s.port))) {
-        throw new Error(`${s.address}:${s.port} is already in use; a leftover process from an earlier run? (ss -ltnp)`);
-      }
-    }
+    await assertFree(topo.services.filter((s) => s.kind in engineDrivers));
   });
 
-  after(async () => {
-    await Promise.all([...running.keys()].map((id) => stopService(id)));
-    // HASTACK_KEEP_TEST_STATE=1 keeps configs and logs for a post-mortem.
-    if (process.env.HASTACK_KEEP_TEST_STATE === '1') console.log(`# state kept in ${stateRoot}`);
-    else fs.rmSync(stateRoot, { recursive: true, force: true });
-    for (const t of timings) console.log(`# timing ${t}`);
-  });
+  after(() => finishEngineTest(engines, stateRoot, timings));
 
   it('starts a MariaDB primary and a replica, with semi-sync on and roles detected', async () => {
     const db1 = ctxOf('db1', 'mariadb');
@@ -321,12 +238,7 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     }
     assert.ok(await waitFor(async () => ((await semiSyncStatus(db2)).clients >= 1 ? true : undefined), { timeoutMs: 5000, intervalMs: 50 }));
 
-    const c2 = await appConnection(db2.svc);
-    try {
-      await c2.query('INSERT INTO t VALUES (4, ?)', ['on db2']);
-    } finally {
-      await c2.end();
-    }
+    await insertAsApp(db2.svc, 4, 'on db2');
     const ss = await semiSyncStatus(db2);
     assert.ok(ss.active && ss.yesTx >= 1 && ss.noTx === 0, `acknowledged by db1 (yes ${ss.yesTx}, no ${ss.noTx})`);
     assert.ok(await waitFor(async () => ((await readGtidPosition(db1)).currentPos === (await readGtidPosition(db2)).currentPos ? true : undefined), { timeoutMs: 5000, intervalMs: 50 }));
@@ -350,12 +262,7 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     assert.equal((await engineDrivers.mariadb.probe(db2, 2000)).role, 'primary');
     assert.equal(await readReadOnly(db1), true);
     const before = await semiSyncStatus(db2);
-    const c2 = await appConnection(db2.svc);
-    try {
-      await c2.query('INSERT INTO t VALUES (5, ?)', ['after up']);
-    } finally {
-      await c2.end();
-    }
+    await insertAsApp(db2.svc, 5, 'after up');
     const ss = await semiSyncStatus(db2);
     assert.ok(ss.enabled && ss.yesTx > before.yesTx && ss.noTx === before.noTx, `semi-sync from boot (yes ${ss.yesTx}, no ${ss.noTx})`);
     const p1 = await engineDrivers.mariadb.probe(db1, 2000);

@@ -27,15 +27,16 @@ import { readEventsFrom, type ClusterEvent } from '../../src/shared/events.js';
 import { createDbClient } from '../../src/clients/db/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
-import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { erpLogin } from '../helpers/erp.js';
+import { testRange } from '../../kit/addresses.js';
+import { ERP_APP, onRange, soloNodes } from '../../kit/configs.js';
 
-const BASE = '127.0.48';
-const CLUSTER = 'erpconc';
+const R = testRange('erp-concurrency');
+const CLUSTER = R.cluster;
 // Requests go straight to the app servers (alternating), not through the load balancer: what is
 // under test is two app servers sharing one database, and the orders must reach both.
-const APPS = [`http://${BASE}.1:8000`, `http://${BASE}.2:8000`] as const;
+const APPS = [`http://${R.address(1)}:8000`, `http://${R.address(2)}:8000`] as const;
 const APP1 = APPS[0];
 /** The test's own item (the seed items have stock 3 or 500+), created with its opening ledger row. */
 const SKU = 'CONC-TEN';
@@ -96,16 +97,8 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
   let cluster: TestCluster | undefined;
 
   before(async () => {
-    cluster = await upCluster(CLUSTER, {
-      cluster: CLUSTER,
-      addressBase: BASE,
-      app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      nodes: [
-        // No DNS: nothing here resolves the service name; the load balancer is required by the config.
-        { name: 'solo', services: ['mariadb', 'redis', 'memcached', 'app', 'worker', 'lb'] },
-        { name: 'app2', services: ['app'] },
-      ],
-    });
+    // No DNS: nothing here resolves the service name; the load balancer is required by the config.
+    cluster = await upCluster(CLUSTER, onRange('erp-concurrency', { app: ERP_APP, nodes: soloNodes({ app2: true }) }));
     // The test item, through the database client the app servers use (opening stock on the ledger).
     const topo = readTopology(path.join(cluster.dir, '.hastack', CLUSTER));
     const db = createDbClient(topo, readSecrets(topo.stateDir), createLogger('erp-concurrency-test'));

@@ -27,14 +27,16 @@ import { readSecrets, readTopology } from '../../src/config/index.js';
 import { createDbClient } from '../../src/clients/db/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { pidAlive, REPO_ROOT } from '../helpers/cli.js';
+import { pidAlive } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { call, ERP_ADMIN, ERP_CLERK, erpLogin, type Json } from '../helpers/erp.js';
+import { testRange } from '../../kit/addresses.js';
+import { ERP_APP, onRange, soloNodes } from '../../kit/configs.js';
 
-const BASE = '127.0.58';
-const CLUSTER = 'erptest';
-const APP1 = `http://${BASE}.1:8000`;
-const APP2 = `http://${BASE}.2:8000`;
+const R = testRange('erp');
+const CLUSTER = R.cluster;
+const APP1 = `http://${R.address(1)}:8000`;
+const APP2 = `http://${R.address(2)}:8000`;
 const APPS = [APP1, APP2] as const;
 
 interface StockReport {
@@ -50,16 +52,8 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
   let clerk = '';
 
   before(async () => {
-    cluster = await upCluster(CLUSTER, {
-      cluster: CLUSTER,
-      addressBase: BASE,
-      app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      nodes: [
-        // No DNS: nothing here resolves the service name; the load balancer is required by the config.
-        { name: 'solo', services: ['mariadb', 'redis', 'memcached', 'app', 'worker', 'lb'] },
-        { name: 'app2', services: ['app'] },
-      ],
-    });
+    // No DNS: nothing here resolves the service name; the load balancer is required by the config.
+    cluster = await upCluster(CLUSTER, onRange('erp', { app: ERP_APP, nodes: soloNodes({ app2: true }) }));
     admin = await erpLogin(APP1, ERP_ADMIN);
     clerk = await erpLogin(APP2, ERP_CLERK);
   });

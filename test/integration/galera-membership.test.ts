@@ -24,13 +24,19 @@ import { readSecrets, readTopology, type Secrets, type Topology } from '../../sr
 import { galeraPaths } from '../../src/engines/index.js';
 import { galeraProviderPath } from '../../src/engines/galera.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
-import { REPO_ROOT, tempDir } from '../helpers/cli.js';
+import { tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { testRange } from '../../kit/addresses.js';
+import { dbNodes, ERP_APP, onRange } from '../../kit/configs.js';
 
-const BASE = '127.0.207';
+const R = testRange('galera-membership');
 const CLUSTER = 'gmember';
 const DBS = ['db1', 'db2', 'db3'] as const;
-const STRANGER = `${BASE}.9`;
+const STRANGER = R.address(9);
+
+/** Three Galera nodes and a front node, on span `span` of the row. */
+const galeraCluster = (cluster: string, span: number, tls: 'on' | 'off') =>
+  onRange('galera-membership', { app: ERP_APP, database: { mode: 'galera', bufferPoolMb: 32, tls }, nodes: dbNodes(DBS.length) }, { cluster, span });
 /** How long the stranger gets to join: gcomm retries every ~1.5 s; a join on loopback takes < 2 s. */
 const STRANGER_WINDOW_MS = 20_000;
 
@@ -54,15 +60,8 @@ describe('review item 7: a galera node outside the cluster cannot join it', { ti
   }
 
   before(async () => {
-    cluster = await upCluster('gmember', {
-      cluster: CLUSTER,
-      addressBase: BASE,
-      app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      // TLS off here, so the refusal below is the allow-list's alone (TLS would refuse it too).
-      database: { mode: 'galera', bufferPoolMb: 32, tls: 'off' },
-      supervisor: { adminPort: 9207 },
-      nodes: [...DBS.map((name) => ({ name, services: ['mariadb' as const] })), { name: 'front', services: ['redis', 'app', 'lb'] }],
-    });
+    // TLS off here, so the refusal below is the allow-list's alone (TLS would refuse it too).
+    cluster = await upCluster('gmember', galeraCluster(CLUSTER, 0, 'off'));
     const stateDir = path.join(cluster.dir, '.hastack', CLUSTER);
     topo = readTopology(stateDir);
     secrets = readSecrets(stateDir);
@@ -144,14 +143,7 @@ describe('review item 7: with database.tls on, galera traffic and state transfer
   let topo: Topology;
 
   before(async () => {
-    cluster = await upCluster('gtls', {
-      cluster: TLS_CLUSTER,
-      addressBase: BASE,
-      app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      database: { mode: 'galera', bufferPoolMb: 32, tls: 'on' },
-      supervisor: { adminPort: 9209 },
-      nodes: [...DBS.map((name, i) => ({ name, address: `${BASE}.${11 + i}`, services: ['mariadb' as const] })), { name: 'front', address: `${BASE}.14`, services: ['redis', 'app', 'lb'] }],
-    });
+    cluster = await upCluster('gtls', galeraCluster(TLS_CLUSTER, 2, 'on'));
     topo = readTopology(path.join(cluster.dir, '.hastack', TLS_CLUSTER));
   });
 

@@ -20,8 +20,9 @@ import { galeraPaths, parseGrastate } from '../../src/engines/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.52';
+const BASE = testRange('galera').base;
 const CLUSTER = 'galtest';
 const DBS = ['db1', 'db2', 'db3'] as const;
 const addr = (node: string): string => `${BASE}.${DBS.indexOf(node as (typeof DBS)[number]) + 1}`;

@@ -12,9 +12,10 @@ import { preset } from '../../src/config/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { erpLogin } from '../helpers/erp.js';
+import { testRange } from '../../kit/addresses.js';
 
 // Its own address range (the cluster test uses .20, developers .10, .40–.45).
-const BASE = '127.0.46';
+const BASE = testRange('lb-rolling-restart').base;
 const LBS = [`${BASE}.1`, `${BASE}.2`];
 /** Load: 4 loops with a 20 ms pause each, ~150 requests/s: steady, and light on a 2-core machine. */
 const LOOPS = 4;

@@ -4,42 +4,24 @@
  * gone): every process, namespace and link of the cluster removed.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { readTopology, type ConfigInput } from '../../src/config/index.js';
+import { readTopology } from '../../src/config/index.js';
 import { requestFault } from '../../src/control/index.js';
 import { HastackError } from '../../src/shared/errors.js';
-import { netnsNames } from '../../src/substrate/index.js';
-import { REPO_ROOT, pidAlive, runCli } from '../helpers/cli.js';
+import { pidAlive, runCli } from '../helpers/cli.js';
 import { upCluster } from '../helpers/cluster.js';
+import { networkLeftovers } from '../helpers/netns.js';
+import { testRange } from '../../kit/addresses.js';
+import { ERP_APP, onRange } from '../../kit/configs.js';
 
-const CLUSTER = 'hsnetns';
+const CLUSTER = testRange('netns').cluster;
 
-const config: ConfigInput = {
-  cluster: CLUSTER,
-  substrate: 'netns',
-  addressBase: '127.0.66',
-  netns: { addressBase: '10.213.68' },
-  redis: { quorum: 1 },
-  app: { module: path.join(REPO_ROOT, 'examples/erp') },
-  nodes: [
-    { name: 'n1', services: ['mariadb', 'redis', 'app', 'lb'] },
-    { name: 'n2', services: ['memcached'] },
-  ],
-};
+const config = onRange('netns', { substrate: 'netns', redis: { quorum: 1 }, app: ERP_APP, nodes: [{ name: 'n1', services: ['mariadb', 'redis', 'app', 'lb'] }, { name: 'n2', services: ['memcached'] }] });
 
-function leftovers(): string[] {
-  const names = netnsNames(CLUSTER);
-  const ns = fs.existsSync('/run/netns') ? fs.readdirSync('/run/netns').filter((n) => n.startsWith(`hs-${CLUSTER}-`)) : [];
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1] ?? '')
-    .filter((n) => n === names.bridge || n.startsWith(names.vethPrefix));
-  return [...ns, ...links];
-}
+const leftovers = (): string[] => networkLeftovers(CLUSTER);
 
 /** Whether a TCP connection opens within 1 s: 'open', 'refused', or 'timeout' (dropped). */
 function connects(host: string, port: number): Promise<string> {

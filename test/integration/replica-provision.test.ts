@@ -11,12 +11,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
+import type { ServiceInstance } from '../../src/config/index.js';
 import {
   checkEngines,
   engineDrivers,
@@ -28,12 +25,9 @@ import {
 } from '../../src/engines/index.js';
 import type { ServiceContext } from '../../src/registry/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { portOpen } from '../../src/shared/net.js';
+import { assertFree, engineBed, EngineHarness, finishEngineTest } from '../../kit/engines.js';
 
-const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-prov-'));
-const config = parseConfig({
-  cluster: 'provtest',
-  addressBase: '127.0.73',
+const bed = engineBed('replica-provision', {
   redis: { quorum: 1 },
   database: { bufferPoolMb: 32 },
   nodes: [
@@ -44,86 +38,20 @@ const config = parseConfig({
     { name: 'x1', services: ['redis', 'sentinel', 'memcached', 'app', 'lb'] },
   ],
 });
-const topo: Topology = resolveTopology(config, { stateRoot, configDir: stateRoot });
-const secrets: Secrets = loadOrCreateSecrets(topo.stateDir);
-const asRoot = process.getuid?.() === 0;
+const { stateRoot, topo, secrets } = bed;
+const config = topo.config;
 const ROWS = 300;
+const ctxOf = (node: string): ServiceContext => bed.ctxOf(node, 'mariadb');
 
-function ctxOf(node: string): ServiceContext {
-  const svc = findService(topo, node, 'mariadb');
-  assert.ok(svc, `${node}/mariadb is in the topology`);
-  return { topo, secrets, svc, asRoot };
-}
-
-const running = new Map<string, { child: ChildProcess; exited: Promise<void>; exitCode?: number | null }>();
+const engines = new EngineHarness();
 const timings: string[] = [];
-// Last resort if the test process is interrupted before `after` runs: leave no server behind.
-process.on('exit', () => {
-  for (const r of running.values()) {
-    try {
-      process.kill(-(r.child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
 const missing = checkEngines()
   .filter((e) => ['mariadbd', 'mariadb-install-db', 'mariabackup'].includes(e.binary) && !e.found)
   .map((e) => `${e.binary} (package ${e.package})`);
 
 /** What the supervisor does: prepare, spawn detached, wait healthy, afterHealthy. */
 async function startService(ctx: ServiceContext): Promise<void> {
-  const driver = engineDrivers.mariadb;
-  await driver.prepare(ctx);
-  const spec = driver.command(ctx);
-  const logFile = path.join(ctx.svc.dir, 'service.log');
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(spec.command, [...spec.args], { cwd: spec.cwd, env: { ...process.env, ...spec.env }, detached: true, stdio: ['ignore', fd, fd] });
-  fs.closeSync(fd);
-  assert.ok(child.pid, `${spec.command} spawned`);
-  const r: { child: ChildProcess; exited: Promise<void>; exitCode?: number | null } = {
-    child,
-    exited: new Promise<void>((resolve) =>
-      child.on('exit', (code) => {
-        r.exitCode = code;
-        resolve();
-      }),
-    ),
-  };
-  running.set(ctx.svc.id, r);
-  // 30 s: a server is healthy in 1–3 s here; the bound only turns a hang into a failure.
-  const healthy = await waitFor(
-    async () => {
-      if (r.exitCode !== undefined) return 'exited';
-      return (await driver.probe(ctx, 1000)).healthy ? 'healthy' : undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
-  if (healthy !== 'healthy') assert.fail(`${ctx.svc.id} did not become healthy (exit code ${String(r.exitCode)}); see ${mariadbPaths(ctx.svc).errorLog}`);
-  await driver.afterHealthy?.(ctx);
-}
-
-async function stopService(id: string): Promise<void> {
-  const r = running.get(id);
-  if (!r) return;
-  running.delete(id);
-  if (r.exitCode !== undefined) return;
-  const pid = r.child.pid as number;
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    // already gone
-  }
-  // SIGKILL after 10 s: a clean InnoDB shutdown of a test-sized server takes about a second.
-  const t = setTimeout(() => {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 10_000);
-  await r.exited;
-  clearTimeout(t);
+  await engines.start(ctx);
 }
 
 async function withApp<T>(svc: ServiceInstance, fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
@@ -153,19 +81,10 @@ async function countRows(svc: ServiceInstance): Promise<number> {
 
 describe('replica provisioned from a mariabackup of a live node', { timeout: 120_000, skip: missing.length > 0 ? `not installed: ${missing.join(', ')}` : false }, () => {
   before(async () => {
-    for (const s of topo.services) {
-      if (s.kind === 'mariadb' && (await portOpen(s.address, s.port))) {
-        throw new Error(`${s.address}:${s.port} is already in use; a leftover process from an earlier run? (ss -ltnp)`);
-      }
-    }
+    await assertFree(topo.services.filter((s) => s.kind === 'mariadb'));
   });
 
-  after(async () => {
-    await Promise.all([...running.keys()].map((id) => stopService(id)));
-    if (process.env.HASTACK_KEEP_TEST_STATE === '1') console.log(`# state kept in ${stateRoot}`);
-    else fs.rmSync(stateRoot, { recursive: true, force: true });
-    for (const t of timings) console.log(`# timing ${t}`);
-  });
+  after(() => finishEngineTest(engines, stateRoot, timings));
 
   it('seeds a new replica from a backup after the primary purged its binlogs', async () => {
     const [db1, db2, db3] = [ctxOf('db1'), ctxOf('db2'), ctxOf('db3')];
@@ -237,8 +156,8 @@ describe('replica provisioned from a mariabackup of a live node', { timeout: 120
     const [db1, db3] = [ctxOf('db1'), ctxOf('db3')];
     // The hint of error 1236: stop the node, move its datadir aside, start it. With db2 down too,
     // the only node left to copy is the primary.
-    await stopService('db2/mariadb');
-    await stopService('db3/mariadb');
+    await engines.stop('db2/mariadb');
+    await engines.stop('db3/mariadb');
     const { dataDir, installLog } = mariadbPaths(db3.svc);
     fs.rmSync(dataDir, { recursive: true, force: true });
     const logBefore = fs.readFileSync(installLog, 'utf8').length;

@@ -6,7 +6,7 @@
  * any other machine, gets nothing; and orders still reach the standby.
  *
  * Namespace: addresses 127.0.207.31-32 (and the supervisor's 127.0.207.254:9210), cluster
- * `rtls`, state in a fresh temp directory; stopped with `down`, every recorded pid checked.
+ * `repltls`, state in a fresh temp directory; stopped with `down`, every recorded pid checked.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,15 +14,15 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
-import { preset, readSecrets, readTopology, type Secrets, type Topology } from '../../src/config/index.js';
+import { readSecrets, readTopology, type Secrets, type Topology } from '../../src/config/index.js';
 import { mariadbPaths } from '../../src/engines/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { postOrder } from '../helpers/orders.js';
+import { testRange } from '../../kit/addresses.js';
+import { simpleCluster } from '../../kit/configs.js';
 
-const BASE = '127.0.207';
-const CLUSTER = 'rtls';
+const CLUSTER = testRange('replication-tls').cluster;
 
 describe('review item 7: MariaDB replication over TLS with the cluster CA', { timeout: 6 * 60_000 }, () => {
   let cluster: TestCluster | undefined;
@@ -42,16 +42,7 @@ describe('review item 7: MariaDB replication over TLS with the cluster CA', { ti
   }
 
   before(async () => {
-    const simple = preset('simple');
-    cluster = await upCluster('rtls', {
-      ...simple,
-      cluster: CLUSTER,
-      addressBase: BASE,
-      nodes: (simple.nodes ?? []).map((n, i) => ({ ...n, address: `${BASE}.${31 + i}` })),
-      app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      supervisor: { adminPort: 9210 },
-      database: { mode: 'replication', tls: 'on' },
-    });
+    cluster = await upCluster('repltls', simpleCluster('replication-tls', { database: { mode: 'replication', tls: 'on' } }));
     const stateDir = path.join(cluster.dir, '.hastack', CLUSTER);
     topo = readTopology(stateDir);
     secrets = readSecrets(stateDir);

@@ -28,8 +28,9 @@ import { hashPassword } from '../../examples/erp/session-cookie.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { call, ERP_CLERK, type Json } from '../helpers/erp.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.202';
+const BASE = testRange('review-sessions-erp').base;
 const CLUSTER = 'revh2';
 const APP1 = `http://${BASE}.1:8000`;
 const APP2 = `http://${BASE}.2:8000`;

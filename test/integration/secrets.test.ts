@@ -18,9 +18,11 @@ import { waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
+import { redisCli as redisCliAt } from '../helpers/redis-cli.js';
+import { testRange } from '../../kit/addresses.js';
 
 const run = promisify(execFile);
-const BASE = '127.0.205';
+const BASE = testRange('secrets').base;
 const OUTSIDE = `${BASE}.99`;
 const LB = `http://${BASE}.1:8080`;
 const CLUSTER = 'h5asecrets';
@@ -53,14 +55,7 @@ async function mariadb(o: { host: string; user: string; password: string; bind: 
 }
 
 /** The real redis-cli; the password in REDISCLI_AUTH. */
-async function redisCli(port: number, password: string, ...cmd: string[]): Promise<string> {
-  try {
-    const r = await run('redis-cli', ['-h', `${BASE}.1`, '-p', String(port), ...cmd], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 20_000 });
-    return r.stdout.trim();
-  } catch (e) {
-    return String((e as { stdout?: string }).stdout ?? e).trim();
-  }
-}
+const redisCli = (port: number, password: string, ...cmd: string[]): Promise<string> => redisCliAt(`${BASE}.1`, port, password, ...cmd);
 
 describe('the cluster\'s passwords on a running simple cluster', { timeout: 600_000 }, () => {
   let c: TestCluster;

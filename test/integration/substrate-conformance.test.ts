@@ -11,43 +11,37 @@ import { parseConfig, resolveTopology, type ServiceInstance, type Topology } fro
 import { waitFor } from '../../src/shared/retry.js';
 import { LocalSubstrate, NetnsSubstrate, cutLinks, partitionLinks, type Substrate } from '../../src/substrate/index.js';
 import { tempDir } from '../helpers/cli.js';
+import { onRange } from '../../kit/configs.js';
+import { processesWhere, procStat } from '../../kit/proc.js';
 
 const PORT = 16601;
 
 function topologyFor(substrate: 'local' | 'netns', stateRoot: string): Topology {
-  const config = parseConfig({
-    cluster: `hsconf${substrate}`,
-    substrate,
-    addressBase: '127.0.66',
-    netns: { addressBase: '10.213.66' },
-    redis: { quorum: 1 },
-    nodes: [
-      { name: 'n1', services: ['app', 'lb', 'mariadb', 'redis'] },
-      { name: 'n2', services: ['app'] },
-    ],
-  });
+  // Its own range (kit/addresses.ts), not partitions.test.ts's 127.0.66 and 10.213.66 as before.
+  const config = parseConfig(
+    onRange(
+      'substrate-conformance',
+      {
+        substrate,
+        redis: { quorum: 1 },
+        nodes: [
+          { name: 'n1', services: ['app', 'lb', 'mariadb', 'redis'] },
+          { name: 'n2', services: ['app'] },
+        ],
+      },
+      { cluster: `hsconf${substrate}` },
+    ),
+  );
   return resolveTopology(config, { stateRoot, configDir: stateRoot });
 }
 
-/** Pids of every live process in a process group (read from /proc: no `ps` parsing). */
+/** Pids of every live process in a process group. */
 function groupMembers(pgid: number): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push(Number(d));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
+  return processesWhere((p) => p.pgrp === pgid && p.state !== 'Z').map((p) => p.pid);
 }
 
 function procState(pid: number): string {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return procStat(pid)?.state ?? 'gone';
 }
 
 /** Reads what a TCP server at address:port says, or the error code; bounded by `timeoutMs`. */

@@ -54,7 +54,7 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
       // Subscribe to +switch-master on the Sentinels and reconnect at once on a failover: without
       // it a client of a frozen or cut-off master (whose TCP connection does not break) waits
       // until that master comes back and answers READONLY. Known ioredis 5.11 race, seen in
-      // test/integration/redis-failover.test.ts (about 1 run in 8): when the master died and the
+      // test/integration/redis-failover.side.test.ts (about 1 run in 8): when the master died and the
       // client is already reconnecting, the old detector's +switch-master aborts that attempt and
       // the client ends ("Connection is closed."). RedisHandle and the worker repair exactly that.
       failoverDetector: true,

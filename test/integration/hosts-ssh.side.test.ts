@@ -12,8 +12,9 @@ import { HostError, SshHost, parseSshTarget, tarDirectory, type SshOptions } fro
 import { ErrorCode } from '../../src/shared/errors.js';
 import { pidAlive, tempDir } from '../helpers/cli.js';
 import { HOST_PRIVATE_PATHS, startHostBed, type HostBed } from '../helpers/hostbed.js';
+import { testRange } from '../../kit/addresses.js';
 
-const ADDRESS_BASE = '10.213.80';
+const ADDRESS_BASE = testRange('hosts-ssh').privateBase ?? '';
 /** Short: the unreachable cases wait this long at most. */
 const CONNECT_TIMEOUT_MS = 3_000;
 

@@ -22,8 +22,9 @@ import { askSentinelsForMaster } from '../../src/engines/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.41';
+const BASE = testRange('schedules').base;
 const EVERY_MS = 5_000;
 // Two minutes, as the issue asks: long enough for a worker kill and a Redis failover, each with
 // a steady stretch before and after.

@@ -8,32 +8,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import YAML from 'yaml';
-import { preset } from '../../src/config/index.js';
-import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
-import { startHostBed, type HostBed } from '../helpers/hostbed.js';
-import { simpleOnBed } from '../helpers/hosts-config.js';
+import { describe, it } from 'node:test';
+import { printChaosReport, runCli } from '../helpers/cli.js';
+import { useBedCluster } from '../helpers/hosts-config.js';
+import { autoFailover } from '../../kit/configs.js';
 
 describe('automatic failover on three hosts (the controller fences over SSH)', { timeout: 8 * 60_000 }, () => {
-  const dir = tempDir('deploy-auto');
-  const configFile = path.join(dir, 'hastack.yaml');
-  let bed: HostBed;
-
-  before(async () => {
-    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.82' });
-    // detection 2 s, as in the one-machine test: a dead primary refuses at once, and its
-    // replica's IO thread reconnects every second.
-    const failover = { ...preset('simple').failover, auto: true, detectionMs: 2000 };
-    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, 'autohosts', { failover })));
-  });
-  after(async () => {
-    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
-    await bed?.teardown();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  // detection 2 s, as in the one-machine test: a dead primary refuses at once, and its
+  // replica's IO thread reconnects every second.
+  const used = useBedCluster('hosts-auto-failover', { failover: autoFailover(2_000) });
+  const { dir, configFile } = used;
 
   it('deploy installs the controller key; the primary server dies under load; the controller fails over by itself, 0 lost', async () => {
+    const { bed } = used;
     const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
     assert.equal(d.code, 0, d.stdout + d.stderr);
     assert.match(d.stdout, /failover\.auto: the controller on ops fences with its own SSH key, now authorised on/);

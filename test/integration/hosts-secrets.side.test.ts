@@ -19,6 +19,7 @@ import type { ConfigInput } from '../../src/config/index.js';
 import { CLI, runCli, tempDir } from '../helpers/cli.js';
 import { startHostBed, type HostBed } from '../helpers/hostbed.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
+import { redisCli as redisCliAt } from '../helpers/redis-cli.js';
 
 const run = promisify(execFile);
 const BASE = '10.213.205';
@@ -38,14 +39,7 @@ function engineSecrets(text: string): Record<string, string> {
 }
 
 /** The real redis-cli from the operator's machine; the password in REDISCLI_AUTH, never in argv. */
-async function redisCli(port: number, password: string, ...cmd: string[]): Promise<string> {
-  try {
-    const r = await run('redis-cli', ['-h', `${BASE}.1`, '-p', String(port), ...cmd], { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 20_000 });
-    return r.stdout.trim();
-  } catch (e) {
-    return String((e as { stdout?: string }).stdout ?? e).trim();
-  }
-}
+const redisCli = (port: number, password: string, ...cmd: string[]): Promise<string> => redisCliAt(`${BASE}.1`, port, password, ...cmd);
 
 /** The real mariadb client from the operator's machine (the bridge's .254); the password in MYSQL_PWD. */
 async function mariadb(user: string, password: string): Promise<{ ok: boolean; out: string }> {

@@ -8,16 +8,18 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { preset } from '../../src/config/index.js';
-import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
+import { describe, it } from 'node:test';
+import { CLI, runCli } from '../helpers/cli.js';
 import { readAdminToken } from '../../src/control/admin-token.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { useCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postFault, postOrder } from '../helpers/orders.js';
+import { testRange } from '../../kit/addresses.js';
+import { simpleCluster } from '../../kit/configs.js';
 
-const BASE = '127.0.56';
-const PRIMARY_LB = `http://${BASE}.1:8080`;
-const STANDBY_LB = `http://${BASE}.2:8080`;
+const R = testRange('failover');
+const PRIMARY_LB = `http://${R.address(1)}:8080`;
+const STANDBY_LB = `http://${R.address(2)}:8080`;
+const ADMIN = `http://${R.base}.254:${R.adminPort ?? 9090}`;
 
 interface Status {
   services: Array<{ node: string; service: string; role: string; healthy: boolean; detail?: string }>;
@@ -51,11 +53,7 @@ function failoverKilledAt(c: TestCluster, line: RegExp): Promise<string> {
 }
 
 describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
-  let c: TestCluster;
-  before(async () => {
-    c = await upCluster('failover', { ...preset('simple'), cluster: 'fotest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
-  });
-  after(async () => c?.down());
+  const c = useCluster('failover', simpleCluster('failover'));
 
   it('--dry-run prints the plan with its facts and changes nothing', async () => {
     const r = await runCli(['failover', '--dry-run', '-f', c.configFile], { cwd: c.dir });
@@ -65,7 +63,7 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
     assert.match(r.stdout, /dry run: nothing changed/);
     const s = await status(c);
     assert.equal(row(s, 'primary', 'mariadb')?.role, 'primary');
-    assert.equal(fs.existsSync(path.join(c.dir, '.hastack/fotest/failover-journal.json')), false);
+    assert.equal(fs.existsSync(path.join(c.stateDir, 'failover-journal.json')), false);
   });
 
   it('without --yes and without a terminal it asks, gets no answer, and changes nothing', async () => {
@@ -83,11 +81,11 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
       assert.ok(r.ok && r.id !== undefined, `order ${key} before the fault: HTTP ${r.status}`);
       acked.push({ key, id: r.id });
     }
-    await postFault(`http://${BASE}.254:9090`, { action: 'kill-node', node: 'primary' }, readAdminToken(path.join(c.dir, '.hastack', 'fotest')));
+    await postFault(ADMIN, { action: 'kill-node', node: 'primary' }, readAdminToken(c.stateDir));
 
     const first = await failoverKilledAt(c, /\] promote done/);
     assert.match(first, /promote done/);
-    const journal = JSON.parse(fs.readFileSync(path.join(c.dir, '.hastack/fotest/failover-journal.json'), 'utf8')) as { finishedAt?: string; steps: Record<string, unknown> };
+    const journal = JSON.parse(fs.readFileSync(path.join(c.stateDir, 'failover-journal.json'), 'utf8')) as { finishedAt?: string; steps: Record<string, unknown> };
     assert.equal(journal.finishedAt, undefined, 'the killed run left an unfinished journal');
     assert.ok(journal.steps['promote'], 'promote was journaled before the kill');
 
@@ -106,12 +104,12 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
     const s = await status(c);
     assert.equal(row(s, 'standby', 'mariadb')?.role, 'primary');
     assert.equal(row(s, 'standby', 'redis')?.role, 'master');
-    const recorded = JSON.parse(fs.readFileSync(path.join(c.dir, '.hastack/fotest/primary/mariadb/hastack-db.json'), 'utf8')) as { role: string };
+    const recorded = JSON.parse(fs.readFileSync(path.join(c.stateDir, 'primary/mariadb/hastack-db.json'), 'utf8')) as { role: string };
     assert.equal(recorded.role, 'replica', 'the old primary is recorded as replica, so a restart is read-only');
   });
 
   it('the healed old primary comes back fenced: read-only, and Redis a replica of the standby', async () => {
-    await postFault(`http://${BASE}.254:9090`, { action: 'heal-node', node: 'primary' }, readAdminToken(path.join(c.dir, '.hastack', 'fotest')));
+    await postFault(ADMIN, { action: 'heal-node', node: 'primary' }, readAdminToken(c.stateDir));
     let s: Status | undefined;
     for (let i = 0; i < 60; i++) {
       s = await status(c);

@@ -16,6 +16,7 @@ import type { ConfigInput } from '../../src/config/index.js';
 import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
 import { startHostBed, type HostBed } from '../helpers/hostbed.js';
 import { simpleOnBed } from '../helpers/hosts-config.js';
+import { testRange } from '../../kit/addresses.js';
 
 describe('hastack deploy to three hosts over SSH (simple preset + a witness)', { timeout: 12 * 60_000 }, () => {
   const dir = tempDir('deploy');
@@ -31,7 +32,7 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
   };
 
   before(async () => {
-    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.81' });
+    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: testRange('hosts-deploy').privateBase ?? '' });
     fs.writeFileSync(configFile, YAML.stringify(config()));
   });
   after(async () => {

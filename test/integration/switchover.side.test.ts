@@ -3,19 +3,21 @@
  * roles swap, the old primary replicates from the new one with semi-sync, no acknowledged order
  * is lost, and the write pause (the longest stretch without an acknowledged order while the
  * switchover ran) is printed. Switching back returns the cluster to where it started.
- * Address range 127.0.56.x.
+ * Addresses: its row in kit/addresses.ts.
  */
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { after, before, describe, it } from 'node:test';
-import { preset } from '../../src/config/index.js';
-import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
+import { useCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
+import { testRange } from '../../kit/addresses.js';
+import { simpleCluster } from '../../kit/configs.js';
 
-const BASE = '127.0.56';
-const LBS = [`http://${BASE}.1:8080`, `http://${BASE}.2:8080`];
+const R = testRange('switchover');
+const LBS = [`http://${R.address(1)}:8080`, `http://${R.address(2)}:8080`];
+/** `replica of <address>:3306, io running, sql running`, of node `n` of the range. */
+const replicaOf = (n: number): RegExp => new RegExp(`replica of ${R.address(n).replace(/\./g, '\\.')}:3306, io running, sql running`);
 
 interface Acked {
   readonly key: string;
@@ -84,11 +86,7 @@ async function switchUnderLoad(c: TestCluster, to: string, prefix: string): Prom
 }
 
 describe('hastack switchover (simple preset)', { timeout: 5 * 60_000 }, () => {
-  let c: TestCluster;
-  before(async () => {
-    c = await upCluster('switchover', { ...preset('simple'), cluster: 'sotest', addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
-  });
-  after(async () => c?.down());
+  const c = useCluster('switchover', simpleCluster('switchover'));
 
   it('refuses to switch to the primary itself', async () => {
     const r = await runCli(['switchover', '--to', 'primary', '-f', c.configFile], { cwd: c.dir });
@@ -102,12 +100,12 @@ describe('hastack switchover (simple preset)', { timeout: 5 * 60_000 }, () => {
     assert.match((await roleOf(c, 'standby')).detail, /semi-sync on, 1 semi-sync replica/);
     const old = await roleOf(c, 'primary');
     assert.equal(old.role, 'replica');
-    assert.match(old.detail, /replica of 127\.0\.56\.2:3306, io running, sql running/);
+    assert.match(old.detail, replicaOf(2));
   });
 
   it('and back again', async () => {
     await switchUnderLoad(c, 'primary', 'so-b');
     assert.equal((await roleOf(c, 'primary')).role, 'primary');
-    assert.match((await roleOf(c, 'standby')).detail, /replica of 127\.0\.56\.1:3306, io running, sql running/);
+    assert.match((await roleOf(c, 'standby')).detail, replicaOf(1));
   });
 });

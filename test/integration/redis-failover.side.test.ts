@@ -11,7 +11,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,8 +25,11 @@ import { isHastackError } from '../../src/shared/errors.js';
 import { createRedisHandle, JobQueue, QUEUE_PREFIX } from '../../src/clients/redis/index.js';
 import { askSentinelsForMaster } from '../../src/engines/index.js';
 import { enforceWriteGuard } from '../../src/engines/redis.js';
+import { testRange } from '../../kit/addresses.js';
+import { EngineHarness } from '../../kit/engines.js';
 
-const BASE = '127.0.60';
+const R = testRange('redis-failover');
+const BASE = R.base;
 const MASTER = `${BASE}.11`;
 const REPLICA = `${BASE}.12`;
 const SENTINELS = [`${BASE}.13`, `${BASE}.14`, `${BASE}.15`];
@@ -35,7 +37,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-redisfo-'));
 const log = createLogger('redisfo');
 
 const config = parseConfig({
-  cluster: 'redisfo',
+  cluster: R.cluster,
   addressBase: BASE,
   redis: { quorum: 2, downAfterMs: 1000 },
   nodes: [
@@ -52,26 +54,15 @@ const topo: Topology = resolveTopology(config, { stateRoot: tmp, configDir: tmp 
 const secrets = loadOrCreateSecrets(topo.stateDir);
 const NAME = topo.config.redis.masterName;
 
-const pids = new Map<string, number>();
+const engines = new EngineHarness();
 
 function spawnEngine(name: string, command: string, args: readonly string[]): void {
-  const out = fs.openSync(path.join(tmp, `${name}.log`), 'a');
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', out, out] });
-  fs.closeSync(out);
-  child.unref();
-  assert.ok(child.pid);
-  pids.set(name, child.pid);
+  engines.spawn(name, command, args, { logFile: path.join(tmp, `${name}.log`) });
 }
 
+/** SIGKILL; frees the name for a restart at once. */
 function kill(name: string): void {
-  const pid = pids.get(name);
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-  pids.delete(name);
+  void engines.kill(name);
 }
 
 function startRedis(name: string, address: string, replicaOf?: string): void {
@@ -143,8 +134,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const name of [...pids.keys()]) kill(name);
-  await sleep(200);
+  await Promise.all(engines.names().map((name) => engines.kill(name)));
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -249,9 +239,7 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
     assert.equal(await guardOf(REPLICA), '1');
     assert.equal(await guardOf(MASTER), '0');
 
-    const frozen = pids.get('r2');
-    assert.ok(frozen);
-    process.kill(frozen, 'SIGSTOP');
+    engines.signal('r2', 'SIGSTOP');
     try {
       const moved = await waitFor(async () => ((await askSentinelsForMaster(topo, secrets))?.host === MASTER ? true : undefined), { timeoutMs: 20_000, intervalMs: 250 });
       assert.ok(moved, 'Sentinel promoted the replica while the master was frozen');
@@ -259,7 +247,7 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
       await enforceWriteGuard(topo, secrets);
       assert.equal(await guardOf(MASTER), '0');
     } finally {
-      process.kill(frozen, 'SIGCONT');
+      engines.signal('r2', 'SIGCONT');
     }
     // Resumed, it still calls itself master until Sentinel demotes it (Sentinel waits ~8 s for
     // that); meanwhile its replica's last acknowledgement is seconds old, so it refuses writes.

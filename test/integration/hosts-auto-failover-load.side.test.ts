@@ -1,6 +1,6 @@
 /**
  * `failover.auto` on real hosts while the machine is busy: the same kill of the primary server
- * as hosts-auto-failover.test.ts, but with one CPU hog per core running through the whole chaos
+ * as hosts-auto-failover.side.test.ts, but with one CPU hog per core running through the whole chaos
  * run (as when the rest of the test suite shares the machine). The controller must still fail
  * over by itself with 0 acknowledged orders lost; the time to the first order after the kill and
  * to the end of the crash plan are printed, never asserted. Three namespace hosts
@@ -11,12 +11,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import YAML from 'yaml';
-import { preset } from '../../src/config/index.js';
-import { printChaosReport, runCli, tempDir } from '../helpers/cli.js';
-import { startHostBed, type HostBed } from '../helpers/hostbed.js';
-import { simpleOnBed } from '../helpers/hosts-config.js';
+import { describe, it } from 'node:test';
+import { printChaosReport, runCli } from '../helpers/cli.js';
+import { useBedCluster } from '../helpers/hosts-config.js';
+import { testRange } from '../../kit/addresses.js';
+import { autoFailover } from '../../kit/configs.js';
 
 /** The hogs outlive the chaos run (20 s, then up to a minute of job grace and health checks), bounded. */
 const HOG_MS = 150_000;
@@ -52,24 +51,12 @@ function stopHogs(hogs: readonly ChildProcess[]): void {
 }
 
 describe('automatic failover on three hosts under CPU load', { timeout: 10 * 60_000 }, () => {
-  const dir = tempDir('deploy-autoload');
-  const configFile = path.join(dir, 'hastack.yaml');
-  let bed: HostBed;
   let hogs: ChildProcess[] = [];
-
-  before(async () => {
-    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: '10.213.200' });
-    const failover = { ...preset('simple').failover, auto: true, detectionMs: 2000 };
-    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, 'autoload', { addressBase: '127.0.200', failover })));
-  });
-  after(async () => {
-    stopHogs(hogs);
-    await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
-    await bed?.teardown();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const used = useBedCluster('hosts-auto-failover-load', { addressBase: testRange('hosts-auto-failover-load').base, failover: autoFailover(2_000) }, { beforeDown: () => stopHogs(hogs) });
+  const { dir, configFile } = used;
 
   it('with every core busy, the primary server dies; the controller still fails over by itself, 0 lost', async () => {
+    const { bed } = used;
     const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
     assert.equal(d.code, 0, d.stdout + d.stderr);
 

@@ -21,8 +21,9 @@ import { waitFor } from '../../src/shared/retry.js';
 import { CLI, REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { postOrder } from '../helpers/orders.js';
+import { testRange } from '../../kit/addresses.js';
 
-const BASE = '127.0.62';
+const BASE = testRange('backup').base;
 const LB = `http://${BASE}.1:8080`;
 const ORDERS = 5;
 // Short, so the test sees the supervisor take a scheduled backup; manual commands wait for it.
