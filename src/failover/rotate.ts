@@ -93,7 +93,7 @@ export function rotationJournalFile(stateDir: string): string {
   return path.join(stateDir, 'secrets-rotation.json');
 }
 
-export function readJournal(stateDir: string): RotationJournal | undefined {
+export function readRotationJournal(stateDir: string): RotationJournal | undefined {
   try {
     return JSON.parse(fs.readFileSync(rotationJournalFile(stateDir), 'utf8')) as RotationJournal;
   } catch (e) {
@@ -102,7 +102,7 @@ export function readJournal(stateDir: string): RotationJournal | undefined {
   }
 }
 
-export function writeJournal(stateDir: string, j: RotationJournal): void {
+export function writeRotationJournal(stateDir: string, j: RotationJournal): void {
   const file = rotationJournalFile(stateDir);
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', 0o600);
@@ -279,7 +279,7 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   }
   const file = secretsFile(topo.stateDir);
   const current = requireAllSecrets(readSecretsFile(file) ?? {}, file);
-  let j = readJournal(topo.stateDir);
+  let j = readRotationJournal(topo.stateDir);
   const resumed = j !== undefined;
   if (j) {
     const asked = o.names && o.names.length > 0 ? pick(o.names) : j.names;
@@ -309,7 +309,7 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
     appendEvent(topo.stateDir, { type: 'step', message: `secrets rotate: ${message}` });
     o.print(message);
   };
-  writeJournal(topo.stateDir, journal);
+  writeRotationJournal(topo.stateDir, journal);
   event(`${resumed ? 'resuming the rotation of' : 'rotating'} ${journal.names.join(', ')} (${todo.length} step(s))`);
   for (const s of todo) {
     try {
@@ -319,7 +319,7 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
       throw new HastackError(ErrorCode.SETUP_FAILED, `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`);
     }
     journal.done.push(s.id);
-    writeJournal(topo.stateDir, journal);
+    writeRotationJournal(topo.stateDir, journal);
     event(s.what);
   }
   fs.rmSync(rotationJournalFile(topo.stateDir), { force: true });

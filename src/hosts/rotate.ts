@@ -12,7 +12,7 @@ import {
   type ServiceInstance,
   type Topology,
 } from '../config/index.js';
-import { pick, readJournal, rotationJournalFile, writeJournal, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/rotate.js';
+import { pick, readRotationJournal, rotationJournalFile, writeRotationJournal, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/rotate.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
@@ -53,7 +53,7 @@ const POLL_MS = 500;
 const LB_RISE_SLACK_MS = 30_000;
 
 function startOrResume(topo: Topology, current: Secrets, names: readonly string[] | undefined): { journal: RotationJournal; resumed: boolean } {
-  const j = readJournal(topo.stateDir);
+  const j = readRotationJournal(topo.stateDir);
   if (j) {
     const asked = names && names.length > 0 ? pick(names) : j.names;
     if (asked.join() !== j.names.join()) {
@@ -228,7 +228,7 @@ export async function rotateOnHosts(o: HostRotateOptions): Promise<RotateResult>
     o.print(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}`);
   };
   // Written before the first change: from here on a re-run resumes with the same new passwords.
-  writeJournal(topo.stateDir, journal);
+  writeRotationJournal(topo.stateDir, journal);
   event(`${resumed ? 'resuming the rotation of' : 'rotating'} ${journal.names.join(', ')} on the hosts (${todo.length} of ${steps.length} step(s) to do)`);
   let i = steps.length - todo.length;
   for (const s of todo) {
@@ -240,7 +240,7 @@ export async function rotateOnHosts(o: HostRotateOptions): Promise<RotateResult>
       throw new HastackError(ErrorCode.SETUP_FAILED, `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`);
     }
     journal.done.push(s.id);
-    writeJournal(topo.stateDir, journal);
+    writeRotationJournal(topo.stateDir, journal);
     event(`[${i}/${steps.length}] ${s.what}`);
   }
   fs.rmSync(rotationJournalFile(topo.stateDir), { force: true });

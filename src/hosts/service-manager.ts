@@ -184,7 +184,7 @@ class KeeperManager implements ServiceManager {
   }
 
   async stop(names: readonly string[]): Promise<void> {
-    await Promise.all(specsByName(this.ctx, names).map((s) => (fs.existsSync(this.file(s)) ? stopKeeper(this.file(s)) : undefined)));
+    await Promise.all(specsByName(this.ctx, names).filter((s) => fs.existsSync(this.file(s))).map((s) => stopKeeper(this.file(s))));
   }
 
   async restart(names: readonly string[]): Promise<void> {
@@ -209,7 +209,7 @@ class KeeperManager implements ServiceManager {
   }
 
   async killAll(names: readonly string[]): Promise<void> {
-    await Promise.all(specsByName(this.ctx, names).map((s) => (fs.existsSync(this.file(s)) ? killKeeper(this.file(s)) : undefined)));
+    await Promise.all(specsByName(this.ctx, names).filter((s) => fs.existsSync(this.file(s))).map((s) => killKeeper(this.file(s))));
   }
 }
 
