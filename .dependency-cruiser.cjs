@@ -43,8 +43,9 @@ const LAYERS = [
   { name: 'audit', folders: ['audit'] },
   { name: 'control', folders: ['control'] },
   { name: 'failover', folders: ['failover'] },
-  // The tiers: each is one kind of server process (worker runs the app's jobs, so it imports app).
-  { name: 'tiers', folders: ['app', 'worker', 'lb', 'dns'] },
+  // The tiers: each is one kind of server process (worker runs the app's jobs, so it imports app);
+  // `drivers` starts and probes every kind (engines' and ours), so it sits beside them.
+  { name: 'tiers', folders: ['app', 'worker', 'lb', 'dns', 'drivers'] },
   // Engine drivers and admin operations; the HA-aware clients.
   { name: 'engines/clients', folders: ['engines', 'clients'] },
   // Where supervised processes live (loopback addresses or network namespaces): it needs only the
@@ -66,25 +67,7 @@ const CONSUMERS = ['test', 'bench', 'examples', 'dashboard'];
  * An entry excuses its edge from layer-order and enter-through-index unless it names its rules:
  * an upward import is to be removed, not re-routed through an index.
  */
-const PENDING = [
-  // control ↔ hosts: control branches on `substrate: hosts` and loads the hosts code lazily. Goes
-  // when the runtime seam (issue 18, "one runtime interface ... chosen once") answers status and
-  // faults for hosts.
-  { from: 'src/control/status.ts', to: 'src/hosts/run-info.ts', why: 'issue 18 runtime seam: hosts status rows', rules: ['layer-order'] },
-  { from: 'src/control/admin-client.ts', to: 'src/hosts/faults.ts', why: 'issue 18 runtime seam: fault injection on hosts', rules: ['layer-order'] },
-  // The way back of that loop: through control/index.ts it would close a file cycle (control/index
-  // → admin-client → lazily hosts/faults → control/index) that madge reports. Goes with the edge above.
-  { from: 'src/hosts/faults.ts', to: 'src/control/admin-api.ts', why: 'issue 18 runtime seam: FaultRequest leaves control', rules: ['enter-through-index'] },
-  // failover → control: the runbook and secret rotation reach the driver registry and the local
-  // supervisor. Goes with the service registry below control and the runtime seam (issue 18).
-  { from: 'src/failover/runbook.ts', to: 'src/control/drivers.ts', why: 'issue 18 service registry: drivers move below control' },
-  { from: 'src/failover/rotate.ts', to: 'src/control/drivers.ts', why: 'issue 18 service registry: drivers move below control' },
-  { from: 'src/failover/rotate.ts', to: 'src/control/run-state.ts', why: 'issue 18 runtime seam: run state of the supervised runtime' },
-  { from: 'src/failover/rotate.ts', to: 'src/control/supervisor.ts', why: 'issue 18 runtime seam: restart through the runtime' },
-  // bench/db starts MariaDB replication with the integration tests' harness. Goes when the test
-  // kit (issue 18, "bench/ uses the same kit") puts the engine harness outside test/.
-  { from: 'bench/db.ts', to: 'test/helpers/db-replication.ts', why: 'issue 18 test kit: engine harness outside test/', rules: ['not-to-test'] },
-];
+const PENDING = [];
 
 /**
  * Folder cycles cannot be listed edge by edge (dependency-cruiser does not soften folder-level
@@ -92,7 +75,7 @@ const PENDING = [
  * out of no-folder-cycle until those edges are gone. Any new loop between two layers still fails
  * layer-order; this rule matters for peers within one layer.
  */
-const PENDING_FOLDER_CYCLES = ['control', 'hosts', 'failover', 'audit'];
+const PENDING_FOLDER_CYCLES = [];
 
 const alt = (names) => `(${names.join('|')})`;
 const allLayerFolders = LAYERS.flatMap((l) => l.folders);

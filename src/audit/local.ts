@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { servicesOf, type Secrets, type Topology } from '../config/index.js';
 import { readAdminToken } from '../control/admin-token.js';
-import { readRunState } from '../control/run-state.js';
+import { readRunState } from '../substrate/index.js';
 import { checkAdminProbe, checkHostFacts, checkStores } from './checks.js';
 import type { HostFacts } from './facts.js';
 import { AuditCode, finding, type Finding } from './findings.js';

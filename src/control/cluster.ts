@@ -18,7 +18,7 @@ import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { processStartTime, substrateFor, type Substrate } from '../substrate/index.js';
-import { readRunState, removeRunState, type RunState } from './run-state.js';
+import { readRunState, removeRunState, type RunState } from '../substrate/index.js';
 
 /**
  * Resolves the config and creates the secrets on first use. Writes nothing else: `topology.json`

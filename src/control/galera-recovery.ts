@@ -16,7 +16,7 @@ import { waitFor } from '../shared/retry.js';
 import { requestFault } from './admin-client.js';
 import { supervisorAlive } from './cluster.js';
 import { substrateFor } from '../substrate/index.js';
-import { readRunState } from './run-state.js';
+import { readRunState } from '../substrate/index.js';
 
 /*
  * `hastack db recover`: full-cluster recovery of a Galera cluster. Every step goes to the event log

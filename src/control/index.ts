@@ -1,4 +1,4 @@
-export { Supervisor, logFileOf, SECRETS_RELOADED } from './supervisor.js';
+export { Supervisor, logFileOf } from './supervisor.js';
 export type { SupervisorOptions } from './supervisor.js';
 export type { RunningCluster } from './cluster.js';
 export { requestFault } from './admin-client.js';
@@ -9,8 +9,6 @@ export type { ServiceRunInfo } from './status.js';
 export { SupervisedRuntime, localLogFiles, reachOf } from './supervised-runtime.js';
 export { startDetached } from './detached.js';
 export type { ClusterStatus, ServiceStatus } from './status.js';
-export { readRunState } from './run-state.js';
-export type { RunState } from './run-state.js';
 export { recoverGalera } from './galera-recovery.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
 export { saveReport, listReports, readReport } from './dashboard/index.js';

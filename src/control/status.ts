@@ -3,7 +3,7 @@ import type { Secrets, Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import type { ProbeResult } from '../registry/index.js';
 import type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
-import { readRunState } from './run-state.js';
+import { readRunState } from '../substrate/index.js';
 
 export type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
 

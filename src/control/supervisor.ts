@@ -11,7 +11,7 @@ import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
 import { CLI_MAIN, driverFor } from '../drivers/index.js';
-import { writeRunState, type RunState } from './run-state.js';
+import { writeRunState, SECRETS_RELOADED, type RunState } from '../substrate/index.js';
 
 interface Managed {
   readonly svc: ServiceInstance;
@@ -61,7 +61,6 @@ const SERVICE_LOG_MAX_BYTES = 64 * 1024 * 1024;
  */
 const SECRETS_CHECK_MS = 1_000;
 /** The event the supervisor logs once it uses the passwords in secrets.json (`secrets rotate` waits for it). */
-export const SECRETS_RELOADED = 'secrets.json changed: the supervisor uses the new passwords from now on';
 
 export function logFileOf(svc: ServiceInstance): string {
   return path.join(svc.dir, 'service.log');

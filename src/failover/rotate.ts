@@ -16,8 +16,7 @@ import {
   type Topology,
 } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
-import { readRunState } from '../control/run-state.js';
-import { SECRETS_RELOADED } from '../control/supervisor.js';
+import { readRunState, SECRETS_RELOADED } from '../substrate/index.js';
 import {
   alterAccount,
   alterLocalRoot,

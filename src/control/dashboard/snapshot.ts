@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../../config/index.js';
 import { redisRole, replicationStatus } from '../../engines/index.js';
-import { readRunStateForDisplay } from '../run-state.js';
+import { readRunStateForDisplay } from '../../substrate/index.js';
 import { clusterStatus } from '../status.js';
 import { lbSnapshot } from './lb-stats.js';
 import { queueSnapshots } from './queue-stats.js';

@@ -61,3 +61,9 @@ export function writeRunState(stateDir: string, state: RunState): void {
 export function removeRunState(stateDir: string): void {
   fs.rmSync(runStateFile(stateDir), { force: true });
 }
+
+/**
+ * The event message the supervisor writes once it has re-read `secrets.json`: a secret rotation
+ * waits for it before it drops the old passwords.
+ */
+export const SECRETS_RELOADED = 'secrets.json changed: the supervisor uses the new passwords from now on';
