@@ -4,7 +4,7 @@
  * operator actions are CLI commands to copy, never requests that change the cluster.
  */
 import type { ClusterEvent } from '../../src/shared/events.js';
-import type { DashboardStatus, ReportSummary } from '../../src/control/dashboard/types.js';
+import type { DashboardStatus, ReportSummary } from '../../src/control/dashboard/index.js';
 import { LiveChart, reportChart } from './charts.js';
 import { chartPoint, eventKind, operatorHints, summarize, topologyView, type NodeCard } from './view-model.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DashboardService, DashboardStatus, LbSnapshot } from '../../src/control/dashboard/types.js';
+import type { DashboardService, DashboardStatus, LbSnapshot } from '../../src/control/dashboard/index.js';
 import { chartPoint, counterDelta, eventKind, formatDuration, latencyQuantile, operatorHints, summarize, topologyView } from './view-model.js';
 
 function svc(node: string, service: string, over: Partial<DashboardService> = {}): DashboardService {

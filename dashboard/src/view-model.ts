@@ -3,7 +3,7 @@
  * so every rule (grouping, rates, percentiles, hints) is unit-tested in view-model.test.ts.
  */
 import type { ClusterEvent } from '../../src/shared/events.js';
-import type { DashboardService, DashboardStatus, LbSnapshot } from '../../src/control/dashboard/types.js';
+import type { DashboardService, DashboardStatus, LbSnapshot } from '../../src/control/dashboard/index.js';
 
 export interface Tier {
   readonly id: string;

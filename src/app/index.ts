@@ -39,7 +39,7 @@ export { startAppServer } from './host.js';
 export type { AppServerOptions } from './host.js';
 export { runMigrations, applyMigrations, startMigrationRunner, migrationsFor, MIGRATION_LOCK } from './migrate.js';
 export type { MigrationResult, MigrationRunner } from './migrate.js';
-export { loadApp, loadAppModule } from './load.js';
+export { loadApp, loadAppModule, packageRoot } from './load.js';
 export { resolveAppModulePath } from './module-path.js';
 export { openAppRuntime, queueNameOf, appLogger } from './runtime.js';
 export type { AppRuntime } from './runtime.js';

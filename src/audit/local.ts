@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { servicesOf, type Secrets, type Topology } from '../config/index.js';
-import { readAdminToken } from '../control/admin-token.js';
+import { readAdminToken } from '../control/index.js';
 import { readRunState } from '../substrate/index.js';
 import { checkAdminProbe, checkHostFacts, checkStores } from './checks.js';
 import type { HostFacts } from './facts.js';

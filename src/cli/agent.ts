@@ -1,21 +1,5 @@
 import { CLI_MAIN } from '../drivers/index.js';
-import { parseGatedCommand } from '../hosts/agent-gate.js';
-import {
-  agentFirewall,
-  agentNodeDown,
-  agentNodeUp,
-  agentPrepare,
-  agentProbe,
-  agentRecordRole,
-  agentRestart,
-  agentStart,
-  agentStatus,
-  agentStop,
-  agentWire,
-} from '../hosts/agent.js';
-import type { AgentEnv } from '../hosts/agent-env.js';
-import { agentApply, agentPlan } from '../hosts/install.js';
-import { deployBundleSchema, type DeployBundle } from '../hosts/agent-types.js';
+import { parseGatedCommand, agentFirewall, agentNodeDown, agentNodeUp, agentPrepare, agentProbe, agentRecordRole, agentRestart, agentStart, agentStatus, agentStop, agentWire, type AgentEnv, agentApply, agentPlan, deployBundleSchema, type DeployBundle } from '../hosts/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
 /**

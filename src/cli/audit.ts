@@ -1,7 +1,4 @@
-import { checkHostFacts, checkStores } from '../audit/checks.js';
-import { AuditCode, auditExitCode, finding, formatFindings, type Finding } from '../audit/findings.js';
-import { probeStores, scopeOf, thisMachineIsNode } from '../audit/gather.js';
-import { auditLocal } from '../audit/local.js';
+import { checkHostFacts, checkStores, AuditCode, auditExitCode, finding, formatFindings, type Finding, probeStores, scopeOf, thisMachineIsNode, auditLocal } from '../audit/index.js';
 import { controllerNode, readSecrets, substrateTraits, type Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 

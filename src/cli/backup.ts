@@ -1,8 +1,5 @@
 import { readSecrets, type Topology } from '../config/index.js';
-import { LOCK_WAIT_MS, describePlan, planBackup, runBackup } from '../failover/backup.js';
-import { formatBytes } from '../failover/backup-manifest.js';
-import { listBackups } from '../failover/backup-store.js';
-import { verifyBackup } from '../failover/restore.js';
+import { LOCK_WAIT_MS, describePlan, planBackup, runBackup, formatBytes, listBackups, verifyBackup } from '../failover/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs, progressPrinter, table } from './output.js';

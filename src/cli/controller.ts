@@ -1,7 +1,7 @@
 import { readSecrets, readTopology } from '../config/index.js';
-import { startAdminApi } from '../control/admin-api.js';
-import { FailoverController } from '../failover/auto.js';
-import { controllerTopology } from '../hosts/controller-key.js';
+import { startAdminApi } from '../control/index.js';
+import { FailoverController } from '../failover/index.js';
+import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { LocalSubstrate } from '../substrate/index.js';
 import { describeError } from '../shared/errors.js';

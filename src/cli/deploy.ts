@@ -1,4 +1,4 @@
-import { deploy } from '../deploy/deploy.js';
+import { deploy } from '../deploy/index.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
 import { invokedAs } from './output.js';
 

@@ -12,13 +12,12 @@ import {
 import { ensureClusterTls } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
-import { FailoverController } from '../failover/auto.js';
+import { FailoverController } from '../failover/index.js';
 import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
-import { processStartTime, substrateFor, type Substrate } from '../substrate/index.js';
-import { readRunState, removeRunState, type RunState } from '../substrate/index.js';
+import { processStartTime, substrateFor, type Substrate, readRunState, removeRunState, type RunState } from '../substrate/index.js';
 
 /**
  * Resolves the config and creates the secrets on first use. Writes nothing else: `topology.json`

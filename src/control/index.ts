@@ -13,3 +13,7 @@ export { recoverGalera } from './galera-recovery.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
 export { saveReport, listReports, readReport } from './dashboard/index.js';
 export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, ReportSummary } from './dashboard/index.js';
+
+// Used by other folders (kept by scripts/codemods/index-imports.mjs: explicit names, no "export *").
+export { adminTokenFile, loadOrCreateAdminToken, readAdminToken } from './admin-token.js';
+export { startAdminApi } from './admin-api.js';

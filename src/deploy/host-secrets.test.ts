@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type Secrets } from '../config/index.js';
-import { openSessions } from '../hosts/session.js';
+import { openSessions } from '../hosts/index.js';
 import { hostSecretPayloads } from './host-secrets.js';
 
 const all: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', vrrpPassword: 'v', sessionKey: 'k'.repeat(16) };

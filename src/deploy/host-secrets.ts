@@ -15,9 +15,8 @@ import {
   type Secrets,
   type Topology,
 } from '../config/index.js';
-import { rotationJournalFile } from '../failover/rotate.js';
-import type { HostSession } from '../hosts/session.js';
-import { shq } from '../hosts/ssh.js';
+import { rotationJournalFile } from '../failover/index.js';
+import { type HostSession, shq } from '../hosts/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { z } from 'zod';
 import { nodeSecretNames } from './needs.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fingerprintSecrets, heldSecrets, parseConfig, resolveTopology, secretsSubset, type SecretName, type Secrets, type Topology } from '../config/index.js';
-import { unitsForNode } from '../hosts/units.js';
+import { unitsForNode } from '../hosts/index.js';
 import { judgeSecrets } from './host-secrets.js';
 import { hostNeeds } from './needs.js';
 

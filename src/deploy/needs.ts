@@ -1,6 +1,5 @@
 import { controllerNode, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
-import { backupNodeOf } from '../hosts/units.js';
-import { guardedPorts } from '../hosts/firewall.js';
+import { backupNodeOf, guardedPorts } from '../hosts/index.js';
 import { HOST_FIREWALL_PACKAGE, hostPrograms, secretNeeds, type EngineBinary } from '../registry/index.js';
 
 /** What one host must have before `deploy` installs hastack's units on it. Pure. */

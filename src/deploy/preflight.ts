@@ -1,5 +1,5 @@
 import type { EngineBinary } from '../registry/index.js';
-import { shq } from '../hosts/ssh-args.js';
+import { shq } from '../hosts/index.js';
 import type { HostNeeds } from './needs.js';
 
 /**

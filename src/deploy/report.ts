@@ -1,4 +1,4 @@
-import type { AgentPlan } from '../hosts/agent-types.js';
+import type { AgentPlan } from '../hosts/index.js';
 import type { Verdict } from './preflight.js';
 
 /** What `deploy` found and means to do on one host (printed by every run, dry or not). */

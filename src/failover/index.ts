@@ -15,7 +15,16 @@ export { readJournal, journalFile } from './journal.js';
 export type { Journal, StepName } from './journal.js';
 export type { FailoverEnv, RedisAdmin, RedisLook, SentinelFailoverAnswer } from './context.js';
 export { lookAtRedisDirect, sentinelFailoverDirect } from './redis-ops.js';
-export { runBackup, planBackup, releaseBackupHold } from './backup.js';
+export { runBackup, planBackup, releaseBackupHold, describePlan, LOCK_WAIT_MS } from './backup.js';
 export type { BackupOptions, BackupPlan, BackupResult } from './backup.js';
 export { verifyBackup } from './restore.js';
 export type { VerifyOptions, VerifyReport } from './restore.js';
+
+// Used by other folders (kept by scripts/codemods/index-imports.mjs: explicit names, no "export *").
+export type { BackupScheduler } from './backup-scheduler.js';
+export type { EngineSecret, RotateResult, RotationJournal } from './rotate.js';
+export { formatBytes } from './backup-manifest.js';
+export { listBackups } from './backup-store.js';
+export { parseSchedule } from './backup-schedule.js';
+export { pick, readRotationJournal, ROTATABLE, rotationJournalFile, writeRotationJournal } from './rotate.js';
+export { startBackupScheduler } from './backup-scheduler.js';

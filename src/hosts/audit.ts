@@ -1,10 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readAdminToken } from '../control/admin-token.js';
-import { hostFactsSchema, type HostFacts } from '../audit/facts.js';
-import { probeStores, processFacts, readDbAccounts, scanStateDir, secretValues } from '../audit/gather.js';
-import { probeAdminApi } from '../audit/probes.js';
+import { readAdminToken } from '../control/index.js';
+import { hostFactsSchema, type HostFacts, probeStores, processFacts, readDbAccounts, scanStateDir, secretValues, probeAdminApi } from '../audit/index.js';
 import { readSecretsFile, secretsFile, type Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import { installed } from './agent.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ENGINE_SECRETS, parseConfig, resolveTopology, type SecretName, type Topology } from '../config/index.js';
 import { secretsOf } from '../registry/index.js';
-import { ROTATABLE, type EngineSecret } from '../failover/rotate.js';
+import { ROTATABLE, type EngineSecret } from '../failover/index.js';
 import { parseSecretsRequest, secretsFileText } from './rotate-agent.js';
 import { planHostRotation, type HostStep } from './rotate-plan.js';
 

@@ -1,7 +1,7 @@
 import { controllerNode, servicesOf, type SecretName, type ServiceInstance, type ServiceKind, type Topology } from '../config/index.js';
 import { secretsOf } from '../registry/index.js';
 import { DB_USERS } from '../engines/index.js';
-import type { EngineSecret } from '../failover/rotate.js';
+import type { EngineSecret } from '../failover/index.js';
 import { serviceUnitName, unitPrefix } from './units.js';
 
 /**

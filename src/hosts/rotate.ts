@@ -12,7 +12,7 @@ import {
   type ServiceInstance,
   type Topology,
 } from '../config/index.js';
-import { pick, readRotationJournal, rotationJournalFile, writeRotationJournal, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/rotate.js';
+import { pick, readRotationJournal, rotationJournalFile, writeRotationJournal, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';

@@ -1,6 +1,6 @@
 import { substrateTraits, type Topology } from '../config/index.js';
 import { SupervisedRuntime } from '../control/index.js';
-import { HostsRuntime } from '../hosts/runtime.js';
+import { HostsRuntime } from '../hosts/index.js';
 import type { Runtime } from '../substrate/index.js';
 
 export type { Runtime, RuntimeCapabilities, FaultRequest, LogTail } from '../substrate/index.js';

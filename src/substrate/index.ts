@@ -1,5 +1,5 @@
 export { LocalSubstrate, processCommandLine, processStartTime } from './local.js';
-export { NetnsSubstrate, netnsNames } from './netns.js';
+export { NetnsSubstrate, netnsNames, hostLinks, listNamespaces } from './netns.js';
 export { substrateFor } from './choose.js';
 export { HOST, partitionLinks, isolateLinks, cutLinks, mergeLinks } from './links.js';
 export type { Link } from './links.js';

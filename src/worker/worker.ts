@@ -3,7 +3,7 @@ import type { ServiceContext } from '../registry/index.js';
 import { loadApp, migrationsFor, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
 import { logGate, QUEUE_PREFIX, redisOptions, withDeadline } from '../clients/redis/index.js';
 import { servicesOf } from '../config/index.js';
-import { enforceWriteGuard } from '../engines/redis.js';
+import { enforceWriteGuard } from '../engines/index.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { describeError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { servicesOf, type Topology } from '../../src/config/index.js';
-import { readAdminToken } from '../../src/control/admin-token.js';
+import { readAdminToken } from '../../src/control/index.js';
 import { runCli } from '../helpers/cli.js';
 import { useCluster, type TestCluster } from '../helpers/cluster.js';
 import { netnsAutoFailover } from '../../kit/configs.js';

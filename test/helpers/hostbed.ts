@@ -19,7 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { portOpen } from '../../src/shared/net.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { hostLinks, listNamespaces } from '../../src/substrate/netns.js';
+import { hostLinks, listNamespaces } from '../../src/substrate/index.js';
 
 const run = promisify(execFile);
 /** `ip`, `ssh-keygen` and `nsenter` answer in milliseconds; 20 s means something is stuck. */

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, runCli } from '../helpers/cli.js';
-import { readAdminToken } from '../../src/control/admin-token.js';
+import { readAdminToken } from '../../src/control/index.js';
 import { useCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postFault, postOrder } from '../helpers/orders.js';
 import { testRange } from '../../kit/addresses.js';

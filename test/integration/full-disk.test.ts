@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
-import { readAdminToken } from '../../src/control/admin-token.js';
+import { readAdminToken } from '../../src/control/index.js';
 import { pidAlive, REPO_ROOT, runCli } from '../helpers/cli.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (mount tmpfs)' : false;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfig, renderConfigYaml, resolveTopology, type ConfigInput } from '../../src/config/index.js';
-import { agentPlanSchema, agentStatusSchema, nodeUpResultSchema, probeResultSchema, type AgentStatus, type DeployBundle } from '../../src/hosts/agent-types.js';
+import { agentPlanSchema, agentStatusSchema, nodeUpResultSchema, probeResultSchema, type AgentStatus, type DeployBundle } from '../../src/hosts/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, pidAlive, runCli, tempDir, type CliResult } from '../helpers/cli.js';
 

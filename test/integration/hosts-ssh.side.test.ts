@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
-import { HostError, SshHost, parseSshTarget, tarDirectory, type SshOptions } from '../../src/hosts/ssh.js';
+import { HostError, SshHost, parseSshTarget, tarDirectory, type SshOptions } from '../../src/hosts/index.js';
 import { ErrorCode } from '../../src/shared/errors.js';
 import { pidAlive, tempDir } from '../helpers/cli.js';
 import { HOST_PRIVATE_PATHS, startHostBed, type HostBed } from '../helpers/hostbed.js';

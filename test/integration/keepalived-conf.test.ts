@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadOrCreateSecrets, parseConfig, resolveTopology } from '../../src/config/index.js';
-import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from '../../src/hosts/keepalived.js';
+import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from '../../src/hosts/index.js';
 import { tempDir } from '../helpers/cli.js';
 
 const dir = tempDir('keepalived');

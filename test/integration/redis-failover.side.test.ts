@@ -23,8 +23,7 @@ import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { isHastackError } from '../../src/shared/errors.js';
 import { createRedisHandle, JobQueue, QUEUE_PREFIX } from '../../src/clients/redis/index.js';
-import { askSentinelsForMaster } from '../../src/engines/index.js';
-import { enforceWriteGuard } from '../../src/engines/redis.js';
+import { askSentinelsForMaster, enforceWriteGuard } from '../../src/engines/index.js';
 import { testRange } from '../../kit/addresses.js';
 import { EngineHarness } from '../../kit/engines.js';
 

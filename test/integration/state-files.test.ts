@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
-import { readAdminToken } from '../../src/control/admin-token.js';
+import { readAdminToken } from '../../src/control/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 

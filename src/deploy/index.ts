@@ -1,0 +1,4 @@
+/** The public API of src/deploy/: what other folders import from it. */
+
+// Used by other folders (kept by scripts/codemods/index-imports.mjs: explicit names, no "export *").
+export { deploy } from './deploy.js';

@@ -1,0 +1,18 @@
+/** The public API of src/hosts/: what other folders import from it. */
+
+// Used by other folders (kept by scripts/codemods/index-imports.mjs: explicit names, no "export *").
+export type { AgentEnv } from './agent-env.js';
+export type { AgentPlan, AgentStatus, DeployBundle } from './agent-types.js';
+export type { SshOptions } from './ssh.js';
+export { HostError, parseSshTarget, shq, SshHost, tarDirectory } from './ssh.js';
+export { HostsRuntime } from './runtime.js';
+export { agentApply, agentPlan } from './install.js';
+export { agentFirewall, agentNodeDown, agentNodeUp, agentPrepare, agentProbe, agentRecordRole, agentRestart, agentStart, agentStatus, agentStop, agentWire } from './agent.js';
+export { agentPlanSchema, agentStatusSchema, deployBundleSchema, nodeUpResultSchema, probeResultSchema } from './agent-types.js';
+export { backupNodeOf, unitsForNode } from './units.js';
+export { closeSessions, HostSession, openSessions } from './session.js';
+export { controllerTopology, installControllerKey } from './controller-key.js';
+export { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
+export { guardedPorts } from './firewall.js';
+export { parseGatedCommand } from './agent-gate.js';
+export { sentinelsReadyOnHosts } from './redis-admin.js';
