@@ -122,7 +122,10 @@ async function main(): Promise<void> {
   await all.execute('CREATE TABLE IF NOT EXISTS bench_items (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, qty INT NOT NULL)');
   for (let i = 1; i <= ROWS; i += 250) {
     const ids = Array.from({ length: Math.min(250, ROWS - i + 1) }, (_, k) => i + k);
-    await all.execute(`INSERT IGNORE INTO bench_items (id, name, qty) VALUES ${ids.map(() => '(?, ?, ?)').join(', ')}`, ids.flatMap((id) => [id, `item-${id}`, id % 97]));
+    await all.execute(
+      `INSERT IGNORE INTO bench_items (id, name, qty) VALUES ${ids.map(() => '(?, ?, ?)').join(', ')}`,
+      ids.flatMap((id) => [id, `item-${id}`, id % 97]),
+    );
   }
   const caughtUp = await waitFor(async () => ((await all.refreshRoutes()).readers.length === 2 ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
   if (!caughtUp) throw new Error(`replicas did not become readers: ${all.routes?.summary ?? '?'}`);
@@ -190,7 +193,16 @@ async function main(): Promise<void> {
   const routerUs: number[] = [];
   const directUs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order: [ReadFn, number[]][] = r % 2 === 0 ? [[viaRouter, routerUs], [direct, directUs]] : [[direct, directUs], [viaRouter, routerUs]];
+    const order: [ReadFn, number[]][] =
+      r % 2 === 0
+        ? [
+            [viaRouter, routerUs],
+            [direct, directUs],
+          ]
+        : [
+            [direct, directUs],
+            [viaRouter, routerUs],
+          ];
     for (const [fn, into] of order) into.push(await sequentialMeanUs(fn, ROUND_OPS, r * ROUND_OPS));
   }
   const routerMeanUs = median(routerUs);
@@ -215,13 +227,23 @@ async function main(): Promise<void> {
     row(['setup', 'reads/s', 'reads', 'db1', 'db2', 'db3', 'share db1/db2/db3', 'client CPU/read'], widths),
     ...phases.map((p) =>
       row(
-        [p.name, String(Math.round((p.ops / p.ms) * 1000)), String(p.ops), ...nodesOrder.map((n) => (p.byNode[n] === undefined ? '-' : String(p.byNode[n]))), nodesOrder.map((n) => share(p, n)).join(' / '), `${cpuPerRead(p)} µs`],
+        [
+          p.name,
+          String(Math.round((p.ops / p.ms) * 1000)),
+          String(p.ops),
+          ...nodesOrder.map((n) => (p.byNode[n] === undefined ? '-' : String(p.byNode[n]))),
+          nodesOrder.map((n) => share(p, n)).join(' / '),
+          `${cpuPerRead(p)} µs`,
+        ],
         widths,
       ),
     ),
     '',
     `per-query cost, one read at a time (median of ${ROUNDS} alternating rounds of ${ROUND_OPS}): router read path ${routerMeanUs.toFixed(0)} µs, direct mysql2 ${directMeanUs.toFixed(0)} µs, ratio ${routerOverheadRatio}×; client CPU per read under load, router (primary only) vs anchor: ${routerCpuOverheadRatio}×`,
-    `throughput vs the db1 anchor: ${phases.slice(1).map((p) => `${p.name.replace('router, ', '')} ${((p.ops / p.ms) / ((phases[0]?.ops ?? 1) / (phases[0]?.ms ?? 1))).toFixed(2)}×`).join(', ')}`,
+    `throughput vs the db1 anchor: ${phases
+      .slice(1)
+      .map((p) => `${p.name.replace('router, ', '')} ${(p.ops / p.ms / ((phases[0]?.ops ?? 1) / (phases[0]?.ms ?? 1))).toFixed(2)}×`)
+      .join(', ')}`,
   ];
   for (const l of lines) console.log(l);
   for (const [name, c] of routers) if (c.stats().retries > 0) console.log(`${name}: ${c.stats().retries} retried attempts`);

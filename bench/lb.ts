@@ -313,10 +313,7 @@ async function main(): Promise<void> {
   };
   // Something left listening on our addresses (an earlier run killed hard) would be measured
   // instead of the proxy we start: refuse to run.
-  for (const [what, address, port] of [
-    ...BACKENDS.map((b) => ['backend', b, BACKEND_PORT] as const),
-    ...PROXIES.map((p) => [p, PROXY_ADDR[p], PROXY_PORT] as const),
-  ]) {
+  for (const [what, address, port] of [...BACKENDS.map((b) => ['backend', b, BACKEND_PORT] as const), ...PROXIES.map((p) => [p, PROXY_ADDR[p], PROXY_PORT] as const)]) {
     if (await portOpen(address, port)) {
       console.error(`bench lb: something already listens on ${address}:${port} (the ${what}'s address); stop it first`);
       process.exit(1);
@@ -346,7 +343,6 @@ async function main(): Promise<void> {
   const kills = new Map<ProxyName, WrkResult>();
   let completed = false;
   try {
-
     for (const b of BACKENDS) await waitServing(`http://${b}:${BACKEND_PORT}/readyz`, 5_000);
     for (const name of PROXIES) proxies.set(name, startProxy(name, dir));
     for (const name of PROXIES) await waitServing(`http://${PROXY_ADDR[name]}:${PROXY_PORT}/`, 10_000);
@@ -360,7 +356,9 @@ async function main(): Promise<void> {
     // Every proxy has seen both backends healthy (rise 2 at 1 s).
     await sleep(READMIT_WAIT_MS);
 
-    console.log(`bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir} (removed after a complete run)`);
+    console.log(
+      `bench lb: ${rounds} rounds × ${seconds} s, wrk -t1 -c${connections}, 2 node:http backends, ${os.cpus().length} cores; work dir ${dir} (removed after a complete run)`,
+    );
     for (let r = 0; r < rounds; r++) {
       const order = PROXIES.map((_, i) => PROXIES[(i + r) % PROXIES.length] as ProxyName);
       for (const name of order) {
@@ -385,8 +383,14 @@ async function main(): Promise<void> {
     for (const p of PROXIES) {
       const s = samples.get(p) as Sample[];
       console.log(
-        `${p.padEnd(9)} ${med(p, 'rps').toFixed(0).padStart(6)} (${spread(s.map((x) => x.rps), 0)})`.padEnd(37) +
-          `${med(p, 'p50Ms').toFixed(2).padStart(6)}        ${med(p, 'p99Ms').toFixed(2).padStart(6)} (${spread(s.map((x) => x.p99Ms), 2)})`.padEnd(34) +
+        `${p.padEnd(9)} ${med(p, 'rps').toFixed(0).padStart(6)} (${spread(
+          s.map((x) => x.rps),
+          0,
+        )})`.padEnd(37) +
+          `${med(p, 'p50Ms').toFixed(2).padStart(6)}        ${med(p, 'p99Ms').toFixed(2).padStart(6)} (${spread(
+            s.map((x) => x.p99Ms),
+            2,
+          )})`.padEnd(34) +
           `${med(p, 'cpuUsPerReq').toFixed(1).padStart(6)}         ${(med(p, 'rps') / haRps).toFixed(2).padStart(5)}           ${(med(p, 'p99Ms') / haP99).toFixed(2).padStart(5)}`,
       );
     }
@@ -428,7 +432,15 @@ async function main(): Promise<void> {
     killErrors: k.non2xx + k.socketErrors,
     killMaxLatencyMs: Number(k.maxMs.toFixed(1)),
     rps: Object.fromEntries(PROXIES.map((p) => [p, Math.round(med(p, 'rps'))])),
-    rpsSpread: Object.fromEntries(PROXIES.map((p) => [p, spread((samples.get(p) as Sample[]).map((x) => x.rps), 0)])),
+    rpsSpread: Object.fromEntries(
+      PROXIES.map((p) => [
+        p,
+        spread(
+          (samples.get(p) as Sample[]).map((x) => x.rps),
+          0,
+        ),
+      ]),
+    ),
     p99Ms: Object.fromEntries(PROXIES.map((p) => [p, Number(med(p, 'p99Ms').toFixed(2))])),
     cpuUsPerReq: Object.fromEntries(PROXIES.map((p) => [p, Number(med(p, 'cpuUsPerReq').toFixed(1))])),
     kill: Object.fromEntries(PROXIES.map((p) => [p, { non2xx: kills.get(p)?.non2xx, socketErrors: kills.get(p)?.socketErrors, maxMs: kills.get(p)?.maxMs }])),

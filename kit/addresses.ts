@@ -75,35 +75,81 @@ export const TEST_RANGES = {
 
   // ---- benches (bench/)
   'bench-cache': { file: 'bench/cache.ts', clusters: [], loopback: [{ base: '127.0.47', first: 1, last: 3 }], private: [] },
-  'bench-db': { file: 'bench/db.ts', clusters: ['benchdb'], loopback: [{ base: '127.0.55', first: 1, last: 3 }, { base: '127.0.55', first: 100, last: 100 }], private: [] },
+  'bench-db': {
+    file: 'bench/db.ts',
+    clusters: ['benchdb'],
+    loopback: [
+      { base: '127.0.55', first: 1, last: 3 },
+      { base: '127.0.55', first: 100, last: 100 },
+    ],
+    private: [],
+  },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
 
   // ---- chaos (test/chaos/)
   'broken-app': { file: 'test/chaos/broken-app.test.ts', clusters: ['broken'], loopback: [{ base: '127.0.31', first: 1, last: 1, admin: 9090 }], private: [] },
   'local-sessions': { file: 'test/chaos/local-sessions.test.ts', clusters: ['lostsess'], loopback: [{ base: '127.0.59', first: 1, last: 2, admin: 9090 }], private: [] },
   'partition-db-primary': { file: 'test/chaos/partition-db-primary.test.ts', clusters: ['hsdbpart'], loopback: [{ base: '127.0.68', admin: 9090 }], private: ['10.213.70'] },
-  'partition-galera-minority': { file: 'test/chaos/partition-galera-minority.test.ts', clusters: ['hsgalpart'], loopback: [{ base: '127.0.69', admin: 9090 }], private: ['10.213.71'] },
+  'partition-galera-minority': {
+    file: 'test/chaos/partition-galera-minority.test.ts',
+    clusters: ['hsgalpart'],
+    loopback: [{ base: '127.0.69', admin: 9090 }],
+    private: ['10.213.71'],
+  },
   partitions: {
     file: 'test/chaos/partitions.test.ts',
     clusters: ['hsparts', 'hsideal'],
-    loopback: [{ base: '127.0.66', admin: 9090 }, { base: '127.0.67', admin: 9090 }],
+    loopback: [
+      { base: '127.0.66', admin: 9090 },
+      { base: '127.0.67', admin: 9090 },
+    ],
     private: ['10.213.66', '10.213.67'],
   },
   scenarios: { file: 'test/chaos/scenarios.test.ts', clusters: ['chaos'], loopback: [{ base: '127.0.30', first: 1, last: 15, admin: 9090 }], private: [] },
   'semisync-fallback': { file: 'test/chaos/semisync-fallback.test.ts', clusters: ['hsr1async'], loopback: [{ base: '127.0.201', admin: 9090 }], private: ['10.213.201'] },
   // Moved off 127.0.57 (server-failover's) into the kit's range.
-  'server-auto-failover': { file: 'test/chaos/server-auto-failover.test.ts', clusters: ['srvauto'], loopback: [{ base: '127.0.215', first: 11, last: 12, admin: 9091 }], private: [], within: 'reserved-kit' },
+  'server-auto-failover': {
+    file: 'test/chaos/server-auto-failover.test.ts',
+    clusters: ['srvauto'],
+    loopback: [{ base: '127.0.215', first: 11, last: 12, admin: 9091 }],
+    private: [],
+    within: 'reserved-kit',
+  },
   'server-failover': { file: 'test/chaos/server-failover.test.ts', clusters: ['srvfo'], loopback: [{ base: '127.0.57', first: 1, last: 2, admin: 9090 }], private: [] },
 
   // ---- integration (test/integration/)
   app: { file: 'test/integration/app.test.ts', clusters: ['apptest'], loopback: [{ base: '127.0.60', first: 1, last: 8 }], private: [] },
-  audit: { file: 'test/integration/audit.test.ts', clusters: ['auditrev'], loopback: [{ base: '127.0.204', first: 1, last: 15, admin: 9090 }, { base: '127.0.204', first: 253, last: 253 }], private: [] },
+  audit: {
+    file: 'test/integration/audit.test.ts',
+    clusters: ['auditrev'],
+    loopback: [
+      { base: '127.0.204', first: 1, last: 15, admin: 9090 },
+      { base: '127.0.204', first: 253, last: 253 },
+    ],
+    private: [],
+  },
   'backup-retention': { file: 'test/integration/backup-retention.test.ts', clusters: ['bkret'], loopback: [{ base: '127.0.207', first: 21, last: 22, admin: 9208 }], private: [] },
   backup: { file: 'test/integration/backup.side.test.ts', clusters: ['bkp'], loopback: [{ base: '127.0.62', first: 1, last: 2, admin: 9090 }], private: [] },
   cli: { file: 'test/integration/cli.test.ts', clusters: [], loopback: [], private: [] },
-  cluster: { file: 'test/integration/cluster.test.ts', clusters: ['itest'], loopback: [{ base: '127.0.20', first: 1, last: 15, admin: 9090 }, { base: '127.0.20', first: 100, last: 100 }], private: [] },
+  cluster: {
+    file: 'test/integration/cluster.test.ts',
+    clusters: ['itest'],
+    loopback: [
+      { base: '127.0.20', first: 1, last: 15, admin: 9090 },
+      { base: '127.0.20', first: 100, last: 100 },
+    ],
+    private: [],
+  },
   dashboard: { file: 'test/integration/dashboard.test.ts', clusters: ['dash'], loopback: [{ base: '127.0.64', first: 1, last: 5, admin: 9090 }], private: [] },
-  'db-router': { file: 'test/integration/db-router.test.ts', clusters: ['dbrouter'], loopback: [{ base: '127.0.53', first: 1, last: 3 }, { base: '127.0.53', first: 100, last: 100 }], private: [] },
+  'db-router': {
+    file: 'test/integration/db-router.test.ts',
+    clusters: ['dbrouter'],
+    loopback: [
+      { base: '127.0.53', first: 1, last: 3 },
+      { base: '127.0.53', first: 100, last: 100 },
+    ],
+    private: [],
+  },
   engines: { file: 'test/integration/engines.test.ts', clusters: ['engtest'], loopback: [{ base: '127.0.50', first: 1, last: 5 }], private: [], ports: [6390] },
   'erp-concurrency': { file: 'test/integration/erp-concurrency.test.ts', clusters: ['erpconc'], loopback: [{ base: '127.0.48', first: 1, last: 2, admin: 9090 }], private: [] },
   erp: { file: 'test/integration/erp.test.ts', clusters: ['erptest'], loopback: [{ base: '127.0.58', first: 1, last: 2, admin: 9090 }], private: [] },
@@ -113,13 +159,22 @@ export const TEST_RANGES = {
     file: 'test/integration/galera-membership.test.ts',
     clusters: ['gmember', 'gtls'],
     // .1-.4 the first cluster, .9 the stranger, .11-.14 the TLS cluster.
-    loopback: [{ base: '127.0.207', first: 1, last: 4, admin: 9207 }, { base: '127.0.207', first: 9, last: 9 }, { base: '127.0.207', first: 11, last: 14, admin: 9209 }],
+    loopback: [
+      { base: '127.0.207', first: 1, last: 4, admin: 9207 },
+      { base: '127.0.207', first: 9, last: 9 },
+      { base: '127.0.207', first: 11, last: 14, admin: 9209 },
+    ],
     private: [],
   },
   galera: { file: 'test/integration/galera.test.ts', clusters: ['galtest'], loopback: [{ base: '127.0.52', first: 1, last: 4, admin: 9152 }], private: [] },
   'hosts-agent': { file: 'test/integration/hosts-agent.side.test.ts', clusters: ['agenttest'], loopback: [{ base: '127.0.75', first: 1, last: 2 }], private: [] },
   // The hosts substrate ignores addressBase; 127.0.200 is named in its config only.
-  'hosts-auto-failover-load': { file: 'test/integration/hosts-auto-failover-load.side.test.ts', clusters: ['autoload'], loopback: [{ base: '127.0.200' }], private: ['10.213.200'] },
+  'hosts-auto-failover-load': {
+    file: 'test/integration/hosts-auto-failover-load.side.test.ts',
+    clusters: ['autoload'],
+    loopback: [{ base: '127.0.200' }],
+    private: ['10.213.200'],
+  },
   'hosts-auto-failover': { file: 'test/integration/hosts-auto-failover.side.test.ts', clusters: ['autohosts'], loopback: [], private: ['10.213.82'] },
   'hosts-deploy': { file: 'test/integration/hosts-deploy.side.test.ts', clusters: ['deployed'], loopback: [], private: ['10.213.81'] },
   'hosts-hardening': { file: 'test/integration/hosts-hardening.side.test.ts', clusters: ['hardened'], loopback: [], private: ['10.213.206'] },
@@ -127,16 +182,35 @@ export const TEST_RANGES = {
   'hosts-ssh': { file: 'test/integration/hosts-ssh.side.test.ts', clusters: [], loopback: [], private: ['10.213.80'] },
   // The machine's own first interface (keepalived --config-test only: nothing listens).
   'keepalived-conf': { file: 'test/integration/keepalived-conf.test.ts', clusters: ['kacheck'], loopback: [], private: [] },
-  'lb-rolling-restart': { file: 'test/integration/lb-rolling-restart.test.ts', clusters: ['lbroll'], loopback: [{ base: '127.0.46', first: 1, last: 15, admin: 9090 }], private: [] },
+  'lb-rolling-restart': {
+    file: 'test/integration/lb-rolling-restart.test.ts',
+    clusters: ['lbroll'],
+    loopback: [{ base: '127.0.46', first: 1, last: 15, admin: 9090 }],
+    private: [],
+  },
   // Admin port 9168, not 9090: partitions.test.ts has 127.0.66.254:9090.
   netns: { file: 'test/integration/netns.test.ts', clusters: ['hsnetns'], loopback: [{ base: '127.0.66', admin: 9168 }], private: ['10.213.68'] },
   'redis-failover': { file: 'test/integration/redis-failover.side.test.ts', clusters: ['redisfo'], loopback: [{ base: '127.0.60', first: 11, last: 16 }], private: [] },
   'replica-provision': { file: 'test/integration/replica-provision.test.ts', clusters: ['provtest'], loopback: [{ base: '127.0.73', first: 1, last: 4 }], private: [] },
   'replication-tls': { file: 'test/integration/replication-tls.test.ts', clusters: ['repltls'], loopback: [{ base: '127.0.207', first: 31, last: 32, admin: 9210 }], private: [] },
-  'review-sessions-erp': { file: 'test/integration/review-sessions-erp.test.ts', clusters: ['revh2'], loopback: [{ base: '127.0.202', first: 1, last: 2, admin: 9090 }], private: [] },
+  'review-sessions-erp': {
+    file: 'test/integration/review-sessions-erp.test.ts',
+    clusters: ['revh2'],
+    loopback: [{ base: '127.0.202', first: 1, last: 2, admin: 9090 }],
+    private: [],
+  },
   schedules: { file: 'test/integration/schedules.side.test.ts', clusters: ['ticks'], loopback: [{ base: '127.0.41', first: 1, last: 7, admin: 9090 }], private: [] },
   // .99: a machine outside the cluster (a socat relay on 13306).
-  secrets: { file: 'test/integration/secrets.test.ts', clusters: ['h5asecrets'], loopback: [{ base: '127.0.205', first: 1, last: 2, admin: 9090 }, { base: '127.0.205', first: 99, last: 99 }], private: [], ports: [13306] },
+  secrets: {
+    file: 'test/integration/secrets.test.ts',
+    clusters: ['h5asecrets'],
+    loopback: [
+      { base: '127.0.205', first: 1, last: 2, admin: 9090 },
+      { base: '127.0.205', first: 99, last: 99 },
+    ],
+    private: [],
+    ports: [13306],
+  },
   'state-files': { file: 'test/integration/state-files.test.ts', clusters: ['hsr9state'], loopback: [{ base: '127.0.201', first: 11, last: 12, admin: 9291 }], private: [] },
   // Moved off 127.0.66 and 10.213.66 (partitions.test.ts's) into the kit's range.
   'substrate-conformance': {
@@ -148,7 +222,13 @@ export const TEST_RANGES = {
     ports: [16601],
   },
   // Moved off 127.0.56 (failover's) into the kit's range.
-  switchover: { file: 'test/integration/switchover.side.test.ts', clusters: ['sotest'], loopback: [{ base: '127.0.215', first: 1, last: 2, admin: 9090 }], private: [], within: 'reserved-kit' },
+  switchover: {
+    file: 'test/integration/switchover.side.test.ts',
+    clusters: ['sotest'],
+    loopback: [{ base: '127.0.215', first: 1, last: 2, admin: 9090 }],
+    private: [],
+    within: 'reserved-kit',
+  },
 } as const satisfies Record<string, TestRow>;
 
 export type TestId = keyof typeof TEST_RANGES;
@@ -208,8 +288,7 @@ function claimsOf(id: string, row: TestRow): Claim[] {
   return out;
 }
 
-const clash = (a: Claim, b: Claim): boolean =>
-  a.base === b.base && a.from <= b.to && b.from <= a.to && (a.port === undefined || b.port === undefined || a.port === b.port);
+const clash = (a: Claim, b: Claim): boolean => a.base === b.base && a.from <= b.to && b.from <= a.to && (a.port === undefined || b.port === undefined || a.port === b.port);
 
 const describeClaim = (c: Claim): string => `${c.base}.${c.from === c.to ? c.from : `${c.from}-${c.to}`}${c.port === undefined ? '' : `:${c.port}`}`;
 
@@ -246,7 +325,11 @@ export function findOverlaps(table: Readonly<Record<string, TestRow>>): string[]
   }
 
   // Cluster names: unique; a reserved prefix owns every name starting with it (the longest wins).
-  const prefixes = ids.flatMap((id) => row(id).clusters.filter((n) => n.endsWith('*')).map((n) => ({ id, prefix: n.slice(0, -1) })));
+  const prefixes = ids.flatMap((id) =>
+    row(id)
+      .clusters.filter((n) => n.endsWith('*'))
+      .map((n) => ({ id, prefix: n.slice(0, -1) })),
+  );
   const seen = new Map<string, string>();
   for (const id of ids) {
     for (const name of row(id).clusters) {

@@ -37,7 +37,11 @@ describe('the test address table', () => {
     const missing = sources().filter((f) => !files.has(f));
     assert.deepEqual(missing, [], 'add a row to kit/addresses.ts for each (test/README.md: adding a test)');
     const gone = Object.entries(table).filter(([, r]) => r.reserved !== true && r.within === undefined && !fs.existsSync(path.join(REPO_ROOT, r.file)));
-    assert.deepEqual(gone.map(([id, r]) => `${id}: ${r.file}`), [], 'rows whose file no longer exists (renamed? its lane is in its name)');
+    assert.deepEqual(
+      gone.map(([id, r]) => `${id}: ${r.file}`),
+      [],
+      'rows whose file no longer exists (renamed? its lane is in its name)',
+    );
   });
 
   it('no test or bench names a loopback or 10.213 address outside its own row', () => {
@@ -70,14 +74,24 @@ describe('the test address table', () => {
     assert.equal(findOverlaps({ a, b: row({ file: 'b', private: ['10.213.9'] }) }).length, 1);
     assert.equal(findOverlaps({ a, b: row({ file: 'b', clusters: ['one'] }) }).length, 1);
     // Two spans of the same row may share nothing with each other's rules: a file is one owner.
-    assert.deepEqual(findOverlaps({ a: row({ loopback: [{ base: '127.0.9', first: 1, last: 2 }, { base: '127.0.9', first: 2, last: 3 }] }) }), []);
+    assert.deepEqual(
+      findOverlaps({
+        a: row({
+          loopback: [
+            { base: '127.0.9', first: 1, last: 2 },
+            { base: '127.0.9', first: 2, last: 3 },
+          ],
+        }),
+      }),
+      [],
+    );
   });
 
   it('keeps reservations: a name under a reserved prefix or an address in a reserved range belongs to it and its rows only', () => {
     const res = row({ file: 'reserved', clusters: ['rt*'], loopback: [{ base: '127.0.8', first: 1, last: 254 }], private: ['10.213.8'], reserved: true });
     const inside = row({ file: 'in', clusters: ['rtone'], loopback: [{ base: '127.0.8', first: 1, last: 2, admin: 9090 }], within: 'res' });
     assert.deepEqual(findOverlaps({ res, inside }), []);
-    assert.equal(findOverlaps({ res, other: row({ file: 'o', clusters: ['rtx'] }) }).length, 1, 'a name under another row\'s reserved prefix');
+    assert.equal(findOverlaps({ res, other: row({ file: 'o', clusters: ['rtx'] }) }).length, 1, "a name under another row's reserved prefix");
     assert.equal(findOverlaps({ res, other: row({ file: 'o', loopback: [{ base: '127.0.8', first: 9, last: 9 }] }) }).length, 1);
     assert.equal(findOverlaps({ res, stray: row({ file: 's', loopback: [{ base: '127.0.7', first: 1, last: 1 }], within: 'res' }) }).length, 1, 'outside its reservation');
     // The longest reserved prefix owns a name: rgy* inside rg*.

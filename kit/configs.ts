@@ -34,9 +34,7 @@ export function onRange(id: TestId, config: ConfigInput, opts: { cluster?: strin
   const privateBase = r.row.private[opts.netns ?? 0];
   const first = span.first ?? 1;
   const nodes =
-    netns || first === 1 || config.nodes === undefined
-      ? config.nodes
-      : config.nodes.map((n, i) => (n.address === undefined ? { ...n, address: `${span.base}.${first + i}` } : n));
+    netns || first === 1 || config.nodes === undefined ? config.nodes : config.nodes.map((n, i) => (n.address === undefined ? { ...n, address: `${span.base}.${first + i}` } : n));
   return {
     ...config,
     cluster: opts.cluster ?? r.cluster,

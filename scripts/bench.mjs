@@ -5,7 +5,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const [name, ...rest] = process.argv.slice(2);
-const list = () => (fs.existsSync('dist/bench') ? fs.readdirSync('dist/bench').filter((f) => f.endsWith('.js')).map((f) => f.slice(0, -3)) : []);
+const list = () =>
+  fs.existsSync('dist/bench')
+    ? fs
+        .readdirSync('dist/bench')
+        .filter((f) => f.endsWith('.js'))
+        .map((f) => f.slice(0, -3))
+    : [];
 if (name === undefined || !/^[a-z0-9-]+$/.test(name)) {
   console.error(`usage: npm run bench -- NAME [args]; benchmarks: ${list().join(', ') || '(none built)'}`);
   process.exit(2);

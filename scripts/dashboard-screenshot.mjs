@@ -49,11 +49,19 @@ async function measure() {
   }
   ms.sort((a, b) => a - b);
   const pid = JSON.parse(fs.readFileSync(path.join(dir, '.hastack/dashshot/run.json'), 'utf8')).supervisorPid;
-  const cpu = () => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).reduce((a, b) => a + Number(b), 0);
+  const cpu = () =>
+    fs
+      .readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .split(') ')[1]
+      .split(' ')
+      .slice(11, 13)
+      .reduce((a, b) => a + Number(b), 0);
   const c0 = cpu();
   await sleep(10_000);
   const ticks = cpu() - c0; // clock ticks, 100 per second on Linux
-  console.log(`measured: GET /v1/status median ${ms[5].toFixed(0)} ms (min ${ms[0].toFixed(0)}, max ${ms[9].toFixed(0)}); supervisor CPU with one page open: ${(ticks / 10).toFixed(1)} % of a core over 10 s`);
+  console.log(
+    `measured: GET /v1/status median ${ms[5].toFixed(0)} ms (min ${ms[0].toFixed(0)}, max ${ms[9].toFixed(0)}); supervisor CPU with one page open: ${(ticks / 10).toFixed(1)} % of a core over 10 s`,
+  );
 }
 
 let browser;
@@ -71,10 +79,14 @@ try {
     console.log(`screenshot: ${file}`);
   };
   await page.goto(admin);
-  await page.waitForFunction(() => {
-    const all = document.querySelectorAll('[data-service]');
-    return all.length > 0 && [...all].every((e) => e.getAttribute('data-healthy') === 'true');
-  }, undefined, { timeout: 30_000 });
+  await page.waitForFunction(
+    () => {
+      const all = document.querySelectorAll('[data-service]');
+      return all.length > 0 && [...all].every((e) => e.getAttribute('data-healthy') === 'true');
+    },
+    undefined,
+    { timeout: 30_000 },
+  );
   await sleep(5_000); // a few points on the charts
   await shot('dashboard-ideal-healthy.png');
   await measure();

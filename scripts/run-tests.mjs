@@ -57,13 +57,16 @@ const side = files.filter(isSide);
 const main = files.filter((f) => !isSide(f));
 const args = (list) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list];
 
-const sideRun = side.length === 0 ? Promise.resolve({ code: 0, out: '' }) : new Promise((resolve) => {
-  const child = spawn(process.execPath, args(side), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  child.on('close', (code) => resolve({ code: code ?? 1, out }));
-});
+const sideRun =
+  side.length === 0
+    ? Promise.resolve({ code: 0, out: '' })
+    : new Promise((resolve) => {
+        const child = spawn(process.execPath, args(side), { stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        child.on('close', (code) => resolve({ code: code ?? 1, out }));
+      });
 const mainRun = new Promise((resolve) => {
   const child = spawn(process.execPath, args(main), { stdio: 'inherit' });
   child.on('close', (code) => resolve(code ?? 1));

@@ -31,7 +31,11 @@ export class LiveChart {
       height: 180,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, scale: s.right ? 'r' : 'l', spanGaps: false }))],
       axes: [{}, { scale: 'l', label: units[0], size: 56 }, ...(hasRight ? [{ scale: 'r', side: 1, label: units[1] ?? '', grid: { show: false }, size: 70 }] : [])],
-      scales: { x: { time: true, range: (_u, min, max) => [Math.max(max - WINDOW_POINTS, Math.min(min, max - MIN_SPAN_S)), max] }, l: { range: (_u, _min, max) => [0, Math.max(1, max)] }, r: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      scales: {
+        x: { time: true, range: (_u, min, max) => [Math.max(max - WINDOW_POINTS, Math.min(min, max - MIN_SPAN_S)), max] },
+        l: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+        r: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+      },
       legend: { live: false },
     };
     this.plot = new uPlot(opts, this.data as uPlot.AlignedData, el);

@@ -92,22 +92,42 @@ function addEvents(list: ClusterEvent[]): void {
 }
 
 function charts(): (prev: DashboardStatus, cur: DashboardStatus) => void {
-  const traffic = new LiveChart($('chart-traffic'), 'Load balancers: requests and 5xx per second', [
-    { label: 'requests/s', stroke: '#2563eb' },
-    { label: '5xx/s', stroke: '#d0463b' },
-  ], ['per second']);
-  const latency = new LiveChart($('chart-latency'), 'Latency through the load balancers', [
-    { label: 'p50 ms', stroke: '#0f766e' },
-    { label: 'p95 ms', stroke: '#b45309' },
-  ], ['ms']);
-  const queue = new LiveChart($('chart-queue'), 'Job queue: depth and processed per second', [
-    { label: 'depth', stroke: '#7c3aed' },
-    { label: 'processed/s', stroke: '#2e9d5b', right: true },
-  ], ['jobs', 'per second']);
-  const lag = new LiveChart($('chart-lag'), 'Replica lag', [
-    { label: 'MariaDB s', stroke: '#2563eb' },
-    { label: 'Redis bytes', stroke: '#d97706', right: true },
-  ], ['seconds', 'bytes']);
+  const traffic = new LiveChart(
+    $('chart-traffic'),
+    'Load balancers: requests and 5xx per second',
+    [
+      { label: 'requests/s', stroke: '#2563eb' },
+      { label: '5xx/s', stroke: '#d0463b' },
+    ],
+    ['per second'],
+  );
+  const latency = new LiveChart(
+    $('chart-latency'),
+    'Latency through the load balancers',
+    [
+      { label: 'p50 ms', stroke: '#0f766e' },
+      { label: 'p95 ms', stroke: '#b45309' },
+    ],
+    ['ms'],
+  );
+  const queue = new LiveChart(
+    $('chart-queue'),
+    'Job queue: depth and processed per second',
+    [
+      { label: 'depth', stroke: '#7c3aed' },
+      { label: 'processed/s', stroke: '#2e9d5b', right: true },
+    ],
+    ['jobs', 'per second'],
+  );
+  const lag = new LiveChart(
+    $('chart-lag'),
+    'Replica lag',
+    [
+      { label: 'MariaDB s', stroke: '#2563eb' },
+      { label: 'Redis bytes', stroke: '#d97706', right: true },
+    ],
+    ['seconds', 'bytes'],
+  );
   return (prev, cur) => {
     const p = chartPoint(prev, cur);
     if (!p) return;

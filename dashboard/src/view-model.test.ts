@@ -29,15 +29,27 @@ function healthyCluster(): DashboardStatus {
 }
 
 function clusterWithDeadPrimary(): DashboardStatus {
-  return status([svc('db1', 'mariadb', { role: 'mariadb', healthy: false, pid: null, uptimeS: null, detail: 'ECONNREFUSED' }), svc('db2', 'mariadb', { role: 'replica', lagS: null })], { configFile: '/srv/hastack.yaml' });
+  return status(
+    [svc('db1', 'mariadb', { role: 'mariadb', healthy: false, pid: null, uptimeS: null, detail: 'ECONNREFUSED' }), svc('db2', 'mariadb', { role: 'replica', lagS: null })],
+    { configFile: '/srv/hastack.yaml' },
+  );
 }
 
 describe('topologyView', () => {
   it('groups nodes by the tier of their front-most service, in request order', () => {
     const v = topologyView(healthyCluster());
-    assert.deepEqual(v.map((t) => t.tier.id), ['edge', 'app', 'cache', 'database']);
-    assert.deepEqual(v[1]?.nodes[0]?.services.map((s) => s.service), ['app', 'sentinel']);
-    assert.deepEqual(v[3]?.nodes.map((n) => n.name), ['db1', 'db2']);
+    assert.deepEqual(
+      v.map((t) => t.tier.id),
+      ['edge', 'app', 'cache', 'database'],
+    );
+    assert.deepEqual(
+      v[1]?.nodes[0]?.services.map((s) => s.service),
+      ['app', 'sentinel'],
+    );
+    assert.deepEqual(
+      v[3]?.nodes.map((n) => n.name),
+      ['db1', 'db2'],
+    );
   });
 
   it('marks a node unhealthy when one of its services is, and shows replica lag and ejections', () => {
@@ -70,8 +82,14 @@ describe('rates from two snapshots', () => {
 
   it('interpolates a quantile inside the bucket that holds it', () => {
     // 100 requests between the snapshots: 50 under 1 ms, 50 between 1 and 10 ms.
-    const prev: Array<{ le: number; count: number }> = [{ le: 0.001, count: 10 }, { le: 0.01, count: 10 }];
-    const cur = [{ le: 0.001, count: 60 }, { le: 0.01, count: 110 }];
+    const prev: Array<{ le: number; count: number }> = [
+      { le: 0.001, count: 10 },
+      { le: 0.01, count: 10 },
+    ];
+    const cur = [
+      { le: 0.001, count: 60 },
+      { le: 0.01, count: 110 },
+    ];
     assert.equal(latencyQuantile(prev, cur, 10, 110, 0.5), 0.001);
     const p95 = latencyQuantile(prev, cur, 10, 110, 0.95);
     assert.ok(p95 !== null && Math.abs(p95 - 0.0091) < 1e-9, `p95 ${p95}`);
@@ -106,7 +124,7 @@ describe('eventKind', () => {
     assert.equal(eventKind(ev('cache.ejected', 'memcached cache1 ejected')), 'ejection');
     assert.equal(eventKind(ev('step', 'promoting db2: db1 unreachable')), 'failover');
     assert.equal(eventKind(ev('step', 'backup of db1 done')), 'backup');
-    assert.equal(eventKind(ev('step', 'running the app\'s migrations')), 'step');
+    assert.equal(eventKind(ev('step', "running the app's migrations")), 'step');
     assert.equal(eventKind(ev('service.healthy', 'db2/mariadb healthy (replica, fenced, or waiting)')), 'healthy', 'by type before words');
     assert.equal(eventKind(ev('role.changed', 'redis2/redis is now master (was replica)')), 'failover');
   });
@@ -118,7 +136,10 @@ describe('operatorHints', () => {
   });
   it('shows the exact failover command when the primary is down and a replica is healthy', () => {
     const hints = operatorHints(clusterWithDeadPrimary());
-    assert.ok(hints.some((h) => h.command === 'hastack failover --to db2 -f /srv/hastack.yaml'), JSON.stringify(hints));
+    assert.ok(
+      hints.some((h) => h.command === 'hastack failover --to db2 -f /srv/hastack.yaml'),
+      JSON.stringify(hints),
+    );
     assert.ok(hints.some((h) => h.command === 'hastack logs db1 mariadb -n 50 -f /srv/hastack.yaml'));
   });
 });

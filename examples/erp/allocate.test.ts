@@ -6,8 +6,20 @@ const stock = (...rows: Array<[string, string, number]>): Balance[] => rows.map(
 
 describe('stock allocation per warehouse', () => {
   it('takes each line from the warehouse with the most on hand', () => {
-    const r = allocate([{ sku: 'A', qty: 2 }, { sku: 'B', qty: 1 }], stock(['A', 'MAIN', 5], ['A', 'EAST', 9], ['B', 'MAIN', 1]));
-    assert.deepEqual(r, { ok: true, allocations: [{ sku: 'A', qty: 2, warehouse: 'EAST' }, { sku: 'B', qty: 1, warehouse: 'MAIN' }] });
+    const r = allocate(
+      [
+        { sku: 'A', qty: 2 },
+        { sku: 'B', qty: 1 },
+      ],
+      stock(['A', 'MAIN', 5], ['A', 'EAST', 9], ['B', 'MAIN', 1]),
+    );
+    assert.deepEqual(r, {
+      ok: true,
+      allocations: [
+        { sku: 'A', qty: 2, warehouse: 'EAST' },
+        { sku: 'B', qty: 1, warehouse: 'MAIN' },
+      ],
+    });
   });
 
   it('breaks ties by warehouse code, so every app server decides the same', () => {
@@ -26,7 +38,13 @@ describe('stock allocation per warehouse', () => {
   });
 
   it('an item with no stock anywhere is short with 0 available, and the whole order is refused', () => {
-    const r = allocate([{ sku: 'A', qty: 1 }, { sku: 'B', qty: 1 }], stock(['A', 'MAIN', 1]));
+    const r = allocate(
+      [
+        { sku: 'A', qty: 1 },
+        { sku: 'B', qty: 1 },
+      ],
+      stock(['A', 'MAIN', 1]),
+    );
     assert.equal(r.ok, false);
     assert.equal(describeShortage(r.ok ? [] : r.short), 'B (wanted 1, have 0)');
   });

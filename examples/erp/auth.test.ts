@@ -16,7 +16,7 @@ describe('ERP login', () => {
     assert.equal(await checkCredentials(stored, 'right', spy), true);
     // One scrypt each, the unknown user's against the dummy of the same cost.
     assert.deepEqual(seen, [DUMMY_PASSWORD_HASH, stored, stored]);
-    assert.equal(DUMMY_PASSWORD_HASH.split('$')[1], stored.split('$')[1], 'the dummy has the real hashes\' cost');
+    assert.equal(DUMMY_PASSWORD_HASH.split('$')[1], stored.split('$')[1], "the dummy has the real hashes' cost");
     // The dummy is well formed (verifyPassword runs scrypt on it rather than rejecting its shape) and matches nothing.
     assert.match(DUMMY_PASSWORD_HASH, /^scrypt\$\d{4,7}\$[0-9a-f]{2,64}\$[0-9a-f]{64}$/);
     assert.equal(await verifyPassword('', DUMMY_PASSWORD_HASH), false);

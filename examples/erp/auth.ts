@@ -37,7 +37,9 @@ function sessionDigest(id: string): string {
  * ended sessions are not found.
  */
 async function sessionFromDb(ctx: AppContext, id: string): Promise<SessionUser | undefined> {
-  const [row] = await ctx.db.query<{ username: string; role: string }>('SELECT username, role FROM user_sessions WHERE id_hash = ? AND expires_at > UTC_TIMESTAMP(3)', [sessionDigest(id)]);
+  const [row] = await ctx.db.query<{ username: string; role: string }>('SELECT username, role FROM user_sessions WHERE id_hash = ? AND expires_at > UTC_TIMESTAMP(3)', [
+    sessionDigest(id),
+  ]);
   const user = row ? { username: row.username, role: row.role } : undefined;
   return isSessionUser(user) ? user : undefined;
 }
@@ -76,7 +78,11 @@ function throttleNames(username: string, client: string): Array<[name: string, l
  * runs against a dummy of the same cost, so the answer's timing does not tell which user names
  * exist. `verify` is the password check (a parameter for the unit test).
  */
-export async function checkCredentials(stored: string | undefined, password: string, verify: (password: string, stored: string) => Promise<boolean> = verifyPassword): Promise<boolean> {
+export async function checkCredentials(
+  stored: string | undefined,
+  password: string,
+  verify: (password: string, stored: string) => Promise<boolean> = verifyPassword,
+): Promise<boolean> {
   const ok = await verify(password, stored ?? DUMMY_PASSWORD_HASH);
   return stored !== undefined && ok;
 }
@@ -96,7 +102,11 @@ export async function login(req: AppRequest, ctx: AppContext): Promise<HttpRespo
   if (over.length > 0) {
     const retryAfter = Math.max(1, ...over.map(({ s }) => s.resetInSeconds));
     ctx.log.warn('login throttled', { client: req.clientAddress });
-    return respond(429, { error: { code: 'LOGIN_THROTTLED', message: `too many failed logins; try again in ${retryAfter} s`, requestId: req.requestId } }, { 'retry-after': String(retryAfter) });
+    return respond(
+      429,
+      { error: { code: 'LOGIN_THROTTLED', message: `too many failed logins; try again in ${retryAfter} s`, requestId: req.requestId } },
+      { 'retry-after': String(retryAfter) },
+    );
   }
   const [row] = await ctx.db.query<{ password_hash: string; role: 'admin' | 'clerk' }>('SELECT password_hash, role FROM users WHERE username = ?', [input.username]);
   // Always one hash, user or no user: the same work and time for both wrong answers.
@@ -112,12 +122,18 @@ export async function login(req: AppRequest, ctx: AppContext): Promise<HttpRespo
   // The database copy first: a session Redis knows always has one. Expired rows go at logins, a
   // bounded 100 at a time (logins are what adds rows).
   await ctx.db.execute('DELETE FROM user_sessions WHERE expires_at < UTC_TIMESTAMP(3) LIMIT 100', [], { idempotent: true });
-  await ctx.db.execute('INSERT INTO user_sessions (id_hash, username, role, expires_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3) + INTERVAL ? SECOND)', [sessionDigest(id), user.username, user.role, SESSION_TTL_S], {
-    // The digest is the primary key: a re-run after an unknown COMMIT is a duplicate, not a second row.
-    idempotent: true,
-  }).catch((e: unknown) => {
-    if (!isDuplicateKeyError(e)) throw e;
-  });
+  await ctx.db
+    .execute(
+      'INSERT INTO user_sessions (id_hash, username, role, expires_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3) + INTERVAL ? SECOND)',
+      [sessionDigest(id), user.username, user.role, SESSION_TTL_S],
+      {
+        // The digest is the primary key: a re-run after an unknown COMMIT is a duplicate, not a second row.
+        idempotent: true,
+      },
+    )
+    .catch((e: unknown) => {
+      if (!isDuplicateKeyError(e)) throw e;
+    });
   await sessionsOf(ctx).set(id, { ...user }, SESSION_TTL_S);
   return respond(200, { user }, { 'set-cookie': sessionCookie(id), 'cache-control': 'no-store' });
 }

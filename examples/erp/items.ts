@@ -142,7 +142,13 @@ export async function createItem(ctx: AppContext, input: ItemInput): Promise<Ite
         if (!w) throw new HttpError(400, 'UNKNOWN_WAREHOUSE', `opening.warehouse: no warehouse ${input.opening.warehouse} (GET /api/warehouses lists them)`);
       }
       const qty = input.opening?.qty ?? 0;
-      await tx.execute('INSERT INTO items (sku, name, price_cents, stock_on_hand, reorder_level) VALUES (?, ?, ?, ?, ?)', [input.sku, input.name, input.priceCents, qty, input.reorderLevel]);
+      await tx.execute('INSERT INTO items (sku, name, price_cents, stock_on_hand, reorder_level) VALUES (?, ?, ?, ?, ?)', [
+        input.sku,
+        input.name,
+        input.priceCents,
+        qty,
+        input.reorderLevel,
+      ]);
       if (input.opening) {
         await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?)', [input.sku, input.opening.warehouse, qty]);
         await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'opening', NULL, UTC_TIMESTAMP(3))", [
@@ -185,11 +191,24 @@ async function postReceipt(ctx: AppContext, input: ReceiptInput): Promise<{ rece
       if (!item) throw new HttpError(400, 'UNKNOWN_SKU', `sku: no item with sku ${input.sku} (GET /api/items lists them)`);
       const [w] = await tx.query<{ code: string }>('SELECT code FROM warehouses WHERE code = ?', [input.warehouse]);
       if (!w) throw new HttpError(400, 'UNKNOWN_WAREHOUSE', `warehouse: no warehouse ${input.warehouse} (GET /api/warehouses lists them)`);
-      await tx.execute('INSERT INTO stock_receipts (reference, sku, warehouse, qty, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))', [input.reference, input.sku, input.warehouse, input.qty]);
+      await tx.execute('INSERT INTO stock_receipts (reference, sku, warehouse, qty, created_at) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3))', [
+        input.reference,
+        input.sku,
+        input.warehouse,
+        input.qty,
+      ]);
       await tx.query('SELECT on_hand FROM stock_balances WHERE sku = ? AND warehouse = ? FOR UPDATE', [input.sku, input.warehouse]);
-      await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)', [input.sku, input.warehouse, input.qty]);
+      await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE on_hand = on_hand + VALUES(on_hand)', [
+        input.sku,
+        input.warehouse,
+        input.qty,
+      ]);
       await tx.execute('UPDATE items SET stock_on_hand = stock_on_hand + ? WHERE sku = ?', [input.qty, input.sku]);
-      await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'receipt', NULL, UTC_TIMESTAMP(3))", [input.sku, input.warehouse, input.qty]);
+      await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'receipt', NULL, UTC_TIMESTAMP(3))", [
+        input.sku,
+        input.warehouse,
+        input.qty,
+      ]);
       return { receipt: input, created: true };
     },
     // The unique reference makes a re-run after an unknown COMMIT find the receipt, not double it.

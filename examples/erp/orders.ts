@@ -116,7 +116,11 @@ async function reserveStock(
     `SELECT sku, warehouse, on_hand FROM stock_balances WHERE sku IN (${placeholders(skus.length)}) ORDER BY sku, warehouse FOR UPDATE`,
     skus,
   );
-  const plan = allocate(lines, balances.map((b): Balance => ({ sku: b.sku, warehouse: b.warehouse, onHand: Number(b.on_hand) })), warehouse);
+  const plan = allocate(
+    lines,
+    balances.map((b): Balance => ({ sku: b.sku, warehouse: b.warehouse, onHand: Number(b.on_hand) })),
+    warehouse,
+  );
   if (!plan.ok) return { ok: false, short: describeShortage(plan.short) };
   await tx.query(`SELECT sku FROM items WHERE sku IN (${placeholders(skus.length)}) ORDER BY sku FOR UPDATE`, skus);
   const bySku = [...plan.allocations].sort((a, b) => (a.sku < b.sku ? -1 : 1));
@@ -157,10 +161,7 @@ export async function createOrder(ctx: AppContext, owner: string, input: OrderIn
         const existing = await orderIdByKey(tx, owner, key);
         if (existing !== undefined) return { id: existing, created: false };
         const skus = input.lines.map((l) => l.sku);
-        const prices = await tx.query<{ sku: string; price_cents: number }>(
-          `SELECT sku, price_cents FROM items WHERE sku IN (${placeholders(skus.length)})`,
-          skus,
-        );
+        const prices = await tx.query<{ sku: string; price_cents: number }>(`SELECT sku, price_cents FROM items WHERE sku IN (${placeholders(skus.length)})`, skus);
         const priceOf = new Map(prices.map((p) => [p.sku, p.price_cents]));
         const unknown = skus.filter((s) => !priceOf.has(s));
         if (unknown.length > 0) throw new HttpError(400, 'UNKNOWN_SKU', `lines: no item with sku ${unknown.join(', ')} (GET /api/items lists them)`);
@@ -199,7 +200,11 @@ export async function createOrder(ctx: AppContext, owner: string, input: OrderIn
     // The other request committed before our insert could finish: read it outside our snapshot.
     id = await orderIdByKey(ctx.db, owner, key);
   }
-  if (created) await invalidateItems(ctx, input.lines.map((l) => l.sku));
+  if (created)
+    await invalidateItems(
+      ctx,
+      input.lines.map((l) => l.sku),
+    );
   const order = id === undefined ? undefined : await getOrder(ctx.db, id);
   if (!order) throw new Error(`order for idempotency key ${key} vanished after it was written`);
   if (!created && !sameOrder(order, input)) {
@@ -237,10 +242,9 @@ export type ConfirmOutcome = 'confirmed' | 'rejected' | 'already-confirmed' | 'a
 export async function confirmOrder(ctx: AppContext, orderId: number, jobId: string): Promise<ConfirmOutcome> {
   const r = await ctx.db.transaction(
     async (tx) => {
-      const [o] = await tx.query<{ status: OrderStatus; customer: string; total_cents: number }>(
-        'SELECT status, customer, total_cents FROM sales_orders WHERE id = ? FOR UPDATE',
-        [orderId],
-      );
+      const [o] = await tx.query<{ status: OrderStatus; customer: string; total_cents: number }>('SELECT status, customer, total_cents FROM sales_orders WHERE id = ? FOR UPDATE', [
+        orderId,
+      ]);
       if (!o) return { outcome: 'not-found' as const, skus: [] as string[] };
       if (o.status !== 'pending') return { outcome: `already-${o.status}` as ConfirmOutcome, skus: [] as string[] };
       const unreserved = await tx.query<{ sku: string; qty: number }>('SELECT sku, qty FROM sales_order_lines WHERE order_id = ? AND warehouse IS NULL ORDER BY sku', [orderId]);
@@ -313,5 +317,7 @@ export async function getInvoiceOfOrder(db: Db, orderId: number): Promise<Invoic
     'SELECT id, order_id, bill_to, total_cents, job_id, created_at FROM invoices WHERE order_id = ?',
     [orderId],
   );
-  return r ? { id: Number(r.id), orderId: Number(r.order_id), billTo: r.bill_to, totalCents: Number(r.total_cents), jobId: r.job_id, createdAt: r.created_at.toISOString() } : undefined;
+  return r
+    ? { id: Number(r.id), orderId: Number(r.order_id), billTo: r.bill_to, totalCents: Number(r.total_cents), jobId: r.job_id, createdAt: r.created_at.toISOString() }
+    : undefined;
 }

@@ -18,6 +18,9 @@ describe('ERP reorder report', () => {
       { sku: 'C', stockOnHand: 5, reorderLevel: 5 },
       { sku: 'D', stockOnHand: 0, reorderLevel: 0 },
     ]);
-    assert.deepEqual(lines.map((l) => l.sku), ['A', 'B']);
+    assert.deepEqual(
+      lines.map((l) => l.sku),
+      ['A', 'B'],
+    );
   });
 });

@@ -63,5 +63,9 @@ export async function latestReorderReport(ctx: AppContext): Promise<ReorderRepor
     'SELECT sku, stock_on_hand, reorder_level FROM reorder_report_lines WHERE tick = ? ORDER BY sku',
     [r.tick],
   );
-  return { key: r.tick, createdAt: r.created_at.toISOString(), lines: lines.map((l) => ({ sku: l.sku, stockOnHand: Number(l.stock_on_hand), reorderLevel: Number(l.reorder_level) })) };
+  return {
+    key: r.tick,
+    createdAt: r.created_at.toISOString(),
+    lines: lines.map((l) => ({ sku: l.sku, stockOnHand: Number(l.stock_on_hand), reorderLevel: Number(l.reorder_level) })),
+  };
 }

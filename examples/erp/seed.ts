@@ -46,7 +46,11 @@ export async function seedDemoData(ctx: AppContext): Promise<{ seed: string; loa
           await tx.execute('INSERT INTO items (sku, name, price_cents, stock_on_hand, reorder_level) VALUES (?, ?, ?, ?, ?)', [sku, name, price, total, level]);
           for (const [warehouse, qty] of Object.entries(stock)) {
             await tx.execute('INSERT INTO stock_balances (sku, warehouse, on_hand) VALUES (?, ?, ?)', [sku, warehouse, qty]);
-            await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'opening', NULL, UTC_TIMESTAMP(3))", [sku, warehouse, qty]);
+            await tx.execute("INSERT INTO stock_ledger (sku, warehouse, delta, reason, order_id, created_at) VALUES (?, ?, ?, 'opening', NULL, UTC_TIMESTAMP(3))", [
+              sku,
+              warehouse,
+              qty,
+            ]);
           }
         }
         return true;

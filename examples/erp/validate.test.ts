@@ -55,9 +55,33 @@ describe('ERP order validation', () => {
   });
 
   it('compares orders regardless of line order', () => {
-    const a = { customer: 'c', lines: [{ sku: 'A', qty: 1 }, { sku: 'B', qty: 2 }] };
-    assert.equal(sameOrder(a, { customer: 'c', lines: [{ sku: 'B', qty: 2 }, { sku: 'A', qty: 1 }] }), true);
-    assert.equal(sameOrder(a, { customer: 'c', lines: [{ sku: 'A', qty: 1 }, { sku: 'B', qty: 3 }] }), false);
+    const a = {
+      customer: 'c',
+      lines: [
+        { sku: 'A', qty: 1 },
+        { sku: 'B', qty: 2 },
+      ],
+    };
+    assert.equal(
+      sameOrder(a, {
+        customer: 'c',
+        lines: [
+          { sku: 'B', qty: 2 },
+          { sku: 'A', qty: 1 },
+        ],
+      }),
+      true,
+    );
+    assert.equal(
+      sameOrder(a, {
+        customer: 'c',
+        lines: [
+          { sku: 'A', qty: 1 },
+          { sku: 'B', qty: 3 },
+        ],
+      }),
+      false,
+    );
     assert.equal(sameOrder(a, { customer: 'd', lines: a.lines }), false);
   });
 });

@@ -80,17 +80,7 @@ export interface HttpResponse {
  * frames would make the response ambiguous to every parser on the way (response splitting,
  * RFC 9112 §6.3); the others are hop-by-hop (RFC 9110 §7.6.1).
  */
-const FRAMING_HEADERS: readonly string[] = [
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'upgrade',
-  'te',
-  'trailer',
-  'http2-settings',
-];
+const FRAMING_HEADERS: readonly string[] = ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'trailer', 'http2-settings'];
 /** RFC 9110 token characters (a header name). */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** HTAB, SP, visible ASCII and obs-text only: no CR, LF, NUL or other control character. */

@@ -49,9 +49,7 @@ export async function startAppServer(ctx: ServiceContext, opts: AppServerOptions
   const readiness = new ReadinessProbe(runtime);
   // 20 s at start: a healthy cluster migrates in well under a second; the supervisor's start
   // health timeout (60 s) leaves room for this plus a slow first connect.
-  const migrations = startMigrationRunner(runtime.db, migrationsFor(ctx.topo, app), log, opts.migrationBudgetMs ?? 20_000, (ok, detail) =>
-    readiness.setMigrations({ ok, detail }),
-  );
+  const migrations = startMigrationRunner(runtime.db, migrationsFor(ctx.topo, app), log, opts.migrationBudgetMs ?? 20_000, (ok, detail) => readiness.setMigrations({ ok, detail }));
   // The load balancers' addresses: their X-Forwarded-For is the client's (AppRequest.clientAddress).
   const trustedProxies = new Set(servicesOf(ctx.topo, 'lb').map((s) => s.address));
   const { server, state } = buildHttpServer({ runtime, log, readiness, requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, trustedProxies });
@@ -76,12 +74,7 @@ export async function startAppServer(ctx: ServiceContext, opts: AppServerOptions
     if (drainDelayMs > 0) await sleep(drainDelayMs);
     const force = setTimeout(() => server.server.closeAllConnections(), inflightTimeoutMs);
     try {
-      await closeAll([
-        () => server.close(),
-        () => migrations.stop(),
-        () => readiness.stop(),
-        () => runtime.close(),
-      ]);
+      await closeAll([() => server.close(), () => migrations.stop(), () => readiness.stop(), () => runtime.close()]);
     } finally {
       clearTimeout(force);
       log.info('app server closed');

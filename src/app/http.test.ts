@@ -142,7 +142,7 @@ describe('app HTTP layer', () => {
 
 describe('clientAddressOf', () => {
   const lbs = new Set(['10.0.0.21']);
-  it('believes X-Forwarded-For (its last entry, the balancer\'s) only from a load balancer or loopback', () => {
+  it("believes X-Forwarded-For (its last entry, the balancer's) only from a load balancer or loopback", () => {
     assert.equal(clientAddressOf('10.0.0.21', '198.51.100.7', lbs), '198.51.100.7');
     assert.equal(clientAddressOf('::ffff:127.0.0.1', '1.2.3.4, 198.51.100.7', lbs), '198.51.100.7');
     // A client reaching the app server directly from elsewhere cannot choose its address.

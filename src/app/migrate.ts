@@ -29,10 +29,7 @@ const LOCK_WAIT_S = 30;
  * The lock is per connection, so everything runs on one connection; if that connection dies the
  * server releases the lock and the next migrator starts over from what is recorded.
  */
-export async function runMigrations(
-  ctx: ServiceContext,
-  opts: { readonly app?: AppDefinition; readonly db?: DbClient; readonly log?: Logger } = {},
-): Promise<MigrationResult> {
+export async function runMigrations(ctx: ServiceContext, opts: { readonly app?: AppDefinition; readonly db?: DbClient; readonly log?: Logger } = {}): Promise<MigrationResult> {
   const log = opts.log ?? createLogger('migrate', { node: ctx.svc.node });
   const app = opts.app ?? (await loadApp(ctx.topo));
   const db = opts.db ?? createDbClient(ctx.topo, ctx.secrets, log);
@@ -81,11 +78,10 @@ async function applyLocked(s: DbSession, migrations: readonly Migration[], log: 
           // 120 s: DDL on a large table can take a while, and migrations run off the request path.
           await s.execute(sql, [], { timeoutMs: 120_000 });
         } catch (e) {
-          throw new HastackError(
-            ErrorCode.SETUP_FAILED,
-            `migration ${m.id}, statement ${i + 1}, failed: ${describeError(e)}; fix the migration and restart`,
-            { cause: e, details: { migration: m.id, statement: i + 1 } },
-          );
+          throw new HastackError(ErrorCode.SETUP_FAILED, `migration ${m.id}, statement ${i + 1}, failed: ${describeError(e)}; fix the migration and restart`, {
+            cause: e,
+            details: { migration: m.id, statement: i + 1 },
+          });
         }
       }
       await s.execute('INSERT INTO hastack_migrations (id) VALUES (?)', [m.id]);

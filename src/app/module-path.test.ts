@@ -60,10 +60,22 @@ describe('resolveAppModulePath', () => {
     assert.equal(resolveAppModulePath('/srv/myapp', ROOT, tree), '/srv/myapp/index.mjs');
   });
   it('refuses what cannot be run, with APP_INVALID', () => {
-    assert.equal(code(() => resolveAppModulePath('/work/main/examples/unbuilt', ROOT, tree)), ErrorCode.APP_INVALID);
-    assert.equal(code(() => resolveAppModulePath('/srv/ts/app.ts', ROOT, tree)), ErrorCode.APP_INVALID);
-    assert.equal(code(() => resolveAppModulePath('/srv/empty', ROOT, tree)), ErrorCode.APP_INVALID);
-    assert.equal(code(() => resolveAppModulePath('/srv/missing', ROOT, tree)), ErrorCode.APP_INVALID);
+    assert.equal(
+      code(() => resolveAppModulePath('/work/main/examples/unbuilt', ROOT, tree)),
+      ErrorCode.APP_INVALID,
+    );
+    assert.equal(
+      code(() => resolveAppModulePath('/srv/ts/app.ts', ROOT, tree)),
+      ErrorCode.APP_INVALID,
+    );
+    assert.equal(
+      code(() => resolveAppModulePath('/srv/empty', ROOT, tree)),
+      ErrorCode.APP_INVALID,
+    );
+    assert.equal(
+      code(() => resolveAppModulePath('/srv/missing', ROOT, tree)),
+      ErrorCode.APP_INVALID,
+    );
   });
   it('says to build when the compiled copy is missing', () => {
     assert.throws(() => resolveAppModulePath('/work/main/examples/unbuilt', ROOT, tree), /npx tsc -p \/work\/main/);

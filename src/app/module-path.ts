@@ -66,7 +66,12 @@ export function resolveAppModulePath(given: string, packageRoot: string, fsv: Fs
   const inSource = isInside(p, root) && !isInside(p, dist);
   if (inSource) {
     if (/\.m?ts$/.test(p) && !p.endsWith('.d.ts')) {
-      return compiled(path.relative(root, p).replace(/\.ts$/, '.js').replace(/\.mts$/, '.mjs'));
+      return compiled(
+        path
+          .relative(root, p)
+          .replace(/\.ts$/, '.js')
+          .replace(/\.mts$/, '.mjs'),
+      );
     }
     if (fsv.isDirectory(p) && fsv.isFile(path.join(p, 'index.ts'))) {
       return compiled(path.join(path.relative(root, p), 'index.js'));

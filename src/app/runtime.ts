@@ -52,7 +52,10 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
   // Checked before any connection opens: without the key no session could be stored safely.
   const sessionKey = ctx.secrets.sessionKey;
   if (sessionKey === undefined) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `secrets.json of cluster ${ctx.topo.cluster} has no "sessionKey" (written by an older hastack): run "hastack up" (or "hastack deploy" on hosts), which adds it`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `secrets.json of cluster ${ctx.topo.cluster} has no "sessionKey" (written by an older hastack): run "hastack up" (or "hastack deploy" on hosts), which adds it`,
+    );
   }
   const db = createDbClient(ctx.topo, ctx.secrets, log.child({ client: 'db' }));
   const cache = createCacheClient(ctx.topo, { log: log.child({ client: 'cache' }) });
@@ -83,12 +86,6 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     queue,
     // A fresh database session per request or job: read-your-writes within it (see SessionDb).
     context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, counters, log: appLogger(l) }),
-    close: () =>
-      (closed ??= closeAll([
-        () => queue.close(),
-        () => redis.close(),
-        () => cache.close(),
-        () => db.close(),
-      ])),
+    close: () => (closed ??= closeAll([() => queue.close(), () => redis.close(), () => cache.close(), () => db.close()])),
   };
 }

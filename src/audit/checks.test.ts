@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAdminProbe, checkBinds, checkControllerKey, checkDbAccounts, checkFileModes, checkSecretsHeld, checkStores, checkUsers, keyOptions, type AuditScope } from './checks.js';
+import {
+  checkAdminProbe,
+  checkBinds,
+  checkControllerKey,
+  checkDbAccounts,
+  checkFileModes,
+  checkSecretsHeld,
+  checkStores,
+  checkUsers,
+  keyOptions,
+  type AuditScope,
+} from './checks.js';
 import type { FileFact } from './facts.js';
 import { auditExitCode, formatFindings } from './findings.js';
 import { holdsSecret, isSecretName } from './files.js';
@@ -20,7 +31,16 @@ const scope = (substrate: AuditScope['substrate'] = 'local'): AuditScope => ({
   ]),
   admin: { address: '127.0.10.254', port: 9090 },
 });
-const file = (f: Partial<FileFact> & { path: string }): FileFact => ({ mode: 0o600, uid: 1000, parentUid: 1000, dir: false, secretFile: false, holdsSecret: false, othersReach: true, ...f });
+const file = (f: Partial<FileFact> & { path: string }): FileFact => ({
+  mode: 0o600,
+  uid: 1000,
+  parentUid: 1000,
+  dir: false,
+  secretFile: false,
+  holdsSecret: false,
+  othersReach: true,
+  ...f,
+});
 
 describe('audit: /proc parsing', () => {
   it('decodes IPv4, IPv6, wildcards and v4-mapped addresses', () => {
@@ -49,15 +69,27 @@ describe('audit: checks', () => {
       { owner: 'cache1/memcached', pid: 2, address: '127.0.10.13', port: 11211 },
       { owner: 'admin', pid: 3, address: '127.0.10.254', port: 9090 },
     ]);
-    assert.deepEqual(f.map((x) => `${x.code} ${x.where}`), ['BIND_WILDCARD db1/mariadb', 'BIND_FOREIGN cache1/memcached']);
+    assert.deepEqual(
+      f.map((x) => `${x.code} ${x.where}`),
+      ['BIND_WILDCARD db1/mariadb', 'BIND_FOREIGN cache1/memcached'],
+    );
     const hosts = { ...scope('hosts'), admin: { address: '127.0.0.1', port: 9090 } };
-    assert.deepEqual(checkBinds(hosts, [{ owner: 'admin', pid: 3, address: '10.0.0.5', port: 9090 }]).map((x) => x.code), ['ADMIN_BIND']);
-    assert.deepEqual(checkBinds(hosts, [{ owner: 'admin', pid: 3, address: '::', port: 9090 }]).map((x) => x.code), ['ADMIN_BIND']);
+    assert.deepEqual(
+      checkBinds(hosts, [{ owner: 'admin', pid: 3, address: '10.0.0.5', port: 9090 }]).map((x) => x.code),
+      ['ADMIN_BIND'],
+    );
+    assert.deepEqual(
+      checkBinds(hosts, [{ owner: 'admin', pid: 3, address: '::', port: 9090 }]).map((x) => x.code),
+      ['ADMIN_BIND'],
+    );
   });
 
   it('(b) users: root is a finding on hosts only; on local it is an info line', () => {
     const procs = [{ owner: 'db1/mariadb', pid: 1, uid: 0 }];
-    assert.deepEqual(checkUsers(scope('hosts'), procs, 'db1').map((x) => x.code), ['RUNS_AS_ROOT']);
+    assert.deepEqual(
+      checkUsers(scope('hosts'), procs, 'db1').map((x) => x.code),
+      ['RUNS_AS_ROOT'],
+    );
     const local = checkUsers(scope('local'), procs, 'this machine');
     assert.equal(auditExitCode(local), 0);
     assert.match(local[0]?.message ?? '', /invoking user/);
@@ -84,7 +116,11 @@ describe('audit: checks', () => {
   });
 
   it('(d) the controller key needs restrict, command= and from=', () => {
-    assert.deepEqual(keyOptions('restrict,command="/opt/x _agent \\"a,b\\"",from="10.0.0.1" ssh-ed25519 AAAA c'), ['restrict', 'command="/opt/x _agent \\"a,b\\""', 'from="10.0.0.1"']);
+    assert.deepEqual(keyOptions('restrict,command="/opt/x _agent \\"a,b\\"",from="10.0.0.1" ssh-ed25519 AAAA c'), [
+      'restrict',
+      'command="/opt/x _agent \\"a,b\\""',
+      'from="10.0.0.1"',
+    ]);
     assert.deepEqual(keyOptions('ssh-ed25519 AAAA hastack-c-controller'), []);
     assert.equal(checkControllerKey('n1', ['restrict,command="x",from="10.0.0.1" ssh-ed25519 AAAA hastack-c-controller']).length, 0);
     const f = checkControllerKey('n1', ['ssh-ed25519 AAAA hastack-c-controller']);
@@ -107,36 +143,62 @@ describe('audit: checks', () => {
       { service: 'db1/mariadb', kind: 'mariadb' as const, answer: 'login ok' },
       { service: 'cache1/memcached', kind: 'memcached' as const, answer: 'VERSION 1.6.18' },
     ];
-    assert.deepEqual(checkStores(scope('hosts'), probes, false).map((x) => x.code), ['REDIS_NO_AUTH', 'REDIS_REACHABLE', 'REDIS_REACHABLE', 'DB_NO_AUTH', 'MEMCACHED_REACHABLE']);
-    assert.deepEqual(checkStores(scope('hosts'), probes, true).map((x) => x.code), ['REDIS_NO_AUTH', 'DB_NO_AUTH'], 'a cluster node may reach memcached');
-    assert.deepEqual(checkStores(scope('local'), probes.slice(3), false).map((x) => x.severity), ['info']);
+    assert.deepEqual(
+      checkStores(scope('hosts'), probes, false).map((x) => x.code),
+      ['REDIS_NO_AUTH', 'REDIS_REACHABLE', 'REDIS_REACHABLE', 'DB_NO_AUTH', 'MEMCACHED_REACHABLE'],
+    );
+    assert.deepEqual(
+      checkStores(scope('hosts'), probes, true).map((x) => x.code),
+      ['REDIS_NO_AUTH', 'DB_NO_AUTH'],
+      'a cluster node may reach memcached',
+    );
+    assert.deepEqual(
+      checkStores(scope('local'), probes.slice(3), false).map((x) => x.severity),
+      ['info'],
+    );
   });
 
   it('review item 7: Redis or Sentinel answering an outsider on hosts is REDIS_REACHABLE; no answer (firewalled) passes', () => {
-    const closed = [{ service: 'r/redis', kind: 'redis' as const }, { service: 'r/sentinel', kind: 'sentinel' as const }];
+    const closed = [
+      { service: 'r/redis', kind: 'redis' as const },
+      { service: 'r/sentinel', kind: 'sentinel' as const },
+    ];
     assert.deepEqual(checkStores(scope('hosts'), closed, false), []);
     const open = [{ service: 'r/sentinel', kind: 'sentinel' as const, answer: '-NOAUTH Authentication required.' }];
-    assert.deepEqual(checkStores(scope('hosts'), open, false).map((x) => `${x.code} ${x.where}`), ['REDIS_REACHABLE r/sentinel']);
+    assert.deepEqual(
+      checkStores(scope('hosts'), open, false).map((x) => `${x.code} ${x.where}`),
+      ['REDIS_REACHABLE r/sentinel'],
+    );
     assert.deepEqual(checkStores(scope('local'), open, false), [], 'on local every client is this machine');
   });
 
   it("(g) database accounts: a wildcard or foreign host is a finding; hastack's own '%' accounts are info", () => {
     const s = { ...scope('hosts'), dbAllowedHosts: ['localhost', '127.0.0.1', '::1', '10.0.0.1', '10.0.0.2', '10.0.0.254'], dbWildcardByDesign: ['hastack', 'repl'] };
-    const f = checkDbAccounts(s, [
-      { user: 'root', host: 'localhost' },
-      { user: 'hastack_admin', host: '10.0.0.254' },
-      { user: 'hastack', host: '%' },
-      { user: 'repl', host: '%' },
-      { user: 'bob', host: '%' },
-      { user: 'root', host: '10.0.%' },
-      { user: 'carol', host: '10.0.0.0/255.255.255.0' },
-      { user: 'hastack_admin', host: '192.168.1.9' },
-      { user: 'hastack', host: '10.%' },
-      { user: '', host: '' },
-    ], 'mariadb');
+    const f = checkDbAccounts(
+      s,
+      [
+        { user: 'root', host: 'localhost' },
+        { user: 'hastack_admin', host: '10.0.0.254' },
+        { user: 'hastack', host: '%' },
+        { user: 'repl', host: '%' },
+        { user: 'bob', host: '%' },
+        { user: 'root', host: '10.0.%' },
+        { user: 'carol', host: '10.0.0.0/255.255.255.0' },
+        { user: 'hastack_admin', host: '192.168.1.9' },
+        { user: 'hastack', host: '10.%' },
+        { user: '', host: '' },
+      ],
+      'mariadb',
+    );
     assert.deepEqual(
       f.filter((x) => x.severity === 'finding').map((x) => `${x.code} ${x.message.match(/'[^']*'@'[^']*'/)?.[0] ?? ''}`),
-      ["DB_ACCOUNT_WILDCARD 'bob'@'%'", "DB_ACCOUNT_WILDCARD 'root'@'10.0.%'", "DB_ACCOUNT_WILDCARD 'carol'@'10.0.0.0/255.255.255.0'", "DB_ACCOUNT_FOREIGN_HOST 'hastack_admin'@'192.168.1.9'", "DB_ACCOUNT_WILDCARD 'hastack'@'10.%'"],
+      [
+        "DB_ACCOUNT_WILDCARD 'bob'@'%'",
+        "DB_ACCOUNT_WILDCARD 'root'@'10.0.%'",
+        "DB_ACCOUNT_WILDCARD 'carol'@'10.0.0.0/255.255.255.0'",
+        "DB_ACCOUNT_FOREIGN_HOST 'hastack_admin'@'192.168.1.9'",
+        "DB_ACCOUNT_WILDCARD 'hastack'@'10.%'",
+      ],
     );
     assert.equal(f.filter((x) => x.severity === 'info').length, 2);
     assert.deepEqual(checkDbAccounts(scope('local'), [{ user: 'bob', host: '%' }], 'mariadb'), [], 'no allowed hosts in scope: not judged');

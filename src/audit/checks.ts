@@ -48,16 +48,37 @@ export function checkBinds(scope: AuditScope, listens: readonly ListenFact[]): F
     const at = `${l.address}:${l.port}`;
     if (l.owner === 'admin') {
       if (WILDCARDS.has(l.address) || (!isLoopback(l.address) && l.address !== scope.admin.address)) {
-        out.push(finding(AuditCode.ADMIN_BIND, 'admin', `the admin API listens on ${at}, off loopback and off the admin address ${scope.admin.address}`, 'restart the supervisor/controller; on hosts set hosts.adminAddress to loopback or the admin network'));
+        out.push(
+          finding(
+            AuditCode.ADMIN_BIND,
+            'admin',
+            `the admin API listens on ${at}, off loopback and off the admin address ${scope.admin.address}`,
+            'restart the supervisor/controller; on hosts set hosts.adminAddress to loopback or the admin network',
+          ),
+        );
       }
       continue;
     }
     const node = scope.services.get(l.owner);
     const own = node === undefined ? undefined : scope.nodes.get(node);
     if (WILDCARDS.has(l.address)) {
-      out.push(finding(AuditCode.BIND_WILDCARD, l.owner, `listens on ${at} (every address of the machine), pid ${l.pid}`, `bind it to its node's address ${own ?? '(its node address)'} in its rendered config, then redeploy`));
+      out.push(
+        finding(
+          AuditCode.BIND_WILDCARD,
+          l.owner,
+          `listens on ${at} (every address of the machine), pid ${l.pid}`,
+          `bind it to its node's address ${own ?? '(its node address)'} in its rendered config, then redeploy`,
+        ),
+      );
     } else if (l.address !== own) {
-      out.push(finding(AuditCode.BIND_FOREIGN, l.owner, `listens on ${at}, not on its node's address ${own ?? '(unknown node)'}, pid ${l.pid}`, `bind it to ${own ?? 'its node address'} only`));
+      out.push(
+        finding(
+          AuditCode.BIND_FOREIGN,
+          l.owner,
+          `listens on ${at}, not on its node's address ${own ?? '(unknown node)'}, pid ${l.pid}`,
+          `bind it to ${own ?? 'its node address'} only`,
+        ),
+      );
     }
   }
   return out;
@@ -67,11 +88,23 @@ export function checkBinds(scope: AuditScope, listens: readonly ListenFact[]): F
 export function checkUsers(scope: AuditScope, processes: readonly ProcessFact[], where: string): Finding[] {
   if (!scope.nodesAreMachines) {
     const uids = [...new Set(processes.map((p) => p.uid))];
-    return [info(where, `on the ${scope.substrate} substrate every service runs as the invoking user (uid ${uids.join(', ') || '-'}): not a finding; on hosts each service must run as its own unprivileged user`)];
+    return [
+      info(
+        where,
+        `on the ${scope.substrate} substrate every service runs as the invoking user (uid ${uids.join(', ') || '-'}): not a finding; on hosts each service must run as its own unprivileged user`,
+      ),
+    ];
   }
   return processes
     .filter((p) => p.uid === 0 && p.owner !== 'admin')
-    .map((p) => finding(AuditCode.RUNS_AS_ROOT, p.owner, `runs as root (pid ${p.pid})`, 'run the service as its own unprivileged user with systemd sandboxing (NoNewPrivileges, ProtectSystem=strict), then redeploy'));
+    .map((p) =>
+      finding(
+        AuditCode.RUNS_AS_ROOT,
+        p.owner,
+        `runs as root (pid ${p.pid})`,
+        'run the service as its own unprivileged user with systemd sandboxing (NoNewPrivileges, ProtectSystem=strict), then redeploy',
+      ),
+    );
 }
 
 /** (c) Secrets 0600 and their owner's; no password in a world-readable file; no world-writable directory. */
@@ -92,7 +125,15 @@ export function checkFileModes(files: readonly FileFact[], ownerUid: number): Fi
       }
     } else if (f.holdsSecret && (f.mode & 0o004) !== 0) {
       // A secret-holding config is judged by who can actually read it: its directories too.
-      if (f.othersReach) out.push(finding(AuditCode.SECRET_WORLD_READABLE, f.path, `holds one of the cluster's passwords and is world-readable (mode ${mode})`, `chmod o-r ${f.path} (and fix whatever renders it to write 0600/0640)`));
+      if (f.othersReach)
+        out.push(
+          finding(
+            AuditCode.SECRET_WORLD_READABLE,
+            f.path,
+            `holds one of the cluster's passwords and is world-readable (mode ${mode})`,
+            `chmod o-r ${f.path} (and fix whatever renders it to write 0600/0640)`,
+          ),
+        );
       else out.push(info(f.path, `holds a password with mode ${mode}; only a private directory above it keeps others out (the engine rewrites it with its own mode)`));
     }
   }
@@ -131,7 +172,14 @@ export function checkControllerKey(node: string, lines: readonly string[]): Find
       opts.some((o) => o.startsWith('from=')) ? undefined : 'from=',
     ].filter((x): x is string => x !== undefined);
     if (missing.length > 0) {
-      out.push(finding(AuditCode.KEY_UNRESTRICTED, node, `the controller's key in root's authorized_keys lacks ${missing.join(', ')}: it is a root login from anywhere`, 'run "hastack deploy" with a version that restricts it (restrict,command="<agent> ...",from="<controller address>")'));
+      out.push(
+        finding(
+          AuditCode.KEY_UNRESTRICTED,
+          node,
+          `the controller's key in root's authorized_keys lacks ${missing.join(', ')}: it is a root login from anywhere`,
+          'run "hastack deploy" with a version that restricts it (restrict,command="<agent> ...",from="<controller address>")',
+        ),
+      );
     }
   }
   return out;
@@ -141,12 +189,45 @@ const REFUSED = new Set([401, 403, 415]);
 
 /** (e) The admin API refuses state changes without the token, and cross-origin and foreign-Host requests. */
 export function checkAdminProbe(p: AdminProbe): Finding[] {
-  if (p.error !== undefined) return [finding(AuditCode.AUDIT_INCOMPLETE, 'admin', `the admin API at ${p.url} did not answer (${p.error})`, 'is the cluster up ("hastack status")? then audit again')];
+  if (p.error !== undefined)
+    return [finding(AuditCode.AUDIT_INCOMPLETE, 'admin', `the admin API at ${p.url} did not answer (${p.error})`, 'is the cluster up ("hastack status")? then audit again')];
   const out: Finding[] = [];
-  if (!REFUSED.has(p.noToken)) out.push(finding(AuditCode.ADMIN_NO_TOKEN, 'admin', `POST /v1/faults without a token got HTTP ${p.noToken} at ${p.url}, not a refusal`, 'upgrade: the admin API must require the token (<state dir>/admin-token) on every state change'));
-  if (p.crossOrigin !== 403) out.push(finding(AuditCode.ADMIN_CROSS_ORIGIN, 'admin', `a cross-origin POST /v1/faults got HTTP ${p.crossOrigin} at ${p.url}, not 403`, 'upgrade: the admin API must refuse any request from another origin'));
-  if (p.crossOriginRead !== 403) out.push(finding(AuditCode.ADMIN_CROSS_ORIGIN, 'admin', `a cross-origin GET /v1/status got HTTP ${p.crossOriginRead} at ${p.url}, not 403`, 'upgrade: the admin API must refuse any request from another origin'));
-  if (p.foreignHost !== 403) out.push(finding(AuditCode.ADMIN_CROSS_ORIGIN, 'admin', `GET /v1/status with a foreign Host got HTTP ${p.foreignHost} at ${p.url}, not 403 (DNS rebinding)`, 'upgrade: the admin API must refuse a Host that is not its own'));
+  if (!REFUSED.has(p.noToken))
+    out.push(
+      finding(
+        AuditCode.ADMIN_NO_TOKEN,
+        'admin',
+        `POST /v1/faults without a token got HTTP ${p.noToken} at ${p.url}, not a refusal`,
+        'upgrade: the admin API must require the token (<state dir>/admin-token) on every state change',
+      ),
+    );
+  if (p.crossOrigin !== 403)
+    out.push(
+      finding(
+        AuditCode.ADMIN_CROSS_ORIGIN,
+        'admin',
+        `a cross-origin POST /v1/faults got HTTP ${p.crossOrigin} at ${p.url}, not 403`,
+        'upgrade: the admin API must refuse any request from another origin',
+      ),
+    );
+  if (p.crossOriginRead !== 403)
+    out.push(
+      finding(
+        AuditCode.ADMIN_CROSS_ORIGIN,
+        'admin',
+        `a cross-origin GET /v1/status got HTTP ${p.crossOriginRead} at ${p.url}, not 403`,
+        'upgrade: the admin API must refuse any request from another origin',
+      ),
+    );
+  if (p.foreignHost !== 403)
+    out.push(
+      finding(
+        AuditCode.ADMIN_CROSS_ORIGIN,
+        'admin',
+        `GET /v1/status with a foreign Host got HTTP ${p.foreignHost} at ${p.url}, not 403 (DNS rebinding)`,
+        'upgrade: the admin API must refuse a Host that is not its own',
+      ),
+    );
   return out;
 }
 
@@ -167,21 +248,54 @@ export function checkStores(scope: AuditScope, probes: readonly StoreProbe[], th
   const out: Finding[] = [];
   for (const p of probes) {
     if ((p.kind === 'redis' || p.kind === 'sentinel') && p.answer !== undefined && /^\+PONG/.test(p.answer)) {
-      out.push(finding(AuditCode.REDIS_NO_AUTH, p.service, `${p.kind} answered PING without a password`, `set requirepass${p.kind === 'sentinel' ? ' (sentinel)' : ''} from secrets.json and restart it`));
+      out.push(
+        finding(
+          AuditCode.REDIS_NO_AUTH,
+          p.service,
+          `${p.kind} answered PING without a password`,
+          `set requirepass${p.kind === 'sentinel' ? ' (sentinel)' : ''} from secrets.json and restart it`,
+        ),
+      );
     }
     if (p.kind === 'mariadb' && p.answer === 'login ok') {
-      out.push(finding(AuditCode.DB_NO_AUTH, p.service, 'MariaDB let root or an anonymous user in without a password', 'drop anonymous users and set root\'s password (mariadb-secure-installation), or redeploy'));
+      out.push(
+        finding(
+          AuditCode.DB_NO_AUTH,
+          p.service,
+          'MariaDB let root or an anonymous user in without a password',
+          "drop anonymous users and set root's password (mariadb-secure-installation), or redeploy",
+        ),
+      );
     }
     if ((p.kind === 'redis' || p.kind === 'sentinel') && scope.nodesAreMachines && !thisMachineIsNode && p.answer !== undefined) {
       // Any answer (even -NOAUTH) means the port is open to this machine: the password is all that guards it.
-      out.push(finding(AuditCode.REDIS_REACHABLE, p.service, `${p.kind} answered this machine, which is not a cluster node (${JSON.stringify(p.answer.slice(0, 40))})`, 'firewall its port to the cluster\'s nodes: "hastack deploy" installs the rules (src/hosts/firewall.ts)'));
+      out.push(
+        finding(
+          AuditCode.REDIS_REACHABLE,
+          p.service,
+          `${p.kind} answered this machine, which is not a cluster node (${JSON.stringify(p.answer.slice(0, 40))})`,
+          'firewall its port to the cluster\'s nodes: "hastack deploy" installs the rules (src/hosts/firewall.ts)',
+        ),
+      );
     }
     if (p.kind === 'memcached' && scope.nodesAreMachines && !thisMachineIsNode && p.answer !== undefined && /^VERSION/.test(p.answer)) {
-      out.push(finding(AuditCode.MEMCACHED_REACHABLE, p.service, 'memcached (which has no authentication) answered this machine, which is not a cluster node', 'firewall memcached\'s port to the cluster\'s nodes (deploy installs the rules) or enable SASL'));
+      out.push(
+        finding(
+          AuditCode.MEMCACHED_REACHABLE,
+          p.service,
+          'memcached (which has no authentication) answered this machine, which is not a cluster node',
+          "firewall memcached's port to the cluster's nodes (deploy installs the rules) or enable SASL",
+        ),
+      );
     }
   }
   if (!scope.nodesAreMachines && probes.some((p) => p.kind === 'memcached')) {
-    out.push(info('memcached', `memcached has no authentication; on the ${scope.substrate} substrate it is reachable only from this machine (bound to its node's loopback address, see the bind check)`));
+    out.push(
+      info(
+        'memcached',
+        `memcached has no authentication; on the ${scope.substrate} substrate it is reachable only from this machine (bound to its node's loopback address, see the bind check)`,
+      ),
+    );
   }
   return out;
 }
@@ -210,9 +324,24 @@ export function checkDbAccounts(scope: AuditScope, accounts: readonly { user: st
   for (const a of accounts) {
     if (isWildcardHost(a.host)) {
       if (byDesign.has(a.user) && a.host === '%') out.push(info(where, `${q(a)} is hastack's own account, password-only from any address by design`));
-      else out.push(finding(AuditCode.DB_ACCOUNT_WILDCARD, where, `the account ${q(a)} may log in from any address its host pattern matches, not only the cluster's`, `DROP USER ${q(a)} (or recreate it for the node addresses and database.adminFrom only)`));
+      else
+        out.push(
+          finding(
+            AuditCode.DB_ACCOUNT_WILDCARD,
+            where,
+            `the account ${q(a)} may log in from any address its host pattern matches, not only the cluster's`,
+            `DROP USER ${q(a)} (or recreate it for the node addresses and database.adminFrom only)`,
+          ),
+        );
     } else if (isAddressLike(a.host) && !allowed.has(a.host)) {
-      out.push(finding(AuditCode.DB_ACCOUNT_FOREIGN_HOST, where, `the account ${q(a)} names an address that is no cluster node's and not in database.adminFrom`, `DROP USER ${q(a)}, or add the address to database.adminFrom if it is an operator's machine`));
+      out.push(
+        finding(
+          AuditCode.DB_ACCOUNT_FOREIGN_HOST,
+          where,
+          `the account ${q(a)} names an address that is no cluster node's and not in database.adminFrom`,
+          `DROP USER ${q(a)}, or add the address to database.adminFrom if it is an operator's machine`,
+        ),
+      );
     }
   }
   return out;
@@ -244,7 +373,9 @@ export function checkHostFacts(scope: AuditScope, facts: HostFacts): Finding[] {
     // Probed from the node's own host: a cluster machine, so only the password is judged.
     ...(facts.stores === undefined ? [] : checkStores(scope, facts.stores, true)),
     ...(facts.dbAccounts === undefined ? [] : checkDbAccounts(scope, facts.dbAccounts, 'mariadb')),
-    ...(facts.secretsHeld === undefined || scope.secretNeeds?.get(facts.node) === undefined ? [] : checkSecretsHeld(facts.node, facts.secretsHeld, scope.secretNeeds.get(facts.node) ?? [])),
+    ...(facts.secretsHeld === undefined || scope.secretNeeds?.get(facts.node) === undefined
+      ? []
+      : checkSecretsHeld(facts.node, facts.secretsHeld, scope.secretNeeds.get(facts.node) ?? [])),
     ...facts.problems.map((p) => finding(AuditCode.AUDIT_INCOMPLETE, facts.node, p, 'fix the cause and audit again')),
   ];
 }

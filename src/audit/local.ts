@@ -14,7 +14,8 @@ import { probeAdminApi } from './probes.js';
  */
 export async function auditLocal(topo: Topology, secrets: Secrets): Promise<Finding[]> {
   const runState = readRunState(topo.stateDir);
-  if (!runState) return [finding(AuditCode.AUDIT_INCOMPLETE, 'cluster', `no run.json in ${topo.stateDir}: the cluster is not running`, 'start it ("hastack up --detach"), then audit again')];
+  if (!runState)
+    return [finding(AuditCode.AUDIT_INCOMPLETE, 'cluster', `no run.json in ${topo.stateDir}: the cluster is not running`, 'start it ("hastack up --detach"), then audit again')];
   const owners = new Map<string, number>([['admin', runState.supervisorPid], ...Object.entries(runState.services).map(([id, s]): [string, number] => [id, s.pid])]);
   let token: string | undefined;
   try {

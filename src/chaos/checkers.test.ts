@@ -1,6 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkAvailability, checkInvariants, checkJobs, checkReadLatency, checkRun, checkSessions, checkWrites, countStaleReads, EJECT_GRACE_MS, firstWriteAfterFaultMs, longestGapMs, percentile, recoveryMs, WARMUP_MS } from './checkers.js';
+import {
+  checkAvailability,
+  checkInvariants,
+  checkJobs,
+  checkReadLatency,
+  checkRun,
+  checkSessions,
+  checkWrites,
+  countStaleReads,
+  EJECT_GRACE_MS,
+  firstWriteAfterFaultMs,
+  longestGapMs,
+  percentile,
+  recoveryMs,
+  WARMUP_MS,
+} from './checkers.js';
 import type { FinalOrder, FinalState, FinalStock } from './final-state.js';
 import { isRead, isWrite, type History, type Operation } from './history.js';
 
@@ -42,7 +57,15 @@ describe('availability', () => {
 
 describe('gaps and recovery', () => {
   it('a write outage shows as the longest write gap, reads unaffected', () => {
-    const ops = [write('chaos-1', 1, 0, 100), write('chaos-2', 2, 200, 2_000, false), write('chaos-3', 3, 2_500, 3_100), read(0, 10), read(1_000, 1_010), read(2_000, 2_010), read(3_000, 3_010)];
+    const ops = [
+      write('chaos-1', 1, 0, 100),
+      write('chaos-2', 2, 200, 2_000, false),
+      write('chaos-3', 3, 2_500, 3_100),
+      read(0, 10),
+      read(1_000, 1_010),
+      read(2_000, 2_010),
+      read(3_000, 3_010),
+    ];
     const h = history(ops, [150, 400], 3_200);
     assert.equal(longestGapMs(h, isWrite), 3_000);
     assert.equal(longestGapMs(h, isRead), 1_000);
@@ -97,7 +120,11 @@ describe('writes', () => {
   it('one key stored twice is a duplicate, also when the app dropped the key', () => {
     const dupByKey = checkWrites(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2'), order(3, 'chaos-2')]));
     assert.deepEqual(dupByKey.duplicateKeys, ['chaos-2']);
-    const noKey: FinalOrder[] = [order(1, 'chaos-1'), { id: 2, idempotencyKey: null, customer: 'chaos-2', status: 'pending' }, { id: 3, idempotencyKey: null, customer: 'chaos-2', status: 'pending' }];
+    const noKey: FinalOrder[] = [
+      order(1, 'chaos-1'),
+      { id: 2, idempotencyKey: null, customer: 'chaos-2', status: 'pending' },
+      { id: 3, idempotencyKey: null, customer: 'chaos-2', status: 'pending' },
+    ];
     assert.equal(checkWrites(cleanRun(), state(noKey)).duplicateWrites, 1);
   });
 });
@@ -135,7 +162,16 @@ describe('jobs', () => {
     assert.equal(stuck.ordersStillPending, 1);
   });
   it('a job run twice is reported as duplicated', () => {
-    const j = checkJobs(cleanRun(), state([order(1, 'chaos-1'), order(2, 'chaos-2')], [[1, 1], [2, 2]]));
+    const j = checkJobs(
+      cleanRun(),
+      state(
+        [order(1, 'chaos-1'), order(2, 'chaos-2')],
+        [
+          [1, 1],
+          [2, 2],
+        ],
+      ),
+    );
     assert.equal(j.jobsDuplicated, 1);
     assert.equal(j.jobsLost, 0);
   });
@@ -156,11 +192,22 @@ describe('the whole check', () => {
 
 describe('sessions', () => {
   it('a request answered 401 is a lost session and breaks the promise', () => {
-    const h = history([op({ kind: 'login', start: 0, end: 5, ok: true }), write('chaos-1', 1, 10, 20), op({ kind: 'create-order', key: 'chaos-2', start: 5_100, end: 5_110, ok: false, sessionLost: true }), op({ kind: 'login', start: 5_120, end: 5_130, ok: true })], [5_000, 6_000]);
+    const h = history(
+      [
+        op({ kind: 'login', start: 0, end: 5, ok: true }),
+        write('chaos-1', 1, 10, 20),
+        op({ kind: 'create-order', key: 'chaos-2', start: 5_100, end: 5_110, ok: false, sessionLost: true }),
+        op({ kind: 'login', start: 5_120, end: 5_130, ok: true }),
+      ],
+      [5_000, 6_000],
+    );
     assert.deepEqual(checkSessions(h), { sessionsLost: 1, logins: 2 });
     const r = checkRun('app', () => true, h, state([order(1, 'chaos-1')]));
     assert.equal(r.report.sessionsLost, 1);
-    assert.ok(r.broken.some((b) => /session/.test(b)), r.broken.join('; '));
+    assert.ok(
+      r.broken.some((b) => /session/.test(b)),
+      r.broken.join('; '),
+    );
   });
 
   it('a clean run keeps every session', () => {
@@ -181,8 +228,20 @@ describe('read p99', () => {
   it('nearest-rank percentile', () => {
     assert.equal(percentile([], 99), null);
     assert.equal(percentile([5], 99), 5);
-    assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 99), 99);
-    assert.equal(percentile(Array.from({ length: 100 }, (_, i) => i + 1), 50), 50);
+    assert.equal(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        99,
+      ),
+      99,
+    );
+    assert.equal(
+      percentile(
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        50,
+      ),
+      50,
+    );
   });
 
   /** n reads of `ms` each, starting every 10 ms from `from`. */
@@ -241,7 +300,11 @@ describe('db writers and stale reads in the verdict', () => {
     assert.deepEqual(c.broken, []);
   });
   it('a read-back answered 404 for an acknowledged order is a stale read; other failures are not', () => {
-    const h = history([write('chaos-1', 1, 0, 50), op({ kind: 'read-order', start: 60, end: 70, ok: false, error: 'HTTP 404' }), op({ kind: 'read-order', start: 80, end: 90, ok: false, error: 'HTTP 503' })]);
+    const h = history([
+      write('chaos-1', 1, 0, 50),
+      op({ kind: 'read-order', start: 60, end: 70, ok: false, error: 'HTTP 404' }),
+      op({ kind: 'read-order', start: 80, end: 90, ok: false, error: 'HTTP 503' }),
+    ]);
     assert.equal(countStaleReads(h), 1);
     assert.match(checkRun('x', () => true, h, state([order(1, 'chaos-1')])).warnings.join(';'), /1 read\(s\) did not find an order/);
   });

@@ -38,7 +38,10 @@ function overlaps(o: Operation, f: FaultWindow): boolean {
  * between successful completions, and from the run's start and to its end.
  */
 export function longestGapMs(h: History, pick: (o: Operation) => boolean): number {
-  const ends = h.ops.filter((o) => o.ok && pick(o)).map((o) => o.end).sort((a, b) => a - b);
+  const ends = h.ops
+    .filter((o) => o.ok && pick(o))
+    .map((o) => o.end)
+    .sort((a, b) => a - b);
   let prev = 0;
   let longest = 0;
   for (const t of ends) {
@@ -62,7 +65,10 @@ const OUTAGE_MS = 1_000;
 export function recoveryMs(h: History, pick: (o: Operation) => boolean): number | null {
   const f = h.faults[0];
   if (!f) return null;
-  const ends = h.ops.filter((o) => o.ok && pick(o)).map((o) => o.end).sort((a, b) => a - b);
+  const ends = h.ops
+    .filter((o) => o.ok && pick(o))
+    .map((o) => o.end)
+    .sort((a, b) => a - b);
   if (!ends.some((t) => t >= f.injectedAt)) return null;
   let lastOutageEnd: number | undefined;
   let longestInWindow = 0;
@@ -114,7 +120,10 @@ export function checkWrites(h: History, s: FinalState): WriteCheck {
     count.set(key, (count.get(key) ?? 0) + 1);
   }
   const lostKeys = [...acked].filter((k) => !count.has(k)).sort();
-  const duplicateKeys = [...count].filter(([, n]) => n > 1).map(([k]) => k).sort();
+  const duplicateKeys = [...count]
+    .filter(([, n]) => n > 1)
+    .map(([k]) => k)
+    .sort();
   const refusedWrites = h.ops.filter((o) => isWrite(o) && o.ok && o.refused === true).length;
   return { ackedWrites: acked.size, refusedWrites, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
 }
@@ -321,7 +330,9 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   // Sessions live in Redis, not in an app server: no fault of this suite may log a user out.
   if (writers && writers.overlaps.length > 0) {
     const first = writers.overlaps[0];
-    broken.push(`two writable primaries at once in ${writers.overlaps.length} sampling round(s) (first at ${((first?.at ?? 0) / 1000).toFixed(1)} s: ${first?.writable.join(', ') ?? ''})`);
+    broken.push(
+      `two writable primaries at once in ${writers.overlaps.length} sampling round(s) (first at ${((first?.at ?? 0) / 1000).toFixed(1)} s: ${first?.writable.join(', ') ?? ''})`,
+    );
   }
   const staleReads = countStaleReads(h);
   // A warning here, judged by the scenarios that promise it (partition-galera-minority's test):

@@ -12,7 +12,14 @@ const afterRedisFailover: ClusterStatus = {
   cluster: 'c',
   supervisorPid: 1,
   state: 'ready',
-  services: [svc('lb1', 'lb'), svc('lb2', 'lb'), svc('redis1', 'redis', 'replica'), svc('redis2', 'redis', 'master'), svc('db1', 'mariadb', 'primary'), svc('db2', 'mariadb', 'replica', false)],
+  services: [
+    svc('lb1', 'lb'),
+    svc('lb2', 'lb'),
+    svc('redis1', 'redis', 'replica'),
+    svc('redis2', 'redis', 'master'),
+    svc('db1', 'mariadb', 'primary'),
+    svc('db2', 'mariadb', 'replica', false),
+  ],
 };
 
 describe('fault targets', () => {
@@ -46,7 +53,10 @@ describe('fault targets', () => {
     assert.throws(() => resolveTarget('role:toaster', afterRedisFailover, r), /unknown role/);
   });
   it('all:<role> is every healthy node in the role not placed yet; @host is the host', () => {
-    const status: ClusterStatus = { ...afterRedisFailover, services: [...afterRedisFailover.services, svc('redis3', 'redis', 'replica'), svc('redis4', 'redis', 'replica', false)] };
+    const status: ClusterStatus = {
+      ...afterRedisFailover,
+      services: [...afterRedisFailover.services, svc('redis3', 'redis', 'replica'), svc('redis4', 'redis', 'replica', false)],
+    };
     assert.deepEqual(resolveSelector('all:redis-replica', status, r, new Set(['redis1'])), ['redis3']);
     assert.deepEqual(resolveSelector('@host', status, r, new Set()), ['@host']);
     assert.throws(() => resolveSelector('all:toaster', status, r, new Set()), ConfigError);

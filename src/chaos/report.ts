@@ -61,11 +61,15 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
     `  sessions lost: ${x.sessionsLost}`,
-    ...(x.maxWritableDbs === null ? [] : [`  db writers     at most ${x.maxWritableDbs} writable at once; ${x.twoPrimaryRounds} sampling round(s) with two writable primaries; ${x.staleReads} stale read(s)`]),
+    ...(x.maxWritableDbs === null
+      ? []
+      : [`  db writers     at most ${x.maxWritableDbs} writable at once; ${x.twoPrimaryRounds} sampling round(s) with two writable primaries; ${x.staleReads} stale read(s)`]),
     `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, from ${EJECT_GRACE_MS / 1000} s into it (a dead cache node ejected) ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
     `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
   ];
-  const errors = Object.entries(failuresByError(r.history)).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  const errors = Object.entries(failuresByError(r.history))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
   if (errors.length > 0) lines.push(`  failures       ${errors.map(([e, n]) => `${n}× ${e}`).join('; ')}`);
   for (const w of r.checked.warnings) lines.push(`  warning        ${w}`);
   if (r.checked.broken.length === 0) lines.push('  verdict        every promise kept');
@@ -89,7 +93,10 @@ export function reportHtml(r: ChaosResult, expectedFailure?: string): string {
   const bars = buckets
     .map((b, i) => {
       const x = (i * bw).toFixed(1);
-      const ok = b.ok > 0 ? `<rect x="${x}" y="${(mid - y(b.ok, mid - 10)).toFixed(1)}" width="${Math.max(bw - 0.5, 0.5).toFixed(1)}" height="${y(b.ok, mid - 10).toFixed(1)}" fill="#2e9d5b"/>` : '';
+      const ok =
+        b.ok > 0
+          ? `<rect x="${x}" y="${(mid - y(b.ok, mid - 10)).toFixed(1)}" width="${Math.max(bw - 0.5, 0.5).toFixed(1)}" height="${y(b.ok, mid - 10).toFixed(1)}" fill="#2e9d5b"/>`
+          : '';
       const bad = b.failed > 0 ? `<rect x="${x}" y="${mid}" width="${Math.max(bw - 0.5, 0.5).toFixed(1)}" height="${y(b.failed, H - mid - 20).toFixed(1)}" fill="#d0463b"/>` : '';
       return ok + bad;
     })
@@ -112,7 +119,10 @@ export function reportHtml(r: ChaosResult, expectedFailure?: string): string {
     .filter(([, v]) => typeof v !== 'object' || v === null)
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`)
     .join('');
-  const verdict = r.checked.broken.length === 0 ? '<p class="ok">Every promise kept.</p>' : `<p class="bad">Promise broken: ${esc(r.checked.broken.join('; '))}${expectedFailure ? ` (expected until ${esc(expectedFailure)})` : ''}</p>`;
+  const verdict =
+    r.checked.broken.length === 0
+      ? '<p class="ok">Every promise kept.</p>'
+      : `<p class="bad">Promise broken: ${esc(r.checked.broken.join('; '))}${expectedFailure ? ` (expected until ${esc(expectedFailure)})` : ''}</p>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>hastack chaos: ${esc(r.checked.report.scenario)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:1.5rem;max-width:1000px}svg{width:100%;height:auto;border:1px solid #ddd}th{text-align:left;padding-right:1rem;font-weight:600}.ok{color:#1b7a3e}.bad{color:#b3261e;font-weight:600}</style>

@@ -51,10 +51,38 @@ export interface Scenario {
 
 export const SCENARIOS: readonly Scenario[] = [
   { name: 'baseline', description: 'no fault: the workload alone, for comparison', preset: 'any', faults: [], holdS: 0, affected: 'any' },
-  { name: 'lb', description: 'kill -9 one load-balancer node (its lb and dns): clients move through DNS', preset: 'ideal', faults: [{ target: 'role:lb', action: 'kill-node' }], holdS: 10, affected: 'any' },
-  { name: 'app', description: 'kill -9 one app-server node: the load balancers route around it', preset: 'ideal', faults: [{ target: 'role:app', action: 'kill-node' }], holdS: 10, affected: 'any' },
-  { name: 'worker', description: 'kill -9 one worker node while jobs run: its jobs are re-run by the other', preset: 'ideal', faults: [{ target: 'role:worker', action: 'kill-node' }], holdS: 10, affected: 'write' },
-  { name: 'memcached', description: 'kill -9 one memcached node: a miss, never an error', preset: 'ideal', faults: [{ target: 'role:memcached', action: 'kill-node' }], holdS: 10, affected: 'read' },
+  {
+    name: 'lb',
+    description: 'kill -9 one load-balancer node (its lb and dns): clients move through DNS',
+    preset: 'ideal',
+    faults: [{ target: 'role:lb', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'any',
+  },
+  {
+    name: 'app',
+    description: 'kill -9 one app-server node: the load balancers route around it',
+    preset: 'ideal',
+    faults: [{ target: 'role:app', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'any',
+  },
+  {
+    name: 'worker',
+    description: 'kill -9 one worker node while jobs run: its jobs are re-run by the other',
+    preset: 'ideal',
+    faults: [{ target: 'role:worker', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'write',
+  },
+  {
+    name: 'memcached',
+    description: 'kill -9 one memcached node: a miss, never an error',
+    preset: 'ideal',
+    faults: [{ target: 'role:memcached', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'read',
+  },
   {
     name: 'redis-master',
     description: 'kill -9 the Redis master node: Sentinel promotes the replica, enqueues follow; no acknowledged job lost',
@@ -80,10 +108,17 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 10,
     affected: 'write',
   },
-  { name: 'db-replica', description: 'kill -9 a database node that is not the writer (Galera: a reader; replication: the replica, whose semi-sync ack writes wait for)', preset: 'ideal', faults: [{ target: 'role:db-replica', action: 'kill-node' }], holdS: 10, affected: 'write' },
+  {
+    name: 'db-replica',
+    description: 'kill -9 a database node that is not the writer (Galera: a reader; replication: the replica, whose semi-sync ack writes wait for)',
+    preset: 'ideal',
+    faults: [{ target: 'role:db-replica', action: 'kill-node' }],
+    holdS: 10,
+    affected: 'write',
+  },
   {
     name: 'server',
-    description: 'kill -9 the simple preset\'s whole primary server: the crash plan moves the service to the standby (run with --then-failover)',
+    description: "kill -9 the simple preset's whole primary server: the crash plan moves the service to the standby (run with --then-failover)",
     preset: 'simple',
     faults: [{ target: 'primary', action: 'kill-node' }],
     holdS: 10,
@@ -101,13 +136,21 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 10,
     affected: 'any',
   },
-  { name: 'pause-app', description: 'freeze one app-server node for 10 s (SIGSTOP): a gray failure', preset: 'ideal', faults: [{ target: 'role:app', action: 'pause-node' }], holdS: 10, affected: 'any' },
+  {
+    name: 'pause-app',
+    description: 'freeze one app-server node for 10 s (SIGSTOP): a gray failure',
+    preset: 'ideal',
+    faults: [{ target: 'role:app', action: 'pause-node' }],
+    holdS: 10,
+    affected: 'any',
+  },
   // Partitions (netns substrate). The host (supervisor, workload clients) sees both sides unless a
   // scenario puts it on one: clients reach the old master's side through the app server cut off
   // with it, and the majority side through the others (Jepsen's "clients on both sides").
   {
     name: 'partition-redis-master',
-    description: 'cut the Redis master and one Sentinel off from the other Sentinels and the replicas (Jepsen 2013): the old master takes no acknowledged write, the majority elects a new one, the old one rejoins as a replica',
+    description:
+      'cut the Redis master and one Sentinel off from the other Sentinels and the replicas (Jepsen 2013): the old master takes no acknowledged write, the majority elects a new one, the old one rejoins as a replica',
     preset: 'ideal',
     faults: [{ target: 'role:redis-master', action: 'partition', with: ['role:sentinel'], against: ['all:redis-replica', 'all:sentinel'] }],
     // 12 s: several times down-after (1.5 s) + election + min-replicas-max-lag (2 s).
@@ -126,7 +169,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'partition-db-primary',
-    description: 'cut the MariaDB primary server off from its replica and the host (controller, clients) while it stays alive: the automatic failover fences it and promotes the replica; never two writable primaries, 0 lost (run with failover.auto)',
+    description:
+      'cut the MariaDB primary server off from its replica and the host (controller, clients) while it stays alive: the automatic failover fences it and promotes the replica; never two writable primaries, 0 lost (run with failover.auto)',
     // Replication mode. On `simple` the cut takes the primary's whole server (its app, worker,
     // Redis and DNS too): that is the seed's own setup, and the only preset in replication mode.
     // The primary's side keeps running: its worker's commits wait for a semi-sync ack that cannot

@@ -168,7 +168,17 @@ class Client {
         }
         const verdict = accept(r);
         if (verdict.ok || !retryable(r.status)) {
-          return this.record({ kind, start, attempts, ok: verdict.ok, key, orderId: verdict.orderId, jobQueued: verdict.jobQueued, refused: verdict.refused, error: verdict.error });
+          return this.record({
+            kind,
+            start,
+            attempts,
+            ok: verdict.ok,
+            key,
+            orderId: verdict.orderId,
+            jobQueued: verdict.jobQueued,
+            refused: verdict.refused,
+            error: verdict.error,
+          });
         }
         error = `HTTP ${r.status}`;
       } catch (e) {
@@ -337,7 +347,9 @@ export async function fetchSkus(topo: Topology): Promise<string[]> {
     const stamp = Date.now().toString(36);
     for (const i of login?.status === 200 ? low : []) {
       const qty = RESTOCK_FLOOR - (i.stockOnHand ?? 0);
-      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie).catch(() => undefined);
+      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie).catch(
+        () => undefined,
+      );
     }
   }
   return items.map((i) => i.sku);

@@ -1,5 +1,23 @@
 import { CLI_MAIN } from '../drivers/index.js';
-import { parseGatedCommand, agentFirewall, agentNodeDown, agentNodeUp, agentPrepare, agentProbe, agentRecordRole, agentRestart, agentStart, agentStatus, agentStop, agentWire, type AgentEnv, agentApply, agentPlan, deployBundleSchema, type DeployBundle } from '../hosts/index.js';
+import {
+  parseGatedCommand,
+  agentFirewall,
+  agentNodeDown,
+  agentNodeUp,
+  agentPrepare,
+  agentProbe,
+  agentRecordRole,
+  agentRestart,
+  agentStart,
+  agentStatus,
+  agentStop,
+  agentWire,
+  type AgentEnv,
+  agentApply,
+  agentPlan,
+  deployBundleSchema,
+  type DeployBundle,
+} from '../hosts/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
 /**
@@ -58,7 +76,8 @@ export const agentCli = {
   nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
   audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
-  probes: (o: { state: string; node: string; timeoutMs: number }) => answer(async () => (await import('../hosts/redis-admin.js')).agentGuardedProbes(envOf(o.state), o.node, o.timeoutMs)),
+  probes: (o: { state: string; node: string; timeoutMs: number }) =>
+    answer(async () => (await import('../hosts/redis-admin.js')).agentGuardedProbes(envOf(o.state), o.node, o.timeoutMs)),
   redisLook: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/redis-admin.js')).agentRedisLook(envOf(o.state), o.node)),
   sentinelFailover: (o: { state: string; id: string }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelFailover(envOf(o.state), o.id)),
   sentinelsReady: (o: { state: string; timeoutMs: number }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelsReady(envOf(o.state), o.timeoutMs)),

@@ -1,4 +1,16 @@
-import { checkHostFacts, checkStores, AuditCode, auditExitCode, finding, formatFindings, type Finding, probeStores, scopeOf, thisMachineIsNode, auditLocal } from '../audit/index.js';
+import {
+  checkHostFacts,
+  checkStores,
+  AuditCode,
+  auditExitCode,
+  finding,
+  formatFindings,
+  type Finding,
+  probeStores,
+  scopeOf,
+  thisMachineIsNode,
+  auditLocal,
+} from '../audit/index.js';
 import { controllerNode, readSecrets, substrateTraits, type Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 

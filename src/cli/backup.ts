@@ -81,7 +81,16 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
   const rows = [['ID', 'TIME (UTC)', 'ON', 'SOURCE', 'SIZE', 'GTID', 'TRIGGER', 'VERIFIED']];
   for (const b of backups) {
     const m = b.manifest;
-    rows.push([b.id, m.startedAt.slice(0, 19).replace('T', ' '), b.node, `${m.source.node} (${m.source.dbRole})`, formatBytes(m.totalBytes), m.gtid || '-', m.trigger, verifiedCell(b.verification)]);
+    rows.push([
+      b.id,
+      m.startedAt.slice(0, 19).replace('T', ' '),
+      b.node,
+      `${m.source.node} (${m.source.dbRole})`,
+      formatBytes(m.totalBytes),
+      m.gtid || '-',
+      m.trigger,
+      verifiedCell(b.verification),
+    ]);
   }
   for (const u of unreadable) rows.push([u.id, '-', u.node, '-', '-', '-', '-', `UNREADABLE: ${u.reason}`]);
   process.stdout.write(table(rows) + '\n');
@@ -90,7 +99,10 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
 /** Returns the exit code: 0 when the backup restores and matches, 1 when it is broken. */
 export async function restore(ref: string | undefined, o: ConfigOptions & { verify?: boolean }): Promise<number> {
   if (!o.verify) {
-    throw new ConfigError('--verify', `only "restore --verify" exists so far (it restores into a scratch server and checks). To rebuild a node by hand: stop it, and copy the mariadb/ directory of a verified backup (it is prepared) into its data directory`);
+    throw new ConfigError(
+      '--verify',
+      `only "restore --verify" exists so far (it restores into a scratch server and checks). To rebuild a node by hand: stop it, and copy the mariadb/ directory of a verified backup (it is prepared) into its data directory`,
+    );
   }
   const topo = loadRunningTopology(o);
   const { signal, dispose } = abortOnSignal();

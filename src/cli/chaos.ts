@@ -12,7 +12,14 @@ import { table } from './output.js';
 import { up } from './up.js';
 
 export function chaosList(): void {
-  const rows = [['SCENARIO', 'PRESET', 'WHAT IT DOES'], ...SCENARIOS.map((s) => [s.name, s.preset, s.description + (s.expectedFailure ? ` [expected to break a promise until ${s.expectedFailure}]` : '') + (s.crashPlan ? ' [needs --then-failover or failover.auto]' : '')])];
+  const rows = [
+    ['SCENARIO', 'PRESET', 'WHAT IT DOES'],
+    ...SCENARIOS.map((s) => [
+      s.name,
+      s.preset,
+      s.description + (s.expectedFailure ? ` [expected to break a promise until ${s.expectedFailure}]` : '') + (s.crashPlan ? ' [needs --then-failover or failover.auto]' : ''),
+    ]),
+  ];
   process.stdout.write(table(rows) + '\n');
 }
 
@@ -63,12 +70,17 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);
     if (o.json) fs.writeFileSync(o.json, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');
     // Also beside the cluster's state, with its timeline, for the dashboard's list of reports.
-    const id = saveReport(topo.stateDir, scenario.name, {
-      ...reportJson(result, scenario.expectedFailure),
-      durationMs: result.history.durationMs,
-      timelineBucketMs: 100,
-      timeline: timeline(result.history),
-    }, new Date(result.history.startedAt));
+    const id = saveReport(
+      topo.stateDir,
+      scenario.name,
+      {
+        ...reportJson(result, scenario.expectedFailure),
+        durationMs: result.history.durationMs,
+        timelineBucketMs: 100,
+        timeline: timeline(result.history),
+      },
+      new Date(result.history.startedAt),
+    );
     process.stdout.write(`report ${id} kept in ${topo.stateDir}/reports (the dashboard lists it)\n`);
     if (o.html) fs.writeFileSync(o.html, reportHtml(result, scenario.expectedFailure));
     const belowThreshold = o.minAvailability !== undefined && result.checked.report.availability < o.minAvailability;

@@ -1,15 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  DEFAULT_CONFIG_FILE,
-  isPresetName,
-  loadConfigFile,
-  parseConfig,
-  preset,
-  readTopology,
-  type Config,
-  type Topology,
-} from '../config/index.js';
+import { DEFAULT_CONFIG_FILE, isPresetName, loadConfigFile, parseConfig, preset, readTopology, type Config, type Topology } from '../config/index.js';
 import { ConfigError } from '../shared/errors.js';
 
 export interface ConfigOptions {

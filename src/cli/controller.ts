@@ -29,7 +29,10 @@ export async function runController(stateDir: string): Promise<void> {
       { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => local.isAlive(pid) },
     );
     auto.start();
-    appendEvent(stateDir, { type: 'failover.decision', message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH)` });
+    appendEvent(stateDir, {
+      type: 'failover.decision',
+      message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH)`,
+    });
   }
   const stop = (): void => {
     (auto?.close() ?? Promise.resolve())

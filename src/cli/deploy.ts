@@ -5,7 +5,15 @@ import { invokedAs } from './output.js';
 export async function deployCli(o: ConfigOptions & { dryRun?: boolean; diff?: boolean }): Promise<void> {
   const src = loadConfigSource(o);
   const print = (line: string): void => void process.stdout.write(`${line}\n`);
-  const r = await deploy({ config: src.config, configDir: src.configDir, stateRoot: src.stateRoot, cli: invokedAs(), ...(o.dryRun ? { dryRun: true } : {}), ...(o.diff ? { diff: true } : {}), print });
+  const r = await deploy({
+    config: src.config,
+    configDir: src.configDir,
+    stateRoot: src.stateRoot,
+    cli: invokedAs(),
+    ...(o.dryRun ? { dryRun: true } : {}),
+    ...(o.diff ? { diff: true } : {}),
+    print,
+  });
   if (o.dryRun || o.diff) {
     print(`run "${invokedAs()} deploy" to do it`);
     return;

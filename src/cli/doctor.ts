@@ -45,7 +45,9 @@ export function installCommand(packages: readonly string[]): string {
 export function printDoctor(r: DoctorReport): void {
   process.stdout.write(table(r.rows) + '\n');
   if (r.missingPackages.length > 0) {
-    process.stdout.write(`\nMissing for ${r.scope}. Install them with:\n  ${installCommand(r.missingPackages)}\n(or run "hastack setup${r.scope === 'the test suite' ? ' --tests' : ''}" as root)\n`);
+    process.stdout.write(
+      `\nMissing for ${r.scope}. Install them with:\n  ${installCommand(r.missingPackages)}\n(or run "hastack setup${r.scope === 'the test suite' ? ' --tests' : ''}" as root)\n`,
+    );
   } else {
     process.stdout.write(`\nEverything hastack needs for ${r.scope} is installed.\n`);
   }
@@ -73,7 +75,10 @@ export function setupEngines(opts: { dryRun: boolean; scope?: DoctorScope }): vo
   process.stdout.write(`installing ${r.missingPackages.join(' ')} with apt-get\n`);
   const sshdBefore = runningSshdPid();
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', ...r.missingPackages]]) {
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', '--no-install-recommends', ...r.missingPackages],
+  ]) {
     const res = spawnSync('apt-get', args, { stdio: 'inherit', env });
     if (res.status !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `apt-get ${args[0]} failed (exit ${res.status}); run "${cmd}" by hand to see why`);
   }

@@ -79,5 +79,7 @@ export async function switchover(o: ConfigOptions & { to: string; dryRun?: boole
     process.stdout.write(`dry run: nothing changed. Run "${invokedAs()} switchover --to ${o.to}" to do it.\n`);
     return;
   }
-  process.stdout.write(`switchover done: ${r.journal.plan.to} is the primary${r.writePauseMs !== undefined ? `; writes were refused for ${r.writePauseMs} ms (plus the app's reconnect)` : ''}\n`);
+  process.stdout.write(
+    `switchover done: ${r.journal.plan.to} is the primary${r.writePauseMs !== undefined ? `; writes were refused for ${r.writePauseMs} ms (plus the app's reconnect)` : ''}\n`,
+  );
 }

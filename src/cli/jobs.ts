@@ -31,7 +31,10 @@ async function openQueue(opts: ConfigOptions): Promise<QueueAccess> {
   // Where nodes are machines of their own, Redis and Sentinel answer only the cluster's nodes
   // (src/hosts/firewall.ts): say so rather than time out.
   if (substrateTraits(topo.config).nodesAreMachines && !(await import('../audit/gather.js')).thisMachineIsNode(topo)) {
-    throw new HastackError(ErrorCode.BAD_REQUEST, `on real hosts Redis answers only the cluster's nodes, and this machine is none: run it on one of them (ssh to ${controllerNode(topo.config, topo.nodes).name}, then ${topo.config.hosts.installDir}/bin/hastack jobs ...)`);
+    throw new HastackError(
+      ErrorCode.BAD_REQUEST,
+      `on real hosts Redis answers only the cluster's nodes, and this machine is none: run it on one of them (ssh to ${controllerNode(topo.config, topo.nodes).name}, then ${topo.config.hosts.installDir}/bin/hastack jobs ...)`,
+    );
   }
   const app = await loadApp(topo);
   const name = queueNameOf(app);
@@ -65,7 +68,7 @@ function deadline<T>(p: Promise<T>): Promise<T> {
 }
 
 function oneLine(v: unknown, max: number): string {
-  const s = (typeof v === 'string' ? v : JSON.stringify(v) ?? '').replace(/\s+/g, ' ');
+  const s = (typeof v === 'string' ? v : (JSON.stringify(v) ?? '')).replace(/\s+/g, ' ');
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
@@ -94,10 +97,7 @@ export async function jobsFailed(opts: ConfigOptions & { limit: number; json?: b
   const q = await openQueue(opts);
   try {
     const [counts, jobs] = await deadline(
-      Promise.all([
-        q.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'),
-        q.queue.getFailed(0, Math.max(1, opts.limit) - 1),
-      ]),
+      Promise.all([q.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'), q.queue.getFailed(0, Math.max(1, opts.limit) - 1)]),
     );
     const views = jobs.map(failedJobView);
     if (opts.json) {
@@ -130,9 +130,7 @@ export async function jobsRetry(ids: readonly string[], opts: ConfigOptions & { 
   }
   const q = await openQueue(opts);
   try {
-    const jobs: (Job | undefined)[] = opts.all
-      ? await deadline(q.queue.getFailed(0, -1))
-      : await deadline(Promise.all(ids.map((id) => q.queue.getJob(id))));
+    const jobs: (Job | undefined)[] = opts.all ? await deadline(q.queue.getFailed(0, -1)) : await deadline(Promise.all(ids.map((id) => q.queue.getJob(id))));
     let retried = 0;
     for (const [i, job] of jobs.entries()) {
       const id = job?.id ?? ids[i] ?? '?';

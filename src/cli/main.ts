@@ -18,7 +18,7 @@ function exitCodeOf(e: unknown): number {
 const program = new Command();
 program
   .name(process.env.HASTACK_INVOKED_AS ?? 'hastack')
-  .description('The seed\'s high-availability web architecture, run with real engines: DNS, load balancers, app servers, workers, memcached, Redis + Sentinel, MariaDB')
+  .description("The seed's high-availability web architecture, run with real engines: DNS, load balancers, app servers, workers, memcached, Redis + Sentinel, MariaDB")
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
@@ -40,7 +40,12 @@ configOpts(program.command('up'))
   .description('start the cluster in dependency order and wait until every service is healthy')
   .option('-d, --detach', 'run the supervisor in the background and return once healthy')
   .option('--no-install', 'do not install missing engines with apt-get; print the command instead')
-  .addOption(new Option('--substrate <name>', 'where nodes live, overriding the config: local (loopback addresses) or netns (a network namespace per node; root)').choices(['local', 'netns']))
+  .addOption(
+    new Option('--substrate <name>', 'where nodes live, overriding the config: local (loopback addresses) or netns (a network namespace per node; root)').choices([
+      'local',
+      'netns',
+    ]),
+  )
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; detach?: boolean; install: boolean; substrate?: 'local' | 'netns' }) => (await upModule()).up(o));
 
 configOpts(program.command('down'))
@@ -96,7 +101,7 @@ configOpts(program.command('setup'))
 const db = program.command('db').description('database operations');
 configOpts(db.command('recover'))
   .description('galera: restart a cluster that lost every node: bootstrap the most advanced node, join the others (see --dry-run)')
-  .option('--dry-run', 'print each node\'s position and the plan; change nothing')
+  .option('--dry-run', "print each node's position and the plan; change nothing")
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./db.js')).dbRecover(o));
 
 const chaos = program.command('chaos').description('fault-injection runs that measure the three promises: available, no data lost, reads scale');
@@ -105,14 +110,14 @@ chaos
   .description('list the scenarios')
   .action(async () => (await import('./chaos.js')).chaosList());
 configOpts(chaos.command('run'))
-  .description('run a workload against the running cluster, inject the scenario\'s fault, heal it, check the history (exit 1 if a promise broke)')
+  .description("run a workload against the running cluster, inject the scenario's fault, heal it, check the history (exit 1 if a promise broke)")
   .argument('<scenario>')
   .option('--duration <s>', 'seconds of workload', (v) => Number(v), 30)
   .option('--seed <n>', 'seed for the operation mix and random targets', (v) => Number(v), 1)
   .option('--clients <n>', 'concurrent clients', (v) => Number(v), 8)
   .option('--json <file>', 'write the report as JSON')
   .option('--html <file>', 'write a self-contained HTML report with a timeline chart')
-  .option('--up', 'bring the scenario\'s preset up first and down after')
+  .option('--up', "bring the scenario's preset up first and down after")
   .option('--min-availability <ratio>', 'also fail when availability is below this (0..1)', (v) => Number(v))
   .option('--then-failover', 'run the crash plan (hastack failover --yes) right after the fault is injected')
   .action(async (name: string, o: Parameters<typeof import('./chaos.js').chaosRun>[1]) => {
@@ -130,9 +135,7 @@ configOpts(jobs.command('retry'))
   .argument('[ids...]')
   .option('--all', 'every failed job')
   .option('--dry-run', 'list what would be retried, change nothing')
-  .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean }) =>
-    (await import('./jobs.js')).jobsRetry(ids, o),
-  );
+  .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean }) => (await import('./jobs.js')).jobsRetry(ids, o));
 const backupCli = () => import('./backup.js');
 const secretsCmd = program.command('secrets').description("the cluster's passwords (secrets.json): recover them from the hosts, change them safely");
 configOpts(secretsCmd.command('pull'))
@@ -140,13 +143,15 @@ configOpts(secretsCmd.command('pull'))
   .option('--force', 'replace an existing secrets.json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; force?: boolean }) => (await import('./secrets.js')).secretsPull(o));
 configOpts(secretsCmd.command('rotate'))
-  .description('new passwords, changed in each engine in an order that keeps replication, Sentinel and the clients working, then saved, then the app and workers restarted one at a time; journaled, re-run resumes')
+  .description(
+    'new passwords, changed in each engine in an order that keeps replication, Sentinel and the clients working, then saved, then the app and workers restarted one at a time; journaled, re-run resumes',
+  )
   .argument('[names...]', 'redisPassword sentinelPassword dbRootPassword dbAppPassword dbReplPassword (default: all)')
   .option('--dry-run', 'print the steps; change nothing')
   .action(async (names: string[], o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./secrets.js')).secretsRotate(names, o));
 
 const backupCmd = configOpts(program.command('backup'))
-  .description('physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node\'s backup directory; keeps backup.keep')
+  .description("physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node's backup directory; keeps backup.keep")
   .option('--to <node>', 'node whose backup directory receives it (default: backup.target, else a database node that is not the primary)')
   .option('--dry-run', 'print the plan and the facts it is based on; change nothing')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean }) => (await backupCli()).backup(o));
@@ -176,13 +181,16 @@ configOpts(program.command('switchover'))
   .action(async (o: Parameters<typeof import('./failover.js').switchover>[0]) => (await import('./failover.js')).switchover(o));
 
 configOpts(program.command('deploy'))
-  .description('substrate: hosts: install and start the cluster on its machines over SSH (systemd units, or hastack\'s keeper without systemd); a re-run changes only what differs')
+  .description("substrate: hosts: install and start the cluster on its machines over SSH (systemd units, or hastack's keeper without systemd); a re-run changes only what differs")
   .option('--dry-run', 'look at every host and print the plan; change nothing')
   .option('--diff', 'like --dry-run, and show what would change in each file')
   .action(async (o: Parameters<typeof import('./deploy.js').deployCli>[0]) => (await import('./deploy.js')).deployCli(o));
 
 // Internal entry points: the supervisor and the processes it runs.
-program.command('_supervise', { hidden: true }).requiredOption('--state <dir>').action(async (o: { state: string }) => (await upModule()).supervise(o.state));
+program
+  .command('_supervise', { hidden: true })
+  .requiredOption('--state <dir>')
+  .action(async (o: { state: string }) => (await upModule()).supervise(o.state));
 program
   .command('_service', { hidden: true })
   .argument('<kind>')
@@ -228,7 +236,7 @@ agentSub('probe')
 // failover, deploy and status ask them through these (src/hosts/redis-admin.ts).
 agentSub('probes')
   .requiredOption('--node <name>')
-  .option('--timeout-ms <ms>', 'each probe\'s timeout', (v) => Number.parseInt(v, 10), 1000)
+  .option('--timeout-ms <ms>', "each probe's timeout", (v) => Number.parseInt(v, 10), 1000)
   .action(async (o: { state: string; node: string; timeoutMs: number }) => (await agentCli()).probes(o));
 agentSub('redis-look')
   .requiredOption('--node <name>')

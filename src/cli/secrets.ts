@@ -12,7 +12,10 @@ export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promi
   // From the config, not topology.json: the state directory may be gone entirely.
   const topo = resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
   if (!runtimeFor(topo).capabilities.secretsOnNodes) {
-    throw new HastackError(ErrorCode.BAD_REQUEST, `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`);
+    throw new HastackError(
+      ErrorCode.BAD_REQUEST,
+      `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`,
+    );
   }
   const { openSessions, closeSessions } = await import('../hosts/session.js');
   const { pullSecrets } = await import('../deploy/host-secrets.js');

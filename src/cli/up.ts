@@ -22,10 +22,7 @@ function ensureEngines(install: boolean, substrate: SubstrateName): void {
   if (r.ok) return;
   const canInstall = install && os.userInfo().uid === 0 && fs.existsSync('/usr/bin/apt-get');
   if (!canInstall) {
-    throw new HastackError(
-      ErrorCode.ENGINE_MISSING,
-      `missing for ${r.scope}: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`,
-    );
+    throw new HastackError(ErrorCode.ENGINE_MISSING, `missing for ${r.scope}: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`);
   }
   setupEngines({ dryRun: false, scope: { substrate } });
 }
@@ -35,7 +32,10 @@ export async function up(opts: UpOptions): Promise<void> {
   const src = loadConfigSource(opts);
   const chosen = runtimeFor(resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir }));
   if (!chosen.capabilities.startsFromNothing && opts.substrate === undefined) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`,
+    );
   }
   ensureEngines(opts.install ?? true, opts.substrate ?? src.config.substrate);
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
@@ -91,7 +91,9 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
   if (vip !== undefined && first) lines.push(`  floating address (lb.vip):        http://${vip}:${first.port}/`);
   if (dns.length > 0) {
     const d = dns[0];
-    lines.push(`  DNS name ${topo.config.serviceName} served by ${dns.map((s) => `${s.address}:${s.port}`).join(', ')}  (dig @${d?.address} -p ${d?.port} ${topo.config.serviceName})`);
+    lines.push(
+      `  DNS name ${topo.config.serviceName} served by ${dns.map((s) => `${s.address}:${s.port}`).join(', ')}  (dig @${d?.address} -p ${d?.port} ${topo.config.serviceName})`,
+    );
   }
   lines.push(
     // The example ERP answers reads only with a session: log in as its demo clerk (demo data only).

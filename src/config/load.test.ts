@@ -15,9 +15,7 @@ function keyOf(fn: () => unknown): string {
 }
 
 const minimal = (): Record<string, unknown> => ({
-  nodes: [
-    { name: 'a', services: ['lb', 'app', 'mariadb', 'redis'] },
-  ],
+  nodes: [{ name: 'a', services: ['lb', 'app', 'mariadb', 'redis'] }],
 });
 
 describe('config presets', () => {
@@ -30,13 +28,10 @@ describe('config presets', () => {
     });
   }
 
-  it('ideal has the seed\'s tiers: 2 lb+dns, 3 app, 2 workers, 2 memcached, 3 redis, 3 sentinels, 3 galera db', () => {
+  it("ideal has the seed's tiers: 2 lb+dns, 3 app, 2 workers, 2 memcached, 3 redis, 3 sentinels, 3 galera db", () => {
     const c = parseConfig(preset('ideal'));
     const count = (k: string): number => c.nodes.filter((n) => (n.services as string[]).includes(k)).length;
-    assert.deepEqual(
-      ['lb', 'dns', 'app', 'worker', 'memcached', 'redis', 'sentinel', 'mariadb'].map(count),
-      [2, 2, 3, 2, 2, 3, 3, 3],
-    );
+    assert.deepEqual(['lb', 'dns', 'app', 'worker', 'memcached', 'redis', 'sentinel', 'mariadb'].map(count), [2, 2, 3, 2, 2, 3, 3, 3]);
   });
 
   it('simple is two servers carrying every service', () => {
@@ -55,20 +50,35 @@ describe('config validation names the key', () => {
   });
 
   it('unknown service', () => {
-    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'redsi'] }] })), 'nodes[0].services[1]');
+    assert.equal(
+      keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'redsi'] }] })),
+      'nodes[0].services[1]',
+    );
   });
 
   it('unknown key, top level and nested', () => {
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), colour: 'blue' })), 'colour');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), redis: { qorum: 2 } })), 'redis.qorum');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), colour: 'blue' })),
+      'colour',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), redis: { qorum: 2 } })),
+      'redis.qorum',
+    );
   });
 
   it('memcached client settings: defaults, and bad values named by key', () => {
     const c = parseConfig(minimal());
     assert.deepEqual(c.memcached, { memoryMb: 64, timeoutMs: 50, failuresToEject: 2, probeMinMs: 500, probeMaxMs: 5_000 });
     assert.equal(parseConfig({ ...minimal(), memcached: { timeoutMs: 20 } }).memcached.timeoutMs, 20);
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), memcached: { timeoutMs: 0 } })), 'memcached.timeoutMs');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), memcached: { probeMinMs: 1_000, probeMaxMs: 500 } })), 'memcached.probeMaxMs');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), memcached: { timeoutMs: 0 } })),
+      'memcached.timeoutMs',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), memcached: { probeMinMs: 1_000, probeMaxMs: 500 } })),
+      'memcached.probeMaxMs',
+    );
   });
 
   it('review item 11: load balancer bounds have defaults, and inconsistent ones are named by key', () => {
@@ -77,35 +87,62 @@ describe('config validation names the key', () => {
     assert.equal(c.lb.maxBufferedBodyBytes, 64 * 1024 * 1024);
     assert.equal(c.lb.backendQueueTimeoutMs, 5_000);
     assert.equal(c.lb.clientSendTimeoutMs, 30_000);
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { clientHeadersTimeoutMs: 5_000, clientRequestTimeoutMs: 1_000 } })), 'lb.clientRequestTimeoutMs');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { maxBodyBytes: 4_096, maxBufferedBodyBytes: 2_048 } })), 'lb.maxBufferedBodyBytes');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { maxConnections: 0 } })), 'lb.maxConnections');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { clientHeadersTimeoutMs: 5_000, clientRequestTimeoutMs: 1_000 } })),
+      'lb.clientRequestTimeoutMs',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { maxBodyBytes: 4_096, maxBufferedBodyBytes: 2_048 } })),
+      'lb.maxBufferedBodyBytes',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { maxConnections: 0 } })),
+      'lb.maxConnections',
+    );
   });
 
   it('wrong type', () => {
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })), 'lb.retries');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })),
+      'lb.retries',
+    );
   });
 
   it('duplicate node names and addresses', () => {
     const dup = { nodes: [...(minimal().nodes as object[]), { name: 'a', services: ['app'] }] };
-    assert.equal(keyOf(() => parseConfig(dup)), 'nodes[1].name');
+    assert.equal(
+      keyOf(() => parseConfig(dup)),
+      'nodes[1].name',
+    );
     const addr = {
       nodes: [
         { name: 'a', address: '127.0.9.1', services: ['lb', 'app', 'mariadb', 'redis'] },
         { name: 'b', address: '127.0.9.1', services: ['app'] },
       ],
     };
-    assert.equal(keyOf(() => parseConfig(addr)), 'nodes[1].address');
+    assert.equal(
+      keyOf(() => parseConfig(addr)),
+      'nodes[1].address',
+    );
   });
 
   it('a non-loopback address on the local substrate', () => {
-    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', address: '10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] }] })), 'nodes[0].address');
+    assert.equal(
+      keyOf(() => parseConfig({ nodes: [{ name: 'a', address: '10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] }] })),
+      'nodes[0].address',
+    );
   });
 
   it('netns: addresses come from netns.addressBase, and a given one must be inside it', () => {
     const all = ['lb', 'app', 'mariadb', 'redis'];
-    assert.equal(keyOf(() => parseConfig({ substrate: 'netns', nodes: [{ name: 'a', address: '127.0.9.1', services: all }] })), 'nodes[0].address');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), substrate: 'netns', netns: { addressBase: '8.8.8' } })), 'netns.addressBase');
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'netns', nodes: [{ name: 'a', address: '127.0.9.1', services: all }] })),
+      'nodes[0].address',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), substrate: 'netns', netns: { addressBase: '8.8.8' } })),
+      'netns.addressBase',
+    );
     const c = parseConfig({ substrate: 'netns', netns: { addressBase: '10.213.9' }, nodes: [{ name: 'a', address: '10.213.9.7', services: all }] });
     assert.equal(c.nodes[0]?.address, '10.213.9.7');
   });
@@ -116,25 +153,52 @@ describe('config validation names the key', () => {
     const c = parseConfig({ substrate: 'hosts', nodes: [node] });
     assert.equal(c.hosts.installDir, '/opt/hastack');
     assert.equal(c.hosts.serviceManager, 'auto');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: undefined }] })), 'nodes[0].ssh');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ name: 'a', ssh: 'root@x', services: all }] })), 'nodes[0].address');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: 'not a target' }] })), 'nodes[0].ssh');
-    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', ssh: 'root@x', services: all }] })), 'nodes[0].ssh');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { controller: 'zz' }, nodes: [node] })), 'hosts.controller');
-    assert.equal(keyOf(() => parseConfig({ substrate: 'hosts', hosts: { installDir: 'opt' }, nodes: [node] })), 'hosts.installDir');
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: undefined }] })),
+      'nodes[0].ssh',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ name: 'a', ssh: 'root@x', services: all }] })),
+      'nodes[0].address',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'hosts', nodes: [{ ...node, ssh: 'not a target' }] })),
+      'nodes[0].ssh',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ nodes: [{ name: 'a', ssh: 'root@x', services: all }] })),
+      'nodes[0].ssh',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'hosts', hosts: { controller: 'zz' }, nodes: [node] })),
+      'hosts.controller',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ substrate: 'hosts', hosts: { installDir: 'opt' }, nodes: [node] })),
+      'hosts.installDir',
+    );
   });
 
   it('a missing required tier', () => {
-    assert.equal(keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }] })), 'nodes');
+    assert.equal(
+      keyOf(() => parseConfig({ nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }] })),
+      'nodes',
+    );
   });
 
   it('quorum larger than the sentinels', () => {
     const c = { nodes: [{ name: 'a', services: ['lb', 'app', 'mariadb', 'redis', 'sentinel'] }], redis: { quorum: 2 } };
-    assert.equal(keyOf(() => parseConfig(c)), 'redis.quorum');
+    assert.equal(
+      keyOf(() => parseConfig(c)),
+      'redis.quorum',
+    );
   });
 
   it('galera needs at least three database nodes', () => {
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), database: { mode: 'galera' } })), 'database.mode');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), database: { mode: 'galera' } })),
+      'database.mode',
+    );
     const three = parseConfig({
       nodes: [{ name: 'a', services: ['lb', 'app', 'redis'] }, ...['db1', 'db2', 'db3'].map((name) => ({ name, services: ['mariadb'] }))],
       database: { mode: 'galera' },
@@ -143,7 +207,10 @@ describe('config validation names the key', () => {
   });
 
   it('cross-field: health timeout must be below the interval', () => {
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { healthIntervalMs: 500, healthTimeoutMs: 800 } })), 'lb.healthTimeoutMs');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { healthIntervalMs: 500, healthTimeoutMs: 800 } })),
+      'lb.healthTimeoutMs',
+    );
   });
 
   it('broken YAML names the line', () => {
@@ -164,10 +231,19 @@ describe('lb.vip', () => {
   it('accepts a spare loopback address', () => {
     assert.equal(parseConfig(twoLbs('127.0.10.100')).lb.vip, '127.0.10.100');
   });
-  it('names the key when the address is a node\'s, outside loopback, or has nothing to float between', () => {
-    assert.equal(keyOf(() => parseConfig(twoLbs('127.0.10.2'))), 'lb.vip');
-    assert.equal(keyOf(() => parseConfig(twoLbs('10.0.0.5'))), 'lb.vip');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), lb: { vip: '127.0.10.100' } })), 'lb.vip');
+  it("names the key when the address is a node's, outside loopback, or has nothing to float between", () => {
+    assert.equal(
+      keyOf(() => parseConfig(twoLbs('127.0.10.2'))),
+      'lb.vip',
+    );
+    assert.equal(
+      keyOf(() => parseConfig(twoLbs('10.0.0.5'))),
+      'lb.vip',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { vip: '127.0.10.100' } })),
+      'lb.vip',
+    );
   });
 });
 
@@ -182,8 +258,17 @@ describe('backup config', () => {
     assert.equal(parseConfig({ ...minimal(), backup: { schedule: '0 3 * * *' } }).backup.schedule, '0 3 * * *');
   });
   it('names the key of a bad schedule, keep or target', () => {
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { schedule: 'daily' } })), 'backup.schedule');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { keep: 0 } })), 'backup.keep');
-    assert.equal(keyOf(() => parseConfig({ ...minimal(), backup: { target: 'nope' } })), 'backup.target');
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { schedule: 'daily' } })),
+      'backup.schedule',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { keep: 0 } })),
+      'backup.keep',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { target: 'nope' } })),
+      'backup.target',
+    );
   });
 });

@@ -80,7 +80,10 @@ function checkCrossFieldRules(c: Config): void {
   if (c.database.mode === 'galera') {
     // Quorum is a majority of the nodes: with two, losing either one stops every write.
     if (count('mariadb') < 3) {
-      throw new ConfigError('database.mode', `galera needs at least 3 nodes carrying "mariadb" (found ${count('mariadb')}): with fewer, one lost node leaves no majority; add nodes or use "replication"`);
+      throw new ConfigError(
+        'database.mode',
+        `galera needs at least 3 nodes carrying "mariadb" (found ${count('mariadb')}): with fewer, one lost node leaves no majority; add nodes or use "replication"`,
+      );
     }
   }
   if (c.lb.vip !== undefined) {
@@ -130,9 +133,7 @@ export function loadConfigFile(file: string): Config {
 }
 
 export function renderConfigYaml(input: ConfigInput): string {
-  const header =
-    '# hastack cluster definition. Passwords are not kept here: `hastack up` generates them\n' +
-    '# once into .hastack/<cluster>/secrets.json (mode 0600).\n';
+  const header = '# hastack cluster definition. Passwords are not kept here: `hastack up` generates them\n' + '# once into .hastack/<cluster>/secrets.json (mode 0600).\n';
   return header + YAML.stringify(input);
 }
 

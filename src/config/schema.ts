@@ -18,9 +18,7 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceKind, number>> = {
   dns: 5353,
 };
 
-const nodeName = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
+const nodeName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
 
 const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
 
@@ -42,9 +40,11 @@ export const nodeSchema = z
   .strict();
 
 const portsSchema = z
-  .object(Object.fromEntries(SERVICE_KINDS.map((k) => [k, z.number().int().min(1).max(65535).optional()])) as {
-    [K in ServiceKind]: z.ZodOptional<z.ZodNumber>;
-  })
+  .object(
+    Object.fromEntries(SERVICE_KINDS.map((k) => [k, z.number().int().min(1).max(65535).optional()])) as {
+      [K in ServiceKind]: z.ZodOptional<z.ZodNumber>;
+    },
+  )
   .strict();
 
 export const configSchema = z
@@ -80,9 +80,15 @@ export const configSchema = z
     hosts: z
       .object({
         /** Where `deploy` installs hastack itself on every host. */
-        installDir: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/opt/hastack'),
+        installDir: z
+          .string()
+          .regex(/^\/[^\s]*$/, 'must be an absolute path')
+          .default('/opt/hastack'),
         /** Where each host keeps the cluster's state (`<stateDir>/<cluster>/`: data, rendered config, logs). */
-        stateDir: z.string().regex(/^\/[^\s]*$/, 'must be an absolute path').default('/var/lib/hastack'),
+        stateDir: z
+          .string()
+          .regex(/^\/[^\s]*$/, 'must be an absolute path')
+          .default('/var/lib/hastack'),
         /** The node that runs the controller (admin API, status, failover manager); default: the first node. */
         controller: nodeName.optional(),
         /** Private key for SSH (default: ssh's own, `~/.ssh/id_*`). Relative to this file, or `~/...`. */
@@ -125,7 +131,10 @@ export const configSchema = z
     database: z
       .object({
         mode: z.enum(['replication', 'galera']).default('replication'),
-        name: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier').default('app'),
+        name: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/, 'must be a plain SQL identifier')
+          .default('app'),
         /** Semi-sync AFTER_SYNC: a commit is acknowledged only once a replica has it. */
         semiSync: z.boolean().default(true),
         /** How long the primary waits for a replica's ack before falling back to async (ms). */
@@ -144,13 +153,18 @@ export const configSchema = z
          * that runs `failover`, `backup` or `status` against it. The account is otherwise limited
          * to the nodes' addresses and the machine's own loopback.
          */
-        adminFrom: z.array(z.string().regex(/^[0-9a-fA-F.:%_/]+$/, 'must be an address or a pattern of one (10.1.2.%), not a host name: the server skips name resolution')).default([]),
+        adminFrom: z
+          .array(z.string().regex(/^[0-9a-fA-F.:%_/]+$/, 'must be an address or a pattern of one (10.1.2.%), not a host name: the server skips name resolution'))
+          .default([]),
       })
       .strict()
       .default({}),
     redis: z
       .object({
-        masterName: z.string().regex(/^[A-Za-z0-9_-]+$/).default('hastack'),
+        masterName: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]+$/)
+          .default('hastack'),
         quorum: z.number().int().min(1).default(2),
         // 1.5 s: on a LAN a healthy master answers PING in well under a millisecond, so 1.5 s of
         // silence is a dead or frozen process, and it stays above a GC or fsync stall.
@@ -199,10 +213,18 @@ export const configSchema = z
         maxConnections: z.number().int().min(1).max(1_000_000).default(4096),
         // 1 MiB per request body (413 beyond): far above the JSON forms and API calls of a
         // business app; bodies are buffered whole so a retry can replay them.
-        maxBodyBytes: z.number().int().min(1024).default(1024 * 1024),
+        maxBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(1024 * 1024),
         // 64 MiB of request bodies buffered at once over all requests: 64 maximal bodies, or
         // thousands of typical forms; bounds the heap bodies can take against a ~100 MB process.
-        maxBufferedBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        maxBufferedBodyBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
         // 512 connections per backend: bounds file descriptors and the concurrency one app server
         // sees; beyond it requests wait in the backend's queue.
         backendMaxConnections: z.number().int().min(1).max(65_536).default(512),
@@ -287,7 +309,10 @@ export const configSchema = z
          * The account the failover's end-to-end check logs in with (`POST /login`) before it writes
          * its test order, for apps whose writes need a session (the example ERP's do).
          */
-        verifyLogin: z.object({ username: z.string().min(1), password: z.string().min(1) }).strict().optional(),
+        verifyLogin: z
+          .object({ username: z.string().min(1), password: z.string().min(1) })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),

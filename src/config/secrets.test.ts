@@ -31,7 +31,10 @@ describe('secrets.json', () => {
   it('refuses a VRRP password keepalived would cut or misread', () => {
     const dir = path.join(root, 'bad');
     fs.mkdirSync(dir);
-    fs.writeFileSync(secretsFile(dir), JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', vrrpPassword: '123456789' }));
+    fs.writeFileSync(
+      secretsFile(dir),
+      JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', vrrpPassword: '123456789' }),
+    );
     assert.throws(() => readSecrets(dir), /vrrpPassword/);
   });
   it('adds the session key to a file written before it existed, keeping the other passwords', () => {
@@ -49,7 +52,10 @@ describe('secrets.json', () => {
   it('refuses a session key too short to be a key', () => {
     const dir = path.join(root, 'bad-session');
     fs.mkdirSync(dir);
-    fs.writeFileSync(secretsFile(dir), JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', sessionKey: 'short' }));
+    fs.writeFileSync(
+      secretsFile(dir),
+      JSON.stringify({ redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', sessionKey: 'short' }),
+    );
     assert.throws(() => readSecrets(dir), /sessionKey/);
   });
 });

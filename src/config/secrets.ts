@@ -77,7 +77,11 @@ function generateVrrp(): string {
 
 /** A new cluster's secrets: every one of them. */
 export function generateSecrets(): Secrets {
-  return { ...(Object.fromEntries(ENGINE_SECRETS.map((k) => [k, generateSecret()])) as Record<string, string>), vrrpPassword: generateVrrp(), sessionKey: generateSecret() } as unknown as Secrets;
+  return {
+    ...(Object.fromEntries(ENGINE_SECRETS.map((k) => [k, generateSecret()])) as Record<string, string>),
+    vrrpPassword: generateVrrp(),
+    sessionKey: generateSecret(),
+  } as unknown as Secrets;
 }
 
 /**
@@ -107,7 +111,10 @@ export function heldSecrets(held: Partial<Secrets>, file: string): Secrets {
       enumerable: false,
       configurable: true,
       get: () => {
-        throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} does not hold "${k}": this node's services do not need it (see each kind's secrets in src/registry/kinds.ts); run this from a node that does, or from the operator's machine`);
+        throw new HastackError(
+          ErrorCode.CONFIG_INVALID,
+          `${file} does not hold "${k}": this node's services do not need it (see each kind's secrets in src/registry/kinds.ts); run this from a node that does, or from the operator's machine`,
+        );
       },
     });
   }
@@ -127,7 +134,10 @@ export function readSecretsFile(file: string): Partial<Secrets> | undefined {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} is not JSON; restore it from a host with "hastack secrets pull", never by making new passwords for a cluster that has data`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `${file} is not JSON; restore it from a host with "hastack secrets pull", never by making new passwords for a cluster that has data`,
+    );
   }
   const obj = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
   const out: Partial<Record<SecretName, string>> = {};
@@ -136,10 +146,16 @@ export function readSecretsFile(file: string): Partial<Secrets> | undefined {
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "${k}" must be a non-empty string`);
     if (k === 'vrrpPassword' && !/^[A-Za-z0-9_-]{1,8}$/.test(v)) {
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`);
+      throw new HastackError(
+        ErrorCode.CONFIG_INVALID,
+        `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`,
+      );
     }
     if (k === 'sessionKey' && v.length < 16) {
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`);
+      throw new HastackError(
+        ErrorCode.CONFIG_INVALID,
+        `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`,
+      );
     }
     out[k] = v;
   }
@@ -161,7 +177,10 @@ export function readSecrets(stateDir: string): Secrets {
 export function requireAllSecrets(held: Partial<Secrets>, file: string): Secrets {
   const missing = ENGINE_SECRETS.filter((k) => held[k] === undefined);
   if (missing.length > 0) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} lacks ${missing.map((k) => `"${k}"`).join(', ')}; recover it with "hastack secrets pull" (from the hosts), never by making new passwords for a cluster that has data`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `${file} lacks ${missing.map((k) => `"${k}"`).join(', ')}; recover it with "hastack secrets pull" (from the hosts), never by making new passwords for a cluster that has data`,
+    );
   }
   return held as Secrets;
 }

@@ -9,16 +9,14 @@ const config = (substrate: 'local' | 'netns' | 'hosts') =>
     redis: { quorum: 1 },
     substrate,
     netns: { addressBase: '10.213.213' },
-    nodes: [
-      { name: 'n1', services: ['app', 'lb', 'mariadb', 'redis'], ...(substrate === 'hosts' ? { address: '10.0.0.1', ssh: 'root@10.0.0.1' } : {}) },
-    ],
+    nodes: [{ name: 'n1', services: ['app', 'lb', 'mariadb', 'redis'], ...(substrate === 'hosts' ? { address: '10.0.0.1', ssh: 'root@10.0.0.1' } : {}) }],
   });
 
 describe('substrateTraits: what code may know about where nodes live', () => {
-  it('local: one supervisor, nodes share this machine\'s loopback, no network of their own', () => {
+  it("local: one supervisor, nodes share this machine's loopback, no network of their own", () => {
     assert.deepEqual(substrateTraits(config('local')), { supervised: true, nodesAreMachines: false, sharedLoopback: true, networkFaults: false, tcpReachability: false });
   });
-  it('netns: one supervisor, each node its own network (faults, TCP reachability), the bridge\'s host side', () => {
+  it("netns: one supervisor, each node its own network (faults, TCP reachability), the bridge's host side", () => {
     assert.deepEqual(substrateTraits(config('netns')), {
       supervised: true,
       nodesAreMachines: false,

@@ -111,8 +111,14 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup?: Supervisor
             const issue = f.error.issues[0];
             return send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
           }
-          if (!sup) return send(res, 400, { error: { code: 'BAD_REQUEST', message: 'this controller runs on real hosts and owns no process: run "hastack chaos" from a machine with SSH access to the hosts, it applies faults over SSH' } });
-          return send(res, 200, { ok: true, ...(await applyFault(sup, topo, f.data)) as object });
+          if (!sup)
+            return send(res, 400, {
+              error: {
+                code: 'BAD_REQUEST',
+                message: 'this controller runs on real hosts and owns no process: run "hastack chaos" from a machine with SSH access to the hosts, it applies faults over SSH',
+              },
+            });
+          return send(res, 200, { ok: true, ...((await applyFault(sup, topo, f.data)) as object) });
         }
         send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults' } });
       } catch (e) {

@@ -26,7 +26,8 @@ export async function requestFault(topo: Topology, f: FaultRequest, timeoutMs = 
   }
   const body = (await res.body.json()) as Record<string, unknown> & { error?: { code?: string; message?: string } };
   if (res.statusCode !== 200) {
-    const code = res.statusCode === 404 ? ErrorCode.NOT_FOUND : res.statusCode === 400 ? ErrorCode.BAD_REQUEST : res.statusCode === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.INTERNAL;
+    const code =
+      res.statusCode === 404 ? ErrorCode.NOT_FOUND : res.statusCode === 400 ? ErrorCode.BAD_REQUEST : res.statusCode === 401 ? ErrorCode.UNAUTHORIZED : ErrorCode.INTERNAL;
     throw new HastackError(code, `fault ${f.action} refused: ${body.error?.message ?? `HTTP ${res.statusCode}`}`);
   }
   return body;

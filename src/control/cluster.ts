@@ -1,14 +1,5 @@
 import fs from 'node:fs';
-import {
-  loadOrCreateSecrets,
-  readSecrets,
-  readTopology,
-  topologyFile,
-  resolveTopology,
-  writeTopology,
-  type Config,
-  type Topology,
-} from '../config/index.js';
+import { loadOrCreateSecrets, readSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
 import { ensureClusterTls } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
@@ -100,10 +91,7 @@ export async function killLeftovers(stateDir: string, substrate: Substrate, grac
  * `hastack down`: asks the supervisor to stop the cluster (it stops services in reverse order)
  * and follows its events; if the supervisor is gone, stops what it left behind directly.
  */
-export async function stopCluster(
-  topo: Topology,
-  opts: { onEvent?: (e: ClusterEvent) => void; timeoutMs?: number } = {},
-): Promise<{ wasRunning: boolean }> {
+export async function stopCluster(topo: Topology, opts: { onEvent?: (e: ClusterEvent) => void; timeoutMs?: number } = {}): Promise<{ wasRunning: boolean }> {
   const substrate = substrateFor(topo);
   const run = readRunState(topo.stateDir);
   if (!run) return { wasRunning: false };
@@ -174,7 +162,10 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
     const t0 = Date.now();
     await substrate.prepare();
     // Appended even without a listener: `up --detach` follows the event log, not this process.
-    const e = appendEvent(topo.stateDir, { type: 'step', message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace` });
+    const e = appendEvent(topo.stateDir, {
+      type: 'step',
+      message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace`,
+    });
     onEvent?.(e);
   }
   let admin: Closeable;
@@ -205,7 +196,10 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
       }
       if (auto) {
         auto.start();
-        appendEvent(topo.stateDir, { type: 'failover.decision', message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms` });
+        appendEvent(topo.stateDir, {
+          type: 'failover.decision',
+          message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms`,
+        });
       }
     },
   };

@@ -50,7 +50,10 @@ export async function startDetached(topo: Topology, print: (e: ClusterEvent) => 
       }
     }
     if (exitCode !== undefined) {
-      throw new HastackError(ErrorCode.ENGINE_START_FAILED, `the supervisor exited (code ${exitCode}) before the cluster was ready; last lines of ${logFile}:\n${tailFile(logFile, 15)}`);
+      throw new HastackError(
+        ErrorCode.ENGINE_START_FAILED,
+        `the supervisor exited (code ${exitCode}) before the cluster was ready; last lines of ${logFile}:\n${tailFile(logFile, 15)}`,
+      );
     }
     if (Date.now() > deadline) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `cluster not ready after ${DETACHED_START_TIMEOUT_MS / 1000} s; see ${logFile}`);
     await sleep(200);

@@ -1,14 +1,7 @@
 import os from 'node:os';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { servicesOf } from '../config/index.js';
-import {
-  applyBootstrapChoice,
-  describeRecovery,
-  planClusterRecovery,
-  readGaleraHealth,
-  type GaleraHealth,
-  type RecoveryPlan,
-} from '../engines/index.js';
+import { applyBootstrapChoice, describeRecovery, planClusterRecovery, readGaleraHealth, type GaleraHealth, type RecoveryPlan } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
@@ -102,7 +95,7 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
     }
   }
 
-  step('reading each node\'s position (grastate.dat, and mariadbd --wsrep-recover after a crash)');
+  step("reading each node's position (grastate.dat, and mariadbd --wsrep-recover after a crash)");
   const { facts, plan } = await planClusterRecovery(topo, secrets, asRoot, busy);
   for (const line of describeRecovery(facts, plan)) step(line.trim(), { facts });
   if (!plan.ok) {
@@ -126,7 +119,10 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
   step(`bootstrapping ${first.node} (--wsrep-new-cluster --wsrep-start-position=${plan.position.uuid}:${plan.position.seqno})`, { node: first.node });
   const boot = await waitFor(async () => ((await health(first))?.healthy ? true : undefined), { timeoutMs: BOOTSTRAP_TIMEOUT_MS, intervalMs: 250 });
   if (!boot) {
-    throw new HastackError(ErrorCode.SETUP_FAILED, `${first.node} did not become a synced Primary within ${BOOTSTRAP_TIMEOUT_MS} ms after bootstrap; read "hastack logs ${first.node} mariadb", then run db recover again`);
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${first.node} did not become a synced Primary within ${BOOTSTRAP_TIMEOUT_MS} ms after bootstrap; read "hastack logs ${first.node} mariadb", then run db recover again`,
+    );
   }
   step(`${first.node} is Primary: ${(await health(first))?.detail ?? ''}`, { node: first.node });
   for (const node of plan.joinOrder) await joinOne(topo, dbs.find((s) => s.node === node) as ServiceInstance, health, step);
@@ -135,7 +131,10 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
 }
 
 function notRunning(): HastackError {
-  return new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, 'the supervisor is not running, so db recover cannot start the nodes; run "hastack up" (it joins them to the running component)');
+  return new HastackError(
+    ErrorCode.CLUSTER_NOT_RUNNING,
+    'the supervisor is not running, so db recover cannot start the nodes; run "hastack up" (it joins them to the running component)',
+  );
 }
 
 async function joinOne(
@@ -149,7 +148,10 @@ async function joinOne(
   step(`starting ${svc.node}: it joins by IST from its recovered position, or by a full state transfer`, { node: svc.node });
   const ok = await waitFor(async () => ((await health(svc))?.synced ? true : undefined), { timeoutMs: JOIN_TIMEOUT_MS, intervalMs: 500 });
   if (!ok) {
-    throw new HastackError(ErrorCode.SETUP_FAILED, `${svc.node} did not sync within ${JOIN_TIMEOUT_MS} ms; read "hastack logs ${svc.node} mariadb", then run db recover again (it resumes from here)`);
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `${svc.node} did not sync within ${JOIN_TIMEOUT_MS} ms; read "hastack logs ${svc.node} mariadb", then run db recover again (it resumes from here)`,
+    );
   }
   step(`${svc.node} synced: ${(await health(svc))?.detail ?? ''}`, { node: svc.node });
 }

@@ -3,7 +3,18 @@ export type { SupervisorOptions } from './supervisor.js';
 export type { RunningCluster } from './cluster.js';
 export { requestFault } from './admin-client.js';
 export type { FaultRequest } from './admin-api.js';
-export { openCluster, prepareCluster, prepareState, commitTopology, stopCluster, releaseSubstrate, ensureNotRunning, supervisorAlive, leftoverPids, killLeftovers } from './cluster.js';
+export {
+  openCluster,
+  prepareCluster,
+  prepareState,
+  commitTopology,
+  stopCluster,
+  releaseSubstrate,
+  ensureNotRunning,
+  supervisorAlive,
+  leftoverPids,
+  killLeftovers,
+} from './cluster.js';
 export { clusterStatus, serviceRows } from './status.js';
 export type { ServiceRunInfo } from './status.js';
 export { SupervisedRuntime, localLogFiles, reachOf } from './supervised-runtime.js';

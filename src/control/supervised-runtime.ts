@@ -5,7 +5,17 @@ import { mariadbReach, recordDbRole } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile } from '../shared/files.js';
-import { substrateFor, type ClusterStatus, type FaultRequest, type LogTail, type Runtime, type RuntimeCapabilities, type RuntimeDownOptions, type RuntimeDownResult, type RuntimeUpOptions } from '../substrate/index.js';
+import {
+  substrateFor,
+  type ClusterStatus,
+  type FaultRequest,
+  type LogTail,
+  type Runtime,
+  type RuntimeCapabilities,
+  type RuntimeDownOptions,
+  type RuntimeDownResult,
+  type RuntimeUpOptions,
+} from '../substrate/index.js';
 import { requestFault } from './admin-client.js';
 import { commitTopology, ensureNotRunning, prepareState, releaseSubstrate, stopCluster } from './cluster.js';
 import { startDetached } from './detached.js';

@@ -186,9 +186,7 @@ export class Supervisor {
     this.saveRunState();
     try {
       const asRoot = os.userInfo().uid === 0;
-      const firstDb = await firstDatabaseNode(topo, this.opts.secrets, asRoot, (message, data) =>
-        this.event({ type: 'step', message, ...(data ? { data } : {}) }),
-      );
+      const firstDb = await firstDatabaseNode(topo, this.opts.secrets, asRoot, (message, data) => this.event({ type: 'step', message, ...(data ? { data } : {}) }));
       for (const step of startPlan(topo, firstDb)) {
         if (this.stopping) throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, 'start interrupted by a stop request');
         if (step.type === 'start') {
@@ -230,7 +228,8 @@ export class Supervisor {
   private async livenessRound(): Promise<void> {
     const budget = this.opts.topo.config.supervisor.healthTimeoutMs;
     const due = [...this.managed.values()].filter(
-      (m) => m.driver.livenessFailures !== undefined && m.phase === 'running' && !this.downNodes.has(m.svc.node) && !this.pausedNodes.has(m.svc.node) && !this.cutFromHost(m.svc.node),
+      (m) =>
+        m.driver.livenessFailures !== undefined && m.phase === 'running' && !this.downNodes.has(m.svc.node) && !this.pausedNodes.has(m.svc.node) && !this.cutFromHost(m.svc.node),
     );
     await Promise.all(
       due.map(async (m) => {
@@ -336,7 +335,12 @@ export class Supervisor {
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (this.downNodes.has(m.svc.node)) {
       this.saveRunState();
-      this.event({ type: 'service.exited', message: `${m.svc.id} (pid ${proc.pid}) exited with ${how}; node ${m.svc.node} is down, not restarting`, node: m.svc.node, service: m.svc.kind });
+      this.event({
+        type: 'service.exited',
+        message: `${m.svc.id} (pid ${proc.pid}) exited with ${how}; node ${m.svc.node} is down, not restarting`,
+        node: m.svc.node,
+        service: m.svc.kind,
+      });
       return;
     }
     if (Date.now() - m.startedAt > STABLE_MS) m.attempt = 0;
@@ -456,7 +460,10 @@ export class Supervisor {
   async cutNetwork(links: readonly Link[], what: string): Promise<Link[]> {
     const network = this.opts.substrate.network;
     if (!network) {
-      throw new HastackError(ErrorCode.BAD_REQUEST, `partition faults need nodes in network namespaces: bring the cluster up with "hastack up --substrate netns" (it runs on ${this.opts.topo.config.substrate})`);
+      throw new HastackError(
+        ErrorCode.BAD_REQUEST,
+        `partition faults need nodes in network namespaces: bring the cluster up with "hastack up --substrate netns" (it runs on ${this.opts.topo.config.substrate})`,
+      );
     }
     for (const l of links) for (const p of [l.from, l.to]) if (p !== HOST) this.servicesOn(p);
     const next = mergeLinks(this.cut, links);
@@ -477,7 +484,7 @@ export class Supervisor {
 
   private async migrate(): Promise<void> {
     const topo = this.opts.topo;
-    this.event({ type: 'step', message: 'running the app\'s migrations' });
+    this.event({ type: 'step', message: "running the app's migrations" });
     const logFile = path.join(topo.stateDir, 'migrate.log');
     const fake: ServiceInstance = { node: '-', kind: 'app', address: '127.0.0.1', port: 0, dir: topo.stateDir, id: 'migrate' };
     const proc = this.opts.substrate.spawn(fake, { command: process.execPath, args: [CLI_MAIN, '_migrate', '--state', topo.stateDir] }, logFile);
@@ -519,7 +526,10 @@ export class Supervisor {
     const timer = new AbortController();
     const killed = await Promise.race([
       proc.exited.then(() => false),
-      sleep(grace, timer.signal).then(() => true, () => false),
+      sleep(grace, timer.signal).then(
+        () => true,
+        () => false,
+      ),
     ]);
     timer.abort(); // so a pending grace timer does not keep the supervisor alive after the exit
     if (killed) {

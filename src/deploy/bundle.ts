@@ -76,7 +76,10 @@ async function productionModules(root: string, cacheDir: string, lockHash: strin
 export async function buildBundle(cacheDir: string): Promise<Bundle> {
   const root = packageRoot();
   if (!fs.existsSync(path.join(root, 'node_modules'))) throw new HastackError(ErrorCode.SETUP_FAILED, `${root}/node_modules is missing: run npm ci there first`);
-  const lockHash = createHash('sha256').update(fs.readFileSync(path.join(root, 'package-lock.json'))).digest('hex').slice(0, 16);
+  const lockHash = createHash('sha256')
+    .update(fs.readFileSync(path.join(root, 'package-lock.json')))
+    .digest('hex')
+    .slice(0, 16);
   const stamp = `${lockHash}-${treeStamp(root)}`;
   const tarball = path.join(cacheDir, `hastack-${stamp}.tar.gz`);
   fs.mkdirSync(cacheDir, { recursive: true });

@@ -1,10 +1,34 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type Config, type Secrets, type ServiceInstance, type Topology, controllerNode, hostStateDir, installedPackage, remoteTopology, renderConfigYaml, resolveTopology, substrateTraits, writeSecrets, writeTopology } from '../config/index.js';
+import {
+  type Config,
+  type Secrets,
+  type ServiceInstance,
+  type Topology,
+  controllerNode,
+  hostStateDir,
+  installedPackage,
+  remoteTopology,
+  renderConfigYaml,
+  resolveTopology,
+  substrateTraits,
+  writeSecrets,
+  writeTopology,
+} from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/index.js';
 import { startPlan } from '../registry/index.js';
 import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
-import { agentPlanSchema, probeResultSchema, type AgentPlan, shq, installControllerKey, sentinelsReadyOnHosts, closeSessions, openSessions, type HostSession } from '../hosts/index.js';
+import {
+  agentPlanSchema,
+  probeResultSchema,
+  type AgentPlan,
+  shq,
+  installControllerKey,
+  sentinelsReadyOnHosts,
+  closeSessions,
+  openSessions,
+  type HostSession,
+} from '../hosts/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
@@ -67,7 +91,10 @@ interface HostState {
 export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const t0 = Date.now();
   if (!substrateTraits(o.config).nodesAreMachines) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`,
+    );
   }
   const topo = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
   const looking = o.dryRun === true || o.diff === true;
@@ -112,7 +139,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     }
     if (write !== undefined) {
       writeSecrets(topo.stateDir, secrets);
-      event(write === 'new' ? `made this cluster's passwords in ${topo.stateDir}/secrets.json (0600; no host held any)` : `added the secrets this version introduced to ${topo.stateDir}/secrets.json`);
+      event(
+        write === 'new'
+          ? `made this cluster's passwords in ${topo.stateDir}/secrets.json (0600; no host held any)`
+          : `added the secrets this version introduced to ${topo.stateDir}/secrets.json`,
+      );
     }
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
@@ -253,7 +284,10 @@ async function waitHealthy(topo: Topology, h: HostState, svc: ServiceInstance): 
       last = describeError(e);
     }
     if (Date.now() > deadline) {
-      const tail = await h.session.ssh.exec(`tail -n 15 ${shq(`${svc.dir}/service.log`)}`).then((r) => r.stdout, () => '');
+      const tail = await h.session.ssh.exec(`tail -n 15 ${shq(`${svc.dir}/service.log`)}`).then(
+        (r) => r.stdout,
+        () => '',
+      );
       throw new HastackError(
         ErrorCode.HEALTH_TIMEOUT,
         `${svc.id} on ${h.session.node} is not healthy after ${topo.config.supervisor.healthTimeoutMs} ms (${last}); its log ${svc.dir}/service.log ends:\n${tail}`,
@@ -263,7 +297,12 @@ async function waitHealthy(topo: Topology, h: HostState, svc: ServiceInstance): 
   }
 }
 
-async function startServices(topo: Topology, secrets: Secrets, hosts: readonly HostState[], event: (m: string, d?: Record<string, unknown>) => void): Promise<{ started: string[]; unchanged: string[] }> {
+async function startServices(
+  topo: Topology,
+  secrets: Secrets,
+  hosts: readonly HostState[],
+  event: (m: string, d?: Record<string, unknown>) => void,
+): Promise<{ started: string[]; unchanged: string[] }> {
   const byNode = new Map(hosts.map((h) => [h.session.node, h]));
   const started: string[] = [];
   const unchanged: string[] = [];
@@ -311,6 +350,10 @@ async function startOtherUnits(hosts: readonly HostState[], event: (m: string) =
     const due = (h.plan?.units ?? []).filter((u) => u.serviceId === undefined && (h.reinstall || u.changed || !u.active));
     if (due.length === 0) continue;
     event(`${h.session.node}: starting ${due.map((u) => `${u.name} (${u.role})`).join(', ')}`);
-    await h.session.agent('restart', due.map((u) => u.name), { timeoutMs: AGENT_TIMEOUT_MS });
+    await h.session.agent(
+      'restart',
+      due.map((u) => u.name),
+      { timeoutMs: AGENT_TIMEOUT_MS },
+    );
   }
 }

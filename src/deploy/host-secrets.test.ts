@@ -27,6 +27,10 @@ describe('review item 3: what secrets rotate pushes is what deploy sends', () =>
     assert.deepEqual(p.get('edge'), {});
     assert.deepEqual(Object.keys(p.get('web') ?? {}), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'sessionKey']);
     assert.deepEqual(p.get('web-dns'), p.get('web'));
-    assert.deepEqual(Object.keys(p.get('data') ?? {}), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey'], 'the controller node: everything but keepalived\'s (no lb.vip)');
+    assert.deepEqual(
+      Object.keys(p.get('data') ?? {}),
+      ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey'],
+      "the controller node: everything but keepalived's (no lb.vip)",
+    );
   });
 });

@@ -138,7 +138,10 @@ export async function secretsForDeploy(topo: Topology, sessions: ReadonlyMap<str
   // pushing either set now would undo part of it. The rotation's own re-run converges.
   const journal = rotationJournalFile(topo.stateDir);
   if (fs.existsSync(journal)) {
-    throw new HastackError(ErrorCode.SECRETS_MISMATCH, `a "secrets rotate" is unfinished (${journal}): run "${cli} secrets rotate" to finish it, then deploy; deploy changed nothing`);
+    throw new HastackError(
+      ErrorCode.SECRETS_MISMATCH,
+      `a "secrets rotate" is unfinished (${journal}): run "${cli} secrets rotate" to finish it, then deploy; deploy changed nothing`,
+    );
   }
   const held = readSecretsFile(file);
   const key = crypto.randomBytes(32).toString('hex');
@@ -183,7 +186,8 @@ export async function pullSecrets(topo: Topology, sessions: ReadonlyMap<string, 
     }
   }
   if (from.length === 0) throw new HastackError(ErrorCode.NOT_FOUND, `no host holds ${hostFile}: nothing was deployed yet, and "deploy" makes new passwords`);
-  if (conflicts.length > 0) throw new HastackError(ErrorCode.SECRETS_MISMATCH, `the hosts disagree: ${conflicts.join(', ')}; fix the hosts first (a half-done "secrets rotate" resumes when run again)`);
+  if (conflicts.length > 0)
+    throw new HastackError(ErrorCode.SECRETS_MISMATCH, `the hosts disagree: ${conflicts.join(', ')}; fix the hosts first (a half-done "secrets rotate" resumes when run again)`);
   writeSecrets(topo.stateDir, requireAllSecrets(merged, `the hosts' secrets (${from.join(', ')})`));
   return { file, from };
 }

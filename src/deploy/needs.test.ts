@@ -51,14 +51,14 @@ describe('review item 4: a node carries only the secrets its services need', () 
     assert.deepEqual(secretsSubset(held, []), {});
   });
 
-  it('every node\'s units can be rendered on a host that holds none of the secrets (the agent lists all units of the cluster)', () => {
+  it("every node's units can be rendered on a host that holds none of the secrets (the agent lists all units of the cluster)", () => {
     const topo = shop();
     const none = heldSecrets({}, 'secrets.json');
     for (const n of topo.nodes) assert.ok(unitsForNode(topo, n.name, { nodeBin: '/usr/bin/node', cliMain: '/x/main.js', asRoot: true, secrets: none }).length > 0);
   });
 });
 
-describe('review item 3: deploy compares the hosts\' secrets with the operator\'s by keyed fingerprints', () => {
+describe("review item 3: deploy compares the hosts' secrets with the operator's by keyed fingerprints", () => {
   const key = 'k'.repeat(64);
   const report = (node: string, s: Partial<Secrets> | undefined) => ({ node, present: s !== undefined, fingerprints: s ? fingerprintSecrets(s, key) : {} });
 

@@ -20,11 +20,27 @@ if (!primary) throw new Error('no node');
 const needs = hostNeeds(topo, primary);
 
 const good = [
-  'os=debian 12', 'uid=0', 'node=/usr/bin/node', 'nodeVersion=v20.20.2', 'pid1=systemd', 'systemd=yes', 'apt=yes',
-  'bin.redis-server=/usr/bin/redis-server', 'bin.redis-sentinel=/usr/bin/redis-sentinel', 'bin.memcached=/usr/bin/memcached',
-  'bin.mariadbd=/usr/sbin/mariadbd', 'bin.mariadb-install-db=/usr/bin/mariadb-install-db', 'bin.mariabackup=/usr/bin/mariabackup',
-  'bin.mariadb=/usr/bin/mariadb', 'bin.rsync=/usr/bin/rsync', 'pkg.keepalived=yes', 'pkg.iptables=yes', 'stamp=abc',
-  'listen=127.0.0.1:22', 'listen=0.0.0.0:22', 'clock=1000000',
+  'os=debian 12',
+  'uid=0',
+  'node=/usr/bin/node',
+  'nodeVersion=v20.20.2',
+  'pid1=systemd',
+  'systemd=yes',
+  'apt=yes',
+  'bin.redis-server=/usr/bin/redis-server',
+  'bin.redis-sentinel=/usr/bin/redis-sentinel',
+  'bin.memcached=/usr/bin/memcached',
+  'bin.mariadbd=/usr/sbin/mariadbd',
+  'bin.mariadb-install-db=/usr/bin/mariadb-install-db',
+  'bin.mariabackup=/usr/bin/mariabackup',
+  'bin.mariadb=/usr/bin/mariadb',
+  'bin.rsync=/usr/bin/rsync',
+  'pkg.keepalived=yes',
+  'pkg.iptables=yes',
+  'stamp=abc',
+  'listen=127.0.0.1:22',
+  'listen=0.0.0.0:22',
+  'clock=1000000',
 ].join('\n');
 
 function judge(text: string, extra: Partial<Parameters<typeof judgeHost>[0]> = {}) {
@@ -33,7 +49,16 @@ function judge(text: string, extra: Partial<Parameters<typeof judgeHost>[0]> = {
 
 describe('deploy preflight', () => {
   it('a host needs the engines of its services, rsync for the database, keepalived for a floating address', () => {
-    assert.deepEqual(needs.binaries.map((b) => b.binary).sort(), ['mariabackup', 'mariadb', 'mariadb-install-db', 'mariadbd', 'memcached', 'redis-sentinel', 'redis-server', 'rsync']);
+    assert.deepEqual(needs.binaries.map((b) => b.binary).sort(), [
+      'mariabackup',
+      'mariadb',
+      'mariadb-install-db',
+      'mariadbd',
+      'memcached',
+      'redis-sentinel',
+      'redis-server',
+      'rsync',
+    ]);
     assert.deepEqual(needs.packages, ['keepalived', 'iptables'], 'iptables: the firewall closing memcached to strangers');
     assert.equal(needs.listens.length, 8);
     assert.match(preflightScript(needs, '/opt/hastack', '.hastack-bundle'), /bin\.mariadbd=/);

@@ -56,7 +56,7 @@ export function preflightScript(needs: HostNeeds, installed: string, bundleFile:
     ...needs.binaries.map((b) => `${findCommand(b)}; echo "bin.${b.binary}=$p"; [ -n "$p" ] || ${candidate(b.package)}`),
     ...needs.packages.map((p) => `if dpkg-query -W -f='\${db:Status-Abbrev}' ${shq(p)} 2>/dev/null | grep -q '^ii'; then echo "pkg.${p}=yes"; else ${candidate(p)}; fi`),
     `echo "stamp=$(cat ${shq(`${installed}/${bundleFile}`)} 2>/dev/null)"`,
-    "ss -ltnH 2>/dev/null | awk '{print \"listen=\" $4}'",
+    'ss -ltnH 2>/dev/null | awk \'{print "listen=" $4}\'',
     // Last, so the clock is read as close as possible to the moment the answer comes back.
     'echo "clock=$(date +%s%3N)"',
   ];
@@ -127,7 +127,10 @@ export function missingPackages(needs: HostNeeds, facts: HostFacts): string[] {
 function listensOn(entry: string, address: string, port: number): boolean {
   const i = entry.lastIndexOf(':');
   if (i < 0 || Number(entry.slice(i + 1)) !== port) return false;
-  const a = entry.slice(0, i).replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const a = entry
+    .slice(0, i)
+    .replace(/^\[|\]$/g, '')
+    .replace(/%.*$/, '');
   return a === address || a === '0.0.0.0' || a === '*' || a === '::';
 }
 
@@ -144,9 +147,15 @@ export function judgeHost(j: JudgeInput): Verdict[] {
   }
   const major = Number(/^v(\d+)/.exec(facts.nodeVersion)?.[1] ?? 0);
   if (facts.nodeBin === '') {
-    out.push({ level: 'error', message: `${host} has no Node.js: install Node.js 20 there (https://deb.nodesource.com, or the nodejs package of a release that has 20), then run deploy again` });
+    out.push({
+      level: 'error',
+      message: `${host} has no Node.js: install Node.js 20 there (https://deb.nodesource.com, or the nodejs package of a release that has 20), then run deploy again`,
+    });
   } else if (major < 20) {
-    out.push({ level: 'error', message: `${host} has Node.js ${facts.nodeVersion || '(unknown version)'} at ${facts.nodeBin}; hastack needs 20 or newer: upgrade it, then run deploy again` });
+    out.push({
+      level: 'error',
+      message: `${host} has Node.js ${facts.nodeVersion || '(unknown version)'} at ${facts.nodeBin}; hastack needs 20 or newer: upgrade it, then run deploy again`,
+    });
   }
   const missing = missingPackages(needs, facts);
   if (missing.length > 0 && !facts.aptGet) {
@@ -154,14 +163,20 @@ export function judgeHost(j: JudgeInput): Verdict[] {
   } else {
     const unknown = missing.filter((p) => !facts.installable.has(p));
     if (unknown.length > 0) {
-      out.push({ level: 'error', message: `${host} lacks ${unknown.join(', ')} and apt has no candidate for ${unknown.length === 1 ? 'it' : 'them'}: run "apt-get update" there (or add the Debian repository that has ${unknown.length === 1 ? 'it' : 'them'}), then run deploy again` });
+      out.push({
+        level: 'error',
+        message: `${host} lacks ${unknown.join(', ')} and apt has no candidate for ${unknown.length === 1 ? 'it' : 'them'}: run "apt-get update" there (or add the Debian repository that has ${unknown.length === 1 ? 'it' : 'them'}), then run deploy again`,
+      });
     }
   }
   for (const l of needs.listens) {
     if (j.ownPorts.has(l.port)) continue;
     const by = facts.listening.find((e) => listensOn(e, l.address, l.port));
     if (by !== undefined) {
-      out.push({ level: 'error', message: `${host}: port ${l.port} (for ${l.id}) is already taken by another program listening on ${by}; stop it, or give ${l.id.split('/')[1]} another port under "ports:" in hastack.yaml` });
+      out.push({
+        level: 'error',
+        message: `${host}: port ${l.port} (for ${l.id}) is already taken by another program listening on ${by}; stop it, or give ${l.id.split('/')[1]} another port under "ports:" in hastack.yaml`,
+      });
     }
   }
   if (Number.isFinite(facts.clockMs)) {

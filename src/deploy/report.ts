@@ -38,7 +38,13 @@ export function describeHostPlan(r: HostReport, withDiff: boolean): string[] {
   if (withDiff) {
     for (const x of changed) {
       if (x.diff === undefined) continue;
-      out.push(`  --- ${x.path}`, ...x.diff.split('\n').filter((l) => l !== '').map((l) => `  ${l}`));
+      out.push(
+        `  --- ${x.path}`,
+        ...x.diff
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => `  ${l}`),
+      );
     }
   }
   const restart = r.plan.units.filter((u) => r.installBundle !== undefined || u.changed || !u.active);

@@ -26,7 +26,10 @@ export interface ServiceAnswer {
  * load balancer.
  */
 export function stableShuffle(addresses: readonly string[], salt: number = PROCESS_SALT): string[] {
-  return [...addresses].map((a) => ({ a, k: fnv1a(a, salt) })).sort((x, y) => x.k - y.k || (x.a < y.a ? -1 : 1)).map((x) => x.a);
+  return [...addresses]
+    .map((a) => ({ a, k: fnv1a(a, salt) }))
+    .sort((x, y) => x.k - y.k || (x.a < y.a ? -1 : 1))
+    .map((x) => x.a);
 }
 
 /**

@@ -149,7 +149,10 @@ describe('dns', () => {
     assert.ok(orders.size > 10, 'other processes (salts) get other orders');
     // Dropping an address keeps the others in their order.
     const full = stableShuffle(list, 7);
-    assert.deepEqual(stableShuffle(list.slice(1), 7), full.filter((a) => a !== list[0]));
+    assert.deepEqual(
+      stableShuffle(list.slice(1), 7),
+      full.filter((a) => a !== list[0]),
+    );
   });
 
   it('answers SOA and NS for the zone and refuses names outside it', async () => {

@@ -13,7 +13,9 @@ import { closeAll, once } from '../shared/lifecycle.js';
 
 function bindError(e: NodeJS.ErrnoException, transport: string, address: string, port: number): HastackError {
   if (e.code === 'EADDRINUSE') {
-    return new HastackError(ErrorCode.PORT_IN_USE, `dns: ${address}:${port}/${transport} is already in use; stop what listens there or change ports.dns in hastack.yaml`, { cause: e });
+    return new HastackError(ErrorCode.PORT_IN_USE, `dns: ${address}:${port}/${transport} is already in use; stop what listens there or change ports.dns in hastack.yaml`, {
+      cause: e,
+    });
   }
   if (e.code === 'EADDRNOTAVAIL') {
     return new HastackError(ErrorCode.SETUP_FAILED, `dns: ${address} is not an address of this machine; check the node's address in hastack.yaml`, { cause: e });

@@ -54,11 +54,7 @@ const dnsDriver: ServiceDriver = {
   command: serviceCommand,
   async probe(ctx, timeoutMs): Promise<ProbeResult> {
     try {
-      const answer = await resolveService(
-        [{ address: ctx.svc.address, port: ctx.svc.port }],
-        ctx.topo.config.serviceName,
-        timeoutMs,
-      );
+      const answer = await resolveService([{ address: ctx.svc.address, port: ctx.svc.port }], ctx.topo.config.serviceName, timeoutMs);
       return answer.addresses.length > 0
         ? { healthy: true, role: 'dns', detail: `${ctx.topo.config.serviceName} → ${answer.addresses.join(', ')}` }
         : { healthy: false, role: 'dns', detail: 'empty answer' };

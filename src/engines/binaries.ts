@@ -32,9 +32,7 @@ function findBinary(b: EngineBinary): string | undefined {
   // HASTACK_ENGINE_SEARCH_PATH replaces the search (tests use it to play a machine without engines).
   const override = process.env.HASTACK_ENGINE_SEARCH_PATH;
   const dirs =
-    override !== undefined
-      ? override.split(path.delimiter).filter((d) => d !== '')
-      : [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...SEARCH_DIRS];
+    override !== undefined ? override.split(path.delimiter).filter((d) => d !== '') : [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...SEARCH_DIRS];
   for (const d of dirs) {
     const p = path.join(d, b.binary);
     try {

@@ -53,11 +53,7 @@ export function checkSocketPath(socketPath: string): void {
  * Runs a short helper program (not a service) with a hard deadline, output appended to `logFile`.
  * Resolves with the exit code; a program that outlives the deadline is killed and reported.
  */
-export function runToCompletion(
-  command: string,
-  args: readonly string[],
-  opts: { logFile: string; timeoutMs: number; cwd?: string },
-): Promise<number> {
+export function runToCompletion(command: string, args: readonly string[], opts: { logFile: string; timeoutMs: number; cwd?: string }): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const fd = fs.openSync(opts.logFile, 'a');
     let done = false;
@@ -75,9 +71,7 @@ export function runToCompletion(
     const child = spawn(command, [...args], { stdio: ['ignore', fd, fd], cwd: opts.cwd });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(() =>
-        reject(new HastackError(ErrorCode.TIMEOUT, `${command} did not finish within ${opts.timeoutMs} ms (see ${opts.logFile})`)),
-      );
+      finish(() => reject(new HastackError(ErrorCode.TIMEOUT, `${command} did not finish within ${opts.timeoutMs} ms (see ${opts.logFile})`)));
     }, opts.timeoutMs);
     child.on('error', (e) =>
       finish(() =>

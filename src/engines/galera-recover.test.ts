@@ -1,16 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  NIL_UUID,
-  describeRecovery,
-  isFreshCluster,
-  parseGrastate,
-  parseRecoveredPosition,
-  planRecovery,
-  positionOf,
-  renderGrastate,
-  type NodeFacts,
-} from './galera-recover.js';
+import { NIL_UUID, describeRecovery, isFreshCluster, parseGrastate, parseRecoveredPosition, planRecovery, positionOf, renderGrastate, type NodeFacts } from './galera-recover.js';
 
 const UUID = '503d26cd-ebed-11f1-a4cc-2bae63864da2';
 const OTHER = '7a1c0e2e-ebee-11f1-8f11-000000000001';
@@ -104,7 +94,10 @@ describe('planRecovery', () => {
     const plan = planRecovery([wiped('db1'), cleanlyStopped('db2', 7, true), cleanlyStopped('db3', 7)]);
     assert.ok(plan.ok);
     assert.equal(plan.bootstrap, 'db2');
-    assert.deepEqual(plan.excluded.map((e) => e.node), ['db1']);
+    assert.deepEqual(
+      plan.excluded.map((e) => e.node),
+      ['db1'],
+    );
   });
 
   it('refuses when the nodes disagree on the cluster UUID', () => {

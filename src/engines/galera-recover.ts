@@ -31,14 +31,7 @@ export function parseGrastate(text: string): Grastate | undefined {
 
 /** grastate.dat as Galera 26.4 writes it (version 2.1), with the given bootstrap flag. Pure. */
 export function renderGrastate(g: Grastate): string {
-  return [
-    '# GALERA saved state',
-    'version: 2.1',
-    `uuid:    ${g.uuid}`,
-    `seqno:   ${g.seqno}`,
-    `safe_to_bootstrap: ${g.safeToBootstrap ? 1 : 0}`,
-    '',
-  ].join('\n');
+  return ['# GALERA saved state', 'version: 2.1', `uuid:    ${g.uuid}`, `seqno:   ${g.seqno}`, `safe_to_bootstrap: ${g.safeToBootstrap ? 1 : 0}`, ''].join('\n');
 }
 
 /**
@@ -113,7 +106,8 @@ export function isFreshCluster(facts: readonly NodeFacts[]): boolean {
 
 function exclusionReason(f: NodeFacts): string | undefined {
   if (!f.hasDatadir) return 'no datadir (new or wiped node): joins with a full state transfer';
-  if (f.sstInterrupted) return 'a state transfer into it was interrupted (sst_in_progress or .sst left in its datadir): its data is a partial copy; joins with a full state transfer';
+  if (f.sstInterrupted)
+    return 'a state transfer into it was interrupted (sst_in_progress or .sst left in its datadir): its data is a partial copy; joins with a full state transfer';
   if (neverJoined(f)) return 'never joined a cluster (nil UUID): joins with a full state transfer';
   return undefined;
 }

@@ -51,7 +51,14 @@ describe('renderGaleraCnf', () => {
     for (const line of ['wsrep_on=ON', 'binlog_format=ROW', 'innodb_autoinc_lock_mode=2', 'wsrep_sst_method=mariabackup', 'user=root']) {
       assert.ok(cnf.split('\n').includes(line), `${line} in my.cnf`);
     }
-    for (const opt of ['evs.suspect_timeout=PT2S', 'evs.inactive_timeout=PT4S', 'evs.keepalive_period=PT0.5S', 'evs.inactive_check_period=PT0.5S', 'gcache.recover=yes', 'pc.recovery=FALSE']) {
+    for (const opt of [
+      'evs.suspect_timeout=PT2S',
+      'evs.inactive_timeout=PT4S',
+      'evs.keepalive_period=PT0.5S',
+      'evs.inactive_check_period=PT0.5S',
+      'gcache.recover=yes',
+      'pc.recovery=FALSE',
+    ]) {
       assert.ok(cnf.includes(opt), `${opt} in wsrep_provider_options`);
     }
     assert.match(cnf, /^\[sst\]\nsst-log-archive-dir=\/tmp\/hastack-unit\/unit\/db1\/mariadb\/sst-logs$/m);
@@ -72,7 +79,7 @@ describe('renderGaleraCnf', () => {
     );
     assert.deepEqual(galeraAllowlist(hosts), ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
   });
-  it('with TLS: gcomm/IST over TLS with the cluster CA, the server\'s certificate, SST verified against the CA', () => {
+  it("with TLS: gcomm/IST over TLS with the cluster CA, the server's certificate, SST verified against the CA", () => {
     const svc = topo.services.find((s) => s.node === 'db1' && s.kind === 'mariadb') ?? assert.fail();
     const tls = { ca: '/s/tls/ca.crt', cert: '/s/tls/db1.crt', key: '/s/tls/db1.key' };
     const cnf = renderGaleraCnf({

@@ -351,7 +351,12 @@ export async function planClusterRecovery(
  * node down with data (a full-cluster crash, or `down`): the recovery plan's choice, the same as
  * `hastack db recover`. `log` receives each step for the event log.
  */
-export async function prepareGaleraStart(topo: Topology, secrets: Secrets, asRoot: boolean, log: (message: string, data?: Record<string, unknown>) => void): Promise<string | undefined> {
+export async function prepareGaleraStart(
+  topo: Topology,
+  secrets: Secrets,
+  asRoot: boolean,
+  log: (message: string, data?: Record<string, unknown>) => void,
+): Promise<string | undefined> {
   const dbs = servicesOf(topo, 'mariadb');
   const first = dbs[0];
   if (!first) return undefined;

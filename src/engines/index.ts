@@ -10,7 +10,18 @@ import { redisDriver } from './redis.js';
 import { sentinelDriver } from './sentinel.js';
 import type { EngineKind, ServiceDriver } from '../registry/index.js';
 
-export { redisDriver, redisRole, redisReplicaOf, redisPromote, parseRedisRole, describeRedisRole, renderRedisConf, redisConfFile, withReplicaOf, enforceWriteGuard } from './redis.js';
+export {
+  redisDriver,
+  redisRole,
+  redisReplicaOf,
+  redisPromote,
+  parseRedisRole,
+  describeRedisRole,
+  renderRedisConf,
+  redisConfFile,
+  withReplicaOf,
+  enforceWriteGuard,
+} from './redis.js';
 export type { RedisRole, RedisConfParams } from './redis.js';
 
 export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, sentinelConfFile, waitSentinelsReady, renderSentinelConf } from './sentinel.js';
@@ -46,7 +57,17 @@ export {
 export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';
 
 export { databaseDriver, firstDatabaseNode } from './database.js';
-export { galeraDriver, galeraHealth, readGaleraHealth, planClusterRecovery, applyBootstrapChoice, galeraPaths, renderGaleraCnf, GALERA_PORTS, galeraProviderPath } from './galera.js';
+export {
+  galeraDriver,
+  galeraHealth,
+  readGaleraHealth,
+  planClusterRecovery,
+  applyBootstrapChoice,
+  galeraPaths,
+  renderGaleraCnf,
+  GALERA_PORTS,
+  galeraProviderPath,
+} from './galera.js';
 export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
 export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';

@@ -75,11 +75,10 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
 
   // The app user: everything on its database, nothing global, so read_only applies to it.
   await ensureUser(c, DB_USERS.app, secrets.dbAppPassword, writeMs);
-  const appGrant = await rows(
-    c,
-    "SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ? AND PRIVILEGE_TYPE = 'INSERT'",
-    [`'${DB_USERS.app}'@'%'`, db],
-  );
+  const appGrant = await rows(c, "SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ? AND PRIVILEGE_TYPE = 'INSERT'", [
+    `'${DB_USERS.app}'@'%'`,
+    db,
+  ]);
   if (appGrant.length === 0) await write("GRANT ALL PRIVILEGES ON ??.* TO ?@'%'", [db, DB_USERS.app]);
   // SLAVE MONITOR (SHOW SLAVE STATUS) lets the app's db router skip a replica whose replication
   // stopped. It only reads status: it neither bypasses read_only (that takes SUPER or READ_ONLY

@@ -45,15 +45,7 @@ export interface CopyOptions {
 
 /** Option file: the source's my.cnf plus the admin account over TCP (0600). */
 function writeCnf(file: string, o: CopyOptions): void {
-  const text = [
-    `!include ${o.source.conf}`,
-    '[mariabackup]',
-    `user=${o.user}`,
-    `password=${o.password}`,
-    `host=${o.source.address}`,
-    `port=${o.source.port}`,
-    '',
-  ].join('\n');
+  const text = [`!include ${o.source.conf}`, '[mariabackup]', `user=${o.user}`, `password=${o.password}`, `host=${o.source.address}`, `port=${o.source.port}`, ''].join('\n');
   writeFileAtomic(file, text, 0o600);
 }
 

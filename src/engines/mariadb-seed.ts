@@ -29,7 +29,12 @@ export function shouldSeedFromBackup(f: PrimaryBinlogFacts): boolean {
 
 /** The Info column of a Gtid_list binlog event ("[]" or "[0-1-42,1-2-7]") lists no GTID. Pure. */
 export function isEmptyGtidList(info: string): boolean {
-  return info.trim().replace(/^\[|\]$/g, '').trim() === '';
+  return (
+    info
+      .trim()
+      .replace(/^\[|\]$/g, '')
+      .trim() === ''
+  );
 }
 
 /** One other mariadb node as it answered, for choosing the backup source. */

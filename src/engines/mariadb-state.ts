@@ -8,7 +8,6 @@ import { mariadbPaths, type DbRole } from './mariadb-config.js';
 
 /** A node's recorded role (`<svc.dir>/hastack-db.json`): read strictly, written atomically. */
 
-
 /** What `<svc.dir>/hastack-db.json` holds. */
 export interface DbNodeState {
   readonly role: DbRole;

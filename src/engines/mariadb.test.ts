@@ -1,18 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, resolveTopology, type Topology } from '../config/index.js';
-import {
-  adminHosts,
-  dbRoleOf,
-  describeReplication,
-  isAddressHost,
-  mariadbPaths,
-  parseSlaveStatus,
-  renderMyCnf,
-  semiSyncAtBoot,
-  serverIdOf,
-  type MyCnfParams,
-} from './mariadb.js';
+import { adminHosts, dbRoleOf, describeReplication, isAddressHost, mariadbPaths, parseSlaveStatus, renderMyCnf, semiSyncAtBoot, serverIdOf, type MyCnfParams } from './mariadb.js';
 
 function twoDbTopology(semiSync = true): Topology {
   const config = parseConfig({
@@ -123,10 +112,10 @@ describe('semiSyncAtBoot', () => {
   it('is off on replicas, when disabled, and with no replica in the topology', () => {
     assert.equal(semiSyncAtBoot(topo, { role: 'replica', wired: true }), false);
     assert.equal(semiSyncAtBoot(twoDbTopology(false), { role: 'primary', wired: true }), false);
-    const single = resolveTopology(
-      parseConfig({ addressBase: '127.0.50', nodes: [{ name: 'one', services: ['app', 'lb', 'redis', 'mariadb'] }] }),
-      { stateRoot: '/tmp/hastack-unit', configDir: '/tmp' },
-    );
+    const single = resolveTopology(parseConfig({ addressBase: '127.0.50', nodes: [{ name: 'one', services: ['app', 'lb', 'redis', 'mariadb'] }] }), {
+      stateRoot: '/tmp/hastack-unit',
+      configDir: '/tmp',
+    });
     assert.equal(semiSyncAtBoot(single, { role: 'primary', wired: true }), false);
   });
 });
@@ -172,7 +161,10 @@ describe('parseSlaveStatus and dbRoleOf', () => {
 describe('serverIdOf', () => {
   it('is the 1-based node position, unique per node', () => {
     const topo = twoDbTopology();
-    assert.deepEqual(['web', 'db1', 'db2'].map((n) => serverIdOf(topo, n)), [1, 2, 3]);
+    assert.deepEqual(
+      ['web', 'db1', 'db2'].map((n) => serverIdOf(topo, n)),
+      [1, 2, 3],
+    );
     assert.throws(() => serverIdOf(topo, 'nope'));
   });
 });
@@ -184,14 +176,14 @@ describe('isAddressHost', () => {
   });
 });
 
-describe('review item 4: the database admin account\'s host part', () => {
-  it('the cluster\'s node addresses and the machine\'s loopback, never %', () => {
+describe("review item 4: the database admin account's host part", () => {
+  it("the cluster's node addresses and the machine's loopback, never %", () => {
     const hosts = adminHosts(twoDbTopology());
     assert.deepEqual(hosts, ['localhost', '127.0.0.1', '::1', '127.0.50.1', '127.0.50.2', '127.0.50.3']);
     assert.ok(!hosts.includes('%'));
   });
 
-  it('netns adds the bridge\'s host side (the supervisor and the CLI); database.adminFrom adds an operator machine', () => {
+  it("netns adds the bridge's host side (the supervisor and the CLI); database.adminFrom adds an operator machine", () => {
     const topo = resolveTopology(
       parseConfig({
         substrate: 'netns',

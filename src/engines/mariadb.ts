@@ -14,7 +14,19 @@ import { chooseSeedSource, isEmptyGtidList, shouldSeedFromBackup, type PrimaryBi
 import { bootstrapPrimary, secureLocalAccounts } from './mariadb-accounts.js';
 import { ADMIN_TIMEOUT_MS, DB_USERS, isServerError, rows, run, withAdmin, withRemoteAdmin } from './mariadb-admin.js';
 import { logInstallStep, mariadbPaths, renderMyCnf, serverIdOf, type DbRole, type MariadbPaths } from './mariadb-config.js';
-import { type DbReplicationStatus, type SemiSyncStatus, dbRoleOf, describeReplication, replicationStatus, semiSyncOn, semiSyncStatus, setReplicaFromSeed, setReplicaOf, slaveStatusOn, switchReplicaToTls } from './mariadb-replication.js';
+import {
+  type DbReplicationStatus,
+  type SemiSyncStatus,
+  dbRoleOf,
+  describeReplication,
+  replicationStatus,
+  semiSyncOn,
+  semiSyncStatus,
+  setReplicaFromSeed,
+  setReplicaOf,
+  slaveStatusOn,
+  switchReplicaToTls,
+} from './mariadb-replication.js';
 import { DB_STATE_FIX, readDbState, readDbStateStrict, semiSyncAtBoot, writeDbState } from './mariadb-state.js';
 
 /*
@@ -28,10 +40,34 @@ import { DB_STATE_FIX, readDbState, readDbStateStrict, semiSyncAtBoot, writeDbSt
 // The facade: what the rest of hastack imports from the MariaDB engine, cut by job into
 // mariadb-config (files), mariadb-state (recorded role), mariadb-admin (connections),
 // mariadb-replication (reads and wiring), mariadb-accounts; this file keeps start-up and the driver.
-export { mariadbPaths, serverIdOf, serverBaseLines, serverTlsLines, memoryLines, renderMyCnf, logInstallStep, type MariadbPaths, type MyCnfParams, type DbRole } from './mariadb-config.js';
+export {
+  mariadbPaths,
+  serverIdOf,
+  serverBaseLines,
+  serverTlsLines,
+  memoryLines,
+  renderMyCnf,
+  logInstallStep,
+  type MariadbPaths,
+  type MyCnfParams,
+  type DbRole,
+} from './mariadb-config.js';
 export { type DbNodeState, readDbStateStrict, readDbState, recordDbRole, semiSyncAtBoot } from './mariadb-state.js';
 export { ADMIN_TIMEOUT_MS, DB_USERS, closeConnection, adminConnection, mariadbReach, withAdmin, remoteAdminOptions, withRemoteAdmin, rows, statusVars } from './mariadb-admin.js';
-export { type GtidPosition, readGtidPosition, readReadOnly, type ThreadState, type DbReplicationStatus, parseSlaveStatus, describeReplication, dbRoleOf, replicationStatus, type SemiSyncStatus, semiSyncStatus, setReplicaOf } from './mariadb-replication.js';
+export {
+  type GtidPosition,
+  readGtidPosition,
+  readReadOnly,
+  type ThreadState,
+  type DbReplicationStatus,
+  parseSlaveStatus,
+  describeReplication,
+  dbRoleOf,
+  replicationStatus,
+  type SemiSyncStatus,
+  semiSyncStatus,
+  setReplicaOf,
+} from './mariadb-replication.js';
 export { isAddressHost, secureLocalAccounts, adminHosts, adminAccountHosts, bootstrapPrimary } from './mariadb-accounts.js';
 
 // Probing the other nodes when deciding a new node's role: a live server answers in ms on loopback.
@@ -112,7 +148,7 @@ function replicationErrorHint(errnoValue: number): string {
   if (errnoValue === 1236) {
     return (
       'the primary no longer has the transactions this replica needs, or this node has transactions the primary lacks; rebuild it: ' +
-      'stop it, move its datadir aside and start it again (with the primary\'s binlogs purged it is then provisioned from a mariabackup of a live node)'
+      "stop it, move its datadir aside and start it again (with the primary's binlogs purged it is then provisioned from a mariabackup of a live node)"
     );
   }
   if (errnoValue === 1045) return 'the replication user was refused; check that the primary was wired (its afterHealthy ran) with the same secrets.json';
@@ -136,12 +172,10 @@ async function waitReplicaRunning(ctx: ServiceContext): Promise<DbReplicationSta
   );
   const s = ok ?? last;
   if (!s || s.ioThread !== 'running' || s.sqlThread !== 'running') {
-    const err = s?.lastSqlErrno ? s.lastSqlErrno : s?.lastIoErrno ?? 0;
-    throw new HastackError(
-      ErrorCode.SETUP_FAILED,
-      `${ctx.svc.id} does not replicate: ${s ? describeReplication(s, '') : 'no status'}; ${replicationErrorHint(err)}`,
-      { details: { node: ctx.svc.node } },
-    );
+    const err = s?.lastSqlErrno ? s.lastSqlErrno : (s?.lastIoErrno ?? 0);
+    throw new HastackError(ErrorCode.SETUP_FAILED, `${ctx.svc.id} does not replicate: ${s ? describeReplication(s, '') : 'no status'}; ${replicationErrorHint(err)}`, {
+      details: { node: ctx.svc.node },
+    });
   }
   return s;
 }

@@ -4,9 +4,7 @@ import { memcachedArgs } from './memcached.js';
 
 describe('memcachedArgs', () => {
   it('binds the node address, turns UDP off and caps memory', () => {
-    assert.deepEqual(memcachedArgs({ address: '127.0.50.8', port: 11211, memoryMb: 64, asRoot: false }), [
-      '-l', '127.0.50.8', '-p', '11211', '-U', '0', '-m', '64', '-c', '1024',
-    ]);
+    assert.deepEqual(memcachedArgs({ address: '127.0.50.8', port: 11211, memoryMb: 64, asRoot: false }), ['-l', '127.0.50.8', '-p', '11211', '-U', '0', '-m', '64', '-c', '1024']);
   });
 
   it('adds -u root when running as root', () => {

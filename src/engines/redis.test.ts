@@ -123,7 +123,13 @@ describe('planWriteGuard', () => {
   });
   it('clears the guard a demoted master carried into its replica role', () => {
     const plan = planWriteGuard(R2, [replica(R1, 1), master(R2, 1, 0)]);
-    assert.deepEqual(plan.map((a) => [a.addr.host, a.minReplicasToWrite]).sort(), [[R1.host, 0], [R2.host, 1]].sort());
+    assert.deepEqual(
+      plan.map((a) => [a.addr.host, a.minReplicasToWrite]).sort(),
+      [
+        [R1.host, 0],
+        [R2.host, 1],
+      ].sort(),
+    );
   });
   it('keeps the guard on a named master whose replica is connected but silent: it may be cut off by a partition', () => {
     const cutOff = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
@@ -131,7 +137,10 @@ describe('planWriteGuard', () => {
   });
   it('lifts it once the replica stayed silent longer than a failover takes and the Sentinels still name the master', () => {
     const stuck = { ...master(R1, 0, 1), freshestReplicaLagS: 13 };
-    assert.deepEqual(planWriteGuard(R1, [stuck], 12).map((a) => [a.addr.host, a.minReplicasToWrite]), [[R1.host, 0]]);
+    assert.deepEqual(
+      planWriteGuard(R1, [stuck], 12).map((a) => [a.addr.host, a.minReplicasToWrite]),
+      [[R1.host, 0]],
+    );
   });
   it('without a Sentinel quorum touches only replicas', () => {
     assert.deepEqual(planWriteGuard(undefined, [master(R1, 0, 1), replica(R2)]), []);

@@ -358,7 +358,12 @@ export function goodReplicasInInfo(info: string, maxLagS: number): number {
   let n = 0;
   for (const line of info.split(/\r?\n/)) {
     if (!/^slave\d+:/.test(line)) continue;
-    const fields = Object.fromEntries(line.slice(line.indexOf(':') + 1).split(',').map((kv) => kv.split('=') as [string, string]));
+    const fields = Object.fromEntries(
+      line
+        .slice(line.indexOf(':') + 1)
+        .split(',')
+        .map((kv) => kv.split('=') as [string, string]),
+    );
     if (fields['state'] === 'online' && Number(fields['lag']) <= maxLagS) n += 1;
   }
   return n;
@@ -394,7 +399,11 @@ export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeou
   const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs)));
   // Sentinel's own bound on a failover: down-after to notice, failover-timeout to complete it.
   const liftAfterS = Math.ceil((topo.config.redis.downAfterMs + topo.config.redis.failoverTimeoutMs) / 1000);
-  const actions = planWriteGuard(named, seen.filter((o): o is GuardObservation => o !== undefined), liftAfterS);
+  const actions = planWriteGuard(
+    named,
+    seen.filter((o): o is GuardObservation => o !== undefined),
+    liftAfterS,
+  );
   const done: GuardAction[] = [];
   for (const a of actions) {
     try {

@@ -53,7 +53,17 @@ describe('pickMaster', () => {
   const promoted = { host: '127.0.50.4', port: 6379 };
 
   it('takes the newest epoch even when most sentinels still name the old master (just after a failover)', () => {
-    assert.deepEqual(pickMaster([{ addr: old, epoch: 0 }, { addr: promoted, epoch: 1 }, { addr: old, epoch: 0 }], 2), promoted);
+    assert.deepEqual(
+      pickMaster(
+        [
+          { addr: old, epoch: 0 },
+          { addr: promoted, epoch: 1 },
+          { addr: old, epoch: 0 },
+        ],
+        2,
+      ),
+      promoted,
+    );
   });
 
   it('answers nothing when fewer than the quorum answer', () => {
@@ -62,6 +72,15 @@ describe('pickMaster', () => {
   });
 
   it('does not guess between two masters at the same epoch', () => {
-    assert.equal(pickMaster([{ addr: old, epoch: 2 }, { addr: promoted, epoch: 2 }], 2), undefined);
+    assert.equal(
+      pickMaster(
+        [
+          { addr: old, epoch: 2 },
+          { addr: promoted, epoch: 2 },
+        ],
+        2,
+      ),
+      undefined,
+    );
   });
 });

@@ -222,24 +222,20 @@ export async function waitSentinelsReady(topo: Topology, secrets: Secrets, timeo
   for (;;) {
     views = await Promise.all(sentinels.map((s) => sentinelView(topo, secrets, s, ADMIN_TIMEOUT_MS)));
     const masters = new Set(views.map((v) => v.master));
-    const ready =
-      masters.size === 1 &&
-      !masters.has(undefined) &&
-      views.every((v) => v.error === undefined && v.replicas >= wantReplicas && v.otherSentinels >= wantSentinels);
+    const ready = masters.size === 1 && !masters.has(undefined) && views.every((v) => v.error === undefined && v.replicas >= wantReplicas && v.otherSentinels >= wantSentinels);
     if (ready) return views;
     // 250 ms: Sentinel news arrives every 2 s (hello period), so polling faster only costs queries.
     if (Date.now() + 250 > deadline) break;
     await sleep(250);
   }
   const lines = views.map(
-    (v) =>
-      `${v.sentinel}: ${v.error ?? `master ${v.master ?? 'unknown'}, ${v.replicas}/${wantReplicas} replicas, ${v.otherSentinels}/${wantSentinels} other sentinels`}`,
+    (v) => `${v.sentinel}: ${v.error ?? `master ${v.master ?? 'unknown'}, ${v.replicas}/${wantReplicas} replicas, ${v.otherSentinels}/${wantSentinels} other sentinels`}`,
   );
   throw new HastackError(
     ErrorCode.HEALTH_TIMEOUT,
     `Sentinels not ready after ${timeoutMs} ms (each must see ${wantReplicas} replica(s) and ${wantSentinels} other sentinel(s) and agree on the master):\n` +
       lines.join('\n') +
-      '\nCheck that every redis and sentinel service is running (hastack status) and read the sentinels\' service.log.',
+      "\nCheck that every redis and sentinel service is running (hastack status) and read the sentinels' service.log.",
     { details: { views } },
   );
 }

@@ -38,7 +38,12 @@ describe('database TLS', () => {
           cluster: 'h',
           substrate: 'hosts',
           database: { mode: 'galera', ...(tls ? { tls } : {}) },
-          nodes: [1, 2, 3].map((i) => ({ name: `n${i}`, address: `10.0.0.${i}`, ssh: `root@10.0.0.${i}`, services: i === 1 ? ['app' as const, 'lb' as const, 'redis' as const, 'mariadb' as const] : ['mariadb' as const] })),
+          nodes: [1, 2, 3].map((i) => ({
+            name: `n${i}`,
+            address: `10.0.0.${i}`,
+            ssh: `root@10.0.0.${i}`,
+            services: i === 1 ? ['app' as const, 'lb' as const, 'redis' as const, 'mariadb' as const] : ['mariadb' as const],
+          })),
         }),
         { stateRoot: root, configDir: root },
       );
@@ -60,7 +65,10 @@ describe('database TLS', () => {
       assert.equal(fs.statSync(f.key).mode & 0o777, 0o600, `${node}.key`);
       assert.match(execFileSync('openssl', ['verify', '-CAfile', f.ca, f.cert], { encoding: 'utf8' }), /: OK/);
       const addr = topo.services.find((s) => s.node === node && s.kind === 'mariadb')?.address ?? '';
-      assert.match(execFileSync('openssl', ['x509', '-in', f.cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }), new RegExp(`IP Address:${addr.replace(/\./g, '\\.')}`));
+      assert.match(
+        execFileSync('openssl', ['x509', '-in', f.cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8' }),
+        new RegExp(`IP Address:${addr.replace(/\./g, '\\.')}`),
+      );
     }
     assert.ok(!fs.existsSync(nodeTlsFiles(topo, 'web').cert), 'no certificate for a node without a database');
     // Idempotent: a second run keeps the CA and the keys.
@@ -68,11 +76,17 @@ describe('database TLS', () => {
     ensureClusterTls(topo);
     assert.deepEqual(readNodeTls(topo, 'db2'), before);
     // Nothing but the files themselves: no CSR or extension file left behind.
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => !/^(ca\.(crt|key|srl)|db\d\.(crt|key))$/.test(f)), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => !/^(ca\.(crt|key|srl)|db\d\.(crt|key))$/.test(f)),
+      [],
+    );
   });
 
   it('makes nothing when TLS is off', () => {
-    const topo = resolveTopology(parseConfig({ cluster: 'tlsoff', addressBase: '127.0.207', nodes: [{ name: 'a', services: ['app', 'lb', 'redis', 'mariadb'] }] }), { stateRoot: root, configDir: root });
+    const topo = resolveTopology(parseConfig({ cluster: 'tlsoff', addressBase: '127.0.207', nodes: [{ name: 'a', services: ['app', 'lb', 'redis', 'mariadb'] }] }), {
+      stateRoot: root,
+      configDir: root,
+    });
     ensureClusterTls(topo);
     assert.ok(!fs.existsSync(tlsDir(topo.stateDir)));
   });

@@ -97,7 +97,10 @@ function ensureNodeCert(dir: string, ca: { crt: string; key: string }, node: str
     openssl(['req', '-new', '-key', files.key, '-subj', `/O=hastack/CN=${node}`, '-out', csr], `make the request of ${node}`);
     // Both ends of a connection present this certificate (gcomm and SST are peer to peer).
     fs.writeFileSync(ext, `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`);
-    openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', DAYS, '-sha256', '-extfile', ext, '-out', tmp], `sign the certificate of ${node}`);
+    openssl(
+      ['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', DAYS, '-sha256', '-extfile', ext, '-out', tmp],
+      `sign the certificate of ${node}`,
+    );
     fs.chmodSync(tmp, 0o644);
     renameDurably(tmp, files.cert);
   } finally {
@@ -136,7 +139,10 @@ export function readNodeTls(topo: Topology, node: string): { ca: string; cert: s
   try {
     return { ca: fs.readFileSync(f.ca, 'utf8'), cert: fs.readFileSync(f.cert, 'utf8'), key: fs.readFileSync(f.key, 'utf8') };
   } catch (e) {
-    throw new HastackError(ErrorCode.SETUP_FAILED, `the TLS files of ${node} are missing in ${tlsDir(stateDir)} (${(e as Error).message}); run "hastack deploy" again, which makes them`);
+    throw new HastackError(
+      ErrorCode.SETUP_FAILED,
+      `the TLS files of ${node} are missing in ${tlsDir(stateDir)} (${(e as Error).message}); run "hastack deploy" again, which makes them`,
+    );
   }
 }
 
@@ -145,7 +151,10 @@ export function requireNodeTls(topo: Topology, node: string): NodeTlsFiles {
   const f = nodeTlsFiles(topo, node);
   for (const file of [f.ca, f.cert, f.key]) {
     if (!fs.existsSync(file)) {
-      throw new HastackError(ErrorCode.SETUP_FAILED, `database.tls is on but ${file} is missing; run "hastack deploy" (hosts) or "hastack up" (local), which make and ship the cluster's certificates`);
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `database.tls is on but ${file} is missing; run "hastack deploy" (hosts) or "hastack up" (local), which make and ship the cluster's certificates`,
+      );
     }
   }
   return f;

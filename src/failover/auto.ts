@@ -94,7 +94,10 @@ export class FailoverController {
     if (cfg.preFailoverHook) {
       const hook = await runHook(cfg.preFailoverHook, { HASTACK_FAILOVER_FROM: snap.primary ?? '', HASTACK_FAILOVER_REASON: d.message });
       if (hook.code !== 0) {
-        return { reason: 'hook-vetoed', message: `vetoed by failover.preFailoverHook (exit ${hook.code}${hook.output ? `: ${hook.output.split('\n').pop() ?? ''}` : ''}): ${d.message}` };
+        return {
+          reason: 'hook-vetoed',
+          message: `vetoed by failover.preFailoverHook (exit ${hook.code}${hook.output ? `: ${hook.output.split('\n').pop() ?? ''}` : ''}): ${d.message}`,
+        };
       }
     }
     try {
@@ -119,7 +122,10 @@ export class FailoverController {
     if (this.closed || this.timer) return;
     const tick = (): void => {
       this.running = this.runCycle()
-        .then((c) => this.log(c), (e: unknown) => this.log({ reason: 'cycle-error', message: `cycle error: ${describeError(e)}` }))
+        .then(
+          (c) => this.log(c),
+          (e: unknown) => this.log({ reason: 'cycle-error', message: `cycle error: ${describeError(e)}` }),
+        )
         .finally(() => {
           this.running = undefined;
           if (!this.closed) {

@@ -78,7 +78,10 @@ describe('file checks', () => {
   it('an untouched backup has no problem', async () => {
     const dir = backupDirWith({ 'mariadb/ibdata1': 'x'.repeat(1000), 'redis/dump.rdb': 'REDIS0010' });
     const m = manifestFor(dir, await describeFiles(dir, ['manifest.json']));
-    assert.deepEqual(m.files.map((f) => f.path), ['mariadb/ibdata1', 'redis/dump.rdb']);
+    assert.deepEqual(
+      m.files.map((f) => f.path),
+      ['mariadb/ibdata1', 'redis/dump.rdb'],
+    );
     assert.deepEqual(await checkFiles(dir, m), []);
   });
 

@@ -93,7 +93,10 @@ export function readManifest(dir: string): BackupManifest {
  * retention need no parsing, and readable in `backup list`.
  */
 export function backupIdAt(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 export function isBackupId(s: string): boolean {

@@ -18,7 +18,10 @@ describe('backup source', () => {
     assert.equal(chooseSource([primary('db1')]).node, 'db1');
   });
   it('refuses two writable primaries (split brain)', () => {
-    assert.throws(() => chooseSource([primary('db1'), primary('db2')]), (e: unknown) => e instanceof HastackError && e.code === ErrorCode.SETUP_FAILED);
+    assert.throws(
+      () => chooseSource([primary('db1'), primary('db2')]),
+      (e: unknown) => e instanceof HastackError && e.code === ErrorCode.SETUP_FAILED,
+    );
   });
   it('says to start the cluster when nothing answers', () => {
     assert.throws(() => chooseSource([]), /hastack up/);

@@ -49,7 +49,11 @@ export function startBackupScheduler(topo: Topology, secrets: Secrets, now: () =
     timer = setTimeout(tick, pollIntervalMs(parsed));
     timer.unref();
   }
-  appendEvent(topo.stateDir, { type: 'step', message: `scheduled backups: ${parsed.kind === 'interval' ? `every ${schedule}` : `cron "${schedule}" (UTC)`}`, data: { op: 'backup', step: 'schedule' } });
+  appendEvent(topo.stateDir, {
+    type: 'step',
+    message: `scheduled backups: ${parsed.kind === 'interval' ? `every ${schedule}` : `cron "${schedule}" (UTC)`}`,
+    data: { op: 'backup', step: 'schedule' },
+  });
   arm();
   return {
     async stop() {

@@ -45,7 +45,10 @@ export function runTool(
     child.on('exit', (code, sig) => {
       if (code === 0) return finish();
       finish(
-        new HastackError(ErrorCode.SETUP_FAILED, `${opts.what} failed (${sig ? `signal ${sig}` : `exit code ${code}`}); last lines of ${opts.logFile}:\n${tailFile(opts.logFile, 12)}`),
+        new HastackError(
+          ErrorCode.SETUP_FAILED,
+          `${opts.what} failed (${sig ? `signal ${sig}` : `exit code ${code}`}); last lines of ${opts.logFile}:\n${tailFile(opts.logFile, 12)}`,
+        ),
       );
     });
   });

@@ -144,7 +144,9 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
   const answered = new Set(views.map((v) => v.svc.id));
   const db = [
     ...views.map((v) => `${v.svc.id}: ${v.role}${v.role === 'replica' ? (v.replicating ? ', replicating' : ', NOT replicating') : ''}`),
-    ...servicesOf(topo, 'mariadb').filter((s) => !answered.has(s.id)).map((s) => `${s.id}: does not answer`),
+    ...servicesOf(topo, 'mariadb')
+      .filter((s) => !answered.has(s.id))
+      .map((s) => `${s.id}: does not answer`),
   ];
   return {
     id,
@@ -159,7 +161,9 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     facts: {
       db,
       redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
-      onTarget: listBackups(topo).backups.filter((b) => b.node === target).map((b) => ({ id: b.id, verification: verificationOf(b.verification) })),
+      onTarget: listBackups(topo)
+        .backups.filter((b) => b.node === target)
+        .map((b) => ({ id: b.id, verification: verificationOf(b.verification) })),
     },
   };
 }
@@ -258,7 +262,12 @@ async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): 
     await client.connect();
     const info = async (): Promise<Record<string, string>> => {
       const text = await client.info('persistence');
-      return Object.fromEntries(text.split('\r\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+      return Object.fromEntries(
+        text
+          .split('\r\n')
+          .filter((l) => l.includes(':'))
+          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+      );
     };
     const before = await info();
     const savesBefore = Number(before['rdb_saves'] ?? 0);
@@ -351,7 +360,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         // then the copy is still consistent, but the recorded stats are not the copy's.
         if ((await appliedGtid(conn)) !== heldAt) {
           exact = false;
-          say(`${src.id}: the replica applied transactions during the copy (its SQL thread was restarted); row counts are recorded as indicative only`, 'freeze-lost', { warning: true });
+          say(`${src.id}: the replica applied transactions during the copy (its SQL thread was restarted); row counts are recorded as indicative only`, 'freeze-lost', {
+            warning: true,
+          });
         }
         await query(conn, 'START SLAVE SQL_THREAD');
         sqlStopped = undefined;
@@ -428,7 +439,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     });
     const problems = await checkFiles(plan.incomingDir, manifest);
     if (problems.length > 0) {
-      throw new HastackError(ErrorCode.SETUP_FAILED, `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`);
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`,
+      );
     }
     fs.renameSync(plan.incomingDir, plan.finalDir);
     fs.rmSync(plan.stagingDir, { recursive: true, force: true });
@@ -436,7 +450,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     // 6. Retention, only now that the new backup is complete.
     const targetNode = plan.target;
-    const onTarget = listBackups(topo).backups.filter((b) => b.node === targetNode).map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
+    const onTarget = listBackups(topo)
+      .backups.filter((b) => b.node === targetNode)
+      .map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
     const removed: string[] = [];
     for (const id of backupsToRemove(onTarget, plan.keep, plan.id)) {
       fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });

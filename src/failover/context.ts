@@ -57,7 +57,13 @@ export function ctxOf(env: FailoverEnv, svc: ServiceInstance): ServiceContext {
 
 export function serviceOn(env: FailoverEnv, node: string, kind: ServiceKind): ServiceInstance {
   const svc = findService(env.topo, node, kind);
-  if (!svc) throw new HastackError(ErrorCode.NOT_FOUND, `node ${node} has no ${kind} service; nodes with one: ${servicesOf(env.topo, kind).map((s) => s.node).join(', ')}`);
+  if (!svc)
+    throw new HastackError(
+      ErrorCode.NOT_FOUND,
+      `node ${node} has no ${kind} service; nodes with one: ${servicesOf(env.topo, kind)
+        .map((s) => s.node)
+        .join(', ')}`,
+    );
   return svc;
 }
 

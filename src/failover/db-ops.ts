@@ -81,11 +81,16 @@ export async function stopWrites(c: Connection, appUser: string): Promise<{ binl
  * stopped: a fallback to asynchronous before that shows as OFF.
  */
 export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
-  return withDb(env, svc, async (c) => {
-    const { binlog } = await stopWrites(c, DB_USERS.app);
-    const semi = await semiSyncState(c);
-    return { binlog, semiSyncHeld: semi.active };
-  }, STATEMENT_MS);
+  return withDb(
+    env,
+    svc,
+    async (c) => {
+      const { binlog } = await stopWrites(c, DB_USERS.app);
+      const semi = await semiSyncState(c);
+      return { binlog, semiSyncHeld: semi.active };
+    },
+    STATEMENT_MS,
+  );
 }
 
 /**
@@ -97,38 +102,43 @@ export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Pr
  */
 export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mustCover?: string; applyTimeoutMs: number }): Promise<{ gtid: string; waitedMs: number }> {
   const t0 = Date.now();
-  return withDb(env, svc, async (c) => {
-    let r = await readDb(c);
-    if (r.slave.configured) {
-      await q(c, 'STOP SLAVE IO_THREAD');
-      r = await readDb(c);
-      const received = r.slave.gtidIoPos;
-      if (received !== '' && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(received))) {
-        const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [received, opts.applyTimeoutMs / 1000], opts.applyTimeoutMs + STATEMENT_MS);
-        if (Number(w?.['w']) !== 0) {
-          throw new HastackError(
-            ErrorCode.PROMOTION_FAILED,
-            `${svc.id} did not apply what it received (${received}) within ${opts.applyTimeoutMs} ms; its SQL thread: ${r.slave.sqlState || r.slave.sqlThread}. Not promoting (that would drop the rest). Check "hastack status", then run the failover again`,
-          );
+  return withDb(
+    env,
+    svc,
+    async (c) => {
+      let r = await readDb(c);
+      if (r.slave.configured) {
+        await q(c, 'STOP SLAVE IO_THREAD');
+        r = await readDb(c);
+        const received = r.slave.gtidIoPos;
+        if (received !== '' && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(received))) {
+          const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [received, opts.applyTimeoutMs / 1000], opts.applyTimeoutMs + STATEMENT_MS);
+          if (Number(w?.['w']) !== 0) {
+            throw new HastackError(
+              ErrorCode.PROMOTION_FAILED,
+              `${svc.id} did not apply what it received (${received}) within ${opts.applyTimeoutMs} ms; its SQL thread: ${r.slave.sqlState || r.slave.sqlThread}. Not promoting (that would drop the rest). Check "hastack status", then run the failover again`,
+            );
+          }
         }
+        r = await readDb(c);
       }
-      r = await readDb(c);
-    }
-    if (opts.mustCover && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(opts.mustCover))) {
-      throw new HastackError(
-        ErrorCode.PROMOTION_FAILED,
-        `${svc.id} has ${r.applied || 'nothing'} but the old primary's binlog ends at ${opts.mustCover}: promoting it would lose transactions. Start its replication again (START SLAVE) and retry once it caught up`,
-      );
-    }
-    if (r.slave.configured) {
-      await q(c, 'STOP SLAVE');
-      await q(c, 'RESET SLAVE ALL');
-    }
-    await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
-    await recordRole(env, svc, 'primary');
-    await q(c, 'SET GLOBAL read_only=0');
-    return { gtid: r.applied, waitedMs: Date.now() - t0 };
-  }, STATEMENT_MS);
+      if (opts.mustCover && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(opts.mustCover))) {
+        throw new HastackError(
+          ErrorCode.PROMOTION_FAILED,
+          `${svc.id} has ${r.applied || 'nothing'} but the old primary's binlog ends at ${opts.mustCover}: promoting it would lose transactions. Start its replication again (START SLAVE) and retry once it caught up`,
+        );
+      }
+      if (r.slave.configured) {
+        await q(c, 'STOP SLAVE');
+        await q(c, 'RESET SLAVE ALL');
+      }
+      await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
+      await recordRole(env, svc, 'primary');
+      await q(c, 'SET GLOBAL read_only=0');
+      return { gtid: r.applied, waitedMs: Date.now() - t0 };
+    },
+    STATEMENT_MS,
+  );
 }
 
 // A replica on loopback connects within a few hundred ms (MASTER_CONNECT_RETRY=1).
@@ -189,10 +199,15 @@ export async function enableSemiSync(env: FailoverEnv, primary: ServiceInstance,
   };
   if (await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS / 2, intervalMs: 100 })) return;
   // The replica asks for semi-sync only when its IO thread connects: reconnect it once.
-  await withDb(env, replica, async (c) => {
-    await q(c, 'STOP SLAVE IO_THREAD');
-    await q(c, 'START SLAVE IO_THREAD');
-  }, STATEMENT_MS);
+  await withDb(
+    env,
+    replica,
+    async (c) => {
+      await q(c, 'STOP SLAVE IO_THREAD');
+      await q(c, 'START SLAVE IO_THREAD');
+    },
+    STATEMENT_MS,
+  );
   if (await waitFor(check, { timeoutMs: SEMI_SYNC_TIMEOUT_MS, intervalMs: 100 })) return;
   throw new HastackError(
     ErrorCode.REPOINT_FAILED,
@@ -203,8 +218,13 @@ export async function enableSemiSync(env: FailoverEnv, primary: ServiceInstance,
 /** MASTER_GTID_WAIT on a replica until it has applied `pos` (switchover). */
 export async function waitApplied(env: FailoverEnv, svc: ServiceInstance, pos: string, timeoutMs: number): Promise<boolean> {
   if (pos === '') return true;
-  return withDb(env, svc, async (c) => {
-    const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [pos, timeoutMs / 1000], timeoutMs + STATEMENT_MS);
-    return Number(w?.['w']) === 0;
-  }, STATEMENT_MS);
+  return withDb(
+    env,
+    svc,
+    async (c) => {
+      const [w] = await q(c, 'SELECT MASTER_GTID_WAIT(?, ?) AS w', [pos, timeoutMs / 1000], timeoutMs + STATEMENT_MS);
+      return Number(w?.['w']) === 0;
+    },
+    STATEMENT_MS,
+  );
 }

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { autoSnapshot, currentPrimary, decide, planFailover, promotionMustCover, trackAsyncWindow, type AsyncWindow, type AutoSnapshot, type ClusterFacts, type DbFacts } from './decide.js';
+import {
+  autoSnapshot,
+  currentPrimary,
+  decide,
+  planFailover,
+  promotionMustCover,
+  trackAsyncWindow,
+  type AsyncWindow,
+  type AutoSnapshot,
+  type ClusterFacts,
+  type DbFacts,
+} from './decide.js';
 
 function primary(node: string, gtid: string, reachable = true): DbFacts {
   return {
@@ -141,7 +152,7 @@ describe('automatic mode', () => {
   });
 });
 
-describe('the automatic mode\'s snapshot', () => {
+describe("the automatic mode's snapshot", () => {
   it('a dead primary seen through a replica whose IO thread reconnects', () => {
     const s = autoSnapshot(deadPrimaryOneReplica().dbs, 7);
     assert.deepEqual(s, { at: 7, primary: 'db1', primaryReachable: false, replicas: [{ node: 'db2', reachable: true, ioConnected: false, received: '0-1-42' }] });
@@ -172,14 +183,18 @@ describe('what the promoted replica must hold after the fence', () => {
 const semiOn = { enabled: true, active: true, clients: 1 };
 const fellBack = { enabled: true, active: false, clients: 0 };
 /** db1 writable, semi-sync fallen back, binlog at 0-1-57; db2 cut off at 0-1-42. */
-const primaryFallenBackReplicaCutOff = (): DbFacts[] => [
-  { ...primary('db1', '0-1-57'), semiSync: fellBack },
-  replica('db2', 'db1', '0-1-42', { ioThread: 'connecting' }),
-];
+const primaryFallenBackReplicaCutOff = (): DbFacts[] => [{ ...primary('db1', '0-1-57'), semiSync: fellBack }, replica('db2', 'db1', '0-1-42', { ioThread: 'connecting' })];
 const primaryHealthySemiSync = (): DbFacts[] => [{ ...primary('db1', '0-1-57'), semiSync: semiOn }, replica('db2', 'db1', '0-1-57', { ioThread: 'running' })];
 /** The same cluster a moment later: db1 dead, db2 still at 0-1-42. */
 const deadPrimaryAfterAsyncWindow = (): DbFacts[] => [primary('db1', '', false), replica('db2', 'db1', '0-1-42')];
-const windowOf = (over: Partial<AsyncWindow> = {}): AsyncWindow => ({ primary: 'db1', since: 1_000, lastSeenAt: 9_000, primaryBinlog: '0-1-57', why: 'semi-sync fell back to asynchronous', ...over });
+const windowOf = (over: Partial<AsyncWindow> = {}): AsyncWindow => ({
+  primary: 'db1',
+  since: 1_000,
+  lastSeenAt: 9_000,
+  primaryBinlog: '0-1-57',
+  why: 'semi-sync fell back to asynchronous',
+  ...over,
+});
 
 describe('review item 1: the semi-sync window', () => {
   it('opens when the primary is seen fallen back to asynchronous, and says so once', () => {
@@ -225,17 +240,17 @@ describe('review item 1: the automatic mode never promotes past an async window'
     const d = decide(autoSnapshot(deadPrimaryAfterAsyncWindow(), 12_000, windowOf({ primary: 'db9' })), { lostSince: 5_000 }, cfg);
     assert.equal(d.action, 'failover');
   });
-  it('the cycle line records the primary\'s semi-sync', () => {
+  it("the cycle line records the primary's semi-sync", () => {
     assert.match(decide(autoSnapshot(primaryFallenBackReplicaCutOff(), 0), {}, cfg).message, /primary db1 healthy \(semi-sync FALLEN BACK to async\)/);
     assert.match(decide(autoSnapshot(primaryHealthySemiSync(), 0), {}, cfg).message, /semi-sync on, 1 replica/);
   });
 });
 
-describe('review item 1: the operator\'s failover says what would be lost', () => {
+describe("review item 1: the operator's failover says what would be lost", () => {
   it('a dead primary after an async window: refused, listing the missing transactions', () => {
     const p = planFailover(facts(...deadPrimaryAfterAsyncWindow()), { asyncWindow: windowOf() });
     assert.equal(p.ok, false);
-    const loss = p.ok ? [] : p.dataLoss ?? [];
+    const loss = p.ok ? [] : (p.dataLoss ?? []);
     assert.match(loss.join('\n'), /db2 lacks 15 transaction\(s\) known to be acknowledged: domain 0: 43–57 \(15\)/);
     assert.match(loss.join('\n'), /whatever db1 acknowledged after/);
     assert.match(p.ok ? '' : p.reason, /--accept-data-loss/);
@@ -250,7 +265,7 @@ describe('review item 1: the operator\'s failover says what would be lost', () =
   it('a live primary fallen back to asynchronous, ahead of the replica: refused too', () => {
     const p = planFailover(facts(...primaryFallenBackReplicaCutOff()));
     assert.equal(p.ok, false);
-    assert.match((p.ok ? [] : p.dataLoss ?? []).join('\n'), /db2 lacks 15 transaction\(s\)/);
+    assert.match((p.ok ? [] : (p.dataLoss ?? [])).join('\n'), /db2 lacks 15 transaction\(s\)/);
   });
   it('no window recorded and semi-sync held: no loss to accept', () => {
     const p = planFailover(deadPrimaryOneReplica());
@@ -272,7 +287,9 @@ describe('stable codes: why a plan was refused, why the automatic mode acted', (
     assert.equal(refusal(planFailover(deadPrimaryOneReplica())), 'ok');
   });
   it('--to a node that is no candidate says why that node was rejected', () => {
-    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-4'), replica('db3', 'db1', '0-1-4', { replicating: false, masterNode: undefined })), { to: 'db3' });
+    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-4'), replica('db3', 'db1', '0-1-4', { replicating: false, masterNode: undefined })), {
+      to: 'db3',
+    });
     assert.equal(refusal(p), 'target-unsafe');
     assert.match(p.ok ? '' : p.reason, /^--to db3: db3 replicates from nobody/);
   });

@@ -164,12 +164,21 @@ export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): Failo
     }
     const ahead = candidates.find((o) => gtidBehind(parseGtidPos(forced.gtidReceived), parseGtidPos(o.gtidReceived)) > 0);
     if (ahead) {
-      return { ok: false, refusal: 'target-behind', reason: `--to ${opts.to}: ${ahead.node} received transactions ${opts.to} lacks (${ahead.gtidReceived} vs ${forced.gtidReceived}); promote ${ahead.node} instead, or they are lost` };
+      return {
+        ok: false,
+        refusal: 'target-behind',
+        reason: `--to ${opts.to}: ${ahead.node} received transactions ${opts.to} lacks (${ahead.gtidReceived} vs ${forced.gtidReceived}); promote ${ahead.node} instead, or they are lost`,
+      };
     }
     to = forced.node;
   } else {
     const first = best[0];
-    if (!first) return { ok: false, refusal: 'replicas-diverged', reason: `the replicas diverged (each has transactions another lacks): ${candidates.map((c) => `${c.node} ${c.gtidReceived}`).join(', ')}; choose with --to after checking by hand` };
+    if (!first)
+      return {
+        ok: false,
+        refusal: 'replicas-diverged',
+        reason: `the replicas diverged (each has transactions another lacks): ${candidates.map((c) => `${c.node} ${c.gtidReceived}`).join(', ')}; choose with --to after checking by hand`,
+      };
     to = first.node;
   }
   because.push(`promote ${to}: ${candidates.length > 1 ? 'the most advanced replica' : 'the only candidate'}`);
@@ -179,13 +188,22 @@ export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): Failo
     return {
       ok: false,
       refusal: 'data-loss',
-      reason: `promoting ${to} would lose commits ${from} acknowledged without a replica:\n${loss.map((l) => `  ${l}`).join('\n')}\n` +
+      reason:
+        `promoting ${to} would lose commits ${from} acknowledged without a replica:\n${loss.map((l) => `  ${l}`).join('\n')}\n` +
         `bring ${from} back (heal or restart its node) so ${to} can catch up, or run the failover again with --accept-data-loss to promote ${to} without them`,
       dataLoss: loss,
     };
   }
   if (loss) because.push(...loss.map((l) => `ACCEPTED LOSS: ${l}`));
-  return { ok: true, from, fromReachable: fromFacts?.reachable === true, to, repoint: candidates.filter((c) => c.node !== to).map((c) => c.node), because, ...(loss ? { acceptedLoss: loss } : {}) };
+  return {
+    ok: true,
+    from,
+    fromReachable: fromFacts?.reachable === true,
+    to,
+    repoint: candidates.filter((c) => c.node !== to).map((c) => c.node),
+    because,
+    ...(loss ? { acceptedLoss: loss } : {}),
+  };
 }
 
 /**
@@ -249,7 +267,12 @@ export function trackAsyncWindow(prev: AsyncWindow | undefined, dbs: readonly Db
   const why = ss.enabled ? 'semi-sync fell back to asynchronous' : 'semi-sync off';
   const same = prev?.primary === p.node;
   const window: AsyncWindow = { primary: p.node, since: same ? prev.since : at, lastSeenAt: at, primaryBinlog: p.gtidBinlog, why };
-  return same ? { window } : { window, change: `primary ${p.node} acknowledges commits without a replica (${why}, binlog at ${p.gtidBinlog || 'empty'}): no automatic failover until semi-sync is on again` };
+  return same
+    ? { window }
+    : {
+        window,
+        change: `primary ${p.node} acknowledges commits without a replica (${why}, binlog at ${p.gtidBinlog || 'empty'}): no automatic failover until semi-sync is on again`,
+      };
 }
 
 /** What fencing a reachable old primary found (db-ops `fenceReachable`). */
@@ -335,10 +358,16 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDecision {
   const clear: AutoState = st.lastFailoverAt !== undefined ? { lastFailoverAt: st.lastFailoverAt } : {};
   if (!s.primary) return { action: 'none', reason: 'no-primary', message: 'no action: no primary known (see hastack status)', state: clear };
-  if (s.primaryReachable) return { action: 'none', reason: 'primary-healthy', message: `no action: primary ${s.primary} healthy${s.semiSync ? ` (${s.semiSync})` : ''}`, state: clear };
+  if (s.primaryReachable)
+    return { action: 'none', reason: 'primary-healthy', message: `no action: primary ${s.primary} healthy${s.semiSync ? ` (${s.semiSync})` : ''}`, state: clear };
   const reachable = s.replicas.filter((r) => r.reachable);
   if (reachable.length === 0) {
-    return { action: 'none', reason: 'all-unreachable', message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`, state: clear };
+    return {
+      action: 'none',
+      reason: 'all-unreachable',
+      message: `no action: primary ${s.primary} unreachable, but so is every replica (nothing to promote, or the controller is cut off)`,
+      state: clear,
+    };
   }
   const connected = reachable.filter((r) => r.ioConnected);
   if (connected.length > 0) {
@@ -355,13 +384,21 @@ export function decide(s: AutoSnapshot, st: AutoState, cfg: AutoConfig): AutoDec
   const keep: AutoState = { ...clear, lostSince };
   if (lostFor < cfg.detectionMs) return { action: 'wait', reason: 'detecting', message: `waiting: ${seen} (acting after ${secs(cfg.detectionMs)})`, state: keep };
   if (st.lastFailoverAt !== undefined && s.at - st.lastFailoverAt < cfg.antiFlapMs) {
-    return { action: 'none', reason: 'anti-flap', message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`, state: keep };
+    return {
+      action: 'none',
+      reason: 'anti-flap',
+      message: `no action: ${seen}, but the last failover was ${secs(s.at - st.lastFailoverAt)} ago (anti-flap window ${secs(cfg.antiFlapMs)})`,
+      state: keep,
+    };
   }
   const w = s.asyncWindow;
   if (w && w.primary === s.primary) {
     const best = reachable.map((r) => r.received ?? '').reduce((a, b) => (gtidCovers(parseGtidPos(b), parseGtidPos(a)) ? b : a), '');
     const missing = gtidMissing(parseGtidPos(best), parseGtidPos(w.primaryBinlog));
-    const lacks = missing.length > 0 ? `the replicas lack ${gtidBehind(parseGtidPos(best), parseGtidPos(w.primaryBinlog))} transaction(s) it acknowledged (${missing.join(', ')})` : 'the replicas had what it held when last seen';
+    const lacks =
+      missing.length > 0
+        ? `the replicas lack ${gtidBehind(parseGtidPos(best), parseGtidPos(w.primaryBinlog))} transaction(s) it acknowledged (${missing.join(', ')})`
+        : 'the replicas had what it held when last seen';
     return {
       action: 'refuse',
       reason: 'async-window',

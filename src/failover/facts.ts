@@ -25,7 +25,11 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
       const overNetwork = substrateTraits(env.topo.config).tcpReachability ? portOpen(svc.address, svc.port, REACH_TIMEOUT_MS) : Promise.resolve(true);
       try {
         const [r, open] = await Promise.all([withDb(env, svc, async (c) => ({ ...(await readDb(c)), semiSync: await readSemiSync(c) })), overNetwork]);
-        if (!open) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no answer over the network at ${svc.address}:${svc.port} within ${REACH_TIMEOUT_MS} ms (its socket answers: alive behind a partition)`);
+        if (!open)
+          throw new HastackError(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            `no answer over the network at ${svc.address}:${svc.port} within ${REACH_TIMEOUT_MS} ms (its socket answers: alive behind a partition)`,
+          );
         const master = r.slave.configured ? nodeAt(env, 'mariadb', r.slave.masterHost, r.slave.masterPort) : undefined;
         return {
           node: svc.node,
@@ -44,8 +48,18 @@ export async function gatherDbFacts(env: FailoverEnv): Promise<DbFacts[]> {
         };
       } catch (e) {
         return {
-          node: svc.node, reachable: false, error: describeError(e), readOnly: true, replicating: false,
-          ioThread: 'stopped', sqlThread: 'stopped', sqlErrno: 0, gtidApplied: '', gtidReceived: '', gtidBinlog: '', ...rec,
+          node: svc.node,
+          reachable: false,
+          error: describeError(e),
+          readOnly: true,
+          replicating: false,
+          ioThread: 'stopped',
+          sqlThread: 'stopped',
+          sqlErrno: 0,
+          gtidApplied: '',
+          gtidReceived: '',
+          gtidBinlog: '',
+          ...rec,
         };
       }
     }),
@@ -76,11 +90,17 @@ async function gatherRest(env: FailoverEnv, dbs: DbFacts[]): Promise<ClusterFact
 export function describeFacts(f: ClusterFacts): string[] {
   const lines = f.dbs.map((d) => {
     if (!d.reachable) return `mariadb ${d.node}: UNREACHABLE (${d.error ?? 'no answer'}), recorded role ${d.recordedRole ?? '-'}`;
-    const role = d.replicating ? `replica of ${d.masterNode ?? '?'} (io ${d.ioThread}, sql ${d.sqlThread})` : d.readOnly ? 'read-only, replicating from nobody' : 'writable primary';
+    const role = d.replicating
+      ? `replica of ${d.masterNode ?? '?'} (io ${d.ioThread}, sql ${d.sqlThread})`
+      : d.readOnly
+        ? 'read-only, replicating from nobody'
+        : 'writable primary';
     return `mariadb ${d.node}: ${role}, received ${d.gtidReceived || 'nothing'}, applied ${d.gtidApplied || 'nothing'}`;
   });
   for (const r of f.redis) {
-    lines.push(`redis ${r.node}: ${!r.reachable ? 'UNREACHABLE' : r.role === 'master' ? `master (offset ${r.offset})` : `replica of ${r.masterNode ?? '?'}, link ${r.linkUp ? 'up' : 'down'}`}`);
+    lines.push(
+      `redis ${r.node}: ${!r.reachable ? 'UNREACHABLE' : r.role === 'master' ? `master (offset ${r.offset})` : `replica of ${r.masterNode ?? '?'}, link ${r.linkUp ? 'up' : 'down'}`}`,
+    );
   }
   lines.push(`sentinels name: ${f.sentinelMaster ?? 'no agreed master (none reachable, or they disagree)'}`);
   return lines;

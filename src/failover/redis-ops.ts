@@ -27,14 +27,21 @@ export async function lookAtRedisDirect(topo: Topology, secrets: Secrets, servic
   const roles = new Map<string, RedisRole>();
   const named = new Map<string, RedisAddress | null>();
   await Promise.all([
-    ...services.filter((s) => s.kind === 'redis').map(async (svc) => {
-      const r = await redisRole(ctx(svc)).catch(() => undefined);
-      if (r) roles.set(svc.id, r);
-    }),
-    ...services.filter((s) => s.kind === 'sentinel').map(async (svc) => {
-      const a = await sentinelMasterAddr(ctx(svc)).then((x) => x ?? null, () => undefined);
-      if (a !== undefined) named.set(svc.id, a);
-    }),
+    ...services
+      .filter((s) => s.kind === 'redis')
+      .map(async (svc) => {
+        const r = await redisRole(ctx(svc)).catch(() => undefined);
+        if (r) roles.set(svc.id, r);
+      }),
+    ...services
+      .filter((s) => s.kind === 'sentinel')
+      .map(async (svc) => {
+        const a = await sentinelMasterAddr(ctx(svc)).then(
+          (x) => x ?? null,
+          () => undefined,
+        );
+        if (a !== undefined) named.set(svc.id, a);
+      }),
   ]);
   return { roles, named };
 }
@@ -118,7 +125,10 @@ export async function requestRedisFailover(env: FailoverEnv, fenced: string, tar
       await sleep(250);
     }
     if (!asked) {
-      throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `no Sentinel would fail Redis over (${errors.map((e) => e.line).join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`);
+      throw new HastackError(
+        ErrorCode.REDIS_UNAVAILABLE,
+        `no Sentinel would fail Redis over (${errors.map((e) => e.line).join('; ') || 'no sentinel reachable'}); promote a replica by hand with REPLICAOF NO ONE and SENTINEL RESET`,
+      );
     }
     return `the redis master died with ${fenced}: SENTINEL FAILOVER requested from ${asked}`;
   }
@@ -140,13 +150,25 @@ export async function waitRedisSettled(env: FailoverEnv, fenced: string): Promis
     // 100 ms: each check is a few ROLE/SENTINEL round trips on loopback.
     { timeoutMs: REDIS_SWITCH_TIMEOUT_MS, intervalMs: 100 },
   );
-  if (!done) throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `Redis did not settle on one master within ${REDIS_SWITCH_TIMEOUT_MS} ms; see "hastack status" (redis and sentinel rows)`);
+  if (!done)
+    throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `Redis did not settle on one master within ${REDIS_SWITCH_TIMEOUT_MS} ms; see "hastack status" (redis and sentinel rows)`);
   const pointed = pointFencedRedis(env, fenced, done.node);
   return `redis master is now ${done.node}; ${done.answers} reachable sentinel(s) agree${pointed ? `; ${pointed}` : ''}`;
 }
 
 async function withSentinel<T>(secrets: Secrets, host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host, port, password: secrets.sentinelPassword, lazyConnect: true, connectTimeout: 1000, commandTimeout: 2000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, disableClientInfo: true });
+  const r = new Redis({
+    host,
+    port,
+    password: secrets.sentinelPassword,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    disableClientInfo: true,
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();

@@ -27,7 +27,8 @@ export function compareTables(db: string, recorded: readonly TableStats[], resto
       continue;
     }
     if (t.rows !== r.rows) problems.push(`table ${db}.${r.name} has ${t.rows} rows after restore, ${r.rows} at backup time`);
-    else if (r.checksum !== null && t.checksum !== r.checksum) problems.push(`table ${db}.${r.name}: CHECKSUM TABLE is ${t.checksum ?? 'NULL'} after restore, ${r.checksum} at backup time`);
+    else if (r.checksum !== null && t.checksum !== r.checksum)
+      problems.push(`table ${db}.${r.name}: CHECKSUM TABLE is ${t.checksum ?? 'NULL'} after restore, ${r.checksum} at backup time`);
     else checks.push(`${db}.${r.name}: ${t.rows} rows, checksum ${t.checksum ?? '-'} as at backup time`);
   }
   return { problems, checks };

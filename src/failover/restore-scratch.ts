@@ -52,7 +52,16 @@ export function sparePort(address: string): Promise<number> {
   });
 }
 
-export function renderScratchCnf(p: { dataDir: string; socket: string; pidFile: string; tmpDir: string; errorLog: string; address: string; port: number; asRoot: boolean }): string {
+export function renderScratchCnf(p: {
+  dataDir: string;
+  socket: string;
+  pidFile: string;
+  tmpDir: string;
+  errorLog: string;
+  address: string;
+  port: number;
+  asRoot: boolean;
+}): string {
   return [
     '# Scratch server of hastack restore --verify; removed with its directory.',
     '[mysqld]',

@@ -97,7 +97,10 @@ export function readRotationJournal(stateDir: string): RotationJournal | undefin
     return JSON.parse(fs.readFileSync(rotationJournalFile(stateDir), 'utf8')) as RotationJournal;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${rotationJournalFile(stateDir)} is unreadable (${describeError(e)}); it holds the passwords of an unfinished rotation: inspect it before removing it`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `${rotationJournalFile(stateDir)} is unreadable (${describeError(e)}); it holds the passwords of an unfinished rotation: inspect it before removing it`,
+    );
   }
 }
 
@@ -146,7 +149,11 @@ async function restartLocal(topo: Topology, secrets: Secrets, svc: ServiceInstan
   for (;;) {
     const pid = readRunState(topo.stateDir)?.services[svc.id]?.pid;
     if (pid !== undefined && pid !== before && (await driverFor(svc.kind).probe(ctx, 1_000)).healthy && (await backInEveryLb(topo, svc))) return;
-    if (Date.now() > deadline) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `${svc.id} is not back and healthy ${RESTART_TIMEOUT_MS / 1000} s after its restart; see "hastack logs ${svc.node} ${svc.kind}", then run the rotation again`);
+    if (Date.now() > deadline)
+      throw new HastackError(
+        ErrorCode.HEALTH_TIMEOUT,
+        `${svc.id} is not back and healthy ${RESTART_TIMEOUT_MS / 1000} s after its restart; see "hastack logs ${svc.node} ${svc.kind}", then run the rotation again`,
+      );
     await sleep(POLL_MS);
   }
 }
@@ -158,7 +165,10 @@ async function dbPrimary(topo: Topology, secrets: Secrets, roots: readonly strin
   for (const svc of dbs) if (await withRoot(ctxFor(topo, secrets, svc), roots, isWritable)) writable.push(svc);
   if (topo.config.database.mode === 'galera' && writable[0]) return writable[0];
   if (writable.length !== 1 || !writable[0]) {
-    throw new HastackError(ErrorCode.DB_UNAVAILABLE, `found ${writable.length} writable database node(s) (${writable.map((s) => s.node).join(', ') || 'none'}); rotate needs exactly one primary: fix replication first`);
+    throw new HastackError(
+      ErrorCode.DB_UNAVAILABLE,
+      `found ${writable.length} writable database node(s) (${writable.map((s) => s.node).join(', ') || 'none'}); rotate needs exactly one primary: fix replication first`,
+    );
   }
   return writable[0];
 }
@@ -244,7 +254,11 @@ function buildSteps(topo: Topology, current: Secrets, j: RotationJournal): Step[
       // old one goes; its event says it does. No supervisor running: nothing to wait for.
       const deadline = Date.now() + SUPERVISOR_RELOAD_MS;
       while (readRunState(topo.stateDir) !== undefined && !readEventsFrom(topo.stateDir, offset).events.some((e) => e.message === SECRETS_RELOADED)) {
-        if (Date.now() > deadline) throw new HastackError(ErrorCode.TIMEOUT, `the supervisor did not pick up the saved passwords within ${SUPERVISOR_RELOAD_MS / 1000} s; is it running ("hastack status")? Run the rotation again to resume`);
+        if (Date.now() > deadline)
+          throw new HastackError(
+            ErrorCode.TIMEOUT,
+            `the supervisor did not pick up the saved passwords within ${SUPERVISOR_RELOAD_MS / 1000} s; is it running ("hastack status")? Run the rotation again to resume`,
+          );
         await sleep(POLL_MS);
       }
     },
@@ -255,10 +269,14 @@ function buildSteps(topo: Topology, current: Secrets, j: RotationJournal): Step[
     each([...servicesOf(topo, 'app'), ...servicesOf(topo, 'worker')], 'restart', 'restarted with the new passwords', (s) => restartLocal(topo, saved(), s));
   }
   for (const a of rotatingDb) {
-    onPrimary(`db-drop-old:${a.user}`, `database: account ${a.user} takes only the new password (on the primary, replicated)`, (c) => alterAccount(c, a.user, [newOf(a.name)], writeMs));
+    onPrimary(`db-drop-old:${a.user}`, `database: account ${a.user} takes only the new password (on the primary, replicated)`, (c) =>
+      alterAccount(c, a.user, [newOf(a.name)], writeMs),
+    );
   }
   if (has('dbRootPassword')) {
-    each(dbs, 'db-root-drop-old', "root's local accounts take only the new password", (s) => withRoot(ctxFor(topo, current, s), roots, (c) => alterLocalRoot(c, [newOf('dbRootPassword')])));
+    each(dbs, 'db-root-drop-old', "root's local accounts take only the new password", (s) =>
+      withRoot(ctxFor(topo, current, s), roots, (c) => alterLocalRoot(c, [newOf('dbRootPassword')])),
+    );
   }
   if (has('redisPassword')) {
     const [n, o] = [newOf('redisPassword'), oldOf('redisPassword')];
@@ -274,7 +292,10 @@ function buildSteps(topo: Topology, current: Secrets, j: RotationJournal): Step[
 export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   const { topo } = o;
   if (!substrateTraits(topo.config).supervised) {
-    throw new HastackError(ErrorCode.BAD_REQUEST, 'rotateSecrets changes the passwords of a cluster on this machine (local, netns); a "substrate: hosts" cluster rotates through its host agents (rotateOnHosts, src/hosts/rotate.ts), which "hastack secrets rotate" picks by itself');
+    throw new HastackError(
+      ErrorCode.BAD_REQUEST,
+      'rotateSecrets changes the passwords of a cluster on this machine (local, netns); a "substrate: hosts" cluster rotates through its host agents (rotateOnHosts, src/hosts/rotate.ts), which "hastack secrets rotate" picks by itself',
+    );
   }
   const file = secretsFile(topo.stateDir);
   const current = requireAllSecrets(readSecretsFile(file) ?? {}, file);
@@ -283,7 +304,10 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   if (j) {
     const asked = o.names && o.names.length > 0 ? pick(o.names) : j.names;
     if (asked.join() !== j.names.join()) {
-      throw new HastackError(ErrorCode.BAD_REQUEST, `an unfinished rotation of ${j.names.join(', ')} (started ${j.startedAt}) must end first: run "secrets rotate" without names to resume it`);
+      throw new HastackError(
+        ErrorCode.BAD_REQUEST,
+        `an unfinished rotation of ${j.names.join(', ')} (started ${j.startedAt}) must end first: run "secrets rotate" without names to resume it`,
+      );
     }
   } else {
     const names = pick(o.names);
@@ -315,7 +339,10 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
       await s.run();
     } catch (e) {
       event(`FAILED: ${s.what}: ${describeError(e)}`);
-      throw new HastackError(ErrorCode.SETUP_FAILED, `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`);
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`,
+      );
     }
     journal.done.push(s.id);
     writeRotationJournal(topo.stateDir, journal);

@@ -94,13 +94,18 @@ async function waitServicesHealthy(env: FailoverEnv, fenced: string): Promise<st
     },
     { timeoutMs: SERVICES_TIMEOUT_MS, intervalMs: 300 },
   );
-  if (!ok) throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `services not healthy after ${SERVICES_TIMEOUT_MS / 1000} s: ${bad.join('; ')}; see "hastack status" and "hastack logs NODE"`);
+  if (!ok)
+    throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `services not healthy after ${SERVICES_TIMEOUT_MS / 1000} s: ${bad.join('; ')}; see "hastack status" and "hastack logs NODE"`);
   return `${want.map((s) => s.id).join(', ')} healthy`;
 }
 
 async function dnsStep(env: FailoverEnv, j: Journal): Promise<string> {
   const { from, to } = j.plan;
-  const fencedLbs = new Set(servicesOf(env.topo, 'lb').filter((s) => s.node === from).map((s) => s.address));
+  const fencedLbs = new Set(
+    servicesOf(env.topo, 'lb')
+      .filter((s) => s.node === from)
+      .map((s) => s.address),
+  );
   let last: { addresses: string[]; ttlS: number } | undefined;
   const ok = await waitFor(
     async () => {
@@ -112,7 +117,10 @@ async function dnsStep(env: FailoverEnv, j: Journal): Promise<string> {
   const ttl = env.topo.config.dns.ttlS;
   const parts: string[] = [];
   if (!ok) {
-    throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `hastack's DNS still answers ${last?.addresses.join(', ') || 'nothing'} after ${DNS_TIMEOUT_MS / 1000} s; see "hastack status" (dns and lb rows)`);
+    throw new HastackError(
+      ErrorCode.UPSTREAM_UNAVAILABLE,
+      `hastack's DNS still answers ${last?.addresses.join(', ') || 'nothing'} after ${DNS_TIMEOUT_MS / 1000} s; see "hastack status" (dns and lb rows)`,
+    );
   }
   parts.push(`hastack DNS answers ${env.topo.config.serviceName} → ${ok.addresses.join(', ')}`);
   const hook = env.topo.config.failover.dnsHook;
@@ -124,10 +132,11 @@ async function dnsStep(env: FailoverEnv, j: Journal): Promise<string> {
       HASTACK_LB_ADDRESSES: ok.addresses.join(' '),
       HASTACK_DNS_TTL: String(ttl),
     });
-    if (r.code !== 0) throw new HastackError(ErrorCode.HOOK_FAILED, `the DNS hook (failover.dnsHook) exited ${r.code}: ${r.output}; fix it and run the failover again (it resumes here)`);
+    if (r.code !== 0)
+      throw new HastackError(ErrorCode.HOOK_FAILED, `the DNS hook (failover.dnsHook) exited ${r.code}: ${r.output}; fix it and run the failover again (it resumes here)`);
     parts.push(`DNS hook ran (exit 0${r.output ? `: ${r.output.split('\n').pop() ?? ''}` : ''})`);
   }
-  parts.push(`clients holding the old answer may use it for up to ${ttl} s (TTL ${ttl} s)${hook ? ', plus the external provider\'s own TTL' : ''}`);
+  parts.push(`clients holding the old answer may use it for up to ${ttl} s (TTL ${ttl} s)${hook ? ", plus the external provider's own TTL" : ''}`);
   return parts.join('; ');
 }
 
@@ -149,14 +158,21 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     let j = unfinishedJournal(stateDir);
     const resumed = j !== undefined && j.kind === 'failover';
     if (j && j.kind !== 'failover') {
-      throw new HastackError(ErrorCode.CLUSTER_RUNNING, `an unfinished ${j.kind} (${j.id}) is in ${stateDir}/failover-journal.json; run "hastack ${j.kind}" again to finish it first`);
+      throw new HastackError(
+        ErrorCode.CLUSTER_RUNNING,
+        `an unfinished ${j.kind} (${j.id}) is in ${stateDir}/failover-journal.json; run "hastack ${j.kind}" again to finish it first`,
+      );
     }
     if (j) {
       out(`resuming failover ${j.id} (${j.plan.from} → ${j.plan.to}); done: ${FAILOVER_STEPS.filter((s) => j?.steps[s]).join(', ') || 'nothing yet'}`);
     } else {
       const facts: ClusterFacts = await gatherFacts(env);
       const asyncWindow = readAsyncWindow(stateDir);
-      const plan = planFailover(facts, { ...(o.to !== undefined ? { to: o.to } : {}), ...(asyncWindow ? { asyncWindow } : {}), ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}) });
+      const plan = planFailover(facts, {
+        ...(o.to !== undefined ? { to: o.to } : {}),
+        ...(asyncWindow ? { asyncWindow } : {}),
+        ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
+      });
       const factLines = describeFacts(facts);
       if (!plan.ok) {
         for (const l of factLines) out(`  ${l}`);
@@ -172,7 +188,15 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         id: `fo-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
         kind: 'failover',
         startedAt: new Date().toISOString(),
-        plan: { from: plan.from, to: plan.to, fromReachable: plan.fromReachable, repoint: plan.repoint, because: plan.because, facts: factLines, ...(plan.acceptedLoss ? { acceptedLoss: plan.acceptedLoss } : {}) },
+        plan: {
+          from: plan.from,
+          to: plan.to,
+          fromReachable: plan.fromReachable,
+          repoint: plan.repoint,
+          because: plan.because,
+          facts: factLines,
+          ...(plan.acceptedLoss ? { acceptedLoss: plan.acceptedLoss } : {}),
+        },
         steps: {},
         runs: 0,
       };
@@ -189,7 +213,9 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         for (const l of plan.acceptedLoss) out(`  ${l}`);
       }
       out('steps:');
-      out(`  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`);
+      out(
+        `  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`,
+      );
       out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
       out(`  3 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
       out(`  4 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
@@ -203,54 +229,67 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     j = { ...j, runs: j.runs + 1 };
     if (!j.steps.preflight) j = { ...j, steps: { ...j.steps, preflight: { doneAt: new Date().toISOString(), message: `plan ${plan.from} → ${plan.to}` } } };
     writeJournal(stateDir, j);
-    appendEvent(stateDir, { type: 'failover.step', message: `failover ${j.id}: ${resumed ? 'resumed' : 'preflight'}: ${plan.from} → ${plan.to}`, data: { id: j.id, step: 'preflight', because: plan.because } });
+    appendEvent(stateDir, {
+      type: 'failover.step',
+      message: `failover ${j.id}: ${resumed ? 'resumed' : 'preflight'}: ${plan.from} → ${plan.to}`,
+      data: { id: j.id, step: 'preflight', because: plan.because },
+    });
     const fromDb = serviceOn(env, plan.from, 'mariadb');
     const toDb = serviceOn(env, plan.to, 'mariadb');
-    j = await executeSteps(stateDir, j, FAILOVER_STEPS, {
-      fence: async (cur) => {
-        // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
-        await recordRole(env, fromDb, 'replica');
-        let fenced: FenceOutcome | undefined;
-        try {
-          // Over its unix socket: this reaches a primary that is alive behind a network partition
-          // (the controller shares its machine), not only one the network still shows.
-          fenced = await fenceReachable(env, fromDb);
-        } catch {
-          // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
-        }
-        await fencer.killNode(plan.from);
-        // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
-        // them on the new primary with the same Idempotency-Key (see promotionMustCover).
-        // Accepted by the operator (--accept-data-loss): the old primary's binlog is not demanded.
-        const mustCover = plan.acceptedLoss ? undefined : promotionMustCover(fenced);
-        const how = fenced === undefined
-          ? ' (unreachable)'
-          : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
-        const message = `${plan.from}: recorded as replica${how}, node killed and kept down by the supervisor`;
-        return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
+    j = await executeSteps(
+      stateDir,
+      j,
+      FAILOVER_STEPS,
+      {
+        fence: async (cur) => {
+          // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
+          await recordRole(env, fromDb, 'replica');
+          let fenced: FenceOutcome | undefined;
+          try {
+            // Over its unix socket: this reaches a primary that is alive behind a network partition
+            // (the controller shares its machine), not only one the network still shows.
+            fenced = await fenceReachable(env, fromDb);
+          } catch {
+            // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
+          }
+          await fencer.killNode(plan.from);
+          // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
+          // them on the new primary with the same Idempotency-Key (see promotionMustCover).
+          // Accepted by the operator (--accept-data-loss): the old primary's binlog is not demanded.
+          const mustCover = plan.acceptedLoss ? undefined : promotionMustCover(fenced);
+          const how =
+            fenced === undefined
+              ? ' (unreachable)'
+              : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
+          const message = `${plan.from}: recorded as replica${how}, node killed and kept down by the supervisor`;
+          return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
+        },
+        promote: async (cur) => {
+          // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could
+          // then never apply what it received. Let it go first; that backup fails its own checks.
+          const released = await releaseBackupHold(env.topo, env.secrets);
+          const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
+          const note = released ? ` (restarted the SQL thread a backup held on ${released})` : '';
+          return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms)${note}`;
+        },
+        repoint: async () => {
+          for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
+          return plan.repoint.length
+            ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)`
+            : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt';
+        },
+        redis: () => requestRedisFailover(env, plan.from, plan.to),
+        services: async () => `${await waitRedisSettled(env, plan.from)}; ${await waitServicesHealthy(env, plan.from)}`,
+        dns: (cur) => dnsStep(env, cur),
+        verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
+        report: async (cur) => {
+          const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
+          if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary any more; see "hastack status"`);
+          return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
+        },
       },
-      promote: async (cur) => {
-        // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could
-        // then never apply what it received. Let it go first; that backup fails its own checks.
-        const released = await releaseBackupHold(env.topo, env.secrets);
-        const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
-        const note = released ? ` (restarted the SQL thread a backup held on ${released})` : '';
-        return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms)${note}`;
-      },
-      repoint: async () => {
-        for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
-        return plan.repoint.length ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)` : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt';
-      },
-      redis: () => requestRedisFailover(env, plan.from, plan.to),
-      services: async () => `${await waitRedisSettled(env, plan.from)}; ${await waitServicesHealthy(env, plan.from)}`,
-      dns: (cur) => dnsStep(env, cur),
-      verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
-      report: async (cur) => {
-        const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
-        if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary any more; see "hastack status"`);
-        return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
-      },
-    }, out);
+      out,
+    );
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);
     // The window was the old primary's; the new one is watched afresh.
@@ -261,4 +300,3 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     release();
   }
 }
-

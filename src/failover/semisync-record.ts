@@ -27,7 +27,7 @@ export function readAsyncWindow(stateDir: string): AsyncWindow | undefined {
   return readJsonState<AsyncWindow>(
     semiSyncRecordFile(stateDir),
     problem,
-    'It records whether the primary acknowledged commits without a replica. Check the primary\'s semi-sync by hand (SHOW GLOBAL STATUS LIKE \'Rpl_semi_sync_master_status\' on it, and compare @@gtid_binlog_pos with the replicas\'), then remove the file',
+    "It records whether the primary acknowledged commits without a replica. Check the primary's semi-sync by hand (SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status' on it, and compare @@gtid_binlog_pos with the replicas'), then remove the file",
   );
 }
 

@@ -5,7 +5,7 @@ import { stepError } from './steps.js';
 
 describe('a failed runbook step carries a stable code', () => {
   const driverError = Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
-  it('an error without a code of its own gets the step\'s: which guarantee is missing', () => {
+  it("an error without a code of its own gets the step's: which guarantee is missing", () => {
     const cases = [
       ['fence', ErrorCode.FENCE_FAILED],
       ['promote', ErrorCode.PROMOTION_FAILED],

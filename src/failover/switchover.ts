@@ -67,7 +67,11 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
   const release = o.dryRun ? () => undefined : takeLock(stateDir, lock.isAlive);
   try {
     let j = unfinishedJournal(stateDir);
-    if (j && j.kind !== 'switchover') throw new HastackError(ErrorCode.CLUSTER_RUNNING, `an unfinished failover (${j.id}) is in ${stateDir}/failover-journal.json; run "hastack failover" again to finish it first`);
+    if (j && j.kind !== 'switchover')
+      throw new HastackError(
+        ErrorCode.CLUSTER_RUNNING,
+        `an unfinished failover (${j.id}) is in ${stateDir}/failover-journal.json; run "hastack failover" again to finish it first`,
+      );
     if (j) out(`resuming switchover ${j.id} (${j.plan.from} → ${j.plan.to})`);
     else {
       const facts = await gatherFacts(env);
@@ -75,30 +79,48 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
       const from = facts.dbs.find((d) => d.node === prim.node);
       const to = facts.dbs.find((d) => d.node === o.to);
       const refused: { refusal: SwitchoverRefusal; problem: string } | undefined =
-        !prim.node || !from ? { refusal: 'primary-unknown', problem: `cannot tell which node is the primary: ${prim.why}` }
-        : !from.reachable || from.readOnly ? { refusal: 'primary-down', problem: `the primary ${from.node} is not reachable and writable: use "hastack failover"` }
-        : !to ? { refusal: 'target-unsafe', problem: `no mariadb node "${o.to}"` }
-        : to.node === from.node ? { refusal: 'target-unsafe', problem: `${o.to} is already the primary` }
-        : !to.reachable || !to.replicating || to.masterNode !== from.node || to.ioThread !== 'running' || to.sqlThread !== 'running'
-          ? { refusal: 'target-unsafe', problem: `${o.to} is not a connected replica of ${from.node} (io ${to.ioThread}, sql ${to.sqlThread}${to.reachable ? '' : ', unreachable'}): it could not take every transaction` }
-        : undefined;
+        !prim.node || !from
+          ? { refusal: 'primary-unknown', problem: `cannot tell which node is the primary: ${prim.why}` }
+          : !from.reachable || from.readOnly
+            ? { refusal: 'primary-down', problem: `the primary ${from.node} is not reachable and writable: use "hastack failover"` }
+            : !to
+              ? { refusal: 'target-unsafe', problem: `no mariadb node "${o.to}"` }
+              : to.node === from.node
+                ? { refusal: 'target-unsafe', problem: `${o.to} is already the primary` }
+                : !to.reachable || !to.replicating || to.masterNode !== from.node || to.ioThread !== 'running' || to.sqlThread !== 'running'
+                  ? {
+                      refusal: 'target-unsafe',
+                      problem: `${o.to} is not a connected replica of ${from.node} (io ${to.ioThread}, sql ${to.sqlThread}${to.reachable ? '' : ', unreachable'}): it could not take every transaction`,
+                    }
+                  : undefined;
       const factLines = describeFacts(facts);
       if (refused || !from) {
         for (const l of factLines) out(`  ${l}`);
-        throw new HastackError(ErrorCode.FAILOVER_REFUSED, `switchover refused: ${refused?.problem ?? 'no primary'}`, { details: { refusal: refused?.refusal ?? 'primary-unknown' } });
+        throw new HastackError(ErrorCode.FAILOVER_REFUSED, `switchover refused: ${refused?.problem ?? 'no primary'}`, {
+          details: { refusal: refused?.refusal ?? 'primary-unknown' },
+        });
       }
       const repoint = facts.dbs.filter((d) => d.node !== from.node && d.node !== o.to && d.reachable && d.replicating).map((d) => d.node);
       j = {
         id: `so-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
         kind: 'switchover',
         startedAt: new Date().toISOString(),
-        plan: { from: from.node, to: o.to, fromReachable: true, repoint: [from.node, ...repoint], because: [`${o.to} replicates from ${from.node} with both threads running`], facts: factLines },
+        plan: {
+          from: from.node,
+          to: o.to,
+          fromReachable: true,
+          repoint: [from.node, ...repoint],
+          because: [`${o.to} replicates from ${from.node} with both threads running`],
+          facts: factLines,
+        },
         steps: {},
         runs: 0,
       };
       out(`plan: switch the primary from ${from.node} to ${o.to}`);
       for (const l of factLines) out(`  ${l}`);
-      out(`steps: stop writes on ${from.node} (read_only) → ${o.to} applies every GTID → promote ${o.to} → ${[from.node, ...repoint].join(', ')} replicate from ${o.to} (semi-sync)`);
+      out(
+        `steps: stop writes on ${from.node} (read_only) → ${o.to} applies every GTID → promote ${o.to} → ${[from.node, ...repoint].join(', ')} replicate from ${o.to} (semi-sync)`,
+      );
     }
     if (o.dryRun) return { journal: j, dryRun: true };
     const plan = j.plan;
@@ -108,41 +130,59 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
     writeJournal(stateDir, j);
     let stoppedAt: number | undefined;
     let promotedAt: number | undefined;
-    j = await executeSteps(stateDir, j, SWITCHOVER_STEPS, {
-      fence: async (cur) => {
-        // Let the target catch up while writes still flow, so that the pause below only covers
-        // the last few transactions: a replica's single SQL thread can trail a busy primary.
-        const lagged = await catchUpWhileWriting(env, fromDb, toDb);
-        out(lagged !== undefined ? `  ${plan.to} is within ${PRE_CATCH_UP_SLICE_MS} ms of ${plan.from} (after ${lagged} ms)` : `  ${plan.to} still trails ${plan.from} after ${PRE_CATCH_UP_TIMEOUT_MS / 1000} s; stopping writes anyway (given back after ${CATCH_UP_TIMEOUT_MS / 1000} s if it does not catch up)`);
-        await recordRole(env, fromDb, 'replica');
-        stoppedAt = Date.now();
-        const { binlog, killed } = await withDb(env, fromDb, (c) => stopWrites(c, DB_USERS.app), 10_000);
-        const stopMs = Date.now() - stoppedAt;
-        if (!(await waitApplied(env, toDb, binlog, CATCH_UP_TIMEOUT_MS))) {
-          // Give the writes back: nothing changed but a pause.
-          await recordRole(env, fromDb, 'primary');
-          await withDb(env, fromDb, (c) => c.query('SET GLOBAL read_only=0'));
-          writeJournal(stateDir, { ...cur, finishedAt: new Date().toISOString() });
-          throw new HastackError(ErrorCode.TIMEOUT, `${plan.to} did not apply ${binlog} within ${CATCH_UP_TIMEOUT_MS} ms; writes are back on ${plan.from}, nothing changed. Check its lag in "hastack status"`);
-        }
-        return { message: `writes stopped on ${plan.from} at ${binlog} (${stopMs} ms${killed ? `, ${killed} app session(s) killed to get the read lock` : ''}); ${plan.to} applied all of it ${Date.now() - stoppedAt - stopMs} ms later`, journal: { ...cur, fencedBinlog: binlog } };
+    j = await executeSteps(
+      stateDir,
+      j,
+      SWITCHOVER_STEPS,
+      {
+        fence: async (cur) => {
+          // Let the target catch up while writes still flow, so that the pause below only covers
+          // the last few transactions: a replica's single SQL thread can trail a busy primary.
+          const lagged = await catchUpWhileWriting(env, fromDb, toDb);
+          out(
+            lagged !== undefined
+              ? `  ${plan.to} is within ${PRE_CATCH_UP_SLICE_MS} ms of ${plan.from} (after ${lagged} ms)`
+              : `  ${plan.to} still trails ${plan.from} after ${PRE_CATCH_UP_TIMEOUT_MS / 1000} s; stopping writes anyway (given back after ${CATCH_UP_TIMEOUT_MS / 1000} s if it does not catch up)`,
+          );
+          await recordRole(env, fromDb, 'replica');
+          stoppedAt = Date.now();
+          const { binlog, killed } = await withDb(env, fromDb, (c) => stopWrites(c, DB_USERS.app), 10_000);
+          const stopMs = Date.now() - stoppedAt;
+          if (!(await waitApplied(env, toDb, binlog, CATCH_UP_TIMEOUT_MS))) {
+            // Give the writes back: nothing changed but a pause.
+            await recordRole(env, fromDb, 'primary');
+            await withDb(env, fromDb, (c) => c.query('SET GLOBAL read_only=0'));
+            writeJournal(stateDir, { ...cur, finishedAt: new Date().toISOString() });
+            throw new HastackError(
+              ErrorCode.TIMEOUT,
+              `${plan.to} did not apply ${binlog} within ${CATCH_UP_TIMEOUT_MS} ms; writes are back on ${plan.from}, nothing changed. Check its lag in "hastack status"`,
+            );
+          }
+          return {
+            message: `writes stopped on ${plan.from} at ${binlog} (${stopMs} ms${killed ? `, ${killed} app session(s) killed to get the read lock` : ''}); ${plan.to} applied all of it ${Date.now() - stoppedAt - stopMs} ms later`,
+            journal: { ...cur, fencedBinlog: binlog },
+          };
+        },
+        promote: async (cur) => {
+          const r = await promote(env, toDb, { applyTimeoutMs: CATCH_UP_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
+          promotedAt = Date.now();
+          return `${plan.to} is primary at ${r.gtid}${stoppedAt ? `; writes were stopped for ${promotedAt - stoppedAt} ms` : ''}`;
+        },
+        repoint: async () => {
+          for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
+          return `${plan.repoint.join(', ')} replicate from ${plan.to} with semi-sync`;
+        },
+        report: async () => {
+          const r = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
+          if (r.readOnly || r.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary; see "hastack status"`);
+          const others = servicesOf(env.topo, 'mariadb')
+            .filter((s) => s.node !== plan.to)
+            .map((s) => s.node);
+          return `${plan.to} is the primary; ${others.join(', ')} replicate from it`;
+        },
       },
-      promote: async (cur) => {
-        const r = await promote(env, toDb, { applyTimeoutMs: CATCH_UP_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
-        promotedAt = Date.now();
-        return `${plan.to} is primary at ${r.gtid}${stoppedAt ? `; writes were stopped for ${promotedAt - stoppedAt} ms` : ''}`;
-      },
-      repoint: async () => {
-        for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
-        return `${plan.repoint.join(', ')} replicate from ${plan.to} with semi-sync`;
-      },
-      report: async () => {
-        const r = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
-        if (r.readOnly || r.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary; see "hastack status"`);
-        const others = servicesOf(env.topo, 'mariadb').filter((s) => s.node !== plan.to).map((s) => s.node);
-        return `${plan.to} is the primary; ${others.join(', ')} replicate from it`;
-      },
-    }, out);
+      out,
+    );
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);
     appendEvent(stateDir, { type: 'failover.done', message: `switchover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });

@@ -14,7 +14,9 @@ const JOB_TIMEOUT_MS = 45_000;
 
 /** The load balancers hastack's DNS hands out now (asked of the servers not on the fenced node). */
 export async function dnsAnswer(env: FailoverEnv, fenced: string): Promise<{ addresses: string[]; ttlS: number }> {
-  const servers = servicesOf(env.topo, 'dns').filter((s) => s.node !== fenced).map((s) => ({ address: s.address, port: s.port }));
+  const servers = servicesOf(env.topo, 'dns')
+    .filter((s) => s.node !== fenced)
+    .map((s) => ({ address: s.address, port: s.port }));
   // 500 ms a server: a DNS server on loopback answers in well under a millisecond.
   return resolveService(servers, env.topo.config.serviceName, 500, (a) => [...a]);
 }
@@ -108,7 +110,10 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
       const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, headers);
       if (r.status === 200 || r.status === 201) created = r;
       else if (r.status === 401 && login === undefined) {
-        throw new HastackError(ErrorCode.CONFIG_INVALID, `the app wants a login to write (HTTP 401 at ${base}/api/orders); set failover.verifyLogin to an account the check may use`);
+        throw new HastackError(
+          ErrorCode.CONFIG_INVALID,
+          `the app wants a login to write (HTTP 401 at ${base}/api/orders); set failover.verifyLogin to an account the check may use`,
+        );
       } else lastErr = `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`;
     } catch (e) {
       if (e instanceof HastackError && e.code === ErrorCode.CONFIG_INVALID) throw e;
@@ -129,6 +134,7 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
     // 500 ms: a worker confirms within a few hundred ms of the enqueue.
     { timeoutMs: JOB_TIMEOUT_MS, intervalMs: 500 },
   );
-  if (!confirmed) throw new HastackError(ErrorCode.TIMEOUT, `order ${id} written and read back, but no worker confirmed it within ${JOB_TIMEOUT_MS / 1000} s; see "hastack logs" of the workers`);
+  if (!confirmed)
+    throw new HastackError(ErrorCode.TIMEOUT, `order ${id} written and read back, but no worker confirmed it within ${JOB_TIMEOUT_MS / 1000} s; see "hastack logs" of the workers`);
   return `via DNS → ${base}: order ${id} written (${created.json['confirmation'] as string}) in ${wroteMs} ms, read back, ${confirmed} by a worker after ${Date.now() - t0} ms`;
 }

@@ -16,7 +16,10 @@ describe('review item 4: the controller key runs only the gate', () => {
       options: { '--id': 'db1/mariadb', '--role': 'replica' },
     });
     // node and main.js named explicitly (deploy's own form) are accepted too.
-    assert.equal(parseGatedCommand(['/usr/bin/node', '/opt/hastack/current/dist/src/cli/main.js', '_agent', 'status', '--state', STATE, '--node', 'x'].map(shq).join(' '), STATE).verb, 'status');
+    assert.equal(
+      parseGatedCommand(['/usr/bin/node', '/opt/hastack/current/dist/src/cli/main.js', '_agent', 'status', '--state', STATE, '--node', 'x'].map(shq).join(' '), STATE).verb,
+      'status',
+    );
   });
 
   it('refuses a shell, other verbs, other state directories, extra or missing arguments', () => {

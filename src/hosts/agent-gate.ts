@@ -92,13 +92,15 @@ export function parseGatedCommand(original: string | undefined, stateDir: string
 /** The `command="..."` option of the authorized_keys line: the gate, for this state directory. */
 export function forcedCommand(hastackBin: string, stateDir: string): string {
   for (const p of [hastackBin, stateDir]) {
-    if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(p)) throw new HastackError(ErrorCode.CONFIG_INVALID, `${p}: hosts.installDir and hosts.stateDir must be plain paths (no blanks or quotes) to go into authorized_keys`);
+    if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(p))
+      throw new HastackError(ErrorCode.CONFIG_INVALID, `${p}: hosts.installDir and hosts.stateDir must be plain paths (no blanks or quotes) to go into authorized_keys`);
   }
   return `${hastackBin} _agent-gate --state ${stateDir}`;
 }
 
 /** The authorized_keys line of the controller's public key: no shell, no forwarding, one source. */
 export function restrictedKeyLine(publicKey: string, command: string, fromAddress: string): string {
-  if (!/^[0-9A-Fa-f.:/]+$/.test(fromAddress)) throw new HastackError(ErrorCode.CONFIG_INVALID, `${fromAddress}: the controller's address must be an IP address to restrict its key with from=`);
+  if (!/^[0-9A-Fa-f.:/]+$/.test(fromAddress))
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${fromAddress}: the controller's address must be an IP address to restrict its key with from=`);
   return `restrict,from="${fromAddress}",command="${command}" ${publicKey.trim()}`;
 }

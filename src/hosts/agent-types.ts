@@ -14,7 +14,10 @@ export const secretsSchema = z
     dbRootPassword: z.string().min(1).optional(),
     dbAppPassword: z.string().min(1).optional(),
     dbReplPassword: z.string().min(1).optional(),
-    vrrpPassword: z.string().regex(/^[A-Za-z0-9_-]{1,8}$/).optional(),
+    vrrpPassword: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,8}$/)
+      .optional(),
     sessionKey: z.string().min(16).optional(),
   })
   .strict() satisfies z.ZodType<Partial<Secrets>>;
@@ -29,7 +32,10 @@ export const deployBundleSchema = z
     secrets: secretsSchema,
     configYaml: z.string(),
     /** database.tls on and this node carries MariaDB: the cluster CA's certificate, the node's own key pair (PEM). */
-    tls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    tls: z
+      .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type DeployBundle = z.infer<typeof deployBundleSchema>;

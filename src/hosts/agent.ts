@@ -70,7 +70,8 @@ function serviceContext(env: AgentEnv, id: string): ServiceContext {
   const topo = installedTopology(env);
   const [node, kind] = id.split('/');
   const svc = topo.services.find((s) => s.id === id) ?? (node && kind ? findService(topo, node, kind as ServiceInstance['kind']) : undefined);
-  if (!svc) throw new HastackError(ErrorCode.NOT_FOUND, `no service "${id}" in ${env.stateDir}/topology.json; services are named node/kind, like ${topo.services[0]?.id ?? 'db1/mariadb'}`);
+  if (!svc)
+    throw new HastackError(ErrorCode.NOT_FOUND, `no service "${id}" in ${env.stateDir}/topology.json; services are named node/kind, like ${topo.services[0]?.id ?? 'db1/mariadb'}`);
   return { topo, secrets: readSecrets(env.stateDir), svc, asRoot: asRoot() };
 }
 
@@ -110,7 +111,8 @@ export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepare
     const cmd = driver.command({ ...ctx, asRoot: false });
     const argv = [cmd.command, ...cmd.args];
     const blank = argv.find((a) => a === '' || /\s/.test(a));
-    if (blank !== undefined) throw new HastackError(ErrorCode.INTERNAL, `${id}: the argument ${JSON.stringify(blank)} has a blank, which the unit's sh -c cannot pass; use paths without spaces`);
+    if (blank !== undefined)
+      throw new HastackError(ErrorCode.INTERNAL, `${id}: the argument ${JSON.stringify(blank)} has a blank, which the unit's sh -c cannot pass; use paths without spaces`);
     writeFileAtomic(execArgsFile(ctx.svc), argv.join(' ') + '\n', 0o644);
   }
   // Last: the directory (data, configs with passwords, logs) goes to the service's own user.

@@ -54,7 +54,11 @@ export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts
   // From this host (a cluster node): its Redis and Sentinel answer only cluster nodes, so only
   // here can the audit ask whether they demand a password.
   const stores = await probeStores(topo, (s) => s.node === node && (s.kind === 'redis' || s.kind === 'sentinel'));
-  const db = await readDbAccounts(topo, secrets, topo.services.filter((s) => s.node === node && s.kind === 'mariadb'));
+  const db = await readDbAccounts(
+    topo,
+    secrets,
+    topo.services.filter((s) => s.node === node && s.kind === 'mariadb'),
+  );
   let secretsHeld: string[] | undefined;
   try {
     secretsHeld = Object.keys(readSecretsFile(secretsFile(env.stateDir)) ?? {});

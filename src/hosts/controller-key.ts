@@ -60,7 +60,11 @@ async function knownHostLines(topo: Topology): Promise<string> {
     const name = t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
     const r = await run('ssh-keygen', ['-F', name, '-f', known]).catch(() => ({ stdout: '' }));
     const found = r.stdout.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
-    if (found.length === 0) throw new HastackError(ErrorCode.SETUP_FAILED, `${known} has no key for ${name} (node ${n.name}); the controller needs it to fence that host: add it (ssh-keyscan), then run deploy again`);
+    if (found.length === 0)
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `${known} has no key for ${name} (node ${n.name}); the controller needs it to fence that host: add it (ssh-keyscan), then run deploy again`,
+      );
     lines.push(...found);
   }
   return `${lines.join('\n')}\n`;

@@ -44,7 +44,14 @@ export async function downHosts(topo: Topology, say: (line: string) => void): Pr
       }
     };
     // The controller, backup timer and keepalived first: nothing depends on them.
-    await Promise.all([...new Set(others.map((o) => o.node))].map((n) => stop(n, others.filter((o) => o.node === n).map((o) => o.name))));
+    await Promise.all(
+      [...new Set(others.map((o) => o.node))].map((n) =>
+        stop(
+          n,
+          others.filter((o) => o.node === n).map((o) => o.name),
+        ),
+      ),
+    );
     for (const group of stopPlan(topo)) {
       const byNode = new Map<string, string[]>();
       for (const svc of group) {

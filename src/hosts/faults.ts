@@ -22,7 +22,10 @@ async function unitPids(s: HostSession, serviceId?: string): Promise<number[]> {
  */
 export async function hostsFault(topo: Topology, f: FaultRequest): Promise<Record<string, unknown>> {
   if (!('node' in f)) {
-    throw new HastackError(ErrorCode.BAD_REQUEST, `fault ${f.action} needs nodes in network namespaces ("hastack up --substrate netns"); on real hosts cut the network with your own tools`);
+    throw new HastackError(
+      ErrorCode.BAD_REQUEST,
+      `fault ${f.action} needs nodes in network namespaces ("hastack up --substrate netns"); on real hosts cut the network with your own tools`,
+    );
   }
   return withHost(topo, f.node, async (s) => {
     switch (f.action) {

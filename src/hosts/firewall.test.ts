@@ -21,7 +21,8 @@ function cluster(extra: Partial<ConfigInput> = {}): Topology {
 describe('review item 2: firewall rules derived from the topology', () => {
   it('memcached and redis answer only cluster nodes; strangers get a reset', () => {
     const rules = renderRules(cluster(), 'a');
-    const accept = (port: number): string[] => ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((src) => `-A hastack-shop -s ${src}/32 -d 10.0.0.1/32 -p tcp -m tcp --dport ${port} -j ACCEPT`);
+    const accept = (port: number): string[] =>
+      ['10.0.0.1', '10.0.0.2', '10.0.0.3'].map((src) => `-A hastack-shop -s ${src}/32 -d 10.0.0.1/32 -p tcp -m tcp --dport ${port} -j ACCEPT`);
     assert.equal(
       rules,
       [
@@ -42,7 +43,12 @@ describe('review item 2: firewall rules derived from the topology', () => {
       guardedPorts(cluster(), 'c').map((g) => `${g.serviceId}:${g.port}`),
       ['c/sentinel:26379'],
     );
-    assert.deepEqual(guardedPorts(cluster(), 'b').map((g) => g.serviceId).sort(), ['b/memcached', 'b/redis']);
+    assert.deepEqual(
+      guardedPorts(cluster(), 'b')
+        .map((g) => g.serviceId)
+        .sort(),
+      ['b/memcached', 'b/redis'],
+    );
     const dbOnly = resolveTopology(
       parseConfig({
         cluster: 'shop',
@@ -60,12 +66,19 @@ describe('review item 2: firewall rules derived from the topology', () => {
 
   it("Galera's group, IST and SST ports are guarded too", () => {
     const g = guardedPorts(cluster({ database: { mode: 'galera' } }), 'c');
-    assert.deepEqual(g.filter((x) => x.serviceId === 'c/mariadb').map((x) => x.port), [4567, 4568, 4444]);
+    assert.deepEqual(
+      g.filter((x) => x.serviceId === 'c/mariadb').map((x) => x.port),
+      [4567, 4568, 4444],
+    );
   });
 
   it('loopback nodes (one machine) need no rules; long cluster names get a short chain', () => {
     const local = resolveTopology(
-      parseConfig({ cluster: 'shop', substrate: 'hosts', nodes: [{ name: 'a', address: '127.0.0.9', ssh: 'root@127.0.0.9', services: ['memcached', 'mariadb', 'redis', 'app', 'lb'] }] }),
+      parseConfig({
+        cluster: 'shop',
+        substrate: 'hosts',
+        nodes: [{ name: 'a', address: '127.0.0.9', ssh: 'root@127.0.0.9', services: ['memcached', 'mariadb', 'redis', 'app', 'lb'] }],
+      }),
       { stateRoot: '/ignored', configDir: '/ignored' },
     );
     assert.deepEqual(guardedPorts(local, 'a'), []);

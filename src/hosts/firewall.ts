@@ -41,7 +41,8 @@ export function guardedPorts(topo: Topology, node: string): GuardedPort[] {
     if (svc.kind === 'redis') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'redis has only a password and replicates in clear' });
     if (svc.kind === 'sentinel') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'sentinel has only a password and can reconfigure redis' });
     if (svc.kind === 'mariadb' && topo.config.database.mode === 'galera') {
-      for (const [name, port] of Object.entries(GALERA_PORTS)) out.push({ serviceId: svc.id, address: svc.address, port, proto: 'tcp', why: `galera ${name}: cluster members only` });
+      for (const [name, port] of Object.entries(GALERA_PORTS))
+        out.push({ serviceId: svc.id, address: svc.address, port, proto: 'tcp', why: `galera ${name}: cluster members only` });
     }
   }
   return out;
@@ -107,7 +108,8 @@ export function applyFirewall(topo: Topology, node: string): { chain: string; ru
     return { chain, rules: 0 };
   }
   const r = iptables(['restore', '-w', '--noflush'], renderRules(topo, node));
-  if (!r.ok) throw new HastackError(ErrorCode.SETUP_FAILED, `cannot install the firewall rules of ${node} (${r.err}); install iptables (apt-get install iptables), then deploy again`);
+  if (!r.ok)
+    throw new HastackError(ErrorCode.SETUP_FAILED, `cannot install the firewall rules of ${node} (${r.err}); install iptables (apt-get install iptables), then deploy again`);
   if (!iptables(['-w', '-C', 'INPUT', '-j', chain]).ok) {
     const j = iptables(['-w', '-I', 'INPUT', '1', '-j', chain]);
     if (!j.ok) throw new HastackError(ErrorCode.SETUP_FAILED, `cannot add the jump to ${chain} in INPUT (${j.err})`);

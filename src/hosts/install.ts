@@ -77,7 +77,10 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
       files.push({ path: script, content: renderCheckScript(topo, node, env.nodeBin), mode: 0o755, unit: spec.name });
       const authPass = bundle.secrets.vrrpPassword;
       if (authPass === undefined) {
-        throw new HastackError(ErrorCode.CONFIG_INVALID, 'the deploy bundle has no "vrrpPassword" for keepalived; run "hastack deploy" with this hastack version (it adds the secret)');
+        throw new HastackError(
+          ErrorCode.CONFIG_INVALID,
+          'the deploy bundle has no "vrrpPassword" for keepalived; run "hastack deploy" with this hastack version (it adds the secret)',
+        );
       }
       const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass }), nic.iface, nic.prefix);
       // 0600: it holds the VRRP password (keepalived runs as root and reads it as root).
@@ -220,6 +223,9 @@ export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: stri
     fs.mkdirSync(path.dirname(s.logFile), { recursive: true, mode: 0o700 });
     fs.mkdirSync(s.cwd, { recursive: true, mode: 0o700 });
   }
-  await manager.install(specs, compared.some((c) => c.file.unit !== undefined && c.status !== 'same'));
+  await manager.install(
+    specs,
+    compared.some((c) => c.file.unit !== undefined && c.status !== 'same'),
+  );
   return plan;
 }

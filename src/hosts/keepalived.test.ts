@@ -65,7 +65,7 @@ vrrp_instance hastack_shop {
     );
   });
 
-  it('review item 13: adverts need the cluster\'s VRRP password and a peer\'s source address', () => {
+  it("review item 13: adverts need the cluster's VRRP password and a peer's source address", () => {
     const conf = renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh', authPass: 'pw12345x' });
     assert.match(conf, /^ {2}authentication \{\n {4}auth_type PASS\n {4}auth_pass pw12345x\n {2}\}$/m);
     assert.match(conf, /^ {2}check_unicast_src$/m);
@@ -84,7 +84,7 @@ vrrp_instance hastack_shop {
     assert.equal(vrrpPriority(100), 1);
   });
 
-  it('the check script asks our load balancer\'s own health path', () => {
+  it("the check script asks our load balancer's own health path", () => {
     const s = renderCheckScript(lbPair(), 'lb3', '/usr/bin/node');
     assert.match(s, /curl -fsS --max-time 1 -o \/dev\/null 'http:\/\/10\.0\.0\.3:8080\/-\/healthz'/);
     assert.match(s, /exec '\/usr\/bin\/node' -e/);

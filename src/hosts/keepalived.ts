@@ -48,7 +48,10 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
   if (!self) throw new HastackError(ErrorCode.INTERNAL, `node ${node} carries no load balancer`);
   const peers = lbs.filter((s) => s.node !== node).map((s) => s.address);
   if (!AUTH_PASS.test(p.authPass)) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, 'secrets.json "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_"; remove it and run "hastack deploy" to make a new one');
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      'secrets.json "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_"; remove it and run "hastack deploy" to make a new one',
+    );
   }
   const name = `hastack_${topo.cluster.replace(/-/g, '_')}`;
   const lines = [
@@ -144,7 +147,7 @@ export function resolveInterface(ipOutput: string, address: string): { iface: st
     const prefix = Number(m[3]);
     if (m[2] === address) return { iface, prefix };
     const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-    if (inSubnet === undefined && ((toInt(m[2]) & mask) >>> 0) === ((target & mask) >>> 0)) inSubnet = { iface, prefix };
+    if (inSubnet === undefined && (toInt(m[2]) & mask) >>> 0 === (target & mask) >>> 0) inSubnet = { iface, prefix };
   }
   return inSubnet;
 }

@@ -82,7 +82,8 @@ export function readSpec(unitFile: string): UnitSpec {
     throw new HastackError(ErrorCode.NOT_FOUND, `cannot read the unit ${unitFile} (${describeError(e)}); run "hastack deploy" to install it`);
   }
   const parsed = unitSpecSchema.safeParse(raw);
-  if (!parsed.success) throw new HastackError(ErrorCode.CONFIG_INVALID, `${unitFile} is not a hastack unit (${parsed.error.issues[0]?.message ?? 'invalid'}); run "hastack deploy" to rewrite it`);
+  if (!parsed.success)
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `${unitFile} is not a hastack unit (${parsed.error.issues[0]?.message ?? 'invalid'}); run "hastack deploy" to rewrite it`);
   return parsed.data;
 }
 

@@ -129,7 +129,9 @@ export function hostsRedisAdmin(topo: Topology): RedisAdmin {
 /** `deploy`'s wait for the Sentinels, run by the agent of the first Sentinel's host. */
 export async function sentinelsReadyOnHosts(session: HostSession, timeoutMs: number): Promise<SentinelView[]> {
   try {
-    return (await session.agentJson('sentinels-ready', ['--timeout-ms', String(timeoutMs)], z.object({ views: z.array(sentinelViewSchema) }), { timeoutMs: timeoutMs + AGENT_TIMEOUT_MS })).views;
+    return (
+      await session.agentJson('sentinels-ready', ['--timeout-ms', String(timeoutMs)], z.object({ views: z.array(sentinelViewSchema) }), { timeoutMs: timeoutMs + AGENT_TIMEOUT_MS })
+    ).views;
   } catch (e) {
     if (e instanceof HastackError) throw e;
     throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `the sentinels are not ready, as ${session.node} sees them: ${describeError(e)}`);

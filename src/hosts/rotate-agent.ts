@@ -90,7 +90,8 @@ export function parseSecretsRequest(text: string): SecretsRequest {
 
 function serviceOf(topo: Topology, serviceId: string, kind: ServiceInstance['kind']): ServiceInstance {
   const svc = topo.services.find((s) => s.id === serviceId);
-  if (!svc || svc.kind !== kind) throw new HastackError(ErrorCode.NOT_FOUND, `no ${kind} "${serviceId}" in this host's topology.json; is the deployed topology the operator's? Run "hastack deploy" first`);
+  if (!svc || svc.kind !== kind)
+    throw new HastackError(ErrorCode.NOT_FOUND, `no ${kind} "${serviceId}" in this host's topology.json; is the deployed topology the operator's? Run "hastack deploy" first`);
   return svc;
 }
 

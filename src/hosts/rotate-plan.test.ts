@@ -24,9 +24,7 @@ function shop(): Topology {
 
 /** What each node holds, as deploy computes it (the controller's node: everything). */
 function heldBy(topo: Topology): Map<string, SecretName[]> {
-  return new Map(
-    topo.nodes.map((n) => [n.name, n.name === 'ops' ? [...ENGINE_SECRETS] : ENGINE_SECRETS.filter((k) => n.services.some((kind) => secretsOf(kind).includes(k)))]),
-  );
+  return new Map(topo.nodes.map((n) => [n.name, n.name === 'ops' ? [...ENGINE_SECRETS] : ENGINE_SECRETS.filter((k) => n.services.some((kind) => secretsOf(kind).includes(k)))]));
 }
 
 const ids = (steps: readonly HostStep[]): string[] => steps.map((s) => s.id);
@@ -37,7 +35,13 @@ describe('review item 3: secrets rotate on hosts, the plan', () => {
   it('every engine takes both passwords before any host gets its new file; the clients restart after; the old passwords go last', () => {
     const topo = shop();
     const steps = planHostRotation(topo, [...ROTATABLE], heldBy(topo));
-    const lastAccept = Math.max(lastIndex(steps, 'redis-accept'), lastIndex(steps, 'sentinel-accept'), lastIndex(steps, 'db-accept'), lastIndex(steps, 'db-root-accept'), lastIndex(steps, 'db-repl-replica'));
+    const lastAccept = Math.max(
+      lastIndex(steps, 'redis-accept'),
+      lastIndex(steps, 'sentinel-accept'),
+      lastIndex(steps, 'db-accept'),
+      lastIndex(steps, 'db-root-accept'),
+      lastIndex(steps, 'db-repl-replica'),
+    );
     const save = ids(steps).indexOf('save');
     assert.ok(lastAccept < save, 'engines accept the new passwords before they are saved anywhere');
     assert.ok(save < firstIndex(steps, 'push:'), "the operator's file first: a cut after a push still finds the new values here");
@@ -50,7 +54,11 @@ describe('review item 3: secrets rotate on hosts, the plan', () => {
   it('pushes only to hosts holding a rotated secret; restarts our own processes and the controller one at a time, never an engine', () => {
     const topo = shop();
     const steps = planHostRotation(topo, [...ROTATABLE], heldBy(topo));
-    assert.deepEqual(steps.filter((s) => s.id.startsWith('push:')).map((s) => s.id), ['push:db1', 'push:db2', 'push:ops'], 'the load-balancer host holds no password: nothing to push');
+    assert.deepEqual(
+      steps.filter((s) => s.id.startsWith('push:')).map((s) => s.id),
+      ['push:db1', 'push:db2', 'push:ops'],
+      'the load-balancer host holds no password: nothing to push',
+    );
     assert.deepEqual(
       steps.filter((s) => s.action.do === 'restart').map((s) => s.id),
       ['restart:db1/app', 'restart:db1/worker', 'restart:db2/app', 'restart:db2/worker', 'restart:ops/controller'],
@@ -63,7 +71,10 @@ describe('review item 3: secrets rotate on hosts, the plan', () => {
     const topo = shop();
     const names: EngineSecret[] = ['dbAppPassword'];
     const steps = planHostRotation(topo, names, heldBy(topo));
-    assert.deepEqual(ids(steps).filter((i) => !i.startsWith('restart:') && !i.startsWith('push:')), ['db-accept:hastack', 'save', 'db-drop-old:hastack']);
+    assert.deepEqual(
+      ids(steps).filter((i) => !i.startsWith('restart:') && !i.startsWith('push:')),
+      ['db-accept:hastack', 'save', 'db-drop-old:hastack'],
+    );
     assert.equal(steps.filter((s) => s.id.startsWith('restart:')).length, 5);
   });
 

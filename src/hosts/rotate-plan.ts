@@ -63,7 +63,9 @@ export function planHostRotation(topo: Topology, names: readonly EngineSecret[],
   const redis = servicesOf(topo, 'redis');
   const sentinels = servicesOf(topo, 'sentinel');
   const dbs = servicesOf(topo, 'mariadb');
-  const pair = (op: PairOp, secret: 'redisPassword' | 'sentinelPassword') => (svc: ServiceInstance): HostStepAction => ({ do: 'pair', op, svc, secret });
+  const pair =
+    (op: PairOp, secret: 'redisPassword' | 'sentinelPassword') =>
+    (svc: ServiceInstance): HostStepAction => ({ do: 'pair', op, svc, secret });
 
   if (has('redisPassword')) {
     each(redis, 'redis-accept', 'Redis accepts the new password beside the old', pair('redis-accept', 'redisPassword'));
@@ -81,7 +83,12 @@ export function planHostRotation(topo: Topology, names: readonly EngineSecret[],
   ];
   const rotatingDb = dbs.length > 0 ? accounts.filter((a) => has(a.secret)) : [];
   for (const a of rotatingDb) {
-    push(`db-accept:${a.user}`, `database: account ${a.user} accepts the new password beside the old (on the primary, replicated)`, { do: 'db-account', user: a.user, secret: a.secret, final: false });
+    push(`db-accept:${a.user}`, `database: account ${a.user} accepts the new password beside the old (on the primary, replicated)`, {
+      do: 'db-account',
+      user: a.user,
+      secret: a.secret,
+      final: false,
+    });
   }
   if (has('dbRootPassword')) each(dbs, 'db-root-accept', "root's local accounts accept the new password beside the old", (svc) => ({ do: 'db-root-local', svc, final: false }));
   if (has('dbReplPassword') && topo.config.database.mode === 'replication') {
@@ -105,12 +112,21 @@ export function planHostRotation(topo: Topology, names: readonly EngineSecret[],
       });
     }
     if (n.name === ctl && names.length > 0) {
-      push(`restart:${n.name}/controller`, `${n.name}: the controller restarted with the new passwords`, { do: 'restart', node: n.name, unit: `${unitPrefix(topo.cluster)}-controller` });
+      push(`restart:${n.name}/controller`, `${n.name}: the controller restarted with the new passwords`, {
+        do: 'restart',
+        node: n.name,
+        unit: `${unitPrefix(topo.cluster)}-controller`,
+      });
     }
   }
 
   for (const a of rotatingDb) {
-    push(`db-drop-old:${a.user}`, `database: account ${a.user} takes only the new password (on the primary, replicated)`, { do: 'db-account', user: a.user, secret: a.secret, final: true });
+    push(`db-drop-old:${a.user}`, `database: account ${a.user} takes only the new password (on the primary, replicated)`, {
+      do: 'db-account',
+      user: a.user,
+      secret: a.secret,
+      final: true,
+    });
   }
   if (has('dbRootPassword')) each(dbs, 'db-root-drop-old', "root's local accounts take only the new password", (svc) => ({ do: 'db-root-local', svc, final: true }));
   if (has('redisPassword')) each(redis, 'redis-drop-old', 'Redis takes only the new password', pair('redis-drop-old', 'redisPassword'));

@@ -57,7 +57,10 @@ function startOrResume(topo: Topology, current: Secrets, names: readonly string[
   if (j) {
     const asked = names && names.length > 0 ? pick(names) : j.names;
     if (asked.join() !== j.names.join()) {
-      throw new HastackError(ErrorCode.BAD_REQUEST, `an unfinished rotation of ${j.names.join(', ')} (started ${j.startedAt}) must end first: run "secrets rotate" without names to resume it`);
+      throw new HastackError(
+        ErrorCode.BAD_REQUEST,
+        `an unfinished rotation of ${j.names.join(', ')} (started ${j.startedAt}) must end first: run "secrets rotate" without names to resume it`,
+      );
     }
     return { journal: j, resumed: true };
   }
@@ -109,7 +112,10 @@ class HostRotation {
 
   /** One `_agent secrets` call; the request (passwords included) travels on stdin only. */
   ask(node: string, req: SecretsRequest): Promise<SecretsAnswer> {
-    return this.session(node).agentJson('secrets', [], secretsAnswerSchema, { input: JSON.stringify(req), timeoutMs: AGENT_TIMEOUT_MS + this.o.topo.config.database.semiSyncTimeoutMs });
+    return this.session(node).agentJson('secrets', [], secretsAnswerSchema, {
+      input: JSON.stringify(req),
+      timeoutMs: AGENT_TIMEOUT_MS + this.o.topo.config.database.semiSyncTimeoutMs,
+    });
   }
 
   /** The node that takes writes now: the replication primary (read_only off), any Galera node. */
@@ -120,7 +126,10 @@ class HostRotation {
     for (const svc of dbs) if ((await this.ask(svc.node, { op: 'db-writable', id: svc.id, roots })).yes === true) writable.push(svc);
     if (this.o.topo.config.database.mode === 'galera' && writable[0]) return writable[0];
     if (writable.length !== 1 || !writable[0]) {
-      throw new HastackError(ErrorCode.DB_UNAVAILABLE, `found ${writable.length} writable database node(s) (${writable.map((s) => s.node).join(', ') || 'none'}); rotate needs exactly one primary: fix replication first`);
+      throw new HastackError(
+        ErrorCode.DB_UNAVAILABLE,
+        `found ${writable.length} writable database node(s) (${writable.map((s) => s.node).join(', ') || 'none'}); rotate needs exactly one primary: fix replication first`,
+      );
     }
     return writable[0];
   }
@@ -163,7 +172,10 @@ class HostRotation {
         last = describeError(e);
       }
       if (Date.now() > deadline) {
-        throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `${unit} on ${node} is not back ${limitMs / 1000} s after its restart (${last}); see "hastack logs", then run the rotation again`);
+        throw new HastackError(
+          ErrorCode.HEALTH_TIMEOUT,
+          `${unit} on ${node} is not back ${limitMs / 1000} s after its restart (${last}); see "hastack logs", then run the rotation again`,
+        );
       }
       await sleep(POLL_MS);
     }
@@ -237,7 +249,10 @@ export async function rotateOnHosts(o: HostRotateOptions): Promise<RotateResult>
       await rotation.run(s.action);
     } catch (e) {
       event(`FAILED: ${s.what}: ${describeError(e)}`);
-      throw new HastackError(ErrorCode.SETUP_FAILED, `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`);
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`,
+      );
     }
     journal.done.push(s.id);
     writeRotationJournal(topo.stateDir, journal);

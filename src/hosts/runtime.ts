@@ -42,7 +42,10 @@ export class HostsRuntime implements Runtime {
       const r = await withHost(this.topo, n.name, (s) => s.agentJson('node-up', ['--node', n.name], nodeUpResultSchema, { timeoutMs: NODE_TIMEOUT_MS }));
       const sick = Object.entries(r.probes).filter(([, p]) => !p.healthy);
       if (sick.length > 0) {
-        throw new HastackError(ErrorCode.HEALTH_TIMEOUT, `node ${n.name} started, but not healthy: ${sick.map(([id, p]) => `${id} (${p.detail ?? p.role})`).join('; ')}; see "hastack logs ${n.name}"`);
+        throw new HastackError(
+          ErrorCode.HEALTH_TIMEOUT,
+          `node ${n.name} started, but not healthy: ${sick.map(([id, p]) => `${id} (${p.detail ?? p.role})`).join('; ')}; see "hastack logs ${n.name}"`,
+        );
       }
       o.onEvent?.({ ts: new Date().toISOString(), type: 'step', message: `${n.name}: ${r.units.filter((u) => u.active).length} unit(s) running` });
     }

@@ -30,7 +30,13 @@ describe('backup.schedule as a systemd timer', () => {
   });
 
   it('a value out of range names the key and the field', () => {
-    assert.throws(() => timerSchedule('61 * * * *'), (e: unknown) => e instanceof ConfigError && /backup\.schedule.*minute/.test(e.message));
-    assert.throws(() => timerSchedule('0 0 * 13 *'), (e: unknown) => e instanceof ConfigError && /month/.test(e.message));
+    assert.throws(
+      () => timerSchedule('61 * * * *'),
+      (e: unknown) => e instanceof ConfigError && /backup\.schedule.*minute/.test(e.message),
+    );
+    assert.throws(
+      () => timerSchedule('0 0 * 13 *'),
+      (e: unknown) => e instanceof ConfigError && /month/.test(e.message),
+    );
   });
 });

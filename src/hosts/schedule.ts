@@ -7,8 +7,7 @@ import { ConfigError } from '../shared/errors.js';
  * expression (UTC) becomes `OnCalendar=` lines. Pure.
  */
 export type TimerSchedule =
-  | { readonly kind: 'interval'; readonly onActiveSec: string; readonly onUnitActiveSec: string }
-  | { readonly kind: 'calendar'; readonly onCalendar: readonly string[] };
+  { readonly kind: 'interval'; readonly onActiveSec: string; readonly onUnitActiveSec: string } | { readonly kind: 'calendar'; readonly onCalendar: readonly string[] };
 
 const UNITS: Readonly<Record<string, string>> = { s: 's', m: 'min', h: 'h', d: 'd' };
 

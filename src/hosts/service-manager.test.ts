@@ -51,8 +51,14 @@ describe('the systemd service manager', () => {
   const m = new SystemdManager({ stateDir: '/s', specs: [base, backup], nodeBin: '/usr/bin/node', cliMain: '/opt/main.js', unitDir: '/etc/systemd/system' });
 
   it('unit files go to the unit directory; a scheduled unit has a timer too', () => {
-    assert.deepEqual(m.files(base).map((f) => f.path), ['/etc/systemd/system/hastack-shop-db1-redis.service']);
-    assert.deepEqual(m.files(backup).map((f) => f.path), ['/etc/systemd/system/hastack-shop-backup.service', '/etc/systemd/system/hastack-shop-backup.timer']);
+    assert.deepEqual(
+      m.files(base).map((f) => f.path),
+      ['/etc/systemd/system/hastack-shop-db1-redis.service'],
+    );
+    assert.deepEqual(
+      m.files(backup).map((f) => f.path),
+      ['/etc/systemd/system/hastack-shop-backup.service', '/etc/systemd/system/hastack-shop-backup.timer'],
+    );
   });
 
   it('install reloads only when files changed, and enables the timer rather than its service', async () => {
@@ -64,7 +70,11 @@ describe('the systemd service manager', () => {
   it('start does not block on ExecStartPre; node-down kills then stops so Restart=always does not bring it back', async () => {
     await m.start(['hastack-shop-db1-redis']);
     await m.killAll(['hastack-shop-db1-redis']);
-    assert.deepEqual(calls().slice(-3), ['start --no-block hastack-shop-db1-redis.service', 'kill -s KILL --kill-who=all hastack-shop-db1-redis.service', 'stop hastack-shop-db1-redis.service']);
+    assert.deepEqual(calls().slice(-3), [
+      'start --no-block hastack-shop-db1-redis.service',
+      'kill -s KILL --kill-who=all hastack-shop-db1-redis.service',
+      'stop hastack-shop-db1-redis.service',
+    ]);
   });
 
   it('status reads systemctl show', async () => {
@@ -75,10 +85,14 @@ describe('the systemd service manager', () => {
   it('a unit no longer wanted is disabled and stopped, its files removed, systemd reloaded', async () => {
     const unitDir = path.join(dir, 'units');
     fs.mkdirSync(unitDir);
-    for (const f of ['hastack-shop-db1-memcached.service', 'hastack-shop-backup.timer', 'hastack-other-db1-redis.service', 'unrelated.service']) fs.writeFileSync(path.join(unitDir, f), '');
+    for (const f of ['hastack-shop-db1-memcached.service', 'hastack-shop-backup.timer', 'hastack-other-db1-redis.service', 'unrelated.service'])
+      fs.writeFileSync(path.join(unitDir, f), '');
     const sm = new SystemdManager({ stateDir: '/s', specs: [], nodeBin: '/usr/bin/node', cliMain: '/opt/main.js', unitDir });
     const mine = sm.installedFiles('shop');
-    assert.deepEqual(mine.map((f) => path.basename(f)), ['hastack-shop-backup.timer', 'hastack-shop-db1-memcached.service']);
+    assert.deepEqual(
+      mine.map((f) => path.basename(f)),
+      ['hastack-shop-backup.timer', 'hastack-shop-db1-memcached.service'],
+    );
     await sm.remove(mine);
     assert.deepEqual(calls().slice(-2), ['disable --now hastack-shop-backup.timer hastack-shop-db1-memcached.service', 'daemon-reload']);
     assert.deepEqual(fs.readdirSync(unitDir).sort(), ['hastack-other-db1-redis.service', 'unrelated.service']);

@@ -184,7 +184,11 @@ class KeeperManager implements ServiceManager {
   }
 
   async stop(names: readonly string[]): Promise<void> {
-    await Promise.all(specsByName(this.ctx, names).filter((s) => fs.existsSync(this.file(s))).map((s) => stopKeeper(this.file(s))));
+    await Promise.all(
+      specsByName(this.ctx, names)
+        .filter((s) => fs.existsSync(this.file(s)))
+        .map((s) => stopKeeper(this.file(s))),
+    );
   }
 
   async restart(names: readonly string[]): Promise<void> {
@@ -209,7 +213,11 @@ class KeeperManager implements ServiceManager {
   }
 
   async killAll(names: readonly string[]): Promise<void> {
-    await Promise.all(specsByName(this.ctx, names).filter((s) => fs.existsSync(this.file(s))).map((s) => killKeeper(this.file(s))));
+    await Promise.all(
+      specsByName(this.ctx, names)
+        .filter((s) => fs.existsSync(this.file(s)))
+        .map((s) => killKeeper(this.file(s))),
+    );
   }
 }
 

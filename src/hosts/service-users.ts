@@ -59,10 +59,14 @@ export function ensureServiceUser(kind: ServiceKind): UserIds {
     if (have) return have;
     try {
       // No home, no login shell: the account only owns its service's directory and processes.
-      execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', `hastack ${kind}`, user], {
-        timeout: 30_000,
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      execFileSync(
+        'useradd',
+        ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', `hastack ${kind}`, user],
+        {
+          timeout: 30_000,
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
     } catch (e) {
       last = describeError(e);
       execFileSync('sleep', ['0.2']);
@@ -70,7 +74,10 @@ export function ensureServiceUser(kind: ServiceKind): UserIds {
   }
   const have = lookupUser(user);
   if (have) return have;
-  throw new HastackError(ErrorCode.SETUP_FAILED, `cannot create the system user ${user} (${last}); create it yourself: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${user}`);
+  throw new HastackError(
+    ErrorCode.SETUP_FAILED,
+    `cannot create the system user ${user} (${last}); create it yourself: useradd --system --user-group --no-create-home --shell /usr/sbin/nologin ${user}`,
+  );
 }
 
 /**
@@ -141,7 +148,10 @@ export function openPathsForServices(topo: Topology, node: string): void {
   for (let p = nodeDir; ; p = path.dirname(p)) {
     if (p === top || p.startsWith(`${top}/`)) addBits(p, 0o111);
     else if ((fs.statSync(p).mode & 0o001) === 0) {
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `${p} (above hosts.stateDir ${top}) is closed to other users, so the services' own users cannot reach their directories: choose a hosts.stateDir outside it (default /var/lib/hastack)`);
+      throw new HastackError(
+        ErrorCode.CONFIG_INVALID,
+        `${p} (above hosts.stateDir ${top}) is closed to other users, so the services' own users cannot reach their directories: choose a hosts.stateDir outside it (default /var/lib/hastack)`,
+      );
     }
     if (path.dirname(p) === p) break;
   }

@@ -40,9 +40,10 @@ export class HostSession {
   cli(args: readonly string[]): string {
     // `<installDir>/bin/hastack` knows the host's node (deploy wrote it); deploy itself, which
     // may run before that wrapper exists, names node explicitly.
-    const argv = this.nodeBin === undefined
-      ? [path.posix.join(this.topo.config.hosts.installDir, 'bin/hastack'), ...args]
-      : [this.nodeBin, path.posix.join(installedPackage(this.topo.config), 'dist/src/cli/main.js'), ...args];
+    const argv =
+      this.nodeBin === undefined
+        ? [path.posix.join(this.topo.config.hosts.installDir, 'bin/hastack'), ...args]
+        : [this.nodeBin, path.posix.join(installedPackage(this.topo.config), 'dist/src/cli/main.js'), ...args];
     return argv.map(shq).join(' ');
   }
 

@@ -2,17 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import {
-  HostError,
-  classifySshFailure,
-  commandFailedError,
-  formatTarget,
-  knownHostsName,
-  parseSshTarget,
-  shq,
-  sshArgs,
-  sshFailureError,
-} from './ssh-args.js';
+import { HostError, classifySshFailure, commandFailedError, formatTarget, knownHostsName, parseSshTarget, shq, sshArgs, sshFailureError } from './ssh-args.js';
 
 // What OpenSSH 9.2 prints for each failure (copied from real runs against the test bed).
 const REFUSED = 'ssh: connect to host 10.213.80.2 port 22: Connection refused\r\n';
@@ -120,10 +110,7 @@ describe('host errors', () => {
     assert.ok(e instanceof HostError);
     assert.equal(e.code, ErrorCode.HOST_KEY_UNKNOWN);
     assert.equal(e.node, 'primary');
-    assert.equal(
-      e.message,
-      'host primary (root@10.213.80.1:22): its host key is not in /k/known: verify it, then run ssh-keyscan -p 22 10.213.80.1 >> /k/known',
-    );
+    assert.equal(e.message, 'host primary (root@10.213.80.1:22): its host key is not in /k/known: verify it, then run ssh-keyscan -p 22 10.213.80.1 >> /k/known');
   });
 
   it('a changed key says to find out why before replacing it', () => {
@@ -141,7 +128,7 @@ describe('host errors', () => {
     assert.match(a.message, /ssh-copy-id -i \/k\/id\.pub -p 22 root@10\.213\.80\.1/);
   });
 
-  it("a failed command shows the tail of its stderr, not all of it", () => {
+  it('a failed command shows the tail of its stderr, not all of it', () => {
     const stderr = Array.from({ length: 50 }, (_, i) => `line ${i}`).join('\n');
     const e = commandFailedError(primary, 'false', 3, stderr);
     assert.equal(e.code, ErrorCode.HOST_COMMAND_FAILED);

@@ -126,7 +126,13 @@ export function renderServiceUnit(spec: UnitSpec): string {
 export function renderTimerUnit(spec: UnitSpec): string | undefined {
   const t = spec.timer;
   if (!t) return undefined;
-  const lines = ['# Written by hastack (hastack deploy); changes here are overwritten by the next deploy.', '[Unit]', `Description=${spec.description.replace(/%/g, '%%')} (timer)`, '', '[Timer]'];
+  const lines = [
+    '# Written by hastack (hastack deploy); changes here are overwritten by the next deploy.',
+    '[Unit]',
+    `Description=${spec.description.replace(/%/g, '%%')} (timer)`,
+    '',
+    '[Timer]',
+  ];
   if (t.kind === 'interval') {
     lines.push(`OnActiveSec=${t.onActiveSec}`, `OnUnitActiveSec=${t.onUnitActiveSec}`);
   } else {
@@ -164,7 +170,7 @@ export interface SystemctlResult {
 export function systemctl(args: readonly string[], timeoutMs = SYSTEMCTL_TIMEOUT_MS): Promise<SystemctlResult> {
   return new Promise((resolve) => {
     execFile('systemctl', [...args], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });

@@ -22,7 +22,10 @@ function twoHosts(extra: Partial<ConfigInput> = {}): Topology {
 describe('the units a host needs', () => {
   it('one service unit per service, running the driver command with the agent prepare before it', () => {
     const units = unitsForNode(twoHosts(), 'standby', opts);
-    assert.deepEqual(units.map((u) => u.name), ['hastack-shop-standby-mariadb', 'hastack-shop-standby-redis', 'hastack-shop-standby-app', 'hastack-shop-standby-lb']);
+    assert.deepEqual(
+      units.map((u) => u.name),
+      ['hastack-shop-standby-mariadb', 'hastack-shop-standby-redis', 'hastack-shop-standby-app', 'hastack-shop-standby-lb'],
+    );
     const redis = units[1];
     assert.ok(redis);
     assert.equal(redis.serviceId, 'standby/redis');
@@ -108,7 +111,12 @@ describe('the units a host needs', () => {
       cluster: 'shop',
       substrate: 'hosts',
       database: { mode: 'galera' },
-      nodes: ['db1', 'db2', 'db3'].map((name, i) => ({ name, address: `10.0.0.${i + 1}`, ssh: `root@10.0.0.${i + 1}`, services: i === 0 ? ['mariadb', 'redis', 'app', 'lb'] : ['mariadb'] })),
+      nodes: ['db1', 'db2', 'db3'].map((name, i) => ({
+        name,
+        address: `10.0.0.${i + 1}`,
+        ssh: `root@10.0.0.${i + 1}`,
+        services: i === 0 ? ['mariadb', 'redis', 'app', 'lb'] : ['mariadb'],
+      })),
     });
     const topo = resolveTopology(config, { stateRoot: '/x', configDir: '/x' });
     const db = unitsForNode(topo, 'db2', opts).find((u) => u.serviceId === 'db2/mariadb');

@@ -145,9 +145,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     startTimeoutMs: SERVICES[svc.kind].hostStartTimeoutMs ?? START_TIMEOUT_MS,
     limits: { nofile: NOFILE },
     logFile: path.posix.join(svc.dir, 'service.log'),
-    ...(user !== undefined
-      ? { user, writablePaths: [svc.dir], ...(svc.port < FIRST_UNPRIVILEGED_PORT ? { capabilities: ['CAP_NET_BIND_SERVICE'] } : {}) }
-      : {}),
+    ...(user !== undefined ? { user, writablePaths: [svc.dir], ...(svc.port < FIRST_UNPRIVILEGED_PORT ? { capabilities: ['CAP_NET_BIND_SERVICE'] } : {}) } : {}),
   };
 }
 

@@ -107,7 +107,12 @@ describe('edge hygiene', () => {
 
   before(async () => {
     await app.listen(appSvc.address, appSvc.port);
-    const ctx: ServiceContext = { topo, secrets: { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' }, svc: lbSvc, asRoot: false };
+    const ctx: ServiceContext = {
+      topo,
+      secrets: { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' },
+      svc: lbSvc,
+      asRoot: false,
+    };
     lb = await startLb(ctx, { clientHeadersTimeoutMs: HEADERS_TIMEOUT_MS, clientRequestTimeoutMs: REQUEST_TIMEOUT_MS, metricsPort: 0 });
   });
 
@@ -117,7 +122,10 @@ describe('edge hygiene', () => {
   });
 
   const attacks: ReadonlyArray<readonly [string, string]> = [
-    ['Content-Length with Transfer-Encoding', 'POST /smuggle-1 HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled-1 HTTP/1.1\r\n\r\n'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST /smuggle-1 HTTP/1.1\r\nHost: a\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled-1 HTTP/1.1\r\n\r\n',
+    ],
     ['Transfer-Encoding other than chunked', 'POST /smuggle-2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n'],
     ['Transfer-Encoding twice', 'POST /smuggle-3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
     ['two differing Content-Lengths', 'POST /smuggle-4 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\nabc'],

@@ -40,10 +40,7 @@ describe('upstreamRequestHeaders', () => {
   it('always makes its own X-Request-Id, whatever the client sent', () => {
     const up = upstreamRequestHeaders(['X-Request-Id', 'abc', 'x-request-id', 'def'], undefined);
     assert.match(up.requestId, /^[0-9a-f-]{36}$/);
-    assert.deepEqual(
-      up.headers.filter((_, i) => i % 2 === 0 && up.headers[i]?.toLowerCase() === 'x-request-id').length,
-      1,
-    );
+    assert.deepEqual(up.headers.filter((_, i) => i % 2 === 0 && up.headers[i]?.toLowerCase() === 'x-request-id').length, 1);
     assert.equal(value(up.headers, 'x-request-id'), up.requestId);
   });
 

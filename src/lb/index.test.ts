@@ -202,10 +202,10 @@ class Cluster {
   /** Waits until the load balancer reports backend `app<i+1>` as taking traffic or not. */
   async waitHealthy(i: number, healthy: boolean): Promise<void> {
     const id = `app${i + 1}/app`;
-    const seen = await waitFor(
-      async () => ((await this.healthz()).body.backends.find((b) => b.id === id)?.healthy === healthy ? true : undefined),
-      { timeoutMs: NOTICE_TIMEOUT_MS, intervalMs: 50 },
-    );
+    const seen = await waitFor(async () => ((await this.healthz()).body.backends.find((b) => b.id === id)?.healthy === healthy ? true : undefined), {
+      timeoutMs: NOTICE_TIMEOUT_MS,
+      intervalMs: 50,
+    });
     assert.equal(seen, true, `load balancer never saw ${id} as ${healthy ? 'healthy' : 'unhealthy'}`);
   }
 
@@ -475,7 +475,10 @@ describe('load balancer', () => {
     const s = await c.stats();
     assert.ok(s.requests >= 1);
     assert.equal(s.backends.length, 2);
-    assert.equal(s.backends.reduce((n, b) => n + b.requests, 0), 1);
+    assert.equal(
+      s.backends.reduce((n, b) => n + b.requests, 0),
+      1,
+    );
     assert.equal((await call(`${c.url}/-/nope`)).status, 404);
     assert.equal((await call(`${c.url}/-/stats`)).status, 404, 'stats are not on the traffic port');
     assert.equal((await call(`${c.url}/-/healthz`, { method: 'POST' })).status, 405);
@@ -493,4 +496,3 @@ describe('load balancer', () => {
     await assert.rejects(call(`${c.url}/-/healthz`));
   });
 });
-

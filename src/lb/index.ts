@@ -126,23 +126,20 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     accessLog: createLogger('lb-access', { service: ctx.svc.id }),
     accessLogEvery: cfg.accessLogEvery,
   });
-  const backends = new BackendSet(
-    backendList,
-    (b, reason, detail) => {
-      const msg: BackendChangeMessage = {
-        lb: ctx.svc.id,
-        backend: b.id,
-        state: b.health.state,
-        ejected: b.health.ejected,
-        healthy: b.health.eligible,
-        reason,
-        detail,
-      };
-      log.info(msg, `backend ${b.id} ${msg.healthy ? 'takes traffic' : 'takes no traffic'} (${msg.state}${msg.ejected ? ', ejected' : ''}): ${detail}`);
-      metrics.backendChanged(b, msg.healthy ? 'up' : msg.ejected ? 'ejected' : msg.state, reason);
-      if (channel.hasSubscribers) channel.publish(msg);
-    },
-  );
+  const backends = new BackendSet(backendList, (b, reason, detail) => {
+    const msg: BackendChangeMessage = {
+      lb: ctx.svc.id,
+      backend: b.id,
+      state: b.health.state,
+      ejected: b.health.ejected,
+      healthy: b.health.eligible,
+      reason,
+      detail,
+    };
+    log.info(msg, `backend ${b.id} ${msg.healthy ? 'takes traffic' : 'takes no traffic'} (${msg.state}${msg.ejected ? ', ejected' : ''}): ${detail}`);
+    metrics.backendChanged(b, msg.healthy ? 'up' : msg.ejected ? 'ejected' : msg.state, reason);
+    if (channel.hasSubscribers) channel.publish(msg);
+  });
   let closing = false;
 
   const proxy = createProxyHandler({

@@ -23,13 +23,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, ext
   res.end(text);
 }
 
-export function sendError(
-  res: ServerResponse,
-  status: number,
-  code: ErrorCode,
-  message: string,
-  requestId: string,
-  extra?: Readonly<Record<string, string>>,
-): void {
+export function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string, requestId: string, extra?: Readonly<Record<string, string>>): void {
   sendJson(res, status, { error: { code, message, requestId } }, { 'x-request-id': requestId, ...extra });
 }

@@ -31,7 +31,7 @@ describe('classifyUpstreamError', () => {
   });
 });
 
-describe('the upstream client\'s errors', () => {
+describe("the upstream client's errors", () => {
   it('are HastackErrors with stable codes, sorted by the retry policy like before', () => {
     const kinds = {
       connectTimeout: 'connect',

@@ -346,7 +346,10 @@ describe('review item 11: load balancer resources are bounded', () => {
     assert.equal(refused.status, 503);
     assert.equal(refused.headers['retry-after'], '1');
     assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'OVERLOADED');
-    assert.equal(b.apps[0]?.hits.some((h) => h.url === '/one-more'), false);
+    assert.equal(
+      b.apps[0]?.hits.some((h) => h.url === '/one-more'),
+      false,
+    );
     held.pop()?.destroy();
     const served = await waitFor(async () => ((await curl([`${b.url}/after`])).status === 200 ? true : undefined), { timeoutMs: NOTICE_TIMEOUT_MS, intervalMs: 50 });
     assert.equal(served, true);
@@ -381,10 +384,7 @@ describe('review item 11: load balancer resources are bounded', () => {
     const s = await json<Stats>(`${b.adminUrl}/-/stats`);
     assert.equal(s.limits.bufferedBodyBytes.used, 0);
     assert.equal(s.limits.bufferedBodyBytes.refused, 2);
-    assert.deepEqual(
-      b.apps[0]?.hits.map((h) => h.url).sort(),
-      ['/later', '/slow-0', '/slow-1'],
-    );
+    assert.deepEqual(b.apps[0]?.hits.map((h) => h.url).sort(), ['/later', '/slow-0', '/slow-1']);
   });
 
   it("review item 11: a backend's queue is bounded in length and wait (503), without counting against the backend", async () => {
@@ -452,7 +452,10 @@ describe('review item 11: load balancer resources are bounded', () => {
     idle.send('GET /one HTTP/1.1\r\nHost: a\r\n\r\n');
     await idle.expect(/^HTTP\/1\.1 200/);
     await within(idle.closed, 'the load balancer closing an idle keep-alive connection');
-    assert.equal(b.apps[0]?.hits.some((h) => h.url === '/loris'), false);
+    assert.equal(
+      b.apps[0]?.hits.some((h) => h.url === '/loris'),
+      false,
+    );
   });
 });
 

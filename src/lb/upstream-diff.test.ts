@@ -23,7 +23,6 @@ const CASES = Number(process.env.HASTACK_DIFF_CASES ?? 300);
 /** Test-only bound on one parse (loopback answers take milliseconds; behaviour, not timing). */
 const CASE_TIMEOUT_MS = 5_000;
 
-
 class Gen {
   constructor(readonly r: () => number) {}
   int(n: number): number {
@@ -105,7 +104,7 @@ function validParts(g: Gen): Parts {
   if (framing === 'length') headers.splice(g.int(headers.length + 1), 0, ['Content-Length', `${g.pick(['', '', '', '0'])}${body.length}`]);
   if (framing === 'chunked') {
     headers.splice(g.int(headers.length + 1), 0, ['Transfer-Encoding', g.pick(['chunked', 'Chunked', ' chunked ', 'CHUNKED'])]);
-    for (let at = 0; at < body.length; ) {
+    for (let at = 0; at < body.length;) {
       const size = 1 + g.int(body.length - at);
       chunks.push(body.slice(at, at + size));
       at += size;

@@ -128,7 +128,7 @@ export function parseResponseHead(buf: Buffer, end: number, requestMethod: strin
   let close = http10;
   let keepAliveHintMs: number | undefined;
   // indexOf over one string rather than split(): this runs once per proxied request.
-  for (let pos = first + 2; pos < text.length; ) {
+  for (let pos = first + 2; pos < text.length;) {
     const eol = text.indexOf('\r\n', pos);
     const name = headerName(text, pos, eol);
     const value = headerValue(text, pos + name.length + 1, eol);

@@ -139,7 +139,8 @@ describe('UpstreamPool against a real TCP backend', () => {
 
   it('decodes a chunked body, skips 1xx answers and closes after Connection: close', async () => {
     const prev = backend.answer;
-    backend.answer = () => 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n';
+    backend.answer = () =>
+      'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n';
     try {
       const pool = new UpstreamPool(HOST, backend.port, OPTS);
       const before = backend.connections;
@@ -204,7 +205,7 @@ describe('UpstreamPool failures', () => {
     }
   });
 
-  it('aborts an unanswered attempt with the caller\'s error and frees its connection', async () => {
+  it("aborts an unanswered attempt with the caller's error and frees its connection", async () => {
     const backend = new ScriptedBackend(8404, () => undefined);
     await backend.listen();
     try {

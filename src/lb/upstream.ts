@@ -502,11 +502,7 @@ export class UpstreamConn {
       }
       return;
     }
-    const code = !this.connected
-      ? UPSTREAM_CODES.connectTimeout
-      : this.framing === undefined
-        ? UPSTREAM_CODES.headersTimeout
-        : UPSTREAM_CODES.bodyTimeout;
+    const code = !this.connected ? UPSTREAM_CODES.connectTimeout : this.framing === undefined ? UPSTREAM_CODES.headersTimeout : UPSTREAM_CODES.bodyTimeout;
     this.fail(new UpstreamError(code, `no answer from the backend within ${this.timeoutMs} ms (${code})`));
   }
 

@@ -15,7 +15,7 @@ const DESCRIPTORS = {
     programs: [
       { binary: 'mariadbd', package: 'mariadb-server', purpose: 'database', versionArgs: ['--version'], required: true },
       // No --version: given one, mariadb-install-db goes looking at the default /var/lib/mysql.
-      { binary: 'mariadb-install-db', package: 'mariadb-server', purpose: 'creates a database node\'s datadir', required: true },
+      { binary: 'mariadb-install-db', package: 'mariadb-server', purpose: "creates a database node's datadir", required: true },
       { binary: 'mariadb', package: 'mariadb-client', purpose: 'operator shell into a database node', versionArgs: ['--version'], required: false },
       { binary: 'mariabackup', package: 'mariadb-backup', purpose: 'backups, replica rebuilds, Galera state transfer', versionArgs: ['--version'], required: true },
       {
@@ -58,7 +58,10 @@ const DESCRIPTORS = {
     start: { type: 'leader-first', leader: 'redis-master', leaderLabel: 'redis master', restLabel: 'redis replicas' },
     stopGraceMs: 10_000,
     restartOn: ['redis'],
-    chaosRoles: [{ name: 'redis-master', role: 'master' }, { name: 'redis-replica', role: 'replica' }],
+    chaosRoles: [
+      { name: 'redis-master', role: 'master' },
+      { name: 'redis-replica', role: 'replica' },
+    ],
     secrets: ['redisPassword'],
   },
   sentinel: {

@@ -70,15 +70,27 @@ const reference = {
       if (services.length > 0) steps.push({ type: 'start', label, services });
     };
     const dbs = servicesOf(topo, 'mariadb');
-    group('database primary', dbs.filter((s) => s.node === dbPrimary));
+    group(
+      'database primary',
+      dbs.filter((s) => s.node === dbPrimary),
+    );
     if (topo.config.database.mode === 'galera') {
       for (const s of dbs.filter((x) => x.node !== dbPrimary)) group(`database node ${s.node} (joins)`, [s]);
     } else {
-      group('database replicas', dbs.filter((s) => s.node !== dbPrimary));
+      group(
+        'database replicas',
+        dbs.filter((s) => s.node !== dbPrimary),
+      );
     }
     const redis = servicesOf(topo, 'redis');
-    group('redis master', redis.filter((s) => s.node === topo.initialRedisMaster));
-    group('redis replicas', redis.filter((s) => s.node !== topo.initialRedisMaster));
+    group(
+      'redis master',
+      redis.filter((s) => s.node === topo.initialRedisMaster),
+    );
+    group(
+      'redis replicas',
+      redis.filter((s) => s.node !== topo.initialRedisMaster),
+    );
     const sentinels = servicesOf(topo, 'sentinel');
     group('sentinels', sentinels);
     if (sentinels.length > 0) steps.push({ type: 'sentinels-ready' });
@@ -97,7 +109,10 @@ const reference = {
       const of = servicesOf(topo, kind);
       if (kind === 'mariadb' || kind === 'redis') {
         const first = kind === 'mariadb' ? topo.initialDbPrimary : topo.initialRedisMaster;
-        groups.push(of.filter((s) => s.node !== first), of.filter((s) => s.node === first));
+        groups.push(
+          of.filter((s) => s.node !== first),
+          of.filter((s) => s.node === first),
+        );
       } else {
         groups.push(of);
       }
@@ -119,9 +134,7 @@ function layouts(): Array<{ name: string; topo: Topology }> {
   const tiny: ConfigInput = {
     cluster: 'tiny',
     redis: { quorum: 1 },
-    nodes: [
-      { name: 'one', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] },
-    ],
+    nodes: [{ name: 'one', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] }],
   };
   // three machines carrying everything, Redis master and database primary on different ones
   const shared: ConfigInput = {

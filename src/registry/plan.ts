@@ -5,9 +5,7 @@ import { SERVICES, kindsInStartOrder } from './kinds.js';
 
 /** One step of `up`: start a group of services together, or a cluster-wide action. */
 export type StartStep =
-  | { readonly type: 'start'; readonly label: string; readonly services: readonly ServiceInstance[] }
-  | { readonly type: 'sentinels-ready' }
-  | { readonly type: 'migrate' };
+  { readonly type: 'start'; readonly label: string; readonly services: readonly ServiceInstance[] } | { readonly type: 'sentinels-ready' } | { readonly type: 'migrate' };
 
 /**
  * The seed's dependency order, from the descriptors' start ranks: database → Redis → Sentinel →
@@ -31,7 +29,10 @@ export function startPlan(topo: Topology, dbPrimary: string = topo.initialDbPrim
       group(g.label, of);
     } else {
       const leader = leaderOf(g.leader);
-      group(g.leaderLabel, of.filter((s) => s.node === leader));
+      group(
+        g.leaderLabel,
+        of.filter((s) => s.node === leader),
+      );
       const rest = of.filter((s) => s.node !== leader);
       if (g.oneAtATime?.when(topo.config)) for (const s of rest) group(g.oneAtATime.label(s.node), [s]);
       else group(g.restLabel, rest);
@@ -58,7 +59,10 @@ export function stopPlan(topo: Topology): ServiceInstance[][] {
     if (g.type === 'leader-first') {
       // the initial leader: what `up` started first when the cluster was made
       const first = g.leader === 'db-primary' ? topo.initialDbPrimary : topo.initialRedisMaster;
-      groups.push(of.filter((s) => s.node !== first), of.filter((s) => s.node === first));
+      groups.push(
+        of.filter((s) => s.node !== first),
+        of.filter((s) => s.node === first),
+      );
     } else {
       groups.push(of);
     }

@@ -31,12 +31,12 @@ export const SUBSTRATE_TOOLS: Readonly<Record<SubstrateName, readonly EngineBina
     // Partitions and the per-node firewall are iptables rule sets loaded inside each namespace.
     // Not installed on a fresh Debian machine (ENGINE-NOTES, "Fresh machine").
     { binary: 'iptables-restore', package: 'iptables', purpose: 'netns: partitions and per-node firewall', versionArgs: ['--version'], required: true },
-    { binary: 'nsenter', package: 'util-linux', purpose: 'netns: run a service inside its node\'s namespace', versionArgs: ['--version'], required: true },
+    { binary: 'nsenter', package: 'util-linux', purpose: "netns: run a service inside its node's namespace", versionArgs: ['--version'], required: true },
     { binary: 'ip', package: 'iproute2', purpose: 'netns: namespaces, bridge and veth links', versionArgs: ['-V'], required: true },
   ],
   hosts: [
     { binary: 'ssh', package: 'openssh-client', purpose: 'hosts: reach every host (deploy, agents, logs)', versionArgs: ['-V'], required: true },
-    { binary: 'ssh-keygen', package: 'openssh-client', purpose: 'hosts: the controller\'s own key, host key checks', required: true },
+    { binary: 'ssh-keygen', package: 'openssh-client', purpose: "hosts: the controller's own key, host key checks", required: true },
     // database.tls (on by default for hosts): deploy makes the cluster's CA and node certificates here.
     { binary: 'openssl', package: 'openssl', purpose: 'hosts: the cluster CA for database.tls', versionArgs: ['version'], required: true },
   ],

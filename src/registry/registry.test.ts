@@ -15,14 +15,21 @@ describe('service registry', () => {
     assert.equal(new Set(ranks).size, ranks.length, 'two kinds share a start rank: their order would be undefined');
     // the kinds that existed before the registry keep their order (a new kind may slot in between)
     const before = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'];
-    assert.deepEqual(kindsInStartOrder().filter((k) => before.includes(k)), before);
+    assert.deepEqual(
+      kindsInStartOrder().filter((k) => before.includes(k)),
+      before,
+    );
   });
 
   it('engines run Debian programs; our own tiers need only Node (keepalived beside the lb aside)', () => {
     for (const k of ['app', 'worker', 'lb', 'dns'] as const) assert.ok(isOwnKind(k) && !isEngineKind(k), k);
     for (const k of ['mariadb', 'redis', 'sentinel', 'memcached'] as const) assert.ok(isEngineKind(k) && !isOwnKind(k), k);
     for (const k of SERVICE_KINDS) assert.notEqual(isOwnKind(k), isEngineKind(k), k);
-    for (const k of SERVICE_KINDS.filter(isEngineKind)) assert.ok(SERVICES[k].programs.some((p) => p.required), `${k} has a required program`);
+    for (const k of SERVICE_KINDS.filter(isEngineKind))
+      assert.ok(
+        SERVICES[k].programs.some((p) => p.required),
+        `${k} has a required program`,
+      );
     assert.equal(isOwnKind('toaster'), false);
   });
 
@@ -81,7 +88,10 @@ describe('Debian programs, from the registry', () => {
 
   it('doctor checks what ENGINE_BINARIES listed by hand before, each once, with its package', () => {
     const before = ['redis-server', 'redis-sentinel', 'memcached', 'mariadbd', 'mariadb-install-db', 'mariadb', 'mariabackup', 'libgalera_smm.so', 'socat', 'rsync', 'keepalived'];
-    assert.deepEqual(binaries(enginePrograms()).filter((b) => before.includes(b)), [...before].sort());
+    assert.deepEqual(
+      binaries(enginePrograms()).filter((b) => before.includes(b)),
+      [...before].sort(),
+    );
     assert.equal(new Set(binaries(enginePrograms())).size, enginePrograms().length, 'each once');
     const byBinary = new Map(enginePrograms().map((b) => [b.binary, b]));
     assert.equal(byBinary.get('mariadbd')?.package, 'mariadb-server');
@@ -94,7 +104,7 @@ describe('Debian programs, from the registry', () => {
     for (const b of enginePrograms()) assert.ok(!('onHostWhen' in b) && !('checkPackage' in b), b.binary);
   });
 
-  it('a machine needs the engines plus its substrate\'s tools; the tests need everything, all required', () => {
+  it("a machine needs the engines plus its substrate's tools; the tests need everything, all required", () => {
     assert.deepEqual(binaries(machinePrograms('local')), binaries(enginePrograms()));
     assert.deepEqual(binaries(machinePrograms('netns')), binaries([...enginePrograms(), ...SUBSTRATE_TOOLS.netns]));
     const tests = testSuitePrograms();
@@ -103,7 +113,7 @@ describe('Debian programs, from the registry', () => {
     assert.ok(tests.every((b) => b.required));
   });
 
-  it('a host gets its kinds\' programs, by configuration: Galera\'s only in galera mode, keepalived only with a floating address', () => {
+  it("a host gets its kinds' programs, by configuration: Galera's only in galera mode, keepalived only with a floating address", () => {
     const replication: Config = parseConfig({ ...preset('simple'), database: { mode: 'replication' } });
     const galera: Config = parseConfig(preset('ideal'));
     assert.equal(galera.database.mode, 'galera');

@@ -114,11 +114,7 @@ export class ConfigError extends HastackError {
 export class EngineStartError extends HastackError {
   readonly logTail: string;
   constructor(what: string, reason: string, logTail: string, logFile: string) {
-    super(
-      ErrorCode.ENGINE_START_FAILED,
-      `${what} did not start: ${reason}. Its log is ${logFile}; last lines:\n${logTail}`,
-      { details: { what, logFile } },
-    );
+    super(ErrorCode.ENGINE_START_FAILED, `${what} did not start: ${reason}. Its log is ${logFile}; last lines:\n${logTail}`, { details: { what, logFile } });
     this.name = 'EngineStartError';
     this.logTail = logTail;
   }

@@ -18,7 +18,13 @@ describe('review item 8: every log we write is bounded', () => {
     for (let i = 0; i < 1000; i++) assert.equal(appendLog(f, line, { maxBytes: 10_000 }), true);
     assert.ok(fs.statSync(f).size <= 10_000 + line.length);
     assert.ok(fs.statSync(`${f}.1`).size <= 10_000 + line.length);
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('failover-auto.log')).sort(), ['failover-auto.log', 'failover-auto.log.1']);
+    assert.deepEqual(
+      fs
+        .readdirSync(dir)
+        .filter((n) => n.startsWith('failover-auto.log'))
+        .sort(),
+      ['failover-auto.log', 'failover-auto.log.1'],
+    );
   });
   it('a log written through an O_APPEND descriptor is truncated in place; the writer goes on at the new end', () => {
     const f = path.join(dir, 'service.log');
@@ -42,14 +48,20 @@ describe('review item 9: state files are written atomically and never read as ab
     const f = path.join(dir, 'state.json');
     writeFileAtomic(f, '{"a":1}\n', 0o640);
     assert.equal(fs.statSync(f).mode & 0o777, 0o640);
-    assert.deepEqual(fs.readdirSync(dir).filter((n) => n.includes('state.json') && n.endsWith('.tmp')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((n) => n.includes('state.json') && n.endsWith('.tmp')),
+      [],
+    );
   });
   it('readJsonState: absent is undefined, torn or invalid is a StateCorruptError that says what to do', () => {
     const f = path.join(dir, 'run.json');
     const check = (v: unknown): string | undefined => (typeof (v as { pid?: unknown }).pid === 'number' ? undefined : 'no pid');
     assert.equal(readJsonState(f, check, 'do X'), undefined);
     fs.writeFileSync(f, '{"pid": 1');
-    assert.throws(() => readJsonState(f, check, 'do X'), (e: unknown) => e instanceof StateCorruptError && e.code === 'STATE_CORRUPT' && /not JSON/.test(e.message) && /do X/.test(e.message));
+    assert.throws(
+      () => readJsonState(f, check, 'do X'),
+      (e: unknown) => e instanceof StateCorruptError && e.code === 'STATE_CORRUPT' && /not JSON/.test(e.message) && /do X/.test(e.message),
+    );
     fs.writeFileSync(f, '{"pid": "1"}');
     assert.throws(() => readJsonState(f, check, 'do X'), /no pid/);
     fs.writeFileSync(f, '{"pid": 1}');
@@ -90,7 +102,10 @@ describe('review item 8: a full disk never throws from a log append', { skip: as
     assert.throws(() => fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024)), /ENOSPC/);
     assert.throws(() => writeFileAtomic(f, `{"new":"${'z'.repeat(100_000)}"}\n`), /ENOSPC/);
     assert.equal(fs.readFileSync(f, 'utf8'), '{"old":true}\n');
-    assert.deepEqual(fs.readdirSync(mnt).filter((n) => n.endsWith('.tmp')), []);
+    assert.deepEqual(
+      fs.readdirSync(mnt).filter((n) => n.endsWith('.tmp')),
+      [],
+    );
     fs.rmSync(filler);
   });
 });

@@ -23,10 +23,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Polls `check` until it returns a value other than undefined, or the deadline passes.
  * Every wait in hastack is bounded; this is the one loop they share.
  */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
-): Promise<T | undefined> {
+export async function waitFor<T>(check: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<T | undefined> {
   const deadline = Date.now() + opts.timeoutMs;
   const interval = opts.intervalMs ?? 200;
   for (;;) {

@@ -90,7 +90,10 @@ export function processStartTime(pid: number): number | undefined {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const startTicks = Number(fields[19]); // field 22 of stat; 20th after the command name
-    const btimeLine = fs.readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('btime '));
+    const btimeLine = fs
+      .readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('btime '));
     const btime = Number(btimeLine?.split(' ')[1]);
     // USER_HZ is 100 on every Linux Node runs on; /proc exposes no portable way to read it.
     return (btime + startTicks / 100) * 1000;

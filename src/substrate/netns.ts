@@ -125,7 +125,11 @@ export class NetnsSubstrate implements Substrate, NetworkFaults {
       const ns = this.names.namespaceOf(node.name);
       if (!existing.has(ns)) continue;
       const { stdout } = await ip('netns', 'pids', ns).catch(() => ({ stdout: '' }));
-      for (const pid of stdout.split('\n').map(Number).filter((p) => p > 0)) this.local.signal(pid, 'SIGKILL');
+      for (const pid of stdout
+        .split('\n')
+        .map(Number)
+        .filter((p) => p > 0))
+        this.local.signal(pid, 'SIGKILL');
     }
     for (const node of this.topo.nodes) {
       const ns = this.names.namespaceOf(node.name);

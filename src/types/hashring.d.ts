@@ -3,10 +3,7 @@
  * Only what hastack uses is declared.
  */
 declare module 'hashring' {
-  type ServerSpec =
-    | string
-    | readonly string[]
-    | Readonly<Record<string, number | { readonly weight?: number; readonly vnodes?: number }>>;
+  type ServerSpec = string | readonly string[] | Readonly<Record<string, number | { readonly weight?: number; readonly vnodes?: number }>>;
 
   interface HashRingOptions {
     /** Virtual nodes per server (default 40; with 4 replicas that is ketama's 160 points). */

@@ -42,11 +42,7 @@ export async function startHealthServer(
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(
-        e.code === 'EADDRINUSE'
-          ? new HastackError(ErrorCode.PORT_IN_USE, `${address}:${port} is already in use; is another worker running on this node?`, { cause: e })
-          : e,
-      );
+      reject(e.code === 'EADDRINUSE' ? new HastackError(ErrorCode.PORT_IN_USE, `${address}:${port} is already in use; is another worker running on this node?`, { cause: e }) : e);
     });
     server.listen(port, address, () => resolve());
   });

@@ -60,12 +60,7 @@ export class ProgressMonitor {
     if (this.running > 0 && now - lastProgress > this.bounds.busyStallMs) {
       return { ok: false, detail: `stuck: ${this.running} job(s) held, none started or finished for ${now - lastProgress} ms` };
     }
-    if (
-      this.running < this.concurrency &&
-      this.waitingSince !== undefined &&
-      now - this.waitingSince > this.bounds.idleStallMs &&
-      now - this.lastStart > this.bounds.idleStallMs
-    ) {
+    if (this.running < this.concurrency && this.waitingSince !== undefined && now - this.waitingSince > this.bounds.idleStallMs && now - this.lastStart > this.bounds.idleStallMs) {
       return { ok: false, detail: `stuck: jobs waiting for ${now - this.waitingSince} ms while this worker took none` };
     }
     return { ok: true, detail: this.running > 0 ? `running ${this.running} job(s)` : 'idle' };

@@ -77,13 +77,7 @@ export async function removeLegacySchedulers(queue: Queue): Promise<string[]> {
 }
 
 /** Runs the tick loop until `stop()`. Never throws; failures are logged (rate-limited by the caller's gate). */
-export function startTicker(
-  queue: JobQueue,
-  redis: RedisHandle,
-  schedules: readonly Schedule[],
-  log: Logger,
-  gate: (msg: string) => boolean,
-): { stop(): void } {
+export function startTicker(queue: JobQueue, redis: RedisHandle, schedules: readonly Schedule[], log: Logger, gate: (msg: string) => boolean): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let legacyChecked = false;

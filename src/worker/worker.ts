@@ -211,7 +211,10 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
     });
     w.on('failed', (job, e: Error) => {
       const final = job !== undefined && (e instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1));
-      log.warn({ job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: describeError(e) }, final ? 'job failed for good (see GET /jobs/failed)' : 'job failed; will retry');
+      log.warn(
+        { job: job?.name, jobId: job?.id, attempt: job?.attemptsMade, final, err: describeError(e) },
+        final ? 'job failed for good (see GET /jobs/failed)' : 'job failed; will retry',
+      );
     });
     // Emitted by the worker whose stalled check re-queued a job a dead worker held.
     w.on('stalled', (jobId: string) => log.warn({ jobId }, 'job stalled (its worker died or froze); re-queued'));
@@ -228,17 +231,18 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
     progress.sampleWaiting(waiting, Date.now());
   });
   // The Redis write guard follows the roles; only with Sentinels (a lone Redis has no replica).
-  const guard = servicesOf(ctx.topo, 'sentinel').length === 0
-    ? { stop: () => undefined }
-    : every(GUARD_EVERY_MS, async () => {
-        try {
-          for (const a of await enforceWriteGuard(ctx.topo, ctx.secrets)) {
-            log.info({ redis: `${a.addr.host}:${a.addr.port}`, minReplicasToWrite: a.minReplicasToWrite, why: a.why }, 'redis write guard changed');
+  const guard =
+    servicesOf(ctx.topo, 'sentinel').length === 0
+      ? { stop: () => undefined }
+      : every(GUARD_EVERY_MS, async () => {
+          try {
+            for (const a of await enforceWriteGuard(ctx.topo, ctx.secrets)) {
+              log.info({ redis: `${a.addr.host}:${a.addr.port}`, minReplicasToWrite: a.minReplicasToWrite, why: a.why }, 'redis write guard changed');
+            }
+          } catch (e) {
+            if (gate(describeError(e))) log.warn({ err: describeError(e) }, 'could not enforce the redis write guard');
           }
-        } catch (e) {
-          if (gate(describeError(e))) log.warn({ err: describeError(e) }, 'could not enforce the redis write guard');
-        }
-      });
+        });
 
   // Healthy = making progress (progress.ts). Redis being unreachable for a while is reported in
   // the body but is no reason for a restart: a failover passes, and a new process would not help.

@@ -53,4 +53,3 @@ describe('partition-db-primary: simple preset, replication, automatic failover',
     assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);
   });
 });
-

@@ -48,7 +48,10 @@ async function queryDirect(topo: Topology, appPassword: string, svc: { address: 
 
 describe('partition-galera-minority: three Galera nodes, the writer cut off', { skip, timeout: 6 * 60_000 }, () => {
   // The ideal preset's shape, trimmed to what the scenario needs on a 2-core machine.
-  const used = useCluster('galera-partition', onRange('partition-galera-minority', { substrate: 'netns', app: ERP_APP, nodes: partitionNodes({ redis: 2, db: 3 }), database: { mode: 'galera' } }));
+  const used = useCluster(
+    'galera-partition',
+    onRange('partition-galera-minority', { substrate: 'netns', app: ERP_APP, nodes: partitionNodes({ redis: 2, db: 3 }), database: { mode: 'galera' } }),
+  );
 
   it('the isolated writer refuses queries until the heal; the majority keeps taking orders; 0 lost, no stale read', async () => {
     const { cluster, topo } = used;
@@ -78,10 +81,12 @@ describe('partition-galera-minority: three Galera nodes, the writer cut off', { 
     for (let i = 0; i < 240 && Date.now() < deadline; i++) {
       follow();
       if (healed) break;
-      const probes = await Promise.all(dbs.map(async (s): Promise<DirectProbe> => {
-        const error = await queryDirect(topo, secrets.dbAppPassword, s);
-        return { node: s.node, ok: error === undefined, ...(error === undefined ? {} : { error }) };
-      }));
+      const probes = await Promise.all(
+        dbs.map(async (s): Promise<DirectProbe> => {
+          const error = await queryDirect(topo, secrets.dbAppPassword, s);
+          return { node: s.node, ok: error === undefined, ...(error === undefined ? {} : { error }) };
+        }),
+      );
       probed.push({ endedAt: Date.now(), probes });
       await sleep(250);
     }
@@ -105,7 +110,11 @@ describe('partition-galera-minority: three Galera nodes, the writer cut off', { 
     );
     // The minority stops serving, and once it has, it does not serve again while cut off.
     assert.ok(firstRefusal >= 0, `${isolated} answered every query while cut off`);
-    assert.deepEqual(mine.slice(firstRefusal).filter((p) => p.ok), [], `${isolated} served queries again while still cut off`);
+    assert.deepEqual(
+      mine.slice(firstRefusal).filter((p) => p.ok),
+      [],
+      `${isolated} served queries again while still cut off`,
+    );
     // The majority kept taking orders while the partition held.
     assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'no order acknowledged after the isolation');
     assert.ok(fault && fault.injectedAt + (r.firstWriteAfterFaultMs as number) < fault.healedAt, 'the majority took an order while the writer was cut off');

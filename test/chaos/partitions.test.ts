@@ -105,11 +105,19 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
     );
     assert.ok(afterFailover.length > 0, 'the Sentinels elected a new master while the partition held');
     // hastack's acknowledged writes (durable enqueues) wait for a replica: none can succeed there.
-    assert.deepEqual(probes.filter((p) => p.replicated), [], 'the cut-off master had a write acknowledged by a replica');
+    assert.deepEqual(
+      probes.filter((p) => p.replicated),
+      [],
+      'the cut-off master had a write acknowledged by a replica',
+    );
     // The write guard: once the cut-off master refuses writes, it keeps refusing until the heal
     // (a guard lifted mid-partition would let it take writes the new master never sees).
     assert.ok(firstRefusal >= 0, 'the old master refused writes for want of replicas (min-replicas-to-write)');
-    assert.deepEqual(probes.slice(firstRefusal).filter((p) => p.ok), [], 'the cut-off master took writes again after refusing them');
+    assert.deepEqual(
+      probes.slice(firstRefusal).filter((p) => p.ok),
+      [],
+      'the cut-off master took writes again after refusing them',
+    );
 
     const report = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, number>;
     assert.equal(report.jobsLost, 0, 'no acknowledged job lost');
@@ -140,7 +148,10 @@ describe('the ideal preset on the netns substrate', { skip: process.getuid?.() !
       assert.equal(topo.config.substrate, 'netns');
       assert.equal(networkLeftovers('hsideal').filter((l) => l.startsWith('hs-hsideal-')).length, topo.nodes.length, 'one namespace per node');
       const s = await clusterStatus(topo, readSecrets(topo.stateDir));
-      assert.deepEqual(s.services.filter((x) => !x.healthy).map((x) => x.node), []);
+      assert.deepEqual(
+        s.services.filter((x) => !x.healthy).map((x) => x.node),
+        [],
+      );
       assert.ok(s.services.every((x) => x.address.startsWith('10.213.67.')));
     } finally {
       await c.down();

@@ -13,9 +13,25 @@ import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { idealCluster } from '../../kit/configs.js';
 
 const REPORT_FIELDS = [
-  'scenario', 'durationS', 'requests', 'ok', 'failed', 'availability', 'longestWriteGapMs', 'longestReadGapMs', 'recoveryMs',
-  'ackedWrites', 'lostWrites', 'duplicateWrites', 'invariantsOk', 'jobsAcked', 'jobsLost', 'jobsDuplicated',
-  'sessionsLost', 'readP99HealthyMs', 'readP99DuringFaultMs',
+  'scenario',
+  'durationS',
+  'requests',
+  'ok',
+  'failed',
+  'availability',
+  'longestWriteGapMs',
+  'longestReadGapMs',
+  'recoveryMs',
+  'ackedWrites',
+  'lostWrites',
+  'duplicateWrites',
+  'invariantsOk',
+  'jobsAcked',
+  'jobsLost',
+  'jobsDuplicated',
+  'sessionsLost',
+  'readP99HealthyMs',
+  'readP99DuringFaultMs',
 ];
 // About 20 s each, as the issue asks: long enough for a failover and its recovery to show.
 const DURATION_S = '20';
@@ -45,7 +61,10 @@ describe('chaos scenarios on the ideal preset', { timeout: 20 * 60_000 }, () => 
   });
   after(async () => cluster?.down());
   // Partition scenarios need the netns substrate (test/chaos/partitions.test.ts runs them).
-  scenarioTests(SCENARIOS.filter((s) => (s.preset === 'ideal' || s.preset === 'any') && s.substrate === undefined && !s.crashPlan), () => cluster);
+  scenarioTests(
+    SCENARIOS.filter((s) => (s.preset === 'ideal' || s.preset === 'any') && s.substrate === undefined && !s.crashPlan),
+    () => cluster,
+  );
 });
 
 // The simple preset's only scenario, `server`, needs the crash plan: it runs with --then-failover

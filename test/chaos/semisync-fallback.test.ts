@@ -21,7 +21,10 @@ import { getOrder, postOrder } from '../helpers/orders.js';
 
 const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false;
 
-interface Event { readonly type: string; readonly message: string }
+interface Event {
+  readonly type: string;
+  readonly message: string;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('review item 1: no automatic promotion past a semi-sync fallback (netns)', { skip, timeout: 8 * 60_000 }, () => {
@@ -33,13 +36,21 @@ describe('review item 1: no automatic promotion past a semi-sync fallback (netns
   let lb: string;
   const events = (): Event[] => {
     try {
-      return fs.readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Event);
+      return fs
+        .readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Event);
     } catch {
       return [];
     }
   };
   const fault = async (f: Record<string, unknown>): Promise<void> => {
-    const res = await request(`${admin}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(topo.stateDir)}` }, body: JSON.stringify(f) });
+    const res = await request(`${admin}/v1/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(topo.stateDir)}` },
+      body: JSON.stringify(f),
+    });
     const text = await res.body.text();
     assert.equal(res.statusCode, 200, `fault ${JSON.stringify(f)}: ${text}`);
   };
@@ -75,7 +86,13 @@ describe('review item 1: no automatic promotion past a semi-sync fallback (netns
         await sleep(200);
       }
     }
-    assert.ok(afterFallback >= 5, `orders acknowledged after the fallback was seen: ${afterFallback}; events: ${events().filter((e) => e.type.startsWith('failover')).map((e) => e.message).join(' | ')}`);
+    assert.ok(
+      afterFallback >= 5,
+      `orders acknowledged after the fallback was seen: ${afterFallback}; events: ${events()
+        .filter((e) => e.type.startsWith('failover'))
+        .map((e) => e.message)
+        .join(' | ')}`,
+    );
 
     // The primary server dies (kept down until healed).
     await fault({ action: 'kill-node', node: 'primary' });

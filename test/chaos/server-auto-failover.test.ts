@@ -30,7 +30,10 @@ describe('chaos server scenario with automatic failover (simple preset)', { time
     assert.equal(r.duplicateWrites, 0);
     assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');
     const events = fs.readFileSync(path.join(c.stateDir, 'events.jsonl'), 'utf8');
-    assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/);
+    assert.match(
+      events,
+      /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/,
+    );
     assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);
   });
 });

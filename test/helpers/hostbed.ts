@@ -320,7 +320,10 @@ function ensureRealDirs(): void {
 
 function readCreatedDirs(): string[] {
   try {
-    return fs.readFileSync(CREATED_DIRS_FILE, 'utf8').split('\n').filter((l) => l !== '');
+    return fs
+      .readFileSync(CREATED_DIRS_FILE, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
   } catch {
     return [];
   }
@@ -387,4 +390,3 @@ async function ip(...args: string[]): Promise<{ stdout: string }> {
     throw new Error(`ip ${args.join(' ')}: ${(err.stderr ?? err.message).trim()}`);
   }
 }
-

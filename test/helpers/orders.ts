@@ -72,7 +72,11 @@ export async function getOrder(base: string, id: number): Promise<{ status: numb
 
 /** `token`: the cluster's admin token (`readAdminToken(<state dir>)`): a fault changes state. */
 export async function postFault(adminBase: string, fault: Record<string, string>, token: string): Promise<void> {
-  const res = await request(`${adminBase}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(fault) });
+  const res = await request(`${adminBase}/v1/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(fault),
+  });
   await res.body.text();
   if (res.statusCode !== 200) throw new Error(`fault ${JSON.stringify(fault)} refused: HTTP ${res.statusCode}`);
 }

@@ -94,8 +94,20 @@ function startRedis(): void {
   const dir = path.join(tmp, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   spawnEngine('redis', 'redis-server', [
-    '--bind', `${BASE}.1`, '--port', '6379', '--requirepass', secrets.redisPassword,
-    '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory-policy', 'noeviction',
+    '--bind',
+    `${BASE}.1`,
+    '--port',
+    '6379',
+    '--requirepass',
+    secrets.redisPassword,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--maxmemory-policy',
+    'noeviction',
   ]);
 }
 
@@ -143,10 +155,10 @@ async function startMariadb(name: 'db1' | 'db2', address: string, readOnly: bool
     ].join('\n'),
   );
   spawnEngine(name, 'mariadbd', [`--defaults-file=${cnf}`]);
-  const up = await waitFor(
-    async () => (spawnSync('mariadb', ['--no-defaults', '-S', dbSocket(name), '-u', 'root', '-e', 'SELECT 1']).status === 0 ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 100 },
-  );
+  const up = await waitFor(async () => (spawnSync('mariadb', ['--no-defaults', '-S', dbSocket(name), '-u', 'root', '-e', 'SELECT 1']).status === 0 ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+  });
   assert.ok(up, `${name} answers`);
   // What the engine driver does for the app: its database and user.
   rootSql(
@@ -388,7 +400,7 @@ describe('ERP on the app host and the worker', () => {
     assert.ok(session);
   });
 
-  it('answers / with the node, X-Served-By and the caller\'s X-Request-Id', async () => {
+  it("answers / with the node, X-Served-By and the caller's X-Request-Id", async () => {
     const r = await call('GET', '/', undefined, { 'x-request-id': 'test-req-1' });
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, { app: 'erp', node: 'app1' });
@@ -428,7 +440,13 @@ describe('ERP on the app host and the worker', () => {
   });
 
   it('takes an order once per Idempotency-Key and confirms it in the background', async () => {
-    const order = { customer: 'ACME', lines: [{ sku: 'WIDGET-RED', qty: 3 }, { sku: 'GADGET', qty: 1 }] };
+    const order = {
+      customer: 'ACME',
+      lines: [
+        { sku: 'WIDGET-RED', qty: 3 },
+        { sku: 'GADGET', qty: 1 },
+      ],
+    };
     const first = await call('POST', '/api/orders', order, { 'idempotency-key': 'key-1' });
     assert.equal(first.status, 201, JSON.stringify(first.body));
     assert.equal(first.body.totalCents, 3 * 1250 + 4999);
@@ -550,10 +568,13 @@ describe('ERP on the app host and the worker', () => {
     startRedis();
     await waitPort(`${BASE}.1`, 6379);
     // That empty Redis no longer knows the session (Redis is the truth once it answers): log in again.
-    const again = await waitFor(async () => {
-      const l = await call('POST', '/login', { username: 'clerk', password: 'clerk-demo' }, { cookie: '' });
-      return l.status === 200 ? l.headers.get('set-cookie')?.split(';')[0] : undefined;
-    }, { timeoutMs: 20_000, intervalMs: 500 });
+    const again = await waitFor(
+      async () => {
+        const l = await call('POST', '/login', { username: 'clerk', password: 'clerk-demo' }, { cookie: '' });
+        return l.status === 200 ? l.headers.get('set-cookie')?.split(';')[0] : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
     assert.ok(again, 'logged in again once Redis is back');
     session = again;
     await waitOrder(r.body.id, 'confirmed', 40_000);

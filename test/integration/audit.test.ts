@@ -68,7 +68,17 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
   });
 
   it('review item 5: a cross-origin text/plain POST (any web page the operator opens) is refused', async () => {
-    const r = await curl(['-X', 'POST', '-H', 'Origin: http://evil.example', '-H', 'Content-Type: text/plain', '--data', '{"action":"kill-node","node":"cache1"}', `${ADMIN}/v1/faults`]);
+    const r = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'Origin: http://evil.example',
+      '-H',
+      'Content-Type: text/plain',
+      '--data',
+      '{"action":"kill-node","node":"cache1"}',
+      `${ADMIN}/v1/faults`,
+    ]);
     assert.equal(r.code, 403, r.body);
     const s = JSON.parse((await curl([`${ADMIN}/v1/status`])).body) as { services: Array<{ node: string; healthy: boolean }> };
     assert.equal(s.services.find((x) => x.node === 'cache1')?.healthy, true, 'cache1 was not killed');
@@ -101,7 +111,9 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
     const cfg = path.join(c.dir, 'flood.curl');
     fs.writeFileSync(cfg, Array.from({ length: FLOOD }, () => `url = "${ADMIN}/v1/status"\noutput = "/dev/null"\n`).join(''));
     // curl exits non-zero when the server's connection cap (64) drops some: their code is 000.
-    const flood = run('curl', ['-s', '-Z', '--parallel-immediate', '--parallel-max', String(FLOOD), '-m', '30', '-w', '%{http_code}\n', '-K', cfg], { maxBuffer: 1024 * 1024 }).then(
+    const flood = run('curl', ['-s', '-Z', '--parallel-immediate', '--parallel-max', String(FLOOD), '-m', '30', '-w', '%{http_code}\n', '-K', cfg], {
+      maxBuffer: 1024 * 1024,
+    }).then(
       (r) => r.stdout,
       (e: { stdout?: string }) => e.stdout ?? '',
     );
@@ -112,11 +124,16 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
     for (let i = 0; i < 200 && !done; i++) peak = Math.max(peak, await threadsConnected());
     const codes = (await flood).trim().split('\n');
     const ok = codes.filter((x) => x === '200').length;
-    process.stdout.write(`Threads_connected on db1: ${baseline} before, peak ${peak} during ${FLOOD} concurrent GET /v1/status; ${ok} answered 200, ${FLOOD - ok} dropped by the connection cap\n`);
+    process.stdout.write(
+      `Threads_connected on db1: ${baseline} before, peak ${peak} during ${FLOOD} concurrent GET /v1/status; ${ok} answered 200, ${FLOOD - ok} dropped by the connection cap\n`,
+    );
     assert.ok(peak <= baseline + THREADS_BOUND, `Threads_connected rose from ${baseline} to ${peak}`);
     assert.equal(codes.length, FLOOD);
     // Answered from the cache, or dropped at the cap: never an error from a starved database.
-    assert.ok(codes.every((x) => x === '200' || x === '000'), `unexpected answers: ${[...new Set(codes)].join(' ')}`);
+    assert.ok(
+      codes.every((x) => x === '200' || x === '000'),
+      `unexpected answers: ${[...new Set(codes)].join(' ')}`,
+    );
     assert.ok(ok >= 1);
     assert.equal((await curl(['-o', '/dev/null', `${ADMIN}/v1/status`])).code, 200, 'the API answers after the flood');
   });
@@ -161,7 +178,15 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
       const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }>; exitCode: number };
       assert.equal(r.code, 1, r.stdout + r.stderr);
       const f = report.findings.filter((x) => x.code === 'DB_ACCOUNT_WILDCARD');
-      assert.equal(f.length, 1, JSON.stringify(report.findings.filter((x) => x.severity === 'finding'), null, 1));
+      assert.equal(
+        f.length,
+        1,
+        JSON.stringify(
+          report.findings.filter((x) => x.severity === 'finding'),
+          null,
+          1,
+        ),
+      );
       assert.match(f[0]?.message ?? '', /'rgwide'@'%'/);
       // hastack's own app and replication accounts are '%' by design: said, not failed.
       assert.ok(report.findings.some((x) => x.severity === 'info' && /'hastack'@'%' is hastack's own account/.test(x.message)));

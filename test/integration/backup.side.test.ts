@@ -133,15 +133,19 @@ describe('hastack backup / restore --verify (simple preset, real engines)', { ti
     const offset = fs.statSync(events).size;
     const child = spawn(process.execPath, [CLI, 'backup', '-f', cluster.configFile], { cwd: cluster.dir, stdio: 'ignore' });
     // Killed once mariabackup runs: the replica's SQL thread is stopped and a staging directory exists.
-    const copying = await waitFor(
-      async () => (fs.readFileSync(events, 'utf8').slice(offset).includes('"step":"mariabackup"') ? true : undefined),
-      { timeoutMs: 120_000, intervalMs: 50 },
-    );
+    const copying = await waitFor(async () => (fs.readFileSync(events, 'utf8').slice(offset).includes('"step":"mariabackup"') ? true : undefined), {
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    });
     child.kill('SIGKILL');
     await once(child, 'exit');
     assert.ok(copying, 'the backup reached mariabackup');
     const after = (await list(cluster)).backups.map((b) => b.id);
-    assert.deepEqual(after.filter((id) => !before.includes(id)), [], 'no new backup is listed');
+    assert.deepEqual(
+      after.filter((id) => !before.includes(id)),
+      [],
+      'no new backup is listed',
+    );
 
     const r = await runCli(['backup', '-f', cluster.configFile], { cwd: cluster.dir });
     assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -82,7 +82,14 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
   });
 
   it('an order goes DNS → load balancer → app → database, and a worker confirms it', async () => {
-    const dns = await resolveService([{ address: `${BASE}.1`, port: 5353 }, { address: `${BASE}.2`, port: 5353 }], 'erp.hastack.test', 2_000);
+    const dns = await resolveService(
+      [
+        { address: `${BASE}.1`, port: 5353 },
+        { address: `${BASE}.2`, port: 5353 },
+      ],
+      'erp.hastack.test',
+      2_000,
+    );
     assert.deepEqual([...dns.addresses].sort(), [`${BASE}.1`, `${BASE}.2`]);
     const lb = `http://${dns.addresses[0]}:8080`;
 

@@ -75,10 +75,7 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
       { timeout: UPDATE_TIMEOUT_MS },
     );
     assert.equal(await page.textContent('#health'), `${SERVICES}/${SERVICES} healthy`);
-    assert.deepEqual(
-      await page.$$eval('.tier', (els) => els.map((e) => e.getAttribute('data-tier'))),
-      ['edge', 'app', 'cache', 'broker', 'database'],
-    );
+    assert.deepEqual(await page.$$eval('.tier', (els) => els.map((e) => e.getAttribute('data-tier'))), ['edge', 'app', 'cache', 'broker', 'database']);
     assert.equal(await page.textContent('[data-service="db1/mariadb"] .role'), 'primary');
     assert.equal(await page.textContent('[data-service="redis1/redis"] .role'), 'master');
     assert.equal(await page.isHidden('#actions'), true, 'no operator action while all is healthy');
@@ -143,10 +140,16 @@ describe('status dashboard (headless Chromium, real engines)', { timeout: 240_00
     assert.ok((more.body.events as unknown[]).length < events.length, 'since= returns only what came after');
     const killedAt = (events as Array<{ type: string; ts: string }>).find((e) => e.type === 'fault.injected')?.ts ?? '';
     const after = (await getJson(`${ADMIN}/v1/events?since=${encodeURIComponent(killedAt)}`)).body.events as Array<{ ts: string }>;
-    assert.ok(after.every((e) => e.ts > killedAt), 'since=TIME returns only later events');
+    assert.ok(
+      after.every((e) => e.ts > killedAt),
+      'since=TIME returns only later events',
+    );
     assert.equal((await getJson(`${ADMIN}/v1/events?since=yesterday-ish`)).status, 400);
     const reports = (await getJson(`${ADMIN}/v1/reports`)).body.reports as Array<{ id: string; scenario: string }>;
-    assert.deepEqual(reports.map((r) => r.scenario), ['redis-master']);
+    assert.deepEqual(
+      reports.map((r) => r.scenario),
+      ['redis-master'],
+    );
     assert.equal((await getJson(`${ADMIN}/v1/reports/${reports[0]?.id ?? ''}`)).body.availability, 0.93);
     assert.equal((await getJson(`${ADMIN}/v1/reports/..%2Fsecrets`)).status, 400);
     assert.equal((await getJson(`${ADMIN}/v1/reports/nope`)).status, 404);

@@ -54,7 +54,12 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
     const done = await waitFor(
       async () => {
         const p = await router.refreshRoutes();
-        return ok(p.readers, p.excluded.map((e) => e.id)) ? true : undefined;
+        return ok(
+          p.readers,
+          p.excluded.map((e) => e.id),
+        )
+          ? true
+          : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 100 },
     );

@@ -241,7 +241,9 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     await insertAsApp(db2.svc, 4, 'on db2');
     const ss = await semiSyncStatus(db2);
     assert.ok(ss.active && ss.yesTx >= 1 && ss.noTx === 0, `acknowledged by db1 (yes ${ss.yesTx}, no ${ss.noTx})`);
-    assert.ok(await waitFor(async () => ((await readGtidPosition(db1)).currentPos === (await readGtidPosition(db2)).currentPos ? true : undefined), { timeoutMs: 5000, intervalMs: 50 }));
+    assert.ok(
+      await waitFor(async () => ((await readGtidPosition(db1)).currentPos === (await readGtidPosition(db2)).currentPos ? true : undefined), { timeoutMs: 5000, intervalMs: 50 }),
+    );
     assert.equal((await engineDrivers.mariadb.probe(db2, 2000)).role, 'primary');
     assert.equal((await engineDrivers.mariadb.probe(db1, 2000)).role, 'replica');
   });
@@ -251,7 +253,11 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     const db2 = ctxOf('db2', 'mariadb');
     await stopService(db1.svc.id);
     await stopService(db2.svc.id);
-    assert.deepEqual(mariadbStartOrder(topo).map((s) => s.node), ['db2', 'db1'], 'the recorded primary starts first');
+    assert.deepEqual(
+      mariadbStartOrder(topo).map((s) => s.node),
+      ['db2', 'db1'],
+      'the recorded primary starts first',
+    );
     let t = Date.now();
     await startService(db1);
     note('replica started + afterHealthy while its primary is down', t);
@@ -312,7 +318,10 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     const beforeText = files.map((f) => fs.readFileSync(f, 'utf8'));
     await engineDrivers.redis.prepare(r2);
     await engineDrivers.sentinel.prepare(ctxOf('s3', 'sentinel'));
-    assert.deepEqual(files.map((f) => fs.readFileSync(f, 'utf8')), beforeText);
+    assert.deepEqual(
+      files.map((f) => fs.readFileSync(f, 'utf8')),
+      beforeText,
+    );
   });
 
   it('brings a killed old Redis master back as a replica of the master Sentinel promoted', async () => {
@@ -340,7 +349,11 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     await startService(r1);
     const back = await redisRole(r1);
     const confNow = fs.readFileSync(path.join(r1.svc.dir, 'redis.conf'), 'utf8');
-    assert.equal(back.role, 'replica', `the old master came back as a replica (its conf was pointed at the new master); sentinels named ${JSON.stringify(named)}:\n${confNow}\n${fs.readFileSync(path.join(r1.svc.dir, 'service.log'), 'utf8').split('\n').slice(-30).join('\n')}`);
+    assert.equal(
+      back.role,
+      'replica',
+      `the old master came back as a replica (its conf was pointed at the new master); sentinels named ${JSON.stringify(named)}:\n${confNow}\n${fs.readFileSync(path.join(r1.svc.dir, 'service.log'), 'utf8').split('\n').slice(-30).join('\n')}`,
+    );
     if (back.role === 'replica') assert.deepEqual(back.master, { host: '127.0.50.4', port: 6379 });
     const conf = fs.readFileSync(path.join(r1.svc.dir, 'redis.conf'), 'utf8');
     assert.match(conf, /^replicaof 127\.0\.50\.4 6379$/m);

@@ -181,11 +181,17 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
     const mc = Object.entries(run.services).find(([id]) => id.endsWith('/memcached'));
     assert.ok(mc, `memcached in run.json: ${Object.keys(run.services).join(', ')}`);
     const cacheEvents = (): ClusterEvent[] => readEventsFrom(stateDir, 0).events.filter((e) => e.type === 'cache.ejected' || e.type === 'cache.rejoined');
-    const appPids = Object.entries(run.services).filter(([id]) => id.endsWith('/app')).map(([, s]) => s.pid);
+    const appPids = Object.entries(run.services)
+      .filter(([id]) => id.endsWith('/app'))
+      .map(([, s]) => s.pid);
     assert.equal(appPids.length, APPS.length);
     /** True when every app server process has recorded an event of `type`. */
     const everyApp = (type: ClusterEvent['type']): true | undefined => {
-      const pids = new Set(cacheEvents().filter((e) => e.type === type).map((e) => e.data?.pid));
+      const pids = new Set(
+        cacheEvents()
+          .filter((e) => e.type === type)
+          .map((e) => e.data?.pid),
+      );
       return appPids.every((p) => pids.has(p)) ? true : undefined;
     };
     assert.deepEqual(cacheEvents(), []);
@@ -204,7 +210,11 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
     );
     assert.ok(ejected, `both app servers ejected the node: ${JSON.stringify(cacheEvents())}`);
     assert.ok(answers.length >= APPS.length, 'each app server was asked');
-    assert.deepEqual(answers.filter((a) => a.status !== 200), [], 'a dead cache is a miss, not an error');
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200),
+      [],
+      'a dead cache is a miss, not an error',
+    );
     const first = cacheEvents()[0];
     assert.equal(first?.service, 'memcached');
     assert.equal(first?.node, 'solo');

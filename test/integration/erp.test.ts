@@ -154,12 +154,21 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     assert.deepEqual([...new Set(answers.map((a) => a.servedBy))].sort(), ['app2', 'solo'], 'both app servers took orders');
     const ids = accepted.map((a) => Number(a.body.id));
     assert.equal(new Set(ids).size, 10);
-    assert.ok(accepted.every((a) => (a.body.lines as Json[])[0]?.warehouse === 'MAIN'), 'each line says where its stock was reserved');
+    assert.ok(
+      accepted.every((a) => (a.body.lines as Json[])[0]?.warehouse === 'MAIN'),
+      'each line says where its stock was reserved',
+    );
 
     // Reserved at once: stock is 0 before any job ran.
     const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
-    assert.deepEqual(stock.items.find((i) => i.sku === sku), { sku, stockOnHand: 0, ledgerSum: 0, consistent: true });
-    assert.deepEqual(stock.warehouses.filter((w) => w.sku === sku), [{ sku, warehouse: 'MAIN', onHand: 0, ledgerSum: 0, consistent: true }]);
+    assert.deepEqual(
+      stock.items.find((i) => i.sku === sku),
+      { sku, stockOnHand: 0, ledgerSum: 0, consistent: true },
+    );
+    assert.deepEqual(
+      stock.warehouses.filter((w) => w.sku === sku),
+      [{ sku, warehouse: 'MAIN', onHand: 0, ledgerSum: 0, consistent: true }],
+    );
     assert.equal(stock.consistent, true, JSON.stringify([...stock.items, ...stock.warehouses].filter((i) => !i.consistent)));
 
     // The invoice job: every accepted order ends confirmed with exactly one invoice.
@@ -206,7 +215,10 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     const [a, b] = await Promise.all(APPS.map((base) => call(base, 'POST', '/api/stock/receipts', receipt, { cookie: clerk })));
     assert.deepEqual([a?.status, b?.status].sort(), [200, 201], `${JSON.stringify(a?.body)} / ${JSON.stringify(b?.body)}`);
     const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
-    assert.deepEqual(stock.items.find((i) => i.sku === 'ERP-TEN'), { sku: 'ERP-TEN', stockOnHand: 5, ledgerSum: 5, consistent: true });
+    assert.deepEqual(
+      stock.items.find((i) => i.sku === 'ERP-TEN'),
+      { sku: 'ERP-TEN', stockOnHand: 5, ledgerSum: 5, consistent: true },
+    );
     assert.equal(stock.consistent, true);
   });
 
@@ -227,27 +239,54 @@ describe('the example ERP on two app servers', { timeout: 600_000 }, () => {
     const again = await call(APP1, 'POST', '/admin/seed', undefined, { cookie: admin });
     assert.deepEqual(again.body, { seed: 'demo-v1', loaded: false });
     const customers = await call(APP1, 'GET', '/api/customers', undefined, { cookie: clerk });
-    assert.deepEqual((customers.body.customers as Json[]).map((c) => c.code), ['ACME', 'GLOBEX', 'INITECH']);
+    assert.deepEqual(
+      (customers.body.customers as Json[]).map((c) => c.code),
+      ['ACME', 'GLOBEX', 'INITECH'],
+    );
     const warehouses = await call(APP2, 'GET', '/api/warehouses', undefined, { cookie: clerk });
-    assert.deepEqual((warehouses.body.warehouses as Json[]).map((w) => w.code), ['EAST', 'MAIN', 'WEST']);
+    assert.deepEqual(
+      (warehouses.body.warehouses as Json[]).map((w) => w.code),
+      ['EAST', 'MAIN', 'WEST'],
+    );
     const stock = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
-    assert.deepEqual(stock.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]), [['EAST', 200], ['WEST', 40]]);
+    assert.deepEqual(
+      stock.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]),
+      [
+        ['EAST', 200],
+        ['WEST', 40],
+      ],
+    );
     assert.equal(stock.consistent, true);
 
     // An order naming WEST takes only from WEST: 41 is more than WEST has, though EAST has 200.
-    const west = await call(APP1, 'POST', '/api/orders', { customer: 'ACME', warehouse: 'WEST', lines: [{ sku: 'BRACKET-L', qty: 41 }] }, { cookie: clerk, 'idempotency-key': 'west-41' });
+    const west = await call(
+      APP1,
+      'POST',
+      '/api/orders',
+      { customer: 'ACME', warehouse: 'WEST', lines: [{ sku: 'BRACKET-L', qty: 41 }] },
+      { cookie: clerk, 'idempotency-key': 'west-41' },
+    );
     assert.equal(west.status, 409, JSON.stringify(west.body));
     const any = await call(APP1, 'POST', '/api/orders', { customer: 'ACME', lines: [{ sku: 'BRACKET-L', qty: 41 }] }, { cookie: clerk, 'idempotency-key': 'any-41' });
     assert.equal(any.status, 201, JSON.stringify(any.body));
     assert.equal((any.body.lines as Json[])[0]?.warehouse, 'EAST');
     const after = (await call(APP1, 'GET', '/api/stock', undefined, { cookie: clerk })).body as unknown as StockReport;
-    assert.deepEqual(after.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]), [['EAST', 159], ['WEST', 40]]);
+    assert.deepEqual(
+      after.warehouses.filter((w) => w.sku === 'BRACKET-L').map((w) => [w.warehouse, w.onHand]),
+      [
+        ['EAST', 159],
+        ['WEST', 40],
+      ],
+    );
     assert.equal(after.consistent, true);
     // The invoice bills the registered customer's name.
-    const invoiced = await waitFor(async () => {
-      const r = await call(APP2, 'GET', `/api/orders/${String(any.body.id)}/invoice`, undefined, { cookie: clerk });
-      return r.status === 200 ? r : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    const invoiced = await waitFor(
+      async () => {
+        const r = await call(APP2, 'GET', `/api/orders/${String(any.body.id)}/invoice`, undefined, { cookie: clerk });
+        return r.status === 200 ? r : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     assert.equal(invoiced?.body.billTo, 'Acme Corporation');
   });
 

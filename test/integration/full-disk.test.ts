@@ -21,7 +21,10 @@ const skip = process.getuid?.() !== 0 ? 'needs root (mount tmpfs)' : false;
 const CLUSTER = 'hsr8disk';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Run { readonly supervisorPid: number; readonly services: Record<string, { pid: number }> }
+interface Run {
+  readonly supervisorPid: number;
+  readonly services: Record<string, { pid: number }>;
+}
 
 describe('review item 8: a full disk', { skip, timeout: 5 * 60_000 }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-r8-disk-'));
@@ -103,12 +106,19 @@ describe('review item 8: a full disk', { skip, timeout: 5 * 60_000 }, () => {
 
     // Space returns: the next event says how many were lost.
     for (const f of ['filler-1', 'filler-2']) fs.rmSync(path.join(dir, f));
-    const res = await request(`http://127.0.201.254:9292/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` }, body: JSON.stringify({ action: 'heal-node', node: 'n1' }) });
+    const res = await request(`http://127.0.201.254:9292/v1/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` },
+      body: JSON.stringify({ action: 'heal-node', node: 'n1' }),
+    });
     await res.body.text();
     assert.equal(res.statusCode, 200, 'the heal (which writes an event) was accepted');
     let lost: { message: string; data?: { lost?: number } } | undefined;
     for (let i = 0; i < 40 && !lost; i++) {
-      const lines = fs.readFileSync(path.join(stateDir, 'events.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"log.lost"'));
+      const lines = fs
+        .readFileSync(path.join(stateDir, 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"log.lost"'));
       if (lines.length > 0) lost = JSON.parse(lines[lines.length - 1] as string) as typeof lost;
       else await sleep(500);
     }

@@ -127,9 +127,14 @@ describe('review item 7: a galera node outside the cluster cannot join it', { ti
       const svc = topo.services.find((s) => s.node === n && s.kind === 'mariadb') ?? assert.fail();
       return (fs.readFileSync(galeraPaths(svc).errorLog, 'utf8').match(new RegExp(`IP ${STRANGER.replace(/\./g, '\\.')} not found in allowlist`, 'g')) ?? []).length;
     });
-    console.log(`# cluster sizes seen while the stranger tried for ${STRANGER_WINDOW_MS / 1000} s: ${[...sizes].join(', ')}; refusals logged by ${DBS.join('/')}: ${refusals.join('/')}`);
+    console.log(
+      `# cluster sizes seen while the stranger tried for ${STRANGER_WINDOW_MS / 1000} s: ${[...sizes].join(', ')}; refusals logged by ${DBS.join('/')}: ${refusals.join('/')}`,
+    );
     assert.deepEqual([...sizes], [3], 'the cluster stayed at 3 members');
-    assert.ok(refusals.some((r) => r > 0), 'a member logged the stranger as not in its allowlist');
+    assert.ok(
+      refusals.some((r) => r > 0),
+      'a member logged the stranger as not in its allowlist',
+    );
     assert.doesNotMatch(strangerLog, /Synchronized with group|SST complete/, 'the stranger never received the data');
     // The members are still one healthy 3-node component after the attempt.
     assert.ok(await waitFor(async () => ((await clusterSize('db1')) === 3 ? true : undefined), { timeoutMs: 10_000 }), 'db1 in a 3-node component');
@@ -165,11 +170,28 @@ describe('review item 7: with database.tls on, galera traffic and state transfer
     // A peer that shows a certificate of this cluster: the handshake verifies against our CA.
     const r = spawnSync(
       'openssl',
-      ['s_client', '-connect', `${db1.address}:4567`, '-CAfile', path.join(tls, 'ca.crt'), '-cert', path.join(tls, 'db2.crt'), '-key', path.join(tls, 'db2.key'), '-verify_return_error'],
+      [
+        's_client',
+        '-connect',
+        `${db1.address}:4567`,
+        '-CAfile',
+        path.join(tls, 'ca.crt'),
+        '-cert',
+        path.join(tls, 'db2.crt'),
+        '-key',
+        path.join(tls, 'db2.key'),
+        '-verify_return_error',
+      ],
       { input: '', encoding: 'utf8', timeout: 15_000 },
     );
     const out = r.stdout + r.stderr;
-    console.log(`# openssl s_client ${db1.address}:4567: ${out.split('\n').filter((l) => /^(subject|issuer)=|Verify return code|Protocol|Cipher is/.test(l.trim())).map((l) => l.trim()).join(' | ')}`);
+    console.log(
+      `# openssl s_client ${db1.address}:4567: ${out
+        .split('\n')
+        .filter((l) => /^(subject|issuer)=|Verify return code|Protocol|Cipher is/.test(l.trim()))
+        .map((l) => l.trim())
+        .join(' | ')}`,
+    );
     assert.match(out, /Verify return code: 0 \(ok\)/);
     assert.match(out, new RegExp(`issuer=O = hastack, CN = hastack ${TLS_CLUSTER} cluster CA`));
     assert.match(out, /subject=O = hastack, CN = db1/);

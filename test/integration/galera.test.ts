@@ -112,7 +112,10 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
   }
 
   async function wsrep(node: string): Promise<Record<string, string>> {
-    const rows = await query<RowDataPacket[]>(node, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state','wsrep_cluster_size','wsrep_cluster_status','wsrep_last_committed')");
+    const rows = await query<RowDataPacket[]>(
+      node,
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state','wsrep_cluster_size','wsrep_cluster_status','wsrep_last_committed')",
+    );
     return Object.fromEntries(rows.map((r) => [String(r['Variable_name']), String(r['Value'])]));
   }
 
@@ -139,7 +142,13 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     const stateDir = path.join(cluster.dir, '.hastack', CLUSTER);
     topo = readTopology(stateDir);
     secrets = readSecrets(stateDir);
-    figures.push(`up: ${/healthy in ([\d.]+) s/.exec(cluster.upOutput)?.[1] ?? '?'} s; ${cluster.upOutput.split('\n').filter((l) => /db\d\/mariadb healthy/.test(l)).map((l) => l.trim()).join(' | ')}`);
+    figures.push(
+      `up: ${/healthy in ([\d.]+) s/.exec(cluster.upOutput)?.[1] ?? '?'} s; ${cluster.upOutput
+        .split('\n')
+        .filter((l) => /db\d\/mariadb healthy/.test(l))
+        .map((l) => l.trim())
+        .join(' | ')}`,
+    );
     figures.push(`RSS after up: ${rssOf()}`);
     await query(DBS[0], 'CREATE TABLE IF NOT EXISTS gtest (id BIGINT PRIMARY KEY, node VARCHAR(8) NOT NULL)');
   });
@@ -175,10 +184,13 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     const r = await requestFault(topo, { action: 'kill-service', node: 'db2', service: 'mariadb' });
     assert.ok(typeof r['pid'] === 'number', 'db2 was running and got SIGKILL');
     // Back once the supervisor restarted it and it is synced in a 3-node cluster.
-    const back = await waitFor(async () => {
-      const s = await wsrep('db2');
-      return s['wsrep_local_state'] === '4' && s['wsrep_cluster_size'] === '3' ? true : undefined;
-    }, { timeoutMs: REJOIN_TIMEOUT_MS, intervalMs: 250 });
+    const back = await waitFor(
+      async () => {
+        const s = await wsrep('db2');
+        return s['wsrep_local_state'] === '4' && s['wsrep_cluster_size'] === '3' ? true : undefined;
+      },
+      { timeoutMs: REJOIN_TIMEOUT_MS, intervalMs: 250 },
+    );
     figures.push(`(b) db2 SIGKILL to synced again: ${Date.now() - t0} ms`);
     await sleep(1_000);
     await Promise.all(writers.map((w) => w.stop()));
@@ -186,7 +198,10 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     figures.push(`(b) writes acknowledged on db1/db3 after the kill: ${writers.map((w) => w.ackedAfterMark).join('/')}, errors ${writers.map((w) => w.errors).join('/')}`);
     assert.ok(back, 'db2 rejoined and synced');
     for (const w of writers) assert.ok(w.ackedAfterMark > 0, 'the surviving nodes kept accepting writes');
-    const starts = fs.readFileSync(path.join(topo.stateDir, 'db2', 'mariadb', 'galera-starts.log'), 'utf8').trim().split('\n');
+    const starts = fs
+      .readFileSync(path.join(topo.stateDir, 'db2', 'mariadb', 'galera-starts.log'), 'utf8')
+      .trim()
+      .split('\n');
     assert.match(starts.at(-1) ?? '', /--wsrep-start-position=/, 'restarted from its recovered position, not bootstrapped');
     assert.doesNotMatch(starts.at(-1) ?? '', /--wsrep-new-cluster/);
     const istAfter = (errLog('db2').match(/IST received/g) ?? []).length;
@@ -220,7 +235,14 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     assert.match(rec.stdout, /every node is synced/);
     const chosen = /bootstrap (db\d) from/.exec(rec.stdout)?.[1];
     assert.ok(chosen);
-    const safe = DBS.filter((n) => fs.readFileSync(path.join(topo.stateDir, n, 'mariadb', 'galera-starts.log'), 'utf8').trim().split('\n').at(-1)?.includes('--wsrep-new-cluster'));
+    const safe = DBS.filter((n) =>
+      fs
+        .readFileSync(path.join(topo.stateDir, n, 'mariadb', 'galera-starts.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .at(-1)
+        ?.includes('--wsrep-new-cluster'),
+    );
     assert.deepEqual(safe, [chosen], 'only the chosen node bootstrapped');
     for (const n of DBS) {
       const missing = await missingOn(n);
@@ -271,7 +293,12 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     const t0 = Date.now();
     const up = await runCli(['up', '--detach', '--no-install', '-f', cluster?.configFile ?? ''], { cwd: cluster?.dir, timeoutMs: CLI_TIMEOUT_MS });
     figures.push(`(e) up after power loss: ${Date.now() - t0} ms`);
-    console.log(`--- hastack up after the power loss (exit ${up.code})\n${up.stdout.split('\n').filter((l) => /galera|mariadb/.test(l)).join('\n')}`);
+    console.log(
+      `--- hastack up after the power loss (exit ${up.code})\n${up.stdout
+        .split('\n')
+        .filter((l) => /galera|mariadb/.test(l))
+        .join('\n')}`,
+    );
     assert.equal(up.code, 0, up.stdout + up.stderr);
     assert.match(up.stdout, /wsrep-recover [0-9a-f-]{36}:\d+/, 'positions came from --wsrep-recover (no seqno after a crash)');
     assert.match(up.stdout, /galera recovery: bootstrap db\d from/);

@@ -96,7 +96,10 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     assert.equal(plan.manager, 'hastack');
     assert.match(plan.managerNote ?? '', /keeper/);
     assert.ok(plan.files.length >= 6, JSON.stringify(plan.files));
-    assert.ok(plan.files.every((f) => f.status === 'new'), JSON.stringify(plan.files));
+    assert.ok(
+      plan.files.every((f) => f.status === 'new'),
+      JSON.stringify(plan.files),
+    );
     assert.deepEqual(plan.units.map((u) => u.name).sort(), [...UNITS].sort());
     assert.ok(plan.units.every((u) => u.changed && !u.active && u.role === 'service'));
     assert.equal(fs.existsSync(path.join(state, 'topology.json')), false, 'plan changes nothing');
@@ -107,7 +110,10 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     assert.equal(fs.statSync(path.join(state, 'secrets.json')).mode & 0o777, 0o600);
     assert.ok(fs.existsSync(path.join(state, 'units', 'hastack-agenttest-n1-redis.json')));
     const again = await json(['plan', '--node', NODE], agentPlanSchema, JSON.stringify(bundle));
-    assert.ok(again.files.every((f) => f.status === 'same'), JSON.stringify(again.files));
+    assert.ok(
+      again.files.every((f) => f.status === 'same'),
+      JSON.stringify(again.files),
+    );
     assert.ok(again.units.every((u) => !u.changed));
   });
 
@@ -124,14 +130,23 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
 
   it('start runs every unit under its keeper; each turns healthy', async () => {
     const started = await json(['start', ...UNITS], agentStatusSchema);
-    assert.ok(started.units.every((u) => u.active), JSON.stringify(started));
+    assert.ok(
+      started.units.every((u) => u.active),
+      JSON.stringify(started),
+    );
     for (const id of IDS) await waitHealthy(id);
     await json(['wire', '--id', 'n1/mariadb'], { parse: (v: unknown) => v });
     const s = await status();
-    assert.ok(s.units.every((u) => u.active && u.pid !== undefined), JSON.stringify(s));
+    assert.ok(
+      s.units.every((u) => u.active && u.pid !== undefined),
+      JSON.stringify(s),
+    );
     // idempotent: a second start changes nothing
     const again = await json(['start', ...UNITS], agentStatusSchema);
-    assert.deepEqual(again.units.map((u) => u.pid), s.units.map((u) => u.pid));
+    assert.deepEqual(
+      again.units.map((u) => u.pid),
+      s.units.map((u) => u.pid),
+    );
   });
 
   it('a SIGKILLed engine is restarted by its keeper (new pid, healthy again)', async () => {
@@ -154,7 +169,10 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     await status();
     const pids = [...seen];
     const down = await json(['node-down', '--node', NODE], agentStatusSchema);
-    assert.ok(down.units.every((u) => !u.active && u.pid === undefined), JSON.stringify(down));
+    assert.ok(
+      down.units.every((u) => !u.active && u.pid === undefined),
+      JSON.stringify(down),
+    );
     assert.deepEqual(pids.filter(pidAlive), []);
     // Nothing is left to restart them: no keeper runs, and the services stay unreachable.
     for (const id of IDS) assert.equal(await healthy(id), false, id);
@@ -165,7 +183,10 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     const up = await json(['node-up', '--node', NODE], nodeUpResultSchema);
     for (const id of IDS) assert.equal(up.probes[id]?.healthy, true, `${id}: ${JSON.stringify(up.probes[id])}`);
     const s = await status();
-    assert.ok(s.units.every((u) => u.active && u.pid !== undefined), JSON.stringify(s));
+    assert.ok(
+      s.units.every((u) => u.active && u.pid !== undefined),
+      JSON.stringify(s),
+    );
   });
 
   it('a service moved off the node: plan says so, apply stops its unit and removes it', async () => {
@@ -183,13 +204,19 @@ describe('hastack _agent in keeper mode (memcached, redis, mariadb on 127.0.75.1
     assert.equal(pidAlive(mcPid), false);
     assert.equal(await healthy('n1/redis'), true, 'the other units keep running');
     const again = await json(['plan', '--node', NODE], agentPlanSchema, JSON.stringify(without));
-    assert.ok(again.files.every((f) => f.status === 'same'), JSON.stringify(again.files));
+    assert.ok(
+      again.files.every((f) => f.status === 'same'),
+      JSON.stringify(again.files),
+    );
   });
 
   it('stop stops every unit and leaves no process behind', async () => {
     await status();
     const stopped = await json(['stop', ...UNITS.slice(0, 2)], agentStatusSchema);
-    assert.ok(stopped.units.every((u) => !u.active), JSON.stringify(stopped));
+    assert.ok(
+      stopped.units.every((u) => !u.active),
+      JSON.stringify(stopped),
+    );
     assert.deepEqual([...seen].filter(pidAlive), []);
     // stop is idempotent
     await json(['stop', ...UNITS.slice(0, 2)], agentStatusSchema);

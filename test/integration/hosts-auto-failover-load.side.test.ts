@@ -37,9 +37,14 @@ const secs = (ms: unknown): string => (typeof ms === 'number' ? `${(ms / 1000).t
  */
 function crashPlanTimes(chaosStdout: string, events: string): string {
   const kept = /report (\S+) kept in (\S+)\/reports /.exec(chaosStdout);
-  const doc = kept ? (JSON.parse(fs.readFileSync(path.join(kept[2] as string, 'reports', `${kept[1] as string}.json`), 'utf8')) as { startedAt?: string; faults?: Array<{ injectedAt: number }> }) : {};
+  const doc = kept
+    ? (JSON.parse(fs.readFileSync(path.join(kept[2] as string, 'reports', `${kept[1] as string}.json`), 'utf8')) as { startedAt?: string; faults?: Array<{ injectedAt: number }> })
+    : {};
   const killedAt = doc.startedAt !== undefined && doc.faults?.[0] ? Date.parse(doc.startedAt) + doc.faults[0].injectedAt : undefined;
-  const lines = events.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { ts: string; type: string; data?: { step?: string; ms?: number } });
+  const lines = events
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { ts: string; type: string; data?: { step?: string; ms?: number } });
   const done = lines.find((e) => e.type === 'failover.done');
   const steps = lines.filter((e) => e.type === 'failover.step' && e.data?.ms !== undefined).map((e) => `${e.data?.step ?? '?'} ${secs(e.data?.ms)}`);
   return `crash plan done ${killedAt !== undefined && done ? secs(Date.parse(done.ts) - killedAt) : '-'} after the kill (${steps.join(', ')})`;
@@ -52,7 +57,11 @@ function stopHogs(hogs: readonly ChildProcess[]): void {
 
 describe('automatic failover on three hosts under CPU load', { timeout: 10 * 60_000 }, () => {
   let hogs: ChildProcess[] = [];
-  const used = useBedCluster('hosts-auto-failover-load', { addressBase: testRange('hosts-auto-failover-load').base, failover: autoFailover(2_000) }, { beforeDown: () => stopHogs(hogs) });
+  const used = useBedCluster(
+    'hosts-auto-failover-load',
+    { addressBase: testRange('hosts-auto-failover-load').base, failover: autoFailover(2_000) },
+    { beforeDown: () => stopHogs(hogs) },
+  );
   const { dir, configFile } = used;
 
   it('with every core busy, the primary server dies; the controller still fails over by itself, 0 lost', async () => {
@@ -88,7 +97,10 @@ describe('automatic failover on three hosts under CPU load', { timeout: 10 * 60_
     assert.equal(r.duplicateWrites, 0);
     assert.equal(r.jobsLost, 0);
     assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');
-    assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/);
+    assert.match(
+      events,
+      /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/,
+    );
     assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);
   });
 });

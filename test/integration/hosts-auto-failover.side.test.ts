@@ -37,7 +37,10 @@ describe('automatic failover on three hosts (the controller fences over SSH)', {
     assert.equal(r.jobsLost, 0);
     assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');
     const events = (await bed.exec('ops', 'cat /var/lib/hastack/autohosts/events.jsonl')).stdout;
-    assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/);
+    assert.match(
+      events,
+      /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas for [\d.]+ s; failover fo-\S+ done: standby is the primary/,
+    );
     const recorded = (await bed.exec('primary', 'cat /var/lib/hastack/autohosts/primary/mariadb/hastack-db.json')).stdout;
     assert.match(recorded, /"role": "replica"/, 'the old primary was recorded as a replica on its own machine');
     assert.equal(res.code, 0, `a promise broke: ${JSON.stringify(r.promisesBroken)}`);

@@ -28,7 +28,10 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
   const unitPids = async (): Promise<string> => {
     const r = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
     const s = JSON.parse(r.stdout) as { services: Array<{ node: string; service: string; pid: number | null }> };
-    return s.services.map((x) => `${x.node}/${x.service}:${x.pid}`).sort().join(' ');
+    return s.services
+      .map((x) => `${x.node}/${x.service}:${x.pid}`)
+      .sort()
+      .join(' ');
   };
 
   before(async () => {

@@ -124,7 +124,8 @@ describe('review items 4, 2 and 7: least privilege on hosts (service users, rest
   });
 
   it('review item 7: Redis and Sentinel answer cluster nodes only; they still replicate, and status and failover see them through the agents', async () => {
-    const redisPassword = (JSON.parse(fs.readFileSync(path.join(bed.dir, 'primary', 'var-lib-hastack', CLUSTER, 'secrets.json'), 'utf8')) as { redisPassword: string }).redisPassword;
+    const redisPassword = (JSON.parse(fs.readFileSync(path.join(bed.dir, 'primary', 'var-lib-hastack', CLUSTER, 'secrets.json'), 'utf8')) as { redisPassword: string })
+      .redisPassword;
     // The password in the environment (REDISCLI_AUTH), never in argv; single-quote safe (base64url).
     const cli = (from: string, to: string, port: number, cmd: string, auth = true): Promise<{ code: number; stdout: string; stderr: string }> =>
       sh(from, `${auth ? `REDISCLI_AUTH='${redisPassword}' ` : ''}timeout 5 redis-cli -h ${addr(to)} -p ${port} ${cmd}`);
@@ -146,10 +147,21 @@ describe('review items 4, 2 and 7: least privilege on hosts (service users, rest
     assert.match(replica.text, /master_link_status:up/);
     // The operator's machine (the bed's host side, not a node) sees them through the agents.
     const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
-    const rows = (JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; role: string; healthy: boolean; detail?: string }> }).services.filter((x) => x.service === 'redis' || x.service === 'sentinel');
+    const rows = (JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; role: string; healthy: boolean; detail?: string }> }).services.filter(
+      (x) => x.service === 'redis' || x.service === 'sentinel',
+    );
     assert.equal(rows.length, 5, JSON.stringify(rows));
-    assert.ok(rows.every((x) => x.healthy), JSON.stringify(rows));
-    assert.deepEqual(rows.filter((x) => x.service === 'redis').map((x) => x.role).sort(), ['master', 'replica']);
+    assert.ok(
+      rows.every((x) => x.healthy),
+      JSON.stringify(rows),
+    );
+    assert.deepEqual(
+      rows
+        .filter((x) => x.service === 'redis')
+        .map((x) => x.role)
+        .sort(),
+      ['master', 'replica'],
+    );
     // The crash plan's facts (what `failover` decides on) too.
     const dry = await runCli(['failover', '--dry-run', '-f', configFile], { cwd: dir, timeoutMs: 120_000 });
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
@@ -174,7 +186,11 @@ describe('review items 4, 2 and 7: least privilege on hosts (service users, rest
       assert.equal(r.code, 1);
       assert.ok(
         report.findings.some((f) => f.code === 'SECRET_FILE_MODE' && f.where === `primary:${STATE}/secrets.json`),
-        JSON.stringify(report.findings.filter((f) => f.severity === 'finding'), null, 1),
+        JSON.stringify(
+          report.findings.filter((f) => f.severity === 'finding'),
+          null,
+          1,
+        ),
       );
     } finally {
       await sh('primary', `chmod 600 ${STATE}/secrets.json`);
@@ -193,7 +209,15 @@ describe('review items 4, 2 and 7: least privilege on hosts (service users, rest
       const report = JSON.parse(r.stdout) as { findings: Array<{ severity: string; code: string; where: string; message: string }> };
       assert.equal(r.code, 1, r.stdout + r.stderr);
       const f = report.findings.filter((x) => x.code === 'SECRET_NOT_NEEDED');
-      assert.equal(f.length, 1, JSON.stringify(report.findings.filter((x) => x.severity === 'finding'), null, 1));
+      assert.equal(
+        f.length,
+        1,
+        JSON.stringify(
+          report.findings.filter((x) => x.severity === 'finding'),
+          null,
+          1,
+        ),
+      );
       assert.equal(f[0]?.where, 'primary');
       assert.match(f[0]?.message ?? '', /holds vrrpPassword, which none of its services needs/);
       assert.doesNotMatch(r.stdout, /rgAbc123/, 'the audit printed a secret');

@@ -87,13 +87,16 @@ function orderLoad(tag: string): { stop: () => Promise<{ acked: number[]; failed
 /** Ends, by pid, every process whose command line names `dir` (the ssh clients and masters of a killed CLI), then removes `dir`. */
 async function endProcessesUnder(dir: string): Promise<void> {
   const matching = (): number[] =>
-    fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) ? [Number(pid)] : [];
-      } catch {
-        return [];
-      }
-    });
+    fs
+      .readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) ? [Number(pid)] : [];
+        } catch {
+          return [];
+        }
+      });
   for (const pid of matching()) {
     try {
       process.kill(pid, 'SIGTERM');
@@ -152,12 +155,12 @@ describe('secrets on hosts: a subset per host, deploy refuses a mismatch, secret
     assert.deepEqual(Object.keys(edge), [], `edge holds ${Object.keys(edge).join(', ')}`);
     const server = JSON.parse(await hostFile('server')) as Record<string, string>;
     const mine = engineSecrets(fs.readFileSync(operatorSecrets, 'utf8'));
-    assert.deepEqual(server, mine, 'the controller\'s host holds every password, equal to the operator\'s');
+    assert.deepEqual(server, mine, "the controller's host holds every password, equal to the operator's");
     // The services' own copies (read as their own users) hold their kind's secrets only.
     const lbCopy = (await bed.exec('edge', `cat /var/lib/hastack/${CLUSTER}/edge/lb/secrets.json`)).stdout;
     assert.deepEqual(JSON.parse(lbCopy), {});
     const appCopy = JSON.parse((await bed.exec('server', `cat /var/lib/hastack/${CLUSTER}/server/app/secrets.json`)).stdout) as Record<string, string>;
-    assert.equal(appCopy['dbRootPassword'], undefined, 'the app server\'s copy lacks the database admin password');
+    assert.equal(appCopy['dbRootPassword'], undefined, "the app server's copy lacks the database admin password");
     assert.equal(appCopy['dbAppPassword'], mine['dbAppPassword']);
     const mode = (await bed.exec('edge', `stat -c %a ${HOST_SECRETS}`)).stdout.trim();
     assert.equal(mode, '600');
@@ -179,7 +182,7 @@ describe('secrets on hosts: a subset per host, deploy refuses a mismatch, secret
     assert.equal(fs.statSync(operatorSecrets).mode & 0o777, 0o600);
   });
 
-  it('review item 3: deploy refuses when the operator\'s passwords differ from the hosts\', naming the host and the secret', async () => {
+  it("review item 3: deploy refuses when the operator's passwords differ from the hosts', naming the host and the secret", async () => {
     const good = fs.readFileSync(operatorSecrets, 'utf8');
     const other = { ...(JSON.parse(good) as Record<string, string>), dbRootPassword: 'not-the-hosts-password' };
     fs.writeFileSync(operatorSecrets, JSON.stringify(other), { mode: 0o600 });
@@ -214,7 +217,10 @@ describe('secrets on hosts: a subset per host, deploy refuses a mismatch, secret
     assert.match(await redisCli(6379, old.redisPassword, 'PING'), /WRONGPASS|NOAUTH/);
     assert.equal(await redisCli(26379, now.sentinelPassword, 'PING'), 'PONG');
     assert.match(await redisCli(26379, old.sentinelPassword, 'PING'), /WRONGPASS|NOAUTH/);
-    for (const [user, k] of [['hastack', 'dbAppPassword'], ['hastack_admin', 'dbRootPassword']] as const) {
+    for (const [user, k] of [
+      ['hastack', 'dbAppPassword'],
+      ['hastack_admin', 'dbRootPassword'],
+    ] as const) {
       const good = await mariadb(user, now[k]);
       assert.ok(good.ok, `${user} with the new password: ${good.out}`);
       const bad = await mariadb(user, old[k]);

@@ -84,7 +84,10 @@ describe('ssh transport on a namespace host bed', () => {
     assert.equal(await standby.readFile(file), undefined);
     assert.equal(fs.existsSync('/var/lib/hastack/t'), false, 'written through to the real file system');
     const mode = await bed.exec('primary', `stat -c %a ${file}; ls -a /var/lib/hastack/t`);
-    assert.deepEqual(mode.stdout.split('\n').filter((l) => l !== ''), ['600', '.', '..', 'secrets.json']);
+    assert.deepEqual(
+      mode.stdout.split('\n').filter((l) => l !== ''),
+      ['600', '.', '..', 'secrets.json'],
+    );
     // Overwriting is atomic and takes the new mode.
     await primary.writeFile(file, 'second', 0o640);
     assert.equal(await primary.readFile(file), 'second');
@@ -103,7 +106,10 @@ describe('ssh transport on a namespace host bed', () => {
     const listing = await ops.run('cd /opt/hastack && find . -type f | sort && cat dist/src/main.js');
     assert.equal(listing, './dist/src/main.js\n./package.json\nconsole.log(1)\n');
     assert.equal(await hostOf('primary').readFile('/opt/hastack/package.json'), undefined);
-    await assert.rejects(ops.uploadTar(() => tarDirectory(src, ['no-such-entry']), '/opt/hastack/other'), (e: unknown) => e instanceof HostError && e.code === ErrorCode.HOST_COMMAND_FAILED);
+    await assert.rejects(
+      ops.uploadTar(() => tarDirectory(src, ['no-such-entry']), '/opt/hastack/other'),
+      (e: unknown) => e instanceof HostError && e.code === ErrorCode.HOST_COMMAND_FAILED,
+    );
   });
 
   it('a failing command is HOST_COMMAND_FAILED with the tail of its stderr; exec reports the status instead', async () => {
@@ -170,8 +176,15 @@ describe('ssh transport on a namespace host bed', () => {
   it('a host with a different key than recorded is HOST_KEY_CHANGED; a key it does not accept is HOST_AUTH_FAILED', async () => {
     const known = path.join(work, 'known_swapped');
     // primary's key recorded for standby's address: what a reinstalled machine looks like.
-    const lines = fs.readFileSync(bed.knownHostsFile, 'utf8').split('\n').filter((l) => l !== '');
-    const primaryKey = lines.find((l) => l.startsWith(`${ADDRESS_BASE}.1 `))?.split(' ').slice(1).join(' ');
+    const lines = fs
+      .readFileSync(bed.knownHostsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const primaryKey = lines
+      .find((l) => l.startsWith(`${ADDRESS_BASE}.1 `))
+      ?.split(' ')
+      .slice(1)
+      .join(' ');
     fs.writeFileSync(known, `${ADDRESS_BASE}.2 ${primaryKey}\n`);
     await assert.rejects(hostOf('standby', { knownHostsFile: known }).run('true'), (e: unknown) => e instanceof HostError && e.code === ErrorCode.HOST_KEY_CHANGED);
 

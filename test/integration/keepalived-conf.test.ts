@@ -29,7 +29,7 @@ const hasKeepalived = spawnSync('keepalived', ['--version']).error === undefined
 const nic = firstNonLoopback();
 
 describe('keepalived accepts the rendered config', { skip: !hasKeepalived || !nic ? 'needs keepalived and a non-loopback interface' : false }, () => {
-  it('keepalived -t exits 0 on every lb node\'s config', () => {
+  it("keepalived -t exits 0 on every lb node's config", () => {
     if (!nic) return;
     const [a, b, c, d] = nic.address.split('.').map(Number) as [number, number, number, number];
     const peer = `${a}.${b}.${c}.${d === 254 ? 253 : d + 1}`;
@@ -52,7 +52,9 @@ describe('keepalived accepts the rendered config', { skip: !hasKeepalived || !ni
       const script = path.join(dir, `${node}-check.sh`);
       fs.writeFileSync(script, renderCheckScript(topo, node, process.execPath), { mode: 0o755 });
       const conf = path.join(dir, `${node}.conf`);
-      fs.writeFileSync(conf, fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass: secrets.vrrpPassword ?? '' }), nic.iface, nic.prefix), { mode: 0o600 });
+      fs.writeFileSync(conf, fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass: secrets.vrrpPassword ?? '' }), nic.iface, nic.prefix), {
+        mode: 0o600,
+      });
       const r = spawnSync('keepalived', ['-t', '-f', conf, '-l', '-D'], { encoding: 'utf8', timeout: 10_000 });
       assert.equal(r.status, 0, `${node}: ${r.stdout}${r.stderr}\n${fs.readFileSync(conf, 'utf8')}`);
     }

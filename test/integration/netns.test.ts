@@ -19,7 +19,15 @@ import { ERP_APP, onRange } from '../../kit/configs.js';
 
 const CLUSTER = testRange('netns').cluster;
 
-const config = onRange('netns', { substrate: 'netns', redis: { quorum: 1 }, app: ERP_APP, nodes: [{ name: 'n1', services: ['mariadb', 'redis', 'app', 'lb'] }, { name: 'n2', services: ['memcached'] }] });
+const config = onRange('netns', {
+  substrate: 'netns',
+  redis: { quorum: 1 },
+  app: ERP_APP,
+  nodes: [
+    { name: 'n1', services: ['mariadb', 'redis', 'app', 'lb'] },
+    { name: 'n2', services: ['memcached'] },
+  ],
+});
 
 const leftovers = (): string[] => networkLeftovers(CLUSTER);
 

@@ -68,10 +68,27 @@ function startRedis(name: string, address: string, replicaOf?: string): void {
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir, { recursive: true });
   spawnEngine(name, 'redis-server', [
-    '--bind', address, '--port', '6379', '--dir', dir, '--save', '', '--appendonly', 'no',
-    '--requirepass', secrets.redisPassword, '--masterauth', secrets.redisPassword,
+    '--bind',
+    address,
+    '--port',
+    '6379',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--requirepass',
+    secrets.redisPassword,
+    '--masterauth',
+    secrets.redisPassword,
     // On loopback, connections would leave from 127.0.0.1: announce and send from our own address.
-    '--replica-announce-ip', address, '--bind-source-addr', address, '--protected-mode', 'no',
+    '--replica-announce-ip',
+    address,
+    '--bind-source-addr',
+    address,
+    '--protected-mode',
+    'no',
     ...(replicaOf ? ['--replicaof', replicaOf, '6379'] : []),
   ]);
 }
@@ -166,10 +183,10 @@ describe('redis client through a Sentinel failover', () => {
       kill('r1');
       // The promoted master has no replica left, so durable enqueues then end QUEUE_NOT_DURABLE:
       // that still proves the new master takes writes.
-      const resumed = await waitFor(
-        async () => (outcomes.some((o) => o.at > killedAt && (o.kind === 'acked' || o.kind === 'QUEUE_NOT_DURABLE')) ? true : undefined),
-        { timeoutMs: 15_000, intervalMs: 50 },
-      );
+      const resumed = await waitFor(async () => (outcomes.some((o) => o.at > killedAt && (o.kind === 'acked' || o.kind === 'QUEUE_NOT_DURABLE')) ? true : undefined), {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+      });
       assert.ok(resumed, `writes resumed after the kill: ${JSON.stringify(outcomes.filter((o) => o.at > killedAt).slice(0, 5))}`);
       const first = outcomes.find((o) => o.at > killedAt && (o.kind === 'acked' || o.kind === 'QUEUE_NOT_DURABLE'));
       log.warn({ writeGapMs: (first?.at ?? 0) - killedAt }, 'redis failover: first write on the new master');

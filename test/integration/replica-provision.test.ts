@@ -14,15 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { ServiceInstance } from '../../src/config/index.js';
-import {
-  checkEngines,
-  engineDrivers,
-  mariadbPaths,
-  readDbState,
-  replicationStatus,
-  semiSyncStatus,
-  DB_USERS,
-} from '../../src/engines/index.js';
+import { checkEngines, engineDrivers, mariadbPaths, readDbState, replicationStatus, semiSyncStatus, DB_USERS } from '../../src/engines/index.js';
 import type { ServiceContext } from '../../src/registry/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { assertFree, engineBed, EngineHarness, finishEngineTest } from '../../kit/engines.js';
@@ -55,7 +47,14 @@ async function startService(ctx: ServiceContext): Promise<void> {
 }
 
 async function withApp<T>(svc: ServiceInstance, fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const c = await mysql.createConnection({ host: svc.address, port: svc.port, user: DB_USERS.app, password: secrets.dbAppPassword, database: config.database.name, connectTimeout: 5000 });
+  const c = await mysql.createConnection({
+    host: svc.address,
+    port: svc.port,
+    user: DB_USERS.app,
+    password: secrets.dbAppPassword,
+    database: config.database.name,
+    connectTimeout: 5000,
+  });
   try {
     return await fn(c);
   } finally {
@@ -123,7 +122,11 @@ describe('replica provisioned from a mariabackup of a live node', { timeout: 120
     const seeded = readDbState(db3.svc);
     assert.equal(seeded?.role, 'replica');
     assert.match(seeded?.seedGtid ?? '', /^0-1-\d+$/);
-    assert.deepEqual(fs.readdirSync(db3.svc.dir).filter((f) => f.includes('provisioning') || f.endsWith('.cnf') && f !== 'my.cnf'), [], 'no partial copy or password file left');
+    assert.deepEqual(
+      fs.readdirSync(db3.svc.dir).filter((f) => f.includes('provisioning') || (f.endsWith('.cnf') && f !== 'my.cnf')),
+      [],
+      'no partial copy or password file left',
+    );
 
     t = Date.now();
     await startService(db3);

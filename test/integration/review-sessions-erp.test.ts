@@ -72,7 +72,11 @@ describe('review items 2 and 10: sessions and the example ERP', { timeout: 600_0
     const topo = readTopology(stateDir);
     const db = createDbClient(topo, readSecrets(stateDir), createLogger('review-test'));
     try {
-      for (const [u, role] of [[ALICE, 'clerk'], [BOB, 'clerk'], [BOSS, 'admin']] as const) {
+      for (const [u, role] of [
+        [ALICE, 'clerk'],
+        [BOB, 'clerk'],
+        [BOSS, 'admin'],
+      ] as const) {
         await db.execute('INSERT INTO users (username, password_hash, role) VALUES (?, ?, ?)', [u.username, await hashPassword(u.password), role]);
       }
     } finally {
@@ -158,7 +162,11 @@ describe('review items 2 and 10: sessions and the example ERP', { timeout: 600_0
     const dump = memcached('lru_crawler metadump all\r\n');
     const keys = [...dump.matchAll(/^key=(\S+)/gm)].map((m) => decodeURIComponent(m[1] ?? ''));
     assert.ok(keys.length > 0, `metadump lists the item keys: ${dump}`);
-    assert.deepEqual(keys.filter((k) => k.includes(id) || k.includes('session')), [], `no session in memcached keys: ${keys.join(' ')}`);
+    assert.deepEqual(
+      keys.filter((k) => k.includes(id) || k.includes('session')),
+      [],
+      `no session in memcached keys: ${keys.join(' ')}`,
+    );
     const values = memcached(keys.map((k) => `get ${k}\r\n`).join(''));
     assert.ok(!values.includes(id) && !values.includes('alice'), 'no session id or user in memcached values');
 
@@ -172,7 +180,10 @@ describe('review items 2 and 10: sessions and the example ERP', { timeout: 600_0
     assert.equal(scan.status, 0, scan.stderr);
     const sessionKeys = scan.stdout.split('\n').filter((l) => l !== '');
     assert.ok(sessionKeys.length > 0, 'sessions are in Redis');
-    assert.ok(sessionKeys.every((k) => !k.includes(id)), `no session id in Redis keys: ${sessionKeys.join(' ')}`);
+    assert.ok(
+      sessionKeys.every((k) => !k.includes(id)),
+      `no session id in Redis keys: ${sessionKeys.join(' ')}`,
+    );
 
     // What an attacker on the network could write: an admin session under an id of their choosing,
     // in the key layout the cache once used. Then Redis stops answering (frozen, as in a failover).
@@ -186,7 +197,13 @@ describe('review items 2 and 10: sessions and the example ERP', { timeout: 600_0
     try {
       const me = await call(APP2, 'GET', '/me', undefined, { cookie: `erp_session=${forged}` });
       assert.equal(me.status, 401, `a forged cached session must not log in: ${me.status} ${JSON.stringify(me.body)}`);
-      const order = await call(APP1, 'POST', '/api/orders', { customer: 'FORGED', lines: [{ sku: 'SPROCKET', qty: 1 }] }, { cookie: `erp_session=${forged}`, 'idempotency-key': 'forged-1' });
+      const order = await call(
+        APP1,
+        'POST',
+        '/api/orders',
+        { customer: 'FORGED', lines: [{ sku: 'SPROCKET', qty: 1 }] },
+        { cookie: `erp_session=${forged}`, 'idempotency-key': 'forged-1' },
+      );
       assert.equal(order.status, 401, JSON.stringify(order.body));
       // A real session is verified in the database meanwhile: users keep working.
       const real = await call(APP2, 'GET', '/me', undefined, { cookie });

@@ -112,10 +112,13 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
     /** Waits (bounded) until `ok` holds of a status; fails with the last status's unhealthy rows. */
     const until = async (what: string, ok: (s: ClusterStatus) => boolean): Promise<ClusterStatus> => {
       let last: ClusterStatus | undefined;
-      const r = await waitFor(async () => {
-        last = await status();
-        return ok(last) ? last : undefined;
-      }, { timeoutMs: HEALTH_TIMEOUT_MS, intervalMs: 500 });
+      const r = await waitFor(
+        async () => {
+          last = await status();
+          return ok(last) ? last : undefined;
+        },
+        { timeoutMs: HEALTH_TIMEOUT_MS, intervalMs: 500 },
+      );
       assert.ok(r, `${what}; last status: ${JSON.stringify(last?.services.filter((x) => !x.healthy))}`);
       return r;
     };
@@ -141,7 +144,10 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
     it('logs: the tail of a service log; an unknown node is NOT_FOUND', async () => {
       const tails = await rt.logs('n1', 'redis', 20);
       assert.ok(tails.length >= 1, 'one log at least');
-      assert.ok(tails.some((t) => t.text.trim().length > 0), `some text: ${JSON.stringify(tails)}`);
+      assert.ok(
+        tails.some((t) => t.text.trim().length > 0),
+        `some text: ${JSON.stringify(tails)}`,
+      );
       await assert.rejects(rt.logs('nope', undefined, 5), (e: unknown) => e instanceof HastackError && e.code === 'NOT_FOUND');
     });
 
@@ -158,7 +164,10 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
       const before = pidsOf(await status(), 'n2');
       assert.equal(before.length, SERVICES.n2.length);
       await rt.fault({ action: 'kill-node', node: 'n2' });
-      assert.ok(await waitFor(async () => (before.every((p) => !pidAlive(p)) ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 }), `killed: ${before.filter(pidAlive).join(' ')}`);
+      assert.ok(
+        await waitFor(async () => (before.every((p) => !pidAlive(p)) ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 }),
+        `killed: ${before.filter(pidAlive).join(' ')}`,
+      );
       // Long enough for a restart with the 100 ms backoff above to have happened, were one coming.
       await new Promise((r) => setTimeout(r, 3_000));
       const down = await status();
@@ -176,9 +185,12 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
       const before = pidsOf(await status(), 'n2');
       await rt.fault({ action: 'pause-node', node: 'n2' });
       try {
-        assert.ok(await waitFor(async () => (before.every((p) => procState(p) === 'T') ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }), `stopped: ${before.map((p) => `${p}:${procState(p)}`).join(' ')}`);
+        assert.ok(
+          await waitFor(async () => (before.every((p) => procState(p) === 'T') ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }),
+          `stopped: ${before.map((p) => `${p}:${procState(p)}`).join(' ')}`,
+        );
         const lb = svc('n2', 'lb');
-        assert.equal(await connects(lb.address, lb.port), 'open', 'a paused server\'s socket still accepts (the kernel does), it just never answers');
+        assert.equal(await connects(lb.address, lb.port), 'open', "a paused server's socket still accepts (the kernel does), it just never answers");
       } finally {
         await rt.fault({ action: 'resume-node', node: 'n2' });
       }
@@ -205,7 +217,7 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
       await assert.rejects(rt.fault({ action: 'kill-node', node: 'nope' }), (e: unknown) => e instanceof HastackError && e.code === 'NOT_FOUND');
     });
 
-    it('the crash plan\'s fence and role record: a node fenced as replica comes back read-only; recorded primary, it is primary again', async () => {
+    it("the crash plan's fence and role record: a node fenced as replica comes back read-only; recorded primary, it is primary again", async () => {
       const db = svc('n1', 'mariadb');
       assert.equal(row(await status(), 'n1', 'mariadb')?.role, 'primary');
       // The fence's order: kill and keep down, record the role while the node is down, restart.
@@ -226,10 +238,13 @@ function conformance(name: string, skip: string | false, makeBed: () => Promise<
       assert.deepEqual(alive, [], `still alive: ${alive.join(' ')}`);
       assert.deepEqual(await bed.leftovers(), []);
       const s = await rt.status(secrets, 1_000);
-      assert.ok(s.services.every((x) => !x.healthy), 'nothing answers');
+      assert.ok(
+        s.services.every((x) => !x.healthy),
+        'nothing answers',
+      );
     });
 
-    it('up again after down (the runtime\'s own up), then down: still nothing left', async () => {
+    it("up again after down (the runtime's own up), then down: still nothing left", async () => {
       await rt.up();
       await until('every service healthy after up again', allHealthy);
       await rt.down();

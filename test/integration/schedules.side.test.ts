@@ -92,7 +92,9 @@ describe('a 5 s schedule on two workers through a worker kill and a Redis failov
     const missed = expected.filter((t) => !runs.has(t)).map((t) => new Date(t).toISOString());
     const doubled = [...runs].filter(([, n]) => n > 1).map(([t, n]) => `${new Date(t).toISOString()} ×${n}`);
     const offGrid = [...runs.keys()].filter((t) => t % EVERY_MS !== 0);
-    process.stdout.write(`\nschedule: ${expected.length} ticks in the window, missed ${missed.length} ${JSON.stringify(missed)}, doubled ${doubled.length} ${JSON.stringify(doubled)}\n`);
+    process.stdout.write(
+      `\nschedule: ${expected.length} ticks in the window, missed ${missed.length} ${JSON.stringify(missed)}, doubled ${doubled.length} ${JSON.stringify(doubled)}\n`,
+    );
     assert.ok(expected.length >= 20, `the window held ${expected.length} ticks`);
     assert.deepEqual(missed, [], 'no tick missed');
     assert.deepEqual(doubled, [], 'no tick ran twice');
@@ -158,10 +160,7 @@ describe('a 5 s schedule on two workers through a worker kill and a Redis failov
     const retry = await cli('retry', 'poison-1');
     assert.equal(retry.code, 0, retry.stderr);
     assert.match(retry.stdout, /1 job\(s\) moved back to waiting/);
-    const ran = await waitFor(
-      async () => ((await api('GET', '/api/poison')) as { runs: unknown[] }).runs.length === 1 || undefined,
-      { timeoutMs: 20_000, intervalMs: 500 },
-    );
+    const ran = await waitFor(async () => ((await api('GET', '/api/poison')) as { runs: unknown[] }).runs.length === 1 || undefined, { timeoutMs: 20_000, intervalMs: 500 });
     assert.ok(ran, 'the retried job ran once its cause was fixed');
     const again = await cli('retry', 'poison-1');
     assert.match(again.stdout, /not failed; skipped/, 're-running retry is harmless');

@@ -57,7 +57,7 @@ async function mariadb(o: { host: string; user: string; password: string; bind: 
 /** The real redis-cli; the password in REDISCLI_AUTH. */
 const redisCli = (port: number, password: string, ...cmd: string[]): Promise<string> => redisCliAt(`${BASE}.1`, port, password, ...cmd);
 
-describe('the cluster\'s passwords on a running simple cluster', { timeout: 600_000 }, () => {
+describe("the cluster's passwords on a running simple cluster", { timeout: 600_000 }, () => {
   let c: TestCluster;
   let secretsPath: string;
   const readSecrets = (): Secrets => JSON.parse(fs.readFileSync(secretsPath, 'utf8')) as Secrets;
@@ -70,7 +70,7 @@ describe('the cluster\'s passwords on a running simple cluster', { timeout: 600_
     await c?.down();
   });
 
-  it('review item 4: the database admin account logs in only from the cluster\'s addresses; the app has its own account with its database only', async () => {
+  it("review item 4: the database admin account logs in only from the cluster's addresses; the app has its own account with its database only", async () => {
     const s = readSecrets();
     const admin = { host: `${BASE}.1`, user: 'hastack_admin', password: s.dbRootPassword, sql: 'SELECT CURRENT_USER()' };
     const fromNode = await mariadb({ ...admin, bind: `${BASE}.2` });
@@ -165,7 +165,13 @@ describe('the cluster\'s passwords on a running simple cluster', { timeout: 600_
     const stateDir = path.join(c.dir, '.hastack', CLUSTER);
     // As if "secrets rotate redisPassword" had stopped after its first step on one Redis server.
     const next = 'resumed-redis-password-0123456789';
-    const journal = { startedAt: new Date().toISOString(), names: ['redisPassword'], old: { redisPassword: before.redisPassword }, next: { redisPassword: next }, done: [] as string[] };
+    const journal = {
+      startedAt: new Date().toISOString(),
+      names: ['redisPassword'],
+      old: { redisPassword: before.redisPassword },
+      next: { redisPassword: next },
+      done: [] as string[],
+    };
     fs.writeFileSync(path.join(stateDir, 'secrets-rotation.json'), JSON.stringify(journal), { mode: 0o600 });
     const other = await runCli(['secrets', 'rotate', 'dbAppPassword', '-f', c.configFile], { cwd: c.dir });
     assert.notEqual(other.code, 0, 'another rotation must wait for the unfinished one');

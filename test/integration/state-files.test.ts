@@ -19,7 +19,10 @@ const CLUSTER = 'hsr9state';
 const ADMIN = 'http://127.0.201.254:9291';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Event { readonly type: string; readonly message: string }
+interface Event {
+  readonly type: string;
+  readonly message: string;
+}
 
 describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
   const config: ConfigInput = {
@@ -37,15 +40,25 @@ describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
   let stateDir: string;
   const file = (...p: string[]): string => path.join(stateDir, ...p);
   const events = (): Event[] =>
-    fs.readFileSync(file('events.jsonl'), 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Event);
+    fs
+      .readFileSync(file('events.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as Event);
   const fault = async (f: Record<string, string>): Promise<void> => {
-    const res = await request(`${ADMIN}/v1/faults`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` }, body: JSON.stringify(f) });
+    const res = await request(`${ADMIN}/v1/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${readAdminToken(stateDir)}` },
+      body: JSON.stringify(f),
+    });
     const text = await res.body.text();
     assert.equal(res.statusCode, 200, `fault ${JSON.stringify(f)}: ${text}`);
   };
   const waitEvent = async (re: RegExp, from: number): Promise<Event | undefined> => {
     for (let i = 0; i < 120; i++) {
-      const e = events().slice(from).find((x) => re.test(x.message));
+      const e = events()
+        .slice(from)
+        .find((x) => re.test(x.message));
       if (e) return e;
       await sleep(500);
     }
@@ -79,7 +92,13 @@ describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, /run\.json is corrupt \(not JSON/);
       assert.match(r.stderr, /A supervisor may still run this cluster/);
-      assert.equal(events().slice(n).filter((e) => e.type === 'cluster.starting').length, 0, 'a second supervisor started');
+      assert.equal(
+        events()
+          .slice(n)
+          .filter((e) => e.type === 'cluster.starting').length,
+        0,
+        'a second supervisor started',
+      );
       const s = await runCli(['status', '-f', c.configFile], { cwd: c.dir, timeoutMs: 60_000 });
       assert.equal(s.code, 1);
       assert.match(s.stderr, /run\.json is corrupt/);
@@ -100,14 +119,28 @@ describe('review item 9: state files', { timeout: 6 * 60_000 }, () => {
       let n = events().length;
       await fault({ action: 'heal-node', node: 'db1' });
       const missing = await waitEvent(/restarting db1\/mariadb failed: .*hastack-db\.json is corrupt \(missing, while the node has a datadir\)/, n);
-      assert.ok(missing, `db1 restarted without its state: ${events().slice(n).map((e) => e.message).join(' | ')}`);
+      assert.ok(
+        missing,
+        `db1 restarted without its state: ${events()
+          .slice(n)
+          .map((e) => e.message)
+          .join(' | ')}`,
+      );
       assert.match(missing.message, /Find the primary/);
 
       fs.writeFileSync(stateFile, '{"role": "prim');
       n = events().length;
       const corrupt = await waitEvent(/restarting db1\/mariadb failed: .*hastack-db\.json is corrupt \(not JSON/, n);
-      assert.ok(corrupt, `db1 restarted from a corrupt state: ${events().slice(n).map((e) => e.message).join(' | ')}`);
-      const started = events().slice(n).filter((e) => /restarted db1\/mariadb as pid/.test(e.message));
+      assert.ok(
+        corrupt,
+        `db1 restarted from a corrupt state: ${events()
+          .slice(n)
+          .map((e) => e.message)
+          .join(' | ')}`,
+      );
+      const started = events()
+        .slice(n)
+        .filter((e) => /restarted db1\/mariadb as pid/.test(e.message));
       assert.deepEqual(started, [], 'db1/mariadb was started');
     } finally {
       // Back as it was: db1 the primary, db2 its replica.

@@ -112,10 +112,13 @@ function conformance(kind: 'local' | 'netns', make: (topo: Topology) => Substrat
       const n1 = svc('n1');
       const p = sub.spawn(n1, serverSpec(n1.address), log('server'));
       started.push(p.pid);
-      const said = await waitFor(async () => {
-        const r = await greet(n1.address, PORT);
-        return r.startsWith('hi') ? r : undefined;
-      }, { timeoutMs: 10_000, intervalMs: 100 });
+      const said = await waitFor(
+        async () => {
+          const r = await greet(n1.address, PORT);
+          return r.startsWith('hi') ? r : undefined;
+        },
+        { timeoutMs: 10_000, intervalMs: 100 },
+      );
       assert.equal(said, `hi from ${n1.address}`);
       const cmd = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
       assert.equal(cmd[0], process.execPath, 'the recorded pid is the service, not a wrapper');
@@ -135,7 +138,7 @@ function conformance(kind: 'local' | 'netns', make: (topo: Topology) => Substrat
       assert.equal(sub.isAlive(p.pid), false);
     });
 
-    it('pause freezes a node\'s process and resume thaws it', async () => {
+    it("pause freezes a node's process and resume thaws it", async () => {
       const n1 = svc('n1');
       const p = sub.spawn(n1, serverSpec(n1.address), log('pause'));
       started.push(p.pid);

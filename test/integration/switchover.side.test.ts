@@ -44,7 +44,10 @@ function writeLoad(stop: Promise<void>, prefix: string): Promise<{ acked: Acked[
 }
 
 function longestGap(acked: readonly Acked[], from: number, to: number): number {
-  const ends = acked.map((a) => a.end).filter((t) => t >= from && t <= to).sort((a, b) => a - b);
+  const ends = acked
+    .map((a) => a.end)
+    .filter((t) => t >= from && t <= to)
+    .sort((a, b) => a - b);
   let prev = from;
   let gap = 0;
   for (const t of ends) {
@@ -75,9 +78,14 @@ async function switchUnderLoad(c: TestCluster, to: string, prefix: string): Prom
   release();
   const { acked, failed } = await load;
   process.stdout.write(`\n${res.stdout}`);
-  process.stdout.write(`switchover to ${to}: ${acked.length} orders acknowledged, ${failed} failed; longest pause between acknowledged orders while it ran: ${Math.round(longestGap(acked, t0, t1 + 1_000))} ms\n`);
+  process.stdout.write(
+    `switchover to ${to}: ${acked.length} orders acknowledged, ${failed} failed; longest pause between acknowledged orders while it ran: ${Math.round(longestGap(acked, t0, t1 + 1_000))} ms\n`,
+  );
   assert.equal(res.code, 0, res.stderr);
-  assert.ok(acked.some((a) => a.end > t1), 'orders were acknowledged after the switchover');
+  assert.ok(
+    acked.some((a) => a.end > t1),
+    'orders were acknowledged after the switchover',
+  );
   for (const a of acked) {
     const r = await getOrder(LBS[0] as string, a.id);
     assert.equal(r.status, 200, `acknowledged order ${a.key} (id ${a.id}) lost`);

@@ -65,10 +65,7 @@ describe('CacheClient getOrLoad (single-flight)', () => {
   it('a loader error reaches its callers; the cache itself never throws', async () => {
     const cache = new CacheClient([REFUSED]);
     try {
-      await assert.rejects(
-        Promise.all([cache.getOrLoad('k', 5, () => Promise.reject(new Error('db down'))), cache.getOrLoad('k', 5, () => Promise.resolve(1))]),
-        /db down/,
-      );
+      await assert.rejects(Promise.all([cache.getOrLoad('k', 5, () => Promise.reject(new Error('db down'))), cache.getOrLoad('k', 5, () => Promise.resolve(1))]), /db down/);
       assert.equal(await cache.get('k'), undefined);
       assert.equal(await cache.set('k', 1, 5), false);
       assert.equal(await cache.deleteMany(['k', 'j']), false);
@@ -153,7 +150,13 @@ describe('CacheClient ejection and rejoin', () => {
   });
 
   it('a listener that throws does not make the cache throw', async () => {
-    const cache = new CacheClient([REFUSED], { failuresToEject: 1, probeMinMs: 60_000, onNodeEvent: () => { throw new Error('disk full'); } });
+    const cache = new CacheClient([REFUSED], {
+      failuresToEject: 1,
+      probeMinMs: 60_000,
+      onNodeEvent: () => {
+        throw new Error('disk full');
+      },
+    });
     try {
       assert.equal(await cache.get('a'), undefined);
       assert.equal(cache.stats().ejections, 1);
@@ -170,12 +173,18 @@ describe('CacheClient ejection and rejoin', () => {
     try {
       await cache.get('a');
       await cache.get('b');
-      assert.deepEqual(events.map((e) => e.type), ['ejected']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['ejected'],
+      );
       const mc = await startMemcached(address);
       // 5 s: several probe rounds at the 400 ms cap.
       const back = await waitFor(async () => (events.some((e) => e.type === 'rejoined') ? true : undefined), { timeoutMs: 5_000, intervalMs: 50 });
       assert.ok(back, 'rejoined after the node came up');
-      assert.deepEqual(events.map((e) => e.type), ['ejected', 'rejoined']);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['ejected', 'rejoined'],
+      );
       assert.equal(events[1]?.name, 'cacheY');
       assert.equal(await cache.set('a', 'x', 30), true);
       assert.equal(await cache.get('a'), 'x');

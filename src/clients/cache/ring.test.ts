@@ -50,7 +50,10 @@ describe('CacheRing', () => {
 
   it('returns undefined when the ring is empty or no node is usable', () => {
     assert.equal(new CacheRing([]).nodeFor('k'), undefined);
-    assert.equal(new CacheRing(three).nodeFor('k', () => false), undefined);
+    assert.equal(
+      new CacheRing(three).nodeFor('k', () => false),
+      undefined,
+    );
   });
 
   it('with one node usable, every key goes there', () => {

@@ -64,6 +64,9 @@ describe('CausalToken', () => {
     assert.equal(CausalToken.parse('v1:*').positionUnknown, true);
   });
   it('refuses a token that is not one (it comes from a user session)', () => {
-    assert.throws(() => CausalToken.parse('DROP TABLE x'), (e: unknown) => e instanceof HastackError && e.code === 'BAD_REQUEST');
+    assert.throws(
+      () => CausalToken.parse('DROP TABLE x'),
+      (e: unknown) => e instanceof HastackError && e.code === 'BAD_REQUEST',
+    );
   });
 });

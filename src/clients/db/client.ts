@@ -187,7 +187,10 @@ export class DbClient implements Db, RouterCore {
    */
   async runRead<T extends object>(sql: string, params: readonly SqlValue[], opts: ReadOptions, token: CausalToken | undefined): Promise<T[]> {
     if (isSessionControlSql(sql)) {
-      throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `the database read path runs only plain reads, not session statements ("${sql.trim().slice(0, 40)}"); use execute() or transaction()`);
+      throw new HastackError(
+        ErrorCode.DB_WRITE_ON_READ_PATH,
+        `the database read path runs only plain reads, not session statements ("${sql.trim().slice(0, 40)}"); use execute() or transaction()`,
+      );
     }
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
     const deadline = Date.now() + this.retryBudgetMs;
@@ -310,9 +313,7 @@ export class DbClient implements Db, RouterCore {
     });
     const check = (async (): Promise<DbPing> => {
       try {
-        const rows = await this.withRetry(true, 0, async (conn) =>
-          rowsOf<{ ro: number }>(await runSql(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)),
-        );
+        const rows = await this.withRetry(true, 0, async (conn) => rowsOf<{ ro: number }>(await runSql(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)));
         const node = this.primaryId;
         if (rows[0]?.ro === 1 && node !== undefined) {
           this.forgetPrimary(node, 'turned read-only');
@@ -378,7 +379,11 @@ export class DbClient implements Db, RouterCore {
         throw this.unavailable(e, `the connection to ${at.node ?? '?'} was lost ${at.lost ?? 'while a write ran; it'} may or may not have been applied`);
       case 'refuse-write': {
         const by = f.kind === 'read-only' ? `read_only replica ${at.node ?? '?'}` : `read-only session on ${at.node ?? '?'}`;
-        throw new HastackError(ErrorCode.DB_WRITE_ON_READ_PATH, `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`, { cause: e });
+        throw new HastackError(
+          ErrorCode.DB_WRITE_ON_READ_PATH,
+          `a statement on the database read path tried to write and the server refused it (${by}); send writes through execute() or transaction()`,
+          { cause: e },
+        );
       }
       case 'rethrow':
         throw e;

@@ -1,7 +1,5 @@
 /** What probing one MariaDB node found. */
-export type NodeProbe =
-  | { readonly id: string; readonly reachable: true; readonly readOnly: boolean }
-  | { readonly id: string; readonly reachable: false; readonly error: string };
+export type NodeProbe = { readonly id: string; readonly reachable: true; readonly readOnly: boolean } | { readonly id: string; readonly reachable: false; readonly error: string };
 
 export interface PrimaryChoice {
   /** The node to send writes to, or undefined when no node may take them. */

@@ -11,7 +11,16 @@ describe('read path guards', () => {
     assert.equal(classifyDbError({ errno: 1792 }), 'other');
   });
   it('refuses statements that could change the read-only session, and nothing else', () => {
-    for (const sql of ['SET SESSION tx_read_only = 0', '  set @@tx_read_only=0', 'START TRANSACTION READ WRITE', 'begin', 'CALL p()', 'LOCK TABLES t WRITE', 'USE other', 'XA START 1']) {
+    for (const sql of [
+      'SET SESSION tx_read_only = 0',
+      '  set @@tx_read_only=0',
+      'START TRANSACTION READ WRITE',
+      'begin',
+      'CALL p()',
+      'LOCK TABLES t WRITE',
+      'USE other',
+      'XA START 1',
+    ]) {
       assert.equal(isSessionControlSql(sql), true, sql);
     }
     for (const sql of ['SELECT 1', 'WITH x AS (SELECT 1) SELECT * FROM x', 'INSERT INTO t VALUES (1)', 'SELECT settings FROM t', 'UPDATE t SET a = 1']) {

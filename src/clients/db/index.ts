@@ -21,12 +21,7 @@ export type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, Sql
 export const DB_APP_USER = 'hastack';
 
 /** A client over every mariadb service of the topology, as the app user, on the app database. */
-export function createDbClient(
-  topo: Topology,
-  secrets: Secrets,
-  log: Logger,
-  opts: Omit<DbClientOptions, 'user' | 'password' | 'database' | 'log'> = {},
-): DbClient {
+export function createDbClient(topo: Topology, secrets: Secrets, log: Logger, opts: Omit<DbClientOptions, 'user' | 'password' | 'database' | 'log'> = {}): DbClient {
   const nodes = servicesOf(topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
   return new DbClient(nodes, {
     // The router must know the mode: every Galera node is writable, which in replication is a split brain.

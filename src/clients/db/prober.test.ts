@@ -14,7 +14,10 @@ describe('probe parsing', () => {
   });
   it('a server without Galera (no wsrep rows) is never a Galera reader or writer', () => {
     const g = parseWsrepStatus([]);
-    const plan = planRoutes([{ id: 'db1', reachable: true, readOnly: false, binlogPos: '', slavePos: '', replication: 'none', galera: g }], { mode: 'galera', maxLagTransactions: 100 });
+    const plan = planRoutes([{ id: 'db1', reachable: true, readOnly: false, binlogPos: '', slavePos: '', replication: 'none', galera: g }], {
+      mode: 'galera',
+      maxLagTransactions: 100,
+    });
     assert.equal(plan.writer, undefined);
   });
   it('reads replication threads, and no row as not replicating', () => {

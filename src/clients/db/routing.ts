@@ -120,7 +120,9 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
   // The reference for lag: the writer's binlog, or (without a single writer) the most advanced
   // position any node reports, so replicas are still judged during a failover or split brain.
   const writerNode = writable.length === 1 ? writable[0] : undefined;
-  const reference = writerNode ? parseGtidPos(writerNode.binlogPos) : up.reduce<GtidPos>((acc, n) => mergeGtidPos(acc, mergeGtidPos(parseGtidPos(n.binlogPos), parseGtidPos(n.slavePos))), new Map());
+  const reference = writerNode
+    ? parseGtidPos(writerNode.binlogPos)
+    : up.reduce<GtidPos>((acc, n) => mergeGtidPos(acc, mergeGtidPos(parseGtidPos(n.binlogPos), parseGtidPos(n.slavePos))), new Map());
   const readers: string[] = [];
   const appliedPos = new Map<string, GtidPos>();
   for (const n of up) {

@@ -53,7 +53,10 @@ export class RedisHandle {
       const timeout = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
       });
-      const pong = this.current.ping().then((r) => r === 'PONG', () => false);
+      const pong = this.current.ping().then(
+        (r) => r === 'PONG',
+        () => false,
+      );
       return await Promise.race([pong, timeout]);
     } finally {
       clearTimeout(timer);
@@ -99,5 +102,4 @@ export class RedisHandle {
     const msg = describeError(e);
     if (this.errorGate(msg)) this.log.warn({ connection: this.options.connectionName, err: msg }, 'redis client error (reconnecting)');
   }
-
 }

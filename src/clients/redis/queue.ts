@@ -58,10 +58,7 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 // so the caller gets one clear error instead of a failed Lua script.
 function checkJobId(id: string): void {
   if (id === '' || /^\d+$/.test(id) || id.includes(':') || id.length > 200) {
-    throw new HastackError(
-      ErrorCode.APP_INVALID,
-      `jobId "${id}" is not allowed: use 1-200 characters, not only digits, no ':' (for example "confirm-42")`,
-    );
+    throw new HastackError(ErrorCode.APP_INVALID, `jobId "${id}" is not allowed: use 1-200 characters, not only digits, no ':' (for example "confirm-42")`);
   }
 }
 

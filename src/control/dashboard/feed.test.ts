@@ -11,7 +11,12 @@ describe('review item 5: status feed', () => {
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
   // Every service on one address of this test's range where nothing listens: each probe is refused at once.
   const topo = resolveTopology(
-    parseConfig({ cluster: 'feedunit', addressBase: '127.0.204', redis: { quorum: 1 }, nodes: [{ name: 'n1', address: '127.0.204.200', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'lb'] }] }),
+    parseConfig({
+      cluster: 'feedunit',
+      addressBase: '127.0.204',
+      redis: { quorum: 1 },
+      nodes: [{ name: 'n1', address: '127.0.204.200', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'lb'] }],
+    }),
     { stateRoot: dir, configDir: dir },
   );
   const secrets = { redisPassword: 'x', sentinelPassword: 'x', dbRootPassword: 'x', dbAppPassword: 'x', dbReplPassword: 'x' };

@@ -4,7 +4,6 @@ import { describeError } from '../../shared/errors.js';
 import { histogramBuckets, parsePromText, sumOf } from './prom-text.js';
 import type { LbSnapshot } from './types.js';
 
-
 interface StatsBody {
   requests?: number;
   retries?: number;
@@ -24,7 +23,7 @@ async function getText(url: string, timeoutMs: number): Promise<string> {
  */
 export async function lbSnapshot(lb: ServiceInstance, adminPort: number, timeoutMs: number): Promise<LbSnapshot> {
   try {
-    if (adminPort === 0) throw new Error('the load balancers\' admin port is off (lb.metricsPort: 0)');
+    if (adminPort === 0) throw new Error("the load balancers' admin port is off (lb.metricsPort: 0)");
     const admin = `http://${lb.address}:${adminPort}`;
     const [statsText, metricsText] = await Promise.all([getText(`${admin}/-/stats`, timeoutMs), getText(`${admin}/metrics`, timeoutMs)]);
     const stats = JSON.parse(statsText) as StatsBody;

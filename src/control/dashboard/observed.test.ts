@@ -17,14 +17,20 @@ describe('observedChanges', () => {
     const before = [s('redis1', 'redis', 'master'), s('redis2', 'redis', 'replica')];
     const after = [s('redis1', 'redis', 'redis', false), s('redis2', 'redis', 'master')];
     const ev = observedChanges(before, after, 't');
-    assert.deepEqual(ev.map((e) => [e.type, e.message]), [
-      ['health.changed', 'redis1/redis turned unhealthy: no detail'],
-      ['role.changed', 'redis2/redis is now master (was replica)'],
-    ]);
+    assert.deepEqual(
+      ev.map((e) => [e.type, e.message]),
+      [
+        ['health.changed', 'redis1/redis turned unhealthy: no detail'],
+        ['role.changed', 'redis2/redis is now master (was replica)'],
+      ],
+    );
   });
 
   it('a dead node coming back as replica is a health change, not a role change from "redis"', () => {
     const ev = observedChanges([s('redis1', 'redis', 'redis', false)], [s('redis1', 'redis', 'replica')], 't');
-    assert.deepEqual(ev.map((e) => e.type), ['health.changed']);
+    assert.deepEqual(
+      ev.map((e) => e.type),
+      ['health.changed'],
+    );
   });
 });

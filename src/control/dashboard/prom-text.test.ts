@@ -30,7 +30,10 @@ describe('parsePromText', () => {
 
   it('sums a family over the labels that pass a filter (5xx statuses)', () => {
     assert.equal(sumOf(samples, 'hastack_lb_requests_total'), 132);
-    assert.equal(sumOf(samples, 'hastack_lb_requests_total', (l) => Number(l.status) >= 500), 5);
+    assert.equal(
+      sumOf(samples, 'hastack_lb_requests_total', (l) => Number(l.status) >= 500),
+      5,
+    );
   });
 
   it('returns histogram buckets sorted, with +Inf last', () => {

@@ -39,15 +39,7 @@ export async function queueSnapshots(address: string, port: number, secrets: Sec
       const out: QueueSnapshot[] = [];
       for (const name of [...names].sort()) {
         const k = `${PREFIX}:${name}`;
-        const res = await r
-          .pipeline()
-          .llen(`${k}:wait`)
-          .zcard(`${k}:prioritized`)
-          .llen(`${k}:active`)
-          .zcard(`${k}:delayed`)
-          .zcard(`${k}:failed`)
-          .get(`${k}:id`)
-          .exec();
+        const res = await r.pipeline().llen(`${k}:wait`).zcard(`${k}:prioritized`).llen(`${k}:active`).zcard(`${k}:delayed`).zcard(`${k}:failed`).get(`${k}:id`).exec();
         const v = (i: number): number => Number(res?.[i]?.[1] ?? 0) || 0;
         out.push({ name, waiting: v(0) + v(1), active: v(2), delayed: v(3), failed: v(4), created: v(5) });
       }

@@ -14,13 +14,22 @@ describe('chaos report store', () => {
     const a = saveReport(dir, 'app', { scenario: 'app', availability: 1, promisesBroken: [] }, new Date('2026-01-01T10:00:00Z'));
     const b = saveReport(dir, 'redis-master', { scenario: 'redis-master', availability: 0.97, promisesBroken: ['lost write'] }, new Date('2026-01-01T11:00:00Z'));
     const list = listReports(dir);
-    assert.deepEqual(list.map((r) => r.id), [b, a]);
+    assert.deepEqual(
+      list.map((r) => r.id),
+      [b, a],
+    );
     assert.deepEqual(list[0]?.promisesBroken, ['lost write']);
     assert.equal(readReport(dir, a).availability, 1);
   });
 
   it('refuses ids that could leave the reports folder, and says when one is missing', () => {
-    assert.throws(() => readReport(dir, '../secrets'), (e) => isHastackError(e) && e.code === 'BAD_REQUEST');
-    assert.throws(() => readReport(dir, 'nope'), (e) => isHastackError(e) && e.code === 'NOT_FOUND');
+    assert.throws(
+      () => readReport(dir, '../secrets'),
+      (e) => isHastackError(e) && e.code === 'BAD_REQUEST',
+    );
+    assert.throws(
+      () => readReport(dir, 'nope'),
+      (e) => isHastackError(e) && e.code === 'NOT_FOUND',
+    );
   });
 });

@@ -29,7 +29,10 @@ export function saveReport(stateDir: string, scenario: string, doc: Record<strin
   const dir = reportsDir(stateDir);
   fs.mkdirSync(dir, { recursive: true });
   writeJsonAtomic(path.join(dir, `${id}.json`), { id, startedAt: at.toISOString(), ...doc });
-  const all = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const all = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   for (const old of all.slice(0, Math.max(0, all.length - KEEP))) fs.rmSync(path.join(dir, old), { force: true });
   return id;
 }
