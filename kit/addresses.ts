@@ -67,10 +67,17 @@ export const TEST_RANGES = {
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
-    clusters: ['rtlocal', 'rtnetns', 'rthosts'],
+    clusters: ['rtlocal', 'rtnetns'],
     loopback: [{ base: '127.0.213', first: 1, last: 3, admin: 9090 }],
     private: ['10.213.213'],
     within: 'reserved-rt',
+  },
+  // The hosts half runs in the second lane, alongside the first: a bed of its own, off the rt range.
+  'runtime-conformance-hosts': {
+    file: 'test/integration/runtime-conformance-hosts.side.test.ts',
+    clusters: ['hostsconf'],
+    loopback: [{ base: '127.0.216', first: 1, last: 2 }],
+    private: ['10.213.216'],
   },
 
   // ---- benches (bench/)
