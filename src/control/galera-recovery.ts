@@ -8,8 +8,7 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
 import { requestFault } from './admin-client.js';
 import { supervisorAlive } from './cluster.js';
-import { substrateFor } from '../substrate/index.js';
-import { readRunState } from '../substrate/index.js';
+import { substrateFor, readRunState } from '../substrate/index.js';
 
 /*
  * `hastack db recover`: full-cluster recovery of a Galera cluster. Every step goes to the event log

@@ -2,8 +2,7 @@ import os from 'node:os';
 import type { Secrets, Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import type { ProbeResult } from '../registry/index.js';
-import type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
-import { readRunState } from '../substrate/index.js';
+import { type ClusterStatus, type ServiceStatus, readRunState } from '../substrate/index.js';
 
 export type { ClusterStatus, ServiceStatus } from '../substrate/index.js';
 

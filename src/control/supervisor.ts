@@ -9,9 +9,8 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
-import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate } from '../substrate/index.js';
+import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate, writeRunState, SECRETS_RELOADED, type RunState } from '../substrate/index.js';
 import { CLI_MAIN, driverFor } from '../drivers/index.js';
-import { writeRunState, SECRETS_RELOADED, type RunState } from '../substrate/index.js';
 
 interface Managed {
   readonly svc: ServiceInstance;

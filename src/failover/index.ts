@@ -26,5 +26,5 @@ export type { EngineSecret, RotateResult, RotationJournal } from './rotate.js';
 export { formatBytes } from './backup-manifest.js';
 export { listBackups } from './backup-store.js';
 export { parseSchedule } from './backup-schedule.js';
-export { pick, readRotationJournal, ROTATABLE, rotationJournalFile, writeRotationJournal } from './rotate.js';
+export { pick, readRotationJournal, ROTATABLE, rotationJournalFile, runRotationSteps, writeRotationJournal } from './rotate.js';
 export { startBackupScheduler } from './backup-scheduler.js';

@@ -321,20 +321,46 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   }
   const journal = j;
   const steps = buildSteps(topo, heldSecrets(current, file), journal);
+  return runRotationSteps(topo, journal, steps, { ...o, resumed, where: '', done: 'rotated' });
+}
+
+/** One step of a rotation: `id` is stable across runs (the journal records the ids done). */
+export interface RotationStep {
+  readonly id: string;
+  readonly what: string;
+  run(): Promise<void>;
+}
+
+/**
+ * Runs the steps a rotation has not done yet, in order, and journals each once it has run, so an
+ * interrupted rotation resumes at the step it stopped at with the same new passwords (the journal
+ * is written before the first change). Each step goes to the event log and to `print`, with its
+ * place and the time since the start. The one loop both rotations use (here and over SSH).
+ */
+export async function runRotationSteps(
+  topo: Topology,
+  journal: RotationJournal,
+  steps: readonly RotationStep[],
+  o: { readonly dryRun?: boolean; readonly resumed: boolean; print(line: string): void; readonly where: string; readonly done: string },
+): Promise<RotateResult> {
   const todo = steps.filter((s) => !journal.done.includes(s.id));
+  const names = journal.names.join(', ');
   if (o.dryRun === true) {
-    o.print(`${resumed ? 'resuming' : 'rotating'} ${journal.names.join(', ')}: ${todo.length} step(s)`);
+    o.print(`${o.resumed ? 'resuming' : 'rotating'} ${names}${o.where}: ${todo.length} step(s)`);
     for (const s of todo) o.print(`  - ${s.what}`);
     o.print('dry run: nothing was changed');
-    return { rotated: journal.names, steps: todo.map((s) => s.what), resumed };
+    return { rotated: journal.names, steps: todo.map((s) => s.what), resumed: o.resumed };
   }
+  const t0 = Date.now();
   const event = (message: string): void => {
     appendEvent(topo.stateDir, { type: 'step', message: `secrets rotate: ${message}` });
-    o.print(message);
+    o.print(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}`);
   };
   writeRotationJournal(topo.stateDir, journal);
-  event(`${resumed ? 'resuming the rotation of' : 'rotating'} ${journal.names.join(', ')} (${todo.length} step(s))`);
+  event(`${o.resumed ? 'resuming the rotation of' : 'rotating'} ${names}${o.where} (${todo.length} of ${steps.length} step(s) to do)`);
+  let i = steps.length - todo.length;
   for (const s of todo) {
+    i++;
     try {
       await s.run();
     } catch (e) {
@@ -346,9 +372,9 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
     }
     journal.done.push(s.id);
     writeRotationJournal(topo.stateDir, journal);
-    event(s.what);
+    event(`[${i}/${steps.length}] ${s.what}`);
   }
   fs.rmSync(rotationJournalFile(topo.stateDir), { force: true });
-  event(`done: ${journal.names.join(', ')} rotated`);
-  return { rotated: journal.names, steps: todo.map((s) => s.what), resumed };
+  event(`done: ${names} ${o.done}`);
+  return { rotated: journal.names, steps: todo.map((s) => s.what), resumed: o.resumed };
 }

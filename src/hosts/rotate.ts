@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import {
   ENGINE_SECRETS,
   generateSecret,
@@ -12,9 +11,8 @@ import {
   type ServiceInstance,
   type Topology,
 } from '../config/index.js';
-import { pick, readRotationJournal, rotationJournalFile, writeRotationJournal, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/index.js';
+import { pick, readRotationJournal, runRotationSteps, type EngineSecret, type RotateResult, type RotationJournal } from '../failover/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { appendEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { agentStatusSchema, probeResultSchema } from './agent-types.js';
 import { planHostRotation, type HostStep, type HostStepAction } from './rotate-plan.js';
@@ -227,38 +225,10 @@ export async function rotateOnHosts(o: HostRotateOptions): Promise<RotateResult>
   const rotation = new HostRotation(o, journal, current);
   const held = new Map([...o.payloads(rotation.merged())].map(([node, s]) => [node, ENGINE_SECRETS.filter((k) => s[k] !== undefined)]));
   const steps: HostStep[] = planHostRotation(topo, journal.names, held);
-  const todo = steps.filter((s) => !journal.done.includes(s.id));
-  if (o.dryRun === true) {
-    o.print(`${resumed ? 'resuming' : 'rotating'} ${journal.names.join(', ')} on ${o.sessions.size} host(s): ${todo.length} step(s)`);
-    for (const s of todo) o.print(`  - ${s.what}`);
-    o.print('dry run: nothing was changed');
-    return { rotated: journal.names, steps: todo.map((s) => s.what), resumed };
-  }
-  const t0 = Date.now();
-  const event = (message: string): void => {
-    appendEvent(topo.stateDir, { type: 'step', message: `secrets rotate: ${message}` });
-    o.print(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}`);
-  };
-  // Written before the first change: from here on a re-run resumes with the same new passwords.
-  writeRotationJournal(topo.stateDir, journal);
-  event(`${resumed ? 'resuming the rotation of' : 'rotating'} ${journal.names.join(', ')} on the hosts (${todo.length} of ${steps.length} step(s) to do)`);
-  let i = steps.length - todo.length;
-  for (const s of todo) {
-    i++;
-    try {
-      await rotation.run(s.action);
-    } catch (e) {
-      event(`FAILED: ${s.what}: ${describeError(e)}`);
-      throw new HastackError(
-        ErrorCode.SETUP_FAILED,
-        `secrets rotate stopped at "${s.what}": ${describeError(e)}; fix that, then run "secrets rotate" again to resume (the new passwords are kept in ${rotationJournalFile(topo.stateDir)})`,
-      );
-    }
-    journal.done.push(s.id);
-    writeRotationJournal(topo.stateDir, journal);
-    event(`[${i}/${steps.length}] ${s.what}`);
-  }
-  fs.rmSync(rotationJournalFile(topo.stateDir), { force: true });
-  event(`done: ${journal.names.join(', ')} rotated on every host; the old passwords no longer work`);
-  return { rotated: journal.names, steps: todo.map((s) => s.what), resumed };
+  return runRotationSteps(
+    topo,
+    journal,
+    steps.map((s) => ({ id: s.id, what: s.what, run: () => rotation.run(s.action) })),
+    { ...o, resumed, where: ` on ${o.sessions.size} host(s)`, done: 'rotated on every host; the old passwords no longer work' },
+  );
 }

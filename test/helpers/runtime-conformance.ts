@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readSecrets, type ConfigInput, type Secrets, type ServiceInstance, type Topology } from '../../src/config/index.js';
 import { type Runtime } from '../../src/runtime/index.js';
@@ -16,6 +15,7 @@ import { HastackError } from '../../src/shared/errors.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { type ClusterStatus } from '../../src/substrate/index.js';
 import { pidAlive } from './cli.js';
+import { connects } from './netns.js';
 
 /** A fresh datadir, the app's migrations and a node restart each take seconds; two minutes means stuck. */
 const HEALTH_TIMEOUT_MS = 120_000;
@@ -59,26 +59,6 @@ function procState(pid: number): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Whether a TCP connection opens within 1 s: 'open', 'refused', or 'timeout' (dropped). */
-function connects(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve('timeout');
-    }, 1_000);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve('open');
-    });
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(e.code === 'ECONNREFUSED' ? 'refused' : (e.code ?? 'error'));
-    });
-  });
 }
 
 export function conformance(name: string, skip: string | false, makeBed: () => Promise<Bed>): void {

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { readTopology } from '../../src/config/index.js';
@@ -13,7 +12,7 @@ import { requestFault } from '../../src/control/index.js';
 import { HastackError } from '../../src/shared/errors.js';
 import { pidAlive, runCli } from '../helpers/cli.js';
 import { upCluster } from '../helpers/cluster.js';
-import { networkLeftovers } from '../helpers/netns.js';
+import { connects, networkLeftovers } from '../helpers/netns.js';
 import { testRange } from '../../kit/addresses.js';
 import { ERP_APP, onRange } from '../../kit/configs.js';
 
@@ -30,26 +29,6 @@ const config = onRange('netns', {
 });
 
 const leftovers = (): string[] => networkLeftovers(CLUSTER);
-
-/** Whether a TCP connection opens within 1 s: 'open', 'refused', or 'timeout' (dropped). */
-function connects(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve('timeout');
-    }, 1_000);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve('open');
-    });
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(e.code === 'ECONNREFUSED' ? 'refused' : (e.code ?? 'error'));
-    });
-  });
-}
 
 describe('netns substrate through the CLI', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false, timeout: 4 * 60_000 }, () => {
   it('partition faults through the admin API, then down --force after a crash of hastack removes everything', async () => {
