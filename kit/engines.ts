@@ -9,8 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../src/config/index.js';
-import { engineDrivers } from '../src/engines/index.js';
+import { findService, loadOrCreateSecrets, parseConfig, resolveTopology, type ConfigInput, type Secrets, type ServiceInstance, type Topology } from '../src/config/index.js';
+import mysql from 'mysql2/promise';
+import { DB_USERS, engineDrivers } from '../src/engines/index.js';
 import type { EngineKind, ServiceContext } from '../src/registry/index.js';
 import { portOpen } from '../src/shared/net.js';
 import { waitFor } from '../src/shared/retry.js';
@@ -179,6 +180,8 @@ export interface EngineBed {
   readonly asRoot: boolean;
   /** The service context of `node`'s `kind`; throws when the topology has none. */
   ctxOf(node: string, kind: EngineKind): ServiceContext;
+  /** A connection as the app's database user to one MariaDB node, over TCP (the caller ends it). */
+  appConnection(svc: ServiceInstance): Promise<mysql.Connection>;
 }
 
 /** `config` placed on the test's row of the address table (`onRange`), resolved under a new temp dir. */
@@ -197,5 +200,7 @@ export function engineBed(id: TestId, config: ConfigInput): EngineBed {
       if (svc === undefined) throw new Error(`${node}/${kind} is not in the topology`);
       return { topo, secrets, svc, asRoot };
     },
+    appConnection: (svc) =>
+      mysql.createConnection({ host: svc.address, port: svc.port, user: DB_USERS.app, password: secrets.dbAppPassword, database: topo.config.database.name, connectTimeout: 5000 }),
   };
 }

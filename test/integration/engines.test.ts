@@ -26,7 +26,6 @@ import {
   waitSentinelsReady,
   adminConnection,
   closeConnection,
-  DB_USERS,
   mariadbStartOrder,
   recordDbRole,
   setReplicaOf,
@@ -81,16 +80,7 @@ async function insertAsApp(svc: ServiceInstance, id: number, label: string): Pro
   }
 }
 
-function appConnection(svc: ServiceInstance): Promise<mysql.Connection> {
-  return mysql.createConnection({
-    host: svc.address,
-    port: svc.port,
-    user: DB_USERS.app,
-    password: secrets.dbAppPassword,
-    database: config.database.name,
-    connectTimeout: 5000,
-  });
-}
+const appConnection = (svc: ServiceInstance): Promise<mysql.Connection> => bed.appConnection(svc);
 
 describe('engine drivers with real engines', { timeout: 90_000, skip: missing.length > 0 ? `not installed: ${missing.join(', ')}` : false }, () => {
   before(async () => {

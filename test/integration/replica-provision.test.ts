@@ -31,7 +31,6 @@ const bed = engineBed('replica-provision', {
   ],
 });
 const { stateRoot, topo, secrets } = bed;
-const config = topo.config;
 const ROWS = 300;
 const ctxOf = (node: string): ServiceContext => bed.ctxOf(node, 'mariadb');
 
@@ -47,14 +46,7 @@ async function startService(ctx: ServiceContext): Promise<void> {
 }
 
 async function withApp<T>(svc: ServiceInstance, fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
-  const c = await mysql.createConnection({
-    host: svc.address,
-    port: svc.port,
-    user: DB_USERS.app,
-    password: secrets.dbAppPassword,
-    database: config.database.name,
-    connectTimeout: 5000,
-  });
+  const c = await bed.appConnection(svc);
   try {
     return await fn(c);
   } finally {
