@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 // dist/src/shared/ when compiled.
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const INPUTS = ['package.json', 'tsconfig.json', '.dependency-cruiser.cjs', 'src', 'test', 'bench', 'examples', 'dashboard/src'];
+const INPUTS = ['package.json', 'tsconfig.json', '.dependency-cruiser.cjs', 'src', 'test', 'bench', 'kit', 'examples', 'dashboard/src'];
 
 interface Known {
   from: string;
