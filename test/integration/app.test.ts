@@ -199,7 +199,9 @@ describe('cache client against two memcached', () => {
   const keysOn = (node: string): string[] => Array.from({ length: 200 }, (_, i) => `k${i}`).filter((k) => ring.nodeFor(k) === node);
 
   it('stores, reads and deletes JSON values on both nodes', async () => {
-    const cache = new CacheClient(nodes, { log });
+    // A generous op timeout: this checks what is stored, not how fast; the default 50 ms budget
+    // (which the frozen-node test below relies on) can pass on a loaded 2-core machine.
+    const cache = new CacheClient(nodes, { log, opTimeoutMs: 2_000 });
     try {
       for (const node of ring.nodes) {
         const key = keysOn(node)[0] ?? '';
