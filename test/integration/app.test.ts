@@ -200,7 +200,7 @@ describe('cache client against two memcached', () => {
 
   it('stores, reads and deletes JSON values on both nodes', async () => {
     // A generous op timeout: this checks what is stored, not how fast; the default 50 ms budget
-    // (which the frozen-node test below relies on) can pass on a loaded 2-core machine.
+    // (which the frozen-node test below relies on) can run out on a loaded 2-core machine.
     const cache = new CacheClient(nodes, { log, opTimeoutMs: 2_000 });
     try {
       for (const node of ring.nodes) {
