@@ -12,8 +12,12 @@ export interface UnitRunInfo {
   readonly active: boolean;
 }
 
-/** A status call answers in a couple of seconds, or the host counts as unreachable. */
-const STATUS_TIMEOUT_MS = 5_000;
+/**
+ * A status call answers in a couple of seconds on an idle host, but each starts the CLI there (two
+ * at once, with the probes): on a loaded 2-core host that took over 5 s, and the host's rows came
+ * back empty. 15 s, or the host counts as unreachable.
+ */
+const STATUS_TIMEOUT_MS = 15_000;
 
 /**
  * `hastack status` on real hosts: every host's agent reports its units (pid, restarts) over SSH,

@@ -27,7 +27,9 @@ describe('hastack deploy to three hosts over SSH (simple preset + a witness)', {
   const deploy = (args: string[] = [], timeoutMs = 300_000) => runCli(['deploy', '-f', configFile, ...args], { cwd: dir, timeoutMs });
   const unitPids = async (): Promise<string> => {
     const r = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
-    const s = JSON.parse(r.stdout) as { services: Array<{ node: string; service: string; pid: number | null }> };
+    const s = JSON.parse(r.stdout) as { state: string; services: Array<{ node: string; service: string; pid: number | null }> };
+    // A host that did not answer gives no pids: say so, rather than "was restarted".
+    assert.doesNotMatch(s.state, /not answering/, s.state);
     return s.services
       .map((x) => `${x.node}/${x.service}:${x.pid}`)
       .sort()

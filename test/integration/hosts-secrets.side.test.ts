@@ -17,9 +17,9 @@ import { promisify } from 'node:util';
 import YAML from 'yaml';
 import type { ConfigInput } from '../../src/config/index.js';
 import { CLI, runCli, tempDir } from '../helpers/cli.js';
-import { startHostBed, type HostBed } from '../helpers/hostbed.js';
+import { hostBedNames, startHostBed, type HostBed } from '../helpers/hostbed.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
-import { redisCli as redisCliAt } from '../helpers/redis-cli.js';
+import { redisCliFrom } from '../helpers/redis-cli.js';
 
 const run = promisify(execFile);
 const BASE = '10.213.205';
@@ -39,7 +39,8 @@ function engineSecrets(text: string): Record<string, string> {
 }
 
 /** The real redis-cli from the operator's machine; the password in REDISCLI_AUTH, never in argv. */
-const redisCli = (port: number, password: string, ...cmd: string[]): Promise<string> => redisCliAt(`${BASE}.1`, port, password, ...cmd);
+// From the `second` host (a cluster node): Redis and Sentinel answer only the cluster's nodes.
+const redisCli = (port: number, password: string, ...cmd: string[]): Promise<string> => redisCliFrom(`${hostBedNames(BASE).nsPrefix}second`, `${BASE}.1`, port, password, ...cmd);
 
 /** The real mariadb client from the operator's machine (the bridge's .254); the password in MYSQL_PWD. */
 async function mariadb(user: string, password: string): Promise<{ ok: boolean; out: string }> {

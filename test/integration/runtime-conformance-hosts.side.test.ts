@@ -73,6 +73,11 @@ async function hostsBed(): Promise<Bed> {
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.equal(readTopology(topo.stateDir).cluster, 'hostsconf');
       },
+      // From n2, a cluster node: the hosts firewall lets only the cluster's nodes reach Redis.
+      async connects(host, port) {
+        const r = await hb.exec('n2', `timeout 2 bash -c '</dev/tcp/${host}/${port}' && echo open || echo closed`);
+        return r.stdout.trim();
+      },
       leftovers: async () => hb.hosts.flatMap((h) => hostProcesses(`${names.nsPrefix}${h.name}`).map((p) => `${h.name}: ${p}`)),
       async teardown() {
         await hb.teardown();
