@@ -1,3 +1,4 @@
+import type { ThreadState } from '../engines/index.js';
 import { gtidBehind, gtidCovers, gtidMissing, parseGtidPos } from './gtid.js';
 
 /*
@@ -5,8 +6,6 @@ import { gtidBehind, gtidCovers, gtidMissing, parseGtidPos } from './gtid.js';
  * was the primary, which replica to promote, whether the automatic mode should act. No I/O here;
  * facts.ts gathers the snapshot, runbook.ts acts on the plan.
  */
-
-export type ThreadState = 'running' | 'connecting' | 'stopped';
 
 /** One MariaDB node as the controller saw it. */
 export interface DbFacts {
