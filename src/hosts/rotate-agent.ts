@@ -88,6 +88,18 @@ export function parseSecretsRequest(text: string): SecretsRequest {
   return parsed.data;
 }
 
+/** The steps that move one Redis or Sentinel from the old password to the next: one engine call each. */
+const PASSWORD_STEPS = {
+  'redis-accept': ['redis', redisAcceptPassword],
+  'redis-masterauth': ['redis', redisUsePassword],
+  'redis-drop-old': ['redis', redisDropOldPassword],
+  'sentinel-accept': ['sentinel', sentinelAcceptPassword],
+  'sentinel-peer-pass': ['sentinel', sentinelUsePassword],
+  'sentinel-drop-old': ['sentinel', sentinelDropOldPassword],
+} as const satisfies Record<string, readonly ['redis' | 'sentinel', (svc: ServiceInstance, next: string, old: string) => Promise<void>]>;
+type PasswordStep = Extract<SecretsRequest, { op: keyof typeof PASSWORD_STEPS }>;
+const isPasswordStep = (req: SecretsRequest): req is PasswordStep => Object.hasOwn(PASSWORD_STEPS, req.op);
+
 function serviceOf(topo: Topology, serviceId: string, kind: ServiceInstance['kind']): ServiceInstance {
   const svc = topo.services.find((s) => s.id === serviceId);
   if (!svc || svc.kind !== kind)
@@ -114,25 +126,12 @@ export async function agentSecrets(env: AgentEnv, req: SecretsRequest): Promise<
     return { op: req.op, yes: !same };
   }
   const topo = readTopology(env.stateDir);
+  if (isPasswordStep(req)) {
+    const [kind, step] = PASSWORD_STEPS[req.op];
+    await step(serviceOf(topo, req.id, kind), req.next, req.old);
+    return { op: req.op };
+  }
   switch (req.op) {
-    case 'redis-accept':
-      await redisAcceptPassword(serviceOf(topo, req.id, 'redis'), req.next, req.old);
-      return { op: req.op };
-    case 'redis-masterauth':
-      await redisUsePassword(serviceOf(topo, req.id, 'redis'), req.next, req.old);
-      return { op: req.op };
-    case 'redis-drop-old':
-      await redisDropOldPassword(serviceOf(topo, req.id, 'redis'), req.next, req.old);
-      return { op: req.op };
-    case 'sentinel-accept':
-      await sentinelAcceptPassword(serviceOf(topo, req.id, 'sentinel'), req.next, req.old);
-      return { op: req.op };
-    case 'sentinel-peer-pass':
-      await sentinelUsePassword(serviceOf(topo, req.id, 'sentinel'), req.next, req.old);
-      return { op: req.op };
-    case 'sentinel-drop-old':
-      await sentinelDropOldPassword(serviceOf(topo, req.id, 'sentinel'), req.next, req.old);
-      return { op: req.op };
     case 'sentinel-auth-pass':
       await sentinelSetAuthPass(serviceOf(topo, req.id, 'sentinel'), req.sentinelPasswords, topo.config.redis.masterName, req.redisPassword);
       return { op: req.op };
