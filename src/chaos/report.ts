@@ -29,6 +29,7 @@ export function reportJson(r: ChaosResult, expectedFailure?: string): Record<str
     crashPlan: r.afterInject ?? null,
     healthyAfter: r.healthyAfter,
     unhealthyAfter: r.unhealthyAfter,
+    fencedAfter: r.fencedAfter,
     lostKeys: r.checked.lostKeys.slice(0, 50),
     duplicateKeys: r.checked.duplicateKeys.slice(0, 50),
     invariantViolations: r.checked.violations,
@@ -65,7 +66,7 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
       ? []
       : [`  db writers     at most ${x.maxWritableDbs} writable at once; ${x.twoPrimaryRounds} sampling round(s) with two writable primaries; ${x.staleReads} stale read(s)`]),
     `  read p99       healthy ${ms(x.readP99HealthyMs)}, during the fault ${ms(x.readP99DuringFaultMs)}, from ${EJECT_GRACE_MS / 1000} s into it (a dead cache node ejected) ${ms(x.readP99AfterEjectMs)}${x.readP99RatioAfterEject === null ? '' : ` (${x.readP99RatioAfterEject}× healthy)`}`,
-    `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}`,
+    `  after the heal ${r.healthyAfter ? 'every service healthy' : `still unhealthy: ${r.unhealthyAfter.join(', ')}`}${r.fencedAfter.length > 0 ? ` (fenced by the failover, down until rebuilt: ${r.fencedAfter.join(', ')})` : ''}`,
   ];
   const errors = Object.entries(failuresByError(r.history))
     .sort((a, b) => b[1] - a[1])

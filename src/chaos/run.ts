@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Secrets, Topology } from '../config/index.js';
 import type { Runtime } from '../substrate/index.js';
 import { describeError } from '../shared/errors.js';
+import { eventsSize, readEventsFrom } from '../shared/events.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import { checkRun, type CheckedRun } from './checkers.js';
 import { checkWriters } from './db-writers.js';
@@ -45,6 +46,11 @@ export interface ChaosResult {
   /** Every service healthy again after the heal (bounded wait). */
   readonly healthyAfter: boolean;
   readonly unhealthyAfter: string[];
+  /**
+   * Nodes a failover fenced during the run and the heal did not restart (a partition's heal only
+   * restores the links): down by design until rebuilt, so the health wait does not wait for them.
+   */
+  readonly fencedAfter: string[];
   readonly afterInject?: AfterInjectOutcome;
 }
 
@@ -66,6 +72,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const t0 = performance.now();
   const clock = (): number => Math.round(performance.now() - t0);
   const startedAt = new Date().toISOString();
+  // Failovers logged from here on: the nodes they fence stay down after the heal (below).
+  const eventsFrom = eventsSize(o.topo.stateDir);
   say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed})`);
   // Moved later by as much as the fault lands late (below).
   let workloadEndsAt = durationMs;
@@ -129,11 +137,13 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const final = await readFinalState(o.topo, o.secrets, keyPrefix);
   const checked = checkRun(o.scenario.name, affectedOps(o.scenario), history, final, checkWriters(writerRounds, o.topo.config.database.mode));
 
+  const fencedAfter = fencedSince(o.topo.stateDir, eventsFrom, injected);
+  if (fencedAfter.length > 0) say(`fenced by the failover, down until rebuilt (not waited for): ${fencedAfter.join(', ')}`);
   let unhealthyAfter: string[] = [];
   const healthy = await waitFor(
     async () => {
       const s = await o.runtime.status(o.secrets);
-      unhealthyAfter = s.services.filter((x) => !x.healthy).map((x) => `${x.node}/${x.service}`);
+      unhealthyAfter = s.services.filter((x) => !x.healthy && !fencedAfter.includes(x.node)).map((x) => `${x.node}/${x.service}`);
       return unhealthyAfter.length === 0 ? true : undefined;
     },
     { timeoutMs: HEALTH_GRACE_MS, intervalMs: 1_000 },
@@ -142,5 +152,20 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     return undefined;
   });
   const checkedWithPlan = afterInject && !afterInject.ok ? { ...checked, broken: [...checked.broken, `the crash plan failed: ${afterInject.error ?? ''}`] } : checked;
-  return { checked: checkedWithPlan, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter, ...(afterInject ? { afterInject } : {}) };
+  return { checked: checkedWithPlan, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter, fencedAfter, ...(afterInject ? { afterInject } : {}) };
+}
+
+/**
+ * Nodes fenced by a failover logged after byte `offset` of the event log, less those the heal
+ * restarted (a killed node comes back through heal-node and must be healthy again). Waiting for
+ * the others cost the whole grace period for nothing: the runbook keeps them down until an
+ * operator rebuilds them (60 s in every partition-db-primary run).
+ */
+function fencedSince(stateDir: string, offset: number, healed: readonly InjectedFault[]): string[] {
+  const restarted = new Set(healed.filter((f) => f.spec.action === 'kill-node').map((f) => f.node));
+  const fenced = readEventsFrom(stateDir, offset)
+    .events.filter((e) => e.type === 'failover.done')
+    .map((e) => e.data?.fenced)
+    .filter((n): n is string => typeof n === 'string' && !restarted.has(n));
+  return [...new Set(fenced)].sort();
 }

@@ -294,7 +294,8 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     writeJournal(stateDir, j);
     // The window was the old primary's; the new one is watched afresh.
     writeAsyncWindow(stateDir, undefined);
-    appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });
+    // `fenced`: the old primary's node is down and stays down until rebuilt (a switchover's is not).
+    appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to, fenced: plan.from } });
     return { journal: j, resumed, dryRun: false, lines };
   } finally {
     release();

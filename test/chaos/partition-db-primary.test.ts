@@ -42,6 +42,8 @@ describe('partition-db-primary: simple preset, replication, automatic failover',
     assert.match(events, /network: partition \[primary\] \| \[standby @host\]/);
     assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas/);
     assert.match(events, /failover fo-\S+ done: standby is primary/);
+    // The fenced primary stays down after the heal, by design: the run does not wait for it.
+    assert.deepEqual(r.fencedAfter, ['primary'], 'the fenced primary is named, not waited for');
     // The promises.
     assert.equal(typeof r.maxWritableDbs, 'number', 'the writers were sampled');
     assert.equal(r.twoPrimaryRounds, 0, 'two writable primaries at once');
