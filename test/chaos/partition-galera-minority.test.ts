@@ -68,7 +68,7 @@ describe('partition-galera-minority: three Galera nodes, the writer cut off', { 
         healedAtMs = Date.parse(e.ts);
       }
     });
-    const run = runCli(['chaos', 'run', 'partition-galera-minority', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 200_000 });
+    const run = runCli(['chaos', 'run', 'partition-galera-minority', '--duration', '24', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 200_000 });
     // Bounded: 30 s for the fault to go in (it lands at a quarter of the run).
     for (let i = 0; i < 300 && !cut; i++) {
       follow();

@@ -84,7 +84,7 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
       if (e.type === 'fault.injected' && e.message.startsWith('network: partition')) partitioned = true;
       if (e.type === 'fault.healed' && e.message.startsWith('network healed')) healed = true;
     });
-    const run = runCli(['chaos', 'run', 'partition-redis-master', '--duration', '30', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
+    const run = runCli(['chaos', 'run', 'partition-redis-master', '--duration', '24', '--json', json, '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
     for (let i = 0; i < 200 && !partitioned; i++) {
       follow();
       await sleep(100);
@@ -130,7 +130,7 @@ describe('partition scenarios on the netns substrate', { skip: process.getuid?.(
   });
 
   it('partition-lb: one load balancer unreachable, clients move through DNS', async () => {
-    const res = await runCli(['chaos', 'run', 'partition-lb', '--duration', '20', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
+    const res = await runCli(['chaos', 'run', 'partition-lb', '--duration', '16', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 150_000 });
     process.stdout.write(`\n${res.stdout.slice(res.stdout.indexOf('scenario partition-lb  ('))}\n`);
     assert.equal(res.code, 0, `a promise broke:\n${res.stdout}\n${res.stderr}`);
     assert.equal(servicesOf(topo, 'lb').length, 2);

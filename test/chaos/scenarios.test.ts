@@ -33,8 +33,17 @@ const REPORT_FIELDS = [
   'readP99HealthyMs',
   'readP99DuringFaultMs',
 ];
-// About 20 s each, as the issue asks: long enough for a failover and its recovery to show.
-const DURATION_S = '20';
+// Long enough for the fault and its recovery to show, no longer (the suite's time budget). A run
+// is a quarter of steady state, then the fault held for half the run (at most its holdS), then the
+// rest after the heal. 12 s (fault at 3 s, held 6 s, 3 s after the heal): the faults the cluster
+// routes around within a second (lb, app, worker, pause-app, two-nodes; baseline has none).
+// 16 s (fault at 4 s, held 8 s): the ones that wait for an election or a router move (recovery
+// 3-5 s in the last runs; a frozen Redis master must stay frozen past Sentinel's failover), and
+// memcached, whose read p99 compares 2 s of healthy reads (after the 2 s warm-up) with the ejected
+// node's, each window needing 100 reads to judge.
+const SLOW_S = 16;
+const DURATION_S: Readonly<Record<string, number>> = { memcached: SLOW_S, 'redis-master': SLOW_S, 'pause-redis-master': SLOW_S, 'db-primary': SLOW_S, 'db-replica': SLOW_S };
+const FAST_S = 12;
 
 function scenarioTests(scenarios: readonly Scenario[], cluster: () => TestCluster): void {
   for (const s of scenarios) {
@@ -42,7 +51,7 @@ function scenarioTests(scenarios: readonly Scenario[], cluster: () => TestCluste
     it(`${s.name}: ${s.description}`, { ...(todo ? { todo } : {}) }, async () => {
       const c = cluster();
       const json = path.join(c.dir, `${s.name}.json`);
-      const res = await runCli(['chaos', 'run', s.name, '--duration', DURATION_S, '--json', json, '-f', c.configFile], { cwd: c.dir, timeoutMs: 180_000 });
+      const res = await runCli(['chaos', 'run', s.name, '--duration', String(DURATION_S[s.name] ?? FAST_S), '--json', json, '-f', c.configFile], { cwd: c.dir, timeoutMs: 180_000 });
       // The report, always: CI's log is where these numbers are read.
       process.stdout.write(`\n${res.stdout.slice(res.stdout.indexOf(`scenario ${s.name}  (`))}\n`);
       assert.ok(fs.existsSync(json), `no report written:\n${res.stdout}\n${res.stderr}`);
