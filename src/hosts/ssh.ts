@@ -174,6 +174,12 @@ export class SshHost {
           { details: { command: command.slice(0, 120), timedOut: true, stderr: tail(stderr) } },
         );
         child.kill('SIGKILL');
+        // At the bound, not at 'close': over a shared connection the ssh client hands its pipes
+        // to the master, which holds them open until the remote command ends (a `sleep 60`
+        // past a 300 ms bound failed after 60 s). Our ends are dropped so nothing waits on them.
+        child.stdout.destroy();
+        child.stderr.destroy();
+        reject(failure);
       }, timeoutMs);
       child.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
