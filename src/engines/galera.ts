@@ -34,6 +34,7 @@ import {
   type RecoveryPlan,
 } from './galera-recover.js';
 import { databaseTlsOn, requireNodeTls, type NodeTlsFiles } from './tls.js';
+import { FAST_SST_METHOD, prepareFastSst } from './galera-sst.js';
 import type { ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /*
@@ -63,6 +64,8 @@ export interface GaleraPaths extends MariadbPaths {
   readonly startArgs: string;
   readonly recoverLog: string;
   readonly sstLogDir: string;
+  /** Holds `wsrep_sst_hsmariabackup` (galera-sst.ts), first on mariadbd's PATH. */
+  readonly sstBinDir: string;
 }
 
 export function galeraPaths(svc: ServiceInstance): GaleraPaths {
@@ -74,6 +77,7 @@ export function galeraPaths(svc: ServiceInstance): GaleraPaths {
     startArgs: path.join(svc.dir, 'galera-start.json'),
     recoverLog: path.join(svc.dir, 'wsrep-recover.log'),
     sstLogDir: path.join(svc.dir, 'sst-logs'),
+    sstBinDir: path.join(svc.dir, 'sst-bin'),
   };
 }
 
@@ -93,6 +97,8 @@ export interface GaleraCnfParams {
   readonly providerPath: string;
   /** The donor's mariabackup logs into its own server with this (root over the socket). */
   readonly sstPassword: string;
+  /** `mariabackup`, or the same script without its fixed 10 s sleep (galera-sst.ts). */
+  readonly sstMethod: string;
   /** This node's TLS files when database TLS is on (tls.ts): gcomm, IST and SST encrypted. */
   readonly tls?: NodeTlsFiles;
 }
@@ -157,7 +163,8 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     // mariabackup, not rsync: hastack runs the servers as root here, and the rsync SST daemon drops
     // to `nobody` and fails (error 23); mariabackup works as root, and the donor stays writable
     // during the copy (ENGINE-NOTES: 12–14 s for ~100 MB).
-    'wsrep_sst_method=mariabackup',
+    // (hsmariabackup: the same, without the donor's fixed 10 s sleep; galera-sst.ts.)
+    `wsrep_sst_method=${p.sstMethod}`,
     `wsrep_sst_auth=root:${p.sstPassword}`,
     // Galera needs row events and interleaved auto-increment locks (no table lock across nodes).
     'binlog_format=ROW',
@@ -474,6 +481,9 @@ export const galeraDriver: ServiceDriver = {
         bufferPoolMb: topo.config.database.bufferPoolMb,
         providerPath: galeraProviderPath(),
         sstPassword: ctx.secrets.dbRootPassword,
+        // A joiner's method runs on its donor too: only where every node has this machine's
+        // programs. On hosts each server has its own MariaDB, so the installed method.
+        sstMethod: topo.config.substrate === 'hosts' ? 'mariabackup' : prepareFastSst(paths.sstBinDir),
         ...(databaseTlsOn(topo) ? { tls: requireNodeTls(topo, svc.node) } : {}),
       }),
     );
@@ -492,7 +502,10 @@ export const galeraDriver: ServiceDriver = {
       // prepare always writes it; without it, a plain join is the safe start
     }
     // --defaults-file must be the first argument (ENGINE-NOTES).
-    return { command: 'mariadbd', args: [`--defaults-file=${paths.conf}`, ...extra], cwd: ctx.svc.dir };
+    // mariadbd finds wsrep_sst_<method> on its PATH (after its own bin directory).
+    const fastSst = fs.existsSync(path.join(paths.sstBinDir, `wsrep_sst_${FAST_SST_METHOD}`));
+    const env = fastSst ? { env: { PATH: `${paths.sstBinDir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}` } } : {};
+    return { command: 'mariadbd', args: [`--defaults-file=${paths.conf}`, ...extra], cwd: ctx.svc.dir, ...env };
   },
 
   async probe(ctx, timeoutMs): Promise<ProbeResult> {
