@@ -189,12 +189,6 @@ export const TEST_RANGES = {
   'hosts-ssh': { file: 'test/integration/hosts-ssh.side.test.ts', clusters: [], loopback: [], private: ['10.213.80'] },
   // The machine's own first interface (keepalived --config-test only: nothing listens).
   'keepalived-conf': { file: 'test/integration/keepalived-conf.test.ts', clusters: ['kacheck'], loopback: [], private: [] },
-  'lb-rolling-restart': {
-    file: 'test/integration/lb-rolling-restart.test.ts',
-    clusters: ['lbroll'],
-    loopback: [{ base: '127.0.46', first: 1, last: 15, admin: 9090 }],
-    private: [],
-  },
   // Admin port 9168, not 9090: partitions.test.ts has 127.0.66.254:9090.
   netns: { file: 'test/integration/netns.test.ts', clusters: ['hsnetns'], loopback: [{ base: '127.0.66', admin: 9168 }], private: ['10.213.68'] },
   'redis-failover': { file: 'test/integration/redis-failover.side.test.ts', clusters: ['redisfo'], loopback: [{ base: '127.0.60', first: 11, last: 16 }], private: [] },

@@ -96,7 +96,7 @@ describe('renderGaleraCnf', () => {
       bufferPoolMb: 32,
       providerPath: '/usr/lib/galera/libgalera_smm.so',
       sstPassword: 'pw',
-    sstMethod: 'mariabackup',
+      sstMethod: 'mariabackup',
       tls,
     });
     assert.match(cnf, /socket\.ssl=YES;socket\.ssl_ca=\/s\/tls\/ca\.crt;socket\.ssl_cert=\/s\/tls\/db1\.crt;socket\.ssl_key=\/s\/tls\/db1\.key"$/m);

@@ -51,7 +51,10 @@ function scenarioTests(scenarios: readonly Scenario[], cluster: () => TestCluste
     it(`${s.name}: ${s.description}`, { ...(todo ? { todo } : {}) }, async () => {
       const c = cluster();
       const json = path.join(c.dir, `${s.name}.json`);
-      const res = await runCli(['chaos', 'run', s.name, '--duration', String(DURATION_S[s.name] ?? FAST_S), '--json', json, '-f', c.configFile], { cwd: c.dir, timeoutMs: 180_000 });
+      const res = await runCli(['chaos', 'run', s.name, '--duration', String(DURATION_S[s.name] ?? FAST_S), '--json', json, '-f', c.configFile], {
+        cwd: c.dir,
+        timeoutMs: 180_000,
+      });
       // The report, always: CI's log is where these numbers are read.
       process.stdout.write(`\n${res.stdout.slice(res.stdout.indexOf(`scenario ${s.name}  (`))}\n`);
       assert.ok(fs.existsSync(json), `no report written:\n${res.stdout}\n${res.stderr}`);

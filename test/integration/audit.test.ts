@@ -3,7 +3,8 @@
  * API refuses cross-origin, token-less and foreign-Host requests (curl), a flood of
  * `GET /v1/status` does not grow MariaDB's Threads_connected (the `mariadb` client), the CLI's
  * own POSTs (a chaos run) still work, `hastack audit` passes on the healthy cluster and names the
- * finding on a weakened one (a secret chmod 0644; an admin API without a token).
+ * finding on a weakened one (a secret chmod 0644; an admin API without a token). Then, on the
+ * same cluster, a rolling restart of every app server under load with 0 failed requests.
  *
  * Namespace: addresses 127.0.204.1-15, the admin API on 127.0.204.254:9090, an open stand-in API
  * on 127.0.204.253:9090; cluster "auditrev"; state in a temp dir.
@@ -15,9 +16,11 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
 import { preset } from '../../src/config/index.js';
 import { REPO_ROOT, printChaosReport, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { erpLogin } from '../helpers/erp.js';
 
 const run = promisify(execFile);
 const BASE = '127.0.204';
@@ -31,18 +34,45 @@ const FLOOD = 200;
  */
 const THREADS_BOUND = 8;
 
+/** The ideal preset's two load balancers (nodes 1 and 2). */
+const LBS = [`${BASE}.1`, `${BASE}.2`];
+/** Load: 4 loops with a 20 ms pause each, ~150 requests/s: steady, and light on a 2-core machine. */
+const LOOPS = 4;
+const THINK_MS = 20;
+/** Per request: generous, this test counts failures, it does not time anything. */
+const REQUEST_TIMEOUT_MS = 15_000;
+/** Bound for an app server to be back, healthy, in status and in both load balancers. */
+const BACK_TIMEOUT_MS = 90_000;
+
+interface StatusJson {
+  services: Array<{ node: string; service: string; pid: number | null; healthy: boolean }>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 async function curl(args: string[]): Promise<{ code: number; body: string }> {
   const r = await run('curl', ['-s', '-m', '10', '-w', '\n%{http_code}', ...args], { maxBuffer: 8 * 1024 * 1024 });
   const nl = r.stdout.lastIndexOf('\n');
   return { code: Number(r.stdout.slice(nl + 1)), body: r.stdout.slice(0, nl) };
 }
 
-describe('review item 5 and hastack audit (ideal preset, real engines)', { timeout: 600_000 }, () => {
-  let c: TestCluster;
-  let stateDir: string;
-  /** A curl header file holding the token (mode 0600): the token never goes in argv. */
-  let authHeader: string;
+// One `ideal` cluster for the file: the audit checks, then the rolling restart under load (it
+// was its own file with its own bring-up of the same preset).
+let c: TestCluster;
+let stateDir: string;
+/** A curl header file holding the token (mode 0600): the token never goes in argv. */
+let authHeader: string;
 
+before(async () => {
+  c = await upCluster(CLUSTER, { ...preset('ideal'), cluster: CLUSTER, addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
+  stateDir = path.join(c.dir, '.hastack', CLUSTER);
+  authHeader = path.join(c.dir, 'auth.header');
+  fs.writeFileSync(authHeader, `Authorization: Bearer ${fs.readFileSync(path.join(stateDir, 'admin-token'), 'utf8').trim()}\n`, { mode: 0o600 });
+});
+
+after(async () => c?.down());
+
+describe('review item 5 and hastack audit (ideal preset, real engines)', { timeout: 600_000 }, () => {
   const threadsConnected = async (): Promise<number> => {
     const secrets = JSON.parse(fs.readFileSync(path.join(stateDir, 'secrets.json'), 'utf8')) as { dbRootPassword: string };
     const r = await run('mariadb', ['-h', `${BASE}.13`, '-P', '3306', '-u', 'root', '-N', '-B', '-e', "SHOW GLOBAL STATUS LIKE 'Threads_connected'"], {
@@ -51,15 +81,6 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
     });
     return Number(r.stdout.trim().split(/\s+/)[1]);
   };
-
-  before(async () => {
-    c = await upCluster(CLUSTER, { ...preset('ideal'), cluster: CLUSTER, addressBase: BASE, app: { module: path.join(REPO_ROOT, 'examples/erp') } });
-    stateDir = path.join(c.dir, '.hastack', CLUSTER);
-    authHeader = path.join(c.dir, 'auth.header');
-    fs.writeFileSync(authHeader, `Authorization: Bearer ${fs.readFileSync(path.join(stateDir, 'admin-token'), 'utf8').trim()}\n`, { mode: 0o600 });
-  });
-
-  after(async () => c?.down());
 
   it('review item 5: the admin token is made per cluster, mode 0600', () => {
     const st = fs.statSync(path.join(stateDir, 'admin-token'));
@@ -222,5 +243,93 @@ describe('review item 5 and hastack audit (ideal preset, real engines)', { timeo
       open.close();
       fs.rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * Rolling restart of every app server under load, with 0 failed requests: each app server in
+ * turn gets SIGTERM (it drains: /readyz 503, finishes what it has, exits; the supervisor starts
+ * it again), while a small load loop sends reads and keyed order creations through both load
+ * balancers, ONE attempt each (no client retry): every request must be answered by an app.
+ */
+describe('rolling restart of every app server under load', { timeout: 600_000 }, () => {
+  const agent = new Agent({ keepAliveTimeout: 4_000 });
+
+  after(async () => {
+    await agent.close();
+  });
+
+  async function status(): Promise<StatusJson> {
+    const r = await runCli(['status', '--json', '-f', c.configFile], { cwd: c.dir, timeoutMs: 30_000 });
+    return JSON.parse(r.stdout) as StatusJson;
+  }
+
+  async function backendHealthyEverywhere(node: string): Promise<boolean> {
+    for (const lb of LBS) {
+      const r = await request(`http://${lb}:8080/-/healthz`, { dispatcher: agent });
+      const body = (await r.body.json()) as { backends: Array<{ id: string; healthy: boolean }> };
+      if (body.backends.find((b) => b.id === `${node}/app`)?.healthy !== true) return false;
+    }
+    return true;
+  }
+
+  it('answers every request while each app server restarts in turn', async (t) => {
+    const apps = (await status()).services.filter((s) => s.service === 'app');
+    assert.equal(apps.length, 3);
+    let stop = false;
+    let sent = 0;
+    const failures: string[] = [];
+    // Every request needs a session; it lives in Redis, so restarting every app server must not end it.
+    const cookie = await erpLogin(`http://${LBS[0]}:8080`);
+
+    async function loop(id: number): Promise<void> {
+      for (let n = 0; !stop && n < 100_000; n++) {
+        const lb = LBS[(id + n) % LBS.length];
+        const keyed = n % 3 === 0;
+        const what = keyed ? 'POST /api/orders' : 'GET /api/items';
+        sent += 1;
+        try {
+          const r = await request(`http://${lb}:8080${keyed ? '/api/orders' : '/api/items'}`, {
+            method: keyed ? 'POST' : 'GET',
+            dispatcher: agent,
+            headers: keyed ? { 'content-type': 'application/json', 'idempotency-key': `roll-${id}-${n}`, cookie } : { cookie },
+            body: keyed ? JSON.stringify({ customer: `roll-${id}-${n}`, lines: [{ sku: 'WIDGET-RED', qty: 1 }] }) : undefined,
+            headersTimeout: REQUEST_TIMEOUT_MS,
+            bodyTimeout: REQUEST_TIMEOUT_MS,
+          });
+          await r.body.dump();
+          // 409 (out of stock) is an answer from the app; a 5xx is a failure of the service.
+          if (r.statusCode >= 500) failures.push(`${what} via ${lb}: HTTP ${r.statusCode}`);
+          else if (r.statusCode === 401) failures.push(`${what} via ${lb}: session lost (HTTP 401)`);
+        } catch (e) {
+          failures.push(`${what} via ${lb}: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        await sleep(THINK_MS);
+      }
+    }
+
+    const loops = Array.from({ length: LOOPS }, (_, i) => loop(i));
+    try {
+      await sleep(1_000);
+      for (const app of apps) {
+        assert.ok(app.pid, `${app.node} has no pid`);
+        process.kill(app.pid, 'SIGTERM');
+        const deadline = Date.now() + BACK_TIMEOUT_MS;
+        let back = false;
+        while (!back && Date.now() < deadline) {
+          await sleep(500);
+          const now = (await status()).services.find((s) => s.node === app.node && s.service === 'app');
+          back = now !== undefined && now.pid !== null && now.pid !== app.pid && now.healthy && (await backendHealthyEverywhere(app.node));
+        }
+        assert.ok(back, `${app.node} did not come back within ${BACK_TIMEOUT_MS} ms`);
+      }
+      await sleep(1_000);
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+    }
+    t.diagnostic(`${sent} requests, ${failures.length} failed, 3 app servers restarted`);
+    assert.ok(sent > 100, `only ${sent} requests were sent: the load loop did not run`);
+    assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
   });
 });
