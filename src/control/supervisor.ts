@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { readSecrets, refreshSecretsInPlace, secretsFile, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
-import { startPlan, stopGraceMs, stopPlan, type ProbeResult, type ServiceContext, type ServiceDriver } from '../registry/index.js';
+import { descriptorOf, startPlan, stopGraceMs, stopPlan, type ProbeResult, type ServiceContext, type ServiceDriver } from '../registry/index.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
@@ -186,17 +186,28 @@ export class Supervisor {
     try {
       const asRoot = os.userInfo().uid === 0;
       const firstDb = await firstDatabaseNode(topo, this.opts.secrets, asRoot, (message, data) => this.event({ type: 'step', message, ...(data ? { data } : {}) }));
+      // The Sentinels' discovery of each other takes a hello round (every 2 s, Sentinel's own
+      // period): memcached and the migrations, which never ask a Sentinel, start meanwhile; the
+      // first group whose clients do (descriptor secrets hold sentinelPassword) waits for it.
+      let sentinels: Promise<unknown> | undefined;
       for (const step of startPlan(topo, firstDb)) {
         if (this.stopping) throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, 'start interrupted by a stop request');
         if (step.type === 'start') {
+          if (sentinels !== undefined && step.services.some((svc) => descriptorOf(svc.kind).secrets.includes('sentinelPassword'))) {
+            await sentinels;
+            sentinels = undefined;
+          }
           await Promise.all(step.services.map((svc) => this.startOne(this.get(svc.id))));
         } else if (step.type === 'sentinels-ready') {
           this.event({ type: 'step', message: 'waiting for the sentinels to discover the replica and each other' });
-          await waitSentinelsReady(topo, this.opts.secrets, 30_000);
+          sentinels = waitSentinelsReady(topo, this.opts.secrets, 30_000);
+          // Awaited below; a failure meanwhile must not count as unhandled.
+          sentinels.catch(() => undefined);
         } else {
           await this.migrate();
         }
       }
+      if (sentinels !== undefined) await sentinels;
     } catch (e) {
       this.state = 'failed';
       this.saveRunState();
