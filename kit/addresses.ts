@@ -112,7 +112,16 @@ export const TEST_RANGES = {
     ],
     private: ['10.213.66', '10.213.67'],
   },
-  scenarios: { file: 'test/chaos/scenarios.test.ts', clusters: ['chaos'], loopback: [{ base: '127.0.30', first: 1, last: 15, admin: 9090 }], private: [] },
+  // .253: the audit check's open stand-in admin API.
+  scenarios: {
+    file: 'test/chaos/scenarios.test.ts',
+    clusters: ['chaos'],
+    loopback: [
+      { base: '127.0.30', first: 1, last: 15, admin: 9090 },
+      { base: '127.0.30', first: 253, last: 253 },
+    ],
+    private: [],
+  },
   'semisync-fallback': { file: 'test/chaos/semisync-fallback.test.ts', clusters: ['hsr1async'], loopback: [{ base: '127.0.201', admin: 9090 }], private: ['10.213.201'] },
   // Moved off 127.0.57 (server-failover's) into the kit's range.
   'server-auto-failover': {
@@ -126,15 +135,6 @@ export const TEST_RANGES = {
 
   // ---- integration (test/integration/)
   app: { file: 'test/integration/app.test.ts', clusters: ['apptest'], loopback: [{ base: '127.0.60', first: 1, last: 8 }], private: [] },
-  audit: {
-    file: 'test/integration/audit.test.ts',
-    clusters: ['auditrev'],
-    loopback: [
-      { base: '127.0.204', first: 1, last: 15, admin: 9090 },
-      { base: '127.0.204', first: 253, last: 253 },
-    ],
-    private: [],
-  },
   'backup-retention': { file: 'test/integration/backup-retention.test.ts', clusters: ['bkret'], loopback: [{ base: '127.0.207', first: 21, last: 22, admin: 9208 }], private: [] },
   backup: { file: 'test/integration/backup.side.test.ts', clusters: ['bkp'], loopback: [{ base: '127.0.62', first: 1, last: 2, admin: 9090 }], private: [] },
   cli: { file: 'test/integration/cli.test.ts', clusters: [], loopback: [], private: [] },
