@@ -35,7 +35,8 @@ export function renderFastSst(installed: string, installedDir: string): string |
   let out = installed;
   for (const e of EDITS) {
     if (out.split(e.from).length !== 2) return undefined;
-    out = out.replace(e.from, e.to(installedDir));
+    // A function, so the `$` of the shell text is never read as a replacement pattern.
+    out = out.replace(e.from, () => e.to(installedDir));
   }
   return out;
 }
