@@ -85,7 +85,10 @@ describe('failover.verify', () => {
   it('an HTTP request with defaults, or a command; nothing else', () => {
     const c = parseConfig({ ...nodes(), failover: { verify: { path: '/api/ping' } } });
     assert.deepEqual(c.failover.verify, { method: 'GET', path: '/api/ping', headers: {}, expectStatus: 200 });
-    const post = parseConfig({ ...nodes(), failover: { verify: { method: 'POST', path: '/api/orders', body: '{}', headers: { 'content-type': 'application/json' }, expectStatus: 201 } } });
+    const post = parseConfig({
+      ...nodes(),
+      failover: { verify: { method: 'POST', path: '/api/orders', body: '{}', headers: { 'content-type': 'application/json' }, expectStatus: 201 } },
+    });
     assert.equal(post.failover.verify && 'method' in post.failover.verify ? post.failover.verify.expectStatus : 0, 201);
     assert.deepEqual(parseConfig({ ...nodes(), failover: { verify: { command: './check.sh' } } }).failover.verify, { command: './check.sh' });
     assert.equal(parseConfig(nodes()).failover.verify, undefined);

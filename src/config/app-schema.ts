@@ -29,6 +29,9 @@ export const CONTRACT_ENV_NAMES = [
   'REDIS_URL',
   'REDIS_SENTINELS',
   'REDIS_MASTER_NAME',
+  // Not in issue 19's list, but hastack's Sentinels require a password: without it the two
+  // variables above are of no use to a client that speaks Sentinel itself.
+  'REDIS_SENTINEL_PASSWORD',
   'MEMCACHED_SERVERS',
 ] as const;
 export type ContractEnvName = (typeof CONTRACT_ENV_NAMES)[number];
@@ -96,7 +99,11 @@ export const appSchema = z
   .strict()
   .superRefine((a, ctx) => {
     if (a.module !== undefined && a.command !== undefined) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: [], message: 'app.module and app.command are both set; give exactly one (a hastack app module, or any HTTP server command)' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: [],
+        message: 'app.module and app.command are both set; give exactly one (a hastack app module, or any HTTP server command)',
+      });
     }
     // Neither, but keys that only a command app uses: the command was forgotten, not the ERP meant.
     const commandOnly = (['migrate', 'dir'] as const).filter((k) => a[k] !== undefined);
@@ -139,7 +146,10 @@ export const verifySchema = z.union([
     .object({
       method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
       path: urlPath,
-      body: z.string().max(1024 * 1024).optional(),
+      body: z
+        .string()
+        .max(1024 * 1024)
+        .optional(),
       headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,128}$/, 'must be a header name'), z.string().max(8192)).default({}),
       expectStatus: z.number().int().min(100).max(599).default(200),
     })

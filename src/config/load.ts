@@ -105,7 +105,10 @@ function checkCrossFieldRules(c: Config): void {
   }
   if (c.app.command !== undefined && count('worker') > 0 && c.worker.command === undefined) {
     // The module worker runs a module app's jobs; a command app's jobs are its own worker's.
-    throw new ConfigError('worker.command', `is required: app.command is set and ${count('worker')} node(s) carry "worker"; give the worker's command, or remove "worker" from those nodes`);
+    throw new ConfigError(
+      'worker.command',
+      `is required: app.command is set and ${count('worker')} node(s) carry "worker"; give the worker's command, or remove "worker" from those nodes`,
+    );
   }
   if (c.worker.command !== undefined && count('worker') === 0) {
     throw new ConfigError('worker.command', 'is set but no node carries "worker"; add "worker" to a node\'s services');

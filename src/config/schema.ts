@@ -334,7 +334,10 @@ export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
 
 /** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
-export function demoDataOn(config: { readonly app: { readonly module?: string | undefined; readonly demoData?: boolean | undefined }; readonly substrate: Config['substrate'] }): boolean {
+export function demoDataOn(config: {
+  readonly app: { readonly module?: string | undefined; readonly demoData?: boolean | undefined };
+  readonly substrate: Config['substrate'];
+}): boolean {
   return config.app.demoData ?? config.substrate !== 'hosts';
 }
 
