@@ -66,6 +66,13 @@ export const TEST_RANGES = {
   'reserved-at': reserve('reserved: generic app tier (issue 19)', 220, 'at'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  'app-command': {
+    file: 'test/integration/app-command.test.ts',
+    clusters: ['atcmd'],
+    loopback: [{ base: '127.0.220', first: 1, last: 2, admin: 9090 }],
+    private: [],
+    within: 'reserved-at',
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
