@@ -33,6 +33,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
+import { shipAppDir } from './app-dir.js';
 import { hostSecretPayloads, secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
@@ -148,6 +149,9 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
     await Promise.all(hosts.map((h) => prepareHost(h, bundle, must(payloads.get(h.session.node)), event)));
+    // A command app's files, after apply (it creates the service accounts the files are given to).
+    const appDir = path.resolve(o.configDir, o.config.app.dir ?? '.');
+    await Promise.all(hosts.map((h) => shipAppDir(h.session, appDir, o.stateRoot, event)));
     // The admin API's token (review item 5): the operator's copy and the controller host's only.
     const ctlNode = controllerNode(o.config, topo.nodes).name;
     await must(sessions.get(ctlNode)).ssh.writeFile(adminTokenFile(hostStateDir(o.config)), `${loadOrCreateAdminToken(topo.stateDir)}\n`, 0o600);
