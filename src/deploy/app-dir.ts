@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { hostAppDir, isCommandApp, type Config, type NodeInstance } from '../config/index.js';
@@ -42,6 +44,36 @@ function tarApp(dir: string, stateRoot: string): Readable {
     else out.destroy(new HastackError(ErrorCode.SETUP_FAILED, `packing app.dir ${dir} failed (tar exit ${code}): ${stderr.trim()}`));
   });
   return out;
+}
+
+/**
+ * sha256 over the shipped files' paths, modes and contents (what tar packs, in the same order as
+ * sorted paths): equal digests, nothing to restart. Contents rather than mtimes: a fresh checkout
+ * of the same commit must not restart the app.
+ */
+export async function appDirDigest(dir: string, stateRoot: string): Promise<string> {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `app.dir ${dir} is not a directory (it is relative to hastack.yaml)`);
+  }
+  const skip = new Set([path.join(dir, '.git'), path.resolve(stateRoot)]);
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(d, e.name);
+      if (skip.has(p)) continue;
+      if (e.isDirectory()) walk(p);
+      else files.push(p);
+    }
+  };
+  walk(dir);
+  const h = createHash('sha256');
+  for (const f of files) {
+    const st = fs.lstatSync(f);
+    h.update(`${path.relative(dir, f)}\0${st.mode}\0`);
+    h.update(st.isSymbolicLink() ? fs.readlinkSync(f) : await fs.promises.readFile(f));
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 export async function shipAppDir(s: HostSession, localDir: string, stateRoot: string, event: (m: string) => void): Promise<void> {

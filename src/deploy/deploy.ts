@@ -12,6 +12,7 @@ import {
   renderConfigYaml,
   resolveTopology,
   substrateTraits,
+  isCommandApp,
   writeSecrets,
   writeTopology,
 } from '../config/index.js';
@@ -33,7 +34,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
-import { shipAppDir } from './app-dir.js';
+import { appDirDigest, shipAppDir } from './app-dir.js';
 import { hostSecretPayloads, secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
@@ -97,7 +98,10 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`,
     );
   }
-  const topo = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
+  const resolved = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
+  // A command app's files take part in its units' inputs: new files restart it at this deploy.
+  const appDir = path.resolve(o.configDir, o.config.app.dir ?? '.');
+  const topo = isCommandApp(o.config) ? { ...resolved, appDigest: await appDirDigest(appDir, o.stateRoot) } : resolved;
   const looking = o.dryRun === true || o.diff === true;
   const event = (message: string, data?: Record<string, unknown>): void => {
     if (looking) {
@@ -150,7 +154,6 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     // Hosts are independent until services start: packages, bundle and files go in side by side.
     await Promise.all(hosts.map((h) => prepareHost(h, bundle, must(payloads.get(h.session.node)), event)));
     // A command app's files, after apply (it creates the service accounts the files are given to).
-    const appDir = path.resolve(o.configDir, o.config.app.dir ?? '.');
     await Promise.all(hosts.map((h) => shipAppDir(h.session, appDir, o.stateRoot, event)));
     // The admin API's token (review item 5): the operator's copy and the controller host's only.
     const ctlNode = controllerNode(o.config, topo.nodes).name;
