@@ -60,6 +60,9 @@ export interface DeployResult {
   readonly unchanged: readonly string[];
 }
 
+/** Lines of the migrations' output kept in their event (as the supervisor keeps). */
+const MIGRATE_EVENT_LINES = 40;
+
 /** Health wait per service is the config's `supervisor.healthTimeoutMs`; probes this often. */
 const PROBE_EVERY_MS = 500;
 /** apt-get of an engine package or two; a slow mirror takes minutes. */
@@ -329,7 +332,9 @@ async function startServices(
       const h = app ? byNode.get(app.node) : undefined;
       if (!h) continue;
       event(`running the app's migrations on ${h.session.node}`);
-      await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
+      const output = await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
+      // The output in the event log (bounded): app.migrate is the operator's command.
+      event('migrations done', { output: output.split('\n').slice(-MIGRATE_EVENT_LINES).join('\n') });
       continue;
     }
     const due = step.services.map((svc) => ({ svc, h: must(byNode.get(svc.node)) })).map((x) => ({ ...x, unit: unitOf(x.h, x.svc) }));
