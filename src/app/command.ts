@@ -96,7 +96,7 @@ export function startCommandApp(ctx: ServiceContext, command: string): Promise<C
   return Promise.resolve({ close });
 }
 
-/** How long `app.migrate` may run (ms); the supervisor's own bound (120 s) kills us after that anyway. */
+/** How long `app.migrate` waits for another migrator's lock (ms); the run itself is bounded by the supervisor (120 s) or deploy. */
 const MIGRATE_LOCK_WAIT_MS = 30_000;
 
 /**
