@@ -63,8 +63,16 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+  'reserved-at': reserve('reserved: generic app tier (issue 19)', 220, 'at'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  'app-command': {
+    file: 'test/integration/app-command.test.ts',
+    clusters: ['atcmd'],
+    loopback: [{ base: '127.0.220', first: 1, last: 2, admin: 9090 }],
+    private: [],
+    within: 'reserved-at',
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],

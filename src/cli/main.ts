@@ -77,12 +77,20 @@ configOpts(program.command('logs'))
     (await commands()).logs(node, service, o),
   );
 
+configOpts(program.command('env'))
+  .description("print the environment contract NODE's app and worker processes get (DATABASE_URL, REDIS_URL, ...); passwords masked unless --show-secrets")
+  .argument('<node>')
+  .option('--json', 'a JSON object instead of NAME=value lines')
+  .option('--show-secrets', 'print the passwords instead of ********')
+  .action(async (node: string, o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; showSecrets?: boolean }) => (await import('./env.js')).printEnv(node, o));
+
 configOpts(program.command('doctor'))
   .description("check that every engine hastack runs, and the configured substrate's tools, are installed; print the install command if not")
   .option('--tests', 'check what the test suite needs instead (every engine, every substrate tool, chromium, sshd)')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean }) => {
     const { doctorReport, printDoctor } = await doctor();
-    const r = doctorReport(o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate });
+    const config = o.tests ? undefined : (await import('./config-source.js')).loadConfigSource(o).config;
+    const r = doctorReport(config === undefined ? { tests: true } : { substrate: config.substrate, appPackages: config.app.packages });
     printDoctor(r);
     if (!r.ok) process.exitCode = 3;
   });
@@ -94,7 +102,12 @@ configOpts(program.command('setup'))
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean; dryRun?: boolean }) =>
     (await doctor()).setupEngines({
       dryRun: o.dryRun ?? false,
-      scope: o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate },
+      scope: o.tests
+        ? { tests: true }
+        : await (async () => {
+            const c = (await import('./config-source.js')).loadConfigSource(o).config;
+            return { substrate: c.substrate, appPackages: c.app.packages };
+          })(),
     }),
   );
 

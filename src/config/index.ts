@@ -1,9 +1,11 @@
-export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn } from './schema.js';
+export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, isCommandApp, appHealthPath, appReadyPath } from './schema.js';
+export { CONTRACT_ENV_NAMES, DEFAULT_APP_MODULE } from './app-schema.js';
+export type { ContractEnvName, AppConfig, WorkerConfig, VerifyConfig } from './app-schema.js';
 export type { ServiceKind, Config, ConfigInput, NodeConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
-export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, installedPackage, remoteTopology } from './topology.js';
+export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, hostAppDir, installedPackage, remoteTopology } from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
 export {
   loadOrCreateSecrets,
@@ -27,3 +29,5 @@ export type { Secrets, SecretName } from './secrets.js';
 export { writeTopology, readTopology, topologyFile } from './runtime.js';
 export { substrateTraits } from './substrate.js';
 export type { SubstrateName, SubstrateTraits, ServiceReach } from './substrate.js';
+export { appEnvironment, maskAppEnvironment, endpointPort, DB_APP_USER, MASK } from './app-env.js';
+export type { AppEnvironment, AppProcess, EndpointKind } from './app-env.js';
