@@ -63,8 +63,45 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+  'reserved-py': reserve('reserved: python example (issue 19)', 222, 'py'),
+  // Not a test: the Python example's own configs, run by hand (`./hastack up -f examples/python/hastack.yaml`),
+  // kept off every test's range so that trying the example never collides with a test run.
+  'example-python': {
+    file: 'reserved: examples/python/hastack.yaml (127.0.12) and hastack.simple.yaml (127.0.13)',
+    clusters: ['pyexample', 'pyexsimple'],
+    loopback: [
+      { base: '127.0.12', first: 1, last: 254 },
+      { base: '127.0.13', first: 1, last: 254 },
+    ],
+    private: [],
+    reserved: true,
+  },
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  // The Python example (examples/python) on engines the test starts itself: gunicorn, worker, migration.
+  'python-app': {
+    file: 'test/integration/python-app.test.ts',
+    clusters: ['pyapp'],
+    loopback: [{ base: '127.0.222', first: 1, last: 1 }],
+    private: [],
+    within: 'reserved-py',
+  },
+  // One `ideal` cluster of the Python example for three faults (Galera writer, Redis master, app node).
+  'python-ideal': {
+    file: 'test/chaos/python-ideal.test.ts',
+    clusters: ['pyideal'],
+    loopback: [{ base: '127.0.222', first: 11, last: 25, admin: 9090 }],
+    private: [],
+    within: 'reserved-py',
+  },
+  // The `simple` variant: the primary server killed, `hastack failover` at once.
+  'python-server': {
+    file: 'test/chaos/python-server.test.ts',
+    clusters: ['pysimple'],
+    loopback: [{ base: '127.0.222', first: 31, last: 32, admin: 9091 }],
+    private: [],
+    within: 'reserved-py',
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
