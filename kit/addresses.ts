@@ -63,6 +63,7 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+  'reserved-at': reserve('reserved: generic app tier (issue 19)', 220, 'at'),
   'reserved-py': reserve('reserved: python example (issue 19)', 222, 'py'),
   // Not a test: the Python example's own configs, run by hand (`./hastack up -f examples/python/hastack.yaml`),
   // kept off every test's range so that trying the example never collides with a test run.

@@ -77,6 +77,13 @@ configOpts(program.command('logs'))
     (await commands()).logs(node, service, o),
   );
 
+configOpts(program.command('env'))
+  .description("print the environment contract NODE's app and worker processes get (DATABASE_URL, REDIS_URL, ...); passwords masked unless --show-secrets")
+  .argument('<node>')
+  .option('--json', 'a JSON object instead of NAME=value lines')
+  .option('--show-secrets', 'print the passwords instead of ********')
+  .action(async (node: string, o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; showSecrets?: boolean }) => (await import('./env.js')).printEnv(node, o));
+
 configOpts(program.command('doctor'))
   .description("check that every engine hastack runs, and the configured substrate's tools, are installed; print the install command if not")
   .option('--tests', 'check what the test suite needs instead (every engine, every substrate tool, chromium, sshd)')

@@ -103,6 +103,16 @@ function checkCrossFieldRules(c: Config): void {
   if (c.hosts.controller !== undefined && !c.nodes.some((n) => n.name === c.hosts.controller)) {
     throw new ConfigError('hosts.controller', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);
   }
+  if (c.app.command !== undefined && count('worker') > 0 && c.worker.command === undefined) {
+    // The module worker runs a module app's jobs; a command app's jobs are its own worker's.
+    throw new ConfigError(
+      'worker.command',
+      `is required: app.command is set and ${count('worker')} node(s) carry "worker"; give the worker's command, or remove "worker" from those nodes`,
+    );
+  }
+  if (c.worker.command !== undefined && count('worker') === 0) {
+    throw new ConfigError('worker.command', 'is set but no node carries "worker"; add "worker" to a node\'s services');
+  }
   if (c.backup.target !== undefined && !c.nodes.some((n) => n.name === c.backup.target)) {
     throw new ConfigError('backup.target', `names no node of this cluster; nodes: ${c.nodes.map((n) => n.name).join(', ')}`);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { appSchema, verifySchema, workerSchema } from './app-schema.js';
 
 /** Every kind of service a node can carry. Engines are Debian programs; the rest are ours. */
 export const SERVICE_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
@@ -113,19 +114,8 @@ export const configSchema = z
       .string()
       .regex(/^[a-z0-9.-]+$/, 'must be a DNS name')
       .default('erp.hastack.test'),
-    app: z
-      .object({
-        /** The application module (a file exporting `defineApp(...)` as default), relative to this file. */
-        module: z.string().min(1).default('examples/erp'),
-        /**
-         * Apply the app's demo-only migrations (the example ERP's `admin`/`clerk` accounts with
-         * published passwords). Unset: on for the local and netns substrates, off on hosts, so a
-         * real deployment never gets them unless this says so.
-         */
-        demoData: z.boolean().optional(),
-      })
-      .strict()
-      .default({}),
+    app: appSchema,
+    worker: workerSchema,
     nodes: z.array(nodeSchema).min(1, 'a cluster needs at least one node'),
     ports: portsSchema.default({}),
     database: z
@@ -313,6 +303,13 @@ export const configSchema = z
           .object({ username: z.string().min(1), password: z.string().min(1) })
           .strict()
           .optional(),
+        /**
+         * The end-to-end check after a promotion: `{method, path, body?, headers?, expectStatus}`
+         * (an HTTP request through a load balancer) or `{command}` (run with the environment
+         * contract). Unset: the example ERP's test order for module apps, a GET of app.healthPath
+         * answering 2xx/3xx for command apps.
+         */
+        verify: verifySchema.optional(),
       })
       .strict()
       .default({}),
@@ -337,6 +334,30 @@ export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
 
 /** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
-export function demoDataOn(config: Pick<Config, 'app' | 'substrate'>): boolean {
+export function demoDataOn(config: {
+  readonly app: { readonly module?: string | undefined; readonly demoData?: boolean | undefined };
+  readonly substrate: Config['substrate'];
+}): boolean {
   return config.app.demoData ?? config.substrate !== 'hosts';
+}
+
+/** The app keys the helpers below read. */
+type AppKeys = { readonly app: { readonly command?: string | undefined; readonly healthPath?: string | undefined } };
+
+/** Whether the app is any HTTP server run from `app.command` (else a hastack app module). */
+export function isCommandApp(config: AppKeys): boolean {
+  return config.app.command !== undefined;
+}
+
+/** The path the supervisor probes on an app server: `app.healthPath`, else `/healthz` (module) or `/` (command). */
+export function appHealthPath(config: AppKeys): string {
+  return config.app.healthPath ?? (isCommandApp(config) ? '/' : '/healthz');
+}
+
+/**
+ * The path the load balancers probe on an app server: a module app's `/readyz` (it turns 503
+ * while draining), a command app's health path (it has no drain signal of its own).
+ */
+export function appReadyPath(config: AppKeys): string {
+  return isCommandApp(config) ? appHealthPath(config) : '/readyz';
 }

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config, ServiceKind } from './schema.js';
 import { DEFAULT_PORTS } from './schema.js';
+import { DEFAULT_APP_MODULE } from './app-schema.js';
 
 /** One service placed on one node, with everything needed to start or reach it. */
 export interface ServiceInstance {
@@ -30,8 +31,13 @@ export interface Topology {
   readonly config: Config;
   /** Absolute path of `.hastack/<cluster>`. */
   readonly stateDir: string;
-  /** Absolute path of the app module as given in the config (resolved against the config file). */
+  /** Absolute path of the app module as given in the config (resolved against the config file); unused by a command app. */
   readonly appModule: string;
+  /**
+   * Absolute path of `app.dir` (default: the config file's folder): a command app's and worker's
+   * working directory. On hosts, where `deploy` ships it: `<installDir>/app`.
+   */
+  readonly appDir: string;
   readonly nodes: readonly NodeInstance[];
   readonly services: readonly ServiceInstance[];
   /** The MariaDB node started as primary (the first with `mariadb`); later failovers may move it. */
@@ -74,6 +80,7 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
       });
     }
   }
+  const appModule = config.app.module ?? DEFAULT_APP_MODULE;
   const firstWith = (kind: ServiceKind): string => services.find((s) => s.kind === kind)?.node ?? '';
   // The SSH key and known_hosts are relative to the config file; every later reader of the
   // topology (a CLI run from another directory) needs them absolute.
@@ -93,7 +100,8 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     cluster: config.cluster,
     config: resolved,
     stateDir,
-    appModule: hosts ? path.posix.resolve(installedPackage(config), config.app.module) : path.resolve(opts.configDir, config.app.module),
+    appModule: hosts ? path.posix.resolve(installedPackage(config), appModule) : path.resolve(opts.configDir, appModule),
+    appDir: hosts ? hostAppDir(config) : path.resolve(opts.configDir, config.app.dir ?? '.'),
     nodes,
     services,
     initialDbPrimary: firstWith('mariadb'),
@@ -115,6 +123,11 @@ export function hostStateDir(config: Config): string {
  */
 export function installedPackage(config: Config): string {
   return path.posix.join(config.hosts.installDir, 'current');
+}
+
+/** `substrate: hosts`: where `deploy` ships `app.dir` on the app and worker hosts. */
+export function hostAppDir(config: Config): string {
+  return path.posix.join(config.hosts.installDir, 'app');
 }
 
 /** The topology as a host sees it: its state directory is the host's own (`hostStateDir`). */

@@ -83,6 +83,8 @@ export const ErrorCode = {
   HOOK_FAILED: 'HOOK_FAILED',
   /** The hosts hold other passwords than the operator's secrets.json (or the operator has none). */
   SECRETS_MISMATCH: 'SECRETS_MISMATCH',
+  /** `hastack env NODE` of a node that carries neither "app" nor "worker": no process there gets the contract. */
+  NODE_HAS_NO_APP: 'NODE_HAS_NO_APP',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,4 +1,4 @@
-import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
+import { DB_APP_USER, servicesOf, type Secrets, type Topology } from '../../config/index.js';
 import type { Logger } from '../../shared/log.js';
 import { DbClient } from './client.js';
 import type { DbClientOptions } from './options.js';
@@ -17,8 +17,8 @@ export { classifyDbError, isDuplicateKeyError, isReadOnlySql } from './errors.js
 export type { DbErrorKind } from './errors.js';
 export type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
 
-/** The MariaDB user the engine driver creates for applications. */
-export const DB_APP_USER = 'hastack';
+/** The MariaDB user the engine driver creates for applications (defined with the environment contract). */
+export { DB_APP_USER } from '../../config/index.js';
 
 /** A client over every mariadb service of the topology, as the app user, on the app database. */
 export function createDbClient(topo: Topology, secrets: Secrets, log: Logger, opts: Omit<DbClientOptions, 'user' | 'password' | 'database' | 'log'> = {}): DbClient {
