@@ -63,6 +63,7 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+  'reserved-ep': reserve('reserved: local db/redis endpoints (issue 19)', 221, 'ep'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'runtime-conformance': {
@@ -91,6 +92,7 @@ export const TEST_RANGES = {
     ],
     private: [],
   },
+  'bench-endpoints': { file: 'bench/endpoints.ts', clusters: ['epbench'], loopback: [{ base: '127.0.221', first: 1, last: 9 }], private: [], within: 'reserved-ep' },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
 
   // ---- chaos (test/chaos/)

@@ -1,5 +1,5 @@
-export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn } from './schema.js';
-export type { ServiceKind, Config, ConfigInput, NodeConfig } from './schema.js';
+export { SERVICE_KINDS, PLACED_KINDS, ENDPOINT_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, endpointsOn } from './schema.js';
+export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
