@@ -64,6 +64,7 @@ export const TEST_RANGES = {
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
   'reserved-at': reserve('reserved: generic app tier (issue 19)', 220, 'at'),
+  'reserved-ep': reserve('reserved: local db/redis endpoints (issue 19)', 221, 'ep'),
   'reserved-py': reserve('reserved: python example (issue 19)', 222, 'py'),
   // Not a test: the Python example's own configs, run by hand (`./hastack up -f examples/python/hastack.yaml`),
   // kept off every test's range so that trying the example never collides with a test run.
@@ -129,6 +130,7 @@ export const TEST_RANGES = {
     ],
     private: [],
   },
+  'bench-endpoints': { file: 'bench/endpoints.ts', clusters: ['epbench'], loopback: [{ base: '127.0.221', first: 1, last: 9 }], private: [], within: 'reserved-ep' },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
 
   // ---- chaos (test/chaos/)

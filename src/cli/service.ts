@@ -13,6 +13,9 @@ const starters: Record<OwnKind, () => Promise<(ctx: ServiceContext) => Promise<C
   worker: async () => (await import('../worker/index.js')).startWorker,
   lb: async () => (await import('../lb/index.js')).startLb,
   dns: async () => (await import('../dns/index.js')).startDns,
+  'db-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
+  'db-read-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
+  'redis-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
 };
 
 function contextFor(stateDir: string, node: string, kind: ServiceKind): ServiceContext {
