@@ -36,6 +36,10 @@ export type {
   WriteResult,
 } from './contract.js';
 export { startAppServer } from './host.js';
+export { startCommandApp, runMigrateCommand, spawnCommand, stopChild, describeExit, commandEnv } from './command.js';
+export type { ExitInfo } from './command.js';
+export { withClusterLock } from './cluster-lock.js';
+export type { ClusterLockOptions } from './cluster-lock.js';
 export type { AppServerOptions } from './host.js';
 export { runMigrations, applyMigrations, startMigrationRunner, migrationsFor, MIGRATION_LOCK } from './migrate.js';
 export type { MigrationResult, MigrationRunner } from './migrate.js';

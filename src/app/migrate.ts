@@ -5,6 +5,7 @@ import { createDbClient, type DbClient, type DbSession } from '../clients/db/ind
 import { demoDataOn, type Topology } from '../config/index.js';
 import type { AppDefinition, Migration } from './contract.js';
 import { loadApp } from './load.js';
+import { withClusterLock } from './cluster-lock.js';
 
 export interface MigrationResult {
   /** Ids applied by this call, in order (empty when the database was up to date). */
@@ -17,17 +18,18 @@ export function migrationsFor(topo: Topology, app: AppDefinition): readonly Migr
   return app.migrations.filter((m) => demo || m.demoOnly !== true);
 }
 
-/** Server-wide named lock: one migrator at a time for the whole cluster. */
-export const MIGRATION_LOCK = 'hastack_migrations';
-/** Seconds to wait for another migrator (GET_LOCK's own timeout). */
-const LOCK_WAIT_S = 30;
+/** The cluster-wide lock (src/app/cluster-lock.ts) every migrator takes: module migrations and `app.migrate` alike. */
+export const MIGRATION_LOCK = 'migrations';
+/** How long to wait for another migrator (ms): a fresh ERP migrates in well under a second. */
+const LOCK_WAIT_MS = 30_000;
 
 /**
  * Applies the app's missing migrations, exactly once per cluster even when several processes
- * race: each takes `GET_LOCK('hastack_migrations', 30)` on the primary, (re)reads what is
- * applied, applies what is missing in order, records each in `hastack_migrations`, and releases.
- * The lock is per connection, so everything runs on one connection; if that connection dies the
- * server releases the lock and the next migrator starts over from what is recorded.
+ * race: each takes the cluster-wide lock `migrations` (a lease row on the writer, correct on
+ * Galera too, where GET_LOCK, used before, is per node), (re)reads what is applied on one
+ * connection to the writer, applies what is missing in order, records each in
+ * `hastack_migrations`, and releases. A migrator that dies frees the lock when its lease lapses;
+ * the next starts over from what is recorded.
  */
 export async function runMigrations(ctx: ServiceContext, opts: { readonly app?: AppDefinition; readonly db?: DbClient; readonly log?: Logger } = {}): Promise<MigrationResult> {
   const log = opts.log ?? createLogger('migrate', { node: ctx.svc.node });
@@ -41,20 +43,7 @@ export async function runMigrations(ctx: ServiceContext, opts: { readonly app?: 
 }
 
 export async function applyMigrations(db: DbClient, migrations: readonly Migration[], log: Logger): Promise<MigrationResult> {
-  return db.withPrimaryConnection(async (s) => {
-    // The statement timeout must outlast GET_LOCK's own wait.
-    const [lock] = await s.query<{ got: number | null }>('SELECT GET_LOCK(?, ?) AS got', [MIGRATION_LOCK, LOCK_WAIT_S], {
-      timeoutMs: (LOCK_WAIT_S + 5) * 1_000,
-    });
-    if (lock?.got !== 1) {
-      throw new HastackError(ErrorCode.TIMEOUT, `another process held the migration lock for ${LOCK_WAIT_S} s; retry, or look for a stuck migration`);
-    }
-    try {
-      return { applied: await applyLocked(s, migrations, log) };
-    } finally {
-      await s.query('SELECT RELEASE_LOCK(?) AS released', [MIGRATION_LOCK]).catch(() => undefined);
-    }
-  });
+  return withClusterLock(db, MIGRATION_LOCK, async () => ({ applied: await db.withPrimaryConnection((s) => applyLocked(s, migrations, log)) }), { log, waitMs: LOCK_WAIT_MS });
 }
 
 async function applyLocked(s: DbSession, migrations: readonly Migration[], log: Logger): Promise<string[]> {

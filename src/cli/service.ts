@@ -1,16 +1,31 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVICE_KINDS, findService, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
+import { SERVICE_KINDS, appEnvironment, findService, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
 import { isOwnKind, type OwnKind, type ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 
 // Imported lazily: a DNS or load-balancer process then loads only its own tier, not Fastify,
 // BullMQ and mysql2 (measured: about 40 MB less RSS per process).
-const starters: Record<OwnKind, () => Promise<(ctx: ServiceContext) => Promise<Closeable>>> = {
-  app: async () => (await import('../app/index.js')).startAppServer,
-  worker: async () => (await import('../worker/index.js')).startWorker,
+// A command app's app and worker (app.command, worker.command) are a small parent of the command.
+const starters: Record<OwnKind, (ctx: ServiceContext) => Promise<(ctx: ServiceContext) => Promise<Closeable>>> = {
+  app: async (ctx) => {
+    const command = ctx.topo.config.app.command;
+    if (command !== undefined) {
+      const { startCommandApp } = await import('../app/command.js');
+      return (c) => startCommandApp(c, command);
+    }
+    return (await import('../app/index.js')).startAppServer;
+  },
+  worker: async (ctx) => {
+    const command = ctx.topo.config.worker.command;
+    if (command !== undefined) {
+      const { startCommandWorker } = await import('../worker/command.js');
+      return (c) => startCommandWorker(c, command);
+    }
+    return (await import('../worker/index.js')).startWorker;
+  },
   lb: async () => (await import('../lb/index.js')).startLb,
   dns: async () => (await import('../dns/index.js')).startDns,
   'db-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
@@ -38,8 +53,14 @@ export async function runService(kind: string, stateDir: string, node: string): 
   // event, which unhandled would end the service over a log line.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
-  const start = await starters[ours]();
-  const running = await start(contextFor(stateDir, node, ours));
+  const ctx = contextFor(stateDir, node, ours);
+  if (ours === 'app' || ours === 'worker') {
+    // The environment contract, module apps too: in this process's environment only (the unit
+    // file and argv never hold a password), where an app's own libraries can read it.
+    Object.assign(process.env, appEnvironment(ctx.topo, ctx.secrets, node, ours), ours === 'app' ? { HOST: ctx.svc.address, PORT: String(ctx.svc.port) } : {});
+  }
+  const start = await starters[ours](ctx);
+  const running = await start(ctx);
   let closing = false;
   const stop = (): void => {
     if (closing) return;
@@ -61,6 +82,17 @@ export async function runMigrate(stateDir: string): Promise<void> {
   const topo = readTopology(stateDir);
   const app = servicesOf(topo, 'app')[0];
   if (!app) throw new HastackError(ErrorCode.CONFIG_INVALID, 'the cluster has no app service to migrate for');
+  const command = topo.config.app.command;
+  if (command !== undefined) {
+    const migrate = topo.config.app.migrate;
+    if (migrate === undefined) {
+      process.stdout.write('no app.migrate: nothing to run\n');
+      return;
+    }
+    const { runMigrateCommand } = await import('../app/command.js');
+    await runMigrateCommand(contextFor(stateDir, app.node, 'app'), migrate);
+    return;
+  }
   const { runMigrations } = await import('../app/index.js');
   const result = await runMigrations(contextFor(stateDir, app.node, 'app'));
   process.stdout.write(`migrations applied: ${result.applied.length === 0 ? 'none (up to date)' : result.applied.join(', ')}\n`);

@@ -45,6 +45,8 @@ const PROBE_INTERVAL_MS = 150;
 /** Migrations of a fresh ERP take well under a second; 2 minutes bounds a big user migration. */
 const MIGRATE_TIMEOUT_MS = 120_000;
 const LOG_TAIL_LINES = 15;
+/** Lines of the migrations' output kept in their event: enough for a migration tool's summary. */
+const MIGRATE_EVENT_LINES = 40;
 /**
  * Liveness probes of services whose driver opts in (`livenessFailures`): every 2 s, so a stuck
  * worker is restarted within seconds of its own bound, at the cost of one HTTP GET per 2 s each.
@@ -294,12 +296,12 @@ export class Supervisor {
       throw new EngineStartError(svc.id, `preparing it failed: ${describeError(e)}`, this.logTail(m), logFileOf(svc));
     }
     const proc = this.spawn(m);
-    let exited = false;
-    void proc.exited.then(() => (exited = true));
+    let exited: string | undefined;
+    void proc.exited.then((info) => (exited = info.signal ? `signal ${info.signal}` : `exit status ${info.code}`));
     const deadline = Date.now() + this.opts.topo.config.supervisor.healthTimeoutMs;
     let last: ProbeResult | undefined;
     for (;;) {
-      if (exited) throw new EngineStartError(svc.id, 'the process exited during start', this.logTail(m), logFileOf(svc));
+      if (exited !== undefined) throw new EngineStartError(svc.id, `the process exited during start (${exited})`, this.logTail(m), logFileOf(svc));
       last = await m.driver.probe(m.ctx, PROBE_TIMEOUT_MS);
       if (last.healthy) break;
       if (Date.now() > deadline) {
@@ -489,10 +491,14 @@ export class Supervisor {
     const proc = this.opts.substrate.spawn(fake, { command: process.execPath, args: [CLI_MAIN, '_migrate', '--state', topo.stateDir] }, logFile);
     const timer = setTimeout(() => this.opts.substrate.signal(proc.pid, 'SIGKILL'), MIGRATE_TIMEOUT_MS);
     const info = await proc.exited.finally(() => clearTimeout(timer));
+    // The output goes to the event log too (bounded): app.migrate is the operator's command, and
+    // its output is what they look for after an `up` or a `deploy`.
+    const output = tailFile(logFile, MIGRATE_EVENT_LINES);
     if (info.code !== 0) {
+      this.event({ type: 'step', message: 'migrations failed', data: { code: info.code, signal: info.signal, output } });
       throw new EngineStartError('migrations', `exited with ${info.signal ?? `code ${info.code}`}`, tailFile(logFile, LOG_TAIL_LINES), logFile);
     }
-    this.event({ type: 'step', message: 'migrations done' });
+    this.event({ type: 'step', message: 'migrations done', data: { output } });
   }
 
   /** Stops everything in reverse dependency order (SIGTERM, then SIGKILL after a grace). Idempotent. */

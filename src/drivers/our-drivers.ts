@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { appHealthPath, isCommandApp } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
 import { readStatus, statusSocketPath } from '../endpoints/index.js';
 import type { OwnKind, ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
@@ -16,8 +17,13 @@ function serviceCommand(ctx: ServiceContext): ProcessSpec {
   };
 }
 
-/** GET `path` on the service; healthy on 200. The body's `status` (if any) becomes the detail. */
-async function httpProbe(ctx: ServiceContext, urlPath: string, timeoutMs: number): Promise<ProbeResult> {
+/** What a probe accepts: our own tiers answer 200; a command app is ready on any 2xx or 3xx (a login redirect on `/`). */
+type Accept = (status: number) => boolean;
+const only200: Accept = (s) => s === 200;
+const twoOrThree: Accept = (s) => s >= 200 && s < 400;
+
+/** GET `path` on the service; healthy when `accept` takes the status. The body's `status` (if any) becomes the detail. */
+async function httpProbe(ctx: ServiceContext, urlPath: string, timeoutMs: number, accept: Accept = only200): Promise<ProbeResult> {
   const role = ctx.svc.kind;
   try {
     const res = await request(`http://${ctx.svc.address}:${ctx.svc.port}${urlPath}`, {
@@ -33,7 +39,7 @@ async function httpProbe(ctx: ServiceContext, urlPath: string, timeoutMs: number
     } catch {
       // not JSON: no detail
     }
-    return res.statusCode === 200
+    return accept(res.statusCode)
       ? { healthy: true, role, ...(detail !== undefined ? { detail } : {}) }
       : { healthy: false, role, detail: `HTTP ${res.statusCode}${detail ? ` (${detail})` : ''}` };
   } catch (e) {
@@ -84,9 +90,20 @@ const endpointDriver: ServiceDriver = {
 };
 
 /** The drivers of hastack's own tiers (the registry's `ours` kinds); a missing one is a compile error. */
+/**
+ * The app server: module or command app alike, run as `_service app` (for a command app, a small
+ * parent of `app.command`: src/app/command.ts). Probed on `app.healthPath`.
+ */
+const appDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  probe: (ctx, t) => httpProbe(ctx, appHealthPath(ctx.topo.config), t, isCommandApp(ctx.topo.config) ? twoOrThree : only200),
+};
+
 export const ourDrivers: Readonly<Record<OwnKind, ServiceDriver>> = {
-  app: httpDriver('/healthz'),
-  // The worker's /healthz fails only when it makes no progress (src/worker/progress.ts): three
+  app: appDriver,
+  // The worker's /healthz fails only when it makes no progress (src/worker/progress.ts), or, for
+  // worker.command, when the command is down or crash-looping (src/worker/command.ts): three
   // failed probes in a row (~6 s past that bound) and the supervisor restarts it.
   worker: { ...httpDriver('/healthz'), livenessFailures: 3 },
   // `/-/` is the load balancer's own path space; everything else is proxied to the app.

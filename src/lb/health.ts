@@ -5,7 +5,7 @@ import type { ProbeOutcome } from './health-state.js';
 
 /**
  * Active health checks: `GET /readyz` on every backend every `intervalMs`, each bounded by
- * `timeoutMs`, results fed to the backend set. 2xx is ok, 503 is draining, anything else fails.
+ * `timeoutMs`, results fed to the backend set. 2xx/3xx is ok, 503 is draining, anything else fails.
  *
  * Each probe uses a fresh connection (`reset: true`), as HAProxy's checks do: it then tests what
  * a new request needs (the listener accepts, the process answers), not just that one old
@@ -48,7 +48,8 @@ export async function probeBackend(agent: Agent, origin: string, path: string, t
   try {
     const status = await freshGet(agent, origin, path, timeoutMs, 'hastack-lb-health', stop);
     const detail = `HTTP ${status}`;
-    if (status >= 200 && status < 300) return { outcome: 'ok', detail };
+    // 3xx too: a command app's health path may be `/`, which many apps redirect (to a login page).
+    if (status >= 200 && status < 400) return { outcome: 'ok', detail };
     if (status === 503) return { outcome: 'draining', detail };
     return { outcome: 'fail', detail };
   } catch (e) {

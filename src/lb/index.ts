@@ -23,7 +23,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { servicesOf } from '../config/index.js';
+import { appReadyPath, servicesOf } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
@@ -171,11 +171,13 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   };
   const server = createHttpServer(handler, limits, gate);
 
-  const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: BACKEND_READY_PATH });
+  // A module app's /readyz (503 while it drains); a command app's app.healthPath (src/config).
+  const readyPath = appReadyPath(ctx.topo.config);
+  const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: readyPath });
   // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
   const livenessAgent = new Agent();
   const stall = new StallWatch(backends.all, opts.stall ?? DEFAULT_STALL_SETTINGS, {
-    probe: (b, timeoutMs) => livenessProbe(livenessAgent, b.origin, BACKEND_READY_PATH, timeoutMs),
+    probe: (b, timeoutMs) => livenessProbe(livenessAgent, b.origin, readyPath, timeoutMs),
     onFrozen: (b) => backends.observeStall(b, 'requests unanswered and a liveness probe unanswered: frozen'),
     onRescued: (b, aborted) => {
       if (aborted > 0) log.warn({ backend: b.id, aborted }, `backend ${b.id} froze: ${aborted} repeatable requests sent to other backends`);
