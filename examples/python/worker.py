@@ -8,7 +8,8 @@ Two sources of work, one completion:
     database (a wake-up lost with a Redis master, or popped by a worker that then died).
 Completing a job is a conditional UPDATE in one transaction, so a job found twice runs once.
 SIGTERM (or SIGINT): the current job finishes, then the process exits 0 within about a second.
-If HOST and PORT are set, GET /healthz on them answers 200 while the loop is turning.
+With WORKER_HEALTH_PORT set (running it by hand), GET /healthz on $HOST:$WORKER_HEALTH_PORT answers
+200 while the loop is turning; under hastack the worker service answers /healthz itself.
 """
 
 import logging
@@ -134,7 +135,8 @@ def main() -> int:
     w = Worker(c)
     signal.signal(signal.SIGTERM, lambda *_: w.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: w.stopping.set())
-    srv = serve_health(w, c.host, c.port) if os.environ.get("PORT") else None
+    health_port = os.environ.get("WORKER_HEALTH_PORT")
+    srv = serve_health(w, c.host, int(health_port)) if health_port else None
     log.info("worker on node %s: %r", c.node, c)
     w.run()
     if srv is not None:

@@ -113,7 +113,7 @@ function startApp(): void {
 }
 
 function startWorker(): void {
-  engines.spawn('worker', PYTHON, ['worker.py'], { cwd: APP_DIR, env: contractEnv(WORKER_PORT), logFile: path.join(stateRoot, 'worker.log') });
+  engines.spawn('worker', PYTHON, ['worker.py'], { cwd: APP_DIR, env: { ...contractEnv(APP_PORT), WORKER_HEALTH_PORT: String(WORKER_PORT) }, logFile: path.join(stateRoot, 'worker.log') });
 }
 
 /** Polls GET /records/ID until its job is done (15 s bound: the doorbell takes ms, the sweep 2-5 s). */
@@ -138,7 +138,7 @@ describe('the Python example on real engines', { skip: HAVE_PYTHON_PACKAGES ? fa
 
   it('migrate.py creates the schema, and a second run applies nothing', async () => {
     const first = await run(PYTHON, ['migrate.py'], { cwd: APP_DIR, env: { ...process.env, ...contractEnv(APP_PORT) }, timeout: 60_000 });
-    assert.match(first.stderr, /1 migration\(s\) applied/);
+    assert.match(first.stderr, /2 migration\(s\) applied/);
     const second = await run(PYTHON, ['migrate.py'], { cwd: APP_DIR, env: { ...process.env, ...contractEnv(APP_PORT) }, timeout: 60_000 });
     assert.match(second.stderr, /0 migration\(s\) applied/);
     const tables = await sql<{ t: string }>('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY 1', [topo.config.database.name]);
@@ -196,6 +196,9 @@ describe('the Python example on real engines', { skip: HAVE_PYTHON_PACKAGES ? fa
     assert.equal(burst.filter((a) => a.status === 201).length, 1, JSON.stringify(burst.map((a) => a.status)));
     assert.equal(burst.filter((a) => a.status === 200).length, 9);
     assert.equal(new Set(burst.map((a) => a.body.id)).size, 1);
+    // The crash plan's check (failover.verify in hastack.yaml): a replay of the record migrate.py wrote.
+    const verify = await curl('POST', '/records', { body: '{"data":"hastack failover verify"}', headers: { ...json, 'idempotency-key': 'hastack-failover-verify' } });
+    assert.equal(verify.status, 200, JSON.stringify(verify.body));
     const rows = await sql<{ n: number }>("SELECT COUNT(*) AS n FROM records WHERE idem_key IN ('py-once-1', 'py-burst')");
     assert.equal(Number(rows[0]?.n), 2);
   });
