@@ -352,6 +352,17 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    chaos: z
+      .object({
+        /**
+         * What `hastack chaos run` drives and checks: `erp`, the example ERP (logins, orders,
+         * items, stock); `records`, the Python example (examples/python: records written under an
+         * Idempotency-Key, a job each, reads by id). Either way the same report fields.
+         */
+        workload: z.enum(['erp', 'records']).default('erp'),
+      })
+      .strict()
+      .default({}),
     supervisor: z
       .object({
         /** Bounded wait for one service to turn healthy at start. */
