@@ -80,6 +80,13 @@ export const TEST_RANGES = {
   },
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  'app-command': {
+    file: 'test/integration/app-command.test.ts',
+    clusters: ['atcmd'],
+    loopback: [{ base: '127.0.220', first: 1, last: 2, admin: 9090 }],
+    private: [],
+    within: 'reserved-at',
+  },
   // The Python example (examples/python) on engines the test starts itself: gunicorn, worker, migration.
   'python-app': {
     file: 'test/integration/python-app.test.ts',

@@ -12,13 +12,47 @@ export interface DoctorReport {
   readonly rows: string[][];
   /** What was checked, for messages: "its engines and the netns substrate", "the test suite". */
   readonly scope: string;
+  /** Missing app.packages apt has no candidate for: `setup` cannot install them, and says so by name. */
+  readonly noCandidate: readonly string[];
 }
 
 /**
  * What to check: the engines plus the configured substrate's tools (doctor, setup, up), or
  * everything the test suite needs (`setup --tests`, `npm test`, `.ci/run`).
  */
-export type DoctorScope = { readonly substrate: SubstrateName } | { readonly tests: true };
+export type DoctorScope = { readonly substrate: SubstrateName; readonly appPackages?: readonly string[] } | { readonly tests: true };
+
+/** Whether dpkg has `pkg` installed (`ii`), and its version. */
+function dpkgInstalled(pkg: string): string | undefined {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${db:Status-Abbrev} ${Version}', pkg], { encoding: 'utf8' });
+  const m = /^ii\s+(\S+)/.exec(r.stdout ?? '');
+  return r.status === 0 && m ? (m[1] ?? '') : undefined;
+}
+
+/** Whether apt has a version of `pkg` it could install (`Candidate: (none)` or an unknown name: no). */
+export function aptCandidate(pkg: string): boolean {
+  const r = spawnSync('apt-cache', ['policy', pkg], { encoding: 'utf8' });
+  return r.status === 0 && /Candidate: [0-9]/.test(r.stdout ?? '');
+}
+
+/** The app's Debian packages (app.packages): rows, the missing ones, and those apt has no candidate for. */
+function appPackageChecks(pkgs: readonly string[]): { rows: string[][]; missing: string[]; noCandidate: string[] } {
+  const rows: string[][] = [];
+  const missing: string[] = [];
+  const noCandidate: string[] = [];
+  for (const pkg of pkgs) {
+    const version = dpkgInstalled(pkg);
+    if (version !== undefined) {
+      rows.push([`(app.packages)`, pkg, 'yes', version]);
+      continue;
+    }
+    missing.push(pkg);
+    const can = aptCandidate(pkg);
+    if (!can) noCandidate.push(pkg);
+    rows.push([`(app.packages)`, pkg, can ? 'MISSING' : 'MISSING (apt has no candidate)', '']);
+  }
+  return { rows, missing, noCandidate };
+}
 
 /** What to look for, from the registry: every service kind's programs plus the substrate's tools. */
 function binariesOf(scope: DoctorScope): { list: readonly EngineBinary[]; label: string } {
@@ -34,7 +68,10 @@ export function doctorReport(scope: DoctorScope = { substrate: 'local' }): Docto
   const rows = [['binary', 'package', 'found', 'version'], ...checks.map((c) => [c.binary, c.package, c.found ? 'yes' : 'MISSING', c.version ?? ''])];
   const major = Number(process.versions.node.split('.')[0]);
   rows.push(['node', 'nodejs', major >= 20 ? 'yes' : 'TOO OLD (need 20+)', process.versions.node]);
-  return { ok: missing.length === 0 && major >= 20, missingPackages: missing, rows, scope: label };
+  const app = appPackageChecks('substrate' in scope ? (scope.appPackages ?? []) : []);
+  rows.push(...app.rows);
+  const all = [...new Set([...missing, ...app.missing])];
+  return { ok: all.length === 0 && major >= 20, missingPackages: all, rows, scope: app.rows.length > 0 ? `${label} and app.packages` : label, noCandidate: app.noCandidate };
 }
 
 export function installCommand(packages: readonly string[]): string {
@@ -44,6 +81,9 @@ export function installCommand(packages: readonly string[]): string {
 
 export function printDoctor(r: DoctorReport): void {
   process.stdout.write(table(r.rows) + '\n');
+  if (r.noCandidate.length > 0) {
+    process.stdout.write(`\napp.packages: apt has no installation candidate for ${r.noCandidate.join(', ')} (check the name, or run "apt-get update")\n`);
+  }
   if (r.missingPackages.length > 0) {
     process.stdout.write(
       `\nMissing for ${r.scope}. Install them with:\n  ${installCommand(r.missingPackages)}\n(or run "hastack setup${r.scope === 'the test suite' ? ' --tests' : ''}" as root)\n`,
@@ -79,6 +119,17 @@ export function setupEngines(opts: { dryRun: boolean; scope?: DoctorScope }): vo
     ['update', '-q'],
     ['install', '-y', '-q', '--no-install-recommends', ...r.missingPackages],
   ]) {
+    if (args[0] === 'install') {
+      // After the update: an app package apt still has no candidate for is named, not left to apt's own error.
+      const none = r.noCandidate.filter((p) => !aptCandidate(p));
+      if (none.length > 0) {
+        throw new HastackError(
+          ErrorCode.SETUP_FAILED,
+          `app.packages: apt has no installation candidate for ${none.join(', ')}; check the name (apt-cache search), or add the repository that has it, then run again`,
+          { details: { packages: none } },
+        );
+      }
+    }
     const res = spawnSync('apt-get', args, { stdio: 'inherit', env });
     if (res.status !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `apt-get ${args[0]} failed (exit ${res.status}); run "${cmd}" by hand to see why`);
   }

@@ -1,9 +1,13 @@
 import { appEnvironment, maskAppEnvironment, readSecrets } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 
-/** A value as a POSIX shell word: `'...'` with every `'` closed, escaped and reopened. */
+/**
+ * A value as the right side of a POSIX shell assignment: `'...'` with every `'` closed, escaped
+ * and reopened, unless plain. `*` counts as plain: an assignment's value is never globbed, and the
+ * mask then reads as it is.
+ */
 function shellWord(v: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_@%+=:,./*-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

@@ -89,7 +89,8 @@ configOpts(program.command('doctor'))
   .option('--tests', 'check what the test suite needs instead (every engine, every substrate tool, chromium, sshd)')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean }) => {
     const { doctorReport, printDoctor } = await doctor();
-    const r = doctorReport(o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate });
+    const config = o.tests ? undefined : (await import('./config-source.js')).loadConfigSource(o).config;
+    const r = doctorReport(config === undefined ? { tests: true } : { substrate: config.substrate, appPackages: config.app.packages });
     printDoctor(r);
     if (!r.ok) process.exitCode = 3;
   });
@@ -101,7 +102,12 @@ configOpts(program.command('setup'))
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean; dryRun?: boolean }) =>
     (await doctor()).setupEngines({
       dryRun: o.dryRun ?? false,
-      scope: o.tests ? { tests: true } : { substrate: (await import('./config-source.js')).loadConfigSource(o).config.substrate },
+      scope: o.tests
+        ? { tests: true }
+        : await (async () => {
+            const c = (await import('./config-source.js')).loadConfigSource(o).config;
+            return { substrate: c.substrate, appPackages: c.app.packages };
+          })(),
     }),
   );
 

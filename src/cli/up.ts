@@ -17,14 +17,14 @@ export interface UpOptions extends ConfigOptions {
   readonly substrate?: 'local' | 'netns';
 }
 
-function ensureEngines(install: boolean, substrate: SubstrateName): void {
-  const r = doctorReport({ substrate });
+function ensureEngines(install: boolean, substrate: SubstrateName, appPackages: readonly string[]): void {
+  const r = doctorReport({ substrate, appPackages });
   if (r.ok) return;
   const canInstall = install && os.userInfo().uid === 0 && fs.existsSync('/usr/bin/apt-get');
   if (!canInstall) {
     throw new HastackError(ErrorCode.ENGINE_MISSING, `missing for ${r.scope}: ${r.missingPackages.join(', ')}. Install them with:\n  ${installCommand(r.missingPackages)}`);
   }
-  setupEngines({ dryRun: false, scope: { substrate } });
+  setupEngines({ dryRun: false, scope: { substrate, appPackages } });
 }
 
 export async function up(opts: UpOptions): Promise<void> {
@@ -37,7 +37,7 @@ export async function up(opts: UpOptions): Promise<void> {
       `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`,
     );
   }
-  ensureEngines(opts.install ?? true, opts.substrate ?? src.config.substrate);
+  ensureEngines(opts.install ?? true, opts.substrate ?? src.config.substrate, src.config.app.packages);
   // Checked before anything starts: a bad cron field would otherwise surface in the supervisor.
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   // Re-validated: the cross-field rules on node addresses depend on the substrate.

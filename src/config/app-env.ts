@@ -90,7 +90,9 @@ export function appEnvironment(topo: Topology, secrets: ContractSecrets, node: s
     REDIS_SENTINEL_PASSWORD: secrets.sentinelPassword,
     MEMCACHED_SERVERS: hostPort('memcached'),
   };
-  return { ...contract, ...c.app.env, ...(process === 'worker' ? c.worker.env : {}) };
+  // A topology.json written before these keys existed has neither: no extra variables then.
+  const older = c as Partial<Pick<Config, 'worker'>> & { app: Partial<Config['app']> };
+  return { ...contract, ...(older.app.env ?? {}), ...(process === 'worker' ? (older.worker?.env ?? {}) : {}) };
 }
 
 export const MASK = '********';

@@ -5,7 +5,7 @@ export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig } from 
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
-export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, installedPackage, remoteTopology } from './topology.js';
+export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, hostAppDir, installedPackage, remoteTopology } from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
 export {
   loadOrCreateSecrets,

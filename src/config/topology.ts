@@ -38,6 +38,12 @@ export interface Topology {
    * working directory. On hosts, where `deploy` ships it: `<installDir>/app`.
    */
   readonly appDir: string;
+  /**
+   * `substrate: hosts`: a digest of the files of `app.dir` as `deploy` shipped them (set by
+   * deploy, never by resolveTopology): part of the app's and worker's unit inputs, so new app
+   * files restart them (one at a time). Absent on the other substrates and for module apps.
+   */
+  readonly appDigest?: string;
   readonly nodes: readonly NodeInstance[];
   readonly services: readonly ServiceInstance[];
   /** The MariaDB node started as primary (the first with `mariadb`); later failovers may move it. */

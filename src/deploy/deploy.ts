@@ -12,6 +12,7 @@ import {
   renderConfigYaml,
   resolveTopology,
   substrateTraits,
+  isCommandApp,
   writeSecrets,
   writeTopology,
 } from '../config/index.js';
@@ -33,6 +34,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { BUNDLE_STAMP_FILE, buildBundle, type Bundle } from './bundle.js';
+import { appDirDigest, shipAppDir } from './app-dir.js';
 import { hostSecretPayloads, secretsForDeploy } from './host-secrets.js';
 import { hostNeeds, type HostNeeds } from './needs.js';
 import { judgeHost, missingPackages, parseFacts, preflightScript, type HostFacts, type Verdict } from './preflight.js';
@@ -57,6 +59,9 @@ export interface DeployResult {
   readonly started: readonly string[];
   readonly unchanged: readonly string[];
 }
+
+/** Lines of the migrations' output kept in their event (as the supervisor keeps). */
+const MIGRATE_EVENT_LINES = 40;
 
 /** Health wait per service is the config's `supervisor.healthTimeoutMs`; probes this often. */
 const PROBE_EVERY_MS = 500;
@@ -96,7 +101,10 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       `deploy puts a cluster on machines over SSH and needs "substrate: hosts" (this file says "${o.config.substrate}"); on this machine use "hastack up"`,
     );
   }
-  const topo = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
+  const resolved = resolveTopology(o.config, { stateRoot: o.stateRoot, configDir: o.configDir });
+  // A command app's files take part in its units' inputs: new files restart it at this deploy.
+  const appDir = path.resolve(o.configDir, o.config.app.dir ?? '.');
+  const topo = isCommandApp(o.config) ? { ...resolved, appDigest: await appDirDigest(appDir, o.stateRoot) } : resolved;
   const looking = o.dryRun === true || o.diff === true;
   const event = (message: string, data?: Record<string, unknown>): void => {
     if (looking) {
@@ -148,6 +156,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     writeTopology(topo);
     // Hosts are independent until services start: packages, bundle and files go in side by side.
     await Promise.all(hosts.map((h) => prepareHost(h, bundle, must(payloads.get(h.session.node)), event)));
+    // A command app's files, after apply (it creates the service accounts the files are given to).
+    await Promise.all(hosts.map((h) => shipAppDir(h.session, appDir, o.stateRoot, event)));
     // The admin API's token (review item 5): the operator's copy and the controller host's only.
     const ctlNode = controllerNode(o.config, topo.nodes).name;
     await must(sessions.get(ctlNode)).ssh.writeFile(adminTokenFile(hostStateDir(o.config)), `${loadOrCreateAdminToken(topo.stateDir)}\n`, 0o600);
@@ -322,7 +332,9 @@ async function startServices(
       const h = app ? byNode.get(app.node) : undefined;
       if (!h) continue;
       event(`running the app's migrations on ${h.session.node}`);
-      await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
+      const output = await h.session.ssh.run(h.session.cli(['_migrate', '--state', hostStateDir(topo.config)]), { timeoutMs: MIGRATE_TIMEOUT_MS });
+      // The output in the event log (bounded): app.migrate is the operator's command.
+      event('migrations done', { output: output.split('\n').slice(-MIGRATE_EVENT_LINES).join('\n') });
       continue;
     }
     const due = step.services.map((svc) => ({ svc, h: must(byNode.get(svc.node)) })).map((x) => ({ ...x, unit: unitOf(x.h, x.svc) }));

@@ -4,6 +4,7 @@ import { resolveService } from '../dns/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep, waitFor } from '../shared/retry.js';
 import type { FailoverEnv } from './context.js';
+import { customVerify, runCustomVerify } from './verify-custom.js';
 
 // One request through a load balancer on loopback: milliseconds; 10 s covers the app's own
 // database retry budget while it finds the new primary.
@@ -74,7 +75,8 @@ async function logIn(base: string, user: { readonly username: string; readonly p
  * End to end, as a client: resolve the service name through hastack's DNS, then through a load
  * balancer it names: a write (an order, with an Idempotency-Key so a re-run finds the same one),
  * a read of it back, and its confirmation job run by a worker. Apps without the ERP's order API
- * get the read of `/` only (the step says so).
+ * get the read of `/` only (the step says so). `failover.verify`, or a command app, replaces all
+ * this with its own check (verify-custom.ts).
  */
 export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: string): Promise<string> {
   const answer = await dnsAnswer(env, fenced);
@@ -82,6 +84,8 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   if (!lb) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, 'hastack\'s DNS answers with no load balancer; see "hastack status" (lb rows)');
   const port = servicesOf(env.topo, 'lb')[0]?.port ?? 8080;
   const base = `http://${lb}:${port}`;
+  const custom = customVerify(env);
+  if (custom !== undefined) return `via DNS → ${await runCustomVerify(env, fenced, base, custom)}`;
   const t0 = Date.now();
   // Log in first when the config names an account: the example ERP answers every business read,
   // not only writes, with 401 without a session.

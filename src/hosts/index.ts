@@ -16,3 +16,4 @@ export { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInter
 export { guardedPorts } from './firewall.js';
 export { parseGatedCommand } from './agent-gate.js';
 export { sentinelsReadyOnHosts } from './redis-admin.js';
+export { serviceUser } from './service-users.js';

@@ -253,5 +253,7 @@ export function serviceInputs(topo: Topology, svc: ServiceInstance): Record<stri
   // The sections the kind's config reads (its descriptor's restartOn), in the descriptor's order:
   // the key order is part of the JSON that `deploy` compares with what the host has.
   for (const section of SERVICES[svc.kind].restartOn) base[section] = c[section];
+  // A command app's files (deploy's digest of app.dir): new files restart its app servers and workers.
+  if ((svc.kind === 'app' || svc.kind === 'worker') && topo.appDigest !== undefined) base['appDigest'] = topo.appDigest;
   return base;
 }

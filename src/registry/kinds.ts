@@ -154,7 +154,8 @@ const DESCRIPTORS = {
     start: { type: 'together', label: 'workers' },
     // a worker finishes (or hands back) the job it holds
     stopGraceMs: 15_000,
-    restartOn: ['app', 'database', 'redis', 'memcached', 'serviceName'],
+    // `worker`: worker.command and worker.env (a command app's worker).
+    restartOn: ['app', 'worker', 'database', 'redis', 'memcached', 'serviceName'],
     chaosRoles: [{ name: 'worker' }],
     secrets: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
   },

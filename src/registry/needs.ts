@@ -34,13 +34,15 @@ export function testSuitePrograms(): EngineBinary[] {
   return onlyOnce([...enginePrograms(), ...SUBSTRATE_TOOLS.netns, ...SUBSTRATE_TOOLS.hosts, ...TEST_ONLY_TOOLS]).map((b) => ({ ...b, required: true }));
 }
 
-/** What one host carrying `kinds` needs under `config`: binaries to find, and packages to ask dpkg about. Pure. */
+/** What one host carrying `kinds` needs under `config`: binaries to find, and packages to ask dpkg about (app.packages on app and worker hosts). Pure. */
 export function hostPrograms(config: Config, kinds: readonly ServiceKind[]): { binaries: EngineBinary[]; packages: string[] } {
   const wanted = kindsInStartOrder()
     .filter((k) => kinds.includes(k))
     .flatMap((k) => SERVICES[k].programs)
     .filter((p) => p.onHostWhen === undefined || p.onHostWhen(config));
   const binaries = onlyOnce(wanted.filter((p) => p.checkPackage !== true).map(strip));
-  const packages = [...new Set(wanted.filter((p) => p.checkPackage === true).map((p) => p.package))];
+  // A command app's runtime (app.packages: gunicorn, python3-pymysql, ...) on every host that runs it.
+  const appPackages = kinds.includes('app') || kinds.includes('worker') ? config.app.packages : [];
+  const packages = [...new Set([...wanted.filter((p) => p.checkPackage === true).map((p) => p.package), ...appPackages])];
   return { binaries, packages };
 }

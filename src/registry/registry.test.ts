@@ -77,7 +77,8 @@ describe('service registry', () => {
       lb: ['lb', 'serviceName'],
       dns: ['dns', 'lb', 'serviceName'],
       app: ['app', 'database', 'redis', 'memcached', 'serviceName'],
-      worker: ['app', 'database', 'redis', 'memcached', 'serviceName'],
+      // 'worker' since issue 19: worker.command and worker.env (a command app's worker)
+      worker: ['app', 'worker', 'database', 'redis', 'memcached', 'serviceName'],
     };
     for (const [k, sections] of Object.entries(before)) assert.deepEqual(SERVICES[k as ServiceKind].restartOn, sections, k);
   });
