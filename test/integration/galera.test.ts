@@ -19,6 +19,9 @@ import { requestFault } from '../../src/control/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { galeraPaths, parseGrastate } from '../../src/engines/index.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
+import { createLogger } from '../../src/shared/log.js';
+import { DbClient } from '../../src/clients/db/index.js';
+import { withClusterLock } from '../../src/app/index.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -173,6 +176,44 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     }
     // The app user is no administrator: it cannot touch the server's own tables.
     await assert.rejects(query('db2', 'SELECT * FROM mysql.user'), /denied/);
+  });
+
+  it('(a2) the cluster-wide lock (migrations, app.migrate) holds across nodes: holders on db1 and db3 never overlap', async () => {
+    // GET_LOCK is per server: on Galera two migrators on two nodes both got it. The lease row is
+    // taken by a committed UPDATE, which Galera certifies cluster-wide (src/app/cluster-lock.ts).
+    const log = createLogger('lock-test');
+    const clients = (['db1', 'db3'] as const).map(
+      (n) => new DbClient([{ id: n, address: addr(n), port: 3306 }], { mode: 'galera', user: 'hastack', password: secrets.dbAppPassword, database: 'app', log }),
+    );
+    const held: Array<{ node: string; from: number; to: number }> = [];
+    try {
+      // Bounded: 3 turns per holder, 150 ms each, a 30 s wait at most per turn.
+      await Promise.all(
+        clients.map(async (db, i) => {
+          for (let turn = 0; turn < 3; turn++) {
+            await withClusterLock(
+              db,
+              'galera-test',
+              async () => {
+                const from = Date.now();
+                await sleep(150);
+                held.push({ node: i === 0 ? 'db1' : 'db3', from, to: Date.now() });
+              },
+              { log, waitMs: 30_000 },
+            );
+          }
+        }),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+    assert.equal(held.length, 6);
+    const byStart = [...held].sort((a, b) => a.from - b.from);
+    for (let i = 1; i < byStart.length; i++) {
+      const prev = byStart[i - 1];
+      const cur = byStart[i];
+      assert.ok(prev && cur && cur.from >= prev.to, `two holders at once: ${JSON.stringify(byStart)}`);
+    }
   });
 
   it('(b) SIGKILL of one node under write load: the others keep committing; it rejoins by IST', async () => {
