@@ -45,7 +45,8 @@ const LAYERS = [
   { name: 'failover', folders: ['failover'] },
   // The tiers: each is one kind of server process (worker runs the app's jobs, so it imports app);
   // `drivers` starts and probes every kind (engines' and ours), so it sits beside them.
-  { name: 'tiers', folders: ['app', 'worker', 'lb', 'dns', 'drivers'] },
+  // `endpoints`: the local db/redis endpoints (HAProxy driven by a follower of the writer/master).
+  { name: 'tiers', folders: ['app', 'worker', 'lb', 'dns', 'drivers', 'endpoints'] },
   // Engine drivers and admin operations; the HA-aware clients.
   { name: 'engines/clients', folders: ['engines', 'clients'] },
   // Where supervised processes live (loopback addresses or network namespaces): it needs only the

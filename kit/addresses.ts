@@ -64,6 +64,21 @@ export const TEST_RANGES = {
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
   'reserved-at': reserve('reserved: generic app tier (issue 19)', 220, 'at'),
+  'reserved-ep': reserve('reserved: local db/redis endpoints (issue 19)', 221, 'ep'),
+  'reserved-py': reserve('reserved: python example (issue 19)', 222, 'py'),
+  // Not a test: the Python example's own configs, run by hand (`./hastack up -f examples/python/hastack.yaml`),
+  // kept off every test's range so that trying the example never collides with a test run.
+  'example-python': {
+    file: 'reserved: examples/python/hastack.yaml (127.0.12) and hastack.simple.yaml (127.0.13)',
+    // Its clusters, pyexample and pyexsimple, are in reserved-py's prefix.
+    clusters: [],
+    loopback: [
+      { base: '127.0.12', first: 1, last: 254 },
+      { base: '127.0.13', first: 1, last: 254 },
+    ],
+    private: [],
+    reserved: true,
+  },
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'app-command': {
@@ -72,6 +87,30 @@ export const TEST_RANGES = {
     loopback: [{ base: '127.0.220', first: 1, last: 2, admin: 9090 }],
     private: [],
     within: 'reserved-at',
+  },
+  // The Python example (examples/python) on engines the test starts itself: gunicorn, worker, migration.
+  'python-app': {
+    file: 'test/integration/python-app.test.ts',
+    clusters: ['pyapp'],
+    loopback: [{ base: '127.0.222', first: 1, last: 1 }],
+    private: [],
+    within: 'reserved-py',
+  },
+  // One `ideal` cluster of the Python example for three faults (Galera writer, Redis master, app node).
+  'python-ideal': {
+    file: 'test/chaos/python-ideal.test.ts',
+    clusters: ['pyideal'],
+    loopback: [{ base: '127.0.222', first: 11, last: 25, admin: 9090 }],
+    private: [],
+    within: 'reserved-py',
+  },
+  // The `simple` variant: the primary server killed, `hastack failover` at once.
+  'python-server': {
+    file: 'test/chaos/python-server.test.ts',
+    clusters: ['pysimple'],
+    loopback: [{ base: '127.0.222', first: 31, last: 32, admin: 9091 }],
+    private: [],
+    within: 'reserved-py',
   },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
@@ -99,6 +138,7 @@ export const TEST_RANGES = {
     ],
     private: [],
   },
+  'bench-endpoints': { file: 'bench/endpoints.ts', clusters: ['epbench'], loopback: [{ base: '127.0.221', first: 1, last: 9 }], private: [], within: 'reserved-ep' },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
 
   // ---- chaos (test/chaos/)

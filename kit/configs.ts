@@ -5,7 +5,9 @@
  * takes the rest from here.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
+import YAML from 'yaml';
 import { preset, type ConfigInput } from '../src/config/index.js';
 import { REPO_ROOT } from './paths.js';
 import { testRange, type TestId } from './addresses.js';
@@ -53,6 +55,20 @@ export function simpleCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts
 /** The `ideal` preset (every tier on its own nodes) with the ERP, on the test's row. */
 export function idealCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts: Parameters<typeof onRange>[2] = {}): ConfigInput {
   return onRange(id, { ...preset('ideal'), app: ERP_APP, ...extra }, opts);
+}
+
+/** The Python example's folder (examples/python): its app, worker, migration and configs. */
+export const PYTHON_EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/python');
+
+/**
+ * The Python example's own config (`examples/python/hastack.yaml`, `ideal`; or
+ * `hastack.simple.yaml`) on the test's row, its `app.dir` pointed at the example where it is (the
+ * test writes the config elsewhere).
+ */
+export function pythonExample(id: TestId, variant: 'ideal' | 'simple'): ConfigInput {
+  const file = path.join(PYTHON_EXAMPLE_DIR, variant === 'ideal' ? 'hastack.yaml' : 'hastack.simple.yaml');
+  const config = YAML.parse(fs.readFileSync(file, 'utf8')) as ConfigInput;
+  return onRange(id, { ...config, app: { ...config.app, dir: PYTHON_EXAMPLE_DIR } });
 }
 
 /** `failover.auto` on with a detection of `detectionMs` (2 s: a dead primary refuses at once, its replica's IO thread reconnects every second). */

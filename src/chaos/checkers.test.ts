@@ -309,3 +309,44 @@ describe('db writers and stale reads in the verdict', () => {
     assert.match(checkRun('x', () => true, h, state([order(1, 'chaos-1')])).warnings.join(';'), /1 read\(s\) did not find an order/);
   });
 });
+
+describe('the records workload (chaos.workload: records)', () => {
+  const rec = (key: string, id: number, start: number, end: number, ok = true): Operation =>
+    op({ kind: 'create-record', key, orderId: ok ? id : undefined, start, end, ok, ...(ok ? { jobQueued: true } : {}) });
+  const noStock: FinalStock[] = [];
+  it("its writes and reads are counted as the ERP's are", () => {
+    const h = history([rec('chaos-1', 1, 0, 50), op({ kind: 'read-record', start: 60, end: 70, ok: true, orderId: 1 }), op({ kind: 'read-recent', start: 80, end: 90, ok: true })]);
+    assert.equal(h.ops.filter(isWrite).length, 1);
+    assert.equal(h.ops.filter(isRead).length, 2);
+    const c = checkRun('db-primary', isWrite, h, state([order(1, 'chaos-1', 'done')], [[1, 1]], noStock));
+    assert.deepEqual(c.broken, []);
+    assert.equal(c.report.ackedWrites, 1);
+    assert.equal(c.report.jobsAcked, 1);
+    assert.equal(c.report.invariantsOk, true);
+  });
+  it('a lost record, a record stored twice, a job never run and one left pending break the promises, named as records', () => {
+    const h = history([rec('chaos-1', 1, 0, 50), rec('chaos-2', 2, 60, 90), rec('chaos-3', 3, 100, 150), rec('chaos-4', 4, 160, 200)]);
+    const final = state(
+      [order(2, 'chaos-2', 'pending'), order(3, 'chaos-3', 'done'), order(4, 'chaos-4', 'done'), order(5, 'chaos-4', 'done')],
+      [
+        [2, 0],
+        [3, 0],
+        [4, 1],
+        [5, 1],
+      ],
+      noStock,
+    );
+    const c = checkRun('redis-master', isWrite, h, final);
+    assert.equal(c.report.lostWrites, 1);
+    assert.equal(c.report.duplicateWrites, 1);
+    assert.equal(c.report.jobsLost, 2);
+    assert.match(c.broken.join(';'), /1 acknowledged record\(s\) lost/);
+    assert.match(c.broken.join(';'), /1 record\(s\) stored twice for one key/);
+    assert.match(c.broken.join(';'), /1 acknowledged record\(s\) still pending/);
+  });
+  it('a read-back of an acknowledged record answered 404 is a stale read', () => {
+    const h = history([rec('chaos-1', 1, 0, 50), op({ kind: 'read-record', start: 60, end: 70, ok: false, error: 'HTTP 404' })]);
+    assert.equal(countStaleReads(h), 1);
+    assert.match(checkRun('x', () => true, h, state([order(1, 'chaos-1', 'done')], [[1, 1]], noStock)).warnings.join(';'), /did not find a record/);
+  });
+});

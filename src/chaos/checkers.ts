@@ -1,6 +1,6 @@
 import type { WriterCheck } from './db-writers.js';
 import type { FinalState } from './final-state.js';
-import { isQueuedWrite, isRead, isWrite, type FaultWindow, type History, type Operation } from './history.js';
+import { isQueuedWrite, isRead, isReadBack, isWrite, type FaultWindow, type History, type Operation } from './history.js';
 
 export interface AvailabilityResult {
   readonly requests: number;
@@ -308,9 +308,9 @@ export interface CheckedRun {
   readonly warnings: string[];
 }
 
-/** A read-order answered 404 for an order the service had acknowledged to this client. Pure. */
+/** A read-back (read-order, read-record) answered 404 for what the service had acknowledged to this client. Pure. */
 export function countStaleReads(h: History): number {
-  return h.ops.filter((o) => o.kind === 'read-order' && !o.ok && o.error === 'HTTP 404').length;
+  return h.ops.filter((o) => isReadBack(o) && !o.ok && o.error === 'HTTP 404').length;
 }
 
 export function checkRun(scenario: string, affected: (o: Operation) => boolean, h: History, s: FinalState, writers?: WriterCheck): CheckedRun {
@@ -322,11 +322,13 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   const lat = checkReadLatency(h);
   const broken: string[] = [];
   const warnings: string[] = [];
-  if (w.lostWrites > 0) broken.push(`${w.lostWrites} acknowledged order(s) lost`);
-  if (w.duplicateWrites > 0) broken.push(`${w.duplicateWrites} order(s) stored twice for one key`);
+  // What the writes were: the records workload's, or the ERP's orders (the messages name them).
+  const noun = h.ops.some((o) => o.kind === 'create-record') ? 'record' : 'order';
+  if (w.lostWrites > 0) broken.push(`${w.lostWrites} acknowledged ${noun}(s) lost`);
+  if (w.duplicateWrites > 0) broken.push(`${w.duplicateWrites} ${noun}(s) stored twice for one key`);
   if (!inv.invariantsOk) broken.push(`ERP invariants broken: ${inv.violations.join('; ')}`);
   if (j.jobsLost > 0) broken.push(`${j.jobsLost} acknowledged job(s) never processed`);
-  if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged order(s) still pending after the grace period`);
+  if (j.ordersStillPending > 0) broken.push(`${j.ordersStillPending} acknowledged ${noun}(s) still pending after the grace period`);
   // Sessions live in Redis, not in an app server: no fault of this suite may log a user out.
   if (writers && writers.overlaps.length > 0) {
     const first = writers.overlaps[0];
@@ -337,7 +339,8 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   const staleReads = countStaleReads(h);
   // A warning here, judged by the scenarios that promise it (partition-galera-minority's test):
   // not every tier under every fault has been run against this count yet.
-  if (staleReads > 0) warnings.push(`${staleReads} read(s) did not find an order the service had acknowledged (a stale read served as current)`);
+  if (staleReads > 0)
+    warnings.push(`${staleReads} read(s) did not find ${noun === 'order' ? 'an order' : 'a record'} the service had acknowledged (a stale read served as current)`);
   if (sess.sessionsLost > 0) broken.push(`${sess.sessionsLost} request(s) found their session gone (sessions must survive)`);
   // A run whose orders were mostly refused tested reads only: say so rather than look clean.
   if (w.refusedWrites > w.ackedWrites) warnings.push(`${w.refusedWrites} order(s) refused for want of stock vs ${w.ackedWrites} acknowledged: the write path was barely exercised`);

@@ -20,4 +20,9 @@ export interface FinalState {
   readonly stock: readonly FinalStock[];
   /** How many times the confirm job ran for each order id (job executions are recorded by the app). */
   readonly jobRuns: ReadonlyMap<number, number>;
+  /**
+   * The records workload: how this run's jobs were completed (`queue`: woken through Redis;
+   * `sweep`: found pending in the database, e.g. after a wake-up lost with a Redis master).
+   */
+  readonly jobsVia?: Readonly<Record<string, number>>;
 }

@@ -3,7 +3,16 @@
  * (ms since the run began), how it came out, and the idempotency key of a write. Checkers read
  * only this and the cluster's final state, so they are pure and tested on hand-made histories.
  */
-export type OpKind = 'login' | 'create-order' | 'read-order' | 'read-item';
+export type OpKind =
+  // the example ERP (workload.ts)
+  | 'login'
+  | 'create-order'
+  | 'read-order'
+  | 'read-item'
+  // the records app, examples/python (workload-records.ts)
+  | 'create-record'
+  | 'read-record'
+  | 'read-recent';
 
 export interface Operation {
   readonly client: number;
@@ -11,9 +20,9 @@ export interface Operation {
   readonly start: number;
   readonly end: number;
   readonly ok: boolean;
-  /** The Idempotency-Key of a create-order (one per logical order, reused across its retries). */
+  /** The Idempotency-Key of a write (one per logical order or record, reused across its retries). */
   readonly key?: string;
-  /** The order id the service acknowledged (create-order) or read (read-order). */
+  /** The order (or record) id the service acknowledged (create-order, create-record) or read (read-order, read-record). */
   readonly orderId?: number;
   /**
    * create-order only: the service said the order's background job is durably queued
@@ -51,7 +60,7 @@ export interface History {
 }
 
 export function isWrite(op: Operation): boolean {
-  return op.kind === 'create-order';
+  return op.kind === 'create-order' || op.kind === 'create-record';
 }
 
 /** A write whose background job the service acknowledged as queued. */
@@ -60,5 +69,10 @@ export function isQueuedWrite(op: Operation): boolean {
 }
 
 export function isRead(op: Operation): boolean {
-  return op.kind === 'read-order' || op.kind === 'read-item';
+  return op.kind === 'read-order' || op.kind === 'read-item' || op.kind === 'read-record' || op.kind === 'read-recent';
+}
+
+/** A read of something this client was told exists (an order, a record): a 404 there is a stale read. */
+export function isReadBack(op: Operation): boolean {
+  return op.kind === 'read-order' || op.kind === 'read-record';
 }

@@ -21,6 +21,8 @@ export function timeline(h: History): Array<{ ok: number; failed: number }> {
 export function reportJson(r: ChaosResult, expectedFailure?: string): Record<string, unknown> {
   return {
     ...r.checked.report,
+    workload: r.workload,
+    ...(r.jobsVia ? { jobsVia: r.jobsVia } : {}),
     availabilityDuringFault: r.checked.availabilityDuringFault,
     promisesBroken: r.checked.broken,
     warnings: r.checked.warnings,
@@ -49,6 +51,15 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
   const x = r.checked.report;
   const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
   const ms = (v: number | null): string => (v === null ? '-' : `${v} ms`);
+  // The ERP's lines are as they always were; the records workload names its own writes.
+  const erp = r.workload !== 'records';
+  const via = r.jobsVia
+    ? ` (completed: ${
+        Object.entries(r.jobsVia)
+          .map(([k, n]) => `${n} via ${k}`)
+          .join(', ') || 'none'
+      })`
+    : '';
   const lines = [
     `scenario ${x.scenario}  (${x.durationS} s)`,
     ...r.history.faults.map((f) => `  fault          ${f.description}: ${(f.injectedAt / 1000).toFixed(1)} s → healed ${(f.healedAt / 1000).toFixed(1)} s`),
@@ -56,11 +67,13 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
-    `  first order    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged order started after it)`,
+    erp
+      ? `  first order    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged order started after it)`
+      : `  first write    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged record started after it)`,
     ...(r.afterInject ? [`  crash plan     ${r.afterInject.ok ? 'done' : `FAILED (${r.afterInject.error ?? ''})`} ${r.afterInject.finishedMs} ms after the fault`] : []),
-    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated, ${x.refusedWrites} refused (out of stock)`,
+    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated${erp ? `, ${x.refusedWrites} refused (out of stock)` : ''}`,
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
-    `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice`,
+    `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice${via}`,
     `  sessions lost: ${x.sessionsLost}`,
     ...(x.maxWritableDbs === null
       ? []

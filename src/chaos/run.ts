@@ -7,13 +7,12 @@ import { sleep, waitFor } from '../shared/retry.js';
 import { checkRun, type CheckedRun } from './checkers.js';
 import { checkWriters } from './db-writers.js';
 import { watchDbWriters } from './db-writers-probe.js';
-import { countPending, readFinalState } from './final-read.js';
 import { healFaults, injectFaults, type InjectedFault } from './faults.js';
 import type { FaultWindow, History } from './history.js';
 import { seededRandom } from '../shared/random.js';
 import { affectedOps, faultSchedule, landedSchedule, type Scenario } from './scenarios.js';
 import { sentinelFailoverMs } from './sentinel-log.js';
-import { fetchSkus, runWorkload } from './workload.js';
+import { workloadProfile } from './profiles.js';
 
 export interface ChaosRunOptions {
   readonly topo: Topology;
@@ -52,6 +51,10 @@ export interface ChaosResult {
    */
   readonly fencedAfter: string[];
   readonly afterInject?: AfterInjectOutcome;
+  /** `chaos.workload`: which app's workload ran. */
+  readonly workload: 'erp' | 'records';
+  /** The records workload: how the run's jobs were completed (`queue`, `sweep`). */
+  readonly jobsVia?: Readonly<Record<string, number>>;
 }
 
 /** After the run, jobs get this long to drain (the ERP's sweep runs every 10 s). */
@@ -68,16 +71,17 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const runId = `${Date.now().toString(36)}s${o.seed}`;
   const keyPrefix = `chaos-${runId}-`;
   const durationMs = o.durationS * 1000;
-  const skus = await fetchSkus(o.topo);
+  const profile = workloadProfile(o.topo.config.chaos.workload);
+  const workloadFn = await profile.prepare(o.topo);
   const t0 = performance.now();
   const clock = (): number => Math.round(performance.now() - t0);
   const startedAt = new Date().toISOString();
   // Failovers logged from here on: the nodes they fence stay down after the heal (below).
   const eventsFrom = eventsSize(o.topo.stateDir);
-  say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed})`);
+  say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed}, workload ${profile.name})`);
   // Moved later by as much as the fault lands late (below).
   let workloadEndsAt = durationMs;
-  const workload = runWorkload({ topo: o.topo, clients: o.clients, endsAt: () => workloadEndsAt, seed: o.seed, runId, clock }, skus);
+  const workload = workloadFn({ topo: o.topo, clients: o.clients, endsAt: () => workloadEndsAt, seed: o.seed, runId, clock });
   // For the whole workload: "never two writable primaries" must hold through fault and heal.
   const writers = watchDbWriters(o.topo, o.secrets, clock);
 
@@ -133,8 +137,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const history: History = { startedAt, durationMs: Math.max(durationMs, clock()), ops, faults: windows };
   say(`workload done: ${ops.length} operations; waiting up to ${JOB_GRACE_MS / 1000} s for jobs`);
 
-  await waitFor(async () => ((await countPending(o.topo, o.secrets, keyPrefix)) === 0 ? true : undefined), { timeoutMs: JOB_GRACE_MS, intervalMs: 500 });
-  const final = await readFinalState(o.topo, o.secrets, keyPrefix);
+  await waitFor(async () => ((await profile.countPending(o.topo, o.secrets, keyPrefix)) === 0 ? true : undefined), { timeoutMs: JOB_GRACE_MS, intervalMs: 500 });
+  const final = await profile.readFinal(o.topo, o.secrets, keyPrefix);
   const checked = checkRun(o.scenario.name, affectedOps(o.scenario), history, final, checkWriters(writerRounds, o.topo.config.database.mode));
 
   const fencedAfter = fencedSince(o.topo.stateDir, eventsFrom, injected);
@@ -152,7 +156,17 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     return undefined;
   });
   const checkedWithPlan = afterInject && !afterInject.ok ? { ...checked, broken: [...checked.broken, `the crash plan failed: ${afterInject.error ?? ''}`] } : checked;
-  return { checked: checkedWithPlan, history, faults: injected, healthyAfter: healthy === true, unhealthyAfter, fencedAfter, ...(afterInject ? { afterInject } : {}) };
+  return {
+    checked: checkedWithPlan,
+    history,
+    faults: injected,
+    healthyAfter: healthy === true,
+    unhealthyAfter,
+    fencedAfter,
+    ...(afterInject ? { afterInject } : {}),
+    workload: profile.name,
+    ...(final.jobsVia ? { jobsVia: final.jobsVia } : {}),
+  };
 }
 
 /**

@@ -23,18 +23,18 @@ export interface WorkloadOptions {
 }
 
 /** Load-balancer port: every lb of the topology uses the same one. */
-function lbPort(topo: Topology): number {
+export function lbPort(topo: Topology): number {
   return servicesOf(topo, 'lb')[0]?.port ?? 8080;
 }
 
 // Per attempt: a client gives up on one load balancer after 5 s (a user would click again).
-const ATTEMPT_TIMEOUT_MS = 5_000;
+export const ATTEMPT_TIMEOUT_MS = 5_000;
 // Per operation: writes retry with the same key for up to 20 s, long enough to ride through a
 // database or Redis failover, short enough that a user would still be waiting.
-const WRITE_DEADLINE_MS = 20_000;
-const WRITE_MAX_ATTEMPTS = 8;
+export const WRITE_DEADLINE_MS = 20_000;
+export const WRITE_MAX_ATTEMPTS = 8;
 // Reads: a real client retries a GET once or twice, on another load balancer.
-const READ_MAX_ATTEMPTS = 3;
+export const READ_MAX_ATTEMPTS = 3;
 /** Pause between a client's operations, so 8 clients make a steady load rather than a flood. */
 const THINK_MS = 10;
 /**
@@ -49,14 +49,14 @@ const LOGIN_MAX_ATTEMPTS = WRITE_MAX_ATTEMPTS;
 /** Hard cap on operations per client: every load loop is bounded in count as well as time. */
 const MAX_OPS_PER_CLIENT = 20_000;
 
-interface AttemptResult {
+export interface AttemptResult {
   readonly status: number;
   readonly body: unknown;
   /** The first Set-Cookie pair ("name=value"), when the answer set one. */
   readonly cookie?: string;
 }
 
-interface Verdict {
+export interface Verdict {
   readonly ok: boolean;
   readonly orderId?: number;
   readonly jobQueued?: boolean;
@@ -65,28 +65,33 @@ interface Verdict {
 }
 
 /** Statuses a client retries: the request was not served (or might not have been). */
-function retryable(status: number): boolean {
+export function retryable(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
 }
 
-class Client {
-  private readonly random: () => number;
+/**
+ * One virtual client: the HTTP attempts, retries and the record of every operation, and the
+ * example ERP's operation mix (`step`). Another app's workload extends it and replaces `step`
+ * (workload-records.ts).
+ */
+export class Client {
+  protected readonly random: () => number;
   private readonly agent = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
-  private n = 0;
+  protected n = 0;
   private lbIndex: number;
   /** The load balancer the last failed connection went to: the next attempt goes elsewhere. */
   private avoid: string | undefined;
   private lastAddress: string | undefined;
-  private readonly acked: number[] = [];
+  protected readonly acked: number[] = [];
   /** The session cookie ("erp_session=..."), sent with every request once logged in. */
   private cookie: string | undefined;
   readonly ops: Operation[] = [];
 
   constructor(
-    private readonly id: number,
-    private readonly opts: WorkloadOptions,
+    protected readonly id: number,
+    protected readonly opts: WorkloadOptions,
     private readonly resolver: ServiceResolver,
-    private readonly skus: readonly string[],
+    private readonly skus: readonly string[] = [],
   ) {
     this.random = seededRandom(opts.seed * 1000 + id);
     this.lbIndex = id;
@@ -95,16 +100,7 @@ class Client {
   async run(): Promise<void> {
     try {
       while (this.opts.clock() < this.opts.endsAt() && this.ops.length < MAX_OPS_PER_CLIENT) {
-        // At the start, and again after the service said the session was gone.
-        if (this.cookie === undefined) {
-          await this.login();
-          await sleep(THINK_MS);
-          continue;
-        }
-        const r = this.random();
-        if (r < 0.35) await this.createOrder();
-        else if (r < 0.6 && this.acked.length > 0) await this.readOrder();
-        else await this.readItem();
+        await this.step();
         await sleep(THINK_MS);
       }
     } finally {
@@ -112,8 +108,21 @@ class Client {
     }
   }
 
+  /** One operation of the ERP's mix: 35 % orders, 25 % order read-backs, the rest item reads. */
+  protected async step(): Promise<void> {
+    // At the start, and again after the service said the session was gone.
+    if (this.cookie === undefined) {
+      await this.login();
+      return;
+    }
+    const r = this.random();
+    if (r < 0.35) await this.createOrder();
+    else if (r < 0.6 && this.acked.length > 0) await this.readOrder();
+    else await this.readItem();
+  }
+
   /** One HTTP attempt on the next load balancer (round robin over the DNS answer). */
-  private async attempt(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AttemptResult> {
+  protected async attempt(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AttemptResult> {
     const addresses = await this.resolver.resolve();
     let address = addresses[this.lbIndex++ % addresses.length];
     // Like a browser falling over between A records: never retry on the address that just
@@ -145,7 +154,7 @@ class Client {
    * Runs attempts until one succeeds, a non-retryable answer comes, or the budget is spent.
    * Connection errors and 5xx are retried (on the next load balancer) with capped backoff.
    */
-  private async withRetries(
+  protected async withRetries(
     kind: OpKind,
     maxAttempts: number,
     deadlineMs: number,
@@ -357,8 +366,13 @@ export async function fetchSkus(topo: Topology): Promise<string[]> {
 
 /** Runs every client until the duration ends; returns all recorded operations. */
 export async function runWorkload(opts: WorkloadOptions, skus: readonly string[]): Promise<Operation[]> {
+  return runClients(opts, (i, resolver) => new Client(i, opts, resolver, skus));
+}
+
+/** `opts.clients` clients made by `make`, sharing one resolver, run to the end; their operations in start order. */
+export async function runClients(opts: WorkloadOptions, make: (id: number, resolver: ServiceResolver) => Client): Promise<Operation[]> {
   const resolver = resolverFor(opts.topo);
-  const clients = Array.from({ length: opts.clients }, (_, i) => new Client(i, opts, resolver, skus));
+  const clients = Array.from({ length: opts.clients }, (_, i) => make(i, resolver));
   await Promise.all(clients.map((c) => c.run()));
   return clients.flatMap((c) => c.ops).sort((a, b) => a.start - b.start);
 }

@@ -28,6 +28,9 @@ const starters: Record<OwnKind, (ctx: ServiceContext) => Promise<(ctx: ServiceCo
   },
   lb: async () => (await import('../lb/index.js')).startLb,
   dns: async () => (await import('../dns/index.js')).startDns,
+  'db-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
+  'db-read-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
+  'redis-endpoint': async () => (await import('../endpoints/index.js')).startEndpoint,
 };
 
 function contextFor(stateDir: string, node: string, kind: ServiceKind): ServiceContext {

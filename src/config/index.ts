@@ -1,7 +1,7 @@
-export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, isCommandApp, appHealthPath, appReadyPath } from './schema.js';
+export { SERVICE_KINDS, PLACED_KINDS, ENDPOINT_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, endpointsOn, isCommandApp, appHealthPath, appReadyPath } from './schema.js';
 export { CONTRACT_ENV_NAMES, DEFAULT_APP_MODULE } from './app-schema.js';
 export type { ContractEnvName, AppConfig, WorkerConfig, VerifyConfig } from './app-schema.js';
-export type { ServiceKind, Config, ConfigInput, NodeConfig } from './schema.js';
+export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
@@ -30,4 +30,4 @@ export { writeTopology, readTopology, topologyFile } from './runtime.js';
 export { substrateTraits } from './substrate.js';
 export type { SubstrateName, SubstrateTraits, ServiceReach } from './substrate.js';
 export { appEnvironment, maskAppEnvironment, endpointPort, DB_APP_USER, MASK } from './app-env.js';
-export type { AppEnvironment, AppProcess, EndpointKind } from './app-env.js';
+export type { AppEnvironment, AppProcess } from './app-env.js';

@@ -69,7 +69,7 @@ function checkCrossFieldRules(c: Config): void {
     });
   });
   if (c.nodes.length > 250) throw new ConfigError('nodes', 'at most 250 nodes fit in one address base');
-  const count = (k: ServiceKind): number => c.nodes.filter((n) => n.services.includes(k)).length;
+  const count = (k: ServiceKind): number => c.nodes.filter((n) => (n.services as readonly ServiceKind[]).includes(k)).length;
   for (const k of REQUIRED) {
     if (count(k) === 0) throw new ConfigError('nodes', `no node carries "${k}"; the cluster needs at least one`);
   }

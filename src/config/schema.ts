@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import { appSchema, verifySchema, workerSchema } from './app-schema.js';
 
-/** Every kind of service a node can carry. Engines are Debian programs; the rest are ours. */
-export const SERVICE_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+/** The kinds a node lists in hastack.yaml. Engines are Debian programs; the rest are ours. */
+export const PLACED_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+/**
+ * The local endpoints (src/endpoints): never listed by hand; the topology places them on every
+ * node that carries `app` or `worker` when `endpoints.enabled` is on (`endpointsOn`).
+ */
+export const ENDPOINT_KINDS = ['db-endpoint', 'db-read-endpoint', 'redis-endpoint'] as const;
+export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
+/** Every kind of service a node can carry. */
+export const SERVICE_KINDS = [...PLACED_KINDS, ...ENDPOINT_KINDS] as const;
 export type ServiceKind = (typeof SERVICE_KINDS)[number];
 
 /** Each service's usual port; every node has its own address, so they never collide. */
@@ -17,6 +25,11 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceKind, number>> = {
   lb: 8080,
   // 53 needs privileges and collides with the host's resolver; 5353 is the usual unprivileged choice.
   dns: 5353,
+  // ProxySQL's and MySQL Router's usual client port, beside the read-only one after it.
+  'db-endpoint': 6033,
+  'db-read-endpoint': 6034,
+  // Next to Redis's own 6379, so nothing on a node that also runs Redis collides.
+  'redis-endpoint': 6380,
 };
 
 const nodeName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
@@ -36,7 +49,7 @@ export const nodeSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_.-]*@[A-Za-z0-9.-]+(:\d{1,5})?$/, 'must be user@host or user@host:port, like root@10.0.0.5')
       .optional(),
-    services: z.array(z.enum(SERVICE_KINDS)).min(1, 'a node needs at least one service'),
+    services: z.array(z.enum(PLACED_KINDS)).min(1, 'a node needs at least one service'),
   })
   .strict();
 
@@ -313,6 +326,43 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    endpoints: z
+      .object({
+        /**
+         * Local database and Redis endpoints (`db-endpoint`, `db-read-endpoint`, `redis-endpoint`,
+         * src/endpoints) on every node carrying `app` or `worker`, for apps that are not written
+         * against the TypeScript contract. Unset: see `endpointsOn`.
+         */
+        enabled: z.boolean().optional(),
+        // 10 s: a Galera writer loss or a replication failover takes 3-10 s here (ENGINE-NOTES);
+        // a client that connects meanwhile waits that long rather than failing at once, and no
+        // longer than common client connect timeouts (pymysql and the mariadb client: 10 s).
+        holdMs: z.number().int().min(0).max(120_000).default(10_000),
+        // 5 s behind the writer at most for the read endpoint (replication mode): reads a few
+        // seconds old are what a read replica is for; beyond it reads go to a fresher replica or
+        // the writer. Measured from GTID positions, no privilege needed (src/endpoints/lag.ts).
+        maxReplicaLagS: z.number().min(0).max(3_600).default(5),
+        // 1024 client connections per endpoint: one spliced connection costs two sockets, so 2048
+        // of the 20k file descriptors a process gets here; far above an app node's pools (a
+        // gunicorn or Node app server keeps tens), bounded against a leak.
+        maxConnections: z.number().int().min(1).max(100_000).default(1024),
+        // 1 h without a byte either way closes the spliced connection: bounds what a leaked client
+        // pins; below MariaDB's 8 h wait_timeout and far above any pool's keep-alive ping.
+        idleTimeoutS: z.number().int().min(1).max(86_400).default(3_600),
+      })
+      .strict()
+      .default({}),
+    chaos: z
+      .object({
+        /**
+         * What `hastack chaos run` drives and checks: `erp`, the example ERP (logins, orders,
+         * items, stock); `records`, the Python example (examples/python: records written under an
+         * Idempotency-Key, a job each, reads by id). Either way the same report fields.
+         */
+        workload: z.enum(['erp', 'records']).default('erp'),
+      })
+      .strict()
+      .default({}),
     supervisor: z
       .object({
         /** Bounded wait for one service to turn healthy at start. */
@@ -332,6 +382,14 @@ export type ConfigInput = z.input<typeof configSchema>;
 /** The config after defaults (not yet cross-checked or resolved into a topology). */
 export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
+
+/**
+ * Whether the local endpoints run: `endpoints.enabled`, by default off.
+ * TODO(issue 19, apptier): default on when `app.command` or `worker.command` is set, once those keys exist.
+ */
+export function endpointsOn(config: Pick<Config, 'endpoints'>): boolean {
+  return config.endpoints.enabled ?? false;
+}
 
 /** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
 export function demoDataOn(config: {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import type { Config, ServiceKind } from './schema.js';
-import { DEFAULT_PORTS } from './schema.js';
+import type { Config, EndpointKind, ServiceKind } from './schema.js';
+import { DEFAULT_PORTS, endpointsOn } from './schema.js';
 import { DEFAULT_APP_MODULE } from './app-schema.js';
 
 /** One service placed on one node, with everything needed to start or reach it. */
@@ -68,10 +68,11 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
   const nodeRoot = hosts ? hostStateDir(config) : stateDir;
   // On netns the node addresses live on hastack's bridge; the admin API stays on loopback (host).
   const base = config.substrate === 'netns' ? config.netns.addressBase : config.addressBase;
+  const endpoints = placedEndpoints(config);
   const nodes: NodeInstance[] = config.nodes.map((n, i) => ({
     name: n.name,
     address: n.address ?? nodeAddress(base, i),
-    services: [...n.services],
+    services: [...n.services, ...(n.services.includes('app') || n.services.includes('worker') ? endpoints : [])],
   }));
   const services: ServiceInstance[] = [];
   for (const n of nodes) {
@@ -115,6 +116,17 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
     // On hosts the controller's admin API is on loopback unless an admin network is configured.
     admin: { address: hosts ? config.hosts.adminAddress : `${config.addressBase}.254`, port: config.supervisor.adminPort },
   };
+}
+
+/**
+ * The endpoint kinds a node carrying `app` or `worker` gets: none unless `endpoints.enabled`; the
+ * database ones when the cluster has MariaDB, the Redis one when it has Redis. They come after the
+ * node's own kinds, so every existing service keeps its place.
+ */
+function placedEndpoints(config: Config): EndpointKind[] {
+  if (!endpointsOn(config)) return [];
+  const has = (k: ServiceKind): boolean => config.nodes.some((n) => (n.services as readonly ServiceKind[]).includes(k));
+  return [...(has('mariadb') ? (['db-endpoint', 'db-read-endpoint'] as const) : []), ...(has('redis') ? (['redis-endpoint'] as const) : [])];
 }
 
 /** `substrate: hosts`: where every host keeps the cluster's state: `<hosts.stateDir>/<cluster>`. */

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { appHealthPath, isCommandApp } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
+import { readStatus, statusSocketPath } from '../endpoints/index.js';
 import type { OwnKind, ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 
@@ -70,6 +71,24 @@ const dnsDriver: ServiceDriver = {
   },
 };
 
+/**
+ * A local endpoint (src/endpoints): healthy when it has somewhere to send new connections. Probed
+ * on its status socket, not through its port (that would open a database or Redis connection).
+ */
+const endpointDriver: ServiceDriver = {
+  prepare: noPrepare,
+  command: serviceCommand,
+  async probe(ctx, timeoutMs): Promise<ProbeResult> {
+    const role = ctx.svc.kind;
+    try {
+      const s = await readStatus(statusSocketPath(ctx.svc.dir), timeoutMs);
+      return { healthy: s.healthy, role, detail: s.detail };
+    } catch (e) {
+      return { healthy: false, role, detail: describeError(e) };
+    }
+  },
+};
+
 /** The drivers of hastack's own tiers (the registry's `ours` kinds); a missing one is a compile error. */
 /**
  * The app server: module or command app alike, run as `_service app` (for a command app, a small
@@ -90,4 +109,7 @@ export const ourDrivers: Readonly<Record<OwnKind, ServiceDriver>> = {
   // `/-/` is the load balancer's own path space; everything else is proxied to the app.
   lb: httpDriver('/-/healthz'),
   dns: dnsDriver,
+  'db-endpoint': endpointDriver,
+  'db-read-endpoint': endpointDriver,
+  'redis-endpoint': endpointDriver,
 };

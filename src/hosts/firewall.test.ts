@@ -84,4 +84,17 @@ describe('review item 2: firewall rules derived from the topology', () => {
     assert.deepEqual(guardedPorts(local, 'a'), []);
     assert.ok(chainName('a-very-long-cluster-name-indeed').length <= 28);
   });
+
+  it('the local endpoints answer only their own node', () => {
+    const rules = renderRules(cluster({ endpoints: { enabled: true } }), 'a');
+    for (const port of [6033, 6034, 6380]) {
+      assert.ok(rules.includes(`-A hastack-shop -s 10.0.0.1/32 -d 10.0.0.1/32 -p tcp -m tcp --dport ${port} -j ACCEPT`), String(port));
+      assert.ok(!rules.includes(`-s 10.0.0.2/32 -d 10.0.0.1/32 -p tcp -m tcp --dport ${port} `), String(port));
+      assert.ok(rules.includes(`--dport ${port} -m comment --comment "a/`), String(port));
+    }
+    assert.deepEqual(
+      guardedPorts(cluster({ endpoints: { enabled: true } }), 'c').filter((g) => g.serviceId.endsWith('-endpoint')),
+      [],
+    );
+  });
 });

@@ -26,6 +26,8 @@ export interface GuardedPort {
   readonly proto: 'tcp' | 'udp';
   /** Why it is closed to the outside, shown in the rule's comment. */
   readonly why: string;
+  /** Who may reach it; absent: every cluster node (`allowedSources`). */
+  readonly sources?: readonly string[];
 }
 
 /** A node bound to a loopback address cannot be reached from another machine: nothing to guard. */
@@ -40,6 +42,9 @@ export function guardedPorts(topo: Topology, node: string): GuardedPort[] {
     if (svc.kind === 'memcached') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'memcached has no authentication' });
     if (svc.kind === 'redis') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'redis has only a password and replicates in clear' });
     if (svc.kind === 'sentinel') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'sentinel has only a password and can reconfigure redis' });
+    // The local endpoints serve the node's own app and workers: no other machine connects to them.
+    if (svc.kind === 'db-endpoint' || svc.kind === 'db-read-endpoint' || svc.kind === 'redis-endpoint')
+      out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'local endpoint: this node only', sources: [svc.address] });
     if (svc.kind === 'mariadb' && topo.config.database.mode === 'galera') {
       for (const [name, port] of Object.entries(GALERA_PORTS))
         out.push({ serviceId: svc.id, address: svc.address, port, proto: 'tcp', why: `galera ${name}: cluster members only` });
@@ -72,7 +77,7 @@ export function renderRules(topo: Topology, node: string): string {
   const lines = ['*filter', `:${chain} - [0:0]`];
   for (const g of guardedPorts(topo, node)) {
     const match = `-d ${g.address}/32 -p ${g.proto} -m ${g.proto} --dport ${g.port}`;
-    for (const src of allowedSources(topo)) lines.push(`-A ${chain} -s ${src}/32 ${match} -j ACCEPT`);
+    for (const src of g.sources ?? allowedSources(topo)) lines.push(`-A ${chain} -s ${src}/32 ${match} -j ACCEPT`);
     const reject = g.proto === 'tcp' ? '-j REJECT --reject-with tcp-reset' : '-j DROP';
     lines.push(`-A ${chain} ${match} -m comment --comment "${g.serviceId}: ${g.why}" ${reject}`);
   }

@@ -90,6 +90,45 @@ const DESCRIPTORS = {
     chaosRoles: [{ name: 'memcached' }],
     secrets: [],
   },
+  // The local endpoints (src/endpoints): after every engine and the Sentinels (they follow the
+  // writer and the master those elect), before the migrations and the app that connect through them.
+  'db-endpoint': {
+    kind: 'db-endpoint',
+    origin: 'ours',
+    programs: [],
+    startRank: 45,
+    start: { type: 'together', label: 'database endpoints' },
+    // it closes its listener and every spliced connection at once; nothing of its own to flush
+    stopGraceMs: 5_000,
+    restartOn: ['endpoints', 'database'],
+    chaosRoles: [{ name: 'db-endpoint' }],
+    // Only its probes log in (as the app's account, which sees read_only and SHOW SLAVE STATUS);
+    // the spliced clients authenticate to MariaDB themselves.
+    secrets: ['dbAppPassword'],
+  },
+  'db-read-endpoint': {
+    kind: 'db-read-endpoint',
+    origin: 'ours',
+    programs: [],
+    startRank: 46,
+    start: { type: 'together', label: 'database read endpoints' },
+    stopGraceMs: 5_000,
+    restartOn: ['endpoints', 'database'],
+    chaosRoles: [{ name: 'db-read-endpoint' }],
+    secrets: ['dbAppPassword'],
+  },
+  'redis-endpoint': {
+    kind: 'redis-endpoint',
+    origin: 'ours',
+    programs: [],
+    startRank: 47,
+    start: { type: 'together', label: 'redis endpoints' },
+    stopGraceMs: 5_000,
+    restartOn: ['endpoints', 'redis'],
+    chaosRoles: [{ name: 'redis-endpoint' }],
+    // ROLE on the Redis servers and +switch-master from the Sentinels; clients AUTH themselves.
+    secrets: ['redisPassword', 'sentinelPassword'],
+  },
   app: {
     kind: 'app',
     origin: 'ours',

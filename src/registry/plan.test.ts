@@ -29,6 +29,19 @@ describe('start plan', () => {
     ]);
   });
 
+  it('with endpoints on, starts them after the engines and Sentinels, before the migrations and the app', () => {
+    const p = preset('simple');
+    const t = resolveTopology(parseConfig({ ...p, endpoints: { enabled: true } }), { stateRoot: '/tmp/s', configDir: '/tmp' });
+    const labels = startPlan(t).map((s) => (s.type === 'start' ? s.label : s.type));
+    const at = (l: string): number => labels.indexOf(l);
+    assert.ok(at('database endpoints') > at('sentinels-ready') && at('database endpoints') > at('memcached'), labels.join(' | '));
+    assert.ok(at('redis endpoints') < at('migrate') && at('migrate') < at('app servers'), labels.join(' | '));
+    assert.deepEqual(
+      servicesOf(t, 'db-endpoint').map((s) => s.node),
+      ['primary', 'standby'],
+    );
+  });
+
   it('starts every service exactly once', () => {
     for (const name of ['ideal', 'simple'] as const) {
       const t = topo(name);
@@ -102,7 +115,8 @@ const reference = {
     group('dns', servicesOf(topo, 'dns'));
     return steps;
   },
-  STOP_ORDER: ['dns', 'lb', 'worker', 'app', 'memcached', 'sentinel', 'redis', 'mariadb'] as readonly ServiceKind[],
+  // The local endpoints (issue 19) came later: after the app, before the engines.
+  STOP_ORDER: ['dns', 'lb', 'worker', 'app', 'redis-endpoint', 'db-read-endpoint', 'db-endpoint', 'memcached', 'sentinel', 'redis', 'mariadb'] as readonly ServiceKind[],
   stopPlan(topo: Topology): ServiceInstance[][] {
     const groups: ServiceInstance[][] = [];
     for (const kind of reference.STOP_ORDER) {
@@ -122,6 +136,7 @@ const reference = {
   stopGraceMs(kind: ServiceKind): number {
     if (kind === 'mariadb') return 30_000;
     if (kind === 'app' || kind === 'worker') return 15_000;
+    if (kind.endsWith('-endpoint')) return 5_000;
     return 10_000;
   },
 };

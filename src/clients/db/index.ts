@@ -33,3 +33,8 @@ export function createDbClient(topo: Topology, secrets: Secrets, log: Logger, op
     log,
   });
 }
+// The local db endpoints (src/endpoints) follow the writer with the router's own prober and plan.
+export { NodeProber } from './prober.js';
+export type { ProbeTarget, ProbeCredentials } from './prober.js';
+export { parseGtidPos, gtidCovers } from './gtid.js';
+export type { GtidPos } from './gtid.js';
