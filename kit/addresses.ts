@@ -205,6 +205,8 @@ export const TEST_RANGES = {
     ],
     private: [],
   },
+  // The local endpoints through real clients (mariadb, redis-cli) across a writer kill and a Sentinel failover.
+  endpoints: { file: 'test/integration/endpoints.test.ts', clusters: ['eptest'], loopback: [{ base: '127.0.221', first: 20, last: 29 }], private: [], within: 'reserved-ep' },
   engines: { file: 'test/integration/engines.test.ts', clusters: ['engtest'], loopback: [{ base: '127.0.50', first: 1, last: 5 }], private: [], ports: [6390] },
   'erp-concurrency': { file: 'test/integration/erp-concurrency.test.ts', clusters: ['erpconc'], loopback: [{ base: '127.0.48', first: 1, last: 2, admin: 9090 }], private: [] },
   erp: { file: 'test/integration/erp.test.ts', clusters: ['erptest'], loopback: [{ base: '127.0.58', first: 1, last: 2, admin: 9090 }], private: [] },

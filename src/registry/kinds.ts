@@ -4,6 +4,13 @@ import type { ServiceDescriptor } from './descriptor.js';
 const galera = (c: { database: { mode: string } }): boolean => c.database.mode === 'galera';
 
 /**
+ * The local endpoints' data path (src/endpoints/haproxy.ts says why HAProxy and not our own
+ * splicer). Not required by doctor: only clusters with `endpoints.enabled` run it, and a host
+ * carries an endpoint kind only then.
+ */
+const HAPROXY = { binary: 'haproxy', package: 'haproxy', purpose: 'local db/redis endpoints (endpoints.enabled)', versionArgs: ['-v'], required: false } as const;
+
+/**
  * One descriptor per service kind: the one place that says what each kind needs and how it is
  * ordered. A kind missing here is a compile error (the Record), and so is a missing driver
  * (src/drivers). Start ranks leave gaps so a new kind slots in without renumbering.
@@ -95,7 +102,7 @@ const DESCRIPTORS = {
   'db-endpoint': {
     kind: 'db-endpoint',
     origin: 'ours',
-    programs: [],
+    programs: [HAPROXY],
     startRank: 45,
     start: { type: 'together', label: 'database endpoints' },
     // it closes its listener and every spliced connection at once; nothing of its own to flush
@@ -109,7 +116,7 @@ const DESCRIPTORS = {
   'db-read-endpoint': {
     kind: 'db-read-endpoint',
     origin: 'ours',
-    programs: [],
+    programs: [HAPROXY],
     startRank: 46,
     start: { type: 'together', label: 'database read endpoints' },
     stopGraceMs: 5_000,
@@ -120,7 +127,7 @@ const DESCRIPTORS = {
   'redis-endpoint': {
     kind: 'redis-endpoint',
     origin: 'ours',
-    programs: [],
+    programs: [HAPROXY],
     startRank: 47,
     start: { type: 'together', label: 'redis endpoints' },
     stopGraceMs: 5_000,
