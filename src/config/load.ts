@@ -94,6 +94,18 @@ function checkCrossFieldRules(c: Config): void {
     if (vip === `${c.addressBase}.254`) throw new ConfigError('lb.vip', `${vip} is reserved for the supervisor's admin API`);
     if (count('lb') < 2) throw new ConfigError('lb.vip', 'a floating address needs at least two nodes carrying "lb" to float between');
   }
+  const acme = c.lb.tls?.acme;
+  if (acme !== undefined) {
+    // HTTP-01 reaches the load balancers through the names' A records: only the service name is
+    // one the DNS tier serves (src/dns), so any other name could never validate.
+    acme.names.forEach((n, i) => {
+      if (n.toLowerCase() !== c.serviceName.toLowerCase()) {
+        throw new ConfigError(`lb.tls.acme.names[${i}]`, `"${n}" is not a name the DNS tier serves (it answers "${c.serviceName}", the serviceName); HTTP-01 could never reach a load balancer for it`);
+      }
+    });
+    if (count('lb') === 0) throw new ConfigError('lb.tls.acme', 'needs at least one node carrying "lb" to answer the HTTP-01 challenges');
+    if (count('mariadb') === 0) throw new ConfigError('lb.tls.acme', 'keeps its shared state in the database: add a node carrying "mariadb"');
+  }
   if (c.lb.healthTimeoutMs >= c.lb.healthIntervalMs) {
     throw new ConfigError('lb.healthTimeoutMs', `must be below lb.healthIntervalMs (${c.lb.healthIntervalMs})`);
   }

@@ -24,12 +24,24 @@ export interface Secrets {
    * runtime refuses to start without it (openAppRuntime).
    */
   readonly sessionKey?: string;
+  /**
+   * The load balancers' own database account (`hastack_edge`, only the ACME tables of the
+   * `hastack_edge` schema: src/lb/acme/README.md). Added after the first release like sessionKey.
+   */
+  readonly lbDbPassword?: string;
+  /**
+   * The key (through HKDF) under which the ACME certificate's private key and account key are
+   * stored in the database, AES-256-GCM: a database copy or backup alone does not hold them.
+   * Added after the first release like sessionKey; changing it makes the stored key unreadable
+   * (the load balancers then order a new certificate).
+   */
+  readonly lbStoreKey?: string;
 }
 
 export type SecretName = keyof Secrets;
 
 /** Every secret a cluster has (some hosts hold a subset). */
-export const SECRET_NAMES: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'vrrpPassword', 'sessionKey'];
+export const SECRET_NAMES: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'vrrpPassword', 'sessionKey', 'lbDbPassword', 'lbStoreKey'];
 
 /** The engine passwords every cluster has (and `secrets rotate` changes); vrrpPassword and sessionKey may be absent. */
 export const ENGINE_SECRETS: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
@@ -81,6 +93,8 @@ export function generateSecrets(): Secrets {
     ...(Object.fromEntries(ENGINE_SECRETS.map((k) => [k, generateSecret()])) as Record<string, string>),
     vrrpPassword: generateVrrp(),
     sessionKey: generateSecret(),
+    lbDbPassword: generateSecret(),
+    lbStoreKey: generateSecret(),
   } as unknown as Secrets;
 }
 
@@ -89,8 +103,14 @@ export function generateSecrets(): Secrets {
  * lack them; the others kept as they are (the engines hold them). The same object when complete.
  */
 export function withAddedSecrets(secrets: Secrets): Secrets {
-  if (secrets.vrrpPassword !== undefined && secrets.sessionKey !== undefined) return secrets;
-  return { ...secrets, vrrpPassword: secrets.vrrpPassword ?? generateVrrp(), sessionKey: secrets.sessionKey ?? generateSecret() };
+  if (secrets.vrrpPassword !== undefined && secrets.sessionKey !== undefined && secrets.lbDbPassword !== undefined && secrets.lbStoreKey !== undefined) return secrets;
+  return {
+    ...secrets,
+    vrrpPassword: secrets.vrrpPassword ?? generateVrrp(),
+    sessionKey: secrets.sessionKey ?? generateSecret(),
+    lbDbPassword: secrets.lbDbPassword ?? generateSecret(),
+    lbStoreKey: secrets.lbStoreKey ?? generateSecret(),
+  };
 }
 
 export function secretsFile(stateDir: string): string {

@@ -73,6 +73,7 @@ export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition }
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
 export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
+export { EDGE_SCHEMA, EDGE_TABLES } from './mariadb-edge.js';
 export type { NodeTlsFiles } from './tls.js';
 
 export { checkEngines } from './binaries.js';

@@ -83,6 +83,8 @@ export const ErrorCode = {
   HOOK_FAILED: 'HOOK_FAILED',
   /** The hosts hold other passwords than the operator's secrets.json (or the operator has none). */
   SECRETS_MISMATCH: 'SECRETS_MISMATCH',
+  /** An ACME order failed (the CA down or refusing, a challenge not validated); the current certificate stays served. */
+  ACME_FAILED: 'ACME_FAILED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
