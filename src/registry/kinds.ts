@@ -140,7 +140,8 @@ const DESCRIPTORS = {
     restartOn: ['lb', 'serviceName'],
     chaosRoles: [{ name: 'lb' }],
     // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts).
-    secrets: ['vrrpPassword'],
+    // tlsTicketSecret: the session-ticket keys every load balancer derives alike (lb.tls).
+    secrets: ['vrrpPassword', 'tlsTicketSecret'],
   },
   dns: {
     kind: 'dns',
