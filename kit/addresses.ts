@@ -63,6 +63,7 @@ export const TEST_RANGES = {
   'reserved-rt': reserve('reserved: runtime conformance suite', 213, 'rt'),
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
+  'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'runtime-conformance': {

@@ -1,5 +1,5 @@
-export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn } from './schema.js';
-export type { ServiceKind, Config, ConfigInput, NodeConfig } from './schema.js';
+export { SERVICE_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, httpsPort, lbTlsLocal, HSTS_DEFAULT_MAX_AGE_S } from './schema.js';
+export type { ServiceKind, Config, ConfigInput, NodeConfig, LbTlsConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';

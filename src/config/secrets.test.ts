@@ -23,7 +23,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined });
+    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined });
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
     assert.equal(fs.statSync(secretsFile(dir)).mode & 0o777, 0o600);
@@ -44,7 +44,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).sessionKey, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, sessionKey: undefined }, { ...old, sessionKey: undefined });
+    assert.deepEqual({ ...s, sessionKey: undefined, tlsTicketSecret: undefined }, { ...old, sessionKey: undefined, tlsTicketSecret: undefined });
     assert.ok((s.sessionKey ?? '').length >= 32);
     assert.equal(readSecrets(dir).sessionKey, s.sessionKey);
     assert.ok((loadOrCreateSecrets(path.join(root, 'fresh-session')).sessionKey ?? '').length >= 32, 'a new file has one');

@@ -19,6 +19,7 @@ export const secretsSchema = z
       .regex(/^[A-Za-z0-9_-]{1,8}$/)
       .optional(),
     sessionKey: z.string().min(16).optional(),
+    tlsTicketSecret: z.string().min(16).optional(),
     lbDbPassword: z.string().min(16).optional(),
     lbStoreKey: z.string().min(16).optional(),
   })

@@ -141,9 +141,10 @@ const DESCRIPTORS = {
     // database: with lb.tls.acme the load balancers keep the ACME state in the database.
     restartOn: ['lb', 'serviceName', 'database'],
     chaosRoles: [{ name: 'lb' }],
-    // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts); the
-    // load balancers' database account and the key of the stored ACME private key (lb.tls.acme).
-    secrets: ['vrrpPassword', 'lbDbPassword', 'lbStoreKey'],
+    // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts).
+    // tlsTicketSecret: the session-ticket keys every load balancer derives alike (lb.tls).
+    // lbDbPassword, lbStoreKey: the LBs' database account and the key of the sealed ACME private key (lb.tls.acme).
+    secrets: ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey'],
   },
   dns: {
     kind: 'dns',
