@@ -8,6 +8,7 @@ import type { LbMetrics } from './metrics.js';
 import { sendError, sendJson } from './respond.js';
 import { createHttpServer } from './server.js';
 import type { VipView } from './vip.js';
+import type { AcmeView } from './acme/index.js';
 
 /**
  * The load balancer's own endpoints.
@@ -25,7 +26,8 @@ import type { VipView } from './vip.js';
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
  *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
- *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set;
+ *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set,
+ *   and `"acme":{"names","serial","notAfter","installedAt","lastError","lastErrorAt"}` with `lb.tls.acme`;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
  *   level, `retries` attempts it received as the retry of a failure elsewhere;
  * - `GET /-/healthz`: as on the traffic port.
@@ -45,10 +47,14 @@ export interface AdminDeps {
   readonly closing: () => boolean;
   /** The floating address as this lb sees it, when `lb.vip` is set. */
   readonly vip?: () => VipView | undefined;
+  /** The ACME loop's view (installed certificate, last failure), with `lb.tls.acme`. */
+  readonly acme?: () => AcmeView | undefined;
 }
 
 export interface HealthzBody {
   readonly ok: boolean;
+  /** With lb.tls.acme: the served certificate's expiry, and whether renewal fails (`hastack status` shows it as the detail). */
+  readonly status?: string;
   readonly closing?: boolean;
   readonly backends: readonly BackendView[];
 }
@@ -63,16 +69,29 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/**
+ * One line for `hastack status`: the certificate's expiry (public anyway: every client sees the
+ * certificate) and whether renewal fails, never why (this is the traffic port; the reason is in
+ * the event log and on the admin port). A failing renewal never makes the LB unhealthy.
+ */
+function acmeStatus(a: AcmeView): string {
+  const cert = a.notAfter === undefined ? 'no ACME certificate yet' : `certificate until ${a.notAfter.slice(0, 16).replace('T', ' ')} UTC`;
+  return a.lastError === undefined ? cert : `${cert}; ACME renewal failing since ${a.lastErrorAt ?? '?'} (why: the event log and the dashboard)`;
+}
+
 function healthz(deps: AdminDeps, res: ServerResponse): void {
   const closing = deps.closing();
   const ok = !closing && deps.backends.eligible.length > 0;
-  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), backends: deps.backends.all.map(viewOf) };
+  const acme = deps.acme?.();
+  const status = acme === undefined ? undefined : acmeStatus(acme);
+  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), ...(status === undefined ? {} : { status }), backends: deps.backends.all.map(viewOf) };
   sendJson(res, ok ? 200 : 503, body);
 }
 
 function stats(deps: AdminDeps, res: ServerResponse): void {
   const c = deps.counters;
   const vip = deps.vip?.();
+  const acme = deps.acme?.();
   sendJson(res, 200, {
     service: deps.serviceId,
     policy: deps.policy,
@@ -88,6 +107,7 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
       slowClientsCut: c.slowClientsCut,
     },
     ...(vip !== undefined ? { vip } : {}),
+    ...(acme !== undefined ? { acme } : {}),
     backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
   });
 }

@@ -42,6 +42,7 @@ import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
 import { closeServer, createHttpServer, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
 import { VipKeeper } from './vip.js';
+import { startAcme, type StoredCert } from './acme/index.js';
 
 export { POLICY_NAMES, createPolicy } from './policy.js';
 export type { BalancingPolicy, PolicyCandidate, PolicyName } from './policy.js';
@@ -154,8 +155,16 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     observer: metrics,
   });
   let vip: VipKeeper | undefined;
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view() };
+  // lb.tls.acme (src/lb/acme): the shared ACME loop; each certificate it finds in the store goes
+  // to the HTTPS listener's certificate set.
+  const installAcme = (c: StoredCert): void => {
+    log.info({ serial: c.serial }, 'ACME certificate ready (no HTTPS listener to hand it to)');
+  };
+  const acme = startAcme({ topo: ctx.topo, secrets: ctx.secrets, lb: ctx.svc.id, log, install: installAcme });
+  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view(), acme: () => acme?.view() };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    // HTTP-01 answers come from the shared store, whichever load balancer the CA reaches.
+    if (acme?.answer(req, res) === true) return;
     if (isAdminPath(req.url ?? '/')) {
       const id = req.headers['x-request-id'];
       handleAdmin(adminDeps, req, res, typeof id === 'string' && id !== '' ? id : randomUUID());
@@ -196,6 +205,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       () => prober.stop(),
       () => livenessAgent.close(),
       () => backends.close(POOL_CLOSE_GRACE_MS),
+      async () => acme?.close(),
     ]);
   prober.start();
   stall.start();
