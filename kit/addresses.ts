@@ -64,8 +64,19 @@ export const TEST_RANGES = {
   'reserved-dr': reserve('reserved: db client retry policy', 214, 'dr'),
   'reserved-kit': reserve('reserved: the test kit (and tests it moved off a shared range)', 215, undefined),
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
+  'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  // Two load balancers (+dns), one core node, and pebble (the ACME server) on .10: ports 14000
+  // (ACME directory) and 15000 (its management API: the issuing root).
+  acme: {
+    file: 'test/integration/acme.side.test.ts',
+    clusters: ['acme'],
+    loopback: [{ base: '127.0.224', first: 1, last: 10, admin: 9090 }],
+    private: [],
+    within: 'reserved-acme',
+    ports: [14000, 15000],
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
