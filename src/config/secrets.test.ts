@@ -23,7 +23,10 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined });
+    assert.deepEqual(
+      { ...s, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined },
+      { ...old, vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined },
+    );
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
     assert.equal(fs.statSync(secretsFile(dir)).mode & 0o777, 0o600);

@@ -35,7 +35,16 @@ export interface Secrets {
 export type SecretName = keyof Secrets;
 
 /** Every secret a cluster has (some hosts hold a subset). */
-export const SECRET_NAMES: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'vrrpPassword', 'sessionKey', 'tlsTicketSecret'];
+export const SECRET_NAMES: ReadonlyArray<SecretName> = [
+  'redisPassword',
+  'sentinelPassword',
+  'dbRootPassword',
+  'dbAppPassword',
+  'dbReplPassword',
+  'vrrpPassword',
+  'sessionKey',
+  'tlsTicketSecret',
+];
 
 /** The engine passwords every cluster has (and `secrets rotate` changes); vrrpPassword and sessionKey may be absent. */
 export const ENGINE_SECRETS: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
