@@ -103,7 +103,12 @@ export const lbTlsSchema = z
     // 12 h per session-ticket key period: Mozilla's advice is to rotate at least daily for
     // forward secrecy; every load balancer derives the same key for a period from the cluster's
     // tlsTicketSecret, so a session resumes on any of them (src/lb/tls/tickets.ts).
-    ticketKeyPeriodS: z.number().int().min(60).max(7 * 24 * 3600).default(12 * 3600),
+    ticketKeyPeriodS: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .default(12 * 3600),
   })
   .strict()
   .refine((t) => !(t.local === true && (t.certificates !== undefined || t.acme !== undefined)), {

@@ -10,6 +10,7 @@ import { DB_USERS, EDGE_SCHEMA } from '../../engines/index.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 import { appendEvent } from '../../shared/events.js';
 import type { Logger } from '../../shared/log.js';
+import type { CertificateSet } from '../tls/index.js';
 import { AcmeRenewer, type AcmeStep, type AcmeView } from './renewer.js';
 import { storeKey } from './seal.js';
 import { AcmeStore, type StoredCert } from './store.js';
@@ -19,12 +20,21 @@ export type { StoredCert } from './store.js';
 export { namesKey, describeCert } from './store.js';
 
 export const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+/** The HTTPS listener's certificate slot ACME fills (src/lb/tls/certificate-set.ts). */
+export const ACME_SLOT = 'acme';
+
+/** Serves `c` to the next handshakes (connections in progress keep theirs). Throws a ConfigError on a certificate the listener refuses. */
+export function installAcmeCertificate(set: CertificateSet, c: StoredCert): void {
+  set.replace(ACME_SLOT, [{ pem: { cert: c.certPem, key: c.keyPem }, source: { key: 'lb.tls.acme', certFile: `acme certificate ${c.serial}` } }]);
+}
 /** RFC 8555 §8.3: a token is base64url; 128 characters is far above the 43 CAs send. */
 const TOKEN_RE = /^[A-Za-z0-9_-]{1,128}$/;
 /** Challenge lookups in flight at once per LB: 16. Each is one indexed SELECT; more waiting would only let an anonymous client tie up database connections. */
 const MAX_CHALLENGE_LOOKUPS = 16;
 
 export interface RunningAcme {
+  /** The first look at the store is done (a certificate there was installed), or 10 s passed. */
+  readonly ready: Promise<void>;
   /** Answers `GET /.well-known/acme-challenge/TOKEN` from the store; false when the path is not one. */
   readonly answer: (req: IncomingMessage, res: ServerResponse) => boolean;
   readonly view: () => AcmeView;
@@ -75,7 +85,7 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
     log: o.log,
     ...(o.pollMs === undefined ? {} : { pollMs: o.pollMs }),
   });
-  renewer.start();
+  const ready = renewer.start();
 
   let lookups = 0;
   const answer = (req: IncomingMessage, res: ServerResponse): boolean => {
@@ -109,6 +119,7 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
   };
 
   return {
+    ready,
     answer,
     view: () => renewer.view(),
     close: async () => {

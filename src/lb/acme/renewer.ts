@@ -26,6 +26,8 @@ const LEASE_EXTEND_MS = 20_000;
 const BACKOFF_MIN_MS = 30_000;
 const BACKOFF_MAX_MS = 6 * 3600_000;
 const LEASE_ID = 'order';
+/** The first look at the store, before the HTTPS listener starts: at most 10 s (two statement timeouts). */
+const FIRST_LOOK_MS = 10_000;
 
 export type AcmeStep = 'lease' | 'order' | 'challenge' | 'issued' | 'installed' | 'failed' | 'account';
 
@@ -64,8 +66,25 @@ export class AcmeRenewer {
     this.key = namesKey(d.settings.names);
   }
 
-  start(): void {
-    this.schedule(0);
+  /**
+   * Installs what the store holds already (so the HTTPS listener can start with it), then runs the
+   * loop. Resolves after that first look, or after 10 s: a database still starting must not hold
+   * the load balancer's start; the loop installs the certificate when the store answers.
+   */
+  start(): Promise<void> {
+    const first = this.installNewer().then(
+      () => undefined,
+      (e: unknown) => this.failed(`ACME store: ${describeError(e)}`, false),
+    );
+    this.running = first.finally(() => {
+      this.running = undefined;
+      this.schedule(0);
+    });
+    let t: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((r) => {
+      t = setTimeout(r, FIRST_LOOK_MS);
+    });
+    return Promise.race([first, cap]).finally(() => clearTimeout(t));
   }
 
   async stop(): Promise<void> {
@@ -104,7 +123,7 @@ export class AcmeRenewer {
       if (this.stopped || !this.due(meta)) return;
       await this.orderIfLeased(meta);
     } catch (e) {
-      this.failed(`ACME store unreachable: ${describeError(e)}`, false);
+      this.failed(`ACME store: ${describeError(e)}`, false);
     }
   }
 
