@@ -46,7 +46,10 @@ function nodeCardHtml(n: NodeCard): string {
 /** The ACME certificate's expiry under the lb's id, and a warning while its renewal fails (the old certificate is still served). */
 function acmeHtml(a: DashboardStatus['lbs'][number]['acme']): string {
   if (a === undefined) return '';
-  const until = a.notAfter === undefined ? '<span class="tag warn">no ACME certificate yet</span>' : `<br><small>certificate until ${esc(a.notAfter.slice(0, 16).replace('T', ' '))} UTC</small>`;
+  const until =
+    a.notAfter === undefined
+      ? '<span class="tag warn">no ACME certificate yet</span>'
+      : `<br><small>certificate until ${esc(a.notAfter.slice(0, 16).replace('T', ' '))} UTC</small>`;
   const failing = a.lastError === undefined ? '' : `<br><span class="tag warn" title="${esc(a.lastError)}">ACME renewal failing since ${esc(timeOf(a.lastErrorAt ?? ''))}</span>`;
   return until + failing;
 }

@@ -109,7 +109,10 @@ function checkCrossFieldRules(c: Config): void {
     // one the DNS tier serves (src/dns), so any other name could never validate.
     acme.names.forEach((n, i) => {
       if (n.toLowerCase() !== c.serviceName.toLowerCase()) {
-        throw new ConfigError(`lb.tls.acme.names[${i}]`, `"${n}" is not a name the DNS tier serves (it answers "${c.serviceName}", the serviceName); HTTP-01 could never reach a load balancer for it`);
+        throw new ConfigError(
+          `lb.tls.acme.names[${i}]`,
+          `"${n}" is not a name the DNS tier serves (it answers "${c.serviceName}", the serviceName); HTTP-01 could never reach a load balancer for it`,
+        );
       }
     });
     if (count('lb') === 0) throw new ConfigError('lb.tls.acme', 'needs at least one node carrying "lb" to answer the HTTP-01 challenges');

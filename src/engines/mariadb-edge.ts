@@ -77,4 +77,3 @@ export async function bootstrapEdge(c: Connection, topo: Topology, secrets: Secr
   const monitor = await rows(c, "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = 'SLAVE MONITOR'", [`'${DB_USERS.edge}'@'%'`]);
   if (monitor.length === 0) await write("GRANT SLAVE MONITOR ON *.* TO ?@'%'", [DB_USERS.edge]);
 }
-

@@ -42,8 +42,17 @@ import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
 import { closeServer, createHttpServer, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
 import { VipKeeper } from './vip.js';
-import { ACME_CHALLENGE_PREFIX, certificateFileSources, hstsHeader, registerTlsMetrics, setupEdgeTls, type CertificateSet, type EdgeTls, type EdgeTlsOptions } from './tls/index.js';
-import { ACME_SLOT, installAcmeCertificate, startAcme, type StoredCert } from './acme/index.js';
+import {
+  ACME_CHALLENGE_PREFIX,
+  certificateFileSources,
+  hstsHeader,
+  registerTlsMetrics,
+  setupEdgeTls,
+  type CertificateSet,
+  type EdgeTls,
+  type EdgeTlsOptions,
+} from './tls/index.js';
+import { installAcmeCertificate, startAcme, type StoredCert } from './acme/index.js';
 
 export { POLICY_NAMES, createPolicy } from './policy.js';
 export type { BalancingPolicy, PolicyCandidate, PolicyName } from './policy.js';

@@ -58,10 +58,42 @@ let pebbleTlsCa = '';
 /** A CA of the test's own and a certificate for pebble's address: pebble's HTTPS (the Debian package ships no test certificates). */
 async function pebbleCertificates(): Promise<void> {
   const f = (n: string): string => path.join(tmp, n);
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=hastack test pebble CA']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=hastack test pebble CA',
+  ]);
   await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('key.pem'), '-out', f('leaf.csr'), '-subj', '/CN=pebble']);
   fs.writeFileSync(f('ext.cnf'), `subjectAltName=IP:${PEBBLE}\n`);
-  await run('openssl', ['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('cert.pem'), '-days', '2', '-extfile', f('ext.cnf')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('leaf.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('cert.pem'),
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+  ]);
   pebbleTlsCa = f('ca.pem');
 }
 
@@ -153,7 +185,9 @@ async function bothInstalled(timeoutMs: number, not?: string): Promise<string> {
 
 /** The serial of the certificate `lb` serves on its HTTPS port to a client asking for NAME (openssl s_client). */
 async function servedSerial(lb: string): Promise<string> {
-  const { stdout } = await run('sh', ['-c', `openssl s_client -connect ${lb}:${HTTPS_PORT} -servername ${NAME} </dev/null 2>/dev/null | openssl x509 -noout -serial`], { timeout: 15_000 });
+  const { stdout } = await run('sh', ['-c', `openssl s_client -connect ${lb}:${HTTPS_PORT} -servername ${NAME} </dev/null 2>/dev/null | openssl x509 -noout -serial`], {
+    timeout: 15_000,
+  });
   return stdout.trim().replace(/^serial=/, '');
 }
 
@@ -213,7 +247,7 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
     const secrets = readSecrets(c.stateDir);
     const db = await mysql.createConnection({ host: R.address(3), port: 3306, user: 'hastack_admin', password: secrets.dbRootPassword, connectTimeout: 5_000 });
     try {
-      const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT names, serial, LOCATE(\'PRIVATE KEY\', key_sealed) AS clear FROM hastack_edge.acme_certificates');
+      const [rows] = await db.query<mysql.RowDataPacket[]>("SELECT names, serial, LOCATE('PRIVATE KEY', key_sealed) AS clear FROM hastack_edge.acme_certificates");
       assert.equal(rows.length, 1);
       assert.equal(rows[0]?.['names'], NAME);
       assert.equal(rows[0]?.['clear'], 0, 'the private key is stored sealed');
@@ -227,18 +261,31 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
     }
   });
 
-  it('serves it on both load balancers over HTTPS, verified against pebble\'s issuing root', async () => {
+  it("serves it on both load balancers over HTTPS, verified against pebble's issuing root", async () => {
     root = await pebbleRoot();
     fs.writeFileSync(path.join(tmp, 'root.pem'), root);
     for (const lb of LBS) {
       assert.equal((await servedSerial(lb)).toLowerCase(), first.toLowerCase().replace(/:/g, ''), `${lb} serves the ACME certificate`);
-      const { stdout } = await run('curl', ['-sS', '--max-time', '10', '--cacert', path.join(tmp, 'root.pem'), '--resolve', `${NAME}:${HTTPS_PORT}:${lb}`, '-o', '/dev/null', '-w', '%{http_code}', `https://${NAME}:${HTTPS_PORT}/healthz`]);
+      const { stdout } = await run('curl', [
+        '-sS',
+        '--max-time',
+        '10',
+        '--cacert',
+        path.join(tmp, 'root.pem'),
+        '--resolve',
+        `${NAME}:${HTTPS_PORT}:${lb}`,
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        `https://${NAME}:${HTTPS_PORT}/healthz`,
+      ]);
       assert.equal(stdout, '200', `curl --cacert through ${lb}`);
     }
   });
 
   it('renews it while requests run over HTTPS through both load balancers, with 0 failed requests', async () => {
-    const agents = LBS.map((lb) => new Agent({ connect: { ca: root, servername: NAME }, keepAliveTimeout: 4_000, connections: 4 }));
+    const agents = LBS.map(() => new Agent({ connect: { ca: root, servername: NAME }, keepAliveTimeout: 4_000, connections: 4 }));
     let stop = false;
     let sent = 0;
     let newConnections = 0;
@@ -293,7 +340,10 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
     }
     assert.ok(failed !== undefined, 'an acme.failed event within the renewal window');
     const stats = await Promise.all(LBS.map((lb) => acmeStats(lb)));
-    assert.ok(stats.some((s) => s?.lastError !== undefined), `a load balancer reports the failure: ${JSON.stringify(stats)}`);
+    assert.ok(
+      stats.some((s) => s?.lastError !== undefined),
+      `a load balancer reports the failure: ${JSON.stringify(stats)}`,
+    );
     for (const lb of LBS) {
       assert.equal((await servedSerial(lb)).toLowerCase(), serving.toLowerCase().replace(/:/g, ''), `${lb} still serves the current certificate`);
       const h = await request(`http://${lb}:8080/-/healthz`);

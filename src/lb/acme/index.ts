@@ -58,7 +58,10 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
   if (cfg === undefined) return undefined;
   const { lbDbPassword, lbStoreKey } = o.secrets;
   if (lbDbPassword === undefined || lbStoreKey === undefined) {
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme needs the secrets lbDbPassword and lbStoreKey, which this node lacks: run "hastack up" (or "deploy") once to add them`);
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `lb.tls.acme needs the secrets lbDbPassword and lbStoreKey, which this node lacks: run "hastack up" (or "deploy") once to add them`,
+    );
   }
   let ca: string | undefined;
   if (cfg.caFile !== undefined) {

@@ -75,7 +75,10 @@ export async function orderCertificate(s: OrderSettings, accountKeyPem: string, 
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HastackError(ErrorCode.ACME_FAILED, `the ACME order did not finish within ${ORDER_TIMEOUT_MS / 1000} s (at step ${step})`)), ORDER_TIMEOUT_MS);
+    timer = setTimeout(
+      () => reject(new HastackError(ErrorCode.ACME_FAILED, `the ACME order did not finish within ${ORDER_TIMEOUT_MS / 1000} s (at step ${step})`)),
+      ORDER_TIMEOUT_MS,
+    );
   });
   try {
     const certPem = await Promise.race([run, timeout]);

@@ -168,7 +168,10 @@ export class AcmeRenewer {
       clearInterval(extend);
       const waitMs = backoffMs(grant.failures, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
       await store.holdLeaseAfterFailure(LEASE_ID, lb, Math.ceil(waitMs / 1000)).catch(() => undefined);
-      this.failed(`${describeError(e)}; next attempt by any load balancer in ${Math.round(waitMs / 1000)} s`, true, { retryInS: Math.round(waitMs / 1000), failures: grant.failures + 1 });
+      this.failed(`${describeError(e)}; next attempt by any load balancer in ${Math.round(waitMs / 1000)} s`, true, {
+        retryInS: Math.round(waitMs / 1000),
+        failures: grant.failures + 1,
+      });
       return;
     }
     clearInterval(extend);

@@ -18,7 +18,10 @@ describe('ACME store sealing (AES-256-GCM)', () => {
 
   it('refuses another cluster key, another row, and a flipped bit, with a typed error', () => {
     const s = seal(key, pem, 'acme_certificates/x');
-    assert.throws(() => open(storeKey('another-cluster-secret-here'), s, 'acme_certificates/x'), (e: unknown) => e instanceof HastackError && e.code === 'STATE_CORRUPT');
+    assert.throws(
+      () => open(storeKey('another-cluster-secret-here'), s, 'acme_certificates/x'),
+      (e: unknown) => e instanceof HastackError && e.code === 'STATE_CORRUPT',
+    );
     assert.throws(() => open(key, s, 'acme_certificates/y'), HastackError);
     const bad = Buffer.from(s);
     bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;

@@ -65,7 +65,10 @@ export class AcmeStore {
   }
 
   async putChallenge(token: string, keyAuthorization: string): Promise<void> {
-    await this.db.execute(`REPLACE INTO ${T('acme_challenges')} (token, key_authorization) VALUES (?, ?)`, [token, keyAuthorization], { idempotent: true, timeoutMs: STMT_TIMEOUT_MS });
+    await this.db.execute(`REPLACE INTO ${T('acme_challenges')} (token, key_authorization) VALUES (?, ?)`, [token, keyAuthorization], {
+      idempotent: true,
+      timeoutMs: STMT_TIMEOUT_MS,
+    });
   }
 
   async deleteChallenge(token: string): Promise<void> {
