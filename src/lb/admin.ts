@@ -25,7 +25,9 @@ import type { VipView } from './vip.js';
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
  *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
- *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set;
+ *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set,
+ *   and `"tls":{"port","certificates":[{"slot","source","names","notAfter","fingerprint256"}],
+ *   "handshakes":{"full","resumed","previousKey"},"handshakeFailures":{reason: n}}` with `lb.tls`;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
  *   level, `retries` attempts it received as the retry of a failure elsewhere;
  * - `GET /-/healthz`: as on the traffic port.
@@ -45,6 +47,22 @@ export interface AdminDeps {
   readonly closing: () => boolean;
   /** The floating address as this lb sees it, when `lb.vip` is set. */
   readonly vip?: () => VipView | undefined;
+  /** The HTTPS listener's certificates and handshake counters, with lb.tls (tls/index.ts). */
+  readonly tls?: () => TlsStatsView | undefined;
+}
+
+/** `/-/stats` `tls`: what status and the dashboard show of the HTTPS listener. */
+export interface TlsStatsView {
+  readonly port: number;
+  readonly certificates: ReadonlyArray<{
+    readonly slot: string;
+    readonly source: string;
+    readonly names: readonly string[];
+    readonly notAfter: string;
+    readonly fingerprint256: string;
+  }>;
+  readonly handshakes: { readonly full: number; readonly resumed: number; readonly previousKey: number };
+  readonly handshakeFailures: Readonly<Record<string, number>>;
 }
 
 export interface HealthzBody {
@@ -73,6 +91,7 @@ function healthz(deps: AdminDeps, res: ServerResponse): void {
 function stats(deps: AdminDeps, res: ServerResponse): void {
   const c = deps.counters;
   const vip = deps.vip?.();
+  const tls = deps.tls?.();
   sendJson(res, 200, {
     service: deps.serviceId,
     policy: deps.policy,
@@ -88,6 +107,7 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
       slowClientsCut: c.slowClientsCut,
     },
     ...(vip !== undefined ? { vip } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
   });
 }

@@ -168,7 +168,19 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     ...(cfg.tls !== undefined ? { hsts: hstsHeader(cfg.tls) } : {}),
   });
   let vip: VipKeeper | undefined;
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view() };
+  // Set once the HTTPS side exists (below: it needs the handler, which needs these deps).
+  let edge: EdgeTls | undefined;
+  const adminDeps = {
+    serviceId: ctx.svc.id,
+    policy: cfg.policy,
+    backends,
+    counters,
+    gate,
+    bodyBudget,
+    closing: () => closing,
+    vip: () => vip?.view(),
+    tls: () => (edge === undefined ? undefined : { port: edge.port, certificates: edge.certificates.view(), ...edge.stats.view() }),
+  };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (isAdminPath(req.url ?? '/')) {
       const id = req.headers['x-request-id'];
@@ -184,7 +196,6 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     maxHeaders: MAX_REQUEST_HEADERS,
   };
   const tlsCfg = cfg.tls;
-  let edge: EdgeTls | undefined;
   if (tlsCfg !== undefined) {
     edge = setupEdgeTls(ctx, tlsCfg, { handler, limits, gate, log, ...opts.tls });
     registerTlsMetrics(metrics.registry, edge.stats, edge.certificates);
