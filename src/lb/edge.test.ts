@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { startLb, type RunningLb } from './index.js';
-import { makeTestCa, makeTestCert } from './tls/test-certs.js';
+import { makeTestCa, makeTestCert } from './tls/index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
 
