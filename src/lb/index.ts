@@ -51,7 +51,18 @@ export type { BackendState } from './health-state.js';
 export type { BackendView, BackendChangeReason } from './backends.js';
 export type { HealthzBody } from './admin.js';
 export { ADMIN_PREFIX } from './admin.js';
-export { ACME_CHALLENGE_PREFIX, CertificateSet, loadCertificate, loadCertificateFiles, hstsHeader, makeTestCa, makeTestCert } from './tls/index.js';
+export {
+  ACME_CHALLENGE_PREFIX,
+  CertificateSet,
+  loadCertificate,
+  loadCertificateFiles,
+  hstsHeader,
+  makeTestCa,
+  makeTestCert,
+  checkCertificateFiles,
+  configuredCertificateSources,
+  shippedCertificateFiles,
+} from './tls/index.js';
 export type { CertificatePem, CertificateSource, CertificateView, LoadedCertificate } from './tls/index.js';
 
 /** Path probed on every app server: the app contract's readiness endpoint (200 ready, 503 draining). */

@@ -46,6 +46,22 @@ export function certificateFileSources(topo: Topology): CertificateFileSource[] 
   return [];
 }
 
+/** The certificate files as hastack.yaml names them, on the operator's machine (what deploy ships, what `up` checks). */
+export function configuredCertificateSources(topo: Topology): CertificateFileSource[] {
+  const t = topo.config.lb.tls;
+  if (t?.certificates === undefined) return certificateFileSources(topo);
+  return t.certificates.map((c, i) => ({ key: `lb.tls.certificates[${i}]`, ...c }));
+}
+
+/**
+ * Checks the configured certificate files before anything starts (`up`, `deploy`): a bad one is
+ * a ConfigError naming its key and file. Returns what they hold (names, expiry) for the output.
+ */
+export function checkCertificateFiles(topo: Topology): LoadedCertificate[] {
+  // The protocol settings do not matter for a check; the listener builds its own contexts.
+  return loadSources(configuredCertificateSources(topo), { sessionIdContext: 'check', sessionTimeoutS: 60 });
+}
+
 /** Loads every source (a ConfigError naming the key and file on the first bad one). */
 export function loadSources(sources: readonly CertificateFileSource[], p: ProtocolSettings): LoadedCertificate[] {
   return sources.map((s) => loadCertificateFiles(s, p));
