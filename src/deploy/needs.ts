@@ -18,8 +18,9 @@ export interface HostNeeds {
 export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[] {
   const backup = topo.config.backup.schedule !== undefined && backupNodeOf(topo) === node.name;
   const names = secretNeeds(node.services, { controller: controllerNode(topo.config, topo.nodes).name === node.name, backup });
-  // keepalived (and its VRRP password) runs only with a floating address.
-  return topo.config.lb.vip !== undefined ? names : names.filter((k) => k !== 'vrrpPassword');
+  // keepalived (and its VRRP password) runs only with a floating address; the session-ticket
+  // secret is needed only with HTTPS at the load balancers.
+  return names.filter((k) => (k !== 'vrrpPassword' || topo.config.lb.vip !== undefined) && (k !== 'tlsTicketSecret' || topo.config.lb.tls !== undefined));
 }
 
 /** What the host of `node` needs: its service kinds' programs (the registry) plus the hosts runtime's firewall. */

@@ -62,6 +62,7 @@ export {
   checkCertificateFiles,
   configuredCertificateSources,
   shippedCertificateFiles,
+  shippedCertificateDir,
 } from './tls/index.js';
 export type { CertificatePem, CertificateSource, CertificateView, LoadedCertificate } from './tls/index.js';
 

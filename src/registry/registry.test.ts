@@ -41,11 +41,11 @@ describe('service registry', () => {
       app: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
       worker: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
       memcached: [],
-      lb: ['vrrpPassword'],
+      lb: ['vrrpPassword', 'tlsTicketSecret'],
       dns: [],
     };
     for (const [k, names] of Object.entries(before)) assert.deepEqual(secretsOf(k as ServiceKind), names, k);
-    assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword']);
+    assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword', 'tlsTicketSecret']);
     assert.deepEqual(secretNeeds(['memcached'], { backup: true }), ['redisPassword', 'sentinelPassword', 'dbRootPassword']);
     assert.equal(secretNeeds([], { controller: true }).length, 7);
   });
