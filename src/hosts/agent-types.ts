@@ -39,6 +39,11 @@ export const deployBundleSchema = z
       .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
       .strict()
       .optional(),
+    /** lb.tls and this node carries a load balancer: the certificate files of lb.tls, in config order (PEM). */
+    lbTls: z
+      .object({ certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type DeployBundle = z.infer<typeof deployBundleSchema>;

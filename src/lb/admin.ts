@@ -27,7 +27,9 @@ import type { AcmeView } from './acme/index.js';
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
  *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
  *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set,
- *   and `"acme":{"names","serial","notAfter","installedAt","lastError","lastErrorAt"}` with `lb.tls.acme`;
+ *   and `"acme":{"names","serial","notAfter","installedAt","lastError","lastErrorAt"}` with `lb.tls.acme`,
+ *   and `"tls":{"port","certificates":[{"slot","source","names","notAfter","fingerprint256"}],
+ *   "handshakes":{"full","resumed","previousKey"},"handshakeFailures":{reason: n}}` with `lb.tls`;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
  *   level, `retries` attempts it received as the retry of a failure elsewhere;
  * - `GET /-/healthz`: as on the traffic port.
@@ -49,6 +51,22 @@ export interface AdminDeps {
   readonly vip?: () => VipView | undefined;
   /** The ACME loop's view (installed certificate, last failure), with `lb.tls.acme`. */
   readonly acme?: () => AcmeView | undefined;
+  /** The HTTPS listener's certificates and handshake counters, with lb.tls (tls/index.ts). */
+  readonly tls?: () => TlsStatsView | undefined;
+}
+
+/** `/-/stats` `tls`: what status and the dashboard show of the HTTPS listener. */
+export interface TlsStatsView {
+  readonly port: number;
+  readonly certificates: ReadonlyArray<{
+    readonly slot: string;
+    readonly source: string;
+    readonly names: readonly string[];
+    readonly notAfter: string;
+    readonly fingerprint256: string;
+  }>;
+  readonly handshakes: { readonly full: number; readonly resumed: number; readonly previousKey: number };
+  readonly handshakeFailures: Readonly<Record<string, number>>;
 }
 
 export interface HealthzBody {
@@ -92,6 +110,7 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
   const c = deps.counters;
   const vip = deps.vip?.();
   const acme = deps.acme?.();
+  const tls = deps.tls?.();
   sendJson(res, 200, {
     service: deps.serviceId,
     policy: deps.policy,
@@ -108,6 +127,7 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
     },
     ...(vip !== undefined ? { vip } : {}),
     ...(acme !== undefined ? { acme } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
   });
 }

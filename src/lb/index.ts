@@ -61,7 +61,19 @@ export type { BackendState } from './health-state.js';
 export type { BackendView, BackendChangeReason } from './backends.js';
 export type { HealthzBody } from './admin.js';
 export { ADMIN_PREFIX } from './admin.js';
-export { ACME_CHALLENGE_PREFIX, CertificateSet, loadCertificate, loadCertificateFiles, hstsHeader } from './tls/index.js';
+export {
+  ACME_CHALLENGE_PREFIX,
+  CertificateSet,
+  loadCertificate,
+  loadCertificateFiles,
+  hstsHeader,
+  makeTestCa,
+  makeTestCert,
+  checkCertificateFiles,
+  configuredCertificateSources,
+  shippedCertificateFiles,
+  shippedCertificateDir,
+} from './tls/index.js';
 export type { CertificatePem, CertificateSource, CertificateView, LoadedCertificate } from './tls/index.js';
 
 /** Path probed on every app server: the app contract's readiness endpoint (200 ready, 503 draining). */
@@ -181,6 +193,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   // lb.tls.acme (src/lb/acme): the shared ACME loop; each certificate it finds in the store goes
   // to the HTTPS listener's `acme` slot. With ACME as the only source, the HTTPS listener starts
   // when the first certificate is there (stored already, or obtained through the plain listener).
+  // `edge` is set once the HTTPS side exists (below: it needs the handler, which needs these deps).
   let edge: EdgeTls | undefined;
   let acmeCert: StoredCert | undefined;
   let started = false;
@@ -190,7 +203,18 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     else if (started && !closing) startEdgeLate();
   };
   const acme = startAcme({ topo: ctx.topo, secrets: ctx.secrets, lb: ctx.svc.id, log, install: installAcme });
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view(), acme: () => acme?.view() };
+  const adminDeps = {
+    serviceId: ctx.svc.id,
+    policy: cfg.policy,
+    backends,
+    counters,
+    gate,
+    bodyBudget,
+    closing: () => closing,
+    vip: () => vip?.view(),
+    tls: () => (edge === undefined ? undefined : { port: edge.port, certificates: edge.certificates.view(), ...edge.stats.view() }),
+    acme: () => acme?.view(),
+  };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     // HTTP-01 answers come from the shared store, whichever load balancer the CA reaches.
     if (acme?.answer(req, res) === true) return;

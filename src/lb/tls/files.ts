@@ -25,25 +25,46 @@ export interface CertificateFileSource {
   readonly keyFile: string;
 }
 
-/** Where deploy puts certificate `i` of lb.tls.certificates on a load-balancer host. */
+/**
+ * Where deploy puts certificate `i` on a load-balancer host: `<hosts.stateDir>/<cluster>/lb-tls/`
+ * (0700, owned by the load balancer's service user; keys 0600). Not `tls/`, which belongs to the
+ * database server's user on a node that carries both.
+ */
 export function shippedCertificateFiles(topo: Topology, i: number): { certFile: string; keyFile: string } {
-  const dir = path.posix.join(hostStateDir(topo.config), 'tls');
+  const dir = shippedCertificateDir(topo);
   return { certFile: path.posix.join(dir, `lb-${i}.crt`), keyFile: path.posix.join(dir, `lb-${i}.key`) };
 }
 
-/** The certificate files this load balancer serves (empty when lb.tls is off or only ACME gives certificates). */
-export function certificateFileSources(topo: Topology): CertificateFileSource[] {
+export function shippedCertificateDir(topo: Topology): string {
+  return path.posix.join(hostStateDir(topo.config), 'lb-tls');
+}
+
+/** The certificate files as hastack.yaml names them, on the operator's machine (what deploy ships, what `up` checks). */
+export function configuredCertificateSources(topo: Topology): CertificateFileSource[] {
   const t = topo.config.lb.tls;
   if (t === undefined) return [];
-  if (t.certificates !== undefined) {
-    const onHosts = substrateTraits(topo.config).nodesAreMachines;
-    return t.certificates.map((c, i) => ({ key: `lb.tls.certificates[${i}]`, ...(onHosts ? shippedCertificateFiles(topo, i) : c) }));
-  }
+  if (t.certificates !== undefined) return t.certificates.map((c, i) => ({ key: `lb.tls.certificates[${i}]`, ...c }));
   if (lbTlsLocal(topo.config)) {
     const f = edgeTlsFiles(topo);
     return [{ key: 'lb.tls.local', certFile: f.cert, keyFile: f.key }];
   }
   return [];
+}
+
+/** The certificate files this load balancer serves: as configured, or on hosts the copies deploy shipped. */
+export function certificateFileSources(topo: Topology): CertificateFileSource[] {
+  const configured = configuredCertificateSources(topo);
+  if (!substrateTraits(topo.config).nodesAreMachines) return configured;
+  return configured.map((c, i) => ({ key: c.key, ...shippedCertificateFiles(topo, i) }));
+}
+
+/**
+ * Checks the configured certificate files before anything starts (`up`, `deploy`): a bad one is
+ * a ConfigError naming its key and file. Returns what they hold (names, expiry) for the output.
+ */
+export function checkCertificateFiles(topo: Topology): LoadedCertificate[] {
+  // The protocol settings do not matter for a check; the listener builds its own contexts.
+  return loadSources(configuredCertificateSources(topo), { sessionIdContext: 'check', sessionTimeoutS: 60 });
 }
 
 /** Loads every source (a ConfigError naming the key and file on the first bad one). */

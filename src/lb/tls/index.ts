@@ -16,9 +16,12 @@ export { CertificateSet } from './certificate-set.js';
 export type { CertificateView } from './certificate-set.js';
 export { loadCertificate, loadCertificateFiles, INTERMEDIATE_CIPHERS } from './certs.js';
 export type { CertificatePem, CertificateSource, LoadedCertificate, ProtocolSettings } from './certs.js';
-export { certificateFileSources, shippedCertificateFiles, FILES_SLOT } from './files.js';
+export { certificateFileSources, configuredCertificateSources, checkCertificateFiles, shippedCertificateFiles, shippedCertificateDir, FILES_SLOT } from './files.js';
 export { TlsStats, registerTlsMetrics } from './stats.js';
 export { ticketKeyFor, keysFor } from './tickets.js';
+/** Throwaway CA and certificates made with openssl, for tests and benches (never the product's own: src/engines/tls.ts). */
+export { makeTestCa, makeTestCert } from './test-certs.js';
+export type { TestCa } from './test-certs.js';
 
 /** Paths under this prefix stay on plain HTTP (never redirected): ACME's HTTP-01 challenge. */
 export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';

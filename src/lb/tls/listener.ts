@@ -80,7 +80,35 @@ function build(o: HttpsListenerOptions, ticketKey: Buffer): https.Server {
     o.log.debug({ reason, err: err.message }, `TLS handshake failed: ${reason}`);
   });
   server.on('secureConnection', (socket: tls.TLSSocket) => o.stats.handshakeDone(socket.isSessionReused()));
+  server.on('clientError', onClientError);
   return server;
+}
+
+/** Node's own answers to malformed requests (the same bytes its default handler writes). */
+const ANSWERS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+/** How long an answered bad connection is still read (and what it sends dropped) before it is cut. */
+const BAD_REQUEST_LINGER_MS = 1_000;
+
+/**
+ * Bad requests over TLS (431, 408, 400): answered like Node answers them on the plain listener,
+ * but with end() and a short linger instead of an immediate destroy(). Over TLS an immediate
+ * destroy drops the encrypted answer while the client is still sending (a 20 KB header), and the
+ * client sees a bare close instead of its 4xx. Handshake errors also arrive here (https turns
+ * tlsClientError into clientError): those connections are only closed.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: net.Socket): void {
+  const t = socket as tls.TLSSocket & { _secureEstablished?: boolean };
+  if (t._secureEstablished !== true || !socket.writable || socket.writableEnded) {
+    if (!socket.writableEnded) socket.destroy();
+    return;
+  }
+  const status = ANSWERS[err.code ?? ''] ?? '400 Bad Request';
+  socket.on('error', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  setTimeout(() => socket.destroy(), BAD_REQUEST_LINGER_MS).unref();
 }
 
 export function createHttpsListener(o: HttpsListenerOptions): HttpsListener {
