@@ -349,6 +349,7 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
     }
     assert.ok(failed !== undefined, 'an acme.failed event within the renewal window');
     console.log(`with pebble down: ${failed.message}`);
+    assert.match(failed.message, /ACME directory .* unreachable: .*ECONNREFUSED/, 'the event says what failed');
     assert.ok(
       stats.some((s) => s?.lastError !== undefined),
       `a load balancer reports the failure: ${JSON.stringify(stats)}`,
