@@ -76,6 +76,8 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
   const db = new DbClient(nodes, { mode: o.topo.config.database.mode, user: DB_USERS.edge, password: lbDbPassword, database: EDGE_SCHEMA, log: o.log });
   const store = new AcmeStore(db, storeKey(lbStoreKey));
   const event = (step: AcmeStep, message: string, data: Record<string, unknown> = {}): void => {
+    // In the service's own log too: on hosts a load balancer cannot write the operator's event log.
+    if (step !== 'failed') o.log.info({ acme: step, ...data }, message);
     appendEvent(o.topo.stateDir, { type: step === 'failed' ? 'acme.failed' : 'acme.step', message, service: o.lb, data: { step, ...data } });
   };
   const renewer = new AcmeRenewer({
