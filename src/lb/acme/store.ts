@@ -140,6 +140,12 @@ export class AcmeStore {
    * holds it. Safe to run twice (conditional), so a lost connection is retried.
    */
   async tryLease(id: string, holder: string, ttlS: number): Promise<LeaseGrant | undefined> {
+    // A read first: while another holds it (an order, or the cluster's backoff), the load
+    // balancers polling every 2 s only read, never write.
+    const held = await this.db.query<{ holder: string; live: number }>(`SELECT holder, expires_at >= NOW(3) AS live FROM ${T('acme_lease')} WHERE id = ?`, [id], {
+      timeoutMs: STMT_TIMEOUT_MS,
+    });
+    if (held[0] !== undefined && held[0].holder !== holder && Number(held[0].live) === 1) return undefined;
     // MariaDB applies the assignments left to right: `holder` is decided first, and the expiry
     // moves only when it is (now) ours.
     await this.db.execute(
