@@ -1,5 +1,5 @@
 import type { Connection } from 'mysql2/promise';
-import { servicesOf, type Secrets, type Topology } from '../config/index.js';
+import { servicesOf, substrateTraits, type Secrets, type Topology } from '../config/index.js';
 import { DB_USERS, rows } from './mariadb-admin.js';
 
 /**
@@ -52,8 +52,19 @@ export const EDGE_TABLES = {
 } as const;
 
 /**
- * The schema, its tables and the load balancers' account (`hastack_edge`: SELECT, INSERT, UPDATE,
- * DELETE on that schema only, plus SLAVE MONITOR, which the database router's discovery reads
+ * Where the load balancers connect from: their addresses, and 127.0.0.1 when every node shares
+ * this machine's loopback (local: a loopback client arrives from 127.0.0.1 whatever its node's
+ * address). Never `%`. Pure.
+ */
+export function edgeHosts(topo: Topology): string[] {
+  const hosts = new Set(servicesOf(topo, 'lb').map((s) => s.address));
+  if (substrateTraits(topo.config).sharedLoopback) hosts.add('127.0.0.1');
+  return [...hosts];
+}
+
+/**
+ * The schema, its tables and the load balancers' account (`hastack_edge`@each of edgeHosts: SELECT,
+ * INSERT, UPDATE, DELETE on that schema only, plus SLAVE MONITOR, which the database router's discovery reads
  * replication status with). Runs on the primary with bootstrapPrimary, writes only what is
  * missing (a write there may wait the semi-sync timeout). Skipped for a cluster without load
  * balancers or without `lbDbPassword` (a secrets.json from before it; `up`/`deploy` adds it).
@@ -66,14 +77,24 @@ export async function bootstrapEdge(c: Connection, topo: Topology, secrets: Secr
   }
   const have = new Set((await rows(c, 'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [EDGE_SCHEMA])).map((r) => String(r['t'])));
   for (const [name, ddl] of Object.entries(EDGE_TABLES)) if (!have.has(name)) await write(ddl, []);
-  if ((await rows(c, "SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [DB_USERS.edge])).length === 0) {
-    await write("CREATE USER ?@'%' IDENTIFIED BY ?", [DB_USERS.edge, password]);
+  // One entry per address a load balancer connects from (edgeHosts), none for the rest of the
+  // network; entries no longer wanted (a load balancer gone) go.
+  const wanted = edgeHosts(topo);
+  for (const host of wanted) {
+    if ((await rows(c, 'SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [DB_USERS.edge, host])).length === 0) {
+      await write('CREATE USER ?@? IDENTIFIED BY ?', [DB_USERS.edge, host, password]);
+    }
+    const grantee = `'${DB_USERS.edge}'@'${host}'`;
+    const granted = await rows(c, "SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ? AND PRIVILEGE_TYPE = 'DELETE'", [
+      grantee,
+      EDGE_SCHEMA,
+    ]);
+    if (granted.length === 0) await write(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${EDGE_SCHEMA}.* TO ?@?`, [DB_USERS.edge, host]);
+    const monitor = await rows(c, "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = 'SLAVE MONITOR'", [grantee]);
+    if (monitor.length === 0) await write('GRANT SLAVE MONITOR ON *.* TO ?@?', [DB_USERS.edge, host]);
   }
-  const granted = await rows(c, "SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = ? AND PRIVILEGE_TYPE = 'DELETE'", [
-    `'${DB_USERS.edge}'@'%'`,
-    EDGE_SCHEMA,
-  ]);
-  if (granted.length === 0) await write(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${EDGE_SCHEMA}.* TO ?@'%'`, [DB_USERS.edge]);
-  const monitor = await rows(c, "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ? AND PRIVILEGE_TYPE = 'SLAVE MONITOR'", [`'${DB_USERS.edge}'@'%'`]);
-  if (monitor.length === 0) await write("GRANT SLAVE MONITOR ON *.* TO ?@'%'", [DB_USERS.edge]);
+  for (const r of await rows(c, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [DB_USERS.edge])) {
+    const host = String(r['h']);
+    if (!wanted.includes(host)) await write('DROP USER ?@?', [DB_USERS.edge, host]);
+  }
 }

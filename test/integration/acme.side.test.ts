@@ -256,7 +256,13 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
       assert.equal(rows[0]?.['names'], NAME);
       assert.equal(rows[0]?.['clear'], 0, 'the private key is stored sealed');
       // The load balancers' account reaches hastack_edge and nothing else.
-      const [grants] = await db.query<mysql.RowDataPacket[]>("SHOW GRANTS FOR 'hastack_edge'@'%'");
+      // One entry per address a load balancer connects from (here 127.0.0.1: the local substrate's loopback), never '%'.
+      const [hosts] = await db.query<mysql.RowDataPacket[]>("SELECT Host AS h FROM mysql.user WHERE User = 'hastack_edge' ORDER BY Host");
+      assert.deepEqual(
+        hosts.map((h) => String(h['h'])),
+        ['127.0.0.1', ...LBS].sort(),
+      );
+      const [grants] = await db.query<mysql.RowDataPacket[]>("SHOW GRANTS FOR 'hastack_edge'@'127.0.0.1'");
       const text = grants.map((g) => String(Object.values(g)[0])).join('\n');
       assert.match(text, /GRANT SELECT, INSERT, UPDATE, DELETE ON `hastack_edge`\.\*/);
       assert.doesNotMatch(text, /ALL PRIVILEGES|ON `erp`|ON `hastack`\./);
