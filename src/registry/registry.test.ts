@@ -47,7 +47,7 @@ describe('service registry', () => {
     for (const [k, names] of Object.entries(before)) assert.deepEqual(secretsOf(k as ServiceKind), names, k);
     assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword', 'tlsTicketSecret']);
     assert.deepEqual(secretNeeds(['memcached'], { backup: true }), ['redisPassword', 'sentinelPassword', 'dbRootPassword']);
-    assert.equal(secretNeeds([], { controller: true }).length, 7);
+    assert.equal(secretNeeds([], { controller: true }).length, 8);
   });
 
   it('the chaos roles are the vocabulary chaos/faults.ts kept before', () => {
