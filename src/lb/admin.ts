@@ -67,6 +67,8 @@ export interface TlsStatsView {
 
 export interface HealthzBody {
   readonly ok: boolean;
+  /** With lb.tls: the certificate expiring first (`hastack status` shows it as the detail of each load balancer). */
+  readonly status?: string;
   readonly closing?: boolean;
   readonly backends: readonly BackendView[];
 }
@@ -81,10 +83,19 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** `https: erp.example.com until 2027-03-01 (+1 more)`: the certificate that expires first. */
+export function certificateStatus(tls: TlsStatsView): string {
+  const first = [...tls.certificates].sort((a, b) => a.notAfter.localeCompare(b.notAfter))[0];
+  if (first === undefined) return `https :${tls.port}: no certificate`;
+  const more = tls.certificates.length - 1;
+  return `https :${tls.port}: ${first.names[0] ?? first.source} until ${first.notAfter.slice(0, 10)}${more > 0 ? ` (+${more} more)` : ''}`;
+}
+
 function healthz(deps: AdminDeps, res: ServerResponse): void {
   const closing = deps.closing();
   const ok = !closing && deps.backends.eligible.length > 0;
-  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), backends: deps.backends.all.map(viewOf) };
+  const tls = deps.tls?.();
+  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), ...(tls !== undefined ? { status: certificateStatus(tls) } : {}), backends: deps.backends.all.map(viewOf) };
   sendJson(res, ok ? 200 : 503, body);
 }
 
