@@ -104,6 +104,7 @@ export const TEST_RANGES = {
     private: [],
   },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
+  'bench-tls': { file: 'bench/tls.ts', clusters: ['tlsbench'], loopback: [{ base: '127.0.223', first: 101, last: 120 }], private: [], within: 'reserved-tls' },
 
   // ---- chaos (test/chaos/)
   'broken-app': { file: 'test/chaos/broken-app.test.ts', clusters: ['broken'], loopback: [{ base: '127.0.31', first: 1, last: 1, admin: 9090 }], private: [] },

@@ -71,7 +71,7 @@ export interface TlsStatsView {
 
 export interface HealthzBody {
   readonly ok: boolean;
-  /** With lb.tls.acme: the served certificate's expiry, and whether renewal fails (`hastack status` shows it as the detail). */
+  /** With lb.tls: the certificate expiring first (`hastack status` shows it as the detail of each load balancer); with lb.tls.acme also whether renewal fails. */
   readonly status?: string;
   readonly closing?: boolean;
   readonly backends: readonly BackendView[];
@@ -87,22 +87,32 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** `https: erp.example.com until 2027-03-01 (+1 more)`: the certificate that expires first. */
+export function certificateStatus(tls: TlsStatsView): string {
+  const first = [...tls.certificates].sort((a, b) => a.notAfter.localeCompare(b.notAfter))[0];
+  if (first === undefined) return `https :${tls.port}: no certificate`;
+  const more = tls.certificates.length - 1;
+  return `https :${tls.port}: ${first.names[0] ?? first.source} until ${first.notAfter.slice(0, 10)}${more > 0 ? ` (+${more} more)` : ''}`;
+}
+
 /**
- * One line for `hastack status`: the certificate's expiry (public anyway: every client sees the
- * certificate) and whether renewal fails, never why (this is the traffic port; the reason is in
- * the event log and on the admin port). A failing renewal never makes the LB unhealthy.
+ * What `status` adds for ACME: no certificate yet (the HTTPS listener waits for it), and whether
+ * renewal fails, never why (this is the traffic port; the reason is in the event log, on the admin
+ * port and the dashboard). A failing renewal never makes the load balancer unhealthy.
  */
-function acmeStatus(a: AcmeView): string {
-  const cert = a.notAfter === undefined ? 'no ACME certificate yet' : `certificate until ${a.notAfter.slice(0, 16).replace('T', ' ')} UTC`;
-  return a.lastError === undefined ? cert : `${cert}; ACME renewal failing since ${a.lastErrorAt ?? '?'} (why: the event log and the dashboard)`;
+function acmeStatus(a: AcmeView, https: string | undefined): string {
+  const cert = https ?? (a.notAfter === undefined ? 'no ACME certificate yet' : `ACME certificate until ${a.notAfter.slice(0, 10)}`);
+  return a.lastError === undefined ? cert : `${cert}; ACME renewal failing since ${a.lastErrorAt ?? '?'}`;
 }
 
 function healthz(deps: AdminDeps, res: ServerResponse): void {
   const closing = deps.closing();
   const ok = !closing && deps.backends.eligible.length > 0;
+  const tls = deps.tls?.();
   const acme = deps.acme?.();
-  const status = acme === undefined ? undefined : acmeStatus(acme);
-  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), ...(status === undefined ? {} : { status }), backends: deps.backends.all.map(viewOf) };
+  const https = tls !== undefined ? certificateStatus(tls) : undefined;
+  const status = acme !== undefined ? acmeStatus(acme, https) : https;
+  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), ...(status !== undefined ? { status } : {}), backends: deps.backends.all.map(viewOf) };
   sendJson(res, ok ? 200 : 503, body);
 }
 

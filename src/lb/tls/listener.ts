@@ -127,9 +127,16 @@ export function createHttpsListener(o: HttpsListenerOptions): HttpsListener {
     for (const l of previous ? toTwin : toMain) l.call(previous ? twin : server, socket);
   };
   const timeoutMs = o.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+  const lifetimeS = o.certificates.protocol.sessionTimeoutS;
   server.on('connection', (socket: net.Socket) => {
     // Only clients resuming with the previous period's ticket need the twin: look at the
-    // ClientHello (one TLS record) before TLS starts, then give it back to the socket.
+    // ClientHello (one TLS record) before TLS starts, then give it back to the socket. Only
+    // while such tickets can exist (the first session lifetime of a period): the rest of the
+    // time every connection goes straight to TLS.
+    if (!o.tickets.previousKeyMayBeUsed(lifetimeS)) {
+      handOver(socket, false);
+      return;
+    }
     let buf: Buffer = Buffer.alloc(0);
     const decide = (previous: boolean): void => {
       socket.off('data', onData);

@@ -59,6 +59,17 @@ export class TicketRotor {
     return keysFor(this.secret, this.cluster, this.now(), this.periodS);
   }
 
+  /**
+   * Whether a ticket of the previous period may still be presented: only during the first
+   * `lifetimeS` (the session timeout) of a period, since tickets expire after that. Outside it the
+   * listener skips looking into ClientHellos.
+   */
+  previousKeyMayBeUsed(lifetimeS: number): boolean {
+    const nowMs = this.now();
+    const start = periodOf(nowMs, this.periodS) * this.periodS * 1000;
+    return nowMs - start < lifetimeS * 1000;
+  }
+
   start(): void {
     this.tick();
   }
