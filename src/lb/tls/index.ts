@@ -9,6 +9,7 @@ import { CertificateSet } from './certificate-set.js';
 import type { ProtocolSettings } from './certs.js';
 import { certificateFileSources, CertificateFileWatch, FILES_SLOT, loadSources } from './files.js';
 import { createHttpsListener, type HttpsListener } from './listener.js';
+import { OcspStapler } from './ocsp.js';
 import { TlsStats } from './stats.js';
 import { TicketRotor } from './tickets.js';
 
@@ -112,6 +113,21 @@ export function setupEdgeTls(ctx: ServiceContext, t: LbTlsConfig, o: EdgeTlsOpti
     ...(o.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: o.handshakeTimeoutMs } : {}),
   });
   holder.listener = listener;
+  // OCSP stapling for certificates that name a responder (ocsp.ts); the listeners answer OCSP
+  // requests only once one does, so other clusters pay nothing per handshake for it.
+  const stapler = new OcspStapler(o.log);
+  let stapling = false;
+  let started = false;
+  const syncOcsp = (): void => {
+    if (!started) return;
+    const certs = certificates.all().map((c) => c.cert);
+    if (!stapling && OcspStapler.wanted(certs)) {
+      stapling = true;
+      for (const srv of [listener.server, listener.twin]) srv.on('OCSPRequest', stapler.onRequest);
+    }
+    stapler.update(certs);
+  };
+  certificates.onChange(syncOcsp);
   const watch = new CertificateFileWatch(sources, certificates, o.log);
   const onHup = (): void => {
     if (sources.length > 0) watch.reload('SIGHUP');
@@ -129,6 +145,8 @@ export function setupEdgeTls(ctx: ServiceContext, t: LbTlsConfig, o: EdgeTlsOpti
     },
     hsts: hstsHeader(t),
     async listen(): Promise<void> {
+      started = true;
+      syncOcsp();
       rotor.start();
       if (sources.length > 0) watch.start();
       process.on('SIGHUP', onHup);
@@ -138,6 +156,7 @@ export function setupEdgeTls(ctx: ServiceContext, t: LbTlsConfig, o: EdgeTlsOpti
       process.off('SIGHUP', onHup);
       watch.stop();
       rotor.stop();
+      stapler.stop();
       await l.close(graceMs);
     },
   };

@@ -13,6 +13,8 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf, type ConfigInput, type Secrets } from '../../config/index.js';
 import type { ServiceContext } from '../../registry/index.js';
@@ -380,5 +382,59 @@ describe('HTTPS ticket keys across a rotation', () => {
     const stats = JSON.parse(await getText(`${pair.lbs[1]?.adminUrl ?? ''}/-/stats`)) as { tls: { handshakes: { previousKey: number; resumed: number } } };
     assert.equal(stats.tls.handshakes.previousKey, 1, 'the first resumption went through the previous-key twin');
     assert.equal(stats.tls.handshakes.resumed, 2);
+  });
+});
+
+describe('OCSP stapling', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-tls-ocsp-'));
+  let pair: Pair | undefined;
+  let responder: http.Server | undefined;
+  after(async () => {
+    await pair?.close();
+    await new Promise<void>((r) => (responder ? responder.close(() => r()) : r()));
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  it("staples the responder's answer for a certificate that names one", async () => {
+    const ca = makeTestCa(path.join(root, 'ca'));
+    const responderAddress = '127.0.223.30';
+    const cert = makeTestCert(ca, 'o', ['DNS:o.tls.test'], { ocspUrl: `http://${responderAddress}:8889/` });
+    // The CA's responder: openssl itself in responder mode (-index), one request per run, behind
+    // a small HTTP front on our own address.
+    const x = new X509Certificate(fs.readFileSync(cert.certFile));
+    const d = new Date(x.validTo);
+    const p2 = (n: number): string => String(n).padStart(2, '0');
+    const expiry = `${p2(d.getUTCFullYear() % 100)}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}${p2(d.getUTCHours())}${p2(d.getUTCMinutes())}${p2(d.getUTCSeconds())}Z`;
+    const index = path.join(root, 'index.txt');
+    fs.writeFileSync(index, `V\t${expiry}\t\t${x.serialNumber.toUpperCase()}\tunknown\t/CN=o\n`);
+    let asked = 0;
+    responder = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        asked += 1;
+        const reqFile = path.join(root, `req-${asked}.der`);
+        const respFile = path.join(root, `resp-${asked}.der`);
+        fs.writeFileSync(reqFile, Buffer.concat(chunks));
+        execFileSync('openssl', ['ocsp', '-index', index, '-rsigner', ca.crt, '-rkey', ca.key, '-CA', ca.crt, '-reqin', reqFile, '-respout', respFile], {
+          stdio: 'ignore',
+          timeout: 10_000,
+        });
+        res.writeHead(200, { 'content-type': 'application/ocsp-response' });
+        res.end(fs.readFileSync(respFile));
+      });
+    });
+    await new Promise<void>((r) => responder?.listen(8889, responderAddress, () => r()));
+    pair = await startPair('127.0.223', 21, { certificates: [cert] });
+    const [address] = pair.addresses;
+    assert.ok(address);
+    let out = '';
+    await until(() => asked > 0, 15_000, 'the load balancers to ask the responder');
+    for (let i = 0; i < 50 && !/Cert Status: good/.test(out); i++) {
+      out = (await sClient(address, 8443, ca.crt, ['-status', '-servername', 'o.tls.test'])).out;
+      if (!/Cert Status: good/.test(out)) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(out, /OCSP Response Status: successful/);
+    assert.match(out, /Cert Status: good/);
   });
 });
