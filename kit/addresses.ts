@@ -79,6 +79,8 @@ export const TEST_RANGES = {
     private: [],
     reserved: true,
   },
+  'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
+  'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'app-command': {
@@ -112,6 +114,16 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-py',
   },
+  // Two load balancers (+dns), one core node, and pebble (the ACME server) on .10: ports 14000
+  // (ACME directory) and 15000 (its management API: the issuing root).
+  acme: {
+    file: 'test/integration/acme.side.test.ts',
+    clusters: ['acme'],
+    loopback: [{ base: '127.0.224', first: 1, last: 10, admin: 9090 }],
+    private: [],
+    within: 'reserved-acme',
+    ports: [14000, 15000],
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
@@ -140,6 +152,7 @@ export const TEST_RANGES = {
   },
   'bench-endpoints': { file: 'bench/endpoints.ts', clusters: ['epbench'], loopback: [{ base: '127.0.221', first: 1, last: 9 }], private: [], within: 'reserved-ep' },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
+  'bench-tls': { file: 'bench/tls.ts', clusters: ['tlsbench'], loopback: [{ base: '127.0.223', first: 101, last: 120 }], private: [], within: 'reserved-tls' },
 
   // ---- chaos (test/chaos/)
   'broken-app': { file: 'test/chaos/broken-app.test.ts', clusters: ['broken'], loopback: [{ base: '127.0.31', first: 1, last: 1, admin: 9090 }], private: [] },

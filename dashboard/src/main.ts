@@ -43,6 +43,17 @@ function nodeCardHtml(n: NodeCard): string {
 <ul>${services}</ul></article>`;
 }
 
+/** The ACME certificate's expiry under the lb's id, and a warning while its renewal fails (the old certificate is still served). */
+function acmeHtml(a: DashboardStatus['lbs'][number]['acme']): string {
+  if (a === undefined) return '';
+  const until =
+    a.notAfter === undefined
+      ? '<span class="tag warn">no ACME certificate yet</span>'
+      : `<br><small>certificate until ${esc(a.notAfter.slice(0, 16).replace('T', ' '))} UTC</small>`;
+  const failing = a.lastError === undefined ? '' : `<br><span class="tag warn" title="${esc(a.lastError)}">ACME renewal failing since ${esc(timeOf(a.lastErrorAt ?? ''))}</span>`;
+  return until + failing;
+}
+
 function renderStatus(s: DashboardStatus): void {
   const sum = summarize(s);
   $('cluster').textContent = s.cluster;
@@ -61,7 +72,7 @@ function renderStatus(s: DashboardStatus): void {
     .map((l) =>
       l.error !== undefined
         ? `<tr class="bad"><td>${esc(l.id)}</td><td colspan="3">unreachable: ${esc(l.error)}</td></tr>`
-        : `<tr><td>${esc(l.id)}</td><td>${l.requests}</td><td>${l.errors5xx}</td><td>${l.backends.map((b) => `<span class="chip ${b.healthy && !b.ejected ? 'ok' : 'bad'}">${esc(b.id)} ${esc(b.state)}${b.ejected ? ' ejected' : ''}</span>`).join(' ')}</td></tr>`,
+        : `<tr><td>${esc(l.id)}${acmeHtml(l.acme)}</td><td>${l.requests}</td><td>${l.errors5xx}</td><td>${l.backends.map((b) => `<span class="chip ${b.healthy && !b.ejected ? 'ok' : 'bad'}">${esc(b.id)} ${esc(b.state)}${b.ejected ? ' ejected' : ''}</span>`).join(' ')}</td></tr>`,
     )
     .join('');
   $('lbs').innerHTML = lbs || '<tr><td colspan="4">no load balancer</td></tr>';

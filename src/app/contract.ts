@@ -40,6 +40,12 @@ export interface AppRequest {
    * peer's. For per-client limits and logs; not an identity.
    */
   readonly clientAddress: string;
+  /**
+   * The client reached the cluster over TLS (the load balancers' HTTPS listener, lb.tls): their
+   * `X-Forwarded-Proto: https`, trusted like `clientAddress` (only from a load balancer of the
+   * cluster or loopback). Use it for `Secure` cookies and absolute URLs.
+   */
+  readonly secure: boolean;
   /** The `X-Request-Id` the load balancer set (or one made here); it is in every error body. */
   readonly requestId: string;
   /** Aborted when the request timed out or the client went away: stop work that is no longer wanted. */

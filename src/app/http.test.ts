@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { defineApp, HttpError, respond, type AppContext } from './contract.js';
-import { buildHttpServer, clientAddressOf, type AppFastify, type ServingState } from './http.js';
+import { buildHttpServer, clientAddressOf, secureOf, type AppFastify, type ServingState } from './http.js';
 import type { ReadinessReport } from './readiness.js';
 
 // The HTTP layer alone: a stand-in runtime (no engines), requests through Fastify's inject.
@@ -137,6 +137,17 @@ describe('app HTTP layer', () => {
     } finally {
       state.draining = false;
     }
+  });
+});
+
+describe('secureOf (req.secure)', () => {
+  const lbs = new Set(['10.0.0.21']);
+  it('trusts X-Forwarded-Proto: https only from a load balancer of the cluster or loopback', () => {
+    assert.equal(secureOf('10.0.0.21', 'https', lbs), true);
+    assert.equal(secureOf('::ffff:127.0.0.1', 'https', lbs), true);
+    assert.equal(secureOf('10.0.0.21', 'http', lbs), false);
+    assert.equal(secureOf('10.0.0.21', undefined, lbs), false);
+    assert.equal(secureOf('203.0.113.9', 'https', lbs), false, 'a client talking to the app server directly cannot claim TLS');
   });
 });
 

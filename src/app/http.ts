@@ -54,6 +54,12 @@ export function clientAddressOf(peer: string | undefined, forwardedFor: string |
   return p === '' ? 'unknown' : p;
 }
 
+/** Whether the client came over TLS: our load balancer's `X-Forwarded-Proto`, trusted as `clientAddressOf` trusts its `X-Forwarded-For`. */
+export function secureOf(peer: string | undefined, forwardedProto: string | undefined, trusted: ReadonlySet<string>): boolean {
+  const p = (peer ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+  return forwardedProto === 'https' && (trusted.has(p) || isLoopback(p));
+}
+
 function toAppRequest(req: FastifyRequest, method: HttpMethod, trusted: ReadonlySet<string>): AppRequest {
   const q = (req.query ?? {}) as Record<string, string | string[]>;
   return {
@@ -64,6 +70,7 @@ function toAppRequest(req: FastifyRequest, method: HttpMethod, trusted: Readonly
     body: req.body,
     headers: flatHeaders(req.headers),
     clientAddress: clientAddressOf(req.socket.remoteAddress, flatHeaders(req.headers)['x-forwarded-for'], trusted),
+    secure: secureOf(req.socket.remoteAddress, flatHeaders(req.headers)['x-forwarded-proto'], trusted),
     requestId: req.id,
     signal: req.signal,
   };

@@ -17,7 +17,7 @@ export type WorkloadName = 'erp' | 'records';
 export interface WorkloadProfile {
   readonly name: WorkloadName;
   /** Before the clock starts (the ERP: its items, restocked; records: the app answers); returns the workload to run. */
-  prepare(topo: Topology): Promise<(opts: WorkloadOptions) => Promise<Operation[]>>;
+  prepare(topo: Topology, https: boolean): Promise<(opts: WorkloadOptions) => Promise<Operation[]>>;
   /** The run's writes and their jobs, by key prefix, from the primary database. */
   readFinal(topo: Topology, secrets: Secrets, keyPrefix: string): Promise<FinalState>;
   /** The run's work still pending: the grace period waits for 0. */
@@ -26,8 +26,8 @@ export interface WorkloadProfile {
 
 const ERP: WorkloadProfile = {
   name: 'erp',
-  async prepare(topo) {
-    const skus = await fetchSkus(topo);
+  async prepare(topo, https) {
+    const skus = await fetchSkus(topo, https);
     return (opts) => runWorkload(opts, skus);
   },
   readFinal: readFinalState,
@@ -36,8 +36,8 @@ const ERP: WorkloadProfile = {
 
 const RECORDS: WorkloadProfile = {
   name: 'records',
-  async prepare(topo) {
-    await checkRecordsApp(topo);
+  async prepare(topo, https) {
+    await checkRecordsApp(topo, https);
     return runRecordsWorkload;
   },
   readFinal: readRecordsFinalState,

@@ -23,6 +23,8 @@ export interface ChaosRunOptions {
   readonly durationS: number;
   readonly seed: number;
   readonly clients: number;
+  /** The workload speaks HTTPS to the load balancers (lb.tls; `chaos run --https`). */
+  readonly https?: boolean;
   readonly onProgress?: (line: string) => void;
   /**
    * Run right after the fault is injected, during the hold (the crash plan: `--then-failover`
@@ -72,7 +74,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const keyPrefix = `chaos-${runId}-`;
   const durationMs = o.durationS * 1000;
   const profile = workloadProfile(o.topo.config.chaos.workload);
-  const workloadFn = await profile.prepare(o.topo);
+  const workloadFn = await profile.prepare(o.topo, o.https === true);
   const t0 = performance.now();
   const clock = (): number => Math.round(performance.now() - t0);
   const startedAt = new Date().toISOString();
@@ -81,7 +83,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed}, workload ${profile.name})`);
   // Moved later by as much as the fault lands late (below).
   let workloadEndsAt = durationMs;
-  const workload = workloadFn({ topo: o.topo, clients: o.clients, endsAt: () => workloadEndsAt, seed: o.seed, runId, clock });
+  const workload = workloadFn({ topo: o.topo, clients: o.clients, endsAt: () => workloadEndsAt, seed: o.seed, runId, clock, https: o.https === true });
   // For the whole workload: "never two writable primaries" must hold through fault and heal.
   const writers = watchDbWriters(o.topo, o.secrets, clock);
 

@@ -4,7 +4,8 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Operation } from './history.js';
 import { pick } from '../shared/random.js';
 import type { ServiceResolver } from './resolver.js';
-import { ATTEMPT_TIMEOUT_MS, Client, READ_MAX_ATTEMPTS, WRITE_DEADLINE_MS, WRITE_MAX_ATTEMPTS, lbPort, resolverFor, runClients, type WorkloadOptions } from './workload.js';
+import { edgeFor } from './edge.js';
+import { ATTEMPT_TIMEOUT_MS, Client, READ_MAX_ATTEMPTS, WRITE_DEADLINE_MS, WRITE_MAX_ATTEMPTS, resolverFor, runClients, type WorkloadOptions } from './workload.js';
 
 /**
  * The `records` workload (`chaos.workload: records`): the Python example's API
@@ -77,11 +78,19 @@ const SETUP_TIMEOUT_MS = 10_000;
  * Before the run: the service answers `GET /records` through a load balancer, so a cluster
  * running another app fails here with a message rather than as a run of 404s.
  */
-export async function checkRecordsApp(topo: Topology): Promise<void> {
+export async function checkRecordsApp(topo: Topology, https = false): Promise<void> {
   const [address] = await resolverFor(topo).resolve();
-  const url = `http://${address}:${lbPort(topo)}/records`;
-  const res = await request(url, { headersTimeout: SETUP_TIMEOUT_MS, bodyTimeout: SETUP_TIMEOUT_MS });
-  const body = await res.body.text();
+  const edge = edgeFor(topo, https);
+  const agent = edge.agent({ connectTimeoutMs: 1_000, keepAliveTimeoutMs: 1_000 });
+  const url = `${edge.scheme}://${address}:${edge.port}/records`;
+  let res: Awaited<ReturnType<typeof request>>;
+  let body: string;
+  try {
+    res = await request(url, { dispatcher: agent, headersTimeout: SETUP_TIMEOUT_MS, bodyTimeout: SETUP_TIMEOUT_MS });
+    body = await res.body.text();
+  } finally {
+    await agent.close();
+  }
   if (res.statusCode !== 200 || !body.includes('"records"')) {
     throw new HastackError(
       ErrorCode.CONFIG_INVALID,

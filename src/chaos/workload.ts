@@ -1,5 +1,6 @@
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { servicesOf, type Topology } from '../config/index.js';
+import { edgeFor, type Edge } from './edge.js';
 import { describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import type { OpKind, Operation } from './history.js';
@@ -20,11 +21,8 @@ export interface WorkloadOptions {
   readonly runId: string;
   /** Run-relative clock (ms); the fault schedule uses the same one. */
   readonly clock: () => number;
-}
-
-/** Load-balancer port: every lb of the topology uses the same one. */
-export function lbPort(topo: Topology): number {
-  return servicesOf(topo, 'lb')[0]?.port ?? 8080;
+  /** HTTPS to the load balancers (`chaos run --https`, edge.ts); default plain HTTP. */
+  readonly https?: boolean;
 }
 
 // Per attempt: a client gives up on one load balancer after 5 s (a user would click again).
@@ -76,7 +74,8 @@ export function retryable(status: number): boolean {
  */
 export class Client {
   protected readonly random: () => number;
-  private readonly agent = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
+  private readonly edge: Edge;
+  private readonly agent: Agent;
   protected n = 0;
   private lbIndex: number;
   /** The load balancer the last failed connection went to: the next attempt goes elsewhere. */
@@ -95,6 +94,8 @@ export class Client {
   ) {
     this.random = seededRandom(opts.seed * 1000 + id);
     this.lbIndex = id;
+    this.edge = edgeFor(opts.topo, opts.https === true);
+    this.agent = this.edge.agent({ connectTimeoutMs: 1_000, keepAliveTimeoutMs: 4_000 });
   }
 
   async run(): Promise<void> {
@@ -129,7 +130,7 @@ export class Client {
     // refused us while the answer names another one.
     if (address === this.avoid && addresses.length > 1) address = addresses[this.lbIndex++ % addresses.length];
     this.lastAddress = address;
-    const res = await request(`http://${address}:${lbPort(this.opts.topo)}${path}`, {
+    const res = await request(`${this.edge.scheme}://${address}:${this.edge.port}${path}`, {
       method,
       dispatcher: this.agent,
       headers: { 'content-type': 'application/json', ...(this.cookie === undefined ? {} : { cookie: this.cookie }), ...headers },
@@ -320,9 +321,17 @@ const RESTOCK_FLOOR = 5_000;
 // Per setup request: far above a healthy answer; the setup runs before any fault.
 const SETUP_TIMEOUT_MS = 10_000;
 
-async function setupCall(base: string, method: 'GET' | 'POST', path: string, body?: unknown, cookie?: string): Promise<{ status: number; body: unknown; cookie?: string }> {
+async function setupCall(
+  base: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  cookie?: string,
+  dispatcher?: Agent,
+): Promise<{ status: number; body: unknown; cookie?: string }> {
   const res = await request(`${base}${path}`, {
     method,
+    ...(dispatcher !== undefined ? { dispatcher } : {}),
     headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     headersTimeout: SETUP_TIMEOUT_MS,
@@ -338,16 +347,26 @@ async function setupCall(base: string, method: 'GET' | 'POST', path: string, bod
  * The items to order, read once through the service before the run starts, each topped up to
  * RESTOCK_FLOOR by a stock receipt (POST /api/stock/receipts, a unique reference per run).
  */
-export async function fetchSkus(topo: Topology): Promise<string[]> {
+export async function fetchSkus(topo: Topology, https = false): Promise<string[]> {
+  const edge = edgeFor(topo, https);
+  const agent = edge.agent({ connectTimeoutMs: 1_000, keepAliveTimeoutMs: 4_000 });
+  try {
+    return await fetchSkusThrough(topo, edge, agent);
+  } finally {
+    await agent.close();
+  }
+}
+
+async function fetchSkusThrough(topo: Topology, edge: Edge, agent: Agent): Promise<string[]> {
   const resolver = resolverFor(topo);
   const [address] = await resolver.resolve();
-  const base = `http://${address}:${lbPort(topo)}`;
+  const base = `${edge.scheme}://${address}:${edge.port}`;
   // Every read of the ERP needs a session: log in first.
-  const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER).catch(() => undefined);
-  let list = await setupCall(base, 'GET', '/api/items', undefined, login?.cookie);
+  const login = await setupCall(base, 'POST', '/login', WORKLOAD_USER, undefined, agent).catch(() => undefined);
+  let list = await setupCall(base, 'GET', '/api/items', undefined, login?.cookie, agent);
   // An app that loses sessions (the session checker's own test) may answer 401 on the app
   // server that did not make it: ask again, a bounded few times, and let the balancer rotate.
-  for (let i = 0; i < 3 && list.status === 401; i++) list = await setupCall(base, 'GET', '/api/items', undefined, login?.cookie);
+  for (let i = 0; i < 3 && list.status === 401; i++) list = await setupCall(base, 'GET', '/api/items', undefined, login?.cookie, agent);
   const items = ((list.body as { items?: Array<{ sku: string; stockOnHand?: number }> } | undefined)?.items ?? []).filter((i) => !SCARCE_SKUS.has(i.sku));
   const low = items.filter((i) => (i.stockOnHand ?? 0) < RESTOCK_FLOOR);
   // Best effort: a restock that fails (an app that loses sessions, a tier down before the run)
@@ -356,7 +375,7 @@ export async function fetchSkus(topo: Topology): Promise<string[]> {
     const stamp = Date.now().toString(36);
     for (const i of login?.status === 200 ? low : []) {
       const qty = RESTOCK_FLOOR - (i.stockOnHand ?? 0);
-      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie).catch(
+      await setupCall(base, 'POST', '/api/stock/receipts', { reference: `chaos-restock-${stamp}-${i.sku}`, sku: i.sku, warehouse: 'MAIN', qty }, login?.cookie, agent).catch(
         () => undefined,
       );
     }

@@ -33,6 +33,8 @@ export interface ChaosRunCliOptions extends ConfigOptions {
   readonly minAvailability?: number;
   /** Run `hastack failover --yes` right after the fault is injected (the crash plan, at once). */
   readonly thenFailover?: boolean;
+  /** The workload over HTTPS (lb.tls), verifying against the cluster CA or the system store. */
+  readonly https?: boolean;
 }
 
 /** Returns the exit code: 1 when a promise was broken (or availability fell below the option). */
@@ -65,6 +67,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
       durationS: o.duration,
       seed: o.seed,
       clients: o.clients,
+      ...(o.https === true ? { https: true } : {}),
       onProgress: say,
     });
     process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);

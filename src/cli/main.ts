@@ -133,6 +133,7 @@ configOpts(chaos.command('run'))
   .option('--up', "bring the scenario's preset up first and down after")
   .option('--min-availability <ratio>', 'also fail when availability is below this (0..1)', (v) => Number(v))
   .option('--then-failover', 'run the crash plan (hastack failover --yes) right after the fault is injected')
+  .option('--https', 'the workload speaks HTTPS to the load balancers (lb.tls), verifying against the cluster CA or the system store')
   .action(async (name: string, o: Parameters<typeof import('./chaos.js').chaosRun>[1]) => {
     process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
   });

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { demoDataOn, parseConfig, readSecrets, readTopology, resolveTopology, servicesOf, type SubstrateName, type Topology } from '../config/index.js';
+import { demoDataOn, httpsPort, lbTlsLocal, parseConfig, readSecrets, readTopology, resolveTopology, servicesOf, type SubstrateName, type Topology } from '../config/index.js';
+import { edgeTlsFiles } from '../engines/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { startBackupScheduler, type BackupScheduler, parseSchedule } from '../failover/index.js';
 import { commitTopology, ensureNotRunning, openCluster, prepareCluster, startDetached } from '../control/index.js';
@@ -100,12 +101,35 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
     demoDataOn(topo.config)
       ? `  try:     curl -c jar -H 'content-type: application/json' -d '{"username":"clerk","password":"clerk-demo"}' ${url}login && curl -b jar ${url}api/items`
       : `  try:     curl ${url}`,
+    ...httpsLines(topo),
     `  dashboard: http://${topo.admin.address}:${topo.admin.port}/   (live status, event timeline, chaos reports; read-only)`,
     `  status:  ${me} status          logs: ${me} logs NODE [SERVICE]   events: ${path.join(topo.stateDir, 'events.jsonl')}`,
     detached ? `  stop:    ${me} down` : `  stop:    Ctrl-C here, or ${me} down from another terminal`,
     '',
   );
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** With lb.tls: the HTTPS URLs and a curl line that works as printed (the cluster CA's file for `local`). */
+function httpsLines(topo: Topology): string[] {
+  if (topo.config.lb.tls === undefined) return [];
+  const port = httpsPort(topo.config);
+  const lbs = servicesOf(topo, 'lb');
+  const first = lbs[0];
+  if (first === undefined) return [];
+  const p = port === 443 ? '' : `:${port}`;
+  const name = topo.config.serviceName;
+  // The certificate names the service name: curl is told where it lives (--resolve), so the
+  // line works without the cluster's DNS; a public certificate needs no --cacert.
+  const cacert = lbTlsLocal(topo.config) ? `--cacert ${edgeTlsFiles(topo).ca} ` : '';
+  const url = `https://${name}${p}/`;
+  const curl = `curl ${cacert}--resolve ${name}:${port}:${first.address}`;
+  return [
+    `  HTTPS (lb.tls):                   ${lbs.map((l) => `https://${l.address}${p}/`).join('  ')}   (${url} by name)`,
+    demoDataOn(topo.config)
+      ? `  try HTTPS: ${curl} -c jar -H 'content-type: application/json' -d '{"username":"clerk","password":"clerk-demo"}' ${url}login && ${curl} -b jar ${url}api/items`
+      : `  try HTTPS: ${curl} ${url}`,
+  ];
 }
 
 /** `_supervise`: the detached supervisor process. Exits 0 after a requested stop, 1 on failure. */

@@ -1,7 +1,21 @@
-export { SERVICE_KINDS, PLACED_KINDS, ENDPOINT_KINDS, DEFAULT_PORTS, configSchema, demoDataOn, endpointsOn, isCommandApp, appHealthPath, appReadyPath } from './schema.js';
+export {
+  SERVICE_KINDS,
+  PLACED_KINDS,
+  ENDPOINT_KINDS,
+  DEFAULT_PORTS,
+  configSchema,
+  demoDataOn,
+  endpointsOn,
+  isCommandApp,
+  appHealthPath,
+  appReadyPath,
+  httpsPort,
+  lbTlsLocal,
+  HSTS_DEFAULT_MAX_AGE_S,
+} from './schema.js';
 export { CONTRACT_ENV_NAMES, DEFAULT_APP_MODULE } from './app-schema.js';
 export type { ContractEnvName, AppConfig, WorkerConfig, VerifyConfig } from './app-schema.js';
-export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig } from './schema.js';
+export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig, LbTlsConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';

@@ -101,6 +101,16 @@ describe('config validation names the key', () => {
     );
   });
 
+  it('lb.tls.acme: a name the DNS tier does not serve is named by key; the service name is accepted', () => {
+    const acme = (names: string[]) => ({ ...minimal(), lb: { tls: { acme: { directoryUrl: 'https://acme.example/directory', email: 'ops@example.com', names } } } });
+    const ok = parseConfig(acme(['erp.hastack.test']));
+    assert.equal(ok.lb.tls?.acme?.renewBeforeDays, 30);
+    assert.equal(
+      keyOf(() => parseConfig(acme(['erp.hastack.test', 'www.example.com']))),
+      'lb.tls.acme.names[1]',
+    );
+  });
+
   it('wrong type', () => {
     assert.equal(
       keyOf(() => parseConfig({ ...minimal(), lb: { retries: 'many' } })),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { ZodIssue } from 'zod';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
-import { configSchema, type Config, type ConfigInput, type ServiceKind } from './schema.js';
+import { configSchema, DEFAULT_PORTS, httpsPort, type Config, type ConfigInput, type ServiceKind } from './schema.js';
 import { nodeAddress } from './topology.js';
 
 /** `nodes.2.services.0` → `nodes[2].services[0]`: the way a person points at a YAML key. */
@@ -93,6 +93,30 @@ function checkCrossFieldRules(c: Config): void {
     if (used >= 0) throw new ConfigError('lb.vip', `${vip} is the address of nodes[${used}]; the floating address must be a spare one`);
     if (vip === `${c.addressBase}.254`) throw new ConfigError('lb.vip', `${vip} is reserved for the supervisor's admin API`);
     if (count('lb') < 2) throw new ConfigError('lb.vip', 'a floating address needs at least two nodes carrying "lb" to float between');
+  }
+  const tls = c.lb.tls;
+  if (tls !== undefined) {
+    if (c.substrate === 'hosts' && tls.certificates === undefined && tls.acme === undefined && tls.local !== true) {
+      throw new ConfigError('lb.tls', 'on real hosts give "certificates" (PEM files) or "acme"; a certificate of the cluster\'s own CA ("local: true") is trusted by no browser');
+    }
+    const https = httpsPort(c);
+    if (https === (c.ports.lb ?? DEFAULT_PORTS.lb)) throw new ConfigError('ports.https', `is ${https}, the load balancers' HTTP port; pick another`);
+    if (https === c.lb.metricsPort) throw new ConfigError('ports.https', `is ${https}, the load balancers' admin port (lb.metricsPort); pick another`);
+  }
+  const acme = c.lb.tls?.acme;
+  if (acme !== undefined) {
+    // HTTP-01 reaches the load balancers through the names' A records: only the service name is
+    // one the DNS tier serves (src/dns), so any other name could never validate.
+    acme.names.forEach((n, i) => {
+      if (n.toLowerCase() !== c.serviceName.toLowerCase()) {
+        throw new ConfigError(
+          `lb.tls.acme.names[${i}]`,
+          `"${n}" is not a name the DNS tier serves (it answers "${c.serviceName}", the serviceName); HTTP-01 could never reach a load balancer for it`,
+        );
+      }
+    });
+    if (count('lb') === 0) throw new ConfigError('lb.tls.acme', 'needs at least one node carrying "lb" to answer the HTTP-01 challenges');
+    if (count('mariadb') === 0) throw new ConfigError('lb.tls.acme', 'keeps its shared state in the database: add a node carrying "mariadb"');
   }
   if (c.lb.healthTimeoutMs >= c.lb.healthIntervalMs) {
     throw new ConfigError('lb.healthTimeoutMs', `must be below lb.healthIntervalMs (${c.lb.healthIntervalMs})`);

@@ -54,12 +54,82 @@ export const nodeSchema = z
   .strict();
 
 const portsSchema = z
-  .object(
-    Object.fromEntries(SERVICE_KINDS.map((k) => [k, z.number().int().min(1).max(65535).optional()])) as {
+  .object({
+    ...(Object.fromEntries(SERVICE_KINDS.map((k) => [k, z.number().int().min(1).max(65535).optional()])) as {
       [K in ServiceKind]: z.ZodOptional<z.ZodNumber>;
-    },
-  )
+    }),
+    /** The load balancers' HTTPS listener (with `lb.tls`): default 8443 on `local`/`netns`, 443 on hosts (`httpsPort`). */
+    https: z.number().int().min(1).max(65535).optional(),
+  })
   .strict();
+
+/** A DNS name a certificate may carry (no wildcard for ACME's HTTP-01, which cannot prove one). */
+const dnsName = z.string().regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a lower-case DNS name');
+
+/** One year: the HSTS max-age Mozilla's and the preload list's guidance ask for. */
+export const HSTS_DEFAULT_MAX_AGE_S = 365 * 24 * 3600;
+
+/**
+ * `lb.tls`: HTTPS at the edge (issue 20; src/lb/tls/README.md). Certificates come from the files
+ * in `certificates`, from ACME (`acme`), or from the cluster's own CA (`local`, the default on
+ * `local`/`netns` when neither of the others is given).
+ */
+export const lbTlsSchema = z
+  .object({
+    /**
+     * PEM files relative to hastack.yaml, chosen by SNI (a certificate's DNS names and
+     * addresses); the first one is served to clients that send no name or an unknown one.
+     */
+    certificates: z
+      .array(z.object({ certFile: z.string().min(1), keyFile: z.string().min(1) }).strict())
+      .min(1, 'give at least one {certFile, keyFile}, or leave certificates out')
+      .optional(),
+    /** Certificates obtained and renewed from an ACME server with HTTP-01 (src/lb/tls/acme*). */
+    acme: z
+      .object({
+        directoryUrl: z.string().url('must be the ACME directory URL, like https://acme-v02.api.letsencrypt.org/directory'),
+        email: z.string().email('must be an e-mail address for the ACME account'),
+        names: z.array(dnsName).min(1, 'name at least one DNS name'),
+        // 30 days before expiry: Let's Encrypt's own advice (a third of a 90-day certificate),
+        // leaving weeks of retries before an outage.
+        renewBeforeDays: z.number().min(0).max(365).default(30),
+        /** A CA file (PEM, relative to hastack.yaml) to trust for the ACME server's own HTTPS (pebble's test CA); default: the system store. */
+        caFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    /** The cluster's own CA signs a certificate for `serviceName` and the load balancers' addresses (`.hastack/<cluster>/tls/`). Default: on for `local`/`netns` when neither certificates nor acme is given. */
+    local: z.boolean().optional(),
+    /** Plain HTTP answered with 308 to the HTTPS URL (ACME challenge paths excepted). */
+    redirectHttp: z.boolean().default(true),
+    /** `Strict-Transport-Security` on HTTPS answers: off unless set; `true` = one year; or `{maxAgeS, includeSubDomains}`. */
+    hsts: z
+      .union([
+        z.boolean(),
+        z
+          .object({
+            maxAgeS: z.number().int().min(0).default(HSTS_DEFAULT_MAX_AGE_S),
+            includeSubDomains: z.boolean().default(false),
+          })
+          .strict(),
+      ])
+      .default(false),
+    // 12 h per session-ticket key period: Mozilla's advice is to rotate at least daily for
+    // forward secrecy; every load balancer derives the same key for a period from the cluster's
+    // tlsTicketSecret, so a session resumes on any of them (src/lb/tls/tickets.ts).
+    ticketKeyPeriodS: z
+      .number()
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .default(12 * 3600),
+  })
+  .strict()
+  .refine((t) => !(t.local === true && (t.certificates !== undefined || t.acme !== undefined)), {
+    message: 'local: true makes the cluster its own certificate; leave it out when certificates or acme is given',
+    path: ['local'],
+  });
+export type LbTlsConfig = z.output<typeof lbTlsSchema>;
 
 export const configSchema = z
   .object({
@@ -260,6 +330,8 @@ export const configSchema = z
         // 500 ms: takeover after 1.5 s of silence, within a DNS TTL, and far above the jitter of
         // a UDP datagram on a LAN.
         vipIntervalMs: z.number().int().min(50).default(500),
+        /** HTTPS on `ports.https` beside HTTP (absent: plain HTTP only). */
+        tls: lbTlsSchema.optional(),
       })
       .strict()
       // Node refuses a headers timeout longer than the request timeout.
@@ -392,6 +464,18 @@ export function endpointsOn(config: Pick<Config, 'endpoints'>): boolean {
 }
 
 /** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
+/** The HTTPS port of the load balancers: `ports.https`, else 443 on hosts (a real edge) and 8443 on one machine (unprivileged). */
+export function httpsPort(config: Pick<Config, 'ports' | 'substrate'>): number {
+  return config.ports.https ?? (config.substrate === 'hosts' ? 443 : 8443);
+}
+
+/** Whether the cluster's own CA makes the load balancers' certificate: `lb.tls.local`, by default when lb.tls gives neither certificates nor acme (the load check refuses that on hosts). */
+export function lbTlsLocal(config: Pick<Config, 'lb'>): boolean {
+  const t = config.lb.tls;
+  if (t === undefined) return false;
+  return t.local ?? (t.certificates === undefined && t.acme === undefined);
+}
+
 export function demoDataOn(config: {
   readonly app: { readonly module?: string | undefined; readonly demoData?: boolean | undefined };
   readonly substrate: Config['substrate'];

@@ -23,7 +23,8 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, vrrpPassword: undefined, sessionKey: undefined }, { ...old, vrrpPassword: undefined, sessionKey: undefined });
+    const added = { vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined };
+    assert.deepEqual({ ...s, ...added }, { ...old, ...added });
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
     assert.equal(fs.statSync(secretsFile(dir)).mode & 0o777, 0o600);
@@ -44,10 +45,14 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).sessionKey, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    assert.deepEqual({ ...s, sessionKey: undefined }, { ...old, sessionKey: undefined });
+    const added = { sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined };
+    assert.deepEqual({ ...s, ...added }, { ...old, ...added });
     assert.ok((s.sessionKey ?? '').length >= 32);
     assert.equal(readSecrets(dir).sessionKey, s.sessionKey);
     assert.ok((loadOrCreateSecrets(path.join(root, 'fresh-session')).sessionKey ?? '').length >= 32, 'a new file has one');
+    // The load balancers' ACME store secrets (src/lb/acme) are added the same way.
+    assert.ok((s.lbDbPassword ?? '').length >= 32 && (s.lbStoreKey ?? '').length >= 32);
+    assert.equal(readSecrets(dir).lbStoreKey, s.lbStoreKey);
   });
   it('refuses a session key too short to be a key', () => {
     const dir = path.join(root, 'bad-session');

@@ -24,12 +24,41 @@ export interface Secrets {
    * runtime refuses to start without it (openAppRuntime).
    */
   readonly sessionKey?: string;
+  /**
+   * The load balancers' TLS session-ticket secret (lb.tls): every load balancer derives the
+   * ticket key of each period from it (HKDF, src/lb/tls/tickets.ts), so a session made on one
+   * resumes on another with no shared store. Added after the first release like `sessionKey`.
+   */
+  readonly tlsTicketSecret?: string;
+  /**
+   * The load balancers' own database account (`hastack_edge`, only the ACME tables of the
+   * `hastack_edge` schema: src/lb/acme/README.md). Added after the first release like sessionKey.
+   */
+  readonly lbDbPassword?: string;
+  /**
+   * The key (through HKDF) under which the ACME certificate's private key and account key are
+   * stored in the database, AES-256-GCM: a database copy or backup alone does not hold them.
+   * Added after the first release like sessionKey; changing it makes the stored key unreadable
+   * (the load balancers then order a new certificate).
+   */
+  readonly lbStoreKey?: string;
 }
 
 export type SecretName = keyof Secrets;
 
 /** Every secret a cluster has (some hosts hold a subset). */
-export const SECRET_NAMES: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'vrrpPassword', 'sessionKey'];
+export const SECRET_NAMES: ReadonlyArray<SecretName> = [
+  'redisPassword',
+  'sentinelPassword',
+  'dbRootPassword',
+  'dbAppPassword',
+  'dbReplPassword',
+  'vrrpPassword',
+  'sessionKey',
+  'tlsTicketSecret',
+  'lbDbPassword',
+  'lbStoreKey',
+];
 
 /** The engine passwords every cluster has (and `secrets rotate` changes); vrrpPassword and sessionKey may be absent. */
 export const ENGINE_SECRETS: ReadonlyArray<SecretName> = ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword'];
@@ -81,6 +110,9 @@ export function generateSecrets(): Secrets {
     ...(Object.fromEntries(ENGINE_SECRETS.map((k) => [k, generateSecret()])) as Record<string, string>),
     vrrpPassword: generateVrrp(),
     sessionKey: generateSecret(),
+    tlsTicketSecret: generateSecret(),
+    lbDbPassword: generateSecret(),
+    lbStoreKey: generateSecret(),
   } as unknown as Secrets;
 }
 
@@ -89,8 +121,22 @@ export function generateSecrets(): Secrets {
  * lack them; the others kept as they are (the engines hold them). The same object when complete.
  */
 export function withAddedSecrets(secrets: Secrets): Secrets {
-  if (secrets.vrrpPassword !== undefined && secrets.sessionKey !== undefined) return secrets;
-  return { ...secrets, vrrpPassword: secrets.vrrpPassword ?? generateVrrp(), sessionKey: secrets.sessionKey ?? generateSecret() };
+  if (
+    secrets.vrrpPassword !== undefined &&
+    secrets.sessionKey !== undefined &&
+    secrets.tlsTicketSecret !== undefined &&
+    secrets.lbDbPassword !== undefined &&
+    secrets.lbStoreKey !== undefined
+  )
+    return secrets;
+  return {
+    ...secrets,
+    vrrpPassword: secrets.vrrpPassword ?? generateVrrp(),
+    sessionKey: secrets.sessionKey ?? generateSecret(),
+    tlsTicketSecret: secrets.tlsTicketSecret ?? generateSecret(),
+    lbDbPassword: secrets.lbDbPassword ?? generateSecret(),
+    lbStoreKey: secrets.lbStoreKey ?? generateSecret(),
+  };
 }
 
 export function secretsFile(stateDir: string): string {
@@ -151,10 +197,10 @@ export function readSecretsFile(file: string): Partial<Secrets> | undefined {
         `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`,
       );
     }
-    if (k === 'sessionKey' && v.length < 16) {
+    if ((k === 'sessionKey' || k === 'tlsTicketSecret' || k === 'lbDbPassword' || k === 'lbStoreKey') && v.length < 16) {
       throw new HastackError(
         ErrorCode.CONFIG_INVALID,
-        `${file}: "sessionKey" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`,
+        `${file}: "${k}" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`,
       );
     }
     out[k] = v;

@@ -93,7 +93,7 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
   // topology (a CLI run from another directory) needs them absolute.
   const h = config.hosts;
   const fromConfig = (p: string): string => (p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : path.resolve(opts.configDir, p));
-  const resolved: Config = hosts
+  const withHosts: Config = hosts
     ? {
         ...config,
         hosts: {
@@ -103,6 +103,23 @@ export function resolveTopology(config: Config, opts: { stateRoot: string; confi
         },
       }
     : config;
+  // lb.tls files are relative to the config file too; on hosts these are the operator's copies,
+  // which deploy ships (src/lb/tls/files.ts says where they land).
+  const t = config.lb.tls;
+  const resolved: Config =
+    t === undefined
+      ? withHosts
+      : {
+          ...withHosts,
+          lb: {
+            ...withHosts.lb,
+            tls: {
+              ...t,
+              ...(t.certificates !== undefined ? { certificates: t.certificates.map((c) => ({ certFile: fromConfig(c.certFile), keyFile: fromConfig(c.keyFile) })) } : {}),
+              ...(t.acme?.caFile !== undefined ? { acme: { ...t.acme, caFile: fromConfig(t.acme.caFile) } } : {}),
+            },
+          },
+        };
   return {
     cluster: config.cluster,
     config: resolved,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
-import { loadOrCreateSecrets, readSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
-import { ensureClusterTls } from '../engines/index.js';
+import { lbTlsLocal, loadOrCreateSecrets, readSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
+import { ensureClusterTls, ensureEdgeCertificate } from '../engines/index.js';
+import { checkCertificateFiles } from '../lb/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { FailoverController } from '../failover/index.js';
@@ -28,6 +29,10 @@ export function prepareState(topo: Topology): void {
   loadOrCreateSecrets(topo.stateDir);
   // The cluster's CA and database node certificates, when database TLS is on (once; kept after).
   ensureClusterTls(topo);
+  // lb.tls: the cluster CA's edge certificate (local), then every certificate file checked, so a
+  // bad one is a config error naming its key and file before anything starts.
+  if (lbTlsLocal(topo.config)) ensureEdgeCertificate(topo);
+  checkCertificateFiles(topo);
 }
 
 /** Writes `topology.json` for the run about to start (after `ensureNotRunning`). */

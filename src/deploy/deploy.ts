@@ -7,6 +7,7 @@ import {
   type Topology,
   controllerNode,
   hostStateDir,
+  lbTlsLocal,
   installedPackage,
   remoteTopology,
   renderConfigYaml,
@@ -18,7 +19,8 @@ import {
 } from '../config/index.js';
 import { adminTokenFile, loadOrCreateAdminToken } from '../control/index.js';
 import { startPlan } from '../registry/index.js';
-import { databaseTlsOn, ensureClusterTls, readNodeTls, waitSentinelsReady } from '../engines/index.js';
+import { databaseTlsOn, ensureClusterTls, ensureEdgeCertificate, readNodeTls, waitSentinelsReady } from '../engines/index.js';
+import { checkCertificateFiles } from '../lb/index.js';
 import {
   agentPlanSchema,
   probeResultSchema,
@@ -117,6 +119,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   const bundle = await buildBundle(path.join(topo.stateDir, 'bundle'));
   // The cluster's CA stays here; each database host gets the CA certificate and its own key pair.
   ensureClusterTls(topo);
+  // lb.tls: the cluster CA's edge certificate when asked for (local: true), and every certificate
+  // file checked and read here, to ship to the load-balancer hosts (0600, their service user's).
+  if (lbTlsLocal(topo.config)) ensureEdgeCertificate(topo);
+  const lbCerts = checkCertificateFiles(topo).map((c) => ({ cert: c.pem.cert, key: c.pem.key }));
+  const lbNodes = new Set(topo.services.filter((s) => s.kind === 'lb').map((s) => s.node));
   const tlsNodes = new Set(databaseTlsOn(topo) ? topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.node) : []);
   const remote = remoteTopology(topo);
   const configYaml = renderConfigYaml(o.config);
@@ -131,7 +138,13 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     const held = hostSecretPayloads(topo, sessions, secrets);
     const payloads = new Map(
       topo.nodes.map((n) => {
-        const payload = { topology: remote, secrets: must(held.get(n.name)), configYaml, ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}) };
+        const payload = {
+          topology: remote,
+          secrets: must(held.get(n.name)),
+          configYaml,
+          ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}),
+          ...(lbNodes.has(n.name) && lbCerts.length > 0 ? { lbTls: { certificates: lbCerts } } : {}),
+        };
         return [n.name, JSON.stringify(payload)];
       }),
     );

@@ -30,8 +30,8 @@ describe('review item 4: a node carries only the secrets its services need', () 
     const topo = shop();
     assert.deepEqual(needsOf(topo, 'edge'), []);
     assert.deepEqual(needsOf(topo, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'sessionKey']);
-    assert.deepEqual(needsOf(topo, 'db1'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword']);
-    assert.deepEqual(needsOf(topo, 'ops'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey']);
+    assert.deepEqual(needsOf(topo, 'db1'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'lbDbPassword']);
+    assert.deepEqual(needsOf(topo, 'ops'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey', 'lbDbPassword', 'lbStoreKey']);
     // With a floating address, the load balancers' keepalived needs the VRRP password, and only it.
     const cfg = topo.config;
     const twoLbs = { ...cfg, nodes: cfg.nodes.map((n) => (n.name === 'web' ? { ...n, services: [...n.services, 'lb' as const] } : n)), lb: { ...cfg.lb, vip: '10.0.0.100' } };
@@ -39,6 +39,23 @@ describe('review item 4: a node carries only the secrets its services need', () 
     assert.deepEqual(needsOf(vip, 'edge'), ['vrrpPassword']);
     assert.deepEqual(needsOf(vip, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'vrrpPassword', 'sessionKey']);
     assert.deepEqual(secretsSubset(all, needsOf(topo, 'edge')), {});
+    // With lb.tls.acme the load balancers reach the ACME store: its account password and the key of the sealed private key.
+    const acme = resolveTopology(
+      parseConfig({ ...cfg, lb: { ...cfg.lb, tls: { acme: { directoryUrl: 'https://acme.example/dir', email: 'ops@shop.example', names: [cfg.serviceName] } } } }),
+      {
+        stateRoot: '/ignored',
+        configDir: '/ignored',
+      },
+    );
+    assert.deepEqual(
+      needsOf(acme, 'edge').filter((k) => k.startsWith('lb')),
+      ['lbDbPassword', 'lbStoreKey'],
+    );
+    assert.deepEqual(
+      needsOf(topo, 'web').filter((k) => k.startsWith('lb')),
+      [],
+      'and nothing of it without lb.tls.acme',
+    );
   });
 
   it('a node holding a subset: what it holds reads as before, a missing secret throws naming it, JSON shows only what is held', () => {

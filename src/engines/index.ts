@@ -72,7 +72,9 @@ export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
 export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
-export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
+export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir, ensureEdgeCertificate, edgeTlsFiles } from './tls.js';
+export type { EdgeTlsFiles } from './tls.js';
+export { EDGE_SCHEMA, EDGE_TABLES } from './mariadb-edge.js';
 export type { NodeTlsFiles } from './tls.js';
 
 export { checkEngines } from './binaries.js';

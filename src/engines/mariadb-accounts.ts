@@ -3,6 +3,7 @@ import type { Secrets, Topology } from '../config/index.js';
 import { substrateTraits } from '../config/index.js';
 import { databaseTlsOn } from './tls.js';
 import { ADMIN_TIMEOUT_MS, DB_USERS, rows, run } from './mariadb-admin.js';
+import { bootstrapEdge } from './mariadb-edge.js';
 
 /** Accounts: root's local accounts, the app, repl and admin users (the admin only from the cluster's addresses). */
 
@@ -104,4 +105,7 @@ export async function bootstrapPrimary(c: Connection, topo: Topology, secrets: S
     if (!(await hasGlobalPrivilege(c, DB_USERS.admin, 'SUPER', host))) await write('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [DB_USERS.admin, host]);
   }
   for (const host of await adminAccountHosts(c)) if (!wanted.includes(host)) await write('DROP USER ?@?', [DB_USERS.admin, host]);
+
+  // The load balancers' schema and account (ACME state, src/lb/acme).
+  await bootstrapEdge(c, topo, secrets, write);
 }

@@ -17,7 +17,7 @@ export const ADMIN_TIMEOUT_MS = 5000;
 const CLOSE_TIMEOUT_MS = 1000;
 
 /** Users hastack creates. The app and replication users get no global write privilege. */
-export const DB_USERS = { app: 'hastack', repl: 'repl', admin: 'hastack_admin' } as const;
+export const DB_USERS = { app: 'hastack', repl: 'repl', admin: 'hastack_admin', edge: 'hastack_edge' } as const;
 
 async function openConnection(opts: ConnectionOptions, timeoutMs: number, what: string): Promise<Connection> {
   const p = mysql.createConnection({ ...opts, connectTimeout: timeoutMs, multipleStatements: false });

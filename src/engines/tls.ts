@@ -159,3 +159,64 @@ export function requireNodeTls(topo: Topology, node: string): NodeTlsFiles {
   }
   return f;
 }
+
+/**
+ * `lb.tls` with the cluster's own CA (`lb.tls.local`, the default on local and netns): a
+ * certificate for `serviceName` and every load balancer's address (and the floating one), signed
+ * by the cluster CA, at `<stateDir>/tls/edge.crt` and `edge.key`. Made again when those names
+ * change. Clients trust it with `--cacert <stateDir>/tls/ca.crt`. Idempotent; run by `up`.
+ */
+export function ensureEdgeCertificate(topo: Topology): EdgeTlsFiles {
+  const dir = tlsDir(topo.stateDir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  const ca = ensureCa(dir, topo.cluster);
+  const files = edgeTlsFiles(topo);
+  const ips = [...new Set([...servicesOf(topo, 'lb').map((s) => s.address), ...(topo.config.lb.vip !== undefined ? [topo.config.lb.vip] : [])])];
+  const san = [`DNS:${topo.config.serviceName}`, ...ips.map((a) => `IP:${a}`)].join(',');
+  if (fs.existsSync(files.key) && fs.existsSync(files.cert) && sanOf(files.cert) === normalSan(san)) return files;
+  newKey(files.key);
+  const csr = path.join(dir, `edge.csr.${process.pid}`);
+  const ext = path.join(dir, `edge.ext.${process.pid}`);
+  const tmp = `${files.cert}.${process.pid}.tmp`;
+  try {
+    openssl(['req', '-new', '-key', files.key, '-subj', `/O=hastack/CN=${topo.config.serviceName}`, '-out', csr], 'make the request of the edge certificate');
+    fs.writeFileSync(ext, `subjectAltName=${san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n`);
+    openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-days', DAYS, '-sha256', '-extfile', ext, '-out', tmp], 'sign the edge certificate');
+    fs.chmodSync(tmp, 0o644);
+    renameDurably(tmp, files.cert);
+  } finally {
+    fs.rmSync(csr, { force: true });
+    fs.rmSync(ext, { force: true });
+  }
+  return files;
+}
+
+export interface EdgeTlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Where `ensureEdgeCertificate` keeps the edge certificate of the cluster's own CA. */
+export function edgeTlsFiles(topo: Topology): EdgeTlsFiles {
+  const dir = tlsDir(topo.stateDir);
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'edge.crt'), key: path.join(dir, 'edge.key') };
+}
+
+/** `DNS:a,IP:1.2.3.4` in the form openssl prints (`DNS:a, IP Address:1.2.3.4`), for comparison. */
+function normalSan(san: string): string {
+  return san
+    .split(',')
+    .map((p) => p.replace(/^IP:/, 'IP Address:'))
+    .join(', ');
+}
+
+function sanOf(cert: string): string | undefined {
+  try {
+    const text = execFileSync('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], { encoding: 'utf8', timeout: OPENSSL_TIMEOUT_MS });
+    return text.split('\n')[1]?.trim();
+  } catch {
+    return undefined;
+  }
+}

@@ -63,8 +63,8 @@ export interface RotateResult {
   readonly resumed: boolean;
 }
 
-/** What rotate changes: the engines' passwords (not keepalived's vrrpPassword, nor the app's sessionKey, whose change ends every session). */
-export type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey'>;
+/** What rotate changes: the engines' passwords (not keepalived's vrrpPassword, nor the app's sessionKey, whose change ends every session, nor the LBs' tlsTicketSecret, nor their ACME store secrets lbDbPassword and lbStoreKey). */
+export type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey' | 'tlsTicketSecret' | 'lbDbPassword' | 'lbStoreKey'>;
 
 export interface RotationJournal {
   readonly startedAt: string;

@@ -19,6 +19,9 @@ export const secretsSchema = z
       .regex(/^[A-Za-z0-9_-]{1,8}$/)
       .optional(),
     sessionKey: z.string().min(16).optional(),
+    tlsTicketSecret: z.string().min(16).optional(),
+    lbDbPassword: z.string().min(16).optional(),
+    lbStoreKey: z.string().min(16).optional(),
   })
   .strict() satisfies z.ZodType<Partial<Secrets>>;
 
@@ -34,6 +37,11 @@ export const deployBundleSchema = z
     /** database.tls on and this node carries MariaDB: the cluster CA's certificate, the node's own key pair (PEM). */
     tls: z
       .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
+    /** lb.tls and this node carries a load balancer: the certificate files of lb.tls, in config order (PEM). */
+    lbTls: z
+      .object({ certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()) })
       .strict()
       .optional(),
   })

@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { SERVICE_KINDS, heldSecrets, secretsFile, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
+import { shippedCertificateDir, shippedCertificateFiles } from '../lb/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
 import { applyFirewall } from './firewall.js';
-import { ensureServiceUser, openPathsForServices, shareTlsWithDatabase } from './service-users.js';
+import { ensureServiceUser, openPathsForServices, shareTlsWithDatabase, shareWithServiceUser } from './service-users.js';
 import type { AgentPlan, DeployBundle, FileStatus } from './agent-types.js';
 import { lineDiff, redact, secretsDiff } from './diff.js';
 import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
@@ -69,6 +70,14 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
       files.push({ path: f.ca, content: bundle.tls.ca, mode: 0o644, unit: spec.name });
       files.push({ path: f.cert, content: bundle.tls.cert, mode: 0o644, unit: spec.name });
       files.push({ path: f.key, content: bundle.tls.key, mode: 0o600, unit: spec.name });
+    }
+    // lb.tls: the certificates, 0600, owned by the load balancer's user (agentApply). No `unit`:
+    // a new certificate needs no restart, the load balancer reloads a changed file within a second.
+    if (svc?.kind === 'lb' && bundle.lbTls) {
+      bundle.lbTls.certificates.forEach((c, i) => {
+        const f = shippedCertificateFiles(topo, i);
+        files.push({ path: f.certFile, content: c.cert, mode: 0o600 }, { path: f.keyFile, content: c.key, mode: 0o600, secret: true });
+      });
     }
     if (spec.role === 'keepalived') {
       const self = topo.nodes.find((n) => n.name === node);
@@ -213,7 +222,11 @@ export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: stri
     openPathsForServices(bundle.topology, node);
     applyFirewall(bundle.topology, node);
   }
+  const lbHere = bundle.lbTls !== undefined && bundle.topology.services.some((x) => x.node === node && x.kind === 'lb');
+  if (lbHere) fs.mkdirSync(shippedCertificateDir(bundle.topology), { recursive: true, mode: 0o700 });
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
+  // lb.tls: the certificate directory and files are the load balancer's user's alone.
+  if (lbHere && asRoot()) shareWithServiceUser('lb', shippedCertificateDir(bundle.topology));
   // The database server runs as hastack-mariadb: its TLS key is that user's alone.
   if (asRoot() && bundle.tls && bundle.topology.services.some((x) => x.node === node && x.kind === 'mariadb')) {
     shareTlsWithDatabase(tlsDir(bundle.topology.stateDir), nodeTlsFiles(bundle.topology, node).key);

@@ -178,3 +178,18 @@ export function shareTlsWithDatabase(dir: string, keyFile: string): void {
     fs.chmodSync(keyFile, 0o600);
   }
 }
+
+/**
+ * `lb.tls`: the certificate directory (`lb-tls/`, 0700) and every file in it (0600) go to the
+ * service user of `kind`, which reads them after dropping root; nobody else can.
+ */
+export function shareWithServiceUser(kind: ServiceKind, dir: string): void {
+  const ids = ensureServiceUser(kind);
+  fs.chownSync(dir, ids.uid, ids.gid);
+  fs.chmodSync(dir, 0o700);
+  for (const name of fs.readdirSync(dir)) {
+    const f = path.join(dir, name);
+    fs.chownSync(f, ids.uid, ids.gid);
+    fs.chmodSync(f, 0o600);
+  }
+}

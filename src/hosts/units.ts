@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { controllerNode, findService, hostStateDir, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { controllerNode, findService, hostStateDir, httpsPort, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import { SERVICES, stopGraceMs } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -119,6 +119,11 @@ export function execArgsFile(svc: ServiceInstance): string {
 /** `set -f`: no globbing of the words read; the arguments carry no blanks (prepare checks). */
 const DYNAMIC_EXEC = 'set -f; exec $(cat "$0")';
 
+/** The lowest port the service listens on: a load balancer with lb.tls also has `ports.https` (443 on hosts). */
+function lowestPort(topo: Topology, svc: ServiceInstance): number {
+  return svc.kind === 'lb' && topo.config.lb.tls !== undefined ? Math.min(svc.port, httpsPort(topo.config)) : svc.port;
+}
+
 /** Below this port binding needs CAP_NET_BIND_SERVICE. */
 const FIRST_UNPRIVILEGED_PORT = 1024;
 
@@ -145,7 +150,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     startTimeoutMs: SERVICES[svc.kind].hostStartTimeoutMs ?? START_TIMEOUT_MS,
     limits: { nofile: NOFILE },
     logFile: path.posix.join(svc.dir, 'service.log'),
-    ...(user !== undefined ? { user, writablePaths: [svc.dir], ...(svc.port < FIRST_UNPRIVILEGED_PORT ? { capabilities: ['CAP_NET_BIND_SERVICE'] } : {}) } : {}),
+    ...(user !== undefined ? { user, writablePaths: [svc.dir], ...(lowestPort(topo, svc) < FIRST_UNPRIVILEGED_PORT ? { capabilities: ['CAP_NET_BIND_SERVICE'] } : {}) } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { LbMetrics } from './metrics.js';
 import { sendError, sendJson } from './respond.js';
 import { createHttpServer } from './server.js';
 import type { VipView } from './vip.js';
+import type { AcmeView } from './acme/index.js';
 
 /**
  * The load balancer's own endpoints.
@@ -25,7 +26,10 @@ import type { VipView } from './vip.js';
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
  *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
- *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set;
+ *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set,
+ *   and `"acme":{"names","serial","notAfter","installedAt","lastError","lastErrorAt"}` with `lb.tls.acme`,
+ *   and `"tls":{"port","certificates":[{"slot","source","names","notAfter","fingerprint256"}],
+ *   "handshakes":{"full","resumed","previousKey"},"handshakeFailures":{reason: n}}` with `lb.tls`;
  *   per backend, `requests` counts attempts sent, `errors` attempts that failed at the transport
  *   level, `retries` attempts it received as the retry of a failure elsewhere;
  * - `GET /-/healthz`: as on the traffic port.
@@ -45,10 +49,30 @@ export interface AdminDeps {
   readonly closing: () => boolean;
   /** The floating address as this lb sees it, when `lb.vip` is set. */
   readonly vip?: () => VipView | undefined;
+  /** The ACME loop's view (installed certificate, last failure), with `lb.tls.acme`. */
+  readonly acme?: () => AcmeView | undefined;
+  /** The HTTPS listener's certificates and handshake counters, with lb.tls (tls/index.ts). */
+  readonly tls?: () => TlsStatsView | undefined;
+}
+
+/** `/-/stats` `tls`: what status and the dashboard show of the HTTPS listener. */
+export interface TlsStatsView {
+  readonly port: number;
+  readonly certificates: ReadonlyArray<{
+    readonly slot: string;
+    readonly source: string;
+    readonly names: readonly string[];
+    readonly notAfter: string;
+    readonly fingerprint256: string;
+  }>;
+  readonly handshakes: { readonly full: number; readonly resumed: number; readonly previousKey: number };
+  readonly handshakeFailures: Readonly<Record<string, number>>;
 }
 
 export interface HealthzBody {
   readonly ok: boolean;
+  /** With lb.tls: the certificate expiring first (`hastack status` shows it as the detail of each load balancer); with lb.tls.acme also whether renewal fails. */
+  readonly status?: string;
   readonly closing?: boolean;
   readonly backends: readonly BackendView[];
 }
@@ -63,16 +87,40 @@ function pathOf(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** `https: erp.example.com until 2027-03-01 (+1 more)`: the certificate that expires first. */
+export function certificateStatus(tls: TlsStatsView): string {
+  const first = [...tls.certificates].sort((a, b) => a.notAfter.localeCompare(b.notAfter))[0];
+  if (first === undefined) return `https :${tls.port}: no certificate`;
+  const more = tls.certificates.length - 1;
+  return `https :${tls.port}: ${first.names[0] ?? first.source} until ${first.notAfter.slice(0, 10)}${more > 0 ? ` (+${more} more)` : ''}`;
+}
+
+/**
+ * What `status` adds for ACME: no certificate yet (the HTTPS listener waits for it), and whether
+ * renewal fails, never why (this is the traffic port; the reason is in the event log, on the admin
+ * port and the dashboard). A failing renewal never makes the load balancer unhealthy.
+ */
+function acmeStatus(a: AcmeView, https: string | undefined): string {
+  const cert = https ?? (a.notAfter === undefined ? 'no ACME certificate yet' : `ACME certificate until ${a.notAfter.slice(0, 10)}`);
+  return a.lastError === undefined ? cert : `${cert}; ACME renewal failing since ${a.lastErrorAt ?? '?'}`;
+}
+
 function healthz(deps: AdminDeps, res: ServerResponse): void {
   const closing = deps.closing();
   const ok = !closing && deps.backends.eligible.length > 0;
-  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), backends: deps.backends.all.map(viewOf) };
+  const tls = deps.tls?.();
+  const acme = deps.acme?.();
+  const https = tls !== undefined ? certificateStatus(tls) : undefined;
+  const status = acme !== undefined ? acmeStatus(acme, https) : https;
+  const body: HealthzBody = { ok, ...(closing ? { closing } : {}), ...(status !== undefined ? { status } : {}), backends: deps.backends.all.map(viewOf) };
   sendJson(res, ok ? 200 : 503, body);
 }
 
 function stats(deps: AdminDeps, res: ServerResponse): void {
   const c = deps.counters;
   const vip = deps.vip?.();
+  const acme = deps.acme?.();
+  const tls = deps.tls?.();
   sendJson(res, 200, {
     service: deps.serviceId,
     policy: deps.policy,
@@ -88,6 +136,8 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
       slowClientsCut: c.slowClientsCut,
     },
     ...(vip !== undefined ? { vip } : {}),
+    ...(acme !== undefined ? { acme } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
   });
 }

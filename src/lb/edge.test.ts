@@ -1,15 +1,21 @@
 /**
  * HTTP hygiene at the edge, with raw sockets: request smuggling attempts and slowloris never
- * reach an app server, and normal clients keep being served meanwhile.
+ * reach an app server, and normal clients keep being served meanwhile. Every attack runs on the
+ * plain listener and again over TLS on the HTTPS one (lb.tls, same handler and limits).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, servicesOf } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { startLb, type RunningLb } from './index.js';
+import { makeTestCa, makeTestCert } from './tls/index.js';
 
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
 
@@ -44,10 +50,19 @@ class RecordingApp {
   }
 }
 
+type Transport = 'plain' | 'tls';
+/** The HTTPS listener's port in this test, and the CA its certificate is signed by (set in before()). */
+const HTTPS_PORT = 8443;
+let caPem = '';
+
+function connect(transport: Transport, address: string, port: number): net.Socket {
+  return transport === 'plain' ? net.connect(port, address) : tls.connect({ host: address, port, ca: caPem, servername: 'edge.tls.test' });
+}
+
 /** Sends `text` on a fresh connection; resolves with what came back until the server closed or a pause. */
-function raw(address: string, port: number, text: string): Promise<string> {
+function raw(transport: Transport, address: string, port: number, text: string): Promise<string> {
   return new Promise((resolve) => {
-    const s = net.connect(port, address);
+    const s = connect(transport, address, port);
     let out = '';
     const done = (): void => {
       clearTimeout(t);
@@ -77,8 +92,8 @@ function statusOf(answer: string): number {
 
 function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
+    (url.startsWith('https:') ? https : http)
+      .get(url, { agent: false, ca: caPem, servername: 'edge.tls.test' }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
       })
@@ -95,21 +110,41 @@ describe('edge hygiene', () => {
       { name: 'app1', address: '127.0.72.2', services: ['app'] },
       { name: 'data', address: '127.0.72.9', services: ['mariadb', 'redis'] },
     ],
-    lb: { healthIntervalMs: 200, healthTimeoutMs: 150, fall: 2, rise: 1 },
+    lb: {
+      healthIntervalMs: 200,
+      healthTimeoutMs: 150,
+      fall: 2,
+      rise: 1,
+      // Plain HTTP is not redirected here: its attacks must reach the proxy's parser.
+      tls: { certificates: [{ certFile: 'edge.crt', keyFile: 'edge.key' }], redirectHttp: false },
+    },
+    ports: { https: HTTPS_PORT },
   });
-  const topo = resolveTopology(config, { stateRoot: os.tmpdir(), configDir: os.tmpdir() });
+  const certDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-edge-tls-'));
+  const topo = resolveTopology(config, { stateRoot: os.tmpdir(), configDir: path.join(certDir, 'ca') });
   const lbSvc = servicesOf(topo, 'lb')[0];
   const appSvc = servicesOf(topo, 'app')[0];
   assert.ok(lbSvc && appSvc);
   const app = new RecordingApp();
   let lb: RunningLb | undefined;
-  const { address, port } = lbSvc;
+  const { address } = lbSvc;
 
   before(async () => {
+    const ca = makeTestCa(path.join(certDir, 'ca'));
+    makeTestCert(ca, 'edge', ['DNS:edge.tls.test']);
+    caPem = fs.readFileSync(ca.crt, 'utf8');
     await app.listen(appSvc.address, appSvc.port);
     const ctx: ServiceContext = {
       topo,
-      secrets: { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' },
+      secrets: {
+        redisPassword: 't',
+        sentinelPassword: 't',
+        dbRootPassword: 't',
+        dbAppPassword: 't',
+        dbReplPassword: 't',
+        sessionKey: 't',
+        tlsTicketSecret: 'edge-test-ticket-secret',
+      },
       svc: lbSvc,
       asRoot: false,
     };
@@ -119,6 +154,7 @@ describe('edge hygiene', () => {
   after(async () => {
     await lb?.close();
     await app.close();
+    fs.rmSync(certDir, { recursive: true, force: true });
   });
 
   const attacks: ReadonlyArray<readonly [string, string]> = [
@@ -139,47 +175,52 @@ describe('edge hygiene', () => {
     ['a bare LF in a header line', 'GET /smuggle-12 HTTP/1.1\r\nHost: a\nX-Y: z\r\n\r\n'],
   ];
 
-  for (const [name, text] of attacks) {
-    it(`refuses ${name} with a 4xx before any app server sees it`, async () => {
-      const answer = await raw(address, port, text);
-      const status = statusOf(answer);
-      assert.ok(status >= 400 && status < 500, `got ${JSON.stringify(answer.slice(0, 80))}`);
-      assert.deepEqual(app.seen, [], 'a smuggling attempt reached the app server');
+  for (const transport of ['plain', 'tls'] as const) {
+    const port = transport === 'plain' ? lbSvc.port : HTTPS_PORT;
+    const scheme = transport === 'plain' ? 'http' : 'https';
+    for (const [name, text] of attacks) {
+      it(`refuses ${name} with a 4xx before any app server sees it (${transport})`, async () => {
+        const answer = await raw(transport, address, port, text);
+        const status = statusOf(answer);
+        assert.ok(status >= 400 && status < 500, `got ${JSON.stringify(answer.slice(0, 80))}`);
+        assert.deepEqual(app.seen, [], 'a smuggling attempt reached the app server');
+      });
+    }
+
+    it(`still serves normal requests after all that (${transport})`, async () => {
+      assert.equal(await get(`${scheme}://${address}:${port}/fine`), 200);
+      assert.deepEqual(app.seen, ['GET /fine']);
+      app.seen.length = 0;
+    });
+
+    it(`keeps serving normal clients during a slowloris attempt and cuts the slow connections (${transport})`, async () => {
+      const slow: net.Socket[] = [];
+      const closed: Array<Promise<void>> = [];
+      // 100 connections that send a header line now and then, never finishing; and 2 slow bodies.
+      for (let i = 0; i < 102; i++) {
+        const s = connect(transport, address, port);
+        s.on('error', () => {});
+        closed.push(new Promise((resolve) => s.on('close', () => resolve())));
+        s.write(i < 100 ? `GET /loris-${i} HTTP/1.1\r\nHost: a\r\n` : `POST /loris-${i} HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nab`);
+        slow.push(s);
+      }
+      const drip = setInterval(() => {
+        for (const s of slow) if (!s.destroyed) s.write(s === slow[100] || s === slow[101] ? 'c' : 'X-A: b\r\n');
+      }, 50);
+      try {
+        const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => get(`${scheme}://${address}:${port}/normal-${i}`)));
+        assert.deepEqual(statuses, Array(30).fill(200));
+        // Every slow connection is cut by the load balancer's time limits, not by us.
+        await Promise.all(closed);
+      } finally {
+        clearInterval(drip);
+        for (const s of slow) s.destroy();
+      }
+      assert.equal(app.seen.filter((r) => r.includes('loris')).length, 0, 'a slow request reached the app server');
+      assert.equal(app.seen.length, 30);
+      app.seen.length = 0;
     });
   }
-
-  it('still serves normal requests after all that', async () => {
-    assert.equal(await get(`http://${address}:${port}/fine`), 200);
-    assert.deepEqual(app.seen, ['GET /fine']);
-    app.seen.length = 0;
-  });
-
-  it('keeps serving normal clients during a slowloris attempt and cuts the slow connections', async () => {
-    const slow: net.Socket[] = [];
-    const closed: Array<Promise<void>> = [];
-    // 100 connections that send a header line now and then, never finishing; and 2 slow bodies.
-    for (let i = 0; i < 102; i++) {
-      const s = net.connect(port, address);
-      s.on('error', () => {});
-      closed.push(new Promise((resolve) => s.on('close', () => resolve())));
-      s.write(i < 100 ? `GET /loris-${i} HTTP/1.1\r\nHost: a\r\n` : `POST /loris-${i} HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nab`);
-      slow.push(s);
-    }
-    const drip = setInterval(() => {
-      for (const s of slow) if (!s.destroyed) s.write(s === slow[100] || s === slow[101] ? 'c' : 'X-A: b\r\n');
-    }, 50);
-    try {
-      const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => get(`http://${address}:${port}/normal-${i}`)));
-      assert.deepEqual(statuses, Array(30).fill(200));
-      // Every slow connection is cut by the load balancer's time limits, not by us.
-      await Promise.all(closed);
-    } finally {
-      clearInterval(drip);
-      for (const s of slow) s.destroy();
-    }
-    assert.equal(app.seen.filter((r) => r.includes('loris')).length, 0, 'a slow request reached the app server');
-    assert.equal(app.seen.length, 30);
-  });
 
   it('serves Prometheus metrics on the admin port', async () => {
     assert.ok(lb?.metricsUrl);

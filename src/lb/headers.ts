@@ -75,6 +75,8 @@ export interface UpstreamRequestHeaders {
   readonly chunked: boolean;
   /** Why the request must be refused with 400 before any backend sees it; undefined when fine. */
   readonly invalid: string | undefined;
+  /** The client came over TLS (the HTTPS listener): `X-Forwarded-Proto: https` and `Forwarded` were set. */
+  readonly secure: boolean;
 }
 
 /** `raw` without the headers named in `names` (lower-case). */
@@ -115,7 +117,7 @@ function isClientForwarding(lower: string): boolean {
  * Transfer-Encoding other than `chunked`, Content-Length repeated with different values): the
  * request is refused before it can desynchronise anything behind us.
  */
-export function upstreamRequestHeaders(raw: readonly string[], clientAddress: string | undefined): UpstreamRequestHeaders {
+export function upstreamRequestHeaders(raw: readonly string[], clientAddress: string | undefined, secure = false): UpstreamRequestHeaders {
   let headers: string[] = [];
   let hasIdempotencyKey = false;
   let contentLength: number | undefined;
@@ -172,10 +174,14 @@ export function upstreamRequestHeaders(raw: readonly string[], clientAddress: st
   }
 
   const requestId = randomUUID();
-  headers.push('x-request-id', requestId, 'x-forwarded-proto', 'http');
+  const proto = secure ? 'https' : 'http';
+  headers.push('x-request-id', requestId, 'x-forwarded-proto', proto);
   if (clientAddress !== undefined) headers.push('x-forwarded-for', clientAddress);
   if (host !== undefined) headers.push('x-forwarded-host', host);
-  return { headers, requestId, hasIdempotencyKey, contentLength, chunked, invalid };
+  // RFC 7239 over TLS: the same facts in the standard header (an IPv6 address quoted and
+  // bracketed). Plain HTTP keeps the X-Forwarded-* set alone, as before lb.tls existed.
+  if (secure) headers.push('forwarded', clientAddress === undefined ? 'proto=https' : `for=${clientAddress.includes(':') ? `"[${clientAddress}]"` : clientAddress};proto=https`);
+  return { headers, requestId, hasIdempotencyKey, contentLength, chunked, invalid, secure };
 }
 
 /**

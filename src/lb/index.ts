@@ -42,6 +42,17 @@ import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
 import { closeServer, createHttpServer, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
 import { VipKeeper } from './vip.js';
+import {
+  ACME_CHALLENGE_PREFIX,
+  certificateFileSources,
+  hstsHeader,
+  registerTlsMetrics,
+  setupEdgeTls,
+  type CertificateSet,
+  type EdgeTls,
+  type EdgeTlsOptions,
+} from './tls/index.js';
+import { installAcmeCertificate, startAcme, type StoredCert } from './acme/index.js';
 
 export { POLICY_NAMES, createPolicy } from './policy.js';
 export type { BalancingPolicy, PolicyCandidate, PolicyName } from './policy.js';
@@ -50,6 +61,20 @@ export type { BackendState } from './health-state.js';
 export type { BackendView, BackendChangeReason } from './backends.js';
 export type { HealthzBody } from './admin.js';
 export { ADMIN_PREFIX } from './admin.js';
+export {
+  ACME_CHALLENGE_PREFIX,
+  CertificateSet,
+  loadCertificate,
+  loadCertificateFiles,
+  hstsHeader,
+  makeTestCa,
+  makeTestCert,
+  checkCertificateFiles,
+  configuredCertificateSources,
+  shippedCertificateFiles,
+  shippedCertificateDir,
+} from './tls/index.js';
+export type { CertificatePem, CertificateSource, CertificateView, LoadedCertificate } from './tls/index.js';
 
 /** Path probed on every app server: the app contract's readiness endpoint (200 ready, 503 draining). */
 export const BACKEND_READY_PATH = '/readyz';
@@ -84,6 +109,8 @@ export interface LbOptions {
   /** Overrides `lb.metricsPort` (the admin port: `/metrics`, `/-/stats`): 0 picks a free port; `false` turns it off. */
   readonly metricsPort?: number | false;
   readonly stall?: StallSettings;
+  /** Overrides `ports.https` (0 picks a free port) and other HTTPS settings (tests; ACME's preload). */
+  readonly tls?: Pick<EdgeTlsOptions, 'port' | 'handshakeTimeoutMs' | 'now' | 'preload'>;
 }
 
 export interface RunningLb extends Closeable {
@@ -91,6 +118,14 @@ export interface RunningLb extends Closeable {
   readonly metricsUrl: string | undefined;
   /** The admin listener's `http://address:port` (`/metrics`, `/-/stats`), when it runs. */
   readonly adminUrl: string | undefined;
+  /** `https://address:port` with lb.tls. */
+  readonly httpsUrl: string | undefined;
+  /**
+   * The certificates the HTTPS listener serves (with lb.tls): `replace(slot, [...])` installs new
+   * ones for the next handshakes (ACME renewals use the `acme` slot) while connections in
+   * progress keep theirs.
+   */
+  readonly certificates: CertificateSet | undefined;
 }
 
 export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promise<RunningLb> {
@@ -152,10 +187,37 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     clientSendTimeoutMs: cfg.clientSendTimeoutMs,
     log,
     observer: metrics,
+    ...(cfg.tls !== undefined ? { hsts: hstsHeader(cfg.tls) } : {}),
   });
   let vip: VipKeeper | undefined;
-  const adminDeps = { serviceId: ctx.svc.id, policy: cfg.policy, backends, counters, gate, bodyBudget, closing: () => closing, vip: () => vip?.view() };
+  // lb.tls.acme (src/lb/acme): the shared ACME loop; each certificate it finds in the store goes
+  // to the HTTPS listener's `acme` slot. With ACME as the only source, the HTTPS listener starts
+  // when the first certificate is there (stored already, or obtained through the plain listener).
+  // `edge` is set once the HTTPS side exists (below: it needs the handler, which needs these deps).
+  let edge: EdgeTls | undefined;
+  let acmeCert: StoredCert | undefined;
+  let started = false;
+  const installAcme = (c: StoredCert): void => {
+    acmeCert = c;
+    if (edge !== undefined) installAcmeCertificate(edge.certificates, c);
+    else if (started && !closing) startEdgeLate();
+  };
+  const acme = startAcme({ topo: ctx.topo, secrets: ctx.secrets, lb: ctx.svc.id, log, install: installAcme });
+  const adminDeps = {
+    serviceId: ctx.svc.id,
+    policy: cfg.policy,
+    backends,
+    counters,
+    gate,
+    bodyBudget,
+    closing: () => closing,
+    vip: () => vip?.view(),
+    tls: () => (edge === undefined ? undefined : { port: edge.port, certificates: edge.certificates.view(), ...edge.stats.view() }),
+    acme: () => acme?.view(),
+  };
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    // HTTP-01 answers come from the shared store, whichever load balancer the CA reaches.
+    if (acme?.answer(req, res) === true) return;
     if (isAdminPath(req.url ?? '/')) {
       const id = req.headers['x-request-id'];
       handleAdmin(adminDeps, req, res, typeof id === 'string' && id !== '' ? id : randomUUID());
@@ -169,7 +231,49 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     keepAliveMs: cfg.clientIdleTimeoutMs,
     maxHeaders: MAX_REQUEST_HEADERS,
   };
-  const server = createHttpServer(handler, limits, gate);
+  const tlsCfg = cfg.tls;
+  const makeEdge = (t: NonNullable<typeof tlsCfg>): EdgeTls => {
+    const preload = (set: CertificateSet): void => {
+      opts.tls?.preload?.(set);
+      if (acmeCert !== undefined) installAcmeCertificate(set, acmeCert);
+    };
+    const e = setupEdgeTls(ctx, t, { handler, limits, gate, log, ...opts.tls, preload });
+    registerTlsMetrics(metrics.registry, e.stats, e.certificates);
+    return e;
+  };
+  const startEdgeLate = (): void => {
+    if (tlsCfg === undefined || edge !== undefined) return;
+    const e = makeEdge(tlsCfg);
+    edge = e;
+    e.listen().then(
+      () => log.info({ url: e.url }, `HTTPS listener started with the first ACME certificate`),
+      (err: unknown) => log.error({ err: String(err) }, 'the HTTPS listener could not start'),
+    );
+  };
+  // The certificate already in the store, if any, before the HTTPS listener is made (bounded).
+  await acme?.ready;
+  try {
+    if (tlsCfg !== undefined && (acme === undefined || acmeCert !== undefined || certificateFileSources(ctx.topo).length > 0)) edge = makeEdge(tlsCfg);
+  } catch (e) {
+    await acme?.close().catch(() => undefined);
+    throw e;
+  }
+  // Plain HTTP with lb.tls.redirectHttp: 308 to the same path over HTTPS, except ACME's
+  // challenge (the CA fetches it over HTTP) and `/-/` (health checks of keepalived, DNS and the
+  // supervisor stay on the plain port). Not before the HTTPS listener runs (ACME only, no certificate yet).
+  const plainHandler: typeof handler =
+    tlsCfg?.redirectHttp !== true
+      ? handler
+      : (req, res) => {
+          const url = req.url ?? '/';
+          const https = edge;
+          if (https === undefined || url.startsWith(ACME_CHALLENGE_PREFIX) || isAdminPath(url) || !url.startsWith('/')) {
+            handler(req, res);
+            return;
+          }
+          redirectToHttps(req, res, ctx.topo.config.serviceName, https.port);
+        };
+  const server = createHttpServer(plainHandler, limits, gate);
 
   // A module app's /readyz (503 while it drains); a command app's app.healthPath (src/config).
   const readyPath = appReadyPath(ctx.topo.config);
@@ -191,6 +295,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       // The floating address first, so a peer takes it over while this one drains.
       async () => vip?.close(CLOSE_GRACE_MS),
       () => closeServer(server, CLOSE_GRACE_MS),
+      async () => edge?.close(CLOSE_GRACE_MS),
       async () => {
         if (metricsServer !== undefined) await closeServer(metricsServer, 0);
       },
@@ -198,6 +303,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       () => prober.stop(),
       () => livenessAgent.close(),
       () => backends.close(POOL_CLOSE_GRACE_MS),
+      async () => acme?.close(),
     ]);
   prober.start();
   stall.start();
@@ -205,6 +311,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   let adminUrl: string | undefined;
   try {
     await listen(server, ctx.svc.address, ctx.svc.port, `load balancer ${ctx.svc.id}`);
+    await edge?.listen();
     if (metricsServer !== undefined) {
       await listen(metricsServer, ctx.svc.address, metricsPort === false ? 0 : metricsPort, `load balancer ${ctx.svc.id} metrics`);
       const a = metricsServer.address();
@@ -222,11 +329,14 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
         intervalMs: cfg.vipIntervalMs,
         self,
         peers: lbs.filter((l) => l.id !== self.id),
-        createListener: () => createHttpServer(handler, limits, gate),
+        createListener: () => createHttpServer(plainHandler, limits, gate),
         log,
       });
       await vip.start();
     }
+    started = true;
+    // A first ACME certificate that arrived while the listeners were starting.
+    if (edge === undefined && acmeCert !== undefined) startEdgeLate();
   } catch (e) {
     await stopAll().catch(() => undefined);
     throw e;
@@ -239,10 +349,35 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   return {
     metricsUrl,
     adminUrl,
+    // Getters: with ACME only, the HTTPS listener starts later, with the first certificate.
+    get httpsUrl() {
+      return edge?.url;
+    },
+    get certificates() {
+      return edge?.certificates;
+    },
     close: once(async () => {
       closing = true;
       log.info('load balancer closing');
       await stopAll();
     }),
   };
+}
+
+/** Host names and addresses only (no port, no odd bytes): what a redirect may point at. */
+const HOST_NAME = /^[A-Za-z0-9.-]{1,253}$/;
+
+/**
+ * 308 (method and body kept, RFC 9110 §15.4.9) to the HTTPS URL of the same path. The host is the
+ * request's Host without its port when it is a plain name or address, else the service name: a
+ * Host header cannot send the client anywhere odd.
+ */
+function redirectToHttps(req: IncomingMessage, res: ServerResponse, serviceName: string, port: number): void {
+  const hostHeader = req.headers.host ?? '';
+  const bare = hostHeader.replace(/:\d{1,5}$/, '');
+  const host = HOST_NAME.test(bare) ? bare : serviceName;
+  const location = `https://${host}${port === 443 ? '' : `:${port}`}${req.url ?? '/'}`;
+  const body = JSON.stringify({ error: { code: 'HTTPS_REQUIRED', message: `use ${location}` } });
+  res.writeHead(308, { location, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
 }

@@ -54,17 +54,20 @@ function refuse(socket: net.Socket): void {
 }
 
 /**
- * Puts `server` behind `gate`: a connection over the bound is answered 503 and closed before
+ * Puts `server` behind `gate`: a connection over the bound is answered 503 (`close`: only closed) before
  * Node's HTTP layer sees it. (Node's own `server.maxConnections` only closes the socket, with no
  * answer.) The HTTP server's own connection listener is wrapped, not replaced.
  */
-export function guardConnections(server: http.Server, gate: ConnectionGate): void {
+export function guardConnections(server: http.Server, gate: ConnectionGate, refusal: 'http' | 'close' = 'http'): void {
   const inner = server.listeners('connection') as Array<(socket: net.Socket) => void>;
   server.removeAllListeners('connection');
   server.on('connection', (socket: net.Socket) => {
     if (gate.open >= gate.max) {
       gate.refused += 1;
-      refuse(socket);
+      // Over TLS a plain-text 503 would be garbage to the client, and finishing a handshake to
+      // send one costs the CPU the bound protects: the connection is closed instead.
+      if (refusal === 'close') socket.destroy();
+      else refuse(socket);
       return;
     }
     gate.open += 1;

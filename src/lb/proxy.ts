@@ -63,6 +63,8 @@ export interface ProxyDeps {
   readonly clientSendTimeoutMs: number;
   readonly log: Logger;
   readonly observer: RequestObserver;
+  /** `Strict-Transport-Security` value added to answers over TLS (lb.tls.hsts); undefined: none. */
+  readonly hsts?: string;
 }
 
 /** How a failure that could not be retried is reported to the client. */
@@ -260,7 +262,10 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, Body
       this.dropClient();
       return;
     }
-    this.res.writeHead(statusCode, downstreamResponseHeaders(rawHeaders, this.up.requestId));
+    const headers = downstreamResponseHeaders(rawHeaders, this.up.requestId);
+    const hsts = this.core.deps.hsts;
+    if (hsts !== undefined && this.up.secure) headers.push('strict-transport-security', hsts);
+    this.res.writeHead(statusCode, headers);
     this.responded = true;
     this.upstreamStatus = statusCode;
   }
@@ -403,7 +408,7 @@ export function createProxyHandler(deps: ProxyDeps): (req: IncomingMessage, res:
   return function handle(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = Date.now();
     counters.requests += 1;
-    const up = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress);
+    const up = upstreamRequestHeaders(req.rawHeaders, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
     const path = req.url ?? '/';
     const x = new Exchange(core, req, res, req.method ?? 'GET', path, up, startedAt);
     const refused = refusal(path, up, req.rawHeaders.length / 2, MAX_REQUEST_HEADERS);

@@ -54,8 +54,9 @@ const DESCRIPTORS = {
     restartOn: ['database'],
     chaosRoles: [{ name: 'db-primary', role: 'primary' }, { name: 'db-replica', role: 'replica' }, { name: 'db' }],
     // The primary creates the app's and the replication accounts (bootstrapPrimary); replicas
-    // replicate with dbReplPassword; root/admin is the node's own administration.
-    secrets: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword'],
+    // replicate with dbReplPassword; root/admin is the node's own administration; the primary
+    // also makes the load balancers' account (lbDbPassword, src/lb/acme).
+    secrets: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'lbDbPassword'],
   },
   redis: {
     kind: 'redis',
@@ -184,10 +185,13 @@ const DESCRIPTORS = {
     startRank: 70,
     start: { type: 'together', label: 'load balancers' },
     stopGraceMs: 10_000,
-    restartOn: ['lb', 'serviceName'],
+    // database: with lb.tls.acme the load balancers keep the ACME state in the database.
+    restartOn: ['lb', 'serviceName', 'database'],
     chaosRoles: [{ name: 'lb' }],
     // keepalived's VRRP authentication beside the load balancer (with lb.vip on hosts).
-    secrets: ['vrrpPassword'],
+    // tlsTicketSecret: the session-ticket keys every load balancer derives alike (lb.tls).
+    // lbDbPassword, lbStoreKey: the LBs' database account and the key of the sealed ACME private key (lb.tls.acme).
+    secrets: ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey'],
   },
   dns: {
     kind: 'dns',

@@ -68,4 +68,6 @@ export const TEST_ONLY_TOOLS: readonly EngineBinary[] = [
   { binary: 'sshd', package: 'openssh-server', purpose: 'tests: the namespace host bed', required: true },
   { binary: 'ps', package: 'procps', purpose: 'tests: which user and pid a service runs as', versionArgs: ['--version'], required: true },
   { binary: 'curl', package: 'curl', purpose: 'tests: black-box HTTP checks', versionArgs: ['--version'], required: true },
+  // Let's Encrypt's ACME test server: the lb.tls.acme test orders and renews through it (no version flag).
+  { binary: 'pebble', package: 'pebble', purpose: 'tests: a real ACME server for lb.tls.acme', required: true },
 ];

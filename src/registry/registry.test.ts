@@ -35,19 +35,19 @@ describe('service registry', () => {
 
   it('the secrets of each kind are the table config/secrets.ts kept before (SECRETS_OF)', () => {
     const before: Partial<Record<ServiceKind, readonly SecretName[]>> = {
-      mariadb: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword'],
+      mariadb: ['dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'lbDbPassword'],
       redis: ['redisPassword'],
       sentinel: ['redisPassword', 'sentinelPassword'],
       app: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
       worker: ['dbAppPassword', 'redisPassword', 'sentinelPassword', 'sessionKey'],
       memcached: [],
-      lb: ['vrrpPassword'],
+      lb: ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey'],
       dns: [],
     };
     for (const [k, names] of Object.entries(before)) assert.deepEqual(secretsOf(k as ServiceKind), names, k);
-    assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword']);
+    assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey']);
     assert.deepEqual(secretNeeds(['memcached'], { backup: true }), ['redisPassword', 'sentinelPassword', 'dbRootPassword']);
-    assert.equal(secretNeeds([], { controller: true }).length, 7);
+    assert.equal(secretNeeds([], { controller: true }).length, 10);
   });
 
   it('the chaos roles are the vocabulary chaos/faults.ts kept before', () => {
@@ -74,7 +74,7 @@ describe('service registry', () => {
       redis: ['redis'],
       sentinel: ['redis'],
       memcached: ['memcached'],
-      lb: ['lb', 'serviceName'],
+      lb: ['lb', 'serviceName', 'database'],
       dns: ['dns', 'lb', 'serviceName'],
       app: ['app', 'database', 'redis', 'memcached', 'serviceName'],
       // 'worker' since issue 19: worker.command and worker.env (a command app's worker)

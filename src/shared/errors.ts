@@ -85,6 +85,8 @@ export const ErrorCode = {
   SECRETS_MISMATCH: 'SECRETS_MISMATCH',
   /** `hastack env NODE` of a node that carries neither "app" nor "worker": no process there gets the contract. */
   NODE_HAS_NO_APP: 'NODE_HAS_NO_APP',
+  /** An ACME order failed (the CA down or refusing, a challenge not validated); the current certificate stays served. */
+  ACME_FAILED: 'ACME_FAILED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

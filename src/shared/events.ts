@@ -48,6 +48,13 @@ export type EventType =
   | 'failover.refused'
   /** The primary's semi-sync changed: fell back to asynchronous (window opened) or back on. */
   | 'failover.semisync'
+  /**
+   * A step of a load balancer's ACME loop (src/lb/acme): `data.step` = lease, order, challenge,
+   * issued, installed. One event per step and load balancer.
+   */
+  | 'acme.step'
+  /** An ACME order failed (CA down, validation refused): the current certificate stays served; retried with backoff. */
+  | 'acme.failed'
   /** Appends to a log that failed (a full disk) and were dropped, written once writing works again. */
   | 'log.lost';
 

@@ -8,6 +8,8 @@ interface StatsBody {
   requests?: number;
   retries?: number;
   backends?: Array<{ id: string; healthy: boolean; state: string; ejected: boolean }>;
+  acme?: { serial?: string; notAfter?: string; lastError?: string; lastErrorAt?: string };
+  tls?: { certificates?: Array<{ slot: string; names: string[]; notAfter: string }> };
 }
 
 async function getText(url: string, timeoutMs: number): Promise<string> {
@@ -37,6 +39,8 @@ export async function lbSnapshot(lb: ServiceInstance, adminPort: number, timeout
       latency: buckets.filter((b) => Number.isFinite(b.le)),
       latencyCount: buckets.at(-1)?.count ?? 0,
       backends: (stats.backends ?? []).map((b) => ({ id: b.id, healthy: b.healthy, state: b.state, ejected: b.ejected })),
+      ...(stats.acme === undefined ? {} : { acme: stats.acme }),
+      ...(stats.tls?.certificates !== undefined ? { certificates: stats.tls.certificates.map((c) => ({ slot: c.slot, names: c.names, notAfter: c.notAfter })) } : {}),
     };
   } catch (e) {
     return { id: lb.id, requests: 0, retries: 0, errors5xx: 0, latency: [], latencyCount: 0, backends: [], error: describeError(e) };

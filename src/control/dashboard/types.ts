@@ -27,6 +27,10 @@ export interface LbSnapshot {
   /** Requests observed by the histogram (its `+Inf` bucket, which JSON cannot carry as a bound). */
   readonly latencyCount: number;
   readonly backends: ReadonlyArray<{ readonly id: string; readonly healthy: boolean; readonly state: string; readonly ejected: boolean }>;
+  /** With lb.tls.acme: the certificate this LB serves (expiry) and the ACME loop's last failure (a warning, never an outage). */
+  readonly acme?: { readonly serial?: string; readonly notAfter?: string; readonly lastError?: string; readonly lastErrorAt?: string };
+  /** With lb.tls: the certificates this load balancer serves and their expiry (ISO time). */
+  readonly certificates?: ReadonlyArray<{ readonly slot: string; readonly names: readonly string[]; readonly notAfter: string }>;
   readonly error?: string;
 }
 
