@@ -152,6 +152,13 @@ export const TEST_RANGES = {
   },
   'bench-endpoints': { file: 'bench/endpoints.ts', clusters: ['epbench'], loopback: [{ base: '127.0.221', first: 1, last: 9 }], private: [], within: 'reserved-ep' },
   'bench-lb': { file: 'bench/lb.ts', clusters: ['benchlb'], loopback: [{ base: '127.0.45', first: 101, last: 120 }], private: [] },
+  'tls-edge': {
+    file: 'test/integration/tls-edge.side.test.ts',
+    clusters: ['tlsedge'],
+    loopback: [{ base: '127.0.223', first: 41, last: 41, admin: 9090 }],
+    private: [],
+    within: 'reserved-tls',
+  },
   'bench-tls': { file: 'bench/tls.ts', clusters: ['tlsbench'], loopback: [{ base: '127.0.223', first: 101, last: 120 }], private: [], within: 'reserved-tls' },
 
   // ---- chaos (test/chaos/)

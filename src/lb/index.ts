@@ -110,7 +110,7 @@ export interface LbOptions {
   readonly metricsPort?: number | false;
   readonly stall?: StallSettings;
   /** Overrides `ports.https` (0 picks a free port) and other HTTPS settings (tests; ACME's preload). */
-  readonly tls?: Pick<EdgeTlsOptions, 'port' | 'handshakeTimeoutMs' | 'now' | 'preload'>;
+  readonly tls?: Pick<EdgeTlsOptions, 'port' | 'handshakeTimeoutMs' | 'now' | 'preload' | 'sni'>;
 }
 
 export interface RunningLb extends Closeable {

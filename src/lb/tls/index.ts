@@ -73,6 +73,8 @@ export interface EdgeTlsOptions {
    * store), so a cluster with only lb.tls.acme has a default certificate to start with.
    */
   readonly preload?: (set: CertificateSet) => void;
+  /** Choose by SNI even with one configured certificate (slots filled at runtime carry other names). */
+  readonly sni?: boolean;
 }
 
 /**
@@ -110,6 +112,7 @@ export function setupEdgeTls(ctx: ServiceContext, t: LbTlsConfig, o: EdgeTlsOpti
     tickets: rotor,
     stats,
     log: o.log,
+    sni: (t.certificates?.length ?? 0) > 1 || t.acme !== undefined || o.sni === true,
     ...(o.handshakeTimeoutMs !== undefined ? { handshakeTimeoutMs: o.handshakeTimeoutMs } : {}),
   });
   holder.listener = listener;
