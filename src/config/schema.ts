@@ -456,14 +456,14 @@ export type Config = z.output<typeof configSchema>;
 export type NodeConfig = z.output<typeof nodeSchema>;
 
 /**
- * Whether the local endpoints run: `endpoints.enabled`, by default off.
- * TODO(issue 19, apptier): default on when `app.command` or `worker.command` is set, once those keys exist.
+ * Whether the local endpoints run: `endpoints.enabled`, by default on exactly when the app or the
+ * workers are commands (they reach the database and Redis only through the endpoints; a module
+ * app uses hastack's own HA clients and needs no extra hop).
  */
-export function endpointsOn(config: Pick<Config, 'endpoints'>): boolean {
-  return config.endpoints.enabled ?? false;
+export function endpointsOn(config: Pick<Config, 'endpoints' | 'app' | 'worker'>): boolean {
+  return config.endpoints.enabled ?? (config.app.command !== undefined || config.worker.command !== undefined);
 }
 
-/** Whether the cluster takes the app's demo-only data: `app.demoData`, by default on everywhere but real hosts. */
 /** The HTTPS port of the load balancers: `ports.https`, else 443 on hosts (a real edge) and 8443 on one machine (unprivileged). */
 export function httpsPort(config: Pick<Config, 'ports' | 'substrate'>): number {
   return config.ports.https ?? (config.substrate === 'hosts' ? 443 : 8443);

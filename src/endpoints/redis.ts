@@ -120,13 +120,30 @@ class RedisFollower {
     const hasSentinels = servicesOf(topo, 'sentinel').length > 0;
     let candidates = this.#redis;
     if (hasSentinels) {
-      const addr = await askSentinelsForMaster(topo, secrets, ASK_MS);
+      let addr = await askSentinelsForMaster(topo, secrets, ASK_MS);
+      // No quorum answers (the `simple` layout after `hastack failover`: one Sentinel of two is
+      // left, and it names the master the crash plan promoted): follow what the reachable
+      // Sentinels name, but only if ROLE on EVERY Redis node we reach agrees that it is the one
+      // master (an old master cut off from the Sentinels but reachable from here still says
+      // master: then we hold rather than guess).
+      let confirmAll = false;
+      if (addr === undefined) {
+        addr = await askSentinelsForMaster(topo, secrets, ASK_MS, 1);
+        confirmAll = addr !== undefined;
+      }
       const named = addr && this.#redis.find((r) => r.address === addr.host && r.port === addr.port);
       if (!named) {
         const demoted = this.#master !== undefined && (await this.#roleOf(this.#master)) === 'replica' ? [this.#master] : [];
-        return { master: undefined, demoted, why: addr ? `Sentinels name ${addr.host}:${addr.port}, not a node of this cluster` : 'no quorum of Sentinels names a master' };
+        return { master: undefined, demoted, why: addr ? `Sentinels name ${addr.host}:${addr.port}, not a node of this cluster` : 'no Sentinel names a master' };
       }
-      candidates = [named];
+      candidates = confirmAll ? this.#redis : [named];
+      if (confirmAll) {
+        const roles = await Promise.all(candidates.map(async (r) => ({ id: r.node, role: await this.#role(r) })));
+        const masters = roles.filter((r) => r.role === 'master');
+        if (masters.length === 1 && masters[0]?.id === named.node) return { master: named.node };
+        const demoted = roles.filter((r) => r.role === 'replica').map((r) => r.id);
+        return { master: undefined, demoted, why: `no quorum of Sentinels, and ROLE does not confirm ${named.node} as the only master` };
+      }
     }
     const roles = await Promise.all(candidates.map(async (r) => ({ id: r.node, role: await this.#role(r) })));
     const masters = roles.filter((r) => r.role === 'master');

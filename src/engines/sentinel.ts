@@ -133,7 +133,7 @@ export async function sentinelMasterAddr(ctx: ServiceContext, timeoutMs = ADMIN_
  * the old master for a few hundred ms, and a plain majority vote would then pick the old one. A
  * newer epoch exists only if a majority of Sentinels elected the leader that made that failover.
  */
-export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<RedisAddress | undefined> {
+export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, timeoutMs = 500, needed?: number): Promise<RedisAddress | undefined> {
   const sentinels = servicesOf(topo, 'sentinel');
   if (sentinels.length === 0) return undefined;
   const name = topo.config.redis.masterName;
@@ -152,7 +152,7 @@ export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, ti
   );
   return pickMaster(
     answers.filter((a): a is { addr: RedisAddress; epoch: number } => a?.addr !== undefined),
-    Math.min(topo.config.redis.quorum, sentinels.length),
+    needed ?? Math.min(topo.config.redis.quorum, sentinels.length),
   );
 }
 

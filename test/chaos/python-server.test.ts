@@ -19,14 +19,7 @@ describe('the Python example: the primary server killed, hastack failover (simpl
   // --up brings the cluster down itself; this is the backstop if the run was cut short.
   after(() => c.down());
 
-  // TODO: after the crash plan's Redis failover on `simple` only the standby's Sentinel is left
-  // (1 of 2, no majority), and the redis-endpoint follows only a master a quorum of Sentinels
-  // names (src/endpoints/redis.ts): it holds connections, and the plan's services step fails. Its
-  // records were all kept in the run that showed it (783 acknowledged, 0 lost, 0 doubled, 0 jobs
-  // lost). Drop `todo` once the endpoint follows the master the reachable Sentinels name after
-  // `hastack failover` (the rule of the plan's own services step).
-  const todo = 'until the redis-endpoint follows the master after hastack failover on the simple layout (1 of 2 Sentinels left)';
-  it('kill -9 of the primary server, failover at once: service back on the standby, 0 lost, 0 doubled, 0 jobs lost', { todo }, async () => {
+  it('kill -9 of the primary server, failover at once: service back on the standby, 0 lost, 0 doubled, 0 jobs lost', async () => {
     const json = path.join(c.dir, 'server.json');
     const res = await runCli(['chaos', 'run', 'server', '--up', '--then-failover', '--duration', '20', '--json', json, '-f', c.configFile], { cwd: c.dir, timeoutMs: 240_000 });
     printChaosReport(res.stdout, 'server');
