@@ -6,7 +6,7 @@
 import type { ClusterEvent } from '../../src/shared/events.js';
 import type { DashboardStatus, ReportSummary } from '../../src/control/dashboard/index.js';
 import { LiveChart, reportChart } from './charts.js';
-import { chartPoint, eventKind, operatorHints, summarize, topologyView, type NodeCard } from './view-model.js';
+import { CERT_WARN_DAYS, chartPoint, eventKind, firstExpiry, operatorHints, summarize, topologyView, type NodeCard } from './view-model.js';
 
 /** The timeline keeps this many events on the page (the server's backlog is 300). */
 const MAX_EVENTS = 500;
@@ -54,6 +54,16 @@ function acmeHtml(a: DashboardStatus['lbs'][number]['acme']): string {
   return until + failing;
 }
 
+/** Without ACME: the first-expiring certificate this lb serves, with a warning in its last days (nothing renews it). */
+function certificatesHtml(certs: DashboardStatus['lbs'][number]['certificates']): string {
+  const first = firstExpiry(certs, Date.now());
+  if (first === undefined) return '';
+  const when = `${esc(first.notAfter.slice(0, 16).replace('T', ' '))} UTC`;
+  return first.daysLeft < CERT_WARN_DAYS
+    ? `<br><span class="tag warn" title="${esc(first.names.join(', '))}">certificate ${first.daysLeft <= 0 ? 'expired' : 'expires'} ${when}</span>`
+    : `<br><small>certificate until ${when}</small>`;
+}
+
 function renderStatus(s: DashboardStatus): void {
   const sum = summarize(s);
   $('cluster').textContent = s.cluster;
@@ -72,7 +82,7 @@ function renderStatus(s: DashboardStatus): void {
     .map((l) =>
       l.error !== undefined
         ? `<tr class="bad"><td>${esc(l.id)}</td><td colspan="3">unreachable: ${esc(l.error)}</td></tr>`
-        : `<tr><td>${esc(l.id)}${acmeHtml(l.acme)}</td><td>${l.requests}</td><td>${l.errors5xx}</td><td>${l.backends.map((b) => `<span class="chip ${b.healthy && !b.ejected ? 'ok' : 'bad'}">${esc(b.id)} ${esc(b.state)}${b.ejected ? ' ejected' : ''}</span>`).join(' ')}</td></tr>`,
+        : `<tr><td>${esc(l.id)}${l.acme !== undefined ? acmeHtml(l.acme) : certificatesHtml(l.certificates)}</td><td>${l.requests}</td><td>${l.errors5xx}</td><td>${l.backends.map((b) => `<span class="chip ${b.healthy && !b.ejected ? 'ok' : 'bad'}">${esc(b.id)} ${esc(b.state)}${b.ejected ? ' ejected' : ''}</span>`).join(' ')}</td></tr>`,
     )
     .join('');
   $('lbs').innerHTML = lbs || '<tr><td colspan="4">no load balancer</td></tr>';

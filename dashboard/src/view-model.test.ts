@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DashboardService, DashboardStatus, LbSnapshot } from '../../src/control/dashboard/index.js';
-import { chartPoint, counterDelta, eventKind, formatDuration, latencyQuantile, operatorHints, summarize, topologyView } from './view-model.js';
+import { chartPoint, counterDelta, eventKind, firstExpiry, formatDuration, latencyQuantile, operatorHints, summarize, topologyView } from './view-model.js';
 
 function svc(node: string, service: string, over: Partial<DashboardService> = {}): DashboardService {
   return { node, service, address: `127.0.64.${node.length}`, port: 1, pid: 100, role: service, healthy: true, restarts: 0, uptimeS: 5, ...over };
@@ -141,5 +141,19 @@ describe('operatorHints', () => {
       JSON.stringify(hints),
     );
     assert.ok(hints.some((h) => h.command === 'hastack logs db1 mariadb -n 50 -f /srv/hastack.yaml'));
+  });
+});
+
+describe('firstExpiry', () => {
+  it('picks the certificate that expires first and counts its days left', () => {
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const certs = [
+      { slot: 'files', names: ['b.test'], notAfter: '2027-03-01T00:00:00Z' },
+      { slot: 'files', names: ['a.test'], notAfter: '2026-12-11T00:00:00Z' },
+    ];
+    const f = firstExpiry(certs, now);
+    assert.deepEqual(f?.names, ['a.test']);
+    assert.equal(f?.daysLeft, 10);
+    assert.equal(firstExpiry(undefined, now), undefined);
   });
 });

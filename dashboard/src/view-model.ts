@@ -123,6 +123,18 @@ export function summarize(status: DashboardStatus): Summary {
 }
 
 /** A counter's increase between two snapshots; a restarted process starts again from 0. */
+/** The days before a served certificate's expiry from which the page warns (no ACME: nothing renews it). */
+export const CERT_WARN_DAYS = 14;
+
+/** The first-expiring certificate a load balancer serves, with the days it has left (negative: expired). */
+export function firstExpiry(
+  certs: LbSnapshot['certificates'],
+  now: number,
+): { readonly notAfter: string; readonly names: readonly string[]; readonly daysLeft: number } | undefined {
+  const first = [...(certs ?? [])].sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0];
+  return first === undefined ? undefined : { notAfter: first.notAfter, names: first.names, daysLeft: (Date.parse(first.notAfter) - now) / 86_400_000 };
+}
+
 export function counterDelta(prev: number, cur: number): number {
   return cur >= prev ? cur - prev : cur;
 }
