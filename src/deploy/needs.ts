@@ -20,14 +20,15 @@ export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[
   const controller = controllerNode(topo.config, topo.nodes).name === node.name;
   const names = secretNeeds(node.services, { controller, backup });
   // keepalived (and its VRRP password) runs only with a floating address; the session-ticket
-  // secret is needed only with HTTPS at the load balancers.
+  // secret is needed only with HTTPS at the load balancers, and the controller keeps it either way
+  // (like the ACME store's secrets below), so `secrets pull` recovers the operator's whole file.
   const vip = topo.config.lb.vip !== undefined;
   const tls = topo.config.lb.tls !== undefined;
   // The load balancers reach the ACME store (src/lb/acme) only with lb.tls.acme; the database
   // nodes keep lbDbPassword either way (the primary makes the account at every start).
   const acme = controller || topo.config.lb.tls?.acme !== undefined;
   const dbNode = node.services.includes('mariadb');
-  return names.filter((k) => (k !== 'vrrpPassword' || vip) && (k !== 'tlsTicketSecret' || tls) && (acme || (k !== 'lbStoreKey' && (k !== 'lbDbPassword' || dbNode))));
+  return names.filter((k) => (k !== 'vrrpPassword' || vip) && (k !== 'tlsTicketSecret' || tls || controller) && (acme || (k !== 'lbStoreKey' && (k !== 'lbDbPassword' || dbNode))));
 }
 
 /** What the host of `node` needs: its service kinds' programs (the registry) plus the hosts runtime's firewall. */

@@ -23,7 +23,7 @@ import { after, before, describe, it } from 'node:test';
 process.env.HASTACK_LOG_LEVEL ??= 'warn';
 
 import { readSecrets, readTopology } from '../../src/config/index.js';
-import { readEventsFrom, type ClusterEvent } from '../../src/shared/events.js';
+import { eventsSize, readEventsFrom, type ClusterEvent } from '../../src/shared/events.js';
 import { createDbClient } from '../../src/clients/db/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
@@ -180,7 +180,10 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
     const run = JSON.parse(fs.readFileSync(path.join(stateDir, 'run.json'), 'utf8')) as { services: Record<string, { pid: number }> };
     const mc = Object.entries(run.services).find(([id]) => id.endsWith('/memcached'));
     assert.ok(mc, `memcached in run.json: ${Object.keys(run.services).join(', ')}`);
-    const cacheEvents = (): ClusterEvent[] => readEventsFrom(stateDir, 0).events.filter((e) => e.type === 'cache.ejected' || e.type === 'cache.rejoined');
+    // Only events after the kill: under load a 50 ms cache operation can time out before it, and
+    // the ring then ejects and rejoins the live node on its own (that is the client doing its job).
+    const from = eventsSize(stateDir);
+    const cacheEvents = (): ClusterEvent[] => readEventsFrom(stateDir, from).events.filter((e) => e.type === 'cache.ejected' || e.type === 'cache.rejoined');
     const appPids = Object.entries(run.services)
       .filter(([id]) => id.endsWith('/app'))
       .map(([, s]) => s.pid);
@@ -194,7 +197,6 @@ describe('ERP concurrency on two app servers', { timeout: 420_000 }, () => {
       );
       return appPids.every((p) => pids.has(p)) ? true : undefined;
     };
-    assert.deepEqual(cacheEvents(), []);
     process.kill(mc[1].pid, 'SIGKILL');
 
     // Reads on each app server until both have ejected the node (2 failed ops; a read-through
