@@ -31,7 +31,17 @@ describe('review item 4: a node carries only the secrets its services need', () 
     assert.deepEqual(needsOf(topo, 'edge'), []);
     assert.deepEqual(needsOf(topo, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'sessionKey']);
     assert.deepEqual(needsOf(topo, 'db1'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'lbDbPassword']);
-    assert.deepEqual(needsOf(topo, 'ops'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey']);
+    assert.deepEqual(needsOf(topo, 'ops'), [
+      'redisPassword',
+      'sentinelPassword',
+      'dbRootPassword',
+      'dbAppPassword',
+      'dbReplPassword',
+      'sessionKey',
+      'tlsTicketSecret',
+      'lbDbPassword',
+      'lbStoreKey',
+    ]);
     // With a floating address, the load balancers' keepalived needs the VRRP password, and only it.
     const cfg = topo.config;
     const twoLbs = { ...cfg, nodes: cfg.nodes.map((n) => (n.name === 'web' ? { ...n, services: [...n.services, 'lb' as const] } : n)), lb: { ...cfg.lb, vip: '10.0.0.100' } };
