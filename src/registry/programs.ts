@@ -70,4 +70,14 @@ export const TEST_ONLY_TOOLS: readonly EngineBinary[] = [
   { binary: 'curl', package: 'curl', purpose: 'tests: black-box HTTP checks', versionArgs: ['--version'], required: true },
   // Let's Encrypt's ACME test server: the lb.tls.acme test orders and renews through it (no version flag).
   { binary: 'pebble', package: 'pebble', purpose: 'tests: a real ACME server for lb.tls.acme', required: true },
+  // The Python example (examples/python, its `app.packages`): its tests run it under gunicorn with
+  // Debian's own Python libraries. A unit test keeps this list and the example's in step.
+  { binary: 'gunicorn', package: 'gunicorn', purpose: 'tests: the Python example (WSGI server)', versionArgs: ['--version'], required: true },
+  ...(['pymysql', 'redis', 'pymemcache'] as const).map((lib) => ({
+    binary: `${lib}/__init__.py`,
+    package: `python3-${lib}`,
+    purpose: 'tests: the Python example (a library it imports)',
+    paths: [`/usr/lib/python3/dist-packages/${lib}/__init__.py`],
+    required: true,
+  })),
 ];

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, it } from 'node:test';
+import YAML from 'yaml';
 import { SERVICE_KINDS, parseConfig, preset, type Config, type SecretName, type ServiceKind } from '../config/index.js';
 import { SERVICES, isEngineKind, isOwnKind, kindsInStartOrder } from './kinds.js';
 import { enginePrograms, hostPrograms, machinePrograms, testSuitePrograms } from './needs.js';
@@ -112,6 +114,17 @@ describe('Debian programs, from the registry', () => {
     assert.deepEqual(binaries(tests), binaries([...enginePrograms(), ...SUBSTRATE_TOOLS.netns, ...SUBSTRATE_TOOLS.hosts, ...TEST_ONLY_TOOLS]));
     assert.equal(new Set(binaries(tests)).size, tests.length, 'each once');
     assert.ok(tests.every((b) => b.required));
+  });
+
+  it("the tests install every package the Python example's configs ask for (app.packages)", () => {
+    const suite = new Set(testSuitePrograms().map((b) => b.package));
+    for (const file of ['hastack.yaml', 'hastack.simple.yaml']) {
+      // dist/src/registry/ -> the repository's examples/python/
+      const text = fs.readFileSync(new URL(`../../../examples/python/${file}`, import.meta.url), 'utf8');
+      const packages = (YAML.parse(text) as { app?: { packages?: string[] } }).app?.packages ?? [];
+      assert.ok(packages.length > 0, file);
+      for (const p of packages) assert.ok(suite.has(p), `${file}: app.packages ${p} is not in TEST_ONLY_TOOLS (src/registry/programs.ts)`);
+    }
   });
 
   it("a host gets its kinds' programs, by configuration: Galera's only in galera mode, keepalived only with a floating address", () => {
