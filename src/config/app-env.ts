@@ -1,8 +1,8 @@
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { ContractEnvName } from './app-schema.js';
-import type { Config } from './schema.js';
+import { DEFAULT_PORTS, type Config, type EndpointKind } from './schema.js';
 import type { Secrets } from './secrets.js';
-import type { Topology } from './topology.js';
+import type { ServiceInstance, Topology } from './topology.js';
 
 /**
  * The environment contract: what every app, worker and migrate process gets, module apps too
@@ -17,20 +17,9 @@ import type { Topology } from './topology.js';
 /** The MariaDB account the engine driver creates for applications (src/engines/mariadb-accounts.ts). */
 export const DB_APP_USER = 'hastack';
 
-/** The local endpoints' kinds, as `endpoints` names them (src/endpoints): their ports are `config.ports[kind]`. */
-export type EndpointKind = 'db-endpoint' | 'db-read-endpoint' | 'redis-endpoint';
-
-/**
- * The endpoints' default ports: ProxySQL's 6033 for the writer and the next one for reads, and
- * Redis's 6379 + 1 for the Redis endpoint (beside a Redis server on the same node).
- * TODO(endpoints branch): these become DEFAULT_PORTS['db-endpoint'|...] in src/config/schema.ts
- * when the `endpoints` service kinds land; the lookup below already reads config.ports first.
- */
-const ENDPOINT_DEFAULT_PORTS: Readonly<Record<EndpointKind, number>> = { 'db-endpoint': 6033, 'db-read-endpoint': 6034, 'redis-endpoint': 6380 };
-
-export function endpointPort(config: Pick<Config, 'ports'>, kind: EndpointKind): number {
-  const ports = config.ports as Readonly<Partial<Record<string, number>>>;
-  return ports[kind] ?? ENDPOINT_DEFAULT_PORTS[kind];
+/** A local endpoint's port on every node: `ports[kind]`, else its default (src/endpoints). */
+function endpointPort(config: Pick<Config, 'ports'>, kind: EndpointKind): number {
+  return config.ports[kind] ?? DEFAULT_PORTS[kind];
 }
 
 /** Which process the environment is for: an app server, a worker, or the `app.migrate` command. */
@@ -93,6 +82,12 @@ export function appEnvironment(topo: Topology, secrets: ContractSecrets, node: s
   // A topology.json written before these keys existed has neither: no extra variables then.
   const older = c as Partial<Pick<Config, 'worker'>> & { app: Partial<Config['app']> };
   return { ...contract, ...(older.app.env ?? {}), ...(process === 'worker' ? (older.worker?.env ?? {}) : {}) };
+}
+
+/** The contract `process` on `svc`'s node gets; an app server's HOST/PORT are its own service's. */
+export function serviceEnvironment(topo: Topology, secrets: ContractSecrets, svc: Pick<ServiceInstance, 'node' | 'address' | 'port'>, process: AppProcess): AppEnvironment {
+  const env = appEnvironment(topo, secrets, svc.node, process);
+  return process === 'app' ? { ...env, HOST: svc.address, PORT: String(svc.port) } : env;
 }
 
 export const MASK = '********';

@@ -43,5 +43,5 @@ export type { Secrets, SecretName } from './secrets.js';
 export { writeTopology, readTopology, topologyFile } from './runtime.js';
 export { substrateTraits } from './substrate.js';
 export type { SubstrateName, SubstrateTraits, ServiceReach } from './substrate.js';
-export { appEnvironment, maskAppEnvironment, endpointPort, DB_APP_USER, MASK } from './app-env.js';
+export { appEnvironment, serviceEnvironment, maskAppEnvironment, DB_APP_USER, MASK } from './app-env.js';
 export type { AppEnvironment, AppProcess } from './app-env.js';

@@ -423,6 +423,8 @@ export const configSchema = z
         idleTimeoutS: z.number().int().min(1).max(86_400).default(3_600),
       })
       .strict()
+      // HAProxy's server timeout is idleTimeoutS: shorter than the hold, it would close a held connection before the hold ends.
+      .refine((e) => e.idleTimeoutS * 1000 >= e.holdMs, { message: 'idleTimeoutS must cover holdMs (a held connection waits that long in silence)', path: ['idleTimeoutS'] })
       .default({}),
     chaos: z
       .object({

@@ -46,10 +46,6 @@ export class DbFollower {
     core.onSuspect(() => void this.refresh());
   }
 
-  get targets(): readonly ProbeTarget[] {
-    return this.#nodes;
-  }
-
   /** The first round (so the endpoint starts with a routing), then one every ROUND_MS. */
   async start(): Promise<void> {
     await this.refresh();
@@ -117,18 +113,16 @@ export interface RunningEndpoint {
 async function startDb(ctx: ServiceContext, log: Logger, decide: Decide): Promise<RunningEndpoint> {
   const kind = ctx.svc.kind === 'db-read-endpoint' ? 'db-read-endpoint' : 'db-endpoint';
   const servers = servicesOf(ctx.topo, 'mariadb').map((s) => ({ id: s.node, host: s.address, port: s.port }));
-  let follower: DbFollower | undefined;
   const core = new EndpointCore(ctx, kind, servers, log, (why) => {
     log.error(`${kind}: ${why}; exiting so the supervisor restarts the endpoint`);
     process.exit(1);
   });
   await core.start();
-  follower = new DbFollower(ctx, core, decide, log);
+  const follower = new DbFollower(ctx, core, decide, log);
   await follower.start();
   return {
     async close() {
-      follower?.close();
-      follower = undefined;
+      follower.close();
       await core.close();
     },
   };

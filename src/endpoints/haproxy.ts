@@ -32,7 +32,7 @@ export interface HaproxyPlan {
 }
 
 /** The server name HAProxy uses for the holder slot (node names never contain `_`). */
-export const HOLD_SLOT = 'hold_';
+const HOLD_SLOT = 'hold_';
 
 /** haproxy.cfg for one endpoint. Pure. */
 export function renderHaproxyConfig(p: HaproxyPlan): string {
@@ -111,10 +111,6 @@ export class HaproxyChild {
     /** Called when HAProxy exits while we did not stop it: the endpoint process ends, the supervisor restarts it. */
     private readonly onDeath: (code: number | null) => void,
   ) {}
-
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
 
   /** Writes the config, kills a HAProxy an earlier run of this endpoint left, starts it, waits for its socket. */
   async start(plan: HaproxyPlan): Promise<void> {

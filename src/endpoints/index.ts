@@ -9,7 +9,6 @@ import { createLogger } from '../shared/log.js';
 
 export { readStatus, statusSocketPath } from './status.js';
 export type { EndpointStatus } from './status.js';
-export { renderHaproxyConfig } from './haproxy.js';
 
 /** `_service db-endpoint|db-read-endpoint|redis-endpoint`: runs until closed. */
 export async function startEndpoint(ctx: ServiceContext): Promise<Closeable> {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { servicesOf, type ServiceInstance } from '../config/index.js';
-import { askSentinelsForMaster, redisRole } from '../engines/index.js';
+import { pickMaster, redisRole, sentinelAnswers, sentinelQuorum } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -120,7 +120,8 @@ class RedisFollower {
     const hasSentinels = servicesOf(topo, 'sentinel').length > 0;
     let candidates = this.#redis;
     if (hasSentinels) {
-      let addr = await askSentinelsForMaster(topo, secrets, ASK_MS);
+      const answers = await sentinelAnswers(topo, secrets, ASK_MS);
+      let addr = pickMaster(answers, sentinelQuorum(topo));
       // No quorum answers (the `simple` layout after `hastack failover`: one Sentinel of two is
       // left, and it names the master the crash plan promoted): follow what the reachable
       // Sentinels name, but only if ROLE on EVERY Redis node we reach agrees that it is the one
@@ -128,7 +129,7 @@ class RedisFollower {
       // master: then we hold rather than guess).
       let confirmAll = false;
       if (addr === undefined) {
-        addr = await askSentinelsForMaster(topo, secrets, ASK_MS, 1);
+        addr = pickMaster(answers, 1);
         confirmAll = addr !== undefined;
       }
       const named = addr && this.#redis.find((r) => r.address === addr.host && r.port === addr.port);

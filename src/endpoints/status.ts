@@ -9,7 +9,7 @@ import { z } from 'zod';
  * connection per probe (MariaDB counts aborted handshakes against the host), and the probe runs on
  * the node anyway (the supervisor, or the host's agent).
  */
-export const endpointStatusSchema = z.object({
+const endpointStatusSchema = z.object({
   healthy: z.boolean(),
   /** `writer db2`, `readers db2, db3`, `master redis1`, or `holding: no writer`. */
   detail: z.string(),

@@ -24,7 +24,17 @@ export {
 } from './redis.js';
 export type { RedisRole, RedisConfParams } from './redis.js';
 
-export { sentinelDriver, sentinelMasterAddr, askSentinelsForMaster, sentinelConfFile, waitSentinelsReady, renderSentinelConf } from './sentinel.js';
+export {
+  sentinelDriver,
+  sentinelMasterAddr,
+  askSentinelsForMaster,
+  sentinelAnswers,
+  sentinelQuorum,
+  pickMaster,
+  sentinelConfFile,
+  waitSentinelsReady,
+  renderSentinelConf,
+} from './sentinel.js';
 export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
 
 export { memcachedDriver, memcachedVersion } from './memcached.js';

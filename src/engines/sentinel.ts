@@ -133,12 +133,20 @@ export async function sentinelMasterAddr(ctx: ServiceContext, timeoutMs = ADMIN_
  * the old master for a few hundred ms, and a plain majority vote would then pick the old one. A
  * newer epoch exists only if a majority of Sentinels elected the leader that made that failover.
  */
-export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, timeoutMs = 500, needed?: number): Promise<RedisAddress | undefined> {
-  const sentinels = servicesOf(topo, 'sentinel');
-  if (sentinels.length === 0) return undefined;
+export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<RedisAddress | undefined> {
+  return pickMaster(await sentinelAnswers(topo, secrets, timeoutMs), sentinelQuorum(topo));
+}
+
+/** How many Sentinel answers `askSentinelsForMaster` needs: the configured quorum, at most every Sentinel. */
+export function sentinelQuorum(topo: Topology): number {
+  return Math.min(topo.config.redis.quorum, servicesOf(topo, 'sentinel').length);
+}
+
+/** Each reachable Sentinel's answer: the master it names and its config epoch (for `pickMaster`). */
+export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<Array<{ addr: RedisAddress; epoch: number }>> {
   const name = topo.config.redis.masterName;
   const answers = await Promise.all(
-    sentinels.map((s) =>
+    servicesOf(topo, 'sentinel').map((s) =>
       withRedis(target(secrets, s), timeoutMs, async (r) => {
         // GET-MASTER-ADDR-BY-NAME already names the promoted replica while a failover is under
         // way; SENTINEL MASTER still shows the old master then, until the switch completes.
@@ -150,10 +158,7 @@ export async function askSentinelsForMaster(topo: Topology, secrets: Secrets, ti
       }).catch(() => undefined),
     ),
   );
-  return pickMaster(
-    answers.filter((a): a is { addr: RedisAddress; epoch: number } => a?.addr !== undefined),
-    needed ?? Math.min(topo.config.redis.quorum, sentinels.length),
-  );
+  return answers.filter((a): a is { addr: RedisAddress; epoch: number } => a?.addr !== undefined);
 }
 
 /** The master named at the highest config epoch, if at least `needed` Sentinels answered. Pure. */

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import type { Topology } from '../config/index.js';
+import { ENDPOINT_KINDS, type Topology } from '../config/index.js';
 import { GALERA_PORTS } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 
@@ -43,7 +43,7 @@ export function guardedPorts(topo: Topology, node: string): GuardedPort[] {
     if (svc.kind === 'redis') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'redis has only a password and replicates in clear' });
     if (svc.kind === 'sentinel') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'sentinel has only a password and can reconfigure redis' });
     // The local endpoints serve the node's own app and workers: no other machine connects to them.
-    if (svc.kind === 'db-endpoint' || svc.kind === 'db-read-endpoint' || svc.kind === 'redis-endpoint')
+    if ((ENDPOINT_KINDS as readonly string[]).includes(svc.kind))
       out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'local endpoint: this node only', sources: [svc.address] });
     if (svc.kind === 'mariadb' && topo.config.database.mode === 'galera') {
       for (const [name, port] of Object.entries(GALERA_PORTS))
