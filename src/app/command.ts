@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { appEnvironment, type AppProcess } from '../config/index.js';
+import { serviceEnvironment, type AppProcess } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { once, type Closeable } from '../shared/lifecycle.js';
@@ -33,20 +33,16 @@ export function describeExit(e: ExitInfo): string {
   return e.signal !== null ? `signal ${e.signal}` : `exit status ${e.code ?? '?'}`;
 }
 
-/** The command's environment: ours (PATH, LANG, ...), then the contract; an app's HOST/PORT are its service's. */
-export function commandEnv(ctx: ServiceContext, who: AppProcess): NodeJS.ProcessEnv {
-  const contract = appEnvironment(ctx.topo, ctx.secrets, ctx.svc.node, who);
-  const own = who === 'app' ? { HOST: ctx.svc.address, PORT: String(ctx.svc.port) } : {};
-  return { ...process.env, ...contract, ...own };
-}
-
-/** Starts `command` with the contract; its output goes where ours goes (the service's log). */
-export function spawnCommand(ctx: ServiceContext, who: AppProcess, command: string): { child: ChildProcess; exited: Promise<ExitInfo> } {
+/**
+ * Starts `command` under the shell in app.dir with ours (PATH, LANG, ...) and the contract. Its
+ * output goes where ours goes (the service's log), or to pipes the caller reads (`stdio: 'pipe'`).
+ */
+export function spawnCommand(ctx: ServiceContext, who: AppProcess, command: string, stdio: 'inherit' | 'pipe' = 'inherit'): { child: ChildProcess; exited: Promise<ExitInfo> } {
   const cwd = ctx.topo.appDir;
   if (!fs.existsSync(cwd) || !fs.statSync(cwd).isDirectory()) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `app.dir ${cwd} is not a directory (it is relative to hastack.yaml; on hosts, deploy ships it)`);
   }
-  const child = spawn(SHELL, ['-c', command], { cwd, env: commandEnv(ctx, who), stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(SHELL, ['-c', command], { cwd, env: { ...process.env, ...serviceEnvironment(ctx.topo, ctx.secrets, ctx.svc, who) }, stdio: ['ignore', stdio, stdio] });
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: 127, signal: null }));
@@ -107,20 +103,24 @@ const MIGRATE_LOCK_WAIT_MS = 30_000;
 export async function runMigrateCommand(ctx: ServiceContext, command: string): Promise<void> {
   const log = createLogger('migrate', { node: ctx.svc.node });
   const db = createDbClient(ctx.topo, ctx.secrets, log);
+  // Set while the command runs: a lease lost to another migrator stops it rather than letting two run.
+  let stopRunning: (() => void) | undefined;
   try {
     await withClusterLock(
       db,
       MIGRATION_LOCK,
       async () => {
         process.stdout.write(`hastack: running app.migrate under the cluster-wide lock "${MIGRATION_LOCK}": ${command}\n`);
-        const { exited } = spawnCommand(ctx, 'migrate', command);
+        const { child, exited } = spawnCommand(ctx, 'migrate', command);
+        stopRunning = () => void stopChild(child, exited, 10_000);
         const e = await exited;
+        stopRunning = undefined;
         if (e.code !== 0) {
           throw new HastackError(ErrorCode.SETUP_FAILED, `app.migrate exited with ${describeExit(e)}: ${command}`, { details: { code: e.code, signal: e.signal } });
         }
         process.stdout.write(`hastack: app.migrate done (exit status 0)\n`);
       },
-      { log, waitMs: MIGRATE_LOCK_WAIT_MS },
+      { log, waitMs: MIGRATE_LOCK_WAIT_MS, onLost: () => stopRunning?.() },
     );
   } finally {
     await db.close();

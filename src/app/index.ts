@@ -36,7 +36,7 @@ export type {
   WriteResult,
 } from './contract.js';
 export { startAppServer } from './host.js';
-export { startCommandApp, runMigrateCommand, spawnCommand, stopChild, describeExit, commandEnv } from './command.js';
+export { startCommandApp, runMigrateCommand, spawnCommand, stopChild, describeExit } from './command.js';
 export type { ExitInfo } from './command.js';
 export { withClusterLock } from './cluster-lock.js';
 export type { ClusterLockOptions } from './cluster-lock.js';

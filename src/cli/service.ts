@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVICE_KINDS, appEnvironment, findService, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
+import { SERVICE_KINDS, findService, serviceEnvironment, readSecrets, readTopology, servicesOf, type ServiceKind } from '../config/index.js';
 import { isOwnKind, type OwnKind, type ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
@@ -57,7 +57,7 @@ export async function runService(kind: string, stateDir: string, node: string): 
   if (ours === 'app' || ours === 'worker') {
     // The environment contract, module apps too: in this process's environment only (the unit
     // file and argv never hold a password), where an app's own libraries can read it.
-    Object.assign(process.env, appEnvironment(ctx.topo, ctx.secrets, node, ours), ours === 'app' ? { HOST: ctx.svc.address, PORT: String(ctx.svc.port) } : {});
+    Object.assign(process.env, serviceEnvironment(ctx.topo, ctx.secrets, ctx.svc, ours));
   }
   const start = await starters[ours](ctx);
   const running = await start(ctx);

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { request } from 'undici';
-import { appEnvironment, appHealthPath, isCommandApp, servicesOf, type VerifyConfig } from '../config/index.js';
+import { appHealthPath, isCommandApp, servicesOf, type VerifyConfig } from '../config/index.js';
+import { describeExit, spawnCommand } from '../app/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import type { FailoverEnv } from './context.js';
@@ -21,15 +21,22 @@ const ATTEMPTS = 10;
 const COMMAND_TIMEOUT_MS = 120_000;
 const OUTPUT_LIMIT = 4096;
 
+/** A check and the statuses it accepts: `failover.verify`'s own, or a command app's health path (any 2xx/3xx, as its readiness). */
+export interface CustomCheck {
+  readonly verify: VerifyConfig;
+  readonly accept: (status: number) => boolean;
+}
+
 /** What to check for this cluster, or undefined for the ERP's order (a module app without failover.verify). */
-export function customVerify(env: FailoverEnv): VerifyConfig | undefined {
+export function customVerify(env: FailoverEnv): CustomCheck | undefined {
   const c = env.topo.config;
-  if (c.failover.verify !== undefined) return c.failover.verify;
-  if (isCommandApp(c)) return { method: 'GET', path: appHealthPath(c), headers: {}, expectStatus: 200 };
+  const v = c.failover.verify;
+  if (v !== undefined) return { verify: v, accept: (s) => 'expectStatus' in v && s === v.expectStatus };
+  if (isCommandApp(c)) return { verify: { method: 'GET', path: appHealthPath(c), headers: {}, expectStatus: 200 }, accept: (s) => s >= 200 && s < 400 };
   return undefined;
 }
 
-async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }>, acceptRedirect: boolean): Promise<string> {
+async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }>, accept: (status: number) => boolean): Promise<string> {
   let last = '';
   for (let i = 0; i < ATTEMPTS; i++) {
     try {
@@ -41,8 +48,7 @@ async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }
         bodyTimeout: HTTP_TIMEOUT_MS,
       });
       await res.body.dump();
-      const ok = res.statusCode === v.expectStatus || (acceptRedirect && res.statusCode >= 200 && res.statusCode < 400);
-      if (ok) return `${v.method} ${base}${v.path} → ${res.statusCode}`;
+      if (accept(res.statusCode)) return `${v.method} ${base}${v.path} → ${res.statusCode}`;
       last = `HTTP ${res.statusCode} (expected ${v.expectStatus})`;
     } catch (e) {
       last = describeError(e);
@@ -52,34 +58,27 @@ async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }
   throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `failover.verify: ${v.method} ${base}${v.path} failed ${ATTEMPTS} times, last: ${last}`);
 }
 
-function commandCheck(env: FailoverEnv, fenced: string, command: string): Promise<string> {
-  const node = servicesOf(env.topo, 'app').find((s) => s.node !== fenced)?.node ?? servicesOf(env.topo, 'app')[0]?.node;
-  if (node === undefined) throw new HastackError(ErrorCode.CONFIG_INVALID, 'failover.verify.command needs an app node for its environment');
-  const contract = appEnvironment(env.topo, env.secrets, node, 'migrate');
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { cwd: env.topo.appDir, env: { ...process.env, ...contract }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const keep = (b: Buffer): void => {
-      out = (out + b.toString('utf8')).slice(-OUTPUT_LIMIT);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new HastackError(ErrorCode.HOOK_FAILED, `failover.verify.command could not start: ${describeError(e)}`));
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(`failover.verify.command exited 0 (environment of ${node})`);
-      else reject(new HastackError(ErrorCode.HOOK_FAILED, `failover.verify.command exited with ${signal ?? `status ${code}`}; its output ends:\n${out.trim()}`));
-    });
-  });
+async function commandCheck(env: FailoverEnv, fenced: string, command: string): Promise<string> {
+  const apps = servicesOf(env.topo, 'app');
+  const svc = apps.find((s) => s.node !== fenced) ?? apps[0];
+  if (svc === undefined) throw new HastackError(ErrorCode.CONFIG_INVALID, 'failover.verify.command needs an app node for its environment');
+  // The migrate process's contract (no HOST/PORT of a server), in app.dir, as app.migrate runs.
+  const { child, exited } = spawnCommand({ topo: env.topo, secrets: env.secrets, svc, asRoot: process.getuid?.() === 0 }, 'migrate', command, 'pipe');
+  let out = '';
+  const keep = (b: Buffer): void => {
+    out = (out + b.toString('utf8')).slice(-OUTPUT_LIMIT);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const timer = setTimeout(() => child.kill('SIGKILL'), COMMAND_TIMEOUT_MS);
+  const e = await exited.finally(() => clearTimeout(timer));
+  if (e.code === 0) return `failover.verify.command exited 0 (environment of ${svc.node})`;
+  throw new HastackError(ErrorCode.HOOK_FAILED, `failover.verify.command exited with ${describeExit(e)}; its output ends:\n${out.trim()}`);
 }
 
 /** Runs the configured check through the load balancer at `base` (or the command). */
-export async function runCustomVerify(env: FailoverEnv, fenced: string, base: string, v: VerifyConfig): Promise<string> {
+export async function runCustomVerify(env: FailoverEnv, fenced: string, base: string, check: CustomCheck): Promise<string> {
+  const v = check.verify;
   if ('command' in v) return commandCheck(env, fenced, v.command);
-  // The default check of a command app (no failover.verify) takes any 2xx/3xx, as its readiness does.
-  return httpCheck(base, v, env.topo.config.failover.verify === undefined);
+  return httpCheck(base, v, check.accept);
 }
