@@ -166,21 +166,34 @@ export class SshHost {
       let failure: HastackError | undefined;
       child.stdout.on('data', (d: Buffer) => out.push(d));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-      const timer = setTimeout(() => {
-        failure = new HostError(
-          ErrorCode.HOST_COMMAND_FAILED,
-          this.target,
-          `host ${this.target.node} (${formatTarget(this.target)}): \`${command.slice(0, 120)}\` did not finish within ${timeoutMs} ms; look at what it is waiting for on the host (it may still be running there)`,
-          { details: { command: command.slice(0, 120), timedOut: true, stderr: tail(stderr) } },
-        );
+      let piped: Readable | undefined;
+      /**
+       * Fails now, not at 'close': over a shared connection the ssh client hands its pipes to the
+       * master, which holds them open until the remote command ends (a `sleep 60` past a 300 ms
+       * bound failed after 60 s). Our ends are dropped so nothing waits on them.
+       */
+      const fail = (e: HastackError): void => {
+        clearTimeout(timer);
+        failure = e;
         child.kill('SIGKILL');
-        // At the bound, not at 'close': over a shared connection the ssh client hands its pipes
-        // to the master, which holds them open until the remote command ends (a `sleep 60`
-        // past a 300 ms bound failed after 60 s). Our ends are dropped so nothing waits on them.
+        piped?.unpipe(child.stdin);
+        child.stdin.destroy();
         child.stdout.destroy();
         child.stderr.destroy();
-        reject(failure);
-      }, timeoutMs);
+        reject(e);
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new HostError(
+              ErrorCode.HOST_COMMAND_FAILED,
+              this.target,
+              `host ${this.target.node} (${formatTarget(this.target)}): \`${command.slice(0, 120)}\` did not finish within ${timeoutMs} ms; look at what it is waiting for on the host (it may still be running there)`,
+              { details: { command: command.slice(0, 120), timedOut: true, stderr: tail(stderr) } },
+            ),
+          ),
+        timeoutMs,
+      );
       child.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         reject(
@@ -206,10 +219,10 @@ export class SshHost {
       else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
       else {
         const stream = input as Readable;
-        stream.once('error', (e: Error) => {
-          failure = new HostError(ErrorCode.HOST_COMMAND_FAILED, this.target, `host ${this.target.node}: the local data to send failed: ${e.message}`);
-          child.kill('SIGKILL');
-        });
+        piped = stream;
+        stream.once('error', (e: Error) =>
+          fail(new HostError(ErrorCode.HOST_COMMAND_FAILED, this.target, `host ${this.target.node}: the local data to send failed: ${e.message}`)),
+        );
         stream.pipe(child.stdin);
       }
     });
