@@ -116,27 +116,29 @@ export function generateSecrets(): Secrets {
   } as unknown as Secrets;
 }
 
+/** The secrets later versions added, each with how to make it: a file from before them gets them. */
+const ADDED_SECRETS = {
+  vrrpPassword: generateVrrp,
+  sessionKey: generateSecret,
+  tlsTicketSecret: generateSecret,
+  lbDbPassword: generateSecret,
+  lbStoreKey: generateSecret,
+} as const satisfies Partial<Record<keyof Secrets, () => string>>;
+
+/** What each added secret ending means, for the message that asks to make it again. */
+const ADDED_EFFECT: Readonly<Record<string, string>> = {
+  sessionKey: ' (every session then ends)',
+  tlsTicketSecret: ' (TLS sessions then do a full handshake once)',
+};
+
 /**
- * The same secrets with those a later version added (vrrpPassword, sessionKey) made when they
- * lack them; the others kept as they are (the engines hold them). The same object when complete.
+ * The same secrets with those a later version added (ADDED_SECRETS) made when they lack them; the
+ * others kept as they are (the engines hold them). The same object when complete.
  */
 export function withAddedSecrets(secrets: Secrets): Secrets {
-  if (
-    secrets.vrrpPassword !== undefined &&
-    secrets.sessionKey !== undefined &&
-    secrets.tlsTicketSecret !== undefined &&
-    secrets.lbDbPassword !== undefined &&
-    secrets.lbStoreKey !== undefined
-  )
-    return secrets;
-  return {
-    ...secrets,
-    vrrpPassword: secrets.vrrpPassword ?? generateVrrp(),
-    sessionKey: secrets.sessionKey ?? generateSecret(),
-    tlsTicketSecret: secrets.tlsTicketSecret ?? generateSecret(),
-    lbDbPassword: secrets.lbDbPassword ?? generateSecret(),
-    lbStoreKey: secrets.lbStoreKey ?? generateSecret(),
-  };
+  const missing = Object.entries(ADDED_SECRETS).filter(([k]) => secrets[k as keyof Secrets] === undefined);
+  if (missing.length === 0) return secrets;
+  return { ...secrets, ...Object.fromEntries(missing.map(([k, make]) => [k, make()])) };
 }
 
 export function secretsFile(stateDir: string): string {
@@ -197,10 +199,10 @@ export function readSecretsFile(file: string): Partial<Secrets> | undefined {
         `${file}: "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_" (VRRPv2 carries 8 characters); remove the key and run "hastack deploy" to make a new one`,
       );
     }
-    if ((k === 'sessionKey' || k === 'tlsTicketSecret' || k === 'lbDbPassword' || k === 'lbStoreKey') && v.length < 16) {
+    if (k !== 'vrrpPassword' && k in ADDED_SECRETS && v.length < 16) {
       throw new HastackError(
         ErrorCode.CONFIG_INVALID,
-        `${file}: "${k}" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one (every session then ends)`,
+        `${file}: "${k}" must be a string of at least 16 characters; remove the key and run "hastack up" (or "deploy") to make a new one${ADDED_EFFECT[k] ?? ''}`,
       );
     }
     out[k] = v;

@@ -25,7 +25,7 @@ export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[
   const vip = topo.config.lb.vip !== undefined;
   const tls = topo.config.lb.tls !== undefined;
   // The load balancers reach the ACME store (src/lb/acme) only with lb.tls.acme; the database
-  // nodes keep lbDbPassword either way (the primary makes the account at every start).
+  // nodes keep lbDbPassword either way (the primary makes the account when lb.tls.acme is turned on, drops it when off).
   const acme = controller || topo.config.lb.tls?.acme !== undefined;
   const dbNode = node.services.includes('mariadb');
   return names.filter((k) => (k !== 'vrrpPassword' || vip) && (k !== 'tlsTicketSecret' || tls || controller) && (acme || (k !== 'lbStoreKey' && (k !== 'lbDbPassword' || dbNode))));

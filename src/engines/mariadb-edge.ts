@@ -67,11 +67,17 @@ export function edgeHosts(topo: Topology): string[] {
  * INSERT, UPDATE, DELETE on that schema only, plus SLAVE MONITOR, which the database router's discovery reads
  * replication status with). Runs on the primary with bootstrapPrimary, writes only what is
  * missing (a write there may wait the semi-sync timeout). Skipped for a cluster without load
- * balancers or without `lbDbPassword` (a secrets.json from before it; `up`/`deploy` adds it).
+ * balancers or without `lbDbPassword` (a secrets.json from before it; `up`/`deploy` adds it); without
+ * `lb.tls.acme` only the account is dropped if an earlier config made it (the schema stays: it may hold a certificate).
  */
 export async function bootstrapEdge(c: Connection, topo: Topology, secrets: Secrets, write: (sql: string, values: unknown[]) => Promise<void>): Promise<void> {
   const password = secrets.lbDbPassword;
   if (password === undefined || servicesOf(topo, 'lb').length === 0) return;
+  // Without lb.tls.acme no load balancer logs in: no account (one an earlier config made goes).
+  if (topo.config.lb.tls?.acme === undefined) {
+    for (const r of await rows(c, 'SELECT Host AS h FROM mysql.user WHERE User = ?', [DB_USERS.edge])) await write('DROP USER ?@?', [DB_USERS.edge, String(r['h'])]);
+    return;
+  }
   if ((await rows(c, 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [EDGE_SCHEMA])).length === 0) {
     await write(`CREATE DATABASE IF NOT EXISTS ${EDGE_SCHEMA} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`, []);
   }

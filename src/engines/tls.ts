@@ -163,7 +163,7 @@ export function requireNodeTls(topo: Topology, node: string): NodeTlsFiles {
 /**
  * `lb.tls` with the cluster's own CA (`lb.tls.local`, the default on local and netns): a
  * certificate for `serviceName` and every load balancer's address (and the floating one), signed
- * by the cluster CA, at `<stateDir>/tls/edge.crt` and `edge.key`. Made again when those names
+ * by the cluster CA, at `<stateDir>/tls/lb_edge.crt` and `lb_edge.key`. Made again when those names
  * change. Clients trust it with `--cacert <stateDir>/tls/ca.crt`. Idempotent; run by `up`.
  */
 export function ensureEdgeCertificate(topo: Topology): EdgeTlsFiles {
@@ -201,7 +201,8 @@ export interface EdgeTlsFiles {
 /** Where `ensureEdgeCertificate` keeps the edge certificate of the cluster's own CA. */
 export function edgeTlsFiles(topo: Topology): EdgeTlsFiles {
   const dir = tlsDir(topo.stateDir);
-  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'edge.crt'), key: path.join(dir, 'edge.key') };
+  // `lb_edge`: an underscore no node name may have, so a node called `edge` keeps `edge.crt` to itself.
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'lb_edge.crt'), key: path.join(dir, 'lb_edge.key') };
 }
 
 /** `DNS:a,IP:1.2.3.4` in the form openssl prints (`DNS:a, IP Address:1.2.3.4`), for comparison. */

@@ -10,16 +10,14 @@ import { DB_USERS, EDGE_SCHEMA } from '../../engines/index.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 import { appendEvent } from '../../shared/events.js';
 import type { Logger } from '../../shared/log.js';
-import type { CertificateSet } from '../tls/index.js';
+import { ACME_CHALLENGE_PREFIX as CHALLENGE_PREFIX, type CertificateSet } from '../tls/index.js';
 import { AcmeRenewer, type AcmeStep, type AcmeView } from './renewer.js';
 import { storeKey } from './seal.js';
 import { AcmeStore, type StoredCert } from './store.js';
 
 export type { AcmeView } from './renewer.js';
 export type { StoredCert } from './store.js';
-export { namesKey, describeCert } from './store.js';
 
-export const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 /** The HTTPS listener's certificate slot ACME fills (src/lb/tls/certificate-set.ts). */
 export const ACME_SLOT = 'acme';
 

@@ -11,7 +11,7 @@ import { loadCertificateFiles, type LoadedCertificate, type ProtocolSettings } f
  * - `lb.tls.certificates` on local/netns: the files named in hastack.yaml (made absolute by
  *   resolveTopology); on hosts: the copies `deploy` ships to `<hosts.stateDir>/<cluster>/tls/lb-<i>.crt|key`
  *   (0600, owned by the service user);
- * - `lb.tls.local`: the cluster CA's edge certificate (`<stateDir>/tls/edge.crt`, made by `up`).
+ * - `lb.tls.local`: the cluster CA's edge certificate (`<stateDir>/tls/lb_edge.crt`, made by `up`).
  * A change of any of these files (polled every 500 ms), or SIGHUP, reloads the slot; a bad new
  * file is logged and the certificate served so far stays.
  */

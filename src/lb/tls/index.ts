@@ -15,11 +15,10 @@ import { TicketRotor } from './tickets.js';
 
 export { CertificateSet } from './certificate-set.js';
 export type { CertificateView } from './certificate-set.js';
-export { loadCertificate, loadCertificateFiles, INTERMEDIATE_CIPHERS } from './certs.js';
+export { loadCertificate, loadCertificateFiles } from './certs.js';
 export type { CertificatePem, CertificateSource, LoadedCertificate, ProtocolSettings } from './certs.js';
-export { certificateFileSources, configuredCertificateSources, checkCertificateFiles, shippedCertificateFiles, shippedCertificateDir, FILES_SLOT } from './files.js';
+export { certificateFileSources, configuredCertificateSources, checkCertificateFiles, shippedCertificateFiles, shippedCertificateDir } from './files.js';
 export { TlsStats, registerTlsMetrics } from './stats.js';
-export { ticketKeyFor, keysFor } from './tickets.js';
 /** Throwaway CA and certificates made with openssl, for tests and benches (never the product's own: src/engines/tls.ts). */
 export { makeTestCa, makeTestCert } from './test-certs.js';
 export type { TestCa } from './test-certs.js';
@@ -53,7 +52,6 @@ export interface EdgeTls {
   readonly port: number;
   /** `https://address:port` of this load balancer's HTTPS listener. */
   readonly url: string;
-  readonly hsts: string | undefined;
   listen(): Promise<void>;
   close(graceMs: number): Promise<void>;
 }
@@ -146,7 +144,6 @@ export function setupEdgeTls(ctx: ServiceContext, t: LbTlsConfig, o: EdgeTlsOpti
       const a = l.server.address();
       return typeof a === 'object' && a !== null ? `https://${a.address}:${a.port}` : `https://${ctx.svc.address}:${port}`;
     },
-    hsts: hstsHeader(t),
     async listen(): Promise<void> {
       started = true;
       syncOcsp();
