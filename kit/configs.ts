@@ -58,7 +58,7 @@ export function idealCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts:
 }
 
 /** The Python example's folder (examples/python): its app, worker, migration and configs. */
-export const PYTHON_EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/python');
+const PYTHON_EXAMPLE_DIR = path.join(REPO_ROOT, 'examples/python');
 
 /**
  * The Python example's own config (`examples/python/hastack.yaml`, `ideal`; or

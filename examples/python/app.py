@@ -87,12 +87,12 @@ def create(environ, start_response):
     return respond(start_response, 201 if created else 200, doc, [("Location", f"/records/{rec['id']}")])
 
 
-def read_one(start_response, where: str, arg, cache_key):
+def read_one(start_response, by: str, arg, cache_key):
     if cache_key is not None:
         hit = CACHE.get_json(cache_key)
         if hit is not None:
             return respond(start_response, 200, hit, [("X-Read-From", "cache")])
-    rec, source = store.get_record(DB, where, arg)
+    rec, source = store.get_record(DB, by, arg)
     if rec is None:
         return error(start_response, 404, "NOT_FOUND", "no such record")
     if rec["status"] == "done":
@@ -128,7 +128,7 @@ def route(environ, start_response):
                 key = params["key"][0]
                 if not validate.KEY_RE.match(key):
                     raise validate.BadRequest(400, "BAD_IDEMPOTENCY_KEY", "key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-                return read_one(start_response, "r.idem_key = %s", key, None)
+                return read_one(start_response, "key", key, None)
             return list_recent(start_response)
         return error(start_response, 405, "METHOD_NOT_ALLOWED", "use GET or POST on /records", [("Allow", "GET, POST")])
     m = ID_PATH.match(path)
@@ -136,7 +136,7 @@ def route(environ, start_response):
         if method != "GET":
             return error(start_response, 405, "METHOD_NOT_ALLOWED", "use GET on /records/<id>", [("Allow", "GET")])
         rid = validate.record_id(m.group(1))
-        return read_one(start_response, "r.id = %s", rid, f"rec:{rid}")
+        return read_one(start_response, "id", rid, f"rec:{rid}")
     return error(start_response, 404, "NOT_FOUND", f"no route {method} {path}")
 
 

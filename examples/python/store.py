@@ -166,7 +166,13 @@ def create_record(db: Db, key: str, data: str, rhash: str):
     return db.run("writer", tx)
 
 
-def _select_one(db: Db, which: str, where: str, arg):
+# The only ways a record is looked up: no caller's text ever reaches the SQL.
+_LOOKUPS = {"id": "r.id = %s", "key": "r.idem_key = %s"}
+
+
+def _select_one(db: Db, which: str, by: str, arg):
+    where = _LOOKUPS[by]
+
     def q(conn):
         with conn.cursor() as cur:
             cur.execute(f"SELECT {RECORD_COLUMNS} FROM records r LEFT JOIN record_jobs j ON j.record_id = r.id WHERE {where}", (arg,))
@@ -177,13 +183,13 @@ def _select_one(db: Db, which: str, where: str, arg):
     return db.run(which, q)
 
 
-def get_record(db: Db, where: str, arg):
+def get_record(db: Db, by: str, arg):
     """(record or None, where it was read): the read endpoint first; the writer when the reader
     has not got it yet (a client reading the id it was just given must find it: read-your-writes)."""
-    row = _select_one(db, "reader", where, arg)
+    row = _select_one(db, "reader", by, arg)
     if row is not None:
         return row, "replica"
-    return _select_one(db, "writer", where, arg), "writer"
+    return _select_one(db, "writer", by, arg), "writer"
 
 
 def recent(db: Db, limit: int):

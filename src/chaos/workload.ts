@@ -47,14 +47,14 @@ const LOGIN_MAX_ATTEMPTS = WRITE_MAX_ATTEMPTS;
 /** Hard cap on operations per client: every load loop is bounded in count as well as time. */
 const MAX_OPS_PER_CLIENT = 20_000;
 
-export interface AttemptResult {
+interface AttemptResult {
   readonly status: number;
   readonly body: unknown;
   /** The first Set-Cookie pair ("name=value"), when the answer set one. */
   readonly cookie?: string;
 }
 
-export interface Verdict {
+interface Verdict {
   readonly ok: boolean;
   readonly orderId?: number;
   readonly jobQueued?: boolean;
@@ -63,7 +63,7 @@ export interface Verdict {
 }
 
 /** Statuses a client retries: the request was not served (or might not have been). */
-export function retryable(status: number): boolean {
+function retryable(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
 }
 
