@@ -1,7 +1,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { demoDataOn, httpsPort, lbTlsLocal, parseConfig, readSecrets, readTopology, resolveTopology, servicesOf, type SubstrateName, type Topology } from '../config/index.js';
+import {
+  appHealthPath,
+  demoDataOn,
+  httpsPort,
+  isCommandApp,
+  lbTlsLocal,
+  parseConfig,
+  readSecrets,
+  readTopology,
+  resolveTopology,
+  servicesOf,
+  type SubstrateName,
+  type Topology,
+} from '../config/index.js';
 import { edgeTlsFiles } from '../engines/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { startBackupScheduler, type BackupScheduler, parseSchedule } from '../failover/index.js';
@@ -97,10 +110,13 @@ function printWhereToLook(topo: Topology, t0: number, detached: boolean): void {
     );
   }
   lines.push(
-    // The example ERP answers reads only with a session: log in as its demo clerk (demo data only).
-    demoDataOn(topo.config)
-      ? `  try:     curl -c jar -H 'content-type: application/json' -d '{"username":"clerk","password":"clerk-demo"}' ${url}login && curl -b jar ${url}api/items`
-      : `  try:     curl ${url}`,
+    // A command app: its readiness path (its own README says what else to try). The example ERP
+    // answers reads only with a session: log in as its demo clerk (demo data only).
+    isCommandApp(topo.config)
+      ? `  try:     curl -i ${url}${appHealthPath(topo.config).replace(/^\//, '')}`
+      : demoDataOn(topo.config)
+        ? `  try:     curl -c jar -H 'content-type: application/json' -d '{"username":"clerk","password":"clerk-demo"}' ${url}login && curl -b jar ${url}api/items`
+        : `  try:     curl ${url}`,
     ...httpsLines(topo),
     `  dashboard: http://${topo.admin.address}:${topo.admin.port}/   (live status, event timeline, chaos reports; read-only)`,
     `  status:  ${me} status          logs: ${me} logs NODE [SERVICE]   events: ${path.join(topo.stateDir, 'events.jsonl')}`,
