@@ -7,6 +7,8 @@
 //   kit/, test/                       x.unit.test.ts   unit lane (the test kit's own checks)
 //   test/                             x.test.ts        first lane (real engines, one at a time)
 //   test/                             x.side.test.ts   second lane, run alongside the first
+//   test/                             x.test.ts whose first line is `// lane: side`: second lane
+//                                     too (a file whose name an issue fixed)
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,12 +26,15 @@ function find(dir) {
   });
 }
 
-/** 'unit' | 'main' | 'side', from where the file is and how it is named. */
+const SIDE_MARK = '// lane: side';
+
+/** 'unit' | 'main' | 'side', from where the file is, how it is named, or its first line. */
 function laneOf(file) {
   if (UNIT_ROOTS.some((r) => file.startsWith(r + path.sep))) return 'unit';
   if (file.endsWith('.unit.test.js')) return 'unit';
   if (file.endsWith('.side.test.js')) return 'side';
-  return 'main';
+  // tsc keeps a leading line comment as the compiled file's first line.
+  return fs.readFileSync(file, 'utf8').startsWith(SIDE_MARK) ? 'side' : 'main';
 }
 
 // Integration tests need the real engines and tools (iptables, chromium, sshd, ...): the one list
@@ -48,27 +53,28 @@ if (files.length === 0) {
 }
 
 // The second lane, run at the same time as the first, holds integration tests that mostly wait
-// (a 2-minute schedule window, failover detection, ssh round trips) rather than load the two
-// cores: it takes the suite well under 20 minutes. Every test keeps its own address range
-// (kit/addresses.ts), so the lanes never share an engine. Its output is printed whole when
-// it ends, not interleaved.
+// (a schedule window, failover detection, ssh round trips, a host booting) rather than load the
+// two cores, two files at a time. Every test keeps its own address range (kit/addresses.ts), so
+// no two running files ever share an engine. Its output is printed whole when it ends, not
+// interleaved.
+const SIDE_CONCURRENCY = 2;
 const isSide = (f) => laneOf(f) === 'side';
 const side = files.filter(isSide);
 const main = files.filter((f) => !isSide(f));
-const args = (list) => ['--test', '--test-concurrency=1', '--test-reporter=spec', ...list];
+const args = (list, concurrency) => ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...list];
 
 const sideRun =
   side.length === 0
     ? Promise.resolve({ code: 0, out: '' })
     : new Promise((resolve) => {
-        const child = spawn(process.execPath, args(side), { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, args(side, SIDE_CONCURRENCY), { stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.stderr.on('data', (d) => (out += d));
         child.on('close', (code) => resolve({ code: code ?? 1, out }));
       });
 const mainRun = new Promise((resolve) => {
-  const child = spawn(process.execPath, args(main), { stdio: 'inherit' });
+  const child = spawn(process.execPath, args(main, 1), { stdio: 'inherit' });
   child.on('close', (code) => resolve(code ?? 1));
 });
 const [mainCode, sideResult] = await Promise.all([mainRun, sideRun]);
