@@ -3,8 +3,9 @@
  * clients connected straight to the engine, in one run on the same machine.
  *
  *   latency      one connection, point selects (MariaDB, mysql2) and GET/SET (Redis, ioredis), direct
- *                and through the endpoint alternating in short rounds, so drift on a shared machine
- *                hits both alike: mean per operation and the ratio endpoint / direct.
+ *                and through the endpoint alternating in short rounds after an uncounted warm-up, so
+ *                drift on a shared machine hits both alike: every operation timed, mean and median
+ *                per operation and the ratios endpoint / direct.
  *   throughput   CONCURRENCY connections for PHASE_MS per path, in interleaved slices: ops/s and ratio.
  *   writer gap   MariaDB replication (db1 primary, db2 replica): inserts through `db-endpoint` every
  *                20 ms; db1 is SIGKILLed and db2 promoted by the bench at once (what hastack's
@@ -66,11 +67,20 @@ const bed = await startEndpointBed(
 type Op = () => Promise<unknown>;
 const now = (): number => Number(process.hrtime.bigint()) / 1000;
 
-async function sequential(op: Op, n: number): Promise<number> {
-  const t = now();
-  for (let i = 0; i < n; i++) await op();
-  return now() - t;
+/** Runs `op` n times in a row; each operation's time (µs) is pushed to `into` (if given). */
+async function sequential(op: Op, n: number, into?: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    await op();
+    into?.push(now() - t);
+  }
 }
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
 
 async function parallel(ops: readonly Op[], ms: number): Promise<number> {
   let done = 0;
@@ -119,22 +129,26 @@ try {
     () =>
       k++ % 2 === 0 ? r.set(`bench:${k % 100}`, 'v') : r.get(`bench:${k % 100}`);
 
-  // ---- latency
-  const lat = { db: { direct: 0, endpoint: 0 }, redis: { direct: 0, endpoint: 0 } };
+  // ---- latency: the same client library, one connection per path, every operation timed
+  const lat = { db: { direct: [] as number[], endpoint: [] as number[] }, redis: { direct: [] as number[], endpoint: [] as number[] } };
   {
     const c = { direct: await dbConn(...paths.db.direct), endpoint: await dbConn(...paths.db.endpoint) };
     const r = { direct: await redisConn(...paths.redis.direct), endpoint: await redisConn(...paths.redis.endpoint) };
+    // Warm-up, not counted: prepared statements, JIT, the engines' and HAProxy's first buffers.
+    for (const p of ['direct', 'endpoint'] as const) {
+      await sequential(dbOp(c[p]), ROUND_OPS);
+      await sequential(redisOp(r[p]), ROUND_OPS);
+    }
     for (let i = 0; i < ROUNDS; i++) {
       for (const p of i % 2 === 0 ? (['direct', 'endpoint'] as const) : (['endpoint', 'direct'] as const)) {
-        lat.db[p] += await sequential(dbOp(c[p]), ROUND_OPS);
-        lat.redis[p] += await sequential(redisOp(r[p]), ROUND_OPS);
+        await sequential(dbOp(c[p]), ROUND_OPS, lat.db[p]);
+        await sequential(redisOp(r[p]), ROUND_OPS, lat.redis[p]);
       }
     }
     await Promise.all([c.direct.end(), c.endpoint.end()]);
     r.direct.disconnect();
     r.endpoint.disconnect();
   }
-  const perOp = (us: number): number => us / (ROUNDS * ROUND_OPS);
 
   // ---- throughput
   const tp = { db: { direct: 0, endpoint: 0 }, redis: { direct: 0, endpoint: 0 } };
@@ -189,8 +203,10 @@ try {
 
   const ratio = (a: number, b: number): number => Math.round((a / b) * 100) / 100;
   const rows = [
-    ['MariaDB point select, one connection (µs/op)', perOp(lat.db.direct), perOp(lat.db.endpoint)],
-    ['Redis GET/SET, one connection (µs/op)', perOp(lat.redis.direct), perOp(lat.redis.endpoint)],
+    ['MariaDB point select, one connection, mean (µs/op)', mean(lat.db.direct), mean(lat.db.endpoint)],
+    ['MariaDB point select, one connection, median (µs/op)', median(lat.db.direct), median(lat.db.endpoint)],
+    ['Redis GET/SET, one connection, mean (µs/op)', mean(lat.redis.direct), mean(lat.redis.endpoint)],
+    ['Redis GET/SET, one connection, median (µs/op)', median(lat.redis.direct), median(lat.redis.endpoint)],
     [`MariaDB point select, ${CONCURRENCY} connections (ops/s)`, perS(tp.db.direct), perS(tp.db.endpoint)],
     [`Redis GET/SET, ${CONCURRENCY} connections (ops/s)`, perS(tp.redis.direct), perS(tp.redis.endpoint)],
   ] as const;
@@ -199,14 +215,18 @@ try {
   for (const [name, d, e] of rows) console.log(`| ${name} | ${d.toFixed(1)} | ${e.toFixed(1)} | ${ratio(e, d)} |`);
   console.log(`| writer SIGKILL + immediate promotion: longest gap between acknowledged inserts through db-endpoint | | ${gapMs} ms | |`);
   for (const t of timings) console.log(`# ${t}`);
+  // The issue's keys are the means (every operation counted, stalls included); the medians beside
+  // them are the typical operation, which a neighbour's CPU burst on this shared machine moves less.
   console.log(
     JSON.stringify({
       bench: 'endpoints',
-      dbLatencyRatioVsDirect: ratio(lat.db.endpoint, lat.db.direct),
+      dbLatencyRatioVsDirect: ratio(mean(lat.db.endpoint), mean(lat.db.direct)),
       dbThroughputRatioVsDirect: ratio(tp.db.endpoint, tp.db.direct),
-      redisLatencyRatioVsDirect: ratio(lat.redis.endpoint, lat.redis.direct),
+      redisLatencyRatioVsDirect: ratio(mean(lat.redis.endpoint), mean(lat.redis.direct)),
       redisThroughputRatioVsDirect: ratio(tp.redis.endpoint, tp.redis.direct),
       writerSwitchGapMs: gapMs,
+      dbLatencyMedianRatioVsDirect: ratio(median(lat.db.endpoint), median(lat.db.direct)),
+      redisLatencyMedianRatioVsDirect: ratio(median(lat.redis.endpoint), median(lat.redis.direct)),
     }),
   );
 } finally {

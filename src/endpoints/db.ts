@@ -10,6 +10,10 @@ import { LagClock } from './lag.js';
 // 300 ms between probe rounds: the db router's own period (src/clients/db), so a writer change is
 // seen within ~0.3 s plus the round; each round is one small query per node per endpoint.
 const ROUND_MS = 300;
+// 50 ms between rounds while nothing is ready (no writer: new connections are held): the hold ends
+// within 50 ms of the promotion becoming visible. Only during an outage, so the extra probes are
+// bounded by its length.
+const HOLD_ROUND_MS = 50;
 // 1 s to connect for a probe: a LAN connect takes well under 1 ms; a dead node must not hold the round.
 const PROBE_CONNECT_MS = 1_000;
 
@@ -27,6 +31,7 @@ export class DbFollower {
   #memory: DbMemory = EMPTY_MEMORY;
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
+  #holding = false;
   #closed = false;
 
   constructor(
@@ -42,6 +47,9 @@ export class DbFollower {
       password: secrets.dbAppPassword,
       database: topo.config.database.name,
       connectTimeoutMs: PROBE_CONNECT_MS,
+      // A probe connection that breaks between rounds (the node died): a round at once, so a dead
+      // writer is noticed in milliseconds, not at the next round.
+      onLost: () => void this.refresh(),
     });
     core.onSuspect(() => void this.refresh());
   }
@@ -70,7 +78,7 @@ export class DbFollower {
 
   #schedule(): void {
     if (this.#closed) return;
-    this.#timer = setTimeout(() => void this.refresh().finally(() => this.#schedule()), ROUND_MS);
+    this.#timer = setTimeout(() => void this.refresh().finally(() => this.#schedule()), this.#holding ? HOLD_ROUND_MS : ROUND_MS);
   }
 
   async #runRound(): Promise<void> {
@@ -81,6 +89,7 @@ export class DbFollower {
     const plan = planRoutes(states, { mode, maxLagTransactions: Number.MAX_SAFE_INTEGER });
     const { routing, memory } = this.decide(plan, states, this.#memory);
     this.#memory = memory;
+    this.#holding = routing.ready.length === 0;
     await this.core.route(routing);
   }
 }

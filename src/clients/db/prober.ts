@@ -14,6 +14,12 @@ export interface ProbeCredentials {
   readonly password: string;
   readonly database: string;
   readonly connectTimeoutMs: number;
+  /**
+   * Called when an open probe connection to a node breaks between rounds (the node's process died:
+   * its kernel closed the socket). The local endpoints probe again at once on it, instead of
+   * learning of a dead writer at the next round.
+   */
+  readonly onLost?: (id: string) => void;
 }
 
 // 1 s: a live server answers a handful of variable reads at once; a frozen one must not hold up
@@ -115,7 +121,12 @@ export class NodeProber {
       connectTimeout: this.creds.connectTimeoutMs,
     });
     // An error event on an idle connection must not crash the process; the next round reconnects.
-    c.on('error', () => this.drop(n.id));
+    c.on('error', () => {
+      // Only the connection in use: a replaced one's late error is not news.
+      if (this.conns.get(n.id) !== c) return;
+      this.drop(n.id);
+      if (!this.closed) this.creds.onLost?.(n.id);
+    });
     if (this.closed) {
       c.destroy();
       throw new Error('prober closed');
