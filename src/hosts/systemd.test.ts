@@ -117,6 +117,7 @@ Description=hastack shop: redis on db1 (10.0.0.1:6379) (timer)
 [Timer]
 OnActiveSec=6h
 OnUnitActiveSec=6h
+AccuracySec=1s
 Unit=hastack-shop-backup.service
 
 [Install]

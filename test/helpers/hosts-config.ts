@@ -76,8 +76,11 @@ export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts
   });
   after(async () => {
     opts.beforeDown?.();
+    const t0 = Date.now();
     await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 }).catch(() => undefined);
+    const t1 = Date.now();
     await bed?.teardown();
+    console.log(`# figure: hastack down ${t1 - t0} ms, bed teardown (${bed?.init ?? '-'}) ${Date.now() - t1} ms`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return {
