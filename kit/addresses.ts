@@ -86,7 +86,7 @@ export const TEST_RANGES = {
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
-  // (the machine outside the hosts) on a port the test picks.
+  // (the machine outside the hosts), port 8228.
   'hosts-fence': { file: 'test/integration/hosts-fence.test.ts', clusters: ['fencehosts'], loopback: [], private: ['10.213.228'], within: 'reserved-fence', ports: [8228] },
   'app-command': {
     file: 'test/integration/app-command.test.ts',
