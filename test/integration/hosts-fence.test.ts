@@ -160,6 +160,7 @@ describe('failover.fence: a primary whose machine is gone (power API on the brid
   });
 
   it('deploy; the dry run shows the fence command it would run', async () => {
+    process.stdout.write(`host bed: ${used.bed.init} on every host\n`);
     const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
     assert.equal(d.code, 0, d.stdout + d.stderr);
     topo = readTopology(path.join(dir, '.hastack', CLUSTER));
@@ -264,11 +265,17 @@ describe('failover.fence: a primary whose machine is gone (power API on the brid
         .filter((g) => g.split('-')[1] === own)
         .join(',');
     const before = await mine();
-    const lb = servicesOf(topo, 'lb').find((s) => s.node === 'standby');
-    assert.ok(lb);
-    for (let i = 0; i < 10; i++) {
-      const o = await postOrder(`http://${lb.address}:${lb.port}`, `fence-after-boot-${i}`);
-      assert.ok(o.ok, `order ${i} through the load balancer: ${o.status}`);
+    // Under systemd the old primary's own load balancer and app server came back too: orders go
+    // through it as well (its app writes to the one writable node).
+    const lbs = servicesOf(topo, 'lb').filter((s) => s.node === 'standby' || (bed.init === 'systemd' && s.node === 'primary'));
+    for (const lb of lbs) {
+      const base = `http://${lb.address}:${lb.port}`;
+      const first = await waitFor(async () => ((await postOrder(base, `fence-after-boot-${lb.node}-0`)).ok ? true : undefined), { timeoutMs: 60_000, intervalMs: 1_000 });
+      assert.equal(first, true, `no order through ${lb.node}'s load balancer`);
+      for (let i = 1; i < 10; i++) {
+        const o = await postOrder(base, `fence-after-boot-${lb.node}-${i}`);
+        assert.ok(o.ok, `order ${i} through ${lb.node}'s load balancer: ${o.status}`);
+      }
     }
     assert.equal(await mine(), before, 'an order was written on the old primary');
     assert.equal((await admin('standby', 'SELECT @@read_only')).out, '0');
