@@ -82,8 +82,12 @@ export const TEST_RANGES = {
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
   'reserved-hsys': reserve('reserved: systemd host bed (issue 21)', 225, 'hsys'),
+  'reserved-fence': reserve('reserved: failover.fence (issue 21)', 228, 'fence'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
+  // (the machine outside the hosts), port 8228.
+  'hosts-fence': { file: 'test/integration/hosts-fence.test.ts', clusters: ['fencehosts'], loopback: [], private: ['10.213.228'], within: 'reserved-fence', ports: [8228] },
   'app-command': {
     file: 'test/integration/app-command.test.ts',
     clusters: ['atcmd'],

@@ -31,7 +31,11 @@ export async function runController(stateDir: string): Promise<void> {
     auto.start();
     appendEvent(stateDir, {
       type: 'failover.decision',
-      message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH)`,
+      message:
+        `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH; ` +
+        (topo.config.failover.fence
+          ? 'a machine that does not answer is powered off by failover.fence, run here)'
+          : 'no failover.fence: a primary whose machine does not answer is never replaced automatically)'),
     });
   }
   const stop = (): void => {

@@ -48,6 +48,7 @@ export interface FailoverCliOptions extends ConfigOptions {
   readonly dryRun?: boolean;
   readonly yes?: boolean;
   readonly acceptDataLoss?: boolean;
+  readonly machineOff?: string;
 }
 
 export async function failover(o: FailoverCliOptions): Promise<void> {
@@ -58,6 +59,7 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
     ...(o.to !== undefined ? { to: o.to } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
     ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
+    ...(o.machineOff !== undefined ? { machineOff: o.machineOff } : {}),
     onProgress: (l) => process.stdout.write(`${l}\n`),
     ...(o.yes ? {} : { confirm: (p) => ask(`fence ${p.from} and promote ${p.to}${p.acceptedLoss ? ', LOSING the commits listed above' : ''}?`) }),
   });

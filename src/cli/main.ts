@@ -186,6 +186,10 @@ configOpts(program.command('failover'))
   .option('--dry-run', 'print the plan and the facts it rests on; change nothing')
   .option('--yes', 'do not ask for confirmation')
   .option('--accept-data-loss', 'promote even though the primary acknowledged commits the replica lacks (semi-sync had fallen back to asynchronous); the plan lists them')
+  .option(
+    '--machine-off <node>',
+    "you confirm that NODE's machine is powered off (or cut off for good): the fence goes ahead when that machine does not answer over SSH and failover.fence is unset or failed",
+  )
   .action(async (o: Parameters<typeof import('./failover.js').failover>[0]) => (await import('./failover.js')).failover(o));
 
 configOpts(program.command('switchover'))

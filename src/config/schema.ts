@@ -381,6 +381,20 @@ export const configSchema = z
         /** A shell command run before an automatic failover; a non-zero exit vetoes it. */
         preFailoverHook: z.string().min(1).optional(),
         /**
+         * The fence of a machine that is gone (`sh -c`, env HASTACK_FENCE_NODE, HASTACK_FENCE_ADDRESS,
+         * HASTACK_CLUSTER): run by the crash plan (and the automatic mode) when the old primary's
+         * machine does not answer over SSH, so hastack cannot stop its database itself. It must
+         * power the machine off and exit 0 only once the power is confirmed off (IPMI, a cloud API),
+         * and be idempotent (a machine already off: exit 0). A non-zero exit or a timeout: nothing is
+         * promoted (FENCE_FAILED). It runs on the machine running the plan: the operator's for
+         * `hastack failover`, the controller's host for `failover.auto`. Unset: a machine that does
+         * not answer blocks the crash plan until the operator confirms it is off (`--machine-off`).
+         */
+        fence: z.string().min(1).optional(),
+        // 60 s: `ipmitool chassis power off` answers in seconds, a cloud API's stop takes 10-40 s to
+        // report the instance stopped; beyond a minute the command is stuck, and the plan must not hang.
+        fenceTimeoutMs: z.number().int().min(1_000).max(600_000).default(60_000),
+        /**
          * The account the failover's end-to-end check logs in with (`POST /login`) before it writes
          * its test order, for apps whose writes need a session (the example ERP's do).
          */

@@ -27,7 +27,7 @@ import {
   slaveStatusOn,
   switchReplicaToTls,
 } from './mariadb-replication.js';
-import { DB_STATE_FIX, readDbState, readDbStateStrict, semiSyncAtBoot, writeDbState } from './mariadb-state.js';
+import { DB_STATE_FIX, readDbState, readDbStateStrict, semiSyncAtBoot, writeDbState, type DbNodeState } from './mariadb-state.js';
 
 /*
  * MariaDB in `replication` mode: one writable primary, read-only replicas, GTID, semi-sync
@@ -135,6 +135,25 @@ async function initialRole(ctx: ServiceContext): Promise<DbRole> {
     );
   }
   return 'primary';
+}
+
+/**
+ * A primary that starts again while another node answers as the writable primary was failed over
+ * while it was away: its machine was powered off or cut off (failover.fence), so the crash plan
+ * could not record its new role on it. It comes back as a replica, read-only (the routers and
+ * endpoints write only to a node with read_only=0), and says so in its install log. A peer that
+ * does not answer proves nothing: the node then starts as recorded (a whole cluster starting).
+ */
+async function supersededPrimary(ctx: ServiceContext, state: DbNodeState): Promise<DbNodeState> {
+  const others = await writablePeers(ctx);
+  if (others.length === 0) return state;
+  const next: DbNodeState = { ...state, role: 'replica' };
+  writeDbState(ctx.svc, next);
+  logInstallStep(
+    mariadbPaths(ctx.svc),
+    `recorded primary, but ${others.map((o) => o.id).join(', ')} answers as the writable primary (a failover while this machine was away): starting read-only as a replica; rebuild it before it rejoins`,
+  );
+  return next;
 }
 
 // A replica on loopback connects and catches up with a bootstrap-sized binlog in about a second;
@@ -408,6 +427,8 @@ export const mariadbDriver: ServiceDriver = {
       if (fs.existsSync(paths.dataDir)) throw new StateCorruptError(paths.stateFile, 'missing, while the node has a datadir', DB_STATE_FIX);
       state = { role: await initialRole(ctx), wired: false };
       writeDbState(svc, state);
+    } else if (state.role === 'primary' && state.wired) {
+      state = await supersededPrimary(ctx, state);
     }
     const db = topo.config.database;
     writeFileAtomic(

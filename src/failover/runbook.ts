@@ -6,10 +6,11 @@ import { isOwnKind } from '../registry/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
-import { ctxOf, recordRole, serviceOn, type FailoverEnv } from './context.js';
+import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
-import { attachReplica, fenceReachable, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
-import { planFailover, promotionMustCover, type ClusterFacts, type FenceOutcome } from './decide.js';
+import { attachReplica, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
+import { describeFence, fenceStep, type NodeFencer } from './fence.js';
+import { planFailover, promotionMustCover, type ClusterFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
@@ -17,12 +18,7 @@ import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { requestRedisFailover, waitRedisSettled } from './redis-ops.js';
 import { dnsAnswer, verifyEndToEnd } from './verify.js';
 
-/** How the runbook takes a node down: through the supervisor, which owns the processes. */
-export interface NodeFencer {
-  /** SIGKILL every process of the node and keep it down until healed. Idempotent. */
-  killNode(node: string): Promise<void>;
-  isAlive(pid: number): boolean;
-}
+export type { NodeFencer } from './fence.js';
 
 export interface FailoverOptions {
   readonly to?: string;
@@ -34,6 +30,11 @@ export interface FailoverOptions {
   readonly confirm?: (plan: Journal['plan']) => Promise<boolean>;
   /** Promote even though the plan lists acknowledged commits the new primary lacks. */
   readonly acceptDataLoss?: boolean;
+  /**
+   * The operator confirms this node's machine is off (`--machine-off NODE`): the fence goes ahead
+   * without failover.fence when that machine does not answer (fence.ts). Never set by the automatic mode.
+   */
+  readonly machineOff?: string;
 }
 
 export interface FailoverResult {
@@ -213,15 +214,16 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         for (const l of plan.acceptedLoss) out(`  ${l}`);
       }
       out('steps:');
-      out(
-        `  1 fence     ${plan.fromReachable ? `${plan.from}: record role replica, read_only=1, stop the node` : `${plan.from} (unreachable): record role replica, kill its node through the supervisor`}`,
-      );
+      out(`  1 fence     ${describeFence(env, plan)}`);
       out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
       out(`  3 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
       out(`  4 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
       out(`  5 services  one Redis master all reachable sentinels name; app, worker, lb, dns outside ${plan.from} healthy`);
       out(`  6 dns       hastack DNS without ${plan.from}'s load balancer${env.topo.config.failover.dnsHook ? '; run failover.dnsHook' : ''}; TTL ${env.topo.config.dns.ttlS} s`);
       out('  7 verify    an order written, read back and confirmed by a worker, through DNS and a load balancer');
+    }
+    if (o.machineOff !== undefined && o.machineOff !== plan.from) {
+      throw new HastackError(ErrorCode.BAD_REQUEST, `--machine-off ${o.machineOff}: the plan fences ${plan.from}, not ${o.machineOff}; nothing changed`);
     }
     if (o.dryRun) return { journal: j, resumed, dryRun: true, lines };
     if (!resumed && o.confirm && !(await o.confirm(plan))) throw new HastackError(ErrorCode.BAD_REQUEST, 'failover not confirmed; nothing changed');
@@ -234,7 +236,6 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       message: `failover ${j.id}: ${resumed ? 'resumed' : 'preflight'}: ${plan.from} → ${plan.to}`,
       data: { id: j.id, step: 'preflight', because: plan.because },
     });
-    const fromDb = serviceOn(env, plan.from, 'mariadb');
     const toDb = serviceOn(env, plan.to, 'mariadb');
     j = await executeSteps(
       stateDir,
@@ -242,26 +243,11 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       FAILOVER_STEPS,
       {
         fence: async (cur) => {
-          // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
-          await recordRole(env, fromDb, 'replica');
-          let fenced: FenceOutcome | undefined;
-          try {
-            // Over its unix socket: this reaches a primary that is alive behind a network partition
-            // (the controller shares its machine), not only one the network still shows.
-            fenced = await fenceReachable(env, fromDb);
-          } catch {
-            // Unreachable (dead or frozen): the recorded role and the node kill below fence it.
-          }
-          await fencer.killNode(plan.from);
+          const { message, fenced } = await fenceStep(env, fencer, plan, cur.id, o.machineOff !== undefined ? { machineOff: o.machineOff } : {});
           // Unacknowledged commits the cut-off primary held are dropped with it; the clients retry
           // them on the new primary with the same Idempotency-Key (see promotionMustCover).
           // Accepted by the operator (--accept-data-loss): the old primary's binlog is not demanded.
           const mustCover = plan.acceptedLoss ? undefined : promotionMustCover(fenced);
-          const how =
-            fenced === undefined
-              ? ' (unreachable)'
-              : `, read_only=1 at ${fenced.binlog || 'empty gtid'}${fenced.semiSyncHeld ? ' (semi-sync held: any tail beyond the replicas was never acknowledged)' : ' (semi-sync off or fell back: the new primary must have all of it)'}`;
-          const message = `${plan.from}: recorded as replica${how}, node killed and kept down by the supervisor`;
           return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
         },
         promote: async (cur) => {
@@ -285,7 +271,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         report: async (cur) => {
           const ro = await withDb(env, toDb, readDb, REACH_TIMEOUT_MS);
           if (ro.readOnly || ro.slave.configured) throw new HastackError(ErrorCode.PROMOTION_FAILED, `${plan.to} is not a writable primary any more; see "hastack status"`);
-          return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down, recorded as replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
+          return `failover ${cur.id} complete: ${plan.to} is the primary; ${plan.from} is fenced (down; its database comes back read-only, as a replica): rebuild it before it rejoins (move its mariadb/data aside, then heal or restart its node: hastack copies it from a live node with mariabackup)`;
         },
       },
       out,

@@ -39,6 +39,11 @@ export type EventType =
   | 'failover.step'
   | 'failover.done'
   | 'failover.failed'
+  /**
+   * The crash plan's fence of a machine that does not answer over SSH (`failover.fence`): the
+   * command about to run, then its exit and the tail of its output (`data.output`, bounded, secrets masked).
+   */
+  | 'failover.fence'
   /** The automatic failover mode's decision, logged when it changes. */
   | 'failover.decision'
   /**
