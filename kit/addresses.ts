@@ -81,6 +81,7 @@ export const TEST_RANGES = {
   },
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
+  'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'app-command': {
@@ -124,6 +125,8 @@ export const TEST_RANGES = {
     within: 'reserved-acme',
     ports: [14000, 15000],
   },
+  // The `ideal` preset (Galera) deployed on a four-host bed: chaos scenarios, full crash + db recover.
+  'hosts-galera': { file: 'test/integration/hosts-galera.test.ts', clusters: ['hgalera'], loopback: [], private: ['10.213.227'], within: 'reserved-hgal' },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
