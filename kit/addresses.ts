@@ -82,6 +82,7 @@ export const TEST_RANGES = {
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
   'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
+  'reserved-hsys': reserve('reserved: systemd host bed (issue 21)', 225, 'hsys'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'app-command': {
@@ -127,6 +128,14 @@ export const TEST_RANGES = {
   },
   // The `ideal` preset (Galera) deployed on a four-host bed: chaos scenarios, full crash + db recover.
   'hosts-galera': { file: 'test/integration/hosts-galera.test.ts', clusters: ['hgalera'], loopback: [], private: ['10.213.227'], within: 'reserved-hgal' },
+  // The simple preset on a host bed with systemd as PID 1 on every host (one bed: the whole /24).
+  'hosts-systemd': {
+    file: 'test/integration/hosts-systemd.test.ts',
+    clusters: ['hsys'],
+    loopback: [],
+    private: ['10.213.225'],
+    within: 'reserved-hsys',
+  },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
     clusters: ['rtlocal', 'rtnetns'],
