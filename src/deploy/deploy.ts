@@ -299,7 +299,12 @@ async function installBundle(s: HostSession, bundle: Bundle, event: (m: string) 
  * and is Primary, and the start plan starts the others, which join it. The plans' unit states
  * are updated to match, so the start plan neither skips a stopped unit nor restarts the new Primary.
  */
-async function galeraBeforeStart(topo: Topology, sessions: ReadonlyMap<string, HostSession>, hosts: HostState[], event: (m: string, d?: Record<string, unknown>) => void): Promise<void> {
+async function galeraBeforeStart(
+  topo: Topology,
+  sessions: ReadonlyMap<string, HostSession>,
+  hosts: HostState[],
+  event: (m: string, d?: Record<string, unknown>) => void,
+): Promise<void> {
   const out = await galeraOnHosts(topo, sessions, { dryRun: false, joinAll: false, step: event });
   if (out.result !== 'fresh' && out.result !== 'recovered') return;
   const running = out.result === 'recovered' ? `${out.plan.bootstrap}/mariadb` : undefined;

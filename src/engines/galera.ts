@@ -307,8 +307,7 @@ interface BootstrapMarker {
 
 /** One node's part of a bootstrap decision (the hosts agent applies it where the node's files are). */
 export type BootstrapChoice =
-  | { readonly bootstrap: true; /** `uuid:seqno`; absent for a brand-new cluster. */ readonly position?: string; readonly reason: string }
-  | { readonly bootstrap: false };
+  { readonly bootstrap: true; /** `uuid:seqno`; absent for a brand-new cluster. */ readonly position?: string; readonly reason: string } | { readonly bootstrap: false };
 
 /**
  * Applies one node's part of the decision: safe_to_bootstrap 1 and the marker its `prepare`

@@ -13,6 +13,9 @@ import { serviceUnitName } from './units.js';
  * machine). Every node's files are on its own machine, so what the local substrate does in one
  * process (engines/galera.ts prepareGaleraStart, control/galera-recovery.ts) is split per host:
  * - `look`: the unit's state and, when the server answers, its wsrep health;
+ * - `halt`: SIGKILL the unit's processes and leave it stopped (asked only while no node is in a
+ *   Primary component, so the server commits nothing; a clean stop of a node waiting for a
+ *   primary took 16-28 s here, and its position is read from InnoDB anyway);
  * - `facts`: the node's recovery facts (grastate.dat, and `mariadbd --wsrep-recover` after a
  *   crash); refused while the unit runs (recover and a running server on one datadir collide);
  * - `choose`: this node's part of the bootstrap decision (safe_to_bootstrap and the marker its
@@ -24,6 +27,7 @@ const POSITION = /^[0-9a-f-]{36}:-?\d+$/;
 export const galeraRequestSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('look') }),
   z.object({ op: z.literal('facts') }),
+  z.object({ op: z.literal('halt') }),
   // bootstrap false: position and reason are ignored.
   z.object({ op: z.literal('choose'), bootstrap: z.boolean(), position: z.string().regex(POSITION).optional(), reason: z.string().max(2_000).default('') }),
 ]);
@@ -76,6 +80,10 @@ export async function agentGalera(env: AgentEnv, id: string, req: GaleraRequest)
         return { unit, active, health: null, error: describeError(e) };
       }
     }
+    case 'halt': {
+      await manager.killAll([unit]);
+      return { unit, active: (await manager.status([unit]))[0]?.active ?? false, health: null };
+    }
     case 'facts': {
       if (active) throw new HastackError(ErrorCode.CLUSTER_RUNNING, `${unit} is running: stop it before its position is read (--wsrep-recover needs the datadir to itself)`);
       const facts = await readNodeFacts(ctx);
@@ -84,7 +92,9 @@ export async function agentGalera(env: AgentEnv, id: string, req: GaleraRequest)
       return facts;
     }
     case 'choose': {
-      const choice: BootstrapChoice = req.bootstrap ? { bootstrap: true, reason: req.reason, ...(req.position !== undefined ? { position: req.position } : {}) } : { bootstrap: false };
+      const choice: BootstrapChoice = req.bootstrap
+        ? { bootstrap: true, reason: req.reason, ...(req.position !== undefined ? { position: req.position } : {}) }
+        : { bootstrap: false };
       applyNodeBootstrapChoice(svc, choice);
       if (ctx.asRoot) handOverServiceDir(svc, secrets);
       return { chosen: id, bootstrap: req.bootstrap };

@@ -46,7 +46,7 @@ export type GaleraOnHostsOutcome =
 const LOOK_TIMEOUT_MS = 30_000;
 /** Three --wsrep-recover attempts of up to 90 s each (engines/galera.ts), plus the agent's start. */
 const FACTS_TIMEOUT_MS = 300_000;
-/** Stopping a unit: a clean mariadbd shutdown flushes and writes grastate.dat within seconds. */
+/** Holding a unit down (SIGKILL) or starting one: the agent and the service manager, seconds. */
 const STOP_TIMEOUT_MS = 120_000;
 /** The bootstrap node is Primary within seconds; 120 s bounds a long InnoDB crash recovery. */
 const BOOTSTRAP_TIMEOUT_MS = 120_000;
@@ -115,17 +115,22 @@ export async function galeraOnHosts(topo: Topology, sessions: ReadonlyMap<string
   }
   for (const [i, svc] of dbs.entries()) {
     const l = looks[i];
-    o.step(`galera: ${svc.node}: ${l?.unit === undefined ? (l?.error ?? 'no answer') : `unit ${l.active ? 'running' : 'stopped'}, ${l.health?.detail ?? 'server not answering'}`}`, { node: svc.node });
+    o.step(
+      `galera: ${svc.node}: ${l?.unit === undefined ? (l?.error ?? 'no answer') : `unit ${l.active ? 'running' : 'stopped'}, ${l.health?.detail ?? 'server not answering'}`}`,
+      { node: svc.node },
+    );
   }
   o.step('galera: no node is in a Primary component');
   if (!o.dryRun) {
     // Held down before the positions are read: a running (restarting) server and --wsrep-recover
-    // must not share a datadir, and none may form a cluster while the choice is made.
+    // must not share a datadir, and none may form a cluster while the choice is made. Killed, not
+    // stopped: none is in a Primary component, so none commits (a clean stop of a node waiting
+    // for a primary took 16-28 s here), and --wsrep-recover reads the position InnoDB has.
     await Promise.all(
       dbs.map(async (svc, i) => {
         if (looks[i]?.unit === undefined || looks[i]?.active !== true) return;
-        await sessionOf(sessions, svc.node).agent('stop', [unitOf(svc)], { timeoutMs: STOP_TIMEOUT_MS });
-        o.step(`galera: stopped ${unitOf(svc)} on ${svc.node}`, { node: svc.node });
+        await call(sessionOf(sessions, svc.node), svc.id, { op: 'halt' }, galeraLookSchema, STOP_TIMEOUT_MS);
+        o.step(`galera: ${unitOf(svc)} on ${svc.node} held down (killed: with no Primary component it commits nothing)`, { node: svc.node });
       }),
     );
   }
@@ -185,7 +190,10 @@ async function chooseEverywhere(
   // The others first: at no moment do two nodes carry the bootstrap flag.
   const order = [...dbs.filter((s) => s.node !== bootstrap), ...dbs.filter((s) => s.node === bootstrap)];
   for (const svc of order) {
-    const req: GaleraRequest = svc.node === bootstrap ? { op: 'choose', bootstrap: true, reason: how.reason, ...(how.position !== undefined ? { position: how.position } : {}) } : { op: 'choose', bootstrap: false, reason: '' };
+    const req: GaleraRequest =
+      svc.node === bootstrap
+        ? { op: 'choose', bootstrap: true, reason: how.reason, ...(how.position !== undefined ? { position: how.position } : {}) }
+        : { op: 'choose', bootstrap: false, reason: '' };
     await call(sessionOf(sessions, svc.node), svc.id, req, galeraChosenSchema, LOOK_TIMEOUT_MS);
   }
 }

@@ -64,12 +64,7 @@ export function galeraOnBed(bed: HostBed, cluster: string, extra: Partial<Config
     database: { ...base.database, adminFrom: [operator] },
     cluster,
     substrate: 'hosts',
-    nodes: [
-      db(a, 'db1', true),
-      db(b, 'db2', true),
-      db(c, 'db3', false),
-      { name: 'edge', address: e.address, ssh: e.sshTarget, services: ['lb', 'dns', 'app', 'worker'] },
-    ],
+    nodes: [db(a, 'db1', true), db(b, 'db2', true), db(c, 'db3', false), { name: 'edge', address: e.address, ssh: e.sshTarget, services: ['lb', 'dns', 'app', 'worker'] }],
     hosts: { controller: 'edge', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
     app: { demoData: true },
     ...extra,
