@@ -83,6 +83,7 @@ export const TEST_RANGES = {
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
   'reserved-hsys': reserve('reserved: systemd host bed (issue 21)', 225, 'hsys'),
   'reserved-fence': reserve('reserved: failover.fence (issue 21)', 228, 'fence'),
+  'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
@@ -129,6 +130,8 @@ export const TEST_RANGES = {
     within: 'reserved-acme',
     ports: [14000, 15000],
   },
+  // The `ideal` preset (Galera) deployed on a four-host bed: chaos scenarios, full crash + db recover.
+  'hosts-galera': { file: 'test/integration/hosts-galera.test.ts', clusters: ['hgalera'], loopback: [], private: ['10.213.227'], within: 'reserved-hgal' },
   // The simple preset on a host bed with systemd as PID 1 on every host (one bed: the whole /24).
   'hosts-systemd': {
     file: 'test/integration/hosts-systemd.test.ts',

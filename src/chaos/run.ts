@@ -98,6 +98,10 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     let injectedWallMs = Date.now();
     let healAt = schedule.healAt;
     try {
+      // Until the fault lands the workload keeps going: on hosts under load the probe and the kill
+      // over SSH took 15.8 s, past a 16 s run's planned end, and clients that had already stopped
+      // saw nothing of the fault (set again from where it landed below, or after a failure).
+      workloadEndsAt = Number.POSITIVE_INFINITY;
       injected = await injectFaults(o.runtime, o.secrets, o.scenario.faults, seededRandom(o.seed));
       // The fault lands at the end of injectFaults, after it probed the whole cluster to pick its
       // targets (up to 1.5 s): time the fault from there, or every recovery figure is too short.
@@ -121,6 +125,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     } catch (e) {
       faultError = e;
     } finally {
+      if (workloadEndsAt === Number.POSITIVE_INFINITY) workloadEndsAt = Math.max(durationMs, clock());
       await healFaults(o.runtime, injected).catch((e: unknown) => (faultError ??= e));
     }
     const healedAt = clock();

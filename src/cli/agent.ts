@@ -2,6 +2,8 @@ import { CLI_MAIN } from '../drivers/index.js';
 import {
   parseGatedCommand,
   agentFirewall,
+  agentGalera,
+  parseGaleraRequest,
   agentNodeDown,
   agentNodeUp,
   agentPrepare,
@@ -89,6 +91,8 @@ export const agentCli = {
       const r = await import('../hosts/rotate-agent.js');
       return r.agentSecrets(envOf(o.state), r.parseSecretsRequest(await readStdin()));
     }),
+  // stdin: one request of a Galera start or recovery (src/hosts/galera-agent.ts).
+  galera: (o: { state: string; id: string }) => answer(async () => agentGalera(envOf(o.state), o.id, parseGaleraRequest(await readStdin()))),
   gate: (o: { state: string }) =>
     answer(async () => {
       const call = parseGatedCommand(process.env['SSH_ORIGINAL_COMMAND'], o.state);

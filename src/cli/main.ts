@@ -287,6 +287,9 @@ agentSub('firewall')
   .option('--remove', "remove the cluster's rules (hastack down)")
   .action(async (o: { state: string; node: string; remove?: boolean }) => (await agentCli()).firewall(o));
 // One step of `secrets rotate` on hosts; the request (with the passwords) on stdin only.
+agentSub('galera')
+  .requiredOption('--id <id>', 'the galera node, node/mariadb')
+  .action(async (o: { state: string; id: string }) => (await agentCli()).galera(o));
 agentSub('secrets').action(async (o: { state: string }) => (await agentCli()).secrets(o));
 // The controller key's forced command (authorized_keys): runs only the verbs the gate allows,
 // read from SSH_ORIGINAL_COMMAND (src/hosts/agent-gate.ts).

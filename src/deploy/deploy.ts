@@ -29,6 +29,7 @@ import {
   installControllerKey,
   sentinelsReadyOnHosts,
   closeSessions,
+  galeraOnHosts,
   openSessions,
   type HostSession,
 } from '../hosts/index.js';
@@ -179,6 +180,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       const added = await installControllerKey(topo, sessions, controller);
       event(`failover.auto: the controller on ${controller} fences with its own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`);
     }
+    if (topo.config.database.mode === 'galera') await galeraBeforeStart(topo, sessions, hosts, event);
     const { started, unchanged } = await startServices(topo, secrets, hosts, event);
     await startOtherUnits(hosts, event);
     const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));
@@ -287,6 +289,35 @@ async function installBundle(s: HostSession, bundle: Bundle, event: (m: string) 
     ].join(' && '),
     { timeoutMs: INSTALL_TIMEOUT_MS },
   );
+}
+
+/**
+ * Galera before the start plan (src/hosts/galera-hosts.ts): with a Primary component running,
+ * nothing (the start plan's joiners join it). Otherwise every database unit was stopped and the
+ * bootstrap decided: a brand-new cluster's first node is marked and the start plan starts it
+ * first; after a full-cluster crash or a reboot of every host, the most advanced node was started
+ * and is Primary, and the start plan starts the others, which join it. The plans' unit states
+ * are updated to match, so the start plan neither skips a stopped unit nor restarts the new Primary.
+ */
+async function galeraBeforeStart(
+  topo: Topology,
+  sessions: ReadonlyMap<string, HostSession>,
+  hosts: HostState[],
+  event: (m: string, d?: Record<string, unknown>) => void,
+): Promise<void> {
+  const out = await galeraOnHosts(topo, sessions, { dryRun: false, joinAll: false, step: event });
+  if (out.result !== 'fresh' && out.result !== 'recovered') return;
+  const running = out.result === 'recovered' ? `${out.plan.bootstrap}/mariadb` : undefined;
+  const dbIds = new Set(topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.id));
+  for (const h of hosts) {
+    if (!h.plan) continue;
+    h.plan = {
+      ...h.plan,
+      units: h.plan.units.map((u) =>
+        u.serviceId === undefined || !dbIds.has(u.serviceId) ? u : u.serviceId === running ? { ...u, active: true, changed: false } : { ...u, active: false },
+      ),
+    };
+  }
 }
 
 function unitOf(h: HostState, svc: ServiceInstance): { name: string; run: boolean; active: boolean } {

@@ -305,21 +305,35 @@ interface BootstrapMarker {
   readonly decidedAt: string;
 }
 
+/** One node's part of a bootstrap decision (the hosts agent applies it where the node's files are). */
+export type BootstrapChoice =
+  { readonly bootstrap: true; /** `uuid:seqno`; absent for a brand-new cluster. */ readonly position?: string; readonly reason: string } | { readonly bootstrap: false };
+
+/**
+ * Applies one node's part of the decision: safe_to_bootstrap 1 and the marker its `prepare`
+ * reads on the chosen node, safe_to_bootstrap 0 and no marker on every other. Idempotent.
+ */
+export function applyNodeBootstrapChoice(svc: ServiceInstance, choice: BootstrapChoice): void {
+  const paths = galeraPaths(svc);
+  const g = readGrastate(paths);
+  if (g && g.safeToBootstrap !== choice.bootstrap) writeFileAtomic(paths.grastate, renderGrastate({ ...g, safeToBootstrap: choice.bootstrap }), 0o660);
+  if (choice.bootstrap) {
+    writeMarker(svc, { ...(choice.position !== undefined ? { position: choice.position } : {}), reason: choice.reason, decidedAt: new Date().toISOString() });
+  } else {
+    fs.rmSync(paths.bootstrapMarker, { force: true });
+  }
+}
+
 /**
  * Makes the plan's bootstrap node the only one Galera will bootstrap: safe_to_bootstrap 0 in every
  * other node's grastate.dat, 1 in the chosen one's, and the marker its `prepare` reads. Idempotent.
  */
 export function applyBootstrapChoice(topo: Topology, plan: Extract<RecoveryPlan, { ok: true }>): void {
   for (const svc of servicesOf(topo, 'mariadb')) {
-    const paths = galeraPaths(svc);
-    const g = readGrastate(paths);
-    const chosen = svc.node === plan.bootstrap;
-    if (g && g.safeToBootstrap !== chosen) writeFileAtomic(paths.grastate, renderGrastate({ ...g, safeToBootstrap: chosen }), 0o660);
-    if (chosen) {
-      writeMarker(svc, { position: `${plan.position.uuid}:${plan.position.seqno}`, reason: plan.reason, decidedAt: new Date().toISOString() });
-    } else {
-      fs.rmSync(paths.bootstrapMarker, { force: true });
-    }
+    applyNodeBootstrapChoice(
+      svc,
+      svc.node === plan.bootstrap ? { bootstrap: true, position: `${plan.position.uuid}:${plan.position.seqno}`, reason: plan.reason } : { bootstrap: false },
+    );
   }
 }
 

@@ -73,13 +73,15 @@ export {
   readGaleraHealth,
   planClusterRecovery,
   applyBootstrapChoice,
+  applyNodeBootstrapChoice,
+  readNodeFacts,
   galeraPaths,
   renderGaleraCnf,
   GALERA_PORTS,
   galeraProviderPath,
 } from './galera.js';
-export type { GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
-export { planRecovery, describeRecovery, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
+export type { BootstrapChoice, GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
+export { planRecovery, describeRecovery, isFreshCluster, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
 export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir, ensureEdgeCertificate, edgeTlsFiles } from './tls.js';

@@ -17,3 +17,6 @@ export { guardedPorts } from './firewall.js';
 export { parseGatedCommand } from './agent-gate.js';
 export { sentinelsReadyOnHosts } from './redis-admin.js';
 export { serviceUser } from './service-users.js';
+export { galeraOnHosts } from './galera-hosts.js';
+export type { GaleraOnHostsOutcome } from './galera-hosts.js';
+export { agentGalera, parseGaleraRequest } from './galera-agent.js';

@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { preset, type ConfigInput } from '../../src/config/index.js';
 import { testRange, type TestId } from '../../kit/addresses.js';
 import { runCli, tempDir } from './cli.js';
-import { startHostBed, type BedInit, type HostBed } from './hostbed.js';
+import { startHostBed, type BedHost, type BedInit, type HostBed } from './hostbed.js';
 
 const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
 
@@ -36,6 +36,36 @@ export function simpleOnBed(bed: HostBed, cluster: string, extra: Partial<Config
     hosts: { controller: 'ops', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
     // A test bed, not a real deployment: the chaos workload and the crash plan's check log in as
     // the ERP's demo clerk, which hosts get only when asked.
+    app: { demoData: true },
+    ...extra,
+  };
+}
+
+/**
+ * The `ideal` preset's services (Galera `database.mode`) on a four-host bed, as `substrate: hosts`:
+ * three database hosts (`db1`-`db3`) each carrying a Galera node, a Redis and a Sentinel (so a
+ * lost host leaves two of three of each, a majority), memcached on the first two; `edge` carries
+ * the load balancer, DNS, the app, the worker and the controller, and is never the target of a
+ * fault. The test machine (the bed bridge's .254) is the operator's. `extra` overrides top-level keys.
+ */
+export function galeraOnBed(bed: HostBed, cluster: string, extra: Partial<ConfigInput> = {}): ConfigInput {
+  const [a, b, c, e] = bed.hosts;
+  if (!a || !b || !c || !e) throw new Error('the bed needs four hosts: db1, db2, db3, edge');
+  const base = preset('ideal');
+  const operator = a.address.replace(/\.\d+$/, '.254');
+  const db = (h: BedHost, name: string, cache: boolean): NonNullable<ConfigInput['nodes']>[number] => ({
+    name,
+    address: h.address,
+    ssh: h.sshTarget,
+    services: ['mariadb', 'redis', 'sentinel', ...(cache ? (['memcached'] as const) : [])],
+  });
+  return {
+    ...base,
+    database: { ...base.database, adminFrom: [operator] },
+    cluster,
+    substrate: 'hosts',
+    nodes: [db(a, 'db1', true), db(b, 'db2', true), db(c, 'db3', false), { name: 'edge', address: e.address, ssh: e.sshTarget, services: ['lb', 'dns', 'app', 'worker'] }],
+    hosts: { controller: 'edge', identityFile: bed.identityFile, knownHostsFile: bed.knownHostsFile },
     app: { demoData: true },
     ...extra,
   };
