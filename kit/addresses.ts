@@ -81,6 +81,7 @@ export const TEST_RANGES = {
   },
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
+  'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   'app-command': {
@@ -123,6 +124,14 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-acme',
     ports: [14000, 15000],
+  },
+  // The simple preset on a three-host bed: scheduled backups before and after a switchover.
+  'backup-after-failover': {
+    file: 'test/integration/backup-after-failover.test.ts',
+    clusters: ['bkfo'],
+    loopback: [],
+    private: ['10.213.229'],
+    within: 'reserved-bkfo',
   },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
