@@ -81,6 +81,7 @@ export const TEST_RANGES = {
   },
   'reserved-tls': reserve('reserved: TLS at the edge (issue 20)', 223, 'tls'),
   'reserved-acme': reserve('reserved: ACME certificates (issue 20)', 224, 'acme'),
+  'reserved-hsys': reserve('reserved: systemd host bed (issue 21)', 225, 'hsys'),
   'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
@@ -124,6 +125,14 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-acme',
     ports: [14000, 15000],
+  },
+  // The simple preset on a host bed with systemd as PID 1 on every host (one bed: the whole /24).
+  'hosts-systemd': {
+    file: 'test/integration/hosts-systemd.test.ts',
+    clusters: ['hsys'],
+    loopback: [],
+    private: ['10.213.225'],
+    within: 'reserved-hsys',
   },
   // The simple preset on a three-host bed: scheduled backups before and after a switchover.
   'backup-after-failover': {

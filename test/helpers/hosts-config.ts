@@ -6,7 +6,7 @@ import YAML from 'yaml';
 import { preset, type ConfigInput } from '../../src/config/index.js';
 import { testRange, type TestId } from '../../kit/addresses.js';
 import { runCli, tempDir } from './cli.js';
-import { startHostBed, type HostBed } from './hostbed.js';
+import { startHostBed, type BedInit, type HostBed } from './hostbed.js';
 
 const ALL = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
 
@@ -48,12 +48,22 @@ export interface UsedBed {
   readonly configFile: string;
 }
 
+export interface UseBedOptions {
+  /** Runs before `hastack down` in `after` (stop a load loop, print a figure). */
+  readonly beforeDown?: () => void;
+  /** What the hosts run as PID 1 (hostbed.ts `startHostBed`; default HASTACK_BED_INIT, else keeper). */
+  readonly init?: BedInit;
+  /** The hosts' names (default primary, standby, ops: what `simpleOnBed` needs). */
+  readonly hosts?: readonly string[];
+}
+
 /**
- * Registers `before` (a three-host bed on the test's private /24 from kit/addresses.ts, the
- * `simple` preset on it as `substrate: hosts`, written to `hastack.yaml` in a temp dir) and
- * `after` (`beforeDown`, `hastack down`, the bed's teardown, the dir removed) in the calling `describe`.
+ * Registers `before` (a host bed, three hosts unless `opts.hosts` says otherwise, on the test's
+ * private /24 from kit/addresses.ts, the `simple` preset on it as `substrate: hosts`, written to
+ * `hastack.yaml` in a temp dir) and `after` (`beforeDown`, `hastack down`, the bed's teardown,
+ * the dir removed) in the calling `describe`.
  */
-export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts: { beforeDown?: () => void } = {}): UsedBed {
+export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts: UseBedOptions = {}): UsedBed {
   const r = testRange(id);
   if (r.privateBase === undefined) throw new Error(`test ${id} has no private /24 in kit/addresses.ts`);
   const privateBase = r.privateBase;
@@ -61,7 +71,7 @@ export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts
   const configFile = path.join(dir, 'hastack.yaml');
   let bed: HostBed | undefined;
   before(async () => {
-    bed = await startHostBed({ hosts: ['primary', 'standby', 'ops'], addressBase: privateBase });
+    bed = await startHostBed({ hosts: opts.hosts ?? ['primary', 'standby', 'ops'], addressBase: privateBase, ...(opts.init !== undefined ? { init: opts.init } : {}) });
     fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, r.cluster, extra)));
   });
   after(async () => {

@@ -3,7 +3,7 @@
  * (test/helpers/hostbed.ts), each with its own address and its own disk for what hastack writes.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -224,3 +224,103 @@ describe('ssh transport on a namespace host bed', () => {
     for (const d of controlDirs) assert.ok(!ps.includes(path.join(work, d)), `an ssh master of ${d} is still running`);
   });
 });
+
+/**
+ * The bed's machine operations (BED-API.md), in both modes, on the same /24 after the transport
+ * tests are done with it: power off (nothing of the host runs), boot (sshd answers again; under
+ * systemd, PID 1 is systemd with its own PID namespace and cgroups), isolate/rejoin, and a
+ * teardown that leaves no process, namespace, link or cgroup.
+ */
+for (const init of ['keeper', 'systemd'] as const) {
+  describe(`host bed machine operations (init: ${init})`, () => {
+    let bed: HostBed;
+    const ssh = (name: string): Promise<string> => {
+      const h = bed.hosts.find((x) => x.name === name);
+      assert.ok(h);
+      return new Promise((resolve) => {
+        execFile(
+          'ssh',
+          [
+            '-i',
+            bed.identityFile,
+            '-o',
+            `UserKnownHostsFile=${bed.knownHostsFile}`,
+            '-o',
+            'BatchMode=yes',
+            '-o',
+            'ConnectTimeout=3',
+            h.sshTarget.replace(/:22$/, ''),
+            'hostname; cat /proc/1/comm',
+          ],
+          { timeout: 15_000 },
+          (e, stdout) => resolve(e === null ? stdout : `failed: ${e.message}`),
+        );
+      });
+    };
+
+    before(async () => {
+      const t0 = Date.now();
+      bed = await startHostBed({ hosts: ['primary', 'standby'], addressBase: ADDRESS_BASE, init });
+      console.log(`# figure: ${init} bed of 2 hosts started in ${Date.now() - t0} ms`);
+    });
+    after(async () => {
+      await bed?.teardown();
+    });
+
+    it('each host answers over ssh; under systemd its PID 1 is systemd, which runs its sshd', async () => {
+      assert.equal(bed.init, init);
+      const out = await ssh('primary');
+      assert.match(out, /^primary\n/);
+      if (init === 'systemd') {
+        assert.match(out, /systemd$/m);
+        const pid1 = bed.pid1('primary');
+        assert.ok(pid1 !== undefined && pidAlive(pid1));
+        assert.notEqual(fs.readlinkSync(`/proc/${pid1}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'));
+        const st = await bed.exec('primary', 'systemctl is-system-running; systemctl is-active hbed-sshd; cat /proc/1/cgroup; cat /etc/machine-id');
+        assert.match(st.stdout, /^running\nactive\n/);
+        // The hosts' machine ids differ (journald and timers key on them).
+        const other = await bed.exec('standby', 'cat /etc/machine-id');
+        assert.notEqual(st.stdout.trim().split('\n').pop(), other.stdout.trim());
+        // No distribution daemon started (mariadb, redis-server, ... are masked).
+        const units = await bed.exec('primary', 'systemctl list-units --type=service --state=active --no-legend --plain | cut -d" " -f1');
+        assert.deepEqual(units.stdout.trim().split('\n').sort(), ['hbed-sshd.service', 'systemd-journald.service']);
+      } else {
+        assert.equal(bed.pid1('primary'), undefined);
+      }
+    });
+
+    it('powerOff leaves nothing of the host running; boot brings sshd back', async () => {
+      const t0 = Date.now();
+      await bed.powerOff('primary');
+      const off = Date.now() - t0;
+      assert.match(await ssh('primary'), /^failed/);
+      assert.equal(bed.pid1('primary'), undefined);
+      const t1 = Date.now();
+      await bed.boot('primary');
+      console.log(`# figure: ${init}: power off ${off} ms, boot to sshd answering ${Date.now() - t1} ms`);
+      assert.match(await ssh('primary'), /^primary\n/);
+      await bed.reboot('standby');
+      assert.match(await ssh('standby'), /^standby\n/);
+    });
+
+    it('isolate cuts the host off both ways; rejoin restores it', async () => {
+      const reach = async (from: string, to: string): Promise<boolean> => {
+        const addr = bed.hosts.find((x) => x.name === to)?.address;
+        return (await bed.exec(from, `timeout 1 bash -c 'exec 3<>/dev/tcp/${addr}/22'`)).code === 0;
+      };
+      assert.equal(await reach('standby', 'primary'), true);
+      await bed.isolate('primary');
+      assert.equal(await reach('standby', 'primary'), false);
+      assert.equal(await reach('primary', 'standby'), false);
+      await bed.rejoin('primary');
+      assert.equal(await reach('standby', 'primary'), true);
+    });
+
+    it('teardown leaves no process, namespace, link or cgroup', async () => {
+      const pid1 = bed.pid1('standby');
+      await bed.teardown();
+      if (pid1 !== undefined) assert.equal(pidAlive(pid1), false);
+      assert.deepEqual(await bed.leftovers(), []);
+    });
+  });
+}
