@@ -66,14 +66,22 @@ export interface RemoteCopy {
 }
 
 /**
- * begin → rsync (up to COPY_ATTEMPTS, each resuming) → finish (checked against the manifest on
+ * After `beginRemote`: rsync (up to COPY_ATTEMPTS, each resuming) → finish (checked against the manifest on
  * the target, renamed into place, retention there). On failure the target's partial copy is
  * removed when it can still be reached, and the error says which step failed and why; the
  * backups already on the target are never touched by a failed copy.
  */
+/**
+ * The target answers over SSH and has its backup directory ready (leftovers of interrupted copies
+ * removed). Asked before the backup starts: a replica is not held still, and minutes are not
+ * spent copying it, for a copy that cannot land.
+ */
+export async function beginRemote(r: RemoteTarget, id: string): Promise<void> {
+  await gateCall(r, ['begin', id], GATE_CALL_TIMEOUT_MS);
+}
+
 export async function copyToRemote(r: RemoteTarget, c: RemoteCopy): Promise<RemoteFinish> {
   try {
-    await gateCall(r, ['begin', c.id], GATE_CALL_TIMEOUT_MS);
     const args = [
       '-a',
       '--checksum',

@@ -25,7 +25,7 @@ import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
-import { copyToRemote, type RemoteTarget } from './backup-remote.js';
+import { beginRemote, copyToRemote, type RemoteTarget } from './backup-remote.js';
 
 /*
  * `hastack backup`: mariabackup of a replica (its SQL thread held still, so the table statistics
@@ -369,6 +369,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       target: plan.target,
       remote: remote !== undefined,
     });
+    if (remote) {
+      say(`${plan.target}: reachable over SSH with the backup key? (before anything is copied)`, 'target', { target: plan.target });
+      await beginRemote(remote, plan.id);
+    }
     fs.mkdirSync(plan.stagingDir, { recursive: true, mode: 0o700 });
     const dbName = topo.config.database.name;
     const src = plan.source.svc;
