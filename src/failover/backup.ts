@@ -32,6 +32,8 @@ import { beginRemote, copyToRemote, type RemoteTarget } from './backup-remote.js
  * recorded in the manifest are exactly what the backup holds), prepared at once, plus an RDB
  * snapshot of a Redis replica, a manifest with the sha256 of every file, copied with rsync into
  * the target node's backup directory and renamed into place only once the copy checked out.
+ * Among hosts it runs on the source's machine and, when the target is another machine, copies
+ * over SSH (backup-remote.ts; the target's side is backup-receive.ts).
  *
  * Prepared at backup time, not at restore time: a restore at 3 a.m. then only copies a startable
  * datadir, and a backup that cannot be prepared fails now, loudly, instead of on the day it is
@@ -80,6 +82,8 @@ export interface BackupPlan {
   readonly incomingDir: string;
   readonly finalDir: string;
   readonly keep: number;
+  /** The target is another machine (hosts): the copy goes over SSH with the backup key. */
+  readonly remote: boolean;
   /** The facts the plan is based on, for `--dry-run`. */
   readonly facts: {
     readonly db: readonly string[];
@@ -176,6 +180,7 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     incomingDir: path.join(backupsDir(topo, target), `.incoming-${id}`),
     finalDir: path.join(backupsDir(topo, target), id),
     keep: topo.config.backup.keep,
+    remote: localNodes !== undefined && !localNodes.includes(target),
     facts: {
       db,
       redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
@@ -193,14 +198,18 @@ export function describePlan(p: BackupPlan): string[] {
     `  2. mariabackup --prepare (the backup becomes a startable datadir)`,
     `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
     `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
-    `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
+    p.remote
+      ? `  5. rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
+      : `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
     `  6. retention: keep ${p.keep} backup(s) on ${p.target}, the newest verified one always, failed and unverified ones pruned first; would remove: ${
       backupsToRemove([...p.facts.onTarget, { id: p.id, verification: 'unverified' }], p.keep, p.id).join(', ') || 'none'
     }`,
     'facts:',
     ...p.facts.db.map((f) => `  ${f}`),
     ...p.facts.redis.map((f) => `  ${f}`),
-    `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
+    p.remote
+      ? `  ${p.target} is another machine: its backups are listed there ("hastack backup list" on it)`
+      : `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
   ];
 }
 
