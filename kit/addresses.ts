@@ -84,6 +84,7 @@ export const TEST_RANGES = {
   'reserved-hsys': reserve('reserved: systemd host bed (issue 21)', 225, 'hsys'),
   'reserved-fence': reserve('reserved: failover.fence (issue 21)', 228, 'fence'),
   'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
+  'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
@@ -139,6 +140,14 @@ export const TEST_RANGES = {
     loopback: [],
     private: ['10.213.225'],
     within: 'reserved-hsys',
+  },
+  // The simple preset on a three-host bed: scheduled backups before and after a switchover.
+  'backup-after-failover': {
+    file: 'test/integration/backup-after-failover.test.ts',
+    clusters: ['bkfo'],
+    loopback: [],
+    private: ['10.213.229'],
+    within: 'reserved-bkfo',
   },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',

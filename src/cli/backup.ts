@@ -1,6 +1,8 @@
 import { readSecrets, type Topology } from '../config/index.js';
 import { LOCK_WAIT_MS, describePlan, planBackup, runBackup, formatBytes, listBackups, verifyBackup } from '../failover/index.js';
+import { backupMachine } from '../hosts/index.js';
 import { ConfigError } from '../shared/errors.js';
+import { appendEvent } from '../shared/events.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs, progressPrinter, table } from './output.js';
 
@@ -27,17 +29,40 @@ function abortOnSignal(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
-export async function backup(o: ConfigOptions & { to?: string; dryRun?: boolean }): Promise<void> {
+export async function backup(o: ConfigOptions & { to?: string; dryRun?: boolean; onlyOn?: string }): Promise<void> {
   const topo = loadRunningTopology(o);
   const secrets = readSecrets(topo.stateDir);
+  // On real hosts the backup reads the source's datadir on this machine and copies elsewhere over SSH.
+  const machine = topo.config.substrate === 'hosts' ? backupMachine(topo) : undefined;
   if (o.dryRun) {
-    const plan = await planBackup(topo, secrets, o.to);
+    const plan = await planBackup(topo, secrets, o.to, new Date(), machine?.nodes);
     process.stdout.write(`dry run: nothing is changed\n${describePlan(plan).join('\n')}\n`);
     return;
   }
+  if (o.onlyOn !== undefined) {
+    // The scheduled unit on every database node: the node whose replica is the source now takes
+    // the backup; the others say so and exit 0 (the roles moved, nothing is wrong).
+    if (!topo.nodes.some((n) => n.name === o.onlyOn)) throw new ConfigError('--only-on', `no node "${o.onlyOn}" in cluster ${topo.cluster}`);
+    const plan = await planBackup(topo, secrets, o.to, new Date(), machine?.nodes);
+    if (plan.source.svc.node !== o.onlyOn) {
+      const message = `scheduled backup: skipped on ${o.onlyOn}, the source now is ${plan.source.svc.id} (${plan.source.role}); its node's timer takes it`;
+      appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'backup', step: 'skipped', node: o.onlyOn, source: plan.source.svc.node } });
+      process.stdout.write(`${message}\n`);
+      return;
+    }
+  }
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await runBackup({ topo, secrets, to: o.to, trigger: 'manual', signal, onEvent: progressPrinter(), lockWaitMs: LOCK_WAIT_MS });
+    const r = await runBackup({
+      topo,
+      secrets,
+      to: o.to,
+      trigger: o.onlyOn !== undefined ? 'schedule' : 'manual',
+      signal,
+      onEvent: progressPrinter(),
+      lockWaitMs: LOCK_WAIT_MS,
+      ...(machine ? { machine } : {}),
+    });
     const m = r.manifest;
     process.stdout.write(
       `\nbackup ${m.id}: ${formatBytes(m.totalBytes)} in ${(r.totalMs / 1000).toFixed(1)} s, gtid ${m.gtid || '-'}, from ${m.source.node} (${m.source.dbRole}), on ${m.target.node}: ${r.dir}\n` +

@@ -168,7 +168,8 @@ const backupCmd = configOpts(program.command('backup'))
   .description("physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node's backup directory; keeps backup.keep")
   .option('--to <node>', 'node whose backup directory receives it (default: backup.target, else a database node that is not the primary)')
   .option('--dry-run', 'print the plan and the facts it is based on; change nothing')
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean }) => (await backupCli()).backup(o));
+  .addOption(new Option('--only-on <node>', 'the scheduled unit: take the backup only if the source now is on this node, else log a skip').hideHelp())
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean; onlyOn?: string }) => (await backupCli()).backup(o));
 configOpts(backupCmd.command('list'))
   .description('list the backups: id, time, node, source, size, GTID, verification')
   .option('--json', 'machine-readable output')
@@ -297,6 +298,14 @@ program
   .command('_agent-gate', { hidden: true })
   .requiredOption('--state <dir>', '<hosts.stateDir>/<cluster> on this host')
   .action(async (o: { state: string }) => (await agentCli()).gate(o));
+// The backup key's forced command on a backup target (src/hosts/backup-gate.ts).
+program
+  .command('_backup-gate', { hidden: true })
+  .requiredOption('--state <dir>', '<hosts.stateDir>/<cluster> on this host')
+  .requiredOption('--node <node>', 'the node whose backup directory receives')
+  .action(async (o: { state: string; node: string }) => {
+    process.exitCode = await (await import('../hosts/backup-gate.js')).runBackupGate(o.state, o.node);
+  });
 program
   .command('_keep', { hidden: true })
   .requiredOption('--unit <file>')

@@ -26,6 +26,7 @@ import {
   probeResultSchema,
   type AgentPlan,
   shq,
+  installBackupKey,
   installControllerKey,
   sentinelsReadyOnHosts,
   closeSessions,
@@ -181,6 +182,9 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       event(`failover.auto: the controller on ${controller} fences with its own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`);
     }
     if (topo.config.database.mode === 'galera') await galeraBeforeStart(topo, sessions, hosts, event);
+    // Backups follow the roles: whichever database node holds the source copies to the target over SSH.
+    const authorised = await installBackupKey(topo, sessions);
+    if (authorised.length > 0) event(`backups: the database nodes copy to the backup target with their own SSH key, now authorised (receive only) on ${authorised.join(', ')}`);
     const { started, unchanged } = await startServices(topo, secrets, hosts, event);
     await startOtherUnits(hosts, event);
     const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));

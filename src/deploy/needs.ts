@@ -1,5 +1,5 @@
 import { controllerNode, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
-import { backupNodeOf, guardedPorts } from '../hosts/index.js';
+import { backupNodesOf, guardedPorts } from '../hosts/index.js';
 import { HOST_FIREWALL_PACKAGE, hostPrograms, secretNeeds, type EngineBinary } from '../registry/index.js';
 
 /** What one host must have before `deploy` installs hastack's units on it. Pure. */
@@ -16,7 +16,7 @@ export interface HostNeeds {
 
 /** The secrets a node carries: its services' (the descriptors' `secrets`), everything on the controller's node. Pure. */
 export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[] {
-  const backup = topo.config.backup.schedule !== undefined && backupNodeOf(topo) === node.name;
+  const backup = topo.config.backup.schedule !== undefined && backupNodesOf(topo).includes(node.name);
   const controller = controllerNode(topo.config, topo.nodes).name === node.name;
   const names = secretNeeds(node.services, { controller, backup });
   // keepalived (and its VRRP password) runs only with a floating address; the session-ticket
@@ -31,9 +31,20 @@ export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[
   return names.filter((k) => (k !== 'vrrpPassword' || vip) && (k !== 'tlsTicketSecret' || tls || controller) && (acme || (k !== 'lbStoreKey' && (k !== 'lbDbPassword' || dbNode))));
 }
 
+/** The program a backup target runs to receive a copy (the database nodes have it from the registry). */
+const BACKUP_RECEIVER: EngineBinary = {
+  binary: 'rsync',
+  package: 'rsync',
+  purpose: 'backups: receive copies over SSH (backup.target)',
+  versionArgs: ['--version'],
+  required: true,
+};
+
 /** What the host of `node` needs: its service kinds' programs (the registry) plus the hosts runtime's firewall. */
 export function hostNeeds(topo: Topology, node: NodeInstance): HostNeeds {
   const { binaries, packages } = hostPrograms(topo.config, node.services);
+  // backup.target on a node without a database receives backups over SSH: rsync's server side.
+  if (topo.config.backup.target === node.name && !binaries.some((b) => b.binary === 'rsync')) binaries.push(BACKUP_RECEIVER);
   // The rules that close memcached and Galera's ports to machines outside the cluster.
   if (guardedPorts(topo, node.name).length > 0) packages.push(HOST_FIREWALL_PACKAGE);
   const listens = topo.services.filter((s) => s.node === node.name).map((s) => ({ id: s.id, address: s.address, port: s.port }));

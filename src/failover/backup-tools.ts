@@ -12,13 +12,14 @@ import { tailFile } from '../shared/files.js';
 export function runTool(
   command: string,
   args: readonly string[],
-  opts: { logFile: string; timeoutMs: number; signal?: AbortSignal; what: string; onSpawn?: (pid: number) => void },
+  opts: { logFile: string; timeoutMs: number; signal?: AbortSignal; what: string; onSpawn?: (pid: number) => void; env?: Readonly<Record<string, string>> },
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (opts.signal?.aborted) return reject(interrupted(opts.what));
     const fd = fs.openSync(opts.logFile, 'a');
     fs.writeSync(fd, `--- ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
-    const child = spawn(command, [...args], { stdio: ['ignore', fd, fd] });
+    // `env`: a secret a tool reads from its environment (REDISCLI_AUTH), never from argv.
+    const child = spawn(command, [...args], { stdio: ['ignore', fd, fd], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
     fs.closeSync(fd);
     if (child.pid) opts.onSpawn?.(child.pid);
     let settled = false;

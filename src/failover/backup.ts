@@ -25,12 +25,15 @@ import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
+import { beginRemote, copyToRemote, type RemoteTarget } from './backup-remote.js';
 
 /*
  * `hastack backup`: mariabackup of a replica (its SQL thread held still, so the table statistics
  * recorded in the manifest are exactly what the backup holds), prepared at once, plus an RDB
  * snapshot of a Redis replica, a manifest with the sha256 of every file, copied with rsync into
  * the target node's backup directory and renamed into place only once the copy checked out.
+ * Among hosts it runs on the source's machine and, when the target is another machine, copies
+ * over SSH (backup-remote.ts; the target's side is backup-receive.ts).
  *
  * Prepared at backup time, not at restore time: a restore at 3 a.m. then only copies a startable
  * datadir, and a backup that cannot be prepared fails now, loudly, instead of on the day it is
@@ -47,6 +50,20 @@ export interface BackupOptions {
   readonly onEvent?: (e: ClusterEvent) => void;
   /** How long to wait for a backup or verification already running (0: fail at once, as the scheduler does). */
   readonly lockWaitMs?: number;
+  /** On `substrate: hosts`: the machine this runs on. Absent: every node's files are on this machine (local, netns). */
+  readonly machine?: BackupMachine;
+}
+
+/**
+ * The machine a backup runs on, among real hosts: mariabackup reads the source's datadir and the
+ * RDB is read from Redis's directory, so only this machine's nodes are read from disk; a target
+ * elsewhere is reached over SSH (backup-remote.ts).
+ */
+export interface BackupMachine {
+  /** The nodes whose address is this machine's. */
+  readonly nodes: readonly string[];
+  /** How to reach another node for the copy. */
+  remote(node: string): RemoteTarget;
 }
 
 /**
@@ -65,6 +82,8 @@ export interface BackupPlan {
   readonly incomingDir: string;
   readonly finalDir: string;
   readonly keep: number;
+  /** The target is another machine (hosts): the copy goes over SSH with the backup key. */
+  readonly remote: boolean;
   /** The facts the plan is based on, for `--dry-run`. */
   readonly facts: {
     readonly db: readonly string[];
@@ -116,7 +135,7 @@ async function redisView(topo: Topology, secrets: Secrets): Promise<{ svc: Servi
 }
 
 /** Asks the nodes who is what and decides source, target and paths. Reads only; `--dry-run` prints it. */
-export async function planBackup(topo: Topology, secrets: Secrets, to?: string, now = new Date()): Promise<BackupPlan> {
+export async function planBackup(topo: Topology, secrets: Secrets, to?: string, now = new Date(), localNodes?: readonly string[]): Promise<BackupPlan> {
   const views: DbNodeView[] = [];
   for (const svc of servicesOf(topo, 'mariadb')) {
     try {
@@ -139,7 +158,10 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
   const redis = await redisView(topo, secrets);
   // A replica with its link up, else the master: BGSAVE forks, and a fork of the master doubles
   // its memory under write load.
-  const r = redis.find((x) => x.role.role === 'replica' && x.role.linkUp) ?? redis.find((x) => x.role.role === 'master');
+  // Among hosts, one on this machine first: its RDB is read from disk, another's is streamed (redis-cli --rdb).
+  const near = (x: { svc: ServiceInstance }): number => (localNodes === undefined || localNodes.includes(x.svc.node) ? 0 : 1);
+  const byNear = [...redis].sort((a, b) => near(a) - near(b));
+  const r = byNear.find((x) => x.role.role === 'replica' && x.role.linkUp) ?? byNear.find((x) => x.role.role === 'master');
   const id = backupIdAt(now);
   const answered = new Set(views.map((v) => v.svc.id));
   const db = [
@@ -158,6 +180,7 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     incomingDir: path.join(backupsDir(topo, target), `.incoming-${id}`),
     finalDir: path.join(backupsDir(topo, target), id),
     keep: topo.config.backup.keep,
+    remote: localNodes !== undefined && !localNodes.includes(target),
     facts: {
       db,
       redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
@@ -175,14 +198,18 @@ export function describePlan(p: BackupPlan): string[] {
     `  2. mariabackup --prepare (the backup becomes a startable datadir)`,
     `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
     `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
-    `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
+    p.remote
+      ? `  5. rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
+      : `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
     `  6. retention: keep ${p.keep} backup(s) on ${p.target}, the newest verified one always, failed and unverified ones pruned first; would remove: ${
       backupsToRemove([...p.facts.onTarget, { id: p.id, verification: 'unverified' }], p.keep, p.id).join(', ') || 'none'
     }`,
     'facts:',
     ...p.facts.db.map((f) => `  ${f}`),
     ...p.facts.redis.map((f) => `  ${f}`),
-    `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
+    p.remote
+      ? `  ${p.target} is another machine: its backups are listed there ("hastack backup list" on it)`
+      : `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
   ];
 }
 
@@ -240,7 +267,23 @@ function writeMariabackupCnf(file: string, svc: ServiceInstance, secrets: Secret
   writeFileAtomic(file, text, 0o600);
 }
 
-async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): Promise<string> {
+/**
+ * The RDB of a Redis on another machine: `redis-cli --rdb` asks it for a snapshot over the
+ * replication protocol (the node forks a BGSAVE and streams it). The password goes in the
+ * environment (REDISCLI_AUTH), never in argv.
+ */
+async function remoteRdb(svc: ServiceInstance, secrets: Secrets, destDir: string, log: string, signal?: AbortSignal): Promise<void> {
+  fs.mkdirSync(destDir, { recursive: true });
+  await runTool('redis-cli', ['-h', svc.address, '-p', String(svc.port), '--no-auth-warning', '--rdb', path.join(destDir, 'dump.rdb')], {
+    logFile: log,
+    timeoutMs: BGSAVE_TIMEOUT_MS,
+    signal,
+    what: `redis-cli --rdb from ${svc.id}`,
+    env: { REDISCLI_AUTH: secrets.redisPassword },
+  });
+}
+
+async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string, fromDisk: boolean, log: string, signal?: AbortSignal): Promise<string> {
   if (!p.redis) return '';
   const svc = p.redis.svc;
   const client = new Redis({
@@ -283,11 +326,15 @@ async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string): 
     );
     if (!done) throw new HastackError(ErrorCode.TIMEOUT, `BGSAVE on ${svc.id} did not complete within ${BGSAVE_TIMEOUT_MS / 1000} s; see its service.log`);
     if (done['rdb_last_bgsave_status'] !== 'ok') throw new HastackError(ErrorCode.SETUP_FAILED, `BGSAVE on ${svc.id} failed; see its service.log (a full disk is the usual cause)`);
-    const dir = (await client.call('CONFIG', 'GET', 'dir')) as string[];
-    const name = (await client.call('CONFIG', 'GET', 'dbfilename')) as string[];
-    const rdb = path.join(String(dir[1]), String(name[1]));
-    fs.mkdirSync(destDir, { recursive: true });
-    fs.copyFileSync(rdb, path.join(destDir, 'dump.rdb'));
+    if (fromDisk) {
+      const dir = (await client.call('CONFIG', 'GET', 'dir')) as string[];
+      const name = (await client.call('CONFIG', 'GET', 'dbfilename')) as string[];
+      const rdb = path.join(String(dir[1]), String(name[1]));
+      fs.mkdirSync(destDir, { recursive: true });
+      fs.copyFileSync(rdb, path.join(destDir, 'dump.rdb'));
+    } else {
+      await remoteRdb(svc, secrets, destDir, log, signal);
+    }
     const server = await client.info('server');
     return /redis_version:(\S+)/.exec(server)?.[1] ?? 'unknown';
   } finally {
@@ -317,9 +364,24 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       if (recovered) say(recovered, 'recover');
     }
     for (const r of removeLeftovers(topo)) say(`removed the leftover of an interrupted run: ${r}`, 'cleanup');
-    plan = await planBackup(topo, secrets, o.to, startedAt);
+    plan = await planBackup(topo, secrets, o.to, startedAt, o.machine?.nodes);
+    if (o.machine && !o.machine.nodes.includes(plan.source.svc.node)) {
+      throw new HastackError(
+        ErrorCode.BAD_REQUEST,
+        `the backup source now is ${plan.source.svc.id} (${plan.source.role}), on another machine than this one (${o.machine.nodes.join(', ') || 'no node of the cluster'}): mariabackup must read its datadir, so run "hastack backup" on ${plan.source.svc.node} (its backup timer does)`,
+      );
+    }
+    const remote = o.machine && !o.machine.nodes.includes(plan.target) ? o.machine.remote(plan.target) : undefined;
     if (fs.existsSync(plan.finalDir)) throw new HastackError(ErrorCode.CLUSTER_RUNNING, `backup ${plan.id} already exists on ${plan.target}; wait a second and run again`);
-    say(`backup ${plan.id}: from ${plan.source.svc.id} (${plan.source.role}) to ${plan.target}`, 'start', { source: plan.source.svc.node, target: plan.target });
+    say(`backup ${plan.id}: from ${plan.source.svc.id} (${plan.source.role}) to ${plan.target}${remote ? ' (another machine: rsync over SSH)' : ''}`, 'start', {
+      source: plan.source.svc.node,
+      target: plan.target,
+      remote: remote !== undefined,
+    });
+    if (remote) {
+      say(`${plan.target}: reachable over SSH with the backup key? (before anything is copied)`, 'target', { target: plan.target });
+      await beginRemote(remote, plan.id);
+    }
     fs.mkdirSync(plan.stagingDir, { recursive: true, mode: 0o700 });
     const dbName = topo.config.database.name;
     const src = plan.source.svc;
@@ -395,7 +457,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     let redisVersion = '';
     if (plan.redis) {
       say(`redis: BGSAVE on ${plan.redis.svc.id} (${plan.redis.role})`, 'redis');
-      redisVersion = await redisSnapshot(plan, secrets, path.join(plan.stagingDir, 'redis'));
+      const fromDisk = o.machine === undefined || o.machine.nodes.includes(plan.redis.svc.node);
+      redisVersion = await redisSnapshot(plan, secrets, path.join(plan.stagingDir, 'redis'), fromDisk, log, o.signal);
     } else {
       say('redis: no Redis node answers; this backup has no Redis data', 'redis', { warning: true });
     }
@@ -427,38 +490,66 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       gtid,
     });
 
-    // 5. Copy with rsync, check at the destination, then the rename that makes it a backup.
-    fs.mkdirSync(path.dirname(plan.incomingDir), { recursive: true, mode: 0o700 });
-    say(`rsync to ${plan.target}:${plan.incomingDir}`, 'rsync');
-    await runTool('rsync', ['-a', '--checksum', '--delete', `${plan.stagingDir}/`, `${plan.incomingDir}/`], {
-      logFile: log,
-      timeoutMs: RSYNC_TIMEOUT_MS,
-      signal: o.signal,
-      what: `rsync to ${plan.target}`,
-      onSpawn,
-    });
-    const problems = await checkFiles(plan.incomingDir, manifest);
-    if (problems.length > 0) {
-      throw new HastackError(
-        ErrorCode.SETUP_FAILED,
-        `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`,
-      );
-    }
-    fs.renameSync(plan.incomingDir, plan.finalDir);
-    fs.rmSync(plan.stagingDir, { recursive: true, force: true });
-    say(`backup ${plan.id} complete on ${plan.target}: ${plan.finalDir}`, 'complete', { dir: plan.finalDir, bytes: manifest.totalBytes });
-
-    // 6. Retention, only now that the new backup is complete.
-    const targetNode = plan.target;
-    const onTarget = listBackups(topo)
-      .backups.filter((b) => b.node === targetNode)
-      .map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
+    // 5. Copy with rsync, check at the destination, then the rename that makes it a backup;
+    // 6. retention, only once the new backup is complete (on the target's machine when remote).
     const removed: string[] = [];
-    for (const id of backupsToRemove(onTarget, plan.keep, plan.id)) {
-      fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });
-      removed.push(id);
-      const why = onTarget.find((b) => b.id === id)?.verification ?? 'unverified';
-      say(`retention (keep ${plan.keep}): removed backup ${id} (${why === 'failed' ? 'failed verification' : why}) from ${plan.target}`, 'retention', { id, verification: why });
+    if (remote) {
+      const done = await copyToRemote(remote, {
+        id: plan.id,
+        stagingDir: plan.stagingDir,
+        incomingDir: plan.incomingDir,
+        keep: plan.keep,
+        logFile: log,
+        timeoutMs: RSYNC_TIMEOUT_MS,
+        signal: o.signal,
+        onSpawn,
+        say,
+      });
+      fs.rmSync(plan.stagingDir, { recursive: true, force: true });
+      say(`backup ${plan.id} complete on ${plan.target}: ${done.dir} (copied over SSH, checked there against the manifest)`, 'complete', {
+        dir: done.dir,
+        bytes: manifest.totalBytes,
+        remote: true,
+      });
+      for (const r of done.removed) {
+        removed.push(r.id);
+        say(`retention (keep ${plan.keep}): removed backup ${r.id} (${r.verification === 'failed' ? 'failed verification' : r.verification}) from ${plan.target}`, 'retention', {
+          id: r.id,
+          verification: r.verification,
+        });
+      }
+    } else {
+      fs.mkdirSync(path.dirname(plan.incomingDir), { recursive: true, mode: 0o700 });
+      say(`rsync to ${plan.target}:${plan.incomingDir}`, 'rsync');
+      await runTool('rsync', ['-a', '--checksum', '--delete', `${plan.stagingDir}/`, `${plan.incomingDir}/`], {
+        logFile: log,
+        timeoutMs: RSYNC_TIMEOUT_MS,
+        signal: o.signal,
+        what: `rsync to ${plan.target}`,
+        onSpawn,
+      });
+      const problems = await checkFiles(plan.incomingDir, manifest);
+      if (problems.length > 0) {
+        throw new HastackError(
+          ErrorCode.SETUP_FAILED,
+          `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`,
+        );
+      }
+      fs.renameSync(plan.incomingDir, plan.finalDir);
+      fs.rmSync(plan.stagingDir, { recursive: true, force: true });
+      say(`backup ${plan.id} complete on ${plan.target}: ${plan.finalDir}`, 'complete', { dir: plan.finalDir, bytes: manifest.totalBytes });
+
+      // 6. Retention, only now that the new backup is complete.
+      const targetNode = plan.target;
+      const onTarget = listBackups(topo)
+        .backups.filter((b) => b.node === targetNode)
+        .map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
+      for (const id of backupsToRemove(onTarget, plan.keep, plan.id)) {
+        fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });
+        removed.push(id);
+        const why = onTarget.find((b) => b.id === id)?.verification ?? 'unverified';
+        say(`retention (keep ${plan.keep}): removed backup ${id} (${why === 'failed' ? 'failed verification' : why}) from ${plan.target}`, 'retention', { id, verification: why });
+      }
     }
     return { manifest, dir: plan.finalDir, removed, totalMs: Date.now() - t0 };
   } catch (e) {

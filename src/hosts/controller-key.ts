@@ -50,7 +50,7 @@ async function clusterKey(topo: Topology): Promise<{ privateKey: string; publicK
 }
 
 /** Every host's known_hosts lines, as this machine's known_hosts holds them (verified by the operator). */
-async function knownHostLines(topo: Topology): Promise<string> {
+export async function knownHostLines(topo: Topology): Promise<string> {
   const known = topo.config.hosts.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   const lines: string[] = [];
   for (const n of topo.config.nodes) {

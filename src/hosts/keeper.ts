@@ -7,6 +7,7 @@ import { readJsonState, writeJsonAtomic } from '../shared/files.js';
 import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
 import { LocalSubstrate, processCommandLine, processStartTime } from '../substrate/index.js';
+import { nextTimerFire } from './keeper-timer.js';
 import type { UnitSpec } from './units.js';
 
 /**
@@ -38,7 +39,7 @@ const unitSpecSchema = z.object({
   timer: z
     .union([
       z.object({ kind: z.literal('interval'), onActiveSec: z.string(), onUnitActiveSec: z.string() }),
-      z.object({ kind: z.literal('calendar'), onCalendar: z.array(z.string()) }),
+      z.object({ kind: z.literal('calendar'), onCalendar: z.array(z.string()), cron: z.string() }),
     ])
     .optional(),
 }) satisfies z.ZodType<UnitSpec>;
@@ -47,8 +48,8 @@ export const keeperStateSchema = z.object({
   keeperPid: z.number().int(),
   /** /proc start time of the keeper, so a reused pid is never taken for it. */
   keeperStartMs: z.number(),
-  /** `pre`: running the prepare step; `exec`: the service runs; `backoff`: waiting to restart. */
-  phase: z.enum(['pre', 'exec', 'backoff', 'stopped', 'killed']),
+  /** `pre`: running the prepare step; `exec`: the service runs; `backoff`: waiting to restart; `timer`: a scheduled unit waiting for its next run. */
+  phase: z.enum(['pre', 'exec', 'backoff', 'timer', 'stopped', 'killed']),
   childPid: z.number().int().optional(),
   childStartMs: z.number().optional(),
   restarts: z.number().int(),
@@ -338,6 +339,12 @@ export async function runKeeper(unitFile: string): Promise<void> {
   };
 
   fs.mkdirSync(spec.cwd, { recursive: true });
+  if (spec.timer !== undefined) {
+    await runTimer(spec, { run, log, save, isStopping: () => stopping, setWake: (w) => (wake = w), kill: () => current?.pid });
+    save({ phase: 'stopped' });
+    log('stopped');
+    process.exit(0);
+  }
   let attempt = 0;
   while (!stopping) {
     const startedAt = Date.now();
@@ -377,4 +384,58 @@ export async function runKeeper(unitFile: string): Promise<void> {
   save({ phase: 'stopped' });
   log('stopped');
   process.exit(0);
+}
+
+/** The longest single wait: setTimeout's limit is ~24.8 days, and a shorter one re-checks the clock. */
+const TIMER_MAX_WAIT_MS = 3_600_000;
+
+/**
+ * A scheduled unit (the backup) under the keeper: what systemd's .timer does. Waits for the next
+ * fire (keeper-timer.ts), runs `exec` once to its end (bounded by the unit's start timeout, as
+ * systemd bounds a oneshot), and waits again; a failed run is logged and waits for the next fire
+ * (no restart loop, like a timer). SIGTERM ends the wait or the run.
+ */
+async function runTimer(
+  spec: UnitSpec,
+  k: {
+    run: (argv: readonly string[], phase: 'exec') => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+    log: (m: string) => void;
+    save: (p: Partial<KeeperState>) => void;
+    isStopping: () => boolean;
+    setWake: (w: (() => void) | undefined) => void;
+    kill: () => number | undefined;
+  },
+): Promise<void> {
+  const timer = spec.timer;
+  if (timer === undefined) return;
+  const keeperStartedAt = Date.now();
+  let lastRunAt: number | undefined;
+  while (!k.isStopping()) {
+    const at = nextTimerFire(timer, { keeperStartedAt, lastRunAt, now: Date.now() });
+    if (at === undefined) {
+      k.log('the schedule never fires; waiting for a stop');
+    }
+    k.save({ phase: 'timer' });
+    while (!k.isStopping() && (at === undefined || Date.now() < at)) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, at === undefined ? TIMER_MAX_WAIT_MS : Math.min(TIMER_MAX_WAIT_MS, Math.max(0, at - Date.now())));
+        k.setWake(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      k.setWake(undefined);
+    }
+    if (k.isStopping()) break;
+    lastRunAt = Date.now();
+    k.log(`timer: running ${spec.exec.join(' ')}`);
+    const bound = setTimeout(() => {
+      const pid = k.kill();
+      k.log(`the run did not finish within ${spec.startTimeoutMs} ms: SIGKILL`);
+      if (pid !== undefined) signalGroup(pid, 'SIGKILL');
+    }, spec.startTimeoutMs);
+    const r = await k.run(spec.exec, 'exec');
+    clearTimeout(bound);
+    k.log(`timer: ${spec.exec[0]} exited with ${r.signal ?? `code ${r.code}`}`);
+  }
 }

@@ -11,22 +11,22 @@ describe('backup.schedule as a systemd timer', () => {
   });
 
   it('a daily cron line is one OnCalendar in UTC', () => {
-    assert.deepEqual(timerSchedule('0 3 * * *'), { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'] });
+    assert.deepEqual(timerSchedule('0 3 * * *'), { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'], cron: '0 3 * * *' });
   });
 
   it('steps, ranges and lists are expanded', () => {
-    assert.deepEqual(timerSchedule('*/15 1-3 * * *'), { kind: 'calendar', onCalendar: ['*-*-* 01,02,03:00,15,30,45:00 UTC'] });
-    assert.deepEqual(timerSchedule('5 0 1,15 */6 *'), { kind: 'calendar', onCalendar: ['*-01,07-01,15 00:05:00 UTC'] });
+    assert.deepEqual(timerSchedule('*/15 1-3 * * *'), { kind: 'calendar', onCalendar: ['*-*-* 01,02,03:00,15,30,45:00 UTC'], cron: '*/15 1-3 * * *' });
+    assert.deepEqual(timerSchedule('5 0 1,15 */6 *'), { kind: 'calendar', onCalendar: ['*-01,07-01,15 00:05:00 UTC'], cron: '5 0 1,15 */6 *' });
   });
 
   it('weekdays become names; 7 is Sunday like 0', () => {
-    assert.deepEqual(timerSchedule('30 2 * * 1-5'), { kind: 'calendar', onCalendar: ['Mon,Tue,Wed,Thu,Fri *-*-* 02:30:00 UTC'] });
-    assert.deepEqual(timerSchedule('0 4 * * 7'), { kind: 'calendar', onCalendar: ['Sun *-*-* 04:00:00 UTC'] });
-    assert.deepEqual(timerSchedule('0 4 * * 0-7'), { kind: 'calendar', onCalendar: ['*-*-* 04:00:00 UTC'] });
+    assert.deepEqual(timerSchedule('30 2 * * 1-5'), { kind: 'calendar', onCalendar: ['Mon,Tue,Wed,Thu,Fri *-*-* 02:30:00 UTC'], cron: '30 2 * * 1-5' });
+    assert.deepEqual(timerSchedule('0 4 * * 7'), { kind: 'calendar', onCalendar: ['Sun *-*-* 04:00:00 UTC'], cron: '0 4 * * 7' });
+    assert.deepEqual(timerSchedule('0 4 * * 0-7'), { kind: 'calendar', onCalendar: ['*-*-* 04:00:00 UTC'], cron: '0 4 * * 0-7' });
   });
 
   it('day of month and weekday both given fire on either, as cron does', () => {
-    assert.deepEqual(timerSchedule('0 0 1 * 1'), { kind: 'calendar', onCalendar: ['*-*-01 00:00:00 UTC', 'Mon *-*-* 00:00:00 UTC'] });
+    assert.deepEqual(timerSchedule('0 0 1 * 1'), { kind: 'calendar', onCalendar: ['*-*-01 00:00:00 UTC', 'Mon *-*-* 00:00:00 UTC'], cron: '0 0 1 * 1' });
   });
 
   it('a value out of range names the key and the field', () => {

@@ -7,7 +7,9 @@ import { ConfigError } from '../shared/errors.js';
  * expression (UTC) becomes `OnCalendar=` lines. Pure.
  */
 export type TimerSchedule =
-  { readonly kind: 'interval'; readonly onActiveSec: string; readonly onUnitActiveSec: string } | { readonly kind: 'calendar'; readonly onCalendar: readonly string[] };
+  | { readonly kind: 'interval'; readonly onActiveSec: string; readonly onUnitActiveSec: string }
+  /** `cron`: the expression itself, for the keeper (which has no calendar of its own, see keeper-timer.ts). */
+  | { readonly kind: 'calendar'; readonly onCalendar: readonly string[]; readonly cron: string };
 
 const UNITS: Readonly<Record<string, string>> = { s: 's', m: 'min', h: 'h', d: 'd' };
 
@@ -73,7 +75,7 @@ export function timerSchedule(schedule: string): TimerSchedule {
   if (dom !== undefined && weekdays !== undefined) {
     // cron runs when EITHER the day of month OR the weekday matches; one OnCalendar= line would
     // demand both, so the timer gets one line for each (a timer fires on any of its lines).
-    return { kind: 'calendar', onCalendar: [`${date(dom)} ${time}`, `${weekdays} ${date(undefined)} ${time}`] };
+    return { kind: 'calendar', onCalendar: [`${date(dom)} ${time}`, `${weekdays} ${date(undefined)} ${time}`], cron: s };
   }
-  return { kind: 'calendar', onCalendar: [`${weekdays !== undefined ? `${weekdays} ` : ''}${date(dom)} ${time}`] };
+  return { kind: 'calendar', onCalendar: [`${weekdays !== undefined ? `${weekdays} ` : ''}${date(dom)} ${time}`], cron: s };
 }

@@ -174,13 +174,9 @@ class KeeperManager implements ServiceManager {
   }
 
   async start(names: readonly string[]): Promise<void> {
-    // Without systemd there is no timer: the controller runs backup.schedule itself.
+    // A scheduled unit's keeper is its timer (keeper.ts runTimer): it waits, runs the unit, waits.
     // In parallel: each keeper takes a node start (~0.5-1 s here) to record itself.
-    await Promise.all(
-      specsByName(this.ctx, names)
-        .filter((spec) => spec.timer === undefined)
-        .map((spec) => startKeeper(this.file(spec), { nodeBin: this.ctx.nodeBin, cliMain: this.ctx.cliMain })),
-    );
+    await Promise.all(specsByName(this.ctx, names).map((spec) => startKeeper(this.file(spec), { nodeBin: this.ctx.nodeBin, cliMain: this.ctx.cliMain })));
   }
 
   async stop(names: readonly string[]): Promise<void> {

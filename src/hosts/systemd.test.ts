@@ -124,7 +124,7 @@ Unit=hastack-shop-backup.service
 WantedBy=timers.target
 `,
     );
-    const cron = renderTimerUnit({ ...backup, timer: { kind: 'calendar', onCalendar: ['*-*-01 00:00:00 UTC', 'Mon *-*-* 00:00:00 UTC'] } });
+    const cron = renderTimerUnit({ ...backup, timer: { kind: 'calendar', onCalendar: ['*-*-01 00:00:00 UTC', 'Mon *-*-* 00:00:00 UTC'], cron: '0 0 1 * 1' } });
     assert.match(cron ?? '', /OnCalendar=\*-\*-01 00:00:00 UTC\nOnCalendar=Mon \*-\*-\* 00:00:00 UTC\nPersistent=true/);
     assert.equal(renderTimerUnit(spec), undefined);
   });

@@ -86,14 +86,16 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'keepalived').length, 0);
   });
 
-  it('a backup schedule becomes a timer unit on the backup target only (default: the first non-primary database node)', () => {
+  it('a backup schedule becomes a timer unit on every database node, each taking the backup only when the source is its own', () => {
     const topo = twoHosts({ backup: { schedule: '0 3 * * *' } });
-    const b = unitsForNode(topo, 'standby', opts).find((u) => u.role === 'backup');
-    assert.deepEqual(b?.timer, { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'] });
-    assert.deepEqual(b?.exec.slice(2), ['backup', '-f', '/var/lib/hastack/shop/hastack.yaml', '--state-root', '/var/lib/hastack']);
-    assert.equal(unitsForNode(topo, 'primary', opts).filter((u) => u.role === 'backup').length, 0);
+    for (const node of ['primary', 'standby']) {
+      const b = unitsForNode(topo, node, opts).find((u) => u.role === 'backup');
+      assert.deepEqual(b?.timer, { kind: 'calendar', onCalendar: ['*-*-* 03:00:00 UTC'], cron: '0 3 * * *' });
+      assert.deepEqual(b?.exec.slice(2), ['backup', '-f', '/var/lib/hastack/shop/hastack.yaml', '--state-root', '/var/lib/hastack', '--only-on', node]);
+    }
+    // The roles, not the layout, decide: a configured target changes where it lands, not where it runs.
     const toPrimary = twoHosts({ backup: { schedule: '6h', target: 'primary' } });
-    assert.equal(unitsForNode(toPrimary, 'primary', opts).filter((u) => u.role === 'backup').length, 1);
+    assert.equal(unitsForNode(toPrimary, 'standby', opts).filter((u) => u.role === 'backup').length, 1);
   });
 
   it('a service restarts only for the settings it depends on: a memcached change leaves the database and redis alone', () => {

@@ -217,7 +217,7 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   const schedule = topo.config.backup.schedule;
-  if (schedule !== undefined && backupNodeOf(topo) === node) {
+  if (schedule !== undefined && backupNodesOf(topo).includes(node)) {
     const dir = path.posix.join(hostStateDir(topo.config), node, 'backup');
     units.push({
       ...common,
@@ -225,7 +225,9 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
       role: 'backup',
       description: `hastack ${topo.cluster}: scheduled backup (${schedule.trim()})`,
       pre: [],
-      exec: [opts.nodeBin, opts.cliMain, 'backup', '-f', path.posix.join(hostStateDir(topo.config), 'hastack.yaml'), '--state-root', topo.config.hosts.stateDir],
+      // Every database node has the timer; the one whose replica is the source now takes the
+      // backup, the others log that they skipped (see backupNodesOf).
+      exec: [opts.nodeBin, opts.cliMain, 'backup', '-f', path.posix.join(hostStateDir(topo.config), 'hastack.yaml'), '--state-root', topo.config.hosts.stateDir, '--only-on', node],
       cwd: dir,
       stopTimeoutMs: 60_000,
       startTimeoutMs: BACKUP_TIMEOUT_MS,
@@ -237,13 +239,15 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
 }
 
 /**
- * The node the backup timer runs on. The backup runs where it is kept: `hastack backup` copies a
- * replica with mariabackup on the replica's own machine, so the timer sits on the backup target
- * (`backup.target`, else the first database node that did not start as primary: the standby of
- * the simple preset).
+ * The nodes the backup timer runs on: every database node. mariabackup reads the datadir, so a
+ * backup is taken on the machine of its source (a replicating replica, else the primary), and
+ * which machine that is changes with every failover or switchover. A timer on each database node
+ * follows the roles without a redeploy: when it fires, `hastack backup --only-on NODE` asks the
+ * cluster who the source is now and runs only on that node (the others log a skip); the copy then
+ * goes to `backup.target` or the default target re-derived from the roles at that moment.
  */
-export function backupNodeOf(topo: Topology): string | undefined {
-  return topo.config.backup.target ?? topo.services.find((s) => s.kind === 'mariadb' && s.node !== topo.initialDbPrimary)?.node;
+export function backupNodesOf(topo: Topology): string[] {
+  return [...new Set(topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.node))];
 }
 
 /**

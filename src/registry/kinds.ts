@@ -35,8 +35,8 @@ const DESCRIPTORS = {
       },
       // wsrep_sst_mariabackup streams the backup between donor and joiner through socat.
       { binary: 'socat', package: 'socat', purpose: 'database.mode: galera (state transfer stream)', versionArgs: ['-V'], required: false, onHostWhen: galera },
-      // Backups and replica rebuilds copy with rsync.
-      { binary: 'rsync', package: 'rsync', purpose: 'crash plan file copies', versionArgs: ['--version'], required: false },
+      // Backups copy with rsync (to the backup target, over SSH when it is another machine), and so do replica rebuilds.
+      { binary: 'rsync', package: 'rsync', purpose: 'backups: copy to the backup target (over SSH on hosts); crash plan file copies', versionArgs: ['--version'], required: true },
     ],
     startRank: 10,
     start: {

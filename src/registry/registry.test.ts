@@ -102,7 +102,7 @@ describe('Debian programs, from the registry', () => {
     assert.equal(byBinary.get('libgalera_smm.so')?.package, 'galera-4');
     assert.equal(byBinary.get('redis-sentinel')?.package, 'redis-sentinel');
     // optional ones do not fail doctor on a machine that runs no Galera and no floating address
-    for (const b of ['mariadb', 'libgalera_smm.so', 'socat', 'rsync', 'keepalived']) assert.equal(byBinary.get(b)?.required, false, b);
+    for (const b of ['mariadb', 'libgalera_smm.so', 'socat', 'keepalived']) assert.equal(byBinary.get(b)?.required, false, b);
     // the registry's deploy-only fields do not leak into what doctor sees
     for (const b of enginePrograms()) assert.ok(!('onHostWhen' in b) && !('checkPackage' in b), b.binary);
   });

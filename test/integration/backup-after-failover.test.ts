@@ -1,0 +1,134 @@
+/**
+ * Issue 21, "backups after a failover": the `simple` preset deployed on a three-host bed
+ * (primary, standby, ops) with a short `backup.schedule` and `backup.target: standby`. Every
+ * database node has the backup timer; the one whose replica is the source takes the backup.
+ * - Before: the source is standby's replica and the target standby itself: a local copy.
+ * - `hastack switchover --to standby`: the roles swap (the switchover rather than a failover plus
+ *   rebuild: it reaches the same state, the replica on the old primary's machine, in seconds; the
+ *   backup path after it is the same code, and the fence is the fence test's subject).
+ * - The next scheduled backup runs on the primary's machine, from its replica, and lands on
+ *   standby over SSH (rsync, the backup key through its gate); `restore --verify` passes on it.
+ * - standby unreachable over SSH: the scheduled copy fails, says why in the event log of the
+ *   machine that tried, and every backup already on standby stays.
+ * Addresses 10.213.229.x (kit/addresses.ts row `backup-after-failover`), cluster `bkfo`.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { waitFor } from '../../src/shared/retry.js';
+import { runCli } from '../helpers/cli.js';
+import { useBedCluster } from '../helpers/hosts-config.js';
+
+const CLUSTER = 'bkfo';
+const STATE = `/var/lib/hastack/${CLUSTER}`;
+const BACKUPS = `${STATE}/standby/backups`;
+const HASTACK = `/opt/hastack/bin/hastack`;
+// Short enough for three runs in the test, long enough for one backup (~10 s here) to finish
+// before the next fire and for the switchover to fit between two runs.
+const SCHEDULE = '30s';
+// A scheduled run fires within one interval; the backup itself takes seconds: two intervals and a margin.
+const NEXT_BACKUP_MS = 120_000;
+
+interface Manifest {
+  id: string;
+  trigger: string;
+  source: { node: string; dbRole: string };
+  target: { node: string };
+}
+
+describe('backups after the roles swap (simple preset on three hosts, backup.target: standby)', { timeout: 10 * 60_000 }, () => {
+  const t0 = Date.now();
+  // systemd as PID 1 (the production path: the .timer units); HASTACK_BED_INIT=keeper runs the keeper's timers instead.
+  const init = process.env['HASTACK_BED_INIT'] === 'keeper' ? 'keeper' : 'systemd';
+  const used = useBedCluster('backup-after-failover', { backup: { schedule: SCHEDULE, target: 'standby', keep: 5 } }, { init });
+  const stamp = (what: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
+
+  /** The complete backups on standby, oldest first, with their manifests. */
+  async function onStandby(): Promise<Manifest[]> {
+    const r = await used.bed.exec('standby', `for d in ${BACKUPS}/2*; do [ -f "$d/manifest.json" ] && cat "$d/manifest.json" && echo; done; true`);
+    return r.stdout
+      .split(/\n(?=\{)/)
+      .filter((x) => x.trim() !== '')
+      .map((x) => JSON.parse(x) as Manifest)
+      .sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async function events(host: string): Promise<Array<{ message: string; data?: Record<string, unknown> }>> {
+    const r = await used.bed.exec(host, `cat ${STATE}/events.jsonl 2>/dev/null; true`);
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { message: string; data?: Record<string, unknown> });
+  }
+
+  let beforeSwap: Manifest | undefined;
+  let afterSwap: Manifest | undefined;
+
+  it("deploy; the scheduled backup is taken from standby's replica and lands on standby; the primary's timer skips", async () => {
+    stamp(`bed up (${init})`);
+    const r = await runCli(['deploy', '-f', used.configFile], { cwd: used.dir, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /backups: the database nodes copy to the backup target with their own SSH key, now authorised \(receive only\) on standby/);
+    stamp('deployed');
+    beforeSwap = await waitFor(async () => (await onStandby()).find((m) => m.trigger === 'schedule'), { timeoutMs: NEXT_BACKUP_MS, intervalMs: 1000 });
+    assert.ok(beforeSwap, `no scheduled backup on standby within ${NEXT_BACKUP_MS / 1000} s`);
+    stamp(`backup ${beforeSwap.id} on standby`);
+    assert.equal(beforeSwap.source.node, 'standby');
+    assert.equal(beforeSwap.source.dbRole, 'replica');
+    assert.ok((await events('primary')).some((e) => e.data?.['step'] === 'skipped' && /the source now is standby\/mariadb/.test(e.message)));
+  });
+
+  it('switchover to standby; the next scheduled backup is from the new replica (primary) and is copied to standby over SSH', async () => {
+    const sw = await runCli(['switchover', '--to', 'standby', '-f', used.configFile], { cwd: used.dir, timeoutMs: 180_000 });
+    assert.equal(sw.code, 0, sw.stdout + sw.stderr);
+    stamp('switched over');
+    afterSwap = await waitFor(async () => (await onStandby()).find((m) => m.source.node === 'primary'), { timeoutMs: NEXT_BACKUP_MS, intervalMs: 1000 });
+    assert.ok(afterSwap, `no backup from primary's replica on standby within ${NEXT_BACKUP_MS / 1000} s`);
+    stamp(`backup ${afterSwap.id} from primary on standby`);
+    assert.equal(afterSwap.trigger, 'schedule');
+    assert.equal(afterSwap.source.dbRole, 'replica');
+    assert.equal(afterSwap.target.node, 'standby');
+    const steps = (await events('primary')).filter((e) => e.data?.['id'] === afterSwap?.id).map((e) => e.message);
+    assert.ok(
+      steps.some((m) => /rsync over SSH to standby/.test(m)),
+      steps.join('\n'),
+    );
+    assert.ok(
+      steps.some((m) => /complete on standby/.test(m)),
+      steps.join('\n'),
+    );
+    // The standby's own timer now skips: its database is the primary.
+    assert.ok((await events('standby')).some((e) => e.data?.['step'] === 'received' && e.data['id'] === afterSwap?.id));
+    // Received through the gate: nothing half-copied left beside it.
+    const left = await used.bed.exec('standby', `ls -A ${BACKUPS} | grep '^\\.' ; true`);
+    assert.equal(left.stdout.trim(), '');
+  });
+
+  it('restore --verify on standby passes on the backup copied over', async () => {
+    const id = afterSwap?.id ?? assert.fail('no backup from after the switchover');
+    const r = await used.bed.exec('standby', `${HASTACK} restore --verify ${id} -f ${STATE}/hastack.yaml --state-root /var/lib/hastack`, { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /restores and matches its manifest/);
+    assert.match(r.stdout, /MariaDB started on the restored datadir/);
+    stamp(`restore --verify ${id}: ${r.stdout.trim().split('\n').at(-1) ?? ''}`);
+  });
+
+  it('standby unreachable over SSH: the scheduled backup fails before copying anything and says why; every backup on standby stays', async () => {
+    const kept = (await onStandby()).map((m) => m.id);
+    const from = (await events('primary')).length;
+    await used.bed.stopSshd('standby');
+    try {
+      const failed = await waitFor(async () => (await events('primary')).slice(from).find((e) => e.data?.['op'] === 'backup' && e.data['step'] === 'failed'), {
+        timeoutMs: NEXT_BACKUP_MS,
+        intervalMs: 1000,
+      });
+      assert.ok(failed, "no failed backup in the primary's event log");
+      stamp(`copy failed: ${failed.message}`);
+      assert.match(failed.message, /standby .*failed: .*(refused|closed|reset|timed out)/i);
+      const now = (await onStandby()).map((m) => m.id);
+      for (const id of kept) assert.ok(now.includes(id), `backup ${id} is still on standby`);
+    } finally {
+      await used.bed.startSshd('standby');
+    }
+    stamp('done');
+  });
+});
