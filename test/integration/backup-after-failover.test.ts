@@ -1,3 +1,4 @@
+// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
 /**
  * Issue 21, "backups after a failover": the `simple` preset deployed on a three-host bed
  * (primary, standby, ops) with a short `backup.schedule` and `backup.target: standby`. Every

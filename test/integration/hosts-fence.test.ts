@@ -1,3 +1,4 @@
+// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
 /**
  * `failover.fence` on three hosts (test/helpers/hostbed.ts; systemd or keeper per
  * HASTACK_BED_INIT): a machine that is gone. The test runs a small "power API" on the bed

@@ -1,6 +1,7 @@
+// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
 /**
  * The `ideal` preset's database (Galera, `database.mode: galera`) deployed with `hastack deploy`
- * on four namespace hosts (test/helpers/hostbed.ts; `HASTACK_BED_INIT=systemd` or the keeper):
+ * on four namespace hosts (test/helpers/hostbed.ts; systemd as PID 1 unless `HASTACK_BED_INIT=keeper`):
  * db1-db3 each carry a Galera node, a Redis and a Sentinel (memcached on two), `edge` the load
  * balancer, DNS, app, worker and controller (test/helpers/hosts-config.ts `galeraOnBed`). One
  * bring-up for:
@@ -134,7 +135,7 @@ describe('the ideal preset (Galera) on four hosts over SSH', { timeout: 20 * 60_
   const allAcked: Acked[] = [];
 
   before(async () => {
-    bed = await startHostBed({ hosts: [...DBS, 'edge'], addressBase: R.privateBase ?? '' });
+    bed = await startHostBed({ hosts: [...DBS, 'edge'], addressBase: R.privateBase ?? '', init: process.env['HASTACK_BED_INIT'] === 'keeper' ? 'keeper' : 'systemd' });
     fs.writeFileSync(configFile, YAML.stringify(galeraOnBed(bed, R.cluster)));
   });
   after(async () => {
