@@ -125,6 +125,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   // file checked and read here, to ship to the load-balancer hosts (0600, their service user's).
   if (lbTlsLocal(topo.config)) ensureEdgeCertificate(topo);
   const lbCerts = checkCertificateFiles(topo).map((c) => ({ cert: c.pem.cert, key: c.pem.key }));
+  // lb.tls.acme.caFile (a private ACME server's CA) is read here and shipped beside them.
+  const acmeCa = readAcmeCaFile(topo.config.lb.tls?.acme?.caFile);
   const lbNodes = new Set(topo.services.filter((s) => s.kind === 'lb').map((s) => s.node));
   const tlsNodes = new Set(databaseTlsOn(topo) ? topo.services.filter((s) => s.kind === 'mariadb').map((s) => s.node) : []);
   const remote = remoteTopology(topo);
@@ -145,7 +147,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
           secrets: must(held.get(n.name)),
           configYaml,
           ...(tlsNodes.has(n.name) ? { tls: readNodeTls(topo, n.name) } : {}),
-          ...(lbNodes.has(n.name) && lbCerts.length > 0 ? { lbTls: { certificates: lbCerts } } : {}),
+          ...(lbNodes.has(n.name) && (lbCerts.length > 0 || acmeCa !== undefined) ? { lbTls: { certificates: lbCerts, ...(acmeCa !== undefined ? { acmeCa } : {}) } } : {}),
         };
         return [n.name, JSON.stringify(payload)];
       }),
@@ -198,6 +200,19 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   } finally {
     await closeSessions(sessions);
   }
+}
+
+/** `lb.tls.acme.caFile` (already absolute), checked as the load balancer will: a ConfigError naming the key. */
+function readAcmeCaFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: ${file} is not a PEM certificate`);
+  return pem;
 }
 
 function must<T>(v: T | undefined): T {

@@ -41,7 +41,11 @@ export const deployBundleSchema = z
       .optional(),
     /** lb.tls and this node carries a load balancer: the certificate files of lb.tls, in config order (PEM). */
     lbTls: z
-      .object({ certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()) })
+      .object({
+        certificates: z.array(z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict()),
+        /** lb.tls.acme.caFile's contents (PEM): the private ACME server's CA, written beside the certificates. */
+        acmeCa: z.string().min(1).optional(),
+      })
       .strict()
       .optional(),
   })

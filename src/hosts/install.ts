@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SERVICE_KINDS, heldSecrets, secretsFile, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
-import { shippedCertificateDir, shippedCertificateFiles } from '../lb/index.js';
+import { shippedAcmeCaFile, shippedCertificateDir, shippedCertificateFiles } from '../lb/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
@@ -78,6 +78,8 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
         const f = shippedCertificateFiles(topo, i);
         files.push({ path: f.certFile, content: c.cert, mode: 0o600 }, { path: f.keyFile, content: c.key, mode: 0o600, secret: true });
       });
+      // Read when the load balancer starts its ACME loop: a new CA file restarts it.
+      if (bundle.lbTls.acmeCa !== undefined) files.push({ path: shippedAcmeCaFile(topo), content: bundle.lbTls.acmeCa, mode: 0o600, unit: spec.name });
     }
     if (spec.role === 'keepalived') {
       const self = topo.nodes.find((n) => n.name === node);

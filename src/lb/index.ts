@@ -23,7 +23,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { appReadyPath, servicesOf } from '../config/index.js';
+import { appReadiness, appReadyPath, servicesOf } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
@@ -73,6 +73,7 @@ export {
   configuredCertificateSources,
   shippedCertificateFiles,
   shippedCertificateDir,
+  shippedAcmeCaFile,
 } from './tls/index.js';
 export type { CertificatePem, CertificateSource, CertificateView, LoadedCertificate } from './tls/index.js';
 
@@ -275,9 +276,16 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
         };
   const server = createHttpServer(plainHandler, limits, gate);
 
-  // A module app's /readyz (503 while it drains); a command app's app.healthPath (src/config).
+  // Readiness: /readyz, 503 while the app server drains: a module app's on its own port, a
+  // command app's on its readiness port (hastack's process around the command answers there).
+  // Liveness (the stall watch): a module app's /readyz, a command app's app.healthPath, on the app's port.
   const readyPath = appReadyPath(ctx.topo.config);
-  const prober = new HealthProber(backends, { intervalMs: cfg.healthIntervalMs, timeoutMs: cfg.healthTimeoutMs, path: readyPath });
+  const prober = new HealthProber(backends, {
+    intervalMs: cfg.healthIntervalMs,
+    timeoutMs: cfg.healthTimeoutMs,
+    path: appReadiness(ctx.topo.config, 0).path,
+    originOf: (b) => `http://${b.address}:${appReadiness(ctx.topo.config, b.port).port}`,
+  });
   // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
   const livenessAgent = new Agent();
   const stall = new StallWatch(backends.all, opts.stall ?? DEFAULT_STALL_SETTINGS, {

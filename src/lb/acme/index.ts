@@ -10,7 +10,7 @@ import { DB_USERS, EDGE_SCHEMA } from '../../engines/index.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 import { appendEvent } from '../../shared/events.js';
 import type { Logger } from '../../shared/log.js';
-import { ACME_CHALLENGE_PREFIX as CHALLENGE_PREFIX, type CertificateSet } from '../tls/index.js';
+import { ACME_CHALLENGE_PREFIX as CHALLENGE_PREFIX, acmeCaFile, type CertificateSet } from '../tls/index.js';
 import { AcmeRenewer, type AcmeStep, type AcmeView } from './renewer.js';
 import { storeKey } from './seal.js';
 import { AcmeStore, type StoredCert } from './store.js';
@@ -62,13 +62,15 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
     );
   }
   let ca: string | undefined;
-  if (cfg.caFile !== undefined) {
+  // On hosts the copy deploy shipped (src/lb/tls/files.ts), not the operator's path.
+  const caFile = acmeCaFile(o.topo);
+  if (caFile !== undefined) {
     try {
-      ca = fs.readFileSync(cfg.caFile, 'utf8');
+      ca = fs.readFileSync(caFile, 'utf8');
     } catch (e) {
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: cannot read ${cfg.caFile}: ${(e as Error).message}`);
+      throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: cannot read ${caFile}: ${(e as Error).message}`);
     }
-    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: ${cfg.caFile} is not a PEM certificate`);
+    if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: ${caFile} is not a PEM certificate`);
   }
   const nodes = servicesOf(o.topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
   const db = new DbClient(nodes, { mode: o.topo.config.database.mode, user: DB_USERS.edge, password: lbDbPassword, database: EDGE_SCHEMA, log: o.log });

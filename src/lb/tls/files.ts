@@ -39,6 +39,21 @@ export function shippedCertificateDir(topo: Topology): string {
   return path.posix.join(hostStateDir(topo.config), 'lb-tls');
 }
 
+/**
+ * Where deploy puts `lb.tls.acme.caFile` on a load-balancer host: beside the certificates (the
+ * load balancer's user's alone). The config's path is the operator's copy.
+ */
+export function shippedAcmeCaFile(topo: Topology): string {
+  return path.posix.join(shippedCertificateDir(topo), 'acme-ca.pem');
+}
+
+/** The ACME CA file this load balancer reads: as configured, or on hosts the copy deploy shipped; undefined when none is set. */
+export function acmeCaFile(topo: Topology): string | undefined {
+  const f = topo.config.lb.tls?.acme?.caFile;
+  if (f === undefined) return undefined;
+  return substrateTraits(topo.config).nodesAreMachines ? shippedAcmeCaFile(topo) : f;
+}
+
 /** The certificate files as hastack.yaml names them, on the operator's machine (what deploy ships, what `up` checks). */
 export function configuredCertificateSources(topo: Topology): CertificateFileSource[] {
   const t = topo.config.lb.tls;
