@@ -9,6 +9,8 @@ import { sleep } from '../shared/retry.js';
 import { createDbClient } from '../clients/db/index.js';
 import { withClusterLock } from './cluster-lock.js';
 import { MIGRATION_LOCK } from './migrate.js';
+import { startCommandReadiness } from './command-ready.js';
+import { defaultDrainDelay as drainDelay } from './drain.js';
 
 /**
  * Command apps (`app.command`, `worker.command`, `app.migrate`): any program, run with
@@ -45,7 +47,11 @@ export function spawnCommand(ctx: ServiceContext, who: AppProcess, command: stri
   const child = spawn(SHELL, ['-c', command], { cwd, env: { ...process.env, ...serviceEnvironment(ctx.topo, ctx.secrets, ctx.svc, who) }, stdio: ['ignore', stdio, stdio] });
   const exited = new Promise<ExitInfo>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', () => resolve({ code: 127, signal: null }));
+    child.once('error', (e) => {
+      // The shell could not be started (most often: this service's account cannot enter app.dir).
+      process.stderr.write(`hastack: cannot start ${SHELL} in ${cwd} as this service's user: ${e.message}; the app's files must be readable by it\n`);
+      resolve({ code: 127, signal: null });
+    });
   });
   return { child, exited };
 }
@@ -73,8 +79,10 @@ export async function stopChild(child: ChildProcess, exited: Promise<ExitInfo>, 
  * log tail `up` shows when a command exits at once). Readiness is the supervisor's and the load
  * balancers' probe of `app.healthPath`.
  */
-export function startCommandApp(ctx: ServiceContext, command: string): Promise<Closeable> {
+export async function startCommandApp(ctx: ServiceContext, command: string): Promise<Closeable> {
   const log = createLogger('app', { node: ctx.svc.node });
+  // The drain signal first: a port already taken fails the start before the command runs.
+  const readiness = await startCommandReadiness(ctx);
   const { child, exited } = spawnCommand(ctx, 'app', command);
   let closing = false;
   void exited.then((e) => {
@@ -83,13 +91,23 @@ export function startCommandApp(ctx: ServiceContext, command: string): Promise<C
     process.exit(e.code !== null && e.code !== 0 ? e.code : 1);
   });
   log.info({ pid: child.pid, command, cwd: ctx.topo.appDir }, 'app command started');
-  // 10 s: the app's own graceful stop (gunicorn finishes requests in flight); below the descriptor's 15 s grace.
+  // Drain, as a module app does (src/app/host.ts): /readyz turns 503 and the command keeps serving
+  // until every load balancer has seen it (their probe interval × fall + timeout), so new requests
+  // go elsewhere; only then SIGTERM, and the app's own graceful stop finishes the requests in
+  // flight (10 s; gunicorn's graceful_timeout). Drain + 10 s stays below the unit's 15 s stop
+  // grace. The service's stop signal reaches this process only (KillMode=mixed, the keeper and
+  // the supervisor likewise), so the command is not stopped before the drain.
+  const drainDelayMs = drainDelay(ctx);
   const close = once(async () => {
     closing = true;
+    readiness.drain();
+    log.info({ drainDelayMs }, 'draining: /readyz answers 503');
+    if (drainDelayMs > 0 && child.exitCode === null && child.signalCode === null) await sleep(drainDelayMs);
     const e = await stopChild(child, exited, 10_000);
+    await readiness.close();
     log.info({ exit: describeExit(e) }, 'app command stopped');
   });
-  return Promise.resolve({ close });
+  return { close };
 }
 
 /** How long `app.migrate` waits for another migrator's lock (ms); the run itself is bounded by the supervisor (120 s) or deploy. */

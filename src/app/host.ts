@@ -5,6 +5,7 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { sleep } from '../shared/retry.js';
 import { buildHttpServer } from './http.js';
+import { defaultDrainDelay } from './drain.js';
 import { loadApp } from './load.js';
 import { migrationsFor, startMigrationRunner } from './migrate.js';
 import { ReadinessProbe } from './readiness.js';
@@ -30,11 +31,6 @@ export interface AppServerOptions {
   readonly migrationBudgetMs?: number;
 }
 
-function defaultDrainDelay(ctx: ServiceContext): number {
-  if (servicesOf(ctx.topo, 'lb').length === 0) return 0;
-  const lb = ctx.topo.config.lb;
-  return lb.healthIntervalMs * lb.fall + lb.healthTimeoutMs;
-}
 
 /**
  * Runs the cluster's app on `ctx.svc.address:port`: loads the app module, connects the clients,

@@ -78,6 +78,13 @@ export const appSchema = z
      * app answers its root; an app with a cheaper health route should name it).
      */
     healthPath: urlPath.optional(),
+    /**
+     * A command app's readiness port: hastack's process around the command answers
+     * `GET /readyz` there on the node's address (503 while it drains the app server before a
+     * stop, else the app's own healthPath answer), and the load balancers probe it, as they probe
+     * a module app's `/readyz`. Default: the app's port + 1.
+     */
+    readyPort: z.number().int().min(1).max(65535).optional(),
     /** A command run once per `up`/`deploy`, under a cluster-wide lock, before the app servers start. */
     migrate: command.optional(),
     /** Extra variables for the app (and the worker, and migrate), besides the contract's. */

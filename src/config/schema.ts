@@ -500,7 +500,7 @@ export function demoDataOn(config: {
 }
 
 /** The app keys the helpers below read. */
-type AppKeys = { readonly app: { readonly command?: string | undefined; readonly healthPath?: string | undefined } };
+type AppKeys = { readonly app: { readonly command?: string | undefined; readonly healthPath?: string | undefined; readonly readyPort?: number | undefined } };
 
 /** Whether the app is any HTTP server run from `app.command` (else a hastack app module). */
 export function isCommandApp(config: AppKeys): boolean {
@@ -518,4 +518,32 @@ export function appHealthPath(config: AppKeys): string {
  */
 export function appReadyPath(config: AppKeys): string {
   return isCommandApp(config) ? appHealthPath(config) : '/readyz';
+}
+
+/** The path hastack's drain signal answers on: a module app's own, a command app's readiness port (`appReadiness`). */
+export const READY_PATH = '/readyz';
+
+/**
+ * Where the load balancers ask an app server whether to send it requests: a module app's
+ * `/readyz` on its own port; a command app's `/readyz` on its readiness port (`app.readyPort`,
+ * default the app's port + 1), answered by hastack's process around the command, which turns it
+ * 503 while it drains the server before stopping it (src/app/command.ts).
+ */
+export function appReadiness(config: AppKeys, appPort: number): { port: number; path: string } {
+  return isCommandApp(config) ? { port: commandReadyPort(config, appPort), path: READY_PATH } : { port: appPort, path: READY_PATH };
+}
+
+/**
+ * Whether a service's stop signal goes to its main process only (then SIGKILL to the whole group
+ * after the grace), rather than to its whole process group at once: a command app's app servers,
+ * whose hastack process drains the command (src/app/command.ts) before it stops it; a group
+ * SIGTERM would stop the command before the load balancers knew. systemd's KillMode=mixed.
+ */
+export function stopsMainFirst(config: AppKeys, kind: string): boolean {
+  return kind === 'app' && isCommandApp(config);
+}
+
+/** A command app's readiness port on a node whose app listens on `appPort`. */
+export function commandReadyPort(config: AppKeys, appPort: number): number {
+  return config.app.readyPort ?? appPort + 1;
 }

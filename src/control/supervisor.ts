@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { readSecrets, refreshSecretsInPlace, secretsFile, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { readSecrets, refreshSecretsInPlace, secretsFile, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
 import { descriptorOf, startPlan, stopGraceMs, stopPlan, type ProbeResult, type ServiceContext, type ServiceDriver } from '../registry/index.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
@@ -557,7 +557,14 @@ export class Supervisor {
     m.phase = 'stopped';
     if (!proc || !this.opts.substrate.isAlive(proc.pid)) return;
     const { substrate } = this.opts;
-    substrate.signal(proc.pid, 'SIGTERM');
+    if (stopsMainFirst(this.opts.topo.config, m.svc.kind)) {
+      // Its process drains the command, then stops it (src/app/command.ts); SIGKILL below still takes the group.
+      try {
+        process.kill(proc.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    } else substrate.signal(proc.pid, 'SIGTERM');
     const grace = stopGraceMs(m.svc.kind);
     const timer = new AbortController();
     const killed = await Promise.race([

@@ -36,6 +36,7 @@ const unitSpecSchema = z.object({
   user: z.string().optional(),
   writablePaths: z.array(z.string()).optional(),
   capabilities: z.array(z.string()).optional(),
+  killMode: z.literal('mixed').optional(),
   timer: z
     .union([
       z.object({ kind: z.literal('interval'), onActiveSec: z.string(), onUnitActiveSec: z.string() }),
@@ -229,8 +230,9 @@ export async function killKeeper(unitFile: string): Promise<number[]> {
 const KEEPER_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
- * The service's command, run by `setpriv` as its own user and group with no supplementary groups,
- * no way to gain privileges again (no_new_privs: setuid binaries and file capabilities do
+ * The service's command, run by `setpriv` as its own user and group with that user's
+ * supplementary groups from the group database (as systemd's User= sets them: a worker host adds
+ * `hastack-worker` to `hastack-app`, which owns the shipped app.dir, src/deploy/app-dir.ts), no way to gain privileges again (no_new_privs: setuid binaries and file capabilities do
  * nothing) and an empty capability bounding set but for what the unit keeps (CAP_NET_BIND_SERVICE
  * for a port below 1024, passed as an ambient capability): what systemd's User=, Group=,
  * NoNewPrivileges= and CapabilityBoundingSet= do. Node's own `uid`/`gid` spawn options do the
@@ -244,7 +246,7 @@ export function dropPrivileges(user: string, capabilities: readonly string[], ar
     'setpriv',
     `--reuid=${user}`,
     `--regid=${user}`,
-    '--clear-groups',
+    '--init-groups',
     '--no-new-privs',
     `--bounding-set=${set}`,
     ...(caps.length > 0 ? [`--inh-caps=${set}`, `--ambient-caps=${set}`] : []),
@@ -291,7 +293,14 @@ export async function runKeeper(unitFile: string): Promise<void> {
     wake?.();
     const pid = current?.pid;
     if (pid !== undefined && current?.exitCode === null) {
-      signalGroup(pid, 'SIGTERM');
+      // killMode mixed (a command app drains first): the main process only; SIGKILL below takes the group.
+      if (spec.killMode === 'mixed') {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      } else signalGroup(pid, 'SIGTERM');
       setTimeout(() => {
         log(`still running after ${spec.stopTimeoutMs} ms: SIGKILL`);
         signalGroup(pid, 'SIGKILL');

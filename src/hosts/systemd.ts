@@ -112,8 +112,9 @@ export function renderServiceUnit(spec: UnitSpec): string {
   lines.push(
     `TimeoutStartSec=${timeSpan(spec.startTimeoutMs)}`,
     `TimeoutStopSec=${timeSpan(spec.stopTimeoutMs)}`,
-    // The whole process group gets SIGTERM (mariadbd's helpers, sh -c children), then SIGKILL.
-    'KillMode=control-group',
+    // The whole process group gets SIGTERM (mariadbd's helpers, sh -c children), then SIGKILL;
+    // `mixed` (a command app, which drains before it stops its command): SIGTERM to the main process only.
+    `KillMode=${spec.killMode ?? 'control-group'}`,
     `LimitNOFILE=${spec.limits.nofile}`,
     `StandardOutput=append:${unitPath(spec.logFile)}`,
     `StandardError=append:${unitPath(spec.logFile)}`,

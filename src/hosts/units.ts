@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { controllerNode, findService, hostStateDir, httpsPort, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { controllerNode, findService, hostStateDir, httpsPort, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import { SERVICES, stopGraceMs } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -48,6 +48,12 @@ export interface UnitSpec {
   readonly writablePaths?: readonly string[];
   /** With `user`: capabilities it keeps (CAP_NET_BIND_SERVICE for a port below 1024). */
   readonly capabilities?: readonly string[];
+  /**
+   * `mixed`: the stop's SIGTERM goes to the main process only, the SIGKILL after the grace to
+   * the whole group (systemd `KillMode=mixed`; a command app drains first, src/config
+   * stopsMainFirst). Absent: the whole group gets both (`control-group`).
+   */
+  readonly killMode?: 'mixed';
 }
 
 export interface UnitsOptions {
@@ -145,6 +151,7 @@ function serviceUnit(topo: Topology, svc: ServiceInstance, opts: UnitsOptions): 
     env: { ...cmd.env },
     cwd: cmd.cwd ?? svc.dir,
     stopTimeoutMs: stopGraceMs(svc.kind),
+    ...(stopsMainFirst(topo.config, svc.kind) ? { killMode: 'mixed' as const } : {}),
     restartSec: sup.restartBackoffMinMs / 1000,
     restartMaxSec: sup.restartBackoffMaxMs / 1000,
     startTimeoutMs: SERVICES[svc.kind].hostStartTimeoutMs ?? START_TIMEOUT_MS,

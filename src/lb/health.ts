@@ -19,6 +19,8 @@ export interface ProbeSettings {
   readonly timeoutMs: number;
   /** Path probed on each backend (the app contract's readiness endpoint). */
   readonly path: string;
+  /** Where a backend's readiness is asked (`http://addr:port`); default its own origin (a command app's is its readiness port). */
+  readonly originOf?: (b: Backend) => string;
 }
 
 export interface ProbeResultDetail {
@@ -98,7 +100,7 @@ export class HealthProber {
   }
 
   private async probe(b: Backend): Promise<void> {
-    const r = await probeBackend(this.agent, b.origin, this.settings.path, this.settings.timeoutMs, this.stopper.signal);
+    const r = await probeBackend(this.agent, this.settings.originOf?.(b) ?? b.origin, this.settings.path, this.settings.timeoutMs, this.stopper.signal);
     if (this.stopper.signal.aborted) return;
     this.set.observeProbe(b, r.outcome, r.detail);
   }
