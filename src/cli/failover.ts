@@ -1,5 +1,8 @@
 import readline from 'node:readline/promises';
-import { readSecrets, substrateTraits } from '../config/index.js';
+import os from 'node:os';
+import { ENDPOINT_KINDS, readSecrets, substrateTraits, type ServiceInstance } from '../config/index.js';
+import { driverFor } from '../drivers/index.js';
+import type { ProbeResult } from '../registry/index.js';
 import { LocalSubstrate } from '../substrate/index.js';
 import { runtimeFor, type Runtime } from '../runtime/index.js';
 import { runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
@@ -18,7 +21,10 @@ export async function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(
   const env: FailoverEnv = { topo, secrets: readSecrets(topo.stateDir), recordRole: (svc, role) => runtime.recordRole(svc, role) };
   if (!substrateTraits(topo.config).nodesAreMachines) return env;
   const { hostsRedisAdmin } = await import('../hosts/redis-admin.js');
-  return { ...env, redisAdmin: hostsRedisAdmin(topo) };
+  const { probeOnHost } = await import('../hosts/run-info.js');
+  const here = (svc: ServiceInstance): Promise<ProbeResult> => driverFor(svc.kind).probe({ topo, secrets: env.secrets, svc, asRoot: os.userInfo().uid === 0 }, 1_000);
+  // The local endpoints are probed through a socket on their own machine: through its agent.
+  return { ...env, redisAdmin: hostsRedisAdmin(topo), probe: (svc) => ((ENDPOINT_KINDS as readonly string[]).includes(svc.kind) ? probeOnHost(topo, svc) : here(svc)) };
 }
 
 /**

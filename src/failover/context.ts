@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { Secrets, ServiceInstance, ServiceKind, Topology } from '../config/index.js';
 import { findService, servicesOf } from '../config/index.js';
 import { recordDbRole, type DbRole, type RedisAddress, type RedisRole } from '../engines/index.js';
-import type { ServiceContext } from '../registry/index.js';
+import type { ProbeResult, ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 /** What every failover step works with: the running cluster's topology and secrets. */
@@ -20,6 +20,12 @@ export interface FailoverEnv {
    * node's agent, since their ports answer only cluster nodes (src/hosts/firewall.ts).
    */
   readonly redisAdmin?: RedisAdmin;
+  /**
+   * How a service's health is asked after the promotion. Absent: its driver's probe from this
+   * machine. On real hosts the CLI passes one that asks the local endpoints through their
+   * host's agent: their probe reads a socket in the service's directory on that machine.
+   */
+  readonly probe?: (svc: ServiceInstance) => Promise<ProbeResult>;
 }
 
 /** One look at the cluster's Redis nodes and Sentinels: what answered, nothing for what did not. */

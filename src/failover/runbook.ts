@@ -89,7 +89,8 @@ async function waitServicesHealthy(env: FailoverEnv, fenced: string): Promise<st
   let bad: string[] = [];
   const ok = await waitFor(
     async () => {
-      const probes = await Promise.all(want.map(async (s) => ({ s, p: await driverFor(s.kind).probe(ctxOf(env, s), 1_000) })));
+      const probe = env.probe ?? ((s: (typeof want)[number]) => driverFor(s.kind).probe(ctxOf(env, s), 1_000));
+      const probes = await Promise.all(want.map(async (s) => ({ s, p: await probe(s) })));
       bad = probes.filter((x) => !x.p.healthy).map((x) => `${x.s.id}: ${x.p.detail ?? 'unhealthy'}`);
       return bad.length === 0 ? true : undefined;
     },

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { appHealthPath, isCommandApp, servicesOf, type VerifyConfig } from '../config/index.js';
 import { describeExit, spawnCommand } from '../app/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
@@ -36,11 +36,12 @@ export function customVerify(env: FailoverEnv): CustomCheck | undefined {
   return undefined;
 }
 
-async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }>, accept: (status: number) => boolean): Promise<string> {
+async function httpCheck(base: string, v: Extract<VerifyConfig, { path: string }>, accept: (status: number) => boolean, d: Dispatcher | undefined): Promise<string> {
   let last = '';
   for (let i = 0; i < ATTEMPTS; i++) {
     try {
       const res = await request(`${base}${v.path}`, {
+        ...(d !== undefined ? { dispatcher: d } : {}),
         method: v.method,
         headers: v.headers,
         ...(v.body !== undefined ? { body: v.body } : {}),
@@ -77,8 +78,8 @@ async function commandCheck(env: FailoverEnv, fenced: string, command: string): 
 }
 
 /** Runs the configured check through the load balancer at `base` (or the command). */
-export async function runCustomVerify(env: FailoverEnv, fenced: string, base: string, check: CustomCheck): Promise<string> {
+export async function runCustomVerify(env: FailoverEnv, fenced: string, base: string, check: CustomCheck, d?: Dispatcher): Promise<string> {
   const v = check.verify;
   if ('command' in v) return commandCheck(env, fenced, v.command);
-  return httpCheck(base, v, check.accept);
+  return httpCheck(base, v, check.accept, d);
 }

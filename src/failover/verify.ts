@@ -1,5 +1,7 @@
-import { request } from 'undici';
-import { servicesOf } from '../config/index.js';
+import fs from 'node:fs';
+import { Agent, request, type Dispatcher } from 'undici';
+import { httpsPort, lbTlsLocal, servicesOf } from '../config/index.js';
+import { edgeTlsFiles } from '../engines/index.js';
 import { resolveService } from '../dns/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep, waitFor } from '../shared/retry.js';
@@ -22,8 +24,15 @@ export async function dnsAnswer(env: FailoverEnv, fenced: string): Promise<{ add
   return resolveService(servers, env.topo.config.serviceName, 500, (a) => [...a]);
 }
 
-async function http(method: 'GET' | 'POST', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+async function http(
+  method: 'GET' | 'POST',
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  d?: Dispatcher,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await request(url, {
+    ...(d !== undefined ? { dispatcher: d } : {}),
     method,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -45,11 +54,12 @@ async function http(method: 'GET' | 'POST', url: string, body?: unknown, headers
  * the app has no `/login` (404: an app without sessions). Retried like the order (the app may be
  * finding Redis).
  */
-async function logIn(base: string, user: { readonly username: string; readonly password: string }): Promise<string | undefined> {
+async function logIn(base: string, user: { readonly username: string; readonly password: string }, d?: Dispatcher): Promise<string | undefined> {
   let last = '';
   for (let i = 0; i < 10; i++) {
     try {
       const res = await request(`${base}/login`, {
+        ...(d !== undefined ? { dispatcher: d } : {}),
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(user),
@@ -82,24 +92,41 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   const answer = await dnsAnswer(env, fenced);
   const lb = answer.addresses[0];
   if (!lb) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, 'hastack\'s DNS answers with no load balancer; see "hastack status" (lb rows)');
-  const port = servicesOf(env.topo, 'lb')[0]?.port ?? 8080;
-  const base = `http://${lb}:${port}`;
+  // With lb.tls, over HTTPS as a client would (plain HTTP may only redirect there: redirectHttp),
+  // checking the certificate for the service name against the cluster CA (lb.tls local) or the
+  // system store (certificates from files or ACME; NODE_EXTRA_CA_CERTS adds a private root).
+  const tls = env.topo.config.lb.tls !== undefined;
+  const port = tls ? httpsPort(env.topo.config) : (servicesOf(env.topo, 'lb')[0]?.port ?? 8080);
+  const base = `${tls ? 'https' : 'http'}://${lb}:${port}`;
+  const d = tls
+    ? new Agent({
+        connect: { servername: env.topo.config.serviceName, rejectUnauthorized: true, ...(lbTlsLocal(env.topo.config) ? { ca: fs.readFileSync(edgeTlsFiles(env.topo).ca, 'utf8') } : {}) },
+      })
+    : undefined;
+  try {
+    return await verifyThrough(env, fenced, key, base, d);
+  } finally {
+    await d?.close();
+  }
+}
+
+async function verifyThrough(env: FailoverEnv, fenced: string, key: string, base: string, d: Dispatcher | undefined): Promise<string> {
   const custom = customVerify(env);
-  if (custom !== undefined) return `via DNS → ${await runCustomVerify(env, fenced, base, custom)}`;
+  if (custom !== undefined) return `via DNS → ${await runCustomVerify(env, fenced, base, custom, d)}`;
   const t0 = Date.now();
   // Log in first when the config names an account: the example ERP answers every business read,
   // not only writes, with 401 without a session.
   const login = env.topo.config.failover.verifyLogin;
   const headers: Record<string, string> = { 'idempotency-key': key };
   const session: Record<string, string> = {};
-  const cookie = login === undefined ? undefined : await logIn(base, login);
+  const cookie = login === undefined ? undefined : await logIn(base, login, d);
   if (cookie !== undefined) session['cookie'] = headers['cookie'] = cookie;
-  const skus = await http('GET', `${base}/api/items`, undefined, session);
+  const skus = await http('GET', `${base}/api/items`, undefined, session, d);
   if (skus.status === 401 && login === undefined) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `the app wants a login to read (HTTP 401 at ${base}/api/items); set failover.verifyLogin to an account the check may use`);
   }
   if (skus.status === 404) {
-    const root = await http('GET', `${base}/`);
+    const root = await http('GET', `${base}/`, undefined, {}, d);
     if (root.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `GET ${base}/ answered ${root.status}`);
     return `GET ${base}/ → 200 (the app has no /api/orders: write and job checks skipped)`;
   }
@@ -111,7 +138,7 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   // same idempotent request, bounded.
   for (let i = 0; i < 10 && !created; i++) {
     try {
-      const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, headers);
+      const r = await http('POST', `${base}/api/orders`, { customer: key, lines: [{ sku, qty: 1 }] }, headers, d);
       if (r.status === 200 || r.status === 201) created = r;
       else if (r.status === 401 && login === undefined) {
         throw new HastackError(
@@ -128,11 +155,11 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   if (!created) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `no order could be written through ${base}: ${lastErr}`);
   const id = Number(created.json['id']);
   const wroteMs = Date.now() - t0;
-  const read = await http('GET', `${base}/api/orders/${id}`, undefined, session);
+  const read = await http('GET', `${base}/api/orders/${id}`, undefined, session, d);
   if (read.status !== 200) throw new HastackError(ErrorCode.UPSTREAM_UNAVAILABLE, `order ${id} written but reading it back answered ${read.status}`);
   const confirmed = await waitFor(
     async () => {
-      const r = await http('GET', `${base}/api/orders/${id}`, undefined, session);
+      const r = await http('GET', `${base}/api/orders/${id}`, undefined, session, d);
       return r.json['status'] !== 'pending' ? String(r.json['status']) : undefined;
     },
     // 500 ms: a worker confirms within a few hundred ms of the enqueue.

@@ -1,9 +1,9 @@
-import type { Topology } from '../config/index.js';
+import type { ServiceInstance, Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import type { ProbeResult } from '../registry/index.js';
-import { agentStatusSchema, guardedProbesSchema } from './agent-types.js';
+import { agentStatusSchema, guardedProbesSchema, probeResultSchema } from './agent-types.js';
 import { guardedPorts } from './firewall.js';
-import { closeSessions, openSessions } from './session.js';
+import { closeSessions, openSessions, withHost } from './session.js';
 
 /** What each host's service manager says about one service's unit. */
 export interface UnitRunInfo {
@@ -63,4 +63,19 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
     await closeSessions(sessions);
   }
   return { units, probes, unreachable };
+}
+
+/** One agent call bounds a probe of 1 s; the rest is starting the CLI there (see STATUS_TIMEOUT_MS). */
+const PROBE_TIMEOUT_MS = 15_000;
+
+/**
+ * One service's probe, run by its host's agent: for services whose probe reads their own
+ * machine (the local endpoints' status socket) or whose port answers only cluster nodes.
+ */
+export async function probeOnHost(topo: Topology, svc: ServiceInstance): Promise<ProbeResult> {
+  try {
+    return await withHost(topo, svc.node, (s) => s.agentJson('probe', ['--id', svc.id, '--timeout-ms', '1000'], probeResultSchema, { timeoutMs: PROBE_TIMEOUT_MS }));
+  } catch (e) {
+    return { healthy: false, role: svc.kind, detail: `probe through the agent of ${svc.node}: ${describeError(e)}` };
+  }
 }
