@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfig } from './load.js';
-import { appHealthPath, appReadyPath, isCommandApp } from './schema.js';
+import { appHealthPath, appReadiness, appReadyPath, isCommandApp, stopsMainFirst } from './schema.js';
 
 function rejected(fn: () => unknown): ConfigError {
   try {
@@ -25,13 +25,24 @@ describe('app.module / app.command', () => {
     assert.equal(appReadyPath(c), '/readyz');
   });
 
-  it('a command app: no module, health path / by default, the LB probes the same path', () => {
+  it('a command app: no module, health path / by default; the LB asks /readyz on its readiness port (port + 1, or app.readyPort)', () => {
     const c = parseConfig({ ...nodes(), app: { command: 'exec python3 -m http.server --bind "$HOST" "$PORT"' } });
     assert.equal(c.app.module, undefined);
     assert.equal(isCommandApp(c), true);
     assert.equal(appHealthPath(c), '/');
     assert.equal(appReadyPath(c), '/');
     assert.equal(appReadyPath(parseConfig({ ...nodes(), app: { command: 'x', healthPath: '/up' } })), '/up');
+    assert.deepEqual(appReadiness(c, 8000), { port: 8001, path: '/readyz' });
+    assert.deepEqual(appReadiness(parseConfig({ ...nodes(), app: { command: 'x', readyPort: 9100 } }), 8000), { port: 9100, path: '/readyz' });
+    // Its stop signal goes to hastack's process alone, which drains before it stops the command.
+    assert.equal(stopsMainFirst(c, 'app'), true);
+    assert.equal(stopsMainFirst(c, 'worker'), false);
+  });
+
+  it('a module app: the LB asks its own /readyz; its stop signal goes to the whole group', () => {
+    const c = parseConfig(nodes());
+    assert.deepEqual(appReadiness(c, 8000), { port: 8000, path: '/readyz' });
+    assert.equal(stopsMainFirst(c, 'app'), false);
   });
 
   it('both: one error naming both keys', () => {

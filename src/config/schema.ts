@@ -513,8 +513,9 @@ export function appHealthPath(config: AppKeys): string {
 }
 
 /**
- * The path the load balancers probe on an app server: a module app's `/readyz` (it turns 503
- * while draining), a command app's health path (it has no drain signal of its own).
+ * The path asked on an app server's own port to tell whether its process answers at all (the
+ * load balancers' stall watch): a module app's `/readyz`, a command app's health path. Whether to
+ * send it requests is `appReadiness`.
  */
 export function appReadyPath(config: AppKeys): string {
   return isCommandApp(config) ? appHealthPath(config) : '/readyz';

@@ -52,6 +52,11 @@ WantedBy=multi-user.target
     );
   });
 
+  it('a command app server drains before its command stops: KillMode=mixed (SIGTERM to the main process only)', () => {
+    assert.match(renderServiceUnit({ ...spec, killMode: 'mixed' }), /^KillMode=mixed$/m);
+    assert.match(renderServiceUnit(spec), /^KillMode=control-group$/m);
+  });
+
   it('review item 4: a service with its own user gets User=, Group= and the sandbox; prepare runs as root (+)', () => {
     const unit = renderServiceUnit({ ...spec, user: 'hastack-redis', writablePaths: ['/var/lib/hastack/shop/db1/redis'] });
     assert.equal(
