@@ -85,6 +85,7 @@ export const TEST_RANGES = {
   'reserved-fence': reserve('reserved: failover.fence (issue 21)', 228, 'fence'),
   'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
   'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
+  'reserved-happ': reserve('reserved: own app and HTTPS on hosts (issues 19/20)', 230, 'happ'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
@@ -148,6 +149,16 @@ export const TEST_RANGES = {
     loopback: [],
     private: ['10.213.229'],
     within: 'reserved-bkfo',
+  },
+  // The Python example with lb.tls (files + ACME) deployed to a three-host bed; pebble listens on the
+  // bed bridge's .254 (ports 14000 ACME directory, 15000 management), reachable from the hosts.
+  'hosts-app': {
+    file: 'test/integration/hosts-app.test.ts',
+    clusters: ['happ'],
+    loopback: [],
+    private: ['10.213.230'],
+    within: 'reserved-happ',
+    ports: [14000, 15000],
   },
   'runtime-conformance': {
     file: 'test/integration/runtime-conformance.test.ts',
