@@ -284,12 +284,18 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     const agent = new Agent({ connect: { ca: fs.readFileSync(f('root.pem'), 'utf8'), servername: NAME }, keepAliveTimeout: 30_000 });
     const statuses = new Map<string, number>();
     let stop = false;
+    /** A loop that ran out of its bound before the deploy ended (the restarts might have fallen after it). */
+    let exhausted = 0;
     // POSTs without an Idempotency-Key: the app answers 400 to each, and the load balancer may
     // not send one again after a broken connection (it might have run), so any request an app
-    // server dropped while stopping shows as a 502 here. Bounded: 20,000 requests or 3 minutes.
+    // server dropped while stopping shows as a 502 here. Bounded: 60,000 requests or 3 minutes.
     const loop = async (): Promise<void> => {
       const until = Date.now() + 180_000;
-      for (let i = 0; i < 10_000 && !stop && Date.now() < until; i++) {
+      for (let i = 0; !stop; i++) {
+        if (i >= 30_000 || Date.now() > until) {
+          exhausted++;
+          return;
+        }
         let key: string;
         try {
           const r = await request(`https://${a}:${HTTPS_PORT}/records`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', host: NAME }, body: '{"data":"x"}' });
@@ -318,6 +324,7 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     const seen = Object.fromEntries(statuses);
     console.log(`requests during the rolling restart: ${JSON.stringify(seen)}`);
     assert.ok((statuses.get('400') ?? 0) > 50, `the load ran: ${JSON.stringify(seen)}`);
+    assert.equal(exhausted, 0, 'the load ran until the deploy was done');
     assert.deepEqual(Object.keys(seen), ['400'], `every request answered by an app server: ${JSON.stringify(seen)}`);
     const log = await must(bed).exec('primary', `grep -c 'draining: /readyz answers 503' /var/lib/hastack/${R.cluster}/primary/app/service.log`);
     assert.ok(Number(log.stdout.trim()) >= 1, 'the app server drained before it stopped');
