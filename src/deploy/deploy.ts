@@ -414,7 +414,18 @@ async function startServices(
     // healthy before the next (a rolling restart: the load balancers and clients keep using
     // the others, so an edit deployed under load costs no request).
     await Promise.all(due.filter((d) => d.unit.run && !d.unit.active).map(bringUp));
-    for (const d of due.filter((x) => x.unit.run && x.unit.active)) await bringUp(d);
+    const rolled = due.filter((x) => x.unit.run && x.unit.active);
+    for (const [i, d] of rolled.entries()) {
+      await bringUp(d);
+      // An app server answering its health path is not yet back in the load balancers' rotation:
+      // they take it back after lb.rise good probes. Draining the next one before then can leave
+      // them none (seen on a systemd host bed, where a restart takes ~6 s: 503s from the
+      // balancers). So the next app server waits that long.
+      if (d.svc.kind === 'app' && i < rolled.length - 1 && topo.services.some((s) => s.kind === 'lb')) {
+        const lb = topo.config.lb;
+        await sleep(lb.rise * lb.healthIntervalMs + lb.healthTimeoutMs);
+      }
+    }
   }
   return { started, unchanged };
 }
