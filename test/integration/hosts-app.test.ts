@@ -1,3 +1,4 @@
+// lane: side (a host bed: it mostly waits on deploys, SSH and failover detection)
 /**
  * The Python example (examples/python, the `simple` variant's shape) deployed with `hastack deploy`
  * to a three-host bed (test/helpers/hostbed.ts: `primary` and `standby` carry every service, `ops`
