@@ -68,7 +68,11 @@ export async function startCommandReadiness(ctx: ServiceContext): Promise<Comman
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'EADDRINUSE'
-          ? new HastackError(ErrorCode.PORT_IN_USE, `${address}:${readyPort} (the app's readiness port, app.readyPort) is already in use on ${ctx.svc.node}; set app.readyPort to a free port`, { cause: e })
+          ? new HastackError(
+              ErrorCode.PORT_IN_USE,
+              `${address}:${readyPort} (the app's readiness port, app.readyPort) is already in use on ${ctx.svc.node}; set app.readyPort to a free port`,
+              { cause: e },
+            )
           : e,
       ),
     );

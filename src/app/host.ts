@@ -31,7 +31,6 @@ export interface AppServerOptions {
   readonly migrationBudgetMs?: number;
 }
 
-
 /**
  * Runs the cluster's app on `ctx.svc.address:port`: loads the app module, connects the clients,
  * applies migrations (bounded; an outage does not stop the start), starts dependency checks and

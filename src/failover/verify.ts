@@ -100,7 +100,11 @@ export async function verifyEndToEnd(env: FailoverEnv, fenced: string, key: stri
   const base = `${tls ? 'https' : 'http'}://${lb}:${port}`;
   const d = tls
     ? new Agent({
-        connect: { servername: env.topo.config.serviceName, rejectUnauthorized: true, ...(lbTlsLocal(env.topo.config) ? { ca: fs.readFileSync(edgeTlsFiles(env.topo).ca, 'utf8') } : {}) },
+        connect: {
+          servername: env.topo.config.serviceName,
+          rejectUnauthorized: true,
+          ...(lbTlsLocal(env.topo.config) ? { ca: fs.readFileSync(edgeTlsFiles(env.topo).ca, 'utf8') } : {}),
+        },
       })
     : undefined;
   try {

@@ -73,7 +73,23 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     const leaf = async (name: string, san: string): Promise<void> => {
       await openssl('req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
       fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\n`);
-      await openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '2', '-extfile', f(`${name}.ext`));
+      await openssl(
+        'x509',
+        '-req',
+        '-in',
+        f(`${name}.csr`),
+        '-CA',
+        f('ca.pem'),
+        '-CAkey',
+        f('ca.key'),
+        '-CAcreateserial',
+        '-out',
+        f(`${name}.crt`),
+        '-days',
+        '2',
+        '-extfile',
+        f(`${name}.ext`),
+      );
     };
     await leaf('pebble', `IP:${PEBBLE}`);
     await leaf(FILES_NAME, [`DNS:${FILES_NAME}`, ...lbs().map((a) => `IP:${a}`)].join(','));
@@ -173,11 +189,13 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     assert.match(r.stdout, /migrations done/);
     const st = await runCli(['status', '--json', '-f', configFile], { cwd: dir, timeoutMs: 60_000 });
     const s = JSON.parse(st.stdout) as { services: Array<{ node: string; service: string; healthy: boolean; pid: number | null; detail?: string }> };
-    const row = (node: string, kind: string): { healthy: boolean; pid: number | null; detail?: string } | undefined => s.services.find((x) => x.node === node && x.service === kind);
+    const row = (node: string, kind: string): { healthy: boolean; pid: number | null; detail?: string } | undefined =>
+      s.services.find((x) => x.node === node && x.service === kind);
 
     for (const h of ['primary', 'standby']) {
       const e = must(bed);
-      for (const k of ['app', 'worker', 'db-endpoint', 'db-read-endpoint', 'redis-endpoint', 'lb']) assert.equal(row(h, k)?.healthy, true, `${h}/${k}: ${JSON.stringify(row(h, k))}`);
+      for (const k of ['app', 'worker', 'db-endpoint', 'db-read-endpoint', 'redis-endpoint', 'lb'])
+        assert.equal(row(h, k)?.healthy, true, `${h}/${k}: ${JSON.stringify(row(h, k))}`);
       // app.dir: root's, read-only to the app's group, nothing for others.
       const modes = await e.exec(h, 'stat -c "%U:%G %a %n" /opt/hastack/app /opt/hastack/app/app.py');
       assert.match(modes.stdout, /root:hastack-app 750 \/opt\/hastack\/app\n/, modes.stdout);
@@ -192,7 +210,7 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
       /** `user args` of every process under the unit's main process (the keeper's or systemd's). */
       const children = (kind: string): string => {
         const under = new Set([row(h, kind)?.pid ?? -1]);
-        for (let grew = true; grew; ) {
+        for (let grew = true; grew;) {
           grew = false;
           for (const p of all) {
             if (!under.has(p.ppid) || under.has(p.pid)) continue;
@@ -223,9 +241,13 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
   it("both load balancers serve pebble's certificate for the service name on 443, and the file certificate to clients naming no host", async () => {
     const issuer = async (lb: string, servername?: string): Promise<string> => {
       const sni = servername === undefined ? '-noservername' : `-servername ${servername}`;
-      const { stdout } = await run('sh', ['-c', `openssl s_client -connect ${lb}:${HTTPS_PORT} ${sni} </dev/null 2>/dev/null | openssl x509 -noout -issuer -subject -ext subjectAltName`], {
-        timeout: 15_000,
-      }).catch(() => ({ stdout: '' }));
+      const { stdout } = await run(
+        'sh',
+        ['-c', `openssl s_client -connect ${lb}:${HTTPS_PORT} ${sni} </dev/null 2>/dev/null | openssl x509 -noout -issuer -subject -ext subjectAltName`],
+        {
+          timeout: 15_000,
+        },
+      ).catch(() => ({ stdout: '' }));
       return stdout;
     };
     for (const lb of lbs()) {
@@ -251,7 +273,21 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     const https = async (lb: string, args: string[], urlPath: string): Promise<{ code: string; body: string; headers: string }> => {
       const { stdout } = await run(
         'curl',
-        ['-sS', '--max-time', '10', '--cacert', f('root.pem'), '--resolve', `${NAME}:${HTTPS_PORT}:${lb}`, '-D', f('headers'), '-w', '\n%{http_code}', ...args, `https://${NAME}${urlPath}`],
+        [
+          '-sS',
+          '--max-time',
+          '10',
+          '--cacert',
+          f('root.pem'),
+          '--resolve',
+          `${NAME}:${HTTPS_PORT}:${lb}`,
+          '-D',
+          f('headers'),
+          '-w',
+          '\n%{http_code}',
+          ...args,
+          `https://${NAME}${urlPath}`,
+        ],
         { timeout: 15_000 },
       );
       const i = stdout.lastIndexOf('\n');
@@ -276,7 +312,18 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
       assert.equal(read.code, '200', read.body);
       assert.match(read.body, /"status":\s*"done"/, 'the worker completed its job');
     }
-    const { stdout: redirect } = await run('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code} %{redirect_url}', '-H', `host: ${NAME}`, `http://${a}:${HTTP_PORT}/records`]);
+    const { stdout: redirect } = await run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code} %{redirect_url}',
+      '-H',
+      `host: ${NAME}`,
+      `http://${a}:${HTTP_PORT}/records`,
+    ]);
     assert.match(redirect, new RegExp(`^308 https://${NAME.replaceAll('.', '\\.')}(:443)?/records$`), redirect);
   });
 
@@ -299,7 +346,12 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
         }
         let key: string;
         try {
-          const r = await request(`https://${a}:${HTTPS_PORT}/records`, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', host: NAME }, body: '{"data":"x"}' });
+          const r = await request(`https://${a}:${HTTPS_PORT}/records`, {
+            method: 'POST',
+            dispatcher: agent,
+            headers: { 'content-type': 'application/json', host: NAME },
+            body: '{"data":"x"}',
+          });
           await r.body.dump();
           key = String(r.statusCode);
         } catch (e) {
