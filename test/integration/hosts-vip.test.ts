@@ -4,7 +4,8 @@
  * them holds the floating address, and losing the holder moves it: its keepalived SIGKILLed
  * alone, the host cut off the network (isolate), the host powered off. Each time a bounded loop
  * of plain HTTP GETs through the address (a new connection per request, never retried, 500 ms
- * each at most) counts what failed, and the address must end on exactly one host with requests
+ * each at most) counts what failed (and the same loop to the new holder's own address tells the
+ * address's move apart from its load balancer finding a lost app server), and the address must end on exactly one host with requests
  * through it answering again. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3 every
  * 200 ms (`lb.vrrpVersion: 3`). The move times and failed requests are printed as a table, never
  * asserted. Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests
@@ -56,12 +57,14 @@ interface Row {
   /** What the failed requests got: `timeout`, a status, an errno. */
   readonly failures: string;
   readonly requests: number;
+  /** Failed / sent of the same GETs to the new holder's own address over the same time. */
+  readonly directFailed: string;
 }
 
 /** One GET through the floating address on a new connection: `ok` on a 200, else what it got. Never retried. */
-function getOnce(): Promise<{ ok: boolean; what: string }> {
+function getOnce(host: string): Promise<{ ok: boolean; what: string }> {
   return new Promise((resolve) => {
-    const req = http.get({ host: VIP, port: LB_PORT, path: '/healthz', agent: false, headers: { connection: 'close' }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+    const req = http.get({ host, port: LB_PORT, path: '/healthz', agent: false, headers: { connection: 'close' }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
       res.resume();
       res.on('end', () => resolve({ ok: res.statusCode === 200, what: String(res.statusCode) }));
       res.on('error', () => resolve({ ok: false, what: 'cut' }));
@@ -76,14 +79,14 @@ class Load {
   readonly samples: Array<{ at: number; ok: boolean; what: string }> = [];
   private stopped = false;
   private readonly done: Promise<void>;
-  constructor() {
+  constructor(private readonly host: string) {
     this.done = this.loop();
   }
   private async loop(): Promise<void> {
     const end = Date.now() + LOAD_MAX_MS;
     while (!this.stopped && Date.now() < end && this.samples.length < LOAD_MAX_REQUESTS) {
       const at = Date.now();
-      this.samples.push({ at, ...(await getOnce()) });
+      this.samples.push({ at, ...(await getOnce(this.host)) });
       await new Promise((r) => setTimeout(r, REQUEST_GAP_MS));
     }
   }
@@ -183,7 +186,10 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
   const lose = async (setting: string, kind: Kind): Promise<void> => {
     const from = await exactlyOne(`${setting}, before "${kind}"`);
     const to = LBS.find((h) => h !== from) as Lb;
-    const load = new Load();
+    const load = new Load(VIP);
+    // The same GETs to the new holder's own address: what of the failures is not the address
+    // moving but its load balancer finding out that an app server is gone.
+    const direct = new Load(bed.hosts.find((h) => h.name === to)?.address ?? '');
     try {
       const warm = await waitFor(async () => (load.lastOk(5) ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
       assert.equal(warm, true, `${setting}: requests through ${VIP} answer before "${kind}"`);
@@ -205,6 +211,7 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       }
       const back = await waitFor(async () => (load.lastOk(BACK_IN_A_ROW) ? true : undefined), { timeoutMs: MOVE_TIMEOUT_MS, intervalMs: 20 });
       await load.stop();
+      await direct.stop();
       assert.equal(back, true, `${setting}, "${kind}": requests through ${VIP} answer again`);
       const after = load.samples.filter((s) => s.at >= t0);
       const failed = after.filter((s) => !s.ok);
@@ -213,7 +220,9 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       const kinds = new Map<string, number>();
       for (const f of failed) kinds.set(f.what, (kinds.get(f.what) ?? 0) + 1);
       const failures = [...kinds].map(([k, n]) => `${k}×${n}`).join(' ');
-      rows.push({ setting, kind, from, to, moveMs, backMs: firstOkAfter - t0, failed: failed.length, failures, requests: after.length });
+      const directAfter = direct.samples.filter((x) => x.at >= t0);
+      const directFailed = `${directAfter.filter((x) => !x.ok).length} / ${directAfter.length}`;
+      rows.push({ setting, kind, from, to, moveMs, backMs: firstOkAfter - t0, failed: failed.length, failures, requests: after.length, directFailed });
       // The lost holder comes back; the address stays where it went (nopreempt), or, after an
       // isolation, both held it meanwhile and VRRP leaves it with one of them.
       if (kind === 'isolated') {
@@ -225,6 +234,7 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       }
     } finally {
       await load.stop();
+      await direct.stop();
     }
   };
 
@@ -234,10 +244,10 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
   after(async () => {
     const table = [
       `\n--- lb.vip on hosts (bed init ${bed?.init ?? '?'}; ${Math.round((Date.now() - started) / 1000)} s, deploys ${deploys.map((d) => `${Math.round(d / 1000)} s`).join(' + ')}): holder lost under load, GETs through ${VIP} on new connections, ${REQUEST_TIMEOUT_MS} ms each, never retried`,
-      'setting                 | holder lost by      | from -> to         | move (ms) | service back (ms) | failed / requests | failures seen',
+      'setting                 | holder lost by      | from -> to         | move (ms) | service back (ms) | failed / requests | failures seen | to the new holder directly: failed / requests',
       ...rows.map(
         (r) =>
-          `${r.setting.padEnd(23)} | ${r.kind.padEnd(19)} | ${`${r.from} -> ${r.to}`.padEnd(18)} | ${String(r.moveMs).padStart(9)} | ${String(r.backMs).padStart(17)} | ${`${r.failed} / ${r.requests}`.padStart(17)} | ${r.failures}`,
+          `${r.setting.padEnd(23)} | ${r.kind.padEnd(19)} | ${`${r.from} -> ${r.to}`.padEnd(18)} | ${String(r.moveMs).padStart(9)} | ${String(r.backMs).padStart(17)} | ${`${r.failed} / ${r.requests}`.padStart(17)} | ${r.failures.padEnd(13)} | ${r.directFailed}`,
       ),
       '',
     ];
