@@ -152,8 +152,17 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       },
       { timeoutMs: MOVE_TIMEOUT_MS, intervalMs: 20 },
     );
-    assert.equal(ok, true, `${what}: holders are [${last.join(', ')}]`);
+    if (ok !== true) assert.fail(`${what}: holders are [${last.join(', ')}]\n${await keepalivedLogs()}`);
     return last;
+  };
+  /** The end of each load balancer's keepalived log, for a failure's message. */
+  const keepalivedLogs = async (): Promise<string> => {
+    const out: string[] = [];
+    for (const h of LBS) {
+      const file = path.posix.join(hostStateDir(parseConfig(config())), h, 'keepalived', 'service.log');
+      out.push(`--- ${h}: ${file}\n${(await bed.exec(h, `tail -n 25 ${file}`).catch((e: Error) => ({ stdout: e.message }))).stdout}`);
+    }
+    return out.join('\n');
   };
   const exactlyOne = async (what: string, skip?: Lb): Promise<Lb> => {
     const hs = await waitHolders((x) => x.length === 1, `${what}: exactly one holder`, skip);
