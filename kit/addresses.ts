@@ -86,8 +86,11 @@ export const TEST_RANGES = {
   'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
   'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
   'reserved-happ': reserve('reserved: own app and HTTPS on hosts (issues 19/20)', 230, 'happ'),
+  'reserved-vip': reserve('reserved: keepalived VIP on hosts (issue 21)', 226, 'vip'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  // The host bed takes the /24; lb.vip is its .100 (a spare address of the bed, no host has it).
+  'hosts-vip': { file: 'test/integration/hosts-vip.test.ts', clusters: ['viptest'], loopback: [], private: ['10.213.226'], within: 'reserved-vip' },
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
   // (the machine outside the hosts), port 8228.
   'hosts-fence': { file: 'test/integration/hosts-fence.test.ts', clusters: ['fencehosts'], loopback: [], private: ['10.213.228'], within: 'reserved-fence', ports: [8228] },

@@ -15,6 +15,8 @@ export {
   commandReadyPort,
   httpsPort,
   lbTlsLocal,
+  vipIntervalMs,
+  vrrpVersion,
   HSTS_DEFAULT_MAX_AGE_S,
 } from './schema.js';
 export { CONTRACT_ENV_NAMES, DEFAULT_APP_MODULE } from './app-schema.js';

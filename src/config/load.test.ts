@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../shared/errors.js';
 import { parseConfig, parseConfigYaml, renderConfigYaml } from './load.js';
 import { PRESET_NAMES, preset } from './presets.js';
+import { vipIntervalMs, vrrpVersion } from './schema.js';
 
 function keyOf(fn: () => unknown): string {
   try {
@@ -253,6 +254,53 @@ describe('lb.vip', () => {
     assert.equal(
       keyOf(() => parseConfig({ ...minimal(), lb: { vip: '127.0.10.100' } })),
       'lb.vip',
+    );
+  });
+});
+
+describe('lb.vrrpVersion and lb.vipIntervalMs', () => {
+  const onHosts = (lb: Record<string, unknown>): Record<string, unknown> => ({
+    substrate: 'hosts',
+    nodes: [
+      { name: 'a', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] },
+      { name: 'b', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['lb'] },
+    ],
+    lb: { vip: '10.0.0.100', ...lb },
+  });
+  it('defaults: VRRPv2 every second on hosts, a 500 ms heartbeat on one machine', () => {
+    const hosts = parseConfig(onHosts({}));
+    assert.equal(vrrpVersion(hosts), 2);
+    assert.equal(vipIntervalMs(hosts), 1000);
+    assert.equal(vipIntervalMs(parseConfig(minimal())), 500);
+  });
+  it('VRRPv2 takes whole seconds only; VRRPv3 hundredths, from 50 ms', () => {
+    assert.equal(vipIntervalMs(parseConfig(onHosts({ vipIntervalMs: 2000 }))), 2000);
+    assert.equal(
+      keyOf(() => parseConfig(onHosts({ vipIntervalMs: 500 }))),
+      'lb.vipIntervalMs',
+    );
+    assert.equal(
+      keyOf(() => parseConfig(onHosts({ vipIntervalMs: 1500 }))),
+      'lb.vipIntervalMs',
+    );
+    assert.equal(vipIntervalMs(parseConfig(onHosts({ vrrpVersion: 3, vipIntervalMs: 200 }))), 200);
+    assert.equal(
+      keyOf(() => parseConfig(onHosts({ vrrpVersion: 3, vipIntervalMs: 205 }))),
+      'lb.vipIntervalMs',
+    );
+    assert.equal(
+      keyOf(() => parseConfig(onHosts({ vrrpVersion: 3, vipIntervalMs: 40 }))),
+      'lb.vipIntervalMs',
+    );
+    assert.equal(
+      keyOf(() => parseConfig(onHosts({ vrrpVersion: 4 }))),
+      'lb.vrrpVersion',
+    );
+  });
+  it("vrrpVersion is refused off hosts (the load balancers' own heartbeat moves the address there)", () => {
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), lb: { vrrpVersion: 3 } })),
+      'lb.vrrpVersion',
     );
   });
 });

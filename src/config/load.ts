@@ -94,6 +94,7 @@ function checkCrossFieldRules(c: Config): void {
     if (vip === `${c.addressBase}.254`) throw new ConfigError('lb.vip', `${vip} is reserved for the supervisor's admin API`);
     if (count('lb') < 2) throw new ConfigError('lb.vip', 'a floating address needs at least two nodes carrying "lb" to float between');
   }
+  checkVrrp(c);
   const tls = c.lb.tls;
   if (tls !== undefined) {
     if (c.substrate === 'hosts' && tls.certificates === undefined && tls.acme === undefined && tls.local !== true) {
@@ -175,4 +176,31 @@ export const DEFAULT_CONFIG_FILE = 'hastack.yaml';
 
 export function configDirOf(file: string): string {
   return path.dirname(path.resolve(file));
+}
+
+/**
+ * `lb.vrrpVersion` and, on hosts, `lb.vipIntervalMs` as keepalived can say it: VRRPv2's
+ * advert_int is whole seconds (1..255; keepalived would silently round anything else), VRRPv3's
+ * centiseconds (0.01..40.95 s).
+ */
+function checkVrrp(c: Config): void {
+  const version = c.lb.vrrpVersion;
+  if (version !== undefined && c.substrate !== 'hosts') {
+    throw new ConfigError(
+      'lb.vrrpVersion',
+      `applies only to "substrate: hosts" (keepalived moves lb.vip there); on ${c.substrate} the load balancers' own heartbeat does, every lb.vipIntervalMs: remove it`,
+    );
+  }
+  const ms = c.lb.vipIntervalMs;
+  if (c.substrate !== 'hosts' || ms === undefined) return;
+  if ((version ?? 2) === 2) {
+    if (ms % 1000 !== 0 || ms > 255_000) {
+      throw new ConfigError(
+        'lb.vipIntervalMs',
+        `is ${ms}, but VRRPv2 advertises every whole second (1000 to 255000); for sub-second adverts set "lb.vrrpVersion: 3" (it has no authentication: see README "Floating address on hosts")`,
+      );
+    }
+  } else if (ms % 10 !== 0 || ms > 40_950) {
+    throw new ConfigError('lb.vipIntervalMs', `is ${ms}, but VRRPv3 advertises in hundredths of a second: use a multiple of 10 from 50 to 40950`);
+  }
 }

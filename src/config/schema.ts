@@ -324,12 +324,26 @@ export const configSchema = z
         accessLogEvery: z.number().int().min(0).default(100),
         /**
          * Optional floating address for the load balancers: one holds it, another takes it over
-         * after 3 missed heartbeats. On the local substrate a spare loopback address.
+         * after 3 missed heartbeats. On the local substrate a spare loopback address; on hosts a
+         * spare address of the load balancers' subnet, moved by keepalived (VRRP).
          */
         vip: ipv4.optional(),
-        // 500 ms: takeover after 1.5 s of silence, within a DNS TTL, and far above the jitter of
-        // a UDP datagram on a LAN.
-        vipIntervalMs: z.number().int().min(50).default(500),
+        /**
+         * The heartbeat (VRRP advertisement) interval; a peer takes over after ~3 of them. Absent:
+         * 500 ms on one machine (takeover after 1.5 s, far above a loopback datagram's jitter), 1000
+         * ms on hosts (VRRPv2's least). On hosts with `vrrpVersion: 2` a whole number of seconds
+         * (1000..255000); with `vrrpVersion: 3` a multiple of 10 ms (VRRPv3 counts centiseconds).
+         * Read it with `vipIntervalMs(config)`.
+         */
+        vipIntervalMs: z.number().int().min(50).optional(),
+        /**
+         * `substrate: hosts` only: the VRRP version keepalived speaks. 2 (absent): whole-second
+         * adverts, PASS authentication with `secrets.vrrpPassword`. 3: adverts down to 10 ms
+         * (sub-second takeover) but no authentication at all (RFC 5798 removed it): the peers
+         * are told apart only by their source address (unicast peers, check_unicast_src), so
+         * keep VRRP (IP protocol 112) to the load balancers with a firewall (README "Floating address").
+         */
+        vrrpVersion: z.union([z.literal(2), z.literal(3)]).optional(),
         /** HTTPS on `ports.https` beside HTTP (absent: plain HTTP only). */
         tls: lbTlsSchema.optional(),
       })
@@ -478,6 +492,16 @@ export type NodeConfig = z.output<typeof nodeSchema>;
  */
 export function endpointsOn(config: Pick<Config, 'endpoints' | 'app' | 'worker'>): boolean {
   return config.endpoints.enabled ?? (config.app.command !== undefined || config.worker.command !== undefined);
+}
+
+/** `lb.vipIntervalMs`, else 1000 ms on hosts (VRRPv2's least advert interval) and 500 ms on one machine. */
+export function vipIntervalMs(config: Pick<Config, 'lb' | 'substrate'>): number {
+  return config.lb.vipIntervalMs ?? (config.substrate === 'hosts' ? 1000 : 500);
+}
+
+/** `lb.vrrpVersion`, else 2 (keepalived's default, with authentication). */
+export function vrrpVersion(config: Pick<Config, 'lb'>): 2 | 3 {
+  return config.lb.vrrpVersion ?? 2;
 }
 
 /** The HTTPS port of the load balancers: `ports.https`, else 443 on hosts (a real edge) and 8443 on one machine (unprivileged). */

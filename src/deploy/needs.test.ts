@@ -48,6 +48,9 @@ describe('review item 4: a node carries only the secrets its services need', () 
     const vip = resolveTopology(parseConfig(twoLbs), { stateRoot: '/ignored', configDir: '/ignored' });
     assert.deepEqual(needsOf(vip, 'edge'), ['vrrpPassword']);
     assert.deepEqual(needsOf(vip, 'web'), ['redisPassword', 'sentinelPassword', 'dbAppPassword', 'vrrpPassword', 'sessionKey']);
+    // VRRPv3 has no authentication: the load balancers get no VRRP password.
+    const v3 = resolveTopology(parseConfig({ ...twoLbs, lb: { ...twoLbs.lb, vrrpVersion: 3 } }), { stateRoot: '/ignored', configDir: '/ignored' });
+    assert.deepEqual(needsOf(v3, 'edge'), []);
     assert.deepEqual(secretsSubset(all, needsOf(topo, 'edge')), {});
     // With lb.tls.acme the load balancers reach the ACME store: its account password and the key of the sealed private key.
     const acme = resolveTopology(

@@ -1,4 +1,4 @@
-import { controllerNode, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
+import { controllerNode, vrrpVersion, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
 import { backupNodesOf, guardedPorts } from '../hosts/index.js';
 import { HOST_FIREWALL_PACKAGE, hostPrograms, secretNeeds, type EngineBinary } from '../registry/index.js';
 
@@ -22,7 +22,8 @@ export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[
   // keepalived (and its VRRP password) runs only with a floating address; the session-ticket
   // secret is needed only with HTTPS at the load balancers, and the controller keeps it either way
   // (like the ACME store's secrets below), so `secrets pull` recovers the operator's whole file.
-  const vip = topo.config.lb.vip !== undefined;
+  // With lb.vrrpVersion 3 (no authentication) only the controller keeps it, for a switch back to 2.
+  const vip = topo.config.lb.vip !== undefined && (vrrpVersion(topo.config) === 2 || controller);
   const tls = topo.config.lb.tls !== undefined;
   // The load balancers reach the ACME store (src/lb/acme) only with lb.tls.acme; the database
   // nodes keep lbDbPassword either way (the primary makes the account when lb.tls.acme is turned on, drops it when off).

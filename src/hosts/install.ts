@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVICE_KINDS, heldSecrets, secretsFile, type Topology } from '../config/index.js';
+import { SERVICE_KINDS, heldSecrets, secretsFile, vrrpVersion, type Topology } from '../config/index.js';
 import { nodeTlsFiles, tlsDir } from '../engines/index.js';
 import { shippedAcmeCaFile, shippedCertificateDir, shippedCertificateFiles } from '../lb/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -87,13 +87,14 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
       const script = keepalivedCheckScript(topo, {});
       files.push({ path: script, content: renderCheckScript(topo, node, env.nodeBin), mode: 0o755, unit: spec.name });
       const authPass = bundle.secrets.vrrpPassword;
-      if (authPass === undefined) {
+      // VRRPv3 has no authentication: no password needed (nor sent: deploy/needs.ts).
+      if (authPass === undefined && vrrpVersion(topo.config) === 2) {
         throw new HastackError(
           ErrorCode.CONFIG_INVALID,
           'the deploy bundle has no "vrrpPassword" for keepalived; run "hastack deploy" with this hastack version (it adds the secret)',
         );
       }
-      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, authPass }), nic.iface, nic.prefix);
+      const conf = fillPlaceholders(renderKeepalivedConf({ topo, node, checkScript: script, ...(authPass !== undefined ? { authPass } : {}) }), nic.iface, nic.prefix);
       // 0600: it holds the VRRP password (keepalived runs as root and reads it as root).
       files.push({ path: keepalivedConfFile({}), content: conf, mode: 0o600, unit: spec.name });
     }

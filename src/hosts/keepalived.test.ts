@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type Topology } from '../config/index.js';
-import { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface, virtualRouterId, vrrpPriority } from './keepalived.js';
+import { advertInt, fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface, virtualRouterId, vrrpPriority } from './keepalived.js';
 
-function lbPair(): Topology {
+function lbPair(lb: Record<string, unknown> = {}): Topology {
   const config = parseConfig({
     cluster: 'shop',
     substrate: 'hosts',
-    lb: { vip: '10.0.0.100' },
+    lb: { vip: '10.0.0.100', ...lb },
     nodes: [
       { name: 'lb1', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['lb', 'app', 'mariadb', 'redis'] },
       { name: 'lb2', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['lb', 'app'] },
@@ -73,6 +73,19 @@ vrrp_instance hastack_shop {
     for (const bad of ['', '123456789', 'has space', 'quo"te']) {
       assert.throws(() => renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh', authPass: bad }), /vrrpPassword/);
     }
+  });
+
+  it('lb.vrrpVersion 3: sub-second adverts in hundredths of a second, no authentication (VRRPv3 has none), no password needed', () => {
+    const conf = renderKeepalivedConf({ topo: lbPair({ vrrpVersion: 3, vipIntervalMs: 200 }), node: 'lb1', checkScript: '/c.sh' });
+    assert.match(conf, /^ {2}version 3\n {2}advert_int 0\.2$/m);
+    assert.doesNotMatch(conf, /authentication|auth_pass/);
+    assert.match(conf, /^ {2}check_unicast_src$/m, 'the source check stays: with v3 it is what keeps strangers out (with the firewall)');
+    assert.equal(advertInt(lbPair({ vrrpVersion: 3, vipIntervalMs: 50 })), '0.05');
+    assert.equal(advertInt(lbPair({ vipIntervalMs: 3000 })), '3');
+    assert.equal(advertInt(lbPair()), '1', 'hosts default: VRRPv2 every second');
+    assert.doesNotMatch(renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh', authPass: 'abcdefgh' }), /version 3/);
+    // VRRPv2 still needs its password.
+    assert.throws(() => renderKeepalivedConf({ topo: lbPair(), node: 'lb1', checkScript: '/c.sh' }), /vrrpPassword/);
   });
 
   it('the router id is stable, in 1..255, and differs between clusters', () => {

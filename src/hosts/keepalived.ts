@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { servicesOf, type Topology } from '../config/index.js';
+import { servicesOf, vipIntervalMs, vrrpVersion, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 /**
@@ -28,8 +28,23 @@ export interface KeepalivedParams {
   readonly node: string;
   /** The check script's path on the host. */
   readonly checkScript: string;
-  /** `secrets.vrrpPassword`: VRRPv2 PASS authentication, 1 to 8 characters. */
-  readonly authPass: string;
+  /** `secrets.vrrpPassword`: VRRPv2 PASS authentication, 1 to 8 characters. Unused with VRRPv3 (it has none). */
+  readonly authPass?: string;
+}
+
+/**
+ * keepalived's `advert_int` for `lb.vipIntervalMs`: whole seconds for VRRPv2, hundredths of a
+ * second for VRRPv3. A value the version cannot say is refused (the config check refuses it
+ * first), never rounded: keepalived itself would round it silently.
+ */
+export function advertInt(topo: Topology): string {
+  const ms = vipIntervalMs(topo.config);
+  const v = vrrpVersion(topo.config);
+  const step = v === 2 ? 1000 : 10;
+  if (ms % step !== 0 || ms < step) {
+    throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.vipIntervalMs ${ms} cannot be said in VRRPv${v} (multiples of ${step} ms); see README "Floating address on hosts"`);
+  }
+  return String(ms / 1000);
 }
 
 /**
@@ -47,7 +62,8 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
   const self = lbs[index];
   if (!self) throw new HastackError(ErrorCode.INTERNAL, `node ${node} carries no load balancer`);
   const peers = lbs.filter((s) => s.node !== node).map((s) => s.address);
-  if (!AUTH_PASS.test(p.authPass)) {
+  const v3 = vrrpVersion(topo.config) === 3;
+  if (!v3 && !AUTH_PASS.test(p.authPass ?? '')) {
     throw new HastackError(
       ErrorCode.CONFIG_INVALID,
       'secrets.json "vrrpPassword" must be 1 to 8 letters, digits, "-" or "_"; remove it and run "hastack deploy" to make a new one',
@@ -81,9 +97,11 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
     `  interface ${IFACE_PLACEHOLDER}`,
     `  virtual_router_id ${virtualRouterId(topo.cluster)}`,
     `  priority ${vrrpPriority(index)}`,
-    // Advertisement interval: lb.vipIntervalMs, but VRRPv2 (keepalived's default, what most
-    // routers and clouds expect) counts whole seconds, so at least 1 s: takeover after ~3 s.
-    `  advert_int ${Math.max(1, Math.round(topo.config.lb.vipIntervalMs / 1000))}`,
+    // lb.vrrpVersion: 2 (keepalived's default, what most routers and clouds expect) counts the
+    // advert interval in whole seconds, so a takeover after ~3 s at best; 3 in centiseconds.
+    ...(v3 ? ['  version 3'] : []),
+    // lb.vipIntervalMs: a backup takes over after 3 intervals of silence (plus a skew below one).
+    `  advert_int ${advertInt(topo)}`,
     // Unicast: works on networks that filter multicast (most clouds), and names the peers.
     `  unicast_src_ip ${self.address}`,
     // Drop adverts whose source is not one of the peers below: a stranger on the LAN cannot win
@@ -96,10 +114,8 @@ export function renderKeepalivedConf(p: KeepalivedParams): string {
     // (the password travels in clear in every advert, 8 characters at most): it keeps apart
     // clusters and stray routers that share a virtual_router_id, not an attacker who can sniff
     // the LAN and forge source addresses; the source check above and host firewall rules do more.
-    '  authentication {',
-    '    auth_type PASS',
-    `    auth_pass ${p.authPass}`,
-    '  }',
+    // VRRPv3 has no authentication (RFC 5798): there the source check and the firewall are all.
+    ...(v3 ? [] : ['  authentication {', '    auth_type PASS', `    auth_pass ${p.authPass ?? ''}`, '  }']),
     '  virtual_ipaddress {',
     `    ${vip}/${PREFIX_PLACEHOLDER} dev ${IFACE_PLACEHOLDER}`,
     '  }',

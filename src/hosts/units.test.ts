@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type ConfigInput, type Secrets, type Topology } from '../config/index.js';
-import { serviceInputs, unitsForNode, type UnitsOptions } from './units.js';
+import { keepalivedPre, serviceInputs, unitsForNode, type UnitsOptions } from './units.js';
 
 const secrets: Secrets = { redisPassword: 'r', sentinelPassword: 's', dbRootPassword: 'd', dbAppPassword: 'a', dbReplPassword: 'p', sessionKey: 'k' };
 const opts: UnitsOptions = { nodeBin: '/usr/bin/node', cliMain: '/opt/hastack/dist/src/cli/main.js', asRoot: true, secrets };
@@ -82,8 +86,29 @@ describe('the units a host needs', () => {
       assert.equal(k.exec[0], 'keepalived');
       assert.ok(k.exec.includes('--use-file=/etc/keepalived/keepalived.conf'));
       assert.deepEqual(k.conflicts, ['keepalived.service']);
+      assert.deepEqual(k.pre, keepalivedPre(`/var/lib/hastack/shop/${node}/keepalived`));
     }
     assert.equal(unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'keepalived').length, 0);
+  });
+
+  it("keepalived's pre step removes a pid file naming a zombie (never a live process's): a SIGKILLed keepalived comes back", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ka-pre-'));
+    // The first `sleep` exits and its parent execs another, which never reaps it: a zombie, as an orphaned
+    // VRRP child is under a PID 1 that does not reap.
+    const holder = spawn('sh', ['-c', `sleep 0.01 & echo $! > ${dir}/vrrp.pid; exec sleep 30`], { stdio: 'ignore' });
+    try {
+      fs.writeFileSync(path.join(dir, 'keepalived.pid'), `${process.pid}\n`);
+      const deadline = Date.now() + 5_000;
+      while (!fs.existsSync(path.join(dir, 'vrrp.pid')) && Date.now() < deadline) execFileSync('sleep', ['0.02']);
+      execFileSync('sleep', ['0.1']);
+      const [cmd, ...args] = keepalivedPre(dir);
+      execFileSync(cmd ?? '', args);
+      assert.equal(fs.existsSync(path.join(dir, 'vrrp.pid')), false, "the zombie's pid file is gone");
+      assert.equal(fs.existsSync(path.join(dir, 'keepalived.pid')), true, 'a live process keeps its pid file');
+    } finally {
+      holder.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a backup schedule becomes a timer unit on every database node, each taking the backup only when the source is its own', () => {

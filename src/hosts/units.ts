@@ -205,7 +205,7 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
       name: `${prefix}-keepalived`,
       role: 'keepalived',
       description: `hastack ${topo.cluster}: keepalived holding the floating address ${topo.config.lb.vip} with the other load balancers`,
-      pre: [],
+      pre: keepalivedPre(dir),
       // Our own pid files: the distribution's keepalived (if any) keeps /run/keepalived.pid.
       exec: [
         'keepalived',
@@ -243,6 +243,21 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     });
   }
   return units;
+}
+
+/**
+ * Before keepalived starts: its pid files that name a zombie are removed. keepalived refuses to
+ * start ("daemon is already running") while a pid file names a process that exists, and a zombie
+ * does: after a SIGKILL its VRRP child is orphaned, and where PID 1 does not reap orphans (a
+ * container without an init, the keeper's hosts) it stays a zombie forever, so keepalived would
+ * never come back and the stale address it left on the interface would never be removed (a
+ * keepalived starting as BACKUP removes it). A live process's pid file is kept (a live speaker is
+ * never doubled); a dead one's keepalived removes itself.
+ */
+export function keepalivedPre(dir: string): string[] {
+  const files = ['keepalived.pid', 'vrrp.pid', 'checkers.pid'].map((f) => path.posix.join(dir, f));
+  const script = `for f in ${files.join(' ')}; do p=$(cat "$f" 2>/dev/null) || continue; grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && rm -f "$f"; done; exit 0`;
+  return ['/bin/sh', '-c', script];
 }
 
 /**

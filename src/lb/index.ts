@@ -23,7 +23,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { appReadiness, appReadyPath, servicesOf } from '../config/index.js';
+import { appReadiness, appReadyPath, servicesOf, vipIntervalMs } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
@@ -41,6 +41,7 @@ import { createProxyHandler, MAX_REQUEST_HEADERS } from './proxy.js';
 import { createRetryPolicy, DEFAULT_RETRY_DEADLINE_MS } from './retry.js';
 import { closeServer, createHttpServer, listen } from './server.js';
 import { DEFAULT_STALL_SETTINGS, StallWatch, type StallSettings } from './stall.js';
+import { VipFollower } from './vip-follow.js';
 import { VipKeeper } from './vip.js';
 import {
   ACME_CHALLENGE_PREFIX,
@@ -190,7 +191,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     observer: metrics,
     ...(cfg.tls !== undefined ? { hsts: hstsHeader(cfg.tls) } : {}),
   });
-  let vip: VipKeeper | undefined;
+  let vip: VipKeeper | VipFollower | undefined;
   // lb.tls.acme (src/lb/acme): the shared ACME loop; each certificate it finds in the store goes
   // to the HTTPS listener's `acme` slot. With ACME as the only source, the HTTPS listener starts
   // when the first certificate is there (stored already, or obtained through the plain listener).
@@ -326,7 +327,11 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       adminUrl = typeof a === 'object' && a !== null ? `http://${a.address}:${a.port}` : undefined;
       metricsUrl = adminUrl === undefined ? undefined : `${adminUrl}/metrics`;
     }
-    if (cfg.vip !== undefined) {
+    if (cfg.vip !== undefined && ctx.topo.config.substrate === 'hosts') {
+      // keepalived moves the address between hosts; this load balancer serves it while it is here.
+      vip = new VipFollower({ vip: cfg.vip, port: ctx.svc.port, createListener: () => createHttpServer(plainHandler, limits, gate), log });
+      await vip.start();
+    } else if (cfg.vip !== undefined) {
       const lbs = servicesOf(ctx.topo, 'lb').map((l, rank) => ({ id: l.id, address: l.address, rank }));
       const self = lbs.find((l) => l.id === ctx.svc.id);
       if (self === undefined) throw new HastackError(ErrorCode.INTERNAL, `${ctx.svc.id} is not a load balancer of this topology`);
@@ -334,7 +339,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
         cluster: ctx.topo.cluster,
         vip: cfg.vip,
         port: ctx.svc.port,
-        intervalMs: cfg.vipIntervalMs,
+        intervalMs: vipIntervalMs(ctx.topo.config),
         self,
         peers: lbs.filter((l) => l.id !== self.id),
         createListener: () => createHttpServer(plainHandler, limits, gate),

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { waitFor } from '../shared/retry.js';
+import { addressIsLocal, VipFollower } from './vip-follow.js';
+
+// The lb unit tests' block (127.0.71.x, as vip.test.ts); port 18081 is this file's.
+const VIP = '127.0.71.201';
+const PORT = 18081;
+const log = pino({ level: 'silent' });
+
+function answers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: VIP, port: PORT, path: '/', agent: false, timeout: 500 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+describe('VipFollower (lb.vip on hosts: keepalived moves the address, the lb follows)', () => {
+  let here = false;
+  const f = new VipFollower({ vip: VIP, port: PORT, createListener: () => http.createServer((_q, r) => r.end('ok')), log, isLocal: () => here });
+  after(() => f.close(0));
+
+  it('serves the address only while it is on this machine', async () => {
+    await f.start();
+    assert.equal(f.holding, false);
+    assert.equal(await answers(), false, 'not here: no listener');
+    here = true;
+    assert.equal(await waitFor(async () => (f.holding ? true : undefined), { timeoutMs: 5_000, intervalMs: 10 }), true);
+    assert.equal(await answers(), true);
+    assert.deepEqual(f.view(), { address: `${VIP}:${PORT}`, holding: true });
+    here = false;
+    assert.equal(await waitFor(async () => (f.holding ? undefined : true), { timeoutMs: 5_000, intervalMs: 10 }), true);
+    assert.equal(await answers(), false, 'gone: its listener closed');
+  });
+
+  it('reads the interfaces: loopback addresses are local, a stranger is not', () => {
+    assert.equal(addressIsLocal('127.0.0.1'), true);
+    assert.equal(addressIsLocal('192.0.2.77'), false);
+  });
+});
