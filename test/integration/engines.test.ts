@@ -178,8 +178,16 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     assert.equal(rs.ioThread, 'running');
     const admin = await adminConnection(db2);
     try {
-      const [rows] = await admin.query<mysql.RowDataPacket[]>(`SELECT v FROM ${config.database.name}.t WHERE id = 3`);
-      assert.equal(rows[0]?.['v'], 'after restart');
+      // Semi-sync acknowledges once the replica has the event in its relay log; its SQL thread
+      // applies it a moment later.
+      const v = await waitFor(
+        async () => {
+          const [rows] = await admin.query<mysql.RowDataPacket[]>(`SELECT v FROM ${config.database.name}.t WHERE id = 3`);
+          return rows[0]?.['v'] as string | undefined;
+        },
+        { timeoutMs: 5000, intervalMs: 50 },
+      );
+      assert.equal(v, 'after restart');
     } finally {
       await closeConnection(admin);
     }

@@ -13,6 +13,7 @@ import { ErrorCode } from '../../src/shared/errors.js';
 import { pidAlive, tempDir } from '../helpers/cli.js';
 import { HOST_PRIVATE_PATHS, startHostBed, type HostBed } from '../helpers/hostbed.js';
 import { testRange } from '../../kit/addresses.js';
+import { waitFor } from '../../src/shared/retry.js';
 
 const ADDRESS_BASE = testRange('hosts-ssh').privateBase ?? '';
 /** Short: the unreachable cases wait this long at most. */
@@ -308,12 +309,16 @@ for (const init of ['keeper', 'systemd'] as const) {
         const addr = bed.hosts.find((x) => x.name === to)?.address;
         return (await bed.exec(from, `timeout 1 bash -c 'exec 3<>/dev/tcp/${addr}/22'`)).code === 0;
       };
-      assert.equal(await reach('standby', 'primary'), true);
+      // A link coming up (and the neighbour entry after it) takes a moment on a loaded machine:
+      // reachability is waited for, the cut is checked at once.
+      const reachable = (from: string, to: string): Promise<boolean | undefined> =>
+        waitFor(async () => ((await reach(from, to)) ? true : undefined), { timeoutMs: 10_000, intervalMs: 200 });
+      assert.equal(await reachable('standby', 'primary'), true);
       await bed.isolate('primary');
       assert.equal(await reach('standby', 'primary'), false);
       assert.equal(await reach('primary', 'standby'), false);
       await bed.rejoin('primary');
-      assert.equal(await reach('standby', 'primary'), true);
+      assert.equal(await reachable('standby', 'primary'), true);
     });
 
     it('teardown leaves no process, namespace, link or cgroup', async () => {
