@@ -13,7 +13,7 @@
  * Mostly waiting (renewals), hence the second lane.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -25,7 +25,8 @@ import type { ClusterEvent } from '../../src/shared/events.js';
 import { readEventsFrom } from '../../src/shared/events.js';
 import { ERP_APP, onRange } from '../../kit/configs.js';
 import { testRange } from '../../kit/addresses.js';
-import { pidAlive, runCli, tempDir } from '../helpers/cli.js';
+import { runCli, tempDir } from '../helpers/cli.js';
+import { startPebble, type Pebble } from '../helpers/pebble.js';
 import { useCluster } from '../helpers/cluster.js';
 
 const run = promisify(execFile);
@@ -53,7 +54,7 @@ interface AcmeStats {
 }
 
 const tmp = tempDir('acme-pebble');
-let pebble: ChildProcess | undefined;
+let pebble: Pebble | undefined;
 let pebbleTlsCa = '';
 
 /** A CA of the test's own and a certificate for pebble's address: pebble's HTTPS (the Debian package ships no test certificates). */
@@ -98,42 +99,6 @@ async function pebbleCertificates(): Promise<void> {
   pebbleTlsCa = f('ca.pem');
 }
 
-function startPebble(): ChildProcess {
-  const config = {
-    pebble: {
-      listenAddress: `${PEBBLE}:14000`,
-      managementListenAddress: `${PEBBLE}:15000`,
-      certificate: path.join(tmp, 'cert.pem'),
-      privateKey: path.join(tmp, 'key.pem'),
-      // HTTP-01 validation goes to the load balancers' plain HTTP port.
-      httpPort: 8080,
-      tlsPort: HTTPS_PORT,
-      ocspResponderURL: '',
-      externalAccountBindingRequired: false,
-      certificateValidityPeriod: VALIDITY_S,
-    },
-  };
-  fs.writeFileSync(path.join(tmp, 'pebble.json'), JSON.stringify(config));
-  const log = fs.openSync(path.join(tmp, 'pebble.log'), 'a');
-  // The cluster's DNS tier answers the service name with both load balancers.
-  const p = spawn('pebble', ['-config', path.join(tmp, 'pebble.json'), '-dnsserver', `${LBS[0]}:5353`], {
-    detached: true,
-    stdio: ['ignore', log, log],
-    // No random validation sleeps, no rejected nonces, a fresh authorization (a real HTTP-01) every order.
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: '0' },
-  });
-  fs.closeSync(log);
-  return p;
-}
-
-async function stopPebble(): Promise<void> {
-  const p = pebble;
-  pebble = undefined;
-  if (p?.pid === undefined || !pidAlive(p.pid)) return;
-  process.kill(-p.pid, 'SIGKILL');
-  for (let i = 0; i < 50 && pidAlive(p.pid); i++) await sleep(100);
-}
-
 async function pebbleReady(): Promise<void> {
   const ca = fs.readFileSync(pebbleTlsCa, 'utf8');
   const agent = new Agent({ connect: { ca } });
@@ -148,7 +113,7 @@ async function pebbleReady(): Promise<void> {
       }
       await sleep(200);
     }
-    assert.fail(`pebble did not answer on ${PEBBLE}:14000; its log: ${fs.readFileSync(path.join(tmp, 'pebble.log'), 'utf8')}`);
+    assert.fail(`pebble did not answer on ${PEBBLE}:14000; its log: ${fs.readFileSync(pebble?.logFile ?? path.join(tmp, 'pebble.log'), 'utf8')}`);
   } finally {
     await agent.close();
   }
@@ -218,11 +183,23 @@ const startedAt = Date.now();
 describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load balancers, renewed under load', { timeout: 900_000 }, () => {
   before(async () => {
     await pebbleCertificates();
-    pebble = startPebble();
+    pebble = startPebble({
+      dir: tmp,
+      address: PEBBLE,
+      certFile: path.join(tmp, 'cert.pem'),
+      keyFile: path.join(tmp, 'key.pem'),
+      httpPort: 8080,
+      tlsPort: HTTPS_PORT,
+      // The cluster's DNS tier answers the service name with both load balancers.
+      dnsServer: `${LBS[0]}:5353`,
+      validityS: VALIDITY_S,
+      // A fresh authorization (a real HTTP-01) every order.
+      env: { PEBBLE_AUTHZREUSE: '0' },
+    });
     await pebbleReady();
   });
   after(async () => {
-    await stopPebble();
+    await pebble?.stop();
     fs.rmSync(tmp, { recursive: true, force: true });
     console.log(`acme.side: ${Math.round((Date.now() - startedAt) / 1000)} s in all`);
   });
@@ -358,7 +335,7 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
   it('with the ACME server down keeps serving the current certificate, and says so (event, /-/stats, status)', async () => {
     // Only what happens from here on (an earlier attempt may have failed while DNS was starting).
     const from = readEventsFrom(c.stateDir, 0).offset;
-    await stopPebble();
+    await pebble?.stop();
     const serving = await bothInstalled(5_000);
     const until = Date.now() + FAIL_TIMEOUT_MS;
     let failed: ClusterEvent | undefined;
