@@ -14,7 +14,6 @@
  * Loops are bounded by count and by time; gets are sequential (latency, not throughput), so the
  * load stays at one core at most.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { CacheClient, CacheRing } from '../src/clients/cache/index.js';
 import { testRange } from '../kit/addresses.js';
 import { benchCounts } from '../kit/bench.js';
 import { assertFree, EngineHarness, waitListening } from '../kit/engines.js';
+import { BENCH_TOOLS, ensureTools } from '../kit/bench-tools.js';
 
 const RANGE = testRange('bench-cache');
 const ADDRESSES = [RANGE.address(1), RANGE.address(2), RANGE.address(3)] as const;
@@ -108,7 +108,7 @@ function row(cells: readonly string[], widths: readonly number[]): string {
 }
 
 async function main(): Promise<void> {
-  if (spawnSync('memcached', ['-V']).status !== 0) throw new Error('memcached is not installed (hastack setup installs it)');
+  ensureTools('cache', [BENCH_TOOLS.memcached]);
   for (const a of ADDRESSES) await startMemcached(a);
   const ids = ADDRESSES.map((a) => `${a}:${PORT}`);
   const tag = `bench${process.pid}:`;

@@ -31,7 +31,7 @@
  * socket errors and the maximum latency. The backend is restarted between proxies.
  * The last line is one JSON object (hastack's figures, medians).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -41,6 +41,7 @@ import { portOpen } from '../src/shared/net.js';
 import { testRange } from '../kit/addresses.js';
 import { benchCounts } from '../kit/bench.js';
 import { processesWhere } from '../kit/proc.js';
+import { BENCH_TOOLS, ensureTools } from '../kit/bench-tools.js';
 
 const ADDR_BASE = testRange('bench-lb').base;
 /** Backends and proxies use .101–.112 of the project's bench block, far from cluster nodes (.1–.13). */
@@ -300,12 +301,7 @@ const spread = (xs: readonly number[], digits: number): string => `${Math.min(..
 
 async function main(): Promise<void> {
   const { rounds, seconds, connections } = benchCounts({ rounds: 3, seconds: 8, connections: 64 });
-  for (const bin of ['wrk', 'haproxy', 'nginx']) {
-    if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
-      console.error(`bench lb: ${bin} is not installed; apt-get install -y wrk haproxy nginx`);
-      process.exit(3);
-    }
-  }
+  ensureTools('lb', [BENCH_TOOLS.wrk, BENCH_TOOLS.haproxy, BENCH_TOOLS.nginx]);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-bench-lb-'));
   const backends = new Map<string, ChildProcess>();
   const startBackend = (address: string): void => {

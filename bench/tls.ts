@@ -17,7 +17,7 @@
  * wrk, openssl and the backends share the 2 cores with the proxy: read the ratios, not the
  * absolute figures. Table, then the last line is one JSON object.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { portOpen } from '../src/shared/net.js';
 import { testRange } from '../kit/addresses.js';
 import { benchCounts } from '../kit/bench.js';
+import { BENCH_TOOLS, ensureTools } from '../kit/bench-tools.js';
 
 const ADDR_BASE = testRange('bench-tls').base;
 const BACKENDS = [`${ADDR_BASE}.101`, `${ADDR_BASE}.102`] as const;
@@ -206,12 +207,7 @@ const spread = (xs: readonly number[], digits: number): string => `${Math.min(..
 
 async function main(): Promise<void> {
   const { rounds, seconds, connections, handshakeSeconds, clients } = benchCounts({ rounds: 3, seconds: 8, connections: 64, handshakeSeconds: 5, clients: 4 });
-  for (const bin of ['wrk', 'haproxy', 'openssl', 'curl']) {
-    if (spawnSync('sh', ['-c', `command -v ${bin}`]).status !== 0) {
-      console.error(`bench tls: ${bin} is not installed; apt-get install -y wrk haproxy openssl curl`);
-      process.exit(3);
-    }
-  }
+  ensureTools('tls', [BENCH_TOOLS.wrk, BENCH_TOOLS.haproxy, BENCH_TOOLS.openssl, BENCH_TOOLS.curl]);
   for (const [what, address, port] of [...BACKENDS.map((b) => ['backend', b, BACKEND_PORT] as const), ...PROXIES.map((p) => [p, PROXY_ADDR[p], HTTPS_PORT] as const)]) {
     if (await portOpen(address, port)) {
       console.error(`bench tls: something already listens on ${address}:${port} (the ${what}'s address); stop it first`);

@@ -85,15 +85,81 @@ export const TEST_RANGES = {
   'reserved-fence': reserve('reserved: failover.fence (issue 21)', 228, 'fence'),
   'reserved-hgal': reserve('reserved: Galera on hosts (issue 21)', 227, 'hgal'),
   'reserved-bkfo': reserve('reserved: backups after failover (issue 21)', 229, 'bkfo'),
+  'reserved-nv': reserve('reserved: chaos report and naive clients (issue 22)', 231, 'nv'),
   'reserved-happ': reserve('reserved: own app and HTTPS on hosts (issues 19/20)', 230, 'happ'),
   'reserved-vip': reserve('reserved: keepalived VIP on hosts (issue 21)', 226, 'vip'),
+  'reserved-ec': reserve('reserved: encrypted, off-machine backups and drills (issue 24)', 237, 'ec'),
+  'reserved-pt': reserve('reserved: point-in-time recovery (issue 24)', 236, 'pt'),
+  'reserved-hw': reserve('reserved: writes held at the app side (issue 22)', 233, 'hw'),
+  'reserved-rw': reserve('reserved: reads never wait (issue 22)', 232, 'rw'),
+  'reserved-lp': reserve('reserved: lossless promotion and chaos soak (issue 23)', 235, 'lp'),
+  'reserved-qm': reserve('reserved: etcd quorum failover (issue 23)', 234, 'qm'),
+  'reserved-op': reserve('reserved: operator command line (issue 25)', 238, 'op'),
 
   // ---- rows inside this session's reservations (their files land with the other helpers' branches)
+  // A primary and a replica (semi-sync) at .1 and .2 (startReplicationSet's unused node at .100): a
+  // COMMIT killed in its ACK wait must not be acknowledged through a replay on that primary.
+  'db-acked-replay': {
+    file: 'test/integration/db-acked-replay.side.test.ts',
+    clusters: ['dbacked'],
+    loopback: [
+      { base: '127.0.218', first: 1, last: 2 },
+      { base: '127.0.218', first: 100, last: 100 },
+    ],
+    private: [],
+  },
+  // Per-service control (issue 25): stop/start an app server, restart a database replica, drain (cluster svcctl).
+  'service-control': {
+    file: 'test/integration/service-control.side.test.ts',
+    clusters: ['svcctl'],
+    loopback: [{ base: '127.0.217', first: 1, last: 3, admin: 9090 }],
+    private: [],
+  },
+  // The simple preset with an encrypted backup to two targets (the standby and a directory), a drill, a tampered copy.
+  'backup-crypt': {
+    file: 'test/integration/backup-crypt.side.test.ts',
+    clusters: ['eccrypt'],
+    loopback: [{ base: '127.0.237', first: 1, last: 2, admin: 9090 }],
+    private: [],
+    within: 'reserved-ec',
+  },
+  // .21-.99 of 127.0.232 stay free for `chaos run` measurements (cluster rwchaos, admin :9090).
+  'reads-never-wait': {
+    file: 'test/integration/reads-never-wait.side.test.ts',
+    // rwrepl: a replication primary and replica (kit/db-replication.ts: .1, .2); rwreads: Galera and Redis.
+    clusters: ['rwrepl', 'rwreads'],
+    loopback: [
+      { base: '127.0.232', first: 1, last: 2 },
+      { base: '127.0.232', first: 101, last: 107, admin: 9232 },
+    ],
+    private: [],
+    within: 'reserved-rw',
+  },
   // The host bed takes the /24; lb.vip is its .100 (a spare address of the bed, no host has it).
   'hosts-vip': { file: 'test/integration/hosts-vip.test.ts', clusters: ['viptest'], loopback: [], private: ['10.213.226'], within: 'reserved-vip' },
+  // One `ideal` cluster: naive clients through a load-balancer kill (issue 22).
+  'naive-lb': {
+    file: 'test/chaos/naive-lb.side.test.ts',
+    clusters: ['nvlb'],
+    loopback: [{ base: '127.0.231', first: 1, last: 30, admin: 9090 }],
+    private: [],
+    within: 'reserved-nv',
+  },
   // The simple preset on a three-host bed; the test's "power API" listens on the bridge's .254
   // (the machine outside the hosts), port 8228.
   'hosts-fence': { file: 'test/integration/hosts-fence.test.ts', clusters: ['fencehosts'], loopback: [], private: ['10.213.228'], within: 'reserved-fence', ports: [8228] },
+  // One MariaDB at .1 (startReplicationSet's unused node at .100), and the test's own TCP proxy
+  // in front of it at .2:3306, which cuts a connection before a statement or just after COMMIT.
+  'db-held-writes': {
+    file: 'test/integration/db-held-writes.side.test.ts',
+    clusters: ['hwheld'],
+    loopback: [
+      { base: '127.0.233', first: 1, last: 2 },
+      { base: '127.0.233', first: 100, last: 100 },
+    ],
+    private: [],
+    within: 'reserved-hw',
+  },
   'app-command': {
     file: 'test/integration/app-command.test.ts',
     clusters: ['atcmd'],
@@ -239,9 +305,12 @@ export const TEST_RANGES = {
     within: 'reserved-kit',
   },
   'server-failover': { file: 'test/chaos/server-failover.test.ts', clusters: ['srvfo'], loopback: [{ base: '127.0.57', first: 1, last: 2, admin: 9090 }], private: [] },
+  // netns (root): the simple preset with failover.auto, soaked (`chaos soak`); HASTACK_SOAK_RUNS for more runs.
+  soak: { file: 'test/chaos/soak.side.test.ts', clusters: ['lpsoak'], loopback: [{ base: '127.0.235', admin: 9090 }], private: ['10.213.235'], within: 'reserved-lp' },
 
   // ---- integration (test/integration/)
   app: { file: 'test/integration/app.test.ts', clusters: ['apptest'], loopback: [{ base: '127.0.60', first: 1, last: 8 }], private: [] },
+  pitr: { file: 'test/integration/pitr.test.ts', clusters: ['pt'], loopback: [{ base: '127.0.236', first: 1, last: 2, admin: 9090 }], private: [], within: 'reserved-pt' },
   'backup-retention': { file: 'test/integration/backup-retention.test.ts', clusters: ['bkret'], loopback: [{ base: '127.0.207', first: 21, last: 22, admin: 9208 }], private: [] },
   backup: { file: 'test/integration/backup.side.test.ts', clusters: ['bkp'], loopback: [{ base: '127.0.62', first: 1, last: 2, admin: 9090 }], private: [] },
   cli: { file: 'test/integration/cli.test.ts', clusters: [], loopback: [], private: [] },
@@ -263,6 +332,14 @@ export const TEST_RANGES = {
       { base: '127.0.53', first: 100, last: 100 },
     ],
     private: [],
+  },
+  // Three etcd members (the decision quorum, issue 23): election takeover, a lease counted from its renewal.
+  'quorum-election': {
+    file: 'test/integration/quorum-election.side.test.ts',
+    clusters: ['qmelect'],
+    loopback: [{ base: '127.0.234', first: 1, last: 3 }],
+    private: [],
+    within: 'reserved-qm',
   },
   // The local endpoints through real clients (mariadb, redis-cli) across a writer kill and a Sentinel failover.
   endpoints: { file: 'test/integration/endpoints.test.ts', clusters: ['eptest'], loopback: [{ base: '127.0.221', first: 20, last: 29 }], private: [], within: 'reserved-ep' },

@@ -81,8 +81,22 @@ export function autoFailover(detectionMs = 2_000): NonNullable<ConfigInput['fail
  * with the primary's semi-sync timeout `semiSyncTimeoutMs`: the partition scenarios of the
  * database tier.
  */
-export function netnsAutoFailover(id: TestId, semiSyncTimeoutMs: number): ConfigInput {
-  return simpleCluster(id, { substrate: 'netns', failover: autoFailover(2_000), database: { mode: 'replication', semiSyncTimeoutMs } });
+export function netnsAutoFailover(id: TestId, semiSyncTimeoutMs: number, opts: { readonly twoMachines?: boolean } = {}): ConfigInput {
+  return simpleCluster(id, {
+    substrate: 'netns',
+    failover: autoFailover(2_000),
+    database: { mode: 'replication', semiSyncTimeoutMs },
+    ...(opts.twoMachines === true ? twoMachines() : {}),
+  });
+}
+
+/**
+ * `simple` as a user with only two machines runs it: no witness, so no etcd quorum (one
+ * controller decides, as before issue 23) and two Sentinels.
+ */
+export function twoMachines(): Pick<ConfigInput, 'nodes'> {
+  const nodes = (preset('simple').nodes ?? []).filter((n) => n.name !== 'witness');
+  return { nodes: nodes.map((n) => ({ ...n, services: n.services.filter((s) => s !== 'etcd') })) };
 }
 
 /** Every tier on one node, `solo`. */

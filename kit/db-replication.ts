@@ -19,6 +19,8 @@ export interface ReplicationSet {
   readonly nodes: readonly ServiceInstance[];
   /** A root connection over the node's socket (for STOP SLAVE and the like). Close it. */
   admin(node: string): Promise<mysql.Connection>;
+  /** `fn` on a root connection to `node`, closed after. */
+  withAdmin<T>(node: string, fn: (c: mysql.Connection) => Promise<T>): Promise<T>;
   /** SIGKILL of one node's server (its process group); resolves once it exited. */
   kill(node: string): Promise<void>;
   stop(): Promise<void>;
@@ -63,14 +65,23 @@ export async function startReplicationSet(id: TestId, count: number): Promise<Re
     throw e;
   }
 
+  const admin = (node: string): Promise<mysql.Connection> => {
+    const svc = findService(topo, node, 'mariadb');
+    if (!svc) throw new Error(`no mariadb on ${node}`);
+    return adminConnection({ topo, secrets, svc, asRoot });
+  };
   return {
     topo,
     secrets,
     nodes: dbNodes.map((n) => findService(topo, n.name, 'mariadb') as ServiceInstance),
-    admin: (node: string) => {
-      const svc = findService(topo, node, 'mariadb');
-      if (!svc) throw new Error(`no mariadb on ${node}`);
-      return adminConnection({ topo, secrets, svc, asRoot });
+    admin,
+    withAdmin: async (node, fn) => {
+      const c = await admin(node);
+      try {
+        return await fn(c);
+      } finally {
+        await c.end();
+      }
     },
     kill: (node: string) => engines.kill(`${node}/mariadb`),
     stop,

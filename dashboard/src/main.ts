@@ -65,6 +65,9 @@ function certificatesHtml(certs: DashboardStatus['lbs'][number]['certificates'])
 }
 
 function renderStatus(s: DashboardStatus): void {
+  // The first status ends the loading state: until then no placeholder values, no empty charts
+  // whose time axis would start in 1970 (style.css hides them under body.loading).
+  document.body.classList.remove('loading');
   const sum = summarize(s);
   $('cluster').textContent = s.cluster;
   const badge = $('health');
@@ -165,6 +168,15 @@ interface ReportDoc {
   readonly startedAt: string;
   readonly availability?: number;
   readonly availabilityDuringFault?: number;
+  readonly firstAttemptAvailability?: number;
+  readonly firstAttemptAvailabilityDuringFault?: number;
+  readonly naiveAvailability?: number;
+  readonly naiveAvailabilityDuringFault?: number;
+  readonly naiveRequests?: number;
+  readonly retriedOps?: number;
+  readonly clientVisibleErrors?: number;
+  readonly clientVisibleErrorsDuringFault?: number;
+  readonly maxOpLatencyMs?: number;
   readonly recoveryMs?: number | null;
   readonly ackedWrites?: number;
   readonly lostWrites?: number;
@@ -175,7 +187,7 @@ interface ReportDoc {
   readonly faults?: Array<{ description: string; injectedAt: number; healedAt: number }>;
 }
 
-const pct = (v: number | undefined): string => (v === undefined ? '-' : `${(v * 100).toFixed(2)} %`);
+const pct = (v: number | undefined | null): string => (v === undefined || v === null ? '-' : `${(v * 100).toFixed(2)} %`);
 
 async function showReport(id: string): Promise<void> {
   const r = (await (await fetch(`/v1/reports/${encodeURIComponent(id)}`)).json()) as ReportDoc;
@@ -184,7 +196,10 @@ async function showReport(id: string): Promise<void> {
   const broken = r.promisesBroken ?? [];
   box.innerHTML = `<h3>${esc(r.scenario)} <small>${esc(new Date(r.startedAt).toLocaleString())}</small></h3>
 <p class="${broken.length === 0 ? 'ok' : 'bad'}">${broken.length === 0 ? 'Every promise kept.' : `Promise broken: ${esc(broken.join('; '))}`}</p>
-<dl><dt>availability</dt><dd>${pct(r.availability)} (during the fault ${pct(r.availabilityDuringFault)})</dd>
+<dl><dt>availability</dt><dd>${pct(r.availability)} (during the fault ${pct(r.availabilityDuringFault)}; clients that retry)</dd>
+<dt>first attempt</dt><dd>${pct(r.firstAttemptAvailability)} (during the fault ${pct(r.firstAttemptAvailabilityDuringFault)}); ${r.retriedOps ?? '-'} op(s) retried</dd>
+<dt>naive clients</dt><dd>${pct(r.naiveAvailability)} of ${r.naiveRequests ?? '-'} op(s) (during the fault ${pct(r.naiveAvailabilityDuringFault)}; no retry)</dd>
+<dt>client-visible errors</dt><dd>${r.clientVisibleErrors ?? '-'} (during the fault ${r.clientVisibleErrorsDuringFault ?? '-'}); longest op ${r.maxOpLatencyMs ?? '-'} ms</dd>
 <dt>recovery</dt><dd>${r.recoveryMs === null || r.recoveryMs === undefined ? '-' : `${r.recoveryMs} ms`}</dd>
 <dt>writes</dt><dd>${r.ackedWrites ?? '-'} acknowledged, ${r.lostWrites ?? '-'} lost, ${r.duplicateWrites ?? '-'} duplicated</dd>
 <dt>faults</dt><dd>${esc((r.faults ?? []).map((f) => `${f.description} at ${(f.injectedAt / 1000).toFixed(1)} s, healed ${(f.healedAt / 1000).toFixed(1)} s`).join('; ') || 'none')}</dd></dl>
@@ -206,9 +221,9 @@ async function loadReports(): Promise<void> {
     reports
       .map(
         (r) =>
-          `<tr data-report="${esc(r.id)}" tabindex="0"><td>${esc(new Date(r.startedAt).toLocaleString())}</td><td>${esc(r.scenario)}</td><td>${pct(r.availability)}</td><td class="${r.promisesBroken.length === 0 ? 'ok' : 'bad'}">${r.promisesBroken.length === 0 ? 'kept' : esc(r.promisesBroken.join('; '))}</td></tr>`,
+          `<tr data-report="${esc(r.id)}" tabindex="0"><td>${esc(new Date(r.startedAt).toLocaleString())}</td><td>${esc(r.scenario)}</td><td>${pct(r.availability)}</td><td>${pct(r.firstAttemptAvailability)}</td><td>${pct(r.naiveAvailability)}</td><td class="${r.promisesBroken.length === 0 ? 'ok' : 'bad'}">${r.promisesBroken.length === 0 ? 'kept' : esc(r.promisesBroken.join('; '))}</td></tr>`,
       )
-      .join('') || '<tr><td colspan="4">no chaos run yet: <code>hastack chaos run app</code></td></tr>';
+      .join('') || '<tr><td colspan="6">no chaos run yet: <code>hastack chaos run app</code></td></tr>';
 }
 
 function connect(): void {

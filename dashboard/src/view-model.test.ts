@@ -142,6 +142,11 @@ describe('operatorHints', () => {
     );
     assert.ok(hints.some((h) => h.command === 'hastack logs db1 mariadb -n 50 -f /srv/hastack.yaml'));
   });
+  it('puts the automatic failover turned off first, with the command that turns it back on', () => {
+    const why = 'automatic failover OFF since 2026-12-04T04:00:00.000Z: an automatic failover failed: FENCE_FAILED';
+    const hints = operatorHints({ ...healthyCluster(), autoFailover: why });
+    assert.deepEqual(hints[0], { why, command: 'hastack resume' });
+  });
 });
 
 describe('firstExpiry', () => {

@@ -262,6 +262,8 @@ export interface Hint {
 export function operatorHints(status: DashboardStatus, cli = 'hastack'): Hint[] {
   const f = status.configFile ? ` -f ${status.configFile}` : '';
   const hints: Hint[] = [];
+  // The automatic failover off (a failed one) or paused (issue 23): first, it is the banner.
+  if (status.autoFailover) hints.push({ why: status.autoFailover, command: `${cli} resume${f}` });
   const bad = status.services.filter((s) => !s.healthy);
   for (const s of bad) hints.push({ why: `${s.node}/${s.service} is unhealthy${s.detail ? `: ${s.detail}` : ''}`, command: `${cli} logs ${s.node} ${s.service} -n 50${f}` });
   const dbs = status.services.filter((s) => s.service === 'mariadb');

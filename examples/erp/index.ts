@@ -130,7 +130,10 @@ export default defineApp({
       handler: async (req, ctx) => {
         const id = parseOrderId(req.params.id);
         const user = await currentUser(req, ctx);
-        const order = await getOrder(ctx.db, id);
+        // The read path first (another synced Galera node, or a replica): it answers while the
+        // writer changes. An order it does not have yet (taken a moment ago through another app
+        // server) is looked up on the writer, so an acknowledged order is never answered 404.
+        const order = (await getOrder(ctx.db.reader(), id)) ?? (await getOrder(ctx.db, id));
         if (!order || !canSee(user, order.createdBy)) throw new HttpError(404, 'ORDER_NOT_FOUND', `no order ${id}`);
         return order;
       },

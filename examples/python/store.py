@@ -26,8 +26,9 @@ DEADLINE_S = 4.5
 # Errors after which the same transaction may succeed on a fresh connection: the connection was
 # lost or refused (2002/2003/2006/2013, pymysql's 0 for a closed socket), the server is going away
 # (1053, 1927), a Galera certification conflict or lock timeout (1213, 1205), a node not ready
-# (1047 WSREP has not yet prepared node), or a writer that turned read-only under us (1290, 1836).
-RETRYABLE = {0, 1047, 1053, 1205, 1213, 1290, 1836, 1927, 2002, 2003, 2006, 2013, 2014, 2055, 4031}
+# (1047 WSREP has not yet prepared node), a writer that turned read-only under us (1290, 1836), or
+# a fenced primary refusing the app's connections (1203, max_user_connections=-1).
+RETRYABLE = {0, 1047, 1053, 1203, 1205, 1213, 1290, 1836, 1927, 2002, 2003, 2006, 2013, 2014, 2055, 4031}
 DUPLICATE_KEY = 1062
 
 

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { appHealthPath, commandReadyPort, READY_PATH } from '../config/index.js';
+import { appHealthPath, commandReadyPort, isDrainedByOperator, READY_PATH } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
@@ -51,8 +51,8 @@ export async function startCommandReadiness(ctx: ServiceContext): Promise<Comman
       reply(404, { status: 'not found', path: READY_PATH });
       return;
     }
-    if (draining) {
-      reply(503, { status: 'draining', node: ctx.svc.node });
+    if (draining || isDrainedByOperator(ctx.svc)) {
+      reply(503, { status: draining ? 'draining' : 'drained', node: ctx.svc.node });
       return;
     }
     void askApp(address, port, healthPath).then((status) => {

@@ -143,6 +143,12 @@ export interface EnqueueOptions {
    * resolves as soon as the master has it.
    */
   readonly durable?: boolean;
+  /**
+   * How long to wait for a Redis master, at most the default (which rides out a Sentinel
+   * failover, ~12 s): shorter when the caller has another way to get the job done and must not
+   * hold its answer that long (the ERP's order answer: its sweep invoices the order later).
+   */
+  readonly timeoutMs?: number;
 }
 
 /**

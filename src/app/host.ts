@@ -1,5 +1,5 @@
 import type { ServiceContext } from '../registry/index.js';
-import { servicesOf } from '../config/index.js';
+import { isDrainedByOperator, servicesOf } from '../config/index.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
@@ -47,7 +47,14 @@ export async function startAppServer(ctx: ServiceContext, opts: AppServerOptions
   const migrations = startMigrationRunner(runtime.db, migrationsFor(ctx.topo, app), log, opts.migrationBudgetMs ?? 20_000, (ok, detail) => readiness.setMigrations({ ok, detail }));
   // The load balancers' addresses: their X-Forwarded-For is the client's (AppRequest.clientAddress).
   const trustedProxies = new Set(servicesOf(ctx.topo, 'lb').map((s) => s.address));
-  const { server, state } = buildHttpServer({ runtime, log, readiness, requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, trustedProxies });
+  const { server, state } = buildHttpServer({
+    runtime,
+    log,
+    readiness,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 15_000,
+    trustedProxies,
+    drainedByOperator: () => isDrainedByOperator(ctx.svc),
+  });
   try {
     await migrations.settled;
     await readiness.start();

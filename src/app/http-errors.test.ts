@@ -20,6 +20,15 @@ describe('errorAnswer', () => {
       assert.equal(a.unexpected, false);
     }
   });
+  it('answers a write of unknown outcome with its own code and a message that says to check before resending', () => {
+    const a = errorAnswer(new HastackError(ErrorCode.DB_COMMIT_UNKNOWN, 'lost during COMMIT to db1'), 'r7');
+    assert.equal(a.status, 503);
+    assert.equal(a.body.error.code, 'DB_COMMIT_UNKNOWN');
+    assert.equal(a.unexpected, false);
+    assert.match(a.body.error.message, /may or may not have been applied/);
+    assert.match(a.body.error.message, /Idempotency-Key/);
+    assert.doesNotMatch(a.body.error.message, /db1/);
+  });
   it('keeps the framework 4xx (bad JSON) and maps its handler timeout to 503', () => {
     const badJson = Object.assign(new Error("Body is not valid JSON but content-type is set to 'application/json'"), {
       statusCode: 400,

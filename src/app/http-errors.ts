@@ -50,6 +50,15 @@ export function errorAnswer(e: unknown, requestId: string): ErrorAnswer {
   if (e instanceof HttpError) return answer(e.status, e.code, e.message);
   if (e instanceof HastackError) {
     if (UNAVAILABLE.has(e.code)) return answer(503, e.code, e.message);
+    // Not "retry shortly": a blind resend could apply the write twice. The database router never
+    // replays such a write itself; the caller checks first (the server log has the node and cause).
+    if (e.code === ErrorCode.DB_COMMIT_UNKNOWN) {
+      return answer(
+        503,
+        e.code,
+        `the database connection was lost while this write was being committed: it may or may not have been applied. Check whether it took effect before sending it again, or resend it with the same Idempotency-Key (request ${requestId})`,
+      );
+    }
     if (e.code === ErrorCode.BAD_REQUEST) return answer(400, e.code, e.message);
     if (e.code === ErrorCode.NOT_FOUND) return answer(404, e.code, e.message);
     return answer(500, e.code, `internal error (${e.code}); the app server log has details under request ${requestId}`, true);

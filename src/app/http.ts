@@ -19,6 +19,8 @@ export interface HttpServerOptions {
    * client's own and set it). Loopback peers always are: on one machine every node is.
    */
   readonly trustedProxies?: ReadonlySet<string>;
+  /** True while the operator drains this app server (`hastack drain`): /readyz answers 503. */
+  readonly drainedByOperator?: () => boolean;
 }
 
 /** Fastify typed with our pino logger. */
@@ -143,6 +145,7 @@ export function buildHttpServer(opts: HttpServerOptions): { server: AppFastify; 
   server.get('/healthz', async () => ({ status: 'alive', node }));
   server.get('/readyz', async (_req, reply) => {
     if (state.draining) return reply.code(503).send({ status: 'draining', node });
+    if (opts.drainedByOperator?.() === true) return reply.code(503).send({ status: 'drained', node });
     const r = readiness.current();
     return reply.code(200).send({ status: r.status, node, checks: r.checks, checkedAt: r.checkedAt });
   });

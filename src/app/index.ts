@@ -47,3 +47,6 @@ export { loadApp, loadAppModule, packageRoot } from './load.js';
 export { resolveAppModulePath } from './module-path.js';
 export { openAppRuntime, queueNameOf, appLogger } from './runtime.js';
 export type { AppRuntime } from './runtime.js';
+// Tests and tools: the session store over a given Redis (and its replicas).
+export { keyedHash, redisSessionStore } from './session.js';
+export type { SessionStoreOptions } from './session.js';

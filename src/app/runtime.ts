@@ -5,7 +5,7 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { createCacheClient, type CacheClient } from '../clients/cache/index.js';
 import { createDbClient, type DbClient } from '../clients/db/index.js';
-import { createRedisHandle, JobQueue, type RedisHandle } from '../clients/redis/index.js';
+import { createRedisHandle, createReplicaReader, JobQueue, type RedisHandle } from '../clients/redis/index.js';
 import type { AppContext, AppDefinition, AppLogger, AppQueue, Counters, JsonValue, SessionStore } from './contract.js';
 import { redisCounters, redisSessionStore } from './session.js';
 
@@ -65,7 +65,13 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
   const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log, durableByDefault });
   const appCache = cache.withPrefix(`${app.name}:`);
   // Session ids and counter names are stored as HMACs under the cluster's sessionKey (secrets.json).
-  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx), sessionKey);
+  // Session checks read a replica while Sentinel elects: one followed its master up to the
+  // failover window (the enqueue bound: down-after twice plus the election) ago.
+  const replicas =
+    role === 'app'
+      ? createReplicaReader(ctx.topo, ctx.secrets, `hastack-${role}-${node}-replica-reads`, Math.ceil(enqueueTimeoutMs(ctx) / 1_000), log.child({ client: 'redis-replicas' }))
+      : undefined;
+  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx), sessionKey, replicas ? { replicas } : {});
   const counters: Counters = redisCounters(redis, app.name, enqueueTimeoutMs(ctx), sessionKey);
   const appQueue: AppQueue = {
     add: (name: string, data?: JsonValue, opts?) => {
@@ -86,6 +92,6 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     queue,
     // A fresh database session per request or job: read-your-writes within it (see SessionDb).
     context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, counters, log: appLogger(l) }),
-    close: () => (closed ??= closeAll([() => queue.close(), () => redis.close(), () => cache.close(), () => db.close()])),
+    close: () => (closed ??= closeAll([() => queue.close(), () => redis.close(), async () => replicas?.close(), () => cache.close(), () => db.close()])),
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { keyedHash } from './session.js';
+import { connectedReplicas, keyedHash } from './session.js';
 
 describe('keyedHash', () => {
   it('review item 2: a session id is stored as an HMAC under the cluster key, never in clear', () => {
@@ -11,5 +11,12 @@ describe('keyedHash', () => {
     assert.equal(keyedHash('cluster-key-1', 'session', id), h, 'stable: every app server finds the same key');
     assert.notEqual(keyedHash('cluster-key-2', 'session', id), h, 'another cluster key, another name: without the key the name is not computable');
     assert.notEqual(keyedHash('cluster-key-1', 'counter', id), h, 'uses are kept apart');
+  });
+});
+
+describe('connectedReplicas', () => {
+  it('reads connected_slaves from the master INFO (a logout waits for that many)', () => {
+    assert.equal(connectedReplicas('# Replication\r\nrole:master\r\nconnected_slaves:2\r\nslave0:ip=127.0.0.1\r\n'), 2);
+    assert.equal(connectedReplicas('role:slave\r\n'), 0);
   });
 });

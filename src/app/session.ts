@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
-import { withDeadline, type RedisHandle } from '../clients/redis/index.js';
+import { withDeadline, type RedisHandle, type RedisReplicaReader } from '../clients/redis/index.js';
 import type { Counters, CounterState, JsonValue, SessionStore } from './contract.js';
 
 const ID = /^[A-Za-z0-9_-]{8,128}$/;
@@ -28,23 +28,94 @@ function bounded<T>(timeoutMs: number, what: string, p: Promise<T>): Promise<T> 
 }
 
 /**
- * Sessions as JSON strings in Redis under `hastack:<app>:session:<HMAC of the id>`, with a TTL.
- * Every call is bounded by `timeoutMs` (a Redis failover takes a few seconds) and then fails with
- * REDIS_UNAVAILABLE: a session that cannot be read is neither a logged-out user nor one to take
- * from anywhere less trustworthy (the cache has no authentication). The id itself is stored
- * nowhere.
+ * How long a session check waits for a master that is connected before it also asks the replicas:
+ * a healthy master answers a GET in well under a millisecond, so 100 ms means it is stalled (a
+ * frozen or dying master), and asking the replicas costs one INFO and GET each.
  */
-export function redisSessionStore(redis: RedisHandle, app: string, timeoutMs: number, hmacKey: string): SessionStore {
+export const SESSION_HEDGE_MS = 100;
+
+/** Between two rounds of a session check whose master failed at once (see `get`). */
+const GET_RETRY_MS = 50;
+
+/** How long a logout waits for every replica to confirm the delete (WAIT): replicas ack at once. */
+const LOGOUT_WAIT_MS = 1_000;
+
+export interface SessionStoreOptions {
+  /** The Redis replicas, asked while the master cannot answer (none: the master only). */
+  readonly replicas?: RedisReplicaReader;
+  /** See SESSION_HEDGE_MS (tests may shorten it). */
+  readonly hedgeMs?: number;
+}
+
+function parseSession<T>(raw: string | null): T | undefined {
+  if (raw === null) return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** connected_slaves from the master's `INFO replication` (0 when absent). */
+export function connectedReplicas(info: string): number {
+  const m = /^connected_slaves:(\d+)/m.exec(info);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Sessions as JSON strings in Redis under `hastack:<app>:session:<HMAC of the id>`, with a TTL.
+ * The id itself is stored nowhere.
+ *
+ * A session check does not wait for a Redis failover: it asks the master, and when the master is
+ * not connected (or has not answered within `hedgeMs`) a replica that was following it within the
+ * failover window (`RedisReplicaReader`) answers a session it holds. A replica's "no such
+ * session" is not believed (the login may not have reached it): then the master's answer, or its
+ * REDIS_UNAVAILABLE after `timeoutMs`, stands; a session that cannot be read is neither a
+ * logged-out user nor one to take from anywhere less trustworthy (the cache has no authentication).
+ *
+ * A logout must not come back from a replica: `destroy` deletes on the master and answers only
+ * once every replica connected to it confirmed the delete (WAIT on the same connection), else
+ * REDIS_UNAVAILABLE (retry). A replica that was not connected then takes no reads once its link has
+ * been down longer than the failover window, and resynchronises (delete included) when it returns.
+ */
+export function redisSessionStore(redis: RedisHandle, app: string, timeoutMs: number, hmacKey: string, opts: SessionStoreOptions = {}): SessionStore {
   const key = (id: string): string => `hastack:${app}:session:${keyedHash(hmacKey, 'session', id)}`;
+  const hedgeMs = opts.hedgeMs ?? SESSION_HEDGE_MS;
   return {
     async get<T extends JsonValue = JsonValue>(id: string): Promise<T | undefined> {
       checkId(id);
-      const raw = await bounded(timeoutMs, 'session get', redis.client.get(key(id)));
-      if (raw === null) return undefined;
-      try {
-        return JSON.parse(raw) as T;
-      } catch {
-        return undefined;
+      const k = key(id);
+      const replicas = opts.replicas;
+      if (replicas === undefined) return parseSession<T>(await bounded(timeoutMs, 'session get', redis.client.get(k)));
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const master = bounded(Math.max(1, deadline - Date.now()), 'session get', redis.client.get(k));
+        type Outcome = { readonly ok: true; readonly raw: string | null } | { readonly ok: false; readonly error: unknown };
+        const settled: Promise<Outcome> = master.then(
+          (raw) => ({ ok: true, raw }),
+          (error: unknown) => ({ ok: false, error }),
+        );
+        // A master that is connected gets `hedgeMs`; one that is reconnecting (a failover) none.
+        if (redis.status === 'ready') {
+          let timer: NodeJS.Timeout | undefined;
+          const early = await Promise.race([
+            settled,
+            new Promise<undefined>((resolve) => {
+              timer = setTimeout(() => resolve(undefined), hedgeMs);
+            }),
+          ]);
+          clearTimeout(timer);
+          if (early?.ok) return parseSession<T>(early.raw);
+        }
+        const fromReplica = await replicas.find(k);
+        if (fromReplica !== undefined) return parseSession<T>(fromReplica);
+        const last = await settled;
+        if (last.ok) return parseSession<T>(last.raw);
+        // A GET that failed at once ("Connection is closed": the master's client was dropped or
+        // replaced mid-failover, just after the promoted replica stopped being one) is asked
+        // again: a read is safe to repeat, and the deadline bounds the whole check.
+        if (Date.now() + GET_RETRY_MS >= deadline) throw last.error;
+        await new Promise((resolve) => setTimeout(resolve, GET_RETRY_MS));
       }
     },
     async set(id: string, data: JsonValue, ttlSeconds: number): Promise<void> {
@@ -54,7 +125,28 @@ export function redisSessionStore(redis: RedisHandle, app: string, timeoutMs: nu
     },
     async destroy(id: string): Promise<void> {
       checkId(id);
-      await bounded(timeoutMs, 'session destroy', redis.client.del(key(id)));
+      const k = key(id);
+      await bounded(
+        timeoutMs,
+        'session destroy',
+        (async () => {
+          const c = redis.client;
+          // WAIT proves something only about writes on the same socket: note the connection first.
+          const generation = redis.generation;
+          const r = await c.multi().del(k).info('replication').exec();
+          const failed = r?.find(([err]) => err !== null);
+          if (!r || failed) throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `session destroy: ${failed ? describeError(failed[0]) : 'the transaction was aborted'}`);
+          const replicas = connectedReplicas(String(r[1]?.[1] ?? ''));
+          if (replicas === 0 || opts.replicas === undefined) return;
+          const acked = Number(await c.wait(replicas, LOGOUT_WAIT_MS));
+          if (acked < replicas || redis.generation !== generation || redis.client !== c) {
+            throw new HastackError(
+              ErrorCode.REDIS_UNAVAILABLE,
+              `session destroy: ${acked} of ${replicas} Redis replicas confirmed the logout within ${LOGOUT_WAIT_MS} ms; retry (the session is deleted on the master, but a replica could still answer for it)`,
+            );
+          }
+        })(),
+      );
     },
   };
 }

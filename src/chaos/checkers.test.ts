@@ -78,6 +78,13 @@ describe('gaps and recovery', () => {
     assert.equal(recoveryMs(h, isWrite), null);
   });
 
+  it('the login before the first read and a run that simply ended are no gap', () => {
+    const h = history([write('chaos-1', 1, 600, 700), read(500, 520), read(700, 720), read(900, 910)], undefined, 10_000);
+    assert.equal(longestGapMs(h, isRead), 200);
+    assert.equal(longestGapMs(h, isWrite), 100);
+    assert.equal(longestGapMs(history([], undefined, 1_000), isRead), 0);
+  });
+
   it('a success just after the fault, then nothing until the end, is no recovery', () => {
     const h = history([write('chaos-1', 1, 0, 100), write('chaos-2', 2, 100, 1_035)], [1_000, 5_000], 10_000);
     assert.equal(recoveryMs(h, isWrite), null);
@@ -220,7 +227,16 @@ describe('sessions', () => {
 describe('refused orders', () => {
   it('an order refused for want of stock is not an acknowledged write (it cannot be lost)', () => {
     const h = history([op({ kind: 'create-order', key: 'chaos-9', start: 0, end: 10, ok: true, refused: true })]);
-    assert.deepEqual(checkWrites(h, state([])), { ackedWrites: 0, refusedWrites: 1, lostWrites: 0, lostKeys: [], duplicateWrites: 0, duplicateKeys: [] });
+    assert.deepEqual(checkWrites(h, state([])), {
+      ackedWrites: 0,
+      refusedWrites: 1,
+      lostWrites: 0,
+      lostKeys: [],
+      duplicateWrites: 0,
+      duplicateKeys: [],
+      unknownWrites: 0,
+      unknownWritesStored: 0,
+    });
   });
 });
 

@@ -1,3 +1,4 @@
+import { checkAttempts, type AttemptReport } from './attempt-stats.js';
 import type { WriterCheck } from './db-writers.js';
 import type { FinalState } from './final-state.js';
 import { isQueuedWrite, isRead, isReadBack, isWrite, type FaultWindow, type History, type Operation } from './history.js';
@@ -12,15 +13,20 @@ export interface AvailabilityResult {
   readonly availabilityDuringFault: number;
 }
 
+/**
+ * Of the retrying clients' operations: what the stack promises a client that retries. The naive
+ * clients' ratio is `naiveAvailability` (attempt-stats.ts).
+ */
 export function checkAvailability(h: History): AvailabilityResult {
-  const ok = h.ops.filter((o) => o.ok).length;
-  const during = h.ops.filter((o) => h.faults.some((f) => overlaps(o, f)));
+  const ops = h.ops.filter((o) => o.naive !== true);
+  const ok = ops.filter((o) => o.ok).length;
+  const during = ops.filter((o) => h.faults.some((f) => overlaps(o, f)));
   const duringOk = during.filter((o) => o.ok).length;
   return {
-    requests: h.ops.length,
+    requests: ops.length,
     ok,
-    failed: h.ops.length - ok,
-    availability: ratio(ok, h.ops.length),
+    failed: ops.length - ok,
+    availability: ratio(ok, ops.length),
     availabilityDuringFault: ratio(duringOk, during.length),
   };
 }
@@ -34,21 +40,26 @@ function overlaps(o: Operation, f: FaultWindow): boolean {
 }
 
 /**
- * The longest stretch of the run (ms) in which no operation of the kind succeeded, measured
- * between successful completions, and from the run's start and to its end.
+ * The longest stretch of the run (ms) in which operations of the kind were made and none
+ * succeeded: between successful completions, from the start of the first operation of the kind
+ * (not from 0: the clients log in first), and to the end of the run only when the last operation
+ * of the kind to end failed (the path never came back; a run that simply ended is no gap).
  */
 export function longestGapMs(h: History, pick: (o: Operation) => boolean): number {
-  const ends = h.ops
-    .filter((o) => o.ok && pick(o))
+  const mine = h.ops.filter(pick);
+  if (mine.length === 0) return 0;
+  const ends = mine
+    .filter((o) => o.ok)
     .map((o) => o.end)
     .sort((a, b) => a - b);
-  let prev = 0;
+  let prev = Math.min(...mine.map((o) => o.start));
   let longest = 0;
   for (const t of ends) {
     longest = Math.max(longest, t - prev);
     prev = t;
   }
-  return Math.max(longest, h.durationMs - prev);
+  const lastToEnd = mine.reduce((a, o) => (o.end > a.end ? o : a));
+  return lastToEnd.ok ? longest : Math.max(longest, h.durationMs - prev);
 }
 
 /** A stretch without success longer than this is an outage a user notices. */
@@ -108,6 +119,13 @@ export interface WriteCheck {
   /** Keys stored as more than one order: must be 0. */
   readonly duplicateWrites: number;
   readonly duplicateKeys: string[];
+  /**
+   * Writes that ended in an error (no answer, a reset, a 5xx, the retry budget spent): their
+   * outcome is unknown to the client, so neither lost if absent nor (sent once) a duplicate.
+   */
+  readonly unknownWrites: number;
+  /** Of those, how many the database holds (the write landed, the answer did not come back). */
+  readonly unknownWritesStored: number;
 }
 
 export function checkWrites(h: History, s: FinalState): WriteCheck {
@@ -125,7 +143,17 @@ export function checkWrites(h: History, s: FinalState): WriteCheck {
     .map(([k]) => k)
     .sort();
   const refusedWrites = h.ops.filter((o) => isWrite(o) && o.ok && o.refused === true).length;
-  return { ackedWrites: acked.size, refusedWrites, lostWrites: lostKeys.length, lostKeys, duplicateWrites: duplicateKeys.length, duplicateKeys };
+  const unknown = new Set(h.ops.filter((o) => isWrite(o) && !o.ok && o.key !== undefined && !acked.has(o.key)).map((o) => o.key as string));
+  return {
+    ackedWrites: acked.size,
+    refusedWrites,
+    lostWrites: lostKeys.length,
+    lostKeys,
+    duplicateWrites: duplicateKeys.length,
+    duplicateKeys,
+    unknownWrites: unknown.size,
+    unknownWritesStored: [...unknown].filter((k) => count.has(k)).length,
+  };
 }
 
 export interface InvariantCheck {
@@ -292,6 +320,27 @@ export interface ChaosReport {
   readonly twoPrimaryRounds: number;
   /** read-order answers that said an order this client was told exists is not there: a stale read served as current. */
   readonly staleReads: number;
+  /** Operations (every client) that succeeded on their first attempt / operations. */
+  readonly firstAttemptAvailability: number;
+  /** The naive clients' operations (one request each, no replay) and their success ratio. */
+  readonly naiveRequests: number;
+  readonly naiveAvailability: number;
+  /** Operations that took more than one attempt. */
+  readonly retriedOps: number;
+  /** Attempts answered 5xx, reset or timed out after the request was sent. */
+  readonly clientVisibleErrors: number;
+  /** The longest operation (ms, retries included). */
+  readonly maxOpLatencyMs: number;
+  /** The same four for operations overlapping the fault window. */
+  readonly firstAttemptAvailabilityDuringFault: number;
+  readonly naiveAvailabilityDuringFault: number;
+  readonly clientVisibleErrorsDuringFault: number;
+  readonly maxOpLatencyMsDuringFault: number;
+  /** Writes that ended in an error (outcome unknown to the client) and, of those, how many landed. */
+  readonly unknownWrites: number;
+  readonly unknownWritesStored: number;
+  /** Every figure above split by reads and writes, overall and during the fault. */
+  readonly attempts: AttemptReport;
 }
 
 export interface CheckedRun {
@@ -320,6 +369,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
   const j = checkJobs(h, s);
   const sess = checkSessions(h);
   const lat = checkReadLatency(h);
+  const att = checkAttempts(h);
   const broken: string[] = [];
   const warnings: string[] = [];
   // What the writes were: the records workload's, or the ERP's orders (the messages name them).
@@ -377,6 +427,19 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       maxWritableDbs: writers && writers.rounds > 0 ? writers.maxWritable : null,
       twoPrimaryRounds: writers?.overlaps.length ?? 0,
       staleReads,
+      firstAttemptAvailability: att.overall.all.firstAttemptAvailability,
+      naiveRequests: att.overall.all.naiveOps,
+      naiveAvailability: att.overall.all.naiveAvailability,
+      retriedOps: att.overall.all.retriedOps,
+      clientVisibleErrors: att.overall.all.clientVisibleErrors,
+      maxOpLatencyMs: att.overall.all.maxOpLatencyMs,
+      firstAttemptAvailabilityDuringFault: att.duringFault.all.firstAttemptAvailability,
+      naiveAvailabilityDuringFault: att.duringFault.all.naiveAvailability,
+      clientVisibleErrorsDuringFault: att.duringFault.all.clientVisibleErrors,
+      maxOpLatencyMsDuringFault: att.duringFault.all.maxOpLatencyMs,
+      unknownWrites: w.unknownWrites,
+      unknownWritesStored: w.unknownWritesStored,
+      attempts: att,
     },
     availabilityDuringFault: a.availabilityDuringFault,
     lostKeys: w.lostKeys,

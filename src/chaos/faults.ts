@@ -3,6 +3,7 @@ import { targetRoles } from '../registry/index.js';
 import { HOST, type ClusterStatus, type Runtime } from '../substrate/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { pick } from '../shared/random.js';
+import { sleep } from '../shared/retry.js';
 import type { FaultSpec } from './scenarios.js';
 
 /** `role:<role>` → the service kind and, for engines with a role, the role the probe reports (the descriptors' chaosRoles). */
@@ -51,6 +52,34 @@ export function resolveTarget(target: string, status: ClusterStatus, random: () 
   return n;
 }
 
+// A target role nobody holds for a moment (the primary read-only for the 100 ms of a guard's
+// fence blip, seen in CI) is looked for again: the fault waits up to this long for it.
+const TARGET_WAIT_MS = 5_000;
+
+async function resolveTargets(
+  runtime: Runtime,
+  secrets: Secrets,
+  specs: readonly FaultSpec[],
+  random: () => number,
+): Promise<{ status: ClusterStatus; plan: Array<{ spec: FaultSpec; node: string }>; chosen: Set<string> }> {
+  const deadline = Date.now() + TARGET_WAIT_MS;
+  for (;;) {
+    const status = await runtime.status(secrets);
+    const chosen = new Set<string>();
+    try {
+      const plan = specs.map((spec) => {
+        const node = resolveTarget(spec.target, status, random, chosen);
+        chosen.add(node);
+        return { spec, node };
+      });
+      return { status, plan, chosen };
+    } catch (e) {
+      if (!(e instanceof HastackError && e.code === ErrorCode.NOT_FOUND) || Date.now() > deadline) throw e;
+      await sleep(500);
+    }
+  }
+}
+
 /**
  * A partition side's selector to nodes: `all:<role>` is every healthy node in that role not placed
  * yet, `@host` the host, anything else one node as `resolveTarget` picks it.
@@ -86,13 +115,7 @@ export interface InjectedFault {
 }
 
 export async function injectFaults(runtime: Runtime, secrets: Secrets, specs: readonly FaultSpec[], random: () => number): Promise<InjectedFault[]> {
-  const status = await runtime.status(secrets);
-  const chosen = new Set<string>();
-  const plan = specs.map((spec) => {
-    const node = resolveTarget(spec.target, status, random, chosen);
-    chosen.add(node);
-    return { spec, node };
-  });
+  const { status, plan, chosen } = await resolveTargets(runtime, secrets, specs, random);
   const done: InjectedFault[] = [];
   for (const { spec, node } of plan) {
     if (spec.action === 'partition') {

@@ -9,6 +9,7 @@ export type OpKind =
   | 'create-order'
   | 'read-order'
   | 'read-item'
+  | 'list-items'
   // the records app, examples/python (workload-records.ts)
   | 'create-record'
   | 'read-record'
@@ -41,8 +42,45 @@ export interface Operation {
   readonly refused?: boolean;
   /** HTTP attempts the client made for this operation (1 = no retry). */
   readonly attempts: number;
+  /**
+   * A naive client's operation (workload.ts, `--naive-clients`): one request, no replay after it
+   * was sent; only a connection refused (never sent) moves on to the next address of the answer.
+   */
+  readonly naive?: true;
+  /** How each attempt came out, in order (one entry per attempt). */
+  readonly tries?: readonly Attempt[];
   /** Why it failed: an HTTP status or an error code. */
   readonly error?: string;
+}
+
+/**
+ * How one HTTP attempt came out:
+ * - `ok`: the answer the operation wanted;
+ * - `answered`: another answer under 500 (401, 404, 409, 429): the service answered;
+ * - `5xx`: answered 500-599;
+ * - `unreached`: never sent (connection refused, connect timeout, no DNS answer): a browser moves
+ *   on to the next address without showing anything;
+ * - `reset`: the connection closed or reset after the request went out;
+ * - `timeout`: no answer within the attempt's timeout after the request went out.
+ */
+export type AttemptOutcome = 'ok' | 'answered' | '5xx' | 'unreached' | 'reset' | 'timeout';
+
+export interface Attempt {
+  /** ms since the run began, when the attempt started */
+  readonly at: number;
+  readonly ms: number;
+  readonly outcome: AttemptOutcome;
+  /** The HTTP status, when there was an answer. */
+  readonly status?: number;
+  /** The load balancer it went to (absent when there was no DNS answer). */
+  readonly address?: string;
+  /** Why it failed, when it did not answer (the error's message, bounded). */
+  readonly error?: string;
+}
+
+/** Outcomes a user sees as an error page: the request went out and came back broken or not at all. */
+export function clientVisible(outcome: AttemptOutcome): boolean {
+  return outcome === '5xx' || outcome === 'reset' || outcome === 'timeout';
 }
 
 export interface FaultWindow {
@@ -69,7 +107,7 @@ export function isQueuedWrite(op: Operation): boolean {
 }
 
 export function isRead(op: Operation): boolean {
-  return op.kind === 'read-order' || op.kind === 'read-item' || op.kind === 'read-record' || op.kind === 'read-recent';
+  return op.kind === 'read-order' || op.kind === 'read-item' || op.kind === 'list-items' || op.kind === 'read-record' || op.kind === 'read-recent';
 }
 
 /** A read of something this client was told exists (an order, a record): a 404 there is a stale read. */

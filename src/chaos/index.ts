@@ -1,8 +1,11 @@
 export { SCENARIOS, findScenario, faultSchedule, affectedOps } from './scenarios.js';
 export type { Scenario, FaultSpec, FaultAction } from './scenarios.js';
 export { runChaos } from './run.js';
-export type { ChaosRunOptions, ChaosResult } from './run.js';
+export { naiveCount, readerCount, clientRole } from './workload.js';
+export type { ChaosRunOptions, ChaosResult, ClientMix } from './run.js';
 export { reportJson, reportText, reportHtml, timeline } from './report.js';
 export { checkRun } from './checkers.js';
 export type { ChaosReport, CheckedRun } from './checkers.js';
 export { TARGET_ROLES } from './faults.js';
+export { runSoak, soakStats, soakTable, median, MAX_SOAK_RUNS } from './soak.js';
+export type { SoakFigures, SoakStats, SoakResult } from './soak.js';

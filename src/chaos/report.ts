@@ -1,6 +1,6 @@
 import { EJECT_GRACE_MS } from './checkers.js';
 import type { ChaosResult } from './run.js';
-import type { History } from './history.js';
+import { clientVisible, type History } from './history.js';
 
 const BUCKET_MS = 100;
 
@@ -22,6 +22,7 @@ export function reportJson(r: ChaosResult, expectedFailure?: string): Record<str
   return {
     ...r.checked.report,
     workload: r.workload,
+    clientMix: r.clientMix,
     ...(r.jobsVia ? { jobsVia: r.jobsVia } : {}),
     availabilityDuringFault: r.checked.availabilityDuringFault,
     promisesBroken: r.checked.broken,
@@ -38,7 +39,19 @@ export function reportJson(r: ChaosResult, expectedFailure?: string): Record<str
     lostJobOrderIds: r.checked.lostOrderIds.slice(0, 50),
     ordersStillPending: r.checked.ordersStillPending,
     failuresByError: failuresByError(r.history),
+    visibleErrors: visibleErrors(r.history),
   };
+}
+
+/** The report keeps this many client-visible attempts, for finding where they came from. */
+const VISIBLE_ERRORS_KEPT = 50;
+
+/** The first client-visible attempts (5xx, reset, timeout): when, where, what. */
+function visibleErrors(h: History): Array<Record<string, unknown>> {
+  return h.ops
+    .flatMap((o) => (o.tries ?? []).filter((t) => clientVisible(t.outcome)).map((t) => ({ ...t, kind: o.kind, client: o.client, ...(o.naive ? { naive: true } : {}) })))
+    .sort((a, b) => a.at - b.at)
+    .slice(0, VISIBLE_ERRORS_KEPT);
 }
 
 function failuresByError(h: History): Record<string, number> {
@@ -63,15 +76,19 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
   const lines = [
     `scenario ${x.scenario}  (${x.durationS} s)`,
     ...r.history.faults.map((f) => `  fault          ${f.description}: ${(f.injectedAt / 1000).toFixed(1)} s → healed ${(f.healedAt / 1000).toFixed(1)} s`),
+    `  clients        ${r.clientMix.clients} (${r.clientMix.naive} naive, ${r.clientMix.readers} readers: browse only)`,
     `  requests       ${x.requests} (${x.ok} ok, ${x.failed} failed)`,
-    `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault`,
+    `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault (the clients that retry)`,
+    `  first attempt  ${pct(x.firstAttemptAvailability)} overall, ${pct(x.firstAttemptAvailabilityDuringFault)} during the fault; ${x.retriedOps} op(s) retried`,
+    `  naive clients  ${pct(x.naiveAvailability)} of ${x.naiveRequests} op(s), ${pct(x.naiveAvailabilityDuringFault)} during the fault (one request each, no retry)`,
+    `  client errors  ${x.clientVisibleErrors} attempt(s) answered 5xx, reset or timed out (${x.clientVisibleErrorsDuringFault} during the fault); longest op ${x.maxOpLatencyMs} ms (${x.maxOpLatencyMsDuringFault} ms during the fault)`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
     erp
       ? `  first order    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged order started after it)`
       : `  first write    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged record started after it)`,
     ...(r.afterInject ? [`  crash plan     ${r.afterInject.ok ? 'done' : `FAILED (${r.afterInject.error ?? ''})`} ${r.afterInject.finishedMs} ms after the fault`] : []),
-    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated${erp ? `, ${x.refusedWrites} refused (out of stock)` : ''}`,
+    `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated${erp ? `, ${x.refusedWrites} refused (out of stock)` : ''}; ${x.unknownWrites} of unknown outcome (an error, ${x.unknownWritesStored} of them stored)`,
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice${via}`,
     `  sessions lost: ${x.sessionsLost}`,
@@ -143,6 +160,24 @@ export function reportHtml(r: ChaosResult, expectedFailure?: string): string {
 </head><body><h1>Chaos run: ${esc(r.checked.report.scenario)}</h1>${verdict}
 <p>${esc(r.history.faults.map((f) => f.description).join('; ') || 'no fault')}. Successes (green, up) and failures (red, down) per 100 ms.</p>
 <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="timeline">${marks}${bars}<line x1="0" x2="${W}" y1="${mid}" y2="${mid}" stroke="#999"/>${seconds}</svg>
+<h2>What the clients saw</h2>
+<p>By operation kind, over the whole run and for the operations that overlapped the fault. Naive clients make one request per operation and never retry.</p>
+${attemptsTable(r)}
 <table>${rows}</table></body></html>
 `;
+}
+
+/** The attempt figures (attempt-stats.ts) by reads and writes, overall and during the fault. */
+function attemptsTable(r: ChaosResult): string {
+  const a = r.checked.report.attempts;
+  const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
+  const head =
+    '<tr><th>ops</th><th>window</th><th>operations</th><th>first-attempt availability</th><th>naive availability</th><th>retried</th><th>client-visible errors</th><th>longest op</th></tr>';
+  const rows = (['overall', 'duringFault'] as const).flatMap((w) =>
+    (['all', 'reads', 'writes'] as const).map((k) => {
+      const s = a[w][k];
+      return `<tr><td>${k}</td><td>${w === 'overall' ? 'whole run' : 'during the fault'}</td><td>${s.ops}</td><td>${pct(s.firstAttemptAvailability)}</td><td>${pct(s.naiveAvailability)} of ${s.naiveOps}</td><td>${s.retriedOps}</td><td>${s.clientVisibleErrors}</td><td>${s.maxOpLatencyMs} ms</td></tr>`;
+    }),
+  );
+  return `<table class="attempts">${head}${rows.join('')}</table>`;
 }

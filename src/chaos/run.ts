@@ -13,6 +13,7 @@ import { seededRandom } from '../shared/random.js';
 import { affectedOps, faultSchedule, landedSchedule, type Scenario } from './scenarios.js';
 import { sentinelFailoverMs } from './sentinel-log.js';
 import { workloadProfile } from './profiles.js';
+import { naiveCount, readerCount } from './workload.js';
 
 export interface ChaosRunOptions {
   readonly topo: Topology;
@@ -23,6 +24,10 @@ export interface ChaosRunOptions {
   readonly durationS: number;
   readonly seed: number;
   readonly clients: number;
+  /** How many of the clients are naive (no retries; workload.ts); default NAIVE_CLIENTS (2). */
+  readonly naiveClients?: number;
+  /** How many of the clients only read (workload.ts); default a quarter of them, at least one. */
+  readonly readerClients?: number;
   /** The workload speaks HTTPS to the load balancers (lb.tls; `chaos run --https`). */
   readonly https?: boolean;
   readonly onProgress?: (line: string) => void;
@@ -57,6 +62,14 @@ export interface ChaosResult {
   readonly workload: 'erp' | 'records';
   /** The records workload: how the run's jobs were completed (`queue`, `sweep`). */
   readonly jobsVia?: Readonly<Record<string, number>>;
+  /** The run's clients: how many, how many of them naive, how many only read (workload.ts). */
+  readonly clientMix: ClientMix;
+}
+
+export interface ClientMix {
+  readonly clients: number;
+  readonly naive: number;
+  readonly readers: number;
 }
 
 /** After the run, jobs get this long to drain (the ERP's sweep runs every 10 s). */
@@ -80,10 +93,23 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
   const startedAt = new Date().toISOString();
   // Failovers logged from here on: the nodes they fence stay down after the heal (below).
   const eventsFrom = eventsSize(o.topo.stateDir);
-  say(`scenario ${o.scenario.name}: ${o.clients} clients for ${o.durationS} s (seed ${o.seed}, workload ${profile.name})`);
+  const clientMix: ClientMix = { clients: o.clients, naive: naiveCount(o.clients, o.naiveClients), readers: readerCount(o.clients, o.naiveClients, o.readerClients) };
+  say(
+    `scenario ${o.scenario.name}: ${o.clients} clients (${clientMix.naive} of them naive, ${clientMix.readers} readers) for ${o.durationS} s (seed ${o.seed}, workload ${profile.name})`,
+  );
   // Moved later by as much as the fault lands late (below).
   let workloadEndsAt = durationMs;
-  const workload = workloadFn({ topo: o.topo, clients: o.clients, endsAt: () => workloadEndsAt, seed: o.seed, runId, clock, https: o.https === true });
+  const workload = workloadFn({
+    topo: o.topo,
+    clients: o.clients,
+    endsAt: () => workloadEndsAt,
+    seed: o.seed,
+    runId,
+    clock,
+    https: o.https === true,
+    ...(o.naiveClients !== undefined ? { naiveClients: o.naiveClients } : {}),
+    ...(o.readerClients !== undefined ? { readerClients: o.readerClients } : {}),
+  });
   // For the whole workload: "never two writable primaries" must hold through fault and heal.
   const writers = watchDbWriters(o.topo, o.secrets, clock);
 
@@ -172,6 +198,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
     fencedAfter,
     ...(afterInject ? { afterInject } : {}),
     workload: profile.name,
+    clientMix,
     ...(final.jobsVia ? { jobsVia: final.jobsVia } : {}),
   };
 }

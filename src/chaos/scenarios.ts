@@ -118,9 +118,12 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'server',
-    description: "kill -9 the simple preset's whole primary server: the crash plan moves the service to the standby (run with --then-failover)",
+    description:
+      "kill -9 the simple preset's whole primary server (the node whose database is the primary): the crash plan moves the service to the standby (run with --then-failover)",
     preset: 'simple',
-    faults: [{ target: 'primary', action: 'kill-node' }],
+    // By role, not by the node's name: after a failover the node named `primary` is the replica,
+    // and a soak's next run must kill the server that is the primary then.
+    faults: [{ target: 'role:db-primary', action: 'kill-node' }],
     holdS: 10,
     affected: 'any',
     crashPlan: true,
@@ -176,8 +179,10 @@ export const SCENARIOS: readonly Scenario[] = [
     // The primary's side keeps running: its worker's commits wait for a semi-sync ack that cannot
     // come, and the supervisor, on the same machine, can still kill it (the fence).
     preset: 'simple',
-    faults: [{ target: 'role:db-primary', action: 'partition', against: ['all:db-replica', '@host'] }],
-    // 20 s: the replica notices the silent primary after slave_net_timeout (5 s), the controller
+    // With the decision quorum (simple's witness, issue 23) the etcd majority goes with the
+    // replica: the primary cannot renew its lease, fences itself, and the majority promotes.
+    faults: [{ target: 'role:db-primary', action: 'partition', against: ['all:db-replica', 'all:etcd', '@host'] }],
+    // 20 s: the replica notices the silent primary after slave_net_timeout (2 s), the controller
     // waits failover.detectionMs, then the runbook runs (~3 s): the failover completes while cut.
     holdS: 20,
     affected: 'write',

@@ -20,9 +20,16 @@ class RecordsClient extends Client {
     super(id, opts, resolver);
   }
 
-  /** 40 % writes, 25 % read-backs of an acknowledged record, the rest reads of the recent list. */
+  /**
+   * 40 % writes, 25 % read-backs of an acknowledged record, the rest reads of the recent list; a
+   * reader client (WorkloadOptions.readerClients) reads only the recent list.
+   */
   protected override async step(): Promise<void> {
     const r = this.random();
+    if (this.reader) {
+      await this.readRecent();
+      return;
+    }
     if (r < 0.4) await this.createRecord();
     else if (r < 0.65 && this.acked.length > 0) await this.readRecord();
     else await this.readRecent();

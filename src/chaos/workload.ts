@@ -3,7 +3,8 @@ import { servicesOf, type Topology } from '../config/index.js';
 import { edgeFor, type Edge } from './edge.js';
 import { describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
-import type { OpKind, Operation } from './history.js';
+import type { Attempt, AttemptOutcome, OpKind, Operation } from './history.js';
+import { outcomeOfError, outcomeOfStatus } from './attempt-outcome.js';
 import { pick, seededRandom } from '../shared/random.js';
 import { ServiceResolver } from './resolver.js';
 
@@ -23,6 +24,49 @@ export interface WorkloadOptions {
   readonly clock: () => number;
   /** HTTPS to the load balancers (`chaos run --https`, edge.ts); default plain HTTP. */
   readonly https?: boolean;
+  /**
+   * How many of the clients are naive (`chaos run --naive-clients`, default NAIVE_CLIENTS): the
+   * last ones, so the retrying clients keep their ids and seeds. At least one client retries.
+   */
+  readonly naiveClients?: number;
+  /**
+   * How many of the clients only browse (`chaos run --reader-clients`, default a quarter of the
+   * clients, at least one: readerCount): item reads and the item list, never a write, so they
+   * never wait behind a held write of their own and the run's read gap measures the stack. A
+   * reader has no orders of its own, so it reads none back (read-your-writes holds only for the
+   * writer's session). Readers retry like the full-mix clients; they are the clients just before
+   * the naive ones (naive clients keep the full mix), and at least one client retries the full mix.
+   */
+  readonly readerClients?: number;
+}
+
+/** Naive clients in a run unless told otherwise (issue 22: "default 2 of the clients"). */
+export const NAIVE_CLIENTS = 2;
+
+/** The naive clients of a run of `clients` clients when `requested` were asked for: at least one client keeps retrying. */
+export function naiveCount(clients: number, requested: number = NAIVE_CLIENTS): number {
+  return Math.max(0, Math.min(requested, clients - 1));
+}
+
+/** Reader clients of a run of `clients` clients unless told otherwise: a quarter, at least one. */
+export function defaultReaders(clients: number): number {
+  return Math.max(1, Math.floor(clients / 4));
+}
+
+/**
+ * The reader clients of a run of `clients` clients with `naive` naive ones asked for, when
+ * `requested` readers were asked for: never a naive client, and at least one full-mix retrying
+ * client is left (the writes the run checks).
+ */
+export function readerCount(clients: number, naive: number = NAIVE_CLIENTS, requested: number = defaultReaders(clients)): number {
+  return Math.max(0, Math.min(requested, clients - naiveCount(clients, naive) - 1));
+}
+
+/** What kind of client `id` is in a run: the last ones naive, the ones just before them readers. */
+export function clientRole(id: number, clients: number, naive?: number, readers?: number): 'full' | 'reader' | 'naive' {
+  const firstNaive = clients - naiveCount(clients, naive);
+  if (id >= firstNaive) return 'naive';
+  return id >= firstNaive - readerCount(clients, naive, readers) ? 'reader' : 'full';
 }
 
 // Per attempt: a client gives up on one load balancer after 5 s (a user would click again).
@@ -84,6 +128,12 @@ export class Client {
   protected readonly acked: number[] = [];
   /** The session cookie ("erp_session=..."), sent with every request once logged in. */
   private cookie: string | undefined;
+  /** A naive client (see `WorkloadOptions.naiveClients`): one request per operation. */
+  readonly naive: boolean;
+  /** A reader client (see `WorkloadOptions.readerClients`): browses only, never writes. */
+  readonly reader: boolean;
+  /** The naive client's address for the next attempt (it walks the DNS answer itself). */
+  private pinned: string | undefined;
   readonly ops: Operation[] = [];
 
   constructor(
@@ -94,6 +144,9 @@ export class Client {
   ) {
     this.random = seededRandom(opts.seed * 1000 + id);
     this.lbIndex = id;
+    const role = clientRole(id, opts.clients, opts.naiveClients, opts.readerClients);
+    this.naive = role === 'naive';
+    this.reader = role === 'reader';
     this.edge = edgeFor(opts.topo, opts.https === true);
     this.agent = this.edge.agent({ connectTimeoutMs: 1_000, keepAliveTimeoutMs: 4_000 });
   }
@@ -109,7 +162,10 @@ export class Client {
     }
   }
 
-  /** One operation of the ERP's mix: 35 % orders, 25 % order read-backs, the rest item reads. */
+  /**
+   * One operation of the ERP's mix: 35 % orders, 25 % order read-backs, the rest item reads; a
+   * reader client: 70 % item reads, 30 % the item list.
+   */
   protected async step(): Promise<void> {
     // At the start, and again after the service said the session was gone.
     if (this.cookie === undefined) {
@@ -117,6 +173,11 @@ export class Client {
       return;
     }
     const r = this.random();
+    if (this.reader) {
+      if (r < 0.7) await this.readItem();
+      else await this.listItems();
+      return;
+    }
     if (r < 0.35) await this.createOrder();
     else if (r < 0.6 && this.acked.length > 0) await this.readOrder();
     else await this.readItem();
@@ -124,11 +185,14 @@ export class Client {
 
   /** One HTTP attempt on the next load balancer (round robin over the DNS answer). */
   protected async attempt(method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<AttemptResult> {
-    const addresses = await this.resolver.resolve();
-    let address = addresses[this.lbIndex++ % addresses.length];
-    // Like a browser falling over between A records: never retry on the address that just
-    // refused us while the answer names another one.
-    if (address === this.avoid && addresses.length > 1) address = addresses[this.lbIndex++ % addresses.length];
+    let address = this.pinned;
+    if (address === undefined) {
+      const addresses = await this.resolver.resolve();
+      address = addresses[this.lbIndex++ % addresses.length];
+      // Like a browser falling over between A records: never retry on the address that just
+      // refused us while the answer names another one.
+      if (address === this.avoid && addresses.length > 1) address = addresses[this.lbIndex++ % addresses.length];
+    }
     this.lastAddress = address;
     const res = await request(`${this.edge.scheme}://${address}:${this.edge.port}${path}`, {
       method,
@@ -154,6 +218,7 @@ export class Client {
   /**
    * Runs attempts until one succeeds, a non-retryable answer comes, or the budget is spent.
    * Connection errors and 5xx are retried (on the next load balancer) with capped backoff.
+   * A naive client runs `once` instead. Every attempt's outcome goes into the record.
    */
   protected async withRetries(
     kind: OpKind,
@@ -163,51 +228,121 @@ export class Client {
     accept: (r: AttemptResult) => Verdict,
     key?: string,
   ): Promise<Operation> {
+    if (this.naive) return this.once(kind, send, accept, key);
     const start = this.opts.clock();
-    let attempts = 0;
+    const tries: Attempt[] = [];
     let error = '';
     for (;;) {
-      attempts++;
-      try {
-        const r = await send();
+      const t = await this.tryOnce(send, accept);
+      tries.push(t.attempt);
+      if (t.r !== undefined && t.verdict !== undefined) {
         this.avoid = undefined;
-        if (r.status === 401 && kind !== 'login') {
-          // The session is gone: a failure of its own kind (the promise "sessions survive").
-          this.cookie = undefined;
-          return this.record({ kind, start, attempts, ok: false, key, sessionLost: true, error: 'session lost (HTTP 401)' });
-        }
-        const verdict = accept(r);
-        if (verdict.ok || !retryable(r.status)) {
-          return this.record({
-            kind,
-            start,
-            attempts,
-            ok: verdict.ok,
-            key,
-            orderId: verdict.orderId,
-            jobQueued: verdict.jobQueued,
-            refused: verdict.refused,
-            error: verdict.error,
-          });
-        }
-        error = `HTTP ${r.status}`;
-      } catch (e) {
-        error = describeError(e).slice(0, 120);
+        const done = this.answered(kind, start, tries, key, t.r, t.verdict);
+        if (done) return done;
+        error = `HTTP ${t.r.status}`;
+      } else {
+        error = t.error ?? '';
         this.avoid = this.lastAddress;
-        if (attempts % 2 === 0) this.resolver.invalidate();
+        if (tries.length % 2 === 0) this.resolver.invalidate();
       }
       const elapsed = this.opts.clock() - start;
-      if (attempts >= maxAttempts || elapsed >= deadlineMs) {
-        return this.record({ kind, start, attempts, ok: false, key, error });
+      if (tries.length >= maxAttempts || elapsed >= deadlineMs) {
+        return this.record({ kind, start, tries, ok: false, key, error });
       }
-      await sleep(Math.min(2_000, 100 * 2 ** (attempts - 1)));
+      await sleep(Math.min(2_000, 100 * 2 ** (tries.length - 1)));
     }
+  }
+
+  /**
+   * A naive client's operation, as a browser makes it: one request on one address of the DNS
+   * answer; a connection that was never made (refused, connect timeout) moves on to the next
+   * address at once, as browsers do between A records; anything after the request went out (an
+   * answer, a reset, a timeout) is final: no replay, no second try under the idempotency key.
+   */
+  private async once(kind: OpKind, send: () => Promise<AttemptResult>, accept: (r: AttemptResult) => Verdict, key?: string): Promise<Operation> {
+    const start = this.opts.clock();
+    const tries: Attempt[] = [];
+    let addresses: string[];
+    try {
+      addresses = await this.resolver.resolve();
+    } catch (e) {
+      // No DNS answer: the browser's "server not found", nothing was sent.
+      tries.push({ at: start, ms: this.opts.clock() - start, outcome: 'unreached' });
+      return this.record({ kind, start, tries, ok: false, key, error: describeError(e).slice(0, 120) });
+    }
+    const first = this.lbIndex++;
+    let error = '';
+    try {
+      for (let i = 0; i < addresses.length; i++) {
+        this.pinned = addresses[(first + i) % addresses.length];
+        const t = await this.tryOnce(send, accept);
+        tries.push(t.attempt);
+        if (t.r !== undefined && t.verdict !== undefined) {
+          return this.answered(kind, start, tries, key, t.r, t.verdict) ?? this.record({ kind, start, tries, ok: false, key, error: `HTTP ${t.r.status}` });
+        }
+        error = t.error ?? '';
+        if (t.attempt.outcome !== 'unreached') break;
+      }
+    } finally {
+      this.pinned = undefined;
+    }
+    return this.record({ kind, start, tries, ok: false, key, error });
+  }
+
+  /** One attempt, timed and classified; never throws. */
+  private async tryOnce(
+    send: () => Promise<AttemptResult>,
+    accept: (r: AttemptResult) => Verdict,
+  ): Promise<{ attempt: Attempt; r?: AttemptResult; verdict?: Verdict; error?: string }> {
+    const at = this.opts.clock();
+    this.lastAddress = undefined;
+    try {
+      const r = await send();
+      const verdict = accept(r);
+      return { attempt: this.attemptOf(at, outcomeOfStatus(r.status, verdict.ok), r.status), r, verdict };
+    } catch (e) {
+      const error = describeError(e).slice(0, 120);
+      return { attempt: this.attemptOf(at, outcomeOfError(e), undefined, error), error };
+    }
+  }
+
+  private attemptOf(at: number, outcome: AttemptOutcome, status?: number, error?: string): Attempt {
+    const address = this.lastAddress;
+    return {
+      at,
+      ms: this.opts.clock() - at,
+      outcome,
+      ...(status !== undefined ? { status } : {}),
+      ...(address !== undefined ? { address } : {}),
+      ...(error !== undefined ? { error } : {}),
+    };
+  }
+
+  /** The operation's record after an answer, or undefined when the answer is worth another try. */
+  private answered(kind: OpKind, start: number, tries: Attempt[], key: string | undefined, r: AttemptResult, verdict: Verdict): Operation | undefined {
+    if (r.status === 401 && kind !== 'login') {
+      // The session is gone: a failure of its own kind (the promise "sessions survive").
+      this.cookie = undefined;
+      return this.record({ kind, start, tries, ok: false, key, sessionLost: true, error: 'session lost (HTTP 401)' });
+    }
+    if (!verdict.ok && retryable(r.status)) return undefined;
+    return this.record({
+      kind,
+      start,
+      tries,
+      ok: verdict.ok,
+      key,
+      orderId: verdict.orderId,
+      jobQueued: verdict.jobQueued,
+      refused: verdict.refused,
+      error: verdict.error,
+    });
   }
 
   private record(o: {
     kind: OpKind;
     start: number;
-    attempts: number;
+    tries: readonly Attempt[];
     ok: boolean;
     key?: string;
     orderId?: number;
@@ -222,7 +357,9 @@ export class Client {
       start: o.start,
       end: this.opts.clock(),
       ok: o.ok,
-      attempts: o.attempts,
+      attempts: o.tries.length,
+      ...(this.naive ? { naive: true as const } : {}),
+      tries: o.tries,
       ...(o.key !== undefined ? { key: o.key } : {}),
       ...(o.orderId !== undefined ? { orderId: o.orderId } : {}),
       ...(o.jobQueued !== undefined ? { jobQueued: o.jobQueued } : {}),
@@ -297,6 +434,16 @@ export class Client {
       ATTEMPT_TIMEOUT_MS * READ_MAX_ATTEMPTS,
       () => this.attempt('GET', `/api/items/${encodeURIComponent(sku)}`),
       (r) => (r.status === 200 ? { ok: true } : { ok: false, error: `HTTP ${r.status}` }),
+    );
+  }
+
+  private async listItems(): Promise<void> {
+    await this.withRetries(
+      'list-items',
+      READ_MAX_ATTEMPTS,
+      ATTEMPT_TIMEOUT_MS * READ_MAX_ATTEMPTS,
+      () => this.attempt('GET', '/api/items'),
+      (r) => (r.status === 200 && Array.isArray((r.body as { items?: unknown } | undefined)?.items) ? { ok: true } : { ok: false, error: `HTTP ${r.status}` }),
     );
   }
 }
@@ -391,7 +538,10 @@ export async function runWorkload(opts: WorkloadOptions, skus: readonly string[]
 /** `opts.clients` clients made by `make`, sharing one resolver, run to the end; their operations in start order. */
 export async function runClients(opts: WorkloadOptions, make: (id: number, resolver: ServiceResolver) => Client): Promise<Operation[]> {
   const resolver = resolverFor(opts.topo);
-  const clients = Array.from({ length: opts.clients }, (_, i) => make(i, resolver));
+  const firstNaive = opts.clients - naiveCount(opts.clients, opts.naiveClients);
+  // A naive client is a browser: its own stub resolver (its own cache, kept for the TTL), never
+  // told by the other clients' failures to ask again.
+  const clients = Array.from({ length: opts.clients }, (_, i) => make(i, i >= firstNaive ? resolverFor(opts.topo) : resolver));
   await Promise.all(clients.map((c) => c.run()));
   return clients.flatMap((c) => c.ops).sort((a, b) => a.start - b.start);
 }

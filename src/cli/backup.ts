@@ -1,17 +1,18 @@
 import { readSecrets, type Topology } from '../config/index.js';
-import { LOCK_WAIT_MS, describePlan, planBackup, runBackup, formatBytes, listBackups, verifyBackup } from '../failover/index.js';
+import { LOCK_WAIT_MS, backupSteps, backupWouldRemove, describePlan, planBackup, runBackup, runDrill, formatBytes, listBackups, verifyBackup } from '../failover/index.js';
 import { backupMachine } from '../hosts/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs, progressPrinter, table } from './output.js';
+import { invokedAs, isJson, progressPrinter, table, type OutputOptions } from './output.js';
+import { backupDoneDocument, backupPlanDocument, writeJson } from './plan-json.js';
 
 /**
  * Ctrl-C during a backup or a verification aborts it cleanly (children killed, SQL thread
  * restarted, temp directories removed) instead of leaving the process half-way; a second Ctrl-C
  * exits at once.
  */
-function abortOnSignal(): { signal: AbortSignal; dispose: () => void } {
+export function abortOnSignal(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const onSignal = (): void => {
     if (ac.signal.aborted) process.exit(130);
@@ -29,14 +30,20 @@ function abortOnSignal(): { signal: AbortSignal; dispose: () => void } {
   };
 }
 
-export async function backup(o: ConfigOptions & { to?: string; dryRun?: boolean; onlyOn?: string }): Promise<void> {
+/**
+ * `hastack backup [--dry-run]`. Under `-o json`: one document, the plan (dry run) or the backup
+ * taken (its progress on stderr meanwhile), or the scheduled unit's skip.
+ */
+export async function backup(o: ConfigOptions & OutputOptions & { to?: string; dryRun?: boolean; onlyOn?: string }): Promise<void> {
   const topo = loadRunningTopology(o);
   const secrets = readSecrets(topo.stateDir);
+  const json = isJson(o);
   // On real hosts the backup reads the source's datadir on this machine and copies elsewhere over SSH.
   const machine = topo.config.substrate === 'hosts' ? backupMachine(topo) : undefined;
   if (o.dryRun) {
     const plan = await planBackup(topo, secrets, o.to, new Date(), machine?.nodes);
-    process.stdout.write(`dry run: nothing is changed\n${describePlan(plan).join('\n')}\n`);
+    if (json) writeJson(backupPlanDocument(plan, backupSteps(plan), backupWouldRemove(plan)));
+    else process.stdout.write(`dry run: nothing is changed\n${describePlan(plan).join('\n')}\n`);
     return;
   }
   if (o.onlyOn !== undefined) {
@@ -47,23 +54,35 @@ export async function backup(o: ConfigOptions & { to?: string; dryRun?: boolean;
     if (plan.source.svc.node !== o.onlyOn) {
       const message = `scheduled backup: skipped on ${o.onlyOn}, the source now is ${plan.source.svc.id} (${plan.source.role}); its node's timer takes it`;
       appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'backup', step: 'skipped', node: o.onlyOn, source: plan.source.svc.node } });
-      process.stdout.write(`${message}\n`);
+      if (json) writeJson({ ...backupPlanDocument(plan, [], []), dryRun: false, decision: 'skipped', message });
+      else process.stdout.write(`${message}\n`);
       return;
     }
   }
   const { signal, dispose } = abortOnSignal();
   try {
+    const text = progressPrinter();
+    const log: string[] = [];
     const r = await runBackup({
       topo,
       secrets,
       to: o.to,
       trigger: o.onlyOn !== undefined ? 'schedule' : 'manual',
       signal,
-      onEvent: progressPrinter(),
+      onEvent: json
+        ? (e) => {
+            log.push(e.message);
+            process.stderr.write(`${e.message}\n`);
+          }
+        : text,
       lockWaitMs: LOCK_WAIT_MS,
       ...(machine ? { machine } : {}),
     });
     const m = r.manifest;
+    if (json) {
+      writeJson(backupDoneDocument(r, log));
+      return;
+    }
     process.stdout.write(
       `\nbackup ${m.id}: ${formatBytes(m.totalBytes)} in ${(r.totalMs / 1000).toFixed(1)} s, gtid ${m.gtid || '-'}, from ${m.source.node} (${m.source.dbRole}), on ${m.target.node}: ${r.dir}\n` +
         `check that it restores: ${invokedAs()} restore --verify ${m.id}\n`,
@@ -92,6 +111,7 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
         source: b.manifest.source.node,
         bytes: b.manifest.totalBytes,
         gtid: b.manifest.gtid,
+        encryption: b.manifest.encryption ?? null,
         verification: b.verification ?? null,
       })),
       unreadable,
@@ -111,7 +131,7 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
       m.startedAt.slice(0, 19).replace('T', ' '),
       b.node,
       `${m.source.node} (${m.source.dbRole})`,
-      formatBytes(m.totalBytes),
+      `${formatBytes(m.totalBytes)}${m.encryption ? ', encrypted' : ''}`,
       m.gtid || '-',
       m.trigger,
       verifiedCell(b.verification),
@@ -139,7 +159,36 @@ export async function restore(ref: string | undefined, o: ConfigOptions & { veri
         ? `backup ${r.id} restores and matches its manifest (verified in ${(r.durationMs / 1000).toFixed(1)} s)`
         : `backup ${r.id} is BROKEN: it cannot be trusted for a restore. Take a new one ("${invokedAs()} backup") and verify it.`,
     );
+    if (r.code)
+      lines.push(`${r.code}: an encrypted file of this backup failed authentication (changed, truncated or moved after it was written); find out who can write to the target`);
     process.stdout.write(lines.join('\n') + '\n');
+    return r.ok ? 0 : 1;
+  } finally {
+    dispose();
+  }
+}
+
+/** `hastack backup drill`: one restore drill now. Returns the exit code: 0 passed, 1 failed. */
+export async function backupDrill(o: ConfigOptions & { json?: boolean }): Promise<number> {
+  const topo = loadRunningTopology(o);
+  const { signal, dispose } = abortOnSignal();
+  try {
+    const r = await runDrill({ topo, secrets: readSecrets(topo.stateDir), trigger: 'manual', signal, onEvent: o.json ? undefined : progressPrinter(), lockWaitMs: LOCK_WAIT_MS });
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    } else {
+      const p = r.phases;
+      const lines = [
+        `\ndrill of backup ${r.backupId} (${r.backupDir})${r.encrypted ? ', encrypted' : ''}`,
+        ...r.checks.map((c) => `  ok  ${c}`),
+        ...r.problems.map((x) => `  FAILED  ${x}`),
+        `replay: ${r.replay}`,
+        r.ok
+          ? `recovery time ${(r.recoveryMs / 1000).toFixed(1)} s (restore ${(p.restoreMs / 1000).toFixed(1)} s, start ${(p.startMs / 1000).toFixed(1)} s, replay ${(p.replayMs / 1000).toFixed(1)} s, checks ${(p.checkMs / 1000).toFixed(1)} s) for ${(r.dataBytes / 1e6).toFixed(1)} MB at ${r.pointInTime}`
+          : `drill FAILED${r.code ? ` (${r.code})` : ''}: this backup would not have recovered the cluster; fix what is above and run "${invokedAs()} backup drill" again`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    }
     return r.ok ? 0 : 1;
   } finally {
     dispose();

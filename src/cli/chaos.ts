@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { readSecrets } from '../config/index.js';
-import { SCENARIOS, findScenario, reportHtml, reportJson, reportText, runChaos, timeline } from '../chaos/index.js';
+import { SCENARIOS, findScenario, naiveCount, reportHtml, reportJson, reportText, runChaos, runSoak, soakTable, timeline, type ChaosResult } from '../chaos/index.js';
 import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { runFailover } from '../failover/index.js';
@@ -27,6 +27,12 @@ export interface ChaosRunCliOptions extends ConfigOptions {
   readonly duration: number;
   readonly seed: number;
   readonly clients: number;
+  /** Of the clients, how many are naive (one request per operation, no retries); default 2. */
+  readonly naiveClients?: number;
+  /** Of the clients, how many only read (item reads and the item list); default a quarter, at least one. */
+  readonly readerClients?: number;
+  /** The report as JSON: `--report FILE` (`--json FILE`, its older name, still works). */
+  readonly report?: string;
   readonly json?: string;
   readonly html?: string;
   readonly up?: boolean;
@@ -43,6 +49,16 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
   if (!scenario) throw new ConfigError('scenario', `unknown scenario "${name}"; "hastack chaos list" lists them`);
   if (!(o.duration >= 5 && o.duration <= 3600)) throw new ConfigError('--duration', 'must be between 5 and 3600 seconds');
   if (!(o.clients >= 1 && o.clients <= 64)) throw new ConfigError('--clients', 'must be between 1 and 64');
+  if (o.naiveClients !== undefined && !(Number.isInteger(o.naiveClients) && o.naiveClients >= 0 && o.naiveClients < o.clients)) {
+    throw new ConfigError('--naive-clients', `must be a whole number from 0 to ${o.clients - 1} (--clients less one: at least one client retries)`);
+  }
+  const naive = naiveCount(o.clients, o.naiveClients);
+  if (o.readerClients !== undefined && !(Number.isInteger(o.readerClients) && o.readerClients >= 0 && o.readerClients < o.clients - naive)) {
+    throw new ConfigError(
+      '--reader-clients',
+      `must be a whole number from 0 to ${o.clients - naive - 1} (--clients less the naive ones less one: at least one retrying client writes)`,
+    );
+  }
   const cfg: ConfigOptions = { ...o, ...(o.up && !o.preset && !o.file && scenario.preset !== 'any' ? { preset: scenario.preset } : {}) };
   if (o.up) await up({ ...cfg, detach: true, ...(scenario.substrate ? { substrate: scenario.substrate } : {}) });
   try {
@@ -67,11 +83,14 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
       durationS: o.duration,
       seed: o.seed,
       clients: o.clients,
+      ...(o.naiveClients !== undefined ? { naiveClients: o.naiveClients } : {}),
+      ...(o.readerClients !== undefined ? { readerClients: o.readerClients } : {}),
       ...(o.https === true ? { https: true } : {}),
       onProgress: say,
     });
     process.stdout.write(`\n${reportText(result, scenario.expectedFailure)}\n`);
-    if (o.json) fs.writeFileSync(o.json, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');
+    const reportFile = o.report ?? o.json;
+    if (reportFile !== undefined) fs.writeFileSync(reportFile, JSON.stringify(reportJson(result, scenario.expectedFailure), null, 2) + '\n');
     // Also beside the cluster's state, with its timeline, for the dashboard's list of reports.
     const id = saveReport(
       topo.stateDir,
@@ -92,4 +111,64 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
   } finally {
     if (o.up) await down(cfg);
   }
+}
+
+export interface ChaosSoakCliOptions extends ConfigOptions {
+  readonly runs: number;
+  readonly duration: number;
+  readonly seed: number;
+  readonly clients: number;
+  readonly json?: string;
+  readonly https?: boolean;
+}
+
+/**
+ * `hastack chaos soak SCENARIO --runs N`: the scenario N times on the running cluster, healed and
+ * whole between runs; per-run figures, median and maximum. Exit 1 when any run broke a promise.
+ */
+export async function chaosSoak(name: string, o: ChaosSoakCliOptions): Promise<number> {
+  const scenario = findScenario(name);
+  if (!scenario) throw new ConfigError('scenario', `unknown scenario "${name}"; "hastack chaos list" lists them`);
+  if (!(o.duration >= 5 && o.duration <= 3600)) throw new ConfigError('--duration', 'must be between 5 and 3600 seconds');
+  if (!(o.clients >= 1 && o.clients <= 64)) throw new ConfigError('--clients', 'must be between 1 and 64');
+  const topo = loadRunningTopology(o);
+  const say = (l: string): void => void process.stdout.write(`${l}\n`);
+  const secrets = readSecrets(topo.stateDir);
+  const runtime = runtimeFor(topo);
+  if (scenario.crashPlan && !topo.config.failover.auto) say(`note: scenario ${scenario.name} needs failover.auto for a soak (nothing else moves the service)`);
+  const save = (i: number, r: ChaosResult): void => {
+    const id = saveReport(
+      topo.stateDir,
+      `${scenario.name}-soak${i}`,
+      { ...reportJson(r, scenario.expectedFailure), durationMs: r.history.durationMs, timelineBucketMs: 100, timeline: timeline(r.history) },
+      new Date(r.history.startedAt),
+    );
+    say(`  report ${id} kept in ${topo.stateDir}/reports`);
+  };
+  const { results, stats } = await runSoak({
+    topo,
+    secrets,
+    runtime,
+    scenario,
+    runs: o.runs,
+    durationS: o.duration,
+    seed: o.seed,
+    clients: o.clients,
+    ...(o.https === true ? { https: true } : {}),
+    onProgress: say,
+    onRun: save,
+  });
+  process.stdout.write(
+    `\nsoak ${scenario.name}: ${results.length} run(s) of ${o.duration} s\n${soakTable(
+      results.map((r) => r.checked.report),
+      stats,
+    )}\n`,
+  );
+  if (o.json) {
+    const doc = { scenario: scenario.name, ...stats, runs: results.map((r) => reportJson(r, scenario.expectedFailure)) };
+    fs.writeFileSync(o.json, JSON.stringify(doc, null, 2) + '\n');
+  }
+  const broken = results.filter((r) => r.checked.broken.length > 0).length;
+  if (broken > 0) say(`${broken} run(s) broke a promise`);
+  return broken > 0 ? 1 : 0;
 }

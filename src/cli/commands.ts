@@ -1,12 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { preset, isPresetName, readSecrets, renderConfigYaml, DEFAULT_CONFIG_FILE } from '../config/index.js';
+import { preset, isPresetName, readSecrets, renderConfigYaml, DEFAULT_APP_MODULE, DEFAULT_CONFIG_FILE } from '../config/index.js';
+import { backupStatusLines, describeArchiveStatus } from '../failover/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs, progressPrinter, table } from './output.js';
+import { invokedAs, packageRootDir, progressPrinter, table } from './output.js';
+import { stoppedClusterStart } from './running.js';
 
 export function init(opts: { preset: string; file?: string; force?: boolean }): void {
   if (!isPresetName(opts.preset)) throw new ConfigError('--preset', `unknown preset "${opts.preset}"; use ideal or simple`);
@@ -14,8 +16,17 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
   if (fs.existsSync(file) && !opts.force) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${file} already exists; pass --force to overwrite it`);
   }
-  writeFileAtomic(file, renderConfigYaml(preset(opts.preset)), 0o644);
-  process.stdout.write(`wrote ${file} (preset ${opts.preset}); edit it, then run "${invokedAs()} up"\n`);
+  const input = preset(opts.preset);
+  // Outside the checkout "examples/erp" beside the file does not exist: name the package's own.
+  const root = packageRootDir();
+  const beside = path.resolve(path.dirname(path.resolve(file)), DEFAULT_APP_MODULE);
+  const app =
+    input.app?.module === undefined && input.app?.command === undefined && !fs.existsSync(beside) ? { app: { ...input.app, module: path.join(root, DEFAULT_APP_MODULE) } } : {};
+  // Editors with the YAML language server complete and check keys from the schema the build writes.
+  const schema = path.join(root, 'dist', 'hastack.schema.json');
+  const modeline = fs.existsSync(schema) ? `# yaml-language-server: $schema=${schema}\n` : '';
+  writeFileAtomic(file, modeline + renderConfigYaml({ ...input, ...app }), 0o644);
+  process.stdout.write(`wrote ${file} (preset ${opts.preset}); check it with "${invokedAs()} config validate -f ${file}", then run "${invokedAs()} up"\n`);
 }
 
 export async function down(opts: ConfigOptions & { force?: boolean }): Promise<void> {
@@ -26,46 +37,42 @@ export async function down(opts: ConfigOptions & { force?: boolean }): Promise<v
 
 export async function status(opts: ConfigOptions & { json?: boolean }): Promise<boolean> {
   const topo = loadRunningTopology(opts);
-  const s = await runtimeFor(topo).status(readSecrets(topo.stateDir));
+  const runtime = runtimeFor(topo);
+  // A cluster this machine supervises and whose supervisor is gone is stopped: say so at once
+  // rather than probe every service for seconds and print their connection errors.
+  const start = stoppedClusterStart(topo, opts);
+  if (start !== undefined) {
+    if (opts.json) process.stdout.write(JSON.stringify({ cluster: topo.cluster, supervisorPid: null, state: 'stopped', services: [], start }, null, 2) + '\n');
+    else process.stdout.write(`cluster ${topo.cluster}: stopped (no supervisor runs it); start it with: ${start}\n`);
+    return false;
+  }
+  const s = await runtime.status(readSecrets(topo.stateDir));
   if (opts.json) {
-    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ ...s, backup: backupStatusLines(topo) }, null, 2) + '\n');
   } else {
     const healthy = s.services.filter((x) => x.healthy).length;
     process.stdout.write(`cluster ${s.cluster}: ${s.state}, supervisor pid ${s.supervisorPid ?? '-'}, ${healthy}/${s.services.length} services healthy\n\n`);
+    if (s.autoFailover) process.stdout.write(`!! ${s.autoFailover}\n\n`);
     const rows = [['NODE', 'SERVICE', 'ADDRESS', 'PID', 'ROLE', 'HEALTH', 'RESTARTS', 'DETAIL']];
     for (const x of s.services) {
       rows.push([x.node, x.service, `${x.address}:${x.port}`, String(x.pid ?? '-'), x.role, x.healthy ? 'healthy' : 'DOWN', String(x.restarts), x.detail ?? '']);
     }
     process.stdout.write(table(rows) + '\n');
+    for (const b of backupStatusLines(topo)) process.stdout.write(`${b.warning ? 'WARNING ' : ''}${b.line}\n`);
+    const archive = describeArchiveStatus(topo);
+    if (archive) process.stdout.write(`\n${archive.line}\n`);
   }
   return s.services.every((x) => x.healthy);
 }
 
-export async function logs(node: string, service: string | undefined, opts: ConfigOptions & { lines: number; follow?: boolean }): Promise<void> {
-  const topo = loadRunningTopology(opts);
-  const tails = await runtimeFor(topo).logs(node, service, opts.lines);
-  const sizes = new Map<string, number>();
-  for (const t of tails) {
-    process.stdout.write(`==> ${t.localFile !== undefined ? path.relative(process.cwd(), t.localFile) : t.where} <==\n${t.text}\n`);
-    if (t.localFile !== undefined) sizes.set(t.localFile, fs.statSync(t.localFile).size);
-  }
-  // --follow polls the files on this machine; a log on another host is shown once.
-  const files = [...sizes.keys()];
-  if (!opts.follow || files.length === 0) return;
-  // Follow by polling sizes: simple, works for every file, and ends with Ctrl-C.
+/** `status --watch [SECONDS]`: the table again every interval, the screen cleared on a terminal. */
+export async function statusWatch(opts: ConfigOptions & { json?: boolean; watch?: boolean | string }): Promise<void> {
+  const s = opts.watch === true || opts.watch === undefined ? 2 : Number(opts.watch);
+  if (!Number.isFinite(s) || s < 0.5 || s > 3600) throw new HastackError(ErrorCode.USAGE, `--watch takes seconds between probes, 0.5 to 3600, not "${String(opts.watch)}"`);
   for (;;) {
-    await sleep(300);
-    for (const f of files) {
-      const size = fs.statSync(f).size;
-      const prev = sizes.get(f) ?? 0;
-      if (size > prev) {
-        const fd = fs.openSync(f, 'r');
-        const buf = Buffer.alloc(size - prev);
-        fs.readSync(fd, buf, 0, buf.length, prev);
-        fs.closeSync(fd);
-        process.stdout.write(files.length > 1 ? buf.toString('utf8').replace(/^(?=.)/gm, `${path.basename(path.dirname(f))}| `) : buf.toString('utf8'));
-      }
-      sizes.set(f, size);
-    }
+    if (process.stdout.isTTY && !opts.json) process.stdout.write('\x1b[H\x1b[2J');
+    if (!opts.json) process.stdout.write(`${new Date().toISOString()}  every ${s} s (Ctrl-C to stop)\n`);
+    await status(opts);
+    await sleep(s * 1000);
   }
 }

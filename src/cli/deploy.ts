@@ -1,10 +1,15 @@
-import { deploy } from '../deploy/index.js';
+import { deploy, hostSteps } from '../deploy/index.js';
+import { START_CHECKS } from './config-checks.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
-import { invokedAs } from './output.js';
+import { invokedAs, isJson, type OutputOptions } from './output.js';
+import { deployDocument, progressLines, writeJson } from './plan-json.js';
 
-export async function deployCli(o: ConfigOptions & { dryRun?: boolean; diff?: boolean }): Promise<void> {
-  const src = loadConfigSource(o);
-  const print = (line: string): void => void process.stdout.write(`${line}\n`);
+/** `hastack deploy`; under `-o json` one document: the plan per host (--dry-run, --diff), or the run's result with its progress on stderr. */
+export async function deployCli(o: ConfigOptions & OutputOptions & { dryRun?: boolean; diff?: boolean }): Promise<void> {
+  const src = loadConfigSource(o, START_CHECKS);
+  const json = isJson(o);
+  const looking = o.dryRun === true || o.diff === true;
+  const print = progressLines(json, looking);
   const r = await deploy({
     config: src.config,
     configDir: src.configDir,
@@ -14,6 +19,12 @@ export async function deployCli(o: ConfigOptions & { dryRun?: boolean; diff?: bo
     ...(o.diff ? { diff: true } : {}),
     print,
   });
+  if (json) {
+    const diff = o.diff === true;
+    const more = looking ? { next: `${invokedAs()} deploy` } : { started: r.started, unchanged: r.unchanged };
+    writeJson(deployDocument(r.topo.cluster, r.hosts, (h) => hostSteps(h, diff), { dryRun: looking, diff }, more));
+    return;
+  }
   if (o.dryRun || o.diff) {
     print(`run "${invokedAs()} deploy" to do it`);
     return;

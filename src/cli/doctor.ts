@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import { checkEngines } from '../engines/index.js';
+import { aptInstall, checkEngines, installCommand } from '../engines/index.js';
 import { SUBSTRATE_TOOLS, machinePrograms, testSuitePrograms, type EngineBinary, type SubstrateName } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { table } from './output.js';
+import { setupDocument, writeJson } from './plan-json.js';
 
 export interface DoctorReport {
   readonly ok: boolean;
@@ -74,11 +74,6 @@ export function doctorReport(scope: DoctorScope = { substrate: 'local' }): Docto
   return { ok: all.length === 0 && major >= 20, missingPackages: all, rows, scope: app.rows.length > 0 ? `${label} and app.packages` : label, noCandidate: app.noCandidate };
 }
 
-export function installCommand(packages: readonly string[]): string {
-  const sudo = os.userInfo().uid === 0 ? '' : 'sudo ';
-  return `${sudo}apt-get update && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${packages.join(' ')}`;
-}
-
 export function printDoctor(r: DoctorReport): void {
   process.stdout.write(table(r.rows) + '\n');
   if (r.noCandidate.length > 0) {
@@ -93,33 +88,44 @@ export function printDoctor(r: DoctorReport): void {
   }
 }
 
-/** Installs what the scope lacks with apt-get; only as root on Debian/Ubuntu. Output streams through. */
-export function setupEngines(opts: { dryRun: boolean; scope?: DoctorScope }): void {
+/**
+ * Installs what the scope lacks with apt-get; only as root on Debian/Ubuntu. Output streams
+ * through. Under `-o json` one document (plan-json.ts `setupDocument`) is printed, apt-get's
+ * output going to stderr.
+ */
+export function setupEngines(opts: { dryRun: boolean; json?: boolean; scope?: DoctorScope }): void {
   const scope = opts.scope ?? { substrate: 'local' };
+  const json = opts.json === true;
+  const say = (line: string): void => void (json ? process.stderr : process.stdout).write(`${line}\n`);
   const r = doctorReport(scope);
+  const cmd = installCommand(r.missingPackages);
+  const document = (dryRun: boolean): void => {
+    if (json) writeJson(setupDocument(r, cmd, dryRun));
+  };
   if (r.missingPackages.length === 0) {
+    if (json) return document(opts.dryRun);
     process.stdout.write(`Everything hastack needs for ${r.scope} is installed; nothing to do.\n`);
     return;
   }
-  const cmd = installCommand(r.missingPackages);
   if (opts.dryRun) {
+    if (json) return document(true);
     process.stdout.write(`would run: ${cmd}\n`);
     return;
   }
-  if (os.userInfo().uid !== 0) {
-    throw new HastackError(ErrorCode.ENGINE_MISSING, `missing for ${r.scope}: ${r.missingPackages.join(', ')}; as root run: ${cmd}`);
-  }
-  if (!fs.existsSync('/usr/bin/apt-get')) {
-    throw new HastackError(ErrorCode.ENGINE_MISSING, `no apt-get here; install ${r.missingPackages.join(', ')} with this system's package manager`);
-  }
-  process.stdout.write(`installing ${r.missingPackages.join(' ')} with apt-get\n`);
+  installPackages(r, say, json);
+  const after = doctorReport(scope);
+  if (!after.ok) throw new HastackError(ErrorCode.SETUP_FAILED, `still missing after install: ${after.missingPackages.join(', ')}`);
+  return document(false);
+}
+
+/** apt-get update and install of what `r` lacks (src/engines/apt.ts), as root on Debian; throws ENGINE_MISSING (exit 3) elsewhere. */
+function installPackages(r: DoctorReport, say: (line: string) => void, json: boolean): void {
   const sshdBefore = runningSshdPid();
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [
-    ['update', '-q'],
-    ['install', '-y', '-q', '--no-install-recommends', ...r.missingPackages],
-  ]) {
-    if (args[0] === 'install') {
+  aptInstall(r.missingPackages, {
+    what: `for ${r.scope}`,
+    say,
+    outputToStderr: json,
+    beforeInstall: () => {
       // After the update: an app package apt still has no candidate for is named, not left to apt's own error.
       const none = r.noCandidate.filter((p) => !aptCandidate(p));
       if (none.length > 0) {
@@ -129,13 +135,9 @@ export function setupEngines(opts: { dryRun: boolean; scope?: DoctorScope }): vo
           { details: { packages: none } },
         );
       }
-    }
-    const res = spawnSync('apt-get', args, { stdio: 'inherit', env });
-    if (res.status !== 0) throw new HastackError(ErrorCode.SETUP_FAILED, `apt-get ${args[0]} failed (exit ${res.status}); run "${cmd}" by hand to see why`);
-  }
-  if (r.missingPackages.includes('openssh-server')) stopSshdTheInstallStarted(sshdBefore);
-  const after = doctorReport(scope);
-  if (!after.ok) throw new HastackError(ErrorCode.SETUP_FAILED, `still missing after install: ${after.missingPackages.join(', ')}`);
+    },
+  });
+  if (r.missingPackages.includes('openssh-server')) stopSshdTheInstallStarted(sshdBefore, say);
 }
 
 function runningSshdPid(): number | undefined {
@@ -155,13 +157,13 @@ function runningSshdPid(): number | undefined {
  * one. Under systemd the package enables ssh.service: say so rather than disable it behind the
  * operator's back.
  */
-function stopSshdTheInstallStarted(before: number | undefined): void {
+function stopSshdTheInstallStarted(before: number | undefined, say: (line: string) => void): void {
   const pid = runningSshdPid();
   if (pid === undefined || pid === before) return;
   if (fs.existsSync('/run/systemd/system')) {
-    process.stdout.write(`note: installing openssh-server started the system's sshd (pid ${pid}); the tests do not need it: "systemctl disable --now ssh" stops it\n`);
+    say(`note: installing openssh-server started the system's sshd (pid ${pid}); the tests do not need it: "systemctl disable --now ssh" stops it`);
     return;
   }
-  process.stdout.write(`stopping the sshd that installing openssh-server started (pid ${pid}); the tests run their own\n`);
+  say(`stopping the sshd that installing openssh-server started (pid ${pid}); the tests run their own`);
   process.kill(pid, 'SIGTERM');
 }

@@ -5,10 +5,12 @@ import { driverFor } from '../drivers/index.js';
 import type { ProbeResult } from '../registry/index.js';
 import { LocalSubstrate } from '../substrate/index.js';
 import { runtimeFor, type Runtime } from '../runtime/index.js';
-import { runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
+import { journalFile, runFailover, runSwitchover, type FailoverEnv, type NodeFencer } from '../failover/index.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { Topology } from '../config/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs } from './output.js';
+import { invokedAs, isJson, type OutputOptions } from './output.js';
+import { progressLines, roleChangeDocument, writeJson } from './plan-json.js';
 
 /**
 /**
@@ -49,7 +51,7 @@ async function ask(question: string): Promise<boolean> {
   }
 }
 
-export interface FailoverCliOptions extends ConfigOptions {
+export interface FailoverCliOptions extends ConfigOptions, OutputOptions {
   readonly to?: string;
   readonly dryRun?: boolean;
   readonly yes?: boolean;
@@ -57,7 +59,16 @@ export interface FailoverCliOptions extends ConfigOptions {
   readonly machineOff?: string;
 }
 
+/**
+ * `failover` / `switchover` under `-o json`: one document, the plan (`--dry-run`) or what was
+ * done (the progress on stderr meanwhile). A real failover asks first, which JSON output cannot:
+ * it takes --yes (usage error, exit 2, otherwise).
+ */
 export async function failover(o: FailoverCliOptions): Promise<void> {
+  const json = isJson(o);
+  if (json && !o.dryRun && !o.yes) {
+    throw new HastackError(ErrorCode.USAGE, `failover -o json asks no question: pass --yes to go ahead (or --dry-run for the plan)`);
+  }
   const topo = loadRunningTopology(o);
   const env = await failoverEnv(topo);
   const t0 = Date.now();
@@ -66,25 +77,36 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
     ...(o.dryRun ? { dryRun: true } : {}),
     ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
     ...(o.machineOff !== undefined ? { machineOff: o.machineOff } : {}),
-    onProgress: (l) => process.stdout.write(`${l}\n`),
+    onProgress: progressLines(json, o.dryRun === true),
     ...(o.yes ? {} : { confirm: (p) => ask(`fence ${p.from} and promote ${p.to}${p.acceptedLoss ? ', LOSING the commits listed above' : ''}?`) }),
   });
+  const next = `${invokedAs()} failover${o.to ? ` --to ${o.to}` : ''} --yes`;
+  if (json) {
+    writeJson(roleChangeDocument(r, r.dryRun ? { next } : { durationMs: Date.now() - t0, journalFile: journalFile(topo.stateDir) }));
+    return;
+  }
   if (r.dryRun) {
-    process.stdout.write(`dry run: nothing changed. Run "${invokedAs()} failover${o.to ? ` --to ${o.to}` : ''} --yes" to do it.\n`);
+    process.stdout.write(`dry run: nothing changed. Run "${next}" to do it.\n`);
     return;
   }
   process.stdout.write(`failover done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${r.journal.plan.to} is the primary (journal: ${topo.stateDir}/failover-journal.json)\n`);
 }
 
-export async function switchover(o: ConfigOptions & { to: string; dryRun?: boolean }): Promise<void> {
+export async function switchover(o: ConfigOptions & OutputOptions & { to: string; dryRun?: boolean }): Promise<void> {
+  const json = isJson(o);
   const topo = loadRunningTopology(o);
   const r = await runSwitchover(await failoverEnv(topo), runtimeFencer(topo), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
-    onProgress: (l) => process.stdout.write(`${l}\n`),
+    onProgress: progressLines(json, o.dryRun === true),
   });
+  const next = `${invokedAs()} switchover --to ${o.to}`;
+  if (json) {
+    writeJson(roleChangeDocument(r, r.dryRun ? { next } : { writePauseMs: r.writePauseMs ?? null, journalFile: journalFile(topo.stateDir) }));
+    return;
+  }
   if (r.dryRun) {
-    process.stdout.write(`dry run: nothing changed. Run "${invokedAs()} switchover --to ${o.to}" to do it.\n`);
+    process.stdout.write(`dry run: nothing changed. Run "${next}" to do it.\n`);
     return;
   }
   process.stdout.write(

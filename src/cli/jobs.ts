@@ -5,8 +5,10 @@ import { createRedisHandle, QUEUE_PREFIX, withDeadline } from '../clients/redis/
 import { appendEvent } from '../shared/events.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
+import { requireRunning } from './running.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs, table } from './output.js';
+import { invokedAs, isJson, table, type OutputOptions } from './output.js';
+import { jobsRetryDocument, retryLine, writeJson, type RetryEntry } from './plan-json.js';
 
 /*
  * The dead-letter view for operators: jobs that failed for good (every attempt used), read
@@ -28,6 +30,8 @@ interface QueueAccess {
 
 async function openQueue(opts: ConfigOptions): Promise<QueueAccess> {
   const topo = loadRunningTopology(opts);
+  // A stopped cluster is said to be stopped at once, not after Redis's deadline.
+  requireRunning(topo, opts);
   // Where nodes are machines of their own, Redis and Sentinel answer only the cluster's nodes
   // (src/hosts/firewall.ts): say so rather than time out.
   if (substrateTraits(topo.config).nodesAreMachines && !(await import('../audit/gather.js')).thisMachineIsNode(topo)) {
@@ -123,32 +127,32 @@ export async function jobsFailed(opts: ConfigOptions & { limit: number; json?: b
 /**
  * `hastack jobs retry`: moves failed jobs back to waiting, with their attempts reset. Safe to
  * re-run: a job no longer in the failed set (already retried, or removed) is reported and skipped.
+ * Under `-o json`: one document of the jobs looked at and what was (or would be) done.
  */
-export async function jobsRetry(ids: readonly string[], opts: ConfigOptions & { all?: boolean; dryRun?: boolean }): Promise<void> {
+export async function jobsRetry(ids: readonly string[], opts: ConfigOptions & OutputOptions & { all?: boolean; dryRun?: boolean }): Promise<void> {
   if (ids.length === 0 && !opts.all) {
-    throw new HastackError(ErrorCode.BAD_REQUEST, `name the jobs to retry (ids from "${invokedAs()} jobs failed") or pass --all`);
+    throw new HastackError(ErrorCode.USAGE, `name the jobs to retry (ids from "${invokedAs()} jobs failed") or pass --all`);
   }
+  const dryRun = opts.dryRun === true;
+  const json = isJson(opts);
+  const say = (line: string): void => void (json ? undefined : process.stdout.write(`${line}\n`));
   const q = await openQueue(opts);
   try {
     const jobs: (Job | undefined)[] = opts.all ? await deadline(q.queue.getFailed(0, -1)) : await deadline(Promise.all(ids.map((id) => q.queue.getJob(id))));
-    let retried = 0;
+    const entries: RetryEntry[] = [];
     for (const [i, job] of jobs.entries()) {
-      const id = job?.id ?? ids[i] ?? '?';
+      const id = String(job?.id ?? ids[i] ?? '?');
       const state = job ? await deadline(job.getState()) : 'missing';
-      if (!job || state !== 'failed') {
-        process.stdout.write(`  ${id}: ${state}, not failed; skipped\n`);
-        continue;
+      const entry: RetryEntry = { id, name: job?.name ?? null, state, action: job && state === 'failed' ? 'retry' : 'skip' };
+      entries.push(entry);
+      if (job && entry.action === 'retry' && !dryRun) {
+        await deadline(job.retry('failed'));
+        appendEvent(q.topo.stateDir, { type: 'step', message: `job ${id} (${job.name}) retried by an operator`, data: { queue: q.name, jobId: id } });
       }
-      if (opts.dryRun) {
-        process.stdout.write(`  ${id} (${job.name}): would be retried\n`);
-        continue;
-      }
-      await deadline(job.retry('failed'));
-      retried++;
-      appendEvent(q.topo.stateDir, { type: 'step', message: `job ${id} (${job.name}) retried by an operator`, data: { queue: q.name, jobId: id } });
-      process.stdout.write(`  ${id} (${job.name}): retried\n`);
+      say(retryLine(entry, dryRun));
     }
-    process.stdout.write(opts.dryRun ? 'dry run: nothing changed\n' : `${retried} job(s) moved back to waiting\n`);
+    if (json) writeJson(jobsRetryDocument(q.name, entries, dryRun));
+    else say(dryRun ? 'dry run: nothing changed' : `${entries.filter((e) => e.action === 'retry').length} job(s) moved back to waiting`);
   } finally {
     await q.close();
   }

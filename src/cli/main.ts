@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { ConfigError, HastackError, describeError, ErrorCode } from '../shared/errors.js';
+import { argvWantsJson } from './output.js';
+import { outputOption, registerOperatorCommands, wantsVersion } from './operator.js';
 
 // Every command imports its module when it runs: the service processes (`_service dns`, say)
 // then load only their own tier, not the supervisor, the engine drivers and their clients.
@@ -11,6 +13,8 @@ const upModule = () => import('./up.js');
 /** Exit codes: 0 ok, 1 failure, 2 bad config or usage, 3 missing engines. */
 function exitCodeOf(e: unknown): number {
   if (e instanceof ConfigError) return 2;
+  const usage: readonly string[] = [ErrorCode.CONFIG_INVALID, ErrorCode.CONFIG_NOT_FOUND, ErrorCode.USAGE];
+  if (e instanceof HastackError && usage.includes(e.code)) return 2;
   if (e instanceof HastackError && e.code === ErrorCode.ENGINE_MISSING) return 3;
   return 1;
 }
@@ -20,11 +24,13 @@ program
   .name(process.env.HASTACK_INVOKED_AS ?? 'hastack')
   .description("The seed's high-availability web architecture, run with real engines: DNS, load balancers, app servers, workers, memcached, Redis + Sentinel, MariaDB")
   .showHelpAfterError()
+  .option('-V, --version', "print hastack's version and commit, Node's, and each engine's")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 const configOpts = (c: Command): Command =>
   c
     .option('-f, --file <path>', 'cluster definition (default: ./hastack.yaml, or the ideal preset when absent)')
+    .addOption(new Option('-c, --config <path>', 'the same as -f (logs and events, where -f follows, take -c)').hideHelp())
     .option('--preset <name>', 'use a preset instead of a file: ideal or simple')
     .option('--state-root <dir>', 'where cluster state lives (default: .hastack beside the config)');
 
@@ -55,32 +61,73 @@ configOpts(program.command('down'))
 
 configOpts(program.command('status'))
   .description('probe every service now: role, health, pid, address (exit 1 if any is unhealthy)')
-  .option('--json', 'machine-readable output')
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .option('-w, --watch [seconds]', 'probe again every 2 s (or SECONDS) until Ctrl-C')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; watch?: boolean | string }) => {
+    if (o.watch !== undefined) return (await commands()).statusWatch(o);
     if (!(await (await commands()).status(o))) process.exitCode = 1;
   });
 
+for (const want of ['pause', 'resume'] as const) {
+  configOpts(program.command(want))
+    .description(
+      want === 'pause'
+        ? 'stop the automatic failover from acting (maintenance); it keeps watching'
+        : 'turn the automatic failover back on (after pause, or after a failed automatic failover turned it off)',
+    )
+    .option('--dry-run', 'say what would change, change nothing')
+    .option('--reason <text>', 'why (pause): shown by status and the event log')
+    .addOption(outputOption())
+    .option('--json', 'the same as -o json')
+    .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean; reason?: string; json?: boolean }) =>
+      (await import('./pause.js')).pauseOrResume(want, o),
+    );
+}
+
+for (const action of ['stop', 'start', 'restart'] as const) {
+  configOpts(program.command(action))
+    .description(
+      action === 'stop'
+        ? 'stop NODE (every service of it) or NODE/SERVICE; it stays stopped, the supervisor does not restart it, until "start"'
+        : action === 'start'
+          ? 'start what "stop" stopped (NODE or NODE/SERVICE), each service healthy before the next'
+          : 'stop then start NODE or NODE/SERVICE (e.g. app1, db2/mariadb)',
+    )
+    .argument('<target>', 'NODE or NODE/SERVICE')
+    .addOption(outputOption())
+    .option('--json', 'the same as -o json')
+    .option('--dry-run', 'print what would happen, change nothing')
+    .option('--force', 'stop or restart the primary database although failover.auto is on (it fails over)')
+    .action(async (target: string, o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; dryRun?: boolean; force?: boolean }) =>
+      (await import('./svcctl.js')).controlService(action, target, o),
+    );
+}
+
+configOpts(program.command('drain'))
+  .description("stop the load balancers sending new requests to NODE's app server (in-flight ones finish); --undo puts it back")
+  .argument('<node>')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .option('--undo', 'put the app server back in rotation')
+  .option('--dry-run', 'print what would happen, change nothing')
+  .action(async (node: string, o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; dryRun?: boolean; undo?: boolean }) =>
+    (await import('./svcctl.js')).drainNode(node, o),
+  );
+
 configOpts(program.command('audit'))
   .description('check the running cluster for weaknesses (binds, users, file modes, key restrictions, open admin API, stores without auth); exit 1 on any finding')
-  .option('--json', 'machine-readable output')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {
     process.exitCode = await (await import('./audit.js')).audit(o);
   });
 
-configOpts(program.command('logs'))
-  .description('show the logs of a node (every service) or of one service on it')
-  .argument('<node>')
-  .argument('[service]')
-  .option('-n, --lines <n>', 'lines per file', (v) => Number.parseInt(v, 10), 40)
-  .option('--follow', 'keep printing new lines')
-  .action(async (node: string, service: string | undefined, o: { file?: string; preset?: string; stateRoot?: string; lines: number; follow?: boolean }) =>
-    (await commands()).logs(node, service, o),
-  );
-
 configOpts(program.command('env'))
   .description("print the environment contract NODE's app and worker processes get (DATABASE_URL, REDIS_URL, ...); passwords masked unless --show-secrets")
   .argument('<node>')
-  .option('--json', 'a JSON object instead of NAME=value lines')
+  .addOption(outputOption())
+  .option('--json', 'a JSON object instead of NAME=value lines (the same as -o json)')
   .option('--show-secrets', 'print the passwords instead of ********')
   .action(async (node: string, o: { file?: string; preset?: string; stateRoot?: string; json?: boolean; showSecrets?: boolean }) => (await import('./env.js')).printEnv(node, o));
 
@@ -99,9 +146,12 @@ configOpts(program.command('setup'))
   .description("install what is missing with apt-get (root, Debian/Ubuntu): the engines and the configured substrate's tools, or with --tests what the test suite needs")
   .option('--tests', 'install what the test suite needs (npm test and CI run this)')
   .option('--dry-run', 'print the command without running it')
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean; dryRun?: boolean }) =>
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; tests?: boolean; dryRun?: boolean; json?: boolean }) =>
     (await doctor()).setupEngines({
       dryRun: o.dryRun ?? false,
+      json: o.json ?? false,
       scope: o.tests
         ? { tests: true }
         : await (async () => {
@@ -115,7 +165,20 @@ const db = program.command('db').description('database operations');
 configOpts(db.command('recover'))
   .description('galera: restart a cluster that lost every node: bootstrap the most advanced node, join the others (see --dry-run)')
   .option('--dry-run', "print each node's position and the plan; change nothing")
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./db.js')).dbRecover(o));
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean; json?: boolean }) => (await import('./db.js')).dbRecover(o));
+
+configOpts(db.command('shell'))
+  .description('the mariadb client as root on NODE (default: the writable primary); arguments after -- go to mariadb')
+  .argument('[node]')
+  .argument('[args...]')
+  .action(async (node: string | undefined, args: string[], o: { file?: string; preset?: string; stateRoot?: string }) => (await import('./shell.js')).dbShell(node, args, o));
+configOpts(program.command('redis-cli'))
+  .description('redis-cli on NODE (default: the master Sentinel names) with the generated password (REDISCLI_AUTH); arguments after -- go to redis-cli')
+  .argument('[node]')
+  .argument('[args...]')
+  .action(async (node: string | undefined, args: string[], o: { file?: string; preset?: string; stateRoot?: string }) => (await import('./shell.js')).redisCli(node, args, o));
 
 const chaos = program.command('chaos').description('fault-injection runs that measure the three promises: available, no data lost, reads scale');
 chaos
@@ -128,7 +191,16 @@ configOpts(chaos.command('run'))
   .option('--duration <s>', 'seconds of workload', (v) => Number(v), 30)
   .option('--seed <n>', 'seed for the operation mix and random targets', (v) => Number(v), 1)
   .option('--clients <n>', 'concurrent clients', (v) => Number(v), 8)
-  .option('--json <file>', 'write the report as JSON')
+  .option(
+    '--naive-clients <n>',
+    'of the clients, how many are naive: one request per operation, no retry (only a refused connection moves to the next DNS address); default 2',
+    (v) => Number(v),
+  )
+  .option('--reader-clients <n>', 'of the retrying clients, how many only browse (item reads and the item list, never a write); default a quarter of --clients, at least 1', (v) =>
+    Number(v),
+  )
+  .option('--report <file>', 'write the report as JSON')
+  .addOption(new Option('--json <file>', 'the older name of --report').hideHelp())
   .option('--html <file>', 'write a self-contained HTML report with a timeline chart')
   .option('--up', "bring the scenario's preset up first and down after")
   .option('--min-availability <ratio>', 'also fail when availability is below this (0..1)', (v) => Number(v))
@@ -138,18 +210,36 @@ configOpts(chaos.command('run'))
     process.exitCode = await (await import('./chaos.js')).chaosRun(name, o);
   });
 
+configOpts(chaos.command('soak'))
+  .description('run a scenario N times on the running cluster (healed and whole between runs): per-run figures, median and maximum (exit 1 if a run broke a promise)')
+  .argument('<scenario>')
+  .requiredOption('--runs <n>', 'how many runs (1-100)', (v) => Number(v))
+  .option('--duration <s>', 'seconds of workload per run', (v) => Number(v), 30)
+  .option('--seed <n>', 'seed of the first run (each next run adds 1)', (v) => Number(v), 1)
+  .option('--clients <n>', 'concurrent clients', (v) => Number(v), 8)
+  .option('--json <file>', "write runs (each run's report), the medians, maxima and sums as JSON")
+  .option('--https', 'the workload speaks HTTPS to the load balancers (lb.tls)')
+  .action(async (name: string, o: Parameters<typeof import('./chaos.js').chaosSoak>[1]) => {
+    process.exitCode = await (await import('./chaos.js')).chaosSoak(name, o);
+  });
+
 const jobs = program.command('jobs').description('the job queue: jobs that failed for good (the dead-letter view), and running them again');
 configOpts(jobs.command('failed'))
   .description('counts by state and the newest jobs that failed for good, with their reasons')
   .option('-n, --limit <n>', 'how many to show', (v) => Number.parseInt(v, 10), 20)
-  .option('--json', 'machine-readable output')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; limit: number; json?: boolean }) => (await import('./jobs.js')).jobsFailed(o));
 configOpts(jobs.command('retry'))
   .description('move failed jobs back to waiting (handlers are idempotent by job id); safe to re-run')
   .argument('[ids...]')
   .option('--all', 'every failed job')
   .option('--dry-run', 'list what would be retried, change nothing')
-  .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean }) => (await import('./jobs.js')).jobsRetry(ids, o));
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .action(async (ids: string[], o: { file?: string; preset?: string; stateRoot?: string; all?: boolean; dryRun?: boolean; json?: boolean }) =>
+    (await import('./jobs.js')).jobsRetry(ids, o),
+  );
 const backupCli = () => import('./backup.js');
 const secretsCmd = program.command('secrets').description("the cluster's passwords (secrets.json): recover them from the hosts, change them safely");
 configOpts(secretsCmd.command('pull'))
@@ -162,29 +252,53 @@ configOpts(secretsCmd.command('rotate'))
   )
   .argument('[names...]', 'redisPassword sentinelPassword dbRootPassword dbAppPassword dbReplPassword (default: all)')
   .option('--dry-run', 'print the steps; change nothing')
-  .action(async (names: string[], o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => (await import('./secrets.js')).secretsRotate(names, o));
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .action(async (names: string[], o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean; json?: boolean }) =>
+    (await import('./secrets.js')).secretsRotate(names, o),
+  );
 
 const backupCmd = configOpts(program.command('backup'))
   .description("physical backup (mariabackup of a replica, Redis RDB, manifest with checksums) rsynced to a node's backup directory; keeps backup.keep")
   .option('--to <node>', 'node whose backup directory receives it (default: backup.target, else a database node that is not the primary)')
   .option('--dry-run', 'print the plan and the facts it is based on; change nothing')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .addOption(new Option('--only-on <node>', 'the scheduled unit: take the backup only if the source now is on this node, else log a skip').hideHelp())
-  .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean; onlyOn?: string }) => (await backupCli()).backup(o));
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; to?: string; dryRun?: boolean; onlyOn?: string; json?: boolean }) => (await backupCli()).backup(o));
 configOpts(backupCmd.command('list'))
   .description('list the backups: id, time, node, source, size, GTID, verification')
-  .option('--json', 'machine-readable output')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => (await backupCli()).backupList(o));
+configOpts(backupCmd.command('drill'))
+  .description('restore drill now: the newest backup into a scratch server, row counts and CHECKSUM TABLE checked, recovery time recorded (status shows it)')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {
+    process.exitCode = await (await backupCli()).backupDrill(o);
+  });
 configOpts(program.command('restore'))
   .description('restore --verify [BACKUP]: restore a backup (default: the newest) into a scratch MariaDB, check it, clean up (exit 1 if broken)')
   .argument('[backup]', 'backup id (see "backup list") or directory')
   .option('--verify', 'restore into a scratch server and check tables, row counts and checksums against the manifest')
-  .action(async (ref: string | undefined, o: { file?: string; preset?: string; stateRoot?: string; verify?: boolean }) => {
-    process.exitCode = await (await backupCli()).restore(ref, o);
+  .option(
+    '--to-time <time>',
+    'point-in-time recovery: the newest backup before TIME plus the archived binlogs up to TIME (ISO 8601, UTC unless it names a zone; second precision, inclusive)',
+  )
+  .option('--to-gtid <gtid>', 'point-in-time recovery up to and including this GTID (domain-server-seq)')
+  .option('--latest', 'point-in-time recovery up to the newest archived transaction')
+  .option('--keep', 'with --to-time/--to-gtid/--latest: leave the scratch server running and print how to reach and stop it')
+  .option('--json', 'with --to-time/--to-gtid/--latest: machine-readable output')
+  .action(async (ref: string | undefined, o: Parameters<typeof import('./restore-pitr.js').restore>[1]) => {
+    process.exitCode = await (await import('./restore-pitr.js')).restore(ref, o);
   });
 configOpts(program.command('failover'))
   .description('the crash plan: fence the primary, promote the most advanced replica, move Redis and the services, check DNS, verify end to end (resumes an interrupted run)')
   .option('--to <node>', 'the replica to promote (default: the most advanced)')
   .option('--dry-run', 'print the plan and the facts it rests on; change nothing')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .option('--yes', 'do not ask for confirmation')
   .option('--accept-data-loss', 'promote even though the primary acknowledged commits the replica lacks (semi-sync had fallen back to asynchronous); the plan lists them')
   .option(
@@ -197,13 +311,19 @@ configOpts(program.command('switchover'))
   .description('planned role change with the primary alive: stop writes, wait until the target has every GTID, promote it, make the old primary its replica')
   .requiredOption('--to <node>', 'the replica to promote')
   .option('--dry-run', 'print the plan and the facts; change nothing')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .action(async (o: Parameters<typeof import('./failover.js').switchover>[0]) => (await import('./failover.js')).switchover(o));
 
 configOpts(program.command('deploy'))
   .description("substrate: hosts: install and start the cluster on its machines over SSH (systemd units, or hastack's keeper without systemd); a re-run changes only what differs")
   .option('--dry-run', 'look at every host and print the plan; change nothing')
   .option('--diff', 'like --dry-run, and show what would change in each file')
+  .addOption(outputOption())
+  .option('--json', 'the same as -o json')
   .action(async (o: Parameters<typeof import('./deploy.js').deployCli>[0]) => (await import('./deploy.js')).deployCli(o));
+
+registerOperatorCommands(program, configOpts);
 
 // Internal entry points: the supervisor and the processes it runs.
 program
@@ -313,11 +433,31 @@ program
   // drivers or clients).
   .action(async (o: { unit: string }) => (await import('../hosts/keeper.js')).runKeeper(o.unit));
 
-program.parseAsync(process.argv).catch((e: unknown) => {
-  if (e instanceof ConfigError) {
-    process.stderr.write(`hastack: bad config: ${e.message}\n`);
+/** An error as the command line shows it: one `hastack: ...` line per problem, or one JSON object under `-o json`. */
+function reportError(e: unknown): void {
+  if (argvWantsJson(process.argv.slice(2))) {
+    const code = e instanceof HastackError ? e.code : ErrorCode.INTERNAL;
+    const problems = e instanceof ConfigError && 'problems' in e ? { problems: e.problems } : {};
+    // The facts a refusal rests on (a failover's readings, a deploy's hosts): never secrets (errors.ts).
+    const details = e instanceof HastackError && !(e instanceof ConfigError) && Object.keys(e.details).length > 0 ? { details: e.details } : {};
+    process.stdout.write(JSON.stringify({ error: { code, exitCode: exitCodeOf(e), message: describeError(e), ...problems, ...details } }, null, 2) + '\n');
+  } else if (e instanceof ConfigError) {
+    process.stderr.write(
+      e.message
+        .split('\n')
+        .map((l) => `hastack: bad config: ${l}\n`)
+        .join(''),
+    );
   } else {
     process.stderr.write(`hastack: ${describeError(e)}\n`);
   }
-  process.exit(exitCodeOf(e));
-});
+}
+
+if (wantsVersion(process.argv.slice(2))) {
+  void import('./version.js').then((v) => v.printVersion({}));
+} else {
+  program.parseAsync(process.argv).catch((e: unknown) => {
+    reportError(e);
+    process.exit(exitCodeOf(e));
+  });
+}

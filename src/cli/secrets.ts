@@ -2,7 +2,9 @@ import { resolveTopology } from '../config/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { loadConfigSource, loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs } from './output.js';
+import type { RotateResult } from '../failover/index.js';
+import { invokedAs, isJson, type OutputOptions } from './output.js';
+import { progressLines, rotateDocument, writeJson } from './plan-json.js';
 
 const print = (line: string): void => void process.stdout.write(`${line}\n`);
 
@@ -31,26 +33,36 @@ export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promi
 /**
  * `secrets rotate [--dry-run] [NAME...]`: on this machine's cluster (local, netns) through the
  * engines directly; on `substrate: hosts` through each host's agent over the operator's own SSH
- * sessions (the deploy path, never the controller's restricted key).
+ * sessions (the deploy path, never the controller's restricted key). Under `-o json`: one
+ * document of the steps (left to do, or done), the progress of a real run on stderr.
  */
-export async function secretsRotate(names: string[], o: ConfigOptions & { dryRun?: boolean }): Promise<void> {
+export async function secretsRotate(names: string[], o: ConfigOptions & OutputOptions & { dryRun?: boolean }): Promise<void> {
   const topo = loadRunningTopology(o);
+  const json = isJson(o);
   const dryRun = o.dryRun === true ? { dryRun: true } : {};
-  let rotated: readonly string[];
+  const say = progressLines(json, o.dryRun === true);
+  let r: RotateResult;
+  let hosts: number | null = null;
   // The nodes hold the secrets (hosts): each engine's step goes through its host's agent.
   if (runtimeFor(topo).capabilities.secretsOnNodes) {
     const { openSessions, closeSessions } = await import('../hosts/session.js');
     const { rotateOnHosts } = await import('../hosts/rotate.js');
     const { hostSecretPayloads } = await import('../deploy/host-secrets.js');
     const sessions = openSessions(topo);
+    hosts = sessions.size;
     try {
-      rotated = (await rotateOnHosts({ topo, sessions, names, ...dryRun, print, payloads: (s) => hostSecretPayloads(topo, sessions, s) })).rotated;
+      r = await rotateOnHosts({ topo, sessions, names, ...dryRun, print: say, payloads: (s) => hostSecretPayloads(topo, sessions, s) });
     } finally {
       await closeSessions(sessions);
     }
   } else {
     const { rotateSecrets } = await import('../failover/rotate.js');
-    rotated = (await rotateSecrets({ topo, names, ...dryRun, print })).rotated;
+    r = await rotateSecrets({ topo, names, ...dryRun, print: say });
   }
-  if (o.dryRun !== true) print(`rotated ${rotated.join(', ')}; the old passwords no longer work`);
+  if (json) {
+    const where = hosts === null ? '' : ` on ${hosts} host(s)`;
+    writeJson(rotateDocument({ names: r.rotated, where, resumed: r.resumed, steps: r.steps }, o.dryRun === true, hosts));
+    return;
+  }
+  if (o.dryRun !== true) print(`rotated ${r.rotated.join(', ')}; the old passwords no longer work`);
 }

@@ -15,13 +15,14 @@ import {
   type SubstrateName,
   type Topology,
 } from '../config/index.js';
-import { edgeTlsFiles } from '../engines/index.js';
+import { edgeTlsFiles, installCommand } from '../engines/index.js';
 import { runtimeFor } from '../runtime/index.js';
-import { startBackupScheduler, type BackupScheduler, parseSchedule } from '../failover/index.js';
+import { startBackupScheduler, startBinlogArchiver, type BackupScheduler, type BinlogArchiver, parseSchedule } from '../failover/index.js';
 import { commitTopology, ensureNotRunning, openCluster, prepareCluster, startDetached } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import { START_CHECKS } from './config-checks.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
-import { doctorReport, installCommand, setupEngines } from './doctor.js';
+import { doctorReport, setupEngines } from './doctor.js';
 import { invokedAs, progressPrinter } from './output.js';
 
 export interface UpOptions extends ConfigOptions {
@@ -43,7 +44,8 @@ function ensureEngines(install: boolean, substrate: SubstrateName, appPackages: 
 
 export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
-  const src = loadConfigSource(opts);
+  // Every problem of the file, and what the layers above check, before any engine starts.
+  const src = loadConfigSource(opts, START_CHECKS);
   const chosen = runtimeFor(resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir }));
   if (!chosen.capabilities.startsFromNothing && opts.substrate === undefined) {
     throw new HastackError(
@@ -69,12 +71,14 @@ export async function up(opts: UpOptions): Promise<void> {
   const cluster = await openCluster(topo, print);
   let stopRequested = false;
   // Filled once the cluster is up; the signal handlers are installed before that.
-  const backups: { scheduler?: BackupScheduler } = {};
+  const backups: { scheduler?: BackupScheduler; archiver?: BinlogArchiver } = {};
   const onSignal = (): void => {
     if (stopRequested) return;
     stopRequested = true;
     process.stdout.write('\nstopping the cluster (reverse order); wait for it\n');
-    void (backups.scheduler?.stop() ?? Promise.resolve()).then(() => cluster.stop()).then(() => process.exit(0));
+    void Promise.all([backups.scheduler?.stop(), backups.archiver?.stop()])
+      .then(() => cluster.stop())
+      .then(() => process.exit(0));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -86,6 +90,7 @@ export async function up(opts: UpOptions): Promise<void> {
     process.exit(1);
   }
   backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
+  backups.archiver = startBinlogArchiver(topo, readSecrets(topo.stateDir));
   printWhereToLook(topo, t0, false);
   // The supervisor keeps running in this process until Ctrl-C or `hastack down`.
 }
@@ -157,9 +162,12 @@ export async function supervise(stateDir: string): Promise<void> {
   const topo = readTopology(stateDir);
   const cluster = await openCluster(topo);
   // Filled once the cluster is up; the signal handlers are installed before that.
-  const backups: { scheduler?: BackupScheduler } = {};
+  const backups: { scheduler?: BackupScheduler; archiver?: BinlogArchiver } = {};
   // The backup scheduler first: an aborted backup restarts the replica it held still.
-  const stop = (): void => void (backups.scheduler?.stop() ?? Promise.resolve()).then(() => cluster.stop()).then(() => process.exit(0));
+  const stop = (): void =>
+    void Promise.all([backups.scheduler?.stop(), backups.archiver?.stop()])
+      .then(() => cluster.stop())
+      .then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   process.on('SIGHUP', () => undefined); // the terminal that ran `up --detach` may close
@@ -170,4 +178,5 @@ export async function supervise(stateDir: string): Promise<void> {
     process.exit(1);
   }
   backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
+  backups.archiver = startBinlogArchiver(topo, readSecrets(topo.stateDir));
 }

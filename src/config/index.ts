@@ -24,9 +24,12 @@ export type { ContractEnvName, AppConfig, WorkerConfig, VerifyConfig } from './a
 export type { ServiceKind, EndpointKind, Config, ConfigInput, NodeConfig, LbTlsConfig } from './schema.js';
 export { PRESET_NAMES, preset, isPresetName } from './presets.js';
 export type { PresetName } from './presets.js';
-export { parseConfig, parseConfigYaml, loadConfigFile, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
+export { parseConfig, parseConfigYaml, crossFieldProblems, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
+export { loadConfigFile, validateConfigFile, validateConfigText, formatProblem, ConfigProblemsError, didYouMean, schemaAt, unwrap, parseKey } from './validate.js';
+export type { ConfigProblem, ConfigCheck, Validation } from './validate.js';
 export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, hostStateDir, hostAppDir, installedPackage, remoteTopology } from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
+export { drainMarkerFile, isDrainedByOperator } from './operator-marks.js';
 export {
   loadOrCreateSecrets,
   readSecrets,
@@ -51,3 +54,5 @@ export { substrateTraits } from './substrate.js';
 export type { SubstrateName, SubstrateTraits, ServiceReach } from './substrate.js';
 export { appEnvironment, serviceEnvironment, maskAppEnvironment, DB_APP_USER, MASK } from './app-env.js';
 export type { AppEnvironment, AppProcess } from './app-env.js';
+export { configJsonSchema, explainKey, defaultOf } from './json-schema.js';
+export type { JsonSchema, KeyDocs } from './json-schema.js';

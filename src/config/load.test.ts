@@ -35,10 +35,12 @@ describe('config presets', () => {
     assert.deepEqual(['lb', 'dns', 'app', 'worker', 'memcached', 'redis', 'sentinel', 'mariadb'].map(count), [2, 2, 3, 2, 2, 3, 3, 3]);
   });
 
-  it('simple is two servers carrying every service', () => {
+  it('simple is two servers carrying every service, and a witness with the third etcd and Sentinel', () => {
     const c = parseConfig(preset('simple'));
-    assert.equal(c.nodes.length, 2);
-    for (const n of c.nodes) assert.equal(n.services.length, 8);
+    assert.equal(c.nodes.length, 3);
+    for (const n of c.nodes.slice(0, 2)) assert.equal(n.services.length, 9);
+    assert.deepEqual(c.nodes[2]?.services, ['etcd', 'sentinel']);
+    assert.equal(c.failover.auto, false, 'failover.auto stays opt-in');
   });
 });
 
@@ -327,6 +329,35 @@ describe('backup config', () => {
     assert.equal(
       keyOf(() => parseConfig({ ...minimal(), backup: { target: 'nope' } })),
       'backup.target',
+    );
+  });
+  it('backup.targets: nodes and directories, each with a keep; checked names, no key inside a target', () => {
+    const nodeName = String((minimal()['nodes'] as Array<{ name: string }>)[0]?.name);
+    const c = parseConfig({ ...minimal(), backup: { keyFile: '/etc/k', targets: [nodeName, { name: 'vault', dir: '/mnt/v', keep: 30 }] } });
+    assert.equal(c.backup.targets?.length, 2);
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { targets: ['nope'] } })),
+      'backup.targets.0',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { targets: [{ name: nodeName, dir: '/mnt/v' }] } })),
+      'backup.targets.0.name',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { keyFile: '/mnt/v/k', targets: [{ name: 'vault', dir: '/mnt/v' }] } })),
+      'backup.keyFile',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { keyFile: 'relative' } })),
+      'backup.keyFile',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { target: nodeName, targets: [nodeName] } })),
+      'backup.targets',
+    );
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { drill: 'weekly' } })),
+      'backup.drill',
     );
   });
 });

@@ -40,17 +40,21 @@ function ideal(): ConfigInput {
 
 /**
  * `simple`: the seed's "what we do": a primary server and a standby, each carrying every
- * service. With two Sentinels a lost server leaves no majority, so Redis does not fail over by
- * itself: moving to the standby is the crash plan's job, run by the operator (issue 8).
+ * service, plus a small `witness` node (issue 23) with the third etcd member and the third
+ * Sentinel: losing either server leaves two of three etcd members (the automatic failover's
+ * decision quorum, src/failover/quorum.ts) and two of three Sentinels (Redis fails over by
+ * itself). Without the witness a lost server leaves no majority anywhere, and moving to the
+ * standby is the crash plan's job, run by the operator (issue 8).
  */
 function simple(): ConfigInput {
-  const all = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+  const all = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns', 'etcd'] as const;
   return {
     cluster: 'hastack',
     preset: 'simple',
     nodes: [
       { name: 'primary', services: [...all] },
       { name: 'standby', services: [...all] },
+      { name: 'witness', services: ['etcd', 'sentinel'] },
     ],
     database: { mode: 'replication' },
     redis: { quorum: 2 },

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { appSchema, verifySchema, workerSchema } from './app-schema.js';
+import { backupSchema, nodeName } from './backup-schema.js';
 
 /** The kinds a node lists in hastack.yaml. Engines are Debian programs; the rest are ours. */
-export const PLACED_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns'] as const;
+export const PLACED_KINDS = ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker', 'lb', 'dns', 'etcd'] as const;
 /**
  * The local endpoints (src/endpoints): never listed by hand; the topology places them on every
  * node that carries `app` or `worker` when `endpoints.enabled` is on (`endpointsOn`).
@@ -25,14 +26,14 @@ export const DEFAULT_PORTS: Readonly<Record<ServiceKind, number>> = {
   lb: 8080,
   // 53 needs privileges and collides with the host's resolver; 5353 is the usual unprivileged choice.
   dns: 5353,
+  // etcd's own client port; its peer port is the next one (2380).
+  etcd: 2379,
   // ProxySQL's and MySQL Router's usual client port, beside the read-only one after it.
   'db-endpoint': 6033,
   'db-read-endpoint': 6034,
   // Next to Redis's own 6379, so nothing on a node that also runs Redis collides.
   'redis-endpoint': 6380,
 };
-
-const nodeName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be lower-case letters, digits and dashes, starting with a letter');
 
 const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be an IPv4 address');
 
@@ -362,24 +363,7 @@ export const configSchema = z
       })
       .strict()
       .default({}),
-    backup: z
-      .object({
-        /** Complete backups kept on each target node; older ones are removed after a successful new one. */
-        keep: z.number().int().min(1).max(1000).default(7),
-        /**
-         * Scheduled backups, run by the supervisor process: an interval (a number and a unit: `90s`,
-         * `30m`, `6h`, `1d`) or a five-field cron expression in UTC (`0 3 * * *`). Unset: no
-         * scheduled backups (run `hastack backup` yourself). Field ranges are checked by `up`.
-         */
-        schedule: z
-          .string()
-          .regex(/^\s*([1-9][0-9]{0,5}(s|m|h|d)|[0-9*,/-]+(\s+[0-9*,/-]+){4})\s*$/, 'must be an interval like 30m, 6h or 1d, or a cron expression like "0 3 * * *"')
-          .optional(),
-        /** The node whose backup directory receives backups (default: a database node that is not the primary). */
-        target: nodeName.optional(),
-      })
-      .strict()
-      .default({}),
+    backup: backupSchema,
     failover: z
       .object({
         /** Automatic failover by the supervisor (`runCycle` every second). Off: the operator runs `hastack failover`. */

@@ -23,7 +23,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).vrrpPassword, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    const added = { vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined };
+    const added = { vrrpPassword: undefined, sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined, etcdRootPassword: undefined };
     assert.deepEqual({ ...s, ...added }, { ...old, ...added });
     assert.match(s.vrrpPassword ?? '', /^[A-Za-z0-9_-]{8}$/);
     assert.equal(readSecrets(dir).vrrpPassword, s.vrrpPassword);
@@ -45,7 +45,7 @@ describe('secrets.json', () => {
     fs.writeFileSync(secretsFile(dir), JSON.stringify(old), { mode: 0o600 });
     assert.equal(readSecrets(dir).sessionKey, undefined, 'readers do not invent it');
     const s = loadOrCreateSecrets(dir);
-    const added = { sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined };
+    const added = { sessionKey: undefined, tlsTicketSecret: undefined, lbDbPassword: undefined, lbStoreKey: undefined, etcdRootPassword: undefined };
     assert.deepEqual({ ...s, ...added }, { ...old, ...added });
     assert.ok((s.sessionKey ?? '').length >= 32);
     assert.equal(readSecrets(dir).sessionKey, s.sessionKey);

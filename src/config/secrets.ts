@@ -42,6 +42,11 @@ export interface Secrets {
    * (the load balancers then order a new certificate).
    */
   readonly lbStoreKey?: string;
+  /**
+   * etcd's `root` password (the decision quorum, issue 23): the controllers and the primary's
+   * lease holder authenticate with it. Added after the first release like sessionKey.
+   */
+  readonly etcdRootPassword?: string;
 }
 
 export type SecretName = keyof Secrets;
@@ -58,6 +63,7 @@ export const SECRET_NAMES: ReadonlyArray<SecretName> = [
   'tlsTicketSecret',
   'lbDbPassword',
   'lbStoreKey',
+  'etcdRootPassword',
 ];
 
 /** The engine passwords every cluster has (and `secrets rotate` changes); vrrpPassword and sessionKey may be absent. */
@@ -113,6 +119,7 @@ export function generateSecrets(): Secrets {
     tlsTicketSecret: generateSecret(),
     lbDbPassword: generateSecret(),
     lbStoreKey: generateSecret(),
+    etcdRootPassword: generateSecret(),
   } as unknown as Secrets;
 }
 
@@ -123,6 +130,7 @@ const ADDED_SECRETS = {
   tlsTicketSecret: generateSecret,
   lbDbPassword: generateSecret,
   lbStoreKey: generateSecret,
+  etcdRootPassword: generateSecret,
 } as const satisfies Partial<Record<keyof Secrets, () => string>>;
 
 /** What each added secret ending means, for the message that asks to make it again. */

@@ -1,12 +1,13 @@
 import http from 'node:http';
 import { z } from 'zod';
 import type { Secrets, Topology } from '../config/index.js';
-import { HastackError, describeError } from '../shared/errors.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { guardRequest } from './admin-guard.js';
 import { loadOrCreateAdminToken } from './admin-token.js';
 import { dashboardRoutes } from './dashboard/index.js';
 import { cutLinks, faultRequestSchema, isolateLinks, partitionLinks } from '../substrate/index.js';
+import { drainTarget, serviceControlSchema } from './service-control.js';
 import type { Supervisor } from './supervisor.js';
 
 /**
@@ -79,6 +80,40 @@ async function applyFault(sup: Supervisor, topo: Topology, f: z.output<typeof fa
   }
 }
 
+/** `POST /v1/services`: the operator's stop/start/restart/drain (src/control/service-control.ts). */
+async function applyServiceControl(sup: Supervisor, topo: Topology, c: z.output<typeof serviceControlSchema>): Promise<unknown> {
+  if (c.action === 'drain') {
+    sup.drainNode(drainTarget(topo, c.node), c.undo);
+    return {};
+  }
+  const known = new Set(topo.services.map((s) => s.id));
+  const missing = c.services.find((id) => !known.has(id));
+  if (missing !== undefined) throw new HastackError(ErrorCode.NOT_FOUND, `no service ${missing} in cluster ${topo.cluster}`);
+  if (c.action !== 'start') await sup.stopServices(c.services);
+  if (c.action !== 'stop') await sup.startServices([...c.services].reverse());
+  return {};
+}
+
+/** The body of a POST, parsed with `schema`; undefined after answering 400 itself. */
+async function parseBody<S extends z.ZodTypeAny>(req: http.IncomingMessage, res: http.ServerResponse, schema: S): Promise<z.output<S> | undefined> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readBody(req));
+  } catch {
+    send(res, 400, { error: { code: 'BAD_REQUEST', message: 'the body must be JSON' } });
+    return undefined;
+  }
+  const f = schema.safeParse(parsed);
+  if (!f.success) {
+    const issue = f.error.issues[0];
+    send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
+    return undefined;
+  }
+  return f.data as z.output<S>;
+}
+
+const OWNS_NO_PROCESS = 'this controller runs on real hosts and owns no process: run "hastack chaos" from a machine with SSH access to the hosts, it applies faults over SSH';
+
 /**
  * `sup` absent: the controller of a cluster on real hosts (`hastack _controller`), which owns no
  * process: status and the dashboard only; faults are applied by the CLI over SSH.
@@ -100,27 +135,18 @@ export function startAdminApi(topo: Topology, secrets: Secrets, sup?: Supervisor
         }
         if (dashboard.handle(req, res)) return;
         if (req.method === 'POST' && req.url === '/v1/faults') {
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(await readBody(req));
-          } catch {
-            return send(res, 400, { error: { code: 'BAD_REQUEST', message: 'the body must be JSON' } });
-          }
-          const f = faultRequestSchema.safeParse(parsed);
-          if (!f.success) {
-            const issue = f.error.issues[0];
-            return send(res, 400, { error: { code: 'BAD_REQUEST', message: `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}` } });
-          }
-          if (!sup)
-            return send(res, 400, {
-              error: {
-                code: 'BAD_REQUEST',
-                message: 'this controller runs on real hosts and owns no process: run "hastack chaos" from a machine with SSH access to the hosts, it applies faults over SSH',
-              },
-            });
-          return send(res, 200, { ok: true, ...((await applyFault(sup, topo, f.data)) as object) });
+          const body = await parseBody(req, res, faultRequestSchema);
+          if (body === undefined) return;
+          if (!sup) return send(res, 400, { error: { code: 'BAD_REQUEST', message: OWNS_NO_PROCESS } });
+          return send(res, 200, { ok: true, ...((await applyFault(sup, topo, body)) as object) });
         }
-        send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults' } });
+        if (req.method === 'POST' && req.url === '/v1/services') {
+          const body = await parseBody(req, res, serviceControlSchema);
+          if (body === undefined) return;
+          if (!sup) return send(res, 400, { error: { code: 'BAD_REQUEST', message: OWNS_NO_PROCESS } });
+          return send(res, 200, { ok: true, ...((await applyServiceControl(sup, topo, body)) as object) });
+        }
+        send(res, 404, { error: { code: 'NOT_FOUND', message: 'GET / (the dashboard), /v1/status, /v1/events, /v1/stream, /v1/reports, or POST /v1/faults, /v1/services' } });
       } catch (e) {
         const code = e instanceof HastackError ? e.code : 'INTERNAL';
         send(res, code === 'NOT_FOUND' ? 404 : code === 'BAD_REQUEST' ? 400 : 500, { error: { code, message: describeError(e) } });

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
+import { startNewEventLogIfReshaped } from './event-log.js';
 import { lbTlsLocal, loadOrCreateSecrets, readSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
 import { ensureClusterTls, ensureEdgeCertificate } from '../engines/index.js';
 import { checkCertificateFiles } from '../lb/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
-import { FailoverController } from '../failover/index.js';
+import { AutoFailover } from '../failover/index.js';
 import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
@@ -37,6 +38,8 @@ export function prepareState(topo: Topology): void {
 
 /** Writes `topology.json` for the run about to start (after `ensureNotRunning`). */
 export function commitTopology(topo: Topology): void {
+  // A new shape under the same name is another cluster: its events start a log of their own.
+  startNewEventLogIfReshaped(fs.existsSync(topologyFile(topo.stateDir)) ? readTopology(topo.stateDir) : undefined, topo);
   writeTopology(topo);
 }
 
@@ -184,9 +187,10 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
     );
   }
   // failover.auto: the controller runs here, beside the processes it may fence (killNode is the
-  // supervisor's own), and only once the cluster is up.
+  // supervisor's own), and only once the cluster is up. With etcd services: one controller per
+  // etcd node (one acts, elected through etcd) and a lease guard per database node (issue 23).
   const auto = topo.config.failover.auto
-    ? new FailoverController({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
+    ? new AutoFailover({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
     : undefined;
   const stop = once(() => closeAll([() => auto?.close() ?? Promise.resolve(), () => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
   return {
@@ -201,10 +205,7 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
       }
       if (auto) {
         auto.start();
-        appendEvent(topo.stateDir, {
-          type: 'failover.decision',
-          message: `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms`,
-        });
+        auto.announce({ topo, secrets });
       }
     },
   };

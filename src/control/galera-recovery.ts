@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { servicesOf } from '../config/index.js';
-import { applyBootstrapChoice, describeRecovery, planClusterRecovery, readGaleraHealth, type GaleraHealth, type RecoveryPlan } from '../engines/index.js';
+import { applyBootstrapChoice, describeRecovery, planClusterRecovery, readGaleraHealth, type GaleraHealth, type NodeFacts, type RecoveryPlan } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
@@ -32,6 +32,11 @@ export interface RecoverOutcome {
   /** What happened, one word: nothing-to-do, planned (dry run), recovered, applied (up must start it). */
   readonly result: 'nothing-to-do' | 'planned' | 'recovered' | 'applied';
   readonly plan?: RecoveryPlan;
+  /** Each node's position as read (when the plan was made): what the plan rests on. */
+  readonly facts?: readonly NodeFacts[];
+  /** With a Primary component running: the nodes in it, and those that must (re)join it. */
+  readonly primary?: readonly string[];
+  readonly missing?: readonly string[];
 }
 
 // The bootstrap node is Primary within a second or two; 120 s bounds a long InnoDB recovery.
@@ -68,10 +73,11 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
       primary: primaryAt.map((s) => s.node),
       missing: missing.map((s) => s.node),
     });
-    if (missing.length === 0) return { result: 'nothing-to-do' };
+    const component = { primary: primaryAt.map((s) => s.node), missing: missing.map((s) => s.node) };
+    if (missing.length === 0) return { result: 'nothing-to-do', ...component };
     if (opts.dryRun) {
       step(`would start ${missing.map((s) => s.node).join(', ')}, one at a time, to join it (dry run: nothing changed)`);
-      return { result: 'planned' };
+      return { result: 'planned', ...component };
     }
     if (!supervised) throw notRunning();
     for (const svc of missing) await joinOne(topo, svc, health, step);
@@ -98,19 +104,19 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
   const { facts, plan } = await planClusterRecovery(topo, secrets, asRoot, busy);
   for (const line of describeRecovery(facts, plan)) step(line.trim(), { facts });
   if (!plan.ok) {
-    if (opts.dryRun) return { result: 'planned', plan };
-    throw new HastackError(ErrorCode.SETUP_FAILED, `galera recovery refused: ${plan.reason}`);
+    if (opts.dryRun) return { result: 'planned', plan, facts };
+    throw new HastackError(ErrorCode.SETUP_FAILED, `galera recovery refused: ${plan.reason}`, { details: { facts } });
   }
   if (opts.dryRun) {
     step('dry run: nothing changed');
-    return { result: 'planned', plan };
+    return { result: 'planned', plan, facts };
   }
 
   applyBootstrapChoice(topo, plan);
   step(`safe_to_bootstrap cleared on every node and set on ${plan.bootstrap} only`, { bootstrap: plan.bootstrap, position: plan.position });
   if (!supervised) {
     step(`the supervisor is not running: run "hastack up", which starts ${plan.bootstrap} first from this plan and joins the others`);
-    return { result: 'applied', plan };
+    return { result: 'applied', plan, facts };
   }
 
   const first = dbs.find((s) => s.node === plan.bootstrap) as ServiceInstance;
@@ -126,7 +132,7 @@ export async function recoverGalera(topo: Topology, secrets: Secrets, opts: Reco
   step(`${first.node} is Primary: ${(await health(first))?.detail ?? ''}`, { node: first.node });
   for (const node of plan.joinOrder) await joinOne(topo, dbs.find((s) => s.node === node) as ServiceInstance, health, step);
   step('done: every node is synced');
-  return { result: 'recovered', plan };
+  return { result: 'recovered', plan, facts };
 }
 
 function notRunning(): HastackError {

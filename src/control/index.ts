@@ -1,7 +1,9 @@
 export { Supervisor, logFileOf } from './supervisor.js';
 export type { SupervisorOptions } from './supervisor.js';
 export type { RunningCluster } from './cluster.js';
-export { requestFault } from './admin-client.js';
+export { requestFault, requestServiceControl } from './admin-client.js';
+export { SERVICE_ACTIONS, describeDrain, describeServicePlan, drainTarget, parseTarget, resolveTarget } from './service-control.js';
+export type { ServiceAction, Target } from './service-control.js';
 export type { FaultRequest } from './admin-api.js';
 export {
   openCluster,

@@ -1,6 +1,8 @@
 import os from 'node:os';
-import type { Secrets, Topology } from '../config/index.js';
+import { isDrainedByOperator, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { readOperatorStopped } from './service-control.js';
 import { driverFor } from '../drivers/index.js';
+import { describeAutoMode, readAutoModeSafe } from '../failover/index.js';
 import type { ProbeResult } from '../registry/index.js';
 import { type ClusterStatus, type ServiceStatus, readRunState } from '../substrate/index.js';
 
@@ -44,12 +46,25 @@ export async function serviceRows(
   );
 }
 
+/** A row of a service the operator stopped or drained says so, and how to undo it. */
+function withOperatorMark(row: ServiceStatus, svc: ServiceInstance | undefined, stopped: ReadonlySet<string>): ServiceStatus {
+  if (svc === undefined) return row;
+  if (stopped.has(svc.id)) return { ...row, operator: 'stopped', detail: `stopped by the operator ("hastack start ${svc.id}")` };
+  if (svc.kind === 'app' && isDrainedByOperator(svc)) {
+    return { ...row, operator: 'drained', detail: `drained by the operator ("hastack drain ${svc.node} --undo")${row.detail ? `; ${row.detail}` : ''}` };
+  }
+  return row;
+}
+
 /**
  * Probes every service of the cluster now, with the pids and restarts the supervisor recorded in
  * run.json (none recorded: the hosts controller, whose services are its hosts' units).
  */
 export async function clusterStatus(topo: Topology, secrets: Secrets, timeoutMs = 1_500): Promise<ClusterStatus> {
   const run = readRunState(topo.stateDir);
-  const services = await serviceRows(topo, secrets, timeoutMs, (id) => run?.services[id]);
-  return { cluster: topo.cluster, supervisorPid: run?.supervisorPid ?? null, state: run?.state ?? 'stopped', services };
+  const stopped = readOperatorStopped(topo.stateDir);
+  const rows = await serviceRows(topo, secrets, timeoutMs, (id) => run?.services[id]);
+  const services = rows.map((r, i) => withOperatorMark(r, topo.services[i], stopped));
+  const banner = topo.config.failover.auto ? describeAutoMode(readAutoModeSafe(topo.stateDir)) : undefined;
+  return { cluster: topo.cluster, supervisorPid: run?.supervisorPid ?? null, state: run?.state ?? 'stopped', services, ...(banner ? { autoFailover: banner } : {}) };
 }

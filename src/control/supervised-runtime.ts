@@ -35,7 +35,7 @@ export class SupervisedRuntime implements Runtime {
 
   constructor(private readonly topo: Topology) {
     const t = substrateTraits(topo.config);
-    this.capabilities = { networkFaults: t.networkFaults, tcpReachability: t.tcpReachability, startsFromNothing: true, secretsOnNodes: false };
+    this.capabilities = { networkFaults: t.networkFaults, tcpReachability: t.tcpReachability, startsFromNothing: true, secretsOnNodes: false, serviceControl: true };
   }
 
   async up(o: RuntimeUpOptions = {}): Promise<void> {

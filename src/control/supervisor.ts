@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { readSecrets, refreshSecretsInPlace, secretsFile, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { drainMarkerFile, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { firstDatabaseNode, waitSentinelsReady } from '../engines/index.js';
 import { descriptorOf, startPlan, stopGraceMs, stopPlan, type ProbeResult, type ServiceContext, type ServiceDriver } from '../registry/index.js';
 import { EngineStartError, ErrorCode, HastackError, describeError } from '../shared/errors.js';
@@ -9,8 +9,11 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { truncateIfOver } from '../shared/logfile.js';
 import { backoffMs, sleep } from '../shared/retry.js';
-import { HOST, mergeLinks, type Link, type RunningProcess, type Substrate, writeRunState, SECRETS_RELOADED, type RunState } from '../substrate/index.js';
-import { CLI_MAIN, driverFor } from '../drivers/index.js';
+import { HOST, mergeLinks, processStartTime, type Link, type RunningProcess, type Substrate, writeRunState, type RunState } from '../substrate/index.js';
+import { driverFor } from '../drivers/index.js';
+import { runMigrations } from './migrate-step.js';
+import { writeOperatorStopped } from './service-control.js';
+import { SecretsWatch } from './secrets-watch.js';
 
 interface Managed {
   readonly svc: ServiceInstance;
@@ -24,6 +27,8 @@ interface Managed {
   /** `starting`: an exit fails `up`; `running`: an exit is restarted; `stopped`: left alone. */
   phase: 'starting' | 'running' | 'stopped';
   restartTimer?: NodeJS.Timeout;
+  /** The restart in flight (prepare can take seconds: an install, a copy from a live node). */
+  restarting?: Promise<void>;
   /** Liveness: failed periodic probes in a row, and whether this process was healthy once. */
   livenessMisses: number;
   livenessArmed: boolean;
@@ -42,11 +47,7 @@ const STABLE_MS = 30_000;
 /** Health probe timeout: loopback answers in microseconds; a second means the process is stuck. */
 const PROBE_TIMEOUT_MS = 1_000;
 const PROBE_INTERVAL_MS = 150;
-/** Migrations of a fresh ERP take well under a second; 2 minutes bounds a big user migration. */
-const MIGRATE_TIMEOUT_MS = 120_000;
 const LOG_TAIL_LINES = 15;
-/** Lines of the migrations' output kept in their event: enough for a migration tool's summary. */
-const MIGRATE_EVENT_LINES = 40;
 /**
  * Liveness probes of services whose driver opts in (`livenessFailures`): every 2 s, so a stuck
  * worker is restarted within seconds of its own bound, at the cost of one HTTP GET per 2 s each.
@@ -55,31 +56,7 @@ const LIVENESS_INTERVAL_MS = 2_000;
 // 64 MiB per service log (plus a 16 MiB tail in `<log>.1`): days of a chatty engine's output,
 // and a node with a dozen services stays under a GiB however long it runs.
 const SERVICE_LOG_MAX_BYTES = 64 * 1024 * 1024;
-/**
- * How often secrets.json is looked at (one stat): `secrets rotate` saves new passwords there and
- * the services, probes, admin API and failover controller of this process must use them within
- * about a second, before the rotation restarts the clients.
- */
-const SECRETS_CHECK_MS = 1_000;
 /** The event the supervisor logs once it uses the passwords in secrets.json (`secrets rotate` waits for it). */
-
-/** The last `lines` lines written to `file` past `offset` (at most its last 64 KiB). */
-function outputSince(file: string, offset: number, lines: number): string {
-  try {
-    const size = fs.statSync(file).size;
-    const from = Math.max(offset, size - 64 * 1024);
-    const fd = fs.openSync(file, 'r');
-    try {
-      const buf = Buffer.alloc(Math.max(0, size - from));
-      fs.readSync(fd, buf, 0, buf.length, from);
-      return buf.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
-}
 
 export function logFileOf(svc: ServiceInstance): string {
   return path.join(svc.dir, 'service.log');
@@ -92,8 +69,16 @@ export function logFileOf(svc: ServiceInstance): string {
  */
 export class Supervisor {
   private readonly managed = new Map<string, Managed>();
-  private readonly startedAt = new Date().toISOString();
+  /**
+   * The kernel's start time of this process, not the time this object was made: `up`/`down`
+   * recognise a live supervisor by it (cluster.ts isOurs, 5 s slack), and on a loaded machine
+   * loading the CLI took longer than that (CI: `down` took a live supervisor for dead and it
+   * outlived the cluster; the next `up` found its admin port in use).
+   */
+  private readonly startedAt = new Date(processStartTime(process.pid) ?? Date.now()).toISOString();
   private state: RunState['state'] = 'starting';
+  /** Services the operator stopped (`hastack stop`): left alone until `hastack start`. */
+  private readonly operatorStopped = new Set<string>();
   /** Nodes a fault took down: their services stay down (no restart) until healed. */
   private readonly downNodes = new Set<string>();
   private stopping: Promise<void> | undefined;
@@ -102,8 +87,7 @@ export class Supervisor {
   private livenessTimer: NodeJS.Timeout | undefined;
   /** Network links a partition fault cut (netns only), until `healPartition`. */
   private cut: Link[] = [];
-  private secretsTimer: NodeJS.Timeout | undefined;
-  private secretsMtimeMs = 0;
+  private readonly secretsWatch: SecretsWatch;
 
   constructor(private readonly opts: SupervisorOptions) {
     const asRoot = os.userInfo().uid === 0;
@@ -120,34 +104,10 @@ export class Supervisor {
         livenessArmed: false,
       });
     }
-    this.secretsMtimeMs = this.secretsMtime();
-    this.secretsTimer = setInterval(() => this.refreshSecrets(), SECRETS_CHECK_MS);
-    this.secretsTimer.unref();
-  }
-
-  private secretsMtime(): number {
-    try {
-      return fs.statSync(secretsFile(this.opts.topo.stateDir)).mtimeMs;
-    } catch {
-      return 0;
-    }
-  }
-
-  /**
-   * Picks up passwords `secrets rotate` saved: the one Secrets object every service context, the
-   * admin API and the failover controller share is updated in place. A file that cannot be read
-   * leaves the passwords in use as they are.
-   */
-  private refreshSecrets(): void {
-    const mtime = this.secretsMtime();
-    if (mtime === this.secretsMtimeMs) return;
-    try {
-      refreshSecretsInPlace(this.opts.secrets, readSecrets(this.opts.topo.stateDir));
-      this.secretsMtimeMs = mtime;
-      this.event({ type: 'step', message: SECRETS_RELOADED });
-    } catch (e) {
-      this.event({ type: 'step', message: `secrets.json changed but cannot be read (${describeError(e)}); keeping the passwords in use` });
-    }
+    // A new run starts with every service and nothing drained: the operator's marks were the last run's.
+    writeOperatorStopped(opts.topo.stateDir, this.operatorStopped);
+    for (const svc of opts.topo.services) if (svc.kind === 'app') fs.rmSync(drainMarkerFile(svc), { force: true });
+    this.secretsWatch = new SecretsWatch(opts.topo.stateDir, opts.secrets, (message) => this.event({ type: 'step', message }));
   }
 
   private event(e: Omit<ClusterEvent, 'ts'>): void {
@@ -217,14 +177,14 @@ export class Supervisor {
             await sentinels;
             sentinels = undefined;
           }
-          await Promise.all(step.services.map((svc) => this.startOne(this.get(svc.id))));
+          await Promise.all(step.services.map((svc) => this.startInUp(this.get(svc.id), firstDb)));
         } else if (step.type === 'sentinels-ready') {
           this.event({ type: 'step', message: 'waiting for the sentinels to discover the replica and each other' });
           sentinels = waitSentinelsReady(topo, this.opts.secrets, 30_000);
           // Awaited below; a failure meanwhile must not count as unhandled.
           sentinels.catch(() => undefined);
         } else {
-          await this.migrate();
+          await runMigrations(this.opts.topo, this.opts.substrate, (e) => this.event(e));
         }
       }
       if (sentinels !== undefined) await sentinels;
@@ -298,7 +258,8 @@ export class Supervisor {
   private spawn(m: Managed): RunningProcess {
     const proc = this.opts.substrate.spawn(m.svc, m.driver.command(m.ctx), logFileOf(m.svc));
     m.proc = proc;
-    m.startedAt = Date.now();
+    // The kernel's start time (see `startedAt` above): what isOurs compares a recorded pid with.
+    m.startedAt = processStartTime(proc.pid) ?? Date.now();
     m.livenessArmed = false;
     m.livenessMisses = 0;
     this.saveRunState();
@@ -313,6 +274,20 @@ export class Supervisor {
       .filter(([, t]) => t !== '')
       .map(([f, t]) => `--- ${f}\n${t}`)
       .join('\n');
+  }
+
+  /**
+   * A Galera joiner whose process exited during its first start is started once more: a stall of
+   * ~2 s (evs.suspect_timeout) on a loaded machine cut it off mid state transfer ("Received
+   * NON-PRIMARY ... SELF-LEAVE", SIGABRT; seen in CI). Never while its process still runs.
+   */
+  private async startInUp(m: Managed, firstDb: string | undefined): Promise<void> {
+    const joiner = this.opts.topo.config.database.mode === 'galera' && m.svc.kind === 'mariadb' && m.svc.node !== firstDb;
+    await this.startOne(m).catch(async (e: unknown) => {
+      if (!joiner || !(e instanceof EngineStartError) || this.livePid(m) !== undefined || this.stopping) throw e;
+      this.event({ type: 'step', message: `${m.svc.id} did not join the cluster (${describeError(e).split('\n')[0]}); starting it once more` });
+      await this.startOne(m);
+    });
   }
 
   private async startOne(m: Managed): Promise<void> {
@@ -387,11 +362,22 @@ export class Supervisor {
     m.restartTimer = setTimeout(() => void this.restart(m), delay);
   }
 
-  private async restart(m: Managed): Promise<void> {
+  /**
+   * One restart of a service at a time. A second one while the first prepares (a heal-node
+   * retried, a heal right after a kill, the backoff timer) ran a second mariadb-install-db on the
+   * same directory and spawned a second server: the first, no longer tracked, kept the port and
+   * survived the next kill-node (seen in the soak, a primary the supervisor thought dead).
+   */
+  private restart(m: Managed): Promise<void> {
+    m.restarting ??= this.restartOnce(m).finally(() => (m.restarting = undefined));
+    return m.restarting;
+  }
+
+  private async restartOnce(m: Managed): Promise<void> {
     m.restartTimer = undefined;
     if (this.stopping || m.phase !== 'running' || this.downNodes.has(m.svc.node)) return;
     m.restarts += 1;
-    this.refreshSecrets();
+    this.secretsWatch.refresh();
     try {
       await m.driver.prepare(m.ctx);
       // prepare can take seconds (galera runs --wsrep-recover): a fault or stop may have come meanwhile.
@@ -477,6 +463,49 @@ export class Supervisor {
     this.event({ type: 'fault.healed', message: `node ${node} healed: its services are starting again`, node });
   }
 
+  /**
+   * The operator's `hastack stop` (issue 25): stops each service (SIGTERM, then SIGKILL after its
+   * grace) and leaves it stopped, no restart, until `startServices`; recorded in operator.json.
+   */
+  async stopServices(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const m = this.get(id);
+      clearTimeout(m.restartTimer);
+      m.restartTimer = undefined;
+      this.operatorStopped.add(id);
+      writeOperatorStopped(this.opts.topo.stateDir, this.operatorStopped);
+      await this.stopOne(m);
+      this.event({ type: 'service.operator', message: `${id} stopped by the operator; it stays stopped until "hastack start ${id}"`, node: m.svc.node, service: m.svc.kind });
+    }
+  }
+
+  /** The operator's `hastack start`: starts each service that is not running, each healthy before the next. */
+  async startServices(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const m = this.get(id);
+      this.operatorStopped.delete(id);
+      writeOperatorStopped(this.opts.topo.stateDir, this.operatorStopped);
+      if (this.livePid(m) !== undefined && m.phase !== 'stopped') continue;
+      if (this.downNodes.has(m.svc.node)) throw new HastackError(ErrorCode.BAD_REQUEST, `node ${m.svc.node} is down by a chaos fault; the chaos run brings it back when it ends`);
+      m.attempt = 0;
+      this.secretsWatch.refresh();
+      await this.startOne(m);
+      this.saveRunState();
+      this.event({ type: 'service.operator', message: `${id} started by the operator`, node: m.svc.node, service: m.svc.kind });
+    }
+  }
+
+  /** The operator's `hastack drain NODE [--undo]`: the app server's /readyz answers 503 while its marker exists. */
+  drainNode(app: ServiceInstance, undo: boolean): void {
+    const marker = drainMarkerFile(app);
+    if (undo) fs.rmSync(marker, { force: true });
+    else fs.writeFileSync(marker, `${new Date().toISOString()}\n`);
+    const message = undo
+      ? `${app.id} undrained by the operator: the load balancers send it requests again`
+      : `${app.id} drained by the operator: the load balancers send it no new requests`;
+    this.event({ type: 'service.operator', message, node: app.node, service: app.kind, data: { drained: !undo } });
+  }
+
   /** A node the supervisor cannot reach because of a fault: its failing probes are the fault. */
   private cutFromHost(node: string): boolean {
     return this.cut.some((l) => l.from === HOST && l.to === node);
@@ -512,26 +541,6 @@ export class Supervisor {
     return n;
   }
 
-  private async migrate(): Promise<void> {
-    const topo = this.opts.topo;
-    this.event({ type: 'step', message: "running the app's migrations" });
-    const logFile = path.join(topo.stateDir, 'migrate.log');
-    const fake: ServiceInstance = { node: '-', kind: 'app', address: '127.0.0.1', port: 0, dir: topo.stateDir, id: 'migrate' };
-    // migrate.log keeps every run; the event gets this run's output only (from this offset).
-    const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-    const proc = this.opts.substrate.spawn(fake, { command: process.execPath, args: [CLI_MAIN, '_migrate', '--state', topo.stateDir] }, logFile);
-    const timer = setTimeout(() => this.opts.substrate.signal(proc.pid, 'SIGKILL'), MIGRATE_TIMEOUT_MS);
-    const info = await proc.exited.finally(() => clearTimeout(timer));
-    // The output goes to the event log too (bounded): app.migrate is the operator's command, and
-    // its output is what they look for after an `up` or a `deploy`.
-    const output = outputSince(logFile, offset, MIGRATE_EVENT_LINES);
-    if (info.code !== 0) {
-      this.event({ type: 'step', message: 'migrations failed', data: { code: info.code, signal: info.signal, output } });
-      throw new EngineStartError('migrations', `exited with ${info.signal ?? `code ${info.code}`}`, tailFile(logFile, LOG_TAIL_LINES), logFile);
-    }
-    this.event({ type: 'step', message: 'migrations done', data: { output } });
-  }
-
   /** Stops everything in reverse dependency order (SIGTERM, then SIGKILL after a grace). Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -543,7 +552,7 @@ export class Supervisor {
     this.saveRunState();
     this.event({ type: 'cluster.stopping', message: `stopping cluster ${this.opts.topo.cluster}` });
     clearTimeout(this.livenessTimer);
-    clearInterval(this.secretsTimer);
+    this.secretsWatch.close();
     for (const m of this.managed.values()) if (m.restartTimer) clearTimeout(m.restartTimer);
     for (const group of stopPlan(this.opts.topo)) {
       await Promise.all(group.map((svc) => this.stopOne(this.get(svc.id))));

@@ -62,6 +62,8 @@ export interface DeployResult {
   /** Services (re)started by this run; none on a run that found everything in place. */
   readonly started: readonly string[];
   readonly unchanged: readonly string[];
+  /** What deploy found and meant to do on each host (what a dry run prints). */
+  readonly hosts: readonly HostReport[];
 }
 
 /** Lines of the migrations' output kept in their event (as the supervisor keeps). */
@@ -153,14 +155,18 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       }),
     );
     const hosts = await Promise.all(topo.nodes.map((n) => inspectHost(topo, must(sessions.get(n.name)), must(needs.get(n.name)), bundle, must(payloads.get(n.name)))));
-    for (const h of hosts) for (const line of describeHostPlan(report(h, bundle), o.diff === true)) o.print(line);
+    const reports = hosts.map((h) => report(h, bundle));
+    for (const r of reports) for (const line of describeHostPlan(r, o.diff === true)) o.print(line);
     const errors = hosts.flatMap((h) => h.verdicts.filter((v) => v.level === 'error'));
     if (errors.length > 0) {
-      throw new HastackError(ErrorCode.SETUP_FAILED, `deploy changed nothing: ${errors.length} problem(s) to fix first:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`);
+      throw new HastackError(ErrorCode.SETUP_FAILED, `deploy changed nothing: ${errors.length} problem(s) to fix first:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`, {
+        // What each host is and what it lacks (not the files' diffs): what the refusal rests on.
+        details: { hosts: reports.map((r) => ({ node: r.node, target: r.target, facts: r.facts ?? null, verdicts: r.verdicts, missingPackages: r.missingPackages })) },
+      });
     }
     if (looking) {
       o.print(`${o.diff ? 'diff' : 'dry run'}: nothing was changed on any host`);
-      return { topo, started: [], unchanged: [] };
+      return { topo, started: [], unchanged: [], hosts: reports };
     }
     if (write !== undefined) {
       writeSecrets(topo.stateDir, secrets);
@@ -196,7 +202,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
         : `done in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${started.length} service(s) started, ${unchanged.length} unchanged`,
       { started, unchanged },
     );
-    return { topo, started, unchanged };
+    return { topo, started, unchanged, hosts: reports };
   } finally {
     await closeSessions(sessions);
   }

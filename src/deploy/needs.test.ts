@@ -41,6 +41,7 @@ describe('review item 4: a node carries only the secrets its services need', () 
       'tlsTicketSecret',
       'lbDbPassword',
       'lbStoreKey',
+      'etcdRootPassword',
     ]);
     // With a floating address, the load balancers' keepalived needs the VRRP password, and only it.
     const cfg = topo.config;

@@ -44,8 +44,10 @@ const BACKUP_RECEIVER: EngineBinary = {
 /** What the host of `node` needs: its service kinds' programs (the registry) plus the hosts runtime's firewall. */
 export function hostNeeds(topo: Topology, node: NodeInstance): HostNeeds {
   const { binaries, packages } = hostPrograms(topo.config, node.services);
-  // backup.target on a node without a database receives backups over SSH: rsync's server side.
-  if (topo.config.backup.target === node.name && !binaries.some((b) => b.binary === 'rsync')) binaries.push(BACKUP_RECEIVER);
+  // backup.target (or a node of backup.targets) without a database receives backups over SSH: rsync's server side.
+  const { target, targets = [] } = topo.config.backup;
+  const named = target === node.name || targets.some((t) => (typeof t === 'string' ? t : 'node' in t ? t.node : undefined) === node.name);
+  if (named && !binaries.some((b) => b.binary === 'rsync')) binaries.push(BACKUP_RECEIVER);
   // The rules that close memcached and Galera's ports to machines outside the cluster.
   if (guardedPorts(topo, node.name).length > 0) packages.push(HOST_FIREWALL_PACKAGE);
   const listens = topo.services.filter((s) => s.node === node.name).map((s) => ({ id: s.id, address: s.address, port: s.port }));

@@ -16,7 +16,45 @@ export interface HostReport {
   readonly services: readonly string[];
 }
 
-/** The lines `deploy` prints for one host. Pure. */
+/** One thing deploy does on a host, in order; `files` carries each changed file's diff. */
+export interface HostStep {
+  readonly step: 'packages' | 'bundle' | 'new' | 'files' | 'units';
+  readonly does: string;
+  /** `files` with --diff: each changed file with its differences. */
+  readonly diffs?: readonly { readonly path: string; readonly diff: string }[];
+}
+
+/** What deploy would do on one reachable host, in order (none for a host it could not look at). Pure. */
+export function hostSteps(r: HostReport, withDiff: boolean): HostStep[] {
+  const f = r.facts;
+  if (!f) return [];
+  const steps: HostStep[] = [];
+  if (r.missingPackages.length > 0) steps.push({ step: 'packages', does: `apt-get install ${r.missingPackages.join(' ')}` });
+  if (r.installBundle !== undefined) steps.push({ step: 'bundle', does: `install hastack ${r.installBundle} (installed now: ${f.installed || 'none'})` });
+  if (!r.plan) {
+    steps.push({ step: 'new', does: `new: the cluster's files and a unit for each of ${r.services.join(', ')}; start them` });
+    return steps;
+  }
+  const changed = r.plan.files.filter((x) => x.status !== 'same');
+  const diffs = changed.flatMap((x) => (x.diff === undefined ? [] : [{ path: x.path, diff: x.diff }]));
+  steps.push({
+    step: 'files',
+    does: `files: ${changed.length === 0 ? `all ${r.plan.files.length} as configured` : changed.map((x) => `${x.path} (${x.status})`).join(', ')}`,
+    ...(withDiff ? { diffs } : {}),
+  });
+  const restart = r.plan.units.filter((u) => r.installBundle !== undefined || u.changed || !u.active);
+  const keep = r.plan.units.length - restart.length;
+  steps.push({
+    step: 'units',
+    does:
+      restart.length === 0
+        ? `units: all ${keep} running as configured`
+        : `units: start ${restart.map((u) => `${u.name}${u.active ? ' (restart: changed)' : ''}`).join(', ')}${keep > 0 ? `; ${keep} unchanged` : ''}`,
+  });
+  return steps;
+}
+
+/** The lines `deploy` prints for one host (its steps from `hostSteps`). Pure. */
 export function describeHostPlan(r: HostReport, withDiff: boolean): string[] {
   const out: string[] = [];
   const f = r.facts;
@@ -26,33 +64,17 @@ export function describeHostPlan(r: HostReport, withDiff: boolean): string[] {
       : `host ${r.node} (${r.target}): not reachable`,
   );
   for (const v of r.verdicts) out.push(`  ${v.level === 'error' ? 'ERROR' : 'warning'}: ${v.message}`);
-  if (!f) return out;
-  if (r.missingPackages.length > 0) out.push(`  apt-get install ${r.missingPackages.join(' ')}`);
-  if (r.installBundle !== undefined) out.push(`  install hastack ${r.installBundle} (installed now: ${f.installed || 'none'})`);
-  if (!r.plan) {
-    out.push(`  new: the cluster's files and a unit for each of ${r.services.join(', ')}; start them`);
-    return out;
-  }
-  const changed = r.plan.files.filter((x) => x.status !== 'same');
-  out.push(`  files: ${changed.length === 0 ? `all ${r.plan.files.length} as configured` : changed.map((x) => `${x.path} (${x.status})`).join(', ')}`);
-  if (withDiff) {
-    for (const x of changed) {
-      if (x.diff === undefined) continue;
+  for (const s of hostSteps(r, withDiff)) {
+    out.push(`  ${s.does}`);
+    for (const d of s.diffs ?? []) {
       out.push(
-        `  --- ${x.path}`,
-        ...x.diff
+        `  --- ${d.path}`,
+        ...d.diff
           .split('\n')
           .filter((l) => l !== '')
           .map((l) => `  ${l}`),
       );
     }
   }
-  const restart = r.plan.units.filter((u) => r.installBundle !== undefined || u.changed || !u.active);
-  const keep = r.plan.units.length - restart.length;
-  out.push(
-    restart.length === 0
-      ? `  units: all ${keep} running as configured`
-      : `  units: start ${restart.map((u) => `${u.name}${u.active ? ' (restart: changed)' : ''}`).join(', ')}${keep > 0 ? `; ${keep} unchanged` : ''}`,
-  );
   return out;
 }

@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { probeAgent } from '../shared/probe-agent.js';
 import { describeError } from '../shared/errors.js';
 
 /**
@@ -8,6 +8,9 @@ import { describeError } from '../shared/errors.js';
  *   LAN, so 500 ms of silence is a dead or frozen process; probing every second keeps a dead LB
  *   in answers for about 2 s (2 probes), the same order as the record's TTL.
  * - fall 2: one lost probe (a GC pause, a busy core on this 2-core machine) does not pull an LB.
+ *   A refused connection is not a lost probe: nothing listens, the LB is dead or restarting, and
+ *   every client sent there is refused too. It pulls the LB at once (issue 22: after a kill -9 it
+ *   left the answers a probe, ~1 s, sooner, and clients stopped spending first attempts on it).
  * - rise 1: an LB that answers 200 is handed out again at once; clients always get every healthy
  *   address, so the cost of coming back early is small.
  * - start healthy, probe at once: a DNS server that (re)starts answers with every LB rather than
@@ -42,7 +45,8 @@ export type LbChangeListener = (lb: WatchedLb, healthy: boolean, detail: string)
 
 export class LbWatcher {
   private readonly entries: LbHealth[];
-  private readonly agent = new Agent();
+  // The connect is bounded too (shared/probe-agent.ts): a cut-off LB must fail its probe in 500 ms, not 10 s.
+  private readonly agent = probeAgent(LB_PROBE_TIMEOUT_MS);
   private readonly stopper = new AbortController();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
@@ -101,6 +105,7 @@ export class LbWatcher {
   private async probe(e: LbHealth): Promise<void> {
     let ok: boolean;
     let detail: string;
+    let refused = false;
     try {
       const res = await this.agent.request({
         origin: e.origin,
@@ -119,6 +124,7 @@ export class LbWatcher {
     } catch (err) {
       ok = false;
       detail = describeError(err);
+      refused = isRefused(err);
     }
     if (this.stopper.signal.aborted) return;
     e.lastDetail = detail;
@@ -131,11 +137,19 @@ export class LbWatcher {
       }
     } else {
       e.good = 0;
-      e.bad += 1;
+      e.bad = refused ? Math.max(e.bad + 1, LB_FALL) : e.bad + 1;
       if (e.healthy && e.bad >= LB_FALL) {
         e.healthy = false;
         this.onChange(e.lb, false, detail);
       }
     }
   }
+}
+
+/** Connection refused: the LB's port has no listener (undici passes the socket error through). */
+export function isRefused(err: unknown): boolean {
+  for (let x: unknown = err, depth = 0; typeof x === 'object' && x !== null && depth < 3; x = (x as { cause?: unknown }).cause, depth++) {
+    if ((x as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  }
+  return false;
 }

@@ -6,6 +6,7 @@ import { resolveService } from '../dns/index.js';
 import { readStatus, statusSocketPath } from '../endpoints/index.js';
 import type { OwnKind, ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
+import { sharedProbeAgent } from '../shared/probe-agent.js';
 
 /** The compiled CLI entry; our own tiers run as `node main.js _service KIND ...`. */
 export const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -27,6 +28,8 @@ async function httpProbe(ctx: ServiceContext, urlPath: string, timeoutMs: number
   const role = ctx.svc.kind;
   try {
     const res = await request(`http://${ctx.svc.address}:${ctx.svc.port}${urlPath}`, {
+      // The connect bounded too (shared/probe-agent.ts): a cut-off node's probe fails in timeoutMs, not 10 s.
+      dispatcher: sharedProbeAgent(timeoutMs),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       signal: AbortSignal.timeout(timeoutMs),

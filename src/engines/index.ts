@@ -6,6 +6,7 @@
  */
 import { databaseDriver } from './database.js';
 import { memcachedDriver } from './memcached.js';
+import { etcdDriver } from './etcd.js';
 import { redisDriver } from './redis.js';
 import { sentinelDriver } from './sentinel.js';
 import type { EngineKind, ServiceDriver } from '../registry/index.js';
@@ -38,6 +39,9 @@ export {
 export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
 
 export { memcachedDriver, memcachedVersion } from './memcached.js';
+export { etcdDriver, etcdClientFor, etcdPaths, renderEtcdConf } from './etcd.js';
+export { EtcdClient, EtcdError } from './etcd-client.js';
+export type { EtcdKv, EtcdEndpoint, EtcdAuth } from './etcd-client.js';
 export { withRedis } from './redis-client.js';
 export type { RedisTarget } from './redis-client.js';
 
@@ -51,6 +55,8 @@ export {
   replicationStatus,
   semiSyncStatus,
   setReplicaOf,
+  closeToApp,
+  openToApp,
   recordDbRole,
   readDbState,
   readDbStateStrict,
@@ -90,6 +96,8 @@ export { EDGE_SCHEMA, EDGE_TABLES } from './mariadb-edge.js';
 export type { NodeTlsFiles } from './tls.js';
 
 export { checkEngines } from './binaries.js';
+export { aptInstall, installCommand } from './apt.js';
+export type { AptInstallOptions } from './apt.js';
 export type { EngineCheck } from './binaries.js';
 
 /** The drivers of the kinds hastack runs as Debian programs (the registry's `engine` kinds). */
@@ -98,6 +106,7 @@ export const engineDrivers: Readonly<Record<EngineKind, ServiceDriver>> = {
   redis: redisDriver,
   sentinel: sentinelDriver,
   memcached: memcachedDriver,
+  etcd: etcdDriver,
 };
 export {
   redisAcceptPassword,

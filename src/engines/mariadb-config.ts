@@ -44,6 +44,13 @@ export function serverIdOf(topo: Topology, node: string): number {
   return i + 1;
 }
 
+/** my.cnf's max_user_connections, and what a lifted fence sets it back to (mariadb-replication's openToApp). */
+export const MAX_USER_CONNECTIONS = 100_000;
+/** slave_net_timeout (s): see renderMyCnf. */
+export const SLAVE_NET_TIMEOUT_S = 2;
+/** MASTER_HEARTBEAT_PERIOD (s): a quarter of slave_net_timeout, so a lost heartbeat or two is not a lost primary. */
+export const MASTER_HEARTBEAT_PERIOD_S = 0.5;
+
 export interface MyCnfParams {
   readonly id: string;
   readonly asRoot: boolean;
@@ -135,12 +142,27 @@ export function renderMyCnf(p: MyCnfParams): string {
     // beyond that it is rebuilt from a backup.
     'max_binlog_size=64M',
     'binlog_expire_logs_seconds=259200',
-    // Heartbeats every slave_net_timeout/2 = 2.5 s: a replica notices a frozen primary in 5 s
-    // instead of the default 60 s, and reconnects at once (MASTER_CONNECT_RETRY=1).
-    'slave_net_timeout=5',
+    // A replica notices a silent primary (frozen, or cut off by a partition) after 2 s without a
+    // byte instead of the default 60 s: it is one of the failover's observers (its IO thread drops
+    // to Connecting), and the write gap of a partitioned primary starts with this wait. The
+    // primary sends a heartbeat every 0.5 s when idle (MASTER_HEARTBEAT_PERIOD, set with CHANGE
+    // MASTER TO), so 2 s is four missed heartbeats, not an idle link. It reconnects at once
+    // (MASTER_CONNECT_RETRY=1).
+    `slave_net_timeout=${SLAVE_NET_TIMEOUT_S}`,
+    // Parallel apply: one SQL thread fell 15-40 s behind four writers here, and a failover must
+    // wait for the candidate to apply its whole relay log before it takes writes. Optimistic mode
+    // applies transactions in parallel and retries one that conflicts, in commit order
+    // (gtid_strict_mode holds). 4 threads: the app's writers; more buys nothing on two cores.
+    'slave_parallel_threads=4',
+    'slave_parallel_mode=optimistic',
     // Only the primary takes writes. Users with ALL ON *.* or SUPER ignore this (ENGINE-NOTES), which
     // is why the app user has privileges on its database only.
     `read_only=${p.role === 'primary' ? 0 : 1}`,
+    // No limit in practice (max_connections bounds every account), but not 0: started with 0 the
+    // server refuses to change it at runtime (ER_OPTION_PREVENTS_STATEMENT, measured), and a
+    // primary that fences itself sets it to -1, which shuts out every account without CONNECTION
+    // ADMIN (the app's) at once: nobody reads the commits its fence cut off from their ACK.
+    `max_user_connections=${MAX_USER_CONNECTIONS}`,
     '',
     '# Durability: a commit is on disk (redo log and binlog) before it is acknowledged',
     'innodb_flush_log_at_trx_commit=1',

@@ -5,7 +5,7 @@ import { hostPort } from './common.js';
 import { databaseTlsOn, nodeTlsFiles, type NodeTlsFiles } from './tls.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ADMIN_TIMEOUT_MS, DB_USERS, rows, run, statusVars, withAdmin } from './mariadb-admin.js';
-import { logInstallStep, mariadbPaths, type DbRole } from './mariadb-config.js';
+import { logInstallStep, MASTER_HEARTBEAT_PERIOD_S, MAX_USER_CONNECTIONS, mariadbPaths, type DbRole } from './mariadb-config.js';
 import { readDbState, recordDbRole, writeDbState } from './mariadb-state.js';
 
 /** Replication reads and wiring: GTID position, read_only, SHOW SLAVE STATUS, semi-sync, CHANGE MASTER TO (with TLS). */
@@ -142,6 +142,34 @@ export async function semiSyncStatus(ctx: ServiceContext, timeoutMs = ADMIN_TIME
 // ---------------------------------------------------------------------------------------------
 // Admin writes
 
+// ER_OPTION_PREVENTS_STATEMENT: a server started before my.cnf had max_user_connections.
+const OPTION_PREVENTS_STATEMENT = 1290;
+
+/**
+ * Shuts every account without CONNECTION ADMIN out of this server (the app's, its endpoints',
+ * the replicas' `repl`): new connections fail with ER_TOO_MANY_USER_CONNECTIONS (1203); open ones
+ * stay until killed. The fence of a primary that lost its lease: the commits whose sessions it
+ * kills while they wait for the semi-sync ACK are in its binlog and become visible here, never
+ * on the new primary, so no client may read them and take them for acknowledged. Not persisted:
+ * a restart opens the server again, read-only and replicating from nobody (no reader, no writer).
+ * Returns false on a server started without max_user_connections in its my.cnf (it cannot).
+ */
+export async function closeToApp(c: Connection): Promise<boolean> {
+  try {
+    await run(c, 'SET GLOBAL max_user_connections = -1');
+    return true;
+  } catch (e) {
+    if ((e as { errno?: unknown }).errno === OPTION_PREVENTS_STATEMENT) return false;
+    throw e;
+  }
+}
+
+/** Undoes `closeToApp`: a replica attached again, a promotion, a fence lifted. Idempotent. */
+export async function openToApp(c: Connection): Promise<void> {
+  const [r] = await rows(c, 'SELECT @@global.max_user_connections AS m');
+  if (Number(r?.['m']) < 0) await run(c, 'SET GLOBAL max_user_connections = ?', [MAX_USER_CONNECTIONS]);
+}
+
 /**
  * Makes this node a read-only replica of `primary` (GTID, semi-sync acknowledging) and records the
  * role for its next start. Returns once the threads were started; `afterHealthy` and the failover
@@ -168,6 +196,8 @@ export async function setReplicaOf(ctx: ServiceContext, primary: ServiceInstance
     }
     await changeMasterTo(c, ctx, primary);
     await run(c, 'START SLAVE');
+    // A fenced old primary serves reads again once it replicates (the router still checks lag).
+    await openToApp(c);
   });
 }
 
@@ -175,9 +205,11 @@ async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: Servi
   await run(
     c,
     // MASTER_CONNECT_RETRY=1: after the primary restarts, the replica is back within a second,
-    // which is what lets semi-sync resume instead of stalling commits.
-    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1',
-    [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword],
+    // which is what lets semi-sync resume instead of stalling commits. MASTER_HEARTBEAT_PERIOD:
+    // an idle primary still speaks every 0.5 s, so slave_net_timeout (2 s) means "silent", and a
+    // silent primary shows on the replica's IO thread within 2 s (mariadb-config).
+    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=?',
+    [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword, MASTER_HEARTBEAT_PERIOD_S],
   );
   // The replica's files, named as they are on its machine (this may run on the controller's).
   if (databaseTlsOn(ctx.topo)) await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));

@@ -92,6 +92,8 @@ describe('renderMyCnf', () => {
     assert.equal(s.get('read_only'), '1');
     assert.equal(s.get('rpl_semi_sync_slave_enabled'), '1');
     assert.equal(s.get('server_id'), '3');
+    // Non-zero, or the fence could not shut the app out at runtime (max_user_connections=-1).
+    assert.ok(Number(s.get('max_user_connections')) > 0);
   });
 
   it('leaves user=root out when not running as root, and semi-sync out when disabled', () => {

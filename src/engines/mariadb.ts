@@ -67,6 +67,8 @@ export {
   type SemiSyncStatus,
   semiSyncStatus,
   setReplicaOf,
+  closeToApp,
+  openToApp,
 } from './mariadb-replication.js';
 export { isAddressHost, secureLocalAccounts, adminHosts, adminAccountHosts, bootstrapPrimary } from './mariadb-accounts.js';
 

@@ -64,6 +64,15 @@ export const manifestSchema = z
     tools: z.record(z.string()),
     files: z.array(fileEntry),
     totalBytes: z.number().int().min(0),
+    /**
+     * Present when the files are encrypted (backup.keyFile): each listed file is `<name>.enc` in
+     * that format (backup-crypt.ts), sealed with the key whose id is here. The sha256 and sizes
+     * above are of the encrypted bytes, so a target checks a copy without the key.
+     */
+    encryption: z
+      .object({ format: z.string(), keyId: z.string().regex(/^[0-9a-f]{16}$/) })
+      .strict()
+      .optional(),
   })
   .strict();
 

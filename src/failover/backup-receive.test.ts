@@ -11,7 +11,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-receive-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 // Only what the receiving side reads: the state directory and the node list.
-const topo = { stateDir: tmp, cluster: 'c', nodes: [{ name: 'standby' }] } as unknown as Topology;
+const topo = { stateDir: tmp, cluster: 'c', nodes: [{ name: 'standby' }], config: { backup: { keep: 7 } } } as unknown as Topology;
 const root = path.join(tmp, 'standby', 'backups');
 
 /** A copy as rsync leaves it in `.incoming-<id>`: files and their manifest. */

@@ -7,6 +7,7 @@ import { writeJsonAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
 import { killStaleScratch } from './restore-scratch.js';
 import { MANIFEST_FILE, isBackupId, readManifest, type BackupManifest } from './backup-manifest.js';
+import { backupsDir, dirTargets } from './backup-targets.js';
 
 /*
  * Where backups live on the local substrate: `<stateDir>/<node>/backups/<id>/`. A directory whose
@@ -18,13 +19,14 @@ import { MANIFEST_FILE, isBackupId, readManifest, type BackupManifest } from './
 
 export const VERIFY_FILE = 'verify.json';
 
-export function backupsDir(topo: Topology, node: string): string {
-  return path.join(topo.stateDir, node, 'backups');
-}
+export { backupsDir };
 
 export interface StoredBackup {
   readonly id: string;
+  /** The node, or the directory target's name (`backup.targets`), that holds this copy. */
   readonly node: string;
+  /** A directory target (not a node's backup directory). */
+  readonly offNode?: true;
   readonly dir: string;
   readonly manifest: BackupManifest;
   readonly verification?: VerifyResult;
@@ -60,17 +62,17 @@ export interface UnreadableBackup {
   readonly reason: string;
 }
 
-/** Each node's backup directory and its entries (nodes without one are skipped). */
-function* backupDirsOf(topo: Topology): Generator<{ n: Topology['nodes'][number]; root: string; names: string[] }> {
-  for (const n of topo.nodes) {
-    const root = backupsDir(topo, n.name);
+/** Each node's backup directory, then each directory target's, and their entries (those not made yet are skipped). */
+function* backupDirsOf(topo: Topology): Generator<{ n: { name: string }; root: string; names: string[]; offNode: boolean }> {
+  const roots = [...topo.nodes.map((n) => ({ n, root: backupsDir(topo, n.name), offNode: false })), ...dirTargets(topo).map((t) => ({ n: t, root: t.root, offNode: true }))];
+  for (const { n, root, offNode } of roots) {
     let names: string[];
     try {
       names = fs.readdirSync(root);
     } catch {
-      continue; // no backup directory on this node yet
+      continue; // no backup directory there yet
     }
-    yield { n, root, names };
+    yield { n, root, names, offNode };
   }
 }
 
@@ -78,12 +80,12 @@ function* backupDirsOf(topo: Topology): Generator<{ n: Topology['nodes'][number]
 export function listBackups(topo: Topology): { backups: StoredBackup[]; unreadable: UnreadableBackup[] } {
   const backups: StoredBackup[] = [];
   const unreadable: UnreadableBackup[] = [];
-  for (const { n, root, names } of backupDirsOf(topo)) {
+  for (const { n, root, names, offNode } of backupDirsOf(topo)) {
     for (const id of names.filter(isBackupId)) {
       const dir = path.join(root, id);
       try {
         const manifest = readManifest(dir);
-        backups.push({ id, node: n.name, dir, manifest, verification: readVerifyResult(dir) });
+        backups.push({ id, node: n.name, dir, manifest, verification: readVerifyResult(dir), ...(offNode ? { offNode: true as const } : {}) });
       } catch (e) {
         unreadable.push({ id, node: n.name, dir, reason: (e as Error).message });
       }
@@ -109,11 +111,16 @@ export function findBackup(topo: Topology, ref: string | undefined): { dir: stri
   if (ref !== undefined) {
     const hit = [...backups].reverse().find((b) => b.id === ref) ?? unreadable.find((u) => u.id === ref);
     if (!hit) throw new HastackError(ErrorCode.NOT_FOUND, `no backup with id ${ref}; "hastack backup list" shows the ids`);
-    return { dir: hit.dir, node: hit.node };
+    return { dir: hit.dir, ...(nodeOf(hit) === undefined ? {} : { node: hit.node }) };
   }
   const newest = backups[backups.length - 1];
   if (!newest) throw new HastackError(ErrorCode.NOT_FOUND, `cluster ${topo.cluster} has no complete backup; take one with "hastack backup"`);
-  return { dir: newest.dir, node: newest.node };
+  return { dir: newest.dir, ...(nodeOf(newest) === undefined ? {} : { node: newest.node }) };
+}
+
+/** The node a copy is on; undefined for a directory target (a scratch server then runs under the state directory). */
+function nodeOf(b: { node: string; offNode?: true } | UnreadableBackup): string | undefined {
+  return 'offNode' in b && b.offNode ? undefined : b.node;
 }
 
 /** Removes the leftovers of interrupted backups and verifications (dot-directories) on every node. */

@@ -2,30 +2,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from 'mysql2/promise';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { DB_USERS, mariadbPaths, redisRole, remoteAdminOptions, type RedisRole } from '../engines/index.js';
+import { DB_USERS, mariadbPaths, remoteAdminOptions } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { writeFileAtomic, writeJsonAtomic } from '../shared/files.js';
-import { waitFor } from '../shared/retry.js';
-import { Redis } from 'ioredis';
+import { redisSnapshot, redisView } from './backup-redis.js';
 import { connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
-import {
-  MANIFEST_FILE,
-  MANIFEST_FORMAT,
-  backupIdAt,
-  checkFiles,
-  describeFiles,
-  formatBytes,
-  parseBinlogInfo,
-  totalBytes,
-  type BackupManifest,
-  type TableStats,
-} from './backup-manifest.js';
+import { MANIFEST_FILE, MANIFEST_FORMAT, backupIdAt, describeFiles, formatBytes, parseBinlogInfo, totalBytes, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
-import { beginRemote, copyToRemote, type RemoteTarget } from './backup-remote.js';
+import { beginRemote, type RemoteTarget } from './backup-remote.js';
+import { deliver, incomingDirOf } from './backup-deliver.js';
+import { currentBackupKey, encryptionOf, seal } from './backup-seal.js';
+import { configuredTargets, nodeTarget, type BackupTarget } from './backup-targets.js';
+import type { PlanStep } from './plan-view.js';
 
 /*
  * `hastack backup`: mariabackup of a replica (its SQL thread held still, so the table statistics
@@ -84,6 +76,10 @@ export interface BackupPlan {
   readonly keep: number;
   /** The target is another machine (hosts): the copy goes over SSH with the backup key. */
   readonly remote: boolean;
+  /** Every target, the first being `target` above (`backup.targets`; else that one node). */
+  readonly targets: readonly BackupTarget[];
+  /** Set when backup.keyFile is: the files are encrypted before they leave this machine. */
+  readonly encrypted: boolean;
   /** The facts the plan is based on, for `--dry-run`. */
   readonly facts: {
     readonly db: readonly string[];
@@ -105,8 +101,6 @@ export interface BackupResult {
 const MARIABACKUP_TIMEOUT_MS = 30 * 60_000;
 // rsync of the same data on one machine or a LAN: the same bound.
 const RSYNC_TIMEOUT_MS = 30 * 60_000;
-// BGSAVE of a queue-sized Redis (maxmemory 128 MB by default) takes well under a few seconds.
-const BGSAVE_TIMEOUT_MS = 120_000;
 // STOP SLAVE SQL_THREAD waits for the transaction being applied; a busy replica finishes it in ms.
 const SQL_STOP_TIMEOUT_MS = 60_000;
 
@@ -119,19 +113,6 @@ function emitter(o: BackupOptions, id: string): (message: string, step: string, 
     const e = appendEvent(o.topo.stateDir, { type: 'step', message, data: { op: 'backup', id, step, ...data } });
     o.onEvent?.(e);
   };
-}
-
-async function redisView(topo: Topology, secrets: Secrets): Promise<{ svc: ServiceInstance; role: RedisRole }[]> {
-  const asRoot = process.getuid?.() === 0;
-  const out: { svc: ServiceInstance; role: RedisRole }[] = [];
-  for (const svc of servicesOf(topo, 'redis')) {
-    try {
-      out.push({ svc, role: await redisRole({ topo, secrets, svc, asRoot }) });
-    } catch {
-      // not answering: not a candidate
-    }
-  }
-  return out;
 }
 
 /** Asks the nodes who is what and decides source, target and paths. Reads only; `--dry-run` prints it. */
@@ -147,14 +128,18 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
   const chosen = chooseSource(views.map((v) => ({ node: v.svc.node, role: v.role, replicating: v.replicating })));
   const source = views.find((v) => v.svc.node === chosen.node) as DbNodeView;
   const primary = views.find((v) => v.role === 'primary')?.svc.node;
-  const target = chooseTarget({
-    to,
-    configured: topo.config.backup.target,
-    nodes: topo.nodes.map((n) => n.name),
-    dbNodes: servicesOf(topo, 'mariadb').map((s) => s.node),
-    primary,
-    source: source.svc.node,
-  });
+  const configured = to === undefined ? configuredTargets(topo) : undefined;
+  const target =
+    configured?.[0]?.name ??
+    chooseTarget({
+      to,
+      configured: topo.config.backup.target,
+      nodes: topo.nodes.map((n) => n.name),
+      dbNodes: servicesOf(topo, 'mariadb').map((s) => s.node),
+      primary,
+      source: source.svc.node,
+    });
+  const targets = configured ?? [nodeTarget(topo, target)];
   const redis = await redisView(topo, secrets);
   // A replica with its link up, else the master: BGSAVE forks, and a fork of the master doubles
   // its memory under write load.
@@ -177,39 +162,66 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
     redis: r ? { svc: r.svc, role: r.role.role } : null,
     target,
     stagingDir: path.join(backupsDir(topo, source.svc.node), `.staging-${id}`),
-    incomingDir: path.join(backupsDir(topo, target), `.incoming-${id}`),
-    finalDir: path.join(backupsDir(topo, target), id),
-    keep: topo.config.backup.keep,
-    remote: localNodes !== undefined && !localNodes.includes(target),
+    incomingDir: incomingDirOf(targets[0] as BackupTarget, id),
+    finalDir: path.join((targets[0] as BackupTarget).root, id),
+    keep: (targets[0] as BackupTarget).keep,
+    remote: targets[0]?.kind === 'node' && localNodes !== undefined && !localNodes.includes(target),
+    targets,
+    encrypted: topo.config.backup.keyFile !== undefined,
     facts: {
       db,
       redis: redis.map((x) => `${x.svc.id}: ${x.role.role}${x.role.role === 'replica' ? (x.role.linkUp ? ', link up' : ', link down') : ''}`),
       onTarget: listBackups(topo)
-        .backups.filter((b) => b.node === target)
+        .backups.filter((b) => b.node === target && path.dirname(b.dir) === targets[0]?.root)
         .map((b) => ({ id: b.id, verification: verificationOf(b.verification) })),
     },
   };
 }
 
+/** What the backup would remove by retention on its first target once it is complete. Pure. */
+export function backupWouldRemove(p: BackupPlan): string[] {
+  return backupsToRemove([...p.facts.onTarget, { id: p.id, verification: 'unverified' }], p.keep, p.id);
+}
+
+/** The backup's steps, in order, as `--dry-run` numbers them. Pure. */
+export function backupSteps(p: BackupPlan): PlanStep[] {
+  return [
+    {
+      step: 'database',
+      does: `database: mariabackup --backup of ${p.source.svc.id} (${p.source.role}${p.source.role === 'replica' ? ', SQL thread held still during the copy; the primary is not blocked' : ', no replicating replica: the primary itself'})`,
+    },
+    { step: 'prepare', does: `mariabackup --prepare (the backup becomes a startable datadir)` },
+    { step: 'redis', does: `redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}` },
+    {
+      step: 'manifest',
+      does: p.encrypted
+        ? `every file encrypted (AES-256-GCM, backup.keyFile); manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every encrypted file`
+        : `manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file (NOT encrypted: backup.keyFile is unset)`,
+    },
+    {
+      step: 'copy',
+      does: p.remote
+        ? `rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
+        : `rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
+    },
+    {
+      step: 'retention',
+      does: `retention: keep ${p.keep} backup(s) on ${p.target}, the newest verified one always, failed and unverified ones pruned first; would remove: ${backupWouldRemove(p).join(', ') || 'none'}`,
+    },
+  ];
+}
+
 export function describePlan(p: BackupPlan): string[] {
   return [
     `backup ${p.id}`,
-    `  1. database: mariabackup --backup of ${p.source.svc.id} (${p.source.role}${p.source.role === 'replica' ? ', SQL thread held still during the copy; the primary is not blocked' : ', no replicating replica: the primary itself'})`,
-    `  2. mariabackup --prepare (the backup becomes a startable datadir)`,
-    `  3. redis: ${p.redis ? `BGSAVE on ${p.redis.svc.id} (${p.redis.role}), copy its RDB` : 'no Redis node answers: the backup will have no Redis data'}`,
-    `  4. manifest: GTID, table row counts and CHECKSUM TABLE, sha256 of every file`,
-    p.remote
-      ? `  5. rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
-      : `  5. rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
-    `  6. retention: keep ${p.keep} backup(s) on ${p.target}, the newest verified one always, failed and unverified ones pruned first; would remove: ${
-      backupsToRemove([...p.facts.onTarget, { id: p.id, verification: 'unverified' }], p.keep, p.id).join(', ') || 'none'
-    }`,
+    ...backupSteps(p).map((s, i) => `  ${i + 1}. ${s.does}`),
     'facts:',
     ...p.facts.db.map((f) => `  ${f}`),
     ...p.facts.redis.map((f) => `  ${f}`),
     p.remote
       ? `  ${p.target} is another machine: its backups are listed there ("hastack backup list" on it)`
       : `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
+    ...p.targets.slice(1).map((t) => `  also to ${t.name} (${t.kind === 'dir' ? `directory ${t.root}` : 'node'}): the same copy, check and rename; keep ${t.keep} there`),
   ];
 }
 
@@ -268,81 +280,6 @@ function writeMariabackupCnf(file: string, svc: ServiceInstance, secrets: Secret
 }
 
 /**
- * The RDB of a Redis on another machine: `redis-cli --rdb` asks it for a snapshot over the
- * replication protocol (the node forks a BGSAVE and streams it). The password goes in the
- * environment (REDISCLI_AUTH), never in argv.
- */
-async function remoteRdb(svc: ServiceInstance, secrets: Secrets, destDir: string, log: string, signal?: AbortSignal): Promise<void> {
-  fs.mkdirSync(destDir, { recursive: true });
-  await runTool('redis-cli', ['-h', svc.address, '-p', String(svc.port), '--no-auth-warning', '--rdb', path.join(destDir, 'dump.rdb')], {
-    logFile: log,
-    timeoutMs: BGSAVE_TIMEOUT_MS,
-    signal,
-    what: `redis-cli --rdb from ${svc.id}`,
-    env: { REDISCLI_AUTH: secrets.redisPassword },
-  });
-}
-
-async function redisSnapshot(p: BackupPlan, secrets: Secrets, destDir: string, fromDisk: boolean, log: string, signal?: AbortSignal): Promise<string> {
-  if (!p.redis) return '';
-  const svc = p.redis.svc;
-  const client = new Redis({
-    host: svc.address,
-    port: svc.port,
-    password: secrets.redisPassword,
-    lazyConnect: true,
-    // A frozen Redis accepts the connection and never answers: bound every command. 5 s is far
-    // above a loopback round trip and below anything an operator would wait for.
-    connectTimeout: 5000,
-    commandTimeout: 5000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    disableClientInfo: true,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const info = async (): Promise<Record<string, string>> => {
-      const text = await client.info('persistence');
-      return Object.fromEntries(
-        text
-          .split('\r\n')
-          .filter((l) => l.includes(':'))
-          .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
-      );
-    };
-    const before = await info();
-    const savesBefore = Number(before['rdb_saves'] ?? 0);
-    // SCHEDULE: if an AOF rewrite runs, the save starts after it instead of failing.
-    await client.call('BGSAVE', 'SCHEDULE');
-    const done = await waitFor(
-      async () => {
-        const i = await info();
-        return Number(i['rdb_saves'] ?? 0) > savesBefore && i['rdb_bgsave_in_progress'] === '0' ? i : undefined;
-      },
-      // 200 ms: a small snapshot completes in tens of ms.
-      { timeoutMs: BGSAVE_TIMEOUT_MS, intervalMs: 200 },
-    );
-    if (!done) throw new HastackError(ErrorCode.TIMEOUT, `BGSAVE on ${svc.id} did not complete within ${BGSAVE_TIMEOUT_MS / 1000} s; see its service.log`);
-    if (done['rdb_last_bgsave_status'] !== 'ok') throw new HastackError(ErrorCode.SETUP_FAILED, `BGSAVE on ${svc.id} failed; see its service.log (a full disk is the usual cause)`);
-    if (fromDisk) {
-      const dir = (await client.call('CONFIG', 'GET', 'dir')) as string[];
-      const name = (await client.call('CONFIG', 'GET', 'dbfilename')) as string[];
-      const rdb = path.join(String(dir[1]), String(name[1]));
-      fs.mkdirSync(destDir, { recursive: true });
-      fs.copyFileSync(rdb, path.join(destDir, 'dump.rdb'));
-    } else {
-      await remoteRdb(svc, secrets, destDir, log, signal);
-    }
-    const server = await client.info('server');
-    return /redis_version:(\S+)/.exec(server)?.[1] ?? 'unknown';
-  } finally {
-    client.disconnect();
-  }
-}
-
-/**
  * Takes one backup. Safe to re-run after an interruption: leftovers are removed first, a replica
  * left with its SQL thread stopped is restarted, and nothing becomes a backup before the final rename.
  */
@@ -371,16 +308,33 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         `the backup source now is ${plan.source.svc.id} (${plan.source.role}), on another machine than this one (${o.machine.nodes.join(', ') || 'no node of the cluster'}): mariabackup must read its datadir, so run "hastack backup" on ${plan.source.svc.node} (its backup timer does)`,
       );
     }
-    const remote = o.machine && !o.machine.nodes.includes(plan.target) ? o.machine.remote(plan.target) : undefined;
+    const machine = o.machine;
+    const remoteOf = (t: BackupTarget): RemoteTarget | undefined => (machine && t.kind === 'node' && !machine.nodes.includes(t.name) ? machine.remote(t.name) : undefined);
+    const remote = remoteOf(plan.targets[0] as BackupTarget);
     if (fs.existsSync(plan.finalDir)) throw new HastackError(ErrorCode.CLUSTER_RUNNING, `backup ${plan.id} already exists on ${plan.target}; wait a second and run again`);
-    say(`backup ${plan.id}: from ${plan.source.svc.id} (${plan.source.role}) to ${plan.target}${remote ? ' (another machine: rsync over SSH)' : ''}`, 'start', {
-      source: plan.source.svc.node,
-      target: plan.target,
-      remote: remote !== undefined,
-    });
-    if (remote) {
-      say(`${plan.target}: reachable over SSH with the backup key? (before anything is copied)`, 'target', { target: plan.target });
-      await beginRemote(remote, plan.id);
+    // Read the key before a replica is held still: a missing key fails now, not after the copy.
+    const key = currentBackupKey(
+      topo,
+      plan.targets.filter((t) => t.kind === 'dir').map((t) => t.root),
+    );
+    say(
+      `backup ${plan.id}: from ${plan.source.svc.id} (${plan.source.role}) to ${plan.targets.map((t) => t.name).join(', ')}${remote ? ' (another machine: rsync over SSH)' : ''}`,
+      'start',
+      {
+        source: plan.source.svc.node,
+        target: plan.target,
+        targets: plan.targets.map((t) => t.name),
+        remote: remote !== undefined,
+      },
+    );
+    if (!key) {
+      say('backup.keyFile is unset: this backup is NOT encrypted; anyone who can read a target reads the data', 'plaintext', { warning: true });
+    }
+    for (const t of plan.targets) {
+      const r = remoteOf(t);
+      if (!r) continue;
+      say(`${t.name}: reachable over SSH with the backup key? (before anything is copied)`, 'target', { target: t.name });
+      await beginRemote(r, plan.id);
     }
     fs.mkdirSync(plan.stagingDir, { recursive: true, mode: 0o700 });
     const dbName = topo.config.database.name;
@@ -458,11 +412,15 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (plan.redis) {
       say(`redis: BGSAVE on ${plan.redis.svc.id} (${plan.redis.role})`, 'redis');
       const fromDisk = o.machine === undefined || o.machine.nodes.includes(plan.redis.svc.node);
-      redisVersion = await redisSnapshot(plan, secrets, path.join(plan.stagingDir, 'redis'), fromDisk, log, o.signal);
+      redisVersion = await redisSnapshot(plan.redis, secrets, path.join(plan.stagingDir, 'redis'), fromDisk, log, o.signal);
     } else {
       say('redis: no Redis node answers; this backup has no Redis data', 'redis', { warning: true });
     }
     if (o.signal?.aborted) throw new HastackError(ErrorCode.INTERNAL, 'backup interrupted; nothing half-done is kept, run the command again');
+    if (key) {
+      say(`encrypting every file (AES-256-GCM, key ${key.id})`, 'encrypt', { keyId: key.id });
+      await seal(plan.stagingDir, plan.id, key, [MANIFEST_FILE]);
+    }
 
     // 4. Manifest.
     const files = await describeFiles(plan.stagingDir, [MANIFEST_FILE]);
@@ -483,6 +441,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       tools: { mariabackup: toolVersion('mariabackup'), rsync: toolVersion('rsync'), mariadb: serverVersion, ...(redisVersion ? { redis: redisVersion } : {}) },
       files,
       totalBytes: totalBytes(files),
+      ...(key ? { encryption: encryptionOf(key) } : {}),
     };
     writeJsonAtomic(path.join(plan.stagingDir, MANIFEST_FILE), manifest);
     say(`manifest: ${files.length} files, ${formatBytes(manifest.totalBytes)}, gtid ${gtid || '-'}, ${stats.length} table(s) of ${dbName}`, 'manifest', {
@@ -492,64 +451,40 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     // 5. Copy with rsync, check at the destination, then the rename that makes it a backup;
     // 6. retention, only once the new backup is complete (on the target's machine when remote).
+    // Every target, one after the other (the disk and the link are the bottleneck, not the CPU).
     const removed: string[] = [];
-    if (remote) {
-      const done = await copyToRemote(remote, {
-        id: plan.id,
-        stagingDir: plan.stagingDir,
-        incomingDir: plan.incomingDir,
-        keep: plan.keep,
-        logFile: log,
-        timeoutMs: RSYNC_TIMEOUT_MS,
-        signal: o.signal,
-        onSpawn,
-        say,
-      });
-      fs.rmSync(plan.stagingDir, { recursive: true, force: true });
-      say(`backup ${plan.id} complete on ${plan.target}: ${done.dir} (copied over SSH, checked there against the manifest)`, 'complete', {
-        dir: done.dir,
-        bytes: manifest.totalBytes,
-        remote: true,
-      });
-      for (const r of done.removed) {
-        removed.push(r.id);
-        say(`retention (keep ${plan.keep}): removed backup ${r.id} (${r.verification === 'failed' ? 'failed verification' : r.verification}) from ${plan.target}`, 'retention', {
-          id: r.id,
-          verification: r.verification,
+    const failed: string[] = [];
+    const stagingDir = plan.stagingDir;
+    for (const t of plan.targets) {
+      const r = remoteOf(t);
+      try {
+        const done = await deliver(t, r, { topo, id: plan.id, stagingDir, manifest, logFile: log, timeoutMs: RSYNC_TIMEOUT_MS, signal: o.signal, onSpawn, say });
+        say(`backup ${plan.id} complete on ${t.name}: ${done.dir}${r ? ' (copied over SSH, checked there against the manifest)' : ''}`, 'complete', {
+          dir: done.dir,
+          target: t.name,
+          bytes: manifest.totalBytes,
+          remote: r !== undefined,
         });
+        for (const x of done.removed) {
+          removed.push(x.id);
+          say(`retention (keep ${t.keep}): removed backup ${x.id} (${x.verification === 'failed' ? 'failed verification' : x.verification}) from ${t.name}`, 'retention', {
+            id: x.id,
+            target: t.name,
+            verification: x.verification,
+          });
+        }
+      } catch (e) {
+        if (o.signal?.aborted || plan.targets.length === 1) throw e;
+        failed.push(`${t.name}: ${describeError(e)}`);
+        say(`backup ${plan.id} did not land on ${t.name}: ${describeError(e)}`, 'target-failed', { target: t.name, warning: true });
       }
-    } else {
-      fs.mkdirSync(path.dirname(plan.incomingDir), { recursive: true, mode: 0o700 });
-      say(`rsync to ${plan.target}:${plan.incomingDir}`, 'rsync');
-      await runTool('rsync', ['-a', '--checksum', '--delete', `${plan.stagingDir}/`, `${plan.incomingDir}/`], {
-        logFile: log,
-        timeoutMs: RSYNC_TIMEOUT_MS,
-        signal: o.signal,
-        what: `rsync to ${plan.target}`,
-        onSpawn,
-      });
-      const problems = await checkFiles(plan.incomingDir, manifest);
-      if (problems.length > 0) {
-        throw new HastackError(
-          ErrorCode.SETUP_FAILED,
-          `the copy on ${plan.target} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${plan.target}`,
-        );
-      }
-      fs.renameSync(plan.incomingDir, plan.finalDir);
-      fs.rmSync(plan.stagingDir, { recursive: true, force: true });
-      say(`backup ${plan.id} complete on ${plan.target}: ${plan.finalDir}`, 'complete', { dir: plan.finalDir, bytes: manifest.totalBytes });
-
-      // 6. Retention, only now that the new backup is complete.
-      const targetNode = plan.target;
-      const onTarget = listBackups(topo)
-        .backups.filter((b) => b.node === targetNode)
-        .map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
-      for (const id of backupsToRemove(onTarget, plan.keep, plan.id)) {
-        fs.rmSync(path.join(backupsDir(topo, plan.target), id), { recursive: true, force: true });
-        removed.push(id);
-        const why = onTarget.find((b) => b.id === id)?.verification ?? 'unverified';
-        say(`retention (keep ${plan.keep}): removed backup ${id} (${why === 'failed' ? 'failed verification' : why}) from ${plan.target}`, 'retention', { id, verification: why });
-      }
+    }
+    if (failed.length > 0) {
+      const landed = plan.targets.length - failed.length;
+      throw new HastackError(
+        ErrorCode.SETUP_FAILED,
+        `backup ${plan.id} landed on ${landed} of ${plan.targets.length} targets; not on ${failed.join('; ')}. Fix that target and take another backup`,
+      );
     }
     return { manifest, dir: plan.finalDir, removed, totalMs: Date.now() - t0 };
   } catch (e) {
@@ -564,7 +499,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (plan) {
       fs.rmSync(plan.stagingDir, { recursive: true, force: true });
       fs.rmSync(`${plan.stagingDir}.cnf`, { force: true });
-      fs.rmSync(plan.incomingDir, { recursive: true, force: true });
+      for (const t of plan.targets) fs.rmSync(incomingDirOf(t, plan.id), { recursive: true, force: true });
     }
     releaseLock(topo);
   }

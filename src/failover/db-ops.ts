@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ServiceInstance } from '../config/index.js';
-import { adminConnection, closeConnection, DB_USERS, parseSlaveStatus, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
+import { adminConnection, closeConnection, closeToApp, DB_USERS, openToApp, parseSlaveStatus, setReplicaOf, type DbReplicationStatus } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, recordRole, type FailoverEnv } from './context.js';
@@ -54,30 +54,47 @@ const LOCK_WAIT_TIMEOUT = 1205;
  * flight; under order load it was seen blocked ~6 s (until an app statement timed out). So it
  * waits at most 1 s, then kills the app's sessions (their open transactions roll back, never
  * acknowledged; the clients retry with the same Idempotency-Key) and tries once more.
+ *
+ * `fence` (a primary being replaced: the guard's self-fence, the crash plan's fence): the server
+ * is first shut to the app (closeToApp) and its app sessions killed, then read_only, then any
+ * app session left is killed.
+ * A session killed while its COMMIT waited for the semi-sync ACK leaves that commit here only
+ * (it is in the binlog and becomes visible), so neither an open session nor a new connection, a
+ * retry asking "did my order commit?" through any driver or endpoint, may read this server again.
+ * A switchover (no `fence`) keeps the app's sessions: the old primary goes on serving reads.
  * Returns the binlog position once writes are off: every transaction it ever acknowledged.
  */
-export async function stopWrites(c: Connection, appUser: string): Promise<{ binlog: string; killed: number }> {
-  let killed = 0;
+export async function stopWrites(c: Connection, appUser: string, fence: boolean): Promise<{ binlog: string; killed: number; shut: boolean }> {
+  const killed = new Set<number>();
+  const killApp = async (): Promise<void> => {
+    for (const r of await q(c, 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [appUser])) {
+      await q(c, 'KILL CONNECTION ?', [Number(r['id'])]).catch(() => undefined);
+      killed.add(Number(r['id']));
+    }
+  };
+  const shut = fence && (await closeToApp(c));
+  // A fence kills first, so read_only waits for nothing: the 1 s lock wait below was the whole of
+  // a 1,020 ms self-fence (measured), which then ended past the lease's expiry.
+  if (fence) await killApp();
   try {
     await q(c, 'SET SESSION lock_wait_timeout=1');
     await q(c, 'SET GLOBAL read_only=1');
   } catch (e) {
     if ((e as { errno?: number }).errno !== LOCK_WAIT_TIMEOUT) throw e;
-    for (const r of await q(c, 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [appUser])) {
-      await q(c, 'KILL CONNECTION ?', [Number(r['id'])]).catch(() => undefined);
-      killed++;
-    }
+    await killApp();
     await q(c, 'SET SESSION lock_wait_timeout=5');
     await q(c, 'SET GLOBAL read_only=1');
   }
-  return { binlog: (await readDb(c)).binlog, killed };
+  if (fence) await killApp();
+  return { binlog: (await readDb(c)).binlog, killed: killed.size, shut };
 }
 
 /**
- * Fences a reachable old primary: read_only=1 (the app user has no global privilege, so this
- * stops its writes). The caller has recorded it as replica first (a restart comes back
- * read-only); not again here: on hosts a record is an SSH round trip and a CLI start on the
- * node's machine, ~2 s of the crash plan on a busy one. Semi-sync's state is read after writes
+ * Fences a reachable old primary: shut to the app, read_only=1 (the app user has no global
+ * privilege, so this stops its writes), its app sessions killed (stopWrites `fence`). The
+ * caller has recorded it as replica first (a restart comes back read-only); not again here: on
+ * hosts a record is an SSH round trip and a CLI start on the node's machine, ~2 s of the crash
+ * plan on a busy one. Semi-sync's state is read after writes
  * stopped: a fallback to asynchronous before that shows as OFF.
  */
 export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Promise<FenceOutcome> {
@@ -85,7 +102,7 @@ export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Pr
     env,
     svc,
     async (c) => {
-      const { binlog } = await stopWrites(c, DB_USERS.app);
+      const { binlog } = await stopWrites(c, DB_USERS.app, true);
       const semi = await semiSyncState(c);
       return { binlog, semiSyncHeld: semi.active };
     },
@@ -99,16 +116,27 @@ export async function fenceReachable(env: FailoverEnv, svc: ServiceInstance): Pr
  * `mustCover` (the fenced old primary's binlog, when known), then drops the replication
  * config, records the role and turns writes on. Semi-sync stays off on it until a replica is
  * attached (on with no replica, every commit would stall for the timeout). Idempotent.
+ *
+ * `sourceDead`: the fence killed (or powered off) the old primary, so its replica can receive
+ * nothing more. Then the IO thread is not stopped first: stuck reconnecting to a cut-off primary,
+ * STOP SLAVE waits out its connect timeout (slave_net_timeout, ~2 s measured), and what it has
+ * received is final anyway. Writes go on once everything received is applied; the replication
+ * config is dropped afterwards by finishPromotion (the repoint step), off the write path.
  */
-export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mustCover?: string; applyTimeoutMs: number }): Promise<{ gtid: string; waitedMs: number }> {
+export async function promote(
+  env: FailoverEnv,
+  svc: ServiceInstance,
+  opts: { mustCover?: string; applyTimeoutMs: number; sourceDead?: boolean },
+): Promise<{ gtid: string; waitedMs: number; deferredReset: boolean }> {
   const t0 = Date.now();
   return withDb(
     env,
     svc,
     async (c) => {
       let r = await readDb(c);
-      if (r.slave.configured) {
-        await q(c, 'STOP SLAVE IO_THREAD');
+      const configured = r.slave.configured;
+      if (configured) {
+        if (!opts.sourceDead) await q(c, 'STOP SLAVE IO_THREAD');
         r = await readDb(c);
         const received = r.slave.gtidIoPos;
         if (received !== '' && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(received))) {
@@ -128,14 +156,39 @@ export async function promote(env: FailoverEnv, svc: ServiceInstance, opts: { mu
           `${svc.id} has ${r.applied || 'nothing'} but the old primary's binlog ends at ${opts.mustCover}: promoting it would lose transactions. Start its replication again (START SLAVE) and retry once it caught up`,
         );
       }
-      if (r.slave.configured) {
+      const deferredReset = configured && opts.sourceDead === true;
+      if (configured && !deferredReset) {
         await q(c, 'STOP SLAVE');
         await q(c, 'RESET SLAVE ALL');
       }
       await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
       await recordRole(env, svc, 'primary');
+      await openToApp(c);
       await q(c, 'SET GLOBAL read_only=0');
-      return { gtid: r.applied, waitedMs: Date.now() - t0 };
+      return { gtid: r.applied, waitedMs: Date.now() - t0, deferredReset };
+    },
+    STATEMENT_MS,
+  );
+}
+
+// STOP SLAVE waits for an IO thread in a connect attempt to a dead primary: slave_net_timeout (2 s) and slack.
+const FINISH_STATEMENT_MS = 10_000;
+
+/**
+ * The rest of a promotion with `sourceDead` (see promote): STOP SLAVE and RESET SLAVE ALL on the
+ * new primary, so it replicates from nobody. Idempotent; returns how long STOP SLAVE took.
+ */
+export async function finishPromotion(env: FailoverEnv, svc: ServiceInstance): Promise<number | undefined> {
+  return withDb(
+    env,
+    svc,
+    async (c) => {
+      if (!(await readDb(c)).slave.configured) return undefined;
+      const t0 = Date.now();
+      await q(c, 'STOP SLAVE', [], FINISH_STATEMENT_MS);
+      const ms = Date.now() - t0;
+      await q(c, 'RESET SLAVE ALL');
+      return ms;
     },
     STATEMENT_MS,
   );

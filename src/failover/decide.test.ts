@@ -6,7 +6,9 @@ import {
   decide,
   planFailover,
   promotionMustCover,
+  trackAcked,
   trackAsyncWindow,
+  type AckedMark,
   type AsyncWindow,
   type AutoSnapshot,
   type ClusterFacts,
@@ -303,5 +305,56 @@ describe('stable codes: why a plan was refused, why the automatic mode acted', (
     assert.equal(reason(snap(100_000), { lostSince: 0, lastFailoverAt: 50_000 }), 'anti-flap');
     assert.equal(reason(autoSnapshot(deadPrimaryAfterAsyncWindow(), 12_000, windowOf()), { lostSince: 5_000 }), 'async-window');
     assert.equal(reason(snap(6_000), { lostSince: 0 }), 'primary-lost');
+  });
+});
+
+describe('the candidate rule: only a replica that provably holds every acknowledged commit', () => {
+  const semiOn = { enabled: true, active: true, clients: 1 };
+  const mark: AckedMark = { primary: 'db1', received: '0-1-42', at: Date.parse('2026-01-01T00:00:00Z') };
+  it('a replica retrying its connection to the dead primary (IO thread connecting) is a candidate', () => {
+    const p = planFailover(deadPrimaryOneReplica(), { acked: mark });
+    assert.ok(p.ok);
+    assert.equal(p.to, 'db2');
+  });
+  it('refuses a replica whose IO thread is stopped (not streaming): what it received may be old', () => {
+    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-42', { ioThread: 'stopped', ioErrno: 1236 })));
+    assert.equal(p.ok, false);
+    assert.match(p.ok ? '' : p.reason, /IO thread is stopped on error 1236: it was not streaming/);
+    assert.equal(p.ok ? '' : p.refusal, 'no-candidate');
+  });
+  it('a stopped replica is passed over for one that was streaming, even if it looks further', () => {
+    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-50', { ioThread: 'stopped' }), replica('db3', 'db1', '0-1-42')));
+    assert.ok(p.ok);
+    assert.equal(p.to, 'db3');
+  });
+  it('refuses a replica that received less than the replicas had under semi-sync (it lost part of its relay log)', () => {
+    const p = planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-40')), { acked: mark });
+    assert.equal(p.ok, false);
+    assert.match(p.ok ? '' : p.reason, /db2 received 0-1-40, less than the 0-1-42 .* lacks 2 transaction\(s\)/);
+  });
+  it('the floor of another primary does not apply', () => {
+    assert.ok(planFailover(facts(primary('db1', '', false), replica('db2', 'db1', '0-1-40')), { acked: { ...mark, primary: 'db9' } }).ok);
+  });
+  it('trackAcked: the most advanced streaming replica while semi-sync acknowledges; kept once the primary is gone', () => {
+    const healthy = [
+      { ...primary('db1', '0-1-57'), semiSync: semiOn },
+      replica('db2', 'db1', '0-1-55', { ioThread: 'running' }),
+      replica('db3', 'db1', '0-1-50', { ioThread: 'running' }),
+    ];
+    const m = trackAcked(undefined, healthy, 1_000);
+    assert.deepEqual(m, { primary: 'db1', received: '0-1-55', at: 1_000 });
+    // The primary dies: the mark stays (it is what the promotion is checked against).
+    assert.deepEqual(trackAcked(m, [primary('db1', '', false), replica('db2', 'db1', '0-1-56')], 2_000), m);
+    // Semi-sync fell back: no new mark (the async window refuses instead), the old one kept.
+    assert.deepEqual(trackAcked(m, [{ ...primary('db1', '0-1-60'), semiSync: { ...semiOn, active: false } }, replica('db2', 'db1', '0-1-58', { ioThread: 'running' })], 3_000), m);
+    // A replica not streaming is no witness.
+    assert.equal(trackAcked(undefined, [{ ...primary('db1', '0-1-57'), semiSync: semiOn }, replica('db2', 'db1', '0-1-55')], 1_000), undefined);
+  });
+  it('trackAcked never goes backwards for the same primary, and restarts with a new primary', () => {
+    const m: AckedMark = { primary: 'db1', received: '0-1-55', at: 1_000 };
+    const back = trackAcked(m, [{ ...primary('db1', '0-1-57'), semiSync: semiOn }, replica('db2', 'db1', '0-1-30', { ioThread: 'running' })], 2_000);
+    assert.equal(back?.received, '0-1-55');
+    const moved = trackAcked(m, [{ ...primary('db2', '0-1-60'), semiSync: semiOn }, replica('db1', 'db2', '0-1-60', { ioThread: 'running' })], 3_000);
+    assert.deepEqual(moved, { primary: 'db2', received: '0-1-60', at: 3_000 });
   });
 });

@@ -18,6 +18,8 @@ export interface DbFacts {
   /** The node it replicates from, when that is a node of the cluster. */
   readonly masterNode?: string;
   readonly ioThread: ThreadState;
+  /** Last_IO_Errno (0: none): 1236 is fatal (the primary cannot serve what it asks for). */
+  readonly ioErrno?: number;
   readonly sqlThread: ThreadState;
   readonly sqlErrno: number;
   /** @@gtid_current_pos: what it has applied (or written). */
@@ -57,6 +59,11 @@ export interface ClusterFacts {
   readonly redis: readonly RedisFacts[];
   /** The Redis master node the reachable Sentinels name (newest epoch), if any answer. */
   readonly sentinelMaster?: string;
+  /**
+   * Redis was not looked at (the automatic mode's preflight: the plan needs only the databases,
+   * and a cut-off Redis node costs a connect timeout; the redis step looks after the promotion).
+   */
+  readonly redisNotLooked?: boolean;
 }
 
 /**
@@ -111,15 +118,57 @@ export type FailoverRefusal = 'primary-unknown' | 'no-candidate' | 'target-unsaf
 
 /**
  * A replica can be promoted only when it provably holds what it received from the old primary:
- * it replicates from that primary and its SQL thread has not stopped on an error (a relay log it
- * cannot apply would be dropped at promotion). Reachability is checked by the caller's facts.
+ * it replicates from that primary, its IO thread is streaming or retrying (a stopped one is not
+ * following the primary: Patroni lost every row here promoting a replica that was not
+ * streaming), its SQL thread has not stopped on an error (a relay log it cannot apply would be
+ * dropped at promotion), and it received at least what any replica had received when the
+ * primary was last seen acknowledging with semi-sync (`acked`): with AFTER_SYNC, every commit
+ * acknowledged by then is in that position. Reachability is checked by the caller's facts.
  */
-export function candidateProblem(d: DbFacts, from: string): string | undefined {
+export function candidateProblem(d: DbFacts, from: string, acked?: AckedMark): string | undefined {
   if (!d.reachable) return `${d.node} does not answer (${d.error ?? 'unreachable'})`;
   if (!d.replicating) return `${d.node} replicates from nobody (fenced or never attached): its data may be old`;
   if (d.masterNode !== from) return `${d.node} replicates from ${d.masterNode ?? 'a server outside the cluster'}, not from ${from}`;
+  if (d.ioThread === 'stopped') {
+    return `${d.node}'s IO thread is stopped${d.ioErrno ? ` on error ${d.ioErrno}` : ''}: it was not streaming from ${from}, so what it received may be old`;
+  }
   if (d.sqlThread === 'stopped' && d.sqlErrno !== 0) return `${d.node}'s SQL thread stopped on error ${d.sqlErrno}: it cannot apply what it received`;
+  if (acked && acked.primary === from && !gtidCovers(parseGtidPos(d.gtidReceived), parseGtidPos(acked.received))) {
+    return (
+      `${d.node} received ${d.gtidReceived || 'nothing'}, less than the ${acked.received} a replica of ${from} had received at ${new Date(acked.at).toISOString()} ` +
+      `while semi-sync was on: it lacks ${gtidBehind(parseGtidPos(d.gtidReceived), parseGtidPos(acked.received))} transaction(s) that may have been acknowledged`
+    );
+  }
   return undefined;
+}
+
+/**
+ * The furthest position a streaming replica had received when the primary was last seen
+ * writable with semi-sync on (trackAcked): the least a promoted replica must hold.
+ */
+export interface AckedMark {
+  readonly primary: string;
+  readonly received: string;
+  /** ms since the epoch */
+  readonly at: number;
+}
+
+/**
+ * One cycle's update of the mark: while the primary answers writable with semi-sync on and
+ * acknowledging, the most advanced received position among its streaming replicas (IO thread
+ * running from it). Anything else keeps the last mark (a dead primary's mark is what the
+ * failover checks). A new primary starts a new mark. Pure.
+ */
+export function trackAcked(prev: AckedMark | undefined, dbs: readonly DbFacts[], at: number): AckedMark | undefined {
+  const prim = currentPrimary({ takenAt: '', dbs, redis: [] }).node;
+  const p = dbs.find((d) => d.node === prim);
+  if (!p || !p.reachable || p.readOnly || p.replicating || !p.semiSync?.enabled || !p.semiSync.active) return prev?.primary === prim ? prev : undefined;
+  const streaming = dbs.filter((d) => d.reachable && d.masterNode === p.node && d.ioThread === 'running' && d.gtidReceived !== '');
+  const best = streaming.find((c) => streaming.every((o) => gtidCovers(parseGtidPos(c.gtidReceived), parseGtidPos(o.gtidReceived))));
+  if (!best) return prev?.primary === p.node ? prev : undefined;
+  // Never backwards: a replica that restarted and lost its relay log shows an older position.
+  if (prev?.primary === p.node && !gtidCovers(parseGtidPos(best.gtidReceived), parseGtidPos(prev.received))) return { ...prev, at };
+  return { primary: p.node, received: best.gtidReceived, at };
 }
 
 export interface PlanOptions {
@@ -128,6 +177,8 @@ export interface PlanOptions {
   readonly asyncWindow?: AsyncWindow;
   /** The operator accepts losing what `dataLoss` lists (`hastack failover --accept-data-loss`). */
   readonly acceptDataLoss?: boolean;
+  /** The automatic mode's mark of what the replicas had received under semi-sync (trackAcked). */
+  readonly acked?: AckedMark;
 }
 
 /** Chooses the old primary and the replica to promote (`to` forces one, if it is safe). Pure. */
@@ -140,13 +191,14 @@ export function planFailover(facts: ClusterFacts, opts: PlanOptions = {}): Failo
   const others = facts.dbs.filter((d) => d.node !== from);
   const rejected: Array<{ readonly node: string; readonly problem: string }> = [];
   const candidates = others.filter((d) => {
-    const problem = candidateProblem(d, from);
+    const problem = candidateProblem(d, from, opts.acked);
     if (problem) rejected.push({ node: d.node, problem });
     return problem === undefined;
   });
   for (const c of candidates) {
     because.push(`candidate ${c.node}: received ${c.gtidReceived || 'nothing'}, applied ${c.gtidApplied || 'nothing'}, io ${c.ioThread}, sql ${c.sqlThread}`);
   }
+  if (opts.acked?.primary === from) because.push(`floor: the replicas had received ${opts.acked.received} under semi-sync at ${new Date(opts.acked.at).toISOString()}`);
   for (const r of rejected) because.push(`not a candidate: ${r.problem}`);
   if (candidates.length === 0) {
     return { ok: false, refusal: 'no-candidate', reason: `no replica can be promoted: ${rejected.map((r) => r.problem).join('; ') || 'there is no other mariadb node'}` };

@@ -13,8 +13,10 @@ import { nodeAt, serviceOn, type FailoverEnv, type RedisLook, type SentinelFailo
 // SENTINEL FAILOVER promoted the replica in ~0.3 s and the Sentinel named it ~1.2 s after the
 // request here; 15 s leaves room for a busy machine (Sentinel polls INFO once a second then).
 const REDIS_SWITCH_TIMEOUT_MS = 15_000;
-// Two of Sentinel's 1 s replica INFO polls after it marked the master down, and some slack.
-const NOGOODSLAVE_RETRY_MS = 4_000;
+// NOGOODSLAVE while a Sentinel alone holds the master down (SDOWN): it then wants replica INFO
+// newer than 5 s but polls replicas only every 10 s until the master is ODOWN (every 1 s after):
+// one poll period and slack.
+const NOGOODSLAVE_RETRY_MS = 12_000;
 
 /**
  * Every Redis node's ROLE and every Sentinel's named master, straight from this machine, for the
@@ -123,6 +125,10 @@ export async function requestRedisFailover(env: FailoverEnv, fenced: string, tar
       }
       if (asked || Date.now() > deadline || !errors.some((e) => e.code === 'NOGOODSLAVE')) break;
       await sleep(250);
+      // Meanwhile the Sentinels may have failed over by themselves (ODOWN, quorum): asked about
+      // the new master, which has no replica left, they would answer NOGOODSLAVE forever (CI).
+      const now = redisMasters(env, await lookAtRedis(env)).filter((n) => n !== fenced);
+      if (now.length > 0) return `the redis master died with ${fenced}; the sentinels failed it over by themselves to ${now.join(', ')}`;
     }
     if (!asked) {
       throw new HastackError(

@@ -37,6 +37,8 @@ export interface Scratch {
   connect(password: string): Promise<Connection>;
   /** Stops the server and removes the directory; idempotent. */
   stop(): Promise<void>;
+  /** Lets this process exit with the server still running (`restore --keep`: the operator stops it by pid). */
+  release(): void;
 }
 
 /** A free TCP port on `address`: bind port 0, read what the kernel chose, release it. */
@@ -107,7 +109,14 @@ export function killStaleScratch(dir: string): void {
 }
 
 /** Copies `preparedDir` into `dir/data` and starts a server on it. Throws (after cleaning up) when it does not start. */
-export async function startScratch(opts: { preparedDir: string; dir: string; address: string; signal?: AbortSignal }): Promise<Scratch> {
+export async function startScratch(opts: {
+  preparedDir: string;
+  dir: string;
+  address: string;
+  signal?: AbortSignal;
+  /** Fills the data directory instead of copying `preparedDir` (an encrypted backup is decrypted into it: backup-seal.ts). */
+  fill?: (dataDir: string) => Promise<void>;
+}): Promise<Scratch> {
   const { dir } = opts;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const dataDir = path.join(dir, 'data');
@@ -135,7 +144,8 @@ export async function startScratch(opts: { preparedDir: string; dir: string; add
       fs.rmSync(socket, { force: true });
     })());
   try {
-    fs.cpSync(opts.preparedDir, dataDir, { recursive: true });
+    if (opts.fill) await opts.fill(dataDir);
+    else fs.cpSync(opts.preparedDir, dataDir, { recursive: true });
     const port = await sparePort(opts.address);
     fs.writeFileSync(conf, renderScratchCnf({ dataDir, socket, pidFile, tmpDir, errorLog, address: opts.address, port, asRoot: process.getuid?.() === 0 }), { mode: 0o644 });
     const out = fs.openSync(path.join(dir, 'service.log'), 'a');
@@ -154,6 +164,7 @@ export async function startScratch(opts: { preparedDir: string; dir: string; add
       pid,
       connect: (password) => connect({ socketPath: socket, user: 'root', password }, `the scratch server (socket ${socket})`),
       stop,
+      release: () => child?.unref(),
     };
     const up = await waitFor(
       async () => {

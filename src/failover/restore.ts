@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Secrets, Topology } from '../config/index.js';
-import { describeError } from '../shared/errors.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
+import type { BackupKey } from './backup-crypt.js';
+import { keyForBackup, unsealFile, unsealTree } from './backup-seal.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { startSqlThreadAfterCrash } from './backup.js';
 import { checkFiles, readManifest, type BackupManifest, type TableStats } from './backup-manifest.js';
@@ -33,6 +35,8 @@ export interface VerifyOptions {
 export interface VerifyReport extends VerifyResult {
   readonly id: string;
   readonly dir: string;
+  /** BACKUP_TAMPERED when an encrypted file failed authentication. */
+  readonly code?: ErrorCode;
 }
 
 // redis-check-rdb reads the snapshot once: seconds for a queue-sized file.
@@ -48,6 +52,7 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   };
   const problems: string[] = [];
   const checks: string[] = [];
+  let tamperedBy: HastackError | undefined;
   // The backup lock: retention must not remove this backup while it is being restored.
   const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0, (h) => say(`waiting for the backup or verification running since ${h.startedAt} (pid ${h.pid})`, 'wait'));
   let scratch: Scratch | undefined;
@@ -59,10 +64,14 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
     removeLeftovers(topo);
     say(`verifying backup ${id} (${dir})`, 'start');
     let manifest: BackupManifest | undefined;
+    let key: BackupKey | undefined;
     try {
       manifest = readManifest(dir);
+      // An encrypted backup without its key cannot be checked: BACKUP_KEY_MISSING, and no verdict is written.
+      key = keyForBackup(topo, manifest);
       checks.push(`manifest: ${manifest.files.length} files, gtid ${manifest.gtid || '-'}, from ${manifest.source.node} (${manifest.source.dbRole})`);
     } catch (e) {
+      if (e instanceof HastackError && e.code === ErrorCode.BACKUP_KEY_MISSING) throw e;
       problems.push(describeError(e));
     }
     if (manifest) {
@@ -80,7 +89,8 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
       const scratchRoot = node ? backupsDir(topo, node) : topo.stateDir;
       say('restoring into a scratch MariaDB', 'restore');
       try {
-        scratch = await startScratch({ preparedDir: prepared, dir: path.join(scratchRoot, `.verify-${process.pid}`), address, signal: o.signal });
+        const fill = key ? (d: string): Promise<void> => unsealTree(dir, id, key, 'mariadb', d) : undefined;
+        scratch = await startScratch({ preparedDir: prepared, dir: path.join(scratchRoot, `.verify-${process.pid}`), address, signal: o.signal, ...(fill ? { fill } : {}) });
         checks.push(`MariaDB started on the restored datadir (${scratch.address}:${scratch.port})`);
         const db = manifest?.database.name ?? topo.config.database.name;
         const c = await scratch.connect(o.secrets.dbRootPassword);
@@ -106,6 +116,7 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
         problems.push(...cmp.problems);
         checks.push(...cmp.checks);
       } catch (e) {
+        if (e instanceof HastackError && e.code === ErrorCode.BACKUP_TAMPERED) tamperedBy = e;
         problems.push(`restore failed: ${describeError(e)}`);
       } finally {
         await scratch?.stop();
@@ -113,15 +124,22 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
       }
     }
 
-    const rdb = path.join(dir, 'redis', 'dump.rdb');
-    if (manifest?.files.some((f) => f.path === 'redis/dump.rdb')) {
+    let rdb = path.join(dir, 'redis', 'dump.rdb');
+    if (manifest?.files.some((f) => f.path === 'redis/dump.rdb' || f.path === 'redis/dump.rdb.enc')) {
       say('checking the Redis snapshot with redis-check-rdb', 'redis');
       const log = path.join(topo.stateDir, 'backup.log');
       try {
+        if (key) {
+          rdb = path.join(topo.stateDir, `.verify-${process.pid}.rdb`);
+          await unsealFile(dir, id, key, 'redis/dump.rdb', rdb);
+        }
         await runTool('redis-check-rdb', [rdb], { logFile: log, timeoutMs: RDB_CHECK_TIMEOUT_MS, signal: o.signal, what: 'redis-check-rdb' });
         checks.push('redis/dump.rdb: redis-check-rdb OK');
       } catch (e) {
+        if (e instanceof HastackError && e.code === ErrorCode.BACKUP_TAMPERED) tamperedBy = e;
         problems.push(`redis/dump.rdb is not a valid RDB file: ${describeError(e).split('\n')[0] ?? ''}`);
+      } finally {
+        if (key) fs.rmSync(rdb, { force: true });
       }
     }
   } finally {
@@ -131,5 +149,5 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   const result: VerifyResult = { ok: problems.length === 0, verifiedAt: new Date().toISOString(), durationMs: Date.now() - t0, problems, checks };
   if (fs.existsSync(dir)) writeVerifyResult(dir, result);
   say(result.ok ? `backup ${id} verified: restores, ${checks.length} checks passed` : `backup ${id} is BROKEN: ${problems.join('; ')}`, result.ok ? 'verified' : 'broken');
-  return { ...result, id, dir };
+  return { ...result, id, dir, ...(tamperedBy ? { code: tamperedBy.code } : {}) };
 }

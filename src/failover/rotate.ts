@@ -64,7 +64,7 @@ export interface RotateResult {
 }
 
 /** What rotate changes: the engines' passwords (not keepalived's vrrpPassword, nor the app's sessionKey, whose change ends every session, nor the LBs' tlsTicketSecret, nor their ACME store secrets lbDbPassword and lbStoreKey). */
-export type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey' | 'tlsTicketSecret' | 'lbDbPassword' | 'lbStoreKey'>;
+export type EngineSecret = Exclude<SecretName, 'vrrpPassword' | 'sessionKey' | 'tlsTicketSecret' | 'lbDbPassword' | 'lbStoreKey' | 'etcdRootPassword'>;
 
 export interface RotationJournal {
   readonly startedAt: string;
@@ -324,6 +324,20 @@ export async function rotateSecrets(o: RotateOptions): Promise<RotateResult> {
   return runRotationSteps(topo, journal, steps, { ...o, resumed, where: '', done: 'rotated' });
 }
 
+/** What `secrets rotate --dry-run` shows: the secrets, where, whether it resumes, the steps left. */
+export interface RotationPlan {
+  readonly names: readonly string[];
+  /** '' on this machine; ' on N host(s)' among hosts. */
+  readonly where: string;
+  readonly resumed: boolean;
+  readonly steps: readonly string[];
+}
+
+/** The dry run's lines. Pure. */
+export function describeRotationPlan(p: RotationPlan): string[] {
+  return [`${p.resumed ? 'resuming' : 'rotating'} ${p.names.join(', ')}${p.where}: ${p.steps.length} step(s)`, ...p.steps.map((s) => `  - ${s}`), 'dry run: nothing was changed'];
+}
+
 /** One step of a rotation: `id` is stable across runs (the journal records the ids done). */
 export interface RotationStep {
   readonly id: string;
@@ -346,9 +360,7 @@ export async function runRotationSteps(
   const todo = steps.filter((s) => !journal.done.includes(s.id));
   const names = journal.names.join(', ');
   if (o.dryRun === true) {
-    o.print(`${o.resumed ? 'resuming' : 'rotating'} ${names}${o.where}: ${todo.length} step(s)`);
-    for (const s of todo) o.print(`  - ${s.what}`);
-    o.print('dry run: nothing was changed');
+    for (const line of describeRotationPlan({ names: journal.names, where: o.where, resumed: o.resumed, steps: todo.map((s) => s.what) })) o.print(line);
     return { rotated: journal.names, steps: todo.map((s) => s.what), resumed: o.resumed };
   }
   const t0 = Date.now();

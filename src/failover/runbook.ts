@@ -8,9 +8,10 @@ import { appendEvent } from '../shared/events.js';
 import { waitFor } from '../shared/retry.js';
 import { ctxOf, serviceOn, type FailoverEnv } from './context.js';
 import { releaseBackupHold } from './backup.js';
-import { attachReplica, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
-import { describeFence, fenceStep, type NodeFencer } from './fence.js';
-import { planFailover, promotionMustCover, type ClusterFacts } from './decide.js';
+import { attachReplica, finishPromotion, promote, REACH_TIMEOUT_MS, withDb, readDb } from './db-ops.js';
+import { fenceStep, type NodeFencer } from './fence.js';
+import { describeFailoverPlan, failoverSteps, type RoleChangePlan } from './plan-view.js';
+import { planFailover, promotionMustCover, type AckedMark, type ClusterFacts, type DbFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
 import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
 import { executeSteps } from './steps.js';
@@ -35,6 +36,10 @@ export interface FailoverOptions {
    * without failover.fence when that machine does not answer (fence.ts). Never set by the automatic mode.
    */
   readonly machineOff?: string;
+  /** The automatic mode's floor for the promoted replica (decide.ts trackAcked). */
+  readonly acked?: AckedMark;
+  /** The automatic mode's database snapshot of the cycle that decided (ms old): not probed again. */
+  readonly dbFacts?: DbFacts[];
 }
 
 export interface FailoverResult {
@@ -42,12 +47,18 @@ export interface FailoverResult {
   readonly resumed: boolean;
   readonly dryRun: boolean;
   readonly lines: readonly string[];
+  /** The plan carried out (or, dry, that would be): its steps, facts and reasons. */
+  readonly plan: RoleChangePlan;
 }
 
-// Redis right after the fence and before the promotion: SENTINEL FAILOVER is only requested there
-// (ms), and the app's order path waits for a Redis master (durable enqueue) as much as for the
-// database, so both move at once; the services step waits for Redis to settle.
-export const FAILOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'redis', 'promote', 'repoint', 'services', 'dns', 'verify', 'report'];
+// The first write waits only for the fence and the promotion. The Redis request (SENTINEL
+// FAILOVER, only if the Redis master died with the old primary) starts in the background right
+// after the fence, so both move at once, but its look at a cut-off Redis node (a connect timeout)
+// no longer holds up the promotion; the redis step collects it after the repoint. The repoint
+// finishes the promotion (STOP SLAVE, RESET SLAVE ALL: seconds with an IO thread stuck on a dead
+// primary) after writes are on; services, dns and verify follow, off the write path (the app
+// finds the primary by its own discovery).
+export const FAILOVER_STEPS: readonly StepName[] = ['preflight', 'fence', 'promote', 'repoint', 'redis', 'services', 'dns', 'verify', 'report'];
 
 // SQL threads on loopback apply a backlog of thousands of small transactions in a second or two;
 // 30 s bounds a large one (then the operator decides, rather than promoting a partial replica).
@@ -159,6 +170,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
   try {
     let j = unfinishedJournal(stateDir);
     const resumed = j !== undefined && j.kind === 'failover';
+    let readings: ClusterFacts | undefined;
     if (j && j.kind !== 'failover') {
       throw new HastackError(
         ErrorCode.CLUSTER_RUNNING,
@@ -168,12 +180,14 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     if (j) {
       out(`resuming failover ${j.id} (${j.plan.from} → ${j.plan.to}); done: ${FAILOVER_STEPS.filter((s) => j?.steps[s]).join(', ') || 'nothing yet'}`);
     } else {
-      const facts: ClusterFacts = await gatherFacts(env);
+      const facts: ClusterFacts = await gatherFacts(env, o.dbFacts);
+      readings = facts;
       const asyncWindow = readAsyncWindow(stateDir);
       const plan = planFailover(facts, {
         ...(o.to !== undefined ? { to: o.to } : {}),
         ...(asyncWindow ? { asyncWindow } : {}),
         ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
+        ...(o.acked ? { acked: o.acked } : {}),
       });
       const factLines = describeFacts(facts);
       if (!plan.ok) {
@@ -183,7 +197,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
           for (const l of plan.dataLoss) out(`  ${l}`);
         }
         throw new HastackError(plan.refusal === 'data-loss' ? ErrorCode.DATA_LOSS_REFUSED : ErrorCode.FAILOVER_REFUSED, `failover refused: ${plan.reason}`, {
-          details: { refusal: plan.refusal, ...(plan.dataLoss ? { dataLoss: plan.dataLoss } : {}) },
+          details: { refusal: plan.refusal, ...(plan.dataLoss ? { dataLoss: plan.dataLoss } : {}), facts: factLines, readings: facts },
         });
       }
       j = {
@@ -204,29 +218,12 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       };
     }
     const plan = j.plan;
-    if (o.dryRun || !resumed) {
-      out(`plan: fail over the database from ${plan.from} to ${plan.to}`);
-      out('facts:');
-      for (const l of plan.facts) out(`  ${l}`);
-      out('because:');
-      for (const l of plan.because) out(`  ${l}`);
-      if (plan.acceptedLoss) {
-        out('would lose (accepted with --accept-data-loss):');
-        for (const l of plan.acceptedLoss) out(`  ${l}`);
-      }
-      out('steps:');
-      out(`  1 fence     ${describeFence(env, plan)}`);
-      out(`  2 redis     if the Redis master died with ${plan.from}: SENTINEL FAILOVER (to ${plan.to}'s replica)`);
-      out(`  3 promote   ${plan.to}: stop receiving, apply every received transaction, RESET SLAVE ALL, read_only=0`);
-      out(`  4 repoint   ${plan.repoint.length ? plan.repoint.join(', ') : '(no other replica)'} → ${plan.to}`);
-      out(`  5 services  one Redis master all reachable sentinels name; app, worker, lb, dns outside ${plan.from} healthy`);
-      out(`  6 dns       hastack DNS without ${plan.from}'s load balancer${env.topo.config.failover.dnsHook ? '; run failover.dnsHook' : ''}; TTL ${env.topo.config.dns.ttlS} s`);
-      out('  7 verify    an order written, read back and confirmed by a worker, through DNS and a load balancer');
-    }
+    const view: RoleChangePlan = { kind: 'failover', ...plan, steps: failoverSteps(env, plan), ...(readings ? { readings } : {}) };
+    if (o.dryRun || !resumed) for (const l of describeFailoverPlan(view)) out(l);
     if (o.machineOff !== undefined && o.machineOff !== plan.from) {
       throw new HastackError(ErrorCode.BAD_REQUEST, `--machine-off ${o.machineOff}: the plan fences ${plan.from}, not ${o.machineOff}; nothing changed`);
     }
-    if (o.dryRun) return { journal: j, resumed, dryRun: true, lines };
+    if (o.dryRun) return { journal: j, resumed, dryRun: true, lines, plan: view };
     if (!resumed && o.confirm && !(await o.confirm(plan))) throw new HastackError(ErrorCode.BAD_REQUEST, 'failover not confirmed; nothing changed');
 
     j = { ...j, runs: j.runs + 1 };
@@ -238,6 +235,15 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
       data: { id: j.id, step: 'preflight', because: plan.because },
     });
     const toDb = serviceOn(env, plan.to, 'mariadb');
+    // Started once the fence is done (or was, in an earlier run), awaited by the redis step.
+    let redisAsk: Promise<string> | undefined;
+    const askRedis = (): Promise<string> => {
+      redisAsk ??= requestRedisFailover(env, plan.from, plan.to);
+      // Its failure is the redis step's; never an unhandled rejection meanwhile.
+      redisAsk.catch(() => undefined);
+      return redisAsk;
+    };
+    if (j.steps.fence) void askRedis();
     j = await executeSteps(
       stateDir,
       j,
@@ -249,23 +255,32 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
           // them on the new primary with the same Idempotency-Key (see promotionMustCover).
           // Accepted by the operator (--accept-data-loss): the old primary's binlog is not demanded.
           const mustCover = plan.acceptedLoss ? undefined : promotionMustCover(fenced);
+          if (!cur.steps.redis) void askRedis();
           return { message, journal: mustCover !== undefined ? { ...cur, fencedBinlog: mustCover } : cur };
         },
         promote: async (cur) => {
           // A backup in progress holds a replica's SQL thread still (backup.ts): the candidate could
           // then never apply what it received. Let it go first; that backup fails its own checks.
           const released = await releaseBackupHold(env.topo, env.secrets);
-          const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
+          // The fence killed the old primary or powered its machine off (not so on the operator's
+          // word alone): its replica receives nothing more, so its IO thread need not stop first.
+          const sourceDead = o.machineOff === undefined;
+          const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, sourceDead, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
           const note = released ? ` (restarted the SQL thread a backup held on ${released})` : '';
-          return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms)${note}`;
+          return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms${r.deferredReset ? '; RESET SLAVE ALL in the repoint step' : ''})${note}`;
         },
         repoint: async () => {
+          const stopMs = await finishPromotion(env, toDb);
           for (const n of plan.repoint) await attachReplica(env, serviceOn(env, n, 'mariadb'), toDb);
-          return plan.repoint.length
-            ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)`
-            : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt';
+          const reset = stopMs !== undefined ? `${plan.to}: replication config dropped (STOP SLAVE took ${stopMs} ms); ` : '';
+          return (
+            reset +
+            (plan.repoint.length
+              ? `${plan.repoint.join(', ')} replicate from ${plan.to} (semi-sync on)`
+              : 'no other replica to repoint; the new primary runs without a replica until the old one is rebuilt')
+          );
         },
-        redis: () => requestRedisFailover(env, plan.from, plan.to),
+        redis: () => askRedis(),
         services: async () => `${await waitRedisSettled(env, plan.from)}; ${await waitServicesHealthy(env, plan.from)}`,
         dns: (cur) => dnsStep(env, cur),
         verify: (cur) => verifyEndToEnd(env, plan.from, `hastack-failover-verify-${cur.id}`),
@@ -283,7 +298,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
     writeAsyncWindow(stateDir, undefined);
     // `fenced`: the old primary's node is down and stays down until rebuilt (a switchover's is not).
     appendEvent(stateDir, { type: 'failover.done', message: `failover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to, fenced: plan.from } });
-    return { journal: j, resumed, dryRun: false, lines };
+    return { journal: j, resumed, dryRun: false, lines, plan: view };
   } finally {
     release();
   }

@@ -1,5 +1,6 @@
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
+import { failpoint } from '../shared/failpoints.js';
 import { writeJournal, type Journal, type StepName } from './journal.js';
 
 /**
@@ -59,6 +60,7 @@ export async function executeSteps(
     writeJournal(stateDir, j);
     appendEvent(stateDir, { type: 'failover.step', message: `${j.kind} ${j.id}: ${name}: ${msg}`, data: { id: j.id, step: name, ms: Date.now() - s0 } });
     out(`${at()} ${name} done (${Date.now() - s0} ms): ${msg}`);
+    failpoint(`${j.kind}.after-${name}`);
   }
   return j;
 }

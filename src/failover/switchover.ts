@@ -5,11 +5,13 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { recordRole, serviceOn, type FailoverEnv } from './context.js';
 import { attachReplica, promote, readDb, REACH_TIMEOUT_MS, stopWrites, waitApplied, withDb } from './db-ops.js';
-import { currentPrimary } from './decide.js';
+import { currentPrimary, type ClusterFacts } from './decide.js';
 import { describeFacts, gatherFacts } from './facts.js';
-import { takeLock, unfinishedJournal, writeJournal, type Journal, type StepName } from './journal.js';
+import { takeLock, unfinishedJournal, writeJournal, type Journal, type JournalPlan, type StepName } from './journal.js';
+import { describeSwitchoverPlan, switchoverSteps, type RoleChangePlan } from './plan-view.js';
 import type { NodeFencer } from './runbook.js';
 import { executeSteps } from './steps.js';
+import { pauseWrites } from './write-pause.js';
 
 /**
  * Why a switchover was refused (FAILOVER_REFUSED `details.refusal`): primary-unknown (no single
@@ -42,6 +44,25 @@ async function catchUpWhileWriting(env: FailoverEnv, fromDb: ServiceInstance, to
   return undefined;
 }
 
+/**
+ * read_only=1 on the old primary: the pause that kills no app session (write-pause.ts), or, if
+ * its read lock was not had within its bound (a statement that will not finish), the fence's own
+ * way (stopWrites: 1 s, then the app's sessions killed), so that a switchover still happens.
+ */
+async function pauseOrStopWrites(env: FailoverEnv, fromDb: ServiceInstance): Promise<{ binlog: string; how: string }> {
+  try {
+    const p = await pauseWrites(env, fromDb);
+    return { binlog: p.binlog, how: `${p.interrupted} app statement(s) waiting for the read lock interrupted, to be replayed by the app` };
+  } catch (e) {
+    if ((e as { errno?: unknown }).errno !== LOCK_WAIT_TIMEOUT) throw e;
+    const { binlog, killed } = await withDb(env, fromDb, (c) => stopWrites(c, DB_USERS.app, false), 10_000);
+    return { binlog, how: `the read lock was not had in time: ${killed} app session(s) killed` };
+  }
+}
+
+// ER_LOCK_WAIT_TIMEOUT: the pause's read lock waited out its bound.
+const LOCK_WAIT_TIMEOUT = 1205;
+
 export interface SwitchoverOptions {
   readonly to: string;
   readonly dryRun?: boolean;
@@ -51,6 +72,8 @@ export interface SwitchoverOptions {
 export interface SwitchoverResult {
   readonly journal: Journal;
   readonly dryRun: boolean;
+  /** The plan carried out (or, dry, that would be): its steps, facts and reasons. */
+  readonly plan: RoleChangePlan;
   /** From read_only=1 on the old primary to read_only=0 on the new one (this run; undefined if resumed past it). */
   readonly writePauseMs?: number;
 }
@@ -61,12 +84,18 @@ export interface SwitchoverResult {
  * old primary a semi-sync replica of it, repoint the other replicas. Journaled and resumable like
  * the failover; a target that cannot catch up in time gives the writes back and changes nothing.
  */
+/** The plan's steps (its repoint list starts with the old primary) beside the journal's plan. */
+function roleChangeView(plan: JournalPlan, readings: ClusterFacts | undefined): RoleChangePlan {
+  return { kind: 'switchover', ...plan, steps: switchoverSteps(plan.from, plan.to, plan.repoint), ...(readings ? { readings } : {}) };
+}
+
 export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'isAlive'>, o: SwitchoverOptions): Promise<SwitchoverResult> {
   const out = o.onProgress ?? (() => undefined);
   const stateDir = env.topo.stateDir;
   const release = o.dryRun ? () => undefined : takeLock(stateDir, lock.isAlive);
   try {
     let j = unfinishedJournal(stateDir);
+    let readings: ClusterFacts | undefined;
     if (j && j.kind !== 'switchover')
       throw new HastackError(
         ErrorCode.CLUSTER_RUNNING,
@@ -97,7 +126,7 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
       if (refused || !from) {
         for (const l of factLines) out(`  ${l}`);
         throw new HastackError(ErrorCode.FAILOVER_REFUSED, `switchover refused: ${refused?.problem ?? 'no primary'}`, {
-          details: { refusal: refused?.refusal ?? 'primary-unknown' },
+          details: { refusal: refused?.refusal ?? 'primary-unknown', facts: factLines, readings: facts },
         });
       }
       const repoint = facts.dbs.filter((d) => d.node !== from.node && d.node !== o.to && d.reachable && d.replicating).map((d) => d.node);
@@ -116,13 +145,10 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
         steps: {},
         runs: 0,
       };
-      out(`plan: switch the primary from ${from.node} to ${o.to}`);
-      for (const l of factLines) out(`  ${l}`);
-      out(
-        `steps: stop writes on ${from.node} (read_only) → ${o.to} applies every GTID → promote ${o.to} → ${[from.node, ...repoint].join(', ')} replicate from ${o.to} (semi-sync)`,
-      );
+      readings = facts;
+      for (const l of describeSwitchoverPlan(roleChangeView(j.plan, facts))) out(l);
     }
-    if (o.dryRun) return { journal: j, dryRun: true };
+    if (o.dryRun) return { journal: j, dryRun: true, plan: roleChangeView(j.plan, readings) };
     const plan = j.plan;
     const fromDb = serviceOn(env, plan.from, 'mariadb');
     const toDb = serviceOn(env, plan.to, 'mariadb');
@@ -146,7 +172,7 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
           );
           await recordRole(env, fromDb, 'replica');
           stoppedAt = Date.now();
-          const { binlog, killed } = await withDb(env, fromDb, (c) => stopWrites(c, DB_USERS.app), 10_000);
+          const { binlog, how } = await pauseOrStopWrites(env, fromDb);
           const stopMs = Date.now() - stoppedAt;
           if (!(await waitApplied(env, toDb, binlog, CATCH_UP_TIMEOUT_MS))) {
             // Give the writes back: nothing changed but a pause.
@@ -159,7 +185,7 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
             );
           }
           return {
-            message: `writes stopped on ${plan.from} at ${binlog} (${stopMs} ms${killed ? `, ${killed} app session(s) killed to get the read lock` : ''}); ${plan.to} applied all of it ${Date.now() - stoppedAt - stopMs} ms later`,
+            message: `writes stopped on ${plan.from} at ${binlog} (${stopMs} ms, ${how}); ${plan.to} applied all of it ${Date.now() - stoppedAt - stopMs} ms later`,
             journal: { ...cur, fencedBinlog: binlog },
           };
         },
@@ -186,7 +212,7 @@ export async function runSwitchover(env: FailoverEnv, lock: Pick<NodeFencer, 'is
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);
     appendEvent(stateDir, { type: 'failover.done', message: `switchover ${j.id} done: ${plan.to} is primary`, data: { id: j.id, from: plan.from, to: plan.to } });
-    return { journal: j, dryRun: false, ...(stoppedAt && promotedAt ? { writePauseMs: promotedAt - stoppedAt } : {}) };
+    return { journal: j, dryRun: false, plan: roleChangeView(plan, undefined), ...(stoppedAt && promotedAt ? { writePauseMs: promotedAt - stoppedAt } : {}) };
   } finally {
     release();
   }

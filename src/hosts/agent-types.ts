@@ -14,6 +14,7 @@ export const secretsSchema = z
     dbRootPassword: z.string().min(1).optional(),
     dbAppPassword: z.string().min(1).optional(),
     dbReplPassword: z.string().min(1).optional(),
+    etcdRootPassword: z.string().min(1).optional(),
     vrrpPassword: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,8}$/)

@@ -33,9 +33,12 @@ export function backupKeyFiles(config: Config): BackupKeyFiles {
   return { identityFile: `${dir}/backup_ed25519`, knownHostsFile: `${dir}/backup_known_hosts` };
 }
 
-/** The nodes a backup may land on: `backup.target`, else every database node (the default follows the roles). */
+/** The nodes a backup may land on: `backup.target`, or the nodes among `backup.targets`, else every database node (the default follows the roles). */
 export function backupTargetsOf(topo: Topology): string[] {
-  return topo.config.backup.target !== undefined ? [topo.config.backup.target] : backupNodesOf(topo);
+  const { target, targets } = topo.config.backup;
+  if (target !== undefined) return [target];
+  if (targets !== undefined) return targets.flatMap((t) => (typeof t === 'string' ? [t] : 'node' in t ? [t.node] : []));
+  return backupNodesOf(topo);
 }
 
 async function clusterBackupKey(topo: Topology): Promise<{ privateKey: string; publicKey: string }> {

@@ -42,6 +42,12 @@ export function guardedPorts(topo: Topology, node: string): GuardedPort[] {
     if (svc.kind === 'memcached') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'memcached has no authentication' });
     if (svc.kind === 'redis') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'redis has only a password and replicates in clear' });
     if (svc.kind === 'sentinel') out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'sentinel has only a password and can reconfigure redis' });
+    if (svc.kind === 'etcd') {
+      // The decision quorum: its client port has only a password and its peer port (raft between
+      // members, client port + 1) has none, so both answer cluster nodes only.
+      out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'etcd has only a password' });
+      out.push({ serviceId: svc.id, address: svc.address, port: svc.port + 1, proto: 'tcp', why: 'etcd peers (raft) have no authentication' });
+    }
     // The local endpoints serve the node's own app and workers: no other machine connects to them.
     if ((ENDPOINT_KINDS as readonly string[]).includes(svc.kind))
       out.push({ serviceId: svc.id, address: svc.address, port: svc.port, proto: 'tcp', why: 'local endpoint: this node only', sources: [svc.address] });

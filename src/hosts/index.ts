@@ -9,7 +9,7 @@ export { HostsRuntime } from './runtime.js';
 export { agentApply, agentPlan } from './install.js';
 export { agentFirewall, agentNodeDown, agentNodeUp, agentPrepare, agentProbe, agentRecordRole, agentRestart, agentStart, agentStatus, agentStop, agentWire } from './agent.js';
 export { agentPlanSchema, agentStatusSchema, deployBundleSchema, nodeUpResultSchema, probeResultSchema } from './agent-types.js';
-export { backupNodesOf, unitsForNode } from './units.js';
+export { backupNodesOf, serviceUnitName, unitsForNode } from './units.js';
 export { closeSessions, HostSession, openSessions } from './session.js';
 export { controllerTopology, installControllerKey } from './controller-key.js';
 export { backupMachine, installBackupKey } from './backup-key.js';

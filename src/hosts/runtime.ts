@@ -23,7 +23,7 @@ export class HostsRuntime implements Runtime {
 
   constructor(private readonly topo: Topology) {
     const t = substrateTraits(topo.config);
-    this.capabilities = { networkFaults: false, tcpReachability: t.tcpReachability, startsFromNothing: false, secretsOnNodes: true };
+    this.capabilities = { networkFaults: false, tcpReachability: t.tcpReachability, startsFromNothing: false, secretsOnNodes: true, serviceControl: false };
   }
 
   /**

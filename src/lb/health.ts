@@ -1,5 +1,6 @@
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { describeError } from '../shared/errors.js';
+import { probeAgent } from '../shared/probe-agent.js';
 import type { Backend, BackendSet } from './backends.js';
 import type { ProbeOutcome } from './health-state.js';
 
@@ -60,7 +61,7 @@ export async function probeBackend(agent: Agent, origin: string, path: string, t
 }
 
 export class HealthProber {
-  private readonly agent = new Agent();
+  private readonly agent: Agent;
   private readonly stopper = new AbortController();
   private readonly timers = new Map<Backend, NodeJS.Timeout>();
   private readonly running = new Set<Promise<void>>();
@@ -68,7 +69,10 @@ export class HealthProber {
   constructor(
     private readonly set: BackendSet,
     private readonly settings: ProbeSettings,
-  ) {}
+  ) {
+    // The connect bounded too (shared/probe-agent.ts): a cut-off backend fails its probe in timeoutMs, not 10 s.
+    this.agent = probeAgent(settings.timeoutMs);
+  }
 
   /** Probes every backend at once, then every interval. */
   start(): void {

@@ -28,8 +28,8 @@ import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { createLogger } from '../shared/log.js';
+import { probeAgent } from '../shared/probe-agent.js';
 import { createAdminServer, handleAdmin, isAdminPath } from './admin.js';
-import { Agent } from 'undici';
 import { Backend, BackendSet, type BackendChangeReason } from './backends.js';
 import { LbCounters } from './counters.js';
 import type { BackendState } from './health-state.js';
@@ -287,9 +287,11 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
     path: appReadiness(ctx.topo.config, 0).path,
     originOf: (b) => `http://${b.address}:${appReadiness(ctx.topo.config, b.port).port}`,
   });
-  // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts).
-  const livenessAgent = new Agent();
-  const stall = new StallWatch(backends.all, opts.stall ?? DEFAULT_STALL_SETTINGS, {
+  // Liveness probes of the stall watch: their own agent, a fresh connection each (see health.ts),
+  // the connect bounded by the liveness timeout (shared/probe-agent.ts).
+  const stallSettings = opts.stall ?? DEFAULT_STALL_SETTINGS;
+  const livenessAgent = probeAgent(stallSettings.livenessTimeoutMs);
+  const stall = new StallWatch(backends.all, stallSettings, {
     probe: (b, timeoutMs) => livenessProbe(livenessAgent, b.origin, readyPath, timeoutMs),
     onFrozen: (b) => backends.observeStall(b, 'requests unanswered and a liveness probe unanswered: frozen'),
     onRescued: (b, aborted) => {

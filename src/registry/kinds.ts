@@ -87,6 +87,24 @@ const DESCRIPTORS = {
     // auth-pass towards the Redis servers, requirepass/sentinel-pass among the Sentinels.
     secrets: ['redisPassword', 'sentinelPassword'],
   },
+  // The decision quorum (issue 23): first, so the controllers' election and the primary's lease
+  // have a store before the database they watch starts.
+  etcd: {
+    kind: 'etcd',
+    origin: 'engine',
+    programs: [
+      { binary: 'etcd', package: 'etcd-server', purpose: 'decision quorum of the automatic failover (etcd)', versionArgs: ['--version'], required: true },
+      { binary: 'etcdctl', package: 'etcd-client', purpose: 'operator shell into the decision quorum', versionArgs: ['version'], required: false },
+    ],
+    startRank: 5,
+    // Members elect a leader only once a majority runs: started together, then waited on.
+    start: { type: 'together', label: 'etcd quorum' },
+    // it syncs its WAL on every commit: a short grace suffices
+    stopGraceMs: 10_000,
+    restartOn: [],
+    chaosRoles: [{ name: 'etcd' }],
+    secrets: ['etcdRootPassword'],
+  },
   memcached: {
     kind: 'memcached',
     origin: 'engine',

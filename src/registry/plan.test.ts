@@ -67,8 +67,10 @@ describe('stop plan', () => {
   it('is the reverse: front door first, database primary last', () => {
     const groups = stopPlan(topo('simple')).map((g) => g.map((s) => s.id).join(','));
     assert.equal(groups[0], 'primary/dns,standby/dns');
-    assert.equal(groups[groups.length - 1], 'primary/mariadb');
-    assert.equal(groups[groups.length - 2], 'standby/mariadb');
+    // The decision quorum (issue 23) outlives the database it decides about.
+    assert.equal(groups[groups.length - 1], 'primary/etcd,standby/etcd,witness/etcd');
+    assert.equal(groups[groups.length - 2], 'primary/mariadb');
+    assert.equal(groups[groups.length - 3], 'standby/mariadb');
   });
 });
 
@@ -82,6 +84,8 @@ const reference = {
     const group = (label: string, services: ServiceInstance[]): void => {
       if (services.length > 0) steps.push({ type: 'start', label, services });
     };
+    // The decision quorum (issue 23) came later: first, before the database it decides about.
+    group('etcd quorum', servicesOf(topo, 'etcd'));
     const dbs = servicesOf(topo, 'mariadb');
     group(
       'database primary',
@@ -116,7 +120,7 @@ const reference = {
     return steps;
   },
   // The local endpoints (issue 19) came later: after the app, before the engines.
-  STOP_ORDER: ['dns', 'lb', 'worker', 'app', 'redis-endpoint', 'db-read-endpoint', 'db-endpoint', 'memcached', 'sentinel', 'redis', 'mariadb'] as readonly ServiceKind[],
+  STOP_ORDER: ['dns', 'lb', 'worker', 'app', 'redis-endpoint', 'db-read-endpoint', 'db-endpoint', 'memcached', 'sentinel', 'redis', 'mariadb', 'etcd'] as readonly ServiceKind[],
   stopPlan(topo: Topology): ServiceInstance[][] {
     const groups: ServiceInstance[][] = [];
     for (const kind of reference.STOP_ORDER) {

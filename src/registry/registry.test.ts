@@ -45,11 +45,12 @@ describe('service registry', () => {
       memcached: [],
       lb: ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey'],
       dns: [],
+      etcd: ['etcdRootPassword'],
     };
     for (const [k, names] of Object.entries(before)) assert.deepEqual(secretsOf(k as ServiceKind), names, k);
     assert.deepEqual(secretNeeds(['lb', 'dns']), ['vrrpPassword', 'tlsTicketSecret', 'lbDbPassword', 'lbStoreKey']);
     assert.deepEqual(secretNeeds(['memcached'], { backup: true }), ['redisPassword', 'sentinelPassword', 'dbRootPassword']);
-    assert.equal(secretNeeds([], { controller: true }).length, 10);
+    assert.equal(secretNeeds([], { controller: true }).length, 11);
   });
 
   it('the chaos roles are the vocabulary chaos/faults.ts kept before', () => {
@@ -114,6 +115,9 @@ describe('Debian programs, from the registry', () => {
     assert.deepEqual(binaries(tests), binaries([...enginePrograms(), ...SUBSTRATE_TOOLS.netns, ...SUBSTRATE_TOOLS.hosts, ...TEST_ONLY_TOOLS]));
     assert.equal(new Set(binaries(tests)).size, tests.length, 'each once');
     assert.ok(tests.every((b) => b.required));
+    // The etcd kind's packages reach `.ci/run` through `setup --tests` (a fresh machine has neither).
+    const packages = new Set(tests.map((b) => b.package));
+    for (const p of ['etcd-server', 'etcd-client']) assert.ok(packages.has(p), `setup --tests installs ${p}`);
   });
 
   it("the tests install every package the Python example's configs ask for (app.packages)", () => {

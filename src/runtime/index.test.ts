@@ -19,7 +19,7 @@ describe('runtimeFor: the one place that picks where the cluster runs', () => {
   it('local and netns: the supervised runtime; network faults and TCP reachability on netns only', () => {
     const local = runtimeFor(topo('local'));
     assert.equal(local.kind, 'supervised');
-    assert.deepEqual(local.capabilities, { networkFaults: false, tcpReachability: false, startsFromNothing: true, secretsOnNodes: false });
+    assert.deepEqual(local.capabilities, { networkFaults: false, tcpReachability: false, startsFromNothing: true, secretsOnNodes: false, serviceControl: true });
     const netns = runtimeFor(topo('netns'));
     assert.equal(netns.kind, 'supervised');
     assert.equal(netns.capabilities.networkFaults, true);
@@ -28,7 +28,7 @@ describe('runtimeFor: the one place that picks where the cluster runs', () => {
   it('hosts: the hosts runtime, installed by deploy, secrets on the nodes, no partitions; no substrate here', () => {
     const hosts = runtimeFor(topo('hosts'));
     assert.equal(hosts.kind, 'hosts');
-    assert.deepEqual(hosts.capabilities, { networkFaults: false, tcpReachability: false, startsFromNothing: false, secretsOnNodes: true });
+    assert.deepEqual(hosts.capabilities, { networkFaults: false, tcpReachability: false, startsFromNothing: false, secretsOnNodes: true, serviceControl: false });
     assert.throws(() => substrateFor(topo('hosts')), /runs on its hosts/);
   });
   it('reach: a database over its socket on this machine, over TCP from another machine than its host', () => {

@@ -7,6 +7,8 @@
 export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   CONFIG_NOT_FOUND: 'CONFIG_NOT_FOUND',
+  /** A command given wrong arguments (exit 2, like a bad config): the message says the right ones. */
+  USAGE: 'USAGE',
   ENGINE_MISSING: 'ENGINE_MISSING',
   ENGINE_START_FAILED: 'ENGINE_START_FAILED',
   HEALTH_TIMEOUT: 'HEALTH_TIMEOUT',
@@ -17,6 +19,12 @@ export const ErrorCode = {
   DB_UNAVAILABLE: 'DB_UNAVAILABLE',
   /** Replication mode saw two writable primaries: writes are refused until one is read-only. */
   DB_SPLIT_BRAIN: 'DB_SPLIT_BRAIN',
+  /**
+   * The connection to the primary was lost (or the server interrupted COMMIT) after the write was
+   * sent: it may or may not have been applied, and it was not run again. The caller reads back
+   * whether it took effect before sending it again, or sends it as idempotent (a UNIQUE key).
+   */
+  DB_COMMIT_UNKNOWN: 'DB_COMMIT_UNKNOWN',
   /** A statement on the database read path tried to write (a bug in the caller: use execute). */
   DB_WRITE_ON_READ_PATH: 'DB_WRITE_ON_READ_PATH',
   REDIS_UNAVAILABLE: 'REDIS_UNAVAILABLE',
@@ -87,6 +95,14 @@ export const ErrorCode = {
   NODE_HAS_NO_APP: 'NODE_HAS_NO_APP',
   /** An ACME order failed (the CA down or refusing, a challenge not validated); the current certificate stays served. */
   ACME_FAILED: 'ACME_FAILED',
+  /** A backup (or archived binlog) is encrypted and its key is not here: backup.keyFile unset, unreadable, too open, or another key. */
+  BACKUP_KEY_MISSING: 'BACKUP_KEY_MISSING',
+  /** An encrypted backup file failed authentication: changed, truncated, reordered or swapped since it was written. */
+  BACKUP_TAMPERED: 'BACKUP_TAMPERED',
+  /** The decision quorum (etcd) did not answer or had no majority: nothing is decided or renewed through it. */
+  QUORUM_UNAVAILABLE: 'QUORUM_UNAVAILABLE',
+  /** A failpoint armed by HASTACK_FAILPOINTS fired (tests only): the code stopped there as if killed (failpoints.ts). */
+  FAILPOINT: 'FAILPOINT',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

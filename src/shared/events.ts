@@ -21,6 +21,8 @@ export type EventType =
   | 'service.exited'
   | 'service.restarting'
   | 'service.stopped'
+  /** The operator stopped, started or drained a service (hastack stop|start|restart|drain). */
+  | 'service.operator'
   | 'step'
   | 'fault.injected'
   | 'fault.healed'
@@ -53,6 +55,17 @@ export type EventType =
   | 'failover.refused'
   /** The primary's semi-sync changed: fell back to asynchronous (window opened) or back on. */
   | 'failover.semisync'
+  /**
+   * The automatic mode's own state (issue 23): turned off by a failed automatic failover (`data.why`),
+   * paused or resumed by the operator (`hastack pause` / `resume`).
+   */
+  | 'failover.mode'
+  /**
+   * The decision quorum (etcd): a controller won or lost the election (`data.controller`), a
+   * primary fenced itself because it could not renew its lease (`data.node`), or lifted that fence.
+   */
+  | 'quorum.leader'
+  | 'quorum.fence'
   /**
    * A step of a load balancer's ACME loop (src/lb/acme): `data.step` = lease, order, challenge,
    * issued, installed. One event per step and load balancer.

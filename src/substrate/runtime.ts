@@ -31,6 +31,8 @@ export interface ServiceStatus {
   readonly healthy: boolean;
   readonly detail?: string;
   readonly restarts: number;
+  /** Set by the operator (issue 25): `stopped` (`hastack stop`, until `start`) or `drained` (`hastack drain`). */
+  readonly operator?: 'stopped' | 'drained';
 }
 
 export interface ClusterStatus {
@@ -38,6 +40,11 @@ export interface ClusterStatus {
   readonly supervisorPid: number | null;
   readonly state: string;
   readonly services: ServiceStatus[];
+  /**
+   * Set only when failover.auto is on but may not act (issue 23): off after a failed automatic
+   * failover, or paused by the operator; one line saying why and what to run (`hastack resume`).
+   */
+  readonly autoFailover?: string;
 }
 
 /** What a runtime can do beyond the node faults every runtime has. */
@@ -56,6 +63,11 @@ export interface RuntimeCapabilities {
    * `secrets rotate` changes them through each node's agent.
    */
   readonly secretsOnNodes: boolean;
+  /**
+   * `hastack stop|start|restart NODE[/SERVICE]` and `drain` act through this machine's supervisor
+   * (issue 25); on hosts each service is a systemd unit, run by systemctl on its host.
+   */
+  readonly serviceControl: boolean;
 }
 
 /** What `Runtime.logs` returns: the tail of each log, in order. */

@@ -23,7 +23,7 @@ function printReport(stdout: string, scenario: string): void {
 }
 
 describe('partition-db-primary: simple preset, replication, automatic failover', { skip, timeout: 6 * 60_000 }, () => {
-  // detection 2 s, as in server-auto-failover; the replica itself needs slave_net_timeout (5 s)
+  // detection 2 s, as in server-auto-failover; the replica itself needs slave_net_timeout (2 s)
   // to notice a silent primary. Semi-sync waits 30 s, longer than detection + fence (~10 s):
   // until the fence, the cut-off primary's commits wait for an ack instead of falling back to
   // asynchronous and being acknowledged with no copy on the standby.
@@ -37,9 +37,19 @@ describe('partition-db-primary: simple preset, replication, automatic failover',
     assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
     const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
     const events = fs.readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8');
-    for (const l of events.split('\n').filter((x) => /auto failover|failover fo-\S+: fence/.test(x))) process.stdout.write(`  ${(JSON.parse(l) as { message: string }).message}\n`);
+    // The timeline of the failover, with its per-step timings (failover.step data.ms).
+    for (const l of events.split('\n').filter((x) => /auto failover|failover fo-|fenced itself|network: |now acts|no longer acts/.test(x))) {
+      const e = JSON.parse(l) as { ts?: string; time?: string; message: string; data?: { ms?: number } };
+      process.stdout.write(`  ${e.ts ?? e.time ?? ''} ${e.message}${e.data?.ms !== undefined ? ` (${e.data.ms} ms)` : ''}\n`);
+    }
     // The scenario happened: the partition, and the failover it should cause.
-    assert.match(events, /network: partition \[primary\] \| \[standby @host\]/);
+    assert.match(events, /network: partition \[primary\] \| \[standby witness @host\]/);
+    // The decision quorum (issue 23): the primary is fenced before the standby is promoted: by
+    // itself when its lease lapsed, or by the runbook's fence when the failover got there first
+    // (the lease expires 2 s after the last renewal; the guard's fence and the failover race).
+    const fenced = events.search(/primary fenced itself \(read_only|failover fo-\S+: fence: primary: recorded as replica, read_only=1/);
+    const promoted = events.search(/failover fo-\S+: promote: standby is primary/);
+    assert.ok(fenced >= 0 && promoted > fenced, 'the primary fenced (by itself or by the runbook) before the standby was promoted');
     assert.match(events, /auto failover: failing over: primary primary unreachable from the controller and 1\/1 replicas/);
     assert.match(events, /failover fo-\S+ done: standby is primary/);
     // The fenced primary stays down after the heal, by design: the run does not wait for it.

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { printChaosReport, runCli } from '../helpers/cli.js';
-import { writeCluster } from '../helpers/cluster.js';
+import { printEventTail, writeCluster } from '../helpers/cluster.js';
 import { autoFailover, simpleCluster } from '../../kit/configs.js';
 
 describe('chaos server scenario with automatic failover (simple preset)', { timeout: 4 * 60_000 }, () => {
@@ -26,6 +26,7 @@ describe('chaos server scenario with automatic failover (simple preset)', { time
     printChaosReport(res.stdout, 'server');
     assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
     const r = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>;
+    if (res.code !== 0 || typeof r.firstWriteAfterFaultMs !== 'number') printEventTail(c.stateDir, 120);
     assert.equal(r.lostWrites, 0);
     assert.equal(r.duplicateWrites, 0);
     assert.equal(typeof r.firstWriteAfterFaultMs, 'number', 'an order started after the kill succeeded');

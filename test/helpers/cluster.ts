@@ -44,14 +44,17 @@ export function writeCluster(name: string, config: ConfigInput): TestCluster {
       }
       await runCli(['down', '-f', configFile], { cwd: dir, timeoutMs: 150_000 });
       for (const pid of pids) if (pidAlive(pid)) process.kill(-pid, 'SIGKILL');
-      fs.rmSync(dir, { recursive: true, force: true });
+      // HASTACK_TEST_KEEP_DIR=1: the directory (logs, event log, datadirs) stays for a look; the processes are stopped all the same.
+      if (process.env['HASTACK_TEST_KEEP_DIR'] === '1') process.stdout.write(`# kept ${dir}\n`);
+      else fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-export async function upCluster(name: string, config: ConfigInput, upArgs: readonly string[] = []): Promise<TestCluster> {
+/** `env`: added to `up`'s environment, which the detached supervisor inherits (HASTACK_FAILPOINTS). */
+export async function upCluster(name: string, config: ConfigInput, upArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<TestCluster> {
   const files = writeCluster(name, config);
-  const res = await runCli(['up', '--detach', '--no-install', ...upArgs, '-f', files.configFile], { cwd: files.dir, timeoutMs: 240_000 });
+  const res = await runCli(['up', '--detach', '--no-install', ...upArgs, '-f', files.configFile], { cwd: files.dir, timeoutMs: 240_000, env });
   const cluster: TestCluster = { ...files, upOutput: res.stdout + res.stderr };
   if (res.code !== 0) {
     await cluster.down();
@@ -70,11 +73,11 @@ export interface UsedCluster extends TestCluster {
  * Registers `before` (upCluster, read its topology) and `after` (down; on the netns substrate no
  * namespace or link of the cluster may be left) in the calling `describe`.
  */
-export function useCluster(name: string, config: ConfigInput, upArgs: readonly string[] = []): UsedCluster {
+export function useCluster(name: string, config: ConfigInput, upArgs: readonly string[] = [], env: Record<string, string> = {}): UsedCluster {
   let cluster: TestCluster | undefined;
   let topo: Topology | undefined;
   before(async () => {
-    cluster = await upCluster(name, config, upArgs);
+    cluster = await upCluster(name, config, upArgs, env);
     topo = readTopology(cluster.stateDir);
   });
   after(async () => {
@@ -130,4 +133,11 @@ export async function chaosRun<R>(cluster: TestCluster, scenario: string, args: 
   process.stdout.write(res.stdout);
   assert.ok(fs.existsSync(json), `no report:\n${res.stdout}\n${res.stderr}`);
   return { res, report: JSON.parse(fs.readFileSync(json, 'utf8')) as R };
+}
+
+/** The event log's last `n` lines, to the test output: what the cluster did (fences, the controllers' decisions) when a test fails, since its directory is gone afterwards. */
+export function printEventTail(stateDir: string, n = 80): void {
+  const file = path.join(stateDir, 'events.jsonl');
+  const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-n) : [];
+  process.stdout.write(`# the event log's last ${lines.length} lines:\n${lines.map((l) => `#   ${l.slice(0, 400)}`).join('\n')}\n`);
 }

@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * Issue 21, "backups after a failover": the `simple` preset deployed on a three-host bed
  * (primary, standby, ops) with a short `backup.schedule` and `backup.target: standby`. Every
@@ -36,7 +36,7 @@ interface Manifest {
   target: { node: string };
 }
 
-describe('backups after the roles swap (simple preset on three hosts, backup.target: standby)', { timeout: 10 * 60_000 }, () => {
+describe('backups after the roles swap (simple preset on three hosts, backup.target: standby)', { timeout: 15 * 60_000 }, () => {
   const t0 = Date.now();
   // systemd as PID 1 (the production path: the .timer units); HASTACK_BED_INIT=keeper runs the keeper's timers instead.
   const init = process.env['HASTACK_BED_INIT'] === 'keeper' ? 'keeper' : 'systemd';

@@ -30,14 +30,7 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
   const nodeOf = new Map<number, string>();
   const figures: string[] = [];
 
-  const admin = async <T>(node: string, fn: (c: mysql.Connection) => Promise<T>): Promise<T> => {
-    const c = await set.admin(node);
-    try {
-      return await fn(c);
-    } finally {
-      await c.end();
-    }
-  };
+  const admin = <T>(node: string, fn: (c: mysql.Connection) => Promise<T>): Promise<T> => set.withAdmin(node, fn);
 
   /** Serving node of each read, counted. */
   const tally = (sids: readonly number[]): Record<string, number> => {

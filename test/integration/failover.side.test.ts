@@ -92,7 +92,9 @@ describe('hastack failover (simple preset)', { timeout: 5 * 60_000 }, () => {
     const second = await runCli(['failover', '--yes', '-f', c.configFile], { cwd: c.dir, timeoutMs: 120_000 });
     process.stdout.write(`\n--- first run (killed):\n${first}\n--- second run:\n${second.stdout}\n`);
     assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, /resuming failover fo-\S+ \(primary → standby\); done: preflight, fence, redis, promote/);
+    // The step order puts the first write first: fence, promote, repoint, then Redis (issue 23).
+    assert.match(second.stdout, /resuming failover fo-\S+ \(primary → standby\); done: preflight, fence, promote\n/);
+    assert.match(second.stdout, /\] redis done/);
     assert.doesNotMatch(second.stdout, /\] promote \.\.\./, 'a done step is not run again');
     assert.match(second.stdout, /verify done .*order \d+ written .* read back, confirmed by a worker/);
 

@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on deploys, SSH and failover detection)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * The Python example (examples/python, the `simple` variant's shape) deployed with `hastack deploy`
  * to a three-host bed (test/helpers/hostbed.ts: `primary` and `standby` carry every service, `ops`
@@ -55,7 +55,7 @@ const ISSUE_TIMEOUT_MS = 150_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const startedAt = Date.now();
 
-describe('the Python example on three hosts with HTTPS (files + ACME): deploy, writes and reads over TLS, the crash plan', { timeout: 12 * 60_000 }, () => {
+describe('the Python example on three hosts with HTTPS (files + ACME): deploy, writes and reads over TLS, the crash plan', { timeout: 20 * 60_000 }, () => {
   const dir = tempDir('hosts-app');
   const configFile = path.join(dir, 'hastack.yaml');
   const f = (n: string): string => path.join(dir, n);
@@ -158,7 +158,7 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
   });
 
   it('deploy from nothing: the command app, worker, migrate, app.dir, endpoints and TLS files on the hosts', async () => {
-    const r = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 360_000 });
+    const r = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 600_000 });
     process.stdout.write(`\n--- deploy:\n${r.stdout}\n${r.stderr}`);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /shipping app\.dir/);
@@ -343,7 +343,7 @@ describe('the Python example on three hosts with HTTPS (files + ACME): deploy, w
     try {
       const edited = { ...config(), app: { ...config().app, env: { RECORDS_ROLL: '1' } } };
       fs.writeFileSync(configFile, YAML.stringify(edited));
-      const r = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 300_000 });
+      const r = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 600_000 });
       process.stdout.write(`\n--- deploy (app.env changed):\n${r.stdout}`);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /primary\/app: restarting/);

@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `failover.auto` on real hosts while the machine is busy: the same kill of the primary server
  * as hosts-auto-failover.side.test.ts, but with one CPU hog per core running through the whole chaos
@@ -55,7 +56,7 @@ function stopHogs(hogs: readonly ChildProcess[]): void {
   for (const h of hogs) if (h.exitCode === null && h.signalCode === null) h.kill('SIGKILL');
 }
 
-describe('automatic failover on three hosts under CPU load', { timeout: 10 * 60_000 }, () => {
+describe('automatic failover on three hosts under CPU load', { timeout: 15 * 60_000 }, () => {
   let hogs: ChildProcess[] = [];
   const used = useBedCluster(
     'hosts-auto-failover-load',

@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `failover.auto` on real hosts: `deploy` gives the controller (on the witness host `ops`) its
  * own SSH key, and when `chaos run server` SIGKILLs every unit of the primary host under load,

@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `hastack deploy` to three machines over SSH: network namespaces on a bridge, each with its own
  * sshd and its own /opt/hastack, /var/lib/hastack and /root/.ssh (test/helpers/hostbed.ts), no
@@ -18,7 +19,7 @@ import { startHostBed, type HostBed } from '../helpers/hostbed.js';
 import { simpleOnBed } from '../helpers/hosts-config.js';
 import { testRange } from '../../kit/addresses.js';
 
-describe('hastack deploy to three hosts over SSH (simple preset + a witness)', { timeout: 12 * 60_000 }, () => {
+describe('hastack deploy to three hosts over SSH (simple preset + a witness)', { timeout: 15 * 60_000 }, () => {
   const dir = tempDir('deploy');
   const configFile = path.join(dir, 'hastack.yaml');
   let bed: HostBed;

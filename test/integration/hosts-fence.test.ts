@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `failover.fence` on three hosts (test/helpers/hostbed.ts; systemd or keeper per
  * HASTACK_BED_INIT): a machine that is gone. The test runs a small "power API" on the bed
@@ -103,7 +103,7 @@ function powerOffScenario(): Scenario {
   };
 }
 
-describe('failover.fence: a primary whose machine is gone (power API on the bridge)', { timeout: 10 * 60_000 }, () => {
+describe('failover.fence: a primary whose machine is gone (power API on the bridge)', { timeout: 15 * 60_000 }, () => {
   const token = randomBytes(24).toString('hex');
   const used = useBedCluster('hosts-fence', { failover: { ...preset('simple').failover, fence: FENCE, fenceTimeoutMs: 40_000 } });
   const { dir, configFile } = used;

@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * The `ideal` preset's database (Galera, `database.mode: galera`) deployed with `hastack deploy`
  * on four namespace hosts (test/helpers/hostbed.ts; systemd as PID 1 unless `HASTACK_BED_INIT=keeper`):

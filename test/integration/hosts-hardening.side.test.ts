@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * Review items 4, 2 and 7 on real (namespace) hosts: after `deploy`, every service runs as its own
  * unprivileged user, cannot write outside its directory and cannot read the node's secrets; the
@@ -24,7 +25,7 @@ import { simpleOnBed } from '../helpers/hosts-config.js';
 const CLUSTER = 'hardened';
 const STATE = `/var/lib/hastack/${CLUSTER}`;
 
-describe('review items 4, 2 and 7: least privilege on hosts (service users, restricted controller key, firewall)', { timeout: 10 * 60_000 }, () => {
+describe('review items 4, 2 and 7: least privilege on hosts (service users, restricted controller key, firewall)', { timeout: 15 * 60_000 }, () => {
   const dir = tempDir('deploy-hardened');
   const configFile = path.join(dir, 'hastack.yaml');
   let bed: HostBed;

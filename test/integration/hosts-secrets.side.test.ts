@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * Secrets on real hosts (a host bed: namespaces with their own sshd): `deploy` ships each host
  * only the passwords its services need (the load-balancer host holds none), refuses to run when

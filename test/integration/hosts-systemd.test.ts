@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on boots, SSH and failover detection)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `hastack deploy` to three hosts that boot systemd as PID 1 (test/helpers/hostbed.ts, init
  * `systemd`): `hosts.serviceManager: auto` picks systemd there, as on a real server, and every

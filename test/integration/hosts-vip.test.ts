@@ -1,4 +1,4 @@
-// lane: side (a host bed: it mostly waits on VRRP timers)
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * `lb.vip` on real hosts: `hastack deploy` runs keepalived on both load-balancer hosts of a host
  * bed (test/helpers/hostbed.ts; keeper or systemd as PID 1 by HASTACK_BED_INIT), exactly one of

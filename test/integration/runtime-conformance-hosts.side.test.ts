@@ -1,3 +1,4 @@
+// lane: hosts (a host bed, not in CI: it boots its hosts and deploys over SSH; npm run test:hosts)
 /**
  * The runtime conformance suite (test/helpers/runtime-conformance.ts) on the hosts runtime: the
  * namespace host bed (test/helpers/hostbed.ts: two stand-in machines with their own sshd,

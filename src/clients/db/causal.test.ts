@@ -63,7 +63,34 @@ describe('CausalToken', () => {
     assert.equal(next.toString(), 'v1:0-1-42', 'the later request keeps the higher position');
     assert.equal(CausalToken.parse('v1:*').positionUnknown, true);
   });
+  it('Galera: a write seqno is covered by a node that committed that far; it round-trips and absorbs', () => {
+    const t = CausalToken.empty();
+    t.observeSeqno(1234n);
+    assert.equal(t.toString(), 'v1:@1234');
+    assert.equal(t.seqnoCoveredBy(1233n), false);
+    assert.equal(t.seqnoCoveredBy(1234n), true);
+    const next = CausalToken.parse('v1:@1200');
+    next.absorb(CausalToken.parse(t.toString()));
+    assert.equal(next.galeraSeqno, 1234n, 'the later request keeps the higher seqno');
+    assert.equal(next.isEmpty, false);
+  });
+  it('Galera: a seqno that could not be read is unknown (reads go to the writer) until a known one', () => {
+    const t = CausalToken.empty();
+    t.observeSeqno(10n);
+    t.observeUnknownWrite();
+    assert.equal(t.seqnoCoveredBy(99n), false);
+    assert.equal(t.toString(), 'v1:*@10');
+    assert.equal(CausalToken.parse('v1:*@10').positionUnknown, true);
+    t.observeSeqno(-1n);
+    assert.equal(t.positionUnknown, true, 'no wsrep_last_committed: unknown');
+    t.observeSeqno(11n);
+    assert.equal(t.positionUnknown, false);
+  });
   it('refuses a token that is not one (it comes from a user session)', () => {
+    assert.throws(
+      () => CausalToken.parse('v1:@99999999999999999999'),
+      (e: unknown) => e instanceof HastackError && e.code === 'BAD_REQUEST',
+    );
     assert.throws(
       () => CausalToken.parse('DROP TABLE x'),
       (e: unknown) => e instanceof HastackError && e.code === 'BAD_REQUEST',

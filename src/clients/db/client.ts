@@ -2,43 +2,29 @@ import type { PoolConnection } from 'mysql2/promise';
 import { describeError, ErrorCode, HastackError } from '../../shared/errors.js';
 import { sleep } from '../../shared/retry.js';
 import { CausalToken } from './causal.js';
-import { recordWrite, syncWaitRead, waitForGtid } from './causality.js';
+import { recordWrite, syncWaitRead, waitForGtid, waitForSeqno } from './causality.js';
+import { ackedBarrier, markCommitted, newMark, prepareMarks, writeMark } from './commit-check.js';
 import { classifyDbError, isReadOnlySql, isSessionControlSql, type DbErrorKind } from './errors.js';
 import type { DbClientOptions, DbNode, DbRouterStats } from './options.js';
 import { NodePools, rowsOf, runSql, writeOf, type PoolKind } from './pools.js';
 import { NodeProber } from './prober.js';
 import { createDbRetryPolicy, failureKind, mayHaveApplied, type DbFailure, type DbRetryPolicy } from './retry-policy.js';
-import { pickReader, type DbMode, type RoutePlan } from './routing.js';
+import { chooseReadTarget, READ_FIRST_ATTEMPT_MS, type ReadTarget } from './read-target.js';
+import { type DbMode, type RoutePlan } from './routing.js';
 import { plainReader, SessionScope, type RouterCore } from './scope.js';
-import type { Db, DbReader, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
+import type { Db, DbPing, DbReader, DbSession, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
 import { TopologyWatcher } from './watcher.js';
-
-/** Statements on one dedicated connection to the primary (migrations: GET_LOCK is per connection). */
-export interface DbSession {
-  query<T extends object = Row>(sql: string, params?: readonly SqlValue[], opts?: { readonly timeoutMs?: number }): Promise<T[]>;
-  execute(sql: string, params?: readonly SqlValue[], opts?: { readonly timeoutMs?: number }): Promise<WriteResult>;
-}
-
-export interface DbPing {
-  readonly ok: boolean;
-  readonly primary?: string;
-  readonly detail: string;
-}
 
 interface Lease {
   readonly conn: PoolConnection;
   readonly node: string;
 }
 
-/** Where one read goes, and what it must wait for there. */
-interface ReadTarget {
-  readonly node: string;
-  /** 'gtid': MASTER_GTID_WAIT for the token first; 'galera': wsrep_sync_wait=1 for this read. */
-  readonly wait: 'none' | 'gtid' | 'galera';
-  readonly fallback: 'none' | 'no-replica' | 'unknown-position';
-}
-
 type Work<T> = (conn: PoolConnection) => Promise<T>;
+
+// How often a held write asks for a probe round. 50 ms: a round is two variable reads per node on
+// kept-open connections, concurrent requests share one round, and it runs only while writes are held.
+const HOLD_PROBE_MS = 50;
 
 /**
  * The hastack database router. It probes every MariaDB node of the topology in the background
@@ -70,6 +56,10 @@ export class DbClient implements Db, RouterCore {
   private readonly rywWaitMs: number;
   private readonly retryPolicy: DbRetryPolicy;
   private readonly watcher: TopologyWatcher;
+  /** The commit-check marker table exists (created once per client, on first use). */
+  private marksReady = false;
+  /** Held writes waiting for a probe round that finds a writer (see holdForWriter). */
+  private readonly writerWaiters = new Set<() => void>();
   /** Readers that failed a statement since the last probe round: skipped until it reports them healthy. */
   private readonly suspects = new Set<string>();
   private turn = 0;
@@ -201,32 +191,42 @@ export class DbClient implements Db, RouterCore {
       let target: ReadTarget;
       let lease: Lease;
       try {
-        target = toPrimary ? { node: await this.writerForReads(), wait: 'none', fallback: 'unknown-position' } : await this.readTarget(token);
+        target = toPrimary ? await this.writerTarget(token, 'unknown-position') : await this.readTarget(token);
         lease = await this.acquire(target.node, 'read');
       } catch (e) {
         await this.settle(e, { ...at, kind: failureKind(e), phase: 'acquire' });
         continue;
       }
+      // Galera, on the writer, when even it has not reached the session's seqno within the wait: a
+      // token from an earlier history of the cluster (rebuilt, seqnos restarted) or a writer far
+      // behind. Galera's own causal read (wsrep_sync_wait) is correct in both cases; only here,
+      // as the last resort, since a dead member stalls it until eviction.
+      let clusterSync = target.wait === 'cluster';
       try {
-        if (target.wait === 'gtid' && token !== undefined) {
+        if ((target.wait === 'gtid' || target.wait === 'seqno') && token !== undefined) {
           this.counts.rywWaits++;
-          if (!(await waitForGtid(lease.conn, token.waitPos, this.rywWaitMs))) {
-            // The replica did not apply the write in time: the primary has it for sure.
+          const applied = target.wait === 'gtid' ? await waitForGtid(lease.conn, token.waitPos, this.rywWaitMs) : await waitForSeqno(lease.conn, token.galeraSeqno, this.rywWaitMs);
+          if (!applied && toPrimary && target.wait === 'seqno') clusterSync = true;
+          else if (!applied) {
             lease.conn.release();
+            // The node did not apply the write in time: the writer has it (Galera: will have it first).
             if ((await this.settle(undefined, { ...at, kind: 'replica-behind', phase: 'acquire' })) === 'to-primary') toPrimary = true;
             continue;
           }
         }
-        const rows = target.wait === 'galera' ? await syncWaitRead(lease.conn, sql, params, timeout) : rowsOf<T>(await runSql(lease.conn, sql, params, timeout));
+        const bound = attempt === 0 && target.fallback === 'none' && opts.timeoutMs === undefined ? Math.min(timeout, READ_FIRST_ATTEMPT_MS) : timeout;
+        const rows = clusterSync ? await syncWaitRead(lease.conn, sql, params, timeout) : rowsOf<T>(await runSql(lease.conn, sql, params, bound));
         lease.conn.release();
         this.count(this.counts.reads, lease.node);
+        // Later reads of this session stay on this node while it qualifies (monotonic reads).
+        if (token !== undefined && target.fallback === 'none') token.readNode = lease.node;
         if (target.fallback === 'no-replica') this.counts.fellBack++;
         if (target.fallback === 'unknown-position') this.counts.rywToPrimary++;
         return rows as T[];
       } catch (e) {
         const kind = classifyDbError(e);
-        // A Galera read that failed may have left wsrep_sync_wait=1 on the connection: drop it.
-        if (target.wait === 'galera' && kind !== 'connection') lease.conn.destroy();
+        // A causal read that failed may have left wsrep_sync_wait=1 on the connection: drop it.
+        if (clusterSync && kind !== 'connection') lease.conn.destroy();
         else await this.endAfterError(lease, kind);
         if (kind === 'connection') {
           this.suspects.add(lease.node);
@@ -242,10 +242,17 @@ export class DbClient implements Db, RouterCore {
   async runTransaction<T>(fn: (tx: DbTx) => Promise<T>, opts: TransactionOptions, token: CausalToken | undefined): Promise<T> {
     const timeout = opts.timeoutMs ?? this.statementTimeoutMs;
     const deadline = Date.now() + this.retryBudgetMs;
+    // A marker row makes a lost COMMIT checkable (commit-check.ts); an idempotent one needs no check.
+    const verify = opts.verifyCommit === true && opts.idempotent !== true;
+    // An earlier COMMIT may have landed where no replica holds it (commit-check.ts): a replay that
+    // finds it (an order's key) counts only once a later commit is acknowledged (afterDoubt).
+    let doubt = false;
     for (let attempt = 0; ; attempt++) {
       const lease = await this.acquireWithin(deadline);
       let committing = false;
       let finished = false;
+      let mark: string | undefined;
+      let result: { readonly value: T } | undefined;
       const tx: DbTx = {
         query: async <R extends object = Row>(sql: string, params: readonly SqlValue[] = []) => {
           if (finished) throw new HastackError(ErrorCode.INTERNAL, 'this transaction has already ended; do not keep `tx` beyond its callback');
@@ -257,26 +264,75 @@ export class DbClient implements Db, RouterCore {
         },
       };
       try {
+        if (verify && !this.marksReady) {
+          await prepareMarks(lease.conn, timeout);
+          this.marksReady = true;
+        }
         await runSql(lease.conn, 'START TRANSACTION', [], timeout);
-        const result = await fn(tx);
+        result = { value: await fn(tx) };
+        if (verify) {
+          mark = newMark();
+          await writeMark(lease.conn, mark, timeout);
+        }
         committing = true;
         await runSql(lease.conn, 'COMMIT', [], timeout);
+        if (doubt && this.mode === 'replication') await this.afterDoubt(lease.conn, timeout);
         finished = true;
         if (token !== undefined) await recordWrite(lease.conn, token, this.mode);
         lease.conn.release();
         this.count(this.counts.writes, lease.node);
-        return result;
+        return result.value;
       } catch (e) {
         finished = true;
         // Before COMMIT was sent the server rolls the transaction back when the connection
         // drops, so running it again cannot apply it twice. During COMMIT the outcome is unknown.
         const f = { kind: failureKind(e), phase: committing ? 'commit' : 'statement', path: 'write', idempotent: opts.idempotent === true, attempt, deadline } as const;
         // The commit may have landed: the session must not trust a replica to show it.
-        if (mayHaveApplied(f)) token?.observeUnknownWrite();
+        if (mayHaveApplied(f)) {
+          token?.observeUnknownWrite();
+          doubt = true;
+        }
         await this.endAfterError(lease, classifyDbError(e));
-        await this.settle(e, f, { node: lease.node, lost: 'during COMMIT; the transaction' });
+        if (mark !== undefined && result !== undefined && mayHaveApplied(f)) {
+          // Checked, not guessed: committed → its result; not committed → run again.
+          if (await this.commitLanded(mark, deadline, e, lease.node)) {
+            this.count(this.counts.writes, lease.node);
+            return result.value;
+          }
+          this.counts.retries++;
+          continue;
+        }
+        await this.settle(e, f, { node: lease.node, lost: f.kind === 'interrupted' ? 'COMMIT was interrupted on' : 'the connection was lost during COMMIT to' });
       }
     }
+  }
+
+  /**
+   * Whether the transaction that wrote `mark` committed, asked of the primary (the same node or
+   * the one promoted meanwhile) within what is left of the call's budget (at least 2 s: the
+   * check is one read). DB_COMMIT_UNKNOWN if no primary answers it.
+   */
+  private async commitLanded(mark: string, deadline: number, lost: unknown, node: string): Promise<boolean> {
+    const budget = Math.max(2_000, deadline - Date.now());
+    try {
+      return await this.withRetry(true, budget, (conn) => markCommitted(conn, mark, this.mode, this.statementTimeoutMs));
+    } catch (e) {
+      throw new HastackError(
+        ErrorCode.DB_COMMIT_UNKNOWN,
+        `the connection was lost during COMMIT to ${node}, and whether it committed could not be checked (${describeError(e)}): the write may or may not have been applied, and it was not run again. ` +
+          'Read back whether it took effect before sending it again',
+        { cause: lost, details: { node } },
+      );
+    }
+  }
+
+  /** commit-check.ts `ackedBarrier` on `conn`, with the marker table made first if needed. */
+  private async afterDoubt(conn: PoolConnection, timeoutMs: number): Promise<void> {
+    if (!this.marksReady) {
+      await prepareMarks(conn, timeoutMs);
+      this.marksReady = true;
+    }
+    await ackedBarrier(conn, timeoutMs);
   }
 
   /** Runs `fn` on one connection to the primary, without retrying `fn` (finding the primary is retried). */
@@ -350,11 +406,11 @@ export class DbClient implements Db, RouterCore {
         return r;
       } catch (e) {
         // One statement outside a transaction: autocommit, so it may have committed as it failed.
-        const f = { kind: failureKind(e), phase: 'commit', path: 'write', idempotent, attempt, deadline } as const;
+        const f = { kind: failureKind(e), phase: 'autocommit', path: 'write', idempotent, attempt, deadline } as const;
         // The write may have been applied before the connection went: do not trust replicas for it.
         if (mayHaveApplied(f)) token?.observeUnknownWrite();
         await this.endAfterError(lease, classifyDbError(e));
-        await this.settle(e, f, { node: lease.node, lost: 'while a write ran; it' });
+        await this.settle(e, f, { node: lease.node, lost: 'the connection was lost while the statement ran on' });
       }
     }
   }
@@ -368,7 +424,9 @@ export class DbClient implements Db, RouterCore {
     switch (d.action) {
       case 'retry':
         this.counts.retries++;
-        await sleep(d.afterMs);
+        // Held, not failed: a write waits for the engine (a promotion, Galera's eviction), and
+        // goes on as soon as a probe round finds the writer rather than at the end of the backoff.
+        await (f.path === 'write' && f.kind !== 'deadlock' ? this.holdForWriter(d.afterMs) : sleep(d.afterMs));
         return 'retry';
       case 'to-primary':
         return 'to-primary';
@@ -376,7 +434,12 @@ export class DbClient implements Db, RouterCore {
         this.counts.retries++;
         throw d.error === 'cause' ? e : this.unavailable(e, 'no usable primary within the retry budget');
       case 'outcome-unknown':
-        throw this.unavailable(e, `the connection to ${at.node ?? '?'} was lost ${at.lost ?? 'while a write ran; it'} may or may not have been applied`);
+        throw new HastackError(
+          ErrorCode.DB_COMMIT_UNKNOWN,
+          `${at.lost ?? 'the connection was lost while a write ran on'} ${at.node ?? '?'}: the write may or may not have been applied, and it was not run again. ` +
+            'Read back whether it took effect before sending it again, or make it idempotent (a UNIQUE key such as an Idempotency-Key) so that it can be replayed safely',
+          { cause: e, details: { node: at.node ?? null } },
+        );
       case 'refuse-write': {
         const by = f.kind === 'read-only' ? `read_only replica ${at.node ?? '?'}` : `read-only session on ${at.node ?? '?'}`;
         throw new HastackError(
@@ -422,17 +485,21 @@ export class DbClient implements Db, RouterCore {
   private async readTarget(token: CausalToken | undefined): Promise<ReadTarget> {
     this.watcher.start();
     const plan = this.watcher.latest ?? (await this.watcher.refresh());
-    const written = token !== undefined && !token.isEmpty;
-    if (this.mode === 'replication' && written && token.positionUnknown) {
-      return { node: await this.writerForReads(), wait: 'none', fallback: 'unknown-position' };
-    }
-    const reader = pickReader(plan, this.suspects, this.turn++);
-    if (reader === undefined) return { node: await this.writerForReads(), wait: this.mode === 'galera' && written ? 'galera' : 'none', fallback: 'no-replica' };
-    if (!written) return { node: reader, wait: 'none', fallback: 'none' };
-    if (this.mode === 'galera') return { node: reader, wait: 'galera', fallback: 'none' };
-    // The last probe already saw this replica past the token: positions only move forward.
-    const applied = plan.appliedPos.get(reader);
-    return { node: reader, wait: applied !== undefined && token.coveredBy(applied) ? 'none' : 'gtid', fallback: 'none' };
+    const choice = chooseReadTarget(plan, token, this.suspects, this.turn++, this.mode);
+    return 'toWriter' in choice ? this.writerTarget(token, choice.toWriter) : choice;
+  }
+
+  /**
+   * The writer, for a read no reader may serve. Replication: the primary has every acknowledged
+   * write. Galera: the writer may have changed since the session wrote (a failover), so a read
+   * with a known seqno still waits for it there, and one after a write of unknown outcome (the
+   * old writer died during COMMIT, just the failover case) uses Galera's cluster-wide causal read.
+   */
+  private async writerTarget(token: CausalToken | undefined, fallback: ReadTarget['fallback']): Promise<ReadTarget> {
+    const node = await this.writerForReads();
+    if (this.mode !== 'galera' || token === undefined || token.isEmpty) return { node, wait: 'none', fallback };
+    if (token.positionUnknown) return { node, wait: 'cluster', fallback };
+    return { node, wait: token.galeraSeqno > 0n ? 'seqno' : 'none', fallback };
   }
 
   /**
@@ -441,6 +508,27 @@ export class DbClient implements Db, RouterCore {
    */
   private async writerForReads(): Promise<string> {
     return this.primaryId ?? (await this.discover());
+  }
+
+  /**
+   * Waits up to `ms` (the policy's backoff), or until a probe round finds a writer. While writes
+   * are held it asks for a round every HOLD_PROBE_MS rather than waiting for the next 300 ms one:
+   * a promotion completes in tens of ms, and the hold should end within one round of it.
+   */
+  private holdForWriter(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        clearInterval(poll);
+        this.writerWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      const poll = setInterval(() => {
+        this.watcher.refresh().catch(() => undefined);
+      }, HOLD_PROBE_MS);
+      this.writerWaiters.add(done);
+    });
   }
 
   private count(map: Map<string, number>, node: string): void {
@@ -456,7 +544,11 @@ export class DbClient implements Db, RouterCore {
     } else if (plan.writer !== undefined && plan.writer !== this.primaryId) {
       this.opts.log.info({ db: plan.writer, routes: plan.summary }, 'MariaDB writer found');
       this.primaryId = plan.writer;
-    } else if (plan.writer === undefined && this.primaryId !== undefined) {
+    }
+    // Held writes go on at once when there is a writer (a round that confirms the same one too:
+    // a write refused by a demoted node waits for the round that shows it is still, or again, the writer).
+    if (plan.writer !== undefined && plan.writeRefusal === undefined) for (const wake of [...this.writerWaiters]) wake();
+    else if (plan.writer === undefined && this.primaryId !== undefined) {
       // Demoted or gone: the next write probes again instead of failing on the old node first.
       this.forgetPrimary(this.primaryId, plan.writeRefusal?.reason ?? 'no writer in the last probe round');
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyDbError, isReadOnlyTransactionError, isSessionControlSql } from './errors.js';
+import { classifyDbError, isFencedRefusal, isReadOnlyTransactionError, isSessionControlSql } from './errors.js';
 
 describe('read path guards', () => {
   it('recognises the server refusing a write in a read-only session', () => {
@@ -26,5 +26,14 @@ describe('read path guards', () => {
     for (const sql of ['SELECT 1', 'WITH x AS (SELECT 1) SELECT * FROM x', 'INSERT INTO t VALUES (1)', 'SELECT settings FROM t', 'UPDATE t SET a = 1']) {
       assert.equal(isSessionControlSql(sql), false, `${sql} goes to the server (which refuses writes)`);
     }
+  });
+});
+
+describe('classifyDbError', () => {
+  it('takes a fenced primary refusing the app (max_user_connections=-1) as a connection problem: find the writer again', () => {
+    assert.equal(classifyDbError({ code: 'ER_TOO_MANY_USER_CONNECTIONS', errno: 1203, fatal: true }), 'connection');
+    assert.equal(classifyDbError({ errno: 1203 }), 'connection');
+    assert.equal(isFencedRefusal({ errno: 1203 }), true);
+    assert.equal(isFencedRefusal({ errno: 1040 }), false, 'too many connections overall is not a fence');
   });
 });

@@ -6,9 +6,14 @@
  * - read-only: the server refused a write because it is read-only (a replica, or a demoted
  *   primary): nothing was applied; find the primary again.
  * - deadlock: InnoDB rolled the transaction back; running it again is the documented remedy.
+ * - interrupted: the server stopped the statement (KILL QUERY, ER_QUERY_INTERRUPTED) and said so
+ *   on a connection that stays open: the statement rolled back. A planned switchover interrupts
+ *   app statements that wait for its global read lock (they have not run); inside a transaction
+ *   the router rolls the rest back and runs it again, outside one the statement is run again. An
+ *   interrupted COMMIT is the one case whose outcome the policy treats as unknown.
  * - other: an error of the statement itself (syntax, duplicate key, constraint): not retried.
  */
-export type DbErrorKind = 'connection' | 'read-only' | 'deadlock' | 'other';
+export type DbErrorKind = 'connection' | 'read-only' | 'deadlock' | 'interrupted' | 'other';
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
@@ -23,6 +28,8 @@ const CONNECTION_CODES = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_CONNECTION_KILLED',
   'ER_CON_COUNT_ERROR',
+  // A fenced primary refuses the app's connections (max_user_connections=-1): find the writer again.
+  'ER_TOO_MANY_USER_CONNECTIONS',
   'ER_NET_READ_ERROR',
   'ER_NET_READ_INTERRUPTED',
   'ER_NET_ERROR_ON_WRITE',
@@ -31,11 +38,15 @@ const CONNECTION_CODES = new Set([
 ]);
 
 // Server error numbers for the same conditions, for errors that carry only `errno`.
-const CONNECTION_ERRNOS = new Set([1040, 1047, 1053, 1152, 1158, 1159, 1160, 1161, 1927, 2002, 2003, 2006, 2013]);
+// ER_TOO_MANY_USER_CONNECTIONS: what a fenced primary answers every app connection (max_user_connections=-1).
+const FENCED_ERRNO = 1203;
+const CONNECTION_ERRNOS = new Set([1040, 1047, 1053, 1152, 1158, 1159, 1160, 1161, FENCED_ERRNO, 1927, 2002, 2003, 2006, 2013]);
 // 1290: --read-only prevents the statement; 1836: running in read-only mode.
 const READ_ONLY_ERRNOS = new Set([1290, 1836]);
 // 1213: deadlock; 1205: lock wait timeout (we roll back the whole transaction before retrying).
 const DEADLOCK_ERRNOS = new Set([1213, 1205]);
+// 1317: ER_QUERY_INTERRUPTED (KILL QUERY; the connection stays).
+const INTERRUPTED_ERRNO = 1317;
 
 interface ErrorFacts {
   code?: unknown;
@@ -50,10 +61,16 @@ export function classifyDbError(e: unknown): DbErrorKind {
   if (code === 'ER_OPTION_PREVENTS_STATEMENT' || code === 'ER_READ_ONLY_MODE') return 'read-only';
   if (typeof errno === 'number' && DEADLOCK_ERRNOS.has(errno)) return 'deadlock';
   if (code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT') return 'deadlock';
+  if (fatal !== true && (errno === INTERRUPTED_ERRNO || code === 'ER_QUERY_INTERRUPTED')) return 'interrupted';
   if (fatal === true) return 'connection';
   if (typeof code === 'string' && CONNECTION_CODES.has(code)) return 'connection';
   if (typeof errno === 'number' && CONNECTION_ERRNOS.has(errno)) return 'connection';
   return 'other';
+}
+
+/** True when a fenced primary refused the connection (it lost its lease, or a failover fenced it). */
+export function isFencedRefusal(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && (e as ErrorFacts).errno === FENCED_ERRNO;
 }
 
 /** True for a duplicate key on a PRIMARY or UNIQUE key (ER_DUP_ENTRY, 1062). */

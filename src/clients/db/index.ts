@@ -4,7 +4,7 @@ import { DbClient } from './client.js';
 import type { DbClientOptions } from './options.js';
 
 export { DbClient } from './client.js';
-export type { DbSession, DbPing } from './client.js';
+export type { DbSession, DbPing } from './types.js';
 export type { DbClientOptions, DbNode, DbRouterStats } from './options.js';
 export { createDbRetryPolicy } from './retry-policy.js';
 export type { DbFailure, DbFailureKind, DbPath, DbPhase, DbRetryDecision, DbRetryLimits, DbRetryPolicy } from './retry-policy.js';

@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { describeError } from '../../shared/errors.js';
 import type { DbMode, NodeState } from './routing.js';
+import { isFencedRefusal } from './errors.js';
 
 export interface ProbeTarget {
   readonly id: string;
@@ -28,6 +29,7 @@ const PROBE_STATEMENT_MS = 1_000;
 
 // ER_SPECIFIC_ACCESS_DENIED_ERROR / ER_SPECIFIC_ACCESS_DENIED: SHOW SLAVE STATUS without SLAVE MONITOR.
 const ACCESS_DENIED_ERRNOS = new Set([1227, 1044, 1142]);
+const FENCED = 'fenced: it refuses the app (a primary that lost its lease or was fenced by a failover; it is rebuilt or lifts its own fence)';
 
 type Up = Extract<NodeState, { reachable: true }>;
 type Replication = Up['replication'];
@@ -43,13 +45,14 @@ export function parseWsrepStatus(status: readonly Record<string, unknown>[]): Ga
     localState: Number(s.get('wsrep_local_state') ?? -1),
     ready: s.get('wsrep_ready') === 'ON',
     clusterStatus: s.get('wsrep_cluster_status') ?? '',
+    lastCommitted: /^\d{1,19}$/.test(s.get('wsrep_last_committed') ?? '') ? BigInt(s.get('wsrep_last_committed') as string) : -1n,
   };
 }
 
 /** One SHOW SLAVE STATUS row (undefined: this node replicates from nobody). */
 export function parseSlaveThreads(row: Record<string, unknown> | undefined): Replication {
   if (row === undefined) return 'none';
-  return { ioRunning: row['Slave_IO_Running'] === 'Yes', sqlRunning: row['Slave_SQL_Running'] === 'Yes' };
+  return { ioRunning: row['Slave_IO_Running'] === 'Yes', sqlRunning: row['Slave_SQL_Running'] === 'Yes', ioConnecting: row['Slave_IO_Running'] === 'Connecting' };
 }
 
 async function rows(c: Connection, sql: string): Promise<RowDataPacket[]> {
@@ -82,7 +85,7 @@ export class NodeProber {
         throw e;
       }
     } catch (e) {
-      return { id: n.id, reachable: false, error: describeError(e) };
+      return { id: n.id, reachable: false, error: isFencedRefusal(e) ? FENCED : describeError(e) };
     }
   }
 
@@ -95,7 +98,7 @@ export class NodeProber {
     const [v] = await rows(c, 'SELECT @@global.read_only AS ro, @@global.gtid_binlog_pos AS bin, @@global.gtid_slave_pos AS slave');
     const base = { id, reachable: true as const, readOnly: Number(v?.['ro']) !== 0, binlogPos: String(v?.['bin'] ?? ''), slavePos: String(v?.['slave'] ?? '') };
     if (this.mode === 'galera') {
-      const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status')");
+      const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status', 'wsrep_last_committed')");
       return { ...base, replication: 'none', galera: parseWsrepStatus(status) };
     }
     let replication: Replication;

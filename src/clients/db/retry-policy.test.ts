@@ -38,16 +38,29 @@ describe('db retry policy: what each failure leads to, with budget left', () => 
     // The caller's callback threw one of our errors (a nested call that failed): it is theirs.
     ['router', 'statement', 'write', false, 'rethrow'],
     ['read-only-session', 'statement', 'write', false, 'rethrow'],
+    // A statement a switchover's fence interrupted (KILL QUERY) rolled back; the transaction is run again.
+    ['interrupted', 'statement', 'write', false, 'retry'],
+    ['interrupted', 'acquire', 'write', false, 'retry'],
     // COMMIT, or a statement outside a transaction: a lost connection leaves the outcome unknown.
     ['connection', 'commit', 'write', false, 'outcome-unknown'],
     ['connection', 'commit', 'write', true, 'retry'],
+    ['connection', 'autocommit', 'write', false, 'outcome-unknown'],
+    ['connection', 'autocommit', 'write', true, 'retry'],
+    // An interrupted COMMIT is unknown too; an interrupted autocommit statement answered, so it rolled back.
+    ['interrupted', 'commit', 'write', false, 'outcome-unknown'],
+    ['interrupted', 'commit', 'write', true, 'retry'],
+    ['interrupted', 'autocommit', 'write', false, 'retry'],
     // A refusal or a deadlock at commit applied nothing.
     ['read-only', 'commit', 'write', false, 'retry'],
     ['deadlock', 'commit', 'write', false, 'retry'],
+    ['read-only', 'autocommit', 'write', false, 'retry'],
+    ['deadlock', 'autocommit', 'write', false, 'retry'],
     ['other', 'commit', 'write', true, 'rethrow'],
+    ['other', 'autocommit', 'write', false, 'rethrow'],
     // The read path: a read on a read-only session, harmless to run again...
     ['connection', 'commit', 'read', true, 'retry'],
     ['deadlock', 'commit', 'read', true, 'retry'],
+    ['interrupted', 'commit', 'read', true, 'retry'],
     ['other', 'commit', 'read', true, 'rethrow'],
     ['router', 'commit', 'read', true, 'rethrow'],
     // ...and a write that reached it is the caller's bug, whichever server refused it.
@@ -106,6 +119,9 @@ describe('failureKind', () => {
     assert.equal(failureKind(err('ER_LOCK_DEADLOCK', 1213)), 'deadlock');
     assert.equal(failureKind(err('ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 1792)), 'read-only-session');
     assert.equal(failureKind(err('ER_DUP_ENTRY', 1062)), 'other');
+    assert.equal(failureKind(err('ER_QUERY_INTERRUPTED', 1317)), 'interrupted');
+    // KILL CONNECTION: the connection is gone, whatever the statement's own error said.
+    assert.equal(failureKind(err('ER_QUERY_INTERRUPTED', 1317, true)), 'connection');
     assert.equal(failureKind(new HastackError(ErrorCode.DB_UNAVAILABLE, 'no writable MariaDB')), 'router');
     assert.equal(failureKind(new HastackError(ErrorCode.DB_SPLIT_BRAIN, 'two primaries')), 'router');
     assert.equal(failureKind(new Error('thrown by the caller')), 'other');
@@ -113,8 +129,11 @@ describe('failureKind', () => {
 });
 
 describe('mayHaveApplied', () => {
-  it('only a connection lost while a write on the primary was committing', () => {
+  it('only a connection lost while a write on the primary was committing, or an interrupted COMMIT', () => {
     assert.equal(mayHaveApplied({ kind: 'connection', phase: 'commit', path: 'write' }), true);
+    assert.equal(mayHaveApplied({ kind: 'connection', phase: 'autocommit', path: 'write' }), true);
+    assert.equal(mayHaveApplied({ kind: 'interrupted', phase: 'commit', path: 'write' }), true);
+    assert.equal(mayHaveApplied({ kind: 'interrupted', phase: 'autocommit', path: 'write' }), false);
     assert.equal(mayHaveApplied({ kind: 'connection', phase: 'statement', path: 'write' }), false);
     assert.equal(mayHaveApplied({ kind: 'connection', phase: 'acquire', path: 'write' }), false);
     assert.equal(mayHaveApplied({ kind: 'connection', phase: 'commit', path: 'read' }), false);

@@ -11,7 +11,7 @@ import { classifyDbError, isReadOnlyTransactionError, type DbErrorKind } from '.
  * the failed attempt provably applied nothing (never sent, refused by a read-only server, rolled
  * back by a deadlock or by the server when a connection dropped inside an open transaction), or
  * when the caller said running it twice is harmless (`idempotent`). When a connection drops while
- * a write may be committing, the caller gets `outcome-unknown` (DB_UNAVAILABLE saying so) instead.
+ * a write may be committing, the caller gets `outcome-unknown` (DB_COMMIT_UNKNOWN saying so) instead.
  */
 
 /**
@@ -29,10 +29,13 @@ export type DbFailureKind = DbErrorKind | 'router' | 'read-only-session' | 'repl
  * - acquire: finding the node and taking a connection; nothing was sent.
  * - statement: a statement inside an open transaction, before COMMIT was sent. If the connection
  *   drops, the server rolls the whole transaction back: nothing was applied.
- * - commit: the statement that makes a write durable: COMMIT, or a statement outside a transaction
- *   (autocommit commits it as it runs). If the connection drops here, it may or may not have applied.
+ * - commit: COMMIT of a transaction. If the connection drops here, or the server interrupts it,
+ *   it may or may not have applied.
+ * - autocommit: a statement outside a transaction (autocommit commits it as it runs). A dropped
+ *   connection leaves its outcome unknown too; an error the server answered (read-only, deadlock,
+ *   interrupted) means it rolled back.
  */
-export type DbPhase = 'acquire' | 'statement' | 'commit';
+export type DbPhase = 'acquire' | 'statement' | 'commit' | 'autocommit';
 
 /**
  * - write: a read-write session on the primary (writes, transactions, plain reads).
@@ -61,7 +64,7 @@ export type DbRetryDecision =
   | { readonly action: 'retry'; readonly afterMs: number }
   /** The read path's replica is behind the session: read from the primary instead, at once. */
   | { readonly action: 'to-primary' }
-  /** A write may or may not have been applied: fail with DB_UNAVAILABLE saying so, never run it again. */
+  /** A write may or may not have been applied: fail with DB_COMMIT_UNKNOWN saying so, never run it again. */
   | { readonly action: 'outcome-unknown' }
   /**
    * Retrying was right, but the budget is spent (or the client is closing). `cause`: throw the
@@ -100,7 +103,9 @@ export function failureKind(e: unknown): DbFailureKind {
 
 /** The failed attempt may have committed a write: the session must not trust a replica to show it. */
 export function mayHaveApplied(f: Pick<DbFailure, 'kind' | 'phase' | 'path'>): boolean {
-  return f.kind === 'connection' && f.phase === 'commit' && f.path === 'write';
+  if (f.path !== 'write') return false;
+  if (f.kind === 'connection') return f.phase === 'commit' || f.phase === 'autocommit';
+  return f.kind === 'interrupted' && f.phase === 'commit';
 }
 
 type Verdict = 'retry' | Exclude<DbRetryDecision, { readonly action: 'retry' | 'give-up' }>;
@@ -121,12 +126,16 @@ function verdict(f: DbFailure): Verdict {
     // either way the statement wrote, which is the caller's bug (reads only on this path).
     if (f.kind === 'read-only' || f.kind === 'read-only-session') return REFUSE_WRITE;
     // A read ran on a read-only session: running it again can change nothing.
-    return f.kind === 'connection' || f.kind === 'deadlock' ? 'retry' : RETHROW;
+    return f.kind === 'connection' || f.kind === 'deadlock' || f.kind === 'interrupted' ? 'retry' : RETHROW;
   }
   switch (f.kind) {
     case 'deadlock': // InnoDB rolled the transaction back: running it again is the documented remedy.
     case 'read-only': // refused by a replica or a demoted primary: nothing applied.
       return 'retry';
+    case 'interrupted':
+      // KILL QUERY answered on a live connection: the statement rolled back (a switchover's fence
+      // interrupts statements waiting for its read lock). Only an interrupted COMMIT is unknown.
+      return f.phase !== 'commit' || f.idempotent ? 'retry' : OUTCOME_UNKNOWN;
     case 'connection':
       return f.phase === 'statement' || f.idempotent ? 'retry' : OUTCOME_UNKNOWN;
     default:

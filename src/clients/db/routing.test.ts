@@ -73,6 +73,17 @@ describe('planRoutes, replication mode', () => {
     assert.equal(p.writeRefusal?.kind, 'no-writer');
     assert.deepEqual(p.readers, ['db2', 'db3']);
   });
+  it('issue 22: a replica reconnecting to a dead primary keeps serving reads until a writer is back', () => {
+    const connecting = { ioRunning: false, sqlRunning: true, ioConnecting: true };
+    const p = planRoutes([down('db1'), replica('db2', 500, connecting), replica('db3', 420, connecting)], replication);
+    assert.equal(p.writer, undefined);
+    assert.deepEqual(p.readers, ['db2', 'db3'], 'the newest data there is (db3 is within the bound of db2)');
+    assert.equal(p.appliedPos.get('db2')?.get(0)?.seq, 500n, 'a session whose write db2 lacks still waits for its GTID');
+    const promoted = planRoutes([down('db1'), primary('db2', 505), replica('db3', 500, connecting)], replication);
+    assert.deepEqual(promoted.readers, [], 'once a writer answers, a replica not following it takes no reads');
+    const detached = planRoutes([down('db1'), replica('db2', 500, { ioRunning: false, sqlRunning: true })], replication);
+    assert.deepEqual(detached.readers, [], 'an IO thread stopped by hand is not a writer change');
+  });
   it('records each reader’s applied position for read-your-writes', () => {
     const p = planRoutes(healthyPrimaryAndTwoReplicas(), replication);
     assert.equal(p.appliedPos.get('db2')?.get(0)?.seq, 499n);
@@ -94,6 +105,17 @@ describe('planRoutes, galera mode', () => {
       p.excluded.map((e) => e.id),
       ['db1', 'db2', 'db4', 'db5'],
     );
+  });
+  it("keeps each synced node's wsrep_last_committed, so a read-your-writes read can skip the wait", () => {
+    const at = (id: string, seqno: bigint, localState = 4): NodeState => {
+      const n = galeraNode(id, localState);
+      return n.reachable && n.galera ? { ...n, galera: { ...n.galera, lastCommitted: seqno } } : n;
+    };
+    const p = planRoutes([down('db1'), at('db2', 900n), at('db3', 899n), at('db4', 950n, 2)], galera);
+    assert.equal(p.writer, 'db2');
+    assert.equal(p.appliedSeqno.get('db3'), 899n);
+    assert.equal(p.appliedSeqno.get('db2'), 900n);
+    assert.equal(p.appliedSeqno.has('db4'), false, 'a joiner serves no reads: its position is not used');
   });
   it('has no writer when no node is synced', () => {
     const p = planRoutes([galeraNode('db1', 1), down('db2')], galera);

@@ -18,9 +18,15 @@ export type NodeState =
        * Replication threads from SHOW SLAVE STATUS: 'none' when this node replicates from nobody,
        * 'unknown' when the user may not see it (then the node takes no reads).
        */
-      readonly replication: { readonly ioRunning: boolean; readonly sqlRunning: boolean } | 'none' | 'unknown';
+      readonly replication: { readonly ioRunning: boolean; readonly sqlRunning: boolean; readonly ioConnecting?: boolean } | 'none' | 'unknown';
       /** Galera status (galera mode only). */
-      readonly galera?: { readonly localState: number; readonly ready: boolean; readonly clusterStatus: string };
+      readonly galera?: {
+        readonly localState: number;
+        readonly ready: boolean;
+        readonly clusterStatus: string;
+        /** wsrep_last_committed: the cluster-wide seqno this node has committed up to (absent or -1n: unknown). */
+        readonly lastCommitted?: bigint;
+      };
     };
 
 export interface RoutingPolicy {
@@ -43,6 +49,8 @@ export interface RoutePlan {
   readonly excluded: readonly { readonly id: string; readonly why: string }[];
   /** Each reader's applied GTID position, so a read-your-writes read can skip the wait. */
   readonly appliedPos: ReadonlyMap<string, GtidPos>;
+  /** Galera: each synced node's wsrep_last_committed in this round (the same use as appliedPos). */
+  readonly appliedSeqno: ReadonlyMap<string, bigint>;
   /** One line for the log. */
   readonly summary: string;
 }
@@ -82,11 +90,16 @@ function planGalera(nodes: readonly NodeState[]): RoutePlan {
   const writer = synced.find((id) => nodes.some((n) => n.id === id && n.reachable && !n.readOnly));
   const readers = synced.filter((id) => id !== writer);
   const appliedPos = new Map<string, GtidPos>();
+  const appliedSeqno = new Map<string, bigint>();
+  for (const n of nodes) {
+    const c = n.reachable ? n.galera?.lastCommitted : undefined;
+    if (c !== undefined && c >= 0n && synced.includes(n.id)) appliedSeqno.set(n.id, c);
+  }
   if (writer === undefined) {
     const reason = `no synced Galera node (${excluded.map((e) => `${e.id}: ${e.why}`).join('; ') || 'no mariadb services'})`;
-    return { writer, writeRefusal: { kind: 'no-writer', reason }, readers, excluded, appliedPos, summary: reason };
+    return { writer, writeRefusal: { kind: 'no-writer', reason }, readers, excluded, appliedPos, appliedSeqno, summary: reason };
   }
-  return { writer, readers, excluded, appliedPos, summary: `writer ${writer}, readers ${readers.join(', ') || 'none (reads go to the writer)'}` };
+  return { writer, readers, excluded, appliedPos, appliedSeqno, summary: `writer ${writer}, readers ${readers.join(', ') || 'none (reads go to the writer)'}` };
 }
 
 /**
@@ -141,7 +154,12 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
       excluded.push({ id: n.id, why: 'replication status not visible (the app user needs SLAVE MONITOR)' });
       continue;
     }
-    if (!(r.ioRunning && r.sqlRunning)) {
+    // The primary is gone (no writable node answers us) and the replica's IO thread is trying to
+    // reach it again: it holds everything the primary sent it, the newest data there is, so it
+    // keeps serving reads during the writer change; a session whose write it lacks still waits
+    // for its GTID (and then for the new writer).
+    const orphaned = writer === undefined && writeRefusal?.kind === 'no-writer' && r.ioConnecting === true && r.sqlRunning;
+    if (!(r.ioRunning && r.sqlRunning) && !orphaned) {
       excluded.push({ id: n.id, why: `replication stopped (io ${r.ioRunning ? 'running' : 'stopped'}, sql ${r.sqlRunning ? 'running' : 'stopped'})` });
       continue;
     }
@@ -156,7 +174,7 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
   }
   const head = writer !== undefined ? `writer ${writer}` : (writeRefusal?.reason ?? 'no writer');
   const summary = `${head}, readers ${readers.join(', ') || 'none (reads go to the writer)'}${excluded.length > 0 ? `; skipped ${excluded.map((e) => `${e.id} (${e.why})`).join(', ')}` : ''}`;
-  return { writer, ...(writeRefusal ? { writeRefusal } : {}), readers, excluded, appliedPos, summary };
+  return { writer, ...(writeRefusal ? { writeRefusal } : {}), readers, excluded, appliedPos, appliedSeqno: new Map(), summary };
 }
 
 /** Where writes and reads go, from one probe round. Pure: the whole routing decision. */

@@ -47,9 +47,18 @@ export interface TransactionOptions {
   /**
    * The whole transaction is safe to run twice (for example it inserts under a unique
    * idempotency key and returns the existing row when present). Then a connection lost during
-   * COMMIT, when the outcome is unknown, is retried too; otherwise that raises DB_UNAVAILABLE.
+   * COMMIT, when the outcome is unknown, is retried too; otherwise that raises DB_COMMIT_UNKNOWN
+   * (unless `verifyCommit`).
    */
   readonly idempotent?: boolean;
+  /**
+   * For a transaction that is not idempotent: it also writes a marker row (table
+   * `hastack_commit_marks` in the app database, created on first use) just before COMMIT, so
+   * that a connection lost during COMMIT is checked on the primary instead of raising
+   * DB_COMMIT_UNKNOWN: committed → the callback's result is returned; not committed → the
+   * transaction runs again. Costs one small insert per transaction.
+   */
+  readonly verifyCommit?: boolean;
   /** Per-statement timeout in ms (default 5 s). */
   readonly timeoutMs?: number;
 }
@@ -81,7 +90,8 @@ export interface Db {
   /**
    * A scoped Db with read-your-writes: after any write through it, its replica reads wait until
    * the replica has applied that write (MASTER_GTID_WAIT, bounded; else the primary answers), or
-   * on Galera use wsrep_sync_wait. `token` continues an earlier session (see SessionDb.token).
+   * on Galera until the node's wsrep_last_committed reached the write's seqno: one node's
+   * position, never a cluster-wide sync. `token` continues an earlier session (see SessionDb.token).
    */
   session(token?: string): SessionDb;
 }
@@ -97,4 +107,16 @@ export interface SessionDb extends Db {
   token(): string;
   /** Adds an earlier token: later reads see that session's writes too. Throws BAD_REQUEST on garbage. */
   withToken(token: string): this;
+}
+
+/** Statements on one dedicated connection to the primary (migrations: GET_LOCK is per connection). */
+export interface DbSession {
+  query<T extends object = Row>(sql: string, params?: readonly SqlValue[], opts?: { readonly timeoutMs?: number }): Promise<T[]>;
+  execute(sql: string, params?: readonly SqlValue[], opts?: { readonly timeoutMs?: number }): Promise<WriteResult>;
+}
+
+export interface DbPing {
+  readonly ok: boolean;
+  readonly primary?: string;
+  readonly detail: string;
 }

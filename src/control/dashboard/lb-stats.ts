@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import type { ServiceInstance } from '../../config/index.js';
 import { describeError } from '../../shared/errors.js';
+import { sharedProbeAgent } from '../../shared/probe-agent.js';
 import { histogramBuckets, parsePromText, sumOf } from './prom-text.js';
 import type { LbSnapshot } from './types.js';
 
@@ -13,7 +14,7 @@ interface StatsBody {
 }
 
 async function getText(url: string, timeoutMs: number): Promise<string> {
-  const res = await request(url, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+  const res = await request(url, { dispatcher: sharedProbeAgent(timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`${url}: HTTP ${res.statusCode}`);
   return text;

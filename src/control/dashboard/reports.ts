@@ -63,6 +63,8 @@ export function listReports(stateDir: string): ReportSummary[] {
         scenario: String(r.scenario ?? '?'),
         startedAt: String(r.startedAt ?? ''),
         availability: typeof r.availability === 'number' ? r.availability : 0,
+        firstAttemptAvailability: typeof r.firstAttemptAvailability === 'number' ? r.firstAttemptAvailability : null,
+        naiveAvailability: typeof r.naiveAvailability === 'number' ? r.naiveAvailability : null,
         promisesBroken: Array.isArray(r.promisesBroken) ? r.promisesBroken.map(String) : [],
       });
     } catch {

@@ -63,6 +63,9 @@ export interface ReportSummary {
   readonly scenario: string;
   readonly startedAt: string;
   readonly availability: number;
+  /** Issue 22's figures: null in a report written before they existed. */
+  readonly firstAttemptAvailability: number | null;
+  readonly naiveAvailability: number | null;
   readonly promisesBroken: string[];
 }
 

@@ -1,0 +1,93 @@
+import { clientVisible, isRead, isWrite, type AttemptOutcome, type FaultWindow, type History, type Operation } from './history.js';
+
+/**
+ * What the clients went through, attempt by attempt (issue 22): the operations that succeeded on
+ * their first attempt, those that needed more, the attempts a user would have seen fail, the
+ * longest operation, and what the naive clients (no retries) got. Pure: read from the history.
+ */
+export interface AttemptStats {
+  /** Operations counted (every client, naive ones included). */
+  readonly ops: number;
+  /** Operations that succeeded on their first attempt / ops (1 when there were none). */
+  readonly firstAttemptAvailability: number;
+  /** Operations that took more than one attempt (a naive client's too, when a refused address sent it to the next one). */
+  readonly retriedOps: number;
+  /** Attempts answered 5xx, reset or timed out after the request was sent (every client). */
+  readonly clientVisibleErrors: number;
+  /** The longest operation, end − start, retries included, failed ones too (0 when none). */
+  readonly maxOpLatencyMs: number;
+  /** Operations of the naive clients. */
+  readonly naiveOps: number;
+  /** Their success ratio (1 when there were none). */
+  readonly naiveAvailability: number;
+  /** Naive operations that succeeded on another address after a connection was refused (the browser's fallback between A records). */
+  readonly naiveFellOver: number;
+  /** Attempts by outcome (history.ts `AttemptOutcome`): where the retries and the errors came from. */
+  readonly outcomes: Readonly<Record<AttemptOutcome, number>>;
+}
+
+export interface AttemptSplit {
+  readonly all: AttemptStats;
+  readonly reads: AttemptStats;
+  readonly writes: AttemptStats;
+}
+
+export interface AttemptReport {
+  /** The whole run. */
+  readonly overall: AttemptSplit;
+  /** Operations overlapping a fault window (the same as overall's when there was no fault: none). */
+  readonly duringFault: AttemptSplit;
+}
+
+function ratio(a: number, b: number): number {
+  return b === 0 ? 1 : a / b;
+}
+
+/** Rounded as `availability` is in the report: 5 decimals. */
+function round5(v: number): number {
+  return Math.round(v * 100_000) / 100_000;
+}
+
+/** An operation without `tries` (a hand-made history) has no visible error to count. */
+function visibleErrors(o: Operation): number {
+  return (o.tries ?? []).filter((t) => clientVisible(t.outcome)).length;
+}
+
+export function attemptStats(ops: readonly Operation[]): AttemptStats {
+  const naive = ops.filter((o) => o.naive === true);
+  let firstOk = 0;
+  let retried = 0;
+  let visible = 0;
+  let maxMs = 0;
+  const outcomes: Record<AttemptOutcome, number> = { ok: 0, answered: 0, '5xx': 0, unreached: 0, reset: 0, timeout: 0 };
+  for (const o of ops) {
+    for (const t of o.tries ?? []) outcomes[t.outcome]++;
+    if (o.ok && o.attempts === 1) firstOk++;
+    if (o.attempts > 1) retried++;
+    visible += visibleErrors(o);
+    maxMs = Math.max(maxMs, o.end - o.start);
+  }
+  return {
+    ops: ops.length,
+    firstAttemptAvailability: round5(ratio(firstOk, ops.length)),
+    retriedOps: retried,
+    clientVisibleErrors: visible,
+    maxOpLatencyMs: maxMs,
+    naiveOps: naive.length,
+    naiveAvailability: round5(ratio(naive.filter((o) => o.ok).length, naive.length)),
+    naiveFellOver: naive.filter((o) => o.ok && (o.tries ?? []).some((t) => t.outcome === 'unreached')).length,
+    outcomes,
+  };
+}
+
+function split(ops: readonly Operation[]): AttemptSplit {
+  return { all: attemptStats(ops), reads: attemptStats(ops.filter(isRead)), writes: attemptStats(ops.filter(isWrite)) };
+}
+
+function overlaps(o: Operation, f: FaultWindow): boolean {
+  return o.start <= f.healedAt && o.end >= f.injectedAt;
+}
+
+export function checkAttempts(h: History): AttemptReport {
+  return { overall: split(h.ops), duringFault: split(h.ops.filter((o) => h.faults.some((f) => overlaps(o, f)))) };
+}

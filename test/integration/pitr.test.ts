@@ -1,0 +1,215 @@
+// lane: side (it mostly waits: a load of single orders, two switchovers, three scratch restores)
+/**
+ * Issue 24, point-in-time recovery, on the `simple` preset with `backup.binlogArchive: true`:
+ * - the supervisor streams the primary's binlog into the archive; a base backup is taken;
+ * - orders flow (one writer, paced, bounded) while the primary moves: switchover to standby
+ *   (a failover of the archive's source) and back (a failback); the archive follows both, in new
+ *   segments, with no gap;
+ * - the archive's lag (a GTID committed on the primary → that transaction in an archived file) is
+ *   sampled under that load and printed, never asserted;
+ * - for a random second T before, between and after the switches, `restore --to-time T --verify
+ *   --keep` holds exactly the orders committed at or before T: every order acknowledged before
+ *   T+1 s is there, none sent at or after T+1 s is (T is inclusive to the second; a transaction's
+ *   binlog time is its statements' start time, between the request's send and its
+ *   acknowledgement), and the few sent before and acknowledged after T+1 s are either (counted).
+ * - `restore --to-gtid G`, G the transaction the second restore reached, holds the same orders.
+ * Addresses 127.0.236.1-2 (kit/addresses.ts row `pitr`), cluster `pt`.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { testRange } from '../../kit/addresses.js';
+import { preset, readSecrets, servicesOf } from '../../src/config/index.js';
+import { mariadbPaths } from '../../src/engines/index.js';
+import { buildTimeline, readArchive, readArchiveStatus } from '../../src/failover/index.js';
+import { waitFor } from '../../src/shared/retry.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
+import { useCluster } from '../helpers/cluster.js';
+import { postOrder, restock } from '../helpers/orders.js';
+
+const R = testRange('pitr');
+const LB = `http://${R.address(1)}:8080`;
+// Each phase writes for this long: a few seconds of distinct commit times on each side of a switch.
+const PHASE_MS = 5_000;
+// Bounds every load loop whatever the machine's speed.
+const PHASE_MAX_ORDERS = 400;
+// Lag samples per phase (one every ~PHASE_MS / LAG_SAMPLES).
+const LAG_SAMPLES = 6;
+
+interface Sent {
+  readonly key: string;
+  readonly sentAt: number;
+  ackedAt?: number;
+}
+
+describe('point-in-time recovery: binlog archive across a switchover and back, restore --to-time under load', { timeout: 420_000 }, () => {
+  const used = useCluster('pitr', {
+    ...preset('simple'),
+    cluster: R.cluster,
+    addressBase: R.base,
+    app: { module: path.join(REPO_ROOT, 'examples/erp') },
+    backup: { binlogArchive: true },
+  });
+  const history: Sent[] = [];
+  const lags: number[] = [];
+  const phaseEnds: number[] = [];
+  const t0 = Date.now();
+  const stamp = (what: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
+
+  async function onPrimary<T>(fn: (c: mysql.Connection) => Promise<T>): Promise<T> {
+    const secrets = readSecrets(used.stateDir);
+    for (const svc of servicesOf(used.topo, 'mariadb')) {
+      const c = await mysql.createConnection({ socketPath: mariadbPaths(svc).socket, user: 'root', password: secrets.dbRootPassword });
+      try {
+        const [r] = await c.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+        if (Number(r[0]?.['ro']) === 0) return await fn(c);
+      } finally {
+        await c.end();
+      }
+    }
+    return assert.fail('no writable primary');
+  }
+
+  const primarySeq = (): Promise<number> =>
+    onPrimary(async (c) => {
+      const [r] = await c.query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS g');
+      return Number(/-(\d+)$/.exec(String(r[0]?.['g'] ?? ''))?.[1] ?? 0);
+    });
+  const archivedSeq = (): number => buildTimeline(readArchive(used.topo)).transactions.at(-1)?.seq ?? 0;
+
+  /** One writer, paced: orders with their send and acknowledgement times. */
+  async function load(phase: string): Promise<void> {
+    const end = Date.now() + PHASE_MS;
+    let nextSample = Date.now();
+    const sampling: Promise<void>[] = [];
+    for (let i = 0; i < PHASE_MAX_ORDERS && Date.now() < end; i++) {
+      const s: Sent = { key: `pt-${phase}-${i}`, sentAt: Date.now() };
+      history.push(s);
+      const r = await postOrder(LB, s.key);
+      if (r.ok) s.ackedAt = Date.now();
+      if (Date.now() >= nextSample) {
+        nextSample = Date.now() + PHASE_MS / LAG_SAMPLES;
+        sampling.push(
+          (async () => {
+            const at = Date.now();
+            const seq = await primarySeq();
+            const seen = await waitFor(async () => (archivedSeq() >= seq ? Date.now() : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+            if (seen !== undefined) lags.push(seen - at);
+          })(),
+        );
+      }
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await Promise.all(sampling);
+    phaseEnds.push(Date.now());
+  }
+
+  interface Report {
+    restoredTo?: { gtid: string; time: string };
+    applied: number;
+    backup: string;
+    scratch?: { pid: number; socket: string; dir: string };
+  }
+  let afterSwitch: { gtid: string; restored: Set<string> } | undefined;
+
+  /** `restore ARGS --verify --keep --json`, then this test's orders in the scratch server, which is stopped and removed. */
+  async function restoreAndRead(args: readonly string[]): Promise<{ rep: Report; restored: Set<string> }> {
+    const r = await runCli(['restore', ...args, '--verify', '--keep', '--json', '-f', used.configFile], { cwd: used.dir, timeoutMs: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rep = JSON.parse(r.stdout) as Report;
+    const scratch = rep.scratch ?? assert.fail('no scratch server kept');
+    try {
+      const c = await mysql.createConnection({ socketPath: scratch.socket, user: 'root', password: readSecrets(used.stateDir).dbRootPassword });
+      try {
+        const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT customer FROM ??.sales_orders WHERE customer LIKE 'pt-%'", [used.topo.config.database.name]);
+        return { rep, restored: new Set(rows.map((x) => String(x['customer']))) };
+      } finally {
+        await c.end();
+      }
+    } finally {
+      process.kill(scratch.pid, 'SIGTERM');
+      await waitFor(async () => (fs.existsSync(`/proc/${scratch.pid}`) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
+      fs.rmSync(scratch.dir, { recursive: true, force: true });
+    }
+  }
+
+  async function switchTo(node: string): Promise<void> {
+    const r = await runCli(['switchover', '--to', node, '-f', used.configFile], { cwd: used.dir, timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    stamp(`switched over to ${node}`);
+  }
+
+  it('the archive streams from the primary; a base backup; orders across a switchover and a failback; the archive follows without a gap', async () => {
+    const streaming = await waitFor(async () => (readArchiveStatus(used.topo)?.streaming ? true : undefined), { timeoutMs: 30_000, intervalMs: 200 });
+    assert.ok(streaming, `the archiver does not stream: ${JSON.stringify(readArchiveStatus(used.topo))}`);
+    await restock(LB, 'WIDGET-RED', 5_000, 'pt-restock');
+    const b = await runCli(['backup', '-f', used.configFile], { cwd: used.dir, timeoutMs: 180_000 });
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    stamp('base backup taken');
+    // Whole seconds apart: T is picked inside a phase, away from the other phases' seconds.
+    await load('a');
+    await switchTo('standby');
+    await load('b');
+    await switchTo('primary');
+    await load('c');
+    const last = await primarySeq();
+    const caught = await waitFor(async () => (archivedSeq() >= last ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    assert.ok(caught, `the archive did not reach the primary's GTID seq ${last} (it has ${archivedSeq()})`);
+    const status = readArchiveStatus(used.topo);
+    assert.equal(status?.gap, undefined, JSON.stringify(status));
+    const st = await runCli(['status', '-f', used.configFile], { cwd: used.dir });
+    assert.match(st.stdout, /binlog archive: streaming from primary\/mariadb, newest 0-\d+-\d+ committed/);
+    assert.doesNotMatch(st.stdout, /binlog archive: WARNING/);
+    const segments = readArchive(used.topo);
+    assert.ok(new Set(segments.map((s) => s.meta.node)).size === 2, `segments from both nodes: ${segments.map((s) => path.basename(s.dir)).join(', ')}`);
+    // The raw files carry row data: only their owner may enter the segment directories.
+    for (const s of segments) assert.equal(fs.statSync(s.dir).mode & 0o077, 0, `${s.dir} is private`);
+    const sorted = [...lags].sort((x, y) => x - y);
+    stamp(
+      `orders: ${history.length} sent, ${history.filter((h) => h.ackedAt).length} acknowledged; segments: ${segments.map((s) => path.basename(s.dir)).join(', ')}; ` +
+        `archive lag (commit → archived file), ${sorted.length} samples: median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms`,
+    );
+  });
+
+  for (const [n, phase] of [
+    [0, 'a'],
+    [1, 'b (after the switchover)'],
+    [2, 'c (after the failback)'],
+  ] as const) {
+    it(`restore --to-time T --verify, T a random second of phase ${phase}: exactly the orders committed at or before T`, async () => {
+      const mine = history.filter((h) => h.key.startsWith(`pt-${phase[0]}-`));
+      const from = Math.ceil((mine[0]?.sentAt ?? assert.fail('no orders')) / 1000);
+      const to = Math.floor((phaseEnds[n] ?? 0) / 1000) - 1;
+      assert.ok(to >= from, 'the phase spans a whole second');
+      const T = from + Math.floor(Math.random() * (to - from + 1));
+      const iso = new Date(T * 1000).toISOString().replace('.000Z', 'Z');
+      const { rep, restored } = await restoreAndRead(['--to-time', iso]);
+      if (n === 1) afterSwitch = { gtid: rep.restoredTo?.gtid ?? '', restored };
+      const cut = (T + 1) * 1000;
+      const must = history.filter((h) => h.ackedAt !== undefined && h.ackedAt < cut).map((h) => h.key);
+      const mustNot = history.filter((h) => h.sentAt >= cut).map((h) => h.key);
+      const either = history.filter((h) => h.sentAt < cut && !(h.ackedAt !== undefined && h.ackedAt < cut));
+      const missing = must.filter((k) => !restored.has(k));
+      const extra = mustNot.filter((k) => restored.has(k));
+      const unknown = [...restored].filter((k) => !history.some((h) => h.key === k));
+      stamp(
+        `T=${iso}: base ${rep.backup}, ${rep.applied} transactions replayed, restored to ${rep.restoredTo?.gtid} (${rep.restoredTo?.time}); ` +
+          `${restored.size} orders, ${must.length} required, ${mustNot.length} excluded, ${either.length} in flight at T+1 s (${either.filter((h) => restored.has(h.key)).length} of them restored)`,
+      );
+      assert.deepEqual(missing, [], 'orders acknowledged at or before T are missing');
+      assert.deepEqual(extra, [], 'orders sent after T were restored');
+      assert.deepEqual(unknown, []);
+      assert.ok(must.length > 0);
+    });
+  }
+
+  it('restore --to-gtid G, G the transaction the switchover-phase restore reached: the same orders', async () => {
+    const at = afterSwitch ?? assert.fail('the phase b restore did not run');
+    const { rep, restored } = await restoreAndRead(['--to-gtid', at.gtid]);
+    assert.equal(rep.restoredTo?.gtid, at.gtid);
+    assert.deepEqual([...restored].sort(), [...at.restored].sort());
+    stamp(`--to-gtid ${at.gtid}: ${restored.size} orders, as --to-time reached`);
+  });
+});

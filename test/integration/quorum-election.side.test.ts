@@ -1,0 +1,134 @@
+/**
+ * The decision quorum's etcd (issue 23) with three real members, brought up once: authentication
+ * is on (nothing without the root password), exactly one controller leads the election, the
+ * leader's controller killed (its lease neither renewed nor revoked) is taken over, and so is a
+ * leader whose node's etcd member dies. A lease holder cut off from the majority (its member
+ * frozen with SIGSTOP) sees its lease lapse (the primary's self-fence point) while etcd still
+ * holds the key: the fence comes before the expiry. Times are printed, never asserted.
+ * Addresses 127.0.234.1-3 (kit/addresses.ts row `quorum-election`); qm1's MariaDB, Redis, app and lb are in the config (a cluster needs them) but never started.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { EngineHarness, engineBed } from '../../kit/engines.js';
+import { onRange } from '../../kit/configs.js';
+import { EtcdClient, EtcdError, etcdClientFor } from '../../src/engines/index.js';
+import { Election, FENCE_AFTER_MS, KeptLease, LEASE_TTL_S, KEEPALIVE_MS, leaderKey, quorumClient } from '../../src/failover/index.js';
+import { waitFor } from '../../src/shared/retry.js';
+
+const NODES = ['qm1', 'qm2', 'qm3'];
+
+describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd drops it', { timeout: 120_000 }, () => {
+  const bed = engineBed(
+    'quorum-election',
+    onRange('quorum-election', {
+      cluster: 'qmelect',
+      nodes: NODES.map((name, i) => ({ name, services: i === 0 ? (['etcd', 'mariadb', 'redis', 'app', 'lb'] as const).slice() : ['etcd' as const] })),
+    }),
+  );
+  const engines = new EngineHarness();
+  const elections = new Map<string, { e: Election; stop: () => void }>();
+
+  const runElection = (node: string): void => {
+    const e = new Election(bed.topo, node, quorumClient(bed.topo, node, bed.secrets.etcdRootPassword));
+    let stopped = false;
+    let t: NodeJS.Timeout | undefined;
+    const loop = (): void => {
+      void e.tick().finally(() => {
+        if (!stopped) t = setTimeout(loop, e.nextTickMs());
+      });
+    };
+    loop();
+    elections.set(node, {
+      e,
+      stop: () => {
+        stopped = true;
+        clearTimeout(t);
+      },
+    });
+  };
+  const leaders = (): string[] => [...elections.entries()].filter(([, x]) => x.e.isLeader()).map(([n]) => n);
+
+  before(async () => {
+    // Together: a member is healthy only once a majority runs.
+    await Promise.all(NODES.map((n) => engines.start(bed.ctxOf(n, 'etcd'))));
+  });
+  after(async () => {
+    for (const x of elections.values()) x.stop();
+    await engines.stopAll();
+    fs.rmSync(bed.stateRoot, { recursive: true, force: true });
+  });
+
+  it('refuses every request without the root password; with it, reads and writes', async () => {
+    const svc = bed.ctxOf('qm1', 'etcd').svc;
+    await assert.rejects(etcdClientFor(svc, undefined).put('/x', 'y'), (e: unknown) => e instanceof EtcdError);
+    await assert.rejects(new EtcdClient({ host: svc.address, port: svc.port }, { user: 'root', password: 'wrong' }).put('/x', 'y'));
+    const c = etcdClientFor(svc, bed.secrets.etcdRootPassword);
+    await c.put('/hastack/qmelect/probe', 'ok');
+    assert.equal((await c.get('/hastack/qmelect/probe'))?.value, 'ok');
+    const conf = fs.readFileSync(`${svc.dir}/etcd.conf.yml`);
+    assert.equal(fs.statSync(`${svc.dir}/etcd.conf.yml`).mode & 0o777, 0o600);
+    assert.ok(!conf.includes(bed.secrets.etcdRootPassword ?? '-'), 'no password in the config');
+  });
+
+  it('exactly one controller leads; its controller killed, another takes over; its etcd member killed, again', async () => {
+    for (const n of NODES) runElection(n);
+    const first = await waitFor(async () => (leaders().length === 1 ? leaders()[0] : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+    assert.ok(first, 'a leader within 10 s');
+    const c = etcdClientFor(bed.ctxOf('qm1', 'etcd').svc, bed.secrets.etcdRootPassword);
+    assert.equal((await c.get(leaderKey(bed.topo)))?.value, first);
+
+    // The leader's controller "killed": it stops renewing and never resigns.
+    const t0 = Date.now();
+    elections.get(first)?.stop();
+    elections.delete(first);
+    const second = await waitFor(async () => (leaders().length === 1 ? leaders()[0] : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+    const takeoverMs = Date.now() - t0;
+    assert.ok(second && second !== first, `a new leader (was ${first}, now ${String(second)})`);
+    assert.equal((await c.get(leaderKey(bed.topo)))?.value, second, 'etcd names the new leader');
+    process.stdout.write(`  # controller ${first} killed → ${second} leads after ${takeoverMs} ms (lease TTL ${LEASE_TTL_S} s, renewal every ${KEEPALIVE_MS} ms)\n`);
+
+    // The new leader's own etcd member SIGKILLed: its controller cannot renew; the third takes over.
+    const t1 = Date.now();
+    await engines.kill(`${String(second)}/etcd`);
+    const third = await waitFor(async () => (leaders().length === 1 && leaders()[0] !== second ? leaders()[0] : undefined), { timeoutMs: 15_000, intervalMs: 20 });
+    process.stdout.write(`  # ${String(second)}'s etcd member killed → ${String(third)} leads after ${Date.now() - t1} ms\n`);
+    assert.ok(third && third !== first && third !== second);
+    assert.equal(leaders().length, 1, 'never two leaders');
+    await engines.start(bed.ctxOf(String(second), 'etcd'), { afterHealthy: false });
+  });
+
+  it('a holder cut off from the majority sees its lease lapse (its fence point) while etcd still holds the key', async () => {
+    const holderNode = 'qm3';
+    const lease = new KeptLease(quorumClient(bed.topo, holderNode, bed.secrets.etcdRootPassword));
+    await lease.tick();
+    assert.ok(lease.id, `a lease: ${lease.lastError ?? ''}`);
+    const other = etcdClientFor(bed.ctxOf('qm1', 'etcd').svc, bed.secrets.etcdRootPassword);
+    const key = '/hastack/qmelect/primary-test';
+    await other.put(key, holderNode, lease.id);
+    // Cut off: its member frozen (no answer at all), as a partition would leave it.
+    const member = engines.get(`${holderNode}/etcd`);
+    assert.ok(member);
+    const cutAt = Date.now();
+    engines.signal(`${holderNode}/etcd`, 'SIGSTOP');
+    try {
+      const margin = LEASE_TTL_S * 1000 - FENCE_AFTER_MS;
+      const fencedAt = await waitFor(
+        async () => {
+          await lease.tick();
+          return lease.valid(margin) ? undefined : Date.now();
+        },
+        { timeoutMs: 5_000, intervalMs: KEEPALIVE_MS },
+      );
+      assert.ok(fencedAt, 'the lease lapsed on the holder side');
+      const stillHeld = (await other.get(key))?.value;
+      assert.equal(stillHeld, holderNode, 'etcd still holds the key when the holder fences itself');
+      const goneAt = await waitFor(async () => ((await other.get(key)) === undefined ? Date.now() : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+      assert.ok(goneAt, 'the key goes with the lease');
+      process.stdout.write(`  # cut off → self-fence point after ${fencedAt - cutAt} ms; key gone from etcd after ${goneAt - cutAt} ms\n`);
+      assert.ok(fencedAt < goneAt);
+    } finally {
+      engines.signal(`${holderNode}/etcd`, 'SIGCONT');
+    }
+  });
+});
