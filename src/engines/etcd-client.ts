@@ -182,6 +182,15 @@ export class EtcdClient {
     return r.succeeded === true;
   }
 
+  /** Deletes `key` only while its value is `value` (a claim given up, never someone else's). True if deleted. */
+  async delIfValue(key: string, value: string): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'VALUE', result: 'EQUAL', value: b64(value) }],
+      success: [{ request_delete_range: { key: b64(key) } }],
+    });
+    return r.succeeded === true;
+  }
+
   /** `/health` (no auth): true when this member is part of a cluster that has a leader. */
   async healthy(): Promise<{ healthy: boolean; detail: string }> {
     try {

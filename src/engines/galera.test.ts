@@ -63,6 +63,8 @@ describe('renderGaleraCnf', () => {
       assert.ok(cnf.includes(opt), `${opt} in wsrep_provider_options`);
     }
     assert.match(cnf, /^\[sst\]\nsst-log-archive-dir=\/tmp\/hastack-unit\/unit\/db1\/mariadb\/sst-logs$/m);
+    // The state transfer's listener on the node's address only (not *:4444, shared by every cluster here).
+    assert.match(cnf, /^\[sst\]\n(?:.*\n)*?sockopt=bind=127\.0\.54\.2$/m);
   });
   it('allows only the galera nodes to connect (plus 127.0.0.1, the IST source, on local)', () => {
     assert.match(cnfFor('db1'), /^wsrep_allowlist=127\.0\.54\.2,127\.0\.54\.3,127\.0\.54\.4,127\.0\.0\.1$/m);

@@ -182,6 +182,13 @@ export function renderGaleraCnf(p: GaleraCnfParams): string {
     '[sst]',
     // mariabackup writes its logs to /tmp/sst_log_archive otherwise (ENGINE-NOTES).
     `sst-log-archive-dir=${paths.sstLogDir}`,
+    // The joiner's socat listens on every address of the machine otherwise (TCP-LISTEN:4444): a
+    // second cluster's joiner on this machine could not listen, and a donor could stream one
+    // cluster's rows into the other's listener (measured: a socat already on *:4444 made every
+    // join abort with SIGABRT; it is what failed CI when two tests joined Galera nodes at once).
+    // socat's `bind` holds the joiner to its node's address, like gmcast.listen_addr and
+    // ist.recv_addr above; on the donor it makes the stream leave from its node's address.
+    `sockopt=bind=${p.address.includes(':') ? `[${p.address}]` : p.address}`,
     // The SST stream (socat) over TLS with the server's certificate, and the peer's chain checked
     // against the cluster's CA. VERIFY_CA, not VERIFY_IDENTITY: the CA is this cluster's own and
     // signs only its nodes, and the donor would otherwise check the joiner's name, not its address.

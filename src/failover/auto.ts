@@ -8,7 +8,7 @@ import { autoSnapshot, decide, trackAsyncWindow, type AsyncWindow, type AutoDeci
 import { trackAcked, type AckedMark } from './decide.js';
 import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { DbFactsWatch } from './facts.js';
-import { readJournal, unfinishedJournal } from './journal.js';
+import { readJournal, unfinishedJournal, writeJournal } from './journal.js';
 import { runFailover, runHook, type NodeFencer } from './runbook.js';
 import { afterHeldFailover, FENCE_RETRY_BUDGET_MS, readAutoModeSafe, turnOffAfterFailure } from './auto-mode.js';
 import { primaryLeaseKey, type Election } from './quorum.js';
@@ -181,7 +181,8 @@ export class FailoverController {
 
   private async decideAndAct(modeState: 'on' | 'off' | 'paused'): Promise<CycleOutcome> {
     const cfg0 = this.env.topo.config.failover;
-    const finished = readJournal(this.env.topo.stateDir)?.finishedAt;
+    const last = readJournal(this.env.topo.stateDir);
+    const finished = last?.abandoned === undefined ? last?.finishedAt : undefined;
     const st: AutoState = { ...this.state, ...(finished ? { lastFailoverAt: Date.parse(finished) } : {}) };
     const dbs = await this.facts.snapshot();
     const at = this.now();
@@ -269,11 +270,34 @@ export class FailoverController {
         this.fenceFailingSince = undefined;
         const reason = `the fence kept failing for ${Math.round(held.attemptsForMs / 1000)} s (nothing was changed: the old primary is not fenced, nothing promoted): ${describeError(e)}`;
         turnOffAfterFailure(this.env.topo.stateDir, reason);
+        await this.giveUp(reason);
         return { reason: 'failover-failed', message: `${why}; ${reason}. Automatic failover is now OFF until "hastack resume"` };
       }
       // The safety valve: no second automatic attempt on a cluster a failed one left half changed.
       turnOffAfterFailure(this.env.topo.stateDir, describeError(e));
       return { reason: 'failover-failed', message: `${why}; the failover FAILED: ${describeError(e)}. Automatic failover is now OFF until "hastack resume"` };
+    }
+  }
+
+  /**
+   * A failover that stopped at its fence, with nothing promoted, given up as the mode turns off:
+   * its journal is closed as abandoned (resumed after "hastack resume", it would try to fence a
+   * primary that may be back and serving; the next failover plans afresh), and the `promoting`
+   * claim is let go, so that the old primary, if it comes back, re-claims its key and serves
+   * again: with nothing promoted it is the only primary there can be.
+   */
+  private async giveUp(why: string): Promise<void> {
+    const j = unfinishedJournal(this.env.topo.stateDir);
+    if (j?.kind === 'failover' && j.steps.promote === undefined) {
+      writeJournal(this.env.topo.stateDir, { ...j, finishedAt: new Date(this.now()).toISOString(), abandoned: why });
+    }
+    try {
+      await this.quorum?.client.delIfValue(primaryLeaseKey(this.env.topo), PROMOTING);
+    } catch (e) {
+      appendEvent(this.env.topo.stateDir, {
+        type: 'failover.decision',
+        message: `auto failover: the "${PROMOTING}" claim could not be let go (${describeError(e)}); the old primary stays fenced until a failover or "etcdctl del" of its key`,
+      });
     }
   }
 
@@ -320,6 +344,9 @@ export class FailoverController {
             // since this one last did (and may have closed the window: a stale one here refused a
             // failover in the soak). Read it again at the next cycle.
             if (leader) this.windowLoaded = false;
+            // What it saw when it last acted is stale: a loss it timed then (seen "unreachable for
+            // 29.5 s" in the soak) would skip the detection wait on a blip now.
+            if (leader) this.state = this.state.lastFailoverAt !== undefined ? { lastFailoverAt: this.state.lastFailoverAt } : {};
             appendEvent(this.env.topo.stateDir, {
               type: 'quorum.leader',
               message: leader ? `controller ${q.election.identity} now acts (elected through etcd)` : `controller ${q.election.identity} no longer acts`,

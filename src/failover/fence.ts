@@ -4,6 +4,7 @@ import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { recordRole, serviceOn, type FailoverEnv } from './context.js';
 import { fenceReachable } from './db-ops.js';
+import { failpointArmed } from '../shared/failpoints.js';
 import type { FenceOutcome } from './decide.js';
 import type { JournalPlan } from './journal.js';
 
@@ -136,6 +137,9 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   let unreachable: unknown;
   // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
   try {
+    if (failpointArmed('fence.machine-silent')) {
+      throw new HastackError(ErrorCode.HOST_UNREACHABLE, `${plan.from}'s machine is silent (failpoint fence.machine-silent: a test's machine without power or network)`);
+    }
     await recordRole(env, fromDb, 'replica');
   } catch (e) {
     unreachable = e;
@@ -203,7 +207,7 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   throw new HastackError(
     ErrorCode.FENCE_FAILED,
     `${plan.from}'s machine does not answer (${why}) and failover.fence ${outcome}${said}: nothing was promoted, since it may still be running and taking writes. ` +
-      `Fix the command (run it by hand with HASTACK_FENCE_NODE=${plan.from} HASTACK_FENCE_ADDRESS=${fenv.HASTACK_FENCE_ADDRESS}) or power the machine off yourself, then run "hastack failover" again (it resumes at the fence)` +
+      `Fix the command (run it by hand with HASTACK_FENCE_NODE=${plan.from} HASTACK_FENCE_ADDRESS=${fenv.HASTACK_FENCE_ADDRESS}) or power the machine off yourself, then run "hastack failover" (it resumes at the fence, or plans again if the automatic mode gave this failover up)` +
       `; once you know it is off, "hastack failover --machine-off ${plan.from}" goes ahead without the command`,
     { details: { step: 'fence', node: plan.from, code: r.code, timedOut: r.timedOut } },
   );

@@ -8,6 +8,7 @@ export type { FailoverOptions, FailoverResult, NodeFencer } from './runbook.js';
 export { runSwitchover, SWITCHOVER_STEPS } from './switchover.js';
 export { FailoverController } from './auto.js';
 export { AutoFailover } from './quorum-set.js';
+export { GuardThread } from './guard-thread.js';
 export { readAutoMode, readAutoModeSafe, writeAutoMode, describeAutoMode, planModeChange, autoModeFile } from './auto-mode.js';
 export type { AutoMode, AutoModeState } from './auto-mode.js';
 export { Election, KeptLease, LEASE_TTL_S, KEEPALIVE_MS, FENCE_AFTER_MS, leaderKey, primaryLeaseKey, quorumClient, hasQuorum } from './quorum.js';

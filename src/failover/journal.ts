@@ -36,6 +36,11 @@ export interface Journal {
   readonly fencedBinlog?: string;
   readonly steps: Partial<Record<StepName, StepRecord>>;
   readonly finishedAt?: string;
+  /**
+   * Why it was given up with nothing promoted (the automatic mode's fence kept failing): finished,
+   * but no failover (no anti-flap window from it, nothing to resume; a new failover plans afresh).
+   */
+  readonly abandoned?: string;
   /** Runs that resumed this journal (1 for a run never interrupted). */
   readonly runs: number;
 }

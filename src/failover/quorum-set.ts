@@ -34,7 +34,7 @@ export class AutoFailover {
       const client = quorumClient(topo, s.node, password);
       return new FailoverController(env, fencer, Date.now, { election: new Election(topo, s.node, client), client });
     });
-    this.guards = new GuardThread({ topo, secrets: env.secrets });
+    this.guards = new GuardThread(topo, env.secrets, fencer);
   }
 
   start(): void {

@@ -2,6 +2,7 @@ import type { ServiceInstance } from '../config/index.js';
 import { DB_USERS, openToApp, type EtcdClient, type EtcdKv } from '../engines/index.js';
 import { appendEvent } from '../shared/events.js';
 import { describeError } from '../shared/errors.js';
+import { failpointArmed, hang } from '../shared/failpoints.js';
 import type { FailoverEnv } from './context.js';
 import { stopWrites, withDb } from './db-ops.js';
 import { FENCE_AFTER_MS, KEEPALIVE_MS, KeptLease, LEASE_TTL_S, primaryLeaseKey } from './quorum.js';
@@ -94,12 +95,21 @@ export class PrimaryGuard {
   private keyLease: string | undefined;
   /** When the last round ran: a round later than FENCE_AFTER_MS after it means the loop was stuck. */
   lastRoundAt: number | undefined;
+  /** The last round ended with this node the writable primary under our fresh lease (what the watchdog guards). */
+  private holding = false;
+  /** The server's writability as the last round read it. */
+  private serverWritable: boolean | undefined;
 
+  /**
+   * `beat`: told at the start of every round whether this guard holds the primary (the watchdog
+   * of guard-thread.ts, which stops the primary whose guard stops beating).
+   */
   constructor(
     private readonly env: FailoverEnv,
     private readonly svc: ServiceInstance,
     private readonly client: EtcdClient,
     private readonly now: () => number = Date.now,
+    private readonly beat: (holding: boolean) => void = () => undefined,
   ) {
     this.lease = new KeptLease(client, now);
   }
@@ -165,7 +175,17 @@ export class PrimaryGuard {
 
   /** One round. Never throws. */
   async round(): Promise<GuardAction> {
+    const action = await this.decideAndAct();
+    const margin = LEASE_TTL_S * 1000 - FENCE_AFTER_MS;
+    this.holding = this.keyLease !== undefined && this.keyLease === this.lease.id && this.lease.valid(margin) && this.serverWritable === true && !this.fencedByUs;
+    return action;
+  }
+
+  private async decideAndAct(): Promise<GuardAction> {
     const at = this.now();
+    this.beat(this.holding);
+    // A test's stuck guard loop (the watchdog's case): the thread hangs here for good.
+    if (this.holding && failpointArmed('guard.stuck-while-primary')) hang();
     const prev = this.lastRoundAt;
     const late = prev !== undefined && at - prev > FENCE_AFTER_MS;
     this.lastRoundAt = at;
@@ -194,6 +214,7 @@ export class PrimaryGuard {
       // 1.6 s, 400 ms before etcd could let the lease go.
       [server, , key] = await Promise.all([this.readServer(), this.lease.tick(), this.readKey()]);
     }
+    this.serverWritable = server?.writable;
     // The fence is no longer ours to lift once the server was restarted (its role record decides)
     // or made a replica (rebuilt, repointed): only a release of the key is left.
     if (this.fencedByUs && server !== undefined && (server.replicating || Math.abs(server.startedAt - (this.fencedServerStart ?? 0)) > RESTART_SLACK_MS)) {

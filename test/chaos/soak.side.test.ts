@@ -7,13 +7,20 @@
  * In CI's two runs the controller that acts is stopped as if killed in the middle of the first
  * failover, right after its promote step (failpoint `failover.after-promote`, shared/failpoints.ts):
  * another controller must take over and resume the journal, with exactly one promotion (issue 23).
+ * Then (CI only) the primary's node is killed with its machine made "silent" (failpoint
+ * `fence.machine-silent`, armed at run time) and `failover.fence` exiting 1: nothing is promoted,
+ * the fence is retried for 30 s, then the automatic mode turns off and says why (issue 23).
  * For figures: HASTACK_SOAK_RUNS=10 (and HASTACK_SOAK_SCENARIO=partition-db-primary) with
  * HASTACK_SOAK_JSON=FILE to keep the report. Addresses: kit/addresses.ts (`soak`).
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { readAutoModeSafe } from '../../src/failover/index.js';
+import { runtimeFor } from '../../src/runtime/index.js';
+import { waitFor } from '../../src/shared/retry.js';
 import { runCli } from '../helpers/cli.js';
 import { printEventTail, useCluster } from '../helpers/cluster.js';
 import { autoFailover, simpleCluster } from '../../kit/configs.js';
@@ -29,11 +36,19 @@ const KILL_CONTROLLER = process.env['HASTACK_SOAK_RUNS'] === undefined;
 describe('chaos soak: the server scenario run twice on one cluster (netns, failover.auto)', { skip, timeout: (4 + RUNS * 3) * 60_000 }, () => {
   // Semi-sync waits 30 s (longer than detection + fence): a cut-off primary's commits wait for an
   // ack instead of falling back to asynchronous (see partition-db-primary.test.ts).
+  // Armed at run time by the last test (shared/failpoints.ts); the supervisor reads it at each pass.
+  const failpointsFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-soak-fp-')), 'failpoints');
+  after(() => fs.rmSync(path.dirname(failpointsFile), { recursive: true, force: true }));
   const used = useCluster(
     'lp-soak',
-    simpleCluster('soak', { substrate: 'netns', failover: { ...autoFailover(1_000), antiFlapMs: 0 }, database: { mode: 'replication', semiSyncTimeoutMs: 30_000 } }),
+    simpleCluster('soak', {
+      substrate: 'netns',
+      // Run only for a machine that does not answer (the last test's failpoint): a power API that refuses.
+      failover: { ...autoFailover(1_000), antiFlapMs: 0, fence: `echo "power API: 403 Forbidden (the test's fence for $HASTACK_FENCE_NODE)" >&2; exit 1` },
+      database: { mode: 'replication', semiSyncTimeoutMs: 30_000 },
+    }),
     [],
-    KILL_CONTROLLER ? { HASTACK_FAILPOINTS: 'failover.after-promote' } : {},
+    KILL_CONTROLLER ? { HASTACK_FAILPOINTS: 'failover.after-promote', HASTACK_FAILPOINTS_FILE: failpointsFile } : {},
   );
 
   it(`${RUNS} runs: per-run reports, medians, maxima and sums in the JSON file; 0 lost`, async () => {
@@ -80,4 +95,56 @@ describe('chaos soak: the server scenario run twice on one cluster (netns, failo
     }
     assert.equal(res.code, 0, `a run broke a promise: ${runs.map((x) => JSON.stringify(x.promisesBroken)).join(' ')}`);
   });
+
+  it(
+    'a failover whose fence fails (failover.fence exits 1) changes nothing, is retried, then turns the automatic mode off, saying why',
+    { skip: !KILL_CONTROLLER && 'measuring' },
+    async () => {
+      const { cluster, topo } = used;
+      const status = async (): Promise<{ out: string; primary: string | undefined }> => {
+        const r = await runCli(['status', '--json', '-f', cluster.configFile], { cwd: cluster.dir });
+        const s = JSON.parse(r.stdout) as { services: Array<{ node: string; service: string; role: string }> };
+        const human = await runCli(['status', '-f', cluster.configFile], { cwd: cluster.dir });
+        return { out: human.stdout, primary: s.services.find((x) => x.service === 'mariadb' && x.role === 'primary')?.node };
+      };
+      const before = await status();
+      assert.ok(before.primary, `a primary before the fault:\n${before.out}`);
+      const victim = before.primary;
+      fs.writeFileSync(failpointsFile, 'fence.machine-silent\n');
+      const rt = runtimeFor(topo);
+      const t0 = Date.now();
+      await rt.fault({ action: 'kill-node', node: victim });
+      try {
+        // Retried every 2 s for FENCE_RETRY_BUDGET_MS (30 s) of failing fences, then off.
+        const off = await waitFor(async () => (readAutoModeSafe(topo.stateDir).state === 'off' ? readAutoModeSafe(topo.stateDir) : undefined), {
+          timeoutMs: 90_000,
+          intervalMs: 500,
+        });
+        if (!off) printEventTail(topo.stateDir);
+        assert.ok(off, 'the automatic mode turned off');
+        process.stdout.write(`  # ${victim} killed, its machine "silent", failover.fence exits 1: automatic failover off after ${Date.now() - t0} ms: ${off.why ?? ''}\n`);
+        assert.match(off.why ?? '', /the fence kept failing for \d+ s/);
+        assert.match(off.why ?? '', /failover\.fence exited 1.*403 Forbidden/);
+        const events = fs.readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8');
+        assert.match(events, /failover\.fence for \S+ exited 1/, 'the fence command ran and its exit is in the event log');
+        assert.match(events, /Automatic failover is now OFF until \\"hastack resume\\"/);
+        // Nothing was promoted: the other server is still a replica, and status says why the mode is off.
+        const after = await status();
+        assert.equal(after.primary, undefined, `nothing promoted:\n${after.out}`);
+        assert.match(after.out, /automatic failover OFF since \S+: an automatic failover failed: the fence kept failing/);
+        // Given up: its journal closed (nothing for "resume" to pick up), its claim let go.
+        const journal = JSON.parse(fs.readFileSync(path.join(topo.stateDir, 'failover-journal.json'), 'utf8')) as { abandoned?: string; finishedAt?: string };
+        assert.ok(journal.finishedAt !== undefined && /the fence kept failing/.test(journal.abandoned ?? ''), `the journal abandoned: ${JSON.stringify(journal)}`);
+      } finally {
+        fs.writeFileSync(failpointsFile, '');
+        await rt.fault({ action: 'heal-node', node: victim });
+      }
+      // The operator's way back: the old primary is back (its role never changed), then resume.
+      const back = await waitFor(async () => ((await status()).primary === victim ? true : undefined), { timeoutMs: 60_000, intervalMs: 1_000 });
+      assert.ok(back, `${victim} is the primary again after heal-node`);
+      const resumed = await runCli(['resume', '-f', cluster.configFile], { cwd: cluster.dir });
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal(readAutoModeSafe(topo.stateDir).state, 'on');
+    },
+  );
 });

@@ -6,6 +6,8 @@ export interface OrderAnswer {
   readonly ok: boolean;
   readonly status: number;
   readonly id?: number;
+  /** Why it failed: the app's error code and message, or the client's error (status 0). */
+  readonly error?: string;
 }
 
 // A request through a load balancer on loopback takes milliseconds; 10 s covers the app's own
@@ -38,11 +40,12 @@ export async function postOrder(base: string, key: string): Promise<OrderAnswer>
       headersTimeout: TIMEOUT_MS,
       bodyTimeout: TIMEOUT_MS,
     });
-    const body = (await res.body.json().catch(() => ({}))) as { id?: number };
+    const body = (await res.body.json().catch(() => ({}))) as { id?: number; error?: { code?: string; message?: string } };
     const ok = res.statusCode === 200 || res.statusCode === 201;
-    return { ok, status: res.statusCode, ...(ok && body.id !== undefined ? { id: Number(body.id) } : {}) };
-  } catch {
-    return { ok: false, status: 0 };
+    if (ok) return { ok, status: res.statusCode, ...(body.id !== undefined ? { id: Number(body.id) } : {}) };
+    return { ok, status: res.statusCode, error: `${body.error?.code ?? '?'}: ${body.error?.message ?? ''}`.slice(0, 300) };
+  } catch (e) {
+    return { ok: false, status: 0, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
   }
 }
 

@@ -12,8 +12,10 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { EngineHarness, engineBed } from '../../kit/engines.js';
 import { onRange } from '../../kit/configs.js';
-import { EtcdClient, EtcdError, etcdClientFor } from '../../src/engines/index.js';
-import { Election, FENCE_AFTER_MS, KeptLease, LEASE_TTL_S, KEEPALIVE_MS, leaderKey, quorumClient } from '../../src/failover/index.js';
+import type mysql from 'mysql2/promise';
+import { EtcdClient, EtcdError, adminConnection, etcdClientFor } from '../../src/engines/index.js';
+import { readEventsFrom, type ClusterEvent } from '../../src/shared/events.js';
+import { Election, FENCE_AFTER_MS, GuardThread, KeptLease, LEASE_TTL_S, KEEPALIVE_MS, leaderKey, primaryLeaseKey, quorumClient } from '../../src/failover/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 
 const NODES = ['qm1', 'qm2', 'qm3'];
@@ -129,6 +131,50 @@ describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd dr
       assert.ok(fencedAt < goneAt);
     } finally {
       engines.signal(`${holderNode}/etcd`, 'SIGCONT');
+    }
+  });
+
+  it('the primary guard stuck (failpoint): the watchdog fences its primary before etcd drops the lease, and starts the guards again', async () => {
+    const db = bed.ctxOf('qm1', 'mariadb');
+    await engines.start(db);
+    const killed: string[] = [];
+    // The guards' thread hangs at the first round that finds its guard holding the primary.
+    process.env['HASTACK_FAILPOINTS'] = 'guard.stuck-while-primary';
+    const thread = new GuardThread(bed.topo, bed.secrets, { killNode: async (node) => void killed.push(node), isAlive: () => true });
+    thread.start();
+    delete process.env['HASTACK_FAILPOINTS'];
+    const etcd = etcdClientFor(bed.ctxOf('qm1', 'etcd').svc, bed.secrets.etcdRootPassword);
+    const key = primaryLeaseKey(bed.topo);
+    const events = (): ClusterEvent[] => readEventsFrom(bed.topo.stateDir, 0).events.filter((e) => e.type === 'quorum.fence');
+    try {
+      const claimedAt = await waitFor(async () => ((await etcd.get(key))?.value === 'qm1' ? Date.now() : undefined), { timeoutMs: 15_000, intervalMs: 20 });
+      assert.ok(claimedAt, 'the guard claims the primary key');
+      const fence = await waitFor(async () => events().find((e) => e.data?.['watchdog'] === true), { timeoutMs: 10_000, intervalMs: 20 });
+      assert.ok(fence, "the watchdog fenced the stuck guard's primary");
+      const fencedAt = Date.parse(fence.ts);
+      // Fenced through SQL, not by killing the node: read-only, and the app refused.
+      assert.deepEqual(killed, []);
+      const c = await adminConnection(db);
+      try {
+        const [r] = (await c.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro, @@global.max_user_connections AS m'))[0];
+        assert.equal(Number(r?.['ro']), 1, 'read_only');
+        assert.ok(Number(r?.['m']) < 0, 'closed to the app');
+      } finally {
+        await c.end();
+      }
+      await assert.rejects(bed.appConnection(db.svc), 'the app cannot connect to the fenced primary');
+      const goneAt = await waitFor(async () => ((await etcd.get(key)) === undefined ? Date.now() : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+      assert.ok(goneAt, "the stuck guard's lease runs out");
+      process.stdout.write(
+        `  # guard stuck after its claim: fenced by the watchdog ${fencedAt - claimedAt} ms after the claim, key gone ${goneAt - claimedAt} ms after it\n  # ${fence.message}\n`,
+      );
+      assert.ok(fencedAt < goneAt, 'the fence came before etcd let the lease go');
+      await waitFor(async () => events().find((e) => /guards' thread exited/.test(e.message)), { timeoutMs: 5_000, intervalMs: 50 });
+      // The new thread's guard finds its server read-only and not fenced by itself: it claims nothing.
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.equal(await etcd.get(key), undefined, 'nobody claims the fenced server back');
+    } finally {
+      await thread.close();
     }
   });
 });
