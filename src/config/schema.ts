@@ -392,6 +392,11 @@ export const configSchema = z
         // 60 s: `ipmitool chassis power off` answers in seconds, a cloud API's stop takes 10-40 s to
         // report the instance stopped; beyond a minute the command is stuck, and the plan must not hang.
         fenceTimeoutMs: z.number().int().min(1_000).max(600_000).default(60_000),
+        // 30 s: how long the automatic mode retries a failing fence (every 2 s; nothing changed
+        // meanwhile: the old primary unfenced, nothing promoted) before it turns itself off and
+        // leaves the cluster to the operator. A power API that refused once is absorbed; a
+        // credential that is wrong is not fixed by waiting longer.
+        fenceRetryMs: z.number().int().min(0).max(3_600_000).default(30_000),
         /**
          * The account the failover's end-to-end check logs in with (`POST /login`) before it writes
          * its test order, for apps whose writes need a session (the example ERP's do).

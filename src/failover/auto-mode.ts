@@ -67,27 +67,22 @@ export function turnOffAfterFailure(stateDir: string, why: string): AutoMode {
 }
 
 /**
- * How long a failing fence is retried before the automatic mode turns off: a power API that
- * refused once (a timeout, a token the operator is fixing) is absorbed; a fence that keeps
- * failing leaves the cluster to the operator, saying why (issue 23: the fence command exits 1 →
- * automatic mode off). Nothing was changed meanwhile: the old primary is unfenced, nothing promoted.
- */
-export const FENCE_RETRY_BUDGET_MS = 30_000;
-
-/**
  * After a failover that stopped before changing anything: `retry` (the mode stays on) or `off`.
  * A refused plan (no replica provably holds every acknowledged commit) is retried as long as it
  * lasts: waiting is the safe answer and conditions change. A failing fence is retried for
- * FENCE_RETRY_BUDGET_MS from its first failure (`failingSince`), then the mode goes off. Pure.
+ * `budgetMs` (`failover.fenceRetryMs`) from its first failure (`failingSince`), then the mode goes
+ * off: a power API that refused once is absorbed; one that keeps failing leaves the cluster to
+ * the operator, saying why (issue 23: the fence command exits 1 → automatic mode off). Pure.
  */
 export function afterHeldFailover(
   code: string,
   failingSince: number | undefined,
   now: number,
+  budgetMs: number,
 ): { next: 'retry'; failingSince: number | undefined } | { next: 'off'; attemptsForMs: number } {
   if (code !== 'FENCE_FAILED') return { next: 'retry', failingSince };
   const since = failingSince ?? now;
-  return now - since >= FENCE_RETRY_BUDGET_MS ? { next: 'off', attemptsForMs: now - since } : { next: 'retry', failingSince: since };
+  return now - since >= budgetMs ? { next: 'off', attemptsForMs: now - since } : { next: 'retry', failingSince: since };
 }
 
 /** One line for `hastack status` and the dashboard banner: absent when the mode is on. Pure. */

@@ -10,7 +10,7 @@ import { readAsyncWindow, writeAsyncWindow } from './semisync-record.js';
 import { DbFactsWatch } from './facts.js';
 import { readJournal, unfinishedJournal, writeJournal } from './journal.js';
 import { runFailover, runHook, type NodeFencer } from './runbook.js';
-import { afterHeldFailover, FENCE_RETRY_BUDGET_MS, readAutoModeSafe, turnOffAfterFailure } from './auto-mode.js';
+import { afterHeldFailover, readAutoModeSafe, turnOffAfterFailure } from './auto-mode.js';
 import { primaryLeaseKey, type Election } from './quorum.js';
 import { LEADER_CHECK_MS, moveEtcdLeaderOff } from './etcd-leader.js';
 import { PROMOTING } from './self-fence.js';
@@ -69,7 +69,7 @@ const ANSWER_WITHIN_MS = 500;
  * Errors that stop a failover before it changed anything (the old primary unfenced, nothing
  * promoted): the next attempt is as safe as the first, so it is retried after HELD_RETRY_MS (a
  * power API that refused once, a fence token fixed by the operator); a fence still failing after
- * FENCE_RETRY_BUDGET_MS turns the automatic mode off (auto-mode.ts afterHeldFailover).
+ * `failover.fenceRetryMs` turns the automatic mode off (auto-mode.ts afterHeldFailover).
  */
 const HELD_CODES: ReadonlySet<string> = new Set([ErrorCode.FENCE_FAILED, ErrorCode.FAILOVER_REFUSED, ErrorCode.DATA_LOSS_REFUSED]);
 const HELD_RETRY_MS = 2_000;
@@ -252,18 +252,24 @@ export class FailoverController {
       this.fenceFailingSince = undefined;
       return { reason: 'failed-over', message: `${why}; failover ${r.journal.id} done: ${r.journal.plan.to} is the primary` };
     } catch (e) {
+      if (e instanceof HastackError && e.code === ErrorCode.CLUSTER_RUNNING) {
+        // A run already going (the operator's, or a deposed controller's in this process): it is
+        // not a failed failover; its journal is resumed at a later cycle once that run ends.
+        return { reason: 'lease-held', message: `${why}; waiting: ${e.message}` };
+      }
       if (e instanceof HastackError && e.code === ErrorCode.FAILPOINT) {
         // Its lease is neither renewed nor resigned: another controller takes over and resumes.
         this.abandon();
         return { reason: 'abandoned', message: `${why}; controller ${this.identity ?? '-'} stopped: ${e.message}` };
       }
-      const held = e instanceof HastackError && HELD_CODES.has(e.code) ? afterHeldFailover(e.code, this.fenceFailingSince, this.now()) : undefined;
+      const held =
+        e instanceof HastackError && HELD_CODES.has(e.code) ? afterHeldFailover(e.code, this.fenceFailingSince, this.now(), this.env.topo.config.failover.fenceRetryMs) : undefined;
       if (held?.next === 'retry') {
         this.fenceFailingSince = held.failingSince;
         this.heldUntil = this.now() + HELD_RETRY_MS;
         return {
           reason: 'failover-held',
-          message: `${why}; the failover FAILED: ${describeError(e)}. Nothing was changed: retrying in ${HELD_RETRY_MS / 1000} s (automatic failover stays on${held.failingSince !== undefined ? ` for ${FENCE_RETRY_BUDGET_MS / 1000} s of failing fences` : ''})`,
+          message: `${why}; the failover FAILED: ${describeError(e)}. Nothing was changed: retrying in ${HELD_RETRY_MS / 1000} s (automatic failover stays on${held.failingSince !== undefined ? ` for ${this.env.topo.config.failover.fenceRetryMs / 1000} s of failing fences` : ''})`,
         };
       }
       if (held?.next === 'off') {

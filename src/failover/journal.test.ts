@@ -27,13 +27,19 @@ describe('failover journal', () => {
     assert.equal(readJournal(dir)?.id, 'fo-1');
   });
 
-  it('one runbook at a time: a live holder refuses, a dead holder is taken over', () => {
-    const release = takeLock(dir, () => false);
-    fs.writeFileSync(path.join(dir, 'failover.lock'), '999999');
-    assert.throws(() => takeLock(dir, () => true), /another failover or switchover is running \(pid 999999\)/);
-    const again = takeLock(dir, () => false);
-    again();
+  it('one runbook at a time: a live holder refuses, a dead holder is taken over, a run of this process holds it against this process', () => {
+    const file = path.join(dir, 'failover.lock');
+    const release = takeLock(dir, () => true);
+    // Another controller of the same supervisor (a deposed leader still running): refused, not taken over.
+    assert.throws(() => takeLock(dir, () => true), /another failover or switchover of this process is running/);
     release();
-    assert.equal(fs.existsSync(path.join(dir, 'failover.lock')), false);
+    assert.equal(fs.existsSync(file), false);
+    fs.writeFileSync(file, '999999');
+    assert.throws(() => takeLock(dir, () => true), /another failover or switchover is running \(pid 999999\)/);
+    takeLock(dir, () => false)();
+    // Our own pid with no run of ours holding it (one stopped without its release): taken over.
+    fs.writeFileSync(file, String(process.pid));
+    takeLock(dir, () => true)();
+    assert.equal(fs.existsSync(file), false);
   });
 });

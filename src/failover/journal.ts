@@ -74,17 +74,34 @@ export function unfinishedJournal(stateDir: string): Journal | undefined {
   return j && !j.finishedAt ? j : undefined;
 }
 
+/** The lock files held by a run of this process: the controllers of a local/netns cluster share one. */
+const heldHere = new Set<string>();
+
 /**
  * One runbook at a time per cluster (the operator and the automatic mode could race): an
  * exclusive lock file holding our pid. A lock whose pid is gone was left by a killed run and is
- * taken over (its journal is then resumed).
+ * taken over (its journal is then resumed); so is one with our pid that no run of ours holds (a
+ * run that stopped without its release, or a reused pid). One that a run of this process still
+ * holds is not: a controller deposed in the middle of a failover (its election lease lapsed while
+ * the supervisor stalled) finishes its run, and the new leader, in the same process, resumes the
+ * journal only after it.
  */
 export function takeLock(stateDir: string, isAlive: (pid: number) => boolean): () => void {
   const file = path.join(stateDir, 'failover.lock');
+  if (heldHere.has(file)) {
+    throw new HastackError(
+      ErrorCode.CLUSTER_RUNNING,
+      'another failover or switchover of this process is running (a controller deposed in the middle of it); it is resumed once that run ends',
+    );
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
-      return () => fs.rmSync(file, { force: true });
+      heldHere.add(file);
+      return () => {
+        heldHere.delete(file);
+        fs.rmSync(file, { force: true });
+      };
     } catch {
       const pid = Number(fs.readFileSync(file, 'utf8').trim());
       if (pid && pid !== process.pid && isAlive(pid)) {
