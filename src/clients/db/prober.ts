@@ -101,6 +101,13 @@ export class NodeProber {
       const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status', 'wsrep_last_committed')");
       return { ...base, replication: 'none', galera: parseWsrepStatus(status) };
     }
+    // A writable node is the writer whatever it replicates (routing reads replication only on
+    // read-only nodes), so it is not asked: SHOW SLAVE STATUS waits while a STOP SLAVE runs, and a
+    // replica just promoted runs one in the background (the failover's repoint step, stuck up to
+    // slave_net_timeout on a cut-off old primary). The probe timed out there, and the new primary
+    // looked unreachable to every app for 2 s after its promotion (partition-db-primary: writes
+    // came back only once that STOP SLAVE ended).
+    if (!base.readOnly) return { ...base, replication: 'none' };
     let replication: Replication;
     try {
       replication = parseSlaveThreads((await rows(c, 'SHOW SLAVE STATUS'))[0]);
