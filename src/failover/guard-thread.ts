@@ -21,9 +21,10 @@ import { FENCE_AFTER_MS } from './quorum.js';
  * a controller promoted another node. Each guard writes the time of every round's start, and
  * whether it holds the primary, into memory shared with this (the main) thread; reading it needs
  * no message, so a stall of the main thread never looks like a silent guard. When the guard of
- * the primary has not started a round for 1.4 s (STUCK_AFTER_MS), the watchdog fences that server from here (read-only, shut to the app, its sessions
- * killed, as the guard would have), or, if that server does not answer within a second, kills
- * its node through the supervisor; then it ends the stuck thread and starts a new one. The
+ * the primary has not started a round for 1.4 s (STUCK_AFTER_MS), the watchdog fences that
+ * server from here (read-only, shut to the app, its sessions killed, as the guard would have),
+ * or, if that server does not answer within a second, kills its node through the supervisor;
+ * then it ends the stuck thread and starts a new one. The
  * stuck guard's lease runs out and the controllers fail over. (Like Patroni's watchdog, which
  * resets a machine whose Patroni loop is stuck, but without taking down the rest of the node.)
  *
