@@ -1,8 +1,8 @@
 /*
  * The entry of the guards' thread (guard-thread.ts): one PrimaryGuard per database node, as
  * quorum-set.ts ran them before, on this thread's own event loop, each beating into the memory
- * its watchdog reads. Told `close`, it stops them
- * (revoking their leases), answers `closed` and lets the thread end.
+ * its watchdog reads. Told `close`, it stops them (revoking their leases), answers `closed` and
+ * lets the thread end.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { servicesOf } from '../config/index.js';
