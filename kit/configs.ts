@@ -99,6 +99,18 @@ export function twoMachines(): Pick<ConfigInput, 'nodes'> {
   return { nodes: nodes.map((n) => ({ ...n, services: n.services.filter((s) => s !== 'etcd') })) };
 }
 
+/**
+ * Two load-balancer nodes (`lb1`, `lb2`, each with DNS) in front of one `core` node carrying the
+ * rest: the smallest cluster where a client can move between balancers through DNS.
+ */
+export function twoLbNodes(): NodeInput[] {
+  return [
+    { name: 'lb1', services: ['lb', 'dns'] },
+    { name: 'lb2', services: ['lb', 'dns'] },
+    { name: 'core', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker'] },
+  ];
+}
+
 /** Every tier on one node, `solo`. */
 const SOLO: readonly ServiceName[] = ['mariadb', 'redis', 'memcached', 'app', 'worker', 'lb'];
 

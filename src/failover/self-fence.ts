@@ -28,6 +28,9 @@ import { FENCE_AFTER_MS, KEEPALIVE_MS, KeptLease, LEASE_TTL_S, primaryLeaseKey }
 
 export const PROMOTING = 'promoting';
 
+/** A lease is fresh while it has this much left: renewed within the last FENCE_AFTER_MS. */
+const LEASE_MARGIN_MS = LEASE_TTL_S * 1000 - FENCE_AFTER_MS;
+
 // Uptime is whole seconds and the rounds' clocks jitter: a start time that moved by more than
 // this is a restarted server.
 const RESTART_SLACK_MS = 5_000;
@@ -176,8 +179,7 @@ export class PrimaryGuard {
   /** One round. Never throws. */
   async round(): Promise<GuardAction> {
     const action = await this.decideAndAct();
-    const margin = LEASE_TTL_S * 1000 - FENCE_AFTER_MS;
-    this.holding = this.keyLease !== undefined && this.keyLease === this.lease.id && this.lease.valid(margin) && this.serverWritable === true && !this.fencedByUs;
+    this.holding = this.keyLease !== undefined && this.keyLease === this.lease.id && this.lease.valid(LEASE_MARGIN_MS) && this.serverWritable === true && !this.fencedByUs;
     return action;
   }
 
@@ -189,12 +191,11 @@ export class PrimaryGuard {
     const prev = this.lastRoundAt;
     const late = prev !== undefined && at - prev > FENCE_AFTER_MS;
     this.lastRoundAt = at;
-    const margin = LEASE_TTL_S * 1000 - FENCE_AFTER_MS;
     const heldBefore = this.keyLease !== undefined && this.keyLease === this.lease.id;
     let server: ServerState | undefined;
     let key: { kv: EtcdKv | undefined; answered: boolean };
     let fenced = false;
-    if (heldBefore && !this.lease.valid(margin)) {
+    if (heldBefore && !this.lease.valid(LEASE_MARGIN_MS)) {
       // Already FENCE_AFTER_MS old (a loop stuck that long): no time to wait for a renewal's
       // answer (up to 400 ms) first. Fence, then go on with the round at once, so a lease renewed
       // without a gap, or our own key still there, lifts the fence again within it.
@@ -220,7 +221,7 @@ export class PrimaryGuard {
     if (this.fencedByUs && server !== undefined && (server.replicating || Math.abs(server.startedAt - (this.fencedServerStart ?? 0)) > RESTART_SLACK_MS)) {
       this.fencedByUs = false;
     }
-    const fresh = this.lease.valid(margin);
+    const fresh = this.lease.valid(LEASE_MARGIN_MS);
     // A renewal that failed, or came too late.
     if (server?.writable === true && heldBefore && !fresh) {
       await this.fence(this.notRenewed(), server.startedAt);

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chaosRun, useCluster } from '../helpers/cluster.js';
-import { ERP_APP, onRange } from '../../kit/configs.js';
+import { ERP_APP, onRange, twoLbNodes } from '../../kit/configs.js';
 
 interface Stats {
   ops: number;
@@ -41,11 +41,7 @@ describe('naive clients through a load-balancer kill', { timeout: 300_000 }, () 
   const used = useCluster(
     'nvlb',
     onRange('naive-lb', {
-      nodes: [
-        { name: 'lb1', services: ['lb', 'dns'] },
-        { name: 'lb2', services: ['lb', 'dns'] },
-        { name: 'core', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker'] },
-      ],
+      nodes: twoLbNodes(),
       database: { mode: 'replication' },
       redis: { quorum: 1 },
       app: ERP_APP,

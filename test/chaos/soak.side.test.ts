@@ -122,7 +122,7 @@ describe('chaos soak: the server scenario run twice on one cluster (netns, failo
       await rt.fault({ action: 'kill-node', node: victim });
       try {
         // Retried every 2 s for failover.fenceRetryMs of failing fences, then off.
-        const off = await waitFor(async () => (readAutoModeSafe(topo.stateDir).state === 'off' ? readAutoModeSafe(topo.stateDir) : undefined), {
+        const off = await waitFor(async () => [readAutoModeSafe(topo.stateDir)].find((m) => m.state === 'off'), {
           timeoutMs: 90_000,
           intervalMs: 500,
         });

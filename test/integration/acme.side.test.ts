@@ -23,7 +23,7 @@ import { Agent, request } from 'undici';
 import { readSecrets } from '../../src/config/index.js';
 import type { ClusterEvent } from '../../src/shared/events.js';
 import { readEventsFrom } from '../../src/shared/events.js';
-import { ERP_APP, onRange } from '../../kit/configs.js';
+import { ERP_APP, onRange, twoLbNodes } from '../../kit/configs.js';
 import { testRange } from '../../kit/addresses.js';
 import { runCli, tempDir } from '../helpers/cli.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
@@ -207,11 +207,7 @@ describe('lb.tls.acme: certificates from pebble over HTTP-01, shared by two load
   const c = useCluster(
     'acme',
     onRange('acme', {
-      nodes: [
-        { name: 'lb1', services: ['lb', 'dns'] },
-        { name: 'lb2', services: ['lb', 'dns'] },
-        { name: 'core', services: ['mariadb', 'redis', 'sentinel', 'memcached', 'app', 'worker'] },
-      ],
+      nodes: twoLbNodes(),
       database: { mode: 'replication' },
       redis: { quorum: 1 },
       serviceName: NAME,
