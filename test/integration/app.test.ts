@@ -268,7 +268,8 @@ describe('cache client against two memcached', () => {
 
 describe('db client against a writable and a read-only MariaDB', () => {
   it('writes to the writable node and follows a role change', async () => {
-    const db = createDbClient(topo, secrets, log, { retryBudgetMs: 3_000 });
+    // No background probe rounds: the ping, not the watcher, is what must notice the second flip.
+    const db = createDbClient(topo, secrets, log, { retryBudgetMs: 3_000, probeIntervalMs: 60_000 });
     try {
       const where = async (): Promise<string> => (await db.query<{ d: string }>('SELECT @@datadir AS d'))[0]?.d ?? '';
       assert.match(await where(), /db1/);

@@ -50,8 +50,6 @@ export class DbClient implements Db, RouterCore {
   private closed = false;
   private readonly retryBudgetMs: number;
   private readonly statementTimeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly poolSize: number;
   private readonly mode: DbMode;
   private readonly rywWaitMs: number;
   private readonly retryPolicy: DbRetryPolicy;
@@ -78,20 +76,13 @@ export class DbClient implements Db, RouterCore {
   ) {
     this.retryBudgetMs = opts.retryBudgetMs ?? 10_000;
     this.statementTimeoutMs = opts.statementTimeoutMs ?? 5_000;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 2_000;
-    this.poolSize = opts.poolSize ?? 10;
+    const connectTimeoutMs = opts.connectTimeoutMs ?? 2_000;
     this.mode = opts.mode ?? 'replication';
     this.rywWaitMs = opts.readYourWritesWaitMs ?? 500;
     this.retryPolicy = opts.retryPolicy ?? createDbRetryPolicy();
-    this.pools = new NodePools(nodes, {
-      user: opts.user,
-      password: opts.password,
-      database: opts.database,
-      poolSize: this.poolSize,
-      connectTimeoutMs: this.connectTimeoutMs,
-      statementTimeoutMs: this.statementTimeoutMs,
-    });
-    const prober = new NodeProber(this.mode, { user: opts.user, password: opts.password, database: opts.database, connectTimeoutMs: this.connectTimeoutMs });
+    const login = { user: opts.user, password: opts.password, database: opts.database, connectTimeoutMs };
+    this.pools = new NodePools(nodes, { ...login, poolSize: opts.poolSize ?? 10, statementTimeoutMs: this.statementTimeoutMs });
+    const prober = new NodeProber(this.mode, login);
     this.watcher = new TopologyWatcher(
       nodes,
       prober,
@@ -369,13 +360,22 @@ export class DbClient implements Db, RouterCore {
     });
     const check = (async (): Promise<DbPing> => {
       try {
-        const rows = await this.withRetry(true, 0, async (conn) => rowsOf<{ ro: number }>(await runSql(conn, 'SELECT @@global.read_only AS ro', [], timeoutMs)));
-        const node = this.primaryId;
-        if (rows[0]?.ro === 1 && node !== undefined) {
+        // The node that answered, not the cached primary (the watcher may move it meanwhile).
+        const lease = await this.acquire();
+        let rows: { ro: number }[];
+        try {
+          rows = rowsOf<{ ro: number }>(await runSql(lease.conn, 'SELECT @@global.read_only AS ro', [], timeoutMs));
+          lease.conn.release();
+        } catch (e) {
+          await this.endAfterError(lease, classifyDbError(e));
+          throw e;
+        }
+        const node = lease.node;
+        if (rows[0]?.ro === 1) {
           this.forgetPrimary(node, 'turned read-only');
           return { ok: false, primary: node, detail: `${node} turned read-only` };
         }
-        return { ok: true, ...(node === undefined ? {} : { primary: node }), detail: `primary ${node ?? '?'}` };
+        return { ok: true, primary: node, detail: `primary ${node}` };
       } catch (e) {
         return { ok: false, detail: describeError(e) };
       }
