@@ -115,6 +115,10 @@ export class NodeProber {
       const errno = (e as { errno?: unknown }).errno;
       if (typeof errno !== 'number' || !ACCESS_DENIED_ERRNOS.has(errno)) throw e;
       replication = 'unknown';
+      // A global privilege reaches a session only when it connects: the grant may have come
+      // after this connection (a replica that had not yet applied it; CI saw a replica skipped
+      // for good). The next round connects afresh.
+      this.drop(id);
     }
     return { ...base, replication };
   }
