@@ -290,6 +290,12 @@ configOpts(program.command('restore'))
   .option('--latest', 'point-in-time recovery up to the newest archived transaction')
   .option('--keep', 'with --to-time/--to-gtid/--latest: leave the scratch server running and print how to reach and stop it')
   .option('--json', 'with --to-time/--to-gtid/--latest: machine-readable output')
+  .option(
+    '--into-cluster',
+    "put the cluster's database back at the target (default --latest): a backup of it first, writes stopped, the primary's datadir replaced, replicas provisioned again; journaled, re-run to resume (replication mode, local/netns)",
+  )
+  .option('--confirm <cluster>', "with --into-cluster: the cluster's name, to go ahead without being asked")
+  .option('--dry-run', 'with --into-cluster: print the plan, change nothing')
   .action(async (ref: string | undefined, o: Parameters<typeof import('./restore-pitr.js').restore>[1]) => {
     process.exitCode = await (await import('./restore-pitr.js')).restore(ref, o);
   });

@@ -2,6 +2,7 @@ import { readSecrets } from '../config/index.js';
 import { LOCK_WAIT_MS, describeStop, parseGtidList, restoreToPoint, type StopAt } from '../failover/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { abortOnSignal, restore as restoreVerify } from './backup.js';
+import { restoreInto } from './restore-into.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { invokedAs, progressPrinter } from './output.js';
 
@@ -18,6 +19,9 @@ export interface RestoreOptions extends ConfigOptions {
   latest?: boolean;
   keep?: boolean;
   json?: boolean;
+  intoCluster?: boolean;
+  confirm?: string;
+  dryRun?: boolean;
 }
 
 /** `--to-time`: ISO 8601; a time without a zone is UTC (the binlog's timestamps and the event log are). */
@@ -47,11 +51,16 @@ export function parseStop(o: Pick<RestoreOptions, 'toTime' | 'toGtid' | 'latest'
 
 export async function restore(ref: string | undefined, o: RestoreOptions): Promise<number> {
   const stop = parseStop(o);
+  if (o.intoCluster) {
+    if (o.verify || o.keep) throw new ConfigError('--into-cluster', 'goes into the cluster itself: leave out --verify and --keep (restore --verify first to look at the result)');
+    if (ref !== undefined) throw new ConfigError('--into-cluster', 'the base backup is chosen (the newest before the target): give no backup id');
+    return restoreInto(stop ?? { kind: 'latest' }, o);
+  }
   if (stop === undefined) return restoreVerify(ref, o);
   if (!o.verify) {
     throw new ConfigError(
       '--verify',
-      `point-in-time recovery goes into a scratch server for now: add --verify (and --keep to look at the result). Into the cluster itself is not built yet`,
+      'add --verify to restore into a scratch server (and --keep to look at the result), or --into-cluster to put the cluster itself back at that point',
     );
   }
   if (ref !== undefined) throw new ConfigError('--to-time', 'with --to-time/--to-gtid/--latest the base backup is chosen (the newest before the target): give no backup id');

@@ -52,7 +52,7 @@ export {
   type MyCnfParams,
   type DbRole,
 } from './mariadb-config.js';
-export { type DbNodeState, readDbStateStrict, readDbState, recordDbRole, semiSyncAtBoot } from './mariadb-state.js';
+export { type DbNodeState, readDbStateStrict, readDbState, recordDbRole, semiSyncAtBoot, writeDbState } from './mariadb-state.js';
 export { ADMIN_TIMEOUT_MS, DB_USERS, closeConnection, adminConnection, mariadbReach, withAdmin, remoteAdminOptions, withRemoteAdmin, rows, statusVars } from './mariadb-admin.js';
 export {
   type GtidPosition,

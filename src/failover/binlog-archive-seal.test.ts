@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { BackupKey } from './backup-crypt.js';
-import { copyToTargets, plainCopy, pruneTargets, readBinlogFile, sealBinlogFile, sealLeftovers, targetArchiveRoots } from './binlog-archive-seal.js';
+import { copyToTargets, dropTails, plainCopy, pruneTargets, readBinlogFile, sealBinlogFile, sealLeftovers, shipTail, targetArchiveRoots } from './binlog-archive-seal.js';
 import { archiveDir, buildTimeline, readArchive, SEGMENT_FILE } from './binlog-archive-store.js';
 import { binlog } from './binlog-fixture.test.js';
 
@@ -133,5 +133,55 @@ describe('archived binlog files sealed at rest', () => {
     );
     fs.rmSync(archiveDir(topo, 'db1'), { recursive: true });
     assert.deepEqual(seqs(), [5, 6]);
+  });
+
+  it('the file being streamed reaches a target as chunks: read as one file up to the first gap, replaced by the finished file', () => {
+    const stateDir = path.join(tmp, 'g');
+    const nas = path.join(tmp, 'g-nas');
+    const topo = { stateDir, cluster: 'c', nodes: [{ name: 'db1' }], config: { backup: { keep: 7, targets: [{ name: 'nas', dir: nas }] } } } as unknown as Topology;
+    const raw = binlog(
+      1,
+      [[0, 1, 4]],
+      [
+        { seq: 5, ts: 2000 },
+        { seq: 6, ts: 2001 },
+        { seq: 7, ts: 2002 },
+      ],
+    );
+    const dir = segment(archiveDir(topo, 'db1'), '000001-db1-s1', { 'mysql-bin.000001': raw });
+    const roots = targetArchiveRoots(topo);
+    const cut = Math.floor(raw.length / 2);
+    // Two chunks, the second overlapping the first (an archiver restarted mid-file ships from 0 again).
+    assert.deepEqual(shipTail(roots, dir, 'mysql-bin.000001', 0, raw.subarray(0, cut), key, SEGMENT_FILE), []);
+    assert.deepEqual(shipTail(roots, dir, 'mysql-bin.000001', 0, raw.subarray(0, cut + 10), key, SEGMENT_FILE), []);
+    assert.deepEqual(shipTail(roots, dir, 'mysql-bin.000001', cut + 10, raw.subarray(cut + 10), key, SEGMENT_FILE), []);
+    const onTarget = path.join(roots[0] ?? '', '000001-db1-s1');
+    for (const n of fs.readdirSync(onTarget).filter((x) => x.includes('.tail-')))
+      assert.equal(fs.readFileSync(path.join(onTarget, n)).includes(raw.subarray(0, 24)), false, `${n} is sealed`);
+    fs.rmSync(archiveDir(topo, 'db1'), { recursive: true });
+    const seqs = (): number[] => buildTimeline(readArchive(topo, key)).transactions.map((t) => t.seq);
+    assert.deepEqual(seqs(), [5, 6, 7], 'the chunks read as the whole file');
+    const tail = path.join(onTarget, 'mysql-bin.000001.tail');
+    assert.deepEqual(fs.readFileSync(plainCopy(tail, key, path.join(tmp, 'g-plain'))), raw, 'mariadb-binlog gets the assembled bytes');
+    // A chunk moved to another offset does not decrypt: its context names its offset.
+    const chunks = fs
+      .readdirSync(onTarget)
+      .filter((n) => n.includes('.tail-'))
+      .sort();
+    const moved = path.join(onTarget, 'moved');
+    fs.copyFileSync(path.join(onTarget, chunks[0] ?? ''), moved);
+    fs.copyFileSync(path.join(onTarget, chunks[1] ?? ''), path.join(onTarget, chunks[0] ?? ''));
+    assert.throws(
+      () => readBinlogFile(tail, key),
+      (e) => code(e) === ErrorCode.BACKUP_TAMPERED,
+    );
+    fs.renameSync(moved, path.join(onTarget, chunks[0] ?? ''));
+    // The finished file arrives: its chunks go.
+    const fin = segment(path.join(tmp, 'g-node'), '000001-db1-s1', { 'mysql-bin.000001': raw });
+    const { file } = sealBinlogFile(path.join(fin, 'mysql-bin.000001'), key);
+    copyToTargets(roots, fin, file, SEGMENT_FILE);
+    dropTails(roots, '000001-db1-s1', 'mysql-bin.000001');
+    assert.deepEqual(fs.readdirSync(onTarget).sort(), ['mysql-bin.000001.enc', SEGMENT_FILE]);
+    assert.deepEqual(seqs(), [5, 6, 7]);
   });
 });

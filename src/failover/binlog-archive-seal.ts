@@ -15,6 +15,12 @@ import { dirTargets } from './backup-targets.js';
  * binlog file, kept in the archive's 0700 directory on the machine that archives (which holds the
  * live data's binlogs anyway). Sealed files and each segment's segment.json are then copied to
  * every directory target (`<dir>/<cluster>/binlog-archive/<segment>/`), pruned with the archive.
+ *
+ * The file being streamed reaches the targets too, as it grows: each second the archiver ships
+ * the bytes of its newly complete transactions as a chunk `<file>.tail-<offset>` (sealed like a
+ * file, its context naming the chunk), so a restore after losing the archiving machine loses
+ * about a second of commits, not up to a whole binlog file. A finished file replaces its chunks.
+ * Chunk files rather than one rewritten file: each second costs the new bytes, not the file so far.
  */
 
 export const TARGET_ARCHIVE_DIR = 'binlog-archive';
@@ -29,6 +35,7 @@ export function archiveKey(topo: Topology): BackupKey | undefined {
 
 function contextOf(file: string): string {
   const name = path.basename(file).replace(/\.enc$/, '');
+  // A chunk's context is its own name (shipTail), so a chunk cannot be moved to another offset.
   return `binlog/${path.basename(path.dirname(file))}/${name}`;
 }
 
@@ -43,8 +50,72 @@ export function sealBinlogFile(file: string, key: BackupKey | undefined): { file
   return { file: sealed, bytes: fs.statSync(sealed).size };
 }
 
-/** The plaintext of an archived file (sealed or not); BACKUP_KEY_MISSING without the key, BACKUP_TAMPERED when changed. */
+/** `<name>.tail-<offset>`: a chunk of a file being streamed, on a target (see the header). */
+const TAIL_MARK = '.tail-';
+/** The path readSegment gives a file a target holds only as chunks (`readBinlogFile` assembles it). */
+export const TAIL_SUFFIX = '.tail';
+
+/** A file's name without `.enc`, `.tail` or a chunk's `.tail-<offset>`: the binlog file's own name. */
+export function binlogNameOf(n: string): string {
+  return n.replace(/\.enc$/, '').replace(/\.tail(-\d+)?$/, '');
+}
+
+/** Ships bytes `offset..` of the streamed file `name` of segment `segDir` to every target as one chunk; returns the errors. */
+export function shipTail(roots: readonly string[], segDir: string, name: string, offset: number, data: Buffer, key: BackupKey | undefined, segmentFile: string): string[] {
+  const chunk = `${name}${TAIL_MARK}${String(offset).padStart(12, '0')}${key ? ENCRYPTED_SUFFIX : ''}`;
+  const body = key ? encryptBuffer(key, data, `binlog/${path.basename(segDir)}/${chunk.replace(/\.enc$/, '')}`) : data;
+  const errors: string[] = [];
+  for (const root of roots) {
+    try {
+      const dest = path.join(root, path.basename(segDir));
+      fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
+      const meta = path.join(dest, segmentFile);
+      if (!fs.existsSync(meta)) fs.copyFileSync(path.join(segDir, segmentFile), meta);
+      const tmp = path.join(dest, `.${chunk}.tmp`);
+      fs.writeFileSync(tmp, body, { mode: 0o600 });
+      fs.renameSync(tmp, path.join(dest, chunk));
+    } catch (e) {
+      errors.push(`${root}: ${(e as Error).message}`);
+    }
+  }
+  return errors;
+}
+
+/** Removes the chunks of `name` from every target once the finished file is there. */
+export function dropTails(roots: readonly string[], segment: string, name: string): void {
+  for (const root of roots) {
+    const dir = path.join(root, segment);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) if (n.startsWith(`${name}${TAIL_MARK}`)) fs.rmSync(path.join(dir, n), { force: true });
+  }
+}
+
+/** The bytes a file's chunks hold, from 0 on while they are contiguous (a later chunk after a gap is of no use). */
+function readTails(dir: string, name: string, key: BackupKey | undefined): Buffer {
+  const chunks = fs
+    .readdirSync(dir)
+    .filter((n) => n.startsWith(`${name}${TAIL_MARK}`) && !n.startsWith('.'))
+    .map((n) => ({ n, offset: Number(n.slice(name.length + TAIL_MARK.length).replace(/\.enc$/, '')) }))
+    .sort((a, b) => a.offset - b.offset);
+  const parts: Buffer[] = [];
+  let end = 0;
+  for (const c of chunks) {
+    if (c.offset > end) break;
+    const data = readBinlogFile(path.join(dir, c.n), key);
+    if (c.offset + data.length > end) parts.push(data.subarray(end - c.offset));
+    end = Math.max(end, c.offset + data.length);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The plaintext of an archived file (sealed or not, or a target's chunks of it); BACKUP_KEY_MISSING without the key, BACKUP_TAMPERED when changed. */
 export function readBinlogFile(file: string, key: BackupKey | undefined): Buffer {
+  if (file.endsWith(TAIL_SUFFIX)) return readTails(path.dirname(file), path.basename(file).slice(0, -TAIL_SUFFIX.length), key);
   const data = fs.readFileSync(file);
   if (!file.endsWith(ENCRYPTED_SUFFIX)) return data;
   if (!key) {
@@ -59,10 +130,10 @@ export function readBinlogFile(file: string, key: BackupKey | undefined): Buffer
 
 /** Plaintext of `file` for a tool that reads files (mariadb-binlog), under `tmpDir` (made 0700); `file` itself when not sealed. */
 export function plainCopy(file: string, key: BackupKey | undefined, tmpDir: string): string {
-  if (!file.endsWith(ENCRYPTED_SUFFIX)) return file;
+  if (!file.endsWith(ENCRYPTED_SUFFIX) && !file.endsWith(TAIL_SUFFIX)) return file;
   fs.mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   fs.chmodSync(tmpDir, 0o700);
-  const out = path.join(tmpDir, `${path.basename(path.dirname(file))}-${path.basename(file).replace(/\.enc$/, '')}`);
+  const out = path.join(tmpDir, `${path.basename(path.dirname(file))}-${binlogNameOf(path.basename(file))}`);
   fs.writeFileSync(out, readBinlogFile(file, key), { mode: 0o600 });
   return out;
 }
@@ -113,7 +184,9 @@ export function sealLeftovers(root: string, key: BackupKey | undefined, targetRo
     for (const n of fs.readdirSync(dir)) {
       if (n === segmentFile || n.startsWith('.') || n.endsWith(ENCRYPTED_SUFFIX) || !key) continue;
       const s = sealBinlogFile(path.join(dir, n), key);
-      errors.push(...copyToTargets(targetRoots, dir, s.file, segmentFile));
+      const failed = copyToTargets(targetRoots, dir, s.file, segmentFile);
+      if (failed.length === 0) dropTails(targetRoots, seg, n);
+      errors.push(...failed);
     }
   }
   return errors;

@@ -4,7 +4,9 @@ import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { formatGtid, parseBinlog, type BinlogTransaction, type Gtid, type ParsedBinlog } from './binlog-parse.js';
 import type { BackupKey } from './backup-crypt.js';
-import { readBinlogFile, targetArchiveRoots } from './binlog-archive-seal.js';
+import { binlogNameOf, readBinlogFile, TAIL_SUFFIX, targetArchiveRoots } from './binlog-archive-seal.js';
+
+const chunkOf = (n: string): boolean => /\.tail-\d+(\.enc)?$/.test(n);
 
 /*
  * The binlog archive on disk and the timeline it holds. `<stateDir>/<node>/binlog-archive/` holds
@@ -56,10 +58,12 @@ function readSegment(dir: string, key: BackupKey | undefined): Segment | undefin
   } catch {
     return undefined; // being created: not a segment yet
   }
-  const names = fs
-    .readdirSync(dir)
-    .filter((n) => n !== SEGMENT_FILE && !n.startsWith('.'))
-    .sort();
+  const all = fs.readdirSync(dir).filter((n) => n !== SEGMENT_FILE && !n.startsWith('.'));
+  // A target may hold a file only as chunks of it while it was streamed: read as one file.
+  const whole = all.filter((n) => !chunkOf(n));
+  const have = new Set(whole.map(binlogNameOf));
+  const chunked = [...new Set(all.filter(chunkOf).map(binlogNameOf))].filter((n) => !have.has(n)).map((n) => `${n}${TAIL_SUFFIX}`);
+  const names = [...whole, ...chunked].sort();
   return { dir, meta, files: names.map((n) => ({ path: path.join(dir, n), parsed: parseBinlog(readBinlogFile(path.join(dir, n), key)) })) };
 }
 

@@ -12,7 +12,7 @@ import { connect, query, viewNode } from './backup-db.js';
 import { archiveDir, buildTimeline, lastByDomain, nextSegmentSeq, prunableSegments, readArchive, segmentName, SEGMENT_FILE, type SegmentMeta } from './binlog-archive-store.js';
 import { listBackups } from './backup-store.js';
 import { ENCRYPTED_SUFFIX, type BackupKey } from './backup-crypt.js';
-import { archiveKey, copyToTargets, pruneTargets, sealBinlogFile, sealLeftovers, targetArchiveRoots } from './binlog-archive-seal.js';
+import { archiveKey, binlogNameOf, copyToTargets, dropTails, pruneTargets, sealBinlogFile, sealLeftovers, shipTail, targetArchiveRoots } from './binlog-archive-seal.js';
 import { formatGtid, parseBinlog, parseGtidList, type Gtid, type ParseResume } from './binlog-parse.js';
 
 /**
@@ -143,6 +143,16 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     sealed.add(f);
     sealed.add(path.basename(r.file));
     if (r.errors.length > 0) event(`binlog archive: copying ${f} to a target failed: ${r.errors.join('; ')}`, 'target-failed', { file: f, errors: r.errors });
+    // The chunks go once the whole file is on every target (a target that failed keeps them).
+    else dropTails(targetRoots, path.basename(segDir), binlogNameOf(f));
+  };
+  // Said once per failure streak, not every second.
+  let tailFailing = false;
+  const shipNewTail = (name: string, from: number, data: Buffer): void => {
+    if (!segDir || targetRoots.length === 0 || data.length === 0) return;
+    const errors = shipTail(targetRoots, segDir, name, from, data, key, SEGMENT_FILE);
+    if (errors.length > 0 && !tailFailing) event(`binlog archive: shipping ${name} to a target failed: ${errors.join('; ')}`, 'target-failed', { file: name, errors });
+    tailFailing = errors.length > 0;
   };
 
   const event = (message: string, step: string, data: Record<string, unknown> = {}): void => {
@@ -178,8 +188,12 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     if (!newest || newest.endsWith(ENCRYPTED_SUFFIX)) return;
     const file = path.join(segDir, newest);
     const resume = tail?.file === file ? tail.resume : undefined;
-    const p = parseBinlog(readFrom(file, resume?.offset ?? 0), resume);
+    const from = resume?.offset ?? 0;
+    const bytes = readFrom(file, from);
+    const p = parseBinlog(bytes, resume);
     tail = { file, resume: { offset: p.completeTo, checksumLen: p.checksumLen } };
+    // The newly complete transactions of the file being streamed, to the targets now (see binlog-archive-seal.ts).
+    if (!ended) shipNewTail(newest, from, bytes.subarray(0, p.completeTo - from));
     const t = p.transactions.at(-1);
     if (t) save({ lastGtid: formatGtid(t), lastCommitAt: new Date(t.ts * 1000).toISOString() });
     if (ended) sealOne(newest);

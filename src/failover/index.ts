@@ -44,8 +44,12 @@ export { pick, readRotationJournal, ROTATABLE, rotationJournalFile, runRotationS
 export { startBackupScheduler } from './backup-scheduler.js';
 export { startBinlogArchiver, readArchiveStatus, archiveNode, describeArchiveStatus } from './binlog-archive.js';
 export type { BinlogArchiver, ArchiveStatus } from './binlog-archive.js';
-export { restoreToPoint, describeStop } from './restore-pitr.js';
+export { restoreToPoint, describeStop, planPointInTime } from './restore-pitr.js';
+export { recordRestore, readRestores } from './restore-history.js';
+export type { ClusterRestore } from './restore-history.js';
+export { withDb } from './db-ops.js';
 export type { PitrOptions, PitrReport } from './restore-pitr.js';
 export type { StopAt } from './binlog-archive-store.js';
 export { buildTimeline, readArchive } from './binlog-archive-store.js';
+export { archiveKey } from './binlog-archive-seal.js';
 export { parseGtidList } from './binlog-parse.js';

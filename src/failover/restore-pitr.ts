@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { RowDataPacket } from 'mysql2/promise';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Secrets, Topology } from '../config/index.js';
@@ -9,9 +10,10 @@ import { checkFiles } from './backup-manifest.js';
 import { statsOf, tableNames } from './backup-db.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, type StoredBackup } from './backup-store.js';
 import { startSqlThreadAfterCrash } from './backup.js';
-import { buildTimeline, planReplay, readArchive, type ArchivedTransaction, type ReplayPlan, type StopAt } from './binlog-archive-store.js';
+import { buildTimeline, planReplay, readArchive, type ArchivedTransaction, type ReplayPlan, type StopAt, type Timeline } from './binlog-archive-store.js';
 import { formatGtid, parseGtidList } from './binlog-parse.js';
 import { archiveKey, plainCopy } from './binlog-archive-seal.js';
+import { onCurrentHistory, readRestores, type ClusterRestore } from './restore-history.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
 
 /*
@@ -35,6 +37,12 @@ export interface PitrOptions {
   readonly lockWaitMs?: number;
   /** Leave the scratch server running for inspection (the caller or operator stops it by pid). */
   readonly keep?: boolean;
+  /**
+   * Build a datadir for the cluster instead (`restore --into-cluster`, src/control/restore-cluster.ts):
+   * in `dir/data`, with binlog on as `serverId`, the GTID state set to the restored position, the
+   * app's account locked (opened once replicas are rebuilt), and the server shut down cleanly.
+   */
+  readonly into?: { readonly dir: string; readonly serverId: number; readonly appUser: string };
 }
 
 export interface PitrReport {
@@ -50,6 +58,8 @@ export interface PitrReport {
   /** What the operator should know though the restore worked (a target past the archive's end, transactions lost in a failover). */
   readonly notes: readonly string[];
   readonly durationMs: number;
+  /** With `into`: the GTID state of the built datadir. */
+  readonly gtidState?: string;
   /** With `keep`: the running scratch server. */
   readonly scratch?: { readonly pid: number; readonly socket: string; readonly address: string; readonly port: number; readonly dir: string };
 }
@@ -62,9 +72,42 @@ function seqOf(gtids: string, domain = 0): number {
   return parseGtidList(gtids).get(domain)?.seq ?? 0;
 }
 
-/** Pure: the newest backup whose GTID (domain 0) is at or before `targetSeq`. */
-export function chooseBase(backups: readonly StoredBackup[], targetSeq: number): StoredBackup | undefined {
-  return [...backups].reverse().find((b) => seqOf(b.manifest.gtid || '') <= targetSeq);
+/** Pure: the newest backup whose GTID (domain 0) is at or before `targetSeq`, on the history since the last restore into the cluster. */
+export function chooseBase(backups: readonly StoredBackup[], targetSeq: number, restores: readonly ClusterRestore[] = []): StoredBackup | undefined {
+  return [...backups].reverse().find((b) => seqOf(b.manifest.gtid || '') <= targetSeq && onCurrentHistory(b.manifest, restores));
+}
+
+/** The GTID state after a restore: the base's position, each domain moved to the last replayed transaction. */
+export function restoredState(baseGtid: string, last: ArchivedTransaction | undefined): string {
+  const state = parseGtidList(baseGtid || '');
+  if (last) state.set(last.domain, last);
+  return [...state.values()].map(formatGtid).join(',');
+}
+
+/**
+ * The finish of an `into` build: the datadir becomes a primary's at `state`. RESET MASTER then the
+ * state, then a rotation and a purge, so that the first binlog file's Gtid_list names the state (a
+ * new replica then knows the binlogs do not hold the whole history and is provisioned from a
+ * mariabackup; the archiver starts its next segment there, which cuts the old history back to it).
+ */
+async function makePrimaryDatadir(scratch: Scratch, password: string, state: string, appUser: string): Promise<void> {
+  const c = await scratch.connect(password);
+  try {
+    await c.query('SET sql_log_bin=0');
+    // Writes come back only when the replicas are rebuilt (restore-cluster.ts opens the account).
+    await c.query("ALTER USER IF EXISTS ?@'%' ACCOUNT LOCK", [appUser]);
+    await c.query('RESET SLAVE ALL');
+    await c.query('RESET MASTER');
+    await c.query('SET GLOBAL gtid_binlog_state = ?', [state]);
+    await c.query('SET GLOBAL gtid_slave_pos = ?', [state]);
+    await c.query('FLUSH BINARY LOGS');
+    const [logs] = await c.query<RowDataPacket[]>('SHOW BINARY LOGS');
+    const newest = logs.at(-1)?.['Log_name'];
+    if (typeof newest === 'string') await c.query('PURGE BINARY LOGS TO ?', [newest]);
+  } finally {
+    c.destroy();
+  }
+  await scratch.shutdown();
 }
 
 function when(t: ArchivedTransaction): { gtid: string; time: string } {
@@ -116,12 +159,8 @@ export function describeStop(stop: StopAt): string {
   return 'the newest archived transaction';
 }
 
-export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
-  const { topo } = o;
-  const t0 = Date.now();
-  const say = (message: string, step: string): void => {
-    o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-pitr', step } }));
-  };
+/** Which backup and which archived transactions a restore to `stop` takes (reads the archive, changes nothing). */
+export function planPointInTime(topo: Topology, stop: StopAt): { key: ReturnType<typeof archiveKey>; timeline: Timeline; base: StoredBackup; plan: ReplayPlan } {
   // Sealed archive files are decrypted in memory to plan, and into a 0700 directory to replay.
   const key = archiveKey(topo);
   const timeline = buildTimeline(readArchive(topo, key));
@@ -132,16 +171,25 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     );
   }
   // The target as a GTID sequence number first, so that the base is the newest backup before it.
-  const stop = o.stop;
   const targetSeq =
     stop.kind === 'gtid' ? stop.gtid.seq : ((stop.kind === 'time' ? timeline.transactions.filter((t) => t.ts <= stop.unixS) : timeline.transactions).at(-1)?.seq ?? 0);
-  const base = chooseBase(listBackups(topo).backups, targetSeq);
+  const base = chooseBase(listBackups(topo).backups, targetSeq, readRestores(topo.stateDir));
   if (!base)
     throw new HastackError(
       ErrorCode.NOT_FOUND,
-      `no backup at or before ${describeStop(o.stop)}: point-in-time recovery starts from a base backup taken earlier ("hastack backup list")`,
+      `no backup at or before ${describeStop(stop)}: point-in-time recovery starts from a base backup taken earlier ("hastack backup list")`,
     );
-  const plan: ReplayPlan = planReplay(timeline, parseGtidList(base.manifest.gtid || ''), o.stop);
+  const plan: ReplayPlan = planReplay(timeline, parseGtidList(base.manifest.gtid || ''), stop);
+  return { key, timeline, base, plan };
+}
+
+export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
+  const { topo } = o;
+  const t0 = Date.now();
+  const say = (message: string, step: string): void => {
+    o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-pitr', step } }));
+  };
+  const { key, timeline, base, plan } = planPointInTime(topo, o.stop);
   say(
     `restoring to ${describeStop(o.stop)}: backup ${base.id} (gtid ${base.manifest.gtid || '-'}) plus ${plan.applied} archived transactions in ${plan.runs.length} ranges`,
     'plan',
@@ -157,7 +205,7 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
         .join(', ')}) were never on the next primary (lost in a failover): not replayed`,
     );
   const newest = timeline.transactions.at(-1);
-  if (stop.kind === 'time' && newest && stop.unixS > newest.ts) {
+  if (o.stop.kind === 'time' && newest && o.stop.unixS > newest.ts) {
     notes.push(
       `the target is after the newest archived transaction (${formatGtid(newest)}, ${when(newest).time}): the restore reaches that; anything the cluster committed later is not in the archive (is it streaming? "hastack status")`,
     );
@@ -166,6 +214,8 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
   const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0);
   let scratch: Scratch | undefined;
   let kept = false;
+  let built = false;
+  let gtidState: string | undefined;
   try {
     if (stale) {
       killStaleTool(stale);
@@ -176,9 +226,10 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     if (bad.length > 0) throw new HastackError(ErrorCode.SETUP_FAILED, `backup ${base.id} is broken: ${bad.join('; ')}`);
     const address = topo.nodes.find((n) => n.name === base.node)?.address ?? '127.0.0.1';
     // A dot-name: list and retention ignore it; a leftover of a killed run is removed by removeLeftovers.
-    const dir = path.join(backupsDir(topo, base.node), `.verify-pitr-${process.pid}`);
+    const dir = o.into?.dir ?? path.join(backupsDir(topo, base.node), `.verify-pitr-${process.pid}`);
     say(`starting a scratch MariaDB on backup ${base.id}`, 'scratch');
-    scratch = await startScratch({ preparedDir: path.join(base.dir, 'mariadb'), dir, address, signal: o.signal });
+    fs.rmSync(dir, { recursive: true, force: true });
+    scratch = await startScratch({ preparedDir: path.join(base.dir, 'mariadb'), dir, address, signal: o.signal, ...(o.into ? { serverId: o.into.serverId } : {}) });
     const cnf = path.join(scratch.dir, 'client.cnf');
     fs.writeFileSync(cnf, `[client]\nuser=root\npassword=${o.secrets.dbRootPassword}\nsocket=${scratch.socket}\n`, { mode: 0o600 });
     const logFile = path.join(topo.stateDir, 'backup.log');
@@ -204,12 +255,18 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     } finally {
       c.destroy();
     }
+    if (o.into && problems.length === 0) {
+      gtidState = restoredState(base.manifest.gtid, plan.last);
+      say(`making it a primary's datadir at ${gtidState}`, 'finish');
+      await makePrimaryDatadir(scratch, o.secrets.dbRootPassword, gtidState, o.into.appUser);
+      built = true;
+    }
     kept = o.keep === true;
     if (kept) scratch.release();
   } catch (e) {
     problems.push(describeError(e));
   } finally {
-    if (!kept) await scratch?.stop();
+    if (!kept && !built) await scratch?.stop();
     releaseLock(topo);
   }
   const report: PitrReport = {
@@ -223,6 +280,7 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     problems,
     notes,
     durationMs: Date.now() - t0,
+    ...(built && gtidState ? { gtidState } : {}),
     ...(kept && scratch ? { scratch: { pid: scratch.pid, socket: scratch.socket, address: scratch.address, port: scratch.port, dir: scratch.dir } } : {}),
   };
   say(

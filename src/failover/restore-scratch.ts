@@ -37,6 +37,8 @@ export interface Scratch {
   connect(password: string): Promise<Connection>;
   /** Stops the server and removes the directory; idempotent. */
   stop(): Promise<void>;
+  /** Stops the server cleanly and keeps the directory (a datadir built to be moved into the cluster). */
+  shutdown(): Promise<void>;
   /** Lets this process exit with the server still running (`restore --keep`: the operator stops it by pid). */
   release(): void;
 }
@@ -63,6 +65,8 @@ export function renderScratchCnf(p: {
   address: string;
   port: number;
   asRoot: boolean;
+  /** A datadir for the cluster: binlog on, as this server id (restore --into-cluster sets its GTID state). */
+  serverId?: number;
 }): string {
   return [
     '# Scratch server of hastack restore --verify; removed with its directory.',
@@ -76,12 +80,13 @@ export function renderScratchCnf(p: {
     `bind-address=${p.address}`,
     `port=${p.port}`,
     'skip-name-resolve',
-    // A copy of a replica must not start replicating, nor write a binlog: it only gets read.
+    // A copy of a replica must not start replicating; it writes no binlog unless it becomes a
+    // node's datadir (the node's own binlog names, in the datadir as on the node).
     'skip-slave-start',
-    'skip-log-bin',
+    ...(p.serverId === undefined ? ['skip-log-bin'] : ['log_bin=mysql-bin', 'log_bin_index=mysql-bin.index', 'binlog_format=ROW', 'gtid_domain_id=0']),
     'read_only=1',
-    // Distinct from every node's server_id (1-based node positions).
-    'server_id=4000000000',
+    // Distinct from every node's server_id (1-based node positions), unless it is to be one.
+    `server_id=${p.serverId ?? 4000000000}`,
     'innodb_buffer_pool_size=32M',
     'aria_pagecache_buffer_size=8M',
     'key_buffer_size=8M',
@@ -116,6 +121,8 @@ export async function startScratch(opts: {
   signal?: AbortSignal;
   /** Fills the data directory instead of copying `preparedDir` (an encrypted backup is decrypted into it: backup-seal.ts). */
   fill?: (dataDir: string) => Promise<void>;
+  /** See renderScratchCnf. */
+  serverId?: number;
 }): Promise<Scratch> {
   const { dir } = opts;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -130,16 +137,20 @@ export async function startScratch(opts: {
   let child: ChildProcess | undefined;
   let exited = false;
   let stopped: Promise<void> | undefined;
+  let halted: Promise<boolean> | undefined;
+  // true when the server shut down cleanly (SIGTERM within the grace), or was not running.
+  const halt = (): Promise<boolean> =>
+    (halted ??= (async () => {
+      if (!child?.pid || exited) return true;
+      child.kill('SIGTERM');
+      if (await waitFor(async () => (exited ? true : undefined), { timeoutMs: STOP_GRACE_MS, intervalMs: 100 })) return true;
+      child.kill('SIGKILL');
+      await waitFor(async () => (exited ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
+      return false;
+    })());
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      if (child?.pid && !exited) {
-        child.kill('SIGTERM');
-        const done = await waitFor(async () => (exited ? true : undefined), { timeoutMs: STOP_GRACE_MS, intervalMs: 100 });
-        if (!done) {
-          child.kill('SIGKILL');
-          await waitFor(async () => (exited ? true : undefined), { timeoutMs: 5000, intervalMs: 50 });
-        }
-      }
+      await halt();
       fs.rmSync(dir, { recursive: true, force: true });
       fs.rmSync(socket, { force: true });
     })());
@@ -147,7 +158,8 @@ export async function startScratch(opts: {
     if (opts.fill) await opts.fill(dataDir);
     else fs.cpSync(opts.preparedDir, dataDir, { recursive: true });
     const port = await sparePort(opts.address);
-    fs.writeFileSync(conf, renderScratchCnf({ dataDir, socket, pidFile, tmpDir, errorLog, address: opts.address, port, asRoot: process.getuid?.() === 0 }), { mode: 0o644 });
+    const cnf = { dataDir, socket, pidFile, tmpDir, errorLog, address: opts.address, port, asRoot: process.getuid?.() === 0 };
+    fs.writeFileSync(conf, renderScratchCnf(opts.serverId === undefined ? cnf : { ...cnf, serverId: opts.serverId }), { mode: 0o644 });
     const out = fs.openSync(path.join(dir, 'service.log'), 'a');
     // --defaults-file must be the first argument (ENGINE-NOTES).
     child = spawn('mariadbd', [`--defaults-file=${conf}`], { stdio: ['ignore', out, out] });
@@ -164,6 +176,10 @@ export async function startScratch(opts: {
       pid,
       connect: (password) => connect({ socketPath: socket, user: 'root', password }, `the scratch server (socket ${socket})`),
       stop,
+      shutdown: async () => {
+        if (!(await halt())) throw new HastackError(ErrorCode.TIMEOUT, `the restored server did not shut down cleanly within ${STOP_GRACE_MS / 1000} s; run the restore again`);
+        fs.rmSync(socket, { force: true });
+      },
       release: () => child?.unref(),
     };
     const up = await waitFor(

@@ -7,6 +7,12 @@
  * manifest rewritten, so that the AES-GCM tag is what catches it) fails `restore --verify` with
  * BACKUP_TAMPERED; a key file others can read is refused with BACKUP_KEY_MISSING.
  *
+ * Then the loss of both database machines (issue 24): the binlog archive (`backup.binlogArchive`)
+ * seals each file and ships the file being streamed to the vault as it grows; orders flow, the
+ * power goes (the supervisor, every service and the archiver SIGKILLed), both servers' directories
+ * are deleted, and `restore --latest --verify` from the vault alone holds every order but those
+ * of the last moments (how many, and how long before the loss, is printed).
+ *
  * Second lane: it mostly waits for mariabackup and a scratch server. Namespace: 127.0.237.1-2
  * (row `backup-crypt`), cluster `eccrypt`, state in a fresh temp directory.
  */
@@ -18,6 +24,9 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { preset, readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
 import { DB_USERS } from '../../src/engines/index.js';
+import { readRunState } from '../../src/substrate/index.js';
+import { waitFor } from '../../src/shared/retry.js';
+import { postOrder, restock } from '../helpers/orders.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -57,7 +66,7 @@ describe('encrypted backups to two targets, restore drill (simple preset, real e
       cluster: 'eccrypt',
       addressBase: BASE,
       app: { module: path.join(REPO_ROOT, 'examples/erp') },
-      backup: { keep: 2, keyFile, targets: ['standby', { name: 'vault', dir: vault, keep: 1 }] },
+      backup: { keep: 2, keyFile, targets: ['standby', { name: 'vault', dir: vault, keep: 1 }], binlogArchive: true },
     });
     // The known customer, written on the primary; the replica has it once its GTID catches up.
     const topo = readTopology(cluster.stateDir);
@@ -142,5 +151,78 @@ describe('encrypted backups to two targets, restore drill (simple preset, real e
     assert.equal(k.code, 1);
     assert.match(k.stderr, /chmod 600/);
     fs.chmodSync(keyFile, 0o600);
+  });
+
+  it('both database machines lost: restore --latest --verify from the vault alone loses only the last moments', async () => {
+    const lb = `http://${BASE}.1:8080`;
+    await restock(lb, 'WIDGET-RED', 1_000, 'ec-restock');
+    const b = await runCli(['backup', '-f', cluster.configFile], { cwd: cluster.dir });
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    // Orders for a few seconds, one writer, paced: the archive's current file never rotates in that time.
+    const acked: Array<{ key: string; at: number }> = [];
+    const sent: string[] = [];
+    const end = Date.now() + 6_000;
+    for (let i = 0; i < 300 && Date.now() < end; i++) {
+      const key = `ec-${i}`;
+      sent.push(key);
+      if ((await postOrder(lb, key)).ok) acked.push({ key, at: Date.now() });
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    // The power goes: the supervisor first (nothing restarts, the archiver seals nothing more),
+    // then every service and the supervisor's own children (the archiver's mariadb-binlog).
+    const run = readRunState(cluster.stateDir) ?? assert.fail('no run state');
+    const children = fs
+      .readdirSync(`/proc/${run.supervisorPid}/task`)
+      .flatMap((t) => fs.readFileSync(`/proc/${run.supervisorPid}/task/${t}/children`, 'utf8').trim().split(/\s+/))
+      .filter((p) => p !== '')
+      .map(Number);
+    const lostAt = Date.now();
+    for (const pid of [run.supervisorPid, ...Object.values(run.services).map((s) => s.pid), ...children]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor(async () => (fs.existsSync(`/proc/${run.supervisorPid}`) ? undefined : true), { timeoutMs: 10_000, intervalMs: 50 });
+    for (const node of ['primary', 'standby']) fs.rmSync(path.join(cluster.stateDir, node), { recursive: true, force: true });
+
+    const r = await runCli(['restore', '--latest', '--verify', '--keep', '--json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 240_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rep = JSON.parse(r.stdout) as { backup: string; applied: number; scratch?: { pid: number; socket: string; dir: string } };
+    const scratch = rep.scratch ?? assert.fail('no scratch server kept');
+    let restored: Set<string>;
+    try {
+      const c = await mysql.createConnection({ socketPath: scratch.socket, user: 'root', password: readSecrets(cluster.stateDir).dbRootPassword });
+      try {
+        const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT customer FROM app.sales_orders WHERE customer LIKE 'ec-%'");
+        restored = new Set(rows.map((x) => String(x['customer'])));
+      } finally {
+        await c.end();
+      }
+    } finally {
+      process.kill(scratch.pid, 'SIGTERM');
+      await waitFor(async () => (fs.existsSync(`/proc/${scratch.pid}`) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
+      fs.rmSync(scratch.dir, { recursive: true, force: true });
+    }
+    const lost = acked.filter((a) => !restored.has(a.key));
+    const lastKept = acked.filter((a) => restored.has(a.key)).at(-1);
+    process.stdout.write(
+      `# lost both database machines: ${acked.length} orders acknowledged since the backup, ${restored.size} restored from the vault ` +
+        `(${rep.applied} archived transactions replayed), ${lost.length} lost: acknowledged in the last ${lastKept ? lostAt - lastKept.at : '?'} ms before the power went\n`,
+    );
+    assert.ok(
+      [...restored].every((k) => sent.includes(k)),
+      'nothing restored that was not sent',
+    );
+    // The file being streamed never rotated: without its shipped chunks none of these would be there.
+    assert.ok(restored.size > 0, 'orders from the file being streamed reached the vault');
+    // What is lost is the newest: every order acknowledged before the newest restored one is there.
+    const lastIndex = acked.findIndex((a) => a === lastKept);
+    assert.deepEqual(
+      acked.slice(0, lastIndex + 1).filter((a) => !restored.has(a.key)),
+      [],
+      'only the newest orders are lost',
+    );
   });
 });

@@ -187,22 +187,28 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
       const iso = new Date(T * 1000).toISOString().replace('.000Z', 'Z');
       const { rep, restored } = await restoreAndRead(['--to-time', iso]);
       if (n === 1) afterSwitch = { gtid: rep.restoredTo?.gtid ?? '', restored };
-      const cut = (T + 1) * 1000;
-      const must = history.filter((h) => h.ackedAt !== undefined && h.ackedAt < cut).map((h) => h.key);
-      const mustNot = history.filter((h) => h.sentAt >= cut).map((h) => h.key);
-      const either = history.filter((h) => h.sentAt < cut && !(h.ackedAt !== undefined && h.ackedAt < cut));
-      const missing = must.filter((k) => !restored.has(k));
-      const extra = mustNot.filter((k) => restored.has(k));
-      const unknown = [...restored].filter((k) => !history.some((h) => h.key === k));
+      const { must, mustNot, either } = expectAt(T, restored);
       stamp(
         `T=${iso}: base ${rep.backup}, ${rep.applied} transactions replayed, restored to ${rep.restoredTo?.gtid} (${rep.restoredTo?.time}); ` +
-          `${restored.size} orders, ${must.length} required, ${mustNot.length} excluded, ${either.length} in flight at T+1 s (${either.filter((h) => restored.has(h.key)).length} of them restored)`,
+          `${restored.size} orders, ${must} required, ${mustNot} excluded, ${either.length} in flight at T+1 s (${either.filter((h) => restored.has(h.key)).length} of them restored)`,
       );
-      assert.deepEqual(missing, [], 'orders acknowledged at or before T are missing');
-      assert.deepEqual(extra, [], 'orders sent after T were restored');
-      assert.deepEqual(unknown, []);
-      assert.ok(must.length > 0);
     });
+  }
+
+  /** Asserts that `restored` holds exactly the orders committed at or before second T; returns the counts. */
+  function expectAt(T: number, restored: ReadonlySet<string>): { must: number; mustNot: number; either: Sent[] } {
+    const cut = (T + 1) * 1000;
+    const must = history.filter((h) => h.ackedAt !== undefined && h.ackedAt < cut).map((h) => h.key);
+    const mustNot = history.filter((h) => h.sentAt >= cut).map((h) => h.key);
+    const either = history.filter((h) => h.sentAt < cut && !(h.ackedAt !== undefined && h.ackedAt < cut));
+    const missing = must.filter((k) => !restored.has(k));
+    const extra = mustNot.filter((k) => restored.has(k));
+    const unknown = [...restored].filter((k) => !history.some((h) => h.key === k));
+    assert.deepEqual(missing, [], 'orders acknowledged at or before T are missing');
+    assert.deepEqual(extra, [], 'orders sent after T were restored');
+    assert.deepEqual(unknown, []);
+    assert.ok(must.length > 0);
+    return { must: must.length, mustNot: mustNot.length, either };
   }
 
   it('restore --to-gtid G, G the transaction the switchover-phase restore reached: the same orders', async () => {
@@ -211,5 +217,58 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
     assert.equal(rep.restoredTo?.gtid, at.gtid);
     assert.deepEqual([...restored].sort(), [...at.restored].sort());
     stamp(`--to-gtid ${at.gtid}: ${restored.size} orders, as --to-time reached`);
+  });
+
+  it('restore --into-cluster --to-time T (a second of phase c): the cluster is back at T, the standby provisioned again, the app serving, the backup from before listed', async () => {
+    const mine = history.filter((h) => h.key.startsWith('pt-c-'));
+    const from = Math.ceil((mine[0]?.sentAt ?? assert.fail('no orders')) / 1000);
+    const T = from + Math.floor(Math.random() * Math.max(1, Math.floor((phaseEnds[2] ?? 0) / 1000) - 1 - from + 1));
+    const iso = new Date(T * 1000).toISOString().replace('.000Z', 'Z');
+    const args = ['restore', '--into-cluster', '--to-time', iso, '-f', used.configFile];
+    const dry = await runCli([...args, '--dry-run'], { cwd: used.dir });
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /restore cluster pt to time .*\n.*base backup .* plus \d+ archived transactions/);
+    assert.ok(!fs.existsSync(path.join(used.stateDir, 'restore-journal.json')), 'a dry run writes no journal');
+    const unconfirmed = await runCli(args, { cwd: used.dir });
+    assert.equal(unconfirmed.code, 2, unconfirmed.stdout + unconfirmed.stderr);
+    assert.match(unconfirmed.stderr, /not confirmed: .*--confirm pt/);
+    const r = await runCli([...args, '--confirm', 'pt'], { cwd: used.dir, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    stamp(`restore --into-cluster:\n${r.stdout.trim()}`);
+    const pre = /the backup taken just before: (\S+)/.exec(r.stdout)?.[1] ?? assert.fail(r.stdout);
+    const list = await runCli(['backup', 'list', '-f', used.configFile], { cwd: used.dir });
+    assert.ok(list.stdout.includes(pre), `backup list shows ${pre}:\n${list.stdout}`);
+
+    const orders = async (svc: string): Promise<Set<string>> => {
+      const c = await mysql.createConnection({
+        socketPath: mariadbPaths(servicesOf(used.topo, 'mariadb').find((s) => s.node === svc) ?? assert.fail(svc)).socket,
+        user: 'root',
+        password: readSecrets(used.stateDir).dbRootPassword,
+      });
+      try {
+        const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT customer FROM ??.sales_orders WHERE customer LIKE 'pt-%'", [used.topo.config.database.name]);
+        return new Set(rows.map((x) => String(x['customer'])));
+      } finally {
+        await c.end();
+      }
+    };
+    expectAt(T, await orders('primary'));
+    // The app writes again, through the load balancer, and the rebuilt standby replicates it.
+    const after: Sent = { key: 'pt-after-restore', sentAt: Date.now() };
+    const ok = await postOrder(LB, after.key);
+    assert.ok(ok.ok, `an order after the restore: ${JSON.stringify(ok)}`);
+    const standbyHas = await waitFor(async () => ((await orders('standby')).has(after.key) ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
+    assert.ok(standbyHas, 'the standby replicates from the restored primary');
+    assert.deepEqual([...(await orders('standby'))].sort(), [...(await orders('primary'))].sort());
+
+    // Point-in-time recovery goes on on the new history: the archive follows the restored primary,
+    // and the backup from before (its position past T is the old history) is never a base.
+    const last = await primarySeq();
+    assert.ok(await waitFor(async () => (archivedSeq() >= last ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 }), 'the archive follows the restored primary');
+    const { rep, restored } = await restoreAndRead(['--latest']);
+    assert.notEqual(rep.backup, pre, 'the pre-restore backup holds the old history past T');
+    assert.ok(restored.has(after.key), 'the order taken after the restore is in the archive');
+    restored.delete(after.key);
+    expectAt(T, restored);
   });
 });
