@@ -1,5 +1,17 @@
 import { readSecrets, type Topology } from '../config/index.js';
-import { LOCK_WAIT_MS, backupSteps, backupWouldRemove, describePlan, planBackup, runBackup, runDrill, formatBytes, listBackups, verifyBackup } from '../failover/index.js';
+import {
+  LOCK_WAIT_MS,
+  backupSteps,
+  backupWouldRemove,
+  describePlan,
+  planBackup,
+  runBackup,
+  runDrill,
+  drillReplay,
+  formatBytes,
+  listBackups,
+  verifyBackup,
+} from '../failover/index.js';
 import { backupMachine } from '../hosts/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
@@ -173,7 +185,9 @@ export async function backupDrill(o: ConfigOptions & { json?: boolean }): Promis
   const topo = loadRunningTopology(o);
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await runDrill({ topo, secrets: readSecrets(topo.stateDir), trigger: 'manual', signal, onEvent: o.json ? undefined : progressPrinter(), lockWaitMs: LOCK_WAIT_MS });
+    const secrets = readSecrets(topo.stateDir);
+    const replay = topo.config.backup.binlogArchive ? { replay: drillReplay(topo, { password: secrets.dbRootPassword }) } : {};
+    const r = await runDrill({ topo, secrets, trigger: 'manual', signal, onEvent: o.json ? undefined : progressPrinter(), lockWaitMs: LOCK_WAIT_MS, ...replay });
     if (o.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     } else {

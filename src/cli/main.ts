@@ -272,7 +272,9 @@ configOpts(backupCmd.command('list'))
   .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => (await backupCli()).backupList(o));
 configOpts(backupCmd.command('drill'))
-  .description('restore drill now: the newest backup into a scratch server, row counts and CHECKSUM TABLE checked, recovery time recorded (status shows it)')
+  .description(
+    'restore drill now: the newest backup into a scratch server (with backup.binlogArchive: plus the archive replayed to a random second after it), row counts and CHECKSUM TABLE checked, recovery time recorded (status shows it)',
+  )
   .addOption(outputOption())
   .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => {

@@ -47,7 +47,7 @@ export async function restoreInto(stop: StopAt, o: RestoreIntoOptions): Promise<
   }
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await restoreIntoCluster(env, { stop, dryRun: false, onProgress: out, signal });
+    const r = await restoreIntoCluster(env, { stop, dryRun: false, onProgress: out, signal, printPlan: false });
     out(
       `cluster ${topo.cluster} restored to ${r.journal.gtidState ?? '?'} (${describeStop(r.journal.stop)}); the backup taken just before: ${r.journal.preRestoreBackup ?? '-'} ("hastack backup list")`,
     );

@@ -17,13 +17,19 @@ import {
 } from '../config/index.js';
 import { edgeTlsFiles, installCommand } from '../engines/index.js';
 import { runtimeFor } from '../runtime/index.js';
-import { startBackupScheduler, startBinlogArchiver, type BackupScheduler, type BinlogArchiver, parseSchedule } from '../failover/index.js';
+import { drillReplay, startBackupScheduler, startBinlogArchiver, type BackupScheduler, type BinlogArchiver, parseSchedule } from '../failover/index.js';
 import { commitTopology, ensureNotRunning, openCluster, prepareCluster, startDetached } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { START_CHECKS } from './config-checks.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
 import { doctorReport, setupEngines } from './doctor.js';
 import { invokedAs, progressPrinter } from './output.js';
+
+/** Scheduled backups and drills; with the binlog archive, a drill replays it to a random second too. */
+function startScheduler(topo: Topology): BackupScheduler | undefined {
+  const secrets = readSecrets(topo.stateDir);
+  return startBackupScheduler(topo, secrets, Date.now, topo.config.backup.binlogArchive ? drillReplay(topo, { password: secrets.dbRootPassword }) : undefined);
+}
 
 export interface UpOptions extends ConfigOptions {
   readonly detach?: boolean;
@@ -89,7 +95,7 @@ export async function up(opts: UpOptions): Promise<void> {
     process.stderr.write(`hastack: start failed (what had started was stopped): ${describeError(e)}\n`);
     process.exit(1);
   }
-  backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
+  backups.scheduler = startScheduler(topo);
   backups.archiver = startBinlogArchiver(topo, readSecrets(topo.stateDir));
   printWhereToLook(topo, t0, false);
   // The supervisor keeps running in this process until Ctrl-C or `hastack down`.
@@ -177,6 +183,6 @@ export async function supervise(stateDir: string): Promise<void> {
     process.stderr.write(`start failed: ${describeError(e)}\n`);
     process.exit(1);
   }
-  backups.scheduler = startBackupScheduler(topo, readSecrets(topo.stateDir));
+  backups.scheduler = startScheduler(topo);
   backups.archiver = startBinlogArchiver(topo, readSecrets(topo.stateDir));
 }

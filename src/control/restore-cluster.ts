@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { servicesOf, substrateTraits, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { servicesOf, substrateTraits, type ServiceInstance, type Topology } from '../config/index.js';
 import { DB_USERS, mariadbPaths, serverIdOf, writeDbState } from '../engines/index.js';
 import {
   archiveKey,
@@ -88,6 +88,8 @@ export interface RestoreIntoOptions {
   readonly dryRun: boolean;
   readonly onProgress: (line: string) => void;
   readonly signal?: AbortSignal;
+  /** false: the plan was printed already (the CLI's confirmation step). */
+  readonly printPlan?: boolean;
 }
 
 export interface RestoreIntoResult {
@@ -183,7 +185,7 @@ async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJ
     `restore cluster ${env.topo.cluster} to ${describeStop(stop)}`,
     `  base backup ${p.base.id} (gtid ${p.base.manifest.gtid || '-'}) plus ${p.plan.applied} archived transactions` +
       (stop.kind === 'latest' ? ' (latest: every transaction archived once writes are stopped)' : ''),
-    `  primary ${primary.node} gets the restored datadir; ${replicas.join(', ') || 'no replica'} ${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`,
+    `  the primary (${primary.node}) gets the restored datadir; ${replicas.length === 0 ? 'there is no replica' : `${replicas.join(', ')} ${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`}`,
     '  writes are stopped from the stop-writes step until open-writes (the app answers errors meanwhile)',
     `  steps: ${RESTORE_STEPS.join(', ')}`,
   ];
@@ -202,7 +204,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
     j = found;
     lines = [`resuming restore ${j.id} to ${describeStop(j.stop)} (primary ${j.primary}); done: ${Object.keys(j.steps).join(', ') || 'nothing yet'}`];
   } else ({ journal: j, lines } = await plan(env, o.stop));
-  for (const l of lines) out(l);
+  if (o.printPlan !== false) for (const l of lines) out(l);
   if (o.dryRun) return { journal: j, dryRun: true, plan: lines };
 
   j = { ...j, runs: j.runs + 1 };
@@ -321,7 +323,8 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
       if (bad.length > 0)
         throw new HastackError(ErrorCode.PROMOTION_FAILED, `after the restore: ${bad.map((d) => `${d.node} ${d.error ?? 'not as expected'}`).join('; ')}; see "hastack status"`);
       for (const s of all) fs.rmSync(asideDir(s, j.id), { recursive: true, force: true });
-      return `${primary.node} is the primary; ${replicas.map((r) => r.node).join(', ') || 'no replica'} replicate from it; set-aside datadirs removed`;
+      const names = replicas.map((r) => r.node);
+      return `${primary.node} is the primary; ${names.length === 0 ? 'no replica' : `${names.join(', ')} ${names.length === 1 ? 'replicates' : 'replicate'} from it`}; set-aside datadirs removed`;
     },
   };
   const t0 = Date.now();

@@ -64,21 +64,7 @@ export function binlogNameOf(n: string): string {
 export function shipTail(roots: readonly string[], segDir: string, name: string, offset: number, data: Buffer, key: BackupKey | undefined, segmentFile: string): string[] {
   const chunk = `${name}${TAIL_MARK}${String(offset).padStart(12, '0')}${key ? ENCRYPTED_SUFFIX : ''}`;
   const body = key ? encryptBuffer(key, data, `binlog/${path.basename(segDir)}/${chunk.replace(/\.enc$/, '')}`) : data;
-  const errors: string[] = [];
-  for (const root of roots) {
-    try {
-      const dest = path.join(root, path.basename(segDir));
-      fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
-      const meta = path.join(dest, segmentFile);
-      if (!fs.existsSync(meta)) fs.copyFileSync(path.join(segDir, segmentFile), meta);
-      const tmp = path.join(dest, `.${chunk}.tmp`);
-      fs.writeFileSync(tmp, body, { mode: 0o600 });
-      fs.renameSync(tmp, path.join(dest, chunk));
-    } catch (e) {
-      errors.push(`${root}: ${(e as Error).message}`);
-    }
-  }
-  return errors;
+  return putOnTargets(roots, segDir, chunk, segmentFile, (tmp) => fs.writeFileSync(tmp, body, { mode: 0o600 }));
 }
 
 /** Removes the chunks of `name` from every target once the finished file is there. */
@@ -145,6 +131,11 @@ export function targetArchiveRoots(topo: Topology): string[] {
 
 /** Copies a finished (sealed) file and its segment.json to every directory target; returns the errors (one per target). */
 export function copyToTargets(roots: readonly string[], segDir: string, file: string, segmentFile: string): string[] {
+  return putOnTargets(roots, segDir, path.basename(file), segmentFile, (tmp) => fs.copyFileSync(file, tmp));
+}
+
+/** `name` into segment `segDir`'s directory on every target (with its segment.json), written by `write` to a temporary file and renamed. */
+function putOnTargets(roots: readonly string[], segDir: string, name: string, segmentFile: string, write: (tmp: string) => void): string[] {
   const errors: string[] = [];
   for (const root of roots) {
     try {
@@ -152,9 +143,9 @@ export function copyToTargets(roots: readonly string[], segDir: string, file: st
       fs.mkdirSync(dest, { recursive: true, mode: 0o700 });
       const meta = path.join(dest, segmentFile);
       if (!fs.existsSync(meta)) fs.copyFileSync(path.join(segDir, segmentFile), meta);
-      const tmp = path.join(dest, `.${path.basename(file)}.tmp`);
-      fs.copyFileSync(file, tmp);
-      fs.renameSync(tmp, path.join(dest, path.basename(file)));
+      const tmp = path.join(dest, `.${name}.tmp`);
+      write(tmp);
+      fs.renameSync(tmp, path.join(dest, name));
     } catch (e) {
       errors.push(`${root}: ${(e as Error).message}`);
     }

@@ -45,6 +45,7 @@ export { startBackupScheduler } from './backup-scheduler.js';
 export { startBinlogArchiver, readArchiveStatus, archiveNode, describeArchiveStatus } from './binlog-archive.js';
 export type { BinlogArchiver, ArchiveStatus } from './binlog-archive.js';
 export { restoreToPoint, describeStop, planPointInTime } from './restore-pitr.js';
+export { drillReplay } from './drill-replay.js';
 export { recordRestore, readRestores } from './restore-history.js';
 export type { ClusterRestore } from './restore-history.js';
 export { withDb } from './db-ops.js';

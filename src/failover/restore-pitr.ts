@@ -7,6 +7,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { checkFiles } from './backup-manifest.js';
+import { keyForBackup, unsealTree } from './backup-seal.js';
 import { statsOf, tableNames } from './backup-db.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, type StoredBackup } from './backup-store.js';
 import { startSqlThreadAfterCrash } from './backup.js';
@@ -110,12 +111,12 @@ async function makePrimaryDatadir(scratch: Scratch, password: string, state: str
   await scratch.shutdown();
 }
 
-function when(t: ArchivedTransaction): { gtid: string; time: string } {
+export function when(t: ArchivedTransaction): { gtid: string; time: string } {
   return { gtid: formatGtid(t), time: new Date(t.ts * 1000).toISOString().replace('.000Z', 'Z') };
 }
 
 /** `mariadb-binlog --start-position --stop-position FILE | mariadb` into the scratch server. */
-function replayRun(run: { file: string; start: number; end: number }, clientCnf: string, logFile: string, signal?: AbortSignal): Promise<void> {
+export function replayRun(run: { file: string; start: number; end: number }, clientCnf: string, logFile: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const log = fs.openSync(logFile, 'a');
     fs.writeSync(log, `--- ${new Date().toISOString()} replay ${run.file} ${run.start}..${run.end}\n`);
@@ -229,7 +230,16 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     const dir = o.into?.dir ?? path.join(backupsDir(topo, base.node), `.verify-pitr-${process.pid}`);
     say(`starting a scratch MariaDB on backup ${base.id}`, 'scratch');
     fs.rmSync(dir, { recursive: true, force: true });
-    scratch = await startScratch({ preparedDir: path.join(base.dir, 'mariadb'), dir, address, signal: o.signal, ...(o.into ? { serverId: o.into.serverId } : {}) });
+    // An encrypted backup is decrypted into the scratch datadir (a plain one is copied).
+    const backupKey = keyForBackup(topo, base.manifest);
+    scratch = await startScratch({
+      preparedDir: path.join(base.dir, 'mariadb'),
+      dir,
+      address,
+      signal: o.signal,
+      fill: (d) => unsealTree(base.dir, base.id, backupKey, 'mariadb', d),
+      ...(o.into ? { serverId: o.into.serverId } : {}),
+    });
     const cnf = path.join(scratch.dir, 'client.cnf');
     fs.writeFileSync(cnf, `[client]\nuser=root\npassword=${o.secrets.dbRootPassword}\nsocket=${scratch.socket}\n`, { mode: 0o600 });
     const logFile = path.join(topo.stateDir, 'backup.log');

@@ -27,6 +27,7 @@ import { DB_USERS } from '../../src/engines/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { postOrder, restock } from '../helpers/orders.js';
+import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -189,22 +190,9 @@ describe('encrypted backups to two targets, restore drill (simple preset, real e
 
     const r = await runCli(['restore', '--latest', '--verify', '--keep', '--json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const rep = JSON.parse(r.stdout) as { backup: string; applied: number; scratch?: { pid: number; socket: string; dir: string } };
+    const rep = JSON.parse(r.stdout) as { backup: string; applied: number; scratch?: KeptScratch };
     const scratch = rep.scratch ?? assert.fail('no scratch server kept');
-    let restored: Set<string>;
-    try {
-      const c = await mysql.createConnection({ socketPath: scratch.socket, user: 'root', password: readSecrets(cluster.stateDir).dbRootPassword });
-      try {
-        const [rows] = await c.query<mysql.RowDataPacket[]>("SELECT customer FROM app.sales_orders WHERE customer LIKE 'ec-%'");
-        restored = new Set(rows.map((x) => String(x['customer'])));
-      } finally {
-        await c.end();
-      }
-    } finally {
-      process.kill(scratch.pid, 'SIGTERM');
-      await waitFor(async () => (fs.existsSync(`/proc/${scratch.pid}`) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
-      fs.rmSync(scratch.dir, { recursive: true, force: true });
-    }
+    const restored = await ordersInKeptScratch(scratch, readSecrets(cluster.stateDir).dbRootPassword, 'app', 'ec-%');
     const lost = acked.filter((a) => !restored.has(a.key));
     const lastKept = acked.filter((a) => restored.has(a.key)).at(-1);
     process.stdout.write(
