@@ -77,15 +77,23 @@ export async function eventsCli(o: EventsOptions): Promise<void> {
   }
 }
 
+// The steps of a restore that `history` shows: its outcome, one line per restore (verification,
+// point in time, into the cluster), and any step that failed.
+const RESTORE_OUTCOMES: Readonly<Record<string, readonly string[]>> = {
+  'restore-verify': ['verified', 'broken'],
+  'restore-pitr': ['restored', 'failed'],
+  'restore-cluster': ['done'],
+};
+
 /** The events `history` lists: finished or failed role changes, fences, restores. */
 export function isHistoryEvent(e: ClusterEvent): boolean {
-  return (
-    e.type === 'failover.done' ||
-    e.type === 'failover.failed' ||
-    e.type === 'failover.fence' ||
-    /^restore|^backup\.restore/.test(e.type) ||
-    (e.type === 'step' && /restor/i.test(e.message))
-  );
+  if (e.type === 'step') {
+    const op = e.data?.['op'];
+    const outcomes = typeof op === 'string' ? RESTORE_OUTCOMES[op] : undefined;
+    if (outcomes) return outcomes.includes(String(e.data?.['step'])) || / failed/.test(e.message);
+    return /restor/i.test(e.message);
+  }
+  return e.type === 'failover.done' || e.type === 'failover.failed' || e.type === 'failover.fence' || /^restore|^backup\.restore/.test(e.type);
 }
 
 export function historyCli(o: ConfigOptions & OutputOptions): void {
