@@ -192,7 +192,11 @@ export const redisDriver: ServiceDriver = {
     const file = redisConfFile(svc);
     // Where do the Sentinels say the master is (newest epoch, at least a quorum answering)?
     // Undefined when they are not running, as at a first `up`, where Redis starts before them.
-    const consensus = await askSentinelsForMaster(topo, secrets);
+    let consensus = await askSentinelsForMaster(topo, secrets);
+    // A restart: the Sentinels usually run, but under load they may answer slower than one quick
+    // ask (CI: an old master came back as a second master for want of a quorum of answers within
+    // 500 ms). Asked again, up to 3 s; Sentinels that are not running refuse at once.
+    for (let i = 0; i < 3 && !consensus && fs.existsSync(file); i++) consensus = await askSentinelsForMaster(topo, secrets, 1_000);
     const self: RedisAddress = { host: svc.address, port: svc.port };
     if (fs.existsSync(file)) {
       // Keep the file Redis and Sentinel maintain, with one exception: a node that was master

@@ -89,6 +89,8 @@ export class FailoverController {
   private window: AsyncWindow | undefined;
   private windowLoaded = false;
   private refused = false;
+  /** The primary whose guard this controller has seen holding the `primary` key (what makes its absence mean a fence). */
+  private leaseSeenOn: string | undefined;
   /** What the replicas had received under semi-sync, last seen (decide.ts trackAcked): the promotion's floor. */
   private acked: AckedMark | undefined;
   private readonly logFile: string;
@@ -190,10 +192,13 @@ export class FailoverController {
     this.acked = trackAcked(this.acked, dbs, at);
     if (this.quorum && snap.primary && snap.primaryReachable) this.keepEtcdLeaderOff(snap.primary, at);
     // Quorum mode: the primary's lease gone from etcd (not renewed for its 2 s TTL) is itself the
-    // detection: it fenced itself before that, so no further wait is needed.
+    // detection: it fenced itself before that, so no further wait is needed. But only once its
+    // guard has been seen holding it: right after a start (the guard's first claim not made yet)
+    // the key was never there, and a probe slowed by load then looked like a fenced primary (CI:
+    // a healthy primary failed over 1.6 s after `up`). Until then the usual detection decides.
     let leaseHolder: string | undefined;
     let quorumAnswered = false;
-    if (this.quorum && snap.primary && !snap.primaryReachable) {
+    if (this.quorum && snap.primary && (!snap.primaryReachable || this.leaseSeenOn !== snap.primary)) {
       try {
         leaseHolder = (await this.quorum.client.get(primaryLeaseKey(this.env.topo)))?.value;
         quorumAnswered = true;
@@ -201,7 +206,8 @@ export class FailoverController {
         quorumAnswered = false;
       }
     }
-    const leaseGone = quorumAnswered && leaseHolder !== snap.primary;
+    if (quorumAnswered && snap.primary !== undefined && leaseHolder === snap.primary) this.leaseSeenOn = snap.primary;
+    const leaseGone = quorumAnswered && this.leaseSeenOn === snap.primary && leaseHolder !== snap.primary;
     const cfg = leaseGone ? { ...cfg0, detectionMs: 0 } : cfg0;
     // A replica still connected to a primary whose lease is gone replicates from a server that has
     // fenced itself (read-only: nothing new comes): no witness that the primary serves writes.
