@@ -23,8 +23,7 @@ export { SupervisedRuntime, localLogFiles, reachOf } from './supervised-runtime.
 export { startDetached } from './detached.js';
 export type { ClusterStatus, ServiceStatus } from './status.js';
 export { recoverGalera } from './galera-recovery.js';
-export { restoreIntoCluster, readRestoreJournal, RESTORE_STEPS } from './restore-cluster.js';
-export type { RestoreJournal, RestoreIntoResult } from './restore-cluster.js';
+export { restoreIntoCluster } from './restore-cluster.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
 export { saveReport, listReports, readReport } from './dashboard/index.js';
 export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, ReportSummary } from './dashboard/index.js';

@@ -46,8 +46,7 @@ export { startBinlogArchiver, readArchiveStatus, archiveNode, describeArchiveSta
 export type { BinlogArchiver, ArchiveStatus } from './binlog-archive.js';
 export { restoreToPoint, describeStop, planPointInTime } from './restore-pitr.js';
 export { drillReplay } from './drill-replay.js';
-export { recordRestore, readRestores } from './restore-history.js';
-export type { ClusterRestore } from './restore-history.js';
+export { recordRestore } from './restore-history.js';
 export { withDb } from './db-ops.js';
 export type { PitrOptions, PitrReport } from './restore-pitr.js';
 export type { StopAt } from './binlog-archive-store.js';
