@@ -193,9 +193,11 @@ export class FailoverController {
     if (this.quorum && snap.primary && snap.primaryReachable) this.keepEtcdLeaderOff(snap.primary, at);
     // Quorum mode: the primary's lease gone from etcd (not renewed for its 2 s TTL) is itself the
     // detection: it fenced itself before that, so no further wait is needed. But only once its
-    // guard has been seen holding it: right after a start (the guard's first claim not made yet)
-    // the key was never there, and a probe slowed by load then looked like a fenced primary (CI:
-    // a healthy primary failed over 1.6 s after `up`). Until then the usual detection decides.
+    // guard has been seen holding it, or no replica hears it either: right after a start (the
+    // guard's first claim not made yet) the key was never there, and a probe slowed by load then
+    // looked like a fenced primary (CI: a healthy primary failed over 1.6 s after `up`, its
+    // replica connected). A controller elected during a partition may never have seen the key
+    // held; the replicas' lost connection stands in for that.
     let leaseHolder: string | undefined;
     let quorumAnswered = false;
     if (this.quorum && snap.primary && (!snap.primaryReachable || this.leaseSeenOn !== snap.primary)) {
@@ -207,7 +209,8 @@ export class FailoverController {
       }
     }
     if (quorumAnswered && snap.primary !== undefined && leaseHolder === snap.primary) this.leaseSeenOn = snap.primary;
-    const leaseGone = quorumAnswered && this.leaseSeenOn === snap.primary && leaseHolder !== snap.primary;
+    const unheard = snap.replicas.every((r) => !r.ioConnected);
+    const leaseGone = quorumAnswered && leaseHolder !== snap.primary && (this.leaseSeenOn === snap.primary || unheard);
     const cfg = leaseGone ? { ...cfg0, detectionMs: 0 } : cfg0;
     // A replica still connected to a primary whose lease is gone replicates from a server that has
     // fenced itself (read-only: nothing new comes): no witness that the primary serves writes.
