@@ -195,7 +195,8 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     // The newly complete transactions of the file being streamed, to the targets now (see binlog-archive-seal.ts).
     if (!ended) shipNewTail(newest, from, bytes.subarray(0, p.completeTo - from));
     const t = p.transactions.at(-1);
-    if (t) save({ lastGtid: formatGtid(t), lastCommitAt: new Date(t.ts * 1000).toISOString() });
+    // Saved every round, new transactions or not: an idle cluster's archiver is alive, not stale.
+    save(t ? { lastGtid: formatGtid(t), lastCommitAt: new Date(t.ts * 1000).toISOString() } : {});
     if (ended) sealOne(newest);
   };
 
