@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { servicesOf, substrateTraits, type ServiceInstance, type Topology } from '../config/index.js';
-import { DB_USERS, mariadbPaths, serverIdOf, writeDbState } from '../engines/index.js';
+import { DB_USERS, mariadbPaths, memcachedFlushAll, serverIdOf, writeDbState } from '../engines/index.js';
 import {
   archiveKey,
   buildTimeline,
@@ -106,11 +105,11 @@ const ARCHIVE_CATCH_UP_MS = 30_000;
 // start call bounds each one itself (health timeout).
 const PRIMARY_UP_MS = 120_000;
 
-export function restoreJournalFile(stateDir: string): string {
+function restoreJournalFile(stateDir: string): string {
   return path.join(stateDir, 'restore-journal.json');
 }
 
-export function readRestoreJournal(stateDir: string): RestoreJournal | undefined {
+function readRestoreJournal(stateDir: string): RestoreJournal | undefined {
   return readJsonState<RestoreJournal>(
     restoreJournalFile(stateDir),
     (v) => (typeof v === 'object' && v !== null && typeof (v as { id?: unknown }).id === 'string' ? undefined : 'not a restore journal'),
@@ -126,25 +125,6 @@ function mariadbOf(topo: Topology, node: string): ServiceInstance {
 
 const asideDir = (svc: ServiceInstance, id: string): string => `${mariadbPaths(svc).dataDir}.pre-restore-${id}`;
 const buildDir = (svc: ServiceInstance, id: string): string => path.join(svc.dir, `restore-${id}`);
-
-/** `flush_all` on one memcached (its text protocol: one line, answered OK). */
-function flushMemcached(svc: ServiceInstance): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: svc.address, port: svc.port });
-    let got = '';
-    s.setTimeout(2_000, () => s.destroy(new Error(`memcached ${svc.id} did not answer flush_all within 2 s`)));
-    s.once('connect', () => s.write('flush_all\r\n'));
-    s.on('data', (d) => {
-      got += d.toString('latin1');
-      if (got.includes('\r\n')) {
-        s.end();
-        if (got.startsWith('OK')) resolve();
-        else reject(new Error(`memcached ${svc.id} answered ${got.trim()}`));
-      }
-    });
-    s.once('error', reject);
-  });
-}
 
 function preflight(env: FailoverEnv): void {
   const { topo } = env;
@@ -306,7 +286,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
     caches: async () => {
       const caches = servicesOf(topo, 'memcached');
       const failed: string[] = [];
-      for (const c of caches) await flushMemcached(c).catch((e: unknown) => failed.push(describeError(e)));
+      for (const c of caches) await memcachedFlushAll(c.address, c.port, 2_000).catch((e: unknown) => failed.push(describeError(e)));
       if (failed.length > 0) out(`  WARNING: ${failed.join('; ')} (a node that is down is flushed when it rejoins the ring)`);
       return `${caches.length - failed.length} of ${caches.length} memcached flushed`;
     },

@@ -38,7 +38,7 @@ export {
 } from './sentinel.js';
 export type { RedisAddress, SentinelView, SentinelConfParams } from './sentinel.js';
 
-export { memcachedDriver, memcachedVersion } from './memcached.js';
+export { memcachedDriver, memcachedFlushAll, memcachedVersion } from './memcached.js';
 export { etcdDriver, etcdClientFor, etcdPaths, renderEtcdConf } from './etcd.js';
 export { EtcdClient, EtcdError } from './etcd-client.js';
 export type { EtcdKv, EtcdEndpoint, EtcdAuth } from './etcd-client.js';

@@ -25,8 +25,8 @@ export function memcachedArgs(p: { address: string; port: number; memoryMb: numb
   return args;
 }
 
-/** Sends `version` and resolves with what follows "VERSION "; rejects on anything else or timeout. */
-export function memcachedVersion(host: string, port: number, timeoutMs: number): Promise<string> {
+/** Sends one text-protocol command and resolves with the first line of the answer; rejects on timeout. */
+function memcachedLine(host: string, port: number, command: string, timeoutMs: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let buf = '';
     let settled = false;
@@ -41,22 +41,30 @@ export function memcachedVersion(host: string, port: number, timeoutMs: number):
     };
     const timer = setTimeout(() => finish(new Error(`no answer from memcached at ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
     socket.setNoDelay(true);
-    socket.on('connect', () => socket.write('version\r\n'));
+    socket.on('connect', () => socket.write(`${command}\r\n`));
     socket.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
       const end = buf.indexOf('\r\n');
-      if (end < 0) {
-        // A version line is a few dozen bytes; more without a line end is not memcached.
-        if (buf.length > 1024) finish(new Error('unexpected answer to "version"'));
-        return;
-      }
-      const line = buf.slice(0, end);
-      if (line.startsWith('VERSION ')) finish(null, line.slice('VERSION '.length));
-      else finish(new Error(`unexpected answer to "version": ${line.slice(0, 80)}`));
+      if (end >= 0) finish(null, buf.slice(0, end));
+      // An answer line is a few dozen bytes; more without a line end is not memcached.
+      else if (buf.length > 1024) finish(new Error(`unexpected answer to "${command}"`));
     });
     socket.on('error', (e) => finish(e));
     socket.on('close', () => finish(new Error('connection closed before memcached answered')));
   });
+}
+
+/** Sends `version` and resolves with what follows "VERSION "; rejects on anything else or timeout. */
+export async function memcachedVersion(host: string, port: number, timeoutMs: number): Promise<string> {
+  const line = await memcachedLine(host, port, 'version', timeoutMs);
+  if (!line.startsWith('VERSION ')) throw new Error(`unexpected answer to "version": ${line.slice(0, 80)}`);
+  return line.slice('VERSION '.length);
+}
+
+/** `flush_all`: every item invalidated (restore --into-cluster: pages of rows it took back). */
+export async function memcachedFlushAll(host: string, port: number, timeoutMs: number): Promise<void> {
+  const line = await memcachedLine(host, port, 'flush_all', timeoutMs);
+  if (line !== 'OK') throw new Error(`memcached at ${host}:${port} answered "${line.slice(0, 80)}" to flush_all`);
 }
 
 export const memcachedDriver: ServiceDriver = {
