@@ -186,8 +186,16 @@ export async function backupDrill(o: ConfigOptions & { json?: boolean }): Promis
   const { signal, dispose } = abortOnSignal();
   try {
     const secrets = readSecrets(topo.stateDir);
-    const replay = topo.config.backup.binlogArchive ? { replay: drillReplay(topo, { password: secrets.dbRootPassword }) } : {};
-    const r = await runDrill({ topo, secrets, trigger: 'manual', signal, onEvent: o.json ? undefined : progressPrinter(), lockWaitMs: LOCK_WAIT_MS, ...replay });
+    const replay = drillReplay(topo, { password: secrets.dbRootPassword });
+    const r = await runDrill({
+      topo,
+      secrets,
+      trigger: 'manual',
+      signal,
+      onEvent: o.json ? undefined : progressPrinter(),
+      lockWaitMs: LOCK_WAIT_MS,
+      ...(replay ? { replay } : {}),
+    });
     if (o.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     } else {

@@ -281,7 +281,9 @@ configOpts(backupCmd.command('drill'))
     process.exitCode = await (await backupCli()).backupDrill(o);
   });
 configOpts(program.command('restore'))
-  .description('restore --verify [BACKUP]: restore a backup (default: the newest) into a scratch MariaDB, check it, clean up (exit 1 if broken)')
+  .description(
+    'restore --verify [BACKUP]: a backup (default: the newest) into a scratch MariaDB, checked, cleaned up (exit 1 if broken); --to-time/--to-gtid/--latest: a point in time, with --verify into a scratch server, with --into-cluster into the cluster itself',
+  )
   .argument('[backup]', 'backup id (see "backup list") or directory')
   .option('--verify', 'restore into a scratch server and check tables, row counts and checksums against the manifest')
   .option(

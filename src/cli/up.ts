@@ -28,7 +28,7 @@ import { invokedAs, progressPrinter } from './output.js';
 /** Scheduled backups and drills; with the binlog archive, a drill replays it to a random second too. */
 function startScheduler(topo: Topology): BackupScheduler | undefined {
   const secrets = readSecrets(topo.stateDir);
-  return startBackupScheduler(topo, secrets, Date.now, topo.config.backup.binlogArchive ? drillReplay(topo, { password: secrets.dbRootPassword }) : undefined);
+  return startBackupScheduler(topo, secrets, Date.now, drillReplay(topo, { password: secrets.dbRootPassword }));
 }
 
 export interface UpOptions extends ConfigOptions {

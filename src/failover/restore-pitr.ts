@@ -7,6 +7,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { checkFiles } from './backup-manifest.js';
+import type { BackupKey } from './backup-crypt.js';
 import { keyForBackup, unsealTree } from './backup-seal.js';
 import { statsOf, tableNames } from './backup-db.js';
 import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, type StoredBackup } from './backup-store.js';
@@ -115,8 +116,32 @@ export function when(t: ArchivedTransaction): { gtid: string; time: string } {
   return { gtid: formatGtid(t), time: new Date(t.ts * 1000).toISOString().replace('.000Z', 'Z') };
 }
 
+/**
+ * Replays a plan's byte ranges into a scratch server (root over its socket, the password in a 0600
+ * client.cnf there); sealed files are decrypted into a 0700 directory beside it, removed after.
+ */
+export async function replayPlan(
+  scratch: Scratch,
+  plan: ReplayPlan,
+  o: { readonly topo: Topology; readonly key: BackupKey | undefined; readonly rootPassword: string; readonly signal?: AbortSignal },
+  onRun: (run: ReplayPlan['runs'][number], i: number) => void = () => undefined,
+): Promise<void> {
+  const cnf = path.join(scratch.dir, 'client.cnf');
+  fs.writeFileSync(cnf, `[client]\nuser=root\npassword=${o.rootPassword}\nsocket=${scratch.socket}\n`, { mode: 0o600 });
+  const logFile = path.join(o.topo.stateDir, 'backup.log');
+  const plainDir = path.join(scratch.dir, 'binlogs-plain');
+  try {
+    for (const [i, run] of plan.runs.entries()) {
+      onRun(run, i);
+      await replayRun({ ...run, file: plainCopy(run.file, o.key, plainDir) }, cnf, logFile, o.signal);
+    }
+  } finally {
+    fs.rmSync(plainDir, { recursive: true, force: true });
+  }
+}
+
 /** `mariadb-binlog --start-position --stop-position FILE | mariadb` into the scratch server. */
-export function replayRun(run: { file: string; start: number; end: number }, clientCnf: string, logFile: string, signal?: AbortSignal): Promise<void> {
+function replayRun(run: { file: string; start: number; end: number }, clientCnf: string, logFile: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const log = fs.openSync(logFile, 'a');
     fs.writeSync(log, `--- ${new Date().toISOString()} replay ${run.file} ${run.start}..${run.end}\n`);
@@ -240,18 +265,9 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
       fill: (d) => unsealTree(base.dir, base.id, backupKey, 'mariadb', d),
       ...(o.into ? { serverId: o.into.serverId } : {}),
     });
-    const cnf = path.join(scratch.dir, 'client.cnf');
-    fs.writeFileSync(cnf, `[client]\nuser=root\npassword=${o.secrets.dbRootPassword}\nsocket=${scratch.socket}\n`, { mode: 0o600 });
-    const logFile = path.join(topo.stateDir, 'backup.log');
-    const plainDir = path.join(scratch.dir, 'binlogs-plain');
-    try {
-      for (const [i, run] of plan.runs.entries()) {
-        say(`replaying ${run.count} transactions of ${path.basename(path.dirname(run.file))}/${path.basename(run.file)} (${i + 1}/${plan.runs.length})`, 'replay');
-        await replayRun({ ...run, file: plainCopy(run.file, key, plainDir) }, cnf, logFile, o.signal);
-      }
-    } finally {
-      fs.rmSync(plainDir, { recursive: true, force: true });
-    }
+    await replayPlan(scratch, plan, { topo, key, rootPassword: o.secrets.dbRootPassword, ...(o.signal ? { signal: o.signal } : {}) }, (run, i) =>
+      say(`replaying ${run.count} transactions of ${path.basename(path.dirname(run.file))}/${path.basename(run.file)} (${i + 1}/${plan.runs.length})`, 'replay'),
+    );
     const c = await scratch.connect(o.secrets.dbRootPassword);
     try {
       const db = base.manifest.database.name;
