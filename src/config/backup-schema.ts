@@ -55,7 +55,7 @@ export const backupSchema = z
       .regex(/^\s*([1-9][0-9]{0,5}(s|m|h|d)|[0-9*,/-]+(\s+[0-9*,/-]+){4})\s*$/, 'must be an interval like 1d or a cron expression like "0 5 * * 1"')
       .optional()
       .describe(
-        'Restore drills, run by the supervisor: restore the newest backup into a scratch server, check row counts and CHECKSUM TABLE, record the recovery time (an interval or a five-field UTC cron, as `schedule`). `status` warns when the last drill failed or is older than two periods.',
+        'Restore drills, run by the supervisor: restore the newest backup into a scratch server (with binlogArchive: plus the archive replayed to a random second after it), check row counts and CHECKSUM TABLE, record the recovery time (an interval or a five-field UTC cron, as `schedule`). `status` warns when the last drill failed or is older than two periods.',
       ),
     binlogArchive: z
       .boolean()
