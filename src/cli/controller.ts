@@ -1,5 +1,5 @@
 import { readSecrets, readTopology } from '../config/index.js';
-import { startAdminApi } from '../control/index.js';
+import { startAdminApi, startLockReaper } from '../control/index.js';
 import { FailoverController } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
@@ -38,8 +38,10 @@ export async function runController(stateDir: string): Promise<void> {
           : 'no failover.fence: a primary whose machine does not answer is never replaced automatically)'),
     });
   }
+  // The lock reaper of every database node, from here (over TCP as hastack_admin).
+  const reaper = startLockReaper(topo, secrets);
   const stop = (): void => {
-    (auto?.close() ?? Promise.resolve())
+    Promise.all([auto?.close(), reaper?.stop()])
       .then(() => api.close())
       .then(
         () => process.exit(0),

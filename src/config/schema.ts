@@ -215,6 +215,16 @@ export const configSchema = z
         semiSyncTimeoutMs: z.number().int().min(100).default(10_000),
         bufferPoolMb: z.number().int().min(16).default(64),
         /**
+         * The lock reaper (src/control/lock-reaper.ts): an app session idle this long inside a
+         * transaction that other sessions wait for is killed, and its transaction rolls back. An
+         * app server frozen, cut off or powered off between two statements otherwise holds its row
+         * locks until TCP gives up (hours), and every order needing those rows waits. 1 s: far
+         * above the gap between two statements of a request (milliseconds), small next to a
+         * browser's patience. Only the app's account; a slow transaction nobody waits for is never
+         * touched. 0 turns it off.
+         */
+        idleLockHolderKillMs: z.number().int().min(0).max(600_000).default(1_000),
+        /**
          * TLS for the database's traffic between nodes (Galera group, IST and SST), with a
          * per-cluster CA hastack makes (src/engines/tls.ts). `auto`: on for `substrate: hosts`,
          * off on one machine (`local`, `netns`). Turning it on or off for a running Galera

@@ -8,6 +8,7 @@ import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { AutoFailover } from '../failover/index.js';
 import { startAdminApi } from './admin-api.js';
 import { Supervisor } from './supervisor.js';
+import { startLockReaper, type LockReaper } from './lock-reaper.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { processStartTime, substrateFor, type Substrate, readRunState, removeRunState, type RunState } from '../substrate/index.js';
@@ -192,7 +193,16 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
   const auto = topo.config.failover.auto
     ? new AutoFailover({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
     : undefined;
-  const stop = once(() => closeAll([() => auto?.close() ?? Promise.resolve(), () => supervisor.stop(), () => admin.close(), async () => substrate.release?.()]));
+  let reaper: LockReaper | undefined;
+  const stop = once(() =>
+    closeAll([
+      () => reaper?.stop() ?? Promise.resolve(),
+      () => auto?.close() ?? Promise.resolve(),
+      () => supervisor.stop(),
+      () => admin.close(),
+      async () => substrate.release?.(),
+    ]),
+  );
   return {
     supervisor,
     stop,
@@ -203,6 +213,7 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
         await stop();
         throw e;
       }
+      reaper = startLockReaper(topo, secrets);
       if (auto) {
         auto.start();
         auto.announce({ topo, secrets });

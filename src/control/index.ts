@@ -24,6 +24,8 @@ export { startDetached } from './detached.js';
 export type { ClusterStatus, ServiceStatus } from './status.js';
 export { recoverGalera } from './galera-recovery.js';
 export { restoreIntoCluster } from './restore-cluster.js';
+export { startLockReaper, reaperVictims, reapOnce, REAPER_INTERVAL_MS } from './lock-reaper.js';
+export type { LockReaper, LockHolder } from './lock-reaper.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
 export { saveReport, listReports, readReport } from './dashboard/index.js';
 export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, ReportSummary } from './dashboard/index.js';

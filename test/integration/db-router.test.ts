@@ -13,7 +13,12 @@ import assert from 'node:assert/strict';
 
 process.env.HASTACK_LOG_LEVEL ??= 'warn';
 
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type mysql from 'mysql2/promise';
+import { startLockReaper } from '../../src/control/index.js';
 import { createDbClient, DbClient, type DbClientOptions } from '../../src/clients/db/index.js';
 import { HastackError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -221,6 +226,62 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
       assert.equal(Number(n?.n), 0);
     } finally {
       await short.close();
+    }
+  });
+
+  it('the lock reaper: an app session idle in a transaction that another waits for is killed; one nobody waits for is not', async () => {
+    // The `mariadb` client as the app's account (password in a 0600 defaults file, not argv), a
+    // session per process, statements fed on stdin, -n so each answer is printed at once.
+    const primary = set.nodes[0];
+    assert.ok(primary);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hx-reaper-'));
+    const cnf = path.join(dir, 'app.cnf');
+    fs.writeFileSync(cnf, `[client]\nuser=hastack\npassword=${set.secrets.dbAppPassword}\nhost=${primary.address}\nport=${primary.port}\ndatabase=app\n`, { mode: 0o600 });
+    const sessions: ChildProcessWithoutNullStreams[] = [];
+    const session = async (sql: string): Promise<{ id: number; proc: ChildProcessWithoutNullStreams }> => {
+      const proc = spawn('mariadb', [`--defaults-extra-file=${cnf}`, '-N', '-B', '-n', '--skip-reconnect'], { stdio: 'pipe' });
+      sessions.push(proc);
+      let out = '';
+      proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      proc.stdin.write(`SELECT CONNECTION_ID();\n${sql}\n`);
+      const id = await waitFor(async () => Number(out.split('\n')[0]) || undefined, { timeoutMs: 10_000, intervalMs: 20 });
+      assert.ok(id, `the mariadb client answered: ${out}`);
+      return { id, proc };
+    };
+    const alive = async (id: number): Promise<boolean> =>
+      (await admin('db1', (c) => c.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = ?', [id])))[0].length > 0;
+    const reaper = startLockReaper(set.topo, set.secrets);
+    try {
+      await router.execute('CREATE TABLE IF NOT EXISTS rt_stock (sku VARCHAR(16) PRIMARY KEY, qty INT NOT NULL)');
+      await router.execute("INSERT INTO rt_stock VALUES ('A', 0), ('B', 0) ON DUPLICATE KEY UPDATE qty = 0");
+      // A frozen app server, as the server sees it: a transaction holding a row lock, no next statement.
+      const holder = await session("BEGIN; SELECT qty FROM rt_stock WHERE sku = 'A' FOR UPDATE;");
+      const bystander = await session("BEGIN; SELECT qty FROM rt_stock WHERE sku = 'B' FOR UPDATE;");
+      const t0 = Date.now();
+      // The waiter: innodb_lock_wait_timeout is 50 s, so an answer within seconds is the reaper's doing.
+      // Not spawnSync: the reaper runs on this process's event loop.
+      const waiter = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const p = spawn('mariadb', [`--defaults-extra-file=${cnf}`, '-e', "UPDATE rt_stock SET qty = qty + 1 WHERE sku = 'A'"], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          timeout: 20_000,
+        });
+        let stderr = '';
+        p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+        p.on('close', (status) => resolve({ status, stderr }));
+      });
+      const waited = Date.now() - t0;
+      figures.push(`lock reaper: the waiter's UPDATE answered after ${waited} ms (database.idleLockHolderKillMs 1000)`);
+      assert.equal(waiter.status, 0, `the waiting UPDATE went through: ${waiter.stderr}`);
+      assert.equal(await alive(holder.id), false, 'the idle holder was killed');
+      assert.equal(await alive(bystander.id), true, 'the idle transaction nobody waited for was left alone');
+      const [rows] = await admin('db1', (c) => c.query<mysql.RowDataPacket[]>("SELECT qty FROM app.rt_stock WHERE sku = 'A'"));
+      assert.equal(Number(rows[0]?.['qty']), 1);
+      const events = fs.readFileSync(path.join(set.topo.stateDir, 'events.jsonl'), 'utf8');
+      assert.match(events, new RegExp(`lock reaper: killed hastack@[0-9.:]+ on db1 \\(session ${holder.id}\\)`));
+    } finally {
+      await reaper?.stop();
+      for (const p of sessions) p.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
