@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type mysql from 'mysql2/promise';
 import { startLockReaper } from '../../src/control/index.js';
+import { classifyDbError, DB_APP_USER, NodePools, runSql } from '../../src/clients/db/index.js';
 import { createDbClient, DbClient, type DbClientOptions } from '../../src/clients/db/index.js';
 import { HastackError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -282,6 +283,48 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
       await reaper?.stop();
       for (const p of sessions) p.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a statement running on a node the router evicts fails at once as a lost connection; later connections are unaffected', async () => {
+    const db1 = set.nodes[0];
+    assert.ok(db1);
+    const pools = new NodePools([{ id: 'db1', address: db1.address, port: db1.port }], {
+      user: DB_APP_USER,
+      password: set.secrets.dbAppPassword,
+      database: 'app',
+      poolSize: 2,
+      connectTimeoutMs: 2_000,
+      statementTimeoutMs: 10_000,
+    });
+    try {
+      const conn = await pools.connection('db1', 'write');
+      // SLEEP(5) answers a row unless it is abandoned: a rejection is the eviction's doing.
+      const running = runSql(conn, 'SELECT SLEEP(5) AS s', [], 10_000).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await waitFor(
+        async () =>
+          (await admin('db1', (c) => c.query<mysql.RowDataPacket[]>("SELECT 1 FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(5)%'")))[0].length > 0
+            ? true
+            : undefined,
+        {
+          timeoutMs: 5_000,
+          intervalMs: 20,
+        },
+      );
+      pools.evict('db1', 'the test evicts it');
+      const e = await running;
+      assert.ok(e instanceof Error, 'the statement was abandoned, not answered');
+      assert.equal(classifyDbError(e), 'connection', 'settled as a lost connection (replayed if it never reached COMMIT)');
+      assert.match(e.message, /abandoned: the test evicts it/);
+      conn.destroy();
+      const next = await pools.connection('db1', 'write');
+      assert.deepEqual(await runSql(next, 'SELECT 1 AS one', [], 5_000), [{ one: 1 }]);
+      next.release();
+    } finally {
+      await pools.close();
     }
   });
 

@@ -538,6 +538,10 @@ export class DbClient implements Db, RouterCore {
   /** Takes in a new probe round: the cached primary follows it, and split brain stops writes. */
   private adopt(plan: RoutePlan, previous: RoutePlan | undefined): void {
     this.suspects.clear();
+    // Writes still running on a node this round proves is off the writing side fail now and are
+    // settled as after a lost connection (a Galera writer cut off with a minority, an old primary
+    // after a promotion), instead of hanging until the statement timeout.
+    for (const node of plan.evicted) if (!(previous?.evicted.includes(node) ?? false)) this.pools.evict(node, `${node} is off the writing side (${plan.summary})`);
     if (plan.writeRefusal?.kind === 'split-brain' && this.primaryId !== undefined) {
       this.opts.log.error({ reason: plan.writeRefusal.reason }, 'MariaDB split brain seen: refusing writes');
       this.primaryId = undefined;

@@ -11,6 +11,8 @@ export type { DbFailure, DbFailureKind, DbPath, DbPhase, DbRetryDecision, DbRetr
 export { planRoutes, pickReader } from './routing.js';
 export type { DbMode, NodeState, RoutePlan, RoutingPolicy } from './routing.js';
 export { CausalToken } from './causal.js';
+// The per-node pools and their statement runner (the eviction of a node's running writes is tested on them).
+export { NodePools, runSql } from './pools.js';
 export { choosePrimary } from './discovery.js';
 export type { NodeProbe, PrimaryChoice } from './discovery.js';
 export { classifyDbError, isDuplicateKeyError, isReadOnlySql } from './errors.js';

@@ -21,8 +21,29 @@ export interface PoolSettings {
   readonly statementTimeoutMs: number;
 }
 
+/**
+ * The eviction of each write connection's node (NodePools.evict), keyed by mysql2's connection
+ * object: a statement running when its node is evicted fails at once as a lost connection
+ * (PROTOCOL_CONNECTION_LOST), which the caller settles as after any lost connection. mysql2's own
+ * `destroy()` cannot do it: it does not reject the statement in flight, which then waits for its
+ * timeout (checked here: SELECT SLEEP(3), destroyed after 200 ms, resolved after 3 s).
+ */
+const evictions = new WeakMap<object, Promise<never>>();
+
 export function runSql(conn: PoolConnection, sql: string, params: readonly SqlValue[], timeoutMs: number): Promise<unknown> {
-  return conn.query<RowDataPacket[]>({ sql, values: [...params], timeout: timeoutMs }).then(([result]) => result);
+  const q = conn.query<RowDataPacket[]>({ sql, values: [...params], timeout: timeoutMs }).then(([result]) => result);
+  const evicted = evictions.get(conn.connection);
+  return evicted === undefined ? q : Promise.race([q, evicted]);
+}
+
+/** A promise that rejects when `evict` is called; handled, so an eviction nobody waits for is no unhandled rejection. */
+function evictionSignal(): { promise: Promise<never>; evict: (why: string) => void } {
+  let evict: (why: string) => void = () => undefined;
+  const promise = new Promise<never>((_, reject) => {
+    evict = (why) => reject(Object.assign(new Error(`the statement was abandoned: ${why}`), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
+  });
+  promise.catch(() => undefined);
+  return { promise, evict };
 }
 
 export function rowsOf<T>(result: unknown): T[] {
@@ -43,6 +64,8 @@ export function writeOf(result: unknown): WriteResult {
 export class NodePools {
   private readonly pools = new Map<string, Pool>();
   private readonly initialized = new WeakSet<object>();
+  /** Per node, the signal the write connections handed out since its last eviction listen to. */
+  private readonly signals = new Map<string, ReturnType<typeof evictionSignal>>();
 
   constructor(
     private readonly nodes: readonly PoolTarget[],
@@ -65,7 +88,29 @@ export class NodePools {
       }
       this.initialized.add(conn.connection);
     }
+    if (kind === 'write') evictions.set(conn.connection, this.signalOf(node).promise);
     return conn;
+  }
+
+  /**
+   * The node is off the writing side (RoutePlan.evicted): the statements running on write
+   * connections handed out for it fail now (see `evictions`); connections handed out later listen
+   * to a new signal. The caller destroys the failed connections, as after any lost connection.
+   */
+  evict(node: string, why: string): void {
+    const s = this.signals.get(node);
+    if (s === undefined) return;
+    this.signals.delete(node);
+    s.evict(why);
+  }
+
+  private signalOf(node: string): ReturnType<typeof evictionSignal> {
+    let s = this.signals.get(node);
+    if (s === undefined) {
+      s = evictionSignal();
+      this.signals.set(node, s);
+    }
+    return s;
   }
 
   async close(): Promise<void> {

@@ -46,6 +46,7 @@ export function parseWsrepStatus(status: readonly Record<string, unknown>[]): Ga
     ready: s.get('wsrep_ready') === 'ON',
     clusterStatus: s.get('wsrep_cluster_status') ?? '',
     lastCommitted: /^\d{1,19}$/.test(s.get('wsrep_last_committed') ?? '') ? BigInt(s.get('wsrep_last_committed') as string) : -1n,
+    ...(/^\d{1,6}$/.test(s.get('wsrep_cluster_size') ?? '') ? { clusterSize: Number(s.get('wsrep_cluster_size')) } : {}),
   };
 }
 
@@ -98,7 +99,10 @@ export class NodeProber {
     const [v] = await rows(c, 'SELECT @@global.read_only AS ro, @@global.gtid_binlog_pos AS bin, @@global.gtid_slave_pos AS slave');
     const base = { id, reachable: true as const, readOnly: Number(v?.['ro']) !== 0, binlogPos: String(v?.['bin'] ?? ''), slavePos: String(v?.['slave'] ?? '') };
     if (this.mode === 'galera') {
-      const status = await rows(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status', 'wsrep_last_committed')");
+      const status = await rows(
+        c,
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_ready', 'wsrep_cluster_status', 'wsrep_last_committed', 'wsrep_cluster_size')",
+      );
       return { ...base, replication: 'none', galera: parseWsrepStatus(status) };
     }
     // A writable node is the writer whatever it replicates (routing reads replication only on

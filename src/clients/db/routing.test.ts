@@ -90,6 +90,15 @@ describe('planRoutes, replication mode', () => {
   });
 });
 
+describe('planRoutes, evicted nodes in replication mode', () => {
+  it('an unreachable node beside a writer (the old primary after a promotion) is evicted; without a writer nothing is', () => {
+    assert.deepEqual(planRoutes([down('db1'), primary('db2', 510), replica('db3', 510)], replication).evicted, ['db1']);
+    assert.deepEqual(planRoutes(primaryDownNoPromotionYet(), replication).evicted, []);
+    assert.deepEqual(planRoutes(splitBrainAfterFailover(), replication).evicted, []);
+    assert.deepEqual(planRoutes(healthyPrimaryAndTwoReplicas(), replication).evicted, []);
+  });
+});
+
 describe('planRoutes, galera mode', () => {
   it('writes through the first synced node in topology order; the others read', () => {
     const p = planRoutes([galeraNode('db1'), galeraNode('db2'), galeraNode('db3')], galera);
@@ -121,6 +130,20 @@ describe('planRoutes, galera mode', () => {
     const p = planRoutes([galeraNode('db1', 1), down('db2')], galera);
     assert.equal(p.writer, undefined);
     assert.equal(p.writeRefusal?.kind, 'no-writer');
+  });
+  it('evicts a node only once every member of the primary component answered without it', () => {
+    const sized = (n: NodeState, clusterSize: number): NodeState => (n.reachable && n.galera ? { ...n, galera: { ...n.galera, clusterSize } } : n);
+    // db1 cut off with a minority: db2 and db3 formed a component of two.
+    const cut = planRoutes([down('db1'), sized(galeraNode('db2'), 2), sized(galeraNode('db3'), 2)], galera);
+    assert.equal(cut.writer, 'db2');
+    assert.deepEqual(cut.evicted, ['db1']);
+    assert.match(cut.summary, /out of the primary component: db1/);
+    // One slow probe of db1, still a member (size 3): nothing evicted.
+    assert.deepEqual(planRoutes([down('db1'), sized(galeraNode('db2'), 3), sized(galeraNode('db3'), 3)], galera).evicted, []);
+    // The isolated node still answers (its own view not changed yet): counted as a member, no eviction.
+    assert.deepEqual(planRoutes([sized(galeraNode('db1'), 3), sized(galeraNode('db2'), 2), sized(galeraNode('db3'), 2)], galera).evicted, []);
+    // Without the size (an older probe): never.
+    assert.deepEqual(planRoutes([down('db1'), galeraNode('db2'), galeraNode('db3')], galera).evicted, []);
   });
 });
 

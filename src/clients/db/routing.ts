@@ -26,6 +26,8 @@ export type NodeState =
         readonly clusterStatus: string;
         /** wsrep_last_committed: the cluster-wide seqno this node has committed up to (absent or -1n: unknown). */
         readonly lastCommitted?: bigint;
+        /** wsrep_cluster_size: members of the component this node is in (absent: unknown). */
+        readonly clusterSize?: number;
       };
     };
 
@@ -47,6 +49,13 @@ export interface RoutePlan {
   readonly readers: readonly string[];
   /** Nodes that take no reads, each with the reason (for logs and status). */
   readonly excluded: readonly { readonly id: string; readonly why: string }[];
+  /**
+   * Nodes this round proves are off the writing side (see `evictedNodes`): a write still running
+   * on one of them will not commit through it, so the client stops waiting for it and settles it
+   * as after a lost connection (replayed if it never reached COMMIT or is idempotent; a COMMIT is
+   * checked, never blindly re-run) instead of waiting out the statement timeout.
+   */
+  readonly evicted: readonly string[];
   /** Each reader's applied GTID position, so a read-your-writes read can skip the wait. */
   readonly appliedPos: ReadonlyMap<string, GtidPos>;
   /** Galera: each synced node's wsrep_last_committed in this round (the same use as appliedPos). */
@@ -97,9 +106,28 @@ function planGalera(nodes: readonly NodeState[]): RoutePlan {
   }
   if (writer === undefined) {
     const reason = `no synced Galera node (${excluded.map((e) => `${e.id}: ${e.why}`).join('; ') || 'no mariadb services'})`;
-    return { writer, writeRefusal: { kind: 'no-writer', reason }, readers, excluded, appliedPos, appliedSeqno, summary: reason };
+    return { writer, writeRefusal: { kind: 'no-writer', reason }, readers, excluded, evicted: [], appliedPos, appliedSeqno, summary: reason };
   }
-  return { writer, readers, excluded, appliedPos, appliedSeqno, summary: `writer ${writer}, readers ${readers.join(', ') || 'none (reads go to the writer)'}` };
+  const evicted = galeraEvicted(nodes, writer);
+  const summary = `writer ${writer}, readers ${readers.join(', ') || 'none (reads go to the writer)'}${evicted.length > 0 ? `; out of the primary component: ${evicted.join(', ')}` : ''}`;
+  return { writer, readers, excluded, evicted, appliedPos, appliedSeqno, summary };
+}
+
+/**
+ * Galera: the nodes outside the writer's primary component, when this round saw every member of
+ * it (as many nodes answering "Primary" with the writer's cluster size as that size). A node that
+ * merely did not answer one probe (a slow round) while still a member leaves the count short, so
+ * nothing is evicted on a blip. Once the majority's component no longer holds a node, a write
+ * set of that node either was delivered before the view change (and is in the component) or
+ * never will be: nothing is gained by waiting for it.
+ */
+function galeraEvicted(nodes: readonly NodeState[], writer: string): string[] {
+  const w = nodes.find((n): n is Up => n.id === writer && n.reachable);
+  const size = w?.galera?.clusterSize;
+  if (size === undefined || size <= 0) return [];
+  const members = nodes.filter((n): n is Up => n.reachable && n.galera?.clusterStatus === 'Primary' && n.galera.clusterSize === size).map((n) => n.id);
+  if (members.length < size) return [];
+  return nodes.filter((n) => !members.includes(n.id)).map((n) => n.id);
 }
 
 /**
@@ -174,7 +202,10 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
   }
   const head = writer !== undefined ? `writer ${writer}` : (writeRefusal?.reason ?? 'no writer');
   const summary = `${head}, readers ${readers.join(', ') || 'none (reads go to the writer)'}${excluded.length > 0 ? `; skipped ${excluded.map((e) => `${e.id} (${e.why})`).join(', ')}` : ''}`;
-  return { writer, ...(writeRefusal ? { writeRefusal } : {}), readers, excluded, appliedPos, appliedSeqno: new Map(), summary };
+  // A writer answered and another node did not: that one was the primary before a promotion (a
+  // replica becomes writable only after the old primary was fenced or its lease ran out).
+  const evicted = writer !== undefined ? nodes.filter((n) => !n.reachable).map((n) => n.id) : [];
+  return { writer, ...(writeRefusal ? { writeRefusal } : {}), readers, excluded, evicted, appliedPos, appliedSeqno: new Map(), summary };
 }
 
 /** Where writes and reads go, from one probe round. Pure: the whole routing decision. */
