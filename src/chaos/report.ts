@@ -1,6 +1,7 @@
 import { EJECT_GRACE_MS } from './checkers.js';
 import type { ChaosResult } from './run.js';
 import { clientVisible, type History } from './history.js';
+import { findScenario } from './scenarios.js';
 
 const BUCKET_MS = 100;
 
@@ -87,7 +88,11 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     erp
       ? `  first order    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged order started after it)`
       : `  first write    ${x.firstWriteAfterFaultMs === null ? '-' : `${x.firstWriteAfterFaultMs} ms after the fault`} (the first acknowledged record started after it)`,
-    ...(r.afterInject ? [`  crash plan     ${r.afterInject.ok ? 'done' : `FAILED (${r.afterInject.error ?? ''})`} ${r.afterInject.finishedMs} ms after the fault`] : []),
+    ...(r.afterInject
+      ? [
+          `  ${findScenario(x.scenario)?.switchover ? 'switchover    ' : 'crash plan    '} ${r.afterInject.ok ? 'done' : `FAILED (${r.afterInject.error ?? ''})`} ${r.afterInject.finishedMs} ms after the fault`,
+        ]
+      : []),
     `  writes         ${x.ackedWrites} acknowledged, ${x.lostWrites} lost, ${x.duplicateWrites} duplicated${erp ? `, ${x.refusedWrites} refused (out of stock)` : ''}; ${x.unknownWrites} of unknown outcome (an error, ${x.unknownWritesStored} of them stored)`,
     `  invariants     ${x.invariantsOk ? 'ok' : `BROKEN: ${r.checked.violations.join('; ')}`}`,
     `  jobs           ${x.jobsAcked} acknowledged, ${x.jobsLost} lost, ${x.jobsDuplicated} run twice${via}`,

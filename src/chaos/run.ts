@@ -138,14 +138,16 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
       // hold shrank to 3.6 s, the heal restarted the server while the controller was fencing it,
       // and the orders stopped 8.6 s after the kill, before the failover could show in them.
       ({ healAt, workloadEndsAt } = landedSchedule(schedule, durationMs, injectedAt));
-      say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${injected.map((f) => f.description).join(' + ')}`);
+      say(`[${(injectedAt / 1000).toFixed(1)} s] fault: ${faultDescription(o.scenario, injected)}`);
       if (o.afterInject) {
         // Not a fault error: a failed crash plan is reported (and the run's checks show its cost).
         afterInject = await o.afterInject().then(
           () => ({ finishedMs: clock() - injectedAt, ok: true }),
           (e: unknown) => ({ finishedMs: clock() - injectedAt, ok: false, error: describeError(e) }),
         );
-        say(`[${(clock() / 1000).toFixed(1)} s] crash plan ${afterInject.ok ? 'done' : `FAILED: ${afterInject.error ?? ''}`} ${afterInject.finishedMs} ms after the fault`);
+        say(
+          `[${(clock() / 1000).toFixed(1)} s] ${o.scenario.switchover ? 'switchover' : 'crash plan'} ${afterInject.ok ? 'done' : `FAILED: ${afterInject.error ?? ''}`} ${afterInject.finishedMs} ms after the fault`,
+        );
       }
       await sleep(Math.max(0, healAt - clock()));
     } catch (e) {
@@ -161,7 +163,7 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
       const ms = sentinelFailoverMs(o.topo, injectedWallMs);
       say(ms === undefined ? 'sentinel: no +switch-master logged after the fault' : `sentinel: +switch-master ${ms} ms after the fault (Sentinel's own failover time)`);
     }
-    windows.push({ description: injected.map((f) => f.description).join(' + ') || 'fault (failed to inject)', injectedAt, healedAt });
+    windows.push({ description: faultDescription(o.scenario, injected) || 'fault (failed to inject)', injectedAt, healedAt });
   }
   // Stopped even when the workload throws: the probe must not outlive the run.
   const ops = await workload.finally(() => writers.stop());
@@ -216,4 +218,10 @@ function fencedSince(stateDir: string, offset: number, healed: readonly Injected
     .map((e) => e.data?.fenced)
     .filter((n): n is string => typeof n === 'string' && !restarted.has(n));
   return [...new Set(fenced)].sort();
+}
+
+/** The fault as the run reports it: what was injected, or the planned switchover that stands for it. */
+function faultDescription(scenario: Scenario, injected: readonly InjectedFault[]): string {
+  const faults = injected.map((f) => f.description).join(' + ');
+  return scenario.switchover ? 'planned switchover to the replica (hastack switchover)' : faults;
 }

@@ -47,6 +47,12 @@ export interface Scenario {
    * it with `--then-failover` (or with `failover.auto` on). Without it a broken promise is expected.
    */
   readonly crashPlan?: boolean;
+  /**
+   * No failure: what happens at the fault's time is a planned `hastack switchover` to a replica,
+   * run by the command (`chaos run`, `chaos soak`) right then, with the workload running: the
+   * write pause as clients see it.
+   */
+  readonly switchover?: true;
 }
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -127,6 +133,15 @@ export const SCENARIOS: readonly Scenario[] = [
     holdS: 10,
     affected: 'any',
     crashPlan: true,
+  },
+  {
+    name: 'switchover',
+    description: 'a planned "hastack switchover" to the replica under load (no failure): writes are held at the app side while the roles change',
+    preset: 'simple',
+    faults: [],
+    holdS: 10,
+    affected: 'write',
+    switchover: true,
   },
   {
     name: 'two-nodes',
@@ -216,7 +231,7 @@ export function affectedOps(s: Scenario): (o: Operation) => boolean {
 
 /** When the fault goes in and when it is healed, in ms from the run's start. */
 export function faultSchedule(s: Scenario, durationMs: number): { injectAt: number; healAt: number } | undefined {
-  if (s.faults.length === 0) return undefined;
+  if (s.faults.length === 0 && s.switchover !== true) return undefined;
   // A quarter of the run (at least 3 s) of steady state before the fault, for comparison.
   const injectAt = Math.max(3_000, Math.round(durationMs * 0.25));
   const hold = Math.min(s.holdS * 1000, Math.round(durationMs * 0.5));

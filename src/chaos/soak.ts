@@ -96,6 +96,8 @@ export interface SoakOptions {
   readonly onProgress?: (line: string) => void;
   /** Called with each run's result as it ends (the CLI saves its report). */
   readonly onRun?: (i: number, r: ChaosResult) => void;
+  /** As `runChaos`'s: run right after each run's fault lands (a planned switchover). */
+  readonly afterInject?: () => Promise<void>;
 }
 
 export interface SoakResult {
@@ -136,6 +138,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       seed: o.seed + i - 1,
       clients: o.clients,
       ...(o.https === true ? { https: true } : {}),
+      ...(o.afterInject ? { afterInject: o.afterInject } : {}),
       onProgress: (l) => say(`  ${l}`),
     });
     results.push(r);

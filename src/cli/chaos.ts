@@ -3,7 +3,9 @@ import { readSecrets } from '../config/index.js';
 import { SCENARIOS, findScenario, naiveCount, reportHtml, reportJson, reportText, runChaos, runSoak, soakTable, timeline, type ChaosResult } from '../chaos/index.js';
 import { saveReport } from '../control/index.js';
 import { ConfigError } from '../shared/errors.js';
-import { runFailover } from '../failover/index.js';
+import { runFailover, runSwitchover } from '../failover/index.js';
+import type { Secrets, Topology } from '../config/index.js';
+import type { Runtime } from '../substrate/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { failoverEnv, runtimeFencer } from './failover.js';
 import { runtimeFor } from '../runtime/index.js';
@@ -69,11 +71,13 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     if (scenario.crashPlan && !o.thenFailover && !topo.config.failover.auto) {
       say(`note: scenario ${scenario.name} needs the crash plan; without --then-failover (or failover.auto) the service stays down until the heal`);
     }
-    const afterInject = o.thenFailover
-      ? async (): Promise<void> => {
-          await runFailover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { onProgress: (l) => say(`  failover: ${l}`) });
-        }
-      : undefined;
+    const afterInject = scenario.switchover
+      ? plannedSwitchover(topo, secrets, runtime, say)
+      : o.thenFailover
+        ? async (): Promise<void> => {
+            await runFailover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { onProgress: (l) => say(`  failover: ${l}`) });
+          }
+        : undefined;
     const result = await runChaos({
       ...(afterInject ? { afterInject } : {}),
       topo,
@@ -155,6 +159,7 @@ export async function chaosSoak(name: string, o: ChaosSoakCliOptions): Promise<n
     seed: o.seed,
     clients: o.clients,
     ...(o.https === true ? { https: true } : {}),
+    ...(scenario.switchover ? { afterInject: plannedSwitchover(topo, secrets, runtime, say) } : {}),
     onProgress: say,
     onRun: save,
   });
@@ -171,4 +176,18 @@ export async function chaosSoak(name: string, o: ChaosSoakCliOptions): Promise<n
   const broken = results.filter((r) => r.checked.broken.length > 0).length;
   if (broken > 0) say(`${broken} run(s) broke a promise`);
   return broken > 0 ? 1 : 0;
+}
+
+/**
+ * The `switchover` scenario's action at the fault's time: `hastack switchover --to` the healthy
+ * replica the cluster has then (after a soak's previous run, the other server), its write pause said.
+ */
+function plannedSwitchover(topo: Topology, secrets: Secrets, runtime: Runtime, say: (line: string) => void): () => Promise<void> {
+  return async () => {
+    const status = await runtime.status(secrets);
+    const to = status.services.find((s) => s.service === 'mariadb' && s.role === 'replica' && s.healthy)?.node;
+    if (to === undefined) throw new ConfigError('scenario', `switchover needs a healthy replica; cluster ${topo.cluster} has none (see "hastack status")`);
+    const r = await runSwitchover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { to, onProgress: (l) => say(`  switchover: ${l}`) });
+    say(`  switchover: ${to} is the primary; the database refused writes for ${r.writePauseMs ?? '?'} ms (held at the app side)`);
+  };
 }

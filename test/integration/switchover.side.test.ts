@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { runCli } from '../helpers/cli.js';
-import { printEventTail, useCluster, type TestCluster } from '../helpers/cluster.js';
+import { chaosRun, printEventTail, useCluster, type TestCluster } from '../helpers/cluster.js';
 import { getOrder, postOrder, restock } from '../helpers/orders.js';
 import { testRange } from '../../kit/addresses.js';
 import { simpleCluster } from '../../kit/configs.js';
@@ -124,5 +124,25 @@ describe('hastack switchover (simple preset)', { timeout: 5 * 60_000 }, () => {
     await switchUnderLoad(c, 'primary', 'so-b');
     assert.equal((await roleOf(c, 'primary')).role, 'primary');
     assert.match((await roleOf(c, 'standby')).detail, replicaOf(1));
+  });
+
+  // Issue 22: the chaos scenario, with its naive clients (one request each, like a browser).
+  it('chaos run switchover: naive clients see no error, nothing lost', async () => {
+    const { res, report } = await chaosRun<{
+      naiveAvailability: number;
+      clientVisibleErrors: number;
+      lostWrites: number;
+      duplicateWrites: number;
+      twoPrimaryRounds: number;
+    }>(c, 'switchover', ['--duration', '16'], 180_000);
+    if (res.code !== 0) printEventTail(c.stateDir);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /switchover: standby is the primary/);
+    assert.equal(report.naiveAvailability, 1);
+    assert.equal(report.clientVisibleErrors, 0);
+    assert.equal(report.lostWrites, 0);
+    assert.equal(report.duplicateWrites, 0);
+    assert.equal(report.twoPrimaryRounds, 0);
+    assert.equal((await roleOf(c, 'standby')).role, 'primary');
   });
 });
