@@ -135,6 +135,13 @@ describe('planWriteGuard', () => {
     const cutOff = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
     assert.deepEqual(planWriteGuard(R1, [cutOff, replica(R2)], 12), []);
   });
+  it('lifts it at once when a majority of the Sentinels reach the master: the silent replica is the one cut off', () => {
+    const cutOffReplica = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
+    assert.deepEqual(
+      planWriteGuard(R1, [cutOffReplica], 12, true).map((a) => [a.addr.host, a.minReplicasToWrite]),
+      [[R1.host, 0]],
+    );
+  });
   it('lifts it once the replica stayed silent longer than a failover takes and the Sentinels still name the master', () => {
     const stuck = { ...master(R1, 0, 1), freshestReplicaLagS: 13 };
     assert.deepEqual(

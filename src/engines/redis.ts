@@ -6,7 +6,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
 import { withRedis } from './redis-client.js';
-import { askSentinelsForMaster, confQuote, initialRedisMasterAddress, type RedisAddress } from './sentinel.js';
+import { askSentinelsForMaster, confQuote, initialRedisMasterAddress, pickMaster, sentinelAnswers, sentinelQuorum, type RedisAddress } from './sentinel.js';
 import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 export interface RedisConfParams {
@@ -314,10 +314,21 @@ export interface GuardAction {
  * - a node that still calls itself master while the Sentinels name another (the old master,
  *   resumed, not yet demoted) is left alone: it is the one the guard must keep refusing writes.
  * - a master whose replica is still connected but silent keeps the guard for `liftAfterS`
- *   (longer than Sentinel takes to fail over): it may be the minority side of a partition.
+ *   (longer than Sentinel takes to fail over): it may be the minority side of a partition;
+ *   unless a majority of all the Sentinels reach it now (`namedUpForMajority`): then it is on the
+ *   majority's side, no failover can replace it, and the silent replica is the one cut off. (Kept
+ *   for 12 s there, the master of `simple` refused every session write while the standby's machine
+ *   was cut off: logins answered 503 and the failover's own check failed, turning automatic
+ *   failover off.) Sentinel flags a master it cannot reach `s_down` after `down-after` (1.5 s),
+ *   before the replica's lag can pass the guard's bound, so a cut-off master is never lifted.
  * Without a Sentinel answer (no quorum) only replicas are touched. Pure.
  */
-export function planWriteGuard(named: RedisAddress | undefined, nodes: readonly GuardObservation[], liftAfterS = Number.POSITIVE_INFINITY): GuardAction[] {
+export function planWriteGuard(
+  named: RedisAddress | undefined,
+  nodes: readonly GuardObservation[],
+  liftAfterS = Number.POSITIVE_INFINITY,
+  namedUpForMajority = false,
+): GuardAction[] {
   const actions: GuardAction[] = [];
   for (const n of nodes) {
     if (n.role === 'replica') {
@@ -330,7 +341,7 @@ export function planWriteGuard(named: RedisAddress | undefined, nodes: readonly 
     // failover's time. Lifting the guard before then would let the cut-off master take writes
     // the new master never sees (measured on netns: lifted 3 s into a partition, failover at 4.4 s).
     const replicaMayBeCutOff = n.freshestReplicaLagS !== undefined && n.freshestReplicaLagS <= liftAfterS;
-    if (n.goodReplicas === 0 && replicaMayBeCutOff) continue;
+    if (n.goodReplicas === 0 && replicaMayBeCutOff && !namedUpForMajority) continue;
     const want = n.goodReplicas >= 1 ? 1 : 0;
     if (n.minReplicasToWrite === want) continue;
     actions.push({
@@ -399,7 +410,11 @@ async function observeForGuard(host: string, port: number, password: string, tim
  * bounded by `timeoutMs` per node; several processes may run it at once (they agree).
  */
 export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeoutMs = ADMIN_TIMEOUT_MS): Promise<GuardAction[]> {
-  const named = await askSentinelsForMaster(topo, secrets);
+  const answers = await sentinelAnswers(topo, secrets);
+  const named = pickMaster(answers, sentinelQuorum(topo));
+  // A majority of all the Sentinels, not of those that answered: a cut-off side never has one.
+  const majority = Math.floor(servicesOf(topo, 'sentinel').length / 2) + 1;
+  const namedUpForMajority = named !== undefined && answers.filter((a) => a.masterUp && sameAddr(a.addr, named)).length >= majority;
   const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs)));
   // Sentinel's own bound on a failover: down-after to notice, failover-timeout to complete it.
   const liftAfterS = Math.ceil((topo.config.redis.downAfterMs + topo.config.redis.failoverTimeoutMs) / 1000);
@@ -407,6 +422,7 @@ export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeou
     named,
     seen.filter((o): o is GuardObservation => o !== undefined),
     liftAfterS,
+    namedUpForMajority,
   );
   const done: GuardAction[] = [];
   for (const a of actions) {

@@ -142,8 +142,18 @@ export function sentinelQuorum(topo: Topology): number {
   return Math.min(topo.config.redis.quorum, servicesOf(topo, 'sentinel').length);
 }
 
-/** Each reachable Sentinel's answer: the master it names and its config epoch (for `pickMaster`). */
-export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<Array<{ addr: RedisAddress; epoch: number }>> {
+/**
+ * One Sentinel's answer: the master it names, its config epoch (for `pickMaster`), and whether it
+ * reaches that master now (`masterUp`: no s_down/o_down flag, no failover under way).
+ */
+export interface SentinelAnswer {
+  readonly addr: RedisAddress;
+  readonly epoch: number;
+  readonly masterUp: boolean;
+}
+
+/** Each reachable Sentinel's answer. */
+export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<SentinelAnswer[]> {
   const name = topo.config.redis.masterName;
   const answers = await Promise.all(
     servicesOf(topo, 'sentinel').map((s) =>
@@ -152,13 +162,15 @@ export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutM
         // way; SENTINEL MASTER still shows the old master then, until the switch completes.
         const addr = parseAddr(await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name));
         const m = flatPairs(await r.call('SENTINEL', 'MASTER', name));
-        const failingOver = (m['flags'] ?? '').split(',').includes('failover_in_progress');
+        const flags = (m['flags'] ?? '').split(',');
+        const failingOver = flags.includes('failover_in_progress');
+        const masterUp = !failingOver && !flags.some((f) => f === 's_down' || f === 'o_down' || f === 'disconnected');
         // A Sentinel in the middle of a failover has the newest view of all.
-        return { addr, epoch: failingOver ? Number.MAX_SAFE_INTEGER : Number(m['config-epoch'] ?? 0) };
+        return { addr, epoch: failingOver ? Number.MAX_SAFE_INTEGER : Number(m['config-epoch'] ?? 0), masterUp };
       }).catch(() => undefined),
     ),
   );
-  return answers.filter((a): a is { addr: RedisAddress; epoch: number } => a?.addr !== undefined);
+  return answers.filter((a): a is SentinelAnswer => a?.addr !== undefined);
 }
 
 /** The master named at the highest config epoch, if at least `needed` Sentinels answered. Pure. */
