@@ -129,7 +129,7 @@ function nodeLoop(topo: Topology, secrets: Secrets, svc: ServiceInstance, idleMs
       conn = undefined;
       // Said once per cause; a node that is down (a fault, a restart) is not news every round.
       const why = describeError(e);
-      if (why !== lastError && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|PROTOCOL_CONNECTION_LOST|closed state/.test(why))
+      if (why !== lastError && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|PROTOCOL_CONNECTION_LOST|Connection lost|closed state/.test(why))
         event(`${svc.node} not looked at: ${why}`, { error: why });
       lastError = why;
     }

@@ -50,9 +50,9 @@ export interface RoutePlan {
   /** Nodes that take no reads, each with the reason (for logs and status). */
   readonly excluded: readonly { readonly id: string; readonly why: string }[];
   /**
-   * Nodes this round proves are off the writing side (see `evictedNodes`): a write still running
-   * on one of them will not commit through it, so the client stops waiting for it and settles it
-   * as after a lost connection (replayed if it never reached COMMIT or is idempotent; a COMMIT is
+   * Nodes this round proves are off the writing side (`galeraEvicted`; in replication, an
+   * unreachable node beside a writer): a write still running on one of them will not commit
+   * through it, so the client stops waiting for it and settles it as after a lost connection (replayed if it never reached COMMIT or is idempotent; a COMMIT is
    * checked, never blindly re-run) instead of waiting out the statement timeout.
    */
   readonly evicted: readonly string[];
