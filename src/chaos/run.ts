@@ -222,6 +222,5 @@ function fencedSince(stateDir: string, offset: number, healed: readonly Injected
 
 /** The fault as the run reports it: what was injected, or the planned switchover that stands for it. */
 function faultDescription(scenario: Scenario, injected: readonly InjectedFault[]): string {
-  const faults = injected.map((f) => f.description).join(' + ');
-  return scenario.switchover ? 'planned switchover to the replica (hastack switchover)' : faults;
+  return scenario.switchover ? 'planned switchover to the replica (hastack switchover)' : injected.map((f) => f.description).join(' + ');
 }
