@@ -98,6 +98,8 @@ export interface SoakOptions {
   readonly onRun?: (i: number, r: ChaosResult) => void;
   /** As `runChaos`'s: run right after each run's fault lands (a planned switchover). */
   readonly afterInject?: () => Promise<void>;
+  /** Before each run (before the heal): throws to stop the soak (automatic failover off). */
+  readonly beforeRun?: () => void;
 }
 
 export interface SoakResult {
@@ -121,6 +123,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const stateDir = o.topo.stateDir;
   const results: ChaosResult[] = [];
   for (let i = 1; i <= o.runs; i++) {
+    o.beforeRun?.();
     const healed = await healBetweenRuns(o, say);
     appendEvent(stateDir, {
       type: 'step',

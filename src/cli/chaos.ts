@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { readSecrets } from '../config/index.js';
 import { SCENARIOS, findScenario, naiveCount, reportHtml, reportJson, reportText, runChaos, runSoak, soakTable, timeline, type ChaosResult } from '../chaos/index.js';
 import { saveReport } from '../control/index.js';
-import { ConfigError } from '../shared/errors.js';
-import { runFailover, runSwitchover } from '../failover/index.js';
+import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
+import { describeAutoMode, readAutoModeSafe, runFailover, runSwitchover } from '../failover/index.js';
 import type { Secrets, Topology } from '../config/index.js';
 import type { Runtime } from '../substrate/index.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
@@ -160,6 +160,19 @@ export async function chaosSoak(name: string, o: ChaosSoakCliOptions): Promise<n
     clients: o.clients,
     ...(o.https === true ? { https: true } : {}),
     ...(scenario.switchover ? { afterInject: plannedSwitchover(topo, secrets, runtime, say) } : {}),
+    // A run with automatic failover off (a failed one turned it off) measures the mode, not a failover.
+    ...(scenario.crashPlan && topo.config.failover.auto
+      ? {
+          beforeRun: () => {
+            const m = readAutoModeSafe(topo.stateDir);
+            if (m.state === 'on') return;
+            throw new HastackError(
+              ErrorCode.AUTO_FAILOVER_OFF,
+              `${describeAutoMode(m) ?? `automatic failover is ${m.state}`}. A ${scenario.name} run would measure that, not a failover: check "hastack status", run "hastack resume", then the soak again`,
+            );
+          },
+        }
+      : {}),
     onProgress: say,
     onRun: save,
   });

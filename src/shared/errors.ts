@@ -81,6 +81,11 @@ export const ErrorCode = {
    * replica that can be promoted safely, an unsafe --to (`details.refusal` says which).
    */
   FAILOVER_REFUSED: 'FAILOVER_REFUSED',
+  /**
+   * Automatic failover is off (a failed one turned it off) or paused, where a command needs it on:
+   * a `chaos soak` of a scenario that relies on it would measure the mode, not a failover.
+   */
+  AUTO_FAILOVER_OFF: 'AUTO_FAILOVER_OFF',
   /** The runbook could not fence the old primary (record its role, stop its writes, kill its node). */
   FENCE_FAILED: 'FENCE_FAILED',
   /** The replica was not promoted (it could not apply what it received, lacks the old primary's binlog, or is not writable after). */

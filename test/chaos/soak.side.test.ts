@@ -148,6 +148,10 @@ describe('chaos soak: the server scenario run twice on one cluster (netns, failo
       // The operator's way back: the old primary is back (its role never changed), then resume.
       const back = await waitFor(async () => ((await status()).primary === victim ? true : undefined), { timeoutMs: 60_000, intervalMs: 1_000 });
       assert.ok(back, `${victim} is the primary again after heal-node`);
+      // A soak now would measure the mode, not a failover: it refuses before the first run.
+      const refused = await runCli(['chaos', 'soak', SCENARIO, '--runs', '1', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 60_000 });
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, /automatic failover OFF since \S+: .*A \S+ run would measure that, not a failover/);
       const resumed = await runCli(['resume', '-f', cluster.configFile], { cwd: cluster.dir });
       assert.equal(resumed.code, 0, resumed.stderr);
       assert.equal(readAutoModeSafe(topo.stateDir).state, 'on');
