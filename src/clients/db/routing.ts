@@ -52,8 +52,9 @@ export interface RoutePlan {
   /**
    * Nodes this round proves are off the writing side (`galeraEvicted`; in replication, an
    * unreachable node beside a writer): a write still running on one of them will not commit
-   * through it, so the client stops waiting for it and settles it as after a lost connection (replayed if it never reached COMMIT or is idempotent; a COMMIT is
-   * checked, never blindly re-run) instead of waiting out the statement timeout.
+   * through it, so the client stops waiting for it and settles it as after a lost connection
+   * (replayed if it never reached COMMIT or is idempotent; a COMMIT is never re-run blindly)
+   * instead of waiting out the statement timeout.
    */
   readonly evicted: readonly string[];
   /** Each reader's applied GTID position, so a read-your-writes read can skip the wait. */
