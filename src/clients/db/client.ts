@@ -14,6 +14,7 @@ import { type DbMode, type RoutePlan } from './routing.js';
 import { plainReader, SessionScope, type RouterCore } from './scope.js';
 import type { Db, DbPing, DbReader, DbSession, DbTx, QueryOptions, ReadOptions, Row, SessionDb, SqlValue, TransactionOptions, WriteResult } from './types.js';
 import { TopologyWatcher } from './watcher.js';
+import { WriterTracker } from './writer.js';
 
 interface Lease {
   readonly conn: PoolConnection;
@@ -21,10 +22,6 @@ interface Lease {
 }
 
 type Work<T> = (conn: PoolConnection) => Promise<T>;
-
-// How often a held write asks for a probe round. 50 ms: a round is two variable reads per node on
-// kept-open connections, concurrent requests share one round, and it runs only while writes are held.
-const HOLD_PROBE_MS = 50;
 
 /**
  * The hastack database router. It probes every MariaDB node of the topology in the background
@@ -46,7 +43,7 @@ const HOLD_PROBE_MS = 50;
  */
 export class DbClient implements Db, RouterCore {
   private readonly pools: NodePools;
-  private primaryId: string | undefined;
+  private readonly writer: WriterTracker;
   private closed = false;
   private readonly retryBudgetMs: number;
   private readonly statementTimeoutMs: number;
@@ -56,8 +53,6 @@ export class DbClient implements Db, RouterCore {
   private readonly watcher: TopologyWatcher;
   /** The commit-check marker table exists (created once per client, on first use). */
   private marksReady = false;
-  /** Held writes waiting for a probe round that finds a writer (see holdForWriter). */
-  private readonly writerWaiters = new Set<() => void>();
   /** Readers that failed a statement since the last probe round: skipped until it reports them healthy. */
   private readonly suspects = new Set<string>();
   private turn = 0;
@@ -91,6 +86,7 @@ export class DbClient implements Db, RouterCore {
       opts.log,
       (plan, previous) => this.adopt(plan, previous),
     );
+    this.writer = new WriterTracker(() => this.watcher.refresh(), opts.log);
   }
 
   /** The latest routing decision (undefined before the first probe round). */
@@ -117,7 +113,7 @@ export class DbClient implements Db, RouterCore {
 
   /** The node currently believed to be the primary (undefined until found, or after a failure). */
   get primary(): string | undefined {
-    return this.primaryId;
+    return this.writer.current;
   }
 
   query<T extends object = Row>(sql: string, params: readonly SqlValue[] = [], opts: QueryOptions = {}): Promise<T[]> {
@@ -343,7 +339,7 @@ export class DbClient implements Db, RouterCore {
       const kind = classifyDbError(e);
       // A session may hold server state (locks, an open transaction): never hand it on after an error.
       lease.conn.destroy();
-      if (kind === 'connection' || kind === 'read-only') this.forgetPrimary(lease.node, describeError(e));
+      if (kind === 'connection' || kind === 'read-only') this.writer.forget(lease.node, describeError(e));
       throw e;
     }
   }
@@ -372,7 +368,7 @@ export class DbClient implements Db, RouterCore {
         }
         const node = lease.node;
         if (rows[0]?.ro === 1) {
-          this.forgetPrimary(node, 'turned read-only');
+          this.writer.forget(node, 'turned read-only');
           return { ok: false, primary: node, detail: `${node} turned read-only` };
         }
         return { ok: true, primary: node, detail: `primary ${node}` };
@@ -426,7 +422,7 @@ export class DbClient implements Db, RouterCore {
         this.counts.retries++;
         // Held, not failed: a write waits for the engine (a promotion, Galera's eviction), and
         // goes on as soon as a probe round finds the writer rather than at the end of the backoff.
-        await (f.path === 'write' && f.kind !== 'deadlock' ? this.holdForWriter(d.afterMs) : sleep(d.afterMs));
+        await (f.path === 'write' && f.kind !== 'deadlock' ? this.writer.hold(d.afterMs) : sleep(d.afterMs));
         return 'retry';
       case 'to-primary':
         return 'to-primary';
@@ -468,12 +464,12 @@ export class DbClient implements Db, RouterCore {
   private async acquire(target?: string, kind: PoolKind = 'write'): Promise<Lease> {
     if (this.closed) throw new HastackError(ErrorCode.DB_UNAVAILABLE, 'the database client is closed (the process is shutting down)');
     this.watcher.start();
-    const node = target ?? this.primaryId ?? (await this.discover());
+    const node = target ?? (await this.writer.get());
     let conn: PoolConnection;
     try {
       conn = await this.pools.connection(node, kind);
     } catch (e) {
-      this.forgetPrimary(node, describeError(e));
+      this.writer.forget(node, describeError(e));
       if (kind === 'read') this.suspects.add(node);
       this.watcher.refresh().catch(() => undefined);
       throw e;
@@ -496,39 +492,12 @@ export class DbClient implements Db, RouterCore {
    * old writer died during COMMIT, just the failover case) uses Galera's cluster-wide causal read.
    */
   private async writerTarget(token: CausalToken | undefined, fallback: ReadTarget['fallback']): Promise<ReadTarget> {
-    const node = await this.writerForReads();
+    // The primary, for a read the replicas cannot serve. During a split brain there is none: such
+    // a read waits (within the budget) like a write, since either "primary" may lack the newest data.
+    const node = await this.writer.get();
     if (this.mode !== 'galera' || token === undefined || token.isEmpty) return { node, wait: 'none', fallback };
     if (token.positionUnknown) return { node, wait: 'cluster', fallback };
     return { node, wait: token.galeraSeqno > 0n ? 'seqno' : 'none', fallback };
-  }
-
-  /**
-   * The primary, for a read the replicas cannot serve. During a split brain there is none: such a
-   * read waits (within the budget) like a write, since either "primary" may lack the newest data.
-   */
-  private async writerForReads(): Promise<string> {
-    return this.primaryId ?? (await this.discover());
-  }
-
-  /**
-   * Waits up to `ms` (the policy's backoff), or until a probe round finds a writer. While writes
-   * are held it asks for a round every HOLD_PROBE_MS rather than waiting for the next 300 ms one:
-   * a promotion completes in tens of ms, and the hold should end within one round of it.
-   */
-  private holdForWriter(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        this.writerWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      const poll = setInterval(() => {
-        this.watcher.refresh().catch(() => undefined);
-      }, HOLD_PROBE_MS);
-      this.writerWaiters.add(done);
-    });
   }
 
   private count(map: Map<string, number>, node: string): void {
@@ -542,20 +511,7 @@ export class DbClient implements Db, RouterCore {
     // settled as after a lost connection (a Galera writer cut off with a minority, an old primary
     // after a promotion), instead of hanging until the statement timeout.
     for (const node of plan.evicted) if (!(previous?.evicted.includes(node) ?? false)) this.pools.evict(node, `${node} is off the writing side (${plan.summary})`);
-    if (plan.writeRefusal?.kind === 'split-brain' && this.primaryId !== undefined) {
-      this.opts.log.error({ reason: plan.writeRefusal.reason }, 'MariaDB split brain seen: refusing writes');
-      this.primaryId = undefined;
-    } else if (plan.writer !== undefined && plan.writer !== this.primaryId) {
-      this.opts.log.info({ db: plan.writer, routes: plan.summary }, 'MariaDB writer found');
-      this.primaryId = plan.writer;
-    }
-    // Held writes go on at once when there is a writer (a round that confirms the same one too:
-    // a write refused by a demoted node waits for the round that shows it is still, or again, the writer).
-    if (plan.writer !== undefined && plan.writeRefusal === undefined) for (const wake of [...this.writerWaiters]) wake();
-    else if (plan.writer === undefined && this.primaryId !== undefined) {
-      // Demoted or gone: the next write probes again instead of failing on the old node first.
-      this.forgetPrimary(this.primaryId, plan.writeRefusal?.reason ?? 'no writer in the last probe round');
-    }
+    this.writer.adopt(plan);
     const readers = plan.readers.join(',');
     if (previous === undefined || previous.readers.join(',') !== readers || previous.writer !== plan.writer) {
       this.opts.log.info({ routes: plan.summary }, 'MariaDB routes changed');
@@ -566,10 +522,10 @@ export class DbClient implements Db, RouterCore {
     if (kind === 'connection') {
       // Includes statement timeouts: mysql2 leaves the connection busy, so it cannot be reused.
       lease.conn.destroy();
-      this.forgetPrimary(lease.node, 'connection lost');
+      this.writer.forget(lease.node, 'connection lost');
       return;
     }
-    if (kind === 'read-only') this.forgetPrimary(lease.node, 'refused a write: read-only');
+    if (kind === 'read-only') this.writer.forget(lease.node, 'refused a write: read-only');
     try {
       // 1 s: a rollback of an OLTP transaction is immediate; do not hang on a stalled server.
       await lease.conn.query({ sql: 'ROLLBACK', timeout: 1_000 });
@@ -579,26 +535,11 @@ export class DbClient implements Db, RouterCore {
     }
   }
 
-  private forgetPrimary(node: string, why: string): void {
-    if (this.primaryId !== node) return;
-    this.primaryId = undefined;
-    this.opts.log.warn({ db: node, why }, 'dropping cached MariaDB primary; will probe all nodes again');
-  }
-
-  /** Probes every node now and returns the writer, or throws (retried by the caller). */
-  private async discover(): Promise<string> {
-    const plan = await this.watcher.refresh();
-    if (plan.writer !== undefined) return plan.writer;
-    const refusal = plan.writeRefusal;
-    if (refusal?.kind === 'split-brain') throw new HastackError(ErrorCode.DB_SPLIT_BRAIN, `${refusal.reason}; retrying within the budget`);
-    throw new HastackError(ErrorCode.DB_UNAVAILABLE, `${refusal?.reason ?? 'no writable MariaDB'}; retrying until one is promoted`);
-  }
-
   private unavailable(cause: unknown, what: string): HastackError {
     if (cause instanceof HastackError && (cause.code === ErrorCode.DB_UNAVAILABLE || cause.code === ErrorCode.DB_SPLIT_BRAIN)) return cause;
     return new HastackError(ErrorCode.DB_UNAVAILABLE, `database unavailable: ${what} (${describeError(cause)})`, {
       cause,
-      details: { primary: this.primaryId ?? null },
+      details: { primary: this.writer.current ?? null },
     });
   }
 }
