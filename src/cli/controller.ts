@@ -38,7 +38,7 @@ export async function runController(stateDir: string): Promise<void> {
           : 'no failover.fence: a primary whose machine does not answer is never replaced automatically)'),
     });
   }
-  // The lock reaper of every database node, from here (over TCP as hastack_admin).
+  // The lock reaper of every database node, from here (TCP as hastack_admin; its own node by socket).
   const reaper = startLockReaper(topo, secrets);
   const stop = (): void => {
     Promise.all([auto?.close(), reaper?.stop()])

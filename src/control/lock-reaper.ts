@@ -1,6 +1,6 @@
-import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { closeConnection, DB_USERS, remoteAdminOptions } from '../engines/index.js';
+import { adminConnection, closeConnection, DB_USERS } from '../engines/index.js';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 
@@ -25,9 +25,10 @@ import { appendEvent } from '../shared/events.js';
  * client replays such a transaction (it never reached commit), and the load balancer had already
  * sent the request elsewhere if the backend was frozen (src/lb/stall.ts).
  *
- * One admin connection per database node over TCP (hastack_admin): the same code runs in the
- * supervisor (local, netns) and the controller on hosts. A node that cannot be reached is skipped
- * for that round; its connection is opened again at the next.
+ * One admin connection per database node, kept open (`adminConnection`: the node's unix socket
+ * where its files are on this machine, which no partition cuts; TCP as hastack_admin otherwise):
+ * the same code runs in the supervisor (local, netns) and the controller on hosts. A node that
+ * cannot be reached is skipped for that round; its connection is opened again at the next.
  */
 
 /** One transaction other transactions wait for, as the server reports it. */
@@ -109,12 +110,7 @@ function nodeLoop(topo: Topology, secrets: Secrets, svc: ServiceInstance, idleMs
 
   const round = async (): Promise<void> => {
     try {
-      if (!conn) {
-        const c = await mysql.createConnection({ ...remoteAdminOptions(secrets, svc), connectTimeout: 1_000 });
-        // A connection that dies between rounds emits 'error'; unheard, that would end the process.
-        c.on('error', () => undefined);
-        conn = c;
-      }
+      conn ??= await adminConnection({ topo, secrets, svc, asRoot: process.getuid?.() === 0 }, 1_000);
       for (const k of await reapOnce(conn, idleMs)) {
         event(`killed ${k.user}@${k.host} on ${svc.node} (session ${k.id}): idle ${k.idleMs} ms inside a transaction ${k.waiters} other(s) waited for; it rolled back`, {
           session: k.id,
@@ -129,7 +125,7 @@ function nodeLoop(topo: Topology, secrets: Secrets, svc: ServiceInstance, idleMs
       conn = undefined;
       // Said once per cause; a node that is down (a fault, a restart) is not news every round.
       const why = describeError(e);
-      if (why !== lastError && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|PROTOCOL_CONNECTION_LOST|Connection lost|closed state/.test(why))
+      if (why !== lastError && !/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|ENOENT|PROTOCOL_CONNECTION_LOST|Connection lost|closed state/.test(why))
         event(`${svc.node} not looked at: ${why}`, { error: why });
       lastError = why;
     }
