@@ -22,28 +22,40 @@ export interface PoolSettings {
 }
 
 /**
- * The eviction of each write connection's node (NodePools.evict), keyed by mysql2's connection
- * object: a statement running when its node is evicted fails at once as a lost connection
- * (PROTOCOL_CONNECTION_LOST), which the caller settles as after any lost connection. mysql2's own
- * `destroy()` cannot do it: it does not reject the statement in flight, which then waits for its
- * timeout (checked here: SELECT SLEEP(3), destroyed after 200 ms, resolved after 3 s).
+ * The eviction of one node's write connections (NodePools.evict): the statements running on them
+ * fail at once as a lost connection (PROTOCOL_CONNECTION_LOST), which the caller settles as after
+ * any lost connection, and so does any later statement on a connection handed out before. mysql2's
+ * own `destroy()` cannot do it: it does not reject the statement in flight, which then waits for
+ * its timeout (checked here: SELECT SLEEP(3), destroyed after 200 ms, resolved after 3 s).
+ * Each statement's listener is removed when it ends: a signal lives as long as its node is not
+ * evicted, through millions of statements.
  */
-const evictions = new WeakMap<object, Promise<never>>();
+class EvictionSignal {
+  private readonly listeners = new Set<(e: Error) => void>();
+  private error: Error | undefined;
+
+  evict(why: string): void {
+    this.error = Object.assign(new Error(`the statement was abandoned: ${why}`), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+    for (const l of this.listeners) l(this.error);
+    this.listeners.clear();
+  }
+
+  /** `q`, unless the node is evicted first. */
+  guard<T>(q: Promise<T>): Promise<T> {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    return new Promise<T>((resolve, reject) => {
+      this.listeners.add(reject);
+      q.then(resolve, reject).finally(() => this.listeners.delete(reject));
+    });
+  }
+}
+
+/** Each write connection's signal, keyed by mysql2's connection object (set at every checkout). */
+const evictions = new WeakMap<object, EvictionSignal>();
 
 export function runSql(conn: PoolConnection, sql: string, params: readonly SqlValue[], timeoutMs: number): Promise<unknown> {
   const q = conn.query<RowDataPacket[]>({ sql, values: [...params], timeout: timeoutMs }).then(([result]) => result);
-  const evicted = evictions.get(conn.connection);
-  return evicted === undefined ? q : Promise.race([q, evicted]);
-}
-
-/** A promise that rejects when `evict` is called; handled, so an eviction nobody waits for is no unhandled rejection. */
-function evictionSignal(): { promise: Promise<never>; evict: (why: string) => void } {
-  let evict: (why: string) => void = () => undefined;
-  const promise = new Promise<never>((_, reject) => {
-    evict = (why) => reject(Object.assign(new Error(`the statement was abandoned: ${why}`), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
-  });
-  promise.catch(() => undefined);
-  return { promise, evict };
+  return evictions.get(conn.connection)?.guard(q) ?? q;
 }
 
 export function rowsOf<T>(result: unknown): T[] {
@@ -65,7 +77,7 @@ export class NodePools {
   private readonly pools = new Map<string, Pool>();
   private readonly initialized = new WeakSet<object>();
   /** Per node, the signal the write connections handed out since its last eviction listen to. */
-  private readonly signals = new Map<string, ReturnType<typeof evictionSignal>>();
+  private readonly signals = new Map<string, EvictionSignal>();
 
   constructor(
     private readonly nodes: readonly PoolTarget[],
@@ -88,7 +100,7 @@ export class NodePools {
       }
       this.initialized.add(conn.connection);
     }
-    if (kind === 'write') evictions.set(conn.connection, this.signalOf(node).promise);
+    if (kind === 'write') evictions.set(conn.connection, this.signalOf(node));
     return conn;
   }
 
@@ -104,10 +116,10 @@ export class NodePools {
     s.evict(why);
   }
 
-  private signalOf(node: string): ReturnType<typeof evictionSignal> {
+  private signalOf(node: string): EvictionSignal {
     let s = this.signals.get(node);
     if (s === undefined) {
-      s = evictionSignal();
+      s = new EvictionSignal();
       this.signals.set(node, s);
     }
     return s;
