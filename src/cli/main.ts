@@ -211,7 +211,9 @@ configOpts(chaos.command('run'))
   });
 
 configOpts(chaos.command('soak'))
-  .description('run a scenario N times on the running cluster (healed and whole between runs): per-run figures, median and maximum (exit 1 if a run broke a promise)')
+  .description(
+    'run a scenario N times on the running cluster (healed and whole between runs): per-run figures, median and maximum (exit 1 if a run broke a promise, or before a run while automatic failover is off for a scenario that needs it)',
+  )
   .argument('<scenario>')
   .requiredOption('--runs <n>', 'how many runs (1-100)', (v) => Number(v))
   .option('--duration <s>', 'seconds of workload per run', (v) => Number(v), 30)
