@@ -182,6 +182,15 @@ export class EtcdClient {
     return r.succeeded === true;
   }
 
+  /** Deletes `key` only while it was last written at `modRevision` (nobody wrote it since we looked). True if deleted. */
+  async delIfUnchanged(key: string, modRevision: string): Promise<boolean> {
+    const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {
+      compare: [{ key: b64(key), target: 'MOD', result: 'EQUAL', mod_revision: modRevision }],
+      success: [{ request_delete_range: { key: b64(key) } }],
+    });
+    return r.succeeded === true;
+  }
+
   /** Deletes `key` only while its value is `value` (a claim given up, never someone else's). True if deleted. */
   async delIfValue(key: string, value: string): Promise<boolean> {
     const r = await this.call<{ succeeded?: boolean }>('/v3/kv/txn', {

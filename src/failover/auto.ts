@@ -11,7 +11,8 @@ import { DbFactsWatch } from './facts.js';
 import { readJournal, unfinishedJournal, writeJournal } from './journal.js';
 import { runFailover, runHook, type NodeFencer } from './runbook.js';
 import { afterHeldFailover, readAutoModeSafe, turnOffAfterFailure } from './auto-mode.js';
-import { primaryLeaseKey, type Election } from './quorum.js';
+import { primaryLeaseKey } from './quorum.js';
+import type { LeaderElection } from './election-thread.js';
 import { LEADER_CHECK_MS, moveEtcdLeaderOff } from './etcd-leader.js';
 import { PROMOTING } from './self-fence.js';
 import type { EtcdClient } from '../engines/index.js';
@@ -41,7 +42,7 @@ export type CycleReason =
 
 /** The decision quorum a controller takes part in (src/failover/quorum.ts): its election and its etcd member. */
 export interface ControllerQuorum {
-  readonly election: Election;
+  readonly election: LeaderElection;
   readonly client: EtcdClient;
 }
 
@@ -57,6 +58,8 @@ export interface CycleOutcome {
  * kill → first order time (issue 23's goal: 3 s).
  */
 const CYCLE_MS = 250;
+/** Quorum mode: how often a controller looks whether it leads (a read of shared memory). */
+const LEADERSHIP_WATCH_MS = 100;
 
 /**
  * A cycle's snapshot counts a node that has not answered within this as unreachable (its probe
@@ -103,8 +106,7 @@ export class FailoverController {
   private leaderCheckedAt = 0;
   private leaderMove: Promise<void> | undefined;
 
-  private electionTimer: NodeJS.Timeout | undefined;
-  private electionRunning: Promise<unknown> | undefined;
+  private leadershipTimer: NodeJS.Timeout | undefined;
   private wasLeader = false;
 
   constructor(
@@ -121,6 +123,15 @@ export class FailoverController {
   /** Quorum mode: this controller holds the election now. Without a quorum: always. */
   isLeader(): boolean {
     return this.quorum ? this.quorum.election.isLeader() : true;
+  }
+
+  /** Between two steps of its failover: a controller that no longer leads stops there. */
+  private stillLeading(): void {
+    if (this.isLeader()) return;
+    throw new HastackError(
+      ErrorCode.NOT_LEADER,
+      `controller ${this.identity ?? '-'} no longer leads the election: it stopped its failover between two steps, and the controller that leads now resumes it from the journal`,
+    );
   }
 
   /** The controller's name in the election (quorum mode), for logs and events. */
@@ -167,9 +178,9 @@ export class FailoverController {
   }
 
   async runCycle(): Promise<CycleOutcome> {
-    if (this.quorum && !this.quorum.election.isLeader()) {
+    if (this.quorum && !this.noticeLeadership()) {
       const e = this.quorum.election;
-      return { reason: 'standby', message: `standing by: controller ${e.holder ?? '(none yet)'} acts${e.lastError() ? ` (etcd: ${e.lastError()})` : ''}` };
+      return { reason: 'standby', message: `standing by: controller ${e.holder() ?? '(none yet)'} acts${e.lastError() ? ` (etcd: ${e.lastError()})` : ''}` };
     }
     const mode = readAutoModeSafe(this.env.topo.stateDir);
     // A failover this controller's predecessor left half done: resumed by the leader, whatever
@@ -256,7 +267,11 @@ export class FailoverController {
     if (claimError !== undefined) return { reason: 'lease-held', message: `${why}; waiting: ${claimError}` };
     try {
       // This cycle's database snapshot is the preflight's: probing a cut-off node again costs its timeout.
-      const r = await runFailover(this.env, this.fencer, { ...(this.acked ? { acked: this.acked } : {}), ...(dbs ? { dbFacts: dbs } : {}) });
+      const r = await runFailover(this.env, this.fencer, {
+        ...(this.acked ? { acked: this.acked } : {}),
+        ...(dbs ? { dbFacts: dbs } : {}),
+        ...(this.quorum ? { mayGoOn: () => this.stillLeading() } : {}),
+      });
       this.state = { lastFailoverAt: this.now() };
       this.fenceFailingSince = undefined;
       return { reason: 'failed-over', message: `${why}; failover ${r.journal.id} done: ${r.journal.plan.to} is the primary` };
@@ -265,6 +280,10 @@ export class FailoverController {
         // A run already going (the operator's, or a deposed controller's in this process): it is
         // not a failed failover; its journal is resumed at a later cycle once that run ends.
         return { reason: 'lease-held', message: `${why}; waiting: ${e.message}` };
+      }
+      if (e instanceof HastackError && e.code === ErrorCode.NOT_LEADER) {
+        // Nothing of the next step ran: the new leader resumes the journal (runCycle).
+        return { reason: 'standby', message: `${why}; ${e.message}` };
       }
       if (e instanceof HastackError && e.code === ErrorCode.FAILPOINT) {
         // Its lease is neither renewed nor resigned: another controller takes over and resumes.
@@ -344,45 +363,38 @@ export class FailoverController {
     }
   }
 
-  /** Quorum mode: the election (every 500 ms as leader, 200 ms as follower), apart from the slower decision cycle. */
-  private startElection(): void {
+  /**
+   * Quorum mode: what changes when this controller starts or stops leading, looked at every
+   * 100 ms and before every cycle (the election itself runs on its own thread:
+   * election-thread.ts). Returns whether it leads.
+   */
+  private noticeLeadership(): boolean {
     const q = this.quorum;
-    if (!q) return;
-    const tick = (): void => {
-      this.electionRunning = q.election
-        .tick()
-        .then(() => {
-          const leader = q.election.isLeader();
-          if (leader !== this.wasLeader) {
-            this.wasLeader = leader;
-            // The semi-sync record is shared by every controller of the cluster: another one acted
-            // since this one last did (and may have closed the window: a stale one here refused a
-            // failover in the soak). Read it again at the next cycle.
-            if (leader) this.windowLoaded = false;
-            // What it saw when it last acted is stale: a loss it timed then (seen "unreachable for
-            // 29.5 s" in the soak) would skip the detection wait on a blip now.
-            if (leader) this.state = this.state.lastFailoverAt !== undefined ? { lastFailoverAt: this.state.lastFailoverAt } : {};
-            appendEvent(this.env.topo.stateDir, {
-              type: 'quorum.leader',
-              message: leader ? `controller ${q.election.identity} now acts (elected through etcd)` : `controller ${q.election.identity} no longer acts`,
-              data: { controller: q.election.identity, leader },
-            });
-          }
-        })
-        .finally(() => {
-          this.electionRunning = undefined;
-          if (!this.closed) {
-            this.electionTimer = setTimeout(tick, q.election.nextTickMs());
-            this.electionTimer.unref();
-          }
-        });
-    };
-    tick();
+    if (!q) return true;
+    const leader = q.election.isLeader();
+    if (leader === this.wasLeader) return leader;
+    this.wasLeader = leader;
+    // The semi-sync record is shared by every controller of the cluster: another one acted
+    // since this one last did (and may have closed the window: a stale one here refused a
+    // failover in the soak). Read it again at the next cycle.
+    if (leader) this.windowLoaded = false;
+    // What it saw when it last acted is stale: a loss it timed then (seen "unreachable for
+    // 29.5 s" in the soak) would skip the detection wait on a blip now.
+    if (leader) this.state = this.state.lastFailoverAt !== undefined ? { lastFailoverAt: this.state.lastFailoverAt } : {};
+    appendEvent(this.env.topo.stateDir, {
+      type: 'quorum.leader',
+      message: leader ? `controller ${q.election.identity} now acts (elected through etcd)` : `controller ${q.election.identity} no longer acts`,
+      data: { controller: q.election.identity, leader },
+    });
+    return leader;
   }
 
   start(): void {
     if (this.closed || this.timer) return;
-    this.startElection();
+    if (this.quorum) {
+      this.leadershipTimer = setInterval(() => this.noticeLeadership(), LEADERSHIP_WATCH_MS);
+      this.leadershipTimer.unref();
+    }
     const tick = (): void => {
       this.running = this.runCycle()
         .then(
@@ -405,11 +417,9 @@ export class FailoverController {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    clearTimeout(this.electionTimer);
+    clearInterval(this.leadershipTimer);
     await this.running;
-    await this.electionRunning;
     await this.leaderMove;
-    await this.quorum?.election.resign();
   }
 
   /**
@@ -419,6 +429,7 @@ export class FailoverController {
   abandon(): void {
     this.closed = true;
     clearTimeout(this.timer);
-    clearTimeout(this.electionTimer);
+    clearInterval(this.leadershipTimer);
+    this.quorum?.election.abandon();
   }
 }

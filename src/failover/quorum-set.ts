@@ -3,7 +3,8 @@ import { appendEvent } from '../shared/events.js';
 import { FailoverController } from './auto.js';
 import type { FailoverEnv } from './context.js';
 import type { NodeFencer } from './fence.js';
-import { Election, FENCE_AFTER_MS, KEEPALIVE_MS, LEASE_TTL_S, hasQuorum, quorumClient } from './quorum.js';
+import { BEAT_MS, FENCE_AFTER_MS, TERM_MS, hasQuorum, quorumClient } from './quorum.js';
+import { ElectionThread } from './election-thread.js';
 import { GuardThread } from './guard-thread.js';
 
 /**
@@ -21,6 +22,8 @@ import { GuardThread } from './guard-thread.js';
 export class AutoFailover {
   readonly controllers: FailoverController[];
   readonly guards: GuardThread | undefined;
+  /** Quorum mode: the controllers' election, on a thread of its own (election-thread.ts). */
+  private readonly election: ElectionThread | undefined;
 
   constructor(env: FailoverEnv, fencer: NodeFencer) {
     const topo = env.topo;
@@ -28,17 +31,19 @@ export class AutoFailover {
     if (!hasQuorum(topo)) {
       this.controllers = [new FailoverController(env, fencer)];
       this.guards = undefined;
+      this.election = undefined;
       return;
     }
-    this.controllers = servicesOf(topo, 'etcd').map((s) => {
-      const client = quorumClient(topo, s.node, password);
-      return new FailoverController(env, fencer, Date.now, { election: new Election(topo, s.node, client), client });
-    });
+    const nodes = servicesOf(topo, 'etcd').map((s) => s.node);
+    const election = new ElectionThread(topo, env.secrets, nodes);
+    this.election = election;
+    this.controllers = nodes.map((node) => new FailoverController(env, fencer, Date.now, { election: election.election(node), client: quorumClient(topo, node, password) }));
     this.guards = new GuardThread(topo, env.secrets, fencer);
   }
 
   start(): void {
     this.guards?.start();
+    this.election?.start();
     for (const c of this.controllers) c.start();
   }
 
@@ -47,7 +52,7 @@ export class AutoFailover {
     const guards = this.guards?.count ?? 0;
     if (this.controllers.length <= 1 && guards === 0) return `automatic failover on: detection ${cfg.detectionMs} ms, anti-flap ${cfg.antiFlapMs} ms`;
     return (
-      `automatic failover on, decided through etcd: ${this.controllers.length} controllers (one acts: lease ${LEASE_TTL_S} s, renewed every ${KEEPALIVE_MS} ms), ` +
+      `automatic failover on, decided through etcd: ${this.controllers.length} controllers (one acts: it beats every ${BEAT_MS} ms, another takes over ${TERM_MS} ms after its last beat), ` +
       `${guards} primary guard(s) (a primary that cannot renew fences itself after ${FENCE_AFTER_MS} ms), anti-flap ${cfg.antiFlapMs} ms`
     );
   }
@@ -63,5 +68,7 @@ export class AutoFailover {
 
   async close(): Promise<void> {
     await Promise.all([...this.controllers.map((c) => c.close()), this.guards?.close()]);
+    // After the controllers: none acts on while its election resigns.
+    await this.election?.close();
   }
 }

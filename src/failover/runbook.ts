@@ -40,6 +40,8 @@ export interface FailoverOptions {
   readonly acked?: AckedMark;
   /** The automatic mode's database snapshot of the cycle that decided (ms old): not probed again. */
   readonly dbFacts?: DbFacts[];
+  /** The automatic mode: asked before each step, throws (NOT_LEADER) once its controller no longer leads. */
+  readonly mayGoOn?: () => void;
 }
 
 export interface FailoverResult {
@@ -291,6 +293,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
         },
       },
       out,
+      o.mayGoOn,
     );
     j = { ...j, finishedAt: new Date().toISOString() };
     writeJournal(stateDir, j);

@@ -106,6 +106,8 @@ export const ErrorCode = {
   BACKUP_TAMPERED: 'BACKUP_TAMPERED',
   /** The decision quorum (etcd) did not answer or had no majority: nothing is decided or renewed through it. */
   QUORUM_UNAVAILABLE: 'QUORUM_UNAVAILABLE',
+  /** An automatic failover stopped between two steps: its controller no longer leads the election; the next leader resumes it from its journal. */
+  NOT_LEADER: 'NOT_LEADER',
   /** A failpoint armed by HASTACK_FAILPOINTS fired (tests only): the code stopped there as if killed (failpoints.ts). */
   FAILPOINT: 'FAILPOINT',
   INTERNAL: 'INTERNAL',
