@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { startHealthServer, type HealthAnswer, type HealthServer } from './health.js';
 import { ProgressMonitor } from './progress.js';
 import { startTicker } from './schedules.js';
+import { JobLedger, jobKey } from './job-ledger.js';
 
 export interface WorkerOptions {
   /** Jobs run at once in this process (default 4). */
@@ -116,7 +117,7 @@ class WorkerSlot {
   }
 }
 
-function processorFor(app: AppDefinition, runtime: AppRuntime, log: Logger, progress: ProgressMonitor) {
+function processorFor(app: AppDefinition, runtime: AppRuntime, log: Logger, progress: ProgressMonitor, ledger: JobLedger) {
   return async (job: Job): Promise<void> => {
     progress.started(Date.now());
     try {
@@ -125,8 +126,16 @@ function processorFor(app: AppDefinition, runtime: AppRuntime, log: Logger, prog
       // job.id is stable across retries and stalled re-runs: the handler's idempotency key.
       const info = { id: job.id ?? '', name: job.name, attempt: job.attemptsMade + 1 };
       const jobLog = log.child({ job: info.name, jobId: info.id, attempt: info.attempt });
+      // A copy of a finished job that a Redis failover brought back (job-ledger.ts). Unreadable
+      // (no database): the job fails and is retried, as its handler's own queries would fail.
+      const key = jobKey(job);
+      if (await ledger.isDone(key)) {
+        jobLog.info('already done: a copy a Redis failover brought back; not run again');
+        return;
+      }
       const ctx: JobContext = { ...runtime.context(jobLog), job: info };
       await handler(job.data as unknown, ctx);
+      await ledger.recordDone(key).catch((e: unknown) => jobLog.warn({ err: describeError(e) }, 'job done, but not recorded as done: a Redis failover now could run it again'));
     } finally {
       progress.finished(Date.now());
     }
@@ -194,7 +203,7 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
 
   const concurrency = opts.concurrency ?? 4;
   const progress = new ProgressMonitor(PROGRESS_BOUNDS, concurrency, Date.now());
-  const processor = processorFor(app, runtime, log, progress);
+  const processor = processorFor(app, runtime, log, progress, new JobLedger(runtime.db));
   const errorGate = logGate();
   const slot = new WorkerSlot(() => {
     const w = new Worker(queueNameOf(app), processor, {

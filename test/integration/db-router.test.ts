@@ -24,6 +24,7 @@ import { createDbClient, DbClient, type DbClientOptions } from '../../src/client
 import { HastackError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { waitFor } from '../../src/shared/retry.js';
+import { JobLedger, jobKey } from '../../src/worker/index.js';
 import { missingMariadb, startReplicationSet, type ReplicationSet } from '../../kit/db-replication.js';
 
 const log = createLogger('db-router-test');
@@ -329,6 +330,25 @@ describe('db router with a primary and two replicas', { timeout: 600_000, skip: 
   });
 
   // Last: db3 stays dead.
+  it('the job ledger: a finished job is recorded on the primary, and every worker sees it; the same id created later is another job', async () => {
+    const job = { name: 'confirm-order', id: '42', timestamp: Date.now() };
+    const mine = new JobLedger(router);
+    const other = createDbClient(set.topo, set.secrets, log);
+    try {
+      const theirs = new JobLedger(other);
+      assert.equal(await theirs.isDone(jobKey(job)), false);
+      await mine.recordDone(jobKey(job));
+      await mine.recordDone(jobKey(job)); // a retried record is no error
+      // Another worker (another client), at once: read on the primary, not a lagging replica.
+      assert.equal(await theirs.isDone(jobKey(job)), true, 'a copy a Redis failover brought back is not run again');
+      assert.equal(await theirs.isDone(jobKey({ ...job, timestamp: job.timestamp + 1 })), false, 'the same id added again later runs');
+      const [n] = await router.query<{ n: number }>('SELECT COUNT(*) AS n FROM hastack_jobs_done');
+      assert.equal(Number(n?.n), 1, 'one row per job, however often it is recorded');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a replica killed under read load costs no failed read: the next probe round drops it', async () => {
     let failed = 0;
     const sids: number[] = [];
