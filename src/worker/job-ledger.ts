@@ -9,8 +9,9 @@ import type { Db } from '../clients/db/index.js';
  * master died still waits on the replica Sentinel promotes; a job a worker took from a master
  * cut off with it (in the seconds before that master's write guard refuses writes) still waits on
  * the majority's new master. BullMQ hands either out again and it runs twice (issue 22's table:
- * `partition-redis-master`, 3 jobs run twice in 6 runs). Handlers are idempotent by contract, but
- * a second run is still a second e-mail or a second call to a payment API. The database is what
+ * `partition-redis-master`, 3 jobs run twice in 4 runs; none in 6 with the ledger). Handlers
+ * are idempotent by contract, but a second run is still a second e-mail or a second call to a
+ * payment API. The database is what
  * the cluster keeps consistent through failovers (semi-sync, Galera), so the record lives there,
  * read and written on the primary.
  *
