@@ -24,7 +24,7 @@ export const KEEPALIVE_MS = 500;
  * and a commit still in flight then is not acknowledged by a replica that is being promoted).
  */
 export const FENCE_AFTER_MS = 1_200;
-/** A leader stops acting this long before its lease could have expired (clock rate drift, a slow cycle). */
+/** A leader stops acting this long before its term could have been taken over (clock rate drift, a slow cycle). */
 export const LEADER_MARGIN_MS = 300;
 
 export function quorumPrefix(topo: Topology): string {
@@ -119,7 +119,7 @@ export class KeptLease {
  *
  * Why not the lease's expiry alone (the election before): etcd 3.4 grants at least 2 s with a 1 s
  * election timeout, and drops expired leases on a 500 ms sweep: a killed leader was replaced after
- * 2.3-2.4 s. With beats: after 0.8-1.4 s (README, measured). The lease still carries the key, so
+ * 2.3-2.4 s. With beats: after 1.0-1.1 s (quorum-election.side.test.ts prints it). The lease still carries the key, so
  * it vanishes on its own when every controller is gone.
  */
 export const TERM_MS = 1_000;
