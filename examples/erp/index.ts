@@ -193,7 +193,13 @@ export default defineApp({
     'confirm-order': async (data, ctx) => {
       const { orderId } = parseConfirmJob(data);
       // Counted before the work, on its own: a run that then fails still ran (and will re-run).
-      await ctx.db.execute('INSERT INTO job_runs (order_id, runs) VALUES (?, 1) ON DUPLICATE KEY UPDATE runs = runs + 1', [orderId], { idempotent: false });
+      // In a transaction with a commit marker, not as an autocommit statement: when its COMMIT's
+      // outcome is unknown (in flight on a writer that was cut off), the client checks the marker
+      // instead of failing the run, which then re-ran and counted one run twice (issue 22's table,
+      // partition-galera-minority).
+      await ctx.db.transaction((tx) => tx.execute('INSERT INTO job_runs (order_id, runs) VALUES (?, 1) ON DUPLICATE KEY UPDATE runs = runs + 1', [orderId]), {
+        verifyCommit: true,
+      });
       const outcome = await confirmOrder(ctx, orderId, ctx.job.id);
       ctx.log.info('order invoicing', { orderId, outcome });
     },

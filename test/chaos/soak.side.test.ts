@@ -131,9 +131,13 @@ describe('chaos soak: the server scenario run twice on one cluster (netns, failo
         process.stdout.write(`  # ${victim} killed, its machine "silent", failover.fence exits 1: automatic failover off after ${Date.now() - t0} ms: ${off.why ?? ''}\n`);
         assert.match(off.why ?? '', /the fence kept failing for \d+ s/);
         assert.match(off.why ?? '', /failover\.fence exited 1.*403 Forbidden/);
-        const events = fs.readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8');
+        // The controller writes the mode file first, lets the failover go (a journal write and an
+        // etcd call), then logs its decision: the event may follow the file by a moment.
+        const offEvent = /Automatic failover is now OFF until \\"hastack resume\\"/;
+        const readEvents = (): string => fs.readFileSync(path.join(topo.stateDir, 'events.jsonl'), 'utf8');
+        const events = (await waitFor(async () => [readEvents()].find((e) => offEvent.test(e)), { timeoutMs: 10_000, intervalMs: 200 })) ?? readEvents();
         assert.match(events, /failover\.fence for \S+ exited 1/, 'the fence command ran and its exit is in the event log');
-        assert.match(events, /Automatic failover is now OFF until \\"hastack resume\\"/);
+        assert.match(events, offEvent);
         // Nothing was promoted: the other server is still a replica, and status says why the mode is off.
         const after = await status();
         assert.equal(after.primary, undefined, `nothing promoted:\n${after.out}`);
