@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { closeThread, type CloseMessage } from './thread-close.js';
 import type { Secrets, Topology } from '../config/index.js';
 import { appendEvent } from '../shared/events.js';
 
@@ -24,8 +25,7 @@ export interface ElectionThreadData {
 }
 
 export type ElectionThreadMessage =
-  | { readonly type: 'close' }
-  | { readonly type: 'closed' }
+  | CloseMessage
   /** Stop one controller's election as if its process were killed: no resignation. */
   | { readonly type: 'abandon'; readonly identity: string }
   | { readonly type: 'seen'; readonly identity: string; readonly holder: string | undefined; readonly lastError: string | undefined };
@@ -113,14 +113,6 @@ export class ElectionThread {
     if (!w) return;
     this.worker = undefined;
     this.actsUntil.fill(0n);
-    const done = new Promise<void>((resolve) => {
-      w.on('message', (m: ElectionThreadMessage) => m.type === 'closed' && resolve());
-      w.once('exit', () => resolve());
-    });
-    w.postMessage({ type: 'close' } satisfies ElectionThreadMessage);
-    const timer = setTimeout(() => void w.terminate(), CLOSE_TIMEOUT_MS);
-    await done;
-    clearTimeout(timer);
-    await w.terminate();
+    await closeThread(w, CLOSE_TIMEOUT_MS);
   }
 }

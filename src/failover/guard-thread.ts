@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { closeThread, type CloseMessage } from './thread-close.js';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { DB_USERS } from '../engines/index.js';
 import { describeError } from '../shared/errors.js';
@@ -53,7 +54,7 @@ const STUCK_AFTER_MS = FENCE_AFTER_MS + 200;
 // The watchdog's own fence: the server answers in ms; one that does not is stopped by its node's kill.
 const WATCHDOG_FENCE_MS = 1_000;
 
-export type GuardThreadMessage = { readonly type: 'close' } | { readonly type: 'closed' };
+export type GuardThreadMessage = CloseMessage;
 
 const RESTART_MS = 1_000;
 const CLOSE_TIMEOUT_MS = 5_000;
@@ -158,14 +159,6 @@ export class GuardThread {
     const w = this.worker;
     if (!w) return;
     this.worker = undefined;
-    const done = new Promise<void>((resolve) => {
-      w.on('message', (m: GuardThreadMessage) => m.type === 'closed' && resolve());
-      w.once('exit', () => resolve());
-    });
-    w.postMessage({ type: 'close' } satisfies GuardThreadMessage);
-    const timer = setTimeout(() => void w.terminate(), CLOSE_TIMEOUT_MS);
-    await done;
-    clearTimeout(timer);
-    await w.terminate();
+    await closeThread(w, CLOSE_TIMEOUT_MS);
   }
 }
