@@ -10,6 +10,7 @@ export { FailoverController } from './auto.js';
 export { AutoFailover } from './quorum-set.js';
 export { GuardThread } from './guard-thread.js';
 export { ElectionThread, type LeaderElection } from './election-thread.js';
+export { moveEtcdLeaderOff } from './etcd-leader.js';
 export { readAutoMode, readAutoModeSafe, writeAutoMode, describeAutoMode, planModeChange, autoModeFile } from './auto-mode.js';
 export type { AutoMode, AutoModeState } from './auto-mode.js';
 export { Election, KeptLease, LEASE_TTL_S, KEEPALIVE_MS, FENCE_AFTER_MS, TERM_MS, BEAT_MS, leaderKey, primaryLeaseKey, quorumClient, hasQuorum } from './quorum.js';

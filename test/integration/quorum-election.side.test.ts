@@ -19,6 +19,7 @@ import {
   BEAT_MS,
   ElectionThread,
   FENCE_AFTER_MS,
+  moveEtcdLeaderOff,
   GuardThread,
   KeptLease,
   LEASE_TTL_S,
@@ -96,6 +97,12 @@ describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd dr
     assert.ok(third && third !== first && third !== second);
     assert.equal(mostAtOnce, 1, 'never two controllers acting at once');
     await engines.start(bed.ctxOf(String(second), 'etcd'), { afterHealthy: false });
+    // The next test freezes a member: the restarted one must have rejoined first.
+    const whole = await waitFor(
+      async () => ((await Promise.all(NODES.map((n) => etcdClientFor(bed.ctxOf(n, 'etcd').svc, undefined).healthy()))).every((h) => h.healthy) ? true : undefined),
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    assert.ok(whole, 'the restarted member rejoined the cluster');
   });
 
   it('a holder cut off from the majority sees its lease lapse (its fence point) while etcd still holds the key', async () => {
@@ -106,6 +113,9 @@ describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd dr
     const other = etcdClientFor(bed.ctxOf('qm1', 'etcd').svc, bed.secrets.etcdRootPassword);
     const key = '/hastack/qmelect/primary-test';
     await other.put(key, holderNode, lease.id);
+    // Not etcd's leader (as the controllers keep the primary's node: etcd-leader.ts): freezing a
+    // leader would make the other members elect one, and a read meanwhile fail ("leader changed").
+    await moveEtcdLeaderOff(bed.topo, bed.secrets.etcdRootPassword, holderNode);
     // Cut off: its member frozen (no answer at all), as a partition would leave it.
     const member = engines.get(`${holderNode}/etcd`);
     assert.ok(member);
