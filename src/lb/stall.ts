@@ -66,8 +66,8 @@ export interface StallSettings {
  *   200 ms leaves room for a GC pause or a busy core without calling a live process frozen (this
  *   one decides an ejection, so it was not shortened).
  * Worst case 375 ms from the freeze to the retried requests being on their way (450 ms with the
- * 200/50/200 of before: read gaps of 385–510 ms in four `partition-redis-master` runs; 162–482 ms
- * with these, measured with a 150 ms probe).
+ * 200/50/200 of before: read gaps of 385–510 ms in four `partition-redis-master` runs; 227–499 ms
+ * in seven with these).
  */
 export const DEFAULT_STALL_SETTINGS: StallSettings = { sweepMs: 25, stallMs: 150, livenessTimeoutMs: 200 };
 
