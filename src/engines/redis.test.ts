@@ -135,12 +135,14 @@ describe('planWriteGuard', () => {
     const cutOff = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
     assert.deepEqual(planWriteGuard(R1, [cutOff, replica(R2)], 12), []);
   });
-  it('lifts it at once when a majority of the Sentinels reach the master: the silent replica is the one cut off', () => {
-    const cutOffReplica = { ...master(R1, 0, 1), freshestReplicaLagS: 3 };
+  it('lifts it when a majority of the Sentinels still reach the master once they would have flagged it down: the silent replica is the one cut off', () => {
+    const cutOffReplica = { ...master(R1, 0, 1), freshestReplicaLagS: 4 };
     assert.deepEqual(
-      planWriteGuard(R1, [cutOffReplica], 12, true).map((a) => [a.addr.host, a.minReplicasToWrite]),
+      planWriteGuard(R1, [cutOffReplica], 12, true, 4).map((a) => [a.addr.host, a.minReplicasToWrite]),
       [[R1.host, 0]],
     );
+    // Sooner, their "up" may be a cut-off master they have not flagged yet: kept.
+    assert.deepEqual(planWriteGuard(R1, [{ ...cutOffReplica, freshestReplicaLagS: 3 }], 12, true, 4), []);
   });
   it('lifts it once the replica stayed silent longer than a failover takes and the Sentinels still name the master', () => {
     const stuck = { ...master(R1, 0, 1), freshestReplicaLagS: 13 };

@@ -315,12 +315,15 @@ export interface GuardAction {
  *   resumed, not yet demoted) is left alone: it is the one the guard must keep refusing writes.
  * - a master whose replica is still connected but silent keeps the guard for `liftAfterS`
  *   (longer than Sentinel takes to fail over): it may be the minority side of a partition;
- *   unless a majority of all the Sentinels reach it now (`namedUpForMajority`): then it is on the
- *   majority's side, no failover can replace it, and the silent replica is the one cut off. (Kept
- *   for 12 s there, the master of `simple` refused every session write while the standby's machine
- *   was cut off: logins answered 503 and the failover's own check failed, turning automatic
- *   failover off.) Sentinel flags a master it cannot reach `s_down` after `down-after` (1.5 s),
- *   before the replica's lag can pass the guard's bound, so a cut-off master is never lifted.
+ *   unless a majority of all the Sentinels reach it now (`namedUpForMajority`) and the replica has
+ *   been silent at least `majoritySureAfterS`: then it is on the majority's side, no failover can
+ *   replace it, and the silent replica is the one cut off. (Kept for 12 s there, the master of
+ *   `simple` refused every session write while the standby's machine was cut off: logins answered
+ *   503 and the failover's own check failed, turning automatic failover off.) The wait matters: a
+ *   Sentinel flags a master it cannot reach `s_down` only after `down-after` of unanswered pings,
+ *   and until then it still reports a cut-off master up. Lifted on that word at once, a cut-off
+ *   master took writes for the rest of a partition (CI, partitions.test: lifted ~2 s in, 16 writes
+ *   accepted after the failover).
  * Without a Sentinel answer (no quorum) only replicas are touched. Pure.
  */
 export function planWriteGuard(
@@ -328,6 +331,7 @@ export function planWriteGuard(
   nodes: readonly GuardObservation[],
   liftAfterS = Number.POSITIVE_INFINITY,
   namedUpForMajority = false,
+  majoritySureAfterS = 0,
 ): GuardAction[] {
   const actions: GuardAction[] = [];
   for (const n of nodes) {
@@ -341,7 +345,9 @@ export function planWriteGuard(
     // failover's time. Lifting the guard before then would let the cut-off master take writes
     // the new master never sees (measured on netns: lifted 3 s into a partition, failover at 4.4 s).
     const replicaMayBeCutOff = n.freshestReplicaLagS !== undefined && n.freshestReplicaLagS <= liftAfterS;
-    if (n.goodReplicas === 0 && replicaMayBeCutOff && !namedUpForMajority) continue;
+    // The Sentinels' "up" is only proof once they had time to flag a master they cannot reach.
+    const majoritySure = namedUpForMajority && (n.freshestReplicaLagS ?? 0) >= majoritySureAfterS;
+    if (n.goodReplicas === 0 && replicaMayBeCutOff && !majoritySure) continue;
     const want = n.goodReplicas >= 1 ? 1 : 0;
     if (n.minReplicasToWrite === want) continue;
     actions.push({
@@ -418,11 +424,16 @@ export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeou
   const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs)));
   // Sentinel's own bound on a failover: down-after to notice, failover-timeout to complete it.
   const liftAfterS = Math.ceil((topo.config.redis.downAfterMs + topo.config.redis.failoverTimeoutMs) / 1000);
+  // Sentinels ping every second and flag a master s_down after down-after without an answer; INFO's
+  // lag counts whole seconds. By down-after + 2 s of a silent replica, Sentinels that still report
+  // the master up are answered by it.
+  const majoritySureAfterS = Math.ceil(topo.config.redis.downAfterMs / 1000) + 2;
   const actions = planWriteGuard(
     named,
     seen.filter((o): o is GuardObservation => o !== undefined),
     liftAfterS,
     namedUpForMajority,
+    majoritySureAfterS,
   );
   const done: GuardAction[] = [];
   for (const a of actions) {
