@@ -371,6 +371,8 @@ export const TEST_RANGES = {
   'hosts-auto-failover': { file: 'test/integration/hosts-auto-failover.side.test.ts', clusters: ['autohosts'], loopback: [], private: ['10.213.82'] },
   'hosts-deploy': { file: 'test/integration/hosts-deploy.side.test.ts', clusters: ['deployed'], loopback: [], private: ['10.213.81'] },
   'hosts-hardening': { file: 'test/integration/hosts-hardening.side.test.ts', clusters: ['hardened'], loopback: [], private: ['10.213.206'] },
+  // A controller on each of three etcd hosts (issue 23): the acting one's machine killed with the primary's.
+  'hosts-quorum': { file: 'test/integration/hosts-quorum.side.test.ts', clusters: ['qmhosts'], loopback: [], private: ['10.213.234'], within: 'reserved-qm' },
   'hosts-secrets': { file: 'test/integration/hosts-secrets.side.test.ts', clusters: ['h5ahostsecrets'], loopback: [], private: ['10.213.205'] },
   'hosts-ssh': { file: 'test/integration/hosts-ssh.side.test.ts', clusters: [], loopback: [], private: ['10.213.80'] },
   // The machine's own first interface (keepalived --config-test only: nothing listens).

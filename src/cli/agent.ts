@@ -84,6 +84,7 @@ export const agentCli = {
   sentinelFailover: (o: { state: string; id: string }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelFailover(envOf(o.state), o.id)),
   sentinelsReady: (o: { state: string; timeoutMs: number }) => answer(async () => (await import('../hosts/redis-admin.js')).agentSentinelsReady(envOf(o.state), o.timeoutMs)),
   recordRole: (o: { state: string; id: string; role: string }) => answer(() => agentRecordRole(envOf(o.state), o.id, o.role)),
+  autoMode: (o: { state: string; set?: string; why?: string }) => answer(async () => (await import('../hosts/auto-mode-hosts.js')).agentAutoMode(envOf(o.state), o.set, o.why)),
   firewall: (o: { state: string; node: string; remove?: boolean }) => answer(() => agentFirewall(envOf(o.state), o.node, o.remove === true)),
   // stdin: one step of `secrets rotate` (passwords only there, never in argv).
   secrets: (o: { state: string }) =>

@@ -1,48 +1,55 @@
-import { readSecrets, readTopology } from '../config/index.js';
+import { controllerNode, readSecrets, readTopology } from '../config/index.js';
 import { startAdminApi, startLockReaper } from '../control/index.js';
-import { FailoverController } from '../failover/index.js';
+import { AutoFailover, hasQuorum, type FailoverEnv } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { LocalSubstrate } from '../substrate/index.js';
-import { describeError } from '../shared/errors.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 
 /**
- * `_controller`: the controller unit of a cluster on real hosts, on the node `hosts.controller`
- * names. It serves the admin API and the dashboard (status probed from here, read-only) on that
+ * `_controller`: a controller unit of a cluster on real hosts. On the node `hosts.controller`
+ * names it serves the admin API and the dashboard (status probed from here, read-only) on that
  * node's address; the services themselves are each host's own units, not its children. With
- * `failover.auto` it also runs the automatic crash plan, fencing other machines over SSH with
- * the key `deploy` gave it (src/hosts/controller-key.ts).
+ * `failover.auto` it also runs the automatic crash plan, fencing other machines over SSH with the
+ * key `deploy` gave it (src/hosts/controller-key.ts). With the decision quorum (etcd services)
+ * every etcd node runs one (`controllerNodes`): each takes part in the election through its own
+ * member, and each runs the primary guard of its own machine's database; the records they share
+ * (journal, semi-sync window, mode) go through etcd (src/failover/shared-records.ts).
  */
-export async function runController(stateDir: string): Promise<void> {
+export async function runController(stateDir: string, nodeArg?: string): Promise<void> {
   const topo = readTopology(stateDir);
   const secrets = readSecrets(stateDir);
-  const api = await startAdminApi(topo, secrets);
-  process.stdout.write(`controller of cluster ${topo.cluster}: admin API and dashboard on http://${topo.admin.address}:${topo.admin.port}/\n`);
-  let auto: FailoverController | undefined;
-  if (topo.config.failover.auto) {
+  const adminNode = controllerNode(topo.config, topo.nodes).name;
+  // A unit written before `--node` existed ran on the admin API's node only.
+  const node = nodeArg ?? adminNode;
+  if (!topo.nodes.some((n) => n.name === node)) throw new HastackError(ErrorCode.CONFIG_INVALID, `_controller --node ${node}: no such node in cluster ${topo.cluster}`);
+  const admin = node === adminNode;
+  const api = admin ? await startAdminApi(topo, secrets) : undefined;
+  if (api) process.stdout.write(`controller of cluster ${topo.cluster}: admin API and dashboard on http://${topo.admin.address}:${topo.admin.port}/\n`);
+  let auto: AutoFailover | undefined;
+  // Without the quorum the admin API's node alone runs the one controller of before.
+  if (topo.config.failover.auto && (admin || hasQuorum(topo))) {
     // The hosts runtime, reaching the other machines with the controller's own key.
     const runtime = runtimeFor(controllerTopology(topo));
     const local = new LocalSubstrate();
-    auto = new FailoverController(
-      { topo, secrets, recordRole: (svc, role) => runtime.recordRole(svc, role) },
-      { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => local.isAlive(pid) },
-    );
+    const env: FailoverEnv = { topo, secrets, recordRole: (svc, role) => runtime.recordRole(svc, role) };
+    auto = new AutoFailover(env, { killNode: (n) => runtime.fenceNode(n), isAlive: (pid) => local.isAlive(pid) }, hasQuorum(topo) ? [node] : undefined);
     auto.start();
     appendEvent(stateDir, {
       type: 'failover.decision',
       message:
-        `automatic failover on: detection ${topo.config.failover.detectionMs} ms, anti-flap ${topo.config.failover.antiFlapMs} ms (fencing over SSH; ` +
+        `${auto.describe(env)} on ${node} (fencing over SSH; ` +
         (topo.config.failover.fence
           ? 'a machine that does not answer is powered off by failover.fence, run here)'
           : 'no failover.fence: a primary whose machine does not answer is never replaced automatically)'),
     });
   }
-  // The lock reaper of every database node, from here (TCP as hastack_admin; its own node by socket).
-  const reaper = startLockReaper(topo, secrets);
+  // The lock reaper of every database node, from the admin API's node (TCP as hastack_admin; its own node by socket).
+  const reaper = admin ? startLockReaper(topo, secrets) : undefined;
   const stop = (): void => {
     Promise.all([auto?.close(), reaper?.stop()])
-      .then(() => api.close())
+      .then(() => api?.close())
       .then(
         () => process.exit(0),
         (e: unknown) => {

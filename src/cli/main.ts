@@ -351,7 +351,8 @@ program
 program
   .command('_controller', { hidden: true })
   .requiredOption('--state <dir>')
-  .action(async (o: { state: string }) => (await import('./controller.js')).runController(o.state));
+  .option('--node <name>', "the node this host is (a unit from before it was given: the admin API's node)")
+  .action(async (o: { state: string; node?: string }) => (await import('./controller.js')).runController(o.state, o.node));
 program
   .command('_migrate', { hidden: true })
   .requiredOption('--state <dir>')
@@ -412,6 +413,10 @@ agentSub('record-role')
   .requiredOption('--id <service>')
   .requiredOption('--role <role>')
   .action(async (o: { state: string; id: string; role: string }) => (await agentCli()).recordRole(o));
+agentSub('auto-mode')
+  .option('--set <state>', 'on or paused (hastack pause / resume)')
+  .option('--why <text>')
+  .action(async (o: { state: string; set?: string; why?: string }) => (await agentCli()).autoMode(o));
 agentSub('node-up')
   .requiredOption('--node <name>')
   .action(async (o: { state: string; node: string }) => (await agentCli()).nodeUp(o));

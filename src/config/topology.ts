@@ -177,6 +177,18 @@ export function controllerNode(config: Config, nodes: readonly NodeInstance[]): 
   return n;
 }
 
+/**
+ * `substrate: hosts`: the nodes that run a controller unit. The admin API's node always; with
+ * `failover.auto` and the decision quorum (etcd services), also every etcd node: each runs a
+ * controller in the election through its own member, so the loss of any one machine leaves
+ * controllers that decide (issue 23). Node order, no duplicates.
+ */
+export function controllerNodes(config: Config, nodes: readonly NodeInstance[]): NodeInstance[] {
+  const admin = controllerNode(config, nodes).name;
+  const deciding = config.failover.auto ? nodes.filter((n) => n.services.includes('etcd')).map((n) => n.name) : [];
+  return nodes.filter((n) => n.name === admin || deciding.includes(n.name));
+}
+
 export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[] {
   return topo.services.filter((s) => s.kind === kind);
 }

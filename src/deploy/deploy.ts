@@ -6,6 +6,7 @@ import {
   type ServiceInstance,
   type Topology,
   controllerNode,
+  controllerNodes,
   hostStateDir,
   lbTlsLocal,
   installedPackage,
@@ -185,9 +186,11 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     const ctlNode = controllerNode(o.config, topo.nodes).name;
     await must(sessions.get(ctlNode)).ssh.writeFile(adminTokenFile(hostStateDir(o.config)), `${loadOrCreateAdminToken(topo.stateDir)}\n`, 0o600);
     if (o.config.failover.auto) {
-      const controller = ctlNode;
-      const added = await installControllerKey(topo, sessions, controller);
-      event(`failover.auto: the controller on ${controller} fences with its own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`);
+      const controllers = controllerNodes(o.config, topo.nodes).map((n) => n.name);
+      const added = await installControllerKey(topo, sessions, controllers);
+      event(
+        `failover.auto: the controller${controllers.length > 1 ? 's' : ''} on ${controllers.join(', ')} fence${controllers.length > 1 ? '' : 's'} with ${controllers.length > 1 ? 'their' : 'its'} own SSH key${added.length > 0 ? `, now authorised on ${added.join(', ')}` : ''}`,
+      );
     }
     if (topo.config.database.mode === 'galera') await galeraBeforeStart(topo, sessions, hosts, event);
     // Backups follow the roles: whichever database node holds the source copies to the target over SSH.

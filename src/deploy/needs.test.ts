@@ -72,6 +72,15 @@ describe('review item 4: a node carries only the secrets its services need', () 
     );
   });
 
+  it("issue 23: with failover.auto, an etcd node's controller holds the crash plan's passwords, not the edge's", () => {
+    const cfg = shop().config;
+    const nodes = cfg.nodes.map((n) => (n.name === 'db1' || n.name === 'db2' || n.name === 'web' ? { ...n, services: [...n.services, 'etcd' as const] } : n));
+    const topo = resolveTopology(parseConfig({ ...cfg, nodes, failover: { ...cfg.failover, auto: true } }), { stateRoot: '/ignored', configDir: '/ignored' });
+    assert.deepEqual(needsOf(topo, 'web'), ['redisPassword', 'sentinelPassword', 'dbRootPassword', 'dbAppPassword', 'dbReplPassword', 'sessionKey', 'etcdRootPassword']);
+    // The admin API's node keeps everything, as before.
+    assert.ok(needsOf(topo, 'ops').includes('lbStoreKey'));
+  });
+
   it('a node holding a subset: what it holds reads as before, a missing secret throws naming it, JSON shows only what is held', () => {
     const held = heldSecrets(secretsSubset(all, ['redisPassword']), '/var/lib/hastack/shop/secrets.json');
     assert.equal(held.redisPassword, 'r-pass');

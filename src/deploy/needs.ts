@@ -1,4 +1,4 @@
-import { controllerNode, vrrpVersion, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
+import { controllerNode, controllerNodes, vrrpVersion, type NodeInstance, type SecretName, type Topology } from '../config/index.js';
 import { backupNodesOf, guardedPorts } from '../hosts/index.js';
 import { HOST_FIREWALL_PACKAGE, hostPrograms, secretNeeds, type EngineBinary } from '../registry/index.js';
 
@@ -14,11 +14,14 @@ export interface HostNeeds {
   readonly secrets: readonly SecretName[];
 }
 
-/** The secrets a node carries: its services' (the descriptors' `secrets`), everything on the controller's node. Pure. */
+/** The secrets a node carries: its services' (the descriptors' `secrets`), everything on the controllers' nodes. Pure. */
 export function nodeSecretNames(topo: Topology, node: NodeInstance): SecretName[] {
   const backup = topo.config.backup.schedule !== undefined && backupNodesOf(topo).includes(node.name);
   const controller = controllerNode(topo.config, topo.nodes).name === node.name;
-  const names = secretNeeds(node.services, { controller, backup });
+  // The other controllers of failover.auto (etcd nodes) act on every tier too: the crash plan's
+  // passwords, but not the edge's secrets the admin API's node keeps for `secrets pull`.
+  const deciding = controllerNodes(topo.config, topo.nodes).some((n) => n.name === node.name);
+  const names = secretNeeds(node.services, { controller: deciding, backup });
   // keepalived (and its VRRP password) runs only with a floating address; the session-ticket
   // secret is needed only with HTTPS at the load balancers, and the controller keeps it either way
   // (like the ACME store's secrets below), so `secrets pull` recovers the operator's whole file.

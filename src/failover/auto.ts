@@ -16,6 +16,7 @@ import type { LeaderElection } from './election-thread.js';
 import { LEADER_CHECK_MS, moveEtcdLeaderOff } from './etcd-leader.js';
 import { PROMOTING } from './self-fence.js';
 import type { EtcdClient } from '../engines/index.js';
+import type { SharedRecords } from './shared-records.js';
 
 /**
  * What one cycle came to: the decision's reason (decide.ts `AutoReason`), or, when it called for
@@ -44,6 +45,8 @@ export type CycleReason =
 export interface ControllerQuorum {
   readonly election: LeaderElection;
   readonly client: EtcdClient;
+  /** `substrate: hosts` (a state directory per controller): the records they share through etcd. */
+  readonly records?: SharedRecords;
 }
 
 export interface CycleOutcome {
@@ -108,6 +111,8 @@ export class FailoverController {
 
   private leadershipTimer: NodeJS.Timeout | undefined;
   private wasLeader = false;
+  /** Hosts: the shared records read from etcd since this controller last became the leader. */
+  private recordsPulled = false;
 
   constructor(
     private readonly env: FailoverEnv,
@@ -125,13 +130,23 @@ export class FailoverController {
     return this.quorum ? this.quorum.election.isLeader() : true;
   }
 
-  /** Between two steps of its failover: a controller that no longer leads stops there. */
-  private stillLeading(): void {
-    if (this.isLeader()) return;
-    throw new HastackError(
-      ErrorCode.NOT_LEADER,
-      `controller ${this.identity ?? '-'} no longer leads the election: it stopped its failover between two steps, and the controller that leads now resumes it from the journal`,
-    );
+  /**
+   * Between two steps of its failover: a controller that no longer leads stops there. On hosts the
+   * journal so far goes to etcd first (shared-records.ts): the next leader resumes from there.
+   */
+  private async stillLeading(): Promise<void> {
+    if (!this.isLeader()) {
+      throw new HastackError(
+        ErrorCode.NOT_LEADER,
+        `controller ${this.identity ?? '-'} no longer leads the election: it stopped its failover between two steps, and the controller that leads now resumes it from the journal`,
+      );
+    }
+    try {
+      await this.quorum?.records?.push(['journal']);
+    } catch (e) {
+      // Cut off from etcd: it is about to lose the election too. Its journal stays here.
+      throw new HastackError(ErrorCode.NOT_LEADER, `controller ${this.identity ?? '-'} could not record its journal in etcd (${describeError(e)}): it stopped between two steps`);
+    }
   }
 
   /** The controller's name in the election (quorum mode), for logs and events. */
@@ -178,10 +193,32 @@ export class FailoverController {
   }
 
   async runCycle(): Promise<CycleOutcome> {
+    const records = this.quorum?.records;
     if (this.quorum && !this.noticeLeadership()) {
       const e = this.quorum.election;
+      // Best effort: a mode changed here reaches etcd, one changed elsewhere reaches this host.
+      await records?.syncMode().catch(() => undefined);
       return { reason: 'standby', message: `standing by: controller ${e.holder() ?? '(none yet)'} acts${e.lastError() ? ` (etcd: ${e.lastError()})` : ''}` };
     }
+    if (records) {
+      try {
+        if (this.recordsPulled) await records.syncMode();
+        else await records.pull();
+        this.recordsPulled = true;
+      } catch (e) {
+        return { reason: 'lease-held', message: `waiting: the records the controllers share could not be read from etcd (${describeError(e)})` };
+      }
+      try {
+        return await this.leaderCycle();
+      } finally {
+        // The journal and semi-sync record this cycle wrote; a failure is retried next cycle.
+        await records.push().catch(() => undefined);
+      }
+    }
+    return this.leaderCycle();
+  }
+
+  private async leaderCycle(): Promise<CycleOutcome> {
     const mode = readAutoModeSafe(this.env.topo.stateDir);
     // A failover this controller's predecessor left half done: resumed by the leader, whatever
     // the snapshot says now (a half-changed cluster is no ground for a new decision).
@@ -378,6 +415,8 @@ export class FailoverController {
     // since this one last did (and may have closed the window: a stale one here refused a
     // failover in the soak). Read it again at the next cycle.
     if (leader) this.windowLoaded = false;
+    // Hosts: its own files may be stale; etcd's records are read before it acts (runCycle).
+    if (leader) this.recordsPulled = false;
     // What it saw when it last acted is stale: a loss it timed then (seen "unreachable for
     // 29.5 s" in the soak) would skip the detection wait on a blip now.
     if (leader) this.state = this.state.lastFailoverAt !== undefined ? { lastFailoverAt: this.state.lastFailoverAt } : {};

@@ -135,15 +135,16 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   const stateDir = env.topo.stateDir;
   const fromDb = serviceOn(env, plan.from, 'mariadb');
   let unreachable: unknown;
-  // Recorded first, whatever happens next: a restart of the old primary comes back read-only.
-  try {
+  const failed = (e: unknown): void => {
+    unreachable ??= e;
+  };
+  // The role recorded, whatever happens next: a restart of the old primary comes back read-only.
+  const recorded = (async () => {
     if (failpointArmed('fence.machine-silent')) {
       throw new HastackError(ErrorCode.HOST_UNREACHABLE, `${plan.from}'s machine is silent (failpoint fence.machine-silent: a test's machine without power or network)`);
     }
     await recordRole(env, fromDb, 'replica');
-  } catch (e) {
-    unreachable = e;
-  }
+  })().catch(failed);
   let fenced: FenceOutcome | undefined;
   try {
     // Over its unix socket where the controller shares its machine: this reaches a primary that is
@@ -152,12 +153,15 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   } catch {
     // Unreachable (dead or frozen): the recorded role and the node kill fence it.
   }
-  if (unreachable === undefined) {
-    try {
-      await fencer.killNode(plan.from);
-    } catch (e) {
-      unreachable = e;
-    }
+  const kill = (): Promise<void> => fencer.killNode(plan.from).catch(failed);
+  // A server that answered is stopped only once its role is recorded (it may be restarted before
+  // the kill). One that did not answer is killed at once, beside the recording: on real hosts each
+  // is an SSH round trip to its machine (seconds under load), and a fence counts as done only
+  // when both succeeded.
+  if (fenced === undefined) await Promise.all([recorded, kill()]);
+  else {
+    await recorded;
+    if (unreachable === undefined) await kill();
   }
   const how =
     fenced === undefined

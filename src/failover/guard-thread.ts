@@ -36,7 +36,9 @@ import { FENCE_AFTER_MS } from './quorum.js';
 export interface GuardThreadData {
   readonly topo: Topology;
   readonly secrets: Secrets;
-  /** Per guard (the database services' order): ms since the epoch of its last round's start (BigInt64Array). */
+  /** The database nodes guarded here (hosts: this machine's); absent: every one. */
+  readonly only?: readonly string[];
+  /** Per guard (guardedDbs' order): ms since the epoch of its last round's start (BigInt64Array). */
   readonly beats: SharedArrayBuffer;
   /** Per guard: 1 while it holds the primary (Int32Array). */
   readonly holding: SharedArrayBuffer;
@@ -56,6 +58,11 @@ const WATCHDOG_FENCE_MS = 1_000;
 
 export type GuardThreadMessage = CloseMessage;
 
+/** The database services guarded by one thread: those on the nodes `only` names, else all. */
+export function guardedDbs(topo: Topology, only: readonly string[] | undefined): ServiceInstance[] {
+  return servicesOf(topo, 'mariadb').filter((db) => only === undefined || only.includes(db.node));
+}
+
 const RESTART_MS = 1_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
@@ -74,13 +81,14 @@ export class GuardThread {
     private readonly topo: Topology,
     private readonly secrets: Secrets,
     private readonly fencer: NodeFencer,
+    only?: readonly string[],
   ) {
-    this.dbs = servicesOf(topo, 'mariadb');
+    this.dbs = guardedDbs(topo, only);
     const beats = new SharedArrayBuffer(8 * this.dbs.length);
     const holding = new SharedArrayBuffer(4 * this.dbs.length);
     this.beats = new BigInt64Array(beats);
     this.holding = new Int32Array(holding);
-    this.data = { topo, secrets, beats, holding };
+    this.data = { topo, secrets, beats, holding, ...(only ? { only } : {}) };
   }
 
   /** How many guards run (one per database node). */

@@ -5,10 +5,9 @@
  * lets the thread end.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { servicesOf } from '../config/index.js';
 import { quorumClient } from './quorum.js';
 import { PrimaryGuard } from './self-fence.js';
-import type { GuardThreadData, GuardThreadMessage } from './guard-thread.js';
+import { guardedDbs, type GuardThreadData, type GuardThreadMessage } from './guard-thread.js';
 
 const data = workerData as GuardThreadData;
 const { topo, secrets } = data;
@@ -19,7 +18,7 @@ const beat = (i: number, holds: boolean): void => {
   Atomics.store(beats, i, BigInt(Date.now()));
   Atomics.store(holding, i, holds ? 1 : 0);
 };
-const guards = servicesOf(topo, 'mariadb').map(
+const guards = guardedDbs(topo, data.only).map(
   (db, i) => new PrimaryGuard({ topo, secrets }, db, quorumClient(topo, db.node, secrets.etcdRootPassword), Date.now, (holds) => beat(i, holds)),
 );
 for (const g of guards) g.start();

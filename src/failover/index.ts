@@ -8,6 +8,7 @@ export type { FailoverOptions, FailoverResult, NodeFencer } from './runbook.js';
 export { runSwitchover, SWITCHOVER_STEPS } from './switchover.js';
 export { FailoverController } from './auto.js';
 export { AutoFailover } from './quorum-set.js';
+export { SharedRecords } from './shared-records.js';
 export { GuardThread } from './guard-thread.js';
 export { ElectionThread, type LeaderElection } from './election-thread.js';
 export { moveEtcdLeaderOff } from './etcd-leader.js';

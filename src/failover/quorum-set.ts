@@ -6,6 +6,7 @@ import type { NodeFencer } from './fence.js';
 import { BEAT_MS, FENCE_AFTER_MS, TERM_MS, hasQuorum, quorumClient } from './quorum.js';
 import { ElectionThread } from './election-thread.js';
 import { GuardThread } from './guard-thread.js';
+import { SharedRecords } from './shared-records.js';
 
 /**
  * The automatic mode of a cluster with the decision quorum (etcd services): one controller per
@@ -25,7 +26,12 @@ export class AutoFailover {
   /** Quorum mode: the controllers' election, on a thread of its own (election-thread.ts). */
   private readonly election: ElectionThread | undefined;
 
-  constructor(env: FailoverEnv, fencer: NodeFencer) {
+  /**
+   * `on`: the nodes this process runs for (hosts: its own machine's, `_controller --node`): their
+   * controllers and guards only, the records shared through etcd (shared-records.ts). Absent:
+   * every node's, in one process sharing one state directory (local/netns).
+   */
+  constructor(env: FailoverEnv, fencer: NodeFencer, on?: readonly string[]) {
     const topo = env.topo;
     const password = env.secrets.etcdRootPassword;
     if (!hasQuorum(topo)) {
@@ -34,11 +40,19 @@ export class AutoFailover {
       this.election = undefined;
       return;
     }
-    const nodes = servicesOf(topo, 'etcd').map((s) => s.node);
-    const election = new ElectionThread(topo, env.secrets, nodes);
+    const nodes = servicesOf(topo, 'etcd')
+      .map((s) => s.node)
+      .filter((n) => on === undefined || on.includes(n));
+    const election = nodes.length > 0 ? new ElectionThread(topo, env.secrets, nodes) : undefined;
     this.election = election;
-    this.controllers = nodes.map((node) => new FailoverController(env, fencer, Date.now, { election: election.election(node), client: quorumClient(topo, node, password) }));
-    this.guards = new GuardThread(topo, env.secrets, fencer);
+    this.controllers = nodes.flatMap((node) => {
+      if (!election) return [];
+      const client = quorumClient(topo, node, password);
+      const records = on === undefined ? {} : { records: new SharedRecords(topo, client) };
+      return [new FailoverController(env, fencer, Date.now, { election: election.election(node), client, ...records })];
+    });
+    const guarded = on === undefined || servicesOf(topo, 'mariadb').some((db) => on.includes(db.node));
+    this.guards = guarded ? new GuardThread(topo, env.secrets, fencer, on) : undefined;
   }
 
   start(): void {
@@ -50,9 +64,10 @@ export class AutoFailover {
   describe(env: FailoverEnv): string {
     const cfg = env.topo.config.failover;
     const guards = this.guards?.count ?? 0;
-    if (this.controllers.length <= 1 && guards === 0) return `automatic failover on: detection ${cfg.detectionMs} ms, anti-flap ${cfg.antiFlapMs} ms`;
+    if (!hasQuorum(env.topo)) return `automatic failover on: detection ${cfg.detectionMs} ms, anti-flap ${cfg.antiFlapMs} ms`;
+    const all = servicesOf(env.topo, 'etcd').length;
     return (
-      `automatic failover on, decided through etcd: ${this.controllers.length} controllers (one acts: it beats every ${BEAT_MS} ms, another takes over ${TERM_MS} ms after its last beat), ` +
+      `automatic failover on, decided through etcd: ${this.controllers.length === all ? all : `${this.controllers.length} here of ${all}`} controllers (one acts: it beats every ${BEAT_MS} ms, another takes over ${TERM_MS} ms after its last beat), ` +
       `${guards} primary guard(s) (a primary that cannot renew fences itself after ${FENCE_AFTER_MS} ms), anti-flap ${cfg.antiFlapMs} ms`
     );
   }

@@ -41,7 +41,7 @@ export interface FailoverOptions {
   /** The automatic mode's database snapshot of the cycle that decided (ms old): not probed again. */
   readonly dbFacts?: DbFacts[];
   /** The automatic mode: asked before each step, throws (NOT_LEADER) once its controller no longer leads. */
-  readonly mayGoOn?: () => void;
+  readonly mayGoOn?: () => void | Promise<void>;
 }
 
 export interface FailoverResult {

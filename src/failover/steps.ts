@@ -34,7 +34,7 @@ export async function executeSteps(
   impl: Partial<Record<StepName, (j: Journal) => Promise<string | { message: string; journal: Journal }>>>,
   out: (line: string) => void,
   /** Asked before each step; throws to stop there (the automatic mode: its controller no longer leads). */
-  mayGoOn?: () => void,
+  mayGoOn?: () => void | Promise<void>,
 ): Promise<Journal> {
   let j = start;
   const t0 = Date.now();
@@ -42,7 +42,7 @@ export async function executeSteps(
   for (const name of order) {
     const step = impl[name];
     if (!step || j.steps[name]) continue;
-    mayGoOn?.();
+    await mayGoOn?.();
     const s0 = Date.now();
     out(`${at()} ${name} ...`);
     let msg: string;

@@ -98,9 +98,11 @@ export function forcedCommand(hastackBin: string, stateDir: string): string {
   return `${hastackBin} _agent-gate --state ${stateDir}`;
 }
 
-/** The authorized_keys line of the controller's public key: no shell, no forwarding, one source. */
-export function restrictedKeyLine(publicKey: string, command: string, fromAddress: string): string {
-  if (!/^[0-9A-Fa-f.:/]+$/.test(fromAddress))
-    throw new HastackError(ErrorCode.CONFIG_INVALID, `${fromAddress}: the controller's address must be an IP address to restrict its key with from=`);
-  return `restrict,from="${fromAddress}",command="${command}" ${publicKey.trim()}`;
+/** The authorized_keys line of the controller's public key: no shell, no forwarding, only from the controllers' addresses. */
+export function restrictedKeyLine(publicKey: string, command: string, fromAddresses: string | readonly string[]): string {
+  const from = typeof fromAddresses === 'string' ? [fromAddresses] : fromAddresses;
+  for (const a of from) {
+    if (!/^[0-9A-Fa-f.:/]+$/.test(a)) throw new HastackError(ErrorCode.CONFIG_INVALID, `${a}: the controller's address must be an IP address to restrict its key with from=`);
+  }
+  return `restrict,from="${from.join(',')}",command="${command}" ${publicKey.trim()}`;
 }

@@ -88,7 +88,21 @@ export const unitStatusSchema = z.object({
 });
 export type UnitStatus = z.infer<typeof unitStatusSchema>;
 
-export const agentStatusSchema = z.object({ manager: managerKindSchema, units: z.array(unitStatusSchema) });
+/** The automatic failover's mode on a controller's host (src/failover/auto-mode.ts `AutoMode`). */
+export const autoModeSchema = z.object({
+  state: z.enum(['on', 'off', 'paused']),
+  why: z.string().optional(),
+  since: z.string().optional(),
+  by: z.enum(['auto', 'operator']).optional(),
+});
+export type HostAutoMode = z.infer<typeof autoModeSchema>;
+
+export const agentStatusSchema = z.object({
+  manager: managerKindSchema,
+  units: z.array(unitStatusSchema),
+  /** On a controller's host: the automatic failover's mode there (auto-mode-hosts.ts). */
+  autoMode: autoModeSchema.optional(),
+});
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
 
 /** The driver's ProbeResult (src/registry/contract.ts) as JSON. */

@@ -63,7 +63,10 @@ export async function agentRestart(env: AgentEnv, names: readonly string[]): Pro
 
 export async function agentStatus(env: AgentEnv, node: string): Promise<AgentStatus> {
   const { specs, manager } = installed(env, node);
-  return { manager: manager.kind, units: await manager.status(specs.map((s) => s.name)) };
+  const units = await manager.status(specs.map((s) => s.name));
+  // A controller's host: the automatic failover's mode as it holds it (auto-mode-hosts.ts).
+  const autoMode = specs.some((s) => s.role === 'controller') ? await (await import('./auto-mode-hosts.js')).agentAutoMode(env) : undefined;
+  return { manager: manager.kind, units, ...(autoMode ? { autoMode } : {}) };
 }
 
 function serviceContext(env: AgentEnv, id: string): ServiceContext {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readAdminToken } from '../control/index.js';
 import { hostFactsSchema, type HostFacts, probeStores, processFacts, readDbAccounts, scanStateDir, secretValues, probeAdminApi } from '../audit/index.js';
-import { readSecretsFile, secretsFile, type Topology } from '../config/index.js';
+import { controllerNode, readSecretsFile, secretsFile, type Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import { installed } from './agent.js';
 import type { AgentEnv } from './agent-env.js';
@@ -43,14 +43,15 @@ export async function agentAudit(env: AgentEnv, node: string): Promise<HostFacts
     else if (u.name.endsWith('-controller')) owners.set('admin', u.pid);
   }
   const problems: string[] = [];
+  // The admin API's node (the other controllers of failover.auto serve none).
+  const isController = controllerNode(topo.config, topo.nodes).name === node && specs.some((s) => s.name.endsWith('-controller'));
   let token: string | undefined;
   try {
     token = readAdminToken(env.stateDir);
   } catch (e) {
-    if (specs.some((s) => s.name.endsWith('-controller'))) problems.push(`the controller's admin token: ${describeError(e)}`);
+    if (isController) problems.push(`the controller's admin token: ${describeError(e)}`);
   }
   const scan = scanStateDir(env.stateDir, secretValues(secrets, token));
-  const isController = specs.some((s) => s.name.endsWith('-controller'));
   // From this host (a cluster node): its Redis and Sentinel answer only cluster nodes, so only
   // here can the audit ask whether they demand a password.
   const stores = await probeStores(topo, (s) => s.node === node && (s.kind === 'redis' || s.kind === 'sentinel'));

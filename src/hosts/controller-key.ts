@@ -71,20 +71,25 @@ export async function knownHostLines(topo: Topology): Promise<string> {
 }
 
 /**
- * Installs the controller's key (private on the controller host, public in every host's
- * `~/.ssh/authorized_keys` of the SSH user) and its known_hosts. Idempotent: an authorised key is not added
- * twice. Returns the hosts it authorised the key on for the first time.
+ * Installs the controller's key (private on each controller host: `controllerNodes`, with the
+ * decision quorum every etcd node; public in every host's `~/.ssh/authorized_keys` of the SSH
+ * user, accepted from those hosts' addresses only) and its known_hosts. Idempotent: an authorised
+ * key is not added twice. Returns the hosts it authorised the key on for the first time.
  */
-export async function installControllerKey(topo: Topology, sessions: ReadonlyMap<string, HostSession>, controller: string): Promise<string[]> {
+export async function installControllerKey(topo: Topology, sessions: ReadonlyMap<string, HostSession>, controllers: readonly string[]): Promise<string[]> {
   const key = await clusterKey(topo);
   const files = controllerKeyFiles(topo.config);
-  const ctl = sessions.get(controller);
-  if (!ctl) throw new HastackError(ErrorCode.INTERNAL, `no session for the controller node ${controller}`);
-  await ctl.ssh.writeFile(files.identityFile, key.privateKey, 0o600);
-  await ctl.ssh.writeFile(files.knownHostsFile, await knownHostLines(topo), 0o644);
+  const known = await knownHostLines(topo);
+  const from: string[] = [];
+  for (const controller of controllers) {
+    const ctl = sessions.get(controller);
+    const address = topo.nodes.find((n) => n.name === controller)?.address;
+    if (!ctl || address === undefined) throw new HastackError(ErrorCode.INTERNAL, `no session for the controller node ${controller}`);
+    await ctl.ssh.writeFile(files.identityFile, key.privateKey, 0o600);
+    await ctl.ssh.writeFile(files.knownHostsFile, known, 0o644);
+    from.push(address);
+  }
   const added: string[] = [];
-  const from = topo.nodes.find((n) => n.name === controller)?.address;
-  if (from === undefined) throw new HastackError(ErrorCode.INTERNAL, `no node ${controller} in the topology`);
   // The key body (type and base64): what an older, unrestricted line of the same key also holds.
   const body = key.publicKey.split(' ').slice(0, 2).join(' ');
   await Promise.all(

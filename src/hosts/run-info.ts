@@ -1,7 +1,8 @@
 import type { ServiceInstance, Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
 import type { ProbeResult } from '../registry/index.js';
-import { agentStatusSchema, guardedProbesSchema, probeResultSchema } from './agent-types.js';
+import { newestMode } from './auto-mode-hosts.js';
+import { agentStatusSchema, type HostAutoMode, guardedProbesSchema, probeResultSchema } from './agent-types.js';
 import { guardedPorts } from './firewall.js';
 import { closeSessions, openSessions, withHost } from './session.js';
 
@@ -23,19 +24,23 @@ const STATUS_TIMEOUT_MS = 15_000;
  * `hastack status` on real hosts: every host's agent reports its units (pid, restarts) over SSH,
  * in parallel. A host that does not answer gives no rows; the probes still say what serves.
  */
-export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string, UnitRunInfo>; probes: Map<string, ProbeResult>; unreachable: string[] }> {
+export async function hostsRunInfo(
+  topo: Topology,
+): Promise<{ units: Map<string, UnitRunInfo>; probes: Map<string, ProbeResult>; unreachable: string[]; autoMode: HostAutoMode | undefined }> {
   const sessions = openSessions(topo);
   const units = new Map<string, UnitRunInfo>();
   // Services behind the cluster's firewall (firewall.ts) answer only cluster nodes, and the
   // operator's machine may not be one: their host's agent probes them.
   const probes = new Map<string, ProbeResult>();
   const unreachable: string[] = [];
+  const modes: HostAutoMode[] = [];
   try {
     await Promise.all(
       [...sessions.values()].flatMap((s) => {
         const unitsOf = async (): Promise<void> => {
           try {
             const st = await s.agentJson('status', ['--node', s.node], agentStatusSchema, { timeoutMs: STATUS_TIMEOUT_MS });
+            if (st.autoMode) modes.push(st.autoMode);
             for (const u of st.units) {
               if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
             }
@@ -62,7 +67,7 @@ export async function hostsRunInfo(topo: Topology): Promise<{ units: Map<string,
   } finally {
     await closeSessions(sessions);
   }
-  return { units, probes, unreachable };
+  return { units, probes, unreachable, autoMode: newestMode(modes) };
 }
 
 /** One agent call bounds a probe of 1 s; the rest is starting the CLI there (see STATUS_TIMEOUT_MS). */

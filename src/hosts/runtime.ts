@@ -1,5 +1,6 @@
 import { hostStateDir, substrateTraits, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
 import { clusterStatus, reachOf, serviceRows } from '../control/index.js';
+import { describeAutoMode } from '../failover/index.js';
 import { startPlan } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { ClusterStatus, FaultRequest, LogTail, Runtime, RuntimeCapabilities, RuntimeDownOptions, RuntimeDownResult, RuntimeUpOptions } from '../substrate/index.js';
@@ -64,7 +65,9 @@ export class HostsRuntime implements Runtime {
     const remote = await hostsRunInfo(this.topo);
     const services = await serviceRows(this.topo, secrets, timeoutMs, (id) => remote.units.get(id), remote.probes);
     const state = remote.unreachable.length > 0 ? `deployed; not answering: ${remote.unreachable.join('; ')}` : 'deployed';
-    return { cluster: this.topo.cluster, supervisorPid: null, state, services };
+    // The automatic failover's mode as the controller hosts hold it (on says nothing, as elsewhere).
+    const banner = this.topo.config.failover.auto && remote.autoMode ? describeAutoMode(remote.autoMode) : undefined;
+    return { cluster: this.topo.cluster, supervisorPid: null, state, services, ...(banner ? { autoFailover: banner } : {}) };
   }
 
   logs(node: string, service: string | undefined, lines: number): Promise<LogTail[]> {

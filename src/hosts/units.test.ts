@@ -71,11 +71,31 @@ describe('the units a host needs', () => {
   it('the controller unit only on the controller node (default: the first)', () => {
     const first = unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'controller');
     assert.equal(first.length, 1);
-    assert.deepEqual(first[0]?.exec.slice(2), ['_controller', '--state', '/var/lib/hastack/shop']);
+    assert.deepEqual(first[0]?.exec.slice(2), ['_controller', '--state', '/var/lib/hastack/shop', '--node', 'primary']);
     assert.equal(unitsForNode(twoHosts(), 'standby', opts).filter((u) => u.role === 'controller').length, 0);
     const moved = twoHosts({ hosts: { controller: 'standby' } });
     assert.equal(unitsForNode(moved, 'standby', opts).filter((u) => u.role === 'controller').length, 1);
     assert.equal(unitsForNode(moved, 'primary', opts).filter((u) => u.role === 'controller').length, 0);
+  });
+
+  it('issue 23: with failover.auto, a controller unit on every etcd node too (each decides through its own member)', () => {
+    const nodes: ConfigInput['nodes'] = [
+      { name: 'primary', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['mariadb', 'redis', 'sentinel', 'app', 'lb', 'etcd'] },
+      { name: 'standby', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['mariadb', 'redis', 'sentinel', 'app', 'lb', 'etcd'] },
+      { name: 'witness', address: '10.0.0.3', ssh: 'root@10.0.0.3', services: ['sentinel', 'etcd'] },
+    ];
+    const withAuto = twoHosts({ nodes, hosts: { controller: 'witness' }, failover: { auto: true } });
+    const exec = (t: Topology, n: string): string[][] =>
+      unitsForNode(t, n, opts)
+        .filter((u) => u.role === 'controller')
+        .map((u) => u.exec.slice(2));
+    for (const n of ['primary', 'standby', 'witness']) assert.deepEqual(exec(withAuto, n), [['_controller', '--state', '/var/lib/hastack/shop', '--node', n]], n);
+    // Without the automatic mode only the admin API's node runs one.
+    const manual = twoHosts({ nodes, hosts: { controller: 'witness' } });
+    assert.deepEqual(
+      ['primary', 'standby', 'witness'].map((n) => exec(manual, n).length),
+      [0, 0, 1],
+    );
   });
 
   it('keepalived on every lb node when lb.vip is set, replacing the distribution unit', () => {

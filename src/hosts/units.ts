@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { controllerNode, findService, hostStateDir, httpsPort, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { controllerNode, controllerNodes, findService, hostStateDir, httpsPort, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import { SERVICES, stopGraceMs } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -182,16 +182,18 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
     if (svc) units.push(serviceUnit(topo, svc, opts));
   }
   const prefix = unitPrefix(topo.cluster);
-  const isController = controllerNode(topo.config, topo.nodes).name === node;
-  if (isController) {
+  // The admin API's node, and with failover.auto every etcd node (controllerNodes): each decides
+  // through the election, so no one machine's loss leaves the cluster without a controller.
+  if (controllerNodes(topo.config, topo.nodes).some((c) => c.name === node)) {
     const dir = path.posix.join(hostStateDir(topo.config), node, 'controller');
+    const admin = controllerNode(topo.config, topo.nodes).name === node;
     units.push({
       ...common,
       name: `${prefix}-controller`,
       role: 'controller',
-      description: `hastack ${topo.cluster}: controller (admin API, status, failover manager) on ${node}`,
+      description: `hastack ${topo.cluster}: controller (${admin ? 'admin API, status, ' : ''}failover manager) on ${node}`,
       pre: [],
-      exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', hostStateDir(topo.config)],
+      exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', hostStateDir(topo.config), '--node', node],
       cwd: dir,
       // the controller drains its admin API and finishes the failover step it is in
       stopTimeoutMs: 15_000,

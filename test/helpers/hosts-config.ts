@@ -85,6 +85,13 @@ export interface UseBedOptions {
   readonly init?: BedInit;
   /** The hosts' names (default primary, standby, ops: what `simpleOnBed` needs). */
   readonly hosts?: readonly string[];
+  /** An etcd member on every host (the decision quorum of failover.auto, issue 23). */
+  readonly etcd?: boolean;
+}
+
+/** The config with an etcd member added to every node. */
+function withEtcd(c: ConfigInput): ConfigInput {
+  return { ...c, nodes: (c.nodes ?? []).map((n) => ({ ...n, services: [...n.services, 'etcd' as const] })) };
 }
 
 /**
@@ -102,7 +109,8 @@ export function useBedCluster(id: TestId, extra: Partial<ConfigInput> = {}, opts
   let bed: HostBed | undefined;
   before(async () => {
     bed = await startHostBed({ hosts: opts.hosts ?? ['primary', 'standby', 'ops'], addressBase: privateBase, ...(opts.init !== undefined ? { init: opts.init } : {}) });
-    fs.writeFileSync(configFile, YAML.stringify(simpleOnBed(bed, r.cluster, extra)));
+    const config = simpleOnBed(bed, r.cluster, extra);
+    fs.writeFileSync(configFile, YAML.stringify(opts.etcd === true ? withEtcd(config) : config));
   });
   after(async () => {
     opts.beforeDown?.();

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { printChaosReport, runCli } from '../helpers/cli.js';
+import { faultInjectedAt } from '../helpers/chaos-figures.js';
 import { useBedCluster } from '../helpers/hosts-config.js';
 import { testRange } from '../../kit/addresses.js';
 import { autoFailover } from '../../kit/configs.js';
@@ -37,11 +38,7 @@ const secs = (ms: unknown): string => (typeof ms === 'number' ? `${(ms / 1000).t
  * and what each step took.
  */
 function crashPlanTimes(chaosStdout: string, events: string): string {
-  const kept = /report (\S+) kept in (\S+)\/reports /.exec(chaosStdout);
-  const doc = kept
-    ? (JSON.parse(fs.readFileSync(path.join(kept[2] as string, 'reports', `${kept[1] as string}.json`), 'utf8')) as { startedAt?: string; faults?: Array<{ injectedAt: number }> })
-    : {};
-  const killedAt = doc.startedAt !== undefined && doc.faults?.[0] ? Date.parse(doc.startedAt) + doc.faults[0].injectedAt : undefined;
+  const killedAt = faultInjectedAt(chaosStdout);
   const lines = events
     .split('\n')
     .filter((l) => l !== '')

@@ -9,6 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EngineHarness, engineBed } from '../../kit/engines.js';
 import { onRange } from '../../kit/configs.js';
@@ -28,6 +29,11 @@ import {
   leaderKey,
   primaryLeaseKey,
   quorumClient,
+  readAutoMode,
+  readJournal,
+  SharedRecords,
+  writeAutoMode,
+  type Journal,
 } from '../../src/failover/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 
@@ -184,5 +190,36 @@ describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd dr
     } finally {
       await thread.close();
     }
+  });
+
+  it('hosts: the records the controllers share go through etcd (each machine has its own state directory)', async () => {
+    // Two controllers' machines: the same cluster, two state directories, one etcd.
+    const [a, b] = ['a', 'b'].map((m) => ({ ...bed.topo, stateDir: path.join(bed.stateRoot, `machine-${m}`) }));
+    assert.ok(a && b);
+    for (const t of [a, b]) fs.mkdirSync(t.stateDir, { recursive: true });
+    const ra = new SharedRecords(a, quorumClient(a, 'qm1', bed.secrets.etcdRootPassword));
+    const rb = new SharedRecords(b, quorumClient(b, 'qm2', bed.secrets.etcdRootPassword));
+    // The leader on a writes a journal and pushes it; b becomes the leader and pulls it.
+    const journal: Journal = {
+      kind: 'failover',
+      id: 'fo-test',
+      startedAt: new Date().toISOString(),
+      plan: { from: 'qm1', to: 'qm2', fromReachable: false, repoint: [], because: [], facts: [] },
+      steps: {},
+      runs: 1,
+    };
+    fs.writeFileSync(path.join(a.stateDir, 'failover-journal.json'), JSON.stringify(journal));
+    await ra.push();
+    await rb.pull();
+    assert.equal(readJournal(b.stateDir)?.id, 'fo-test', "b resumes a's journal");
+    // The mode: paused on b's machine (the operator), seen by a at its next cycle; the newer wins.
+    writeAutoMode(b.stateDir, { state: 'paused', why: 'maintenance', by: 'operator' });
+    await rb.syncMode();
+    await ra.syncMode();
+    assert.equal(readAutoMode(a.stateDir).state, 'paused');
+    writeAutoMode(a.stateDir, { state: 'on', by: 'operator' }, new Date(Date.now() + 1_000));
+    await ra.syncMode();
+    await rb.syncMode();
+    assert.equal(readAutoMode(b.stateDir).state, 'on', 'the newer change wins');
   });
 });
