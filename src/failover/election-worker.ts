@@ -5,12 +5,16 @@
  * `close`, every election resigns, it answers `closed` and lets the thread end.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Election, quorumClient } from './quorum.js';
-import type { ElectionThreadData, ElectionThreadMessage } from './election-thread.js';
+import { appendEvent } from '../shared/events.js';
+import { Election, WATCH_MS, quorumClient } from './quorum.js';
+import { MAIN_STUCK_MS, type ElectionThreadData, type ElectionThreadMessage } from './election-thread.js';
 
 const data = workerData as ElectionThreadData;
 const { topo, secrets } = data;
 const actsUntil = new BigInt64Array(data.actsUntil);
+const pulse = new BigInt64Array(data.pulse);
+/** How long the controllers' own thread has not run (election-thread.ts MAIN_STUCK_MS). */
+const mainSilentMs = (): number => Date.now() - Number(Atomics.load(pulse, 0));
 
 interface Loop {
   readonly election: Election;
@@ -20,12 +24,35 @@ interface Loop {
   /** Stopped as if killed: never resigns. */
   abandoned: boolean;
   last: string;
+  /** Stepped down because the controllers' thread is stuck (MAIN_STUCK_MS), until it runs again. */
+  stuck: boolean;
 }
 
 const loops = data.identities.map((identity, i): Loop => {
   const election = new Election(topo, identity, quorumClient(topo, identity, secrets.etcdRootPassword));
-  const loop: Loop = { election, timer: undefined, stopped: false, running: undefined, abandoned: false, last: '' };
+  const loop: Loop = { election, timer: undefined, stopped: false, running: undefined, abandoned: false, last: '', stuck: false };
   const tick = (): void => {
+    // The watchdog: a controller whose own loop does not run cannot act, so it must not hold
+    // the lead either (this thread would beat for it forever). It steps down at once, so another
+    // process's controller takes over without waiting out a term, and stands by until its loop
+    // runs again.
+    const silent = mainSilentMs();
+    if (silent > MAIN_STUCK_MS) {
+      if (!loop.stuck) {
+        loop.stuck = true;
+        Atomics.store(actsUntil, i, 0n);
+        appendEvent(topo.stateDir, {
+          type: 'quorum.leader',
+          message: `controller ${identity}: its loop has not run for ${silent} ms (stuck); it steps down from the election until it runs again`,
+          data: { controller: identity, leader: false, stuck: true },
+        });
+      }
+      loop.running = election.resign().then(() => {
+        if (!loop.stopped) loop.timer = setTimeout(tick, WATCH_MS);
+      });
+      return;
+    }
+    loop.stuck = false;
     loop.running = election.tick().then(() => {
       if (loop.stopped) return;
       Atomics.store(actsUntil, i, BigInt(election.actsUntil()));

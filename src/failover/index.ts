@@ -10,7 +10,7 @@ export { FailoverController } from './auto.js';
 export { AutoFailover } from './quorum-set.js';
 export { SharedRecords } from './shared-records.js';
 export { GuardThread } from './guard-thread.js';
-export { ElectionThread, type LeaderElection } from './election-thread.js';
+export { ElectionThread, MAIN_STUCK_MS, type LeaderElection } from './election-thread.js';
 export { moveEtcdLeaderOff } from './etcd-leader.js';
 export { readAutoMode, readAutoModeSafe, writeAutoMode, describeAutoMode, planModeChange, autoModeFile } from './auto-mode.js';
 export type { AutoMode, AutoModeState } from './auto-mode.js';

@@ -124,7 +124,7 @@ export class KeptLease {
  */
 export const TERM_MS = 1_000;
 export const BEAT_MS = 250;
-const WATCH_MS = 100;
+export const WATCH_MS = 100;
 
 export class Election {
   private readonly lease: KeptLease;

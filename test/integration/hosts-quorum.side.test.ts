@@ -63,7 +63,12 @@ describe('automatic failover decided by a controller on every etcd host', { time
     const d = await runCli(['deploy', '-f', configFile], { cwd: dir, timeoutMs: 400_000 });
     assert.equal(d.code, 0, d.stdout + d.stderr);
     assert.match(d.stdout, /failover\.auto: the controllers on primary, standby, ops fence with their own SSH key/);
-    for (const h of HOSTS) await controllerPid(bed, h);
+    for (const h of HOSTS) {
+      // What one agent call costs on a host (the fence makes two, over SSH): starting the CLI there.
+      const t0 = Date.now();
+      await controllerPid(bed, h);
+      console.log(`# figure: an agent status call on ${h}: ${Date.now() - t0} ms`);
+    }
 
     // The acting controller onto the primary's machine: one that leads elsewhere is stopped
     // (SIGTERM: it resigns, and its unit starts it again), until the primary's is elected.

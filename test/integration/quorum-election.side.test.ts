@@ -25,6 +25,7 @@ import {
   KeptLease,
   LEASE_TTL_S,
   KEEPALIVE_MS,
+  MAIN_STUCK_MS,
   TERM_MS,
   leaderKey,
   primaryLeaseKey,
@@ -190,6 +191,21 @@ describe('etcd quorum: auth, one leader, takeover, a lease lapses before etcd dr
     } finally {
       await thread.close();
     }
+  });
+
+  it("the watchdog: while the controllers' own thread is stuck the leader steps down; once it runs again, one leads again", async () => {
+    const c = etcdClientFor(bed.ctxOf('qm2', 'etcd').svc, bed.secrets.etcdRootPassword);
+    assert.ok(await waitFor(async () => (leaders().length === 1 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }), 'a leader to start from');
+    const before = (await c.get(leaderKey(bed.topo)))?.createRevision;
+    // This thread is the controllers' (as the supervisor's or a host's controller process): blocked.
+    const until = Date.now() + MAIN_STUCK_MS + 1_000;
+    while (Date.now() < until) {
+      // busy: no timer, no pulse
+    }
+    const stuck = readEventsFrom(bed.topo.stateDir, 0).events.filter((e) => e.type === 'quorum.leader' && /stuck/.test(e.message));
+    assert.ok(stuck.length > 0, 'the election thread logged its step-down');
+    assert.ok(await waitFor(async () => (leaders().length === 1 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }), 'a leader again');
+    assert.notEqual((await c.get(leaderKey(bed.topo)))?.createRevision, before, 'the key was given up and taken anew');
   });
 
   it('hosts: the records the controllers share go through etcd (each machine has its own state directory)', async () => {
