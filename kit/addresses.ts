@@ -333,6 +333,8 @@ export const TEST_RANGES = {
     ],
     private: [],
   },
+  // Three MariaDB servers, the third a delayed replica (issue 24).
+  'delayed-replica': { file: 'test/integration/delayed-replica.test.ts', clusters: ['delayrep'], loopback: [{ base: '127.0.73', first: 11, last: 14 }], private: [] },
   // Three etcd members (the decision quorum, issue 23): election takeover, a lease counted from its renewal.
   'quorum-election': {
     file: 'test/integration/quorum-election.side.test.ts',

@@ -27,7 +27,19 @@ export type { PresetName } from './presets.js';
 export { parseConfig, parseConfigYaml, crossFieldProblems, renderConfigYaml, formatKey, DEFAULT_CONFIG_FILE, configDirOf } from './load.js';
 export { loadConfigFile, validateConfigFile, validateConfigText, formatProblem, ConfigProblemsError, didYouMean, schemaAt, unwrap, parseKey } from './validate.js';
 export type { ConfigProblem, ConfigCheck, Validation } from './validate.js';
-export { resolveTopology, servicesOf, findService, nodeAddress, controllerNode, controllerNodes, hostStateDir, hostAppDir, installedPackage, remoteTopology } from './topology.js';
+export {
+  resolveTopology,
+  servicesOf,
+  findService,
+  nodeAddress,
+  controllerNode,
+  controllerNodes,
+  replicaDelayS,
+  hostStateDir,
+  hostAppDir,
+  installedPackage,
+  remoteTopology,
+} from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
 export { drainMarkerFile, isDrainedByOperator } from './operator-marks.js';
 export {

@@ -207,6 +207,21 @@ describe('config validation names the key', () => {
     );
   });
 
+  it('issue 24: a delayed replica is a third database node in replication mode, not the first', () => {
+    const nodes = [{ name: 'a', services: ['lb', 'app', 'redis', 'sentinel'] }, ...['db1', 'db2', 'db3'].map((name) => ({ name, services: ['mariadb'] }))];
+    const ok = parseConfig({ nodes, redis: { quorum: 1 }, database: { delayedReplica: { node: 'db3', delaySeconds: 3600 } } });
+    assert.equal(ok.database.delayedReplica?.delaySeconds, 3600);
+    const bad = (database: Record<string, unknown>, n = nodes): string | undefined => keyOf(() => parseConfig({ nodes: n, redis: { quorum: 1 }, database }));
+    assert.equal(bad({ delayedReplica: { node: 'db1', delaySeconds: 60 } }), 'database.delayedReplica.node', 'the first database node starts as the primary');
+    assert.equal(bad({ delayedReplica: { node: 'a', delaySeconds: 60 } }), 'database.delayedReplica.node', 'no mariadb there');
+    assert.equal(
+      bad({ delayedReplica: { node: 'db2', delaySeconds: 60 } }, nodes.slice(0, 3)),
+      'database.delayedReplica',
+      'with two database nodes nothing else could be promoted',
+    );
+    assert.equal(bad({ mode: 'galera', delayedReplica: { node: 'db3', delaySeconds: 60 } }), 'database.delayedReplica');
+  });
+
   it('galera needs at least three database nodes', () => {
     assert.equal(
       keyOf(() => parseConfig({ ...minimal(), database: { mode: 'galera' } })),

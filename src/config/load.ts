@@ -100,6 +100,16 @@ function checkCrossFieldRules(c: Config, report: Report): void {
       );
     }
   }
+  const delayed = c.database.delayedReplica;
+  if (delayed !== undefined) {
+    const node = c.nodes.find((n) => n.name === delayed.node);
+    if (c.database.mode !== 'replication') fail('database.delayedReplica', 'needs database.mode replication (Galera nodes apply every write together)');
+    else if (!node || !(node.services as readonly ServiceKind[]).includes('mariadb')) fail('database.delayedReplica.node', `"${delayed.node}" is no node carrying "mariadb"`);
+    else if (c.nodes.indexOf(node) === c.nodes.findIndex((n) => (n.services as readonly ServiceKind[]).includes('mariadb')))
+      fail('database.delayedReplica.node', `"${delayed.node}" is the first database node, the one that starts as the primary; name another`);
+    else if (count('mariadb') < 3)
+      fail('database.delayedReplica', 'needs at least 3 nodes carrying "mariadb": the delayed one is never promoted, so another replica must be there to fail over to');
+  }
   if (c.lb.vip !== undefined) {
     const vip = c.lb.vip;
     if (c.substrate === 'local' && !vip.startsWith('127.')) fail('lb.vip', 'the local substrate needs a spare loopback address (127.x.y.z)');

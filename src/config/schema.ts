@@ -240,6 +240,24 @@ export const configSchema = z
         adminFrom: z
           .array(z.string().regex(/^[0-9a-fA-F.:%_/]+$/, 'must be an address or a pattern of one (10.1.2.%), not a host name: the server skips name resolution'))
           .default([]),
+        /**
+         * A delayed replica (`replication` mode, issue 24): the node applies what the primary
+         * committed only this many seconds later (MariaDB's MASTER_DELAY; it still receives at
+         * once), so a mistake (a `DELETE` without `WHERE`, a bad migration) can be copied off it
+         * before it arrives. Never promoted, never read from, never the backup's source; `status`
+         * shows it as such. It needs another replica: it is no failover candidate.
+         */
+        delayedReplica: z
+          .object({
+            node: nodeName,
+            delaySeconds: z
+              .number()
+              .int()
+              .min(1)
+              .max(7 * 24 * 3600),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),

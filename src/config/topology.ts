@@ -189,6 +189,12 @@ export function controllerNodes(config: Config, nodes: readonly NodeInstance[]):
   return nodes.filter((n) => n.name === admin || deciding.includes(n.name));
 }
 
+/** `database.delayedReplica`'s delay for `node` (seconds), 0 for every other node. */
+export function replicaDelayS(config: Config, node: string): number {
+  const d = config.database.delayedReplica;
+  return d !== undefined && d.node === node ? d.delaySeconds : 0;
+}
+
 export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[] {
   return topo.services.filter((s) => s.kind === kind);
 }

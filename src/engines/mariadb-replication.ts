@@ -1,5 +1,5 @@
 import type { Connection } from 'mysql2/promise';
-import type { ServiceInstance } from '../config/index.js';
+import { replicaDelayS, type ServiceInstance } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { hostPort } from './common.js';
 import { databaseTlsOn, nodeTlsFiles, type NodeTlsFiles } from './tls.js';
@@ -44,6 +44,8 @@ export interface DbReplicationStatus {
   readonly sqlThread: ThreadState;
   /** null while the IO thread is not connected (MariaDB's NULL), not "0 s behind". */
   readonly secondsBehindMaster: number | null;
+  /** SQL_Delay: MASTER_DELAY in seconds (database.delayedReplica), 0 for a plain replica. */
+  readonly sqlDelayS: number;
   /** Received from the primary (Gtid_IO_Pos). */
   readonly gtidIoPos: string;
   readonly lastIoErrno: number;
@@ -73,6 +75,7 @@ export function parseSlaveStatus(row: Readonly<Record<string, unknown>> | undefi
     ioThread: threadState(row?.['Slave_IO_Running']),
     sqlThread: threadState(row?.['Slave_SQL_Running']),
     secondsBehindMaster: sbm === null || sbm === undefined || sbm === '' ? null : Number(sbm),
+    sqlDelayS: Number(row?.['SQL_Delay'] ?? 0),
     gtidIoPos: String(row?.['Gtid_IO_Pos'] ?? ''),
     lastIoErrno: Number(row?.['Last_IO_Errno'] ?? 0),
     lastIoError: String(row?.['Last_IO_Error'] ?? ''),
@@ -86,7 +89,11 @@ export function parseSlaveStatus(row: Readonly<Record<string, unknown>> | undefi
 /** One line about a replica, for `hastack status`. Pure. */
 export function describeReplication(s: DbReplicationStatus, gtidPos: string): string {
   if (!s.configured) return 'read-only, replicating from nobody (fenced, or waiting to be pointed at a primary)';
-  const parts = [`replica of ${hostPort(s.masterHost, s.masterPort)}`, `io ${s.ioThread}`, `sql ${s.sqlThread}`];
+  const parts = [
+    `${s.sqlDelayS > 0 ? `DELAYED replica (applies ${s.sqlDelayS} s late; never promoted, never read from)` : 'replica'} of ${hostPort(s.masterHost, s.masterPort)}`,
+    `io ${s.ioThread}`,
+    `sql ${s.sqlThread}`,
+  ];
   parts.push(s.secondsBehindMaster === null ? 'lag unknown' : `${s.secondsBehindMaster} s behind`);
   parts.push(`gtid ${gtidPos || 'empty'}`);
   if (s.lastIoErrno !== 0) parts.push(`io error ${s.lastIoErrno}: ${s.lastIoError}`);
@@ -208,8 +215,10 @@ async function changeMasterTo(c: Connection, ctx: ServiceContext, primary: Servi
     // which is what lets semi-sync resume instead of stalling commits. MASTER_HEARTBEAT_PERIOD:
     // an idle primary still speaks every 0.5 s, so slave_net_timeout (2 s) means "silent", and a
     // silent primary shows on the replica's IO thread within 2 s (mariadb-config).
-    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=?',
-    [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword, MASTER_HEARTBEAT_PERIOD_S],
+    // MASTER_DELAY: 0, or database.delayedReplica's delay on that node (it receives at once and
+    // applies each transaction that many seconds after the primary committed it).
+    'CHANGE MASTER TO MASTER_HOST=?, MASTER_PORT=?, MASTER_USER=?, MASTER_PASSWORD=?, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=?, MASTER_DELAY=?',
+    [primary.address, primary.port, DB_USERS.repl, ctx.secrets.dbReplPassword, MASTER_HEARTBEAT_PERIOD_S, replicaDelayS(ctx.topo.config, ctx.svc.node)],
   );
   // The replica's files, named as they are on its machine (this may run on the controller's).
   if (databaseTlsOn(ctx.topo)) await run(c, ...masterSslClause(nodeTlsFiles(ctx.topo, ctx.svc.node)));

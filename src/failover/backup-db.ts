@@ -46,7 +46,7 @@ export async function query(c: Connection, sql: string, values: unknown[] = [], 
 export interface DbNodeView {
   readonly svc: ServiceInstance;
   readonly role: 'primary' | 'replica';
-  /** A replica whose IO and SQL threads both run: it holds (almost) everything the primary has. */
+  /** A replica whose IO and SQL threads both run, not delayed: it holds (almost) everything the primary has. */
   readonly replicating: boolean;
 }
 
@@ -60,7 +60,8 @@ export async function viewNode(secrets: Secrets, svc: ServiceInstance): Promise<
     return {
       svc,
       role: !readOnly && !configured ? 'primary' : 'replica',
-      replicating: configured && s?.['Slave_IO_Running'] === 'Yes' && s?.['Slave_SQL_Running'] === 'Yes',
+      // A delayed replica (database.delayedReplica, SQL_Delay) holds the past on purpose: never a backup's source.
+      replicating: configured && s?.['Slave_IO_Running'] === 'Yes' && s?.['Slave_SQL_Running'] === 'Yes' && Number(s['SQL_Delay'] ?? 0) === 0,
     };
   });
 }

@@ -32,6 +32,8 @@ export interface DbFacts {
   readonly recordedRole?: 'primary' | 'replica';
   /** Its semi-sync master side, when reachable: is a commit acknowledged only once a replica has it? */
   readonly semiSync?: SemiSyncFacts;
+  /** A delayed replica's MASTER_DELAY (database.delayedReplica), seconds: never a candidate. */
+  readonly delayS?: number;
 }
 
 export interface SemiSyncFacts {
@@ -128,6 +130,7 @@ export type FailoverRefusal = 'primary-unknown' | 'no-candidate' | 'target-unsaf
 export function candidateProblem(d: DbFacts, from: string, acked?: AckedMark): string | undefined {
   if (!d.reachable) return `${d.node} does not answer (${d.error ?? 'unreachable'})`;
   if (!d.replicating) return `${d.node} replicates from nobody (fenced or never attached): its data may be old`;
+  if ((d.delayS ?? 0) > 0) return `${d.node} is the delayed replica (it applies ${d.delayS ?? 0} s late, database.delayedReplica): never promoted`;
   if (d.masterNode !== from) return `${d.node} replicates from ${d.masterNode ?? 'a server outside the cluster'}, not from ${from}`;
   if (d.ioThread === 'stopped') {
     return `${d.node}'s IO thread is stopped${d.ioErrno ? ` on error ${d.ioErrno}` : ''}: it was not streaming from ${from}, so what it received may be old`;

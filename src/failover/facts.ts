@@ -108,6 +108,7 @@ async function probeDbFacts(env: FailoverEnv, svc: ServiceInstance): Promise<DbF
       gtidReceived: r.slave.configured && r.slave.gtidIoPos !== '' ? r.slave.gtidIoPos : r.applied,
       gtidBinlog: r.binlog,
       semiSync: r.semiSync,
+      ...(r.slave.configured && r.slave.sqlDelayS > 0 ? { delayS: r.slave.sqlDelayS } : {}),
       ...rec,
     };
   } catch (e) {
