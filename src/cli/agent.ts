@@ -75,7 +75,7 @@ export const agentCli = {
   probe: (o: { state: string; id: string; timeoutMs: number }) => answer(() => agentProbe(envOf(o.state), o.id, o.timeoutMs)),
   wire: (o: { state: string; id: string }) => answer(() => agentWire(envOf(o.state), o.id)),
   prepare: (o: { state: string; id: string }) => answer(() => agentPrepare(envOf(o.state), o.id)),
-  nodeDown: (o: { state: string; node: string }) => answer(() => agentNodeDown(envOf(o.state), o.node)),
+  nodeDown: (o: { state: string; node: string; recordReplica?: string }) => answer(() => agentNodeDown(envOf(o.state), o.node, o.recordReplica)),
   nodeUp: (o: { state: string; node: string }) => answer(() => agentNodeUp(envOf(o.state), o.node)),
   audit: (o: { state: string; node: string }) => answer(async () => (await import('../hosts/audit.js')).agentAudit(envOf(o.state), o.node)),
   probes: (o: { state: string; node: string; timeoutMs: number }) =>
@@ -103,7 +103,7 @@ export const agentCli = {
         case 'status':
           return agentStatus(env, opt('--node'));
         case 'node-down':
-          return agentNodeDown(env, opt('--node'));
+          return agentNodeDown(env, opt('--node'), opt('--record-replica'));
         case 'record-role':
           return agentRecordRole(env, opt('--id'), opt('--role'));
       }

@@ -3,7 +3,7 @@ import { startAdminApi, startLockReaper } from '../control/index.js';
 import { AutoFailover, hasQuorum, type FailoverEnv } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
-import { LocalSubstrate } from '../substrate/index.js';
+import { runtimeFencer } from './failover.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 
@@ -32,9 +32,8 @@ export async function runController(stateDir: string, nodeArg?: string): Promise
   if (topo.config.failover.auto && (admin || hasQuorum(topo))) {
     // The hosts runtime, reaching the other machines with the controller's own key.
     const runtime = runtimeFor(controllerTopology(topo));
-    const local = new LocalSubstrate();
     const env: FailoverEnv = { topo, secrets, recordRole: (svc, role) => runtime.recordRole(svc, role) };
-    auto = new AutoFailover(env, { killNode: (n) => runtime.fenceNode(n), isAlive: (pid) => local.isAlive(pid) }, hasQuorum(topo) ? [node] : undefined);
+    auto = new AutoFailover(env, runtimeFencer(topo, runtime), hasQuorum(topo) ? [node] : undefined);
     auto.start();
     appendEvent(stateDir, {
       type: 'failover.decision',

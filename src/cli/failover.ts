@@ -35,7 +35,8 @@ export async function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(
  */
 export function runtimeFencer(topo: Topology, runtime: Runtime = runtimeFor(topo)): NodeFencer {
   const here = new LocalSubstrate();
-  return { killNode: (node) => runtime.fenceNode(node), isAlive: (pid) => here.isAlive(pid) };
+  const oneCall = runtime.fenceMachine?.bind(runtime);
+  return { killNode: (node) => runtime.fenceNode(node), ...(oneCall ? { fenceMachine: oneCall } : {}), isAlive: (pid) => here.isAlive(pid) };
 }
 
 async function ask(question: string): Promise<boolean> {

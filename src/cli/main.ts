@@ -408,7 +408,8 @@ agentSub('prepare')
   .action(async (o: { state: string; id: string }) => (await agentCli()).prepare(o));
 agentSub('node-down')
   .requiredOption('--node <name>')
-  .action(async (o: { state: string; node: string }) => (await agentCli()).nodeDown(o));
+  .option('--record-replica <service>', "record this database service's role as replica first (the crash plan's fence in one call)")
+  .action(async (o: { state: string; node: string; recordReplica?: string }) => (await agentCli()).nodeDown(o));
 agentSub('record-role')
   .requiredOption('--id <service>')
   .requiredOption('--role <role>')

@@ -127,7 +127,7 @@ export async function promote(
   env: FailoverEnv,
   svc: ServiceInstance,
   opts: { mustCover?: string; applyTimeoutMs: number; sourceDead?: boolean },
-): Promise<{ gtid: string; waitedMs: number; deferredReset: boolean }> {
+): Promise<{ gtid: string; waitedMs: number; recordMs: number; deferredReset: boolean }> {
   const t0 = Date.now();
   return withDb(
     env,
@@ -150,6 +150,7 @@ export async function promote(
         }
         r = await readDb(c);
       }
+      const waitedMs = Date.now() - t0;
       if (opts.mustCover && !gtidCovers(parseGtidPos(r.applied), parseGtidPos(opts.mustCover))) {
         throw new HastackError(
           ErrorCode.PROMOTION_FAILED,
@@ -162,10 +163,21 @@ export async function promote(
         await q(c, 'RESET SLAVE ALL');
       }
       await q(c, 'SET GLOBAL rpl_semi_sync_master_enabled=0');
-      await recordRole(env, svc, 'primary');
-      await openToApp(c);
-      await q(c, 'SET GLOBAL read_only=0');
-      return { gtid: r.applied, waitedMs: Date.now() - t0, deferredReset };
+      // Its role recorded beside opening it to writes, not before: on real hosts the record is an
+      // SSH call to its machine (seconds under load) that held up the first write. Should it
+      // restart before the record lands, it comes back read-only (the record says replica): no
+      // write is lost, and the step, not done, runs again.
+      const r0 = Date.now();
+      const recorded = recordRole(env, svc, 'primary').then(() => Date.now() - r0);
+      const opened = (async () => {
+        await openToApp(c);
+        await q(c, 'SET GLOBAL read_only=0');
+      })();
+      // Both settled before the step ends, whichever fails: nothing left running behind it.
+      const [rec, open] = await Promise.allSettled([recorded, opened]);
+      if (open.status === 'rejected') throw open.reason;
+      if (rec.status === 'rejected') throw rec.reason;
+      return { gtid: r.applied, waitedMs, recordMs: rec.value, deferredReset };
     },
     STATEMENT_MS,
   );

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Secrets, Topology } from '../config/index.js';
+import type { Secrets, ServiceInstance, Topology } from '../config/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { recordRole, serviceOn, type FailoverEnv } from './context.js';
@@ -21,6 +21,12 @@ import type { JournalPlan } from './journal.js';
 export interface NodeFencer {
   /** SIGKILL every process of the node and keep it down until healed. Idempotent. */
   killNode(node: string): Promise<void>;
+  /**
+   * Real hosts: `db`'s role recorded as replica, then every process of `node` killed, in one call
+   * on its machine (each call starts the hastack CLI there over SSH: seconds on a loaded host).
+   * Absent: the fence records and kills in two calls.
+   */
+  fenceMachine?(node: string, db: ServiceInstance): Promise<void>;
   isAlive(pid: number): boolean;
 }
 
@@ -138,13 +144,20 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   const failed = (e: unknown): void => {
     unreachable ??= e;
   };
-  // The role recorded, whatever happens next: a restart of the old primary comes back read-only.
-  const recorded = (async () => {
+  const silent = async (): Promise<void> => {
     if (failpointArmed('fence.machine-silent')) {
       throw new HastackError(ErrorCode.HOST_UNREACHABLE, `${plan.from}'s machine is silent (failpoint fence.machine-silent: a test's machine without power or network)`);
     }
-    await recordRole(env, fromDb, 'replica');
-  })().catch(failed);
+  };
+  // The role recorded, whatever happens next: a restart of the old primary comes back read-only.
+  // Where the fencer records and kills in one call (hosts), the look below comes first: a server
+  // that answered is recorded, then killed, in two calls as anywhere else.
+  const oneCall = fencer.fenceMachine?.bind(fencer);
+  const recorded = oneCall
+    ? undefined
+    : silent()
+        .then(() => recordRole(env, fromDb, 'replica'), failed)
+        .catch(failed);
   let fenced: FenceOutcome | undefined;
   try {
     // Over its unix socket where the controller shares its machine: this reaches a primary that is
@@ -153,15 +166,22 @@ export async function fenceStep(env: FailoverEnv, fencer: NodeFencer, plan: Jour
   } catch {
     // Unreachable (dead or frozen): the recorded role and the node kill fence it.
   }
-  const kill = (): Promise<void> => fencer.killNode(plan.from).catch(failed);
-  // A server that answered is stopped only once its role is recorded (it may be restarted before
-  // the kill). One that did not answer is killed at once, beside the recording: on real hosts each
-  // is an SSH round trip to its machine (seconds under load), and a fence counts as done only
-  // when both succeeded.
-  if (fenced === undefined) await Promise.all([recorded, kill()]);
-  else {
-    await recorded;
-    if (unreachable === undefined) await kill();
+  if (oneCall && fenced === undefined) {
+    // Its server did not answer: its role recorded and its node killed in one call.
+    await silent()
+      .then(() => oneCall(plan.from, fromDb))
+      .catch(failed);
+  } else {
+    const recordedNow = recorded ?? silent().then(() => recordRole(env, fromDb, 'replica'), failed);
+    const kill = (): Promise<void> => fencer.killNode(plan.from).catch(failed);
+    // A server that answered is stopped only once its role is recorded (it may be restarted
+    // before the kill). One that did not answer is killed at once, beside the recording, and a
+    // fence counts as done only when both succeeded.
+    if (fenced === undefined) await Promise.all([recordedNow, kill()]);
+    else {
+      await recordedNow;
+      if (unreachable === undefined) await kill();
+    }
   }
   const how =
     fenced === undefined

@@ -269,7 +269,7 @@ export async function runFailover(env: FailoverEnv, fencer: NodeFencer, o: Failo
           const sourceDead = o.machineOff === undefined;
           const r = await promote(env, toDb, { applyTimeoutMs: APPLY_TIMEOUT_MS, sourceDead, ...(cur.fencedBinlog ? { mustCover: cur.fencedBinlog } : {}) });
           const note = released ? ` (restarted the SQL thread a backup held on ${released})` : '';
-          return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms${r.deferredReset ? '; RESET SLAVE ALL in the repoint step' : ''})${note}`;
+          return `${plan.to} is primary at gtid ${r.gtid || 'empty'} (applied its relay log in ${r.waitedMs} ms, role recorded in ${r.recordMs} ms${r.deferredReset ? '; RESET SLAVE ALL in the repoint step' : ''})${note}`;
         },
         repoint: async () => {
           const stopMs = await finishPromotion(env, toDb);

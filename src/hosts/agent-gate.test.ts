@@ -11,6 +11,11 @@ describe('review item 4: the controller key runs only the gate', () => {
   it('lets through status, node-down and record-role for this state directory', () => {
     assert.deepEqual(parseGatedCommand(sent('status', '--state', STATE, '--node', 'db1'), STATE), { verb: 'status', options: { '--node': 'db1' } });
     assert.deepEqual(parseGatedCommand(sent('node-down', '--state', STATE, '--node', 'db1'), STATE), { verb: 'node-down', options: { '--node': 'db1' } });
+    // The fence in one call: its database's role recorded first.
+    assert.deepEqual(parseGatedCommand(sent('node-down', '--state', STATE, '--node', 'db1', '--record-replica', 'db1/mariadb'), STATE), {
+      verb: 'node-down',
+      options: { '--node': 'db1', '--record-replica': 'db1/mariadb' },
+    });
     assert.deepEqual(parseGatedCommand(sent('record-role', '--state', STATE, '--id', 'db1/mariadb', '--role', 'replica'), STATE), {
       verb: 'record-role',
       options: { '--id': 'db1/mariadb', '--role': 'replica' },

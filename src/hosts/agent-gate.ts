@@ -6,12 +6,13 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
  * command the controller asks for, sshd runs the gate, which reads the request from
  * `SSH_ORIGINAL_COMMAND` and lets through only the agent verbs the automatic failover needs:
  * `status` (what runs), `node-down` (the fence: SIGKILL every unit of a node, nothing restarts
- * them) and `record-role` (the fenced primary comes back as a replica). No shell, no other verb,
+ * them; `--record-replica` records its database's role first) and `record-role` (the fenced
+ * primary comes back as a replica). No shell, no other verb,
  * no other state directory, no argument the verb does not take.
  */
 export const GATED_VERBS = {
   status: { required: ['--node'], optional: [] },
-  'node-down': { required: ['--node'], optional: [] },
+  'node-down': { required: ['--node'], optional: ['--record-replica'] },
   'record-role': { required: ['--id', '--role'], optional: [] },
 } as const satisfies Record<string, { required: readonly string[]; optional: readonly string[] }>;
 export type GatedVerb = keyof typeof GATED_VERBS;

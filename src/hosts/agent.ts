@@ -123,8 +123,16 @@ export async function agentPrepare(env: AgentEnv, id: string): Promise<{ prepare
   return { prepared: id };
 }
 
-/** `node-down`: every process of every unit of the node SIGKILLed, and left stopped. */
-export async function agentNodeDown(env: AgentEnv, node: string): Promise<AgentStatus> {
+/**
+ * `node-down`: every process of every unit of the node SIGKILLed, and left stopped. With
+ * `recordReplica` (a database service of the node), its role is recorded as replica first: the
+ * crash plan's whole fence in one call (one start of the CLI on this machine, not two).
+ */
+export async function agentNodeDown(env: AgentEnv, node: string, recordReplica?: string): Promise<AgentStatus> {
+  if (recordReplica !== undefined && recordReplica !== '') {
+    if (!recordReplica.startsWith(`${node}/`)) throw new HastackError(ErrorCode.BAD_REQUEST, `--record-replica ${recordReplica} is not a service of node ${node}`);
+    await agentRecordRole(env, recordReplica, 'replica');
+  }
   const { specs, manager } = installed(env, node);
   const names = specs.map((s) => s.name);
   await manager.killAll(names);

@@ -82,6 +82,11 @@ export class HostsRuntime implements Runtime {
     await hostsFault(this.topo, { action: 'kill-node', node });
   }
 
+  /** The crash plan's fence in one agent call on the node's machine: `db` recorded as replica, then every unit killed. */
+  async fenceMachine(node: string, db: ServiceInstance): Promise<void> {
+    await withHost(this.topo, node, (s) => s.agent('node-down', ['--node', node, '--record-replica', db.id], { timeoutMs: NODE_TIMEOUT_MS }));
+  }
+
   recordRole(svc: ServiceInstance, role: 'primary' | 'replica'): Promise<void> {
     return recordRoleOnHost(this.topo, svc.id, role);
   }

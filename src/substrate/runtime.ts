@@ -129,6 +129,8 @@ export interface Runtime {
   fault(f: FaultRequest): Promise<Record<string, unknown>>;
   /** The crash plan's fence: SIGKILL every process of the node and keep it down (a `kill-node`). */
   fenceNode(node: string): Promise<void>;
+  /** Real hosts: `db`'s role recorded as replica and `node` killed, in one call on its machine (failover/fence.ts `NodeFencer`). */
+  fenceMachine?(node: string, db: ServiceInstance): Promise<void>;
   /** Records a database node's role where its next start reads it (the crash plan's role record). */
   recordRole(svc: ServiceInstance, role: 'primary' | 'replica'): Promise<void>;
   /** How a client on this machine reaches the service for admin work. */
