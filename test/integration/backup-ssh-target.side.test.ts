@@ -9,7 +9,10 @@
  *     customer's name is in no file of it (encrypted before it left);
  *   - retention per target: two backups leave one there and two on the standby;
  *   - with every other copy deleted, `restore --verify` fetches it and passes;
- *   - sshd's host key replaced (another machine answering): the backup fails with HOST_KEY_CHANGED.
+ *   - sshd's host key replaced (another machine answering): the backup fails with HOST_KEY_CHANGED;
+ *   - the binlog archive (`backup.binlogArchive`) ships sealed files and chunks there; the power
+ *     goes, both servers' directories are deleted, and `restore --latest --verify` from the SSH
+ *     target alone holds every order acknowledged before the last chunk shipped.
  *
  * Second lane: it mostly waits for mariabackup and a scratch server. Namespace: row
  * `backup-ssh-target` (127.0.239.1-3, cluster `bkssh`), state in a fresh temp directory.
@@ -24,7 +27,10 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { preset, readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
 import { DB_USERS } from '../../src/engines/index.js';
+import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
+import { postOrder, restock } from '../helpers/orders.js';
+import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -73,6 +79,15 @@ class TestSshd {
     fs.rmSync(this.hostKey, { force: true });
     fs.rmSync(`${this.hostKey}.pub`, { force: true });
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', this.hostKey]);
+  }
+
+  /** Keeps the current host key aside (`restoreHostKey` puts it back). */
+  saveHostKey(): void {
+    for (const f of [this.hostKey, `${this.hostKey}.pub`]) fs.copyFileSync(f, `${f}.saved`);
+  }
+
+  restoreHostKey(): void {
+    for (const f of [this.hostKey, `${this.hostKey}.pub`]) fs.renameSync(`${f}.saved`, f);
   }
 
   /** "ssh-ed25519 AAAA...": what the operator puts in hostKey. */
@@ -168,6 +183,7 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
       backup: {
         keep: 2,
         keyFile,
+        binlogArchive: true,
         targets: ['standby', { name: 'offsite', ssh: `root@${SSH_ADDRESS}:${SSH_PORT}`, dir: remoteDir, keep: 1, hostKey: sshd.publicHostKey() }],
       },
     });
@@ -225,8 +241,14 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     // The grep finds the name where it is in the clear (the live datadir), so its silence below means something.
     assert.ok(filesContaining(path.join(cluster.stateDir, 'standby'), CUSTOMER).length > 0, 'the live datadir holds the name');
     assert.deepEqual(filesContaining(remoteDir, CUSTOMER), []);
-    const bytes = manifest.files.length;
-    process.stdout.write(`# figure: backup to the standby and the SSH target (${bytes} files, encrypted) in ${tookMs} ms\n`);
+    // The SSH target's part, from the progress lines' clock: rsync start, check start, complete.
+    const at = (re: RegExp): number => Number(/\[\s*([\d.]+)s\] (.*)/.exec(r.stdout.split('\n').find((l) => re.test(l)) ?? '')?.[1] ?? NaN);
+    const rsyncAt = at(/rsync over SSH to offsite/);
+    const checkAt = at(/offsite: sha256sum of every file there/);
+    const doneAt = at(/complete on offsite/);
+    process.stdout.write(
+      `# figure: backup (${manifest.files.length} files, encrypted) to the standby and the SSH target in ${tookMs} ms; the SSH target's part ${(doneAt - rsyncAt).toFixed(1)} s (rsync ${(checkAt - rsyncAt).toFixed(1)} s, sha256sum there + rename + retention ${(doneAt - checkAt).toFixed(1)} s)\n`,
+    );
   });
 
   it('retention per target: keep 1 on the SSH target, 2 on the standby; backup list shows both', async () => {
@@ -274,6 +296,7 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
   it('another host key at that address: the backup fails with HOST_KEY_CHANGED and says what to do', async () => {
     const before = onTarget();
     await sshd.stop();
+    sshd.saveHostKey();
     sshd.newHostKey();
     await sshd.start();
     const r = await runCli(['backup', '-o', 'json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 120_000 });
@@ -282,5 +305,61 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     assert.equal(err.code, 'HOST_KEY_CHANGED', err.message);
     assert.match(err.message, /offsite .*its host key differs .*find out which/);
     assert.deepEqual(onTarget(), before, 'the backups already there are untouched');
+    // The right machine back (for the binlog archive's copies below).
+    await sshd.stop();
+    sshd.restoreHostKey();
+    await sshd.start();
+  });
+
+  it('both database machines lost: restore --latest --verify from the SSH target alone holds every order shipped', async () => {
+    const lb = `http://${RANGE.address(1)}:8080`;
+    await restock(lb, 'WIDGET-RED', 1_000, 'bkssh-restock');
+    const b = await runCli(['backup', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 300_000 });
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const acked: string[] = [];
+    const end = Date.now() + 5_000;
+    for (let i = 0; i < 200 && Date.now() < end; i++) {
+      if ((await postOrder(lb, `bkssh-${i}`)).ok) acked.push(`bkssh-${i}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.ok(acked.length > 0);
+    // The streamed file's chunks reach an SSH target every 10 s (binlog-archive-ssh.ts): wait two rounds.
+    const archive = path.join(remoteDir, CLUSTER, 'binlog-archive');
+    const chunks = (): string[] =>
+      fs.existsSync(archive) ? fs.readdirSync(archive).flatMap((seg) => fs.readdirSync(path.join(archive, seg)).filter((n) => /\.tail-\d+\.enc$/.test(n))) : [];
+    await new Promise((res) => setTimeout(res, 22_000));
+    assert.ok(chunks().length > 0, 'sealed chunks of the streamed file on the SSH target');
+    assert.deepEqual(filesContaining(archive, 'bkssh-1'), [], 'the archive there is sealed');
+    // The power goes: the supervisor first (nothing restarts), then every service and its children.
+    const run = readRunState(cluster.stateDir) ?? assert.fail('no run state');
+    const children = fs
+      .readdirSync(`/proc/${run.supervisorPid}/task`)
+      .flatMap((t) => fs.readFileSync(`/proc/${run.supervisorPid}/task/${t}/children`, 'utf8').trim().split(/\s+/))
+      .filter((p) => p !== '')
+      .map(Number);
+    for (const pid of [run.supervisorPid, ...Object.values(run.services).map((x) => x.pid), ...children]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await waitFor(async () => (fs.existsSync(`/proc/${run.supervisorPid}`) ? undefined : true), { timeoutMs: 10_000, intervalMs: 50 });
+    for (const node of ['primary', 'standby']) fs.rmSync(path.join(cluster.stateDir, node), { recursive: true, force: true });
+
+    const t0 = Date.now();
+    const r = await runCli(['restore', '--latest', '--verify', '--keep', '--json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const rep = JSON.parse(r.stdout) as { ok: boolean; applied: number; scratch?: KeptScratch };
+    const scratch = rep.scratch ?? assert.fail('no scratch server kept');
+    const restored = await ordersInKeptScratch(scratch, readSecrets(cluster.stateDir).dbRootPassword, 'app', 'bkssh-%');
+    process.stdout.write(
+      `# figure: both database machines lost: ${restored.size} of ${acked.length} orders acknowledged since the backup restored from the SSH target (${rep.applied} archived transactions replayed) in ${Date.now() - t0} ms\n`,
+    );
+    assert.deepEqual(
+      acked.filter((k) => !restored.has(k)),
+      [],
+      'every order acknowledged before the last shipped chunk is restored',
+    );
   });
 });
