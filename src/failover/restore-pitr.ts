@@ -222,7 +222,8 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-pitr', step } }));
   };
   // SSH targets: their archive copies and their backups list first (what survives losing both database machines).
-  const remote = sshTargets(topo).length > 0 ? fetchDir(topo, 'pitr') : undefined;
+  // Not for `into` (restore --into-cluster): its journal holds the plan it made from this machine's copies.
+  const remote = sshTargets(topo).length > 0 && !o.into ? fetchDir(topo, 'pitr') : undefined;
   const logFile = path.join(topo.stateDir, 'backup.log');
   let fetched: { backups: StoredBackup[]; archiveRoots: string[] } | undefined;
   const reached: string[] = [];
