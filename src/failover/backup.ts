@@ -341,10 +341,21 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       say('backup.keyFile is unset: this backup is NOT encrypted; anyone who can read a target reads the data', 'plaintext', { warning: true });
     }
     if (plan.targets.some((t) => t.kind === 'ssh')) await ensureBackupIdentity(topo);
+    // An SSH target that cannot take the backup (off-site machine down, host key changed) does not
+    // cost the other targets their copy: it is left out, and the run fails at the end naming it.
+    const notReady = new Map<string, string>();
     for (const t of plan.targets.filter((x) => x.kind === 'ssh')) {
       say(`${t.name}: reachable over SSH with the backup key, rsync and sha256sum there? (before anything is copied)`, 'target', { target: t.name });
-      await beginSsh(sshConn(topo, t), t.root, plan.id);
+      try {
+        await beginSsh(sshConn(topo, t), t.root, plan.id);
+      } catch (e) {
+        if (plan.targets.length === 1) throw e;
+        const why = `${e instanceof HastackError ? `${e.code}: ` : ''}${describeError(e)}`;
+        notReady.set(t.name, why);
+        say(`${t.name} will not receive backup ${plan.id}: ${why}`, 'target-failed', { target: t.name, warning: true });
+      }
     }
+    if (notReady.size === plan.targets.length) throw new HastackError(ErrorCode.SETUP_FAILED, `no backup target can take backup ${plan.id}: ${[...notReady.values()].join('; ')}`);
     for (const t of plan.targets) {
       const r = remoteOf(t);
       if (!r) continue;
@@ -472,6 +483,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const stagingDir = plan.stagingDir;
     for (const t of plan.targets) {
       const r = remoteOf(t);
+      const skip = notReady.get(t.name);
+      if (skip !== undefined) {
+        failed.push(`${t.name}: ${skip}`);
+        continue;
+      }
       try {
         const done = await deliver(t, r, { topo, id: plan.id, stagingDir, manifest, logFile: log, timeoutMs: RSYNC_TIMEOUT_MS, signal: o.signal, onSpawn, say });
         say(`backup ${plan.id} complete on ${t.name}: ${done.dir}${r ? ' (copied over SSH, checked there against the manifest)' : ''}`, 'complete', {
@@ -490,7 +506,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         }
       } catch (e) {
         if (o.signal?.aborted || plan.targets.length === 1) throw e;
-        failed.push(`${t.name}: ${describeError(e)}`);
+        failed.push(`${t.name}: ${e instanceof HastackError ? `${e.code}: ` : ''}${describeError(e)}`);
         say(`backup ${plan.id} did not land on ${t.name}: ${describeError(e)}`, 'target-failed', { target: t.name, warning: true });
       }
     }

@@ -293,8 +293,9 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     );
   });
 
-  it('another host key at that address: the backup fails with HOST_KEY_CHANGED and says what to do', async () => {
+  it('another host key at that address: the standby still gets the backup, the run fails naming HOST_KEY_CHANGED and what to do', async () => {
     const before = onTarget();
+    const standbyBefore = onStandby().length;
     await sshd.stop();
     sshd.saveHostKey();
     sshd.newHostKey();
@@ -302,9 +303,11 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     const r = await runCli(['backup', '-o', 'json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 120_000 });
     assert.notEqual(r.code, 0, r.stdout + r.stderr);
     const err = (JSON.parse(r.stdout) as { error: { code: string; message: string } }).error;
-    assert.equal(err.code, 'HOST_KEY_CHANGED', err.message);
-    assert.match(err.message, /offsite .*its host key differs .*find out which/);
+    assert.equal(err.code, 'SETUP_FAILED', err.message);
+    assert.match(err.message, /landed on 1 of 2 targets; not on offsite: HOST_KEY_CHANGED: backup target offsite .*its host key differs .*find out which/);
+    assert.match(r.stderr, /offsite will not receive backup/);
     assert.deepEqual(onTarget(), before, 'the backups already there are untouched');
+    assert.equal(onStandby().length, standbyBefore + 1, 'the standby got its copy');
     // The right machine back (for the binlog archive's copies below).
     await sshd.stop();
     sshd.restoreHostKey();
