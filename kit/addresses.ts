@@ -123,6 +123,14 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-ec',
   },
+  // The simple preset with a backup target on a plain machine over SSH: a real sshd of its own on .3:2222.
+  'backup-ssh-target': {
+    file: 'test/integration/backup-ssh-target.side.test.ts',
+    clusters: ['bkssh'],
+    loopback: [{ base: '127.0.239', first: 1, last: 3, admin: 9090 }],
+    private: [],
+    ports: [2222],
+  },
   // .21-.99 of 127.0.232 stay free for `chaos run` measurements (cluster rwchaos, admin :9090).
   'reads-never-wait': {
     file: 'test/integration/reads-never-wait.side.test.ts',

@@ -9,7 +9,7 @@ import {
   runDrill,
   drillReplay,
   formatBytes,
-  listBackups,
+  listEveryBackup,
   verifyBackup,
 } from '../failover/index.js';
 import { backupMachine } from '../hosts/index.js';
@@ -109,9 +109,11 @@ function verifiedCell(v: { ok: boolean; verifiedAt: string } | undefined): strin
   return `${v.ok ? 'ok' : 'BROKEN'} ${v.verifiedAt.slice(0, 19).replace('T', ' ')}`;
 }
 
-export function backupList(o: ConfigOptions & { json?: boolean }): void {
+export async function backupList(o: ConfigOptions & { json?: boolean }): Promise<void> {
   const topo: Topology = loadRunningTopology(o);
-  const { backups, unreadable } = listBackups(topo);
+  // This machine's disks and every SSH target (asked over SSH; one that does not answer is named).
+  const { backups, unreadable, failed } = await listEveryBackup(topo);
+  for (const f of failed) process.stderr.write(`WARNING backup target not listed: ${f}\n`);
   if (o.json) {
     const out = {
       backups: backups.map((b) => ({
@@ -127,6 +129,7 @@ export function backupList(o: ConfigOptions & { json?: boolean }): void {
         verification: b.verification ?? null,
       })),
       unreadable,
+      targetsNotListed: failed,
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;

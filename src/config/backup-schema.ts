@@ -18,6 +18,29 @@ const backupTargetSchema = z.union([
       keep: z.number().int().min(1).max(1000).optional(),
     })
     .strict(),
+  z
+    .object({
+      name: nodeName.describe('how lists and events name this target'),
+      ssh: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/, 'must be user@host or user@host:port (an IPv6 address in brackets)')
+        .describe('a plain Linux machine with sshd and rsync (no hastack on it), reached with the backup key (<state>/ssh/backup_ed25519)'),
+      dir: z
+        .string()
+        .regex(/^\/[A-Za-z0-9_@%+=:,./-]*$/, 'must be an absolute path of plain characters (it goes into a remote shell and rsync)')
+        .describe('backups go to DIR/<cluster>/<id>/ on that machine'),
+      keep: z.number().int().min(1).max(1000).optional(),
+      hostKey: z
+        .string()
+        .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$/, 'must be "TYPE BASE64" as in a known_hosts line, e.g. "ssh-ed25519 AAAA..."')
+        .optional()
+        .describe(
+          "the machine's host key as verified by the operator (ssh-keyscan, then compare the fingerprint); else knownHostsFile, else ~/.ssh/known_hosts. Never learned on first use",
+        ),
+      knownHostsFile: z.string().regex(/^\//, 'must be an absolute path').optional().describe("a known_hosts file holding the machine's host key"),
+    })
+    .strict()
+    .refine((t) => t.hostKey === undefined || t.knownHostsFile === undefined, { message: 'set either hostKey or knownHostsFile, not both', path: ['hostKey'] }),
 ]);
 
 export const backupSchema = z
@@ -41,7 +64,7 @@ export const backupSchema = z
       .max(8)
       .optional()
       .describe(
-        "Where each backup lands, every one of them (instead of `target`): a node name, `{ node, keep }`, or `{ name, dir, keep }`, a directory on the machine that takes the backup (a mounted disk or share of another machine: off the cluster's machines). Each keeps its own `keep` (default backup.keep). The first is the one `backup list` and `restore` prefer; `--to` replaces the list.",
+        "Where each backup lands, every one of them (instead of `target`): a node name, `{ node, keep }`, `{ name, dir, keep }`, a directory on the machine that takes the backup (a mounted disk or share of another machine: off the cluster's machines), or `{ name, ssh: user@host[:port], dir, keep, hostKey }`, a plain machine with sshd and rsync reached over SSH with the backup key (its host key from hostKey or knownHostsFile, never learned on first use). Each keeps its own `keep` (default backup.keep). The first is the one `backup list` and `restore` prefer; `--to` replaces the list.",
       ),
     keyFile: z
       .string()

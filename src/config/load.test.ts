@@ -362,6 +362,41 @@ describe('backup config', () => {
       keyOf(() => parseConfig({ ...minimal(), backup: { keyFile: '/mnt/v/k', targets: [{ name: 'vault', dir: '/mnt/v' }] } })),
       'backup.keyFile',
     );
+    const ssh = parseConfig({
+      ...minimal(),
+      backup: { targets: [{ name: 'offsite', ssh: 'backup@192.0.2.7:2222', dir: '/srv/b', keep: 3, hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOq' }] },
+    });
+    assert.equal(ssh.backup.targets?.length, 1);
+    for (const bad of [
+      { name: 'offsite', ssh: 'backup@host; rm -rf /', dir: '/srv/b' },
+      { name: 'offsite', ssh: 'backup@host', dir: '/srv/my backups' },
+      { name: 'offsite', ssh: 'backup@host', dir: '/srv/b', hostKey: 'AAAA' },
+      { name: 'offsite', ssh: 'backup@host', dir: '/srv/b', hostKey: 'ssh-ed25519 AAAA', knownHostsFile: '/k' },
+    ]) {
+      assert.match(
+        keyOf(() => parseConfig({ ...minimal(), backup: { targets: [bad] } })),
+        /^backup\.targets(\.|\[)0/,
+        JSON.stringify(bad),
+      );
+    }
+    assert.equal(
+      keyOf(() => parseConfig({ ...minimal(), backup: { targets: [{ name: nodeName, ssh: 'backup@host', dir: '/srv/b' }] } })),
+      'backup.targets.0.name',
+    );
+    assert.equal(
+      keyOf(() =>
+        parseConfig({
+          ...minimal(),
+          backup: {
+            targets: [
+              { name: 'v', dir: '/mnt/v' },
+              { name: 'v', ssh: 'b@h', dir: '/b' },
+            ],
+          },
+        }),
+      ),
+      'backup.targets.1.name',
+    );
     assert.equal(
       keyOf(() => parseConfig({ ...minimal(), backup: { keyFile: 'relative' } })),
       'backup.keyFile',

@@ -170,8 +170,11 @@ function checkCrossFieldRules(c: Config, report: Report): void {
     }
     if (typeof t !== 'string' && 'dir' in t) {
       if (c.nodes.some((n) => n.name === t.name)) throw new ConfigError(`backup.targets.${i}.name`, `"${t.name}" is a node's name; a directory target needs a name of its own`);
+      const names = (c.backup.targets ?? []).map((x) => (typeof x === 'string' ? x : 'node' in x ? x.node : x.name));
+      if (names.indexOf(t.name) !== i) throw new ConfigError(`backup.targets.${i}.name`, `"${t.name}" names two targets; give each its own name`);
       const key = c.backup.keyFile;
-      if (key !== undefined && (key === t.dir || key.startsWith(`${t.dir.replace(/\/+$/, '')}/`))) {
+      // An SSH target's dir is on another machine: the key file (on this one) cannot be inside it.
+      if (!('ssh' in t) && key !== undefined && (key === t.dir || key.startsWith(`${t.dir.replace(/\/+$/, '')}/`))) {
         throw new ConfigError('backup.keyFile', `is inside the backup target ${t.name} (${t.dir}): whoever can read the backups would hold their key; keep it elsewhere`);
       }
     }

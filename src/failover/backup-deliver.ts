@@ -5,6 +5,8 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { checkFiles, type BackupManifest } from './backup-manifest.js';
 import { copyToRemote, type RemoteTarget } from './backup-remote.js';
 import { backupsToRemove, verificationOf, type BackupVerification } from './backup-retention.js';
+import { copyToSsh } from './backup-ssh-store.js';
+import { sshConn } from './backup-ssh.js';
 import { listBackups } from './backup-store.js';
 import type { BackupTarget } from './backup-targets.js';
 import { runTool } from './backup-tools.js';
@@ -14,7 +16,9 @@ import { runTool } from './backup-tools.js';
  * directory, or a directory target) rsync into `.incoming-<id>`, check every sha256, rename into
  * place, then retention with the target's own `keep`; on another machine (hosts) the same over
  * SSH with the backup key (backup-remote.ts, the target's gate does the check, rename and
- * retention). A target that fails leaves the others' copies and its own older backups untouched.
+ * retention); on a plain machine reached over SSH (`kind: 'ssh'`) the same steps as scripts over
+ * SSH (backup-ssh-store.ts). A target that fails leaves the others' copies and its own older
+ * backups untouched.
  */
 
 export interface DeliverOptions {
@@ -41,6 +45,10 @@ export function incomingDirOf(t: BackupTarget, id: string): string {
 
 export async function deliver(t: BackupTarget, remote: RemoteTarget | undefined, o: DeliverOptions): Promise<Delivered> {
   const incomingDir = incomingDirOf(t, o.id);
+  if (t.kind === 'ssh') {
+    const done = await copyToSsh(t, sshConn(o.topo, t), o);
+    return { target: t.name, dir: done.dir, removed: done.removed };
+  }
   if (remote) {
     const done = await copyToRemote(remote, { ...o, incomingDir, keep: t.keep });
     return { target: t.name, dir: done.dir, removed: done.removed };

@@ -25,8 +25,10 @@ export interface StoredBackup {
   readonly id: string;
   /** The node, or the directory target's name (`backup.targets`), that holds this copy. */
   readonly node: string;
-  /** A directory target (not a node's backup directory). */
+  /** A directory or SSH target (not a node's backup directory). */
   readonly offNode?: true;
+  /** On this SSH target (`dir` is then `user@host:/path`): restore fetches it first (backup-ssh-store.ts). */
+  readonly sshTarget?: string;
   readonly dir: string;
   readonly manifest: BackupManifest;
   readonly verification?: VerifyResult;
@@ -43,7 +45,16 @@ export type VerifyResult = z.infer<typeof verifySchema>;
 
 export function readVerifyResult(dir: string): VerifyResult | undefined {
   try {
-    const r = verifySchema.safeParse(JSON.parse(fs.readFileSync(path.join(dir, VERIFY_FILE), 'utf8')));
+    return parseVerifyResult(fs.readFileSync(path.join(dir, VERIFY_FILE), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** A verify.json's text as a result; undefined when absent or not one. */
+export function parseVerifyResult(text: string): VerifyResult | undefined {
+  try {
+    const r = verifySchema.safeParse(JSON.parse(text));
     return r.success ? r.data : undefined;
   } catch {
     return undefined;

@@ -15,6 +15,8 @@ import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, r
 import { runTool, toolVersion } from './backup-tools.js';
 import { beginRemote, type RemoteTarget } from './backup-remote.js';
 import { deliver, incomingDirOf } from './backup-deliver.js';
+import { beginSsh } from './backup-ssh-store.js';
+import { describeEndpoint, ensureBackupIdentity, sshConn } from './backup-ssh.js';
 import { currentBackupKey, encryptionOf, seal } from './backup-seal.js';
 import { configuredTargets, nodeTarget, type BackupTarget } from './backup-targets.js';
 import type { PlanStep } from './plan-view.js';
@@ -200,9 +202,11 @@ export function backupSteps(p: BackupPlan): PlanStep[] {
     },
     {
       step: 'copy',
-      does: p.remote
-        ? `rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
-        : `rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
+      does: p.targets[0]?.ssh
+        ? `rsync -a --checksum over SSH (the backup key) → ${p.target} ${describeEndpoint(p.targets[0].ssh)}:${p.incomingDir}/ (3 tries, each resuming), sha256sum of every file there, rename to ${p.finalDir}`
+        : p.remote
+          ? `rsync -a --checksum over SSH (the backup key) → ${p.target}:${p.incomingDir}/ (3 tries, each resuming), ${p.target} checks every sha256 and renames to ${p.finalDir}`
+          : `rsync -a --checksum ${p.stagingDir}/ → ${p.incomingDir}/, check every sha256, rename to ${p.finalDir}`,
     },
     {
       step: 'retention',
@@ -221,8 +225,13 @@ export function describePlan(p: BackupPlan): string[] {
     p.remote
       ? `  ${p.target} is another machine: its backups are listed there ("hastack backup list" on it)`
       : `  ${p.facts.onTarget.length} complete backup(s) on ${p.target} now`,
-    ...p.targets.slice(1).map((t) => `  also to ${t.name} (${t.kind === 'dir' ? `directory ${t.root}` : 'node'}): the same copy, check and rename; keep ${t.keep} there`),
+    ...p.targets.slice(1).map((t) => `  also to ${t.name} (${targetKind(t)}): the same copy, check and rename; keep ${t.keep} there`),
   ];
+}
+
+function targetKind(t: BackupTarget): string {
+  if (t.kind === 'dir') return `directory ${t.root}`;
+  return t.ssh ? `over SSH ${describeEndpoint(t.ssh)}:${t.root}, sha256sum there` : 'node';
 }
 
 /**
@@ -311,7 +320,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const machine = o.machine;
     const remoteOf = (t: BackupTarget): RemoteTarget | undefined => (machine && t.kind === 'node' && !machine.nodes.includes(t.name) ? machine.remote(t.name) : undefined);
     const remote = remoteOf(plan.targets[0] as BackupTarget);
-    if (fs.existsSync(plan.finalDir)) throw new HastackError(ErrorCode.CLUSTER_RUNNING, `backup ${plan.id} already exists on ${plan.target}; wait a second and run again`);
+    if (plan.targets[0]?.kind !== 'ssh' && fs.existsSync(plan.finalDir))
+      throw new HastackError(ErrorCode.CLUSTER_RUNNING, `backup ${plan.id} already exists on ${plan.target}; wait a second and run again`);
     // Read the key before a replica is held still: a missing key fails now, not after the copy.
     const key = currentBackupKey(
       topo,
@@ -330,6 +340,22 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (!key) {
       say('backup.keyFile is unset: this backup is NOT encrypted; anyone who can read a target reads the data', 'plaintext', { warning: true });
     }
+    if (plan.targets.some((t) => t.kind === 'ssh')) await ensureBackupIdentity(topo);
+    // An SSH target that cannot take the backup (off-site machine down, host key changed) does not
+    // cost the other targets their copy: it is left out, and the run fails at the end naming it.
+    const notReady = new Map<string, string>();
+    for (const t of plan.targets.filter((x) => x.kind === 'ssh')) {
+      say(`${t.name}: reachable over SSH with the backup key, rsync and sha256sum there? (before anything is copied)`, 'target', { target: t.name });
+      try {
+        await beginSsh(sshConn(topo, t), t.root, plan.id);
+      } catch (e) {
+        if (plan.targets.length === 1) throw e;
+        const why = `${e instanceof HastackError ? `${e.code}: ` : ''}${describeError(e)}`;
+        notReady.set(t.name, why);
+        say(`${t.name} will not receive backup ${plan.id}: ${why}`, 'target-failed', { target: t.name, warning: true });
+      }
+    }
+    if (notReady.size === plan.targets.length) throw new HastackError(ErrorCode.SETUP_FAILED, `no backup target can take backup ${plan.id}: ${[...notReady.values()].join('; ')}`);
     for (const t of plan.targets) {
       const r = remoteOf(t);
       if (!r) continue;
@@ -457,6 +483,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const stagingDir = plan.stagingDir;
     for (const t of plan.targets) {
       const r = remoteOf(t);
+      const skip = notReady.get(t.name);
+      if (skip !== undefined) {
+        failed.push(`${t.name}: ${skip}`);
+        continue;
+      }
       try {
         const done = await deliver(t, r, { topo, id: plan.id, stagingDir, manifest, logFile: log, timeoutMs: RSYNC_TIMEOUT_MS, signal: o.signal, onSpawn, say });
         say(`backup ${plan.id} complete on ${t.name}: ${done.dir}${r ? ' (copied over SSH, checked there against the manifest)' : ''}`, 'complete', {
@@ -475,7 +506,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         }
       } catch (e) {
         if (o.signal?.aborted || plan.targets.length === 1) throw e;
-        failed.push(`${t.name}: ${describeError(e)}`);
+        failed.push(`${t.name}: ${e instanceof HastackError ? `${e.code}: ` : ''}${describeError(e)}`);
         say(`backup ${plan.id} did not land on ${t.name}: ${describeError(e)}`, 'target-failed', { target: t.name, warning: true });
       }
     }
@@ -499,7 +530,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (plan) {
       fs.rmSync(plan.stagingDir, { recursive: true, force: true });
       fs.rmSync(`${plan.stagingDir}.cnf`, { force: true });
-      for (const t of plan.targets) fs.rmSync(incomingDirOf(t, plan.id), { recursive: true, force: true });
+      // An SSH target's leftover is on its machine: copyToSsh removed it, or its next begin does.
+      for (const t of plan.targets.filter((x) => x.kind !== 'ssh')) fs.rmSync(incomingDirOf(t, plan.id), { recursive: true, force: true });
     }
     releaseLock(topo);
   }

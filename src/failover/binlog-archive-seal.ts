@@ -21,6 +21,8 @@ import { dirTargets } from './backup-targets.js';
  * file, its context naming the chunk), so a restore after losing the archiving machine loses
  * about a second of commits, not up to a whole binlog file. A finished file replaces its chunks.
  * Chunk files rather than one rewritten file: each second costs the new bytes, not the file so far.
+ * SSH targets (plain machines) get the same files and chunks through binlog-archive-ssh.ts, the
+ * chunks every 10 s rather than every second (each costs an SSH connection).
  */
 
 export const TARGET_ARCHIVE_DIR = 'binlog-archive';
@@ -62,9 +64,19 @@ export function binlogNameOf(n: string): string {
 
 /** Ships bytes `offset..` of the streamed file `name` of segment `segDir` to every target as one chunk; returns the errors. */
 export function shipTail(roots: readonly string[], segDir: string, name: string, offset: number, data: Buffer, key: BackupKey | undefined, segmentFile: string): string[] {
-  const chunk = `${name}${TAIL_MARK}${String(offset).padStart(12, '0')}${key ? ENCRYPTED_SUFFIX : ''}`;
-  const body = key ? encryptBuffer(key, data, `binlog/${path.basename(segDir)}/${chunk.replace(/\.enc$/, '')}`) : data;
+  const { chunk, body } = tailChunk(segDir, name, offset, data, key);
   return putOnTargets(roots, segDir, chunk, segmentFile, (tmp) => fs.writeFileSync(tmp, body, { mode: 0o600 }));
+}
+
+/** The chunk of bytes `offset..` of the streamed file `name`: its name on a target and its (sealed) bytes. */
+export function tailChunk(segDir: string, name: string, offset: number, data: Buffer, key: BackupKey | undefined): { chunk: string; body: Buffer } {
+  const chunk = `${name}${TAIL_MARK}${String(offset).padStart(12, '0')}${key ? ENCRYPTED_SUFFIX : ''}`;
+  return { chunk, body: key ? encryptBuffer(key, data, `binlog/${path.basename(segDir)}/${chunk.replace(/\.enc$/, '')}`) : data };
+}
+
+/** The prefix of every chunk of `name` (to drop them once the finished file is on a target). */
+export function tailPrefix(name: string): string {
+  return `${name}${TAIL_MARK}`;
 }
 
 /** Removes the chunks of `name` from every target once the finished file is there. */
@@ -162,7 +174,13 @@ export function pruneTargets(roots: readonly string[], segmentNames: readonly st
  * Segments a previous archiver left (stopped before it sealed its last file, e.g. killed): every
  * plaintext file in them is sealed and copied now, when the archiver starts a new segment.
  */
-export function sealLeftovers(root: string, key: BackupKey | undefined, targetRoots: readonly string[], segmentFile: string): string[] {
+export function sealLeftovers(
+  root: string,
+  key: BackupKey | undefined,
+  targetRoots: readonly string[],
+  segmentFile: string,
+  onSealed: (segDir: string, file: string) => void = () => undefined,
+): string[] {
   const errors: string[] = [];
   let segs: string[];
   try {
@@ -176,6 +194,7 @@ export function sealLeftovers(root: string, key: BackupKey | undefined, targetRo
       if (n === segmentFile || n.startsWith('.') || n.endsWith(ENCRYPTED_SUFFIX) || !key) continue;
       const s = sealBinlogFile(path.join(dir, n), key);
       const failed = copyToTargets(targetRoots, dir, s.file, segmentFile);
+      onSealed(dir, s.file);
       if (failed.length === 0) dropTails(targetRoots, seg, n);
       errors.push(...failed);
     }

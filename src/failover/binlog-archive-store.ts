@@ -68,14 +68,15 @@ function readSegment(dir: string, key: BackupKey | undefined): Segment | undefin
 }
 
 /**
- * Every segment in every node's archive, then those only the directory targets hold (the archive's
- * machine lost), oldest first (by start time, then sequence). Sealed files are decrypted in memory
+ * Every segment in every node's archive, then those only the directory targets (or the SSH targets'
+ * copies fetched) hold (the archive's machine lost), oldest first (by start time, then sequence). Sealed files are decrypted in memory
  * with `key` (BACKUP_KEY_MISSING without it, BACKUP_TAMPERED when changed).
  */
-export function readArchive(topo: Topology, key?: BackupKey): Segment[] {
+export function readArchive(topo: Topology, key?: BackupKey, fetchedRoots: readonly string[] = []): Segment[] {
   const out: Segment[] = [];
   const seen = new Set<string>();
-  for (const root of [...topo.nodes.map((n) => archiveDir(topo, n.name)), ...targetArchiveRoots(topo)]) {
+  // `fetchedRoots`: SSH targets' copies a restore fetched first (restore-fetch.ts), read last.
+  for (const root of [...topo.nodes.map((n) => archiveDir(topo, n.name)), ...targetArchiveRoots(topo), ...fetchedRoots]) {
     let names: string[];
     try {
       names = fs.readdirSync(root);

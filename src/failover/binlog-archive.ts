@@ -13,6 +13,9 @@ import { archiveDir, buildTimeline, lastByDomain, nextSegmentSeq, prunableSegmen
 import { listBackups } from './backup-store.js';
 import { ENCRYPTED_SUFFIX, type BackupKey } from './backup-crypt.js';
 import { archiveKey, binlogNameOf, copyToTargets, dropTails, pruneTargets, sealBinlogFile, sealLeftovers, shipTail, targetArchiveRoots } from './binlog-archive-seal.js';
+import { SshArchiveShipper } from './binlog-archive-ssh.js';
+import { sshTargets } from './backup-targets.js';
+import { ensureBackupIdentity } from './backup-ssh.js';
 import { formatGtid, parseBinlog, parseGtidList, type Gtid, type ParseResume } from './binlog-parse.js';
 
 /**
@@ -28,7 +31,8 @@ import { formatGtid, parseBinlog, parseGtidList, type Gtid, type ParseResume } f
  *
  * Every archived file goes through `sealArchivedFile` once complete (rotated past, or the stream
  * ended): sealed with backup.keyFile when set and copied to every directory target
- * (binlog-archive-seal.ts); the file being streamed stays plaintext in the 0700 archive directory.
+ * (binlog-archive-seal.ts), and to every SSH target in the background (binlog-archive-ssh.ts);
+ * the file being streamed stays plaintext in the 0700 archive directory.
  */
 
 export const ARCHIVE_STATUS_FILE = 'binlog-archive.json';
@@ -142,6 +146,7 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     const r = sealArchivedFile(path.join(segDir, f), key, targetRoots);
     sealed.add(f);
     sealed.add(path.basename(r.file));
+    for (const s of shippers) s.fileDone(segDir, r.file, SEGMENT_FILE);
     if (r.errors.length > 0) event(`binlog archive: copying ${f} to a target failed: ${r.errors.join('; ')}`, 'target-failed', { file: f, errors: r.errors });
     // The chunks go once the whole file is on every target (a target that failed keeps them).
     else dropTails(targetRoots, path.basename(segDir), binlogNameOf(f));
@@ -149,7 +154,9 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
   // Said once per failure streak, not every second.
   let tailFailing = false;
   const shipNewTail = (name: string, from: number, data: Buffer): void => {
-    if (!segDir || targetRoots.length === 0 || data.length === 0) return;
+    if (!segDir || data.length === 0) return;
+    for (const s of shippers) s.tail(segDir, name, from, data, SEGMENT_FILE);
+    if (targetRoots.length === 0) return;
     const errors = shipTail(targetRoots, segDir, name, from, data, key, SEGMENT_FILE);
     if (errors.length > 0 && !tailFailing) event(`binlog archive: shipping ${name} to a target failed: ${errors.join('; ')}`, 'target-failed', { file: name, errors });
     tailFailing = errors.length > 0;
@@ -168,6 +175,18 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     writeJsonAtomic(statusFile, { checkedAt: new Date().toISOString(), streaming: false, error });
     return undefined;
   }
+  // SSH targets: the same files in the background (binlog-archive-ssh.ts); each failure streak is one event.
+  const shippers: SshArchiveShipper[] = [];
+  for (const t of sshTargets(topo)) {
+    try {
+      shippers.push(
+        new SshArchiveShipper(topo, t, key, log, (message, ok) => event(message, ok ? 'target-back' : 'target-failed', { target: t.name, ...(ok ? {} : { warning: true }) })),
+      );
+    } catch (e) {
+      event(`binlog archive: not copied to ${t.name}: ${describeError(e)}`, 'target-failed', { target: t.name, warning: true });
+    }
+  }
+  if (shippers.length > 0) void ensureBackupIdentity(topo).catch((e: unknown) => event(`binlog archive: no backup key for the SSH targets: ${describeError(e)}`, 'target-failed'));
   const save = (s: Partial<ArchiveStatus>): void => {
     status = { ...status, ...s, checkedAt: new Date().toISOString() };
     writeJsonAtomic(statusFile, status);
@@ -216,6 +235,7 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
       targetRoots,
       drop.map((s) => path.basename(s.dir)),
     );
+    for (const sh of shippers) sh.prune(drop.map((s) => path.basename(s.dir)));
     if (drop.length > 0) event(`binlog archive: ${drop.length} segments older than the oldest backup removed`, 'prune', { segments: drop.map((s) => path.basename(s.dir)) });
   };
 
@@ -241,7 +261,7 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
         gap,
       );
     }
-    const leftover = sealLeftovers(root, key, targetRoots, SEGMENT_FILE);
+    const leftover = sealLeftovers(root, key, targetRoots, SEGMENT_FILE, (d, f) => shippers.forEach((sh) => sh.fileDone(d, f, SEGMENT_FILE)));
     if (leftover.length > 0) event(`binlog archive: copying to a target failed: ${leftover.join('; ')}`, 'target-failed', { errors: leftover });
     prune();
     const meta: SegmentMeta = { seq: nextSegmentSeq(root), node: primary.node, serverId, startFile: start.file, startedAt: new Date().toISOString() };
@@ -277,6 +297,7 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
   };
 
   const tick = async (): Promise<void> => {
+    for (const sh of shippers) sh.kick();
     try {
       if (child && !exited && source) {
         const still = await viewNode(secrets, source).catch(() => undefined);
@@ -317,6 +338,7 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
       await killChild();
       refresh(true);
       save({ streaming: false });
+      await Promise.all(shippers.map((sh) => sh.close()));
     },
   };
 }

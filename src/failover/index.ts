@@ -42,6 +42,7 @@ export type { EngineSecret, RotateResult, RotationJournal, RotationPlan } from '
 export { describeRotationPlan } from './rotate.js';
 export { formatBytes } from './backup-manifest.js';
 export { listBackups } from './backup-store.js';
+export { listEveryBackup } from './restore-fetch.js';
 export { nextCronFire, parseCron, parseSchedule } from './backup-schedule.js';
 export { pick, readRotationJournal, ROTATABLE, rotationJournalFile, runRotationSteps, writeRotationJournal } from './rotate.js';
 export { startBackupScheduler } from './backup-scheduler.js';

@@ -17,6 +17,8 @@ import { formatGtid, parseGtidList } from './binlog-parse.js';
 import { archiveKey, plainCopy } from './binlog-archive-seal.js';
 import { onCurrentHistory, readRestores, type ClusterRestore } from './restore-history.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
+import { fetchBackup, fetchDir, fetchSshArchives, listEveryBackup } from './restore-fetch.js';
+import { sshTargets } from './backup-targets.js';
 
 /*
  * `hastack restore --to-time T | --to-gtid G [--verify]`: point-in-time recovery into a scratch
@@ -186,10 +188,14 @@ export function describeStop(stop: StopAt): string {
 }
 
 /** Which backup and which archived transactions a restore to `stop` takes (reads the archive, changes nothing). */
-export function planPointInTime(topo: Topology, stop: StopAt): { key: ReturnType<typeof archiveKey>; timeline: Timeline; base: StoredBackup; plan: ReplayPlan } {
+export function planPointInTime(
+  topo: Topology,
+  stop: StopAt,
+  fetched?: { readonly backups: readonly StoredBackup[]; readonly archiveRoots: readonly string[] },
+): { key: ReturnType<typeof archiveKey>; timeline: Timeline; base: StoredBackup; plan: ReplayPlan } {
   // Sealed archive files are decrypted in memory to plan, and into a 0700 directory to replay.
   const key = archiveKey(topo);
-  const timeline = buildTimeline(readArchive(topo, key));
+  const timeline = buildTimeline(readArchive(topo, key, fetched?.archiveRoots));
   if (timeline.transactions.length === 0) {
     throw new HastackError(
       ErrorCode.NOT_FOUND,
@@ -199,7 +205,7 @@ export function planPointInTime(topo: Topology, stop: StopAt): { key: ReturnType
   // The target as a GTID sequence number first, so that the base is the newest backup before it.
   const targetSeq =
     stop.kind === 'gtid' ? stop.gtid.seq : ((stop.kind === 'time' ? timeline.transactions.filter((t) => t.ts <= stop.unixS) : timeline.transactions).at(-1)?.seq ?? 0);
-  const base = chooseBase(listBackups(topo).backups, targetSeq, readRestores(topo.stateDir));
+  const base = chooseBase(fetched?.backups ?? listBackups(topo).backups, targetSeq, readRestores(topo.stateDir));
   if (!base)
     throw new HastackError(
       ErrorCode.NOT_FOUND,
@@ -215,14 +221,34 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
   const say = (message: string, step: string): void => {
     o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-pitr', step } }));
   };
-  const { key, timeline, base, plan } = planPointInTime(topo, o.stop);
+  // SSH targets: their archive copies and their backups list first (what survives losing both database machines).
+  // Not for `into` (restore --into-cluster): its journal holds the plan it made from this machine's copies.
+  const remote = sshTargets(topo).length > 0 && !o.into ? fetchDir(topo, 'pitr') : undefined;
+  const logFile = path.join(topo.stateDir, 'backup.log');
+  let fetched: { backups: StoredBackup[]; archiveRoots: string[] } | undefined;
+  const reached: string[] = [];
+  if (remote) {
+    const archives = await fetchSshArchives(topo, remote, logFile, o.signal);
+    const every = await listEveryBackup(topo);
+    fetched = { backups: every.backups, archiveRoots: archives.roots };
+    reached.push(...new Set([...archives.failed, ...every.failed]));
+  }
+  let planned: ReturnType<typeof planPointInTime>;
+  try {
+    planned = planPointInTime(topo, o.stop, fetched);
+  } catch (e) {
+    if (remote) fs.rmSync(remote, { recursive: true, force: true });
+    throw e;
+  }
+  const { key, timeline, plan } = planned;
+  let base = planned.base;
   say(
     `restoring to ${describeStop(o.stop)}: backup ${base.id} (gtid ${base.manifest.gtid || '-'}) plus ${plan.applied} archived transactions in ${plan.runs.length} ranges`,
     'plan',
   );
 
   const problems: string[] = [];
-  const notes: string[] = [];
+  const notes: string[] = reached.map((f) => `backup target not reachable, not used: ${f}`);
   if (timeline.dropped.length > 0)
     notes.push(
       `${timeline.dropped.length} archived transactions (${timeline.dropped
@@ -248,6 +274,10 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
       await startSqlThreadAfterCrash(topo, o.secrets, stale);
     }
     removeLeftovers(topo);
+    if (base.sshTarget && remote) {
+      // The base is on an SSH target only: fetched beside the archive's copy, then read as a local one.
+      base = { ...base, dir: await fetchBackup(topo, base, path.join(remote, 'backups'), logFile, (m) => say(m, 'fetch'), o.signal) };
+    }
     const bad = await checkFiles(base.dir, base.manifest);
     if (bad.length > 0) throw new HastackError(ErrorCode.SETUP_FAILED, `backup ${base.id} is broken: ${bad.join('; ')}`);
     const address = topo.nodes.find((n) => n.name === base.node)?.address ?? '127.0.0.1';
@@ -293,6 +323,7 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
     problems.push(describeError(e));
   } finally {
     if (!kept && !built) await scratch?.stop();
+    if (remote) fs.rmSync(remote, { recursive: true, force: true });
     releaseLock(topo);
   }
   const report: PitrReport = {

@@ -8,7 +8,9 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { startSqlThreadAfterCrash } from './backup.js';
 import { checkFiles, readManifest, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { query, statsOf, tableNames } from './backup-db.js';
-import { acquireLockWaiting, killStaleTool, findBackup, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
+import { putSshVerify } from './backup-ssh-store.js';
+import { fetchBackup, fetchDir, findBackupAnywhere } from './restore-fetch.js';
+import { acquireLockWaiting, killStaleTool, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
 import { runTool } from './backup-tools.js';
 import { compareTables } from './restore-checks.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
@@ -45,8 +47,11 @@ const RDB_CHECK_TIMEOUT_MS = 120_000;
 export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   const { topo } = o;
   const t0 = Date.now();
-  const { dir, node } = findBackup(topo, o.backup);
-  const id = path.basename(dir);
+  const found = await findBackupAnywhere(topo, o.backup);
+  const { node, remote } = found;
+  let dir = found.dir;
+  const id = remote?.id ?? path.basename(dir);
+  const fetched = remote ? fetchDir(topo, 'verify') : undefined;
   const say = (message: string, step: string): void => {
     o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-verify', id, step } }));
   };
@@ -62,7 +67,12 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
       await startSqlThreadAfterCrash(topo, o.secrets, stale);
     }
     removeLeftovers(topo);
-    say(`verifying backup ${id} (${dir})`, 'start');
+    for (const f of found.failed) say(`backup target not reachable, not used: ${f}`, 'target-failed');
+    if (remote && fetched) {
+      // On an SSH target only: fetched to this machine first, then checked like any copy.
+      dir = await fetchBackup(topo, remote, fetched, path.join(topo.stateDir, 'backup.log'), (m) => say(m, 'fetch'), o.signal);
+    }
+    say(`verifying backup ${id} (${remote ? `${remote.dir}, fetched to ${dir}` : dir})`, 'start');
     let manifest: BackupManifest | undefined;
     let key: BackupKey | undefined;
     try {
@@ -144,10 +154,17 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
     }
   } finally {
     await scratch?.stop();
+    if (fetched) fs.rmSync(fetched, { recursive: true, force: true });
     releaseLock(topo);
   }
   const result: VerifyResult = { ok: problems.length === 0, verifiedAt: new Date().toISOString(), durationMs: Date.now() - t0, problems, checks };
-  if (fs.existsSync(dir)) writeVerifyResult(dir, result);
+  if (remote) {
+    // Retention there weighs verified backups: the verdict goes back beside the backup.
+    await putSshVerify(topo, remote, `${JSON.stringify(result, null, 2)}\n`).catch((e: unknown) =>
+      say(`could not write verify.json on ${remote.node}: ${describeError(e)}`, 'verify-write'),
+    );
+    dir = remote.dir;
+  } else if (fs.existsSync(dir)) writeVerifyResult(dir, result);
   say(result.ok ? `backup ${id} verified: restores, ${checks.length} checks passed` : `backup ${id} is BROKEN: ${problems.join('; ')}`, result.ok ? 'verified' : 'broken');
   return { ...result, id, dir, ...(tamperedBy ? { code: tamperedBy.code } : {}) };
 }

@@ -4,6 +4,10 @@
  * operator what to do. No processes here, so all of it is unit-tested.
  */
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { shq, type SshFailure } from '../shared/ssh-words.js';
+
+// Shared with backup targets on a plain machine (src/failover/backup-ssh.ts).
+export { classifySshFailure, shq, type SshFailure } from '../shared/ssh-words.js';
 
 export interface SshTarget {
   /** The hastack node this machine is (for messages). */
@@ -82,12 +86,6 @@ export function knownHostsName(t: SshTarget): string {
   return t.port === 22 ? t.host : `[${t.host}]:${t.port}`;
 }
 
-/** Quotes one argument for a POSIX shell: the remote side of ssh always runs one. */
-export function shq(arg: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The options every ssh invocation of one host shares (the master and the clients must agree). */
 export function sshOptions(opts: SshOptions, controlDir: string): string[] {
   const o = (kv: string): string[] => ['-o', kv];
@@ -120,27 +118,6 @@ export function sshArgs(target: SshTarget, opts: SshOptions, controlDir: string,
 /** Ends the shared connection of a target (`ssh -O exit`). */
 export function sshExitArgs(target: SshTarget, opts: SshOptions, controlDir: string): string[] {
   return [...sshOptions(opts, controlDir), '-O', 'exit', '-p', String(target.port), '-l', target.user, '--', target.host];
-}
-
-export type SshFailure = 'unreachable' | 'key-unknown' | 'key-changed' | 'auth';
-
-/**
- * What went wrong, from ssh's stderr after it exited 255; undefined when ssh printed none of its
- * own failures (then the 255 was the remote command's own exit status). Order matters: a changed
- * key also prints "Host key verification failed".
- */
-export function classifySshFailure(stderr: string): SshFailure | undefined {
-  if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key for .* has changed/i.test(stderr)) return 'key-changed';
-  if (/Host key verification failed|No \S+ host key is known for/i.test(stderr)) return 'key-unknown';
-  if (/Permission denied \(|Too many authentication failures|no mutual signature algorithm/i.test(stderr)) return 'auth';
-  if (
-    /ssh: connect to host|Connection (refused|timed out|reset|closed by)|No route to host|Network is unreachable|Could not resolve hostname|kex_exchange_identification|Timeout, server .* not responding|closed by remote host|Broken pipe|Connection to .* closed/i.test(
-      stderr,
-    )
-  ) {
-    return 'unreachable';
-  }
-  return undefined;
 }
 
 /** A failure talking to one host; the message names the node, the target and the fix. */

@@ -2,6 +2,8 @@ import { SERVICE_KINDS, type ServiceKind } from '../config/index.js';
 import type { ServiceDescriptor } from './descriptor.js';
 
 const galera = (c: { database: { mode: string } }): boolean => c.database.mode === 'galera';
+/** `backup.targets` names a plain machine reached over SSH (src/failover/backup-ssh.ts). */
+const sshBackupTarget = (c: { backup: { targets?: ReadonlyArray<string | object> } }): boolean => (c.backup.targets ?? []).some((t) => typeof t === 'object' && 'ssh' in t);
 
 /**
  * The local endpoints' data path (src/endpoints/haproxy.ts says why HAProxy and not our own
@@ -37,6 +39,15 @@ const DESCRIPTORS = {
       { binary: 'socat', package: 'socat', purpose: 'database.mode: galera (state transfer stream)', versionArgs: ['-V'], required: false, onHostWhen: galera },
       // Backups copy with rsync (to the backup target, over SSH when it is another machine), and so do replica rebuilds.
       { binary: 'rsync', package: 'rsync', purpose: 'backups: copy to the backup target (over SSH on hosts); crash plan file copies', versionArgs: ['--version'], required: true },
+      // An SSH backup target: ssh and ssh-keygen (the backup key) on the machines that take backups.
+      {
+        binary: 'ssh',
+        package: 'openssh-client',
+        purpose: 'backups: an SSH backup target (backup.targets[].ssh)',
+        versionArgs: ['-V'],
+        required: false,
+        onHostWhen: sshBackupTarget,
+      },
     ],
     startRank: 10,
     start: {

@@ -64,8 +64,9 @@ export const TEST_ONLY_TOOLS: readonly EngineBinary[] = [
     paths: ['/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf'],
     required: true,
   },
-  // The host bed runs an sshd per namespace "host" (the binary only; never the system's sshd).
-  { binary: 'sshd', package: 'openssh-server', purpose: 'tests: the namespace host bed', required: true },
+  // The host bed runs an sshd per namespace "host", backup-ssh-target.side one as the SSH backup
+  // target (the binary only; never the system's sshd).
+  { binary: 'sshd', package: 'openssh-server', purpose: 'tests: the namespace host bed, the SSH backup target', required: true },
   { binary: 'ps', package: 'procps', purpose: 'tests: which user and pid a service runs as', versionArgs: ['--version'], required: true },
   { binary: 'curl', package: 'curl', purpose: 'tests: black-box HTTP checks', versionArgs: ['--version'], required: true },
   // Let's Encrypt's ACME test server: the lb.tls.acme test orders and renews through it (no version flag).
