@@ -1,4 +1,7 @@
+import mysql from 'mysql2/promise';
 import { request } from 'undici';
+import { readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
+import { DB_USERS } from '../../src/engines/index.js';
 import { erpLogin } from './erp.js';
 
 /** A small HTTP client for the ERP's order API through a load balancer, for failover tests. */
@@ -82,4 +85,24 @@ export async function postFault(adminBase: string, fault: Record<string, string>
   });
   await res.body.text();
   if (res.statusCode !== 200) throw new Error(`fault ${JSON.stringify(fault)} refused: HTTP ${res.statusCode}`);
+}
+
+/**
+ * A known customer written on whichever database node is writable now (the backups' tests then
+ * look for its name in the bytes of a backup): as the admin account, straight to the server.
+ */
+export async function insertCustomerOnPrimary(stateDir: string, code: string, name: string, email: string): Promise<void> {
+  const topo = readTopology(stateDir);
+  const secrets = readSecrets(stateDir);
+  for (const svc of servicesOf(topo, 'mariadb')) {
+    const c = await mysql.createConnection({ host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword, connectTimeout: 5000 });
+    try {
+      const [ro] = await c.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
+      if (Number(ro[0]?.['ro']) === 0) {
+        await c.query('INSERT INTO app.customers (code, name, email, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))', [code, name, email]);
+      }
+    } finally {
+      await c.end();
+    }
+  }
 }

@@ -21,12 +21,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import mysql from 'mysql2/promise';
-import { preset, readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
-import { DB_USERS } from '../../src/engines/index.js';
+import { preset, readSecrets } from '../../src/config/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { postOrder, restock } from '../helpers/orders.js';
+import { insertCustomerOnPrimary, postOrder, restock } from '../helpers/orders.js';
 import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
@@ -70,19 +68,7 @@ describe('encrypted backups to two targets, restore drill (simple preset, real e
       backup: { keep: 2, keyFile, targets: ['standby', { name: 'vault', dir: vault, keep: 1 }], binlogArchive: true },
     });
     // The known customer, written on the primary; the replica has it once its GTID catches up.
-    const topo = readTopology(cluster.stateDir);
-    const secrets = readSecrets(cluster.stateDir);
-    for (const svc of servicesOf(topo, 'mariadb')) {
-      const c = await mysql.createConnection({ host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword, connectTimeout: 5000 });
-      try {
-        const [ro] = await c.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
-        if (Number(ro[0]?.['ro']) === 0) {
-          await c.query('INSERT INTO app.customers (code, name, email, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))', ['ZQF', CUSTOMER, 'zq@example.test']);
-        }
-      } finally {
-        await c.end();
-      }
-    }
+    await insertCustomerOnPrimary(cluster.stateDir, 'ZQF', CUSTOMER, 'zq@example.test');
   });
 
   after(async () => {

@@ -24,12 +24,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import mysql from 'mysql2/promise';
-import { preset, readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
-import { DB_USERS } from '../../src/engines/index.js';
+import { preset, readSecrets } from '../../src/config/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
-import { postOrder, restock } from '../helpers/orders.js';
+import { insertCustomerOnPrimary, postOrder, restock } from '../helpers/orders.js';
 import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
@@ -187,19 +185,7 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
         targets: ['standby', { name: 'offsite', ssh: `root@${SSH_ADDRESS}:${SSH_PORT}`, dir: remoteDir, keep: 1, hostKey: sshd.publicHostKey() }],
       },
     });
-    const topo = readTopology(cluster.stateDir);
-    const secrets = readSecrets(cluster.stateDir);
-    for (const svc of servicesOf(topo, 'mariadb')) {
-      const c = await mysql.createConnection({ host: svc.address, port: svc.port, user: DB_USERS.admin, password: secrets.dbRootPassword, connectTimeout: 5000 });
-      try {
-        const [ro] = await c.query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
-        if (Number(ro[0]?.['ro']) === 0) {
-          await c.query('INSERT INTO app.customers (code, name, email, created_at) VALUES (?, ?, ?, UTC_TIMESTAMP(3))', ['OBR', CUSTOMER, 'ob@example.test']);
-        }
-      } finally {
-        await c.end();
-      }
-    }
+    await insertCustomerOnPrimary(cluster.stateDir, 'OBR', CUSTOMER, 'ob@example.test');
   });
 
   after(async () => {
