@@ -13,8 +13,9 @@ import { appendEvent } from '../shared/events.js';
  * node's address; the services themselves are each host's own units, not its children. With
  * `failover.auto` it also runs the automatic crash plan, fencing other machines over SSH with the
  * key `deploy` gave it (src/hosts/controller-key.ts). With the decision quorum (etcd services)
- * every etcd node runs one (`controllerNodes`): each takes part in the election through its own
- * member, and each runs the primary guard of its own machine's database; the records they share
+ * every etcd and database node runs one (`controllerNodes`): each etcd node's takes part in the
+ * election through its own member, and each runs the primary guard of its own machine's database
+ * (if any); the records they share
  * (journal, semi-sync window, mode) go through etcd (src/failover/shared-records.ts).
  */
 export async function runController(stateDir: string, nodeArg?: string): Promise<void> {

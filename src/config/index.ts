@@ -35,6 +35,7 @@ export {
   controllerNode,
   controllerNodes,
   replicaDelayS,
+  appDbServices,
   hostStateDir,
   hostAppDir,
   installedPackage,

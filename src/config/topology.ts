@@ -179,20 +179,29 @@ export function controllerNode(config: Config, nodes: readonly NodeInstance[]): 
 
 /**
  * `substrate: hosts`: the nodes that run a controller unit. The admin API's node always; with
- * `failover.auto` and the decision quorum (etcd services), also every etcd node: each runs a
- * controller in the election through its own member, so the loss of any one machine leaves
- * controllers that decide (issue 23). Node order, no duplicates.
+ * `failover.auto` and the decision quorum (etcd services), also every etcd node, each in the
+ * election through its own member, so the loss of any one machine leaves controllers that decide
+ * (issue 23), and every database node, whose unit runs its primary guard (the lease and the
+ * self-fence: through the first etcd member when the node has none). Node order, no duplicates.
  */
 export function controllerNodes(config: Config, nodes: readonly NodeInstance[]): NodeInstance[] {
   const admin = controllerNode(config, nodes).name;
-  const deciding = config.failover.auto ? nodes.filter((n) => n.services.includes('etcd')).map((n) => n.name) : [];
-  return nodes.filter((n) => n.name === admin || deciding.includes(n.name));
+  const quorum = config.failover.auto && nodes.some((n) => n.services.includes('etcd'));
+  return nodes.filter((n) => n.name === admin || (quorum && (n.services.includes('etcd') || n.services.includes('mariadb'))));
 }
 
 /** `database.delayedReplica`'s delay for `node` (seconds), 0 for every other node. */
 export function replicaDelayS(config: Config, node: string): number {
   const d = config.database.delayedReplica;
   return d !== undefined && d.node === node ? d.delaySeconds : 0;
+}
+
+/**
+ * The database servers the app's clients use (its router, the local endpoints, the ACME store):
+ * every mariadb service but the delayed replica, which is never read from and never promoted.
+ */
+export function appDbServices(topo: Topology): ServiceInstance[] {
+  return servicesOf(topo, 'mariadb').filter((s) => replicaDelayS(topo.config, s.node) === 0);
 }
 
 export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[] {

@@ -1,5 +1,5 @@
 import { DB_APP_USER, NodeProber, parseGtidPos, planRoutes, type NodeState, type ProbeTarget, type RoutePlan } from '../clients/db/index.js';
-import { servicesOf } from '../config/index.js';
+import { appDbServices } from '../config/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -41,7 +41,7 @@ export class DbFollower {
     private readonly log: Logger,
   ) {
     const { topo, secrets } = ctx;
-    this.#nodes = servicesOf(topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
+    this.#nodes = appDbServices(topo).map((s) => ({ id: s.node, address: s.address, port: s.port }));
     this.#prober = new NodeProber(topo.config.database.mode, {
       user: DB_APP_USER,
       password: secrets.dbAppPassword,
@@ -121,7 +121,7 @@ export interface RunningEndpoint {
 
 async function startDb(ctx: ServiceContext, log: Logger, decide: Decide): Promise<RunningEndpoint> {
   const kind = ctx.svc.kind === 'db-read-endpoint' ? 'db-read-endpoint' : 'db-endpoint';
-  const servers = servicesOf(ctx.topo, 'mariadb').map((s) => ({ id: s.node, host: s.address, port: s.port }));
+  const servers = appDbServices(ctx.topo).map((s) => ({ id: s.node, host: s.address, port: s.port }));
   const core = new EndpointCore(ctx, kind, servers, log, (why) => {
     log.error(`${kind}: ${why}; exiting so the supervisor restarts the endpoint`);
     process.exit(1);

@@ -78,23 +78,25 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(moved, 'primary', opts).filter((u) => u.role === 'controller').length, 0);
   });
 
-  it('issue 23: with failover.auto, a controller unit on every etcd node too (each decides through its own member)', () => {
+  it('issue 23: with failover.auto, a controller unit on every etcd and database node too (each decides through its own member, each guards its own primary)', () => {
     const nodes: ConfigInput['nodes'] = [
       { name: 'primary', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['mariadb', 'redis', 'sentinel', 'app', 'lb', 'etcd'] },
       { name: 'standby', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['mariadb', 'redis', 'sentinel', 'app', 'lb', 'etcd'] },
       { name: 'witness', address: '10.0.0.3', ssh: 'root@10.0.0.3', services: ['sentinel', 'etcd'] },
+      // A database node without an etcd member: its unit runs its primary guard only.
+      { name: 'db3', address: '10.0.0.4', ssh: 'root@10.0.0.4', services: ['mariadb'] },
     ];
     const withAuto = twoHosts({ nodes, hosts: { controller: 'witness' }, failover: { auto: true } });
     const exec = (t: Topology, n: string): string[][] =>
       unitsForNode(t, n, opts)
         .filter((u) => u.role === 'controller')
         .map((u) => u.exec.slice(2));
-    for (const n of ['primary', 'standby', 'witness']) assert.deepEqual(exec(withAuto, n), [['_controller', '--state', '/var/lib/hastack/shop', '--node', n]], n);
+    for (const n of ['primary', 'standby', 'witness', 'db3']) assert.deepEqual(exec(withAuto, n), [['_controller', '--state', '/var/lib/hastack/shop', '--node', n]], n);
     // Without the automatic mode only the admin API's node runs one.
     const manual = twoHosts({ nodes, hosts: { controller: 'witness' } });
     assert.deepEqual(
-      ['primary', 'standby', 'witness'].map((n) => exec(manual, n).length),
-      [0, 0, 1],
+      ['primary', 'standby', 'witness', 'db3'].map((n) => exec(manual, n).length),
+      [0, 0, 1, 0],
     );
   });
 

@@ -1,4 +1,4 @@
-import { DB_APP_USER, servicesOf, type Secrets, type Topology } from '../../config/index.js';
+import { DB_APP_USER, appDbServices, type Secrets, type Topology } from '../../config/index.js';
 import type { Logger } from '../../shared/log.js';
 import { DbClient } from './client.js';
 import type { DbClientOptions } from './options.js';
@@ -24,7 +24,7 @@ export { DB_APP_USER } from '../../config/index.js';
 
 /** A client over every mariadb service of the topology, as the app user, on the app database. */
 export function createDbClient(topo: Topology, secrets: Secrets, log: Logger, opts: Omit<DbClientOptions, 'user' | 'password' | 'database' | 'log'> = {}): DbClient {
-  const nodes = servicesOf(topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
+  const nodes = appDbServices(topo).map((s) => ({ id: s.node, address: s.address, port: s.port }));
   return new DbClient(nodes, {
     // The router must know the mode: every Galera node is writable, which in replication is a split brain.
     mode: topo.config.database.mode,

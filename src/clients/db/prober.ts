@@ -53,13 +53,7 @@ export function parseWsrepStatus(status: readonly Record<string, unknown>[]): Ga
 /** One SHOW SLAVE STATUS row (undefined: this node replicates from nobody). */
 export function parseSlaveThreads(row: Record<string, unknown> | undefined): Replication {
   if (row === undefined) return 'none';
-  const delay = Number(row['SQL_Delay'] ?? 0);
-  return {
-    ioRunning: row['Slave_IO_Running'] === 'Yes',
-    sqlRunning: row['Slave_SQL_Running'] === 'Yes',
-    ioConnecting: row['Slave_IO_Running'] === 'Connecting',
-    ...(delay > 0 ? { delayS: delay } : {}),
-  };
+  return { ioRunning: row['Slave_IO_Running'] === 'Yes', sqlRunning: row['Slave_SQL_Running'] === 'Yes', ioConnecting: row['Slave_IO_Running'] === 'Connecting' };
 }
 
 async function rows(c: Connection, sql: string): Promise<RowDataPacket[]> {

@@ -18,16 +18,7 @@ export type NodeState =
        * Replication threads from SHOW SLAVE STATUS: 'none' when this node replicates from nobody,
        * 'unknown' when the user may not see it (then the node takes no reads).
        */
-      readonly replication:
-        | {
-            readonly ioRunning: boolean;
-            readonly sqlRunning: boolean;
-            readonly ioConnecting?: boolean;
-            /** SQL_Delay: a delayed replica (database.delayedReplica), never read from. */
-            readonly delayS?: number;
-          }
-        | 'none'
-        | 'unknown';
+      readonly replication: { readonly ioRunning: boolean; readonly sqlRunning: boolean; readonly ioConnecting?: boolean } | 'none' | 'unknown';
       /** Galera status (galera mode only). */
       readonly galera?: {
         readonly localState: number;
@@ -190,11 +181,6 @@ function planReplication(nodes: readonly NodeState[], policy: RoutingPolicy): Ro
     // detached by hand, that no GTID comparison would tell apart from a caught-up one.
     if (r === 'unknown') {
       excluded.push({ id: n.id, why: 'replication status not visible (the app user needs SLAVE MONITOR)' });
-      continue;
-    }
-    // A delayed replica is behind on purpose (it keeps the past for an operator to copy from).
-    if ((r.delayS ?? 0) > 0) {
-      excluded.push({ id: n.id, why: `a delayed replica (applies ${r.delayS ?? 0} s late): never read from` });
       continue;
     }
     // The primary is gone (no writable node answers us) and the replica's IO thread is trying to

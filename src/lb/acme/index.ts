@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
+import { appDbServices, type Secrets, type Topology } from '../../config/index.js';
 import { DbClient } from '../../clients/db/index.js';
 import { DB_USERS, EDGE_SCHEMA } from '../../engines/index.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
@@ -72,7 +72,7 @@ export function startAcme(o: AcmeStartOptions): RunningAcme | undefined {
     }
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new HastackError(ErrorCode.CONFIG_INVALID, `lb.tls.acme.caFile: ${caFile} is not a PEM certificate`);
   }
-  const nodes = servicesOf(o.topo, 'mariadb').map((s) => ({ id: s.node, address: s.address, port: s.port }));
+  const nodes = appDbServices(o.topo).map((s) => ({ id: s.node, address: s.address, port: s.port }));
   const db = new DbClient(nodes, { mode: o.topo.config.database.mode, user: DB_USERS.edge, password: lbDbPassword, database: EDGE_SCHEMA, log: o.log });
   const store = new AcmeStore(db, storeKey(lbStoreKey));
   const event = (step: AcmeStep, message: string, data: Record<string, unknown> = {}): void => {
