@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import { checkFiles, type BackupManifest } from './backup-manifest.js';
+import { checkFiles } from './backup-manifest.js';
 import { copyToRemote, type RemoteTarget } from './backup-remote.js';
 import { backupsToRemove, verificationOf, type BackupVerification } from './backup-retention.js';
-import { copyToSsh } from './backup-ssh-store.js';
+import { copyToSsh, type SshCopy } from './backup-ssh-store.js';
 import { sshConn } from './backup-ssh.js';
 import { listBackups } from './backup-store.js';
 import type { BackupTarget } from './backup-targets.js';
@@ -21,16 +21,9 @@ import { runTool } from './backup-tools.js';
  * backups untouched.
  */
 
-export interface DeliverOptions {
+/** One delivery: the copy to each target (an SSH target takes the same, without the topology). */
+export interface DeliverOptions extends SshCopy {
   readonly topo: Topology;
-  readonly id: string;
-  readonly stagingDir: string;
-  readonly manifest: BackupManifest;
-  readonly logFile: string;
-  readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
-  readonly onSpawn: (pid: number) => void;
-  readonly say: (message: string, step: string, data?: Record<string, unknown>) => void;
 }
 
 export interface Delivered {

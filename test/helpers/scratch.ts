@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { waitFor } from '../../src/shared/retry.js';
 
@@ -27,4 +28,19 @@ export async function ordersInKeptScratch(scratch: KeptScratch, rootPassword: st
     await waitFor(async () => (fs.existsSync(`/proc/${scratch.pid}`) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100 });
     fs.rmSync(scratch.dir, { recursive: true, force: true });
   }
+}
+
+/** Every file under `dir` whose bytes contain `needle` (a backup's bytes searched for a known row). */
+export function filesContaining(dir: string, needle: string): string[] {
+  const out: string[] = [];
+  const want = Buffer.from(needle);
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && fs.readFileSync(p).includes(want)) out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
 }

@@ -25,7 +25,7 @@ import { preset, readSecrets } from '../../src/config/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { insertCustomerOnPrimary, postOrder, restock } from '../helpers/orders.js';
-import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
+import { filesContaining, ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -33,21 +33,6 @@ import { testRange } from '../../kit/addresses.js';
 const BASE = testRange('backup-crypt').base;
 // A name no other table holds, so finding it on disk means finding this row.
 const CUSTOMER = `Zanzibar Quillfeather ${crypto.randomBytes(4).toString('hex')}`;
-
-/** Every file under `dir` whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const out: string[] = [];
-  const want = Buffer.from(needle);
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && fs.readFileSync(p).includes(want)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 describe('encrypted backups to two targets, restore drill (simple preset, real engines)', { timeout: 420_000 }, () => {
   let cluster: TestCluster;

@@ -28,7 +28,7 @@ import { preset, readSecrets } from '../../src/config/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { insertCustomerOnPrimary, postOrder, restock } from '../helpers/orders.js';
-import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
+import { filesContaining, ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
 import { REPO_ROOT, runCli, tempDir } from '../helpers/cli.js';
 import { upCluster, type TestCluster } from '../helpers/cluster.js';
 import { testRange } from '../../kit/addresses.js';
@@ -42,21 +42,6 @@ const CUSTOMER = `Ophelia Brackenridge ${crypto.randomBytes(4).toString('hex')}`
 /** sshd's privilege separation directory (Debian's init script makes it; none runs here). */
 const PRIVSEP_DIR = '/run/sshd';
 const BACKUP_ID = /^\d{8}T\d{6}Z$/;
-
-/** Every file under `dir` whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const out: string[] = [];
-  const want = Buffer.from(needle);
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && fs.readFileSync(p).includes(want)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** A plain sshd: own host key, own authorized_keys, root by key only, on one loopback address. */
 class TestSshd {
