@@ -319,6 +319,14 @@ export const TEST_RANGES = {
   // ---- integration (test/integration/)
   app: { file: 'test/integration/app.test.ts', clusters: ['apptest'], loopback: [{ base: '127.0.60', first: 1, last: 8 }], private: [] },
   pitr: { file: 'test/integration/pitr.test.ts', clusters: ['pt'], loopback: [{ base: '127.0.236', first: 1, last: 2, admin: 9090 }], private: [], within: 'reserved-pt' },
+  // Point-in-time recovery on Galera: three Galera nodes and a front node.
+  'galera-pitr': {
+    file: 'test/integration/galera-pitr.test.ts',
+    clusters: ['ptgal'],
+    loopback: [{ base: '127.0.236', first: 11, last: 14, admin: 9236 }],
+    private: [],
+    within: 'reserved-pt',
+  },
   'backup-retention': { file: 'test/integration/backup-retention.test.ts', clusters: ['bkret'], loopback: [{ base: '127.0.207', first: 21, last: 22, admin: 9208 }], private: [] },
   backup: { file: 'test/integration/backup.side.test.ts', clusters: ['bkp'], loopback: [{ base: '127.0.62', first: 1, last: 2, admin: 9090 }], private: [] },
   cli: { file: 'test/integration/cli.test.ts', clusters: [], loopback: [], private: [] },

@@ -59,7 +59,7 @@ export async function status(opts: ConfigOptions & { json?: boolean }): Promise<
     }
     process.stdout.write(table(rows) + '\n');
     for (const b of backupStatusLines(topo)) process.stdout.write(`${b.warning ? 'WARNING ' : ''}${b.line}\n`);
-    const archive = describeArchiveStatus(topo);
+    const archive = s.archive ?? describeArchiveStatus(topo);
     if (archive) process.stdout.write(`\n${archive.line}\n`);
   }
   return s.services.every((x) => x.healthy);

@@ -1,6 +1,6 @@
 import { controllerNode, readSecrets, readTopology } from '../config/index.js';
 import { startAdminApi, startLockReaper } from '../control/index.js';
-import { AutoFailover, hasQuorum, type FailoverEnv } from '../failover/index.js';
+import { AutoFailover, hasQuorum, startBinlogArchiver, type FailoverEnv } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
 import { runtimeFencer } from './failover.js';
@@ -57,6 +57,33 @@ export async function runController(stateDir: string, nodeArg?: string): Promise
           process.exit(1);
         },
       );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+/**
+ * `_binlog-archive`: the binlog archiver of a cluster on real hosts (backup.binlogArchive), a unit on
+ * the archive's machine (archiveNodeOf): what the supervisor runs beside the backup scheduler on
+ * local and netns clusters (failover/binlog-archive.ts).
+ */
+export async function runArchiver(stateDir: string): Promise<void> {
+  const topo = readTopology(stateDir);
+  const archiver = startBinlogArchiver(topo, readSecrets(stateDir));
+  if (!archiver)
+    throw new HastackError(
+      ErrorCode.CONFIG_INVALID,
+      `cluster ${topo.cluster}: the binlog archive did not start (backup.binlogArchive off, or see ${stateDir}/binlog-archive.json)`,
+    );
+  process.stdout.write(`binlog archive of cluster ${topo.cluster} started\n`);
+  const stop = (): void => {
+    archiver.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`stopping the binlog archive: ${describeError(e)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -354,6 +354,10 @@ program
   .option('--node <name>', "the node this host is (a unit from before it was given: the admin API's node)")
   .action(async (o: { state: string; node?: string }) => (await import('./controller.js')).runController(o.state, o.node));
 program
+  .command('_binlog-archive', { hidden: true })
+  .requiredOption('--state <dir>')
+  .action(async (o: { state: string }) => (await import('./controller.js')).runArchiver(o.state));
+program
   .command('_migrate', { hidden: true })
   .requiredOption('--state <dir>')
   .action(async (o: { state: string }) => (await import('./service.js')).runMigrate(o.state));

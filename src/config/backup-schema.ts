@@ -84,7 +84,7 @@ export const backupSchema = z
       .boolean()
       .default(false)
       .describe(
-        "Continuous binlog archiving for point-in-time recovery (replication mode): the supervisor streams the current primary's binlog into <node>/binlog-archive/ on backup.target (else the first database node), following role changes; restore --to-time/--to-gtid replays it on a base backup",
+        "Continuous binlog archiving for point-in-time recovery: the supervisor streams the current primary's binlog (Galera: a synced node's; every node then binlogs every write set with one GTID) into <node>/binlog-archive/ on backup.target (else the first database node), following role changes and node losses; restore --to-time/--to-gtid replays it on a base backup",
       ),
   })
   .strict()

@@ -30,6 +30,7 @@ export type { ConfigProblem, ConfigCheck, Validation } from './validate.js';
 export {
   resolveTopology,
   servicesOf,
+  archiveNodeOf,
   findService,
   nodeAddress,
   controllerNode,

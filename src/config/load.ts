@@ -110,6 +110,16 @@ function checkCrossFieldRules(c: Config, report: Report): void {
     else if (count('mariadb') < 3)
       fail('database.delayedReplica', 'needs at least 3 nodes carrying "mariadb": the delayed one is never promoted, so another replica must be there to fail over to');
   }
+  // On hosts the archiver runs on the archive's machine (archiveNodeOf): it reads the binlog with
+  // mariadb-binlog as the replication account, which only a database node has.
+  if (c.substrate === 'hosts' && c.backup.binlogArchive && c.backup.target !== undefined) {
+    const t = c.nodes.find((n) => n.name === c.backup.target);
+    if (t && !(t.services as readonly ServiceKind[]).includes('mariadb'))
+      fail(
+        'backup.target',
+        `on hosts the binlog archive is kept by backup.target's machine, which must carry "mariadb" ("${t.name}" does not); name a database node, and copy off the machines with backup.targets`,
+      );
+  }
   if (c.lb.vip !== undefined) {
     const vip = c.lb.vip;
     if (c.substrate === 'local' && !vip.startsWith('127.')) fail('lb.vip', 'the local substrate needs a spare loopback address (127.x.y.z)');

@@ -208,6 +208,11 @@ export function servicesOf(topo: Topology, kind: ServiceKind): ServiceInstance[]
   return topo.services.filter((s) => s.kind === kind);
 }
 
+/** The node that keeps the binlog archive (and, on hosts, runs its archiver): backup.target, else the first database node (stable across role changes). */
+export function archiveNodeOf(topo: Topology): string {
+  return topo.config.backup.target ?? servicesOf(topo, 'mariadb')[0]?.node ?? topo.nodes[0]?.name ?? 'node';
+}
+
 export function findService(topo: Topology, node: string, kind: ServiceKind): ServiceInstance | undefined {
   return topo.services.find((s) => s.node === node && s.kind === kind);
 }

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { servicesOf, substrateTraits, type ServiceInstance, type Topology } from '../config/index.js';
-import { DB_USERS, mariadbPaths, memcachedFlushAll, serverIdOf, writeDbState } from '../engines/index.js';
+import { applyNodeBootstrapChoice, DB_USERS, GALERA_WSREP_DOMAIN, mariadbPaths, memcachedFlushAll, serverIdOf, writeDbState } from '../engines/index.js';
 import {
   archiveKey,
   buildTimeline,
   describeStop,
   gatherFacts,
+  galeraSynced,
   LOCK_WAIT_MS,
   parseGtidList,
   planPointInTime,
@@ -31,8 +32,8 @@ import { requestServiceControl } from './admin-client.js';
 import { supervisorAlive } from './cluster.js';
 
 /*
- * `hastack restore --into-cluster`: the cluster's database back at a point in time (replication
- * mode, a supervised cluster). Each step is journaled in `<stateDir>/restore-journal.json` and in
+ * `hastack restore --into-cluster`: the cluster's database back at a point in time (a supervised
+ * cluster, replication or Galera). Each step is journaled in `<stateDir>/restore-journal.json` and in
  * the event log; a run that was interrupted is resumed by running the same command again (the
  * journal's plan wins over the new arguments). The steps:
  *   pause-auto   automatic failover paused (it would see the primary stop and promote a replica)
@@ -50,6 +51,10 @@ import { supervisorAlive } from './cluster.js';
  *   caches       every memcached flushed (it may hold pages of rows the restore took back)
  *   resume-auto, verify   the mode as it was; one writable primary, every replica replicating from it
  * The set-aside datadirs are removed at the end (the pre-restore backup holds the same data).
+ * Galera: "the primary" is the node that bootstraps a new cluster from the restored datadir (the
+ * first synced node); writes are stopped on every node (read_only, the app's sessions killed); the
+ * other nodes' datadirs are set aside, so they join it by a full state transfer (SST), one at a
+ * time; verify wants every node synced in one cluster of them all.
  */
 
 export const RESTORE_STEPS = [
@@ -128,11 +133,6 @@ const buildDir = (svc: ServiceInstance, id: string): string => path.join(svc.dir
 
 function preflight(env: FailoverEnv): void {
   const { topo } = env;
-  if (topo.config.database.mode !== 'replication')
-    throw new HastackError(
-      ErrorCode.USAGE,
-      'restore --into-cluster is built for database.mode: replication; for Galera, restore --verify --keep builds the datadir, then follow the runbook in src/failover/README.md',
-    );
   if (substrateTraits(topo.config).nodesAreMachines)
     throw new HastackError(
       ErrorCode.USAGE,
@@ -142,15 +142,62 @@ function preflight(env: FailoverEnv): void {
     throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `cluster ${topo.cluster} is not running: start it with "hastack up", then run the restore again`);
 }
 
-async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJournal; lines: string[] }> {
+const isGalera = (topo: Topology): boolean => topo.config.database.mode === 'galera';
+
+/** The node that gets the restored datadir: the one writable primary; Galera: the first synced node (it bootstraps). */
+async function restoredNode(env: FailoverEnv): Promise<{ node: string }> {
+  if (isGalera(env.topo)) {
+    const dbs = servicesOf(env.topo, 'mariadb');
+    const synced = await Promise.all(dbs.map((s) => galeraSynced(env.secrets, s).catch(() => false)));
+    const first = dbs.find((_, i) => synced[i]);
+    if (!first) throw new HastackError(ErrorCode.FAILOVER_REFUSED, 'restore refused: no Galera node is synced; recover the cluster first ("hastack db recover", "hastack status")');
+    return first;
+  }
   const facts = await gatherFacts(env);
   const primaries = facts.dbs.filter((d) => d.reachable && !d.readOnly && !d.replicating);
   const primary = primaries[0];
   if (primaries.length !== 1 || !primary)
     throw new HastackError(ErrorCode.FAILOVER_REFUSED, `restore refused: ${primaries.length} writable primaries answer; it needs exactly one ("hastack status")`);
+  return primary;
+}
+
+/** Galera: writes stopped on every node that answers (each takes writes); the restored node's binlog position. */
+async function stopWritesEverywhere(env: FailoverEnv, restored: ServiceInstance, others: readonly ServiceInstance[]): Promise<{ binlog: string; killed: number }> {
+  let killed = 0;
+  for (const s of others) {
+    await withDb(env, s, (c) => stopWrites(c, DB_USERS.app, false), 10_000)
+      .then((r) => (killed += r.killed))
+      .catch(() => undefined); // a node that does not answer takes no writes
+  }
+  const r = await withDb(env, restored, (c) => stopWrites(c, DB_USERS.app, false), 10_000);
+  // Only the write sets' domain is the cluster's (a node's own domain is not archived).
+  const binlog = r.binlog
+    .split(',')
+    .filter((g) => g.trim().startsWith(`${GALERA_WSREP_DOMAIN}-`))
+    .join(',');
+  return { binlog, killed: killed + r.killed };
+}
+
+/** Galera's verify: every node synced, in one cluster of them all. */
+async function galeraProblems(env: FailoverEnv, all: readonly ServiceInstance[]): Promise<string[]> {
+  const bad: string[] = [];
+  for (const s of all) {
+    const size = await withDb(env, s, async (c) => {
+      const [r] = (await c.query("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0] as { Value?: string }[];
+      return Number(r?.Value ?? 0);
+    }).catch(() => 0);
+    const synced = await galeraSynced(env.secrets, s).catch(() => false);
+    if (!synced || size !== all.length) bad.push(`${s.node} ${synced ? `in a cluster of ${size}, not ${all.length}` : 'not synced'}`);
+  }
+  return bad;
+}
+
+async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJournal; lines: string[] }> {
+  const primary = await restoredNode(env);
   const replicas = servicesOf(env.topo, 'mariadb')
     .map((s) => s.node)
     .filter((n) => n !== primary.node);
+  const galera = isGalera(env.topo);
   const p = planPointInTime(env.topo, stop);
   const journal: RestoreJournal = {
     id: `rs-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
@@ -165,8 +212,10 @@ async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJ
     `restore cluster ${env.topo.cluster} to ${describeStop(stop)}`,
     `  base backup ${p.base.id} (gtid ${p.base.manifest.gtid || '-'}) plus ${p.plan.applied} archived transactions` +
       (stop.kind === 'latest' ? ' (latest: every transaction archived once writes are stopped)' : ''),
-    `  the primary (${primary.node}) gets the restored datadir; ${replicas.length === 0 ? 'there is no replica' : `${replicas.join(', ')} ${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`}`,
-    '  writes are stopped from the stop-writes step until open-writes (the app answers errors meanwhile)',
+    galera
+      ? `  ${primary.node} gets the restored datadir and bootstraps a new Galera cluster; ${replicas.join(', ') || 'no other node'} join${replicas.length === 1 ? 's' : ''} it by a full state transfer, one at a time`
+      : `  the primary (${primary.node}) gets the restored datadir; ${replicas.length === 0 ? 'there is no replica' : `${replicas.join(', ')} ${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`}`,
+    `  writes are stopped${galera ? ' on every node' : ''} from the stop-writes step until open-writes (the app answers errors meanwhile)`,
     `  steps: ${RESTORE_STEPS.join(', ')}`,
   ];
   return { journal, lines };
@@ -192,6 +241,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
   const primary = mariadbOf(topo, j.primary);
   const replicas = j.replicas.map((n) => mariadbOf(topo, n));
   const all = [...replicas, primary];
+  const galera = isGalera(topo);
   const say = (message: string, step: string): void => {
     appendEvent(stateDir, { type: 'step', message: `restore ${j.id}: ${message}`, data: { op: 'restore-cluster', id: j.id, step } });
   };
@@ -209,7 +259,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
       return `backup ${r.manifest.id} of the cluster as it was (gtid ${r.manifest.gtid})`;
     },
     'stop-writes': async () => {
-      const { binlog, killed } = await withDb(env, primary, (c) => stopWrites(c, DB_USERS.app, false), 10_000);
+      const { binlog, killed } = galera ? await stopWritesEverywhere(env, primary, replicas) : await withDb(env, primary, (c) => stopWrites(c, DB_USERS.app, false), 10_000);
       let note = '';
       if (j.stop.kind === 'latest') {
         const want = parseGtidList(binlog);
@@ -228,7 +278,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
         j = { ...j, stop: { kind: 'gtid', gtid: archived } };
         note = `; the archive holds it: restoring to ${describeStop(j.stop)}`;
       }
-      return `writes stopped on ${primary.node} at ${binlog} (${killed} app session(s) killed)${note}`;
+      return `writes stopped on ${galera ? 'every node' : primary.node} at ${binlog} (${killed} app session(s) killed)${note}`;
     },
     build: async () => {
       const r = await restoreToPoint({
@@ -258,14 +308,20 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
       fs.rmSync(buildDir(primary, j.id), { recursive: true, force: true });
       for (const r of replicas) {
         if (fs.existsSync(mariadbPaths(r).dataDir)) fs.renameSync(mariadbPaths(r).dataDir, asideDir(r, j.id));
-        writeDbState(r, { role: 'replica', wired: false });
+        if (galera) applyNodeBootstrapChoice(r, { bootstrap: false });
+        else writeDbState(r, { role: 'replica', wired: false });
       }
+      // Galera: the restored node alone starts a new cluster (--wsrep-new-cluster); the others join it.
+      if (galera) applyNodeBootstrapChoice(primary, { bootstrap: true, reason: `restore ${j.id}` });
       recordRestore(stateDir, { id: j.id, at: new Date().toISOString(), restoredTo: j.gtidState ?? '', ...(j.preRestoreBackup ? { preRestoreBackup: j.preRestoreBackup } : {}) });
       return `${primary.node} has the restored datadir; ${replicas.map((r) => r.node).join(', ') || 'no replica'} set aside for provisioning`;
     },
     'start-primary': async () => {
       await requestServiceControl(topo, { action: 'start', services: [primary.id] });
-      const up = await waitFor(async () => ((await gatherFacts(env)).dbs.find((d) => d.node === primary.node && d.reachable && !d.readOnly) ? true : undefined), {
+      const isUp = galera
+        ? () => galeraSynced(env.secrets, primary).catch(() => false)
+        : async () => (await gatherFacts(env)).dbs.some((d) => d.node === primary.node && d.reachable && !d.readOnly);
+      const up = await waitFor(async () => ((await isUp()) ? true : undefined), {
         timeoutMs: PRIMARY_UP_MS,
         intervalMs: 500,
       });
@@ -274,10 +330,10 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
     },
     replicas: async () => {
       for (const r of replicas) {
-        out(`  provisioning ${r.node} from a mariabackup of ${primary.node}`);
+        out(galera ? `  ${r.node} joins by a full state transfer from ${primary.node}` : `  provisioning ${r.node} from a mariabackup of ${primary.node}`);
         await requestServiceControl(topo, { action: 'start', services: [r.id] });
       }
-      return `${replicas.map((r) => r.node).join(', ') || 'no replica'} provisioned and replicating`;
+      return `${replicas.map((r) => r.node).join(', ') || 'no replica'} ${galera ? 'joined and synced' : 'provisioned and replicating'}`;
     },
     'open-writes': async () => {
       await withDb(env, primary, (c) => c.query("ALTER USER IF EXISTS ?@'%' ACCOUNT UNLOCK", [DB_USERS.app]), 30_000);
@@ -296,14 +352,17 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
       return 'automatic failover on again';
     },
     verify: async () => {
-      const facts = await gatherFacts(env);
-      const bad = facts.dbs.filter((d) =>
-        d.node === primary.node ? !d.reachable || d.readOnly : !d.reachable || d.masterNode !== primary.node || d.ioThread !== 'running' || d.sqlThread !== 'running',
-      );
-      if (bad.length > 0)
-        throw new HastackError(ErrorCode.PROMOTION_FAILED, `after the restore: ${bad.map((d) => `${d.node} ${d.error ?? 'not as expected'}`).join('; ')}; see "hastack status"`);
+      const bad = galera
+        ? await galeraProblems(env, all)
+        : (await gatherFacts(env)).dbs
+            .filter((d) =>
+              d.node === primary.node ? !d.reachable || d.readOnly : !d.reachable || d.masterNode !== primary.node || d.ioThread !== 'running' || d.sqlThread !== 'running',
+            )
+            .map((d) => `${d.node} ${d.error ?? 'not as expected'}`);
+      if (bad.length > 0) throw new HastackError(ErrorCode.PROMOTION_FAILED, `after the restore: ${bad.join('; ')}; see "hastack status"`);
       for (const s of all) fs.rmSync(asideDir(s, j.id), { recursive: true, force: true });
       const names = replicas.map((r) => r.node);
+      if (galera) return `${[primary.node, ...names].join(', ')} synced in one Galera cluster; set-aside datadirs removed`;
       return `${primary.node} is the primary; ${names.length === 0 ? 'no replica' : `${names.join(', ')} ${names.length === 1 ? 'replicates' : 'replicate'} from it`}; set-aside datadirs removed`;
     },
   };

@@ -86,6 +86,7 @@ export {
   galeraPaths,
   renderGaleraCnf,
   GALERA_PORTS,
+  GALERA_WSREP_DOMAIN,
   galeraProviderPath,
 } from './galera.js';
 export type { BootstrapChoice, GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';

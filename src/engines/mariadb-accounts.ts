@@ -2,7 +2,7 @@ import type { Connection } from 'mysql2/promise';
 import type { Secrets, Topology } from '../config/index.js';
 import { substrateTraits } from '../config/index.js';
 import { databaseTlsOn } from './tls.js';
-import { ADMIN_TIMEOUT_MS, DB_USERS, rows, run } from './mariadb-admin.js';
+import { ADMIN_TIMEOUT_MS, DB_USERS, localOnly, rows, run } from './mariadb-admin.js';
 import { bootstrapEdge } from './mariadb-edge.js';
 
 /** Accounts: root's local accounts, the app, repl and admin users (the admin only from the cluster's addresses). */
@@ -12,11 +12,9 @@ export function isAddressHost(host: string): boolean {
   return host === 'localhost' || host.includes(':') || /^[\d.%_/]+$/.test(host);
 }
 
-/** Root on every usable host entry gets the cluster password; the rest go. Never binlogged. */
+/** Root on every usable host entry gets the cluster password; the rest go. Per node: never binlogged nor replicated (`localOnly`). */
 export async function secureLocalAccounts(c: Connection, rootPassword: string): Promise<void> {
-  // Per node: replicating these would put a local GTID on a replica and break strict mode.
-  await run(c, 'SET SESSION sql_log_bin=0');
-  try {
+  await localOnly(c, async () => {
     for (const r of await rows(c, "SELECT User AS u, Host AS h FROM mysql.user WHERE User IN ('root', '')")) {
       const user = String(r['u']);
       const host = String(r['h']);
@@ -26,9 +24,7 @@ export async function secureLocalAccounts(c: Connection, rootPassword: string): 
       // skip-name-resolve the server ignores name entries, and ALTER USER on one fails (ER_CANNOT_USER).
       else await run(c, 'DROP USER ?@?', [user, host]);
     }
-  } finally {
-    await run(c, 'SET SESSION sql_log_bin=1');
-  }
+  });
 }
 
 async function hasGlobalPrivilege(c: Connection, user: string, privilege: string, host = '%'): Promise<boolean> {

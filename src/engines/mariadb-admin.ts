@@ -133,3 +133,23 @@ export async function statusVars(c: Connection, like: string): Promise<Record<st
   for (const r of await rows(c, 'SHOW GLOBAL STATUS LIKE ?', [like])) out[String(r['Variable_name'])] = String(r['Value']);
   return out;
 }
+
+/**
+ * Runs `fn` as this server's own business: not binlogged (a replica's local GTID would break strict
+ * mode) and, on a Galera node, not replicated either. There `sql_log_bin=0` alone still replicates
+ * the write set and spends a GTID of the cluster's domain that this node's binlog never holds
+ * (measured: a restored node's own account statements left 0-1-247..252 out of its binlog, which
+ * the binlog archive streamed from, a hole no restore could cross).
+ */
+export async function localOnly<T>(c: Connection, fn: () => Promise<T>): Promise<T> {
+  const [w] = await rows(c, 'SELECT @@global.wsrep_on AS w');
+  const galera = Number(w?.['w']) === 1;
+  await run(c, 'SET SESSION sql_log_bin=0');
+  if (galera) await run(c, 'SET SESSION wsrep_on=OFF');
+  try {
+    return await fn();
+  } finally {
+    if (galera) await run(c, 'SET SESSION wsrep_on=ON');
+    await run(c, 'SET SESSION sql_log_bin=1');
+  }
+}

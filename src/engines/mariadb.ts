@@ -53,7 +53,19 @@ export {
   type DbRole,
 } from './mariadb-config.js';
 export { type DbNodeState, readDbStateStrict, readDbState, recordDbRole, semiSyncAtBoot, writeDbState } from './mariadb-state.js';
-export { ADMIN_TIMEOUT_MS, DB_USERS, closeConnection, adminConnection, mariadbReach, withAdmin, remoteAdminOptions, withRemoteAdmin, rows, statusVars } from './mariadb-admin.js';
+export {
+  ADMIN_TIMEOUT_MS,
+  DB_USERS,
+  closeConnection,
+  adminConnection,
+  mariadbReach,
+  withAdmin,
+  remoteAdminOptions,
+  withRemoteAdmin,
+  localOnly,
+  rows,
+  statusVars,
+} from './mariadb-admin.js';
 export {
   type GtidPosition,
   readGtidPosition,

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mysql2/promise';
 import { heldSecrets, type ServiceInstance } from '../config/index.js';
-import { adminAccountHosts, adminConnection, closeConnection, DB_USERS, isAddressHost, rows, secureLocalAccounts } from './mariadb.js';
+import { adminAccountHosts, adminConnection, closeConnection, DB_USERS, isAddressHost, localOnly, rows, secureLocalAccounts } from './mariadb.js';
 import { isRedisAuthError, mysqlErrno, MYSQL_ACCESS_DENIED } from '../shared/engine-errors.js';
 import { withRedis } from './redis-client.js';
 import type { ServiceContext } from '../registry/index.js';
@@ -148,22 +148,19 @@ export async function alterAccount(c: Connection, user: string, passwords: reado
   for (const host of hosts) await c.query({ sql: `ALTER USER ?@? ${id.sql}`, values: [user, host, ...id.values], timeout: writeMs });
 }
 
-/** On one node: root's local entries (per node, never binlogged: see secureLocalAccounts). */
+/** On one node: root's local entries (per node, never binlogged nor replicated: see secureLocalAccounts). */
 export async function alterLocalRoot(c: Connection, passwords: readonly string[]): Promise<void> {
   const id = identified(passwords);
   if (id.values.length === 1) {
     await secureLocalAccounts(c, id.values[0] as string);
     return;
   }
-  await c.query({ sql: 'SET SESSION sql_log_bin=0' });
-  try {
+  await localOnly(c, async () => {
     for (const r of await rows(c, "SELECT Host AS h FROM mysql.user WHERE User = 'root'")) {
       const host = String(r['h']);
       if (isAddressHost(host)) await c.query({ sql: `ALTER USER 'root'@? ${id.sql}`, values: [host, ...id.values], timeout: TIMEOUT_MS });
     }
-  } finally {
-    await c.query({ sql: 'SET SESSION sql_log_bin=1' });
-  }
+  });
 }
 
 /** On a replica: the replication password it logs in to its primary with (replication restarted). */

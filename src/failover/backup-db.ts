@@ -45,8 +45,9 @@ export async function query(c: Connection, sql: string, values: unknown[] = [], 
 
 export interface DbNodeView {
   readonly svc: ServiceInstance;
-  readonly role: 'primary' | 'replica';
-  /** A replica whose IO and SQL threads both run, not delayed: it holds (almost) everything the primary has. */
+  /** galera: a node of a Galera cluster (every node takes writes). */
+  readonly role: 'primary' | 'replica' | 'galera';
+  /** A replica whose IO and SQL threads both run, not delayed, or a synced Galera node: it holds (almost) everything the primary has. */
   readonly replicating: boolean;
 }
 
@@ -63,6 +64,15 @@ export async function viewNode(secrets: Secrets, svc: ServiceInstance): Promise<
       // A delayed replica (database.delayedReplica, SQL_Delay) holds the past on purpose: never a backup's source.
       replicating: configured && s?.['Slave_IO_Running'] === 'Yes' && s?.['Slave_SQL_Running'] === 'Yes' && Number(s['SQL_Delay'] ?? 0) === 0,
     };
+  });
+}
+
+/** A Galera node that is a synced member of the Primary component (it holds every write set so far). */
+export async function galeraSynced(secrets: Secrets, svc: ServiceInstance): Promise<boolean> {
+  return withDb(remoteAdminOptions(secrets, svc), `mariadb ${svc.id}`, async (c) => {
+    const rows = await query(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_cluster_status')");
+    const v = new Map(rows.map((r) => [String(r['Variable_name']), String(r['Value'])]));
+    return v.get('wsrep_local_state') === '4' && v.get('wsrep_cluster_status') === 'Primary';
   });
 }
 

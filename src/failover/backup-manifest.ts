@@ -39,7 +39,7 @@ export const manifestSchema = z
       .object({
         node: z.string(),
         /** The role of the source database at backup time: a replica keeps the primary unblocked. */
-        dbRole: z.enum(['primary', 'replica']),
+        dbRole: z.enum(['primary', 'replica', 'galera']),
         redisNode: z.string().nullable(),
         redisRole: z.string().nullable(),
       })

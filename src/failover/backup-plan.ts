@@ -6,18 +6,18 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 
 export interface DbCandidate {
   readonly node: string;
-  readonly role: 'primary' | 'replica';
-  /** IO and SQL threads running: the replica holds what the primary has, give or take the lag. */
+  readonly role: 'primary' | 'replica' | 'galera';
+  /** IO and SQL threads running (a synced member for galera): it holds what the primary has, give or take the lag. */
   readonly replicating: boolean;
 }
 
 /**
  * A replicating replica (so that mariabackup's locks and I/O never block the primary), else the
- * primary. A replica whose replication is broken may be hours behind: a backup of it would look
+ * primary. Galera: the first synced node of those given. A replica whose replication is broken may be hours behind: a backup of it would look
  * fine and miss data, so it is never chosen.
  */
 export function chooseSource(answers: readonly DbCandidate[]): DbCandidate {
-  const replica = answers.find((a) => a.role === 'replica' && a.replicating);
+  const replica = answers.find((a) => a.role !== 'primary' && a.replicating);
   if (replica) return replica;
   const primaries = answers.filter((a) => a.role === 'primary');
   if (primaries.length === 1 && primaries[0]) return primaries[0];

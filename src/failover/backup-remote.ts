@@ -41,7 +41,11 @@ function gateCall(r: RemoteTarget, words: readonly string[], timeoutMs: number):
     execFile(cmd ?? 'ssh', [...opts, r.destination, ...words], { timeout: timeoutMs, encoding: 'utf8', maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout);
       const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined;
-      const why = stderr.trim().split('\n').slice(-3).join(' ') || err.message;
+      // ssh says nothing at LogLevel=ERROR when the connection is closed under it (sshd stopped
+      // mid-call, measured): name that rather than echo the command line, which tells nothing.
+      const why =
+        stderr.trim().split('\n').slice(-3).join(' ') ||
+        (code === 255 ? 'ssh exited 255 without a message: the connection was closed or reset (sshd stopped, the machine going down?)' : err.message);
       // ssh's own failures (no route, refused, host key, auth) exit 255; the gate's refusals 1.
       reject(
         new HastackError(code === 255 ? ErrorCode.HOST_UNREACHABLE : ErrorCode.HOST_COMMAND_FAILED, `${words[0] ?? ''} on ${r.node} (${r.destination}) failed: ${why}`, {

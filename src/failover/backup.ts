@@ -7,7 +7,7 @@ import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { writeFileAtomic, writeJsonAtomic } from '../shared/files.js';
 import { redisSnapshot, redisView } from './backup-redis.js';
-import { connect, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
+import { connect, galeraSynced, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT, backupIdAt, describeFiles, formatBytes, parseBinlogInfo, totalBytes, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
@@ -120,9 +120,12 @@ function emitter(o: BackupOptions, id: string): (message: string, step: string, 
 /** Asks the nodes who is what and decides source, target and paths. Reads only; `--dry-run` prints it. */
 export async function planBackup(topo: Topology, secrets: Secrets, to?: string, now = new Date(), localNodes?: readonly string[]): Promise<BackupPlan> {
   const views: DbNodeView[] = [];
-  for (const svc of servicesOf(topo, 'mariadb')) {
+  const galera = topo.config.database.mode === 'galera';
+  // Galera: every node takes writes; a synced one holds every write set, and the last one in the
+  // config is the one the app's writer (the first healthy node) uses least.
+  for (const svc of galera ? [...servicesOf(topo, 'mariadb')].reverse() : servicesOf(topo, 'mariadb')) {
     try {
-      views.push(await viewNode(secrets, svc));
+      views.push(galera ? { svc, role: 'galera', replicating: await galeraSynced(secrets, svc) } : await viewNode(secrets, svc));
     } catch {
       // not answering: not a candidate
     }
@@ -152,7 +155,9 @@ export async function planBackup(topo: Topology, secrets: Secrets, to?: string, 
   const id = backupIdAt(now);
   const answered = new Set(views.map((v) => v.svc.id));
   const db = [
-    ...views.map((v) => `${v.svc.id}: ${v.role}${v.role === 'replica' ? (v.replicating ? ', replicating' : ', NOT replicating') : ''}`),
+    ...views.map(
+      (v) => `${v.svc.id}: ${v.role}${v.role === 'primary' ? '' : v.replicating ? (galera ? ', synced' : ', replicating') : galera ? ', NOT synced' : ', NOT replicating'}`,
+    ),
     ...servicesOf(topo, 'mariadb')
       .filter((s) => !answered.has(s.id))
       .map((s) => `${s.id}: does not answer`),
@@ -367,7 +372,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const src = plan.source.svc;
     const log = backupLog(topo);
 
-    // 1. Hold the replica still, record what it holds, copy it.
+    // 1. Hold the replica still, record what it holds, copy it. (A Galera node is not held: it
+    // applies every write set in turn, and the copy is consistent at its GTID all the same.)
     let stats: TableStats[] = [];
     let serverVersion = '';
     let exact = plan.source.role === 'replica';

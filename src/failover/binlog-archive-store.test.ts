@@ -93,6 +93,25 @@ describe('the archive timeline and the replay plan', () => {
       ['1-4'],
     );
   });
+  it('a segment whose start lists nothing (a Galera joiner after its state transfer, a provisioned replica) keeps what is archived', () => {
+    const b = parseBinlog(
+      binlog(
+        1,
+        [],
+        [
+          { seq: 3, ts: 300 },
+          { seq: 4, ts: 301 },
+          { seq: 5, ts: 302 },
+        ],
+      ),
+    );
+    const t = buildTimeline([seg(a, 'a'), seg(b, 'b')]);
+    assert.deepEqual(
+      t.transactions.map((x) => `${x.file}${x.seq}`),
+      ['a1', 'a2', 'a3', 'a4', 'b5'],
+    );
+    assert.deepEqual(t.dropped, []);
+  });
   it('replays from the backup to a time, as byte ranges, inclusive of the second', () => {
     const t = buildTimeline([seg(a, 'a')]);
     const p = planReplay(t, parseGtidList('0-1-1'), { kind: 'time', unixS: 103 });

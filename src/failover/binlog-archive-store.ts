@@ -120,7 +120,12 @@ export function buildTimeline(segments: readonly Pick<Segment, 'files'>[]): Time
     const start = seg.files[0]?.parsed.startState;
     if (start !== undefined) {
       const keep: ArchivedTransaction[] = [];
-      for (const t of txns) (t.seq <= (start.get(t.domain)?.seq ?? 0) ? keep : dropped).push(t);
+      // A domain the segment's start does not list says nothing about it (a node whose binlog began
+      // after a state transfer or a provisioning lists nothing before its first file): kept.
+      for (const t of txns) {
+        const s = start.get(t.domain);
+        (s === undefined || t.seq <= s.seq ? keep : dropped).push(t);
+      }
       txns = keep;
     }
     const last = lastByDomain(txns);

@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Connection } from 'mysql2/promise';
-import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { DB_USERS } from '../engines/index.js';
+import { archiveNodeOf, servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import { databaseTlsOn, DB_USERS, GALERA_WSREP_DOMAIN, nodeTlsFiles } from '../engines/index.js';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { writeJsonAtomic } from '../shared/files.js';
 import { waitFor } from '../shared/retry.js';
-import { connect, query, viewNode } from './backup-db.js';
+import { connect, galeraSynced, query, viewNode } from './backup-db.js';
 import { archiveDir, buildTimeline, lastByDomain, nextSegmentSeq, prunableSegments, readArchive, segmentName, SEGMENT_FILE, type SegmentMeta } from './binlog-archive-store.js';
 import { listBackups } from './backup-store.js';
 import { ENCRYPTED_SUFFIX, type BackupKey } from './backup-crypt.js';
@@ -90,42 +90,74 @@ export function readArchiveStatus(topo: Topology): ArchiveStatus | undefined {
   }
 }
 
-/** Node-local: where the archive goes. backup.target, else the first database node (stable across role changes). */
-export function archiveNode(topo: Topology): string {
-  return topo.config.backup.target ?? servicesOf(topo, 'mariadb')[0]?.node ?? topo.nodes[0]?.name ?? 'node';
-}
+/** Node-local: where the archive goes (config's archiveNodeOf). */
+export const archiveNode = archiveNodeOf;
 
-async function findPrimary(topo: Topology, secrets: Secrets): Promise<ServiceInstance | undefined> {
-  const views = await Promise.allSettled(servicesOf(topo, 'mariadb').map((s) => viewNode(secrets, s)));
+/**
+ * The node to stream from. Replication: the one writable primary (two: neither, until the fence
+ * resolves it). Galera: every synced node binlogs every write set with the same GTID
+ * (galeraBinlogLines), so the current source as long as it stays synced, else the first synced node.
+ */
+async function findSource(topo: Topology, secrets: Secrets, current: ServiceInstance | undefined): Promise<ServiceInstance | undefined> {
+  const dbs = servicesOf(topo, 'mariadb');
+  if (topo.config.database.mode === 'galera') {
+    const synced = await Promise.all(dbs.map((s) => galeraSynced(secrets, s).catch(() => false)));
+    const ok = dbs.filter((_, i) => synced[i]);
+    return ok.find((s) => s.id === current?.id) ?? ok[0];
+  }
+  const views = await Promise.allSettled(dbs.map((s) => viewNode(secrets, s)));
   const primaries = views.flatMap((v) => (v.status === 'fulfilled' && v.value.role === 'primary' ? [v.value.svc] : []));
-  // Two writable primaries: archive neither until the fence resolves it.
   return primaries.length === 1 ? primaries[0] : undefined;
 }
 
-/** The newest binlog file on `c`'s server whose start state is at or before `archived` (undefined state: the oldest file). */
+/** Whether `svc` still is a source the archive may follow (see findSource). */
+async function stillSource(topo: Topology, secrets: Secrets, svc: ServiceInstance): Promise<boolean> {
+  if (topo.config.database.mode === 'galera') return galeraSynced(secrets, svc).catch(() => false);
+  return (await viewNode(secrets, svc).catch(() => undefined))?.role === 'primary';
+}
+
+// Enough events to reach a file's first transaction (a transaction is 4-8 events here).
+const FIRST_GTID_EVENTS = 200;
+
+/** The seq of the first transaction of `domain` in binlog file `f` (within its first events), if any. */
+async function firstSeqIn(c: Connection, f: string, domain: number): Promise<number | undefined> {
+  for (const e of await query(c, `SHOW BINLOG EVENTS IN ? LIMIT ${FIRST_GTID_EVENTS}`, [f])) {
+    const m = /GTID (\d+)-(\d+)-(\d+)/.exec(e['Event_type'] === 'Gtid' ? String(e['Info'] ?? '') : '');
+    if (m && Number(m[1]) === domain) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/**
+ * The newest binlog file on `c`'s server from which streaming skips nothing the archive lacks: in
+ * every archived domain, the file's first transaction is the next one the archive needs or older,
+ * and a domain without a transaction in the file (an idle newest file) is listed in its Gtid_list
+ * (the state before it) at or before the archive. The list alone is not enough: a Galera joiner's
+ * first file lists the state its state transfer began at while holding only what came after the
+ * transfer (measured: [0-1-24], first transaction 0-1-28), and a replica provisioned from a backup
+ * lists nothing. None: a gap.
+ */
 async function startFileOn(c: Connection, archived: ReadonlyMap<number, Gtid>): Promise<{ file: string; gap: boolean }> {
   const logs = (await query(c, 'SHOW BINARY LOGS')).map((r) => String(r['Log_name']));
-  if (logs.length === 0) throw new Error('the primary has no binlog (log_bin off?)');
+  if (logs.length === 0) throw new Error('the node has no binlog (log_bin off?)');
   if (archived.size === 0) return { file: logs[0] ?? '', gap: false };
   for (const f of [...logs].reverse()) {
     const evs = await query(c, 'SHOW BINLOG EVENTS IN ? LIMIT 4', [f]);
     const list = evs.find((e) => e['Event_type'] === 'Gtid_list');
-    const text = String(list?.['Info'] ?? '[]').replace(/^\[|\]$/g, '');
-    const state = parseGtidList(text);
-    if ([...state.values()].every((g) => g.seq <= (archived.get(g.domain)?.seq ?? 0))) return { file: f, gap: false };
+    const state = parseGtidList(String(list?.['Info'] ?? '[]').replace(/^\[|\]$/g, ''));
+    let ok = true;
+    for (const [domain, g] of archived) {
+      const first = await firstSeqIn(c, f, domain);
+      const listed = state.get(domain);
+      if (first !== undefined ? first > g.seq + 1 : listed === undefined || listed.seq > g.seq) ok = false;
+    }
+    if (ok) return { file: f, gap: false };
   }
   return { file: logs[0] ?? '', gap: true };
 }
 
 export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArchiver | undefined {
   if (!topo.config.backup.binlogArchive) return undefined;
-  if (topo.config.database.mode === 'galera') {
-    // Galera nodes run without log_bin here: nothing to stream. Said once, in the event log and status.
-    const error = 'backup.binlogArchive needs binlogs; the Galera nodes run without log_bin, so nothing is archived (replication mode only)';
-    appendEvent(topo.stateDir, { type: 'step', message: `binlog archive: ${error}`, data: { op: 'binlog-archive', step: 'unsupported' } });
-    writeJsonAtomic(path.join(topo.stateDir, ARCHIVE_STATUS_FILE), { checkedAt: new Date().toISOString(), streaming: false, error });
-    return undefined;
-  }
   const node = archiveNode(topo);
   const root = archiveDir(topo, node);
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -240,8 +272,14 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
   };
 
   const startStream = async (primary: ServiceInstance): Promise<void> => {
-    const archived = lastByDomain(buildTimeline(readArchive(topo, key)).transactions);
-    const c = await connect({ host: primary.address, port: primary.port, user: DB_USERS.repl, password: secrets.dbReplPassword }, `mariadb ${primary.id} (binlog archive)`);
+    const all = lastByDomain(buildTimeline(readArchive(topo, key)).transactions);
+    // Galera: only the write sets' domain is the cluster's; a node's own domain is not on the others.
+    const archived = topo.config.database.mode === 'galera' ? new Map([...all].filter(([d]) => d === GALERA_WSREP_DOMAIN)) : all;
+    // database.tls: the replication account requires a certificate of the cluster's CA (REQUIRE
+    // X509), as a replica shows; the archive's node shows its own, and checks the server's.
+    const tls = databaseTlsOn(topo) ? nodeTlsFiles(topo, node) : undefined;
+    const ssl = tls ? { ssl: { ca: fs.readFileSync(tls.ca, 'utf8'), cert: fs.readFileSync(tls.cert, 'utf8'), key: fs.readFileSync(tls.key, 'utf8') } } : {};
+    const c = await connect({ host: primary.address, port: primary.port, user: DB_USERS.repl, password: secrets.dbReplPassword, ...ssl }, `mariadb ${primary.id} (binlog archive)`);
     let start: { file: string; gap: boolean };
     let serverId: number;
     try {
@@ -270,7 +308,8 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     writeJsonAtomic(path.join(dir, SEGMENT_FILE), meta);
     // The password only here: 0600, read by mariadb-binlog (--defaults-file must come first).
     const cnf = path.join(root, '.archiver.cnf');
-    fs.writeFileSync(cnf, `[client]\nuser=${DB_USERS.repl}\npassword=${secrets.dbReplPassword}\nhost=${primary.address}\nport=${primary.port}\n`, { mode: 0o600 });
+    const tlsLines = tls ? `ssl-ca=${tls.ca}\nssl-cert=${tls.cert}\nssl-key=${tls.key}\nssl-verify-server-cert\n` : '';
+    fs.writeFileSync(cnf, `[client]\nuser=${DB_USERS.repl}\npassword=${secrets.dbReplPassword}\nhost=${primary.address}\nport=${primary.port}\n${tlsLines}`, { mode: 0o600 });
     fs.chmodSync(cnf, 0o600);
     const out = fs.openSync(log, 'a');
     fs.writeSync(out, `--- ${meta.startedAt} streaming ${primary.id} from ${start.file} into ${dir}\n`);
@@ -300,10 +339,11 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
     for (const sh of shippers) sh.kick();
     try {
       if (child && !exited && source) {
-        const still = await viewNode(secrets, source).catch(() => undefined);
+        const still = await stillSource(topo, secrets, source);
         refresh();
-        if (still?.role === 'primary') return;
-        event(`binlog archive: ${source.id} is no longer the primary; following the new one`, 'follow', { source: source.id });
+        if (still) return;
+        const what = topo.config.database.mode === 'galera' ? 'is no longer a synced member' : 'is no longer the primary';
+        event(`binlog archive: ${source.id} ${what}; following ${topo.config.database.mode === 'galera' ? 'another node' : 'the new one'}`, 'follow', { source: source.id });
         await killChild();
       }
       if (child && exited) {
@@ -311,8 +351,9 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
         child = undefined;
         save({ streaming: false });
       }
-      const primary = await findPrimary(topo, secrets);
-      if (!primary) return save({ streaming: false, error: 'no single writable primary answers; waiting' });
+      const primary = await findSource(topo, secrets, source);
+      if (!primary)
+        return save({ streaming: false, error: topo.config.database.mode === 'galera' ? 'no synced Galera node answers; waiting' : 'no single writable primary answers; waiting' });
       await startStream(primary);
     } catch (e) {
       save({ error: describeError(e) });
@@ -353,7 +394,7 @@ const STATUS_STALE_MS = 10_000;
 export function describeArchiveStatus(topo: Topology, now = Date.now()): { line: string; warning: boolean } | undefined {
   if (!topo.config.backup.binlogArchive) return undefined;
   const s = readArchiveStatus(topo);
-  if (!s) return { line: 'binlog archive: WARNING no archiver has run yet (it starts with the supervisor)', warning: true };
+  if (!s) return { line: 'binlog archive: WARNING no archiver has run yet (the supervisor starts it; on hosts, its unit on the archive node)', warning: true };
   const stale = now - Date.parse(s.checkedAt) > STATUS_STALE_MS;
   const problems = [
     ...(s.gap ? [`GAP after ${s.gap.after} (resumed at ${s.gap.resumedAt}, ${s.gap.detectedAt}): take a new backup`] : []),

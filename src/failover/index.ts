@@ -52,6 +52,7 @@ export { restoreToPoint, describeStop, planPointInTime } from './restore-pitr.js
 export { drillReplay } from './drill-replay.js';
 export { recordRestore } from './restore-history.js';
 export { withDb } from './db-ops.js';
+export { galeraSynced } from './backup-db.js';
 export type { PitrOptions, PitrReport } from './restore-pitr.js';
 export type { StopAt } from './binlog-archive-store.js';
 export { buildTimeline, readArchive } from './binlog-archive-store.js';

@@ -53,7 +53,7 @@ export const deployBundleSchema = z
   .strict();
 export type DeployBundle = z.infer<typeof deployBundleSchema>;
 
-export const UNIT_ROLES = ['service', 'controller', 'backup', 'keepalived'] as const;
+export const UNIT_ROLES = ['service', 'controller', 'backup', 'keepalived', 'archive'] as const;
 export type UnitRole = (typeof UNIT_ROLES)[number];
 
 export const managerKindSchema = z.enum(['systemd', 'hastack']);
@@ -102,6 +102,8 @@ export const agentStatusSchema = z.object({
   units: z.array(unitStatusSchema),
   /** On a controller's host: the automatic failover's mode there (auto-mode-hosts.ts). */
   autoMode: autoModeSchema.optional(),
+  /** On the binlog archive's host: its status line (failover/binlog-archive.ts describeArchiveStatus). */
+  archive: z.object({ line: z.string(), warning: z.boolean() }).optional(),
 });
 export type AgentStatus = z.infer<typeof agentStatusSchema>;
 

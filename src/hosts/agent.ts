@@ -66,7 +66,9 @@ export async function agentStatus(env: AgentEnv, node: string): Promise<AgentSta
   const units = await manager.status(specs.map((s) => s.name));
   // A controller's host: the automatic failover's mode as it holds it (auto-mode-hosts.ts).
   const autoMode = specs.some((s) => s.role === 'controller') ? await (await import('./auto-mode-hosts.js')).agentAutoMode(env) : undefined;
-  return { manager: manager.kind, units, ...(autoMode ? { autoMode } : {}) };
+  // The binlog archive's host: the archiver's status line, from the file it keeps here.
+  const archive = specs.some((s) => s.role === 'archive') ? (await import('../failover/binlog-archive.js')).describeArchiveStatus(installedTopology(env)) : undefined;
+  return { manager: manager.kind, units, ...(autoMode ? { autoMode } : {}), ...(archive ? { archive } : {}) };
 }
 
 function serviceContext(env: AgentEnv, id: string): ServiceContext {

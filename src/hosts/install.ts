@@ -172,7 +172,7 @@ async function planFor(
   const prefix = `${unitPrefix(topo.cluster)}-`;
   const mine = (f: string): boolean => {
     const base = path.basename(f).replace(/\.(service|timer|json)$/, '');
-    return SERVICE_KINDS.some((k) => base === `${prefix}${node}-${k}`) || ['controller', 'keepalived', 'backup'].some((r) => base === `${prefix}${r}`);
+    return SERVICE_KINDS.some((k) => base === `${prefix}${node}-${k}`) || ['controller', 'keepalived', 'backup', 'binlog-archive'].some((r) => base === `${prefix}${r}`);
   };
   const stale = manager.installedFiles(topo.cluster).filter((f) => !wanted.has(f) && mine(f));
   // New passwords concern every unit. Any other change concerns the service units whose inputs it

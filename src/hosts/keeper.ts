@@ -19,7 +19,7 @@ import type { UnitSpec } from './units.js';
 
 const unitSpecSchema = z.object({
   name: z.string(),
-  role: z.enum(['service', 'controller', 'backup', 'keepalived']),
+  role: z.enum(['service', 'controller', 'backup', 'keepalived', 'archive']),
   serviceId: z.string().optional(),
   description: z.string(),
   pre: z.array(z.string()),

@@ -24,9 +24,13 @@ const STATUS_TIMEOUT_MS = 15_000;
  * `hastack status` on real hosts: every host's agent reports its units (pid, restarts) over SSH,
  * in parallel. A host that does not answer gives no rows; the probes still say what serves.
  */
-export async function hostsRunInfo(
-  topo: Topology,
-): Promise<{ units: Map<string, UnitRunInfo>; probes: Map<string, ProbeResult>; unreachable: string[]; autoMode: HostAutoMode | undefined }> {
+export async function hostsRunInfo(topo: Topology): Promise<{
+  units: Map<string, UnitRunInfo>;
+  probes: Map<string, ProbeResult>;
+  unreachable: string[];
+  autoMode: HostAutoMode | undefined;
+  archive: { line: string; warning: boolean } | undefined;
+}> {
   const sessions = openSessions(topo);
   const units = new Map<string, UnitRunInfo>();
   // Services behind the cluster's firewall (firewall.ts) answer only cluster nodes, and the
@@ -34,6 +38,7 @@ export async function hostsRunInfo(
   const probes = new Map<string, ProbeResult>();
   const unreachable: string[] = [];
   const modes: HostAutoMode[] = [];
+  let archive: { line: string; warning: boolean } | undefined;
   try {
     await Promise.all(
       [...sessions.values()].flatMap((s) => {
@@ -41,6 +46,7 @@ export async function hostsRunInfo(
           try {
             const st = await s.agentJson('status', ['--node', s.node], agentStatusSchema, { timeoutMs: STATUS_TIMEOUT_MS });
             if (st.autoMode) modes.push(st.autoMode);
+            archive ??= st.archive;
             for (const u of st.units) {
               if (u.serviceId !== undefined) units.set(u.serviceId, { pid: u.pid ?? null, restarts: u.restarts ?? 0, active: u.active });
             }
@@ -67,7 +73,7 @@ export async function hostsRunInfo(
   } finally {
     await closeSessions(sessions);
   }
-  return { units, probes, unreachable, autoMode: newestMode(modes) };
+  return { units, probes, unreachable, autoMode: newestMode(modes), archive };
 }
 
 /** One agent call bounds a probe of 1 s; the rest is starting the CLI there (see STATUS_TIMEOUT_MS). */

@@ -67,7 +67,14 @@ export class HostsRuntime implements Runtime {
     const state = remote.unreachable.length > 0 ? `deployed; not answering: ${remote.unreachable.join('; ')}` : 'deployed';
     // The automatic failover's mode as the controller hosts hold it (on says nothing, as elsewhere).
     const banner = this.topo.config.failover.auto && remote.autoMode ? describeAutoMode(remote.autoMode) : undefined;
-    return { cluster: this.topo.cluster, supervisorPid: null, state, services, ...(banner ? { autoFailover: banner } : {}) };
+    return {
+      cluster: this.topo.cluster,
+      supervisorPid: null,
+      state,
+      services,
+      ...(banner ? { autoFailover: banner } : {}),
+      ...(remote.archive ? { archive: remote.archive } : {}),
+    };
   }
 
   logs(node: string, service: string | undefined, lines: number): Promise<LogTail[]> {

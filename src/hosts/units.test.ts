@@ -145,6 +145,31 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(toPrimary, 'standby', opts).filter((u) => u.role === 'backup').length, 1);
   });
 
+  it('the binlog archive is a unit on the archive node alone (the first database node, else backup.target), which must carry mariadb', () => {
+    const archiveUnits = (topo: Topology, node: string): string[][] =>
+      unitsForNode(topo, node, opts)
+        .filter((u) => u.role === 'archive')
+        .map((u) => u.exec.slice(2));
+    const topo = twoHosts({ backup: { binlogArchive: true } });
+    assert.deepEqual(archiveUnits(topo, 'primary'), [['_binlog-archive', '--state', '/var/lib/hastack/shop']]);
+    assert.deepEqual(archiveUnits(topo, 'standby'), []);
+    assert.deepEqual(archiveUnits(twoHosts({ backup: { binlogArchive: true, target: 'standby' } }), 'standby').length, 1);
+    assert.deepEqual(archiveUnits(twoHosts(), 'primary'), []);
+    assert.throws(
+      () =>
+        parseConfig({
+          cluster: 'shop',
+          substrate: 'hosts',
+          backup: { binlogArchive: true, target: 'web' },
+          nodes: [
+            { name: 'db', address: '10.0.0.1', ssh: 'root@10.0.0.1', services: ['mariadb', 'redis'] },
+            { name: 'web', address: '10.0.0.2', ssh: 'root@10.0.0.2', services: ['app', 'lb'] },
+          ],
+        }),
+      /backup\.target.*must carry "mariadb"/,
+    );
+  });
+
   it('a service restarts only for the settings it depends on: a memcached change leaves the database and redis alone', () => {
     const before = twoHosts();
     const after = twoHosts({ memcached: { memoryMb: 96 } });

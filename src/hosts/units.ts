@@ -1,5 +1,16 @@
 import path from 'node:path';
-import { controllerNode, controllerNodes, findService, hostStateDir, httpsPort, stopsMainFirst, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
+import {
+  archiveNodeOf,
+  controllerNode,
+  controllerNodes,
+  findService,
+  hostStateDir,
+  httpsPort,
+  stopsMainFirst,
+  type Secrets,
+  type ServiceInstance,
+  type Topology,
+} from '../config/index.js';
 import { driverFor } from '../drivers/index.js';
 import { SERVICES, stopGraceMs } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
@@ -196,6 +207,22 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
       exec: [opts.nodeBin, opts.cliMain, '_controller', '--state', hostStateDir(topo.config), '--node', node],
       cwd: dir,
       // the controller drains its admin API and finishes the failover step it is in
+      stopTimeoutMs: 15_000,
+      logFile: path.posix.join(dir, 'service.log'),
+    });
+  }
+  // The binlog archive (backup.binlogArchive) is kept on its node's machine and streamed there.
+  if (topo.config.backup.binlogArchive && archiveNodeOf(topo) === node) {
+    const dir = path.posix.join(hostStateDir(topo.config), node, 'binlog-archive');
+    units.push({
+      ...common,
+      name: `${prefix}-binlog-archive`,
+      role: 'archive',
+      description: `hastack ${topo.cluster}: binlog archive (point-in-time recovery), streamed from the ${topo.config.database.mode === 'galera' ? 'synced nodes' : 'primary'}`,
+      pre: [],
+      exec: [opts.nodeBin, opts.cliMain, '_binlog-archive', '--state', hostStateDir(topo.config)],
+      cwd: dir,
+      // mariadb-binlog is stopped and the file being streamed sealed
       stopTimeoutMs: 15_000,
       logFile: path.posix.join(dir, 'service.log'),
     });

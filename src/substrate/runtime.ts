@@ -45,6 +45,8 @@ export interface ClusterStatus {
    * failover, or paused by the operator; one line saying why and what to run (`hastack resume`).
    */
   readonly autoFailover?: string;
+  /** The binlog archive's status line where another machine keeps it (hosts: its host's agent). */
+  readonly archive?: { readonly line: string; readonly warning: boolean };
 }
 
 /** What a runtime can do beyond the node faults every runtime has. */

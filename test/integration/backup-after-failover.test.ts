@@ -9,12 +9,19 @@
  *   backup path after it is the same code, and the fence is the fence test's subject).
  * - The next scheduled backup runs on the primary's machine, from its replica, and lands on
  *   standby over SSH (rsync, the backup key through its gate); `restore --verify` passes on it.
+ * - `backup.binlogArchive`: the archive is a unit on standby's machine (backup.target), streams
+ *   from the primary and follows the switchover; on standby, `restore --latest --verify` reaches
+ *   the primary's last transaction, a row written after the switchover (read with `mariadb`).
  * - standby unreachable over SSH: the scheduled copy fails, says why in the event log of the
  *   machine that tried, and every backup already on standby stays.
  * Addresses 10.213.229.x (kit/addresses.ts row `backup-after-failover`), cluster `bkfo`.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
+import { readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { runCli } from '../helpers/cli.js';
 import { useBedCluster } from '../helpers/hosts-config.js';
@@ -40,7 +47,7 @@ describe('backups after the roles swap (simple preset on three hosts, backup.tar
   const t0 = Date.now();
   // systemd as PID 1 (the production path: the .timer units); HASTACK_BED_INIT=keeper runs the keeper's timers instead.
   const init = process.env['HASTACK_BED_INIT'] === 'keeper' ? 'keeper' : 'systemd';
-  const used = useBedCluster('backup-after-failover', { backup: { schedule: SCHEDULE, target: 'standby', keep: 5 } }, { init });
+  const used = useBedCluster('backup-after-failover', { backup: { schedule: SCHEDULE, target: 'standby', keep: 5, binlogArchive: true } }, { init });
   const stamp = (what: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
 
   /** The complete backups on standby, oldest first, with their manifests. */
@@ -88,7 +95,10 @@ describe('backups after the roles swap (simple preset on three hosts, backup.tar
     assert.equal(afterSwap.trigger, 'schedule');
     assert.equal(afterSwap.source.dbRole, 'replica');
     assert.equal(afterSwap.target.node, 'standby');
-    const steps = (await events('primary')).filter((e) => e.data?.['id'] === afterSwap?.id).map((e) => e.message);
+    // The copy is renamed into place on standby just before the primary logs its last step.
+    const stepsOf = async (): Promise<string[]> => (await events('primary')).filter((e) => e.data?.['id'] === afterSwap?.id).map((e) => e.message);
+    await waitFor(async () => ((await stepsOf()).some((m) => /complete on standby/.test(m)) ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    const steps = await stepsOf();
     assert.ok(
       steps.some((m) => /rsync over SSH to standby/.test(m)),
       steps.join('\n'),
@@ -111,6 +121,45 @@ describe('backups after the roles swap (simple preset on three hosts, backup.tar
     assert.match(r.stdout, /restores and matches its manifest/);
     assert.match(r.stdout, /MariaDB started on the restored datadir/);
     stamp(`restore --verify ${id}: ${r.stdout.trim().split('\n').at(-1) ?? ''}`);
+  });
+
+  /** One statement on a node's MariaDB over the bed's network, with the real `mariadb` client as the admin account (password in the environment). */
+  async function sql(node: string, query: string): Promise<string> {
+    const stateDir = path.join(used.dir, '.hastack', CLUSTER);
+    const svc = servicesOf(readTopology(stateDir), 'mariadb').find((x) => x.node === node) ?? assert.fail(node);
+    const r = await promisify(execFile)('mariadb', ['-h', svc.address, '-P', String(svc.port), '-u', 'hastack_admin', '-N', '-B', '-e', query], {
+      env: { ...process.env, MYSQL_PWD: readSecrets(stateDir).dbRootPassword },
+      timeout: 15_000,
+    });
+    return r.stdout.trim();
+  }
+
+  it("the binlog archive runs on standby's machine and follows the switchover: restore --latest --verify there reaches a row written after it", async () => {
+    const archiveStatus = async (): Promise<{ source?: string; streaming?: boolean; lastGtid?: string }> =>
+      JSON.parse((await used.bed.exec('standby', `cat ${STATE}/binlog-archive.json`)).stdout) as { source?: string; streaming?: boolean; lastGtid?: string };
+    const follows = await waitFor(async () => ((s) => (s.streaming && s.source === 'standby/mariadb' ? s : undefined))(await archiveStatus()), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    assert.ok(follows, `the archive on standby does not stream from the new primary: ${JSON.stringify(await archiveStatus())}`);
+    // The operator's status shows it through standby's agent (each call starts the CLI on the host: retried on a loaded bed).
+    const shown = await waitFor(
+      async () => {
+        const st = await runCli(['status', '-f', used.configFile], { cwd: used.dir, timeoutMs: 120_000 });
+        return /binlog archive: streaming from standby\/mariadb, newest 0-\d+-\d+/.test(st.stdout) ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 1000 },
+    );
+    assert.ok(shown, '"hastack status" shows the archive streaming from standby');
+    // standby is the primary since the switchover.
+    await sql('standby', 'CREATE TABLE IF NOT EXISTS app.pitr_probe (id INT PRIMARY KEY); INSERT INTO app.pitr_probe VALUES (1)');
+    const want = await sql('standby', 'SELECT @@gtid_binlog_pos');
+    const archived = await waitFor(async () => ((await archiveStatus()).lastGtid === want ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    assert.ok(archived, `the archive on standby did not reach ${want}`);
+    const r = await used.bed.exec('standby', `${HASTACK} restore --latest --verify -f ${STATE}/hastack.yaml --state-root /var/lib/hastack`, { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.ok(r.stdout.includes(want), `restored to ${want}:\n${r.stdout}`);
+    stamp(`restore --latest --verify on standby reached ${want}: ${r.stdout.trim().split('\n').at(-1) ?? ''}`);
   });
 
   it('standby unreachable over SSH: the scheduled backup fails before copying anything and says why; every backup on standby stays', async () => {

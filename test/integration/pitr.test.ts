@@ -23,12 +23,12 @@ import mysql from 'mysql2/promise';
 import { testRange } from '../../kit/addresses.js';
 import { preset, readSecrets, servicesOf } from '../../src/config/index.js';
 import { mariadbPaths } from '../../src/engines/index.js';
-import { buildTimeline, readArchive, readArchiveStatus } from '../../src/failover/index.js';
+import { readArchive, readArchiveStatus } from '../../src/failover/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { useCluster } from '../helpers/cluster.js';
 import { postOrder, restock } from '../helpers/orders.js';
-import { ordersInKeptScratch, type KeptScratch } from '../helpers/scratch.js';
+import { archivedSeq as archivedSeqOf, expectAt, orderPhase, randomSecondOf, restoreAndRead, type Sent } from '../helpers/pitr.js';
 
 const R = testRange('pitr');
 const LB = `http://${R.address(1)}:8080`;
@@ -38,12 +38,6 @@ const PHASE_MS = 5_000;
 const PHASE_MAX_ORDERS = 400;
 // Lag samples per phase (one every ~PHASE_MS / LAG_SAMPLES).
 const LAG_SAMPLES = 6;
-
-interface Sent {
-  readonly key: string;
-  readonly sentAt: number;
-  ackedAt?: number;
-}
 
 describe('point-in-time recovery: binlog archive across a switchover and back, restore --to-time under load', { timeout: 420_000 }, () => {
   const used = useCluster('pitr', {
@@ -78,51 +72,20 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
       const [r] = await c.query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS g');
       return Number(/-(\d+)$/.exec(String(r[0]?.['g'] ?? ''))?.[1] ?? 0);
     });
-  const archivedSeq = (): number => buildTimeline(readArchive(used.topo)).transactions.at(-1)?.seq ?? 0;
+  const archivedSeq = (): number => archivedSeqOf(used.topo);
 
-  /** One writer, paced: orders with their send and acknowledgement times. */
+  /** One writer, paced, with the archive's lag sampled along (test/helpers/pitr.ts). */
   async function load(phase: string): Promise<void> {
-    const end = Date.now() + PHASE_MS;
-    let nextSample = Date.now();
-    const sampling: Promise<void>[] = [];
-    for (let i = 0; i < PHASE_MAX_ORDERS && Date.now() < end; i++) {
-      const s: Sent = { key: `pt-${phase}-${i}`, sentAt: Date.now() };
-      history.push(s);
-      const r = await postOrder(LB, s.key);
-      if (r.ok) s.ackedAt = Date.now();
-      if (Date.now() >= nextSample) {
-        nextSample = Date.now() + PHASE_MS / LAG_SAMPLES;
-        sampling.push(
-          (async () => {
-            const at = Date.now();
-            const seq = await primarySeq();
-            const seen = await waitFor(async () => (archivedSeq() >= seq ? Date.now() : undefined), { timeoutMs: 30_000, intervalMs: 20 });
-            if (seen !== undefined) lags.push(seen - at);
-          })(),
-        );
-      }
-      await new Promise((res) => setTimeout(res, 20));
-    }
-    await Promise.all(sampling);
-    phaseEnds.push(Date.now());
+    const sample = async (): Promise<void> => {
+      const at = Date.now();
+      const seq = await primarySeq();
+      const seen = await waitFor(async () => (archivedSeq() >= seq ? Date.now() : undefined), { timeoutMs: 30_000, intervalMs: 20 });
+      if (seen !== undefined) lags.push(seen - at);
+    };
+    phaseEnds.push(await orderPhase(LB, history, { prefix: 'pt', phase, ms: PHASE_MS, maxOrders: PHASE_MAX_ORDERS, samples: LAG_SAMPLES, sample }));
   }
 
-  interface Report {
-    restoredTo?: { gtid: string; time: string };
-    applied: number;
-    backup: string;
-    scratch?: KeptScratch;
-  }
   let afterSwitch: { gtid: string; restored: Set<string> } | undefined;
-
-  /** `restore ARGS --verify --keep --json`, then this test's orders in the scratch server, which is stopped and removed. */
-  async function restoreAndRead(args: readonly string[]): Promise<{ rep: Report; restored: Set<string> }> {
-    const r = await runCli(['restore', ...args, '--verify', '--keep', '--json', '-f', used.configFile], { cwd: used.dir, timeoutMs: 240_000 });
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    const rep = JSON.parse(r.stdout) as Report;
-    const scratch = rep.scratch ?? assert.fail('no scratch server kept');
-    return { rep, restored: await ordersInKeptScratch(scratch, readSecrets(used.stateDir).dbRootPassword, used.topo.config.database.name, 'pt-%') };
-  }
 
   async function switchTo(node: string): Promise<void> {
     const r = await runCli(['switchover', '--to', node, '-f', used.configFile], { cwd: used.dir, timeoutMs: 90_000 });
@@ -174,15 +137,10 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
     [2, 'c (after the failback)'],
   ] as const) {
     it(`restore --to-time T --verify, T a random second of phase ${phase}: exactly the orders committed at or before T`, async () => {
-      const mine = history.filter((h) => h.key.startsWith(`pt-${phase[0]}-`));
-      const from = Math.ceil((mine[0]?.sentAt ?? assert.fail('no orders')) / 1000);
-      const to = Math.floor((phaseEnds[n] ?? 0) / 1000) - 1;
-      assert.ok(to >= from, 'the phase spans a whole second');
-      const T = from + Math.floor(Math.random() * (to - from + 1));
-      const iso = new Date(T * 1000).toISOString().replace('.000Z', 'Z');
-      const { rep, restored } = await restoreAndRead(['--to-time', iso]);
+      const { T, iso } = randomSecondOf(history, `pt-${phase[0]}-`, phaseEnds[n] ?? 0);
+      const { rep, restored } = await restoreAndRead(used, ['--to-time', iso], 'pt-%');
       if (n === 1) afterSwitch = { gtid: rep.restoredTo?.gtid ?? '', restored };
-      const { must, mustNot, either } = expectAt(T, restored);
+      const { must, mustNot, either } = expectAt(history, T, restored);
       stamp(
         `T=${iso}: base ${rep.backup}, ${rep.applied} transactions replayed, restored to ${rep.restoredTo?.gtid} (${rep.restoredTo?.time}); ` +
           `${restored.size} orders, ${must} required, ${mustNot} excluded, ${either.length} in flight at T+1 s (${either.filter((h) => restored.has(h.key)).length} of them restored)`,
@@ -190,35 +148,16 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
     });
   }
 
-  /** Asserts that `restored` holds exactly the orders committed at or before second T; returns the counts. */
-  function expectAt(T: number, restored: ReadonlySet<string>): { must: number; mustNot: number; either: Sent[] } {
-    const cut = (T + 1) * 1000;
-    const must = history.filter((h) => h.ackedAt !== undefined && h.ackedAt < cut).map((h) => h.key);
-    const mustNot = history.filter((h) => h.sentAt >= cut).map((h) => h.key);
-    const either = history.filter((h) => h.sentAt < cut && !(h.ackedAt !== undefined && h.ackedAt < cut));
-    const missing = must.filter((k) => !restored.has(k));
-    const extra = mustNot.filter((k) => restored.has(k));
-    const unknown = [...restored].filter((k) => !history.some((h) => h.key === k));
-    assert.deepEqual(missing, [], 'orders acknowledged at or before T are missing');
-    assert.deepEqual(extra, [], 'orders sent after T were restored');
-    assert.deepEqual(unknown, []);
-    assert.ok(must.length > 0);
-    return { must: must.length, mustNot: mustNot.length, either };
-  }
-
   it('restore --to-gtid G, G the transaction the switchover-phase restore reached: the same orders', async () => {
     const at = afterSwitch ?? assert.fail('the phase b restore did not run');
-    const { rep, restored } = await restoreAndRead(['--to-gtid', at.gtid]);
+    const { rep, restored } = await restoreAndRead(used, ['--to-gtid', at.gtid], 'pt-%');
     assert.equal(rep.restoredTo?.gtid, at.gtid);
     assert.deepEqual([...restored].sort(), [...at.restored].sort());
     stamp(`--to-gtid ${at.gtid}: ${restored.size} orders, as --to-time reached`);
   });
 
   it('restore --into-cluster --to-time T (a second of phase c): the cluster is back at T, the standby provisioned again, the app serving, the backup from before listed', async () => {
-    const mine = history.filter((h) => h.key.startsWith('pt-c-'));
-    const from = Math.ceil((mine[0]?.sentAt ?? assert.fail('no orders')) / 1000);
-    const T = from + Math.floor(Math.random() * Math.max(1, Math.floor((phaseEnds[2] ?? 0) / 1000) - 1 - from + 1));
-    const iso = new Date(T * 1000).toISOString().replace('.000Z', 'Z');
+    const { T, iso } = randomSecondOf(history, 'pt-c-', phaseEnds[2] ?? 0);
     const args = ['restore', '--into-cluster', '--to-time', iso, '-f', used.configFile];
     const dry = await runCli([...args, '--dry-run'], { cwd: used.dir });
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
@@ -247,9 +186,9 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
         await c.end();
       }
     };
-    expectAt(T, await orders('primary'));
+    expectAt(history, T, await orders('primary'));
     // The app writes again, through the load balancer, and the rebuilt standby replicates it.
-    const after: Sent = { key: 'pt-after-restore', sentAt: Date.now() };
+    const after = { key: 'pt-after-restore' };
     const ok = await postOrder(LB, after.key);
     assert.ok(ok.ok, `an order after the restore: ${JSON.stringify(ok)}`);
     const standbyHas = await waitFor(async () => ((await orders('standby')).has(after.key) ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
@@ -260,10 +199,10 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
     // and the backup from before (its position past T is the old history) is never a base.
     const last = await primarySeq();
     assert.ok(await waitFor(async () => (archivedSeq() >= last ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 }), 'the archive follows the restored primary');
-    const { rep, restored } = await restoreAndRead(['--latest']);
+    const { rep, restored } = await restoreAndRead(used, ['--latest'], 'pt-%');
     assert.notEqual(rep.backup, pre, 'the pre-restore backup holds the old history past T');
     assert.ok(restored.has(after.key), 'the order taken after the restore is in the archive');
     restored.delete(after.key);
-    expectAt(T, restored);
+    expectAt(history, T, restored);
   });
 });
