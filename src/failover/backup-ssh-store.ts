@@ -3,18 +3,19 @@ import path from 'node:path';
 import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
-import { shq } from '../shared/ssh-words.js';
-import { MANIFEST_FILE, isBackupId, manifestSchema, type BackupManifest } from './backup-manifest.js';
+import { isBackupId, manifestSchema, type BackupManifest } from './backup-manifest.js';
 import { COPY_ATTEMPTS } from './backup-remote.js';
 import { backupsToRemove, verificationOf, type BackupVerification } from './backup-retention.js';
-import { ensureBackupIdentity, sshConn, sshRun, type SshConn } from './backup-ssh.js';
+import { LIST_MARK, LIST_VERIFY_MARK } from './backup-ssh-gate.js';
+import { ensureBackupIdentity, sshCall, sshConn, type SshConn } from './backup-ssh.js';
 import { parseVerifyResult, VERIFY_FILE, type StoredBackup } from './backup-store.js';
 import { sshTargets, type BackupTarget } from './backup-targets.js';
 import { runTool } from './backup-tools.js';
 
 /*
  * Backups on an SSH target (a plain machine, backup-ssh.ts), with the guarantees of the other
- * kinds but no hastack on the far side: every step is a short POSIX shell script run over SSH.
+ * kinds but no hastack on the far side: every step is one request to the gate there
+ * (backup-ssh-gate.ts: `begin`, rsync, `sums`, `finish`, `list`, `remove`, `put`).
  *   begin   the directory exists (0700), rsync and sha256sum are there, leftovers of copies older
  *           than any copy can run are removed; asked before a replica is held still;
  *   copy    rsync into `.incoming-<id>`, up to COPY_ATTEMPTS tries, each resuming the last;
@@ -33,22 +34,13 @@ const RSYNC_IO_TIMEOUT_S = 60;
 const CALL_TIMEOUT_MS = 60_000;
 // sha256sum reads the copy once, at disk speed: bound like the copy itself.
 const CHECK_TIMEOUT_MS = 30 * 60_000;
-/** An `.incoming-<id>` this much older belongs to no running copy (rsync's own bound is 30 min). */
-const STALE_INCOMING_MIN = 35;
 
-const need = (tool: string): string => `command -v ${tool} >/dev/null 2>&1 || { echo "${tool} is not installed on this machine: apt-get install ${tool}" >&2; exit 4; }`;
-
-/** Ready to receive backup `id`: reachable, tools there, directory made, stale leftovers gone. */
+/**
+ * Ready to receive backup `id`: reachable, rsync and sha256sum there, directory made (0700),
+ * `.incoming-*` older than any copy can run removed, `id` not taken (the gate's `begin`).
+ */
 export async function beginSsh(c: SshConn, root: string, id: string): Promise<void> {
-  const script = [
-    'umask 077',
-    need('rsync'),
-    need('sha256sum'),
-    `mkdir -p ${shq(root)} && cd ${shq(root)}`,
-    `find . -maxdepth 1 -name '.incoming-*' ! -name ${shq(`.incoming-${id}`)} -mmin +${STALE_INCOMING_MIN} -exec rm -rf {} +`,
-    `if [ -e ${shq(id)} ]; then echo "backup ${id} already exists there; wait a second and run again" >&2; exit 3; fi`,
-  ].join('\n');
-  await sshRun(c, script, { timeoutMs: CALL_TIMEOUT_MS, what: 'preparing the backup directory' });
+  await sshCall(c, ['begin', root, id], { timeoutMs: CALL_TIMEOUT_MS, what: 'preparing the backup directory' });
 }
 
 export interface SshCopy {
@@ -64,7 +56,8 @@ export interface SshCopy {
 
 /** `rsync` between here and the target over `c`'s ssh, up to COPY_ATTEMPTS tries (each resumes: --partial-dir). */
 async function rsyncWithRetries(c: SshConn, from: string, to: string, o: Omit<SshCopy, 'id' | 'stagingDir' | 'manifest'>, what: string): Promise<void> {
-  const args = ['-a', '--checksum', '--delete', '--partial-dir=.rsync-partial', `--timeout=${RSYNC_IO_TIMEOUT_S}`, '-e', c.ssh.join(' '), from, to];
+  // -rlt, not -a: the target's gate takes no owner, group, mode or device (every file there is its user's, 0600).
+  const args = ['-rlt', '--checksum', '--delete', '--partial-dir=.rsync-partial', `--timeout=${RSYNC_IO_TIMEOUT_S}`, '-e', c.ssh.join(' '), from, to];
   for (let attempt = 1; ; attempt++) {
     try {
       o.say(`${what}, attempt ${attempt} of ${COPY_ATTEMPTS}`, 'rsync', { target: c.name, attempt });
@@ -100,10 +93,10 @@ export function compareSums(m: BackupManifest, sha256sumOutput: string): string[
 
 /** The sha256 of every listed file of `dir` on the target, compared with the manifest; the problems. */
 async function checkThere(c: SshConn, dir: string, m: BackupManifest): Promise<string[]> {
-  // The list on stdin (NUL-separated by tr): no argument list limit, no name ever in the script.
-  const out = await sshRun(c, `cd ${shq(dir)} && tr '\\n' '\\0' | xargs -0 -r sha256sum -- 2>/dev/null; true`, {
+  // The list on stdin, one name a line: no argument list limit, no name ever in the request.
+  const out = await sshCall(c, ['sums', dir], {
     timeoutMs: CHECK_TIMEOUT_MS,
-    input: m.files.map((f) => f.path).join('\n'),
+    input: m.files.map((f) => `${f.path}\n`).join(''),
     what: 'sha256sum of the copy',
   });
   return compareSums(m, out);
@@ -125,48 +118,31 @@ export async function copyToSsh(t: BackupTarget, c: SshConn, o: SshCopy): Promis
     if (problems.length > 0) {
       throw new HastackError(ErrorCode.SETUP_FAILED, `the copy on ${t.name} does not match the manifest: ${problems.slice(0, 5).join('; ')}; check the disk of ${t.name}`);
     }
-    await sshRun(
-      c,
-      `cd ${shq(t.root)} && rm -rf ${shq(`.incoming-${o.id}/.rsync-partial`)} && if [ -e ${shq(o.id)} ]; then exit 3; fi && mv ${shq(`.incoming-${o.id}`)} ${shq(o.id)}`,
-      {
-        timeoutMs: CALL_TIMEOUT_MS,
-        what: `renaming backup ${o.id} into place`,
-      },
-    );
+    // `.incoming-<id>/.rsync-partial` dropped, then one rename, never over an existing backup.
+    await sshCall(c, ['finish', t.root, o.id], { timeoutMs: CALL_TIMEOUT_MS, what: `renaming backup ${o.id} into place` });
   } catch (e) {
     // Best effort: an unreachable target keeps its partial copy, which the next begin removes once stale.
-    await sshRun(c, `rm -rf ${shq(incoming)}`, { timeoutMs: CALL_TIMEOUT_MS, what: 'removing the failed copy' }).catch(() => undefined);
+    await sshCall(c, ['remove', incoming], { timeoutMs: CALL_TIMEOUT_MS, what: 'removing the failed copy' }).catch(() => undefined);
     throw e;
   }
   // Retention, only now that the new backup is complete, among this target's backups alone.
   const onTarget = (await listSsh(c, t)).map((b) => ({ id: b.id, verification: verificationOf(b.verification) }));
   const drop = backupsToRemove(onTarget, t.keep, o.id);
   if (drop.length > 0) {
-    await sshRun(c, `cd ${shq(t.root)} && rm -rf -- ${drop.map(shq).join(' ')}`, { timeoutMs: CALL_TIMEOUT_MS, what: 'retention' });
+    await sshCall(c, ['remove', ...drop.map((id) => path.posix.join(t.root, id))], { timeoutMs: CALL_TIMEOUT_MS, what: 'retention' });
   }
   return { dir: `${c.destination}:${finalDir}`, removed: drop.map((id) => ({ id, verification: onTarget.find((b) => b.id === id)?.verification ?? 'unverified' })) };
 }
 
-const MARK = '@@hastack-backup ';
-const VERIFY_MARK = '@@hastack-verify';
-
-/** The complete backups on one SSH target: each `<id>/` with a valid manifest (and its verify.json). */
+/** The complete backups on one SSH target: each `<id>/` with a manifest (and its verify.json), from the gate's `list`. */
 async function listSsh(c: SshConn, t: BackupTarget): Promise<StoredBackup[]> {
-  const script = [
-    `cd ${shq(t.root)} 2>/dev/null || exit 0`,
-    `for d in */; do d=\${d%/}; [ -f "$d/${MANIFEST_FILE}" ] || continue`,
-    `  printf '\\n${MARK}%s\\n' "$d"; cat "$d/${MANIFEST_FILE}"; printf '\\n${VERIFY_MARK}\\n'; cat "$d/${VERIFY_FILE}" 2>/dev/null`,
-    'done',
-    // The loop's status is its last command's (a backup never verified has no verify.json).
-    'exit 0',
-  ].join('\n');
-  const out = await sshRun(c, script, { timeoutMs: CALL_TIMEOUT_MS, what: 'listing the backups' });
+  const out = await sshCall(c, ['list', t.root], { timeoutMs: CALL_TIMEOUT_MS, what: 'listing the backups' });
   const found: StoredBackup[] = [];
-  for (const part of out.split(`\n${MARK}`).slice(1)) {
+  for (const part of out.split(`\n${LIST_MARK}`).slice(1)) {
     const nl = part.indexOf('\n');
     const id = part.slice(0, nl);
     if (!isBackupId(id)) continue;
-    const [manifestText = '', verifyText = ''] = part.slice(nl + 1).split(`\n${VERIFY_MARK}\n`);
+    const [manifestText = '', verifyText = ''] = part.slice(nl + 1).split(`\n${LIST_VERIFY_MARK}\n`);
     try {
       const manifest = manifestSchema.parse(JSON.parse(manifestText));
       const verification = parseVerifyResult(verifyText);
@@ -211,12 +187,11 @@ export async function fetchSshBackup(topo: Topology, b: StoredBackup, localDir: 
   await rsyncWithRetries(c, `${c.destination}:${path.posix.join(t.root, b.id)}/`, `${localDir}/`, o, `rsync over SSH from ${t.name} (${b.dir})`);
 }
 
-/** Writes a verification result next to the backup on its SSH target (temporary name, then rename). Best effort by the caller. */
+/** Writes a verification result next to the backup on its SSH target (the gate's `put`: temporary name, then rename). Best effort by the caller. */
 export async function putSshVerify(topo: Topology, b: StoredBackup, json: string): Promise<void> {
   const t = sshTargets(topo).find((x) => x.name === b.sshTarget);
   if (!t) return;
-  const dir = path.posix.join(t.root, b.id);
-  await sshRun(sshConn(topo, t), `cd ${shq(dir)} && cat > .${VERIFY_FILE}.tmp && mv .${VERIFY_FILE}.tmp ${VERIFY_FILE}`, {
+  await sshCall(sshConn(topo, t), ['put', path.posix.join(t.root, b.id, VERIFY_FILE)], {
     timeoutMs: CALL_TIMEOUT_MS,
     input: json,
     what: 'writing verify.json',

@@ -54,7 +54,7 @@ describe('SSH backup targets: the endpoint and the ssh options', () => {
       ['ssh: connect to host 192.0.2.7 port 2222: Connection refused', ErrorCode.HOST_UNREACHABLE, /unreachable .*sshd listens on 192\.0\.2\.7 port 2222/],
       ['Host key verification failed.', ErrorCode.HOST_KEY_UNKNOWN, /never accepts a new host key by itself/],
       ['@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.', ErrorCode.HOST_KEY_CHANGED, /find out which/],
-      ['root@192.0.2.7: Permission denied (publickey).', ErrorCode.HOST_AUTH_FAILED, /add \S+backup_ed25519\.pub to ~root\/\.ssh\/authorized_keys/],
+      ['root@192.0.2.7: Permission denied (publickey).', ErrorCode.HOST_AUTH_FAILED, /backup_ed25519\.pub\) for user root: run "hastack backup authorize"/],
     ];
     for (const [stderr, code, says] of cases) {
       const e = sshTargetError(c, stderr);

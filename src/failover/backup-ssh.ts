@@ -6,6 +6,7 @@ import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { classifySshFailure } from '../shared/ssh-words.js';
+import { GATE_REFUSED_EXIT, PLAIN_WORD } from './backup-ssh-gate.js';
 import type { BackupTarget, SshEndpoint } from './backup-targets.js';
 
 /*
@@ -17,7 +18,9 @@ import type { BackupTarget, SshEndpoint } from './backup-targets.js';
  * known_hosts file of this target alone, the system-wide one ignored), or their known_hosts file,
  * else ssh's default. A host key that is unknown or changed is refused, never learned on first
  * use: a machine in between would otherwise receive every backup. No secret is in any argument:
- * the key is a file named by path, and backups leave sealed when backup.keyFile is set.
+ * the key is a file named by path, and backups leave sealed when backup.keyFile is set. There, the
+ * key reaches nothing but hastack's gate (backup-ssh-gate.ts): every request is one of its verbs or
+ * rsync's far side, in plain words (`sshCall`), confined to the target's `dir/<cluster>`.
  */
 
 const run = promisify(execFile);
@@ -29,6 +32,8 @@ const SERVER_ALIVE_INTERVAL_S = 15;
 const SERVER_ALIVE_COUNT_MAX = 4;
 /** ssh's exit status for its own failures (the remote command's status otherwise). */
 const SSH_FAILED_EXIT = 255;
+/** A shell's exit status for a command it cannot find. */
+const SHELL_NOT_FOUND_EXIT = 127;
 
 /** One SSH target, ready to use: ssh's options (no destination) and `user@host`. */
 export interface SshConn {
@@ -47,9 +52,9 @@ export function backupIdentityFile(topo: Topology): string {
   return path.join(topo.stateDir, 'ssh', 'backup_ed25519');
 }
 
-/** rsync splits `-e` on blanks and a remote shell reads these paths: only plain characters. */
+/** rsync splits `-e` on blanks and the target's gate reads these paths: only plain characters. */
 function plainPath(p: string, what: string): string {
-  if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(p)) {
+  if (!PLAIN_WORD.test(p)) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${what} ${p} has blanks or quotes; an SSH backup target needs plain paths (move the state directory)`);
   }
   return p;
@@ -142,38 +147,51 @@ export function sshTargetError(c: SshConn, stderr: string): HastackError | undef
     case 'auth':
       return new HastackError(
         ErrorCode.HOST_AUTH_FAILED,
-        `${who} refused the backup key for user ${e.user}: add ${c.identityFile}.pub to ~${e.user}/.ssh/authorized_keys there (e.g. ssh-copy-id -i ${c.identityFile}.pub -p ${e.port} ${c.destination})`,
+        `${who} refused the backup key (${c.identityFile}.pub) for user ${e.user}: ${AUTHORIZE_ADVICE}; it puts the key in ~${e.user}/.ssh/authorized_keys there, restricted to hastack's gate and to the addresses that send backups (from=): a machine not among them is refused too`,
         { details },
       );
   }
 }
 
+/** What to run so that the target takes the backup key, for messages (deploy does it too on hosts). */
+export const AUTHORIZE_ADVICE = 'run "hastack backup authorize" (on substrate: hosts, "hastack deploy" does it too)';
+
 /**
- * Runs a POSIX shell script on the target (its words quoted by the caller with shq), `input` on
- * its stdin. Resolves with stdout; rejects with a typed error (sshTargetError), or
- * HOST_COMMAND_FAILED with the script's stderr.
+ * Sends one request to the target's gate (backup-ssh-gate.ts): plain words joined by blanks (the
+ * gate refuses anything else, so nothing is quoted), `input` on its stdin. Resolves with stdout;
+ * rejects with a typed error: ssh's own failure (sshTargetError), HOST_AUTH_FAILED when the key
+ * reaches a shell there instead of the gate, HOST_COMMAND_FAILED with the gate's stderr otherwise.
  */
-export function sshRun(c: SshConn, script: string, o: { readonly timeoutMs: number; readonly input?: string | Buffer; readonly what: string }): Promise<string> {
+export function sshCall(c: SshConn, request: readonly string[], o: { readonly timeoutMs: number; readonly input?: string | Buffer; readonly what: string }): Promise<string> {
+  const bad = request.find((w) => !PLAIN_WORD.test(w));
+  if (bad !== undefined)
+    return Promise.reject(new HastackError(ErrorCode.INTERNAL, `a request to backup target ${c.name} with the word ${JSON.stringify(bad)}, which its gate refuses`));
   return new Promise((resolve, reject) => {
     const [cmd, ...opts] = c.ssh;
     const child = execFile(
       cmd ?? 'ssh',
-      [...opts, '-T', '--', c.destination, script],
+      [...opts, '-T', '--', c.destination, request.join(' ')],
       { timeout: o.timeoutMs, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (!err) return resolve(stdout);
         const code = typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : undefined;
         const typed = code === SSH_FAILED_EXIT ? sshTargetError(c, stderr) : undefined;
         if (typed) return reject(typed);
-        // Not err.message: it repeats the whole command line (the script).
+        const where = `backup target ${c.name} (${describeEndpoint(c.endpoint)})`;
         const why =
           stderr.trim().split('\n').slice(-3).join(' / ') || ((err as { killed?: boolean }).killed ? `no answer within ${o.timeoutMs / 1000} s` : `exit status ${code ?? '?'}`);
+        // 127: the login shell found no such command (the key is authorised without the gate), or no gate file.
+        if (code === SHELL_NOT_FOUND_EXIT && /not found|No such file/i.test(stderr)) {
+          return reject(
+            new HastackError(ErrorCode.HOST_AUTH_FAILED, `${where} runs the backup key's requests in a shell, not through hastack's gate (${why}): ${AUTHORIZE_ADVICE}`, {
+              details: { target: c.name, exitCode: code },
+            }),
+          );
+        }
         reject(
-          new HastackError(
-            (err as { killed?: boolean }).killed ? ErrorCode.TIMEOUT : ErrorCode.HOST_COMMAND_FAILED,
-            `${o.what} on backup target ${c.name} (${describeEndpoint(c.endpoint)}) failed: ${why}`,
-            { details: { target: c.name, exitCode: code } },
-          ),
+          new HastackError((err as { killed?: boolean }).killed ? ErrorCode.TIMEOUT : ErrorCode.HOST_COMMAND_FAILED, `${o.what} on ${where} failed: ${why}`, {
+            details: { target: c.name, exitCode: code, ...(code === GATE_REFUSED_EXIT ? { refusedByGate: true } : {}) },
+          }),
         );
       },
     );

@@ -163,7 +163,8 @@ export function lockFile(topo: Topology): string {
   return path.join(topo.stateDir, 'backup.lock');
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether process `pid` runs (EPERM: it does, as another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,12 +1,11 @@
 import path from 'node:path';
 import type { Topology } from '../config/index.js';
 import { describeError } from '../shared/errors.js';
-import { shq } from '../shared/ssh-words.js';
 import type { BackupKey } from './backup-crypt.js';
-import { sshConn, sshRun, type SshConn } from './backup-ssh.js';
+import { sshCall, sshConn, type SshConn } from './backup-ssh.js';
 import type { BackupTarget } from './backup-targets.js';
 import { runTool } from './backup-tools.js';
-import { TARGET_ARCHIVE_DIR, tailChunk, tailPrefix } from './binlog-archive-seal.js';
+import { TARGET_ARCHIVE_DIR, tailChunk } from './binlog-archive-seal.js';
 
 /*
  * The binlog archive's copies on one SSH target (a plain machine, backup-ssh.ts): the same layout
@@ -20,6 +19,8 @@ import { TARGET_ARCHIVE_DIR, tailChunk, tailPrefix } from './binlog-archive-seal
  *     an SSH connection, ~0.1-0.3 s of handshake here), so losing the archiving machine loses
  *     about 10 s of commits on this target;
  *   - pruned segments removed there too.
+ * Each step is a request to the target's gate (backup-ssh-gate.ts: rsync into the segment's
+ * directory, `drop-tails`, `put`, `remove`).
  * One queue per target, in order; a step that fails stays at the head and is tried again
  * RETRY_MS later (a target that is down keeps its backlog, in memory, until it is back or the
  * archiver stops). Each failure streak is reported once.
@@ -67,12 +68,13 @@ export class SshArchiveShipper {
     this.push({
       what: `copying ${seg}/${path.basename(file)}`,
       run: async () => {
-        await runTool(
-          'rsync',
-          ['-a', '--rsync-path', `umask 077 && mkdir -p ${shq(dest)} && rsync`, '-e', this.c.ssh.join(' '), path.join(segDir, segmentFile), file, `${this.c.destination}:${dest}/`],
-          { logFile: this.logFile, timeoutMs: PUT_TIMEOUT_MS, what: `rsync of ${path.basename(file)} to ${this.c.name}` },
-        );
-        await sshRun(this.c, `cd ${shq(dest)} && rm -f -- ${shq(tailPrefix(name))}*`, { timeoutMs: CALL_TIMEOUT_MS, what: 'removing shipped chunks' });
+        // The gate makes the segment's directory (0700) before its rsync receives (-rlt: it takes no owner or mode).
+        await runTool('rsync', ['-rlt', '-e', this.c.ssh.join(' '), path.join(segDir, segmentFile), file, `${this.c.destination}:${dest}/`], {
+          logFile: this.logFile,
+          timeoutMs: PUT_TIMEOUT_MS,
+          what: `rsync of ${path.basename(file)} to ${this.c.name}`,
+        });
+        await sshCall(this.c, ['drop-tails', dest, name], { timeoutMs: CALL_TIMEOUT_MS, what: 'removing shipped chunks' });
       },
     });
   }
@@ -102,16 +104,12 @@ export class SshArchiveShipper {
       what: `shipping ${seg}/${chunk}`,
       run: async () => {
         // segment.json first (a reader skips a segment without it), then the chunk under a temporary name.
-        await runTool(
-          'rsync',
-          ['-a', '--rsync-path', `umask 077 && mkdir -p ${shq(dest)} && rsync`, '-e', this.c.ssh.join(' '), path.join(out.segDir, segmentFile), `${this.c.destination}:${dest}/`],
-          {
-            logFile: this.logFile,
-            timeoutMs: CALL_TIMEOUT_MS,
-            what: `rsync of ${seg}/${segmentFile} to ${this.c.name}`,
-          },
-        );
-        await sshRun(this.c, `cd ${shq(dest)} && cat > ${shq(`.${chunk}.tmp`)} && mv ${shq(`.${chunk}.tmp`)} ${shq(chunk)}`, {
+        await runTool('rsync', ['-rlt', '-e', this.c.ssh.join(' '), path.join(out.segDir, segmentFile), `${this.c.destination}:${dest}/`], {
+          logFile: this.logFile,
+          timeoutMs: CALL_TIMEOUT_MS,
+          what: `rsync of ${seg}/${segmentFile} to ${this.c.name}`,
+        });
+        await sshCall(this.c, ['put', path.posix.join(dest, chunk)], {
           timeoutMs: CALL_TIMEOUT_MS,
           input: body,
           what: `writing ${chunk}`,
@@ -125,10 +123,7 @@ export class SshArchiveShipper {
     if (segments.length === 0) return;
     this.push({
       what: `removing ${segments.length} pruned segments`,
-      run: () =>
-        sshRun(this.c, `cd ${shq(this.root)} 2>/dev/null || exit 0; rm -rf -- ${segments.map(shq).join(' ')}`, { timeoutMs: CALL_TIMEOUT_MS, what: 'pruning' }).then(
-          () => undefined,
-        ),
+      run: () => sshCall(this.c, ['remove', ...segments.map((s) => path.posix.join(this.root, s))], { timeoutMs: CALL_TIMEOUT_MS, what: 'pruning' }).then(() => undefined),
     });
   }
 

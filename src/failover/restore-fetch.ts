@@ -4,8 +4,8 @@ import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { isBackupId } from './backup-manifest.js';
 import { fetchSshBackup, listSshBackups } from './backup-ssh-store.js';
-import { sshConn } from './backup-ssh.js';
-import { findBackup, listBackups, type StoredBackup, type UnreadableBackup } from './backup-store.js';
+import { sshCall, sshConn } from './backup-ssh.js';
+import { findBackup, listBackups, pidAlive, type StoredBackup, type UnreadableBackup } from './backup-store.js';
 import { sshTargets } from './backup-targets.js';
 import { runTool } from './backup-tools.js';
 import { TARGET_ARCHIVE_DIR } from './binlog-archive-seal.js';
@@ -18,15 +18,37 @@ import { TARGET_ARCHIVE_DIR } from './binlog-archive-seal.js';
  * relies on: a target that cannot be reached is named, and the others are used.
  */
 
-/** The scratch directory a restore fetches into; removed by the caller when done. */
+/**
+ * The scratch directory a restore or drill fetches into (made 0700 by the fetch); removed by the
+ * caller when done. Those of runs that were killed (their pid gone) are removed here first: a
+ * fetched backup is as large as the database.
+ */
 export function fetchDir(topo: Topology, what: string): string {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(topo.stateDir);
+  } catch {
+    // no state directory yet: nothing left over
+  }
+  for (const n of names) {
+    const pid = Number(/^\.fetch-[a-z-]+-(\d+)$/.exec(n)?.[1] ?? NaN);
+    if (Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid)) fs.rmSync(path.join(topo.stateDir, n), { recursive: true, force: true });
+  }
   return path.join(topo.stateDir, `.fetch-${what}-${process.pid}`);
+}
+
+/** The backups without the SSH targets' copies of a backup this machine holds (nothing to fetch for those). Pure; keeps the order. */
+export function preferLocal(backups: readonly StoredBackup[]): StoredBackup[] {
+  const here = new Set(backups.filter((b) => b.sshTarget === undefined).map((b) => b.id));
+  return backups.filter((b) => b.sshTarget === undefined || !here.has(b.id));
 }
 
 // A fetch runs at link speed: the bound of a delivery.
 const FETCH_TIMEOUT_MS = 30 * 60_000;
 // The archive's copy is small (sealed binlog files): minutes at most.
 const ARCHIVE_FETCH_TIMEOUT_MS = 10 * 60_000;
+// One mkdir there: a connection and a directory, seconds at most.
+const MKDIR_TIMEOUT_MS = 60_000;
 
 export interface EveryBackup {
   /** This machine's and every SSH target's, oldest first (a backup on several targets once each). */
@@ -92,27 +114,17 @@ export async function fetchSshArchives(topo: Topology, dir: string, logFile: str
     const into = path.join(dir, t.name, TARGET_ARCHIVE_DIR);
     fs.mkdirSync(into, { recursive: true, mode: 0o700 });
     const c = sshConn(topo, t);
+    const there = path.posix.join(t.root, TARGET_ARCHIVE_DIR);
     try {
       // A target with no archive yet is not a failure: `--ignore-missing-args` would hide a typo in
-      // dir, so the directory is made first (mkdir -p over the same SSH as the copy).
-      await runTool(
-        'rsync',
-        [
-          '-a',
-          '--rsync-path',
-          `mkdir -p ${path.posix.join(t.root, TARGET_ARCHIVE_DIR)} && rsync`,
-          '-e',
-          c.ssh.join(' '),
-          `${c.destination}:${path.posix.join(t.root, TARGET_ARCHIVE_DIR)}/`,
-          `${into}/`,
-        ],
-        {
-          logFile,
-          timeoutMs: ARCHIVE_FETCH_TIMEOUT_MS,
-          ...(signal ? { signal } : {}),
-          what: `rsync of the binlog archive from ${t.name}`,
-        },
-      );
+      // dir, so the directory is made first (the gate's mkdir).
+      await sshCall(c, ['mkdir', there], { timeoutMs: MKDIR_TIMEOUT_MS, what: 'making the archive directory' });
+      await runTool('rsync', ['-rlt', '-e', c.ssh.join(' '), `${c.destination}:${there}/`, `${into}/`], {
+        logFile,
+        timeoutMs: ARCHIVE_FETCH_TIMEOUT_MS,
+        ...(signal ? { signal } : {}),
+        what: `rsync of the binlog archive from ${t.name}`,
+      });
       roots.push(into);
     } catch (e) {
       failed.push(`${t.name}: ${describeError(e).split('\n')[0] ?? ''}`);
