@@ -10,13 +10,15 @@ import { statsOf, tableNames } from './backup-db.js';
 import { readManifest, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { parseSchedule, nextCronFire } from './backup-schedule.js';
 import { keyForBackup, unsealTree } from './backup-seal.js';
-import { acquireLockWaiting, backupsDir, findBackup, releaseLock, removeLeftovers } from './backup-store.js';
+import { acquireLockWaiting, backupsDir, releaseLock, removeLeftovers } from './backup-store.js';
+import { fetchBackup, fetchDir, findBackupAnywhere } from './restore-fetch.js';
 import { compareTables } from './restore-checks.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
 
 /*
  * Restore drills (`hastack backup drill`, `backup.drill` on a schedule): what a recovery would do,
- * timed, on a scratch server. The newest backup is decrypted (or copied) into a scratch datadir,
+ * timed, on a scratch server. The newest backup (fetched from its SSH target first when this
+ * machine holds no copy: restore-fetch.ts) is decrypted (or copied) into a scratch datadir,
  * MariaDB started on it, the binlog archive replayed up to a recent point when one exists (the
  * `replay` hook: continuous archiving lives in binlog-archive*.ts), then every table of the app's
  * database is counted and CHECKSUM TABLE'd at that point and compared with what is known of it.
@@ -59,7 +61,8 @@ const recordSchema = z.object({
   pointInTime: z.string(),
   /** From the start to a serving database whose tables were checked. */
   recoveryMs: z.number(),
-  phases: z.object({ restoreMs: z.number(), startMs: z.number(), replayMs: z.number(), checkMs: z.number() }),
+  /** fetchMs: the backup copied from an SSH target first (absent: it was on this machine). */
+  phases: z.object({ fetchMs: z.number().optional(), restoreMs: z.number(), startMs: z.number(), replayMs: z.number(), checkMs: z.number() }),
   dataBytes: z.number(),
   encrypted: z.boolean(),
   replay: z.string(),
@@ -110,9 +113,12 @@ export async function runDrill(o: DrillOptions): Promise<DrillRecord> {
   };
   const problems: string[] = [];
   const checks: string[] = [];
-  const phases = { restoreMs: 0, startMs: 0, replayMs: 0, checkMs: 0 };
+  const phases: DrillRecord['phases'] = { restoreMs: 0, startMs: 0, replayMs: 0, checkMs: 0 };
   let manifest: BackupManifest | undefined;
   let found: { dir: string; node?: string } | undefined;
+  /** Where the drilled backup is kept (the SSH target's copy when it was fetched). */
+  let shownDir: string | undefined;
+  let fetched: string | undefined;
   let code: string | undefined;
   let tables: TableStats[] = [];
   let pointInTime = '';
@@ -125,11 +131,26 @@ export async function runDrill(o: DrillOptions): Promise<DrillRecord> {
   try {
     if (stale) say(`took over the lock of pid ${stale.pid}`, 'recover');
     removeLeftovers(topo);
-    found = findBackup(topo, undefined);
+    // The newest backup anywhere: this machine's copy when it has one, else its SSH target's,
+    // fetched into a 0700 scratch directory (removed below) as a recovery from off-site would.
+    const where = await findBackupAnywhere(topo, undefined);
+    for (const f of where.failed) say(`backup target not reachable, not used: ${f}`, 'target-failed', { warning: true });
+    if (where.remote) {
+      const tFetch = Date.now();
+      fetched = fetchDir(topo, 'drill');
+      const dir = await fetchBackup(topo, where.remote, fetched, path.join(topo.stateDir, 'backup.log'), (m) => say(m, 'fetch'), o.signal);
+      phases.fetchMs = Date.now() - tFetch;
+      found = { dir };
+      shownDir = where.remote.dir;
+      checks.push(`fetched from ${where.remote.node} (${where.remote.dir}) in ${(phases.fetchMs / 1000).toFixed(1)} s`);
+    } else {
+      found = where;
+      shownDir = where.dir;
+    }
     manifest = readManifest(found.dir);
     const m = manifest;
     pointInTime = m.finishedAt;
-    say(`drill: restoring backup ${m.id} (${found.dir}) into a scratch server`, 'start', { id: m.id });
+    say(`drill: restoring backup ${m.id} (${shownDir}) into a scratch server`, 'start', { id: m.id });
     const key = keyForBackup(topo, m);
     const address = topo.nodes.find((n) => n.name === found?.node)?.address ?? topo.nodes[0]?.address ?? '127.0.0.1';
     const scratchRoot = found.node ? backupsDir(topo, found.node) : topo.stateDir;
@@ -183,6 +204,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillRecord> {
     problems.push(describeError(e));
   } finally {
     await scratch?.stop();
+    if (fetched) fs.rmSync(fetched, { recursive: true, force: true });
     releaseLock(topo);
   }
   tables = tables.filter((t) => t.rows >= 0);
@@ -191,7 +213,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillRecord> {
     at: new Date(t0).toISOString(),
     trigger: o.trigger,
     backupId: manifest?.id ?? '-',
-    backupDir: found?.dir ?? '-',
+    backupDir: shownDir ?? '-',
     pointInTime,
     recoveryMs,
     phases,

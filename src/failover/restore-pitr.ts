@@ -17,7 +17,7 @@ import { formatGtid, parseGtidList } from './binlog-parse.js';
 import { archiveKey, plainCopy } from './binlog-archive-seal.js';
 import { onCurrentHistory, readRestores, type ClusterRestore } from './restore-history.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
-import { fetchBackup, fetchDir, fetchSshArchives, listEveryBackup } from './restore-fetch.js';
+import { fetchBackup, fetchDir, fetchSshArchives, listEveryBackup, preferLocal } from './restore-fetch.js';
 import { sshTargets } from './backup-targets.js';
 
 /*
@@ -215,31 +215,70 @@ export function planPointInTime(
   return { key, timeline, base, plan };
 }
 
+type Planned = ReturnType<typeof planPointInTime>;
+
+/**
+ * What a point-in-time restore plans from, and the scratch directory (0700, the caller removes it)
+ * when it fetched. Without SSH targets: this machine's copies. With them, `restore --verify`
+ * fetches every SSH target's archive copy and lists their backups first (what survives losing both
+ * database machines); `localFirst` (`into`: restore --into-cluster, the app's writes stopped
+ * meanwhile) plans from this machine's copies and fetches only when they cannot serve (no base,
+ * no archive, a gap: NOT_FOUND), so the usual case copies nothing. A copy on this machine is
+ * preferred to the same backup on an SSH target (nothing to fetch).
+ */
+async function pitrSources(
+  topo: Topology,
+  stop: StopAt,
+  o: { readonly localFirst: boolean; readonly logFile: string; readonly signal?: AbortSignal; readonly say: (m: string, step: string) => void },
+): Promise<{ planned: Planned; remote?: string; failed: string[] }> {
+  if (sshTargets(topo).length === 0) return { planned: planPointInTime(topo, stop), failed: [] };
+  if (o.localFirst) {
+    try {
+      return { planned: planPointInTime(topo, stop), failed: [] };
+    } catch (e) {
+      if (!(e instanceof HastackError && e.code === ErrorCode.NOT_FOUND)) throw e;
+      o.say(`this machine's copies do not serve (${describeError(e)}): fetching the SSH targets' archive and listing their backups`, 'fetch');
+    }
+  }
+  const remote = fetchDir(topo, 'pitr');
+  try {
+    const archives = await fetchSshArchives(topo, remote, o.logFile, o.signal);
+    const every = await listEveryBackup(topo);
+    const planned = planPointInTime(topo, stop, { backups: preferLocal(every.backups), archiveRoots: archives.roots });
+    return { planned, remote, failed: [...new Set([...archives.failed, ...every.failed])] };
+  } catch (e) {
+    fs.rmSync(remote, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * `planPointInTime` as `restore --into-cluster` builds it (this machine's copies first, the SSH
+ * targets' when those do not serve): what src/control/restore-cluster.ts's plan step should print,
+ * so the plan names the base its build step uses. Fetches (and removes) the archive copies only
+ * when this machine's cannot serve.
+ */
+export async function planPointInTimeAnywhere(topo: Topology, stop: StopAt, signal?: AbortSignal): Promise<Planned> {
+  const { planned, remote } = await pitrSources(topo, stop, {
+    localFirst: true,
+    logFile: path.join(topo.stateDir, 'backup.log'),
+    say: () => undefined,
+    ...(signal ? { signal } : {}),
+  });
+  if (remote) fs.rmSync(remote, { recursive: true, force: true });
+  return planned;
+}
+
 export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
   const { topo } = o;
   const t0 = Date.now();
   const say = (message: string, step: string): void => {
     o.onEvent?.(appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'restore-pitr', step } }));
   };
-  // SSH targets: their archive copies and their backups list first (what survives losing both database machines).
-  // Not for `into` (restore --into-cluster): its journal holds the plan it made from this machine's copies.
-  const remote = sshTargets(topo).length > 0 && !o.into ? fetchDir(topo, 'pitr') : undefined;
   const logFile = path.join(topo.stateDir, 'backup.log');
-  let fetched: { backups: StoredBackup[]; archiveRoots: string[] } | undefined;
-  const reached: string[] = [];
-  if (remote) {
-    const archives = await fetchSshArchives(topo, remote, logFile, o.signal);
-    const every = await listEveryBackup(topo);
-    fetched = { backups: every.backups, archiveRoots: archives.roots };
-    reached.push(...new Set([...archives.failed, ...every.failed]));
-  }
-  let planned: ReturnType<typeof planPointInTime>;
-  try {
-    planned = planPointInTime(topo, o.stop, fetched);
-  } catch (e) {
-    if (remote) fs.rmSync(remote, { recursive: true, force: true });
-    throw e;
-  }
+  const sources = await pitrSources(topo, o.stop, { localFirst: o.into !== undefined, logFile, say, ...(o.signal ? { signal: o.signal } : {}) });
+  const { planned, remote } = sources;
+  const reached = sources.failed;
   const { key, timeline, plan } = planned;
   let base = planned.base;
   say(
