@@ -12,7 +12,7 @@ import {
   listEveryBackup,
   verifyBackup,
 } from '../failover/index.js';
-import { backupMachine } from '../hosts/index.js';
+import { authorizeSshTargets, backupMachine } from '../hosts/index.js';
 import { ConfigError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
@@ -209,7 +209,7 @@ export async function backupDrill(o: ConfigOptions & { json?: boolean }): Promis
         ...r.problems.map((x) => `  FAILED  ${x}`),
         `replay: ${r.replay}`,
         r.ok
-          ? `recovery time ${(r.recoveryMs / 1000).toFixed(1)} s (restore ${(p.restoreMs / 1000).toFixed(1)} s, start ${(p.startMs / 1000).toFixed(1)} s, replay ${(p.replayMs / 1000).toFixed(1)} s, checks ${(p.checkMs / 1000).toFixed(1)} s) for ${(r.dataBytes / 1e6).toFixed(1)} MB at ${r.pointInTime}`
+          ? `recovery time ${(r.recoveryMs / 1000).toFixed(1)} s (${p.fetchMs !== undefined ? `fetch ${(p.fetchMs / 1000).toFixed(1)} s, ` : ''}restore ${(p.restoreMs / 1000).toFixed(1)} s, start ${(p.startMs / 1000).toFixed(1)} s, replay ${(p.replayMs / 1000).toFixed(1)} s, checks ${(p.checkMs / 1000).toFixed(1)} s) for ${(r.dataBytes / 1e6).toFixed(1)} MB at ${r.pointInTime}`
           : `drill FAILED${r.code ? ` (${r.code})` : ''}: this backup would not have recovered the cluster; fix what is above and run "${invokedAs()} backup drill" again`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
@@ -218,4 +218,25 @@ export async function backupDrill(o: ConfigOptions & { json?: boolean }): Promis
   } finally {
     dispose();
   }
+}
+
+/**
+ * `hastack backup authorize [--dry-run]`: the backup key on every SSH target of `backup.targets`,
+ * through hastack's gate there (src/hosts/backup-target-auth.ts), over your own SSH; `deploy` does
+ * the same on hosts. Returns the exit code: 1 when a target could not be authorised (its warning
+ * says what to add by hand).
+ */
+export async function backupAuthorize(o: ConfigOptions & { dryRun?: boolean }): Promise<number> {
+  const topo = loadRunningTopology(o);
+  const dryRun = o.dryRun === true;
+  const done = await authorizeSshTargets(topo, {
+    dryRun,
+    say: (message, data) => {
+      if (!dryRun) appendEvent(topo.stateDir, { type: 'step', message, data: { op: 'backup-authorize', ...data } });
+      (data?.['warning'] ? process.stderr : process.stdout).write(`${data?.['warning'] ? 'WARNING ' : ''}${message}\n`);
+    },
+  });
+  if (done.length === 0) process.stdout.write(`cluster ${topo.cluster} has no SSH target in backup.targets: nothing to authorise\n`);
+  else if (dryRun) process.stdout.write('dry run: nothing was changed\n');
+  return done.some((a) => a.outcome === 'failed') ? 1 : 0;
 }

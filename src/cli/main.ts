@@ -273,6 +273,14 @@ configOpts(backupCmd.command('list'))
   .addOption(outputOption())
   .option('--json', 'the same as -o json')
   .action(async (o: { file?: string; preset?: string; stateRoot?: string; json?: boolean }) => (await backupCli()).backupList(o));
+configOpts(backupCmd.command('authorize'))
+  .description(
+    "put the backup key on every SSH target of backup.targets over your own SSH, restricted to hastack's gate there (rsync into and out of its dir, listing, checking, retention) and to the machines that send backups (deploy does it on hosts); exit 1 when one could not be reached (it prints the line to add by hand)",
+  )
+  .option('--dry-run', 'look and say what would change; change nothing')
+  .action(async (o: { file?: string; preset?: string; stateRoot?: string; dryRun?: boolean }) => {
+    process.exitCode = await (await backupCli()).backupAuthorize(o);
+  });
 configOpts(backupCmd.command('drill'))
   .description(
     'restore drill now: the newest backup into a scratch server (with backup.binlogArchive: plus the archive replayed to a random second after it), row counts and CHECKSUM TABLE checked, recovery time recorded (status shows it)',

@@ -29,6 +29,7 @@ import {
   shq,
   installBackupKey,
   installControllerKey,
+  authorizeSshTargets,
   sentinelsReadyOnHosts,
   closeSessions,
   galeraOnHosts,
@@ -166,6 +167,7 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
       });
     }
     if (looking) {
+      await authorizeSshTargets(topo, { dryRun: true, say: (m) => o.print(m) });
       o.print(`${o.diff ? 'diff' : 'dry run'}: nothing was changed on any host`);
       return { topo, started: [], unchanged: [], hosts: reports };
     }
@@ -196,6 +198,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
     // Backups follow the roles: whichever database node holds the source copies to the target over SSH.
     const authorised = await installBackupKey(topo, sessions);
     if (authorised.length > 0) event(`backups: the database nodes copy to the backup target with their own SSH key, now authorised (receive only) on ${authorised.join(', ')}`);
+    // SSH targets (plain machines): the same key through hastack's gate there, over the operator's SSH; one out of reach is a warning, not a failure.
+    await authorizeSshTargets(topo, { dryRun: false, say: event });
     const { started, unchanged } = await startServices(topo, secrets, hosts, event);
     await startOtherUnits(hosts, event);
     const changedNothing = started.length === 0 && hosts.every((h) => !h.reinstall && h.missing.length === 0 && (h.plan?.files.every((f) => f.status === 'same') ?? false));

@@ -99,11 +99,18 @@ export function forcedCommand(hastackBin: string, stateDir: string): string {
   return `${hastackBin} _agent-gate --state ${stateDir}`;
 }
 
-/** The authorized_keys line of the controller's public key: no shell, no forwarding, only from the controllers' addresses. */
+/**
+ * An authorized_keys line of a key hastack gives a machine (the controller's, the backup key): no
+ * shell, no forwarding, no pty (`restrict`), accepted only from `fromAddresses`, and only to run
+ * `command` (a gate that reads SSH_ORIGINAL_COMMAND).
+ */
 export function restrictedKeyLine(publicKey: string, command: string, fromAddresses: string | readonly string[]): string {
   const from = typeof fromAddresses === 'string' ? [fromAddresses] : fromAddresses;
+  if (from.length === 0) throw new HastackError(ErrorCode.CONFIG_INVALID, 'no address to accept the key from (from=): a key accepted from anywhere is not restricted');
   for (const a of from) {
-    if (!/^[0-9A-Fa-f.:/]+$/.test(a)) throw new HastackError(ErrorCode.CONFIG_INVALID, `${a}: the controller's address must be an IP address to restrict its key with from=`);
+    if (!/^[0-9A-Fa-f.:/]+$/.test(a))
+      throw new HastackError(ErrorCode.CONFIG_INVALID, `${a}: an address in from= must be an IP address, to restrict the key to the machines that use it`);
   }
-  return `restrict,from="${from.join(',')}",command="${command}" ${publicKey.trim()}`;
+  if (/["\r\n]/.test(command)) throw new HastackError(ErrorCode.INTERNAL, `the forced command ${JSON.stringify(command)} holds a quote or a line break`);
+  return `restrict,from="${[...new Set(from)].join(',')}",command="${command}" ${publicKey.trim()}`;
 }

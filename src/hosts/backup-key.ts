@@ -3,12 +3,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { hostStateDir, type Config, type Topology } from '../config/index.js';
-import type { BackupMachine, RemoteTarget } from '../failover/index.js';
+import { hostStateDir, substrateTraits, type Config, type Topology } from '../config/index.js';
+import { backupIdentityFile, ensureBackupIdentity, type BackupMachine, type RemoteTarget } from '../failover/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/files.js';
+import { restrictedKeyLine } from './agent-gate.js';
+import { authorizedKeysOutcome, authorizedKeysScript, keyBody } from './authorized-keys.js';
 import { knownHostLines } from './controller-key.js';
 import type { HostSession } from './session.js';
-import { parseSshTarget, shq } from './ssh.js';
+import { parseSshTarget } from './ssh.js';
 import { backupNodesOf } from './units.js';
 
 const run = promisify(execFile);
@@ -50,6 +53,33 @@ async function clusterBackupKey(topo: Topology): Promise<{ privateKey: string; p
   return { privateKey: fs.readFileSync(file, 'utf8'), publicKey: fs.readFileSync(`${file}.pub`, 'utf8').trim() };
 }
 
+/**
+ * The public half of the key SSH backup targets accept (backup-target-auth.ts). On hosts the
+ * cluster's backup key, the one every database node holds; it is also put at this machine's
+ * backup identity (`<state>/ssh/backup_ed25519`, 0600, where backup-ssh.ts looks), so that
+ * `backup list` and `restore` run here use the same key. Elsewhere this machine's own (made on
+ * first use). Without `create`, undefined while there is none (a dry run changes nothing).
+ */
+export async function sshTargetKey(topo: Topology, o: { readonly create: boolean }): Promise<string | undefined> {
+  const identity = backupIdentityFile(topo);
+  if (!substrateTraits(topo.config).nodesAreMachines) {
+    if (!o.create && !fs.existsSync(`${identity}.pub`)) return undefined;
+    if (o.create) await ensureBackupIdentity(topo);
+    return fs.readFileSync(`${identity}.pub`, 'utf8').trim();
+  }
+  if (!o.create) {
+    const pub = path.join(topo.stateDir, 'backup_ed25519.pub');
+    return fs.existsSync(pub) ? fs.readFileSync(pub, 'utf8').trim() : undefined;
+  }
+  const key = await clusterBackupKey(topo);
+  if (!fs.existsSync(identity) || fs.readFileSync(identity, 'utf8') !== key.privateKey) {
+    fs.mkdirSync(path.dirname(identity), { recursive: true, mode: 0o700 });
+    writeFileAtomic(identity, key.privateKey, 0o600);
+    writeFileAtomic(`${identity}.pub`, `${key.publicKey}\n`, 0o644);
+  }
+  return key.publicKey;
+}
+
 function plain(p: string): string {
   if (!/^[A-Za-z0-9_@%+=:,./-]+$/.test(p)) {
     throw new HastackError(ErrorCode.CONFIG_INVALID, `${p}: hosts.installDir and hosts.stateDir must be plain paths (no blanks or quotes) to go into authorized_keys`);
@@ -60,13 +90,8 @@ function plain(p: string): string {
 /** The authorized_keys line of the backup key on the host of `node`. Pure. */
 export function backupKeyLine(topo: Topology, publicKey: string, node: string): string {
   const from = backupNodesOf(topo).map((n) => topo.nodes.find((x) => x.name === n)?.address ?? '');
-  for (const a of from) {
-    if (!/^[0-9A-Fa-f.:/]+$/.test(a))
-      throw new HastackError(ErrorCode.CONFIG_INVALID, `${a}: a database node's address must be an IP address to restrict the backup key with from=`);
-  }
   const bin = plain(path.posix.join(topo.config.hosts.installDir, 'bin/hastack'));
-  const command = `${bin} _backup-gate --state ${plain(hostStateDir(topo.config))} --node ${plain(node)}`;
-  return `restrict,from="${from.join(',')}",command="${command}" ${publicKey.trim()}`;
+  return restrictedKeyLine(publicKey, `${bin} _backup-gate --state ${plain(hostStateDir(topo.config))} --node ${plain(node)}`, from);
 }
 
 /**
@@ -87,7 +112,6 @@ export async function installBackupKey(topo: Topology, sessions: ReadonlyMap<str
       await s.ssh.writeFile(files.knownHostsFile, known, 0o644);
     }),
   );
-  const body = key.publicKey.split(' ').slice(0, 2).join(' ');
   const added: string[] = [];
   await Promise.all(
     backupTargetsOf(topo).map(async (n) => {
@@ -95,14 +119,8 @@ export async function installBackupKey(topo: Topology, sessions: ReadonlyMap<str
       if (!s) throw new HastackError(ErrorCode.INTERNAL, `no session for the backup target ${n}`);
       const line = backupKeyLine(topo, key.publicKey, n);
       // As the controller key: the restricted line replaces any other line of this key.
-      const out = await s.ssh.run(
-        [
-          'umask 077; k="$HOME/.ssh/authorized_keys"; mkdir -p "$HOME/.ssh"; touch "$k"',
-          `if grep -qxF ${shq(line)} "$k" && [ "$(grep -cF ${shq(body)} "$k")" = 1 ]; then echo present; exit 0; fi`,
-          `{ grep -vF ${shq(body)} "$k"; echo ${shq(line)}; } > "$k.hastack-tmp" && mv -f "$k.hastack-tmp" "$k" && echo added`,
-        ].join('\n'),
-      );
-      if (out.trim() === 'added') added.push(n);
+      const out = await s.ssh.run(authorizedKeysScript(line, { body: keyBody(key.publicKey) }));
+      if (authorizedKeysOutcome(out) !== 'present') added.push(n);
     }),
   );
   return added;

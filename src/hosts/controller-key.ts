@@ -7,7 +7,8 @@ import { hostStateDir, type Config, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import type { HostSession } from './session.js';
 import { forcedCommand, restrictedKeyLine } from './agent-gate.js';
-import { parseSshTarget, shq } from './ssh.js';
+import { authorizedKeysOutcome, authorizedKeysScript, keyBody } from './authorized-keys.js';
+import { parseSshTarget } from './ssh.js';
 
 const run = promisify(execFile);
 
@@ -90,22 +91,13 @@ export async function installControllerKey(topo: Topology, sessions: ReadonlyMap
     from.push(address);
   }
   const added: string[] = [];
-  // The key body (type and base64): what an older, unrestricted line of the same key also holds.
-  const body = key.publicKey.split(' ').slice(0, 2).join(' ');
   await Promise.all(
     [...sessions.values()].map(async (s) => {
       const hastackBin = path.posix.join(topo.config.hosts.installDir, 'bin/hastack');
       const line = restrictedKeyLine(key.publicKey, forcedCommand(hastackBin, hostStateDir(topo.config)), from);
-      // The restricted line replaces any other line of this key (an unrestricted one from an
-      // older deploy): the file is rewritten beside and renamed, mode 0600 by the umask.
-      const out = await s.ssh.run(
-        [
-          'umask 077; k="$HOME/.ssh/authorized_keys"; mkdir -p "$HOME/.ssh"; touch "$k"',
-          `if grep -qxF ${shq(line)} "$k" && [ "$(grep -cF ${shq(body)} "$k")" = 1 ]; then echo present; exit 0; fi`,
-          `{ grep -vF ${shq(body)} "$k"; echo ${shq(line)}; } > "$k.hastack-tmp" && mv -f "$k.hastack-tmp" "$k" && echo added`,
-        ].join('\n'),
-      );
-      if (out.trim() === 'added') added.push(s.node);
+      // The restricted line replaces any other line of this key (an unrestricted one from an older deploy).
+      const out = await s.ssh.run(authorizedKeysScript(line, { body: keyBody(key.publicKey) }));
+      if (authorizedKeysOutcome(out) !== 'present') added.push(s.node);
     }),
   );
   return added;

@@ -13,6 +13,7 @@ export { backupNodesOf, serviceUnitName, unitsForNode } from './units.js';
 export { closeSessions, HostSession, openSessions } from './session.js';
 export { controllerTopology, installControllerKey } from './controller-key.js';
 export { backupMachine, installBackupKey } from './backup-key.js';
+export { authorizeSshTargets, type TargetAuthorization } from './backup-target-auth.js';
 export { runBackupGate } from './backup-gate.js';
 export { fillPlaceholders, renderCheckScript, renderKeepalivedConf, resolveInterface } from './keepalived.js';
 export { guardedPorts } from './firewall.js';
