@@ -123,11 +123,12 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-ec',
   },
-  // The simple preset with a backup target on a plain machine over SSH: a real sshd of its own on .3:2222.
+  // The simple preset with a backup target on a plain machine over SSH: a real sshd of its own on
+  // .3:2222; .4 is a source address the backup key's from= does not name (refused).
   'backup-ssh-target': {
     file: 'test/integration/backup-ssh-target.side.test.ts',
     clusters: ['bkssh'],
-    loopback: [{ base: '127.0.239', first: 1, last: 3, admin: 9090 }],
+    loopback: [{ base: '127.0.239', first: 1, last: 4, admin: 9090 }],
     private: [],
     ports: [2222],
   },

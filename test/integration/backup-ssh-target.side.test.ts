@@ -1,30 +1,42 @@
 /**
  * A backup target that is no node of the cluster (issue 24): a plain machine with sshd and rsync,
  * no hastack on it, reached over SSH with the backup key. A real sshd of the test's own (its host
- * key and authorized_keys in a temp directory, on 127.0.239.3:2222, a child process stopped by its
- * pid) stands for that machine. The `simple` preset with the ERP, `backup.keyFile` set and
- * `backup.targets` naming the standby (keep 2) and the SSH machine (keep 1):
- *   - before its key is authorised, `backup list` says which public key to add (HOST_AUTH_FAILED);
- *   - a backup lands there (checked with sha256sum there, renamed into place), and the known
- *     customer's name is in no file of it (encrypted before it left);
+ * key in a temp directory, on 127.0.239.3:2222, a child process stopped by its pid) stands for
+ * that machine: root logs in by key, with HOME set to a directory of the test (sshd's SetEnv),
+ * where `~/.ssh/authorized_keys` is; the operator's own key is in a second file. The `simple`
+ * preset with the ERP, `backup.keyFile` set and `backup.targets` naming the standby (keep 2) and
+ * the SSH machine (keep 1):
+ *   - before its key is authorised there, `backup list` says to run `backup authorize`
+ *     (HOST_AUTH_FAILED); `backup authorize` (the function deploy runs on hosts) then writes the
+ *     gate and one authorized_keys line over the operator's SSH: restricted to the gate and to this
+ *     machine's address as sshd sees it (from="127.0.0.1"); a second run changes nothing;
+ *   - a backup lands there through the gate (checked with sha256sum there, renamed into place),
+ *     and the known customer's name is in no file of it (encrypted before it left);
+ *   - with the real ssh client and the backup key: `cat /etc/passwd` and rsync out of the
+ *     directory (both ways) are refused by the gate; from 127.0.239.4 (not in from=) sshd refuses the key;
  *   - retention per target: two backups leave one there and two on the standby;
  *   - with every other copy deleted, `restore --verify` fetches it and passes;
  *   - sshd's host key replaced (another machine answering): the backup fails with HOST_KEY_CHANGED;
  *   - the binlog archive (`backup.binlogArchive`) ships sealed files and chunks there; the power
  *     goes, both servers' directories are deleted, and `restore --latest --verify` from the SSH
- *     target alone holds every order acknowledged before the last chunk shipped.
+ *     target alone holds every order acknowledged before the last chunk shipped; then `backup
+ *     drill` passes from the SSH target alone (backup and archive fetched, the scratch copies
+ *     removed), and the datadir `restore --into-cluster` builds (restoreToPoint with `into`) is
+ *     built from it too, at the same GTID.
  *
  * Second lane: it mostly waits for mariabackup and a scratch server. Namespace: row
- * `backup-ssh-target` (127.0.239.1-3, cluster `bkssh`), state in a fresh temp directory.
+ * `backup-ssh-target` (127.0.239.1-4, cluster `bkssh`), state in a fresh temp directory.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { preset, readSecrets } from '../../src/config/index.js';
+import { preset, readSecrets, readTopology } from '../../src/config/index.js';
+import { DB_USERS } from '../../src/engines/index.js';
+import { restoreToPoint } from '../../src/failover/index.js';
 import { readRunState } from '../../src/substrate/index.js';
 import { waitFor } from '../../src/shared/retry.js';
 import { insertCustomerOnPrimary, postOrder, restock } from '../helpers/orders.js';
@@ -43,17 +55,29 @@ const CUSTOMER = `Ophelia Brackenridge ${crypto.randomBytes(4).toString('hex')}`
 const PRIVSEP_DIR = '/run/sshd';
 const BACKUP_ID = /^\d{8}T\d{6}Z$/;
 
-/** A plain sshd: own host key, own authorized_keys, root by key only, on one loopback address. */
+/**
+ * A plain sshd: own host key, root by key only, on one loopback address. Root's HOME is `home`
+ * (SetEnv), so `~/.ssh/authorized_keys` and the gate are the test's files, not the machine's;
+ * the operator's key (how `backup authorize` logs in) is in a file of its own beside it.
+ */
 class TestSshd {
   readonly hostKey: string;
+  readonly home: string;
   readonly authorizedKeys: string;
+  readonly operatorKey: string;
+  private readonly operatorKeys: string;
   private child: ChildProcess | undefined;
   /** This test made sshd's privilege separation directory: removed at the end, if empty. */
   madePrivsep = false;
   constructor(readonly dir: string) {
     this.hostKey = path.join(dir, 'ssh_host_ed25519_key');
-    this.authorizedKeys = path.join(dir, 'authorized_keys');
-    fs.writeFileSync(this.authorizedKeys, '', { mode: 0o600 });
+    this.home = path.join(dir, 'home');
+    fs.mkdirSync(this.home, { mode: 0o700 });
+    this.authorizedKeys = path.join(this.home, '.ssh', 'authorized_keys');
+    this.operatorKey = path.join(dir, 'operator_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'operator@bkssh-test', '-f', this.operatorKey]);
+    this.operatorKeys = path.join(dir, 'operator_keys');
+    fs.copyFileSync(`${this.operatorKey}.pub`, this.operatorKeys);
     this.newHostKey();
   }
 
@@ -95,7 +119,8 @@ class TestSshd {
         'PubkeyAuthentication yes',
         'PasswordAuthentication no',
         'KbdInteractiveAuthentication no',
-        `AuthorizedKeysFile ${this.authorizedKeys}`,
+        `AuthorizedKeysFile ${this.operatorKeys} ${this.authorizedKeys}`,
+        `SetEnv HOME=${this.home}`,
         'UsePAM no',
         'StrictModes no',
         'UseDNS no',
@@ -169,6 +194,8 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
         binlogArchive: true,
         targets: ['standby', { name: 'offsite', ssh: `root@${SSH_ADDRESS}:${SSH_PORT}`, dir: remoteDir, keep: 1, hostKey: sshd.publicHostKey() }],
       },
+      // The operator's own SSH key: how `backup authorize` (deploy on hosts) reaches the target.
+      hosts: { identityFile: sshd.operatorKey },
     });
     await insertCustomerOnPrimary(cluster.stateDir, 'OBR', CUSTOMER, 'ob@example.test');
   });
@@ -180,14 +207,31 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it('before its key is authorised there, backup list names the target and the public key to add', async () => {
+  it('before its key is authorised there, backup list says so; backup authorize puts it there through the gate, from this machine only; again: nothing changes', async () => {
     const r = await runCli(['backup', 'list', '-f', cluster.configFile], { cwd: cluster.dir });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stderr, /backup target not listed: offsite: .*refused the backup key for user root: add \S+backup_ed25519\.pub/);
-    const pub = path.join(cluster.stateDir, 'ssh', 'backup_ed25519.pub');
-    assert.equal(fs.statSync(path.join(cluster.stateDir, 'ssh', 'backup_ed25519')).mode & 0o777, 0o600);
-    // The operator's step: the backup key's public half into the machine's authorized_keys.
-    fs.writeFileSync(sshd.authorizedKeys, fs.readFileSync(pub, 'utf8'));
+    assert.match(r.stderr, /backup target not listed: offsite: .*refused the backup key \(\S+backup_ed25519\.pub\) for user root: run "hastack backup authorize"/);
+    const key = path.join(cluster.stateDir, 'ssh', 'backup_ed25519');
+    assert.equal(fs.statSync(key).mode & 0o777, 0o600);
+    const dry = await runCli(['backup', 'authorize', '--dry-run', '-f', cluster.configFile], { cwd: cluster.dir });
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /SSH target offsite \(root@127\.0\.239\.3:2222\): the backup key's line would be added: .*to be written/);
+    assert.ok(!fs.existsSync(sshd.authorizedKeys), 'a dry run writes nothing there');
+    const t0 = Date.now();
+    const a = await runCli(['backup', 'authorize', '-f', cluster.configFile], { cwd: cluster.dir });
+    const tookMs = Date.now() - t0;
+    assert.equal(a.code, 0, a.stdout + a.stderr);
+    const gate = path.join(sshd.home, '.hastack-backup-gate-bkssh');
+    const line = `restrict,from="127.0.0.1",command="${gate} ${path.join(remoteDir, CLUSTER)}" ${fs.readFileSync(`${key}.pub`, 'utf8').trim()}`;
+    assert.match(a.stdout, /SSH target offsite \(root@127\.0\.239\.3:2222\): the backup key's line added: restrict,from="127\.0\.0\.1",command=.* \(gate \S+ written\)/);
+    assert.equal(fs.readFileSync(sshd.authorizedKeys, 'utf8'), `${line}\n`);
+    assert.equal(fs.statSync(sshd.authorizedKeys).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(gate).mode & 0o777, 0o755);
+    const again = await runCli(['backup', 'authorize', '-f', cluster.configFile], { cwd: cluster.dir });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /the backup key's line already in place: .*\(gate \S+ unchanged\)/);
+    assert.equal(fs.readFileSync(sshd.authorizedKeys, 'utf8'), `${line}\n`, 'nothing added twice');
+    process.stdout.write(`# figure: backup authorize (the operator's SSH: probe, gate, authorized_keys) in ${tookMs} ms\n`);
   });
 
   it('a backup lands on the SSH target, checked there and encrypted: no plaintext customer in it', async () => {
@@ -242,6 +286,53 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
       now,
     );
     assert.match(remote[0]?.dir ?? '', /^root@127\.0\.239\.3:\//);
+  });
+
+  it('the backup key runs nothing but the gate: a shell command and rsync out of its directory are refused, and so is an address not in from=', () => {
+    const root = path.join(remoteDir, CLUSTER);
+    const opts = [
+      '-i',
+      path.join(cluster.stateDir, 'ssh', 'backup_ed25519'),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${path.join(cluster.stateDir, 'ssh', 'known_hosts-offsite')}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-p',
+      String(SSH_PORT),
+    ];
+    const ssh = (extra: string[], command: string): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync('ssh', [...opts, ...extra, `root@${SSH_ADDRESS}`, command], { encoding: 'utf8', timeout: 30_000 });
+    const rsync = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync('rsync', ['-rlt', '-e', ['ssh', ...opts].join(' '), ...args], { encoding: 'utf8', timeout: 30_000 });
+    let r = ssh([], 'cat /etc/passwd');
+    assert.equal(r.status, 77, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /hastack backup gate \(bkssh\): refused: the request cat \/etc\/passwd/);
+    r = ssh([], `list ${root}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /@@hastack-backup \d{8}T\d{6}Z/, 'the same key lists the backups from this address');
+    const outside = path.join(work, 'outside');
+    fs.mkdirSync(outside);
+    const probe = path.join(work, 'probe.txt');
+    fs.writeFileSync(probe, 'written by the backup key\n');
+    r = rsync(probe, `root@${SSH_ADDRESS}:${outside}/`);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /refused: the path/);
+    assert.deepEqual(fs.readdirSync(outside), [], 'nothing written outside the directory');
+    for (const from of ['/etc/', `${root}/../../`]) {
+      r = rsync(`root@${SSH_ADDRESS}:${from}`, path.join(work, 'stolen'));
+      assert.notEqual(r.status, 0, from);
+      assert.match(r.stderr, /refused: the path/);
+    }
+    assert.ok(!fs.existsSync(path.join(work, 'stolen', 'passwd')));
+    // Another source address: sshd itself refuses the key (from=), before any gate runs.
+    r = ssh(['-b', RANGE.address(4)], `list ${root}`);
+    assert.equal(r.status, 255, r.stdout + r.stderr);
+    assert.match(r.stderr, /Permission denied \(publickey\)/);
   });
 
   it('with every other copy deleted, restore --verify fetches the backup from the SSH target and passes', async () => {
@@ -324,7 +415,7 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
     const t0 = Date.now();
     const r = await runCli(['restore', '--latest', '--verify', '--keep', '--json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const rep = JSON.parse(r.stdout) as { ok: boolean; applied: number; scratch?: KeptScratch };
+    const rep = JSON.parse(r.stdout) as { ok: boolean; applied: number; scratch?: KeptScratch; restoredTo?: { gtid: string } };
     const scratch = rep.scratch ?? assert.fail('no scratch server kept');
     const restored = await ordersInKeptScratch(scratch, readSecrets(cluster.stateDir).dbRootPassword, 'app', 'bkssh-%');
     process.stdout.write(
@@ -334,6 +425,40 @@ describe('backup target on a plain machine over SSH (simple preset, real engines
       acked.filter((k) => !restored.has(k)),
       [],
       'every order acknowledged before the last shipped chunk is restored',
+    );
+
+    // A drill from the SSH target alone: nothing of the backup or the archive is on this machine.
+    const tDrill = Date.now();
+    const d = await runCli(['backup', 'drill', '--json', '-f', cluster.configFile], { cwd: cluster.dir, timeoutMs: 300_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    const drill = JSON.parse(d.stdout) as { ok: boolean; backupDir: string; replay: string; recoveryMs: number; phases: { fetchMs?: number; restoreMs: number; replayMs: number } };
+    assert.equal(drill.ok, true, d.stdout);
+    assert.match(drill.backupDir, /^root@127\.0\.239\.3:\//);
+    assert.ok(drill.phases.fetchMs !== undefined && drill.phases.fetchMs > 0, 'the backup was fetched');
+    assert.match(drill.replay, /replayed \d+ archived transactions .*\(the archive fetched from the SSH targets\)/);
+    process.stdout.write(
+      `# figure: drill from the SSH target alone in ${Date.now() - tDrill} ms (recovery ${drill.recoveryMs} ms: fetch ${drill.phases.fetchMs} ms, restore ${drill.phases.restoreMs} ms, replay with the archive fetched ${drill.phases.replayMs} ms)\n`,
+    );
+
+    // The datadir `restore --into-cluster` builds (its build step: restoreToPoint with `into`), from the SSH target alone.
+    const into = path.join(work, 'into-build');
+    const tInto = Date.now();
+    const built = await restoreToPoint({
+      topo: readTopology(cluster.stateDir),
+      secrets: readSecrets(cluster.stateDir),
+      stop: { kind: 'latest' },
+      lockWaitMs: 60_000,
+      into: { dir: into, serverId: 91, appUser: DB_USERS.app },
+    });
+    assert.equal(built.ok, true, built.problems.join('; '));
+    assert.ok(fs.existsSync(path.join(into, 'data', 'mysql')), 'a datadir was built');
+    assert.equal(built.restoredTo?.gtid, rep.restoredTo?.gtid, 'the same point as restore --latest --verify');
+    process.stdout.write(`# figure: the --into-cluster datadir built from the SSH target alone (fetch, replay, finish) in ${Date.now() - tInto} ms\n`);
+    fs.rmSync(into, { recursive: true, force: true });
+    assert.deepEqual(
+      fs.readdirSync(cluster.stateDir).filter((n) => n.startsWith('.fetch-')),
+      [],
+      'every fetched copy is removed',
     );
   });
 });
