@@ -24,7 +24,9 @@ const backupTargetSchema = z.union([
       ssh: z
         .string()
         .regex(/^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$/, 'must be user@host or user@host:port (an IPv6 address in brackets)')
-        .describe('a plain Linux machine with sshd and rsync (no hastack on it), reached with the backup key (<state>/ssh/backup_ed25519)'),
+        .describe(
+          "a plain Linux machine with sshd and rsync (no hastack on it), reached with the backup key (<state>/ssh/backup_ed25519), which `deploy` (hosts) or `hastack backup authorize` puts there restricted to hastack's gate",
+        ),
       dir: z
         .string()
         .regex(/^\/[A-Za-z0-9_@%+=:,./-]*$/, 'must be an absolute path of plain characters (it goes into a remote shell and rsync)')
