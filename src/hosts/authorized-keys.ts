@@ -12,17 +12,22 @@ import { shq } from './ssh-args.js';
 export type AuthorizedKeysOutcome = 'present' | 'added' | 'replaced';
 
 export function authorizedKeysScript(line: string, o: { readonly body: string; readonly comment?: string; readonly dryRun?: boolean }): string {
-  // The lines that are this key's: the body anywhere, or the comment at the end (a BRE; comments are plain words).
-  const ours = `{ grep -F -e ${shq(o.body)} "$k"; ${o.comment ? `grep -e ${shq(` ${o.comment}$`)} "$k"; ` : ''}} 2>/dev/null | sort -u | wc -l`;
-  const others = `grep -vF -e ${shq(o.body)} "$k"${o.comment ? ` | grep -v -e ${shq(` ${o.comment}$`)}` : ''}`;
+  // The lines that are this key's: the body anywhere, or the comment at the end. One grep with
+  // both patterns, so a line holding both counts once and a duplicated line twice (rewritten).
+  const patterns = [bre(o.body), ...(o.comment ? [`${bre(` ${o.comment}`)}$`] : [])].map((x) => `-e ${shq(x)}`).join(' ');
   return [
     'umask 077; k="$HOME/.ssh/authorized_keys"',
     o.dryRun ? '[ -f "$k" ] || k=/dev/null' : 'mkdir -p "$HOME/.ssh"; touch "$k"',
-    `n=$(( $(${ours}) ))`,
+    `n=$(grep -c ${patterns} "$k")`,
     `if grep -qxF ${shq(line)} "$k" && [ "$n" -eq 1 ]; then echo present; exit 0; fi`,
     'if [ "$n" -gt 0 ]; then what=replaced; else what=added; fi',
-    o.dryRun ? 'echo "$what"; exit 0' : `{ ${others}; echo ${shq(line)}; } > "$k.hastack-tmp" && mv -f "$k.hastack-tmp" "$k" && echo "$what"`,
+    o.dryRun ? 'echo "$what"; exit 0' : `{ grep -v ${patterns} "$k"; echo ${shq(line)}; } > "$k.hastack-tmp" && mv -f "$k.hastack-tmp" "$k" && echo "$what"`,
   ].join('\n');
+}
+
+/** `s` as a basic regular expression matching itself. Pure. */
+function bre(s: string): string {
+  return s.replace(/[.[\]*^$\\]/g, '\\$&');
 }
 
 /** The script's answer. */

@@ -91,6 +91,10 @@ describe('authorized_keys: one line per key and cluster, idempotent (the same sc
     assert.equal(authorize(home, line), 'replaced');
     assert.equal(fs.readFileSync(file, 'utf8'), `${OTHER}\n${OTHER_CLUSTER}\n${line}\n`);
     assert.equal(authorize(home, line), 'present');
+    // The same line twice (a hand edit): made one again.
+    fs.appendFileSync(file, `${line}\n`);
+    assert.equal(authorize(home, line), 'replaced');
+    assert.equal(fs.readFileSync(file, 'utf8'), `${OTHER}\n${OTHER_CLUSTER}\n${line}\n`);
     // Another from= (a node added): the line is replaced, not added beside.
     const wider = line.replace('from="10.0.0.1"', 'from="10.0.0.1,10.0.0.5"');
     assert.equal(authorize(home, wider), 'replaced');
