@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { parseConfig, resolveTopology, type ConfigInput, type Topology } from '../config/index.js';
 import { sshTargets } from '../failover/index.js';
 import { authorizedKeysOutcome, authorizedKeysScript, keyBody } from './authorized-keys.js';
-import { backupSenders, gateKeyLine, homeProblem } from './backup-target-auth.js';
+import { authorizeSshTargets, backupSenders, gateKeyLine, homeProblem } from './backup-target-auth.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-authkeys-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -99,5 +99,27 @@ describe('authorized_keys: one line per key and cluster, idempotent (the same sc
     const wider = line.replace('from="10.0.0.1"', 'from="10.0.0.1,10.0.0.5"');
     assert.equal(authorize(home, wider), 'replaced');
     assert.equal(fs.readFileSync(file, 'utf8'), `${OTHER}\n${OTHER_CLUSTER}\n${wider}\n`);
+  });
+});
+
+describe('a target out of reach: a warning with the line to add by hand, never a failure', () => {
+  it('names the line (from= this machine toward it), where it goes and the gate file to copy; a dry run writes nothing', async () => {
+    // Port 9 on loopback: nothing listens, the connection is refused at once.
+    const topo = topology('local', { backup: { targets: [{ name: 'vault', ssh: 'backup@127.0.0.1:9', dir: '/srv/backups' }] } });
+    const said: Array<{ message: string; warning: boolean }> = [];
+    const say = (message: string, data?: Record<string, unknown>): void => void said.push({ message, warning: data?.['warning'] === true });
+    const dry = await authorizeSshTargets(topo, { dryRun: true, say });
+    assert.equal(dry[0]?.outcome, 'failed');
+    assert.ok(!fs.existsSync(path.join(topo.stateDir, 'ssh', '.hastack-backup-gate-shop')), 'a dry run writes no gate file');
+    const [a] = await authorizeSshTargets(topo, { dryRun: false, say });
+    assert.equal(a?.outcome, 'failed');
+    assert.match(a?.warning ?? '', /NOT authorised on SSH target vault \(backup@127\.0\.0\.1:9\): this machine could not do it over your SSH as backup \(HOST_UNREACHABLE/);
+    const local = path.join(topo.stateDir, 'ssh', '.hastack-backup-gate-shop');
+    assert.match(a?.warning ?? '', new RegExp(`copy ${local} to /home/backup/\\.hastack-backup-gate-shop \\(mode 0755`));
+    assert.match(a?.line ?? '', /^restrict,from="127\.0\.0\.1",command="\/home\/backup\/\.hastack-backup-gate-shop \/srv\/backups\/shop" ssh-ed25519 \S+ hastack-shop-backup$/);
+    assert.ok((a?.warning ?? '').includes(a?.line ?? '-'), 'the exact line is in the warning');
+    assert.equal(fs.statSync(local).mode & 0o777, 0o755);
+    assert.equal(fs.readFileSync(local, 'utf8').split('\n')[1], '# hastack backup gate for cluster shop: written by "hastack deploy" / "hastack backup authorize",');
+    assert.ok(said.every((x) => x.warning));
   });
 });
