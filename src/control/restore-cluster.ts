@@ -11,7 +11,7 @@ import {
   galeraSynced,
   LOCK_WAIT_MS,
   parseGtidList,
-  planPointInTime,
+  planPointInTimeAnywhere,
   readArchive,
   readAutoMode,
   recordRestore,
@@ -198,7 +198,7 @@ async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJ
     .map((s) => s.node)
     .filter((n) => n !== primary.node);
   const galera = isGalera(env.topo);
-  const p = planPointInTime(env.topo, stop);
+  const p = await planPointInTimeAnywhere(env.topo, stop);
   const journal: RestoreJournal = {
     id: `rs-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
     startedAt: new Date().toISOString(),

@@ -254,8 +254,8 @@ async function pitrSources(
 
 /**
  * `planPointInTime` as `restore --into-cluster` builds it (this machine's copies first, the SSH
- * targets' when those do not serve): what src/control/restore-cluster.ts's plan step should print,
- * so the plan names the base its build step uses. Fetches (and removes) the archive copies only
+ * targets' when those do not serve): what src/control/restore-cluster.ts's plan step prints, so
+ * the plan names the base its build step uses. Fetches (and removes) the archive copies only
  * when this machine's cannot serve.
  */
 export async function planPointInTimeAnywhere(topo: Topology, stop: StopAt, signal?: AbortSignal): Promise<Planned> {
