@@ -95,6 +95,18 @@ describe('review item 8: a full disk never throws from a log append', { skip: as
     assert.match(recovered ?? '', /^lost 2 \(ENOSPC/);
     assert.equal(fs.readFileSync(f, 'utf8'), `${recovered}three\n`);
   });
+  it('a line a failed write left half-written is ended before the next one, which stays readable', () => {
+    const f = path.join(mnt, 'torn.jsonl');
+    const filler = path.join(mnt, 'filler');
+    assert.throws(() => fs.writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024)), /ENOSPC/);
+    const onRecovered = (l: { count: number }): string => `{"lost":${l.count}}\n`;
+    assert.equal(appendLog(f, '{"a":1}\n', { onRecovered }), false);
+    fs.rmSync(filler);
+    // What a short write before ENOSPC leaves: part of a line, no newline.
+    fs.appendFileSync(f, '{"b":');
+    assert.equal(appendLog(f, '{"c":3}\n', { onRecovered }), true);
+    assert.deepEqual(fs.readFileSync(f, 'utf8').split('\n'), ['{"b":', '{"lost":1}', '{"c":3}', '']);
+  });
   it('an atomic state write on a full disk fails and leaves the old file whole', () => {
     const f = path.join(mnt, 'run.json');
     writeFileAtomic(f, '{"old":true}\n');

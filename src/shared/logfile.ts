@@ -41,6 +41,25 @@ function rotateIfOver(file: string, maxBytes: number): void {
   fs.renameSync(file, `${file}.1`);
 }
 
+/** Whether `file` is empty or missing, or ends with a newline. */
+function endsLine(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return true;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size === 0) return true;
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, size - 1);
+    return b[0] === 0x0a;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Appends `text` to `file`, rotating it past `maxBytes`. Never throws: returns false and counts
  * the failure (ENOSPC, EROFS, EACCES...). On the first success after failures, `onRecovered`
@@ -51,7 +70,11 @@ export function appendLog(file: string, text: string, opts: { maxBytes?: number;
     rotateIfOver(file, opts.maxBytes ?? DEFAULT_LOG_MAX_BYTES);
     const was = lost.get(file);
     const note = was && opts.onRecovered ? opts.onRecovered(was) : undefined;
-    fs.appendFileSync(file, note !== undefined ? note + text : text);
+    // A write that failed may have written part of its line (a short write before ENOSPC): end
+    // that line first, or the next one would be glued to it and unreadable (CI saw the log.lost
+    // note itself lost that way).
+    const torn = was !== undefined && !endsLine(file) ? '\n' : '';
+    fs.appendFileSync(file, torn + (note !== undefined ? note + text : text));
     lost.delete(file);
     return true;
   } catch (e) {
