@@ -8,6 +8,7 @@ import {
   buildTimeline,
   describeStop,
   gatherFacts,
+  galeraState,
   galeraSynced,
   LOCK_WAIT_MS,
   parseGtidList,
@@ -182,11 +183,7 @@ async function stopWritesEverywhere(env: FailoverEnv, restored: ServiceInstance,
 async function galeraProblems(env: FailoverEnv, all: readonly ServiceInstance[]): Promise<string[]> {
   const bad: string[] = [];
   for (const s of all) {
-    const size = await withDb(env, s, async (c) => {
-      const [r] = (await c.query("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0] as { Value?: string }[];
-      return Number(r?.Value ?? 0);
-    }).catch(() => 0);
-    const synced = await galeraSynced(env.secrets, s).catch(() => false);
+    const { synced, size } = await galeraState(env.secrets, s).catch(() => ({ synced: false, size: 0 }));
     if (!synced || size !== all.length) bad.push(`${s.node} ${synced ? `in a cluster of ${size}, not ${all.length}` : 'not synced'}`);
   }
   return bad;

@@ -71,6 +71,7 @@ export {
   adminHosts,
   adminAccountHosts,
   DB_USERS,
+  statusVars,
 } from './mariadb.js';
 export type { DbRole, DbNodeState, DbReplicationStatus, GtidPosition, SemiSyncStatus, ThreadState, MariadbPaths, MyCnfParams } from './mariadb.js';
 
@@ -86,9 +87,9 @@ export {
   galeraPaths,
   renderGaleraCnf,
   GALERA_PORTS,
-  GALERA_WSREP_DOMAIN,
   galeraProviderPath,
 } from './galera.js';
+export { GALERA_WSREP_DOMAIN } from './galera-binlog.js';
 export type { BootstrapChoice, GaleraHealth, GaleraPaths, GaleraCnfParams } from './galera.js';
 export { planRecovery, describeRecovery, isFreshCluster, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';

@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import type { Connection, ConnectionOptions, RowDataPacket } from 'mysql2/promise';
 import type { Secrets, ServiceInstance } from '../config/index.js';
-import { closeConnection, remoteAdminOptions } from '../engines/index.js';
+import { closeConnection, galeraHealth, remoteAdminOptions, statusVars } from '../engines/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import type { TableStats } from './backup-manifest.js';
 
@@ -67,14 +67,16 @@ export async function viewNode(secrets: Secrets, svc: ServiceInstance): Promise<
   });
 }
 
-/** A Galera node that is a synced member of the Primary component (it holds every write set so far). */
-export async function galeraSynced(secrets: Secrets, svc: ServiceInstance): Promise<boolean> {
+/** A Galera node as it answers: a synced member of the Primary component (it holds every write set so far), and the component's size. */
+export async function galeraState(secrets: Secrets, svc: ServiceInstance): Promise<{ synced: boolean; size: number }> {
   return withDb(remoteAdminOptions(secrets, svc), `mariadb ${svc.id}`, async (c) => {
-    const rows = await query(c, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state', 'wsrep_cluster_status')");
-    const v = new Map(rows.map((r) => [String(r['Variable_name']), String(r['Value'])]));
-    return v.get('wsrep_local_state') === '4' && v.get('wsrep_cluster_status') === 'Primary';
+    const v = await statusVars(c, 'wsrep_%');
+    const h = galeraHealth(v);
+    return { synced: h.primary && h.synced, size: Number(v['wsrep_cluster_size'] ?? 0) };
   });
 }
+
+export const galeraSynced = async (secrets: Secrets, svc: ServiceInstance): Promise<boolean> => (await galeraState(secrets, svc)).synced;
 
 /** Base tables of `db`, in name order. */
 export async function tableNames(c: Connection, db: string): Promise<string[]> {

@@ -90,9 +90,6 @@ export function readArchiveStatus(topo: Topology): ArchiveStatus | undefined {
   }
 }
 
-/** Node-local: where the archive goes (config's archiveNodeOf). */
-export const archiveNode = archiveNodeOf;
-
 /**
  * The node to stream from. Replication: the one writable primary (two: neither, until the fence
  * resolves it). Galera: every synced node binlogs every write set with the same GTID
@@ -158,7 +155,7 @@ async function startFileOn(c: Connection, archived: ReadonlyMap<number, Gtid>): 
 
 export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArchiver | undefined {
   if (!topo.config.backup.binlogArchive) return undefined;
-  const node = archiveNode(topo);
+  const node = archiveNodeOf(topo);
   const root = archiveDir(topo, node);
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const log = path.join(root, 'archiver.log');

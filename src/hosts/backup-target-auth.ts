@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { controllerNode, substrateTraits, type Topology } from '../config/index.js';
-import { archiveNode, backupKeyComment, describeEndpoint, gateFileName, gateScript, PLAIN_WORD, sshConn, sshTargets, type BackupTarget } from '../failover/index.js';
+import { archiveNodeOf, controllerNode, substrateTraits, type Topology } from '../config/index.js';
+import { backupKeyComment, describeEndpoint, gateFileName, gateScript, PLAIN_WORD, sshConn, sshTargets, type BackupTarget } from '../failover/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { restrictedKeyLine } from './agent-gate.js';
 import { authorizedKeysOutcome, authorizedKeysScript, keyBody, type AuthorizedKeysOutcome } from './authorized-keys.js';
@@ -44,7 +44,7 @@ export interface TargetAuthorization {
 /** The addresses the backup key is accepted from, besides this machine's: on hosts the database nodes, the archive's node, the admin controller. */
 export function backupSenders(topo: Topology): string[] {
   if (!substrateTraits(topo.config).nodesAreMachines) return [];
-  const names = [...backupNodesOf(topo), archiveNode(topo), controllerNode(topo.config, topo.nodes).name];
+  const names = [...backupNodesOf(topo), archiveNodeOf(topo), controllerNode(topo.config, topo.nodes).name];
   return [...new Set(names.map((n) => topo.nodes.find((x) => x.name === n)?.address).filter((a): a is string => a !== undefined))];
 }
 
