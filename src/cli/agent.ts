@@ -92,6 +92,22 @@ export const agentCli = {
       const r = await import('../hosts/rotate-agent.js');
       return r.agentSecrets(envOf(o.state), r.parseSecretsRequest(await readStdin()));
     }),
+  // stdin: one request of restore --into-cluster on hosts (src/hosts/restore-agent.ts); --send
+  // writes a tar on stdout instead of JSON (piped to another host's --receive).
+  restore: async (o: { state: string; id: string; send?: string; receive?: string }) => {
+    const r = await import('../hosts/restore-agent.js');
+    if (o.send === undefined) {
+      return answer(async () =>
+        o.receive !== undefined ? r.agentRestoreReceive(envOf(o.state), o.id, o.receive) : r.agentRestore(envOf(o.state), o.id, r.parseRestoreRequest(await readStdin())),
+      );
+    }
+    try {
+      await r.agentRestoreSend(envOf(o.state), o.id, o.send);
+    } catch (e) {
+      process.stderr.write(`hastack agent: ${describeError(e).replace(/\s*\n\s*/g, ' | ')}\n`);
+      process.exitCode = 1;
+    }
+  },
   // stdin: one request of a Galera start or recovery (src/hosts/galera-agent.ts).
   galera: (o: { state: string; id: string }) => answer(async () => agentGalera(envOf(o.state), o.id, parseGaleraRequest(await readStdin()))),
   gate: (o: { state: string }) =>

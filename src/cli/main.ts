@@ -437,10 +437,16 @@ agentSub('firewall')
   .requiredOption('--node <name>')
   .option('--remove', "remove the cluster's rules (hastack down)")
   .action(async (o: { state: string; node: string; remove?: boolean }) => (await agentCli()).firewall(o));
-// One step of `secrets rotate` on hosts; the request (with the passwords) on stdin only.
 agentSub('galera')
   .requiredOption('--id <id>', 'the galera node, node/mariadb')
   .action(async (o: { state: string; id: string }) => (await agentCli()).galera(o));
+// restore --into-cluster on hosts (src/hosts/restore-agent.ts): one request on stdin, or a datadir's tar.
+agentSub('restore')
+  .requiredOption('--id <id>', 'the service, node/mariadb (node/memcached to flush it)')
+  .option('--send <restore>', "write the restore's built datadir as a tar on stdout")
+  .option('--receive <restore>', "unpack a tar of the restore's datadir from stdin")
+  .action(async (o: { state: string; id: string; send?: string; receive?: string }) => (await agentCli()).restore(o));
+// One step of `secrets rotate` on hosts; the request (with the passwords) on stdin only.
 agentSub('secrets').action(async (o: { state: string }) => (await agentCli()).secrets(o));
 // The controller key's forced command (authorized_keys): runs only the verbs the gate allows,
 // read from SSH_ORIGINAL_COMMAND (src/hosts/agent-gate.ts).

@@ -1,5 +1,6 @@
 import readline from 'node:readline/promises';
-import { restoreIntoCluster } from '../control/index.js';
+import { substrateTraits } from '../config/index.js';
+import { restoreIntoCluster, supervisedRestoreMachines } from '../control/index.js';
 import { describeStop, type StopAt } from '../failover/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { abortOnSignal } from './backup.js';
@@ -31,7 +32,8 @@ export async function restoreInto(stop: StopAt, o: RestoreIntoOptions): Promise<
   const topo = loadRunningTopology(o);
   const env = await failoverEnv(topo);
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
-  const plan = await restoreIntoCluster(env, { stop, dryRun: true, onProgress: out });
+  const machines = substrateTraits(topo.config).nodesAreMachines ? (await import('../hosts/index.js')).hostsRestoreMachines(topo) : supervisedRestoreMachines(env);
+  const plan = await restoreIntoCluster(env, machines, { stop, dryRun: true, onProgress: out });
   if (o.dryRun) {
     out('dry run: nothing changed');
     return 0;
@@ -47,7 +49,7 @@ export async function restoreInto(stop: StopAt, o: RestoreIntoOptions): Promise<
   }
   const { signal, dispose } = abortOnSignal();
   try {
-    const r = await restoreIntoCluster(env, { stop, dryRun: false, onProgress: out, signal, printPlan: false });
+    const r = await restoreIntoCluster(env, machines, { stop, dryRun: false, onProgress: out, signal, printPlan: false });
     out(
       `cluster ${topo.cluster} restored to ${r.journal.gtidState ?? '?'} (${describeStop(r.journal.stop)}); the backup taken just before: ${r.journal.preRestoreBackup ?? '-'} ("hastack backup list")`,
     );

@@ -24,6 +24,8 @@ export { startDetached } from './detached.js';
 export type { ClusterStatus, ServiceStatus } from './status.js';
 export { recoverGalera } from './galera-recovery.js';
 export { restoreIntoCluster } from './restore-cluster.js';
+export { supervisedRestoreMachines, placeHere, cleanHere, buildHere, planHere, lastArchivedHere, flushMemcached, buildDir } from './restore-machines.js';
+export type { RestoreMachines, Placement, BuildResult } from './restore-machines.js';
 export { startLockReaper, reaperVictims, reapOnce, REAPER_INTERVAL_MS } from './lock-reaper.js';
 export type { LockReaper, LockHolder } from './lock-reaper.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';

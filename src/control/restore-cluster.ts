@@ -1,53 +1,37 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
-import { servicesOf, substrateTraits, type ServiceInstance, type Topology } from '../config/index.js';
-import { applyNodeBootstrapChoice, DB_USERS, GALERA_WSREP_DOMAIN, mariadbPaths, memcachedFlushAll, serverIdOf, writeDbState } from '../engines/index.js';
-import {
-  archiveKey,
-  buildTimeline,
-  describeStop,
-  gatherFacts,
-  galeraState,
-  galeraSynced,
-  LOCK_WAIT_MS,
-  parseGtidList,
-  planPointInTimeAnywhere,
-  readArchive,
-  readAutoMode,
-  recordRestore,
-  restoreToPoint,
-  runBackup,
-  stopWrites,
-  withDb,
-  writeAutoMode,
-  type FailoverEnv,
-  type StopAt,
-} from '../failover/index.js';
+import { servicesOf, type ServiceInstance, type Topology } from '../config/index.js';
+import { DB_USERS, GALERA_WSREP_DOMAIN } from '../engines/index.js';
+import { describeStop, gatherFacts, galeraState, galeraSynced, parseGtidList, stopWrites, withDb, type FailoverEnv, type StopAt } from '../failover/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { readJsonState, writeJsonAtomic } from '../shared/files.js';
 import { sleep, waitFor } from '../shared/retry.js';
-import { readRunState, substrateFor } from '../substrate/index.js';
-import { requestServiceControl } from './admin-client.js';
-import { supervisorAlive } from './cluster.js';
+import type { RestoreMachines } from './restore-machines.js';
 
 /*
- * `hastack restore --into-cluster`: the cluster's database back at a point in time (a supervised
- * cluster, replication or Galera). Each step is journaled in `<stateDir>/restore-journal.json` and in
- * the event log; a run that was interrupted is resumed by running the same command again (the
- * journal's plan wins over the new arguments). The steps:
+ * `hastack restore --into-cluster`: the cluster's database back at a point in time (replication or
+ * Galera; on one machine under the supervisor, or on real hosts through their agents: the
+ * machine-local work is behind `RestoreMachines`, restore-machines.ts). Each step is journaled in
+ * `<stateDir>/restore-journal.json` and in the event log; a run that was interrupted is resumed by
+ * running the same command again (the journal's plan wins over the new arguments). The steps:
  *   pause-auto   automatic failover paused (it would see the primary stop and promote a replica)
  *   pre-backup   a fresh backup of the cluster as it is (`backup list` shows it; nothing is lost by mistake)
  *   stop-writes  read_only on the primary, the app's sessions killed; with --latest, the archive
  *                waited for until it holds the primary's last transaction
- *   build        the base backup plus archived binlogs replayed into a new datadir beside the
- *                primary's (restore-pitr.ts `into`): GTID state set to the target, app account locked
- *   stop-db      every MariaDB stopped through the supervisor (kept down until started below)
+ *   build        the base backup plus archived binlogs replayed into a new datadir (restore-pitr.ts
+ *                `into`): GTID state set to the target, app account locked. On one machine beside the
+ *                primary's; on hosts on the archive's machine (`archiveNodeOf`), where the backups
+ *                and the archive are
+ *   copy         hosts: the built datadir copied to every other database node's machine that needs it
+ *                (a replica there cannot be provisioned from a mariabackup of a remote primary)
+ *   stop-db      every MariaDB stopped (kept down until started below)
  *   swap         the primary's datadir set aside, the built one in its place; each replica's set
- *                aside (it is provisioned again); the restore recorded (restore-history.ts)
+ *                aside (it is provisioned again) or, on hosts, replaced by its copy; the restore
+ *                recorded (restore-history.ts) on every database node's machine
  *   start-primary, replicas   started one at a time: each replica is provisioned from a mariabackup
- *                of the restored primary and attached with semi-sync
+ *                of the restored primary (on hosts: starts on its copy, seeded at T) and attached
+ *                with semi-sync
  *   open-writes  the app's account unlocked (binlogged: the replicas have it too)
  *   caches       every memcached flushed (it may hold pages of rows the restore took back)
  *   resume-auto, verify   the mode as it was; one writable primary, every replica replicating from it
@@ -63,6 +47,7 @@ export const RESTORE_STEPS = [
   'pre-backup',
   'stop-writes',
   'build',
+  'copy',
   'stop-db',
   'swap',
   'start-primary',
@@ -80,6 +65,8 @@ export interface RestoreJournal {
   readonly stop: StopAt;
   readonly primary: string;
   readonly replicas: readonly string[];
+  /** The node whose machine builds the datadir (the primary's on one machine, the archive's on hosts). */
+  readonly buildNode?: string;
   readonly steps: Partial<Record<RestoreStep, { readonly doneAt: string; readonly message: string }>>;
   readonly preRestoreBackup?: string;
   readonly gtidState?: string;
@@ -129,20 +116,6 @@ function mariadbOf(topo: Topology, node: string): ServiceInstance {
   return svc;
 }
 
-const asideDir = (svc: ServiceInstance, id: string): string => `${mariadbPaths(svc).dataDir}.pre-restore-${id}`;
-const buildDir = (svc: ServiceInstance, id: string): string => path.join(svc.dir, `restore-${id}`);
-
-function preflight(env: FailoverEnv): void {
-  const { topo } = env;
-  if (substrateTraits(topo.config).nodesAreMachines)
-    throw new HastackError(
-      ErrorCode.USAGE,
-      'restore --into-cluster runs on local and netns clusters for now; on hosts, restore --verify --keep and the runbook in src/failover/README.md',
-    );
-  if (!supervisorAlive(substrateFor(topo), readRunState(topo.stateDir)))
-    throw new HastackError(ErrorCode.CLUSTER_NOT_RUNNING, `cluster ${topo.cluster} is not running: start it with "hastack up", then run the restore again`);
-}
-
 const isGalera = (topo: Topology): boolean => topo.config.database.mode === 'galera';
 
 /** The node that gets the restored datadir: the one writable primary; Galera: the first synced node (it bootstraps). */
@@ -189,39 +162,49 @@ async function galeraProblems(env: FailoverEnv, all: readonly ServiceInstance[])
   return bad;
 }
 
-async function plan(env: FailoverEnv, stop: StopAt): Promise<{ journal: RestoreJournal; lines: string[] }> {
+async function plan(env: FailoverEnv, machines: RestoreMachines, stop: StopAt): Promise<{ journal: RestoreJournal; lines: string[] }> {
   const primary = await restoredNode(env);
-  const replicas = servicesOf(env.topo, 'mariadb')
-    .map((s) => s.node)
-    .filter((n) => n !== primary.node);
+  const dbs = servicesOf(env.topo, 'mariadb');
+  const replicas = dbs.map((s) => s.node).filter((n) => n !== primary.node);
   const galera = isGalera(env.topo);
-  const p = await planPointInTimeAnywhere(env.topo, stop);
+  const buildNode = machines.buildNode(primary.node);
+  const p = await machines.plan(stop);
   const journal: RestoreJournal = {
     id: `rs-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`,
     startedAt: new Date().toISOString(),
     stop,
     primary: primary.node,
     replicas,
+    buildNode,
     steps: {},
     runs: 0,
   };
+  const from = mariadbOf(env.topo, buildNode);
+  // Galera: only the bootstrapping node needs the datadir (the others join it by SST).
+  const copies = (galera ? dbs.filter((s) => s.node === primary.node) : dbs).filter((s) => s.node !== buildNode && machines.needsCopy(from, s)).map((s) => s.node);
+  const rebuilt = galera
+    ? `${replicas.join(', ') || 'no other node'} join${replicas.length === 1 ? 's' : ''} it by a full state transfer, one at a time`
+    : replicas.length === 0
+      ? 'there is no replica'
+      : `${replicas.join(', ')} ${copies.length > 0 ? `${replicas.length === 1 ? 'gets' : 'get'} the same datadir and ${replicas.length === 1 ? 'replicates' : 'replicate'} from it` : `${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`}`;
   const lines = [
     `restore cluster ${env.topo.cluster} to ${describeStop(stop)}`,
-    `  base backup ${p.base.id} (gtid ${p.base.manifest.gtid || '-'}) plus ${p.plan.applied} archived transactions` +
+    `  base backup ${p.base} (gtid ${p.gtid || '-'}) plus ${p.applied} archived transactions` +
       (stop.kind === 'latest' ? ' (latest: every transaction archived once writes are stopped)' : ''),
+    `  built on ${buildNode}'s machine${copies.length > 0 ? `, copied to ${copies.join(', ')}` : ''}`,
     galera
-      ? `  ${primary.node} gets the restored datadir and bootstraps a new Galera cluster; ${replicas.join(', ') || 'no other node'} join${replicas.length === 1 ? 's' : ''} it by a full state transfer, one at a time`
-      : `  the primary (${primary.node}) gets the restored datadir; ${replicas.length === 0 ? 'there is no replica' : `${replicas.join(', ')} ${replicas.length === 1 ? 'is' : 'are'} provisioned again from it`}`,
+      ? `  ${primary.node} gets the restored datadir and bootstraps a new Galera cluster; ${rebuilt}`
+      : `  the primary (${primary.node}) gets the restored datadir; ${rebuilt}`,
     `  writes are stopped${galera ? ' on every node' : ''} from the stop-writes step until open-writes (the app answers errors meanwhile)`,
     `  steps: ${RESTORE_STEPS.join(', ')}`,
   ];
   return { journal, lines };
 }
 
-export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions): Promise<RestoreIntoResult> {
+export async function restoreIntoCluster(env: FailoverEnv, machines: RestoreMachines, o: RestoreIntoOptions): Promise<RestoreIntoResult> {
   const { topo } = env;
   const stateDir = topo.stateDir;
-  preflight(env);
+  await machines.preflight();
   const out = o.onProgress;
   const found = readRestoreJournal(stateDir);
   let j: RestoreJournal;
@@ -229,7 +212,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
   if (found && !found.finishedAt) {
     j = found;
     lines = [`resuming restore ${j.id} to ${describeStop(j.stop)} (primary ${j.primary}); done: ${Object.keys(j.steps).join(', ') || 'nothing yet'}`];
-  } else ({ journal: j, lines } = await plan(env, o.stop));
+  } else ({ journal: j, lines } = await plan(env, machines, o.stop));
   if (o.printPlan !== false) for (const l of lines) out(l);
   if (o.dryRun) return { journal: j, dryRun: true, plan: lines };
 
@@ -238,22 +221,22 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
   const primary = mariadbOf(topo, j.primary);
   const replicas = j.replicas.map((n) => mariadbOf(topo, n));
   const all = [...replicas, primary];
+  const builder = mariadbOf(topo, j.buildNode ?? j.primary);
   const galera = isGalera(topo);
   const say = (message: string, step: string): void => {
     appendEvent(stateDir, { type: 'step', message: `restore ${j.id}: ${message}`, data: { op: 'restore-cluster', id: j.id, step } });
   };
   const impl: Record<RestoreStep, () => Promise<string>> = {
     'pause-auto': async () => {
-      const m = readAutoMode(stateDir);
-      if (!topo.config.failover.auto || m.state !== 'on') return 'automatic failover is not on: nothing to pause';
-      writeAutoMode(stateDir, { state: 'paused', why: `restore ${j.id}`, by: 'operator' });
+      if (!topo.config.failover.auto || (await machines.autoMode()) !== 'on') return 'automatic failover is not on: nothing to pause';
+      await machines.autoMode({ state: 'paused', why: `restore ${j.id}` });
       j = { ...j, pausedAuto: true };
       return 'automatic failover paused';
     },
     'pre-backup': async () => {
-      const r = await runBackup({ topo, secrets: env.secrets, trigger: 'manual', lockWaitMs: LOCK_WAIT_MS, ...(o.signal ? { signal: o.signal } : {}) });
-      j = { ...j, preRestoreBackup: r.manifest.id };
-      return `backup ${r.manifest.id} of the cluster as it was (gtid ${r.manifest.gtid})`;
+      const r = await machines.backup(o.signal);
+      j = { ...j, preRestoreBackup: r.id };
+      return `backup ${r.id} of the cluster as it was (gtid ${r.gtid})`;
     },
     'stop-writes': async () => {
       const { binlog, killed } = galera ? await stopWritesEverywhere(env, primary, replicas) : await withDb(env, primary, (c) => stopWrites(c, DB_USERS.app, false), 10_000);
@@ -262,7 +245,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
         const want = parseGtidList(binlog);
         const archived = await waitFor(
           async () => {
-            const last = buildTimeline(readArchive(topo, archiveKey(topo))).transactions.at(-1);
+            const last = await machines.lastArchived();
             return [...want.values()].every((g) => last !== undefined && last.domain === g.domain && last.seq >= g.seq) ? last : undefined;
           },
           { timeoutMs: ARCHIVE_CATCH_UP_MS, intervalMs: 250 },
@@ -278,43 +261,43 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
       return `writes stopped on ${galera ? 'every node' : primary.node} at ${binlog} (${killed} app session(s) killed)${note}`;
     },
     build: async () => {
-      const r = await restoreToPoint({
-        topo,
-        secrets: env.secrets,
-        stop: j.stop,
-        lockWaitMs: LOCK_WAIT_MS,
-        into: { dir: buildDir(primary, j.id), serverId: serverIdOf(topo, primary.node), appUser: DB_USERS.app },
-        onEvent: (e) => out(`  ${e.message}`),
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-      if (!r.ok || r.gtidState === undefined) throw new HastackError(ErrorCode.SETUP_FAILED, `building the restored datadir failed: ${r.problems.join('; ')}`);
+      const r = await machines.build(builder, j.id, j.stop, (line) => out(`  ${line}`), o.signal);
       j = { ...j, gtidState: r.gtidState };
-      return `datadir at ${r.gtidState} from backup ${r.backup} plus ${r.applied} transactions (${r.tables.map((t) => `${t.name} ${t.rows}`).join(', ')})`;
+      return `${r.message}, on ${builder.node}'s machine`;
+    },
+    copy: async () => {
+      const to = (galera ? [primary] : all).filter((s) => s.node !== builder.node && machines.needsCopy(builder, s));
+      let bytes = 0;
+      for (const s of to) {
+        out(`  copying the restored datadir from ${builder.node} to ${s.node}`);
+        bytes += await machines.copyBuilt(builder, s, j.id);
+      }
+      return to.length === 0
+        ? 'nothing to copy (the replicas are provisioned from the restored primary)'
+        : `${to.map((s) => s.node).join(', ')} got the restored datadir (${bytes} bytes)`;
     },
     'stop-db': async () => {
-      await requestServiceControl(topo, { action: 'stop', services: all.map((s) => s.id) });
+      await machines.stopDb(all);
       return `${all.map((s) => s.id).join(', ')} stopped`;
     },
     swap: async () => {
-      const built = path.join(buildDir(primary, j.id), 'data');
-      const data = mariadbPaths(primary).dataDir;
-      if (fs.existsSync(built)) {
-        if (fs.existsSync(data)) fs.renameSync(data, asideDir(primary, j.id));
-        fs.renameSync(built, data);
-      }
-      fs.rmSync(buildDir(primary, j.id), { recursive: true, force: true });
-      for (const r of replicas) {
-        if (fs.existsSync(mariadbPaths(r).dataDir)) fs.renameSync(mariadbPaths(r).dataDir, asideDir(r, j.id));
-        if (galera) applyNodeBootstrapChoice(r, { bootstrap: false });
-        else writeDbState(r, { role: 'replica', wired: false });
-      }
+      const restore = { id: j.id, at: new Date().toISOString(), restoredTo: j.gtidState ?? '', ...(j.preRestoreBackup ? { preRestoreBackup: j.preRestoreBackup } : {}) };
+      const hasCopy = (s: ServiceInstance): boolean => s.node === builder.node || machines.needsCopy(builder, s);
       // Galera: the restored node alone starts a new cluster (--wsrep-new-cluster); the others join it.
-      if (galera) applyNodeBootstrapChoice(primary, { bootstrap: true, reason: `restore ${j.id}` });
-      recordRestore(stateDir, { id: j.id, at: new Date().toISOString(), restoredTo: j.gtidState ?? '', ...(j.preRestoreBackup ? { preRestoreBackup: j.preRestoreBackup } : {}) });
-      return `${primary.node} has the restored datadir; ${replicas.map((r) => r.node).join(', ') || 'no replica'} set aside for provisioning`;
+      await machines.place(primary, j.id, { built: true, restore, ...(galera ? { bootstrap: true } : {}) });
+      for (const r of replicas) {
+        const copied = !galera && hasCopy(r);
+        await machines.place(r, j.id, {
+          built: copied,
+          restore,
+          ...(galera ? { bootstrap: false } : { state: { role: 'replica', wired: false, ...(copied && j.gtidState ? { seedGtid: j.gtidState } : {}) } }),
+        });
+      }
+      const how = galera ? 'set aside (joining by SST)' : replicas.some(hasCopy) ? `on ${replicas.length === 1 ? 'its copy' : 'their copies'}` : 'set aside for provisioning';
+      return `${primary.node} has the restored datadir; ${replicas.map((r) => r.node).join(', ') || 'no replica'} ${how}`;
     },
     'start-primary': async () => {
-      await requestServiceControl(topo, { action: 'start', services: [primary.id] });
+      await machines.startDb(primary);
       const isUp = galera
         ? () => galeraSynced(env.secrets, primary).catch(() => false)
         : async () => (await gatherFacts(env)).dbs.some((d) => d.node === primary.node && d.reachable && !d.readOnly);
@@ -327,25 +310,29 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
     },
     replicas: async () => {
       for (const r of replicas) {
-        out(galera ? `  ${r.node} joins by a full state transfer from ${primary.node}` : `  provisioning ${r.node} from a mariabackup of ${primary.node}`);
-        await requestServiceControl(topo, { action: 'start', services: [r.id] });
+        out(
+          galera
+            ? `  ${r.node} joins by a full state transfer from ${primary.node}`
+            : machines.needsCopy(builder, r) || r.node === builder.node
+              ? `  ${r.node} starts on its copy and replicates from ${primary.node}`
+              : `  provisioning ${r.node} from a mariabackup of ${primary.node}`,
+        );
+        await machines.startDb(r);
       }
-      return `${replicas.map((r) => r.node).join(', ') || 'no replica'} ${galera ? 'joined and synced' : 'provisioned and replicating'}`;
+      return `${replicas.map((r) => r.node).join(', ') || 'no replica'} ${galera ? 'joined and synced' : 'started and replicating'}`;
     },
     'open-writes': async () => {
       await withDb(env, primary, (c) => c.query("ALTER USER IF EXISTS ?@'%' ACCOUNT UNLOCK", [DB_USERS.app]), 30_000);
       return `the app writes to ${primary.node} again`;
     },
     caches: async () => {
-      const caches = servicesOf(topo, 'memcached');
-      const failed: string[] = [];
-      for (const c of caches) await memcachedFlushAll(c.address, c.port, 2_000).catch((e: unknown) => failed.push(describeError(e)));
+      const { flushed, failed } = await machines.flushCaches();
       if (failed.length > 0) out(`  WARNING: ${failed.join('; ')} (a node that is down is flushed when it rejoins the ring)`);
-      return `${caches.length - failed.length} of ${caches.length} memcached flushed`;
+      return `${flushed} of ${flushed + failed.length} memcached flushed`;
     },
     'resume-auto': async () => {
       if (!j.pausedAuto) return 'nothing to resume';
-      writeAutoMode(stateDir, { state: 'on', by: 'operator' });
+      await machines.autoMode({ state: 'on' });
       return 'automatic failover on again';
     },
     verify: async () => {
@@ -357,7 +344,7 @@ export async function restoreIntoCluster(env: FailoverEnv, o: RestoreIntoOptions
             )
             .map((d) => `${d.node} ${d.error ?? 'not as expected'}`);
       if (bad.length > 0) throw new HastackError(ErrorCode.PROMOTION_FAILED, `after the restore: ${bad.join('; ')}; see "hastack status"`);
-      for (const s of all) fs.rmSync(asideDir(s, j.id), { recursive: true, force: true });
+      for (const s of all) await machines.clean(s, j.id);
       const names = replicas.map((r) => r.node);
       if (galera) return `${[primary.node, ...names].join(', ')} synced in one Galera cluster; set-aside datadirs removed`;
       return `${primary.node} is the primary; ${names.length === 0 ? 'no replica' : `${names.join(', ')} ${names.length === 1 ? 'replicates' : 'replicate'} from it`}; set-aside datadirs removed`;

@@ -53,11 +53,11 @@ export { startBinlogArchiver, readArchiveStatus, describeArchiveStatus } from '.
 export type { BinlogArchiver, ArchiveStatus } from './binlog-archive.js';
 export { restoreToPoint, describeStop, planPointInTime, planPointInTimeAnywhere } from './restore-pitr.js';
 export { drillReplay } from './drill-replay.js';
-export { recordRestore } from './restore-history.js';
+export { readRestores, recordRestore, type ClusterRestore } from './restore-history.js';
 export { withDb } from './db-ops.js';
 export { galeraState, galeraSynced } from './backup-db.js';
 export type { PitrOptions, PitrReport } from './restore-pitr.js';
 export type { StopAt } from './binlog-archive-store.js';
 export { buildTimeline, readArchive } from './binlog-archive-store.js';
 export { archiveKey } from './binlog-archive-seal.js';
-export { parseGtidList } from './binlog-parse.js';
+export { parseGtidList, type Gtid } from './binlog-parse.js';

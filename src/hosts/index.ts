@@ -23,3 +23,4 @@ export { serviceUser } from './service-users.js';
 export { galeraOnHosts } from './galera-hosts.js';
 export type { GaleraOnHostsOutcome } from './galera-hosts.js';
 export { agentGalera, parseGaleraRequest } from './galera-agent.js';
+export { hostsRestoreMachines } from './restore-hosts.js';

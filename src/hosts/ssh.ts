@@ -124,6 +124,57 @@ export class SshHost {
     if (r.code !== 0) throw commandFailedError(this.target, cmd, r.code, r.stderr);
   }
 
+  /**
+   * Runs `command` here and `destCommand` on `dest`, this one's stdout streamed into that one's
+   * stdin through this machine (hosts hold no keys to each other): a datadir copied between two
+   * hosts. Never buffers the stream; resolves with `destCommand`'s stdout once both exited 0,
+   * else fails naming the side that failed and its stderr. Bounded by `timeoutMs`.
+   */
+  async pipeTo(command: string, dest: SshHost, destCommand: string, timeoutMs: number): Promise<string> {
+    const src = spawn('ssh', sshArgs(this.target, this.opts, this.ensureControlDir(), command), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const dst = spawn('ssh', sshArgs(dest.target, dest.opts, dest.ensureControlDir(), destCommand), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const ended = (child: ReturnType<typeof spawn>, host: SshHost, cmd: string, errs: { text: string }): Promise<void> =>
+      new Promise((resolve, reject) => {
+        child.once('error', (e) => reject(new HostError(ErrorCode.HOST_UNREACHABLE, host.target, `host ${host.target.node}: starting ssh failed: ${e.message}`)));
+        child.once('close', (code, signal) => {
+          const status = code ?? (signal !== null ? 128 : 1);
+          if (status === 0) return resolve();
+          const kind = status === SSH_FAILED_EXIT ? classifySshFailure(errs.text) : undefined;
+          reject(kind !== undefined ? sshFailureError(kind, host.target, host.opts, errs.text) : commandFailedError(host.target, cmd, status, errs.text));
+        });
+      });
+    const srcErr = { text: '' };
+    const dstErr = { text: '' };
+    let out = '';
+    src.stderr.on('data', (d: Buffer) => (srcErr.text = (srcErr.text + d.toString('utf8')).slice(-4000)));
+    dst.stderr.on('data', (d: Buffer) => (dstErr.text = (dstErr.text + d.toString('utf8')).slice(-4000)));
+    dst.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    dst.stdin.on('error', () => undefined);
+    src.stdout.pipe(dst.stdin);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      src.kill('SIGKILL');
+      dst.kill('SIGKILL');
+    }, timeoutMs);
+    try {
+      // The sender's failure is the cause when both fail (the receiver then sees a short stream).
+      const results = await Promise.allSettled([ended(src, this, command, srcErr), ended(dst, dest, destCommand, dstErr)]);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      return out;
+    } catch (e) {
+      if (timedOut)
+        throw new HostError(
+          ErrorCode.HOST_COMMAND_FAILED,
+          this.target,
+          `copying from ${this.target.node} to ${dest.target.node} did not finish within ${timeoutMs} ms (${describeError(e)})`,
+        );
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Ends the shared connection and removes its socket dir. Idempotent; never throws. */
   async close(): Promise<void> {
     const dir = this.controlDir;

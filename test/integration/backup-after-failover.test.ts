@@ -12,6 +12,10 @@
  * - `backup.binlogArchive`: the archive is a unit on standby's machine (backup.target), streams
  *   from the primary and follows the switchover; on standby, `restore --latest --verify` reaches
  *   the primary's last transaction, a row written after the switchover (read with `mariadb`).
+ * - `restore --into-cluster --to-gtid T` from the operator's machine (issue 24 on hosts): built
+ *   on standby (the archive's machine), copied to primary through the operator, both back at T
+ *   (read with `mariadb`), primary replicating from standby, writes open, the automatic failover
+ *   paused and resumed on the controllers, the pre-restore backup on standby.
  * - standby unreachable over SSH: the scheduled copy fails, says why in the event log of the
  *   machine that tried, and every backup already on standby stays.
  * Addresses 10.213.229.x (kit/addresses.ts row `backup-after-failover`), cluster `bkfo`.
@@ -23,6 +27,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { readSecrets, readTopology, servicesOf } from '../../src/config/index.js';
 import { waitFor } from '../../src/shared/retry.js';
+import { autoFailover } from '../../kit/configs.js';
 import { runCli } from '../helpers/cli.js';
 import { useBedCluster } from '../helpers/hosts-config.js';
 
@@ -47,7 +52,13 @@ describe('backups after the roles swap (simple preset on three hosts, backup.tar
   const t0 = Date.now();
   // systemd as PID 1 (the production path: the .timer units); HASTACK_BED_INIT=keeper runs the keeper's timers instead.
   const init = process.env['HASTACK_BED_INIT'] === 'keeper' ? 'keeper' : 'systemd';
-  const used = useBedCluster('backup-after-failover', { backup: { schedule: SCHEDULE, target: 'standby', keep: 5, binlogArchive: true } }, { init });
+  // failover.auto with the etcd quorum: a controller on every host, as in production, so the
+  // restore into the cluster pauses them (through their agents) and resumes them.
+  const used = useBedCluster(
+    'backup-after-failover',
+    { backup: { schedule: SCHEDULE, target: 'standby', keep: 5, binlogArchive: true }, failover: autoFailover(2_000) },
+    { init, etcd: true },
+  );
   const stamp = (what: string): void => void process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
 
   /** The complete backups on standby, oldest first, with their manifests. */
@@ -160,6 +171,48 @@ describe('backups after the roles swap (simple preset on three hosts, backup.tar
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(r.stdout.includes(want), `restored to ${want}:\n${r.stdout}`);
     stamp(`restore --latest --verify on standby reached ${want}: ${r.stdout.trim().split('\n').at(-1) ?? ''}`);
+  });
+
+  it('restore --into-cluster from the operator: built on standby, copied to primary, both back at T; the pre-restore backup is on standby', async () => {
+    await sql('standby', 'INSERT INTO app.pitr_probe VALUES (2)');
+    const at = await sql('standby', 'SELECT @@gtid_binlog_pos');
+    await sql('standby', 'INSERT INTO app.pitr_probe VALUES (3)');
+    const after = await sql('standby', 'SELECT @@gtid_binlog_pos');
+    const dry = await runCli(['restore', '--into-cluster', '--to-gtid', at, '--dry-run', '-f', used.configFile], { cwd: used.dir, timeoutMs: 120_000 });
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /built on standby's machine, copied to primary/);
+    assert.match(dry.stdout, /steps: pause-auto, pre-backup, stop-writes, build, copy, stop-db, swap/);
+    const t = Date.now();
+    const r = await runCli(['restore', '--into-cluster', '--to-gtid', at, '--confirm', CLUSTER, '-f', used.configFile], { cwd: used.dir, timeoutMs: 600_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /automatic failover paused/);
+    assert.match(r.stdout, /automatic failover on again/);
+    stamp(`restore --into-cluster to ${at} (the newest was ${after}) in ${((Date.now() - t) / 1000).toFixed(1)} s:\n${r.stdout}`);
+    // Both machines hold exactly the rows of T, read with the real client; primary replicates from standby.
+    assert.equal(await sql('standby', 'SELECT GROUP_CONCAT(id ORDER BY id) FROM app.pitr_probe'), '1,2');
+    const replica = await waitFor(async () => ((await sql('primary', 'SELECT GROUP_CONCAT(id ORDER BY id) FROM app.pitr_probe').catch(() => '')) === '1,2' ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    assert.ok(replica, 'the replica on primary holds the rows of T');
+    // Writes are open again (the app's account unlocked) and reach the replica.
+    assert.equal(await sql('standby', "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'hastack' AND JSON_VALUE(Priv, '$.account_locked') = 'true'"), '0');
+    await sql('standby', 'INSERT INTO app.pitr_probe VALUES (4)');
+    const reached = await waitFor(async () => ((await sql('primary', 'SELECT COUNT(*) FROM app.pitr_probe WHERE id = 4')) === '1' ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
+    assert.ok(reached, 'a row written after the restore reaches the replica');
+    const pre = /the backup taken just before: (\S+)/.exec(r.stdout)?.[1] ?? assert.fail(r.stdout);
+    assert.ok(
+      (await onStandby()).some((m) => m.id === pre),
+      `the pre-restore backup ${pre} is on standby`,
+    );
+    // Nothing of the restore is left beside either datadir.
+    for (const host of ['standby', 'primary']) {
+      const left = await used.bed.exec(host, `ls -d ${STATE}/${host}/mariadb/*restore* 2>/dev/null; true`);
+      assert.equal(left.stdout.trim(), '', `left on ${host}`);
+    }
   });
 
   it('standby unreachable over SSH: the scheduled backup fails before copying anything and says why; every backup on standby stays', async () => {
