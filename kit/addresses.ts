@@ -328,6 +328,8 @@ export const TEST_RANGES = {
     private: [],
     within: 'reserved-pt',
   },
+  // restore --into-cluster on Galera on a four-host bed (db1-db3, edge): the whole private /24 of the reservation.
+  'hosts-galera-restore': { file: 'test/integration/hosts-galera-restore.test.ts', clusters: ['pthg'], loopback: [], private: ['10.213.236'], within: 'reserved-pt' },
   'backup-retention': { file: 'test/integration/backup-retention.test.ts', clusters: ['bkret'], loopback: [{ base: '127.0.207', first: 21, last: 22, admin: 9208 }], private: [] },
   backup: { file: 'test/integration/backup.side.test.ts', clusters: ['bkp'], loopback: [{ base: '127.0.62', first: 1, last: 2, admin: 9090 }], private: [] },
   cli: { file: 'test/integration/cli.test.ts', clusters: [], loopback: [], private: [] },

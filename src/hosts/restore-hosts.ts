@@ -67,7 +67,7 @@ export function hostsRestoreMachines(topo: Topology): RestoreMachines {
       if (!topo.config.backup.binlogArchive)
         throw new HastackError(
           ErrorCode.USAGE,
-          'restore --into-cluster on hosts builds from the binlog archive: set backup.binlogArchive: true and deploy (restore --verify --keep of a backup and the runbook in src/failover/README.md without it)',
+          'restore --into-cluster on hosts builds from the binlog archive: set backup.binlogArchive: true and run "hastack deploy". Without it, "hastack restore --verify --keep BACKUP" on the backup\'s machine starts a scratch server on a backup to copy rows from',
         );
       archive();
     },

@@ -293,6 +293,7 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
   const livenessAgent = probeAgent(stallSettings.livenessTimeoutMs);
   const stall = new StallWatch(backends.all, stallSettings, {
     probe: (b, timeoutMs) => livenessProbe(livenessAgent, b.origin, readyPath, timeoutMs),
+    elsewhere: (b) => backends.eligible.some((o) => o !== b),
     onFrozen: (b) => backends.observeStall(b, 'requests unanswered and a liveness probe unanswered: frozen'),
     onRescued: (b, aborted) => {
       if (aborted > 0) log.warn({ backend: b.id, aborted }, `backend ${b.id} froze: ${aborted} repeatable requests sent to other backends`);

@@ -61,6 +61,7 @@ describe('StallWatch', () => {
         probes += 1;
         return true;
       },
+      elsewhere: () => true,
       onFrozen: () => (frozen += 1),
       onRescued: () => {},
     });
@@ -84,6 +85,7 @@ describe('StallWatch', () => {
         probes += 1;
         return new Promise<boolean>((r) => (release = r));
       },
+      elsewhere: () => true,
       onFrozen: () => events.push('frozen'),
       onRescued: (_b, n) => events.push(`rescued ${n}`),
     });
@@ -94,6 +96,33 @@ describe('StallWatch', () => {
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(events, ['frozen', 'rescued 1']);
     assert.deepEqual(aborted, [1]);
+    w.stop();
+  });
+
+  it('never ejects a backend no other could stand in for: neither probed nor aborted while alone, and not ejected when the others went during its probe', async () => {
+    let probes = 0;
+    let others = false;
+    let release: (alive: boolean) => void = () => {};
+    const b = backend(0, [attempt(0, true, () => assert.fail('aborted the only backend'))]);
+    const events: string[] = [];
+    const w = new StallWatch([b], settings, {
+      elsewhere: () => others,
+      probe: () => {
+        probes += 1;
+        return new Promise<boolean>((r) => (release = r));
+      },
+      onFrozen: () => events.push('frozen'),
+      onRescued: (_b, n) => events.push(`rescued ${n}`),
+    });
+    w.sweep(1_000);
+    assert.equal(probes, 0, 'alone: not even probed');
+    others = true;
+    w.sweep(1_050);
+    assert.equal(probes, 1);
+    others = false;
+    release(false);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(events, [], 'the others went while it was probed: kept');
     w.stop();
   });
 });

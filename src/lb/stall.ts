@@ -20,6 +20,11 @@
  *    repeatable (idempotent method or Idempotency-Key); the proxy retries them elsewhere under the
  *    ordinary retry budget (`lb.retries`, 10 s deadline). Other requests keep waiting: the
  *    backend may still run them when it thaws.
+ * 4. never when no other backend could take the requests (`elsewhere`): ejecting the last one and
+ *    aborting its attempts turns "slow" into an error for every client, with nowhere to retry.
+ *    Measured in CI: with one app server and a slowloris attempt in the same process on a busy
+ *    machine, the liveness probe took over 200 ms, the only backend was ejected, and 16 of 30
+ *    plain GETs were answered 502/503 instead of 200 a moment later.
  * Bound on extra load: one probe per backend per `stallMs`, and every aborted attempt is one of
  * the request's `lb.retries` retries, so a stall costs at most (retries + 1) × the requests in
  * flight, never a cascade. Worst-case rescue time: stallMs + sweepMs + livenessTimeoutMs.
@@ -94,6 +99,8 @@ export function abortRepeatable(b: WatchedBackend): number {
 }
 
 export interface StallHooks<B extends WatchedBackend> {
+  /** Could another backend take `b`'s requests now (one eligible besides it)? */
+  readonly elsewhere: (b: B) => boolean;
   /** Resolves true when the backend gave any HTTP answer within the timeout. */
   readonly probe: (b: B, timeoutMs: number) => Promise<boolean>;
   /** The probe got no answer: eject `b` and report; called before its attempts are aborted. */
@@ -136,7 +143,7 @@ export class StallWatch<B extends WatchedBackend> {
   sweep(now: number): void {
     const { stallMs } = this.settings;
     for (const b of this.backends) {
-      if (this.checking.has(b) || !isSuspect(b, now, stallMs)) continue;
+      if (this.checking.has(b) || !isSuspect(b, now, stallMs) || !this.hooks.elsewhere(b)) continue;
       if (now - (this.probedAt.get(b) ?? 0) < stallMs) continue;
       this.checking.add(b);
       void this.verify(b);
@@ -147,7 +154,8 @@ export class StallWatch<B extends WatchedBackend> {
     try {
       const alive = await this.hooks.probe(b, this.settings.livenessTimeoutMs);
       this.probedAt.set(b, Date.now());
-      if (this.stopped || alive) return;
+      // Re-asked after the probe: the others may have gone meanwhile.
+      if (this.stopped || alive || !this.hooks.elsewhere(b)) return;
       this.hooks.onFrozen(b);
       this.hooks.onRescued(b, abortRepeatable(b));
     } finally {
