@@ -118,6 +118,14 @@ function mariadbOf(topo: Topology, node: string): ServiceInstance {
 
 const isGalera = (topo: Topology): boolean => topo.config.database.mode === 'galera';
 
+/**
+ * The nodes that receive a copy of the built datadir: on another machine than the build and in
+ * need of it (Galera: only the bootstrapping node; the others join it by SST).
+ */
+function copyTargets(machines: RestoreMachines, galera: boolean, builder: ServiceInstance, restored: ServiceInstance, all: readonly ServiceInstance[]): ServiceInstance[] {
+  return (galera ? [restored] : all).filter((s) => s.node !== builder.node && machines.needsCopy(builder, s));
+}
+
 /** The node that gets the restored datadir: the one writable primary; Galera: the first synced node (it bootstraps). */
 async function restoredNode(env: FailoverEnv): Promise<{ node: string }> {
   if (isGalera(env.topo)) {
@@ -180,8 +188,7 @@ async function plan(env: FailoverEnv, machines: RestoreMachines, stop: StopAt): 
     runs: 0,
   };
   const from = mariadbOf(env.topo, buildNode);
-  // Galera: only the bootstrapping node needs the datadir (the others join it by SST).
-  const copies = (galera ? dbs.filter((s) => s.node === primary.node) : dbs).filter((s) => s.node !== buildNode && machines.needsCopy(from, s)).map((s) => s.node);
+  const copies = copyTargets(machines, galera, from, mariadbOf(env.topo, primary.node), dbs).map((s) => s.node);
   const rebuilt = galera
     ? `${replicas.join(', ') || 'no other node'} join${replicas.length === 1 ? 's' : ''} it by a full state transfer, one at a time`
     : replicas.length === 0
@@ -222,6 +229,8 @@ export async function restoreIntoCluster(env: FailoverEnv, machines: RestoreMach
   const replicas = j.replicas.map((n) => mariadbOf(topo, n));
   const all = [...replicas, primary];
   const builder = mariadbOf(topo, j.buildNode ?? j.primary);
+  // Replication: a replica starts on a datadir of its own (built on its machine, or copied there).
+  const hasCopy = (s: ServiceInstance): boolean => s.node === builder.node || machines.needsCopy(builder, s);
   const galera = isGalera(topo);
   const say = (message: string, step: string): void => {
     appendEvent(stateDir, { type: 'step', message: `restore ${j.id}: ${message}`, data: { op: 'restore-cluster', id: j.id, step } });
@@ -266,7 +275,7 @@ export async function restoreIntoCluster(env: FailoverEnv, machines: RestoreMach
       return `${r.message}, on ${builder.node}'s machine`;
     },
     copy: async () => {
-      const to = (galera ? [primary] : all).filter((s) => s.node !== builder.node && machines.needsCopy(builder, s));
+      const to = copyTargets(machines, galera, builder, primary, all);
       let bytes = 0;
       for (const s of to) {
         out(`  copying the restored datadir from ${builder.node} to ${s.node}`);
@@ -282,7 +291,6 @@ export async function restoreIntoCluster(env: FailoverEnv, machines: RestoreMach
     },
     swap: async () => {
       const restore = { id: j.id, at: new Date().toISOString(), restoredTo: j.gtidState ?? '', ...(j.preRestoreBackup ? { preRestoreBackup: j.preRestoreBackup } : {}) };
-      const hasCopy = (s: ServiceInstance): boolean => s.node === builder.node || machines.needsCopy(builder, s);
       // Galera: the restored node alone starts a new cluster (--wsrep-new-cluster); the others join it.
       await machines.place(primary, j.id, { built: true, restore, ...(galera ? { bootstrap: true } : {}) });
       for (const r of replicas) {
@@ -313,7 +321,7 @@ export async function restoreIntoCluster(env: FailoverEnv, machines: RestoreMach
         out(
           galera
             ? `  ${r.node} joins by a full state transfer from ${primary.node}`
-            : machines.needsCopy(builder, r) || r.node === builder.node
+            : hasCopy(r)
               ? `  ${r.node} starts on its copy and replicates from ${primary.node}`
               : `  provisioning ${r.node} from a mariabackup of ${primary.node}`,
         );

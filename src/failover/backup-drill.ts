@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Secrets, Topology } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
-import { writeJsonAtomic } from '../shared/files.js';
+import { dirBytes, writeJsonAtomic } from '../shared/files.js';
 import type { BackupKey } from './backup-crypt.js';
 import { statsOf, tableNames } from './backup-db.js';
 import { readManifest, type BackupManifest, type TableStats } from './backup-manifest.js';
@@ -84,15 +84,6 @@ export function readDrill(topo: Topology): DrillRecord | undefined {
   } catch {
     return undefined;
   }
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    n += e.isDirectory() ? dirBytes(p) : e.isFile() ? fs.statSync(p).size : 0;
-  }
-  return n;
 }
 
 export interface DrillOptions {

@@ -6,6 +6,7 @@ import { buildDir, buildHere, cleanHere, flushMemcached, lastArchivedHere, place
 import type { ServiceInstance } from '../config/index.js';
 import type { StopAt } from '../failover/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
+import { dirBytes } from '../shared/files.js';
 import { asRoot, type AgentEnv } from './agent-env.js';
 import { installed } from './agent.js';
 import { handOverServiceDir } from './service-users.js';
@@ -144,11 +145,5 @@ export async function agentRestoreReceive(env: AgentEnv, id: string, restore: st
   await runTar(['-C', incoming, '--no-same-owner', '-xf', '-'], 'receive');
   fs.renameSync(incoming, path.join(base, 'data'));
   if (asRoot()) handOverServiceDir(svc, secrets);
-  return { bytes: sizeOf(path.join(base, 'data')) };
-}
-
-function sizeOf(p: string): number {
-  const st = fs.lstatSync(p);
-  if (!st.isDirectory()) return st.size;
-  return fs.readdirSync(p).reduce((n, e) => n + sizeOf(path.join(p, e)), 0);
+  return { bytes: dirBytes(path.join(base, 'data')) };
 }

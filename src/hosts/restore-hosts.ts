@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { archiveNodeOf, hostStateDir, readSecrets, servicesOf, type ServiceInstance, type Topology } from '../config/index.js';
 import type { BuildResult, Placement, RestoreMachines } from '../control/index.js';
 import { planBackup, type StopAt } from '../failover/index.js';
-import { ErrorCode, HastackError } from '../shared/errors.js';
+import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { probeResultSchema } from './agent-types.js';
 import { hostsAutoMode } from './auto-mode-hosts.js';
@@ -157,7 +157,7 @@ export function hostsRestoreMachines(topo: Topology): RestoreMachines {
           flushed += r.flushed;
           failed.push(...r.failed);
         } catch (e) {
-          failed.push(`${svc.id}: ${e instanceof Error ? e.message : String(e)}`);
+          failed.push(`${svc.id}: ${describeError(e)}`);
         }
       }
       return { flushed, failed };

@@ -106,3 +106,13 @@ export function readJsonState<T>(file: string, check: (v: unknown) => string | u
   if (problem !== undefined) throw new StateCorruptError(file, problem, whatToDo);
   return v as T;
 }
+
+/** Bytes of the regular files under `dir`, recursively (symbolic links not followed). */
+export function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    n += e.isDirectory() ? dirBytes(p) : e.isFile() ? fs.statSync(p).size : 0;
+  }
+  return n;
+}
