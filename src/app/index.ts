@@ -43,8 +43,8 @@ export type { ClusterLockOptions } from './cluster-lock.js';
 export type { AppServerOptions } from './host.js';
 export { runMigrations, applyMigrations, startMigrationRunner, migrationsFor, MIGRATION_LOCK } from './migrate.js';
 export type { MigrationResult, MigrationRunner } from './migrate.js';
-export { loadApp, loadAppModule, packageRoot } from './load.js';
-export { resolveAppModulePath } from './module-path.js';
+export { loadApp, loadAppModule } from './load.js';
+export { packageRoot, resolveAppModulePath } from '../shared/module-path.js';
 export { openAppRuntime, queueNameOf, appLogger } from './runtime.js';
 export type { AppRuntime } from './runtime.js';
 // Tests and tools: the session store over a given Redis (and its replicas).

@@ -1,14 +1,8 @@
-import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { Topology } from '../config/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { isAppDefinition, type AppDefinition } from './contract.js';
-import { findPackageRoot, resolveAppModulePath } from './module-path.js';
-
-/** This package's root: the app host runs from `<root>/dist/src/app/`. */
-export function packageRoot(): string {
-  return findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
-}
+import { packageRoot, resolveAppModulePath } from '../shared/module-path.js';
 
 /** Imports the app module and checks that its default export was made by `defineApp`. */
 export async function loadAppModule(modulePath: string): Promise<AppDefinition> {

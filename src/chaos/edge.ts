@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { Agent } from 'undici';
-import { httpsPort, lbTlsLocal, servicesOf, type Topology } from '../config/index.js';
-import { edgeTlsFiles } from '../engines/index.js';
+import { edgeTlsFiles, httpsPort, lbTlsLocal, servicesOf, type Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 /*

@@ -67,7 +67,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
     const topo = loadRunningTopology(cfg);
     const say = (l: string): void => void process.stdout.write(`${l}\n`);
     const secrets = readSecrets(topo.stateDir);
-    const runtime = runtimeFor(topo);
+    const runtime = await runtimeFor(topo);
     if (scenario.crashPlan && !o.thenFailover && !topo.config.failover.auto) {
       say(`note: scenario ${scenario.name} needs the crash plan; without --then-failover (or failover.auto) the service stays down until the heal`);
     }
@@ -75,7 +75,7 @@ export async function chaosRun(name: string, o: ChaosRunCliOptions): Promise<num
       ? plannedSwitchover(topo, secrets, runtime, say)
       : o.thenFailover
         ? async (): Promise<void> => {
-            await runFailover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { onProgress: (l) => say(`  failover: ${l}`) });
+            await runFailover(await failoverEnv(topo, runtime), runtimeFencer(runtime), { onProgress: (l) => say(`  failover: ${l}`) });
           }
         : undefined;
     const result = await runChaos({
@@ -138,7 +138,7 @@ export async function chaosSoak(name: string, o: ChaosSoakCliOptions): Promise<n
   const topo = loadRunningTopology(o);
   const say = (l: string): void => void process.stdout.write(`${l}\n`);
   const secrets = readSecrets(topo.stateDir);
-  const runtime = runtimeFor(topo);
+  const runtime = await runtimeFor(topo);
   if (scenario.crashPlan && !topo.config.failover.auto) say(`note: scenario ${scenario.name} needs failover.auto for a soak (nothing else moves the service)`);
   const save = (i: number, r: ChaosResult): void => {
     const id = saveReport(
@@ -200,7 +200,7 @@ function plannedSwitchover(topo: Topology, secrets: Secrets, runtime: Runtime, s
     const status = await runtime.status(secrets);
     const to = status.services.find((s) => s.service === 'mariadb' && s.role === 'replica' && s.healthy)?.node;
     if (to === undefined) throw new ConfigError('scenario', `switchover needs a healthy replica; cluster ${topo.cluster} has none (see "hastack status")`);
-    const r = await runSwitchover(await failoverEnv(topo, runtime), runtimeFencer(topo, runtime), { to, onProgress: (l) => say(`  switchover: ${l}`) });
+    const r = await runSwitchover(await failoverEnv(topo, runtime), runtimeFencer(runtime), { to, onProgress: (l) => say(`  switchover: ${l}`) });
     say(`  switchover: ${to} is the primary; the database refused writes for ${r.writePauseMs ?? '?'} ms (held at the app side)`);
   };
 }

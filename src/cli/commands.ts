@@ -7,8 +7,9 @@ import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
-import { invokedAs, packageRootDir, progressPrinter, table } from './output.js';
+import { invokedAs, progressPrinter, table } from './output.js';
 import { stoppedClusterStart } from './running.js';
+import { packageRoot } from '../shared/module-path.js';
 
 export function init(opts: { preset: string; file?: string; force?: boolean }): void {
   if (!isPresetName(opts.preset)) throw new ConfigError('--preset', `unknown preset "${opts.preset}"; use ideal or simple`);
@@ -18,7 +19,7 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
   }
   const input = preset(opts.preset);
   // Outside the checkout "examples/erp" beside the file does not exist: name the package's own.
-  const root = packageRootDir();
+  const root = packageRoot();
   const beside = path.resolve(path.dirname(path.resolve(file)), DEFAULT_APP_MODULE);
   const app =
     input.app?.module === undefined && input.app?.command === undefined && !fs.existsSync(beside) ? { app: { ...input.app, module: path.join(root, DEFAULT_APP_MODULE) } } : {};
@@ -31,13 +32,13 @@ export function init(opts: { preset: string; file?: string; force?: boolean }): 
 
 export async function down(opts: ConfigOptions & { force?: boolean }): Promise<void> {
   const topo = loadRunningTopology(opts);
-  const r = await runtimeFor(topo).down({ onEvent: progressPrinter(), say: (l) => void process.stdout.write(`${l}\n`), ...(opts.force ? { force: true } : {}) });
+  const r = await (await runtimeFor(topo)).down({ onEvent: progressPrinter(), say: (l) => void process.stdout.write(`${l}\n`), ...(opts.force ? { force: true } : {}) });
   process.stdout.write(`cluster "${topo.cluster}" ${r.summary}\n`);
 }
 
 export async function status(opts: ConfigOptions & { json?: boolean }): Promise<boolean> {
   const topo = loadRunningTopology(opts);
-  const runtime = runtimeFor(topo);
+  const runtime = await runtimeFor(topo);
   // A cluster this machine supervises and whose supervisor is gone is stopped: say so at once
   // rather than probe every service for seconds and print their connection errors.
   const start = stoppedClusterStart(topo, opts);

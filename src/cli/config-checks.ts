@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { packageRoot, resolveAppModulePath } from '../app/index.js';
+import { packageRoot, resolveAppModulePath } from '../shared/module-path.js';
 import { DEFAULT_APP_MODULE, type Config, type ConfigCheck } from '../config/index.js';
 import { parseSchedule } from '../failover/index.js';
 import { ConfigError, HastackError } from '../shared/errors.js';

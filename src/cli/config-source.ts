@@ -15,7 +15,7 @@ import {
   type Topology,
 } from '../config/index.js';
 import { ConfigError, ErrorCode, HastackError } from '../shared/errors.js';
-import { packageRootDir } from './output.js';
+import { packageRoot } from '../shared/module-path.js';
 
 export interface ConfigOptions {
   readonly file?: string;
@@ -39,7 +39,7 @@ function presetConfig(name: PresetName): Config {
   const input = preset(name);
   const beside = path.resolve(DEFAULT_APP_MODULE);
   if (input.app?.module !== undefined || input.app?.command !== undefined || fs.existsSync(beside)) return parseConfig(input);
-  return parseConfig({ ...input, app: { ...input.app, module: path.join(packageRootDir(), DEFAULT_APP_MODULE) } });
+  return parseConfig({ ...input, app: { ...input.app, module: path.join(packageRoot(), DEFAULT_APP_MODULE) } });
 }
 
 /**

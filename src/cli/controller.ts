@@ -1,5 +1,5 @@
 import { controllerNode, readSecrets, readTopology } from '../config/index.js';
-import { startAdminApi, startLockReaper } from '../control/index.js';
+import { startLockReaper } from '../control/index.js';
 import { AutoFailover, hasQuorum, startBinlogArchiver, type FailoverEnv } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
@@ -26,15 +26,15 @@ export async function runController(stateDir: string, nodeArg?: string): Promise
   const node = nodeArg ?? adminNode;
   if (!topo.nodes.some((n) => n.name === node)) throw new HastackError(ErrorCode.CONFIG_INVALID, `_controller --node ${node}: no such node in cluster ${topo.cluster}`);
   const admin = node === adminNode;
-  const api = admin ? await startAdminApi(topo, secrets) : undefined;
+  const api = admin ? await (await import('../control/admin-api.js')).startAdminApi(topo, secrets) : undefined;
   if (api) process.stdout.write(`controller of cluster ${topo.cluster}: admin API and dashboard on http://${topo.admin.address}:${topo.admin.port}/\n`);
   let auto: AutoFailover | undefined;
   // Without the quorum the admin API's node alone runs the one controller of before.
   if (topo.config.failover.auto && (admin || hasQuorum(topo))) {
     // The hosts runtime, reaching the other machines with the controller's own key.
-    const runtime = runtimeFor(controllerTopology(topo));
+    const runtime = await runtimeFor(controllerTopology(topo));
     const env: FailoverEnv = { topo, secrets, recordRole: (svc, role) => runtime.recordRole(svc, role) };
-    auto = new AutoFailover(env, runtimeFencer(topo, runtime), hasQuorum(topo) ? [node] : undefined);
+    auto = new AutoFailover(env, runtimeFencer(runtime), hasQuorum(topo) ? [node] : undefined);
     auto.start();
     appendEvent(stateDir, {
       type: 'failover.decision',

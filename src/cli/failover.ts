@@ -19,7 +19,7 @@ import { progressLines, roleChangeDocument, writeJson } from './plan-json.js';
  * Nodes that are machines of their own answer Redis and Sentinel only to cluster nodes (the hosts
  * firewall), so the crash plan asks them through the agents.
  */
-export async function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(topo)): Promise<FailoverEnv> {
+export async function failoverEnv(topo: Topology, runtime: Runtime): Promise<FailoverEnv> {
   const env: FailoverEnv = { topo, secrets: readSecrets(topo.stateDir), recordRole: (svc, role) => runtime.recordRole(svc, role) };
   if (!substrateTraits(topo.config).nodesAreMachines) return env;
   const { hostsRedisAdmin } = await import('../hosts/redis-admin.js');
@@ -33,7 +33,7 @@ export async function failoverEnv(topo: Topology, runtime: Runtime = runtimeFor(
  * The runtime kills and keeps down a node (the supervisor owns its processes, a plain kill would be
  * restarted; on hosts the agent stops the units). The lock's pid is this machine's own.
  */
-export function runtimeFencer(topo: Topology, runtime: Runtime = runtimeFor(topo)): NodeFencer {
+export function runtimeFencer(runtime: Runtime): NodeFencer {
   const here = new LocalSubstrate();
   const oneCall = runtime.fenceMachine?.bind(runtime);
   return { killNode: (node) => runtime.fenceNode(node), ...(oneCall ? { fenceMachine: oneCall } : {}), isAlive: (pid) => here.isAlive(pid) };
@@ -71,9 +71,10 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
     throw new HastackError(ErrorCode.USAGE, `failover -o json asks no question: pass --yes to go ahead (or --dry-run for the plan)`);
   }
   const topo = loadRunningTopology(o);
-  const env = await failoverEnv(topo);
+  const runtime = await runtimeFor(topo);
+  const env = await failoverEnv(topo, runtime);
   const t0 = Date.now();
-  const r = await runFailover(env, runtimeFencer(topo), {
+  const r = await runFailover(env, runtimeFencer(runtime), {
     ...(o.to !== undefined ? { to: o.to } : {}),
     ...(o.dryRun ? { dryRun: true } : {}),
     ...(o.acceptDataLoss ? { acceptDataLoss: true } : {}),
@@ -96,7 +97,8 @@ export async function failover(o: FailoverCliOptions): Promise<void> {
 export async function switchover(o: ConfigOptions & OutputOptions & { to: string; dryRun?: boolean }): Promise<void> {
   const json = isJson(o);
   const topo = loadRunningTopology(o);
-  const r = await runSwitchover(await failoverEnv(topo), runtimeFencer(topo), {
+  const runtime = await runtimeFor(topo);
+  const r = await runSwitchover(await failoverEnv(topo, runtime), runtimeFencer(runtime), {
     to: o.to,
     ...(o.dryRun ? { dryRun: true } : {}),
     onProgress: progressLines(json, o.dryRun === true),

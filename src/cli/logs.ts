@@ -76,7 +76,7 @@ export async function logsCli(node: string | undefined, service: string | undefi
   if (node !== undefined && !topo.nodes.some((n) => n.name === node)) {
     throw new HastackError(ErrorCode.USAGE, `no node "${node}" in cluster "${topo.cluster}"; its nodes: ${topo.nodes.map((n) => n.name).join(', ')}`);
   }
-  const runtime = runtimeFor(topo);
+  const runtime = await runtimeFor(topo);
   const nodes = node !== undefined ? [node] : topo.nodes.map((n) => n.name);
   // A longer tail when filtering by time: the moment asked for may be further back than -n.
   const tails = (await Promise.all(nodes.map(async (n) => (await runtime.logs(n, service, lines ?? 10_000)).map((t) => ({ ...t, label: labelOf(t.where, n) }))))).flat();

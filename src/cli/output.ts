@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ClusterEvent } from '../shared/events.js';
 
 /** How the user invoked us, for the commands we suggest (`./hastack` from the repo wrapper). */
@@ -46,11 +43,4 @@ export function paint(text: string, code: 'red' | 'green' | 'yellow' | 'dim' | '
   if (!colourOn(stream)) return text;
   const c = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1 }[code];
   return `\x1b[${c}m${text}\x1b[0m`;
-}
-
-/** This package's root (the folder of its package.json above `dist/src/cli/`). */
-export function packageRootDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
-  return dir;
 }

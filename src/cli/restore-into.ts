@@ -6,6 +6,7 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { abortOnSignal } from './backup.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { failoverEnv } from './failover.js';
+import { runtimeFor } from '../runtime/index.js';
 
 /**
  * `hastack restore --into-cluster [--to-time T | --to-gtid G | --latest] [--dry-run] [--confirm NAME]`
@@ -30,7 +31,7 @@ async function typedName(cluster: string): Promise<boolean> {
 
 export async function restoreInto(stop: StopAt, o: RestoreIntoOptions): Promise<number> {
   const topo = loadRunningTopology(o);
-  const env = await failoverEnv(topo);
+  const env = await failoverEnv(topo, await runtimeFor(topo));
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const machines = substrateTraits(topo.config).nodesAreMachines ? (await import('../hosts/index.js')).hostsRestoreMachines(topo) : supervisedRestoreMachines(env);
   const plan = await restoreIntoCluster(env, machines, { stop, dryRun: true, onProgress: out });

@@ -1,6 +1,6 @@
 import type { Topology } from '../config/index.js';
 import { supervisorAlive } from '../control/index.js';
-import { runtimeFor } from '../runtime/index.js';
+import { runtimeCapabilities } from '../runtime/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { readRunState, substrateFor } from '../substrate/index.js';
 import type { ConfigOptions } from './config-source.js';
@@ -11,7 +11,7 @@ import { invokedAs } from './output.js';
  * supervisor is gone, else undefined (running, or on hosts, where the controller runs it).
  */
 export function stoppedClusterStart(topo: Topology, opts: ConfigOptions): string | undefined {
-  if (!runtimeFor(topo).capabilities.startsFromNothing || supervisorAlive(substrateFor(topo), readRunState(topo.stateDir))) return undefined;
+  if (!runtimeCapabilities(topo.config).startsFromNothing || supervisorAlive(substrateFor(topo), readRunState(topo.stateDir))) return undefined;
   const from = opts.preset !== undefined ? ` --preset ${opts.preset}` : opts.file !== undefined ? ` -f ${opts.file}` : '';
   return `${invokedAs()} up${from} --detach`;
 }

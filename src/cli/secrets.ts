@@ -1,5 +1,5 @@
 import { resolveTopology } from '../config/index.js';
-import { runtimeFor } from '../runtime/index.js';
+import { runtimeCapabilities } from '../runtime/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { loadConfigSource, loadRunningTopology, type ConfigOptions } from './config-source.js';
 import type { RotateResult } from '../failover/index.js';
@@ -13,7 +13,7 @@ export async function secretsPull(o: ConfigOptions & { force?: boolean }): Promi
   const src = loadConfigSource(o);
   // From the config, not topology.json: the state directory may be gone entirely.
   const topo = resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir });
-  if (!runtimeFor(topo).capabilities.secretsOnNodes) {
+  if (!runtimeCapabilities(topo.config).secretsOnNodes) {
     throw new HastackError(
       ErrorCode.BAD_REQUEST,
       `secrets pull reads the passwords back from the hosts of a "substrate: hosts" cluster; this one runs here (${src.config.substrate}) and its secrets.json is the only copy`,
@@ -44,7 +44,7 @@ export async function secretsRotate(names: string[], o: ConfigOptions & OutputOp
   let r: RotateResult;
   let hosts: number | null = null;
   // The nodes hold the secrets (hosts): each engine's step goes through its host's agent.
-  if (runtimeFor(topo).capabilities.secretsOnNodes) {
+  if (runtimeCapabilities(topo.config).secretsOnNodes) {
     const { openSessions, closeSessions } = await import('../hosts/session.js');
     const { rotateOnHosts } = await import('../hosts/rotate.js');
     const { hostSecretPayloads } = await import('../deploy/host-secrets.js');

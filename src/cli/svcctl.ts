@@ -3,7 +3,7 @@ import { describeDrain, describeServicePlan, drainTarget, parseTarget, requestSe
 import { readDbState } from '../engines/index.js';
 import { readAutoModeSafe } from '../failover/index.js';
 import { serviceUnitName } from '../hosts/index.js';
-import { runtimeFor } from '../runtime/index.js';
+import { runtimeCapabilities } from '../runtime/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { loadRunningTopology, type ConfigOptions } from './config-source.js';
 import { isJson, type OutputOptions } from './output.js';
@@ -42,7 +42,7 @@ function print(o: Options, outcome: Outcome): void {
  * the supervisor can do it.
  */
 export function hostsRefusal(topo: Topology, verb: ServiceAction | 'drain', services: readonly ServiceInstance[]): HastackError | undefined {
-  if (runtimeFor(topo).capabilities.serviceControl) return undefined;
+  if (runtimeCapabilities(topo.config).serviceControl) return undefined;
   const systemctl = verb === 'drain' ? 'stop' : verb;
   const lines = services.map((s) => `ssh ${s.address} sudo systemctl ${systemctl} ${serviceUnitName(topo, s)}`);
   const what = verb === 'drain' ? `; stopping the app server drains it first (its /readyz turns 503 while requests in flight finish)` : '';

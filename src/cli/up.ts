@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
+  edgeTlsFiles,
   appHealthPath,
   demoDataOn,
   httpsPort,
@@ -10,15 +11,14 @@ import {
   parseConfig,
   readSecrets,
   readTopology,
-  resolveTopology,
   servicesOf,
   type SubstrateName,
   type Topology,
 } from '../config/index.js';
-import { edgeTlsFiles, installCommand } from '../engines/index.js';
-import { runtimeFor } from '../runtime/index.js';
+import { installCommand } from '../engines/index.js';
+import { runtimeCapabilities } from '../runtime/index.js';
 import { drillReplay, startBackupScheduler, startBinlogArchiver, type BackupScheduler, type BinlogArchiver, parseSchedule } from '../failover/index.js';
-import { commitTopology, ensureNotRunning, openCluster, prepareCluster, startDetached } from '../control/index.js';
+import { commitTopology, ensureNotRunning, prepareCluster, startDetached } from '../control/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { START_CHECKS } from './config-checks.js';
 import { loadConfigSource, type ConfigOptions } from './config-source.js';
@@ -52,8 +52,7 @@ export async function up(opts: UpOptions): Promise<void> {
   const t0 = Date.now();
   // Every problem of the file, and what the layers above check, before any engine starts.
   const src = loadConfigSource(opts, START_CHECKS);
-  const chosen = runtimeFor(resolveTopology(src.config, { stateRoot: src.stateRoot, configDir: src.configDir }));
-  if (!chosen.capabilities.startsFromNothing && opts.substrate === undefined) {
+  if (!runtimeCapabilities(src.config).startsFromNothing && opts.substrate === undefined) {
     throw new HastackError(
       ErrorCode.CONFIG_INVALID,
       `${src.origin} puts the cluster on its machines ("substrate: hosts"): run "${invokedAs()} deploy" to install and start it there`,
@@ -64,7 +63,7 @@ export async function up(opts: UpOptions): Promise<void> {
   if (src.config.backup.schedule !== undefined) parseSchedule(src.config.backup.schedule);
   // Re-validated: the cross-field rules on node addresses depend on the substrate.
   const config = opts.substrate ? parseConfig({ ...src.config, substrate: opts.substrate }) : src.config;
-  const topo = prepareCluster(config, { stateRoot: src.stateRoot, configDir: src.configDir });
+  const topo = await prepareCluster(config, { stateRoot: src.stateRoot, configDir: src.configDir });
   const print = progressPrinter(t0);
   process.stdout.write(`hastack: bringing up cluster "${topo.cluster}" from ${src.origin}; state in ${topo.stateDir}\n`);
   await ensureNotRunning(topo, print);
@@ -74,7 +73,7 @@ export async function up(opts: UpOptions): Promise<void> {
     printWhereToLook(topo, t0, true);
     return;
   }
-  const cluster = await openCluster(topo, print);
+  const cluster = await (await import('../control/open-cluster.js')).openCluster(topo, print);
   let stopRequested = false;
   // Filled once the cluster is up; the signal handlers are installed before that.
   const backups: { scheduler?: BackupScheduler; archiver?: BinlogArchiver } = {};
@@ -166,7 +165,7 @@ export async function supervise(stateDir: string): Promise<void> {
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
   const topo = readTopology(stateDir);
-  const cluster = await openCluster(topo);
+  const cluster = await (await import('../control/open-cluster.js')).openCluster(topo);
   // Filled once the cluster is up; the signal handlers are installed before that.
   const backups: { scheduler?: BackupScheduler; archiver?: BinlogArchiver } = {};
   // The backup scheduler first: an aborted backup restarts the replica it held still.

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkEngines } from '../engines/index.js';
 import { enginePrograms } from '../registry/index.js';
-import { isJson, packageRootDir, table, type OutputOptions } from './output.js';
+import { isJson, table, type OutputOptions } from './output.js';
+import { packageRoot } from '../shared/module-path.js';
 
 export interface VersionReport {
   readonly hastack: string;
@@ -24,7 +25,7 @@ function gitCommit(root: string): string | undefined {
 }
 
 export function versionReport(): VersionReport {
-  const root = packageRootDir();
+  const root = packageRoot();
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: string };
   const commit = gitCommit(root);
   return {

@@ -38,10 +38,16 @@ export {
   replicaDelayS,
   appDbServices,
   hostStateDir,
+  tlsDir,
+  edgeTlsFiles,
+  shippedCertificateFiles,
+  shippedCertificateDir,
+  shippedAcmeCaFile,
   hostAppDir,
   installedPackage,
   remoteTopology,
 } from './topology.js';
+export type { EdgeTlsFiles } from './topology.js';
 export type { Topology, ServiceInstance, NodeInstance } from './topology.js';
 export { drainMarkerFile, isDrainedByOperator } from './operator-marks.js';
 export {

@@ -146,9 +146,49 @@ function placedEndpoints(config: Config): EndpointKind[] {
   return [...(has('mariadb') ? (['db-endpoint', 'db-read-endpoint'] as const) : []), ...(has('redis') ? (['redis-endpoint'] as const) : [])];
 }
 
+/** The cluster's certificates and keys (the CA, each database node's, the edge's): `<stateDir>/tls`. */
+export function tlsDir(stateDir: string): string {
+  return path.join(stateDir, 'tls');
+}
+
+export interface EdgeTlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Where `ensureEdgeCertificate` keeps the edge certificate of the cluster's own CA. */
+export function edgeTlsFiles(topo: { readonly stateDir: string }): EdgeTlsFiles {
+  const dir = tlsDir(topo.stateDir);
+  // `lb_edge`: an underscore no node name may have, so a node called `edge` keeps `edge.crt` to itself.
+  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'lb_edge.crt'), key: path.join(dir, 'lb_edge.key') };
+}
+
 /** `substrate: hosts`: where every host keeps the cluster's state: `<hosts.stateDir>/<cluster>`. */
 export function hostStateDir(config: Config): string {
   return path.posix.join(config.hosts.stateDir, config.cluster);
+}
+
+/**
+ * Where deploy puts certificate `i` on a load-balancer host: `<hosts.stateDir>/<cluster>/lb-tls/`
+ * (0700, owned by the load balancer's service user; keys 0600). Not `tls/`, which belongs to the
+ * database server's user on a node that carries both.
+ */
+export function shippedCertificateFiles(config: Config, i: number): { certFile: string; keyFile: string } {
+  const dir = shippedCertificateDir(config);
+  return { certFile: path.posix.join(dir, `lb-${i}.crt`), keyFile: path.posix.join(dir, `lb-${i}.key`) };
+}
+
+export function shippedCertificateDir(config: Config): string {
+  return path.posix.join(hostStateDir(config), 'lb-tls');
+}
+
+/**
+ * Where deploy puts `lb.tls.acme.caFile` on a load-balancer host: beside the certificates (the
+ * load balancer's user's alone). The config's path is the operator's copy.
+ */
+export function shippedAcmeCaFile(config: Config): string {
+  return path.posix.join(shippedCertificateDir(config), 'acme-ca.pem');
 }
 
 /**

@@ -1,14 +1,8 @@
 import fs from 'node:fs';
 import { startNewEventLogIfReshaped } from './event-log.js';
-import { lbTlsLocal, loadOrCreateSecrets, readSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
+import { lbTlsLocal, loadOrCreateSecrets, readTopology, topologyFile, resolveTopology, writeTopology, type Config, type Topology } from '../config/index.js';
 import { ensureClusterTls, ensureEdgeCertificate } from '../engines/index.js';
-import { checkCertificateFiles } from '../lb/index.js';
-import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
-import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
-import { AutoFailover } from '../failover/index.js';
-import { startAdminApi } from './admin-api.js';
-import { Supervisor } from './supervisor.js';
-import { startLockReaper, type LockReaper } from './lock-reaper.js';
+import { ErrorCode, HastackError } from '../shared/errors.js';
 import { appendEvent, eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
 import { processStartTime, substrateFor, type Substrate, readRunState, removeRunState, type RunState } from '../substrate/index.js';
@@ -18,14 +12,14 @@ import { processStartTime, substrateFor, type Substrate, readRunState, removeRun
  * is written by `commitTopology` only once `ensureNotRunning` passed, so a refused `up` leaves
  * the running cluster's topology as it was (its services read that file).
  */
-export function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Topology {
+export async function prepareCluster(config: Config, opts: { stateRoot: string; configDir: string }): Promise<Topology> {
   const topo = resolveTopology(config, opts);
-  prepareState(topo);
+  await prepareState(topo);
   return topo;
 }
 
 /** `prepareCluster` for a topology already resolved (the supervised runtime's `up`). */
-export function prepareState(topo: Topology): void {
+export async function prepareState(topo: Topology): Promise<void> {
   refuseSubstrateChange(topo);
   fs.mkdirSync(topo.stateDir, { recursive: true, mode: 0o700 });
   loadOrCreateSecrets(topo.stateDir);
@@ -34,7 +28,8 @@ export function prepareState(topo: Topology): void {
   // lb.tls: the cluster CA's edge certificate (local), then every certificate file checked, so a
   // bad one is a config error naming its key and file before anything starts.
   if (lbTlsLocal(topo.config)) ensureEdgeCertificate(topo);
-  checkCertificateFiles(topo);
+  // Loaded only then: the load balancer's TLS code is no part of a cluster without lb.tls.
+  if (topo.config.lb.tls !== undefined) (await import('../lb/tls/files.js')).checkCertificateFiles(topo);
 }
 
 /** Writes `topology.json` for the run about to start (after `ensureNotRunning`). */
@@ -149,75 +144,4 @@ export async function ensureNotRunning(topo: Topology, onEvent?: (e: ClusterEven
   const n = await killLeftovers(topo.stateDir, substrate, 10_000, onEvent);
   if (n > 0) onEvent?.(appendEvent(topo.stateDir, { type: 'step', message: `stopped ${n} process(es) left by a supervisor that died` }));
   removeRunState(topo.stateDir);
-}
-
-export interface RunningCluster {
-  readonly supervisor: Supervisor;
-  /** Starts every service in order; on failure stops what started and rethrows. */
-  start(): Promise<void>;
-  /** Stops the cluster and the admin API. Idempotent. */
-  stop(): Promise<void>;
-}
-
-/** The supervisor and its admin API, as `up` (foreground) and `_supervise` (detached) run them. */
-export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) => void): Promise<RunningCluster> {
-  const secrets = readSecrets(topo.stateDir);
-  const substrate = substrateFor(topo);
-  // Before the substrate's setup: the supervisor records its start time, and `down` recognises a
-  // live supervisor by that time (5 s slack); netns setup of a big cluster on a loaded machine
-  // took longer than that, `down` then took the supervisor for dead and it outlived the cluster.
-  const supervisor = new Supervisor({ topo, secrets, substrate, ...(onEvent ? { onEvent } : {}) });
-  if (substrate.prepare) {
-    const t0 = Date.now();
-    await substrate.prepare();
-    // Appended even without a listener: `up --detach` follows the event log, not this process.
-    const e = appendEvent(topo.stateDir, {
-      type: 'step',
-      message: `${substrate.name} substrate ready in ${Date.now() - t0} ms: ${topo.nodes.length} nodes, each in its own network namespace`,
-    });
-    onEvent?.(e);
-  }
-  let admin: Closeable;
-  try {
-    admin = await startAdminApi(topo, secrets, supervisor);
-  } catch (e) {
-    await substrate.release?.().catch(() => undefined);
-    throw new HastackError(
-      ErrorCode.PORT_IN_USE,
-      `cannot listen on ${topo.admin.address}:${topo.admin.port} for the admin API (${describeError(e)}); set supervisor.adminPort to a free port`,
-    );
-  }
-  // failover.auto: the controller runs here, beside the processes it may fence (killNode is the
-  // supervisor's own), and only once the cluster is up. With etcd services: one controller per
-  // etcd node (one acts, elected through etcd) and a lease guard per database node (issue 23).
-  const auto = topo.config.failover.auto
-    ? new AutoFailover({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
-    : undefined;
-  let reaper: LockReaper | undefined;
-  const stop = once(() =>
-    closeAll([
-      () => reaper?.stop() ?? Promise.resolve(),
-      () => auto?.close() ?? Promise.resolve(),
-      () => supervisor.stop(),
-      () => admin.close(),
-      async () => substrate.release?.(),
-    ]),
-  );
-  return {
-    supervisor,
-    stop,
-    async start() {
-      try {
-        await supervisor.start();
-      } catch (e) {
-        await stop();
-        throw e;
-      }
-      reaper = startLockReaper(topo, secrets);
-      if (auto) {
-        auto.start();
-        auto.announce({ topo, secrets });
-      }
-    },
-  };
 }

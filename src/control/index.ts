@@ -1,22 +1,14 @@
-export { Supervisor, logFileOf } from './supervisor.js';
+// The supervising process's own code (the supervisor, the admin API, openCluster in
+// open-cluster.ts) is not exported here: `up` and `_controller` import those files when they run,
+// so the other commands, which import this index, do not load the tiers' servers and clients.
+export { logFileOf } from './log-files.js';
 export type { SupervisorOptions } from './supervisor.js';
-export type { RunningCluster } from './cluster.js';
+export type { RunningCluster } from './open-cluster.js';
 export { requestFault, requestServiceControl } from './admin-client.js';
 export { SERVICE_ACTIONS, describeDrain, describeServicePlan, drainTarget, parseTarget, resolveTarget } from './service-control.js';
 export type { ServiceAction, Target } from './service-control.js';
 export type { FaultRequest } from './admin-api.js';
-export {
-  openCluster,
-  prepareCluster,
-  prepareState,
-  commitTopology,
-  stopCluster,
-  releaseSubstrate,
-  ensureNotRunning,
-  supervisorAlive,
-  leftoverPids,
-  killLeftovers,
-} from './cluster.js';
+export { prepareCluster, prepareState, commitTopology, stopCluster, releaseSubstrate, ensureNotRunning, supervisorAlive, leftoverPids, killLeftovers } from './cluster.js';
 export { clusterStatus, serviceRows } from './status.js';
 export type { ServiceRunInfo } from './status.js';
 export { SupervisedRuntime, localLogFiles, reachOf } from './supervised-runtime.js';
@@ -34,4 +26,3 @@ export type { DashboardStatus, DashboardService, LbSnapshot, QueueSnapshot, Repo
 
 // Used by other folders (kept by scripts/codemods/index-imports.mjs: explicit names, no "export *").
 export { adminTokenFile, loadOrCreateAdminToken, readAdminToken } from './admin-token.js';
-export { startAdminApi } from './admin-api.js';

@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { readSecrets, substrateTraits, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
+import { readSecrets, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
 import { mariadbReach, recordDbRole } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { tailFile } from '../shared/files.js';
 import {
+  runtimeCapabilities,
   substrateFor,
   type ClusterStatus,
   type FaultRequest,
@@ -21,7 +22,7 @@ import { commitTopology, ensureNotRunning, prepareState, releaseSubstrate, stopC
 import { startDetached } from './detached.js';
 import { driverFor } from '../drivers/index.js';
 import { clusterStatus } from './status.js';
-import { logFileOf } from './supervisor.js';
+import { logFileOf } from './log-files.js';
 
 /**
  * The supervised runtime: one supervisor process on this machine owns every service, spawned
@@ -34,13 +35,12 @@ export class SupervisedRuntime implements Runtime {
   readonly capabilities: RuntimeCapabilities;
 
   constructor(private readonly topo: Topology) {
-    const t = substrateTraits(topo.config);
-    this.capabilities = { networkFaults: t.networkFaults, tcpReachability: t.tcpReachability, startsFromNothing: true, secretsOnNodes: false, serviceControl: true };
+    this.capabilities = runtimeCapabilities(topo.config);
   }
 
   async up(o: RuntimeUpOptions = {}): Promise<void> {
     const print = o.onEvent ?? (() => undefined);
-    prepareState(this.topo);
+    await prepareState(this.topo);
     await ensureNotRunning(this.topo, print);
     commitTopology(this.topo);
     await startDetached(this.topo, print);

@@ -14,6 +14,7 @@ import { driverFor } from '../drivers/index.js';
 import { runMigrations } from './migrate-step.js';
 import { writeOperatorStopped } from './service-control.js';
 import { SecretsWatch } from './secrets-watch.js';
+import { logFileOf } from './log-files.js';
 
 interface Managed {
   readonly svc: ServiceInstance;
@@ -57,10 +58,6 @@ const LIVENESS_INTERVAL_MS = 2_000;
 // and a node with a dozen services stays under a GiB however long it runs.
 const SERVICE_LOG_MAX_BYTES = 64 * 1024 * 1024;
 /** The event the supervisor logs once it uses the passwords in secrets.json (`secrets rotate` waits for it). */
-
-export function logFileOf(svc: ServiceInstance): string {
-  return path.join(svc.dir, 'service.log');
-}
 
 /**
  * Owns the cluster's processes: starts them in dependency order, waits (bounded) for each to be

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { packageRoot } from '../app/index.js';
+import { packageRoot } from '../shared/module-path.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 
 const run = promisify(execFile);

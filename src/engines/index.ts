@@ -94,8 +94,7 @@ export type { BootstrapChoice, GaleraHealth, GaleraPaths, GaleraCnfParams } from
 export { planRecovery, describeRecovery, isFreshCluster, parseGrastate, parseRecoveredPosition } from './galera-recover.js';
 export type { NodeFacts, RecoveryPlan, GaleraPosition, Grastate } from './galera-recover.js';
 
-export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, tlsDir, ensureEdgeCertificate, edgeTlsFiles } from './tls.js';
-export type { EdgeTlsFiles } from './tls.js';
+export { ensureClusterTls, databaseTlsOn, nodeTlsFiles, readNodeTls, ensureEdgeCertificate } from './tls.js';
 export { EDGE_SCHEMA, EDGE_TABLES } from './mariadb-edge.js';
 export type { NodeTlsFiles } from './tls.js';
 

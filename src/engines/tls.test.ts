@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { hostStateDir, parseConfig, resolveTopology, type ConfigInput } from '../config/index.js';
-import { databaseTlsOn, ensureClusterTls, nodeTlsFiles, readNodeTls, tlsDir } from './tls.js';
+import { hostStateDir, tlsDir, parseConfig, resolveTopology, type ConfigInput } from '../config/index.js';
+import { databaseTlsOn, ensureClusterTls, nodeTlsFiles, readNodeTls } from './tls.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-tls-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Topology } from '../config/index.js';
-import { hostStateDir, servicesOf, substrateTraits } from '../config/index.js';
+import { hostStateDir, servicesOf, substrateTraits, edgeTlsFiles, tlsDir, type EdgeTlsFiles } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { renameDurably } from '../shared/files.js';
 
@@ -18,10 +18,6 @@ import { renameDurably } from '../shared/files.js';
  */
 
 /** Where the cluster's CA and node certificates live (the same path on a host, under its stateDir). */
-export function tlsDir(stateDir: string): string {
-  return path.join(stateDir, 'tls');
-}
-
 export interface NodeTlsFiles {
   readonly ca: string;
   readonly cert: string;
@@ -190,19 +186,6 @@ export function ensureEdgeCertificate(topo: Topology): EdgeTlsFiles {
     fs.rmSync(ext, { force: true });
   }
   return files;
-}
-
-export interface EdgeTlsFiles {
-  readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-/** Where `ensureEdgeCertificate` keeps the edge certificate of the cluster's own CA. */
-export function edgeTlsFiles(topo: Topology): EdgeTlsFiles {
-  const dir = tlsDir(topo.stateDir);
-  // `lb_edge`: an underscore no node name may have, so a node called `edge` keeps `edge.crt` to itself.
-  return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'lb_edge.crt'), key: path.join(dir, 'lb_edge.key') };
 }
 
 /** `DNS:a,IP:1.2.3.4` in the form openssl prints (`DNS:a, IP Address:1.2.3.4`), for comparison. */

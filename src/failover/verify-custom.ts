@@ -1,6 +1,5 @@
 import { request, type Dispatcher } from 'undici';
 import { appHealthPath, isCommandApp, servicesOf, type VerifyConfig } from '../config/index.js';
-import { describeExit, spawnCommand } from '../app/index.js';
 import { describeError, ErrorCode, HastackError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import type { FailoverEnv } from './context.js';
@@ -64,6 +63,8 @@ async function commandCheck(env: FailoverEnv, fenced: string, command: string): 
   const svc = apps.find((s) => s.node !== fenced) ?? apps[0];
   if (svc === undefined) throw new HastackError(ErrorCode.CONFIG_INVALID, 'failover.verify.command needs an app node for its environment');
   // The migrate process's contract (no HOST/PORT of a server), in app.dir, as app.migrate runs.
+  // Loaded here: through app/index it would bring Fastify and BullMQ into every importer of failover/.
+  const { describeExit, spawnCommand } = await import('../app/command.js');
   const { child, exited } = spawnCommand({ topo: env.topo, secrets: env.secrets, svc, asRoot: process.getuid?.() === 0 }, 'migrate', command, 'pipe');
   let out = '';
   const keep = (b: Buffer): void => {

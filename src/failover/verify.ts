@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
-import { httpsPort, lbTlsLocal, servicesOf } from '../config/index.js';
-import { edgeTlsFiles } from '../engines/index.js';
+import { edgeTlsFiles, httpsPort, lbTlsLocal, servicesOf } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep, waitFor } from '../shared/retry.js';

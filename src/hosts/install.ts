@@ -2,9 +2,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SERVICE_KINDS, heldSecrets, secretsFile, vrrpVersion, type Topology } from '../config/index.js';
-import { nodeTlsFiles, tlsDir } from '../engines/index.js';
-import { shippedAcmeCaFile, shippedCertificateDir, shippedCertificateFiles } from '../lb/index.js';
+import { SERVICE_KINDS, tlsDir, heldSecrets, secretsFile, shippedAcmeCaFile, shippedCertificateDir, shippedCertificateFiles, vrrpVersion, type Topology } from '../config/index.js';
+import { nodeTlsFiles } from '../engines/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/files.js';
 import { asRoot, managerFor, unitsOptions, type AgentEnv } from './agent-env.js';
@@ -75,11 +74,11 @@ function desiredFiles(env: AgentEnv, bundle: DeployBundle, node: string, specs: 
     // a new certificate needs no restart, the load balancer reloads a changed file within a second.
     if (svc?.kind === 'lb' && bundle.lbTls) {
       bundle.lbTls.certificates.forEach((c, i) => {
-        const f = shippedCertificateFiles(topo, i);
+        const f = shippedCertificateFiles(topo.config, i);
         files.push({ path: f.certFile, content: c.cert, mode: 0o600 }, { path: f.keyFile, content: c.key, mode: 0o600, secret: true });
       });
       // Read when the load balancer starts its ACME loop: a new CA file restarts it.
-      if (bundle.lbTls.acmeCa !== undefined) files.push({ path: shippedAcmeCaFile(topo), content: bundle.lbTls.acmeCa, mode: 0o600, unit: spec.name });
+      if (bundle.lbTls.acmeCa !== undefined) files.push({ path: shippedAcmeCaFile(topo.config), content: bundle.lbTls.acmeCa, mode: 0o600, unit: spec.name });
     }
     if (spec.role === 'keepalived') {
       const self = topo.nodes.find((n) => n.name === node);
@@ -226,10 +225,10 @@ export async function agentApply(env: AgentEnv, bundle: DeployBundle, node: stri
     applyFirewall(bundle.topology, node);
   }
   const lbHere = bundle.lbTls !== undefined && bundle.topology.services.some((x) => x.node === node && x.kind === 'lb');
-  if (lbHere) fs.mkdirSync(shippedCertificateDir(bundle.topology), { recursive: true, mode: 0o700 });
+  if (lbHere) fs.mkdirSync(shippedCertificateDir(bundle.topology.config), { recursive: true, mode: 0o700 });
   for (const c of compared) if (c.status !== 'same') writeAtomic(c.file.path, c.file.content, c.file.mode);
   // lb.tls: the certificate directory and files are the load balancer's user's alone.
-  if (lbHere && asRoot()) shareWithServiceUser('lb', shippedCertificateDir(bundle.topology));
+  if (lbHere && asRoot()) shareWithServiceUser('lb', shippedCertificateDir(bundle.topology.config));
   // The database server runs as hastack-mariadb: its TLS key is that user's alone.
   if (asRoot() && bundle.tls && bundle.topology.services.some((x) => x.node === node && x.kind === 'mariadb')) {
     shareTlsWithDatabase(tlsDir(bundle.topology.stateDir), nodeTlsFiles(bundle.topology, node).key);

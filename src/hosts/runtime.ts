@@ -1,9 +1,19 @@
-import { hostStateDir, substrateTraits, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
+import { hostStateDir, type Secrets, type ServiceInstance, type ServiceReach, type Topology } from '../config/index.js';
 import { clusterStatus, reachOf, serviceRows } from '../control/index.js';
 import { describeAutoMode } from '../failover/index.js';
 import { startPlan } from '../registry/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
-import type { ClusterStatus, FaultRequest, LogTail, Runtime, RuntimeCapabilities, RuntimeDownOptions, RuntimeDownResult, RuntimeUpOptions } from '../substrate/index.js';
+import {
+  runtimeCapabilities,
+  type ClusterStatus,
+  type FaultRequest,
+  type LogTail,
+  type Runtime,
+  type RuntimeCapabilities,
+  type RuntimeDownOptions,
+  type RuntimeDownResult,
+  type RuntimeUpOptions,
+} from '../substrate/index.js';
 import { nodeUpResultSchema } from './agent-types.js';
 import { downHosts } from './down.js';
 import { NODE_TIMEOUT_MS, hostsFault, recordRoleOnHost } from './faults.js';
@@ -23,8 +33,7 @@ export class HostsRuntime implements Runtime {
   readonly capabilities: RuntimeCapabilities;
 
   constructor(private readonly topo: Topology) {
-    const t = substrateTraits(topo.config);
-    this.capabilities = { networkFaults: false, tcpReachability: t.tcpReachability, startsFromNothing: false, secretsOnNodes: true, serviceControl: false };
+    this.capabilities = runtimeCapabilities(topo.config);
   }
 
   /**

@@ -6,5 +6,5 @@ export type { Link } from './links.js';
 export type { Substrate, RunningProcess, ExitInfo, NetworkFaults } from './types.js';
 export { readRunState, readRunStateForDisplay, writeRunState, removeRunState, runStateFile, SECRETS_RELOADED } from './run-state.js';
 export type { RunState, ServiceRunState } from './run-state.js';
-export { faultRequestSchema } from './runtime.js';
+export { faultRequestSchema, runtimeCapabilities } from './runtime.js';
 export type { Runtime, RuntimeCapabilities, RuntimeUpOptions, RuntimeDownOptions, RuntimeDownResult, FaultRequest, ClusterStatus, ServiceStatus, LogTail } from './runtime.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Secrets, ServiceInstance, ServiceReach } from '../config/index.js';
+import { substrateTraits, type Config, type Secrets, type ServiceInstance, type ServiceReach } from '../config/index.js';
 import type { ClusterEvent } from '../shared/events.js';
 
 /**
@@ -116,6 +116,17 @@ export interface RuntimeDownResult {
  * - `recordRole` is where the node's next start reads its role: a killed and healed database
  *   node comes back in the role recorded, also when it was recorded while the node was down.
  */
+/**
+ * What the runtime of `config`'s substrate can do, known without loading it: the command line
+ * asks before it loads the supervised runtime or the hosts' one (each a second of start-up).
+ */
+export function runtimeCapabilities(config: Config): RuntimeCapabilities {
+  const t = substrateTraits(config);
+  return t.supervised
+    ? { networkFaults: t.networkFaults, tcpReachability: t.tcpReachability, startsFromNothing: true, secretsOnNodes: false, serviceControl: true }
+    : { networkFaults: false, tcpReachability: t.tcpReachability, startsFromNothing: false, secretsOnNodes: true, serviceControl: false };
+}
+
 export interface Runtime {
   /** `supervised` or `hosts`: for messages. */
   readonly kind: string;

@@ -117,7 +117,7 @@ describe('chaos soak: the server scenario run twice on one cluster (netns, failo
       assert.ok(before.primary, `a primary before the fault:\n${before.out}`);
       const victim = before.primary;
       fs.writeFileSync(failpointsFile, 'fence.machine-silent\n');
-      const rt = runtimeFor(topo);
+      const rt = await runtimeFor(topo);
       const t0 = Date.now();
       await rt.fault({ action: 'kill-node', node: victim });
       try {

@@ -178,7 +178,7 @@ describe('failover.fence: a primary whose machine is gone (power API on the brid
   it("the primary's machine loses power under load: a failing fence refuses, the right one fences and promotes; 0 lost", async () => {
     const { bed } = used;
     const off = new Set<string>();
-    const powered = poweredRuntime(bed, runtimeFor(topo), off);
+    const powered = poweredRuntime(bed, await runtimeFor(topo), off);
     const scenario = powerOffScenario();
     let refused: { code: number; out: string; standbyReadOnly: string; ms: number } | undefined;
     let plan: { code: number; out: string } | undefined;
@@ -306,7 +306,7 @@ describe('failover.fence: a primary whose machine is gone (power API on the brid
     const result = await runChaos({
       topo,
       secrets,
-      runtime: poweredRuntime(bed, runtimeFor(topo), off),
+      runtime: poweredRuntime(bed, await runtimeFor(topo), off),
       scenario,
       durationS: 20,
       seed: 2,

@@ -64,7 +64,7 @@ async function hostsBed(): Promise<Bed> {
     const stateRoot = path.join(dir, '.hastack');
     // The runtime works from the operator's topology: what `deploy` writes, the same as resolved here.
     const topo = resolveTopology(parseConfig(input), { stateRoot, configDir: dir });
-    const runtime = runtimeFor(topo);
+    const runtime = await runtimeFor(topo);
     const names = hostBedNames(NETNS_BASE);
     return {
       topo,

@@ -17,7 +17,7 @@ function supervisedBed(substrate: 'local' | 'netns'): () => Promise<Bed> {
   return async () => {
     const dir = tempDir(`rt-${substrate}`);
     const topo = resolveTopology(parseConfig({ ...baseConfig(`rt${substrate}`, '127.0.213', NETNS_BASE), substrate }), { stateRoot: dir, configDir: REPO_ROOT });
-    const runtime = runtimeFor(topo);
+    const runtime = await runtimeFor(topo);
     return {
       topo,
       runtime,

@@ -1,7 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { hostStateDir, lbTlsLocal, substrateTraits, type Topology } from '../../config/index.js';
-import { edgeTlsFiles } from '../../engines/index.js';
+import { edgeTlsFiles, lbTlsLocal, shippedAcmeCaFile, shippedCertificateFiles, substrateTraits, type Topology } from '../../config/index.js';
 import type { Logger } from '../../shared/log.js';
 import type { CertificateSet } from './certificate-set.js';
 import { loadCertificateFiles, type LoadedCertificate, type ProtocolSettings } from './certs.js';
@@ -25,33 +23,11 @@ export interface CertificateFileSource {
   readonly keyFile: string;
 }
 
-/**
- * Where deploy puts certificate `i` on a load-balancer host: `<hosts.stateDir>/<cluster>/lb-tls/`
- * (0700, owned by the load balancer's service user; keys 0600). Not `tls/`, which belongs to the
- * database server's user on a node that carries both.
- */
-export function shippedCertificateFiles(topo: Topology, i: number): { certFile: string; keyFile: string } {
-  const dir = shippedCertificateDir(topo);
-  return { certFile: path.posix.join(dir, `lb-${i}.crt`), keyFile: path.posix.join(dir, `lb-${i}.key`) };
-}
-
-export function shippedCertificateDir(topo: Topology): string {
-  return path.posix.join(hostStateDir(topo.config), 'lb-tls');
-}
-
-/**
- * Where deploy puts `lb.tls.acme.caFile` on a load-balancer host: beside the certificates (the
- * load balancer's user's alone). The config's path is the operator's copy.
- */
-export function shippedAcmeCaFile(topo: Topology): string {
-  return path.posix.join(shippedCertificateDir(topo), 'acme-ca.pem');
-}
-
 /** The ACME CA file this load balancer reads: as configured, or on hosts the copy deploy shipped; undefined when none is set. */
 export function acmeCaFile(topo: Topology): string | undefined {
   const f = topo.config.lb.tls?.acme?.caFile;
   if (f === undefined) return undefined;
-  return substrateTraits(topo.config).nodesAreMachines ? shippedAcmeCaFile(topo) : f;
+  return substrateTraits(topo.config).nodesAreMachines ? shippedAcmeCaFile(topo.config) : f;
 }
 
 /** The certificate files as hastack.yaml names them, on the operator's machine (what deploy ships, what `up` checks). */
@@ -70,7 +46,7 @@ export function configuredCertificateSources(topo: Topology): CertificateFileSou
 export function certificateFileSources(topo: Topology): CertificateFileSource[] {
   const configured = configuredCertificateSources(topo);
   if (!substrateTraits(topo.config).nodesAreMachines) return configured;
-  return configured.map((c, i) => ({ key: c.key, ...shippedCertificateFiles(topo, i) }));
+  return configured.map((c, i) => ({ key: c.key, ...shippedCertificateFiles(topo.config, i) }));
 }
 
 /**

@@ -17,15 +17,7 @@ export { CertificateSet } from './certificate-set.js';
 export type { CertificateView } from './certificate-set.js';
 export { loadCertificate, loadCertificateFiles } from './certs.js';
 export type { CertificatePem, CertificateSource, LoadedCertificate, ProtocolSettings } from './certs.js';
-export {
-  certificateFileSources,
-  configuredCertificateSources,
-  checkCertificateFiles,
-  shippedCertificateFiles,
-  shippedCertificateDir,
-  shippedAcmeCaFile,
-  acmeCaFile,
-} from './files.js';
+export { certificateFileSources, configuredCertificateSources, checkCertificateFiles, acmeCaFile } from './files.js';
 export { TlsStats, registerTlsMetrics } from './stats.js';
 /** Throwaway CA and certificates made with openssl, for tests and benches (never the product's own: src/engines/tls.ts). */
 export { makeTestCa, makeTestCert } from './test-certs.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ErrorCode, HastackError } from '../shared/errors.js';
+import { ErrorCode, HastackError } from './errors.js';
 import { findPackageRoot, resolveAppModulePath, type FsView } from './module-path.js';
 
 /** A fake file system: paths ending in "/" are directories. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ErrorCode, HastackError } from '../shared/errors.js';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, HastackError } from './errors.js';
 
 /** The file-system questions module resolution asks (injected so tests need no files). */
 export interface FsView {
@@ -105,4 +106,9 @@ export function findPackageRoot(fromDir: string, fsv: FsView = realFs): string {
     if (up === dir) throw new HastackError(ErrorCode.INTERNAL, `no package.json above ${fromDir}`);
     dir = up;
   }
+}
+
+/** This package's root (the code runs from `<root>/dist/src/shared/`). */
+export function packageRoot(): string {
+  return findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 }
