@@ -1,3 +1,6 @@
+import type { ServiceContext } from '../registry/index.js';
+import type { Closeable } from '../shared/lifecycle.js';
+import type { AppServerOptions } from './host.js';
 // The app tier's public API. Applications use the contract (defineApp, HttpError, respond and
 // the types); the supervisor uses startAppServer and runMigrations; the worker tier uses
 // loadApp, openAppRuntime and startMigrationRunner to run the same app's jobs.
@@ -35,12 +38,19 @@ export type {
   TransactionOptions,
   WriteResult,
 } from './contract.js';
-export { startAppServer } from './host.js';
 export { startCommandApp, runMigrateCommand, spawnCommand, stopChild, describeExit } from './command.js';
 export type { ExitInfo } from './command.js';
 export { withClusterLock } from './cluster-lock.js';
 export type { ClusterLockOptions } from './cluster-lock.js';
 export type { AppServerOptions } from './host.js';
+
+/**
+ * Starts the app's HTTP server (host.ts). Loaded when called: the worker, the migrate process and
+ * every app module import this index, and none of them serves HTTP (Fastify: 0.2 s of CPU each).
+ */
+export async function startAppServer(ctx: ServiceContext, opts?: AppServerOptions): Promise<Closeable> {
+  return (await import('./host.js')).startAppServer(ctx, opts);
+}
 export { runMigrations, applyMigrations, startMigrationRunner, migrationsFor, MIGRATION_LOCK } from './migrate.js';
 export type { MigrationResult, MigrationRunner } from './migrate.js';
 export { loadApp, loadAppModule } from './load.js';
