@@ -19,6 +19,8 @@ process.env.HASTACK_LOG_LEVEL ??= 'silent';
 const FAKE_SECRETS: Secrets = { redisPassword: 't', sentinelPassword: 't', dbRootPassword: 't', dbAppPassword: 't', dbReplPassword: 't', sessionKey: 't' };
 /** Test-only bound on waiting for the load balancer to notice or do something (behaviour, not timing). */
 const NOTICE_TIMEOUT_MS = 10_000;
+/** Health probes that only a dead backend fails: for tests of what requests count against a backend (fall 1). */
+const PATIENT_PROBES = { healthIntervalMs: 1_500, healthTimeoutMs: 1_000 };
 
 interface Hit {
   readonly method: string;
@@ -388,8 +390,10 @@ describe('review item 11: load balancer resources are bounded', () => {
   });
 
   it("review item 11: a backend's queue is bounded in length and wait (503), without counting against the backend", async () => {
-    // fall 1: a single failure held against the backend would eject it.
-    const b = await bed(6, 1, { fall: 1, backendMaxConnections: 1, backendQueue: 1, backendQueueTimeoutMs: 300 });
+    // fall 1: a single failure held against the backend would eject it. The probes get a second
+    // (PATIENT_PROBES): with the bed's 150 ms, one probe of a CI machine starved of CPU timed out,
+    // fall 1 marked the only backend down, and /queued then waited for a backend, not in its queue.
+    const b = await bed(6, 1, { fall: 1, ...PATIENT_PROBES, backendMaxConnections: 1, backendQueue: 1, backendQueueTimeoutMs: 300 });
     const app = b.apps[0];
     assert.ok(app);
     const first = curl([`${b.url}/hold-1`]);
@@ -416,7 +420,7 @@ describe('review item 11: load balancer resources are bounded', () => {
   });
 
   it('review item 11: a client that stops reading is cut after lb.clientSendTimeoutMs and its backend is not blamed', async () => {
-    const b = await bed(7, 1, { fall: 1, clientSendTimeoutMs: 300 });
+    const b = await bed(7, 1, { fall: 1, ...PATIENT_PROBES, clientSendTimeoutMs: 300 });
     const c = new RawClient(b.address, b.port);
     c.socket.pause();
     c.send('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
@@ -478,7 +482,7 @@ describe('review item 12: the load balancer refuses ambiguous responses from a b
     // raw backend, the balancer and curl's spawns share this process: under CI's load a 150 ms
     // health check or a 200 ms liveness probe went unanswered and ejected the only backend (503).
     // Neither is what this test is about: both get a second.
-    const b = await bed(9, 1, { fall: 10, healthIntervalMs: 1_500, healthTimeoutMs: 1_000 }, raw, { stall: { sweepMs: 25, stallMs: 150, livenessTimeoutMs: 1_000 } });
+    const b = await bed(9, 1, { fall: 10, ...PATIENT_PROBES }, raw, { stall: { sweepMs: 25, stallMs: 150, livenessTimeoutMs: 1_000 } });
     for (const path of ['/te-split', '/vt', '/cr', '/dup-length']) {
       const r = await curl([`${b.url}${path}`]);
       assert.equal(r.status, 502, `${path}: ${r.status} ${JSON.stringify(r.body)}`);
