@@ -1,9 +1,9 @@
-import type { ServiceContext } from '../registry/index.js';
-import type { Closeable } from '../shared/lifecycle.js';
-import type { AppServerOptions } from './host.js';
 // The app tier's public API. Applications use the contract (defineApp, HttpError, respond and
 // the types); the supervisor uses startAppServer and runMigrations; the worker tier uses
 // loadApp, openAppRuntime and startMigrationRunner to run the same app's jobs.
+import type { ServiceContext } from '../registry/index.js';
+import type { Closeable } from '../shared/lifecycle.js';
+import type { AppServerOptions } from './host.js';
 export { defineApp, HttpError, respond, isHttpResponse, isAppDefinition, isDuplicateKeyError, checkRouteUrl, HTTP_METHODS, RESERVED_PATHS } from './contract.js';
 export type {
   AppSpec,

@@ -146,7 +146,7 @@ function placedEndpoints(config: Config): EndpointKind[] {
   return [...(has('mariadb') ? (['db-endpoint', 'db-read-endpoint'] as const) : []), ...(has('redis') ? (['redis-endpoint'] as const) : [])];
 }
 
-/** The cluster's certificates and keys (the CA, each database node's, the edge's): `<stateDir>/tls`. */
+/** The cluster's certificates and keys (the CA, each database node's, the edge's): `<stateDir>/tls` (the same path on a host, under its stateDir). */
 export function tlsDir(stateDir: string): string {
   return path.join(stateDir, 'tls');
 }

@@ -17,7 +17,6 @@ import { renameDurably } from '../shared/files.js';
  * (openssl reads and writes them by path).
  */
 
-/** Where the cluster's CA and node certificates live (the same path on a host, under its stateDir). */
 export interface NodeTlsFiles {
   readonly ca: string;
   readonly cert: string;
