@@ -60,9 +60,15 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
   const db = createDbClient(ctx.topo, ctx.secrets, log.child({ client: 'db' }));
   const cache = createCacheClient(ctx.topo, { log: log.child({ client: 'cache' }) });
   const redis = createRedisHandle(ctx.topo, ctx.secrets, `hastack-${role}-${node}`, log.child({ client: 'redis' }));
+  // WAIT holds the connection it runs on until a replica acknowledges or its bound passes: 500 ms
+  // for every enqueue on a master whose replicas are cut off (a partition), and every command
+  // behind it on that socket waits as long. So the writes that WAIT (enqueue, logout) get a
+  // connection of their own: no session check, counter or readiness PING queues behind one
+  // (measured: session checks on the cut-off side took 400-600 ms while they shared it).
+  const durable = createRedisHandle(ctx.topo, ctx.secrets, `hastack-${role}-${node}-durable`, log.child({ client: 'redis-durable' }));
   // Durable enqueue (WAIT for a replica) is the default wherever there is a replica to wait for.
   const durableByDefault = servicesOf(ctx.topo, 'redis').length > 1;
-  const queue = new JobQueue(redis, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log, durableByDefault });
+  const queue = new JobQueue(durable, queueNameOf(app), { timeoutMs: enqueueTimeoutMs(ctx), log, durableByDefault });
   const appCache = cache.withPrefix(`${app.name}:`);
   // Session ids and counter names are stored as HMACs under the cluster's sessionKey (secrets.json).
   // Session checks read a replica while Sentinel elects: one followed its master up to the
@@ -71,7 +77,7 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     role === 'app'
       ? createReplicaReader(ctx.topo, ctx.secrets, `hastack-${role}-${node}-replica-reads`, Math.ceil(enqueueTimeoutMs(ctx) / 1_000), log.child({ client: 'redis-replicas' }))
       : undefined;
-  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx), sessionKey, replicas ? { replicas } : {});
+  const session: SessionStore = redisSessionStore(redis, app.name, enqueueTimeoutMs(ctx), sessionKey, { durable, ...(replicas ? { replicas } : {}) });
   const counters: Counters = redisCounters(redis, app.name, enqueueTimeoutMs(ctx), sessionKey);
   const appQueue: AppQueue = {
     add: (name: string, data?: JsonValue, opts?) => {
@@ -92,6 +98,6 @@ export function openAppRuntime(ctx: ServiceContext, app: AppDefinition, log: Log
     queue,
     // A fresh database session per request or job: read-your-writes within it (see SessionDb).
     context: (l: Logger): AppContext => ({ app: app.name, node, db: db.session(), cache: appCache, queue: appQueue, session, counters, log: appLogger(l) }),
-    close: () => (closed ??= closeAll([() => queue.close(), () => redis.close(), async () => replicas?.close(), () => cache.close(), () => db.close()])),
+    close: () => (closed ??= closeAll([() => queue.close(), () => durable.close(), () => redis.close(), async () => replicas?.close(), () => cache.close(), () => db.close()])),
   };
 }

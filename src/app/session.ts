@@ -45,6 +45,12 @@ export interface SessionStoreOptions {
   readonly replicas?: RedisReplicaReader;
   /** See SESSION_HEDGE_MS (tests may shorten it). */
   readonly hedgeMs?: number;
+  /**
+   * The connection a logout's delete and WAIT run on (default: the reads' own). WAIT holds its
+   * connection for up to LOGOUT_WAIT_MS when a replica does not answer, and session checks must
+   * not queue behind it.
+   */
+  readonly durable?: RedisHandle;
 }
 
 function parseSession<T>(raw: string | null): T | undefined {
@@ -130,16 +136,17 @@ export function redisSessionStore(redis: RedisHandle, app: string, timeoutMs: nu
         timeoutMs,
         'session destroy',
         (async () => {
-          const c = redis.client;
+          const writer = opts.durable ?? redis;
+          const c = writer.client;
           // WAIT proves something only about writes on the same socket: note the connection first.
-          const generation = redis.generation;
+          const generation = writer.generation;
           const r = await c.multi().del(k).info('replication').exec();
           const failed = r?.find(([err]) => err !== null);
           if (!r || failed) throw new HastackError(ErrorCode.REDIS_UNAVAILABLE, `session destroy: ${failed ? describeError(failed[0]) : 'the transaction was aborted'}`);
           const replicas = connectedReplicas(String(r[1]?.[1] ?? ''));
           if (replicas === 0 || opts.replicas === undefined) return;
           const acked = Number(await c.wait(replicas, LOGOUT_WAIT_MS));
-          if (acked < replicas || redis.generation !== generation || redis.client !== c) {
+          if (acked < replicas || writer.generation !== generation || writer.client !== c) {
             throw new HastackError(
               ErrorCode.REDIS_UNAVAILABLE,
               `session destroy: ${acked} of ${replicas} Redis replicas confirmed the logout within ${LOGOUT_WAIT_MS} ms; retry (the session is deleted on the master, but a replica could still answer for it)`,

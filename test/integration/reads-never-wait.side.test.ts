@@ -10,6 +10,10 @@
  *     the client's own earlier write, reads are answered while no write commits yet (the writer
  *     change), and a write made after the change is visible to the same session's next read.
  *
+ * (a2) A durable enqueue waits (WAIT) for a frozen replica that never acknowledges, and a session
+ *     check of the same app runtime is answered while the master still holds that WAIT: the
+ *     two do not share a connection (a WAIT holds its whole connection).
+ *
  * (c) Replication: a primary and a replica started by the kit; the primary is killed and nothing is
  *     promoted: reads of a session that wrote before keep answering from the replica.
  *
@@ -26,8 +30,8 @@ import { readSecrets, readTopology, type Secrets, type Topology } from '../../sr
 import { requestFault } from '../../src/control/index.js';
 import { createDbClient, type DbClient } from '../../src/clients/db/index.js';
 import { createRedisHandle, createReplicaReader, type RedisHandle, type RedisReplicaReader } from '../../src/clients/redis/index.js';
-import { keyedHash, redisSessionStore } from '../../src/app/index.js';
-import { askSentinelsForMaster } from '../../src/engines/index.js';
+import { keyedHash, loadApp, openAppRuntime, redisSessionStore } from '../../src/app/index.js';
+import { askSentinelsForMaster, withRedis } from '../../src/engines/index.js';
 import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { describeError } from '../../src/shared/errors.js';
@@ -161,6 +165,60 @@ describe('issue 22: reads never wait for a failover', { timeout: 8 * 60_000 }, (
     } finally {
       await replicas?.close();
       await redis.close();
+    }
+  });
+
+  it('a session check is answered while a durable enqueue waits for a replica that does not acknowledge', async () => {
+    // The app runtime as an app server opens it: sessions and the queue as the ERP uses them.
+    const svc = topo.services.find((x) => x.kind === 'app') ?? assert.fail('the front node runs an app server');
+    const rt = openAppRuntime({ topo, secrets, svc, asRoot: false }, await loadApp(topo), log, 'app');
+    const named = await askSentinelsForMaster(topo, secrets);
+    const master = topo.services.find((x) => x.kind === 'redis' && x.address === named?.host) ?? assert.fail(`the Sentinels name the master (${named?.host ?? '?'})`);
+    const replica = topo.services.find((x) => x.kind === 'redis' && x !== master) ?? assert.fail('a second Redis');
+    // A field of the master's INFO: blocked_clients (held in a blocking command, here WAIT), connected_slaves.
+    const infoField = (section: string, field: string): Promise<number> =>
+      withRedis({ host: master.address, port: master.port, password: secrets.redisPassword }, 2_000, async (r) =>
+        Number(new RegExp(`^${field}:(\\d+)`, 'm').exec(await r.info(section))?.[1] ?? 0),
+      );
+    const blocked = (): Promise<number> => infoField('clients', 'blocked_clients');
+    const ctx = rt.context(log);
+    const id = 'session-behind-wait-0123456789';
+    try {
+      await waitFor(async () => ((await rt.redis.ping(1_000)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
+      await ctx.session?.set(id, { user: 'carol' }, 600);
+      // The old master of the test before rejoins as a replica after its restart.
+      await waitFor(async () => ((await infoField('replication', 'connected_slaves')) > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 200 });
+      // A frozen replica stays connected: the master counts it, so WAIT waits its whole bound for it.
+      await requestFault(topo, { action: 'pause-node', node: replica.node });
+      const seen: string[] = [];
+      try {
+        // A few tries, bounded: an enqueue refused at once (the write guard, once the replica's lag
+        // passed min-replicas-max-lag) never reaches WAIT.
+        for (let i = 0; i < 5 && !seen.includes('answered while WAIT blocked'); i++) {
+          let settled = false;
+          const enqueue = ctx.queue.add('confirm-order', { orderId: 0 }, { jobId: `behind-wait-${i}-${Date.now()}` }).then(
+            () => 'acknowledged',
+            (e: unknown) => describeError(e),
+          );
+          void enqueue.finally(() => (settled = true));
+          const waiting = await waitFor(async () => (settled ? false : (await blocked()) > 0 ? true : undefined), { timeoutMs: 5_000, intervalMs: 5 }).catch(() => false);
+          if (waiting) {
+            const v = await ctx.session?.get<{ user: string }>(id);
+            assert.equal(v?.user, 'carol', 'the session check answered the session');
+            // Redis answers one connection's commands in order: on the WAIT's own connection this
+            // GET could only have been answered after the WAIT returned.
+            seen.push((await blocked()) > 0 ? 'answered while WAIT blocked' : 'answered after WAIT returned');
+          } else seen.push(`no WAIT observed (${await enqueue})`);
+          const outcome = await enqueue;
+          assert.notEqual(outcome, 'acknowledged', 'no replica acknowledged: the enqueue is not reported durable');
+        }
+      } finally {
+        await requestFault(topo, { action: 'resume-node', node: replica.node });
+      }
+      assert.ok(seen.includes('answered while WAIT blocked'), `a session check was answered while the master held the enqueue's WAIT: ${seen.join('; ')}`);
+      console.log(`# session check behind a blocked WAIT: ${seen.join('; ')}`);
+    } finally {
+      await rt.close();
     }
   });
 

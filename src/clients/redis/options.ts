@@ -5,6 +5,25 @@ import { backoffMs } from '../../shared/retry.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 
 /**
+ * How long a TCP connect to a Redis server or a Sentinel may take. A connect on a LAN takes well
+ * under a millisecond, and a frozen server's kernel still accepts; one that takes 500 ms goes to
+ * a host that is down or cut off. ioredis uses the same bound for the Sentinels it asks for the
+ * master, one after the other: at 2 s, clients on the majority side of a partition that asked a
+ * cut-off Sentinel first reconnected to the new master 2.7 s after +switch-master, and every
+ * session check queued behind that reconnect (measured, `partition-redis-master`).
+ */
+export const REDIS_CONNECT_TIMEOUT_MS = 500;
+
+/**
+ * How long ioredis waits, when it drops a connection (a failover seen on a Sentinel, a forced
+ * reconnect), for the server to close its side before it destroys the socket. Only then does it
+ * reconnect, and commands wait. A live server closes at once; a cut-off one never does, and at
+ * ioredis's default of 2 s the clients of a partitioned master reached the new one 2.5 s after
+ * +switch-master (measured, `partition-redis-master`).
+ */
+export const REDIS_DISCONNECT_TIMEOUT_MS = 100;
+
+/**
  * ioredis options for the cluster's Redis master.
  *
  * With Sentinels in the topology: ask them for the master of `config.redis.masterName`, then
@@ -19,8 +38,8 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
   const common: RedisOptions = {
     password: secrets.redisPassword,
     connectionName,
-    // 2 s: a TCP connect on a LAN takes < 1 ms; anything slower is a dead or frozen host.
-    connectTimeout: 2_000,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    disconnectTimeout: REDIS_DISCONNECT_TIMEOUT_MS,
     // Between reconnect attempts: 50 ms doubling to 500 ms with jitter. A master failover takes
     // ~1 s after down-after (ENGINE-NOTES), so attempts land soon after the new master is up,
     // and jitter keeps a dozen processes from reconnecting in lockstep.

@@ -153,9 +153,10 @@ export class JobQueue {
     // ioredis sends commands in order on one socket). A duplicate add writes too (a "duplicated"
     // event on the events stream), so a replayed enqueue is also confirmed only once replicated.
     // A master with no replica connected (right after a failover, until the old master rejoins)
-    // can never confirm: say so at once. WAIT blocks the whole connection, and every session read
-    // and enqueue of the process shares it: at 500 ms each, orders queued behind one another
-    // (2 a second per app server, 7 s to the first order after a server failover on `simple`).
+    // can never confirm: say so at once. WAIT blocks the whole connection, and every enqueue of
+    // the process shares it: at 500 ms each, orders queued behind one another (2 a second per app
+    // server, 7 s to the first order after a server failover on `simple`). The app runtime gives
+    // the queue a connection of its own, so nothing else waits behind a WAIT.
     const replicas = await withDeadline(c.call('ROLE'), WAIT_DEADLINE_MS, () => new Error('ROLE did not answer')).then(connectedReplicas, () => undefined);
     const acked = replicas === 0 ? 0 : await withDeadline(c.wait(1, WAIT_MS), WAIT_DEADLINE_MS, () => new Error('WAIT did not answer')).catch(() => 0);
     const sameSocket = this.handle.generation === generation && this.handle.client === c;

@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/log.js';
 import { backoffMs } from '../../shared/retry.js';
 import { withDeadline } from './deadline.js';
 import { RedisHandle } from './handle.js';
+import { REDIS_CONNECT_TIMEOUT_MS, REDIS_DISCONNECT_TIMEOUT_MS } from './options.js';
 
 /** What `INFO replication` says about a server, as far as a read from it is concerned. */
 export interface ReplicaState {
@@ -39,7 +40,8 @@ export function replicaMayAnswer(s: ReplicaState, maxLinkDownS: number): boolean
 }
 
 // Per lookup: a live replica answers INFO and GET at once; a frozen or cut-off one must not hold
-// up a read that is already late (the master did not answer).
+// up a read that is already late (the master did not answer). A connection whose lookup ran out
+// is dropped and made again (see `find`).
 const LOOKUP_MS = 300;
 
 /**
@@ -64,8 +66,8 @@ export class RedisReplicaReader {
         port: t.port,
         password,
         connectionName,
-        // 2 s like the master's client: anything slower is a dead or frozen host.
-        connectTimeout: 2_000,
+        connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+        disconnectTimeout: REDIS_DISCONNECT_TIMEOUT_MS,
         retryStrategy: (times: number) => backoffMs(times - 1, 50, 500),
         enableOfflineQueue: false,
         // A command in flight when the socket drops fails instead of being resent.
@@ -79,13 +81,22 @@ export class RedisReplicaReader {
   /**
    * The value of `key` on the first replica that may answer and has it; undefined when none
    * does (no replica qualifies, none answered within 300 ms, or none has the key: a replica's
-   * "no such key" is not trusted, the write may not have reached it yet).
+   * "no such key" is not trusted, the write may not have reached it yet). A replica that let a
+   * lookup run out is reconnected, and skipped until it is ready again.
    */
   async find(key: string): Promise<string | undefined> {
     const one = async (h: RedisHandle): Promise<string | undefined> => {
       if (h.status !== 'ready') return undefined;
+      const c = h.client;
       // INFO before GET on the same connection: the value read is at least as new as the state checked.
-      const r = await withDeadline(h.client.multi().info('replication').get(key).exec(), LOOKUP_MS, () => new Error('replica lookup timed out'));
+      const r = await withDeadline(c.multi().info('replication').get(key).exec(), LOOKUP_MS, () => {
+        // A cut-off or frozen node keeps its TCP connection 'ready' while it answers nothing, and
+        // every later lookup would wait the whole LOOKUP_MS for it again (measured: each session
+        // check on a partitioned app server took 300 ms). Reconnecting makes it skipped at once
+        // (status not 'ready') until the node answers a connect and the ready check again.
+        if (c.status === 'ready') c.disconnect(true);
+        return new Error('replica lookup timed out');
+      });
       const info = r?.[0];
       const value = r?.[1];
       if (!info || info[0] !== null || !value || value[0] !== null) return undefined;
