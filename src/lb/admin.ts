@@ -129,6 +129,7 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
     retries: c.retries,
     aborted: c.aborted,
     errors: c.errors,
+    panicking: deps.backends.panicking,
     limits: {
       connections: { open: deps.gate.open, max: deps.gate.max, refused: deps.gate.refused },
       bufferedBodyBytes: { used: deps.bodyBudget.used, max: deps.bodyBudget.max, refused: deps.bodyBudget.refused },

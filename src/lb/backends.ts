@@ -113,19 +113,28 @@ export type BackendChangeListener = (b: Backend, reason: BackendChangeReason, de
 export class BackendSet {
   readonly all: readonly Backend[];
   /** Recomputed on every change (rare) so that picking needs no filtering (every request). */
-  private eligibleNow: readonly Backend[];
+  private eligibleNow: readonly Backend[] = [];
+  private panic = false;
 
   constructor(
     backends: readonly Backend[],
     private readonly onChange: BackendChangeListener = () => {},
   ) {
     this.all = backends;
-    this.eligibleNow = backends.filter((b) => b.health.eligible);
+    this.recompute();
   }
 
-  /** Backends that may take new requests, in a stable order. Do not mutate. */
+  /**
+   * Backends that may take new requests, in a stable order. Do not mutate. The healthy ones; when
+   * there is none, the ones that are down only for answering their probes late (`panicking`).
+   */
   get eligible(): readonly Backend[] {
     return this.eligibleNow;
+  }
+
+  /** No backend is healthy, and requests go to those that are alive but slow (health-state.ts). */
+  get panicking(): boolean {
+    return this.panic;
   }
 
   /** Eligible backends minus those already tried by this request (the retry path only). */
@@ -179,7 +188,9 @@ export class BackendSet {
   }
 
   private recompute(): void {
-    this.eligibleNow = this.all.filter((b) => b.health.eligible);
+    const healthy = this.all.filter((b) => b.health.eligible);
+    this.panic = healthy.length === 0 && this.all.some((b) => b.health.panicEligible);
+    this.eligibleNow = this.panic ? this.all.filter((b) => b.health.panicEligible) : healthy;
   }
 }
 

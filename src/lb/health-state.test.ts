@@ -78,4 +78,26 @@ describe('BackendHealth', () => {
     assert.equal(h.ejected, false);
     assert.equal(h.eligible, true);
   });
+
+  it('a backend down only for late probes may take requests when none is healthy (panic), one refusing or draining never', () => {
+    const slow = healthAfter('slow', 'slow');
+    assert.equal(slow.state, 'down', 'late probes count toward `fall` like failed ones');
+    assert.equal(slow.eligible, false);
+    assert.equal(slow.panicEligible, true);
+    assert.equal(healthAfter('slow', 'fail').panicEligible, false, 'the last probe was refused: not known alive');
+    assert.equal(healthAfter('fail', 'slow').panicEligible, true, 'it answers connections again, late');
+    assert.equal(healthAfter('draining').panicEligible, false, 'it said no new requests');
+    assert.equal(healthAfter('slow').panicEligible, false, 'still up: eligible the normal way');
+    assert.equal(new BackendHealth(thresholds).panicEligible, false);
+  });
+
+  it('leaves the panic set when its requests fail at the transport level, and reports the change', () => {
+    const h = healthAfter('slow', 'slow');
+    assert.equal(h.observeRequestFailure(), false);
+    assert.equal(h.observeRequestFailure(), false);
+    assert.equal(h.observeRequestFailure(), true, 'ejected: the change is reported');
+    assert.equal(h.panicEligible, false);
+    const f = healthAfter('fail', 'fail');
+    assert.equal(f.observeProbe('slow'), true, 'refusing, then late: it became panic-eligible, a change');
+  });
 });

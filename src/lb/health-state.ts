@@ -7,6 +7,12 @@
  * - `draining`: /readyz answered 503, the backend's own way of saying "no new requests". Believed
  *   at once (no `fall` count: the backend told us itself, it is not a guess), and like `down` it
  *   needs `rise` good probes to come back.
+ * A probe that connected but got no answer in time (`slow`) counts toward `fall` like any failure.
+ * But a backend that went down only that way is alive (overloaded, or frozen), not gone: when no
+ * backend is eligible at all, such a backend still takes requests (`panicEligible`, Envoy's
+ * "panic routing"). Otherwise probes that are late on a busy machine, or on app servers all
+ * saturated by a spike, take every backend down together and every client gets 503 at once,
+ * although the backends would have answered, later.
  * Passive ejection: `ejectAfter` proxied requests in a row that failed at the transport level
  * (refused, reset, timed out) eject the backend even while probes still pass; the next good
  * probe readmits it. This reacts at request rate, far faster than the probe interval, which is
@@ -21,8 +27,11 @@
 export const BACKEND_STATES = ['up', 'down', 'draining'] as const;
 export type BackendState = (typeof BACKEND_STATES)[number];
 
-/** `ok`: /readyz 2xx. `draining`: /readyz 503. `fail`: anything else, an error, or no answer in time. */
-export type ProbeOutcome = 'ok' | 'draining' | 'fail';
+/**
+ * `ok`: /readyz 2xx. `draining`: /readyz 503. `slow`: connected, but no answer within the probe's
+ * bound. `fail`: anything else: another status, a refused or unreachable address, an error.
+ */
+export type ProbeOutcome = 'ok' | 'draining' | 'slow' | 'fail';
 
 export interface HealthThresholds {
   /** Consecutive failed probes that take an `up` backend `down`. */
@@ -39,6 +48,8 @@ export class BackendHealth {
   private goodProbes = 0;
   private badProbes = 0;
   private failedRequests = 0;
+  /** How the last failed probe failed (undefined after a good one). */
+  private lastBad: 'slow' | 'fail' | undefined;
 
   constructor(private readonly t: HealthThresholds) {}
 
@@ -55,7 +66,16 @@ export class BackendHealth {
     return this.current === 'up' && !this.isEjected;
   }
 
-  /** Feeds one probe result; returns true when `state`, `ejected` or `eligible` changed. */
+  /**
+   * May this backend take requests when no backend is `eligible`? When it is down because its
+   * probes connected and then went unanswered (alive but slow), and no proxied request failed
+   * at the transport level since (not ejected). Never when draining or refusing connections.
+   */
+  get panicEligible(): boolean {
+    return this.current === 'down' && this.lastBad === 'slow' && !this.isEjected;
+  }
+
+  /** Feeds one probe result; returns true when `state`, `ejected`, `eligible` or `panicEligible` changed. */
   observeProbe(outcome: ProbeOutcome): boolean {
     const before = this.snapshot();
     switch (outcome) {
@@ -65,16 +85,20 @@ export class BackendHealth {
         // A good probe is "the next successful health check" that ends a passive ejection.
         this.isEjected = false;
         this.failedRequests = 0;
+        this.lastBad = undefined;
         if (this.current !== 'up' && this.goodProbes >= this.t.rise) this.current = 'up';
         break;
       case 'draining':
         this.goodProbes = 0;
         this.badProbes = 0;
+        this.lastBad = undefined;
         this.current = 'draining';
         break;
+      case 'slow':
       case 'fail':
         this.goodProbes = 0;
         this.badProbes += 1;
+        this.lastBad = outcome;
         if (this.current !== 'down' && this.badProbes >= this.t.fall) this.current = 'down';
         break;
     }
@@ -108,6 +132,6 @@ export class BackendHealth {
   }
 
   private snapshot(): string {
-    return `${this.current}/${this.isEjected}`;
+    return `${this.current}/${this.isEjected}/${this.panicEligible}`;
   }
 }

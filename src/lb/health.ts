@@ -6,7 +6,8 @@ import type { ProbeOutcome } from './health-state.js';
 
 /**
  * Active health checks: `GET /readyz` on every backend every `intervalMs`, each bounded by
- * `timeoutMs`, results fed to the backend set. 2xx/3xx is ok, 503 is draining, anything else fails.
+ * `timeoutMs`, results fed to the backend set. 2xx/3xx is ok, 503 is draining, connected but
+ * unanswered in time is slow, anything else fails.
  *
  * Each probe uses a fresh connection (`reset: true`), as HAProxy's checks do: it then tests what
  * a new request needs (the listener accepts, the process answers), not just that one old
@@ -47,6 +48,22 @@ async function freshGet(agent: Agent, origin: string, path: string, timeoutMs: n
   return res.statusCode;
 }
 
+/**
+ * A probe's connect gets half its bound. A live process's kernel completes the handshake at once,
+ * a frozen process's too, so a connect that takes that long goes to an address that is down or
+ * cut off: it then fails as such (`fail`) before the probe's own bound could call it `slow`.
+ */
+export function probeConnectBoundMs(timeoutMs: number): number {
+  return Math.max(1, Math.floor(timeoutMs / 2));
+}
+
+/** The probe was connected and got no answer within its bound: undici's headers or body timeout, or the probe's AbortSignal.timeout. */
+function answeredLate(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as Error & { code?: unknown }).code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e.name === 'TimeoutError';
+}
+
 export async function probeBackend(agent: Agent, origin: string, path: string, timeoutMs: number, stop: AbortSignal): Promise<ProbeResultDetail> {
   try {
     const status = await freshGet(agent, origin, path, timeoutMs, 'hastack-lb-health', stop);
@@ -56,6 +73,7 @@ export async function probeBackend(agent: Agent, origin: string, path: string, t
     if (status === 503) return { outcome: 'draining', detail };
     return { outcome: 'fail', detail };
   } catch (e) {
+    if (answeredLate(e) && !stop.aborted) return { outcome: 'slow', detail: `no answer within ${timeoutMs} ms (connected)` };
     return { outcome: 'fail', detail: describeError(e) };
   }
 }
@@ -70,8 +88,9 @@ export class HealthProber {
     private readonly set: BackendSet,
     private readonly settings: ProbeSettings,
   ) {
-    // The connect bounded too (shared/probe-agent.ts): a cut-off backend fails its probe in timeoutMs, not 10 s.
-    this.agent = probeAgent(settings.timeoutMs);
+    // The connect bounded too (shared/probe-agent.ts): a cut-off backend fails its probe within
+    // timeoutMs, not 10 s, and as unreachable rather than slow (probeConnectBoundMs).
+    this.agent = probeAgent(probeConnectBoundMs(settings.timeoutMs));
   }
 
   /** Probes every backend at once, then every interval. */

@@ -170,7 +170,11 @@ export async function startLb(ctx: ServiceContext, opts: LbOptions = {}): Promis
       reason,
       detail,
     };
-    log.info(msg, `backend ${b.id} ${msg.healthy ? 'takes traffic' : 'takes no traffic'} (${msg.state}${msg.ejected ? ', ejected' : ''}): ${detail}`);
+    const panic = backends.panicking ? `; no backend is healthy: requests go to the ${backends.eligible.length} that answer their probes late` : '';
+    log.info(
+      { ...msg, panicking: backends.panicking },
+      `backend ${b.id} ${msg.healthy ? 'takes traffic' : 'takes no traffic'} (${msg.state}${msg.ejected ? ', ejected' : ''}): ${detail}${panic}`,
+    );
     metrics.backendChanged(b, msg.healthy ? 'up' : msg.ejected ? 'ejected' : msg.state, reason);
     if (channel.hasSubscribers) channel.publish(msg);
   });

@@ -33,13 +33,16 @@ interface Hit {
 class App {
   readonly hits: Hit[] = [];
   reset = false;
+  /** /readyz left unanswered (an app server alive but too busy to answer its probes in time). */
+  slowReady = false;
   /** Requests to /hold wait here until released. */
   readonly held: http.ServerResponse[] = [];
   readonly server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       if (req.url === '/readyz') {
-        res.end('ready');
+        if (this.slowReady) this.held.push(res);
+        else res.end('ready');
         return;
       }
       this.hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
@@ -236,7 +239,8 @@ interface Stats {
     queueRefused: number;
     slowClientsCut: number;
   };
-  backends: Array<{ id: string; healthy: boolean; ejected: boolean; errors: number; ejections: number; queued: number; inflight: number }>;
+  panicking: boolean;
+  backends: Array<{ id: string; healthy: boolean; state: string; ejected: boolean; requests: number; errors: number; ejections: number; queued: number; inflight: number }>;
 }
 
 /** A raw client connection; `answers` collects what comes back. */
@@ -460,6 +464,47 @@ describe('review item 11: load balancer resources are bounded', () => {
       b.apps[0]?.hits.some((h) => h.url === '/loris'),
       false,
     );
+  });
+});
+
+describe('panic routing: no backend healthy, some only slow to answer their probes', () => {
+  it('requests still reach the backends whose probes connect and go unanswered, never one that refuses', async () => {
+    const b = await bed(12, 2);
+    const [a1, a2] = b.apps;
+    assert.ok(a1 && a2);
+    const stats = (): Promise<Stats> => json<Stats>(`${b.adminUrl}/-/stats`);
+    const until = async (what: string, ok: (s: Stats) => boolean): Promise<Stats> => {
+      const s = await waitFor(
+        async () => {
+          const now = await stats();
+          return ok(now) ? now : undefined;
+        },
+        { timeoutMs: NOTICE_TIMEOUT_MS, intervalMs: 50 },
+      ).catch(() => undefined);
+      return s ?? assert.fail(`${what}: ${JSON.stringify(await stats())}`);
+    };
+    // Both app servers too busy for their probes: both go down, and the load balancer keeps
+    // sending to them rather than answering every client 503.
+    a1.slowReady = true;
+    a2.slowReady = true;
+    await until('both backends down by late probes, and panicking', (s) => s.panicking && s.backends.every((x) => x.state === 'down'));
+    for (let i = 0; i < 4; i++) assert.equal((await curl([`${b.url}/busy-${i}`])).status, 200, 'answered by a backend that is down only for being slow');
+    assert.ok(a1.hits.some((h) => h.url.startsWith('/busy')) && a2.hits.some((h) => h.url.startsWith('/busy')), 'both slow backends served');
+    // One of them goes away (its connections refused): it takes nothing, the slow one everything.
+    await a2.close();
+    await until('the refusing backend out of the panic set', (s) => s.panicking && s.backends.filter((x) => x.state === 'down').length === 2);
+    await waitFor(async () => ((await curl([`${b.url}/probe-refused`])).status === 200 ? true : undefined), { timeoutMs: NOTICE_TIMEOUT_MS, intervalMs: 50 });
+    const attemptsOn2 = async (): Promise<number> => {
+      const x = (await stats()).backends[1];
+      return (x?.requests ?? 0) + (x?.errors ?? 0);
+    };
+    const before = await attemptsOn2();
+    for (let i = 0; i < 4; i++) assert.equal((await curl([`${b.url}/after-${i}`])).status, 200);
+    assert.equal(await attemptsOn2(), before, 'no attempt went to the backend that refuses connections');
+    // Its probes answered again: healthy, and the panic is over.
+    a1.slowReady = false;
+    a1.release();
+    await until('the slow backend healthy again, no panic', (s) => !s.panicking && s.backends.some((x) => x.healthy));
   });
 });
 
