@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import { describeError } from '../shared/errors.js';
 import { probeAgent } from '../shared/probe-agent.js';
+import { requestFailure } from '../shared/request-failure.js';
 import type { Backend, BackendSet } from './backends.js';
 import type { ProbeOutcome } from './health-state.js';
 
@@ -53,15 +54,8 @@ async function freshGet(agent: Agent, origin: string, path: string, timeoutMs: n
  * a frozen process's too, so a connect that takes that long goes to an address that is down or
  * cut off: it then fails as such (`fail`) before the probe's own bound could call it `slow`.
  */
-export function probeConnectBoundMs(timeoutMs: number): number {
+function probeConnectBoundMs(timeoutMs: number): number {
   return Math.max(1, Math.floor(timeoutMs / 2));
-}
-
-/** The probe was connected and got no answer within its bound: undici's headers or body timeout, or the probe's AbortSignal.timeout. */
-function answeredLate(e: unknown): boolean {
-  if (!(e instanceof Error)) return false;
-  const code = (e as Error & { code?: unknown }).code;
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || e.name === 'TimeoutError';
 }
 
 export async function probeBackend(agent: Agent, origin: string, path: string, timeoutMs: number, stop: AbortSignal): Promise<ProbeResultDetail> {
@@ -73,7 +67,8 @@ export async function probeBackend(agent: Agent, origin: string, path: string, t
     if (status === 503) return { outcome: 'draining', detail };
     return { outcome: 'fail', detail };
   } catch (e) {
-    if (answeredLate(e) && !stop.aborted) return { outcome: 'slow', detail: `no answer within ${timeoutMs} ms (connected)` };
+    // Connected, then no answer within the bound (shared/request-failure.ts): alive but slow.
+    if (requestFailure(e) === 'timeout' && !stop.aborted) return { outcome: 'slow', detail: `no answer within ${timeoutMs} ms (connected)` };
     return { outcome: 'fail', detail: describeError(e) };
   }
 }
