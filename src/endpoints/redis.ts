@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { servicesOf, type ServiceInstance } from '../config/index.js';
-import { pickMaster, redisRole, sentinelAnswers, sentinelQuorum } from '../engines/index.js';
+import { RedisAdminPool, pickMaster, redisRole, sentinelAnswers, sentinelQuorum } from '../engines/index.js';
 import type { ServiceContext } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -46,6 +46,8 @@ class RedisFollower {
   #timer: NodeJS.Timeout | undefined;
   #check: Promise<void> | undefined;
   #closed = false;
+  // The poll's questions, every POLL_MS, on connections kept open between polls.
+  readonly #admin: RedisAdminPool;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -53,6 +55,7 @@ class RedisFollower {
     private readonly log: Logger,
   ) {
     this.#redis = servicesOf(ctx.topo, 'redis');
+    this.#admin = new RedisAdminPool(`hastack-redis-endpoint-${ctx.svc.node}`);
     core.onSuspect(() => void this.refresh());
   }
 
@@ -100,6 +103,7 @@ class RedisFollower {
     this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     for (const s of this.#subs) s.disconnect();
+    this.#admin.close();
   }
 
   #schedule(): void {
@@ -109,7 +113,7 @@ class RedisFollower {
 
   async #role(svc: ServiceInstance): Promise<'master' | 'replica' | undefined> {
     try {
-      return (await redisRole({ ...this.ctx, svc }, ASK_MS)).role;
+      return (await redisRole({ ...this.ctx, svc }, ASK_MS, this.#admin.run)).role;
     } catch {
       return undefined;
     }
@@ -120,7 +124,7 @@ class RedisFollower {
     const hasSentinels = servicesOf(topo, 'sentinel').length > 0;
     let candidates = this.#redis;
     if (hasSentinels) {
-      const answers = await sentinelAnswers(topo, secrets, ASK_MS);
+      const answers = await sentinelAnswers(topo, secrets, ASK_MS, this.#admin.run);
       let addr = pickMaster(answers, sentinelQuorum(topo));
       // No quorum answers (the `simple` layout after `hastack failover`: one Sentinel of two is
       // left, and it names the master the crash plan promoted): follow what the reachable

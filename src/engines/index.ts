@@ -42,8 +42,8 @@ export { memcachedDriver, memcachedFlushAll, memcachedVersion } from './memcache
 export { etcdDriver, etcdClientFor, etcdPaths, renderEtcdConf } from './etcd.js';
 export { EtcdClient, EtcdError } from './etcd-client.js';
 export type { EtcdKv, EtcdEndpoint, EtcdAuth } from './etcd-client.js';
-export { withRedis } from './redis-client.js';
-export type { RedisTarget } from './redis-client.js';
+export { RedisAdminPool, withRedis } from './redis-client.js';
+export type { RedisRun, RedisTarget } from './redis-client.js';
 
 export {
   mariadbDriver,

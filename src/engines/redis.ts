@@ -5,7 +5,7 @@ import { isRedisAuthError, redisErrorCode } from '../shared/engine-errors.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
-import { withRedis } from './redis-client.js';
+import { withRedis, type RedisRun } from './redis-client.js';
 import { askSentinelsForMaster, confQuote, initialRedisMasterAddress, pickMaster, sentinelAnswers, sentinelQuorum, type RedisAddress } from './sentinel.js';
 import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 
@@ -153,8 +153,8 @@ function target(ctx: ServiceContext): { host: string; port: number; password: st
 }
 
 /** This node's replication role (ROLE). Throws when it does not answer in time. */
-export async function redisRole(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS): Promise<RedisRole> {
-  return withRedis(target(ctx), timeoutMs, async (r) => parseRedisRole(await r.role()));
+export async function redisRole(ctx: ServiceContext, timeoutMs = ADMIN_TIMEOUT_MS, run: RedisRun = withRedis): Promise<RedisRole> {
+  return run(target(ctx), timeoutMs, async (r) => parseRedisRole(await r.role()));
 }
 
 /**
@@ -391,9 +391,9 @@ export function goodReplicasInInfo(info: string, maxLagS: number): number {
 }
 
 /** Observes one Redis node for the guard; undefined when it does not answer within `timeoutMs`. */
-async function observeForGuard(host: string, port: number, password: string, timeoutMs: number): Promise<GuardObservation | undefined> {
+async function observeForGuard(host: string, port: number, password: string, timeoutMs: number, run: RedisRun): Promise<GuardObservation | undefined> {
   try {
-    return await withRedis({ host, port, password }, timeoutMs, async (r) => {
+    return await run({ host, port, password }, timeoutMs, async (r) => {
       const info = await r.info('replication');
       const role = /^role:master/m.test(info) ? 'master' : 'replica';
       const conf = (await r.call('CONFIG', 'GET', 'min-replicas-to-write')) as unknown[];
@@ -413,15 +413,16 @@ async function observeForGuard(host: string, port: number, password: string, tim
 /**
  * One round of the write guard over every Redis node of the topology: observe, plan, apply (and
  * CONFIG REWRITE, so a restart keeps the role's setting). Returns what it changed. Idempotent,
- * bounded by `timeoutMs` per node; several processes may run it at once (they agree).
+ * bounded by `timeoutMs` per node; several processes may run it at once (they agree). `run`: a
+ * RedisAdminPool's for a guard that runs every second, so each round does not open new connections.
  */
-export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeoutMs = ADMIN_TIMEOUT_MS): Promise<GuardAction[]> {
-  const answers = await sentinelAnswers(topo, secrets);
+export async function enforceWriteGuard(topo: Topology, secrets: Secrets, run: RedisRun = withRedis, timeoutMs = ADMIN_TIMEOUT_MS): Promise<GuardAction[]> {
+  const answers = await sentinelAnswers(topo, secrets, undefined, run);
   const named = pickMaster(answers, sentinelQuorum(topo));
   // A majority of all the Sentinels, not of those that answered: a cut-off side never has one.
   const majority = Math.floor(servicesOf(topo, 'sentinel').length / 2) + 1;
   const namedUpForMajority = named !== undefined && answers.filter((a) => a.masterUp && sameAddr(a.addr, named)).length >= majority;
-  const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs)));
+  const seen = await Promise.all(servicesOf(topo, 'redis').map((svc) => observeForGuard(svc.address, svc.port, secrets.redisPassword, timeoutMs, run)));
   // Sentinel's own bound on a failover: down-after to notice, failover-timeout to complete it.
   const liftAfterS = Math.ceil((topo.config.redis.downAfterMs + topo.config.redis.failoverTimeoutMs) / 1000);
   // Sentinels ping every second and flag a master s_down after down-after without an answer; INFO's
@@ -438,7 +439,7 @@ export async function enforceWriteGuard(topo: Topology, secrets: Secrets, timeou
   const done: GuardAction[] = [];
   for (const a of actions) {
     try {
-      await withRedis({ host: a.addr.host, port: a.addr.port, password: secrets.redisPassword }, timeoutMs, async (r) => {
+      await run({ host: a.addr.host, port: a.addr.port, password: secrets.redisPassword }, timeoutMs, async (r) => {
         await r.call('CONFIG', 'SET', 'min-replicas-to-write', String(a.minReplicasToWrite));
         // Best effort: a Redis started without a config file (tests) cannot rewrite one, and the
         // next round re-applies the setting after a restart anyway.

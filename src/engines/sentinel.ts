@@ -5,7 +5,7 @@ import { findService, servicesOf } from '../config/index.js';
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import { hostPort, writeFileAtomic } from './common.js';
-import { asStringArray, flatPairs, withRedis } from './redis-client.js';
+import { asStringArray, flatPairs, withRedis, type RedisRun } from './redis-client.js';
 import type { ProbeResult, ServiceContext, ServiceDriver } from '../registry/index.js';
 
 /** A Redis address as Sentinel reports it. */
@@ -153,11 +153,11 @@ export interface SentinelAnswer {
 }
 
 /** Each reachable Sentinel's answer. */
-export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutMs = 500): Promise<SentinelAnswer[]> {
+export async function sentinelAnswers(topo: Topology, secrets: Secrets, timeoutMs = 500, run: RedisRun = withRedis): Promise<SentinelAnswer[]> {
   const name = topo.config.redis.masterName;
   const answers = await Promise.all(
     servicesOf(topo, 'sentinel').map((s) =>
-      withRedis(target(secrets, s), timeoutMs, async (r) => {
+      run(target(secrets, s), timeoutMs, async (r) => {
         // GET-MASTER-ADDR-BY-NAME already names the promoted replica while a failover is under
         // way; SENTINEL MASTER still shows the old master then, until the switch completes.
         const addr = parseAddr(await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name));

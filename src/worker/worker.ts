@@ -3,7 +3,7 @@ import type { ServiceContext } from '../registry/index.js';
 import { loadApp, migrationsFor, openAppRuntime, queueNameOf, startMigrationRunner, type AppDefinition, type AppRuntime, type JobContext } from '../app/index.js';
 import { logGate, QUEUE_PREFIX, redisOptions, withDeadline } from '../clients/redis/index.js';
 import { servicesOf } from '../config/index.js';
-import { enforceWriteGuard } from '../engines/index.js';
+import { RedisAdminPool, enforceWriteGuard } from '../engines/index.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { describeError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -240,12 +240,14 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
     progress.sampleWaiting(waiting, Date.now());
   });
   // The Redis write guard follows the roles; only with Sentinels (a lone Redis has no replica).
-  const guard =
+  // Its connections stay open between rounds (RedisAdminPool) rather than one per node a second.
+  const guardConns = new RedisAdminPool(`hastack-worker-${node}-guard`);
+  const guardLoop =
     servicesOf(ctx.topo, 'sentinel').length === 0
       ? { stop: () => undefined }
       : every(GUARD_EVERY_MS, async () => {
           try {
-            for (const a of await enforceWriteGuard(ctx.topo, ctx.secrets)) {
+            for (const a of await enforceWriteGuard(ctx.topo, ctx.secrets, guardConns.run)) {
               log.info({ redis: `${a.addr.host}:${a.addr.port}`, minReplicasToWrite: a.minReplicasToWrite, why: a.why }, 'redis write guard changed');
             }
           } catch (e) {
@@ -277,7 +279,8 @@ export async function startWorker(ctx: ServiceContext, opts: WorkerOptions = {})
     clearInterval(watchdog);
     ticker.stop();
     sampler.stop();
-    guard.stop();
+    guardLoop.stop();
+    guardConns.close();
   };
   let health: HealthServer;
   try {

@@ -23,7 +23,7 @@ import { createLogger } from '../../src/shared/log.js';
 import { sleep, waitFor } from '../../src/shared/retry.js';
 import { isHastackError } from '../../src/shared/errors.js';
 import { createRedisHandle, JobQueue, QUEUE_PREFIX } from '../../src/clients/redis/index.js';
-import { askSentinelsForMaster, enforceWriteGuard } from '../../src/engines/index.js';
+import { RedisAdminPool, askSentinelsForMaster, enforceWriteGuard } from '../../src/engines/index.js';
 import { testRange } from '../../kit/addresses.js';
 import { EngineHarness } from '../../kit/engines.js';
 
@@ -243,16 +243,30 @@ async function roleOf(address: string): Promise<unknown[] | undefined> {
   }
 }
 
+/** The server's `total_connections_received` (INFO stats). */
+async function connectionsReceived(c: Redis): Promise<number> {
+  return Number(/total_connections_received:(\d+)/.exec(await c.info('stats'))?.[1]);
+}
+
 describe('the write guard (min-replicas-to-write on the master only)', () => {
+  // As the worker runs it: its connections kept between rounds. Through this test the old master
+  // is down (refused), then restarted, and the new one frozen and resumed: each broken connection
+  // must be dropped and made again, or the guard would act on nothing.
+  const conns = new RedisAdminPool('redis-failover-test-guard');
+  const guard = (): ReturnType<typeof enforceWriteGuard> => enforceWriteGuard(topo, secrets, conns.run);
+  after(() => conns.close());
+
   it('a master frozen past a failover takes no write when it resumes, and rejoins as a replica', async () => {
-    // After the first test REPLICA is the master, alone. Bring the old master back as its replica.
+    // After the first test REPLICA is the master, alone, and the old master is down.
+    await guard();
+    // Bring the old master back as its replica.
     startRedis('r1', MASTER, REPLICA);
     const linked = await waitFor(async () => ((await roleOf(MASTER))?.[3] === 'connected' ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
     assert.ok(linked, 'the old master rejoined as a replica');
     // The guard goes on the master that has a replica, never on the replica.
     await waitFor(
       async () => {
-        await enforceWriteGuard(topo, secrets);
+        await guard();
         return (await guardOf(REPLICA)) === '1' ? true : undefined;
       },
       { timeoutMs: 10_000, intervalMs: 250 },
@@ -265,7 +279,7 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
       const moved = await waitFor(async () => ((await askSentinelsForMaster(topo, secrets))?.host === MASTER ? true : undefined), { timeoutMs: 20_000, intervalMs: 250 });
       assert.ok(moved, 'Sentinel promoted the replica while the master was frozen');
       // The promoted master has no replica: the guard stays off there, so writes go on.
-      await enforceWriteGuard(topo, secrets);
+      await guard();
       assert.equal(await guardOf(MASTER), '0');
     } finally {
       engines.signal('r2', 'SIGCONT');
@@ -284,7 +298,7 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
     // And the guard follows the roles again: on the new master (once its replica is linked), off the replica.
     const settled = await waitFor(
       async () => {
-        await enforceWriteGuard(topo, secrets);
+        await guard();
         return (await guardOf(MASTER)) === '1' && (await guardOf(REPLICA)) === '0' ? true : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 250 },
@@ -296,6 +310,22 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
       assert.equal(await direct.exists('written-while-cut-off'), 0, 'nothing written to the cut-off master survived anywhere');
     } finally {
       direct.disconnect();
+    }
+  });
+
+  it('keeps its connections between rounds: no new connection to a Redis or Sentinel per round', async () => {
+    const servers = [MASTER, REPLICA].map((host) => ({ host, port: 6379, password: secrets.redisPassword }));
+    servers.push(...SENTINELS.map((host) => ({ host, port: 26379, password: secrets.sentinelPassword })));
+    const probes = servers.map((t) => new Redis({ ...t, retryStrategy: () => null }));
+    probes.forEach((p) => p.on('error', () => undefined));
+    try {
+      await guard();
+      const was = await Promise.all(probes.map(connectionsReceived));
+      for (let i = 0; i < 5; i++) await guard();
+      const now = await Promise.all(probes.map(connectionsReceived));
+      assert.deepEqual(now, was, `new connections during 5 rounds: ${servers.map((t, i) => `${t.host}:${t.port} +${(now[i] ?? 0) - (was[i] ?? 0)}`).join(', ')}`);
+    } finally {
+      probes.forEach((p) => p.disconnect());
     }
   });
 });
