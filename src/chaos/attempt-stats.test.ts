@@ -98,6 +98,32 @@ describe('attempt stats', () => {
     assert.equal(av.requests, 2);
     assert.equal(av.availability, 1);
   });
+
+  it('counts the errors in flight on a killed node as it died, apart from any other', () => {
+    const killed = { description: 'kill -9 node lb2', injectedAt: 5_000, healedAt: 9_000, killed: ['127.0.10.2'] };
+    const on = (address: string, at: number, ms: number, outcome: AttemptOutcome): Attempt => ({ at, ms, outcome, address });
+    const one = (t: Attempt): Operation => ({ kind: 'create-order', key: `k${t.at}`, client: 0, start: t.at, end: t.at + t.ms, ok: false, attempts: 1, tries: [t] });
+    const ops = [
+      // on lb2's connections, reset as it died: before the kill request returned, or just after
+      one(on('127.0.10.2', 4_990, 8, 'reset')),
+      one(on('127.0.10.2', 4_995, 100, 'reset')),
+      one(on('127.0.10.2', 5_003, 30, 'reset')),
+      // the same on the other balancer, or long before the kill: not the kill's
+      one(on('127.0.10.1', 4_990, 8, 'reset')),
+      one(on('127.0.10.2', 1_000, 8, 'reset')),
+      // after the death: refused (never sent), or a reset long after, which no death explains
+      one(on('127.0.10.2', 5_010, 1, 'unreached')),
+      one(on('127.0.10.2', 7_000, 5, 'reset')),
+      // a 5xx or a timeout is never the kill's
+      one(on('127.0.10.2', 4_990, 8, '5xx')),
+      one(on('127.0.10.2', 4_000, 1_005, 'timeout')),
+    ];
+    const s = attemptStats(ops, [killed]);
+    assert.equal(s.clientVisibleErrors, 8);
+    assert.equal(s.diedInFlight, 3);
+    assert.equal(attemptStats(ops).diedInFlight, 0, 'no fault window, nothing to blame on one');
+    assert.equal(checkAttempts({ ...history(ops), faults: [killed] }).overall.writes.diedInFlight, 3);
+  });
 });
 
 describe('naive writes and the write checkers', () => {

@@ -329,6 +329,8 @@ export interface ChaosReport {
   readonly retriedOps: number;
   /** Attempts answered 5xx, reset or timed out after the request was sent. */
   readonly clientVisibleErrors: number;
+  /** Of those, the ones in flight on a node's process when the fault killed it (attempt-stats.ts diedWithNode). */
+  readonly clientVisibleErrorsDiedInFlight: number;
   /** The longest operation (ms, retries included). */
   readonly maxOpLatencyMs: number;
   /** The same four for operations overlapping the fault window. */
@@ -432,6 +434,7 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       naiveAvailability: att.overall.all.naiveAvailability,
       retriedOps: att.overall.all.retriedOps,
       clientVisibleErrors: att.overall.all.clientVisibleErrors,
+      clientVisibleErrorsDiedInFlight: att.overall.all.diedInFlight,
       maxOpLatencyMs: att.overall.all.maxOpLatencyMs,
       firstAttemptAvailabilityDuringFault: att.duringFault.all.firstAttemptAvailability,
       naiveAvailabilityDuringFault: att.duringFault.all.naiveAvailability,

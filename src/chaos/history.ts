@@ -88,6 +88,11 @@ export interface FaultWindow {
   /** ms since the run began */
   readonly injectedAt: number;
   readonly healedAt: number;
+  /**
+   * The addresses of the nodes the fault killed (`kill-node`): every connection to their processes
+   * broke when they died, just before `injectedAt`. Absent for other faults and older histories.
+   */
+  readonly killed?: readonly string[];
 }
 
 export interface History {

@@ -82,7 +82,7 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault (the clients that retry)`,
     `  first attempt  ${pct(x.firstAttemptAvailability)} overall, ${pct(x.firstAttemptAvailabilityDuringFault)} during the fault; ${x.retriedOps} op(s) retried`,
     `  naive clients  ${pct(x.naiveAvailability)} of ${x.naiveRequests} op(s), ${pct(x.naiveAvailabilityDuringFault)} during the fault (one request each, no retry)`,
-    `  client errors  ${x.clientVisibleErrors} attempt(s) answered 5xx, reset or timed out (${x.clientVisibleErrorsDuringFault} during the fault); longest op ${x.maxOpLatencyMs} ms (${x.maxOpLatencyMsDuringFault} ms during the fault)`,
+    `  client errors  ${x.clientVisibleErrors} attempt(s) answered 5xx, reset or timed out (${x.clientVisibleErrorsDuringFault} during the fault${x.clientVisibleErrorsDiedInFlight > 0 ? `; ${x.clientVisibleErrorsDiedInFlight} of them in flight on a killed node's process as it died` : ''}); longest op ${x.maxOpLatencyMs} ms (${x.maxOpLatencyMsDuringFault} ms during the fault)`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
     erp
@@ -177,11 +177,11 @@ function attemptsTable(r: ChaosResult): string {
   const a = r.checked.report.attempts;
   const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
   const head =
-    '<tr><th>ops</th><th>window</th><th>operations</th><th>first-attempt availability</th><th>naive availability</th><th>retried</th><th>client-visible errors</th><th>longest op</th></tr>';
+    '<tr><th>ops</th><th>window</th><th>operations</th><th>first-attempt availability</th><th>naive availability</th><th>retried</th><th>client-visible errors</th><th>of them in flight on a killed node</th><th>longest op</th></tr>';
   const rows = (['overall', 'duringFault'] as const).flatMap((w) =>
     (['all', 'reads', 'writes'] as const).map((k) => {
       const s = a[w][k];
-      return `<tr><td>${k}</td><td>${w === 'overall' ? 'whole run' : 'during the fault'}</td><td>${s.ops}</td><td>${pct(s.firstAttemptAvailability)}</td><td>${pct(s.naiveAvailability)} of ${s.naiveOps}</td><td>${s.retriedOps}</td><td>${s.clientVisibleErrors}</td><td>${s.maxOpLatencyMs} ms</td></tr>`;
+      return `<tr><td>${k}</td><td>${w === 'overall' ? 'whole run' : 'during the fault'}</td><td>${s.ops}</td><td>${pct(s.firstAttemptAvailability)}</td><td>${pct(s.naiveAvailability)} of ${s.naiveOps}</td><td>${s.retriedOps}</td><td>${s.clientVisibleErrors}</td><td>${s.diedInFlight}</td><td>${s.maxOpLatencyMs} ms</td></tr>`;
     }),
   );
   return `<table class="attempts">${head}${rows.join('')}</table>`;

@@ -163,7 +163,8 @@ export async function runChaos(o: ChaosRunOptions): Promise<ChaosResult> {
       const ms = sentinelFailoverMs(o.topo, injectedWallMs);
       say(ms === undefined ? 'sentinel: no +switch-master logged after the fault' : `sentinel: +switch-master ${ms} ms after the fault (Sentinel's own failover time)`);
     }
-    windows.push({ description: faultDescription(o.scenario, injected) || 'fault (failed to inject)', injectedAt, healedAt });
+    const killed = injected.filter((f) => f.spec.action === 'kill-node').flatMap((f) => o.topo.nodes.filter((n) => n.name === f.node).map((n) => n.address));
+    windows.push({ description: faultDescription(o.scenario, injected) || 'fault (failed to inject)', injectedAt, healedAt, ...(killed.length > 0 ? { killed } : {}) });
   }
   // Stopped even when the workload throws: the probe must not outlive the run.
   const ops = await workload.finally(() => writers.stop());
