@@ -75,9 +75,10 @@ const KILL_BREAKS_UNTIL_MS = 1_000;
  * the dying process held.
  */
 export function diedWithNode(t: Attempt, faults: readonly FaultWindow[]): boolean {
-  if (t.outcome !== 'reset' || t.address === undefined) return false;
+  const { address, outcome } = t;
+  if (outcome !== 'reset' || address === undefined) return false;
   const brokeAt = t.at + t.ms;
-  return faults.some((f) => (f.killed ?? []).includes(t.address ?? '') && brokeAt >= f.injectedAt + KILL_BREAKS_FROM_MS && brokeAt <= f.injectedAt + KILL_BREAKS_UNTIL_MS);
+  return faults.some((f) => f.killed?.includes(address) === true && brokeAt >= f.injectedAt + KILL_BREAKS_FROM_MS && brokeAt <= f.injectedAt + KILL_BREAKS_UNTIL_MS);
 }
 
 export function attemptStats(ops: readonly Operation[], faults: readonly FaultWindow[] = []): AttemptStats {
