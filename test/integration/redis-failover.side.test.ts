@@ -328,4 +328,33 @@ describe('the write guard (min-replicas-to-write on the master only)', () => {
       probes.forEach((p) => p.disconnect());
     }
   });
+
+  // ioredis's failover detector opens its own client to each Sentinel, with no error listener:
+  // a Sentinel that refuses or drops the connection printed "[ioredis] Unhandled error event" and
+  // a stack to stderr, from every client and BullMQ connection of the app, in the middle of an
+  // incident (seen in every partition run). The client works either way; the noise must not show.
+  it('a Sentinel down: the client and the job queue print no "[ioredis] Unhandled error event"', async () => {
+    const printed: string[] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => {
+      printed.push(args.map(String).join(' '));
+    };
+    await engines.kill('s1');
+    const handle = createRedisHandle(topo, secrets, 'sentinel-down-test', log);
+    const queue = new JobQueue(handle, 'sd', { timeoutMs: 4_000, log, durableByDefault: false });
+    try {
+      // Each connect (the handle's and BullMQ's) sets up a detector, one client per Sentinel.
+      await queue.add('x', { i: 1 }, { jobId: 'sentinel-down-1' });
+      assert.equal(await handle.client.ping(), 'PONG');
+      await sleep(1_000);
+    } finally {
+      console.error = consoleError;
+      await queue.close();
+      await handle.close();
+    }
+    assert.deepEqual(
+      printed.filter((l) => l.includes('Unhandled error event')),
+      [],
+    );
+  });
 });

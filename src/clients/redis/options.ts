@@ -3,6 +3,7 @@ import { servicesOf, type Secrets, type Topology } from '../../config/index.js';
 import { redisErrorCode } from '../../shared/engine-errors.js';
 import { backoffMs } from '../../shared/retry.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
+import { quietSentinelClients } from './sentinel-detector.js';
 
 /**
  * How long a TCP connect to a Redis server or a Sentinel may take. A connect on a LAN takes well
@@ -60,6 +61,7 @@ export function redisOptions(topo: Topology, secrets: Secrets, connectionName: s
   };
   const sentinels = servicesOf(topo, 'sentinel');
   if (sentinels.length > 0) {
+    quietSentinelClients();
     return {
       ...common,
       sentinels: sentinels.map((s) => ({ host: s.address, port: s.port })),
