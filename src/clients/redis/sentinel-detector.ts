@@ -32,10 +32,8 @@ export function quietSentinelClients(): void {
   if (typeof original !== 'function' || proto.hastackQuiet) return;
   proto.connectToSentinel = function (this: unknown, endpoint: unknown, options?: unknown): Redis {
     const client = original.call(this, endpoint, options);
-    client.on('error', ignore);
+    client.on('error', () => undefined);
     return client;
   };
   proto.hastackQuiet = true;
 }
-
-function ignore(): void {}
