@@ -52,7 +52,7 @@ if (lanes === undefined) {
 // of them is derived in src/registry (needs.ts). `hastack setup --tests` installs what is missing when it
 // can (root on Debian), else prints the one apt-get line and exits 3: then no test runs.
 if (lanes.some((l) => l !== 'unit')) {
-  const setup = spawnSync(process.execPath, ['dist/src/cli/main.js', 'setup', '--tests'], { stdio: 'inherit' });
+  const setup = spawnSync(process.execPath, ['dist/cli/main.js', 'setup', '--tests'], { stdio: 'inherit' });
   if (setup.status !== 0) process.exit(setup.status ?? 1);
 }
 

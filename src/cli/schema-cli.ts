@@ -1,13 +1,14 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import YAML from 'yaml';
 import { configJsonSchema, didYouMean, explainKey, type KeyDocs } from '../config/index.js';
+import { packageRoot } from '../shared/module-path.js';
 import { isJson, type OutputOptions } from './output.js';
 
 /** The keys' documentation the build extracts from src/config's comments (scripts/config-docs.mjs); none when absent. */
 export function keyDocs(): KeyDocs {
   try {
-    return JSON.parse(fs.readFileSync(fileURLToPath(new URL('../config/key-docs.json', import.meta.url)), 'utf8')) as KeyDocs;
+    return JSON.parse(fs.readFileSync(path.join(packageRoot(), 'dist/src/config/key-docs.json'), 'utf8')) as KeyDocs;
   } catch {
     return {};
   }

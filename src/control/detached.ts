@@ -6,7 +6,7 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 import { eventsSize, readEventsFrom, type ClusterEvent } from '../shared/events.js';
 import { tailFile } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
-import { CLI_MAIN } from '../drivers/index.js';
+import { CLI_BUNDLE } from '../drivers/index.js';
 
 /** Bound on a detached start as seen from the caller: every service has its own bounded health wait. */
 const DETACHED_START_TIMEOUT_MS = 10 * 60_000;
@@ -22,7 +22,7 @@ export async function startDetached(topo: Topology, print: (e: ClusterEvent) => 
   let offset = eventsSize(topo.stateDir);
   const logFile = path.join(topo.stateDir, 'supervisor.log');
   const fd = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [CLI_MAIN, '_supervise', '--state', topo.stateDir], {
+  const child = spawn(process.execPath, [CLI_BUNDLE, '_supervise', '--state', topo.stateDir], {
     detached: true,
     stdio: ['ignore', fd, fd],
   });

@@ -14,4 +14,4 @@ export function driverFor(kind: ServiceKind): ServiceDriver {
   return DRIVERS[kind];
 }
 
-export { CLI_MAIN } from './our-drivers.js';
+export { CLI_BUNDLE, CLI_MAIN } from './our-drivers.js';

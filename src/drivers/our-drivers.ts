@@ -1,20 +1,36 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { request } from 'undici';
 import { appHealthPath, isCommandApp } from '../config/index.js';
 import { resolveService } from '../dns/index.js';
 import { readStatus, statusSocketPath } from '../endpoints/index.js';
 import type { OwnKind, ProbeResult, ProcessSpec, ServiceContext, ServiceDriver } from '../registry/index.js';
 import { describeError } from '../shared/errors.js';
+import { packageRoot } from '../shared/module-path.js';
 import { sharedProbeAgent } from '../shared/probe-agent.js';
 
-/** The compiled CLI entry; our own tiers run as `node main.js _service KIND ...`. */
-export const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * The CLI as tsc built it. It runs what loads the user's app (the app and worker tiers,
+ * `_migrate`): the app imports the SDK (`hastack/app`) from dist/src, and a process must hold one
+ * copy of it. Hosts run it too (their units name the installed package's dist/src).
+ */
+export const CLI_MAIN = path.join(packageRoot(), 'dist/src/cli/main.js');
+
+/**
+ * The same CLI bundled with its dependencies (scripts/bundle-cli.mjs): it starts in about half
+ * the CPU. The supervisor and our tiers that do not load the app (lb, dns, the endpoints) run it;
+ * CLI_MAIN when the build made none.
+ */
+export const CLI_BUNDLE = ((bundle) => (fs.existsSync(bundle) ? bundle : CLI_MAIN))(path.join(packageRoot(), 'dist/cli/main.js'));
+
+/** The kinds whose process loads the user's app. */
+const LOADS_APP: ReadonlySet<string> = new Set<OwnKind>(['app', 'worker']);
 
 function serviceCommand(ctx: ServiceContext): ProcessSpec {
+  const main = LOADS_APP.has(ctx.svc.kind) ? CLI_MAIN : CLI_BUNDLE;
   return {
     command: process.execPath,
-    args: [CLI_MAIN, '_service', ctx.svc.kind, '--state', ctx.topo.stateDir, '--node', ctx.svc.node],
+    args: [main, '_service', ctx.svc.kind, '--state', ctx.topo.stateDir, '--node', ctx.svc.node],
   };
 }
 

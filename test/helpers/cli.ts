@@ -6,7 +6,8 @@ import { LocalSubstrate } from '../../src/substrate/index.js';
 import { REPO_ROOT } from '../../kit/paths.js';
 
 export { REPO_ROOT };
-export const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+// The bundled CLI, as ./hastack and the package's bin run it (scripts/bundle-cli.mjs).
+export const CLI = path.join(REPO_ROOT, 'dist/cli/main.js');
 
 export interface CliResult {
   readonly code: number;

@@ -1,16 +1,16 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Secrets, Topology } from '../../config/index.js';
 import { ErrorCode, HastackError } from '../../shared/errors.js';
 import { readEventsFrom } from '../../shared/events.js';
+import { packageRoot } from '../../shared/module-path.js';
 import { StatusFeed } from './feed.js';
 import { listReports, readReport } from './reports.js';
 import type { StreamMessage } from './types.js';
 
 /** Where `npm run build` puts the page (scripts/build-dashboard.mjs): dist/dashboard/public. */
-export const PUBLIC_DIR = fileURLToPath(new URL('../../../dashboard/public/', import.meta.url));
+export const PUBLIC_DIR = path.join(packageRoot(), 'dist/dashboard/public/');
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
