@@ -18,10 +18,17 @@ export const CLI_MAIN = path.join(packageRoot(), 'dist/src/cli/main.js');
 
 /**
  * The same CLI bundled with its dependencies (scripts/bundle-cli.mjs): it starts in about half
- * the CPU. The supervisor and our tiers that do not load the app (lb, dns, the endpoints) run it;
- * CLI_MAIN when the build made none.
+ * the CPU. The supervisor and our tiers that do not load the app (lb, dns, the endpoints) run it.
+ * CLI_MAIN stands in when the build made no bundle (hosts: deploy installs dist/src), or when tsc
+ * ran after it (`tsc` alone, not `npm run build`): the bundle would run older code.
  */
-export const CLI_BUNDLE = ((bundle) => (fs.existsSync(bundle) ? bundle : CLI_MAIN))(path.join(packageRoot(), 'dist/cli/main.js'));
+export const CLI_BUNDLE = freshBundle(packageRoot());
+
+function freshBundle(root: string): string {
+  const bundle = fs.statSync(path.join(root, 'dist/cli/main.js'), { throwIfNoEntry: false });
+  const compiled = fs.statSync(path.join(root, 'dist/.tsbuildinfo'), { throwIfNoEntry: false });
+  return bundle !== undefined && bundle.mtimeMs >= (compiled?.mtimeMs ?? 0) ? path.join(root, 'dist/cli/main.js') : CLI_MAIN;
+}
 
 /** The kinds whose process loads the user's app. */
 const LOADS_APP: ReadonlySet<string> = new Set<OwnKind>(['app', 'worker']);

@@ -2,12 +2,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLI_BUNDLE } from '../../src/drivers/index.js';
 import { LocalSubstrate } from '../../src/substrate/index.js';
 import { REPO_ROOT } from '../../kit/paths.js';
 
 export { REPO_ROOT };
-// The bundled CLI, as ./hastack and the package's bin run it (scripts/bundle-cli.mjs).
-export const CLI = path.join(REPO_ROOT, 'dist/cli/main.js');
+// The bundled CLI, as ./hastack and the package's bin run it (scripts/bundle-cli.mjs); the
+// unbundled one after a bare tsc, which the bundle would predate.
+export const CLI = CLI_BUNDLE;
 
 export interface CliResult {
   readonly code: number;
