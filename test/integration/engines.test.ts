@@ -283,11 +283,19 @@ describe('engine drivers with real engines', { timeout: 90_000, skip: missing.le
     const r2 = ctxOf('r2', 'redis');
     await startService(r1);
     await startService(r2);
-    const role1 = await redisRole(r1);
     const role2 = await redisRole(r2);
-    assert.equal(role1.role, 'master');
     assert.equal(role2.role === 'replica' && role2.linkUp, true, 'replica linked after afterHealthy');
-    if (role1.role === 'master') assert.equal(role1.replicas[0]?.host, '127.0.50.4', 'the replica announces its own address');
+    // The master lists a replica once it has acknowledged (REPLCONF ACK, every second), which can
+    // come a moment after the replica's own link is up.
+    const role1 = await waitFor(
+      async () => {
+        const r = await redisRole(r1);
+        return r.role !== 'master' || r.replicas.length > 0 ? r : undefined;
+      },
+      { timeoutMs: 5_000, intervalMs: 50 },
+    );
+    assert.equal(role1?.role, 'master');
+    if (role1?.role === 'master') assert.equal(role1.replicas[0]?.host, '127.0.50.4', 'the replica announces its own address');
 
     const t = Date.now();
     for (const n of ['r1', 'r2', 's3']) await startService(ctxOf(n, 'sentinel'));
