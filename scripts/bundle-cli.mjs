@@ -42,5 +42,12 @@ await build({
   logLevel: 'warning',
 });
 const files = fs.readdirSync(out);
+// A worker thread started as `new Worker(new URL('./x.js', import.meta.url))` needs x.js among
+// the entry points above: fail the build here rather than the thread at run time.
+for (const f of files) {
+  for (const [, target] of fs.readFileSync(path.join(out, f), 'utf8').matchAll(/new URL\("\.\/([^"/]+)", import\.meta\.url\)/g)) {
+    if (!files.includes(target)) throw new Error(`cli bundle: ${f} loads ./${target}, which is not an entry point of scripts/bundle-cli.mjs: add it`);
+  }
+}
 const bytes = files.reduce((n, f) => n + fs.statSync(path.join(out, f)).size, 0);
 console.log(`cli bundle: ${path.relative(root, out)}/ (${files.length} files, ${(bytes / 1e6).toFixed(1)} MB, ${Date.now() - t0} ms)`);

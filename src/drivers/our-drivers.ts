@@ -15,6 +15,7 @@ import { sharedProbeAgent } from '../shared/probe-agent.js';
  * copy of it. Hosts run it too (their units name the installed package's dist/src).
  */
 export const CLI_MAIN = path.join(packageRoot(), 'dist/src/cli/main.js');
+const BUNDLE_MAIN = path.join(packageRoot(), 'dist/cli/main.js');
 
 /**
  * The same CLI bundled with its dependencies (scripts/bundle-cli.mjs): it starts in about half
@@ -22,12 +23,12 @@ export const CLI_MAIN = path.join(packageRoot(), 'dist/src/cli/main.js');
  * CLI_MAIN stands in when the build made no bundle (hosts: deploy installs dist/src), or when tsc
  * ran after it (`tsc` alone, not `npm run build`): the bundle would run older code.
  */
-export const CLI_BUNDLE = freshBundle(packageRoot());
+export const CLI_BUNDLE = bundleIsFresh() ? BUNDLE_MAIN : CLI_MAIN;
 
-function freshBundle(root: string): string {
-  const bundle = fs.statSync(path.join(root, 'dist/cli/main.js'), { throwIfNoEntry: false });
-  const compiled = fs.statSync(path.join(root, 'dist/.tsbuildinfo'), { throwIfNoEntry: false });
-  return bundle !== undefined && bundle.mtimeMs >= (compiled?.mtimeMs ?? 0) ? path.join(root, 'dist/cli/main.js') : CLI_MAIN;
+function bundleIsFresh(): boolean {
+  const bundle = fs.statSync(BUNDLE_MAIN, { throwIfNoEntry: false });
+  const compiled = fs.statSync(path.join(packageRoot(), 'dist/.tsbuildinfo'), { throwIfNoEntry: false });
+  return bundle !== undefined && bundle.mtimeMs >= (compiled?.mtimeMs ?? 0);
 }
 
 /** The kinds whose process loads the user's app. */
