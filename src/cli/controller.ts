@@ -1,5 +1,5 @@
 import { controllerNode, readSecrets, readTopology } from '../config/index.js';
-import { startLockReaper } from '../control/index.js';
+import { startGaleraKeeper, startLockReaper } from '../control/index.js';
 import { AutoFailover, hasQuorum, startBinlogArchiver, type FailoverEnv } from '../failover/index.js';
 import { controllerTopology } from '../hosts/index.js';
 import { runtimeFor } from '../runtime/index.js';
@@ -47,8 +47,10 @@ export async function runController(stateDir: string, nodeArg?: string): Promise
   }
   // The lock reaper of every database node, from the admin API's node (TCP as hastack_admin; its own node by socket).
   const reaper = admin ? startLockReaper(topo, secrets) : undefined;
+  // Galera: the quorum keeper, from the same node (src/control/galera-keeper.ts).
+  const keeper = admin ? startGaleraKeeper(topo, secrets) : undefined;
   const stop = (): void => {
-    Promise.all([auto?.close(), reaper?.stop()])
+    Promise.all([auto?.close(), reaper?.stop(), keeper?.stop()])
       .then(() => api?.close())
       .then(
         () => process.exit(0),

@@ -19,6 +19,8 @@ export { restoreIntoCluster } from './restore-cluster.js';
 export { supervisedRestoreMachines, placeHere, cleanHere, buildHere, planHere, lastArchivedHere, flushMemcached, buildDir } from './restore-machines.js';
 export type { RestoreMachines, Placement, BuildResult } from './restore-machines.js';
 export { startLockReaper, reaperVictims, reapOnce, REAPER_INTERVAL_MS } from './lock-reaper.js';
+export { startGaleraKeeper, planKeeper } from './galera-keeper.js';
+export type { GaleraKeeper, GaleraLook, KeeperPlan } from './galera-keeper.js';
 export type { LockReaper, LockHolder } from './lock-reaper.js';
 export type { RecoverOptions, RecoverOutcome } from './galera-recovery.js';
 export { saveReport, listReports, readReport } from './dashboard/index.js';

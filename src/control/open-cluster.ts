@@ -5,6 +5,7 @@ import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { closeAll, once, type Closeable } from '../shared/lifecycle.js';
 import { substrateFor } from '../substrate/index.js';
 import { startAdminApi } from './admin-api.js';
+import { startGaleraKeeper, type GaleraKeeper } from './galera-keeper.js';
 import { startLockReaper, type LockReaper } from './lock-reaper.js';
 import { Supervisor } from './supervisor.js';
 
@@ -54,9 +55,11 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
     ? new AutoFailover({ topo, secrets }, { killNode: async (node) => void supervisor.killNode(node), isAlive: (pid) => substrate.isAlive(pid) })
     : undefined;
   let reaper: LockReaper | undefined;
+  let keeper: GaleraKeeper | undefined;
   const stop = once(() =>
     closeAll([
       () => reaper?.stop() ?? Promise.resolve(),
+      () => keeper?.stop() ?? Promise.resolve(),
       () => auto?.close() ?? Promise.resolve(),
       () => supervisor.stop(),
       () => admin.close(),
@@ -74,6 +77,7 @@ export async function openCluster(topo: Topology, onEvent?: (e: ClusterEvent) =>
         throw e;
       }
       reaper = startLockReaper(topo, secrets);
+      keeper = startGaleraKeeper(topo, secrets);
       if (auto) {
         auto.start();
         auto.announce({ topo, secrets });

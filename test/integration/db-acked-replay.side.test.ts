@@ -74,6 +74,17 @@ describe(
         statementTimeoutMs: 3_000,
       });
       await db.execute('CREATE TABLE ar_orders (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(64) NOT NULL UNIQUE)');
+      // The semi-sync ACK says the replica has the event in its relay log, not that it applied it:
+      // under load (CI) the tests below read db2 before its SQL thread had created the table.
+      const applied = async (): Promise<true | undefined> =>
+        on('db2', async (c) => {
+          const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+            set.topo.config.database.name,
+            'ar_orders',
+          ]);
+          return rows.length > 0 ? true : undefined;
+        });
+      assert.ok(await waitFor(applied, { timeoutMs: 10_000, intervalMs: 100 }), 'the replica applied the CREATE TABLE');
     });
 
     after(async () => {
@@ -146,7 +157,7 @@ describe(
     });
 
     it('the replay that finds the order on the fencing primary waits; the answer comes from the promoted replica, which holds the order', async () => {
-      // Both nodes have the table (acknowledged). Now no ACK can come.
+      // Both nodes have the table (applied, see before). Now no ACK can come.
       await on('db2', (c) => c.query('STOP SLAVE IO_THREAD'));
       let attempts = 0;
       let settled = false;
