@@ -87,6 +87,11 @@ describe('BackendHealth', () => {
     assert.equal(healthAfter('slow', 'fail').panicEligible, false, 'the last probe was refused: not known alive');
     assert.equal(healthAfter('fail', 'slow').panicEligible, true, 'it answers connections again, late');
     assert.equal(healthAfter('draining').panicEligible, false, 'it said no new requests');
+    // CI: a draining backend's probes then timed out on a loaded machine; it took a request in panic.
+    const drainedThenSlow = healthAfter('draining', 'slow', 'slow');
+    assert.equal(drainedThenSlow.state, 'down');
+    assert.equal(drainedThenSlow.panicEligible, false, 'it said no new requests, then went silent: still no');
+    assert.equal(healthAfter('draining', 'ok', 'slow', 'slow').panicEligible, true, 'ready again since, then late: alive');
     assert.equal(healthAfter('slow').panicEligible, false, 'still up: eligible the normal way');
     assert.equal(new BackendHealth(thresholds).panicEligible, false);
   });

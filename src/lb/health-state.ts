@@ -50,6 +50,8 @@ export class BackendHealth {
   private failedRequests = 0;
   /** How the last failed probe failed (undefined after a good one). */
   private lastBad: 'slow' | 'fail' | undefined;
+  /** It answered draining since its last good probe: it asked for no new requests. */
+  private drained = false;
 
   constructor(private readonly t: HealthThresholds) {}
 
@@ -72,7 +74,9 @@ export class BackendHealth {
    * at the transport level since (not ejected). Never when draining or refusing connections.
    */
   get panicEligible(): boolean {
-    return this.current === 'down' && this.lastBad === 'slow' && !this.isEjected;
+    // A draining backend whose probes then time out (one shutting down on a busy machine: CI saw
+    // it) went down the slow way, but it still asked for no new requests.
+    return this.current === 'down' && this.lastBad === 'slow' && !this.isEjected && !this.drained;
   }
 
   /** Feeds one probe result; returns true when `state`, `ejected`, `eligible` or `panicEligible` changed. */
@@ -86,12 +90,14 @@ export class BackendHealth {
         this.isEjected = false;
         this.failedRequests = 0;
         this.lastBad = undefined;
+        this.drained = false;
         if (this.current !== 'up' && this.goodProbes >= this.t.rise) this.current = 'up';
         break;
       case 'draining':
         this.goodProbes = 0;
         this.badProbes = 0;
         this.lastBad = undefined;
+        this.drained = true;
         this.current = 'draining';
         break;
       case 'slow':
