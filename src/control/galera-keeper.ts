@@ -97,7 +97,7 @@ export function planKeeper(looks: readonly GaleraLook[]): KeeperPlan {
 
 /** How often the nodes are looked at. */
 export const KEEPER_INTERVAL_MS = 1_000;
-/** Stuck, not a view change under way: a normal one settles within evs.install_timeout (2 s). */
+/** Stuck, not a spell Galera ends itself: survivors stay Primary through a view change, and two non-Primary components that Galera may merge back do so within a second. */
 export const STUCK_MS = 3_000;
 /** Longer than evs.inactive_timeout (4 s): the others drop the isolated node, then it merges back. */
 export const ISOLATE_MS = 5_500;
