@@ -1,6 +1,6 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { servicesOf, type Secrets, type ServiceInstance, type Topology } from '../config/index.js';
-import { adminConnection, closeConnection, statusVars } from '../engines/index.js';
+import { galeraHealth, statusVars, withAdmin } from '../engines/index.js';
 import { describeError } from '../shared/errors.js';
 import { appendEvent } from '../shared/events.js';
 import { sleep } from '../shared/retry.js';
@@ -103,7 +103,8 @@ export const STUCK_MS = 3_000;
 export const ISOLATE_MS = 5_500;
 /** After the isolation: how long Galera may take to merge and install a primary view. */
 const PRIMARY_WAIT_MS = 10_000;
-const LOOK_TIMEOUT_MS = 1_000;
+// Connecting and both queries of a look; one round a second, so a slow node delays the next round, never overlaps it.
+const LOOK_TIMEOUT_MS = 2_000;
 
 export interface GaleraKeeper {
   stop(): Promise<void>;
@@ -111,14 +112,8 @@ export interface GaleraKeeper {
 
 type Ctx = { readonly topo: Topology; readonly secrets: Secrets };
 
-async function withNode<T>(ctx: Ctx, svc: ServiceInstance, fn: (c: Connection) => Promise<T>): Promise<T> {
-  const c = await adminConnection({ ...ctx, svc, asRoot: process.getuid?.() === 0 }, LOOK_TIMEOUT_MS);
-  try {
-    return await fn(c);
-  } finally {
-    await closeConnection(c);
-  }
-}
+const withNode = <T>(ctx: Ctx, svc: ServiceInstance, fn: (c: Connection) => Promise<T>): Promise<T> =>
+  withAdmin({ ...ctx, svc, asRoot: process.getuid?.() === 0 }, LOOK_TIMEOUT_MS, fn);
 
 async function look(ctx: Ctx, svc: ServiceInstance): Promise<GaleraLook> {
   try {
@@ -129,7 +124,7 @@ async function look(ctx: Ctx, svc: ServiceInstance): Promise<GaleraLook> {
       return {
         node: svc.node,
         reachable: true,
-        primary: v['wsrep_cluster_status'] === 'Primary',
+        primary: galeraHealth(v).primary,
         ...(v['wsrep_gcomm_uuid'] ? { uuid: v['wsrep_gcomm_uuid'] } : {}),
         lastPrimary: rows.map((r) => ({ uuid: String(r['node_uuid']), name: String(r['node_name']) })),
         evicted,

@@ -48,6 +48,7 @@ export type { RedisRun, RedisTarget } from './redis-client.js';
 export {
   mariadbDriver,
   adminConnection,
+  withAdmin,
   mariadbReach,
   closeConnection,
   readGtidPosition,

@@ -124,7 +124,8 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     return Object.fromEntries(rows.map((r) => [String(r['Variable_name']), String(r['Value'])]));
   }
 
-  const errLog = (node: string): string => fs.readFileSync(galeraPaths(topo.services.find((s) => s.node === node && s.kind === 'mariadb') ?? assert.fail()).errorLog, 'utf8');
+  const dbOf = (node: string): ServiceInstance => topo.services.find((x) => x.node === node && x.kind === 'mariadb') ?? assert.fail(node);
+  const errLog = (node: string): string => fs.readFileSync(galeraPaths(dbOf(node)).errorLog, 'utf8');
 
   function rssOf(): string {
     const run = readRunState(topo.stateDir);
@@ -258,7 +259,6 @@ describe('galera mode: bootstrap, node kill, full-cluster kill and recovery', { 
     // from non-Primary ones only with every member of the last one, and db1's old identity never
     // comes back (measured without the keeper: still non-Primary after db1's restart). Made here on
     // purpose: db2 and db3 cut from the group (gmcast.isolate) for 6 s while db1 dies.
-    const dbOf = (node: string): ServiceInstance => topo.services.find((x) => x.node === node && x.kind === 'mariadb') ?? assert.fail(node);
     const setOption = async (node: string, option: string): Promise<void> => {
       const c = await mysql.createConnection({ ...remoteAdminOptions(secrets, dbOf(node)), connectTimeout: 2_000 });
       try {
