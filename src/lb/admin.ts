@@ -25,7 +25,7 @@ import type { AcmeView } from './acme/index.js';
  * - `GET /metrics`: Prometheus text (metrics.ts);
  * - `GET /-/stats`: counters since start:
  *   `{"service","policy","uptimeS","requests","retries","aborted","errors":{"400","413","502","503","504"},
- *     "limits":{...},"backends":[{...as above,"address","port","requests","errors","retries","ejections","queued"}]}`
+ *     "limits":{...},"backends":[{...as above,"panicEligible","address","port","requests","errors","retries","ejections","queued"}]}`
  *   plus `"vip":{"address","holding","heardHolder","heardAgoMs","blocked"}` when `lb.vip` is set,
  *   and `"acme":{"names","serial","notAfter","installedAt","lastError","lastErrorAt"}` with `lb.tls.acme`,
  *   and `"tls":{"port","certificates":[{"slot","source","names","notAfter","fingerprint256"}],
@@ -139,7 +139,15 @@ function stats(deps: AdminDeps, res: ServerResponse): void {
     ...(vip !== undefined ? { vip } : {}),
     ...(acme !== undefined ? { acme } : {}),
     ...(tls !== undefined ? { tls } : {}),
-    backends: deps.backends.all.map((b) => ({ ...viewOf(b), address: b.address, port: b.port, ...b.counters, queued: b.pool.queued })),
+    backends: deps.backends.all.map((b) => ({
+      ...viewOf(b),
+      // Down, but would take requests if no backend were healthy (health-state.ts, panic routing).
+      panicEligible: b.health.panicEligible,
+      address: b.address,
+      port: b.port,
+      ...b.counters,
+      queued: b.pool.queued,
+    })),
   });
 }
 

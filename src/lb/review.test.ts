@@ -37,11 +37,13 @@ class App {
   slowReady = false;
   /** Requests to /hold wait here until released. */
   readonly held: http.ServerResponse[] = [];
+  /** Probes left unanswered while `slowReady`: answered ready by `release`, cut by `close`. */
+  readonly heldProbes: http.ServerResponse[] = [];
   readonly server = http.createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       if (req.url === '/readyz') {
-        if (this.slowReady) this.held.push(res);
+        if (this.slowReady) this.heldProbes.push(res);
         else res.end('ready');
         return;
       }
@@ -84,9 +86,11 @@ class App {
     });
   }
   release(): void {
-    for (const r of this.held.splice(0)) r.end('{"released":true}');
+    for (const r of [...this.held.splice(0), ...this.heldProbes.splice(0)]) r.end('{"released":true}');
   }
   close(): Promise<void> {
+    // A server going away answers no probe it held: a late "ready" would bring it back up.
+    for (const r of this.heldProbes.splice(0)) r.destroy();
     this.release();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
@@ -240,7 +244,18 @@ interface Stats {
     slowClientsCut: number;
   };
   panicking: boolean;
-  backends: Array<{ id: string; healthy: boolean; state: string; ejected: boolean; requests: number; errors: number; ejections: number; queued: number; inflight: number }>;
+  backends: Array<{
+    id: string;
+    healthy: boolean;
+    state: string;
+    ejected: boolean;
+    panicEligible: boolean;
+    requests: number;
+    errors: number;
+    ejections: number;
+    queued: number;
+    inflight: number;
+  }>;
 }
 
 /** A raw client connection; `answers` collects what comes back. */
@@ -492,7 +507,7 @@ describe('panic routing: no backend healthy, some only slow to answer their prob
     assert.ok(a1.hits.some((h) => h.url.startsWith('/busy')) && a2.hits.some((h) => h.url.startsWith('/busy')), 'both slow backends served');
     // One of them goes away (its connections refused): it takes nothing, the slow one everything.
     await a2.close();
-    await until('the refusing backend out of the panic set', (s) => s.panicking && s.backends.filter((x) => x.state === 'down').length === 2);
+    await until('the refusing backend out of the panic set', (s) => s.panicking && s.backends[1]?.state === 'down' && s.backends[1].panicEligible === false);
     await waitFor(async () => ((await curl([`${b.url}/probe-refused`])).status === 200 ? true : undefined), { timeoutMs: NOTICE_TIMEOUT_MS, intervalMs: 50 });
     const attemptsOn2 = async (): Promise<number> => {
       const x = (await stats()).backends[1];

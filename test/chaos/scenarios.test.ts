@@ -25,7 +25,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import { SCENARIOS, type Scenario } from '../../src/chaos/index.js';
 import { runCli, tempDir } from '../helpers/cli.js';
-import { upCluster, type TestCluster } from '../helpers/cluster.js';
+import { printEventTail, printServiceWarnings, upCluster, type TestCluster } from '../helpers/cluster.js';
 import { erpLogin } from '../helpers/erp.js';
 import { idealCluster } from '../../kit/configs.js';
 import { testRange } from '../../kit/addresses.js';
@@ -296,10 +296,13 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
             headersTimeout: REQUEST_TIMEOUT_MS,
             bodyTimeout: REQUEST_TIMEOUT_MS,
           });
-          await r.body.dump();
-          // 409 (out of stock) is an answer from the app; a 5xx is a failure of the service.
-          if (r.statusCode >= 500) failures.push(`${what} via ${lb}: HTTP ${r.statusCode}`);
-          else if (r.statusCode === 401) failures.push(`${what} via ${lb}: session lost (HTTP 401)`);
+          // 409 (out of stock) is an answer from the app; a 5xx is a failure of the service, kept
+          // with its answer (the load balancer's or the app's error code says which one failed).
+          if (r.statusCode >= 500) failures.push(`${what} via ${lb}: HTTP ${r.statusCode} ${(await r.body.text()).slice(0, 400)}`);
+          else {
+            await r.body.dump();
+            if (r.statusCode === 401) failures.push(`${what} via ${lb}: session lost (HTTP 401)`);
+          }
         } catch (e) {
           failures.push(`${what} via ${lb}: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -328,6 +331,10 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
       await Promise.all(loops);
     }
     t.diagnostic(`${sent} requests, ${failures.length} failed, 3 app servers restarted`);
+    if (failures.length > 0) {
+      printEventTail(c.stateDir, 40);
+      for (const service of ['lb', 'app']) printServiceWarnings(c.stateDir, service);
+    }
     assert.ok(sent > 100, `only ${sent} requests were sent: the load loop did not run`);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
   });

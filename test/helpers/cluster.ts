@@ -141,3 +141,23 @@ export function printEventTail(stateDir: string, n = 80): void {
   const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').slice(-n) : [];
   process.stdout.write(`# the event log's last ${lines.length} lines:\n${lines.map((l) => `#   ${l.slice(0, 400)}`).join('\n')}\n`);
 }
+
+/**
+ * The warnings and errors (pino level 40 and up) in the logs of every node's `service`, last `n`,
+ * to the test output: where a failed request's cause is (the load balancer says which attempt
+ * failed how; the app server what it threw).
+ */
+export function printServiceWarnings(stateDir: string, service: string, n = 40): void {
+  const lines: string[] = [];
+  for (const node of fs.readdirSync(stateDir)) {
+    const file = path.join(stateDir, node, service, 'service.log');
+    if (!fs.existsSync(file)) continue;
+    for (const l of fs.readFileSync(file, 'utf8').split('\n')) if (/"level":(4|5|6)0\b/.test(l)) lines.push(`${node}: ${l}`);
+  }
+  process.stdout.write(
+    `# ${service} warnings and errors (last ${Math.min(n, lines.length)} of ${lines.length}):\n${lines
+      .slice(-n)
+      .map((l) => `#   ${l.slice(0, 600)}`)
+      .join('\n')}\n`,
+  );
+}
