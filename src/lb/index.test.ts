@@ -7,6 +7,7 @@ import type { ServiceContext } from '../registry/index.js';
 import type { Closeable } from '../shared/lifecycle.js';
 import { waitFor } from '../shared/retry.js';
 import { startLb, type HealthzBody, type LbOptions } from './index.js';
+import { QUICK_503_MS } from './retry.js';
 
 // The load balancer logs every backend change; the test output is no place for it.
 process.env.HASTACK_LOG_LEVEL ??= 'silent';
@@ -24,7 +25,9 @@ const FAKE_SECRETS: Secrets = {
 const NOTICE_TIMEOUT_MS = 10_000;
 const MiB = 1024 * 1024;
 
-type AppMode = 'ok' | 'reset' | 'draining' | 'frozen';
+// `turn-away`: every proxied request answered 503 at once while /readyz still says ready (an app
+// server shutting down, or one that lost its own link to Redis).
+type AppMode = 'ok' | 'reset' | 'draining' | 'frozen' | 'turn-away';
 
 interface Hit {
   readonly method: string;
@@ -58,6 +61,16 @@ class FakeApp {
         if (this.mode === 'reset') {
           // The connection dies after the request arrived and before any response byte.
           req.socket.resetAndDestroy();
+          return;
+        }
+        if (this.mode === 'turn-away' || req.url === '/late-503') {
+          const turnAway = (): void => {
+            res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+            res.end(JSON.stringify({ error: { code: 'APP_TURNED_AWAY', app: this.name } }));
+          };
+          // Past QUICK_503_MS: an answer after waiting on something, which another backend would share.
+          if (req.url === '/late-503') setTimeout(turnAway, QUICK_503_MS + 200);
+          else turnAway();
           return;
         }
         if (req.url === '/slow') {
@@ -369,6 +382,48 @@ describe('load balancer', () => {
     const retried = c.app(1).hits.find((h) => h.headers['x-request-id'] === first.headers['x-request-id']);
     assert.ok(retried, 'the keyed POST was not retried on the other backend');
     assert.deepEqual(retried.body, payload);
+  });
+
+  it("sends a GET and a keyed POST that a backend turned away at once (503) to another; an unkeyed POST gets the backend's 503", async () => {
+    const c = await cluster(2);
+    c.app(0).mode = 'turn-away';
+    const sent = (id: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: Buffer }): Promise<Reply> =>
+      call(`${c.url}/orders`, { ...opts, headers: { ...opts.headers, 'x-test-id': id } });
+    for (const [what, opts] of [
+      ['get', {}],
+      ['keyed', { method: 'POST', headers: { 'idempotency-key': 'k-1', 'content-type': 'application/json' }, body: Buffer.from('{"n":1}') }],
+    ] as const) {
+      let turned: string | undefined;
+      for (let i = 0; i < 20 && turned === undefined; i++) {
+        const id = `${what}-${i}`;
+        assert.equal((await sent(id, opts)).status, 200, `${what} ${id}`);
+        if (c.app(0).sawRequest(id)) turned = id;
+      }
+      assert.ok(turned, `no ${what} request reached the backend that turns requests away`);
+      assert.equal(c.app(1).sawRequest(turned), true, `${what}: not sent on to the other backend`);
+    }
+    let refused: Reply | undefined;
+    for (let i = 0; i < 20 && refused === undefined; i++) {
+      const r = await sent(`plain-${i}`, { method: 'POST', body: Buffer.from('{}') });
+      if (r.status !== 200) refused = r;
+    }
+    assert.ok(refused, 'no unkeyed POST reached the backend that turns requests away');
+    assert.equal(refused.status, 503);
+    assert.equal(json<{ error: { code: string } }>(refused).error.code, 'APP_TURNED_AWAY', "the backend's own answer");
+    // It answered: not ejected, still healthy (its probes decide).
+    assert.equal((await c.healthz()).body.backends.find((b) => b.id === 'app1/app')?.healthy, true);
+  });
+
+  it("passes a backend's 503 on when no other backend could take the request, or when it came late", async () => {
+    const one = await cluster(1);
+    one.app(0).mode = 'turn-away';
+    const r = await call(`${one.url}/items`);
+    assert.equal(r.status, 503);
+    assert.equal(json<{ error: { code: string } }>(r).error.code, 'APP_TURNED_AWAY');
+    const two = await cluster(2);
+    const late = await call(`${two.url}/late-503`);
+    assert.equal(late.status, 503);
+    assert.equal(two.app(0).hits.length + two.app(1).hits.length, 1, 'a late 503 was sent on to the other backend');
   });
 
   it('retries even a POST when the backend refused the connection (it never saw it)', async () => {

@@ -8,7 +8,7 @@ import type { BodyBudget } from './limits.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type UpstreamRequestHeaders } from './headers.js';
 import type { BalancingPolicy } from './policy.js';
 import { sendError } from './respond.js';
-import { classifyUpstreamError, isRepeatable, type FailureKind, type RetryPolicy } from './retry.js';
+import { classifyUpstreamError, isRepeatable, QUICK_503_MS, type FailureKind, type RetryPolicy } from './retry.js';
 import type { PendingAttempt } from './stall.js';
 import type { UpstreamAttempt, UpstreamHandler } from './upstream.js';
 import type { WaitList } from './wait-list.js';
@@ -79,6 +79,9 @@ function failureResponse(kind: FailureKind): { status: 502 | 503 | 504; code: Er
     case 'connect':
       // The request never reached a backend: the client may safely send it again.
       return { status: 503, code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'no app server could be reached; the request was not processed, retry shortly' };
+    case 'unavailable':
+      // Only when the other backend it was meant for went away in between (proxy.ts checks first).
+      return { status: 503, code: ErrorCode.UPSTREAM_UNAVAILABLE, message: 'the app server turned the request away and no other could take it; retry shortly' };
     case 'timeout':
       return { status: 504, code: ErrorCode.TIMEOUT, message: 'the app server did not answer in time; the request may or may not have been processed' };
     case 'reset':
@@ -89,6 +92,13 @@ function failureResponse(kind: FailureKind): { status: 502 | 503 | 504; code: Er
         code: ErrorCode.UPSTREAM_UNAVAILABLE,
         message: 'the app server failed while handling the request; it may or may not have been processed',
       };
+  }
+}
+
+/** The error an attempt whose quick 503 was dropped is aborted with (its kind is `unavailable`). */
+class TurnedAwayError extends HastackError {
+  constructor() {
+    super(ErrorCode.UPSTREAM_UNAVAILABLE, 'the app server answered 503 at once; the request goes to another');
   }
 }
 
@@ -134,6 +144,7 @@ class ProxyCore {
     x.sentAt = Date.now();
     x.attempt = undefined;
     x.stalled = false;
+    x.turnedAway = false;
     x.live = true;
     backend.waiting.add(x);
     backend.pool.dispatch(x.options, x);
@@ -195,6 +206,8 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, Body
   /** The current attempt, to abort it or resume its paused body. */
   attempt: UpstreamAttempt | undefined = undefined;
   stalled = false;
+  /** We dropped the current attempt's quick 503 to send the request elsewhere. */
+  turnedAway = false;
   /** The current attempt holds a place on its backend (inflight, waiting) not yet released. */
   live = false;
   /** We aborted the attempt because the client went away: not the backend's fault. */
@@ -262,12 +275,29 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, Body
       this.dropClient();
       return;
     }
+    if (statusCode === 503 && this.mayMoveOn(b)) {
+      // Turned away at once (retry.ts `unavailable`): its 503 is dropped, another backend takes it.
+      this.turnedAway = true;
+      this.attempt?.abort(new TurnedAwayError());
+      return;
+    }
     const headers = downstreamResponseHeaders(rawHeaders, this.up.requestId);
     const hsts = this.core.deps.hsts;
     if (hsts !== undefined && this.up.secure) headers.push('strict-transport-security', hsts);
     this.res.writeHead(statusCode, headers);
     this.responded = true;
     this.upstreamStatus = statusCode;
+  }
+
+  /** After a quick 503 from `b`: may the request go to another backend (one is eligible)? */
+  private mayMoveOn(b: Backend): boolean {
+    const now = Date.now();
+    const { backends, retry } = this.core.deps;
+    return (
+      now - this.sentAt <= QUICK_503_MS &&
+      retry.mayRetry('unavailable', this, this.attempts, now - this.startedAt) &&
+      backends.eligible.some((o) => o !== b && this.tried?.includes(o) !== true)
+    );
   }
 
   onData(chunk: Buffer): boolean {
@@ -321,7 +351,7 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, Body
     const core = this.core;
     const { backends, counters, log, retry } = core.deps;
     const backend = this.backend as Backend;
-    const kind = this.stalled ? 'stalled' : classifyUpstreamError(err);
+    const kind = this.stalled ? 'stalled' : this.turnedAway ? 'unavailable' : classifyUpstreamError(err);
     if (this.clientGone || (this.res.destroyed && !this.responded)) {
       // The client is gone: nobody to answer or retry for, and not the backend's fault.
       counters.aborted += 1;
@@ -339,7 +369,8 @@ class Exchange implements UpstreamHandler, PendingAttempt, FinishedRequest, Body
     }
     // A stalled backend was already judged by the stall watch; do not count it twice. A busy one
     // (connections and queue full) is working, not failing: ejecting it would only move its load.
-    if (kind !== 'stalled' && kind !== 'busy') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
+    // One that turned the request away answered: its probes say whether it takes traffic.
+    if (kind !== 'stalled' && kind !== 'busy' && kind !== 'unavailable') backends.observeRequestFailure(backend, `${this.method} ${this.path}: ${describe(err)}`);
     this.lastKind = kind;
     if (!retry.mayRetry(kind, this, this.attempts, Date.now() - this.startedAt)) {
       log.warn({ requestId: this.up.requestId, backend: backend.id, kind, attempts: this.attempts, err: describe(err) }, 'upstream request failed');

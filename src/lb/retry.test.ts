@@ -88,6 +88,10 @@ describe('default retry policy', () => {
     assert.equal(policy.mayRetry('stalled', get, 1, 0), true);
     assert.equal(policy.mayRetry('stalled', keyedPost, 1, 0), true);
     assert.equal(policy.mayRetry('stalled', post, 1, 0), false);
+    // A quick 503 (proxy.ts): the backend may have acted on it, like a reset.
+    assert.equal(policy.mayRetry('unavailable', get, 1, 0), true);
+    assert.equal(policy.mayRetry('unavailable', keyedPost, 1, 0), true);
+    assert.equal(policy.mayRetry('unavailable', post, 1, 0), false);
   });
 
   it('never retries timeouts or other failures', () => {

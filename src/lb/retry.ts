@@ -20,6 +20,14 @@ import { ErrorCode } from '../shared/errors.js';
  *   (upstream.ts). Never sent, so like `connect` any method may go to another backend; it is not
  *   held against the backend either (a saturated backend ejected would only push its load on the
  *   others).
+ * - `unavailable`: the backend answered 503 within `QUICK_503_MS` of getting the request: it did
+ *   not serve it (shutting down, its own link to Redis or the database gone) while another
+ *   backend may. It may have acted on it (an outcome it could not confirm), so like `reset` only
+ *   idempotent or keyed requests move on, and only while another backend is eligible: otherwise
+ *   the backend's own 503 goes to the client as it is (proxy.ts decides before dropping it).
+ *   HAProxy's `retry-on 503`. A 503 that took longer is the app's answer after waiting on a
+ *   shared dependency (a failover outlasting its budget): another backend would wait the same, so
+ *   it goes to the client, and an outage is not multiplied by the number of backends.
  * - `timeout` (no response headers in time) and `other` (a malformed response, say) are never
  *   retried: the backend may still be working on the request, and a slow request sent to every
  *   backend in turn would take them all down (a retry storm).
@@ -27,7 +35,7 @@ import { ErrorCode } from '../shared/errors.js';
  * from when the request arrived, so a request never wanders for longer than a user waits.
  */
 
-export type FailureKind = 'connect' | 'busy' | 'reset' | 'stalled' | 'timeout' | 'other';
+export type FailureKind = 'connect' | 'busy' | 'reset' | 'stalled' | 'unavailable' | 'timeout' | 'other';
 
 // Error codes: the socket's own, or those of our upstream client (upstream.ts UPSTREAM_CODES).
 // Connection never established: the request never left the load balancer.
@@ -59,7 +67,7 @@ function codeOf(e: unknown): string | undefined {
   return cause !== undefined && cause !== e ? codeOf(cause) : undefined;
 }
 
-/** Sorts a transport error. (`stalled` is never an error's own kind: the proxy knows it aborted.) */
+/** Sorts a transport error. (`stalled` and `unavailable` are never an error's own kind: the proxy knows it aborted.) */
 export function classifyUpstreamError(e: unknown): FailureKind {
   const code = codeOf(e);
   if (code === undefined) return 'other';
@@ -111,6 +119,14 @@ export interface RetryLimits {
 }
 
 /**
+ * A 503 this quick (ms from sending the request) is a backend turning it away, not one that
+ * waited on a shared dependency and gave up: our app servers hold a request through a failover
+ * for seconds before answering 503, and the answer of one that is shutting down or lost its own
+ * link comes in milliseconds.
+ */
+export const QUICK_503_MS = 1_000;
+
+/**
  * 10 s: past that a person has given up on the page, and an automated client has usually timed
  * out and sent its own retry, so another attempt by us only adds load.
  */
@@ -121,7 +137,7 @@ export function createRetryPolicy(limits: RetryLimits): RetryPolicy {
     mayRetry(kind, req, attempt, elapsedMs) {
       if (attempt > limits.retries || elapsedMs >= limits.deadlineMs) return false;
       if (kind === 'connect' || kind === 'busy') return true;
-      if (kind === 'reset' || kind === 'stalled') return isRepeatable(req);
+      if (kind === 'reset' || kind === 'stalled' || kind === 'unavailable') return isRepeatable(req);
       return false;
     },
   };
