@@ -57,7 +57,8 @@ export async function startAppServer(ctx: ServiceContext, opts: AppServerOptions
   });
   try {
     await migrations.settled;
-    await readiness.start();
+    // 5 s for this process's own database and Redis links: tens of ms on a healthy cluster.
+    await readiness.start(5_000);
     await server.listen({ host: ctx.svc.address, port: ctx.svc.port });
   } catch (e) {
     await closeAll([() => migrations.stop(), () => readiness.stop(), () => server.close(), () => runtime.close()]).catch(() => undefined);

@@ -1,4 +1,8 @@
+import { sleep } from '../shared/retry.js';
 import type { AppRuntime } from './runtime.js';
+
+/** Between the first checks while a fresh process's own links come up (`start`). */
+const LINK_RETRY_MS = 250;
 
 export interface DependencyCheck {
   readonly ok: boolean;
@@ -54,8 +58,22 @@ export class ReadinessProbe {
     this.report = compose(this.report.checks.db, this.report.checks.redis, this.report.checks.cache, check);
   }
 
-  async start(): Promise<void> {
-    await this.tick();
+  /**
+   * The first checks, then one every `intervalMs`. With `untilLinkedMs`, the first is repeated
+   * (every 250 ms, for that long at most) until this process's own database and Redis links
+   * answer: the caller starts serving after it, so a fresh app server (a restart, one of a rolling
+   * restart) takes no request its sessions or queue could not serve yet, while the others serve.
+   * An outage of either is no reason to wait longer: past the bound it serves, as it would anyway.
+   */
+  async start(untilLinkedMs = 0): Promise<void> {
+    const deadline = Date.now() + untilLinkedMs;
+    for (;;) {
+      await this.check();
+      const { db, redis } = this.report.checks;
+      if ((db.ok && redis.ok) || this.stopped || Date.now() + LINK_RETRY_MS > deadline) break;
+      await sleep(LINK_RETRY_MS);
+    }
+    this.schedule();
   }
 
   stop(): void {
@@ -64,6 +82,17 @@ export class ReadinessProbe {
   }
 
   private async tick(): Promise<void> {
+    await this.check();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
     if (this.stopped || this.running) return;
     this.running = true;
     try {
@@ -79,10 +108,6 @@ export class ReadinessProbe {
       this.report = compose({ ok: db.ok, detail: db.detail }, redis, cache, this.migrations);
     } finally {
       this.running = false;
-      if (!this.stopped) {
-        this.timer = setTimeout(() => void this.tick(), this.intervalMs);
-        this.timer.unref();
-      }
     }
   }
 }
