@@ -59,13 +59,13 @@ export class ReadinessProbe {
   }
 
   /**
-   * The first checks, then one every `intervalMs`. With `untilLinkedMs`, the first is repeated
-   * (every 250 ms, for that long at most) until this process's own database and Redis links
+   * The first checks, then one every `intervalMs`. The first is repeated (every 250 ms, for
+   * `untilLinkedMs` at most) until this process's own database and Redis links
    * answer: the caller starts serving after it, so a fresh app server (a restart, one of a rolling
    * restart) takes no request its sessions or queue could not serve yet, while the others serve.
    * An outage of either is no reason to wait longer: past the bound it serves, as it would anyway.
    */
-  async start(untilLinkedMs = 0): Promise<void> {
+  async start(untilLinkedMs: number): Promise<void> {
     const deadline = Date.now() + untilLinkedMs;
     for (;;) {
       await this.check();

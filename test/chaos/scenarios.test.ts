@@ -333,7 +333,7 @@ describe('rolling restart of every app server under load', { timeout: 600_000 },
     t.diagnostic(`${sent} requests, ${failures.length} failed, 3 app servers restarted`);
     if (failures.length > 0) {
       printEventTail(c.stateDir, 40);
-      for (const service of ['lb', 'app']) printServiceWarnings(c.stateDir, service);
+      for (const service of ['lb', 'app'] as const) printServiceWarnings(c.stateDir, service);
     }
     assert.ok(sent > 100, `only ${sent} requests were sent: the load loop did not run`);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import YAML from 'yaml';
-import { readTopology, type ConfigInput, type Topology } from '../../src/config/index.js';
+import { readTopology, servicesOf, type ConfigInput, type ServiceKind, type Topology } from '../../src/config/index.js';
+import { logFileOf } from '../../src/control/index.js';
 import { readEventsFrom, type ClusterEvent } from '../../src/shared/events.js';
 import { pidAlive, runCli, tempDir, type CliResult } from './cli.js';
 import { networkLeftovers } from './netns.js';
@@ -143,19 +144,19 @@ export function printEventTail(stateDir: string, n = 80): void {
 }
 
 /**
- * The warnings and errors (pino level 40 and up) in the logs of every node's `service`, last `n`,
- * to the test output: where a failed request's cause is (the load balancer says which attempt
- * failed how; the app server what it threw).
+ * The warnings and errors (pino level 40 and up) in the logs of every `kind` service of the
+ * cluster, last `n`, to the test output: where a failed request's cause is (the load balancer
+ * says which attempt failed how; the app server what it threw).
  */
-export function printServiceWarnings(stateDir: string, service: string, n = 40): void {
+export function printServiceWarnings(stateDir: string, kind: ServiceKind, n = 40): void {
   const lines: string[] = [];
-  for (const node of fs.readdirSync(stateDir)) {
-    const file = path.join(stateDir, node, service, 'service.log');
+  for (const svc of servicesOf(readTopology(stateDir), kind)) {
+    const file = logFileOf(svc);
     if (!fs.existsSync(file)) continue;
-    for (const l of fs.readFileSync(file, 'utf8').split('\n')) if (/"level":(4|5|6)0\b/.test(l)) lines.push(`${node}: ${l}`);
+    for (const l of fs.readFileSync(file, 'utf8').split('\n')) if (/"level":(4|5|6)0\b/.test(l)) lines.push(`${svc.node}: ${l}`);
   }
   process.stdout.write(
-    `# ${service} warnings and errors (last ${Math.min(n, lines.length)} of ${lines.length}):\n${lines
+    `# ${kind} warnings and errors (last ${Math.min(n, lines.length)} of ${lines.length}):\n${lines
       .slice(-n)
       .map((l) => `#   ${l.slice(0, 600)}`)
       .join('\n')}\n`,
