@@ -177,6 +177,8 @@ interface ReportDoc {
   readonly clientVisibleErrors?: number;
   readonly clientVisibleErrorsDuringFault?: number;
   readonly clientVisibleErrorsDiedInFlight?: number;
+  readonly resentAttempts?: number;
+  readonly naiveResent?: number;
   readonly maxOpLatencyMs?: number;
   readonly recoveryMs?: number | null;
   readonly ackedWrites?: number;
@@ -199,8 +201,8 @@ async function showReport(id: string): Promise<void> {
 <p class="${broken.length === 0 ? 'ok' : 'bad'}">${broken.length === 0 ? 'Every promise kept.' : `Promise broken: ${esc(broken.join('; '))}`}</p>
 <dl><dt>availability</dt><dd>${pct(r.availability)} (during the fault ${pct(r.availabilityDuringFault)}; clients that retry)</dd>
 <dt>first attempt</dt><dd>${pct(r.firstAttemptAvailability)} (during the fault ${pct(r.firstAttemptAvailabilityDuringFault)}); ${r.retriedOps ?? '-'} op(s) retried</dd>
-<dt>naive clients</dt><dd>${pct(r.naiveAvailability)} of ${r.naiveRequests ?? '-'} op(s) (during the fault ${pct(r.naiveAvailabilityDuringFault)}; no retry)</dd>
-<dt>client-visible errors</dt><dd>${r.clientVisibleErrors ?? '-'} (during the fault ${r.clientVisibleErrorsDuringFault ?? '-'}; in flight on a killed node as it died ${r.clientVisibleErrorsDiedInFlight ?? '-'}); longest op ${r.maxOpLatencyMs ?? '-'} ms</dd>
+<dt>naive clients</dt><dd>${pct(r.naiveAvailability)} of ${r.naiveRequests ?? '-'} op(s) (during the fault ${pct(r.naiveAvailabilityDuringFault)}; no retry; ${r.naiveResent ?? '-'} saved by the browser's resend)</dd>
+<dt>client-visible errors</dt><dd>${r.clientVisibleErrors ?? '-'} (during the fault ${r.clientVisibleErrorsDuringFault ?? '-'}; in flight on a killed node as it died ${r.clientVisibleErrorsDiedInFlight ?? '-'}; resets resent at once by the HTTP stack, not errors ${r.resentAttempts ?? '-'}); longest op ${r.maxOpLatencyMs ?? '-'} ms</dd>
 <dt>recovery</dt><dd>${r.recoveryMs === null || r.recoveryMs === undefined ? '-' : `${r.recoveryMs} ms`}</dd>
 <dt>writes</dt><dd>${r.ackedWrites ?? '-'} acknowledged, ${r.lostWrites ?? '-'} lost, ${r.duplicateWrites ?? '-'} duplicated</dd>
 <dt>faults</dt><dd>${esc((r.faults ?? []).map((f) => `${f.description} at ${(f.injectedAt / 1000).toFixed(1)} s, healed ${(f.healedAt / 1000).toFixed(1)} s`).join('; ') || 'none')}</dd></dl>

@@ -124,6 +124,26 @@ describe('attempt stats', () => {
     assert.equal(attemptStats(ops).diedInFlight, 0, 'no fault window, nothing to blame on one');
     assert.equal(checkAttempts({ ...history(ops), faults: [killed] }).overall.writes.diedInFlight, 3);
   });
+
+  it('a reset the HTTP stack resent is counted apart: not an error anyone saw, and not one the kill left', () => {
+    const killed = { description: 'kill -9 node lb2', injectedAt: 5_000, healedAt: 9_000, killed: ['127.0.10.2'] };
+    const resent: Attempt = { at: 4_995, ms: 3, outcome: 'reset', address: '127.0.10.2', resent: true };
+    const refused: Attempt = { at: 4_998, ms: 1, outcome: 'unreached', address: '127.0.10.2' };
+    const answered: Attempt = { at: 4_999, ms: 20, outcome: 'ok', address: '127.0.10.1' };
+    const ops: Operation[] = [
+      // a naive client's order: resent on its own address (refused there), answered on the next one
+      { kind: 'create-order', key: 'k1', client: 1, naive: true, start: 4_995, end: 5_019, ok: true, attempts: 3, tries: [resent, refused, answered] },
+      // a reset on a new connection is final for a naive client: seen, and the kill's
+      { kind: 'read-item', client: 1, naive: true, start: 4_990, end: 4_998, ok: false, attempts: 1, tries: [{ at: 4_990, ms: 8, outcome: 'reset', address: '127.0.10.2' }] },
+    ];
+    const s = attemptStats(ops, [killed]);
+    assert.equal(s.resentAttempts, 1);
+    assert.equal(s.clientVisibleErrors, 1);
+    assert.equal(s.diedInFlight, 1);
+    assert.equal(s.naiveAvailability, 0.5);
+    assert.equal(s.naiveResent, 1, 'the order succeeded only through the resend');
+    assert.equal(s.naiveFellOver, 1);
+  });
 });
 
 describe('naive writes and the write checkers', () => {

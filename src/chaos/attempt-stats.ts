@@ -12,7 +12,7 @@ export interface AttemptStats {
   readonly firstAttemptAvailability: number;
   /** Operations that took more than one attempt (a naive client's too, when a refused address sent it to the next one). */
   readonly retriedOps: number;
-  /** Attempts answered 5xx, reset or timed out after the request was sent (every client). */
+  /** Attempts answered 5xx, reset or timed out after the request was sent, and not resent by the HTTP stack (every client). */
   readonly clientVisibleErrors: number;
   /**
    * Of those, the attempts in flight on a node's process when the fault killed it: reset on a
@@ -20,6 +20,11 @@ export interface AttemptStats {
    * (the TCP connection died with the process); only the client can send them again.
    */
   readonly diedInFlight: number;
+  /**
+   * Resets the HTTP stack sent again at once, as browsers do (history.ts `resent`): a kept-alive
+   * connection closed before the answer's headers. Nobody saw them.
+   */
+  readonly resentAttempts: number;
   /** The longest operation, end − start, retries included, failed ones too (0 when none). */
   readonly maxOpLatencyMs: number;
   /** Operations of the naive clients. */
@@ -28,6 +33,11 @@ export interface AttemptStats {
   readonly naiveAvailability: number;
   /** Naive operations that succeeded on another address after a connection was refused (the browser's fallback between A records). */
   readonly naiveFellOver: number;
+  /**
+   * Naive operations that succeeded only through the HTTP stack's resend: a client that never
+   * sends a request twice would have shown each as an error.
+   */
+  readonly naiveResent: number;
   /** Attempts by outcome (history.ts `AttemptOutcome`): where the retries and the errors came from. */
   readonly outcomes: Readonly<Record<AttemptOutcome, number>>;
 }
@@ -56,7 +66,11 @@ function round5(v: number): number {
 
 /** An operation without `tries` (a hand-made history) has no visible error to count. */
 function visibleErrors(o: Operation): number {
-  return (o.tries ?? []).filter((t) => clientVisible(t.outcome)).length;
+  return (o.tries ?? []).filter(clientVisible).length;
+}
+
+function resent(o: Operation): number {
+  return (o.tries ?? []).filter((t) => t.resent === true).length;
 }
 
 /**
@@ -76,7 +90,7 @@ const KILL_BREAKS_UNTIL_MS = 1_000;
  */
 export function diedWithNode(t: Attempt, faults: readonly FaultWindow[]): boolean {
   const { address, outcome } = t;
-  if (outcome !== 'reset' || address === undefined) return false;
+  if (outcome !== 'reset' || t.resent === true || address === undefined) return false;
   const brokeAt = t.at + t.ms;
   return faults.some((f) => f.killed?.includes(address) === true && brokeAt >= f.injectedAt + KILL_BREAKS_FROM_MS && brokeAt <= f.injectedAt + KILL_BREAKS_UNTIL_MS);
 }
@@ -87,6 +101,7 @@ export function attemptStats(ops: readonly Operation[], faults: readonly FaultWi
   let retried = 0;
   let visible = 0;
   let died = 0;
+  let resends = 0;
   let maxMs = 0;
   const outcomes: Record<AttemptOutcome, number> = { ok: 0, answered: 0, '5xx': 0, unreached: 0, reset: 0, timeout: 0 };
   for (const o of ops) {
@@ -94,6 +109,7 @@ export function attemptStats(ops: readonly Operation[], faults: readonly FaultWi
     if (o.ok && o.attempts === 1) firstOk++;
     if (o.attempts > 1) retried++;
     visible += visibleErrors(o);
+    resends += resent(o);
     died += (o.tries ?? []).filter((t) => diedWithNode(t, faults)).length;
     maxMs = Math.max(maxMs, o.end - o.start);
   }
@@ -103,10 +119,12 @@ export function attemptStats(ops: readonly Operation[], faults: readonly FaultWi
     retriedOps: retried,
     clientVisibleErrors: visible,
     diedInFlight: died,
+    resentAttempts: resends,
     maxOpLatencyMs: maxMs,
     naiveOps: naive.length,
     naiveAvailability: round5(ratio(naive.filter((o) => o.ok).length, naive.length)),
     naiveFellOver: naive.filter((o) => o.ok && (o.tries ?? []).some((t) => t.outcome === 'unreached')).length,
+    naiveResent: naive.filter((o) => o.ok && resent(o) > 0).length,
     outcomes,
   };
 }

@@ -322,12 +322,16 @@ export interface ChaosReport {
   readonly staleReads: number;
   /** Operations (every client) that succeeded on their first attempt / operations. */
   readonly firstAttemptAvailability: number;
-  /** The naive clients' operations (one request each, no replay) and their success ratio. */
+  /** The naive clients' operations (one request each, no replay but the HTTP stack's resend) and their success ratio. */
   readonly naiveRequests: number;
   readonly naiveAvailability: number;
+  /** Of the naive operations that succeeded, those that took the HTTP stack's resend (attempt-stats.ts `naiveResent`). */
+  readonly naiveResent: number;
+  /** Resets the HTTP stack sent again at once, as browsers do (a kept-alive connection closed before the answer's headers). */
+  readonly resentAttempts: number;
   /** Operations that took more than one attempt. */
   readonly retriedOps: number;
-  /** Attempts answered 5xx, reset or timed out after the request was sent. */
+  /** Attempts answered 5xx, reset or timed out after the request was sent, and not resent by the HTTP stack. */
   readonly clientVisibleErrors: number;
   /** Of those, the ones in flight on a node's process when the fault killed it (attempt-stats.ts diedWithNode). */
   readonly clientVisibleErrorsDiedInFlight: number;
@@ -432,6 +436,8 @@ export function checkRun(scenario: string, affected: (o: Operation) => boolean, 
       firstAttemptAvailability: att.overall.all.firstAttemptAvailability,
       naiveRequests: att.overall.all.naiveOps,
       naiveAvailability: att.overall.all.naiveAvailability,
+      naiveResent: att.overall.all.naiveResent,
+      resentAttempts: att.overall.all.resentAttempts,
       retriedOps: att.overall.all.retriedOps,
       clientVisibleErrors: att.overall.all.clientVisibleErrors,
       clientVisibleErrorsDiedInFlight: att.overall.all.diedInFlight,

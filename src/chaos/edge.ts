@@ -13,13 +13,25 @@ import { ErrorCode, HastackError } from '../shared/errors.js';
 export interface Edge {
   readonly scheme: 'http' | 'https';
   readonly port: number;
-  /** A new connection pool for one client (its own keep-alive connections). */
+  /**
+   * A new connection pool for one client: one keep-alive connection per load balancer (a client
+   * makes one request at a time), whose state `reusable` reads.
+   */
   agent(o: { connectTimeoutMs: number; keepAliveTimeoutMs: number }): Agent;
+}
+
+/**
+ * Whether `agent` holds an open connection to `origin` (a URL's origin): a request made now goes
+ * out on a connection that served an earlier answer. For the HTTP stack's resend (workload.ts).
+ */
+export function reusable(agent: Agent, origin: string): boolean {
+  return Boolean(agent.stats[origin]?.connected);
 }
 
 export function edgeFor(topo: Topology, https: boolean): Edge {
   const plainPort = servicesOf(topo, 'lb')[0]?.port ?? 8080;
-  if (!https) return { scheme: 'http', port: plainPort, agent: (o) => new Agent({ connect: { timeout: o.connectTimeoutMs }, keepAliveTimeout: o.keepAliveTimeoutMs }) };
+  if (!https)
+    return { scheme: 'http', port: plainPort, agent: (o) => new Agent({ connect: { timeout: o.connectTimeoutMs }, keepAliveTimeout: o.keepAliveTimeoutMs, connections: 1 }) };
   if (topo.config.lb.tls === undefined) {
     throw new HastackError(
       ErrorCode.CONFIG_INVALID,
@@ -35,6 +47,7 @@ export function edgeFor(topo: Topology, https: boolean): Edge {
       new Agent({
         connect: { timeout: o.connectTimeoutMs, servername, rejectUnauthorized: true, ...(ca !== undefined ? { ca } : {}) },
         keepAliveTimeout: o.keepAliveTimeoutMs,
+        connections: 1,
       }),
   };
 }

@@ -44,7 +44,8 @@ export interface Operation {
   readonly attempts: number;
   /**
    * A naive client's operation (workload.ts, `--naive-clients`): one request, no replay after it
-   * was sent; only a connection refused (never sent) moves on to the next address of the answer.
+   * was sent but the HTTP stack's own resend (`Attempt.resent`); only a connection refused (never
+   * sent) moves on to the next address of the answer.
    */
   readonly naive?: true;
   /** How each attempt came out, in order (one entry per attempt). */
@@ -76,11 +77,20 @@ export interface Attempt {
   readonly address?: string;
   /** Why it failed, when it did not answer (the error's message, bounded). */
   readonly error?: string;
+  /**
+   * A `reset` that the client's HTTP stack sent again at once, as every browser (and curl) does:
+   * the request went out on a kept-alive connection that had served an earlier answer, and the
+   * connection closed before any header of this answer (workload.ts `MAX_RESENDS`). Nobody sees it.
+   */
+  readonly resent?: true;
 }
 
-/** Outcomes a user sees as an error page: the request went out and came back broken or not at all. */
-export function clientVisible(outcome: AttemptOutcome): boolean {
-  return outcome === '5xx' || outcome === 'reset' || outcome === 'timeout';
+/**
+ * An attempt a user would have seen fail, as an error page: the request went out and came back
+ * broken or not at all (5xx, reset, timeout), and the HTTP stack did not send it again (`resent`).
+ */
+export function clientVisible(t: Attempt): boolean {
+  return (t.outcome === '5xx' || t.outcome === 'reset' || t.outcome === 'timeout') && t.resent !== true;
 }
 
 export interface FaultWindow {

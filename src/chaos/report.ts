@@ -50,7 +50,7 @@ const VISIBLE_ERRORS_KEPT = 50;
 /** The first client-visible attempts (5xx, reset, timeout): when, where, what. */
 function visibleErrors(h: History): Array<Record<string, unknown>> {
   return h.ops
-    .flatMap((o) => (o.tries ?? []).filter((t) => clientVisible(t.outcome)).map((t) => ({ ...t, kind: o.kind, client: o.client, ...(o.naive ? { naive: true } : {}) })))
+    .flatMap((o) => (o.tries ?? []).filter(clientVisible).map((t) => ({ ...t, kind: o.kind, client: o.client, ...(o.naive ? { naive: true } : {}) })))
     .sort((a, b) => a.at - b.at)
     .slice(0, VISIBLE_ERRORS_KEPT);
 }
@@ -81,8 +81,8 @@ export function reportText(r: ChaosResult, expectedFailure?: string): string {
     `  requests       ${x.requests} (${x.ok} ok, ${x.failed} failed)`,
     `  availability   ${pct(x.availability)} overall, ${pct(r.checked.availabilityDuringFault)} during the fault (the clients that retry)`,
     `  first attempt  ${pct(x.firstAttemptAvailability)} overall, ${pct(x.firstAttemptAvailabilityDuringFault)} during the fault; ${x.retriedOps} op(s) retried`,
-    `  naive clients  ${pct(x.naiveAvailability)} of ${x.naiveRequests} op(s), ${pct(x.naiveAvailabilityDuringFault)} during the fault (one request each, no retry)`,
-    `  client errors  ${x.clientVisibleErrors} attempt(s) answered 5xx, reset or timed out (${x.clientVisibleErrorsDuringFault} during the fault${x.clientVisibleErrorsDiedInFlight > 0 ? `; ${x.clientVisibleErrorsDiedInFlight} of them in flight on a killed node's process as it died` : ''}); longest op ${x.maxOpLatencyMs} ms (${x.maxOpLatencyMsDuringFault} ms during the fault)`,
+    `  naive clients  ${pct(x.naiveAvailability)} of ${x.naiveRequests} op(s), ${pct(x.naiveAvailabilityDuringFault)} during the fault (one request each, no retry${x.naiveResent > 0 ? `; ${x.naiveResent} saved by the browser's resend on a kept-alive connection` : ''})`,
+    `  client errors  ${x.clientVisibleErrors} attempt(s) answered 5xx, reset or timed out (${x.clientVisibleErrorsDuringFault} during the fault${x.clientVisibleErrorsDiedInFlight > 0 ? `; ${x.clientVisibleErrorsDiedInFlight} of them in flight on a killed node's process as it died` : ''}${x.resentAttempts > 0 ? `; ${x.resentAttempts} more reset(s) on a kept-alive connection resent at once, as browsers do` : ''}); longest op ${x.maxOpLatencyMs} ms (${x.maxOpLatencyMsDuringFault} ms during the fault)`,
     `  longest gap    writes ${x.longestWriteGapMs} ms, reads ${x.longestReadGapMs} ms`,
     `  recovery       ${x.recoveryMs === null ? '-' : `${x.recoveryMs} ms`}`,
     erp
@@ -166,7 +166,7 @@ export function reportHtml(r: ChaosResult, expectedFailure?: string): string {
 <p>${esc(r.history.faults.map((f) => f.description).join('; ') || 'no fault')}. Successes (green, up) and failures (red, down) per 100 ms.</p>
 <svg viewBox="0 0 ${W} ${H}" role="img" aria-label="timeline">${marks}${bars}<line x1="0" x2="${W}" y1="${mid}" y2="${mid}" stroke="#999"/>${seconds}</svg>
 <h2>What the clients saw</h2>
-<p>By operation kind, over the whole run and for the operations that overlapped the fault. Naive clients make one request per operation and never retry.</p>
+<p>By operation kind, over the whole run and for the operations that overlapped the fault. Naive clients make one request per operation and never retry; like every browser, their HTTP stack sends a request again at once when a kept-alive connection closes before the answer's headers (resent, not an error).</p>
 ${attemptsTable(r)}
 <table>${rows}</table></body></html>
 `;
@@ -177,11 +177,11 @@ function attemptsTable(r: ChaosResult): string {
   const a = r.checked.report.attempts;
   const pct = (v: number): string => `${(v * 100).toFixed(2)} %`;
   const head =
-    '<tr><th>ops</th><th>window</th><th>operations</th><th>first-attempt availability</th><th>naive availability</th><th>retried</th><th>client-visible errors</th><th>of them in flight on a killed node</th><th>longest op</th></tr>';
+    '<tr><th>ops</th><th>window</th><th>operations</th><th>first-attempt availability</th><th>naive availability</th><th>retried</th><th>client-visible errors</th><th>of them in flight on a killed node</th><th>resent by the HTTP stack</th><th>longest op</th></tr>';
   const rows = (['overall', 'duringFault'] as const).flatMap((w) =>
     (['all', 'reads', 'writes'] as const).map((k) => {
       const s = a[w][k];
-      return `<tr><td>${k}</td><td>${w === 'overall' ? 'whole run' : 'during the fault'}</td><td>${s.ops}</td><td>${pct(s.firstAttemptAvailability)}</td><td>${pct(s.naiveAvailability)} of ${s.naiveOps}</td><td>${s.retriedOps}</td><td>${s.clientVisibleErrors}</td><td>${s.diedInFlight}</td><td>${s.maxOpLatencyMs} ms</td></tr>`;
+      return `<tr><td>${k}</td><td>${w === 'overall' ? 'whole run' : 'during the fault'}</td><td>${s.ops}</td><td>${pct(s.firstAttemptAvailability)}</td><td>${pct(s.naiveAvailability)} of ${s.naiveOps}</td><td>${s.retriedOps}</td><td>${s.clientVisibleErrors}</td><td>${s.diedInFlight}</td><td>${s.resentAttempts}</td><td>${s.maxOpLatencyMs} ms</td></tr>`;
     }),
   );
   return `<table class="attempts">${head}${rows.join('')}</table>`;

@@ -1,6 +1,6 @@
 import { request, type Agent } from 'undici';
 import { servicesOf, type Topology } from '../config/index.js';
-import { edgeFor, type Edge } from './edge.js';
+import { edgeFor, reusable, type Edge } from './edge.js';
 import { describeError } from '../shared/errors.js';
 import { sleep } from '../shared/retry.js';
 import type { Attempt, AttemptOutcome, OpKind, Operation } from './history.js';
@@ -77,6 +77,18 @@ export const WRITE_DEADLINE_MS = 20_000;
 export const WRITE_MAX_ATTEMPTS = 8;
 // Reads: a real client retries a GET once or twice, on another load balancer.
 export const READ_MAX_ATTEMPTS = 3;
+/**
+ * The HTTP stack's own resend, beneath any retry of the client's: a request that went out on a
+ * kept-alive connection which had served an earlier answer, and whose connection then closed or
+ * reset before any header of the answer, is sent again at once, POST included. Browsers and curl
+ * all do it, since a server may close an idle connection just as a request goes out on it
+ * (Chromium: `HttpNetworkTransaction::ShouldResendRequest`, at most `kMaxRetryAttempts` = 2
+ * times; Node documents the same rule with `request.reusedSocket`). A connection made for the
+ * request, a timeout, or an answer's headers make the error final. A browser posting a form does
+ * this, so the naive clients do too. With one connection per load balancer (edge.ts) the resend
+ * goes out on a new connection, so it comes at most once; Chromium's bound caps it all the same.
+ */
+const MAX_RESENDS = 2;
 /** Pause between a client's operations, so 8 clients make a steady load rather than a flood. */
 const THINK_MS = 10;
 /**
@@ -96,6 +108,16 @@ interface AttemptResult {
   readonly body: unknown;
   /** The first Set-Cookie pair ("name=value"), when the answer set one. */
   readonly cookie?: string;
+}
+
+/** How one attempt came out (`Client.tryOnce`). */
+interface Tried {
+  readonly attempt: Attempt;
+  readonly r?: AttemptResult;
+  readonly verdict?: Verdict;
+  readonly error?: string;
+  /** The HTTP stack would send it again (MAX_RESENDS): a reset on a kept-alive connection before the answer's headers. */
+  readonly resendable?: boolean;
 }
 
 interface Verdict {
@@ -125,6 +147,9 @@ export class Client {
   /** The load balancer the last failed connection went to: the next attempt goes elsewhere. */
   private avoid: string | undefined;
   private lastAddress: string | undefined;
+  /** Of the last attempt: it went out on a kept-alive connection, and its answer's headers came. */
+  private lastReused = false;
+  private lastHeaders = false;
   protected readonly acked: number[] = [];
   /** The session cookie ("erp_session=..."), sent with every request once logged in. */
   private cookie: string | undefined;
@@ -194,7 +219,9 @@ export class Client {
       if (address === this.avoid && addresses.length > 1) address = addresses[this.lbIndex++ % addresses.length];
     }
     this.lastAddress = address;
-    const res = await request(`${this.edge.scheme}://${address}:${this.edge.port}${path}`, {
+    const origin = new URL(`${this.edge.scheme}://${address}:${this.edge.port}`).origin;
+    this.lastReused = reusable(this.agent, origin);
+    const res = await request(`${origin}${path}`, {
       method,
       dispatcher: this.agent,
       headers: { 'content-type': 'application/json', ...(this.cookie === undefined ? {} : { cookie: this.cookie }), ...headers },
@@ -203,6 +230,7 @@ export class Client {
       bodyTimeout: ATTEMPT_TIMEOUT_MS,
       signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
     });
+    this.lastHeaders = true;
     const text = await res.body.text();
     let parsed: unknown;
     try {
@@ -233,8 +261,7 @@ export class Client {
     const tries: Attempt[] = [];
     let error = '';
     for (;;) {
-      const t = await this.tryOnce(send, accept);
-      tries.push(t.attempt);
+      const t = await this.transmit(send, accept, tries);
       if (t.r !== undefined && t.verdict !== undefined) {
         this.avoid = undefined;
         const done = this.answered(kind, start, tries, key, t.r, t.verdict);
@@ -257,7 +284,8 @@ export class Client {
    * A naive client's operation, as a browser makes it: one request on one address of the DNS
    * answer; a connection that was never made (refused, connect timeout) moves on to the next
    * address at once, as browsers do between A records; anything after the request went out (an
-   * answer, a reset, a timeout) is final: no replay, no second try under the idempotency key.
+   * answer, a reset, a timeout) is final but for the HTTP stack's own resend (MAX_RESENDS): no
+   * replay, no second try under the idempotency key.
    */
   private async once(kind: OpKind, send: () => Promise<AttemptResult>, accept: (r: AttemptResult) => Verdict, key?: string): Promise<Operation> {
     const start = this.opts.clock();
@@ -275,8 +303,7 @@ export class Client {
     try {
       for (let i = 0; i < addresses.length; i++) {
         this.pinned = addresses[(first + i) % addresses.length];
-        const t = await this.tryOnce(send, accept);
-        tries.push(t.attempt);
+        const t = await this.transmit(send, accept, tries);
         if (t.r !== undefined && t.verdict !== undefined) {
           return this.answered(kind, start, tries, key, t.r, t.verdict) ?? this.record({ kind, start, tries, ok: false, key, error: `HTTP ${t.r.status}` });
         }
@@ -289,20 +316,43 @@ export class Client {
     return this.record({ kind, start, tries, ok: false, key, error });
   }
 
+  /**
+   * One request as the client's HTTP stack makes it: an attempt, sent again on the same address
+   * when the stack would resend it (MAX_RESENDS). Each attempt goes into `tries`; the last one's
+   * result comes back. Never throws.
+   */
+  private async transmit(send: () => Promise<AttemptResult>, accept: (r: AttemptResult) => Verdict, tries: Attempt[]): Promise<Tried> {
+    const pinned = this.pinned;
+    try {
+      for (let resends = 0; ; resends++) {
+        const t = await this.tryOnce(send, accept);
+        const address = t.attempt.address;
+        if (t.resendable !== true || resends >= MAX_RESENDS || address === undefined) {
+          tries.push(t.attempt);
+          return t;
+        }
+        tries.push({ ...t.attempt, resent: true });
+        this.pinned = address;
+      }
+    } finally {
+      this.pinned = pinned;
+    }
+  }
+
   /** One attempt, timed and classified; never throws. */
-  private async tryOnce(
-    send: () => Promise<AttemptResult>,
-    accept: (r: AttemptResult) => Verdict,
-  ): Promise<{ attempt: Attempt; r?: AttemptResult; verdict?: Verdict; error?: string }> {
+  private async tryOnce(send: () => Promise<AttemptResult>, accept: (r: AttemptResult) => Verdict): Promise<Tried> {
     const at = this.opts.clock();
     this.lastAddress = undefined;
+    this.lastReused = false;
+    this.lastHeaders = false;
     try {
       const r = await send();
       const verdict = accept(r);
       return { attempt: this.attemptOf(at, outcomeOfStatus(r.status, verdict.ok), r.status), r, verdict };
     } catch (e) {
       const error = describeError(e).slice(0, 120);
-      return { attempt: this.attemptOf(at, outcomeOfError(e), undefined, error), error };
+      const outcome = outcomeOfError(e);
+      return { attempt: this.attemptOf(at, outcome, undefined, error), error, resendable: outcome === 'reset' && this.lastReused && !this.lastHeaders };
     }
   }
 

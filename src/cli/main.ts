@@ -193,7 +193,7 @@ configOpts(chaos.command('run'))
   .option('--clients <n>', 'concurrent clients', (v) => Number(v), 8)
   .option(
     '--naive-clients <n>',
-    'of the clients, how many are naive: one request per operation, no retry (only a refused connection moves to the next DNS address); default 2',
+    'of the clients, how many are naive: one request per operation, no retry (only a refused connection moves to the next DNS address, and, as in a browser, a reset kept-alive connection is resent at once); default 2',
     (v) => Number(v),
   )
   .option('--reader-clients <n>', 'of the retrying clients, how many only browse (item reads and the item list, never a write); default a quarter of --clients, at least 1', (v) =>
