@@ -7,7 +7,9 @@
  * of plain HTTP GETs through the address (a new connection per request, never retried, 500 ms
  * each at most) counts what failed (and the same loop to the new holder's own address tells the
  * address's move apart from its load balancer finding a lost app server), and the address must end on exactly one host with requests
- * through it answering again. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3 every
+ * through it answering again. Beside them, a loop of GETs as a browser makes them (`getAsBrowser`:
+ * one kept-alive connection, a browser's patience, and its resend of a request whose reused
+ * connection reset before the answer) counts what a browser's user would have seen. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3 every
  * 200 ms (`lb.vrrpVersion: 3`). The move times and failed requests are printed as a table, never
  * asserted. Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests
  * ask the app's `/healthz`, which needs neither database nor Redis. Addresses: 10.213.226.x, the
@@ -34,6 +36,11 @@ const VIP = `${BASE}.100`;
 const LB_PORT = 8080;
 const LBS = ['primary', 'standby'] as const;
 type Lb = (typeof LBS)[number];
+/**
+ * A browser's request waits at least this long (Chromium has no response timeout of its own; the
+ * bound keeps the loop bounded): far beyond a move, so its loop shows the pause a user sees.
+ */
+const BROWSER_TIMEOUT_MS = 20_000;
 /** A request through the address waits at most this long: a holder that is gone does not answer SYNs. */
 const REQUEST_TIMEOUT_MS = 500;
 /** Between two requests of the loop (one at a time, each on a new connection). */
@@ -60,6 +67,8 @@ interface Row {
   readonly requests: number;
   /** Failed / sent of the same GETs to the new holder's own address over the same time. */
   readonly directFailed: string;
+  /** The browser's loop through the address over the same time: failed / sent, and its longest request. */
+  readonly browser: string;
 }
 
 /** One GET through the floating address on a new connection: `ok` on a 200, else what it got. Never retried. */
@@ -75,19 +84,54 @@ function getOnce(host: string): Promise<{ ok: boolean; what: string }> {
   });
 }
 
+/**
+ * One GET as a browser makes it: on the agent's kept-alive connection, waiting up to
+ * BROWSER_TIMEOUT_MS; a request that went out on a reused connection which closed or reset before
+ * the answer's headers goes out again once, on a new connection (Chromium's
+ * `ShouldResendRequest`; the rule Node documents with `request.reusedSocket`). A connect that
+ * gets no answer is retried by TCP itself (SYN retransmission), as for any client.
+ */
+function getAsBrowser(host: string, agent: http.Agent, resent = false): Promise<{ ok: boolean; what: string }> {
+  return new Promise((resolve) => {
+    let answered = false;
+    const req = http.get({ host, port: LB_PORT, path: '/healthz', agent, timeout: BROWSER_TIMEOUT_MS }, (res) => {
+      answered = true;
+      res.resume();
+      res.on('end', () => resolve({ ok: res.statusCode === 200, what: String(res.statusCode) }));
+      res.on('error', () => resolve({ ok: false, what: 'cut' }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (!answered && !resent && req.reusedSocket && e.code !== 'timeout') resolve(getAsBrowser(host, agent, true));
+      else resolve({ ok: false, what: e.code ?? 'error' });
+    });
+  });
+}
+
+/** What failed requests got, counted: `timeout×2 ECONNRESET×1`. */
+function tally(failed: ReadonlyArray<{ what: string }>): string {
+  const kinds = new Map<string, number>();
+  for (const f of failed) kinds.set(f.what, (kinds.get(f.what) ?? 0) + 1);
+  return [...kinds].map(([k, n]) => `${k}×${n}`).join(' ');
+}
+
 /** A bounded loop of GETs through the address, one at a time, each result timed. */
 class Load {
-  readonly samples: Array<{ at: number; ok: boolean; what: string }> = [];
+  readonly samples: Array<{ at: number; ms: number; ok: boolean; what: string }> = [];
   private stopped = false;
   private readonly done: Promise<void>;
-  constructor(private readonly host: string) {
+  constructor(
+    private readonly host: string,
+    private readonly get: (host: string) => Promise<{ ok: boolean; what: string }> = getOnce,
+  ) {
     this.done = this.loop();
   }
   private async loop(): Promise<void> {
     const end = Date.now() + LOAD_MAX_MS;
     while (!this.stopped && Date.now() < end && this.samples.length < LOAD_MAX_REQUESTS) {
       const at = Date.now();
-      this.samples.push({ at, ...(await getOnce(this.host)) });
+      const got = await this.get(this.host);
+      this.samples.push({ at, ms: Date.now() - at, ...got });
       await new Promise((r) => setTimeout(r, REQUEST_GAP_MS));
     }
   }
@@ -183,13 +227,14 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
   };
 
   /**
-   * Power off as the bed does (every process SIGKILLed), and the NIC with it: the bed keeps a
-   * powered-off host's network namespace, whose kernel would still answer ARP for the address
-   * keepalived left on eth0; a machine without power answers nothing.
+   * Power off: the NIC first, then every process SIGKILLed as the bed does. The bed keeps a
+   * powered-off host's network namespace, whose kernel would still answer for the address
+   * keepalived left on eth0 (ARP, and a reset or a refusal from processes already dead); a
+   * machine without power answers nothing, from its first instant.
    */
   const powerOff = async (h: Lb): Promise<void> => {
-    await bed.powerOff(h);
     await run('ip', ['-n', `${names.nsPrefix}${h}`, 'link', 'set', 'eth0', 'down'], { timeout: 5_000 });
+    await bed.powerOff(h);
   };
   /** Power on: a machine boots with its own address only (the floating one was runtime state). */
   const boot = async (h: Lb): Promise<void> => {
@@ -216,6 +261,8 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
     // The same GETs to the new holder's own address: what of the failures is not the address
     // moving but its load balancer finding out that an app server is gone.
     const direct = new Load(bed.hosts.find((h) => h.name === to)?.address ?? '');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const browser = new Load(VIP, (host) => getAsBrowser(host, agent));
     try {
       const warm = await waitFor(async () => (load.lastOk(5) ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
       assert.equal(warm, true, `${setting}: requests through ${VIP} answer before "${kind}"`);
@@ -238,17 +285,20 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       const back = await waitFor(async () => (load.lastOk(BACK_IN_A_ROW) ? true : undefined), { timeoutMs: MOVE_TIMEOUT_MS, intervalMs: 20 });
       await load.stop();
       await direct.stop();
+      await browser.stop();
       assert.equal(back, true, `${setting}, "${kind}": requests through ${VIP} answer again`);
       const after = load.samples.filter((s) => s.at >= t0);
       const failed = after.filter((s) => !s.ok);
       const lastFail = failed.at(-1)?.at;
       const firstOkAfter = lastFail === undefined ? t0 : (after.find((s) => s.ok && s.at > lastFail)?.at ?? Date.now());
-      const kinds = new Map<string, number>();
-      for (const f of failed) kinds.set(f.what, (kinds.get(f.what) ?? 0) + 1);
-      const failures = [...kinds].map(([k, n]) => `${k}×${n}`).join(' ');
+      const failures = tally(failed);
       const directAfter = direct.samples.filter((x) => x.at >= t0);
       const directFailed = `${directAfter.filter((x) => !x.ok).length} / ${directAfter.length}`;
-      rows.push({ setting, kind, from, to, moveMs, backMs: firstOkAfter - t0, failed: failed.length, failures, requests: after.length, directFailed });
+      // A request of the browser's loop that was in flight at t0 counts too: it met the loss.
+      const browsed = browser.samples.filter((x) => x.at + x.ms >= t0);
+      const browserFailed = browsed.filter((x) => !x.ok);
+      const browserRow = `${browserFailed.length} / ${browsed.length}${browserFailed.length > 0 ? ` (${tally(browserFailed)})` : ''}, longest ${Math.max(0, ...browsed.map((x) => x.ms))} ms`;
+      rows.push({ setting, kind, from, to, moveMs, backMs: firstOkAfter - t0, failed: failed.length, failures, requests: after.length, directFailed, browser: browserRow });
       // The lost holder comes back; the address stays where it went (nopreempt), or, after an
       // isolation, both held it meanwhile and VRRP leaves it with one of them.
       if (kind === 'isolated') {
@@ -261,6 +311,8 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
     } finally {
       await load.stop();
       await direct.stop();
+      await browser.stop();
+      agent.destroy();
     }
   };
 
@@ -270,10 +322,10 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
   after(async () => {
     const table = [
       `\n--- lb.vip on hosts (bed init ${bed?.init ?? '?'}; ${Math.round((Date.now() - started) / 1000)} s, deploys ${deploys.map((d) => `${Math.round(d / 1000)} s`).join(' + ')}): holder lost under load, GETs through ${VIP} on new connections, ${REQUEST_TIMEOUT_MS} ms each, never retried`,
-      'setting                 | holder lost by      | from -> to         | move (ms) | service back (ms) | failed / requests | failures seen | to the new holder directly: failed / requests',
+      'setting                 | holder lost by      | from -> to         | move (ms) | service back (ms) | failed / requests | failures seen | to the new holder directly: failed / requests | as a browser: failed / requests, longest',
       ...rows.map(
         (r) =>
-          `${r.setting.padEnd(23)} | ${r.kind.padEnd(19)} | ${`${r.from} -> ${r.to}`.padEnd(18)} | ${String(r.moveMs).padStart(9)} | ${String(r.backMs).padStart(17)} | ${`${r.failed} / ${r.requests}`.padStart(17)} | ${r.failures.padEnd(13)} | ${r.directFailed}`,
+          `${r.setting.padEnd(23)} | ${r.kind.padEnd(19)} | ${`${r.from} -> ${r.to}`.padEnd(18)} | ${String(r.moveMs).padStart(9)} | ${String(r.backMs).padStart(17)} | ${`${r.failed} / ${r.requests}`.padStart(17)} | ${r.failures.padEnd(13)} | ${r.directFailed.padEnd(45)} | ${r.browser}`,
       ),
       '',
     ];
