@@ -8,16 +8,20 @@ import type { VipView } from './vip.js';
 /*
  * The floating address (`lb.vip`) on real hosts: keepalived (VRRP, src/hosts/keepalived.ts)
  * decides which load balancer holds it and adds it to that host's interface; the load balancer
- * only follows. It listens on `<vip>:<port>` while the address is on this machine and closes that
- * listener when it leaves. No heartbeat of our own: two deciders (VipKeeper's heartbeat and VRRP)
+ * only follows. It starts listening on `<vip>:<port>` the first time the address is on this
+ * machine (a bind needs the address here), and keeps that listener when the address leaves: the
+ * kernel delivers nothing to it meanwhile, and the moment keepalived adds the address again it
+ * accepts, with no poll between. Closing it (as it once did) left a window of up to one poll after
+ * every move in which the new holder's kernel refused connections: a browser's error page,
+ * measured in hosts-vip.test.ts. No heartbeat of our own: two deciders (VipKeeper's heartbeat and VRRP)
  * could pick different holders, and a load balancer whose keepalived died would keep telling
  * its peer not to serve the address keepalived gave it.
  */
 
 /**
  * How often the interfaces are read (getifaddrs: tens of microseconds). It adds at most this much
- * to a move that takes three VRRP adverts (at least 150 ms with the shortest interval hastack
- * accepts), and the listener of a holder that lost the address closes within it.
+ * to the first move to this host (three VRRP adverts, at least 150 ms with the shortest interval
+ * hastack accepts); later moves find the listener already there.
  */
 export const VIP_FOLLOW_POLL_MS = 50;
 
@@ -42,11 +46,14 @@ export class VipFollower {
   private busy = false;
   private closed = false;
   private lastError: string | undefined;
+  /** Whether the address was on this machine at the last poll. */
+  private here = false;
 
   constructor(private readonly o: VipFollowOptions) {}
 
+  /** The address is on this machine and its listener serves it. */
   get holding(): boolean {
-    return this.listener !== undefined;
+    return this.here && this.listener !== undefined;
   }
 
   view(): VipView {
@@ -65,7 +72,15 @@ export class VipFollower {
     try {
       const here = (this.o.isLocal ?? addressIsLocal)(this.o.vip);
       if (here && this.listener === undefined) await this.hold();
-      else if (!here && this.listener !== undefined) await this.release();
+      if (here !== this.here && this.listener !== undefined) {
+        this.o.log.warn(
+          { vip: this.o.vip },
+          here
+            ? `keepalived gave this host the floating address: serving ${this.o.vip}:${this.o.port}`
+            : `the floating address ${this.o.vip} left this host (its listener stays, for when it comes back)`,
+        );
+      }
+      this.here = here;
     } finally {
       this.busy = false;
     }
@@ -88,16 +103,6 @@ export class VipFollower {
     }
     this.listener = server;
     this.lastError = undefined;
-    this.o.log.warn({ vip: this.o.vip }, `keepalived gave this host the floating address: serving ${this.o.vip}:${this.o.port}`);
-  }
-
-  private async release(): Promise<void> {
-    const l = this.listener;
-    this.listener = undefined;
-    if (l === undefined) return;
-    this.o.log.warn({ vip: this.o.vip }, `the floating address ${this.o.vip} left this host: its listener closes`);
-    // Its clients cannot reach this host through the address any more: nothing to wait for.
-    await closeServer(l, 0);
   }
 
   async close(graceMs: number): Promise<void> {
