@@ -70,17 +70,17 @@ export class VipFollower {
     if (this.closed || this.busy) return;
     this.busy = true;
     try {
-      const here = (this.o.isLocal ?? addressIsLocal)(this.o.vip);
-      if (here && this.listener === undefined) await this.hold();
-      if (here !== this.here && this.listener !== undefined) {
+      const was = this.holding;
+      this.here = (this.o.isLocal ?? addressIsLocal)(this.o.vip);
+      if (this.here && this.listener === undefined) await this.hold();
+      if (this.holding !== was) {
         this.o.log.warn(
           { vip: this.o.vip },
-          here
+          this.holding
             ? `keepalived gave this host the floating address: serving ${this.o.vip}:${this.o.port}`
             : `the floating address ${this.o.vip} left this host (its listener stays, for when it comes back)`,
         );
       }
-      this.here = here;
     } finally {
       this.busy = false;
     }
