@@ -71,30 +71,18 @@ interface Row {
   readonly browser: string;
 }
 
-/** One GET through the floating address on a new connection: `ok` on a 200, else what it got. Never retried. */
-function getOnce(host: string): Promise<{ ok: boolean; what: string }> {
-  return new Promise((resolve) => {
-    const req = http.get({ host, port: LB_PORT, path: '/healthz', agent: false, headers: { connection: 'close' }, timeout: REQUEST_TIMEOUT_MS }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ ok: res.statusCode === 200, what: String(res.statusCode) }));
-      res.on('error', () => resolve({ ok: false, what: 'cut' }));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    req.on('error', (e: NodeJS.ErrnoException) => resolve({ ok: false, what: e.code ?? 'error' }));
-  });
-}
-
 /**
- * One GET as a browser makes it: on the agent's kept-alive connection, waiting up to
- * BROWSER_TIMEOUT_MS; a request that went out on a reused connection which closed or reset before
- * the answer's headers goes out again once, on a new connection (Chromium's
- * `ShouldResendRequest`; the rule Node documents with `request.reusedSocket`). A connect that
- * gets no answer is retried by TCP itself (SYN retransmission), as for any client.
+ * One GET of the app's `/healthz` through `host`: `ok` on a 200, else what it got. Without `agent`,
+ * on a new connection and never retried (`getOnce`). With one, on its kept-alive connection, and
+ * as a browser does (`getAsBrowser`): a request that went out on a reused connection which closed
+ * or reset before the answer's headers goes out again once, on a new connection (Chromium's
+ * `ShouldResendRequest`; the rule Node documents with `request.reusedSocket`). A connect that gets
+ * no answer is retried by TCP itself (SYN retransmission), as for any client.
  */
-function getAsBrowser(host: string, agent: http.Agent, resent = false): Promise<{ ok: boolean; what: string }> {
+function get(host: string, o: { timeoutMs: number; agent?: http.Agent; resent?: boolean }): Promise<{ ok: boolean; what: string }> {
   return new Promise((resolve) => {
     let answered = false;
-    const req = http.get({ host, port: LB_PORT, path: '/healthz', agent, timeout: BROWSER_TIMEOUT_MS }, (res) => {
+    const req = http.get({ host, port: LB_PORT, path: '/healthz', agent: o.agent ?? false, headers: o.agent ? {} : { connection: 'close' }, timeout: o.timeoutMs }, (res) => {
       answered = true;
       res.resume();
       res.on('end', () => resolve({ ok: res.statusCode === 200, what: String(res.statusCode) }));
@@ -102,11 +90,13 @@ function getAsBrowser(host: string, agent: http.Agent, resent = false): Promise<
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
     req.on('error', (e: NodeJS.ErrnoException) => {
-      if (!answered && !resent && req.reusedSocket && e.code !== 'timeout') resolve(getAsBrowser(host, agent, true));
+      if (!answered && o.resent !== true && req.reusedSocket && e.code !== 'timeout') resolve(get(host, { ...o, resent: true }));
       else resolve({ ok: false, what: e.code ?? 'error' });
     });
   });
 }
+const getOnce = (host: string): ReturnType<typeof get> => get(host, { timeoutMs: REQUEST_TIMEOUT_MS });
+const getAsBrowser = (host: string, agent: http.Agent): ReturnType<typeof get> => get(host, { timeoutMs: BROWSER_TIMEOUT_MS, agent });
 
 /** What failed requests got, counted: `timeout×2 ECONNRESET×1`. */
 function tally(failed: ReadonlyArray<{ what: string }>): string {
