@@ -17,6 +17,7 @@ function backup(id: string, startedAt: string, gtid: string): StoredBackup {
 describe('restores into the cluster and the backups they leave behind', () => {
   it('a backup taken before a restore is on the new history only if its position is at or before the restored one', () => {
     assert.equal(onCurrentHistory({ startedAt: '2026-12-05T09:00:00.000Z', gtid: '0-1-400' }, [restore]), true);
+    assert.equal(onCurrentHistory({ startedAt: '2026-12-05T09:59:00.000Z', gtid: '0-1-500' }, [restore]), true, 'nothing committed after the restored position: the same history');
     assert.equal(onCurrentHistory({ startedAt: '2026-12-05T09:59:00.000Z', gtid: '0-1-600' }, [restore]), false, 'the pre-restore backup');
     assert.equal(onCurrentHistory({ startedAt: '2026-12-05T10:05:00.000Z', gtid: '0-1-520' }, [restore]), true, 'taken after the restore');
     assert.equal(onCurrentHistory({ startedAt: '2026-12-05T09:00:00.000Z', gtid: '0-2-500' }, [restore]), true, 'the same seq from another server');

@@ -56,11 +56,17 @@ export async function orderPhase(
   return Date.now();
 }
 
-/** A random whole second T inside a phase: after its first order was sent, before its end. */
-export function randomSecondOf(history: readonly Sent[], prefix: string, phaseEnd: number): { T: number; iso: string } {
+/**
+ * A random whole second T inside a phase: after its first order was sent, before its end. With
+ * `laterOrder`, T is also at least a second before an acknowledged order was sent, so the history
+ * goes on past T (a restore to T leaves that order out, and a backup taken afterwards is past T):
+ * otherwise a T in the phase's last second may follow every commit.
+ */
+export function randomSecondOf(history: readonly Sent[], prefix: string, phaseEnd: number, o: { readonly laterOrder?: boolean } = {}): { T: number; iso: string } {
   const mine = history.filter((h) => h.key.startsWith(prefix));
   const from = Math.ceil((mine[0]?.sentAt ?? assert.fail(`no orders ${prefix}*`)) / 1000);
-  const to = Math.floor(phaseEnd / 1000) - 1;
+  const lastAcked = Math.max(0, ...mine.filter((h) => h.ackedAt).map((h) => h.sentAt));
+  const to = Math.floor((o.laterOrder ? Math.min(phaseEnd, lastAcked) : phaseEnd) / 1000) - 1;
   assert.ok(to >= from, 'the phase spans a whole second');
   const T = from + Math.floor(Math.random() * (to - from + 1));
   return { T, iso: new Date(T * 1000).toISOString().replace('.000Z', 'Z') };

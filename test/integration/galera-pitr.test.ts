@@ -154,7 +154,7 @@ describe('point-in-time recovery on Galera: the archive moves off a killed node,
   });
 
   it('restore --into-cluster --to-time T (a second of phase b): one node bootstraps the restored datadir, the others join by SST, the app serves, the archive goes on', async () => {
-    const { T, iso } = randomSecondOf(history, 'ptg-b-', phaseEnds[1] ?? 0);
+    const { T, iso } = randomSecondOf(history, 'ptg-b-', phaseEnds[1] ?? 0, { laterOrder: true });
     const args = ['restore', '--into-cluster', '--to-time', iso, '-f', used.configFile];
     const dry = await runCli([...args, '--dry-run'], { cwd: used.dir });
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);

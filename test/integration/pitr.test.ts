@@ -157,7 +157,7 @@ describe('point-in-time recovery: binlog archive across a switchover and back, r
   });
 
   it('restore --into-cluster --to-time T (a second of phase c): the cluster is back at T, the standby provisioned again, the app serving, the backup from before listed', async () => {
-    const { T, iso } = randomSecondOf(history, 'pt-c-', phaseEnds[2] ?? 0);
+    const { T, iso } = randomSecondOf(history, 'pt-c-', phaseEnds[2] ?? 0, { laterOrder: true });
     const args = ['restore', '--into-cluster', '--to-time', iso, '-f', used.configFile];
     const dry = await runCli([...args, '--dry-run'], { cwd: used.dir });
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
