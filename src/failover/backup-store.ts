@@ -5,7 +5,6 @@ import type { Topology } from '../config/index.js';
 import { ErrorCode, HastackError } from '../shared/errors.js';
 import { writeJsonAtomic } from '../shared/files.js';
 import { sleep } from '../shared/retry.js';
-import { killStaleScratch } from './restore-scratch.js';
 import { MANIFEST_FILE, isBackupId, readManifest, type BackupManifest } from './backup-manifest.js';
 import { backupsDir, dirTargets } from './backup-targets.js';
 
@@ -134,17 +133,69 @@ function nodeOf(b: { node: string; offNode?: true } | UnreadableBackup): string 
   return 'offNode' in b && b.offNode ? undefined : b.node;
 }
 
-/** Removes the leftovers of interrupted backups and verifications (dot-directories) on every node. */
+/**
+ * Removes the leftovers of interrupted backups and verifications (dot-directories) on every node,
+ * each after stopping what still runs in it: a scratch server of a killed verification, or a
+ * helper of a killed backup that did not die with it (runTool's pdeathsig is set by the helper
+ * itself, an instant after it starts).
+ */
 export function removeLeftovers(topo: Topology): string[] {
   const removed: string[] = [];
   for (const { root, names } of backupDirsOf(topo)) {
     for (const name of names.filter((x) => /^\.(staging|incoming|verify)-/.test(x))) {
-      if (name.startsWith('.verify-')) killStaleScratch(path.join(root, name));
-      fs.rmSync(path.join(root, name), { recursive: true, force: true });
-      removed.push(path.join(root, name));
+      const dir = path.join(root, name);
+      const stopped = stopProcessesNaming(dir);
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      removed.push(stopped.length > 0 ? `${dir} (stopped pid ${stopped.join(', ')}, still running there)` : dir);
     }
   }
   return removed;
+}
+
+// A process dies an instant after SIGKILL; 5 s bounds the wait for one stuck in the kernel (NFS).
+const STOP_WAIT_MS = 5_000;
+
+/** The pids whose command line names `dir` or a path under it (`--target-dir=DIR/mariadb`, `--defaults-file=DIR/my.cnf`). */
+function processesNaming(dir: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .map(Number)
+    .filter((pid) => {
+      if (!Number.isInteger(pid) || pid === process.pid) return false;
+      try {
+        return fs
+          .readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          .split('\0')
+          .some((a) => a.endsWith(dir) || a.includes(`${dir}/`));
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+}
+
+/** Until it is reaped or a zombie: an exiting process may still hold its files open. */
+function running(pid: number): boolean {
+  try {
+    // The state is the field after the parenthesised command name, which may itself hold spaces.
+    return !/\)\s+Z\s/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs every process naming `dir` and waits until they are gone; returns their pids. */
+export function stopProcessesNaming(dir: string): number[] {
+  const pids = processesNaming(dir);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const until = Date.now() + STOP_WAIT_MS;
+  while (pids.some(running) && Date.now() < until) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  return pids;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,7 +19,11 @@ export function runTool(
     const fd = fs.openSync(opts.logFile, 'a');
     fs.writeSync(fd, `--- ${new Date().toISOString()} ${command} ${args.join(' ')}\n`);
     // `env`: a secret a tool reads from its environment (REDISCLI_AUTH), never from argv.
-    const child = spawn(command, [...args], { stdio: ['ignore', fd, fd], ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}) });
+    // A backup killed mid-way must not leave mariabackup or rsync writing into a directory the next run removes.
+    const child = spawn('setpriv', diesWithParent(command, args), {
+      stdio: ['ignore', fd, fd],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     fs.closeSync(fd);
     if (child.pid) opts.onSpawn?.(child.pid);
     let settled = false;
@@ -40,11 +44,11 @@ export function runTool(
       child.kill('SIGKILL');
       finish(new HastackError(ErrorCode.TIMEOUT, `${opts.what} did not finish within ${opts.timeoutMs / 1000} s; see ${opts.logFile}`));
     }, opts.timeoutMs);
-    child.on('error', (e) =>
-      finish(new HastackError(ErrorCode.ENGINE_MISSING, `cannot run ${command}: ${e.message}; run "hastack doctor" to see which packages are missing`, { cause: e })),
-    );
+    child.on('error', (e) => finish(missing('setpriv', e)));
     child.on('exit', (code, sig) => {
       if (code === 0) return finish();
+      // setpriv's own code when it cannot exec the tool (util-linux EX_EXEC_ENOENT)
+      if (code === SETPRIV_ENOENT) return finish(missing(command));
       finish(
         new HastackError(
           ErrorCode.SETUP_FAILED,
@@ -53,6 +57,20 @@ export function runTool(
       );
     });
   });
+}
+
+/**
+ * Arguments of `setpriv` (util-linux) that run `command` with SIGKILL as its parent-death signal:
+ * it dies with the process that started it, even one killed by SIGKILL (which runs no cleanup).
+ */
+export function diesWithParent(command: string, args: readonly string[]): string[] {
+  return ['--pdeathsig', 'KILL', '--', command, ...args];
+}
+
+const SETPRIV_ENOENT = 127;
+
+function missing(command: string, cause?: Error): HastackError {
+  return new HastackError(ErrorCode.ENGINE_MISSING, `cannot run ${command}${cause ? `: ${cause.message}` : ''}; run "hastack doctor" to see which packages are missing`, { cause });
 }
 
 function interrupted(what: string): HastackError {

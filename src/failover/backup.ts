@@ -6,7 +6,6 @@ import { DB_USERS, mariadbPaths, remoteAdminOptions } from '../engines/index.js'
 import { ErrorCode, HastackError, describeError } from '../shared/errors.js';
 import { appendEvent, type ClusterEvent } from '../shared/events.js';
 import { writeFileAtomic, writeJsonAtomic } from '../shared/files.js';
-import { sleep } from '../shared/retry.js';
 import { redisSnapshot, redisView } from './backup-redis.js';
 import { connect, galeraSynced, query, tableStats, viewNode, type DbNodeView } from './backup-db.js';
 import { MANIFEST_FILE, MANIFEST_FORMAT, backupIdAt, describeFiles, formatBytes, parseBinlogInfo, totalBytes, type BackupManifest, type TableStats } from './backup-manifest.js';
@@ -315,17 +314,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       const recovered = await startSqlThreadAfterCrash(topo, secrets, stale);
       if (recovered) say(recovered, 'recover');
     }
-    const leftovers = removeLeftovers(topo);
-    for (const r of leftovers) say(`removed the leftover of an interrupted run: ${r}`, 'cleanup');
-    // A run interrupted in this same second named its staging directory as this one would, and a
-    // helper it started may still be writing there (killed before its pid reached the lock, so
-    // killStaleTool could not stop it): take the next second's name instead.
-    let planAt = startedAt;
-    if (leftovers.some((r) => path.basename(r).startsWith(`.staging-${backupIdAt(startedAt)}`))) {
-      await sleep(1_000 - (Date.now() % 1_000));
-      planAt = new Date();
-    }
-    plan = await planBackup(topo, secrets, o.to, planAt, o.machine?.nodes);
+    for (const r of removeLeftovers(topo)) say(`removed the leftover of an interrupted run: ${r}`, 'cleanup');
+    plan = await planBackup(topo, secrets, o.to, startedAt, o.machine?.nodes);
     if (o.machine && !o.machine.nodes.includes(plan.source.svc.node)) {
       throw new HastackError(
         ErrorCode.BAD_REQUEST,

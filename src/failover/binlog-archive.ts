@@ -11,6 +11,7 @@ import { waitFor } from '../shared/retry.js';
 import { connect, galeraSynced, query, viewNode } from './backup-db.js';
 import { archiveDir, buildTimeline, lastByDomain, nextSegmentSeq, prunableSegments, readArchive, segmentName, SEGMENT_FILE, type SegmentMeta } from './binlog-archive-store.js';
 import { listBackups } from './backup-store.js';
+import { diesWithParent } from './backup-tools.js';
 import { ENCRYPTED_SUFFIX, type BackupKey } from './backup-crypt.js';
 import { archiveKey, binlogNameOf, copyToTargets, dropTails, pruneTargets, sealBinlogFile, sealLeftovers, shipTail, targetArchiveRoots } from './binlog-archive-seal.js';
 import { SshArchiveShipper } from './binlog-archive-ssh.js';
@@ -319,7 +320,8 @@ export function startBinlogArchiver(topo: Topology, secrets: Secrets): BinlogArc
       `--result-file=${dir}/`,
       start.file,
     ];
-    const p = spawn('mariadb-binlog', args, { stdio: ['ignore', out, out] });
+    // Dies with this process: a streamer left by a killed supervisor would write on into a segment the next one seals.
+    const p = spawn('setpriv', diesWithParent('mariadb-binlog', args), { stdio: ['ignore', out, out] });
     fs.closeSync(out);
     exited = false;
     p.once('exit', () => (exited = true));

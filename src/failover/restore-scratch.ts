@@ -14,8 +14,8 @@ import { connect } from './backup-db.js';
  * A throw-away MariaDB server on a prepared backup: its own directory (a copy of the backup, never
  * the backup itself, which InnoDB's crash recovery would modify), its own socket, a spare port on
  * a loopback address, no binlog, no replication. Started and stopped by PID; `stop()` runs every
- * cleanup step even if one fails, and a scratch left by a killed verification is found by its
- * pid file and stopped by `killStaleScratch`.
+ * cleanup step even if one fails, and a scratch left by a killed verification is stopped by
+ * `removeLeftovers` (backup-store.ts), which finds it by its command line.
  */
 
 // Linux refuses unix socket paths over 107 bytes (sun_path is 108 with the NUL).
@@ -93,24 +93,6 @@ export function renderScratchCnf(p: {
     'performance_schema=OFF',
     '',
   ].join('\n');
-}
-
-function pidRunsIn(pid: number, dir: string): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-  } catch {
-    return false;
-  }
-}
-
-/** Stops the server of a scratch directory a killed verification left behind (matched by its pid file and command line). */
-export function killStaleScratch(dir: string): void {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dir, 'mysqld.pid'), 'utf8').trim());
-    if (pid > 0 && pidRunsIn(pid, dir)) process.kill(pid, 'SIGKILL');
-  } catch {
-    // no pid file or already gone: nothing runs there
-  }
 }
 
 /** Copies `preparedDir` into `dir/data` and starts a server on it. Throws (after cleaning up) when it does not start. */
