@@ -113,7 +113,7 @@ describe('the units a host needs', () => {
     assert.equal(unitsForNode(twoHosts(), 'primary', opts).filter((u) => u.role === 'keepalived').length, 0);
   });
 
-  it("keepalived's pre step removes a pid file naming a zombie (never a live process's): a SIGKILLed keepalived comes back", () => {
+  it("keepalived's pre step removes a pid file naming a zombie (never a live process's): a SIGKILLed keepalived comes back; it lets the lb bind the address early", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ka-pre-'));
     // The first `sleep` exits and its parent execs another, which never reaps it: a zombie, as an orphaned
     // VRRP child is under a PID 1 that does not reap.
@@ -123,10 +123,14 @@ describe('the units a host needs', () => {
       const deadline = Date.now() + 5_000;
       while (!fs.existsSync(path.join(dir, 'vrrp.pid')) && Date.now() < deadline) execFileSync('sleep', ['0.02']);
       execFileSync('sleep', ['0.1']);
-      const [cmd, ...args] = keepalivedPre(dir);
+      fs.mkdirSync(path.join(dir, 'sys/net/ipv4'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'sys/net/ipv4/ip_nonlocal_bind'), '0\n');
+      const [cmd, ...args] = keepalivedPre(dir, path.join(dir, 'sys'));
       execFileSync(cmd ?? '', args);
       assert.equal(fs.existsSync(path.join(dir, 'vrrp.pid')), false, "the zombie's pid file is gone");
       assert.equal(fs.existsSync(path.join(dir, 'keepalived.pid')), true, 'a live process keeps its pid file');
+      assert.equal(fs.readFileSync(path.join(dir, 'sys/net/ipv4/ip_nonlocal_bind'), 'utf8'), '1\n', 'the lb may bind the floating address before it comes');
+      execFileSync(cmd ?? '', keepalivedPre(dir, path.join(dir, 'no-such-sys')).slice(1));
     } finally {
       holder.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });

@@ -282,10 +282,17 @@ export function unitsForNode(topo: Topology, node: string, opts: UnitsOptions): 
  * never come back and the stale address it left on the interface would never be removed (a
  * keepalived starting as BACKUP removes it). A live process's pid file is kept (a live speaker is
  * never doubled); a dead one's keepalived removes itself.
+ *
+ * And `net.ipv4.ip_nonlocal_bind` = 1 (this host's network namespace; at every start, so after a
+ * reboot too): the load balancer then listens on the floating address before keepalived brings it
+ * here (src/lb/vip-follow.ts), and the first move to this host has no instant in which the kernel
+ * refuses connections. A /proc that refuses the write (a container) only costs that instant.
+ * `procSys`: tests point it elsewhere.
  */
-export function keepalivedPre(dir: string): string[] {
+export function keepalivedPre(dir: string, procSys = '/proc/sys'): string[] {
   const files = ['keepalived.pid', 'vrrp.pid', 'checkers.pid'].map((f) => path.posix.join(dir, f));
-  const script = `for f in ${files.join(' ')}; do p=$(cat "$f" 2>/dev/null) || continue; grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && rm -f "$f"; done; exit 0`;
+  const nonlocal = path.posix.join(procSys, 'net/ipv4/ip_nonlocal_bind');
+  const script = `for f in ${files.join(' ')}; do p=$(cat "$f" 2>/dev/null) || continue; grep -qs '^State:[[:space:]]*Z' "/proc/$p/status" && rm -f "$f"; done; { echo 1 > ${nonlocal}; } 2>/dev/null; exit 0`;
   return ['/bin/sh', '-c', script];
 }
 

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { waitFor } from '../shared/retry.js';
 import { addressIsLocal, VipFollower } from './vip-follow.js';
 
-// The lb unit tests' block (127.0.71.x, as vip.test.ts); port 18081 is this file's.
+// The lb unit tests' block (127.0.71.x, as vip.test.ts); ports 18081 and 18082 are this file's.
 const VIP = '127.0.71.201';
 const PORT = 18081;
 const log = pino({ level: 'silent' });
@@ -28,7 +28,7 @@ describe('VipFollower (lb.vip on hosts: keepalived moves the address, the lb fol
     listeners++;
     return http.createServer((_q, r) => r.end('ok'));
   };
-  const f = new VipFollower({ vip: VIP, port: PORT, createListener, log, isLocal: () => here });
+  const f = new VipFollower({ vip: VIP, port: PORT, createListener, log, isLocal: () => here, nonlocalBind: () => false });
   after(() => f.close(0));
 
   it('serves the address from the first time it is on this machine, and keeps its listener when it leaves', async () => {
@@ -47,6 +47,18 @@ describe('VipFollower (lb.vip on hosts: keepalived moves the address, the lb fol
     here = true;
     assert.equal(await waitFor(async () => (f.holding ? true : undefined), { timeoutMs: 5_000, intervalMs: 10 }), true);
     assert.equal(listeners, 1, 'back: the same listener serves it, nothing was bound again (no window of refusals)');
+  });
+
+  it('where the host lets it bind an address it does not have, it listens before the address comes (no refusal at the first move)', async () => {
+    const early = new VipFollower({ vip: VIP, port: PORT + 1, createListener, log, isLocal: () => false, nonlocalBind: () => true });
+    try {
+      const before = listeners;
+      await early.start();
+      assert.equal(listeners, before + 1, 'bound at start');
+      assert.equal(early.holding, false, 'not holding: the address is not here');
+    } finally {
+      await early.close(0);
+    }
   });
 
   it('reads the interfaces: loopback addresses are local, a stranger is not', () => {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import type http from 'node:http';
 import type { Logger } from '../shared/log.js';
@@ -13,7 +14,9 @@ import type { VipView } from './vip.js';
  * kernel delivers nothing to it meanwhile, and the moment keepalived adds the address again it
  * accepts, with no poll between. Closing it (as it once did) left a window of up to one poll after
  * every move in which the new holder's kernel refused connections: a browser's error page,
- * measured in hosts-vip.test.ts. No heartbeat of our own: two deciders (VipKeeper's heartbeat and VRRP)
+ * measured in hosts-vip.test.ts. Where the host allows binding an address it does not have
+ * (`net.ipv4.ip_nonlocal_bind`, which the keepalived unit sets: src/hosts/units.ts) it listens from
+ * the start, so even the first move finds the listener there. No heartbeat of our own: two deciders (VipKeeper's heartbeat and VRRP)
  * could pick different holders, and a load balancer whose keepalived died would keep telling
  * its peer not to serve the address keepalived gave it.
  */
@@ -33,6 +36,17 @@ export interface VipFollowOptions {
   readonly log: Logger;
   /** Only tests change it: whether the address is on this machine now. */
   readonly isLocal?: (address: string) => boolean;
+  /** Only tests change it: whether this host lets a socket bind an address it does not have. */
+  readonly nonlocalBind?: () => boolean;
+}
+
+/** `net.ipv4.ip_nonlocal_bind` of this network namespace (the IPv4 addresses `lb.vip` takes). */
+export function nonlocalBindAllowed(): boolean {
+  try {
+    return fs.readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() === '1';
+  } catch {
+    return false;
+  }
 }
 
 /** Whether an interface of this machine carries `address` (IPv4). */
@@ -72,7 +86,7 @@ export class VipFollower {
     try {
       const was = this.holding;
       this.here = (this.o.isLocal ?? addressIsLocal)(this.o.vip);
-      if (this.here && this.listener === undefined) await this.hold();
+      if (this.listener === undefined && (this.here || (this.o.nonlocalBind ?? nonlocalBindAllowed)())) await this.hold();
       if (this.holding !== was) {
         this.o.log.warn(
           { vip: this.o.vip },

@@ -11,7 +11,8 @@
  * one kept-alive connection, a browser's patience, and its resend of a request whose reused
  * connection reset before the answer) counts what a browser's user would have seen. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3 every
  * 200 ms (`lb.vrrpVersion: 3`). The move times and failed requests are printed as a table, never
- * asserted. Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests
+ * asserted; what is asserted is that no request through the address was refused: the new holder's
+ * load balancer listened on it before it came (`ip_nonlocal_bind`, set by the keepalived unit). Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests
  * ask the app's `/healthz`, which needs neither database nor Redis. Addresses: 10.213.226.x, the
  * address `.100`.
  */
@@ -288,6 +289,8 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       const browsed = browser.samples.filter((x) => x.at + x.ms >= t0);
       const browserFailed = browsed.filter((x) => !x.ok);
       const browserRow = `${browserFailed.length} / ${browsed.length}${browserFailed.length > 0 ? ` (${tally(browserFailed)})` : ''}, longest ${Math.max(0, ...browsed.map((x) => x.ms))} ms`;
+      const refused = [...failed, ...browserFailed].filter((x) => x.what === 'ECONNREFUSED');
+      assert.equal(refused.length, 0, `${setting}, "${kind}": ${refused.length} requests through ${VIP} refused: ${to}'s load balancer did not listen on it when it came`);
       rows.push({ setting, kind, from, to, moveMs, backMs: firstOkAfter - t0, failed: failed.length, failures, requests: after.length, directFailed, browser: browserRow });
       // The lost holder comes back; the address stays where it went (nopreempt), or, after an
       // isolation, both held it meanwhile and VRRP leaves it with one of them.
@@ -337,6 +340,8 @@ describe('lb.vip on hosts: keepalived moves the floating address when its holder
       for (const h of LBS) {
         const conf = await bed.exec(h, 'cat /etc/keepalived/keepalived.conf');
         assert.match(conf.stdout, s.conf, `${h}'s keepalived.conf`);
+        const nonlocal = await bed.exec(h, 'cat /proc/sys/net/ipv4/ip_nonlocal_bind');
+        assert.equal(nonlocal.stdout.trim(), '1', `${h}: its load balancer may listen on ${VIP} before it comes`);
       }
       await exactlyOne(`${s.name}: after deploy`);
       for (const kind of ['keepalived SIGKILL', 'isolated', 'powered off'] as const) await lose(s.name, kind);
