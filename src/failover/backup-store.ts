@@ -155,14 +155,21 @@ export function removeLeftovers(topo: Topology): string[] {
 // A process dies an instant after SIGKILL; 5 s bounds the wait for one stuck in the kernel (NFS).
 const STOP_WAIT_MS = 5_000;
 
-/** The pids whose command line names `dir` or a path under it (`--target-dir=DIR/mariadb`, `--defaults-file=DIR/my.cnf`). */
-function processesNaming(dir: string): number[] {
+/**
+ * The programs backups, verifications and restores start (`comm`, the kernel's first 15 bytes of
+ * the name): only these are stopped, never, say, an operator's `less` of a leftover's log.
+ */
+const HELPERS = ['mariabackup', 'mariadb-backup', 'mariadbd', 'mariadb', 'mariadb-binlog', 'rsync', 'ssh', 'redis-cli', 'redis-check-rdb', 'setpriv'];
+
+/** The helpers whose command line names `dir` or a path under it (`--target-dir=DIR/mariadb`, `--defaults-file=DIR/my.cnf`). */
+function processesNaming(dir: string, helpers: readonly string[]): number[] {
   return fs
     .readdirSync('/proc')
     .map(Number)
     .filter((pid) => {
       if (!Number.isInteger(pid) || pid === process.pid) return false;
       try {
+        if (!helpers.includes(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim())) return false;
         return fs
           .readFileSync(`/proc/${pid}/cmdline`, 'utf8')
           .split('\0')
@@ -183,9 +190,9 @@ function running(pid: number): boolean {
   }
 }
 
-/** SIGKILLs every process naming `dir` and waits until they are gone; returns their pids. */
-export function stopProcessesNaming(dir: string): number[] {
-  const pids = processesNaming(dir);
+/** SIGKILLs every helper naming `dir` and waits until they are gone; returns their pids. `helpers`: tests use stand-ins. */
+export function stopProcessesNaming(dir: string, helpers: readonly string[] = HELPERS): number[] {
+  const pids = processesNaming(dir, helpers);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');

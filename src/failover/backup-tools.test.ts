@@ -44,7 +44,7 @@ describe('the helpers of a backup', () => {
     );
   });
 
-  it('stopProcessesNaming stops what still runs in a leftover directory, and nothing else', async () => {
+  it('stopProcessesNaming stops the helpers still running in a leftover directory, and nothing else', async () => {
     const leftover = path.join(dir, '.staging-20261207T065226Z');
     const keep = (arg: string) => spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300000)', '--', arg], { stdio: 'ignore' });
     const inside = keep(`--target-dir=${leftover}/mariadb`);
@@ -52,10 +52,11 @@ describe('the helpers of a backup', () => {
     try {
       const named = (p: number | undefined) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(leftover);
       assert.ok(await waitFor(async () => (named(inside.pid) && named(beside.pid) ? true : undefined), { timeoutMs: 5_000, intervalMs: 20 }));
-      assert.deepEqual(stopProcessesNaming(leftover), [inside.pid]);
+      assert.deepEqual(stopProcessesNaming(leftover, ['node']), [inside.pid]);
       assert.equal(alive(inside.pid ?? 0), false);
       assert.equal(alive(beside.pid ?? 0), true, 'a directory whose name only starts the same is not this one');
-      assert.deepEqual(stopProcessesNaming(leftover), []);
+      assert.deepEqual(stopProcessesNaming(`${leftover}0`), [], 'a program that is no helper of ours is left alone');
+      assert.deepEqual(stopProcessesNaming(leftover, ['node']), []);
     } finally {
       inside.kill('SIGKILL');
       beside.kill('SIGKILL');
