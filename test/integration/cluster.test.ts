@@ -141,7 +141,7 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     pids.push(after?.pid ?? 0);
   });
 
-  it('the floating address moves to the other load balancer when its holder is killed', async () => {
+  it('the floating address is served again when its holder is killed (the other load balancer takes it, or the restarted holder first)', async () => {
     interface Stats {
       service: string;
       vip?: { holding: boolean };
@@ -168,12 +168,16 @@ describe('hastack up / status / down (ideal preset, real engines)', { timeout: 3
     assert.ok(held?.pid);
     process.kill(held.pid, 'SIGKILL');
     let moved: string | undefined;
-    // 3 missed heartbeats of 500 ms, then a bind: well under 5 s.
-    for (let i = 0; i < 50 && moved !== other; i++) {
+    // The other binds after 3 missed heartbeats of 500 ms. The supervisor restarts the killed one
+    // meanwhile, and its own cold start waits as long: on a loaded machine it may bind first (the
+    // bind is exclusive, so never both). The takeover itself: src/lb/vip.test.ts. Well under 5 s.
+    for (let i = 0; i < 50 && moved === undefined; i++) {
       await new Promise((r) => setTimeout(r, 100));
       moved = await holder();
     }
-    assert.equal(moved, other, `${other} took the floating address over`);
+    assert.ok(moved === other || moved === first, `a load balancer holds the floating address again (${moved ?? 'none'})`);
+    const again = await json('GET', `http://${VIP}:8080/api/items`, undefined, { cookie: await erpLogin(`http://${VIP}:8080`) });
+    assert.equal(again.status, 200, `the app answers through the floating address, held by ${moved}`);
   });
 
   it('logs (every service, node/service prefixes, -n checked), events and history -o json (issue 25)', async () => {
