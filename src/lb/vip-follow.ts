@@ -16,9 +16,9 @@ import type { VipView } from './vip.js';
  * every move in which the new holder's kernel refused connections: a browser's error page,
  * measured in hosts-vip.test.ts. Where the host allows binding an address it does not have
  * (`net.ipv4.ip_nonlocal_bind`, which the keepalived unit sets: src/hosts/units.ts) it listens from
- * the start, so even the first move finds the listener there. No heartbeat of our own: two deciders (VipKeeper's heartbeat and VRRP)
- * could pick different holders, and a load balancer whose keepalived died would keep telling
- * its peer not to serve the address keepalived gave it.
+ * the start, so even the first move finds the listener there. No heartbeat of our own: two
+ * deciders (VipKeeper's heartbeat and VRRP) could pick different holders, and a load balancer
+ * whose keepalived died would keep telling its peer not to serve the address keepalived gave it.
  */
 
 /**
@@ -41,7 +41,7 @@ export interface VipFollowOptions {
 }
 
 /** `net.ipv4.ip_nonlocal_bind` of this network namespace (the IPv4 addresses `lb.vip` takes). */
-export function nonlocalBindAllowed(): boolean {
+function nonlocalBindAllowed(): boolean {
   try {
     return fs.readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() === '1';
   } catch {
@@ -107,7 +107,7 @@ export class VipFollower {
     } catch (e) {
       // Tried again at the next poll (the address may have gone again, or a stale process holds the port).
       const why = describeError(e);
-      if (this.lastError !== why) this.o.log.warn({ vip: this.o.vip, err: why }, 'the floating address is here but its listener did not start');
+      if (this.lastError !== why) this.o.log.warn({ vip: this.o.vip, err: why }, 'the listener on the floating address did not start');
       this.lastError = why;
       return;
     }
