@@ -55,7 +55,6 @@ export async function deliver(t: BackupTarget, remote: RemoteTarget | undefined,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
     what: `rsync to ${t.name}`,
-    onSpawn: o.onSpawn,
   });
   const problems = await checkFiles(incomingDir, o.manifest);
   if (problems.length > 0) {

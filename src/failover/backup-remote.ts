@@ -65,7 +65,6 @@ export interface RemoteCopy {
   readonly logFile: string;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
-  readonly onSpawn: (pid: number) => void;
   readonly say: (message: string, step: string, data?: Record<string, unknown>) => void;
 }
 
@@ -100,7 +99,7 @@ export async function copyToRemote(r: RemoteTarget, c: RemoteCopy): Promise<Remo
     for (let attempt = 1; ; attempt++) {
       try {
         c.say(`rsync over SSH to ${r.node} (${r.destination}:${c.incomingDir}), attempt ${attempt} of ${COPY_ATTEMPTS}`, 'rsync', { target: r.node, attempt });
-        await runTool('rsync', args, { logFile: c.logFile, timeoutMs: c.timeoutMs, signal: c.signal, what: `rsync over SSH to ${r.node}`, onSpawn: c.onSpawn });
+        await runTool('rsync', args, { logFile: c.logFile, timeoutMs: c.timeoutMs, signal: c.signal, what: `rsync over SSH to ${r.node}` });
         break;
       } catch (e) {
         if (attempt >= COPY_ATTEMPTS || c.signal?.aborted) throw e;

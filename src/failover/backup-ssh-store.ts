@@ -50,7 +50,6 @@ export interface SshCopy {
   readonly logFile: string;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
-  readonly onSpawn: (pid: number) => void;
   readonly say: (message: string, step: string, data?: Record<string, unknown>) => void;
 }
 
@@ -61,7 +60,7 @@ async function rsyncWithRetries(c: SshConn, from: string, to: string, o: Omit<Ss
   for (let attempt = 1; ; attempt++) {
     try {
       o.say(`${what}, attempt ${attempt} of ${COPY_ATTEMPTS}`, 'rsync', { target: c.name, attempt });
-      await runTool('rsync', args, { logFile: o.logFile, timeoutMs: o.timeoutMs, signal: o.signal, what, onSpawn: o.onSpawn });
+      await runTool('rsync', args, { logFile: o.logFile, timeoutMs: o.timeoutMs, signal: o.signal, what });
       return;
     } catch (e) {
       if (attempt >= COPY_ATTEMPTS || o.signal?.aborted) throw e;

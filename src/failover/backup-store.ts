@@ -181,7 +181,7 @@ function processesNaming(dir: string, helpers: readonly string[]): number[] {
 }
 
 /** Until it is reaped or a zombie: an exiting process may still hold its files open. */
-function running(pid: number): boolean {
+export function running(pid: number): boolean {
   try {
     // The state is the field after the parenthesised command name, which may itself hold spaces.
     return !/\)\s+Z\s/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -213,8 +213,6 @@ export interface BackupLock {
   readonly startedAt: string;
   /** Set while a replica's SQL thread is stopped for the backup, so a successor can restart it. */
   readonly sqlStoppedOn?: string;
-  /** The helper program running for the backup now (mariabackup, rsync). */
-  readonly toolPid?: number;
 }
 
 export function lockFile(topo: Topology): string {
@@ -239,7 +237,6 @@ export function readLock(topo: Topology): BackupLock | undefined {
       pid: v.pid,
       startedAt: String(v.startedAt ?? ''),
       ...(typeof v.sqlStoppedOn === 'string' ? { sqlStoppedOn: v.sqlStoppedOn } : {}),
-      ...(typeof v.toolPid === 'number' ? { toolPid: v.toolPid } : {}),
     };
   } catch {
     return undefined;
@@ -300,28 +297,11 @@ export async function acquireLockWaiting(topo: Topology, waitMs: number, onWait?
   }
 }
 
-export function updateLock(topo: Topology, patch: { sqlStoppedOn?: string | undefined; toolPid?: number | undefined }): void {
+export function updateLock(topo: Topology, patch: { sqlStoppedOn?: string | undefined }): void {
   const cur = readLock(topo);
   if (!cur || cur.pid !== process.pid) return;
   const next = { ...cur, ...patch };
   writeJsonAtomic(lockFile(topo), JSON.parse(JSON.stringify(next)) as BackupLock, 0o600);
-}
-
-/**
- * SIGKILLs the helper (mariabackup, rsync) a killed backup left running, so it does not write
- * into a directory being removed. Matched by pid and by its command line naming a backup
- * temp directory, so a recycled pid is never hit.
- */
-export function killStaleTool(stale: BackupLock): boolean {
-  if (!stale.toolPid) return false;
-  try {
-    const cmd = fs.readFileSync(`/proc/${stale.toolPid}/cmdline`, 'utf8');
-    if (!/\.(staging|incoming)-/.test(cmd)) return false;
-    process.kill(stale.toolPid, 'SIGKILL');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function releaseLock(topo: Topology): void {

@@ -7,26 +7,27 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HastackError } from '../shared/errors.js';
 import { waitFor } from '../shared/retry.js';
-import { stopProcessesNaming } from './backup-store.js';
+import { running as alive, stopProcessesNaming } from './backup-store.js';
 import { runTool } from './backup-tools.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hastack-tools-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function alive(pid: number): boolean {
-  try {
-    return !/\)\s+Z\s/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
 describe('the helpers of a backup', () => {
   it('a helper dies with the process that runs it (a backup killed mid-way leaves no mariabackup writing)', async () => {
     const tools = path.join(path.dirname(fileURLToPath(import.meta.url)), 'backup-tools.js');
-    const script = `import(${JSON.stringify(tools)}).then((m) => m.runTool('sleep', ['300'], { logFile: ${JSON.stringify(path.join(dir, 'log'))}, timeoutMs: 600000, what: 'sleep', onSpawn: (pid) => console.log(pid) }))`;
-    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const pid = await new Promise<number>((res) => parent.stdout.once('data', (b: Buffer) => res(Number(b.toString().trim()))));
+    const script = `import(${JSON.stringify(tools)}).then((m) => m.runTool('sleep', ['300'], { logFile: ${JSON.stringify(path.join(dir, 'log'))}, timeoutMs: 600000, what: 'sleep' }))`;
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+    // The helper is the child process of that process's main thread.
+    const children = (): number[] => fs.readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const isSleep = (p: number): boolean => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith('sleep\0');
+      } catch {
+        return false; // setpriv exec'ing, or gone
+      }
+    };
+    const pid = (await waitFor(async () => children().find(isSleep), { timeoutMs: 10_000, intervalMs: 20 })) ?? assert.fail('the helper did not start');
     try {
       assert.ok(alive(pid), 'the helper runs');
       assert.deepEqual(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), ['sleep', '300', ''], 'the helper itself, not a wrapper');

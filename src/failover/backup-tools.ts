@@ -12,7 +12,7 @@ import { tailFile } from '../shared/files.js';
 export function runTool(
   command: string,
   args: readonly string[],
-  opts: { logFile: string; timeoutMs: number; signal?: AbortSignal; what: string; onSpawn?: (pid: number) => void; env?: Readonly<Record<string, string>> },
+  opts: { logFile: string; timeoutMs: number; signal?: AbortSignal; what: string; env?: Readonly<Record<string, string>> },
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (opts.signal?.aborted) return reject(interrupted(opts.what));
@@ -25,7 +25,6 @@ export function runTool(
       ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     });
     fs.closeSync(fd);
-    if (child.pid) opts.onSpawn?.(child.pid);
     let settled = false;
     const finish = (err?: Error): void => {
       if (settled) return;

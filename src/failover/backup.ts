@@ -11,7 +11,7 @@ import { connect, galeraSynced, query, tableStats, viewNode, type DbNodeView } f
 import { MANIFEST_FILE, MANIFEST_FORMAT, backupIdAt, describeFiles, formatBytes, parseBinlogInfo, totalBytes, type BackupManifest, type TableStats } from './backup-manifest.js';
 import { chooseSource, chooseTarget } from './backup-plan.js';
 import { backupsToRemove, verificationOf, type RetentionCandidate } from './backup-retention.js';
-import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
+import { acquireLockWaiting, backupsDir, listBackups, readLock, releaseLock, removeLeftovers, updateLock, type BackupLock } from './backup-store.js';
 import { runTool, toolVersion } from './backup-tools.js';
 import { beginRemote, type RemoteTarget } from './backup-remote.js';
 import { deliver, incomingDirOf } from './backup-deliver.js';
@@ -305,12 +305,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const { stale } = await acquireLockWaiting(topo, o.lockWaitMs ?? 0, (h) => say(`waiting for the backup or verification running since ${h.startedAt} (pid ${h.pid})`, 'wait'));
   let plan: BackupPlan | undefined;
   let sqlStopped: ServiceInstance | undefined;
-  const onSpawn = (pid: number): void => updateLock(topo, { toolPid: pid });
   try {
     // First undo what an interrupted run left, then look at the cluster: a replica left with its
     // SQL thread stopped would otherwise not count as replicating and the primary would be used.
     if (stale) {
-      if (killStaleTool(stale)) say(`stopped pid ${stale.toolPid}, a helper an interrupted backup left running`, 'recover');
       const recovered = await startSqlThreadAfterCrash(topo, secrets, stale);
       if (recovered) say(recovered, 'recover');
     }
@@ -398,7 +396,6 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           timeoutMs: MARIABACKUP_TIMEOUT_MS,
           signal: o.signal,
           what: `mariabackup --backup of ${src.id}`,
-          onSpawn,
         });
       } finally {
         fs.rmSync(cnf, { force: true });
@@ -430,7 +427,6 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       timeoutMs: MARIABACKUP_TIMEOUT_MS,
       signal: o.signal,
       what: 'mariabackup --prepare',
-      onSpawn,
     });
     let gtid = '';
     try {
@@ -495,7 +491,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         continue;
       }
       try {
-        const done = await deliver(t, r, { topo, id: plan.id, stagingDir, manifest, logFile: log, timeoutMs: RSYNC_TIMEOUT_MS, signal: o.signal, onSpawn, say });
+        const done = await deliver(t, r, { topo, id: plan.id, stagingDir, manifest, logFile: log, timeoutMs: RSYNC_TIMEOUT_MS, signal: o.signal, say });
         say(`backup ${plan.id} complete on ${t.name}: ${done.dir}${r ? ' (copied over SSH, checked there against the manifest)' : ''}`, 'complete', {
           dir: done.dir,
           target: t.name,

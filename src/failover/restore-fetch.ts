@@ -97,7 +97,6 @@ export async function fetchBackup(topo: Topology, b: StoredBackup, dir: string, 
     logFile,
     timeoutMs: FETCH_TIMEOUT_MS,
     ...(signal ? { signal } : {}),
-    onSpawn: () => undefined,
     say: (m) => say(m),
   });
   return into;

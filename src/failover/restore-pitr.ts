@@ -10,7 +10,7 @@ import { checkFiles } from './backup-manifest.js';
 import type { BackupKey } from './backup-crypt.js';
 import { keyForBackup, unsealTree } from './backup-seal.js';
 import { statsOf, tableNames } from './backup-db.js';
-import { acquireLockWaiting, backupsDir, killStaleTool, listBackups, releaseLock, removeLeftovers, type StoredBackup } from './backup-store.js';
+import { acquireLockWaiting, backupsDir, listBackups, releaseLock, removeLeftovers, type StoredBackup } from './backup-store.js';
 import { startSqlThreadAfterCrash } from './backup.js';
 import { buildTimeline, planReplay, readArchive, type ArchivedTransaction, type ReplayPlan, type StopAt, type Timeline } from './binlog-archive-store.js';
 import { formatGtid, parseGtidList } from './binlog-parse.js';
@@ -309,7 +309,6 @@ export async function restoreToPoint(o: PitrOptions): Promise<PitrReport> {
   let gtidState: string | undefined;
   try {
     if (stale) {
-      killStaleTool(stale);
       await startSqlThreadAfterCrash(topo, o.secrets, stale);
     }
     removeLeftovers(topo);

@@ -10,7 +10,7 @@ import { checkFiles, readManifest, type BackupManifest, type TableStats } from '
 import { query, statsOf, tableNames } from './backup-db.js';
 import { putSshVerify } from './backup-ssh-store.js';
 import { fetchBackup, fetchDir, findBackupAnywhere } from './restore-fetch.js';
-import { acquireLockWaiting, killStaleTool, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
+import { acquireLockWaiting, releaseLock, removeLeftovers, backupsDir, writeVerifyResult, type VerifyResult } from './backup-store.js';
 import { runTool } from './backup-tools.js';
 import { compareTables } from './restore-checks.js';
 import { startScratch, type Scratch } from './restore-scratch.js';
@@ -63,7 +63,6 @@ export async function verifyBackup(o: VerifyOptions): Promise<VerifyReport> {
   let scratch: Scratch | undefined;
   try {
     if (stale) {
-      killStaleTool(stale);
       await startSqlThreadAfterCrash(topo, o.secrets, stale);
     }
     removeLeftovers(topo);
