@@ -6,14 +6,16 @@
  * alone, the host cut off the network (isolate), the host powered off. Each time a bounded loop
  * of plain HTTP GETs through the address (a new connection per request, never retried, 500 ms
  * each at most) counts what failed (and the same loop to the new holder's own address tells the
- * address's move apart from its load balancer finding a lost app server), and the address must end on exactly one host with requests
- * through it answering again. Beside them, a loop of GETs as a browser makes them (`getAsBrowser`:
- * one kept-alive connection, a browser's patience, and its resend of a request whose reused
- * connection reset before the answer) counts what a browser's user would have seen. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3 every
- * 200 ms (`lb.vrrpVersion: 3`). The move times and failed requests are printed as a table, never
- * asserted; what is asserted is that no request through the address was refused: the new holder's
- * load balancer listened on it before it came (`ip_nonlocal_bind`, set by the keepalived unit). Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests
- * ask the app's `/healthz`, which needs neither database nor Redis. Addresses: 10.213.226.x, the
+ * address's move apart from its load balancer finding a lost app server), and the address must
+ * end on exactly one host with requests through it answering again. Beside them, a loop of GETs
+ * as a browser makes them (`getAsBrowser`: one kept-alive connection, a browser's patience, and
+ * its resend of a request whose reused connection reset before the answer) counts what a
+ * browser's user would have seen. Twice: VRRPv2 with `advert_int 1` (the default) and VRRPv3
+ * every 200 ms (`lb.vrrpVersion: 3`). The move times and failed requests are printed as a table,
+ * never asserted; what is asserted is that no request through the address was refused: the new
+ * holder's load balancer listened on it before it came (`ip_nonlocal_bind`, set by the keepalived
+ * unit). Two hosts: `primary` (lb, app, mariadb, redis) and `standby` (lb, app); the requests ask
+ * the app's `/healthz`, which needs neither database nor Redis. Addresses: 10.213.226.x, the
  * address `.100`.
  */
 import assert from 'node:assert/strict';
